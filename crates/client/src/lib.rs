@@ -1,0 +1,1 @@
+//! rzk-client: an async ZooKeeper client.

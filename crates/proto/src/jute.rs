@@ -1,0 +1,292 @@
+//! The jute binary archive: big-endian numbers, length-prefixed strings, buffers and vectors.
+//!
+//! Records are their fields in order, with no tags. `ustring`/`buffer`/`vector` carry an
+//! `int` length where `-1` means null; null decodes to the empty value here.
+
+use bytes::Bytes;
+
+/// Default limit on one string or buffer (ZooKeeper's `jute.maxbuffer` default).
+pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record ends early: needed {needed} more bytes at offset {offset}")]
+    Truncated { offset: usize, needed: usize },
+    #[error("length {len} at offset {offset} is negative or over the limit {max}")]
+    BadLength { offset: usize, len: i64, max: usize },
+    #[error("invalid utf-8 in string at offset {offset}")]
+    BadUtf8 { offset: usize },
+    #[error("unknown {what} {value}")]
+    Unknown { what: &'static str, value: i64 },
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// A cursor over an input buffer with a limit on announced lengths.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max_len: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self::with_limit(buf, DEFAULT_MAX_BUFFER * 2)
+    }
+
+    pub fn with_limit(buf: &'a [u8], max_len: usize) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            max_len,
+        }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.remaining() < n {
+            return Err(DecodeError::Truncated {
+                offset: self.pos,
+                needed: n - self.remaining(),
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn read<T: Jute>(&mut self) -> Result<T, DecodeError> {
+        T::read(self)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    /// Reads a length prefix; `None` for null (-1). Lengths are checked against the limit.
+    fn len_prefix(&mut self) -> Result<Option<usize>, DecodeError> {
+        let offset = self.pos;
+        let len = i32::read(self)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 || len as usize > self.max_len {
+            return Err(DecodeError::BadLength {
+                offset,
+                len: len as i64,
+                max: self.max_len,
+            });
+        }
+        Ok(Some(len as usize))
+    }
+}
+
+/// A value with a jute encoding.
+pub trait Jute: Sized {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn write(&self, w: &mut Vec<u8>);
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        v
+    }
+
+    /// Decodes a whole buffer; trailing bytes are allowed (ZooKeeper ignores them too).
+    fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        Self::read(&mut Reader::new(b))
+    }
+}
+
+impl Jute for u8 {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(r.array::<1>()?[0])
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        w.push(*self);
+    }
+}
+
+impl Jute for bool {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(r.array::<1>()?[0] != 0)
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        w.push(u8::from(*self));
+    }
+}
+
+impl Jute for i32 {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(i32::from_be_bytes(r.array()?))
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        w.extend_from_slice(&self.to_be_bytes());
+    }
+}
+
+impl Jute for i64 {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(i64::from_be_bytes(r.array()?))
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        w.extend_from_slice(&self.to_be_bytes());
+    }
+}
+
+/// `ustring`: null decodes to "".
+impl Jute for String {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.len_prefix()? {
+            None => Ok(String::new()),
+            Some(n) => {
+                let offset = r.pos;
+                let b = r.take(n)?;
+                std::str::from_utf8(b)
+                    .map(str::to_owned)
+                    .map_err(|_| DecodeError::BadUtf8 { offset })
+            }
+        }
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        (self.len() as i32).write(w);
+        w.extend_from_slice(self.as_bytes());
+    }
+}
+
+/// `buffer`: null decodes to empty.
+impl Jute for Bytes {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.len_prefix()? {
+            None => Ok(Bytes::new()),
+            Some(n) => Ok(Bytes::copy_from_slice(r.take(n)?)),
+        }
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        (self.len() as i32).write(w);
+        w.extend_from_slice(self);
+    }
+}
+
+/// `vector<T>`: null decodes to empty. Counts are bounded by the bytes left, so a
+/// hostile count cannot make us allocate more than the frame holds.
+impl<T: Jute> Jute for Vec<T> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let offset = r.pos;
+        let n = i32::read(r)?;
+        if n == -1 {
+            return Ok(Vec::new());
+        }
+        if n < 0 || n as usize > r.remaining() {
+            return Err(DecodeError::BadLength {
+                offset,
+                len: n as i64,
+                max: r.remaining(),
+            });
+        }
+        let mut v = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            v.push(T::read(r)?);
+        }
+        Ok(v)
+    }
+    fn write(&self, w: &mut Vec<u8>) {
+        (self.len() as i32).write(w);
+        for x in self {
+            x.write(w);
+        }
+    }
+}
+
+/// Declares a jute record: a struct whose encoding is its fields in order.
+#[macro_export]
+macro_rules! record {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name { $($(#[$fm])* pub $f: $t),* }
+        impl $crate::jute::Jute for $name {
+            #[allow(unused_variables)]
+            fn read(r: &mut $crate::jute::Reader<'_>) -> Result<Self, $crate::jute::DecodeError> {
+                Ok(Self { $($f: <$t as $crate::jute::Jute>::read(r)?),* })
+            }
+            #[allow(unused_variables)]
+            fn write(&self, w: &mut Vec<u8>) {
+                $($crate::jute::Jute::write(&self.$f, w);)*
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_string_and_buffer_decode_empty() {
+        let b = [0xff, 0xff, 0xff, 0xff];
+        assert_eq!(String::from_bytes(&b).unwrap(), "");
+        assert!(Bytes::from_bytes(&b).unwrap().is_empty());
+    }
+
+    #[test]
+    fn oversized_length_is_rejected_not_allocated() {
+        let b = [0x7f, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            String::from_bytes(&b),
+            Err(DecodeError::BadLength { .. })
+        ));
+        assert!(matches!(
+            Vec::<i64>::from_bytes(&b),
+            Err(DecodeError::BadLength { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_int_is_an_error() {
+        assert!(matches!(
+            i32::from_bytes(&[1, 2]),
+            Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn roundtrip_primitives(a: i32, b: i64, s: String, v: Vec<i64>, t: bool) {
+            let mut w = Vec::new();
+            a.write(&mut w); b.write(&mut w); s.write(&mut w); v.write(&mut w); t.write(&mut w);
+            let mut r = Reader::new(&w);
+            proptest::prop_assert_eq!(i32::read(&mut r).unwrap(), a);
+            proptest::prop_assert_eq!(i64::read(&mut r).unwrap(), b);
+            proptest::prop_assert_eq!(String::read(&mut r).unwrap(), s);
+            proptest::prop_assert_eq!(Vec::<i64>::read(&mut r).unwrap(), v);
+            proptest::prop_assert_eq!(bool::read(&mut r).unwrap(), t);
+            proptest::prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn garbage_never_panics(b: Vec<u8>) {
+            let _ = Vec::<String>::from_bytes(&b);
+            let _ = Bytes::from_bytes(&b);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! rzk-proto: ZooKeeper's wire and disk records ("jute"), opcodes, error codes and path rules.
+//!
+//! This crate is pure: it turns bytes into typed records and back, and never does IO,
+//! never blocks and never allocates more than the input announces within the caller's limit.
+//! Every decoder returns a [`DecodeError`] on malformed input instead of panicking.
+
+pub mod error;
+pub mod ids;
+pub mod jute;
+pub mod multi;
+pub mod opcode;
+pub mod path;
+pub mod records;
+pub mod txn;
+
+pub use error::ErrorCode;
+pub use ids::{SessionId, Zxid};
+pub use jute::{DecodeError, Jute, Reader};
+pub use opcode::OpCode;

@@ -1,0 +1,112 @@
+//! Znode path rules, as ZooKeeper checks them on create, setData, setACL and check.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid path {path:?}: {reason}")]
+pub struct PathError {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+fn bad(path: &str, reason: &'static str) -> PathError {
+    PathError {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+fn forbidden_char(c: char) -> bool {
+    let u = c as u32;
+    u == 0
+        || (0x1..=0x1f).contains(&u)
+        || (0x7f..=0x9f).contains(&u)
+        || (0xd800..=0xf8ff).contains(&u)
+        || (0xfff0..=0xffff).contains(&u)
+}
+
+/// Validates a znode path. For sequential creates the path is checked as if the
+/// sequence suffix were already there, so `/queue/` is allowed.
+pub fn validate(path: &str, sequential: bool) -> Result<(), PathError> {
+    if sequential {
+        return validate_plain(&format!("{path}1")).map_err(|e| bad(path, e.reason));
+    }
+    validate_plain(path)
+}
+
+fn validate_plain(path: &str) -> Result<(), PathError> {
+    if path.is_empty() {
+        return Err(bad(path, "path length must be > 0"));
+    }
+    if !path.starts_with('/') {
+        return Err(bad(path, "path must start with / character"));
+    }
+    if path.len() == 1 {
+        return Ok(());
+    }
+    if path.ends_with('/') {
+        return Err(bad(path, "path must not end with / character"));
+    }
+    for comp in path[1..].split('/') {
+        if comp.is_empty() {
+            return Err(bad(path, "empty node name specified"));
+        }
+        if comp == "." || comp == ".." {
+            return Err(bad(path, "relative paths not allowed"));
+        }
+        if comp.chars().any(forbidden_char) {
+            return Err(bad(path, "invalid character"));
+        }
+    }
+    Ok(())
+}
+
+/// The parent of a valid path; `/` for top-level nodes and for `/` itself.
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The last component of a valid path ("" for `/`).
+pub fn basename(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// Joins a parent path and a child name.
+pub fn join(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_and_invalid() {
+        for ok in ["/", "/a", "/a/b", "/a.b", "/zookeeper", "/a/..b"] {
+            assert!(validate(ok, false).is_ok(), "{ok}");
+        }
+        for no in ["", "a", "/a/", "//", "/a//b", "/a/./b", "/..", "/a\u{0}b", "/a\u{1}"] {
+            assert!(validate(no, false).is_err(), "{no:?}");
+        }
+        assert!(validate("/a/", true).is_ok());
+        assert!(validate("/a//", true).is_err());
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b/c"), "/a/b");
+        assert_eq!(parent("/"), "/");
+        assert_eq!(basename("/a/b"), "b");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/a", "x"), "/a/x");
+    }
+}

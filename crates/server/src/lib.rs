@@ -1,0 +1,1 @@
+//! rzk-server: the coordination service.

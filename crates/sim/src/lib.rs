@@ -1,0 +1,1 @@
+//! rzk-sim: a deterministic simulator of an rzk ensemble.

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install everything the compatibility test suites (tests/compat/) need on a
+# Debian machine. Idempotent: safe to run again on a machine that already has
+# everything installed.
+#
+#   * Debian's Apache ZooKeeper (server + zkCli):   zookeeper, libzookeeper-java
+#   * Debian's C client (cli_mt):                   zookeeper-bin
+#   * Apache Curator (recipes/framework/client):    libcurator-*-java
+#   * a JDK (javac, to compile the Curator tests)   default-jdk-headless (if javac missing)
+#   * python3 venv at .venv-tests/ with kazoo + pytest (from PyPI)
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$REPO_ROOT/.venv-tests}"
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    SUDO="sudo"
+fi
+
+debian_pkgs=(
+    zookeeper
+    zookeeper-bin
+    libzookeeper-java
+    libcurator-client-java
+    libcurator-framework-java
+    libcurator-recipes-java
+    libslf4j-java
+    python3
+    python3-venv
+    python3-pip
+)
+if ! command -v javac >/dev/null 2>&1; then
+    debian_pkgs+=(default-jdk-headless)
+fi
+
+missing=()
+for p in "${debian_pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-test-deps: installing Debian packages: ${missing[*]}"
+    # Refresh the package lists if they are absent or stale (> 1 day).
+    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
+        $SUDO apt-get update -q
+    fi
+    if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        # Stale lists can make an install fail: refresh once and retry.
+        $SUDO apt-get update -q
+        $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+else
+    echo "install-test-deps: Debian packages already installed"
+fi
+
+# The Debian zookeeper package ships no running service on a container, but on a
+# systemd machine make sure we do not leave a system ZooKeeper on :2181 behind
+# by accident: we never start it, and we do not stop one we did not start.
+
+# Python venv with kazoo + pytest.
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "install-test-deps: creating venv $VENV"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import kazoo, pytest' >/dev/null 2>&1; then
+    echo "install-test-deps: installing kazoo + pytest into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'kazoo>=2.9' 'pytest>=7'
+else
+    echo "install-test-deps: kazoo + pytest already present in $VENV"
+fi
+
+# Sanity check: everything the suites use is where we expect it.
+for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar \
+         /usr/share/java/curator-recipes.jar /usr/share/java/curator-framework.jar \
+         /usr/share/java/curator-client.jar /usr/share/java/slf4j-simple.jar \
+         /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt; do
+    if [ ! -e "$f" ]; then
+        echo "install-test-deps: ERROR: expected $f to exist" >&2
+        exit 1
+    fi
+done
+command -v java >/dev/null && command -v javac >/dev/null || {
+    echo "install-test-deps: ERROR: java/javac not found" >&2; exit 1; }
+echo "install-test-deps: OK"

@@ -1,0 +1,144 @@
+"""Shared fixtures for the kazoo compatibility suite.
+
+Server under test: env ZK_HOSTS (default 127.0.0.1:2181). Every test works
+below its own unique base path, so tests are independent of each other and of
+whatever else is in the tree.
+
+Optional env knobs (for servers configured differently from the reference
+set-up in scripts/start-apache-zk.sh):
+  ZK_TICK_TIME       server tickTime in ms (default 2000)
+  ZK_REAPER_WAIT     seconds to wait for the container/TTL reaper (default 15)
+"""
+
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import NoNodeError, NotEmptyError, KazooException  # noqa: E402
+from kazoo.handlers.threading import KazooTimeoutError  # noqa: E402
+
+ZK_HOSTS = os.environ.get("ZK_HOSTS", "127.0.0.1:2181")
+TICK_TIME = int(os.environ.get("ZK_TICK_TIME", "2000"))
+REAPER_WAIT = float(os.environ.get("ZK_REAPER_WAIT", "15"))
+
+RUN_ID = "%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+ROOT = "/kazoo-compat-" + RUN_ID
+
+
+@pytest.fixture(scope="session")
+def zk_hosts():
+    return ZK_HOSTS
+
+
+class ClientFactory(object):
+    def __init__(self, hosts):
+        self.hosts = hosts
+        self.clients = []
+
+    def __call__(self, hosts=None, timeout=10.0, start=True, **kw):
+        c = KazooClient(hosts=hosts or self.hosts, timeout=timeout, **kw)
+        self.clients.append(c)
+        if start:
+            c.start(timeout=15)
+        return c
+
+    def close_all(self):
+        for c in self.clients:
+            try:
+                c.stop()
+            except Exception:
+                pass
+            try:
+                c.close()
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def make_client(zk_hosts):
+    f = ClientFactory(zk_hosts)
+    yield f
+    f.close_all()
+
+
+@pytest.fixture
+def zk(make_client):
+    return make_client()
+
+
+def _delete_tree(client, path):
+    try:
+        client.delete(path, recursive=True)
+    except NoNodeError:
+        pass
+    except KazooException:
+        pass
+
+
+@pytest.fixture(scope="session")
+def _root(zk_hosts):
+    c = KazooClient(hosts=zk_hosts, timeout=10.0)
+    c.start(timeout=15)
+    c.ensure_path(ROOT)
+    yield ROOT
+    _delete_tree(c, ROOT)
+    c.stop()
+    c.close()
+
+
+@pytest.fixture
+def base(request, _root, zk):
+    """A fresh, empty, persistent node unique to this test."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
+    path = "%s/%s-%s" % (_root, name, uuid.uuid4().hex[:6])
+    zk.create(path)
+    yield path
+    _delete_tree(zk, path)
+
+
+class EventCollector(object):
+    """Thread-safe collector usable as a kazoo watch callback."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, n=1, timeout=5.0):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
+            return list(self.events)
+
+    def settle(self, quiet=0.3):
+        """Give late (unexpected) events a moment to show up."""
+        time.sleep(quiet)
+        with self.cond:
+            return list(self.events)
+
+
+@pytest.fixture
+def events():
+    return EventCollector
+
+
+def wait_until(predicate, timeout=5.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
