@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian + PyPI packages) and runs every test layer:
+#   1. cargo fmt / clippy / unit, property, integration and simulator tests
+#   2. rzk server + the real clients (kazoo, zkCli, Curator, cli_mt)
+#   3. rzk-client recipe tests against rzk and against Apache ZooKeeper
+# Prints one closing line "N passed, M failed" (N/M = test stages).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CARGO_TERM_COLOR=never
+
+passed=0
+failed=0
+failures=()
+stage() { # name, command...
+  local name=$1; shift
+  echo "=== stage: $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); echo "=== stage $name: PASS ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "=== stage $name: FAIL ($((SECONDS - t0)) s)"
+  fi
+}
+
+bash scripts/install-test-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
+command -v cargo >/dev/null || { echo "cargo not found"; exit 1; }
+
+stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --workspace --all-targets -- -D warnings
+stage cargo-test cargo test --workspace
+
+cargo build -p rzk || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+RZK="$ROOT/target/debug/rzk"
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+start_rzk() { # port
+  local port=$1 dir="$TMP/rzk-$1"
+  mkdir -p "$dir"
+  cat > "$dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=*
+extendedTypesEnabled=true
+znode.container.checkIntervalMs=1000
+maxClientCnxns=0
+CFG
+  "$RZK" server --config "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    if [ "$(printf ruok | timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3" 2>/dev/null)" = imok ]; then return 0; fi
+    sleep 0.1
+  done
+  echo "rzk did not start on $port"; cat "$dir/server.log"; return 1
+}
+
+if start_rzk 21810; then
+  stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
+  stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 cargo test -p rzk-client -- --test-threads=2
+else
+  failed=$((failed + 1)); failures+=("start-rzk")
+fi
+
+echo
+for f in "${failures[@]}"; do echo "failed stage: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
