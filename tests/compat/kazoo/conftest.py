@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import NoNodeError, NotEmptyError, KazooException  # noqa: E402
-from kazoo.handlers.threading import KazooTimeoutError  # noqa: E402
+from compat_helpers import EventCollector  # noqa: E402
 
 ZK_HOSTS = os.environ.get("ZK_HOSTS", "127.0.0.1:2181")
 TICK_TIME = int(os.environ.get("ZK_TICK_TIME", "2000"))
@@ -104,41 +104,6 @@ def base(request, _root, zk):
     _delete_tree(zk, path)
 
 
-class EventCollector(object):
-    """Thread-safe collector usable as a kazoo watch callback."""
-
-    def __init__(self):
-        self.events = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event):
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, n=1, timeout=5.0):
-        with self.cond:
-            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
-            return list(self.events)
-
-    def settle(self, quiet=0.3):
-        """Give late (unexpected) events a moment to show up."""
-        time.sleep(quiet)
-        with self.cond:
-            return list(self.events)
-
-
 @pytest.fixture
 def events():
     return EventCollector
-
-
-def wait_until(predicate, timeout=5.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = predicate()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)

@@ -89,7 +89,9 @@ class GetAllChildrenNumber(namedtuple("GetAllChildrenNumber", "path")):
         return Reader(buf, offset).i32()
 
 
-class WhoAmI(namedtuple("WhoAmI", "")):
+class WhoAmI(namedtuple("WhoAmI", "unused")):
+    # (a field is needed: kazoo skips result delivery for a falsy request,
+    # and an empty namedtuple is falsy)
     type = OP_WHOAMI
 
     def serialize(self):
@@ -205,7 +207,7 @@ def get_all_children_number(client, path):
 
 
 def who_am_i(client):
-    return call(client, WhoAmI())
+    return call(client, WhoAmI(None))
 
 
 def check_watches(client, path, wtype):
