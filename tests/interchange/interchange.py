@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Data-directory interchange between Apache ZooKeeper and rzk, both ways.
+
+  interchange.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh
+
+For each direction (writer -> reader): the writer server starts on an empty dataDir, a
+client creates persistent, sequential and ephemeral nodes with data and ACLs, the tree is
+dumped through the client protocol (paths, data, ACLs, stats), the writer is stopped
+(SIGKILL, so nothing but fsynced files remain), the reader server starts on the same
+dataDir and must serve the same dump; the ephemeral node must belong to the same session
+and vanish once that session expires.
+"""
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl, make_acl
+
+PORT = 21960
+
+
+def ruok(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"ruok")
+            return s.recv(16) == b"imok"
+    except OSError:
+        return False
+
+
+def start(kind, args, datadir):
+    os.makedirs(datadir, exist_ok=True)
+    if kind == "rzk":
+        cfg = os.path.join(datadir, "rzk.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"tickTime=2000\ndataDir={datadir}\nclientPort={PORT}\nclientPortAddress=127.0.0.1\n"
+                    "4lw.commands.whitelist=*\n")
+        log = open(os.path.join(datadir, "rzk.log"), "ab")
+        pid = subprocess.Popen([args.rzk, "server", "--config", cfg], stdout=log, stderr=log).pid
+    else:
+        out = subprocess.run([args.apache, str(PORT), datadir, "forceSync=yes"],
+                             check=True, capture_output=True, text=True).stdout.split()
+        pid = int(out[-1])
+    deadline = time.time() + 60
+    while not ruok(PORT):
+        if time.time() > deadline:
+            raise RuntimeError(f"{kind} did not start on {datadir}")
+        time.sleep(0.05)
+    return pid
+
+
+def kill9(pid):
+    os.kill(pid, signal.SIGKILL)
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        time.sleep(0.01)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def connect(timeout=10.0, auth=True):
+    c = KazooClient(hosts=f"127.0.0.1:{PORT}", timeout=timeout)
+    c.start(timeout=30)
+    if auth:
+        c.add_auth("digest", "alice:secret")
+    return c
+
+
+def populate(c):
+    c.create("/app", b"root-data")
+    c.create("/app/config", b"x" * 1000)
+    c.set("/app/config", b"y" * 10)
+    for i in range(5):
+        c.create("/app/queue/item-", str(i).encode(), sequence=True, makepath=True)
+    c.delete("/app/queue/item-0000000001")
+    c.create("/app/secret", b"s", acl=[make_digest_acl("alice", "secret", all=True)])
+    c.create("/app/readonly", b"r", acl=[make_acl("world", "anyone", read=True)])
+    c.create("/app/deep/a/b/c", b"deep", makepath=True)
+    c.set_acls("/app/deep", [make_acl("world", "anyone", all=True)])
+
+
+def dump(c, path="/"):
+    out = {}
+
+    def walk(p):
+        data, st = c.get(p)
+        acls, _ = c.get_acls(p)
+        out[p] = (data, tuple(sorted((a.perms, a.id.scheme, a.id.id) for a in acls)),
+                  (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version, st.cversion,
+                   st.aversion, st.ephemeralOwner, st.dataLength, st.numChildren))
+        for ch in sorted(c.get_children(p)):
+            walk(("" if p == "/" else p) + "/" + ch)
+
+    walk(path)
+    return out
+
+
+def direction(writer, reader, args, base):
+    datadir = os.path.join(base, f"{writer}-to-{reader}")
+    pid = start(writer, args, datadir)
+    c = connect()
+    populate(c)
+    eph = connect(timeout=6.0, auth=False)
+    eph.create("/app/ephemeral", b"e", ephemeral=True)
+    eph_session = eph.client_id[0]
+    before = dump(c)
+    c.stop()
+    kill9(pid)  # the ephemeral's session is still open at the crash
+    try:
+        eph.stop()
+    except Exception:
+        pass
+    pid = start(reader, args, datadir)
+    errors = []
+    try:
+        c = connect()
+        after = dump(c)
+        for p in sorted(set(before) | set(after)):
+            if before.get(p) != after.get(p):
+                errors.append(f"{p}: {writer} wrote {before.get(p)}, {reader} serves {after.get(p)}")
+        if before.get("/app/ephemeral", (None, None, [None] * 9))[2][8] != eph_session:
+            errors.append("ephemeral owner is not the writer's session")
+        deadline = time.time() + 30
+        while c.exists("/app/ephemeral") and time.time() < deadline:
+            time.sleep(0.2)
+        if c.exists("/app/ephemeral"):
+            errors.append("ephemeral of the dead session did not expire within 30 s")
+        c.stop()
+    finally:
+        kill9(pid)
+    print(f"{writer} -> {reader}: {len(before)} znodes compared: {'ok' if not errors else 'FAIL'}")
+    for e in errors:
+        print("   " + e)
+    return not errors
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rzk", required=True)
+    ap.add_argument("--apache", required=True)
+    ap.add_argument("--directions", default="apache:rzk,rzk:apache")
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="rzk-interchange-")
+    results = [direction(w, r, args, base) for w, r in (d.split(":") for d in args.directions.split(","))]
+    ok = sum(results)
+    print(f"{ok} passed, {len(results) - ok} failed")
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
