@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Failover time of a 3-node ensemble: kill -9 the leader, time the first committed write.
+
+  failover.py --kind apache --apache scripts/start-apache-zk.sh --runs 10
+  failover.py --kind rzk --rzk target/release/rzk --runs 10
+
+Both kinds get the same tickTime/initLimit/syncLimit. A kazoo client connected to the two
+followers writes as soon as it can after the kill; the time from the SIGKILL to the first
+successful write is one sample. The killed node is restarted (and must rejoin as a
+follower) before the next run. Prints every sample and the median.
+"""
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from kazoo.client import KazooClient
+from kazoo.retry import KazooRetry
+
+N = 3
+
+
+def four(port, cmd):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(cmd.encode())
+            out = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    return out.decode(errors="replace")
+                out += b
+    except OSError:
+        return ""
+
+
+def mode(port):
+    for line in four(port, "srvr").splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+class Ensemble:
+    def __init__(self, args):
+        self.args = args
+        self.base = tempfile.mkdtemp(prefix=f"rzk-failover-{args.kind}-")
+        self.pids = {}
+        self.client_port = {i: args.port + i for i in range(1, N + 1)}
+        self.servers = [f"server.{i}=127.0.0.1:{args.port + 700 + i}:{args.port + 1700 + i}" for i in range(1, N + 1)]
+        self.common = [f"tickTime={args.tick}", "initLimit=10", "syncLimit=5", "forceSync=yes"]
+
+    def start(self, i):
+        d = os.path.join(self.base, f"n{i}")
+        os.makedirs(os.path.join(d, "data"), exist_ok=True)
+        with open(os.path.join(d, "data", "myid"), "w") as f:
+            f.write(f"{i}\n")
+        if self.args.kind == "apache":
+            out = subprocess.run([self.args.apache, str(self.client_port[i]), d, *self.common, *self.servers],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            self.pids[i] = int(out[-1])
+        else:
+            cfg = os.path.join(d, "zoo.cfg")
+            with open(cfg, "w") as f:
+                f.write("\n".join(self.common + self.servers + [
+                    f"dataDir={d}/data", f"clientPort={self.client_port[i]}", "clientPortAddress=127.0.0.1",
+                    "4lw.commands.whitelist=*", "maxClientCnxns=0"]) + "\n")
+            log = open(os.path.join(d, "server.log"), "ab")
+            self.pids[i] = subprocess.Popen([self.args.rzk, "server", "--config", cfg], stdout=log, stderr=log).pid
+
+    def kill9(self, i):
+        os.kill(self.pids.pop(i), signal.SIGKILL)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+    def stop_all(self):
+        for i in list(self.pids):
+            self.kill9(i)
+
+    def wait_settled(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            modes = {i: mode(self.client_port[i]) for i in range(1, N + 1)}
+            if sorted(modes.values(), key=str) == ["follower", "follower", "leader"]:
+                return [i for i, m in modes.items() if m == "leader"][0]
+            time.sleep(0.1)
+        raise RuntimeError(f"ensemble did not settle: {modes}; see {self.base}")
+
+
+def run_once(ens):
+    leader = ens.wait_settled()
+    followers = [i for i in range(1, N + 1) if i != leader]
+    hosts = ",".join(f"127.0.0.1:{ens.client_port[i]}" for i in followers)
+    c = KazooClient(hosts=hosts, timeout=10.0,
+                    connection_retry=KazooRetry(max_tries=-1, delay=0.01, max_delay=0.1))
+    c.start(timeout=30)
+    c.ensure_path("/failover")
+    t0 = time.monotonic()
+    ens.kill9(leader)
+    while True:
+        try:
+            c.create_async("/failover/w-", b"x", sequence=True).get(timeout=2)
+            break
+        except Exception:
+            time.sleep(0.005)
+    elapsed = time.monotonic() - t0
+    c.stop()
+    c.close()
+    ens.start(leader)
+    return leader, elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kind", choices=["apache", "rzk"], required=True)
+    ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
+    ap.add_argument("--rzk", default="target/release/rzk")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--tick", type=int, default=2000)
+    ap.add_argument("--port", type=int, default=22300)
+    args = ap.parse_args()
+    ens = Ensemble(args)
+    samples = []
+    try:
+        for i in range(1, N + 1):
+            ens.start(i)
+        for r in range(args.runs):
+            leader, s = run_once(ens)
+            samples.append(s)
+            print(f"run {r + 1}: killed leader {leader}, first write after {s * 1000:.0f} ms", flush=True)
+        ens.wait_settled()
+    finally:
+        ens.stop_all()
+    print(f"{args.kind}: tickTime {args.tick} ms, failover median {statistics.median(samples) * 1000:.0f} ms "
+          f"over {len(samples)} runs (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})")
+
+
+if __name__ == "__main__":
+    main()
