@@ -1,0 +1,775 @@
+//! Server configuration: ZooKeeper's `zoo.cfg` (Java properties syntax) and `dataDir/myid`.
+//!
+//! Owns parsing and validation of every key rzk understands, with ZooKeeper's defaults.
+//! Unknown keys are kept (and logged), never fatal; an invalid value stops start-up with
+//! an error naming the key. This module must never open sockets or touch the data
+//! directory beyond reading `myid`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Default data directory of `rzk server` without a config file.
+pub const DEFAULT_DATA_DIR: &str = "./rzk-data";
+/// Default client port.
+pub const DEFAULT_CLIENT_PORT: u16 = 2181;
+/// ZooKeeper's default tickTime when the key is absent.
+pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
+/// ZooKeeper's default per-IP connection limit.
+pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
+/// `jute.maxbuffer` default (0xfffff).
+pub const DEFAULT_JUTE_MAX_BUFFER: usize = rzk_proto::jute::DEFAULT_MAX_BUFFER;
+/// `znode.container.checkIntervalMs` default.
+pub const DEFAULT_CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
+/// `znode.container.maxPerMinute` default.
+pub const DEFAULT_CONTAINER_MAX_PER_MINUTE: u32 = 10_000;
+/// `snapCount` default.
+pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
+/// `preAllocSize` default, KiB.
+pub const DEFAULT_PRE_ALLOC_SIZE_KB: u64 = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid value {value:?} for key {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Role of a `server.N` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    Participant,
+    Observer,
+}
+
+/// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumServer {
+    pub id: u64,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub role: PeerRole,
+    pub client_addr: Option<(String, u16)>,
+}
+
+/// Which four-letter words may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterWhitelist {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl FourLetterWhitelist {
+    pub fn allows(&self, cmd: &str) -> bool {
+        match self {
+            FourLetterWhitelist::All => true,
+            FourLetterWhitelist::Only(s) => s.contains(cmd),
+        }
+    }
+
+    /// ZooKeeper's parsing: comma separated, `*` = all, `srvr` always added.
+    pub fn parse(v: &str) -> FourLetterWhitelist {
+        let mut set = BTreeSet::new();
+        for w in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            if w == "*" {
+                return FourLetterWhitelist::All;
+            }
+            set.insert(w.to_owned());
+        }
+        set.insert("srvr".to_owned());
+        FourLetterWhitelist::Only(set)
+    }
+}
+
+impl Default for FourLetterWhitelist {
+    fn default() -> Self {
+        FourLetterWhitelist::Only(BTreeSet::from(["srvr".to_owned()]))
+    }
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from (`None` = built-in defaults).
+    pub source: Option<PathBuf>,
+    pub client_port: u16,
+    pub client_port_address: Option<IpAddr>,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub tick_time_ms: u32,
+    pub init_limit: Option<u32>,
+    pub sync_limit: Option<u32>,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// Per client IP; 0 = unlimited.
+    pub max_client_cnxns: u32,
+    pub client_port_listen_backlog: i32,
+    pub jute_max_buffer: usize,
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// `super:<base64 sha1>` digest id that grants super.
+    pub super_digest: Option<String>,
+    /// `authProvider.N` entries (class names in ZooKeeper; kept for reporting).
+    pub auth_providers: BTreeMap<String, String>,
+    pub extended_types_enabled: bool,
+    pub force_sync: bool,
+    pub snap_count: u64,
+    pub pre_alloc_size_kb: u64,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval_hours: u32,
+    pub standalone_enabled: bool,
+    pub reconfig_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u32,
+    pub servers: BTreeMap<u64, QuorumServer>,
+    /// Contents of `dataDir/myid`, if present.
+    pub my_id: Option<u64>,
+    /// Keys rzk does not interpret (ZooKeeper would turn them into system properties).
+    pub unknown: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    /// `rzk server` without a config file: 127.0.0.1:2181, dataDir `./rzk-data`.
+    fn default() -> Self {
+        let tick = DEFAULT_TICK_TIME_MS;
+        Config {
+            source: None,
+            client_port: DEFAULT_CLIENT_PORT,
+            client_port_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            data_log_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            tick_time_ms: tick,
+            init_limit: None,
+            sync_limit: None,
+            min_session_timeout_ms: 2 * tick as i32,
+            max_session_timeout_ms: 20 * tick as i32,
+            max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
+            client_port_listen_backlog: -1,
+            jute_max_buffer: DEFAULT_JUTE_MAX_BUFFER,
+            four_letter_whitelist: FourLetterWhitelist::default(),
+            super_digest: None,
+            auth_providers: BTreeMap::new(),
+            extended_types_enabled: false,
+            force_sync: true,
+            snap_count: DEFAULT_SNAP_COUNT,
+            pre_alloc_size_kb: DEFAULT_PRE_ALLOC_SIZE_KB,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval_hours: 0,
+            standalone_enabled: true,
+            reconfig_enabled: false,
+            container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
+            container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
+            servers: BTreeMap::new(),
+            my_id: None,
+            unknown: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The address the client port listens on.
+    pub fn client_addr(&self) -> SocketAddr {
+        let ip = self
+            .client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        SocketAddr::new(ip, self.client_port)
+    }
+
+    /// Whether this is a quorum (distributed) configuration, per ZooKeeper's rule.
+    pub fn is_distributed(&self) -> bool {
+        let voters = self
+            .servers
+            .values()
+            .filter(|s| s.role == PeerRole::Participant)
+            .count();
+        !self.servers.is_empty() && (!self.standalone_enabled || voters >= 2)
+    }
+
+    /// Server id used in session ids: myid when distributed, else 1... ZooKeeper
+    /// standalone uses 1 unless a myid is configured.
+    pub fn server_id(&self) -> u64 {
+        if self.is_distributed() {
+            self.my_id.unwrap_or(1)
+        } else {
+            1
+        }
+    }
+
+    /// Reads and validates a zoo.cfg file, and `dataDir/myid` if it exists.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = Config::from_properties(&text)?;
+        cfg.source = Some(path.to_owned());
+        cfg.load_my_id()?;
+        Ok(cfg)
+    }
+
+    /// Reads `dataDir/myid` (required when distributed).
+    pub fn load_my_id(&mut self) -> Result<(), ConfigError> {
+        let p = self.data_dir.join("myid");
+        match std::fs::read_to_string(&p) {
+            Ok(s) => {
+                let line = s.lines().next().unwrap_or("");
+                let id: u64 = line.parse().map_err(|_| {
+                    invalid("myid", line, format!("{} is not a number", p.display()))
+                })?;
+                self.my_id = Some(id);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self.is_distributed() {
+                    return Err(ConfigError::Inconsistent(format!(
+                        "{} file is missing",
+                        p.display()
+                    )));
+                }
+            }
+            Err(source) => return Err(ConfigError::Io { path: p, source }),
+        }
+        if let Some(id) = self.my_id {
+            if self.is_distributed() {
+                if !self.servers.contains_key(&id) {
+                    return Err(ConfigError::Inconsistent(format!(
+                        "myid {id} has no server.{id} line"
+                    )));
+                }
+                let max = if self.extended_types_enabled {
+                    254
+                } else {
+                    255
+                };
+                if id > max {
+                    return Err(invalid(
+                        "myid",
+                        &id.to_string(),
+                        format!("must be <= {max}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses zoo.cfg text (no file access).
+    pub fn from_properties(text: &str) -> Result<Config, ConfigError> {
+        let props = parse_properties(text);
+        let mut cfg = Config {
+            client_port_address: None,
+            ..Config::default()
+        };
+        let mut client_port: Option<u16> = None;
+        let mut data_dir: Option<PathBuf> = None;
+        let mut data_log_dir: Option<PathBuf> = None;
+        let mut min_to: Option<i32> = None;
+        let mut max_to: Option<i32> = None;
+        for (key, value) in &props {
+            let (k, v) = (key.as_str(), value.as_str());
+            // Keys ZooKeeper reads as `zookeeper.<key>` system properties may be given
+            // either way.
+            let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
+            match bare {
+                "clientPort" => client_port = Some(parse_num(k, v)?),
+                "clientPortAddress" => {
+                    cfg.client_port_address =
+                        Some(v.parse().map_err(|_| invalid(k, v, "not an IP address"))?)
+                }
+                "dataDir" => data_dir = Some(PathBuf::from(v)),
+                "dataLogDir" => data_log_dir = Some(PathBuf::from(v)),
+                "tickTime" => {
+                    let t: u32 = parse_num(k, v)?;
+                    if t == 0 {
+                        return Err(invalid(k, v, "tickTime must not be 0"));
+                    }
+                    cfg.tick_time_ms = t;
+                }
+                "initLimit" => cfg.init_limit = Some(parse_num(k, v)?),
+                "syncLimit" => cfg.sync_limit = Some(parse_num(k, v)?),
+                "minSessionTimeout" => min_to = Some(parse_num(k, v)?),
+                "maxSessionTimeout" => max_to = Some(parse_num(k, v)?),
+                "maxClientCnxns" => cfg.max_client_cnxns = parse_num(k, v)?,
+                "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
+                "jute.maxbuffer" => {
+                    let n: usize = parse_num(k, v)?;
+                    if n == 0 {
+                        return Err(invalid(k, v, "must be positive"));
+                    }
+                    cfg.jute_max_buffer = n;
+                }
+                "4lw.commands.whitelist" => {
+                    cfg.four_letter_whitelist = FourLetterWhitelist::parse(v)
+                }
+                "DigestAuthenticationProvider.superDigest" => {
+                    if !v.contains(':') {
+                        return Err(invalid(k, v, "expected super:<base64 sha1>"));
+                    }
+                    cfg.super_digest = Some(v.to_owned());
+                }
+                "extendedTypesEnabled" => cfg.extended_types_enabled = parse_bool(k, v)?,
+                "forceSync" => cfg.force_sync = parse_yes_no(k, v)?,
+                "snapCount" => cfg.snap_count = parse_num(k, v)?,
+                "preAllocSize" => cfg.pre_alloc_size_kb = parse_num(k, v)?,
+                "autopurge.snapRetainCount" => {
+                    let n: u32 = parse_num(k, v)?;
+                    cfg.autopurge_snap_retain_count = n.max(3);
+                }
+                "autopurge.purgeInterval" => cfg.autopurge_purge_interval_hours = parse_num(k, v)?,
+                "standaloneEnabled" => cfg.standalone_enabled = parse_bool(k, v)?,
+                "reconfigEnabled" => cfg.reconfig_enabled = parse_bool(k, v)?,
+                "znode.container.checkIntervalMs" => {
+                    let n: u64 = parse_num(k, v)?;
+                    if n == 0 {
+                        return Err(invalid(k, v, "must be positive"));
+                    }
+                    cfg.container_check_interval_ms = n;
+                }
+                "znode.container.maxPerMinute" => {
+                    let n: u32 = parse_num(k, v)?;
+                    if n == 0 {
+                        return Err(invalid(k, v, "must be positive"));
+                    }
+                    cfg.container_max_per_minute = n;
+                }
+                "electionAlg" => {
+                    if v != "3" {
+                        return Err(invalid(k, v, "only electionAlg=3 is supported"));
+                    }
+                }
+                _ if bare.starts_with("authProvider.") => {
+                    cfg.auth_providers.insert(bare.to_owned(), v.to_owned());
+                }
+                _ if k.starts_with("server.") => {
+                    let s = parse_server_line(k, v)?;
+                    cfg.servers.insert(s.id, s);
+                }
+                _ => {
+                    tracing::info!(key = k, value = v, "zoo.cfg key not used by rzk, ignored");
+                    cfg.unknown.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let data_dir =
+            data_dir.ok_or_else(|| ConfigError::Inconsistent("dataDir is not set".into()))?;
+        cfg.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
+        cfg.data_dir = data_dir;
+        cfg.min_session_timeout_ms = min_to.unwrap_or(2 * cfg.tick_time_ms as i32);
+        cfg.max_session_timeout_ms = max_to.unwrap_or(20 * cfg.tick_time_ms as i32);
+        if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
+            return Err(ConfigError::Inconsistent(
+                "minSessionTimeout must not be larger than maxSessionTimeout".into(),
+            ));
+        }
+        match client_port {
+            Some(p) => cfg.client_port = p,
+            None => {
+                if cfg.client_port_address.is_some() {
+                    return Err(ConfigError::Inconsistent(
+                        "clientPortAddress is set but clientPort is not set".into(),
+                    ));
+                }
+                // A client port may come from this server's server.N line; resolved once
+                // myid is known. Keep ZooKeeper's conventional default meanwhile.
+                cfg.client_port = DEFAULT_CLIENT_PORT;
+            }
+        }
+        if cfg.is_distributed() {
+            if cfg.init_limit.is_none() {
+                return Err(ConfigError::Inconsistent("initLimit is not set".into()));
+            }
+            if cfg.sync_limit.is_none() {
+                return Err(ConfigError::Inconsistent("syncLimit is not set".into()));
+            }
+        } else if !cfg.servers.is_empty() {
+            tracing::error!(
+                "server.N lines present but fewer than 2 voting members and standaloneEnabled=true: running standalone"
+            );
+        }
+        Ok(cfg)
+    }
+
+    /// Clamps a requested session timeout to [minSessionTimeout, maxSessionTimeout].
+    pub fn negotiate_timeout(&self, requested: i32) -> i32 {
+        requested
+            .max(self.min_session_timeout_ms)
+            .min(self.max_session_timeout_ms)
+    }
+
+    /// Looks up a config value by its zoo.cfg name for reporting (`conf`).
+    pub fn summary_lines(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("clientPort".to_owned(), self.client_port.to_string()),
+            ("secureClientPort".to_owned(), "-1".to_owned()),
+            ("dataDir".to_owned(), version2(&self.data_dir)),
+            (
+                "dataDirSize".to_owned(),
+                dir_size(&self.data_dir).to_string(),
+            ),
+            ("dataLogDir".to_owned(), version2(&self.data_log_dir)),
+            (
+                "dataLogSize".to_owned(),
+                dir_size(&self.data_log_dir).to_string(),
+            ),
+            ("tickTime".to_owned(), self.tick_time_ms.to_string()),
+            (
+                "maxClientCnxns".to_owned(),
+                self.max_client_cnxns.to_string(),
+            ),
+            (
+                "minSessionTimeout".to_owned(),
+                self.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "maxSessionTimeout".to_owned(),
+                self.max_session_timeout_ms.to_string(),
+            ),
+            (
+                "clientPortListenBacklog".to_owned(),
+                self.client_port_listen_backlog.to_string(),
+            ),
+            ("serverId".to_owned(), self.my_id.unwrap_or(0).to_string()),
+        ];
+        if self.is_distributed() {
+            v.push(("initLimit".into(), self.init_limit.unwrap_or(0).to_string()));
+            v.push(("syncLimit".into(), self.sync_limit.unwrap_or(0).to_string()));
+            v.push(("electionAlg".into(), "3".into()));
+        }
+        v
+    }
+}
+
+/// `<dir>/version-2` as ZooKeeper reports its snap/log directories.
+fn version2(dir: &Path) -> String {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    abs.join("version-2").display().to_string()
+}
+
+/// Total size in bytes of regular files directly in `<dir>/version-2`.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir.join("version-2")) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn parse_num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
+    v.parse().map_err(|_| {
+        invalid(
+            k,
+            v,
+            format!("expected a number of type {}", std::any::type_name::<T>()),
+        )
+    })
+}
+
+fn parse_bool(k: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(k, v, "expected true or false")),
+    }
+}
+
+/// ZooKeeper's forceSync: "no" disables, anything else enables; accept true/false too.
+fn parse_yes_no(k: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(invalid(k, v, "expected yes or no")),
+    }
+}
+
+fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
+    let id: u64 = k["server.".len()..]
+        .parse()
+        .map_err(|_| invalid(k, v, "server id must be a decimal number"))?;
+    let (addr, client) = match v.split_once(';') {
+        Some((a, c)) => (a.trim(), Some(c.trim())),
+        None => (v.trim(), None),
+    };
+    // IPv6 host in brackets.
+    let (host, rest) = if let Some(stripped) = addr.strip_prefix('[') {
+        let end = stripped
+            .find(']')
+            .ok_or_else(|| invalid(k, v, "unterminated [ in IPv6 host"))?;
+        let rest = stripped[end + 1..]
+            .strip_prefix(':')
+            .ok_or_else(|| invalid(k, v, "expected host:quorumPort:electionPort"))?;
+        (stripped[..end].to_owned(), rest)
+    } else {
+        let (h, rest) = addr
+            .split_once(':')
+            .ok_or_else(|| invalid(k, v, "expected host:quorumPort:electionPort"))?;
+        (h.to_owned(), rest)
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    if parts.len() < 2 || parts.len() > 3 {
+        return Err(invalid(
+            k,
+            v,
+            "expected host:quorumPort:electionPort[:participant|:observer]",
+        ));
+    }
+    let quorum_port: u16 = parts[0]
+        .parse()
+        .map_err(|_| invalid(k, v, "bad quorum port"))?;
+    let election_port: u16 = parts[1]
+        .parse()
+        .map_err(|_| invalid(k, v, "bad election port"))?;
+    if quorum_port == election_port {
+        return Err(invalid(k, v, "quorum and election ports must differ"));
+    }
+    let role = match parts.get(2).map(|s| s.to_ascii_lowercase()) {
+        None => PeerRole::Participant,
+        Some(r) if r == "participant" => PeerRole::Participant,
+        Some(r) if r == "observer" => PeerRole::Observer,
+        Some(_) => return Err(invalid(k, v, "role must be participant or observer")),
+    };
+    let client_addr = match client {
+        None | Some("") => None,
+        Some(c) => {
+            let (h, p) = match c.rsplit_once(':') {
+                Some((h, p)) => (h.trim_matches(|ch| ch == '[' || ch == ']').to_owned(), p),
+                None => ("0.0.0.0".to_owned(), c),
+            };
+            let port: u16 = p.parse().map_err(|_| invalid(k, v, "bad client port"))?;
+            Some((h, port))
+        }
+    };
+    Ok(QuorumServer {
+        id,
+        host,
+        quorum_port,
+        election_port,
+        role,
+        client_addr,
+    })
+}
+
+/// Parses Java `.properties` text into (key, value) pairs in file order (duplicates
+/// kept; callers apply them in order so the last one wins). Handles `=`, `:` or
+/// whitespace separators, `#`/`!` comments, backslash line continuation and the
+/// escapes `\t \n \r \f \uXXXX`. Keys and values are trimmed as ZooKeeper does.
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    // Join logical lines.
+    let mut logical: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut continuing = false;
+    for raw in text.lines() {
+        let line = if continuing {
+            raw.trim_start()
+        } else {
+            let t = raw.trim_start();
+            if t.is_empty() || t.starts_with('#') || t.starts_with('!') {
+                continue;
+            }
+            t
+        };
+        let trailing = line.chars().rev().take_while(|&c| c == '\\').count();
+        if trailing % 2 == 1 {
+            cur.push_str(&line[..line.len() - 1]);
+            continuing = true;
+        } else {
+            cur.push_str(line);
+            logical.push(std::mem::take(&mut cur));
+            continuing = false;
+        }
+    }
+    if !cur.is_empty() {
+        logical.push(cur);
+    }
+    logical
+        .iter()
+        .map(|l| {
+            let (k, v) = split_key_value(l);
+            (
+                unescape(&k).trim().to_owned(),
+                unescape(&v).trim().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn split_key_value(line: &str) -> (String, String) {
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    let mut key = String::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            key.push(c);
+            key.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
+        if c == '=' || c == ':' || c.is_whitespace() {
+            break;
+        }
+        key.push(c);
+        i += 1;
+    }
+    // Skip whitespace, then at most one separator, then whitespace.
+    while i < chars.len() && chars[i].is_whitespace() {
+        i += 1;
+    }
+    if i < chars.len() && (chars[i] == '=' || chars[i] == ':') {
+        i += 1;
+    }
+    while i < chars.len() && chars[i].is_whitespace() {
+        i += 1;
+    }
+    (key, chars[i..].iter().collect())
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = (0..4).filter_map(|_| it.next()).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => out.push_str(&hex),
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_syntax() {
+        let p = parse_properties(
+            "# comment\n! also\n  a = 1 \nb:2\nc 3\nd=x\\\n   y\ne=\\u0041\\tz\nf\n",
+        );
+        let m: BTreeMap<_, _> = p.into_iter().collect();
+        assert_eq!(m["a"], "1");
+        assert_eq!(m["b"], "2");
+        assert_eq!(m["c"], "3");
+        assert_eq!(m["d"], "xy");
+        assert_eq!(m["e"], "A\tz");
+        assert_eq!(m["f"], "");
+    }
+
+    #[test]
+    fn standalone_defaults() {
+        let c = Config::from_properties("dataDir=/tmp/x\nclientPort=2182\n").unwrap();
+        assert_eq!(c.tick_time_ms, 3000);
+        assert_eq!(c.min_session_timeout_ms, 6000);
+        assert_eq!(c.max_session_timeout_ms, 60000);
+        assert_eq!(c.data_log_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.client_addr().to_string(), "0.0.0.0:2182");
+        assert!(!c.is_distributed());
+        assert_eq!(c.four_letter_whitelist, FourLetterWhitelist::default());
+        assert_eq!(c.negotiate_timeout(1000), 6000);
+        assert_eq!(c.negotiate_timeout(100_000), 60000);
+        assert_eq!(c.negotiate_timeout(10_000), 10000);
+    }
+
+    #[test]
+    fn keys_and_errors() {
+        let c = Config::from_properties(
+            "dataDir=/d\ntickTime=2000\n4lw.commands.whitelist=ruok, stat\nzookeeper.DigestAuthenticationProvider.superDigest=super:abc=\nfoo.bar=1\nznode.container.checkIntervalMs=500\nforceSync=no\nclientPortAddress=127.0.0.1\nclientPort=1\n",
+        )
+        .unwrap();
+        assert!(c.four_letter_whitelist.allows("ruok"));
+        assert!(c.four_letter_whitelist.allows("srvr"));
+        assert!(!c.four_letter_whitelist.allows("mntr"));
+        assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
+        assert_eq!(c.unknown["foo.bar"], "1");
+        assert_eq!(c.container_check_interval_ms, 500);
+        assert!(!c.force_sync);
+        assert_eq!(c.min_session_timeout_ms, 4000);
+
+        let e = Config::from_properties("dataDir=/d\ntickTime=abc\n").unwrap_err();
+        assert!(e.to_string().contains("tickTime"), "{e}");
+        let e = Config::from_properties("dataDir=/d\ntickTime=0\n").unwrap_err();
+        assert!(e.to_string().contains("tickTime"), "{e}");
+        let e = Config::from_properties("clientPort=1\n").unwrap_err();
+        assert!(e.to_string().contains("dataDir"), "{e}");
+        let e = Config::from_properties("dataDir=/d\nminSessionTimeout=10\nmaxSessionTimeout=5\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("minSessionTimeout"), "{e}");
+        assert!(
+            Config::from_properties("dataDir=/d\n4lw.commands.whitelist=*\n")
+                .unwrap()
+                .four_letter_whitelist
+                .allows("dump")
+        );
+    }
+
+    #[test]
+    fn server_lines() {
+        let c = Config::from_properties(
+            "dataDir=/d\ninitLimit=5\nsyncLimit=2\nserver.1=zk1:2888:3888\nserver.2=zk2:2888:3888;2181\nserver.3=[::1]:2888:3888:observer;127.0.0.1:2182\n",
+        )
+        .unwrap();
+        assert!(c.is_distributed());
+        assert_eq!(c.servers[&1].host, "zk1");
+        assert_eq!(c.servers[&2].client_addr, Some(("0.0.0.0".into(), 2181)));
+        assert_eq!(c.servers[&3].host, "::1");
+        assert_eq!(c.servers[&3].role, PeerRole::Observer);
+        assert_eq!(c.servers[&3].client_addr, Some(("127.0.0.1".into(), 2182)));
+        let e =
+            Config::from_properties("dataDir=/d\nserver.1=zk1:2888:3888\nserver.2=zk2:2888:3888\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("initLimit"), "{e}");
+        let e = Config::from_properties("dataDir=/d\nserver.1=zk1:2888\n").unwrap_err();
+        assert!(e.to_string().contains("server.1"), "{e}");
+    }
+
+    #[test]
+    fn myid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
+        let cfgp = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfgp,
+            format!(
+                "dataDir={}\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&cfgp).unwrap();
+        assert_eq!(c.my_id, Some(2));
+        assert_eq!(c.server_id(), 2);
+    }
+}

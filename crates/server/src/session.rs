@@ -1,0 +1,328 @@
+//! Session tracker: session ids, passwords, timeouts and expiry buckets.
+//!
+//! Owns the table of live sessions and decides which have expired. It is pure: every
+//! method takes the current time (ms on a monotonic clock) as an argument. It never
+//! deletes ephemerals or closes sockets itself: expiry only *reports* sessions, which the
+//! caller turns into closeSession transactions through the write path.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Length of a session password.
+pub const PASSWORD_LEN: usize = 16;
+/// ZooKeeper's seed mask for password derivation.
+const PASSWORD_SEED_XOR: i64 = 0xB341_5C00;
+/// EphemeralType.CONTAINER_EPHEMERAL_OWNER: never handed out as a session id.
+const CONTAINER_MARKER: i64 = i64::MIN;
+
+/// `java.util.Random(sessionId ^ 0xB3415C00).nextBytes(16)`.
+pub fn password(session_id: i64) -> [u8; PASSWORD_LEN] {
+    let mut rng = JavaRandom::new(session_id ^ PASSWORD_SEED_XOR);
+    let mut out = [0u8; PASSWORD_LEN];
+    for chunk in out.chunks_mut(4) {
+        let mut v = rng.next_int();
+        for b in chunk {
+            *b = v as u8;
+            v >>= 8;
+        }
+    }
+    out
+}
+
+/// The 48-bit LCG of `java.util.Random`.
+struct JavaRandom {
+    seed: u64,
+}
+
+impl JavaRandom {
+    const MULT: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+
+    fn new(seed: i64) -> JavaRandom {
+        JavaRandom {
+            seed: (seed as u64 ^ Self::MULT) & Self::MASK,
+        }
+    }
+
+    fn next_int(&mut self) -> i32 {
+        self.seed = (self.seed.wrapping_mul(Self::MULT).wrapping_add(0xB)) & Self::MASK;
+        (self.seed >> 16) as u32 as i32
+    }
+}
+
+/// ZooKeeper's `initializeNextSessionId`: low 40 bits of `time_ms` in bits 16..55,
+/// the server id in bits 56..63.
+pub fn initial_session_id(server_id: u64, time_ms: i64) -> i64 {
+    let t = ((time_ms as u64) << 24) >> 8;
+    let mut id = (t | (server_id << 56)) as i64;
+    if id == CONTAINER_MARKER {
+        id += 1;
+    }
+    id
+}
+
+/// Rounds `t` up to the next multiple of `interval` strictly after it (ExpiryQueue).
+pub fn round_to_next_interval(t: i64, interval: i64) -> i64 {
+    (t / interval + 1) * interval
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub timeout_ms: i32,
+    /// Bucket time (ms, tracker clock) at which it expires unless touched.
+    pub expires_at: i64,
+    /// Set once expiry (or close) has been decided; no longer touchable.
+    pub closing: bool,
+}
+
+/// Why a session could not be resumed/touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("unknown session")]
+    Unknown,
+    #[error("session is closing")]
+    Closing,
+    #[error("wrong password")]
+    BadPassword,
+}
+
+#[derive(Debug)]
+pub struct SessionTracker {
+    next_id: i64,
+    tick_ms: i64,
+    sessions: HashMap<i64, SessionInfo>,
+    buckets: BTreeMap<i64, HashSet<i64>>,
+}
+
+impl SessionTracker {
+    /// `start_ms` seeds id generation (wall or monotonic ms; only uniqueness matters).
+    pub fn new(server_id: u64, tick_ms: u32, start_ms: i64) -> SessionTracker {
+        SessionTracker {
+            next_id: initial_session_id(server_id, start_ms),
+            tick_ms: i64::from(tick_ms.max(1)),
+            sessions: HashMap::new(),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// Allocates a fresh session id (not yet tracked: call [`add`](Self::add) when the
+    /// createSession txn is applied).
+    pub fn next_session_id(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        if self.next_id == CONTAINER_MARKER {
+            self.next_id += 1;
+        }
+        id
+    }
+
+    /// Starts tracking a session (createSession applied, or loaded at start-up).
+    pub fn add(&mut self, id: i64, timeout_ms: i32, now_ms: i64) {
+        if let Some(old) = self.sessions.get(&id) {
+            if !old.closing {
+                let _ = self.touch(id, now_ms);
+                return;
+            }
+        }
+        let expires_at = self.bucket_for(now_ms, timeout_ms);
+        self.sessions.insert(
+            id,
+            SessionInfo {
+                id,
+                timeout_ms,
+                expires_at,
+                closing: false,
+            },
+        );
+        self.buckets.entry(expires_at).or_default().insert(id);
+    }
+
+    fn bucket_for(&self, now_ms: i64, timeout_ms: i32) -> i64 {
+        round_to_next_interval(now_ms + i64::from(timeout_ms.max(0)), self.tick_ms)
+    }
+
+    /// Refreshes a session's expiry; fails if unknown or closing.
+    pub fn touch(&mut self, id: i64, now_ms: i64) -> Result<(), SessionError> {
+        let tick = self.tick_ms;
+        let s = self.sessions.get_mut(&id).ok_or(SessionError::Unknown)?;
+        if s.closing {
+            return Err(SessionError::Closing);
+        }
+        let new_at = round_to_next_interval(now_ms + i64::from(s.timeout_ms.max(0)), tick);
+        if new_at == s.expires_at {
+            return Ok(());
+        }
+        let old_at = std::mem::replace(&mut s.expires_at, new_at);
+        if let Some(b) = self.buckets.get_mut(&old_at) {
+            b.remove(&id);
+            if b.is_empty() {
+                self.buckets.remove(&old_at);
+            }
+        }
+        self.buckets.entry(new_at).or_default().insert(id);
+        Ok(())
+    }
+
+    /// Checks password and liveness for a reconnect, and touches the session.
+    pub fn revalidate(&mut self, id: i64, passwd: &[u8], now_ms: i64) -> Result<i32, SessionError> {
+        if passwd != password(id) {
+            return Err(SessionError::BadPassword);
+        }
+        self.touch(id, now_ms)?;
+        self.sessions
+            .get(&id)
+            .map(|s| s.timeout_ms)
+            .ok_or(SessionError::Unknown)
+    }
+
+    /// Marks a session closing (client closeSession); it can no longer be touched.
+    pub fn set_closing(&mut self, id: i64) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.closing = true;
+        }
+    }
+
+    /// Forgets a session (closeSession applied).
+    pub fn remove(&mut self, id: i64) -> Option<SessionInfo> {
+        let s = self.sessions.remove(&id)?;
+        if let Some(b) = self.buckets.get_mut(&s.expires_at) {
+            b.remove(&id);
+            if b.is_empty() {
+                self.buckets.remove(&s.expires_at);
+            }
+        }
+        Some(s)
+    }
+
+    /// Sessions whose bucket time is `<= now_ms` and not yet closing. They are marked
+    /// closing and stay tracked until [`remove`](Self::remove).
+    pub fn take_expired(&mut self, now_ms: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        let due: Vec<i64> = self.buckets.range(..=now_ms).map(|(t, _)| *t).collect();
+        for t in due {
+            if let Some(ids) = self.buckets.remove(&t) {
+                for id in ids {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        if !s.closing {
+                            s.closing = true;
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Time of the next bucket (for the expiry timer), if any.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.buckets.keys().next().copied()
+    }
+
+    pub fn get(&self, id: i64) -> Option<&SessionInfo> {
+        self.sessions.get(&id)
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    pub fn ids(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.sessions.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Expiry buckets, earliest first: (bucket time, session ids).
+    pub fn buckets(&self) -> Vec<(i64, Vec<i64>)> {
+        self.buckets
+            .iter()
+            .map(|(t, ids)| {
+                let mut v: Vec<i64> = ids.iter().copied().collect();
+                v.sort_unstable();
+                (*t, v)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn password_test_vectors() {
+        assert_eq!(
+            hex(&password(0x0100_0000_0000_0000)),
+            "f22acd4a97e69d6d20a49bb638eadb38"
+        );
+        assert_eq!(
+            hex(&password(0x0100_0a1b_2c3d_0000)),
+            "99540115b2ac339b9f3f41ba4b39270b"
+        );
+        assert_eq!(hex(&password(1)), "054cc74a37327db215e702e20c73f005");
+    }
+
+    #[test]
+    fn session_id_layout() {
+        let id = initial_session_id(1, 0x12_3456_789a);
+        assert_eq!(id, 0x0112_3456_789a_0000);
+        // Only the low 40 bits of time survive.
+        let id = initial_session_id(3, 0x7f12_3456_789a);
+        assert_eq!(id, 0x0312_3456_789a_0000);
+        assert_eq!(initial_session_id(0x80, 0), i64::MIN + 1);
+    }
+
+    #[test]
+    fn ids_increment() {
+        let mut t = SessionTracker::new(1, 2000, 5);
+        let a = t.next_session_id();
+        let b = t.next_session_id();
+        assert_eq!(b, a + 1);
+        assert_eq!(a >> 56, 1);
+    }
+
+    #[test]
+    fn expiry_buckets_round_to_tick() {
+        let mut t = SessionTracker::new(1, 2000, 0);
+        t.add(7, 5000, 1000); // 6000 -> next multiple after = 8000
+        assert_eq!(t.get(7).unwrap().expires_at, 8000);
+        assert!(t.take_expired(7999).is_empty());
+        t.touch(7, 3000).unwrap(); // 8000 -> 10000
+        assert!(t.take_expired(8000).is_empty());
+        assert_eq!(t.take_expired(10000), vec![7]);
+        assert_eq!(t.touch(7, 10000), Err(SessionError::Closing));
+        assert!(t.take_expired(20000).is_empty());
+        assert!(t.remove(7).is_some());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn revalidate_checks_password() {
+        let mut t = SessionTracker::new(1, 2000, 0);
+        let id = t.next_session_id();
+        t.add(id, 4000, 0);
+        assert_eq!(t.revalidate(id, &password(id), 100), Ok(4000));
+        assert_eq!(
+            t.revalidate(id, &[0u8; 16], 100),
+            Err(SessionError::BadPassword)
+        );
+        assert_eq!(
+            t.revalidate(id + 1, &password(id + 1), 100),
+            Err(SessionError::Unknown)
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Persistence seam: the transaction log the write pipeline appends to.
+//!
+//! Owns only the [`TxnLog`] trait and a non-durable in-memory implementation so the
+//! standalone server runs before durable storage exists. Real ZooKeeper-format log and
+//! snapshot files are implemented in files beside this one. This module must never be
+//! called from the async runtime threads directly for syncing: the pipeline calls
+//! [`TxnLog::sync`] on a blocking thread.
+
+use rzk_proto::txn::TxnRecord;
+use std::io;
+
+/// An append-only transaction log with group commit: append many, sync once.
+pub trait TxnLog: Send {
+    /// Buffers one record (in zxid order).
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<()>;
+    /// Makes every appended record durable.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// Keeps records in memory only (nothing survives a restart). Counts syncs so tests can
+/// observe group commit.
+#[derive(Debug, Default)]
+pub struct MemoryTxnLog {
+    pub records: Vec<TxnRecord>,
+    pub syncs: u64,
+    /// When false, records are counted but not kept (for long-running servers).
+    pub keep: bool,
+    pub appended: u64,
+}
+
+impl MemoryTxnLog {
+    /// A log that keeps nothing but counts (the default for `rzk server` until storage lands).
+    pub fn discarding() -> MemoryTxnLog {
+        MemoryTxnLog::default()
+    }
+
+    /// A log that keeps every record (tests).
+    pub fn keeping() -> MemoryTxnLog {
+        MemoryTxnLog {
+            keep: true,
+            ..MemoryTxnLog::default()
+        }
+    }
+}
+
+impl TxnLog for MemoryTxnLog {
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<()> {
+        self.appended += 1;
+        if self.keep {
+            self.records.push(rec.clone());
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.syncs += 1;
+        Ok(())
+    }
+}
