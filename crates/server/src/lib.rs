@@ -4,3 +4,11 @@
 pub mod config;
 pub mod session;
 pub mod storage;
+
+pub mod auth;
+pub mod prep;
+pub mod read;
+pub mod reply;
+pub mod request;
+pub mod tree;
+pub mod watch;
