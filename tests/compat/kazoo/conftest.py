@@ -75,33 +75,42 @@ def zk(make_client):
 
 
 def _delete_tree(client, path):
+    """Best-effort recursive delete that copes with nodes we may not list
+    (no READ) by trying to delete them as leaves."""
     try:
-        client.delete(path, recursive=True)
+        children = client.get_children(path)
     except NoNodeError:
-        pass
+        return
+    except KazooException:
+        children = []
+    for ch in children:
+        _delete_tree(client, path.rstrip("/") + "/" + ch)
+    try:
+        client.delete(path)
     except KazooException:
         pass
 
 
 @pytest.fixture(scope="session")
-def _root(zk_hosts):
+def _admin(zk_hosts):
+    """Session-wide client used to create and clean up test base paths."""
     c = KazooClient(hosts=zk_hosts, timeout=10.0)
     c.start(timeout=15)
     c.ensure_path(ROOT)
-    yield ROOT
+    yield c
     _delete_tree(c, ROOT)
     c.stop()
     c.close()
 
 
 @pytest.fixture
-def base(request, _root, zk):
+def base(request, _admin):
     """A fresh, empty, persistent node unique to this test."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
-    path = "%s/%s-%s" % (_root, name, uuid.uuid4().hex[:6])
-    zk.create(path)
+    path = "%s/%s-%s" % (ROOT, name, uuid.uuid4().hex[:6])
+    _admin.create(path)
     yield path
-    _delete_tree(zk, path)
+    _delete_tree(_admin, path)
 
 
 @pytest.fixture
