@@ -10,6 +10,7 @@ pub mod jute;
 pub mod multi;
 pub mod opcode;
 pub mod path;
+pub mod quorum;
 pub mod records;
 pub mod txn;
 
