@@ -1,1 +1,34 @@
-//! rzk-client: an async ZooKeeper client.
+//! rzk-client: an async (tokio) ZooKeeper client and Curator-compatible recipes.
+//!
+//! One background task per session owns the socket (see `session`); [`Client`] handles
+//! send it requests. Errors are typed ([`Error`], one variant per ZooKeeper code). Watches
+//! are futures ([`OneshotWatch`]) or streams ([`WatchStream`]). Recipes live in [`recipes`].
+//!
+//! ```no_run
+//! # async fn demo() -> rzk_client::Result<()> {
+//! use rzk_client::{Client, CreateMode, open_acl_unsafe};
+//! let zk = Client::connect("127.0.0.1:2181/app", std::time::Duration::from_secs(10)).await?;
+//! zk.create("/n", b"hi", &open_acl_unsafe(), CreateMode::Persistent).await?;
+//! let (data, stat, watch) = zk.get_data_w("/n").await?;
+//! zk.set_data("/n", b"there", Some(stat.version)).await?;
+//! let event = watch.await;
+//! # Ok(()) }
+//! ```
+//!
+//! This crate never panics on server input and never retries a failed operation by itself.
+
+mod client;
+pub mod connect_string;
+mod error;
+pub mod multi;
+pub mod recipes;
+mod session;
+mod types;
+mod watch;
+
+pub use client::{Client, ClientBuilder, DEFAULT_SESSION_TIMEOUT};
+pub use error::{Error, Result};
+pub use multi::{Op, OpResult, ReadOp, ReadResult};
+pub use session::{Counters, COMMAND_QUEUE};
+pub use types::*;
+pub use watch::{OneshotWatch, WatchStream, WATCH_STREAM_CAPACITY};

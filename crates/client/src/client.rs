@@ -1,0 +1,613 @@
+//! The public [`Client`] handle: every ZooKeeper operation as an async method.
+//!
+//! A `Client` is a cheap clone of a handle to one session task. This module encodes
+//! requests (applying the chroot and validating paths), decodes replies, and turns
+//! watch registrations into [`OneshotWatch`] futures / [`WatchStream`]s. It never
+//! touches the socket and never retries on its own: CONNECTIONLOSS is returned to the caller.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rzk_proto::multi::{MultiRequest, MultiResponse};
+use rzk_proto::records::*;
+use rzk_proto::{Jute, OpCode};
+use tokio::sync::{oneshot, watch};
+
+use crate::connect_string::{prepend_chroot, strip_chroot, ConnectString};
+use crate::error::{Error, Result};
+use crate::multi::{convert_read_results, convert_results, Op, OpResult, ReadOp, ReadResult};
+use crate::session::{self, Command, Counters, Reply, Request, SessionConfig, Shared};
+use crate::types::{Acl, AddWatchMode, ClientInfo, CreateMode, SessionState, Stat, WatcherType};
+use crate::watch::{oneshot_pair, stream_pair, OneshotWatch, WatchReg, WatchStream};
+
+/// Session timeout used when none is given (zkCli's default).
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    connect: String,
+    session_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    can_be_read_only: bool,
+    resume: Option<(i64, Vec<u8>)>,
+}
+
+impl ClientBuilder {
+    /// Requested session timeout (the server clamps it to its min/max).
+    pub fn session_timeout(mut self, t: Duration) -> Self {
+        self.session_timeout = t;
+        self
+    }
+    /// How long [`ClientBuilder::connect`] waits for the first connection
+    /// (default: the session timeout).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self
+    }
+    /// Accept read-only servers (state `ConnectedReadOnly`).
+    pub fn can_be_read_only(mut self, yes: bool) -> Self {
+        self.can_be_read_only = yes;
+        self
+    }
+    /// Resume an existing session (id and password) instead of creating one.
+    pub fn resume(mut self, session_id: i64, password: &[u8]) -> Self {
+        self.resume = Some((session_id, password.to_vec()));
+        self
+    }
+
+    /// Starts the session task and waits until it is connected.
+    pub async fn connect(self) -> Result<Client> {
+        let client = self.start()?;
+        let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        client.wait_connected(wait).await?;
+        Ok(client)
+    }
+
+    /// Starts the session task without waiting for a connection.
+    pub fn start(&self) -> Result<Client> {
+        let cs = ConnectString::parse(&self.connect)?;
+        let chroot = cs.chroot.clone();
+        let started = session::start(SessionConfig {
+            connect: cs,
+            session_timeout: self.session_timeout,
+            can_be_read_only: self.can_be_read_only,
+            resume: self.resume.clone(),
+        });
+        Ok(Client {
+            inner: Arc::new(Inner {
+                tx: started.tx,
+                state: started.state,
+                shared: started.shared,
+                chroot,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    tx: tokio::sync::mpsc::Sender<Command>,
+    state: watch::Receiver<SessionState>,
+    shared: Arc<Shared>,
+    chroot: Option<String>,
+}
+
+/// A handle to one ZooKeeper session. Clone it freely; the session closes when
+/// [`Client::close`] is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session_id", &format_args!("0x{:x}", self.session_id()))
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+fn version_arg(v: Option<i32>) -> i32 {
+    v.unwrap_or(-1)
+}
+
+impl Client {
+    /// A builder for `connect_string` (`host:port[,host:port...][/chroot]`).
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder {
+            connect: connect_string.to_owned(),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            connect_timeout: None,
+            can_be_read_only: false,
+            resume: None,
+        }
+    }
+
+    /// Connects with the given session timeout and waits for the first connection.
+    pub async fn connect(connect_string: &str, session_timeout: Duration) -> Result<Client> {
+        Client::builder(connect_string)
+            .session_timeout(session_timeout)
+            .connect()
+            .await
+    }
+
+    /// Waits until the session is connected; errors if it ends or `wait` passes.
+    pub async fn wait_connected(&self, wait: Duration) -> Result<()> {
+        let mut rx = self.inner.state.clone();
+        let r =
+            tokio::time::timeout(wait, rx.wait_for(|s| s.is_connected() || s.is_terminal())).await;
+        match r {
+            Err(_) => Err(Error::ConnectionLoss),
+            Ok(Err(_)) => Err(Error::Closed),
+            Ok(Ok(s)) => match *s {
+                s if s.is_connected() => Ok(()),
+                SessionState::Expired => Err(Error::SessionExpired),
+                SessionState::AuthFailed => Err(Error::AuthFailed),
+                _ => Err(Error::Closed),
+            },
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        *self.inner.state.borrow()
+    }
+
+    /// A receiver of session state changes (`changed().await`, `borrow()`).
+    pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
+        self.inner.state.clone()
+    }
+
+    pub fn session_id(&self) -> i64 {
+        self.inner.shared.session_id()
+    }
+
+    pub fn session_password(&self) -> Vec<u8> {
+        self.inner
+            .shared
+            .password
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// The negotiated session timeout (0 before the first connection).
+    pub fn session_timeout(&self) -> Duration {
+        let ms = self
+            .inner
+            .shared
+            .negotiated_timeout_ms
+            .load(Ordering::Relaxed);
+        Duration::from_millis(ms.max(0) as u64)
+    }
+
+    /// The highest zxid seen in a reply.
+    pub fn last_zxid(&self) -> i64 {
+        self.inner.shared.last_zxid.load(Ordering::Relaxed)
+    }
+
+    /// `host:port` of the current (or last) server.
+    pub fn connected_host(&self) -> String {
+        self.inner
+            .shared
+            .connected_host
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn chroot(&self) -> Option<&str> {
+        self.inner.chroot.as_deref()
+    }
+
+    /// Request / notification counters of this session.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.shared.counters
+    }
+
+    fn ended_error(&self) -> Error {
+        match self.state() {
+            SessionState::Expired => Error::SessionExpired,
+            SessionState::AuthFailed => Error::AuthFailed,
+            _ => Error::Closed,
+        }
+    }
+
+    async fn call(&self, op: OpCode, body: Vec<u8>, watch: Option<WatchReg>) -> Result<Reply> {
+        let (tx, rx) = oneshot::channel();
+        let req = Request {
+            op,
+            body,
+            watch,
+            reply: tx,
+        };
+        if self.inner.tx.send(Command::Request(req)).await.is_err() {
+            return Err(self.ended_error());
+        }
+        rx.await.map_err(|_| self.ended_error())?
+    }
+
+    fn server_path(&self, path: &str) -> Result<String> {
+        rzk_proto::path::validate(path, false)?;
+        Ok(prepend_chroot(self.chroot(), path))
+    }
+
+    fn client_path(&self, server_path: &str) -> String {
+        strip_chroot(self.chroot(), server_path)
+    }
+
+    // ---- writes -------------------------------------------------------------
+
+    /// Creates a node; returns its path (with the sequence suffix for sequential modes).
+    /// TTL modes need [`Client::create_ttl`].
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<String> {
+        Ok(self.create2(path, data, acl, mode).await?.0)
+    }
+
+    /// Creates a node and returns its path and stat (opcode create2 / createContainer).
+    pub async fn create2(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        if mode.is_ttl() {
+            return Err(Error::InvalidArgument(
+                "TTL create modes need create_ttl".into(),
+            ));
+        }
+        rzk_proto::path::validate(path, mode.is_sequential())?;
+        let req = CreateRequest {
+            path: prepend_chroot(self.chroot(), path),
+            data: Bytes::copy_from_slice(data),
+            acl: acl.to_vec(),
+            flags: mode as i32,
+        };
+        let op = if mode.is_container() {
+            OpCode::CreateContainer
+        } else {
+            OpCode::Create2
+        };
+        let r = self.call(op, req.to_bytes(), None).await?;
+        let resp = Create2Response::from_bytes(&r.body)?;
+        Ok((self.client_path(&resp.path), resp.stat))
+    }
+
+    /// Creates a node with a TTL (`PersistentWithTtl` / `PersistentSequentialWithTtl`).
+    /// The server must run with `zookeeper.extendedTypesEnabled=true`.
+    pub async fn create_ttl(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Result<(String, Stat)> {
+        if !mode.is_ttl() {
+            return Err(Error::InvalidArgument(format!(
+                "{mode:?} is not a TTL mode"
+            )));
+        }
+        rzk_proto::path::validate(path, mode.is_sequential())?;
+        let req = CreateTtlRequest {
+            path: prepend_chroot(self.chroot(), path),
+            data: Bytes::copy_from_slice(data),
+            acl: acl.to_vec(),
+            flags: mode as i32,
+            ttl: ttl.as_millis().min(i64::MAX as u128) as i64,
+        };
+        let r = self.call(OpCode::CreateTtl, req.to_bytes(), None).await?;
+        let resp = Create2Response::from_bytes(&r.body)?;
+        Ok((self.client_path(&resp.path), resp.stat))
+    }
+
+    /// Deletes a node; `version: None` matches any version.
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let req = DeleteRequest {
+            path: self.server_path(path)?,
+            version: version_arg(version),
+        };
+        self.call(OpCode::Delete, req.to_bytes(), None).await?;
+        Ok(())
+    }
+
+    pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
+        let req = SetDataRequest {
+            path: self.server_path(path)?,
+            data: Bytes::copy_from_slice(data),
+            version: version_arg(version),
+        };
+        let r = self.call(OpCode::SetData, req.to_bytes(), None).await?;
+        Ok(SetDataResponse::from_bytes(&r.body)?.stat)
+    }
+
+    pub async fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Result<Stat> {
+        let req = SetAclRequest {
+            path: self.server_path(path)?,
+            acl: acl.to_vec(),
+            version: version_arg(version),
+        };
+        let r = self.call(OpCode::SetAcl, req.to_bytes(), None).await?;
+        Ok(SetAclResponse::from_bytes(&r.body)?.stat)
+    }
+
+    /// Runs a transaction. On failure returns [`Error::Multi`] naming the failing op.
+    pub async fn multi(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = MultiRequest {
+            ops: ops
+                .iter()
+                .map(|o| o.to_wire(self.chroot()))
+                .collect::<Result<_>>()?,
+        };
+        let r = self.call(OpCode::Multi, req.to_bytes(), None).await?;
+        let resp = MultiResponse::from_bytes(&r.body)?;
+        convert_results(self.chroot(), resp.results)
+    }
+
+    // ---- reads --------------------------------------------------------------
+
+    /// The node's stat, or `None` if it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        self.exists_inner(path, None).await
+    }
+
+    /// Like [`Client::exists`], also leaving a watch for creation, deletion or data change.
+    pub async fn exists_w(&self, path: &str) -> Result<(Option<Stat>, OneshotWatch)> {
+        let sp = self.server_path(path)?;
+        let (tx, w) = oneshot_pair();
+        let s = self
+            .exists_inner(path, Some(WatchReg::Exists(sp, tx)))
+            .await?;
+        Ok((s, w))
+    }
+
+    async fn exists_inner(&self, path: &str, watch: Option<WatchReg>) -> Result<Option<Stat>> {
+        let req = ExistsRequest {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        };
+        match self.call(OpCode::Exists, req.to_bytes(), watch).await {
+            Ok(r) => Ok(Some(ExistsResponse::from_bytes(&r.body)?.stat)),
+            Err(Error::NoNode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
+        self.get_data_inner(path, None).await
+    }
+
+    /// Like [`Client::get_data`], also leaving a data watch.
+    pub async fn get_data_w(&self, path: &str) -> Result<(Vec<u8>, Stat, OneshotWatch)> {
+        let sp = self.server_path(path)?;
+        let (tx, w) = oneshot_pair();
+        let (d, s) = self
+            .get_data_inner(path, Some(WatchReg::Data(sp, tx)))
+            .await?;
+        Ok((d, s, w))
+    }
+
+    async fn get_data_inner(&self, path: &str, watch: Option<WatchReg>) -> Result<(Vec<u8>, Stat)> {
+        let req = GetDataRequest {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        };
+        let r = self.call(OpCode::GetData, req.to_bytes(), watch).await?;
+        let resp = GetDataResponse::from_bytes(&r.body)?;
+        Ok((resp.data.to_vec(), resp.stat))
+    }
+
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        let req = GetAclRequest {
+            path: self.server_path(path)?,
+        };
+        let r = self.call(OpCode::GetAcl, req.to_bytes(), None).await?;
+        let resp = GetAclResponse::from_bytes(&r.body)?;
+        Ok((resp.acl, resp.stat))
+    }
+
+    /// Child names (opcode getChildren), in the server's (unspecified) order.
+    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        let req = GetChildrenRequest {
+            path: self.server_path(path)?,
+            watch: false,
+        };
+        let r = self.call(OpCode::GetChildren, req.to_bytes(), None).await?;
+        Ok(GetChildrenResponse::from_bytes(&r.body)?.children)
+    }
+
+    /// Child names and a child watch.
+    pub async fn get_children_w(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
+        let (c, _, w) = self.get_children2_w(path).await?;
+        Ok((c, w))
+    }
+
+    /// Child names and the parent's stat (opcode getChildren2).
+    pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        self.get_children2_inner(path, None).await
+    }
+
+    pub async fn get_children2_w(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatch)> {
+        let sp = self.server_path(path)?;
+        let (tx, w) = oneshot_pair();
+        let (c, s) = self
+            .get_children2_inner(path, Some(WatchReg::Child(sp, tx)))
+            .await?;
+        Ok((c, s, w))
+    }
+
+    async fn get_children2_inner(
+        &self,
+        path: &str,
+        watch: Option<WatchReg>,
+    ) -> Result<(Vec<String>, Stat)> {
+        let req = GetChildren2Request {
+            path: self.server_path(path)?,
+            watch: watch.is_some(),
+        };
+        let r = self
+            .call(OpCode::GetChildren2, req.to_bytes(), watch)
+            .await?;
+        let resp = GetChildren2Response::from_bytes(&r.body)?;
+        Ok((resp.children, resp.stat))
+    }
+
+    /// Number of all descendants of `path`.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        let req = GetAllChildrenNumberRequest {
+            path: self.server_path(path)?,
+        };
+        let r = self
+            .call(OpCode::GetAllChildrenNumber, req.to_bytes(), None)
+            .await?;
+        Ok(GetAllChildrenNumberResponse::from_bytes(&r.body)?.total_number)
+    }
+
+    /// Ephemeral nodes owned by this session whose path starts with `prefix`
+    /// (`/` for all). Paths are returned as the server reports them.
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        let req = GetEphemeralsRequest {
+            prefix_path: prepend_chroot(self.chroot(), prefix),
+        };
+        let r = self
+            .call(OpCode::GetEphemerals, req.to_bytes(), None)
+            .await?;
+        Ok(GetEphemeralsResponse::from_bytes(&r.body)?
+            .ephemerals
+            .iter()
+            .map(|p| self.client_path(p))
+            .collect())
+    }
+
+    /// Waits until the server this session uses has caught up with the leader.
+    pub async fn sync(&self, path: &str) -> Result<String> {
+        let req = SyncRequest {
+            path: self.server_path(path)?,
+        };
+        let r = self.call(OpCode::Sync, req.to_bytes(), None).await?;
+        Ok(self.client_path(&SyncResponse::from_bytes(&r.body)?.path))
+    }
+
+    /// Independent reads in one round trip; each result succeeds or fails on its own.
+    pub async fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        for o in ops {
+            let (ReadOp::GetData(p) | ReadOp::GetChildren(p)) = o;
+            rzk_proto::path::validate(p, false)?;
+        }
+        let req = MultiRequest {
+            ops: ops.iter().map(|o| o.to_wire(self.chroot())).collect(),
+        };
+        let r = self.call(OpCode::MultiRead, req.to_bytes(), None).await?;
+        Ok(convert_read_results(
+            MultiResponse::from_bytes(&r.body)?.results,
+        ))
+    }
+
+    // ---- auth, watches, session --------------------------------------------
+
+    /// Adds credentials to this connection (and to every reconnect). `digest` takes
+    /// `user:password`. An AUTHFAILED answer ends the session (state `AuthFailed`).
+    pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::AddAuth {
+            scheme: scheme.to_owned(),
+            auth: Bytes::copy_from_slice(auth),
+            reply: tx,
+        };
+        if self.inner.tx.send(cmd).await.is_err() {
+            return Err(self.ended_error());
+        }
+        rx.await.map_err(|_| self.ended_error())?
+    }
+
+    /// The identities the server associates with this connection.
+    pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
+        let r = self.call(OpCode::WhoAmI, Vec::new(), None).await?;
+        Ok(WhoAmIResponse::from_bytes(&r.body)?.client_info)
+    }
+
+    /// Adds a persistent (optionally recursive) watch; events arrive on the stream.
+    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<WatchStream> {
+        let sp = self.server_path(path)?;
+        let (tx, stream) = stream_pair();
+        let req = AddWatchRequest {
+            path: sp.clone(),
+            mode: mode.code(),
+        };
+        let reg = WatchReg::Persistent(sp, mode == AddWatchMode::PersistentRecursive, tx);
+        self.call(OpCode::AddWatch, req.to_bytes(), Some(reg))
+            .await?;
+        Ok(stream)
+    }
+
+    /// Removes this session's watches of `kind` on `path` on the server and locally;
+    /// local receivers get a `*WatchRemoved` event. NOWATCHER if there were none.
+    pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let sp = self.server_path(path)?;
+        let req = RemoveWatchesRequest {
+            path: sp.clone(),
+            watcher_type: kind.code(),
+        };
+        self.call(
+            OpCode::RemoveWatches,
+            req.to_bytes(),
+            Some(WatchReg::Remove(sp, kind)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Asks the server whether this session has a watch of `kind` on `path`
+    /// (NOWATCHER if not).
+    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let req = CheckWatchesRequest {
+            path: self.server_path(path)?,
+            watcher_type: kind.code(),
+        };
+        self.call(OpCode::CheckWatches, req.to_bytes(), None)
+            .await?;
+        Ok(())
+    }
+
+    /// The ensemble configuration (`/zookeeper/config`), read outside the chroot.
+    pub async fn get_config(&self) -> Result<(Vec<u8>, Stat)> {
+        let req = GetDataRequest {
+            path: "/zookeeper/config".into(),
+            watch: false,
+        };
+        let r = self.call(OpCode::GetData, req.to_bytes(), None).await?;
+        let resp = GetDataResponse::from_bytes(&r.body)?;
+        Ok((resp.data.to_vec(), resp.stat))
+    }
+
+    /// Closes the session (its ephemeral nodes are deleted) and waits for the server's
+    /// answer. Other clones of this handle see `Closed` afterwards.
+    pub async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Command::Close { reply: tx })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+}

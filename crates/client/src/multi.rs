@@ -1,0 +1,281 @@
+//! Typed operations and results for `multi` (transactions) and `multiRead`.
+//!
+//! Owns the translation between user-facing ops (client paths) and the wire
+//! `MultiOp`/`OpResult` records (server paths, chroot applied). No IO.
+
+use bytes::Bytes;
+use rzk_proto::multi::{MultiOp, OpResult as WireOpResult};
+use rzk_proto::records::*;
+use rzk_proto::OpCode;
+
+use crate::connect_string::{prepend_chroot, strip_chroot};
+use crate::error::{Error, Result};
+use crate::types::{Acl, CreateMode, Stat};
+
+/// One write operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Create {
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        /// Milliseconds, for the TTL modes.
+        ttl: Option<i64>,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+impl Op {
+    pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: data.to_vec(),
+            acl: acl.to_vec(),
+            mode,
+            ttl: None,
+        }
+    }
+    pub fn create_ttl(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode, ttl_ms: i64) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: data.to_vec(),
+            acl: acl.to_vec(),
+            mode,
+            ttl: Some(ttl_ms),
+        }
+    }
+    /// `version: None` matches any version.
+    pub fn delete(path: &str, version: Option<i32>) -> Op {
+        Op::Delete {
+            path: path.into(),
+            version: version.unwrap_or(-1),
+        }
+    }
+    pub fn set_data(path: &str, data: &[u8], version: Option<i32>) -> Op {
+        Op::SetData {
+            path: path.into(),
+            data: data.to_vec(),
+            version: version.unwrap_or(-1),
+        }
+    }
+    pub fn check(path: &str, version: i32) -> Op {
+        Op::Check {
+            path: path.into(),
+            version,
+        }
+    }
+
+    pub(crate) fn to_wire(&self, chroot: Option<&str>) -> Result<MultiOp> {
+        Ok(match self {
+            Op::Create {
+                path,
+                data,
+                acl,
+                mode,
+                ttl,
+            } => {
+                rzk_proto::path::validate(path, mode.is_sequential())?;
+                let path = prepend_chroot(chroot, path);
+                let data = Bytes::from(data.clone());
+                if mode.is_ttl() {
+                    MultiOp::CreateTtl(CreateTtlRequest {
+                        path,
+                        data,
+                        acl: acl.clone(),
+                        flags: *mode as i32,
+                        ttl: ttl
+                            .ok_or_else(|| Error::InvalidArgument("TTL mode needs a ttl".into()))?,
+                    })
+                } else {
+                    let code = if mode.is_container() {
+                        OpCode::CreateContainer
+                    } else {
+                        OpCode::Create2
+                    };
+                    MultiOp::Create(
+                        code.code(),
+                        CreateRequest {
+                            path,
+                            data,
+                            acl: acl.clone(),
+                            flags: *mode as i32,
+                        },
+                    )
+                }
+            }
+            Op::Delete { path, version } => MultiOp::Delete(DeleteRequest {
+                path: checked(chroot, path)?,
+                version: *version,
+            }),
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => MultiOp::SetData(SetDataRequest {
+                path: checked(chroot, path)?,
+                data: Bytes::from(data.clone()),
+                version: *version,
+            }),
+            Op::Check { path, version } => MultiOp::Check(CheckVersionRequest {
+                path: checked(chroot, path)?,
+                version: *version,
+            }),
+        })
+    }
+}
+
+fn checked(chroot: Option<&str>, path: &str) -> Result<String> {
+    rzk_proto::path::validate(path, false)?;
+    Ok(prepend_chroot(chroot, path))
+}
+
+/// The result of one op of a successful transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    /// The created path (client-relative) and, for create2-style ops, its stat.
+    Create {
+        path: String,
+        stat: Option<Stat>,
+    },
+    Delete,
+    SetData(Stat),
+    Check,
+}
+
+pub(crate) fn convert_results(
+    chroot: Option<&str>,
+    wire: Vec<WireOpResult>,
+) -> Result<Vec<OpResult>> {
+    if let Some(index) = wire
+        .iter()
+        .position(|r| matches!(r, WireOpResult::Error(e) if *e != 0))
+    {
+        let code = match wire[index] {
+            WireOpResult::Error(e) => e,
+            _ => -1,
+        };
+        return Err(Error::Multi {
+            index,
+            error: Box::new(Error::from_code(code)),
+            results: wire,
+        });
+    }
+    wire.into_iter()
+        .map(|r| {
+            Ok(match r {
+                WireOpResult::Create(p) => OpResult::Create {
+                    path: strip_chroot(chroot, &p),
+                    stat: None,
+                },
+                WireOpResult::Create2(p, s) => OpResult::Create {
+                    path: strip_chroot(chroot, &p),
+                    stat: Some(s),
+                },
+                WireOpResult::Delete => OpResult::Delete,
+                WireOpResult::SetData(s) => OpResult::SetData(s),
+                WireOpResult::Check => OpResult::Check,
+                other => {
+                    return Err(Error::Recipe(format!(
+                        "unexpected result in multi: {other:?}"
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
+/// One read of a `multi_read`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    GetData(String),
+    GetChildren(String),
+}
+
+/// The result of one read; each read succeeds or fails on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    Data(Vec<u8>, Stat),
+    Children(Vec<String>),
+    Error(Error),
+}
+
+impl ReadOp {
+    pub(crate) fn to_wire(&self, chroot: Option<&str>) -> MultiOp {
+        match self {
+            ReadOp::GetData(p) => MultiOp::GetData(GetDataRequest {
+                path: prepend_chroot(chroot, p),
+                watch: false,
+            }),
+            ReadOp::GetChildren(p) => MultiOp::GetChildren(GetChildrenRequest {
+                path: prepend_chroot(chroot, p),
+                watch: false,
+            }),
+        }
+    }
+}
+
+pub(crate) fn convert_read_results(wire: Vec<WireOpResult>) -> Vec<ReadResult> {
+    wire.into_iter()
+        .map(|r| match r {
+            WireOpResult::GetData(d, s) => ReadResult::Data(d.to_vec(), s),
+            WireOpResult::GetChildren(c) => ReadResult::Children(c),
+            WireOpResult::Error(e) => ReadResult::Error(Error::from_code(e)),
+            other => ReadResult::Error(Error::Recipe(format!(
+                "unexpected result in multiRead: {other:?}"
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_transaction_reports_first_error() {
+        let r = convert_results(
+            None,
+            vec![
+                WireOpResult::Error(0),
+                WireOpResult::Error(-110),
+                WireOpResult::Error(-2),
+            ],
+        );
+        match r {
+            Err(Error::Multi { index, error, .. }) => {
+                assert_eq!(index, 1);
+                assert_eq!(*error, Error::NodeExists);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chroot_applied_both_ways() {
+        let w = Op::create("/a", b"", &[], CreateMode::Persistent)
+            .to_wire(Some("/app"))
+            .unwrap();
+        assert_eq!(w.path(), "/app/a");
+        let r = convert_results(Some("/app"), vec![WireOpResult::Create("/app/a".into())]).unwrap();
+        assert_eq!(
+            r,
+            vec![OpResult::Create {
+                path: "/a".into(),
+                stat: None
+            }]
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Curator-style recipes built on [`crate::Client`].

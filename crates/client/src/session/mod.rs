@@ -1,0 +1,111 @@
+//! The session: one background task per client that owns the socket.
+//!
+//! The task (`task.rs`) connects, handshakes, re-authenticates and re-registers watches
+//! after reconnecting, pipelines requests (xid allocation, FIFO of pending replies), pings,
+//! and publishes the session state. Handles talk to it only through a bounded command
+//! channel ([`COMMAND_QUEUE`]). Nothing outside this module touches the socket.
+
+mod frame;
+mod task;
+
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rzk_proto::OpCode;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::connect_string::ConnectString;
+use crate::error::Result;
+use crate::types::SessionState;
+use crate::watch::WatchReg;
+
+/// Commands a handle may queue before `send` waits.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// A reply body (after the reply header).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub body: Bytes,
+}
+
+pub(crate) struct Request {
+    pub op: OpCode,
+    pub body: Vec<u8>,
+    pub watch: Option<WatchReg>,
+    pub reply: oneshot::Sender<Result<Reply>>,
+}
+
+pub(crate) enum Command {
+    Request(Request),
+    AddAuth {
+        scheme: String,
+        auth: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// Counters a benchmark or test can read without talking to the task.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// User requests written to a socket (pings, auth and setWatches excluded).
+    pub requests_sent: AtomicU64,
+    /// Watch notifications received from servers.
+    pub notifications: AtomicU64,
+    /// Notifications delivered to receivers (one notification may reach several).
+    pub events_delivered: AtomicU64,
+    /// Successful handshakes (1 + number of reconnects).
+    pub connects: AtomicU64,
+}
+
+/// Session facts shared between the task and handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub session_id: AtomicI64,
+    pub negotiated_timeout_ms: AtomicI32,
+    pub last_zxid: AtomicI64,
+    pub password: Mutex<Vec<u8>>,
+    pub counters: Counters,
+    pub connected_host: Mutex<String>,
+}
+
+impl Shared {
+    pub fn session_id(&self) -> i64 {
+        self.session_id.load(Ordering::Relaxed)
+    }
+}
+
+/// Options for starting a session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionConfig {
+    pub connect: ConnectString,
+    pub session_timeout: Duration,
+    pub can_be_read_only: bool,
+    /// Resume an existing session instead of creating one.
+    pub resume: Option<(i64, Vec<u8>)>,
+}
+
+/// Handles to a running session task.
+pub(crate) struct Started {
+    pub tx: mpsc::Sender<Command>,
+    pub state: watch::Receiver<SessionState>,
+    pub shared: Arc<Shared>,
+}
+
+/// Spawns the session task on the current tokio runtime.
+pub(crate) fn start(cfg: SessionConfig) -> Started {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (state_tx, state_rx) = watch::channel(SessionState::Disconnected);
+    let shared = Arc::new(Shared::default());
+    let task = task::SessionTask::new(cfg, rx, state_tx, shared.clone());
+    tokio::spawn(task.run());
+    Started {
+        tx,
+        state: state_rx,
+        shared,
+    }
+}

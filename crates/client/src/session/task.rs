@@ -1,0 +1,649 @@
+//! The session task's event loop: connect/handshake, request pipelining, replies,
+//! notifications, pings, reconnects and session end.
+//!
+//! Owns the socket, the xid counter, the FIFO of pending requests and the watch registry.
+//! It must never block on a handle (replies go through oneshot channels, watch streams
+//! are bounded with try_send) and never leave a pending request unanswered: every exit
+//! path fails what is queued with ConnectionLoss or the terminal error.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rzk_proto::opcode::xid;
+use rzk_proto::records::{
+    AuthPacket, ConnectRequest, ConnectResponse, SetWatches, SetWatches2, WatcherEvent,
+};
+use rzk_proto::{ErrorCode, Jute, OpCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::frame::{put_bare, put_request, split_reply, take_frame};
+use super::{Command, Reply, SessionConfig, Shared};
+use crate::error::{Error, Result};
+use crate::types::{EventType, SessionState};
+use crate::watch::{WatchReg, WatchRegistry};
+
+/// Bytes queued for the socket before the task stops taking new commands.
+const MAX_OUTBUF: usize = 4 << 20;
+/// Requests awaiting replies before the task stops taking new commands.
+const MAX_PENDING: usize = 16 * 1024;
+/// Stop draining the command channel into one write batch beyond this many bytes.
+const WRITE_BATCH: usize = 256 << 10;
+/// Summed path length per setWatches packet (as the Java client).
+const SET_WATCHES_MAX_LENGTH: usize = 128 * 1024;
+/// Shortest connect/handshake timeout per host.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest pause between ping checks (the Java client pings at least every 10 s).
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// Upper bound of the random pause after every host failed once.
+const MAX_BACKOFF_MS: u64 = 1000;
+
+struct Pending {
+    xid: i32,
+    op: OpCode,
+    watch: Option<WatchReg>,
+    reply: Option<oneshot::Sender<Result<Reply>>>,
+}
+
+struct Conn {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    inbuf: BytesMut,
+    outbuf: BytesMut,
+    last_recv: Instant,
+    last_send: Instant,
+}
+
+enum Exit {
+    Lost(String),
+    Terminal(SessionState),
+}
+
+enum ConnectError {
+    Failed(String),
+    Expired,
+}
+
+pub(crate) struct SessionTask {
+    cfg: SessionConfig,
+    rx: mpsc::Receiver<Command>,
+    rx_closed: bool,
+    state_tx: watch::Sender<SessionState>,
+    shared: Arc<Shared>,
+    session_id: i64,
+    password: Vec<u8>,
+    negotiated_ms: i32,
+    last_zxid: i64,
+    auths: Vec<(String, Bytes)>,
+    watches: WatchRegistry,
+    next_xid: i32,
+    hosts: Vec<String>,
+    host_idx: usize,
+    pending: VecDeque<Pending>,
+    pending_auth: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    close_waiters: Vec<oneshot::Sender<Result<()>>>,
+    closing: bool,
+}
+
+impl SessionTask {
+    pub fn new(
+        cfg: SessionConfig,
+        rx: mpsc::Receiver<Command>,
+        state_tx: watch::Sender<SessionState>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let mut hosts = cfg.connect.hosts.clone();
+        hosts.shuffle(&mut rand::thread_rng());
+        let (session_id, password) = cfg.resume.clone().unwrap_or((0, vec![0; 16]));
+        SessionTask {
+            watches: WatchRegistry::new(cfg.connect.chroot.clone()),
+            cfg,
+            rx,
+            rx_closed: false,
+            state_tx,
+            shared,
+            session_id,
+            password,
+            negotiated_ms: 0,
+            last_zxid: 0,
+            auths: Vec::new(),
+            next_xid: 1,
+            hosts,
+            host_idx: 0,
+            pending: VecDeque::new(),
+            pending_auth: VecDeque::new(),
+            close_waiters: Vec::new(),
+            closing: false,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut failures = 0usize;
+        loop {
+            if self.rx_closed || self.closing {
+                // Every handle is gone (or close was asked) while disconnected: nothing
+                // to tell the server; the session expires on its own.
+                self.finish(SessionState::Closed);
+                return;
+            }
+            match self.connect_next().await {
+                Ok(conn) => {
+                    failures = 0;
+                    match self.serve(conn).await {
+                        Exit::Terminal(s) => {
+                            self.finish(s);
+                            return;
+                        }
+                        Exit::Lost(why) => {
+                            tracing::info!(session = format_args!("0x{:x}", self.session_id), %why, "connection lost; reconnecting");
+                            if self.closing {
+                                self.finish(SessionState::Closed);
+                                return;
+                            }
+                            self.disconnected();
+                        }
+                    }
+                }
+                Err(ConnectError::Expired) => {
+                    tracing::info!(
+                        session = format_args!("0x{:x}", self.session_id),
+                        "session expired"
+                    );
+                    self.finish(SessionState::Expired);
+                    return;
+                }
+                Err(ConnectError::Failed(why)) => {
+                    failures += 1;
+                    tracing::debug!(%why, "connect attempt failed");
+                    if self.fail_queued() {
+                        continue;
+                    }
+                    if failures >= self.hosts.len() {
+                        let ms = rand::thread_rng().gen_range(50..=MAX_BACKOFF_MS);
+                        self.backoff(Duration::from_millis(ms)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn alloc_xid(&mut self) -> i32 {
+        let x = self.next_xid;
+        self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
+        x
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        if self.negotiated_ms > 0 {
+            self.negotiated_ms as u64
+        } else {
+            self.cfg.session_timeout.as_millis() as u64
+        }
+    }
+
+    async fn connect_next(&mut self) -> Result<Conn, ConnectError> {
+        let n = self.hosts.len().max(1);
+        let host = self.hosts[self.host_idx % n].clone();
+        self.host_idx = self.host_idx.wrapping_add(1);
+        let per_host = Duration::from_millis(self.timeout_ms() / n as u64).max(MIN_CONNECT_TIMEOUT);
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            ConnectError::Failed(format!("{host}: {what}: {e}"))
+        };
+        let stream = match timeout(per_host, TcpStream::connect(&host)).await {
+            Err(e) => return Err(fail("connect", &e)),
+            Ok(Err(e)) => return Err(fail("connect", &e)),
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid,
+            timeout_ms: self.cfg.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+            session_id: self.session_id,
+            passwd: Bytes::from(self.password.clone()),
+            read_only: Some(self.cfg.can_be_read_only),
+        };
+        let mut out = BytesMut::new();
+        put_bare(&mut out, &req.to_bytes());
+        let mut inbuf = BytesMut::with_capacity(64 * 1024);
+        let handshake = async {
+            wr.write_all(&out).await.map_err(|e| fail("write", &e))?;
+            loop {
+                match take_frame(&mut inbuf) {
+                    Err(e) => return Err(fail("handshake", &e)),
+                    Ok(Some(f)) => return Ok(f),
+                    Ok(None) => {}
+                }
+                match rd.read_buf(&mut inbuf).await {
+                    Ok(0) => return Err(fail("handshake", &"server closed the connection")),
+                    Ok(_) => {}
+                    Err(e) => return Err(fail("read", &e)),
+                }
+            }
+        };
+        let frame = match timeout(per_host, handshake).await {
+            Err(e) => return Err(fail("handshake", &e)),
+            Ok(r) => r?,
+        };
+        let resp = ConnectResponse::from_bytes(&frame).map_err(|e| fail("handshake", &e))?;
+        if resp.timeout_ms <= 0 {
+            return Err(ConnectError::Expired);
+        }
+        self.session_id = resp.session_id;
+        self.password = resp.passwd.to_vec();
+        self.negotiated_ms = resp.timeout_ms;
+        self.shared
+            .session_id
+            .store(resp.session_id, Ordering::Relaxed);
+        self.shared
+            .negotiated_timeout_ms
+            .store(resp.timeout_ms, Ordering::Relaxed);
+        if let Ok(mut p) = self.shared.password.lock() {
+            *p = self.password.clone();
+        }
+        if let Ok(mut h) = self.shared.connected_host.lock() {
+            h.clone_from(&host);
+        }
+        self.shared
+            .counters
+            .connects
+            .fetch_add(1, Ordering::Relaxed);
+        let state = if resp.read_only == Some(true) {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        };
+        tracing::debug!(%host, session = format_args!("0x{:x}", resp.session_id), timeout_ms = resp.timeout_ms, "connected");
+        self.state_tx.send_replace(state);
+        let now = Instant::now();
+        Ok(Conn {
+            rd,
+            wr,
+            inbuf,
+            outbuf: BytesMut::with_capacity(64 * 1024),
+            last_recv: now,
+            last_send: now,
+        })
+    }
+
+    async fn serve(&mut self, mut conn: Conn) -> Exit {
+        for (scheme, auth) in self.auths.clone() {
+            let pkt = AuthPacket {
+                auth_type: 0,
+                scheme,
+                auth,
+            };
+            put_request(
+                &mut conn.outbuf,
+                xid::AUTH,
+                OpCode::Auth.code(),
+                &pkt.to_bytes(),
+            );
+            self.pending_auth.push_back(None);
+        }
+        self.put_set_watches(&mut conn.outbuf);
+        self.watches.notify_state(*self.state_tx.borrow());
+        let read_timeout = Duration::from_millis((self.negotiated_ms.max(1) as u64) * 2 / 3);
+        let ping_every = (read_timeout / 2).min(MAX_PING_INTERVAL);
+        loop {
+            let ping_at = conn.last_send + ping_every;
+            let dead_at = conn.last_recv + read_timeout;
+            let accept = !self.rx_closed
+                && !self.closing
+                && conn.outbuf.len() < MAX_OUTBUF
+                && self.pending.len() < MAX_PENDING;
+            tokio::select! {
+                biased;
+                r = conn.rd.read_buf(&mut conn.inbuf) => match r {
+                    Ok(0) => return Exit::Lost("server closed the connection".into()),
+                    Err(e) => return Exit::Lost(format!("read: {e}")),
+                    Ok(_) => {
+                        conn.last_recv = Instant::now();
+                        loop {
+                            match take_frame(&mut conn.inbuf) {
+                                Err(e) => return Exit::Lost(e.to_string()),
+                                Ok(None) => break,
+                                Ok(Some(f)) => {
+                                    if let Some(exit) = self.on_frame(f) {
+                                        return exit;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                },
+                r = conn.wr.write(&conn.outbuf), if !conn.outbuf.is_empty() => match r {
+                    Ok(n) => conn.outbuf.advance(n),
+                    Err(e) => return Exit::Lost(format!("write: {e}")),
+                },
+                cmd = self.rx.recv(), if accept => {
+                    match cmd {
+                        None => {
+                            self.rx_closed = true;
+                            self.begin_close(&mut conn.outbuf);
+                        }
+                        Some(c) => {
+                            self.on_command(c, &mut conn.outbuf);
+                            while conn.outbuf.len() < WRITE_BATCH && !self.closing && self.pending.len() < MAX_PENDING {
+                                match self.rx.try_recv() {
+                                    Ok(c) => self.on_command(c, &mut conn.outbuf),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                    conn.last_send = Instant::now();
+                },
+                _ = sleep_until(ping_at.min(dead_at)) => {
+                    let now = Instant::now();
+                    if now >= dead_at {
+                        return Exit::Lost(format!("nothing received for {} ms", read_timeout.as_millis()));
+                    }
+                    if now >= ping_at {
+                        put_request(&mut conn.outbuf, xid::PING, OpCode::Ping.code(), &[]);
+                        conn.last_send = now;
+                    }
+                },
+            }
+        }
+    }
+
+    fn put_set_watches(&mut self, out: &mut BytesMut) {
+        let paths = self.watches.paths();
+        let persistent = !paths.persistent.is_empty() || !paths.recursive.is_empty();
+        let lists = [
+            paths.data,
+            paths.exist,
+            paths.child,
+            paths.persistent,
+            paths.recursive,
+        ];
+        let mut batch: [Vec<String>; 5] = Default::default();
+        let mut size = 0usize;
+        let flush = |batch: &mut [Vec<String>; 5], out: &mut BytesMut, zxid: i64| {
+            if batch.iter().all(Vec::is_empty) {
+                return;
+            }
+            let [d, e, c, p, r] = std::mem::take(batch);
+            if persistent {
+                let rec = SetWatches2 {
+                    relative_zxid: zxid,
+                    data_watches: d,
+                    exist_watches: e,
+                    child_watches: c,
+                    persistent_watches: p,
+                    persistent_recursive_watches: r,
+                };
+                put_request(
+                    out,
+                    xid::SET_WATCHES,
+                    OpCode::SetWatches2.code(),
+                    &rec.to_bytes(),
+                );
+            } else {
+                let rec = SetWatches {
+                    relative_zxid: zxid,
+                    data_watches: d,
+                    exist_watches: e,
+                    child_watches: c,
+                };
+                put_request(
+                    out,
+                    xid::SET_WATCHES,
+                    OpCode::SetWatches.code(),
+                    &rec.to_bytes(),
+                );
+            }
+        };
+        for (i, list) in lists.into_iter().enumerate() {
+            for p in list {
+                size += p.len();
+                batch[i].push(p);
+                if size > SET_WATCHES_MAX_LENGTH {
+                    flush(&mut batch, out, self.last_zxid);
+                    size = 0;
+                }
+            }
+        }
+        flush(&mut batch, out, self.last_zxid);
+    }
+
+    fn begin_close(&mut self, out: &mut BytesMut) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        let x = self.alloc_xid();
+        put_request(out, x, OpCode::CloseSession.code(), &[]);
+        self.pending.push_back(Pending {
+            xid: x,
+            op: OpCode::CloseSession,
+            watch: None,
+            reply: None,
+        });
+    }
+
+    fn on_command(&mut self, c: Command, out: &mut BytesMut) {
+        match c {
+            Command::Request(r) => {
+                if self.closing {
+                    let _ = r.reply.send(Err(Error::Closed));
+                    return;
+                }
+                let x = self.alloc_xid();
+                put_request(out, x, r.op.code(), &r.body);
+                self.shared
+                    .counters
+                    .requests_sent
+                    .fetch_add(1, Ordering::Relaxed);
+                if r.op == OpCode::CloseSession {
+                    self.closing = true;
+                }
+                self.pending.push_back(Pending {
+                    xid: x,
+                    op: r.op,
+                    watch: r.watch,
+                    reply: Some(r.reply),
+                });
+            }
+            Command::AddAuth {
+                scheme,
+                auth,
+                reply,
+            } => {
+                self.auths.push((scheme.clone(), auth.clone()));
+                let pkt = AuthPacket {
+                    auth_type: 0,
+                    scheme,
+                    auth,
+                };
+                put_request(out, xid::AUTH, OpCode::Auth.code(), &pkt.to_bytes());
+                self.pending_auth.push_back(Some(reply));
+            }
+            Command::Close { reply } => {
+                self.close_waiters.push(reply);
+                self.begin_close(out);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: Bytes) -> Option<Exit> {
+        let (hdr, body) = match split_reply(&frame) {
+            Ok(x) => x,
+            Err(e) => return Some(Exit::Lost(format!("malformed reply header: {e}"))),
+        };
+        match hdr.xid {
+            xid::PING => None,
+            xid::AUTH => {
+                let waiter = self.pending_auth.pop_front().flatten();
+                if hdr.err == ErrorCode::AuthFailed.code() {
+                    if let Some(w) = waiter {
+                        let _ = w.send(Err(Error::AuthFailed));
+                    }
+                    return Some(Exit::Terminal(SessionState::AuthFailed));
+                }
+                if let Some(w) = waiter {
+                    let _ = w.send(if hdr.err == 0 {
+                        Ok(())
+                    } else {
+                        Err(Error::from_code(hdr.err))
+                    });
+                }
+                None
+            }
+            xid::SET_WATCHES => {
+                if hdr.err != 0 {
+                    tracing::warn!(err = hdr.err, "setWatches failed");
+                }
+                None
+            }
+            xid::NOTIFICATION => {
+                let ev = match WatcherEvent::from_bytes(&body) {
+                    Ok(ev) => ev,
+                    Err(e) => return Some(Exit::Lost(format!("malformed notification: {e}"))),
+                };
+                let c = &self.shared.counters;
+                c.notifications.fetch_add(1, Ordering::Relaxed);
+                let n =
+                    self.watches
+                        .dispatch(EventType::from_code(ev.event_type), &ev.path, hdr.zxid);
+                c.events_delivered.fetch_add(n as u64, Ordering::Relaxed);
+                None
+            }
+            x => {
+                let Some(p) = self.pending.pop_front() else {
+                    return Some(Exit::Lost(format!("reply xid {x} with no request pending")));
+                };
+                if p.xid != x {
+                    let err = format!("reply xid {x} out of order (expected {})", p.xid);
+                    self.pending.push_front(p);
+                    return Some(Exit::Lost(err));
+                }
+                if hdr.zxid > 0 {
+                    self.last_zxid = hdr.zxid;
+                    self.shared.last_zxid.store(hdr.zxid, Ordering::Relaxed);
+                }
+                if p.op == OpCode::CloseSession {
+                    if let Some(tx) = p.reply {
+                        let _ = tx.send(Ok(Reply { body }));
+                    }
+                    return Some(Exit::Terminal(SessionState::Closed));
+                }
+                if let Some(w) = p.watch {
+                    self.watches.register(w, hdr.err);
+                }
+                let res = if hdr.err == 0 {
+                    Ok(Reply { body })
+                } else {
+                    Err(Error::from_code(hdr.err))
+                };
+                if let Some(tx) = p.reply {
+                    let _ = tx.send(res);
+                }
+                None
+            }
+        }
+    }
+
+    /// Connection lost: fail what was in flight, publish Disconnected.
+    fn disconnected(&mut self) {
+        self.state_tx.send_replace(SessionState::Disconnected);
+        self.watches.notify_state(SessionState::Disconnected);
+        for p in self.pending.drain(..) {
+            if let Some(tx) = p.reply {
+                let _ = tx.send(Err(Error::ConnectionLoss));
+            }
+        }
+        for w in self.pending_auth.drain(..).flatten() {
+            let _ = w.send(Err(Error::ConnectionLoss));
+        }
+    }
+
+    fn fail_command(c: Command, err: &Error) -> bool {
+        match c {
+            Command::Request(r) => {
+                let _ = r.reply.send(Err(err.clone()));
+                false
+            }
+            Command::AddAuth { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+                false
+            }
+            Command::Close { reply } => {
+                let _ = reply.send(Ok(()));
+                true
+            }
+        }
+    }
+
+    /// After a failed connect attempt, fail queued requests with ConnectionLoss (as the
+    /// Java client does). Returns true if a close was requested.
+    fn fail_queued(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(c) => {
+                    if Self::fail_command(c, &Error::ConnectionLoss) {
+                        self.closing = true;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return self.closing,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.rx_closed = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    async fn backoff(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = sleep_until(until) => return,
+                c = self.rx.recv() => match c {
+                    None => { self.rx_closed = true; return; }
+                    Some(c) => if Self::fail_command(c, &Error::ConnectionLoss) { self.closing = true; return; },
+                },
+            }
+        }
+    }
+
+    fn finish(&mut self, state: SessionState) {
+        self.state_tx.send_replace(state);
+        let err = match state {
+            SessionState::Expired => Error::SessionExpired,
+            SessionState::AuthFailed => Error::AuthFailed,
+            _ => Error::Closed,
+        };
+        for p in self.pending.drain(..) {
+            if let Some(tx) = p.reply {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        for w in self.pending_auth.drain(..).flatten() {
+            let _ = w.send(Err(err.clone()));
+        }
+        for w in self.close_waiters.drain(..) {
+            let _ = w.send(Ok(()));
+        }
+        self.watches.fail_all(state);
+        self.rx.close();
+        while let Ok(c) = self.rx.try_recv() {
+            Self::fail_command(c, &err);
+        }
+        tracing::debug!(
+            session = format_args!("0x{:x}", self.session_id),
+            ?state,
+            "session ended"
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! Client-side watch bookkeeping and the handles users await.
+//!
+//! [`WatchRegistry`] lives inside the session task: it records which paths have
+//! one-shot (data / exist / child) and persistent watches, routes server notifications
+//! to the right receivers the way the Java client's `ZKWatchManager` does, and lists the
+//! paths to re-register after a reconnect. It must never block: persistent-watch
+//! streams are bounded and a stream whose consumer falls [`WATCH_STREAM_CAPACITY`]
+//! events behind is closed (with a warning) rather than stalling the session.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connect_string::strip_chroot;
+use crate::types::{EventType, SessionState, WatchedEvent, WatcherType};
+
+/// Events a persistent watch stream may hold before it is closed for falling behind.
+pub const WATCH_STREAM_CAPACITY: usize = 4096;
+
+/// A one-shot watch: resolves with the first event for the watched node, or with a
+/// session event (`EventType::None`, state `Expired`/`Closed`/`AuthFailed`) if the session ends
+/// first. Connection loss alone does not resolve it: the watch is re-registered after
+/// reconnecting.
+#[derive(Debug)]
+pub struct OneshotWatch {
+    rx: oneshot::Receiver<WatchedEvent>,
+}
+
+impl Future for OneshotWatch {
+    type Output = WatchedEvent;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| WatchedEvent::session(SessionState::Closed)))
+    }
+}
+
+/// A persistent (optionally recursive) watch: a stream of events. It ends after the
+/// watch is removed or the session ends (the last item is then the removal or session event).
+#[derive(Debug)]
+pub struct WatchStream {
+    rx: mpsc::Receiver<WatchedEvent>,
+}
+
+impl WatchStream {
+    /// The next event, or `None` once the watch is gone.
+    pub async fn next(&mut self) -> Option<WatchedEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl futures::Stream for WatchStream {
+    type Item = WatchedEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Where a watch request registers once its reply arrives.
+#[derive(Debug)]
+pub(crate) enum WatchReg {
+    /// getData(watch): on OK.
+    Data(String, oneshot::Sender<WatchedEvent>),
+    /// exists(watch): data table on OK, exist table on NONODE.
+    Exists(String, oneshot::Sender<WatchedEvent>),
+    /// getChildren(watch): on OK.
+    Child(String, oneshot::Sender<WatchedEvent>),
+    /// addWatch: on OK.
+    Persistent(String, bool, mpsc::Sender<WatchedEvent>),
+    /// removeWatches: on OK, drop local watches of that type.
+    Remove(String, WatcherType),
+}
+
+pub(crate) fn oneshot_pair() -> (oneshot::Sender<WatchedEvent>, OneshotWatch) {
+    let (tx, rx) = oneshot::channel();
+    (tx, OneshotWatch { rx })
+}
+
+pub(crate) fn stream_pair() -> (mpsc::Sender<WatchedEvent>, WatchStream) {
+    let (tx, rx) = mpsc::channel(WATCH_STREAM_CAPACITY);
+    (tx, WatchStream { rx })
+}
+
+type Once = Vec<oneshot::Sender<WatchedEvent>>;
+type Persist = Vec<mpsc::Sender<WatchedEvent>>;
+
+/// Paths with watches, keyed by server path (chroot included).
+#[derive(Debug, Default)]
+pub(crate) struct WatchRegistry {
+    chroot: Option<String>,
+    data: HashMap<String, Once>,
+    exist: HashMap<String, Once>,
+    child: HashMap<String, Once>,
+    persistent: HashMap<String, Persist>,
+    recursive: HashMap<String, Persist>,
+}
+
+/// Watch paths to re-register after reconnecting.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct WatchPaths {
+    pub data: Vec<String>,
+    pub exist: Vec<String>,
+    pub child: Vec<String>,
+    pub persistent: Vec<String>,
+    pub recursive: Vec<String>,
+}
+
+impl WatchRegistry {
+    pub fn new(chroot: Option<String>) -> Self {
+        WatchRegistry {
+            chroot,
+            ..Default::default()
+        }
+    }
+
+    /// Applies a registration after its request completed with `err`.
+    pub fn register(&mut self, reg: WatchReg, err: i32) {
+        let no_node = rzk_proto::ErrorCode::NoNode.code();
+        match reg {
+            WatchReg::Data(p, tx) if err == 0 => self.data.entry(p).or_default().push(tx),
+            WatchReg::Exists(p, tx) if err == 0 => self.data.entry(p).or_default().push(tx),
+            WatchReg::Exists(p, tx) if err == no_node => self.exist.entry(p).or_default().push(tx),
+            WatchReg::Child(p, tx) if err == 0 => self.child.entry(p).or_default().push(tx),
+            WatchReg::Persistent(p, false, tx) if err == 0 => {
+                self.persistent.entry(p).or_default().push(tx)
+            }
+            WatchReg::Persistent(p, true, tx) if err == 0 => {
+                self.recursive.entry(p).or_default().push(tx)
+            }
+            WatchReg::Remove(p, t) if err == 0 => self.remove_local(&p, t),
+            _ => {}
+        }
+    }
+
+    fn event(&self, t: EventType, server_path: &str, zxid: i64) -> WatchedEvent {
+        WatchedEvent {
+            event_type: t,
+            state: SessionState::Connected,
+            path: strip_chroot(self.chroot.as_deref(), server_path),
+            zxid,
+        }
+    }
+
+    /// Routes a server notification; returns how many receivers got it.
+    pub fn dispatch(&mut self, t: EventType, path: &str, zxid: i64) -> usize {
+        let ev = self.event(t, path, zxid);
+        let mut once: Once = Vec::new();
+        match t {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                once.extend(self.data.remove(path).unwrap_or_default());
+                once.extend(self.exist.remove(path).unwrap_or_default());
+            }
+            EventType::NodeChildrenChanged => {
+                once.extend(self.child.remove(path).unwrap_or_default());
+            }
+            EventType::NodeDeleted => {
+                once.extend(self.data.remove(path).unwrap_or_default());
+                once.extend(self.exist.remove(path).unwrap_or_default());
+                once.extend(self.child.remove(path).unwrap_or_default());
+            }
+            _ => {}
+        }
+        let mut n = 0;
+        for tx in once {
+            if tx.send(ev.clone()).is_ok() {
+                n += 1;
+            }
+        }
+        n += deliver(&mut self.persistent, path, &ev);
+        if t != EventType::NodeChildrenChanged {
+            let mut p = path;
+            loop {
+                n += deliver(&mut self.recursive, p, &ev);
+                if p == "/" {
+                    break;
+                }
+                p = rzk_proto::path::parent(p);
+            }
+        }
+        n
+    }
+
+    /// Removes local watches of a type on a path, telling their receivers.
+    pub fn remove_local(&mut self, path: &str, t: WatcherType) {
+        let (data, child, persistent) = match t {
+            WatcherType::Data => (true, false, false),
+            WatcherType::Children => (false, true, false),
+            WatcherType::Any => (true, true, true),
+            WatcherType::Persistent | WatcherType::PersistentRecursive => (false, false, true),
+        };
+        if data {
+            let ev = self.event(EventType::DataWatchRemoved, path, -1);
+            for tx in self
+                .data
+                .remove(path)
+                .into_iter()
+                .chain(self.exist.remove(path))
+                .flatten()
+            {
+                let _ = tx.send(ev.clone());
+            }
+        }
+        if child {
+            let ev = self.event(EventType::ChildWatchRemoved, path, -1);
+            for tx in self.child.remove(path).into_iter().flatten() {
+                let _ = tx.send(ev.clone());
+            }
+        }
+        if persistent {
+            let ev = self.event(EventType::PersistentWatchRemoved, path, -1);
+            let mut gone = Vec::new();
+            if matches!(t, WatcherType::Any | WatcherType::Persistent) {
+                gone.extend(self.persistent.remove(path).unwrap_or_default());
+            }
+            if matches!(t, WatcherType::Any | WatcherType::PersistentRecursive) {
+                gone.extend(self.recursive.remove(path).unwrap_or_default());
+            }
+            for tx in gone {
+                let _ = tx.try_send(ev.clone());
+            }
+        }
+    }
+
+    /// Ends every watch with a session event (session expired, closed, auth failed).
+    pub fn fail_all(&mut self, state: SessionState) {
+        let ev = WatchedEvent::session(state);
+        for (_, v) in self
+            .data
+            .drain()
+            .chain(self.exist.drain())
+            .chain(self.child.drain())
+        {
+            for tx in v {
+                let _ = tx.send(ev.clone());
+            }
+        }
+        for (_, v) in self.persistent.drain().chain(self.recursive.drain()) {
+            for tx in v {
+                let _ = tx.try_send(ev.clone());
+            }
+        }
+    }
+
+    /// Tells persistent watchers about a connection state change (they stay registered).
+    pub fn notify_state(&mut self, state: SessionState) {
+        let ev = WatchedEvent::session(state);
+        for v in self.persistent.values().chain(self.recursive.values()) {
+            for tx in v {
+                let _ = tx.try_send(ev.clone());
+            }
+        }
+    }
+
+    /// The paths to re-register, dropping entries whose receivers are gone.
+    pub fn paths(&mut self) -> WatchPaths {
+        fn once_keys(m: &mut HashMap<String, Once>) -> Vec<String> {
+            m.retain(|_, v| {
+                v.retain(|tx| !tx.is_closed());
+                !v.is_empty()
+            });
+            m.keys().cloned().collect()
+        }
+        fn persist_keys(m: &mut HashMap<String, Persist>) -> Vec<String> {
+            m.retain(|_, v| {
+                v.retain(|tx| !tx.is_closed());
+                !v.is_empty()
+            });
+            m.keys().cloned().collect()
+        }
+        WatchPaths {
+            data: once_keys(&mut self.data),
+            exist: once_keys(&mut self.exist),
+            child: once_keys(&mut self.child),
+            persistent: persist_keys(&mut self.persistent),
+            recursive: persist_keys(&mut self.recursive),
+        }
+    }
+}
+
+fn deliver(m: &mut HashMap<String, Persist>, path: &str, ev: &WatchedEvent) -> usize {
+    let Some(v) = m.get_mut(path) else { return 0 };
+    let mut n = 0;
+    v.retain(|tx| match tx.try_send(ev.clone()) {
+        Ok(()) => {
+            n += 1;
+            true
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(
+                path,
+                "persistent watch consumer fell behind; closing its stream"
+            );
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    });
+    if v.is_empty() {
+        m.remove(path);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn routes_like_the_java_client() {
+        let mut r = WatchRegistry::new(Some("/app".into()));
+        let (d, dw) = oneshot_pair();
+        let (e, ew) = oneshot_pair();
+        let (c, cw) = oneshot_pair();
+        let (p, mut ps) = stream_pair();
+        r.register(WatchReg::Data("/app/a".into(), d), 0);
+        r.register(WatchReg::Exists("/app/b".into(), e), -101);
+        r.register(WatchReg::Child("/app".into(), c), 0);
+        r.register(WatchReg::Persistent("/app".into(), true, p), 0);
+        let paths = r.paths();
+        assert_eq!(paths.exist, vec!["/app/b".to_string()]);
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/app", 5), 1);
+        assert_eq!(cw.await.path, "/");
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/app/b", 6), 2);
+        assert_eq!(ew.await.event_type, EventType::NodeCreated);
+        let ev = ps.next().await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeCreated, "/b")
+        );
+        r.fail_all(SessionState::Expired);
+        assert_eq!(dw.await.state, SessionState::Expired);
+        assert_eq!(ps.next().await.unwrap().state, SessionState::Expired);
+    }
+
+    #[tokio::test]
+    async fn failed_registration_is_dropped() {
+        let mut r = WatchRegistry::new(None);
+        let (d, dw) = oneshot_pair();
+        r.register(WatchReg::Data("/a".into(), d), -101);
+        assert_eq!(r.paths(), WatchPaths::default());
+        assert_eq!(dw.await.state, SessionState::Closed);
+    }
+}
