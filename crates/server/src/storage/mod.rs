@@ -57,3 +57,10 @@ impl TxnLog for MemoryTxnLog {
         Ok(())
     }
 }
+
+// --- storage engineer: ZooKeeper-format files (additive) ---
+pub mod files;
+pub mod log_reader;
+pub mod log_repair;
+pub mod snapshot;
+pub mod txnlog;

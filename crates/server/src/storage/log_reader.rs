@@ -1,0 +1,442 @@
+//! Reading ZooKeeper transaction logs: one file ([`LogFileReader`]) or a directory from a
+//! zxid on ([`LogIterator`], choosing files as ZooKeeper does).
+//!
+//! A read stops cleanly at the zero preallocation. A damaged record is classified:
+//! if no valid record follows it in the same file it is a **torn tail** (a crash in
+//! the middle of a write: reported via [`FileEnd::Torn`] so recovery can truncate it),
+//! otherwise it is **corruption** ([`LogReadError::Corrupt`], naming file and byte
+//! offset), which must stop start-up. This module never modifies files (see `log_repair`).
+
+use super::files::{self, FileHeader, ZxidFile, FILE_HEADER_LEN, TXNLOG_MAGIC};
+use super::txnlog::{adler32, END_OF_RECORD, RECORD_OVERHEAD};
+use rzk_proto::txn::TxnRecord;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Read buffer for sequential log reads.
+const READ_BUF: usize = 256 * 1024;
+/// Chunk size when scanning a file backwards for its last non-zero byte.
+const SCAN_CHUNK: usize = 1024 * 1024;
+/// Largest damaged region searched for a following valid record; a larger one is
+/// reported as corruption without searching (conservative: it stops start-up).
+pub const MAX_DAMAGE_SCAN: u64 = 256 * 1024 * 1024;
+
+/// What is wrong with the record at some offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordFault {
+    /// The file is shorter than the 16-byte header.
+    ShortHeader,
+    /// A zero header in a file with nothing else in it (crash while creating it).
+    ZeroHeader,
+    /// End of file inside the record (checksum, length, payload or marker missing).
+    Truncated,
+    /// A negative or impossible length field.
+    BadLength(i32),
+    /// A zero length field with non-zero bytes after it (not padding).
+    ZeroLength,
+    /// The byte after the payload is not 0x42.
+    MissingEndMarker(u8),
+    /// The stored Adler-32 does not match the payload.
+    BadChecksum { stored: i64, computed: u32 },
+    /// Checksum fine but the payload is not a transaction.
+    Undecodable(String),
+}
+
+impl fmt::Display for RecordFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordFault::ShortHeader => write!(f, "file shorter than its header"),
+            RecordFault::ZeroHeader => write!(f, "zeroed file header"),
+            RecordFault::Truncated => write!(f, "record cut short by end of file"),
+            RecordFault::BadLength(n) => write!(f, "bad record length {n}"),
+            RecordFault::ZeroLength => write!(f, "zero record length before non-zero data"),
+            RecordFault::MissingEndMarker(b) => {
+                write!(f, "end-of-record byte is 0x{b:02x}, not 0x42")
+            }
+            RecordFault::BadChecksum { stored, computed } => write!(
+                f,
+                "CRC check failed: stored adler32 0x{stored:x}, computed 0x{computed:x}"
+            ),
+            RecordFault::Undecodable(e) => write!(f, "undecodable transaction: {e}"),
+        }
+    }
+}
+
+/// A damaged end of a log file: everything from `offset` on is garbage that no valid
+/// record follows. Recovery truncates the file at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub fault: RecordFault,
+}
+
+/// How a log file ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEnd {
+    /// End of file or zero padding.
+    Clean,
+    Torn(TornTail),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogReadError {
+    #[error("transaction log {}: {source}", file.display())]
+    Io { file: PathBuf, source: io::Error },
+    #[error("transaction log {} has invalid magic number 0x{magic:08x}", file.display())]
+    BadMagic { file: PathBuf, magic: i32 },
+    #[error(
+        "transaction log {} is corrupt at byte offset {offset}: {fault} (valid records follow at offset {next_valid})",
+        file.display()
+    )]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        fault: RecordFault,
+        next_valid: u64,
+    },
+}
+
+/// One record read from a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Byte offset of the record (its checksum field) in the file.
+    pub offset: u64,
+    /// Byte offset just past its 0x42 marker.
+    pub end_offset: u64,
+    pub record: TxnRecord,
+}
+
+/// Sequential reader of one log file.
+pub struct LogFileReader {
+    path: PathBuf,
+    file: File,
+    reader: BufReader<File>,
+    pos: u64,
+    len: u64,
+    end: Option<FileEnd>,
+    pub header: FileHeader,
+}
+
+impl LogFileReader {
+    /// Opens a log and checks its header. A file too short for a header, or an all-zero
+    /// file, opens as already ended with a torn tail at offset 0.
+    pub fn open(path: &Path) -> Result<LogFileReader, LogReadError> {
+        let io_err = |source| LogReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        let reader = BufReader::with_capacity(READ_BUF, file.try_clone().map_err(io_err)?);
+        let mut r = LogFileReader {
+            path: path.to_path_buf(),
+            file,
+            reader,
+            pos: 0,
+            len,
+            end: None,
+            header: FileHeader::txn_log(),
+        };
+        if len < FILE_HEADER_LEN as u64 {
+            r.end = Some(FileEnd::Torn(r.torn(0, RecordFault::ShortHeader)));
+            return Ok(r);
+        }
+        let mut h = [0u8; FILE_HEADER_LEN];
+        r.reader.read_exact(&mut h).map_err(io_err)?;
+        r.header = FileHeader::from_bytes(&h);
+        r.pos = FILE_HEADER_LEN as u64;
+        if r.header.magic != TXNLOG_MAGIC {
+            if h.iter().all(|b| *b == 0) && r.last_nonzero(0)?.is_none() {
+                r.end = Some(FileEnd::Torn(r.torn(0, RecordFault::ZeroHeader)));
+                return Ok(r);
+            }
+            return Err(LogReadError::BadMagic {
+                file: r.path.clone(),
+                magic: r.header.magic,
+            });
+        }
+        Ok(r)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the file ended, once [`LogFileReader::next_entry`] returned `None`.
+    pub fn end(&self) -> Option<&FileEnd> {
+        self.end.as_ref()
+    }
+
+    /// Offset of the next record.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn torn(&self, offset: u64, fault: RecordFault) -> TornTail {
+        TornTail {
+            file: self.path.clone(),
+            offset,
+            fault,
+        }
+    }
+
+    fn io(&self, source: io::Error) -> LogReadError {
+        LogReadError::Io {
+            file: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The next record, or `None` at the end of the file (see [`LogFileReader::end`]).
+    pub fn next_entry(&mut self) -> Result<Option<LogEntry>, LogReadError> {
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        let off = self.pos;
+        match self.read_record(off)? {
+            Ok(Some(entry)) => {
+                self.pos = entry.end_offset;
+                Ok(Some(entry))
+            }
+            Ok(None) => {
+                self.end = Some(FileEnd::Clean);
+                Ok(None)
+            }
+            Err(fault) => {
+                let tail = self.classify(off, fault)?;
+                self.end = Some(FileEnd::Torn(tail));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads the record at `off` (the stream is positioned there). Outer error = IO,
+    /// inner `Ok(None)` = clean end, inner `Err` = a damaged record.
+    #[allow(clippy::type_complexity)]
+    fn read_record(
+        &mut self,
+        off: u64,
+    ) -> Result<Result<Option<LogEntry>, RecordFault>, LogReadError> {
+        if off == self.len {
+            return Ok(Ok(None));
+        }
+        if self.len - off < 12 {
+            return Ok(Err(RecordFault::Truncated));
+        }
+        let mut h = [0u8; 12];
+        self.reader.read_exact(&mut h).map_err(|e| self.io(e))?;
+        let stored = i64::from_be_bytes(h[0..8].try_into().unwrap_or([0; 8]));
+        let len = i32::from_be_bytes(h[8..12].try_into().unwrap_or([0; 4]));
+        if len == 0 {
+            return Ok(if stored == 0 && self.last_nonzero(off)?.is_none() {
+                Ok(None)
+            } else {
+                Err(RecordFault::ZeroLength)
+            });
+        }
+        if len < 0 {
+            return Ok(Err(RecordFault::BadLength(len)));
+        }
+        let need = len as u64 + 1;
+        if self.len - off - 12 < need {
+            return Ok(Err(RecordFault::Truncated));
+        }
+        let mut payload = vec![0u8; len as usize + 1];
+        self.reader.read_exact(&mut payload).map_err(|e| self.io(e))?;
+        let marker = payload.pop().unwrap_or(0);
+        if marker != END_OF_RECORD {
+            return Ok(Err(RecordFault::MissingEndMarker(marker)));
+        }
+        let computed = adler32(&payload);
+        if stored != computed as i64 {
+            return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+        }
+        match TxnRecord::decode(&payload) {
+            Ok(record) => Ok(Ok(Some(LogEntry {
+                offset: off,
+                end_offset: off + RECORD_OVERHEAD as u64 + len as u64,
+                record,
+            }))),
+            Err(e) => Ok(Err(RecordFault::Undecodable(e.to_string()))),
+        }
+    }
+
+    /// Offset of the last non-zero byte at or after `from`, if any.
+    fn last_nonzero(&self, from: u64) -> Result<Option<u64>, LogReadError> {
+        let mut end = self.len;
+        let mut buf = vec![0u8; SCAN_CHUNK];
+        while end > from {
+            let start = end.saturating_sub(SCAN_CHUNK as u64).max(from);
+            let n = (end - start) as usize;
+            self.file
+                .read_exact_at(&mut buf[..n], start)
+                .map_err(|e| self.io(e))?;
+            if let Some(i) = buf[..n].iter().rposition(|b| *b != 0) {
+                return Ok(Some(start + i as u64));
+            }
+            end = start;
+        }
+        Ok(None)
+    }
+
+    /// Torn tail unless a valid record starts somewhere after `off` in this file.
+    fn classify(&self, off: u64, fault: RecordFault) -> Result<TornTail, LogReadError> {
+        let Some(last) = self.last_nonzero(off + 1)? else {
+            return Ok(self.torn(off, fault));
+        };
+        let start = off + 1;
+        let region_len = last + 1 - start;
+        if region_len > MAX_DAMAGE_SCAN {
+            return Err(LogReadError::Corrupt {
+                file: self.path.clone(),
+                offset: off,
+                fault,
+                next_valid: start,
+            });
+        }
+        let mut region = vec![0u8; region_len as usize];
+        self.file
+            .read_exact_at(&mut region, start)
+            .map_err(|e| self.io(e))?;
+        match find_valid_record(&region) {
+            Some(i) => Err(LogReadError::Corrupt {
+                file: self.path.clone(),
+                offset: off,
+                fault,
+                next_valid: start + i as u64,
+            }),
+            None => Ok(self.torn(off, fault)),
+        }
+    }
+}
+
+/// Index of the first offset in `b` where a complete valid record starts.
+fn find_valid_record(b: &[u8]) -> Option<usize> {
+    let n = b.len();
+    let mut i = 0;
+    while i + 12 < n {
+        let len = i32::from_be_bytes([b[i + 8], b[i + 9], b[i + 10], b[i + 11]]);
+        if len > 0 {
+            let end = i + 12 + len as usize;
+            if end < n && b[end] == END_OF_RECORD {
+                let stored = i64::from_be_bytes([
+                    b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7],
+                ]);
+                let payload = &b[i + 12..end];
+                if stored == adler32(payload) as i64 && TxnRecord::decode(payload).is_ok() {
+                    return Some(i);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// ZooKeeper's choice of log files for reading from `start_zxid`: every log whose start
+/// zxid is `>= start_zxid`, plus the newest one starting below it.
+pub fn files_from(logs: &[ZxidFile], start_zxid: i64) -> Vec<ZxidFile> {
+    let mut out: Vec<ZxidFile> = Vec::new();
+    for f in logs.iter().rev() {
+        out.push(f.clone());
+        if f.zxid < start_zxid {
+            break;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Reads the records of a `version-2` log directory with zxid `>= start_zxid`, in file
+/// order. Torn tails are collected ([`LogIterator::torn_tails`]) and reading moves on to
+/// the next file; corruption is an `Err` item after which the iterator is exhausted.
+pub struct LogIterator {
+    files: Vec<ZxidFile>,
+    next_file: usize,
+    cur: Option<LogFileReader>,
+    start_zxid: i64,
+    torn: Vec<TornTail>,
+    failed: bool,
+}
+
+impl LogIterator {
+    pub fn open(version_dir: &Path, start_zxid: i64) -> Result<LogIterator, LogReadError> {
+        let all = files::list_logs(version_dir).map_err(|source| LogReadError::Io {
+            file: version_dir.to_path_buf(),
+            source,
+        })?;
+        Ok(LogIterator {
+            files: files_from(&all, start_zxid),
+            next_file: 0,
+            cur: None,
+            start_zxid,
+            torn: Vec::new(),
+            failed: false,
+        })
+    }
+
+    /// The files chosen, ascending.
+    pub fn files(&self) -> &[ZxidFile] {
+        &self.files
+    }
+
+    /// Torn tails met so far (one per damaged file).
+    pub fn torn_tails(&self) -> &[TornTail] {
+        &self.torn
+    }
+
+    /// The file the last returned record came from.
+    pub fn current_file(&self) -> Option<&Path> {
+        self.cur.as_ref().map(|c| c.path())
+    }
+
+    fn step(&mut self) -> Result<Option<LogEntry>, LogReadError> {
+        loop {
+            if self.cur.is_none() {
+                let Some(f) = self.files.get(self.next_file) else {
+                    return Ok(None);
+                };
+                self.next_file += 1;
+                self.cur = Some(LogFileReader::open(&f.path)?);
+            }
+            let Some(cur) = self.cur.as_mut() else {
+                continue;
+            };
+            match cur.next_entry()? {
+                Some(e) if e.record.header.zxid < self.start_zxid => continue,
+                Some(e) => return Ok(Some(e)),
+                None => {
+                    if let Some(FileEnd::Torn(t)) = cur.end() {
+                        self.torn.push(t.clone());
+                    }
+                    if self.next_file >= self.files.len() {
+                        return Ok(None);
+                    }
+                    self.cur = None;
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for LogIterator {
+    type Item = Result<LogEntry, LogReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,820 @@
+//! Snapshot files `<dataDir>/version-2/snapshot.<hex zxid>[.gz]` in ZooKeeper's format:
+//! header `ZKSN`/2/-1, sessions, ACL cache, nodes in pre-order (root written as ""),
+//! the "/" terminator and the running-Adler-32 seals (plus the digest block; the 3.9
+//! lastProcessedZxid block is read but not written, as 3.8 does).
+//!
+//! Streaming on both sides and independent of the data tree: [`SnapshotWriter`] takes
+//! sessions, ACL entries and nodes one by one; [`SnapshotReader`] yields them one by one
+//! and verifies the seals. Writes go to a `.tmp` file that is fsynced and renamed, so a
+//! snapshot name never refers to a partial file. This module never decides which
+//! snapshot to load (recovery.rs) nor which to delete (purge.rs).
+
+use super::files::{self, Compression, FileHeader, ZxidFile, FILE_HEADER_LEN, SNAP_MAGIC};
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use rzk_proto::jute::Jute;
+use rzk_proto::records::{Acl, Id, StatPersisted};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of the seal string `ustring "/"`.
+pub const SEAL_TAIL: [u8; 5] = [0, 0, 0, 1, b'/'];
+/// Smallest file the quick validity check accepts.
+pub const MIN_SNAPSHOT_LEN: u64 = 10;
+/// Digest version written (`digest` stored as a long).
+pub const DIGEST_VERSION: i32 = 2;
+/// Largest string / buffer accepted when reading (guards against corrupt lengths).
+pub const MAX_FIELD_LEN: usize = 256 * 1024 * 1024;
+/// Largest trailer (after the node list) accepted when reading.
+const MAX_TRAILER_LEN: usize = 4096;
+/// Stored size of a `StatPersisted`.
+const STAT_PERSISTED_LEN: usize = 60;
+/// Snapshots ZooKeeper considers at startup.
+pub const MAX_SNAPSHOT_CANDIDATES: usize = 100;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// xerial snappy-java stream header, which ZooKeeper's snappy snapshots start with.
+const SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {}: {source}", file.display())]
+    Io { file: PathBuf, source: io::Error },
+    #[error("snapshot {} is invalid at byte offset {offset}: {what}", file.display())]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        what: String,
+    },
+    #[error("snapshot {}: {what}", file.display())]
+    Usage { file: PathBuf, what: &'static str },
+    #[error("snapshot {}: snappy compression is not supported by rzk", file.display())]
+    Unsupported { file: PathBuf },
+}
+
+/// One node as stored: path ("" for the root), data, ACL cache index, stat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapNode {
+    pub path: String,
+    pub data: Bytes,
+    pub acl: i64,
+    pub stat: StatPersisted,
+}
+
+/// The digest block: tree digest at zxid (`zxid == 0` means "no digest").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZxidDigest {
+    pub zxid: i64,
+    pub version: i32,
+    pub digest: i64,
+}
+
+impl ZxidDigest {
+    /// The block ZooKeeper writes when digests are on but none was computed yet.
+    pub const EMPTY: ZxidDigest = ZxidDigest {
+        zxid: 0,
+        version: DIGEST_VERSION,
+        digest: 0,
+    };
+}
+
+/// What follows the node list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotTrailer {
+    pub digest: Option<ZxidDigest>,
+    /// 3.9's lastProcessedZxid block.
+    pub last_processed_zxid: Option<i64>,
+}
+
+/// A snapshot file found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+    pub zxid: i64,
+    pub compression: Compression,
+}
+
+// ---------------------------------------------------------------- writing
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Gz(GzEncoder<BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(b),
+            Sink::Gz(w) => w.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gz(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    fn into_file(self) -> io::Result<File> {
+        let bw = match self {
+            Sink::Plain(w) => w,
+            Sink::Gz(w) => w.finish()?,
+        };
+        bw.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Sessions,
+    Acls,
+    Nodes,
+}
+
+/// Streaming snapshot writer: `create`, `sessions`, `acl_cache`, `node`..., `finish`.
+pub struct SnapshotWriter {
+    out: Option<Sink>,
+    adler: adler::Adler32,
+    scratch: Vec<u8>,
+    stage: Stage,
+    tmp: PathBuf,
+    dest: PathBuf,
+    nodes: u64,
+}
+
+impl SnapshotWriter {
+    /// Starts `<version_dir>/snapshot.<hex zxid>[.gz]` (written as `<name>.tmp` until
+    /// [`SnapshotWriter::finish`]) and writes the file header.
+    pub fn create(
+        version_dir: &Path,
+        zxid: i64,
+        compression: Compression,
+    ) -> Result<SnapshotWriter, SnapshotError> {
+        let name = files::snapshot_name(zxid, compression);
+        let dest = version_dir.join(&name);
+        let tmp = version_dir.join(format!("{name}.tmp"));
+        if compression == Compression::Snappy {
+            return Err(SnapshotError::Unsupported { file: dest });
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|source| SnapshotError::Io {
+                file: tmp.clone(),
+                source,
+            })?;
+        let bw = BufWriter::with_capacity(256 * 1024, f);
+        let out = match compression {
+            Compression::Gzip => Sink::Gz(GzEncoder::new(bw, flate2::Compression::default())),
+            _ => Sink::Plain(bw),
+        };
+        let mut w = SnapshotWriter {
+            out: Some(out),
+            adler: adler::Adler32::new(),
+            scratch: Vec::with_capacity(4096),
+            stage: Stage::Sessions,
+            tmp,
+            dest,
+            nodes: 0,
+        };
+        w.scratch.extend_from_slice(&FileHeader::snapshot().to_bytes());
+        w.emit()?;
+        Ok(w)
+    }
+
+    /// Where the finished snapshot will be.
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Nodes written so far.
+    pub fn node_count(&self) -> u64 {
+        self.nodes
+    }
+
+    fn emit(&mut self) -> Result<(), SnapshotError> {
+        self.adler.write_slice(&self.scratch);
+        let res = match self.out.as_mut() {
+            Some(o) => o.write_all(&self.scratch),
+            None => Err(io::Error::other("snapshot writer already finished")),
+        };
+        self.scratch.clear();
+        res.map_err(|source| SnapshotError::Io {
+            file: self.tmp.clone(),
+            source,
+        })
+    }
+
+    fn expect(&mut self, stage: Stage, what: &'static str) -> Result<(), SnapshotError> {
+        if self.stage != stage {
+            return Err(SnapshotError::Usage {
+                file: self.dest.clone(),
+                what,
+            });
+        }
+        Ok(())
+    }
+
+    /// The session table: (session id, timeout ms). Must come first.
+    pub fn sessions(&mut self, sessions: &[(i64, i32)]) -> Result<(), SnapshotError> {
+        self.expect(Stage::Sessions, "sessions must be written first, once")?;
+        (sessions.len() as i32).write(&mut self.scratch);
+        for (id, to) in sessions {
+            id.write(&mut self.scratch);
+            to.write(&mut self.scratch);
+            if self.scratch.len() > 64 * 1024 {
+                self.emit()?;
+            }
+        }
+        self.emit()?;
+        self.stage = Stage::Acls;
+        Ok(())
+    }
+
+    /// The ACL cache: (index, list). Must follow the sessions.
+    pub fn acl_cache(&mut self, entries: &[(i64, Vec<Acl>)]) -> Result<(), SnapshotError> {
+        self.expect(Stage::Acls, "the ACL cache must follow the sessions, once")?;
+        (entries.len() as i32).write(&mut self.scratch);
+        for (idx, acls) in entries {
+            idx.write(&mut self.scratch);
+            acls.write(&mut self.scratch);
+            if self.scratch.len() > 64 * 1024 {
+                self.emit()?;
+            }
+        }
+        self.emit()?;
+        self.stage = Stage::Nodes;
+        Ok(())
+    }
+
+    /// One node, in pre-order (parents before children); the root's path is "".
+    pub fn node(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        acl: i64,
+        stat: &StatPersisted,
+    ) -> Result<(), SnapshotError> {
+        self.expect(Stage::Nodes, "nodes must follow the ACL cache")?;
+        if path == "/" {
+            return Err(SnapshotError::Usage {
+                file: self.dest.clone(),
+                what: "the root must be written with path \"\"",
+            });
+        }
+        (path.len() as i32).write(&mut self.scratch);
+        self.scratch.extend_from_slice(path.as_bytes());
+        (data.len() as i32).write(&mut self.scratch);
+        self.scratch.extend_from_slice(data);
+        acl.write(&mut self.scratch);
+        stat.write(&mut self.scratch);
+        self.nodes += 1;
+        self.emit()
+    }
+
+    fn seal(&mut self) -> Result<(), SnapshotError> {
+        let v = self.adler.checksum() as i64;
+        v.write(&mut self.scratch);
+        self.scratch.extend_from_slice(&SEAL_TAIL);
+        self.emit()
+    }
+
+    /// Writes the "/" terminator and seal, then (when `digest` is given: digests are
+    /// enabled; pass [`ZxidDigest::EMPTY`] if none is known) the digest block and its
+    /// seal; fsyncs and renames the file into place. Returns its path.
+    pub fn finish(mut self, digest: Option<ZxidDigest>) -> Result<PathBuf, SnapshotError> {
+        self.expect(Stage::Nodes, "finish before the ACL cache was written")?;
+        self.scratch.extend_from_slice(&SEAL_TAIL);
+        self.emit()?;
+        self.seal()?;
+        if let Some(d) = digest {
+            d.zxid.write(&mut self.scratch);
+            d.version.write(&mut self.scratch);
+            if d.version < 2 {
+                format!("{:x}", d.digest).write(&mut self.scratch);
+            } else {
+                d.digest.write(&mut self.scratch);
+            }
+            self.emit()?;
+            self.seal()?;
+        }
+        let tmp = self.tmp.clone();
+        let io_tmp = |source| SnapshotError::Io {
+            file: tmp.clone(),
+            source,
+        };
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io_tmp(io::Error::other("snapshot writer already finished")))?;
+        let f = out.into_file().map_err(io_tmp)?;
+        f.sync_all().map_err(io_tmp)?;
+        drop(f);
+        fs::rename(&self.tmp, &self.dest).map_err(io_tmp)?;
+        if let Some(dir) = self.dest.parent() {
+            files::sync_dir(dir).map_err(|source| SnapshotError::Io {
+                file: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for SnapshotWriter {
+    /// An unfinished snapshot leaves no file behind.
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+struct AdlerRead {
+    inner: Box<dyn BufRead + Send>,
+    adler: adler::Adler32,
+    pos: u64,
+}
+
+impl AdlerRead {
+    fn read_exact(&mut self, b: &mut [u8]) -> io::Result<()> {
+        self.inner.read_exact(b)?;
+        self.adler.write_slice(b);
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+}
+
+/// Streaming snapshot reader: `open`, `sessions`, `acl_cache`, `next_node`... until
+/// `None`, then `finish` (verifies the seals).
+pub struct SnapshotReader {
+    r: AdlerRead,
+    path: PathBuf,
+    stage: Stage,
+    nodes_done: bool,
+    pub header: FileHeader,
+}
+
+impl SnapshotReader {
+    /// Opens a snapshot (gz by extension) and checks the magic.
+    pub fn open(path: &Path) -> Result<SnapshotReader, SnapshotError> {
+        let name = files::file_name(path);
+        let compression = if name.ends_with(".gz") {
+            Compression::Gzip
+        } else if name.ends_with(".snappy") {
+            Compression::Snappy
+        } else {
+            Compression::None
+        };
+        let f = File::open(path).map_err(|source| SnapshotError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let inner: Box<dyn BufRead + Send> = match compression {
+            Compression::None => Box::new(BufReader::with_capacity(256 * 1024, f)),
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                256 * 1024,
+                GzDecoder::new(BufReader::new(f)),
+            )),
+            Compression::Snappy => {
+                return Err(SnapshotError::Unsupported {
+                    file: path.to_path_buf(),
+                })
+            }
+        };
+        let mut s = SnapshotReader {
+            r: AdlerRead {
+                inner,
+                adler: adler::Adler32::new(),
+                pos: 0,
+            },
+            path: path.to_path_buf(),
+            stage: Stage::Sessions,
+            nodes_done: false,
+            header: FileHeader::snapshot(),
+        };
+        let mut h = [0u8; FILE_HEADER_LEN];
+        s.fill(&mut h)?;
+        s.header = FileHeader::from_bytes(&h);
+        if s.header.magic != SNAP_MAGIC {
+            return Err(s.corrupt(0, format!("mismatching magic header 0x{:08x}", s.header.magic)));
+        }
+        Ok(s)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset in the uncompressed stream.
+    pub fn position(&self) -> u64 {
+        self.r.pos
+    }
+
+    fn corrupt(&self, offset: u64, what: String) -> SnapshotError {
+        SnapshotError::Corrupt {
+            file: self.path.clone(),
+            offset,
+            what,
+        }
+    }
+
+    fn fill(&mut self, b: &mut [u8]) -> Result<(), SnapshotError> {
+        let at = self.r.pos;
+        self.r.read_exact(b).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                self.corrupt(at, "unexpected end of file".into())
+            } else {
+                SnapshotError::Io {
+                    file: self.path.clone(),
+                    source: e,
+                }
+            }
+        })
+    }
+
+    fn i32(&mut self) -> Result<i32, SnapshotError> {
+        let mut b = [0u8; 4];
+        self.fill(&mut b)?;
+        Ok(i32::from_be_bytes(b))
+    }
+
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        let mut b = [0u8; 8];
+        self.fill(&mut b)?;
+        Ok(i64::from_be_bytes(b))
+    }
+
+    /// A length-prefixed field; `None` for null (-1).
+    fn bytes(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        let at = self.r.pos;
+        let n = self.i32()?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 || n as usize > MAX_FIELD_LEN {
+            return Err(self.corrupt(at, format!("bad length {n}")));
+        }
+        let n = n as usize;
+        let mut v = Vec::with_capacity(n.min(1024 * 1024));
+        let mut chunk = [0u8; 64 * 1024];
+        while v.len() < n {
+            let k = (n - v.len()).min(chunk.len());
+            self.fill(&mut chunk[..k])?;
+            v.extend_from_slice(&chunk[..k]);
+        }
+        Ok(Some(v))
+    }
+
+    fn string(&mut self) -> Result<Option<String>, SnapshotError> {
+        let at = self.r.pos;
+        match self.bytes()? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| self.corrupt(at, "string is not utf-8".into())),
+        }
+    }
+
+    fn count(&mut self, what: &str) -> Result<usize, SnapshotError> {
+        let at = self.r.pos;
+        let n = self.i32()?;
+        if n < 0 {
+            return Err(self.corrupt(at, format!("bad {what} count {n}")));
+        }
+        Ok(n as usize)
+    }
+
+    fn expect(&mut self, stage: Stage, what: &'static str) -> Result<(), SnapshotError> {
+        if self.stage != stage {
+            return Err(SnapshotError::Usage {
+                file: self.path.clone(),
+                what,
+            });
+        }
+        Ok(())
+    }
+
+    /// The session table.
+    pub fn sessions(&mut self) -> Result<Vec<(i64, i32)>, SnapshotError> {
+        self.expect(Stage::Sessions, "sessions are read first, once")?;
+        let n = self.count("session")?;
+        let mut v = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let id = self.i64()?;
+            let to = self.i32()?;
+            v.push((id, to));
+        }
+        self.stage = Stage::Acls;
+        Ok(v)
+    }
+
+    /// The ACL cache.
+    pub fn acl_cache(&mut self) -> Result<Vec<(i64, Vec<Acl>)>, SnapshotError> {
+        self.expect(Stage::Acls, "the ACL cache is read after the sessions, once")?;
+        let n = self.count("ACL cache entry")?;
+        let mut v = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let idx = self.i64()?;
+            let at = self.r.pos;
+            let m = self.i32()?;
+            if m < 0 {
+                return Err(self.corrupt(at, format!("missing ACL list for index {idx}")));
+            }
+            let mut acls = Vec::with_capacity((m as usize).min(64));
+            for _ in 0..m {
+                let perms = self.i32()?;
+                let scheme = self.string()?.unwrap_or_default();
+                let id = self.string()?.unwrap_or_default();
+                acls.push(Acl {
+                    perms,
+                    id: Id { scheme, id },
+                });
+            }
+            v.push((idx, acls));
+        }
+        self.stage = Stage::Nodes;
+        Ok(v)
+    }
+
+    /// The next node in stored (pre-) order, `None` after the "/" terminator.
+    pub fn next_node(&mut self) -> Result<Option<SnapNode>, SnapshotError> {
+        self.expect(Stage::Nodes, "nodes are read after the ACL cache")?;
+        if self.nodes_done {
+            return Ok(None);
+        }
+        let at = self.r.pos;
+        let path = self
+            .string()?
+            .ok_or_else(|| self.corrupt(at, "null node path".into()))?;
+        if path == "/" {
+            self.nodes_done = true;
+            return Ok(None);
+        }
+        let data = Bytes::from(self.bytes()?.unwrap_or_default());
+        let acl = self.i64()?;
+        let mut st = [0u8; STAT_PERSISTED_LEN];
+        let st_at = self.r.pos;
+        self.fill(&mut st)?;
+        let stat = StatPersisted::from_bytes(&st)
+            .map_err(|e| self.corrupt(st_at, format!("bad stat: {e}")))?;
+        Ok(Some(SnapNode {
+            path,
+            data,
+            acl,
+            stat,
+        }))
+    }
+
+    fn check_seal(&mut self) -> Result<(), SnapshotError> {
+        let expected = self.r.adler.checksum() as i64;
+        let at = self.r.pos;
+        let val = self.i64()?;
+        let _ = self.string()?;
+        if val != expected {
+            return Err(self.corrupt(
+                at,
+                format!("CRC corruption: stored adler32 0x{val:x}, computed 0x{expected:x}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn at_eof(&mut self) -> Result<bool, SnapshotError> {
+        match self.r.inner.fill_buf() {
+            Ok(b) => Ok(b.is_empty()),
+            Err(source) => Err(SnapshotError::Io {
+                file: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads the rest of the stream (the node list must have been read to its end) and
+    /// verifies every seal. Accepts the 3.8 form (digest block or none) and 3.9's extra
+    /// lastProcessedZxid block.
+    pub fn finish(mut self) -> Result<SnapshotTrailer, SnapshotError> {
+        while self.next_node()?.is_some() {}
+        self.check_seal()?;
+        let start = self.r.pos;
+        let mut rest = Vec::new();
+        let mut buf = [0u8; 512];
+        while !self.at_eof()? {
+            let k = self
+                .r
+                .inner
+                .read(&mut buf)
+                .map_err(|source| SnapshotError::Io {
+                    file: self.path.clone(),
+                    source,
+                })?;
+            rest.extend_from_slice(&buf[..k]);
+            if rest.len() > MAX_TRAILER_LEN {
+                return Err(self.corrupt(start, "unexpected data after the node list".into()));
+            }
+        }
+        let mut t = Trailer {
+            b: &rest,
+            i: 0,
+            base: start,
+            adler: self.r.adler,
+            path: &self.path,
+        };
+        let mut out = SnapshotTrailer::default();
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        // 3.9 with digests off: only `long lastProcessedZxid` + seal (21 bytes).
+        if rest.len() != 21 {
+            let zxid = t.i64()?;
+            let version = t.i32()?;
+            let digest = if version >= 2 {
+                t.i64()?
+            } else {
+                let at = t.pos();
+                let s = t.string()?;
+                u64::from_str_radix(s.trim(), 16)
+                    .map(|v| v as i64)
+                    .map_err(|_| t.err(at, format!("bad hex digest {s:?}")))?
+            };
+            t.seal()?;
+            out.digest = Some(ZxidDigest {
+                zxid,
+                version,
+                digest,
+            });
+        }
+        if t.i < rest.len() {
+            out.last_processed_zxid = Some(t.i64()?);
+            t.seal()?;
+        }
+        if t.i < rest.len() {
+            tracing::warn!(file = %self.path.display(), bytes = rest.len() - t.i, "ignoring data after the snapshot trailer");
+        }
+        Ok(out)
+    }
+}
+
+/// Parser of the in-memory trailer, continuing the running checksum.
+struct Trailer<'a> {
+    b: &'a [u8],
+    i: usize,
+    base: u64,
+    adler: adler::Adler32,
+    path: &'a Path,
+}
+
+impl Trailer<'_> {
+    fn pos(&self) -> u64 {
+        self.base + self.i as u64
+    }
+    fn err(&self, offset: u64, what: String) -> SnapshotError {
+        SnapshotError::Corrupt {
+            file: self.path.to_path_buf(),
+            offset,
+            what,
+        }
+    }
+    fn take(&mut self, n: usize) -> Result<&[u8], SnapshotError> {
+        if self.b.len() - self.i < n {
+            return Err(self.err(self.pos(), "unexpected end of file in trailer".into()));
+        }
+        let s = &self.b[self.i..self.i + n];
+        self.adler.write_slice(s);
+        self.i += n;
+        Ok(s)
+    }
+    fn i32(&mut self) -> Result<i32, SnapshotError> {
+        let s = self.take(4)?;
+        Ok(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(i64::from_be_bytes(a))
+    }
+    fn string(&mut self) -> Result<String, SnapshotError> {
+        let at = self.pos();
+        let n = self.i32()?;
+        if n < 0 {
+            return Ok(String::new());
+        }
+        let s = self.take(n as usize)?;
+        String::from_utf8(s.to_vec()).map_err(|_| self.err(at, "string is not utf-8".into()))
+    }
+    fn seal(&mut self) -> Result<(), SnapshotError> {
+        let expected = self.adler.checksum() as i64;
+        let at = self.pos();
+        let val = self.i64()?;
+        let _ = self.string()?;
+        if val != expected {
+            return Err(self.err(
+                at,
+                format!("CRC corruption: stored adler32 0x{val:x}, computed 0x{expected:x}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- choosing
+
+/// ZooKeeper's quick check: plain files at least 10 bytes long ending in `ustring "/"`;
+/// gz files starting with the gzip magic; snappy files with the snappy stream magic.
+pub fn is_valid_snapshot(path: &Path, compression: Compression) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    match compression {
+        Compression::None => {
+            if len < MIN_SNAPSHOT_LEN {
+                return Ok(false);
+            }
+            let mut b = [0u8; 5];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, len - 5)?;
+            Ok(b == SEAL_TAIL)
+        }
+        Compression::Gzip => {
+            let mut b = [0u8; 2];
+            Ok(f.read_exact(&mut b).is_ok() && b == GZIP_MAGIC)
+        }
+        Compression::Snappy => {
+            let mut b = [0u8; 8];
+            Ok(f.read_exact(&mut b).is_ok() && b == SNAPPY_MAGIC)
+        }
+    }
+}
+
+/// Up to `n` snapshots passing the quick check, newest first.
+pub fn find_valid_snapshots(version_dir: &Path, n: usize) -> io::Result<Vec<SnapshotFile>> {
+    let mut out = Vec::new();
+    for (ZxidFile { path, zxid }, compression) in files::list_snapshots(version_dir)?.into_iter().rev() {
+        if out.len() >= n {
+            break;
+        }
+        match is_valid_snapshot(&path, compression) {
+            Ok(true) => out.push(SnapshotFile {
+                path,
+                zxid,
+                compression,
+            }),
+            Ok(false) => {
+                tracing::info!(file = %path.display(), "invalid snapshot (quick check failed), skipping")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot check snapshot, skipping")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A whole snapshot in memory (tests, tools; recovery streams instead).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotContents {
+    pub sessions: Vec<(i64, i32)>,
+    pub acls: Vec<(i64, Vec<Acl>)>,
+    pub nodes: Vec<SnapNode>,
+    pub trailer: SnapshotTrailer,
+}
+
+/// Reads and verifies a whole snapshot.
+pub fn read_snapshot(path: &Path) -> Result<SnapshotContents, SnapshotError> {
+    let mut r = SnapshotReader::open(path)?;
+    let sessions = r.sessions()?;
+    let acls = r.acl_cache()?;
+    let mut nodes = Vec::new();
+    while let Some(n) = r.next_node()? {
+        nodes.push(n);
+    }
+    let trailer = r.finish()?;
+    Ok(SnapshotContents {
+        sessions,
+        acls,
+        nodes,
+        trailer,
+    })
+}
+
+/// Writes a whole snapshot from memory; returns the final path.
+pub fn write_snapshot(
+    version_dir: &Path,
+    zxid: i64,
+    compression: Compression,
+    c: &SnapshotContents,
+) -> Result<PathBuf, SnapshotError> {
+    let mut w = SnapshotWriter::create(version_dir, zxid, compression)?;
+    w.sessions(&c.sessions)?;
+    w.acl_cache(&c.acls)?;
+    for n in &c.nodes {
+        w.node(&n.path, &n.data, n.acl, &n.stat)?;
+    }
+    w.finish(c.trailer.digest)
+}

@@ -1,0 +1,375 @@
+//! The transaction log writer: `<dataLogDir>/version-2/log.<hex zxid>` in ZooKeeper's
+//! format (header `ZKLG`/2/0, records `{long adler32; int len; payload; 0x42}`, zero
+//! preallocation), with group commit: [`FileTxnLog::append`] only buffers,
+//! [`FileTxnLog::sync`] writes everything buffered and fdatasyncs once.
+//!
+//! Owns the files it creates while it runs. It must never reopen or rewrite an existing
+//! log for appending (like ZooKeeper, a restarted server starts a new file at its next
+//! txn) and never reads logs (see `log_reader`).
+
+use super::files::{self, FileHeader, FILE_HEADER_LEN};
+use super::TxnLog;
+use rzk_proto::txn::TxnRecord;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// ZooKeeper's default `zookeeper.preAllocSize`: 64 MiB.
+pub const DEFAULT_PREALLOC_SIZE: u64 = 64 * 1024 * 1024;
+/// Padding is extended when the write position comes within this many bytes of the end.
+pub const PREALLOC_WINDOW: u64 = 4096;
+/// End-of-record marker byte (`'B'`).
+pub const END_OF_RECORD: u8 = 0x42;
+/// Bytes around each payload: checksum long, length int, marker byte.
+pub const RECORD_OVERHEAD: usize = 8 + 4 + 1;
+/// `zookeeper.fsync.warningthresholdms` default.
+pub const FSYNC_WARN_MS: u128 = 1000;
+
+/// Writer settings (zoo.cfg / system properties in ZooKeeper).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnLogConfig {
+    /// `zookeeper.preAllocSize` in bytes (ZooKeeper takes KiB); 0 disables padding.
+    pub prealloc_size: u64,
+    /// `zookeeper.forceSync`: fdatasync on [`FileTxnLog::sync`].
+    pub force_sync: bool,
+    /// `zookeeper.txnLogSizeLimitInKb` in bytes: roll after a sync that leaves the
+    /// current file larger than this. `None` = no limit.
+    pub size_limit: Option<u64>,
+}
+
+impl Default for TxnLogConfig {
+    fn default() -> Self {
+        TxnLogConfig {
+            prealloc_size: DEFAULT_PREALLOC_SIZE,
+            force_sync: true,
+            size_limit: None,
+        }
+    }
+}
+
+/// ZooKeeper's padding rule: if `position + 4096 >= file_size`, grow by `prealloc`
+/// (or, when the position is already past the end, to `position + prealloc` rounded
+/// down to a multiple of `prealloc`). Returns the new size (unchanged = no padding).
+pub fn size_with_padding(position: u64, file_size: u64, prealloc: u64) -> u64 {
+    if prealloc > 0 && position + PREALLOC_WINDOW >= file_size {
+        if position > file_size {
+            let s = position + prealloc;
+            s - s % prealloc
+        } else {
+            file_size + prealloc
+        }
+    } else {
+        file_size
+    }
+}
+
+/// Frames one payload as a log record: adler32 as a long, length, payload, 0x42.
+pub fn frame_record(payload: &[u8], out: &mut Vec<u8>) {
+    let crc = adler32(payload);
+    out.extend_from_slice(&(crc as i64).to_be_bytes());
+    out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.push(END_OF_RECORD);
+}
+
+/// Adler-32 as Java's `java.util.zip.Adler32`.
+pub fn adler32(b: &[u8]) -> u32 {
+    let mut a = adler::Adler32::new();
+    a.write_slice(b);
+    a.checksum()
+}
+
+struct OpenLog {
+    file: File,
+    path: PathBuf,
+    /// Bytes actually written to the file (ZooKeeper's channel position).
+    written: u64,
+    /// Current (preallocated) file size.
+    size: u64,
+}
+
+/// The ZooKeeper-format transaction log writer. See the module docs.
+pub struct FileTxnLog {
+    dir: PathBuf,
+    cfg: TxnLogConfig,
+    current: Option<OpenLog>,
+    /// Rolled files whose data still needs an fdatasync at the next sync.
+    to_sync: Vec<OpenLog>,
+    buf: Vec<u8>,
+    last_zxid: i64,
+    appended_bytes_total: u64,
+}
+
+impl std::fmt::Debug for FileTxnLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileTxnLog")
+            .field("dir", &self.dir)
+            .field("current", &self.current.as_ref().map(|c| &c.path))
+            .field("buffered", &self.buf.len())
+            .field("last_zxid", &self.last_zxid)
+            .finish()
+    }
+}
+
+impl FileTxnLog {
+    /// A writer for `<data_log_dir>/version-2` (created if missing). No file is created
+    /// until the first append.
+    pub fn open(data_log_dir: &Path, cfg: TxnLogConfig) -> io::Result<FileTxnLog> {
+        let dir = files::ensure_version_dir(data_log_dir)?;
+        Ok(FileTxnLog::in_version_dir(dir, cfg))
+    }
+
+    /// A writer for an existing `version-2` directory.
+    pub fn in_version_dir(dir: PathBuf, cfg: TxnLogConfig) -> FileTxnLog {
+        FileTxnLog {
+            dir,
+            cfg,
+            current: None,
+            to_sync: Vec::new(),
+            buf: Vec::new(),
+            last_zxid: -1,
+            appended_bytes_total: 0,
+        }
+    }
+
+    /// The `version-2` directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file the next append goes to, if one is open.
+    pub fn current_file(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Zxid of the last appended record (-1 before any).
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Framed bytes appended since this writer was opened (for the snapshot size rule).
+    pub fn appended_bytes_total(&self) -> u64 {
+        self.appended_bytes_total
+    }
+
+    /// Bytes appended but not yet written by [`FileTxnLog::sync`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Buffers a record; creates `log.<its zxid>` first when no file is open. Returns
+    /// the framed size in bytes.
+    pub fn append_record(&mut self, rec: &TxnRecord) -> io::Result<u64> {
+        let zxid = rec.header.zxid;
+        if zxid <= self.last_zxid {
+            tracing::warn!(
+                zxid = format_args!("0x{zxid:x}"),
+                last = format_args!("0x{:x}", self.last_zxid),
+                "appending a txn whose zxid is not above the last one"
+            );
+        }
+        if self.current.is_none() {
+            self.start_file(zxid)?;
+        }
+        if let Some(cur) = self.current.as_mut() {
+            let new_size = size_with_padding(cur.written, cur.size, self.cfg.prealloc_size);
+            if new_size != cur.size {
+                cur.file.write_all_at(&[0u8], new_size - 1)?;
+                cur.size = new_size;
+            }
+        }
+        let payload = rec.encode();
+        let before = self.buf.len();
+        frame_record(&payload, &mut self.buf);
+        let n = (self.buf.len() - before) as u64;
+        self.appended_bytes_total += n;
+        self.last_zxid = zxid;
+        Ok(n)
+    }
+
+    fn start_file(&mut self, zxid: i64) -> io::Result<()> {
+        let path = self.dir.join(files::log_name(zxid));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
+        file.write_all(&FileHeader::txn_log().to_bytes())?;
+        // The new name must survive a crash once records in it are acknowledged.
+        files::sync_dir(&self.dir)?;
+        tracing::info!(file = %path.display(), "creating new transaction log");
+        self.current = Some(OpenLog {
+            file,
+            path,
+            written: FILE_HEADER_LEN as u64,
+            size: FILE_HEADER_LEN as u64,
+        });
+        Ok(())
+    }
+
+    fn write_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(cur) = self.current.as_mut() {
+            cur.file.write_all_at(&self.buf, cur.written)?;
+            cur.written += self.buf.len() as u64;
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes everything buffered and (with `force_sync`) fdatasyncs every file written
+    /// since the last sync. After it returns, all appended records are durable.
+    pub fn sync_all(&mut self) -> io::Result<()> {
+        self.write_buffered()?;
+        if self.cfg.force_sync {
+            let start = Instant::now();
+            for f in &self.to_sync {
+                f.file.sync_data()?;
+            }
+            if let Some(cur) = &self.current {
+                cur.file.sync_data()?;
+            }
+            let ms = start.elapsed().as_millis();
+            if ms > FSYNC_WARN_MS {
+                tracing::warn!(ms, "fsync of the transaction log was slow");
+            }
+        }
+        self.to_sync.clear();
+        if let (Some(limit), Some(cur)) = (self.cfg.size_limit, &self.current) {
+            if cur.written > limit {
+                tracing::debug!(size = cur.written, "log size limit reached, rolling");
+                self.roll()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the current file (its buffered records are written; they are fdatasynced
+    /// at the next [`FileTxnLog::sync_all`]). The next append starts `log.<its zxid>`.
+    pub fn roll(&mut self) -> io::Result<()> {
+        self.write_buffered()?;
+        if let Some(cur) = self.current.take() {
+            self.to_sync.push(cur);
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs everything, then closes the files.
+    pub fn close(mut self) -> io::Result<()> {
+        self.sync_all()?;
+        self.current = None;
+        Ok(())
+    }
+}
+
+impl TxnLog for FileTxnLog {
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<()> {
+        self.append_record(rec).map(|_| ())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_all()
+    }
+}
+
+impl Drop for FileTxnLog {
+    /// Writes (without fsync) what was appended, as a process exit would leave it in the
+    /// page cache; errors are only logged.
+    fn drop(&mut self) {
+        if let Err(e) = self.write_buffered() {
+            tracing::warn!(error = %e, "could not write buffered log records on close");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rzk_proto::txn::{CreateSessionTxn, Txn, TxnHeader};
+
+    fn rec(zxid: i64) -> TxnRecord {
+        TxnRecord {
+            header: TxnHeader {
+                client_id: 7,
+                cxid: 0,
+                zxid,
+                time: 1000,
+                txn_type: -10,
+            },
+            txn: Txn::CreateSession(CreateSessionTxn { timeout_ms: 30000 }),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn padding_rule_matches_zookeeper() {
+        let p = DEFAULT_PREALLOC_SIZE;
+        assert_eq!(size_with_padding(16, 16, p), 16 + p);
+        assert_eq!(size_with_padding(100, 16 + p, p), 16 + p);
+        assert_eq!(size_with_padding(16 + p - 4096, 16 + p, p), 16 + 2 * p);
+        // written past the allocation: position + prealloc, rounded down
+        assert_eq!(size_with_padding(3 * p + 5, 2 * p, p), 4 * p);
+        assert_eq!(size_with_padding(10, 16, 0), 16);
+    }
+
+    #[test]
+    fn fresh_log_is_header_plus_prealloc_and_named_after_first_zxid() {
+        let d = tempfile::tempdir().unwrap();
+        let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
+        log.append(&rec(0x1_0000_0001)).unwrap();
+        log.append(&rec(0x1_0000_0002)).unwrap();
+        assert_eq!(log.buffered_bytes(), 2 * (RECORD_OVERHEAD + 28 + 4));
+        log.sync().unwrap();
+        let p = d.path().join("version-2/log.100000001");
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 16 + DEFAULT_PREALLOC_SIZE);
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[..16], &FileHeader::txn_log().to_bytes());
+        let payload = rec(0x1_0000_0001).encode();
+        assert_eq!(&bytes[16..24], &(adler32(&payload) as i64).to_be_bytes());
+        assert_eq!(&bytes[24..28], &(payload.len() as i32).to_be_bytes());
+        assert_eq!(bytes[28 + payload.len()], END_OF_RECORD);
+    }
+
+    #[test]
+    fn roll_starts_a_new_file_at_next_append() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = TxnLogConfig {
+            prealloc_size: 1024,
+            force_sync: false,
+            size_limit: None,
+        };
+        let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
+        log.append(&rec(1)).unwrap();
+        log.roll().unwrap();
+        assert!(log.current_file().is_none());
+        log.append(&rec(2)).unwrap();
+        log.append(&rec(3)).unwrap();
+        log.sync().unwrap();
+        let names: Vec<i64> = files::list_logs(log.dir())
+            .unwrap()
+            .iter()
+            .map(|f| f.zxid)
+            .collect();
+        assert_eq!(names, vec![1, 2]);
+    }
+
+    #[test]
+    fn size_limit_rolls_after_sync() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = TxnLogConfig {
+            prealloc_size: 0,
+            force_sync: false,
+            size_limit: Some(100),
+        };
+        let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
+        for z in 1..=10 {
+            log.append(&rec(z)).unwrap();
+            log.sync().unwrap();
+        }
+        assert!(files::list_logs(log.dir()).unwrap().len() >= 3);
+    }
+}
