@@ -1,37 +1,426 @@
-//! Per-connection identity and ACL checks: the `ip`/`digest`/`super` ids a connection
-//! holds, ACL matching, `auth` expansion and validation for create/setACL, getACL
-//! redaction. Must never do IO or keep state beyond what a connection was given.
+//! Per-connection identity and ACL rules: the `ip` / `digest` / `super` ids a connection
+//! holds, ACL matching (`check_perm`), `auth` expansion and validation of ACLs given to
+//! create/setACL (`fix_acl`), getACL redaction and whoAmI. Must never do IO or keep
+//! state beyond what a connection was given.
 
-use rzk_proto::records::{Acl, Id};
+use base64::Engine;
+use rzk_proto::records::{Acl, ClientInfo, Id};
 use rzk_proto::ErrorCode;
+use sha1::{Digest, Sha1};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// What a connection has authenticated as. `ip:<addr>` is always present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthInfo {
+    /// In the order ZooKeeper adds them (ip first).
     pub ids: Vec<Id>,
+    /// Holds `super:` (superDigest matched): passes every ACL check.
     pub is_super: bool,
 }
 
 impl AuthInfo {
-    /// A connection from `addr` (textual IP address).
+    /// A connection from `addr` (textual IP address, e.g. `127.0.0.1`).
     pub fn for_ip(addr: &str) -> AuthInfo {
         AuthInfo {
             ids: vec![Id::new("ip", addr)],
             is_super: false,
         }
     }
-    /// Handles an auth packet; `Err(AuthFailed)` for unknown schemes / bad data.
+
+    /// The server's own identity (internal requests such as container deletes).
+    pub fn superuser() -> AuthInfo {
+        AuthInfo {
+            ids: vec![Id::new("super", "")],
+            is_super: true,
+        }
+    }
+
+    fn push(&mut self, id: Id) {
+        if !self.ids.contains(&id) {
+            self.ids.push(id);
+        }
+    }
+
+    /// Handles an auth packet (`digest` or `ip`). `super_digest` is
+    /// `zookeeper.DigestAuthenticationProvider.superDigest` (`user:base64hash`).
+    /// Unknown schemes fail with AUTHFAILED (the caller then closes the connection).
     pub fn add_auth(
         &mut self,
-        _scheme: &str,
-        _auth: &[u8],
-        _super_digest: Option<&str>,
+        scheme: &str,
+        auth: &[u8],
+        super_digest: Option<&str>,
     ) -> Result<(), ErrorCode> {
-        Err(ErrorCode::AuthFailed)
+        match scheme {
+            "digest" => {
+                let text = String::from_utf8_lossy(auth);
+                let id = digest_id(&text);
+                if super_digest == Some(id.as_str()) {
+                    self.push(Id::new("super", ""));
+                    self.is_super = true;
+                }
+                self.push(Id::new("digest", &id));
+                Ok(())
+            }
+            // The ip provider re-adds the connection's address, which is always present.
+            "ip" => Ok(()),
+            _ => Err(ErrorCode::AuthFailed),
+        }
+    }
+
+    /// whoAmI's answer: (scheme, user) per id; digest users without the hash.
+    pub fn client_infos(&self) -> Vec<ClientInfo> {
+        self.ids
+            .iter()
+            .map(|id| ClientInfo {
+                auth_scheme: id.scheme.clone(),
+                user: match id.scheme.as_str() {
+                    "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
+                    "ip" => id.id.clone(),
+                    _ => String::new(),
+                },
+            })
+            .collect()
     }
 }
 
-/// Whether `auth` may do `perm` on a node with `acl`.
-pub fn check_perm(_acl: &[Acl], _auth: &AuthInfo, _perm: i32) -> bool {
-    true
+/// `user:password` -> `user:base64(sha1(user:password))`.
+pub fn digest_id(user_password: &str) -> String {
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = Sha1::digest(user_password.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// Java's `String.split(":")` part count (trailing empty strings dropped).
+fn java_split_count(s: &str, sep: char) -> usize {
+    let parts: Vec<&str> = s.split(sep).collect();
+    let trailing_empty = parts.iter().rev().take_while(|p| p.is_empty()).count();
+    parts.len() - trailing_empty
+}
+
+/// Java's `Integer.parseInt` (optional sign, decimal digits, fits in i32).
+fn java_parse_int(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i32>().ok()
+}
+
+/// An IP address as bytes (4 for v4, 16 for v6), as ZooKeeper's ip provider parses it.
+fn addr_bytes(addr: &str) -> Option<Vec<u8>> {
+    if addr.contains(':') {
+        let a: Ipv6Addr = addr.split('%').next()?.parse().ok()?;
+        return Some(a.octets().to_vec());
+    }
+    let parts: Vec<&str> = addr.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut b = Vec::with_capacity(4);
+    for p in parts {
+        let v = java_parse_int(p)?;
+        if !(0..=255).contains(&v) {
+            return None;
+        }
+        b.push(v as u8);
+    }
+    Some(b)
+}
+
+fn mask(b: &mut [u8], bits: usize) {
+    for (i, byte) in b.iter_mut().enumerate() {
+        let start = i * 8;
+        if start >= bits {
+            *byte = 0;
+        } else if bits - start < 8 {
+            *byte &= 0xffu8 << (8 - (bits - start));
+        }
+    }
+}
+
+/// Whether `expr` (`addr` or `addr/bits`) is a valid ip ACL id.
+pub fn ip_acl_valid(expr: &str) -> bool {
+    let mut it = expr.splitn(2, '/');
+    let Some(b) = it.next().and_then(addr_bytes) else {
+        return false;
+    };
+    match it.next() {
+        None => true,
+        Some(bits) => {
+            matches!(java_parse_int(bits), Some(n) if n >= 0 && n as usize <= b.len() * 8)
+        }
+    }
+}
+
+/// Whether the client address `addr` matches the ip ACL `expr`.
+pub fn ip_matches(addr: &str, expr: &str) -> bool {
+    let mut it = expr.splitn(2, '/');
+    let Some(mut acl) = it.next().and_then(addr_bytes) else {
+        return false;
+    };
+    let bits = match it.next() {
+        None => acl.len() * 8,
+        Some(b) => match java_parse_int(b) {
+            Some(n) if n >= 0 && n as usize <= acl.len() * 8 => n as usize,
+            _ => return false,
+        },
+    };
+    let Some(mut remote) = addr_bytes(addr) else {
+        return false;
+    };
+    if remote.len() != acl.len() {
+        // An IPv4-mapped IPv6 client against a v4 ACL.
+        match addr.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) if acl.len() == 4 => remote = v4.octets().to_vec(),
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    mask(&mut acl, bits);
+    mask(&mut remote, bits);
+    acl == remote
+}
+
+/// Whether `auth` may do `perm` on a node with `acl` (ZooKeeper's checkACL).
+pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
+    if acl.is_empty() || auth.is_super || auth.ids.iter().any(|i| i.scheme == "super") {
+        return true;
+    }
+    for a in acl {
+        if a.perms & perm == 0 {
+            continue;
+        }
+        let id = &a.id;
+        if id.scheme == "world" && id.id == "anyone" {
+            return true;
+        }
+        let matched = auth.ids.iter().any(|mine| {
+            mine.scheme == id.scheme
+                && match id.scheme.as_str() {
+                    "digest" => mine.id == id.id,
+                    "ip" => ip_matches(&mine.id, &id.id),
+                    _ => false,
+                }
+        });
+        if matched {
+            return true;
+        }
+    }
+    false
+}
+
+/// Validates and normalises an ACL for create/setACL: duplicates removed (first kept),
+/// `auth` expanded to the caller's digest ids; INVALIDACL for an empty list, unknown
+/// schemes, malformed ids, or `auth` when the caller has no authenticated id.
+pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
+    let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
+    for a in acl {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    if uniq.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out = Vec::with_capacity(uniq.len());
+    for a in uniq {
+        let id = &a.id;
+        match id.scheme.as_str() {
+            "world" if id.id == "anyone" => out.push(a.clone()),
+            "auth" => {
+                let mut any = false;
+                for mine in &auth.ids {
+                    // Only the digest provider reports itself as "authenticated".
+                    if mine.scheme == "digest" {
+                        any = true;
+                        out.push(Acl {
+                            perms: a.perms,
+                            id: mine.clone(),
+                        });
+                    }
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" if java_split_count(&id.id, ':') == 2 => out.push(a.clone()),
+            "ip" if ip_acl_valid(&id.id) => out.push(a.clone()),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+/// getACL for a caller without ADMIN: digest ids become `user:x`.
+pub fn redact_acl(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme == "digest" {
+                let user = a.id.id.split(':').next().unwrap_or("");
+                let redacted = if a.id.id.contains(':') {
+                    format!("{user}:x")
+                } else {
+                    a.id.id.clone()
+                };
+                Acl::new(a.perms, "digest", &redacted)
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rzk_proto::opcode::perms::*;
+
+    #[test]
+    fn digest_example_from_spec() {
+        assert_eq!(digest_id("bob:secret"), "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
+    }
+
+    #[test]
+    fn add_auth_digest_and_super() {
+        let mut a = AuthInfo::for_ip("127.0.0.1");
+        a.add_auth("digest", b"bob:secret", None).unwrap();
+        assert!(!a.is_super);
+        assert_eq!(
+            a.ids[1],
+            Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")
+        );
+        a.add_auth("digest", b"bob:secret", None).unwrap();
+        assert_eq!(a.ids.len(), 2, "no duplicate ids");
+        assert_eq!(
+            a.add_auth("kerberos", b"x", None),
+            Err(ErrorCode::AuthFailed)
+        );
+        let mut s = AuthInfo::for_ip("127.0.0.1");
+        s.add_auth("digest", b"super:pw", Some(&digest_id("super:pw")))
+            .unwrap();
+        assert!(s.is_super);
+        assert!(check_perm(
+            &[Acl::new(READ, "digest", "other:xyz")],
+            &s,
+            ADMIN
+        ));
+        let infos = a.client_infos();
+        assert_eq!(infos[0].auth_scheme, "ip");
+        assert_eq!(infos[0].user, "127.0.0.1");
+        assert_eq!(infos[1].user, "bob");
+    }
+
+    #[test]
+    fn ip_rules() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.1"));
+        assert!(!ip_matches("127.0.0.2", "127.0.0.1"));
+        assert!(ip_matches("10.1.2.3", "10.0.0.0/8"));
+        assert!(!ip_matches("11.1.2.3", "10.0.0.0/8"));
+        assert!(ip_matches("192.168.1.77", "192.168.1.64/26"));
+        assert!(!ip_matches("192.168.1.128", "192.168.1.64/26"));
+        assert!(ip_matches("1.2.3.4", "0.0.0.0/0"));
+        assert!(!ip_matches("1.2.3.4", "1.2.3.4/33"));
+        assert!(ip_acl_valid("10.0.0.0/8"));
+        assert!(!ip_acl_valid("10.0.0/8"));
+        assert!(!ip_acl_valid("10.0.0.256"));
+        assert!(!ip_acl_valid("10.0.0.1/x"));
+        assert!(!ip_acl_valid("nonsense"));
+        assert!(ip_acl_valid("::1"));
+        assert!(ip_matches("::1", "::1"));
+    }
+
+    #[test]
+    fn check_perm_rules() {
+        let bob = {
+            let mut a = AuthInfo::for_ip("10.0.0.5");
+            a.add_auth("digest", b"bob:secret", None).unwrap();
+            a
+        };
+        let anon = AuthInfo::for_ip("127.0.0.1");
+        assert!(check_perm(&[], &anon, ADMIN), "empty ACL allows all");
+        let acl = vec![
+            Acl::new(READ, "world", "anyone"),
+            Acl::new(ALL, "digest", &digest_id("bob:secret")),
+        ];
+        assert!(check_perm(&acl, &anon, READ));
+        assert!(!check_perm(&acl, &anon, WRITE));
+        assert!(check_perm(&acl, &bob, WRITE));
+        let ipacl = vec![Acl::new(CREATE, "ip", "10.0.0.0/24")];
+        assert!(check_perm(&ipacl, &bob, CREATE));
+        assert!(!check_perm(&ipacl, &anon, CREATE));
+        assert!(!check_perm(&ipacl, &bob, DELETE));
+        // READ|ADMIN: either bit suffices (getACL)
+        assert!(check_perm(
+            &[Acl::new(ADMIN, "world", "anyone")],
+            &anon,
+            READ | ADMIN
+        ));
+    }
+
+    #[test]
+    fn fix_acl_rules() {
+        let anon = AuthInfo::for_ip("127.0.0.1");
+        assert_eq!(fix_acl(&[], &anon), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "auth", "")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "world", "someone")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "super", "")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "digest", "bob")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "digest", "a:b:c")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "digest", "bob:")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert!(fix_acl(&[Acl::new(ALL, "digest", "bob:h")], &anon).is_ok());
+        assert_eq!(
+            fix_acl(&[Acl::new(ALL, "ip", "300.1.1.1")], &anon),
+            Err(ErrorCode::InvalidAcl)
+        );
+        let dup = vec![
+            Acl::new(ALL, "world", "anyone"),
+            Acl::new(ALL, "world", "anyone"),
+        ];
+        assert_eq!(fix_acl(&dup, &anon).unwrap(), Acl::open_unsafe());
+        let mut bob = AuthInfo::for_ip("127.0.0.1");
+        bob.add_auth("digest", b"bob:secret", None).unwrap();
+        let fixed = fix_acl(&[Acl::new(READ | WRITE, "auth", "")], &bob).unwrap();
+        assert_eq!(
+            fixed,
+            vec![Acl::new(
+                READ | WRITE,
+                "digest",
+                "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="
+            )]
+        );
+    }
+
+    #[test]
+    fn redaction() {
+        let acl = vec![
+            Acl::new(ALL, "digest", "bob:hash"),
+            Acl::new(READ, "ip", "1.2.3.4"),
+        ];
+        let r = redact_acl(&acl);
+        assert_eq!(r[0].id.id, "bob:x");
+        assert_eq!(r[1], acl[1]);
+    }
 }

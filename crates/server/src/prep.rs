@@ -1,15 +1,26 @@
-//! The leader's request -> txn step: validation, ACL checks, versions, sequence numbers,
-//! with an overlay of outstanding (prepared, not yet applied) changes. Must never apply
-//! anything to the tree, do IO or read clocks (zxid and time are given).
+//! The leader's request -> txn step (ZooKeeper's PrepRequestProcessor): validation, ACL
+//! checks, versions, sequence numbers, and an overlay of outstanding changes (prepared,
+//! not yet applied) so that many writes can be in flight before they reach the tree.
+//!
+//! Must never modify the tree, do IO or read clocks (zxid and time are given). Session
+//! validity (SESSIONEXPIRED / SESSIONMOVED / local sessions) is the caller's: it turns
+//! those into `Prep::error_record` before calling `prepare`.
 
-use crate::auth::AuthInfo;
-use crate::tree::DataTree;
-use rzk_proto::multi::MultiRequest;
+use crate::auth::{self, AuthInfo};
+use crate::tree::digest::{node_digest, DIGEST_VERSION};
+use crate::tree::ephemeral::{self, OwnerKind};
+use crate::tree::{is_reserved, DataTree};
+use bytes::Bytes;
+use rzk_proto::multi::{MultiOp, MultiRequest};
+use rzk_proto::opcode::{perms, CreateMode};
 use rzk_proto::records::{
-    CreateRequest, CreateTtlRequest, DeleteRequest, SetAclRequest, SetDataRequest,
+    Acl, CreateRequest, CreateTtlRequest, DeleteRequest, SetAclRequest, SetDataRequest,
+    StatPersisted,
 };
-use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
-use rzk_proto::ErrorCode;
+use rzk_proto::txn::*;
+use rzk_proto::{ErrorCode, OpCode};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// A write request, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +40,13 @@ pub enum WriteRequest {
     },
     /// Prep fills in the ephemerals to delete.
     CloseSession,
+    /// Issued by the container/TTL reaper (session 0).
     DeleteContainer(String),
 }
 
 impl WriteRequest {
-    /// The request opcode (also the txn type on success).
+    /// The request opcode.
     pub fn op_code(&self) -> i32 {
-        use rzk_proto::OpCode;
         match self {
             WriteRequest::Create { op, .. } => *op,
             WriteRequest::CreateTtl(_) => OpCode::CreateTtl.code(),
@@ -50,34 +61,130 @@ impl WriteRequest {
     }
 }
 
+/// A node as it will be once all outstanding txns are applied.
+#[derive(Debug, Clone)]
+struct PNode {
+    data: Bytes,
+    acl: Arc<Vec<Acl>>,
+    stat: StatPersisted,
+    child_count: i32,
+    digest: i64,
+}
+
+impl PNode {
+    fn redigest(&mut self, path: &str) {
+        self.digest = node_digest(path, &self.data, &self.stat);
+    }
+}
+
+/// The latest outstanding change of one path (`None`: deleted).
+#[derive(Debug, Clone)]
+struct Pending {
+    zxid: i64,
+    node: Option<PNode>,
+}
+
+/// One outstanding txn.
+#[derive(Debug)]
+struct InFlight {
+    zxid: i64,
+    digest_delta: i64,
+    paths: Vec<String>,
+}
+
+/// Changes made while preparing one txn (undone if it fails).
+#[derive(Debug, Default)]
+struct Scratch {
+    undo: Vec<(String, Option<Pending>)>,
+    delta: i64,
+}
+
 /// The leader's prep state.
 #[derive(Debug)]
 pub struct Prep {
     ttl_enabled: bool,
+    overlay: HashMap<String, Pending>,
+    in_flight: VecDeque<InFlight>,
+    pending_delta: i64,
+}
+
+fn header(session: i64, cxid: i32, zxid: i64, time: i64, txn: &Txn) -> TxnHeader {
+    TxnHeader {
+        client_id: session,
+        cxid,
+        zxid,
+        time,
+        txn_type: txn.txn_type(),
+    }
+}
+
+/// Parent key of a path (`/` for top-level nodes); `None` without a `/`.
+fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/')? {
+        0 => Some("/"),
+        i => Some(&path[..i]),
+    }
+}
+
+fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+fn valid_path(path: &str) -> Result<(), ErrorCode> {
+    rzk_proto::path::validate(path, false).map_err(|_| ErrorCode::BadArguments)
+}
+
+/// ZooKeeper's getParentPathAndValidate (delete / deleteContainer).
+fn parent_for_delete(path: &str) -> Result<&str, ErrorCode> {
+    if path.contains('\0') || is_reserved(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    parent_of(path).ok_or(ErrorCode::BadArguments)
 }
 
 impl Prep {
     pub fn new(ttl_enabled: bool) -> Prep {
-        Prep { ttl_enabled }
+        Prep {
+            ttl_enabled,
+            overlay: HashMap::new(),
+            in_flight: VecDeque::new(),
+            pending_delta: 0,
+        }
     }
 
-    /// Turns a request into a txn. Never fails: errors become `ErrorTxn`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn prepare(
-        &mut self,
-        _tree: &DataTree,
-        session: i64,
-        cxid: i32,
-        _req: &WriteRequest,
-        _auth: &AuthInfo,
-        zxid: i64,
-        time_ms: i64,
-    ) -> TxnRecord {
-        let _ = self.ttl_enabled;
-        Self::error_txn(session, cxid, zxid, time_ms, ErrorCode::Unimplemented)
+    /// Number of outstanding (prepared, not applied) txns that change something.
+    pub fn outstanding(&self) -> usize {
+        self.in_flight.len()
     }
 
-    /// An error txn for a request rejected before prep (e.g. SESSIONEXPIRED, MARSHALLINGERROR).
+    /// Forgets every outstanding change (e.g. after losing leadership).
+    pub fn reset(&mut self) {
+        self.overlay.clear();
+        self.in_flight.clear();
+        self.pending_delta = 0;
+    }
+
+    /// Drops overlay entries with zxid <= `zxid` (they are in the tree now). Optional:
+    /// `prepare` also prunes by `tree.last_zxid()`.
+    pub fn applied(&mut self, zxid: i64) {
+        while self.in_flight.front().is_some_and(|t| t.zxid <= zxid) {
+            let Some(t) = self.in_flight.pop_front() else {
+                break;
+            };
+            self.pending_delta = self.pending_delta.wrapping_sub(t.digest_delta);
+            for p in t.paths {
+                if self.overlay.get(&p).is_some_and(|e| e.zxid <= zxid) {
+                    self.overlay.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// An error txn for a request rejected outside prep (SESSIONEXPIRED,
+    /// MARSHALLINGERROR, ...), with no digest.
     pub fn error_txn(
         session: i64,
         cxid: i32,
@@ -87,18 +194,480 @@ impl Prep {
     ) -> TxnRecord {
         let txn = Txn::error(code);
         TxnRecord {
-            header: TxnHeader {
-                client_id: session,
-                cxid,
-                zxid,
-                time: time_ms,
-                txn_type: txn.txn_type(),
-            },
+            header: header(session, cxid, zxid, time_ms, &txn),
             txn,
             digest: None,
         }
     }
 
-    /// Drops overlay entries with zxid <= `zxid` (they are in the tree now).
-    pub fn applied(&mut self, _zxid: i64) {}
+    /// Like [`Prep::error_txn`] but carrying the predicted tree digest, as the leader logs it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn error_record(
+        &mut self,
+        tree: &DataTree,
+        session: i64,
+        cxid: i32,
+        zxid: i64,
+        time_ms: i64,
+        code: ErrorCode,
+    ) -> TxnRecord {
+        self.applied(tree.last_zxid());
+        let mut r = Self::error_txn(session, cxid, zxid, time_ms, code);
+        r.digest = Some(TxnDigest {
+            version: DIGEST_VERSION,
+            tree_digest: tree.digest().wrapping_add(self.pending_delta),
+        });
+        r
+    }
+
+    /// Turns a request into a txn. Never fails: errors become `ErrorTxn` (a failed multi
+    /// stays a multi with error entries, as ZooKeeper logs it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        &mut self,
+        tree: &DataTree,
+        session: i64,
+        cxid: i32,
+        req: &WriteRequest,
+        auth: &AuthInfo,
+        zxid: i64,
+        time_ms: i64,
+    ) -> TxnRecord {
+        self.applied(tree.last_zxid());
+        let mut s = Scratch::default();
+        let ctx = Ctx {
+            tree,
+            session,
+            auth,
+            zxid,
+            time: time_ms,
+        };
+        let result = match req {
+            WriteRequest::Multi(m) => Ok(self.prep_multi(&ctx, m, &mut s)),
+            other => self.prep_one(&ctx, other, &mut s),
+        };
+        let txn = match result {
+            Ok(t) => t,
+            Err(code) => {
+                self.rollback(&mut s);
+                tracing::debug!(session = format_args!("0x{session:x}"), cxid, %code, "write rejected");
+                Txn::error(code)
+            }
+        };
+        let paths: Vec<String> = s.undo.into_iter().map(|(p, _)| p).collect();
+        if !paths.is_empty() || s.delta != 0 {
+            self.pending_delta = self.pending_delta.wrapping_add(s.delta);
+            self.in_flight.push_back(InFlight {
+                zxid,
+                digest_delta: s.delta,
+                paths,
+            });
+        }
+        TxnRecord {
+            header: header(session, cxid, zxid, time_ms, &txn),
+            txn,
+            digest: Some(TxnDigest {
+                version: DIGEST_VERSION,
+                tree_digest: tree.digest().wrapping_add(self.pending_delta),
+            }),
+        }
+    }
+
+    fn rollback(&mut self, s: &mut Scratch) {
+        while let Some((path, prev)) = s.undo.pop() {
+            match prev {
+                Some(p) => self.overlay.insert(path, p),
+                None => self.overlay.remove(&path),
+            };
+        }
+        s.delta = 0;
+    }
+
+    /// The node at `path` as it will be after the outstanding txns.
+    fn record(&self, tree: &DataTree, path: &str) -> Option<PNode> {
+        if let Some(p) = self.overlay.get(path) {
+            return p.node.clone();
+        }
+        let n = tree.nodes.get(path)?;
+        Some(PNode {
+            data: n.data.clone(),
+            acl: tree.acls.get(n.acl),
+            stat: n.stat.clone(),
+            child_count: n.children.len() as i32,
+            digest: n.digest,
+        })
+    }
+
+    fn put(
+        &mut self,
+        tree: &DataTree,
+        s: &mut Scratch,
+        zxid: i64,
+        path: &str,
+        node: Option<PNode>,
+    ) {
+        let old = match self.overlay.get(path) {
+            Some(p) => p.node.as_ref().map_or(0, |n| n.digest),
+            None => tree.nodes.get(path).map_or(0, |n| n.digest),
+        };
+        let new = node.as_ref().map_or(0, |n| n.digest);
+        s.delta = s.delta.wrapping_add(new.wrapping_sub(old));
+        let prev = self.overlay.insert(path.to_owned(), Pending { zxid, node });
+        s.undo.push((path.to_owned(), prev));
+    }
+
+    fn prep_one(
+        &mut self,
+        c: &Ctx<'_>,
+        req: &WriteRequest,
+        s: &mut Scratch,
+    ) -> Result<Txn, ErrorCode> {
+        match req {
+            WriteRequest::Create { op, req } => {
+                self.prep_create(c, s, *op, &req.path, &req.data, &req.acl, req.flags, None)
+            }
+            WriteRequest::CreateTtl(r) => self.prep_create(
+                c,
+                s,
+                OpCode::CreateTtl.code(),
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                Some(r.ttl),
+            ),
+            WriteRequest::Delete(r) => self.prep_delete(c, s, &r.path, r.version),
+            WriteRequest::SetData(r) => self.prep_set_data(c, s, &r.path, &r.data, r.version),
+            WriteRequest::SetAcl(r) => self.prep_set_acl(c, s, &r.path, &r.acl, r.version),
+            WriteRequest::CreateSession { timeout_ms } => {
+                Ok(Txn::CreateSession(CreateSessionTxn {
+                    timeout_ms: *timeout_ms,
+                }))
+            }
+            WriteRequest::CloseSession => Ok(self.prep_close_session(c, s)),
+            WriteRequest::DeleteContainer(path) => self.prep_delete_container(c, s, path),
+            WriteRequest::Multi(_) => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    fn prep_multi(&mut self, c: &Ctx<'_>, m: &MultiRequest, s: &mut Scratch) -> Txn {
+        let mut subs = Vec::with_capacity(m.ops.len());
+        let mut failed = false;
+        for op in &m.ops {
+            if failed {
+                subs.push(Txn::error(ErrorCode::RuntimeInconsistency));
+                continue;
+            }
+            let r = match op {
+                MultiOp::Create(t, r) => {
+                    self.prep_create(c, s, *t, &r.path, &r.data, &r.acl, r.flags, None)
+                }
+                MultiOp::CreateTtl(r) => self.prep_create(
+                    c,
+                    s,
+                    OpCode::CreateTtl.code(),
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    Some(r.ttl),
+                ),
+                MultiOp::Delete(r) => self.prep_delete(c, s, &r.path, r.version),
+                MultiOp::SetData(r) => self.prep_set_data(c, s, &r.path, &r.data, r.version),
+                MultiOp::Check(r) => self.prep_check(c, &r.path, r.version),
+                MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::MarshallingError),
+            };
+            match r {
+                Ok(t) => subs.push(t),
+                Err(code) => {
+                    failed = true;
+                    // Earlier ops of this multi are undone; their bodies stay in the txn.
+                    self.rollback(s);
+                    subs.push(Txn::error(code));
+                }
+            }
+        }
+        Txn::Multi(subs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prep_create(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut Scratch,
+        op: i32,
+        path: &str,
+        data: &Bytes,
+        acl: &[Acl],
+        flags: i32,
+        ttl: Option<i64>,
+    ) -> Result<Txn, ErrorCode> {
+        let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+        if mode.is_ttl() && !self.ttl_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ttl_ms = ttl.unwrap_or(-1);
+        if mode.is_ttl() {
+            if ephemeral::ttl_owner(ttl_ms).is_none() {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if ttl_ms >= 0 {
+            return Err(ErrorCode::BadArguments);
+        }
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = parent_of(path).ok_or(ErrorCode::BadArguments)?;
+        let acl = auth::fix_acl(acl, c.auth)?;
+        let parent = self.record(c.tree, parent_path).ok_or(ErrorCode::NoNode)?;
+        if !auth::check_perm(&parent.acl, c.auth, perms::CREATE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let mut path = path.to_owned();
+        if mode.is_sequential() {
+            path.push_str(&format!("{:010}", parent.stat.cversion));
+        }
+        valid_path(&path)?;
+        if self.record(c.tree, &path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if matches!(
+            ephemeral::kind(parent.stat.ephemeral_owner, self.ttl_enabled),
+            OwnerKind::Session(_)
+        ) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let new_cversion = parent.stat.cversion.wrapping_add(1);
+        let (txn, owner) = if op == OpCode::CreateContainer.code() {
+            let t = Txn::CreateContainer(CreateContainerTxn {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+            });
+            (t, ephemeral::CONTAINER_OWNER)
+        } else if mode.is_ttl() {
+            let t = Txn::CreateTtl(CreateTtlTxn {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+                ttl: ttl_ms,
+            });
+            (t, ephemeral::ttl_owner(ttl_ms).unwrap_or(0))
+        } else {
+            // opcode 21 with a non-TTL mode is logged as a create2.
+            let ty = if op == OpCode::CreateTtl.code() {
+                OpCode::Create2.code()
+            } else {
+                op
+            };
+            let t = Txn::Create(
+                ty,
+                CreateTxn {
+                    path: path.clone(),
+                    data: data.clone(),
+                    acl: acl.clone(),
+                    ephemeral: mode.is_ephemeral(),
+                    parent_cversion: new_cversion,
+                },
+            );
+            (t, if mode.is_ephemeral() { c.session } else { 0 })
+        };
+        let mut p = parent;
+        p.child_count += 1;
+        p.stat.cversion = new_cversion;
+        p.stat.pzxid = c.zxid;
+        p.redigest(parent_path);
+        self.put(c.tree, s, c.zxid, parent_path, Some(p));
+        let mut node = PNode {
+            data: data.clone(),
+            acl: Arc::new(acl),
+            stat: StatPersisted {
+                czxid: c.zxid,
+                mzxid: c.zxid,
+                ctime: c.time,
+                mtime: c.time,
+                version: 0,
+                cversion: 0,
+                aversion: 0,
+                ephemeral_owner: owner,
+                pzxid: c.zxid,
+            },
+            child_count: 0,
+            digest: 0,
+        };
+        node.redigest(&path);
+        self.put(c.tree, s, c.zxid, &path, Some(node));
+        Ok(txn)
+    }
+
+    fn prep_delete(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut Scratch,
+        path: &str,
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        let parent_path = parent_for_delete(path)?;
+        let parent = self.record(c.tree, parent_path).ok_or(ErrorCode::NoNode)?;
+        if !auth::check_perm(&parent.acl, c.auth, perms::DELETE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        check_version(node.stat.version, version)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove_child(c, s, parent_path, parent);
+        self.put(c.tree, s, c.zxid, path, None);
+        Ok(Txn::Delete(DeleteTxn {
+            path: path.to_owned(),
+        }))
+    }
+
+    fn remove_child(&mut self, c: &Ctx<'_>, s: &mut Scratch, parent_path: &str, mut parent: PNode) {
+        parent.child_count -= 1;
+        if c.zxid > parent.stat.pzxid {
+            parent.stat.pzxid = c.zxid;
+        }
+        parent.redigest(parent_path);
+        self.put(c.tree, s, c.zxid, parent_path, Some(parent));
+    }
+
+    fn prep_delete_container(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut Scratch,
+        path: &str,
+    ) -> Result<Txn, ErrorCode> {
+        let parent_path = parent_for_delete(path)?;
+        let node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if matches!(
+            ephemeral::kind(node.stat.ephemeral_owner, self.ttl_enabled),
+            OwnerKind::Session(_)
+        ) {
+            return Err(ErrorCode::BadVersion);
+        }
+        let parent = self.record(c.tree, parent_path).ok_or(ErrorCode::NoNode)?;
+        self.remove_child(c, s, parent_path, parent);
+        self.put(c.tree, s, c.zxid, path, None);
+        Ok(Txn::DeleteContainer(DeleteTxn {
+            path: path.to_owned(),
+        }))
+    }
+
+    fn prep_set_data(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut Scratch,
+        path: &str,
+        data: &Bytes,
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        valid_path(path)?;
+        let mut node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        if !auth::check_perm(&node.acl, c.auth, perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let new_version = check_version(node.stat.version, version)?;
+        node.data = data.clone();
+        node.stat.version = new_version;
+        node.stat.mtime = c.time;
+        node.stat.mzxid = c.zxid;
+        node.redigest(path);
+        self.put(c.tree, s, c.zxid, path, Some(node));
+        Ok(Txn::SetData(SetDataTxn {
+            path: path.to_owned(),
+            data: data.clone(),
+            version: new_version,
+        }))
+    }
+
+    fn prep_set_acl(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut Scratch,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Txn, ErrorCode> {
+        valid_path(path)?;
+        let acl = auth::fix_acl(acl, c.auth)?;
+        let mut node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        if !auth::check_perm(&node.acl, c.auth, perms::ADMIN) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let new_version = check_version(node.stat.aversion, version)?;
+        node.stat.aversion = new_version;
+        node.acl = Arc::new(acl.clone());
+        node.redigest(path);
+        self.put(c.tree, s, c.zxid, path, Some(node));
+        Ok(Txn::SetAcl(SetAclTxn {
+            path: path.to_owned(),
+            acl,
+            version: new_version,
+        }))
+    }
+
+    fn prep_check(&mut self, c: &Ctx<'_>, path: &str, version: i32) -> Result<Txn, ErrorCode> {
+        valid_path(path)?;
+        let node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        if !auth::check_perm(&node.acl, c.auth, perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let v = check_version(node.stat.version, version)?;
+        Ok(Txn::Check(CheckVersionTxn {
+            path: path.to_owned(),
+            version: v,
+        }))
+    }
+
+    fn prep_close_session(&mut self, c: &Ctx<'_>, s: &mut Scratch) -> Txn {
+        let mut es: std::collections::BTreeSet<String> = c
+            .tree
+            .ephemerals
+            .get(&c.session)
+            .cloned()
+            .unwrap_or_default();
+        for (path, p) in &self.overlay {
+            match &p.node {
+                None => {
+                    es.remove(path);
+                }
+                Some(n) if n.stat.ephemeral_owner == c.session && c.session != 0 => {
+                    es.insert(path.clone());
+                }
+                Some(_) => {
+                    es.remove(path);
+                }
+            }
+        }
+        for path in &es {
+            if let Some(pp) = parent_of(path) {
+                if let Some(parent) = self.record(c.tree, pp) {
+                    self.remove_child(c, s, pp, parent);
+                }
+            }
+            self.put(c.tree, s, c.zxid, path, None);
+        }
+        Txn::CloseSession(Some(CloseSessionTxn {
+            paths_to_delete: es.into_iter().collect(),
+        }))
+    }
 }
+
+/// Per-request inputs.
+struct Ctx<'a> {
+    tree: &'a DataTree,
+    session: i64,
+    auth: &'a AuthInfo,
+    zxid: i64,
+    time: i64,
+}
+
+#[cfg(test)]
+mod tests;

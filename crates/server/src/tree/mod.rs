@@ -1,15 +1,33 @@
 //! The data tree: znodes by full path, ACL cache, ephemerals by session, containers and
-//! TTL nodes, and the deterministic `apply` of committed transactions.
+//! TTL nodes, the running digest, and the deterministic `apply` of committed txns.
 //!
 //! Owns: all znode state. Must never do IO, read clocks, or depend on anything but the
-//! txns applied (time and sequence numbers come inside the txn).
+//! txns applied (time and sequence numbers come inside the txn). No ACL checks here:
+//! callers (`prep`, `read`) do them.
+
+mod acl_cache;
+mod apply;
+pub mod digest;
+pub mod ephemeral;
+mod snapshot;
+
+pub use acl_cache::{AclCache, OPEN_ACL_INDEX};
+pub use snapshot::{BuildError, SnapshotNode, TreeBuilder};
 
 use bytes::Bytes;
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
-use rzk_proto::txn::TxnRecord;
 use rzk_proto::ErrorCode;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+/// The reserved paths that can never be deleted.
+pub const RESERVED_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+
+/// Whether `path` is one of [`RESERVED_PATHS`].
+pub fn is_reserved(path: &str) -> bool {
+    RESERVED_PATHS.contains(&path)
+}
 
 /// The result of applying one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,131 +50,302 @@ pub enum TxnReply {
     Multi(Vec<OpResult>),
     SessionCreated,
     SessionClosed,
-    /// An error txn (or `Ok` for a txn that changes nothing, e.g. check).
+    /// An error txn, a txn that failed to apply, or `Ok` for a txn that changes nothing
+    /// (a bare check).
     Error(ErrorCode),
 }
 
 /// One watch-relevant change, in apply order.
+///
+/// * `NODE_CREATED` at P: data watches at P (and recursive watches on ancestors).
+/// * `NODE_DELETED` at P: data watches at P, then child watches at P skipping the
+///   connections already notified by the data table.
+/// * `NODE_DATA_CHANGED` at P: data watches at P.
+/// * `NODE_CHILDREN_CHANGED` at P: child watches at P.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub path: String,
     /// `rzk_proto::opcode::event::*`.
     pub event_type: i32,
-    /// ACL of the node the event is about (parent for NodeChildrenChanged): READ is
-    /// required for delivery.
+    /// ACL of the node the event is about (the parent's for NodeChildrenChanged): READ
+    /// on it is required for delivery.
     pub acl: Arc<Vec<Acl>>,
 }
 
-/// One node as written in a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotNode {
-    /// Root is `""`.
-    pub path: String,
-    pub data: Bytes,
-    pub acl: i64,
-    pub stat: StatPersisted,
+/// One znode.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) data: Bytes,
+    pub(crate) acl: i64,
+    pub(crate) stat: StatPersisted,
+    pub(crate) children: BTreeSet<String>,
+    /// Cached `digest::node_digest` of this node.
+    pub(crate) digest: i64,
 }
 
-/// The tree.
-#[derive(Debug, Default)]
+/// The tree. Cloning is cheap-ish (data buffers are shared) and is how a consistent
+/// snapshot can be taken without holding a lock while writing it.
+#[derive(Debug, Clone)]
 pub struct DataTree {
-    last_zxid: i64,
+    /// Keyed by client path; the root is `/`.
+    pub(crate) nodes: HashMap<String, Node>,
+    pub(crate) acls: AclCache,
+    pub(crate) ephemerals: HashMap<i64, BTreeSet<String>>,
+    pub(crate) containers: HashSet<String>,
+    pub(crate) ttls: HashSet<String>,
+    pub(crate) last_zxid: i64,
+    pub(crate) digest: i64,
+    pub(crate) data_size: u64,
+    /// `zookeeper.extendedTypesEnabled`: TTL owners are reported as 0 only when on.
+    pub(crate) extended_types: bool,
+    pub(crate) digest_mismatches: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
+}
+
+/// Java's `String.length()` (UTF-16 units), used for ZooKeeper's data-size estimate.
+pub(crate) fn java_len(s: &str) -> u64 {
+    if s.is_ascii() {
+        s.len() as u64
+    } else {
+        s.encode_utf16().count() as u64
+    }
 }
 
 impl DataTree {
+    /// An empty database: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
     pub fn new() -> DataTree {
-        DataTree::default()
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            last_zxid: 0,
+            digest: 0,
+            data_size: 0,
+            extended_types: false,
+            digest_mismatches: 0,
+        };
+        let config_acl = t
+            .acls
+            .add(&[Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]);
+        let builtin = [
+            ("/", OPEN_ACL_INDEX, 0, &["zookeeper"][..]),
+            ("/zookeeper", OPEN_ACL_INDEX, 0, &["quota", "config"][..]),
+            ("/zookeeper/quota", OPEN_ACL_INDEX, 0, &[][..]),
+            ("/zookeeper/config", config_acl, -1, &[][..]),
+        ];
+        for (path, acl, aversion, children) in builtin {
+            let stat = StatPersisted {
+                aversion,
+                ..Default::default()
+            };
+            t.insert_node(
+                path.to_owned(),
+                Node {
+                    data: Bytes::new(),
+                    acl,
+                    stat,
+                    children: children.iter().map(|c| c.to_string()).collect(),
+                    digest: 0,
+                },
+            );
+        }
+        t
     }
+
+    /// Sets `zookeeper.extendedTypesEnabled` (TTL nodes). Off by default.
+    pub fn set_extended_types(&mut self, on: bool) {
+        self.extended_types = on;
+    }
+
+    /// Inserts a node, maintaining digest and data size (not parent links or indexes).
+    pub(crate) fn insert_node(&mut self, path: String, mut node: Node) {
+        node.digest = digest::node_digest(&path, &node.data, &node.stat);
+        self.digest = self.digest.wrapping_add(node.digest);
+        self.data_size += java_len(&path) + node.data.len() as u64;
+        self.nodes.insert(path, node);
+    }
+
+    /// Zxid of the last applied txn.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
+
     pub fn set_last_zxid(&mut self, zxid: i64) {
         self.last_zxid = zxid;
     }
-    pub fn apply(&mut self, rec: &TxnRecord) -> ApplyResult {
-        ApplyResult {
-            zxid: rec.header.zxid,
-            reply: TxnReply::Error(ErrorCode::Unimplemented),
-            changes: Vec::new(),
+
+    /// ZooKeeper's "Node count" (its map holds the root under both `""` and `/`).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// Sum of path lengths and data lengths (ZooKeeper's approximate data size).
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// The tree digest (storage-format.md §7).
+    pub fn digest(&self) -> i64 {
+        self.digest
+    }
+
+    /// Ephemerals owned by `session`, sorted.
+    pub fn ephemerals(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sessions owning at least one ephemeral, sorted.
+    pub fn ephemeral_sessions(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self
+            .ephemerals
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Containers without children that had children once (stored cversion > 0) and,
+    /// when TTLs are enabled, childless TTL nodes whose `now - mtime > ttl`. Sorted, at
+    /// most `limit`.
+    pub fn reaper_candidates(&self, now_ms: i64, ttl_enabled: bool, limit: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in &self.containers {
+            if let Some(n) = self.nodes.get(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    out.push(p.clone());
+                }
+            }
+        }
+        if ttl_enabled {
+            for p in &self.ttls {
+                if let Some(n) = self.nodes.get(p) {
+                    if let ephemeral::OwnerKind::Ttl(ttl) =
+                        ephemeral::kind(n.stat.ephemeral_owner, true)
+                    {
+                        if n.children.is_empty()
+                            && ttl != 0
+                            && now_ms.saturating_sub(n.stat.mtime) > ttl
+                        {
+                            out.push(p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.truncate(limit);
+        out
+    }
+
+    pub(crate) fn client_stat(&self, n: &Node) -> Stat {
+        let num_children = n.children.len() as i32;
+        Stat {
+            czxid: n.stat.czxid,
+            mzxid: n.stat.mzxid,
+            ctime: n.stat.ctime,
+            mtime: n.stat.mtime,
+            version: n.stat.version,
+            cversion: n.stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: n.stat.aversion,
+            ephemeral_owner: ephemeral::client_owner(n.stat.ephemeral_owner, self.extended_types),
+            data_length: n.data.len() as i32,
+            num_children,
+            pzxid: n.stat.pzxid,
         }
     }
-    pub fn node_count(&self) -> usize {
-        0
+
+    /// Whether a node exists.
+    pub fn exists(&self, path: &str) -> bool {
+        self.nodes.contains_key(path)
     }
-    pub fn approximate_data_size(&self) -> u64 {
-        0
+
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(|n| self.client_stat(n))
     }
-    pub fn digest(&self) -> i64 {
-        0
+
+    /// The stored stat (stored cversion) of a node.
+    pub fn stat_persisted(&self, path: &str) -> Option<StatPersisted> {
+        self.nodes.get(path).map(|n| n.stat.clone())
     }
-    pub fn ephemerals(&self, _session: i64) -> Vec<String> {
-        Vec::new()
+
+    /// Number of children of a node.
+    pub fn num_children(&self, path: &str) -> Option<usize> {
+        self.nodes.get(path).map(|n| n.children.len())
     }
-    pub fn ephemeral_sessions(&self) -> Vec<i64> {
-        Vec::new()
+
+    pub fn get_data(&self, path: &str) -> Option<(Bytes, Stat)> {
+        self.nodes
+            .get(path)
+            .map(|n| (n.data.clone(), self.client_stat(n)))
     }
-    pub fn ephemerals_count(&self) -> usize {
-        0
+
+    /// Children names (sorted) and the node's stat.
+    pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
+        self.nodes
+            .get(path)
+            .map(|n| (n.children.iter().cloned().collect(), self.client_stat(n)))
     }
-    pub fn reaper_candidates(
-        &self,
-        _now_ms: i64,
-        _ttl_enabled: bool,
-        _limit: usize,
-    ) -> Vec<String> {
-        Vec::new()
+
+    pub fn get_acl(&self, path: &str) -> Option<(Vec<Acl>, Stat)> {
+        self.nodes
+            .get(path)
+            .map(|n| (self.acls.get(n.acl).as_ref().clone(), self.client_stat(n)))
     }
-    pub fn stat(&self, _path: &str) -> Option<Stat> {
-        None
+
+    /// The ACL of a node (shared), for permission checks.
+    pub fn acl(&self, path: &str) -> Option<Arc<Vec<Acl>>> {
+        self.nodes.get(path).map(|n| self.acls.get(n.acl))
     }
-    pub fn get_data(&self, _path: &str) -> Option<(Bytes, Stat)> {
-        None
+
+    /// Number of descendants (not counting the node itself).
+    pub fn all_children_number(&self, path: &str) -> Option<i32> {
+        if path == "/" {
+            return Some(self.nodes.len().saturating_sub(1) as i32);
+        }
+        let n = self.nodes.get(path)?;
+        let mut count: i64 = 0;
+        let mut stack: Vec<String> = n
+            .children
+            .iter()
+            .map(|c| rzk_proto::path::join(path, c))
+            .collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(c) = self.nodes.get(&p) {
+                stack.extend(c.children.iter().map(|k| rzk_proto::path::join(&p, k)));
+            }
+        }
+        Some(count.min(i32::MAX as i64) as i32)
     }
-    pub fn get_children(&self, _path: &str) -> Option<(Vec<String>, Stat)> {
-        None
-    }
-    pub fn get_acl(&self, _path: &str) -> Option<(Vec<Acl>, Stat)> {
-        None
-    }
-    pub fn all_children_number(&self, _path: &str) -> Option<i32> {
-        None
-    }
-    /// Pre-order snapshot walk.
-    pub fn snapshot_nodes(&self) -> Vec<SnapshotNode> {
-        Vec::new()
-    }
-    /// ACL cache entries (index, list), for snapshots.
+
+    /// The ACL cache entries (index, list), sorted by index, for snapshots.
     pub fn acl_entries(&self) -> Vec<(i64, Vec<Acl>)> {
-        Vec::new()
+        self.acls.entries()
+    }
+
+    /// Recomputes the digest from scratch (tests / consistency checks).
+    pub fn recompute_digest(&self) -> i64 {
+        self.nodes.iter().fold(0i64, |acc, (p, n)| {
+            acc.wrapping_add(digest::node_digest(p, &n.data, &n.stat))
+        })
     }
 }
 
-/// Rebuilds a tree from a snapshot's ACL cache and node list (pre-order).
-#[derive(Debug, Default)]
-pub struct TreeBuilder {}
-
-/// Why a snapshot could not be turned into a tree.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BuildError {
-    #[error("node {0:?} has no parent in the snapshot")]
-    Orphan(String),
-    #[error("node {0:?} references unknown ACL index {1}")]
-    UnknownAcl(String, i64),
-    #[error("snapshot has no root node")]
-    NoRoot,
-}
-
-impl TreeBuilder {
-    pub fn new() -> TreeBuilder {
-        TreeBuilder::default()
-    }
-    pub fn add_acl(&mut self, _index: i64, _acl: Vec<Acl>) {}
-    pub fn add_node(&mut self, _node: SnapshotNode) -> Result<(), BuildError> {
-        Ok(())
-    }
-    pub fn finish(self, last_zxid: i64) -> Result<DataTree, BuildError> {
-        let mut t = DataTree::new();
-        t.set_last_zxid(last_zxid);
-        Ok(t)
-    }
-}
+#[cfg(test)]
+mod tests;

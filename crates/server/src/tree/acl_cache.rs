@@ -1,0 +1,176 @@
+//! Reference-counted ACL cache: every distinct ACL list gets an index (storage-format.md
+//! §4 "ACL cache"); nodes store the index. Must never reuse an index for a different
+//! list while it is referenced.
+
+use rzk_proto::records::Acl;
+use rzk_proto::Jute;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Index meaning `[ALL, world:anyone]`, never stored in the map.
+pub const OPEN_ACL_INDEX: i64 = -1;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    acl: Arc<Vec<Acl>>,
+    refs: u64,
+}
+
+/// The cache.
+#[derive(Debug, Clone)]
+pub struct AclCache {
+    by_index: HashMap<i64, Entry>,
+    /// Jute encoding of a list -> its index.
+    by_bytes: HashMap<Vec<u8>, i64>,
+    last_index: i64,
+    open: Arc<Vec<Acl>>,
+    empty: Arc<Vec<Acl>>,
+}
+
+impl Default for AclCache {
+    fn default() -> Self {
+        AclCache {
+            by_index: HashMap::new(),
+            by_bytes: HashMap::new(),
+            last_index: 0,
+            open: Arc::new(Acl::open_unsafe()),
+            empty: Arc::new(Vec::new()),
+        }
+    }
+}
+
+impl AclCache {
+    /// Index for `acl`, adding one reference.
+    pub fn add(&mut self, acl: &[Acl]) -> i64 {
+        let key = acl.to_vec().to_bytes();
+        let idx = match self.by_bytes.get(&key) {
+            Some(i) => *i,
+            None => {
+                self.last_index += 1;
+                let i = self.last_index;
+                self.by_bytes.insert(key, i);
+                self.by_index.insert(
+                    i,
+                    Entry {
+                        acl: Arc::new(acl.to_vec()),
+                        refs: 0,
+                    },
+                );
+                i
+            }
+        };
+        if let Some(e) = self.by_index.get_mut(&idx) {
+            e.refs += 1;
+        }
+        idx
+    }
+
+    /// Adds a reference to an existing index (no-op for unknown / open).
+    pub fn add_usage(&mut self, idx: i64) {
+        if let Some(e) = self.by_index.get_mut(&idx) {
+            e.refs += 1;
+        }
+    }
+
+    /// Drops a reference; the entry goes when none are left.
+    pub fn remove_usage(&mut self, idx: i64) {
+        let gone = match self.by_index.get_mut(&idx) {
+            Some(e) => {
+                e.refs = e.refs.saturating_sub(1);
+                e.refs == 0
+            }
+            None => false,
+        };
+        if gone {
+            if let Some(e) = self.by_index.remove(&idx) {
+                self.by_bytes.remove(&e.acl.to_bytes());
+            }
+        }
+    }
+
+    /// The list for an index (`-1` = open; unknown indices read as empty = allow all,
+    /// as ZooKeeper treats a missing list).
+    pub fn get(&self, idx: i64) -> Arc<Vec<Acl>> {
+        if idx == OPEN_ACL_INDEX {
+            return self.open.clone();
+        }
+        match self.by_index.get(&idx) {
+            Some(e) => e.acl.clone(),
+            None => self.empty.clone(),
+        }
+    }
+
+    pub fn contains(&self, idx: i64) -> bool {
+        idx == OPEN_ACL_INDEX || self.by_index.contains_key(&idx)
+    }
+
+    /// Loads an entry from a snapshot (no references yet).
+    pub fn insert_loaded(&mut self, idx: i64, acl: Vec<Acl>) {
+        self.last_index = self.last_index.max(idx);
+        self.by_bytes.insert(acl.to_bytes(), idx);
+        self.by_index.insert(
+            idx,
+            Entry {
+                acl: Arc::new(acl),
+                refs: 0,
+            },
+        );
+    }
+
+    /// Drops entries nobody references (after loading a snapshot).
+    pub fn purge_unused(&mut self) {
+        let unused: Vec<i64> = self
+            .by_index
+            .iter()
+            .filter(|(_, e)| e.refs == 0)
+            .map(|(i, _)| *i)
+            .collect();
+        for i in unused {
+            if let Some(e) = self.by_index.remove(&i) {
+                self.by_bytes.remove(&e.acl.to_bytes());
+            }
+        }
+    }
+
+    /// Entries sorted by index.
+    pub fn entries(&self) -> Vec<(i64, Vec<Acl>)> {
+        let mut v: Vec<(i64, Vec<Acl>)> = self
+            .by_index
+            .iter()
+            .map(|(i, e)| (*i, e.acl.as_ref().clone()))
+            .collect();
+        v.sort_by_key(|(i, _)| *i);
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_index.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refcounting_and_indices() {
+        let mut c = AclCache::default();
+        let a = Acl::open_unsafe();
+        let b = vec![Acl::new(1, "world", "anyone")];
+        assert_eq!(c.add(&a), 1);
+        assert_eq!(c.add(&b), 2);
+        assert_eq!(c.add(&a), 1);
+        c.remove_usage(1);
+        assert!(c.contains(1));
+        c.remove_usage(1);
+        assert!(!c.contains(1));
+        assert_eq!(c.add(&a), 3, "indices are not reused");
+        assert_eq!(*c.get(-1), Acl::open_unsafe());
+        assert_eq!(*c.get(2), b);
+        assert_eq!(c.entries().len(), 2);
+    }
+}

@@ -1,0 +1,474 @@
+//! `DataTree::apply`: the deterministic effect of one committed txn, as ZooKeeper's
+//! `DataTree.processTxn` (including its tolerance of replays over a fuzzy snapshot).
+//! Must never look at anything but the tree and the txn.
+
+use super::digest::{node_digest, DIGEST_VERSION};
+use super::ephemeral::{self, OwnerKind};
+use super::{ApplyResult, Change, DataTree, Node, TxnReply};
+use bytes::Bytes;
+use rzk_proto::multi::OpResult;
+use rzk_proto::opcode::event;
+use rzk_proto::records::{Acl, Stat, StatPersisted};
+use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
+use rzk_proto::{ErrorCode, OpCode};
+use std::collections::BTreeSet;
+
+/// The outcome of one (sub-)operation.
+enum Sub {
+    Created { op: i32, path: String, stat: Stat },
+    Deleted,
+    SetData(Stat),
+    SetAcl(Stat),
+    Check,
+}
+
+/// Splits a txn path into (parent key, child name); `None` if it has no `/`.
+fn split(path: &str) -> Option<(&str, &str)> {
+    let i = path.rfind('/')?;
+    let parent = if i == 0 { "/" } else { &path[..i] };
+    Some((parent, &path[i + 1..]))
+}
+
+fn code_of(err: i32) -> ErrorCode {
+    ErrorCode::from_i32(err).unwrap_or(ErrorCode::SystemError)
+}
+
+impl DataTree {
+    /// Applies one committed txn. Deterministic; never fails (failures are reported in
+    /// the reply, as ZooKeeper does).
+    pub fn apply(&mut self, rec: &TxnRecord) -> ApplyResult {
+        let h = &rec.header;
+        let mut changes = Vec::new();
+        let reply = match &rec.txn {
+            Txn::Multi(subs) => TxnReply::Multi(self.apply_multi(h, subs, &mut changes)),
+            Txn::CreateSession(_) => TxnReply::SessionCreated,
+            Txn::CloseSession(body) => {
+                let paths = body.as_ref().map(|b| b.paths_to_delete.as_slice());
+                self.kill_session(h.client_id, h.zxid, paths, &mut changes);
+                TxnReply::SessionClosed
+            }
+            Txn::Error(e) => TxnReply::Error(code_of(e.err)),
+            other => match self.apply_op(h, other, &mut changes) {
+                Ok(Sub::Created { path, stat, .. }) => TxnReply::Created { path, stat },
+                Ok(Sub::Deleted) => TxnReply::Deleted,
+                Ok(Sub::SetData(s)) => TxnReply::SetData(s),
+                Ok(Sub::SetAcl(s)) => TxnReply::SetAcl(s),
+                Ok(Sub::Check) => TxnReply::Error(ErrorCode::Ok),
+                Err(code) => {
+                    tracing::debug!(zxid = h.zxid, %code, "txn failed to apply");
+                    TxnReply::Error(code)
+                }
+            },
+        };
+        if h.zxid > self.last_zxid {
+            self.last_zxid = h.zxid;
+        }
+        if let Some(d) = &rec.digest {
+            if d.version == DIGEST_VERSION && d.tree_digest != self.digest {
+                self.digest_mismatches += 1;
+                tracing::warn!(
+                    zxid = format_args!("0x{:x}", h.zxid),
+                    expected = d.tree_digest,
+                    actual = self.digest,
+                    "tree digest mismatch"
+                );
+            }
+        }
+        ApplyResult {
+            zxid: h.zxid,
+            reply,
+            changes,
+        }
+    }
+
+    /// How many applied txns carried a digest different from the tree's.
+    pub fn digest_mismatches(&self) -> u64 {
+        self.digest_mismatches
+    }
+
+    fn apply_multi(
+        &mut self,
+        h: &TxnHeader,
+        subs: &[Txn],
+        changes: &mut Vec<Change>,
+    ) -> Vec<OpResult> {
+        let failed = subs.iter().any(|s| matches!(s, Txn::Error(_)));
+        let mut post_failed = false;
+        let mut results = Vec::with_capacity(subs.len());
+        for sub in subs {
+            if let Txn::Error(e) = sub {
+                post_failed = true;
+                results.push(OpResult::Error(e.err));
+                continue;
+            }
+            if failed {
+                let code = if post_failed {
+                    ErrorCode::RuntimeInconsistency
+                } else {
+                    ErrorCode::Ok
+                };
+                results.push(OpResult::error(code));
+                continue;
+            }
+            let res = match self.apply_op(h, sub, changes) {
+                Ok(Sub::Created { op, path, stat }) => {
+                    if op == OpCode::Create.code() {
+                        OpResult::Create(path)
+                    } else {
+                        OpResult::Create2(path, stat)
+                    }
+                }
+                Ok(Sub::Deleted) => OpResult::Delete,
+                Ok(Sub::SetData(s)) => OpResult::SetData(s),
+                Ok(Sub::Check) => OpResult::Check,
+                Ok(Sub::SetAcl(_)) => OpResult::error(ErrorCode::MarshallingError),
+                Err(code) => OpResult::error(code),
+            };
+            results.push(res);
+        }
+        results
+    }
+
+    fn apply_op(
+        &mut self,
+        h: &TxnHeader,
+        txn: &Txn,
+        changes: &mut Vec<Change>,
+    ) -> Result<Sub, ErrorCode> {
+        let (zxid, time) = (h.zxid, h.time);
+        match txn {
+            Txn::Create(op, c) => {
+                let owner = if c.ephemeral { h.client_id } else { 0 };
+                let r = self.create_node(
+                    &c.path,
+                    &c.data,
+                    &c.acl,
+                    owner,
+                    c.parent_cversion,
+                    zxid,
+                    time,
+                    changes,
+                );
+                if r == Err(ErrorCode::NodeExists) && *op == OpCode::Create.code() {
+                    // Replay over a fuzzy snapshot: still raise the parent's cversion.
+                    if let Some((parent, _)) = split(&c.path) {
+                        self.raise_cversion(parent, c.parent_cversion, zxid);
+                    }
+                }
+                Ok(Sub::Created {
+                    op: *op,
+                    path: c.path.clone(),
+                    stat: r?,
+                })
+            }
+            Txn::CreateTtl(c) => {
+                let owner = ephemeral::ttl_owner(c.ttl).ok_or(ErrorCode::BadArguments)?;
+                let stat = self.create_node(
+                    &c.path,
+                    &c.data,
+                    &c.acl,
+                    owner,
+                    c.parent_cversion,
+                    zxid,
+                    time,
+                    changes,
+                )?;
+                Ok(Sub::Created {
+                    op: OpCode::CreateTtl.code(),
+                    path: c.path.clone(),
+                    stat,
+                })
+            }
+            Txn::CreateContainer(c) => {
+                let stat = self.create_node(
+                    &c.path,
+                    &c.data,
+                    &c.acl,
+                    ephemeral::CONTAINER_OWNER,
+                    c.parent_cversion,
+                    zxid,
+                    time,
+                    changes,
+                )?;
+                Ok(Sub::Created {
+                    op: OpCode::CreateContainer.code(),
+                    path: c.path.clone(),
+                    stat,
+                })
+            }
+            Txn::Delete(d) | Txn::DeleteContainer(d) => {
+                self.delete_node(&d.path, zxid, changes)?;
+                Ok(Sub::Deleted)
+            }
+            Txn::SetData(s) | Txn::Reconfig(s) => Ok(Sub::SetData(
+                self.set_data(&s.path, &s.data, s.version, zxid, time, changes)?,
+            )),
+            Txn::SetAcl(s) => Ok(Sub::SetAcl(self.set_acl(&s.path, &s.acl, s.version)?)),
+            Txn::Check(_) => Ok(Sub::Check),
+            Txn::Error(e) => Err(code_of(e.err)),
+            Txn::Multi(_) | Txn::CreateSession(_) | Txn::CloseSession(_) => {
+                Err(ErrorCode::MarshallingError)
+            }
+        }
+    }
+
+    /// Runs `f` on a node, keeping the digest and data size in step; returns the node's
+    /// ACL index afterwards.
+    fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<i64> {
+        let n = self.nodes.get_mut(path)?;
+        let old_len = n.data.len() as u64;
+        f(n);
+        let d = node_digest(path, &n.data, &n.stat);
+        self.digest = self.digest.wrapping_sub(n.digest).wrapping_add(d);
+        n.digest = d;
+        self.data_size = self
+            .data_size
+            .wrapping_sub(old_len)
+            .wrapping_add(n.data.len() as u64);
+        Some(n.acl)
+    }
+
+    fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: i64) {
+        let Some(cur) = self.nodes.get(path).map(|n| n.stat.cversion) else {
+            return;
+        };
+        let new = if cversion == -1 {
+            cur.wrapping_add(1)
+        } else {
+            cversion
+        };
+        if new > cur {
+            self.modify(path, |n| {
+                n.stat.cversion = new;
+                n.stat.pzxid = zxid;
+            });
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_node(
+        &mut self,
+        path: &str,
+        data: &Bytes,
+        acl: &[Acl],
+        owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<Stat, ErrorCode> {
+        let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
+        if !self.nodes.contains_key(parent) {
+            return Err(ErrorCode::NoNode);
+        }
+        let acl_idx = self.acls.add(acl);
+        if let Some(existing) = self.nodes.get_mut(path) {
+            // As ZooKeeper: a replayed create over an existing node installs its ACL.
+            let old = std::mem::replace(&mut existing.acl, acl_idx);
+            self.acls.remove_usage(old);
+            return Err(ErrorCode::NodeExists);
+        }
+        let parent_acl_idx = self
+            .modify(parent, |p| {
+                let cur = p.stat.cversion;
+                let new = if parent_cversion == -1 {
+                    cur.wrapping_add(1)
+                } else {
+                    parent_cversion
+                };
+                if new > cur {
+                    p.stat.cversion = new;
+                    p.stat.pzxid = zxid;
+                }
+                p.children.insert(child.to_owned());
+            })
+            .unwrap_or(super::OPEN_ACL_INDEX);
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        let node = Node {
+            data: data.clone(),
+            acl: acl_idx,
+            stat,
+            children: BTreeSet::new(),
+            digest: 0,
+        };
+        let out = self.client_stat(&node);
+        self.insert_node(path.to_owned(), node);
+        self.index_owner(path, owner);
+        changes.push(Change {
+            path: path.to_owned(),
+            event_type: event::NODE_CREATED,
+            acl: self.acls.get(acl_idx),
+        });
+        changes.push(Change {
+            path: parent.to_owned(),
+            event_type: event::NODE_CHILDREN_CHANGED,
+            acl: self.acls.get(parent_acl_idx),
+        });
+        Ok(out)
+    }
+
+    /// Adds a node to the ephemeral / container / TTL indexes by its owner.
+    pub(crate) fn index_owner(&mut self, path: &str, owner: i64) {
+        match ephemeral::kind(owner, true) {
+            OwnerKind::Void => {}
+            OwnerKind::Container => {
+                self.containers.insert(path.to_owned());
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.insert(path.to_owned());
+            }
+            OwnerKind::Session(s) => {
+                self.ephemerals
+                    .entry(s)
+                    .or_default()
+                    .insert(path.to_owned());
+            }
+        }
+    }
+
+    fn unindex_owner(&mut self, path: &str, owner: i64) {
+        match ephemeral::kind(owner, true) {
+            OwnerKind::Void => {}
+            OwnerKind::Container => {
+                self.containers.remove(path);
+            }
+            OwnerKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            OwnerKind::Session(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), ErrorCode> {
+        if path == "/" {
+            return Err(ErrorCode::BadArguments);
+        }
+        let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
+        let parent_acl_idx = self
+            .modify(parent, |p| {
+                p.children.remove(child);
+                if zxid > p.stat.pzxid {
+                    p.stat.pzxid = zxid;
+                }
+            })
+            .ok_or(ErrorCode::NoNode)?;
+        let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        self.digest = self.digest.wrapping_sub(node.digest);
+        self.data_size = self
+            .data_size
+            .wrapping_sub(super::java_len(path) + node.data.len() as u64);
+        let acl = self.acls.get(node.acl);
+        self.acls.remove_usage(node.acl);
+        self.unindex_owner(path, node.stat.ephemeral_owner);
+        changes.push(Change {
+            path: path.to_owned(),
+            event_type: event::NODE_DELETED,
+            acl,
+        });
+        changes.push(Change {
+            path: parent.to_owned(),
+            event_type: event::NODE_CHILDREN_CHANGED,
+            acl: self.acls.get(parent_acl_idx),
+        });
+        Ok(())
+    }
+
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: &Bytes,
+        version: i32,
+        zxid: i64,
+        time: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<Stat, ErrorCode> {
+        let acl_idx = self
+            .modify(path, |n| {
+                n.data = data.clone();
+                n.stat.mtime = time;
+                n.stat.mzxid = zxid;
+                n.stat.version = version;
+            })
+            .ok_or(ErrorCode::NoNode)?;
+        let stat = self.stat(path).unwrap_or_default();
+        changes.push(Change {
+            path: path.to_owned(),
+            event_type: event::NODE_DATA_CHANGED,
+            acl: self.acls.get(acl_idx),
+        });
+        Ok(stat)
+    }
+
+    fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+        let old = self
+            .nodes
+            .get(path)
+            .map(|n| n.acl)
+            .ok_or(ErrorCode::NoNode)?;
+        self.acls.remove_usage(old);
+        let idx = self.acls.add(acl);
+        self.modify(path, |n| {
+            n.stat.aversion = version;
+            n.acl = idx;
+        })
+        .ok_or(ErrorCode::NoNode)?;
+        Ok(self.stat(path).unwrap_or_default())
+    }
+
+    /// Deletes a closed session's ephemerals: the txn's list first, then any the tree
+    /// still knows (warning, as ZooKeeper does).
+    fn kill_session(
+        &mut self,
+        session: i64,
+        zxid: i64,
+        txn_paths: Option<&[String]>,
+        changes: &mut Vec<Change>,
+    ) {
+        let local = self.ephemerals.remove(&session);
+        if let Some(paths) = txn_paths {
+            for p in paths {
+                if self.delete_node(p, zxid, changes).is_err() {
+                    tracing::warn!(path = %p, session = format_args!("0x{session:x}"), "ephemeral to delete is missing");
+                }
+            }
+        }
+        let Some(mut local) = local else { return };
+        if let Some(paths) = txn_paths {
+            for p in paths {
+                local.remove(p);
+            }
+            if !local.is_empty() {
+                tracing::warn!(
+                    ?local,
+                    zxid = format_args!("0x{zxid:x}"),
+                    "ephemerals not listed in closeSession txn"
+                );
+            }
+        }
+        for p in local {
+            let _ = self.delete_node(&p, zxid, changes);
+        }
+    }
+}

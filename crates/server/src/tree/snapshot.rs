@@ -1,0 +1,144 @@
+//! The tree as snapshots see it: a pre-order walk (root written as `""`), the ACL cache,
+//! and a builder that rebuilds a tree from those. Must never do IO: the storage layer
+//! owns the file format.
+
+use super::{AclCache, DataTree, Node};
+use bytes::Bytes;
+use rzk_proto::records::{Acl, StatPersisted};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// One node as written in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotNode {
+    /// Root is `""`; others are full paths.
+    pub path: String,
+    pub data: Bytes,
+    /// ACL cache index (`-1` = open).
+    pub acl: i64,
+    pub stat: StatPersisted,
+}
+
+impl DataTree {
+    /// Visits every node pre-order (parents before children), root as `""`.
+    pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Bytes, i64, &StatPersisted)) {
+        let mut stack: Vec<String> = vec!["/".to_owned()];
+        while let Some(path) = stack.pop() {
+            let Some(n) = self.nodes.get(&path) else {
+                continue;
+            };
+            let shown = if path == "/" { "" } else { path.as_str() };
+            f(shown, &n.data, n.acl, &n.stat);
+            // Reverse so that children come out in name order.
+            for c in n.children.iter().rev() {
+                stack.push(rzk_proto::path::join(&path, c));
+            }
+        }
+    }
+
+    /// All nodes pre-order (see [`DataTree::for_each_snapshot_node`]).
+    pub fn snapshot_nodes(&self) -> Vec<SnapshotNode> {
+        let mut v = Vec::with_capacity(self.nodes.len());
+        self.for_each_snapshot_node(|path, data, acl, stat| {
+            v.push(SnapshotNode {
+                path: path.to_owned(),
+                data: data.clone(),
+                acl,
+                stat: stat.clone(),
+            })
+        });
+        v
+    }
+}
+
+/// Why a snapshot could not be turned into a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("node {0:?} has no parent in the snapshot")]
+    Orphan(String),
+    #[error("node {0:?} references unknown ACL index {1}")]
+    UnknownAcl(String, i64),
+    #[error("snapshot has no root node")]
+    NoRoot,
+    #[error("node {0:?} appears twice")]
+    Duplicate(String),
+}
+
+/// Rebuilds a tree: `add_acl` for every cache entry, then `add_node` in snapshot order
+/// (parents first), then `finish`.
+#[derive(Debug, Default)]
+pub struct TreeBuilder {
+    acls: AclCache,
+    nodes: HashMap<String, Node>,
+}
+
+impl TreeBuilder {
+    pub fn new() -> TreeBuilder {
+        TreeBuilder::default()
+    }
+
+    pub fn add_acl(&mut self, index: i64, acl: Vec<Acl>) {
+        self.acls.insert_loaded(index, acl);
+    }
+
+    pub fn add_node(&mut self, node: SnapshotNode) -> Result<(), BuildError> {
+        let path = if node.path.is_empty() {
+            "/".to_owned()
+        } else {
+            node.path
+        };
+        if !self.acls.contains(node.acl) {
+            return Err(BuildError::UnknownAcl(path, node.acl));
+        }
+        if self.nodes.contains_key(&path) {
+            return Err(BuildError::Duplicate(path));
+        }
+        if path != "/" {
+            let parent = rzk_proto::path::parent(&path);
+            let name = rzk_proto::path::basename(&path);
+            match self.nodes.get_mut(parent) {
+                Some(p) => {
+                    p.children.insert(name.to_owned());
+                }
+                None => return Err(BuildError::Orphan(path)),
+            }
+        }
+        self.acls.add_usage(node.acl);
+        self.nodes.insert(
+            path,
+            Node {
+                data: node.data,
+                acl: node.acl,
+                stat: node.stat,
+                children: BTreeSet::new(),
+                digest: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
+    pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
+        if !self.nodes.contains_key("/") {
+            return Err(BuildError::NoRoot);
+        }
+        self.acls.purge_unused();
+        let mut t = DataTree {
+            nodes: HashMap::with_capacity(self.nodes.len()),
+            acls: self.acls,
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            last_zxid,
+            digest: 0,
+            data_size: 0,
+            extended_types: false,
+            digest_mismatches: 0,
+        };
+        for (path, node) in self.nodes {
+            let owner = node.stat.ephemeral_owner;
+            t.index_owner(&path, owner);
+            t.insert_node(path, node);
+        }
+        Ok(t)
+    }
+}
