@@ -1,1 +1,46 @@
-fn main() {}
+//! The `rzk` binary: one executable with a subcommand per tool.
+//!
+//! Owns command-line parsing and dispatch only; each subcommand lives in its own module
+//! (`server.rs`, and `shell.rs`, `bench.rs`, `dump.rs` for `log`/`snapshot`). To add a
+//! subcommand: add `mod x;`, a variant to [`Command`] wrapping `x::Args`, and a match arm.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod server;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rzk",
+    version,
+    about = "rzk: Apache ZooKeeper, rebuilt in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a server (standalone, or a quorum member with server.N lines in zoo.cfg).
+    Server(server::Args),
+}
+
+fn init_tracing() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RZK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Server(args) => server::run(args),
+    }
+}

@@ -445,7 +445,15 @@ impl Config {
                 "clientPortListenBacklog".to_owned(),
                 self.client_port_listen_backlog.to_string(),
             ),
-            ("serverId".to_owned(), self.my_id.unwrap_or(0).to_string()),
+            (
+                "serverId".to_owned(),
+                if self.is_distributed() {
+                    self.my_id.unwrap_or(0)
+                } else {
+                    0
+                }
+                .to_string(),
+            ),
         ];
         if self.is_distributed() {
             v.push(("initLimit".into(), self.init_limit.unwrap_or(0).to_string()));

@@ -5,7 +5,9 @@ pub mod config;
 pub mod session;
 pub mod storage;
 
+pub mod admin;
 pub mod auth;
+pub mod net;
 pub mod prep;
 pub mod read;
 pub mod reply;

@@ -163,16 +163,24 @@ impl SessionTracker {
         Ok(())
     }
 
-    /// Checks password and liveness for a reconnect, and touches the session.
-    pub fn revalidate(&mut self, id: i64, passwd: &[u8], now_ms: i64) -> Result<i32, SessionError> {
+    /// Checks password and liveness for a reconnect; on success the session takes the
+    /// newly negotiated timeout and is touched.
+    pub fn revalidate(
+        &mut self,
+        id: i64,
+        passwd: &[u8],
+        timeout_ms: i32,
+        now_ms: i64,
+    ) -> Result<(), SessionError> {
         if passwd != password(id) {
             return Err(SessionError::BadPassword);
         }
-        self.touch(id, now_ms)?;
-        self.sessions
-            .get(&id)
-            .map(|s| s.timeout_ms)
-            .ok_or(SessionError::Unknown)
+        match self.sessions.get_mut(&id) {
+            None => return Err(SessionError::Unknown),
+            Some(s) if s.closing => return Err(SessionError::Closing),
+            Some(s) => s.timeout_ms = timeout_ms,
+        }
+        self.touch(id, now_ms)
     }
 
     /// Marks a session closing (client closeSession); it can no longer be touched.
@@ -315,13 +323,15 @@ mod tests {
         let mut t = SessionTracker::new(1, 2000, 0);
         let id = t.next_session_id();
         t.add(id, 4000, 0);
-        assert_eq!(t.revalidate(id, &password(id), 100), Ok(4000));
+        assert_eq!(t.revalidate(id, &password(id), 6000, 100), Ok(()));
+        assert_eq!(t.get(id).unwrap().timeout_ms, 6000);
+        assert_eq!(t.get(id).unwrap().expires_at, 8000);
         assert_eq!(
-            t.revalidate(id, &[0u8; 16], 100),
+            t.revalidate(id, &[0u8; 16], 4000, 100),
             Err(SessionError::BadPassword)
         );
         assert_eq!(
-            t.revalidate(id + 1, &password(id + 1), 100),
+            t.revalidate(id + 1, &password(id + 1), 4000, 100),
             Err(SessionError::Unknown)
         );
     }

@@ -228,9 +228,18 @@ mod tests {
 
     #[test]
     fn zxid_parsing_follows_zookeeper() {
-        assert_eq!(zxid_from_name("log.100000001", LOG_PREFIX), Some(0x1_0000_0001));
-        assert_eq!(zxid_from_name("snapshot.ab.gz", SNAPSHOT_PREFIX), Some(0xab));
-        assert_eq!(zxid_from_name("snapshot.ab.tmp", SNAPSHOT_PREFIX), Some(0xab));
+        assert_eq!(
+            zxid_from_name("log.100000001", LOG_PREFIX),
+            Some(0x1_0000_0001)
+        );
+        assert_eq!(
+            zxid_from_name("snapshot.ab.gz", SNAPSHOT_PREFIX),
+            Some(0xab)
+        );
+        assert_eq!(
+            zxid_from_name("snapshot.ab.tmp", SNAPSHOT_PREFIX),
+            Some(0xab)
+        );
         assert_eq!(zxid_from_name("log.xyz", LOG_PREFIX), None);
         assert_eq!(zxid_from_name("log", LOG_PREFIX), None);
         assert_eq!(zxid_from_name("snapshot.1", LOG_PREFIX), None);
@@ -240,10 +249,22 @@ mod tests {
     #[test]
     fn listing_sorts_and_filters() {
         let d = tempfile::tempdir().unwrap();
-        for n in ["log.10", "log.2", "log.2.bak", "snapshot.3", "snapshot.4.gz", "snapshot.5.tmp", "x"] {
+        for n in [
+            "log.10",
+            "log.2",
+            "log.2.bak",
+            "snapshot.3",
+            "snapshot.4.gz",
+            "snapshot.5.tmp",
+            "x",
+        ] {
             fs::write(d.path().join(n), b"").unwrap();
         }
-        let logs: Vec<i64> = list_logs(d.path()).unwrap().iter().map(|f| f.zxid).collect();
+        let logs: Vec<i64> = list_logs(d.path())
+            .unwrap()
+            .iter()
+            .map(|f| f.zxid)
+            .collect();
         assert_eq!(logs, vec![2, 0x10]);
         let snaps: Vec<(i64, Compression)> = list_snapshots(d.path())
             .unwrap()

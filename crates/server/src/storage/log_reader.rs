@@ -246,7 +246,9 @@ impl LogFileReader {
             return Ok(Err(RecordFault::Truncated));
         }
         let mut payload = vec![0u8; len as usize + 1];
-        self.reader.read_exact(&mut payload).map_err(|e| self.io(e))?;
+        self.reader
+            .read_exact(&mut payload)
+            .map_err(|e| self.io(e))?;
         let marker = payload.pop().unwrap_or(0);
         if marker != END_OF_RECORD {
             return Ok(Err(RecordFault::MissingEndMarker(marker)));
@@ -324,7 +326,14 @@ fn find_valid_record(b: &[u8]) -> Option<usize> {
             let end = i + 12 + len as usize;
             if end < n && b[end] == END_OF_RECORD {
                 let stored = i64::from_be_bytes([
-                    b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7],
+                    b[i],
+                    b[i + 1],
+                    b[i + 2],
+                    b[i + 3],
+                    b[i + 4],
+                    b[i + 5],
+                    b[i + 6],
+                    b[i + 7],
                 ]);
                 let payload = &b[i + 12..end];
                 if stored == adler32(payload) as i64 && TxnRecord::decode(payload).is_ok() {

@@ -62,5 +62,6 @@ impl TxnLog for MemoryTxnLog {
 pub mod files;
 pub mod log_reader;
 pub mod log_repair;
+pub mod recovery;
 pub mod snapshot;
 pub mod txnlog;

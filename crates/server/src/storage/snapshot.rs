@@ -182,7 +182,8 @@ impl SnapshotWriter {
             dest,
             nodes: 0,
         };
-        w.scratch.extend_from_slice(&FileHeader::snapshot().to_bytes());
+        w.scratch
+            .extend_from_slice(&FileHeader::snapshot().to_bytes());
         w.emit()?;
         Ok(w)
     }
@@ -404,7 +405,10 @@ impl SnapshotReader {
         s.fill(&mut h)?;
         s.header = FileHeader::from_bytes(&h);
         if s.header.magic != SNAP_MAGIC {
-            return Err(s.corrupt(0, format!("mismatching magic header 0x{:08x}", s.header.magic)));
+            return Err(s.corrupt(
+                0,
+                format!("mismatching magic header 0x{:08x}", s.header.magic),
+            ));
         }
         Ok(s)
     }
@@ -518,7 +522,10 @@ impl SnapshotReader {
 
     /// The ACL cache.
     pub fn acl_cache(&mut self) -> Result<Vec<(i64, Vec<Acl>)>, SnapshotError> {
-        self.expect(Stage::Acls, "the ACL cache is read after the sessions, once")?;
+        self.expect(
+            Stage::Acls,
+            "the ACL cache is read after the sessions, once",
+        )?;
         let n = self.count("ACL cache entry")?;
         let mut v = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
@@ -755,7 +762,9 @@ pub fn is_valid_snapshot(path: &Path, compression: Compression) -> io::Result<bo
 /// Up to `n` snapshots passing the quick check, newest first.
 pub fn find_valid_snapshots(version_dir: &Path, n: usize) -> io::Result<Vec<SnapshotFile>> {
     let mut out = Vec::new();
-    for (ZxidFile { path, zxid }, compression) in files::list_snapshots(version_dir)?.into_iter().rev() {
+    for (ZxidFile { path, zxid }, compression) in
+        files::list_snapshots(version_dir)?.into_iter().rev()
+    {
         if out.len() >= n {
             break;
         }

@@ -325,7 +325,10 @@ mod tests {
         assert_eq!(log.buffered_bytes(), 2 * (RECORD_OVERHEAD + 28 + 4));
         log.sync().unwrap();
         let p = d.path().join("version-2/log.100000001");
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), 16 + DEFAULT_PREALLOC_SIZE);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            16 + DEFAULT_PREALLOC_SIZE
+        );
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[..16], &FileHeader::txn_log().to_bytes());
         let payload = rec(0x1_0000_0001).encode();

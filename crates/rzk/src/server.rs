@@ -1,0 +1,132 @@
+//! `rzk server`: loads zoo.cfg (or defaults), starts the server, stops cleanly on
+//! SIGTERM / Ctrl-C.
+//!
+//! Owns process-level concerns only (config source, runtime, signals, exit codes); the
+//! service itself is `rzk_server::net::Server`.
+
+use rzk_server::config::Config;
+use rzk_server::net::Server;
+use rzk_server::storage::MemoryTxnLog;
+use rzk_server::tree::DataTree;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// zoo.cfg to read (Java properties). Without it: 127.0.0.1:2181, dataDir ./rzk-data.
+    #[arg(long, short = 'c', value_name = "ZOO_CFG")]
+    config: Option<PathBuf>,
+    /// Override the client port (0 picks a free port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Override dataDir (and dataLogDir when it was not set separately).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn load_config(args: &Args) -> Result<Config, String> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let c = Config::load(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            tracing::info!("configuration read from {}", p.display());
+            c
+        }
+        None => {
+            tracing::info!(
+                "no --config given: using built-in defaults (127.0.0.1, clientPort 2181, dataDir ./rzk-data; --port/--data-dir override)"
+            );
+            Config::default()
+        }
+    };
+    if let Some(port) = args.port {
+        cfg.client_port = port;
+    }
+    if let Some(d) = &args.data_dir {
+        if cfg.data_log_dir == cfg.data_dir {
+            cfg.data_log_dir = d.clone();
+        }
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let cfg = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("invalid configuration: {e}");
+            eprintln!("rzk server: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for dir in [&cfg.data_dir, &cfg.data_log_dir] {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("rzk server: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    tracing::info!(
+        "data directory {} (transaction logs in {})",
+        abs(&cfg.data_dir).display(),
+        abs(&cfg.data_log_dir).display()
+    );
+    tracing::warn!(
+        "durable storage is not wired in yet: transactions are kept in memory and lost on restart"
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rzk-net")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rzk server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let server =
+            match Server::start(cfg, DataTree::new(), Box::new(MemoryTxnLog::discarding())).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("rzk server: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        let reason = wait_for_signal(&server).await;
+        tracing::info!("{reason}: stopping");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal(server: &Server) -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return "interrupted",
+                    _ = server.stopped() => return "server stopped",
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = term.recv() => "SIGTERM received",
+            _ = server.stopped() => "server stopped",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = server.stopped() => "server stopped",
+        }
+    }
+}

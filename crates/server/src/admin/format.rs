@@ -1,0 +1,478 @@
+//! Text renderings of server state in ZooKeeper's four-letter-word formats.
+//!
+//! Owns only formatting; reads shared state under short-lived locks and never mutates it.
+
+use crate::admin::full_version;
+use crate::config::dir_size;
+use crate::net::state::{ConnEntry, Shared};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+/// `srvr` (and `stat` with `clients = true`).
+pub fn server_stats(shared: &Shared, clients: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Zookeeper version: {}", full_version());
+    if clients {
+        s.push_str("Clients:\n");
+        for c in sorted_conns(shared) {
+            s.push_str(&conn_line(&c, true));
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    let (min, avg, max) = shared.stats.latency();
+    let _ = writeln!(s, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
+    let _ = writeln!(
+        s,
+        "Received: {}",
+        shared.stats.packets_received.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        s,
+        "Sent: {}",
+        shared.stats.packets_sent.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(s, "Connections: {}", alive_connections(shared));
+    let _ = writeln!(s, "Outstanding: {}", outstanding(shared));
+    let (zxid, nodes) = {
+        let t = shared.tree();
+        (t.last_zxid(), t.node_count())
+    };
+    let _ = writeln!(s, "Zxid: 0x{zxid:x}");
+    let _ = writeln!(s, "Mode: {}", server_state(shared));
+    let _ = writeln!(s, "Node count: {nodes}");
+    s
+}
+
+fn outstanding(shared: &Shared) -> i64 {
+    shared.stats.outstanding.load(Ordering::Relaxed).max(0)
+}
+
+/// Connections that completed a handshake (ZooKeeper counts sessionful connections).
+fn alive_connections(shared: &Shared) -> usize {
+    shared.conns().conns.len()
+}
+
+fn server_state(shared: &Shared) -> &'static str {
+    if shared.config.is_distributed() {
+        "leader"
+    } else {
+        "standalone"
+    }
+}
+
+/// Java's `Double.toString` for the values we print (always has a fractional part).
+pub fn java_double(v: f64) -> String {
+    let s = format!("{v:?}");
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn sorted_conns(shared: &Shared) -> Vec<ConnEntry> {
+    let reg = shared.conns();
+    let mut v: Vec<(u64, ConnEntry)> = reg.conns.iter().map(|(k, c)| (*k, c.clone())).collect();
+    v.sort_by_key(|(k, _)| *k);
+    v.into_iter().map(|(_, c)| c).collect()
+}
+
+/// One connection as ZooKeeper's `dumpConnectionInfo` prints it.
+fn conn_line(c: &ConnEntry, brief: bool) -> String {
+    let st = &c.stats;
+    let mut s = format!(
+        " /{}[1](queued={},recved={},sent={}",
+        c.addr,
+        st.queued.load(Ordering::Relaxed),
+        st.received.load(Ordering::Relaxed),
+        st.sent.load(Ordering::Relaxed)
+    );
+    if !brief {
+        if let Some(sid) = c.session {
+            let lop = st.last_op.lock().map(|g| *g).unwrap_or("NA");
+            let _ = write!(
+                s,
+                ",sid=0x{sid:x},lop={lop},est={},to={}",
+                c.established_ms, c.session_timeout_ms
+            );
+            let lcxid = st.last_cxid.load(Ordering::Relaxed);
+            if lcxid >= 0 {
+                let _ = write!(s, ",lcxid=0x{lcxid:x}");
+            }
+            let n = st.count.load(Ordering::Relaxed);
+            let min = st.min_latency_ms.load(Ordering::Relaxed);
+            let avg = st
+                .total_latency_ms
+                .load(Ordering::Relaxed)
+                .checked_div(n)
+                .unwrap_or(0);
+            let _ = write!(
+                s,
+                ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={avg},maxlat={}",
+                st.last_zxid.load(Ordering::Relaxed),
+                st.last_response_ms.load(Ordering::Relaxed),
+                st.last_latency_ms.load(Ordering::Relaxed),
+                if min == u64::MAX { 0 } else { min },
+                st.max_latency_ms.load(Ordering::Relaxed)
+            );
+        }
+    }
+    s.push(')');
+    s
+}
+
+/// `cons`.
+pub fn cons(shared: &Shared) -> String {
+    let mut s = String::new();
+    for c in sorted_conns(shared) {
+        s.push_str(&conn_line(&c, false));
+        s.push('\n');
+    }
+    s.push('\n');
+    s
+}
+
+/// `conf`.
+pub fn conf(shared: &Shared) -> String {
+    let mut s = String::new();
+    for (k, v) in shared.config.summary_lines() {
+        let _ = writeln!(s, "{k}={v}");
+    }
+    s
+}
+
+/// `dirs`.
+pub fn dirs(shared: &Shared) -> String {
+    format!(
+        "datadir_size: {}\nlogdir_size: {}\n",
+        dir_size(&shared.config.data_dir),
+        dir_size(&shared.config.data_log_dir)
+    )
+}
+
+/// `envi`.
+pub fn envi() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tmp = std::env::temp_dir().display().to_string();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let (free, total) = meminfo();
+    let entries: Vec<(&str, String)> = vec![
+        ("zookeeper.version", full_version()),
+        ("host.name", host),
+        ("java.version", "none (rzk is not a JVM program)".into()),
+        ("java.vendor", "rzk".into()),
+        ("java.home", String::new()),
+        ("java.class.path", exe),
+        ("java.library.path", String::new()),
+        ("java.io.tmpdir", tmp),
+        ("java.compiler", "<NA>".into()),
+        ("os.name", std::env::consts::OS.into()),
+        ("os.arch", std::env::consts::ARCH.into()),
+        ("os.version", os_release()),
+        ("user.name", user),
+        ("user.home", home),
+        ("user.dir", cwd),
+        ("os.memory.free", format!("{}MB", free / 1024)),
+        ("os.memory.max", format!("{}MB", total / 1024)),
+        ("os.memory.total", format!("{}MB", total / 1024)),
+    ];
+    let mut s = String::from("Environment:\n");
+    for (k, v) in entries {
+        let _ = writeln!(s, "{k}={v}");
+    }
+    s
+}
+
+fn os_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// (MemAvailable, MemTotal) in KiB from /proc/meminfo (0 when unavailable).
+fn meminfo() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let get = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (get("MemAvailable:"), get("MemTotal:"))
+}
+
+fn open_fds() -> i64 {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as i64)
+        .unwrap_or(-1)
+}
+
+fn max_fds() -> i64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(-1)
+}
+
+/// `mntr`: tab-separated `zk_<key>\t<value>` lines.
+pub fn mntr(shared: &Shared) -> String {
+    let (min, avg, max) = shared.stats.latency();
+    let (nodes, ephemerals, data_size, zxid) = {
+        let t = shared.tree();
+        (
+            t.node_count(),
+            t.ephemerals_count(),
+            t.approximate_data_size(),
+            t.last_zxid(),
+        )
+    };
+    let (_, _, total_watches) = watch_summary(shared);
+    let sessions = shared.sessions().len();
+    let st = &shared.stats;
+    let rows: Vec<(&str, String)> = vec![
+        ("version", full_version()),
+        ("server_state", server_state(shared).to_owned()),
+        ("avg_latency", java_double(avg)),
+        ("max_latency", max.to_string()),
+        ("min_latency", min.to_string()),
+        (
+            "packets_received",
+            st.packets_received.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "packets_sent",
+            st.packets_sent.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "num_alive_connections",
+            alive_connections(shared).to_string(),
+        ),
+        ("outstanding_requests", outstanding(shared).to_string()),
+        ("uptime", shared.uptime_ms().to_string()),
+        ("znode_count", nodes.to_string()),
+        ("watch_count", total_watches.to_string()),
+        ("ephemerals_count", ephemerals.to_string()),
+        ("approximate_data_size", data_size.to_string()),
+        ("global_sessions", sessions.to_string()),
+        ("local_sessions", "0".into()),
+        ("open_file_descriptor_count", open_fds().to_string()),
+        ("max_file_descriptor_count", max_fds().to_string()),
+        ("connection_drop_probability", "0.0".into()),
+        ("last_client_response_size", "-1".into()),
+        ("max_client_response_size", "-1".into()),
+        ("min_client_response_size", "-1".into()),
+        ("outstanding_tls_handshake", "0".into()),
+        (
+            "auth_failed_count",
+            st.auth_failed.load(Ordering::Relaxed).to_string(),
+        ),
+        ("non_mtls_remote_conn_count", "0".into()),
+        ("non_mtls_local_conn_count", "0".into()),
+        ("last_processed_zxid", zxid.to_string()),
+        ("fsync_count", st.fsyncs.load(Ordering::Relaxed).to_string()),
+        (
+            "txns_logged",
+            st.txns_logged.load(Ordering::Relaxed).to_string(),
+        ),
+    ];
+    let mut s = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(s, "zk_{k}\t{v}");
+    }
+    s
+}
+
+/// Java's `Date.toString()` in UTC: `EEE MMM dd HH:mm:ss zzz yyyy`.
+pub fn java_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
+        DOW[days.rem_euclid(7) as usize],
+        MON[(m - 1) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        y
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `dump`: session expiry buckets, ephemerals by session, connections.
+pub fn dump(shared: &Shared) -> String {
+    let mut s = String::from("SessionTracker dump:\n");
+    let (buckets, n_sessions) = {
+        let t = shared.sessions();
+        (t.buckets(), t.len())
+    };
+    let _ = writeln!(s, "Session Sets ({})/({}):", buckets.len(), n_sessions);
+    for (at, ids) in buckets {
+        let _ = writeln!(
+            s,
+            "{} expire at {}:",
+            ids.len(),
+            java_date(shared.to_wall_ms(at))
+        );
+        for id in ids {
+            let _ = writeln!(s, "\t0x{id:x}");
+        }
+    }
+    s.push_str("ephemeral nodes dump:\n");
+    let eph: Vec<(i64, Vec<String>)> = {
+        let t = shared.tree();
+        let mut sess = t.ephemeral_sessions();
+        sess.sort_unstable();
+        sess.into_iter().map(|id| (id, t.ephemerals(id))).collect()
+    };
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", eph.len());
+    for (id, paths) in eph {
+        let _ = writeln!(s, "0x{id:x}:");
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push_str("Connections dump:\n");
+    let conns = sorted_conns(shared);
+    let _ = writeln!(s, "Connections Sets (1)/({}):", conns.len());
+    let _ = writeln!(
+        s,
+        "{} expire at {}:",
+        conns.len(),
+        java_date(crate::net::state::wall_ms())
+    );
+    for c in conns {
+        let _ = writeln!(
+            s,
+            "\tip: /{} sessionId: 0x{:x}",
+            c.addr,
+            c.session.unwrap_or(0)
+        );
+    }
+    s
+}
+
+/// Session id of each watching connection (connections without one print 0).
+fn session_of(shared: &Shared) -> impl Fn(u64) -> i64 {
+    let map: std::collections::HashMap<u64, i64> = shared
+        .conns()
+        .conns
+        .iter()
+        .map(|(k, c)| (*k, c.session.unwrap_or(0)))
+        .collect();
+    move |conn| map.get(&conn).copied().unwrap_or(0)
+}
+
+/// Watch-table reports needed by `wchs`/`wchc`/`wchp`/`mntr`. `WatchManager` (watch.rs)
+/// is expected to provide inherent methods with these names and signatures, which take
+/// precedence over this trait; until it does, these fallbacks report no watches.
+#[allow(dead_code)]
+trait WatchReport {
+    /// (connections with watches, watched paths, total watches).
+    fn summary(&self) -> (usize, usize, usize) {
+        (0, 0, 0)
+    }
+    /// Watched paths per connection.
+    fn dump_by_conn(&self) -> Vec<(u64, Vec<String>)> {
+        Vec::new()
+    }
+    /// Watching connections per path.
+    fn dump_by_path(&self) -> Vec<(String, Vec<u64>)> {
+        Vec::new()
+    }
+}
+
+impl WatchReport for crate::watch::WatchManager {}
+
+/// (connections, paths, total watches).
+fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
+    shared.watches().summary()
+}
+
+/// `wchs`.
+pub fn wchs(shared: &Shared) -> String {
+    let (conns, paths, total) = watch_summary(shared);
+    format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
+}
+
+/// `wchc`: by session.
+pub fn wchc(shared: &Shared) -> String {
+    let by_conn = shared.watches().dump_by_conn();
+    let sid = session_of(shared);
+    let mut s = String::new();
+    for (conn, paths) in by_conn {
+        let _ = writeln!(s, "0x{:x}", sid(conn));
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s
+}
+
+/// `wchp`: by path.
+pub fn wchp(shared: &Shared) -> String {
+    let by_path = shared.watches().dump_by_path();
+    let sid = session_of(shared);
+    let mut s = String::new();
+    for (path, conns) in by_path {
+        let _ = writeln!(s, "{path}");
+        for c in conns {
+            let _ = writeln!(s, "\t0x{:x}", sid(c));
+        }
+    }
+    s
+}
+
+/// `hash`: the current tree digest at the last zxid.
+pub fn hash(shared: &Shared) -> String {
+    let t = shared.tree();
+    format!("{:x}: {}\n", t.last_zxid(), t.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_doubles() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(1_700_000_000_000), "Tue Nov 14 22:13:20 UTC 2023");
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(1.5), "1.5");
+    }
+}

@@ -1,0 +1,121 @@
+//! Four-letter words (`ruok`, `srvr`, `stat`, `mntr`, ...): ZooKeeper's plain-text admin
+//! commands sent instead of a ConnectRequest, with its whitelist and output formats.
+//!
+//! Owns rendering server state as text. It only reads shared state (and resets
+//! counters for `crst`/`srst`); it must never change the tree, sessions or watches.
+
+pub mod format;
+
+use crate::net::state::Shared;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The version rzk reports where ZooKeeper reports its own.
+pub const ZK_COMPAT_VERSION: &str = "3.8.4";
+
+/// ZooTrace's default mask (CLIENT_REQUEST | SERVER_PACKET | SESSION | WARNING).
+const DEFAULT_TRACE_MASK: i64 = 306;
+static TRACE_MASK: AtomicI64 = AtomicI64::new(DEFAULT_TRACE_MASK);
+
+/// `Zookeeper version:` text.
+pub fn full_version() -> String {
+    format!(
+        "{ZK_COMPAT_VERSION}-rzk-{}, built on rzk",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Runs one four-letter word (already recognised) and returns its output. `rd` is the
+/// connection, for `stmk`'s 8-byte argument.
+pub async fn four_letter_word<R: AsyncRead + Unpin>(
+    shared: &Shared,
+    cmd: &str,
+    rd: &mut R,
+) -> String {
+    if cmd == "telnet close" {
+        return String::new();
+    }
+    if !shared.config.four_letter_whitelist.allows(cmd) {
+        tracing::debug!("four-letter word {cmd} is not in the whitelist");
+        return format!("{cmd} is not executed because it is not in the whitelist.\n");
+    }
+    tracing::info!("processing four-letter word {cmd}");
+    match cmd {
+        "ruok" => "imok".to_owned(),
+        "isro" => "rw".to_owned(),
+        "srvr" => format::server_stats(shared, false),
+        "stat" => format::server_stats(shared, true),
+        "cons" => format::cons(shared),
+        "conf" => format::conf(shared),
+        "envi" => format::envi(),
+        "mntr" => format::mntr(shared),
+        "dump" => format::dump(shared),
+        "dirs" => format::dirs(shared),
+        "wchs" => format::wchs(shared),
+        "wchc" => format::wchc(shared),
+        "wchp" => format::wchp(shared),
+        "hash" => format::hash(shared),
+        "crst" => {
+            for c in shared.conns().conns.values() {
+                c.stats.reset();
+            }
+            "Connection stats reset.\n".to_owned()
+        }
+        "srst" => {
+            shared.stats.reset();
+            "Server stats reset.\n".to_owned()
+        }
+        "gtmk" => TRACE_MASK.load(Ordering::Relaxed).to_string(),
+        "stmk" => {
+            let mut b = [0u8; 8];
+            match rd.read_exact(&mut b).await {
+                Ok(_) => {
+                    let m = i64::from_be_bytes(b);
+                    TRACE_MASK.store(m, Ordering::Relaxed);
+                    m.to_string()
+                }
+                Err(_) => String::new(),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Short operation names as ZooKeeper's `cons` prints them (`lop=`).
+pub fn op_abbrev(op: i32) -> &'static str {
+    match op {
+        0 => "NOTIFICATION",
+        1 => "CREA",
+        2 => "DELE",
+        3 => "EXIS",
+        4 => "GETD",
+        5 => "SETD",
+        6 => "GETA",
+        7 => "SETA",
+        8 => "GETC",
+        9 => "SYNC",
+        11 => "PING",
+        12 => "GETC",
+        13 => "CHEC",
+        14 => "MULT",
+        15 => "CREA",
+        16 => "RECO",
+        17 => "CHKW",
+        18 => "REMW",
+        19 => "CREA",
+        20 => "DELE",
+        21 => "CREA",
+        22 => "MLTR",
+        100 => "AUTH",
+        101 => "SETW",
+        102 => "SASL",
+        103 => "GETE",
+        104 => "GETACN",
+        105 => "SETW",
+        106 => "ADDW",
+        107 => "WHOAMI",
+        -10 => "SESS",
+        -11 => "CLOS",
+        _ => "UNKNOWN",
+    }
+}

@@ -1,0 +1,681 @@
+//! One client connection: handshake, request decoding, per-session FIFO of replies,
+//! reads answered from the local tree, writes handed to the pipeline, notifications.
+//!
+//! Owns the socket of one client. Replies leave strictly in request order; a read waits
+//! for every earlier write of this connection; a watch notification is always written
+//! before a reply that reveals the change that fired it. Malformed input closes only this
+//! connection. This module must never hold a std lock across an `.await`.
+
+use crate::admin;
+use crate::net::frame::{self, FirstWord, FrameError};
+use crate::net::pipeline::{notification_frame, reply_frame};
+use crate::net::state::{ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
+use crate::prep::WriteRequest;
+use crate::read;
+use crate::request::{self, ReadRequest, Request};
+use crate::session::{password, SessionError, PASSWORD_LEN};
+use crate::watch::ConnId;
+use bytes::Bytes;
+use rzk_proto::opcode::xid;
+use rzk_proto::records::{AuthPacket, ConnectRequest, ConnectResponse, RequestHeader, SetWatches2};
+use rzk_proto::{ErrorCode, Jute, Reader};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Socket buffer sizes.
+pub const IO_BUFFER: usize = 64 * 1024;
+/// Frames read ahead of processing (bounded: a client that floods is throttled).
+pub const INBOUND_CAPACITY: usize = 64;
+/// Requests of one connection in flight before we stop reading its socket.
+pub const MAX_OUTSTANDING_PER_CONN: usize = 1000;
+/// A connection must complete its handshake within this time (ZooKeeper's
+/// sessionless connection timeout).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed {0}: {1}")]
+    Malformed(&'static str, rzk_proto::DecodeError),
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    #[error("closed: {0}")]
+    Closed(&'static str),
+}
+
+/// A request waiting for its turn to be answered.
+#[derive(Debug)]
+enum Slot {
+    /// Submitted to the pipeline; `done` holds the reply once applied.
+    Pipeline {
+        done: Option<Vec<u8>>,
+        close: bool,
+        received: Instant,
+    },
+    /// Answered locally when it reaches the front.
+    Local {
+        xid: i32,
+        what: Local,
+        received: Instant,
+    },
+}
+
+#[derive(Debug)]
+enum Local {
+    Read(ReadRequest),
+    Ping,
+    Auth(AuthPacket),
+    SetWatches(SetWatches2),
+    Sasl,
+    Error {
+        code: Option<ErrorCode>,
+        close: bool,
+    },
+}
+
+#[derive(Debug)]
+enum Inbound {
+    Frame(Vec<u8>),
+    End(FrameError),
+}
+
+/// Serves one accepted connection (already registered under `id`) until it closes,
+/// then deregisters it.
+pub async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    id: ConnId,
+    msgs: mpsc::UnboundedReceiver<ConnMsg>,
+    stats: Arc<ConnStats>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let rd = BufReader::with_capacity(IO_BUFFER, rd);
+    let wr = BufWriter::with_capacity(IO_BUFFER, wr);
+    let mut conn = Conn {
+        shared: shared.clone(),
+        id,
+        addr,
+        session: 0,
+        auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
+        pending: VecDeque::new(),
+        wr,
+        msgs,
+        stats,
+    };
+    let result = conn.run(rd).await;
+    match &result {
+        Ok(()) => tracing::debug!(%addr, conn = id, "connection closed"),
+        Err(ConnError::Frame(FrameError::Eof)) => {
+            tracing::debug!(%addr, conn = id, session = %format_args!("0x{:x}", conn.session), "client closed the connection")
+        }
+        Err(e) => {
+            tracing::info!(%addr, conn = id, session = %format_args!("0x{:x}", conn.session), "closing connection: {e}")
+        }
+    }
+    let _ = conn.wr.flush().await;
+    let _ = conn.wr.shutdown().await;
+    deregister(&shared, id, addr);
+}
+
+/// Removes a connection from the registry and the watch tables.
+pub fn deregister(shared: &Shared, id: ConnId, addr: SocketAddr) {
+    shared.watches().remove_conn(id);
+    let mut reg = shared.conns();
+    if let Some(entry) = reg.conns.remove(&id) {
+        if let Some(s) = entry.session {
+            if reg.by_session.get(&s) == Some(&id) {
+                reg.by_session.remove(&s);
+            }
+        }
+    }
+    if let Some(n) = reg.per_ip.get_mut(&addr.ip()) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            reg.per_ip.remove(&addr.ip());
+        }
+    }
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    id: ConnId,
+    addr: SocketAddr,
+    session: i64,
+    auth: crate::auth::AuthInfo,
+    pending: VecDeque<Slot>,
+    wr: BufWriter<OwnedWriteHalf>,
+    msgs: mpsc::UnboundedReceiver<ConnMsg>,
+    stats: Arc<ConnStats>,
+}
+
+impl Conn {
+    async fn run(
+        &mut self,
+        mut rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    ) -> Result<(), ConnError> {
+        let max = self.shared.config.jute_max_buffer;
+        let mut buf = Vec::new();
+        let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            match frame::read_first_word(&mut rd, max).await? {
+                FirstWord::FourLetter(w) => Ok::<_, FrameError>(Some(w)),
+                FirstWord::Length(n) => {
+                    frame::read_payload(&mut rd, n, &mut buf).await?;
+                    Ok(None)
+                }
+            }
+        })
+        .await
+        .map_err(|_| ConnError::HandshakeTimeout)??;
+        if let Some(word) = first {
+            let out = admin::four_letter_word(&self.shared, word, &mut rd).await;
+            self.wr.write_all(out.as_bytes()).await?;
+            self.wr.flush().await?;
+            return Ok(());
+        }
+        self.count_received();
+        let req = ConnectRequest::from_bytes(&buf)
+            .map_err(|e| ConnError::Malformed("ConnectRequest", e))?;
+        self.handshake(req).await?;
+
+        // Frames are read by a helper task so that reading is never cancelled half-way.
+        let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(INBOUND_CAPACITY);
+        let reader = tokio::spawn(async move {
+            loop {
+                let mut buf = Vec::new();
+                match frame::read_frame(&mut rd, max, &mut buf).await {
+                    Ok(()) => {
+                        if in_tx.send(Inbound::Frame(buf)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = in_tx.send(Inbound::End(e)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let r = self.main_loop(&mut in_rx).await;
+        reader.abort();
+        r
+    }
+
+    async fn main_loop(&mut self, in_rx: &mut mpsc::Receiver<Inbound>) -> Result<(), ConnError> {
+        loop {
+            if self.msgs.is_empty() && in_rx.is_empty() {
+                self.wr.flush().await?;
+            }
+            let can_read = self.pending.len() < MAX_OUTSTANDING_PER_CONN;
+            tokio::select! {
+                biased;
+                m = self.msgs.recv() => match m {
+                    Some(m) => self.on_msg(m).await?,
+                    None => return Err(ConnError::Closed("server stopping")),
+                },
+                f = in_rx.recv(), if can_read => match f {
+                    Some(Inbound::Frame(payload)) => self.on_frame(payload).await?,
+                    Some(Inbound::End(e)) => return Err(e.into()),
+                    None => return Err(ConnError::Closed("reader stopped")),
+                },
+            }
+            self.advance().await?;
+            self.stats
+                .queued
+                .store(self.pending.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn count_received(&self) {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .packets_received
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn send_frame(&mut self, frame: &[u8]) -> Result<(), ConnError> {
+        self.wr.write_all(frame).await?;
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn finish_request(&self, received: Instant) {
+        let ms = received.elapsed().as_millis() as u64;
+        self.stats.record_latency(ms);
+        self.stats
+            .last_response_ms
+            .store(crate::net::state::wall_ms(), Ordering::Relaxed);
+        self.shared.stats.record_latency(ms);
+        self.shared
+            .stats
+            .outstanding
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn send_connect_response(&mut self, resp: ConnectResponse) -> Result<(), ConnError> {
+        let mut out = Vec::new();
+        frame::encode_frame(&mut out, |w| resp.write(w));
+        self.send_frame(&out).await?;
+        self.wr.flush().await?;
+        Ok(())
+    }
+
+    async fn handshake(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
+        let shared = self.shared.clone();
+        let last = shared.tree().last_zxid();
+        if req.last_zxid_seen > last {
+            tracing::info!(
+                addr = %self.addr,
+                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
+                req.last_zxid_seen,
+                last
+            );
+            return Err(ConnError::Closed("client is ahead of this server"));
+        }
+        let timeout = shared.config.negotiate_timeout(req.timeout_ms);
+        let ro = req.read_only.map(|_| false);
+        let invalid = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: 0,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; PASSWORD_LEN]),
+            read_only: ro,
+        };
+        if req.session_id == 0 {
+            let sid = shared.sessions().next_session_id();
+            self.bind_session(sid, timeout);
+            let job = Job {
+                origin: Origin::Conn(self.id),
+                session: sid,
+                xid: 0,
+                kind: JobKind::Write(WriteRequest::CreateSession {
+                    timeout_ms: timeout,
+                }),
+                auth: self.auth.clone(),
+                received: Instant::now(),
+            };
+            shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+            shared
+                .jobs
+                .send(job)
+                .await
+                .map_err(|_| ConnError::Closed("server stopping"))?;
+            loop {
+                match self.msgs.recv().await {
+                    Some(ConnMsg::SessionCreated(r)) => {
+                        shared.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+                        if let Err(code) = r {
+                            tracing::warn!("createSession failed: {code}");
+                            self.send_connect_response(invalid).await?;
+                            return Err(ConnError::Closed("createSession failed"));
+                        }
+                        break;
+                    }
+                    Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
+                    Some(ConnMsg::Notify(_) | ConnMsg::Done { .. }) => {}
+                    None => return Err(ConnError::Closed("server stopping")),
+                }
+            }
+            tracing::info!(addr = %self.addr, "established session 0x{sid:x} with negotiated timeout {timeout} ms");
+            self.send_connect_response(ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: sid,
+                passwd: Bytes::copy_from_slice(&password(sid)),
+                read_only: ro,
+            })
+            .await
+        } else {
+            let sid = req.session_id;
+            let r = shared
+                .sessions()
+                .revalidate(sid, &req.passwd, timeout, shared.now_ms());
+            match r {
+                Ok(()) => {
+                    self.bind_session(sid, timeout);
+                    tracing::info!(addr = %self.addr, "re-established session 0x{sid:x} with negotiated timeout {timeout} ms");
+                    self.send_connect_response(ConnectResponse {
+                        protocol_version: 0,
+                        timeout_ms: timeout,
+                        session_id: sid,
+                        passwd: Bytes::copy_from_slice(&password(sid)),
+                        read_only: ro,
+                    })
+                    .await
+                }
+                Err(e) => {
+                    let why = match e {
+                        SessionError::BadPassword => "invalid session password",
+                        SessionError::Unknown | SessionError::Closing => "session expired",
+                    };
+                    tracing::info!(addr = %self.addr, "invalid session 0x{sid:x} for client: {why}");
+                    self.send_connect_response(invalid).await?;
+                    Err(ConnError::Closed(why))
+                }
+            }
+        }
+    }
+
+    /// Binds this connection to `sid`; any other connection bound to it is closed.
+    fn bind_session(&mut self, sid: i64, timeout: i32) {
+        self.session = sid;
+        let mut reg = self.shared.conns();
+        if let Some(old) = reg.by_session.insert(sid, self.id) {
+            if old != self.id {
+                if let Some(e) = reg.conns.get_mut(&old) {
+                    e.session = None;
+                    let _ =
+                        e.tx.send(ConnMsg::Close("session moved to another connection"));
+                }
+            }
+        }
+        if let Some(e) = reg.conns.get_mut(&self.id) {
+            e.session = Some(sid);
+            e.session_timeout_ms = timeout;
+            e.established_ms = crate::net::state::wall_ms();
+        }
+    }
+
+    async fn on_msg(&mut self, m: ConnMsg) -> Result<(), ConnError> {
+        match m {
+            ConnMsg::Notify(f) => self.send_frame(&f).await,
+            ConnMsg::Done { frame, close } => {
+                self.mark_done(frame, close);
+                Ok(())
+            }
+            ConnMsg::SessionCreated(_) => Ok(()),
+            ConnMsg::Close(why) => Err(ConnError::Closed(why)),
+        }
+    }
+
+    fn mark_done(&mut self, frame: Vec<u8>, close_now: bool) {
+        for slot in self.pending.iter_mut() {
+            if let Slot::Pipeline { done, close, .. } = slot {
+                if done.is_none() {
+                    *done = Some(frame);
+                    *close |= close_now;
+                    return;
+                }
+            }
+        }
+        tracing::error!(
+            conn = self.id,
+            "pipeline reply with no outstanding request; dropped"
+        );
+    }
+
+    async fn submit(&mut self, xid: i32, kind: JobKind, close: bool) -> Result<(), ConnError> {
+        let received = Instant::now();
+        let job = Job {
+            origin: Origin::Conn(self.id),
+            session: self.session,
+            xid,
+            kind,
+            auth: self.auth.clone(),
+            received,
+        };
+        self.shared
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| ConnError::Closed("server stopping"))?;
+        self.pending.push_back(Slot::Pipeline {
+            done: None,
+            close,
+            received,
+        });
+        Ok(())
+    }
+
+    fn local(&mut self, xid: i32, what: Local) {
+        self.pending.push_back(Slot::Local {
+            xid,
+            what,
+            received: Instant::now(),
+        });
+    }
+
+    async fn on_frame(&mut self, payload: Vec<u8>) -> Result<(), ConnError> {
+        self.count_received();
+        let shared = self.shared.clone();
+        let _ = shared.sessions().touch(self.session, shared.now_ms());
+        let max = shared.config.jute_max_buffer;
+        let mut r = Reader::with_limit(&payload, max);
+        let hdr: RequestHeader = r
+            .read()
+            .map_err(|e| ConnError::Malformed("RequestHeader", e))?;
+        let body = r.rest();
+        shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+        if hdr.xid != xid::PING {
+            self.stats
+                .last_cxid
+                .store(hdr.xid as i64, Ordering::Relaxed);
+        }
+        if let Ok(mut op) = self.stats.last_op.lock() {
+            *op = admin::op_abbrev(hdr.op);
+        }
+        match request::decode(&hdr, body, max) {
+            Ok(Request::Write(w)) => self.submit(hdr.xid, JobKind::Write(w), false).await,
+            Ok(Request::CloseSession) => {
+                shared.sessions().set_closing(self.session);
+                self.submit(hdr.xid, JobKind::Write(WriteRequest::CloseSession), true)
+                    .await
+            }
+            Ok(Request::Sync(path)) => self.submit(hdr.xid, JobKind::Sync(path), false).await,
+            Ok(Request::Reconfig(_)) => {
+                let code = if shared.config.reconfig_enabled {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::ReconfigDisabled
+                };
+                self.submit(hdr.xid, JobKind::ErrorTxn(code), false).await
+            }
+            Ok(Request::Read(rq)) => {
+                self.local(hdr.xid, Local::Read(rq));
+                Ok(())
+            }
+            Ok(Request::Ping) => {
+                self.local(hdr.xid, Local::Ping);
+                Ok(())
+            }
+            Ok(Request::Auth(a)) => {
+                self.local(hdr.xid, Local::Auth(a));
+                Ok(())
+            }
+            Ok(Request::SetWatches(sw)) => {
+                self.local(hdr.xid, Local::SetWatches(sw));
+                Ok(())
+            }
+            Ok(Request::Sasl(_)) => {
+                self.local(hdr.xid, Local::Sasl);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(conn = self.id, op = hdr.op, "request refused: {e}");
+                if e.log_error_txn {
+                    let code = e.reply.unwrap_or(ErrorCode::MarshallingError);
+                    self.submit(hdr.xid, JobKind::ErrorTxn(code), e.close).await
+                } else {
+                    self.local(
+                        hdr.xid,
+                        Local::Error {
+                            code: e.reply,
+                            close: e.close,
+                        },
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Answers every request at the front of the queue that can be answered now.
+    async fn advance(&mut self) -> Result<(), ConnError> {
+        loop {
+            match self.pending.front() {
+                None => return Ok(()),
+                Some(Slot::Pipeline { done: None, .. }) => return Ok(()),
+                Some(_) => {}
+            }
+            let Some(slot) = self.pending.pop_front() else {
+                return Ok(());
+            };
+            match slot {
+                Slot::Pipeline {
+                    done: Some(frame),
+                    close,
+                    received,
+                } => {
+                    self.send_frame(&frame).await?;
+                    self.finish_request(received);
+                    if close {
+                        return Err(ConnError::Closed("session closed"));
+                    }
+                }
+                Slot::Pipeline { done: None, .. } => return Ok(()),
+                Slot::Local {
+                    xid,
+                    what,
+                    received,
+                } => {
+                    let r = self.answer_local(xid, what).await;
+                    self.finish_request(received);
+                    r?;
+                }
+            }
+        }
+    }
+
+    /// Takes everything already queued for this connection: notifications are returned
+    /// (to be written before the caller's reply), pipeline replies fill their slots.
+    fn drain_msgs(&mut self, notes: &mut Vec<Vec<u8>>) -> Option<&'static str> {
+        let mut close = None;
+        while let Ok(m) = self.msgs.try_recv() {
+            match m {
+                ConnMsg::Notify(f) => notes.push(f),
+                ConnMsg::Done { frame, close: c } => self.mark_done(frame, c),
+                ConnMsg::SessionCreated(_) => {}
+                ConnMsg::Close(why) => close = Some(why),
+            }
+        }
+        close
+    }
+
+    async fn answer_local(&mut self, xid: i32, what: Local) -> Result<(), ConnError> {
+        let shared = self.shared.clone();
+        match what {
+            Local::Ping => {
+                let zxid = shared.tree().last_zxid();
+                self.send_frame(&reply_frame(xid::PING, zxid, 0, &[])).await
+            }
+            Local::Read(rq) => {
+                let mut notes = Vec::new();
+                let (frame, close) = {
+                    let tree = shared.tree();
+                    let close = self.drain_msgs(&mut notes);
+                    let res = {
+                        let mut w = shared.watches();
+                        read::read(&tree, &mut w, self.id, &self.auth, self.session, &rq)
+                    };
+                    let zxid = tree.last_zxid();
+                    let frame = match res {
+                        Ok(body) => reply_frame(xid, zxid, 0, &body),
+                        Err(code) => reply_frame(xid, zxid, code.code(), &[]),
+                    };
+                    (frame, close)
+                };
+                for n in &notes {
+                    self.send_frame(n).await?;
+                }
+                self.send_frame(&frame).await?;
+                self.stats
+                    .last_zxid
+                    .store(shared.tree().last_zxid(), Ordering::Relaxed);
+                match close {
+                    Some(why) => Err(ConnError::Closed(why)),
+                    None => Ok(()),
+                }
+            }
+            Local::SetWatches(sw) => {
+                let mut notes = Vec::new();
+                let (events, zxid, close) = {
+                    let tree = shared.tree();
+                    let close = self.drain_msgs(&mut notes);
+                    let events = shared.watches().set_watches(self.id, &sw, &tree);
+                    (events, tree.last_zxid(), close)
+                };
+                for n in &notes {
+                    self.send_frame(n).await?;
+                }
+                for ev in &events {
+                    self.send_frame(&notification_frame(ev)).await?;
+                }
+                self.send_frame(&reply_frame(xid::SET_WATCHES, zxid, 0, &[]))
+                    .await?;
+                match close {
+                    Some(why) => Err(ConnError::Closed(why)),
+                    None => Ok(()),
+                }
+            }
+            Local::Auth(a) => {
+                let super_digest = shared.config.super_digest.as_deref();
+                match self.auth.add_auth(&a.scheme, &a.auth, super_digest) {
+                    Ok(()) => {
+                        if let Some(e) = shared.conns().conns.get_mut(&self.id) {
+                            e.auth = self.auth.clone();
+                        }
+                        tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);
+                        self.send_frame(&reply_frame(xid::AUTH, 0, 0, &[])).await
+                    }
+                    Err(_) => {
+                        shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(addr = %self.addr, "authentication failed for scheme {}", a.scheme);
+                        self.send_frame(&reply_frame(
+                            xid::AUTH,
+                            0,
+                            ErrorCode::AuthFailed.code(),
+                            &[],
+                        ))
+                        .await?;
+                        Err(ConnError::Closed("auth failed"))
+                    }
+                }
+            }
+            Local::Sasl => {
+                // No SASL server configured: ZooKeeper answers OK with a null token.
+                let mut body = Vec::new();
+                (-1i32).write(&mut body);
+                self.send_frame(&reply_frame(xid, 0, 0, &body)).await
+            }
+            Local::Error { code, close } => {
+                if let Some(code) = code {
+                    let zxid = shared.tree().last_zxid();
+                    self.send_frame(&reply_frame(xid, zxid, code.code(), &[]))
+                        .await?;
+                }
+                if close {
+                    Err(ConnError::Closed("request refused"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Start-up recovery from dataDir / dataLogDir, ZooKeeper's way: the newest snapshot
+//! that loads completely (falling back to older ones), then every logged txn after it
+//! in zxid order; torn log tails are truncated with a warning, any other corruption
+//! stops start-up with an error naming file and byte offset.
+//!
+//! Owns the choice of files and the order of events; the caller owns the data tree and
+//! receives everything through a [`RecoverySink`]. This module never writes snapshots
+//! and never deletes anything but torn log bytes and the consumed `initialize` marker.
+
+use super::files::{self, INITIALIZE_MARKER};
+use super::log_reader::{LogIterator, LogReadError, TornTail};
+use super::log_repair::{self, RepairError};
+use super::snapshot::{
+    self, SnapNode, SnapshotError, SnapshotFile, SnapshotReader, SnapshotTrailer,
+    MAX_SNAPSHOT_CANDIDATES,
+};
+use rzk_proto::records::Acl;
+use rzk_proto::txn::TxnRecord;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Start-up switches (system properties in ZooKeeper).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryOptions {
+    /// `zookeeper.snapshot.trust.empty`: logs without any snapshot are replayed onto an
+    /// empty tree instead of failing.
+    pub trust_empty_snapshot: bool,
+    /// `zookeeper.datadir.autocreate`: an empty data dir is a legitimate empty database.
+    pub autocreate: bool,
+}
+
+impl Default for RecoveryOptions {
+    fn default() -> Self {
+        RecoveryOptions {
+            trust_empty_snapshot: false,
+            autocreate: true,
+        }
+    }
+}
+
+/// Receives the recovered state. A snapshot that fails half-way is followed by
+/// [`RecoverySink::reset`] and the next older one. Errors from the snapshot methods make
+/// that snapshot invalid (e.g. a node whose parent is missing); errors from
+/// [`RecoverySink::txn`] stop recovery.
+pub trait RecoverySink {
+    /// Forget everything received so far (back to an empty database).
+    fn reset(&mut self);
+    fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String>;
+    fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String>;
+    fn node(&mut self, node: SnapNode) -> Result<(), String>;
+    /// The snapshot was read completely and its seals match.
+    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String>;
+    /// One logged txn after the snapshot, in log order.
+    fn txn(&mut self, rec: &TxnRecord) -> Result<(), String>;
+}
+
+/// What the database is after recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartState {
+    /// A snapshot (and maybe logs) was loaded, or logs were trusted without one.
+    Loaded,
+    /// Nothing on disk and empty is legitimate: zxid 0; the caller must write
+    /// `snapshot.0` now.
+    NewEmpty,
+    /// Nothing on disk but empty is not trusted (autocreate off, no `initialize`
+    /// marker): zxid -1, the server must not trust its empty database.
+    Untrusted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub state: StartState,
+    /// The snapshot loaded, if any.
+    pub snapshot: Option<SnapshotFile>,
+    /// Newer snapshots that failed to load, with the reason.
+    pub skipped_snapshots: Vec<(PathBuf, String)>,
+    pub txns_replayed: u64,
+    /// Highest zxid of the database (snapshot name or last replayed txn); -1 / 0 for
+    /// [`StartState::Untrusted`] / [`StartState::NewEmpty`].
+    pub last_zxid: i64,
+    /// Torn log tails that were truncated.
+    pub torn_tails: Vec<TornTail>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("not able to find a valid snapshot in {} (tried: {})", dir.display(), tried.join("; "))]
+    NoValidSnapshot { dir: PathBuf, tried: Vec<String> },
+    #[error("no snapshot found in {}, but there are transaction logs in {}: something is broken (set snapshot.trust.empty=true only when upgrading from a version that had no snapshots)", snap_dir.display(), log_dir.display())]
+    LogsWithoutSnapshot { snap_dir: PathBuf, log_dir: PathBuf },
+    #[error(transparent)]
+    Log(#[from] LogReadError),
+    #[error(transparent)]
+    Repair(#[from] RepairError),
+    #[error("applying txn 0x{zxid:x} from {} at byte offset {offset} failed: {msg}", file.display())]
+    Apply {
+        zxid: i64,
+        file: PathBuf,
+        offset: u64,
+        msg: String,
+    },
+    #[error("snapshot {} is invalid and the transaction logs end at 0x{last_zxid:x}, before its zxid 0x{snapshot_zxid:x}: recovering from the older snapshot would lose data", skipped.display())]
+    LogsDoNotCoverSkipped {
+        skipped: PathBuf,
+        snapshot_zxid: i64,
+        last_zxid: i64,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RecoveryError + '_ {
+    move |source| RecoveryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Loads one snapshot into the sink; any error means "invalid, try an older one".
+fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), String> {
+    let err = |e: SnapshotError| e.to_string();
+    let mut r = SnapshotReader::open(&f.path).map_err(err)?;
+    sink.sessions(r.sessions().map_err(err)?)?;
+    sink.acl_cache(r.acl_cache().map_err(err)?)?;
+    let mut saw_root = false;
+    while let Some(n) = r.next_node().map_err(err)? {
+        saw_root |= n.path.is_empty();
+        sink.node(n)?;
+    }
+    if !saw_root {
+        return Err(format!("snapshot {} has no root node", f.path.display()));
+    }
+    let trailer = r.finish().map_err(err)?;
+    sink.snapshot_loaded(f.zxid, &trailer)
+}
+
+/// Recovers the database (see the module docs). `data_dir` holds `version-2/snapshot.*`,
+/// `data_log_dir` holds `version-2/log.*` (often the same directory).
+pub fn recover(
+    data_dir: &Path,
+    data_log_dir: &Path,
+    opts: &RecoveryOptions,
+    sink: &mut dyn RecoverySink,
+) -> Result<RecoveryReport, RecoveryError> {
+    let snap_dir = files::version_dir(data_dir);
+    let log_dir = files::version_dir(data_log_dir);
+    let candidates =
+        snapshot::find_valid_snapshots(&snap_dir, MAX_SNAPSHOT_CANDIDATES).map_err(io_at(&snap_dir))?;
+    let mut report = RecoveryReport {
+        state: StartState::Loaded,
+        snapshot: None,
+        skipped_snapshots: Vec::new(),
+        txns_replayed: 0,
+        last_zxid: 0,
+        torn_tails: Vec::new(),
+    };
+    for c in &candidates {
+        tracing::info!(file = %c.path.display(), "reading snapshot");
+        sink.reset();
+        match load_snapshot(c, sink) {
+            Ok(()) => {
+                report.snapshot = Some(c.clone());
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(file = %c.path.display(), error = %e, "problem reading snapshot, trying an older one");
+                report.skipped_snapshots.push((c.path.clone(), e));
+            }
+        }
+    }
+    let snap_zxid = match &report.snapshot {
+        Some(s) => s.zxid,
+        None if !candidates.is_empty() => {
+            sink.reset();
+            return Err(RecoveryError::NoValidSnapshot {
+                dir: snap_dir,
+                tried: report
+                    .skipped_snapshots
+                    .iter()
+                    .map(|(p, e)| format!("{}: {e}", p.display()))
+                    .collect(),
+            });
+        }
+        None => {
+            sink.reset();
+            let logs = files::list_logs(&log_dir).map_err(io_at(&log_dir))?;
+            if !logs.is_empty() {
+                if !opts.trust_empty_snapshot {
+                    return Err(RecoveryError::LogsWithoutSnapshot {
+                        snap_dir,
+                        log_dir,
+                    });
+                }
+                tracing::warn!("no snapshot found, replaying logs onto an empty tree (snapshot.trust.empty); this should only be allowed when upgrading");
+                0
+            } else {
+                let marker = data_log_dir.join(INITIALIZE_MARKER);
+                let had_marker = marker.exists();
+                if had_marker {
+                    fs::remove_file(&marker).map_err(io_at(&marker))?;
+                }
+                if opts.autocreate || had_marker {
+                    report.state = StartState::NewEmpty;
+                    report.last_zxid = 0;
+                } else {
+                    tracing::warn!("unexpected empty data tree, setting zxid to -1");
+                    report.state = StartState::Untrusted;
+                    report.last_zxid = -1;
+                }
+                return Ok(report);
+            }
+        }
+    };
+    report.last_zxid = snap_zxid;
+    replay(&log_dir, snap_zxid, sink, &mut report)?;
+    // A newer snapshot we could not use must be covered by the logs we replayed.
+    let newest_on_disk = files::list_snapshots(&snap_dir)
+        .map_err(io_at(&snap_dir))?
+        .into_iter()
+        .map(|(f, _)| f)
+        .filter(|f| f.zxid > snap_zxid)
+        .max_by_key(|f| f.zxid);
+    if let Some(f) = newest_on_disk {
+        if report.last_zxid < f.zxid {
+            return Err(RecoveryError::LogsDoNotCoverSkipped {
+                skipped: f.path,
+                snapshot_zxid: f.zxid,
+                last_zxid: report.last_zxid,
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn replay(
+    log_dir: &Path,
+    snap_zxid: i64,
+    sink: &mut dyn RecoverySink,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoveryError> {
+    let mut it = LogIterator::open(log_dir, snap_zxid + 1)?;
+    let mut prev = snap_zxid;
+    while let Some(entry) = it.next() {
+        let entry = entry?;
+        let zxid = entry.record.header.zxid;
+        if zxid <= prev && prev != 0 {
+            tracing::error!(
+                zxid = format_args!("0x{zxid:x}"),
+                highest = format_args!("0x{prev:x}"),
+                "transaction log goes backwards"
+            );
+        } else if zxid != prev + 1 && (zxid as u32) != 1 && prev > 0 {
+            tracing::warn!(
+                zxid = format_args!("0x{zxid:x}"),
+                previous = format_args!("0x{prev:x}"),
+                "gap in the transaction log"
+            );
+        }
+        sink.txn(&entry.record).map_err(|msg| RecoveryError::Apply {
+            zxid,
+            file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
+            offset: entry.offset,
+            msg,
+        })?;
+        prev = prev.max(zxid);
+        report.txns_replayed += 1;
+    }
+    report.last_zxid = report.last_zxid.max(prev);
+    for t in it.torn_tails() {
+        log_repair::truncate_torn_tail(t)?;
+        report.torn_tails.push(t.clone());
+    }
+    Ok(())
+}
