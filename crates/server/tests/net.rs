@@ -1,0 +1,370 @@
+//! End-to-end tests of the network layer: an in-process server on an ephemeral port,
+//! driven with raw protocol frames.
+
+mod support;
+
+use bytes::Bytes;
+use rzk_proto::records::*;
+use rzk_proto::Jute;
+use std::time::Duration;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const NONODE: i32 = -101;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_and_crud() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut c = Client::connect(addr, 5000).await;
+    assert_ne!(c.session, 0);
+    assert_eq!(c.timeout, 5000);
+    assert_eq!(c.passwd.len(), 16);
+    assert_eq!(&c.passwd[..], &rzk_server::session::password(c.session));
+
+    assert_eq!(c.create("/a", b"x", 0).await, (0, "/a".to_owned()));
+    let (data, stat) = c.get_data("/a", false).await.unwrap();
+    assert_eq!(&data[..], b"x");
+    assert_eq!(stat.version, 0);
+    let st = c.set_data("/a", b"yy", 0).await.unwrap();
+    assert_eq!(st.version, 1);
+    assert_eq!(st.data_length, 2);
+    assert_eq!(c.set_data("/a", b"z", 0).await, Err(-103));
+    assert_eq!(c.exists("/a", false).await.unwrap().version, 1);
+    assert_eq!(c.create("/a/b", b"", 0).await.0, 0);
+    assert_eq!(c.children("/a").await.unwrap(), vec!["b".to_owned()]);
+    assert_eq!(c.delete("/a", -1).await, -111); // NOTEMPTY
+    assert_eq!(c.delete("/a/b", -1).await, 0);
+    assert_eq!(c.delete("/a", -1).await, 0);
+    assert_eq!(c.get_data("/a", false).await, Err(NONODE));
+    // Ping is answered in order with the last zxid.
+    let h = c.ping().await;
+    assert_eq!((h.xid, h.err), (-2, 0));
+    assert!(h.zxid > 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let server = start(test_config()).await;
+    let mut c = Client::connect(server.local_addr(), 5000).await;
+    // Interleave writes and reads without waiting; replies must come back in xid order,
+    // and each read must see the writes sent before it.
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        let path = format!("/n{i}");
+        let create = CreateRequest {
+            path: path.clone(),
+            data: Bytes::from(format!("{i}")),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        };
+        c.send(2 * i + 1, 1, &create.to_bytes()).await;
+        c.send(2 * i + 2, 4, &GetDataRequest { path, watch: false }.to_bytes())
+            .await;
+        expected.push(2 * i + 1);
+        expected.push(2 * i + 2);
+    }
+    let mut got = Vec::new();
+    for i in 0..100 {
+        let (h, body) = c.recv().await.unwrap();
+        assert_eq!(h.err, 0, "reply {i}");
+        if h.xid % 2 == 0 {
+            let r = GetDataResponse::from_bytes(&body).unwrap();
+            assert_eq!(r.data, Bytes::from(format!("{}", (h.xid - 2) / 2)));
+        }
+        got.push(h.xid);
+    }
+    assert_eq!(got, expected);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_fires_before_the_reply_that_reveals_the_change() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr, 5000).await;
+    let mut b = Client::connect(addr, 5000).await;
+    assert_eq!(a.create("/w", b"1", 0).await.0, 0);
+
+    // Same connection: the notification precedes the setData reply.
+    a.get_data("/w", true).await.unwrap();
+    a.arrivals.clear();
+    a.set_data("/w", b"2", -1).await.unwrap();
+    assert_eq!(a.arrivals, vec![-1, a.xid]);
+    assert_eq!(a.events.last().unwrap().event_type, 3);
+    assert_eq!(a.events.last().unwrap().path, "/w");
+
+    // Another connection changes it; a read by the watcher must see the event first.
+    a.get_data("/w", true).await.unwrap();
+    a.arrivals.clear();
+    b.set_data("/w", b"3", -1).await.unwrap();
+    let (data, _) = a.get_data("/w", false).await.unwrap();
+    assert_eq!(&data[..], b"3");
+    assert_eq!(a.arrivals, vec![-1, a.xid]);
+
+    // exists watch on a missing node, then create: NodeCreated.
+    assert_eq!(a.exists("/w2", true).await, Err(NONODE));
+    b.create("/w2", b"", 0).await;
+    a.ping().await;
+    let ev = a.events.last().unwrap();
+    assert_eq!((ev.event_type, ev.path.as_str()), (1, "/w2"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_removes_ephemerals_and_closes() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr, 300).await;
+    assert_eq!(a.timeout, 300);
+    assert_eq!(a.create("/eph", b"", 1).await.0, 0);
+    let mut b = Client::connect(addr, 5000).await;
+    b.exists("/eph", true).await.unwrap();
+    // a goes silent; after ~timeout (rounded to tick) the session expires.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    b.ping().await;
+    assert!(
+        b.events.iter().any(|e| e.event_type == 2 && e.path == "/eph"),
+        "NodeDeleted delivered: {:?}",
+        b.events
+    );
+    assert_eq!(b.exists("/eph", false).await, Err(NONODE));
+    assert!(is_closed(&mut a.s).await, "expired session's connection is closed");
+    // Resuming the expired session: timeout 0 response, then close.
+    let (mut s, resp) = Client::resume(addr, 5000, a.session, a.passwd.clone())
+        .await
+        .err()
+        .expect("expired");
+    assert_eq!((resp.timeout_ms, resp.session_id), (0, 0));
+    assert_eq!(&resp.passwd[..], &[0u8; 16]);
+    assert!(is_closed(&mut s).await);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_with_password_moves_the_session() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr, 4000).await;
+    assert_eq!(a.create("/e", b"", 1).await.0, 0);
+    let mut a2 = Client::resume(addr, 6000, a.session, a.passwd.clone())
+        .await
+        .ok()
+        .expect("resumed");
+    assert_eq!(a2.session, a.session);
+    assert_eq!(a2.timeout, 6000);
+    assert!(is_closed(&mut a.s).await, "old connection closed");
+    // Ephemeral still there and owned by the session.
+    let st = a2.exists("/e", false).await.unwrap();
+    assert_eq!(st.ephemeral_owner, a.session);
+
+    // Wrong password: timeout 0 and closed; the session survives.
+    let (mut s, resp) = Client::resume(addr, 4000, a.session, Bytes::from(vec![1u8; 16]))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(resp.timeout_ms, 0);
+    assert!(is_closed(&mut s).await);
+    assert!(a2.exists("/e", false).await.is_ok());
+
+    // closeSession: reply, then the socket closes and ephemerals are gone.
+    let h = a2.close_session().await;
+    assert_eq!(h.err, 0);
+    assert!(is_closed(&mut a2.s).await);
+    let mut c = Client::connect(addr, 4000).await;
+    assert_eq!(c.exists("/e", false).await, Err(NONODE));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_client_without_read_only_byte() {
+    let server = start(test_config()).await;
+    let req = ConnectRequest {
+        timeout_ms: 5000,
+        passwd: Bytes::from(vec![0u8; 16]),
+        read_only: None,
+        ..Default::default()
+    };
+    let (_s, r) = connect_raw(server.local_addr(), &req).await;
+    let resp = r.unwrap();
+    assert_eq!(resp.read_only, None, "response omits the readOnly byte");
+    assert!(resp.session_id != 0);
+    let (_s, r) = connect_raw(
+        server.local_addr(),
+        &ConnectRequest {
+            read_only: Some(false),
+            ..req
+        },
+    )
+    .await;
+    assert_eq!(r.unwrap().read_only, Some(false));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ahead_of_server_is_closed_without_reply() {
+    let server = start(test_config()).await;
+    let req = ConnectRequest {
+        timeout_ms: 5000,
+        last_zxid_seen: 1 << 40,
+        passwd: Bytes::from(vec![0u8; 16]),
+        read_only: Some(false),
+        ..Default::default()
+    };
+    let (_s, r) = connect_raw(server.local_addr(), &req).await;
+    assert!(r.is_err(), "no ConnectResponse");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_closes_only_that_connection() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut good = Client::connect(addr, 5000).await;
+
+    // Oversized frame length.
+    let mut c = Client::connect(addr, 5000).await;
+    c.s.write_all(&0x7fff_ffffi32.to_be_bytes()).await.unwrap();
+    assert!(is_closed(&mut c.s).await);
+    // Negative frame length.
+    let mut c = Client::connect(addr, 5000).await;
+    c.s.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+    assert!(is_closed(&mut c.s).await);
+    // Unknown opcode: UNIMPLEMENTED, then closed.
+    let mut c = Client::connect(addr, 5000).await;
+    c.send(1, 999, &[]).await;
+    let (h, _) = c.recv().await.unwrap();
+    assert_eq!((h.xid, h.err), (1, -6));
+    assert!(is_closed(&mut c.s).await);
+    // Truncated request header.
+    let mut c = Client::connect(addr, 5000).await;
+    c.s.write_all(&frame(&[0, 0, 0])).await.unwrap();
+    assert!(is_closed(&mut c.s).await);
+    // Garbage instead of a ConnectRequest.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&frame(&[1, 2, 3])).await.unwrap();
+    assert!(is_closed(&mut s).await);
+    // Oversized handshake.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&(0x10_0000i32).to_be_bytes()).await.unwrap();
+    assert!(is_closed(&mut s).await);
+
+    // The well-behaved client is unaffected.
+    assert_eq!(good.create("/still-ok", b"", 0).await.0, 0);
+    assert!(good.ping().await.err == 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_and_sasl() {
+    let server = start(test_config()).await;
+    let mut c = Client::connect(server.local_addr(), 5000).await;
+    let ok = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"bob:secret"),
+    };
+    c.send(-4, 100, &ok.to_bytes()).await;
+    let (h, _) = c.reply(-4).await;
+    assert_eq!((h.zxid, h.err), (0, 0));
+    // SASL without a SASL server: OK with a null token.
+    let (h, body) = c
+        .call(102, &GetSaslRequest { token: Bytes::new() }.to_bytes())
+        .await;
+    assert_eq!(h.err, 0);
+    assert_eq!(body, (-1i32).to_be_bytes());
+    // Unknown scheme: AUTHFAILED and closed.
+    let bad = AuthPacket {
+        auth_type: 0,
+        scheme: "nope".into(),
+        auth: Bytes::new(),
+    };
+    c.send(-4, 100, &bad.to_bytes()).await;
+    let (h, _) = c.reply(-4).await;
+    assert_eq!(h.err, -115);
+    assert!(is_closed(&mut c.s).await);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_letter_words() {
+    let mut cfg = test_config();
+    cfg.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse("ruok,stat,mntr,conf,cons,wchs,dump,envi,isro,dirs");
+    let server = start(cfg).await;
+    let addr = server.local_addr();
+    assert_eq!(four_letter(addr, "ruok").await, "imok");
+    assert_eq!(four_letter(addr, "isro").await, "rw");
+    let srvr = four_letter(addr, "srvr").await;
+    assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
+    assert!(srvr.contains("\nMode: standalone\n"), "{srvr}");
+    assert!(srvr.contains("\nNode count: 5\n"), "{srvr}");
+    assert!(srvr.contains("\nZxid: 0x0\n"), "{srvr}");
+    let mut c = Client::connect(addr, 5000).await;
+    c.create("/x", b"", 0).await;
+    let stat = four_letter(addr, "stat").await;
+    assert!(stat.contains("Clients:\n /127.0.0.1:"), "{stat}");
+    assert!(stat.contains("\nNode count: 6\n"), "{stat}");
+    let mntr = four_letter(addr, "mntr").await;
+    assert!(mntr.contains("zk_server_state\tstandalone\n"), "{mntr}");
+    assert!(mntr.contains("zk_znode_count\t6\n"), "{mntr}");
+    assert!(mntr.contains("zk_global_sessions\t1\n"), "{mntr}");
+    let cons = four_letter(addr, "cons").await;
+    assert!(cons.contains(&format!("sid=0x{:x}", c.session)), "{cons}");
+    let dump = four_letter(addr, "dump").await;
+    assert!(dump.starts_with("SessionTracker dump:\n"), "{dump}");
+    assert!(dump.contains(&format!("\t0x{:x}\n", c.session)), "{dump}");
+    assert!(four_letter(addr, "conf").await.contains("tickTime=100\n"));
+    assert!(four_letter(addr, "envi").await.starts_with("Environment:\nzookeeper.version="));
+    assert!(four_letter(addr, "dirs").await.starts_with("datadir_size: "));
+    assert_eq!(
+        four_letter(addr, "wchc").await,
+        "wchc is not executed because it is not in the whitelist.\n"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_client_cnxns_per_ip() {
+    let mut cfg = test_config();
+    cfg.max_client_cnxns = 2;
+    let server = start(cfg).await;
+    let addr = server.local_addr();
+    let _a = Client::connect(addr, 5000).await;
+    let _b = Client::connect(addr, 5000).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(is_closed(&mut s).await, "third connection refused");
+    drop(_a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _c = Client::connect(addr, 5000).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_and_group_commit() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Client::connect(addr, 5000).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for j in 0..25 {
+                assert_eq!(c.create(&format!("/g{i}-{j}"), b"", 0).await.0, 0);
+            }
+            let (h, b) = c.call(9, &SyncRequest { path: "/".into() }.to_bytes()).await;
+            assert_eq!(h.err, 0);
+            assert_eq!(SyncResponse::from_bytes(&b).unwrap().path, "/");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut c = Client::connect(addr, 5000).await;
+    assert_eq!(c.children("/").await.unwrap().len(), 101);
+    let st = server.shared().stats.txns_logged.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(st, 5 + 100, "createSession x5 + 100 creates logged");
+    server.shutdown().await;
+}

@@ -1,0 +1,254 @@
+//! Test support: start an in-process server on 127.0.0.1:<ephemeral> and a raw-socket
+//! client that speaks the ZooKeeper wire protocol through rzk-proto.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use rzk_proto::records::*;
+use rzk_proto::{Jute, Reader};
+use rzk_server::config::{Config, FourLetterWhitelist};
+use rzk_server::net::Server;
+use rzk_server::storage::MemoryTxnLog;
+use rzk_server::tree::DataTree;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn test_config() -> Config {
+    Config {
+        client_port: 0,
+        client_port_address: Some("127.0.0.1".parse().unwrap()),
+        tick_time_ms: 100,
+        min_session_timeout_ms: 200,
+        max_session_timeout_ms: 10_000,
+        four_letter_whitelist: FourLetterWhitelist::All,
+        data_dir: std::env::temp_dir().join("rzk-net-tests"),
+        data_log_dir: std::env::temp_dir().join("rzk-net-tests"),
+        ..Config::default()
+    }
+}
+
+pub async fn start(cfg: Config) -> Server {
+    Server::start(cfg, DataTree::new(), Box::new(MemoryTxnLog::keeping()))
+        .await
+        .expect("server starts")
+}
+
+/// A raw protocol client.
+pub struct Client {
+    pub s: TcpStream,
+    pub session: i64,
+    pub passwd: Bytes,
+    pub timeout: i32,
+    pub xid: i32,
+    /// Notifications received, in order.
+    pub events: Vec<WatcherEvent>,
+    /// Every frame's xid in arrival order (to check ordering).
+    pub arrivals: Vec<i32>,
+}
+
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as i32).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+pub async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(IO_TIMEOUT, s.read_exact(&mut len))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"))??;
+    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+    tokio::time::timeout(IO_TIMEOUT, s.read_exact(&mut buf))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"))??;
+    Ok(buf)
+}
+
+/// True if the server closed the connection (EOF or reset) within the timeout.
+pub async fn is_closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(
+        tokio::time::timeout(IO_TIMEOUT, s.read(&mut b)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+pub async fn connect_raw(
+    addr: SocketAddr,
+    req: &ConnectRequest,
+) -> (TcpStream, std::io::Result<ConnectResponse>) {
+    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    s.write_all(&frame(&req.to_bytes())).await.expect("send");
+    let r = read_frame(&mut s)
+        .await
+        .and_then(|b| ConnectResponse::from_bytes(&b).map_err(std::io::Error::other));
+    (s, r)
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, timeout: i32) -> Client {
+        Client::resume(addr, timeout, 0, Bytes::from(vec![0u8; 16]))
+            .await
+            .expect("handshake")
+    }
+
+    pub async fn resume(
+        addr: SocketAddr,
+        timeout: i32,
+        session: i64,
+        passwd: Bytes,
+    ) -> Result<Client, (TcpStream, ConnectResponse)> {
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: timeout,
+            session_id: session,
+            passwd,
+            read_only: Some(false),
+        };
+        let (s, r) = connect_raw(addr, &req).await;
+        let resp = r.expect("connect response");
+        if resp.timeout_ms <= 0 {
+            return Err((s, resp));
+        }
+        Ok(Client {
+            s,
+            session: resp.session_id,
+            passwd: resp.passwd,
+            timeout: resp.timeout_ms,
+            xid: 0,
+            events: Vec::new(),
+            arrivals: Vec::new(),
+        })
+    }
+
+    pub async fn send(&mut self, xid: i32, op: i32, body: &[u8]) {
+        let mut payload = RequestHeader { xid, op }.to_bytes();
+        payload.extend_from_slice(body);
+        self.s.write_all(&frame(&payload)).await.expect("send");
+    }
+
+    /// Reads one frame; notifications are recorded and returned like any other.
+    pub async fn recv(&mut self) -> std::io::Result<(ReplyHeader, Vec<u8>)> {
+        let buf = read_frame(&mut self.s).await?;
+        let mut r = Reader::new(&buf);
+        let h: ReplyHeader = r.read().map_err(std::io::Error::other)?;
+        let body = r.rest().to_vec();
+        self.arrivals.push(h.xid);
+        if h.xid == -1 {
+            let ev = WatcherEvent::from_bytes(&body).map_err(std::io::Error::other)?;
+            self.events.push(ev);
+        }
+        Ok((h, body))
+    }
+
+    /// Reads until the reply with `xid`.
+    pub async fn reply(&mut self, xid: i32) -> (ReplyHeader, Vec<u8>) {
+        loop {
+            let (h, b) = self.recv().await.expect("reply");
+            if h.xid == xid {
+                return (h, b);
+            }
+            assert_eq!(h.xid, -1, "unexpected reply xid {} while waiting for {xid}", h.xid);
+        }
+    }
+
+    pub async fn call(&mut self, op: i32, body: &[u8]) -> (ReplyHeader, Vec<u8>) {
+        self.xid += 1;
+        let xid = self.xid;
+        self.send(xid, op, body).await;
+        self.reply(xid).await
+    }
+
+    pub async fn create(&mut self, path: &str, data: &[u8], flags: i32) -> (i32, String) {
+        let req = CreateRequest {
+            path: path.into(),
+            data: Bytes::copy_from_slice(data),
+            acl: Acl::open_unsafe(),
+            flags,
+        };
+        let (h, b) = self.call(1, &req.to_bytes()).await;
+        if h.err != 0 {
+            return (h.err, String::new());
+        }
+        (0, CreateResponse::from_bytes(&b).expect("CreateResponse").path)
+    }
+
+    pub async fn get_data(&mut self, path: &str, watch: bool) -> Result<(Bytes, Stat), i32> {
+        let req = GetDataRequest {
+            path: path.into(),
+            watch,
+        };
+        let (h, b) = self.call(4, &req.to_bytes()).await;
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        let r = GetDataResponse::from_bytes(&b).expect("GetDataResponse");
+        Ok((r.data, r.stat))
+    }
+
+    pub async fn exists(&mut self, path: &str, watch: bool) -> Result<Stat, i32> {
+        let (h, b) = self
+            .call(3, &ExistsRequest { path: path.into(), watch }.to_bytes())
+            .await;
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        Ok(ExistsResponse::from_bytes(&b).expect("ExistsResponse").stat)
+    }
+
+    pub async fn set_data(&mut self, path: &str, data: &[u8], version: i32) -> Result<Stat, i32> {
+        let req = SetDataRequest {
+            path: path.into(),
+            data: Bytes::copy_from_slice(data),
+            version,
+        };
+        let (h, b) = self.call(5, &req.to_bytes()).await;
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        Ok(SetDataResponse::from_bytes(&b).expect("SetDataResponse").stat)
+    }
+
+    pub async fn delete(&mut self, path: &str, version: i32) -> i32 {
+        let (h, _) = self
+            .call(2, &DeleteRequest { path: path.into(), version }.to_bytes())
+            .await;
+        h.err
+    }
+
+    pub async fn children(&mut self, path: &str) -> Result<Vec<String>, i32> {
+        let (h, b) = self
+            .call(8, &GetChildrenRequest { path: path.into(), watch: false }.to_bytes())
+            .await;
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        Ok(GetChildrenResponse::from_bytes(&b).expect("children").children)
+    }
+
+    pub async fn ping(&mut self) -> ReplyHeader {
+        self.send(-2, 11, &[]).await;
+        self.reply(-2).await.0
+    }
+
+    pub async fn close_session(&mut self) -> ReplyHeader {
+        self.call(-11, &[]).await.0
+    }
+}
+
+/// Runs a four-letter word and returns the text answer.
+pub async fn four_letter(addr: SocketAddr, word: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(word.as_bytes()).await.expect("send");
+    let mut out = Vec::new();
+    tokio::time::timeout(IO_TIMEOUT, s.read_to_end(&mut out))
+        .await
+        .expect("4lw answer in time")
+        .expect("read");
+    String::from_utf8(out).expect("utf8")
+}
