@@ -1,0 +1,355 @@
+//! Damaged data directories: torn last records are truncated (every earlier record
+//! kept), corruption before the end is an error naming file and offset, an invalid
+//! newest snapshot falls back to an older one only when the logs cover the gap.
+
+use bytes::Bytes;
+use rzk_proto::records::{Acl, StatPersisted};
+use rzk_proto::txn::{CreateTxn, Txn, TxnDigest, TxnHeader, TxnRecord};
+use rzk_server::storage::files::Compression;
+use rzk_server::storage::log_reader::{LogEntry, LogIterator, LogReadError, RecordFault};
+use rzk_server::storage::log_repair::truncate_after;
+use rzk_server::storage::recovery::{recover, RecoveryError, RecoveryOptions, RecoverySink};
+use rzk_server::storage::snapshot::{SnapNode, SnapshotTrailer, SnapshotWriter, ZxidDigest};
+use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const N: i64 = 12;
+
+fn rec(zxid: i64) -> TxnRecord {
+    let txn = Txn::Create(
+        1,
+        CreateTxn {
+            path: format!("/n{zxid}"),
+            data: Bytes::from(vec![b'd'; (zxid as usize * 7) % 40]),
+            acl: Acl::open_unsafe(),
+            ephemeral: false,
+            parent_cversion: zxid as i32,
+        },
+    );
+    TxnRecord {
+        header: TxnHeader {
+            client_id: 0x100,
+            cxid: zxid as i32,
+            zxid,
+            time: 1_700_000_000_000 + zxid,
+            txn_type: 1,
+        },
+        txn,
+        digest: Some(TxnDigest {
+            version: 2,
+            tree_digest: zxid * 1000,
+        }),
+    }
+}
+
+fn write_snapshot(v2: &Path, zxid: i64) -> PathBuf {
+    let mut w = SnapshotWriter::create(v2, zxid, Compression::None).unwrap();
+    w.sessions(&[(0x100, 30000)]).unwrap();
+    w.acl_cache(&[(1, Acl::open_unsafe())]).unwrap();
+    w.node("", b"", -1, &StatPersisted::default()).unwrap();
+    w.node("/zookeeper", b"", -1, &StatPersisted::default()).unwrap();
+    w.finish(Some(ZxidDigest::EMPTY)).unwrap()
+}
+
+/// dataDir with snapshot.0 and one log (`prealloc` bytes of padding) holding 1..=N.
+/// Returns the log path and each record's (offset, end).
+fn make_dir(dir: &Path, prealloc: u64) -> (PathBuf, Vec<(u64, u64)>) {
+    let v2 = dir.join("version-2");
+    fs::create_dir_all(&v2).unwrap();
+    write_snapshot(&v2, 0);
+    let cfg = TxnLogConfig {
+        prealloc_size: prealloc,
+        force_sync: false,
+        size_limit: None,
+    };
+    let mut log = FileTxnLog::open(dir, cfg).unwrap();
+    for z in 1..=N {
+        log.append_record(&rec(z)).unwrap();
+        if z % 3 == 0 {
+            log.sync_all().unwrap();
+        }
+    }
+    log.close().unwrap();
+    let path = v2.join("log.1");
+    let spans = LogIterator::open(&v2, 0)
+        .unwrap()
+        .map(|e| {
+            let e: LogEntry = e.unwrap();
+            (e.offset, e.end_offset)
+        })
+        .collect();
+    (path, spans)
+}
+
+#[derive(Default)]
+struct Txns(Vec<i64>);
+
+impl RecoverySink for Txns {
+    fn reset(&mut self) {
+        self.0.clear();
+    }
+    fn sessions(&mut self, _: Vec<(i64, i32)>) -> Result<(), String> {
+        Ok(())
+    }
+    fn acl_cache(&mut self, _: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
+        Ok(())
+    }
+    fn node(&mut self, _: SnapNode) -> Result<(), String> {
+        Ok(())
+    }
+    fn snapshot_loaded(&mut self, _: i64, _: &SnapshotTrailer) -> Result<(), String> {
+        Ok(())
+    }
+    fn txn(&mut self, r: &TxnRecord) -> Result<(), String> {
+        self.0.push(r.header.zxid);
+        Ok(())
+    }
+}
+
+fn recover_dir(dir: &Path) -> Result<(Vec<i64>, usize), RecoveryError> {
+    let mut s = Txns::default();
+    let rep = recover(dir, dir, &RecoveryOptions::default(), &mut s)?;
+    assert_eq!(rep.txns_replayed as usize, s.0.len());
+    Ok((s.0, rep.torn_tails.len()))
+}
+
+#[test]
+fn cut_at_every_offset_of_the_last_records_is_a_torn_tail() {
+    let base = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(base.path(), 0);
+    let original = fs::read(&log).unwrap();
+    let from = spans[spans.len() - 2].0; // the last two records
+    let end = spans[spans.len() - 1].1;
+    for cut in from..=end {
+        for zero_fill in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            make_dir(d.path(), 0);
+            let p = d.path().join("version-2/log.1");
+            let mut bytes = original[..cut as usize].to_vec();
+            if zero_fill {
+                // the preallocated region: the rest of the write never reached the disk
+                bytes.resize(original.len() + 4096, 0);
+            }
+            fs::write(&p, &bytes).unwrap();
+            let complete = spans.iter().filter(|(_, e)| *e <= cut).count() as i64;
+            let (txns, torn) = recover_dir(d.path())
+                .unwrap_or_else(|e| panic!("cut {cut} zero_fill {zero_fill}: {e}"));
+            assert_eq!(txns, (1..=complete).collect::<Vec<_>>(), "cut {cut}");
+            let start = spans.iter().find(|(s, e)| *s <= cut && cut < *e).map(|s| s.0);
+            // a cut inside the zero high half of the checksum, followed by zeros, is
+            // indistinguishable from padding: a clean end
+            let only_zeros = start.is_some_and(|s| {
+                zero_fill && original[s as usize..cut as usize].iter().all(|b| *b == 0)
+            });
+            let boundary = spans.iter().any(|(_, e)| *e == cut);
+            if boundary || only_zeros {
+                assert_eq!(torn, 0, "cut {cut} at a record boundary is a clean end");
+            } else {
+                assert_eq!(torn, 1, "cut {cut}");
+                // truncated right at the start of the torn record
+                assert_eq!(Some(fs::metadata(&p).unwrap().len()), start, "cut {cut}");
+                // and the repaired directory now recovers cleanly
+                let (again, torn2) = recover_dir(d.path()).unwrap();
+                assert_eq!(again, txns);
+                assert_eq!(torn2, 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn flipped_byte_in_an_earlier_record_is_an_error_naming_file_and_offset() {
+    let base = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(base.path(), 4096);
+    let original = fs::read(&log).unwrap();
+    let last_start = spans[spans.len() - 1].0;
+    // every byte of the first two records and of the one before the last
+    let mut offsets: Vec<u64> = (spans[0].0..spans[1].1).collect();
+    offsets.extend(spans[spans.len() - 2].0..last_start);
+    for off in offsets {
+        let d = tempfile::tempdir().unwrap();
+        make_dir(d.path(), 4096);
+        let p = d.path().join("version-2/log.1");
+        let mut bytes = original.clone();
+        bytes[off as usize] ^= 0x5a;
+        fs::write(&p, &bytes).unwrap();
+        let rec_start = spans.iter().find(|(s, e)| *s <= off && off < *e).unwrap().0;
+        match recover_dir(d.path()) {
+            Err(RecoveryError::Log(LogReadError::Corrupt {
+                file,
+                offset,
+                fault,
+                next_valid,
+            })) => {
+                assert_eq!(file, p, "flip at {off}");
+                assert_eq!(offset, rec_start, "flip at {off}");
+                assert!(next_valid > offset);
+                let msg = RecoveryError::Log(LogReadError::Corrupt {
+                    file: file.clone(),
+                    offset,
+                    fault: fault.clone(),
+                    next_valid,
+                })
+                .to_string();
+                assert!(msg.contains("log.1") && msg.contains(&format!("offset {rec_start}")), "{msg}");
+            }
+            other => panic!("flip at {off}: expected corruption error, got {other:?}"),
+        }
+        // nothing was truncated
+        assert_eq!(fs::read(&p).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn bad_checksum_in_last_record_followed_by_padding_is_torn() {
+    let d = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(d.path(), 4096);
+    let mut bytes = fs::read(&log).unwrap();
+    let last = spans[spans.len() - 1];
+    bytes[(last.0 + 20) as usize] ^= 1;
+    fs::write(&log, &bytes).unwrap();
+    let (txns, torn) = recover_dir(d.path()).unwrap();
+    assert_eq!(txns, (1..N).collect::<Vec<_>>());
+    assert_eq!(torn, 1);
+    assert_eq!(fs::metadata(&log).unwrap().len(), last.0);
+}
+
+#[test]
+fn zero_length_before_valid_data_is_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(d.path(), 0);
+    let mut bytes = fs::read(&log).unwrap();
+    let r = spans[3];
+    for b in &mut bytes[r.0 as usize..(r.0 + 12) as usize] {
+        *b = 0;
+    }
+    fs::write(&log, &bytes).unwrap();
+    match recover_dir(d.path()) {
+        Err(RecoveryError::Log(LogReadError::Corrupt { offset, fault, .. })) => {
+            assert_eq!(offset, r.0);
+            assert_eq!(fault, RecordFault::ZeroLength);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_newest_snapshot_falls_back_when_logs_cover_it() {
+    let d = tempfile::tempdir().unwrap();
+    make_dir(d.path(), 0);
+    let v2 = d.path().join("version-2");
+    let s5 = write_snapshot(&v2, 5);
+    let mut b = fs::read(&s5).unwrap();
+    b[20] ^= 0xff; // inside the session table: seal 1 no longer matches
+    fs::write(&s5, &b).unwrap();
+    let mut s = Txns::default();
+    let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
+    assert_eq!(rep.snapshot.map(|s| s.zxid), Some(0));
+    assert_eq!(rep.skipped_snapshots.len(), 1);
+    assert!(rep.skipped_snapshots[0].1.contains("CRC"), "{:?}", rep.skipped_snapshots);
+    assert_eq!(s.0, (1..=N).collect::<Vec<_>>());
+
+    // a valid snapshot.5 is preferred and replay starts after it
+    write_snapshot(&v2, 5);
+    let mut s = Txns::default();
+    let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
+    assert_eq!(rep.snapshot.map(|s| s.zxid), Some(5));
+    assert_eq!(s.0, (6..=N).collect::<Vec<_>>());
+}
+
+#[test]
+fn invalid_newest_snapshot_not_covered_by_logs_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    make_dir(d.path(), 0);
+    let v2 = d.path().join("version-2");
+    let s = write_snapshot(&v2, 0x100);
+    let mut b = fs::read(&s).unwrap();
+    b[20] ^= 0xff;
+    fs::write(&s, &b).unwrap();
+    match recover_dir(d.path()) {
+        Err(RecoveryError::LogsDoNotCoverSkipped { snapshot_zxid, last_zxid, .. }) => {
+            assert_eq!((snapshot_zxid, last_zxid), (0x100, N));
+        }
+        other => panic!("{other:?}"),
+    }
+    // all snapshots invalid -> error
+    let s0 = v2.join("snapshot.0");
+    let mut b = fs::read(&s0).unwrap();
+    b[20] ^= 0xff;
+    fs::write(&s0, &b).unwrap();
+    assert!(matches!(
+        recover_dir(d.path()),
+        Err(RecoveryError::NoValidSnapshot { .. })
+    ));
+}
+
+#[test]
+fn empty_dir_and_logs_without_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Txns::default();
+    let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
+    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::NewEmpty);
+    assert_eq!(rep.last_zxid, 0);
+    let opts = RecoveryOptions {
+        autocreate: false,
+        ..RecoveryOptions::default()
+    };
+    let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();
+    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::Untrusted);
+    assert_eq!(rep.last_zxid, -1);
+    fs::write(d.path().join("initialize"), b"").unwrap();
+    let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();
+    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::NewEmpty);
+    assert!(!d.path().join("initialize").exists());
+
+    make_dir(d.path(), 0);
+    fs::remove_file(d.path().join("version-2/snapshot.0")).unwrap();
+    assert!(matches!(
+        recover_dir(d.path()),
+        Err(RecoveryError::LogsWithoutSnapshot { .. })
+    ));
+    let trust = RecoveryOptions {
+        trust_empty_snapshot: true,
+        ..RecoveryOptions::default()
+    };
+    let mut s = Txns::default();
+    let rep = recover(d.path(), d.path(), &trust, &mut s).unwrap();
+    assert_eq!(rep.last_zxid, N);
+    assert_eq!(s.0.len() as i64, N);
+}
+
+#[test]
+fn trunc_keeps_records_up_to_zxid_and_deletes_later_files() {
+    let d = tempfile::tempdir().unwrap();
+    let v2 = d.path().join("version-2");
+    let cfg = TxnLogConfig {
+        prealloc_size: 1024,
+        force_sync: false,
+        size_limit: None,
+    };
+    let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
+    for z in 1..=20 {
+        log.append_record(&rec(z)).unwrap();
+        if z == 7 || z == 14 {
+            log.roll().unwrap();
+        }
+    }
+    log.close().unwrap();
+    truncate_after(&v2, 10).unwrap();
+    let names: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(&v2)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names, ["log.1", "log.8"]);
+    let z: Vec<i64> = LogIterator::open(&v2, 0)
+        .unwrap()
+        .map(|e| e.unwrap().record.header.zxid)
+        .collect();
+    assert_eq!(z, (1..=10).collect::<Vec<_>>());
+    assert!(truncate_after(&d.path().join("nothing"), 3).is_err());
+}
