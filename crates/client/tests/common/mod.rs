@@ -2,6 +2,8 @@
 //! test roots, and a skip macro so `cargo test` passes without a server.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::time::Duration;
 
 use rzk_client::{open_acl_unsafe, Client, CreateMode};

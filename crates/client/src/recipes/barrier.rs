@@ -1,0 +1,64 @@
+//! `Barrier`: Curator's `DistributedBarrier` — while the barrier node exists, waiters
+//! block; removing it releases them all.
+
+use std::time::Duration;
+
+use super::util::{delete_quietly, ensure_path};
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::Client;
+
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    client: Client,
+    path: String,
+}
+
+impl Barrier {
+    pub fn new(client: Client, path: &str) -> Result<Barrier> {
+        rzk_proto::path::validate(path, false)?;
+        Ok(Barrier {
+            client,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Raises the barrier (creates its node; fine if already raised).
+    pub async fn set(&self) -> Result<()> {
+        ensure_path(&self.client, rzk_proto::path::parent(&self.path)).await?;
+        match self
+            .client
+            .create(&self.path, b"", &open_acl_unsafe(), CreateMode::Persistent)
+            .await
+        {
+            Ok(_) | Err(Error::NodeExists) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lowers the barrier, releasing waiters.
+    pub async fn remove(&self) -> Result<()> {
+        delete_quietly(&self.client, &self.path).await
+    }
+
+    /// Waits until the barrier is gone; `Ok(false)` on timeout.
+    pub async fn wait(&self, max: Option<Duration>) -> Result<bool> {
+        let deadline = max.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            let (stat, w) = self.client.exists_w(&self.path).await?;
+            if stat.is_none() {
+                return Ok(true);
+            }
+            let ev = match deadline {
+                None => w.await,
+                Some(d) => match tokio::time::timeout_at(d, w).await {
+                    Ok(ev) => ev,
+                    Err(_) => return Ok(false),
+                },
+            };
+            if ev.event_type == EventType::None && ev.state.is_terminal() {
+                return Err(Error::SessionExpired);
+            }
+        }
+    }
+}

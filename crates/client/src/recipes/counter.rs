@@ -1,0 +1,103 @@
+//! `SharedCounter`: Curator's `SharedCount` — a 32-bit integer stored big-endian in one
+//! node, changed only by versioned compare-and-set.
+
+use super::util::ensure_path;
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode};
+use crate::{Client, OneshotWatch};
+
+/// A value with the node version it was read at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionedValue {
+    pub value: i32,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SharedCounter {
+    client: Client,
+    path: String,
+}
+
+fn decode(d: &[u8]) -> Result<i32> {
+    let b: [u8; 4] = d
+        .try_into()
+        .map_err(|_| Error::Recipe(format!("counter node holds {} bytes, not 4", d.len())))?;
+    Ok(i32::from_be_bytes(b))
+}
+
+impl SharedCounter {
+    /// Opens the counter at `path`, creating it with `seed` if absent.
+    pub async fn new(client: Client, path: &str, seed: i32) -> Result<SharedCounter> {
+        rzk_proto::path::validate(path, false)?;
+        ensure_path(&client, rzk_proto::path::parent(path)).await?;
+        match client
+            .create(
+                path,
+                &seed.to_be_bytes(),
+                &open_acl_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+        {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(SharedCounter {
+            client,
+            path: path.to_owned(),
+        })
+    }
+
+    pub async fn get(&self) -> Result<VersionedValue> {
+        let (d, st) = self.client.get_data(&self.path).await?;
+        Ok(VersionedValue {
+            value: decode(&d)?,
+            version: st.version,
+        })
+    }
+
+    /// The current value and a watch for its next change.
+    pub async fn get_w(&self) -> Result<(VersionedValue, OneshotWatch)> {
+        let (d, st, w) = self.client.get_data_w(&self.path).await?;
+        Ok((
+            VersionedValue {
+                value: decode(&d)?,
+                version: st.version,
+            },
+            w,
+        ))
+    }
+
+    /// Sets `new` only if the node is still at `prev.version`; `Ok(false)` if not.
+    pub async fn try_set(&self, prev: VersionedValue, new: i32) -> Result<bool> {
+        match self
+            .client
+            .set_data(&self.path, &new.to_be_bytes(), Some(prev.version))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::BadVersion) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unconditional set.
+    pub async fn set(&self, v: i32) -> Result<()> {
+        self.client
+            .set_data(&self.path, &v.to_be_bytes(), None)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds `delta` with a CAS loop; returns the new value.
+    pub async fn add(&self, delta: i32) -> Result<i32> {
+        loop {
+            let cur = self.get().await?;
+            let new = cur.value.wrapping_add(delta);
+            if self.try_set(cur, new).await? {
+                return Ok(new);
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `DoubleBarrier`: Curator's `DistributedDoubleBarrier` — `enter` blocks until
+//! `member_count` participants have entered; `leave` blocks until all have left.
+//!
+//! Layout: `<path>/<uuid>` ephemeral per participant, `<path>/ready` created by whoever
+//! completes the group. Leaving follows the classic recipe: the lowest node waits for the
+//! highest to go, everyone else deletes its node and waits for the lowest to go.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::util::{child_path, delete_quietly, ensure_path};
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode, EventType, WatchedEvent};
+use crate::{Client, OneshotWatch};
+
+const READY_NODE: &str = "ready";
+
+#[derive(Debug)]
+pub struct DoubleBarrier {
+    client: Client,
+    path: String,
+    ready: String,
+    ours: String,
+    member_count: usize,
+}
+
+async fn wait_event(w: OneshotWatch, deadline: Option<Instant>) -> Result<Option<WatchedEvent>> {
+    let ev = match deadline {
+        None => w.await,
+        Some(d) => match tokio::time::timeout_at(d, w).await {
+            Ok(ev) => ev,
+            Err(_) => return Ok(None),
+        },
+    };
+    if ev.event_type == EventType::None && ev.state.is_terminal() {
+        return Err(Error::SessionExpired);
+    }
+    Ok(Some(ev))
+}
+
+impl DoubleBarrier {
+    pub fn new(client: Client, path: &str, member_count: usize) -> Result<DoubleBarrier> {
+        rzk_proto::path::validate(path, false)?;
+        Ok(DoubleBarrier {
+            ready: child_path(path, READY_NODE),
+            ours: child_path(path, &uuid::Uuid::new_v4().to_string()),
+            path: path.to_owned(),
+            client,
+            member_count,
+        })
+    }
+
+    async fn members(&self) -> Result<Vec<String>> {
+        let mut c = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        c.retain(|n| n != READY_NODE);
+        c.sort();
+        Ok(c)
+    }
+
+    /// Enters; `Ok(false)` if the group did not complete within `max`.
+    pub async fn enter(&self, max: Option<Duration>) -> Result<bool> {
+        let deadline = max.map(|d| Instant::now() + d);
+        ensure_path(&self.client, &self.path).await?;
+        let (ready, mut w) = self.client.exists_w(&self.ready).await?;
+        match self
+            .client
+            .create(&self.ours, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+            .await
+        {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) => return Err(e),
+        }
+        if ready.is_some() {
+            return Ok(true);
+        }
+        loop {
+            if self.members().await?.len() >= self.member_count {
+                match self
+                    .client
+                    .create(&self.ready, b"", &open_acl_unsafe(), CreateMode::Persistent)
+                    .await
+                {
+                    Ok(_) | Err(Error::NodeExists) => return Ok(true),
+                    Err(e) => return Err(e),
+                }
+            }
+            match wait_event(w, deadline).await? {
+                None => {
+                    delete_quietly(&self.client, &self.ours).await?;
+                    return Ok(false);
+                }
+                Some(ev) if ev.event_type == EventType::NodeCreated => return Ok(true),
+                Some(_) => {}
+            }
+            let (ready, w2) = self.client.exists_w(&self.ready).await?;
+            if ready.is_some() {
+                return Ok(true);
+            }
+            w = w2;
+        }
+    }
+
+    /// Leaves; `Ok(false)` if the others did not all leave within `max`.
+    pub async fn leave(&self, max: Option<Duration>) -> Result<bool> {
+        let deadline = max.map(|d| Instant::now() + d);
+        let our_name = rzk_proto::path::basename(&self.ours).to_owned();
+        loop {
+            let members = self.members().await?;
+            let present = members.contains(&our_name);
+            if members.is_empty() || (members.len() == 1 && present) {
+                delete_quietly(&self.client, &self.ours).await?;
+                // Last one out lowers the ready flag for the next round.
+                if self.members().await?.is_empty() {
+                    delete_quietly(&self.client, &self.ready).await?;
+                }
+                return Ok(true);
+            }
+            let lowest = &members[0];
+            let highest = &members[members.len() - 1];
+            let watch_name = if present && *lowest == our_name {
+                highest.clone()
+            } else {
+                if present {
+                    delete_quietly(&self.client, &self.ours).await?;
+                }
+                lowest.clone()
+            };
+            let (stat, w) = self
+                .client
+                .exists_w(&child_path(&self.path, &watch_name))
+                .await?;
+            if stat.is_none() {
+                continue;
+            }
+            if wait_event(w, deadline).await?.is_none() {
+                return Ok(false);
+            }
+        }
+    }
+}

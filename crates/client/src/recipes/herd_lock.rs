@@ -1,0 +1,70 @@
+//! `HerdLock`: the naive lock every waiter watches the parent for — kept as the
+//! documented contrast to [`super::Mutex`].
+//!
+//! Every release (or any join) fires a NodeChildrenChanged to *every* waiter, each of
+//! which re-reads the whole child list: O(N) notifications and O(N) requests per
+//! acquisition, O(N^2) for N contenders to each acquire once (the "herd effect"). Use
+//! [`super::Mutex`] instead; this exists for the herd benchmark and for teaching.
+
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::util::{child_path, delete_quietly, ensure_path};
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::Client;
+
+/// A non-re-entrant lock with the herd effect.
+#[derive(Debug)]
+pub struct HerdLock {
+    client: Client,
+    path: String,
+    node: AsyncMutex<Option<String>>,
+}
+
+impl HerdLock {
+    pub fn new(client: Client, path: &str) -> Result<HerdLock> {
+        rzk_proto::path::validate(path, false)?;
+        Ok(HerdLock {
+            client,
+            path: path.to_owned(),
+            node: AsyncMutex::new(None),
+        })
+    }
+
+    pub async fn acquire(&self) -> Result<()> {
+        let mut node = self.node.lock().await;
+        if node.is_some() {
+            return Err(Error::Recipe("HerdLock is already held".into()));
+        }
+        ensure_path(&self.client, &self.path).await?;
+        let ours = self
+            .client
+            .create(
+                &child_path(&self.path, "lock-"),
+                b"",
+                &open_acl_unsafe(),
+                CreateMode::EphemeralSequential,
+            )
+            .await?;
+        let name = rzk_proto::path::basename(&ours).to_owned();
+        loop {
+            let (mut children, w) = self.client.get_children_w(&self.path).await?;
+            children.sort();
+            if children.first() == Some(&name) {
+                *node = Some(ours);
+                return Ok(());
+            }
+            let ev = w.await;
+            if ev.event_type == EventType::None && ev.state.is_terminal() {
+                return Err(Error::SessionExpired);
+            }
+        }
+    }
+
+    pub async fn release(&self) -> Result<()> {
+        match self.node.lock().await.take() {
+            Some(n) => delete_quietly(&self.client, &n).await,
+            None => Err(Error::Recipe("release of a lock that is not held".into())),
+        }
+    }
+}

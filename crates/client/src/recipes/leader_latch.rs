@@ -1,0 +1,179 @@
+//! `LeaderLatch`: Curator's `LeaderLatch` — every participant keeps a protected
+//! ephemeral-sequential node `<path>/_c_<uuid>-latch-<seq>` (data = its id); the lowest
+//! node is the leader, and each other participant watches only its predecessor.
+//!
+//! Leadership is published on a `watch` channel. It is dropped as soon as the connection
+//! is lost (as Curator does on SUSPENDED) and re-evaluated after reconnecting; it ends for
+//! good when the session ends. Never report leadership while disconnected.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::util::{child_path, create_protected_sequential, delete_quietly, sort_children};
+use crate::error::{Error, Result};
+use crate::types::{EventType, SessionState};
+use crate::Client;
+
+/// Curator's latch node name.
+pub const LATCH_NAME: &str = "latch-";
+
+/// A started leader latch. Dropping it without [`LeaderLatch::close`] leaves the node
+/// until the session ends.
+#[derive(Debug)]
+pub struct LeaderLatch {
+    client: Client,
+    path: String,
+    node: String,
+    leader: watch::Receiver<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LeaderLatch {
+    /// Joins the election under `path` with participant id `id`.
+    pub async fn start(client: Client, path: &str, id: &str) -> Result<LeaderLatch> {
+        rzk_proto::path::validate(path, false)?;
+        let node = create_protected_sequential(&client, path, LATCH_NAME, id.as_bytes()).await?;
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(run(client.clone(), path.to_owned(), node.clone(), tx));
+        Ok(LeaderLatch {
+            client,
+            path: path.to_owned(),
+            node,
+            leader: rx,
+            task,
+        })
+    }
+
+    pub fn has_leadership(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// A receiver of leadership changes.
+    pub fn leadership_watcher(&self) -> watch::Receiver<bool> {
+        self.leader.clone()
+    }
+
+    /// Waits until this participant leads; `Ok(false)` on timeout.
+    pub async fn await_leadership(&self, wait: Duration) -> Result<bool> {
+        let mut rx = self.leader.clone();
+        let r = match tokio::time::timeout(wait, rx.wait_for(|l| *l)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Ok(false),
+        };
+        r
+    }
+
+    /// Our latch node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Participant ids (node data) in order; the first is the leader.
+    pub async fn participants(&self) -> Result<Vec<String>> {
+        let mut children = self.client.get_children(&self.path).await?;
+        sort_children(&mut children, &[LATCH_NAME]);
+        let mut out = Vec::new();
+        for c in children {
+            match self.client.get_data(&child_path(&self.path, &c)).await {
+                Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
+                Err(Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Leaves the election (deletes our node).
+    pub async fn close(self) -> Result<()> {
+        self.task.abort();
+        delete_quietly(&self.client, &self.node).await
+    }
+}
+
+async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>) {
+    let name = rzk_proto::path::basename(&node).to_owned();
+    let mut st = client.state_watcher();
+    loop {
+        let step = check(&client, &path, &name).await;
+        let w = match step {
+            Ok(None) => {
+                tx.send_replace(true);
+                None
+            }
+            Ok(Some(w)) => {
+                tx.send_replace(false);
+                Some(w)
+            }
+            Err(Error::NoNode) => {
+                tracing::warn!(%node, "latch node vanished; leaving the election");
+                tx.send_replace(false);
+                return;
+            }
+            Err(e) if e.is_session_terminal() => {
+                tx.send_replace(false);
+                return;
+            }
+            Err(_) => {
+                tx.send_replace(false);
+                None
+            }
+        };
+        // Wait for the predecessor to go, or for a connection change.
+        let wf = async move {
+            match w {
+                Some(w) => Some(w.await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(wf);
+        loop {
+            tokio::select! {
+                ev = &mut wf => {
+                    if let Some(ev) = ev {
+                        if ev.event_type == EventType::None && ev.state.is_terminal() {
+                            tx.send_replace(false);
+                            return;
+                        }
+                    }
+                    break;
+                }
+                ch = st.changed() => {
+                    if ch.is_err() { tx.send_replace(false); return; }
+                    let s = *st.borrow_and_update();
+                    if s.is_terminal() { tx.send_replace(false); return; }
+                    if s == SessionState::Disconnected {
+                        tx.send_replace(false);
+                    } else if s.is_connected() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Ok(None)` when we lead, `Ok(Some(watch))` on our predecessor otherwise.
+async fn check(client: &Client, path: &str, name: &str) -> Result<Option<crate::OneshotWatch>> {
+    loop {
+        let mut children = client.get_children(path).await?;
+        sort_children(&mut children, &[LATCH_NAME]);
+        let idx = children
+            .iter()
+            .position(|c| c == name)
+            .ok_or(Error::NoNode)?;
+        if idx == 0 {
+            return Ok(None);
+        }
+        match client
+            .get_data_w(&child_path(path, &children[idx - 1]))
+            .await
+        {
+            Ok((_, _, w)) => return Ok(Some(w)),
+            Err(Error::NoNode) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

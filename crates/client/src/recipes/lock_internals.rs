@@ -1,0 +1,163 @@
+//! The shared algorithm of Curator's `LockInternals`: one ephemeral-sequential node per
+//! attempt, sorted by sequence; an attempt that may not yet hold the lock watches exactly
+//! one node ahead of it (its predecessor, or for readers the first writer ahead).
+//!
+//! Used by [`super::Mutex`], [`super::ReadWriteLock`], [`super::SemaphoreMutex`] and
+//! [`super::LeaderElection`]. Never watches the parent (that is [`super::HerdLock`]'s
+//! documented mistake) and never leaves its node behind on failure or timeout.
+
+use tokio::time::Instant;
+
+use super::util::{child_path, create_protected_sequential, delete_quietly, sort_children};
+use crate::error::{Error, Result};
+use crate::types::EventType;
+use crate::Client;
+
+/// Curator's lock node name for `InterProcessMutex`.
+pub const LOCK_NAME: &str = "lock-";
+/// Curator's `InterProcessReadWriteLock` node names.
+pub const READ_LOCK_NAME: &str = "__READ__";
+pub const WRITE_LOCK_NAME: &str = "__WRIT__";
+
+/// Which predicate decides whether an attempt holds the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockKind {
+    /// First node wins (maxLeases = 1); sorted by `lock-` suffix.
+    Exclusive,
+    /// Holds unless a writer is ahead.
+    Read,
+    /// First node of all readers and writers wins.
+    Write,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LockCore {
+    pub client: Client,
+    pub base: String,
+    pub kind: LockKind,
+    pub data: Vec<u8>,
+}
+
+enum Decision {
+    Holds,
+    Watch(String),
+}
+
+impl LockCore {
+    pub fn new(client: Client, base: &str, kind: LockKind) -> Result<LockCore> {
+        rzk_proto::path::validate(base, false)?;
+        Ok(LockCore {
+            client,
+            base: base.to_owned(),
+            kind,
+            data: Vec::new(),
+        })
+    }
+
+    fn lock_name(&self) -> &'static str {
+        match self.kind {
+            LockKind::Exclusive => LOCK_NAME,
+            LockKind::Read => READ_LOCK_NAME,
+            LockKind::Write => WRITE_LOCK_NAME,
+        }
+    }
+
+    fn sort(&self, children: &mut [String]) {
+        match self.kind {
+            LockKind::Exclusive => sort_children(children, &[LOCK_NAME]),
+            _ => sort_children(children, &[READ_LOCK_NAME, WRITE_LOCK_NAME]),
+        }
+    }
+
+    fn decide(&self, children: &[String], ours: &str) -> Result<Decision> {
+        let idx = children
+            .iter()
+            .position(|c| c == ours)
+            .ok_or(Error::NoNode)?;
+        match self.kind {
+            LockKind::Exclusive | LockKind::Write => Ok(if idx == 0 {
+                Decision::Holds
+            } else {
+                Decision::Watch(children[idx - 1].clone())
+            }),
+            LockKind::Read => {
+                let first_writer = children[..idx].iter().find(|c| c.contains(WRITE_LOCK_NAME));
+                Ok(match first_writer {
+                    None => Decision::Holds,
+                    Some(w) => Decision::Watch(w.clone()),
+                })
+            }
+        }
+    }
+
+    /// Creates our node and waits until it holds the lock or `deadline` passes.
+    /// Returns our node's path, or `None` on timeout (our node is then deleted).
+    /// `skip_wait` makes the attempt hold at once (a read lock taken by the write holder).
+    pub async fn attempt(
+        &self,
+        deadline: Option<Instant>,
+        skip_wait: bool,
+    ) -> Result<Option<String>> {
+        let ours =
+            create_protected_sequential(&self.client, &self.base, self.lock_name(), &self.data)
+                .await?;
+        match self.wait_for_turn(&ours, deadline, skip_wait).await {
+            Ok(true) => Ok(Some(ours)),
+            Ok(false) => {
+                delete_quietly(&self.client, &ours).await?;
+                Ok(None)
+            }
+            Err(e) => {
+                if let Err(de) = delete_quietly(&self.client, &ours).await {
+                    tracing::warn!(node = %ours, error = %de, "could not delete lock node after failure");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait_for_turn(
+        &self,
+        ours: &str,
+        deadline: Option<Instant>,
+        skip_wait: bool,
+    ) -> Result<bool> {
+        let name = rzk_proto::path::basename(ours).to_owned();
+        loop {
+            let mut children = self.client.get_children(&self.base).await?;
+            self.sort(&mut children);
+            let decision = self.decide(&children, &name)?;
+            let watch_path = match decision {
+                Decision::Holds => return Ok(true),
+                Decision::Watch(_) if skip_wait => return Ok(true),
+                Decision::Watch(p) => child_path(&self.base, &p),
+            };
+            let w = match self.client.get_data_w(&watch_path).await {
+                Ok((_, _, w)) => w,
+                Err(Error::NoNode) => continue,
+                Err(e) => return Err(e),
+            };
+            let ev = match deadline {
+                None => w.await,
+                Some(d) => match tokio::time::timeout_at(d, w).await {
+                    Ok(ev) => ev,
+                    Err(_) => return Ok(false),
+                },
+            };
+            if ev.event_type == EventType::None && ev.state.is_terminal() {
+                return Err(Error::SessionExpired);
+            }
+        }
+    }
+
+    /// The lock's participant nodes, sorted in lock order (full paths).
+    pub async fn participant_nodes(&self) -> Result<Vec<String>> {
+        let mut children = match self.client.get_children(&self.base).await {
+            Ok(c) => c,
+            Err(Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        self.sort(&mut children);
+        Ok(children.iter().map(|c| child_path(&self.base, c)).collect())
+    }
+}

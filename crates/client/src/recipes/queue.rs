@@ -1,0 +1,164 @@
+//! `DistributedQueue`: an ordered queue with at-least-once delivery.
+//!
+//! Items are persistent sequential nodes `<path>/queue-<seq>` (Curator's item name).
+//! A consumer claims an item by creating the ephemeral `<path>/locks/<item>`; it must
+//! [`QueueItem::ack`] (delete item, then claim) after processing. If the consumer's
+//! session ends first the claim vanishes and another consumer gets the item again:
+//! at-least-once, never silently lost. Items are handed out in sequence order.
+
+use super::util::{child_path, delete_quietly, ensure_path};
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::Client;
+
+/// Curator's queue item prefix.
+pub const QUEUE_ITEM_NAME: &str = "queue-";
+const LOCKS: &str = "locks";
+
+#[derive(Debug, Clone)]
+pub struct DistributedQueue {
+    client: Client,
+    path: String,
+    locks: String,
+}
+
+/// A claimed item. Call [`QueueItem::ack`] once processed.
+#[derive(Debug)]
+pub struct QueueItem {
+    client: Client,
+    pub path: String,
+    pub data: Vec<u8>,
+    claim: String,
+}
+
+impl DistributedQueue {
+    pub fn new(client: Client, path: &str) -> Result<DistributedQueue> {
+        rzk_proto::path::validate(path, false)?;
+        Ok(DistributedQueue {
+            locks: child_path(path, LOCKS),
+            path: path.to_owned(),
+            client,
+        })
+    }
+
+    /// Appends an item; returns its node path.
+    pub async fn put(&self, data: &[u8]) -> Result<String> {
+        let item = child_path(&self.path, QUEUE_ITEM_NAME);
+        match self
+            .client
+            .create(
+                &item,
+                data,
+                &open_acl_unsafe(),
+                CreateMode::PersistentSequential,
+            )
+            .await
+        {
+            Err(Error::NoNode) => {
+                ensure_path(&self.client, &self.path).await?;
+                self.client
+                    .create(
+                        &item,
+                        data,
+                        &open_acl_unsafe(),
+                        CreateMode::PersistentSequential,
+                    )
+                    .await
+            }
+            r => r,
+        }
+    }
+
+    async fn items(&self, watch: bool) -> Result<(Vec<String>, Option<crate::OneshotWatch>)> {
+        ensure_path(&self.client, &self.locks).await?;
+        let (mut c, w) = if watch {
+            let (c, w) = self.client.get_children_w(&self.path).await?;
+            (c, Some(w))
+        } else {
+            (self.client.get_children(&self.path).await?, None)
+        };
+        c.retain(|n| n.starts_with(QUEUE_ITEM_NAME));
+        c.sort();
+        Ok((c, w))
+    }
+
+    async fn claim_first(&self, items: &[String]) -> Result<Option<QueueItem>> {
+        for name in items {
+            let claim = child_path(&self.locks, name);
+            match self
+                .client
+                .create(&claim, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+                .await
+            {
+                Ok(_) => {}
+                Err(Error::NodeExists) => continue,
+                Err(e) => return Err(e),
+            }
+            let path = child_path(&self.path, name);
+            match self.client.get_data(&path).await {
+                Ok((data, _)) => {
+                    return Ok(Some(QueueItem {
+                        client: self.client.clone(),
+                        path,
+                        data,
+                        claim,
+                    }))
+                }
+                Err(Error::NoNode) => delete_quietly(&self.client, &claim).await?,
+                Err(e) => {
+                    let _ = delete_quietly(&self.client, &claim).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Claims the oldest unclaimed item, if any.
+    pub async fn try_take(&self) -> Result<Option<QueueItem>> {
+        let (items, _) = self.items(false).await?;
+        self.claim_first(&items).await
+    }
+
+    /// Waits for an item and claims it.
+    pub async fn take(&self) -> Result<QueueItem> {
+        loop {
+            let (items, w) = self.items(true).await?;
+            if let Some(it) = self.claim_first(&items).await? {
+                return Ok(it);
+            }
+            if let Some(w) = w {
+                // Claimed items still present wake us only when they are acked; poll
+                // occasionally too, in case a claimant dies (its claim vanishes silently).
+                let ev = tokio::time::timeout(std::time::Duration::from_secs(1), w).await;
+                if let Ok(ev) = ev {
+                    if ev.event_type == EventType::None && ev.state.is_terminal() {
+                        return Err(Error::SessionExpired);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of items (claimed or not).
+    pub async fn len(&self) -> Result<usize> {
+        Ok(self.items(false).await?.0.len())
+    }
+
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+}
+
+impl QueueItem {
+    /// Marks the item processed: deletes it, then our claim.
+    pub async fn ack(self) -> Result<()> {
+        delete_quietly(&self.client, &self.path).await?;
+        delete_quietly(&self.client, &self.claim).await
+    }
+
+    /// Gives the item back unprocessed.
+    pub async fn abandon(self) -> Result<()> {
+        delete_quietly(&self.client, &self.claim).await
+    }
+}

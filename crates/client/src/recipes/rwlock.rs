@@ -1,0 +1,40 @@
+//! `ReadWriteLock`: Curator's `InterProcessReadWriteLock` on one path.
+//!
+//! Readers create `_c_<uuid>-__READ__<seq>`, writers `_c_<uuid>-__WRIT__<seq>`, all under
+//! the same path and sorted by sequence. A writer holds when it is first; a reader holds
+//! when no writer is ahead of it and otherwise watches the first writer ahead. Readers
+//! arriving after a waiting writer queue behind it, so writers are not starved. The
+//! write-lock holder may also take the read lock (downgrade), as in Curator.
+
+use std::sync::Arc;
+
+use super::lock_internals::LockKind;
+use super::Mutex;
+use crate::error::Result;
+use crate::Client;
+
+/// A pair of locks sharing one path.
+#[derive(Debug)]
+pub struct ReadWriteLock {
+    read: Mutex,
+    write: Arc<Mutex>,
+}
+
+impl ReadWriteLock {
+    pub fn new(client: Client, path: &str) -> Result<ReadWriteLock> {
+        let write = Arc::new(Mutex::with_kind(client.clone(), path, LockKind::Write)?);
+        let mut read = Mutex::with_kind(client, path, LockKind::Read)?;
+        read.writer = Some(write.clone());
+        Ok(ReadWriteLock { read, write })
+    }
+
+    /// The shared (read) lock; re-entrant.
+    pub fn read_lock(&self) -> &Mutex {
+        &self.read
+    }
+
+    /// The exclusive (write) lock; re-entrant.
+    pub fn write_lock(&self) -> &Mutex {
+        &self.write
+    }
+}

@@ -1,0 +1,255 @@
+//! Helpers shared by the recipes: parent creation, Curator's "protected" node names,
+//! Curator's sort order for sequential nodes, and the "lock lost" monitor.
+//!
+//! Node naming must stay byte-compatible with Apache Curator so Rust and Java processes
+//! contend on the same paths. Nothing here holds a lock or retries forever.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::types::{open_acl_unsafe, CreateMode, EventType, SessionState};
+use crate::Client;
+
+/// Curator's protected-name prefix (`CreateBuilderImpl.PROTECTED_PREFIX`).
+pub const PROTECTED_PREFIX: &str = "_c_";
+
+/// A fresh protected prefix `_c_<uuid>-`, as Curator's `withProtection()` generates.
+pub fn protected_prefix() -> String {
+    format!("{PROTECTED_PREFIX}{}-", uuid::Uuid::new_v4())
+}
+
+/// Creates `path` and its missing ancestors as containers (persistent if the server
+/// does not know containers), like Curator's `creatingParentContainersIfNeeded`.
+pub async fn ensure_path(client: &Client, path: &str) -> Result<()> {
+    if path == "/" || client.exists(path).await?.is_some() {
+        return Ok(());
+    }
+    let mut cur = String::new();
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        cur.push('/');
+        cur.push_str(comp);
+        let r = client
+            .create(&cur, b"", &open_acl_unsafe(), CreateMode::Container)
+            .await;
+        match r {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(Error::Unimplemented) => {
+                match client
+                    .create(&cur, b"", &open_acl_unsafe(), CreateMode::Persistent)
+                    .await
+                {
+                    Ok(_) | Err(Error::NodeExists) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Curator's `StandardLockInternalsDriver.fixForSorting`: the part after the last
+/// occurrence of the lock name (or the whole name when absent).
+pub fn fix_for_sorting<'a>(name: &'a str, lock_name: &str) -> &'a str {
+    match name.rfind(lock_name) {
+        Some(i) => &name[i + lock_name.len()..],
+        None => name,
+    }
+}
+
+/// Sorts child names by Curator's key for any of `lock_names` (applied in order).
+pub fn sort_children(children: &mut [String], lock_names: &[&str]) {
+    children.sort_by(|a, b| {
+        let mut ka: &str = a;
+        let mut kb: &str = b;
+        for n in lock_names {
+            ka = fix_for_sorting(ka, n);
+            kb = fix_for_sorting(kb, n);
+        }
+        ka.cmp(kb)
+    });
+}
+
+/// Joins a parent and a child name.
+pub fn child_path(parent: &str, name: &str) -> String {
+    rzk_proto::path::join(parent, name)
+}
+
+/// Finds a child created with a protected prefix (recovery after CONNECTIONLOSS on create).
+pub async fn find_protected(client: &Client, parent: &str, prefix: &str) -> Result<Option<String>> {
+    Ok(client
+        .get_children(parent)
+        .await?
+        .into_iter()
+        .find(|c| c.starts_with(prefix))
+        .map(|c| child_path(parent, &c)))
+}
+
+/// Creates a protected ephemeral-sequential node `parent/_c_<uuid>-<name>NNNNNNNNNN`,
+/// creating parents as needed and recovering from connection loss the way Curator does
+/// (looking for our protected prefix before retrying).
+pub async fn create_protected_sequential(
+    client: &Client,
+    parent: &str,
+    name: &str,
+    data: &[u8],
+) -> Result<String> {
+    let prefix = protected_prefix();
+    let path = child_path(parent, &format!("{prefix}{name}"));
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match client
+            .create(
+                &path,
+                data,
+                &open_acl_unsafe(),
+                CreateMode::EphemeralSequential,
+            )
+            .await
+        {
+            Ok(p) => return Ok(p),
+            Err(Error::NoNode) if tries < 5 => ensure_path(client, parent).await?,
+            Err(Error::ConnectionLoss) if tries < 5 => {
+                client
+                    .wait_connected(client.session_timeout().max(Duration::from_secs(1)))
+                    .await?;
+                if let Some(p) = find_protected(client, parent, &prefix).await? {
+                    return Ok(p);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Deletes a node, treating "already gone" as success.
+pub async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
+    match client.delete(path, None).await {
+        Ok(()) | Err(Error::NoNode) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a held resource (lock node, latch node) is considered lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// The node was deleted (by someone else, or by session expiry).
+    NodeDeleted,
+    /// The session expired, was closed, or failed authentication.
+    SessionEnded,
+    /// Disconnected for longer than the session timeout: the servers have almost
+    /// certainly expired the session.
+    DisconnectedTooLong,
+    /// Asked about a resource that is not held.
+    NotHeld,
+}
+
+/// Watches `node` and the session; publishes `Some(reason)` once the node can no longer
+/// be assumed ours. The task stops when the receiver count drops to zero or after loss.
+pub fn spawn_lost_monitor(client: Client, node: String) -> watch::Receiver<Option<LostReason>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let reason = monitor(&client, &node, &tx).await;
+        if let Some(r) = reason {
+            tracing::info!(%node, ?r, "recipe node lost");
+            let _ = tx.send(Some(r));
+        }
+    });
+    rx
+}
+
+async fn monitor(
+    client: &Client,
+    node: &str,
+    tx: &watch::Sender<Option<LostReason>>,
+) -> Option<LostReason> {
+    let mut st = client.state_watcher();
+    loop {
+        let w = match client.exists_w(node).await {
+            Ok((Some(_), w)) => Some(w),
+            Ok((None, _)) | Err(Error::NoNode) => return Some(LostReason::NodeDeleted),
+            Err(e) if e.is_session_terminal() => return Some(LostReason::SessionEnded),
+            Err(_) => None,
+        };
+        let armed = w.is_some();
+        let wf = async move {
+            match w {
+                Some(w) => w.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(wf);
+        loop {
+            tokio::select! {
+                ev = &mut wf => {
+                    if ev.event_type == EventType::NodeDeleted {
+                        return Some(LostReason::NodeDeleted);
+                    }
+                    if ev.state.is_terminal() {
+                        return Some(LostReason::SessionEnded);
+                    }
+                    break; // data change: re-arm
+                }
+                _ = tx.closed() => return None,
+                ch = st.changed() => {
+                    if ch.is_err() {
+                        return Some(LostReason::SessionEnded);
+                    }
+                    let s = *st.borrow_and_update();
+                    if s.is_terminal() {
+                        return Some(LostReason::SessionEnded);
+                    }
+                    if s == SessionState::Disconnected {
+                        let limit = client.session_timeout().max(Duration::from_millis(100));
+                        let until = Instant::now() + limit;
+                        let back = tokio::time::timeout_at(until, st.wait_for(|s| *s != SessionState::Disconnected)).await;
+                        match back {
+                            Err(_) => return Some(LostReason::DisconnectedTooLong),
+                            Ok(Err(_)) => return Some(LostReason::SessionEnded),
+                            Ok(Ok(s)) if s.is_terminal() => return Some(LostReason::SessionEnded),
+                            Ok(Ok(_)) => {}
+                        }
+                        if !armed {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits until `rx` reports a loss.
+pub async fn wait_lost(mut rx: watch::Receiver<Option<LostReason>>) -> LostReason {
+    match rx.wait_for(|r| r.is_some()).await {
+        Ok(r) => r.unwrap_or(LostReason::SessionEnded),
+        Err(_) => LostReason::SessionEnded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curator_sort_order() {
+        let mut c = vec![
+            "_c_bbb-lock-0000000003".to_string(),
+            "_c_aaa-lock-0000000010".to_string(),
+            "_c_ccc-lock-0000000001".to_string(),
+        ];
+        sort_children(&mut c, &["lock-"]);
+        assert!(c[0].ends_with("01") && c[1].ends_with("03") && c[2].ends_with("10"));
+        let mut rw = vec![
+            "_c_x-__WRIT__0000000002".to_string(),
+            "_c_y-__READ__0000000001".to_string(),
+        ];
+        sort_children(&mut rw, &["__READ__", "__WRIT__"]);
+        assert!(rw[0].contains("__READ__"));
+        assert!(protected_prefix().starts_with("_c_") && protected_prefix().len() == 3 + 36 + 1);
+    }
+}

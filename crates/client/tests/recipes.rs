@@ -1,0 +1,417 @@
+//! Recipes against a live server (`RZK_TEST_HOSTS`); skipped without one.
+//!
+//! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test recipes`
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use rzk_client::recipes::*;
+use rzk_client::*;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn mutex_excludes_is_reentrant_and_uses_curator_names() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "mutex").await;
+    let lock = format!("{root}/lock");
+    let m1 = Mutex::new(a.clone(), &lock).unwrap();
+    let m2 = Mutex::new(b.clone(), &lock).unwrap();
+    m1.acquire().await.unwrap();
+    m1.acquire().await.unwrap();
+    let node = m1.node().await.unwrap();
+    let name = node.rsplit('/').next().unwrap();
+    // _c_<36-char uuid>-lock-<10 digits>
+    assert!(
+        name.starts_with("_c_") && name.len() == 3 + 36 + 1 + 5 + 10,
+        "{name}"
+    );
+    assert_eq!(&name[39..45], "-lock-");
+    assert!(!m2.try_acquire(Duration::from_millis(300)).await.unwrap());
+    // The timed-out attempt left no node behind.
+    assert_eq!(a.get_children(&lock).await.unwrap().len(), 1);
+    m1.release().await.unwrap();
+    assert!(!m2.try_acquire(Duration::from_millis(300)).await.unwrap());
+    m1.release().await.unwrap();
+    assert!(m2.try_acquire(Duration::from_secs(5)).await.unwrap());
+    assert!(m1.release().await.is_err());
+    m2.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn mutex_release_wakes_only_the_next_waiter() {
+    let hosts = require_server!();
+    let admin = common::connect(&hosts).await;
+    let root = common::test_root(&admin, "nextwaiter").await;
+    let lock = format!("{root}/lock");
+    const N: usize = 6;
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        clients.push(common::connect(&hosts).await);
+    }
+    let holder = Mutex::new(clients[0].clone(), &lock).unwrap();
+    holder.acquire().await.unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (i, c) in clients.iter().enumerate().skip(1) {
+        let (c, lk, order) = (c.clone(), lock.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let m = Mutex::new(c, &lk).unwrap();
+            m.acquire().await.unwrap();
+            order.lock().unwrap().push(i);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            m.release().await.unwrap();
+        }));
+        // Enter the queue in a known order.
+        while admin.get_children(&lock).await.unwrap().len() < i + 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let before: u64 = clients
+        .iter()
+        .map(|c| c.counters().notifications.load(Ordering::Relaxed))
+        .sum();
+    holder.release().await.unwrap();
+    for t in tasks {
+        timeout(WAIT, t).await.unwrap().unwrap();
+    }
+    let after: u64 = clients
+        .iter()
+        .map(|c| c.counters().notifications.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(
+        *order.lock().unwrap(),
+        (1..N).collect::<Vec<_>>(),
+        "FIFO order"
+    );
+    // One notification per hand-over (the next waiter's predecessor watch) plus one per
+    // release (the holder's own loss monitor sees its node deleted): O(1) per
+    // acquisition, the herd is not woken.
+    assert_eq!(after - before, (N - 1 + N) as u64);
+    common::delete_all(&admin, &root).await;
+}
+
+#[tokio::test]
+async fn held_mutex_reports_loss_on_session_expiry() {
+    let hosts = require_server!();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "lost").await;
+    let lock = format!("{root}/lock");
+    let proxy = Proxy::start(hosts.split(',').next().unwrap()).await;
+    let zk = Client::builder(&proxy.addr)
+        .session_timeout(Duration::from_millis(4000))
+        .connect()
+        .await
+        .unwrap();
+    let m = Mutex::new(zk.clone(), &lock).unwrap();
+    m.acquire().await.unwrap();
+    assert!(m.is_acquired().await);
+    let contender = Mutex::new(other.clone(), &lock).unwrap();
+    assert!(!contender
+        .try_acquire(Duration::from_millis(200))
+        .await
+        .unwrap());
+    proxy.block(true);
+    proxy.cut();
+    let reason = timeout(Duration::from_secs(15), m.lost()).await.unwrap();
+    assert_eq!(reason, LostReason::DisconnectedTooLong);
+    assert!(!m.is_acquired().await);
+    // After the server expires the session, the other process gets the lock.
+    assert!(contender
+        .try_acquire(Duration::from_secs(15))
+        .await
+        .unwrap());
+    proxy.block(false);
+    let mut st = zk.state_watcher();
+    timeout(WAIT, st.wait_for(|s| *s == SessionState::Expired))
+        .await
+        .unwrap()
+        .unwrap();
+    contender.release().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
+#[tokio::test]
+async fn deleting_the_lock_node_is_reported_as_loss() {
+    let hosts = require_server!();
+    let zk = common::connect(&hosts).await;
+    let root = common::test_root(&zk, "lostnode").await;
+    let m = Mutex::new(zk.clone(), &format!("{root}/lock")).unwrap();
+    m.acquire().await.unwrap();
+    zk.delete(&m.node().await.unwrap(), None).await.unwrap();
+    assert_eq!(
+        timeout(WAIT, m.lost()).await.unwrap(),
+        LostReason::NodeDeleted
+    );
+    common::delete_all(&zk, &root).await;
+}
+
+#[tokio::test]
+async fn semaphore_mutex_is_not_reentrant() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "semmutex").await;
+    let p = format!("{root}/sem");
+    let s1 = SemaphoreMutex::new(a.clone(), &p).unwrap();
+    let s2 = SemaphoreMutex::new(b.clone(), &p).unwrap();
+    s1.acquire().await.unwrap();
+    assert!(matches!(s1.acquire().await, Err(Error::Recipe(_))));
+    assert!(!s2.try_acquire(Duration::from_millis(300)).await.unwrap());
+    let leases = a.get_children(&format!("{p}/leases")).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert!(leases[0].starts_with("_c_") && leases[0].contains("-lease-"));
+    s1.release().await.unwrap();
+    assert!(s2.try_acquire(Duration::from_secs(5)).await.unwrap());
+    s2.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn read_write_lock_shares_reads_and_does_not_starve_writers() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let c = common::connect(&hosts).await;
+    let root = common::test_root(&a, "rw").await;
+    let p = format!("{root}/rw");
+    let l1 = ReadWriteLock::new(a.clone(), &p).unwrap();
+    let l2 = Arc::new(ReadWriteLock::new(b.clone(), &p).unwrap());
+    let l3 = ReadWriteLock::new(c.clone(), &p).unwrap();
+    l1.read_lock().acquire().await.unwrap();
+    assert!(
+        l3.read_lock()
+            .try_acquire(Duration::from_secs(2))
+            .await
+            .unwrap(),
+        "readers share"
+    );
+    l3.read_lock().release().await.unwrap();
+    // A writer queues behind the reader...
+    let w = {
+        let l2 = l2.clone();
+        tokio::spawn(async move { l2.write_lock().acquire().await })
+    };
+    while a.get_children(&p).await.unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...and a later reader queues behind the writer.
+    assert!(!l3
+        .read_lock()
+        .try_acquire(Duration::from_millis(300))
+        .await
+        .unwrap());
+    l1.read_lock().release().await.unwrap();
+    timeout(WAIT, w).await.unwrap().unwrap().unwrap();
+    // The writer may also read (downgrade).
+    assert!(l2
+        .read_lock()
+        .try_acquire(Duration::from_secs(1))
+        .await
+        .unwrap());
+    l2.read_lock().release().await.unwrap();
+    l2.write_lock().release().await.unwrap();
+    assert!(l3
+        .read_lock()
+        .try_acquire(Duration::from_secs(5))
+        .await
+        .unwrap());
+    let names = a.get_children(&p).await.unwrap();
+    assert!(names.iter().all(|n| n.contains("__READ__")), "{names:?}");
+    l3.read_lock().release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn leader_latch_and_election() {
+    let hosts = require_server!();
+    let admin = common::connect(&hosts).await;
+    let root = common::test_root(&admin, "leader").await;
+    let latch_path = format!("{root}/latch");
+    let mut latches = Vec::new();
+    for i in 0..3 {
+        let c = common::connect(&hosts).await;
+        latches.push(
+            LeaderLatch::start(c, &latch_path, &format!("p{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(latches[0].await_leadership(WAIT).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(latches.iter().filter(|l| l.has_leadership()).count(), 1);
+    assert_eq!(
+        latches[1].participants().await.unwrap(),
+        vec!["p0", "p1", "p2"]
+    );
+    let first = latches.remove(0);
+    first.close().await.unwrap();
+    assert!(latches[0].await_leadership(WAIT).await.unwrap());
+    assert!(!latches[1].has_leadership());
+
+    let e_path = format!("{root}/election");
+    let e1 = LeaderElection::new(common::connect(&hosts).await, &e_path, "e1").unwrap();
+    let e2 = Arc::new(LeaderElection::new(common::connect(&hosts).await, &e_path, "e2").unwrap());
+    let lead1 = e1.lead().await.unwrap();
+    let waiter = {
+        let e2 = e2.clone();
+        tokio::spawn(async move {
+            let l = e2.lead().await.unwrap();
+            l.relinquish().await.unwrap();
+        })
+    };
+    while e1.participants().await.unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(e1.participants().await.unwrap(), vec!["e1", "e2"]);
+    assert!(lead1.is_valid().await);
+    lead1.relinquish().await.unwrap();
+    timeout(WAIT, waiter).await.unwrap().unwrap();
+    common::delete_all(&admin, &root).await;
+}
+
+#[tokio::test]
+async fn queue_is_ordered_and_at_least_once() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "queue").await;
+    let p = format!("{root}/q");
+    let q = DistributedQueue::new(a.clone(), &p).unwrap();
+    for i in 0..5 {
+        q.put(format!("m{i}").as_bytes()).await.unwrap();
+    }
+    assert_eq!(q.len().await.unwrap(), 5);
+    let it = q.take().await.unwrap();
+    assert_eq!(it.data, b"m0");
+    it.ack().await.unwrap();
+    // A consumer that dies with a claimed item gives it back.
+    let dying = common::connect(&hosts).await;
+    let dq = DistributedQueue::new(dying.clone(), &p).unwrap();
+    let claimed = dq.take().await.unwrap();
+    assert_eq!(claimed.data, b"m1");
+    let next = q.take().await.unwrap();
+    assert_eq!(next.data, b"m2", "claimed item is skipped");
+    next.abandon().await.unwrap();
+    dying.close().await.unwrap();
+    let again = timeout(WAIT, q.take()).await.unwrap().unwrap();
+    assert_eq!(
+        again.data, b"m1",
+        "item of the dead consumer is delivered again"
+    );
+    again.ack().await.unwrap();
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..4 {
+                let it = q.take().await.unwrap();
+                got.push(String::from_utf8(it.data.clone()).unwrap());
+                it.ack().await.unwrap();
+            }
+            got
+        })
+    };
+    q.put(b"m5").await.unwrap();
+    let got = timeout(WAIT, waiter).await.unwrap().unwrap();
+    assert_eq!(got, vec!["m2", "m3", "m4", "m5"]);
+    assert!(q.is_empty().await.unwrap());
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn barriers_and_counter() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "barrier").await;
+    let b = Barrier::new(a.clone(), &format!("{root}/b")).unwrap();
+    b.set().await.unwrap();
+    assert!(!b.wait(Some(Duration::from_millis(200))).await.unwrap());
+    let w = {
+        let b = b.clone();
+        tokio::spawn(async move { b.wait(None).await })
+    };
+    b.remove().await.unwrap();
+    assert!(timeout(WAIT, w).await.unwrap().unwrap().unwrap());
+
+    let dpath = format!("{root}/double");
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let c = common::connect(&hosts).await;
+        let dpath = dpath.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = DoubleBarrier::new(c, &dpath, 3).unwrap();
+            assert!(d.enter(Some(WAIT)).await.unwrap());
+            assert!(d.leave(Some(WAIT)).await.unwrap());
+        }));
+    }
+    for t in tasks {
+        timeout(Duration::from_secs(20), t).await.unwrap().unwrap();
+    }
+    let lonely = DoubleBarrier::new(a.clone(), &dpath, 2).unwrap();
+    assert!(!lonely
+        .enter(Some(Duration::from_millis(300)))
+        .await
+        .unwrap());
+
+    let cpath = format!("{root}/counter");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let c = common::connect(&hosts).await;
+        let cpath = cpath.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctr = SharedCounter::new(c, &cpath, 0).await.unwrap();
+            for _ in 0..10 {
+                ctr.add(1).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        timeout(Duration::from_secs(30), t).await.unwrap().unwrap();
+    }
+    let ctr = SharedCounter::new(a.clone(), &cpath, 0).await.unwrap();
+    let v = ctr.get().await.unwrap();
+    assert_eq!(v.value, 40);
+    assert!(!ctr
+        .try_set(
+            VersionedValue {
+                value: 0,
+                version: v.version - 1
+            },
+            7
+        )
+        .await
+        .unwrap());
+    assert!(ctr.try_set(v, 7).await.unwrap());
+    assert_eq!(a.get_data(&cpath).await.unwrap().0, 7i32.to_be_bytes());
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn herd_lock_excludes() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "herd").await;
+    let p = format!("{root}/h");
+    let h1 = HerdLock::new(a.clone(), &p).unwrap();
+    let h2 = Arc::new(HerdLock::new(b.clone(), &p).unwrap());
+    h1.acquire().await.unwrap();
+    let t = {
+        let h2 = h2.clone();
+        tokio::spawn(async move { h2.acquire().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!t.is_finished());
+    h1.release().await.unwrap();
+    timeout(WAIT, t).await.unwrap().unwrap().unwrap();
+    h2.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}

@@ -1,0 +1,174 @@
+//! Connection loss and session expiry, injected with a TCP proxy in front of the
+//! server at `RZK_TEST_HOSTS` (first host). Skipped without a server.
+//!
+//! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test session_faults`
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use rzk_client::*;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn first_host(hosts: &str) -> String {
+    hosts.split(',').next().unwrap_or(hosts).to_string()
+}
+
+async fn wait_state(zk: &Client, want: SessionState) {
+    let mut rx = zk.state_watcher();
+    timeout(WAIT, rx.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
+        .expect("state channel");
+}
+
+#[tokio::test]
+async fn reconnect_keeps_session_watches_and_auth() {
+    let hosts = require_server!();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "reconnect").await;
+    let p1 = Proxy::start(&first_host(&hosts)).await;
+    let p2 = Proxy::start(&first_host(&hosts)).await;
+    let zk = Client::builder(&format!("{},{}", p1.addr, p2.addr))
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let sid = zk.session_id();
+    zk.add_auth("digest", b"alice:pw").await.unwrap();
+    let eph = format!("{root}/eph");
+    zk.create(&eph, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let n = format!("{root}/n");
+    direct
+        .create(&n, b"0", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, data_w) = zk.get_data_w(&n).await.unwrap();
+    let (_, exist_w) = zk.exists_w(&format!("{root}/later")).await.unwrap();
+    let mut rec = zk
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+
+    // Cut and keep the session away while another client changes the node: the change
+    // must be reported after reconnect through setWatches (mzxid > lastZxidSeen).
+    p1.block(true);
+    p2.block(true);
+    p1.cut();
+    p2.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    assert_eq!(zk.get_data(&n).await, Err(Error::ConnectionLoss));
+    direct.set_data(&n, b"1", None).await.unwrap();
+    p2.block(false);
+    p1.block(false);
+    wait_state(&zk, SessionState::Connected).await;
+    assert_eq!(zk.session_id(), sid);
+    assert!(
+        zk.counters()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+    let ev = timeout(WAIT, data_w).await.unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (EventType::NodeDataChanged, n.as_str())
+    );
+    // Persistent watches saw the state changes and are still registered.
+    direct
+        .create(
+            &format!("{root}/later"),
+            b"",
+            &open_acl_unsafe(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout(WAIT, exist_w).await.unwrap().event_type,
+        EventType::NodeCreated
+    );
+    let mut saw_created = false;
+    while let Ok(Some(ev)) = timeout(WAIT, rec.next()).await {
+        if ev.event_type == EventType::NodeCreated {
+            saw_created = true;
+            break;
+        }
+    }
+    assert!(saw_created);
+    // Ephemeral survived, auth was replayed.
+    assert_eq!(
+        direct
+            .exists(&eph)
+            .await
+            .unwrap()
+            .map(|s| s.ephemeral_owner),
+        Some(sid)
+    );
+    let who = zk.whoami().await.unwrap();
+    assert!(who.iter().any(|c| c.user == "alice"), "{who:?}");
+    zk.close().await.unwrap();
+    common::delete_all(&direct, &root).await;
+}
+
+#[tokio::test]
+async fn expiry_is_reported_and_terminal() {
+    let hosts = require_server!();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "expiry").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = Client::builder(&proxy.addr)
+        .session_timeout(Duration::from_millis(4000))
+        .connect()
+        .await
+        .unwrap();
+    let eph = format!("{root}/eph");
+    zk.create(&eph, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let (_, _, w) = zk.get_data_w(&root).await.unwrap();
+    let (_, eph_gone) = direct.exists_w(&eph).await.unwrap();
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    // The server expires the session and deletes its ephemeral.
+    assert_eq!(
+        timeout(Duration::from_secs(20), eph_gone)
+            .await
+            .unwrap()
+            .event_type,
+        EventType::NodeDeleted
+    );
+    proxy.block(false);
+    wait_state(&zk, SessionState::Expired).await;
+    let ev = timeout(WAIT, w).await.unwrap();
+    assert_eq!(
+        (ev.event_type, ev.state),
+        (EventType::None, SessionState::Expired)
+    );
+    assert_eq!(zk.get_data(&root).await, Err(Error::SessionExpired));
+    common::delete_all(&direct, &root).await;
+}
+
+#[tokio::test]
+async fn resume_session_from_another_client() {
+    let hosts = require_server!();
+    let a = common::connect(&hosts).await;
+    let b = Client::builder(&hosts)
+        .resume(a.session_id(), &a.session_password())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(b.session_id(), a.session_id());
+    let bad = Client::builder(&hosts)
+        .resume(a.session_id(), &[1u8; 16])
+        .connect()
+        .await;
+    assert_eq!(bad.unwrap_err(), Error::SessionExpired);
+    b.close().await.unwrap();
+}
