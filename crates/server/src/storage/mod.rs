@@ -62,6 +62,8 @@ impl TxnLog for MemoryTxnLog {
 pub mod files;
 pub mod log_reader;
 pub mod log_repair;
+pub mod purge;
 pub mod recovery;
+pub mod snap_policy;
 pub mod snapshot;
 pub mod txnlog;

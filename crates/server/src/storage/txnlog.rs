@@ -322,7 +322,7 @@ mod tests {
         let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
         log.append(&rec(0x1_0000_0001)).unwrap();
         log.append(&rec(0x1_0000_0002)).unwrap();
-        assert_eq!(log.buffered_bytes(), 2 * (RECORD_OVERHEAD + 28 + 4));
+        assert_eq!(log.buffered_bytes(), 2 * (RECORD_OVERHEAD + 32 + 4));
         log.sync().unwrap();
         let p = d.path().join("version-2/log.100000001");
         assert_eq!(
