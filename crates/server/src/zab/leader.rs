@@ -1,0 +1,618 @@
+//! The LEADING role: discovery (agree on a new epoch), synchronisation (bring each learner
+//! to the leader's history, then NEWLEADER / UPTODATE) and broadcast (PROPOSAL, ACK,
+//! COMMIT in zxid order on a quorum of voters; INFORM to observers), plus pings and the
+//! initLimit / syncLimit liveness rules. Never touches disk or sockets: it asks through
+//! `Output`s and waits for the matching `Input`.
+
+use super::core::Core;
+use super::sync::{plan, SyncMode};
+use super::types::{EpochKind, Output, Sid, Txn};
+use bytes::Bytes;
+use rzk_proto::quorum::payload::{decode_int, encode_int, LearnerInfo};
+use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use rzk_proto::Zxid;
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::{debug, info, warn};
+
+/// Most proposals a leader keeps outstanding (un-committed) before refusing new ones.
+pub const MAX_OUTSTANDING: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Collecting accepted epochs (FOLLOWERINFO) from a quorum.
+    Discovering,
+    /// New epoch chosen; waiting for our acceptedEpoch to be durable.
+    AcceptedPersisting,
+    /// LEADERINFO sent; collecting ACKEPOCH from a quorum.
+    EpochAcks,
+    /// Epoch acked by a quorum; waiting for our currentEpoch to be durable.
+    CurrentPersisting,
+    /// Learners synced; waiting for a quorum of NEWLEADER acks.
+    NewLeaderAcks,
+    Established,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HState {
+    /// FOLLOWERINFO received; LEADERINFO not sent yet (epoch not decided).
+    AwaitEpoch,
+    AwaitAckEpoch,
+    /// ACKEPOCH received; sync starts once our currentEpoch is durable.
+    Acked {
+        last: Zxid,
+    },
+    /// Sync packets and NEWLEADER sent; waiting for the NEWLEADER ACK.
+    Syncing,
+    /// NEWLEADER acked; UPTODATE waits for the epoch to be established.
+    AwaitEstablish,
+    Broadcast,
+}
+
+#[derive(Debug)]
+struct Handler {
+    observer: bool,
+    state: HState,
+    deadline_tick: u64,
+}
+
+impl Handler {
+    fn forwarding(&self) -> bool {
+        matches!(
+            self.state,
+            HState::Syncing | HState::AwaitEstablish | HState::Broadcast
+        )
+    }
+}
+
+/// What the leader wants the server to do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LeaderNext {
+    Stay,
+    StepDown,
+}
+
+#[derive(Debug)]
+pub struct Leader {
+    phase: Phase,
+    epoch: u32,
+    reports: BTreeMap<Sid, u32>,
+    epoch_acks: BTreeSet<Sid>,
+    newleader_acks: BTreeSet<Sid>,
+    phase_deadline: u64,
+    learners: BTreeMap<Sid, Handler>,
+    /// Proposals not yet committed and the voters that acked them.
+    outstanding: BTreeMap<Zxid, BTreeSet<Sid>>,
+    last_proposed: Zxid,
+    history_end: Zxid,
+    tick: u64,
+    next_half_tick: u64,
+    odd_half: bool,
+    pending_syncs: Vec<(Zxid, Sid)>,
+}
+
+impl Leader {
+    pub fn start(core: &mut Core) -> (Leader, LeaderNext) {
+        let mut reports = BTreeMap::new();
+        reports.insert(core.cfg.my_id, core.accepted_epoch);
+        let mut l = Leader {
+            phase: Phase::Discovering,
+            epoch: 0,
+            reports,
+            epoch_acks: BTreeSet::new(),
+            newleader_acks: BTreeSet::new(),
+            phase_deadline: core.now + core.cfg.init_limit * core.tick_ms(),
+            learners: BTreeMap::new(),
+            outstanding: BTreeMap::new(),
+            last_proposed: core.log.last(),
+            history_end: core.log.last(),
+            tick: 0,
+            next_half_tick: core.now + core.tick_ms() / 2,
+            odd_half: false,
+            pending_syncs: Vec::new(),
+        };
+        info!(sid = core.cfg.my_id, "leading: discovery");
+        l.check_epoch_quorum(core);
+        (l, LeaderNext::Stay)
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The zxid the next proposal must carry, if this leader may propose.
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        if self.phase != Phase::Established
+            || self.last_proposed.counter() >= u32::MAX - 1
+            || self.outstanding.len() >= MAX_OUTSTANDING
+        {
+            return None;
+        }
+        Some(self.last_proposed.next())
+    }
+
+    fn reset_phase_deadline(&mut self, core: &Core) {
+        self.phase_deadline = core.now + core.cfg.init_limit * core.tick_ms();
+    }
+
+    fn check_epoch_quorum(&mut self, core: &mut Core) {
+        if self.phase != Phase::Discovering || !core.qv.has_quorum(self.reports.keys().copied()) {
+            return;
+        }
+        let max = self.reports.values().copied().max().unwrap_or(0);
+        self.epoch = max + 1;
+        self.phase = Phase::AcceptedPersisting;
+        debug!(sid = core.cfg.my_id, epoch = self.epoch, "new epoch chosen");
+        core.out.push(Output::PersistEpoch {
+            kind: EpochKind::Accepted,
+            epoch: self.epoch,
+        });
+    }
+
+    fn send_leader_info(&mut self, core: &mut Core, sid: Sid) {
+        core.send(
+            sid,
+            QuorumPacket::with_data(
+                PacketType::LeaderInfo,
+                Zxid::new(self.epoch, 0).0,
+                encode_int(LEARNER_PROTOCOL_VERSION),
+            ),
+        );
+        if let Some(h) = self.learners.get_mut(&sid) {
+            h.state = HState::AwaitAckEpoch;
+        }
+    }
+
+    pub fn on_epoch_persisted(&mut self, core: &mut Core, kind: EpochKind, epoch: u32) {
+        match (kind, self.phase) {
+            (EpochKind::Accepted, Phase::AcceptedPersisting) if epoch == self.epoch => {
+                core.accepted_epoch = epoch;
+                self.phase = Phase::EpochAcks;
+                self.reset_phase_deadline(core);
+                self.epoch_acks.insert(core.cfg.my_id);
+                let waiting: Vec<Sid> = self
+                    .learners
+                    .iter()
+                    .filter(|(_, h)| h.state == HState::AwaitEpoch)
+                    .map(|(s, _)| *s)
+                    .collect();
+                for sid in waiting {
+                    self.send_leader_info(core, sid);
+                }
+                self.check_epoch_ack_quorum(core);
+            }
+            (EpochKind::Current, Phase::CurrentPersisting) if epoch == self.epoch => {
+                core.current_epoch = epoch;
+                self.phase = Phase::NewLeaderAcks;
+                self.reset_phase_deadline(core);
+                self.history_end = core.log.last();
+                self.last_proposed = Zxid::new(self.epoch, 0);
+                let acked: Vec<(Sid, Zxid)> = self
+                    .learners
+                    .iter()
+                    .filter_map(|(s, h)| match h.state {
+                        HState::Acked { last } => Some((*s, last)),
+                        _ => None,
+                    })
+                    .collect();
+                for (sid, last) in acked {
+                    self.start_sync(core, sid, last);
+                }
+                self.check_newleader_quorum(core);
+            }
+            _ => debug!(?kind, epoch, "stale epoch persisted report"),
+        }
+    }
+
+    fn check_epoch_ack_quorum(&mut self, core: &mut Core) {
+        if self.phase == Phase::EpochAcks && core.qv.has_quorum(self.epoch_acks.iter().copied()) {
+            self.phase = Phase::CurrentPersisting;
+            core.out.push(Output::PersistEpoch {
+                kind: EpochKind::Current,
+                epoch: self.epoch,
+            });
+        }
+    }
+
+    /// The leader's last processed zxid for sync purposes.
+    fn lpz(&self, core: &Core) -> Zxid {
+        if self.phase == Phase::Established {
+            core.log.committed()
+        } else {
+            self.history_end
+        }
+    }
+
+    fn start_sync(&mut self, core: &mut Core, sid: Sid, peer_last: Zxid) {
+        let Some(observer) = self.learners.get(&sid).map(|h| h.observer) else {
+            return;
+        };
+        let lpz = self.lpz(core);
+        let p = plan(&core.log, lpz, peer_last);
+        debug!(leader = core.cfg.my_id, learner = sid, peer = %peer_last, ?p.mode, "sync");
+        match p.mode {
+            SyncMode::Diff(z) => core.send_type(sid, PacketType::Diff, z),
+            SyncMode::Trunc(z) => core.send_type(sid, PacketType::Trunc, z),
+            SyncMode::Snap => core.out.push(Output::SendSnapshot {
+                to: sid,
+                zxid: core.log.committed(),
+            }),
+        }
+        let committed: Vec<Txn> = core.log.range(p.send_after, lpz).cloned().collect();
+        for t in committed {
+            core.send(
+                sid,
+                QuorumPacket::with_data(PacketType::Proposal, t.zxid.0, t.payload),
+            );
+            core.send_type(sid, PacketType::Commit, t.zxid);
+        }
+        if !observer && self.phase == Phase::Established {
+            let pending: Vec<Txn> = core
+                .log
+                .range(lpz.max(p.send_after), self.last_proposed)
+                .cloned()
+                .collect();
+            for t in pending {
+                core.send(
+                    sid,
+                    QuorumPacket::with_data(PacketType::Proposal, t.zxid.0, t.payload),
+                );
+            }
+        }
+        core.send(
+            sid,
+            QuorumPacket::with_data(
+                PacketType::NewLeader,
+                Zxid::new(self.epoch, 0).0,
+                Bytes::from(core.cfg.config_text.clone().into_bytes()),
+            ),
+        );
+        let tick = self.tick;
+        if let Some(h) = self.learners.get_mut(&sid) {
+            h.state = HState::Syncing;
+            h.deadline_tick = tick + core.cfg.init_limit + core.cfg.sync_limit;
+        }
+    }
+
+    fn self_acked_newleader(&self, core: &Core) -> bool {
+        core.log.persisted() >= self.history_end
+    }
+
+    fn check_newleader_quorum(&mut self, core: &mut Core) {
+        if self.phase != Phase::NewLeaderAcks || !self.self_acked_newleader(core) {
+            return;
+        }
+        let me = core.cfg.my_id;
+        if !core
+            .qv
+            .has_quorum(self.newleader_acks.iter().copied().chain([me]))
+        {
+            return;
+        }
+        self.phase = Phase::Established;
+        info!(sid = me, epoch = self.epoch, "leader established");
+        core.commit_to(self.history_end);
+        core.out.push(Output::Established {
+            epoch: self.epoch,
+            leader: me,
+        });
+        let ready: Vec<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, h)| h.state == HState::AwaitEstablish)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in ready {
+            self.send_uptodate(core, sid);
+        }
+    }
+
+    fn send_uptodate(&mut self, core: &mut Core, sid: Sid) {
+        core.send_type(sid, PacketType::UpToDate, Zxid(-1));
+        if let Some(h) = self.learners.get_mut(&sid) {
+            h.state = HState::Broadcast;
+        }
+    }
+
+    fn drop_learner(&mut self, core: &mut Core, sid: Sid, why: &str) {
+        if self.learners.remove(&sid).is_some() {
+            warn!(
+                leader = core.cfg.my_id,
+                learner = sid,
+                why,
+                "dropping learner"
+            );
+            core.out.push(Output::Disconnect { peer: sid });
+        }
+    }
+
+    pub fn on_disconnected(&mut self, core: &mut Core, sid: Sid) {
+        if self.learners.remove(&sid).is_some() {
+            debug!(
+                leader = core.cfg.my_id,
+                learner = sid,
+                "learner disconnected"
+            );
+        }
+        self.reports.remove(&sid);
+    }
+
+    pub fn on_packet(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) -> LeaderNext {
+        match p.ty {
+            PacketType::FollowerInfo | PacketType::ObserverInfo => {
+                self.on_learner_info(core, from, p);
+                return LeaderNext::Stay;
+            }
+            _ => {}
+        }
+        let tick = self.tick;
+        let Some(h) = self.learners.get_mut(&from) else {
+            debug!(leader = core.cfg.my_id, from, ty = ?p.ty, "packet from unknown learner");
+            return LeaderNext::Stay;
+        };
+        h.deadline_tick = h.deadline_tick.max(tick + core.cfg.sync_limit);
+        let (state, observer) = (h.state, h.observer);
+        match (p.ty, state) {
+            (PacketType::AckEpoch, HState::AwaitAckEpoch) => self.on_ack_epoch(core, from, p),
+            (PacketType::Ack, HState::Syncing) => {
+                if p.zxid != Zxid::new(self.epoch, 0).0 {
+                    self.drop_learner(core, from, "first ACK is not for NEWLEADER");
+                    return LeaderNext::Stay;
+                }
+                if let Some(h) = self.learners.get_mut(&from) {
+                    h.state = HState::AwaitEstablish;
+                }
+                if self.phase == Phase::Established {
+                    self.send_uptodate(core, from);
+                } else {
+                    if !observer {
+                        self.newleader_acks.insert(from);
+                    }
+                    self.check_newleader_quorum(core);
+                }
+            }
+            (PacketType::Ack, HState::AwaitEstablish | HState::Broadcast) => {
+                if Zxid(p.zxid).counter() != 0 && !observer {
+                    if let Some(acks) = self.outstanding.get_mut(&Zxid(p.zxid)) {
+                        acks.insert(from);
+                    }
+                    self.try_commit(core);
+                }
+            }
+            (PacketType::Ping, _) => {
+                if !p.data().is_empty() {
+                    core.out.push(Output::SessionTouches {
+                        from,
+                        data: p.data.clone().unwrap_or_default(),
+                    });
+                }
+            }
+            (PacketType::Request | PacketType::Revalidate, _) => {
+                core.out.push(Output::Deliver { from, packet: p });
+            }
+            (ty, st) => {
+                warn!(leader = core.cfg.my_id, from, ?ty, ?st, "unexpected packet");
+                self.drop_learner(core, from, "protocol error");
+            }
+        }
+        LeaderNext::Stay
+    }
+
+    fn on_learner_info(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) {
+        let observer = p.ty == PacketType::ObserverInfo;
+        let sid_ok = match LearnerInfo::decode(p.data()) {
+            Ok(li) => li.server_id == from,
+            Err(_) => false,
+        };
+        let role_ok = if observer {
+            core.qv.is_observer(from)
+        } else {
+            core.qv.is_voter(from)
+        };
+        if !sid_ok || !role_ok || from == core.cfg.my_id {
+            self.drop_learner(core, from, "bad learner info");
+            core.out.push(Output::Disconnect { peer: from });
+            return;
+        }
+        // A new connection from this learner replaces any older one.
+        self.learners.insert(
+            from,
+            Handler {
+                observer,
+                state: HState::AwaitEpoch,
+                deadline_tick: self.tick + core.cfg.init_limit + core.cfg.sync_limit,
+            },
+        );
+        let accepted = Zxid(p.zxid).epoch();
+        if self.phase == Phase::Discovering {
+            if !observer {
+                self.reports.insert(from, accepted);
+            }
+            self.check_epoch_quorum(core);
+        } else if self.phase != Phase::AcceptedPersisting {
+            if !observer && accepted > self.epoch {
+                // ZooKeeper can only propose an epoch above every accepted one.
+                self.drop_learner(core, from, "learner accepted a newer epoch");
+                return;
+            }
+            self.send_leader_info(core, from);
+        }
+    }
+
+    fn on_ack_epoch(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) {
+        let Ok(cur) = decode_int(p.data()) else {
+            self.drop_learner(core, from, "bad ACKEPOCH");
+            return;
+        };
+        let last = Zxid(p.zxid);
+        let observer = self.learners.get(&from).is_some_and(|h| h.observer);
+        if cur != -1 {
+            let theirs = (i64::from(cur), last);
+            let ours = (i64::from(core.current_epoch), self.history_end);
+            if self.phase != Phase::Established && theirs > ours {
+                self.drop_learner(core, from, "learner is more recent than leader");
+                return;
+            }
+            if !observer && self.phase == Phase::EpochAcks {
+                self.epoch_acks.insert(from);
+            }
+        }
+        if let Some(h) = self.learners.get_mut(&from) {
+            h.state = HState::Acked { last };
+        }
+        match self.phase {
+            Phase::NewLeaderAcks | Phase::Established => self.start_sync(core, from, last),
+            Phase::EpochAcks => self.check_epoch_ack_quorum(core),
+            _ => {}
+        }
+    }
+
+    pub fn on_propose(&mut self, core: &mut Core, zxid: Zxid, payload: Bytes) {
+        if self.next_zxid() != Some(zxid) {
+            core.out.push(Output::ProposalRejected { zxid });
+            return;
+        }
+        let txn = Txn { zxid, payload };
+        core.log.append(txn.clone());
+        core.out.push(Output::PersistTxns(vec![txn.clone()]));
+        self.last_proposed = zxid;
+        self.outstanding.insert(zxid, BTreeSet::new());
+        let targets: Vec<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, h)| h.forwarding() && !h.observer)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in targets {
+            core.send(
+                sid,
+                QuorumPacket::with_data(PacketType::Proposal, zxid.0, txn.payload.clone()),
+            );
+        }
+        if core.cfg.fault_commit_without_quorum {
+            self.try_commit(core);
+        }
+    }
+
+    pub fn on_persisted(&mut self, core: &mut Core) {
+        let me = core.cfg.my_id;
+        let upto = core.log.persisted();
+        for (_, acks) in self.outstanding.range_mut(..=upto) {
+            acks.insert(me);
+        }
+        self.try_commit(core);
+        self.check_newleader_quorum(core);
+    }
+
+    fn try_commit(&mut self, core: &mut Core) {
+        while let Some((&zxid, acks)) = self.outstanding.iter().next() {
+            let ok =
+                core.cfg.fault_commit_without_quorum || core.qv.has_quorum(acks.iter().copied());
+            if !ok {
+                break;
+            }
+            self.outstanding.remove(&zxid);
+            let newly = core.commit_to(zxid);
+            let targets: Vec<(Sid, bool)> = self
+                .learners
+                .iter()
+                .filter(|(_, h)| h.forwarding())
+                .map(|(s, h)| (*s, h.observer))
+                .collect();
+            for t in newly {
+                for (sid, observer) in &targets {
+                    if *observer {
+                        core.send(
+                            *sid,
+                            QuorumPacket::with_data(
+                                PacketType::Inform,
+                                t.zxid.0,
+                                t.payload.clone(),
+                            ),
+                        );
+                    } else {
+                        core.send_type(*sid, PacketType::Commit, t.zxid);
+                    }
+                }
+            }
+        }
+        let committed = core.log.committed();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_syncs)
+            .into_iter()
+            .partition(|(z, _)| *z <= committed);
+        self.pending_syncs = waiting;
+        for (_, sid) in ready {
+            if self.learners.get(&sid).is_some_and(|h| h.forwarding()) {
+                core.send_type(sid, PacketType::Sync, Zxid::ZERO);
+            }
+        }
+    }
+
+    pub fn on_sync_request(&mut self, core: &mut Core, from: Sid) {
+        self.pending_syncs.push((self.last_proposed, from));
+        self.try_commit(core);
+    }
+
+    pub fn send_to_learner(&mut self, core: &mut Core, to: Sid, p: QuorumPacket) {
+        if self.learners.get(&to).is_some_and(|h| h.forwarding()) {
+            core.send(to, p);
+        }
+    }
+
+    /// Half-tick timer: pings, the tick counter, learner deadlines, quorum check.
+    pub fn on_tick(&mut self, core: &mut Core) -> LeaderNext {
+        if self.phase != Phase::Established && core.now > self.phase_deadline {
+            warn!(sid = core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
+            return LeaderNext::StepDown;
+        }
+        while core.now >= self.next_half_tick {
+            self.next_half_tick += (core.tick_ms() / 2).max(1);
+            self.odd_half = !self.odd_half;
+            if !self.odd_half {
+                self.tick += 1;
+                let tick = self.tick;
+                let late: Vec<Sid> = self
+                    .learners
+                    .iter()
+                    .filter(|(_, h)| tick > h.deadline_tick)
+                    .map(|(s, _)| *s)
+                    .collect();
+                for sid in late {
+                    self.drop_learner(core, sid, "learner silent past its deadline");
+                }
+                if self.phase == Phase::Established {
+                    let synced = self
+                        .learners
+                        .iter()
+                        .filter(|(_, h)| h.forwarding() && !h.observer)
+                        .map(|(s, _)| *s)
+                        .chain([core.cfg.my_id]);
+                    if !core.qv.has_quorum(synced) {
+                        warn!(sid = core.cfg.my_id, "lost quorum of synced followers");
+                        return LeaderNext::StepDown;
+                    }
+                }
+            }
+            let ping: Vec<Sid> = self
+                .learners
+                .iter()
+                .filter(|(_, h)| h.state == HState::Broadcast)
+                .map(|(s, _)| *s)
+                .collect();
+            for sid in ping {
+                core.send_type(sid, PacketType::Ping, self.last_proposed);
+            }
+        }
+        LeaderNext::Stay
+    }
+
+    /// Stepping down: close every learner connection.
+    pub fn shutdown(&mut self, core: &mut Core) {
+        for sid in std::mem::take(&mut self.learners).into_keys() {
+            core.out.push(Output::Disconnect { peer: sid });
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The FOLLOWING and OBSERVING roles: connect to the elected leader, report our accepted
+//! epoch (FOLLOWERINFO / OBSERVERINFO), accept the new epoch (persisted before ACKEPOCH),
+//! apply the leader's DIFF / TRUNC / SNAP, persist history and currentEpoch before acking
+//! NEWLEADER, and serve only after UPTODATE. In broadcast: log each PROPOSAL and ACK it once
+//! durable, apply on COMMIT (observers apply INFORM), answer PINGs, and give up on a silent
+//! leader after syncLimit ticks. Never touches disk or sockets itself.
+
+use super::core::Core;
+use super::types::{EpochKind, Output, Sid, Txn};
+use bytes::Bytes;
+use rzk_proto::quorum::payload::{encode_int, LearnerInfo};
+use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use rzk_proto::Zxid;
+use tracing::{debug, info, warn};
+
+/// Most session-touch bytes buffered for the next PING reply.
+pub const MAX_TOUCH_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// FOLLOWERINFO sent; waiting for LEADERINFO.
+    Connecting,
+    /// New epoch accepted; waiting for acceptedEpoch to be durable before ACKEPOCH.
+    AcceptedPersisting,
+    /// ACKEPOCH sent; receiving the sync stream until NEWLEADER.
+    Syncing,
+    /// NEWLEADER received; waiting for log + currentEpoch to be durable before ACK.
+    NewLeaderPersisting,
+    /// NEWLEADER acked; waiting for UPTODATE.
+    AwaitUpToDate,
+    Serving,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LearnerNext {
+    Stay,
+    /// Give up on this leader and go back to election.
+    Looking,
+}
+
+#[derive(Debug)]
+pub struct Learner {
+    pub leader: Sid,
+    observer: bool,
+    phase: Phase,
+    new_epoch: u32,
+    attempts: u32,
+    retry_at: Option<u64>,
+    last_heard: u64,
+    sync_point: Zxid,
+    sync_commit: Zxid,
+    acked_up_to: Zxid,
+    touches: Vec<u8>,
+}
+
+impl Learner {
+    pub fn start(core: &mut Core, leader: Sid) -> Learner {
+        let mut l = Learner {
+            leader,
+            observer: core.is_observer(),
+            phase: Phase::Connecting,
+            new_epoch: 0,
+            attempts: 0,
+            retry_at: None,
+            last_heard: core.now,
+            sync_point: Zxid::ZERO,
+            sync_commit: Zxid::ZERO,
+            acked_up_to: Zxid::ZERO,
+            touches: Vec::new(),
+        };
+        l.connect(core);
+        l
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.phase == Phase::Serving
+    }
+
+    fn connect(&mut self, core: &mut Core) {
+        self.attempts += 1;
+        self.retry_at = None;
+        core.out.push(Output::Connect { to: self.leader });
+        let info = LearnerInfo {
+            server_id: core.cfg.my_id,
+            protocol_version: LEARNER_PROTOCOL_VERSION,
+            config_version: core.cfg.config_version,
+        };
+        let ty = if self.observer {
+            PacketType::ObserverInfo
+        } else {
+            PacketType::FollowerInfo
+        };
+        core.send(
+            self.leader,
+            QuorumPacket::with_data(ty, Zxid::new(core.accepted_epoch, 0).0, info.encode()),
+        );
+    }
+
+    pub fn on_disconnected(&mut self, core: &mut Core, peer: Sid) -> LearnerNext {
+        if peer != self.leader {
+            return LearnerNext::Stay;
+        }
+        if self.phase == Phase::Connecting && self.attempts < core.cfg.connect_attempts {
+            self.retry_at = Some(core.now + core.cfg.connect_retry_ms);
+            return LearnerNext::Stay;
+        }
+        info!(
+            sid = core.cfg.my_id,
+            leader = self.leader,
+            "lost the leader connection"
+        );
+        LearnerNext::Looking
+    }
+
+    pub fn on_tick(&mut self, core: &mut Core) -> LearnerNext {
+        if let Some(at) = self.retry_at {
+            if core.now >= at {
+                self.connect(core);
+            }
+        }
+        let limit = if matches!(self.phase, Phase::AwaitUpToDate | Phase::Serving) {
+            core.cfg.sync_limit
+        } else {
+            core.cfg.init_limit
+        };
+        if core.now > self.last_heard + limit * core.tick_ms() {
+            warn!(sid = core.cfg.my_id, leader = self.leader, phase = ?self.phase, "leader silent too long");
+            core.out.push(Output::Disconnect { peer: self.leader });
+            return LearnerNext::Looking;
+        }
+        LearnerNext::Stay
+    }
+
+    pub fn add_touches(&mut self, data: &[u8]) {
+        if self.touches.len() + data.len() <= MAX_TOUCH_BYTES {
+            self.touches.extend_from_slice(data);
+        }
+    }
+
+    pub fn forward(&mut self, core: &mut Core, p: QuorumPacket) {
+        if self.phase == Phase::Serving {
+            core.send(self.leader, p);
+        } else {
+            debug!(sid = core.cfg.my_id, "not serving: forward dropped");
+        }
+    }
+
+    fn fail(&mut self, core: &mut Core, why: &str) -> LearnerNext {
+        warn!(sid = core.cfg.my_id, leader = self.leader, phase = ?self.phase, why, "leaving leader");
+        core.out.push(Output::Disconnect { peer: self.leader });
+        LearnerNext::Looking
+    }
+
+    pub fn on_packet(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) -> LearnerNext {
+        if from != self.leader {
+            debug!(
+                sid = core.cfg.my_id,
+                from, "quorum packet from a non-leader ignored"
+            );
+            return LearnerNext::Stay;
+        }
+        self.last_heard = core.now;
+        let zxid = Zxid(p.zxid);
+        match (p.ty, self.phase) {
+            (PacketType::LeaderInfo, Phase::Connecting) => {
+                self.retry_at = None;
+                let e = zxid.epoch();
+                self.new_epoch = e;
+                if e > core.accepted_epoch {
+                    self.phase = Phase::AcceptedPersisting;
+                    core.out.push(Output::PersistEpoch {
+                        kind: EpochKind::Accepted,
+                        epoch: e,
+                    });
+                } else if e == core.accepted_epoch {
+                    self.send_ack_epoch(core, -1);
+                } else {
+                    return self.fail(core, "leader's epoch is older than our accepted epoch");
+                }
+            }
+            (PacketType::Diff, Phase::Syncing) => self.sync_point = zxid,
+            (PacketType::Trunc, Phase::Syncing) => {
+                if zxid < core.log.committed() {
+                    tracing::error!(sid = core.cfg.my_id, to = %zxid, committed = %core.log.committed(),
+                        "leader asked to truncate committed transactions; refusing");
+                    return self.fail(core, "TRUNC below committed");
+                }
+                core.log.truncate_after(zxid);
+                core.out.push(Output::Truncate { to: zxid });
+                self.sync_point = zxid;
+            }
+            (PacketType::Snap, Phase::Syncing) => {
+                if zxid < core.log.committed() {
+                    return self.fail(core, "SNAP older than our committed state");
+                }
+                core.log.reset_to_snapshot(zxid);
+                core.out.push(Output::InstallSnapshot { zxid });
+                self.sync_point = zxid;
+            }
+            (
+                PacketType::Proposal,
+                Phase::Syncing | Phase::NewLeaderPersisting | Phase::AwaitUpToDate | Phase::Serving,
+            ) if !self.observer => {
+                if !self.log_txn(core, zxid, p.data) {
+                    return self.fail(core, "proposal out of order");
+                }
+            }
+            (PacketType::Commit, Phase::Serving) if !self.observer => {
+                if zxid > core.log.last() {
+                    return self.fail(core, "commit of an unknown proposal");
+                }
+                core.commit_to(zxid);
+            }
+            (
+                PacketType::Commit,
+                Phase::Syncing | Phase::NewLeaderPersisting | Phase::AwaitUpToDate,
+            ) => {
+                self.sync_commit = self.sync_commit.max(zxid);
+            }
+            (PacketType::Proposal, Phase::Syncing) => {
+                // observers receive the committed diff as PROPOSAL + COMMIT too
+                if !self.log_txn(core, zxid, p.data) {
+                    return self.fail(core, "proposal out of order");
+                }
+            }
+            (
+                PacketType::Inform,
+                Phase::Syncing | Phase::NewLeaderPersisting | Phase::AwaitUpToDate | Phase::Serving,
+            ) if self.observer => {
+                if !self.log_txn(core, zxid, p.data) {
+                    return self.fail(core, "inform out of order");
+                }
+                if self.phase == Phase::Serving {
+                    core.commit_to(zxid);
+                } else {
+                    self.sync_commit = self.sync_commit.max(zxid);
+                }
+            }
+            (PacketType::NewLeader, Phase::Syncing) => {
+                if zxid.epoch() != self.new_epoch {
+                    return self.fail(core, "NEWLEADER for another epoch");
+                }
+                self.phase = Phase::NewLeaderPersisting;
+                core.out.push(Output::PersistEpoch {
+                    kind: EpochKind::Current,
+                    epoch: self.new_epoch,
+                });
+            }
+            (PacketType::UpToDate, Phase::AwaitUpToDate) => {
+                let upto = self.sync_point.max(self.sync_commit).min(core.log.last());
+                core.commit_to(upto);
+                self.phase = Phase::Serving;
+                core.send_type(self.leader, PacketType::Ack, Zxid::new(self.new_epoch, 0));
+                info!(
+                    sid = core.cfg.my_id,
+                    leader = self.leader,
+                    epoch = self.new_epoch,
+                    "up to date"
+                );
+                core.out.push(Output::Established {
+                    epoch: self.new_epoch,
+                    leader: self.leader,
+                });
+                self.send_acks(core);
+            }
+            (PacketType::Ping, Phase::Serving | Phase::AwaitUpToDate) => {
+                let data = std::mem::take(&mut self.touches);
+                core.send(
+                    self.leader,
+                    QuorumPacket::with_data(PacketType::Ping, p.zxid, Bytes::from(data)),
+                );
+            }
+            (PacketType::Sync | PacketType::Revalidate, _) => {
+                core.out.push(Output::Deliver { from, packet: p });
+            }
+            (ty, phase) => {
+                warn!(
+                    sid = core.cfg.my_id,
+                    ?ty,
+                    ?phase,
+                    "unexpected packet from leader"
+                );
+                return self.fail(core, "protocol error");
+            }
+        }
+        LearnerNext::Stay
+    }
+
+    /// Appends a transaction from the leader (skipping one we already hold) and asks for
+    /// it to be persisted. False when it does not extend our log.
+    fn log_txn(&mut self, core: &mut Core, zxid: Zxid, data: Option<Bytes>) -> bool {
+        let payload = data.unwrap_or_default();
+        if let Some(have) = core.log.get(zxid) {
+            return have.payload == payload;
+        }
+        let txn = Txn { zxid, payload };
+        if !core.log.append(txn.clone()) {
+            return false;
+        }
+        core.out.push(Output::PersistTxns(vec![txn]));
+        true
+    }
+
+    fn send_ack_epoch(&mut self, core: &mut Core, current: i32) {
+        core.send(
+            self.leader,
+            QuorumPacket::with_data(PacketType::AckEpoch, core.log.last().0, encode_int(current)),
+        );
+        self.phase = Phase::Syncing;
+    }
+
+    pub fn on_epoch_persisted(&mut self, core: &mut Core, kind: EpochKind, epoch: u32) {
+        match (kind, self.phase) {
+            (EpochKind::Accepted, Phase::AcceptedPersisting) if epoch == self.new_epoch => {
+                core.accepted_epoch = epoch;
+                let cur = i32::try_from(core.current_epoch).unwrap_or(i32::MAX);
+                self.send_ack_epoch(core, cur);
+            }
+            (EpochKind::Current, Phase::NewLeaderPersisting) if epoch == self.new_epoch => {
+                core.current_epoch = epoch;
+                self.check_newleader_ack(core);
+            }
+            _ => debug!(?kind, epoch, "stale epoch persisted report"),
+        }
+    }
+
+    pub fn on_persisted(&mut self, core: &mut Core) {
+        self.check_newleader_ack(core);
+        self.send_acks(core);
+    }
+
+    fn check_newleader_ack(&mut self, core: &mut Core) {
+        if self.phase == Phase::NewLeaderPersisting
+            && core.current_epoch == self.new_epoch
+            && core.log.is_fully_persisted()
+        {
+            self.phase = Phase::AwaitUpToDate;
+            self.acked_up_to = Zxid::new(self.new_epoch, 0);
+            core.send_type(self.leader, PacketType::Ack, Zxid::new(self.new_epoch, 0));
+            self.send_acks(core);
+        }
+    }
+
+    /// ACKs every durable proposal of the new epoch not acked yet (followers only, after
+    /// the NEWLEADER ACK).
+    fn send_acks(&mut self, core: &mut Core) {
+        if self.observer || !matches!(self.phase, Phase::AwaitUpToDate | Phase::Serving) {
+            return;
+        }
+        let durable: Vec<Zxid> = core
+            .log
+            .range(self.acked_up_to, core.log.persisted())
+            .map(|t| t.zxid)
+            .filter(|z| z.epoch() == self.new_epoch)
+            .collect();
+        for z in durable {
+            core.send_type(self.leader, PacketType::Ack, z);
+            self.acked_up_to = z;
+        }
+    }
+}

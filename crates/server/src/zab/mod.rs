@@ -1,0 +1,350 @@
+//! The consensus core (ZooKeeper's Zab + fast leader election), sans-IO.
+//!
+//! Owns: the protocol state of one server — election, discovery, synchronisation,
+//! broadcast, observers, pings and timeouts — as a deterministic state machine. The
+//! runtime (net/ in production, rzk-sim in tests) feeds it [`Input`]s and carries out the
+//! [`Output`]s it returns, in order.
+//!
+//! Must never: use tokio, sockets, files, threads, clocks or randomness. Time arrives as
+//! `Input::Tick`; durability arrives as `Input::Persisted` / `Input::EpochPersisted`.
+//! Transaction payloads are opaque bytes; the core never looks inside them.
+//!
+//! Runtime contract, in short:
+//! * deliver election notifications and quorum packets as `Input::Message`; a quorum
+//!   connection is one ordered stream (TCP); report a broken one with `Disconnected`;
+//! * `Connect{to}` opens a fresh quorum connection to the leader (closing any older one),
+//!   `Disconnect{peer}` closes one; the leader learns a learner's sid from LearnerInfo;
+//! * carry out disk outputs in order, fsync, and report completion; the core never acts
+//!   on state (ACK, ACKEPOCH, NEWLEADER ACK, commit-by-self) before it is durable;
+//! * apply `Commit`s in order to the database; serve clients after `Established`;
+//! * on the leader, call [`Zab::next_zxid`] to build a txn, then `Input::Propose`.
+
+mod core;
+pub mod election;
+pub mod leader;
+pub mod learner;
+pub mod log;
+pub mod quorum;
+pub mod sync;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use types::{Durable, EpochKind, Input, Message, Output, Role, Sid, Txn, ZabConfig};
+
+use self::core::Core;
+use election::{Election, Vote};
+use leader::{Leader, LeaderNext};
+use learner::{Learner, LearnerNext};
+use log::TxnLog;
+use quorum::QuorumVerifier;
+use rzk_proto::quorum::{PacketType, ServerState};
+use rzk_proto::Zxid;
+use tracing::debug;
+
+#[derive(Debug)]
+enum State {
+    Looking(Election),
+    Learning(Learner),
+    Leading(Leader),
+}
+
+/// One server's consensus state machine.
+#[derive(Debug)]
+pub struct Zab {
+    core: Core,
+    state: State,
+}
+
+impl Zab {
+    /// Starts a server from what the runtime recovered; it begins LOOKING.
+    pub fn new(cfg: ZabConfig, durable: Durable, now_ms: u64) -> (Zab, Vec<Output>) {
+        let qv = QuorumVerifier::new(&cfg.voters, &cfg.observers);
+        let me = cfg.my_id;
+        let mut core = Core {
+            cfg,
+            qv,
+            now: now_ms,
+            accepted_epoch: durable.accepted_epoch,
+            current_epoch: durable.current_epoch,
+            log: TxnLog::recovered(durable.snapshot_zxid, durable.log),
+            logical_clock: 0,
+            vote: Vote {
+                leader: me,
+                zxid: 0,
+                election_epoch: 0,
+                peer_epoch: 0,
+                state: ServerState::Looking,
+                version: rzk_proto::quorum::election::NOTIFICATION_VERSION,
+            },
+            state: ServerState::Looking,
+            out: Vec::new(),
+        };
+        let e = Election::start(&mut core);
+        core.vote = e.proposal_vote(&core);
+        core.out.push(Output::RoleChanged {
+            role: Role::Looking,
+            leader: None,
+        });
+        let mut z = Zab {
+            core,
+            state: State::Looking(e),
+        };
+        let out = std::mem::take(&mut z.core.out);
+        (z, out)
+    }
+
+    pub fn my_id(&self) -> Sid {
+        self.core.cfg.my_id
+    }
+
+    pub fn role(&self) -> Role {
+        match (&self.state, self.core.is_observer()) {
+            (State::Looking(_), _) => Role::Looking,
+            (State::Leading(_), _) => Role::Leading,
+            (State::Learning(_), true) => Role::Observing,
+            (State::Learning(_), false) => Role::Following,
+        }
+    }
+
+    /// The leader this server follows or is (None while LOOKING).
+    pub fn leader(&self) -> Option<Sid> {
+        match &self.state {
+            State::Looking(_) => None,
+            State::Learning(l) => Some(l.leader),
+            State::Leading(_) => Some(self.core.cfg.my_id),
+        }
+    }
+
+    /// True once this server may serve clients (leader established / learner UPTODATE).
+    pub fn is_serving(&self) -> bool {
+        match &self.state {
+            State::Looking(_) => false,
+            State::Learning(l) => l.is_serving(),
+            State::Leading(l) => l.is_established(),
+        }
+    }
+
+    /// On an established leader: the zxid the next proposal must carry.
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        match &self.state {
+            State::Leading(l) => l.next_zxid(),
+            _ => None,
+        }
+    }
+
+    pub fn accepted_epoch(&self) -> u32 {
+        self.core.accepted_epoch
+    }
+
+    pub fn current_epoch(&self) -> u32 {
+        self.core.current_epoch
+    }
+
+    pub fn last_logged(&self) -> Zxid {
+        self.core.log.last()
+    }
+
+    pub fn last_committed(&self) -> Zxid {
+        self.core.log.committed()
+    }
+
+    /// Feeds one input; returns what the runtime must do, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Output> {
+        match input {
+            Input::Tick { now_ms } => {
+                self.core.now = self.core.now.max(now_ms);
+                self.on_tick();
+            }
+            Input::Message { from, msg } => match msg {
+                Message::Election(n) => self.on_notification(from, n),
+                Message::Quorum(p) => self.on_packet(from, p),
+            },
+            Input::Persisted { up_to } => {
+                self.core.log.mark_persisted(up_to);
+                match &mut self.state {
+                    State::Leading(l) => l.on_persisted(&mut self.core),
+                    State::Learning(l) => l.on_persisted(&mut self.core),
+                    State::Looking(_) => {}
+                }
+            }
+            Input::EpochPersisted { kind, epoch } => {
+                let c = &mut self.core;
+                match &mut self.state {
+                    State::Leading(l) => l.on_epoch_persisted(c, kind, epoch),
+                    State::Learning(l) => l.on_epoch_persisted(c, kind, epoch),
+                    State::Looking(_) => {}
+                }
+                // Whatever our role now, the file holds `epoch`.
+                match kind {
+                    EpochKind::Accepted => c.accepted_epoch = c.accepted_epoch.max(epoch),
+                    EpochKind::Current => c.current_epoch = c.current_epoch.max(epoch),
+                }
+            }
+            Input::Disconnected { peer } => match &mut self.state {
+                State::Leading(l) => l.on_disconnected(&mut self.core, peer),
+                State::Learning(l) => {
+                    if l.on_disconnected(&mut self.core, peer) == LearnerNext::Looking {
+                        self.go_looking();
+                    }
+                }
+                State::Looking(_) => {}
+            },
+            Input::Propose { zxid, payload } => match &mut self.state {
+                State::Leading(l) => l.on_propose(&mut self.core, zxid, payload),
+                _ => self.core.out.push(Output::ProposalRejected { zxid }),
+            },
+            Input::SessionTouches(b) => {
+                if let State::Learning(l) = &mut self.state {
+                    l.add_touches(&b);
+                }
+            }
+            Input::Forward(p) => {
+                if let State::Learning(l) = &mut self.state {
+                    l.forward(&mut self.core, p);
+                }
+            }
+            Input::SendToLearner { to, packet } => {
+                if let State::Leading(l) = &mut self.state {
+                    l.send_to_learner(&mut self.core, to, packet);
+                }
+            }
+            Input::SyncRequest { from } => {
+                if let State::Leading(l) = &mut self.state {
+                    l.on_sync_request(&mut self.core, from);
+                }
+            }
+        }
+        std::mem::take(&mut self.core.out)
+    }
+
+    fn on_tick(&mut self) {
+        match &mut self.state {
+            State::Looking(e) => {
+                let r = e.on_tick(&mut self.core);
+                self.core.vote = e.proposal_vote(&self.core);
+                if let Some(v) = r {
+                    self.finish_election(v);
+                }
+            }
+            State::Learning(l) => {
+                if l.on_tick(&mut self.core) == LearnerNext::Looking {
+                    self.go_looking();
+                }
+            }
+            State::Leading(l) => {
+                if l.on_tick(&mut self.core) == LeaderNext::StepDown {
+                    self.go_looking();
+                }
+            }
+        }
+    }
+
+    fn on_notification(&mut self, from: Sid, n: rzk_proto::quorum::Notification) {
+        let core = &mut self.core;
+        if !core.qv.is_member(from) || from == core.cfg.my_id {
+            return;
+        }
+        if !core.qv.is_voter(from) {
+            // A non-voter (observer) learns the leader from our answer.
+            if !core.is_observer() {
+                core.reply_vote(from);
+            }
+            return;
+        }
+        match &mut self.state {
+            State::Looking(e) => {
+                e.heard(core);
+                let r = e.on_notification(core, from, &n);
+                core.vote = e.proposal_vote(core);
+                if n.state == ServerState::Looking
+                    && n.election_epoch < core.logical_clock
+                    && !core.is_observer()
+                {
+                    core.reply_vote(from);
+                }
+                if let Some(v) = r {
+                    self.finish_election(v);
+                }
+            }
+            _ => {
+                if n.state == ServerState::Looking {
+                    core.reply_vote(from);
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, from: Sid, p: rzk_proto::quorum::QuorumPacket) {
+        match &mut self.state {
+            State::Leading(l) => {
+                if l.on_packet(&mut self.core, from, p) == LeaderNext::StepDown {
+                    self.go_looking();
+                }
+            }
+            State::Learning(l) => {
+                if matches!(p.ty, PacketType::FollowerInfo | PacketType::ObserverInfo) {
+                    self.core.out.push(Output::Disconnect { peer: from });
+                } else if l.on_packet(&mut self.core, from, p) == LearnerNext::Looking {
+                    self.go_looking();
+                }
+            }
+            State::Looking(_) => {
+                // Not leading: refuse learner connections (the runtime is not listening).
+                if matches!(p.ty, PacketType::FollowerInfo | PacketType::ObserverInfo) {
+                    self.core.out.push(Output::Disconnect { peer: from });
+                } else {
+                    debug!(sid = self.core.cfg.my_id, from, ty = ?p.ty, "quorum packet while LOOKING dropped");
+                }
+            }
+        }
+    }
+
+    fn finish_election(&mut self, v: Vote) {
+        let core = &mut self.core;
+        let me = core.cfg.my_id;
+        core.vote = Vote {
+            state: ServerState::Looking,
+            ..v
+        };
+        if v.leader == me {
+            core.state = ServerState::Leading;
+            core.vote.state = ServerState::Leading;
+            core.out.push(Output::RoleChanged {
+                role: Role::Leading,
+                leader: Some(me),
+            });
+            let (l, _) = Leader::start(core);
+            self.state = State::Leading(l);
+        } else {
+            let (st, role) = if core.is_observer() {
+                (ServerState::Observing, Role::Observing)
+            } else {
+                (ServerState::Following, Role::Following)
+            };
+            core.state = st;
+            core.vote.state = st;
+            core.out.push(Output::RoleChanged {
+                role,
+                leader: Some(v.leader),
+            });
+            self.state = State::Learning(Learner::start(core, v.leader));
+        }
+    }
+
+    fn go_looking(&mut self) {
+        if let State::Leading(l) = &mut self.state {
+            l.shutdown(&mut self.core);
+        }
+        let core = &mut self.core;
+        core.state = ServerState::Looking;
+        core.out.push(Output::RoleChanged {
+            role: Role::Looking,
+            leader: None,
+        });
+        let e = Election::start(core);
+        core.vote = e.proposal_vote(core);
+        self.state = State::Looking(e);
+    }
+}

@@ -1,0 +1,581 @@
+//! Scenario tests of the core, phase by phase, on a tiny synchronous harness: messages are
+//! delivered in order, disks complete at once unless a test holds them. (Randomised,
+//! fault-injecting runs live in the rzk-sim crate.)
+
+use super::*;
+use bytes::Bytes;
+use rzk_proto::quorum::{PacketType, QuorumPacket};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+const TICK: u64 = 100;
+
+struct Node {
+    zab: Zab,
+    log: Vec<Txn>,
+    accepted: u32,
+    current: u32,
+    applied: Vec<Txn>,
+    snapshot_inbox: Option<Vec<Txn>>,
+    hold_disk: bool,
+    held: Vec<Output>,
+    established: Vec<u32>,
+}
+
+enum Wire {
+    Msg(Message),
+    Snap(Zxid, Vec<Txn>),
+}
+
+struct Cluster {
+    cfgs: BTreeMap<Sid, ZabConfig>,
+    nodes: BTreeMap<Sid, Node>,
+    now: u64,
+    queue: VecDeque<(Sid, Sid, Wire)>,
+    isolated: BTreeSet<Sid>,
+    trace: Vec<(Sid, Sid, Message)>,
+}
+
+fn cfg(me: Sid, voters: &[Sid], observers: &[Sid]) -> ZabConfig {
+    let mut c = ZabConfig::new(me, voters.to_vec(), observers.to_vec());
+    c.tick_ms = TICK;
+    c.commit_log_count = 3;
+    c.max_notification_ms = 800;
+    c
+}
+
+fn txn(e: u32, c: u32) -> Txn {
+    Txn {
+        zxid: Zxid::new(e, c),
+        payload: Bytes::from(format!("txn {e}.{c}")),
+    }
+}
+
+fn history(epochs: &[(u32, u32)]) -> Vec<Txn> {
+    epochs
+        .iter()
+        .flat_map(|&(e, n)| (1..=n).map(move |c| txn(e, c)))
+        .collect()
+}
+
+impl Cluster {
+    fn new(voters: &[Sid], observers: &[Sid]) -> Cluster {
+        let mut cfgs = BTreeMap::new();
+        for &s in voters.iter().chain(observers) {
+            cfgs.insert(s, cfg(s, voters, observers));
+        }
+        Cluster {
+            cfgs,
+            nodes: BTreeMap::new(),
+            now: 0,
+            queue: VecDeque::new(),
+            isolated: BTreeSet::new(),
+            trace: Vec::new(),
+        }
+    }
+
+    /// Starts `sid` with the given durable state (epochs, log; everything in it is the
+    /// replica's "committed before the crash" history only if the ensemble says so).
+    fn start(&mut self, sid: Sid, accepted: u32, current: u32, log: Vec<Txn>) {
+        let d = Durable {
+            accepted_epoch: accepted,
+            current_epoch: current,
+            snapshot_zxid: Zxid::ZERO,
+            log: log.clone(),
+        };
+        let (zab, out) = Zab::new(self.cfgs[&sid].clone(), d, self.now);
+        self.nodes.insert(
+            sid,
+            Node {
+                zab,
+                log,
+                accepted,
+                current,
+                applied: Vec::new(),
+                snapshot_inbox: None,
+                hold_disk: false,
+                held: Vec::new(),
+                established: Vec::new(),
+            },
+        );
+        self.handle(sid, out);
+    }
+
+    fn start_all_fresh(&mut self) {
+        let ids: Vec<Sid> = self.cfgs.keys().copied().collect();
+        for s in ids {
+            self.start(s, 0, 0, Vec::new());
+        }
+    }
+
+    fn input(&mut self, sid: Sid, i: Input) {
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
+        let out = n.zab.step(i);
+        self.handle(sid, out);
+    }
+
+    fn complete_disk(&mut self, sid: Sid, o: Output) {
+        let n = self.nodes.get_mut(&sid).unwrap();
+        let next = match o {
+            Output::PersistTxns(ts) => {
+                let up_to = ts.last().map(|t| t.zxid).unwrap_or_default();
+                n.log.extend(ts);
+                Some(Input::Persisted { up_to })
+            }
+            Output::PersistEpoch { kind, epoch } => {
+                match kind {
+                    EpochKind::Accepted => n.accepted = epoch,
+                    EpochKind::Current => n.current = epoch,
+                }
+                Some(Input::EpochPersisted { kind, epoch })
+            }
+            Output::Truncate { to } => {
+                n.log.retain(|t| t.zxid <= to);
+                None
+            }
+            Output::InstallSnapshot { .. } => {
+                n.applied = n.snapshot_inbox.take().unwrap();
+                n.log.clear();
+                None
+            }
+            _ => None,
+        };
+        if let Some(i) = next {
+            self.input(sid, i);
+        }
+    }
+
+    fn release_disk(&mut self, sid: Sid) {
+        let n = self.nodes.get_mut(&sid).unwrap();
+        n.hold_disk = false;
+        let held = std::mem::take(&mut n.held);
+        for o in held {
+            self.complete_disk(sid, o);
+        }
+    }
+
+    fn handle(&mut self, sid: Sid, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Send { to, msg } => self.queue.push_back((sid, to, Wire::Msg(msg))),
+                Output::SendSnapshot { to, zxid } => {
+                    let state = self.nodes[&sid].applied.clone();
+                    self.queue.push_back((sid, to, Wire::Snap(zxid, state)));
+                }
+                Output::Commit(t) => self.nodes.get_mut(&sid).unwrap().applied.push(t),
+                Output::Established { epoch, .. } => {
+                    self.nodes.get_mut(&sid).unwrap().established.push(epoch)
+                }
+                o @ (Output::PersistTxns(_)
+                | Output::PersistEpoch { .. }
+                | Output::Truncate { .. }
+                | Output::InstallSnapshot { .. }) => {
+                    let n = self.nodes.get_mut(&sid).unwrap();
+                    if n.hold_disk {
+                        n.held.push(o);
+                    } else {
+                        self.complete_disk(sid, o);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn deliver_all(&mut self) {
+        let mut budget = 100_000;
+        while let Some((from, to, w)) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "message storm");
+            if self.isolated.contains(&from) || self.isolated.contains(&to) {
+                continue;
+            }
+            if !self.nodes.contains_key(&to) {
+                continue;
+            }
+            let msg = match w {
+                Wire::Msg(m) => m,
+                Wire::Snap(z, state) => {
+                    self.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
+                    Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
+                }
+            };
+            self.trace.push((from, to, msg.clone()));
+            self.input(to, Input::Message { from, msg });
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.deliver_all();
+            self.now += TICK / 4;
+            let ids: Vec<Sid> = self.nodes.keys().copied().collect();
+            for s in ids {
+                self.input(s, Input::Tick { now_ms: self.now });
+            }
+        }
+        self.deliver_all();
+    }
+
+    fn role(&self, sid: Sid) -> Role {
+        self.nodes[&sid].zab.role()
+    }
+
+    fn leader(&self) -> Option<Sid> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.zab.role() == Role::Leading && n.zab.is_serving())
+            .map(|(s, _)| *s)
+    }
+
+    fn all_serving(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter(|(s, _)| !self.isolated.contains(s))
+            .all(|(_, n)| n.zab.is_serving())
+    }
+
+    /// The leader proposes `n` writes; returns their zxids.
+    fn write(&mut self, n: usize) -> Vec<Zxid> {
+        let l = self.leader().expect("a leader");
+        let mut zs = Vec::new();
+        for i in 0..n {
+            let z = self.nodes[&l].zab.next_zxid().expect("may propose");
+            self.input(
+                l,
+                Input::Propose {
+                    zxid: z,
+                    payload: Bytes::from(format!("write {i} at {z}")),
+                },
+            );
+            zs.push(z);
+        }
+        zs
+    }
+
+    fn packets(&self, ty: PacketType) -> Vec<(Sid, Sid, QuorumPacket)> {
+        self.trace
+            .iter()
+            .filter_map(|(f, t, m)| match m {
+                Message::Quorum(p) if p.ty == ty => Some((*f, *t, p.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn applied_zxids(&self, sid: Sid) -> Vec<Zxid> {
+        self.nodes[&sid].applied.iter().map(|t| t.zxid).collect()
+    }
+}
+
+// ---------------------------------------------------------------- election
+
+#[test]
+fn election_fresh_ensemble_elects_highest_sid() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    assert_eq!(c.role(3), Role::Leading);
+    assert_eq!(c.role(1), Role::Following);
+    assert_eq!(c.role(2), Role::Following);
+    assert!(c.all_serving());
+    assert_eq!(c.nodes[&3].established, vec![1], "first epoch is 1");
+}
+
+#[test]
+fn election_prefers_highest_epoch_then_zxid_over_sid() {
+    // Server 1 saw the most history (epoch 2); 3 has a longer but older log.
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(1, 2, 2, history(&[(1, 3), (2, 2)]));
+    c.start(2, 2, 2, history(&[(1, 3), (2, 1)]));
+    c.start(3, 1, 1, history(&[(1, 9)]));
+    c.advance(3000);
+    assert_eq!(c.role(1), Role::Leading);
+    assert!(c.all_serving());
+}
+
+#[test]
+fn election_server_joining_settled_ensemble_follows_without_new_election() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(1, 0, 0, Vec::new());
+    c.start(2, 0, 0, Vec::new());
+    c.advance(3000);
+    assert_eq!(c.role(2), Role::Leading);
+    let epoch = c.nodes[&2].zab.current_epoch();
+    // 3 has the "best" vote (highest sid) but must learn the established leader.
+    c.start(3, 0, 0, Vec::new());
+    c.advance(3000);
+    assert_eq!(c.role(3), Role::Following);
+    assert_eq!(c.nodes[&3].zab.leader(), Some(2));
+    assert_eq!(c.nodes[&2].zab.current_epoch(), epoch, "no new epoch");
+    assert!(c.all_serving());
+}
+
+#[test]
+fn election_observer_does_not_vote_and_learns_the_leader() {
+    let mut c = Cluster::new(&[1, 2, 3], &[4]);
+    c.start_all_fresh();
+    c.advance(3000);
+    assert_eq!(c.role(4), Role::Observing);
+    assert_eq!(c.nodes[&4].zab.leader(), Some(3));
+    // observers never appear as a leader in any notification
+    assert!(c.trace.iter().all(|(_, _, m)| match m {
+        Message::Election(n) => n.leader != 4,
+        _ => true,
+    }));
+}
+
+#[test]
+fn election_needs_a_quorum() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(1, 0, 0, Vec::new());
+    c.advance(5000);
+    assert_eq!(c.role(1), Role::Looking);
+}
+
+// ---------------------------------------------------------------- discovery
+
+#[test]
+fn discovery_new_epoch_is_above_every_accepted_epoch() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    // 1 accepted epoch 7 from a leader that never established it.
+    c.start(1, 7, 1, history(&[(1, 2)]));
+    c.start(2, 1, 1, history(&[(1, 2)]));
+    c.start(3, 1, 1, history(&[(1, 2)]));
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    assert_eq!(c.nodes[&l].established, vec![8]);
+    for n in c.nodes.values() {
+        assert_eq!((n.accepted, n.current), (8, 8));
+    }
+}
+
+#[test]
+fn discovery_follower_persists_accepted_epoch_before_ackepoch() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.nodes.get_mut(&1).unwrap().hold_disk = true;
+    c.advance(2000);
+    // 1 got LEADERINFO but its acceptedEpoch write is still pending: no ACKEPOCH from it.
+    assert!(!c
+        .packets(PacketType::LeaderInfo)
+        .iter()
+        .all(|(_, t, _)| *t != 1));
+    assert!(c
+        .packets(PacketType::AckEpoch)
+        .iter()
+        .all(|(f, _, _)| *f != 1));
+    c.release_disk(1);
+    c.advance(1000);
+    assert!(c
+        .packets(PacketType::AckEpoch)
+        .iter()
+        .any(|(f, _, _)| *f == 1));
+    assert!(c.all_serving());
+}
+
+#[test]
+fn discovery_leader_does_not_lead_without_quorum_and_steps_down() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    // isolate both followers: the leader loses its quorum within a few ticks.
+    let followers: Vec<Sid> = [1, 2, 3].into_iter().filter(|s| *s != l).collect();
+    for f in &followers {
+        c.isolated.insert(*f);
+    }
+    c.advance(20 * TICK);
+    assert_eq!(c.role(l), Role::Looking);
+    for f in &followers {
+        assert_eq!(
+            c.role(*f),
+            Role::Looking,
+            "followers give up on a silent leader"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- synchronisation
+
+#[test]
+fn sync_diff_sends_only_missing_committed_txns() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(1, 1, 1, history(&[(1, 2)]));
+    c.start(2, 1, 1, history(&[(1, 3)]));
+    c.start(3, 1, 1, history(&[(1, 3)]));
+    c.advance(3000);
+    assert_eq!(c.role(3), Role::Leading);
+    let diffs = c.packets(PacketType::Diff);
+    assert!(diffs
+        .iter()
+        .any(|(_, t, p)| *t == 1 && p.zxid == Zxid::new(1, 3).0));
+    let to1: Vec<i64> = c
+        .packets(PacketType::Proposal)
+        .into_iter()
+        .filter(|(_, t, _)| *t == 1)
+        .map(|(_, _, p)| p.zxid)
+        .collect();
+    assert_eq!(to1, vec![Zxid::new(1, 3).0]);
+    assert!(c.packets(PacketType::Snap).is_empty());
+    for s in [1, 2, 3] {
+        assert_eq!(c.applied_zxids(s).last(), Some(&Zxid::new(1, 3)));
+    }
+}
+
+#[test]
+fn sync_trunc_discards_proposals_of_a_dead_leader() {
+    // 1 led epoch 1, logged 1.3 and 1.4 that nobody else saw, then died.
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(2, 1, 1, history(&[(1, 2)]));
+    c.start(3, 1, 1, history(&[(1, 2)]));
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    c.start(1, 1, 1, history(&[(1, 4)]));
+    c.advance(3000);
+    assert_eq!(c.role(1), Role::Following);
+    let truncs = c.packets(PacketType::Trunc);
+    assert!(truncs
+        .iter()
+        .any(|(f, t, p)| *f == l && *t == 1 && p.zxid == Zxid::new(1, 2).0));
+    c.write(2);
+    c.advance(500);
+    let a1 = c.applied_zxids(1);
+    assert!(!a1.contains(&Zxid::new(1, 3)) && !a1.contains(&Zxid::new(1, 4)));
+    assert_eq!(a1, c.applied_zxids(l));
+    assert!(c.nodes[&1].log.iter().all(|t| t.zxid != Zxid::new(1, 4)));
+}
+
+#[test]
+fn sync_dead_epoch_txns_behind_a_newer_epoch_force_snap() {
+    // TRUNC never crosses an epoch: 1 holds 1.3, 1.4 but the leader's window already has
+    // epoch-2 txns after 1.2, so 1 gets a snapshot instead.
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(2, 1, 1, history(&[(1, 2)]));
+    c.start(3, 1, 1, history(&[(1, 2)]));
+    c.advance(3000);
+    c.write(2);
+    c.advance(500);
+    c.start(1, 1, 1, history(&[(1, 4)]));
+    c.advance(3000);
+    assert!(c.packets(PacketType::Snap).iter().any(|(_, t, _)| *t == 1));
+    let a1 = c.applied_zxids(1);
+    assert!(!a1.contains(&Zxid::new(1, 3)) && !a1.contains(&Zxid::new(1, 4)));
+    assert_eq!(c.nodes[&1].applied, c.nodes[&3].applied);
+}
+
+#[test]
+fn sync_snap_when_learner_is_older_than_the_committed_window() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(2, 0, 0, Vec::new());
+    c.start(3, 0, 0, Vec::new());
+    c.advance(3000);
+    c.write(10); // window keeps 3 committed proposals
+    c.advance(1000);
+    c.start(1, 0, 0, Vec::new());
+    c.advance(3000);
+    let snaps = c.packets(PacketType::Snap);
+    assert!(snaps.iter().any(|(_, t, _)| *t == 1));
+    assert_eq!(c.nodes[&1].applied.len(), 10);
+    assert_eq!(c.nodes[&1].applied, c.nodes[&3].applied);
+}
+
+#[test]
+fn sync_learner_serves_only_after_uptodate() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.nodes.get_mut(&2).unwrap().hold_disk = true;
+    c.advance(3000);
+    // 2 cannot persist currentEpoch, so it never acks NEWLEADER and is not serving.
+    assert!(!c.nodes[&2].zab.is_serving());
+    assert!(c
+        .packets(PacketType::UpToDate)
+        .iter()
+        .all(|(_, t, _)| *t != 2));
+    c.release_disk(2);
+    c.advance(1000);
+    assert!(c.nodes[&2].zab.is_serving());
+}
+
+// ---------------------------------------------------------------- broadcast
+
+#[test]
+fn broadcast_commits_in_order_on_every_replica() {
+    let mut c = Cluster::new(&[1, 2, 3, 4, 5], &[6]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let zs = c.write(20);
+    c.advance(1000);
+    for s in 1..=6 {
+        assert_eq!(c.applied_zxids(s), zs, "replica {s}");
+    }
+    // observers got INFORM, never PROPOSAL/COMMIT in broadcast
+    assert!(c
+        .packets(PacketType::Inform)
+        .iter()
+        .all(|(_, t, _)| *t == 6));
+    assert!(c
+        .packets(PacketType::Proposal)
+        .iter()
+        .all(|(_, t, _)| *t != 6));
+}
+
+#[test]
+fn broadcast_no_commit_before_a_quorum_has_it_on_disk() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    c.nodes.get_mut(&1).unwrap().hold_disk = true;
+    c.nodes.get_mut(&2).unwrap().hold_disk = true;
+    let zs = c.write(1);
+    c.advance(200);
+    assert!(
+        c.applied_zxids(3).is_empty(),
+        "leader alone is not a quorum"
+    );
+    assert!(c.packets(PacketType::Commit).is_empty());
+    c.release_disk(1);
+    c.advance(200);
+    assert_eq!(c.applied_zxids(3), zs);
+    assert_eq!(c.applied_zxids(1), zs);
+}
+
+#[test]
+fn broadcast_faulty_leader_commits_without_quorum() {
+    // The test-only switch really does break the rule (the simulator relies on it).
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    for cfg in c.cfgs.values_mut() {
+        cfg.fault_commit_without_quorum = true;
+    }
+    c.start_all_fresh();
+    c.advance(3000);
+    c.isolated.insert(1);
+    c.isolated.insert(2);
+    let zs = c.write(1);
+    assert_eq!(c.applied_zxids(3), zs);
+}
+
+#[test]
+fn broadcast_pings_keep_followers_alive() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    c.advance(100 * TICK);
+    assert_eq!(c.leader(), Some(l));
+    assert!(c.all_serving());
+    assert!(c.packets(PacketType::Ping).len() > 100);
+}
+
+#[test]
+fn standalone_is_an_ensemble_of_one() {
+    let mut c = Cluster::new(&[1], &[]);
+    c.start_all_fresh();
+    c.advance(1000);
+    assert_eq!(c.leader(), Some(1));
+    let zs = c.write(3);
+    c.advance(100);
+    assert_eq!(c.applied_zxids(1), zs);
+}

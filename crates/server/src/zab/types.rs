@@ -1,0 +1,169 @@
+//! The vocabulary of the consensus core: configuration, what the runtime loaded from disk,
+//! and the `Input`s / `Output`s exchanged with the runtime. No behaviour lives here.
+
+use bytes::Bytes;
+use rzk_proto::quorum::{Notification, QuorumPacket};
+use rzk_proto::Zxid;
+
+/// A server id (`server.N` / `myid`); ZooKeeper's `long`.
+pub type Sid = i64;
+
+/// A transaction as the core sees it: its zxid and the opaque bytes the log stores (the
+/// server's `TxnRecord` encoding; the simulator uses its own bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    pub zxid: Zxid,
+    pub payload: Bytes,
+}
+
+/// A message between servers: an election notification (election port) or a quorum packet
+/// (quorum port, one ordered connection per learner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Election(Notification),
+    Quorum(QuorumPacket),
+}
+
+/// Which of the two persistent epoch files (`acceptedEpoch`, `currentEpoch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochKind {
+    Accepted,
+    Current,
+}
+
+/// The role of this server, as reported in [`Output::RoleChanged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+/// Static configuration of the core. Times are in milliseconds of the runtime's clock.
+#[derive(Debug, Clone)]
+pub struct ZabConfig {
+    pub my_id: Sid,
+    /// Participants (`server.N=...:participant`), including this server if it is one.
+    pub voters: Vec<Sid>,
+    /// Observers (`server.N=...:observer`), including this server if it is one.
+    pub observers: Vec<Sid>,
+    pub tick_ms: u64,
+    pub init_limit: u64,
+    pub sync_limit: u64,
+    /// Committed proposals kept in memory for DIFF sync (ZooKeeper: 500).
+    pub commit_log_count: usize,
+    pub finalize_wait_ms: u64,
+    pub min_notification_ms: u64,
+    pub max_notification_ms: u64,
+    /// Learner -> leader connection attempts and the pause between them.
+    pub connect_attempts: u32,
+    pub connect_retry_ms: u64,
+    /// Quorum config text carried in notifications and NEWLEADER (may be empty).
+    pub config_text: String,
+    pub config_version: i64,
+    /// TEST ONLY: a leader commits its own proposals without waiting for a quorum. Exists
+    /// so the simulator can prove its checker catches a broken leader. Never set it.
+    pub fault_commit_without_quorum: bool,
+}
+
+impl ZabConfig {
+    /// ZooKeeper's defaults for the timers, for an ensemble of `voters` + `observers`.
+    pub fn new(my_id: Sid, voters: Vec<Sid>, observers: Vec<Sid>) -> ZabConfig {
+        ZabConfig {
+            my_id,
+            voters,
+            observers,
+            tick_ms: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            commit_log_count: 500,
+            finalize_wait_ms: 200,
+            min_notification_ms: 200,
+            max_notification_ms: 60_000,
+            connect_attempts: 5,
+            connect_retry_ms: 100,
+            config_text: String::new(),
+            config_version: 0,
+            fault_commit_without_quorum: false,
+        }
+    }
+}
+
+/// What the runtime recovered from disk before starting the core.
+#[derive(Debug, Clone, Default)]
+pub struct Durable {
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    /// The zxid of the state the runtime's database was loaded at (snapshot + nothing
+    /// else). The runtime's state machine must be exactly at this point.
+    pub snapshot_zxid: Zxid,
+    /// Logged transactions after `snapshot_zxid`, in zxid order; not yet applied.
+    pub log: Vec<Txn>,
+}
+
+/// Everything the runtime feeds the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message from peer `from` (election or quorum connection).
+    Message { from: Sid, msg: Message },
+    /// The clock advanced; feed at least every `tick_ms / 4`.
+    Tick { now_ms: u64 },
+    /// Every transaction up to `up_to` handed over in `PersistTxns` is fsynced.
+    Persisted { up_to: Zxid },
+    /// The epoch file asked for in `PersistEpoch` is durable.
+    EpochPersisted { kind: EpochKind, epoch: u32 },
+    /// The quorum connection with `peer` broke (only the current connection; never report
+    /// one that was replaced by a newer `Connect` or accepted connection).
+    Disconnected { peer: Sid },
+    /// Leader: propose a transaction built for `zxid` (from [`super::Zab::next_zxid`]).
+    Propose { zxid: Zxid, payload: Bytes },
+    /// Learner: session table bytes (`(long sid, int timeout)`*) for the next PING reply.
+    SessionTouches(Bytes),
+    /// Learner: send this packet (REQUEST, REVALIDATE) to the leader.
+    Forward(QuorumPacket),
+    /// Leader: send this packet (REVALIDATE reply) to a learner.
+    SendToLearner { to: Sid, packet: QuorumPacket },
+    /// Leader: answer a learner's forwarded `sync` with SYNC once every proposal
+    /// outstanding now is committed.
+    SyncRequest { from: Sid },
+}
+
+/// Everything the core asks of the runtime. Outputs must be carried out in order; disk
+/// outputs (`PersistTxns`, `PersistEpoch`, `Truncate`, `InstallSnapshot`) in order on one
+/// queue, each completing before the next starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send on the election port, or on the quorum connection to/from `to`.
+    Send { to: Sid, msg: Message },
+    /// Learner: open a new quorum connection to the leader `to`, closing any older one.
+    Connect { to: Sid },
+    /// Close the quorum connection with `peer` (no `Disconnected` needs to follow).
+    Disconnect { peer: Sid },
+    /// Append to the transaction log and fsync; then report `Persisted{last zxid}`.
+    PersistTxns(Vec<Txn>),
+    /// Write the epoch file durably; then report `EpochPersisted`.
+    PersistEpoch { kind: EpochKind, epoch: u32 },
+    /// Drop every logged transaction with zxid > `to` (durably).
+    Truncate { to: Zxid },
+    /// Leader: send `SNAP(zxid)` followed by the database stream and signature to `to`.
+    /// The runtime's database is exactly at `zxid` when it handles this output.
+    SendSnapshot { to: Sid, zxid: Zxid },
+    /// Learner: replace the database by the snapshot received with `SNAP(zxid)`, persist it
+    /// as a snapshot and discard the whole transaction log.
+    InstallSnapshot { zxid: Zxid },
+    /// Apply a committed transaction. Commits come in strictly increasing zxid order.
+    Commit(Txn),
+    /// Role change. `leader` is the elected leader (self when leading).
+    RoleChanged { role: Role, leader: Option<Sid> },
+    /// Leader: epoch established (NEWLEADER acked by a quorum), may propose. Learner:
+    /// UPTODATE received, may serve clients.
+    Established { epoch: u32, leader: Sid },
+    /// Leader: `Propose` refused (not an established leader, wrong zxid).
+    ProposalRejected { zxid: Zxid },
+    /// A packet for the runtime: REQUEST / REVALIDATE at the leader; SYNC / REVALIDATE
+    /// replies at a learner.
+    Deliver { from: Sid, packet: QuorumPacket },
+    /// Leader: a learner's PING session table.
+    SessionTouches { from: Sid, data: Bytes },
+}
