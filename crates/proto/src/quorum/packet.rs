@@ -105,8 +105,8 @@ impl Jute for QuorumPacket {
             value: code as i64,
         })?;
         let zxid = i64::read(r)?;
-        let data = read_nullable(r, |r| Bytes::read(r))?;
-        let authinfo = read_nullable(r, |r| Vec::<Id>::read(r))?;
+        let data = read_nullable(r, Bytes::read)?;
+        let authinfo = read_nullable(r, Vec::<Id>::read)?;
         Ok(QuorumPacket {
             ty,
             zxid,
