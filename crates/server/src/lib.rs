@@ -14,3 +14,4 @@ pub mod reply;
 pub mod request;
 pub mod tree;
 pub mod watch;
+pub mod zab;
