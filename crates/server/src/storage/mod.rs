@@ -59,6 +59,7 @@ impl TxnLog for MemoryTxnLog {
 }
 
 // --- storage engineer: ZooKeeper-format files (additive) ---
+pub mod db;
 pub mod files;
 pub mod log_reader;
 pub mod log_repair;

@@ -1,0 +1,260 @@
+//! The glue between the data tree and the files: [`save_snapshot`] writes a `DataTree`
+//! (+ session table) as a ZooKeeper snapshot, [`load`] rebuilds the tree and session
+//! table from dataDir/dataLogDir (newest valid snapshot, then `DataTree::apply` for every
+//! later logged txn).
+//!
+//! Owns only that translation. It never decides when to snapshot (snap_policy.rs), never
+//! appends to logs and never closes sessions itself: sessions owning ephemerals but
+//! missing from the session table are reported in [`LoadedDb::orphan_sessions`] for the
+//! server to close through the write path, as ZooKeeper does at start-up.
+
+use super::files::{self, Compression};
+use super::recovery::{
+    self, RecoveryError, RecoveryOptions, RecoveryReport, RecoverySink, StartState,
+};
+use super::snapshot::{SnapNode, SnapshotError, SnapshotTrailer, SnapshotWriter, ZxidDigest};
+use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
+use rzk_proto::records::Acl;
+use rzk_proto::txn::{Txn, TxnRecord};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Snapshot-writing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotOptions {
+    /// `zookeeper.snapshot.compression.method`.
+    pub compression: Compression,
+    /// `zookeeper.digest.enabled` is off: no digest block.
+    pub digest_disabled: bool,
+}
+
+/// Writes `tree` and `sessions` as `<data_dir>/version-2/snapshot.<hex tree.last_zxid()>`
+/// (atomically: `.tmp`, fsync, rename). To snapshot without blocking writes, clone the
+/// tree under the read lock and call this on another thread. Returns the file's path.
+pub fn save_snapshot(
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    data_dir: &Path,
+    opts: SnapshotOptions,
+) -> Result<PathBuf, DbError> {
+    let dir = files::ensure_version_dir(data_dir).map_err(|source| DbError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let zxid = tree.last_zxid();
+    let mut w = SnapshotWriter::create(&dir, zxid, opts.compression)?;
+    let mut sorted = sessions.to_vec();
+    sorted.sort_unstable();
+    w.sessions(&sorted)?;
+    w.acl_cache(&tree.acl_entries())?;
+    let mut first_err = None;
+    tree.for_each_snapshot_node(|path, data, acl, stat| {
+        if first_err.is_none() {
+            if let Err(e) = w.node(path, data, acl, stat) {
+                first_err = Some(e);
+            }
+        }
+    });
+    if let Some(e) = first_err {
+        return Err(e.into());
+    }
+    let digest = if opts.digest_disabled {
+        None
+    } else if zxid <= 0 {
+        Some(ZxidDigest::EMPTY)
+    } else {
+        Some(ZxidDigest {
+            zxid,
+            version: super::snapshot::DIGEST_VERSION,
+            digest: tree.digest(),
+        })
+    };
+    let path = w.finish(digest)?;
+    tracing::info!(file = %path.display(), zxid = format_args!("0x{zxid:x}"), "snapshot written");
+    Ok(path)
+}
+
+/// The recovered database.
+#[derive(Debug)]
+pub struct LoadedDb {
+    pub tree: DataTree,
+    /// Global sessions with their timeouts (from the snapshot, then create/closeSession
+    /// txns).
+    pub sessions: BTreeMap<i64, i32>,
+    /// Highest zxid (-1: untrusted empty database).
+    pub last_zxid: i64,
+    /// Sessions that own ephemerals but are not in `sessions`: the server must close them.
+    pub orphan_sessions: Vec<i64>,
+    /// Where a `snapshot.0` was written for a brand-new database.
+    pub initial_snapshot: Option<PathBuf>,
+    pub report: RecoveryReport,
+}
+
+struct TreeSink {
+    builder: Option<TreeBuilder>,
+    tree: Option<DataTree>,
+    sessions: BTreeMap<i64, i32>,
+    /// Digest recorded in the snapshot, checked when replay reaches its zxid.
+    pending_digest: Option<ZxidDigest>,
+    extended_types: bool,
+}
+
+impl TreeSink {
+    fn tree(&mut self) -> &mut DataTree {
+        let ext = self.extended_types;
+        self.tree.get_or_insert_with(|| {
+            let mut t = DataTree::new();
+            t.set_extended_types(ext);
+            t
+        })
+    }
+
+    fn check_digest(&mut self) {
+        let Some(d) = self.pending_digest else { return };
+        let Some(t) = self.tree.as_ref() else { return };
+        if t.last_zxid() == d.zxid {
+            if d.version == super::snapshot::DIGEST_VERSION && t.digest() != d.digest {
+                tracing::warn!(
+                    zxid = format_args!("0x{:x}", d.zxid),
+                    expected = d.digest,
+                    actual = t.digest(),
+                    "tree digest does not match the snapshot's"
+                );
+            }
+            self.pending_digest = None;
+        }
+    }
+}
+
+impl RecoverySink for TreeSink {
+    fn reset(&mut self) {
+        self.builder = Some(TreeBuilder::new());
+        self.tree = None;
+        self.sessions.clear();
+        self.pending_digest = None;
+    }
+
+    fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
+        self.sessions.extend(sessions);
+        Ok(())
+    }
+
+    fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
+        let b = self.builder.get_or_insert_with(TreeBuilder::new);
+        for (idx, acl) in entries {
+            b.add_acl(idx, acl);
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, n: SnapNode) -> Result<(), String> {
+        let b = self.builder.get_or_insert_with(TreeBuilder::new);
+        b.add_node(SnapshotNode {
+            path: n.path,
+            data: n.data,
+            acl: n.acl,
+            stat: n.stat,
+        })
+        .map_err(|e| format!("invalid data tree: {e}"))
+    }
+
+    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
+        let b = self.builder.take().unwrap_or_default();
+        let mut t = b
+            .finish(zxid)
+            .map_err(|e| format!("invalid data tree: {e}"))?;
+        t.set_extended_types(self.extended_types);
+        self.tree = Some(t);
+        self.pending_digest = trailer.digest.filter(|d| d.zxid > 0);
+        self.check_digest();
+        Ok(())
+    }
+
+    fn txn(&mut self, rec: &TxnRecord) -> Result<(), String> {
+        match &rec.txn {
+            Txn::CreateSession(c) => {
+                self.sessions.insert(rec.header.client_id, c.timeout_ms);
+            }
+            Txn::CloseSession(_) => {
+                self.sessions.remove(&rec.header.client_id);
+            }
+            _ => {}
+        }
+        // Failures (NONODE / NODEEXISTS on a fuzzy snapshot) are expected and ignored.
+        self.tree().apply(rec);
+        self.check_digest();
+        Ok(())
+    }
+}
+
+/// Loads the database from `data_dir` (snapshots) and `data_log_dir` (logs). A brand-new
+/// empty database gets its `snapshot.0` written here, as ZooKeeper does.
+pub fn load(
+    data_dir: &Path,
+    data_log_dir: &Path,
+    opts: &RecoveryOptions,
+    extended_types: bool,
+    snap_opts: SnapshotOptions,
+) -> Result<LoadedDb, DbError> {
+    let mut sink = TreeSink {
+        builder: Some(TreeBuilder::new()),
+        tree: None,
+        sessions: BTreeMap::new(),
+        pending_digest: None,
+        extended_types,
+    };
+    let report = recovery::recover(data_dir, data_log_dir, opts, &mut sink)?;
+    if let Some(d) = sink.pending_digest {
+        tracing::warn!(
+            zxid = format_args!("0x{:x}", d.zxid),
+            "the logs do not reach the snapshot's digest zxid; state may be inconsistent"
+        );
+    }
+    let mut tree = sink.tree.take().unwrap_or_else(|| {
+        let mut t = DataTree::new();
+        t.set_extended_types(extended_types);
+        t
+    });
+    let mut initial_snapshot = None;
+    let last_zxid = match report.state {
+        StartState::Loaded => report.last_zxid.max(tree.last_zxid()),
+        StartState::NewEmpty => {
+            tree.set_last_zxid(0);
+            initial_snapshot = Some(save_snapshot(&tree, &[], data_dir, snap_opts)?);
+            0
+        }
+        StartState::Untrusted => {
+            tree.set_last_zxid(-1);
+            -1
+        }
+    };
+    if last_zxid > tree.last_zxid() {
+        tree.set_last_zxid(last_zxid);
+    }
+    let orphan_sessions = tree
+        .ephemeral_sessions()
+        .into_iter()
+        .filter(|s| !sink.sessions.contains_key(s))
+        .collect();
+    Ok(LoadedDb {
+        tree,
+        sessions: sink.sessions,
+        last_zxid,
+        orphan_sessions,
+        initial_snapshot,
+        report,
+    })
+}
