@@ -1,20 +1,163 @@
-//! Answering reads from the local tree, with ACL checks and watch registration.
-//! Must never change the tree.
+//! Answering reads from the local tree (client-protocol.md §6): ACL checks, watch
+//! registration, reply bodies. Must never change the tree.
 
-use crate::auth::AuthInfo;
+use crate::auth::{self, AuthInfo};
 use crate::request::ReadRequest;
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchManager};
-use rzk_proto::ErrorCode;
+use rzk_proto::multi::{MultiOp, MultiResponse, OpResult};
+use rzk_proto::opcode::perms;
+use rzk_proto::records::*;
+use rzk_proto::{ErrorCode, Jute};
 
 /// Answers a read: the reply body on success, or the error code (header-only reply).
 pub fn read(
-    _tree: &DataTree,
-    _watches: &mut WatchManager,
-    _conn: ConnId,
-    _auth: &AuthInfo,
-    _session: i64,
-    _req: &ReadRequest,
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    conn: ConnId,
+    auth: &AuthInfo,
+    session: i64,
+    req: &ReadRequest,
 ) -> Result<Vec<u8>, ErrorCode> {
-    Err(ErrorCode::Unimplemented)
+    match req {
+        ReadRequest::Exists(r) => {
+            if r.path.contains('\0') {
+                return Err(ErrorCode::BadArguments);
+            }
+            if let Some(acl) = tree.acl(&r.path) {
+                require(&acl, auth, perms::READ)?;
+            }
+            if r.watch {
+                watches.add_data_watch(conn, &r.path);
+            }
+            let stat = tree.stat(&r.path).ok_or(ErrorCode::NoNode)?;
+            Ok(ExistsResponse { stat }.to_bytes())
+        }
+        ReadRequest::GetData(r) => {
+            let (data, stat) = get_data(tree, watches, conn, auth, &r.path, r.watch)?;
+            Ok(GetDataResponse { data, stat }.to_bytes())
+        }
+        ReadRequest::GetChildren(r) => {
+            let (children, _) = get_children(tree, watches, conn, auth, &r.path, r.watch)?;
+            Ok(GetChildrenResponse { children }.to_bytes())
+        }
+        ReadRequest::GetChildren2(r) => {
+            let (children, stat) = get_children(tree, watches, conn, auth, &r.path, r.watch)?;
+            Ok(GetChildren2Response { children, stat }.to_bytes())
+        }
+        ReadRequest::GetAcl(r) => {
+            let (acl, stat) = tree.get_acl(&r.path).ok_or(ErrorCode::NoNode)?;
+            require(&acl, auth, perms::READ | perms::ADMIN)?;
+            let acl = if auth::check_perm(&acl, auth, perms::ADMIN) {
+                acl
+            } else {
+                auth::redact_acl(&acl)
+            };
+            Ok(GetAclResponse { acl, stat }.to_bytes())
+        }
+        ReadRequest::GetAllChildrenNumber(r) => {
+            let acl = tree.acl(&r.path).ok_or(ErrorCode::NoNode)?;
+            require(&acl, auth, perms::READ)?;
+            let total_number = tree.all_children_number(&r.path).ok_or(ErrorCode::NoNode)?;
+            Ok(GetAllChildrenNumberResponse { total_number }.to_bytes())
+        }
+        ReadRequest::GetEphemerals(r) => {
+            let prefix = r.prefix_path.trim();
+            let all = tree.ephemerals(session);
+            let ephemerals = if prefix.is_empty() || prefix == "/" {
+                all
+            } else {
+                all.into_iter()
+                    .filter(|p| p.starts_with(r.prefix_path.as_str()))
+                    .collect()
+            };
+            Ok(GetEphemeralsResponse { ephemerals }.to_bytes())
+        }
+        ReadRequest::WhoAmI => Ok(WhoAmIResponse {
+            client_info: auth.client_infos(),
+        }
+        .to_bytes()),
+        ReadRequest::MultiRead(m) => {
+            let mut results = Vec::with_capacity(m.ops.len());
+            for op in &m.ops {
+                let res = match op {
+                    MultiOp::GetChildren(r) => {
+                        get_children(tree, watches, conn, auth, &r.path, r.watch)
+                            .map(|(c, _)| OpResult::GetChildren(c))
+                    }
+                    MultiOp::GetData(r) => get_data(tree, watches, conn, auth, &r.path, r.watch)
+                        .map(|(d, s)| OpResult::GetData(d, s)),
+                    _ => Err(ErrorCode::MarshallingError),
+                };
+                results.push(res.unwrap_or_else(OpResult::error));
+            }
+            Ok(MultiResponse { results }.to_bytes())
+        }
+        ReadRequest::CheckWatches(r) => watches
+            .check_watches(conn, &r.path, r.watcher_type)
+            .map(|()| Vec::new())
+            .map_err(bad_type),
+        ReadRequest::RemoveWatches(r) => watches
+            .remove_watches(conn, &r.path, r.watcher_type)
+            .map(|()| Vec::new())
+            .map_err(bad_type),
+        ReadRequest::AddWatch(r) => {
+            watches.add_watch(conn, &r.path, r.mode).map_err(bad_type)?;
+            Ok(ErrorResponse { err: 0 }.to_bytes())
+        }
+    }
 }
+
+/// An invalid watcher type / mode fails to parse in ZooKeeper: MARSHALLINGERROR.
+fn bad_type(e: ErrorCode) -> ErrorCode {
+    if e == ErrorCode::BadArguments {
+        ErrorCode::MarshallingError
+    } else {
+        e
+    }
+}
+
+fn require(acl: &[Acl], auth: &AuthInfo, perm: i32) -> Result<(), ErrorCode> {
+    if auth::check_perm(acl, auth, perm) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
+
+fn get_data(
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    conn: ConnId,
+    auth: &AuthInfo,
+    path: &str,
+    watch: bool,
+) -> Result<(bytes::Bytes, Stat), ErrorCode> {
+    let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
+    require(&acl, auth, perms::READ)?;
+    let r = tree.get_data(path).ok_or(ErrorCode::NoNode)?;
+    if watch {
+        watches.add_data_watch(conn, path);
+    }
+    Ok(r)
+}
+
+fn get_children(
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    conn: ConnId,
+    auth: &AuthInfo,
+    path: &str,
+    watch: bool,
+) -> Result<(Vec<String>, Stat), ErrorCode> {
+    let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
+    require(&acl, auth, perms::READ)?;
+    let r = tree.get_children(path).ok_or(ErrorCode::NoNode)?;
+    if watch {
+        watches.add_child_watch(conn, path);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests;

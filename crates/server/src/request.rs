@@ -3,9 +3,10 @@
 //! Must never touch the tree, sessions or sockets.
 
 use crate::prep::WriteRequest;
-use rzk_proto::multi::MultiRequest;
+use rzk_proto::multi::{MultiOp, MultiRequest};
+use rzk_proto::opcode::CreateMode;
 use rzk_proto::records::*;
-use rzk_proto::ErrorCode;
+use rzk_proto::{ErrorCode, Jute, OpCode, Reader};
 
 /// A read, answered from the local tree by `read.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,20 +49,251 @@ pub struct RequestError {
     /// Close the connection after replying.
     pub close: bool,
     /// ZooKeeper logs an ErrorTxn for this failure (consumes a zxid): send it through
-    /// the write path as `Prep::error_txn(.., reply)`.
+    /// the write path as an error txn with code `reply`.
     pub log_error_txn: bool,
 }
 
-/// Decodes a request body.
+impl RequestError {
+    fn unimplemented() -> RequestError {
+        RequestError {
+            reply: Some(ErrorCode::Unimplemented),
+            close: true,
+            log_error_txn: false,
+        }
+    }
+    /// A malformed write: logged as an error txn, answered MARSHALLINGERROR.
+    fn bad_write() -> RequestError {
+        RequestError {
+            reply: Some(ErrorCode::MarshallingError),
+            close: false,
+            log_error_txn: true,
+        }
+    }
+    /// A malformed read: answered MARSHALLINGERROR.
+    fn bad_read() -> RequestError {
+        RequestError {
+            reply: Some(ErrorCode::MarshallingError),
+            close: false,
+            log_error_txn: false,
+        }
+    }
+}
+
+fn rd<T: Jute>(body: &[u8], max: usize, bad: fn() -> RequestError) -> Result<T, RequestError> {
+    T::read(&mut Reader::with_limit(body, max)).map_err(|e| {
+        tracing::debug!("malformed request body: {e}");
+        bad()
+    })
+}
+
+fn valid_multi_op(op: &MultiOp) -> bool {
+    match op {
+        MultiOp::Create(_, r) => CreateMode::from_flags(r.flags).is_some(),
+        MultiOp::CreateTtl(r) => CreateMode::from_flags(r.flags).is_some(),
+        _ => true,
+    }
+}
+
+/// Decodes a request body. `max_buffer` bounds any length inside it (jute.maxbuffer).
 pub fn decode(
     header: &RequestHeader,
-    _body: &[u8],
-    _max_buffer: usize,
+    body: &[u8],
+    max_buffer: usize,
 ) -> Result<Request, RequestError> {
-    let _ = header;
-    Err(RequestError {
-        reply: Some(ErrorCode::Unimplemented),
-        close: true,
-        log_error_txn: false,
-    })
+    use RequestError as E;
+    let w = |r: WriteRequest| Ok(Request::Write(r));
+    let r = |r: ReadRequest| Ok(Request::Read(r));
+    let Some(op) = OpCode::from_i32(header.op) else {
+        return Err(E::unimplemented());
+    };
+    let m = max_buffer;
+    match op {
+        OpCode::Ping => Ok(Request::Ping),
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer => w(WriteRequest::Create {
+            op: header.op,
+            req: rd(body, m, E::bad_write)?,
+        }),
+        OpCode::CreateTtl => w(WriteRequest::CreateTtl(rd(body, m, E::bad_write)?)),
+        OpCode::Delete => w(WriteRequest::Delete(rd(body, m, E::bad_write)?)),
+        OpCode::SetData => w(WriteRequest::SetData(rd(body, m, E::bad_write)?)),
+        OpCode::SetAcl => w(WriteRequest::SetAcl(rd(body, m, E::bad_write)?)),
+        OpCode::DeleteContainer => {
+            // The reaper's body is the raw path bytes, not a jute record.
+            let path = std::str::from_utf8(body).map_err(|_| E::bad_write())?;
+            w(WriteRequest::DeleteContainer(path.to_owned()))
+        }
+        OpCode::Multi => {
+            let req: MultiRequest = rd(body, m, E::bad_write)?;
+            if req.ops.iter().any(|o| o.is_read() || !valid_multi_op(o)) {
+                return Err(E::bad_write());
+            }
+            w(WriteRequest::Multi(req))
+        }
+        OpCode::MultiRead => {
+            let req: MultiRequest = rd(body, m, E::bad_read)?;
+            if req.ops.iter().any(|o| !o.is_read()) {
+                return Err(E::bad_read());
+            }
+            r(ReadRequest::MultiRead(req))
+        }
+        OpCode::Exists => r(ReadRequest::Exists(rd(body, m, E::bad_read)?)),
+        OpCode::GetData => r(ReadRequest::GetData(rd(body, m, E::bad_read)?)),
+        OpCode::GetChildren => r(ReadRequest::GetChildren(rd(body, m, E::bad_read)?)),
+        OpCode::GetChildren2 => r(ReadRequest::GetChildren2(rd(body, m, E::bad_read)?)),
+        OpCode::GetAcl => r(ReadRequest::GetAcl(rd(body, m, E::bad_read)?)),
+        OpCode::GetAllChildrenNumber => {
+            r(ReadRequest::GetAllChildrenNumber(rd(body, m, E::bad_read)?))
+        }
+        OpCode::GetEphemerals => r(ReadRequest::GetEphemerals(rd(body, m, E::bad_read)?)),
+        OpCode::WhoAmI => r(ReadRequest::WhoAmI),
+        OpCode::CheckWatches => r(ReadRequest::CheckWatches(rd(body, m, E::bad_read)?)),
+        OpCode::RemoveWatches => r(ReadRequest::RemoveWatches(rd(body, m, E::bad_read)?)),
+        OpCode::AddWatch => r(ReadRequest::AddWatch(rd(body, m, E::bad_read)?)),
+        OpCode::Sync => Ok(Request::Sync(rd::<SyncRequest>(body, m, E::bad_read)?.path)),
+        OpCode::Auth => Ok(Request::Auth(rd(body, m, || RequestError {
+            reply: None,
+            close: true,
+            log_error_txn: false,
+        })?)),
+        OpCode::SetWatches => {
+            let sw: SetWatches = rd(body, m, E::bad_read)?;
+            Ok(Request::SetWatches(SetWatches2 {
+                relative_zxid: sw.relative_zxid,
+                data_watches: sw.data_watches,
+                exist_watches: sw.exist_watches,
+                child_watches: sw.child_watches,
+                persistent_watches: Vec::new(),
+                persistent_recursive_watches: Vec::new(),
+            }))
+        }
+        OpCode::SetWatches2 => Ok(Request::SetWatches(rd(body, m, E::bad_read)?)),
+        OpCode::Sasl => Ok(Request::Sasl(rd(body, m, E::bad_read)?)),
+        OpCode::CloseSession => Ok(Request::CloseSession),
+        OpCode::Reconfig => Ok(Request::Reconfig(rd(body, m, E::bad_write)?)),
+        OpCode::Check | OpCode::Notification | OpCode::CreateSession | OpCode::Error => {
+            Err(E::unimplemented())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rzk_proto::multi::MultiOp;
+
+    fn hdr(op: i32) -> RequestHeader {
+        RequestHeader { xid: 1, op }
+    }
+
+    const MAX: usize = rzk_proto::jute::DEFAULT_MAX_BUFFER;
+
+    #[test]
+    fn decodes_writes_and_reads() {
+        let c = CreateRequest {
+            path: "/a".into(),
+            acl: Acl::open_unsafe(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decode(&hdr(15), &c.to_bytes(), MAX),
+            Ok(Request::Write(WriteRequest::Create {
+                op: 15,
+                req: c.clone()
+            }))
+        );
+        let e = ExistsRequest {
+            path: "/a".into(),
+            watch: true,
+        };
+        assert_eq!(
+            decode(&hdr(3), &e.to_bytes(), MAX),
+            Ok(Request::Read(ReadRequest::Exists(e)))
+        );
+        assert_eq!(decode(&hdr(11), &[], MAX), Ok(Request::Ping));
+        assert_eq!(decode(&hdr(-11), &[], MAX), Ok(Request::CloseSession));
+        assert_eq!(
+            decode(&hdr(107), &[], MAX),
+            Ok(Request::Read(ReadRequest::WhoAmI))
+        );
+        assert_eq!(
+            decode(&hdr(20), b"/c", MAX),
+            Ok(Request::Write(WriteRequest::DeleteContainer("/c".into())))
+        );
+        let sw = SetWatches {
+            relative_zxid: 5,
+            data_watches: vec!["/d".into()],
+            ..Default::default()
+        };
+        match decode(&hdr(101), &sw.to_bytes(), MAX) {
+            Ok(Request::SetWatches(s)) => {
+                assert_eq!((s.relative_zxid, s.data_watches.len()), (5, 1))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        for op in [0, 13, 10, -10, 999] {
+            let e = decode(&hdr(op), &[], MAX).unwrap_err();
+            assert_eq!(
+                (e.reply, e.close),
+                (Some(ErrorCode::Unimplemented), true),
+                "op {op}"
+            );
+        }
+        let e = decode(&hdr(1), &[0, 0], MAX).unwrap_err();
+        assert_eq!(
+            (e.reply, e.close, e.log_error_txn),
+            (Some(ErrorCode::MarshallingError), false, true)
+        );
+        let e = decode(&hdr(4), &[0, 0], MAX).unwrap_err();
+        assert_eq!(
+            (e.reply, e.log_error_txn),
+            (Some(ErrorCode::MarshallingError), false)
+        );
+        // multi mixing a read, and a bad create flag
+        let mixed = MultiRequest {
+            ops: vec![MultiOp::GetData(GetDataRequest {
+                path: "/a".into(),
+                watch: false,
+            })],
+        };
+        assert!(
+            decode(&hdr(14), &mixed.to_bytes(), MAX)
+                .unwrap_err()
+                .log_error_txn
+        );
+        let badflag = MultiRequest {
+            ops: vec![MultiOp::Create(
+                1,
+                CreateRequest {
+                    path: "/a".into(),
+                    flags: 9,
+                    ..Default::default()
+                },
+            )],
+        };
+        assert!(decode(&hdr(14), &badflag.to_bytes(), MAX).is_err());
+        // multiRead with a write
+        let w = MultiRequest {
+            ops: vec![MultiOp::Delete(DeleteRequest {
+                path: "/a".into(),
+                version: -1,
+            })],
+        };
+        assert!(
+            !decode(&hdr(22), &w.to_bytes(), MAX)
+                .unwrap_err()
+                .log_error_txn
+        );
+        assert!(decode(&hdr(100), &[1], MAX).unwrap_err().close);
+        // a length over jute.maxbuffer
+        let big = SetDataRequest {
+            path: "/a".into(),
+            data: bytes::Bytes::from(vec![0u8; 100]),
+            version: -1,
+        };
+        assert!(decode(&hdr(5), &big.to_bytes(), 50).is_err());
+    }
 }

@@ -1,0 +1,208 @@
+//! Read path: ACL checks, watch registration rules, bodies.
+
+use super::*;
+use crate::auth::digest_id;
+use crate::prep::{Prep, WriteRequest};
+use bytes::Bytes;
+use rzk_proto::opcode::watcher_type;
+
+const S: i64 = 0x42;
+
+fn setup() -> DataTree {
+    let mut t = DataTree::new();
+    let mut p = Prep::new(false);
+    let mut bob = AuthInfo::for_ip("127.0.0.1");
+    bob.add_auth("digest", b"bob:secret", None).unwrap();
+    let reqs = vec![
+        ("/pub", 0, Acl::open_unsafe()),
+        ("/pub/e", 1, Acl::open_unsafe()),
+        (
+            "/sec",
+            0,
+            vec![
+                Acl::new(perms::ALL, "auth", ""),
+                Acl::new(perms::ADMIN, "world", "anyone"),
+            ],
+        ),
+        (
+            "/ro",
+            0,
+            vec![
+                Acl::new(perms::READ, "world", "anyone"),
+                Acl::new(perms::ALL, "digest", "alice:h"),
+            ],
+        ),
+    ];
+    for (i, (path, flags, acl)) in reqs.into_iter().enumerate() {
+        let req = WriteRequest::Create {
+            op: 1,
+            req: CreateRequest {
+                path: path.into(),
+                data: Bytes::from_static(b"hi"),
+                acl,
+                flags,
+            },
+        };
+        let rec = p.prepare(&t, S, 1, &req, &bob, i as i64 + 1, 1000);
+        t.apply(&rec);
+    }
+    t
+}
+
+fn anon() -> AuthInfo {
+    AuthInfo::for_ip("127.0.0.1")
+}
+
+#[test]
+fn exists_registers_watch_on_missing_node() {
+    let t = setup();
+    let mut w = WatchManager::new();
+    let r = ReadRequest::Exists(ExistsRequest {
+        path: "/nope".into(),
+        watch: true,
+    });
+    assert_eq!(read(&t, &mut w, 1, &anon(), S, &r), Err(ErrorCode::NoNode));
+    assert_eq!(w.check_watches(1, "/nope", watcher_type::DATA), Ok(()));
+    // getData on a missing node registers nothing
+    let r = ReadRequest::GetData(GetDataRequest {
+        path: "/nope2".into(),
+        watch: true,
+    });
+    assert_eq!(read(&t, &mut w, 1, &anon(), S, &r), Err(ErrorCode::NoNode));
+    assert_eq!(
+        w.check_watches(1, "/nope2", watcher_type::ANY),
+        Err(ErrorCode::NoWatcher)
+    );
+}
+
+#[test]
+fn acl_checks_on_reads() {
+    let t = setup();
+    let mut w = WatchManager::new();
+    let gd = |p: &str| {
+        ReadRequest::GetData(GetDataRequest {
+            path: p.into(),
+            watch: true,
+        })
+    };
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &gd("/sec")),
+        Err(ErrorCode::NoAuth)
+    );
+    assert_eq!(w.watch_count(), 0, "no watch without READ");
+    let ex = ReadRequest::Exists(ExistsRequest {
+        path: "/sec".into(),
+        watch: false,
+    });
+    assert_eq!(read(&t, &mut w, 1, &anon(), S, &ex), Err(ErrorCode::NoAuth));
+    let mut bob = anon();
+    bob.add_auth("digest", b"bob:secret", None).unwrap();
+    let body = read(&t, &mut w, 1, &bob, S, &gd("/sec")).unwrap();
+    let resp = GetDataResponse::from_bytes(&body).unwrap();
+    assert_eq!((resp.data.as_ref(), resp.stat.data_length), (&b"hi"[..], 2));
+    // getACL: ADMIN alone suffices; without ADMIN digest ids are redacted
+    let ga = |p: &str| ReadRequest::GetAcl(GetAclRequest { path: p.into() });
+    let body = read(&t, &mut w, 1, &anon(), S, &ga("/sec")).unwrap();
+    let acl = GetAclResponse::from_bytes(&body).unwrap().acl;
+    assert_eq!(
+        acl[0].id.id,
+        digest_id("bob:secret"),
+        "ADMIN via world:anyone sees everything"
+    );
+    let body = read(&t, &mut w, 1, &anon(), S, &ga("/ro")).unwrap();
+    let acl = GetAclResponse::from_bytes(&body).unwrap().acl;
+    assert_eq!(acl[1].id.id, "alice:x");
+    let cnt = ReadRequest::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: "/".into() });
+    let body = read(&t, &mut w, 1, &anon(), S, &cnt).unwrap();
+    assert_eq!(
+        GetAllChildrenNumberResponse::from_bytes(&body)
+            .unwrap()
+            .total_number,
+        7
+    );
+}
+
+#[test]
+fn ephemerals_whoami_multiread_and_watch_ops() {
+    let t = setup();
+    let mut w = WatchManager::new();
+    let ge = |p: &str| {
+        ReadRequest::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: p.into(),
+        })
+    };
+    for (prefix, n) in [("", 1), ("/", 1), ("/pub", 1), ("/pu", 1), ("/sec", 0)] {
+        let body = read(&t, &mut w, 1, &anon(), S, &ge(prefix)).unwrap();
+        assert_eq!(
+            GetEphemeralsResponse::from_bytes(&body)
+                .unwrap()
+                .ephemerals
+                .len(),
+            n,
+            "{prefix:?}"
+        );
+    }
+    let body = read(&t, &mut w, 1, &anon(), 7, &ge("")).unwrap();
+    assert!(GetEphemeralsResponse::from_bytes(&body)
+        .unwrap()
+        .ephemerals
+        .is_empty());
+    let body = read(&t, &mut w, 1, &anon(), S, &ReadRequest::WhoAmI).unwrap();
+    let who = WhoAmIResponse::from_bytes(&body).unwrap().client_info;
+    assert_eq!(
+        (who[0].auth_scheme.as_str(), who[0].user.as_str()),
+        ("ip", "127.0.0.1")
+    );
+    let mr = ReadRequest::MultiRead(rzk_proto::multi::MultiRequest {
+        ops: vec![
+            MultiOp::GetChildren(GetChildrenRequest {
+                path: "/pub".into(),
+                watch: true,
+            }),
+            MultiOp::GetData(GetDataRequest {
+                path: "/nope".into(),
+                watch: false,
+            }),
+            MultiOp::GetData(GetDataRequest {
+                path: "/sec".into(),
+                watch: false,
+            }),
+        ],
+    });
+    let body = read(&t, &mut w, 1, &anon(), S, &mr).unwrap();
+    let res = MultiResponse::from_bytes(&body).unwrap().results;
+    assert_eq!(res[0], OpResult::GetChildren(vec!["e".into()]));
+    assert_eq!(res[1], OpResult::Error(ErrorCode::NoNode.code()));
+    assert_eq!(res[2], OpResult::Error(ErrorCode::NoAuth.code()));
+    assert_eq!(w.check_watches(1, "/pub", watcher_type::CHILDREN), Ok(()));
+    let aw = ReadRequest::AddWatch(AddWatchRequest {
+        path: "/x".into(),
+        mode: 1,
+    });
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &aw).unwrap(),
+        vec![0, 0, 0, 0]
+    );
+    let bad = ReadRequest::AddWatch(AddWatchRequest {
+        path: "/x".into(),
+        mode: 5,
+    });
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &bad),
+        Err(ErrorCode::MarshallingError)
+    );
+    let rm = ReadRequest::RemoveWatches(RemoveWatchesRequest {
+        path: "/pub".into(),
+        watcher_type: watcher_type::CHILDREN,
+    });
+    assert_eq!(read(&t, &mut w, 1, &anon(), S, &rm), Ok(vec![]));
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &rm),
+        Err(ErrorCode::NoWatcher)
+    );
+    let ck = ReadRequest::CheckWatches(CheckWatchesRequest {
+        path: "/x".into(),
+        watcher_type: watcher_type::ANY,
+    });
+    assert_eq!(read(&t, &mut w, 1, &anon(), S, &ck), Ok(vec![]));
+}
