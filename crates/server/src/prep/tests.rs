@@ -200,7 +200,11 @@ fn error_cases() {
     assert_eq!(h.create("/x/y", 0), err(ErrorCode::NoNode));
     assert_eq!(h.create("/a/", 0), err(ErrorCode::BadArguments));
     assert_eq!(h.create("a", 0), err(ErrorCode::BadArguments));
-    assert_eq!(h.create("/a/./b", 0), err(ErrorCode::NoNode), "parent looked up first");
+    assert_eq!(
+        h.create("/a/./b", 0),
+        err(ErrorCode::NoNode),
+        "parent looked up first"
+    );
     assert_eq!(h.create("/a/.", 0), err(ErrorCode::BadArguments));
     assert_eq!(h.create("/z", 7), err(ErrorCode::BadArguments));
     assert_eq!(h.create_as(S1, "/z", 0, vec![]), err(ErrorCode::InvalidAcl));
