@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod dump;
 mod server;
 
 #[derive(Debug, Parser)]
@@ -24,6 +25,10 @@ struct Cli {
 enum Command {
     /// Run a server (standalone, or a quorum member with server.N lines in zoo.cfg).
     Server(server::Args),
+    /// Transaction log tools (`rzk log dump FILE`).
+    Log(dump::LogArgs),
+    /// Snapshot tools (`rzk snapshot dump FILE`).
+    Snapshot(dump::SnapshotArgs),
 }
 
 fn init_tracing() {
@@ -42,5 +47,7 @@ fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Log(args) => dump::run_log(args),
+        Command::Snapshot(args) => dump::run_snapshot(args),
     }
 }
