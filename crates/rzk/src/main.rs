@@ -7,8 +7,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod dump;
 mod server;
+mod shell;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +31,10 @@ enum Command {
     Log(dump::LogArgs),
     /// Snapshot tools (`rzk snapshot dump FILE`).
     Snapshot(dump::SnapshotArgs),
+    /// Interactive / one-shot ZooKeeper shell (zkCli commands and output).
+    Shell(shell::Args),
+    /// Closed-loop load generator over the client protocol.
+    Bench(bench::Args),
 }
 
 fn init_tracing() {
@@ -49,5 +55,7 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(args),
         Command::Log(args) => dump::run_log(args),
         Command::Snapshot(args) => dump::run_snapshot(args),
+        Command::Shell(args) => shell::main(args),
+        Command::Bench(args) => bench::main(args),
     }
 }

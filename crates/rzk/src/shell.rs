@@ -1,0 +1,867 @@
+//! `rzk shell`: a zkCli-compatible command shell over rzk-client.
+//!
+//! Owns argument parsing (`-server host:port[,...]`, `-timeout ms`, `-r`), the command
+//! table, zkCli's output formats (`[a, b]` listings, `cZxid = 0x..` stat lines, `'world,'anyone`
+//! ACLs, `WATCHER::` events) and rustyline editing/history. With a command after the
+//! options it runs that one command and exits (status 1 on error). Never panics on
+//! server replies; every failure becomes a zkCli-style message on stderr.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rzk_client::{
+    Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatchedEvent,
+    WatcherType,
+};
+use rzk_proto::opcode::perms;
+
+/// `rzk shell [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [command args...]`
+#[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// zkCli-style options followed by an optional command, e.g. `-server 127.0.0.1:2181 ls /`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+const DEFAULT_SERVER: &str = "localhost:2181";
+const HISTORY_FILE: &str = ".rzk_shell_history";
+
+struct Options {
+    server: String,
+    timeout_ms: u64,
+    read_only: bool,
+    command: Vec<String>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        server: DEFAULT_SERVER.into(),
+        timeout_ms: 30000,
+        read_only: false,
+        command: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-server" | "--server" => {
+                i += 1;
+                o.server = args.get(i).ok_or("-server needs host:port")?.clone();
+            }
+            "-timeout" | "--timeout" => {
+                i += 1;
+                o.timeout_ms = args
+                    .get(i)
+                    .and_then(|t| t.parse().ok())
+                    .ok_or("-timeout needs milliseconds")?;
+            }
+            "-r" => o.read_only = true,
+            "-waitforconnection" => {}
+            "-help" | "--help" | "-h" => {
+                o.command = vec!["help".into()];
+                return Ok(o);
+            }
+            _ => {
+                o.command = args[i..].to_vec();
+                return Ok(o);
+            }
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// Entry point for `main.rs`: builds a runtime and runs the shell.
+pub fn main(args: Args) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(args))
+}
+
+struct Shell {
+    client: Option<Client>,
+    server: String,
+    timeout: Duration,
+    read_only: bool,
+    history: Vec<String>,
+    interactive: bool,
+}
+
+/// Runs the shell (one command, or the interactive loop).
+pub async fn run(args: Args) -> ExitCode {
+    let opts = match parse_options(&args.args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut sh = Shell {
+        client: None,
+        server: opts.server.clone(),
+        timeout: Duration::from_millis(opts.timeout_ms),
+        read_only: opts.read_only,
+        history: Vec::new(),
+        interactive: opts.command.is_empty(),
+    };
+    if let Err(e) = sh.connect(&opts.server).await {
+        eprintln!("Unable to connect to {}: {e}", opts.server);
+        if !sh.interactive {
+            return ExitCode::FAILURE;
+        }
+    }
+    if !opts.command.is_empty() {
+        let ok = sh.execute(&opts.command).await;
+        if let Some(c) = sh.client.take() {
+            let _ = c.close().await;
+        }
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    sh.interactive_loop().await;
+    ExitCode::SUCCESS
+}
+
+fn state_word(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Connected => "CONNECTED",
+        SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
+        SessionState::Disconnected => "CONNECTING",
+        SessionState::Expired => "CLOSED",
+        SessionState::AuthFailed => "AUTH_FAILED",
+        SessionState::Closed => "CLOSED",
+    }
+}
+
+fn keeper_state_name(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Connected => "SyncConnected",
+        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
+        SessionState::Disconnected => "Disconnected",
+        SessionState::Expired => "Expired",
+        SessionState::AuthFailed => "AuthFailed",
+        SessionState::Closed => "Closed",
+    }
+}
+
+fn event_type_name(t: EventType) -> String {
+    match t {
+        EventType::Unknown(c) => format!("Unknown({c})"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// zkCli's watcher output.
+fn print_event(ev: &WatchedEvent) {
+    let path = if ev.event_type == EventType::None {
+        "null".to_string()
+    } else {
+        ev.path.clone()
+    };
+    println!(
+        "\nWATCHER::\n\nWatchedEvent state:{} type:{} path:{path}",
+        keeper_state_name(ev.state),
+        event_type_name(ev.event_type)
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn spawn_print(w: rzk_client::OneshotWatch) {
+    tokio::spawn(async move {
+        let ev = w.await;
+        if ev.event_type != EventType::None || ev.state != SessionState::Closed {
+            print_event(&ev);
+        }
+    });
+}
+
+/// Java's `Date.toString()` in UTC: `Thu Jan 01 00:00:00 UTC 1970`.
+pub fn java_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let wd = WD[days.rem_euclid(7) as usize];
+    format!(
+        "{wd} {} {d:02} {h:02}:{m:02}:{s:02} UTC {y}",
+        MO[(mo - 1) as usize]
+    )
+}
+
+/// zkCli's stat block.
+pub fn format_stat(s: &Stat) -> String {
+    format!(
+        "cZxid = 0x{:x}\nctime = {}\nmZxid = 0x{:x}\nmtime = {}\npZxid = 0x{:x}\ncversion = {}\ndataVersion = {}\naclVersion = {}\nephemeralOwner = 0x{:x}\ndataLength = {}\nnumChildren = {}",
+        s.czxid,
+        java_date(s.ctime),
+        s.mzxid,
+        java_date(s.mtime),
+        s.pzxid,
+        s.cversion,
+        s.version,
+        s.aversion,
+        s.ephemeral_owner,
+        s.data_length,
+        s.num_children
+    )
+}
+
+fn perms_string(p: i32) -> String {
+    let mut s = String::new();
+    for (bit, c) in [
+        (perms::CREATE, 'c'),
+        (perms::DELETE, 'd'),
+        (perms::READ, 'r'),
+        (perms::WRITE, 'w'),
+        (perms::ADMIN, 'a'),
+    ] {
+        if p & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+fn parse_perms(s: &str) -> Result<i32, String> {
+    let mut p = 0;
+    for c in s.chars() {
+        p |= match c {
+            'c' => perms::CREATE,
+            'd' => perms::DELETE,
+            'r' => perms::READ,
+            'w' => perms::WRITE,
+            'a' => perms::ADMIN,
+            _ => return Err(format!("Unknown perm type: {c}")),
+        };
+    }
+    Ok(p)
+}
+
+/// Parses zkCli ACL syntax `scheme:id:perms[,scheme:id:perms...]`.
+pub fn parse_acl(s: &str) -> Result<Vec<Acl>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let first = part.find(':');
+        let last = part.rfind(':');
+        match (first, last) {
+            (Some(f), Some(l)) if f < l => {
+                out.push(Acl::new(
+                    parse_perms(&part[l + 1..])?,
+                    &part[..f],
+                    &part[f + 1..l],
+                ));
+            }
+            _ => return Err(format!("{part} does not have the form scheme:id:perm")),
+        }
+    }
+    Ok(out)
+}
+
+/// zkCli's message for an error on `path`.
+pub fn error_message(e: &Error, path: &str) -> String {
+    match e {
+        Error::NoNode => format!("Node does not exist: {path}"),
+        Error::NodeExists => format!("Node already exists: {path}"),
+        Error::NotEmpty => format!("Node not empty: {path}"),
+        Error::BadVersion => format!("version No is not valid : {path}"),
+        Error::NoAuth => format!("Insufficient permission : {path}"),
+        Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
+        Error::InvalidPath(p) => p.reason.to_string(),
+        Error::Unimplemented => format!("KeeperErrorCode = Unimplemented for {path}"),
+        other => format!("KeeperErrorCode = {other} for {path}"),
+    }
+}
+
+struct Flags {
+    set: Vec<char>,
+    values: std::collections::HashMap<char, String>,
+    rest: Vec<String>,
+}
+
+/// Splits `-x` flags (those in `with_value` take the next word) from positional words.
+fn flags(args: &[String], with_value: &str) -> Result<Flags, String> {
+    let mut f = Flags {
+        set: Vec::new(),
+        values: Default::default(),
+        rest: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a.len() == 2 && a.starts_with('-') && f.rest.is_empty() {
+            let c = a.chars().nth(1).unwrap_or('-');
+            if with_value.contains(c) {
+                i += 1;
+                let v = args.get(i).ok_or(format!("-{c} needs a value"))?;
+                f.values.insert(c, v.clone());
+            } else {
+                f.set.push(c);
+            }
+        } else {
+            f.rest.push(a.clone());
+        }
+        i += 1;
+    }
+    Ok(f)
+}
+
+const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
+\taddauth scheme auth
+\taddWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE
+\tclose 
+\tconfig [-c] [-w] [-s]
+\tconnect host:port
+\tcreate [-s] [-e] [-c] [-t ttl] path [data] [acl]
+\tdelete [-v version] path
+\tdeleteall path
+\tgetAcl [-s] path
+\tgetAllChildrenNumber path
+\tgetEphemerals path
+\tget [-s] [-w] path
+\thistory 
+\tls [-s] [-w] [-R] path
+\tquit 
+\tremovewatches path [-c|-d|-a] [-l]
+\tset [-s] [-v version] path data
+\tsetAcl [-s] [-v version] [-R] path acl
+\tstat [-w] path
+\tsync path
+\twhoami ";
+
+impl Shell {
+    async fn connect(&mut self, server: &str) -> Result<(), Error> {
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+        self.server = server.to_owned();
+        let c = Client::builder(server)
+            .session_timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .can_be_read_only(self.read_only)
+            .connect()
+            .await?;
+        if self.interactive {
+            println!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
+        }
+        self.client = Some(c);
+        Ok(())
+    }
+
+    fn prompt(&self) -> String {
+        let st = self
+            .client
+            .as_ref()
+            .map(|c| state_word(c.state()))
+            .unwrap_or("CLOSED");
+        format!("[zk: {}({st}) {}] ", self.server, self.history.len())
+    }
+
+    async fn interactive_loop(&mut self) {
+        let mut rl = match rustyline::DefaultEditor::new() {
+            Ok(rl) => rl,
+            Err(e) => {
+                eprintln!("cannot start line editor: {e}");
+                return;
+            }
+        };
+        let hist = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(HISTORY_FILE));
+        if let Some(h) = &hist {
+            let _ = rl.load_history(h);
+        }
+        loop {
+            let prompt = self.prompt();
+            let line = match tokio::task::block_in_place(|| rl.readline(&prompt)) {
+                Ok(l) => l,
+                Err(rustyline::error::ReadlineError::Interrupted) => continue,
+                Err(_) => break,
+            };
+            let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            if words.is_empty() {
+                continue;
+            }
+            let _ = rl.add_history_entry(line.as_str());
+            self.history.push(line.clone());
+            if matches!(words[0].as_str(), "quit" | "exit") {
+                break;
+            }
+            self.execute(&words).await;
+        }
+        if let Some(h) = &hist {
+            let _ = rl.save_history(h);
+        }
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+    }
+
+    fn client(&self) -> Result<&Client, String> {
+        match &self.client {
+            Some(c) if !c.state().is_terminal() => Ok(c),
+            _ => Err("Not connected".into()),
+        }
+    }
+
+    /// Runs one command line; prints its output or error. Returns success.
+    async fn execute(&mut self, words: &[String]) -> bool {
+        match self.dispatch(words).await {
+            Ok(()) => true,
+            Err(msg) => {
+                eprintln!("{msg}");
+                false
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, words: &[String]) -> Result<(), String> {
+        let cmd = words[0].as_str();
+        let args = &words[1..];
+        let path_of = |f: &Flags, usage: &str| -> Result<String, String> {
+            f.rest.first().cloned().ok_or_else(|| usage.to_string())
+        };
+        match cmd {
+            "help" | "h" => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            "history" => {
+                for (i, l) in self.history.iter().enumerate() {
+                    println!("{i} - {l}");
+                }
+                Ok(())
+            }
+            "connect" => {
+                let server = args.first().cloned().unwrap_or_else(|| self.server.clone());
+                self.connect(&server)
+                    .await
+                    .map_err(|e| format!("Unable to connect to {server}: {e}"))
+            }
+            "close" => {
+                if let Some(c) = self.client.take() {
+                    c.close().await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            "ls" => {
+                let f = flags(args, "")?;
+                let path = path_of(&f, "ls [-s] [-w] [-R] path")?;
+                let zk = self.client()?;
+                if f.set.contains(&'R') {
+                    let mut stack = vec![path.clone()];
+                    while let Some(p) = stack.pop() {
+                        println!("{p}");
+                        let mut kids = zk
+                            .get_children(&p)
+                            .await
+                            .map_err(|e| error_message(&e, &p))?;
+                        kids.sort();
+                        for k in kids.into_iter().rev() {
+                            stack.push(rzk_proto::path::join(&p, &k));
+                        }
+                    }
+                    return Ok(());
+                }
+                let (mut kids, stat) = if f.set.contains(&'w') {
+                    let (k, s, w) = zk
+                        .get_children2_w(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?;
+                    spawn_print(w);
+                    (k, s)
+                } else {
+                    zk.get_children2(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?
+                };
+                kids.sort();
+                println!("[{}]", kids.join(", "));
+                if f.set.contains(&'s') {
+                    println!("{}", format_stat(&stat));
+                }
+                Ok(())
+            }
+            "get" => {
+                let f = flags(args, "")?;
+                let path = path_of(&f, "get [-s] [-w] path")?;
+                let zk = self.client()?;
+                let (data, stat) = if f.set.contains(&'w') {
+                    let (d, s, w) = zk
+                        .get_data_w(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?;
+                    spawn_print(w);
+                    (d, s)
+                } else {
+                    zk.get_data(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?
+                };
+                if stat.data_length == 0 && data.is_empty() {
+                    println!("null");
+                } else {
+                    println!("{}", String::from_utf8_lossy(&data));
+                }
+                if f.set.contains(&'s') {
+                    println!("{}", format_stat(&stat));
+                }
+                Ok(())
+            }
+            "stat" => {
+                let f = flags(args, "")?;
+                let path = path_of(&f, "stat [-w] path")?;
+                let zk = self.client()?;
+                let stat = if f.set.contains(&'w') {
+                    let (s, w) = zk
+                        .exists_w(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?;
+                    spawn_print(w);
+                    s
+                } else {
+                    zk.exists(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?
+                };
+                match stat {
+                    Some(s) => {
+                        println!("{}", format_stat(&s));
+                        Ok(())
+                    }
+                    None => Err(format!("Node does not exist: {path}")),
+                }
+            }
+            "set" => {
+                let f = flags(args, "v")?;
+                if f.rest.len() < 2 {
+                    return Err("set [-s] [-v version] path data".into());
+                }
+                let version = parse_version(&f)?;
+                let zk = self.client()?;
+                let path = &f.rest[0];
+                let stat = zk
+                    .set_data(path, f.rest[1].as_bytes(), version)
+                    .await
+                    .map_err(|e| error_message(&e, path))?;
+                if f.set.contains(&'s') {
+                    println!("{}", format_stat(&stat));
+                }
+                Ok(())
+            }
+            "create" => {
+                let f = flags(args, "t")?;
+                let path = path_of(&f, "create [-s] [-e] [-c] [-t ttl] path [data] [acl]")?;
+                let (s, e, c) = (
+                    f.set.contains(&'s'),
+                    f.set.contains(&'e'),
+                    f.set.contains(&'c'),
+                );
+                let ttl = f
+                    .values
+                    .get(&'t')
+                    .map(|t| {
+                        t.parse::<u64>()
+                            .map_err(|_| format!("ttl must be a number: {t}"))
+                    })
+                    .transpose()?;
+                let mode = match (s, e, c, ttl.is_some()) {
+                    (_, true, true, _) | (_, true, _, true) | (_, _, true, true) => {
+                        return Err("-c, -e and -t are mutually exclusive".into())
+                    }
+                    (false, false, false, false) => CreateMode::Persistent,
+                    (true, false, false, false) => CreateMode::PersistentSequential,
+                    (false, true, _, _) => CreateMode::Ephemeral,
+                    (true, true, _, _) => CreateMode::EphemeralSequential,
+                    (_, _, true, _) => CreateMode::Container,
+                    (false, _, _, true) => CreateMode::PersistentWithTtl,
+                    (true, _, _, true) => CreateMode::PersistentSequentialWithTtl,
+                };
+                let data = f
+                    .rest
+                    .get(1)
+                    .map(|d| d.as_bytes().to_vec())
+                    .unwrap_or_default();
+                let acl = match f.rest.get(2) {
+                    Some(a) => parse_acl(a)?,
+                    None => rzk_client::open_acl_unsafe(),
+                };
+                let zk = self.client()?;
+                let created = match ttl {
+                    Some(t) => zk
+                        .create_ttl(&path, &data, &acl, mode, Duration::from_millis(t))
+                        .await
+                        .map(|(p, _)| p),
+                    None => zk.create(&path, &data, &acl, mode).await,
+                }
+                .map_err(|e| error_message(&e, &path))?;
+                println!("Created {created}");
+                Ok(())
+            }
+            "delete" | "rmr" | "deleteall" => {
+                let f = flags(args, "vb")?;
+                let path = path_of(&f, "delete [-v version] path")?;
+                let zk = self.client()?;
+                if cmd == "delete" {
+                    let version = parse_version(&f)?;
+                    return zk
+                        .delete(&path, version)
+                        .await
+                        .map_err(|e| error_message(&e, &path));
+                }
+                delete_all(zk, &path)
+                    .await
+                    .map_err(|e| error_message(&e, &path))
+            }
+            "getAcl" => {
+                let f = flags(args, "")?;
+                let path = path_of(&f, "getAcl [-s] path")?;
+                let zk = self.client()?;
+                let (acl, stat) = zk
+                    .get_acl(&path)
+                    .await
+                    .map_err(|e| error_message(&e, &path))?;
+                for a in acl {
+                    println!("'{},'{}\n: {}", a.id.scheme, a.id.id, perms_string(a.perms));
+                }
+                if f.set.contains(&'s') {
+                    println!("{}", format_stat(&stat));
+                }
+                Ok(())
+            }
+            "setAcl" => {
+                let f = flags(args, "v")?;
+                if f.rest.len() < 2 {
+                    return Err("setAcl [-s] [-v version] [-R] path acl".into());
+                }
+                let version = parse_version(&f)?;
+                let acl = parse_acl(&f.rest[1])?;
+                let zk = self.client()?;
+                let path = f.rest[0].clone();
+                let mut targets = vec![path.clone()];
+                if f.set.contains(&'R') {
+                    let mut i = 0;
+                    while i < targets.len() {
+                        let p = targets[i].clone();
+                        for k in zk
+                            .get_children(&p)
+                            .await
+                            .map_err(|e| error_message(&e, &p))?
+                        {
+                            targets.push(rzk_proto::path::join(&p, &k));
+                        }
+                        i += 1;
+                    }
+                }
+                let mut last = None;
+                for t in &targets {
+                    last = Some(
+                        zk.set_acl(t, &acl, version)
+                            .await
+                            .map_err(|e| error_message(&e, t))?,
+                    );
+                }
+                if let (true, Some(s)) = (f.set.contains(&'s'), last) {
+                    println!("{}", format_stat(&s));
+                }
+                Ok(())
+            }
+            "addauth" => {
+                if args.is_empty() {
+                    return Err("addauth scheme auth".into());
+                }
+                let auth = args.get(1).cloned().unwrap_or_default();
+                self.client()?
+                    .add_auth(&args[0], auth.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            "sync" => {
+                let path = args.first().ok_or("sync path")?;
+                self.client()?
+                    .sync(path)
+                    .await
+                    .map_err(|e| error_message(&e, path))?;
+                println!("Sync is OK");
+                Ok(())
+            }
+            "getEphemerals" => {
+                let path = args.first().map(String::as_str).unwrap_or("/");
+                let list = self
+                    .client()?
+                    .get_ephemerals(path)
+                    .await
+                    .map_err(|e| error_message(&e, path))?;
+                println!("[{}]", list.join(", "));
+                Ok(())
+            }
+            "getAllChildrenNumber" => {
+                let path = args.first().ok_or("getAllChildrenNumber path")?;
+                let n = self
+                    .client()?
+                    .get_all_children_number(path)
+                    .await
+                    .map_err(|e| error_message(&e, path))?;
+                println!("{n}");
+                Ok(())
+            }
+            "addWatch" => {
+                let f = flags(args, "m")?;
+                let path = path_of(&f, "addWatch [-m mode] path")?;
+                let mode = match f.values.get(&'m').map(String::as_str) {
+                    None | Some("PERSISTENT_RECURSIVE") => AddWatchMode::PersistentRecursive,
+                    Some("PERSISTENT") => AddWatchMode::Persistent,
+                    Some(m) => return Err(format!("Unsupported mode: {m}")),
+                };
+                let mut s = self
+                    .client()?
+                    .add_watch(&path, mode)
+                    .await
+                    .map_err(|e| error_message(&e, &path))?;
+                tokio::spawn(async move {
+                    while let Some(ev) = s.next().await {
+                        print_event(&ev);
+                    }
+                });
+                Ok(())
+            }
+            "removewatches" => {
+                let f = flags(args, "")?;
+                let path = path_of(&f, "removewatches path [-c|-d|-a] [-l]")?;
+                let kind = if f.set.contains(&'c') {
+                    WatcherType::Children
+                } else if f.set.contains(&'d') {
+                    WatcherType::Data
+                } else {
+                    WatcherType::Any
+                };
+                self.client()?
+                    .remove_watches(&path, kind)
+                    .await
+                    .map_err(|e| match e {
+                        Error::NoWatcher => format!("No watcher found for path: {path}"),
+                        e => error_message(&e, &path),
+                    })
+            }
+            "whoami" => {
+                let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
+                println!("Auth scheme: User");
+                for c in who {
+                    println!("{}: {}", c.auth_scheme, c.user);
+                }
+                Ok(())
+            }
+            "config" => {
+                let f = flags(args, "")?;
+                let (data, stat) = self
+                    .client()?
+                    .get_config()
+                    .await
+                    .map_err(|e| error_message(&e, "/zookeeper/config"))?;
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if f.set.contains(&'c') {
+                    // Client connect string: the client ports of each server line.
+                    let hosts: Vec<String> = text
+                        .lines()
+                        .filter_map(|l| l.split(';').nth(1))
+                        .map(str::to_owned)
+                        .collect();
+                    println!("{}", hosts.join(","));
+                } else {
+                    println!("{text}");
+                }
+                if f.set.contains(&'s') {
+                    println!("{}", format_stat(&stat));
+                }
+                Ok(())
+            }
+            _ => Err(USAGE.to_string()),
+        }
+    }
+}
+
+fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
+    f.values
+        .get(&'v')
+        .map(|v| {
+            v.parse::<i32>()
+                .map_err(|_| format!("version must be a number: {v}"))
+        })
+        .transpose()
+}
+
+/// Deletes a subtree, children first.
+async fn delete_all(zk: &Client, path: &str) -> Result<(), Error> {
+    let mut order = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(p) = stack.pop() {
+        match zk.get_children(&p).await {
+            Ok(kids) => stack.extend(kids.iter().map(|k| rzk_proto::path::join(&p, k))),
+            Err(Error::NoNode) if p != path => {}
+            Err(e) => return Err(e),
+        }
+        order.push(p);
+    }
+    for p in order.into_iter().rev() {
+        match zk.delete(&p, None).await {
+            Ok(()) | Err(Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_dates() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(1_700_000_000_000), "Tue Nov 14 22:13:20 UTC 2023");
+    }
+
+    #[test]
+    fn acl_syntax() {
+        let a = parse_acl("world:anyone:cdrwa,digest:bob:abc=:r").unwrap();
+        assert_eq!(a[0], Acl::new(31, "world", "anyone"));
+        assert_eq!(a[1], Acl::new(1, "digest", "bob:abc="));
+        assert_eq!(perms_string(31), "cdrwa");
+        assert!(parse_acl("nonsense").is_err());
+    }
+
+    #[test]
+    fn options_then_command() {
+        let a: Vec<String> = ["-server", "h:1", "ls", "-s", "/"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = parse_options(&a).unwrap();
+        assert_eq!(o.server, "h:1");
+        assert_eq!(o.command, vec!["ls", "-s", "/"]);
+    }
+}
