@@ -148,10 +148,9 @@ async fn reconnect_with_password_moves_the_session() {
     let addr = server.local_addr();
     let mut a = Client::connect(addr, 4000).await;
     assert_eq!(a.create("/e", b"", 1).await.0, 0);
-    let mut a2 = Client::resume(addr, 6000, a.session, a.passwd.clone())
-        .await
-        .ok()
-        .expect("resumed");
+    let Ok(mut a2) = Client::resume(addr, 6000, a.session, a.passwd.clone()).await else {
+        panic!("resume refused");
+    };
     assert_eq!(a2.session, a.session);
     assert_eq!(a2.timeout, 6000);
     assert!(is_closed(&mut a.s).await, "old connection closed");
