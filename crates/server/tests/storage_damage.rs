@@ -48,7 +48,8 @@ fn write_snapshot(v2: &Path, zxid: i64) -> PathBuf {
     w.sessions(&[(0x100, 30000)]).unwrap();
     w.acl_cache(&[(1, Acl::open_unsafe())]).unwrap();
     w.node("", b"", -1, &StatPersisted::default()).unwrap();
-    w.node("/zookeeper", b"", -1, &StatPersisted::default()).unwrap();
+    w.node("/zookeeper", b"", -1, &StatPersisted::default())
+        .unwrap();
     w.finish(Some(ZxidDigest::EMPTY)).unwrap()
 }
 
@@ -136,7 +137,10 @@ fn cut_at_every_offset_of_the_last_records_is_a_torn_tail() {
             let (txns, torn) = recover_dir(d.path())
                 .unwrap_or_else(|e| panic!("cut {cut} zero_fill {zero_fill}: {e}"));
             assert_eq!(txns, (1..=complete).collect::<Vec<_>>(), "cut {cut}");
-            let start = spans.iter().find(|(s, e)| *s <= cut && cut < *e).map(|s| s.0);
+            let start = spans
+                .iter()
+                .find(|(s, e)| *s <= cut && cut < *e)
+                .map(|s| s.0);
             // a cut inside the zero high half of the checksum, followed by zeros, is
             // indistinguishable from padding: a clean end
             let only_zeros = start.is_some_and(|s| {
@@ -192,7 +196,10 @@ fn flipped_byte_in_an_earlier_record_is_an_error_naming_file_and_offset() {
                     next_valid,
                 })
                 .to_string();
-                assert!(msg.contains("log.1") && msg.contains(&format!("offset {rec_start}")), "{msg}");
+                assert!(
+                    msg.contains("log.1") && msg.contains(&format!("offset {rec_start}")),
+                    "{msg}"
+                );
             }
             other => panic!("flip at {off}: expected corruption error, got {other:?}"),
         }
@@ -247,7 +254,11 @@ fn invalid_newest_snapshot_falls_back_when_logs_cover_it() {
     let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
     assert_eq!(rep.snapshot.map(|s| s.zxid), Some(0));
     assert_eq!(rep.skipped_snapshots.len(), 1);
-    assert!(rep.skipped_snapshots[0].1.contains("CRC"), "{:?}", rep.skipped_snapshots);
+    assert!(
+        rep.skipped_snapshots[0].1.contains("CRC"),
+        "{:?}",
+        rep.skipped_snapshots
+    );
     assert_eq!(s.0, (1..=N).collect::<Vec<_>>());
 
     // a valid snapshot.5 is preferred and replay starts after it
@@ -268,7 +279,11 @@ fn invalid_newest_snapshot_not_covered_by_logs_is_an_error() {
     b[20] ^= 0xff;
     fs::write(&s, &b).unwrap();
     match recover_dir(d.path()) {
-        Err(RecoveryError::LogsDoNotCoverSkipped { snapshot_zxid, last_zxid, .. }) => {
+        Err(RecoveryError::LogsDoNotCoverSkipped {
+            snapshot_zxid,
+            last_zxid,
+            ..
+        }) => {
             assert_eq!((snapshot_zxid, last_zxid), (0x100, N));
         }
         other => panic!("{other:?}"),
@@ -289,18 +304,27 @@ fn empty_dir_and_logs_without_snapshot() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Txns::default();
     let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
-    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::NewEmpty);
+    assert_eq!(
+        rep.state,
+        rzk_server::storage::recovery::StartState::NewEmpty
+    );
     assert_eq!(rep.last_zxid, 0);
     let opts = RecoveryOptions {
         autocreate: false,
         ..RecoveryOptions::default()
     };
     let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();
-    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::Untrusted);
+    assert_eq!(
+        rep.state,
+        rzk_server::storage::recovery::StartState::Untrusted
+    );
     assert_eq!(rep.last_zxid, -1);
     fs::write(d.path().join("initialize"), b"").unwrap();
     let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();
-    assert_eq!(rep.state, rzk_server::storage::recovery::StartState::NewEmpty);
+    assert_eq!(
+        rep.state,
+        rzk_server::storage::recovery::StartState::NewEmpty
+    );
     assert!(!d.path().join("initialize").exists());
 
     make_dir(d.path(), 0);

@@ -29,7 +29,13 @@ fn copy_fixture(to: &Path) {
 
 fn all_paths(t: &DataTree) -> Vec<String> {
     let mut v = Vec::new();
-    t.for_each_snapshot_node(|p, _, _, _| v.push(if p.is_empty() { "/".into() } else { p.to_owned() }));
+    t.for_each_snapshot_node(|p, _, _, _| {
+        v.push(if p.is_empty() {
+            "/".into()
+        } else {
+            p.to_owned()
+        })
+    });
     v.sort();
     v
 }
@@ -49,11 +55,24 @@ fn assert_same_tree(a: &DataTree, b: &DataTree) {
 fn zookeeper_data_dir_loads_into_the_tree() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
-    let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, SnapshotOptions::default()).unwrap();
+    let db = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     assert_eq!(db.report.state, StartState::Loaded);
     assert_eq!(db.last_zxid, 22);
     assert_eq!(db.tree.last_zxid(), 22);
-    assert_eq!(db.sessions.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(), [(SESSION, 30000)]);
+    assert_eq!(
+        db.sessions
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect::<Vec<_>>(),
+        [(SESSION, 30000)]
+    );
     assert!(db.orphan_sessions.is_empty());
     let t = &db.tree;
     assert_eq!(&t.get_data("/app").unwrap().0[..], b"hello3");
@@ -86,7 +105,14 @@ fn zookeeper_data_dir_loads_into_the_tree() {
 fn saved_snapshot_loads_back_identically_plain_and_gz() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
-    let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, SnapshotOptions::default()).unwrap();
+    let db = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     let sessions: Vec<(i64, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
     for compression in [Compression::None, Compression::Gzip] {
         let out = tempfile::tempdir().unwrap();
@@ -95,8 +121,19 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
             digest_disabled: false,
         };
         let p = save_snapshot(&db.tree, &sessions, out.path(), opts).unwrap();
-        assert!(p.ends_with(if compression == Compression::Gzip { "snapshot.16.gz" } else { "snapshot.16" }));
-        let back = load(out.path(), out.path(), &RecoveryOptions::default(), true, opts).unwrap();
+        assert!(p.ends_with(if compression == Compression::Gzip {
+            "snapshot.16.gz"
+        } else {
+            "snapshot.16"
+        }));
+        let back = load(
+            out.path(),
+            out.path(),
+            &RecoveryOptions::default(),
+            true,
+            opts,
+        )
+        .unwrap();
         assert_same_tree(&db.tree, &back.tree);
         assert_eq!(back.sessions, db.sessions);
         assert_eq!(back.report.txns_replayed, 0);
@@ -106,7 +143,14 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
 #[test]
 fn new_database_writes_the_same_snapshot_0_as_zookeeper() {
     let d = tempfile::tempdir().unwrap();
-    let db = load(d.path(), d.path(), &RecoveryOptions::default(), false, SnapshotOptions::default()).unwrap();
+    let db = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        false,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     assert_eq!(db.report.state, StartState::NewEmpty);
     let p = db.initial_snapshot.unwrap();
     assert_eq!(
@@ -120,7 +164,14 @@ fn logged_txns_survive_a_restart() {
     // new database, then the write pipeline logs ZooKeeper's txns through the TxnLog
     // seam (group commit), then a restart rebuilds the same tree as ZooKeeper's dir
     let d = tempfile::tempdir().unwrap();
-    let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, SnapshotOptions::default()).unwrap();
+    let db = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     let mut tree = db.tree;
     let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
     let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)
@@ -137,10 +188,24 @@ fn logged_txns_survive_a_restart() {
         }
     }
     drop(log);
-    let again = load(d.path(), d.path(), &RecoveryOptions::default(), true, SnapshotOptions::default()).unwrap();
+    let again = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     assert_same_tree(&tree, &again.tree);
     let zk = tempfile::tempdir().unwrap();
     copy_fixture(zk.path());
-    let from_zk = load(zk.path(), zk.path(), &RecoveryOptions::default(), true, SnapshotOptions::default()).unwrap();
+    let from_zk = load(
+        zk.path(),
+        zk.path(),
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     assert_same_tree(&from_zk.tree, &again.tree);
 }

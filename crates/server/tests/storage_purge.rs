@@ -8,7 +8,11 @@ use std::time::Duration;
 
 fn valid_snapshot(v2: &Path, zxid: i64) {
     // the quick check only needs >= 10 bytes ending in ustring "/"
-    fs::write(v2.join(format!("snapshot.{zxid:x}")), b"ZKSN......\x00\x00\x00\x01/").unwrap();
+    fs::write(
+        v2.join(format!("snapshot.{zxid:x}")),
+        b"ZKSN......\x00\x00\x00\x01/",
+    )
+    .unwrap();
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -40,8 +44,14 @@ fn keeps_retained_snapshots_and_the_logs_they_need() {
     assert_eq!(
         names(&v2),
         [
-            "log.2c", "log.35", "log.45", "log.55", "snapshot.30", "snapshot.40",
-            "snapshot.50", "snapshot.60"
+            "log.2c",
+            "log.35",
+            "log.45",
+            "log.55",
+            "snapshot.30",
+            "snapshot.40",
+            "snapshot.50",
+            "snapshot.60"
         ]
     );
     // purging again changes nothing
@@ -64,7 +74,13 @@ fn log_starting_exactly_at_z_is_the_one_kept() {
     purge(d.path(), d.path(), 3).unwrap();
     assert_eq!(
         names(&v2),
-        ["log.10", "log.18", "snapshot.10", "snapshot.20", "snapshot.30"]
+        [
+            "log.10",
+            "log.18",
+            "snapshot.10",
+            "snapshot.20",
+            "snapshot.30"
+        ]
     );
 }
 
@@ -103,8 +119,13 @@ fn nothing_happens_without_valid_snapshots_and_autopurge_runs_at_start() {
     fs::write(v2.join("snapshot.1"), b"old").unwrap();
     fs::write(v2.join("log.11"), b"ZKLG").unwrap();
     fs::write(v2.join("log.2"), b"ZKLG").unwrap();
-    let a = AutoPurge::start_every(d.path().into(), d.path().into(), 3, Duration::from_secs(3600))
-        .unwrap();
+    let a = AutoPurge::start_every(
+        d.path().into(),
+        d.path().into(),
+        3,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while v2.join("snapshot.1").exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -112,6 +133,12 @@ fn nothing_happens_without_valid_snapshots_and_autopurge_runs_at_start() {
     drop(a);
     assert_eq!(
         names(&v2),
-        ["log.11", "log.2", "snapshot.10", "snapshot.20", "snapshot.30"]
+        [
+            "log.11",
+            "log.2",
+            "snapshot.10",
+            "snapshot.20",
+            "snapshot.30"
+        ]
     );
 }

@@ -31,7 +31,10 @@ fn snapshots_written_by_zookeeper_read_back_with_expected_content() {
     assert!(s0.sessions.is_empty());
     assert_eq!(s0.acls, vec![(1, vec![Acl::new(1, "world", "anyone")])]);
     let paths: Vec<&str> = s0.nodes.iter().map(|n| n.path.as_str()).collect();
-    assert_eq!(paths, ["", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
+    assert_eq!(
+        paths,
+        ["", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
+    );
     assert_eq!(node(&s0.nodes, "/zookeeper/config").acl, 1);
     assert_eq!(node(&s0.nodes, "/zookeeper/config").stat.aversion, -1);
     assert_eq!(node(&s0.nodes, "").acl, -1);
@@ -58,8 +61,14 @@ fn snapshots_written_by_zookeeper_read_back_with_expected_content() {
     );
     let app = node(&se.nodes, "/app");
     assert_eq!(&app.data[..], b"hello2");
-    assert_eq!((app.stat.czxid, app.stat.mzxid, app.stat.version), (2, 8, 1));
-    assert_eq!((app.stat.cversion, app.stat.aversion, app.stat.pzxid), (4, 1, 6));
+    assert_eq!(
+        (app.stat.czxid, app.stat.mzxid, app.stat.version),
+        (2, 8, 1)
+    );
+    assert_eq!(
+        (app.stat.cversion, app.stat.aversion, app.stat.pzxid),
+        (4, 1, 6)
+    );
     assert_eq!(se.trailer.digest.map(|d| d.zxid), Some(0xe));
 }
 
@@ -119,10 +128,15 @@ fn zookeeper_logs_read_back_and_rewrite_to_identical_bytes() {
     let zxids: Vec<i64> = all.iter().map(|r| r.header.zxid).collect();
     assert_eq!(zxids, (1..=22).collect::<Vec<_>>());
     assert!(matches!(all[14].txn, Txn::Error(ref e) if e.err == -110));
-    assert!(matches!(all[21].txn, Txn::CloseSession(Some(ref c)) if c.paths_to_delete == ["/tmp-eph"]));
+    assert!(
+        matches!(all[21].txn, Txn::CloseSession(Some(ref c)) if c.paths_to_delete == ["/tmp-eph"])
+    );
     // iterator from a zxid picks files as ZooKeeper does
     let it = LogIterator::open(&v2, 0xa).unwrap();
-    assert_eq!(it.files().iter().map(|f| f.zxid).collect::<Vec<_>>(), [9, 0xf]);
+    assert_eq!(
+        it.files().iter().map(|f| f.zxid).collect::<Vec<_>>(),
+        [9, 0xf]
+    );
     let got: Vec<i64> = it.map(|e| e.unwrap().record.header.zxid).collect();
     assert_eq!(got, (0xa..=22).collect::<Vec<_>>());
 }
@@ -168,7 +182,13 @@ fn recovery_of_the_zookeeper_dir_loads_newest_snapshot_and_later_txns() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture().join("version-2"), &dir.path().join("version-2"));
     let mut sink = Collect::default();
-    let rep = recover(dir.path(), dir.path(), &RecoveryOptions::default(), &mut sink).unwrap();
+    let rep = recover(
+        dir.path(),
+        dir.path(),
+        &RecoveryOptions::default(),
+        &mut sink,
+    )
+    .unwrap();
     assert_eq!(rep.state, StartState::Loaded);
     assert_eq!(rep.snapshot.as_ref().map(|s| s.zxid), Some(0xe));
     assert_eq!(sink.snapshot_zxid, Some(0xe));

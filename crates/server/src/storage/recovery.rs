@@ -145,8 +145,8 @@ pub fn recover(
 ) -> Result<RecoveryReport, RecoveryError> {
     let snap_dir = files::version_dir(data_dir);
     let log_dir = files::version_dir(data_log_dir);
-    let candidates =
-        snapshot::find_valid_snapshots(&snap_dir, MAX_SNAPSHOT_CANDIDATES).map_err(io_at(&snap_dir))?;
+    let candidates = snapshot::find_valid_snapshots(&snap_dir, MAX_SNAPSHOT_CANDIDATES)
+        .map_err(io_at(&snap_dir))?;
     let mut report = RecoveryReport {
         state: StartState::Loaded,
         snapshot: None,
@@ -187,10 +187,7 @@ pub fn recover(
             let logs = files::list_logs(&log_dir).map_err(io_at(&log_dir))?;
             if !logs.is_empty() {
                 if !opts.trust_empty_snapshot {
-                    return Err(RecoveryError::LogsWithoutSnapshot {
-                        snap_dir,
-                        log_dir,
-                    });
+                    return Err(RecoveryError::LogsWithoutSnapshot { snap_dir, log_dir });
                 }
                 tracing::warn!("no snapshot found, replaying logs onto an empty tree (snapshot.trust.empty); this should only be allowed when upgrading");
                 0
@@ -257,12 +254,13 @@ fn replay(
                 "gap in the transaction log"
             );
         }
-        sink.txn(&entry.record).map_err(|msg| RecoveryError::Apply {
-            zxid,
-            file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
-            offset: entry.offset,
-            msg,
-        })?;
+        sink.txn(&entry.record)
+            .map_err(|msg| RecoveryError::Apply {
+                zxid,
+                file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
+                offset: entry.offset,
+                msg,
+            })?;
         prev = prev.max(zxid);
         report.txns_replayed += 1;
     }
