@@ -209,3 +209,39 @@ fn logged_txns_survive_a_restart() {
     .unwrap();
     assert_same_tree(&from_zk.tree, &again.tree);
 }
+
+/// Writes an rzk data dir (snapshot.0, ZooKeeper's txns logged by rzk with default
+/// 64 MiB preallocation, then a snapshot by rzk and more txns) to `$RZK_EXPORT_DIR`, for
+/// checking that Apache ZooKeeper starts on it: see fixtures/zk38/README.md.
+#[test]
+#[ignore]
+fn export_rzk_data_dir_for_apache_zookeeper() {
+    let Ok(dir) = std::env::var("RZK_EXPORT_DIR") else {
+        return;
+    };
+    let d = PathBuf::from(dir);
+    let db = load(
+        &d,
+        &d,
+        &RecoveryOptions::default(),
+        true,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
+    let mut tree = db.tree;
+    let mut log = FileTxnLog::open(&d, TxnLogConfig::default()).unwrap();
+    let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)
+        .unwrap()
+        .map(|e| e.unwrap().record)
+        .collect();
+    for (i, r) in records.iter().enumerate() {
+        TxnLog::append(&mut log, r).unwrap();
+        TxnLog::sync(&mut log).unwrap();
+        tree.apply(r);
+        if i == 10 {
+            log.roll().unwrap();
+            save_snapshot(&tree, &[(SESSION, 30000)], &d, SnapshotOptions::default()).unwrap();
+        }
+    }
+    log.close().unwrap();
+}
