@@ -509,6 +509,15 @@ public class CuratorCompat {
         for (int i = 1; i < args.length; i++) only.add(args[i]);
 
         int passed = 0, failed = 0;
+        try {
+            client();
+        } catch (Throwable t) {
+            System.out.println("FAIL curator: cannot connect to " + hosts + ": " + t);
+            System.out.println("curator: 0 passed, " + recipes.size() + " failed");
+            System.exit(1);
+        } finally {
+            closeAll();
+        }
         for (Map.Entry<String, Body> e : recipes.entrySet()) {
             if (!only.isEmpty() && !only.contains(e.getKey())) continue;
             String base = root + "/" + e.getKey();

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Compare rzk and Apache ZooKeeper with the same `rzk bench` load.
+#
+#   usage: scripts/bench-compare.sh
+#
+# Builds rzk --release, starts `rzk server` and Debian's Apache ZooKeeper
+# (scripts/start-apache-zk.sh) on loopback, on different ports, with data
+# directories on the same disk and the same forceSync setting, runs
+# `rzk bench` for each op against each server (one after the other), and prints
+# a table of ops/s and latency percentiles with rzk/zk ratios.
+# Only the two servers this script started are stopped (by PID).
+#
+# Environment (defaults):
+#   OPS="create set get"  SESSIONS=32  INFLIGHT=8  VALUE_SIZE=100
+#   DURATION=10  WARMUP=2  FORCE_SYNC=yes  RZK_PORT=24181  ZK_PORT=24182
+#   BENCH_DIR=/tmp  (parent of the data directories: both on this disk)
+#   KEEP=1        keep the data directories and logs
+#   CARGO_TARGET_DIR  where the release build goes (default: <repo>/target)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OPS="${OPS:-create set get}"
+SESSIONS="${SESSIONS:-32}"
+INFLIGHT="${INFLIGHT:-8}"
+VALUE_SIZE="${VALUE_SIZE:-100}"
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-2}"
+FORCE_SYNC="${FORCE_SYNC:-yes}"
+RZK_PORT="${RZK_PORT:-24181}"
+ZK_PORT="${ZK_PORT:-24182}"
+WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/rzk-bench-compare.XXXXXX")"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/rzk"
+
+STARTED=()
+cleanup() {
+    for pid in "${STARTED[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+echo "building rzk --release ..." >&2
+(cd "$ROOT" && cargo build --release -p rzk >&2)
+
+# --- rzk server -------------------------------------------------------------
+mkdir -p "$WORK/rzk"
+cat > "$WORK/rzk/zoo.cfg" <<CFG
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$WORK/rzk/data
+clientPort=$RZK_PORT
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+forceSync=$FORCE_SYNC
+4lw.commands.whitelist=*
+CFG
+"$BIN" server -c "$WORK/rzk/zoo.cfg" >"$WORK/rzk/server.log" 2>&1 &
+STARTED+=("$!")
+RZK_PID="$!"
+
+ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
+for _ in $(seq 100); do
+    ready "$RZK_PORT" && break
+    kill -0 "$RZK_PID" 2>/dev/null || { echo "rzk server exited:" >&2; tail -20 "$WORK/rzk/server.log" >&2; exit 1; }
+    sleep 0.2
+done
+ready "$RZK_PORT" || { echo "rzk server not answering on $RZK_PORT" >&2; tail -20 "$WORK/rzk/server.log" >&2; exit 1; }
+
+# --- Apache ZooKeeper -------------------------------------------------------
+ZK_PID="$("$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
+STARTED+=("$ZK_PID")
+
+# --- runs -------------------------------------------------------------------
+field() { # field NAME "RESULT k=v ..."
+    tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+declare -A RES
+for op in $OPS; do
+    for target in rzk zk; do
+        port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT
+        echo "== $op against $target (127.0.0.1:$port)" >&2
+        line="$("$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
+            --op "$op" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+            --path "/rzk-bench-compare" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
+        if [ -z "$line" ]; then
+            echo "bench $op against $target failed:" >&2
+            tail -5 "$WORK/bench-$op-$target.err" >&2
+        fi
+        RES[$op,$target]="$line"
+    done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+echo
+printf "%-7s %12s %12s %7s | %9s %9s %7s | %9s %9s %7s\n" op rzk_ops/s zk_ops/s ratio rzk_p50us zk_p50us ratio rzk_p99us zk_p99us ratio
+for op in $OPS; do
+    r="${RES[$op,rzk]}"; z="${RES[$op,zk]}"
+    ro="$(field ops_per_sec "$r")"; zo="$(field ops_per_sec "$z")"
+    r50="$(field p50_us "$r")"; z50="$(field p50_us "$z")"
+    r99="$(field p99_us "$r")"; z99="$(field p99_us "$z")"
+    printf "%-7s %12s %12s %7s | %9s %9s %7s | %9s %9s %7s\n" "$op" "${ro:--}" "${zo:--}" "$(ratio "$ro" "$zo")" \
+        "${r50:--}" "${z50:--}" "$(ratio "$r50" "$z50")" "${r99:--}" "${z99:--}" "$(ratio "$r99" "$z99")"
+done
+echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
