@@ -1,1 +1,17 @@
 //! rzk-sim: a deterministic simulator of an rzk ensemble.
+//!
+//! Owns: a seeded world that drives the real `rzk_server::zab` core of 3 or 5 (plus
+//! sometimes an observer) servers through a fake network (delay, drop, duplicate,
+//! reorder, partitions that heal, connection resets), fake disks (a crash loses whatever
+//! was not fsynced), a fake clock, crashes and restarts, and clients writing to the leader;
+//! and the checker of ZAB's safety properties, run on every step.
+//!
+//! Must never: read the real clock, use threads or OS randomness, or touch real files —
+//! a seed must always replay the same run.
+
+pub mod checker;
+pub mod net;
+pub mod world;
+
+pub use checker::Violation;
+pub use world::{run_seed, trace_seed, SimFailure, SimOptions, SimReport};

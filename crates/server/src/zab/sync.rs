@@ -45,6 +45,16 @@ pub fn plan(log: &TxnLog, history_end: Zxid, peer: Zxid) -> SyncPlan {
         (Some(a), Some(b)) => (*a, *b),
         _ => (history_end, history_end),
     };
+    if peer > max && log.get(peer).is_some() {
+        // Deliberate deviation from ZooKeeper (which TRUNCs here): the learner's last zxid
+        // is one of our own outstanding proposals of this epoch, so its log is a prefix of
+        // ours. Truncating would drop proposals it already ACKed, which may be committed on
+        // the strength of that ACK. Keep them and send only what follows.
+        return SyncPlan {
+            mode: SyncMode::Diff(max),
+            send_after: peer,
+        };
+    }
     if peer > max && peer.counter() != 0 {
         return SyncPlan {
             mode: SyncMode::Trunc(max),
@@ -154,6 +164,24 @@ mod tests {
         assert_eq!(p.send_after, z(2, 3));
         let empty = plan(&leader_log(), z(2, 3), Zxid::ZERO);
         assert_eq!(empty.mode, SyncMode::Snap);
+    }
+
+    #[test]
+    fn learner_holding_our_outstanding_proposals_keeps_them() {
+        let mut l = leader_log();
+        for c in 4..=6 {
+            l.append(Txn {
+                zxid: z(2, c),
+                payload: Bytes::new(),
+            });
+        }
+        // committed up to 2.3; 2.4..2.6 outstanding; learner reconnects having logged 2.5
+        let p = plan(&l, z(2, 3), z(2, 5));
+        assert_eq!(p.mode, SyncMode::Diff(z(2, 3)));
+        assert_eq!(p.send_after, z(2, 5));
+        // a learner with a 2.7 we never proposed is still truncated
+        let p = plan(&l, z(2, 3), z(2, 7));
+        assert_eq!(p.mode, SyncMode::Trunc(z(2, 3)));
     }
 
     #[test]

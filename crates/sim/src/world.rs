@@ -1,0 +1,784 @@
+//! One simulated run: the event loop, the fake network / disks / clock, crashes and
+//! restarts, partitions, and clients. Everything random comes from one seeded RNG and
+//! events are ordered by (time, sequence number), so a seed always replays the same run.
+
+use crate::checker::{hash_bytes, Checker, SmState, Violation};
+use crate::net::Links;
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rzk_proto::quorum::{PacketType, QuorumPacket};
+use rzk_proto::Zxid;
+use rzk_server::zab::{Durable, EpochKind, Input, Message, Output, Role, Sid, Txn, Zab, ZabConfig};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+
+/// Simulated clock step between ticks fed to every server.
+const TICK_EVERY_MS: u64 = 20;
+/// The core's tickTime in the simulation.
+const TICK_MS: u64 = 100;
+/// Events one run may process before it is declared a livelock.
+const MAX_EVENTS: u64 = 5_000_000;
+/// Trace lines kept for a failing replay.
+const TRACE_KEEP: usize = 3000;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub voters: usize,
+    pub observers: usize,
+    /// Faults (crashes, partitions, drops) happen before this time...
+    pub chaos_ms: u64,
+    /// ...then everything heals and the ensemble must converge within this.
+    pub quiet_ms: u64,
+    /// Break the leader on purpose (commit without quorum) to prove the checker works.
+    pub fault_commit_without_quorum: bool,
+    /// Keep a trace of events to print on failure.
+    pub trace: bool,
+}
+
+impl SimOptions {
+    /// The standard mix: even seeds 3 voters, odd seeds 5; every fourth seed an observer.
+    pub fn for_seed(seed: u64) -> SimOptions {
+        SimOptions {
+            seed,
+            voters: if seed % 2 == 0 { 3 } else { 5 },
+            observers: usize::from(seed % 4 == 3),
+            chaos_ms: 8_000,
+            quiet_ms: 8_000,
+            fault_commit_without_quorum: false,
+            trace: false,
+        }
+    }
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone, Default)]
+pub struct SimReport {
+    pub seed: u64,
+    pub servers: usize,
+    pub committed: usize,
+    pub acked_writes: usize,
+    pub epochs: u32,
+    pub crashes: u32,
+    pub partitions: u32,
+    pub resets: u32,
+    pub events: u64,
+}
+
+/// A failing run: the violation and the trace tail (empty unless tracing).
+#[derive(Debug, Clone)]
+pub struct SimFailure {
+    pub seed: u64,
+    pub violation: Violation,
+    pub trace: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Event {
+    Tick,
+    Deliver {
+        from: Sid,
+        to: Sid,
+        msg: Message,
+        snap: Option<SmState>,
+        gen: Option<u64>,
+    },
+    Disconnected {
+        node: Sid,
+        peer: Sid,
+        gen: u64,
+    },
+    DiskDone {
+        node: Sid,
+        inc: u64,
+    },
+    Restart {
+        node: Sid,
+    },
+    Quiet,
+}
+
+struct Sched {
+    at: u64,
+    seq: u64,
+    ev: Event,
+}
+impl PartialEq for Sched {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Sched {}
+impl PartialOrd for Sched {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Sched {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug)]
+enum DiskOp {
+    Txns(Vec<Txn>),
+    Epoch(EpochKind, u32),
+    Truncate(Zxid),
+    Snapshot(SmState),
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    accepted: u32,
+    current: u32,
+    log: Vec<Txn>,
+    snapshot: SmState,
+    queue: VecDeque<DiskOp>,
+    busy: bool,
+}
+
+struct Node {
+    zab: Option<Zab>,
+    inc: u64,
+    disk: Disk,
+    sm: SmState,
+    snap_inbox: Option<SmState>,
+}
+
+struct World {
+    opts: SimOptions,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Sched>,
+    cfgs: BTreeMap<Sid, ZabConfig>,
+    nodes: BTreeMap<Sid, Node>,
+    links: Links,
+    group: BTreeMap<Sid, u8>,
+    chaos: bool,
+    writes_until: u64,
+    checker: Checker,
+    pending_writes: HashMap<(Sid, u64, Zxid), u64>,
+    acked: Vec<(Zxid, u64)>,
+    next_write: u64,
+    report: SimReport,
+    trace: VecDeque<String>,
+}
+
+/// Runs one seed to the end. `Err` carries the first violated invariant.
+pub fn run_seed(opts: SimOptions) -> Result<SimReport, Box<SimFailure>> {
+    let mut w = World::new(opts);
+    w.run()
+}
+
+impl World {
+    fn new(opts: SimOptions) -> World {
+        let voters: Vec<Sid> = (1..=opts.voters as Sid).collect();
+        let observers: Vec<Sid> =
+            (opts.voters as Sid + 1..=(opts.voters + opts.observers) as Sid).collect();
+        let mut cfgs = BTreeMap::new();
+        for &s in voters.iter().chain(&observers) {
+            let mut c = ZabConfig::new(s, voters.clone(), observers.clone());
+            c.tick_ms = TICK_MS;
+            c.init_limit = 10;
+            c.sync_limit = 5;
+            c.commit_log_count = 8;
+            c.max_notification_ms = 800;
+            c.fault_commit_without_quorum = opts.fault_commit_without_quorum;
+            cfgs.insert(s, c);
+        }
+        let total = opts.chaos_ms + opts.quiet_ms;
+        World {
+            rng: StdRng::seed_from_u64(opts.seed),
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: BTreeMap::new(),
+            links: Links::default(),
+            group: cfgs.keys().map(|s| (*s, 0)).collect(),
+            chaos: true,
+            writes_until: total.saturating_sub(3_000),
+            checker: Checker::default(),
+            pending_writes: HashMap::new(),
+            acked: Vec::new(),
+            next_write: 0,
+            report: SimReport {
+                seed: opts.seed,
+                servers: cfgs.len(),
+                ..SimReport::default()
+            },
+            trace: VecDeque::new(),
+            cfgs,
+            opts,
+        }
+    }
+
+    fn log(&mut self, f: impl FnOnce() -> String) {
+        if self.opts.trace {
+            if self.trace.len() >= TRACE_KEEP {
+                self.trace.pop_front();
+            }
+            let line = format!("{:>6} {}", self.now, f());
+            self.trace.push_back(line);
+        }
+    }
+
+    fn schedule(&mut self, at: u64, ev: Event) {
+        self.seq += 1;
+        self.queue.push(Sched {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn failure(&mut self) -> Box<SimFailure> {
+        let violation = self.checker.violations[0].clone();
+        Box::new(SimFailure {
+            seed: self.opts.seed,
+            violation,
+            trace: self.trace.drain(..).collect(),
+        })
+    }
+
+    fn run(&mut self) -> Result<SimReport, Box<SimFailure>> {
+        let ids: Vec<Sid> = self.cfgs.keys().copied().collect();
+        for s in ids {
+            self.nodes.insert(
+                s,
+                Node {
+                    zab: None,
+                    inc: 0,
+                    disk: Disk::default(),
+                    sm: SmState::default(),
+                    snap_inbox: None,
+                },
+            );
+            let at = self.rng.gen_range(0..300);
+            self.schedule(at, Event::Restart { node: s });
+        }
+        self.schedule(0, Event::Tick);
+        self.schedule(self.opts.chaos_ms, Event::Quiet);
+        let end = self.opts.chaos_ms + self.opts.quiet_ms;
+        while let Some(s) = self.queue.pop() {
+            if s.at > end {
+                break;
+            }
+            self.now = s.at;
+            self.checker.now = s.at;
+            self.report.events += 1;
+            if self.report.events > MAX_EVENTS {
+                self.checker.report("event budget exhausted (livelock?)".into());
+            }
+            self.handle(s.ev);
+            if !self.checker.violations.is_empty() {
+                return Err(self.failure());
+            }
+        }
+        self.check_quiescence();
+        if !self.checker.violations.is_empty() {
+            return Err(self.failure());
+        }
+        self.report.committed = self.checker.committed_len();
+        self.report.acked_writes = self.acked.len();
+        self.report.epochs = self.checker.last_committed().epoch();
+        Ok(self.report.clone())
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Tick => self.on_tick(),
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                snap,
+                gen,
+            } => {
+                if self.nodes[&to].zab.is_none() {
+                    return;
+                }
+                if let Some(g) = gen {
+                    if !self.links.is_live(from, to, g) {
+                        return;
+                    }
+                    self.links.set_known(to, from, g);
+                }
+                if snap.is_some() {
+                    if let Some(n) = self.nodes.get_mut(&to) {
+                        n.snap_inbox = snap;
+                    }
+                }
+                self.log(|| format!("{from}->{to} {}", describe(&msg)));
+                self.input(to, Input::Message { from, msg });
+            }
+            Event::Disconnected { node, peer, gen } => {
+                if self.links.known(node, peer) == gen && self.links.get(node, peer).gen == gen {
+                    self.log(|| format!("{node}: connection to {peer} closed"));
+                    self.input(node, Input::Disconnected { peer });
+                }
+            }
+            Event::DiskDone { node, inc } => self.on_disk_done(node, inc),
+            Event::Restart { node } => self.restart(node),
+            Event::Quiet => {
+                self.chaos = false;
+                for g in self.group.values_mut() {
+                    *g = 0;
+                }
+                let down: Vec<Sid> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.zab.is_none())
+                    .map(|(s, _)| *s)
+                    .collect();
+                for s in down {
+                    self.schedule(self.now + 1, Event::Restart { node: s });
+                }
+                self.log(|| "quiet: healed, restarting everyone".into());
+            }
+        }
+    }
+
+    fn input(&mut self, sid: Sid, i: Input) {
+        let Some(zab) = self.nodes.get_mut(&sid).and_then(|n| n.zab.as_mut()) else {
+            return;
+        };
+        let out = zab.step(i);
+        self.process(sid, out);
+    }
+
+    fn partitioned(&self, a: Sid, b: Sid) -> bool {
+        self.group.get(&a) != self.group.get(&b)
+    }
+
+    fn process(&mut self, sid: Sid, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                Output::Send {
+                    to,
+                    msg: msg @ Message::Election(_),
+                } => self.send_election(sid, to, msg),
+                Output::Send { to, msg } => self.send_quorum(sid, to, msg, None),
+                Output::Connect { to } => self.connect(sid, to),
+                Output::Disconnect { peer } => {
+                    if let Some(gen) = self.links.break_link(sid, peer) {
+                        let at = self.now + self.rng.gen_range(1..10);
+                        self.schedule(at, Event::Disconnected { node: peer, peer: sid, gen });
+                    }
+                }
+                Output::PersistTxns(ts) => self.disk_push(sid, DiskOp::Txns(ts)),
+                Output::PersistEpoch { kind, epoch } => {
+                    self.disk_push(sid, DiskOp::Epoch(kind, epoch))
+                }
+                Output::Truncate { to } => self.on_truncate(sid, to),
+                Output::InstallSnapshot { zxid } => self.on_install_snapshot(sid, zxid),
+                Output::SendSnapshot { to, zxid } => {
+                    let state = self.nodes[&sid].sm;
+                    if state.zxid != zxid {
+                        self.checker.report(format!(
+                            "server {sid} asked to send a snapshot at {zxid} but its state is at {}",
+                            state.zxid
+                        ));
+                    }
+                    let p = QuorumPacket::new(PacketType::Snap, zxid.0);
+                    self.send_quorum(sid, to, Message::Quorum(p), Some(state));
+                }
+                Output::Commit(t) => self.on_commit(sid, t),
+                Output::Established { epoch, leader } => {
+                    self.log(|| format!("{sid}: established epoch {epoch} leader {leader}"));
+                    if leader == sid {
+                        self.checker.leader_established(epoch, sid);
+                    }
+                }
+                Output::RoleChanged { role, leader } => {
+                    self.log(|| format!("{sid}: role {role:?} leader {leader:?}"));
+                }
+                Output::ProposalRejected { zxid } => {
+                    self.checker
+                        .report(format!("server {sid} rejected proposal {zxid} it offered"));
+                }
+                Output::Deliver { .. } | Output::SessionTouches { .. } => {}
+            }
+        }
+    }
+
+    fn send_election(&mut self, from: Sid, to: Sid, msg: Message) {
+        if self.partitioned(from, to) {
+            return;
+        }
+        if self.chaos && self.rng.gen_bool(0.03) {
+            return;
+        }
+        let copies = if self.chaos && self.rng.gen_bool(0.02) { 2 } else { 1 };
+        for _ in 0..copies {
+            let at = self.now + self.rng.gen_range(1..15);
+            self.schedule(
+                at,
+                Event::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                    snap: None,
+                    gen: None,
+                },
+            );
+        }
+    }
+
+    fn send_quorum(&mut self, from: Sid, to: Sid, msg: Message, snap: Option<SmState>) {
+        let gen = self.links.known(from, to);
+        if !self.links.is_live(from, to, gen) {
+            return;
+        }
+        if self.partitioned(from, to) {
+            // Packets vanish; both ends find out by their timeouts.
+            self.links.break_link(from, to);
+            return;
+        }
+        if self.chaos && self.rng.gen_bool(0.0015) {
+            self.report.resets += 1;
+            if let Some(g) = self.links.break_link(from, to) {
+                for (a, b) in [(from, to), (to, from)] {
+                    let at = self.now + self.rng.gen_range(1..20);
+                    self.schedule(at, Event::Disconnected { node: a, peer: b, gen: g });
+                }
+            }
+            return;
+        }
+        let delay = if self.rng.gen_bool(0.01) {
+            self.rng.gen_range(50..200)
+        } else {
+            self.rng.gen_range(1..8)
+        };
+        let at = self.links.fifo_time(from, to, self.now + delay);
+        self.schedule(
+            at,
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                snap,
+                gen: Some(gen),
+            },
+        );
+    }
+
+    fn connect(&mut self, from: Sid, to: Sid) {
+        let reachable = !self.partitioned(from, to) && self.nodes[&to].zab.is_some();
+        let gen = self.links.connect(from, to, reachable);
+        self.links.set_known(from, to, gen);
+        if !reachable {
+            let at = self.now
+                + if self.partitioned(from, to) {
+                    300
+                } else {
+                    5
+                };
+            self.schedule(at, Event::Disconnected { node: from, peer: to, gen });
+        }
+    }
+
+    fn disk_push(&mut self, sid: Sid, op: DiskOp) {
+        if let Some(n) = self.nodes.get_mut(&sid) {
+            n.disk.queue.push_back(op);
+        }
+        self.kick_disk(sid);
+    }
+
+    fn kick_disk(&mut self, sid: Sid) {
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        if n.disk.busy || n.disk.queue.is_empty() {
+            return;
+        }
+        n.disk.busy = true;
+        let inc = n.inc;
+        let d = if self.rng.gen_bool(0.02) {
+            self.rng.gen_range(30..120)
+        } else {
+            self.rng.gen_range(1..6)
+        };
+        self.schedule(self.now + d, Event::DiskDone { node: sid, inc });
+    }
+
+    fn on_disk_done(&mut self, sid: Sid, inc: u64) {
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        if n.inc != inc {
+            return;
+        }
+        n.disk.busy = false;
+        let input = match n.disk.queue.pop_front() {
+            Some(DiskOp::Txns(mut ts)) => {
+                // group commit: every append waiting now goes in one fsync
+                while let Some(DiskOp::Txns(_)) = n.disk.queue.front() {
+                    if let Some(DiskOp::Txns(more)) = n.disk.queue.pop_front() {
+                        ts.extend(more);
+                    }
+                }
+                let up_to = ts.last().map(|t| t.zxid);
+                n.disk.log.extend(ts);
+                up_to.map(|up_to| Input::Persisted { up_to })
+            }
+            Some(DiskOp::Epoch(kind, epoch)) => {
+                match kind {
+                    EpochKind::Accepted => n.disk.accepted = epoch,
+                    EpochKind::Current => n.disk.current = epoch,
+                }
+                Some(Input::EpochPersisted { kind, epoch })
+            }
+            Some(DiskOp::Truncate(to)) => {
+                n.disk.log.retain(|t| t.zxid <= to);
+                None
+            }
+            Some(DiskOp::Snapshot(s)) => {
+                n.disk.snapshot = s;
+                n.disk.log.clear();
+                None
+            }
+            None => None,
+        };
+        if let Some(i) = input {
+            self.input(sid, i);
+        }
+        self.kick_disk(sid);
+    }
+
+    fn on_truncate(&mut self, sid: Sid, to: Zxid) {
+        let Some(n) = self.nodes.get(&sid) else { return };
+        let mut removed: Vec<(Zxid, u64)> = n
+            .disk
+            .log
+            .iter()
+            .filter(|t| t.zxid > to)
+            .map(|t| (t.zxid, hash_bytes(&t.payload)))
+            .collect();
+        for op in &n.disk.queue {
+            if let DiskOp::Txns(ts) = op {
+                removed.extend(
+                    ts.iter()
+                        .filter(|t| t.zxid > to)
+                        .map(|t| (t.zxid, hash_bytes(&t.payload))),
+                );
+            }
+        }
+        let epoch = n.zab.as_ref().map_or(0, |z| z.accepted_epoch());
+        let sm = n.sm;
+        self.log(|| format!("{sid}: TRUNC to {to}, dropping {removed:?}"));
+        self.checker.truncated(sid, &sm, epoch, to, &removed);
+        self.disk_push(sid, DiskOp::Truncate(to));
+    }
+
+    fn on_install_snapshot(&mut self, sid: Sid, zxid: Zxid) {
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(s) = n.snap_inbox.take() else {
+            self.checker
+                .report(format!("server {sid} installs a snapshot it never received"));
+            return;
+        };
+        if s.zxid != zxid {
+            self.checker.report(format!(
+                "server {sid} installs snapshot {zxid} but received one at {}",
+                s.zxid
+            ));
+        }
+        n.sm = s;
+        self.log(|| format!("{sid}: SNAP installed at {zxid}"));
+        self.checker.snapshot_installed(sid, &s);
+        self.disk_push(sid, DiskOp::Snapshot(s));
+    }
+
+    fn on_commit(&mut self, sid: Sid, t: Txn) {
+        let h = hash_bytes(&t.payload);
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let mut sm = n.sm;
+        self.checker.apply(sid, &mut sm, t.zxid, h);
+        let inc = n.inc;
+        n.sm = sm;
+        // Occasionally snapshot the state (durable at once), unless a SNAP install is queued.
+        let installing = n
+            .disk
+            .queue
+            .iter()
+            .any(|o| matches!(o, DiskOp::Snapshot(_)));
+        if !installing && self.rng.gen_bool(0.05) {
+            if let Some(n) = self.nodes.get_mut(&sid) {
+                n.disk.snapshot = sm;
+            }
+        }
+        if let Some(id_hash) = self.pending_writes.remove(&(sid, inc, t.zxid)) {
+            if id_hash == h {
+                self.acked.push((t.zxid, h));
+            }
+        }
+    }
+
+    fn crash(&mut self, sid: Sid) {
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        if n.zab.is_none() {
+            return;
+        }
+        n.zab = None;
+        n.inc += 1;
+        n.disk.queue.clear();
+        n.disk.busy = false;
+        n.snap_inbox = None;
+        self.report.crashes += 1;
+        self.log(|| format!("{sid}: CRASH"));
+        for peer in self.links.peers_of(sid) {
+            if let Some(gen) = self.links.break_link(sid, peer) {
+                let at = self.now + self.rng.gen_range(1..20);
+                self.schedule(at, Event::Disconnected { node: peer, peer: sid, gen });
+            }
+        }
+        let back = self.now + self.rng.gen_range(200..3000);
+        self.schedule(back, Event::Restart { node: sid });
+    }
+
+    fn restart(&mut self, sid: Sid) {
+        let cfg = self.cfgs[&sid].clone();
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        if n.zab.is_some() {
+            return;
+        }
+        n.inc += 1;
+        n.sm = n.disk.snapshot;
+        let mut log: Vec<Txn> = Vec::new();
+        for t in &n.disk.log {
+            if t.zxid > n.disk.snapshot.zxid && log.last().is_none_or(|l| l.zxid < t.zxid) {
+                log.push(t.clone());
+            }
+        }
+        let d = Durable {
+            accepted_epoch: n.disk.accepted,
+            current_epoch: n.disk.current,
+            snapshot_zxid: n.disk.snapshot.zxid,
+            log,
+        };
+        let (zab, out) = Zab::new(cfg, d, now);
+        n.zab = Some(zab);
+        self.log(|| format!("{sid}: START"));
+        self.process(sid, out);
+    }
+
+    fn on_tick(&mut self) {
+        let ids: Vec<Sid> = self.nodes.keys().copied().collect();
+        for s in &ids {
+            self.input(*s, Input::Tick { now_ms: self.now });
+        }
+        if self.chaos {
+            self.chaos_step(&ids);
+        }
+        if self.now < self.writes_until {
+            for _ in 0..self.rng.gen_range(0..4) {
+                let s = ids[self.rng.gen_range(0..ids.len())];
+                self.client_write(s);
+            }
+        }
+        self.schedule(self.now + TICK_EVERY_MS, Event::Tick);
+    }
+
+    fn chaos_step(&mut self, ids: &[Sid]) {
+        if self.rng.gen_bool(0.006) {
+            let s = ids[self.rng.gen_range(0..ids.len())];
+            self.crash(s);
+        }
+        let split = self.group.values().any(|g| *g != 0);
+        if !split && self.rng.gen_bool(0.004) {
+            self.report.partitions += 1;
+            for s in ids {
+                let g = u8::from(self.rng.gen_bool(0.5));
+                self.group.insert(*s, g);
+            }
+            let groups = self.group.clone();
+            self.log(|| format!("PARTITION {groups:?}"));
+        } else if split && self.rng.gen_bool(0.01) {
+            for g in self.group.values_mut() {
+                *g = 0;
+            }
+            self.log(|| "HEAL".into());
+        }
+    }
+
+    /// A client connected to `via` writes; a learner forwards it to the leader it follows
+    /// (the forwarding itself is not simulated), and only an established leader proposes.
+    fn client_write(&mut self, via: Sid) {
+        let Some(sid) = self.nodes[&via].zab.as_ref().and_then(|z| z.leader()) else {
+            return;
+        };
+        let Some(z) = self.nodes[&sid].zab.as_ref().and_then(|z| z.next_zxid()) else {
+            return;
+        };
+        self.next_write += 1;
+        let payload = Bytes::from(format!("write {} by client at {}", self.next_write, self.now));
+        let h = hash_bytes(&payload);
+        let inc = self.nodes[&sid].inc;
+        self.checker.proposed(sid, z, h);
+        self.pending_writes.insert((sid, inc, z), h);
+        self.input(sid, Input::Propose { zxid: z, payload });
+    }
+
+    fn check_quiescence(&mut self) {
+        let fin = self.checker.final_state();
+        let mut leaders = 0;
+        let mut problems = Vec::new();
+        for (s, n) in &self.nodes {
+            let Some(z) = &n.zab else {
+                problems.push(format!("server {s} is down"));
+                continue;
+            };
+            if z.role() == Role::Leading {
+                leaders += 1;
+            }
+            if !z.is_serving() {
+                problems.push(format!("server {s} is not serving ({:?})", z.role()));
+            }
+            if n.sm != fin {
+                problems.push(format!(
+                    "server {s} state {:?} differs from the committed history {:?}",
+                    n.sm, fin
+                ));
+            }
+        }
+        if leaders != 1 {
+            problems.push(format!("{leaders} leaders at quiescence"));
+        }
+        for &(z, h) in &self.acked {
+            if !self.checker.acked_present(z, h) {
+                problems.push(format!("acknowledged write {z} lost"));
+            }
+        }
+        if !problems.is_empty() {
+            self.checker
+                .report(format!("no agreement at quiescence: {}", problems.join("; ")));
+        }
+    }
+}
+
+fn describe(m: &Message) -> String {
+    match m {
+        Message::Election(n) => format!(
+            "VOTE {:?} leader={} zxid={} ee={} pe={}",
+            n.state,
+            n.leader,
+            Zxid(n.zxid),
+            n.election_epoch,
+            n.peer_epoch
+        ),
+        Message::Quorum(p) => format!("{:?} {}", p.ty, Zxid(p.zxid)),
+    }
+}
+
+/// Runs one seed and returns its full trace, pass or fail (for debugging).
+pub fn trace_seed(mut opts: SimOptions) -> (Result<SimReport, Box<SimFailure>>, Vec<String>) {
+    opts.trace = true;
+    let mut w = World::new(opts);
+    let r = w.run();
+    let trace = match &r {
+        Err(f) => f.trace.clone(),
+        Ok(_) => w.trace.drain(..).collect(),
+    };
+    (r, trace)
+}
