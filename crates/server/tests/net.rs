@@ -60,8 +60,12 @@ async fn pipelined_requests_are_answered_in_order() {
             flags: 0,
         };
         c.send(2 * i + 1, 1, &create.to_bytes()).await;
-        c.send(2 * i + 2, 4, &GetDataRequest { path, watch: false }.to_bytes())
-            .await;
+        c.send(
+            2 * i + 2,
+            4,
+            &GetDataRequest { path, watch: false }.to_bytes(),
+        )
+        .await;
         expected.push(2 * i + 1);
         expected.push(2 * i + 2);
     }
@@ -125,12 +129,17 @@ async fn session_expiry_removes_ephemerals_and_closes() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     b.ping().await;
     assert!(
-        b.events.iter().any(|e| e.event_type == 2 && e.path == "/eph"),
+        b.events
+            .iter()
+            .any(|e| e.event_type == 2 && e.path == "/eph"),
         "NodeDeleted delivered: {:?}",
         b.events
     );
     assert_eq!(b.exists("/eph", false).await, Err(NONODE));
-    assert!(is_closed(&mut a.s).await, "expired session's connection is closed");
+    assert!(
+        is_closed(&mut a.s).await,
+        "expired session's connection is closed"
+    );
     // Resuming the expired session: timeout 0 response, then close.
     let (mut s, resp) = Client::resume(addr, 5000, a.session, a.passwd.clone())
         .await
@@ -158,13 +167,18 @@ async fn reconnect_with_password_moves_the_session() {
     let st = a2.exists("/e", false).await.unwrap();
     assert_eq!(st.ephemeral_owner, a.session);
 
-    // Wrong password: timeout 0 and closed; the session survives.
+    // Wrong password: timeout 0 and closed; as in ZooKeeper the connection bound to the
+    // session is dropped too, but the session survives.
     let (mut s, resp) = Client::resume(addr, 4000, a.session, Bytes::from(vec![1u8; 16]))
         .await
         .err()
         .expect("refused");
     assert_eq!(resp.timeout_ms, 0);
     assert!(is_closed(&mut s).await);
+    assert!(is_closed(&mut a2.s).await);
+    let Ok(mut a2) = Client::resume(addr, 4000, a.session, a.passwd.clone()).await else {
+        panic!("session survives a wrong-password attempt");
+    };
     assert!(a2.exists("/e", false).await.is_ok());
 
     // closeSession: reply, then the socket closes and ephemerals are gone.
@@ -269,7 +283,13 @@ async fn auth_and_sasl() {
     assert_eq!((h.zxid, h.err), (0, 0));
     // SASL without a SASL server: OK with a null token.
     let (h, body) = c
-        .call(102, &GetSaslRequest { token: Bytes::new() }.to_bytes())
+        .call(
+            102,
+            &GetSaslRequest {
+                token: Bytes::new(),
+            }
+            .to_bytes(),
+        )
         .await;
     assert_eq!(h.err, 0);
     assert_eq!(body, (-1i32).to_be_bytes());
@@ -289,7 +309,9 @@ async fn auth_and_sasl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_letter_words() {
     let mut cfg = test_config();
-    cfg.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse("ruok,stat,mntr,conf,cons,wchs,dump,envi,isro,dirs");
+    cfg.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse(
+        "ruok,stat,mntr,conf,cons,wchs,dump,envi,isro,dirs",
+    );
     let server = start(cfg).await;
     let addr = server.local_addr();
     assert_eq!(four_letter(addr, "ruok").await, "imok");
@@ -314,8 +336,12 @@ async fn four_letter_words() {
     assert!(dump.starts_with("SessionTracker dump:\n"), "{dump}");
     assert!(dump.contains(&format!("\t0x{:x}\n", c.session)), "{dump}");
     assert!(four_letter(addr, "conf").await.contains("tickTime=100\n"));
-    assert!(four_letter(addr, "envi").await.starts_with("Environment:\nzookeeper.version="));
-    assert!(four_letter(addr, "dirs").await.starts_with("datadir_size: "));
+    assert!(four_letter(addr, "envi")
+        .await
+        .starts_with("Environment:\nzookeeper.version="));
+    assert!(four_letter(addr, "dirs")
+        .await
+        .starts_with("datadir_size: "));
     assert_eq!(
         four_letter(addr, "wchc").await,
         "wchc is not executed because it is not in the whitelist.\n"
@@ -353,7 +379,9 @@ async fn sync_and_group_commit() {
             for j in 0..25 {
                 assert_eq!(c.create(&format!("/g{i}-{j}"), b"", 0).await.0, 0);
             }
-            let (h, b) = c.call(9, &SyncRequest { path: "/".into() }.to_bytes()).await;
+            let (h, b) = c
+                .call(9, &SyncRequest { path: "/".into() }.to_bytes())
+                .await;
             assert_eq!(h.err, 0);
             assert_eq!(SyncResponse::from_bytes(&b).unwrap().path, "/");
         }));
@@ -363,7 +391,11 @@ async fn sync_and_group_commit() {
     }
     let mut c = Client::connect(addr, 5000).await;
     assert_eq!(c.children("/").await.unwrap().len(), 101);
-    let st = server.shared().stats.txns_logged.load(std::sync::atomic::Ordering::Relaxed);
+    let st = server
+        .shared()
+        .stats
+        .txns_logged
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(st, 5 + 100, "createSession x5 + 100 creates logged");
     server.shutdown().await;
 }

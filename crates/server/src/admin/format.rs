@@ -398,27 +398,6 @@ fn session_of(shared: &Shared) -> impl Fn(u64) -> i64 {
     move |conn| map.get(&conn).copied().unwrap_or(0)
 }
 
-/// Watch-table reports needed by `wchs`/`wchc`/`wchp`/`mntr`. `WatchManager` (watch.rs)
-/// is expected to provide inherent methods with these names and signatures, which take
-/// precedence over this trait; until it does, these fallbacks report no watches.
-#[allow(dead_code)]
-trait WatchReport {
-    /// (connections with watches, watched paths, total watches).
-    fn summary(&self) -> (usize, usize, usize) {
-        (0, 0, 0)
-    }
-    /// Watched paths per connection.
-    fn dump_by_conn(&self) -> Vec<(u64, Vec<String>)> {
-        Vec::new()
-    }
-    /// Watching connections per path.
-    fn dump_by_path(&self) -> Vec<(String, Vec<u64>)> {
-        Vec::new()
-    }
-}
-
-impl WatchReport for crate::watch::WatchManager {}
-
 /// (connections, paths, total watches).
 fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
     shared.watches().summary()

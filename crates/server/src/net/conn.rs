@@ -344,6 +344,9 @@ impl Conn {
             .await
         } else {
             let sid = req.session_id;
+            // As ZooKeeper: connections already bound to the session are closed before
+            // the password is checked (even a failed resume drops them).
+            self.unbind_others(sid);
             let r = shared
                 .sessions()
                 .revalidate(sid, &req.passwd, timeout, shared.now_ms());
@@ -368,6 +371,21 @@ impl Conn {
                     tracing::info!(addr = %self.addr, "invalid session 0x{sid:x} for client: {why}");
                     self.send_connect_response(invalid).await?;
                     Err(ConnError::Closed(why))
+                }
+            }
+        }
+    }
+
+    /// Closes every other connection bound to `sid` (client reconnect).
+    fn unbind_others(&mut self, sid: i64) {
+        let mut reg = self.shared.conns();
+        if let Some(old) = reg.by_session.get(&sid).copied() {
+            if old != self.id {
+                reg.by_session.remove(&sid);
+                if let Some(e) = reg.conns.get_mut(&old) {
+                    e.session = None;
+                    let _ =
+                        e.tx.send(ConnMsg::Close("client reconnected on another connection"));
                 }
             }
         }

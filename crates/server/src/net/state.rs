@@ -92,6 +92,9 @@ impl ConnStats {
         s.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
         s.last_cxid.store(-1, Ordering::Relaxed);
         s.last_zxid.store(-1, Ordering::Relaxed);
+        if let Ok(mut g) = s.last_op.lock() {
+            *g = "NA";
+        }
         s
     }
 

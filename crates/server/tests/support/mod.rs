@@ -153,7 +153,11 @@ impl Client {
             if h.xid == xid {
                 return (h, b);
             }
-            assert_eq!(h.xid, -1, "unexpected reply xid {} while waiting for {xid}", h.xid);
+            assert_eq!(
+                h.xid, -1,
+                "unexpected reply xid {} while waiting for {xid}",
+                h.xid
+            );
         }
     }
 
@@ -175,7 +179,10 @@ impl Client {
         if h.err != 0 {
             return (h.err, String::new());
         }
-        (0, CreateResponse::from_bytes(&b).expect("CreateResponse").path)
+        (
+            0,
+            CreateResponse::from_bytes(&b).expect("CreateResponse").path,
+        )
     }
 
     pub async fn get_data(&mut self, path: &str, watch: bool) -> Result<(Bytes, Stat), i32> {
@@ -193,7 +200,14 @@ impl Client {
 
     pub async fn exists(&mut self, path: &str, watch: bool) -> Result<Stat, i32> {
         let (h, b) = self
-            .call(3, &ExistsRequest { path: path.into(), watch }.to_bytes())
+            .call(
+                3,
+                &ExistsRequest {
+                    path: path.into(),
+                    watch,
+                }
+                .to_bytes(),
+            )
             .await;
         if h.err != 0 {
             return Err(h.err);
@@ -211,24 +225,42 @@ impl Client {
         if h.err != 0 {
             return Err(h.err);
         }
-        Ok(SetDataResponse::from_bytes(&b).expect("SetDataResponse").stat)
+        Ok(SetDataResponse::from_bytes(&b)
+            .expect("SetDataResponse")
+            .stat)
     }
 
     pub async fn delete(&mut self, path: &str, version: i32) -> i32 {
         let (h, _) = self
-            .call(2, &DeleteRequest { path: path.into(), version }.to_bytes())
+            .call(
+                2,
+                &DeleteRequest {
+                    path: path.into(),
+                    version,
+                }
+                .to_bytes(),
+            )
             .await;
         h.err
     }
 
     pub async fn children(&mut self, path: &str) -> Result<Vec<String>, i32> {
         let (h, b) = self
-            .call(8, &GetChildrenRequest { path: path.into(), watch: false }.to_bytes())
+            .call(
+                8,
+                &GetChildrenRequest {
+                    path: path.into(),
+                    watch: false,
+                }
+                .to_bytes(),
+            )
             .await;
         if h.err != 0 {
             return Err(h.err);
         }
-        Ok(GetChildrenResponse::from_bytes(&b).expect("children").children)
+        Ok(GetChildrenResponse::from_bytes(&b)
+            .expect("children")
+            .children)
     }
 
     pub async fn ping(&mut self) -> ReplyHeader {
