@@ -7,6 +7,7 @@
 //! * no committed transaction is truncated, and no transaction truncated from a dead epoch
 //!   is ever applied;
 //! * an installed snapshot equals the global history at its zxid;
+//!
 //! and at quiescence that replicas agree and every write acknowledged to a client is there.
 
 use rzk_proto::Zxid;
@@ -158,7 +159,14 @@ impl Checker {
     }
 
     /// Replica `sid` (state `sm`, in accepted epoch `epoch`) truncates `removed` (zxid, h).
-    pub fn truncated(&mut self, sid: Sid, sm: &SmState, epoch: u32, to: Zxid, removed: &[(Zxid, u64)]) {
+    pub fn truncated(
+        &mut self,
+        sid: Sid,
+        sm: &SmState,
+        epoch: u32,
+        to: Zxid,
+        removed: &[(Zxid, u64)],
+    ) {
         if to < sm.zxid {
             self.fail(format!(
                 "server {sid} truncated to {to} below its applied {}",

@@ -43,7 +43,7 @@ impl SimOptions {
     pub fn for_seed(seed: u64) -> SimOptions {
         SimOptions {
             seed,
-            voters: if seed % 2 == 0 { 3 } else { 5 },
+            voters: if seed.is_multiple_of(2) { 3 } else { 5 },
             observers: usize::from(seed % 4 == 3),
             chaos_ms: 8_000,
             quiet_ms: 8_000,
@@ -271,7 +271,8 @@ impl World {
             self.checker.now = s.at;
             self.report.events += 1;
             if self.report.events > MAX_EVENTS {
-                self.checker.report("event budget exhausted (livelock?)".into());
+                self.checker
+                    .report("event budget exhausted (livelock?)".into());
             }
             self.handle(s.ev);
             if !self.checker.violations.is_empty() {
@@ -366,7 +367,14 @@ impl World {
                 Output::Disconnect { peer } => {
                     if let Some(gen) = self.links.break_link(sid, peer) {
                         let at = self.now + self.rng.gen_range(1..10);
-                        self.schedule(at, Event::Disconnected { node: peer, peer: sid, gen });
+                        self.schedule(
+                            at,
+                            Event::Disconnected {
+                                node: peer,
+                                peer: sid,
+                                gen,
+                            },
+                        );
                     }
                 }
                 Output::PersistTxns(ts) => self.disk_push(sid, DiskOp::Txns(ts)),
@@ -412,7 +420,11 @@ impl World {
         if self.chaos && self.rng.gen_bool(0.03) {
             return;
         }
-        let copies = if self.chaos && self.rng.gen_bool(0.02) { 2 } else { 1 };
+        let copies = if self.chaos && self.rng.gen_bool(0.02) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let at = self.now + self.rng.gen_range(1..15);
             self.schedule(
@@ -443,7 +455,14 @@ impl World {
             if let Some(g) = self.links.break_link(from, to) {
                 for (a, b) in [(from, to), (to, from)] {
                     let at = self.now + self.rng.gen_range(1..20);
-                    self.schedule(at, Event::Disconnected { node: a, peer: b, gen: g });
+                    self.schedule(
+                        at,
+                        Event::Disconnected {
+                            node: a,
+                            peer: b,
+                            gen: g,
+                        },
+                    );
                 }
             }
             return;
@@ -471,13 +490,15 @@ impl World {
         let gen = self.links.connect(from, to, reachable);
         self.links.set_known(from, to, gen);
         if !reachable {
-            let at = self.now
-                + if self.partitioned(from, to) {
-                    300
-                } else {
-                    5
-                };
-            self.schedule(at, Event::Disconnected { node: from, peer: to, gen });
+            let at = self.now + if self.partitioned(from, to) { 300 } else { 5 };
+            self.schedule(
+                at,
+                Event::Disconnected {
+                    node: from,
+                    peer: to,
+                    gen,
+                },
+            );
         }
     }
 
@@ -489,7 +510,9 @@ impl World {
     }
 
     fn kick_disk(&mut self, sid: Sid) {
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         if n.disk.busy || n.disk.queue.is_empty() {
             return;
         }
@@ -504,7 +527,9 @@ impl World {
     }
 
     fn on_disk_done(&mut self, sid: Sid, inc: u64) {
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         if n.inc != inc {
             return;
         }
@@ -546,7 +571,9 @@ impl World {
     }
 
     fn on_truncate(&mut self, sid: Sid, to: Zxid) {
-        let Some(n) = self.nodes.get(&sid) else { return };
+        let Some(n) = self.nodes.get(&sid) else {
+            return;
+        };
         let mut removed: Vec<(Zxid, u64)> = n
             .disk
             .log
@@ -571,10 +598,13 @@ impl World {
     }
 
     fn on_install_snapshot(&mut self, sid: Sid, zxid: Zxid) {
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         let Some(s) = n.snap_inbox.take() else {
-            self.checker
-                .report(format!("server {sid} installs a snapshot it never received"));
+            self.checker.report(format!(
+                "server {sid} installs a snapshot it never received"
+            ));
             return;
         };
         if s.zxid != zxid {
@@ -591,7 +621,9 @@ impl World {
 
     fn on_commit(&mut self, sid: Sid, t: Txn) {
         let h = hash_bytes(&t.payload);
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         let mut sm = n.sm;
         self.checker.apply(sid, &mut sm, t.zxid, h);
         let inc = n.inc;
@@ -615,7 +647,9 @@ impl World {
     }
 
     fn crash(&mut self, sid: Sid) {
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         if n.zab.is_none() {
             return;
         }
@@ -629,7 +663,14 @@ impl World {
         for peer in self.links.peers_of(sid) {
             if let Some(gen) = self.links.break_link(sid, peer) {
                 let at = self.now + self.rng.gen_range(1..20);
-                self.schedule(at, Event::Disconnected { node: peer, peer: sid, gen });
+                self.schedule(
+                    at,
+                    Event::Disconnected {
+                        node: peer,
+                        peer: sid,
+                        gen,
+                    },
+                );
             }
         }
         let back = self.now + self.rng.gen_range(200..3000);
@@ -639,7 +680,9 @@ impl World {
     fn restart(&mut self, sid: Sid) {
         let cfg = self.cfgs[&sid].clone();
         let now = self.now;
-        let Some(n) = self.nodes.get_mut(&sid) else { return };
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         if n.zab.is_some() {
             return;
         }
@@ -712,7 +755,10 @@ impl World {
             return;
         };
         self.next_write += 1;
-        let payload = Bytes::from(format!("write {} by client at {}", self.next_write, self.now));
+        let payload = Bytes::from(format!(
+            "write {} by client at {}",
+            self.next_write, self.now
+        ));
         let h = hash_bytes(&payload);
         let inc = self.nodes[&sid].inc;
         self.checker.proposed(sid, z, h);
@@ -751,8 +797,10 @@ impl World {
             }
         }
         if !problems.is_empty() {
-            self.checker
-                .report(format!("no agreement at quiescence: {}", problems.join("; ")));
+            self.checker.report(format!(
+                "no agreement at quiescence: {}",
+                problems.join("; ")
+            ));
         }
     }
 }
