@@ -57,9 +57,8 @@ else
     echo "install-test-deps: Debian packages already installed"
 fi
 
-# The Debian zookeeper package ships no running service on a container, but on a
-# systemd machine make sure we do not leave a system ZooKeeper on :2181 behind
-# by accident: we never start it, and we do not stop one we did not start.
+# (Debian's zookeeper package installs no service: nothing is started here.
+# scripts/start-apache-zk.sh starts a private instance when one is needed.)
 
 # Python venv with kazoo + pytest.
 PY="${PYTHON:-python3}"

@@ -46,6 +46,11 @@ LOG="$DATADIR/zookeeper.log"
 # dependencies (jute, netty, jetty, slf4j-api, ...); we add an slf4j binding
 # that logs to stderr (redirected to $LOG).
 CP="/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar"
+# The (optional) Jetty AdminServer also needs the servlet API, which is not in
+# zookeeper.jar's manifest.
+if [ -e /usr/share/java/servlet-api.jar ]; then
+    CP="$CP:/usr/share/java/servlet-api.jar"
+fi
 for j in /usr/share/java/zookeeper.jar /usr/share/java/slf4j-simple.jar; do
     if [ ! -e "$j" ]; then
         echo "start-apache-zk: $j missing; run scripts/install-test-deps.sh" >&2

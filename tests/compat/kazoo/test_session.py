@@ -269,8 +269,9 @@ def test_kazoo_reconnect_keeps_session(zk, make_client, base):
 
 def test_kazoo_session_expiry(zk, make_client, base, zk_hosts):
     """Expire a kazoo session the way kazoo's own test-suite does: attach a
-    second client to the same session and close it. The first client sees
-    LOST (expired), its ephemerals are gone, and kazoo starts a new session."""
+    second connection to the same session (id + password) and close the
+    session there. The first client sees LOST (expired) when it reconnects,
+    its ephemerals are gone, and kazoo starts a new session."""
     c = make_client()
     states = []
     c.add_listener(lambda st: states.append(st))
@@ -279,11 +280,20 @@ def test_kazoo_session_expiry(zk, make_client, base, zk_hosts):
     ev = EventCollector()
     zk.exists(base + "/eph", watch=ev)
 
-    hijack = KazooClient(hosts=zk_hosts, client_id=c.client_id, timeout=10)
-    hijack.start(timeout=15)
-    assert hijack.client_id[0] == old_sid
-    hijack.stop()        # sends closeSession for old_sid
-    hijack.close()
+    # Attach to the session from a raw connection (this moves the session
+    # and drops kazoo's connection) and close it right away, before kazoo
+    # reconnects. Retry in the unlikely case kazoo won the race.
+    for _ in range(3):
+        sid, pw = c.client_id
+        if sid != old_sid:
+            break
+        hijack = zkraw.RawSession(zk_hosts, timeout_ms=10000, session_id=sid, passwd=pw)
+        if hijack.session_id == old_sid:
+            hijack.close_session()
+        else:
+            hijack.close()
+        if wait_until(lambda: zk.exists(base + "/eph") is None, 2):
+            break
 
     assert [(e.type, e.path) for e in ev.wait(1)] == [(EventType.DELETED, base + "/eph")]
     assert wait_until(lambda: KazooState.LOST in states, 15), states
@@ -291,6 +301,12 @@ def test_kazoo_session_expiry(zk, make_client, base, zk_hosts):
     assert c.exists(base + "/eph") is None
     c.create(base + "/eph2", ephemeral=True)
     assert zk.exists(base + "/eph2").ephemeralOwner == c.client_id[0]
+
+
+def test_kazoo_four_letter_command(zk):
+    assert zk.command(b"ruok") == "imok"
+    version = zk.server_version()
+    assert isinstance(version, tuple) and len(version) >= 3 and version[0] == 3
 
 
 def test_ephemerals_of_other_sessions_are_not_touched(zk, make_client, base):
