@@ -99,7 +99,10 @@ async fn main() -> Result<(), Error> {
     admin
         .create(&root, b"", &open_acl_unsafe(), CreateMode::Persistent)
         .await?;
-    println!("{:<9} {:>5} {:>18} {:>14} {:>9}", "lock", "N", "notifications/acq", "requests/acq", "wall_ms");
+    println!(
+        "{:<9} {:>5} {:>18} {:>14} {:>9}",
+        "lock", "N", "notifications/acq", "requests/acq", "wall_ms"
+    );
     for &n in &ns {
         for kind in [Kind::Mutex, Kind::HerdLock] {
             let path = format!("{root}/{kind:?}-{n}");
