@@ -159,11 +159,10 @@ impl Jute for String {
         match r.len_prefix()? {
             None => Ok(String::new()),
             Some(n) => {
-                let offset = r.pos;
+                // Like Java's reader: malformed UTF-8 (e.g. CESU-8 surrogates) becomes
+                // U+FFFD rather than an error, so path rules then reject it as ZooKeeper does.
                 let b = r.take(n)?;
-                std::str::from_utf8(b)
-                    .map(str::to_owned)
-                    .map_err(|_| DecodeError::BadUtf8 { offset })
+                Ok(String::from_utf8_lossy(b).into_owned())
             }
         }
     }

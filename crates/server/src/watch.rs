@@ -269,8 +269,9 @@ impl WatchManager {
     fn modes_for(watcher_type: i32) -> Result<(u8, u8), ErrorCode> {
         // (data-table modes, child-table modes)
         Ok(match watcher_type {
-            watcher_type::CHILDREN => (0, STANDARD),
-            watcher_type::DATA => (STANDARD, 0),
+            // 3.8 (the Debian oracle): Data/Children match a watch of any mode.
+            watcher_type::CHILDREN => (0, ALL_MODES),
+            watcher_type::DATA => (ALL_MODES, 0),
             watcher_type::ANY => (ALL_MODES, ALL_MODES),
             watcher_type::PERSISTENT => (PERSISTENT, PERSISTENT),
             watcher_type::PERSISTENT_RECURSIVE => (RECURSIVE, 0),
@@ -315,44 +316,33 @@ impl WatchManager {
         self.data.count() + self.child.count()
     }
 
-    /// `wchs` totals over both tables: (connections with watches, watched paths, watches).
+    /// `wchs` totals: (connections with watches, watched paths, watches). Like
+    /// ZooKeeper 3.8 these report the data table only (getData/exists/persistent
+    /// watches); child watches are counted by `watch_count` but not listed.
     pub fn summary(&self) -> (usize, usize, usize) {
-        let conns: HashSet<ConnId> = self
-            .data
-            .by_conn
-            .keys()
-            .chain(self.child.by_conn.keys())
-            .copied()
-            .collect();
-        let paths: HashSet<&String> = self
-            .data
-            .by_path
-            .keys()
-            .chain(self.child.by_path.keys())
-            .collect();
-        (conns.len(), paths.len(), self.watch_count())
+        (
+            self.data.by_conn.len(),
+            self.data.by_path.len(),
+            self.data.count(),
+        )
     }
 
-    /// `wchc`: connection -> watched paths (both tables), sorted.
+    /// `wchc`: connection -> watched paths (data table), sorted.
     pub fn dump_by_conn(&self) -> Vec<(ConnId, Vec<String>)> {
         let mut m: BTreeMap<ConnId, BTreeSet<String>> = BTreeMap::new();
-        for t in [&self.data, &self.child] {
-            for (c, ps) in &t.by_conn {
-                m.entry(*c).or_default().extend(ps.iter().cloned());
-            }
+        for (c, ps) in &self.data.by_conn {
+            m.entry(*c).or_default().extend(ps.iter().cloned());
         }
         m.into_iter()
             .map(|(c, ps)| (c, ps.into_iter().collect()))
             .collect()
     }
 
-    /// `wchp`: path -> watching connections (both tables), sorted.
+    /// `wchp`: path -> watching connections (data table), sorted.
     pub fn dump_by_path(&self) -> Vec<(String, Vec<ConnId>)> {
         let mut m: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
-        for t in [&self.data, &self.child] {
-            for (p, cs) in &t.by_path {
-                m.entry(p.clone()).or_default().extend(cs.keys().copied());
-            }
+        for (p, cs) in &self.data.by_path {
+            m.entry(p.clone()).or_default().extend(cs.keys().copied());
         }
         m.into_iter()
             .map(|(p, cs)| (p, cs.into_iter().collect()))
@@ -475,24 +465,23 @@ mod tests {
         let mut w = WatchManager::new();
         w.add_data_watch(1, "/a");
         w.add_watch(1, "/a", add_watch_mode::PERSISTENT).unwrap();
+        // 3.8: Data/Children match watches of any mode; a persistent watch sits in both tables.
         assert_eq!(w.check_watches(1, "/a", watcher_type::DATA), Ok(()));
-        assert_eq!(
-            w.check_watches(1, "/a", watcher_type::CHILDREN),
-            Err(ErrorCode::NoWatcher)
-        );
+        assert_eq!(w.check_watches(1, "/a", watcher_type::CHILDREN), Ok(()));
         assert_eq!(
             w.check_watches(2, "/a", watcher_type::ANY),
             Err(ErrorCode::NoWatcher)
         );
+        assert_eq!(w.summary(), (1, 1, 1));
+        assert_eq!(w.dump_by_path(), vec![("/a".to_string(), vec![1])]);
+        assert_eq!(w.dump_by_conn(), vec![(1, vec!["/a".to_string()])]);
         assert_eq!(w.remove_watches(1, "/a", watcher_type::DATA), Ok(()));
         assert_eq!(
             w.remove_watches(1, "/a", watcher_type::DATA),
             Err(ErrorCode::NoWatcher)
         );
-        assert_eq!(w.check_watches(1, "/a", watcher_type::PERSISTENT), Ok(()));
-        assert_eq!(w.summary(), (1, 1, 2));
-        assert_eq!(w.dump_by_path(), vec![("/a".to_string(), vec![1])]);
-        assert_eq!(w.dump_by_conn(), vec![(1, vec!["/a".to_string()])]);
+        assert_eq!(w.check_watches(1, "/a", watcher_type::CHILDREN), Ok(()));
+        assert_eq!(w.summary(), (0, 0, 0), "wchs lists the data table only");
         w.remove_conn(1);
         assert_eq!(w.watch_count(), 0);
         assert_eq!(w.check_watches(1, "/a", 9), Err(ErrorCode::BadArguments));

@@ -270,47 +270,50 @@ impl DataTree {
         }
     }
 
+    /// Looks a node up for a read. ZooKeeper keys the root as "" as well as "/", so a
+    /// read of "" answers with the root (writes never get here with "": prep rejects it).
+    fn node(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(if path.is_empty() { "/" } else { path })
+    }
+
     /// Whether a node exists.
     pub fn exists(&self, path: &str) -> bool {
-        self.nodes.contains_key(path)
+        self.node(path).is_some()
     }
 
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(|n| self.client_stat(n))
+        self.node(path).map(|n| self.client_stat(n))
     }
 
     /// The stored stat (stored cversion) of a node.
     pub fn stat_persisted(&self, path: &str) -> Option<StatPersisted> {
-        self.nodes.get(path).map(|n| n.stat.clone())
+        self.node(path).map(|n| n.stat.clone())
     }
 
     /// Number of children of a node.
     pub fn num_children(&self, path: &str) -> Option<usize> {
-        self.nodes.get(path).map(|n| n.children.len())
+        self.node(path).map(|n| n.children.len())
     }
 
     pub fn get_data(&self, path: &str) -> Option<(Bytes, Stat)> {
-        self.nodes
-            .get(path)
+        self.node(path)
             .map(|n| (n.data.clone(), self.client_stat(n)))
     }
 
     /// Children names (sorted) and the node's stat.
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
-        self.nodes
-            .get(path)
+        self.node(path)
             .map(|n| (n.children.iter().cloned().collect(), self.client_stat(n)))
     }
 
     pub fn get_acl(&self, path: &str) -> Option<(Vec<Acl>, Stat)> {
-        self.nodes
-            .get(path)
+        self.node(path)
             .map(|n| (self.acls.get(n.acl).as_ref().clone(), self.client_stat(n)))
     }
 
     /// The ACL of a node (shared), for permission checks.
     pub fn acl(&self, path: &str) -> Option<Arc<Vec<Acl>>> {
-        self.nodes.get(path).map(|n| self.acls.get(n.acl))
+        self.node(path).map(|n| self.acls.get(n.acl))
     }
 
     /// Number of descendants (not counting the node itself).
@@ -318,7 +321,7 @@ impl DataTree {
         if path == "/" {
             return Some(self.nodes.len().saturating_sub(1) as i32);
         }
-        let n = self.nodes.get(path)?;
+        let n = self.node(path)?;
         let mut count: i64 = 0;
         let mut stack: Vec<String> = n
             .children
