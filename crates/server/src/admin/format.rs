@@ -242,7 +242,8 @@ pub fn mntr(shared: &Shared) -> String {
             t.last_zxid(),
         )
     };
-    let (_, _, total_watches) = watch_summary(shared);
+    // mntr counts both tables (wchs lists only the data table, as ZooKeeper does).
+    let total_watches = shared.watches().watch_count();
     let sessions = shared.sessions().len();
     let st = &shared.stats;
     let rows: Vec<(&str, String)> = vec![
