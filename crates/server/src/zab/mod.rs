@@ -216,7 +216,21 @@ impl Zab {
                 }
             }
         }
+        self.refresh_reported_vote();
         std::mem::take(&mut self.core.out)
+    }
+
+    /// Once serving, report the established (leader, epoch): every member of the ensemble
+    /// then answers a joining server with the same vote, whichever notification made it
+    /// join. (Without this, a follower that joined from an older round keeps reporting that
+    /// round's peer epoch and a joining server can never see a quorum.)
+    fn refresh_reported_vote(&mut self) {
+        if self.is_serving() {
+            if let Some(l) = self.leader() {
+                self.core.vote.leader = l;
+                self.core.vote.peer_epoch = i64::from(self.core.current_epoch);
+            }
+        }
     }
 
     fn on_tick(&mut self) {
