@@ -265,6 +265,13 @@ public class CuratorCompat {
             LeaderLatch l = new LeaderLatch(client(), latchPath, "p" + i);
             l.start();
             latches.add(l);
+            // start() is asynchronous: wait for this candidate's node so that
+            // the candidacy order is deterministic
+            long d = System.currentTimeMillis() + 10000;
+            while (l.getParticipants().size() < i + 1 && System.currentTimeMillis() < d) {
+                Thread.sleep(10);
+            }
+            check(l.getParticipants().size() == i + 1, "participants after start: " + l.getParticipants());
         }
         List<String> leaders = new ArrayList<>();
         for (int round = 0; round < 3; round++) {
@@ -393,22 +400,23 @@ public class CuratorCompat {
         cache.start();
         check(initialized.await(10, TimeUnit.SECONDS), "cache never initialized");
         check(("create " + path + " root").equals(events.poll(5, TimeUnit.SECONDS)), "initial create event");
-        w.create().forPath(path + "/a", "1".getBytes());
-        w.create().forPath(path + "/a/b", "2".getBytes());
-        w.setData().forPath(path + "/a/b", "3".getBytes());
-        w.delete().forPath(path + "/a/b");
-        List<String> want = java.util.Arrays.asList(
-            "create " + path + "/a 1", "create " + path + "/a/b 2",
-            "change " + path + "/a/b 3", "delete " + path + "/a/b");
-        List<String> seen = new ArrayList<>();
-        long deadline = System.currentTimeMillis() + 10000;
-        while (seen.size() < want.size() && System.currentTimeMillis() < deadline) {
-            String e = events.poll(200, TimeUnit.MILLISECONDS);
-            if (e != null) seen.add(e);
-        }
-        check(seen.equals(want), "cache events " + seen + " expected " + want);
+        // one change at a time: the cache fetches data asynchronously after
+        // each notification, so back-to-back writes could be coalesced
+        expectEvent(events, "create " + path + "/a 1", () -> w.create().forPath(path + "/a", "1".getBytes()));
+        expectEvent(events, "create " + path + "/a/b 2", () -> w.create().forPath(path + "/a/b", "2".getBytes()));
+        expectEvent(events, "change " + path + "/a/b 3", () -> w.setData().forPath(path + "/a/b", "3".getBytes()));
+        expectEvent(events, "change " + path + " top", () -> w.setData().forPath(path, "top".getBytes()));
+        expectEvent(events, "delete " + path + "/a/b", () -> w.delete().forPath(path + "/a/b"));
         check(cache.get(path + "/a").isPresent() && !cache.get(path + "/a/b").isPresent(), "cache content");
         cache.close();
+    }
+
+    interface Action { void run() throws Exception; }
+
+    static void expectEvent(BlockingQueue<String> events, String want, Action action) throws Exception {
+        action.run();
+        String got = events.poll(10, TimeUnit.SECONDS);
+        check(want.equals(got), "cache event: got " + got + ", expected " + want);
     }
 
     static void countersAndTransactions(String base) throws Exception {

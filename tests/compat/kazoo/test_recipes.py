@@ -188,7 +188,8 @@ def test_election_one_leader_and_handover(make_client, base):
         t = threading.Thread(target=e.run, args=(lead, i), daemon=True)
         t.start()
         threads.append(t)
-        time.sleep(0.1)         # deterministic order of candidacy
+        # wait for this candidate's node: deterministic order of candidacy
+        assert wait_until(lambda: len(e.contenders()) == i + 1, 10)
 
     order = []
     for _ in range(3):
@@ -337,13 +338,19 @@ def test_children_watch_and_data_watch(zk, make_client, base):
     zk.create(base + "/dw", b"v0")
     zk.ChildrenWatch(base, lambda ch: seen_children.append(sorted(ch)))
     zk.DataWatch(base + "/dw", lambda data, stat: seen_data.append(data))
+    # one change at a time: these recipes re-read after each notification,
+    # so back-to-back changes could legitimately be coalesced
+    assert wait_until(lambda: seen_data == [b"v0"], 5)
     other.create(base + "/a")
+    assert wait_until(lambda: seen_children and seen_children[-1] == ["a", "dw"], 5)
     other.set(base + "/dw", b"v1")
+    assert wait_until(lambda: seen_data[-1:] == [b"v1"], 5)
     other.create(base + "/b")
+    assert wait_until(lambda: seen_children[-1] == ["a", "b", "dw"], 5)
     other.delete(base + "/dw")
-    assert wait_until(lambda: seen_children and seen_children[-1] == ["a", "b"], 5)
-    assert wait_until(lambda: seen_data and seen_data[-1] is None, 5)
-    assert seen_data[0] == b"v0" and b"v1" in seen_data
+    assert wait_until(lambda: seen_data[-1:] == [None], 5)
+    assert wait_until(lambda: seen_children[-1] == ["a", "b"], 5)
+    assert seen_data == [b"v0", b"v1", None]
 
 
 def test_party(make_client, base):
