@@ -1,13 +1,11 @@
-//! `rzk server`: loads zoo.cfg (or defaults), starts the server, stops cleanly on
-//! SIGTERM / Ctrl-C.
+//! `rzk server`: loads zoo.cfg (or defaults), recovers the database from dataDir /
+//! dataLogDir, starts the server, stops cleanly on SIGTERM / Ctrl-C.
 //!
 //! Owns process-level concerns only (config source, runtime, signals, exit codes); the
 //! service itself is `rzk_server::net::Server`.
 
 use rzk_server::config::Config;
-use rzk_server::net::Server;
-use rzk_server::storage::MemoryTxnLog;
-use rzk_server::tree::DataTree;
+use rzk_server::net::{durable, Server};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,9 +69,17 @@ pub fn run(args: Args) -> ExitCode {
         abs(&cfg.data_dir).display(),
         abs(&cfg.data_log_dir).display()
     );
-    tracing::warn!(
-        "durable storage is not wired in yet: transactions are kept in memory and lost on restart"
-    );
+    // Recovery runs before anything listens: a damaged data dir stops start-up here
+    // with the file and offset in the message.
+    let db = match durable::open(&cfg) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("rzk server: {e}");
+            eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
+            return ExitCode::from(3);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rzk-net")
@@ -86,19 +92,25 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let server =
-            match Server::start(cfg, DataTree::new(), Box::new(MemoryTxnLog::discarding())).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("rzk server: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
+        let server = match Server::start_durable(cfg, db).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("rzk server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let reason = wait_for_signal(&server).await;
         tracing::info!("{reason}: stopping");
+        let fatal = server.shared().fatal_error();
         server.shutdown().await;
-        ExitCode::SUCCESS
+        match fatal {
+            Some(why) => {
+                eprintln!("rzk server: stopped after a fatal error: {why}");
+                ExitCode::FAILURE
+            }
+            None => ExitCode::SUCCESS,
+        }
     })
 }
 

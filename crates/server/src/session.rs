@@ -250,6 +250,18 @@ impl SessionTracker {
         v
     }
 
+    /// Every tracked session with its timeout, by id (the session table a snapshot
+    /// stores).
+    pub fn timeouts(&self) -> Vec<(i64, i32)> {
+        let mut v: Vec<(i64, i32)> = self
+            .sessions
+            .values()
+            .map(|s| (s.id, s.timeout_ms))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Expiry buckets, earliest first: (bucket time, session ids).
     pub fn buckets(&self) -> Vec<(i64, Vec<i64>)> {
         self.buckets

@@ -1,19 +1,25 @@
 //! The tokio runtime side of the server: the client listener and accept loop (with
 //! `maxClientCnxns` per IP), connection tasks, the write pipeline, session-expiry and
-//! container/TTL reaper timers, and clean shutdown.
+//! container/TTL reaper timers, background snapshots and autopurge, and clean shutdown.
 //!
 //! Owns sockets, threads and clocks. It drives the pure parts (tree, prep, watches,
 //! session tracker) and must never put IO or clock reads into them.
 
 pub mod conn;
+pub mod durable;
 pub mod frame;
 pub mod pipeline;
+pub mod snapshots;
 pub mod state;
 pub mod timers;
 
 use crate::config::Config;
+use crate::net::durable::OpenedDb;
 use crate::net::pipeline::Pipeline;
+use crate::net::snapshots::Snapshotter;
 use crate::net::state::{ConnEntry, ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
+use crate::prep::WriteRequest;
+use crate::storage::purge::AutoPurge;
 use crate::storage::TxnLog;
 use crate::tree::DataTree;
 use std::net::SocketAddr;
@@ -35,6 +41,8 @@ pub enum ServerError {
     },
     #[error("cannot start the write pipeline: {0}")]
     Pipeline(std::io::Error),
+    #[error("cannot start autopurge: {0}")]
+    AutoPurge(std::io::Error),
 }
 
 /// A running server.
@@ -44,6 +52,19 @@ pub struct Server {
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
     pipeline: Option<Pipeline>,
+    autopurge: Option<AutoPurge>,
+}
+
+/// What a server starts from besides its configuration.
+struct StartParts {
+    tree: DataTree,
+    log: Box<dyn TxnLog>,
+    snapshots: Option<Snapshotter>,
+    /// Recovered sessions (id, timeout ms), tracked before the first client is accepted.
+    sessions: Vec<(i64, i32)>,
+    /// Sessions to close through the write path right after start.
+    orphans: Vec<i64>,
+    autopurge: Option<AutoPurge>,
 }
 
 fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
@@ -58,12 +79,67 @@ fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 }
 
 impl Server {
-    /// Binds the client port and starts every task. `tree` is the recovered database.
+    /// Binds the client port and starts every task on a given tree and log, without
+    /// snapshots (tests, simulation). `rzk server` uses [`Server::start_durable`].
     pub async fn start(
         config: Config,
         tree: DataTree,
         log: Box<dyn TxnLog>,
     ) -> Result<Server, ServerError> {
+        Server::start_parts(
+            config,
+            StartParts {
+                tree,
+                log,
+                snapshots: None,
+                sessions: Vec::new(),
+                orphans: Vec::new(),
+                autopurge: None,
+            },
+        )
+        .await
+    }
+
+    /// Starts on a database opened by [`durable::open`]: its log is the ZooKeeper-format
+    /// file log, recovered sessions are tracked again (they expire unless their clients
+    /// reconnect in time), orphan sessions are closed through the write path, snapshots
+    /// are taken in the background per snapCount, and autopurge runs if configured.
+    pub async fn start_durable(config: Config, db: OpenedDb) -> Result<Server, ServerError> {
+        let autopurge = AutoPurge::start(
+            db.settings.data_dir.clone(),
+            db.settings.data_log_dir.clone(),
+            db.settings.autopurge_snap_retain_count,
+            db.settings.autopurge_purge_interval_hours,
+        )
+        .map_err(ServerError::AutoPurge)?;
+        let snapshots = Snapshotter::new(
+            db.settings.snap_policy(),
+            db.settings.data_dir.clone(),
+            db.settings.snapshot,
+        );
+        Server::start_parts(
+            config,
+            StartParts {
+                tree: db.tree,
+                log: Box::new(db.log),
+                snapshots: Some(snapshots),
+                sessions: db.sessions.into_iter().collect(),
+                orphans: db.orphan_sessions,
+                autopurge,
+            },
+        )
+        .await
+    }
+
+    async fn start_parts(config: Config, parts: StartParts) -> Result<Server, ServerError> {
+        let StartParts {
+            tree,
+            log,
+            snapshots,
+            sessions,
+            orphans,
+            autopurge,
+        } = parts;
         let addr = config.client_addr();
         let listener = bind(addr, config.client_port_listen_backlog)
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -72,8 +148,35 @@ impl Server {
             .map_err(|source| ServerError::Bind { addr, source })?;
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
         let shared = Arc::new(Shared::new(config, tree, jobs_tx));
-        let pipeline =
-            Pipeline::start(shared.clone(), jobs_rx, log).map_err(ServerError::Pipeline)?;
+        if !sessions.is_empty() {
+            let now = shared.now_ms();
+            let mut tracker = shared.sessions();
+            for (id, timeout_ms) in &sessions {
+                tracker.add(*id, *timeout_ms, now);
+            }
+            tracing::info!(
+                sessions = sessions.len(),
+                "recovered sessions are tracked again; they expire unless their clients reconnect"
+            );
+        }
+        let pipeline = Pipeline::start(shared.clone(), jobs_rx, log, snapshots)
+            .map_err(ServerError::Pipeline)?;
+        for sid in orphans {
+            tracing::info!(
+                "closing orphan session 0x{sid:x} (owns ephemerals, not in the session table)"
+            );
+            let job = Job {
+                origin: Origin::Internal,
+                session: sid,
+                xid: 0,
+                kind: JobKind::Write(WriteRequest::CloseSession),
+                auth: Default::default(),
+                received: Instant::now(),
+            };
+            if shared.jobs.send(job).await.is_err() {
+                break;
+            }
+        }
         let tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(timers::session_expiry(shared.clone())),
@@ -95,6 +198,7 @@ impl Server {
             local_addr,
             tasks,
             pipeline: Some(pipeline),
+            autopurge,
         })
     }
 
@@ -145,6 +249,9 @@ impl Server {
         let _ = self.shared.jobs.send(stop).await;
         if let Some(p) = self.pipeline.take() {
             let _ = tokio::task::spawn_blocking(move || p.join()).await;
+        }
+        if let Some(a) = self.autopurge.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(a)).await;
         }
         tracing::info!("shut down");
     }

@@ -4,11 +4,16 @@
 //! Three dedicated threads, so that fsync and tree mutation never run on the async
 //! runtime: `rzk-prep` assigns zxids and wall-clock time and turns jobs into txns;
 //! `rzk-log` appends everything that is waiting when it wakes and syncs once (group
-//! commit); `rzk-apply` applies committed txns in zxid order under the tree write lock,
-//! fires watches and answers the originating connection. This module must never block
-//! on a connection: outbound channels are unbounded and sends that fail are ignored.
+//! commit), and only then hands the batch on, so nothing is applied or acknowledged
+//! before its record is durable; it also consults the snapshot policy and rolls the log
+//! when a snapshot is due (the snapshot itself runs on its own thread, see
+//! `snapshots.rs`); `rzk-apply` applies committed txns in zxid order under the tree
+//! write lock, fires watches and answers the originating connection. This module must
+//! never block on a connection: outbound channels are unbounded and sends that fail are
+//! ignored.
 
 use crate::auth::check_perm;
+use crate::net::snapshots::Snapshotter;
 use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
 use crate::prep::{Prep, WriteRequest};
 use crate::reply::write_reply_body;
@@ -42,11 +47,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the three threads. They stop when every `Job` sender is dropped.
+    /// Starts the three threads. They stop when every `Job` sender is dropped. With a
+    /// [`Snapshotter`], the log thread triggers background snapshots.
     pub fn start(
         shared: Arc<Shared>,
         jobs: mpsc::Receiver<Job>,
         log: Box<dyn TxnLog>,
+        snapshots: Option<Snapshotter>,
     ) -> std::io::Result<Pipeline> {
         let prep = Arc::new(Mutex::new(Prep::new(shared.config.extended_types_enabled)));
         let (to_log, log_rx) = std_mpsc::sync_channel::<Prepared>(LOG_QUEUE_CAPACITY);
@@ -66,7 +73,7 @@ impl Pipeline {
             threads.push(
                 std::thread::Builder::new()
                     .name("rzk-log".into())
-                    .spawn(move || log_loop(shared, log_rx, to_apply, log))?,
+                    .spawn(move || log_loop(shared, log_rx, to_apply, log, snapshots))?,
             );
         }
         threads.push(
@@ -141,6 +148,7 @@ fn log_loop(
     rx: std_mpsc::Receiver<Prepared>,
     to_apply: std_mpsc::Sender<Vec<Prepared>>,
     mut log: Box<dyn TxnLog>,
+    mut snapshots: Option<Snapshotter>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -151,23 +159,34 @@ fn log_loop(
             }
         }
         let mut logged = 0u64;
+        let mut snapshot_due = false;
         let mut result = Ok(());
         for p in &batch {
             if let Some(rec) = &p.rec {
-                result = log.append(rec);
-                if result.is_err() {
-                    break;
+                match log.append(rec) {
+                    Ok(bytes) => {
+                        logged += 1;
+                        if let Some(s) = snapshots.as_mut() {
+                            snapshot_due |= s.on_append(bytes);
+                        }
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
                 }
-                logged += 1;
             }
         }
+        // One write + one fdatasync for the whole batch (group commit); nothing in it
+        // is applied or answered before this returns.
         if result.is_ok() && logged > 0 {
             result = log.sync();
         }
         if let Err(e) = result {
-            // ZooKeeper stops serving when its log cannot be written.
+            // ZooKeeper stops serving when its log cannot be written. The batch is
+            // neither applied nor acknowledged.
             tracing::error!(error = %e, "transaction log write failed; shutting down");
-            shared.begin_shutdown();
+            shared.fail(format!("transaction log write failed: {e}"));
             break;
         }
         if logged > 0 {
@@ -178,6 +197,20 @@ fn log_loop(
         if to_apply.send(batch).is_err() {
             break;
         }
+        if snapshot_due {
+            if let Some(s) = snapshots.as_mut() {
+                // The next txn starts a new log file, as ZooKeeper's rollLog.
+                if let Err(e) = log.roll() {
+                    tracing::error!(error = %e, "rolling the transaction log failed; shutting down");
+                    shared.fail(format!("rolling the transaction log failed: {e}"));
+                    break;
+                }
+                s.start(&shared);
+            }
+        }
+    }
+    if let Some(s) = snapshots.as_mut() {
+        s.join();
     }
     tracing::debug!("log thread stopped");
 }

@@ -156,6 +156,11 @@ pub struct ServerStats {
     pub auth_failed: AtomicU64,
     pub fsyncs: AtomicU64,
     pub txns_logged: AtomicU64,
+    /// Snapshots written while running.
+    pub snapshots: AtomicU64,
+    /// Longest / latest time the tree read lock was held to clone it for a snapshot.
+    pub snapshot_pause_max_us: AtomicU64,
+    pub snapshot_pause_last_us: AtomicU64,
 }
 
 impl ServerStats {
@@ -213,6 +218,8 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// Flips to `true` once when the server starts shutting down.
     pub shutdown: watch::Sender<bool>,
+    /// Why the server stopped itself (e.g. the transaction log could not be written).
+    fatal: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -247,6 +254,7 @@ impl Shared {
             started_wall_ms,
             shutting_down: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            fatal: Mutex::new(None),
         }
     }
 
@@ -301,6 +309,22 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Records a fatal error (the first one wins) and starts shutting down.
+    pub fn fail(&self, why: String) {
+        {
+            let mut f = unpoison(self.fatal.lock());
+            if f.is_none() {
+                *f = Some(why);
+            }
+        }
+        self.begin_shutdown();
+    }
+
+    /// The fatal error that stopped the server, if any.
+    pub fn fatal_error(&self) -> Option<String> {
+        unpoison(self.fatal.lock()).clone()
     }
 
     /// Starts shutting the server down (idempotent).

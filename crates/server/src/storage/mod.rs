@@ -1,7 +1,7 @@
 //! Persistence seam: the transaction log the write pipeline appends to.
 //!
-//! Owns only the [`TxnLog`] trait and a non-durable in-memory implementation so the
-//! standalone server runs before durable storage exists. Real ZooKeeper-format log and
+//! Owns only the [`TxnLog`] trait and a non-durable in-memory implementation (tests and
+//! the simulator). The server's ZooKeeper-format log ([`txnlog::FileTxnLog`]) and
 //! snapshot files are implemented in files beside this one. This module must never be
 //! called from the async runtime threads directly for syncing: the pipeline calls
 //! [`TxnLog::sync`] on a blocking thread.
@@ -11,10 +11,16 @@ use std::io;
 
 /// An append-only transaction log with group commit: append many, sync once.
 pub trait TxnLog: Send {
-    /// Buffers one record (in zxid order).
-    fn append(&mut self, rec: &TxnRecord) -> io::Result<()>;
+    /// Buffers one record (in zxid order); returns its framed size in bytes (0 when the
+    /// implementation does not frame records).
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<u64>;
     /// Makes every appended record durable.
     fn sync(&mut self) -> io::Result<()>;
+    /// Closes the current file so the next append starts a new one (before a snapshot).
+    /// Records appended so far become durable at the next [`TxnLog::sync`].
+    fn roll(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps records in memory only (nothing survives a restart). Counts syncs so tests can
@@ -29,7 +35,7 @@ pub struct MemoryTxnLog {
 }
 
 impl MemoryTxnLog {
-    /// A log that keeps nothing but counts (the default for `rzk server` until storage lands).
+    /// A log that keeps nothing but counts.
     pub fn discarding() -> MemoryTxnLog {
         MemoryTxnLog::default()
     }
@@ -44,12 +50,12 @@ impl MemoryTxnLog {
 }
 
 impl TxnLog for MemoryTxnLog {
-    fn append(&mut self, rec: &TxnRecord) -> io::Result<()> {
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<u64> {
         self.appended += 1;
         if self.keep {
             self.records.push(rec.clone());
         }
-        Ok(())
+        Ok(0)
     }
 
     fn sync(&mut self) -> io::Result<()> {

@@ -127,6 +127,14 @@ impl AutoPurge {
     }
 }
 
+impl std::fmt::Debug for AutoPurge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutoPurge")
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
 impl Drop for AutoPurge {
     fn drop(&mut self) {
         self.stop.take();

@@ -267,12 +267,16 @@ impl FileTxnLog {
 }
 
 impl TxnLog for FileTxnLog {
-    fn append(&mut self, rec: &TxnRecord) -> io::Result<()> {
-        self.append_record(rec).map(|_| ())
+    fn append(&mut self, rec: &TxnRecord) -> io::Result<u64> {
+        self.append_record(rec)
     }
 
     fn sync(&mut self) -> io::Result<()> {
         self.sync_all()
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        FileTxnLog::roll(self)
     }
 }
 

@@ -1,0 +1,150 @@
+//! Background snapshots of the running server: the log thread asks [`Snapshotter`]
+//! after every appended txn whether ZooKeeper's randomised snapCount rule
+//! ([`SnapPolicy`]) says a snapshot is due; when it is, the log thread rolls its file and
+//! calls [`Snapshotter::start`], which clones the tree (and the session table) under the
+//! tree read lock on a `rzk-snapshot` thread and writes it there.
+//!
+//! Owns the snapshot thread. It must never block the log thread (a snapshot still being
+//! written means the new one is skipped, as ZooKeeper does) and never holds the tree
+//! lock while writing files: only the clone happens under the lock.
+
+use crate::net::state::Shared;
+use crate::storage::db::{save_snapshot, SnapshotOptions};
+use crate::storage::snap_policy::SnapPolicy;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Decides when to snapshot and runs at most one snapshot thread at a time.
+pub struct Snapshotter {
+    policy: SnapPolicy,
+    data_dir: PathBuf,
+    opts: SnapshotOptions,
+    running: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Snapshotter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshotter")
+            .field("data_dir", &self.data_dir)
+            .field("running", &self.running.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshotter {
+    /// Snapshots go to `<data_dir>/version-2`.
+    pub fn new(policy: SnapPolicy, data_dir: PathBuf, opts: SnapshotOptions) -> Snapshotter {
+        Snapshotter {
+            policy,
+            data_dir,
+            opts,
+            running: None,
+        }
+    }
+
+    /// Records one appended txn of `framed_bytes`; true when a snapshot is due (the
+    /// caller then rolls the log and calls [`Snapshotter::start`]).
+    pub fn on_append(&mut self, framed_bytes: u64) -> bool {
+        self.policy.on_append(framed_bytes)
+    }
+
+    /// True while a snapshot thread is still writing.
+    pub fn is_running(&self) -> bool {
+        self.running.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Starts a snapshot thread unless one is still running (then the snapshot is
+    /// skipped). Returns whether one was started.
+    pub fn start(&mut self, shared: &Arc<Shared>) -> bool {
+        if self.is_running() {
+            tracing::warn!(
+                "too busy to snapshot: the previous snapshot is still being written, skipping"
+            );
+            return false;
+        }
+        self.reap();
+        let shared = shared.clone();
+        let dir = self.data_dir.clone();
+        let opts = self.opts;
+        let spawned = std::thread::Builder::new()
+            .name("rzk-snapshot".into())
+            .spawn(move || take_snapshot(&shared, &dir, opts));
+        match spawned {
+            Ok(h) => {
+                self.running = Some(h);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the snapshot thread, skipping this snapshot");
+                false
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        if let Some(h) = self.running.take() {
+            if h.join().is_err() {
+                tracing::error!("the snapshot thread panicked");
+            }
+        }
+    }
+
+    /// Waits for a running snapshot to finish (shutdown).
+    pub fn join(&mut self) {
+        self.reap();
+    }
+}
+
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.reap();
+    }
+}
+
+/// Clones the tree and the session table under the tree read lock (this is the only
+/// pause writes see), then writes the clone. Returns nothing: failures are logged, as
+/// ZooKeeper's snapshot thread does, and the log keeps every txn anyway.
+fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOptions) {
+    let started = Instant::now();
+    let (tree, sessions) = {
+        let tree = shared.tree();
+        let sessions = shared.sessions().timeouts();
+        (tree.clone(), sessions)
+    };
+    let pause = started.elapsed();
+    let pause_us = pause.as_micros() as u64;
+    shared
+        .stats
+        .snapshot_pause_max_us
+        .fetch_max(pause_us, Ordering::Relaxed);
+    shared
+        .stats
+        .snapshot_pause_last_us
+        .store(pause_us, Ordering::Relaxed);
+    let zxid = tree.last_zxid();
+    tracing::info!(
+        zxid = format_args!("0x{zxid:x}"),
+        nodes = tree.node_count(),
+        sessions = sessions.len(),
+        clone_ms = pause.as_secs_f64() * 1000.0,
+        "creating snapshot (tree cloned under the read lock)"
+    );
+    match save_snapshot(&tree, &sessions, data_dir, opts) {
+        Ok(path) => {
+            shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                file = %path.display(),
+                ms = started.elapsed().as_millis() as u64,
+                "snapshot finished"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "snapshot failed (the transaction log still has every txn)")
+        }
+    }
+    // Dropping a large clone takes a while too; it happens here, off the lock.
+    drop(tree);
+}
