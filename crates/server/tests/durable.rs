@@ -1,0 +1,355 @@
+//! The server on its data directory: writes survive a clean shutdown and a crash (the
+//! process state abandoned without shutdown), the zxid counter continues, recovered
+//! sessions come back (their ephemerals survive when the client resumes with id +
+//! password, and go when it does not), background snapshots follow snapCount and
+//! recovery from snapshot + logs rebuilds the same tree.
+
+mod support;
+
+use bytes::Bytes;
+use rzk_proto::multi::{MultiOp, MultiRequest};
+use rzk_proto::opcode::perms;
+use rzk_proto::records::{Acl, CreateRequest, DeleteRequest, SetDataRequest};
+use rzk_proto::Jute;
+use rzk_server::config::Config;
+use rzk_server::net::{durable, Server};
+use rzk_server::storage::db::{load, SnapshotOptions};
+use rzk_server::storage::files;
+use rzk_server::storage::recovery::RecoveryOptions;
+use rzk_server::tree::DataTree;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use support::{test_config, Client};
+
+const EPHEMERAL: i32 = 1;
+const SEQUENTIAL: i32 = 2;
+/// Session timeout of the clients whose ephemerals are checked after a restart.
+const EPH_TIMEOUT_MS: i32 = 1500;
+
+fn config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        data_log_dir: dir.to_path_buf(),
+        ..test_config()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn start(cfg: &Config) -> Server {
+    let db = durable::open(cfg).expect("database opens");
+    Server::start_durable(cfg.clone(), db)
+        .await
+        .expect("server starts")
+}
+
+fn paths(t: &DataTree) -> Vec<String> {
+    let mut v = Vec::new();
+    t.for_each_snapshot_node(|p, _, _, _| {
+        v.push(if p.is_empty() {
+            "/".into()
+        } else {
+            p.to_owned()
+        })
+    });
+    v.sort();
+    v
+}
+
+fn assert_same_tree(a: &DataTree, b: &DataTree) {
+    assert_eq!(paths(a), paths(b));
+    for p in paths(a) {
+        assert_eq!(a.get_data(&p), b.get_data(&p), "data/stat of {p}");
+        assert_eq!(a.get_acl(&p), b.get_acl(&p), "acl of {p}");
+        assert_eq!(a.stat_persisted(&p), b.stat_persisted(&p), "stat of {p}");
+    }
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(a.last_zxid(), b.last_zxid());
+}
+
+fn create_req(path: &str, data: &[u8], acl: Vec<Acl>, flags: i32) -> CreateRequest {
+    CreateRequest {
+        path: path.into(),
+        data: Bytes::copy_from_slice(data),
+        acl,
+        flags,
+    }
+}
+
+/// What phase one leaves for phase two to check.
+struct Written {
+    tree: DataTree,
+    /// (session, password) of the client that will resume, and of the one that will not.
+    resumer: (i64, Bytes),
+    deserter: i64,
+}
+
+/// Writes persistent, sequential, ephemeral, ACL'd and multi-op data.
+async fn write_everything(server: &Server) -> Written {
+    let addr = server.local_addr();
+    let mut c = Client::connect(addr, 10_000).await;
+    assert_eq!(c.create("/app", b"root", 0).await.0, 0);
+    for i in 0..5 {
+        let (err, path) = c
+            .create("/app/seq-", format!("{i}").as_bytes(), SEQUENTIAL)
+            .await;
+        assert_eq!(err, 0);
+        assert_eq!(path, format!("/app/seq-{i:010}"));
+    }
+    assert_eq!(c.delete("/app/seq-0000000002", -1).await, 0);
+    c.set_data("/app", b"root-2", 0).await.expect("setData");
+    let secret = vec![Acl::new(
+        perms::ALL,
+        "digest",
+        "alice:yTxmg3U9c3XVXQ/mR9lSxVF0dzM=",
+    )];
+    let (h, _) = c
+        .call(1, &create_req("/app/secret", b"s", secret, 0).to_bytes())
+        .await;
+    assert_eq!(h.err, 0);
+    let ro = vec![Acl::new(perms::READ, "world", "anyone")];
+    let (h, _) = c
+        .call(1, &create_req("/app/readonly", b"r", ro, 0).to_bytes())
+        .await;
+    assert_eq!(h.err, 0);
+    let multi = MultiRequest {
+        ops: vec![
+            MultiOp::Create(1, create_req("/app/m1", b"m1", Acl::open_unsafe(), 0)),
+            MultiOp::Create(1, create_req("/app/m2", b"m2", Acl::open_unsafe(), 0)),
+            MultiOp::SetData(SetDataRequest {
+                path: "/app/m1".into(),
+                data: Bytes::from_static(b"m1-2"),
+                version: 0,
+            }),
+            MultiOp::Delete(DeleteRequest {
+                path: "/app/m2".into(),
+                version: 0,
+            }),
+        ],
+    };
+    let (h, _) = c.call(14, &multi.to_bytes()).await;
+    assert_eq!(h.err, 0, "multi");
+
+    let mut resumer = Client::connect(addr, EPH_TIMEOUT_MS).await;
+    assert_eq!(resumer.create("/app/eph-stays", b"1", EPHEMERAL).await.0, 0);
+    let mut deserter = Client::connect(addr, EPH_TIMEOUT_MS).await;
+    assert_eq!(deserter.create("/app/eph-goes", b"2", EPHEMERAL).await.0, 0);
+    // A write after both: every earlier reply was sent after its fsync.
+    assert_eq!(c.create("/app/last", b"", 0).await.0, 0);
+    let tree = server.shared().tree().clone();
+    Written {
+        tree,
+        resumer: (resumer.session, resumer.passwd.clone()),
+        deserter: deserter.session,
+    }
+}
+
+/// Restarts on the same dir and checks the tree, zxids and sessions.
+fn restart_and_check(dir: &Path, w: Written) {
+    let rt = runtime();
+    rt.block_on(async {
+        let cfg = config(dir);
+        let server = start(&cfg).await;
+        let addr = server.local_addr();
+        {
+            let tree = server.shared().tree();
+            assert_same_tree(&w.tree, &tree);
+            let sessions = server.shared().sessions();
+            assert!(
+                sessions.contains(w.resumer.0),
+                "resumer's session recovered"
+            );
+            assert!(
+                sessions.contains(w.deserter),
+                "deserter's session recovered"
+            );
+        }
+        let last_before = w.tree.last_zxid();
+
+        // The resumer comes back in time with its id and password.
+        let mut r = Client::resume(addr, EPH_TIMEOUT_MS, w.resumer.0, w.resumer.1.clone())
+            .await
+            .map_err(|_| "resume refused")
+            .expect("session resumes after restart");
+        assert_eq!(r.session, w.resumer.0);
+
+        // zxids continue after the recovered ones.
+        let mut c = Client::connect(addr, 10_000).await;
+        assert_eq!(c.create("/after", b"", 0).await.0, 0);
+        let st = c.exists("/after", false).await.expect("exists");
+        assert!(
+            st.czxid > last_before,
+            "czxid 0x{:x} continues after 0x{last_before:x}",
+            st.czxid
+        );
+        assert_eq!(st.czxid >> 32, last_before >> 32, "same epoch");
+
+        // The deserter's ephemeral goes once its timeout passes; the resumer's stays.
+        let deadline = Instant::now() + Duration::from_millis(EPH_TIMEOUT_MS as u64 * 4);
+        loop {
+            r.ping().await;
+            if c.exists("/app/eph-goes", false).await.is_err() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "deserter's ephemeral did not expire"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for _ in 0..10 {
+            r.ping().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let st = c
+            .exists("/app/eph-stays", false)
+            .await
+            .expect("resumed ephemeral survives");
+        assert_eq!(st.ephemeral_owner, w.resumer.0);
+        assert!(!server.shared().sessions().contains(w.deserter));
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn clean_shutdown_and_restart_keeps_everything() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    let w = rt.block_on(async {
+        let server = start(&config(d.path())).await;
+        let w = write_everything(&server).await;
+        server.shutdown().await;
+        w
+    });
+    drop(rt);
+    restart_and_check(d.path(), w);
+}
+
+#[test]
+fn crash_without_shutdown_keeps_every_acknowledged_write() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    let w = rt.block_on(async {
+        let server = start(&config(d.path())).await;
+        write_everything(&server).await
+        // `server` is dropped here without shutdown: nothing is flushed or closed.
+    });
+    // Abandon every task (connections, timers) as a killed process would. The idle
+    // pipeline threads of the dead server write nothing more.
+    rt.shutdown_background();
+    restart_and_check(d.path(), w);
+}
+
+#[test]
+fn snapshots_follow_snap_count_and_recovery_rebuilds_the_same_tree() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let cfg = Config {
+        snap_count: 20,
+        pre_alloc_size_kb: 64,
+        ..config(d.path())
+    };
+    let rt = runtime();
+    let live = rt.block_on(async {
+        let server = start(&cfg).await;
+        let mut c = Client::connect(server.local_addr(), 10_000).await;
+        assert_eq!(c.create("/s", b"", 0).await.0, 0);
+        for i in 0..300 {
+            let (err, _) = c
+                .create("/s/n-", format!("{i}").as_bytes(), SEQUENTIAL)
+                .await;
+            assert_eq!(err, 0);
+            if i % 3 == 0 {
+                c.set_data("/s", format!("{i}").as_bytes(), -1)
+                    .await
+                    .expect("setData");
+            }
+        }
+        // snapCount 20: a snapshot every 11..20 txns, skipped while one is running.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.shared().stats.snapshots.load(Ordering::Relaxed) < 5 {
+            assert!(Instant::now() < deadline, "no background snapshots");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let live = server.shared().tree().clone();
+        server.shutdown().await;
+        live
+    });
+    let v2 = files::version_dir(d.path());
+    let snaps = files::list_snapshots(&v2).expect("list");
+    let logs = files::list_logs(&v2).expect("list");
+    assert!(snaps.len() >= 5, "snapshots: {}", snaps.len());
+    assert!(
+        logs.len() >= 5,
+        "the log is rolled at each snapshot: {}",
+        logs.len()
+    );
+
+    let reload = || {
+        load(
+            d.path(),
+            d.path(),
+            &RecoveryOptions::default(),
+            false,
+            SnapshotOptions::default(),
+        )
+        .expect("load")
+    };
+    // Newest snapshot + the logs after it.
+    let db = reload();
+    assert_same_tree(&live, &db.tree);
+    let newest = db.report.snapshot.clone().expect("snapshot used");
+    assert!(newest.zxid > 0);
+
+    // Without the newer snapshots, an older one + more log gives the same tree.
+    let mut by_zxid: Vec<_> = snaps.iter().map(|(f, _)| f.clone()).collect();
+    by_zxid.sort_by_key(|f| f.zxid);
+    let keep = &by_zxid[by_zxid.len() / 2];
+    for f in by_zxid.iter().filter(|f| f.zxid > keep.zxid) {
+        std::fs::remove_file(&f.path).expect("rm");
+    }
+    let db = reload();
+    assert_eq!(db.report.snapshot.as_ref().map(|s| s.zxid), Some(keep.zxid));
+    assert!(db.report.txns_replayed > 0);
+    assert_same_tree(&live, &db.tree);
+
+    // And snapshot.0 + every log.
+    for f in by_zxid.iter().filter(|f| f.zxid > 0) {
+        let _ = std::fs::remove_file(&f.path);
+    }
+    let db = reload();
+    assert_eq!(db.report.snapshot.as_ref().map(|s| s.zxid), Some(0));
+    assert_same_tree(&live, &db.tree);
+}
+
+#[test]
+fn corruption_stops_start_up_naming_the_file() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let cfg = config(d.path());
+    let rt = runtime();
+    rt.block_on(async {
+        let server = start(&cfg).await;
+        let mut c = Client::connect(server.local_addr(), 10_000).await;
+        for i in 0..20 {
+            assert_eq!(c.create(&format!("/n{i}"), b"data", 0).await.0, 0);
+        }
+        server.shutdown().await;
+    });
+    // Flip a byte inside an early record of the log (not its torn tail).
+    let v2 = files::version_dir(d.path());
+    let log = files::list_logs(&v2).expect("list").pop().expect("a log");
+    let mut bytes = std::fs::read(&log.path).expect("read");
+    bytes[16 + 20] ^= 0xff;
+    std::fs::write(&log.path, &bytes).expect("write");
+    let err = durable::open(&cfg).expect_err("corrupt log refuses to load");
+    let msg = err.to_string();
+    let name = log.path.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(msg.contains(name), "message names the file: {msg}");
+    assert!(msg.contains("offset"), "message names the offset: {msg}");
+}
