@@ -38,8 +38,9 @@ def start(kind, args, datadir):
     os.makedirs(datadir, exist_ok=True)
     if kind == "rzk":
         cfg = os.path.join(datadir, "rzk.cfg")
+        # The same dataDir scripts/start-apache-zk.sh gives Apache ZooKeeper: <datadir>/data.
         with open(cfg, "w") as f:
-            f.write(f"tickTime=2000\ndataDir={datadir}\nclientPort={PORT}\nclientPortAddress=127.0.0.1\n"
+            f.write(f"tickTime=2000\ndataDir={datadir}/data\nclientPort={PORT}\nclientPortAddress=127.0.0.1\n"
                     "4lw.commands.whitelist=*\n")
         log = open(os.path.join(datadir, "rzk.log"), "ab")
         pid = subprocess.Popen([args.rzk, "server", "--config", cfg], stdout=log, stderr=log).pid
