@@ -28,10 +28,11 @@ run_suite() {
             # KAZOO_PYTEST_ARGS: e.g. "-q" to see every failure instead of
             # stopping at the first one, or "-q -k watches" to select tests.
             # shellcheck disable=SC2086
-            (cd "$HERE/kazoo" && "$PYTEST" ${KAZOO_PYTEST_ARGS:--x -q} -p no:cacheprovider -rs .) ;;
-        curator) bash "$HERE/curator/run.sh" ;;
-        zkcli)   bash "$HERE/zkcli/run.sh" ;;
-        cli_mt)  bash "$HERE/cli_mt/run.sh" ;;
+            (cd "$HERE/kazoo" && timeout -k 10 600 "$PYTEST" ${KAZOO_PYTEST_ARGS:--x -q} \
+                -p no:cacheprovider -rs .) ;;
+        curator) timeout -k 10 400 bash "$HERE/curator/run.sh" ;;
+        zkcli)   timeout -k 10 300 bash "$HERE/zkcli/run.sh" ;;
+        cli_mt)  timeout -k 10 300 bash "$HERE/cli_mt/run.sh" ;;
         *) echo "unknown suite '$1' (known: ${ALL[*]})"; return 2 ;;
     esac
 }

@@ -22,6 +22,14 @@ if [ ! -x "$CLI" ]; then
     exit 1
 fi
 
+# Fail fast if nothing listens at the (first) server address.
+first="${ZK_HOSTS%%,*}"; first="${first%%/*}"
+if ! timeout 5 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}"' _ "$first" 2>/dev/null; then
+    echo "FAIL cli_mt: cannot connect to $first"
+    echo "cli_mt: 0 passed, 1 failed"
+    exit 1
+fi
+
 B="/climt-compat-$$-$RANDOM"
 pass=0
 fail=0

@@ -8,13 +8,14 @@ Optional env knobs (for servers configured differently from the reference
 set-up in scripts/start-apache-zk.sh):
   ZK_TICK_TIME       server tickTime in ms (default 2000)
   ZK_REAPER_WAIT     seconds to wait for the container/TTL reaper (default 15)
+  ZK_TEST_TIMEOUT    seconds after which a single test is failed (default 60),
+                     so that a server that never answers cannot hang the run
 """
 
 import os
 import re
+import signal
 import sys
-import threading
-import time
 import uuid
 
 import pytest
@@ -22,15 +23,29 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import NoNodeError, NotEmptyError, KazooException  # noqa: E402
+from kazoo.exceptions import NoNodeError, KazooException  # noqa: E402
 from compat_helpers import EventCollector  # noqa: E402
 
 ZK_HOSTS = os.environ.get("ZK_HOSTS", "127.0.0.1:2181")
 TICK_TIME = int(os.environ.get("ZK_TICK_TIME", "2000"))
 REAPER_WAIT = float(os.environ.get("ZK_REAPER_WAIT", "15"))
+TEST_TIMEOUT = int(os.environ.get("ZK_TEST_TIMEOUT", "60"))
 
 RUN_ID = "%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
 ROOT = "/kazoo-compat-" + RUN_ID
+
+
+@pytest.fixture(autouse=True)
+def _per_test_timeout():
+    """Fail (rather than hang) a test whose server never answers. kazoo's
+    blocking calls wait on threading.Event, which a SIGALRM interrupts."""
+    def expired(signum, frame):
+        raise TimeoutError("test exceeded %d s (ZK_TEST_TIMEOUT)" % TEST_TIMEOUT)
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,8 @@ import os
 import time
 
 import pytest
-from kazoo.exceptions import (BadArgumentsError, NoNodeError,
-                              NoChildrenForEphemeralsError, UnimplementedError,
-                              NodeExistsError)
+from kazoo.exceptions import (BadArgumentsError, NoNodeError, NodeExistsError,
+                              UnimplementedError)
 
 import zkext
 import zkraw

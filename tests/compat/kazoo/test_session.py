@@ -3,12 +3,10 @@ ephemerals vanish, reconnect keeping the session, resume by id/password."""
 
 import os
 import socket
-import threading
 import time
 
 import pytest
-from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import SessionExpiredError, ConnectionLoss
+from kazoo.client import KazooState
 from kazoo.protocol.states import EventType
 
 import zkext

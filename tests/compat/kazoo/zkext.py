@@ -12,7 +12,7 @@ connection code needs: `type`, `serialize()` and `deserialize(buf, off)`.
 import threading
 from collections import namedtuple
 
-from kazoo.protocol.states import ZnodeStat, EventType, WatchedEvent, KeeperState
+from kazoo.protocol.states import ZnodeStat
 from kazoo.protocol.serialization import Watch, stat_struct
 
 from zkraw import (Reader, ustring, buffer, i32, i64, acl_vector,

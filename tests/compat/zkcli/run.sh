@@ -21,6 +21,14 @@ if [ ! -x "$ZKCLI" ]; then
 fi
 export CLIENT_JVMFLAGS="${CLIENT_JVMFLAGS:--Xmx128m}"
 
+# Fail fast if nothing listens at the (first) server address.
+first="${ZK_HOSTS%%,*}"; first="${first%%/*}"
+if ! timeout 5 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}"' _ "$first" 2>/dev/null; then
+    echo "FAIL zkcli: cannot connect to $first"
+    echo "zkcli: 0 passed, 1 failed"
+    exit 1
+fi
+
 B="/zkcli-compat-$$-$RANDOM"
 BOB_DIGEST="bob:fyVmFCwVbTJYrznoSu1koqYEYF0="      # digest of bob:secret
 pass=0
@@ -34,12 +42,12 @@ filter() {
 }
 
 zk() {
-    OUT="$("$ZKCLI" -server "$ZK_HOSTS" "$@" 2>&1 < /dev/null | filter)"
+    OUT="$(timeout -k 5 30 "$ZKCLI" -server "$ZK_HOSTS" "$@" 2>&1 < /dev/null | filter)"
     RC=${PIPESTATUS[0]}
 }
 
 session() {
-    OUT="$("$ZKCLI" -server "$ZK_HOSTS" 2>&1 | filter)"
+    OUT="$(timeout -k 5 60 "$ZKCLI" -server "$ZK_HOSTS" 2>&1 | filter)"
     RC=${PIPESTATUS[0]}
 }
 
