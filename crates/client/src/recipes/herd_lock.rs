@@ -8,7 +8,7 @@
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::util::{child_path, delete_quietly, ensure_path};
+use super::util::{child_path, delete_guaranteed, ensure_path};
 use crate::error::{Error, Result};
 use crate::types::{open_acl_unsafe, CreateMode, EventType};
 use crate::Client;
@@ -63,7 +63,7 @@ impl HerdLock {
 
     pub async fn release(&self) -> Result<()> {
         match self.node.lock().await.take() {
-            Some(n) => delete_quietly(&self.client, &n).await,
+            Some(n) => delete_guaranteed(&self.client, &n).await,
             None => Err(Error::Recipe("release of a lock that is not held".into())),
         }
     }

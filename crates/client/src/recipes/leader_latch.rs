@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::util::{child_path, create_protected_sequential, delete_quietly, sort_children};
+use super::util::{child_path, create_protected_sequential, delete_guaranteed, sort_children};
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState};
 use crate::Client;
@@ -89,7 +89,7 @@ impl LeaderLatch {
     /// Leaves the election (deletes our node).
     pub async fn close(self) -> Result<()> {
         self.task.abort();
-        delete_quietly(&self.client, &self.node).await
+        delete_guaranteed(&self.client, &self.node).await
     }
 }
 

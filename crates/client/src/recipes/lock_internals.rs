@@ -8,7 +8,9 @@
 
 use tokio::time::Instant;
 
-use super::util::{child_path, create_protected_sequential, delete_quietly, sort_children};
+use super::util::{
+    await_reconnect, child_path, create_protected_sequential, delete_guaranteed, sort_children,
+};
 use crate::error::{Error, Result};
 use crate::types::EventType;
 use crate::Client;
@@ -104,11 +106,11 @@ impl LockCore {
         match self.wait_for_turn(&ours, deadline, skip_wait).await {
             Ok(true) => Ok(Some(ours)),
             Ok(false) => {
-                delete_quietly(&self.client, &ours).await?;
+                delete_guaranteed(&self.client, &ours).await?;
                 Ok(None)
             }
             Err(e) => {
-                if let Err(de) = delete_quietly(&self.client, &ours).await {
+                if let Err(de) = delete_guaranteed(&self.client, &ours).await {
                     tracing::warn!(node = %ours, error = %de, "could not delete lock node after failure");
                 }
                 Err(e)
@@ -124,7 +126,19 @@ impl LockCore {
     ) -> Result<bool> {
         let name = rzk_proto::path::basename(ours).to_owned();
         loop {
-            let mut children = self.client.get_children(&self.base).await?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            // CONNECTIONLOSS is not the end of the attempt: our node lives as long as the
+            // session, so wait for the reconnect and look again (Curator's retry loop).
+            let mut children = match self.client.get_children(&self.base).await {
+                Ok(c) => c,
+                Err(Error::ConnectionLoss) => {
+                    self.reconnect_or_give_up(deadline).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             self.sort(&mut children);
             let decision = self.decide(&children, &name)?;
             let watch_path = match decision {
@@ -135,6 +149,10 @@ impl LockCore {
             let w = match self.client.get_data_w(&watch_path).await {
                 Ok((_, _, w)) => w,
                 Err(Error::NoNode) => continue,
+                Err(Error::ConnectionLoss) => {
+                    self.reconnect_or_give_up(deadline).await?;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let ev = match deadline {
@@ -147,6 +165,15 @@ impl LockCore {
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);
             }
+        }
+    }
+
+    /// Waits for the session to reconnect; a passed `deadline` ends the wait without an
+    /// error (the caller then sees its deadline passed and gives up cleanly).
+    async fn reconnect_or_give_up(&self, deadline: Option<Instant>) -> Result<()> {
+        match await_reconnect(&self.client, deadline).await {
+            Err(Error::ConnectionLoss) if deadline.is_some_and(|d| Instant::now() >= d) => Ok(()),
+            r => r,
         }
     }
 

@@ -13,7 +13,7 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::time::Instant;
 
 use super::lock_internals::{LockCore, LockKind};
-use super::util::{delete_quietly, spawn_lost_monitor, wait_lost, LostReason};
+use super::util::{delete_guaranteed, spawn_lost_monitor, wait_lost, LostReason};
 use crate::error::{Error, Result};
 use crate::Client;
 
@@ -95,6 +95,10 @@ impl Mutex {
     }
 
     /// Releases one acquisition; the node is deleted when the count reaches zero.
+    /// After the last release this value no longer holds the lock, whatever is returned:
+    /// the deletion survives connection loss (Curator's guaranteed delete; it continues in
+    /// the background if the session stays disconnected), so only errors such as NOAUTH
+    /// are reported.
     pub async fn release(&self) -> Result<()> {
         let mut held = self.held.lock().await;
         let Some(h) = held.as_mut() else {
@@ -106,7 +110,7 @@ impl Mutex {
         }
         let node = h.node.clone();
         *held = None;
-        delete_quietly(&self.core.client, &node).await
+        delete_guaranteed(&self.core.client, &node).await
     }
 
     /// True while this value holds the lock and no loss was detected.

@@ -6,7 +6,7 @@
 //! session ends first the claim vanishes and another consumer gets the item again:
 //! at-least-once, never silently lost. Items are handed out in sequence order.
 
-use super::util::{child_path, delete_quietly, ensure_path};
+use super::util::{child_path, delete_guaranteed, delete_quietly, ensure_path};
 use crate::error::{Error, Result};
 use crate::types::{open_acl_unsafe, CreateMode, EventType};
 use crate::Client;
@@ -104,9 +104,9 @@ impl DistributedQueue {
                         claim,
                     }))
                 }
-                Err(Error::NoNode) => delete_quietly(&self.client, &claim).await?,
+                Err(Error::NoNode) => delete_guaranteed(&self.client, &claim).await?,
                 Err(e) => {
-                    let _ = delete_quietly(&self.client, &claim).await;
+                    let _ = delete_guaranteed(&self.client, &claim).await;
                     return Err(e);
                 }
             }
@@ -151,14 +151,17 @@ impl DistributedQueue {
 }
 
 impl QueueItem {
-    /// Marks the item processed: deletes it, then our claim.
+    /// Marks the item processed: deletes it, then our claim. If the item cannot be
+    /// deleted the claim is still dropped, so the item is delivered again (at-least-once)
+    /// instead of staying claimed for the rest of the session.
     pub async fn ack(self) -> Result<()> {
-        delete_quietly(&self.client, &self.path).await?;
-        delete_quietly(&self.client, &self.claim).await
+        let deleted = delete_quietly(&self.client, &self.path).await;
+        let unclaimed = delete_guaranteed(&self.client, &self.claim).await;
+        deleted.and(unclaimed)
     }
 
     /// Gives the item back unprocessed.
     pub async fn abandon(self) -> Result<()> {
-        delete_quietly(&self.client, &self.claim).await
+        delete_guaranteed(&self.client, &self.claim).await
     }
 }

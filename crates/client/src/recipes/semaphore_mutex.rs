@@ -12,8 +12,8 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::time::Instant;
 
 use super::util::{
-    child_path, create_protected_sequential, delete_quietly, spawn_lost_monitor, wait_lost,
-    LostReason,
+    await_reconnect, child_path, create_protected_sequential, delete_guaranteed,
+    spawn_lost_monitor, wait_lost, LostReason,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -103,8 +103,15 @@ impl SemaphoreMutex {
         loop {
             let (children, w) = match self.client.get_children_w(&self.leases).await {
                 Ok(x) => x,
+                Err(Error::ConnectionLoss) => match await_reconnect(&self.client, deadline).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        let _ = delete_guaranteed(&self.client, &ours).await;
+                        return Err(e);
+                    }
+                },
                 Err(e) => {
-                    let _ = delete_quietly(&self.client, &ours).await;
+                    let _ = delete_guaranteed(&self.client, &ours).await;
                     return Err(e);
                 }
             };
@@ -119,7 +126,7 @@ impl SemaphoreMutex {
                 Some(d) => match tokio::time::timeout_at(d, w).await {
                     Ok(ev) => ev,
                     Err(_) => {
-                        delete_quietly(&self.client, &ours).await?;
+                        delete_guaranteed(&self.client, &ours).await?;
                         return Ok(None);
                     }
                 },
@@ -133,7 +140,7 @@ impl SemaphoreMutex {
     pub async fn release(&self) -> Result<()> {
         let lease = self.held.lock().await.take();
         match lease {
-            Some(l) => delete_quietly(&self.client, &l.node).await,
+            Some(l) => delete_guaranteed(&self.client, &l.node).await,
             None => Err(Error::Recipe("release of a lock that is not held".into())),
         }
     }

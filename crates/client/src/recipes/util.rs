@@ -88,9 +88,34 @@ pub async fn find_protected(client: &Client, parent: &str, prefix: &str) -> Resu
         .map(|c| child_path(parent, &c)))
 }
 
+/// Attempts at a protected create before giving up on repeated connection loss.
+const PROTECTED_CREATE_TRIES: usize = 10;
+/// How long a background guaranteed delete keeps trying before giving up (the session
+/// normally ends, or the node is deleted, long before).
+pub const GUARANTEED_DELETE_MAX: Duration = Duration::from_secs(600);
+
+/// How long a recipe waits for the session to reconnect after CONNECTIONLOSS: the
+/// session timeout (past it the servers have almost certainly expired the session).
+pub fn reconnect_wait(client: &Client) -> Duration {
+    client.session_timeout().max(Duration::from_secs(1))
+}
+
+/// After CONNECTIONLOSS: waits until the session is connected again (`Ok`), or returns
+/// the error that ends the wait (session ended, or still disconnected after
+/// [`reconnect_wait`] / `deadline`, as CONNECTIONLOSS).
+pub async fn await_reconnect(client: &Client, deadline: Option<Instant>) -> Result<()> {
+    let mut wait = reconnect_wait(client);
+    if let Some(d) = deadline {
+        wait = wait.min(d.saturating_duration_since(Instant::now()));
+    }
+    client.wait_connected(wait).await
+}
+
 /// Creates a protected ephemeral-sequential node `parent/_c_<uuid>-<name>NNNNNNNNNN`,
-/// creating parents as needed and recovering from connection loss the way Curator does
-/// (looking for our protected prefix before retrying).
+/// creating parents as needed and recovering from connection loss the way Curator does:
+/// after a CONNECTIONLOSS the create may have happened, so our protected prefix is looked
+/// for before creating again. If it finally gives up, it makes a last effort to find and
+/// delete a node it may have created, so no orphan keeps a lock queue blocked.
 pub async fn create_protected_sequential(
     client: &Client,
     parent: &str,
@@ -99,9 +124,20 @@ pub async fn create_protected_sequential(
 ) -> Result<String> {
     let prefix = protected_prefix();
     let path = child_path(parent, &format!("{prefix}{name}"));
-    let mut tries = 0;
-    loop {
-        tries += 1;
+    let mut maybe_created = false;
+    let mut last_err = Error::ConnectionLoss;
+    for _ in 0..PROTECTED_CREATE_TRIES {
+        if maybe_created {
+            match find_protected(client, parent, &prefix).await {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => {}
+                Err(Error::ConnectionLoss) => {
+                    await_reconnect(client, None).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         match client
             .create(
                 &path,
@@ -112,18 +148,31 @@ pub async fn create_protected_sequential(
             .await
         {
             Ok(p) => return Ok(p),
-            Err(Error::NoNode) if tries < 5 => ensure_path(client, parent).await?,
-            Err(Error::ConnectionLoss) if tries < 5 => {
-                client
-                    .wait_connected(client.session_timeout().max(Duration::from_secs(1)))
-                    .await?;
-                if let Some(p) = find_protected(client, parent, &prefix).await? {
-                    return Ok(p);
+            Err(Error::NoNode) => match ensure_path(client, parent).await {
+                Ok(()) => {}
+                Err(Error::ConnectionLoss) => await_reconnect(client, None).await?,
+                Err(e) => return Err(e),
+            },
+            Err(Error::ConnectionLoss) => {
+                maybe_created = true;
+                last_err = Error::ConnectionLoss;
+                if let Err(e) = await_reconnect(client, None).await {
+                    last_err = e;
+                    break;
                 }
             }
             Err(e) => return Err(e),
         }
     }
+    if maybe_created {
+        let (c, parent, prefix) = (client.clone(), parent.to_owned(), prefix.clone());
+        tokio::spawn(async move {
+            if let Ok(Some(p)) = find_protected(&c, &parent, &prefix).await {
+                let _ = delete_guaranteed(&c, &p).await;
+            }
+        });
+    }
+    Err(last_err)
 }
 
 /// Deletes a node, treating "already gone" as success.
@@ -131,6 +180,54 @@ pub async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
     match client.delete(path, None).await {
         Ok(()) | Err(Error::NoNode) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// One round of [`delete_guaranteed`]: retries across reconnects for up to
+/// [`reconnect_wait`] of disconnection. A session that ended counts as success (its
+/// ephemeral nodes are gone or going with it).
+async fn delete_across_reconnects(client: &Client, path: &str) -> Result<()> {
+    loop {
+        match delete_quietly(client, path).await {
+            Err(Error::ConnectionLoss) => match await_reconnect(client, None).await {
+                Ok(()) => {}
+                Err(e) if e.is_session_terminal() => return Ok(()),
+                Err(e) => return Err(e),
+            },
+            Err(e) if e.is_session_terminal() => return Ok(()),
+            r => return r,
+        }
+    }
+}
+
+/// Deletes one of our ephemeral nodes (a lock, lease or latch node) like Curator's
+/// `delete().guaranteed()`: connection loss never leaves it behind while the session
+/// lives. Retries across reconnects; if the session stays disconnected longer than its
+/// timeout the delete continues in the background (until it succeeds, the session ends,
+/// or [`GUARANTEED_DELETE_MAX`]) and `Ok` is returned. Other errors (e.g. NOAUTH) are
+/// returned as they are.
+pub async fn delete_guaranteed(client: &Client, path: &str) -> Result<()> {
+    match delete_across_reconnects(client, path).await {
+        Err(Error::ConnectionLoss) => {
+            tracing::warn!(node = %path, "delete failed on connection loss; retrying in the background");
+            let (c, p) = (client.clone(), path.to_owned());
+            tokio::spawn(async move {
+                let until = Instant::now() + GUARANTEED_DELETE_MAX;
+                while Instant::now() < until {
+                    match delete_across_reconnects(&c, &p).await {
+                        Err(Error::ConnectionLoss) => {}
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::warn!(node = %p, error = %e, "background delete failed");
+                            return;
+                        }
+                    }
+                }
+                tracing::warn!(node = %p, "background delete gave up");
+            });
+            Ok(())
+        }
+        r => r,
     }
 }
 
@@ -216,6 +313,8 @@ async fn monitor(
                         if !armed {
                             break;
                         }
+                    } else if !armed && s.is_connected() {
+                        break; // the watch could not be set before: set it now
                     }
                 }
             }

@@ -1,0 +1,290 @@
+//! Lock recipes under connection loss and session expiry, injected with the TCP proxy of
+//! `common::proxy` in front of the server at `RZK_TEST_HOSTS` (first host). Skipped
+//! without a server. Server restarts are covered in `crates/rzk/tests/recipe_restart.rs`.
+//!
+//! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test recipe_faults`
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use rzk_client::recipes::*;
+use rzk_client::*;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn first_host(hosts: &str) -> String {
+    hosts.split(',').next().unwrap_or(hosts).to_string()
+}
+
+async fn wait_state(zk: &Client, want: SessionState) {
+    let mut rx = zk.state_watcher();
+    timeout(WAIT, rx.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
+        .expect("state channel");
+}
+
+/// Children of a lock path; an empty container the server already removed has none.
+async fn lock_nodes(zk: &Client, lock: &str) -> Vec<String> {
+    match zk.get_children(lock).await {
+        Ok(c) => c,
+        Err(Error::NoNode) => Vec::new(),
+        Err(e) => panic!("get_children({lock}): {e}"),
+    }
+}
+
+async fn via_proxy(proxy: &Proxy, session_timeout: Duration) -> Client {
+    Client::builder(&proxy.addr)
+        .session_timeout(session_timeout)
+        .connect()
+        .await
+        .expect("connect through proxy")
+}
+
+#[tokio::test]
+async fn short_connection_loss_keeps_a_held_lock() {
+    let hosts = require_server!();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "heldcut").await;
+    let lock = format!("{root}/lock");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_secs(20)).await;
+    let m = Mutex::new(zk.clone(), &lock).unwrap();
+    m.acquire().await.unwrap();
+    let node = m.node().await.unwrap();
+
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    let contender = Mutex::new(other.clone(), &lock).unwrap();
+    assert!(
+        !contender
+            .try_acquire(Duration::from_millis(1500))
+            .await
+            .unwrap(),
+        "the lock node outlives a connection loss shorter than the session timeout"
+    );
+    proxy.block(false);
+    wait_state(&zk, SessionState::Connected).await;
+    // Still held: no loss reported, same node, re-entrant acquire works.
+    assert!(m.is_acquired().await);
+    assert!(
+        timeout(Duration::from_millis(500), m.lost()).await.is_err(),
+        "no loss after a short disconnect"
+    );
+    assert_eq!(m.node().await.as_deref(), Some(node.as_str()));
+    m.release().await.unwrap();
+    assert!(contender.try_acquire(WAIT).await.unwrap());
+    contender.release().await.unwrap();
+    assert!(lock_nodes(&other, &lock).await.is_empty());
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
+#[tokio::test]
+async fn waiter_gets_the_lock_released_while_it_was_disconnected() {
+    let hosts = require_server!();
+    let holder_zk = common::connect(&hosts).await;
+    let root = common::test_root(&holder_zk, "waitcut").await;
+    let lock = format!("{root}/lock");
+    let holder = Mutex::new(holder_zk.clone(), &lock).unwrap();
+    holder.acquire().await.unwrap();
+
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_secs(20)).await;
+    let waiter = Arc::new(Mutex::new(zk.clone(), &lock).unwrap());
+    let task = {
+        let w = waiter.clone();
+        tokio::spawn(async move { w.acquire().await })
+    };
+    while lock_nodes(&holder_zk, &lock).await.len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // the predecessor watch is set
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    // The release happens while the waiter cannot hear about it; setWatches on reconnect
+    // must report the deletion of the watched predecessor.
+    holder.release().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished());
+    proxy.block(false);
+    timeout(WAIT, task)
+        .await
+        .expect("waiter acquires after reconnecting")
+        .unwrap()
+        .unwrap();
+    assert!(waiter.is_acquired().await);
+    assert_eq!(lock_nodes(&holder_zk, &lock).await.len(), 1);
+    waiter.release().await.unwrap();
+    assert!(lock_nodes(&holder_zk, &lock).await.is_empty());
+    zk.close().await.unwrap();
+    common::delete_all(&holder_zk, &root).await;
+}
+
+#[tokio::test]
+async fn session_expiry_while_waiting_fails_the_acquire_and_frees_the_queue() {
+    let hosts = require_server!();
+    let holder_zk = common::connect(&hosts).await;
+    let root = common::test_root(&holder_zk, "waitexp").await;
+    let lock = format!("{root}/lock");
+    let holder = Mutex::new(holder_zk.clone(), &lock).unwrap();
+    holder.acquire().await.unwrap();
+
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(4000)).await;
+    let waiter = Arc::new(Mutex::new(zk.clone(), &lock).unwrap());
+    let task = {
+        let w = waiter.clone();
+        tokio::spawn(async move { w.acquire().await })
+    };
+    while lock_nodes(&holder_zk, &lock).await.len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.block(true);
+    proxy.cut();
+    // The server expires the waiter's session: its node goes away.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while lock_nodes(&holder_zk, &lock).await.len() > 1 {
+        assert!(tokio::time::Instant::now() < deadline, "waiter node stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.block(false);
+    let r = timeout(WAIT, task).await.expect("acquire returns").unwrap();
+    assert_eq!(r, Err(Error::SessionExpired));
+    assert!(!waiter.is_acquired().await);
+    holder.release().await.unwrap();
+    assert!(lock_nodes(&holder_zk, &lock).await.is_empty());
+    common::delete_all(&holder_zk, &root).await;
+}
+
+#[tokio::test]
+async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
+    // The holder is kept away until the server expires its session, then let back in:
+    // it must report the loss (never keep believing it holds) and its acquire afterwards
+    // fails with SESSIONEXPIRED instead of silently succeeding.
+    let hosts = require_server!();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "heldexp").await;
+    let lock = format!("{root}/lock");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(4000)).await;
+    let m = Mutex::new(zk.clone(), &lock).unwrap();
+    m.acquire().await.unwrap();
+    let node = m.node().await.unwrap();
+    let (_, gone) = other.exists_w(&node).await.unwrap();
+    proxy.block(true);
+    proxy.cut();
+    assert_eq!(
+        timeout(WAIT, gone).await.unwrap().event_type,
+        EventType::NodeDeleted
+    );
+    proxy.block(false);
+    wait_state(&zk, SessionState::Expired).await;
+    let reason = timeout(WAIT, m.lost()).await.unwrap();
+    assert!(
+        matches!(
+            reason,
+            LostReason::SessionEnded | LostReason::DisconnectedTooLong | LostReason::NotHeld
+        ),
+        "{reason:?}"
+    );
+    assert!(!m.is_acquired().await);
+    assert_eq!(m.acquire().await, Err(Error::SessionExpired));
+    // Release after loss must not delete someone else's node.
+    let contender = Mutex::new(other.clone(), &lock).unwrap();
+    contender.acquire().await.unwrap();
+    let _ = m.release().await;
+    assert!(contender.is_acquired().await);
+    assert_eq!(lock_nodes(&other, &lock).await.len(), 1);
+    contender.release().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
+/// Several contenders behind proxies whose connections are cut again and again (each
+/// outage far shorter than the session timeout) take the lock in turn. Every round must
+/// complete, nobody may be inside together, and no lock node may be left behind.
+#[tokio::test]
+async fn flapping_connections_never_break_exclusion_or_leak_nodes() {
+    let hosts = require_server!();
+    let admin = common::connect(&hosts).await;
+    let root = common::test_root(&admin, "flap").await;
+    let lock = format!("{root}/lock");
+    const CONTENDERS: usize = 4;
+    const ROUNDS: usize = 15;
+    let inside = Arc::new(AtomicUsize::new(0));
+    let overlap = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut proxies = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..CONTENDERS {
+        let proxy = Arc::new(Proxy::start(&first_host(&hosts)).await);
+        let zk = via_proxy(&proxy, Duration::from_secs(20)).await;
+        proxies.push(proxy);
+        let (lock, inside, overlap) = (lock.clone(), inside.clone(), overlap.clone());
+        tasks.push(tokio::spawn(async move {
+            let m = Mutex::new(zk.clone(), &lock).unwrap();
+            let mut done = 0;
+            let mut errors = 0;
+            while done < ROUNDS {
+                match m.try_acquire(WAIT).await {
+                    Ok(true) => {}
+                    Ok(false) => panic!("acquire timed out"),
+                    Err(e) => {
+                        // A recipe may give up on CONNECTIONLOSS; it must not leak.
+                        errors += 1;
+                        assert!(errors < 50, "too many failed acquires: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                }
+                if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                    overlap.store(true, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                let mut tries = 0;
+                while let Err(e) = m.release().await {
+                    tries += 1;
+                    assert!(tries < 50, "release keeps failing: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                done += 1;
+            }
+            zk.close().await.unwrap();
+            errors
+        }));
+    }
+    let cutter = {
+        let (proxies, stop) = (proxies.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(70 + (i % 5) as u64 * 17)).await;
+                proxies[i % proxies.len()].cut();
+                i += 1;
+            }
+            i
+        })
+    };
+    let mut errors = 0;
+    for t in tasks {
+        errors += timeout(Duration::from_secs(120), t)
+            .await
+            .expect("contenders finish")
+            .unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let cuts = cutter.await.unwrap();
+    eprintln!("flapping: {cuts} cuts, {errors} failed acquires");
+    assert!(!overlap.load(Ordering::SeqCst), "two holders at once");
+    let left = lock_nodes(&admin, &lock).await;
+    assert!(left.is_empty(), "lock nodes left behind: {left:?}");
+    common::delete_all(&admin, &root).await;
+}
