@@ -75,7 +75,7 @@ expect() {
     if [ "$RC" = 124 ]; then not_ok "$desc (timed out)"; return; fi
     local re
     for re in "$@"; do
-        if ! printf '%s\n' "$OUT" | grep -q -E -- "$re"; then
+        if ! grep -q -E -- "$re" <<< "$OUT"; then
             not_ok "$desc (no line matching /$re/)"; return
         fi
     done
@@ -83,7 +83,7 @@ expect() {
 }
 
 reject() {
-    if printf '%s\n' "$OUT" | grep -q -E -- "$2"; then
+    if grep -q -E -- "$2" <<< "$OUT"; then
         not_ok "$1 (unexpected line matching /$2/)"
     else
         ok "$1"
@@ -146,7 +146,7 @@ batch create +c "$B/ext/cont"
 expect "create +c (container)" "^\[$B/ext/cont\]: rc = 0\$"
 
 batch create +t=60000 "$B/ext/ttl"
-if printf '%s\n' "$OUT" | grep -q -E "rc = -6\$"; then
+if grep -q -E "rc = -6\$" <<< "$OUT"; then
     echo "skip - create +t (TTL): server answered ZUNIMPLEMENTED (-6), extendedTypesEnabled off"
 else
     expect "create +t=60000 (TTL)" "^\[$B/ext/ttl\]: rc = 0\$"
@@ -187,7 +187,7 @@ expect "delete missing -> ZNONODE (-101)" "^$B/none: rc = -101\$"
 batch delete "$B/ext/ttl"      # absent if the server has no TTL support
 for n in s-0000000000 s-0000000001 c2 ext/cont ext watched/kid watched; do
     batch delete "$B/$n"
-    if ! printf '%s\n' "$OUT" | grep -q -E "^$B/$n: rc = 0\$"; then
+    if ! grep -q -E "^$B/$n: rc = 0\$" <<< "$OUT"; then
         not_ok "delete $B/$n"
     fi
 done

@@ -67,7 +67,7 @@ expect() {
     fi
     local re
     for re in "$@"; do
-        if ! printf '%s\n' "$OUT" | grep -q -E -- "$re"; then
+        if ! grep -q -E -- "$re" <<< "$OUT"; then
             not_ok "$desc (no line matching /$re/)"; return
         fi
     done
@@ -76,7 +76,7 @@ expect() {
 
 # reject DESC REGEX : output must have no line matching REGEX
 reject() {
-    if printf '%s\n' "$OUT" | grep -q -E -- "$2"; then
+    if grep -q -E -- "$2" <<< "$OUT"; then
         not_ok "$1 (unexpected line matching /$2/)"
     else
         ok "$1"
@@ -247,7 +247,7 @@ zk create -c "$B/container" c
 expect "create -c (container)" 0 "^Created $B/container\$"
 
 zk create -t 60000 "$B/ttl" t
-if printf '%s\n' "$OUT" | grep -q -i 'unimplemented'; then
+if grep -q -i 'unimplemented' <<< "$OUT"; then
     echo "skip - create -t (TTL): server replied UNIMPLEMENTED (extendedTypesEnabled off)"
 else
     expect "create -t (TTL)" 0 "^Created $B/ttl\$"
