@@ -353,3 +353,68 @@ fn corruption_stops_start_up_naming_the_file() {
     assert!(msg.contains(name), "message names the file: {msg}");
     assert!(msg.contains("offset"), "message names the offset: {msg}");
 }
+
+#[test]
+fn orphan_ephemerals_are_closed_through_the_write_path() {
+    use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
+    use rzk_server::storage::db::save_snapshot;
+    const ORPHAN: i64 = 0x0100_0000_dead_0000;
+    let d = tempfile::tempdir().expect("tempdir");
+    // A snapshot whose tree holds an ephemeral of a session missing from its table.
+    let mut tree = DataTree::new();
+    let r = tree.apply(&TxnRecord {
+        header: TxnHeader {
+            client_id: ORPHAN,
+            cxid: 1,
+            zxid: 1,
+            time: 1,
+            txn_type: 1,
+        },
+        txn: Txn::Create(
+            1,
+            CreateTxn {
+                path: "/orphan".into(),
+                data: Bytes::new(),
+                acl: Acl::open_unsafe(),
+                ephemeral: true,
+                parent_cversion: 1,
+            },
+        ),
+        digest: None,
+    });
+    assert_eq!(r.zxid, 1);
+    assert_eq!(
+        tree.stat("/orphan").map(|s| s.ephemeral_owner),
+        Some(ORPHAN)
+    );
+    save_snapshot(&tree, &[], d.path(), SnapshotOptions::default()).expect("snapshot");
+
+    let cfg = config(d.path());
+    let rt = runtime();
+    rt.block_on(async {
+        let server = start(&cfg).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.shared().tree().exists("/orphan") {
+            assert!(Instant::now() < deadline, "orphan ephemeral not removed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            server.shared().tree().last_zxid(),
+            2,
+            "closed by a logged txn"
+        );
+        server.shutdown().await;
+    });
+    // The close is durable: a restart does not bring the ephemeral back.
+    let db = load(
+        d.path(),
+        d.path(),
+        &RecoveryOptions::default(),
+        false,
+        SnapshotOptions::default(),
+    )
+    .expect("load");
+    assert!(!db.tree.exists("/orphan"));
+    assert!(db.orphan_sessions.is_empty());
+    assert_eq!(db.last_zxid, 2);
+}
