@@ -71,14 +71,31 @@ pub fn run(args: Args) -> ExitCode {
     );
     // Recovery runs before anything listens: a damaged data dir stops start-up here
     // with the file and offset in the message.
-    let db = match durable::open(&cfg) {
-        Ok(db) => db,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("rzk server: {e}");
-            eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
-            return ExitCode::from(3);
+    // An ensemble member (server.N lines) starts from its snapshot; the consensus core
+    // decides which logged txns are committed.
+    let quorum_start = if cfg.is_distributed() {
+        match rzk_server::net::quorum::recover::recover(&cfg) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("rzk server: {e}");
+                return ExitCode::from(3);
+            }
         }
+    } else {
+        None
+    };
+    let db = match &quorum_start {
+        Some(_) => None,
+        None => match durable::open(&cfg) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("rzk server: {e}");
+                eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
+                return ExitCode::from(3);
+            }
+        },
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,7 +109,12 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let server = match Server::start_durable(cfg, db).await {
+        let started = match (quorum_start, db) {
+            (Some(r), _) => Server::start_quorum(cfg, r).await,
+            (None, Some(db)) => Server::start_durable(cfg, db).await,
+            (None, None) => return ExitCode::FAILURE,
+        };
+        let server = match started {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("{e}");

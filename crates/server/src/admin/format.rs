@@ -11,6 +11,9 @@ use std::sync::atomic::Ordering;
 /// `srvr` (and `stat` with `clients = true`).
 pub fn server_stats(shared: &Shared, clients: bool) -> String {
     let mut s = String::new();
+    if !shared.quorum.is_serving() {
+        return "This ZooKeeper instance is not currently serving requests\n".to_owned();
+    }
     let _ = writeln!(s, "Zookeeper version: {}", full_version());
     if clients {
         s.push_str("Clients:\n");
@@ -41,6 +44,9 @@ pub fn server_stats(shared: &Shared, clients: bool) -> String {
     let _ = writeln!(s, "Zxid: 0x{zxid:x}");
     let _ = writeln!(s, "Mode: {}", server_state(shared));
     let _ = writeln!(s, "Node count: {nodes}");
+    if shared.quorum.mode_name() == "leader" {
+        let _ = writeln!(s, "Proposal sizes last/min/max: -1/-1/-1");
+    }
     s
 }
 
@@ -54,11 +60,7 @@ fn alive_connections(shared: &Shared) -> usize {
 }
 
 fn server_state(shared: &Shared) -> &'static str {
-    if shared.config.is_distributed() {
-        "leader"
-    } else {
-        "standalone"
-    }
+    shared.quorum.mode_name()
 }
 
 /// Java's `Double.toString` for the values we print (always has a fractional part).
@@ -292,6 +294,15 @@ pub fn mntr(shared: &Shared) -> String {
             st.txns_logged.load(Ordering::Relaxed).to_string(),
         ),
     ];
+    let mut rows = rows;
+    if shared.quorum.mode_name() == "leader" {
+        let (followers, synced, observers) = shared.quorum.learners();
+        rows.push(("learners", (followers + observers).to_string()));
+        rows.push(("synced_followers", synced.to_string()));
+        rows.push(("synced_non_voting_followers", "0".into()));
+        rows.push(("synced_observers", observers.to_string()));
+        rows.push(("pending_syncs", "0".into()));
+    }
     let mut s = String::new();
     for (k, v) in rows {
         let _ = writeln!(s, "zk_{k}\t{v}");

@@ -279,6 +279,13 @@ impl Conn {
 
     async fn handshake(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
         let shared = self.shared.clone();
+        if !shared.quorum.is_serving() {
+            // An ensemble member without a leader (ZooKeeper: "ZooKeeperServer not
+            // running"): the client tries another server.
+            return Err(ConnError::Closed(
+                "this server is not currently serving requests",
+            ));
+        }
         let last = shared.tree().last_zxid();
         if req.last_zxid_seen > last {
             tracing::info!(

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod durable;
 pub mod frame;
 pub mod pipeline;
+pub mod quorum;
 pub mod snapshots;
 pub mod state;
 pub mod timers;
@@ -43,6 +44,8 @@ pub enum ServerError {
     Pipeline(std::io::Error),
     #[error("cannot start autopurge: {0}")]
     AutoPurge(std::io::Error),
+    #[error(transparent)]
+    Quorum(#[from] quorum::QuorumError),
 }
 
 /// A running server.
@@ -53,6 +56,8 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
     pipeline: Option<Pipeline>,
     autopurge: Option<AutoPurge>,
+    /// Quorum mode: the replicated runtime replaces the standalone pipeline.
+    quorum: Option<quorum::driver::QuorumRuntime>,
 }
 
 /// What a server starts from besides its configuration.
@@ -131,6 +136,67 @@ impl Server {
         .await
     }
 
+    /// Starts a member of a replicated ensemble (`server.N` lines): the database is the
+    /// snapshot recovered by [`quorum::recover::recover`]; the quorum runtime (election,
+    /// Zab, disk queue, applier) replaces the standalone pipeline and the session-expiry
+    /// timer (only the leader expires sessions). Clients are served once the ensemble has
+    /// a leader and this server is in sync with it.
+    pub async fn start_quorum(
+        config: Config,
+        recovered: quorum::recover::Recovered,
+    ) -> Result<Server, ServerError> {
+        let quorum::recover::Recovered {
+            tree,
+            sessions,
+            durable,
+        } = recovered;
+        let addr = config.client_addr();
+        let listener = bind(addr, config.client_port_listen_backlog)
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
+        let shared = Arc::new(Shared::new(config, tree, jobs_tx));
+        shared.quorum.set_distributed();
+        {
+            let now = shared.now_ms();
+            let mut tracker = shared.sessions();
+            for (id, timeout_ms) in &sessions {
+                tracker.add(*id, *timeout_ms, now);
+            }
+        }
+        let settings = durable::StorageSettings::from_config(&shared.config);
+        let autopurge = AutoPurge::start(
+            settings.data_dir.clone(),
+            settings.data_log_dir.clone(),
+            settings.autopurge_snap_retain_count,
+            settings.autopurge_purge_interval_hours,
+        )
+        .map_err(ServerError::AutoPurge)?;
+        let rt = quorum::driver::QuorumRuntime::start(shared.clone(), jobs_rx, durable)
+            .await
+            .map_err(ServerError::Quorum)?;
+        let tasks = vec![
+            tokio::spawn(accept_loop(shared.clone(), listener)),
+            tokio::spawn(timers::reaper(shared.clone())),
+        ];
+        tracing::info!(
+            "client port {local_addr} (quorum mode, tickTime {} ms, session timeouts {}..{} ms)",
+            shared.config.tick_time_ms,
+            shared.config.min_session_timeout_ms,
+            shared.config.max_session_timeout_ms
+        );
+        Ok(Server {
+            shared,
+            local_addr,
+            tasks,
+            pipeline: None,
+            autopurge,
+            quorum: Some(rt),
+        })
+    }
+
     async fn start_parts(config: Config, parts: StartParts) -> Result<Server, ServerError> {
         let StartParts {
             tree,
@@ -199,6 +265,7 @@ impl Server {
             tasks,
             pipeline: Some(pipeline),
             autopurge,
+            quorum: None,
         })
     }
 
@@ -249,6 +316,9 @@ impl Server {
         let _ = self.shared.jobs.send(stop).await;
         if let Some(p) = self.pipeline.take() {
             let _ = tokio::task::spawn_blocking(move || p.join()).await;
+        }
+        if let Some(q) = self.quorum.take() {
+            let _ = tokio::task::spawn_blocking(move || q.join()).await;
         }
         if let Some(a) = self.autopurge.take() {
             let _ = tokio::task::spawn_blocking(move || drop(a)).await;

@@ -241,25 +241,37 @@ pub fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
 
 fn apply_one(shared: &Shared, prep: &Mutex<Prep>, p: Prepared) {
     let Prepared { job, rec } = p;
-    let Some(rec) = rec else {
-        // sync: everything submitted before it has been applied now.
-        if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
-            let zxid = shared.tree().last_zxid();
-            let body = SyncResponse { path: path.clone() }.to_bytes();
-            shared.send_to(
-                conn,
-                ConnMsg::Done {
-                    frame: reply_frame(job.xid, zxid, 0, &body),
-                    close: false,
-                },
-            );
+    match rec {
+        None => answer_sync(shared, &job),
+        Some(rec) => {
+            apply_committed(shared, Some(&job), &rec);
+            lock(prep).applied(rec.header.zxid);
         }
-        return;
-    };
+    }
+}
+
+/// Answers a `sync` job: everything submitted before it has been applied now.
+pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
+    if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
+        let zxid = shared.tree().last_zxid();
+        let body = SyncResponse { path: path.clone() }.to_bytes();
+        shared.send_to(
+            conn,
+            ConnMsg::Done {
+                frame: reply_frame(job.xid, zxid, 0, &body),
+                close: false,
+            },
+        );
+    }
+}
+
+/// Applies one committed txn: tree, session table, watches, and the reply to `job`'s
+/// connection (no job: a txn from elsewhere, e.g. expiry or another server's client).
+/// Shared by the standalone pipeline and the quorum applier.
+pub(crate) fn apply_committed(shared: &Shared, job: Option<&Job>, rec: &TxnRecord) {
     let session = rec.header.client_id;
     let mut tree = shared.tree_mut();
-    let result = tree.apply(&rec);
-    lock(prep).applied(rec.header.zxid);
+    let result = tree.apply(rec);
 
     // Session bookkeeping follows the committed txn.
     let mut closed_session = false;
@@ -295,9 +307,9 @@ fn apply_one(shared: &Shared, prep: &Mutex<Prep>, p: Prepared) {
     }
     drop(tree);
 
-    match job.origin {
-        Origin::Conn(conn) => reply_to_origin(shared, conn, &job, &result),
-        Origin::Internal => {
+    match job.map(|j| (j.origin, j)) {
+        Some((Origin::Conn(conn), job)) => reply_to_origin(shared, conn, job, &result),
+        _ => {
             if closed_session {
                 // Expired: close whichever connection is bound to it.
                 if let Some(conn) = shared.conn_of_session(session) {

@@ -220,6 +220,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Why the server stopped itself (e.g. the transaction log could not be written).
     fatal: Mutex<Option<String>>,
+    /// Ensemble role and serving state (standalone: always serving).
+    pub quorum: crate::net::quorum::QuorumStatus,
 }
 
 impl std::fmt::Debug for Shared {
@@ -255,6 +257,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             fatal: Mutex::new(None),
+            quorum: Default::default(),
         }
     }
 

@@ -119,6 +119,15 @@ impl Leader {
         self.phase == Phase::Established
     }
 
+    /// Learners in the broadcast phase (synced), for monitoring.
+    pub fn synced_learners(&self) -> Vec<Sid> {
+        self.learners
+            .iter()
+            .filter(|(_, h)| h.state == HState::Broadcast)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
     pub fn epoch(&self) -> u32 {
         self.epoch
     }

@@ -134,6 +134,14 @@ impl Zab {
         }
     }
 
+    /// Leader: learners in the broadcast phase (synced), for monitoring only.
+    pub fn synced_learners(&self) -> Vec<Sid> {
+        match &self.state {
+            State::Leading(l) => l.synced_learners(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn accepted_epoch(&self) -> u32 {
         self.core.accepted_epoch
     }

@@ -1,0 +1,276 @@
+//! The disk queue of a quorum member: carries out the core's persistence outputs strictly
+//! in order on one thread — txn appends (group commit: every append waiting when the
+//! thread wakes goes into one fsync), epoch files, TRUNC, and SNAP installs — and reports
+//! completion (`Persisted`, `EpochPersisted`) back to the driver.
+//!
+//! Owns the transaction log writer and the epoch files while the server runs. Never
+//! reports anything durable before fsync returned; on any IO failure it reports
+//! `DiskFailed` and stops (the server then shuts down, as ZooKeeper does).
+
+use super::epoch_file;
+use super::Event;
+use crate::config::Config;
+use crate::net::state::Shared;
+use crate::storage::db::{self, SnapshotOptions};
+use crate::storage::files;
+use crate::storage::log_repair::{self, RepairError};
+use crate::storage::txnlog::{FileTxnLog, TxnLogConfig};
+use crate::tree::DataTree;
+use crate::zab::{EpochKind, Txn};
+use rzk_proto::txn::TxnRecord;
+use rzk_proto::Zxid;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
+
+/// Most txns appended before one fsync.
+pub const MAX_GROUP_COMMIT: usize = 2000;
+
+/// One persistence job, in the order the core asked for it.
+#[derive(Debug)]
+pub enum DiskOp {
+    Txns(Vec<Txn>),
+    Epoch(EpochKind, u32),
+    Truncate(Zxid),
+    /// Write the received database as `snapshot.<zxid>` and discard the whole log.
+    InstallSnapshot {
+        zxid: Zxid,
+        tree: Box<DataTree>,
+        sessions: Vec<(i64, i32)>,
+    },
+    Stop,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DiskError {
+    #[error("transaction log: {0}")]
+    Log(std::io::Error),
+    #[error("txn 0x{zxid:x} handed to the disk queue does not decode: {source}")]
+    Decode {
+        zxid: i64,
+        source: rzk_proto::DecodeError,
+    },
+    #[error(transparent)]
+    Epoch(#[from] epoch_file::EpochFileError),
+    #[error(transparent)]
+    Repair(#[from] RepairError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Handle of the disk thread.
+#[derive(Debug)]
+pub struct DiskQueue {
+    pub tx: std_mpsc::Sender<DiskOp>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DiskQueue {
+    pub fn start(
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> std::io::Result<DiskQueue> {
+        let cfg = shared.config.clone();
+        let log = FileTxnLog::open(&cfg.data_log_dir, log_config(&cfg))?;
+        let (tx, rx) = std_mpsc::channel();
+        let mut w = Writer {
+            shared,
+            cfg,
+            log: Some(log),
+            events,
+        };
+        let thread = std::thread::Builder::new()
+            .name("rzk-quorum-disk".into())
+            .spawn(move || w.run(rx))?;
+        Ok(DiskQueue {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops after everything queued so far and waits for the thread.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(DiskOp::Stop);
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("the disk thread panicked");
+            }
+        }
+    }
+}
+
+pub fn log_config(cfg: &Config) -> TxnLogConfig {
+    TxnLogConfig {
+        prealloc_size: cfg.pre_alloc_size_kb * 1024,
+        force_sync: cfg.force_sync,
+        size_limit: None,
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    cfg: Config,
+    log: Option<FileTxnLog>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: std_mpsc::Receiver<DiskOp>) {
+        let mut next: Option<DiskOp> = None;
+        loop {
+            let op = match next.take() {
+                Some(op) => op,
+                None => match rx.recv() {
+                    Ok(op) => op,
+                    Err(_) => break,
+                },
+            };
+            let r = match op {
+                DiskOp::Txns(mut txns) => {
+                    while txns.len() < MAX_GROUP_COMMIT {
+                        match rx.try_recv() {
+                            Ok(DiskOp::Txns(more)) => txns.extend(more),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.append(&txns)
+                }
+                DiskOp::Epoch(kind, epoch) => self.epoch(kind, epoch),
+                DiskOp::Truncate(to) => self.truncate(to),
+                DiskOp::InstallSnapshot {
+                    zxid,
+                    tree,
+                    sessions,
+                } => self.install(zxid, &tree, &sessions),
+                DiskOp::Stop => break,
+            };
+            if let Err(e) = r {
+                tracing::error!("disk queue failed: {e}; the server stops");
+                let _ = self.events.send(Event::DiskFailed(e.to_string()));
+                return;
+            }
+        }
+        if let Some(log) = self.log.take() {
+            if let Err(e) = log.close() {
+                tracing::warn!("closing the transaction log: {e}");
+            }
+        }
+        tracing::debug!("disk thread stopped");
+    }
+
+    fn log(&mut self) -> Result<&mut FileTxnLog, DiskError> {
+        if self.log.is_none() {
+            let l = FileTxnLog::open(&self.cfg.data_log_dir, log_config(&self.cfg))
+                .map_err(DiskError::Log)?;
+            self.log = Some(l);
+        }
+        self.log
+            .as_mut()
+            .ok_or_else(|| DiskError::Log(std::io::Error::other("no log")))
+    }
+
+    fn append(&mut self, txns: &[Txn]) -> Result<(), DiskError> {
+        let Some(last) = txns.last().map(|t| t.zxid) else {
+            return Ok(());
+        };
+        let log = self.log()?;
+        for t in txns {
+            let rec = TxnRecord::decode(&t.payload).map_err(|source| DiskError::Decode {
+                zxid: t.zxid.0,
+                source,
+            })?;
+            log.append_record(&rec).map_err(DiskError::Log)?;
+        }
+        log.sync_all().map_err(DiskError::Log)?;
+        self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .txns_logged
+            .fetch_add(txns.len() as u64, Ordering::Relaxed);
+        let _ = self.events.send(Event::Persisted(last));
+        Ok(())
+    }
+
+    fn version_dir(&self, log_dir: bool) -> Result<PathBuf, DiskError> {
+        let d = if log_dir {
+            &self.cfg.data_log_dir
+        } else {
+            &self.cfg.data_dir
+        };
+        files::ensure_version_dir(d).map_err(|source| DiskError::Io {
+            path: d.clone(),
+            source,
+        })
+    }
+
+    fn epoch(&mut self, kind: EpochKind, epoch: u32) -> Result<(), DiskError> {
+        let dir = self.version_dir(false)?;
+        epoch_file::write(&dir, kind, epoch)?;
+        tracing::info!(?kind, epoch, "epoch persisted");
+        let _ = self.events.send(Event::EpochPersisted(kind, epoch));
+        Ok(())
+    }
+
+    /// Closes the open log file (everything in it synced) so files can be cut.
+    fn close_log(&mut self) -> Result<(), DiskError> {
+        if let Some(l) = self.log.take() {
+            l.close().map_err(DiskError::Log)?;
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, to: Zxid) -> Result<(), DiskError> {
+        self.close_log()?;
+        let dir = self.version_dir(true)?;
+        match log_repair::truncate_after(&dir, to.0) {
+            Ok(()) | Err(RepairError::NoLogs { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(to = %to, "transaction log truncated (TRUNC)");
+        Ok(())
+    }
+
+    fn install(
+        &mut self,
+        zxid: Zxid,
+        tree: &DataTree,
+        sessions: &[(i64, i32)],
+    ) -> Result<(), DiskError> {
+        self.close_log()?;
+        let path = db::save_snapshot(
+            tree,
+            sessions,
+            &self.cfg.data_dir,
+            SnapshotOptions::default(),
+        )?;
+        let dir = self.version_dir(true)?;
+        let logs = files::list_logs(&dir).map_err(|source| DiskError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for f in logs {
+            std::fs::remove_file(&f.path).map_err(|source| DiskError::Io {
+                path: f.path.clone(),
+                source,
+            })?;
+        }
+        files::sync_dir(&dir).map_err(|source| DiskError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        tracing::info!(zxid = %zxid, file = %path.display(), "installed the leader's snapshot; transaction log discarded");
+        Ok(())
+    }
+}

@@ -1,0 +1,786 @@
+//! The driver: one thread that owns the `Zab` core and is the only caller of
+//! `Zab::step`. It turns network, disk, applier and timer events into core inputs,
+//! carries out the core's outputs in order (sends, links, disk queue, applier), and
+//! connects clients to the ensemble:
+//!
+//! * leader: client writes (local, or forwarded by learners as REQUEST) go through prep
+//!   into `Propose`; the reply to a local client is sent when its txn is applied;
+//! * learner: client writes are forwarded as REQUEST and matched to the committed txn by
+//!   (session, cxid); `sync` (and error-only requests) are forwarded as `sync` and
+//!   answered, in order, when the leader's SYNC comes back;
+//! * sessions are global: the leader expires them; learners report their clients'
+//!   activity with each PING reply;
+//! * clients are served only after `Established`; any role change closes every client
+//!   connection (clients reconnect to a serving server).
+//!
+//! Must never block on the network or the disk (both are behind queues), and never
+//! decide protocol questions itself.
+
+use super::apply::{Applier, ApplyMsg};
+use super::disk::{DiskOp, DiskQueue};
+use super::election_net::ElectionNet;
+use super::forward::{self, Forwarded};
+use super::learner_net::{self, LinkTx, Outbound};
+use super::peers::Peers;
+use super::wire::ReceivedSnapshot;
+use super::{Event, LinkId, QuorumError};
+use crate::auth::AuthInfo;
+use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
+use crate::prep::{Prep, WriteRequest};
+use crate::watch::ConnId;
+use crate::zab::{Durable, Input, Message, Output, Role, Sid, Zab};
+use bytes::Bytes;
+use rzk_proto::quorum::payload::{
+    decode_revalidate, decode_touches, encode_revalidate_reply, encode_touches,
+};
+use rzk_proto::quorum::{ForwardedRequest, PacketType, QuorumPacket, SessionTouch};
+use rzk_proto::txn::TxnRecord;
+use rzk_proto::{ErrorCode, Zxid};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most client requests held back while the leader cannot propose yet (history still
+/// being applied, or too many proposals outstanding). Beyond it, no more jobs are taken
+/// from the client queue (backpressure onto connections).
+pub const MAX_HELD: usize = 10_000;
+/// Smallest timer period of the driver.
+const MIN_TICK_MS: u64 = 10;
+
+/// One open quorum link.
+#[derive(Debug)]
+struct Link {
+    id: LinkId,
+    tx: LinkTx,
+    reader: tokio::task::AbortHandle,
+}
+
+/// A client request for the leader's prep.
+#[derive(Debug)]
+enum Work {
+    Local(Job),
+    Remote {
+        from: Sid,
+        session: i64,
+        cxid: i32,
+        req: Forwarded,
+        auth: AuthInfo,
+    },
+}
+
+/// Handle of the running replicated runtime.
+#[derive(Debug)]
+pub struct QuorumRuntime {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl QuorumRuntime {
+    /// Binds the election and quorum ports and starts the disk, applier and driver
+    /// threads. Must be called on the server's tokio runtime.
+    pub async fn start(
+        shared: Arc<Shared>,
+        jobs: mpsc::Receiver<Job>,
+        durable: Durable,
+    ) -> Result<QuorumRuntime, QuorumError> {
+        let peers = Peers::from_config(&shared.config)?;
+        let me = peers
+            .mine()
+            .cloned()
+            .ok_or_else(|| QuorumError::Config("this server is not in the ensemble".into()))?;
+        let bind = |addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| QuorumError::Bind { addr, source })
+        };
+        let election_listener = bind(me.election).await?;
+        let quorum_listener = bind(me.quorum).await?;
+        let zcfg = peers.zab_config(&shared.config);
+        let init_ms = zcfg.tick_ms * zcfg.init_limit;
+        let rt = tokio::runtime::Handle::current();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let election = ElectionNet::start(&rt, &peers, election_listener, events_tx.clone());
+        rt.spawn(learner_net::accept_loop(
+            quorum_listener,
+            events_tx.clone(),
+            Duration::from_millis(init_ms),
+        ));
+        let disk =
+            DiskQueue::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
+        let applier =
+            Applier::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
+        shared.quorum.set_distributed();
+        tracing::info!(
+            sid = peers.me,
+            election = %me.election,
+            quorum = %me.quorum,
+            members = peers.members.len(),
+            "starting the quorum peer"
+        );
+        let thread = std::thread::Builder::new()
+            .name("rzk-quorum".into())
+            .spawn(move || {
+                let local = match tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        shared.fail(format!("cannot start the quorum driver: {e}"));
+                        return;
+                    }
+                };
+                let start = Instant::now();
+                let (zab, outs) = Zab::new(zcfg, durable, 0);
+                let mut d = Driver {
+                    shared: shared.clone(),
+                    zab,
+                    peers,
+                    rt,
+                    election,
+                    events_tx,
+                    links: HashMap::new(),
+                    disk: Some(disk),
+                    applier: Some(applier),
+                    start,
+                    role: Role::Looking,
+                    serving: false,
+                    prep: Prep::new(shared.config.extended_types_enabled),
+                    prep_ready_at: 0,
+                    held: VecDeque::new(),
+                    local_origin: HashMap::new(),
+                    remote_pending: HashMap::new(),
+                    learner_syncs: VecDeque::new(),
+                    leader_syncs: VecDeque::new(),
+                    pending_snap: None,
+                    touch_seen: HashMap::new(),
+                    init_ms,
+                    stop: false,
+                };
+                d.process(outs);
+                local.block_on(d.run(events_rx, jobs));
+            })
+            .map_err(QuorumError::Thread)?;
+        Ok(QuorumRuntime {
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for the driver (and its disk and applier threads) to stop; it stops on a
+    /// `JobKind::Stop` job or a fatal disk error.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("the quorum driver panicked");
+            }
+        }
+    }
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    zab: Zab,
+    peers: Peers,
+    rt: tokio::runtime::Handle,
+    election: ElectionNet,
+    events_tx: mpsc::UnboundedSender<Event>,
+    links: HashMap<Sid, Link>,
+    disk: Option<DiskQueue>,
+    applier: Option<Applier>,
+    start: Instant,
+    role: Role,
+    serving: bool,
+    prep: Prep,
+    /// Leader: prep must wait until the tree has applied the established history.
+    prep_ready_at: i64,
+    held: VecDeque<Work>,
+    /// Leader: own proposals answering a local client.
+    local_origin: HashMap<Zxid, Job>,
+    /// Learner: forwarded writes by (session, cxid).
+    remote_pending: HashMap<(i64, i32), Job>,
+    /// Learner: forwarded syncs, answered in order by the leader's SYNCs.
+    learner_syncs: VecDeque<Job>,
+    /// Leader: local syncs waiting for the commit of the zxid proposed before them.
+    leader_syncs: VecDeque<(Zxid, Job)>,
+    /// Learner: the database that came with the last SNAP.
+    pending_snap: Option<Box<ReceivedSnapshot>>,
+    /// Learner: each connection's request count at the last session report.
+    touch_seen: HashMap<ConnId, u64>,
+    init_ms: u64,
+    stop: bool,
+}
+
+impl Driver {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        mut jobs: mpsc::Receiver<Job>,
+    ) {
+        let period = (self.peers_tick_ms() / 4).max(MIN_TICK_MS);
+        let mut tick = tokio::time::interval(Duration::from_millis(period));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while !self.stop {
+            let can_take = self.held.len() < MAX_HELD;
+            tokio::select! {
+                biased;
+                ev = events.recv() => match ev {
+                    Some(e) => self.on_event(e),
+                    None => break,
+                },
+                job = jobs.recv(), if can_take => match job {
+                    Some(j) => self.on_job(j),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        tracing::info!("quorum driver stopping");
+        for (_, l) in self.links.drain() {
+            l.reader.abort();
+        }
+        if let Some(d) = self.disk.take() {
+            d.stop();
+        }
+        if let Some(a) = self.applier.take() {
+            a.stop();
+        }
+    }
+
+    fn peers_tick_ms(&self) -> u64 {
+        u64::from(self.shared.config.tick_time_ms.max(1))
+    }
+
+    fn step(&mut self, i: Input) {
+        let outs = self.zab.step(i);
+        self.process(outs);
+    }
+
+    fn send_disk(&mut self, op: DiskOp) {
+        if let Some(d) = &self.disk {
+            if d.tx.send(op).is_err() {
+                self.shared.fail("the disk thread stopped".into());
+                self.stop = true;
+            }
+        }
+    }
+
+    fn send_applier(&mut self, m: ApplyMsg) {
+        if let Some(a) = &self.applier {
+            if a.tx.send(m).is_err() {
+                self.shared.fail("the apply thread stopped".into());
+                self.stop = true;
+            }
+        }
+    }
+
+    fn close_link(&mut self, peer: Sid) {
+        if let Some(l) = self.links.remove(&peer) {
+            l.reader.abort();
+        }
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    fn process(&mut self, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                Output::Send {
+                    to,
+                    msg: Message::Election(n),
+                } => self.election.send(to, &n),
+                Output::Send {
+                    to,
+                    msg: Message::Quorum(p),
+                } => {
+                    if let Some(l) = self.links.get(&to) {
+                        let _ = l.tx.send(Outbound::Packet(p));
+                    }
+                }
+                Output::Connect { to } => self.connect(to),
+                Output::Disconnect { peer } => self.close_link(peer),
+                Output::PersistTxns(ts) => self.send_disk(DiskOp::Txns(ts)),
+                Output::PersistEpoch { kind, epoch } => self.send_disk(DiskOp::Epoch(kind, epoch)),
+                Output::Truncate { to } => self.send_disk(DiskOp::Truncate(to)),
+                Output::SendSnapshot { to, zxid } => {
+                    if let Some(l) = self.links.get(&to) {
+                        let (tx, rx) = oneshot::channel();
+                        let _ = l.tx.send(Outbound::Snap {
+                            zxid: zxid.0,
+                            body: rx,
+                        });
+                        tracing::info!(learner = to, zxid = %zxid, "sending a snapshot");
+                        self.send_applier(ApplyMsg::Snapshot { zxid: zxid.0, tx });
+                    }
+                }
+                Output::InstallSnapshot { zxid } => match self.pending_snap.take() {
+                    Some(s) => {
+                        let copy = ReceivedSnapshot {
+                            tree: s.tree.clone(),
+                            sessions: s.sessions.clone(),
+                        };
+                        self.send_applier(ApplyMsg::Install(s));
+                        self.send_disk(DiskOp::InstallSnapshot {
+                            zxid,
+                            tree: Box::new(copy.tree),
+                            sessions: copy.sessions,
+                        });
+                    }
+                    None => {
+                        tracing::error!(zxid = %zxid, "asked to install a snapshot that never arrived");
+                        self.shared
+                            .fail("snapshot install without a snapshot".into());
+                        self.stop = true;
+                    }
+                },
+                Output::Commit(t) => self.on_commit(t.zxid, &t.payload),
+                Output::RoleChanged { role, leader } => self.on_role(role, leader),
+                Output::Established { epoch, leader } => self.on_established(epoch, leader),
+                Output::ProposalRejected { zxid } => {
+                    tracing::error!(zxid = %zxid, "the core rejected a proposal");
+                    if let Some(job) = self.local_origin.remove(&zxid) {
+                        if let Origin::Conn(c) = job.origin {
+                            self.shared.send_to(c, ConnMsg::Close("proposal rejected"));
+                        }
+                    }
+                }
+                Output::Deliver { from, packet } => self.on_deliver(from, packet),
+                Output::SessionTouches { data, .. } => {
+                    if let Ok(ts) = decode_touches(&data) {
+                        let now = self.shared.now_ms();
+                        let mut s = self.shared.sessions();
+                        for t in ts {
+                            let _ = s.touch(t.session_id, now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, to: Sid) {
+        self.close_link(to);
+        let Some(peer) = self.peers.members.get(&to) else {
+            tracing::error!(leader = to, "elected leader is not in the configuration");
+            return;
+        };
+        let id = learner_net::next_link_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = self.rt.spawn(learner_net::connect(
+            to,
+            peer.quorum,
+            id,
+            rx,
+            self.events_tx.clone(),
+            Duration::from_millis(self.init_ms.max(1000)),
+            self.shared.config.extended_types_enabled,
+        ));
+        self.links.insert(
+            to,
+            Link {
+                id,
+                tx,
+                reader: h.abort_handle(),
+            },
+        );
+    }
+
+    fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
+        let rec = match TxnRecord::decode(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(zxid = %zxid, "committed txn does not decode: {e}");
+                self.shared
+                    .fail(format!("committed txn {zxid} does not decode: {e}"));
+                self.stop = true;
+                return;
+            }
+        };
+        let job = if self.role == Role::Leading {
+            self.local_origin.remove(&zxid)
+        } else {
+            self.remote_pending
+                .remove(&(rec.header.client_id, rec.header.cxid))
+        };
+        self.send_applier(ApplyMsg::Commit {
+            rec: Box::new(rec),
+            job: job.map(Box::new),
+        });
+        while self.leader_syncs.front().is_some_and(|(z, _)| *z <= zxid) {
+            if let Some((_, job)) = self.leader_syncs.pop_front() {
+                self.send_applier(ApplyMsg::Reply(Box::new(job)));
+            }
+        }
+    }
+
+    fn on_role(&mut self, role: Role, leader: Option<Sid>) {
+        tracing::info!(sid = self.peers.me, ?role, ?leader, "role changed");
+        if self.serving {
+            self.stop_serving();
+        }
+        self.role = role;
+        self.shared.quorum.set_role(role, leader);
+        self.shared.quorum.set_learners(0, 0, 0);
+    }
+
+    fn stop_serving(&mut self) {
+        self.serving = false;
+        self.shared.quorum.set_serving(false);
+        let txs: Vec<_> = self
+            .shared
+            .conns()
+            .conns
+            .values()
+            .map(|c| c.tx.clone())
+            .collect();
+        let n = txs.len();
+        for tx in txs {
+            let _ = tx.send(ConnMsg::Close("this server lost its leader"));
+        }
+        tracing::info!(
+            clients = n,
+            "not serving clients any more; connections closed"
+        );
+        self.local_origin.clear();
+        self.remote_pending.clear();
+        self.learner_syncs.clear();
+        self.leader_syncs.clear();
+        self.held.clear();
+        self.touch_seen.clear();
+        self.prep.reset();
+    }
+
+    fn on_established(&mut self, epoch: u32, leader: Sid) {
+        tracing::info!(sid = self.peers.me, epoch, leader, "serving clients");
+        if leader == self.peers.me {
+            self.prep = Prep::new(self.shared.config.extended_types_enabled);
+            self.prep_ready_at = self.zab.last_committed().0;
+            let now = self.shared.now_ms();
+            let mut s = self.shared.sessions();
+            for id in s.ids() {
+                let _ = s.touch(id, now);
+            }
+        }
+        self.serving = true;
+        self.shared.quorum.set_serving(true);
+    }
+
+    fn on_deliver(&mut self, from: Sid, p: QuorumPacket) {
+        match (self.role, p.ty) {
+            (Role::Leading, PacketType::Request) => {
+                let f = match ForwardedRequest::decode(p.data()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(learner = from, "malformed REQUEST dropped: {e}");
+                        return;
+                    }
+                };
+                let req = forward::decode(&f, self.shared.config.jute_max_buffer);
+                let auth = forward::auth_of(&p);
+                self.lead(Work::Remote {
+                    from,
+                    session: f.session_id,
+                    cxid: f.cxid,
+                    req,
+                    auth,
+                });
+            }
+            (Role::Leading, PacketType::Revalidate) => {
+                let Ok((session, _timeout)) = decode_revalidate(p.data()) else {
+                    return;
+                };
+                let valid = {
+                    let now = self.shared.now_ms();
+                    self.shared.sessions().touch(session, now).is_ok()
+                };
+                let reply = QuorumPacket::with_data(
+                    PacketType::Revalidate,
+                    -1,
+                    encode_revalidate_reply(session, valid),
+                );
+                self.step(Input::SendToLearner {
+                    to: from,
+                    packet: reply,
+                });
+            }
+            (Role::Following | Role::Observing, PacketType::Sync) => {
+                if let Some(job) = self.learner_syncs.pop_front() {
+                    self.send_applier(ApplyMsg::Reply(Box::new(job)));
+                }
+            }
+            (role, ty) => {
+                tracing::debug!(?role, ?ty, from, "delivered packet ignored");
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ clients
+
+    fn on_job(&mut self, job: Job) {
+        if matches!(job.kind, JobKind::Stop) {
+            self.stop = true;
+            return;
+        }
+        if !self.serving {
+            if let Origin::Conn(c) = job.origin {
+                self.shared
+                    .send_to(c, ConnMsg::Close("this server is not serving"));
+            }
+            return;
+        }
+        match self.role {
+            Role::Leading => self.lead(Work::Local(job)),
+            Role::Following | Role::Observing => self.learner_job(job),
+            Role::Looking => {}
+        }
+    }
+
+    fn learner_job(&mut self, job: Job) {
+        if job.origin == Origin::Internal {
+            // Expiry and container reaping belong to the leader.
+            return;
+        }
+        let p = match &job.kind {
+            JobKind::Write(req) => {
+                let p = forward::write_packet(job.session, job.xid, req, &job.auth);
+                self.remote_pending.insert((job.session, job.xid), job);
+                p
+            }
+            JobKind::Sync(path) => {
+                let p = forward::sync_packet(job.session, job.xid, path, &job.auth);
+                self.learner_syncs.push_back(job);
+                p
+            }
+            JobKind::ErrorTxn(_) => {
+                // Answered in order after a round trip through the leader.
+                let p = forward::sync_packet(job.session, job.xid, "/", &job.auth);
+                self.learner_syncs.push_back(job);
+                p
+            }
+            JobKind::Stop => return,
+        };
+        self.step(Input::Forward(p));
+    }
+
+    fn can_prep(&self) -> bool {
+        self.serving
+            && self.role == Role::Leading
+            && self.zab.next_zxid().is_some()
+            && self.shared.tree().last_zxid() >= self.prep_ready_at
+    }
+
+    fn lead(&mut self, w: Work) {
+        if !self.held.is_empty() || !self.can_prep() {
+            self.held.push_back(w);
+            return;
+        }
+        self.lead_now(w);
+    }
+
+    fn drain_held(&mut self) {
+        while !self.held.is_empty() && self.can_prep() {
+            if let Some(w) = self.held.pop_front() {
+                self.lead_now(w);
+            }
+        }
+    }
+
+    fn lead_now(&mut self, w: Work) {
+        match w {
+            Work::Local(job) => match &job.kind {
+                JobKind::Write(req) => {
+                    let req = req.clone();
+                    let (s, x, auth) = (job.session, job.xid, job.auth.clone());
+                    self.propose(s, x, Ok(&req), &auth, Some(job));
+                }
+                JobKind::ErrorTxn(code) => {
+                    let code = *code;
+                    let (s, x, auth) = (job.session, job.xid, job.auth.clone());
+                    self.propose(s, x, Err(code), &auth, Some(job));
+                }
+                JobKind::Sync(_) => {
+                    let last = self.zab.last_logged();
+                    if self.zab.last_committed() >= last {
+                        self.send_applier(ApplyMsg::Reply(Box::new(job)));
+                    } else {
+                        self.leader_syncs.push_back((last, job));
+                    }
+                }
+                JobKind::Stop => {}
+            },
+            Work::Remote {
+                from,
+                session,
+                cxid,
+                req,
+                auth,
+            } => match req {
+                Forwarded::Write(r) => self.propose(session, cxid, Ok(&r), &auth, None),
+                Forwarded::Error(code) => self.propose(session, cxid, Err(code), &auth, None),
+                Forwarded::Sync => self.step(Input::SyncRequest { from }),
+            },
+        }
+    }
+
+    fn propose(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        req: Result<&WriteRequest, ErrorCode>,
+        auth: &AuthInfo,
+        origin: Option<Job>,
+    ) {
+        let Some(zxid) = self.zab.next_zxid() else {
+            tracing::error!("asked to propose without a zxid");
+            return;
+        };
+        let rec = {
+            let tree = self.shared.tree();
+            match req {
+                Ok(r) => self
+                    .prep
+                    .prepare(&tree, session, cxid, r, auth, zxid.0, wall_ms()),
+                Err(code) => self
+                    .prep
+                    .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
+            }
+        };
+        if let Some(j) = origin {
+            self.local_origin.insert(zxid, j);
+        }
+        self.step(Input::Propose {
+            zxid,
+            payload: Bytes::from(rec.encode()),
+        });
+    }
+
+    // ------------------------------------------------------------------ events
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Notification { from, n } => self.step(Input::Message {
+                from,
+                msg: Message::Election(n),
+            }),
+            Event::Packet {
+                from,
+                link,
+                packet,
+                snap,
+            } => {
+                if self.links.get(&from).map(|l| l.id) != Some(link) {
+                    return;
+                }
+                if snap.is_some() {
+                    self.pending_snap = snap;
+                }
+                self.step(Input::Message {
+                    from,
+                    msg: Message::Quorum(packet),
+                });
+            }
+            Event::LearnerLink {
+                sid,
+                link,
+                tx,
+                reader,
+            } => {
+                if let Some(old) = self.links.insert(
+                    sid,
+                    Link {
+                        id: link,
+                        tx,
+                        reader,
+                    },
+                ) {
+                    old.reader.abort();
+                }
+            }
+            Event::LinkClosed { peer, link } => {
+                if self.links.get(&peer).map(|l| l.id) == Some(link) {
+                    self.links.remove(&peer);
+                    self.step(Input::Disconnected { peer });
+                }
+            }
+            Event::Persisted(z) => self.step(Input::Persisted { up_to: z }),
+            Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),
+            Event::DiskFailed(why) => {
+                self.shared.fail(format!("disk failure: {why}"));
+                self.stop = true;
+            }
+            Event::Applied(_) => {}
+        }
+        self.drain_held();
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now_ms();
+        self.step(Input::Tick { now_ms: now });
+        if !self.serving {
+            return;
+        }
+        match self.role {
+            Role::Leading => {
+                let expired = {
+                    let now = self.shared.now_ms();
+                    self.shared.sessions().take_expired(now)
+                };
+                for sid in expired {
+                    tracing::info!("expiring session 0x{sid:x}");
+                    self.lead(Work::Local(Job {
+                        origin: Origin::Internal,
+                        session: sid,
+                        xid: 0,
+                        kind: JobKind::Write(WriteRequest::CloseSession),
+                        auth: AuthInfo::default(),
+                        received: Instant::now(),
+                    }));
+                }
+                let synced = self.zab.synced_learners();
+                let followers = self
+                    .links
+                    .keys()
+                    .filter(|s| self.peers.members.get(s).is_some_and(|p| !p.observer))
+                    .count();
+                let observers = self.links.len() - followers;
+                let synced_f = synced
+                    .iter()
+                    .filter(|s| self.peers.members.get(s).is_some_and(|p| !p.observer))
+                    .count();
+                self.shared
+                    .quorum
+                    .set_learners(followers, synced_f, observers);
+            }
+            Role::Following | Role::Observing => self.report_touches(),
+            Role::Looking => {}
+        }
+        self.drain_held();
+    }
+
+    /// Learner: sessions whose clients sent anything since the last report.
+    fn report_touches(&mut self) {
+        let mut touches = Vec::new();
+        {
+            let conns = self.shared.conns();
+            self.touch_seen.retain(|id, _| conns.conns.contains_key(id));
+            for (id, c) in &conns.conns {
+                let Some(s) = c.session else { continue };
+                let n = c.stats.received.load(std::sync::atomic::Ordering::Relaxed);
+                if self.touch_seen.insert(*id, n) != Some(n) {
+                    touches.push(SessionTouch {
+                        session_id: s,
+                        timeout_ms: c.session_timeout_ms,
+                    });
+                }
+            }
+        }
+        if !touches.is_empty() {
+            self.step(Input::SessionTouches(Bytes::from(encode_touches(&touches))));
+        }
+    }
+}

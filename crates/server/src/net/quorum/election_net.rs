@@ -1,0 +1,312 @@
+//! The election port (ZooKeeper's QuorumCnxManager): one TCP connection per pair of
+//! members, framed notifications, and a send queue of one (only the newest notification
+//! to a peer is kept; it is re-sent when a new connection comes up).
+//!
+//! Connection rule: only a connection initiated by the larger sid survives. A smaller
+//! initiator sends its header and closes (the larger side then dials it); an acceptor
+//! that hears from a smaller sid closes and dials back.
+//!
+//! Owns the election sockets and their tasks. Never interprets votes: decoded
+//! notifications go to the driver as [`Event::Notification`].
+
+use super::peers::Peers;
+use super::wire::election_frame;
+use super::Event;
+use crate::zab::Sid;
+use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
+use rzk_proto::quorum::Notification;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// `zookeeper.cnxTimeout`: connect and header-read timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Pending hand-overs (accepted streams, dial-back requests) per peer.
+const INCOMING_CAPACITY: usize = 8;
+/// Pause after a failed dial before the worker listens for work again.
+const DIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+type Latest = Option<Arc<Vec<u8>>>;
+
+enum Incoming {
+    /// A connection the peer (larger sid) opened to us.
+    Stream(TcpStream),
+    /// The peer (smaller sid) dialled us and hung up: dial it now.
+    DialBack,
+}
+
+struct PeerHandle {
+    latest: watch::Sender<Latest>,
+}
+
+/// Handle to the election network; sends never block.
+pub struct ElectionNet {
+    me: Sid,
+    peers: HashMap<Sid, PeerHandle>,
+}
+
+impl std::fmt::Debug for ElectionNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElectionNet").field("me", &self.me).finish()
+    }
+}
+
+impl ElectionNet {
+    /// Starts one worker per other member and the acceptor on `listener`.
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        peers: &Peers,
+        listener: TcpListener,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> ElectionNet {
+        let me = peers.me;
+        let my_addr = peers
+            .mine()
+            .map(|p| p.election_text.clone())
+            .unwrap_or_default();
+        let mut handles = HashMap::new();
+        let mut kicks = HashMap::new();
+        for p in peers.members.values().filter(|p| p.sid != me) {
+            let (latest, latest_rx) = watch::channel::<Latest>(None);
+            let (itx, irx) = mpsc::channel(INCOMING_CAPACITY);
+            kicks.insert(p.sid, itx);
+            handles.insert(p.sid, PeerHandle { latest });
+            let w = Worker {
+                me,
+                peer: p.sid,
+                addr: p.election,
+                my_addr: my_addr.clone(),
+                events: events.clone(),
+            };
+            rt.spawn(w.run(latest_rx, irx));
+        }
+        rt.spawn(accept_loop(me, listener, kicks));
+        ElectionNet { me, peers: handles }
+    }
+
+    /// Queues `n` for `to`, replacing anything not yet sent. Messages to self are dropped
+    /// (the core never acts on its own notifications).
+    pub fn send(&self, to: Sid, n: &Notification) {
+        if to == self.me {
+            return;
+        }
+        if let Some(h) = self.peers.get(&to) {
+            h.latest
+                .send_replace(Some(Arc::new(election_frame(&n.encode()))));
+        }
+    }
+}
+
+struct Worker {
+    me: Sid,
+    peer: Sid,
+    addr: SocketAddr,
+    my_addr: String,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+struct Live {
+    wr: OwnedWriteHalf,
+    reader: tokio::task::JoinHandle<()>,
+    gen: u64,
+}
+
+impl Worker {
+    async fn run(
+        self,
+        mut latest: watch::Receiver<Latest>,
+        mut incoming: mpsc::Receiver<Incoming>,
+    ) {
+        let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<u64>();
+        let mut gen = 0u64;
+        let mut live: Option<Live> = None;
+        loop {
+            tokio::select! {
+                r = latest.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    if live.is_none() {
+                        gen += 1;
+                        live = self.dial(gen, &closed_tx).await;
+                        if live.is_none() {
+                            tokio::time::sleep(DIAL_BACKOFF).await;
+                        }
+                    }
+                    let msg = latest.borrow_and_update().clone();
+                    live = send(live, msg).await;
+                }
+                i = incoming.recv() => {
+                    let Some(i) = i else { return };
+                    gen += 1;
+                    let fresh = match i {
+                        Incoming::Stream(s) => Some(self.attach(s, gen, &closed_tx)),
+                        Incoming::DialBack => self.dial(gen, &closed_tx).await,
+                    };
+                    if let Some(f) = fresh {
+                        if let Some(old) = live.replace(f) {
+                            old.reader.abort();
+                        }
+                        // ZooKeeper re-sends the last message on a new connection.
+                        let msg = latest.borrow().clone();
+                        live = send(live, msg).await;
+                    }
+                }
+                g = closed_rx.recv() => {
+                    if live.as_ref().is_some_and(|l| Some(l.gen) == g) {
+                        tracing::debug!(me = self.me, peer = self.peer, "election connection closed");
+                        live = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a connection: kept only when our sid is the larger one.
+    async fn dial(&self, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Option<Live> {
+        let s = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(me = self.me, peer = self.peer, addr = %self.addr, "election connect failed: {e}");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(me = self.me, peer = self.peer, "election connect timed out");
+                return None;
+            }
+        };
+        let hdr = InitialMessage::new(self.me, &self.my_addr).encode();
+        let mut s = s;
+        if s.write_all(&hdr).await.is_err() {
+            return None;
+        }
+        if self.peer > self.me {
+            // The larger sid keeps the connection: it will dial us.
+            let _ = s.shutdown().await;
+            return None;
+        }
+        Some(self.attach(s, gen, closed))
+    }
+
+    fn attach(&self, s: TcpStream, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Live {
+        let _ = s.set_nodelay(true);
+        let (rd, wr) = s.into_split();
+        let events = self.events.clone();
+        let closed = closed.clone();
+        let peer = self.peer;
+        let reader = tokio::spawn(async move {
+            read_loop(peer, rd, events).await;
+            let _ = closed.send(gen);
+        });
+        Live { wr, reader, gen }
+    }
+}
+
+async fn send(live: Option<Live>, msg: Latest) -> Option<Live> {
+    let mut l = live?;
+    let Some(m) = msg else {
+        return Some(l);
+    };
+    match l.wr.write_all(&m).await {
+        Ok(()) => Some(l),
+        Err(e) => {
+            tracing::debug!("election send failed: {e}");
+            l.reader.abort();
+            None
+        }
+    }
+}
+
+async fn read_loop(
+    peer: Sid,
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    loop {
+        let n = match rd.read_i32().await {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        if n <= 0 || n as usize > MAX_FRAME_LEN {
+            tracing::warn!(peer, len = n, "bad election frame length; closing");
+            return;
+        }
+        let mut b = vec![0u8; n as usize];
+        if rd.read_exact(&mut b).await.is_err() {
+            return;
+        }
+        match Notification::decode(&b) {
+            Ok(n) => {
+                if events.send(Event::Notification { from: peer, n }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!(peer, "undecodable notification dropped: {e}"),
+        }
+    }
+}
+
+async fn read_header(s: &mut TcpStream) -> std::io::Result<InitialMessage> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let first = s.read_i64().await?;
+    let mut raw = first.to_be_bytes().to_vec();
+    if first < 0 {
+        let sid = s.read_i64().await?;
+        let len = s.read_i32().await?;
+        if len < 1 || len as usize > MAX_ADDRESS_LEN {
+            return Err(bad(format!("bad address length {len}")));
+        }
+        let mut a = vec![0u8; len as usize];
+        s.read_exact(&mut a).await?;
+        raw.extend_from_slice(&sid.to_be_bytes());
+        raw.extend_from_slice(&len.to_be_bytes());
+        raw.extend_from_slice(&a);
+    }
+    InitialMessage::decode(&raw).map_err(|e| bad(e.to_string()))
+}
+
+async fn accept_loop(me: Sid, listener: TcpListener, kicks: HashMap<Sid, mpsc::Sender<Incoming>>) {
+    let kicks = Arc::new(kicks);
+    loop {
+        let (mut s, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("election accept failed: {e}");
+                tokio::time::sleep(DIAL_BACKOFF).await;
+                continue;
+            }
+        };
+        let kicks = kicks.clone();
+        tokio::spawn(async move {
+            let hdr = match tokio::time::timeout(CONNECT_TIMEOUT, read_header(&mut s)).await {
+                Ok(Ok(h)) => h,
+                Ok(Err(e)) => {
+                    tracing::warn!(%addr, "bad election connection header: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%addr, "election connection header timed out");
+                    return;
+                }
+            };
+            let sid = hdr.sid;
+            let Some(k) = kicks.get(&sid) else {
+                tracing::warn!(%addr, sid, "election connection from an unknown server; closed");
+                return;
+            };
+            if sid == me {
+                tracing::warn!(%addr, "election connection from a server with my own id; closed");
+            } else if sid < me {
+                drop(s);
+                let _ = k.send(Incoming::DialBack).await;
+            } else {
+                let _ = k.send(Incoming::Stream(s)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,88 @@
+//! The two persistent epoch files of a quorum member, `acceptedEpoch` and
+//! `currentEpoch` in `dataDir/version-2`, as ZooKeeper writes them: decimal text without
+//! a newline, replaced atomically (`<name>.tmp`, fsync, rename, directory fsync).
+//!
+//! Owns only these two files. Never decides epoch values.
+
+use crate::storage::files;
+use crate::zab::EpochKind;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub const ACCEPTED_EPOCH_FILE: &str = "acceptedEpoch";
+pub const CURRENT_EPOCH_FILE: &str = "currentEpoch";
+
+pub fn file_name(kind: EpochKind) -> &'static str {
+    match kind {
+        EpochKind::Accepted => ACCEPTED_EPOCH_FILE,
+        EpochKind::Current => CURRENT_EPOCH_FILE,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EpochFileError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: not an epoch number: {text:?}", path.display())]
+    Parse { path: PathBuf, text: String },
+}
+
+/// Reads an epoch file; `Ok(None)` when it does not exist.
+pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFileError> {
+    let path = version_dir.join(file_name(kind));
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(EpochFileError::Io { path, source }),
+    };
+    let t = text.trim();
+    match t.parse::<i64>() {
+        Ok(v) if (0..=i64::from(u32::MAX)).contains(&v) => Ok(Some(v as u32)),
+        _ => Err(EpochFileError::Parse {
+            path,
+            text: t.to_owned(),
+        }),
+    }
+}
+
+/// Writes an epoch file durably.
+pub fn write(version_dir: &Path, kind: EpochKind, epoch: u32) -> Result<(), EpochFileError> {
+    let name = file_name(kind);
+    let path = version_dir.join(name);
+    let tmp = version_dir.join(format!("{name}.tmp"));
+    let io_at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| EpochFileError::Io { path: p, source }
+    };
+    let mut f = fs::File::create(&tmp).map_err(io_at(&tmp))?;
+    f.write_all(epoch.to_string().as_bytes())
+        .map_err(io_at(&tmp))?;
+    f.sync_all().map_err(io_at(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, &path).map_err(io_at(&path))?;
+    files::sync_dir(version_dir).map_err(io_at(version_dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read_back_as_plain_decimal() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(read(d.path(), EpochKind::Current).unwrap(), None);
+        write(d.path(), EpochKind::Current, 7).unwrap();
+        write(d.path(), EpochKind::Accepted, 12).unwrap();
+        assert_eq!(
+            fs::read_to_string(d.path().join("currentEpoch")).unwrap(),
+            "7"
+        );
+        assert_eq!(read(d.path(), EpochKind::Current).unwrap(), Some(7));
+        assert_eq!(read(d.path(), EpochKind::Accepted).unwrap(), Some(12));
+        assert!(!d.path().join("currentEpoch.tmp").exists());
+        fs::write(d.path().join("acceptedEpoch"), "x").unwrap();
+        assert!(read(d.path(), EpochKind::Accepted).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The quorum port: the leader's listener for learner connections and a learner's
+//! connection to its leader. Each link is one ordered packet stream with a writer task
+//! (fed by the driver, never blocking it) and a reader task (feeding the driver).
+//!
+//! Owns the quorum sockets. A SNAP is streamed in place: the writer waits for the
+//! applier's serialized database before writing anything that follows it; the learner's
+//! reader reads the database right after the SNAP packet and hands it over with it.
+//! Never interprets packets beyond that.
+
+use super::wire::{self, ReceivedSnapshot};
+use super::{Event, LinkId};
+use crate::zab::Sid;
+use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
+use rzk_proto::Jute;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Socket buffer size of a quorum link.
+const LINK_BUFFER: usize = 256 * 1024;
+
+/// What the driver queues on a link. The queue is unbounded on purpose: the driver must
+/// never wait for a peer; a peer that stops reading is dropped by the core's syncLimit
+/// rules, which closes the link and frees the queue.
+#[derive(Debug)]
+pub enum Outbound {
+    Packet(QuorumPacket),
+    /// A SNAP packet followed by the database bytes delivered on `body` (from the applier
+    /// once it is exactly at `zxid`).
+    Snap {
+        zxid: i64,
+        body: oneshot::Receiver<Vec<u8>>,
+    },
+}
+
+pub type LinkTx = mpsc::UnboundedSender<Outbound>;
+
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+pub fn next_link_id() -> LinkId {
+    NEXT_LINK.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Writes queued packets until the queue closes or the socket fails.
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+    let mut wr = BufWriter::with_capacity(LINK_BUFFER, wr);
+    let mut buf = Vec::with_capacity(4096);
+    while let Some(o) = rx.recv().await {
+        let r = match o {
+            Outbound::Packet(p) => {
+                buf.clear();
+                p.write(&mut buf);
+                wr.write_all(&buf).await
+            }
+            Outbound::Snap { zxid, body } => {
+                buf.clear();
+                QuorumPacket::new(PacketType::Snap, zxid).write(&mut buf);
+                match wr.write_all(&buf).await {
+                    Ok(()) => match body.await {
+                        Ok(b) => wr.write_all(&b).await,
+                        Err(_) => {
+                            tracing::warn!("snapshot for a learner was never produced; closing");
+                            break;
+                        }
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = r {
+            tracing::debug!("quorum link write failed: {e}");
+            break;
+        }
+        if rx.is_empty() && wr.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
+}
+
+/// Reads packets from `peer` until the stream ends; reports the end as `LinkClosed`.
+/// `learner_side`: read a database after each SNAP.
+async fn read_loop(
+    peer: Sid,
+    link: LinkId,
+    mut rd: BufReader<OwnedReadHalf>,
+    events: mpsc::UnboundedSender<Event>,
+    learner_side: bool,
+    extended_types: bool,
+) {
+    loop {
+        let packet = match wire::read_packet(&mut rd).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(peer, link, "quorum link closed: {e}");
+                break;
+            }
+        };
+        let mut snap: Option<Box<ReceivedSnapshot>> = None;
+        if learner_side && packet.ty == PacketType::Snap {
+            match wire::read_snapshot(&mut rd, packet.zxid, extended_types).await {
+                Ok(s) => snap = Some(Box::new(s)),
+                Err(e) => {
+                    tracing::warn!(peer, "bad snapshot stream from the leader: {e}");
+                    break;
+                }
+            }
+        }
+        let ev = Event::Packet {
+            from: peer,
+            link,
+            packet,
+            snap,
+        };
+        if events.send(ev).is_err() {
+            return;
+        }
+    }
+    let _ = events.send(Event::LinkClosed { peer, link });
+}
+
+/// A learner's connection to the leader: connects (within `timeout`), then writes what
+/// the driver queued on `rx` and reads until the link ends. Runs as one task; aborting
+/// it closes the link.
+pub async fn connect(
+    peer: Sid,
+    addr: SocketAddr,
+    link: LinkId,
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    events: mpsc::UnboundedSender<Event>,
+    timeout: Duration,
+    extended_types: bool,
+) {
+    let s = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(peer, %addr, "cannot connect to the leader: {e}");
+            let _ = events.send(Event::LinkClosed { peer, link });
+            return;
+        }
+        Err(_) => {
+            tracing::info!(peer, %addr, "connecting to the leader timed out");
+            let _ = events.send(Event::LinkClosed { peer, link });
+            return;
+        }
+    };
+    let _ = s.set_nodelay(true);
+    let (rd, wr) = s.into_split();
+    let writer = tokio::spawn(write_loop(wr, rx));
+    read_loop(
+        peer,
+        link,
+        BufReader::with_capacity(LINK_BUFFER, rd),
+        events,
+        true,
+        extended_types,
+    )
+    .await;
+    writer.abort();
+}
+
+/// The leader side: accepts learner connections, reads each one's FOLLOWERINFO /
+/// OBSERVERINFO to learn its sid, and registers the link with the driver.
+pub async fn accept_loop(
+    listener: TcpListener,
+    events: mpsc::UnboundedSender<Event>,
+    first_packet_timeout: Duration,
+) {
+    loop {
+        let (s, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("quorum accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let events = events.clone();
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            let (rd, wr) = s.into_split();
+            let mut rd = BufReader::with_capacity(LINK_BUFFER, rd);
+            let first = match tokio::time::timeout(first_packet_timeout, wire::read_packet(&mut rd))
+                .await
+            {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    tracing::info!(%addr, "learner connection closed before its info: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%addr, "learner sent no info in time; closed");
+                    return;
+                }
+            };
+            if !matches!(
+                first.ty,
+                PacketType::FollowerInfo | PacketType::ObserverInfo
+            ) {
+                tracing::warn!(%addr, ty = ?first.ty, "learner connection must start with its info; closed");
+                return;
+            }
+            let sid = match LearnerInfo::decode(first.data()) {
+                Ok(li) => li.server_id,
+                Err(e) => {
+                    tracing::warn!(%addr, "bad LearnerInfo: {e}");
+                    return;
+                }
+            };
+            let link = next_link_id();
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (go_tx, go_rx) = oneshot::channel::<()>();
+            let ev2 = events.clone();
+            let reader = tokio::spawn(async move {
+                if go_rx.await.is_err() {
+                    return;
+                }
+                read_loop(sid, link, rd, ev2, false, false).await;
+            });
+            let writer = tokio::spawn(write_loop(wr, rx));
+            let ok = events
+                .send(Event::LearnerLink {
+                    sid,
+                    link,
+                    tx,
+                    reader: reader.abort_handle(),
+                })
+                .is_ok()
+                && events
+                    .send(Event::Packet {
+                        from: sid,
+                        link,
+                        packet: first,
+                        snap: None,
+                    })
+                    .is_ok();
+            if !ok {
+                reader.abort();
+                writer.abort();
+                return;
+            }
+            tracing::info!(%addr, sid, link, "learner connected");
+            let _ = go_tx.send(());
+        });
+    }
+}

@@ -1,0 +1,198 @@
+//! The replicated server runtime: drives the sans-IO consensus core (`zab/`) with real
+//! sockets, files, threads and clocks, and connects it to the client-facing pipeline.
+//!
+//! Pieces (one file each):
+//! * `peers` — the ensemble's addresses from the `server.N` lines;
+//! * `election_net` — the election port: ZooKeeper's connection rule (only a connection
+//!   initiated by the larger sid survives), framed notifications, newest-only send queues;
+//! * `learner_net` — the quorum port: the leader's learner listener and the learner's
+//!   connection, one ordered packet stream per link, SNAP streaming;
+//! * `wire` — packet / frame / snapshot-stream encodings over async streams;
+//! * `disk` + `epoch_file` — the disk queue carrying out the core's persistence outputs in
+//!   order (txn log with group commit and fsync, epoch files, TRUNC, SNAP install);
+//! * `recover` — start-up: snapshot + not-yet-committed log + epochs into `zab::Durable`;
+//! * `apply` — the applier thread: committed txns into the tree, watches and replies
+//!   through the same code as standalone;
+//! * `forward` — client requests as REQUEST packets and back;
+//! * `driver` — the thread that owns the `Zab` core and routes everything.
+//!
+//! Must never: make protocol decisions (they belong to `zab/`), block the async runtime
+//! on disk IO, or hold a std lock across an `.await`.
+
+pub mod apply;
+pub mod disk;
+pub mod driver;
+pub mod election_net;
+pub mod epoch_file;
+pub mod forward;
+pub mod learner_net;
+pub mod peers;
+pub mod recover;
+pub mod wire;
+
+use crate::zab::{EpochKind, Role, Sid};
+use rzk_proto::quorum::{Notification, QuorumPacket};
+use rzk_proto::Zxid;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+
+/// Identifies one quorum connection; a newer link to the same peer replaces an older one.
+pub type LinkId = u64;
+
+/// Everything the driver thread reacts to (besides client jobs and its timer).
+#[derive(Debug)]
+pub enum Event {
+    /// An election notification from `from`.
+    Notification { from: Sid, n: Notification },
+    /// A quorum packet on link `link` (with the database that followed a SNAP).
+    Packet {
+        from: Sid,
+        link: LinkId,
+        packet: QuorumPacket,
+        snap: Option<Box<wire::ReceivedSnapshot>>,
+    },
+    /// The leader accepted a learner connection and read its LearnerInfo.
+    LearnerLink {
+        sid: Sid,
+        link: LinkId,
+        tx: learner_net::LinkTx,
+        reader: tokio::task::AbortHandle,
+    },
+    /// Link `link` with `peer` broke (or could not be opened).
+    LinkClosed { peer: Sid, link: LinkId },
+    /// The disk queue made every txn up to this zxid durable.
+    Persisted(Zxid),
+    /// The disk queue made an epoch file durable.
+    EpochPersisted(EpochKind, u32),
+    /// The disk queue failed: the server must stop (as ZooKeeper does).
+    DiskFailed(String),
+    /// The applier reached this zxid.
+    Applied(i64),
+}
+
+/// What `srvr`/`stat`/`mntr` report about the ensemble; written by the driver only.
+#[derive(Debug)]
+pub struct QuorumStatus {
+    distributed: AtomicBool,
+    role: AtomicU8,
+    serving: AtomicBool,
+    leader: AtomicI64,
+    followers: AtomicUsize,
+    synced_followers: AtomicUsize,
+    observers: AtomicUsize,
+}
+
+const ROLE_LOOKING: u8 = 0;
+const ROLE_FOLLOWING: u8 = 1;
+const ROLE_LEADING: u8 = 2;
+const ROLE_OBSERVING: u8 = 3;
+
+impl Default for QuorumStatus {
+    /// Standalone: always serving.
+    fn default() -> Self {
+        QuorumStatus {
+            distributed: AtomicBool::new(false),
+            role: AtomicU8::new(ROLE_LOOKING),
+            serving: AtomicBool::new(true),
+            leader: AtomicI64::new(-1),
+            followers: AtomicUsize::new(0),
+            synced_followers: AtomicUsize::new(0),
+            observers: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl QuorumStatus {
+    /// Marks the server as a member of an ensemble: not serving until the core says so.
+    pub fn set_distributed(&self) {
+        self.distributed.store(true, Ordering::SeqCst);
+        self.serving.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_distributed(&self) -> bool {
+        self.distributed.load(Ordering::Relaxed)
+    }
+
+    /// May clients be served now? (Standalone: always.)
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    pub fn set_serving(&self, on: bool) {
+        self.serving.store(on, Ordering::Release);
+    }
+
+    pub fn set_role(&self, role: Role, leader: Option<Sid>) {
+        let r = match role {
+            Role::Looking => ROLE_LOOKING,
+            Role::Following => ROLE_FOLLOWING,
+            Role::Leading => ROLE_LEADING,
+            Role::Observing => ROLE_OBSERVING,
+        };
+        self.role.store(r, Ordering::Relaxed);
+        self.leader.store(leader.unwrap_or(-1), Ordering::Relaxed);
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Relaxed) {
+            ROLE_FOLLOWING => Role::Following,
+            ROLE_LEADING => Role::Leading,
+            ROLE_OBSERVING => Role::Observing,
+            _ => Role::Looking,
+        }
+    }
+
+    /// The leader's sid, if known.
+    pub fn leader(&self) -> Option<Sid> {
+        let l = self.leader.load(Ordering::Relaxed);
+        (l >= 0).then_some(l)
+    }
+
+    /// ZooKeeper's `Mode:` / `zk_server_state` word.
+    pub fn mode_name(&self) -> &'static str {
+        if !self.is_distributed() {
+            return "standalone";
+        }
+        match self.role() {
+            Role::Looking => "looking",
+            Role::Following => "follower",
+            Role::Leading => "leader",
+            Role::Observing => "observer",
+        }
+    }
+
+    pub fn set_learners(&self, followers: usize, synced: usize, observers: usize) {
+        self.followers.store(followers, Ordering::Relaxed);
+        self.synced_followers.store(synced, Ordering::Relaxed);
+        self.observers.store(observers, Ordering::Relaxed);
+    }
+
+    /// (followers, synced followers, observers) connected to this leader.
+    pub fn learners(&self) -> (usize, usize, usize) {
+        (
+            self.followers.load(Ordering::Relaxed),
+            self.synced_followers.load(Ordering::Relaxed),
+            self.observers.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Why the replicated runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid ensemble configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("recovery failed: {0}")]
+    Recovery(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}

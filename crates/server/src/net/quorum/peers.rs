@@ -1,0 +1,118 @@
+//! The ensemble as configured: each member's election and quorum addresses, this
+//! server's id, and the `ZabConfig` the core is started with.
+//!
+//! Owns only the translation of `server.N` lines; resolves host names once at start-up.
+//! Never opens sockets.
+
+use super::QuorumError;
+use crate::config::{Config, PeerRole};
+use crate::zab::{Sid, ZabConfig};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// One member's addresses.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub sid: Sid,
+    pub election: SocketAddr,
+    pub quorum: SocketAddr,
+    pub observer: bool,
+    /// `host:port` of the election address as written in the config (sent in the
+    /// election connection header).
+    pub election_text: String,
+}
+
+/// The whole ensemble.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    pub me: Sid,
+    pub members: BTreeMap<Sid, Peer>,
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, QuorumError> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    (h, port)
+        .to_socket_addrs()
+        .map_err(|e| QuorumError::Config(format!("cannot resolve {host}:{port}: {e}")))?
+        .next()
+        .ok_or_else(|| QuorumError::Config(format!("{host}:{port} resolves to nothing")))
+}
+
+impl Peers {
+    pub fn from_config(cfg: &Config) -> Result<Peers, QuorumError> {
+        let me = cfg
+            .my_id
+            .ok_or_else(|| QuorumError::Config("myid file is missing".into()))?;
+        if !cfg.servers.contains_key(&me) {
+            return Err(QuorumError::Config(format!(
+                "myid {me} has no server.{me} line"
+            )));
+        }
+        let mut members = BTreeMap::new();
+        for (id, s) in &cfg.servers {
+            let sid = *id as Sid;
+            members.insert(
+                sid,
+                Peer {
+                    sid,
+                    election: resolve(&s.host, s.election_port)?,
+                    quorum: resolve(&s.host, s.quorum_port)?,
+                    observer: s.role == PeerRole::Observer,
+                    election_text: format!("{}:{}", s.host, s.election_port),
+                },
+            );
+        }
+        Ok(Peers {
+            me: me as Sid,
+            members,
+        })
+    }
+
+    pub fn mine(&self) -> Option<&Peer> {
+        self.members.get(&self.me)
+    }
+
+    /// The core's configuration: voters, observers, timers from zoo.cfg, and the quorum
+    /// config text ZooKeeper carries in notifications and NEWLEADER.
+    pub fn zab_config(&self, cfg: &Config) -> ZabConfig {
+        let voters = self
+            .members
+            .values()
+            .filter(|p| !p.observer)
+            .map(|p| p.sid)
+            .collect();
+        let observers = self
+            .members
+            .values()
+            .filter(|p| p.observer)
+            .map(|p| p.sid)
+            .collect();
+        let mut z = ZabConfig::new(self.me, voters, observers);
+        z.tick_ms = u64::from(cfg.tick_time_ms.max(1));
+        z.init_limit = u64::from(cfg.init_limit.unwrap_or(10).max(1));
+        z.sync_limit = u64::from(cfg.sync_limit.unwrap_or(5).max(1));
+        let mut lines: Vec<String> = cfg
+            .servers
+            .values()
+            .map(|s| {
+                let role = match s.role {
+                    PeerRole::Participant => "participant",
+                    PeerRole::Observer => "observer",
+                };
+                let client = s
+                    .client_addr
+                    .as_ref()
+                    .map(|(h, p)| format!(";{h}:{p}"))
+                    .unwrap_or_default();
+                format!(
+                    "server.{}={}:{}:{}:{role}{client}",
+                    s.id, s.host, s.quorum_port, s.election_port
+                )
+            })
+            .collect();
+        lines.push("version=0".into());
+        z.config_text = lines.join("\n");
+        z.config_version = 0;
+        z
+    }
+}
