@@ -74,7 +74,11 @@ impl Mutex {
                 h.count += 1;
                 return Ok(true);
             }
+            // The previous hold was lost; its node may still exist if the session
+            // survived: remove it so the new attempt does not queue behind it.
+            let old = h.node.clone();
             *held = None;
+            delete_guaranteed(&self.core.client, &old).await?;
         }
         let skip_wait = match &self.writer {
             Some(w) => w.is_acquired().await,

@@ -247,6 +247,11 @@ pub enum LostReason {
 
 /// Watches `node` and the session; publishes `Some(reason)` once the node can no longer
 /// be assumed ours. The task stops when the receiver count drops to zero or after loss.
+///
+/// After [`LostReason::DisconnectedTooLong`] the session may still be alive (a server that
+/// was down restores its sessions with a fresh timeout): the holder was told it lost the
+/// resource, so the monitor deletes the node once the session reconnects instead of
+/// letting it block every other contender (Curator injects a session expiry instead).
 pub fn spawn_lost_monitor(client: Client, node: String) -> watch::Receiver<Option<LostReason>> {
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
@@ -254,9 +259,32 @@ pub fn spawn_lost_monitor(client: Client, node: String) -> watch::Receiver<Optio
         if let Some(r) = reason {
             tracing::info!(%node, ?r, "recipe node lost");
             let _ = tx.send(Some(r));
+            if r == LostReason::DisconnectedTooLong {
+                delete_after_reconnect(&client, &node).await;
+            }
         }
     });
     rx
+}
+
+/// Deletes `node` once the session is connected again; gives up when the session ends
+/// (the node goes with it) or after [`GUARANTEED_DELETE_MAX`].
+async fn delete_after_reconnect(client: &Client, node: &str) {
+    let mut st = client.state_watcher();
+    let connected = match tokio::time::timeout(
+        GUARANTEED_DELETE_MAX,
+        st.wait_for(|s| s.is_connected() || s.is_terminal()),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s.is_connected(),
+        _ => false,
+    };
+    if connected {
+        if let Err(e) = delete_guaranteed(client, node).await {
+            tracing::warn!(%node, error = %e, "could not delete the node of a lost lock");
+        }
+    }
 }
 
 async fn monitor(
