@@ -418,3 +418,108 @@ fn orphan_ephemerals_are_closed_through_the_write_path() {
     assert!(db.orphan_sessions.is_empty());
     assert_eq!(db.last_zxid, 2);
 }
+
+#[test]
+fn concurrent_writes_share_fsyncs() {
+    const CLIENTS: usize = 8;
+    const PER_CLIENT: i32 = 50;
+    let d = tempfile::tempdir().expect("tempdir");
+    let cfg = config(d.path());
+    let rt = runtime();
+    rt.block_on(async {
+        let server = start(&cfg).await;
+        let addr = server.local_addr();
+        let stats = &server.shared().stats;
+        let (fsyncs0, txns0) = (
+            stats.fsyncs.load(Ordering::Relaxed),
+            stats.txns_logged.load(Ordering::Relaxed),
+        );
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            tasks.push(tokio::spawn(async move {
+                let mut cl = Client::connect(addr, 10_000).await;
+                // Pipelined: every request is sent before any reply is read.
+                for i in 1..=PER_CLIENT {
+                    let req = create_req(&format!("/c{c}-{i}"), b"x", Acl::open_unsafe(), 0);
+                    cl.send(i, 1, &req.to_bytes()).await;
+                }
+                for i in 1..=PER_CLIENT {
+                    let (h, _) = cl.reply(i).await;
+                    assert_eq!(h.err, 0);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("client task");
+        }
+        let fsyncs = stats.fsyncs.load(Ordering::Relaxed) - fsyncs0;
+        let txns = stats.txns_logged.load(Ordering::Relaxed) - txns0;
+        eprintln!("group commit: {fsyncs} fsyncs for {txns} txns");
+        assert!(
+            txns >= (CLIENTS * PER_CLIENT as usize) as u64,
+            "txns {txns}"
+        );
+        assert!(
+            fsyncs * 2 < txns,
+            "group commit: {fsyncs} fsyncs for {txns} txns"
+        );
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn autopurge_keeps_the_configured_snapshots() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let cfg = Config {
+        snap_count: 10,
+        pre_alloc_size_kb: 64,
+        ..config(d.path())
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let server = start(&cfg).await;
+        let mut c = Client::connect(server.local_addr(), 10_000).await;
+        for i in 0..120 {
+            assert_eq!(c.create(&format!("/p{i}"), b"", 0).await.0, 0);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.shared().stats.snapshots.load(Ordering::Relaxed) < 5 {
+            assert!(Instant::now() < deadline, "no background snapshots");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.shutdown().await;
+    });
+    let v2 = files::version_dir(d.path());
+    let count = || files::list_snapshots(&v2).expect("list").len();
+    assert!(count() > 5, "snapshots before purge: {}", count());
+    let cfg = Config {
+        autopurge_purge_interval_hours: 1,
+        autopurge_snap_retain_count: 3,
+        ..cfg
+    };
+    rt.block_on(async {
+        let server = start(&cfg).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count() > 3 {
+            assert!(
+                Instant::now() < deadline,
+                "autopurge did not run: {}",
+                count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let live = server.shared().tree().clone();
+        server.shutdown().await;
+        // What is left still recovers the same tree.
+        let db = load(
+            d.path(),
+            d.path(),
+            &RecoveryOptions::default(),
+            false,
+            SnapshotOptions::default(),
+        )
+        .expect("load after purge");
+        assert_same_tree(&live, &db.tree);
+    });
+    assert_eq!(count(), 3);
+}
