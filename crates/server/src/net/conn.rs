@@ -354,9 +354,17 @@ impl Conn {
             // As ZooKeeper: connections already bound to the session are closed before
             // the password is checked (even a failed resume drops them).
             self.unbind_others(sid);
-            let r = shared
+            let mut r = shared
                 .sessions()
                 .revalidate(sid, &req.passwd, timeout, shared.now_ms());
+            if r.is_ok() {
+                // A learner asks the leader, which owns session liveness (REVALIDATE).
+                if let Some(valid) = shared.quorum.revalidate(sid, timeout).await {
+                    if !valid {
+                        r = Err(SessionError::Unknown);
+                    }
+                }
+            }
             match r {
                 Ok(()) => {
                     self.bind_session(sid, timeout);

@@ -23,7 +23,7 @@ use super::forward::{self, Forwarded};
 use super::learner_net::{self, LinkTx, Outbound};
 use super::peers::Peers;
 use super::wire::ReceivedSnapshot;
-use super::{Event, LinkId, QuorumError};
+use super::{Event, LinkId, QuorumError, Revalidation};
 use crate::auth::AuthInfo;
 use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
 use crate::prep::{Prep, WriteRequest};
@@ -31,7 +31,8 @@ use crate::watch::ConnId;
 use crate::zab::{Durable, Input, Message, Output, Role, Sid, Zab};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{
-    decode_revalidate, decode_touches, encode_revalidate_reply, encode_touches,
+    decode_revalidate, decode_revalidate_reply, decode_touches, encode_revalidate,
+    encode_revalidate_reply, encode_touches,
 };
 use rzk_proto::quorum::{ForwardedRequest, PacketType, QuorumPacket, SessionTouch};
 use rzk_proto::txn::TxnRecord;
@@ -112,6 +113,8 @@ impl QuorumRuntime {
         let applier =
             Applier::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
         shared.quorum.set_distributed();
+        let (reval_tx, reval_rx) = mpsc::unbounded_channel();
+        shared.quorum.set_revalidator(reval_tx);
         tracing::info!(
             sid = peers.me,
             election = %me.election,
@@ -156,11 +159,12 @@ impl QuorumRuntime {
                     leader_syncs: VecDeque::new(),
                     pending_snap: None,
                     touch_seen: HashMap::new(),
+                    revalidations: HashMap::new(),
                     init_ms,
                     stop: false,
                 };
                 d.process(outs);
-                local.block_on(d.run(events_rx, jobs));
+                local.block_on(d.run(events_rx, jobs, reval_rx));
             })
             .map_err(QuorumError::Thread)?;
         Ok(QuorumRuntime {
@@ -208,6 +212,8 @@ struct Driver {
     pending_snap: Option<Box<ReceivedSnapshot>>,
     /// Learner: each connection's request count at the last session report.
     touch_seen: HashMap<ConnId, u64>,
+    /// Learner: reconnecting sessions waiting for the leader's REVALIDATE answer.
+    revalidations: HashMap<i64, Vec<oneshot::Sender<bool>>>,
     init_ms: u64,
     stop: bool,
 }
@@ -221,6 +227,7 @@ impl Driver {
         mut self,
         mut events: mpsc::UnboundedReceiver<Event>,
         mut jobs: mpsc::Receiver<Job>,
+        mut reval: mpsc::UnboundedReceiver<Revalidation>,
     ) {
         let period = (self.peers_tick_ms() / 4).max(MIN_TICK_MS);
         let mut tick = tokio::time::interval(Duration::from_millis(period));
@@ -236,6 +243,9 @@ impl Driver {
                 job = jobs.recv(), if can_take => match job {
                     Some(j) => self.on_job(j),
                     None => break,
+                },
+                r = reval.recv() => if let Some(r) = r {
+                    self.on_revalidation(r);
                 },
                 _ = tick.tick() => self.on_tick(),
             }
@@ -452,6 +462,7 @@ impl Driver {
         self.leader_syncs.clear();
         self.held.clear();
         self.touch_seen.clear();
+        self.revalidations.clear();
         self.prep.reset();
     }
 
@@ -507,6 +518,13 @@ impl Driver {
                     to: from,
                     packet: reply,
                 });
+            }
+            (Role::Following | Role::Observing, PacketType::Revalidate) => {
+                if let Ok((session, valid)) = decode_revalidate_reply(p.data()) {
+                    for w in self.revalidations.remove(&session).unwrap_or_default() {
+                        let _ = w.send(valid);
+                    }
+                }
             }
             (Role::Following | Role::Observing, PacketType::Sync) => {
                 if let Some(job) = self.learner_syncs.pop_front() {
@@ -565,6 +583,25 @@ impl Driver {
             JobKind::Stop => return,
         };
         self.step(Input::Forward(p));
+    }
+
+    fn on_revalidation(&mut self, r: Revalidation) {
+        if !self.serving || !matches!(self.role, Role::Following | Role::Observing) {
+            return; // dropping the reply sender answers "invalid"
+        }
+        let first = !self.revalidations.contains_key(&r.session);
+        self.revalidations
+            .entry(r.session)
+            .or_default()
+            .push(r.reply);
+        if first {
+            let p = QuorumPacket::with_data(
+                PacketType::Revalidate,
+                -1,
+                encode_revalidate(r.session, r.timeout_ms),
+            );
+            self.step(Input::Forward(p));
+        }
     }
 
     fn can_prep(&self) -> bool {

@@ -34,6 +34,20 @@ use crate::zab::{EpochKind, Role, Sid};
 use rzk_proto::quorum::{Notification, QuorumPacket};
 use rzk_proto::Zxid;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A learner's question to the leader: is this reconnecting session still alive?
+#[derive(Debug)]
+pub struct Revalidation {
+    pub session: i64,
+    pub timeout_ms: i32,
+    pub reply: oneshot::Sender<bool>,
+}
+
+/// Longest a reconnecting client waits for the leader's REVALIDATE answer.
+pub const REVALIDATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Identifies one quorum connection; a newer link to the same peer replaces an older one.
 pub type LinkId = u64;
@@ -79,6 +93,7 @@ pub struct QuorumStatus {
     followers: AtomicUsize,
     synced_followers: AtomicUsize,
     observers: AtomicUsize,
+    revalidate: Mutex<Option<mpsc::UnboundedSender<Revalidation>>>,
 }
 
 const ROLE_LOOKING: u8 = 0;
@@ -97,6 +112,7 @@ impl Default for QuorumStatus {
             followers: AtomicUsize::new(0),
             synced_followers: AtomicUsize::new(0),
             observers: AtomicUsize::new(0),
+            revalidate: Mutex::new(None),
         }
     }
 }
@@ -157,6 +173,39 @@ impl QuorumStatus {
             Role::Following => "follower",
             Role::Leading => "leader",
             Role::Observing => "observer",
+        }
+    }
+
+    /// Installs the driver's REVALIDATE queue.
+    pub fn set_revalidator(&self, tx: mpsc::UnboundedSender<Revalidation>) {
+        *self
+            .revalidate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
+    }
+
+    /// On a learner: asks the leader whether `session` is still alive (`None` when this
+    /// server is not a learner, i.e. its own session table is authoritative). No answer
+    /// in time counts as invalid.
+    pub async fn revalidate(&self, session: i64, timeout_ms: i32) -> Option<bool> {
+        if !matches!(self.role(), Role::Following | Role::Observing) {
+            return None;
+        }
+        let tx = self
+            .revalidate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Revalidation {
+            session,
+            timeout_ms,
+            reply,
+        })
+        .ok()?;
+        match tokio::time::timeout(REVALIDATE_TIMEOUT, rx).await {
+            Ok(Ok(v)) => Some(v),
+            _ => Some(false),
         }
     }
 
