@@ -292,6 +292,7 @@ pub fn error_message(e: &Error, path: &str) -> String {
         Error::NotEmpty => format!("Node not empty: {path}"),
         Error::BadVersion => format!("version No is not valid : {path}"),
         Error::NoAuth => format!("Insufficient permission : {path}"),
+        Error::BadArguments => format!("Arguments are not valid : {path}"),
         Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
         Error::InvalidPath(p) => p.reason.to_string(),
         Error::Unimplemented => format!("KeeperErrorCode = Unimplemented for {path}"),
