@@ -48,8 +48,10 @@ use tokio::sync::{mpsc, oneshot};
 /// being applied, or too many proposals outstanding). Beyond it, no more jobs are taken
 /// from the client queue (backpressure onto connections).
 pub const MAX_HELD: usize = 10_000;
-/// Smallest timer period of the driver.
-const MIN_TICK_MS: u64 = 10;
+/// Longest timer period of the driver. The core only learns the time from ticks, so the
+/// period bounds the precision of every timer inside it (finalizeWait is 200 ms): ticks
+/// come every `tickTime / 4` or this often, whichever is shorter.
+const MAX_TICK_PERIOD_MS: u64 = 20;
 
 /// One open quorum link.
 #[derive(Debug)]
@@ -229,7 +231,7 @@ impl Driver {
         mut jobs: mpsc::Receiver<Job>,
         mut reval: mpsc::UnboundedReceiver<Revalidation>,
     ) {
-        let period = (self.peers_tick_ms() / 4).max(MIN_TICK_MS);
+        let period = (self.peers_tick_ms() / 4).clamp(1, MAX_TICK_PERIOD_MS);
         let mut tick = tokio::time::interval(Duration::from_millis(period));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while !self.stop {
