@@ -140,10 +140,30 @@ pub struct OpenedDb {
     pub elapsed: Duration,
 }
 
+/// Removes `snapshot.*.tmp` files: snapshots whose writer died before the rename
+/// (nothing reads them; nothing writes them while the server is not running).
+fn remove_unfinished_snapshots(data_dir: &std::path::Path) {
+    let dir = crate::storage::files::version_dir(data_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("snapshot.") && name.ends_with(".tmp") {
+            tracing::info!(file = %e.path().display(), "removing unfinished snapshot");
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!(file = %e.path().display(), error = %err, "cannot remove unfinished snapshot");
+            }
+        }
+    }
+}
+
 /// Recovers the database, writes the post-load snapshot and opens the log writer.
 pub fn open(cfg: &Config) -> Result<OpenedDb, OpenError> {
     let settings = StorageSettings::from_config(cfg);
     let started = Instant::now();
+    remove_unfinished_snapshots(&settings.data_dir);
     let loaded = db::load(
         &settings.data_dir,
         &settings.data_log_dir,
