@@ -60,12 +60,33 @@ CFG
   echo "rzk did not start on $port"; cat "$dir/server.log"; return 1
 }
 
+PY="$ROOT/.venv-tests/bin/python"
+
+start_apache() { # port
+  local dir="$TMP/apache-$1"
+  local pid
+  pid=$(scripts/start-apache-zk.sh "$1" "$dir" extendedTypesEnabled=true znode.container.checkIntervalMs=1000) || return 1
+  PIDS+=("$pid")
+}
+
 if start_rzk 21810; then
   stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
   stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 cargo test -p rzk-client -- --test-threads=2
+  stage interop-curator-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/interop/run.sh
 else
   failed=$((failed + 1)); failures+=("start-rzk")
 fi
+
+# The same client and recipe tests against Apache ZooKeeper 3.8 (Debian's), the oracle.
+if start_apache 21811; then
+  stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 cargo test -p rzk-client -- --test-threads=2
+else
+  failed=$((failed + 1)); failures+=("start-apache")
+fi
+
+# Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
+stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
+stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
