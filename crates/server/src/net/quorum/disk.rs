@@ -10,6 +10,8 @@
 use super::epoch_file;
 use super::Event;
 use crate::config::Config;
+use crate::net::durable::StorageSettings;
+use crate::net::snapshots::Snapshotter;
 use crate::net::state::Shared;
 use crate::storage::db::{self, SnapshotOptions};
 use crate::storage::files;
@@ -80,12 +82,19 @@ impl DiskQueue {
     ) -> std::io::Result<DiskQueue> {
         let cfg = shared.config.clone();
         let log = FileTxnLog::open(&cfg.data_log_dir, log_config(&cfg))?;
+        let settings = StorageSettings::from_config(&cfg);
+        let snapshots = Snapshotter::new(
+            settings.snap_policy(),
+            settings.data_dir.clone(),
+            settings.snapshot,
+        );
         let (tx, rx) = std_mpsc::channel();
         let mut w = Writer {
             shared,
             cfg,
             log: Some(log),
             events,
+            snapshots,
         };
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-disk".into())
@@ -120,6 +129,9 @@ struct Writer {
     cfg: Config,
     log: Option<FileTxnLog>,
     events: mpsc::UnboundedSender<Event>,
+    /// Background snapshots of the applied tree per snapCount (as ZooKeeper's
+    /// SyncRequestProcessor does on every member).
+    snapshots: Snapshotter,
 }
 
 impl Writer {
@@ -167,6 +179,7 @@ impl Writer {
                 tracing::warn!("closing the transaction log: {e}");
             }
         }
+        self.snapshots.join();
         tracing::debug!("disk thread stopped");
     }
 
@@ -185,15 +198,25 @@ impl Writer {
         let Some(last) = txns.last().map(|t| t.zxid) else {
             return Ok(());
         };
+        let mut snapshot_due = false;
         let log = self.log()?;
+        let mut sizes = Vec::with_capacity(txns.len());
         for t in txns {
             let rec = TxnRecord::decode(&t.payload).map_err(|source| DiskError::Decode {
                 zxid: t.zxid.0,
                 source,
             })?;
-            log.append_record(&rec).map_err(DiskError::Log)?;
+            sizes.push(log.append_record(&rec).map_err(DiskError::Log)?);
         }
         log.sync_all().map_err(DiskError::Log)?;
+        for n in sizes {
+            snapshot_due |= self.snapshots.on_append(n);
+        }
+        if snapshot_due {
+            // The next txn starts a new log file; the snapshot is of the applied tree.
+            self.log()?.roll().map_err(DiskError::Log)?;
+            self.snapshots.start(&self.shared);
+        }
         self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.shared
             .stats
