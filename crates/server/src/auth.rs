@@ -36,7 +36,14 @@ impl AuthInfo {
     }
 
     fn push(&mut self, id: Id) {
-        if !self.ids.contains(&id) {
+        if self.ids.contains(&id) {
+            return;
+        }
+        // ZooKeeper 3.8 lists the first authenticated id before the connection's own
+        // `ip` id, later ones after it (whoami on the Debian oracle: digest:bob, ip, digest:carol).
+        if self.ids.len() == 1 && self.ids[0].scheme == "ip" {
+            self.ids.insert(0, id);
+        } else {
             self.ids.push(id);
         }
     }
@@ -291,7 +298,7 @@ mod tests {
         a.add_auth("digest", b"bob:secret", None).unwrap();
         assert!(!a.is_super);
         assert_eq!(
-            a.ids[1],
+            a.ids[0],
             Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")
         );
         a.add_auth("digest", b"bob:secret", None).unwrap();
@@ -309,10 +316,19 @@ mod tests {
             &s,
             ADMIN
         ));
-        let infos = a.client_infos();
-        assert_eq!(infos[0].auth_scheme, "ip");
-        assert_eq!(infos[0].user, "127.0.0.1");
-        assert_eq!(infos[1].user, "bob");
+        // ZooKeeper's whoami order: first authenticated id, the ip id, later ids.
+        a.add_auth("digest", b"carol:pw", None).unwrap();
+        let infos: Vec<(String, String)> = a
+            .client_infos()
+            .into_iter()
+            .map(|i| (i.auth_scheme, i.user))
+            .collect();
+        let want = [("digest", "bob"), ("ip", "127.0.0.1"), ("digest", "carol")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(infos, want);
     }
 
     #[test]
