@@ -88,6 +88,9 @@ fi
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# Replication: a 3-node ensemble as real processes (election, kill -9, SIGSTOP).
+stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
+
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
 echo "$passed passed, $failed failed"
