@@ -62,6 +62,14 @@ fn create(tree: &mut DataTree, zxid: &mut i64, path: &str, data: Bytes) {
     tree.apply(&r);
 }
 
+/// This process's resident set size in MiB (Linux), for the tree's memory footprint.
+fn rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib >> 10)
+}
+
 fn ruok() -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", CLIENT_PORT)) else {
         return false;
@@ -114,10 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         create(&mut tree, &mut zxid, &path, payload.clone());
     }
     println!(
-        "built tree: {} znodes, last zxid 0x{:x}, in {:.1} s",
+        "built tree: {} znodes, last zxid 0x{:x}, in {:.1} s, process RSS {} MiB",
         tree.node_count(),
         tree.last_zxid(),
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        rss_mib().unwrap_or(0)
     );
 
     for i in 0..3 {
