@@ -95,7 +95,10 @@ fn acl_checks_on_reads() {
         watch: false,
     });
     let body = read(&t, &mut w, 1, &anon(), S, &ex).expect("exists needs no READ");
-    assert_eq!(ExistsResponse::from_bytes(&body).unwrap().stat.data_length, 2);
+    assert_eq!(
+        ExistsResponse::from_bytes(&body).unwrap().stat.data_length,
+        2
+    );
     let mut bob = anon();
     bob.add_auth("digest", b"bob:secret", None).unwrap();
     let body = read(&t, &mut w, 1, &bob, S, &gd("/sec")).unwrap();
