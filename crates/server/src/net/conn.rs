@@ -9,6 +9,7 @@
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError};
 use crate::net::pipeline::{notification_frame, reply_frame};
+use crate::net::quorum::SessionCheck;
 use crate::net::state::{ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
 use crate::prep::WriteRequest;
 use crate::read;
@@ -359,9 +360,14 @@ impl Conn {
                 .revalidate(sid, &req.passwd, timeout, shared.now_ms());
             if r.is_ok() {
                 // A learner asks the leader, which owns session liveness (REVALIDATE).
-                if let Some(valid) = shared.quorum.revalidate(sid, timeout).await {
-                    if !valid {
-                        r = Err(SessionError::Unknown);
+                match shared.quorum.revalidate(sid, timeout).await {
+                    SessionCheck::Local | SessionCheck::Valid => {}
+                    SessionCheck::Invalid => r = Err(SessionError::Unknown),
+                    SessionCheck::NoAnswer => {
+                        // The leader was lost meanwhile: the session may be alive, so
+                        // no answer (not "expired"); the client tries another server.
+                        tracing::info!(addr = %self.addr, "no revalidation answer for session 0x{sid:x}; closing without a reply");
+                        return Err(ConnError::Closed("session revalidation got no answer"));
                     }
                 }
             }

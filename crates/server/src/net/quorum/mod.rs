@@ -46,6 +46,20 @@ pub struct Revalidation {
     pub reply: oneshot::Sender<bool>,
 }
 
+/// The answer to "is this reconnecting session alive?" on an ensemble member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// Not a learner: the local session table decides.
+    Local,
+    /// The leader says the session is alive.
+    Valid,
+    /// The leader says the session is gone (expired or closed).
+    Invalid,
+    /// No answer (the leader was lost, or it took too long): the client must try again
+    /// elsewhere, its session is not known to be gone.
+    NoAnswer,
+}
+
 /// Longest a reconnecting client waits for the leader's REVALIDATE answer.
 pub const REVALIDATE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -184,28 +198,37 @@ impl QuorumStatus {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
     }
 
-    /// On a learner: asks the leader whether `session` is still alive (`None` when this
-    /// server is not a learner, i.e. its own session table is authoritative). No answer
-    /// in time counts as invalid.
-    pub async fn revalidate(&self, session: i64, timeout_ms: i32) -> Option<bool> {
+    /// On a learner: asks the leader whether `session` is still alive. A server that is
+    /// not a learner answers `Local` (its own session table is authoritative). No answer
+    /// (leader lost, or none in [`REVALIDATE_TIMEOUT`]) is `NoAnswer`, never "invalid": the
+    /// session may well be alive, so the client must try another server.
+    pub async fn revalidate(&self, session: i64, timeout_ms: i32) -> SessionCheck {
         if !matches!(self.role(), Role::Following | Role::Observing) {
-            return None;
+            return SessionCheck::Local;
         }
-        let tx = self
+        let Some(tx) = self
             .revalidate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()?;
+            .clone()
+        else {
+            return SessionCheck::Local;
+        };
         let (reply, rx) = oneshot::channel();
-        tx.send(Revalidation {
-            session,
-            timeout_ms,
-            reply,
-        })
-        .ok()?;
+        if tx
+            .send(Revalidation {
+                session,
+                timeout_ms,
+                reply,
+            })
+            .is_err()
+        {
+            return SessionCheck::NoAnswer;
+        }
         match tokio::time::timeout(REVALIDATE_TIMEOUT, rx).await {
-            Ok(Ok(v)) => Some(v),
-            _ => Some(false),
+            Ok(Ok(true)) => SessionCheck::Valid,
+            Ok(Ok(false)) => SessionCheck::Invalid,
+            _ => SessionCheck::NoAnswer,
         }
     }
 
