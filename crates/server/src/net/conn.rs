@@ -358,10 +358,13 @@ impl Conn {
             let mut r = shared
                 .sessions()
                 .revalidate(sid, &req.passwd, timeout, shared.now_ms());
-            if r.is_ok() {
-                // A learner asks the leader, which owns session liveness (REVALIDATE).
+            // A learner asks the leader, which owns session liveness (REVALIDATE), also
+            // about a session it does not know yet (its createSession may not have been
+            // applied here yet when the client's first server died).
+            if matches!(r, Ok(()) | Err(SessionError::Unknown)) {
                 match shared.quorum.revalidate(sid, timeout).await {
-                    SessionCheck::Local | SessionCheck::Valid => {}
+                    SessionCheck::Local => {}
+                    SessionCheck::Valid => r = Ok(()),
                     SessionCheck::Invalid => r = Err(SessionError::Unknown),
                     SessionCheck::NoAnswer => {
                         // The leader was lost meanwhile: the session may be alive, so
