@@ -99,9 +99,11 @@ for op in $OPS; do
     for target in rzk zk; do
         h="$RZK_HOSTS"; [ "$target" = zk ] && h="$ZK_HOSTS"
         echo "== $op against $target ensemble ($h)" >&2
-        line="$("$BIN" bench --hosts "$h" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
+        "$BIN" bench --hosts "$h" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
             --op "$op" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
-            --path "/rzk-bench-ensemble" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
+            --path "/rzk-bench-ensemble" >"$WORK/bench-$op-$target.out" 2>"$WORK/bench-$op-$target.err" || true
+        line="$(grep '^RESULT' "$WORK/bench-$op-$target.out" | tail -1 || true)"
+        echo "$line" >&2
         if [ -z "$line" ]; then
             echo "bench $op against $target failed:" >&2
             tail -5 "$WORK/bench-$op-$target.err" >&2
@@ -121,4 +123,16 @@ for op in $OPS; do
     printf "%-7s %12s %12s %7s | %9s %9s %7s | %9s %9s %7s\n" "$op" "${ro:--}" "${zo:--}" "$(ratio "$ro" "$zo")" \
         "${r50:--}" "${z50:--}" "$(ratio "$r50" "$z50")" "${r99:--}" "${z99:--}" "$(ratio "$r99" "$z99")"
 done
+echo
+bad=0
+for op in $OPS; do
+    for target in rzk zk; do
+        l="${RES[$op,$target]}"
+        echo "$target: ${l:-RESULT missing for $op}"
+        e="$(field errors "$l")"
+        if [ -z "$l" ] || [ "${e:-x}" != 0 ]; then bad=1; fi
+    done
+done
+[ "$bad" -eq 0 ] && echo "errors=0 in every result line" || echo "WARNING: a result line is missing or has errors != 0"
 echo "(3-node ensembles; sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
+exit "$bad"
