@@ -627,12 +627,8 @@ impl Prep {
     }
 
     fn prep_close_session(&mut self, c: &Ctx<'_>, s: &mut Scratch) -> Txn {
-        let mut es: std::collections::BTreeSet<String> = c
-            .tree
-            .ephemerals
-            .get(&c.session)
-            .cloned()
-            .unwrap_or_default();
+        let mut es: std::collections::BTreeSet<String> =
+            c.tree.ephemerals(c.session).into_iter().collect();
         for (path, p) in &self.overlay {
             match &p.node {
                 None => {

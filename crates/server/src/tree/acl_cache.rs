@@ -1,10 +1,10 @@
 //! Reference-counted ACL cache: every distinct ACL list gets an index (storage-format.md
 //! §4 "ACL cache"); nodes store the index. Must never reuse an index for a different
-//! list while it is referenced.
+//! list while it is referenced. Its maps are persistent (`imbl`) so that cloning the
+//! tree stays O(1).
 
 use rzk_proto::records::Acl;
 use rzk_proto::Jute;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Index meaning `[ALL, world:anyone]`, never stored in the map.
@@ -19,9 +19,10 @@ struct Entry {
 /// The cache.
 #[derive(Debug, Clone)]
 pub struct AclCache {
-    by_index: HashMap<i64, Entry>,
+    /// Sorted by index (snapshots write them in that order).
+    by_index: imbl::OrdMap<i64, Entry>,
     /// Jute encoding of a list -> its index.
-    by_bytes: HashMap<Vec<u8>, i64>,
+    by_bytes: imbl::HashMap<Arc<[u8]>, i64>,
     last_index: i64,
     open: Arc<Vec<Acl>>,
     empty: Arc<Vec<Acl>>,
@@ -30,8 +31,8 @@ pub struct AclCache {
 impl Default for AclCache {
     fn default() -> Self {
         AclCache {
-            by_index: HashMap::new(),
-            by_bytes: HashMap::new(),
+            by_index: imbl::OrdMap::new(),
+            by_bytes: imbl::HashMap::new(),
             last_index: 0,
             open: Arc::new(Acl::open_unsafe()),
             empty: Arc::new(Vec::new()),
@@ -43,12 +44,12 @@ impl AclCache {
     /// Index for `acl`, adding one reference.
     pub fn add(&mut self, acl: &[Acl]) -> i64 {
         let key = acl.to_vec().to_bytes();
-        let idx = match self.by_bytes.get(&key) {
+        let idx = match self.by_bytes.get(key.as_slice()) {
             Some(i) => *i,
             None => {
                 self.last_index += 1;
                 let i = self.last_index;
-                self.by_bytes.insert(key, i);
+                self.by_bytes.insert(Arc::from(key), i);
                 self.by_index.insert(
                     i,
                     Entry {
@@ -83,7 +84,7 @@ impl AclCache {
         };
         if gone {
             if let Some(e) = self.by_index.remove(&idx) {
-                self.by_bytes.remove(&e.acl.to_bytes());
+                self.by_bytes.remove(e.acl.to_bytes().as_slice());
             }
         }
     }
@@ -107,7 +108,7 @@ impl AclCache {
     /// Loads an entry from a snapshot (no references yet).
     pub fn insert_loaded(&mut self, idx: i64, acl: Vec<Acl>) {
         self.last_index = self.last_index.max(idx);
-        self.by_bytes.insert(acl.to_bytes(), idx);
+        self.by_bytes.insert(Arc::from(acl.to_bytes()), idx);
         self.by_index.insert(
             idx,
             Entry {
@@ -127,20 +128,17 @@ impl AclCache {
             .collect();
         for i in unused {
             if let Some(e) = self.by_index.remove(&i) {
-                self.by_bytes.remove(&e.acl.to_bytes());
+                self.by_bytes.remove(e.acl.to_bytes().as_slice());
             }
         }
     }
 
     /// Entries sorted by index.
     pub fn entries(&self) -> Vec<(i64, Vec<Acl>)> {
-        let mut v: Vec<(i64, Vec<Acl>)> = self
-            .by_index
+        self.by_index
             .iter()
             .map(|(i, e)| (*i, e.acl.as_ref().clone()))
-            .collect();
-        v.sort_by_key(|(i, _)| *i);
-        v
+            .collect()
     }
 
     pub fn len(&self) -> usize {

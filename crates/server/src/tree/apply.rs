@@ -4,14 +4,14 @@
 
 use super::digest::{node_digest, DIGEST_VERSION};
 use super::ephemeral::{self, OwnerKind};
-use super::{ApplyResult, Change, DataTree, Node, TxnReply};
+use super::{client_stat, ApplyResult, Change, Children, DataTree, Name, Node, TxnReply};
 use bytes::Bytes;
 use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
 use rzk_proto::{ErrorCode, OpCode};
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The outcome of one (sub-)operation.
 enum Sub {
@@ -213,9 +213,11 @@ impl DataTree {
     }
 
     /// Runs `f` on a node, keeping the digest and data size in step; returns the node's
-    /// ACL index afterwards.
-    fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<i64> {
-        let n = self.nodes.get_mut(path)?;
+    /// ACL index and client stat afterwards. (`get_mut` copies the map's path to the
+    /// node if a clone still shares it, even when the node is missing: that only costs
+    /// a little on the rare failure.)
+    fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<(i64, Stat)> {
+        let n = Arc::make_mut(self.nodes.get_mut(path)?);
         let old_len = n.data.len() as u64;
         f(n);
         let d = node_digest(path, &n.data, &n.stat);
@@ -225,7 +227,7 @@ impl DataTree {
             .data_size
             .wrapping_sub(old_len)
             .wrapping_add(n.data.len() as u64);
-        Some(n.acl)
+        Some((n.acl, client_stat(n, self.extended_types)))
     }
 
     fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: i64) {
@@ -262,10 +264,12 @@ impl DataTree {
             return Err(ErrorCode::NoNode);
         }
         let acl_idx = self.acls.add(acl);
-        if let Some(existing) = self.nodes.get_mut(path) {
-            // As ZooKeeper: a replayed create over an existing node installs its ACL.
-            let old = std::mem::replace(&mut existing.acl, acl_idx);
-            self.acls.remove_usage(old);
+        if self.nodes.contains_key(path) {
+            if let Some(existing) = self.nodes.get_mut(path) {
+                // As ZooKeeper: a replayed create over an existing node installs its ACL.
+                let old = std::mem::replace(&mut Arc::make_mut(existing).acl, acl_idx);
+                self.acls.remove_usage(old);
+            }
             return Err(ErrorCode::NodeExists);
         }
         let parent_acl_idx = self
@@ -280,9 +284,9 @@ impl DataTree {
                     p.stat.cversion = new;
                     p.stat.pzxid = zxid;
                 }
-                p.children.insert(child.to_owned());
+                p.children.insert(Name::from(child));
             })
-            .unwrap_or(super::OPEN_ACL_INDEX);
+            .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
         let stat = StatPersisted {
             czxid: zxid,
             mzxid: zxid,
@@ -298,12 +302,13 @@ impl DataTree {
             data: data.clone(),
             acl: acl_idx,
             stat,
-            children: BTreeSet::new(),
+            children: Children::new(),
             digest: 0,
         };
         let out = self.client_stat(&node);
-        self.insert_node(path.to_owned(), node);
-        self.index_owner(path, owner);
+        let name = Name::from(path);
+        self.index_owner(&name, owner);
+        self.insert_node(name, node);
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_CREATED,
@@ -318,20 +323,17 @@ impl DataTree {
     }
 
     /// Adds a node to the ephemeral / container / TTL indexes by its owner.
-    pub(crate) fn index_owner(&mut self, path: &str, owner: i64) {
+    pub(crate) fn index_owner(&mut self, path: &Name, owner: i64) {
         match ephemeral::kind(owner, true) {
             OwnerKind::Void => {}
             OwnerKind::Container => {
-                self.containers.insert(path.to_owned());
+                self.containers.insert(path.clone());
             }
             OwnerKind::Ttl(_) => {
-                self.ttls.insert(path.to_owned());
+                self.ttls.insert(path.clone());
             }
             OwnerKind::Session(s) => {
-                self.ephemerals
-                    .entry(s)
-                    .or_default()
-                    .insert(path.to_owned());
+                self.ephemerals.entry(s).or_default().insert(path.clone());
             }
         }
     }
@@ -366,6 +368,11 @@ impl DataTree {
             return Err(ErrorCode::BadArguments);
         }
         let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
+        if !self.nodes.contains_key(parent) {
+            return Err(ErrorCode::NoNode);
+        }
+        // As ZooKeeper: the parent's pzxid moves even when the child is already gone
+        // (a replay over a fuzzy snapshot), so the child is only looked up afterwards.
         let parent_acl_idx = self
             .modify(parent, |p| {
                 p.children.remove(child);
@@ -373,7 +380,8 @@ impl DataTree {
                     p.stat.pzxid = zxid;
                 }
             })
-            .ok_or(ErrorCode::NoNode)?;
+            .ok_or(ErrorCode::NoNode)?
+            .0;
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
         self.digest = self.digest.wrapping_sub(node.digest);
         self.data_size = self
@@ -404,7 +412,7 @@ impl DataTree {
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
-        let acl_idx = self
+        let (acl_idx, stat) = self
             .modify(path, |n| {
                 n.data = data.clone();
                 n.stat.mtime = time;
@@ -412,7 +420,6 @@ impl DataTree {
                 n.stat.version = version;
             })
             .ok_or(ErrorCode::NoNode)?;
-        let stat = self.stat(path).unwrap_or_default();
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_DATA_CHANGED,
@@ -429,12 +436,13 @@ impl DataTree {
             .ok_or(ErrorCode::NoNode)?;
         self.acls.remove_usage(old);
         let idx = self.acls.add(acl);
-        self.modify(path, |n| {
-            n.stat.aversion = version;
-            n.acl = idx;
-        })
-        .ok_or(ErrorCode::NoNode)?;
-        Ok(self.stat(path).unwrap_or_default())
+        let (_, stat) = self
+            .modify(path, |n| {
+                n.stat.aversion = version;
+                n.acl = idx;
+            })
+            .ok_or(ErrorCode::NoNode)?;
+        Ok(stat)
     }
 
     /// Deletes a closed session's ephemerals: the txn's list first, then any the tree
@@ -457,7 +465,7 @@ impl DataTree {
         let Some(mut local) = local else { return };
         if let Some(paths) = txn_paths {
             for p in paths {
-                local.remove(p);
+                local.remove(p.as_str());
             }
             if !local.is_empty() {
                 tracing::warn!(

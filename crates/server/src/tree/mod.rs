@@ -4,6 +4,12 @@
 //! Owns: all znode state. Must never do IO, read clocks, or depend on anything but the
 //! txns applied (time and sequence numbers come inside the txn). No ACL checks here:
 //! callers (`prep`, `read`) do them.
+//!
+//! Every map and set in the tree is a persistent `imbl` structure (HAMT / B-tree with
+//! structural sharing), so `DataTree::clone()` copies a few roots, not the znodes: a
+//! background snapshot clones under the tree lock in O(1) and the writer then copies
+//! only the paths it changes while the clone is alive. Paths and child names are
+//! `Arc<str>` so that those copies share strings instead of allocating.
 
 mod acl_cache;
 mod apply;
@@ -18,8 +24,20 @@ use bytes::Bytes;
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::ErrorCode;
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+/// A full znode path or a child name, shared between the tree's structures and clones.
+pub(crate) type Name = Arc<str>;
+/// The set of a node's child names (sorted: getChildren order).
+pub(crate) type Children = imbl::OrdSet<Name>;
+/// The znodes by full path. Values are shared (`Arc`, copied on write by
+/// `Arc::make_mut` only while a clone holds them) to keep the map's inline entries small:
+/// a HAMT's nodes are arrays of entries, so big inline values waste memory and cache.
+pub(crate) type NodeMap =
+    imbl::GenericHashMap<Name, Arc<Node>, PathHasher, imbl::shared_ptr::DefaultSharedPtr>;
+/// The paths' hasher: foldhash (per-map random seed), several times faster than SipHash
+/// on short paths.
+pub(crate) type PathHasher = foldhash::fast::RandomState;
 
 /// The reserved paths that can never be deleted.
 pub const RESERVED_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
@@ -78,21 +96,23 @@ pub(crate) struct Node {
     pub(crate) data: Bytes,
     pub(crate) acl: i64,
     pub(crate) stat: StatPersisted,
-    pub(crate) children: BTreeSet<String>,
+    pub(crate) children: Children,
     /// Cached `digest::node_digest` of this node.
     pub(crate) digest: i64,
 }
 
-/// The tree. Cloning is cheap-ish (data buffers are shared) and is how a consistent
-/// snapshot can be taken without holding a lock while writing it.
+/// The tree. Cloning is O(1) (persistent maps share their structure; see the module
+/// doc) and is how a consistent snapshot can be taken without holding a lock while
+/// writing it.
 #[derive(Debug, Clone)]
 pub struct DataTree {
     /// Keyed by client path; the root is `/`.
-    pub(crate) nodes: HashMap<String, Node>,
+    pub(crate) nodes: NodeMap,
     pub(crate) acls: AclCache,
-    pub(crate) ephemerals: HashMap<i64, BTreeSet<String>>,
-    pub(crate) containers: HashSet<String>,
-    pub(crate) ttls: HashSet<String>,
+    /// Ephemeral paths by owning session.
+    pub(crate) ephemerals: imbl::OrdMap<i64, imbl::OrdSet<Name>>,
+    pub(crate) containers: imbl::OrdSet<Name>,
+    pub(crate) ttls: imbl::OrdSet<Name>,
     pub(crate) last_zxid: i64,
     pub(crate) digest: i64,
     pub(crate) data_size: u64,
@@ -104,6 +124,24 @@ pub struct DataTree {
 impl Default for DataTree {
     fn default() -> Self {
         DataTree::new()
+    }
+}
+
+/// The stat clients see for a node (cversion as ZooKeeper reports it, owner decoded).
+pub(crate) fn client_stat(n: &Node, extended_types: bool) -> Stat {
+    let num_children = n.children.len() as i32;
+    Stat {
+        czxid: n.stat.czxid,
+        mzxid: n.stat.mzxid,
+        ctime: n.stat.ctime,
+        mtime: n.stat.mtime,
+        version: n.stat.version,
+        cversion: n.stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
+        aversion: n.stat.aversion,
+        ephemeral_owner: ephemeral::client_owner(n.stat.ephemeral_owner, extended_types),
+        data_length: n.data.len() as i32,
+        num_children,
+        pzxid: n.stat.pzxid,
     }
 }
 
@@ -120,11 +158,11 @@ impl DataTree {
     /// An empty database: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
     pub fn new() -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: NodeMap::new(),
             acls: AclCache::default(),
-            ephemerals: HashMap::new(),
-            containers: HashSet::new(),
-            ttls: HashSet::new(),
+            ephemerals: imbl::OrdMap::new(),
+            containers: imbl::OrdSet::new(),
+            ttls: imbl::OrdSet::new(),
             last_zxid: 0,
             digest: 0,
             data_size: 0,
@@ -146,12 +184,12 @@ impl DataTree {
                 ..Default::default()
             };
             t.insert_node(
-                path.to_owned(),
+                Name::from(path),
                 Node {
                     data: Bytes::new(),
                     acl,
                     stat,
-                    children: children.iter().map(|c| c.to_string()).collect(),
+                    children: children.iter().map(|c| Name::from(*c)).collect(),
                     digest: 0,
                 },
             );
@@ -165,11 +203,11 @@ impl DataTree {
     }
 
     /// Inserts a node, maintaining digest and data size (not parent links or indexes).
-    pub(crate) fn insert_node(&mut self, path: String, mut node: Node) {
+    pub(crate) fn insert_node(&mut self, path: Name, mut node: Node) {
         node.digest = digest::node_digest(&path, &node.data, &node.stat);
         self.digest = self.digest.wrapping_add(node.digest);
         self.data_size += java_len(&path) + node.data.len() as u64;
-        self.nodes.insert(path, node);
+        self.nodes.insert(path, Arc::new(node));
     }
 
     /// Zxid of the last applied txn.
@@ -200,24 +238,21 @@ impl DataTree {
     pub fn ephemerals(&self, session: i64) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default()
     }
 
     /// Sessions owning at least one ephemeral, sorted.
     pub fn ephemeral_sessions(&self) -> Vec<i64> {
-        let mut v: Vec<i64> = self
-            .ephemerals
+        self.ephemerals
             .iter()
             .filter(|(_, s)| !s.is_empty())
             .map(|(k, _)| *k)
-            .collect();
-        v.sort_unstable();
-        v
+            .collect()
     }
 
     pub fn ephemerals_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(imbl::OrdSet::len).sum()
     }
 
     /// Containers without children that had children once (stored cversion > 0) and,
@@ -228,7 +263,7 @@ impl DataTree {
         for p in &self.containers {
             if let Some(n) = self.nodes.get(p) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
-                    out.push(p.clone());
+                    out.push(p.to_string());
                 }
             }
         }
@@ -242,7 +277,7 @@ impl DataTree {
                             && ttl != 0
                             && now_ms.saturating_sub(n.stat.mtime) > ttl
                         {
-                            out.push(p.clone());
+                            out.push(p.to_string());
                         }
                     }
                 }
@@ -254,26 +289,15 @@ impl DataTree {
     }
 
     pub(crate) fn client_stat(&self, n: &Node) -> Stat {
-        let num_children = n.children.len() as i32;
-        Stat {
-            czxid: n.stat.czxid,
-            mzxid: n.stat.mzxid,
-            ctime: n.stat.ctime,
-            mtime: n.stat.mtime,
-            version: n.stat.version,
-            cversion: n.stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: n.stat.aversion,
-            ephemeral_owner: ephemeral::client_owner(n.stat.ephemeral_owner, self.extended_types),
-            data_length: n.data.len() as i32,
-            num_children,
-            pzxid: n.stat.pzxid,
-        }
+        client_stat(n, self.extended_types)
     }
 
     /// Looks a node up for a read. ZooKeeper keys the root as "" as well as "/", so a
     /// read of "" answers with the root (writes never get here with "": prep rejects it).
     fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+        self.nodes
+            .get(if path.is_empty() { "/" } else { path })
+            .map(|n| &**n)
     }
 
     /// Whether a node exists.
@@ -302,8 +326,12 @@ impl DataTree {
 
     /// Children names (sorted) and the node's stat.
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
-        self.node(path)
-            .map(|n| (n.children.iter().cloned().collect(), self.client_stat(n)))
+        self.node(path).map(|n| {
+            (
+                n.children.iter().map(|c| c.to_string()).collect(),
+                self.client_stat(n),
+            )
+        })
     }
 
     pub fn get_acl(&self, path: &str) -> Option<(Vec<Acl>, Stat)> {
@@ -330,7 +358,7 @@ impl DataTree {
             .collect();
         while let Some(p) = stack.pop() {
             count += 1;
-            if let Some(c) = self.nodes.get(&p) {
+            if let Some(c) = self.nodes.get(p.as_str()) {
                 stack.extend(c.children.iter().map(|k| rzk_proto::path::join(&p, k)));
             }
         }

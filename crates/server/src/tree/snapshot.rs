@@ -2,10 +2,10 @@
 //! and a builder that rebuilds a tree from those. Must never do IO: the storage layer
 //! owns the file format.
 
-use super::{AclCache, DataTree, Node};
+use super::{digest, java_len, AclCache, Children, DataTree, Name, Node, NodeMap};
 use bytes::Bytes;
 use rzk_proto::records::{Acl, StatPersisted};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// One node as written in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl DataTree {
     pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Bytes, i64, &StatPersisted)) {
         let mut stack: Vec<String> = vec!["/".to_owned()];
         while let Some(path) = stack.pop() {
-            let Some(n) = self.nodes.get(&path) else {
+            let Some(n) = self.nodes.get(path.as_str()) else {
                 continue;
             };
             let shown = if path == "/" { "" } else { path.as_str() };
@@ -64,11 +64,30 @@ pub enum BuildError {
 }
 
 /// Rebuilds a tree: `add_acl` for every cache entry, then `add_node` in snapshot order
-/// (parents first), then `finish`.
-#[derive(Debug, Default)]
+/// (parents first), then `finish`. Builds the tree's persistent maps directly (node
+/// digests, data size and owner indexes as it goes), so `finish` only moves them.
+#[derive(Debug)]
 pub struct TreeBuilder {
-    acls: AclCache,
-    nodes: HashMap<String, Node>,
+    tree: DataTree,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            tree: DataTree {
+                nodes: NodeMap::new(),
+                acls: AclCache::default(),
+                ephemerals: imbl::OrdMap::new(),
+                containers: imbl::OrdSet::new(),
+                ttls: imbl::OrdSet::new(),
+                last_zxid: 0,
+                digest: 0,
+                data_size: 0,
+                extended_types: false,
+                digest_mismatches: 0,
+            },
+        }
+    }
 }
 
 impl TreeBuilder {
@@ -77,68 +96,57 @@ impl TreeBuilder {
     }
 
     pub fn add_acl(&mut self, index: i64, acl: Vec<Acl>) {
-        self.acls.insert_loaded(index, acl);
+        self.tree.acls.insert_loaded(index, acl);
     }
 
     pub fn add_node(&mut self, node: SnapshotNode) -> Result<(), BuildError> {
-        let path = if node.path.is_empty() {
-            "/".to_owned()
+        let t = &mut self.tree;
+        let path: Name = if node.path.is_empty() {
+            Name::from("/")
         } else {
-            node.path
+            Name::from(node.path)
         };
-        if !self.acls.contains(node.acl) {
-            return Err(BuildError::UnknownAcl(path, node.acl));
+        if !t.acls.contains(node.acl) {
+            return Err(BuildError::UnknownAcl(path.to_string(), node.acl));
         }
-        if self.nodes.contains_key(&path) {
-            return Err(BuildError::Duplicate(path));
+        if t.nodes.contains_key(&path) {
+            return Err(BuildError::Duplicate(path.to_string()));
         }
-        if path != "/" {
+        if &*path != "/" {
             let parent = rzk_proto::path::parent(&path);
             let name = rzk_proto::path::basename(&path);
-            match self.nodes.get_mut(parent) {
+            match t.nodes.get_mut(parent) {
                 Some(p) => {
-                    p.children.insert(name.to_owned());
+                    Arc::make_mut(p).children.insert(Name::from(name));
                 }
-                None => return Err(BuildError::Orphan(path)),
+                None => return Err(BuildError::Orphan(path.to_string())),
             }
         }
-        self.acls.add_usage(node.acl);
-        self.nodes.insert(
+        t.acls.add_usage(node.acl);
+        let d = digest::node_digest(&path, &node.data, &node.stat);
+        t.digest = t.digest.wrapping_add(d);
+        t.data_size += java_len(&path) + node.data.len() as u64;
+        t.index_owner(&path, node.stat.ephemeral_owner);
+        t.nodes.insert(
             path,
-            Node {
+            Arc::new(Node {
                 data: node.data,
                 acl: node.acl,
                 stat: node.stat,
-                children: BTreeSet::new(),
-                digest: 0,
-            },
+                children: Children::new(),
+                digest: d,
+            }),
         );
         Ok(())
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
     pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
-        if !self.nodes.contains_key("/") {
+        if !self.tree.nodes.contains_key("/") {
             return Err(BuildError::NoRoot);
         }
-        self.acls.purge_unused();
-        let mut t = DataTree {
-            nodes: HashMap::with_capacity(self.nodes.len()),
-            acls: self.acls,
-            ephemerals: HashMap::new(),
-            containers: HashSet::new(),
-            ttls: HashSet::new(),
-            last_zxid,
-            digest: 0,
-            data_size: 0,
-            extended_types: false,
-            digest_mismatches: 0,
-        };
-        for (path, node) in self.nodes {
-            let owner = node.stat.ephemeral_owner;
-            t.index_owner(&path, owner);
-            t.insert_node(path, node);
-        }
-        Ok(t)
+        self.tree.acls.purge_unused();
+        self.tree.last_zxid = last_zxid;
+        Ok(self.tree)
     }
 }
