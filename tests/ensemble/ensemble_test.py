@@ -25,7 +25,8 @@ Variant `basic` (3 participants), in order (each prints PASS or raises):
 Variant `observer` (3 participants + 1 observer):
   srvr says `Mode: observer`, the leader's mntr counts it in zk_synced_observers; every
   committed write reaches it (INFORM) without a sync, it serves reads and watches and
-  forwards writes; with one participant down writes through it still commit; with two
+  forwards writes; restarted, it rejoins without an election (epoch stays); with one
+  participant down writes through it still commit; with two
   participants down it does not help form a quorum (no leader, writes stall); restarting
   one participant brings the ensemble back.
 Variant `five` (5 participants): kill -9 the leader and a follower, the other three elect
@@ -585,10 +586,22 @@ def check_observer(ens):
     missing = set(w.acked) - kids
     assert not missing and w.acked, f"observer misses {len(missing)} of {len(w.acked)} writes"
     converged(ens)
-    lc.stop()
-    lc.close()
     print(f"PASS observer serves: Mode observer, INFORM of every committed write "
           f"({len(w.acked)} burst writes), reads, watches, forwarded writes")
+    # The observer restarts and rejoins the settled ensemble: no election, epoch stays.
+    close(oc)
+    epoch = ens.zxid(leader) >> 32
+    ens.kill9(obs)
+    lc.create("/obs/while-observer-down", b"d")
+    ens.start(obs)
+    assert ens.wait_settled() == leader, "the leader changed when the observer restarted"
+    oc = ens.client([obs])
+    wait_until(lambda: oc.exists("/obs/while-observer-down"), 10, "catch-up on the observer")
+    epochs = {i: ens.zxid(i) >> 32 for i in ens.ids}
+    assert set(epochs.values()) == {epoch}, f"epoch changed from {epoch}: {epochs}"
+    close(lc)
+    print(f"PASS observer rejoin: restarted observer caught up with leader {leader}, "
+          f"epoch stays {epoch}")
     # One participant down: writes through the observer still commit.
     f1 = [i for i in ens.participants if i != leader][0]
     ens.kill9(f1)
