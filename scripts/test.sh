@@ -88,7 +88,8 @@ fi
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
-# Replication: a 3-node ensemble as real processes (election, kill -9, SIGSTOP).
+# Replication as real processes: 3 nodes (election, kill -9, SIGSTOP, session failover,
+# rejoin without election), 3 + an observer, and 5 nodes.
 stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
 
 echo
