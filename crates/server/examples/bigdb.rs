@@ -12,7 +12,8 @@
 use bytes::Bytes;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{CreateTxn, SetDataTxn, Txn, TxnHeader, TxnRecord};
-use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
+use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
+use rzk_server::storage::recovery::RecoveryOptions;
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
 use rzk_server::storage::TxnLog;
 use rzk_server::tree::DataTree;
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 const FANOUT: u64 = 1000;
 const CLIENT_PORT: u16 = 22399;
 const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// setData txns applied to time writes with and without a live clone.
+const WRITE_PROBE: u64 = 100_000;
 
 fn rec(zxid: i64, txn: Txn, txn_type: i32) -> TxnRecord {
     TxnRecord {
@@ -132,13 +135,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..3 {
         let t = Instant::now();
         let c = tree.clone();
-        let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let clone_us = t.elapsed().as_secs_f64() * 1e6;
         let t = Instant::now();
         drop(c);
         println!(
-            "clone {i}: {clone_ms:.0} ms (the snapshot's write pause), drop {:.0} ms (off the lock)",
-            t.elapsed().as_secs_f64() * 1000.0
+            "clone {i}: {clone_us:.1} us (the snapshot's write pause), drop {:.1} us (off the lock)",
+            t.elapsed().as_secs_f64() * 1e6
         );
+    }
+    // setData cost with and without a live clone (a persistent tree copies the paths it
+    // writes while a snapshot still shares them).
+    for live_clone in [false, true] {
+        let snap = live_clone.then(|| tree.clone());
+        let t = Instant::now();
+        for i in 0..WRITE_PROBE {
+            zxid += 1;
+            let path = format!("/bench/p{:04}/n{:06}", i % parents, (i / parents) % FANOUT);
+            let r = rec(
+                zxid,
+                Txn::SetData(SetDataTxn {
+                    path,
+                    data: Bytes::from_static(b"probe"),
+                    version: 1,
+                }),
+                5,
+            );
+            tree.apply(&r);
+        }
+        println!(
+            "{WRITE_PROBE} setData applied in {:.0} ms {} a live clone",
+            t.elapsed().as_secs_f64() * 1000.0,
+            if live_clone { "with" } else { "without" }
+        );
+        drop(snap);
     }
 
     let t = Instant::now();
@@ -172,6 +201,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64()
     );
     drop(tree);
+
+    let t = Instant::now();
+    let loaded = load(
+        &dir,
+        &dir,
+        &RecoveryOptions::default(),
+        false,
+        SnapshotOptions::default(),
+    )?;
+    println!(
+        "loaded through the storage API (snapshot + {tail} txns): {} znodes in {:.2} s, process RSS {} MiB",
+        loaded.tree.node_count(),
+        t.elapsed().as_secs_f64(),
+        rss_mib().unwrap_or(0)
+    );
+    drop(loaded);
 
     let Some(rzk) = rzk else { return Ok(()) };
     let cfg = dir.join("zoo.cfg");

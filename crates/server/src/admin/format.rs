@@ -293,6 +293,11 @@ pub fn mntr(shared: &Shared) -> String {
             "txns_logged",
             st.txns_logged.load(Ordering::Relaxed).to_string(),
         ),
+        // rzk's own: the longest write pause of a background snapshot (its tree clone).
+        (
+            "rzk_snapshot_pause_max_us",
+            st.snapshot_pause_max_us.load(Ordering::Relaxed).to_string(),
+        ),
     ];
     let mut rows = rows;
     if shared.quorum.mode_name() == "leader" {

@@ -117,3 +117,165 @@ fn reads_and_counts() {
     assert_eq!(t.get_children("/a").unwrap().0, vec!["b"]);
     assert_eq!(t.approximate_data_size(), 44 + 2 + 1 + 4 + 1 + 6 + 1);
 }
+
+/// Everything observable about a tree, for comparing a clone before and after writes.
+fn observe(t: &DataTree) -> impl PartialEq + std::fmt::Debug {
+    (
+        t.snapshot_nodes(),
+        t.acl_entries(),
+        t.digest(),
+        t.node_count(),
+        t.approximate_data_size(),
+        t.ephemeral_sessions(),
+        t.ephemerals(5),
+        t.reaper_candidates(i64::MAX, true, 100),
+        t.get_children("/p0"),
+    )
+}
+
+fn set_data(path: &str, data: &'static [u8]) -> Txn {
+    Txn::SetData(SetDataTxn {
+        path: path.into(),
+        data: Bytes::from_static(data),
+        version: 7,
+    })
+}
+
+/// A tree big enough for multi-level persistent maps (and child sets of several
+/// B-tree nodes), with ephemerals, a container, a TTL node and a second ACL.
+fn populated() -> (DataTree, i64) {
+    let mut t = DataTree::new();
+    t.set_extended_types(true);
+    let mut z = 0;
+    let mut next = || {
+        z += 1;
+        z
+    };
+    for p in 0..4 {
+        t.apply(&rec(next(), 0, create(&format!("/p{p}"), false, -1)));
+        for c in 0..700 {
+            t.apply(&rec(
+                next(),
+                0,
+                create(&format!("/p{p}/c{c:03}"), false, -1),
+            ));
+        }
+    }
+    for e in 0..50 {
+        t.apply(&rec(next(), 5, create(&format!("/p1/e{e}"), true, -1)));
+    }
+    let container = Txn::CreateContainer(CreateContainerTxn {
+        path: "/box".into(),
+        data: Bytes::new(),
+        acl: Acl::open_unsafe(),
+        parent_cversion: -1,
+    });
+    t.apply(&rec(next(), 0, container));
+    t.apply(&rec(next(), 0, create("/box/x", false, -1)));
+    t.apply(&rec(
+        next(),
+        0,
+        Txn::Delete(DeleteTxn {
+            path: "/box/x".into(),
+        }),
+    ));
+    let ttl = Txn::CreateTtl(CreateTtlTxn {
+        path: "/ttl".into(),
+        data: Bytes::new(),
+        acl: Acl::open_unsafe(),
+        parent_cversion: -1,
+        ttl: 10,
+    });
+    t.apply(&rec(next(), 0, ttl));
+    let acl = Txn::SetAcl(SetAclTxn {
+        path: "/p0/c001".into(),
+        acl: vec![Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")],
+        version: 1,
+    });
+    t.apply(&rec(next(), 0, acl));
+    (t, z)
+}
+
+#[test]
+fn clone_is_an_independent_snapshot() {
+    let (mut t, mut z) = populated();
+    let snap = t.clone();
+    let seen = observe(&snap);
+    // Write everywhere in the original: data, deletes, creates, ACLs, a session close.
+    for c in (0..700).step_by(3) {
+        z += 1;
+        t.apply(&rec(z, 0, set_data(&format!("/p0/c{c:03}"), b"changed")));
+        z += 1;
+        t.apply(&rec(
+            z,
+            0,
+            Txn::Delete(DeleteTxn {
+                path: format!("/p2/c{c:03}"),
+            }),
+        ));
+        z += 1;
+        t.apply(&rec(z, 0, create(&format!("/p3/n{c:03}"), false, -1)));
+    }
+    z += 1;
+    t.apply(&rec(
+        z,
+        0,
+        Txn::Delete(DeleteTxn {
+            path: "/box".into(),
+        }),
+    ));
+    z += 1;
+    t.apply(&rec(
+        z,
+        0,
+        Txn::Delete(DeleteTxn {
+            path: "/p0/c001".into(),
+        }),
+    ));
+    z += 1;
+    let close = CloseSessionTxn {
+        paths_to_delete: (0..50).map(|e| format!("/p1/e{e}")).collect(),
+    };
+    t.apply(&rec(z, 5, Txn::CloseSession(Some(close))));
+    assert_eq!(observe(&snap), seen, "the clone must not see later writes");
+    assert_eq!(snap.digest(), snap.recompute_digest());
+    assert_eq!(t.digest(), t.recompute_digest());
+    assert!(t.ephemerals(5).is_empty());
+    assert_eq!(snap.ephemerals(5).len(), 50);
+    assert!(!t.exists("/box") && snap.exists("/box"));
+    assert_ne!(t.get_data("/p0/c000"), snap.get_data("/p0/c000"));
+    // ... and the other way round: writes to the clone leave the original alone.
+    let seen = observe(&t);
+    let mut snap = snap;
+    z += 1;
+    snap.apply(&rec(z, 0, set_data("/p3/c000", b"clone")));
+    z += 1;
+    snap.apply(&rec(
+        z,
+        0,
+        Txn::Delete(DeleteTxn {
+            path: "/ttl".into(),
+        }),
+    ));
+    assert_eq!(observe(&t), seen);
+}
+
+#[test]
+fn snapshot_walk_rebuilds_an_identical_tree() {
+    let (t, _) = populated();
+    let mut b = TreeBuilder::new();
+    for (i, acl) in t.acl_entries() {
+        b.add_acl(i, acl);
+    }
+    for n in t.snapshot_nodes() {
+        b.add_node(n).unwrap();
+    }
+    let mut u = b.finish(t.last_zxid()).unwrap();
+    u.set_extended_types(true);
+    assert_eq!(observe(&u), observe(&t));
+    assert_eq!(u.digest(), u.recompute_digest());
+    // children come out sorted, whatever order they were created in
+    let (kids, _) = u.get_children("/p0").unwrap();
+    assert!(kids.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(kids.len(), 700);
+}
