@@ -40,10 +40,24 @@ impl Default for AclCache {
     }
 }
 
+/// The cache key of a list: its jute encoding (as `Vec<Acl>::to_bytes`), written
+/// without cloning the list first.
+fn key_of(acl: &[Acl]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(KEY_CAPACITY);
+    (acl.len() as i32).write(&mut key);
+    for a in acl {
+        a.write(&mut key);
+    }
+    key
+}
+
+/// Initial key buffer size: a one-entry list such as `world:anyone` fits.
+const KEY_CAPACITY: usize = 64;
+
 impl AclCache {
     /// Index for `acl`, adding one reference.
     pub fn add(&mut self, acl: &[Acl]) -> i64 {
-        let key = acl.to_vec().to_bytes();
+        let key = key_of(acl);
         let idx = match self.by_bytes.get(key.as_slice()) {
             Some(i) => *i,
             None => {
@@ -84,7 +98,7 @@ impl AclCache {
         };
         if gone {
             if let Some(e) = self.by_index.remove(&idx) {
-                self.by_bytes.remove(e.acl.to_bytes().as_slice());
+                self.by_bytes.remove(key_of(&e.acl).as_slice());
             }
         }
     }
@@ -108,7 +122,7 @@ impl AclCache {
     /// Loads an entry from a snapshot (no references yet).
     pub fn insert_loaded(&mut self, idx: i64, acl: Vec<Acl>) {
         self.last_index = self.last_index.max(idx);
-        self.by_bytes.insert(Arc::from(acl.to_bytes()), idx);
+        self.by_bytes.insert(Arc::from(key_of(&acl)), idx);
         self.by_index.insert(
             idx,
             Entry {
@@ -128,7 +142,7 @@ impl AclCache {
             .collect();
         for i in unused {
             if let Some(e) = self.by_index.remove(&i) {
-                self.by_bytes.remove(e.acl.to_bytes().as_slice());
+                self.by_bytes.remove(key_of(&e.acl).as_slice());
             }
         }
     }
@@ -170,5 +184,19 @@ mod tests {
         assert_eq!(*c.get(-1), Acl::open_unsafe());
         assert_eq!(*c.get(2), b);
         assert_eq!(c.entries().len(), 2);
+    }
+
+    #[test]
+    fn key_is_the_lists_jute_encoding() {
+        for acl in [
+            Vec::new(),
+            Acl::open_unsafe(),
+            vec![
+                Acl::new(1, "world", "anyone"),
+                Acl::new(31, "digest", "u:x"),
+            ],
+        ] {
+            assert_eq!(key_of(&acl), acl.to_bytes());
+        }
     }
 }

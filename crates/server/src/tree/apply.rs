@@ -264,14 +264,37 @@ impl DataTree {
             return Err(ErrorCode::NoNode);
         }
         let acl_idx = self.acls.add(acl);
-        if self.nodes.contains_key(path) {
-            if let Some(existing) = self.nodes.get_mut(path) {
-                // As ZooKeeper: a replayed create over an existing node installs its ACL.
-                let old = std::mem::replace(&mut Arc::make_mut(existing).acl, acl_idx);
-                self.acls.remove_usage(old);
-            }
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        let node = Node {
+            digest: node_digest(path, data, &stat),
+            data: data.clone(),
+            acl: acl_idx,
+            stat,
+            children: Children::new(),
+        };
+        let (out, new_digest) = (self.client_stat(&node), node.digest);
+        let name = Name::from(path);
+        // One map walk for the common case: insert, and put the old node back when the
+        // path existed (a replay over a fuzzy snapshot).
+        if let Some(mut existing) = self.nodes.insert(name.clone(), Arc::new(node)) {
+            // As ZooKeeper: a replayed create over an existing node installs its ACL.
+            let old = std::mem::replace(&mut Arc::make_mut(&mut existing).acl, acl_idx);
+            self.acls.remove_usage(old);
+            self.nodes.insert(name, existing);
             return Err(ErrorCode::NodeExists);
         }
+        self.digest = self.digest.wrapping_add(new_digest);
+        self.data_size += super::java_len(path) + data.len() as u64;
         let parent_acl_idx = self
             .modify(parent, |p| {
                 let cur = p.stat.cversion;
@@ -287,28 +310,7 @@ impl DataTree {
                 p.children.insert(Name::from(child));
             })
             .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
-        let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            pzxid: zxid,
-        };
-        let node = Node {
-            data: data.clone(),
-            acl: acl_idx,
-            stat,
-            children: Children::new(),
-            digest: 0,
-        };
-        let out = self.client_stat(&node);
-        let name = Name::from(path);
         self.index_owner(&name, owner);
-        self.insert_node(name, node);
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_CREATED,

@@ -279,3 +279,34 @@ fn snapshot_walk_rebuilds_an_identical_tree() {
     assert!(kids.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(kids.len(), 700);
 }
+
+#[test]
+fn replayed_create_over_an_existing_node_keeps_it_and_installs_the_acl() {
+    let mut t = DataTree::new();
+    t.apply(&rec(1, 0, create("/a", false, 1)));
+    t.apply(&rec(2, 0, set_data("/a", b"kept")));
+    let (digest, size, count) = (t.digest(), t.approximate_data_size(), t.node_count());
+    let read_only = vec![Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")];
+    let replay = Txn::Create(
+        1,
+        CreateTxn {
+            path: "/a".into(),
+            data: Bytes::from_static(b"replayed"),
+            acl: read_only.clone(),
+            ephemeral: true,
+            parent_cversion: 1,
+        },
+    );
+    let r = t.apply(&rec(3, 9, replay));
+    assert_eq!(r.reply, TxnReply::Error(ErrorCode::NodeExists));
+    assert!(r.changes.is_empty());
+    assert_eq!(t.get_data("/a").unwrap().0.as_ref(), b"kept");
+    assert_eq!(t.get_acl("/a").unwrap().0, read_only);
+    assert!(t.ephemerals(9).is_empty());
+    assert_eq!(
+        (t.digest(), t.approximate_data_size(), t.node_count()),
+        (digest, size, count)
+    );
+    assert_eq!(t.digest(), t.recompute_digest());
+    assert_eq!(t.get_children("/").unwrap().0, vec!["a", "zookeeper"]);
+}
