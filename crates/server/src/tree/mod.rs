@@ -238,7 +238,7 @@ impl DataTree {
     pub fn ephemerals(&self, session: i64) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .map(|s| s.iter().map(|p| String::from(&**p)).collect())
             .unwrap_or_default()
     }
 
@@ -263,7 +263,7 @@ impl DataTree {
         for p in &self.containers {
             if let Some(n) = self.nodes.get(p) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
-                    out.push(p.to_string());
+                    out.push(String::from(&**p));
                 }
             }
         }
@@ -277,7 +277,7 @@ impl DataTree {
                             && ttl != 0
                             && now_ms.saturating_sub(n.stat.mtime) > ttl
                         {
-                            out.push(p.to_string());
+                            out.push(String::from(&**p));
                         }
                     }
                 }
@@ -328,7 +328,7 @@ impl DataTree {
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
         self.node(path).map(|n| {
             (
-                n.children.iter().map(|c| c.to_string()).collect(),
+                n.children.iter().map(|c| String::from(&**c)).collect(),
                 self.client_stat(n),
             )
         })
