@@ -44,6 +44,8 @@ class Server:
         self.pid = None
 
     def start(self):
+        if ruok(self.port):
+            raise RuntimeError(f"something already answers on 127.0.0.1:{self.port}; not our server")
         if self.args.rzk:
             cfg = os.path.join(self.workdir, "zoo.cfg")
             with open(cfg, "w") as f:

@@ -35,6 +35,8 @@ def ruok(port):
 
 
 def start(kind, args, datadir):
+    if ruok(PORT):
+        raise RuntimeError(f"something already answers on 127.0.0.1:{PORT}; not our server")
     os.makedirs(datadir, exist_ok=True)
     if kind == "rzk":
         cfg = os.path.join(datadir, "rzk.cfg")
