@@ -94,10 +94,12 @@ const PROTECTED_CREATE_TRIES: usize = 10;
 /// normally ends, or the node is deleted, long before).
 pub const GUARANTEED_DELETE_MAX: Duration = Duration::from_secs(600);
 
-/// How long a recipe waits for the session to reconnect after CONNECTIONLOSS: the
-/// session timeout (past it the servers have almost certainly expired the session).
+/// How long a recipe waits for the session to reconnect after CONNECTIONLOSS: twice the
+/// session timeout. Servers expire a session up to one tickTime after its timeout, and
+/// the client only learns of the expiry when it reconnects, so waiting just the timeout
+/// would report CONNECTIONLOSS where the truth (SESSIONEXPIRED) is moments away.
 pub fn reconnect_wait(client: &Client) -> Duration {
-    client.session_timeout().max(Duration::from_secs(1))
+    (client.session_timeout() * 2).max(Duration::from_secs(1))
 }
 
 /// After CONNECTIONLOSS: waits until the session is connected again (`Ok`), or returns
