@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rzk_proto::multi::{MultiRequest, MultiResponse};
 use rzk_proto::records::*;
-use rzk_proto::{Jute, OpCode};
+use rzk_proto::{Data, Jute, OpCode};
 use tokio::sync::{oneshot, watch};
 
 use crate::connect_string::{prepend_chroot, strip_chroot, ConnectString};
@@ -260,6 +260,18 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
+        self.create_opt(path, Some(data), acl, mode).await
+    }
+
+    /// Like [`Client::create2`]; `data: None` stores null data (what zkCli's `create /x`
+    /// without data does), which [`Client::get_data_opt`] returns as `None`.
+    pub async fn create_opt(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
         if mode.is_ttl() {
             return Err(Error::InvalidArgument(
                 "TTL create modes need create_ttl".into(),
@@ -268,7 +280,7 @@ impl Client {
         rzk_proto::path::validate(path, mode.is_sequential())?;
         let req = CreateRequest {
             path: prepend_chroot(self.chroot(), path),
-            data: Bytes::copy_from_slice(data),
+            data: Data::from(data),
             acl: acl.to_vec(),
             flags: mode as i32,
         };
@@ -292,6 +304,18 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Result<(String, Stat)> {
+        self.create_ttl_opt(path, Some(data), acl, mode, ttl).await
+    }
+
+    /// Like [`Client::create_ttl`]; `data: None` stores null data.
+    pub async fn create_ttl_opt(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Result<(String, Stat)> {
         if !mode.is_ttl() {
             return Err(Error::InvalidArgument(format!(
                 "{mode:?} is not a TTL mode"
@@ -300,7 +324,7 @@ impl Client {
         rzk_proto::path::validate(path, mode.is_sequential())?;
         let req = CreateTtlRequest {
             path: prepend_chroot(self.chroot(), path),
-            data: Bytes::copy_from_slice(data),
+            data: Data::from(data),
             acl: acl.to_vec(),
             flags: mode as i32,
             ttl: ttl.as_millis().min(i64::MAX as u128) as i64,
@@ -321,9 +345,19 @@ impl Client {
     }
 
     pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
+        self.set_data_opt(path, Some(data), version).await
+    }
+
+    /// Like [`Client::set_data`]; `data: None` sets null data.
+    pub async fn set_data_opt(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
         let req = SetDataRequest {
             path: self.server_path(path)?,
-            data: Bytes::copy_from_slice(data),
+            data: Data::from(data),
             version: version_arg(version),
         };
         let r = self.call(OpCode::SetData, req.to_bytes(), None).await?;
@@ -385,12 +419,29 @@ impl Client {
         }
     }
 
+    /// A node's data and stat; null data reads as empty (see [`Client::get_data_opt`]).
     pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
-        self.get_data_inner(path, None).await
+        let (d, s) = self.get_data_inner(path, None).await?;
+        Ok((d.unwrap_or_default(), s))
     }
 
     /// Like [`Client::get_data`], also leaving a data watch.
     pub async fn get_data_w(&self, path: &str) -> Result<(Vec<u8>, Stat, OneshotWatch)> {
+        let (d, s, w) = self.get_data_opt_w(path).await?;
+        Ok((d.unwrap_or_default(), s, w))
+    }
+
+    /// A node's data and stat, `None` for null data (a node created or set without data,
+    /// which ZooKeeper keeps apart from empty data).
+    pub async fn get_data_opt(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat)> {
+        self.get_data_inner(path, None).await
+    }
+
+    /// Like [`Client::get_data_opt`], also leaving a data watch.
+    pub async fn get_data_opt_w(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, Stat, OneshotWatch)> {
         let sp = self.server_path(path)?;
         let (tx, w) = oneshot_pair();
         let (d, s) = self
@@ -399,14 +450,18 @@ impl Client {
         Ok((d, s, w))
     }
 
-    async fn get_data_inner(&self, path: &str, watch: Option<WatchReg>) -> Result<(Vec<u8>, Stat)> {
+    async fn get_data_inner(
+        &self,
+        path: &str,
+        watch: Option<WatchReg>,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
         let req = GetDataRequest {
             path: self.server_path(path)?,
             watch: watch.is_some(),
         };
         let r = self.call(OpCode::GetData, req.to_bytes(), watch).await?;
         let resp = GetDataResponse::from_bytes(&r.body)?;
-        Ok((resp.data.to_vec(), resp.stat))
+        Ok((resp.data.into_option().map(|b| b.to_vec()), resp.stat))
     }
 
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {

@@ -3,10 +3,9 @@
 //! Owns the translation between user-facing ops (client paths) and the wire
 //! `MultiOp`/`OpResult` records (server paths, chroot applied). No IO.
 
-use bytes::Bytes;
 use rzk_proto::multi::{MultiOp, OpResult as WireOpResult};
 use rzk_proto::records::*;
-use rzk_proto::OpCode;
+use rzk_proto::{Data, OpCode};
 
 use crate::connect_string::{prepend_chroot, strip_chroot};
 use crate::error::{Error, Result};
@@ -89,7 +88,7 @@ impl Op {
             } => {
                 rzk_proto::path::validate(path, mode.is_sequential())?;
                 let path = prepend_chroot(chroot, path);
-                let data = Bytes::from(data.clone());
+                let data = Data::from(data.clone());
                 if mode.is_ttl() {
                     MultiOp::CreateTtl(CreateTtlRequest {
                         path,
@@ -126,7 +125,7 @@ impl Op {
                 version,
             } => MultiOp::SetData(SetDataRequest {
                 path: checked(chroot, path)?,
-                data: Bytes::from(data.clone()),
+                data: Data::from(data.clone()),
                 version: *version,
             }),
             Op::Check { path, version } => MultiOp::Check(CheckVersionRequest {

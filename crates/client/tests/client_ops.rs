@@ -72,6 +72,35 @@ async fn crud_and_stats() {
     assert_eq!(zk.get_data("/").await.unwrap_err(), Error::Closed);
 }
 
+/// Null data (created or set without data) comes back as `None`, empty data as
+/// `Some(empty)`; `get_data` reads both as empty. Same against Apache ZooKeeper.
+#[tokio::test]
+async fn null_data_is_not_empty_data() {
+    let hosts = require_server!();
+    let zk = common::connect(&hosts).await;
+    let root = common::test_root(&zk, "nulldata").await;
+    let (n, e) = (format!("{root}/n"), format!("{root}/e"));
+    let acl = open_acl_unsafe();
+    let (_, st) = zk
+        .create_opt(&n, None, &acl, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(st.data_length, 0);
+    zk.create(&e, b"", &acl, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(zk.get_data_opt(&n).await.unwrap().0, None);
+    assert_eq!(zk.get_data_opt(&e).await.unwrap().0, Some(Vec::new()));
+    assert_eq!(zk.get_data(&n).await.unwrap().0, Vec::<u8>::new());
+    zk.set_data(&n, b"v", None).await.unwrap();
+    assert_eq!(zk.get_data_opt(&n).await.unwrap().0, Some(b"v".to_vec()));
+    zk.set_data_opt(&n, None, None).await.unwrap();
+    let (d, st, _w) = zk.get_data_opt_w(&n).await.unwrap();
+    assert_eq!((d, st.version, st.data_length), (None, 2, 0));
+    common::delete_all(&zk, &root).await;
+    zk.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn ephemerals_belong_to_the_session() {
     let hosts = require_server!();

@@ -1,7 +1,8 @@
 //! The jute binary archive: big-endian numbers, length-prefixed strings, buffers and vectors.
 //!
 //! Records are their fields in order, with no tags. `ustring`/`buffer`/`vector` carry an
-//! `int` length where `-1` means null; null decodes to the empty value here.
+//! `int` length where `-1` means null; null decodes to the empty value here, except for
+//! znode data, which keeps null apart (see [`crate::data::Data`]).
 
 use bytes::Bytes;
 
@@ -80,6 +81,14 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
+    }
+
+    /// Reads a `buffer`, keeping null (-1) as `None`.
+    pub fn buffer(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.len_prefix()? {
+            None => Ok(None),
+            Some(n) => self.take(n).map(Some),
+        }
     }
 
     /// Reads a length prefix; `None` for null (-1). Lengths are checked against the limit.
@@ -175,10 +184,7 @@ impl Jute for String {
 /// `buffer`: null decodes to empty.
 impl Jute for Bytes {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match r.len_prefix()? {
-            None => Ok(Bytes::new()),
-            Some(n) => Ok(Bytes::copy_from_slice(r.take(n)?)),
-        }
+        Ok(r.buffer()?.map(Bytes::copy_from_slice).unwrap_or_default())
     }
     fn write(&self, w: &mut Vec<u8>) {
         (self.len() as i32).write(w);

@@ -4,6 +4,7 @@
 //! never blocks and never allocates more than the input announces within the caller's limit.
 //! Every decoder returns a [`DecodeError`] on malformed input instead of panicking.
 
+pub mod data;
 pub mod error;
 pub mod ids;
 pub mod jute;
@@ -14,6 +15,7 @@ pub mod quorum;
 pub mod records;
 pub mod txn;
 
+pub use data::Data;
 pub use error::ErrorCode;
 pub use ids::{SessionId, Zxid};
 pub use jute::{DecodeError, Jute, Reader};

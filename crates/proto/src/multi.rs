@@ -120,7 +120,7 @@ pub enum OpResult {
     SetData(Stat),
     Check,
     GetChildren(Vec<String>),
-    GetData(bytes::Bytes, Stat),
+    GetData(crate::data::Data, Stat),
     Error(i32),
 }
 

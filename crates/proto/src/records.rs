@@ -130,8 +130,8 @@ impl Jute for ConnectResponse {
 record! { pub struct RequestHeader { pub xid: i32, pub op: i32 } }
 record! { pub struct ReplyHeader { pub xid: i32, pub zxid: i64, pub err: i32 } }
 
-record! { pub struct CreateRequest { pub path: String, pub data: Bytes, pub acl: Vec<Acl>, pub flags: i32 } }
-record! { pub struct CreateTtlRequest { pub path: String, pub data: Bytes, pub acl: Vec<Acl>, pub flags: i32, pub ttl: i64 } }
+record! { pub struct CreateRequest { pub path: String, pub data: crate::data::Data, pub acl: Vec<Acl>, pub flags: i32 } }
+record! { pub struct CreateTtlRequest { pub path: String, pub data: crate::data::Data, pub acl: Vec<Acl>, pub flags: i32, pub ttl: i64 } }
 record! { pub struct CreateResponse { pub path: String } }
 record! { pub struct Create2Response { pub path: String, pub stat: Stat } }
 record! { pub struct DeleteRequest { pub path: String, pub version: i32 } }
@@ -139,8 +139,8 @@ record! { pub struct DeleteContainerRequest { pub path: String } }
 record! { pub struct ExistsRequest { pub path: String, pub watch: bool } }
 record! { pub struct ExistsResponse { pub stat: Stat } }
 record! { pub struct GetDataRequest { pub path: String, pub watch: bool } }
-record! { pub struct GetDataResponse { pub data: Bytes, pub stat: Stat } }
-record! { pub struct SetDataRequest { pub path: String, pub data: Bytes, pub version: i32 } }
+record! { pub struct GetDataResponse { pub data: crate::data::Data, pub stat: Stat } }
+record! { pub struct SetDataRequest { pub path: String, pub data: crate::data::Data, pub version: i32 } }
 record! { pub struct SetDataResponse { pub stat: Stat } }
 record! { pub struct GetAclRequest { pub path: String } }
 record! { pub struct GetAclResponse { pub acl: Vec<Acl>, pub stat: Stat } }
@@ -217,7 +217,7 @@ mod tests {
     fn create_request_bytes() {
         let r = CreateRequest {
             path: "/a".into(),
-            data: Bytes::from_static(b"x"),
+            data: Bytes::from_static(b"x").into(),
             acl: Acl::open_unsafe(),
             flags: 0,
         };

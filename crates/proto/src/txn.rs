@@ -19,11 +19,11 @@ record! {
     }
 }
 
-record! { pub struct CreateTxn { pub path: String, pub data: Bytes, pub acl: Vec<Acl>, pub ephemeral: bool, pub parent_cversion: i32 } }
-record! { pub struct CreateTtlTxn { pub path: String, pub data: Bytes, pub acl: Vec<Acl>, pub parent_cversion: i32, pub ttl: i64 } }
-record! { pub struct CreateContainerTxn { pub path: String, pub data: Bytes, pub acl: Vec<Acl>, pub parent_cversion: i32 } }
+record! { pub struct CreateTxn { pub path: String, pub data: crate::data::Data, pub acl: Vec<Acl>, pub ephemeral: bool, pub parent_cversion: i32 } }
+record! { pub struct CreateTtlTxn { pub path: String, pub data: crate::data::Data, pub acl: Vec<Acl>, pub parent_cversion: i32, pub ttl: i64 } }
+record! { pub struct CreateContainerTxn { pub path: String, pub data: crate::data::Data, pub acl: Vec<Acl>, pub parent_cversion: i32 } }
 record! { pub struct DeleteTxn { pub path: String } }
-record! { pub struct SetDataTxn { pub path: String, pub data: Bytes, pub version: i32 } }
+record! { pub struct SetDataTxn { pub path: String, pub data: crate::data::Data, pub version: i32 } }
 record! { pub struct SetAclTxn { pub path: String, pub acl: Vec<Acl>, pub version: i32 } }
 record! { pub struct CheckVersionTxn { pub path: String, pub version: i32 } }
 record! { pub struct ErrorTxn { pub err: i32 } }
@@ -235,7 +235,7 @@ mod tests {
     fn roundtrip_all_kinds() {
         let create = CreateTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"hi"),
+            data: Bytes::from_static(b"hi").into(),
             acl: Acl::open_unsafe(),
             ephemeral: true,
             parent_cversion: 4,
@@ -246,8 +246,13 @@ mod tests {
             Txn::Delete(DeleteTxn { path: "/a".into() }),
             Txn::SetData(SetDataTxn {
                 path: "/a".into(),
-                data: Bytes::new(),
+                data: crate::Data::empty(),
                 version: 2,
+            }),
+            Txn::SetData(SetDataTxn {
+                path: "/n".into(),
+                data: crate::Data::NULL,
+                version: 3,
             }),
             Txn::CreateSession(CreateSessionTxn { timeout_ms: 30000 }),
             Txn::CloseSession(Some(CloseSessionTxn {

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use rzk_proto::opcode::OpCode;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
+use rzk_proto::Data;
 use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
 use rzk_server::storage::snapshot::SnapshotReader;
 use std::collections::BTreeMap;
@@ -134,7 +135,11 @@ fn type_name(t: i32) -> String {
     }
 }
 
-fn data(d: &[u8]) -> String {
+/// Quoted, escaped and cut data; null data (length -1) shows as `null`.
+fn data(d: &Data) -> String {
+    if d.is_null() {
+        return "null".into();
+    }
     let shown = &d[..d.len().min(DATA_PREVIEW)];
     let mut s = String::from("'");
     for &b in shown {

@@ -513,20 +513,20 @@ impl Shell {
                 let zk = self.client()?;
                 let (data, stat) = if f.set.contains(&'w') {
                     let (d, s, w) = zk
-                        .get_data_w(&path)
+                        .get_data_opt_w(&path)
                         .await
                         .map_err(|e| error_message(&e, &path))?;
                     spawn_print(w);
                     (d, s)
                 } else {
-                    zk.get_data(&path)
+                    zk.get_data_opt(&path)
                         .await
                         .map_err(|e| error_message(&e, &path))?
                 };
-                if stat.data_length == 0 && data.is_empty() {
-                    println!("null");
-                } else {
-                    println!("{}", String::from_utf8_lossy(&data));
+                // zkCli prints "null" for null data and an empty line for empty data.
+                match data {
+                    None => println!("null"),
+                    Some(d) => println!("{}", String::from_utf8_lossy(&d)),
                 }
                 if f.set.contains(&'s') {
                     println!("{}", format_stat(&stat));
@@ -602,11 +602,8 @@ impl Shell {
                     (false, _, _, true) => CreateMode::PersistentWithTtl,
                     (true, _, _, true) => CreateMode::PersistentSequentialWithTtl,
                 };
-                let data = f
-                    .rest
-                    .get(1)
-                    .map(|d| d.as_bytes().to_vec())
-                    .unwrap_or_default();
+                // Without a data argument the node gets null data, as with zkCli.
+                let data = f.rest.get(1).map(|d| d.as_bytes());
                 let acl = match f.rest.get(2) {
                     Some(a) => parse_acl(a)?,
                     None => rzk_client::open_acl_unsafe(),
@@ -614,10 +611,10 @@ impl Shell {
                 let zk = self.client()?;
                 let created = match ttl {
                     Some(t) => zk
-                        .create_ttl(&path, &data, &acl, mode, Duration::from_millis(t))
+                        .create_ttl_opt(&path, data, &acl, mode, Duration::from_millis(t))
                         .await
                         .map(|(p, _)| p),
-                    None => zk.create(&path, &data, &acl, mode).await,
+                    None => zk.create_opt(&path, data, &acl, mode).await.map(|(p, _)| p),
                 }
                 .map_err(|e| error_message(&e, &path))?;
                 println!("Created {created}");

@@ -138,8 +138,16 @@ fn one_shot_commands_match_zkcli_formats() {
     assert_eq!(
         ok(&s, &["get", "/s/c1"]),
         "null\n",
-        "empty data prints null"
+        "a node created without data has null data"
     );
+    assert_eq!(ok(&s, &["create", "/empty", ""]), "Created /empty\n");
+    assert_eq!(
+        ok(&s, &["get", "/empty"]),
+        "\n",
+        "empty data prints an empty line"
+    );
+    ok(&s, &["set", "/empty", "v"]);
+    assert_eq!(ok(&s, &["get", "/empty"]), "v\n");
 
     let get_s = ok(&s, &["get", "-s", "/s"]);
     let l: Vec<&str> = get_s.lines().collect();
@@ -378,16 +386,18 @@ fn outputs_identical_to_zkcli() {
         &s,
         &["create", "/z/sec", "x", &format!("digest:{BOB_DIGEST}:r")],
     );
+    ok(&s, &["create", "/z/e", ""]);
     ok(&s, &["setAcl", "/z/a", "world:anyone:cdrw"]);
-    let commands: [&[&str]; 11] = [
+    let commands: [&[&str]; 14] = [
         &["ls", "/z"],
         &["ls", "-s", "/z"],
         &["ls", "-R", "/z"],
         &["get", "/z"],
         &["get", "-s", "/z/b"],
-        // Not `get` of a node without data: zkCli prints "null" for null data and an
-        // empty line for empty data; rzk-client decodes both as empty and rzk shell
-        // prints "null" (what zkCli shows for nodes zkCli created without data).
+        // null data prints "null", empty data an empty line
+        &["get", "/z/a"],
+        &["get", "-s", "/z/a"],
+        &["get", "-s", "/z/e"],
         &["stat", "/z/a"],
         &["getAcl", "/z/a"],
         &["getAcl", "-s", "/z/sec"],

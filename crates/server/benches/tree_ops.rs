@@ -45,7 +45,7 @@ fn create_txn(path: String, data: Bytes) -> Txn {
         1,
         CreateTxn {
             path,
-            data,
+            data: data.into(),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: -1,
@@ -156,7 +156,7 @@ fn bench(c: &mut Criterion) {
             *zxid,
             Txn::SetData(SetDataTxn {
                 path: paths[*k].clone(),
-                data: payload.clone(),
+                data: payload.clone().into(),
                 version: 1,
             }),
         )

@@ -54,7 +54,7 @@ fn create(tree: &mut DataTree, zxid: &mut i64, path: &str, data: Bytes) {
             1,
             CreateTxn {
                 path: path.into(),
-                data,
+                data: data.into(),
                 acl: Acl::open_unsafe(),
                 ephemeral: false,
                 parent_cversion: cv,
@@ -155,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 zxid,
                 Txn::SetData(SetDataTxn {
                     path,
-                    data: Bytes::from_static(b"probe"),
+                    data: Bytes::from_static(b"probe").into(),
                     version: 1,
                 }),
                 5,
@@ -188,7 +188,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             zxid,
             Txn::SetData(SetDataTxn {
                 path,
-                data: Bytes::from(format!("v{i}")),
+                data: Bytes::from(format!("v{i}")).into(),
                 version: -1,
             }),
             5,

@@ -10,7 +10,6 @@ use crate::auth::{self, AuthInfo};
 use crate::tree::digest::{node_digest, DIGEST_VERSION};
 use crate::tree::ephemeral::{self, OwnerKind};
 use crate::tree::{is_reserved, DataTree};
-use bytes::Bytes;
 use rzk_proto::multi::{MultiOp, MultiRequest};
 use rzk_proto::opcode::{perms, CreateMode};
 use rzk_proto::records::{
@@ -18,7 +17,7 @@ use rzk_proto::records::{
     StatPersisted,
 };
 use rzk_proto::txn::*;
-use rzk_proto::{ErrorCode, OpCode};
+use rzk_proto::{Data, ErrorCode, OpCode};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -64,7 +63,7 @@ impl WriteRequest {
 /// A node as it will be once all outstanding txns are applied.
 #[derive(Debug, Clone)]
 struct PNode {
-    data: Bytes,
+    data: Data,
     acl: Arc<Vec<Acl>>,
     stat: StatPersisted,
     child_count: i32,
@@ -397,7 +396,7 @@ impl Prep {
         s: &mut Scratch,
         op: i32,
         path: &str,
-        data: &Bytes,
+        data: &Data,
         acl: &[Acl],
         flags: i32,
         ttl: Option<i64>,
@@ -565,7 +564,7 @@ impl Prep {
         c: &Ctx<'_>,
         s: &mut Scratch,
         path: &str,
-        data: &Bytes,
+        data: &Data,
         version: i32,
     ) -> Result<Txn, ErrorCode> {
         valid_path(path)?;

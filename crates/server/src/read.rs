@@ -131,7 +131,7 @@ fn get_data(
     auth: &AuthInfo,
     path: &str,
     watch: bool,
-) -> Result<(bytes::Bytes, Stat), ErrorCode> {
+) -> Result<(rzk_proto::Data, Stat), ErrorCode> {
     let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
     require(&acl, auth, perms::READ)?;
     let r = tree.get_data(path).ok_or(ErrorCode::NoNode)?;

@@ -291,7 +291,7 @@ mod tests {
         // a length over jute.maxbuffer
         let big = SetDataRequest {
             path: "/a".into(),
-            data: bytes::Bytes::from(vec![0u8; 100]),
+            data: bytes::Bytes::from(vec![0u8; 100]).into(),
             version: -1,
         };
         assert!(decode(&hdr(5), &big.to_bytes(), 50).is_err());

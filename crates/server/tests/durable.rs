@@ -77,7 +77,7 @@ fn assert_same_tree(a: &DataTree, b: &DataTree) {
 fn create_req(path: &str, data: &[u8], acl: Vec<Acl>, flags: i32) -> CreateRequest {
     CreateRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Bytes::copy_from_slice(data).into(),
         acl,
         flags,
     }
@@ -125,7 +125,7 @@ async fn write_everything(server: &Server) -> Written {
             MultiOp::Create(1, create_req("/app/m2", b"m2", Acl::open_unsafe(), 0)),
             MultiOp::SetData(SetDataRequest {
                 path: "/app/m1".into(),
-                data: Bytes::from_static(b"m1-2"),
+                data: Bytes::from_static(b"m1-2").into(),
                 version: 0,
             }),
             MultiOp::Delete(DeleteRequest {
@@ -374,7 +374,7 @@ fn orphan_ephemerals_are_closed_through_the_write_path() {
             1,
             CreateTxn {
                 path: "/orphan".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 acl: Acl::open_unsafe(),
                 ephemeral: true,
                 parent_cversion: 1,

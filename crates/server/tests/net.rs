@@ -55,7 +55,7 @@ async fn pipelined_requests_are_answered_in_order() {
         let path = format!("/n{i}");
         let create = CreateRequest {
             path: path.clone(),
-            data: Bytes::from(format!("{i}")),
+            data: Bytes::from(format!("{i}")).into(),
             acl: Acl::open_unsafe(),
             flags: 0,
         };
@@ -75,7 +75,7 @@ async fn pipelined_requests_are_answered_in_order() {
         assert_eq!(h.err, 0, "reply {i}");
         if h.xid % 2 == 0 {
             let r = GetDataResponse::from_bytes(&body).unwrap();
-            assert_eq!(r.data, Bytes::from(format!("{}", (h.xid - 2) / 2)));
+            assert_eq!(r.data.bytes(), Bytes::from(format!("{}", (h.xid - 2) / 2)));
         }
         got.push(h.xid);
     }

@@ -21,7 +21,7 @@ fn rec(zxid: i64) -> TxnRecord {
         1,
         CreateTxn {
             path: format!("/n{zxid}"),
-            data: Bytes::from(vec![b'd'; (zxid as usize * 7) % 40]),
+            data: Bytes::from(vec![b'd'; (zxid as usize * 7) % 40]).into(),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: zxid as i32,
@@ -47,9 +47,15 @@ fn write_snapshot(v2: &Path, zxid: i64) -> PathBuf {
     let mut w = SnapshotWriter::create(v2, zxid, Compression::None).unwrap();
     w.sessions(&[(0x100, 30000)]).unwrap();
     w.acl_cache(&[(1, Acl::open_unsafe())]).unwrap();
-    w.node("", b"", -1, &StatPersisted::default()).unwrap();
-    w.node("/zookeeper", b"", -1, &StatPersisted::default())
+    w.node("", &rzk_proto::Data::empty(), -1, &StatPersisted::default())
         .unwrap();
+    w.node(
+        "/zookeeper",
+        &rzk_proto::Data::empty(),
+        -1,
+        &StatPersisted::default(),
+    )
+    .unwrap();
     w.finish(Some(ZxidDigest::EMPTY)).unwrap()
 }
 

@@ -2,6 +2,8 @@
 //! save it as a snapshot and load it back, write snapshot.0 for a new database.
 
 use rzk_proto::records::Acl;
+use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
+use rzk_proto::Data;
 use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
 use rzk_server::storage::files::Compression;
 use rzk_server::storage::log_reader::LogIterator;
@@ -138,6 +140,58 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
         assert_eq!(back.sessions, db.sessions);
         assert_eq!(back.report.txns_replayed, 0);
     }
+}
+
+/// Null node data (length -1, what `zkCli create /x` stores) is written as -1 and read
+/// back as null; empty data stays an empty buffer.
+#[test]
+fn null_data_survives_a_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = SnapshotOptions::default();
+    let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, opts).unwrap();
+    let mut tree = db.tree;
+    for (zxid, path, data) in [(1, "/null", Data::NULL), (2, "/empty", Data::empty())] {
+        tree.apply(&TxnRecord {
+            header: TxnHeader {
+                client_id: SESSION,
+                cxid: 1,
+                zxid,
+                time: 1000,
+                txn_type: 1,
+            },
+            txn: Txn::Create(
+                1,
+                CreateTxn {
+                    path: path.into(),
+                    data,
+                    acl: Acl::open_unsafe(),
+                    ephemeral: false,
+                    parent_cversion: zxid as i32,
+                },
+            ),
+            digest: None,
+        });
+    }
+    let out = tempfile::tempdir().unwrap();
+    let p = save_snapshot(&tree, &[], out.path(), opts).unwrap();
+    let bytes = fs::read(&p).unwrap();
+    let null_node: Vec<u8> = [&5i32.to_be_bytes()[..], b"/null", &(-1i32).to_be_bytes()].concat();
+    assert!(
+        bytes.windows(null_node.len()).any(|w| w == null_node),
+        "null data is written as length -1"
+    );
+    let back = load(
+        out.path(),
+        out.path(),
+        &RecoveryOptions::default(),
+        true,
+        opts,
+    )
+    .unwrap();
+    assert!(back.tree.get_data("/null").unwrap().0.is_null());
+    let (empty, _) = back.tree.get_data("/empty").unwrap();
+    assert!(!empty.is_null() && empty.is_empty());
+    assert_same_tree(&tree, &back.tree);
 }
 
 #[test]

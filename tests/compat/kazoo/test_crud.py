@@ -34,6 +34,33 @@ def test_create_empty_data_has_zero_length(zk, base):
     assert st.dataLength == 0
 
 
+def _raw(zk, request):
+    """Sends a request through kazoo's connection as is (its public API refuses None data)."""
+    result = zk.handler.async_result()
+    zk._call(request, result)
+    return result.get(timeout=10)
+
+
+def test_null_data_is_not_empty_data(zk, base):
+    # A create or setData with a null buffer (length -1, what zkCli's `create /x` sends)
+    # stores null data: getData answers null (None), not an empty buffer.
+    from kazoo.protocol.serialization import Create, SetData, GetData
+    from kazoo.security import OPEN_ACL_UNSAFE
+    _raw(zk, Create(base + "/n", None, OPEN_ACL_UNSAFE, 0))
+    data, st = zk.get(base + "/n")
+    assert data is None
+    assert st.dataLength == 0
+    zk.set(base + "/n", b"v")
+    assert zk.get(base + "/n")[0] == b"v"
+    _raw(zk, SetData(base + "/n", None, -1))
+    data, st = zk.get(base + "/n")
+    assert (data, st.version, st.dataLength) == (None, 2, 0)
+    data, _ = _raw(zk, GetData(base + "/n", None))
+    assert data is None
+    zk.set(base + "/n", b"")
+    assert zk.get(base + "/n")[0] == b""
+
+
 def test_create_returns_stat_with_include_data(zk, base):
     path, st = zk.create(base + "/x", b"abc", include_data=True)
     assert path == base + "/x"

@@ -151,6 +151,25 @@ expect "stat of a missing node fails" 1 "^Node does not exist: $B/none\$"
 zk get "$B/none"
 expect "get of a missing node fails" 1 "^Node does not exist: $B/none\$"
 
+# ------------------------------------------------------ null data vs empty data
+# `create` without data stores null data: `get` prints "null". Data "" is empty,
+# not null: `get` prints an empty line (dropped by filter), never "null".
+N="$B-null"
+zk create "$N"
+expect "create without data" 0 "^Created $N\$"
+zk get -s "$N"
+expect "get of a node created without data prints null" 0 '^null$' '^dataLength = 0$'
+zk create "$N/empty" ""
+expect "create with empty data" 0 "^Created $N/empty\$"
+zk get -s "$N/empty"
+expect "get of empty data" 0 '^dataLength = 0$'
+reject "get of empty data does not print null" '^null$'
+zk set "$N" x
+zk get "$N"
+expect "get after setting data on a null node" 0 '^x$'
+zk deleteall "$N"
+expect "deleteall of the null-data subtree" 0
+
 # --------------------------------------------------------------------- ACLs
 zk getAcl "$B"
 expect "getAcl shows world:anyone cdrwa" 0 "^'world,'anyone\$" '^: cdrwa$'

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::tree::{ApplyResult, TxnReply};
+use bytes::Bytes;
 use proptest::prelude::*;
 use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
@@ -77,7 +78,7 @@ fn create_req(op: i32, path: &str, flags: i32, acl: Vec<Acl>) -> WriteRequest {
         op,
         req: CreateRequest {
             path: path.into(),
-            data: Bytes::from_static(b"d"),
+            data: Bytes::from_static(b"d").into(),
             acl,
             flags,
         },
@@ -94,7 +95,7 @@ fn delete_req(path: &str, version: i32) -> WriteRequest {
 fn set_data_req(path: &str, data: &'static [u8], version: i32) -> WriteRequest {
     WriteRequest::SetData(SetDataRequest {
         path: path.into(),
-        data: Bytes::from_static(data),
+        data: Bytes::from_static(data).into(),
         version,
     })
 }
@@ -362,7 +363,7 @@ fn overlay_version_checks_in_flight() {
     for r in [&a, &b, &c] {
         h.apply(r);
     }
-    assert_eq!(h.tree.get_data("/v").unwrap().0, Bytes::from_static(b"3"));
+    assert_eq!(&*h.tree.get_data("/v").unwrap().0, b"3");
 }
 
 fn multi(ops: Vec<MultiOp>) -> WriteRequest {
@@ -406,7 +407,7 @@ fn multi_success_one_zxid_and_nested_semantics() {
             mcheck("/m", 0),
             MultiOp::SetData(SetDataRequest {
                 path: "/m".into(),
-                data: Bytes::from_static(b"z"),
+                data: Bytes::from_static(b"z").into(),
                 version: 0,
             }),
             MultiOp::Create(

@@ -38,7 +38,7 @@ fn setup() -> DataTree {
             op: 1,
             req: CreateRequest {
                 path: path.into(),
-                data: Bytes::from_static(b"hi"),
+                data: Bytes::from_static(b"hi").into(),
                 acl,
                 flags,
             },
@@ -209,4 +209,64 @@ fn ephemerals_whoami_multiread_and_watch_ops() {
         watcher_type: watcher_type::ANY,
     });
     assert_eq!(read(&t, &mut w, 1, &anon(), S, &ck), Ok(vec![]));
+}
+
+/// getData (and multiRead's getData) of a node created without data answers a null
+/// buffer (length -1), not an empty one; empty data answers length 0.
+#[test]
+fn get_data_of_null_node_replies_null_buffer() {
+    let mut t = DataTree::new();
+    let mut p = Prep::new(false);
+    for (i, (path, data)) in [
+        ("/null", rzk_proto::Data::NULL),
+        ("/empty", Bytes::new().into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let req = WriteRequest::Create {
+            op: 1,
+            req: CreateRequest {
+                path: path.into(),
+                data,
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        };
+        let rec = p.prepare(&t, S, 1, &req, &anon(), i as i64 + 1, 1000);
+        t.apply(&rec);
+    }
+    let mut w = WatchManager::new();
+    let gd = |p: &str| {
+        ReadRequest::GetData(GetDataRequest {
+            path: p.into(),
+            watch: false,
+        })
+    };
+    let body = read(&t, &mut w, 1, &anon(), S, &gd("/null")).unwrap();
+    assert_eq!(&body[..4], &[0xff, 0xff, 0xff, 0xff]);
+    assert!(GetDataResponse::from_bytes(&body).unwrap().data.is_null());
+    let body = read(&t, &mut w, 1, &anon(), S, &gd("/empty")).unwrap();
+    assert_eq!(&body[..4], &[0, 0, 0, 0]);
+    let multi = ReadRequest::MultiRead(rzk_proto::multi::MultiRequest {
+        ops: vec![
+            MultiOp::GetData(GetDataRequest {
+                path: "/null".into(),
+                watch: false,
+            }),
+            MultiOp::GetData(GetDataRequest {
+                path: "/empty".into(),
+                watch: false,
+            }),
+        ],
+    });
+    let body = read(&t, &mut w, 1, &anon(), S, &multi).unwrap();
+    let results = MultiResponse::from_bytes(&body).unwrap().results;
+    match &results[..] {
+        [OpResult::GetData(n, _), OpResult::GetData(e, _)] => {
+            assert!(n.is_null());
+            assert!(!e.is_null() && e.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
 }

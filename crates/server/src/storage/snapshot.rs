@@ -15,6 +15,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use rzk_proto::jute::Jute;
 use rzk_proto::records::{Acl, Id, StatPersisted};
+use rzk_proto::Data;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,7 +58,8 @@ pub enum SnapshotError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapNode {
     pub path: String,
-    pub data: Bytes,
+    /// Null data (length -1) stays null.
+    pub data: Data,
     pub acl: i64,
     pub stat: StatPersisted,
 }
@@ -257,7 +259,7 @@ impl SnapshotWriter {
     pub fn node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: &Data,
         acl: i64,
         stat: &StatPersisted,
     ) -> Result<(), SnapshotError> {
@@ -270,8 +272,7 @@ impl SnapshotWriter {
         }
         (path.len() as i32).write(&mut self.scratch);
         self.scratch.extend_from_slice(path.as_bytes());
-        (data.len() as i32).write(&mut self.scratch);
-        self.scratch.extend_from_slice(data);
+        data.write(&mut self.scratch);
         acl.write(&mut self.scratch);
         stat.write(&mut self.scratch);
         self.nodes += 1;
@@ -565,7 +566,7 @@ impl SnapshotReader {
             self.nodes_done = true;
             return Ok(None);
         }
-        let data = Bytes::from(self.bytes()?.unwrap_or_default());
+        let data = Data::from(self.bytes()?.map(Bytes::from));
         let acl = self.i64()?;
         let mut st = [0u8; STAT_PERSISTED_LEN];
         let st_at = self.r.pos;

@@ -5,12 +5,11 @@
 use super::digest::{node_digest, DIGEST_VERSION};
 use super::ephemeral::{self, OwnerKind};
 use super::{client_stat, ApplyResult, Change, Children, DataTree, Name, Node, TxnReply};
-use bytes::Bytes;
 use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
-use rzk_proto::{ErrorCode, OpCode};
+use rzk_proto::{Data, ErrorCode, OpCode};
 use std::sync::Arc;
 
 /// The outcome of one (sub-)operation.
@@ -251,7 +250,7 @@ impl DataTree {
     fn create_node(
         &mut self,
         path: &str,
-        data: &Bytes,
+        data: &Data,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -408,7 +407,7 @@ impl DataTree {
     fn set_data(
         &mut self,
         path: &str,
-        data: &Bytes,
+        data: &Data,
         version: i32,
         zxid: i64,
         time: i64,

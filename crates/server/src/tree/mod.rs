@@ -20,10 +20,9 @@ mod snapshot;
 pub use acl_cache::{AclCache, OPEN_ACL_INDEX};
 pub use snapshot::{BuildError, SnapshotNode, TreeBuilder};
 
-use bytes::Bytes;
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
-use rzk_proto::ErrorCode;
+use rzk_proto::{Data, ErrorCode};
 use std::sync::Arc;
 
 /// A full znode path or a child name, shared between the tree's structures and clones.
@@ -93,7 +92,7 @@ pub struct Change {
 /// One znode.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub(crate) data: Bytes,
+    pub(crate) data: Data,
     pub(crate) acl: i64,
     pub(crate) stat: StatPersisted,
     pub(crate) children: Children,
@@ -186,7 +185,7 @@ impl DataTree {
             t.insert_node(
                 Name::from(path),
                 Node {
-                    data: Bytes::new(),
+                    data: Data::empty(),
                     acl,
                     stat,
                     children: children.iter().map(|c| Name::from(*c)).collect(),
@@ -319,7 +318,7 @@ impl DataTree {
         self.node(path).map(|n| n.children.len())
     }
 
-    pub fn get_data(&self, path: &str) -> Option<(Bytes, Stat)> {
+    pub fn get_data(&self, path: &str) -> Option<(Data, Stat)> {
         self.node(path)
             .map(|n| (n.data.clone(), self.client_stat(n)))
     }

@@ -3,8 +3,8 @@
 //! owns the file format.
 
 use super::{digest, java_len, AclCache, Children, DataTree, Name, Node, NodeMap};
-use bytes::Bytes;
 use rzk_proto::records::{Acl, StatPersisted};
+use rzk_proto::Data;
 use std::sync::Arc;
 
 /// One node as written in a snapshot.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub struct SnapshotNode {
     /// Root is `""`; others are full paths.
     pub path: String,
-    pub data: Bytes,
+    pub data: Data,
     /// ACL cache index (`-1` = open).
     pub acl: i64,
     pub stat: StatPersisted,
@@ -20,7 +20,7 @@ pub struct SnapshotNode {
 
 impl DataTree {
     /// Visits every node pre-order (parents before children), root as `""`.
-    pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Bytes, i64, &StatPersisted)) {
+    pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Data, i64, &StatPersisted)) {
         let mut stack: Vec<String> = vec!["/".to_owned()];
         while let Some(path) = stack.pop() {
             let Some(n) = self.nodes.get(path.as_str()) else {

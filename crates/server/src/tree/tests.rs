@@ -24,7 +24,7 @@ fn create(path: &str, eph: bool, pcv: i32) -> Txn {
         1,
         CreateTxn {
             path: path.into(),
-            data: Bytes::from_static(b"x"),
+            data: Bytes::from_static(b"x").into(),
             acl: Acl::open_unsafe(),
             ephemeral: eph,
             parent_cversion: pcv,
@@ -78,7 +78,7 @@ fn digest_tracks_changes_and_ignores_system_subtree() {
         0,
         Txn::SetData(SetDataTxn {
             path: "/zookeeper/quota".into(),
-            data: Bytes::from_static(b"q"),
+            data: Bytes::from_static(b"q").into(),
             version: 1,
         }),
     ));
@@ -136,7 +136,7 @@ fn observe(t: &DataTree) -> impl PartialEq + std::fmt::Debug {
 fn set_data(path: &str, data: &'static [u8]) -> Txn {
     Txn::SetData(SetDataTxn {
         path: path.into(),
-        data: Bytes::from_static(data),
+        data: Bytes::from_static(data).into(),
         version: 7,
     })
 }
@@ -166,7 +166,7 @@ fn populated() -> (DataTree, i64) {
     }
     let container = Txn::CreateContainer(CreateContainerTxn {
         path: "/box".into(),
-        data: Bytes::new(),
+        data: Bytes::new().into(),
         acl: Acl::open_unsafe(),
         parent_cversion: -1,
     });
@@ -181,7 +181,7 @@ fn populated() -> (DataTree, i64) {
     ));
     let ttl = Txn::CreateTtl(CreateTtlTxn {
         path: "/ttl".into(),
-        data: Bytes::new(),
+        data: Bytes::new().into(),
         acl: Acl::open_unsafe(),
         parent_cversion: -1,
         ttl: 10,
@@ -291,7 +291,7 @@ fn replayed_create_over_an_existing_node_keeps_it_and_installs_the_acl() {
         1,
         CreateTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"replayed"),
+            data: Bytes::from_static(b"replayed").into(),
             acl: read_only.clone(),
             ephemeral: true,
             parent_cversion: 1,
@@ -309,4 +309,64 @@ fn replayed_create_over_an_existing_node_keeps_it_and_installs_the_acl() {
     );
     assert_eq!(t.digest(), t.recompute_digest());
     assert_eq!(t.get_children("/").unwrap().0, vec!["a", "zookeeper"]);
+}
+
+fn create_with(path: &str, data: Data, pcv: i32) -> Txn {
+    Txn::Create(
+        1,
+        CreateTxn {
+            path: path.into(),
+            data,
+            acl: Acl::open_unsafe(),
+            ephemeral: false,
+            parent_cversion: pcv,
+        },
+    )
+}
+
+/// Null data (a create or setData without data) stays null through apply, reads and
+/// the snapshot walk; it hashes and sizes like empty data, as in ZooKeeper.
+#[test]
+fn null_data_is_kept_apart_from_empty() {
+    let mut t = DataTree::new();
+    t.apply(&rec(1, 0, create_with("/n", Data::NULL, 1)));
+    t.apply(&rec(2, 0, create_with("/e", Data::empty(), 2)));
+    let (n, ns) = t.get_data("/n").unwrap();
+    let (e, es) = t.get_data("/e").unwrap();
+    assert!(n.is_null());
+    assert!(!e.is_null() && e.is_empty());
+    assert_eq!((ns.data_length, es.data_length), (0, 0));
+    let size = t.approximate_data_size();
+    // the digest of a null node equals that of the same node with empty data
+    let null_digest = t.digest();
+    let mut u = DataTree::new();
+    u.apply(&rec(1, 0, create_with("/n", Data::empty(), 1)));
+    u.apply(&rec(2, 0, create_with("/e", Data::empty(), 2)));
+    assert_eq!(u.digest(), null_digest);
+
+    // setData: null -> bytes -> null, and empty stays non-null
+    t.apply(&rec(3, 0, set_data("/n", b"v")));
+    assert_eq!(&*t.get_data("/n").unwrap().0, b"v");
+    let to_null = Txn::SetData(SetDataTxn {
+        path: "/n".into(),
+        data: Data::NULL,
+        version: 8,
+    });
+    t.apply(&rec(4, 0, to_null));
+    assert!(t.get_data("/n").unwrap().0.is_null());
+    assert_eq!(t.approximate_data_size(), size);
+
+    // the snapshot walk carries null through a rebuild
+    let mut b = TreeBuilder::new();
+    for (i, acl) in t.acl_entries() {
+        b.add_acl(i, acl);
+    }
+    for n in t.snapshot_nodes() {
+        b.add_node(n).unwrap();
+    }
+    let back = b.finish(t.last_zxid()).unwrap();
+    assert!(back.get_data("/n").unwrap().0.is_null());
+    assert!(!back.get_data("/e").unwrap().0.is_null());
+    assert!(!back.get_data("/zookeeper").unwrap().0.is_null());
+    assert_eq!(back.digest(), t.digest());
 }

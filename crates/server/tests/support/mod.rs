@@ -171,7 +171,7 @@ impl Client {
     pub async fn create(&mut self, path: &str, data: &[u8], flags: i32) -> (i32, String) {
         let req = CreateRequest {
             path: path.into(),
-            data: Bytes::copy_from_slice(data),
+            data: Bytes::copy_from_slice(data).into(),
             acl: Acl::open_unsafe(),
             flags,
         };
@@ -195,7 +195,7 @@ impl Client {
             return Err(h.err);
         }
         let r = GetDataResponse::from_bytes(&b).expect("GetDataResponse");
-        Ok((r.data, r.stat))
+        Ok((r.data.bytes(), r.stat))
     }
 
     pub async fn exists(&mut self, path: &str, watch: bool) -> Result<Stat, i32> {
@@ -218,7 +218,7 @@ impl Client {
     pub async fn set_data(&mut self, path: &str, data: &[u8], version: i32) -> Result<Stat, i32> {
         let req = SetDataRequest {
             path: path.into(),
-            data: Bytes::copy_from_slice(data),
+            data: Bytes::copy_from_slice(data).into(),
             version,
         };
         let (h, b) = self.call(5, &req.to_bytes()).await;

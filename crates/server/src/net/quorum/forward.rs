@@ -122,14 +122,14 @@ mod tests {
             op: 1,
             req: CreateRequest {
                 path: "/a".into(),
-                data: Bytes::from_static(b"x"),
+                data: Bytes::from_static(b"x").into(),
                 acl: vec![],
                 flags: 0,
             },
         });
         roundtrip(WriteRequest::SetData(SetDataRequest {
             path: "/a".into(),
-            data: Bytes::from_static(b"y"),
+            data: Bytes::from_static(b"y").into(),
             version: -1,
         }));
         roundtrip(WriteRequest::CreateSession { timeout_ms: 4000 });

@@ -9,6 +9,7 @@ use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
 use bytes::Bytes;
 use rzk_proto::quorum::{PacketType, QuorumPacket};
 use rzk_proto::records::{Acl, Id, StatPersisted};
+use rzk_proto::Data;
 use rzk_proto::Jute;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -147,8 +148,7 @@ pub fn encode_snapshot(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
     tree.for_each_snapshot_node(|path, data, acl, stat| {
         (path.len() as i32).write(&mut w);
         w.extend_from_slice(path.as_bytes());
-        (data.len() as i32).write(&mut w);
-        w.extend_from_slice(data);
+        data.write(&mut w);
         acl.write(&mut w);
         stat.write(&mut w);
     });
@@ -203,9 +203,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         if path == "/" {
             break;
         }
-        let data = read_bytes(r, "node data", MAX_SNAP_DATA)
-            .await?
-            .unwrap_or_default();
+        let data = read_bytes(r, "node data", MAX_SNAP_DATA).await?;
         let acl = r.read_i64().await?;
         let mut st = [0u8; STAT_PERSISTED_LEN];
         r.read_exact(&mut st).await?;
@@ -215,7 +213,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         })?;
         b.add_node(SnapshotNode {
             path,
-            data: Bytes::from(data),
+            data: Data::from(data.map(Bytes::from)),
             acl,
             stat,
         })
@@ -273,7 +271,7 @@ mod tests {
                 1,
                 CreateTxn {
                     path: "/a".into(),
-                    data: Bytes::from_static(b"x"),
+                    data: Bytes::from_static(b"x").into(),
                     acl: vec![Acl {
                         perms: 31,
                         id: Id::new("world", "anyone"),
@@ -285,6 +283,15 @@ mod tests {
             digest: None,
         };
         t.apply(&rec);
+        // a node with null data (length -1) must stay null through SNAP
+        let mut null = rec.clone();
+        null.header.zxid += 1;
+        if let Txn::Create(_, c) = &mut null.txn {
+            c.path = "/null".into();
+            c.data = Data::NULL;
+            c.parent_cversion = 2;
+        }
+        t.apply(&null);
         let bytes = encode_snapshot(&t, &[(7, 4000)]);
         let got = read_snapshot(&mut &bytes[..], t.last_zxid(), false)
             .await
@@ -293,8 +300,10 @@ mod tests {
         assert_eq!(got.tree.digest(), t.digest());
         assert_eq!(
             got.tree.get_data("/a").map(|d| d.0),
-            Some(Bytes::from_static(b"x"))
+            Some(Data::from(Bytes::from_static(b"x")))
         );
-        assert_eq!(got.tree.last_zxid(), 0x1_0000_0001);
+        assert!(got.tree.get_data("/null").unwrap().0.is_null());
+        assert!(!got.tree.get_data("/").unwrap().0.is_null());
+        assert_eq!(got.tree.last_zxid(), 0x1_0000_0002);
     }
 }
