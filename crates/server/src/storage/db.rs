@@ -103,8 +103,50 @@ pub struct LoadedDb {
     pub report: RecoveryReport,
 }
 
-struct TreeSink {
+/// Builds a [`DataTree`] from the snapshot part of a recovery (ACL cache, then nodes).
+/// Shared by every [`RecoverySink`] that needs the tree: standalone start-up here and a
+/// quorum member's start-up in `net/quorum/recover.rs`.
+#[derive(Default)]
+pub(crate) struct SnapshotTreeLoader {
     builder: Option<TreeBuilder>,
+}
+
+impl SnapshotTreeLoader {
+    pub(crate) fn reset(&mut self) {
+        self.builder = Some(TreeBuilder::new());
+    }
+
+    pub(crate) fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
+        let b = self.builder.get_or_insert_with(TreeBuilder::new);
+        for (idx, acl) in entries {
+            b.add_acl(idx, acl);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn node(&mut self, n: SnapNode) -> Result<(), String> {
+        let b = self.builder.get_or_insert_with(TreeBuilder::new);
+        b.add_node(SnapshotNode {
+            path: n.path,
+            data: n.data,
+            acl: n.acl,
+            stat: n.stat,
+        })
+        .map_err(|e| format!("invalid data tree: {e}"))
+    }
+
+    /// The tree of the snapshot just read, at `zxid`.
+    pub(crate) fn finish(&mut self, zxid: i64) -> Result<DataTree, String> {
+        self.builder
+            .take()
+            .unwrap_or_default()
+            .finish(zxid)
+            .map_err(|e| format!("invalid data tree: {e}"))
+    }
+}
+
+struct TreeSink {
+    loader: SnapshotTreeLoader,
     tree: Option<DataTree>,
     sessions: BTreeMap<i64, i32>,
     /// Digest recorded in the snapshot, checked when replay reaches its zxid.
@@ -141,7 +183,7 @@ impl TreeSink {
 
 impl RecoverySink for TreeSink {
     fn reset(&mut self) {
-        self.builder = Some(TreeBuilder::new());
+        self.loader.reset();
         self.tree = None;
         self.sessions.clear();
         self.pending_digest = None;
@@ -153,29 +195,15 @@ impl RecoverySink for TreeSink {
     }
 
     fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
-        let b = self.builder.get_or_insert_with(TreeBuilder::new);
-        for (idx, acl) in entries {
-            b.add_acl(idx, acl);
-        }
-        Ok(())
+        self.loader.acl_cache(entries)
     }
 
     fn node(&mut self, n: SnapNode) -> Result<(), String> {
-        let b = self.builder.get_or_insert_with(TreeBuilder::new);
-        b.add_node(SnapshotNode {
-            path: n.path,
-            data: n.data,
-            acl: n.acl,
-            stat: n.stat,
-        })
-        .map_err(|e| format!("invalid data tree: {e}"))
+        self.loader.node(n)
     }
 
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
-        let b = self.builder.take().unwrap_or_default();
-        let mut t = b
-            .finish(zxid)
-            .map_err(|e| format!("invalid data tree: {e}"))?;
+        let mut t = self.loader.finish(zxid)?;
         t.set_extended_types(self.extended_types);
         self.tree = Some(t);
         self.pending_digest = trailer.digest.filter(|d| d.zxid > 0);
@@ -210,7 +238,7 @@ pub fn load(
     snap_opts: SnapshotOptions,
 ) -> Result<LoadedDb, DbError> {
     let mut sink = TreeSink {
-        builder: Some(TreeBuilder::new()),
+        loader: SnapshotTreeLoader::default(),
         tree: None,
         sessions: BTreeMap::new(),
         pending_digest: None,

@@ -9,11 +9,11 @@
 use super::epoch_file;
 use super::QuorumError;
 use crate::config::Config;
-use crate::storage::db::{self, SnapshotOptions};
+use crate::storage::db::{self, SnapshotOptions, SnapshotTreeLoader};
 use crate::storage::files;
 use crate::storage::recovery::{self, RecoveryOptions, RecoverySink, StartState};
 use crate::storage::snapshot::{SnapNode, SnapshotTrailer};
-use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
+use crate::tree::DataTree;
 use crate::zab::{Durable, EpochKind, Txn};
 use bytes::Bytes;
 use rzk_proto::records::Acl;
@@ -31,7 +31,7 @@ pub struct Recovered {
 }
 
 struct SnapshotOnly {
-    builder: Option<TreeBuilder>,
+    loader: SnapshotTreeLoader,
     tree: Option<DataTree>,
     sessions: Vec<(i64, i32)>,
     log: Vec<Txn>,
@@ -40,7 +40,7 @@ struct SnapshotOnly {
 
 impl RecoverySink for SnapshotOnly {
     fn reset(&mut self) {
-        self.builder = Some(TreeBuilder::new());
+        self.loader.reset();
         self.tree = None;
         self.sessions.clear();
         self.log.clear();
@@ -53,30 +53,15 @@ impl RecoverySink for SnapshotOnly {
     }
 
     fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
-        let b = self.builder.get_or_insert_with(TreeBuilder::new);
-        for (i, a) in entries {
-            b.add_acl(i, a);
-        }
-        Ok(())
+        self.loader.acl_cache(entries)
     }
 
     fn node(&mut self, n: SnapNode) -> Result<(), String> {
-        let b = self.builder.get_or_insert_with(TreeBuilder::new);
-        b.add_node(SnapshotNode {
-            path: n.path,
-            data: n.data,
-            acl: n.acl,
-            stat: n.stat,
-        })
-        .map_err(|e| format!("invalid data tree: {e}"))
+        self.loader.node(n)
     }
 
     fn snapshot_loaded(&mut self, zxid: i64, _trailer: &SnapshotTrailer) -> Result<(), String> {
-        let b = self.builder.take().unwrap_or_default();
-        self.tree = Some(
-            b.finish(zxid)
-                .map_err(|e| format!("invalid data tree: {e}"))?,
-        );
+        self.tree = Some(self.loader.finish(zxid)?);
         self.snap_zxid = zxid;
         Ok(())
     }
@@ -96,7 +81,7 @@ impl RecoverySink for SnapshotOnly {
 /// Loads the snapshot, collects the later log, reads the epochs.
 pub fn recover(cfg: &Config) -> Result<Recovered, QuorumError> {
     let mut sink = SnapshotOnly {
-        builder: Some(TreeBuilder::new()),
+        loader: SnapshotTreeLoader::default(),
         tree: None,
         sessions: Vec::new(),
         log: Vec::new(),
