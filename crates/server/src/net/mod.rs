@@ -150,22 +150,8 @@ impl Server {
             sessions,
             durable,
         } = recovered;
-        let addr = config.client_addr();
-        let listener = bind(addr, config.client_port_listen_backlog)
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
-        let shared = Arc::new(Shared::new(config, tree, jobs_tx));
+        let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
         shared.quorum.set_distributed();
-        {
-            let now = shared.now_ms();
-            let mut tracker = shared.sessions();
-            for (id, timeout_ms) in &sessions {
-                tracker.add(*id, *timeout_ms, now);
-            }
-        }
         let settings = durable::StorageSettings::from_config(&shared.config);
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
@@ -206,20 +192,8 @@ impl Server {
             orphans,
             autopurge,
         } = parts;
-        let addr = config.client_addr();
-        let listener = bind(addr, config.client_port_listen_backlog)
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
-        let shared = Arc::new(Shared::new(config, tree, jobs_tx));
+        let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
         if !sessions.is_empty() {
-            let now = shared.now_ms();
-            let mut tracker = shared.sessions();
-            for (id, timeout_ms) in &sessions {
-                tracker.add(*id, *timeout_ms, now);
-            }
             tracing::info!(
                 sessions = sessions.len(),
                 "recovered sessions are tracked again; they expire unless their clients reconnect"
@@ -372,4 +346,29 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         tracing::debug!(%addr, conn = id, "accepted connection");
         tokio::spawn(conn::serve(shared.clone(), stream, addr, id, rx, stats));
     }
+}
+
+/// What both start-ups share: bind the client port, build the shared state around the
+/// tree, and track the recovered sessions again so they expire unless their clients return.
+fn open_server(
+    config: Config,
+    tree: DataTree,
+    sessions: &[(i64, i32)],
+) -> Result<(TcpListener, SocketAddr, Arc<Shared>, mpsc::Receiver<Job>), ServerError> {
+    let addr = config.client_addr();
+    let listener = bind(addr, config.client_port_listen_backlog)
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
+    let shared = Arc::new(Shared::new(config, tree, jobs_tx));
+    {
+        let now = shared.now_ms();
+        let mut tracker = shared.sessions();
+        for (id, timeout_ms) in sessions {
+            tracker.add(*id, *timeout_ms, now);
+        }
+    }
+    Ok((listener, local_addr, shared, jobs_rx))
 }
