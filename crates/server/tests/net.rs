@@ -399,3 +399,62 @@ async fn sync_and_group_commit() {
     assert_eq!(st, 5 + 100, "createSession x5 + 100 creates logged");
     server.shutdown().await;
 }
+
+/// Per-session FIFO (issue: a read between two writes of the same session saw the later
+/// write about half the time): setData A, getData with a watch, setData B, pipelined. The
+/// read must see A, and its watch must fire for B before B's reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
+    let server = start(test_config()).await;
+    let mut c = Client::connect(server.local_addr(), 5000).await;
+    assert_eq!(c.create("/x", b"0", 0).await.0, 0);
+    let set = |d: &str| {
+        SetDataRequest {
+            path: "/x".into(),
+            data: Bytes::from(d.to_string()).into(),
+            version: -1,
+        }
+        .to_bytes()
+    };
+    let get = GetDataRequest {
+        path: "/x".into(),
+        watch: true,
+    }
+    .to_bytes();
+    for round in 0..1000 {
+        let base = 10 + 3 * round;
+        // One write for the three frames, so they arrive together, as from a client
+        // that pipelines.
+        let mut bytes = Vec::new();
+        for (xid, op, body) in [
+            (base, 5, set("A")),
+            (base + 1, 4, get.clone()),
+            (base + 2, 5, set("B")),
+        ] {
+            let mut f = RequestHeader { xid, op }.to_bytes();
+            f.extend_from_slice(&body);
+            bytes.extend_from_slice(&frame(&f));
+        }
+        c.s.write_all(&bytes).await.unwrap();
+        let mut frames = Vec::new();
+        while frames.last().map(|(x, _, _)| *x) != Some(base + 2) {
+            let (h, body) = c.recv().await.unwrap();
+            frames.push((h.xid, h.err, body));
+        }
+        let xids: Vec<i32> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(xids, vec![base, base + 1, -1, base + 2], "round {round}");
+        let read = GetDataResponse::from_bytes(&frames[1].2).unwrap();
+        assert_eq!(
+            &read.data[..],
+            b"A",
+            "round {round}: the read saw a later write"
+        );
+        let ev = WatcherEvent::from_bytes(&frames[2].2).unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (3, "/x"),
+            "round {round}"
+        );
+    }
+    server.shutdown().await;
+}

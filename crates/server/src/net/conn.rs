@@ -1,10 +1,15 @@
 //! One client connection: handshake, request decoding, per-session FIFO of replies,
 //! reads answered from the local tree, writes handed to the pipeline, notifications.
 //!
-//! Owns the socket of one client. Replies leave strictly in request order; a read waits
-//! for every earlier write of this connection; a watch notification is always written
-//! before a reply that reveals the change that fired it. Malformed input closes only this
-//! connection. This module must never hold a std lock across an `.await`.
+//! Owns the socket of one client. Every request of the session takes effect in the order
+//! it was sent (ZooKeeper's per-session FIFO): a read waits for every earlier write of
+//! this connection, and a write that follows a waiting read is held back (not handed to
+//! the pipeline) until that read has been answered, so the read sees exactly the
+//! session's earlier writes and a watch it sets fires for the later write. Replies leave
+//! strictly in request order; a watch notification is always written before a reply
+//! that reveals the change that fired it. Only this session waits: other sessions' reads
+//! never queue behind it. Malformed input closes only this connection. This module must
+//! never hold a std lock across an `.await`.
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError};
@@ -85,6 +90,23 @@ enum Local {
     },
 }
 
+/// A pipeline request decoded but not yet handed to the pipeline, because an earlier
+/// read-like request of this session is still waiting for its turn.
+#[derive(Debug)]
+enum Held {
+    Pipeline {
+        xid: i32,
+        kind: JobKind,
+        close: bool,
+        received: Instant,
+    },
+    Local {
+        xid: i32,
+        what: Local,
+        received: Instant,
+    },
+}
+
 #[derive(Debug)]
 enum Inbound {
     Frame(Vec<u8>),
@@ -112,6 +134,8 @@ pub async fn serve(
         session: 0,
         auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
         pending: VecDeque::new(),
+        locals_pending: 0,
+        held: VecDeque::new(),
         wr,
         msgs,
         stats,
@@ -156,7 +180,14 @@ struct Conn {
     addr: SocketAddr,
     session: i64,
     auth: crate::auth::AuthInfo,
+    /// Admitted requests, answered strictly from the front.
     pending: VecDeque<Slot>,
+    /// How many `Slot::Local`s are in `pending` (reads waiting for earlier writes).
+    locals_pending: usize,
+    /// Requests not admitted yet: a pipeline request may not overtake a read of the same
+    /// session, so while `locals_pending > 0` pipeline requests (and everything after
+    /// them) wait here.
+    held: VecDeque<Held>,
     wr: BufWriter<OwnedWriteHalf>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
@@ -219,7 +250,7 @@ impl Conn {
             if self.msgs.is_empty() && in_rx.is_empty() {
                 self.wr.flush().await?;
             }
-            let can_read = self.pending.len() < MAX_OUTSTANDING_PER_CONN;
+            let can_read = self.pending.len() + self.held.len() < MAX_OUTSTANDING_PER_CONN;
             tokio::select! {
                 biased;
                 m = self.msgs.recv() => match m {
@@ -233,9 +264,10 @@ impl Conn {
                 },
             }
             self.advance().await?;
-            self.stats
-                .queued
-                .store(self.pending.len() as u64, Ordering::Relaxed);
+            self.stats.queued.store(
+                (self.pending.len() + self.held.len()) as u64,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -463,8 +495,34 @@ impl Conn {
         );
     }
 
+    /// Admits a pipeline request: handed to the pipeline now unless an earlier request of
+    /// this session is still held or an earlier read still waits (then it is held, so it
+    /// cannot take effect before that read).
     async fn submit(&mut self, xid: i32, kind: JobKind, close: bool) -> Result<(), ConnError> {
         let received = Instant::now();
+        if self.locals_pending > 0 || !self.held.is_empty() {
+            self.held.push_back(Held::Pipeline {
+                xid,
+                kind,
+                close,
+                received,
+            });
+            return Ok(());
+        }
+        self.send_job(xid, kind, close, received).await
+    }
+
+    async fn send_job(
+        &mut self,
+        xid: i32,
+        kind: JobKind,
+        close: bool,
+        received: Instant,
+    ) -> Result<(), ConnError> {
+        debug_assert_eq!(self.locals_pending, 0, "a write may not overtake a read");
+        if matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
+            self.shared.sessions().set_closing(self.session);
+        }
         let job = Job {
             origin: Origin::Conn(self.id),
             session: self.session,
@@ -486,12 +544,55 @@ impl Conn {
         Ok(())
     }
 
+    /// Admits a request answered locally (in order, when it reaches the front).
     fn local(&mut self, xid: i32, what: Local) {
+        let received = Instant::now();
+        if !self.held.is_empty() {
+            self.held.push_back(Held::Local {
+                xid,
+                what,
+                received,
+            });
+            return;
+        }
+        self.locals_pending += 1;
         self.pending.push_back(Slot::Local {
             xid,
             what,
-            received: Instant::now(),
+            received,
         });
+    }
+
+    /// Admits held requests whose turn has come: locals always (they wait in `pending`),
+    /// pipeline requests once no read of this session is waiting.
+    async fn release_held(&mut self) -> Result<(), ConnError> {
+        while let Some(h) = self.held.front() {
+            if matches!(h, Held::Pipeline { .. }) && self.locals_pending > 0 {
+                return Ok(());
+            }
+            match self.held.pop_front() {
+                Some(Held::Pipeline {
+                    xid,
+                    kind,
+                    close,
+                    received,
+                }) => self.send_job(xid, kind, close, received).await?,
+                Some(Held::Local {
+                    xid,
+                    what,
+                    received,
+                }) => {
+                    self.locals_pending += 1;
+                    self.pending.push_back(Slot::Local {
+                        xid,
+                        what,
+                        received,
+                    });
+                }
+                None => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     async fn on_frame(&mut self, payload: Vec<u8>) -> Result<(), ConnError> {
@@ -516,7 +617,6 @@ impl Conn {
         match request::decode(&hdr, body, max) {
             Ok(Request::Write(w)) => self.submit(hdr.xid, JobKind::Write(w), false).await,
             Ok(Request::CloseSession) => {
-                shared.sessions().set_closing(self.session);
                 self.submit(hdr.xid, JobKind::Write(WriteRequest::CloseSession), true)
                     .await
             }
@@ -568,8 +668,24 @@ impl Conn {
         }
     }
 
-    /// Answers every request at the front of the queue that can be answered now.
+    /// Answers every request at the front of the queue that can be answered now, and
+    /// admits held requests whose turn has come, until nothing more can move.
     async fn advance(&mut self) -> Result<(), ConnError> {
+        loop {
+            self.answer_front().await?;
+            if self.held.is_empty() {
+                return Ok(());
+            }
+            let before = self.held.len();
+            self.release_held().await?;
+            if self.held.len() == before {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Answers every request at the front of `pending` that can be answered now.
+    async fn answer_front(&mut self) -> Result<(), ConnError> {
         loop {
             match self.pending.front() {
                 None => return Ok(()),
@@ -597,6 +713,7 @@ impl Conn {
                     what,
                     received,
                 } => {
+                    self.locals_pending -= 1;
                     let r = self.answer_local(xid, what).await;
                     self.finish_request(received);
                     r?;
