@@ -30,8 +30,12 @@ stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage cargo-test cargo test --workspace
 
-cargo build -p rzk || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+cargo build -p rzk -p rzk-testkit --bins --examples || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 RZK="$ROOT/target/debug/rzk"
+# The pipelined per-session order checker (crates/testkit/src/fifo.rs): the same seed
+# against rzk and against Apache ZooKeeper, so both must produce the same streams.
+FIFO="$ROOT/target/debug/examples/fifo_check"
+FIFO_ARGS=(--sessions 16 --rounds "${FIFO_ROUNDS:-200}" --batch 12 --seed 11)
 
 TMP=$(mktemp -d)
 PIDS=()
@@ -73,6 +77,7 @@ if start_rzk 21810; then
   stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
   stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 cargo test -p rzk-client -- --test-threads=2
   stage interop-curator-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/interop/run.sh
+  stage fifo-rzk "$FIFO" --hosts 127.0.0.1:21810 "${FIFO_ARGS[@]}"
 else
   failed=$((failed + 1)); failures+=("start-rzk")
 fi
@@ -80,6 +85,7 @@ fi
 # The same client and recipe tests against Apache ZooKeeper 3.8 (Debian's), the oracle.
 if start_apache 21811; then
   stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 cargo test -p rzk-client -- --test-threads=2
+  stage fifo-apache "$FIFO" --hosts 127.0.0.1:21811 "${FIFO_ARGS[@]}"
 else
   failed=$((failed + 1)); failures+=("start-apache")
 fi
@@ -89,7 +95,8 @@ stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Replication as real processes: 3 nodes (election, kill -9, SIGSTOP, session failover,
-# rejoin without election), 3 + an observer, and 5 nodes.
+# rejoin without election), 3 + an observer, 5 nodes, and the pipelined-order checker on
+# leader, followers, observer and sessions moving between members.
 stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
 
 echo

@@ -487,9 +487,19 @@ struct SessionRun<'a> {
 async fn session_task(cfg: &FifoConfig, tag: &str, k: usize) -> Result<FifoReport, FifoError> {
     let io = |source| FifoError::Io { session: k, source };
     let host = k % cfg.hosts.len();
-    let conn = RawSession::connect(cfg.hosts[host], 30_000, None, cfg.io_timeout)
-        .await
-        .map_err(io)?;
+    // A server that has just started may close connections until it serves (Apache
+    // ZooKeeper answers `ruok` before that): retry a little.
+    let mut tries = 0;
+    let conn = loop {
+        match RawSession::connect(cfg.hosts[host], 30_000, None, cfg.io_timeout).await {
+            Ok(c) => break c,
+            Err(RawError::Closed { .. }) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(io(e)),
+        }
+    };
     let mut s = SessionRun {
         cfg,
         k,

@@ -65,6 +65,7 @@ pub enum ConnError {
 enum Slot {
     /// Submitted to the pipeline; `done` holds the reply once applied.
     Pipeline {
+        xid: i32,
         done: Option<Vec<u8>>,
         close: bool,
         received: Instant,
@@ -480,9 +481,31 @@ impl Conn {
     }
 
     fn mark_done(&mut self, frame: Vec<u8>, close_now: bool) {
+        // The pipeline answers a connection's requests in the order they were handed to
+        // it; a reply for any other request than the oldest unanswered one is a bug in
+        // the write path (it would put a reply in another request's place).
+        let reply_xid = frame
+            .get(4..8)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes);
         for slot in self.pending.iter_mut() {
-            if let Slot::Pipeline { done, close, .. } = slot {
+            if let Slot::Pipeline {
+                done, close, xid, ..
+            } = slot
+            {
                 if done.is_none() {
+                    if reply_xid != Some(*xid) {
+                        tracing::error!(
+                            conn = self.id,
+                            expected = *xid,
+                            got = ?reply_xid,
+                            "pipeline reply out of the session's order"
+                        );
+                        debug_assert!(
+                            false,
+                            "pipeline reply out of order: {reply_xid:?} for {xid}"
+                        );
+                    }
                     *done = Some(frame);
                     *close |= close_now;
                     return;
@@ -537,6 +560,7 @@ impl Conn {
             .await
             .map_err(|_| ConnError::Closed("server stopping"))?;
         self.pending.push_back(Slot::Pipeline {
+            xid,
             done: None,
             close,
             received,
@@ -700,6 +724,7 @@ impl Conn {
                     done: Some(frame),
                     close,
                     received,
+                    ..
                 } => {
                     self.send_frame(&frame).await?;
                     self.finish_request(received);

@@ -517,6 +517,8 @@ impl Leader {
     }
 
     fn try_commit(&mut self, core: &mut Core) {
+        // A sync waiting for an already committed zxid is answered first.
+        self.answer_syncs(core, core.log.committed());
         while let Some((&zxid, acks)) = self.outstanding.iter().next() {
             let ok =
                 core.cfg.fault_commit_without_quorum || core.qv.has_quorum(acks.iter().copied());
@@ -546,14 +548,24 @@ impl Leader {
                         core.send_type(*sid, PacketType::Commit, t.zxid);
                     }
                 }
+                // Right after the commit a sync waited for, and before any later commit:
+                // the learner answers the sync between the session's earlier and later
+                // writes (per-session order), as ZooKeeper's leader does.
+                self.answer_syncs(core, t.zxid);
             }
         }
-        let committed = core.log.committed();
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_syncs)
-            .into_iter()
-            .partition(|(z, _)| *z <= committed);
-        self.pending_syncs = waiting;
-        for (_, sid) in ready {
+    }
+
+    /// Sends SYNC to every learner whose sync waited for a zxid up to `committed`, in the
+    /// order the syncs arrived.
+    fn answer_syncs(&mut self, core: &mut Core, committed: Zxid) {
+        debug_assert!(self.pending_syncs.windows(2).all(|w| w[0].0 <= w[1].0));
+        let ready = self
+            .pending_syncs
+            .iter()
+            .take_while(|(z, _)| *z <= committed)
+            .count();
+        for (_, sid) in self.pending_syncs.drain(..ready).collect::<Vec<_>>() {
             if self.learners.get(&sid).is_some_and(|h| h.forwarding()) {
                 core.send_type(sid, PacketType::Sync, Zxid::ZERO);
             }

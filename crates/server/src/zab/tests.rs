@@ -579,3 +579,62 @@ fn standalone_is_an_ensemble_of_one() {
     c.advance(100);
     assert_eq!(c.applied_zxids(1), zs);
 }
+
+#[test]
+fn broadcast_sync_answer_goes_between_the_commit_it_waited_for_and_later_commits() {
+    // A learner's sync waits for the leader's last proposal at the time it arrives; the
+    // answer must reach the learner right after that COMMIT and before the COMMIT of any
+    // later proposal, even when both commit at once (otherwise the learner answers the
+    // sync after a write its session sent later).
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let l = c.leader().expect("leader");
+    let f = [1, 2, 3].into_iter().find(|s| *s != l).unwrap();
+    // The learner acknowledges at once; the leader's own disk is late, so every
+    // proposal reaches a quorum in the same moment.
+    c.nodes.get_mut(&l).unwrap().hold_disk = true;
+    for s in [1, 2, 3] {
+        if s != l && s != f {
+            c.nodes.get_mut(&s).unwrap().hold_disk = true;
+        }
+    }
+    let first = c.write(1);
+    c.input(l, Input::SyncRequest { from: f });
+    let later = c.write(2);
+    c.advance(100);
+    assert!(c.packets(PacketType::Commit).is_empty());
+    // One group commit on the leader covers all three proposals.
+    let n = c.nodes.get_mut(&l).unwrap();
+    n.hold_disk = false;
+    for o in std::mem::take(&mut n.held) {
+        if let Output::PersistTxns(ts) = o {
+            n.log.extend(ts);
+        }
+    }
+    c.input(l, Input::Persisted { up_to: later[1] });
+    c.advance(200);
+    let seen: Vec<(PacketType, Zxid)> = c
+        .trace
+        .iter()
+        .filter_map(|(from, to, m)| match m {
+            Message::Quorum(p)
+                if *from == l
+                    && *to == f
+                    && matches!(p.ty, PacketType::Commit | PacketType::Sync) =>
+            {
+                Some((p.ty, Zxid(p.zxid)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (PacketType::Commit, first[0]),
+            (PacketType::Sync, Zxid::ZERO),
+            (PacketType::Commit, later[0]),
+            (PacketType::Commit, later[1]),
+        ]
+    );
+}
