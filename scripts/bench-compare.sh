@@ -16,6 +16,10 @@
 #   BENCH_DIR=/tmp  (parent of the data directories: both on this disk)
 #   KEEP=1        keep the data directories and logs
 #   CARGO_TARGET_DIR  where the release build goes (default: <repo>/target)
+#   RZK_BASELINE=/path/to/older/rzk   also run that rzk binary (a third server, started
+#                 the same way) in the same run, and print rzk/baseline ratios: how a
+#                 change moved rzk, next to Apache ZooKeeper measured in the same run
+#   OPS may include "mixed" (READ_RATIO of gets, default 0.9, the rest sets)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,6 +32,9 @@ WARMUP="${WARMUP:-2}"
 FORCE_SYNC="${FORCE_SYNC:-yes}"
 RZK_PORT="${RZK_PORT:-24181}"
 ZK_PORT="${ZK_PORT:-24182}"
+BASE_PORT="${BASE_PORT:-24183}"
+READ_RATIO="${READ_RATIO:-0.9}"
+BASELINE="${RZK_BASELINE:-}"
 WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/rzk-bench-compare.XXXXXX")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/rzk"
@@ -48,30 +55,38 @@ trap cleanup EXIT
 echo "building rzk --release ..." >&2
 (cd "$ROOT" && cargo build --release -p rzk >&2)
 
-# --- rzk server -------------------------------------------------------------
-mkdir -p "$WORK/rzk"
-cat > "$WORK/rzk/zoo.cfg" <<CFG
+# --- rzk server(s) ----------------------------------------------------------
+ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
+start_rzk() { # name binary port
+    local name=$1 bin=$2 port=$3
+    mkdir -p "$WORK/$name"
+    cat > "$WORK/$name/zoo.cfg" <<CFG
 tickTime=2000
 initLimit=10
 syncLimit=5
-dataDir=$WORK/rzk/data
-clientPort=$RZK_PORT
+dataDir=$WORK/$name/data
+clientPort=$port
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 forceSync=$FORCE_SYNC
 4lw.commands.whitelist=*
 CFG
-"$BIN" server -c "$WORK/rzk/zoo.cfg" >"$WORK/rzk/server.log" 2>&1 &
-STARTED+=("$!")
-RZK_PID="$!"
-
-ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
-for _ in $(seq 100); do
-    ready "$RZK_PORT" && break
-    kill -0 "$RZK_PID" 2>/dev/null || { echo "rzk server exited:" >&2; tail -20 "$WORK/rzk/server.log" >&2; exit 1; }
-    sleep 0.2
-done
-ready "$RZK_PORT" || { echo "rzk server not answering on $RZK_PORT" >&2; tail -20 "$WORK/rzk/server.log" >&2; exit 1; }
+    "$bin" server -c "$WORK/$name/zoo.cfg" >"$WORK/$name/server.log" 2>&1 &
+    STARTED+=("$!")
+    local pid="$!"
+    for _ in $(seq 100); do
+        ready "$port" && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "$name server exited:" >&2; tail -20 "$WORK/$name/server.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    echo "$name server not answering on $port" >&2; tail -20 "$WORK/$name/server.log" >&2; exit 1
+}
+start_rzk rzk "$BIN" "$RZK_PORT"
+TARGETS="rzk zk"
+if [ -n "$BASELINE" ]; then
+    start_rzk base "$BASELINE" "$BASE_PORT"
+    TARGETS="rzk base zk"
+fi
 
 # --- Apache ZooKeeper -------------------------------------------------------
 ZK_PID="$("$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
@@ -83,11 +98,11 @@ field() { # field NAME "RESULT k=v ..."
 }
 declare -A RES
 for op in $OPS; do
-    for target in rzk zk; do
-        port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT
+    for target in $TARGETS; do
+        port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
         echo "== $op against $target (127.0.0.1:$port)" >&2
         line="$("$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
-            --op "$op" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+            --op "$op" --read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --path "/rzk-bench-compare" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
         if [ -z "$line" ]; then
             echo "bench $op against $target failed:" >&2
@@ -109,3 +124,15 @@ for op in $OPS; do
         "${r50:--}" "${z50:--}" "$(ratio "$r50" "$z50")" "${r99:--}" "${z99:--}" "$(ratio "$r99" "$z99")"
 done
 echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
+if [ -n "$BASELINE" ]; then
+    echo
+    echo "rzk (this build) vs baseline ($BASELINE), same run:"
+    printf "%-7s %12s %12s %7s | %9s %9s %7s | %12s %7s\n" op rzk_ops/s base_ops/s ratio rzk_p99us base_p99us ratio zk_ops/s base/zk
+    for op in $OPS; do
+        r="${RES[$op,rzk]}"; b="${RES[$op,base]}"; z="${RES[$op,zk]}"
+        ro="$(field ops_per_sec "$r")"; bo="$(field ops_per_sec "$b")"; zo="$(field ops_per_sec "$z")"
+        r99="$(field p99_us "$r")"; b99="$(field p99_us "$b")"
+        printf "%-7s %12s %12s %7s | %9s %9s %7s | %12s %7s\n" "$op" "${ro:--}" "${bo:--}" "$(ratio "$ro" "$bo")" \
+            "${r99:--}" "${b99:--}" "$(ratio "$r99" "$b99")" "${zo:--}" "$(ratio "$bo" "$zo")"
+    done
+fi

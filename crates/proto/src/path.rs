@@ -14,9 +14,14 @@ fn bad(path: &str, reason: &'static str) -> PathError {
     }
 }
 
+/// Characters ZooKeeper refuses in a node name. Java checks UTF-16 code units, so a
+/// character outside the Basic Multilingual Plane (U+10000 and above, e.g. an emoji)
+/// reaches it as a surrogate pair (U+D800..U+DFFF), which is refused like any other
+/// surrogate.
 fn forbidden_char(c: char) -> bool {
     let u = c as u32;
-    u == 0
+    u >= 0x1_0000
+        || u == 0
         || (0x1..=0x1f).contains(&u)
         || (0x7f..=0x9f).contains(&u)
         || (0xd800..=0xf8ff).contains(&u)
@@ -99,6 +104,13 @@ mod tests {
             assert!(validate(no, false).is_err(), "{no:?}");
         }
         assert!(validate("/a/", true).is_ok());
+        // Outside the Basic Multilingual Plane: Java sees surrogates and refuses them.
+        for no in ["/a/smile-\u{1F600}", "/\u{10000}", "/a/\u{10FFFF}b"] {
+            assert!(validate(no, false).is_err(), "{no:?}");
+            assert!(validate(no, true).is_err(), "{no:?} sequential");
+        }
+        // The last characters of the BMP that Java accepts.
+        assert!(validate("/a/\u{FFEF}\u{F900}", false).is_ok());
         assert!(validate("/a//", true).is_err());
     }
 
