@@ -13,6 +13,7 @@ use super::recovery::{
     self, RecoveryError, RecoveryOptions, RecoveryReport, RecoverySink, StartState,
 };
 use super::snapshot::{SnapNode, SnapshotError, SnapshotTrailer, SnapshotWriter, ZxidDigest};
+use crate::tree::digest::SnapshotDigest;
 use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
@@ -135,13 +136,41 @@ impl SnapshotTreeLoader {
         .map_err(|e| format!("invalid data tree: {e}"))
     }
 
-    /// The tree of the snapshot just read, at `zxid`.
-    pub(crate) fn finish(&mut self, zxid: i64) -> Result<DataTree, String> {
-        self.builder
+    /// The tree of the snapshot just read, at `zxid`, with the digest of its `trailer`
+    /// pending: the tree's digest is checked against it when the txns replayed (or, on
+    /// a quorum member, applied once committed) reach its zxid, and only from then on
+    /// against each txn's logged digest; the txns before it are the snapshot's fuzzy
+    /// window (see [`crate::tree::digest`]'s `DigestCheck`).
+    pub(crate) fn finish(
+        &mut self,
+        zxid: i64,
+        trailer: &SnapshotTrailer,
+    ) -> Result<DataTree, String> {
+        let mut tree = self
+            .builder
             .take()
             .unwrap_or_default()
             .finish(zxid)
-            .map_err(|e| format!("invalid data tree: {e}"))
+            .map_err(|e| format!("invalid data tree: {e}"))?;
+        tree.expect_snapshot_digest(trailer.digest.map(|d| SnapshotDigest {
+            zxid: d.zxid,
+            version: d.version,
+            digest: d.digest,
+        }));
+        Ok(tree)
+    }
+}
+
+/// Warns, as ZooKeeper does at the end of its restore, that the logged txns (up to
+/// `highest_zxid`) do not include the zxid of the loaded snapshot's digest, still
+/// pending in `tree`: the fuzzy snapshot can never be checked, nor any later txn.
+pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: i64) {
+    if let Some(d) = tree.pending_snapshot_digest() {
+        tracing::warn!(
+            highest = format_args!("0x{highest_zxid:x}"),
+            digest_zxid = format_args!("0x{:x}", d.zxid),
+            "the logged txns do not cover the snapshot digest's zxid; state may be inconsistent"
+        );
     }
 }
 
@@ -149,8 +178,6 @@ struct TreeSink {
     loader: SnapshotTreeLoader,
     tree: Option<DataTree>,
     sessions: BTreeMap<i64, i32>,
-    /// Digest recorded in the snapshot, checked when replay reaches its zxid.
-    pending_digest: Option<ZxidDigest>,
     extended_types: bool,
 }
 
@@ -163,22 +190,6 @@ impl TreeSink {
             t
         })
     }
-
-    fn check_digest(&mut self) {
-        let Some(d) = self.pending_digest else { return };
-        let Some(t) = self.tree.as_ref() else { return };
-        if t.last_zxid() == d.zxid {
-            if d.version == super::snapshot::DIGEST_VERSION && t.digest() != d.digest {
-                tracing::warn!(
-                    zxid = format_args!("0x{:x}", d.zxid),
-                    expected = d.digest,
-                    actual = t.digest(),
-                    "tree digest does not match the snapshot's"
-                );
-            }
-            self.pending_digest = None;
-        }
-    }
 }
 
 impl RecoverySink for TreeSink {
@@ -186,7 +197,6 @@ impl RecoverySink for TreeSink {
         self.loader.reset();
         self.tree = None;
         self.sessions.clear();
-        self.pending_digest = None;
     }
 
     fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
@@ -203,11 +213,9 @@ impl RecoverySink for TreeSink {
     }
 
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
-        let mut t = self.loader.finish(zxid)?;
+        let mut t = self.loader.finish(zxid, trailer)?;
         t.set_extended_types(self.extended_types);
         self.tree = Some(t);
-        self.pending_digest = trailer.digest.filter(|d| d.zxid > 0);
-        self.check_digest();
         Ok(())
     }
 
@@ -221,9 +229,9 @@ impl RecoverySink for TreeSink {
             }
             _ => {}
         }
-        // Failures (NONODE / NODEEXISTS on a fuzzy snapshot) are expected and ignored.
+        // Failures (NONODE / NODEEXISTS on a fuzzy snapshot) are expected and ignored;
+        // the tree checks digests (not inside the snapshot's fuzzy window).
         self.tree().apply(rec);
-        self.check_digest();
         Ok(())
     }
 }
@@ -241,15 +249,11 @@ pub fn load(
         loader: SnapshotTreeLoader::default(),
         tree: None,
         sessions: BTreeMap::new(),
-        pending_digest: None,
         extended_types,
     };
     let report = recovery::recover(data_dir, data_log_dir, opts, &mut sink)?;
-    if let Some(d) = sink.pending_digest {
-        tracing::warn!(
-            zxid = format_args!("0x{:x}", d.zxid),
-            "the logs do not reach the snapshot's digest zxid; state may be inconsistent"
-        );
+    if let Some(t) = &sink.tree {
+        warn_snapshot_digest_not_covered(t, report.last_zxid);
     }
     let mut tree = sink.tree.take().unwrap_or_else(|| {
         let mut t = DataTree::new();

@@ -2,7 +2,7 @@
 //! `DataTree.processTxn` (including its tolerance of replays over a fuzzy snapshot).
 //! Must never look at anything but the tree and the txn.
 
-use super::digest::{node_digest, DIGEST_VERSION};
+use super::digest::node_digest;
 use super::ephemeral::{self, OwnerKind};
 use super::{client_stat, ApplyResult, Change, Children, DataTree, Name, Node, TxnReply};
 use rzk_proto::multi::OpResult;
@@ -62,27 +62,12 @@ impl DataTree {
         if h.zxid > self.last_zxid {
             self.last_zxid = h.zxid;
         }
-        if let Some(d) = &rec.digest {
-            if d.version == DIGEST_VERSION && d.tree_digest != self.digest {
-                self.digest_mismatches += 1;
-                tracing::warn!(
-                    zxid = format_args!("0x{:x}", h.zxid),
-                    expected = d.tree_digest,
-                    actual = self.digest,
-                    "tree digest mismatch"
-                );
-            }
-        }
+        self.check_digest_after(h.zxid, rec.digest.as_ref());
         ApplyResult {
             zxid: h.zxid,
             reply,
             changes,
         }
-    }
-
-    /// How many applied txns carried a digest different from the tree's.
-    pub fn digest_mismatches(&self) -> u64 {
-        self.digest_mismatches
     }
 
     fn apply_multi(

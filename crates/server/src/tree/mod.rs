@@ -117,7 +117,8 @@ pub struct DataTree {
     pub(crate) data_size: u64,
     /// `zookeeper.extendedTypesEnabled`: TTL owners are reported as 0 only when on.
     pub(crate) extended_types: bool,
-    pub(crate) digest_mismatches: u64,
+    /// Which digests are compared when (a loaded fuzzy snapshot), and the mismatches.
+    pub(crate) digest_check: digest::DigestCheck,
 }
 
 impl Default for DataTree {
@@ -166,7 +167,7 @@ impl DataTree {
             digest: 0,
             data_size: 0,
             extended_types: false,
-            digest_mismatches: 0,
+            digest_check: Default::default(),
         };
         let config_acl = t
             .acls

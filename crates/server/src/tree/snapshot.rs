@@ -84,7 +84,7 @@ impl Default for TreeBuilder {
                 digest: 0,
                 data_size: 0,
                 extended_types: false,
-                digest_mismatches: 0,
+                digest_check: Default::default(),
             },
         }
     }

@@ -60,8 +60,10 @@ impl RecoverySink for SnapshotOnly {
         self.loader.node(n)
     }
 
-    fn snapshot_loaded(&mut self, zxid: i64, _trailer: &SnapshotTrailer) -> Result<(), String> {
-        self.tree = Some(self.loader.finish(zxid)?);
+    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
+        // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
+        // applied (once committed) without digest checks, as in the standalone replay.
+        self.tree = Some(self.loader.finish(zxid, trailer)?);
         self.snap_zxid = zxid;
         Ok(())
     }
@@ -106,6 +108,11 @@ pub fn recover(cfg: &Config) -> Result<Recovered, QuorumError> {
     }
     let snapshot_zxid = Zxid(tree.last_zxid().max(0));
     let last = sink.log.last().map_or(snapshot_zxid, |t| t.zxid);
+    if let Some(d) = tree.pending_snapshot_digest() {
+        if !sink.log.iter().any(|t| t.zxid.0 == d.zxid) {
+            db::warn_snapshot_digest_not_covered(&tree, last.0);
+        }
+    }
     let dir = files::ensure_version_dir(&cfg.data_dir).map_err(|source| QuorumError::Io {
         path: cfg.data_dir.clone(),
         source,
