@@ -2,7 +2,7 @@
 
 use crate::error::ErrorCode;
 use crate::jute::{DecodeError, Jute, Reader};
-use crate::opcode::OpCode;
+use crate::opcode::{CreateMode, OpCode};
 use crate::records::*;
 
 /// One operation inside a multi or multiRead request.
@@ -18,7 +18,47 @@ pub enum MultiOp {
     GetData(GetDataRequest),
 }
 
+/// The opcode ZooKeeper 3.9 (and 3.8.2+, ZOOKEEPER-4026) carries out for a create inside
+/// a multi whose header says `header_op` and whose body says `flags`: flags naming a
+/// container make a createContainer, flags naming a TTL mode a createTTL, otherwise the
+/// header's opcode is kept -- except that a createTTL without TTL flags becomes a plain
+/// create (its ttl is dropped). `None`: ZooKeeper refuses the whole multi
+/// (MARSHALLINGERROR) -- unknown flags, or TTL flags, under create/create2/createContainer.
+/// Non-create opcodes are returned unchanged. See docs/COMPATIBILITY.md.
+pub fn effective_create_op(header_op: i32, flags: i32) -> Option<i32> {
+    let mode = match OpCode::from_i32(header_op) {
+        Some(OpCode::Create | OpCode::Create2 | OpCode::CreateContainer) => {
+            let mode = CreateMode::from_flags(flags)?;
+            if mode.is_ttl() {
+                return None;
+            }
+            mode
+        }
+        // createTTL: unknown flags fall back to persistent here (and fail in prep)
+        Some(OpCode::CreateTtl) => CreateMode::from_flags(flags).unwrap_or(CreateMode::Persistent),
+        _ => return Some(header_op),
+    };
+    Some(if mode.is_ttl() {
+        OpCode::CreateTtl.code()
+    } else if mode.is_container() {
+        OpCode::CreateContainer.code()
+    } else if header_op == OpCode::CreateTtl.code() {
+        OpCode::Create.code()
+    } else {
+        header_op
+    })
+}
+
 impl MultiOp {
+    /// For a create: see [`effective_create_op`]; other ops: their opcode.
+    pub fn effective_op_code(&self) -> Option<i32> {
+        match self {
+            MultiOp::Create(t, r) => effective_create_op(*t, r.flags),
+            MultiOp::CreateTtl(r) => effective_create_op(OpCode::CreateTtl.code(), r.flags),
+            _ => Some(self.op_code()),
+        }
+    }
+
     pub fn op_code(&self) -> i32 {
         match self {
             MultiOp::Create(t, _) => *t,
@@ -245,6 +285,42 @@ mod tests {
             ],
         };
         assert_eq!(MultiResponse::from_bytes(&resp.to_bytes()).unwrap(), resp);
+    }
+
+    #[test]
+    fn effective_create_op_follows_zookeeper_3_9() {
+        use OpCode::*;
+        let e = |op: OpCode, flags| effective_create_op(op.code(), flags);
+        // create / create2 / createContainer keep their opcode unless the flags say container
+        for op in [Create, Create2, CreateContainer] {
+            for flags in 0..4 {
+                assert_eq!(e(op, flags), Some(op.code()), "{op:?} {flags}");
+            }
+            assert_eq!(e(op, 4), Some(CreateContainer.code()));
+            // TTL or unknown flags: the whole multi is refused
+            for flags in [5, 6, 7, -1] {
+                assert_eq!(e(op, flags), None, "{op:?} {flags}");
+            }
+        }
+        // createTTL follows its flags; without TTL flags it is a plain create
+        for flags in [0, 1, 2, 3, 7, -1] {
+            assert_eq!(e(CreateTtl, flags), Some(Create.code()), "{flags}");
+        }
+        assert_eq!(e(CreateTtl, 4), Some(CreateContainer.code()));
+        assert_eq!(e(CreateTtl, 5), Some(CreateTtl.code()));
+        assert_eq!(e(CreateTtl, 6), Some(CreateTtl.code()));
+        assert_eq!(e(Delete, 0), Some(Delete.code()));
+        let op = MultiOp::Create(
+            Create2.code(),
+            CreateRequest {
+                path: "/a".into(),
+                data: Default::default(),
+                acl: vec![],
+                flags: 4,
+            },
+        );
+        assert_eq!(op.effective_op_code(), Some(CreateContainer.code()));
+        assert_eq!(op.op_code(), Create2.code(), "the request itself is kept");
     }
 
     #[test]

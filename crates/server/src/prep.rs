@@ -358,19 +358,19 @@ impl Prep {
                 continue;
             }
             let r = match op {
-                MultiOp::Create(t, r) => {
-                    self.prep_create(c, s, *t, &r.path, &r.data, &r.acl, r.flags, None)
-                }
-                MultiOp::CreateTtl(r) => self.prep_create(
-                    c,
-                    s,
-                    OpCode::CreateTtl.code(),
-                    &r.path,
-                    &r.data,
-                    &r.acl,
-                    r.flags,
-                    Some(r.ttl),
-                ),
+                // Inside a multi the node type follows the flags as ZooKeeper 3.9 reads
+                // them (ZOOKEEPER-4026; rzk_proto::multi::effective_create_op).
+                MultiOp::Create(_, r) => match op.effective_op_code() {
+                    Some(t) => self.prep_create(c, s, t, &r.path, &r.data, &r.acl, r.flags, None),
+                    None => Err(ErrorCode::MarshallingError), // refused at decode
+                },
+                MultiOp::CreateTtl(r) => match op.effective_op_code() {
+                    Some(t) => {
+                        let ttl = (t == OpCode::CreateTtl.code()).then_some(r.ttl);
+                        self.prep_create(c, s, t, &r.path, &r.data, &r.acl, r.flags, ttl)
+                    }
+                    None => Err(ErrorCode::MarshallingError),
+                },
                 MultiOp::Delete(r) => self.prep_delete(c, s, &r.path, r.version),
                 MultiOp::SetData(r) => self.prep_set_data(c, s, &r.path, &r.data, r.version),
                 MultiOp::Check(r) => self.prep_check(c, &r.path, r.version),

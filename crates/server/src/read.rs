@@ -77,14 +77,16 @@ pub fn read(
         }
         .to_bytes()),
         ReadRequest::MultiRead(m) => {
+            // The watch flag of a getChildren / getData inside multiRead is ignored: no
+            // watch is set (ZooKeeper 3.8 and 3.9 alike; docs/COMPATIBILITY.md).
             let mut results = Vec::with_capacity(m.ops.len());
             for op in &m.ops {
                 let res = match op {
                     MultiOp::GetChildren(r) => {
-                        get_children(tree, watches, conn, auth, &r.path, r.watch)
+                        get_children(tree, watches, conn, auth, &r.path, false)
                             .map(|(c, _)| OpResult::GetChildren(c))
                     }
-                    MultiOp::GetData(r) => get_data(tree, watches, conn, auth, &r.path, r.watch)
+                    MultiOp::GetData(r) => get_data(tree, watches, conn, auth, &r.path, false)
                         .map(|(d, s)| OpResult::GetData(d, s)),
                     _ => Err(ErrorCode::MarshallingError),
                 };

@@ -4,7 +4,6 @@
 
 use crate::prep::WriteRequest;
 use rzk_proto::multi::{MultiOp, MultiRequest};
-use rzk_proto::opcode::CreateMode;
 use rzk_proto::records::*;
 use rzk_proto::{ErrorCode, Jute, OpCode, Reader};
 
@@ -86,12 +85,10 @@ fn rd<T: Jute>(body: &[u8], max: usize, bad: fn() -> RequestError) -> Result<T, 
     })
 }
 
+/// ZooKeeper refuses a whole multi whose create names unknown flags, or TTL flags under
+/// create/create2/createContainer (rzk_proto::multi::effective_create_op).
 fn valid_multi_op(op: &MultiOp) -> bool {
-    match op {
-        MultiOp::Create(_, r) => CreateMode::from_flags(r.flags).is_some(),
-        MultiOp::CreateTtl(r) => CreateMode::from_flags(r.flags).is_some(),
-        _ => true,
-    }
+    op.effective_op_code().is_some()
 }
 
 /// Decodes a request body. `max_buffer` bounds any length inside it (jute.maxbuffer).

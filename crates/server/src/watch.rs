@@ -269,9 +269,12 @@ impl WatchManager {
     fn modes_for(watcher_type: i32) -> Result<(u8, u8), ErrorCode> {
         // (data-table modes, child-table modes)
         Ok(match watcher_type {
-            // 3.8 (the Debian oracle): Data/Children match a watch of any mode.
-            watcher_type::CHILDREN => (0, ALL_MODES),
-            watcher_type::DATA => (ALL_MODES, 0),
+            // As ZooKeeper 3.9 (ZOOKEEPER-4471): Children/Data name the one-shot watches
+            // of getChildren / getData+exists only; persistent and recursive watches are
+            // reached with Persistent, PersistentRecursive or Any. (3.8 matched a watch of
+            // any mode here; docs/COMPATIBILITY.md.)
+            watcher_type::CHILDREN => (0, STANDARD),
+            watcher_type::DATA => (STANDARD, 0),
             watcher_type::ANY => (ALL_MODES, ALL_MODES),
             watcher_type::PERSISTENT => (PERSISTENT, PERSISTENT),
             watcher_type::PERSISTENT_RECURSIVE => (RECURSIVE, 0),
@@ -465,9 +468,14 @@ mod tests {
         let mut w = WatchManager::new();
         w.add_data_watch(1, "/a");
         w.add_watch(1, "/a", add_watch_mode::PERSISTENT).unwrap();
-        // 3.8: Data/Children match watches of any mode; a persistent watch sits in both tables.
+        // 3.9 (ZOOKEEPER-4471): Data matches the one-shot data watch; Children does not
+        // match the persistent watch, though it sits in the child table too.
         assert_eq!(w.check_watches(1, "/a", watcher_type::DATA), Ok(()));
-        assert_eq!(w.check_watches(1, "/a", watcher_type::CHILDREN), Ok(()));
+        assert_eq!(
+            w.check_watches(1, "/a", watcher_type::CHILDREN),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(w.check_watches(1, "/a", watcher_type::PERSISTENT), Ok(()));
         assert_eq!(
             w.check_watches(2, "/a", watcher_type::ANY),
             Err(ErrorCode::NoWatcher)
@@ -478,13 +486,56 @@ mod tests {
         assert_eq!(w.remove_watches(1, "/a", watcher_type::DATA), Ok(()));
         assert_eq!(
             w.remove_watches(1, "/a", watcher_type::DATA),
-            Err(ErrorCode::NoWatcher)
+            Err(ErrorCode::NoWatcher),
+            "the persistent watch left is not a Data watch"
         );
+        assert_eq!(w.check_watches(1, "/a", watcher_type::PERSISTENT), Ok(()));
+        assert_eq!(w.check_watches(1, "/a", watcher_type::ANY), Ok(()));
+        assert_eq!(
+            w.summary(),
+            (1, 1, 1),
+            "the persistent watch is still there"
+        );
+        assert_eq!(w.remove_watches(1, "/a", watcher_type::PERSISTENT), Ok(()));
+        assert_eq!(w.summary(), (0, 0, 0));
+        w.add_child_watch(1, "/a");
         assert_eq!(w.check_watches(1, "/a", watcher_type::CHILDREN), Ok(()));
         assert_eq!(w.summary(), (0, 0, 0), "wchs lists the data table only");
         w.remove_conn(1);
         assert_eq!(w.watch_count(), 0);
         assert_eq!(w.check_watches(1, "/a", 9), Err(ErrorCode::BadArguments));
+    }
+
+    /// Children / Data do not match persistent or recursive watches (ZooKeeper 3.9,
+    /// ZOOKEEPER-4471; 3.8 answered OK for a Children check on a recursive watch).
+    #[test]
+    fn children_and_data_types_match_one_shot_watches_only() {
+        let mut w = WatchManager::new();
+        w.add_watch(1, "/r", add_watch_mode::PERSISTENT_RECURSIVE)
+            .unwrap();
+        for t in [watcher_type::CHILDREN, watcher_type::DATA] {
+            assert_eq!(w.check_watches(1, "/r", t), Err(ErrorCode::NoWatcher));
+            assert_eq!(w.remove_watches(1, "/r", t), Err(ErrorCode::NoWatcher));
+        }
+        assert_eq!(w.watch_count(), 1, "nothing was removed");
+        assert_eq!(
+            w.check_watches(1, "/r", watcher_type::PERSISTENT_RECURSIVE),
+            Ok(())
+        );
+        assert_eq!(w.check_watches(1, "/r", watcher_type::ANY), Ok(()));
+        // the recursive watch still fires
+        let got = fire(&mut w, &[ch("/r/x", event::NODE_CREATED)]);
+        assert_eq!(got, vec![(1, event::NODE_CREATED, "/r/x".into())]);
+        // a one-shot child watch next to it is what Children names
+        w.add_child_watch(1, "/r");
+        assert_eq!(w.check_watches(1, "/r", watcher_type::CHILDREN), Ok(()));
+        assert_eq!(w.remove_watches(1, "/r", watcher_type::CHILDREN), Ok(()));
+        assert_eq!(
+            w.check_watches(1, "/r", watcher_type::PERSISTENT_RECURSIVE),
+            Ok(())
+        );
+        assert_eq!(w.remove_watches(1, "/r", watcher_type::ANY), Ok(()));
+        assert_eq!(w.watch_count(), 0);
     }
 
     #[test]

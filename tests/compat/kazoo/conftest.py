@@ -53,6 +53,31 @@ def zk_hosts():
     return ZK_HOSTS
 
 
+def _server_info(hosts):
+    """(is_rzk, (major, minor, patch)) from the `srvr` four-letter word."""
+    from zkraw import four_letter
+    text = four_letter(hosts, "srvr")
+    m = re.search(r"Zookeeper version: (\d+)\.(\d+)\.(\d+)([^,\s]*)", text)
+    if not m:
+        return False, (0, 0, 0)
+    return "-rzk-" in m.group(4), tuple(int(x) for x in m.group(1, 2, 3))
+
+
+@pytest.fixture(scope="session")
+def upstream_since(zk_hosts):
+    """upstream_since((3, 9, 0)): whether the server under test has the
+    behaviour an upstream ZooKeeper change brought in that release. rzk answers
+    True: it follows the newer release line where upstream changed behaviour on
+    purpose (docs/COMPATIBILITY.md); an Apache server answers by its version."""
+    is_rzk, version = _server_info(zk_hosts)
+
+    def since(release):
+        return is_rzk or version >= tuple(release)
+    since.is_rzk = is_rzk
+    since.version = version
+    return since
+
+
 class ClientFactory(object):
     def __init__(self, hosts):
         self.hosts = hosts

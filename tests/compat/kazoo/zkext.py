@@ -139,16 +139,19 @@ class RemoveWatches(namedtuple("RemoveWatches", "path wtype")):
 
 
 class MultiRead(namedtuple("MultiRead", "ops")):
-    """ops: list of ("get_children", path) / ("get", path).
+    """ops: list of ("get_children", path) / ("get", path), optionally with a
+    third element, the op's watch flag (default False).
     Result: list of either a list of children, a (data, ZnodeStat) tuple,
     or an int error code."""
     type = OP_MULTIREAD
 
     def serialize(self):
         out = b""
-        for kind, path in self.ops:
+        for item in self.ops:
+            kind, path = item[0], item[1]
+            watch = b"\x01" if len(item) > 2 and item[2] else b"\x00"
             op = OP_GETCHILDREN if kind == "get_children" else OP_GETDATA
-            out += i32(op) + b"\x00" + i32(-1) + ustring(path) + b"\x00"
+            out += i32(op) + b"\x00" + i32(-1) + ustring(path) + watch
         out += i32(-1) + b"\x01" + i32(-1)
         return out
 
@@ -219,7 +222,7 @@ def remove_watches(client, path, wtype):
 
 
 def multi_read(client, ops):
-    return call(client, MultiRead([(k, _full(client, p)) for k, p in ops]))
+    return call(client, MultiRead([(o[0], _full(client, o[1])) + tuple(o[2:]) for o in ops]))
 
 
 class PersistentWatches(object):

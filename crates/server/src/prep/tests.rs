@@ -708,3 +708,93 @@ proptest! {
         prop_assert_eq!(serial.tree.snapshot_nodes(), h.tree.snapshot_nodes());
     }
 }
+
+/// Creates inside a multi, as ZooKeeper 3.9 (and 3.8.2+, ZOOKEEPER-4026) carries them
+/// out: the node type follows the flags when they name a container or TTL mode, else the
+/// opcode; create2 answers a create2 result; createTTL without TTL flags is a plain create
+/// (its ttl dropped). Top-level requests are unchanged (see `containers`, `ttl_nodes`).
+#[test]
+fn multi_create_variants_follow_zookeeper_3_9() {
+    let mut h = H::with_ttl(true);
+    let mc = |op: OpCode, path: &str, flags: i32| {
+        MultiOp::Create(
+            op.code(),
+            CreateRequest {
+                path: path.into(),
+                acl: Acl::open_unsafe(),
+                flags,
+                ..Default::default()
+            },
+        )
+    };
+    let mttl = |path: &str, flags: i32, ttl: i64| {
+        MultiOp::CreateTtl(CreateTtlRequest {
+            path: path.into(),
+            acl: Acl::open_unsafe(),
+            flags,
+            ttl,
+            ..Default::default()
+        })
+    };
+    let one = |h: &mut H, op: MultiOp| -> (i32, OpResult) {
+        let rec = h.prepare(S1, multi(vec![op]));
+        let Txn::Multi(subs) = &rec.txn else { panic!() };
+        let ty = subs[0].txn_type();
+        let r = h.apply(&rec);
+        let TxnReply::Multi(mut res) = r.reply else {
+            panic!("{:?}", r.reply)
+        };
+        (ty, res.remove(0))
+    };
+    let owner = |h: &H, p: &str| h.tree.stat_persisted(p).unwrap().ephemeral_owner;
+    let is_create2 = |r: &OpResult, p: &str| matches!(r, OpResult::Create2(q, _) if q == p);
+    let container = ephemeral::CONTAINER_OWNER;
+
+    // create2 answers create2, create answers create
+    let (ty, r) = one(&mut h, mc(OpCode::Create2, "/c2", 0));
+    assert_eq!(ty, OpCode::Create2.code());
+    assert!(is_create2(&r, "/c2"), "{r:?}");
+    let (_, r) = one(&mut h, mc(OpCode::Create, "/c1", 0));
+    assert_eq!(r, OpResult::Create("/c1".into()));
+    // createContainer makes a container whatever its flags (not TTL)
+    let (ty, r) = one(&mut h, mc(OpCode::CreateContainer, "/k0", 0));
+    assert_eq!(ty, OpCode::CreateContainer.code());
+    assert!(is_create2(&r, "/k0"), "{r:?}");
+    assert_eq!(owner(&h, "/k0"), container);
+    // container flags make a container under create / create2 too
+    for (op, p) in [(OpCode::Create, "/k1"), (OpCode::Create2, "/k2")] {
+        let (ty, r) = one(&mut h, mc(op, p, 4));
+        assert_eq!(ty, OpCode::CreateContainer.code());
+        assert!(is_create2(&r, p), "{r:?}");
+        assert_eq!(owner(&h, p), container);
+    }
+    // createTTL without TTL flags: a plain create, the ttl dropped
+    let (ty, r) = one(&mut h, mttl("/t0", 0, 5000));
+    assert_eq!(ty, OpCode::Create.code());
+    assert_eq!(r, OpResult::Create("/t0".into()));
+    assert_eq!(owner(&h, "/t0"), 0);
+    let (_, r) = one(&mut h, mttl("/t1", 1, 5000));
+    assert_eq!(r, OpResult::Create("/t1".into()));
+    assert_eq!(owner(&h, "/t1"), S1, "ephemeral");
+    let (_, r) = one(&mut h, mttl("/t-neg", 0, -1));
+    assert_eq!(r, OpResult::Create("/t-neg".into()));
+    // createTTL with container flags: a container
+    let (ty, r) = one(&mut h, mttl("/t4", 4, 5000));
+    assert_eq!(ty, OpCode::CreateContainer.code());
+    assert!(is_create2(&r, "/t4"), "{r:?}");
+    assert_eq!(owner(&h, "/t4"), container);
+    // createTTL with TTL flags: a TTL node, create2 result; a bad ttl fails the op
+    let (ty, r) = one(&mut h, mttl("/t5", 5, 5000));
+    assert_eq!(ty, OpCode::CreateTtl.code());
+    assert!(is_create2(&r, "/t5"), "{r:?}");
+    assert_eq!(owner(&h, "/t5") as u64, 0xff00_0000_0000_1388);
+    let (_, r) = one(&mut h, mttl("/t5-bad", 5, 0));
+    assert_eq!(r, OpResult::error(ErrorCode::BadArguments));
+    // createTTL with unknown flags: the op fails with BADARGUMENTS (not the whole multi)
+    let (_, r) = one(&mut h, mttl("/t7", 7, 5000));
+    assert_eq!(r, OpResult::error(ErrorCode::BadArguments));
+    assert!(h.tree.stat("/t7").is_none());
+    // top-level requests keep the opcode's meaning: create with flag 4 is persistent
+    h.create("/top4", 4);
+    assert_eq!(owner(&h, "/top4"), 0);
+}

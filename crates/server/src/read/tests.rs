@@ -178,6 +178,13 @@ fn ephemerals_whoami_multiread_and_watch_ops() {
     assert_eq!(res[0], OpResult::GetChildren(vec!["e".into()]));
     assert_eq!(res[1], OpResult::Error(ErrorCode::NoNode.code()));
     assert_eq!(res[2], OpResult::Error(ErrorCode::NoAuth.code()));
+    // multiRead sets no watch, whatever the op's flag says
+    assert_eq!(w.watch_count(), 0);
+    let gc = ReadRequest::GetChildren(GetChildrenRequest {
+        path: "/pub".into(),
+        watch: true,
+    });
+    read(&t, &mut w, 1, &anon(), S, &gc).unwrap();
     assert_eq!(w.check_watches(1, "/pub", watcher_type::CHILDREN), Ok(()));
     let aw = ReadRequest::AddWatch(AddWatchRequest {
         path: "/x".into(),
@@ -209,6 +216,43 @@ fn ephemerals_whoami_multiread_and_watch_ops() {
         watcher_type: watcher_type::ANY,
     });
     assert_eq!(read(&t, &mut w, 1, &anon(), S, &ck), Ok(vec![]));
+}
+
+/// The watch flags of getData / getChildren inside multiRead are ignored, as ZooKeeper
+/// (3.8 and 3.9) does: the ops are answered, no watch is registered.
+#[test]
+fn multiread_ignores_watch_flags() {
+    let t = setup();
+    let mut w = WatchManager::new();
+    let mr = ReadRequest::MultiRead(rzk_proto::multi::MultiRequest {
+        ops: vec![
+            MultiOp::GetData(GetDataRequest {
+                path: "/pub".into(),
+                watch: true,
+            }),
+            MultiOp::GetChildren(GetChildrenRequest {
+                path: "/pub".into(),
+                watch: true,
+            }),
+            MultiOp::GetData(GetDataRequest {
+                path: "/nope".into(),
+                watch: true,
+            }),
+        ],
+    });
+    let body = read(&t, &mut w, 1, &anon(), S, &mr).unwrap();
+    let res = MultiResponse::from_bytes(&body).unwrap().results;
+    assert!(matches!(res[0], OpResult::GetData(..)));
+    assert_eq!(res[1], OpResult::GetChildren(vec!["e".into()]));
+    assert_eq!(res[2], OpResult::Error(ErrorCode::NoNode.code()));
+    assert_eq!(w.watch_count(), 0);
+    for ty in [
+        watcher_type::DATA,
+        watcher_type::CHILDREN,
+        watcher_type::ANY,
+    ] {
+        assert_eq!(w.check_watches(1, "/pub", ty), Err(ErrorCode::NoWatcher));
+    }
 }
 
 /// getData (and multiRead's getData) of a node created without data answers a null
