@@ -5,7 +5,8 @@
 //! service itself is `rzk_server::net::Server`.
 
 use rzk_server::config::Config;
-use rzk_server::net::{durable, Server};
+use rzk_server::net::quorum::QuorumError;
+use rzk_server::net::{Server, ServerError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,34 +70,6 @@ pub fn run(args: Args) -> ExitCode {
         abs(&cfg.data_dir).display(),
         abs(&cfg.data_log_dir).display()
     );
-    // Recovery runs before anything listens: a damaged data dir stops start-up here
-    // with the file and offset in the message.
-    // An ensemble member (server.N lines) starts from its snapshot; the consensus core
-    // decides which logged txns are committed.
-    let quorum_start = if cfg.is_distributed() {
-        match rzk_server::net::quorum::recover::recover(&cfg) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("rzk server: {e}");
-                return ExitCode::from(3);
-            }
-        }
-    } else {
-        None
-    };
-    let db = match &quorum_start {
-        Some(_) => None,
-        None => match durable::open(&cfg) {
-            Ok(db) => Some(db),
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("rzk server: {e}");
-                eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
-                return ExitCode::from(3);
-            }
-        },
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rzk-net")
@@ -109,16 +82,17 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let started = match (quorum_start, db) {
-            (Some(r), _) => Server::start_quorum(cfg, r).await,
-            (None, Some(db)) => Server::start_durable(cfg, db).await,
-            (None, None) => return ExitCode::FAILURE,
-        };
-        let server = match started {
+        // Recovery runs before anything listens: a damaged data dir stops start-up here
+        // with the file and offset in the message.
+        let server = match Server::start(cfg).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("{e}");
                 eprintln!("rzk server: {e}");
+                if matches!(e, ServerError::Quorum(QuorumError::Recovery(_))) {
+                    eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
+                    return ExitCode::from(3);
+                }
                 return ExitCode::FAILURE;
             }
         };

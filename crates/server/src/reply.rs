@@ -3,7 +3,9 @@
 
 use crate::tree::{ApplyResult, TxnReply};
 use rzk_proto::multi::MultiResponse;
+use rzk_proto::opcode::xid;
 use rzk_proto::records::{Create2Response, CreateResponse, SetAclResponse, SetDataResponse};
+use rzk_proto::records::{ReplyHeader, WatcherEvent};
 use rzk_proto::{ErrorCode, Jute, OpCode};
 
 /// The reply body for a write with request opcode `op`; `Err(code)` for a header-only
@@ -31,6 +33,21 @@ pub fn write_reply_body(op: i32, result: &ApplyResult) -> Result<Vec<u8>, ErrorC
         .to_bytes(),
         TxnReply::Deleted | TxnReply::SessionCreated | TxnReply::SessionClosed => Vec::new(),
     })
+}
+
+/// A reply frame: header + body.
+pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 16 + body.len());
+    crate::net::frame::encode_frame(&mut out, |w| {
+        ReplyHeader { xid, zxid, err }.write(w);
+        w.extend_from_slice(body);
+    });
+    out
+}
+
+/// A watch notification frame (ZooKeeper 3.8 sends zxid -1).
+pub fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
+    reply_frame(xid::NOTIFICATION, -1, 0, &ev.to_bytes())
 }
 
 #[cfg(test)]

@@ -4,21 +4,21 @@
 
 use rzk_server::config::Config;
 use rzk_server::net::Server;
-use rzk_server::storage::MemoryTxnLog;
-use rzk_server::tree::DataTree;
 use rzk_testkit::fifo::{run, FifoConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_sessions_see_their_own_serial_order() {
+    let dir = std::env::temp_dir().join(format!("rzk-fifo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let cfg = Config {
+        data_dir: dir.clone(),
+        data_log_dir: dir.clone(),
         client_port: 0,
         client_port_address: Some("127.0.0.1".parse().unwrap()),
         max_client_cnxns: 0,
         ..Config::default()
     };
-    let server = Server::start(cfg, DataTree::new(), Box::new(MemoryTxnLog::keeping()))
-        .await
-        .expect("server starts");
+    let server = Server::start(cfg).await.expect("server starts");
     let report = run(&FifoConfig {
         hosts: vec![server.local_addr()],
         sessions: 16,
@@ -39,4 +39,5 @@ async fn pipelined_sessions_see_their_own_serial_order() {
         "{report}: the rounds set and fired watches"
     );
     server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,11 +13,11 @@
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError};
-use crate::net::pipeline::{notification_frame, reply_frame};
 use crate::net::quorum::SessionCheck;
 use crate::net::state::{ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
 use crate::prep::WriteRequest;
 use crate::read;
+use crate::reply::{notification_frame, reply_frame};
 use crate::request::{self, ReadRequest, Request};
 use crate::session::{password, SessionError, PASSWORD_LEN};
 use crate::watch::ConnId;

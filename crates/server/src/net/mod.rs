@@ -1,6 +1,6 @@
 //! The tokio runtime side of the server: the client listener and accept loop (with
-//! `maxClientCnxns` per IP), connection tasks, the write pipeline, session-expiry and
-//! container/TTL reaper timers, background snapshots and autopurge, and clean shutdown.
+//! `maxClientCnxns` per IP), connection tasks, the container/TTL reaper timer, and
+//! starting and stopping the one runtime (`quorum/`) for one voter or many.
 //!
 //! Owns sockets, threads and clocks. It drives the pure parts (tree, prep, watches,
 //! session tracker) and must never put IO or clock reads into them.
@@ -8,20 +8,14 @@
 pub mod conn;
 pub mod durable;
 pub mod frame;
-pub mod pipeline;
 pub mod quorum;
 pub mod snapshots;
 pub mod state;
 pub mod timers;
 
 use crate::config::Config;
-use crate::net::durable::OpenedDb;
-use crate::net::pipeline::Pipeline;
-use crate::net::snapshots::Snapshotter;
 use crate::net::state::{ConnEntry, ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
-use crate::prep::WriteRequest;
 use crate::storage::purge::AutoPurge;
-use crate::storage::TxnLog;
 use crate::tree::DataTree;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +23,9 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// Least time a single voter is given to elect itself and apply its log at start-up.
+pub const SOLO_START_MIN: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for connections to finish writing.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -40,8 +37,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start the write pipeline: {0}")]
-    Pipeline(std::io::Error),
+    #[error("the server did not start serving: {0}")]
+    NotServing(String),
     #[error("cannot start autopurge: {0}")]
     AutoPurge(std::io::Error),
     #[error(transparent)]
@@ -54,22 +51,9 @@ pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
-    pipeline: Option<Pipeline>,
     autopurge: Option<AutoPurge>,
-    /// Quorum mode: the replicated runtime replaces the standalone pipeline.
-    quorum: Option<quorum::driver::QuorumRuntime>,
-}
-
-/// What a server starts from besides its configuration.
-struct StartParts {
-    tree: DataTree,
-    log: Box<dyn TxnLog>,
-    snapshots: Option<Snapshotter>,
-    /// Recovered sessions (id, timeout ms), tracked before the first client is accepted.
-    sessions: Vec<(i64, i32)>,
-    /// Sessions to close through the write path right after start.
-    orphans: Vec<i64>,
-    autopurge: Option<AutoPurge>,
+    /// The one runtime (election when there are peers, Zab, disk queue, applier).
+    runtime: Option<quorum::driver::QuorumRuntime>,
 }
 
 fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
@@ -84,74 +68,23 @@ fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 }
 
 impl Server {
-    /// Binds the client port and starts every task on a given tree and log, without
-    /// snapshots (tests, simulation). `rzk server` uses [`Server::start_durable`].
-    pub async fn start(
-        config: Config,
-        tree: DataTree,
-        log: Box<dyn TxnLog>,
-    ) -> Result<Server, ServerError> {
-        Server::start_parts(
-            config,
-            StartParts {
-                tree,
-                log,
-                snapshots: None,
-                sessions: Vec::new(),
-                orphans: Vec::new(),
-                autopurge: None,
-            },
-        )
-        .await
-    }
-
-    /// Starts on a database opened by [`durable::open`]: its log is the ZooKeeper-format
-    /// file log, recovered sessions are tracked again (they expire unless their clients
-    /// reconnect in time), orphan sessions are closed through the write path, snapshots
-    /// are taken in the background per snapCount, and autopurge runs if configured.
-    pub async fn start_durable(config: Config, db: OpenedDb) -> Result<Server, ServerError> {
-        let autopurge = AutoPurge::start(
-            db.settings.data_dir.clone(),
-            db.settings.data_log_dir.clone(),
-            db.settings.autopurge_snap_retain_count,
-            db.settings.autopurge_purge_interval_hours,
-        )
-        .map_err(ServerError::AutoPurge)?;
-        let snapshots = Snapshotter::new(
-            db.settings.snap_policy(),
-            db.settings.data_dir.clone(),
-            db.settings.snapshot,
-        );
-        Server::start_parts(
-            config,
-            StartParts {
-                tree: db.tree,
-                log: Box::new(db.log),
-                snapshots: Some(snapshots),
-                sessions: db.sessions.into_iter().collect(),
-                orphans: db.orphan_sessions,
-                autopurge,
-            },
-        )
-        .await
-    }
-
-    /// Starts a member of a replicated ensemble (`server.N` lines): the database is the
-    /// snapshot recovered by [`quorum::recover::recover`]; the quorum runtime (election,
-    /// Zab, disk queue, applier) replaces the standalone pipeline and the session-expiry
-    /// timer (only the leader expires sessions). Clients are served once the ensemble has
-    /// a leader and this server is in sync with it.
-    pub async fn start_quorum(
-        config: Config,
-        recovered: quorum::recover::Recovered,
-    ) -> Result<Server, ServerError> {
+    /// Opens the data directory and starts the one runtime, for every configuration:
+    /// without `server.N` lines (or ZooKeeper's standalone rule) the server is an
+    /// ensemble of one voter that elects itself at once and opens no peer port; with an
+    /// ensemble it elects, synchronises with the leader and serves once established.
+    /// Recovered sessions are tracked again (they expire unless their clients reconnect),
+    /// snapshots are taken in the background per snapCount, autopurge runs if configured.
+    ///
+    /// Errors: the data directory cannot be recovered (the message names the file and
+    /// offset), a port cannot be bound, or a thread cannot start.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        let recovered = quorum::recover::recover(&config)?;
         let quorum::recover::Recovered {
             tree,
             sessions,
             durable,
         } = recovered;
         let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
-        shared.quorum.set_distributed();
         let settings = durable::StorageSettings::from_config(&shared.config);
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
@@ -163,67 +96,38 @@ impl Server {
         let rt = quorum::driver::QuorumRuntime::start(shared.clone(), jobs_rx, durable)
             .await
             .map_err(ServerError::Quorum)?;
-        let tasks = vec![
-            tokio::spawn(accept_loop(shared.clone(), listener)),
-            tokio::spawn(timers::reaper(shared.clone())),
-        ];
-        tracing::info!(
-            "client port {local_addr} (quorum mode, tickTime {} ms, session timeouts {}..{} ms)",
-            shared.config.tick_time_ms,
-            shared.config.min_session_timeout_ms,
-            shared.config.max_session_timeout_ms
-        );
-        Ok(Server {
-            shared,
-            local_addr,
-            tasks,
-            pipeline: None,
-            autopurge,
-            quorum: Some(rt),
-        })
-    }
-
-    async fn start_parts(config: Config, parts: StartParts) -> Result<Server, ServerError> {
-        let StartParts {
-            tree,
-            log,
-            snapshots,
-            sessions,
-            orphans,
-            autopurge,
-        } = parts;
-        let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
-        if !sessions.is_empty() {
-            tracing::info!(
-                sessions = sessions.len(),
-                "recovered sessions are tracked again; they expire unless their clients reconnect"
-            );
-        }
-        let pipeline = Pipeline::start(shared.clone(), jobs_rx, log, snapshots)
-            .map_err(ServerError::Pipeline)?;
-        for sid in orphans {
-            tracing::info!(
-                "closing orphan session 0x{sid:x} (owns ephemerals, not in the session table)"
-            );
-            let job = Job {
-                origin: Origin::Internal,
-                session: sid,
-                xid: 0,
-                kind: JobKind::Write(WriteRequest::CloseSession),
-                auth: Default::default(),
-                received: Instant::now(),
-            };
-            if shared.jobs.send(job).await.is_err() {
-                break;
+        if !shared.config.is_distributed() {
+            // An ensemble of one serves as soon as it has elected itself and applied its
+            // log: wait for that, so the port never turns a client away after start.
+            let limit = Duration::from_millis(
+                u64::from(shared.config.tick_time_ms.max(1))
+                    * u64::from(shared.config.init_limit.unwrap_or(10).max(1)),
+            )
+            .max(SOLO_START_MIN);
+            let started = Instant::now();
+            while !shared.quorum.is_serving() {
+                if let Some(why) = shared.fatal_error() {
+                    return Err(ServerError::NotServing(why));
+                }
+                if started.elapsed() > limit {
+                    return Err(ServerError::NotServing(format!(
+                        "not serving {} ms after start",
+                        limit.as_millis()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
+            tracing::debug!(
+                us = started.elapsed().as_micros() as u64,
+                "elected itself and serving"
+            );
         }
         let tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
-            tokio::spawn(timers::session_expiry(shared.clone())),
             tokio::spawn(timers::reaper(shared.clone())),
         ];
         tracing::info!(
-            "serving clients on {local_addr} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
+            "client port {local_addr} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
             if shared.config.is_distributed() {
                 "quorum"
             } else {
@@ -237,9 +141,8 @@ impl Server {
             shared,
             local_addr,
             tasks,
-            pipeline: Some(pipeline),
             autopurge,
-            quorum: None,
+            runtime: Some(rt),
         })
     }
 
@@ -288,10 +191,7 @@ impl Server {
             received: Instant::now(),
         };
         let _ = self.shared.jobs.send(stop).await;
-        if let Some(p) = self.pipeline.take() {
-            let _ = tokio::task::spawn_blocking(move || p.join()).await;
-        }
-        if let Some(q) = self.quorum.take() {
+        if let Some(q) = self.runtime.take() {
             let _ = tokio::task::spawn_blocking(move || q.join()).await;
         }
         if let Some(a) = self.autopurge.take() {

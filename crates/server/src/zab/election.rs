@@ -223,7 +223,10 @@ impl Election {
         if core.qv.is_voter(core.cfg.my_id) && self.finalize_at.is_none() {
             let target = self.proposal_vote(core);
             if Self::count_quorum(core, &self.recvset, &target) {
-                self.finalize_at = Some(core.now + core.cfg.finalize_wait_ms);
+                // The only voter has nobody better to wait for: it elects itself at once.
+                let alone = core.qv.voters().all(|s| s == core.cfg.my_id);
+                let wait = if alone { 0 } else { core.cfg.finalize_wait_ms };
+                self.finalize_at = Some(core.now + wait);
             }
         }
         if let Some(v) = self.try_finalize(core) {

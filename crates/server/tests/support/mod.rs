@@ -8,8 +8,6 @@ use rzk_proto::records::*;
 use rzk_proto::{Jute, Reader};
 use rzk_server::config::{Config, FourLetterWhitelist};
 use rzk_server::net::Server;
-use rzk_server::storage::MemoryTxnLog;
-use rzk_server::tree::DataTree;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,10 +29,24 @@ pub fn test_config() -> Config {
     }
 }
 
-pub async fn start(cfg: Config) -> Server {
-    Server::start(cfg, DataTree::new(), Box::new(MemoryTxnLog::keeping()))
-        .await
-        .expect("server starts")
+/// Starts a server on `cfg`, in a fresh data directory of its own unless the test chose
+/// one (anything but the default of [`test_config`]).
+pub async fn start(mut cfg: Config) -> Server {
+    if cfg.data_dir == test_config().data_dir {
+        let dir = fresh_dir();
+        cfg.data_dir = dir.clone();
+        cfg.data_log_dir = dir;
+    }
+    Server::start(cfg).await.expect("server starts")
+}
+
+/// A new empty directory under the system temp dir (kept after the test, for its logs).
+pub fn fresh_dir() -> std::path::PathBuf {
+    tempfile::Builder::new()
+        .prefix("rzk-test-")
+        .tempdir()
+        .expect("temp dir")
+        .keep()
 }
 
 /// A raw protocol client.

@@ -1,6 +1,5 @@
-//! The applier of a quorum member: applies committed transactions in zxid order to the
-//! tree, fires watches and answers the originating connection — through the same code
-//! as the standalone pipeline (`pipeline::apply_committed`) — and also, in the same
+//! The applier: applies committed transactions in zxid order to the tree, fires watches
+//! and answers the originating connection (`apply_committed`), and also, in the same
 //! order: answers syncs, replaces the database after a SNAP, and serializes the database
 //! for a learner's SNAP at exactly the zxid the core asked for.
 //!
@@ -9,9 +8,16 @@
 
 use super::wire::{encode_snapshot, ReceivedSnapshot};
 use super::Event;
-use crate::net::pipeline::{answer_sync, apply_committed, reply_frame};
+use crate::auth::check_perm;
 use crate::net::state::{ConnMsg, Job, JobKind, Origin, Shared};
+use crate::prep::WriteRequest;
+use crate::reply::{notification_frame, reply_frame, write_reply_body};
+use crate::tree::ApplyResult;
+use rzk_proto::opcode::perms;
+use rzk_proto::records::SyncResponse;
+use rzk_proto::txn::Txn;
 use rzk_proto::txn::TxnRecord;
+use rzk_proto::Jute;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -141,4 +147,118 @@ fn install(shared: &Shared, snap: ReceivedSnapshot) {
         zxid = format_args!("0x{zxid:x}"),
         "database replaced by the leader's snapshot"
     );
+}
+
+/// Answers a `sync` job: everything submitted before it has been applied now.
+pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
+    if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
+        let zxid = shared.tree().last_zxid();
+        let body = SyncResponse { path: path.clone() }.to_bytes();
+        shared.send_to(
+            conn,
+            ConnMsg::Done {
+                frame: reply_frame(job.xid, zxid, 0, &body),
+                close: false,
+            },
+        );
+    }
+}
+
+/// Applies one committed txn: tree, session table, watches, and the reply to `job`'s
+/// connection (no job: a txn from elsewhere, e.g. expiry or another server's client).
+pub(crate) fn apply_committed(shared: &Shared, job: Option<&Job>, rec: &TxnRecord) {
+    let session = rec.header.client_id;
+    let mut tree = shared.tree_mut();
+    let result = tree.apply(rec);
+
+    // Session bookkeeping follows the committed txn.
+    let mut closed_session = false;
+    match &rec.txn {
+        Txn::CreateSession(t) => {
+            shared
+                .sessions()
+                .add(session, t.timeout_ms, shared.now_ms());
+        }
+        Txn::CloseSession(_) => {
+            shared.sessions().remove(session);
+            closed_session = true;
+        }
+        _ => {}
+    }
+
+    // Watches fire while the tree is still write-locked, so a reader that sees the new
+    // state also finds the notification already queued on its channel.
+    if !result.changes.is_empty() {
+        let mut watches = shared.watches();
+        let conns = shared.conns();
+        let events = watches.trigger(&result.changes, |conn, acl| {
+            conns
+                .conns
+                .get(&conn)
+                .is_some_and(|c| check_perm(acl, &c.auth, perms::READ))
+        });
+        for (conn, ev) in events {
+            if let Some(c) = conns.conns.get(&conn) {
+                let _ = c.tx.send(ConnMsg::Notify(notification_frame(&ev)));
+            }
+        }
+    }
+    drop(tree);
+
+    match job.map(|j| (j.origin, j)) {
+        Some((Origin::Conn(conn), job)) => reply_to_origin(shared, conn, job, &result),
+        _ => {
+            if closed_session {
+                // Expired: close whichever connection is bound to it.
+                if let Some(conn) = shared.conn_of_session(session) {
+                    shared.send_to(conn, ConnMsg::Close("session expired"));
+                }
+            }
+        }
+    }
+}
+
+fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, result: &ApplyResult) {
+    let zxid = result.zxid;
+    match &job.kind {
+        JobKind::Write(WriteRequest::CreateSession { .. }) => {
+            let r = match &result.reply {
+                crate::tree::TxnReply::Error(c) if *c != rzk_proto::ErrorCode::Ok => Err(*c),
+                _ => Ok(()),
+            };
+            shared.send_to(conn, ConnMsg::SessionCreated(r));
+        }
+        JobKind::Write(WriteRequest::CloseSession) => {
+            shared.send_to(
+                conn,
+                ConnMsg::Done {
+                    frame: reply_frame(job.xid, zxid, 0, &[]),
+                    close: true,
+                },
+            );
+        }
+        JobKind::Write(req) => {
+            let frame = match write_reply_body(req.op_code(), result) {
+                Ok(body) => reply_frame(job.xid, zxid, 0, &body),
+                Err(code) => reply_frame(job.xid, zxid, code.code(), &[]),
+            };
+            shared.send_to(
+                conn,
+                ConnMsg::Done {
+                    frame,
+                    close: false,
+                },
+            );
+        }
+        JobKind::ErrorTxn(code) => {
+            shared.send_to(
+                conn,
+                ConnMsg::Done {
+                    frame: reply_frame(job.xid, zxid, code.code(), &[]),
+                    close: false,
+                },
+            );
+        }
+        JobKind::Sync(_) | JobKind::Stop => {}
+    }
 }

@@ -98,32 +98,48 @@ impl QuorumRuntime {
                 .await
                 .map_err(|source| QuorumError::Bind { addr, source })
         };
-        let election_listener = bind(me.election).await?;
-        let quorum_listener = bind(me.quorum).await?;
         let zcfg = peers.zab_config(&shared.config);
         let init_ms = zcfg.tick_ms * zcfg.init_limit;
         let rt = tokio::runtime::Handle::current();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let election = ElectionNet::start(&rt, &peers, election_listener, events_tx.clone());
-        rt.spawn(learner_net::accept_loop(
-            quorum_listener,
-            events_tx.clone(),
-            Duration::from_millis(init_ms),
-        ));
+        // A single voter elects itself and has nobody to talk to: no peer ports.
+        let election = if peers.is_solo() {
+            None
+        } else {
+            let election_listener = bind(me.election).await?;
+            let quorum_listener = bind(me.quorum).await?;
+            rt.spawn(learner_net::accept_loop(
+                quorum_listener,
+                events_tx.clone(),
+                Duration::from_millis(init_ms),
+            ));
+            Some(ElectionNet::start(
+                &rt,
+                &peers,
+                election_listener,
+                events_tx.clone(),
+            ))
+        };
         let disk =
             DiskQueue::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
         let applier =
             Applier::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
-        shared.quorum.set_distributed();
+        if shared.config.is_distributed() {
+            shared.quorum.set_distributed();
+        }
         let (reval_tx, reval_rx) = mpsc::unbounded_channel();
         shared.quorum.set_revalidator(reval_tx);
-        tracing::info!(
-            sid = peers.me,
-            election = %me.election,
-            quorum = %me.quorum,
-            members = peers.members.len(),
-            "starting the quorum peer"
-        );
+        if peers.is_solo() {
+            tracing::info!(sid = peers.me, "starting as an ensemble of one voter");
+        } else {
+            tracing::info!(
+                sid = peers.me,
+                election = %me.election,
+                quorum = %me.quorum,
+                members = peers.members.len(),
+                "starting the quorum peer"
+            );
+        }
         let thread = std::thread::Builder::new()
             .name("rzk-quorum".into())
             .spawn(move || {
@@ -163,6 +179,7 @@ impl QuorumRuntime {
                     touch_seen: HashMap::new(),
                     revalidations: HashMap::new(),
                     init_ms,
+                    announce_pending: false,
                     stop: false,
                 };
                 d.process(outs);
@@ -190,7 +207,8 @@ struct Driver {
     zab: Zab,
     peers: Peers,
     rt: tokio::runtime::Handle,
-    election: ElectionNet,
+    /// The election port; `None` for an ensemble of one.
+    election: Option<ElectionNet>,
     events_tx: mpsc::UnboundedSender<Event>,
     links: HashMap<Sid, Link>,
     disk: Option<DiskQueue>,
@@ -217,6 +235,8 @@ struct Driver {
     /// Learner: reconnecting sessions waiting for the leader's REVALIDATE answer.
     revalidations: HashMap<i64, Vec<oneshot::Sender<bool>>>,
     init_ms: u64,
+    /// Leader: established, but clients are let in only once the tree caught up.
+    announce_pending: bool,
     stop: bool,
 }
 
@@ -305,7 +325,11 @@ impl Driver {
                 Output::Send {
                     to,
                     msg: Message::Election(n),
-                } => self.election.send(to, &n),
+                } => {
+                    if let Some(e) = &self.election {
+                        e.send(to, &n);
+                    }
+                }
                 Output::Send {
                     to,
                     msg: Message::Quorum(p),
@@ -442,6 +466,7 @@ impl Driver {
 
     fn stop_serving(&mut self) {
         self.serving = false;
+        self.announce_pending = false;
         self.shared.quorum.set_serving(false);
         let txs: Vec<_> = self
             .shared
@@ -478,8 +503,45 @@ impl Driver {
             for id in s.ids() {
                 let _ = s.touch(id, now);
             }
+            // Clients are let in once the tree has applied the established history.
+            self.announce_pending = true;
+        } else {
+            self.shared.quorum.set_serving(true);
         }
         self.serving = true;
+    }
+
+    /// Leader: once the tree holds the whole established history, serve clients and
+    /// close the sessions that own ephemerals but are not in the session table (their
+    /// closeSession was lost, e.g. with a log cut short), through the write path so every
+    /// replica removes their ephemerals — as ZooKeeper's leader does when it loads its
+    /// database.
+    fn announce_when_ready(&mut self) {
+        if !self.announce_pending || !self.can_prep() {
+            return;
+        }
+        self.announce_pending = false;
+        let orphans: Vec<i64> = {
+            let tree = self.shared.tree();
+            let sessions = self.shared.sessions();
+            tree.ephemeral_sessions()
+                .into_iter()
+                .filter(|s| !sessions.contains(*s))
+                .collect()
+        };
+        for sid in orphans {
+            tracing::info!(
+                "closing orphan session 0x{sid:x} (owns ephemerals, not in the session table)"
+            );
+            self.lead(Work::Local(Job {
+                origin: Origin::Internal,
+                session: sid,
+                xid: 0,
+                kind: JobKind::Write(WriteRequest::CloseSession),
+                auth: AuthInfo::default(),
+                received: Instant::now(),
+            }));
+        }
         self.shared.quorum.set_serving(true);
     }
 
@@ -754,6 +816,7 @@ impl Driver {
             }
             Event::Applied(_) => {}
         }
+        self.announce_when_ready();
         self.drain_held();
     }
 

@@ -116,12 +116,13 @@ const ROLE_LEADING: u8 = 2;
 const ROLE_OBSERVING: u8 = 3;
 
 impl Default for QuorumStatus {
-    /// Standalone: always serving.
+    /// Not serving until the runtime says so (a single voter: right after it elected
+    /// itself and applied its log).
     fn default() -> Self {
         QuorumStatus {
             distributed: AtomicBool::new(false),
             role: AtomicU8::new(ROLE_LOOKING),
-            serving: AtomicBool::new(true),
+            serving: AtomicBool::new(false),
             leader: AtomicI64::new(-1),
             followers: AtomicUsize::new(0),
             synced_followers: AtomicUsize::new(0),
@@ -132,17 +133,17 @@ impl Default for QuorumStatus {
 }
 
 impl QuorumStatus {
-    /// Marks the server as a member of an ensemble: not serving until the core says so.
+    /// Marks the server as a member of a configured ensemble (for `Mode:`; a server
+    /// without one reports `standalone`, although it runs as an ensemble of one).
     pub fn set_distributed(&self) {
         self.distributed.store(true, Ordering::SeqCst);
-        self.serving.store(false, Ordering::SeqCst);
     }
 
     pub fn is_distributed(&self) -> bool {
         self.distributed.load(Ordering::Relaxed)
     }
 
-    /// May clients be served now? (Standalone: always.)
+    /// May clients be served now?
     pub fn is_serving(&self) -> bool {
         self.serving.load(Ordering::Acquire)
     }

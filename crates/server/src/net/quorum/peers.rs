@@ -39,7 +39,14 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, QuorumError> {
 }
 
 impl Peers {
+    /// The ensemble of `cfg`. A configuration without an ensemble (no voting peers, or
+    /// ZooKeeper's standalone rule: fewer than two voters and `standaloneEnabled=true`)
+    /// is an ensemble of one voter that has no election or quorum address: it elects
+    /// itself and never opens a peer port.
     pub fn from_config(cfg: &Config) -> Result<Peers, QuorumError> {
+        if !cfg.is_distributed() {
+            return Ok(Peers::solo(cfg.my_id.unwrap_or(1) as Sid));
+        }
         let me = cfg
             .my_id
             .ok_or_else(|| QuorumError::Config("myid file is missing".into()))?;
@@ -66,6 +73,28 @@ impl Peers {
             me: me as Sid,
             members,
         })
+    }
+
+    /// One voter, `me`, with no peer addresses.
+    pub fn solo(me: Sid) -> Peers {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut members = BTreeMap::new();
+        members.insert(
+            me,
+            Peer {
+                sid: me,
+                election: none,
+                quorum: none,
+                observer: false,
+                election_text: String::new(),
+            },
+        );
+        Peers { me, members }
+    }
+
+    /// True for an ensemble of one voter and no observers (it needs no peer ports).
+    pub fn is_solo(&self) -> bool {
+        self.members.len() == 1 && self.members.values().all(|p| !p.observer)
     }
 
     pub fn mine(&self) -> Option<&Peer> {
