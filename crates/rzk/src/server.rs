@@ -5,7 +5,6 @@
 //! service itself is `rzk_server::net::Server`.
 
 use rzk_server::config::Config;
-use rzk_server::net::quorum::QuorumError;
 use rzk_server::net::{Server, ServerError};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,7 +88,7 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => {
                 tracing::error!("{e}");
                 eprintln!("rzk server: {e}");
-                if matches!(e, ServerError::Quorum(QuorumError::Recovery(_))) {
+                if matches!(e, ServerError::Open(_)) {
                     eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
                     return ExitCode::from(3);
                 }

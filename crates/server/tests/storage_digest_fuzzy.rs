@@ -9,10 +9,10 @@
 use rzk_proto::txn::{TxnDigest, TxnRecord};
 use rzk_proto::Data;
 use rzk_server::config::Config;
-use rzk_server::net::quorum::recover::recover;
 use rzk_server::storage::db::{load, save_snapshot, LoadedDb, SnapshotOptions};
 use rzk_server::storage::files::Compression;
 use rzk_server::storage::log_reader::LogIterator;
+use rzk_server::storage::open as recover;
 use rzk_server::storage::recovery::{RecoveryOptions, StartState};
 use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};

@@ -6,7 +6,6 @@
 //! session tracker) and must never put IO or clock reads into them.
 
 pub mod conn;
-pub mod durable;
 pub mod frame;
 pub mod quorum;
 pub mod snapshots;
@@ -43,6 +42,8 @@ pub enum ServerError {
     AutoPurge(std::io::Error),
     #[error(transparent)]
     Quorum(#[from] quorum::QuorumError),
+    #[error(transparent)]
+    Open(#[from] crate::storage::OpenError),
 }
 
 /// A running server.
@@ -78,14 +79,14 @@ impl Server {
     /// Errors: the data directory cannot be recovered (the message names the file and
     /// offset), a port cannot be bound, or a thread cannot start.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
-        let recovered = quorum::recover::recover(&config)?;
-        let quorum::recover::Recovered {
+        let crate::storage::Recovered {
             tree,
             sessions,
             durable,
-        } = recovered;
+            settings,
+            ..
+        } = crate::storage::open(&config)?;
         let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
-        let settings = durable::StorageSettings::from_config(&shared.config);
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
             settings.data_log_dir.clone(),

@@ -66,11 +66,17 @@ impl TxnLog for MemoryTxnLog {
 
 // --- storage engineer: ZooKeeper-format files (additive) ---
 pub mod db;
+pub mod epoch_file;
 pub mod files;
 pub mod log_reader;
 pub mod log_repair;
+pub mod open;
 pub mod purge;
 pub mod recovery;
+pub mod settings;
 pub mod snap_policy;
 pub mod snapshot;
 pub mod txnlog;
+
+pub use open::{open, OpenError, Recovered};
+pub use settings::StorageSettings;

@@ -7,16 +7,16 @@
 //! reports anything durable before fsync returned; on any IO failure it reports
 //! `DiskFailed` and stops (the server then shuts down, as ZooKeeper does).
 
-use super::epoch_file;
 use super::Event;
 use crate::config::Config;
-use crate::net::durable::StorageSettings;
 use crate::net::snapshots::Snapshotter;
 use crate::net::state::Shared;
 use crate::storage::db::{self, SnapshotOptions};
+use crate::storage::epoch_file;
 use crate::storage::files;
 use crate::storage::log_repair::{self, RepairError};
-use crate::storage::txnlog::{FileTxnLog, TxnLogConfig};
+use crate::storage::txnlog::FileTxnLog;
+use crate::storage::StorageSettings;
 use crate::tree::DataTree;
 use crate::zab::{EpochKind, Txn};
 use rzk_proto::txn::TxnRecord;
@@ -81,8 +81,8 @@ impl DiskQueue {
         events: mpsc::UnboundedSender<Event>,
     ) -> std::io::Result<DiskQueue> {
         let cfg = shared.config.clone();
-        let log = FileTxnLog::open(&cfg.data_log_dir, log_config(&cfg))?;
         let settings = StorageSettings::from_config(&cfg);
+        let log = FileTxnLog::open(&settings.data_log_dir, settings.log.clone())?;
         let snapshots = Snapshotter::new(
             settings.snap_policy(),
             settings.data_dir.clone(),
@@ -113,14 +113,6 @@ impl DiskQueue {
                 tracing::error!("the disk thread panicked");
             }
         }
-    }
-}
-
-pub fn log_config(cfg: &Config) -> TxnLogConfig {
-    TxnLogConfig {
-        prealloc_size: cfg.pre_alloc_size_kb * 1024,
-        force_sync: cfg.force_sync,
-        size_limit: None,
     }
 }
 
@@ -185,8 +177,8 @@ impl Writer {
 
     fn log(&mut self) -> Result<&mut FileTxnLog, DiskError> {
         if self.log.is_none() {
-            let l = FileTxnLog::open(&self.cfg.data_log_dir, log_config(&self.cfg))
-                .map_err(DiskError::Log)?;
+            let s = StorageSettings::from_config(&self.cfg);
+            let l = FileTxnLog::open(&s.data_log_dir, s.log).map_err(DiskError::Log)?;
             self.log = Some(l);
         }
         self.log

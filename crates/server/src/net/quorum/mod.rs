@@ -8,9 +8,9 @@
 //! * `learner_net` — the quorum port: the leader's learner listener and the learner's
 //!   connection, one ordered packet stream per link, SNAP streaming;
 //! * `wire` — packet / frame / snapshot-stream encodings over async streams;
-//! * `disk` + `epoch_file` — the disk queue carrying out the core's persistence outputs in
-//!   order (txn log with group commit and fsync, epoch files, TRUNC, SNAP install);
-//! * `recover` — start-up: snapshot + not-yet-committed log + epochs into `zab::Durable`;
+//! * `disk` — the disk queue carrying out the core's persistence outputs in order (txn
+//!   log with group commit and fsync, epoch files, TRUNC, SNAP install); start-up
+//!   reading is `storage::open`;
 //! * `apply` — the applier thread: committed txns into the tree, watches and replies
 //!   through the same code as standalone;
 //! * `forward` — client requests as REQUEST packets and back;
@@ -23,11 +23,9 @@ pub mod apply;
 pub mod disk;
 pub mod driver;
 pub mod election_net;
-pub mod epoch_file;
 pub mod forward;
 pub mod learner_net;
 pub mod peers;
-pub mod recover;
 pub mod wire;
 
 use crate::zab::{EpochKind, Role, Sid};
@@ -259,8 +257,6 @@ pub enum QuorumError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("recovery failed: {0}")]
-    Recovery(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,

@@ -1,0 +1,243 @@
+//! Opening storage at start-up — the one way, for one voter or many: remove unfinished
+//! `snapshot.*.tmp` files, load the newest valid snapshot (its digest checked as
+//! ZooKeeper does, see `tree/digest.rs`), collect the transactions logged after it for
+//! the consensus core (which applies them once it knows they are committed), and read
+//! (or create) the epoch files. Every storage setting is honoured here
+//! ([`StorageSettings`]): `snapshot.trust.empty`, `datadir.autocreate`, and the
+//! compression and digest of a new database's `snapshot.0`; the disk queue opens the log
+//! with the same settings (`txnLogSizeLimitInKb`, `preAllocSize`, `forceSync`).
+//!
+//! Owns only this start-up reading. Never writes anything but a brand-new database's
+//! `snapshot.0` and missing epoch files, and never removes anything but `.tmp`
+//! snapshots. Any corruption other than a torn log tail is an error naming the file and
+//! offset.
+
+use super::epoch_file;
+use super::settings::StorageSettings;
+use crate::config::Config;
+use crate::storage::db::{self, SnapshotTreeLoader};
+use crate::storage::files;
+use crate::storage::recovery::{self, RecoveryReport, RecoverySink, StartState};
+use crate::storage::snapshot::{SnapNode, SnapshotTrailer};
+use crate::tree::DataTree;
+use crate::zab::{Durable, EpochKind, Txn};
+use bytes::Bytes;
+use rzk_proto::records::Acl;
+use rzk_proto::txn::TxnRecord;
+use rzk_proto::Zxid;
+
+/// What a server starts from.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The database at `durable.snapshot_zxid`.
+    pub tree: DataTree,
+    /// Session table of the snapshot.
+    pub sessions: Vec<(i64, i32)>,
+    /// Epochs and the log after the snapshot, for the consensus core.
+    pub durable: Durable,
+    /// The settings storage was opened with (the disk queue uses the same).
+    pub settings: StorageSettings,
+    /// What recovery found (snapshot used, skipped snapshots, torn tails).
+    pub report: RecoveryReport,
+}
+
+/// Why storage could not be opened. The message names the directory or file (and, for
+/// damage, the offset).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot recover the database (dataDir {}, dataLogDir {}): {reason}", data_dir.display(), data_log_dir.display())]
+    Recovery {
+        data_dir: std::path::PathBuf,
+        data_log_dir: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("epoch files: {0}")]
+    Epoch(String),
+}
+
+/// Removes `snapshot.*.tmp` files: snapshots whose writer died before the rename
+/// (nothing reads them; nothing writes them while the server is not running).
+fn remove_unfinished_snapshots(data_dir: &std::path::Path) {
+    let dir = files::version_dir(data_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("snapshot.") && name.ends_with(".tmp") {
+            tracing::info!(file = %e.path().display(), "removing unfinished snapshot");
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!(file = %e.path().display(), error = %err, "cannot remove unfinished snapshot");
+            }
+        }
+    }
+}
+
+struct SnapshotOnly {
+    loader: SnapshotTreeLoader,
+    tree: Option<DataTree>,
+    sessions: Vec<(i64, i32)>,
+    log: Vec<Txn>,
+    snap_zxid: i64,
+}
+
+impl RecoverySink for SnapshotOnly {
+    fn reset(&mut self) {
+        self.loader.reset();
+        self.tree = None;
+        self.sessions.clear();
+        self.log.clear();
+        self.snap_zxid = 0;
+    }
+
+    fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
+        self.sessions.extend(sessions);
+        Ok(())
+    }
+
+    fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
+        self.loader.acl_cache(entries)
+    }
+
+    fn node(&mut self, n: SnapNode) -> Result<(), String> {
+        self.loader.node(n)
+    }
+
+    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
+        // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
+        // applied (once committed) without digest checks, as in the standalone replay.
+        self.tree = Some(self.loader.finish(zxid, trailer)?);
+        self.snap_zxid = zxid;
+        Ok(())
+    }
+
+    fn txn(&mut self, rec: &TxnRecord) -> Result<(), String> {
+        let zxid = Zxid(rec.header.zxid);
+        if zxid.0 > self.snap_zxid && self.log.last().is_none_or(|t| t.zxid < zxid) {
+            self.log.push(Txn {
+                zxid,
+                payload: Bytes::from(rec.encode()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Opens storage for `cfg`: loads the snapshot, collects the later log, reads the
+/// epochs. The same for every configuration.
+pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
+    let settings = StorageSettings::from_config(cfg);
+    let recovery_failed = |reason: String| OpenError::Recovery {
+        data_dir: settings.data_dir.clone(),
+        data_log_dir: settings.data_log_dir.clone(),
+        reason,
+    };
+    remove_unfinished_snapshots(&settings.data_dir);
+    let mut sink = SnapshotOnly {
+        loader: SnapshotTreeLoader::default(),
+        tree: None,
+        sessions: Vec::new(),
+        log: Vec::new(),
+        snap_zxid: 0,
+    };
+    let report = recovery::recover(
+        &settings.data_dir,
+        &settings.data_log_dir,
+        &settings.recovery,
+        &mut sink,
+    )
+    .map_err(|e| recovery_failed(e.to_string()))?;
+    for (path, why) in &report.skipped_snapshots {
+        tracing::warn!(file = %path.display(), reason = %why, "snapshot could not be used");
+    }
+    for t in &report.torn_tails {
+        tracing::warn!(
+            file = %t.file.display(),
+            offset = t.offset,
+            "torn transaction log tail was truncated"
+        );
+    }
+    let mut tree = sink.tree.take().unwrap_or_default();
+    tree.set_extended_types(cfg.extended_types_enabled);
+    match report.state {
+        StartState::Loaded => {}
+        StartState::NewEmpty | StartState::Untrusted => {
+            tree.set_last_zxid(0);
+            if report.state == StartState::Untrusted {
+                tracing::warn!("no snapshot and no logs, and datadir.autocreate is off: starting with an untrusted empty database");
+            }
+            db::save_snapshot(&tree, &[], &settings.data_dir, settings.snapshot)
+                .map_err(|e| recovery_failed(e.to_string()))?;
+        }
+    }
+    let snapshot_zxid = Zxid(tree.last_zxid().max(0));
+    let last = sink.log.last().map_or(snapshot_zxid, |t| t.zxid);
+    if let Some(d) = tree.pending_snapshot_digest() {
+        if !sink.log.iter().any(|t| t.zxid.0 == d.zxid) {
+            db::warn_snapshot_digest_not_covered(&tree, last.0);
+        }
+    }
+    let dir = files::ensure_version_dir(&settings.data_dir).map_err(|source| OpenError::Io {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let rd = |k| epoch_file::read(&dir, k).map_err(|e| OpenError::Epoch(e.to_string()));
+    let current = match rd(EpochKind::Current)? {
+        Some(e) => e,
+        None => {
+            let e = last.epoch();
+            tracing::info!(
+                epoch = e,
+                "currentEpoch not found; creating it from the last zxid"
+            );
+            epoch_file::write(&dir, EpochKind::Current, e)
+                .map_err(|e| OpenError::Epoch(e.to_string()))?;
+            e
+        }
+    };
+    if last.epoch() > current {
+        // Proposals of the new epoch logged during sync, before NEWLEADER made
+        // currentEpoch durable: keep the older epoch (the conservative vote).
+        tracing::warn!(%last, current, "the last logged zxid is of an epoch newer than currentEpoch");
+    }
+    let accepted = match rd(EpochKind::Accepted)? {
+        Some(e) => e,
+        None => {
+            tracing::info!(epoch = current, "acceptedEpoch not found; creating it");
+            epoch_file::write(&dir, EpochKind::Accepted, current)
+                .map_err(|e| OpenError::Epoch(e.to_string()))?;
+            current
+        }
+    };
+    if accepted < current {
+        return Err(OpenError::Epoch(format!(
+            "acceptedEpoch {accepted} is less than currentEpoch {current}"
+        )));
+    }
+    tracing::info!(
+        snapshot = %snapshot_zxid,
+        logged = sink.log.len(),
+        last = %last,
+        accepted,
+        current,
+        "storage opened"
+    );
+    Ok(Recovered {
+        tree,
+        sessions: std::mem::take(&mut sink.sessions),
+        durable: Durable {
+            accepted_epoch: accepted,
+            current_epoch: current,
+            snapshot_zxid,
+            log: std::mem::take(&mut sink.log),
+        },
+        settings,
+        report,
+    })
+}
