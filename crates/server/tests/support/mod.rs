@@ -296,3 +296,83 @@ pub async fn four_letter(addr: SocketAddr, word: &str) -> String {
         .expect("read");
     String::from_utf8(out).expect("utf8")
 }
+
+/// `n` distinct free TCP ports on 127.0.0.1 (bound once, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// Configurations of an `n`-voter ensemble on 127.0.0.1, each member in its own fresh
+/// data directory (member `i` has myid `i + 1`).
+pub fn ensemble_configs(n: usize) -> Vec<Config> {
+    use rzk_server::config::{PeerRole, QuorumServer};
+    let ports = free_ports(3 * n);
+    let mut servers = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let id = i as u64 + 1;
+        servers.insert(
+            id,
+            QuorumServer {
+                id,
+                host: "127.0.0.1".into(),
+                quorum_port: ports[3 * i + 1],
+                election_port: ports[3 * i + 2],
+                role: PeerRole::Participant,
+                client_addr: None,
+            },
+        );
+    }
+    (0..n)
+        .map(|i| {
+            let dir = fresh_dir();
+            Config {
+                client_port: ports[3 * i],
+                data_dir: dir.clone(),
+                data_log_dir: dir,
+                servers: servers.clone(),
+                my_id: Some(i as u64 + 1),
+                init_limit: Some(10),
+                sync_limit: Some(5),
+                ..test_config()
+            }
+        })
+        .collect()
+}
+
+/// Starts every member and waits until all of them serve (one leader); returns the
+/// servers and the index of the leader.
+pub async fn start_ensemble(cfgs: Vec<Config>) -> (Vec<Server>, usize) {
+    let mut servers = Vec::new();
+    for c in cfgs {
+        servers.push(Server::start(c).await.expect("member starts"));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let modes: Vec<&str> = servers
+            .iter()
+            .map(|s| {
+                let q = &s.shared().quorum;
+                if q.is_serving() {
+                    q.mode_name()
+                } else {
+                    "not serving"
+                }
+            })
+            .collect();
+        let leaders: Vec<usize> = (0..modes.len()).filter(|i| modes[*i] == "leader").collect();
+        if leaders.len() == 1 && modes.iter().all(|m| *m == "leader" || *m == "follower") {
+            return (servers, leaders[0]);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ensemble did not settle: {modes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
