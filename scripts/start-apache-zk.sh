@@ -13,7 +13,7 @@
 #   -Dname=value         passed to the JVM as a system property
 #   znode.*=v, jute.*=v, readonlymode.*=v, zookeeper.*=v
 #                        JVM-only properties: passed as -Dkey=value (zoo.cfg
-#                        cannot set these, see shared/spec/config.md)
+#                        cannot set these, see docs/CONFIG.md §1)
 #   Keys that the server reads as system properties `zookeeper.<key>`
 #   (forceSync, extendedTypesEnabled, skipACL, ...) go to zoo.cfg AND are
 #   mirrored as -Dzookeeper.<key>=value, so they are in force from JVM start.

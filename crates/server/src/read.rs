@@ -1,4 +1,4 @@
-//! Answering reads from the local tree (client-protocol.md §6): ACL checks, watch
+//! Answering reads from the local tree (docs/CLIENT-PROTOCOL.md §6): ACL checks, watch
 //! registration, reply bodies. Must never change the tree.
 
 use crate::auth::{self, AuthInfo};

@@ -1,4 +1,4 @@
-//! Success bodies of write replies, per request opcode (client-protocol.md §6-§7).
+//! Success bodies of write replies, per request opcode (docs/CLIENT-PROTOCOL.md §6-§7).
 //! Must never change state.
 
 use crate::tree::{ApplyResult, TxnReply};

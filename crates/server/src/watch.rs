@@ -1,5 +1,5 @@
 //! Watch tables (data and child), one-shot, persistent and persistent-recursive watches,
-//! keyed by connection, with ZooKeeper's firing rules (client-protocol.md §8). Must never
+//! keyed by connection, with ZooKeeper's firing rules (docs/CLIENT-PROTOCOL.md §8). Must never
 //! do IO, and never look at the tree except to answer `set_watches`.
 
 use crate::tree::{Change, DataTree};
@@ -225,7 +225,7 @@ impl WatchManager {
     }
 
     /// Reconnect: re-registers watches or answers with the events missed since
-    /// `relative_zxid` (client-protocol.md §8 "Reconnect").
+    /// `relative_zxid` (docs/CLIENT-PROTOCOL.md §8 "Reconnect").
     pub fn set_watches(
         &mut self,
         conn: ConnId,

@@ -1,5 +1,5 @@
 """Four-letter words over a raw socket (the server under test must have
-4lw.commands.whitelist=*). Formats follow shared/spec/client-protocol.md §13.
+4lw.commands.whitelist=*). Formats follow docs/CLIENT-PROTOCOL.md §13.
 
 Env ZK_EXPECT_MODE (default "standalone") is the expected Mode/server_state.
 """

@@ -33,7 +33,7 @@ def java_random_bytes(seed, n):
 
 
 def test_java_random_vectors():
-    # test vectors from shared/spec/client-protocol.md
+    # test vectors from docs/CLIENT-PROTOCOL.md §3
     assert java_random_bytes(0x0100000000000000 ^ 0xB3415C00, 16).hex() == \
         "f22acd4a97e69d6d20a49bb638eadb38"
     assert java_random_bytes(0x1 ^ 0xB3415C00, 16).hex() == "054cc74a37327db215e702e20c73f005"

@@ -4,7 +4,7 @@ Used only where kazoo cannot express what we want to check: exact frames
 (how many notifications, reply header fields), deliberately malformed input,
 4-letter words, setWatches semantics, session expiry by silence.
 
-Encoding follows shared/spec/client-protocol.md (jute: big-endian ints,
+Encoding follows docs/CLIENT-PROTOCOL.md §1-§2 (jute: big-endian ints,
 length-prefixed strings/buffers, frames prefixed with a 4-byte length).
 """
 

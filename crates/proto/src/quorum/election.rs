@@ -1,6 +1,6 @@
-//! Election-port formats (spec §2-§3): the header a connecting peer sends first, and the
-//! FastLeaderElection notification carried in each `int length`-framed message.
-//! Both are raw big-endian `DataOutputStream` layouts.
+//! Election-port formats (docs/QUORUM-PROTOCOL.md §2-§3): the header a connecting peer
+//! sends first, and the FastLeaderElection notification carried in each
+//! `int length`-framed message. Both are raw big-endian `DataOutputStream` layouts.
 
 use crate::jute::{DecodeError, Jute, Reader};
 

@@ -1,4 +1,4 @@
-//! ZooKeeper 3.8's server-to-server wire formats (`spec/quorum-protocol.md`).
+//! ZooKeeper 3.8's server-to-server wire formats (docs/QUORUM-PROTOCOL.md).
 //!
 //! Owns: the leader <-> learner `QuorumPacket` and its payloads (`packet`, `payload`), and
 //! the election-port connection header and FastLeaderElection notification (`election`).

@@ -5,7 +5,7 @@ use crate::jute::{DecodeError, Jute, Reader};
 use crate::records::Id;
 use bytes::Bytes;
 
-/// Packet type codes (spec §4).
+/// Packet type codes (docs/QUORUM-PROTOCOL.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
     Request = 1,

@@ -1,6 +1,7 @@
-//! The `data` payloads of quorum packets whose layout is fixed by ZooKeeper (spec §4):
-//! `LearnerInfo`, the int of LEADERINFO/ACKEPOCH, PING session tables, forwarded REQUESTs,
-//! REVALIDATE, and the designated-leader prefix of the *ANDACTIVATE packets.
+//! The `data` payloads of quorum packets whose layout is fixed by ZooKeeper
+//! (docs/QUORUM-PROTOCOL.md §4): `LearnerInfo`, the int of LEADERINFO/ACKEPOCH, PING
+//! session tables, forwarded REQUESTs, REVALIDATE, and the designated-leader prefix of the
+//! *ANDACTIVATE packets.
 //! These are raw `DataOutputStream` layouts, not jute records, unless noted.
 
 use crate::jute::{DecodeError, Jute, Reader};

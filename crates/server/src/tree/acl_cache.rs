@@ -1,4 +1,4 @@
-//! Reference-counted ACL cache: every distinct ACL list gets an index (storage-format.md
+//! Reference-counted ACL cache: every distinct ACL list gets an index (docs/STORAGE.md
 //! §4 "ACL cache"); nodes store the index. Must never reuse an index for a different
 //! list while it is referenced. Its maps are persistent (`imbl`) so that cloning the
 //! tree stays O(1).

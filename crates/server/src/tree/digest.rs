@@ -1,4 +1,4 @@
-//! ZooKeeper's per-node digest (storage-format.md §7): CRC32 over path, data and a
+//! ZooKeeper's per-node digest (docs/STORAGE.md §7): CRC32 over path, data and a
 //! 60-byte stat block; the tree digest is the wrapping sum. Must never depend on
 //! anything but its arguments.
 

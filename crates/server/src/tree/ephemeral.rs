@@ -1,4 +1,4 @@
-//! The `ephemeralOwner` encodings (storage-format.md §5): session, container marker,
+//! The `ephemeralOwner` encodings (docs/STORAGE.md §5): session, container marker,
 //! TTL marker. Must never depend on anything but the owner value and the
 //! extended-types switch.
 

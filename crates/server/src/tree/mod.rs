@@ -229,7 +229,7 @@ impl DataTree {
         self.data_size
     }
 
-    /// The tree digest (storage-format.md §7).
+    /// The tree digest (docs/STORAGE.md §7).
     pub fn digest(&self) -> i64 {
         self.digest
     }

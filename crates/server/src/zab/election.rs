@@ -1,4 +1,4 @@
-//! Fast leader election (spec §3): the LOOKING state of one server.
+//! Fast leader election (docs/QUORUM-PROTOCOL.md §3): the LOOKING state of one server.
 //!
 //! A vote names a leader with that leader's (peer epoch, last zxid); votes are ordered by
 //! peer epoch, then zxid, then sid. A server adopts any better vote it hears in its

@@ -1,6 +1,6 @@
-//! How the leader synchronises one learner (spec §6): DIFF, TRUNC or SNAP, chosen exactly
-//! as ZooKeeper chooses from the learner's last zxid and the leader's committed window.
-//! Pure: it only reads the leader's log.
+//! How the leader synchronises one learner (docs/QUORUM-PROTOCOL.md §6): DIFF, TRUNC or
+//! SNAP, chosen exactly as ZooKeeper chooses from the learner's last zxid and the leader's
+//! committed window. Pure: it only reads the leader's log.
 
 use super::log::TxnLog;
 use rzk_proto::Zxid;
