@@ -2,10 +2,10 @@
 //! dataLogDir, starts the server, stops cleanly on SIGTERM / Ctrl-C.
 //!
 //! Owns process-level concerns only (config source, runtime, signals, exit codes); the
-//! service itself is `rzk_server::net::Server`.
+//! service itself is `rzk_server::node::Server`.
 
 use rzk_server::config::Config;
-use rzk_server::net::{Server, ServerError};
+use rzk_server::node::{Server, ServerError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

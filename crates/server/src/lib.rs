@@ -8,6 +8,7 @@ pub mod storage;
 pub mod admin;
 pub mod auth;
 pub mod net;
+pub mod node;
 pub mod prep;
 pub mod read;
 pub mod reply;

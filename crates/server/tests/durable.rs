@@ -12,7 +12,7 @@ use rzk_proto::opcode::perms;
 use rzk_proto::records::{Acl, CreateRequest, DeleteRequest, SetDataRequest};
 use rzk_proto::Jute;
 use rzk_server::config::Config;
-use rzk_server::net::Server;
+use rzk_server::node::Server;
 use rzk_server::storage::db::{load, SnapshotOptions};
 use rzk_server::storage::files;
 use rzk_server::storage::recovery::RecoveryOptions;

@@ -10,7 +10,7 @@ mod support;
 
 use rzk_proto::txn::Txn;
 use rzk_server::config::Config;
-use rzk_server::net::Server;
+use rzk_server::node::Server;
 use rzk_server::storage::files;
 use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::StartState;

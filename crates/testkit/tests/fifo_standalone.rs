@@ -3,7 +3,7 @@
 //! and followers, with sessions moving — and against Apache ZooKeeper 3.8.)
 
 use rzk_server::config::Config;
-use rzk_server::net::Server;
+use rzk_server::node::Server;
 use rzk_testkit::fifo::{run, FifoConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,8 +13,8 @@
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError};
-use crate::net::quorum::SessionCheck;
 use crate::net::state::{ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
+use crate::node::SessionCheck;
 use crate::prep::WriteRequest;
 use crate::read;
 use crate::reply::{notification_frame, reply_frame};

@@ -1,63 +1,27 @@
-//! The tokio runtime side of the server: the client listener and accept loop (with
-//! `maxClientCnxns` per IP), connection tasks, the container/TTL reaper timer, and
-//! starting and stopping the one runtime (`quorum/`) for one voter or many.
+//! Sockets: the client listener and accept loop (with `maxClientCnxns` per IP), one task
+//! per client connection (`conn`), frames (`frame`), and the peer links of an ensemble
+//! (`peer/`: election and quorum ports).
 //!
 //! Owns sockets, threads and clocks. It drives the pure parts (tree, prep, watches,
 //! session tracker) and must never put IO or clock reads into them.
 
 pub mod conn;
 pub mod frame;
-pub mod quorum;
-pub mod snapshots;
+pub mod peer;
 pub mod state;
-pub mod timers;
 
 use crate::config::Config;
-use crate::net::state::{ConnEntry, ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
-use crate::storage::purge::AutoPurge;
+use crate::net::state::{ConnEntry, ConnStats, Job, Shared};
+use crate::node::ServerError;
 use crate::tree::DataTree;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-/// Least time a single voter is given to elect itself and apply its log at start-up.
-pub const SOLO_START_MIN: Duration = Duration::from_secs(30);
-
-/// How long shutdown waits for connections to finish writing.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("the server did not start serving: {0}")]
-    NotServing(String),
-    #[error("cannot start autopurge: {0}")]
-    AutoPurge(std::io::Error),
-    #[error(transparent)]
-    Quorum(#[from] quorum::QuorumError),
-    #[error(transparent)]
-    Open(#[from] crate::storage::OpenError),
-}
-
-/// A running server.
-#[derive(Debug)]
-pub struct Server {
-    shared: Arc<Shared>,
-    local_addr: SocketAddr,
-    tasks: Vec<JoinHandle<()>>,
-    autopurge: Option<AutoPurge>,
-    /// The one runtime (election when there are peers, Zab, disk queue, applier).
-    runtime: Option<quorum::driver::QuorumRuntime>,
-}
-
-fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+/// Binds the client port with the listen backlog (`clientPortListenBacklog`).
+pub(crate) fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -68,141 +32,8 @@ fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     sock.listen(if backlog > 0 { backlog as u32 } else { 1024 })
 }
 
-impl Server {
-    /// Opens the data directory and starts the one runtime, for every configuration:
-    /// without `server.N` lines (or ZooKeeper's standalone rule) the server is an
-    /// ensemble of one voter that elects itself at once and opens no peer port; with an
-    /// ensemble it elects, synchronises with the leader and serves once established.
-    /// Recovered sessions are tracked again (they expire unless their clients reconnect),
-    /// snapshots are taken in the background per snapCount, autopurge runs if configured.
-    ///
-    /// Errors: the data directory cannot be recovered (the message names the file and
-    /// offset), a port cannot be bound, or a thread cannot start.
-    pub async fn start(config: Config) -> Result<Server, ServerError> {
-        let crate::storage::Recovered {
-            tree,
-            sessions,
-            durable,
-            settings,
-            ..
-        } = crate::storage::open(&config)?;
-        let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
-        let autopurge = AutoPurge::start(
-            settings.data_dir.clone(),
-            settings.data_log_dir.clone(),
-            settings.autopurge_snap_retain_count,
-            settings.autopurge_purge_interval_hours,
-        )
-        .map_err(ServerError::AutoPurge)?;
-        let rt = quorum::driver::QuorumRuntime::start(shared.clone(), jobs_rx, durable)
-            .await
-            .map_err(ServerError::Quorum)?;
-        if !shared.config.is_distributed() {
-            // An ensemble of one serves as soon as it has elected itself and applied its
-            // log: wait for that, so the port never turns a client away after start.
-            let limit = Duration::from_millis(
-                u64::from(shared.config.tick_time_ms.max(1))
-                    * u64::from(shared.config.init_limit.unwrap_or(10).max(1)),
-            )
-            .max(SOLO_START_MIN);
-            let started = Instant::now();
-            while !shared.quorum.is_serving() {
-                if let Some(why) = shared.fatal_error() {
-                    return Err(ServerError::NotServing(why));
-                }
-                if started.elapsed() > limit {
-                    return Err(ServerError::NotServing(format!(
-                        "not serving {} ms after start",
-                        limit.as_millis()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            tracing::debug!(
-                us = started.elapsed().as_micros() as u64,
-                "elected itself and serving"
-            );
-        }
-        let tasks = vec![
-            tokio::spawn(accept_loop(shared.clone(), listener)),
-            tokio::spawn(timers::reaper(shared.clone())),
-        ];
-        tracing::info!(
-            "client port {local_addr} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
-            if shared.config.is_distributed() {
-                "quorum"
-            } else {
-                "standalone"
-            },
-            shared.config.tick_time_ms,
-            shared.config.min_session_timeout_ms,
-            shared.config.max_session_timeout_ms
-        );
-        Ok(Server {
-            shared,
-            local_addr,
-            tasks,
-            autopurge,
-            runtime: Some(rt),
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Resolves when something (e.g. a log failure) asked the server to stop.
-    pub async fn stopped(&self) {
-        let mut rx = self.shared.shutdown.subscribe();
-        let _ = rx.wait_for(|v| *v).await;
-    }
-
-    /// Stops accepting, closes every connection (sessions stay alive, as in ZooKeeper),
-    /// drains the write pipeline and joins its threads.
-    pub async fn shutdown(mut self) {
-        tracing::info!("shutting down");
-        self.shared.begin_shutdown();
-        let txs: Vec<_> = self
-            .shared
-            .conns()
-            .conns
-            .values()
-            .map(|c| c.tx.clone())
-            .collect();
-        for tx in txs {
-            let _ = tx.send(ConnMsg::Close("server shutting down"));
-        }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !self.shared.conns().conns.is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        for t in self.tasks.drain(..) {
-            t.abort();
-        }
-        let stop = Job {
-            origin: Origin::Internal,
-            session: 0,
-            xid: 0,
-            kind: JobKind::Stop,
-            auth: Default::default(),
-            received: Instant::now(),
-        };
-        let _ = self.shared.jobs.send(stop).await;
-        if let Some(q) = self.runtime.take() {
-            let _ = tokio::task::spawn_blocking(move || q.join()).await;
-        }
-        if let Some(a) = self.autopurge.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(a)).await;
-        }
-        tracing::info!("shut down");
-    }
-}
-
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts client connections until shutdown; each gets its own task (`conn::serve`).
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     let mut stop = shared.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -251,7 +82,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 
 /// What both start-ups share: bind the client port, build the shared state around the
 /// tree, and track the recovered sessions again so they expire unless their clients return.
-fn open_server(
+pub(crate) fn open_server(
     config: Config,
     tree: DataTree,
     sessions: &[(i64, i32)],

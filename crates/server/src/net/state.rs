@@ -216,12 +216,15 @@ pub struct Shared {
     started: Instant,
     started_wall_ms: i64,
     pub shutting_down: AtomicBool,
+    /// Set when the server was dropped without `shutdown` (a crash, in tests): the
+    /// runtime stops at once and does no more IO.
+    halted: AtomicBool,
     /// Flips to `true` once when the server starts shutting down.
     pub shutdown: watch::Sender<bool>,
     /// Why the server stopped itself (e.g. the transaction log could not be written).
     fatal: Mutex<Option<String>>,
     /// Ensemble role and serving state (standalone: always serving).
-    pub quorum: crate::net::quorum::QuorumStatus,
+    pub quorum: crate::node::QuorumStatus,
 }
 
 impl std::fmt::Debug for Shared {
@@ -255,6 +258,7 @@ impl Shared {
             started: Instant::now(),
             started_wall_ms,
             shutting_down: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             fatal: Mutex::new(None),
             quorum: Default::default(),
@@ -328,6 +332,16 @@ impl Shared {
     /// The fatal error that stopped the server, if any.
     pub fn fatal_error(&self) -> Option<String> {
         unpoison(self.fatal.lock()).clone()
+    }
+
+    /// Abandons the server as a crash would: the runtime stops without draining.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.begin_shutdown();
+    }
+
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Relaxed)
     }
 
     /// Starts shutting the server down (idempotent).

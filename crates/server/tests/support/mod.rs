@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rzk_proto::records::*;
 use rzk_proto::{Jute, Reader};
 use rzk_server::config::{Config, FourLetterWhitelist};
-use rzk_server::net::Server;
+use rzk_server::node::Server;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,8 +4,8 @@
 //! Owns only the translation of `server.N` lines; resolves host names once at start-up.
 //! Never opens sockets.
 
-use super::QuorumError;
 use crate::config::{Config, PeerRole};
+use crate::node::QuorumError;
 use crate::zab::{Sid, ZabConfig};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -1,5 +1,5 @@
 //! Periodic work: the container/TTL reaper. (Session expiry belongs to the leader of
-//! the one runtime: `quorum/driver.rs`.)
+//! the one runtime: `node/driver.rs`.)
 //!
 //! Owns only timing. It submits ordinary transactions to the write path
 //! (deleteContainer); it never touches the tree or watches directly.

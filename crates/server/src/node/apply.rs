@@ -6,10 +6,10 @@
 //! Owns the only thread that mutates the tree in quorum mode. Never does disk IO and
 //! never waits on the network.
 
-use super::wire::{encode_snapshot, ReceivedSnapshot};
-use super::Event;
 use crate::auth::check_perm;
+use crate::net::peer::wire::{encode_snapshot, ReceivedSnapshot};
 use crate::net::state::{ConnMsg, Job, JobKind, Origin, Shared};
+use crate::node::Event;
 use crate::prep::WriteRequest;
 use crate::reply::{notification_frame, reply_frame, write_reply_body};
 use crate::tree::ApplyResult;

@@ -7,8 +7,8 @@
 //! reader reads the database right after the SNAP packet and hands it over with it.
 //! Never interprets packets beyond that.
 
-use super::wire::{self, ReceivedSnapshot};
-use super::{Event, LinkId};
+use crate::net::peer::wire::{self, ReceivedSnapshot};
+use crate::node::{Event, LinkId};
 use crate::zab::Sid;
 use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
 use rzk_proto::Jute;

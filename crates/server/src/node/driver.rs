@@ -18,14 +18,14 @@
 
 use super::apply::{Applier, ApplyMsg};
 use super::disk::{DiskOp, DiskQueue};
-use super::election_net::ElectionNet;
 use super::forward::{self, Forwarded};
-use super::learner_net::{self, LinkTx, Outbound};
-use super::peers::Peers;
-use super::wire::ReceivedSnapshot;
-use super::{Event, LinkId, QuorumError, Revalidation};
 use crate::auth::AuthInfo;
+use crate::net::peer::election_net::ElectionNet;
+use crate::net::peer::learner_net::{self, LinkTx, Outbound};
+use crate::net::peer::wire::ReceivedSnapshot;
 use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
+use crate::node::peers::Peers;
+use crate::node::{Event, LinkId, QuorumError, Revalidation};
 use crate::prep::{Prep, WriteRequest};
 use crate::watch::ConnId;
 use crate::zab::{Durable, Input, Message, Output, Role, Sid, Zab};
@@ -255,6 +255,10 @@ impl Driver {
         let mut tick = tokio::time::interval(Duration::from_millis(period));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while !self.stop {
+            if self.shared.is_halted() {
+                tracing::info!("server abandoned without shutdown: the driver stops at once");
+                return;
+            }
             let can_take = self.held.len() < MAX_HELD;
             tokio::select! {
                 biased;

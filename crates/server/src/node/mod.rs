@@ -1,32 +1,33 @@
-//! The replicated server runtime: drives the sans-IO consensus core (`zab/`) with real
-//! sockets, files, threads and clocks, and connects it to the client-facing pipeline.
+//! The node: the one runtime of a server, for one voter or many. It drives the sans-IO
+//! consensus core (`zab/`) with real threads, files and clocks, and connects it to the
+//! client connections (`net/`). A server without peers is an ensemble of one voter: the
+//! same runtime, without election or quorum ports.
 //!
-//! Pieces (one file each):
-//! * `peers` — the ensemble's addresses from the `server.N` lines;
-//! * `election_net` — the election port: ZooKeeper's connection rule (only a connection
-//!   initiated by the larger sid survives), framed notifications, newest-only send queues;
-//! * `learner_net` — the quorum port: the leader's learner listener and the learner's
-//!   connection, one ordered packet stream per link, SNAP streaming;
-//! * `wire` — packet / frame / snapshot-stream encodings over async streams;
-//! * `disk` — the disk queue carrying out the core's persistence outputs in order (txn
-//!   log with group commit and fsync, epoch files, TRUNC, SNAP install); start-up
-//!   reading is `storage::open`;
-//! * `apply` — the applier thread: committed txns into the tree, watches and replies
-//!   through the same code as standalone;
+//! The write path, in the order a write travels (one file each):
+//! * `server` — [`Server::start`]: `storage::open`, this runtime, the client listener;
+//! * `driver` — the thread that owns the `Zab` core: client jobs -> prep (leader) or
+//!   REQUEST to the leader (learner) -> `Propose`; routes the core's outputs;
+//! * `disk` — the disk queue: the core's persistence outputs in order (txn log with group
+//!   commit and fsync, epoch files, TRUNC, SNAP install), background snapshots;
+//! * `apply` — the applier thread, the only writer of the tree: committed txns into the
+//!   tree, watches, replies to the originating connection;
 //! * `forward` — client requests as REQUEST packets and back;
-//! * `driver` — the thread that owns the `Zab` core and routes everything.
+//! * `peers` — the ensemble's addresses from the `server.N` lines (or a solo voter);
+//! * `timers` — the container/TTL reaper; `snapshots` — the background snapshot thread.
 //!
-//! Must never: make protocol decisions (they belong to `zab/`), block the async runtime
-//! on disk IO, or hold a std lock across an `.await`.
+//! Sockets to peers are in `net/peer/`. Must never: make protocol decisions (they belong
+//! to `zab/`), block the async runtime on disk IO, or hold a std lock across an `.await`.
 
 pub mod apply;
 pub mod disk;
 pub mod driver;
-pub mod election_net;
 pub mod forward;
-pub mod learner_net;
 pub mod peers;
-pub mod wire;
+pub mod server;
+pub mod snapshots;
+pub mod timers;
+
+pub use server::{Server, ServerError};
 
 use crate::zab::{EpochKind, Role, Sid};
 use rzk_proto::quorum::{Notification, QuorumPacket};
@@ -74,13 +75,13 @@ pub enum Event {
         from: Sid,
         link: LinkId,
         packet: QuorumPacket,
-        snap: Option<Box<wire::ReceivedSnapshot>>,
+        snap: Option<Box<crate::net::peer::wire::ReceivedSnapshot>>,
     },
     /// The leader accepted a learner connection and read its LearnerInfo.
     LearnerLink {
         sid: Sid,
         link: LinkId,
-        tx: learner_net::LinkTx,
+        tx: crate::net::peer::learner_net::LinkTx,
         reader: tokio::task::AbortHandle,
     },
     /// Link `link` with `peer` broke (or could not be opened).

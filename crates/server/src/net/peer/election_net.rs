@@ -9,9 +9,9 @@
 //! Owns the election sockets and their tasks. Never interprets votes: decoded
 //! notifications go to the driver as [`Event::Notification`].
 
-use super::peers::Peers;
-use super::wire::election_frame;
-use super::Event;
+use crate::net::peer::wire::election_frame;
+use crate::node::peers::Peers;
+use crate::node::Event;
 use crate::zab::Sid;
 use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
 use rzk_proto::quorum::Notification;

@@ -7,10 +7,10 @@
 //! reports anything durable before fsync returned; on any IO failure it reports
 //! `DiskFailed` and stops (the server then shuts down, as ZooKeeper does).
 
-use super::Event;
 use crate::config::Config;
-use crate::net::snapshots::Snapshotter;
 use crate::net::state::Shared;
+use crate::node::snapshots::Snapshotter;
+use crate::node::Event;
 use crate::storage::db::{self, SnapshotOptions};
 use crate::storage::epoch_file;
 use crate::storage::files;

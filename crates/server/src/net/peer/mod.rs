@@ -1,0 +1,11 @@
+//! The peer links of an ensemble member (sockets only; decisions are `zab/`'s, routing is
+//! `node/driver.rs`'s):
+//! * `election_net` — the election port: ZooKeeper's connection rule (only a connection
+//!   initiated by the larger sid survives), framed notifications, newest-only send queues;
+//! * `learner_net` — the quorum port: the leader's learner listener and the learner's
+//!   connection, one ordered packet stream per link, SNAP streaming;
+//! * `wire` — packet / frame / snapshot-stream encodings over async streams.
+
+pub mod election_net;
+pub mod learner_net;
+pub mod wire;
