@@ -132,6 +132,17 @@ impl Leader {
         self.epoch
     }
 
+    /// Tests: pretend the last proposal carried `z` (to reach the end of the counter).
+    #[cfg(test)]
+    pub(crate) fn set_last_proposed_for_test(&mut self, z: Zxid) {
+        self.last_proposed = z;
+    }
+
+    /// True when the counter half of the zxid has no room for another proposal.
+    fn counter_exhausted(&self) -> bool {
+        self.phase == Phase::Established && self.last_proposed.counter() >= u32::MAX - 1
+    }
+
     /// The zxid the next proposal must carry, if this leader may propose.
     pub fn next_zxid(&self) -> Option<Zxid> {
         if self.phase != Phase::Established
@@ -587,6 +598,17 @@ impl Leader {
     pub fn on_tick(&mut self, core: &mut Core) -> LeaderNext {
         if self.phase != Phase::Established && core.now > self.phase_deadline {
             warn!(sid = core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
+            return LeaderNext::StepDown;
+        }
+        if self.counter_exhausted() && self.outstanding.is_empty() {
+            // The counter half of the zxid is used up: a new epoch is the only way on, as
+            // ZooKeeper's leader forces a re-election on rollover. (One voter re-elects
+            // itself at once.)
+            warn!(
+                sid = core.cfg.my_id,
+                last = %self.last_proposed,
+                "zxid counter exhausted; stepping down for a new epoch"
+            );
             return LeaderNext::StepDown;
         }
         while core.now >= self.next_half_tick {

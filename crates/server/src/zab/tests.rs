@@ -638,3 +638,34 @@ fn broadcast_sync_answer_goes_between_the_commit_it_waited_for_and_later_commits
         ]
     );
 }
+
+#[test]
+fn leader_steps_down_for_a_new_epoch_when_the_zxid_counter_is_used_up() {
+    // One voter (standalone) and three voters alike: the counter half of the zxid must
+    // never wrap; the leader re-elects itself (or another) in a new epoch instead.
+    for voters in [vec![1], vec![1, 2, 3]] {
+        let mut c = Cluster::new(&voters, &[]);
+        c.start_all_fresh();
+        c.advance(3000);
+        let l = c.leader().expect("leader");
+        let epoch = c.write(1)[0].epoch();
+        c.advance(100);
+        if let State::Leading(ld) = &mut c.nodes.get_mut(&l).unwrap().zab.state {
+            ld.set_last_proposed_for_test(Zxid::new(epoch, u32::MAX - 2));
+        } else {
+            panic!("not leading");
+        }
+        let last = c.write(1)[0];
+        assert_eq!(last.counter(), u32::MAX - 1);
+        assert!(
+            c.nodes[&l].zab.next_zxid().is_none(),
+            "no zxid past the end"
+        );
+        c.advance(3000);
+        let l2 = c.leader().expect("a leader again");
+        let next = c.write(1)[0];
+        assert!(next.epoch() > epoch, "{voters:?}: new epoch {next}");
+        c.advance(100);
+        assert_eq!(c.applied_zxids(l2).last(), Some(&next), "{voters:?}");
+    }
+}
