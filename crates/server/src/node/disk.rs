@@ -43,6 +43,10 @@ pub enum DiskOp {
         tree: Box<DataTree>,
         sessions: Vec<(i64, i32)>,
     },
+    /// Roll the log and take a background snapshot of the applied tree (the leader asks
+    /// once it has applied the history it recovered, as ZooKeeper snapshots after
+    /// loading its database: the next start replays only what follows).
+    Snapshot,
     Stop,
 }
 
@@ -158,6 +162,7 @@ impl Writer {
                     tree,
                     sessions,
                 } => self.install(zxid, &tree, &sessions),
+                DiskOp::Snapshot => self.snapshot_now(),
                 DiskOp::Stop => break,
             };
             if let Err(e) = r {
@@ -184,6 +189,12 @@ impl Writer {
         self.log
             .as_mut()
             .ok_or_else(|| DiskError::Log(std::io::Error::other("no log")))
+    }
+
+    fn snapshot_now(&mut self) -> Result<(), DiskError> {
+        self.log()?.roll().map_err(DiskError::Log)?;
+        self.snapshots.start(&self.shared);
+        Ok(())
     }
 
     fn append(&mut self, txns: &[Txn]) -> Result<(), DiskError> {

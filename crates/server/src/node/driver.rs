@@ -154,6 +154,7 @@ impl QuorumRuntime {
                     }
                 };
                 let start = Instant::now();
+                let replayed = !durable.log.is_empty();
                 let (zab, outs) = Zab::new(zcfg, durable, 0);
                 let mut d = Driver {
                     shared: shared.clone(),
@@ -180,6 +181,7 @@ impl QuorumRuntime {
                     revalidations: HashMap::new(),
                     init_ms,
                     announce_pending: false,
+                    snapshot_after_recovery: replayed,
                     stop: false,
                 };
                 d.process(outs);
@@ -237,6 +239,8 @@ struct Driver {
     init_ms: u64,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
+    /// Started with logged txns after the snapshot: snapshot once they are applied.
+    snapshot_after_recovery: bool,
     stop: bool,
 }
 
@@ -525,6 +529,9 @@ impl Driver {
             return;
         }
         self.announce_pending = false;
+        if std::mem::take(&mut self.snapshot_after_recovery) {
+            self.send_disk(DiskOp::Snapshot);
+        }
         let orphans: Vec<i64> = {
             let tree = self.shared.tree();
             let sessions = self.shared.sessions();
