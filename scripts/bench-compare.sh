@@ -16,6 +16,7 @@
 #   BENCH_DIR=/tmp  (parent of the data directories: both on this disk)
 #   KEEP=1        keep the data directories and logs
 #   CARGO_TARGET_DIR  where the release build goes (default: <repo>/target)
+#   RZK_BIN=/path/to/rzk   the rzk under test (default: build this checkout --release)
 #   RZK_BASELINE=/path/to/older/rzk   also run that rzk binary (a third server, started
 #                 the same way) in the same run, and print rzk/baseline ratios: how a
 #                 change moved rzk, next to Apache ZooKeeper measured in the same run
@@ -37,7 +38,7 @@ READ_RATIO="${READ_RATIO:-0.9}"
 BASELINE="${RZK_BASELINE:-}"
 WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/rzk-bench-compare.XXXXXX")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/rzk"
+BIN="${RZK_BIN:-$TARGET/release/rzk}"
 
 STARTED=()
 cleanup() {
@@ -52,8 +53,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building rzk --release ..." >&2
-(cd "$ROOT" && cargo build --release -p rzk >&2)
+if [ -z "${RZK_BIN:-}" ]; then
+    echo "building rzk --release ..." >&2
+    (cd "$ROOT" && cargo build --release -p rzk >&2)
+fi
 
 # --- rzk server(s) ----------------------------------------------------------
 ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
