@@ -184,7 +184,8 @@ pub struct TxnRecord {
 
 impl TxnRecord {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Vec::with_capacity(128);
+        // Room for the header, a path and a small value without growing.
+        let mut w = Vec::with_capacity(256);
         self.header.write(&mut w);
         self.txn.write_body(&mut w);
         if let Some(d) = &self.digest {

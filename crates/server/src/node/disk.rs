@@ -54,11 +54,6 @@ pub enum DiskOp {
 enum DiskError {
     #[error("transaction log: {0}")]
     Log(std::io::Error),
-    #[error("txn 0x{zxid:x} handed to the disk queue does not decode: {source}")]
-    Decode {
-        zxid: i64,
-        source: rzk_proto::DecodeError,
-    },
     #[error(transparent)]
     Epoch(#[from] epoch_file::EpochFileError),
     #[error(transparent)]
@@ -205,11 +200,16 @@ impl Writer {
         let log = self.log()?;
         let mut sizes = Vec::with_capacity(txns.len());
         for t in txns {
-            let rec = TxnRecord::decode(&t.payload).map_err(|source| DiskError::Decode {
-                zxid: t.zxid.0,
-                source,
-            })?;
-            sizes.push(log.append_record(&rec).map_err(DiskError::Log)?);
+            // The core's payload is the record as the log stores it: no re-encoding.
+            debug_assert!(
+                TxnRecord::decode(&t.payload).is_ok_and(|r| r.header.zxid == t.zxid.0),
+                "payload of {} is not its txn record",
+                t.zxid
+            );
+            sizes.push(
+                log.append_encoded(t.zxid.0, &t.payload)
+                    .map_err(DiskError::Log)?,
+            );
         }
         log.sync_all().map_err(DiskError::Log)?;
         for n in sizes {

@@ -53,6 +53,21 @@ pub const MAX_HELD: usize = 10_000;
 /// come every `tickTime / 4` or this often, whichever is shorter.
 const MAX_TICK_PERIOD_MS: u64 = 20;
 
+/// Maps keyed by zxids and session ids on the per-write path (foldhash, not SipHash:
+/// the keys are not attacker-chosen hashes of variable length).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Jobs taken from the client queue per wake-up before the driver looks at other events.
+const JOBS_PER_WAKE: usize = 64;
+
+/// A leader's proposal waiting for its commit.
+#[derive(Debug)]
+struct Proposed {
+    zxid: Zxid,
+    rec: TxnRecord,
+    job: Option<Job>,
+}
+
 /// One open quorum link.
 #[derive(Debug)]
 struct Link {
@@ -172,8 +187,8 @@ impl QuorumRuntime {
                     prep: Prep::new(shared.config.extended_types_enabled),
                     prep_ready_at: 0,
                     held: VecDeque::new(),
-                    local_origin: HashMap::new(),
-                    remote_pending: HashMap::new(),
+                    proposed: VecDeque::new(),
+                    remote_pending: FastMap::default(),
                     learner_syncs: VecDeque::new(),
                     leader_syncs: VecDeque::new(),
                     pending_snap: None,
@@ -222,10 +237,12 @@ struct Driver {
     /// Leader: prep must wait until the tree has applied the established history.
     prep_ready_at: i64,
     held: VecDeque<Work>,
-    /// Leader: own proposals answering a local client.
-    local_origin: HashMap<Zxid, Job>,
+    /// Leader: its proposals not yet committed, in zxid order (commits come in the
+    /// same order): the prepared record (no decode at commit) and the local client
+    /// request it answers, if any.
+    proposed: VecDeque<Proposed>,
     /// Learner: forwarded writes by (session, cxid).
-    remote_pending: HashMap<(i64, i32), Job>,
+    remote_pending: FastMap<(i64, i32), Job>,
     /// Learner: forwarded syncs, answered in order by the leader's SYNCs.
     learner_syncs: VecDeque<Job>,
     /// Leader: local syncs waiting for the commit of the zxid proposed before them.
@@ -271,7 +288,19 @@ impl Driver {
                     None => break,
                 },
                 job = jobs.recv(), if can_take => match job {
-                    Some(j) => self.on_job(j),
+                    Some(j) => {
+                        self.on_job(j);
+                        // Take what else is waiting in one go (fewer wake-ups per write).
+                        for _ in 1..JOBS_PER_WAKE {
+                            if self.stop || self.held.len() >= MAX_HELD {
+                                break;
+                            }
+                            match jobs.try_recv() {
+                                Ok(j) => self.on_job(j),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 r = reval.recv() => if let Some(r) = r {
@@ -387,7 +416,12 @@ impl Driver {
                 Output::Established { epoch, leader } => self.on_established(epoch, leader),
                 Output::ProposalRejected { zxid } => {
                     tracing::error!(zxid = %zxid, "the core rejected a proposal");
-                    if let Some(job) = self.local_origin.remove(&zxid) {
+                    let job = self
+                        .proposed
+                        .iter_mut()
+                        .find(|p| p.zxid == zxid)
+                        .and_then(|p| p.job.take());
+                    if let Some(job) = job {
                         if let Origin::Conn(c) = job.origin {
                             self.shared.send_to(c, ConnMsg::Close("proposal rejected"));
                         }
@@ -435,7 +469,20 @@ impl Driver {
     }
 
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
-        let rec = match TxnRecord::decode(payload) {
+        // The leader still holds the record it prepared; others decode the payload.
+        while self.proposed.front().is_some_and(|p| p.zxid < zxid) {
+            debug_assert!(false, "a proposal below {zxid} was never committed");
+            self.proposed.pop_front();
+        }
+        let mine = match self.proposed.front() {
+            Some(p) if p.zxid == zxid => self.proposed.pop_front(),
+            _ => None,
+        };
+        let (rec, job) = match mine {
+            Some(p) => (Ok(p.rec), p.job),
+            None => (TxnRecord::decode(payload), None),
+        };
+        let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(zxid = %zxid, "committed txn does not decode: {e}");
@@ -446,7 +493,7 @@ impl Driver {
             }
         };
         let job = if self.role == Role::Leading {
-            self.local_origin.remove(&zxid)
+            job
         } else {
             self.remote_pending
                 .remove(&(rec.header.client_id, rec.header.cxid))
@@ -491,7 +538,7 @@ impl Driver {
             clients = n,
             "not serving clients any more; connections closed"
         );
-        self.local_origin.clear();
+        self.proposed.clear();
         self.remote_pending.clear();
         self.learner_syncs.clear();
         self.leader_syncs.clear();
@@ -762,13 +809,14 @@ impl Driver {
                     .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
             }
         };
-        if let Some(j) = origin {
-            self.local_origin.insert(zxid, j);
-        }
-        self.step(Input::Propose {
+        let payload = Bytes::from(rec.encode());
+        debug_assert!(self.proposed.back().is_none_or(|p| p.zxid < zxid));
+        self.proposed.push_back(Proposed {
             zxid,
-            payload: Bytes::from(rec.encode()),
+            rec,
+            job: origin,
         });
+        self.step(Input::Propose { zxid, payload });
     }
 
     // ------------------------------------------------------------------ events

@@ -162,7 +162,12 @@ impl FileTxnLog {
     /// Buffers a record; creates `log.<its zxid>` first when no file is open. Returns
     /// the framed size in bytes.
     pub fn append_record(&mut self, rec: &TxnRecord) -> io::Result<u64> {
-        let zxid = rec.header.zxid;
+        self.append_encoded(rec.header.zxid, &rec.encode())
+    }
+
+    /// Buffers one record already encoded as [`TxnRecord::encode`] does (header, txn,
+    /// digest) for `zxid`, without decoding it again; returns its framed size in bytes.
+    pub fn append_encoded(&mut self, zxid: i64, payload: &[u8]) -> io::Result<u64> {
         if zxid <= self.last_zxid {
             tracing::warn!(
                 zxid = format_args!("0x{zxid:x}"),
@@ -180,9 +185,8 @@ impl FileTxnLog {
                 cur.size = new_size;
             }
         }
-        let payload = rec.encode();
         let before = self.buf.len();
-        frame_record(&payload, &mut self.buf);
+        frame_record(payload, &mut self.buf);
         let n = (self.buf.len() - before) as u64;
         self.appended_bytes_total += n;
         self.last_zxid = zxid;
