@@ -769,7 +769,7 @@ def main():
     ap.add_argument("--port", type=int, default=42100)
     ap.add_argument("--tick", type=int, default=500)
     ap.add_argument("--variants", default="basic,observer,five,fifo")
-    ap.add_argument("--fifo-rounds", type=int, default=150,
+    ap.add_argument("--fifo-rounds", type=int, default=250,
                     help="rounds per session of each fifo_check run (8 sessions)")
     args = ap.parse_args()
     args.rzk = os.path.abspath(args.rzk)
