@@ -18,6 +18,7 @@ use rzk_proto::records::SyncResponse;
 use rzk_proto::txn::Txn;
 use rzk_proto::txn::TxnRecord;
 use rzk_proto::Jute;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,6 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Work for the applier, in the order it must happen.
 #[derive(Debug)]
 pub enum ApplyMsg {
+    /// Committed txns in zxid order, each with the local client request it answers, if
+    /// any (one message per group of commits: one wake-up of the applier).
+    Commits(Vec<(TxnRecord, Option<Job>)>),
     /// A committed txn; `job` is the local client request it answers, if any.
     Commit {
         rec: Box<TxnRecord>,
@@ -51,14 +55,18 @@ pub struct Applier {
 }
 
 impl Applier {
+    /// Starts the applier thread. It reports `Event::Applied` after a batch only while
+    /// `want_applied` is set (the driver waits for the tree to catch up), so it does not
+    /// wake the driver for every batch.
     pub fn start(
         shared: Arc<Shared>,
         events: mpsc::UnboundedSender<Event>,
+        want_applied: Arc<AtomicBool>,
     ) -> std::io::Result<Applier> {
         let (tx, rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-apply".into())
-            .spawn(move || run(&shared, &rx, &events))?;
+            .spawn(move || run(&shared, &rx, &events, &want_applied))?;
         Ok(Applier {
             tx,
             thread: Some(thread),
@@ -76,7 +84,12 @@ impl Applier {
     }
 }
 
-fn run(shared: &Shared, rx: &std_mpsc::Receiver<ApplyMsg>, events: &mpsc::UnboundedSender<Event>) {
+fn run(
+    shared: &Shared,
+    rx: &std_mpsc::Receiver<ApplyMsg>,
+    events: &mpsc::UnboundedSender<Event>,
+    want_applied: &AtomicBool,
+) {
     while let Ok(first) = rx.recv() {
         let mut msg = Some(first);
         let mut applied = None;
@@ -85,6 +98,12 @@ fn run(shared: &Shared, rx: &std_mpsc::Receiver<ApplyMsg>, events: &mpsc::Unboun
                 ApplyMsg::Commit { rec, job } => {
                     apply_committed(shared, job.as_deref(), &rec);
                     applied = Some(rec.header.zxid);
+                }
+                ApplyMsg::Commits(batch) => {
+                    for (rec, job) in batch {
+                        apply_committed(shared, job.as_ref(), &rec);
+                        applied = Some(rec.header.zxid);
+                    }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
                 ApplyMsg::Install(snap) => install(shared, *snap),
@@ -107,7 +126,9 @@ fn run(shared: &Shared, rx: &std_mpsc::Receiver<ApplyMsg>, events: &mpsc::Unboun
             msg = rx.try_recv().ok();
         }
         if let Some(z) = applied {
-            let _ = events.send(Event::Applied(z));
+            if want_applied.load(Ordering::Acquire) {
+                let _ = events.send(Event::Applied(z));
+            }
         }
     }
 }

@@ -137,8 +137,9 @@ impl QuorumRuntime {
         };
         let disk =
             DiskQueue::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
-        let applier =
-            Applier::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
+        let want_applied = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let applier = Applier::start(shared.clone(), events_tx.clone(), want_applied.clone())
+            .map_err(QuorumError::Thread)?;
         if shared.config.is_distributed() {
             shared.quorum.set_distributed();
         }
@@ -196,6 +197,8 @@ impl QuorumRuntime {
                     revalidations: HashMap::new(),
                     init_ms,
                     announce_pending: false,
+                    commits: Vec::new(),
+                    want_applied,
                     snapshot_after_recovery: replayed,
                     stop: false,
                 };
@@ -256,6 +259,11 @@ struct Driver {
     init_ms: u64,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
+    /// Commits gathered while carrying out one batch of the core's outputs.
+    commits: Vec<(TxnRecord, Option<Job>)>,
+    /// Set while the driver waits for the applier to catch up (held work, or clients
+    /// not yet let in): only then does the applier report `Event::Applied`.
+    want_applied: Arc<std::sync::atomic::AtomicBool>,
     /// Started with logged txns after the snapshot: snapshot once they are applied.
     snapshot_after_recovery: bool,
     stop: bool,
@@ -339,7 +347,22 @@ impl Driver {
         }
     }
 
+    /// Sends the commits gathered so far as one message (before anything else for the
+    /// applier, so the order is kept).
+    fn flush_commits(&mut self) {
+        if self.commits.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.commits);
+        self.send_to_applier(ApplyMsg::Commits(batch));
+    }
+
     fn send_applier(&mut self, m: ApplyMsg) {
+        self.flush_commits();
+        self.send_to_applier(m);
+    }
+
+    fn send_to_applier(&mut self, m: ApplyMsg) {
         if let Some(a) = &self.applier {
             if a.tx.send(m).is_err() {
                 self.shared.fail("the apply thread stopped".into());
@@ -357,6 +380,11 @@ impl Driver {
     // ------------------------------------------------------------------ outputs
 
     fn process(&mut self, outs: Vec<Output>) {
+        self.process_outputs(outs);
+        self.flush_commits();
+    }
+
+    fn process_outputs(&mut self, outs: Vec<Output>) {
         for o in outs {
             match o {
                 Output::Send {
@@ -498,10 +526,7 @@ impl Driver {
             self.remote_pending
                 .remove(&(rec.header.client_id, rec.header.cxid))
         };
-        self.send_applier(ApplyMsg::Commit {
-            rec: Box::new(rec),
-            job: job.map(Box::new),
-        });
+        self.commits.push((rec, job));
         while self.leader_syncs.front().is_some_and(|(z, _)| *z <= zxid) {
             if let Some((_, job)) = self.leader_syncs.pop_front() {
                 self.send_applier(ApplyMsg::Reply(Box::new(job)));
@@ -560,6 +585,8 @@ impl Driver {
             }
             // Clients are let in once the tree has applied the established history.
             self.announce_pending = true;
+            self.want_applied
+                .store(true, std::sync::atomic::Ordering::Release);
         } else {
             self.shared.quorum.set_serving(true);
         }
@@ -736,6 +763,8 @@ impl Driver {
     fn lead(&mut self, w: Work) {
         if !self.held.is_empty() || !self.can_prep() {
             self.held.push_back(w);
+            self.want_applied
+                .store(true, std::sync::atomic::Ordering::Release);
             return;
         }
         self.lead_now(w);
@@ -877,11 +906,18 @@ impl Driver {
         }
         self.announce_when_ready();
         self.drain_held();
+        if self.held.is_empty() && !self.announce_pending {
+            self.want_applied
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 
     fn on_tick(&mut self) {
         let now = self.now_ms();
         self.step(Input::Tick { now_ms: now });
+        // (A batch applied just before `want_applied` was set reported nothing.)
+        self.announce_when_ready();
+        self.drain_held();
         if !self.serving {
             return;
         }
