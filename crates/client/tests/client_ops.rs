@@ -1,4 +1,4 @@
-//! Every client operation against a live server (`RZK_TEST_HOSTS`); skipped without one.
+//! Every client operation against a live server (`RZK_TEST_HOSTS`, or an in-process rzk).
 //!
 //! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test client_ops`
 //! (TTL test needs the server started with `extendedTypesEnabled=true`.)

@@ -1,6 +1,6 @@
 //! Lock recipes under connection loss and session expiry, injected with the TCP proxy of
-//! `common::proxy` in front of the server at `RZK_TEST_HOSTS` (first host). Skipped
-//! without a server. Server restarts are covered in `crates/rzk/tests/recipe_restart.rs`.
+//! `common::proxy` in front of the server at `RZK_TEST_HOSTS` (first host), or an
+//! in-process rzk server when it is unset. Server restarts are covered in `crates/rzk/tests/recipe_restart.rs`.
 //!
 //! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test recipe_faults`
 

@@ -1,5 +1,5 @@
 //! Connection loss and session expiry, injected with a TCP proxy in front of the
-//! server at `RZK_TEST_HOSTS` (first host). Skipped without a server.
+//! server at `RZK_TEST_HOSTS` (first host), or an in-process rzk server when unset.
 //!
 //! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test session_faults`
 
