@@ -46,7 +46,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,39 +56,11 @@ from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from zkproc import field, four, wait_until  # noqa: E402
+
 # Session timeout of the failover probe (ms); with tickTime=500 the server allows 1-10 s.
 PROBE_SESSION_MS = 4000
-
-
-def four(port, cmd):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(cmd.encode())
-            out = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    return out.decode(errors="replace")
-                out += b
-    except OSError:
-        return ""
-
-
-def field(text, name):
-    for line in text.splitlines():
-        if line.startswith(name):
-            return line.split(":", 1)[1].strip() if ":" in line else line.split("\t", 1)[1]
-    return None
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Ensemble:

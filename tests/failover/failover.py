@@ -12,7 +12,6 @@ follower) before the next run. Prints every sample and the median.
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,21 +21,10 @@ import time
 from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from zkproc import four  # noqa: E402
+
 N = 3
-
-
-def four(port, cmd):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(cmd.encode())
-            out = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    return out.decode(errors="replace")
-                out += b
-    except OSError:
-        return ""
 
 
 def mode(port):

@@ -15,7 +15,6 @@ data (length -1) must stay null throughout.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,10 @@ from kazoo.client import KazooClient
 from kazoo.protocol.serialization import Create, SetData
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl, make_acl
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from zkproc import ruok  # noqa: E402
+
 PORT = 21960
-
-
-def ruok(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"ruok")
-            return s.recv(16) == b"imok"
-    except OSError:
-        return False
 
 
 def start(kind, args, datadir):
