@@ -205,6 +205,8 @@ impl ServerStats {
 
 /// Everything the server's tasks share.
 pub struct Shared {
+    /// The one thread allowed to mutate the tree (set by the applier when it starts).
+    applier_thread: std::sync::OnceLock<std::thread::ThreadId>,
     pub config: Config,
     pub tree: RwLock<DataTree>,
     pub watches: Mutex<WatchManager>,
@@ -247,6 +249,7 @@ impl Shared {
         let sessions =
             SessionTracker::new(config.server_id(), config.tick_time_ms, started_wall_ms);
         Shared {
+            applier_thread: std::sync::OnceLock::new(),
             config,
             tree: RwLock::new(tree),
             watches: Mutex::new(WatchManager::new()),
@@ -268,8 +271,20 @@ impl Shared {
     pub fn tree(&self) -> RwLockReadGuard<'_, DataTree> {
         unpoison(self.tree.read())
     }
+    /// The tree for writing: only the applier thread may ask (checked in debug builds).
     pub fn tree_mut(&self) -> RwLockWriteGuard<'_, DataTree> {
+        debug_assert!(
+            self.applier_thread
+                .get()
+                .is_none_or(|t| *t == std::thread::current().id()),
+            "only the applier mutates the tree"
+        );
         unpoison(self.tree.write())
+    }
+
+    /// Records the applier's thread (once): from then on only it may call `tree_mut`.
+    pub fn register_applier_thread(&self) {
+        let _ = self.applier_thread.set(std::thread::current().id());
     }
     pub fn watches(&self) -> MutexGuard<'_, WatchManager> {
         unpoison(self.watches.lock())

@@ -90,23 +90,38 @@ fn run(
     events: &mpsc::UnboundedSender<Event>,
     want_applied: &AtomicBool,
 ) {
+    shared.register_applier_thread();
+    // Invariant: committed txns are applied in strictly increasing zxid order.
+    let mut last_applied: Option<i64> = None;
     while let Ok(first) = rx.recv() {
         let mut msg = Some(first);
         let mut applied = None;
         while let Some(m) = msg.take() {
             match m {
                 ApplyMsg::Commit { rec, job } => {
+                    debug_assert!(last_applied.is_none_or(|l| rec.header.zxid > l));
+                    last_applied = Some(rec.header.zxid);
                     apply_committed(shared, job.as_deref(), &rec);
                     applied = Some(rec.header.zxid);
                 }
                 ApplyMsg::Commits(batch) => {
                     for (rec, job) in batch {
+                        debug_assert!(
+                            last_applied.is_none_or(|l| rec.header.zxid > l),
+                            "apply out of zxid order: 0x{:x} after 0x{:x}",
+                            rec.header.zxid,
+                            last_applied.unwrap_or(0)
+                        );
+                        last_applied = Some(rec.header.zxid);
                         apply_committed(shared, job.as_ref(), &rec);
                         applied = Some(rec.header.zxid);
                     }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
-                ApplyMsg::Install(snap) => install(shared, *snap),
+                ApplyMsg::Install(snap) => {
+                    last_applied = Some(snap.tree.last_zxid());
+                    install(shared, *snap)
+                }
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {
                         let tree = shared.tree();

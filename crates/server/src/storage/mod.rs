@@ -13,6 +13,7 @@ use std::io;
 pub trait TxnLog: Send {
     /// Buffers one record (in zxid order); returns its framed size in bytes (0 when the
     /// implementation does not frame records).
+    #[must_use = "an append that failed must stop the write path"]
     fn append(&mut self, rec: &TxnRecord) -> io::Result<u64>;
     /// Makes every appended record durable.
     fn sync(&mut self) -> io::Result<()>;

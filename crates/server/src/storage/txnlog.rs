@@ -161,12 +161,14 @@ impl FileTxnLog {
 
     /// Buffers a record; creates `log.<its zxid>` first when no file is open. Returns
     /// the framed size in bytes.
+    #[must_use = "an append that failed must stop the write path"]
     pub fn append_record(&mut self, rec: &TxnRecord) -> io::Result<u64> {
         self.append_encoded(rec.header.zxid, &rec.encode())
     }
 
     /// Buffers one record already encoded as [`TxnRecord::encode`] does (header, txn,
     /// digest) for `zxid`, without decoding it again; returns its framed size in bytes.
+    #[must_use = "an append that failed must stop the write path"]
     pub fn append_encoded(&mut self, zxid: i64, payload: &[u8]) -> io::Result<u64> {
         if zxid <= self.last_zxid {
             tracing::warn!(

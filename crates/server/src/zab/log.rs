@@ -104,6 +104,11 @@ impl TxnLog {
     /// Marks entries up to `to` committed and returns the newly committed ones in order.
     pub fn commit_up_to(&mut self, to: Zxid) -> Vec<Txn> {
         let newly: Vec<Txn> = self.range(self.committed, to).cloned().collect();
+        debug_assert!(
+            newly.first().is_none_or(|t| t.zxid > self.committed)
+                && newly.windows(2).all(|w| w[0].zxid < w[1].zxid),
+            "commits must strictly increase"
+        );
         if let Some(t) = newly.last() {
             self.committed = t.zxid;
         }
