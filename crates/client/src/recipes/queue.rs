@@ -14,6 +14,8 @@ use crate::Client;
 /// Curator's queue item prefix.
 pub const QUEUE_ITEM_NAME: &str = "queue-";
 const LOCKS: &str = "locks";
+/// How often a call is retried when the queue's container nodes were reaped under it.
+const REAPED_RETRIES: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DistributedQueue {
@@ -70,12 +72,26 @@ impl DistributedQueue {
     }
 
     async fn items(&self, watch: bool) -> Result<(Vec<String>, Option<crate::OneshotWatch>)> {
-        ensure_path(&self.client, &self.locks).await?;
-        let (mut c, w) = if watch {
-            let (c, w) = self.client.get_children_w(&self.path).await?;
-            (c, Some(w))
-        } else {
-            (self.client.get_children(&self.path).await?, None)
+        // The queue and its locks are containers: the server reaps them when they are
+        // empty, possibly between our calls, so a NoNode here means "create it again".
+        let mut tries = 0;
+        let (mut c, w) = loop {
+            ensure_path(&self.client, &self.locks).await?;
+            let r = if watch {
+                self.client
+                    .get_children_w(&self.path)
+                    .await
+                    .map(|(c, w)| (c, Some(w)))
+            } else {
+                self.client
+                    .get_children(&self.path)
+                    .await
+                    .map(|c| (c, None))
+            };
+            match r {
+                Err(Error::NoNode) if tries < REAPED_RETRIES => tries += 1,
+                r => break r?,
+            }
         };
         c.retain(|n| n.starts_with(QUEUE_ITEM_NAME));
         c.sort();
@@ -85,11 +101,22 @@ impl DistributedQueue {
     async fn claim_first(&self, items: &[String]) -> Result<Option<QueueItem>> {
         for name in items {
             let claim = child_path(&self.locks, name);
-            match self
-                .client
-                .create(&claim, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
-                .await
-            {
+            let mut tries = 0;
+            let created = loop {
+                match self
+                    .client
+                    .create(&claim, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+                    .await
+                {
+                    // The locks container was reaped since we ensured it: again.
+                    Err(Error::NoNode) if tries < REAPED_RETRIES => {
+                        tries += 1;
+                        ensure_path(&self.client, &self.locks).await?;
+                    }
+                    r => break r,
+                }
+            };
+            match created {
                 Ok(_) => {}
                 Err(Error::NodeExists) => continue,
                 Err(e) => return Err(e),
