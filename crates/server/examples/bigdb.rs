@@ -15,7 +15,6 @@ use rzk_proto::txn::{CreateTxn, SetDataTxn, Txn, TxnHeader, TxnRecord};
 use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
 use rzk_server::storage::recovery::RecoveryOptions;
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
-use rzk_server::storage::TxnLog;
 use rzk_server::tree::DataTree;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -193,7 +192,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
             5,
         );
-        log.append(&r)?;
+        let _ = log.append_record(&r)?;
     }
     log.close()?;
     println!(

@@ -356,32 +356,12 @@ fn corruption_stops_start_up_naming_the_file() {
 
 #[test]
 fn orphan_ephemerals_are_closed_through_the_write_path() {
-    use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
     use rzk_server::storage::db::save_snapshot;
     const ORPHAN: i64 = 0x0100_0000_dead_0000;
     let d = tempfile::tempdir().expect("tempdir");
     // A snapshot whose tree holds an ephemeral of a session missing from its table.
     let mut tree = DataTree::new();
-    let r = tree.apply(&TxnRecord {
-        header: TxnHeader {
-            client_id: ORPHAN,
-            cxid: 1,
-            zxid: 1,
-            time: 1,
-            txn_type: 1,
-        },
-        txn: Txn::Create(
-            1,
-            CreateTxn {
-                path: "/orphan".into(),
-                data: Bytes::new().into(),
-                acl: Acl::open_unsafe(),
-                ephemeral: true,
-                parent_cversion: 1,
-            },
-        ),
-        digest: None,
-    });
+    let r = tree.apply(&support::ephemeral_create(ORPHAN, "/orphan"));
     assert_eq!(r.zxid, 1);
     assert_eq!(
         tree.stat("/orphan").map(|s| s.ephemeral_owner),

@@ -9,7 +9,6 @@ use rzk_server::storage::files::Compression;
 use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::{RecoveryOptions, StartState};
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
-use rzk_server::storage::TxnLog;
 use rzk_server::tree::DataTree;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -234,9 +233,9 @@ fn logged_txns_survive_a_restart() {
         .collect();
     for batch in records.chunks(5) {
         for r in batch {
-            TxnLog::append(&mut log, r).unwrap();
+            let _ = log.append_record(r).unwrap();
         }
-        TxnLog::sync(&mut log).unwrap();
+        log.sync_all().unwrap();
         for r in batch {
             tree.apply(r);
         }
@@ -289,8 +288,8 @@ fn export_rzk_data_dir_for_apache_zookeeper() {
         .map(|e| e.unwrap().record)
         .collect();
     for (i, r) in records.iter().enumerate() {
-        TxnLog::append(&mut log, r).unwrap();
-        TxnLog::sync(&mut log).unwrap();
+        let _ = log.append_record(r).unwrap();
+        log.sync_all().unwrap();
         tree.apply(r);
         if i == 10 {
             log.roll().unwrap();

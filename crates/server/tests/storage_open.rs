@@ -216,33 +216,11 @@ fn three_voters_roll_their_logs_at_the_size_limit_and_digest_error_txns() {
 
 #[test]
 fn three_voters_close_orphan_sessions_through_the_write_path() {
-    use bytes::Bytes;
-    use rzk_proto::records::Acl;
-    use rzk_proto::txn::{CreateTxn, TxnHeader, TxnRecord};
     use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
     use rzk_server::tree::DataTree;
     const ORPHAN: i64 = 0x0100_0000_dead_0001;
     let mut tree = DataTree::new();
-    tree.apply(&TxnRecord {
-        header: TxnHeader {
-            client_id: ORPHAN,
-            cxid: 1,
-            zxid: 1,
-            time: 1,
-            txn_type: 1,
-        },
-        txn: Txn::Create(
-            1,
-            CreateTxn {
-                path: "/orphan".into(),
-                data: Bytes::new().into(),
-                acl: Acl::open_unsafe(),
-                ephemeral: true,
-                parent_cversion: 1,
-            },
-        ),
-        digest: None,
-    });
+    tree.apply(&ephemeral_create(ORPHAN, "/orphan"));
     let cfgs = ensemble_configs(3);
     for c in &cfgs {
         save_snapshot(&tree, &[], &c.data_dir, SnapshotOptions::default()).unwrap();

@@ -605,7 +605,6 @@ impl SessionRun<'_> {
         let mut got = Vec::new();
         let mut problem = None;
         let mut replies = 0;
-        let mut last_reply_op = None::<usize>;
         while replies < ops.len() {
             let (h, body) = self.conn.read_reply().await.map_err(|e| self.io(e))?;
             if h.xid == -1 {
@@ -620,14 +619,13 @@ impl SessionRun<'_> {
                 self.last_zxid = self.last_zxid.max(h.zxid);
                 replies += 1;
             }
-            let idx = if h.xid == -1 {
-                last_reply_op.map_or(0, |i| i + 1).min(ops.len() - 1)
-            } else {
-                let i = (h.xid - first_xid) as usize;
-                last_reply_op = Some(i);
-                i.min(ops.len() - 1)
-            };
-            match decode(&ops[idx], &h, &body) {
+            // Notifications decode without their request; a reply to an xid we did not
+            // send is read as the last request's (and then differs from the expected).
+            let op = usize::try_from(h.xid - first_xid)
+                .ok()
+                .and_then(|i| ops.get(i))
+                .unwrap_or(&ops[ops.len() - 1]);
+            match decode(op, &h, &body) {
                 Ok(f) => got.push(f),
                 Err(e) => {
                     problem.get_or_insert(e);

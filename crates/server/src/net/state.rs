@@ -349,6 +349,16 @@ impl Shared {
         unpoison(self.fatal.lock()).clone()
     }
 
+    /// Asks every client connection to close (`why` is logged by each); returns how
+    /// many were asked. The registry lock is not held while sending.
+    pub fn close_all_connections(&self, why: &'static str) -> usize {
+        let txs: Vec<_> = self.conns().conns.values().map(|c| c.tx.clone()).collect();
+        for tx in &txs {
+            let _ = tx.send(ConnMsg::Close(why));
+        }
+        txs.len()
+    }
+
     /// Abandons the server as a crash would: the runtime stops without draining.
     pub fn halt(&self) {
         self.halted.store(true, Ordering::SeqCst);

@@ -30,11 +30,6 @@ pub enum ApplyMsg {
     /// Committed txns in zxid order, each with the local client request it answers, if
     /// any (one message per group of commits: one wake-up of the applier).
     Commits(Vec<(TxnRecord, Option<Job>)>),
-    /// A committed txn; `job` is the local client request it answers, if any.
-    Commit {
-        rec: Box<TxnRecord>,
-        job: Option<Box<Job>>,
-    },
     /// Answer a `sync` (or an error-only request) after everything before it.
     Reply(Box<Job>),
     /// Replace the database with the one received after SNAP.
@@ -98,12 +93,6 @@ fn run(
         let mut applied = None;
         while let Some(m) = msg.take() {
             match m {
-                ApplyMsg::Commit { rec, job } => {
-                    debug_assert!(last_applied.is_none_or(|l| rec.header.zxid > l));
-                    last_applied = Some(rec.header.zxid);
-                    apply_committed(shared, job.as_deref(), &rec);
-                    applied = Some(rec.header.zxid);
-                }
                 ApplyMsg::Commits(batch) => {
                     for (rec, job) in batch {
                         debug_assert!(

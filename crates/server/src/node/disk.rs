@@ -7,7 +7,6 @@
 //! reports anything durable before fsync returned; on any IO failure it reports
 //! `DiskFailed` and stops (the server then shuts down, as ZooKeeper does).
 
-use crate::config::Config;
 use crate::net::state::Shared;
 use crate::node::snapshots::Snapshotter;
 use crate::node::Event;
@@ -75,12 +74,13 @@ pub struct DiskQueue {
 }
 
 impl DiskQueue {
+    /// Starts the disk thread with the settings storage was opened with
+    /// (`storage::open`), so the log follows `txnLogSizeLimitInKb` and the rest.
     pub fn start(
         shared: Arc<Shared>,
         events: mpsc::UnboundedSender<Event>,
+        settings: StorageSettings,
     ) -> std::io::Result<DiskQueue> {
-        let cfg = shared.config.clone();
-        let settings = StorageSettings::from_config(&cfg);
         let log = FileTxnLog::open(&settings.data_log_dir, settings.log.clone())?;
         let snapshots = Snapshotter::new(
             settings.snap_policy(),
@@ -90,7 +90,7 @@ impl DiskQueue {
         let (tx, rx) = std_mpsc::channel();
         let mut w = Writer {
             shared,
-            cfg,
+            settings,
             log: Some(log),
             events,
             snapshots,
@@ -117,7 +117,7 @@ impl DiskQueue {
 
 struct Writer {
     shared: Arc<Shared>,
-    cfg: Config,
+    settings: StorageSettings,
     log: Option<FileTxnLog>,
     events: mpsc::UnboundedSender<Event>,
     /// Background snapshots of the applied tree per snapCount (as ZooKeeper's
@@ -177,8 +177,8 @@ impl Writer {
 
     fn log(&mut self) -> Result<&mut FileTxnLog, DiskError> {
         if self.log.is_none() {
-            let s = StorageSettings::from_config(&self.cfg);
-            let l = FileTxnLog::open(&s.data_log_dir, s.log).map_err(DiskError::Log)?;
+            let s = &self.settings;
+            let l = FileTxnLog::open(&s.data_log_dir, s.log.clone()).map_err(DiskError::Log)?;
             self.log = Some(l);
         }
         self.log
@@ -231,9 +231,9 @@ impl Writer {
 
     fn version_dir(&self, log_dir: bool) -> Result<PathBuf, DiskError> {
         let d = if log_dir {
-            &self.cfg.data_log_dir
+            &self.settings.data_log_dir
         } else {
-            &self.cfg.data_dir
+            &self.settings.data_dir
         };
         files::ensure_version_dir(d).map_err(|source| DiskError::Io {
             path: d.clone(),
@@ -278,7 +278,7 @@ impl Writer {
         let path = db::save_snapshot(
             tree,
             sessions,
-            &self.cfg.data_dir,
+            &self.settings.data_dir,
             SnapshotOptions::default(),
         )?;
         let dir = self.version_dir(true)?;

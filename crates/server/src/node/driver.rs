@@ -27,6 +27,7 @@ use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
 use crate::node::peers::Peers;
 use crate::node::{Event, LinkId, QuorumError, Revalidation};
 use crate::prep::{Prep, WriteRequest};
+use crate::storage::StorageSettings;
 use crate::watch::ConnId;
 use crate::zab::{Durable, Input, Message, Output, Role, Sid, Zab};
 use bytes::Bytes;
@@ -102,6 +103,7 @@ impl QuorumRuntime {
         shared: Arc<Shared>,
         jobs: mpsc::Receiver<Job>,
         durable: Durable,
+        settings: StorageSettings,
     ) -> Result<QuorumRuntime, QuorumError> {
         let peers = Peers::from_config(&shared.config)?;
         let me = peers
@@ -135,8 +137,8 @@ impl QuorumRuntime {
                 events_tx.clone(),
             ))
         };
-        let disk =
-            DiskQueue::start(shared.clone(), events_tx.clone()).map_err(QuorumError::Thread)?;
+        let disk = DiskQueue::start(shared.clone(), events_tx.clone(), settings)
+            .map_err(QuorumError::Thread)?;
         let want_applied = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let applier = Applier::start(shared.clone(), events_tx.clone(), want_applied.clone())
             .map_err(QuorumError::Thread)?;
@@ -548,17 +550,9 @@ impl Driver {
         self.serving = false;
         self.announce_pending = false;
         self.shared.quorum.set_serving(false);
-        let txs: Vec<_> = self
+        let n = self
             .shared
-            .conns()
-            .conns
-            .values()
-            .map(|c| c.tx.clone())
-            .collect();
-        let n = txs.len();
-        for tx in txs {
-            let _ = tx.send(ConnMsg::Close("this server lost its leader"));
-        }
+            .close_all_connections("this server lost its leader");
         tracing::info!(
             clients = n,
             "not serving clients any more; connections closed"

@@ -6,7 +6,7 @@
 use super::driver::QuorumRuntime;
 use super::{timers, QuorumError};
 use crate::config::Config;
-use crate::net::state::{ConnMsg, Job, JobKind, Origin, Shared};
+use crate::net::state::{Job, JobKind, Origin, Shared};
 use crate::net::{accept_loop, open_server};
 use crate::storage::purge::AutoPurge;
 use std::net::SocketAddr;
@@ -74,7 +74,7 @@ impl Server {
             settings.autopurge_purge_interval_hours,
         )
         .map_err(ServerError::AutoPurge)?;
-        let rt = QuorumRuntime::start(shared.clone(), jobs_rx, durable)
+        let rt = QuorumRuntime::start(shared.clone(), jobs_rx, durable, settings)
             .await
             .map_err(ServerError::Quorum)?;
         if !shared.config.is_distributed() {
@@ -146,16 +146,7 @@ impl Server {
     pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
         self.shared.begin_shutdown();
-        let txs: Vec<_> = self
-            .shared
-            .conns()
-            .conns
-            .values()
-            .map(|c| c.tx.clone())
-            .collect();
-        for tx in txs {
-            let _ = tx.send(ConnMsg::Close("server shutting down"));
-        }
+        self.shared.close_all_connections("server shutting down");
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while !self.shared.conns().conns.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;

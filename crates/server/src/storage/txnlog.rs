@@ -1,14 +1,13 @@
 //! The transaction log writer: `<dataLogDir>/version-2/log.<hex zxid>` in ZooKeeper's
 //! format (header `ZKLG`/2/0, records `{long adler32; int len; payload; 0x42}`, zero
-//! preallocation), with group commit: [`FileTxnLog::append`] only buffers,
-//! [`FileTxnLog::sync`] writes everything buffered and fdatasyncs once.
+//! preallocation), with group commit: [`FileTxnLog::append_record`] only buffers,
+//! [`FileTxnLog::sync_all`] writes everything buffered and fdatasyncs once.
 //!
 //! Owns the files it creates while it runs. It must never reopen or rewrite an existing
 //! log for appending (like ZooKeeper, a restarted server starts a new file at its next
 //! txn) and never reads logs (see `log_reader`).
 
 use super::files::{self, FileHeader, FILE_HEADER_LEN};
-use super::TxnLog;
 use rzk_proto::txn::TxnRecord;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -32,7 +31,7 @@ pub const FSYNC_WARN_MS: u128 = 1000;
 pub struct TxnLogConfig {
     /// `zookeeper.preAllocSize` in bytes (ZooKeeper takes KiB); 0 disables padding.
     pub prealloc_size: u64,
-    /// `zookeeper.forceSync`: fdatasync on [`FileTxnLog::sync`].
+    /// `zookeeper.forceSync`: fdatasync on [`FileTxnLog::sync_all`].
     pub force_sync: bool,
     /// `zookeeper.txnLogSizeLimitInKb` in bytes: roll after a sync that leaves the
     /// current file larger than this. `None` = no limit.
@@ -154,7 +153,7 @@ impl FileTxnLog {
         self.appended_bytes_total
     }
 
-    /// Bytes appended but not yet written by [`FileTxnLog::sync`].
+    /// Bytes appended but not yet written by [`FileTxnLog::sync_all`].
     pub fn buffered_bytes(&self) -> usize {
         self.buf.len()
     }
@@ -272,20 +271,6 @@ impl FileTxnLog {
     }
 }
 
-impl TxnLog for FileTxnLog {
-    fn append(&mut self, rec: &TxnRecord) -> io::Result<u64> {
-        self.append_record(rec)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.sync_all()
-    }
-
-    fn roll(&mut self) -> io::Result<()> {
-        FileTxnLog::roll(self)
-    }
-}
-
 impl Drop for FileTxnLog {
     /// Writes (without fsync) what was appended, as a process exit would leave it in the
     /// page cache; errors are only logged.
@@ -330,10 +315,10 @@ mod tests {
     fn fresh_log_is_header_plus_prealloc_and_named_after_first_zxid() {
         let d = tempfile::tempdir().unwrap();
         let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
-        log.append(&rec(0x1_0000_0001)).unwrap();
-        log.append(&rec(0x1_0000_0002)).unwrap();
+        log.append_record(&rec(0x1_0000_0001)).unwrap();
+        log.append_record(&rec(0x1_0000_0002)).unwrap();
         assert_eq!(log.buffered_bytes(), 2 * (RECORD_OVERHEAD + 32 + 4));
-        log.sync().unwrap();
+        log.sync_all().unwrap();
         let p = d.path().join("version-2/log.100000001");
         assert_eq!(
             std::fs::metadata(&p).unwrap().len(),
@@ -356,12 +341,12 @@ mod tests {
             size_limit: None,
         };
         let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
-        log.append(&rec(1)).unwrap();
+        log.append_record(&rec(1)).unwrap();
         log.roll().unwrap();
         assert!(log.current_file().is_none());
-        log.append(&rec(2)).unwrap();
-        log.append(&rec(3)).unwrap();
-        log.sync().unwrap();
+        log.append_record(&rec(2)).unwrap();
+        log.append_record(&rec(3)).unwrap();
+        log.sync_all().unwrap();
         let names: Vec<i64> = files::list_logs(log.dir())
             .unwrap()
             .iter()
@@ -380,8 +365,8 @@ mod tests {
         };
         let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
         for z in 1..=10 {
-            log.append(&rec(z)).unwrap();
-            log.sync().unwrap();
+            log.append_record(&rec(z)).unwrap();
+            log.sync_all().unwrap();
         }
         assert!(files::list_logs(log.dir()).unwrap().len() >= 3);
     }
