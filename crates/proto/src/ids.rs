@@ -37,6 +37,36 @@ impl std::fmt::Display for SessionId {
     }
 }
 
+/// A server id: the `N` of a `server.N` line, the contents of `dataDir/myid`, and the
+/// `sid` of the election and quorum protocols (ZooKeeper's `long`). Votes order servers
+/// by it (the higher id wins a tie), so it is `Ord`.
+///
+/// Wire records (`Notification::leader`, `LearnerInfo::server_id`,
+/// `InitialMessage::sid`) keep the bare `i64` of the format; convert where they are
+/// decoded or encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId(pub i64);
+
+impl ServerId {
+    /// ZooKeeper's "no server" (`Long.MIN_VALUE`): the leader an observer votes for.
+    pub const NONE: ServerId = ServerId(i64::MIN);
+}
+
+impl std::fmt::Display for ServerId {
+    /// Decimal, as in `server.N` and ZooKeeper's logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A `server.N` / `myid` number from the configuration; fails above `i64::MAX`.
+impl TryFrom<u64> for ServerId {
+    type Error = std::num::TryFromIntError;
+    fn try_from(id: u64) -> Result<ServerId, Self::Error> {
+        i64::try_from(id).map(ServerId)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +76,13 @@ mod tests {
         assert_eq!(z.0, 0x3_0000_0007);
         assert_eq!((z.epoch(), z.counter()), (3, 7));
         assert_eq!(z.to_string(), "0x300000007");
+    }
+
+    #[test]
+    fn server_id_display_order_and_config_range() {
+        assert_eq!(ServerId(3).to_string(), "3");
+        assert!(ServerId(2) > ServerId(1) && ServerId::NONE < ServerId(0));
+        assert_eq!(ServerId::try_from(7u64), Ok(ServerId(7)));
+        assert!(ServerId::try_from(u64::MAX).is_err());
     }
 }

@@ -17,6 +17,6 @@ pub mod txn;
 
 pub use data::Data;
 pub use error::ErrorCode;
-pub use ids::{SessionId, Zxid};
+pub use ids::{ServerId, SessionId, Zxid};
 pub use jute::{DecodeError, Jute, Reader};
 pub use opcode::OpCode;

@@ -97,7 +97,7 @@ pub fn run(args: Args) -> ExitCode {
         };
         let reason = wait_for_signal(&server).await;
         tracing::info!("{reason}: stopping");
-        let fatal = server.shared().fatal_error();
+        let fatal = server.shared().lifecycle.fatal_error();
         server.shutdown().await;
         match fatal {
             Some(why) => {

@@ -10,8 +10,7 @@
 //!
 //! and at quiescence that replicas agree and every write acknowledged to a client is there.
 
-use rzk_proto::Zxid;
-use rzk_server::zab::Sid;
+use rzk_proto::{ServerId, Zxid};
 use std::collections::HashMap;
 
 /// A broken invariant, with the simulated time it was seen at.
@@ -72,7 +71,7 @@ pub struct Checker {
     committed: Vec<(Zxid, u64)>,
     index: HashMap<Zxid, usize>,
     prefix: Vec<SmState>,
-    leaders: HashMap<u32, Sid>,
+    leaders: HashMap<u32, ServerId>,
     proposals: HashMap<Zxid, u64>,
     truncated_dead: HashMap<Zxid, u64>,
     pub violations: Vec<Violation>,
@@ -94,7 +93,7 @@ impl Checker {
         self.committed.last().map_or(Zxid::ZERO, |c| c.0)
     }
 
-    pub fn leader_established(&mut self, epoch: u32, sid: Sid) {
+    pub fn leader_established(&mut self, epoch: u32, sid: ServerId) {
         if let Some(&other) = self.leaders.get(&epoch) {
             if other != sid {
                 self.fail(format!(
@@ -106,7 +105,7 @@ impl Checker {
         }
     }
 
-    pub fn proposed(&mut self, sid: Sid, zxid: Zxid, h: u64) {
+    pub fn proposed(&mut self, sid: ServerId, zxid: Zxid, h: u64) {
         match self.proposals.insert(zxid, h) {
             Some(old) if old != h => self.fail(format!(
                 "zxid {zxid} proposed twice with different contents (last by {sid})"
@@ -116,7 +115,7 @@ impl Checker {
     }
 
     /// Replica `sid`, whose state is `sm`, applies (zxid, h).
-    pub fn apply(&mut self, sid: Sid, sm: &mut SmState, zxid: Zxid, h: u64) {
+    pub fn apply(&mut self, sid: ServerId, sm: &mut SmState, zxid: Zxid, h: u64) {
         if zxid <= sm.zxid {
             self.fail(format!(
                 "server {sid} applied {zxid} after {}: not in zxid order",
@@ -161,7 +160,7 @@ impl Checker {
     /// Replica `sid` (state `sm`, in accepted epoch `epoch`) truncates `removed` (zxid, h).
     pub fn truncated(
         &mut self,
-        sid: Sid,
+        sid: ServerId,
         sm: &SmState,
         epoch: u32,
         to: Zxid,
@@ -186,7 +185,7 @@ impl Checker {
     }
 
     /// Replica `sid` installs a snapshot `s` received from the leader.
-    pub fn snapshot_installed(&mut self, sid: Sid, s: &SmState) {
+    pub fn snapshot_installed(&mut self, sid: ServerId, s: &SmState) {
         if s.count == 0 {
             return;
         }

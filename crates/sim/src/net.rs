@@ -4,7 +4,7 @@
 //! the live one, so a broken or replaced connection never delivers stale packets, and
 //! deliveries on a live connection never overtake each other.
 
-use rzk_server::zab::Sid;
+use rzk_proto::ServerId;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
@@ -17,22 +17,22 @@ pub struct Link {
 
 #[derive(Debug, Default)]
 pub struct Links {
-    links: BTreeMap<(Sid, Sid), Link>,
+    links: BTreeMap<(ServerId, ServerId), Link>,
     /// The connection generation each end (first sid) believes it talks on with the other.
-    known: BTreeMap<(Sid, Sid), u64>,
+    known: BTreeMap<(ServerId, ServerId), u64>,
 }
 
-fn key(a: Sid, b: Sid) -> (Sid, Sid) {
+fn key(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
     (a.min(b), a.max(b))
 }
 
 impl Links {
-    pub fn get(&mut self, a: Sid, b: Sid) -> &mut Link {
+    pub fn get(&mut self, a: ServerId, b: ServerId) -> &mut Link {
         self.links.entry(key(a, b)).or_default()
     }
 
     /// A new connection replaces the old one.
-    pub fn connect(&mut self, a: Sid, b: Sid, alive: bool) -> u64 {
+    pub fn connect(&mut self, a: ServerId, b: ServerId, alive: bool) -> u64 {
         let l = self.get(a, b);
         l.gen += 1;
         l.alive = alive;
@@ -40,7 +40,7 @@ impl Links {
     }
 
     /// Breaks the live connection; returns its generation if it was alive.
-    pub fn break_link(&mut self, a: Sid, b: Sid) -> Option<u64> {
+    pub fn break_link(&mut self, a: ServerId, b: ServerId) -> Option<u64> {
         let l = self.get(a, b);
         if l.alive {
             l.alive = false;
@@ -50,13 +50,13 @@ impl Links {
         }
     }
 
-    pub fn is_live(&mut self, a: Sid, b: Sid, gen: u64) -> bool {
+    pub fn is_live(&mut self, a: ServerId, b: ServerId, gen: u64) -> bool {
         let l = self.get(a, b);
         l.alive && l.gen == gen
     }
 
     /// FIFO delivery time on the live connection from `from` to `to`.
-    pub fn fifo_time(&mut self, from: Sid, to: Sid, want: u64) -> u64 {
+    pub fn fifo_time(&mut self, from: ServerId, to: ServerId, want: u64) -> u64 {
         let dir = usize::from(from > to);
         let l = self.get(from, to);
         let t = want.max(l.last_delivery[dir]);
@@ -65,15 +65,15 @@ impl Links {
     }
 
     /// The generation `me` last saw on its connection with `peer`.
-    pub fn known(&self, me: Sid, peer: Sid) -> u64 {
+    pub fn known(&self, me: ServerId, peer: ServerId) -> u64 {
         self.known.get(&(me, peer)).copied().unwrap_or(0)
     }
 
-    pub fn set_known(&mut self, me: Sid, peer: Sid, gen: u64) {
+    pub fn set_known(&mut self, me: ServerId, peer: ServerId, gen: u64) {
         self.known.insert((me, peer), gen);
     }
 
-    pub fn peers_of(&self, a: Sid) -> Vec<Sid> {
+    pub fn peers_of(&self, a: ServerId) -> Vec<ServerId> {
         self.links
             .keys()
             .filter_map(|&(x, y)| {

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rzk_proto::quorum::{PacketType, QuorumPacket};
-use rzk_proto::Zxid;
-use rzk_server::zab::{Durable, EpochKind, Input, Message, Output, Role, Sid, Txn, Zab, ZabConfig};
+use rzk_proto::{ServerId, Zxid};
+use rzk_server::zab::{Durable, EpochKind, Input, Message, Output, Role, Txn, Zab, ZabConfig};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
@@ -79,23 +79,23 @@ pub struct SimFailure {
 enum Event {
     Tick,
     Deliver {
-        from: Sid,
-        to: Sid,
+        from: ServerId,
+        to: ServerId,
         msg: Message,
         snap: Option<SmState>,
         gen: Option<u64>,
     },
     Disconnected {
-        node: Sid,
-        peer: Sid,
+        node: ServerId,
+        peer: ServerId,
         gen: u64,
     },
     DiskDone {
-        node: Sid,
+        node: ServerId,
         inc: u64,
     },
     Restart {
-        node: Sid,
+        node: ServerId,
     },
     Quiet,
 }
@@ -154,14 +154,14 @@ struct World {
     now: u64,
     seq: u64,
     queue: BinaryHeap<Sched>,
-    cfgs: BTreeMap<Sid, ZabConfig>,
-    nodes: BTreeMap<Sid, Node>,
+    cfgs: BTreeMap<ServerId, ZabConfig>,
+    nodes: BTreeMap<ServerId, Node>,
     links: Links,
-    group: BTreeMap<Sid, u8>,
+    group: BTreeMap<ServerId, u8>,
     chaos: bool,
     writes_until: u64,
     checker: Checker,
-    pending_writes: HashMap<(Sid, u64, Zxid), u64>,
+    pending_writes: HashMap<(ServerId, u64, Zxid), u64>,
     acked: Vec<(Zxid, u64)>,
     next_write: u64,
     report: SimReport,
@@ -176,9 +176,9 @@ pub fn run_seed(opts: SimOptions) -> Result<SimReport, Box<SimFailure>> {
 
 impl World {
     fn new(opts: SimOptions) -> World {
-        let voters: Vec<Sid> = (1..=opts.voters as Sid).collect();
-        let observers: Vec<Sid> =
-            (opts.voters as Sid + 1..=(opts.voters + opts.observers) as Sid).collect();
+        let (v, o) = (opts.voters as i64, opts.observers as i64);
+        let voters: Vec<ServerId> = (1..=v).map(ServerId).collect();
+        let observers: Vec<ServerId> = (v + 1..=v + o).map(ServerId).collect();
         let mut cfgs = BTreeMap::new();
         for &s in voters.iter().chain(&observers) {
             let mut c = ZabConfig::new(s, voters.clone(), observers.clone());
@@ -245,7 +245,7 @@ impl World {
     }
 
     fn run(&mut self) -> Result<SimReport, Box<SimFailure>> {
-        let ids: Vec<Sid> = self.cfgs.keys().copied().collect();
+        let ids: Vec<ServerId> = self.cfgs.keys().copied().collect();
         for s in ids {
             self.nodes.insert(
                 s,
@@ -329,7 +329,7 @@ impl World {
                 for g in self.group.values_mut() {
                     *g = 0;
                 }
-                let down: Vec<Sid> = self
+                let down: Vec<ServerId> = self
                     .nodes
                     .iter()
                     .filter(|(_, n)| n.zab.is_none())
@@ -343,7 +343,7 @@ impl World {
         }
     }
 
-    fn input(&mut self, sid: Sid, i: Input) {
+    fn input(&mut self, sid: ServerId, i: Input) {
         let Some(zab) = self.nodes.get_mut(&sid).and_then(|n| n.zab.as_mut()) else {
             return;
         };
@@ -351,11 +351,11 @@ impl World {
         self.process(sid, out);
     }
 
-    fn partitioned(&self, a: Sid, b: Sid) -> bool {
+    fn partitioned(&self, a: ServerId, b: ServerId) -> bool {
         self.group.get(&a) != self.group.get(&b)
     }
 
-    fn process(&mut self, sid: Sid, outs: Vec<Output>) {
+    fn process(&mut self, sid: ServerId, outs: Vec<Output>) {
         for o in outs {
             match o {
                 Output::Send {
@@ -413,7 +413,7 @@ impl World {
         }
     }
 
-    fn send_election(&mut self, from: Sid, to: Sid, msg: Message) {
+    fn send_election(&mut self, from: ServerId, to: ServerId, msg: Message) {
         if self.partitioned(from, to) {
             return;
         }
@@ -440,7 +440,7 @@ impl World {
         }
     }
 
-    fn send_quorum(&mut self, from: Sid, to: Sid, msg: Message, snap: Option<SmState>) {
+    fn send_quorum(&mut self, from: ServerId, to: ServerId, msg: Message, snap: Option<SmState>) {
         let gen = self.links.known(from, to);
         if !self.links.is_live(from, to, gen) {
             return;
@@ -485,7 +485,7 @@ impl World {
         );
     }
 
-    fn connect(&mut self, from: Sid, to: Sid) {
+    fn connect(&mut self, from: ServerId, to: ServerId) {
         let reachable = !self.partitioned(from, to) && self.nodes[&to].zab.is_some();
         let gen = self.links.connect(from, to, reachable);
         self.links.set_known(from, to, gen);
@@ -502,14 +502,14 @@ impl World {
         }
     }
 
-    fn disk_push(&mut self, sid: Sid, op: DiskOp) {
+    fn disk_push(&mut self, sid: ServerId, op: DiskOp) {
         if let Some(n) = self.nodes.get_mut(&sid) {
             n.disk.queue.push_back(op);
         }
         self.kick_disk(sid);
     }
 
-    fn kick_disk(&mut self, sid: Sid) {
+    fn kick_disk(&mut self, sid: ServerId) {
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
         };
@@ -526,7 +526,7 @@ impl World {
         self.schedule(self.now + d, Event::DiskDone { node: sid, inc });
     }
 
-    fn on_disk_done(&mut self, sid: Sid, inc: u64) {
+    fn on_disk_done(&mut self, sid: ServerId, inc: u64) {
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
         };
@@ -570,7 +570,7 @@ impl World {
         self.kick_disk(sid);
     }
 
-    fn on_truncate(&mut self, sid: Sid, to: Zxid) {
+    fn on_truncate(&mut self, sid: ServerId, to: Zxid) {
         let Some(n) = self.nodes.get(&sid) else {
             return;
         };
@@ -597,7 +597,7 @@ impl World {
         self.disk_push(sid, DiskOp::Truncate(to));
     }
 
-    fn on_install_snapshot(&mut self, sid: Sid, zxid: Zxid) {
+    fn on_install_snapshot(&mut self, sid: ServerId, zxid: Zxid) {
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
         };
@@ -619,7 +619,7 @@ impl World {
         self.disk_push(sid, DiskOp::Snapshot(s));
     }
 
-    fn on_commit(&mut self, sid: Sid, t: Txn) {
+    fn on_commit(&mut self, sid: ServerId, t: Txn) {
         let h = hash_bytes(&t.payload);
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
@@ -646,7 +646,7 @@ impl World {
         }
     }
 
-    fn crash(&mut self, sid: Sid) {
+    fn crash(&mut self, sid: ServerId) {
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
         };
@@ -677,7 +677,7 @@ impl World {
         self.schedule(back, Event::Restart { node: sid });
     }
 
-    fn restart(&mut self, sid: Sid) {
+    fn restart(&mut self, sid: ServerId) {
         let cfg = self.cfgs[&sid].clone();
         let now = self.now;
         let Some(n) = self.nodes.get_mut(&sid) else {
@@ -707,7 +707,7 @@ impl World {
     }
 
     fn on_tick(&mut self) {
-        let ids: Vec<Sid> = self.nodes.keys().copied().collect();
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
         for s in &ids {
             self.input(*s, Input::Tick { now_ms: self.now });
         }
@@ -723,7 +723,7 @@ impl World {
         self.schedule(self.now + TICK_EVERY_MS, Event::Tick);
     }
 
-    fn chaos_step(&mut self, ids: &[Sid]) {
+    fn chaos_step(&mut self, ids: &[ServerId]) {
         if self.rng.gen_bool(0.006) {
             let s = ids[self.rng.gen_range(0..ids.len())];
             self.crash(s);
@@ -747,7 +747,7 @@ impl World {
 
     /// A client connected to `via` writes; a learner forwards it to the leader it follows
     /// (the forwarding itself is not simulated), and only an established leader proposes.
-    fn client_write(&mut self, via: Sid) {
+    fn client_write(&mut self, via: ServerId) {
         let Some(sid) = self.nodes[&via].zab.as_ref().and_then(|z| z.leader()) else {
             return;
         };

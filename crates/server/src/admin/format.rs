@@ -4,63 +4,64 @@
 
 use crate::admin::full_version;
 use crate::config::dir_size;
-use crate::net::state::{ConnEntry, Shared};
+use crate::node::clients::ConnEntry;
+use crate::node::status::Status;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 /// `srvr` (and `stat` with `clients = true`).
-pub fn server_stats(shared: &Shared, clients: bool) -> String {
+pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     let mut s = String::new();
-    if !shared.quorum.is_serving() {
+    if !status.is_serving() {
         return "This ZooKeeper instance is not currently serving requests\n".to_owned();
     }
     let _ = writeln!(s, "Zookeeper version: {}", full_version());
     if clients {
         s.push_str("Clients:\n");
-        for c in sorted_conns(shared) {
+        for c in sorted_conns(status) {
             s.push_str(&conn_line(&c, true));
             s.push('\n');
         }
         s.push('\n');
     }
-    let (min, avg, max) = shared.stats.latency();
+    let (min, avg, max) = status.stats().latency();
     let _ = writeln!(s, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
     let _ = writeln!(
         s,
         "Received: {}",
-        shared.stats.packets_received.load(Ordering::Relaxed)
+        status.stats().packets_received.load(Ordering::Relaxed)
     );
     let _ = writeln!(
         s,
         "Sent: {}",
-        shared.stats.packets_sent.load(Ordering::Relaxed)
+        status.stats().packets_sent.load(Ordering::Relaxed)
     );
-    let _ = writeln!(s, "Connections: {}", alive_connections(shared));
-    let _ = writeln!(s, "Outstanding: {}", outstanding(shared));
+    let _ = writeln!(s, "Connections: {}", alive_connections(status));
+    let _ = writeln!(s, "Outstanding: {}", outstanding(status));
     let (zxid, nodes) = {
-        let t = shared.tree();
+        let t = status.tree();
         (t.last_zxid(), t.node_count())
     };
     let _ = writeln!(s, "Zxid: 0x{zxid:x}");
-    let _ = writeln!(s, "Mode: {}", server_state(shared));
+    let _ = writeln!(s, "Mode: {}", server_state(status));
     let _ = writeln!(s, "Node count: {nodes}");
-    if shared.quorum.mode_name() == "leader" {
+    if status.mode() == "leader" {
         let _ = writeln!(s, "Proposal sizes last/min/max: -1/-1/-1");
     }
     s
 }
 
-fn outstanding(shared: &Shared) -> i64 {
-    shared.stats.outstanding.load(Ordering::Relaxed).max(0)
+fn outstanding(status: Status<'_>) -> i64 {
+    status.stats().outstanding.load(Ordering::Relaxed).max(0)
 }
 
 /// Connections that completed a handshake (ZooKeeper counts sessionful connections).
-fn alive_connections(shared: &Shared) -> usize {
-    shared.conns().conns.len()
+fn alive_connections(status: Status<'_>) -> usize {
+    status.connections().len()
 }
 
-fn server_state(shared: &Shared) -> &'static str {
-    shared.quorum.mode_name()
+fn server_state(status: Status<'_>) -> &'static str {
+    status.mode()
 }
 
 /// Java's `Double.toString` for the values we print (always has a fractional part).
@@ -73,11 +74,8 @@ pub fn java_double(v: f64) -> String {
     }
 }
 
-fn sorted_conns(shared: &Shared) -> Vec<ConnEntry> {
-    let reg = shared.conns();
-    let mut v: Vec<(u64, ConnEntry)> = reg.conns.iter().map(|(k, c)| (*k, c.clone())).collect();
-    v.sort_by_key(|(k, _)| *k);
-    v.into_iter().map(|(_, c)| c).collect()
+fn sorted_conns(status: Status<'_>) -> Vec<ConnEntry> {
+    status.connections()
 }
 
 /// One connection as ZooKeeper's `dumpConnectionInfo` prints it.
@@ -125,9 +123,9 @@ fn conn_line(c: &ConnEntry, brief: bool) -> String {
 }
 
 /// `cons`.
-pub fn cons(shared: &Shared) -> String {
+pub fn cons(status: Status<'_>) -> String {
     let mut s = String::new();
-    for c in sorted_conns(shared) {
+    for c in sorted_conns(status) {
         s.push_str(&conn_line(&c, false));
         s.push('\n');
     }
@@ -136,20 +134,20 @@ pub fn cons(shared: &Shared) -> String {
 }
 
 /// `conf`.
-pub fn conf(shared: &Shared) -> String {
+pub fn conf(status: Status<'_>) -> String {
     let mut s = String::new();
-    for (k, v) in shared.config.summary_lines() {
+    for (k, v) in status.config().summary_lines() {
         let _ = writeln!(s, "{k}={v}");
     }
     s
 }
 
 /// `dirs`.
-pub fn dirs(shared: &Shared) -> String {
+pub fn dirs(status: Status<'_>) -> String {
     format!(
         "datadir_size: {}\nlogdir_size: {}\n",
-        dir_size(&shared.config.data_dir),
-        dir_size(&shared.config.data_log_dir)
+        dir_size(&status.config().data_dir),
+        dir_size(&status.config().data_log_dir)
     )
 }
 
@@ -233,10 +231,10 @@ fn max_fds() -> i64 {
 }
 
 /// `mntr`: tab-separated `zk_<key>\t<value>` lines.
-pub fn mntr(shared: &Shared) -> String {
-    let (min, avg, max) = shared.stats.latency();
+pub fn mntr(status: Status<'_>) -> String {
+    let (min, avg, max) = status.stats().latency();
     let (nodes, ephemerals, data_size, zxid) = {
-        let t = shared.tree();
+        let t = status.tree();
         (
             t.node_count(),
             t.ephemerals_count(),
@@ -245,12 +243,12 @@ pub fn mntr(shared: &Shared) -> String {
         )
     };
     // mntr counts both tables (wchs lists only the data table, as ZooKeeper does).
-    let total_watches = shared.watches().watch_count();
-    let sessions = shared.sessions().len();
-    let st = &shared.stats;
+    let total_watches = status.watch_count();
+    let sessions = status.session_count();
+    let st = status.stats();
     let rows: Vec<(&str, String)> = vec![
         ("version", full_version()),
-        ("server_state", server_state(shared).to_owned()),
+        ("server_state", server_state(status).to_owned()),
         ("avg_latency", java_double(avg)),
         ("max_latency", max.to_string()),
         ("min_latency", min.to_string()),
@@ -264,10 +262,10 @@ pub fn mntr(shared: &Shared) -> String {
         ),
         (
             "num_alive_connections",
-            alive_connections(shared).to_string(),
+            alive_connections(status).to_string(),
         ),
-        ("outstanding_requests", outstanding(shared).to_string()),
-        ("uptime", shared.uptime_ms().to_string()),
+        ("outstanding_requests", outstanding(status).to_string()),
+        ("uptime", status.uptime_ms().to_string()),
         ("znode_count", nodes.to_string()),
         ("watch_count", total_watches.to_string()),
         ("ephemerals_count", ephemerals.to_string()),
@@ -300,8 +298,8 @@ pub fn mntr(shared: &Shared) -> String {
         ),
     ];
     let mut rows = rows;
-    if shared.quorum.mode_name() == "leader" {
-        let (followers, synced, observers) = shared.quorum.learners();
+    if status.mode() == "leader" {
+        let (followers, synced, observers) = status.learners();
         rows.push(("learners", (followers + observers).to_string()));
         rows.push(("synced_followers", synced.to_string()));
         rows.push(("synced_non_voting_followers", "0".into()));
@@ -352,11 +350,12 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// `dump`: session expiry buckets, ephemerals by session, connections.
-pub fn dump(shared: &Shared) -> String {
+pub fn dump(status: Status<'_>) -> String {
     let mut s = String::from("SessionTracker dump:\n");
     let (buckets, n_sessions) = {
-        let t = shared.sessions();
-        (t.buckets(), t.len())
+        let buckets = status.session_buckets();
+        let n: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+        (buckets, n)
     };
     let _ = writeln!(s, "Session Sets ({})/({}):", buckets.len(), n_sessions);
     for (at, ids) in buckets {
@@ -364,7 +363,7 @@ pub fn dump(shared: &Shared) -> String {
             s,
             "{} expire at {}:",
             ids.len(),
-            java_date(shared.to_wall_ms(at))
+            java_date(status.to_wall_ms(at))
         );
         for id in ids {
             let _ = writeln!(s, "\t0x{id:x}");
@@ -372,7 +371,7 @@ pub fn dump(shared: &Shared) -> String {
     }
     s.push_str("ephemeral nodes dump:\n");
     let eph: Vec<(i64, Vec<String>)> = {
-        let t = shared.tree();
+        let t = status.tree();
         let mut sess = t.ephemeral_sessions();
         sess.sort_unstable();
         sess.into_iter().map(|id| (id, t.ephemerals(id))).collect()
@@ -385,13 +384,13 @@ pub fn dump(shared: &Shared) -> String {
         }
     }
     s.push_str("Connections dump:\n");
-    let conns = sorted_conns(shared);
+    let conns = sorted_conns(status);
     let _ = writeln!(s, "Connections Sets (1)/({}):", conns.len());
     let _ = writeln!(
         s,
         "{} expire at {}:",
         conns.len(),
-        java_date(crate::net::state::wall_ms())
+        java_date(crate::node::lifecycle::wall_ms())
     );
     for c in conns {
         let _ = writeln!(
@@ -405,31 +404,26 @@ pub fn dump(shared: &Shared) -> String {
 }
 
 /// Session id of each watching connection (connections without one print 0).
-fn session_of(shared: &Shared) -> impl Fn(u64) -> i64 {
-    let map: std::collections::HashMap<u64, i64> = shared
-        .conns()
-        .conns
-        .iter()
-        .map(|(k, c)| (*k, c.session.unwrap_or(0)))
-        .collect();
+fn session_of(status: Status<'_>) -> impl Fn(u64) -> i64 {
+    let map = status.session_by_conn();
     move |conn| map.get(&conn).copied().unwrap_or(0)
 }
 
 /// (connections, paths, total watches).
-fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
-    shared.watches().summary()
+fn watch_summary(status: Status<'_>) -> (usize, usize, usize) {
+    status.watch_summary()
 }
 
 /// `wchs`.
-pub fn wchs(shared: &Shared) -> String {
-    let (conns, paths, total) = watch_summary(shared);
+pub fn wchs(status: Status<'_>) -> String {
+    let (conns, paths, total) = watch_summary(status);
     format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
 }
 
 /// `wchc`: by session.
-pub fn wchc(shared: &Shared) -> String {
-    let by_conn = shared.watches().dump_by_conn();
-    let sid = session_of(shared);
+pub fn wchc(status: Status<'_>) -> String {
+    let by_conn = status.watches_by_conn();
+    let sid = session_of(status);
     let mut s = String::new();
     for (conn, paths) in by_conn {
         let _ = writeln!(s, "0x{:x}", sid(conn));
@@ -441,9 +435,9 @@ pub fn wchc(shared: &Shared) -> String {
 }
 
 /// `wchp`: by path.
-pub fn wchp(shared: &Shared) -> String {
-    let by_path = shared.watches().dump_by_path();
-    let sid = session_of(shared);
+pub fn wchp(status: Status<'_>) -> String {
+    let by_path = status.watches_by_path();
+    let sid = session_of(status);
     let mut s = String::new();
     for (path, conns) in by_path {
         let _ = writeln!(s, "{path}");
@@ -455,8 +449,8 @@ pub fn wchp(shared: &Shared) -> String {
 }
 
 /// `hash`: the current tree digest at the last zxid.
-pub fn hash(shared: &Shared) -> String {
-    let t = shared.tree();
+pub fn hash(status: Status<'_>) -> String {
+    let t = status.tree();
     format!("{:x}: {}\n", t.last_zxid(), t.digest())
 }
 

@@ -6,7 +6,7 @@
 
 pub mod format;
 
-use crate::net::state::Shared;
+use crate::node::status::Status;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -28,14 +28,14 @@ pub fn full_version() -> String {
 /// Runs one four-letter word (already recognised) and returns its output. `rd` is the
 /// connection, for `stmk`'s 8-byte argument.
 pub async fn four_letter_word<R: AsyncRead + Unpin>(
-    shared: &Shared,
+    status: Status<'_>,
     cmd: &str,
     rd: &mut R,
 ) -> String {
     if cmd == "telnet close" {
         return String::new();
     }
-    if !shared.config.four_letter_whitelist.allows(cmd) {
+    if !status.config().four_letter_whitelist.allows(cmd) {
         tracing::debug!("four-letter word {cmd} is not in the whitelist");
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
@@ -43,26 +43,24 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
     match cmd {
         "ruok" => "imok".to_owned(),
         "isro" => "rw".to_owned(),
-        "srvr" => format::server_stats(shared, false),
-        "stat" => format::server_stats(shared, true),
-        "cons" => format::cons(shared),
-        "conf" => format::conf(shared),
+        "srvr" => format::server_stats(status, false),
+        "stat" => format::server_stats(status, true),
+        "cons" => format::cons(status),
+        "conf" => format::conf(status),
         "envi" => format::envi(),
-        "mntr" => format::mntr(shared),
-        "dump" => format::dump(shared),
-        "dirs" => format::dirs(shared),
-        "wchs" => format::wchs(shared),
-        "wchc" => format::wchc(shared),
-        "wchp" => format::wchp(shared),
-        "hash" => format::hash(shared),
+        "mntr" => format::mntr(status),
+        "dump" => format::dump(status),
+        "dirs" => format::dirs(status),
+        "wchs" => format::wchs(status),
+        "wchc" => format::wchc(status),
+        "wchp" => format::wchp(status),
+        "hash" => format::hash(status),
         "crst" => {
-            for c in shared.conns().conns.values() {
-                c.stats.reset();
-            }
+            status.reset_connection_stats();
             "Connection stats reset.\n".to_owned()
         }
         "srst" => {
-            shared.stats.reset();
+            status.reset_server_stats();
             "Server stats reset.\n".to_owned()
         }
         "gtmk" => TRACE_MASK.load(Ordering::Relaxed).to_string(),

@@ -13,7 +13,10 @@
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError};
-use crate::net::state::{ConnMsg, ConnStats, Job, JobKind, Origin, Shared};
+use crate::node::clients::{ConnMsg, ConnStats};
+use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::shared::Shared;
+use crate::node::status::Status;
 use crate::node::SessionCheck;
 use crate::prep::WriteRequest;
 use crate::read;
@@ -159,7 +162,7 @@ pub async fn serve(
 /// Removes a connection from the registry and the watch tables.
 pub fn deregister(shared: &Shared, id: ConnId, addr: SocketAddr) {
     shared.watches().remove_conn(id);
-    let mut reg = shared.conns();
+    let mut reg = shared.clients.registry();
     if let Some(entry) = reg.conns.remove(&id) {
         if let Some(s) = entry.session {
             if reg.by_session.get(&s) == Some(&id) {
@@ -213,7 +216,7 @@ impl Conn {
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
         if let Some(word) = first {
-            let out = admin::four_letter_word(&self.shared, word, &mut rd).await;
+            let out = admin::four_letter_word(Status::of(&self.shared), word, &mut rd).await;
             self.wr.write_all(out.as_bytes()).await?;
             self.wr.flush().await?;
             return Ok(());
@@ -295,7 +298,7 @@ impl Conn {
         self.stats.record_latency(ms);
         self.stats
             .last_response_ms
-            .store(crate::net::state::wall_ms(), Ordering::Relaxed);
+            .store(crate::node::lifecycle::wall_ms(), Ordering::Relaxed);
         self.shared.stats.record_latency(ms);
         self.shared
             .stats
@@ -435,7 +438,7 @@ impl Conn {
 
     /// Closes every other connection bound to `sid` (client reconnect).
     fn unbind_others(&mut self, sid: i64) {
-        let mut reg = self.shared.conns();
+        let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.get(&sid).copied() {
             if old != self.id {
                 reg.by_session.remove(&sid);
@@ -451,7 +454,7 @@ impl Conn {
     /// Binds this connection to `sid`; any other connection bound to it is closed.
     fn bind_session(&mut self, sid: i64, timeout: i32) {
         self.session = sid;
-        let mut reg = self.shared.conns();
+        let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.insert(sid, self.id) {
             if old != self.id {
                 if let Some(e) = reg.conns.get_mut(&old) {
@@ -464,7 +467,7 @@ impl Conn {
         if let Some(e) = reg.conns.get_mut(&self.id) {
             e.session = Some(sid);
             e.session_timeout_ms = timeout;
-            e.established_ms = crate::net::state::wall_ms();
+            e.established_ms = crate::node::lifecycle::wall_ms();
         }
     }
 
@@ -822,7 +825,7 @@ impl Conn {
                 let super_digest = shared.config.super_digest.as_deref();
                 match self.auth.add_auth(&a.scheme, &a.auth, super_digest) {
                     Ok(()) => {
-                        if let Some(e) = shared.conns().conns.get_mut(&self.id) {
+                        if let Some(e) = shared.clients.registry().conns.get_mut(&self.id) {
                             e.auth = self.auth.clone();
                         }
                         tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);

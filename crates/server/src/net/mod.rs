@@ -8,12 +8,9 @@
 pub mod conn;
 pub mod frame;
 pub mod peer;
-pub mod state;
 
-use crate::config::Config;
-use crate::net::state::{ConnEntry, ConnStats, Job, Shared};
-use crate::node::ServerError;
-use crate::tree::DataTree;
+use crate::node::clients::{ConnEntry, ConnStats};
+use crate::node::shared::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +31,7 @@ pub(crate) fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListene
 
 /// Accepts client connections until shutdown; each gets its own task (`conn::serve`).
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut stop = shared.shutdown.subscribe();
+    let mut stop = shared.lifecycle.subscribe();
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|v| *v) => return,
@@ -52,9 +49,9 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let max = shared.config.max_client_cnxns;
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(ConnStats::new());
-        let id = shared.next_conn_id();
+        let id = shared.clients.next_conn_id();
         {
-            let mut reg = shared.conns();
+            let mut reg = shared.clients.registry();
             let n = reg.per_ip.entry(addr.ip()).or_insert(0);
             if max > 0 && *n >= max {
                 tracing::warn!("too many connections from {} - max is {max}", addr.ip());
@@ -71,36 +68,11 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     session_timeout_ms: 0,
                     auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
                     stats: stats.clone(),
-                    established_ms: state::wall_ms(),
+                    established_ms: crate::node::lifecycle::wall_ms(),
                 },
             );
         }
         tracing::debug!(%addr, conn = id, "accepted connection");
         tokio::spawn(conn::serve(shared.clone(), stream, addr, id, rx, stats));
     }
-}
-
-/// What both start-ups share: bind the client port, build the shared state around the
-/// tree, and track the recovered sessions again so they expire unless their clients return.
-pub(crate) fn open_server(
-    config: Config,
-    tree: DataTree,
-    sessions: &[(i64, i32)],
-) -> Result<(TcpListener, SocketAddr, Arc<Shared>, mpsc::Receiver<Job>), ServerError> {
-    let addr = config.client_addr();
-    let listener = bind(addr, config.client_port_listen_backlog)
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(state::WRITE_QUEUE_CAPACITY);
-    let shared = Arc::new(Shared::new(config, tree, jobs_tx));
-    {
-        let now = shared.now_ms();
-        let mut tracker = shared.sessions();
-        for (id, timeout_ms) in sessions {
-            tracker.add(*id, *timeout_ms, now);
-        }
-    }
-    Ok((listener, local_addr, shared, jobs_rx))
 }

@@ -8,10 +8,13 @@
 
 use crate::auth::check_perm;
 use crate::net::peer::wire::{encode_snapshot, ReceivedSnapshot};
-use crate::net::state::{ConnMsg, Job, JobKind, Origin, Shared};
+use crate::node::clients::ConnMsg;
+use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::shared::Shared;
 use crate::node::Event;
 use crate::prep::WriteRequest;
 use crate::reply::{notification_frame, reply_frame, write_reply_body};
+use crate::tree::store::TreeWriter;
 use crate::tree::ApplyResult;
 use rzk_proto::opcode::perms;
 use rzk_proto::records::SyncResponse;
@@ -55,13 +58,14 @@ impl Applier {
     /// wake the driver for every batch.
     pub fn start(
         shared: Arc<Shared>,
+        mut writer: TreeWriter,
         events: mpsc::UnboundedSender<Event>,
         want_applied: Arc<AtomicBool>,
     ) -> std::io::Result<Applier> {
         let (tx, rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-apply".into())
-            .spawn(move || run(&shared, &rx, &events, &want_applied))?;
+            .spawn(move || run(&shared, &mut writer, &rx, &events, &want_applied))?;
         Ok(Applier {
             tx,
             thread: Some(thread),
@@ -81,11 +85,11 @@ impl Applier {
 
 fn run(
     shared: &Shared,
+    writer: &mut TreeWriter,
     rx: &std_mpsc::Receiver<ApplyMsg>,
     events: &mpsc::UnboundedSender<Event>,
     want_applied: &AtomicBool,
 ) {
-    shared.register_applier_thread();
     // Invariant: committed txns are applied in strictly increasing zxid order.
     let mut last_applied: Option<i64> = None;
     while let Ok(first) = rx.recv() {
@@ -102,14 +106,14 @@ fn run(
                             last_applied.unwrap_or(0)
                         );
                         last_applied = Some(rec.header.zxid);
-                        apply_committed(shared, job.as_ref(), &rec);
+                        apply_committed(shared, writer, job.as_ref(), &rec);
                         applied = Some(rec.header.zxid);
                     }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
                 ApplyMsg::Install(snap) => {
                     last_applied = Some(snap.tree.last_zxid());
-                    install(shared, *snap)
+                    install(shared, writer, *snap)
                 }
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {
@@ -145,7 +149,7 @@ fn reply(shared: &Shared, job: &Job) {
         JobKind::Sync(_) => answer_sync(shared, job),
         JobKind::ErrorTxn(code) => {
             let zxid = shared.tree().last_zxid();
-            shared.send_to(
+            shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
                     frame: reply_frame(job.xid, zxid, code.code(), &[]),
@@ -157,9 +161,9 @@ fn reply(shared: &Shared, job: &Job) {
     }
 }
 
-fn install(shared: &Shared, snap: ReceivedSnapshot) {
+fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
     let zxid = snap.tree.last_zxid();
-    *shared.tree_mut() = snap.tree;
+    *writer.write() = snap.tree;
     let now = shared.now_ms();
     let mut s = shared.sessions();
     for id in s.ids() {
@@ -179,7 +183,7 @@ pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
     if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
         let zxid = shared.tree().last_zxid();
         let body = SyncResponse { path: path.clone() }.to_bytes();
-        shared.send_to(
+        shared.clients.send_to(
             conn,
             ConnMsg::Done {
                 frame: reply_frame(job.xid, zxid, 0, &body),
@@ -191,9 +195,14 @@ pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
 
 /// Applies one committed txn: tree, session table, watches, and the reply to `job`'s
 /// connection (no job: a txn from elsewhere, e.g. expiry or another server's client).
-pub(crate) fn apply_committed(shared: &Shared, job: Option<&Job>, rec: &TxnRecord) {
+pub(crate) fn apply_committed(
+    shared: &Shared,
+    writer: &mut TreeWriter,
+    job: Option<&Job>,
+    rec: &TxnRecord,
+) {
     let session = rec.header.client_id;
-    let mut tree = shared.tree_mut();
+    let mut tree = writer.write();
     let result = tree.apply(rec);
 
     // Session bookkeeping follows the committed txn.
@@ -215,7 +224,7 @@ pub(crate) fn apply_committed(shared: &Shared, job: Option<&Job>, rec: &TxnRecor
     // state also finds the notification already queued on its channel.
     if !result.changes.is_empty() {
         let mut watches = shared.watches();
-        let conns = shared.conns();
+        let conns = shared.clients.registry();
         let events = watches.trigger(&result.changes, |conn, acl| {
             conns
                 .conns
@@ -235,8 +244,10 @@ pub(crate) fn apply_committed(shared: &Shared, job: Option<&Job>, rec: &TxnRecor
         _ => {
             if closed_session {
                 // Expired: close whichever connection is bound to it.
-                if let Some(conn) = shared.conn_of_session(session) {
-                    shared.send_to(conn, ConnMsg::Close("session expired"));
+                if let Some(conn) = shared.clients.conn_of_session(session) {
+                    shared
+                        .clients
+                        .send_to(conn, ConnMsg::Close("session expired"));
                 }
             }
         }
@@ -251,10 +262,10 @@ fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, resul
                 crate::tree::TxnReply::Error(c) if *c != rzk_proto::ErrorCode::Ok => Err(*c),
                 _ => Ok(()),
             };
-            shared.send_to(conn, ConnMsg::SessionCreated(r));
+            shared.clients.send_to(conn, ConnMsg::SessionCreated(r));
         }
         JobKind::Write(WriteRequest::CloseSession) => {
-            shared.send_to(
+            shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
                     frame: reply_frame(job.xid, zxid, 0, &[]),
@@ -267,7 +278,7 @@ fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, resul
                 Ok(body) => reply_frame(job.xid, zxid, 0, &body),
                 Err(code) => reply_frame(job.xid, zxid, code.code(), &[]),
             };
-            shared.send_to(
+            shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
                     frame,
@@ -276,7 +287,7 @@ fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, resul
             );
         }
         JobKind::ErrorTxn(code) => {
-            shared.send_to(
+            shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
                     frame: reply_frame(job.xid, zxid, code.code(), &[]),

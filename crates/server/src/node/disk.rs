@@ -7,7 +7,7 @@
 //! reports anything durable before fsync returned; on any IO failure it reports
 //! `DiskFailed` and stops (the server then shuts down, as ZooKeeper does).
 
-use crate::net::state::Shared;
+use crate::node::shared::Shared;
 use crate::node::snapshots::Snapshotter;
 use crate::node::Event;
 use crate::storage::db::{self, SnapshotOptions};

@@ -23,13 +23,17 @@ use crate::auth::AuthInfo;
 use crate::net::peer::election_net::ElectionNet;
 use crate::net::peer::learner_net::{self, LinkTx, Outbound};
 use crate::net::peer::wire::ReceivedSnapshot;
-use crate::net::state::{wall_ms, ConnMsg, Job, JobKind, Origin, Shared};
+use crate::node::clients::ConnMsg;
+use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::lifecycle::wall_ms;
 use crate::node::peers::Peers;
+use crate::node::shared::Shared;
 use crate::node::{Event, LinkId, QuorumError, Revalidation};
 use crate::prep::{Prep, WriteRequest};
 use crate::storage::StorageSettings;
+use crate::tree::store::TreeWriter;
 use crate::watch::ConnId;
-use crate::zab::{Durable, Input, Message, Output, Role, Sid, Zab};
+use crate::zab::{Durable, Input, Message, Output, Role, ServerId, Zab};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{
     decode_revalidate, decode_revalidate_reply, decode_touches, encode_revalidate,
@@ -82,7 +86,7 @@ struct Link {
 enum Work {
     Local(Job),
     Remote {
-        from: Sid,
+        from: ServerId,
         session: i64,
         cxid: i32,
         req: Forwarded,
@@ -101,6 +105,7 @@ impl QuorumRuntime {
     /// threads. Must be called on the server's tokio runtime.
     pub async fn start(
         shared: Arc<Shared>,
+        writer: TreeWriter,
         jobs: mpsc::Receiver<Job>,
         durable: Durable,
         settings: StorageSettings,
@@ -140,18 +145,23 @@ impl QuorumRuntime {
         let disk = DiskQueue::start(shared.clone(), events_tx.clone(), settings)
             .map_err(QuorumError::Thread)?;
         let want_applied = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let applier = Applier::start(shared.clone(), events_tx.clone(), want_applied.clone())
-            .map_err(QuorumError::Thread)?;
+        let applier = Applier::start(
+            shared.clone(),
+            writer,
+            events_tx.clone(),
+            want_applied.clone(),
+        )
+        .map_err(QuorumError::Thread)?;
         if shared.config.is_distributed() {
             shared.quorum.set_distributed();
         }
         let (reval_tx, reval_rx) = mpsc::unbounded_channel();
         shared.quorum.set_revalidator(reval_tx);
         if peers.is_solo() {
-            tracing::info!(sid = peers.me, "starting as an ensemble of one voter");
+            tracing::info!(sid = %peers.me, "starting as an ensemble of one voter");
         } else {
             tracing::info!(
-                sid = peers.me,
+                sid = %peers.me,
                 election = %me.election,
                 quorum = %me.quorum,
                 members = peers.members.len(),
@@ -167,7 +177,9 @@ impl QuorumRuntime {
                 {
                     Ok(r) => r,
                     Err(e) => {
-                        shared.fail(format!("cannot start the quorum driver: {e}"));
+                        shared
+                            .lifecycle
+                            .fail(format!("cannot start the quorum driver: {e}"));
                         return;
                     }
                 };
@@ -232,7 +244,7 @@ struct Driver {
     /// The election port; `None` for an ensemble of one.
     election: Option<ElectionNet>,
     events_tx: mpsc::UnboundedSender<Event>,
-    links: HashMap<Sid, Link>,
+    links: HashMap<ServerId, Link>,
     disk: Option<DiskQueue>,
     applier: Option<Applier>,
     start: Instant,
@@ -286,7 +298,7 @@ impl Driver {
         let mut tick = tokio::time::interval(Duration::from_millis(period));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while !self.stop {
-            if self.shared.is_halted() {
+            if self.shared.lifecycle.is_halted() {
                 tracing::info!("server abandoned without shutdown: the driver stops at once");
                 return;
             }
@@ -343,7 +355,7 @@ impl Driver {
     fn send_disk(&mut self, op: DiskOp) {
         if let Some(d) = &self.disk {
             if d.tx.send(op).is_err() {
-                self.shared.fail("the disk thread stopped".into());
+                self.shared.lifecycle.fail("the disk thread stopped".into());
                 self.stop = true;
             }
         }
@@ -367,13 +379,15 @@ impl Driver {
     fn send_to_applier(&mut self, m: ApplyMsg) {
         if let Some(a) = &self.applier {
             if a.tx.send(m).is_err() {
-                self.shared.fail("the apply thread stopped".into());
+                self.shared
+                    .lifecycle
+                    .fail("the apply thread stopped".into());
                 self.stop = true;
             }
         }
     }
 
-    fn close_link(&mut self, peer: Sid) {
+    fn close_link(&mut self, peer: ServerId) {
         if let Some(l) = self.links.remove(&peer) {
             l.reader.abort();
         }
@@ -413,11 +427,8 @@ impl Driver {
                 Output::SendSnapshot { to, zxid } => {
                     if let Some(l) = self.links.get(&to) {
                         let (tx, rx) = oneshot::channel();
-                        let _ = l.tx.send(Outbound::Snap {
-                            zxid: zxid.0,
-                            body: rx,
-                        });
-                        tracing::info!(learner = to, zxid = %zxid, "sending a snapshot");
+                        let _ = l.tx.send(Outbound::Snap { zxid, body: rx });
+                        tracing::info!(learner = %to, zxid = %zxid, "sending a snapshot");
                         self.send_applier(ApplyMsg::Snapshot { zxid: zxid.0, tx });
                     }
                 }
@@ -437,6 +448,7 @@ impl Driver {
                     None => {
                         tracing::error!(zxid = %zxid, "asked to install a snapshot that never arrived");
                         self.shared
+                            .lifecycle
                             .fail("snapshot install without a snapshot".into());
                         self.stop = true;
                     }
@@ -453,7 +465,9 @@ impl Driver {
                         .and_then(|p| p.job.take());
                     if let Some(job) = job {
                         if let Origin::Conn(c) = job.origin {
-                            self.shared.send_to(c, ConnMsg::Close("proposal rejected"));
+                            self.shared
+                                .clients
+                                .send_to(c, ConnMsg::Close("proposal rejected"));
                         }
                     }
                 }
@@ -471,10 +485,10 @@ impl Driver {
         }
     }
 
-    fn connect(&mut self, to: Sid) {
+    fn connect(&mut self, to: ServerId) {
         self.close_link(to);
         let Some(peer) = self.peers.members.get(&to) else {
-            tracing::error!(leader = to, "elected leader is not in the configuration");
+            tracing::error!(leader = %to, "elected leader is not in the configuration");
             return;
         };
         let id = learner_net::next_link_id();
@@ -517,6 +531,7 @@ impl Driver {
             Err(e) => {
                 tracing::error!(zxid = %zxid, "committed txn does not decode: {e}");
                 self.shared
+                    .lifecycle
                     .fail(format!("committed txn {zxid} does not decode: {e}"));
                 self.stop = true;
                 return;
@@ -536,8 +551,8 @@ impl Driver {
         }
     }
 
-    fn on_role(&mut self, role: Role, leader: Option<Sid>) {
-        tracing::info!(sid = self.peers.me, ?role, ?leader, "role changed");
+    fn on_role(&mut self, role: Role, leader: Option<ServerId>) {
+        tracing::info!(sid = %self.peers.me, ?role, ?leader, "role changed");
         if self.serving {
             self.stop_serving();
         }
@@ -550,9 +565,7 @@ impl Driver {
         self.serving = false;
         self.announce_pending = false;
         self.shared.quorum.set_serving(false);
-        let n = self
-            .shared
-            .close_all_connections("this server lost its leader");
+        let n = self.shared.clients.close_all("this server lost its leader");
         tracing::info!(
             clients = n,
             "not serving clients any more; connections closed"
@@ -567,8 +580,8 @@ impl Driver {
         self.prep.reset();
     }
 
-    fn on_established(&mut self, epoch: u32, leader: Sid) {
-        tracing::info!(sid = self.peers.me, epoch, leader, "serving clients");
+    fn on_established(&mut self, epoch: u32, leader: ServerId) {
+        tracing::info!(sid = %self.peers.me, epoch, %leader, "serving clients");
         if leader == self.peers.me {
             self.prep = Prep::new(self.shared.config.extended_types_enabled);
             self.prep_ready_at = self.zab.last_committed().0;
@@ -624,13 +637,13 @@ impl Driver {
         self.shared.quorum.set_serving(true);
     }
 
-    fn on_deliver(&mut self, from: Sid, p: QuorumPacket) {
+    fn on_deliver(&mut self, from: ServerId, p: QuorumPacket) {
         match (self.role, p.ty) {
             (Role::Leading, PacketType::Request) => {
                 let f = match ForwardedRequest::decode(p.data()) {
                     Ok(f) => f,
                     Err(e) => {
-                        tracing::warn!(learner = from, "malformed REQUEST dropped: {e}");
+                        tracing::warn!(learner = %from, "malformed REQUEST dropped: {e}");
                         return;
                     }
                 };
@@ -675,7 +688,7 @@ impl Driver {
                 }
             }
             (role, ty) => {
-                tracing::debug!(?role, ?ty, from, "delivered packet ignored");
+                tracing::debug!(?role, ?ty, %from, "delivered packet ignored");
             }
         }
     }
@@ -690,6 +703,7 @@ impl Driver {
         if !self.serving {
             if let Origin::Conn(c) = job.origin {
                 self.shared
+                    .clients
                     .send_to(c, ConnMsg::Close("this server is not serving"));
             }
             return;
@@ -893,7 +907,7 @@ impl Driver {
             Event::Persisted(z) => self.step(Input::Persisted { up_to: z }),
             Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),
             Event::DiskFailed(why) => {
-                self.shared.fail(format!("disk failure: {why}"));
+                self.shared.lifecycle.fail(format!("disk failure: {why}"));
                 self.stop = true;
             }
             Event::Applied(_) => {}
@@ -957,7 +971,7 @@ impl Driver {
     fn report_touches(&mut self) {
         let mut touches = Vec::new();
         {
-            let conns = self.shared.conns();
+            let conns = self.shared.clients.registry();
             self.touch_seen.retain(|id, _| conns.conns.contains_key(id));
             for (id, c) in &conns.conns {
                 let Some(s) = c.session else { continue };

@@ -19,19 +19,25 @@
 //! to `zab/`), block the async runtime on disk IO, or hold a std lock across an `.await`.
 
 pub mod apply;
+pub mod clients;
 pub mod disk;
 pub mod driver;
 pub mod forward;
+pub mod jobs;
+pub mod lifecycle;
 pub mod peers;
 pub mod server;
+pub mod shared;
 pub mod snapshots;
+pub mod stats;
+pub mod status;
 pub mod timers;
 
 pub use server::{Server, ServerError};
 
-use crate::zab::{EpochKind, Role, Sid};
+use crate::zab::{EpochKind, Role};
 use rzk_proto::quorum::{Notification, QuorumPacket};
-use rzk_proto::Zxid;
+use rzk_proto::{ServerId, Zxid};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -69,23 +75,23 @@ pub type LinkId = u64;
 #[derive(Debug)]
 pub enum Event {
     /// An election notification from `from`.
-    Notification { from: Sid, n: Notification },
+    Notification { from: ServerId, n: Notification },
     /// A quorum packet on link `link` (with the database that followed a SNAP).
     Packet {
-        from: Sid,
+        from: ServerId,
         link: LinkId,
         packet: QuorumPacket,
         snap: Option<Box<crate::net::peer::wire::ReceivedSnapshot>>,
     },
     /// The leader accepted a learner connection and read its LearnerInfo.
     LearnerLink {
-        sid: Sid,
+        sid: ServerId,
         link: LinkId,
         tx: crate::net::peer::learner_net::LinkTx,
         reader: tokio::task::AbortHandle,
     },
     /// Link `link` with `peer` broke (or could not be opened).
-    LinkClosed { peer: Sid, link: LinkId },
+    LinkClosed { peer: ServerId, link: LinkId },
     /// The disk queue made every txn up to this zxid durable.
     Persisted(Zxid),
     /// The disk queue made an epoch file durable.
@@ -102,6 +108,7 @@ pub struct QuorumStatus {
     distributed: AtomicBool,
     role: AtomicU8,
     serving: AtomicBool,
+    /// The leader's [`ServerId`] as its bare number (an atomic), -1 when none.
     leader: AtomicI64,
     followers: AtomicUsize,
     synced_followers: AtomicUsize,
@@ -151,7 +158,7 @@ impl QuorumStatus {
         self.serving.store(on, Ordering::Release);
     }
 
-    pub fn set_role(&self, role: Role, leader: Option<Sid>) {
+    pub fn set_role(&self, role: Role, leader: Option<ServerId>) {
         let r = match role {
             Role::Looking => ROLE_LOOKING,
             Role::Following => ROLE_FOLLOWING,
@@ -159,7 +166,8 @@ impl QuorumStatus {
             Role::Observing => ROLE_OBSERVING,
         };
         self.role.store(r, Ordering::Relaxed);
-        self.leader.store(leader.unwrap_or(-1), Ordering::Relaxed);
+        self.leader
+            .store(leader.map_or(-1, |l| l.0), Ordering::Relaxed);
     }
 
     pub fn role(&self) -> Role {
@@ -172,9 +180,9 @@ impl QuorumStatus {
     }
 
     /// The leader's sid, if known.
-    pub fn leader(&self) -> Option<Sid> {
+    pub fn leader(&self) -> Option<ServerId> {
         let l = self.leader.load(Ordering::Relaxed);
-        (l >= 0).then_some(l)
+        (l >= 0).then_some(ServerId(l))
     }
 
     /// ZooKeeper's `Mode:` / `zk_server_state` word.

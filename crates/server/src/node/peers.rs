@@ -6,14 +6,15 @@
 
 use crate::config::{Config, PeerRole};
 use crate::node::QuorumError;
-use crate::zab::{Sid, ZabConfig};
+use crate::zab::ZabConfig;
+use rzk_proto::ServerId;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// One member's addresses.
 #[derive(Debug, Clone)]
 pub struct Peer {
-    pub sid: Sid,
+    pub sid: ServerId,
     pub election: SocketAddr,
     pub quorum: SocketAddr,
     pub observer: bool,
@@ -25,8 +26,13 @@ pub struct Peer {
 /// The whole ensemble.
 #[derive(Debug, Clone)]
 pub struct Peers {
-    pub me: Sid,
-    pub members: BTreeMap<Sid, Peer>,
+    pub me: ServerId,
+    pub members: BTreeMap<ServerId, Peer>,
+}
+
+/// A `server.N` / `myid` number (the configuration reads them unsigned) as a [`ServerId`].
+fn server_id(id: u64) -> Result<ServerId, QuorumError> {
+    ServerId::try_from(id).map_err(|_| QuorumError::Config(format!("server id {id} is too large")))
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, QuorumError> {
@@ -45,7 +51,7 @@ impl Peers {
     /// itself and never opens a peer port.
     pub fn from_config(cfg: &Config) -> Result<Peers, QuorumError> {
         if !cfg.is_distributed() {
-            return Ok(Peers::solo(cfg.my_id.unwrap_or(1) as Sid));
+            return Ok(Peers::solo(server_id(cfg.my_id.unwrap_or(1))?));
         }
         let me = cfg
             .my_id
@@ -57,7 +63,7 @@ impl Peers {
         }
         let mut members = BTreeMap::new();
         for (id, s) in &cfg.servers {
-            let sid = *id as Sid;
+            let sid = server_id(*id)?;
             members.insert(
                 sid,
                 Peer {
@@ -70,13 +76,13 @@ impl Peers {
             );
         }
         Ok(Peers {
-            me: me as Sid,
+            me: server_id(me)?,
             members,
         })
     }
 
     /// One voter, `me`, with no peer addresses.
-    pub fn solo(me: Sid) -> Peers {
+    pub fn solo(me: ServerId) -> Peers {
         let none = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut members = BTreeMap::new();
         members.insert(

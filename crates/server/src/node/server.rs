@@ -6,12 +6,17 @@
 use super::driver::QuorumRuntime;
 use super::{timers, QuorumError};
 use crate::config::Config;
-use crate::net::state::{Job, JobKind, Origin, Shared};
-use crate::net::{accept_loop, open_server};
+use crate::net::{accept_loop, bind};
+use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::shared::Shared;
 use crate::storage::purge::AutoPurge;
+use crate::tree::store::TreeWriter;
+use crate::tree::DataTree;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Least time a single voter is given to elect itself and apply its log at start-up.
@@ -66,7 +71,7 @@ impl Server {
             settings,
             ..
         } = crate::storage::open(&config)?;
-        let (listener, local_addr, shared, jobs_rx) = open_server(config, tree, &sessions)?;
+        let (listener, local_addr, shared, writer, jobs_rx) = open_server(config, tree, &sessions)?;
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
             settings.data_log_dir.clone(),
@@ -74,7 +79,7 @@ impl Server {
             settings.autopurge_purge_interval_hours,
         )
         .map_err(ServerError::AutoPurge)?;
-        let rt = QuorumRuntime::start(shared.clone(), jobs_rx, durable, settings)
+        let rt = QuorumRuntime::start(shared.clone(), writer, jobs_rx, durable, settings)
             .await
             .map_err(ServerError::Quorum)?;
         if !shared.config.is_distributed() {
@@ -87,7 +92,7 @@ impl Server {
             .max(SOLO_START_MIN);
             let started = Instant::now();
             while !shared.quorum.is_serving() {
-                if let Some(why) = shared.fatal_error() {
+                if let Some(why) = shared.lifecycle.fatal_error() {
                     return Err(ServerError::NotServing(why));
                 }
                 if started.elapsed() > limit {
@@ -137,7 +142,7 @@ impl Server {
 
     /// Resolves when something (e.g. a log failure) asked the server to stop.
     pub async fn stopped(&self) {
-        let mut rx = self.shared.shutdown.subscribe();
+        let mut rx = self.shared.lifecycle.subscribe();
         let _ = rx.wait_for(|v| *v).await;
     }
 
@@ -145,10 +150,10 @@ impl Server {
     /// drains the write pipeline and joins its threads.
     pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
-        self.shared.begin_shutdown();
-        self.shared.close_all_connections("server shutting down");
+        self.shared.lifecycle.begin_shutdown();
+        self.shared.clients.close_all("server shutting down");
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !self.shared.conns().conns.is_empty() && Instant::now() < deadline {
+        while !self.shared.clients.registry().conns.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for t in self.tasks.drain(..) {
@@ -178,10 +183,47 @@ impl Drop for Server {
     /// would be: its runtime stops at once, without draining queues or writing more.
     fn drop(&mut self) {
         if self.runtime.is_some() {
-            self.shared.halt();
+            self.shared.lifecycle.halt();
             for t in self.tasks.drain(..) {
                 t.abort();
             }
         }
     }
+}
+
+/// What the server's tasks are built around: the client port, bound (so a busy port
+/// fails start-up before anything runs), and the shared state around the recovered tree,
+/// with the recovered sessions tracked again so they expire unless their clients return.
+/// Returns the tree's one writer for the applier.
+#[allow(clippy::type_complexity)]
+fn open_server(
+    config: Config,
+    tree: DataTree,
+    sessions: &[(i64, i32)],
+) -> Result<
+    (
+        TcpListener,
+        SocketAddr,
+        Arc<Shared>,
+        TreeWriter,
+        mpsc::Receiver<Job>,
+    ),
+    ServerError,
+> {
+    let addr = config.client_addr();
+    let listener = bind(addr, config.client_port_listen_backlog)
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(crate::node::jobs::WRITE_QUEUE_CAPACITY);
+    let (shared, writer) = Shared::new(config, tree, jobs_tx);
+    {
+        let now = shared.now_ms();
+        let mut tracker = shared.sessions();
+        for (id, timeout_ms) in sessions {
+            tracker.add(*id, *timeout_ms, now);
+        }
+    }
+    Ok((listener, local_addr, Arc::new(shared), writer, jobs_rx))
 }

@@ -8,7 +8,7 @@
 //! written means the new one is skipped, as ZooKeeper does) and never holds the tree
 //! lock while writing files: only the clone happens under the lock.
 
-use crate::net::state::Shared;
+use crate::node::shared::Shared;
 use crate::storage::db::{save_snapshot, SnapshotOptions};
 use crate::storage::snap_policy::SnapPolicy;
 use std::path::PathBuf;

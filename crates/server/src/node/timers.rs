@@ -4,7 +4,9 @@
 //! Owns only timing. It submits ordinary transactions to the write path
 //! (deleteContainer); it never touches the tree or watches directly.
 
-use crate::net::state::{wall_ms, Job, JobKind, Origin, Shared};
+use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::lifecycle::wall_ms;
+use crate::node::shared::Shared;
 use crate::prep::WriteRequest;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ pub async fn reaper(shared: Arc<Shared>) {
     let interval = shared.config.container_check_interval_ms.max(1);
     let per_minute = u64::from(shared.config.container_max_per_minute.max(1));
     let limit = (per_minute * interval / 60_000).max(1) as usize;
-    let mut stop = shared.shutdown.subscribe();
+    let mut stop = shared.lifecycle.subscribe();
     loop {
         tokio::select! {
             _ = stop.wait_for(|v| *v) => return,

@@ -16,6 +16,7 @@ mod apply;
 pub mod digest;
 pub mod ephemeral;
 mod snapshot;
+pub mod store;
 
 pub use acl_cache::{AclCache, OPEN_ACL_INDEX};
 pub use snapshot::{BuildError, SnapshotNode, TreeBuilder};

@@ -1,13 +1,14 @@
 //! State shared by every role of one server: configuration, clock, persistent epochs, the
 //! in-memory log, the election clock and current vote, and the output buffer.
-//! Role modules (election, leader, learner) borrow it; it makes no protocol decisions.
+//! The leader and learner roles borrow it; the election borrows only some of its fields
+//! (`election::ElectionCtx`, built by `Zab`). It makes no protocol decisions.
 
-use super::election::Vote;
 use super::log::TxnLog;
 use super::quorum::QuorumVerifier;
-use super::types::{Message, Output, Sid, Txn, ZabConfig};
-use rzk_proto::quorum::{Notification, PacketType, QuorumPacket, ServerState};
-use rzk_proto::Zxid;
+use super::types::{Message, Output, Txn, ZabConfig};
+use super::vote::{Candidate, Vote};
+use rzk_proto::quorum::{PacketType, QuorumPacket, ServerState};
+use rzk_proto::{ServerId, Zxid};
 
 #[derive(Debug)]
 pub struct Core {
@@ -32,55 +33,35 @@ impl Core {
 
     /// Our initial vote: ourselves with our last logged zxid and current epoch; observers
     /// vote for nobody (`Long.MIN_VALUE`).
-    pub fn initial_vote(&self) -> (Sid, i64, i64) {
+    pub fn initial_vote(&self) -> Candidate {
         if self.is_observer() {
-            (i64::MIN, i64::MIN, i64::MIN)
+            Candidate::NOBODY
         } else {
-            (
-                self.cfg.my_id,
-                self.log.last().0,
-                i64::from(self.current_epoch),
-            )
+            Candidate {
+                leader: self.cfg.my_id,
+                zxid: self.log.last(),
+                epoch: i64::from(self.current_epoch),
+            }
         }
-    }
-
-    pub fn notification(&self, v: &Vote, state: ServerState) -> Notification {
-        Notification {
-            state,
-            leader: v.leader,
-            zxid: v.zxid,
-            election_epoch: v.election_epoch,
-            peer_epoch: v.peer_epoch,
-            version: rzk_proto::quorum::election::NOTIFICATION_VERSION,
-            config: self.cfg.config_text.clone(),
-        }
-    }
-
-    pub fn send_vote(&mut self, to: Sid, v: &Vote) {
-        let n = self.notification(v, ServerState::Looking);
-        self.out.push(Output::Send {
-            to,
-            msg: Message::Election(n),
-        });
     }
 
     /// Sends our reported vote with our real state (replies to peers).
-    pub fn reply_vote(&mut self, to: Sid) {
-        let n = self.notification(&self.vote, self.state);
+    pub fn reply_vote(&mut self, to: ServerId) {
+        let n = self.vote.notification(self.state, &self.cfg.config_text);
         self.out.push(Output::Send {
             to,
             msg: Message::Election(n),
         });
     }
 
-    pub fn send(&mut self, to: Sid, p: QuorumPacket) {
+    pub fn send(&mut self, to: ServerId, p: QuorumPacket) {
         self.out.push(Output::Send {
             to,
             msg: Message::Quorum(p),
         });
     }
 
-    pub fn send_type(&mut self, to: Sid, ty: PacketType, zxid: Zxid) {
+    pub fn send_type(&mut self, to: ServerId, ty: PacketType, zxid: Zxid) {
         self.send(to, QuorumPacket::new(ty, zxid.0));
     }
 

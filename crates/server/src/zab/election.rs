@@ -6,68 +6,61 @@
 //! nothing better arrives within `finalize_wait`. A server joining a settled ensemble
 //! finishes from FOLLOWING/LEADING notifications instead. Observers never vote.
 //! Owns only election bookkeeping; replies to peers that are not LOOKING are sent by
-//! `Zab` (mod.rs), and the role switch happens there too.
+//! `Zab` (mod.rs), and the role switch happens there too. It never sees `Core`: `Zab`
+//! lends it the few fields a step needs as an [`ElectionCtx`].
 
-use super::core::Core;
-use super::types::Sid;
+use super::quorum::QuorumVerifier;
+use super::types::{Message, Output, ZabConfig};
+use super::vote::{Candidate, Vote};
 use rzk_proto::quorum::{Notification, ServerState};
+use rzk_proto::ServerId;
 use std::collections::BTreeMap;
 
-/// A vote as heard from a peer (or our own proposal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Vote {
-    pub leader: Sid,
-    pub zxid: i64,
-    pub election_epoch: i64,
-    pub peer_epoch: i64,
-    pub state: ServerState,
-    pub version: i32,
+/// What an election step needs of the server's shared state. `Zab` lends it from its
+/// `Core` for one call; the election itself does not know `Core`.
+#[derive(Debug)]
+pub struct ElectionCtx<'a> {
+    pub cfg: &'a ZabConfig,
+    pub qv: &'a QuorumVerifier,
+    pub now: u64,
+    /// The election round (`logicalclock`); it outlives any one `Election`.
+    pub logical_clock: &'a mut i64,
+    /// Our own candidate: ourselves with our last logged zxid and current epoch
+    /// ([`Candidate::NOBODY`] on an observer).
+    pub initial: Candidate,
+    pub out: &'a mut Vec<Output>,
 }
 
-impl Vote {
-    pub fn from_notification(n: &Notification) -> Vote {
-        Vote {
-            leader: n.leader,
-            zxid: n.zxid,
-            election_epoch: n.election_epoch,
-            peer_epoch: n.peer_epoch,
-            state: n.state,
-            version: n.version,
-        }
+impl ElectionCtx<'_> {
+    fn me(&self) -> ServerId {
+        self.cfg.my_id
     }
 
-    /// ZooKeeper's vote equality when counting a quorum: all fields when either side is
-    /// LOOKING, otherwise only leader and peer epoch (only leader against a version-0 vote).
-    pub fn same_as(&self, other: &Vote) -> bool {
-        if self.state == ServerState::Looking || other.state == ServerState::Looking {
-            return self.leader == other.leader
-                && self.zxid == other.zxid
-                && self.election_epoch == other.election_epoch
-                && self.peer_epoch == other.peer_epoch;
-        }
-        if (self.version == 0) != (other.version == 0) {
-            return self.leader == other.leader;
-        }
-        self.leader == other.leader && self.peer_epoch == other.peer_epoch
+    fn is_observer(&self) -> bool {
+        !self.qv.is_voter(self.cfg.my_id)
+    }
+
+    fn send_vote(&mut self, to: ServerId, v: &Vote) {
+        let n = v.notification(ServerState::Looking, &self.cfg.config_text);
+        self.out.push(Output::Send {
+            to,
+            msg: Message::Election(n),
+        });
     }
 }
 
-/// `totalOrderPredicate`: does (id, zxid, epoch) beat (cur_id, cur_zxid, cur_epoch)?
-/// Only voters can win.
-pub fn beats(core: &Core, new: (Sid, i64, i64), cur: (Sid, i64, i64)) -> bool {
-    if !core.qv.is_voter(new.0) {
-        return false;
-    }
-    (new.2, new.1, new.0) > (cur.2, cur.1, cur.0)
+/// `totalOrderPredicate`: does `new` beat `cur`? Only voters can win.
+pub fn beats(qv: &QuorumVerifier, new: Candidate, cur: Candidate) -> bool {
+    qv.is_voter(new.leader) && new > cur
 }
 
 /// State of one election round (LOOKING).
 #[derive(Debug)]
 pub struct Election {
-    /// Proposed (leader, zxid, peer epoch).
-    pub proposal: (Sid, i64, i64),
-    recvset: BTreeMap<Sid, Vote>,
-    outofelection: BTreeMap<Sid, Vote>,
+    /// Whom we vote for.
+    pub proposal: Candidate,
+    recvset: BTreeMap<ServerId, Vote>,
+    outofelection: BTreeMap<ServerId, Vote>,
     finalize_at: Option<u64>,
     next_send_at: u64,
     interval: u64,
@@ -75,52 +68,46 @@ pub struct Election {
 
 impl Election {
     /// Starts a round: bump the logical clock, propose ourselves, notify every voter.
-    pub fn start(core: &mut Core) -> Election {
-        core.logical_clock += 1;
+    pub fn start(ctx: &mut ElectionCtx<'_>) -> Election {
+        *ctx.logical_clock += 1;
         let mut e = Election {
-            proposal: core.initial_vote(),
+            proposal: ctx.initial,
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
             finalize_at: None,
             next_send_at: 0,
-            interval: core.cfg.min_notification_ms,
+            interval: ctx.cfg.min_notification_ms,
         };
-        e.send_notifications(core);
+        e.send_notifications(ctx);
         e
     }
 
-    pub fn proposal_vote(&self, core: &Core) -> Vote {
-        Vote {
-            leader: self.proposal.0,
-            zxid: self.proposal.1,
-            election_epoch: core.logical_clock,
-            peer_epoch: self.proposal.2,
-            state: ServerState::Looking,
-            version: rzk_proto::quorum::election::NOTIFICATION_VERSION,
-        }
+    /// Our proposal as a LOOKING vote in round `logical_clock`.
+    pub fn proposal_vote(&self, logical_clock: i64) -> Vote {
+        Vote::looking(self.proposal, logical_clock)
     }
 
-    fn send_notifications(&mut self, core: &mut Core) {
-        let v = self.proposal_vote(core);
-        let me = core.cfg.my_id;
-        if core.qv.is_voter(me) {
+    fn send_notifications(&mut self, ctx: &mut ElectionCtx<'_>) {
+        let v = self.proposal_vote(*ctx.logical_clock);
+        let me = ctx.me();
+        if ctx.qv.is_voter(me) {
             self.recvset.insert(me, v);
         }
-        let voters: Vec<Sid> = core.qv.voters().filter(|s| *s != me).collect();
+        let voters: Vec<ServerId> = ctx.qv.voters().filter(|s| *s != me).collect();
         for to in voters {
-            core.send_vote(to, &v);
+            ctx.send_vote(to, &v);
         }
-        self.next_send_at = core.now + self.interval;
+        self.next_send_at = ctx.now + self.interval;
     }
 
-    fn set_proposal(&mut self, core: &mut Core, p: (Sid, i64, i64)) {
+    fn set_proposal(&mut self, ctx: &mut ElectionCtx<'_>, p: Candidate) {
         self.proposal = p;
         self.finalize_at = None;
-        self.send_notifications(core);
+        self.send_notifications(ctx);
     }
 
-    fn count_quorum(core: &Core, votes: &BTreeMap<Sid, Vote>, target: &Vote) -> bool {
-        core.qv.has_quorum(
+    fn count_quorum(qv: &QuorumVerifier, votes: &BTreeMap<ServerId, Vote>, target: &Vote) -> bool {
+        qv.has_quorum(
             votes
                 .iter()
                 .filter(|(_, v)| v.same_as(target))
@@ -130,13 +117,18 @@ impl Election {
 
     /// `checkLeader`: a voted-for leader other than us must itself have told us it is
     /// LEADING; if it is us, the round must be the current one.
-    fn check_leader(core: &Core, votes: &BTreeMap<Sid, Vote>, leader: Sid, ee: i64) -> bool {
-        if leader != core.cfg.my_id {
+    fn check_leader(
+        ctx: &ElectionCtx<'_>,
+        votes: &BTreeMap<ServerId, Vote>,
+        leader: ServerId,
+        ee: i64,
+    ) -> bool {
+        if leader != ctx.me() {
             votes
                 .get(&leader)
                 .is_some_and(|v| v.state == ServerState::Leading)
         } else {
-            core.logical_clock == ee
+            *ctx.logical_clock == ee
         }
     }
 
@@ -144,59 +136,63 @@ impl Election {
     /// is over.
     pub fn on_notification(
         &mut self,
-        core: &mut Core,
-        from: Sid,
+        ctx: &mut ElectionCtx<'_>,
+        from: ServerId,
         n: &Notification,
     ) -> Option<Vote> {
-        if !core.qv.is_voter(n.leader) && n.state != ServerState::Looking {
+        let nv = Vote::from_notification(n);
+        if !ctx.qv.is_voter(nv.leader) && n.state != ServerState::Looking {
             return None;
         }
-        let nv = Vote::from_notification(n);
         match n.state {
             ServerState::Looking => {
-                if core.is_observer() {
+                if ctx.is_observer() {
                     return None;
                 }
-                if !core.qv.is_voter(n.leader) {
+                if !ctx.qv.is_voter(nv.leader) {
                     return None;
                 }
-                if n.election_epoch > core.logical_clock {
-                    core.logical_clock = n.election_epoch;
+                let cand = nv.candidate();
+                if n.election_epoch > *ctx.logical_clock {
+                    *ctx.logical_clock = n.election_epoch;
                     self.recvset.clear();
-                    let init = core.initial_vote();
-                    let cand = (n.leader, n.zxid, n.peer_epoch);
-                    let best = if beats(core, cand, init) { cand } else { init };
-                    self.set_proposal(core, best);
-                } else if n.election_epoch < core.logical_clock {
+                    let init = ctx.initial;
+                    let best = if beats(ctx.qv, cand, init) {
+                        cand
+                    } else {
+                        init
+                    };
+                    self.set_proposal(ctx, best);
+                } else if n.election_epoch < *ctx.logical_clock {
                     return None;
-                } else if beats(core, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
-                    self.set_proposal(core, (n.leader, n.zxid, n.peer_epoch));
+                } else if beats(ctx.qv, cand, self.proposal) {
+                    self.set_proposal(ctx, cand);
                 }
                 self.recvset.insert(from, nv);
-                let target = self.proposal_vote(core);
-                if Self::count_quorum(core, &self.recvset, &target) {
+                let target = self.proposal_vote(*ctx.logical_clock);
+                if Self::count_quorum(ctx.qv, &self.recvset, &target) {
                     if self.finalize_at.is_none() {
-                        self.finalize_at = Some(core.now + core.cfg.finalize_wait_ms);
+                        self.finalize_at = Some(ctx.now + ctx.cfg.finalize_wait_ms);
                     }
                 } else {
                     self.finalize_at = None;
                 }
-                self.try_finalize(core)
+                self.try_finalize(ctx)
             }
             ServerState::Following | ServerState::Leading => {
-                if n.election_epoch == core.logical_clock {
+                if n.election_epoch == *ctx.logical_clock {
                     self.recvset.insert(from, nv);
-                    if Self::count_quorum(core, &self.recvset, &nv)
-                        && Self::check_leader(core, &self.recvset, n.leader, n.election_epoch)
+                    if Self::count_quorum(ctx.qv, &self.recvset, &nv)
+                        && Self::check_leader(ctx, &self.recvset, nv.leader, n.election_epoch)
                     {
                         return Some(nv);
                     }
                 }
                 self.outofelection.insert(from, nv);
-                if Self::count_quorum(core, &self.outofelection, &nv)
-                    && Self::check_leader(core, &self.outofelection, n.leader, n.election_epoch)
+                if Self::count_quorum(ctx.qv, &self.outofelection, &nv)
+                    && Self::check_leader(ctx, &self.outofelection, nv.leader, n.election_epoch)
                 {
-                    core.logical_clock = n.election_epoch;
+                    *ctx.logical_clock = n.election_epoch;
                     return Some(nv);
                 }
                 None
@@ -205,13 +201,13 @@ impl Election {
         }
     }
 
-    fn try_finalize(&mut self, core: &mut Core) -> Option<Vote> {
+    fn try_finalize(&mut self, ctx: &ElectionCtx<'_>) -> Option<Vote> {
         let at = self.finalize_at?;
-        if core.now < at {
+        if ctx.now < at {
             return None;
         }
-        let target = self.proposal_vote(core);
-        if Self::count_quorum(core, &self.recvset, &target) {
+        let target = self.proposal_vote(*ctx.logical_clock);
+        if Self::count_quorum(ctx.qv, &self.recvset, &target) {
             return Some(target);
         }
         self.finalize_at = None;
@@ -219,28 +215,29 @@ impl Election {
     }
 
     /// Timer: finish after `finalize_wait`, re-send notifications with back-off.
-    pub fn on_tick(&mut self, core: &mut Core) -> Option<Vote> {
-        if core.qv.is_voter(core.cfg.my_id) && self.finalize_at.is_none() {
-            let target = self.proposal_vote(core);
-            if Self::count_quorum(core, &self.recvset, &target) {
+    pub fn on_tick(&mut self, ctx: &mut ElectionCtx<'_>) -> Option<Vote> {
+        let me = ctx.me();
+        if ctx.qv.is_voter(me) && self.finalize_at.is_none() {
+            let target = self.proposal_vote(*ctx.logical_clock);
+            if Self::count_quorum(ctx.qv, &self.recvset, &target) {
                 // The only voter has nobody better to wait for: it elects itself at once.
-                let alone = core.qv.voters().all(|s| s == core.cfg.my_id);
-                let wait = if alone { 0 } else { core.cfg.finalize_wait_ms };
-                self.finalize_at = Some(core.now + wait);
+                let alone = ctx.qv.voters().all(|s| s == me);
+                let wait = if alone { 0 } else { ctx.cfg.finalize_wait_ms };
+                self.finalize_at = Some(ctx.now + wait);
             }
         }
-        if let Some(v) = self.try_finalize(core) {
+        if let Some(v) = self.try_finalize(ctx) {
             return Some(v);
         }
-        if core.now >= self.next_send_at {
-            self.interval = (self.interval * 2).min(core.cfg.max_notification_ms);
-            self.send_notifications(core);
+        if ctx.now >= self.next_send_at {
+            self.interval = (self.interval * 2).min(ctx.cfg.max_notification_ms);
+            self.send_notifications(ctx);
         }
         None
     }
 
     /// A notification arrived (the poll was not empty): push the re-send timer back.
-    pub fn heard(&mut self, core: &Core) {
-        self.next_send_at = self.next_send_at.max(core.now + self.interval);
+    pub fn heard(&mut self, now: u64) {
+        self.next_send_at = self.next_send_at.max(now + self.interval);
     }
 }

@@ -6,11 +6,11 @@
 
 use super::core::Core;
 use super::sync::{plan, SyncMode};
-use super::types::{EpochKind, Output, Sid, Txn};
+use super::types::{EpochKind, Output, Txn};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{decode_int, encode_int, LearnerInfo};
 use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
-use rzk_proto::Zxid;
+use rzk_proto::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::{debug, info, warn};
 
@@ -75,21 +75,21 @@ pub enum LeaderNext {
 pub struct Leader {
     phase: Phase,
     epoch: u32,
-    reports: BTreeMap<Sid, u32>,
-    epoch_acks: BTreeSet<Sid>,
-    newleader_acks: BTreeSet<Sid>,
+    reports: BTreeMap<ServerId, u32>,
+    epoch_acks: BTreeSet<ServerId>,
+    newleader_acks: BTreeSet<ServerId>,
     phase_deadline: u64,
-    learners: BTreeMap<Sid, Handler>,
+    learners: BTreeMap<ServerId, Handler>,
     /// Proposals not yet committed and the voters that acked them.
     /// Proposals not yet committed, with the voters that have them on disk (a short
     /// list: cheaper than a set per proposal on the write path).
-    outstanding: BTreeMap<Zxid, Vec<Sid>>,
+    outstanding: BTreeMap<Zxid, Vec<ServerId>>,
     last_proposed: Zxid,
     history_end: Zxid,
     tick: u64,
     next_half_tick: u64,
     odd_half: bool,
-    pending_syncs: Vec<(Zxid, Sid)>,
+    pending_syncs: Vec<(Zxid, ServerId)>,
 }
 
 impl Leader {
@@ -112,7 +112,7 @@ impl Leader {
             odd_half: false,
             pending_syncs: Vec::new(),
         };
-        info!(sid = core.cfg.my_id, "leading: discovery");
+        info!(sid = %core.cfg.my_id, "leading: discovery");
         l.check_epoch_quorum(core);
         (l, LeaderNext::Stay)
     }
@@ -122,7 +122,7 @@ impl Leader {
     }
 
     /// Learners in the broadcast phase (synced), for monitoring.
-    pub fn synced_learners(&self) -> Vec<Sid> {
+    pub fn synced_learners(&self) -> Vec<ServerId> {
         self.learners
             .iter()
             .filter(|(_, h)| h.state == HState::Broadcast)
@@ -167,14 +167,14 @@ impl Leader {
         let max = self.reports.values().copied().max().unwrap_or(0);
         self.epoch = max + 1;
         self.phase = Phase::AcceptedPersisting;
-        debug!(sid = core.cfg.my_id, epoch = self.epoch, "new epoch chosen");
+        debug!(sid = %core.cfg.my_id, epoch = self.epoch, "new epoch chosen");
         core.out.push(Output::PersistEpoch {
             kind: EpochKind::Accepted,
             epoch: self.epoch,
         });
     }
 
-    fn send_leader_info(&mut self, core: &mut Core, sid: Sid) {
+    fn send_leader_info(&mut self, core: &mut Core, sid: ServerId) {
         core.send(
             sid,
             QuorumPacket::with_data(
@@ -195,7 +195,7 @@ impl Leader {
                 self.phase = Phase::EpochAcks;
                 self.reset_phase_deadline(core);
                 self.epoch_acks.insert(core.cfg.my_id);
-                let waiting: Vec<Sid> = self
+                let waiting: Vec<ServerId> = self
                     .learners
                     .iter()
                     .filter(|(_, h)| h.state == HState::AwaitEpoch)
@@ -212,7 +212,7 @@ impl Leader {
                 self.reset_phase_deadline(core);
                 self.history_end = core.log.last();
                 self.last_proposed = Zxid::new(self.epoch, 0);
-                let acked: Vec<(Sid, Zxid)> = self
+                let acked: Vec<(ServerId, Zxid)> = self
                     .learners
                     .iter()
                     .filter_map(|(s, h)| match h.state {
@@ -248,13 +248,13 @@ impl Leader {
         }
     }
 
-    fn start_sync(&mut self, core: &mut Core, sid: Sid, peer_last: Zxid) {
+    fn start_sync(&mut self, core: &mut Core, sid: ServerId, peer_last: Zxid) {
         let Some(observer) = self.learners.get(&sid).map(|h| h.observer) else {
             return;
         };
         let lpz = self.lpz(core);
         let p = plan(&core.log, lpz, peer_last);
-        debug!(leader = core.cfg.my_id, learner = sid, peer = %peer_last, ?p.mode, "sync");
+        debug!(leader = %core.cfg.my_id, learner = %sid, peer = %peer_last, ?p.mode, "sync");
         match p.mode {
             SyncMode::Diff(z) => core.send_type(sid, PacketType::Diff, z),
             SyncMode::Trunc(z) => core.send_type(sid, PacketType::Trunc, z),
@@ -315,13 +315,13 @@ impl Leader {
             return;
         }
         self.phase = Phase::Established;
-        info!(sid = me, epoch = self.epoch, "leader established");
+        info!(sid = %me, epoch = self.epoch, "leader established");
         core.commit_to(self.history_end);
         core.out.push(Output::Established {
             epoch: self.epoch,
             leader: me,
         });
-        let ready: Vec<Sid> = self
+        let ready: Vec<ServerId> = self
             .learners
             .iter()
             .filter(|(_, h)| h.state == HState::AwaitEstablish)
@@ -332,18 +332,18 @@ impl Leader {
         }
     }
 
-    fn send_uptodate(&mut self, core: &mut Core, sid: Sid) {
+    fn send_uptodate(&mut self, core: &mut Core, sid: ServerId) {
         core.send_type(sid, PacketType::UpToDate, Zxid(-1));
         if let Some(h) = self.learners.get_mut(&sid) {
             h.state = HState::Broadcast;
         }
     }
 
-    fn drop_learner(&mut self, core: &mut Core, sid: Sid, why: &str) {
+    fn drop_learner(&mut self, core: &mut Core, sid: ServerId, why: &str) {
         if self.learners.remove(&sid).is_some() {
             warn!(
-                leader = core.cfg.my_id,
-                learner = sid,
+                leader = %core.cfg.my_id,
+                learner = %sid,
                 why,
                 "dropping learner"
             );
@@ -351,18 +351,18 @@ impl Leader {
         }
     }
 
-    pub fn on_disconnected(&mut self, core: &mut Core, sid: Sid) {
+    pub fn on_disconnected(&mut self, core: &mut Core, sid: ServerId) {
         if self.learners.remove(&sid).is_some() {
             debug!(
-                leader = core.cfg.my_id,
-                learner = sid,
+                leader = %core.cfg.my_id,
+                learner = %sid,
                 "learner disconnected"
             );
         }
         self.reports.remove(&sid);
     }
 
-    pub fn on_packet(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) -> LeaderNext {
+    pub fn on_packet(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) -> LeaderNext {
         match p.ty {
             PacketType::FollowerInfo | PacketType::ObserverInfo => {
                 self.on_learner_info(core, from, p);
@@ -372,7 +372,7 @@ impl Leader {
         }
         let tick = self.tick;
         let Some(h) = self.learners.get_mut(&from) else {
-            debug!(leader = core.cfg.my_id, from, ty = ?p.ty, "packet from unknown learner");
+            debug!(leader = %core.cfg.my_id, %from, ty = ?p.ty, "packet from unknown learner");
             return LeaderNext::Stay;
         };
         h.deadline_tick = h.deadline_tick.max(tick + core.cfg.sync_limit);
@@ -418,17 +418,17 @@ impl Leader {
                 core.out.push(Output::Deliver { from, packet: p });
             }
             (ty, st) => {
-                warn!(leader = core.cfg.my_id, from, ?ty, ?st, "unexpected packet");
+                warn!(leader = %core.cfg.my_id, %from, ?ty, ?st, "unexpected packet");
                 self.drop_learner(core, from, "protocol error");
             }
         }
         LeaderNext::Stay
     }
 
-    fn on_learner_info(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) {
+    fn on_learner_info(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) {
         let observer = p.ty == PacketType::ObserverInfo;
         let sid_ok = match LearnerInfo::decode(p.data()) {
-            Ok(li) => li.server_id == from,
+            Ok(li) => ServerId(li.server_id) == from,
             Err(_) => false,
         };
         let role_ok = if observer {
@@ -466,7 +466,7 @@ impl Leader {
         }
     }
 
-    fn on_ack_epoch(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) {
+    fn on_ack_epoch(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) {
         let Ok(cur) = decode_int(p.data()) else {
             self.drop_learner(core, from, "bad ACKEPOCH");
             return;
@@ -499,12 +499,18 @@ impl Leader {
             core.out.push(Output::ProposalRejected { zxid });
             return;
         }
+        debug_assert!(
+            zxid > self.last_proposed && zxid > core.log.last(),
+            "proposals must strictly increase: {zxid} after {} (log ends at {})",
+            self.last_proposed,
+            core.log.last()
+        );
         let txn = Txn { zxid, payload };
         core.log.append(txn.clone());
         core.out.push(Output::PersistTxns(vec![txn.clone()]));
         self.last_proposed = zxid;
         self.outstanding.insert(zxid, Vec::new());
-        let targets: Vec<Sid> = self
+        let targets: Vec<ServerId> = self
             .learners
             .iter()
             .filter(|(_, h)| h.forwarding() && !h.observer)
@@ -544,7 +550,7 @@ impl Leader {
             }
             self.outstanding.remove(&zxid);
             let newly = core.commit_to(zxid);
-            let targets: Vec<(Sid, bool)> = self
+            let targets: Vec<(ServerId, bool)> = self
                 .learners
                 .iter()
                 .filter(|(_, h)| h.forwarding())
@@ -589,12 +595,12 @@ impl Leader {
         }
     }
 
-    pub fn on_sync_request(&mut self, core: &mut Core, from: Sid) {
+    pub fn on_sync_request(&mut self, core: &mut Core, from: ServerId) {
         self.pending_syncs.push((self.last_proposed, from));
         self.try_commit(core);
     }
 
-    pub fn send_to_learner(&mut self, core: &mut Core, to: Sid, p: QuorumPacket) {
+    pub fn send_to_learner(&mut self, core: &mut Core, to: ServerId, p: QuorumPacket) {
         if self.learners.get(&to).is_some_and(|h| h.forwarding()) {
             core.send(to, p);
         }
@@ -603,7 +609,7 @@ impl Leader {
     /// Half-tick timer: pings, the tick counter, learner deadlines, quorum check.
     pub fn on_tick(&mut self, core: &mut Core) -> LeaderNext {
         if self.phase != Phase::Established && core.now > self.phase_deadline {
-            warn!(sid = core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
+            warn!(sid = %core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
             return LeaderNext::StepDown;
         }
         if self.counter_exhausted() && self.outstanding.is_empty() {
@@ -611,7 +617,7 @@ impl Leader {
             // ZooKeeper's leader forces a re-election on rollover. (One voter re-elects
             // itself at once.)
             warn!(
-                sid = core.cfg.my_id,
+                sid = %core.cfg.my_id,
                 last = %self.last_proposed,
                 "zxid counter exhausted; stepping down for a new epoch"
             );
@@ -623,7 +629,7 @@ impl Leader {
             if !self.odd_half {
                 self.tick += 1;
                 let tick = self.tick;
-                let late: Vec<Sid> = self
+                let late: Vec<ServerId> = self
                     .learners
                     .iter()
                     .filter(|(_, h)| tick > h.deadline_tick)
@@ -640,12 +646,12 @@ impl Leader {
                         .map(|(s, _)| *s)
                         .chain([core.cfg.my_id]);
                     if !core.qv.has_quorum(synced) {
-                        warn!(sid = core.cfg.my_id, "lost quorum of synced followers");
+                        warn!(sid = %core.cfg.my_id, "lost quorum of synced followers");
                         return LeaderNext::StepDown;
                     }
                 }
             }
-            let ping: Vec<Sid> = self
+            let ping: Vec<ServerId> = self
                 .learners
                 .iter()
                 .filter(|(_, h)| h.state == HState::Broadcast)

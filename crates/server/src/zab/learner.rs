@@ -6,11 +6,11 @@
 //! leader after syncLimit ticks. Never touches disk or sockets itself.
 
 use super::core::Core;
-use super::types::{EpochKind, Output, Sid, Txn};
+use super::types::{EpochKind, Output, Txn};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{encode_int, LearnerInfo};
 use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
-use rzk_proto::Zxid;
+use rzk_proto::{ServerId, Zxid};
 use tracing::{debug, info, warn};
 
 /// Most session-touch bytes buffered for the next PING reply.
@@ -40,7 +40,7 @@ pub enum LearnerNext {
 
 #[derive(Debug)]
 pub struct Learner {
-    pub leader: Sid,
+    pub leader: ServerId,
     observer: bool,
     phase: Phase,
     new_epoch: u32,
@@ -54,7 +54,7 @@ pub struct Learner {
 }
 
 impl Learner {
-    pub fn start(core: &mut Core, leader: Sid) -> Learner {
+    pub fn start(core: &mut Core, leader: ServerId) -> Learner {
         let mut l = Learner {
             leader,
             observer: core.is_observer(),
@@ -81,7 +81,7 @@ impl Learner {
         self.retry_at = None;
         core.out.push(Output::Connect { to: self.leader });
         let info = LearnerInfo {
-            server_id: core.cfg.my_id,
+            server_id: core.cfg.my_id.0,
             protocol_version: LEARNER_PROTOCOL_VERSION,
             config_version: core.cfg.config_version,
         };
@@ -96,7 +96,7 @@ impl Learner {
         );
     }
 
-    pub fn on_disconnected(&mut self, core: &mut Core, peer: Sid) -> LearnerNext {
+    pub fn on_disconnected(&mut self, core: &mut Core, peer: ServerId) -> LearnerNext {
         if peer != self.leader {
             return LearnerNext::Stay;
         }
@@ -105,8 +105,8 @@ impl Learner {
             return LearnerNext::Stay;
         }
         info!(
-            sid = core.cfg.my_id,
-            leader = self.leader,
+            sid = %core.cfg.my_id,
+            leader = %self.leader,
             "lost the leader connection"
         );
         LearnerNext::Looking
@@ -124,7 +124,7 @@ impl Learner {
             core.cfg.init_limit
         };
         if core.now > self.last_heard + limit * core.tick_ms() {
-            warn!(sid = core.cfg.my_id, leader = self.leader, phase = ?self.phase, "leader silent too long");
+            warn!(sid = %core.cfg.my_id, leader = %self.leader, phase = ?self.phase, "leader silent too long");
             core.out.push(Output::Disconnect { peer: self.leader });
             return LearnerNext::Looking;
         }
@@ -141,21 +141,21 @@ impl Learner {
         if self.phase == Phase::Serving {
             core.send(self.leader, p);
         } else {
-            debug!(sid = core.cfg.my_id, "not serving: forward dropped");
+            debug!(sid = %core.cfg.my_id, "not serving: forward dropped");
         }
     }
 
     fn fail(&mut self, core: &mut Core, why: &str) -> LearnerNext {
-        warn!(sid = core.cfg.my_id, leader = self.leader, phase = ?self.phase, why, "leaving leader");
+        warn!(sid = %core.cfg.my_id, leader = %self.leader, phase = ?self.phase, why, "leaving leader");
         core.out.push(Output::Disconnect { peer: self.leader });
         LearnerNext::Looking
     }
 
-    pub fn on_packet(&mut self, core: &mut Core, from: Sid, p: QuorumPacket) -> LearnerNext {
+    pub fn on_packet(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) -> LearnerNext {
         if from != self.leader {
             debug!(
-                sid = core.cfg.my_id,
-                from, "quorum packet from a non-leader ignored"
+                sid = %core.cfg.my_id,
+                %from, "quorum packet from a non-leader ignored"
             );
             return LearnerNext::Stay;
         }
@@ -181,7 +181,7 @@ impl Learner {
             (PacketType::Diff, Phase::Syncing) => self.sync_point = zxid,
             (PacketType::Trunc, Phase::Syncing) => {
                 if zxid < core.log.committed() {
-                    tracing::error!(sid = core.cfg.my_id, to = %zxid, committed = %core.log.committed(),
+                    tracing::error!(sid = %core.cfg.my_id, to = %zxid, committed = %core.log.committed(),
                         "leader asked to truncate committed transactions; refusing");
                     return self.fail(core, "TRUNC below committed");
                 }
@@ -252,8 +252,8 @@ impl Learner {
                 self.phase = Phase::Serving;
                 core.send_type(self.leader, PacketType::Ack, Zxid::new(self.new_epoch, 0));
                 info!(
-                    sid = core.cfg.my_id,
-                    leader = self.leader,
+                    sid = %core.cfg.my_id,
+                    leader = %self.leader,
                     epoch = self.new_epoch,
                     "up to date"
                 );
@@ -275,7 +275,7 @@ impl Learner {
             }
             (ty, phase) => {
                 warn!(
-                    sid = core.cfg.my_id,
+                    sid = %core.cfg.my_id,
                     ?ty,
                     ?phase,
                     "unexpected packet from leader"

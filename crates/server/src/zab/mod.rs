@@ -27,14 +27,16 @@ pub mod log;
 pub mod quorum;
 pub mod sync;
 pub mod types;
+pub mod vote;
 
 #[cfg(test)]
 mod tests;
 
-pub use types::{Durable, EpochKind, Input, Message, Output, Role, Sid, Txn, ZabConfig};
+pub use rzk_proto::ServerId;
+pub use types::{Durable, EpochKind, Input, Message, Output, Role, Txn, ZabConfig};
 
 use self::core::Core;
-use election::{Election, Vote};
+use election::{Election, ElectionCtx};
 use leader::{Leader, LeaderNext};
 use learner::{Learner, LearnerNext};
 use log::TxnLog;
@@ -42,6 +44,7 @@ use quorum::QuorumVerifier;
 use rzk_proto::quorum::{PacketType, ServerState};
 use rzk_proto::Zxid;
 use tracing::debug;
+use vote::{Candidate, Vote};
 
 #[derive(Debug)]
 enum State {
@@ -70,19 +73,19 @@ impl Zab {
             current_epoch: durable.current_epoch,
             log: TxnLog::recovered(durable.snapshot_zxid, durable.log),
             logical_clock: 0,
-            vote: Vote {
-                leader: me,
-                zxid: 0,
-                election_epoch: 0,
-                peer_epoch: 0,
-                state: ServerState::Looking,
-                version: rzk_proto::quorum::election::NOTIFICATION_VERSION,
-            },
+            vote: Vote::looking(
+                Candidate {
+                    leader: me,
+                    zxid: Zxid::ZERO,
+                    epoch: 0,
+                },
+                0,
+            ),
             state: ServerState::Looking,
             out: Vec::new(),
         };
-        let e = Election::start(&mut core);
-        core.vote = e.proposal_vote(&core);
+        let e = Election::start(&mut election_ctx(&mut core));
+        core.vote = e.proposal_vote(core.logical_clock);
         core.out.push(Output::RoleChanged {
             role: Role::Looking,
             leader: None,
@@ -95,7 +98,7 @@ impl Zab {
         (z, out)
     }
 
-    pub fn my_id(&self) -> Sid {
+    pub fn my_id(&self) -> ServerId {
         self.core.cfg.my_id
     }
 
@@ -109,7 +112,7 @@ impl Zab {
     }
 
     /// The leader this server follows or is (None while LOOKING).
-    pub fn leader(&self) -> Option<Sid> {
+    pub fn leader(&self) -> Option<ServerId> {
         match &self.state {
             State::Looking(_) => None,
             State::Learning(l) => Some(l.leader),
@@ -135,7 +138,7 @@ impl Zab {
     }
 
     /// Leader: learners in the broadcast phase (synced), for monitoring only.
-    pub fn synced_learners(&self) -> Vec<Sid> {
+    pub fn synced_learners(&self) -> Vec<ServerId> {
         match &self.state {
             State::Leading(l) => l.synced_learners(),
             _ => Vec::new(),
@@ -244,8 +247,8 @@ impl Zab {
     fn on_tick(&mut self) {
         match &mut self.state {
             State::Looking(e) => {
-                let r = e.on_tick(&mut self.core);
-                self.core.vote = e.proposal_vote(&self.core);
+                let r = e.on_tick(&mut election_ctx(&mut self.core));
+                self.core.vote = e.proposal_vote(self.core.logical_clock);
                 if let Some(v) = r {
                     self.finish_election(v);
                 }
@@ -263,7 +266,7 @@ impl Zab {
         }
     }
 
-    fn on_notification(&mut self, from: Sid, n: rzk_proto::quorum::Notification) {
+    fn on_notification(&mut self, from: ServerId, n: rzk_proto::quorum::Notification) {
         let core = &mut self.core;
         if !core.qv.is_member(from) || from == core.cfg.my_id {
             return;
@@ -277,9 +280,9 @@ impl Zab {
         }
         match &mut self.state {
             State::Looking(e) => {
-                e.heard(core);
-                let r = e.on_notification(core, from, &n);
-                core.vote = e.proposal_vote(core);
+                e.heard(core.now);
+                let r = e.on_notification(&mut election_ctx(core), from, &n);
+                core.vote = e.proposal_vote(core.logical_clock);
                 if n.state == ServerState::Looking
                     && n.election_epoch < core.logical_clock
                     && !core.is_observer()
@@ -298,7 +301,7 @@ impl Zab {
         }
     }
 
-    fn on_packet(&mut self, from: Sid, p: rzk_proto::quorum::QuorumPacket) {
+    fn on_packet(&mut self, from: ServerId, p: rzk_proto::quorum::QuorumPacket) {
         match &mut self.state {
             State::Leading(l) => {
                 if l.on_packet(&mut self.core, from, p) == LeaderNext::StepDown {
@@ -317,7 +320,7 @@ impl Zab {
                 if matches!(p.ty, PacketType::FollowerInfo | PacketType::ObserverInfo) {
                     self.core.out.push(Output::Disconnect { peer: from });
                 } else {
-                    debug!(sid = self.core.cfg.my_id, from, ty = ?p.ty, "quorum packet while LOOKING dropped");
+                    debug!(sid = %self.core.cfg.my_id, %from, ty = ?p.ty, "quorum packet while LOOKING dropped");
                 }
             }
         }
@@ -365,8 +368,20 @@ impl Zab {
             role: Role::Looking,
             leader: None,
         });
-        let e = Election::start(core);
-        core.vote = e.proposal_vote(core);
+        let e = Election::start(&mut election_ctx(core));
+        core.vote = e.proposal_vote(core.logical_clock);
         self.state = State::Looking(e);
+    }
+}
+
+/// Lends the election the fields of `core` it needs for one step.
+fn election_ctx(core: &mut Core) -> ElectionCtx<'_> {
+    ElectionCtx {
+        initial: core.initial_vote(),
+        cfg: &core.cfg,
+        qv: &core.qv,
+        now: core.now,
+        logical_clock: &mut core.logical_clock,
+        out: &mut core.out,
     }
 }

@@ -9,6 +9,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const TICK: u64 = 100;
 
+const S1: ServerId = ServerId(1);
+const S2: ServerId = ServerId(2);
+const S3: ServerId = ServerId(3);
+const S4: ServerId = ServerId(4);
+const S5: ServerId = ServerId(5);
+const S6: ServerId = ServerId(6);
+
 struct Node {
     zab: Zab,
     log: Vec<Txn>,
@@ -27,15 +34,15 @@ enum Wire {
 }
 
 struct Cluster {
-    cfgs: BTreeMap<Sid, ZabConfig>,
-    nodes: BTreeMap<Sid, Node>,
+    cfgs: BTreeMap<ServerId, ZabConfig>,
+    nodes: BTreeMap<ServerId, Node>,
     now: u64,
-    queue: VecDeque<(Sid, Sid, Wire)>,
-    isolated: BTreeSet<Sid>,
-    trace: Vec<(Sid, Sid, Message)>,
+    queue: VecDeque<(ServerId, ServerId, Wire)>,
+    isolated: BTreeSet<ServerId>,
+    trace: Vec<(ServerId, ServerId, Message)>,
 }
 
-fn cfg(me: Sid, voters: &[Sid], observers: &[Sid]) -> ZabConfig {
+fn cfg(me: ServerId, voters: &[ServerId], observers: &[ServerId]) -> ZabConfig {
     let mut c = ZabConfig::new(me, voters.to_vec(), observers.to_vec());
     c.tick_ms = TICK;
     c.commit_log_count = 3;
@@ -58,7 +65,7 @@ fn history(epochs: &[(u32, u32)]) -> Vec<Txn> {
 }
 
 impl Cluster {
-    fn new(voters: &[Sid], observers: &[Sid]) -> Cluster {
+    fn new(voters: &[ServerId], observers: &[ServerId]) -> Cluster {
         let mut cfgs = BTreeMap::new();
         for &s in voters.iter().chain(observers) {
             cfgs.insert(s, cfg(s, voters, observers));
@@ -75,7 +82,7 @@ impl Cluster {
 
     /// Starts `sid` with the given durable state (epochs, log; everything in it is the
     /// replica's "committed before the crash" history only if the ensemble says so).
-    fn start(&mut self, sid: Sid, accepted: u32, current: u32, log: Vec<Txn>) {
+    fn start(&mut self, sid: ServerId, accepted: u32, current: u32, log: Vec<Txn>) {
         let d = Durable {
             accepted_epoch: accepted,
             current_epoch: current,
@@ -101,13 +108,13 @@ impl Cluster {
     }
 
     fn start_all_fresh(&mut self) {
-        let ids: Vec<Sid> = self.cfgs.keys().copied().collect();
+        let ids: Vec<ServerId> = self.cfgs.keys().copied().collect();
         for s in ids {
             self.start(s, 0, 0, Vec::new());
         }
     }
 
-    fn input(&mut self, sid: Sid, i: Input) {
+    fn input(&mut self, sid: ServerId, i: Input) {
         let Some(n) = self.nodes.get_mut(&sid) else {
             return;
         };
@@ -115,7 +122,7 @@ impl Cluster {
         self.handle(sid, out);
     }
 
-    fn complete_disk(&mut self, sid: Sid, o: Output) {
+    fn complete_disk(&mut self, sid: ServerId, o: Output) {
         let n = self.nodes.get_mut(&sid).unwrap();
         let next = match o {
             Output::PersistTxns(ts) => {
@@ -146,7 +153,7 @@ impl Cluster {
         }
     }
 
-    fn release_disk(&mut self, sid: Sid) {
+    fn release_disk(&mut self, sid: ServerId) {
         let n = self.nodes.get_mut(&sid).unwrap();
         n.hold_disk = false;
         let held = std::mem::take(&mut n.held);
@@ -155,7 +162,7 @@ impl Cluster {
         }
     }
 
-    fn handle(&mut self, sid: Sid, out: Vec<Output>) {
+    fn handle(&mut self, sid: ServerId, out: Vec<Output>) {
         for o in out {
             match o {
                 Output::Send { to, msg } => self.queue.push_back((sid, to, Wire::Msg(msg))),
@@ -211,7 +218,7 @@ impl Cluster {
         while self.now < end {
             self.deliver_all();
             self.now += TICK / 4;
-            let ids: Vec<Sid> = self.nodes.keys().copied().collect();
+            let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
             for s in ids {
                 self.input(s, Input::Tick { now_ms: self.now });
             }
@@ -219,11 +226,11 @@ impl Cluster {
         self.deliver_all();
     }
 
-    fn role(&self, sid: Sid) -> Role {
+    fn role(&self, sid: ServerId) -> Role {
         self.nodes[&sid].zab.role()
     }
 
-    fn leader(&self) -> Option<Sid> {
+    fn leader(&self) -> Option<ServerId> {
         self.nodes
             .iter()
             .find(|(_, n)| n.zab.role() == Role::Leading && n.zab.is_serving())
@@ -255,7 +262,7 @@ impl Cluster {
         zs
     }
 
-    fn packets(&self, ty: PacketType) -> Vec<(Sid, Sid, QuorumPacket)> {
+    fn packets(&self, ty: PacketType) -> Vec<(ServerId, ServerId, QuorumPacket)> {
         self.trace
             .iter()
             .filter_map(|(f, t, m)| match m {
@@ -265,7 +272,7 @@ impl Cluster {
             .collect()
     }
 
-    fn applied_zxids(&self, sid: Sid) -> Vec<Zxid> {
+    fn applied_zxids(&self, sid: ServerId) -> Vec<Zxid> {
         self.nodes[&sid].applied.iter().map(|t| t.zxid).collect()
     }
 }
@@ -274,76 +281,76 @@ impl Cluster {
 
 #[test]
 fn election_fresh_ensemble_elects_highest_sid() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
     c.advance(3000);
-    assert_eq!(c.role(3), Role::Leading);
-    assert_eq!(c.role(1), Role::Following);
-    assert_eq!(c.role(2), Role::Following);
+    assert_eq!(c.role(S3), Role::Leading);
+    assert_eq!(c.role(S1), Role::Following);
+    assert_eq!(c.role(S2), Role::Following);
     assert!(c.all_serving());
-    assert_eq!(c.nodes[&3].established, vec![1], "first epoch is 1");
+    assert_eq!(c.nodes[&S3].established, vec![1], "first epoch is 1");
 }
 
 #[test]
 fn election_prefers_highest_epoch_then_zxid_over_sid() {
     // Server 1 saw the most history (epoch 2); 3 has a longer but older log.
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(1, 2, 2, history(&[(1, 3), (2, 2)]));
-    c.start(2, 2, 2, history(&[(1, 3), (2, 1)]));
-    c.start(3, 1, 1, history(&[(1, 9)]));
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 2, 2, history(&[(1, 3), (2, 2)]));
+    c.start(S2, 2, 2, history(&[(1, 3), (2, 1)]));
+    c.start(S3, 1, 1, history(&[(1, 9)]));
     c.advance(3000);
-    assert_eq!(c.role(1), Role::Leading);
+    assert_eq!(c.role(S1), Role::Leading);
     assert!(c.all_serving());
 }
 
 #[test]
 fn election_server_joining_settled_ensemble_follows_without_new_election() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(1, 0, 0, Vec::new());
-    c.start(2, 0, 0, Vec::new());
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 0, 0, Vec::new());
+    c.start(S2, 0, 0, Vec::new());
     c.advance(3000);
-    assert_eq!(c.role(2), Role::Leading);
-    let epoch = c.nodes[&2].zab.current_epoch();
+    assert_eq!(c.role(S2), Role::Leading);
+    let epoch = c.nodes[&S2].zab.current_epoch();
     // 3 has the "best" vote (highest sid) but must learn the established leader.
-    c.start(3, 0, 0, Vec::new());
+    c.start(S3, 0, 0, Vec::new());
     c.advance(3000);
-    assert_eq!(c.role(3), Role::Following);
-    assert_eq!(c.nodes[&3].zab.leader(), Some(2));
-    assert_eq!(c.nodes[&2].zab.current_epoch(), epoch, "no new epoch");
+    assert_eq!(c.role(S3), Role::Following);
+    assert_eq!(c.nodes[&S3].zab.leader(), Some(S2));
+    assert_eq!(c.nodes[&S2].zab.current_epoch(), epoch, "no new epoch");
     assert!(c.all_serving());
 }
 
 #[test]
 fn election_observer_does_not_vote_and_learns_the_leader() {
-    let mut c = Cluster::new(&[1, 2, 3], &[4]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[S4]);
     c.start_all_fresh();
     c.advance(3000);
-    assert_eq!(c.role(4), Role::Observing);
-    assert_eq!(c.nodes[&4].zab.leader(), Some(3));
+    assert_eq!(c.role(S4), Role::Observing);
+    assert_eq!(c.nodes[&S4].zab.leader(), Some(S3));
     // observers never appear as a leader in any notification
     assert!(c.trace.iter().all(|(_, _, m)| match m {
-        Message::Election(n) => n.leader != 4,
+        Message::Election(n) => n.leader != S4.0,
         _ => true,
     }));
 }
 
 #[test]
 fn election_needs_a_quorum() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(1, 0, 0, Vec::new());
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 0, 0, Vec::new());
     c.advance(5000);
-    assert_eq!(c.role(1), Role::Looking);
+    assert_eq!(c.role(S1), Role::Looking);
 }
 
 // ---------------------------------------------------------------- discovery
 
 #[test]
 fn discovery_new_epoch_is_above_every_accepted_epoch() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     // 1 accepted epoch 7 from a leader that never established it.
-    c.start(1, 7, 1, history(&[(1, 2)]));
-    c.start(2, 1, 1, history(&[(1, 2)]));
-    c.start(3, 1, 1, history(&[(1, 2)]));
+    c.start(S1, 7, 1, history(&[(1, 2)]));
+    c.start(S2, 1, 1, history(&[(1, 2)]));
+    c.start(S3, 1, 1, history(&[(1, 2)]));
     c.advance(3000);
     let l = c.leader().unwrap();
     assert_eq!(c.nodes[&l].established, vec![8]);
@@ -354,36 +361,36 @@ fn discovery_new_epoch_is_above_every_accepted_epoch() {
 
 #[test]
 fn discovery_follower_persists_accepted_epoch_before_ackepoch() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
-    c.nodes.get_mut(&1).unwrap().hold_disk = true;
+    c.nodes.get_mut(&S1).unwrap().hold_disk = true;
     c.advance(2000);
     // 1 got LEADERINFO but its acceptedEpoch write is still pending: no ACKEPOCH from it.
     assert!(!c
         .packets(PacketType::LeaderInfo)
         .iter()
-        .all(|(_, t, _)| *t != 1));
+        .all(|(_, t, _)| *t != S1));
     assert!(c
         .packets(PacketType::AckEpoch)
         .iter()
-        .all(|(f, _, _)| *f != 1));
-    c.release_disk(1);
+        .all(|(f, _, _)| *f != S1));
+    c.release_disk(S1);
     c.advance(1000);
     assert!(c
         .packets(PacketType::AckEpoch)
         .iter()
-        .any(|(f, _, _)| *f == 1));
+        .any(|(f, _, _)| *f == S1));
     assert!(c.all_serving());
 }
 
 #[test]
 fn discovery_leader_does_not_lead_without_quorum_and_steps_down() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
     c.advance(3000);
     let l = c.leader().unwrap();
     // isolate both followers: the leader loses its quorum within a few ticks.
-    let followers: Vec<Sid> = [1, 2, 3].into_iter().filter(|s| *s != l).collect();
+    let followers: Vec<ServerId> = [S1, S2, S3].into_iter().filter(|s| *s != l).collect();
     for f in &followers {
         c.isolated.insert(*f);
     }
@@ -402,25 +409,25 @@ fn discovery_leader_does_not_lead_without_quorum_and_steps_down() {
 
 #[test]
 fn sync_diff_sends_only_missing_committed_txns() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(1, 1, 1, history(&[(1, 2)]));
-    c.start(2, 1, 1, history(&[(1, 3)]));
-    c.start(3, 1, 1, history(&[(1, 3)]));
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 1, 1, history(&[(1, 2)]));
+    c.start(S2, 1, 1, history(&[(1, 3)]));
+    c.start(S3, 1, 1, history(&[(1, 3)]));
     c.advance(3000);
-    assert_eq!(c.role(3), Role::Leading);
+    assert_eq!(c.role(S3), Role::Leading);
     let diffs = c.packets(PacketType::Diff);
     assert!(diffs
         .iter()
-        .any(|(_, t, p)| *t == 1 && p.zxid == Zxid::new(1, 3).0));
+        .any(|(_, t, p)| *t == S1 && p.zxid == Zxid::new(1, 3).0));
     let to1: Vec<i64> = c
         .packets(PacketType::Proposal)
         .into_iter()
-        .filter(|(_, t, _)| *t == 1)
+        .filter(|(_, t, _)| *t == S1)
         .map(|(_, _, p)| p.zxid)
         .collect();
     assert_eq!(to1, vec![Zxid::new(1, 3).0]);
     assert!(c.packets(PacketType::Snap).is_empty());
-    for s in [1, 2, 3] {
+    for s in [S1, S2, S3] {
         assert_eq!(c.applied_zxids(s).last(), Some(&Zxid::new(1, 3)));
     }
 }
@@ -428,138 +435,138 @@ fn sync_diff_sends_only_missing_committed_txns() {
 #[test]
 fn sync_trunc_discards_proposals_of_a_dead_leader() {
     // 1 led epoch 1, logged 1.3 and 1.4 that nobody else saw, then died.
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(2, 1, 1, history(&[(1, 2)]));
-    c.start(3, 1, 1, history(&[(1, 2)]));
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S2, 1, 1, history(&[(1, 2)]));
+    c.start(S3, 1, 1, history(&[(1, 2)]));
     c.advance(3000);
     let l = c.leader().unwrap();
-    c.start(1, 1, 1, history(&[(1, 4)]));
+    c.start(S1, 1, 1, history(&[(1, 4)]));
     c.advance(3000);
-    assert_eq!(c.role(1), Role::Following);
+    assert_eq!(c.role(S1), Role::Following);
     let truncs = c.packets(PacketType::Trunc);
     assert!(truncs
         .iter()
-        .any(|(f, t, p)| *f == l && *t == 1 && p.zxid == Zxid::new(1, 2).0));
+        .any(|(f, t, p)| *f == l && *t == S1 && p.zxid == Zxid::new(1, 2).0));
     c.write(2);
     c.advance(500);
-    let a1 = c.applied_zxids(1);
+    let a1 = c.applied_zxids(S1);
     assert!(!a1.contains(&Zxid::new(1, 3)) && !a1.contains(&Zxid::new(1, 4)));
     assert_eq!(a1, c.applied_zxids(l));
-    assert!(c.nodes[&1].log.iter().all(|t| t.zxid != Zxid::new(1, 4)));
+    assert!(c.nodes[&S1].log.iter().all(|t| t.zxid != Zxid::new(1, 4)));
 }
 
 #[test]
 fn sync_dead_epoch_txns_behind_a_newer_epoch_force_snap() {
     // TRUNC never crosses an epoch: 1 holds 1.3, 1.4 but the leader's window already has
     // epoch-2 txns after 1.2, so 1 gets a snapshot instead.
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(2, 1, 1, history(&[(1, 2)]));
-    c.start(3, 1, 1, history(&[(1, 2)]));
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S2, 1, 1, history(&[(1, 2)]));
+    c.start(S3, 1, 1, history(&[(1, 2)]));
     c.advance(3000);
     c.write(2);
     c.advance(500);
-    c.start(1, 1, 1, history(&[(1, 4)]));
+    c.start(S1, 1, 1, history(&[(1, 4)]));
     c.advance(3000);
-    assert!(c.packets(PacketType::Snap).iter().any(|(_, t, _)| *t == 1));
-    let a1 = c.applied_zxids(1);
+    assert!(c.packets(PacketType::Snap).iter().any(|(_, t, _)| *t == S1));
+    let a1 = c.applied_zxids(S1);
     assert!(!a1.contains(&Zxid::new(1, 3)) && !a1.contains(&Zxid::new(1, 4)));
-    assert_eq!(c.nodes[&1].applied, c.nodes[&3].applied);
+    assert_eq!(c.nodes[&S1].applied, c.nodes[&S3].applied);
 }
 
 #[test]
 fn sync_snap_when_learner_is_older_than_the_committed_window() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
-    c.start(2, 0, 0, Vec::new());
-    c.start(3, 0, 0, Vec::new());
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S2, 0, 0, Vec::new());
+    c.start(S3, 0, 0, Vec::new());
     c.advance(3000);
     c.write(10); // window keeps 3 committed proposals
     c.advance(1000);
-    c.start(1, 0, 0, Vec::new());
+    c.start(S1, 0, 0, Vec::new());
     c.advance(3000);
     let snaps = c.packets(PacketType::Snap);
-    assert!(snaps.iter().any(|(_, t, _)| *t == 1));
-    assert_eq!(c.nodes[&1].applied.len(), 10);
-    assert_eq!(c.nodes[&1].applied, c.nodes[&3].applied);
+    assert!(snaps.iter().any(|(_, t, _)| *t == S1));
+    assert_eq!(c.nodes[&S1].applied.len(), 10);
+    assert_eq!(c.nodes[&S1].applied, c.nodes[&S3].applied);
 }
 
 #[test]
 fn sync_learner_serves_only_after_uptodate() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
-    c.nodes.get_mut(&2).unwrap().hold_disk = true;
+    c.nodes.get_mut(&S2).unwrap().hold_disk = true;
     c.advance(3000);
     // 2 cannot persist currentEpoch, so it never acks NEWLEADER and is not serving.
-    assert!(!c.nodes[&2].zab.is_serving());
+    assert!(!c.nodes[&S2].zab.is_serving());
     assert!(c
         .packets(PacketType::UpToDate)
         .iter()
-        .all(|(_, t, _)| *t != 2));
-    c.release_disk(2);
+        .all(|(_, t, _)| *t != S2));
+    c.release_disk(S2);
     c.advance(1000);
-    assert!(c.nodes[&2].zab.is_serving());
+    assert!(c.nodes[&S2].zab.is_serving());
 }
 
 // ---------------------------------------------------------------- broadcast
 
 #[test]
 fn broadcast_commits_in_order_on_every_replica() {
-    let mut c = Cluster::new(&[1, 2, 3, 4, 5], &[6]);
+    let mut c = Cluster::new(&[S1, S2, S3, S4, S5], &[S6]);
     c.start_all_fresh();
     c.advance(3000);
     let zs = c.write(20);
     c.advance(1000);
-    for s in 1..=6 {
+    for s in [S1, S2, S3, S4, S5, S6] {
         assert_eq!(c.applied_zxids(s), zs, "replica {s}");
     }
     // observers got INFORM, never PROPOSAL/COMMIT in broadcast
     assert!(c
         .packets(PacketType::Inform)
         .iter()
-        .all(|(_, t, _)| *t == 6));
+        .all(|(_, t, _)| *t == S6));
     assert!(c
         .packets(PacketType::Proposal)
         .iter()
-        .all(|(_, t, _)| *t != 6));
+        .all(|(_, t, _)| *t != S6));
 }
 
 #[test]
 fn broadcast_no_commit_before_a_quorum_has_it_on_disk() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
     c.advance(3000);
-    c.nodes.get_mut(&1).unwrap().hold_disk = true;
-    c.nodes.get_mut(&2).unwrap().hold_disk = true;
+    c.nodes.get_mut(&S1).unwrap().hold_disk = true;
+    c.nodes.get_mut(&S2).unwrap().hold_disk = true;
     let zs = c.write(1);
     c.advance(200);
     assert!(
-        c.applied_zxids(3).is_empty(),
+        c.applied_zxids(S3).is_empty(),
         "leader alone is not a quorum"
     );
     assert!(c.packets(PacketType::Commit).is_empty());
-    c.release_disk(1);
+    c.release_disk(S1);
     c.advance(200);
-    assert_eq!(c.applied_zxids(3), zs);
-    assert_eq!(c.applied_zxids(1), zs);
+    assert_eq!(c.applied_zxids(S3), zs);
+    assert_eq!(c.applied_zxids(S1), zs);
 }
 
 #[test]
 fn broadcast_faulty_leader_commits_without_quorum() {
     // The test-only switch really does break the rule (the simulator relies on it).
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     for cfg in c.cfgs.values_mut() {
         cfg.fault_commit_without_quorum = true;
     }
     c.start_all_fresh();
     c.advance(3000);
-    c.isolated.insert(1);
-    c.isolated.insert(2);
+    c.isolated.insert(S1);
+    c.isolated.insert(S2);
     let zs = c.write(1);
-    assert_eq!(c.applied_zxids(3), zs);
+    assert_eq!(c.applied_zxids(S3), zs);
 }
 
 #[test]
 fn broadcast_pings_keep_followers_alive() {
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
     c.advance(3000);
     let l = c.leader().unwrap();
@@ -571,13 +578,13 @@ fn broadcast_pings_keep_followers_alive() {
 
 #[test]
 fn standalone_is_an_ensemble_of_one() {
-    let mut c = Cluster::new(&[1], &[]);
+    let mut c = Cluster::new(&[S1], &[]);
     c.start_all_fresh();
     c.advance(1000);
-    assert_eq!(c.leader(), Some(1));
+    assert_eq!(c.leader(), Some(S1));
     let zs = c.write(3);
     c.advance(100);
-    assert_eq!(c.applied_zxids(1), zs);
+    assert_eq!(c.applied_zxids(S1), zs);
 }
 
 #[test]
@@ -586,15 +593,15 @@ fn broadcast_sync_answer_goes_between_the_commit_it_waited_for_and_later_commits
     // answer must reach the learner right after that COMMIT and before the COMMIT of any
     // later proposal, even when both commit at once (otherwise the learner answers the
     // sync after a write its session sent later).
-    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     c.start_all_fresh();
     c.advance(3000);
     let l = c.leader().expect("leader");
-    let f = [1, 2, 3].into_iter().find(|s| *s != l).unwrap();
+    let f = [S1, S2, S3].into_iter().find(|s| *s != l).unwrap();
     // The learner acknowledges at once; the leader's own disk is late, so every
     // proposal reaches a quorum in the same moment.
     c.nodes.get_mut(&l).unwrap().hold_disk = true;
-    for s in [1, 2, 3] {
+    for s in [S1, S2, S3] {
         if s != l && s != f {
             c.nodes.get_mut(&s).unwrap().hold_disk = true;
         }
@@ -643,7 +650,7 @@ fn broadcast_sync_answer_goes_between_the_commit_it_waited_for_and_later_commits
 fn leader_steps_down_for_a_new_epoch_when_the_zxid_counter_is_used_up() {
     // One voter (standalone) and three voters alike: the counter half of the zxid must
     // never wrap; the leader re-elects itself (or another) in a new epoch instead.
-    for voters in [vec![1], vec![1, 2, 3]] {
+    for voters in [vec![S1], vec![S1, S2, S3]] {
         let mut c = Cluster::new(&voters, &[]);
         c.start_all_fresh();
         c.advance(3000);

@@ -3,10 +3,7 @@
 
 use bytes::Bytes;
 use rzk_proto::quorum::{Notification, QuorumPacket};
-use rzk_proto::Zxid;
-
-/// A server id (`server.N` / `myid`); ZooKeeper's `long`.
-pub type Sid = i64;
+use rzk_proto::{ServerId, Zxid};
 
 /// A transaction as the core sees it: its zxid and the opaque bytes the log stores (the
 /// server's `TxnRecord` encoding; the simulator uses its own bytes).
@@ -43,11 +40,11 @@ pub enum Role {
 /// Static configuration of the core. Times are in milliseconds of the runtime's clock.
 #[derive(Debug, Clone)]
 pub struct ZabConfig {
-    pub my_id: Sid,
+    pub my_id: ServerId,
     /// Participants (`server.N=...:participant`), including this server if it is one.
-    pub voters: Vec<Sid>,
+    pub voters: Vec<ServerId>,
     /// Observers (`server.N=...:observer`), including this server if it is one.
-    pub observers: Vec<Sid>,
+    pub observers: Vec<ServerId>,
     pub tick_ms: u64,
     pub init_limit: u64,
     pub sync_limit: u64,
@@ -69,7 +66,7 @@ pub struct ZabConfig {
 
 impl ZabConfig {
     /// ZooKeeper's defaults for the timers, for an ensemble of `voters` + `observers`.
-    pub fn new(my_id: Sid, voters: Vec<Sid>, observers: Vec<Sid>) -> ZabConfig {
+    pub fn new(my_id: ServerId, voters: Vec<ServerId>, observers: Vec<ServerId>) -> ZabConfig {
         ZabConfig {
             my_id,
             voters,
@@ -106,7 +103,7 @@ pub struct Durable {
 #[derive(Debug, Clone)]
 pub enum Input {
     /// A message from peer `from` (election or quorum connection).
-    Message { from: Sid, msg: Message },
+    Message { from: ServerId, msg: Message },
     /// The clock advanced; feed at least every `tick_ms / 4`.
     Tick { now_ms: u64 },
     /// Every transaction up to `up_to` handed over in `PersistTxns` is fsynced.
@@ -115,7 +112,7 @@ pub enum Input {
     EpochPersisted { kind: EpochKind, epoch: u32 },
     /// The quorum connection with `peer` broke (only the current connection; never report
     /// one that was replaced by a newer `Connect` or accepted connection).
-    Disconnected { peer: Sid },
+    Disconnected { peer: ServerId },
     /// Leader: propose a transaction built for `zxid` (from [`super::Zab::next_zxid`]).
     Propose { zxid: Zxid, payload: Bytes },
     /// Learner: session table bytes (`(long sid, int timeout)`*) for the next PING reply.
@@ -123,10 +120,10 @@ pub enum Input {
     /// Learner: send this packet (REQUEST, REVALIDATE) to the leader.
     Forward(QuorumPacket),
     /// Leader: send this packet (REVALIDATE reply) to a learner.
-    SendToLearner { to: Sid, packet: QuorumPacket },
+    SendToLearner { to: ServerId, packet: QuorumPacket },
     /// Leader: answer a learner's forwarded `sync` with SYNC once every proposal
     /// outstanding now is committed.
-    SyncRequest { from: Sid },
+    SyncRequest { from: ServerId },
 }
 
 /// Everything the core asks of the runtime. Outputs must be carried out in order; disk
@@ -135,11 +132,11 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send on the election port, or on the quorum connection to/from `to`.
-    Send { to: Sid, msg: Message },
+    Send { to: ServerId, msg: Message },
     /// Learner: open a new quorum connection to the leader `to`, closing any older one.
-    Connect { to: Sid },
+    Connect { to: ServerId },
     /// Close the quorum connection with `peer` (no `Disconnected` needs to follow).
-    Disconnect { peer: Sid },
+    Disconnect { peer: ServerId },
     /// Append to the transaction log and fsync; then report `Persisted{last zxid}`.
     PersistTxns(Vec<Txn>),
     /// Write the epoch file durably; then report `EpochPersisted`.
@@ -148,22 +145,28 @@ pub enum Output {
     Truncate { to: Zxid },
     /// Leader: send `SNAP(zxid)` followed by the database stream and signature to `to`.
     /// The runtime's database is exactly at `zxid` when it handles this output.
-    SendSnapshot { to: Sid, zxid: Zxid },
+    SendSnapshot { to: ServerId, zxid: Zxid },
     /// Learner: replace the database by the snapshot received with `SNAP(zxid)`, persist it
     /// as a snapshot and discard the whole transaction log.
     InstallSnapshot { zxid: Zxid },
     /// Apply a committed transaction. Commits come in strictly increasing zxid order.
     Commit(Txn),
     /// Role change. `leader` is the elected leader (self when leading).
-    RoleChanged { role: Role, leader: Option<Sid> },
+    RoleChanged {
+        role: Role,
+        leader: Option<ServerId>,
+    },
     /// Leader: epoch established (NEWLEADER acked by a quorum), may propose. Learner:
     /// UPTODATE received, may serve clients.
-    Established { epoch: u32, leader: Sid },
+    Established { epoch: u32, leader: ServerId },
     /// Leader: `Propose` refused (not an established leader, wrong zxid).
     ProposalRejected { zxid: Zxid },
     /// A packet for the runtime: REQUEST / REVALIDATE at the leader; SYNC / REVALIDATE
     /// replies at a learner.
-    Deliver { from: Sid, packet: QuorumPacket },
+    Deliver {
+        from: ServerId,
+        packet: QuorumPacket,
+    },
     /// Leader: a learner's PING session table.
-    SessionTouches { from: Sid, data: Bytes },
+    SessionTouches { from: ServerId, data: Bytes },
 }

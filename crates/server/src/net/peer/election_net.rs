@@ -12,9 +12,9 @@
 use crate::net::peer::wire::election_frame;
 use crate::node::peers::Peers;
 use crate::node::Event;
-use crate::zab::Sid;
 use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
 use rzk_proto::quorum::Notification;
+use rzk_proto::ServerId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,8 +46,8 @@ struct PeerHandle {
 
 /// Handle to the election network; sends never block.
 pub struct ElectionNet {
-    me: Sid,
-    peers: HashMap<Sid, PeerHandle>,
+    me: ServerId,
+    peers: HashMap<ServerId, PeerHandle>,
 }
 
 impl std::fmt::Debug for ElectionNet {
@@ -91,7 +91,7 @@ impl ElectionNet {
 
     /// Queues `n` for `to`, replacing anything not yet sent. Messages to self are dropped
     /// (the core never acts on its own notifications).
-    pub fn send(&self, to: Sid, n: &Notification) {
+    pub fn send(&self, to: ServerId, n: &Notification) {
         if to == self.me {
             return;
         }
@@ -103,8 +103,8 @@ impl ElectionNet {
 }
 
 struct Worker {
-    me: Sid,
-    peer: Sid,
+    me: ServerId,
+    peer: ServerId,
     addr: SocketAddr,
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
@@ -159,7 +159,7 @@ impl Worker {
                 }
                 g = closed_rx.recv() => {
                     if live.as_ref().is_some_and(|l| Some(l.gen) == g) {
-                        tracing::debug!(me = self.me, peer = self.peer, "election connection closed");
+                        tracing::debug!(me = %self.me, peer = %self.peer, "election connection closed");
                         live = None;
                     }
                 }
@@ -172,15 +172,15 @@ impl Worker {
         let s = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                tracing::debug!(me = self.me, peer = self.peer, addr = %self.addr, "election connect failed: {e}");
+                tracing::debug!(me = %self.me, peer = %self.peer, addr = %self.addr, "election connect failed: {e}");
                 return None;
             }
             Err(_) => {
-                tracing::debug!(me = self.me, peer = self.peer, "election connect timed out");
+                tracing::debug!(me = %self.me, peer = %self.peer, "election connect timed out");
                 return None;
             }
         };
-        let hdr = InitialMessage::new(self.me, &self.my_addr).encode();
+        let hdr = InitialMessage::new(self.me.0, &self.my_addr).encode();
         let mut s = s;
         if s.write_all(&hdr).await.is_err() {
             return None;
@@ -223,7 +223,7 @@ async fn send(live: Option<Live>, msg: Latest) -> Option<Live> {
 }
 
 async fn read_loop(
-    peer: Sid,
+    peer: ServerId,
     mut rd: tokio::net::tcp::OwnedReadHalf,
     events: mpsc::UnboundedSender<Event>,
 ) {
@@ -233,7 +233,7 @@ async fn read_loop(
             Err(_) => return,
         };
         if n <= 0 || n as usize > MAX_FRAME_LEN {
-            tracing::warn!(peer, len = n, "bad election frame length; closing");
+            tracing::warn!(%peer, len = n, "bad election frame length; closing");
             return;
         }
         let mut b = vec![0u8; n as usize];
@@ -246,7 +246,7 @@ async fn read_loop(
                     return;
                 }
             }
-            Err(e) => tracing::debug!(peer, "undecodable notification dropped: {e}"),
+            Err(e) => tracing::debug!(%peer, "undecodable notification dropped: {e}"),
         }
     }
 }
@@ -270,7 +270,11 @@ async fn read_header(s: &mut TcpStream) -> std::io::Result<InitialMessage> {
     InitialMessage::decode(&raw).map_err(|e| bad(e.to_string()))
 }
 
-async fn accept_loop(me: Sid, listener: TcpListener, kicks: HashMap<Sid, mpsc::Sender<Incoming>>) {
+async fn accept_loop(
+    me: ServerId,
+    listener: TcpListener,
+    kicks: HashMap<ServerId, mpsc::Sender<Incoming>>,
+) {
     let kicks = Arc::new(kicks);
     loop {
         let (mut s, addr) = match listener.accept().await {
@@ -294,9 +298,9 @@ async fn accept_loop(me: Sid, listener: TcpListener, kicks: HashMap<Sid, mpsc::S
                     return;
                 }
             };
-            let sid = hdr.sid;
+            let sid = ServerId(hdr.sid);
             let Some(k) = kicks.get(&sid) else {
-                tracing::warn!(%addr, sid, "election connection from an unknown server; closed");
+                tracing::warn!(%addr, %sid, "election connection from an unknown server; closed");
                 return;
             };
             if sid == me {

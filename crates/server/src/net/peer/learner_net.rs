@@ -9,9 +9,8 @@
 
 use crate::net::peer::wire::{self, ReceivedSnapshot};
 use crate::node::{Event, LinkId};
-use crate::zab::Sid;
 use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
-use rzk_proto::Jute;
+use rzk_proto::{Jute, ServerId, Zxid};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,7 +31,7 @@ pub enum Outbound {
     /// A SNAP packet followed by the database bytes delivered on `body` (from the applier
     /// once it is exactly at `zxid`).
     Snap {
-        zxid: i64,
+        zxid: Zxid,
         body: oneshot::Receiver<Vec<u8>>,
     },
 }
@@ -58,7 +57,7 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound
             }
             Outbound::Snap { zxid, body } => {
                 buf.clear();
-                QuorumPacket::new(PacketType::Snap, zxid).write(&mut buf);
+                QuorumPacket::new(PacketType::Snap, zxid.0).write(&mut buf);
                 match wr.write_all(&buf).await {
                     Ok(()) => match body.await {
                         Ok(b) => wr.write_all(&b).await,
@@ -86,7 +85,7 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound
 /// Reads packets from `peer` until the stream ends; reports the end as `LinkClosed`.
 /// `learner_side`: read a database after each SNAP.
 async fn read_loop(
-    peer: Sid,
+    peer: ServerId,
     link: LinkId,
     mut rd: BufReader<OwnedReadHalf>,
     events: mpsc::UnboundedSender<Event>,
@@ -97,7 +96,7 @@ async fn read_loop(
         let packet = match wire::read_packet(&mut rd).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::debug!(peer, link, "quorum link closed: {e}");
+                tracing::debug!(%peer, link, "quorum link closed: {e}");
                 break;
             }
         };
@@ -106,7 +105,7 @@ async fn read_loop(
             match wire::read_snapshot(&mut rd, packet.zxid, extended_types).await {
                 Ok(s) => snap = Some(Box::new(s)),
                 Err(e) => {
-                    tracing::warn!(peer, "bad snapshot stream from the leader: {e}");
+                    tracing::warn!(%peer, "bad snapshot stream from the leader: {e}");
                     break;
                 }
             }
@@ -128,7 +127,7 @@ async fn read_loop(
 /// the driver queued on `rx` and reads until the link ends. Runs as one task; aborting
 /// it closes the link.
 pub async fn connect(
-    peer: Sid,
+    peer: ServerId,
     addr: SocketAddr,
     link: LinkId,
     rx: mpsc::UnboundedReceiver<Outbound>,
@@ -139,12 +138,12 @@ pub async fn connect(
     let s = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            tracing::info!(peer, %addr, "cannot connect to the leader: {e}");
+            tracing::info!(%peer, %addr, "cannot connect to the leader: {e}");
             let _ = events.send(Event::LinkClosed { peer, link });
             return;
         }
         Err(_) => {
-            tracing::info!(peer, %addr, "connecting to the leader timed out");
+            tracing::info!(%peer, %addr, "connecting to the leader timed out");
             let _ = events.send(Event::LinkClosed { peer, link });
             return;
         }
@@ -206,7 +205,7 @@ pub async fn accept_loop(
                 return;
             }
             let sid = match LearnerInfo::decode(first.data()) {
-                Ok(li) => li.server_id,
+                Ok(li) => ServerId(li.server_id),
                 Err(e) => {
                     tracing::warn!(%addr, "bad LearnerInfo: {e}");
                     return;
@@ -244,7 +243,7 @@ pub async fn accept_loop(
                 writer.abort();
                 return;
             }
-            tracing::info!(%addr, sid, link, "learner connected");
+            tracing::info!(%addr, %sid, link, "learner connected");
             let _ = go_tx.send(());
         });
     }

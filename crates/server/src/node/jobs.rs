@@ -1,0 +1,45 @@
+//! The write pipeline's input: a [`Job`] is one client request (or internal write) on
+//! its way from a connection (`net/conn.rs`), the expiry timer or the reaper
+//! (`node/timers.rs`) to the driver (`node/driver.rs`), which preps, proposes and
+//! commits it; the applier (`node/apply.rs`) answers it.
+
+use crate::auth::AuthInfo;
+use crate::prep::WriteRequest;
+use crate::watch::ConnId;
+use rzk_proto::ErrorCode;
+use std::time::Instant;
+
+/// Capacity of the queue from connections into the write pipeline.
+pub const WRITE_QUEUE_CAPACITY: usize = 4096;
+
+/// Who submitted a pipeline job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Conn(ConnId),
+    /// Session expiry or the container reaper: no reply.
+    Internal,
+}
+
+/// What a pipeline job asks for.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    Write(WriteRequest),
+    /// A request refused before prep that ZooKeeper still logs as an error txn.
+    ErrorTxn(ErrorCode),
+    /// `sync`: replies once every earlier job has been applied; no txn.
+    Sync(String),
+    /// Stops the pipeline after every earlier job (server shutdown).
+    Stop,
+}
+
+/// One unit of work for the write pipeline.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub origin: Origin,
+    pub session: i64,
+    pub xid: i32,
+    pub kind: JobKind,
+    pub auth: AuthInfo,
+    /// When the request was received (for latency stats).
+    pub received: Instant,
+}

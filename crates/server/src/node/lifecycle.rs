@@ -1,0 +1,119 @@
+//! A server's life: serving, shutting down (drained in order by `Server::shutdown`),
+//! halted (dropped without shutdown: a crash in tests, no more IO), or failed (a fatal
+//! error such as an unwritable transaction log stopped it; the first reason is kept).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Shutdown and failure flags shared by every task of a server.
+#[derive(Debug)]
+pub struct Lifecycle {
+    shutting_down: AtomicBool,
+    halted: AtomicBool,
+    /// Flips to `true` once when the server starts shutting down.
+    shutdown: watch::Sender<bool>,
+    fatal: Mutex<Option<String>>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Lifecycle {
+        Lifecycle {
+            shutting_down: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+            fatal: Mutex::new(None),
+        }
+    }
+}
+
+impl Lifecycle {
+    /// A receiver that sees `true` once shutdown begins (for `select!` in tasks).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// True once shutdown (or a halt, or a failure) began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Starts shutting the server down (idempotent).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Records a fatal error (the first one wins) and starts shutting down.
+    pub fn fail(&self, why: String) {
+        {
+            let mut f = self.fatal.lock().unwrap_or_else(PoisonError::into_inner);
+            if f.is_none() {
+                *f = Some(why);
+            }
+        }
+        self.begin_shutdown();
+    }
+
+    /// The fatal error that stopped the server, if any.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Abandons the server as a crash would: the runtime stops without draining.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.begin_shutdown();
+    }
+
+    /// True if the server was abandoned by [`Lifecycle::halt`].
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Relaxed)
+    }
+}
+
+/// The server's clocks: a monotonic one for session expiry and uptime (ms since start)
+/// and the wall-clock time it started, to print monotonic times as dates.
+#[derive(Debug)]
+pub struct Clock {
+    started: Instant,
+    started_wall_ms: i64,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock {
+            started: Instant::now(),
+            started_wall_ms: wall_ms(),
+        }
+    }
+}
+
+impl Clock {
+    /// Milliseconds on the server's monotonic clock (session expiry).
+    pub fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    /// Wall-clock ms when the server started (session id seed).
+    pub fn started_wall_ms(&self) -> i64 {
+        self.started_wall_ms
+    }
+
+    /// Converts a monotonic-clock time to wall-clock ms (for dumps).
+    pub fn to_wall_ms(&self, mono_ms: i64) -> i64 {
+        self.started_wall_ms + mono_ms
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (txn times).
+pub fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,125 @@
+//! The status view: what four-letter words (`admin/`) and, later, the admin endpoint
+//! and metrics may see of a running server. Read-only answers (copied out under short
+//! locks), plus the two counter resets ZooKeeper's `crst` and `srst` perform. It hands
+//! out no lock on the tree, sessions or watches that could be written through.
+
+use super::clients::ConnEntry;
+use super::shared::Shared;
+use super::stats::ServerStats;
+use crate::config::Config;
+use crate::tree::DataTree;
+use crate::watch::ConnId;
+use std::sync::RwLockReadGuard;
+
+/// A read-only view of one server, borrowed for the length of one command.
+#[derive(Debug, Clone, Copy)]
+pub struct Status<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> Status<'a> {
+    /// The view of `shared`.
+    pub fn of(shared: &'a Shared) -> Status<'a> {
+        Status { shared }
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &'a Config {
+        &self.shared.config
+    }
+
+    /// Server-wide counters (latencies in ms).
+    pub fn stats(&self) -> &'a ServerStats {
+        &self.shared.stats
+    }
+
+    /// ZooKeeper's mode name: `standalone`, `leader`, `follower`, `observer`, ...
+    pub fn mode(&self) -> &'static str {
+        self.shared.quorum.mode_name()
+    }
+
+    /// True while the server answers client requests.
+    pub fn is_serving(&self) -> bool {
+        self.shared.quorum.is_serving()
+    }
+
+    /// Leader only: (followers, synced followers, observers).
+    pub fn learners(&self) -> (usize, usize, usize) {
+        self.shared.quorum.learners()
+    }
+
+    /// The tree, read-locked: keep the guard short (writes wait for it).
+    pub fn tree(&self) -> RwLockReadGuard<'a, DataTree> {
+        self.shared.tree()
+    }
+
+    /// Live connections, in the order they were accepted.
+    pub fn connections(&self) -> Vec<ConnEntry> {
+        let reg = self.shared.clients.registry();
+        let mut v: Vec<(ConnId, ConnEntry)> =
+            reg.conns.iter().map(|(k, c)| (*k, c.clone())).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// The session bound to each connection (absent: none yet).
+    pub fn session_by_conn(&self) -> std::collections::HashMap<ConnId, i64> {
+        let reg = self.shared.clients.registry();
+        reg.conns
+            .iter()
+            .filter_map(|(k, c)| c.session.map(|s| (*k, s)))
+            .collect()
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions().len()
+    }
+
+    /// Sessions by expiry bucket: (monotonic ms the bucket expires at, session ids).
+    pub fn session_buckets(&self) -> Vec<(i64, Vec<i64>)> {
+        self.shared.sessions().buckets()
+    }
+
+    /// Number of watches (all kinds).
+    pub fn watch_count(&self) -> usize {
+        self.shared.watches().watch_count()
+    }
+
+    /// (watching connections, watched paths, total watches).
+    pub fn watch_summary(&self) -> (usize, usize, usize) {
+        self.shared.watches().summary()
+    }
+
+    /// Watched paths by connection.
+    pub fn watches_by_conn(&self) -> Vec<(ConnId, Vec<String>)> {
+        self.shared.watches().dump_by_conn()
+    }
+
+    /// Watching connections by path.
+    pub fn watches_by_path(&self) -> Vec<(String, Vec<ConnId>)> {
+        self.shared.watches().dump_by_path()
+    }
+
+    /// Milliseconds since the server started.
+    pub fn uptime_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// A monotonic time (`session_buckets`) as wall-clock ms.
+    pub fn to_wall_ms(&self, mono_ms: i64) -> i64 {
+        self.shared.clock.to_wall_ms(mono_ms)
+    }
+
+    /// `crst`: zero every connection's counters.
+    pub fn reset_connection_stats(&self) {
+        for c in self.shared.clients.registry().conns.values() {
+            c.stats.reset();
+        }
+    }
+
+    /// `srst`: zero the server's counters.
+    pub fn reset_server_stats(&self) {
+        self.shared.stats.reset();
+    }
+}
