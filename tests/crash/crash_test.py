@@ -14,8 +14,6 @@ Writes that were in flight at the kill may or may not be present (at most once).
 import argparse
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +23,7 @@ from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from zkproc import ruok  # noqa: E402
+import zkproc  # noqa: E402
 
 
 class Server:
@@ -34,48 +32,22 @@ class Server:
         self.port = args.port
         self.workdir = workdir
         self.proc = None
-        self.pid = None
 
     def start(self):
-        if ruok(self.port):
-            raise RuntimeError(f"something already answers on 127.0.0.1:{self.port}; not our server")
         if self.args.rzk:
-            cfg = os.path.join(self.workdir, "zoo.cfg")
-            with open(cfg, "w") as f:
-                f.write(
-                    f"tickTime=2000\ndataDir={self.workdir}/data\nclientPort={self.port}\n"
-                    "clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n"
-                    "forceSync=yes\n"
-                )
-            log = open(os.path.join(self.workdir, "server.log"), "ab")
-            self.proc = subprocess.Popen([self.args.rzk, "server", "--config", cfg], stdout=log, stderr=log)
-            self.pid = self.proc.pid
+            cfg = zkproc.write_config(os.path.join(self.workdir, "zoo.cfg"), self.port, "forceSync=yes")
+            self.proc = zkproc.start_rzk(self.args.rzk, cfg, self.port)
         else:
-            out = subprocess.run(
-                [self.args.apache, str(self.port), self.workdir, "forceSync=yes"],
-                check=True, capture_output=True, text=True,
-            ).stdout.split()
-            self.pid = int(out[-1])
-        deadline = time.time() + 60
-        while not ruok(self.port):
-            if time.time() > deadline:
-                raise RuntimeError("server did not start; see " + self.workdir)
-            time.sleep(0.05)
+            self.proc = zkproc.start_apache(self.args.apache, self.port, self.workdir, "forceSync=yes")
+        zkproc.wait_serving(self.port, self.proc, what="server (see " + self.workdir + ")")
 
     def kill9(self):
-        os.kill(self.pid, signal.SIGKILL)
-        if self.proc:
-            self.proc.wait()
-        else:
-            while os.path.exists(f"/proc/{self.pid}"):
-                time.sleep(0.01)
-        self.pid = None
+        self.proc.kill9()
+        self.proc = None
 
     def stop(self):
-        if self.pid:
-            os.kill(self.pid, signal.SIGTERM)
-            if self.proc:
-                self.proc.wait(timeout=30)
+        if self.proc:
+            self.proc.stop()
 
 
 def client(port, timeout=10.0):

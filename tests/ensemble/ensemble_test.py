@@ -57,6 +57,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import zkproc  # noqa: E402
 from zkproc import field, four, wait_until  # noqa: E402
 
 # Session timeout of the failover probe (ms); with tickTime=500 the server allows 1-10 s.
@@ -68,46 +69,31 @@ class Ensemble:
         self.rzk = rzk
         self.tick = tick
         self.base = tempfile.mkdtemp(prefix="rzk-ensemble-")
-        self.pids = {}
+        self.procs = {}
         self.ids = list(range(1, participants + observers + 1))
         self.observers = set(self.ids[participants:])
         self.participants = [i for i in self.ids if i not in self.observers]
         self.client_port = {i: port + i for i in self.ids}
-        self.servers = [f"server.{i}=127.0.0.1:{port + 100 + i}:{port + 200 + i}"
-                        + (":observer" if i in self.observers else "") for i in self.ids]
+        self.servers = zkproc.server_lines(self.ids, port + 100, port + 200, self.observers)
 
     def start(self, i):
-        d = os.path.join(self.base, f"n{i}")
-        os.makedirs(os.path.join(d, "data"), exist_ok=True)
-        with open(os.path.join(d, "data", "myid"), "w") as f:
-            f.write(f"{i}\n")
-        cfg = os.path.join(d, "zoo.cfg")
         extra = ["peerType=observer"] if i in self.observers else []
-        with open(cfg, "w") as f:
-            f.write("\n".join([f"tickTime={self.tick}", "initLimit=10", "syncLimit=5",
-                               f"dataDir={d}/data", f"clientPort={self.client_port[i]}",
-                               "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*",
-                               "maxClientCnxns=0", *extra, *self.servers]) + "\n")
-        log = open(os.path.join(d, "server.log"), "ab")
-        p = subprocess.Popen([self.rzk, "server", "--config", cfg], stdout=log, stderr=log,
-                             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
-        self.pids[i] = p
+        cfg = zkproc.write_config(os.path.join(self.base, f"n{i}", "zoo.cfg"), self.client_port[i],
+                                  f"tickTime={self.tick}", *extra, servers=self.servers, myid=i)
+        self.procs[i] = zkproc.start_rzk(self.rzk, cfg, self.client_port[i])
 
     def start_all(self):
         for i in self.ids:
             self.start(i)
 
     def signal(self, i, sig):
-        self.pids[i].send_signal(sig)
+        self.procs[i].signal(sig)
 
     def kill9(self, i):
-        p = self.pids.pop(i)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        self.procs.pop(i).kill9()
 
     def stop_all(self):
-        for i in list(self.pids):
-            self.pids[i].send_signal(signal.SIGCONT)
+        for i in list(self.procs):
             self.kill9(i)
 
     def log_mark(self, i):
@@ -127,10 +113,10 @@ class Ensemble:
             assert self.mode(i) is None, f"node {i} reports Mode {self.mode(i)}"
 
     def running(self):
-        return sorted(self.pids)
+        return sorted(self.procs)
 
     def mode(self, i):
-        return field(four(self.client_port[i], "srvr"), "Mode")
+        return zkproc.mode(self.client_port[i])
 
     def zxid(self, i):
         z = field(four(self.client_port[i], "srvr"), "Zxid")
@@ -146,17 +132,10 @@ class Ensemble:
     def wait_settled(self, nodes=None, timeout=60):
         """Waits until `nodes` (default: all running) are one leader, followers and
         observers; returns the leader."""
-        nodes = nodes or self.running()
-        deadline = time.time() + timeout
-        modes = {}
-        while time.time() < deadline:
-            modes = {i: self.mode(i) for i in nodes}
-            voters = [modes[i] for i in nodes if i not in self.observers]
-            if (voters.count("leader") == 1 and voters.count("follower") == len(voters) - 1
-                    and all(modes[i] == "observer" for i in nodes if i in self.observers)):
-                return [i for i, m in modes.items() if m == "leader"][0]
-            time.sleep(0.05)
-        raise AssertionError(f"ensemble did not settle: {modes}; logs in {self.base}")
+        ports = [self.client_port[i] for i in nodes or self.running()]
+        observers = [self.client_port[i] for i in self.observers]
+        leader = zkproc.wait_settled(ports, observers, timeout, f"; logs in {self.base}")
+        return next(i for i in self.ids if self.client_port[i] == leader)
 
     def client(self, nodes, timeout=10.0):
         c = KazooClient(hosts=self.hosts(nodes), timeout=timeout,

@@ -11,9 +11,7 @@ follower) before the next run. Prints every sample and the median.
 """
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,64 +20,42 @@ from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from zkproc import four  # noqa: E402
+import zkproc  # noqa: E402
 
 N = 3
-
-
-def mode(port):
-    for line in four(port, "srvr").splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return None
 
 
 class Ensemble:
     def __init__(self, args):
         self.args = args
         self.base = tempfile.mkdtemp(prefix=f"rzk-failover-{args.kind}-")
-        self.pids = {}
+        self.procs = {}
         self.client_port = {i: args.port + i for i in range(1, N + 1)}
-        self.servers = [f"server.{i}=127.0.0.1:{args.port + 700 + i}:{args.port + 1700 + i}" for i in range(1, N + 1)]
+        self.servers = zkproc.server_lines(range(1, N + 1), args.port + 700, args.port + 1700)
         self.common = [f"tickTime={args.tick}", "initLimit=10", "syncLimit=5", "forceSync=yes"]
 
     def start(self, i):
         d = os.path.join(self.base, f"n{i}")
-        os.makedirs(os.path.join(d, "data"), exist_ok=True)
-        with open(os.path.join(d, "data", "myid"), "w") as f:
-            f.write(f"{i}\n")
+        port = self.client_port[i]
         if self.args.kind == "apache":
-            out = subprocess.run([self.args.apache, str(self.client_port[i]), d, *self.common, *self.servers],
-                                 check=True, capture_output=True, text=True).stdout.split()
-            self.pids[i] = int(out[-1])
+            zkproc.write_myid(os.path.join(d, "data"), i)
+            self.procs[i] = zkproc.start_apache(self.args.apache, port, d, *self.common, *self.servers)
         else:
-            cfg = os.path.join(d, "zoo.cfg")
-            with open(cfg, "w") as f:
-                f.write("\n".join(self.common + self.servers + [
-                    f"dataDir={d}/data", f"clientPort={self.client_port[i]}", "clientPortAddress=127.0.0.1",
-                    "4lw.commands.whitelist=*", "maxClientCnxns=0"]) + "\n")
-            log = open(os.path.join(d, "server.log"), "ab")
-            self.pids[i] = subprocess.Popen([self.args.rzk, "server", "--config", cfg], stdout=log, stderr=log).pid
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *self.common,
+                                      servers=self.servers, myid=i)
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, port)
 
     def kill9(self, i):
-        os.kill(self.pids.pop(i), signal.SIGKILL)
-        try:
-            os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        self.procs.pop(i).kill9()
 
     def stop_all(self):
-        for i in list(self.pids):
+        for i in list(self.procs):
             self.kill9(i)
 
     def wait_settled(self, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            modes = {i: mode(self.client_port[i]) for i in range(1, N + 1)}
-            if sorted(modes.values(), key=str) == ["follower", "follower", "leader"]:
-                return [i for i, m in modes.items() if m == "leader"][0]
-            time.sleep(0.1)
-        raise RuntimeError(f"ensemble did not settle: {modes}; see {self.base}")
+        ports = [self.client_port[i] for i in range(1, N + 1)]
+        leader = zkproc.wait_settled(ports, timeout=timeout, where=f"; see {self.base}")
+        return leader - self.args.port
 
 
 def run_once(ens):

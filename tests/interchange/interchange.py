@@ -14,8 +14,6 @@ data (length -1) must stay null throughout.
 """
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,43 +23,20 @@ from kazoo.protocol.serialization import Create, SetData
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl, make_acl
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from zkproc import ruok  # noqa: E402
+import zkproc  # noqa: E402
 
 PORT = 21960
 
 
 def start(kind, args, datadir):
-    if ruok(PORT):
-        raise RuntimeError(f"something already answers on 127.0.0.1:{PORT}; not our server")
-    os.makedirs(datadir, exist_ok=True)
     if kind == "rzk":
-        cfg = os.path.join(datadir, "rzk.cfg")
         # The same dataDir scripts/start-apache-zk.sh gives Apache ZooKeeper: <datadir>/data.
-        with open(cfg, "w") as f:
-            f.write(f"tickTime=2000\ndataDir={datadir}/data\nclientPort={PORT}\nclientPortAddress=127.0.0.1\n"
-                    "4lw.commands.whitelist=*\n")
-        log = open(os.path.join(datadir, "rzk.log"), "ab")
-        pid = subprocess.Popen([args.rzk, "server", "--config", cfg], stdout=log, stderr=log).pid
+        cfg = zkproc.write_config(os.path.join(datadir, "rzk.cfg"), PORT)
+        proc = zkproc.start_rzk(args.rzk, cfg, PORT, log=os.path.join(datadir, "rzk.log"))
     else:
-        out = subprocess.run([args.apache, str(PORT), datadir, "forceSync=yes"],
-                             check=True, capture_output=True, text=True).stdout.split()
-        pid = int(out[-1])
-    deadline = time.time() + 60
-    while not ruok(PORT):
-        if time.time() > deadline:
-            raise RuntimeError(f"{kind} did not start on {datadir}")
-        time.sleep(0.05)
-    return pid
-
-
-def kill9(pid):
-    os.kill(pid, signal.SIGKILL)
-    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
-        time.sleep(0.01)
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+        proc = zkproc.start_apache(args.apache, PORT, datadir, "forceSync=yes")
+    zkproc.wait_serving(PORT, proc, what=f"{kind} on {datadir}")
+    return proc
 
 
 def connect(timeout=10.0, auth=True):
@@ -115,7 +90,7 @@ def dump(c, path="/"):
 
 def direction(writer, reader, args, base):
     datadir = os.path.join(base, f"{writer}-to-{reader}")
-    pid = start(writer, args, datadir)
+    proc = start(writer, args, datadir)
     c = connect()
     populate(c)
     eph = connect(timeout=6.0, auth=False)
@@ -123,12 +98,12 @@ def direction(writer, reader, args, base):
     eph_session = eph.client_id[0]
     before = dump(c)
     c.stop()
-    kill9(pid)  # the ephemeral's session is still open at the crash
+    proc.kill9()  # the ephemeral's session is still open at the crash
     try:
         eph.stop()
     except Exception:
         pass
-    pid = start(reader, args, datadir)
+    proc = start(reader, args, datadir)
     errors = []
     try:
         c = connect()
@@ -148,8 +123,8 @@ def direction(writer, reader, args, base):
         final = dump(c)
         c.stop()
         # Back to the writer on the reader's files (its start-up snapshot, its log).
-        kill9(pid)
-        pid = start(writer, args, datadir)
+        proc.kill9()
+        proc = start(writer, args, datadir)
         c = connect()
         back = dump(c)
         c.stop()
@@ -157,7 +132,7 @@ def direction(writer, reader, args, base):
             if final.get(p) != back.get(p):
                 errors.append(f"{p}: {reader} served {final.get(p)}, {writer} then serves {back.get(p)}")
     finally:
-        kill9(pid)
+        proc.kill9()
     print(f"{writer} -> {reader}: {len(before)} znodes compared: {'ok' if not errors else 'FAIL'}")
     for e in errors:
         print("   " + e)

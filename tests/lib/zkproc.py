@@ -1,32 +1,36 @@
-"""Helpers shared by the process-level test scripts (tests/*/*.py), written once.
+"""The one helper module of the Python tests that start or probe servers (tests/**/*.py):
+zoo.cfg + myid, rzk and Apache ZooKeeper processes, four-letter words, waiting.
 
 Import from a script with:
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-    from zkproc import four, ruok, field, wait_until
+    import zkproc
+
+Servers listen on 127.0.0.1 only; only processes started here are signalled, by PID.
 """
+import os
+import signal
 import socket
+import subprocess
 import time
 
 
-def four(port, cmd, host="127.0.0.1", timeout=1.0):
-    """Sends a four-letter word and returns the whole answer ("" if nothing answers)."""
+# ---------------------------------------------------------------- probing
+
+def four(port, cmd, host="127.0.0.1", timeout=1.0, extra=b""):
+    """Sends the four-letter word `cmd` (then `extra` bytes) on a fresh connection and returns
+    the whole answer; "" if nothing answers. A reset connection ends the answer."""
+    out = b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(cmd.encode())
-            out = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    return out.decode(errors="replace")
-                out += b
+            s.sendall(cmd.encode() + extra)
+            while chunk := s.recv(65536):
+                out += chunk
+    except ConnectionResetError:
+        pass
     except OSError:
         return ""
-
-
-def ruok(port, host="127.0.0.1"):
-    """True when a server on `port` answers `ruok` with `imok`."""
-    return four(port, "ruok", host) == "imok"
+    return out.decode(errors="replace")
 
 
 def field(text, name):
@@ -38,8 +42,14 @@ def field(text, name):
     return None
 
 
+def mode(port, host="127.0.0.1"):
+    """`srvr`'s Mode (standalone, leader, follower, observer), or None while not serving."""
+    return field(four(port, "srvr", host), "Mode")
+
+
 def wait_until(pred, timeout, what, step=0.05):
-    """Polls `pred` until it is true; raises AssertionError naming `what` after `timeout` s."""
+    """Polls `pred` until it is true and returns its value; raises AssertionError naming
+    `what` after `timeout` s."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()
@@ -47,3 +57,144 @@ def wait_until(pred, timeout, what, step=0.05):
             return v
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_serving(port, proc=None, timeout=60, what="server"):
+    """Waits until the server on `port` serves clients: `srvr` reports a Mode (ZooKeeper
+    answers `ruok` before it serves). Fails at once if `proc` (a Proc) has exited."""
+    def serving():
+        if proc is not None and not proc.alive():
+            raise AssertionError(f"{what} exited during start-up")
+        return mode(port)
+    return wait_until(serving, timeout, f"{what} to serve on 127.0.0.1:{port}")
+
+
+def wait_settled(ports, observers=(), timeout=60, where=""):
+    """Waits until the members on `ports` are one leader and followers, those in `observers`
+    observers, as `srvr` reports them; returns the leader's port."""
+    modes = {}
+
+    def settled():
+        modes.update((p, mode(p)) for p in ports)
+        voters = [modes[p] for p in ports if p not in observers]
+        if (voters.count("leader") == 1 and voters.count("follower") == len(voters) - 1
+                and all(modes[p] == "observer" for p in ports if p in observers)):
+            return next(p for p in ports if modes[p] == "leader")
+        return None
+    try:
+        return wait_until(settled, timeout, "")
+    except AssertionError:
+        raise AssertionError(f"ensemble did not settle: {modes}{where}") from None
+
+
+def check_free(port, host="127.0.0.1"):
+    """Raises RuntimeError when something already listens on host:`port` (not our server)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise RuntimeError(f"something already listens on {host}:{port}; not our server") from None
+
+
+# ---------------------------------------------------------------- configuration
+
+def server_lines(ids, quorum_base, election_base, observers=()):
+    """The `server.N=127.0.0.1:<quorum_base+N>:<election_base+N>[:observer]` lines."""
+    return [f"server.{i}=127.0.0.1:{quorum_base + i}:{election_base + i}"
+            + (":observer" if i in observers else "") for i in ids]
+
+
+def write_myid(data_dir, myid):
+    """Creates `data_dir` with the `myid` file of ensemble member `myid`."""
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "myid"), "w") as f:
+        f.write(f"{myid}\n")
+
+
+def write_config(path, port, *settings, servers=(), myid=None):
+    """Writes the zoo.cfg `path` of a server on 127.0.0.1:`port` with dataDir
+    <dirname(path)>/data (and its myid file when `myid` is given). `settings` ("key=value")
+    override the defaults below; `servers` are server.N lines. Returns `path`."""
+    data = os.path.join(os.path.dirname(os.path.abspath(path)), "data")
+    os.makedirs(data, exist_ok=True)
+    if myid is not None:
+        write_myid(data, myid)
+    cfg = {"tickTime": "2000", "initLimit": "10", "syncLimit": "5", "dataDir": data,
+           "clientPort": str(port), "clientPortAddress": "127.0.0.1",
+           "4lw.commands.whitelist": "*", "maxClientCnxns": "0"}
+    cfg.update(s.split("=", 1) for s in settings)
+    with open(path, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in cfg.items()) + "".join(f"{s}\n" for s in servers))
+    return path
+
+
+# ---------------------------------------------------------------- processes
+
+class Proc:
+    """A server process we started, signalled only by its own PID: our child (`popen`) or
+    a detached Apache ZooKeeper known by PID."""
+
+    def __init__(self, pid, popen=None):
+        self.pid = pid
+        self.popen = popen
+
+    def alive(self):
+        """True until the process has exited: all its threads are gone (a zombie main thread
+        whose other threads still exit holds the sockets yet)."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            return not zombie or len(os.listdir(f"/proc/{self.pid}/task")) > 1
+        except OSError:
+            return False
+
+    def signal(self, sig):
+        """Sends `sig` (e.g. SIGSTOP, SIGCONT) unless the process has exited."""
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout):
+        """True once the process has exited (reaped when it is our child), False after `timeout` s."""
+        deadline = time.time() + timeout
+        while self.alive():
+            if time.time() > deadline:
+                return False
+            time.sleep(0.01)
+        if self.popen is not None:
+            self.popen.wait()
+        return True
+
+    def kill9(self):
+        """SIGKILL, then waits until the process is gone."""
+        self.signal(signal.SIGKILL)
+        self.wait_exit(60)
+
+    def stop(self, timeout=30):
+        """SIGTERM; SIGKILL when it has not exited after `timeout` s."""
+        self.signal(signal.SIGTERM)
+        if not self.wait_exit(timeout):
+            self.kill9()
+
+
+def start_rzk(rzk, cfg, port, log=None):
+    """Starts `rzk server --config cfg` (output appended to `log`, default server.log next to
+    `cfg`) after checking that nothing listens on `port`; returns its Proc at once."""
+    check_free(port)
+    log = log or os.path.join(os.path.dirname(os.path.abspath(cfg)), "server.log")
+    with open(log, "ab") as out:
+        p = subprocess.Popen([rzk, "server", "--config", cfg], stdout=out, stderr=out,
+                             stdin=subprocess.DEVNULL)
+    return Proc(p.pid, p)
+
+
+def start_apache(script, port, datadir, *settings):
+    """Starts Apache ZooKeeper through scripts/start-apache-zk.sh (`script`) on 127.0.0.1:`port`
+    with zoo.cfg, log and dataDir (<datadir>/data) in `datadir`; `settings` are its extra
+    arguments (key=value, server.N lines). Returns its Proc once it answers `ruok`."""
+    check_free(port)
+    out = subprocess.run([script, str(port), datadir, *settings], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return Proc(int(out[-1]))

@@ -11,7 +11,11 @@ length-prefixed strings/buffers, frames prefixed with a 4-byte length).
 import os
 import socket
 import struct
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import zkproc  # noqa: E402
 
 # opcodes
 OP_CREATE = 1
@@ -347,21 +351,10 @@ class RawSession(object):
 
 
 def four_letter(hosts, cmd, timeout=10.0, extra=b""):
-    """Send a 4-letter word on a fresh connection and return the full text
-    answer (the server closes the connection after answering)."""
+    """zkproc.four to the first of `hosts`: the full text answer to a 4-letter
+    word on a fresh connection ("" if nothing answers)."""
     host, port = parse_hosts(hosts)[0]
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(cmd.encode("ascii") + extra)
-        chunks = []
-        while True:
-            try:
-                c = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not c:
-                break
-            chunks.append(c)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return zkproc.four(port, cmd, host, timeout, extra)
 
 
 def unique_suffix():
