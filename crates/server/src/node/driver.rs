@@ -33,7 +33,7 @@ use crate::prep::{Prep, WriteRequest};
 use crate::storage::StorageSettings;
 use crate::tree::store::TreeWriter;
 use crate::watch::ConnId;
-use crate::zab::{Durable, Input, Message, Output, Role, ServerId, Zab};
+use crate::zab::{Durable, Input, Message, Output, Role, ServerId, Txn, Zab};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{
     decode_revalidate, decode_revalidate_reply, decode_touches, encode_revalidate,
@@ -201,6 +201,7 @@ impl QuorumRuntime {
                     serving: false,
                     prep: Prep::new(shared.config.extended_types_enabled),
                     prep_ready_at: 0,
+                    prep_caught_up: false,
                     held: VecDeque::new(),
                     proposed: VecDeque::new(),
                     remote_pending: FastMap::default(),
@@ -212,6 +213,7 @@ impl QuorumRuntime {
                     init_ms,
                     announce_pending: false,
                     commits: Vec::new(),
+                    to_persist: Vec::new(),
                     want_applied,
                     snapshot_after_recovery: replayed,
                     stop: false,
@@ -253,6 +255,9 @@ struct Driver {
     prep: Prep,
     /// Leader: prep must wait until the tree has applied the established history.
     prep_ready_at: i64,
+    /// Set once the tree was seen at `prep_ready_at` (it only grows from there while
+    /// leading), so prep stops asking the tree's lock on every job.
+    prep_caught_up: bool,
     held: VecDeque<Work>,
     /// Leader: its proposals not yet committed, in zxid order (commits come in the
     /// same order): the prepared record (no decode at commit) and the local client
@@ -275,6 +280,9 @@ struct Driver {
     announce_pending: bool,
     /// Commits gathered while carrying out one batch of the core's outputs.
     commits: Vec<(TxnRecord, Option<Job>)>,
+    /// Txns to persist, gathered over one wake-up and handed to the disk queue in one
+    /// message (before any other disk op, so the order is kept).
+    to_persist: Vec<Txn>,
     /// Set while the driver waits for the applier to catch up (held work, or clients
     /// not yet let in): only then does the applier report `Event::Applied`.
     want_applied: Arc<std::sync::atomic::AtomicBool>,
@@ -330,11 +338,13 @@ impl Driver {
                 },
                 _ = tick.tick() => self.on_tick(),
             }
+            self.flush_persist();
         }
         tracing::info!("quorum driver stopping");
         for (_, l) in self.links.drain() {
             l.reader.abort();
         }
+        self.flush_persist();
         if let Some(d) = self.disk.take() {
             d.stop();
         }
@@ -353,6 +363,19 @@ impl Driver {
     }
 
     fn send_disk(&mut self, op: DiskOp) {
+        self.flush_persist();
+        self.send_to_disk(op);
+    }
+
+    /// Hands the txns gathered since the last call to the disk queue as one message.
+    fn flush_persist(&mut self) {
+        if !self.to_persist.is_empty() {
+            let ts = std::mem::take(&mut self.to_persist);
+            self.send_to_disk(DiskOp::Txns(ts));
+        }
+    }
+
+    fn send_to_disk(&mut self, op: DiskOp) {
         if let Some(d) = &self.disk {
             if d.tx.send(op).is_err() {
                 self.shared.lifecycle.fail("the disk thread stopped".into());
@@ -421,7 +444,13 @@ impl Driver {
                 }
                 Output::Connect { to } => self.connect(to),
                 Output::Disconnect { peer } => self.close_link(peer),
-                Output::PersistTxns(ts) => self.send_disk(DiskOp::Txns(ts)),
+                Output::PersistTxns(mut ts) => {
+                    if self.to_persist.is_empty() {
+                        self.to_persist = ts;
+                    } else {
+                        self.to_persist.append(&mut ts);
+                    }
+                }
                 Output::PersistEpoch { kind, epoch } => self.send_disk(DiskOp::Epoch(kind, epoch)),
                 Output::Truncate { to } => self.send_disk(DiskOp::Truncate(to)),
                 Output::SendSnapshot { to, zxid } => {
@@ -563,6 +592,7 @@ impl Driver {
 
     fn stop_serving(&mut self) {
         self.serving = false;
+        self.prep_caught_up = false;
         self.announce_pending = false;
         self.shared.quorum.set_serving(false);
         let n = self.shared.clients.close_all("this server lost its leader");
@@ -585,6 +615,7 @@ impl Driver {
         if leader == self.peers.me {
             self.prep = Prep::new(self.shared.config.extended_types_enabled);
             self.prep_ready_at = self.zab.last_committed().0;
+            self.prep_caught_up = false;
             let now = self.shared.now_ms();
             let mut s = self.shared.sessions();
             for id in s.ids() {
@@ -761,11 +792,14 @@ impl Driver {
         }
     }
 
-    fn can_prep(&self) -> bool {
-        self.serving
-            && self.role == Role::Leading
-            && self.zab.next_zxid().is_some()
-            && self.shared.tree().last_zxid() >= self.prep_ready_at
+    fn can_prep(&mut self) -> bool {
+        if !(self.serving && self.role == Role::Leading && self.zab.next_zxid().is_some()) {
+            return false;
+        }
+        if !self.prep_caught_up {
+            self.prep_caught_up = self.shared.tree().last_zxid() >= self.prep_ready_at;
+        }
+        self.prep_caught_up
     }
 
     fn lead(&mut self, w: Work) {
@@ -790,14 +824,12 @@ impl Driver {
         match w {
             Work::Local(job) => match &job.kind {
                 JobKind::Write(req) => {
-                    let req = req.clone();
-                    let (s, x, auth) = (job.session, job.xid, job.auth.clone());
-                    self.propose(s, x, Ok(&req), &auth, Some(job));
+                    let rec = self.prepare(job.session, job.xid, Ok(req), &job.auth);
+                    self.propose(rec, Some(job));
                 }
                 JobKind::ErrorTxn(code) => {
-                    let code = *code;
-                    let (s, x, auth) = (job.session, job.xid, job.auth.clone());
-                    self.propose(s, x, Err(code), &auth, Some(job));
+                    let rec = self.prepare(job.session, job.xid, Err(*code), &job.auth);
+                    self.propose(rec, Some(job));
                 }
                 JobKind::Sync(_) => {
                     let last = self.zab.last_logged();
@@ -816,35 +848,49 @@ impl Driver {
                 req,
                 auth,
             } => match req {
-                Forwarded::Write(r) => self.propose(session, cxid, Ok(&r), &auth, None),
-                Forwarded::Error(code) => self.propose(session, cxid, Err(code), &auth, None),
+                Forwarded::Write(r) => {
+                    let rec = self.prepare(session, cxid, Ok(&r), &auth);
+                    self.propose(rec, None);
+                }
+                Forwarded::Error(code) => {
+                    let rec = self.prepare(session, cxid, Err(code), &auth);
+                    self.propose(rec, None);
+                }
                 Forwarded::Sync => self.step(Input::SyncRequest { from }),
             },
         }
     }
 
-    fn propose(
+    /// Prep: the request (or the error a connection already decided) as the txn of the
+    /// next zxid, against the tree and the outstanding changes. `None` if this server
+    /// cannot propose (no zxid: not leading).
+    fn prepare(
         &mut self,
         session: i64,
         cxid: i32,
         req: Result<&WriteRequest, ErrorCode>,
         auth: &AuthInfo,
-        origin: Option<Job>,
-    ) {
+    ) -> Option<(Zxid, TxnRecord)> {
         let Some(zxid) = self.zab.next_zxid() else {
             tracing::error!("asked to propose without a zxid");
-            return;
+            return None;
         };
-        let rec = {
-            let tree = self.shared.tree();
-            match req {
-                Ok(r) => self
-                    .prep
-                    .prepare(&tree, session, cxid, r, auth, zxid.0, wall_ms()),
-                Err(code) => self
-                    .prep
-                    .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
-            }
+        let tree = self.shared.tree();
+        let rec = match req {
+            Ok(r) => self
+                .prep
+                .prepare(&tree, session, cxid, r, auth, zxid.0, wall_ms()),
+            Err(code) => self
+                .prep
+                .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
+        };
+        Some((zxid, rec))
+    }
+
+    /// Proposes a prepared txn; `origin` is the local job waiting for it.
+    fn propose(&mut self, prepared: Option<(Zxid, TxnRecord)>, origin: Option<Job>) {
+        let Some((zxid, rec)) = prepared else {
+            return;
         };
         let payload = Bytes::from(rec.encode());
         debug_assert!(self.proposed.back().is_none_or(|p| p.zxid < zxid));
