@@ -202,12 +202,12 @@ impl Writer {
         for t in txns {
             // The core's payload is the record as the log stores it: no re-encoding.
             debug_assert!(
-                TxnRecord::decode(&t.payload).is_ok_and(|r| r.header.zxid == t.zxid.0),
+                TxnRecord::decode(&t.payload).is_ok_and(|r| Zxid(r.header.zxid) == t.zxid),
                 "payload of {} is not its txn record",
                 t.zxid
             );
             sizes.push(
-                log.append_encoded(t.zxid.0, &t.payload)
+                log.append_encoded(t.zxid, &t.payload)
                     .map_err(DiskError::Log)?,
             );
         }

@@ -84,7 +84,7 @@ struct SnapshotOnly {
     tree: Option<DataTree>,
     sessions: Vec<(i64, i32)>,
     log: Vec<Txn>,
-    snap_zxid: i64,
+    snap_zxid: Zxid,
 }
 
 impl RecoverySink for SnapshotOnly {
@@ -93,7 +93,7 @@ impl RecoverySink for SnapshotOnly {
         self.tree = None;
         self.sessions.clear();
         self.log.clear();
-        self.snap_zxid = 0;
+        self.snap_zxid = Zxid::ZERO;
     }
 
     fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
@@ -113,13 +113,13 @@ impl RecoverySink for SnapshotOnly {
         // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
         // applied (once committed) without digest checks, as in the standalone replay.
         self.tree = Some(self.loader.finish(zxid, trailer)?);
-        self.snap_zxid = zxid;
+        self.snap_zxid = Zxid(zxid);
         Ok(())
     }
 
     fn txn(&mut self, rec: &TxnRecord) -> Result<(), String> {
         let zxid = Zxid(rec.header.zxid);
-        if zxid.0 > self.snap_zxid && self.log.last().is_none_or(|t| t.zxid < zxid) {
+        if zxid > self.snap_zxid && self.log.last().is_none_or(|t| t.zxid < zxid) {
             self.log.push(Txn {
                 zxid,
                 payload: Bytes::from(rec.encode()),
@@ -144,7 +144,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
         tree: None,
         sessions: Vec::new(),
         log: Vec::new(),
-        snap_zxid: 0,
+        snap_zxid: Zxid::ZERO,
     };
     let report = recovery::recover(
         &settings.data_dir,
@@ -179,7 +179,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
     let snapshot_zxid = Zxid(tree.last_zxid().max(0));
     let last = sink.log.last().map_or(snapshot_zxid, |t| t.zxid);
     if let Some(d) = tree.pending_snapshot_digest() {
-        if !sink.log.iter().any(|t| t.zxid.0 == d.zxid) {
+        if !sink.log.iter().any(|t| t.zxid == Zxid(d.zxid)) {
             db::warn_snapshot_digest_not_covered(&tree, last.0);
         }
     }

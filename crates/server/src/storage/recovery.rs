@@ -16,6 +16,7 @@ use super::snapshot::{
 };
 use rzk_proto::records::Acl;
 use rzk_proto::txn::TxnRecord;
+use rzk_proto::Zxid;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -210,7 +211,7 @@ pub fn recover(
         }
     };
     report.last_zxid = snap_zxid;
-    replay(&log_dir, snap_zxid, sink, &mut report)?;
+    replay(&log_dir, Zxid(snap_zxid), sink, &mut report)?;
     // A newer snapshot we could not use must be covered by the logs we replayed.
     let newest_on_disk = files::list_snapshots(&snap_dir)
         .map_err(io_at(&snap_dir))?
@@ -232,31 +233,23 @@ pub fn recover(
 
 fn replay(
     log_dir: &Path,
-    snap_zxid: i64,
+    snap_zxid: Zxid,
     sink: &mut dyn RecoverySink,
     report: &mut RecoveryReport,
 ) -> Result<(), RecoveryError> {
-    let mut it = LogIterator::open(log_dir, snap_zxid + 1)?;
+    let mut it = LogIterator::open(log_dir, snap_zxid.next().0)?;
     let mut prev = snap_zxid;
     while let Some(entry) = it.next() {
         let entry = entry?;
-        let zxid = entry.record.header.zxid;
-        if zxid <= prev && prev != 0 {
-            tracing::error!(
-                zxid = format_args!("0x{zxid:x}"),
-                highest = format_args!("0x{prev:x}"),
-                "transaction log goes backwards"
-            );
-        } else if zxid != prev + 1 && (zxid as u32) != 1 && prev > 0 {
-            tracing::warn!(
-                zxid = format_args!("0x{zxid:x}"),
-                previous = format_args!("0x{prev:x}"),
-                "gap in the transaction log"
-            );
+        let zxid = Zxid(entry.record.header.zxid);
+        if zxid <= prev && prev != Zxid::ZERO {
+            tracing::error!(zxid = %zxid, highest = %prev, "transaction log goes backwards");
+        } else if zxid != prev.next() && zxid.counter() != 1 && prev > Zxid::ZERO {
+            tracing::warn!(zxid = %zxid, previous = %prev, "gap in the transaction log");
         }
         sink.txn(&entry.record)
             .map_err(|msg| RecoveryError::Apply {
-                zxid,
+                zxid: zxid.0,
                 file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
                 offset: entry.offset,
                 msg,
@@ -264,7 +257,7 @@ fn replay(
         prev = prev.max(zxid);
         report.txns_replayed += 1;
     }
-    report.last_zxid = report.last_zxid.max(prev);
+    report.last_zxid = report.last_zxid.max(prev.0);
     for t in it.torn_tails() {
         log_repair::truncate_torn_tail(t)?;
         report.torn_tails.push(t.clone());

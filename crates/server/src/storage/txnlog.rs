@@ -9,6 +9,7 @@
 
 use super::files::{self, FileHeader, FILE_HEADER_LEN};
 use rzk_proto::txn::TxnRecord;
+use rzk_proto::Zxid;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -97,7 +98,7 @@ pub struct FileTxnLog {
     /// Rolled files whose data still needs an fdatasync at the next sync.
     to_sync: Vec<OpenLog>,
     buf: Vec<u8>,
-    last_zxid: i64,
+    last_zxid: Zxid,
     appended_bytes_total: u64,
 }
 
@@ -128,7 +129,7 @@ impl FileTxnLog {
             current: None,
             to_sync: Vec::new(),
             buf: Vec::new(),
-            last_zxid: -1,
+            last_zxid: Zxid(-1),
             appended_bytes_total: 0,
         }
     }
@@ -144,7 +145,7 @@ impl FileTxnLog {
     }
 
     /// Zxid of the last appended record (-1 before any).
-    pub fn last_zxid(&self) -> i64 {
+    pub fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }
 
@@ -162,17 +163,17 @@ impl FileTxnLog {
     /// the framed size in bytes.
     #[must_use = "an append that failed must stop the write path"]
     pub fn append_record(&mut self, rec: &TxnRecord) -> io::Result<u64> {
-        self.append_encoded(rec.header.zxid, &rec.encode())
+        self.append_encoded(Zxid(rec.header.zxid), &rec.encode())
     }
 
     /// Buffers one record already encoded as [`TxnRecord::encode`] does (header, txn,
     /// digest) for `zxid`, without decoding it again; returns its framed size in bytes.
     #[must_use = "an append that failed must stop the write path"]
-    pub fn append_encoded(&mut self, zxid: i64, payload: &[u8]) -> io::Result<u64> {
+    pub fn append_encoded(&mut self, zxid: Zxid, payload: &[u8]) -> io::Result<u64> {
         if zxid <= self.last_zxid {
             tracing::warn!(
-                zxid = format_args!("0x{zxid:x}"),
-                last = format_args!("0x{:x}", self.last_zxid),
+                zxid = %zxid,
+                last = %self.last_zxid,
                 "appending a txn whose zxid is not above the last one"
             );
         }
@@ -194,8 +195,8 @@ impl FileTxnLog {
         Ok(n)
     }
 
-    fn start_file(&mut self, zxid: i64) -> io::Result<()> {
-        let path = self.dir.join(files::log_name(zxid));
+    fn start_file(&mut self, zxid: Zxid) -> io::Result<()> {
+        let path = self.dir.join(files::log_name(zxid.0));
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)

@@ -377,10 +377,11 @@ impl Leader {
         };
         h.deadline_tick = h.deadline_tick.max(tick + core.cfg.sync_limit);
         let (state, observer) = (h.state, h.observer);
+        let zxid = Zxid(p.zxid);
         match (p.ty, state) {
             (PacketType::AckEpoch, HState::AwaitAckEpoch) => self.on_ack_epoch(core, from, p),
             (PacketType::Ack, HState::Syncing) => {
-                if p.zxid != Zxid::new(self.epoch, 0).0 {
+                if zxid != Zxid::new(self.epoch, 0) {
                     self.drop_learner(core, from, "first ACK is not for NEWLEADER");
                     return LeaderNext::Stay;
                 }
@@ -397,8 +398,8 @@ impl Leader {
                 }
             }
             (PacketType::Ack, HState::AwaitEstablish | HState::Broadcast) => {
-                if Zxid(p.zxid).counter() != 0 && !observer {
-                    if let Some(acks) = self.outstanding.get_mut(&Zxid(p.zxid)) {
+                if zxid.counter() != 0 && !observer {
+                    if let Some(acks) = self.outstanding.get_mut(&zxid) {
                         if !acks.contains(&from) {
                             acks.push(from);
                         }
