@@ -3,8 +3,9 @@
 //! requests sent per acquisition.
 //!
 //! Run: `cargo run --release -p rzk-client --example herd -- 127.0.0.1:2181 [2,16,128]`
-//! (or set `RZK_TEST_HOSTS`). Expect Mutex to stay O(1) per acquisition and HerdLock to
-//! grow with N.
+//! (without hosts: `RZK_TEST_HOSTS`, else an in-process rzk server, see
+//! `rzk_testkit::server::hosts_or_start`). Expect Mutex to stay O(1) per acquisition and
+//! HerdLock to grow with N.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -86,8 +87,7 @@ async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let hosts = args
         .next()
-        .or_else(|| std::env::var("RZK_TEST_HOSTS").ok())
-        .unwrap_or_else(|| "127.0.0.1:2181".into());
+        .unwrap_or_else(rzk_testkit::server::hosts_or_start);
     let ns: Vec<usize> = args
         .next()
         .unwrap_or_else(|| "2,16,128".into())

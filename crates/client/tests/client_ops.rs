@@ -8,13 +8,14 @@ mod common;
 use std::time::Duration;
 
 use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn crud_and_stats() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "crud").await;
     let p = format!("{root}/a");
@@ -76,7 +77,7 @@ async fn crud_and_stats() {
 /// `Some(empty)`; `get_data` reads both as empty. Same against Apache ZooKeeper.
 #[tokio::test]
 async fn null_data_is_not_empty_data() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "nulldata").await;
     let (n, e) = (format!("{root}/n"), format!("{root}/e"));
@@ -103,7 +104,7 @@ async fn null_data_is_not_empty_data() {
 
 #[tokio::test]
 async fn ephemerals_belong_to_the_session() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "eph").await;
     let other = common::connect(&hosts).await;
@@ -135,7 +136,7 @@ async fn ephemerals_belong_to_the_session() {
 
 #[tokio::test]
 async fn container_and_ttl_modes() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "modes").await;
     let c = format!("{root}/c");
@@ -173,7 +174,7 @@ async fn container_and_ttl_modes() {
 
 #[tokio::test]
 async fn transactions() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "multi").await;
     let a = format!("{root}/a");
@@ -234,7 +235,7 @@ async fn transactions() {
 
 #[tokio::test]
 async fn oneshot_watches() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let other = common::connect(&hosts).await;
     let root = common::test_root(&zk, "watch").await;
@@ -279,7 +280,7 @@ async fn oneshot_watches() {
 
 #[tokio::test]
 async fn persistent_watches_and_removal() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let other = common::connect(&hosts).await;
     let root = common::test_root(&zk, "pwatch").await;
@@ -341,7 +342,7 @@ async fn persistent_watches_and_removal() {
 
 #[tokio::test]
 async fn digest_auth_acl_and_whoami() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "acl").await;
     zk.add_auth("digest", b"bob:secret").await.unwrap();
@@ -372,7 +373,7 @@ async fn digest_auth_acl_and_whoami() {
 
 #[tokio::test]
 async fn chroot_is_transparent() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "chroot").await;
     let first = hosts.split(',').next().unwrap_or(&hosts).to_string();
@@ -422,7 +423,7 @@ async fn unreachable_server_fails_connect() {
 
 #[tokio::test]
 async fn pipelined_requests_keep_order() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "pipe").await;
     let p = format!("{root}/n");

@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::proxy::Proxy;
 use rzk_client::recipes::*;
 use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -48,7 +49,7 @@ async fn via_proxy(proxy: &Proxy, session_timeout: Duration) -> Client {
 
 #[tokio::test]
 async fn short_connection_loss_keeps_a_held_lock() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "heldcut").await;
     let lock = format!("{root}/lock");
@@ -88,7 +89,7 @@ async fn short_connection_loss_keeps_a_held_lock() {
 
 #[tokio::test]
 async fn waiter_gets_the_lock_released_while_it_was_disconnected() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let holder_zk = common::connect(&hosts).await;
     let root = common::test_root(&holder_zk, "waitcut").await;
     let lock = format!("{root}/lock");
@@ -130,7 +131,7 @@ async fn waiter_gets_the_lock_released_while_it_was_disconnected() {
 
 #[tokio::test]
 async fn session_expiry_while_waiting_fails_the_acquire_and_frees_the_queue() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let holder_zk = common::connect(&hosts).await;
     let root = common::test_root(&holder_zk, "waitexp").await;
     let lock = format!("{root}/lock");
@@ -169,7 +170,7 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
     // The holder is kept away until the server expires its session, then let back in:
     // it must report the loss (never keep believing it holds) and its acquire afterwards
     // fails with SESSIONEXPIRED instead of silently succeeding.
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "heldexp").await;
     let lock = format!("{root}/lock");
@@ -212,7 +213,7 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
 /// complete, nobody may be inside together, and no lock node may be left behind.
 #[tokio::test]
 async fn flapping_connections_never_break_exclusion_or_leak_nodes() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let admin = common::connect(&hosts).await;
     let root = common::test_root(&admin, "flap").await;
     let lock = format!("{root}/lock");

@@ -11,13 +11,14 @@ use std::time::Duration;
 use common::proxy::Proxy;
 use rzk_client::recipes::*;
 use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn mutex_excludes_is_reentrant_and_uses_curator_names() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let b = common::connect(&hosts).await;
     let root = common::test_root(&a, "mutex").await;
@@ -48,7 +49,7 @@ async fn mutex_excludes_is_reentrant_and_uses_curator_names() {
 
 #[tokio::test]
 async fn mutex_release_wakes_only_the_next_waiter() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let admin = common::connect(&hosts).await;
     let root = common::test_root(&admin, "nextwaiter").await;
     let lock = format!("{root}/lock");
@@ -101,7 +102,7 @@ async fn mutex_release_wakes_only_the_next_waiter() {
 
 #[tokio::test]
 async fn held_mutex_reports_loss_on_session_expiry() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "lost").await;
     let lock = format!("{root}/lock");
@@ -141,7 +142,7 @@ async fn held_mutex_reports_loss_on_session_expiry() {
 
 #[tokio::test]
 async fn deleting_the_lock_node_is_reported_as_loss() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let zk = common::connect(&hosts).await;
     let root = common::test_root(&zk, "lostnode").await;
     let m = Mutex::new(zk.clone(), &format!("{root}/lock")).unwrap();
@@ -156,7 +157,7 @@ async fn deleting_the_lock_node_is_reported_as_loss() {
 
 #[tokio::test]
 async fn semaphore_mutex_is_not_reentrant() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let b = common::connect(&hosts).await;
     let root = common::test_root(&a, "semmutex").await;
@@ -177,7 +178,7 @@ async fn semaphore_mutex_is_not_reentrant() {
 
 #[tokio::test]
 async fn read_write_lock_shares_reads_and_does_not_starve_writers() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let b = common::connect(&hosts).await;
     let c = common::connect(&hosts).await;
@@ -232,7 +233,7 @@ async fn read_write_lock_shares_reads_and_does_not_starve_writers() {
 
 #[tokio::test]
 async fn leader_latch_and_election() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let admin = common::connect(&hosts).await;
     let root = common::test_root(&admin, "leader").await;
     let latch_path = format!("{root}/latch");
@@ -280,7 +281,7 @@ async fn leader_latch_and_election() {
 
 #[tokio::test]
 async fn queue_is_ordered_and_at_least_once() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let root = common::test_root(&a, "queue").await;
     let p = format!("{root}/q");
@@ -328,7 +329,7 @@ async fn queue_is_ordered_and_at_least_once() {
 
 #[tokio::test]
 async fn barriers_and_counter() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let root = common::test_root(&a, "barrier").await;
     let b = Barrier::new(a.clone(), &format!("{root}/b")).unwrap();
@@ -396,7 +397,7 @@ async fn barriers_and_counter() {
 
 #[tokio::test]
 async fn herd_lock_excludes() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let b = common::connect(&hosts).await;
     let root = common::test_root(&a, "herd").await;

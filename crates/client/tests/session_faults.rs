@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::proxy::Proxy;
 use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -27,7 +28,7 @@ async fn wait_state(zk: &Client, want: SessionState) {
 
 #[tokio::test]
 async fn reconnect_keeps_session_watches_and_auth() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let direct = common::connect(&hosts).await;
     let root = common::test_root(&direct, "reconnect").await;
     let p1 = Proxy::start(&first_host(&hosts)).await;
@@ -118,7 +119,7 @@ async fn reconnect_keeps_session_watches_and_auth() {
 
 #[tokio::test]
 async fn expiry_is_reported_and_terminal() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let direct = common::connect(&hosts).await;
     let root = common::test_root(&direct, "expiry").await;
     let proxy = Proxy::start(&first_host(&hosts)).await;
@@ -157,7 +158,7 @@ async fn expiry_is_reported_and_terminal() {
 
 #[tokio::test]
 async fn resume_session_from_another_client() {
-    let hosts = require_server!();
+    let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
     let b = Client::builder(&hosts)
         .resume(a.session_id(), &a.session_password())

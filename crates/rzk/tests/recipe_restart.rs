@@ -1,9 +1,11 @@
-//! rzk-client lock recipes across a real server restart (kill -9, start again on the same
-//! port and data directory): the session, its lock node and the waiters' watches must
-//! survive, and a release issued while the server is down must still happen.
+//! rzk-client lock recipes across a server crash and restart (the server abandoned without
+//! shutdown, its sockets closed, then started again on the same port and data directory):
+//! the session, its lock node and the waiters' watches must survive, and a release issued
+//! while the server is down must still happen.
 //!
-//! Runs against an rzk server started from the binary under test; with
-//! `RZK_TEST_ORACLE=1` the same tests also run against Debian's Apache ZooKeeper.
+//! Runs against an in-process rzk server (`rzk_testkit::server`, crashed as a killed
+//! process would be); with `RZK_TEST_ORACLE=1` the same tests also run against Debian's
+//! Apache ZooKeeper as a process, killed with SIGKILL.
 //!
 //! Run: `cargo test -p rzk --test recipe_restart` (add `RZK_TEST_ORACLE=1` for the oracle)
 
@@ -12,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Kind, TestServer};
+use common::{Kind, Server};
 use rzk_client::recipes::{LeaderLatch, LostReason, Mutex};
 use rzk_client::{Client, Error, SessionState};
 use tokio::time::timeout;
@@ -53,7 +55,7 @@ fn kinds() -> Vec<Kind> {
 }
 
 async fn held_lock_and_waiter_survive_restart(kind: Kind) {
-    let mut server = tokio::task::block_in_place(|| TestServer::by_kind(kind));
+    let mut server = tokio::task::block_in_place(|| Server::by_kind(kind));
     let addr = server.addr();
     let a = connect(&addr).await;
     let b = connect(&addr).await;
@@ -106,7 +108,7 @@ async fn held_lock_and_waiter_survive_restart(kind: Kind) {
 }
 
 async fn release_while_server_down_happens_after_restart(kind: Kind) {
-    let mut server = tokio::task::block_in_place(|| TestServer::by_kind(kind));
+    let mut server = tokio::task::block_in_place(|| Server::by_kind(kind));
     let addr = server.addr();
     let a = connect(&addr).await;
     let b = connect(&addr).await;
@@ -152,7 +154,7 @@ async fn release_while_server_down_happens_after_restart(kind: Kind) {
 }
 
 async fn leader_latch_steps_down_while_disconnected(kind: Kind) {
-    let mut server = tokio::task::block_in_place(|| TestServer::by_kind(kind));
+    let mut server = tokio::task::block_in_place(|| Server::by_kind(kind));
     let addr = server.addr();
     let a = connect(&addr).await;
     let b = connect(&addr).await;
@@ -204,7 +206,7 @@ async fn lock_lost_across_a_long_outage(kind: Kind) {
     // loss. Once the server is back the session is either expired (the node goes with
     // it) or was restored with a fresh timeout (ZooKeeper re-tracks sessions on load);
     // either way the lost lock's node must go so another client can take the lock.
-    let mut server = tokio::task::block_in_place(|| TestServer::by_kind(kind));
+    let mut server = tokio::task::block_in_place(|| Server::by_kind(kind));
     let addr = server.addr();
     let zk = Client::builder(&addr)
         .session_timeout(Duration::from_secs(4))

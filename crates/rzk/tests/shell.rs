@@ -1,6 +1,6 @@
-//! `rzk shell` end to end: an rzk server started from the binary under test, the shell run
-//! as a separate process, one-shot (`rzk shell -server H cmd args`) and interactive (lines
-//! on a non-tty stdin), outputs checked against zkCli's formats.
+//! `rzk shell` end to end: an in-process rzk server (`rzk_testkit::server`), the shell (the
+//! binary under test) run as a separate process, one-shot (`rzk shell -server H cmd args`)
+//! and interactive (lines on a non-tty stdin), outputs checked against zkCli's formats.
 //!
 //! With `RZK_TEST_ORACLE=1` and Debian's zkCli installed, read-only commands are also run
 //! through the real zkCli against the same server and the outputs must be identical.
@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::TestServer;
+use rzk_testkit::server::{fresh_dir, TestServer};
 
 const BOB_DIGEST: &str = "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="; // digest of bob:secret
 const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
@@ -32,7 +32,7 @@ impl Out {
 
 fn rzk_shell(server: &TestServer, args: &[&str]) -> Out {
     let out = Command::new(env!("CARGO_BIN_EXE_rzk"))
-        .args(["shell", "-server", &server.addr()])
+        .args(["shell", "-server", &server.hosts()])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -120,7 +120,7 @@ fn stat_value<'a>(stat: &'a [(String, String)], name: &str) -> &'a str {
 
 #[test]
 fn one_shot_commands_match_zkcli_formats() {
-    let s = TestServer::rzk();
+    let s = common::rzk_server();
     assert_eq!(ok(&s, &["create", "/s", "hello"]), "Created /s\n");
     fails(&s, &["create", "/s", "again"], "Node already exists: /s");
     assert_eq!(ok(&s, &["create", "/s/c1"]), "Created /s/c1\n");
@@ -261,9 +261,9 @@ fn one_shot_commands_match_zkcli_formats() {
 }
 
 fn interactive(server: &TestServer, input: &str) -> Out {
-    let home = common::temp_dir("shell-home");
+    let home = fresh_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
-        .args(["shell", "-server", &server.addr()])
+        .args(["shell", "-server", &server.hosts()])
         .env("HOME", &home)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -287,7 +287,7 @@ fn interactive(server: &TestServer, input: &str) -> Out {
 
 #[test]
 fn interactive_session_on_stdin() {
-    let s = TestServer::rzk();
+    let s = common::rzk_server();
     ok(&s, &["create", "/i", "v0"]);
     ok(
         &s,
@@ -377,7 +377,7 @@ fn outputs_identical_to_zkcli() {
         eprintln!("skipping: set RZK_TEST_ORACLE=1 (needs Debian's zkCli) to compare with zkCli");
         return;
     }
-    let s = TestServer::rzk();
+    let s = common::rzk_server();
     ok(&s, &["create", "/z", "hello"]);
     ok(&s, &["create", "/z/a"]);
     ok(&s, &["create", "/z/b", "data-b"]);
@@ -408,7 +408,7 @@ fn outputs_identical_to_zkcli() {
     for cmd in commands {
         let mine = rzk_shell(&s, cmd);
         let theirs = Command::new(ZKCLI)
-            .args(["-server", &s.addr()])
+            .args(["-server", &s.hosts()])
             .args(cmd)
             .env("CLIENT_JVMFLAGS", "-Xmx128m")
             .stdin(Stdio::null())

@@ -1,26 +1,28 @@
 //! End-to-end tests of the network layer: an in-process server on an ephemeral port,
 //! driven with raw protocol frames.
 
-mod support;
-
 use bytes::Bytes;
 use rzk_proto::records::*;
 use rzk_proto::Jute;
+use rzk_testkit::raw::{closed_within, frame, RawClient, RawSession, CLIENT_IO_TIMEOUT};
+use rzk_testkit::server::{four_letter, TestServer};
 use std::time::Duration;
-use support::*;
 use tokio::io::AsyncWriteExt;
 
 const NONODE: i32 = -101;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_and_crud() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
-    let mut c = Client::connect(addr, 5000).await;
-    assert_ne!(c.session, 0);
-    assert_eq!(c.timeout, 5000);
-    assert_eq!(c.passwd.len(), 16);
-    assert_eq!(&c.passwd[..], &rzk_server::session::password(c.session));
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut c = RawClient::connect(addr, 5000).await;
+    assert_ne!(c.session_id(), 0);
+    assert_eq!(c.timeout_ms(), 5000);
+    assert_eq!(c.passwd().len(), 16);
+    assert_eq!(
+        &c.passwd()[..],
+        &rzk_server::session::password(c.session_id())
+    );
 
     assert_eq!(c.create("/a", b"x", 0).await, (0, "/a".to_owned()));
     let (data, stat) = c.get_data("/a", false).await.unwrap();
@@ -41,13 +43,13 @@ async fn handshake_and_crud() {
     let h = c.ping().await;
     assert_eq!((h.xid, h.err), (-2, 0));
     assert!(h.zxid > 0);
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
-    let server = start(test_config()).await;
-    let mut c = Client::connect(server.local_addr(), 5000).await;
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 5000).await;
     // Interleave writes and reads without waiting; replies must come back in xid order,
     // and each read must see the writes sent before it.
     let mut expected = Vec::new();
@@ -80,15 +82,15 @@ async fn pipelined_requests_are_answered_in_order() {
         got.push(h.xid);
     }
     assert_eq!(got, expected);
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_fires_before_the_reply_that_reveals_the_change() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
-    let mut a = Client::connect(addr, 5000).await;
-    let mut b = Client::connect(addr, 5000).await;
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut a = RawClient::connect(addr, 5000).await;
+    let mut b = RawClient::connect(addr, 5000).await;
     assert_eq!(a.create("/w", b"1", 0).await.0, 0);
 
     // Same connection: the notification precedes the setData reply.
@@ -113,17 +115,17 @@ async fn watch_fires_before_the_reply_that_reveals_the_change() {
     a.ping().await;
     let ev = a.events.last().unwrap();
     assert_eq!((ev.event_type, ev.path.as_str()), (1, "/w2"));
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expiry_removes_ephemerals_and_closes() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
-    let mut a = Client::connect(addr, 300).await;
-    assert_eq!(a.timeout, 300);
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut a = RawClient::connect(addr, 300).await;
+    assert_eq!(a.timeout_ms(), 300);
     assert_eq!(a.create("/eph", b"", 1).await.0, 0);
-    let mut b = Client::connect(addr, 5000).await;
+    let mut b = RawClient::connect(addr, 5000).await;
     b.exists("/eph", true).await.unwrap();
     // a goes silent; after ~timeout (rounded to tick) the session expires.
     tokio::time::sleep(Duration::from_millis(900)).await;
@@ -137,46 +139,44 @@ async fn session_expiry_removes_ephemerals_and_closes() {
     );
     assert_eq!(b.exists("/eph", false).await, Err(NONODE));
     assert!(
-        is_closed(&mut a.s).await,
+        a.is_closed().await,
         "expired session's connection is closed"
     );
     // Resuming the expired session: timeout 0 response, then close.
-    let (mut s, resp) = Client::resume(addr, 5000, a.session, a.passwd.clone())
+    let (mut s, resp) = RawClient::resume(addr, 5000, a.session_id(), a.passwd())
         .await
-        .err()
-        .expect("expired");
+        .expect_err("expired");
     assert_eq!((resp.timeout_ms, resp.session_id), (0, 0));
     assert_eq!(&resp.passwd[..], &[0u8; 16]);
-    assert!(is_closed(&mut s).await);
-    server.shutdown().await;
+    assert!(s.is_closed().await);
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_with_password_moves_the_session() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
-    let mut a = Client::connect(addr, 4000).await;
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut a = RawClient::connect(addr, 4000).await;
     assert_eq!(a.create("/e", b"", 1).await.0, 0);
-    let Ok(mut a2) = Client::resume(addr, 6000, a.session, a.passwd.clone()).await else {
+    let Ok(mut a2) = RawClient::resume(addr, 6000, a.session_id(), a.passwd()).await else {
         panic!("resume refused");
     };
-    assert_eq!(a2.session, a.session);
-    assert_eq!(a2.timeout, 6000);
-    assert!(is_closed(&mut a.s).await, "old connection closed");
+    assert_eq!(a2.session_id(), a.session_id());
+    assert_eq!(a2.timeout_ms(), 6000);
+    assert!(a.is_closed().await, "old connection closed");
     // Ephemeral still there and owned by the session.
     let st = a2.exists("/e", false).await.unwrap();
-    assert_eq!(st.ephemeral_owner, a.session);
+    assert_eq!(st.ephemeral_owner, a.session_id());
 
     // Wrong password: timeout 0 and closed; as in ZooKeeper the connection bound to the
     // session is dropped too, but the session survives.
-    let (mut s, resp) = Client::resume(addr, 4000, a.session, Bytes::from(vec![1u8; 16]))
+    let (mut s, resp) = RawClient::resume(addr, 4000, a.session_id(), Bytes::from(vec![1u8; 16]))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(resp.timeout_ms, 0);
-    assert!(is_closed(&mut s).await);
-    assert!(is_closed(&mut a2.s).await);
-    let Ok(mut a2) = Client::resume(addr, 4000, a.session, a.passwd.clone()).await else {
+    assert!(s.is_closed().await);
+    assert!(a2.is_closed().await);
+    let Ok(mut a2) = RawClient::resume(addr, 4000, a.session_id(), a.passwd()).await else {
         panic!("session survives a wrong-password attempt");
     };
     assert!(a2.exists("/e", false).await.is_ok());
@@ -184,40 +184,40 @@ async fn reconnect_with_password_moves_the_session() {
     // closeSession: reply, then the socket closes and ephemerals are gone.
     let h = a2.close_session().await;
     assert_eq!(h.err, 0);
-    assert!(is_closed(&mut a2.s).await);
-    let mut c = Client::connect(addr, 4000).await;
+    assert!(a2.is_closed().await);
+    let mut c = RawClient::connect(addr, 4000).await;
     assert_eq!(c.exists("/e", false).await, Err(NONODE));
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_client_without_read_only_byte() {
-    let server = start(test_config()).await;
+    let mut server = TestServer::start();
     let req = ConnectRequest {
         timeout_ms: 5000,
         passwd: Bytes::from(vec![0u8; 16]),
         read_only: None,
         ..Default::default()
     };
-    let (_s, r) = connect_raw(server.local_addr(), &req).await;
-    let resp = r.unwrap();
+    let (_s, resp) = RawSession::handshake(server.addr(), &req, CLIENT_IO_TIMEOUT)
+        .await
+        .unwrap();
     assert_eq!(resp.read_only, None, "response omits the readOnly byte");
     assert!(resp.session_id != 0);
-    let (_s, r) = connect_raw(
-        server.local_addr(),
-        &ConnectRequest {
-            read_only: Some(false),
-            ..req
-        },
-    )
-    .await;
-    assert_eq!(r.unwrap().read_only, Some(false));
-    server.shutdown().await;
+    let req = ConnectRequest {
+        read_only: Some(false),
+        ..req
+    };
+    let (_s, resp) = RawSession::handshake(server.addr(), &req, CLIENT_IO_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.read_only, Some(false));
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_ahead_of_server_is_closed_without_reply() {
-    let server = start(test_config()).await;
+    let mut server = TestServer::start();
     let req = ConnectRequest {
         timeout_ms: 5000,
         last_zxid_seen: 1 << 40,
@@ -225,54 +225,54 @@ async fn client_ahead_of_server_is_closed_without_reply() {
         read_only: Some(false),
         ..Default::default()
     };
-    let (_s, r) = connect_raw(server.local_addr(), &req).await;
+    let r = RawSession::handshake(server.addr(), &req, CLIENT_IO_TIMEOUT).await;
     assert!(r.is_err(), "no ConnectResponse");
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_closes_only_that_connection() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
-    let mut good = Client::connect(addr, 5000).await;
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut good = RawClient::connect(addr, 5000).await;
 
     // Oversized frame length.
-    let mut c = Client::connect(addr, 5000).await;
-    c.s.write_all(&0x7fff_ffffi32.to_be_bytes()).await.unwrap();
-    assert!(is_closed(&mut c.s).await);
+    let mut c = RawClient::connect(addr, 5000).await;
+    c.send_bytes(&0x7fff_ffffi32.to_be_bytes()).await;
+    assert!(c.is_closed().await);
     // Negative frame length.
-    let mut c = Client::connect(addr, 5000).await;
-    c.s.write_all(&(-5i32).to_be_bytes()).await.unwrap();
-    assert!(is_closed(&mut c.s).await);
+    let mut c = RawClient::connect(addr, 5000).await;
+    c.send_bytes(&(-5i32).to_be_bytes()).await;
+    assert!(c.is_closed().await);
     // Unknown opcode: UNIMPLEMENTED, then closed.
-    let mut c = Client::connect(addr, 5000).await;
+    let mut c = RawClient::connect(addr, 5000).await;
     c.send(1, 999, &[]).await;
     let (h, _) = c.recv().await.unwrap();
     assert_eq!((h.xid, h.err), (1, -6));
-    assert!(is_closed(&mut c.s).await);
+    assert!(c.is_closed().await);
     // Truncated request header.
-    let mut c = Client::connect(addr, 5000).await;
-    c.s.write_all(&frame(&[0, 0, 0])).await.unwrap();
-    assert!(is_closed(&mut c.s).await);
+    let mut c = RawClient::connect(addr, 5000).await;
+    c.send_bytes(&frame(&[0, 0, 0])).await;
+    assert!(c.is_closed().await);
     // Garbage instead of a ConnectRequest.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&frame(&[1, 2, 3])).await.unwrap();
-    assert!(is_closed(&mut s).await);
+    assert!(closed_within(&mut s, CLIENT_IO_TIMEOUT).await);
     // Oversized handshake.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&(0x10_0000i32).to_be_bytes()).await.unwrap();
-    assert!(is_closed(&mut s).await);
+    assert!(closed_within(&mut s, CLIENT_IO_TIMEOUT).await);
 
     // The well-behaved client is unaffected.
     assert_eq!(good.create("/still-ok", b"", 0).await.0, 0);
     assert!(good.ping().await.err == 0);
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_and_sasl() {
-    let server = start(test_config()).await;
-    let mut c = Client::connect(server.local_addr(), 5000).await;
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 5000).await;
     let ok = AuthPacket {
         auth_type: 0,
         scheme: "digest".into(),
@@ -302,76 +302,89 @@ async fn auth_and_sasl() {
     c.send(-4, 100, &bad.to_bytes()).await;
     let (h, _) = c.reply(-4).await;
     assert_eq!(h.err, -115);
-    assert!(is_closed(&mut c.s).await);
-    server.shutdown().await;
+    assert!(c.is_closed().await);
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_letter_words() {
-    let mut cfg = test_config();
-    cfg.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse(
-        "ruok,stat,mntr,conf,cons,wchs,dump,envi,isro,dirs",
-    );
-    let server = start(cfg).await;
-    let addr = server.local_addr();
-    assert_eq!(four_letter(addr, "ruok").await, "imok");
-    assert_eq!(four_letter(addr, "isro").await, "rw");
-    let srvr = four_letter(addr, "srvr").await;
+    let mut server = TestServer::builder()
+        .configure(|c| {
+            c.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse(
+                "ruok,stat,mntr,conf,cons,wchs,dump,envi,isro,dirs",
+            )
+        })
+        .start();
+    let addr = server.addr();
+    assert_eq!(four_letter(addr, "ruok").unwrap(), "imok");
+    assert_eq!(four_letter(addr, "isro").unwrap(), "rw");
+    let srvr = four_letter(addr, "srvr").unwrap();
     assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
     assert!(srvr.contains("\nMode: standalone\n"), "{srvr}");
     assert!(srvr.contains("\nNode count: 5\n"), "{srvr}");
     assert!(srvr.contains("\nZxid: 0x0\n"), "{srvr}");
-    let mut c = Client::connect(addr, 5000).await;
+    let mut c = RawClient::connect(addr, 5000).await;
     c.create("/x", b"", 0).await;
-    let stat = four_letter(addr, "stat").await;
+    let stat = four_letter(addr, "stat").unwrap();
     assert!(stat.contains("Clients:\n /127.0.0.1:"), "{stat}");
     assert!(stat.contains("\nNode count: 6\n"), "{stat}");
-    let mntr = four_letter(addr, "mntr").await;
+    let mntr = four_letter(addr, "mntr").unwrap();
     assert!(mntr.contains("zk_server_state\tstandalone\n"), "{mntr}");
     assert!(mntr.contains("zk_znode_count\t6\n"), "{mntr}");
     assert!(mntr.contains("zk_global_sessions\t1\n"), "{mntr}");
-    let cons = four_letter(addr, "cons").await;
-    assert!(cons.contains(&format!("sid=0x{:x}", c.session)), "{cons}");
-    let dump = four_letter(addr, "dump").await;
+    let cons = four_letter(addr, "cons").unwrap();
+    assert!(
+        cons.contains(&format!("sid=0x{:x}", c.session_id())),
+        "{cons}"
+    );
+    let dump = four_letter(addr, "dump").unwrap();
     assert!(dump.starts_with("SessionTracker dump:\n"), "{dump}");
-    assert!(dump.contains(&format!("\t0x{:x}\n", c.session)), "{dump}");
-    assert!(four_letter(addr, "conf").await.contains("tickTime=100\n"));
+    assert!(
+        dump.contains(&format!("\t0x{:x}\n", c.session_id())),
+        "{dump}"
+    );
+    assert!(four_letter(addr, "conf")
+        .unwrap()
+        .contains("tickTime=100\n"));
     assert!(four_letter(addr, "envi")
-        .await
+        .unwrap()
         .starts_with("Environment:\nzookeeper.version="));
     assert!(four_letter(addr, "dirs")
-        .await
+        .unwrap()
         .starts_with("datadir_size: "));
     assert_eq!(
-        four_letter(addr, "wchc").await,
+        four_letter(addr, "wchc").unwrap(),
         "wchc is not executed because it is not in the whitelist.\n"
     );
-    server.shutdown().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_client_cnxns_per_ip() {
-    let mut cfg = test_config();
-    cfg.max_client_cnxns = 2;
-    let server = start(cfg).await;
-    let addr = server.local_addr();
-    let _a = Client::connect(addr, 5000).await;
-    let _b = Client::connect(addr, 5000).await;
+    let mut server = TestServer::builder()
+        .configure(|c| c.max_client_cnxns = 2)
+        .start();
+    let addr = server.addr();
+    let _a = RawClient::connect(addr, 5000).await;
+    let _b = RawClient::connect(addr, 5000).await;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    assert!(is_closed(&mut s).await, "third connection refused");
+    assert!(
+        closed_within(&mut s, CLIENT_IO_TIMEOUT).await,
+        "third connection refused"
+    );
     drop(_a);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _c = Client::connect(addr, 5000).await;
-    server.shutdown().await;
+    let _c = RawClient::connect(addr, 5000).await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_group_commit() {
-    let server = start(test_config()).await;
-    let addr = server.local_addr();
+    let mut server = TestServer::start();
+    let addr = server.addr();
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(Client::connect(addr, 5000).await);
+        clients.push(RawClient::connect(addr, 5000).await);
     }
     let mut tasks = Vec::new();
     for (i, mut c) in clients.into_iter().enumerate() {
@@ -389,15 +402,16 @@ async fn sync_and_group_commit() {
     for t in tasks {
         t.await.unwrap();
     }
-    let mut c = Client::connect(addr, 5000).await;
+    let mut c = RawClient::connect(addr, 5000).await;
     assert_eq!(c.children("/").await.unwrap().len(), 101);
     let st = server
+        .server()
         .shared()
         .stats
         .txns_logged
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(st, 5 + 100, "createSession x5 + 100 creates logged");
-    server.shutdown().await;
+    server.stop();
 }
 
 /// Per-session FIFO (issue: a read between two writes of the same session saw the later
@@ -405,8 +419,8 @@ async fn sync_and_group_commit() {
 /// read must see A, and its watch must fire for B before B's reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
-    let server = start(test_config()).await;
-    let mut c = Client::connect(server.local_addr(), 5000).await;
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 5000).await;
     assert_eq!(c.create("/x", b"0", 0).await.0, 0);
     let set = |d: &str| {
         SetDataRequest {
@@ -435,7 +449,7 @@ async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
             f.extend_from_slice(&body);
             bytes.extend_from_slice(&frame(&f));
         }
-        c.s.write_all(&bytes).await.unwrap();
+        c.send_bytes(&bytes).await;
         let mut frames = Vec::new();
         while frames.last().map(|(x, _, _)| *x) != Some(base + 2) {
             let (h, body) = c.recv().await.unwrap();
@@ -456,5 +470,5 @@ async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
             "round {round}"
         );
     }
-    server.shutdown().await;
+    server.stop();
 }

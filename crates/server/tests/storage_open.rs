@@ -10,14 +10,15 @@ mod support;
 
 use rzk_proto::txn::Txn;
 use rzk_server::config::Config;
-use rzk_server::node::Server;
 use rzk_server::storage::files;
 use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::{open, OpenError};
+use rzk_testkit::raw::RawClient;
+use rzk_testkit::server::{fresh_dir, test_config, TestEnsemble, TestServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::*;
+use support::ephemeral_create;
 
 fn in_dir(mut c: Config, dir: &Path) -> Config {
     c.data_dir = dir.to_path_buf();
@@ -31,7 +32,7 @@ fn both(dir: &Path) -> [(&'static str, Config); 2] {
         ("one voter", in_dir(test_config(), dir)),
         (
             "member of three",
-            in_dir(ensemble_configs(3).remove(0), dir),
+            in_dir(TestEnsemble::builder(3).build_configs().remove(0), dir),
         ),
     ]
 }
@@ -103,14 +104,14 @@ fn autocreate_off_makes_an_empty_directory_untrusted() {
 /// snapshots removed).
 fn logs_without_snapshot() -> std::path::PathBuf {
     let d = fresh_dir();
+    let mut server = TestServer::builder().data_dir(&d).start();
     runtime().block_on(async {
-        let server = Server::start(in_dir(test_config(), &d)).await.unwrap();
-        let mut c = Client::connect(server.local_addr(), 5000).await;
+        let mut c = RawClient::connect(server.addr(), 5000).await;
         for i in 0..5 {
             assert_eq!(c.create(&format!("/n{i}"), b"x", 0).await.0, 0);
         }
-        server.shutdown().await;
     });
+    server.stop();
     let v2 = files::version_dir(&d);
     for s in files::list_snapshots(&v2).unwrap() {
         std::fs::remove_file(&s.0.path).unwrap();
@@ -135,6 +136,12 @@ fn trust_empty_snapshot_decides_whether_logs_without_a_snapshot_load() {
     }
 }
 
+/// `zookeeper.txnLogSizeLimitInKb=8` (for member `_id`, or a lone voter).
+fn log_size_limit_8k(_id: u64, c: &mut Config) {
+    c.unknown
+        .insert("zookeeper.txnLogSizeLimitInKb".into(), "8".into());
+}
+
 fn count_logs(dir: &Path) -> usize {
     files::list_logs(&files::version_dir(dir)).unwrap().len()
 }
@@ -156,7 +163,7 @@ fn error_txns(dir: &Path) -> (usize, usize) {
 /// Writes through `addr`: 200 creates of 200 bytes, and 3 setData on missing nodes
 /// (error txns).
 async fn write_load(addr: std::net::SocketAddr) {
-    let mut c = Client::connect(addr, 10_000).await;
+    let mut c = RawClient::connect(addr, 10_000).await;
     for i in 0..200 {
         assert_eq!(c.create(&format!("/load{i}"), &[7u8; 200], 0).await.0, 0);
     }
@@ -167,38 +174,27 @@ async fn write_load(addr: std::net::SocketAddr) {
 
 #[test]
 fn one_voter_rolls_its_log_at_the_size_limit_and_digests_error_txns() {
-    let d = fresh_dir();
-    let cfg = with(
-        in_dir(test_config(), &d),
-        "zookeeper.txnLogSizeLimitInKb",
-        "8",
-    );
-    runtime().block_on(async {
-        let server = Server::start(cfg).await.unwrap();
-        write_load(server.local_addr()).await;
-        server.shutdown().await;
-    });
-    assert!(count_logs(&d) > 2, "{} log files", count_logs(&d));
-    assert_eq!(error_txns(&d), (3, 3), "(error txns, with a digest)");
+    let mut server = TestServer::builder()
+        .configure(|c| log_size_limit_8k(0, c))
+        .start();
+    runtime().block_on(write_load(server.addr()));
+    server.stop();
+    let d = server.data_dir();
+    assert!(count_logs(d) > 2, "{} log files", count_logs(d));
+    assert_eq!(error_txns(d), (3, 3), "(error txns, with a digest)");
 }
 
 #[test]
 fn three_voters_roll_their_logs_at_the_size_limit_and_digest_error_txns() {
-    let cfgs: Vec<Config> = ensemble_configs(3)
-        .into_iter()
-        .map(|c| with(c, "zookeeper.txnLogSizeLimitInKb", "8"))
-        .collect();
-    let dirs: Vec<_> = cfgs.iter().map(|c| c.data_dir.clone()).collect();
-    runtime().block_on(async {
-        let (servers, leader) = start_ensemble(cfgs).await;
-        write_load(servers[leader].local_addr()).await;
-        // Followers have it on disk once they acknowledged; let the last commits land.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for s in servers {
-            s.shutdown().await;
-        }
-    });
-    for d in &dirs {
+    let mut ensemble = TestEnsemble::builder(3)
+        .configure(log_size_limit_8k)
+        .start();
+    let leader = ensemble.wait_serving();
+    runtime().block_on(write_load(ensemble.member(leader).addr()));
+    // Followers have it on disk once they acknowledged; let the last commits land.
+    std::thread::sleep(Duration::from_millis(300));
+    ensemble.stop();
+    for d in ensemble.members().map(|(_, s)| s.data_dir()) {
         assert!(
             count_logs(d) > 2,
             "{}: {} log files",
@@ -221,22 +217,21 @@ fn three_voters_close_orphan_sessions_through_the_write_path() {
     const ORPHAN: i64 = 0x0100_0000_dead_0001;
     let mut tree = DataTree::new();
     tree.apply(&ephemeral_create(ORPHAN, "/orphan"));
-    let cfgs = ensemble_configs(3);
+    let cfgs = TestEnsemble::builder(3).build_configs();
     for c in &cfgs {
         save_snapshot(&tree, &[], &c.data_dir, SnapshotOptions::default()).unwrap();
     }
-    runtime().block_on(async {
-        let (servers, _) = start_ensemble(cfgs).await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while servers.iter().any(|s| s.shared().tree().exists("/orphan")) {
-            assert!(
-                Instant::now() < deadline,
-                "orphan ephemeral not removed everywhere"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for s in servers {
-            s.shutdown().await;
-        }
-    });
+    let mut ensemble = TestEnsemble::start_with(cfgs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ensemble
+        .members()
+        .any(|(_, s)| s.server().shared().tree().exists("/orphan"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "orphan ephemeral not removed everywhere"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensemble.stop();
 }
