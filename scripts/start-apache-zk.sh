@@ -46,6 +46,15 @@ LOG="$DATADIR/zookeeper.log"
 # dependencies (jute, netty, jetty, slf4j-api, ...); we add an slf4j binding
 # that logs to stderr (redirected to $LOG).
 CP="/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar"
+# The Netty connection factory (TLS: secureClientPort, sslQuorum) needs the netty jars,
+# which zookeeper.jar's manifest does not name.
+for j in netty-buffer netty-codec netty-common netty-handler netty-resolver \
+         netty-transport netty-transport-native-epoll netty-transport-native-unix-common \
+         netty-transport-classes-epoll; do
+    if [ -e "/usr/share/java/$j.jar" ]; then
+        CP="$CP:/usr/share/java/$j.jar"
+    fi
+done
 # The (optional) Jetty AdminServer also needs the servlet API, which is not in
 # zookeeper.jar's manifest.
 if [ -e /usr/share/java/servlet-api.jar ]; then

@@ -33,9 +33,16 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     can_be_read_only: bool,
     resume: Option<(i64, Vec<u8>)>,
+    tls: Option<crate::tls::TlsOptions>,
 }
 
 impl ClientBuilder {
+    /// Connect over TLS (a server's `secureClientPort`, or a port with
+    /// `client.portUnification`).
+    pub fn tls(mut self, tls: crate::tls::TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
     /// Requested session timeout (the server clamps it to its min/max).
     pub fn session_timeout(mut self, t: Duration) -> Self {
         self.session_timeout = t;
@@ -75,6 +82,7 @@ impl ClientBuilder {
             session_timeout: self.session_timeout,
             can_be_read_only: self.can_be_read_only,
             resume: self.resume.clone(),
+            tls: self.tls.clone(),
         });
         Ok(Client {
             inner: Arc::new(Inner {
@@ -123,6 +131,7 @@ impl Client {
             connect_timeout: None,
             can_be_read_only: false,
             resume: None,
+            tls: None,
         }
     }
 

@@ -47,6 +47,9 @@ macro_rules! keeper_errors {
             /// A client-side deadline passed (e.g. the initial connect or a lock acquire).
             #[error("timed out")]
             Timeout,
+            /// TLS settings could not be used (files, certificates, server name).
+            #[error("TLS: {0}")]
+            Tls(String),
             /// A recipe found the tree in a state it cannot work with.
             #[error("recipe error: {0}")]
             Recipe(String),
@@ -68,7 +71,7 @@ macro_rules! keeper_errors {
                     $(Error::$variant => ErrorCode::$code.code(),)*
                     Error::Unknown(c) => *c,
                     Error::Closed => ErrorCode::SessionExpired.code(),
-                    Error::InvalidConnectString(_) | Error::InvalidPath(_) | Error::InvalidArgument(_) => {
+                    Error::InvalidConnectString(_) | Error::InvalidPath(_) | Error::InvalidArgument(_) | Error::Tls(_) => {
                         ErrorCode::BadArguments.code()
                     }
                     Error::Decode(_) => ErrorCode::MarshallingError.code(),

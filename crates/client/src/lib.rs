@@ -23,6 +23,7 @@ mod error;
 pub mod multi;
 pub mod recipes;
 mod session;
+pub mod tls;
 mod types;
 mod watch;
 
@@ -30,5 +31,6 @@ pub use client::{Client, ClientBuilder, DEFAULT_SESSION_TIMEOUT};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use session::{Counters, COMMAND_QUEUE};
+pub use tls::TlsOptions;
 pub use types::*;
 pub use watch::{OneshotWatch, WatchStream, WATCH_STREAM_CAPACITY};

@@ -61,6 +61,9 @@ pub struct Args {
     /// Leave the created znodes in place.
     #[arg(long)]
     pub no_cleanup: bool,
+    /// TLS (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-no-hostname-check`).
+    #[command(flatten)]
+    pub tls: crate::shell::TlsArgs,
 }
 
 /// Entry point for `main.rs`.
@@ -187,10 +190,15 @@ pub async fn run(a: Args) -> Result<(), String> {
         return Err("--sessions and --inflight must be > 0".into());
     }
     let timeout = Duration::from_millis(a.session_timeout);
+    let tls = a.tls.options().map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(a.sessions);
     for _ in 0..a.sessions {
+        let mut b = Client::builder(&a.hosts).session_timeout(timeout);
+        if let Some(t) = &tls {
+            b = b.tls(t.clone());
+        }
         clients.push(
-            Client::connect(&a.hosts, timeout)
+            b.connect()
                 .await
                 .map_err(|e| format!("connect {}: {e}", a.hosts))?,
         );

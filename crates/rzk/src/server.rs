@@ -92,6 +92,10 @@ pub fn run(args: Args) -> ExitCode {
                     eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
                     return ExitCode::from(3);
                 }
+                if matches!(e, ServerError::Tls(_)) {
+                    // A TLS key rzk cannot honour is an invalid configuration.
+                    return ExitCode::from(2);
+                }
                 return ExitCode::FAILURE;
             }
         };

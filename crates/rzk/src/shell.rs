@@ -1,6 +1,7 @@
 //! `rzk shell`: a zkCli-compatible command shell over rzk-client.
 //!
-//! Owns argument parsing (`-server host:port[,...]`, `-timeout ms`, `-r`), the command
+//! Owns argument parsing (`-server host:port[,...]`, `-timeout ms`, `-r`, and for TLS
+//! `-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]`), the command
 //! table, zkCli's output formats (`[a, b]` listings, `cZxid = 0x..` stat lines, `'world,'anyone`
 //! ACLs, `WATCHER::` events) and rustyline editing/history. With a command after the
 //! options it runs that one command and exits (status 1 on error). Never panics on
@@ -16,7 +17,8 @@ use rzk_client::{
 };
 use rzk_proto::opcode::perms;
 
-/// `rzk shell [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [command args...]`
+/// `rzk shell [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r]
+/// [-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]] [command args...]`
 #[derive(Debug, clap::Args)]
 #[command(disable_help_flag = true)]
 pub struct Args {
@@ -32,7 +34,43 @@ struct Options {
     server: String,
     timeout_ms: u64,
     read_only: bool,
+    tls: TlsArgs,
     command: Vec<String>,
+}
+
+/// TLS options shared by `rzk shell` and `rzk bench`: PEM files, as kazoo takes them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Connect over TLS, trusting the CA certificates in this PEM file.
+    #[arg(long = "tls-ca")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate chain (PEM) for servers that ask for one (`ssl.clientAuth`).
+    #[arg(long = "tls-cert", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long = "tls-key", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Accept a server certificate that does not name the host connected to.
+    #[arg(long = "tls-no-hostname-check")]
+    pub no_hostname_check: bool,
+}
+
+impl TlsArgs {
+    /// The client's TLS options, `None` without `--tls-ca`.
+    pub fn options(&self) -> Result<Option<rzk_client::TlsOptions>, Error> {
+        let Some(ca) = &self.ca else {
+            if self.cert.is_some() || self.key.is_some() {
+                return Err(Error::Tls("--tls-cert/--tls-key need --tls-ca".into()));
+            }
+            return Ok(None);
+        };
+        let pair = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err(Error::Tls("--tls-cert and --tls-key go together".into())),
+        };
+        rzk_client::TlsOptions::from_pem_files(ca, pair, !self.no_hostname_check).map(Some)
+    }
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -40,6 +78,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         server: DEFAULT_SERVER.into(),
         timeout_ms: 30000,
         read_only: false,
+        tls: TlsArgs::default(),
         command: Vec::new(),
     };
     let mut i = 0;
@@ -57,6 +96,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     .ok_or("-timeout needs milliseconds")?;
             }
             "-r" => o.read_only = true,
+            "-tls-ca" | "--tls-ca" | "-tls-cert" | "--tls-cert" | "-tls-key" | "--tls-key" => {
+                let flag = args[i].trim_start_matches('-').to_owned();
+                i += 1;
+                let v =
+                    std::path::PathBuf::from(args.get(i).ok_or(format!("-{flag} needs a file"))?);
+                match flag.as_str() {
+                    "tls-ca" => o.tls.ca = Some(v),
+                    "tls-cert" => o.tls.cert = Some(v),
+                    _ => o.tls.key = Some(v),
+                }
+            }
+            "-tls-no-hostname-check" | "--tls-no-hostname-check" => o.tls.no_hostname_check = true,
             "-waitforconnection" => {}
             "-help" | "--help" | "-h" => {
                 o.command = vec!["help".into()];
@@ -90,6 +141,7 @@ pub fn main(args: Args) -> ExitCode {
 
 struct Shell {
     client: Option<Client>,
+    tls: Option<rzk_client::TlsOptions>,
     server: String,
     timeout: Duration,
     read_only: bool,
@@ -106,8 +158,16 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match opts.tls.options() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut sh = Shell {
         client: None,
+        tls,
         server: opts.server.clone(),
         timeout: Duration::from_millis(opts.timeout_ms),
         read_only: opts.read_only,
@@ -362,12 +422,14 @@ impl Shell {
             let _ = c.close().await;
         }
         self.server = server.to_owned();
-        let c = Client::builder(server)
+        let mut b = Client::builder(server)
             .session_timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .can_be_read_only(self.read_only)
-            .connect()
-            .await?;
+            .can_be_read_only(self.read_only);
+        if let Some(t) = &self.tls {
+            b = b.tls(t.clone());
+        }
+        let c = b.connect().await?;
         if self.interactive {
             println!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
         }

@@ -74,6 +74,17 @@ impl AuthInfo {
         }
     }
 
+    /// The `x509` provider's hook (`tls`): the connection's certificate subject becomes
+    /// `x509:<subject>`; when it is `X509AuthenticationProvider.superUser` the connection
+    /// also holds `super:<subject>`, as in ZooKeeper.
+    pub fn add_x509(&mut self, subject: &str, super_user: bool) {
+        if super_user {
+            self.push(Id::new("super", subject));
+            self.is_super = true;
+        }
+        self.push(Id::new("x509", subject));
+    }
+
     /// whoAmI's answer: (scheme, user) per id; digest users without the hash.
     pub fn client_infos(&self) -> Vec<ClientInfo> {
         self.ids
@@ -82,7 +93,7 @@ impl AuthInfo {
                 auth_scheme: id.scheme.clone(),
                 user: match id.scheme.as_str() {
                     "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
-                    "ip" => id.id.clone(),
+                    "ip" | "x509" => id.id.clone(),
                     _ => String::new(),
                 },
             })
@@ -211,6 +222,7 @@ pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
                 && match id.scheme.as_str() {
                     "digest" => mine.id == id.id,
                     "ip" => ip_matches(&mine.id, &id.id),
+                    "x509" => mine.id == id.id,
                     _ => false,
                 }
         });
@@ -242,8 +254,9 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             "auth" => {
                 let mut any = false;
                 for mine in &auth.ids {
-                    // Only the digest provider reports itself as "authenticated".
-                    if mine.scheme == "digest" {
+                    // Only the digest and x509 providers report themselves as
+                    // "authenticated".
+                    if mine.scheme == "digest" || mine.scheme == "x509" {
                         any = true;
                         out.push(Acl {
                             perms: a.perms,
@@ -257,6 +270,7 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if java_split_count(&id.id, ':') == 2 => out.push(a.clone()),
             "ip" if ip_acl_valid(&id.id) => out.push(a.clone()),
+            "x509" if crate::tls::principal::is_valid_name(&id.id) => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }

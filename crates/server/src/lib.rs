@@ -3,6 +3,7 @@
 pub mod config;
 pub mod session;
 pub mod storage;
+pub mod tls;
 
 pub mod admin;
 pub mod auth;

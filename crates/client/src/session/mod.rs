@@ -87,6 +87,8 @@ pub(crate) struct SessionConfig {
     pub can_be_read_only: bool,
     /// Resume an existing session instead of creating one.
     pub resume: Option<(i64, Vec<u8>)>,
+    /// Connect over TLS.
+    pub tls: Option<crate::tls::TlsOptions>,
 }
 
 /// Handles to a running session task.

@@ -19,8 +19,7 @@ use rzk_proto::records::{
     AuthPacket, ConnectRequest, ConnectResponse, SetWatches, SetWatches2, WatcherEvent,
 };
 use rzk_proto::{ErrorCode, Jute, OpCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout, Instant};
@@ -53,9 +52,14 @@ struct Pending {
     reply: Option<oneshot::Sender<Result<Reply>>>,
 }
 
+/// The reading half of a connection (plain TCP or TLS).
+type ConnRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a connection (plain TCP or TLS).
+type ConnWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 struct Conn {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: ConnRead,
+    wr: ConnWrite,
     inbuf: BytesMut,
     outbuf: BytesMut,
     last_recv: Instant,
@@ -203,7 +207,23 @@ impl SessionTask {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+        let (mut rd, mut wr): (ConnRead, ConnWrite) = match &self.cfg.tls {
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Some(tls) => {
+                let name = crate::tls::server_name(&host).map_err(|e| fail("tls", &e))?;
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let s = match timeout(per_host, connector.connect(name, stream)).await {
+                    Err(e) => return Err(fail("TLS handshake", &e)),
+                    Ok(Err(e)) => return Err(fail("TLS handshake", &e)),
+                    Ok(Ok(s)) => s,
+                };
+                let (r, w) = tokio::io::split(s);
+                (Box::new(r), Box::new(w))
+            }
+        };
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,

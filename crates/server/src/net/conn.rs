@@ -33,8 +33,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -117,26 +116,92 @@ enum Inbound {
     End(FrameError),
 }
 
+/// The reading half of a client connection (plain TCP or TLS).
+pub type ClientRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a client connection (plain TCP or TLS).
+pub type ClientWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An accepted client connection, plaintext or TLS, split into halves.
+pub struct ClientStream {
+    /// Bytes from the client.
+    pub rd: ClientRead,
+    /// Bytes to the client.
+    pub wr: ClientWrite,
+    /// The subject of the client's certificate (TLS with a client certificate only),
+    /// ZooKeeper's `x509` identity.
+    pub x509: Option<X509Peer>,
+}
+
+/// A client authenticated by its TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X509Peer {
+    /// The certificate subject (RFC 2253, as `tls::principal` prints it).
+    pub subject: String,
+    /// It is `X509AuthenticationProvider.superUser`.
+    pub super_user: bool,
+}
+
+impl ClientStream {
+    /// A plaintext TCP connection.
+    pub fn plain(stream: TcpStream) -> ClientStream {
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        ClientStream {
+            rd: Box::new(rd),
+            wr: Box::new(wr),
+            x509: None,
+        }
+    }
+
+    /// Any other byte stream (a TLS session), with the client's certificate identity.
+    pub fn other<S>(stream: S, x509: Option<X509Peer>) -> ClientStream
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (rd, wr) = tokio::io::split(stream);
+        ClientStream {
+            rd: Box::new(rd),
+            wr: Box::new(wr),
+            x509,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStream")
+            .field("x509", &self.x509)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Serves one accepted connection (already registered under `id`) until it closes,
 /// then deregisters it.
 pub async fn serve(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: ClientStream,
     addr: SocketAddr,
     id: ConnId,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
-    let rd = BufReader::with_capacity(IO_BUFFER, rd);
-    let wr = BufWriter::with_capacity(IO_BUFFER, wr);
+    let rd = BufReader::with_capacity(IO_BUFFER, stream.rd);
+    let wr = BufWriter::with_capacity(IO_BUFFER, stream.wr);
+    let mut auth = crate::auth::AuthInfo::for_ip(&addr.ip().to_string());
+    if let Some(p) = &stream.x509 {
+        auth.add_x509(&p.subject, p.super_user);
+        tracing::info!(%addr, conn = id, "authenticated id '{}' for scheme x509{}", p.subject, if p.super_user { " (super user)" } else { "" });
+        if let Some(e) = shared.clients.registry().conns.get_mut(&id) {
+            e.auth = auth.clone();
+        }
+    }
     let mut conn = Conn {
         shared: shared.clone(),
         id,
         addr,
         session: 0,
-        auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
+        auth,
+        x509: stream.x509,
         pending: VecDeque::new(),
         locals_pending: 0,
         held: VecDeque::new(),
@@ -184,6 +249,8 @@ struct Conn {
     addr: SocketAddr,
     session: i64,
     auth: crate::auth::AuthInfo,
+    /// The client's certificate identity (TLS with a client certificate).
+    x509: Option<X509Peer>,
     /// Admitted requests, answered strictly from the front.
     pending: VecDeque<Slot>,
     /// How many `Slot::Local`s are in `pending` (reads waiting for earlier writes).
@@ -192,16 +259,13 @@ struct Conn {
     /// session, so while `locals_pending > 0` pipeline requests (and everything after
     /// them) wait here.
     held: VecDeque<Held>,
-    wr: BufWriter<OwnedWriteHalf>,
+    wr: BufWriter<ClientWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
 }
 
 impl Conn {
-    async fn run(
-        &mut self,
-        mut rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    ) -> Result<(), ConnError> {
+    async fn run(&mut self, mut rd: BufReader<ClientRead>) -> Result<(), ConnError> {
         let max = self.shared.config.jute_max_buffer;
         let mut buf = Vec::new();
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
@@ -823,7 +887,20 @@ impl Conn {
             }
             Local::Auth(a) => {
                 let super_digest = shared.config.super_digest.as_deref();
-                match self.auth.add_auth(&a.scheme, &a.auth, super_digest) {
+                let added = if a.scheme == "x509" {
+                    // ZooKeeper's x509 provider authenticates the connection's
+                    // certificate, whatever the packet carries.
+                    match &self.x509 {
+                        Some(p) => {
+                            self.auth.add_x509(&p.subject, p.super_user);
+                            Ok(())
+                        }
+                        None => Err(ErrorCode::AuthFailed),
+                    }
+                } else {
+                    self.auth.add_auth(&a.scheme, &a.auth, super_digest)
+                };
+                match added {
                     Ok(()) => {
                         if let Some(e) = shared.clients.registry().conns.get_mut(&self.id) {
                             e.auth = self.auth.clone();

@@ -11,10 +11,12 @@ pub mod peer;
 
 use crate::node::clients::{ConnEntry, ConnStats};
 use crate::node::shared::Shared;
+use crate::tls::ClientTls;
+use conn::{ClientStream, X509Peer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 /// Binds the client port with the listen backlog (`clientPortListenBacklog`).
@@ -29,8 +31,54 @@ pub(crate) fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListene
     sock.listen(if backlog > 0 { backlog as u32 } else { 1024 })
 }
 
-/// Accepts client connections until shutdown; each gets its own task (`conn::serve`).
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// What a client listener speaks.
+#[derive(Debug, Clone)]
+pub(crate) enum PortKind {
+    /// Plaintext only (`clientPort`).
+    Plain,
+    /// TLS only (`secureClientPort`).
+    Secure(Arc<ClientTls>),
+    /// Both, told apart by the first byte (`clientPort` with `client.portUnification`).
+    Unified(Arc<ClientTls>),
+}
+
+/// Why a client connection never reached the protocol.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("TLS handshake failed: {0}")]
+    Handshake(std::io::Error),
+    #[error("TLS handshake timed out")]
+    Timeout,
+}
+
+/// Turns an accepted socket into a client stream: as is on a plain port; after a TLS
+/// handshake on a secure port, or on a unified port when the first byte opens one.
+async fn open_stream(stream: TcpStream, kind: &PortKind) -> Result<ClientStream, OpenError> {
+    let tls = match kind {
+        PortKind::Plain => return Ok(ClientStream::plain(stream)),
+        PortKind::Secure(t) => t,
+        PortKind::Unified(t) => {
+            if !crate::tls::starts_with_tls(&stream, t.detection_timeout).await {
+                return Ok(ClientStream::plain(stream));
+            }
+            t
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let s = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream))
+        .await
+        .map_err(|_| OpenError::Timeout)?
+        .map_err(OpenError::Handshake)?;
+    let x509 = crate::tls::peer_subject(&s).map(|subject| X509Peer {
+        super_user: tls.super_user.as_deref() == Some(subject.as_str()),
+        subject,
+    });
+    Ok(ClientStream::other(s, x509))
+}
+
+/// Accepts client connections until shutdown; each gets its own task (`conn::serve`,
+/// after the TLS handshake when the port speaks TLS).
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: PortKind) {
     let mut stop = shared.lifecycle.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -73,6 +121,20 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             );
         }
         tracing::debug!(%addr, conn = id, "accepted connection");
-        tokio::spawn(conn::serve(shared.clone(), stream, addr, id, rx, stats));
+        let shared = shared.clone();
+        let kind = kind.clone();
+        tokio::spawn(async move {
+            match open_stream(stream, &kind).await {
+                Ok(s) => conn::serve(shared, s, addr, id, rx, stats).await,
+                Err(e) => {
+                    shared
+                        .stats
+                        .auth_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(%addr, conn = id, "closing connection: {e}");
+                    conn::deregister(&shared, id, addr);
+                }
+            }
+        });
     }
 }

@@ -6,10 +6,11 @@
 use super::driver::QuorumRuntime;
 use super::{timers, QuorumError};
 use crate::config::Config;
-use crate::net::{accept_loop, bind};
+use crate::net::{accept_loop, bind, PortKind};
 use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::shared::Shared;
 use crate::storage::purge::AutoPurge;
+use crate::tls::ClientTlsPlan;
 use crate::tree::store::TreeWriter;
 use crate::tree::DataTree;
 use std::net::SocketAddr;
@@ -40,6 +41,9 @@ pub enum ServerError {
     Quorum(#[from] QuorumError),
     #[error(transparent)]
     Open(#[from] crate::storage::OpenError),
+    /// A TLS setting rzk cannot honour (the message names the key).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running server.
@@ -47,6 +51,8 @@ pub enum ServerError {
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    /// The TLS client port (`secureClientPort`), if any.
+    secure_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     autopurge: Option<AutoPurge>,
     /// The one runtime (election when there are peers, Zab, disk queue, applier).
@@ -64,6 +70,8 @@ impl Server {
     /// Errors: the data directory cannot be recovered (the message names the file and
     /// offset), a port cannot be bound, or a thread cannot start.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
+        // TLS settings first: a bad key or store stops start-up before anything opens.
+        let tls_plan = ClientTlsPlan::from_config(&config)?;
         let crate::storage::Recovered {
             tree,
             sessions,
@@ -72,6 +80,18 @@ impl Server {
             ..
         } = crate::storage::open(&config)?;
         let (listener, local_addr, shared, writer, jobs_rx) = open_server(config, tree, &sessions)?;
+        let secure = match tls_plan.secure_addr {
+            Some(addr) => {
+                let l = bind(addr, shared.config.client_port_listen_backlog)
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                let a = l
+                    .local_addr()
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                Some((l, a))
+            }
+            None => None,
+        };
+        let secure_addr = secure.as_ref().map(|(_, a)| *a);
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
             settings.data_log_dir.clone(),
@@ -108,10 +128,22 @@ impl Server {
                 "elected itself and serving"
             );
         }
-        let tasks = vec![
-            tokio::spawn(accept_loop(shared.clone(), listener)),
+        let plain_kind = match (&tls_plan.tls, tls_plan.port_unification) {
+            (Some(t), true) => PortKind::Unified(Arc::new(t.clone())),
+            _ => PortKind::Plain,
+        };
+        let mut tasks = vec![
+            tokio::spawn(accept_loop(shared.clone(), listener, plain_kind)),
             tokio::spawn(timers::reaper(shared.clone())),
         ];
+        if let (Some((l, a)), Some(t)) = (secure, &tls_plan.tls) {
+            tracing::info!("secure client port {a} (TLS)");
+            tasks.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                l,
+                PortKind::Secure(Arc::new(t.clone())),
+            )));
+        }
         tracing::info!(
             "client port {local_addr} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
             if shared.config.is_distributed() {
@@ -126,6 +158,7 @@ impl Server {
         Ok(Server {
             shared,
             local_addr,
+            secure_addr,
             tasks,
             autopurge,
             runtime: Some(rt),
@@ -134,6 +167,11 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound TLS client port (`secureClientPort`; useful when it was 0).
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

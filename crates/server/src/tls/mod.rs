@@ -1,0 +1,789 @@
+//! TLS with ZooKeeper's settings: the `ssl.*` keys for the client port (`ssl.quorum.*`
+//! for the quorum and election ports), key and trust stores (`store`), rustls
+//! configurations for both sides of a connection, detection of TLS on a unified port,
+//! and the `x509` identity of a client certificate (`principal`).
+//!
+//! Owns the translation of ZooKeeper's keys into rustls settings: anything rzk cannot
+//! honour (a protocol or cipher suite rustls lacks, CRL/OCSP checks, a store type it
+//! cannot read) is an error naming the key, never silently weakened. Passwords are kept
+//! in [`Password`], which never prints. Never opens sockets.
+
+pub mod principal;
+pub mod store;
+
+use crate::config::Config;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+pub use store::{KeyMaterial, StoreType};
+
+/// Key prefix of the client port's settings.
+pub const CLIENT_PREFIX: &str = "ssl.";
+/// Key prefix of the quorum and election ports' settings.
+pub const QUORUM_PREFIX: &str = "ssl.quorum.";
+/// ZooKeeper's default `ssl.protocol`.
+pub const DEFAULT_PROTOCOL: &str = "TLSv1.2";
+/// ZooKeeper's default `ssl.handshakeDetectionTimeoutMillis`.
+pub const DEFAULT_HANDSHAKE_DETECTION_TIMEOUT: Duration = Duration::from_millis(5000);
+/// How long a TLS handshake may take once it started.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first byte of a TLS record carrying a handshake message.
+pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// ZooKeeper's default cipher suites (Java 9+ order: GCM first, then CBC). rustls has
+/// no CBC suites; those are left out of the default list, and naming one explicitly in
+/// `ssl.ciphersuites` is an error.
+const DEFAULT_CIPHERS: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+];
+
+/// A TLS setting rzk cannot honour, or a store it cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A key's value is invalid or names something rzk cannot do.
+    #[error("invalid value {value:?} for key {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    /// A key rzk does not support is set.
+    #[error("key {key} is not supported by rzk: {reason}")]
+    Unsupported { key: String, reason: String },
+    /// A required key is missing.
+    #[error("key {key} must be set: {reason}")]
+    Missing { key: String, reason: String },
+    /// A key or trust store could not be loaded.
+    #[error("key {key}: {source}")]
+    Store {
+        key: String,
+        source: store::StoreError,
+    },
+    /// rustls refused the resulting configuration.
+    #[error("TLS settings {prefix}*: {reason}")]
+    Rustls { prefix: String, reason: String },
+}
+
+/// A password read from zoo.cfg or a `passwordPath` file; never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// The secret itself (for store decryption only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// `ssl.clientAuth`: whether the server asks for a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Do not ask.
+    None,
+    /// Ask; a client without one is still served.
+    Want,
+    /// Require; a client without one is refused (ZooKeeper's default).
+    Need,
+}
+
+/// One key or trust store setting.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// `*.location`.
+    pub location: PathBuf,
+    /// `*.password` or the contents of `*.passwordPath`.
+    pub password: Password,
+    /// `*.type`, or inferred from the file name.
+    pub ty: StoreType,
+    /// The key naming the location (for messages).
+    pub key: String,
+}
+
+/// The TLS settings under one prefix (`ssl.` or `ssl.quorum.`).
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// `ssl.` or `ssl.quorum.`.
+    pub prefix: &'static str,
+    /// `*.keyStore.*`.
+    pub key_store: Option<StoreSpec>,
+    /// `*.trustStore.*`.
+    pub trust_store: Option<StoreSpec>,
+    /// Enabled protocol versions (`*.enabledProtocols`, default `*.protocol`).
+    pub versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    /// Cipher suites in preference order (`*.ciphersuites`).
+    pub cipher_suites: Vec<rustls::SupportedCipherSuite>,
+    /// `*.clientAuth` (default need).
+    pub client_auth: ClientAuth,
+    /// `*.hostnameVerification` (default true): a connecting side checks the server's
+    /// certificate names the address it dialled.
+    pub hostname_verification: bool,
+    /// `*.handshakeDetectionTimeoutMillis`: how long a unified port waits for a first
+    /// byte before taking the connection as plaintext.
+    pub handshake_detection_timeout: Duration,
+}
+
+/// Looks up a property as zoo.cfg may spell it: bare, or with the `zookeeper.` prefix
+/// ZooKeeper gives system properties.
+pub fn property<'a>(cfg: &'a Config, bare: &str) -> Option<&'a str> {
+    cfg.unknown
+        .get(bare)
+        .or_else(|| cfg.unknown.get(&format!("zookeeper.{bare}")))
+        .map(|s| s.as_str())
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, TlsError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(TlsError::Invalid {
+            key: key.to_owned(),
+            value: v.to_owned(),
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+/// A boolean key (`true`/`false`, any case), `default` when unset.
+pub fn bool_property(cfg: &Config, bare: &str, default: bool) -> Result<bool, TlsError> {
+    match property(cfg, bare) {
+        None => Ok(default),
+        Some(v) => parse_bool(bare, v),
+    }
+}
+
+fn version_by_name(name: &str) -> Option<Vec<&'static rustls::SupportedProtocolVersion>> {
+    match name.trim() {
+        "TLSv1.2" => Some(vec![&rustls::version::TLS12]),
+        "TLSv1.3" => Some(vec![&rustls::version::TLS13]),
+        // SSLContext "TLS": whatever the platform supports.
+        "TLS" => Some(vec![&rustls::version::TLS13, &rustls::version::TLS12]),
+        _ => None,
+    }
+}
+
+/// A Java (IANA) cipher suite name to a rustls suite, if rustls has it.
+fn suite_by_name(provider: &CryptoProvider, name: &str) -> Option<rustls::SupportedCipherSuite> {
+    let name = name.trim();
+    provider.cipher_suites.iter().copied().find(|s| {
+        let ours = s.suite().as_str().unwrap_or("");
+        // rustls prints TLS 1.3 suites as TLS13_*; Java as TLS_*.
+        ours == name || ours.strip_prefix("TLS13_") == name.strip_prefix("TLS_")
+    })
+}
+
+impl TlsSettings {
+    /// Reads the settings under `prefix` from zoo.cfg's properties. `Ok` does not mean
+    /// the stores are readable: [`TlsSettings::server_config`] / `client_config` load them.
+    pub fn from_config(cfg: &Config, prefix: &'static str) -> Result<TlsSettings, TlsError> {
+        let key = |s: &str| format!("{prefix}{s}");
+        let get = |s: &str| property(cfg, &key(s)).map(str::to_owned);
+        for unsupported in ["crl", "ocsp"] {
+            if let Some(v) = get(unsupported) {
+                if parse_bool(&key(unsupported), &v)? {
+                    return Err(TlsError::Unsupported {
+                        key: key(unsupported),
+                        reason: "rzk does not check certificate revocation".into(),
+                    });
+                }
+            }
+        }
+        if get("context.supplier.class").is_some_and(|v| !v.trim().is_empty()) {
+            return Err(TlsError::Unsupported {
+                key: key("context.supplier.class"),
+                reason: "rzk loads no Java classes".into(),
+            });
+        }
+        if let Some(v) = get("authProvider") {
+            if v.trim() != "x509" && !v.trim().is_empty() {
+                return Err(TlsError::Unsupported {
+                    key: key("authProvider"),
+                    reason: "only the built-in x509 provider exists in rzk".into(),
+                });
+            }
+        }
+        let store = |what: &str| -> Result<Option<StoreSpec>, TlsError> {
+            let loc_key = key(&format!("{what}.location"));
+            let Some(location) = get(&format!("{what}.location")).filter(|l| !l.is_empty()) else {
+                return Ok(None);
+            };
+            let mut password = get(&format!("{what}.password")).unwrap_or_default();
+            if let Some(p) = get(&format!("{what}.passwordPath")).filter(|p| !p.is_empty()) {
+                let text = std::fs::read_to_string(&p).map_err(|e| TlsError::Invalid {
+                    key: key(&format!("{what}.passwordPath")),
+                    value: p.clone(),
+                    reason: format!("cannot read the password file: {e}"),
+                })?;
+                password = text.trim_end_matches(['\r', '\n']).to_owned();
+            }
+            let type_key = key(&format!("{what}.type"));
+            let ty = match get(&format!("{what}.type")).filter(|t| !t.is_empty()) {
+                Some(t) => StoreType::from_property(&t).ok_or_else(|| TlsError::Invalid {
+                    key: type_key.clone(),
+                    value: t.clone(),
+                    reason: "expected JKS, PEM or PKCS12".into(),
+                })?,
+                None => StoreType::from_file_name(&location).ok_or_else(|| TlsError::Invalid {
+                    key: type_key.clone(),
+                    value: String::new(),
+                    reason: format!(
+                        "unset, and the type cannot be inferred from the file name {location} (.jks, .pem or .p12)"
+                    ),
+                })?,
+            };
+            if ty == StoreType::Bcfks {
+                return Err(TlsError::Unsupported {
+                    key: type_key,
+                    reason: "rzk cannot read BCFKS stores".into(),
+                });
+            }
+            Ok(Some(StoreSpec {
+                location: PathBuf::from(location),
+                password: Password(password),
+                ty,
+                key: loc_key,
+            }))
+        };
+        let key_store = store("keyStore")?;
+        let trust_store = store("trustStore")?;
+        let protocol = get("protocol").unwrap_or_else(|| DEFAULT_PROTOCOL.to_owned());
+        let mut versions = version_by_name(&protocol).ok_or_else(|| TlsError::Invalid {
+            key: key("protocol"),
+            value: protocol.clone(),
+            reason: "rzk supports TLSv1.2 and TLSv1.3".into(),
+        })?;
+        if let Some(list) = get("enabledProtocols") {
+            versions.clear();
+            for p in list.split(',') {
+                let v = version_by_name(p).ok_or_else(|| TlsError::Invalid {
+                    key: key("enabledProtocols"),
+                    value: list.clone(),
+                    reason: format!(
+                        "protocol {:?} is not supported (TLSv1.2, TLSv1.3)",
+                        p.trim()
+                    ),
+                })?;
+                for x in v {
+                    if !versions.iter().any(|y| y.version == x.version) {
+                        versions.push(x);
+                    }
+                }
+            }
+        }
+        let provider = rustls::crypto::ring::default_provider();
+        let cipher_suites = match get("ciphersuites") {
+            Some(list) => {
+                let mut out = Vec::new();
+                for name in list.split(',').filter(|n| !n.trim().is_empty()) {
+                    let s = suite_by_name(&provider, name).ok_or_else(|| TlsError::Invalid {
+                        key: key("ciphersuites"),
+                        value: list.clone(),
+                        reason: format!("cipher suite {:?} is not available in rzk", name.trim()),
+                    })?;
+                    out.push(s);
+                }
+                out
+            }
+            None => {
+                let mut out: Vec<_> = DEFAULT_CIPHERS
+                    .iter()
+                    .filter_map(|n| suite_by_name(&provider, n))
+                    .collect();
+                // Java pairs TLSv1.3 with its own suites whatever the TLS 1.2 list says.
+                out.extend(
+                    provider
+                        .cipher_suites
+                        .iter()
+                        .copied()
+                        .filter(|s| s.version().version == rustls::ProtocolVersion::TLSv1_3),
+                );
+                out
+            }
+        };
+        let client_auth = match get("clientAuth").map(|v| v.trim().to_ascii_lowercase()) {
+            None => ClientAuth::Need,
+            Some(v) if v.is_empty() || v == "need" => ClientAuth::Need,
+            Some(v) if v == "want" => ClientAuth::Want,
+            Some(v) if v == "none" => ClientAuth::None,
+            Some(v) => {
+                return Err(TlsError::Invalid {
+                    key: key("clientAuth"),
+                    value: v,
+                    reason: "expected none, want or need".into(),
+                })
+            }
+        };
+        let hostname_verification = match get("hostnameVerification") {
+            None => true,
+            Some(v) => parse_bool(&key("hostnameVerification"), &v)?,
+        };
+        let handshake_detection_timeout = match get("handshakeDetectionTimeoutMillis") {
+            None => DEFAULT_HANDSHAKE_DETECTION_TIMEOUT,
+            Some(v) => {
+                let ms: i64 = v.trim().parse().map_err(|_| TlsError::Invalid {
+                    key: key("handshakeDetectionTimeoutMillis"),
+                    value: v.clone(),
+                    reason: "expected a number of milliseconds".into(),
+                })?;
+                if ms < 1 {
+                    DEFAULT_HANDSHAKE_DETECTION_TIMEOUT
+                } else {
+                    Duration::from_millis(ms as u64)
+                }
+            }
+        };
+        Ok(TlsSettings {
+            prefix,
+            key_store,
+            trust_store,
+            versions,
+            cipher_suites,
+            client_auth,
+            hostname_verification,
+            handshake_detection_timeout,
+        })
+    }
+
+    fn provider(&self) -> Arc<CryptoProvider> {
+        let mut p = rustls::crypto::ring::default_provider();
+        p.cipher_suites = self.cipher_suites.clone();
+        Arc::new(p)
+    }
+
+    fn rustls_err(&self, e: impl std::fmt::Display) -> TlsError {
+        TlsError::Rustls {
+            prefix: self.prefix.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The key store's key and chain; an error naming `*.keyStore.location` if unset.
+    pub fn key_material(&self) -> Result<KeyMaterial, TlsError> {
+        let spec = self.key_store.as_ref().ok_or_else(|| TlsError::Missing {
+            key: format!("{}keyStore.location", self.prefix),
+            reason: "a TLS server needs a certificate".into(),
+        })?;
+        store::load_key_store(&spec.location, spec.password.expose(), spec.ty).map_err(|source| {
+            TlsError::Store {
+                key: spec.key.clone(),
+                source,
+            }
+        })
+    }
+
+    /// The trust anchors: the trust store, or the system's certificates when unset (as
+    /// ZooKeeper falls back to the JVM's default trust store).
+    pub fn roots(&self) -> Result<RootCertStore, TlsError> {
+        let mut roots = RootCertStore::empty();
+        match &self.trust_store {
+            Some(spec) => {
+                let certs =
+                    store::load_trust_store(&spec.location, spec.password.expose(), spec.ty)
+                        .map_err(|source| TlsError::Store {
+                            key: spec.key.clone(),
+                            source,
+                        })?;
+                for c in certs {
+                    roots.add(c).map_err(|e| TlsError::Store {
+                        key: spec.key.clone(),
+                        source: store::StoreError::Bad {
+                            path: spec.location.clone(),
+                            reason: format!("unusable trusted certificate: {e}"),
+                        },
+                    })?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(TlsError::Missing {
+                        key: format!("{}trustStore.location", self.prefix),
+                        reason: "no trust store is set and the system has no CA certificates"
+                            .into(),
+                    });
+                }
+            }
+        }
+        Ok(roots)
+    }
+
+    /// The server side: the key store's certificate, the trust store for client
+    /// certificates per `clientAuth`, the enabled protocols and cipher suites.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let provider = self.provider();
+        let km = self.key_material()?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| self.rustls_err(e))?;
+        let builder = match self.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            auth => {
+                let roots = Arc::new(self.roots()?);
+                let mut vb = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+                if auth == ClientAuth::Want {
+                    vb = vb.allow_unauthenticated();
+                }
+                builder.with_client_cert_verifier(vb.build().map_err(|e| self.rustls_err(e))?)
+            }
+        };
+        let cfg = builder
+            .with_single_cert(km.chain, km.key)
+            .map_err(|e| TlsError::Store {
+                key: format!("{}keyStore.location", self.prefix),
+                source: store::StoreError::Bad {
+                    path: self
+                        .key_store
+                        .as_ref()
+                        .map(|s| s.location.clone())
+                        .unwrap_or_default(),
+                    reason: format!("key and certificate unusable: {e}"),
+                },
+            })?;
+        Ok(Arc::new(cfg))
+    }
+
+    /// The connecting side: the trust store for the server's certificate (its name
+    /// checked when `hostnameVerification` is on), the key store's certificate presented
+    /// when the server asks (if a key store is set).
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let provider = self.provider();
+        let roots = Arc::new(self.roots()?);
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| self.rustls_err(e))?;
+        let builder = if self.hostname_verification {
+            builder.with_root_certificates(roots)
+        } else {
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                roots,
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| self.rustls_err(e))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoHostnameVerifier { inner }))
+        };
+        let cfg = match &self.key_store {
+            Some(_) => {
+                let km = self.key_material()?;
+                builder
+                    .with_client_auth_cert(km.chain, km.key)
+                    .map_err(|e| self.rustls_err(e))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(cfg))
+    }
+}
+
+/// Checks the chain against the roots but accepts a certificate that does not name the
+/// host (`hostnameVerification=false`).
+#[derive(Debug)]
+pub struct NoHostnameVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for NoHostnameVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The name a connecting side checks the server's certificate against: the host as
+/// dialled (an IP address when it is one).
+pub fn server_name(host: &str, addr: &SocketAddr) -> ServerName<'static> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return ServerName::IpAddress(ip.into());
+    }
+    ServerName::try_from(h.to_owned()).unwrap_or(ServerName::IpAddress(addr.ip().into()))
+}
+
+/// The client port's TLS: what `secureClientPort` and `client.portUnification` need.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The rustls server configuration built from the `ssl.*` keys.
+    pub server: Arc<ServerConfig>,
+    /// `ssl.handshakeDetectionTimeoutMillis`.
+    pub detection_timeout: Duration,
+    /// `X509AuthenticationProvider.superUser`: the subject that is granted `super`.
+    pub super_user: Option<String>,
+}
+
+/// The client-facing TLS settings in a configuration.
+#[derive(Debug, Clone)]
+pub struct ClientTlsPlan {
+    /// `secureClientPort` with `secureClientPortAddress` (default all interfaces).
+    pub secure_addr: Option<SocketAddr>,
+    /// `client.portUnification`: the plain client port also accepts TLS.
+    pub port_unification: bool,
+    /// The TLS context, when either of the above needs one.
+    pub tls: Option<ClientTls>,
+}
+
+impl ClientTlsPlan {
+    /// Reads `secureClientPort`, `secureClientPortAddress`, `client.portUnification`,
+    /// `serverCnxnFactory` and, when TLS is in use, the `ssl.*` keys (loading the stores
+    /// now, so a bad store stops start-up).
+    pub fn from_config(cfg: &Config) -> Result<ClientTlsPlan, TlsError> {
+        let secure_port = match property(cfg, "secureClientPort") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u16>().map_err(|_| TlsError::Invalid {
+                key: "secureClientPort".into(),
+                value: v.to_owned(),
+                reason: "expected a port number".into(),
+            })?),
+        };
+        let secure_ip = match property(cfg, "secureClientPortAddress") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<IpAddr>().map_err(|_| TlsError::Invalid {
+                key: "secureClientPortAddress".into(),
+                value: v.to_owned(),
+                reason: "not an IP address".into(),
+            })?),
+        };
+        if secure_ip.is_some() && secure_port.is_none() {
+            return Err(TlsError::Missing {
+                key: "secureClientPort".into(),
+                reason: "secureClientPortAddress is set".into(),
+            });
+        }
+        let secure_addr = secure_port.map(|p| {
+            SocketAddr::new(
+                secure_ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                p,
+            )
+        });
+        let port_unification = bool_property(cfg, "client.portUnification", false)?;
+        if let Some(f) = property(cfg, "serverCnxnFactory") {
+            let f = f.trim();
+            if f != "org.apache.zookeeper.server.NettyServerCnxnFactory"
+                && f != "org.apache.zookeeper.server.NIOServerCnxnFactory"
+            {
+                return Err(TlsError::Unsupported {
+                    key: "serverCnxnFactory".into(),
+                    reason: format!("{f} is not one of ZooKeeper's connection factories"),
+                });
+            }
+        }
+        let tls = if secure_addr.is_some() || port_unification {
+            let s = TlsSettings::from_config(cfg, CLIENT_PREFIX)?;
+            let server = s.server_config()?;
+            Some(ClientTls {
+                server,
+                detection_timeout: s.handshake_detection_timeout,
+                super_user: property(cfg, "X509AuthenticationProvider.superUser")
+                    .map(str::to_owned),
+            })
+        } else {
+            None
+        };
+        Ok(ClientTlsPlan {
+            secure_addr,
+            port_unification,
+            tls,
+        })
+    }
+}
+
+/// The quorum and election ports' TLS (`sslQuorum`, `portUnification`, `ssl.quorum.*`).
+#[derive(Debug, Clone)]
+pub struct QuorumTls {
+    /// Accepts TLS peers.
+    pub server: Arc<ServerConfig>,
+    /// Dials peers over TLS.
+    pub client: Arc<ClientConfig>,
+    /// `sslQuorum`: dial peers over TLS.
+    pub dial_tls: bool,
+    /// `portUnification`: accept plaintext peers as well as TLS ones (detected per
+    /// connection), so an ensemble can move to TLS one server at a time.
+    pub accept_plain: bool,
+    /// `ssl.quorum.handshakeDetectionTimeoutMillis`.
+    pub detection_timeout: Duration,
+}
+
+impl ClientTls {
+    /// A tokio acceptor for this configuration.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.server.clone())
+    }
+}
+
+impl QuorumTls {
+    /// A tokio acceptor for peers.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.server.clone())
+    }
+
+    /// A tokio connector for dialling peers.
+    pub fn connector(&self) -> tokio_rustls::TlsConnector {
+        tokio_rustls::TlsConnector::from(self.client.clone())
+    }
+
+    /// `None` when neither `sslQuorum` nor `portUnification` is on (plaintext peers only).
+    pub fn from_config(cfg: &Config) -> Result<Option<QuorumTls>, TlsError> {
+        let ssl_quorum = bool_property(cfg, "sslQuorum", false)?;
+        let unification = bool_property(cfg, "portUnification", false)?;
+        if !ssl_quorum && !unification {
+            return Ok(None);
+        }
+        let s = TlsSettings::from_config(cfg, QUORUM_PREFIX)?;
+        Ok(Some(QuorumTls {
+            server: s.server_config()?,
+            client: s.client_config()?,
+            dial_tls: ssl_quorum,
+            accept_plain: unification || !ssl_quorum,
+            detection_timeout: s.handshake_detection_timeout,
+        }))
+    }
+}
+
+/// Whether the connection's first byte opens a TLS handshake. Waits up to `timeout`
+/// for it; a silent peer counts as plaintext. Reads nothing from the socket.
+pub async fn starts_with_tls(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut b = [0u8; 1];
+    matches!(
+        tokio::time::timeout(timeout, stream.peek(&mut b)).await,
+        Ok(Ok(1)) if b[0] == TLS_HANDSHAKE_RECORD
+    )
+}
+
+/// The `x509` identity of the peer of a server-side TLS stream: the subject of its
+/// certificate, if it sent one.
+pub fn peer_subject<IO>(s: &tokio_rustls::server::TlsStream<IO>) -> Option<String> {
+    let certs = s.get_ref().1.peer_certificates()?;
+    let leaf = certs.first()?;
+    match principal::subject_name(leaf) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!("client certificate without a readable subject: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        Config::from_properties(&format!("dataDir=/tmp/x\n{text}")).unwrap()
+    }
+
+    #[test]
+    fn settings_defaults_and_errors() {
+        let s = TlsSettings::from_config(&cfg("ssl.keyStore.location=/k.p12\n"), CLIENT_PREFIX)
+            .unwrap();
+        assert_eq!(s.client_auth, ClientAuth::Need);
+        assert!(s.hostname_verification);
+        assert_eq!(s.versions.len(), 1);
+        assert_eq!(s.key_store.as_ref().unwrap().ty, StoreType::Pkcs12);
+        let s = TlsSettings::from_config(
+            &cfg("zookeeper.ssl.quorum.clientAuth=WANT\nssl.quorum.keyStore.location=/k\nssl.quorum.keyStore.type=jks\nssl.quorum.keyStore.password=sekrit\n"),
+            QUORUM_PREFIX,
+        )
+        .unwrap();
+        assert_eq!(s.client_auth, ClientAuth::Want);
+        assert_eq!(s.key_store.as_ref().unwrap().ty, StoreType::Jks);
+        assert!(!format!("{s:?}").contains("sekrit"), "password printed");
+        for (text, key) in [
+            ("ssl.keyStore.location=/k.keystore\n", "ssl.keyStore.type"),
+            ("ssl.keyStore.location=/k.bcfks\n", "ssl.keyStore.type"),
+            (
+                "ssl.trustStore.location=/k\nssl.trustStore.type=pfx\n",
+                "ssl.trustStore.type",
+            ),
+            ("ssl.protocol=TLSv1.1\n", "ssl.protocol"),
+            (
+                "ssl.enabledProtocols=TLSv1.2,SSLv3\n",
+                "ssl.enabledProtocols",
+            ),
+            (
+                "ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n",
+                "ssl.ciphersuites",
+            ),
+            ("ssl.clientAuth=maybe\n", "ssl.clientAuth"),
+            ("ssl.crl=true\n", "ssl.crl"),
+            ("ssl.hostnameVerification=yes\n", "ssl.hostnameVerification"),
+        ] {
+            let e = TlsSettings::from_config(&cfg(text), CLIENT_PREFIX).unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        let s = TlsSettings::from_config(
+            &cfg("ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256\nssl.enabledProtocols=TLSv1.3,TLSv1.2\n"),
+            CLIENT_PREFIX,
+        )
+        .unwrap();
+        assert_eq!(s.cipher_suites.len(), 2);
+        assert_eq!(s.versions.len(), 2);
+    }
+
+    #[test]
+    fn client_plan() {
+        let p = ClientTlsPlan::from_config(&cfg("clientPort=1\n")).unwrap();
+        assert!(p.tls.is_none() && p.secure_addr.is_none());
+        let e = ClientTlsPlan::from_config(&cfg("secureClientPort=2281\n")).unwrap_err();
+        assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
+        let e = ClientTlsPlan::from_config(&cfg("secureClientPort=x\n")).unwrap_err();
+        assert!(e.to_string().contains("secureClientPort"), "{e}");
+        let e = ClientTlsPlan::from_config(&cfg("serverCnxnFactory=com.Foo\n")).unwrap_err();
+        assert!(e.to_string().contains("serverCnxnFactory"), "{e}");
+    }
+}
