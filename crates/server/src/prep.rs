@@ -102,7 +102,7 @@ struct Scratch {
 #[derive(Debug)]
 pub struct Prep {
     ttl_enabled: bool,
-    overlay: HashMap<String, Pending>,
+    overlay: HashMap<String, Pending, foldhash::fast::RandomState>,
     in_flight: VecDeque<InFlight>,
     pending_delta: i64,
 }
@@ -148,7 +148,7 @@ impl Prep {
     pub fn new(ttl_enabled: bool) -> Prep {
         Prep {
             ttl_enabled,
-            overlay: HashMap::new(),
+            overlay: HashMap::default(),
             in_flight: VecDeque::new(),
             pending_delta: 0,
         }

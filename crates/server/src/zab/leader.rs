@@ -17,6 +17,10 @@ use tracing::{debug, info, warn};
 /// Most proposals a leader keeps outstanding (un-committed) before refusing new ones.
 pub const MAX_OUTSTANDING: usize = 10_000;
 
+
+/// Who acknowledged a proposal (inline up to a 7-voter ensemble: no allocation per
+/// proposal).
+type Acks = smallvec::SmallVec<[ServerId; 7]>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Collecting accepted epochs (FOLLOWERINFO) from a quorum.
@@ -83,7 +87,7 @@ pub struct Leader {
     /// Proposals not yet committed and the voters that acked them.
     /// Proposals not yet committed, with the voters that have them on disk (a short
     /// list: cheaper than a set per proposal on the write path).
-    outstanding: BTreeMap<Zxid, Vec<ServerId>>,
+    outstanding: BTreeMap<Zxid, Acks>,
     last_proposed: Zxid,
     history_end: Zxid,
     tick: u64,
@@ -510,7 +514,7 @@ impl Leader {
         core.log.append(txn.clone());
         core.out.push(Output::PersistTxns(vec![txn.clone()]));
         self.last_proposed = zxid;
-        self.outstanding.insert(zxid, Vec::new());
+        self.outstanding.insert(zxid, Acks::new());
         let targets: Vec<ServerId> = self
             .learners
             .iter()
@@ -543,40 +547,43 @@ impl Leader {
     fn try_commit(&mut self, core: &mut Core) {
         // A sync waiting for an already committed zxid is answered first.
         self.answer_syncs(core, core.log.committed());
-        while let Some((&zxid, acks)) = self.outstanding.iter().next() {
+        // Proposals commit in zxid order: take every leading one with a quorum of ACKs,
+        // then commit them in one step.
+        let mut upto = None;
+        while let Some((&zxid, acks)) = self.outstanding.first_key_value() {
             let ok =
                 core.cfg.fault_commit_without_quorum || core.qv.has_quorum(acks.iter().copied());
             if !ok {
                 break;
             }
-            self.outstanding.remove(&zxid);
-            let newly = core.commit_to(zxid);
-            let targets: Vec<(ServerId, bool)> = self
-                .learners
-                .iter()
-                .filter(|(_, h)| h.forwarding())
-                .map(|(s, h)| (*s, h.observer))
-                .collect();
-            for t in newly {
-                for (sid, observer) in &targets {
-                    if *observer {
-                        core.send(
-                            *sid,
-                            QuorumPacket::with_data(
-                                PacketType::Inform,
-                                t.zxid.0,
-                                t.payload.clone(),
-                            ),
-                        );
-                    } else {
-                        core.send_type(*sid, PacketType::Commit, t.zxid);
-                    }
+            self.outstanding.pop_first();
+            upto = Some(zxid);
+        }
+        let Some(upto) = upto else {
+            return;
+        };
+        let newly = core.commit_to(upto);
+        let targets: Vec<(ServerId, bool)> = self
+            .learners
+            .iter()
+            .filter(|(_, h)| h.forwarding())
+            .map(|(s, h)| (*s, h.observer))
+            .collect();
+        for t in newly {
+            for (sid, observer) in &targets {
+                if *observer {
+                    core.send(
+                        *sid,
+                        QuorumPacket::with_data(PacketType::Inform, t.zxid.0, t.payload.clone()),
+                    );
+                } else {
+                    core.send_type(*sid, PacketType::Commit, t.zxid);
                 }
-                // Right after the commit a sync waited for, and before any later commit:
-                // the learner answers the sync between the session's earlier and later
-                // writes (per-session order), as ZooKeeper's leader does.
-                self.answer_syncs(core, t.zxid);
             }
+            // Right after the commit a sync waited for, and before any later commit: the
+            // learner answers the sync between the session's earlier and later writes
+            // (per-session order), as ZooKeeper's leader does.
+            self.answer_syncs(core, t.zxid);
         }
     }
 
