@@ -28,12 +28,31 @@ impl std::fmt::Display for Zxid {
 }
 
 /// A session id: server id in the top byte on the server that created it.
+///
+/// Wire and file records (`ConnectRequest::session_id`, `TxnHeader::client_id`,
+/// `Stat::ephemeral_owner`, snapshot session tables, quorum payloads) keep the bare `i64`
+/// of the format; convert where they are decoded or encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct SessionId(pub i64);
 
+impl SessionId {
+    /// No session (ZooKeeper's 0): a connection before its handshake, a `ConnectRequest`
+    /// asking for a new session, the server's own writes (container reaper). Never handed
+    /// out as a session.
+    pub const NONE: SessionId = SessionId(0);
+}
+
 impl std::fmt::Display for SessionId {
+    /// `0x` and hex, as in ZooKeeper's logs and four-letter words.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "0x{:x}", self.0)
+    }
+}
+
+/// Bare hex digits (`{:x}`), for formats that write their own `0x`.
+impl std::fmt::LowerHex for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
     }
 }
 
@@ -76,6 +95,16 @@ mod tests {
         assert_eq!(z.0, 0x3_0000_0007);
         assert_eq!((z.epoch(), z.counter()), (3, 7));
         assert_eq!(z.to_string(), "0x300000007");
+    }
+
+    #[test]
+    fn session_id_formats() {
+        let s = SessionId(0x0100_0a1b_2c3d_0000);
+        assert_eq!(s.to_string(), "0x1000a1b2c3d0000");
+        assert_eq!(format!("0x{s:x}"), s.to_string());
+        // Server ids from 0x80 up make negative ids: hex of the two's complement.
+        assert_eq!(format!("{:x}", SessionId(i64::MIN + 1)), "8000000000000001");
+        assert_eq!(SessionId::default(), SessionId::NONE);
     }
 
     #[test]

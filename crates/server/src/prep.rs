@@ -17,7 +17,7 @@ use rzk_proto::records::{
     StatPersisted,
 };
 use rzk_proto::txn::*;
-use rzk_proto::{Data, ErrorCode, OpCode};
+use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -107,9 +107,9 @@ pub struct Prep {
     pending_delta: i64,
 }
 
-fn header(session: i64, cxid: i32, zxid: i64, time: i64, txn: &Txn) -> TxnHeader {
+fn header(session: SessionId, cxid: i32, zxid: i64, time: i64, txn: &Txn) -> TxnHeader {
     TxnHeader {
-        client_id: session,
+        client_id: session.0,
         cxid,
         zxid,
         time,
@@ -185,7 +185,7 @@ impl Prep {
     /// An error txn for a request rejected outside prep (SESSIONEXPIRED,
     /// MARSHALLINGERROR, ...), with no digest.
     pub fn error_txn(
-        session: i64,
+        session: SessionId,
         cxid: i32,
         zxid: i64,
         time_ms: i64,
@@ -204,7 +204,7 @@ impl Prep {
     pub fn error_record(
         &mut self,
         tree: &DataTree,
-        session: i64,
+        session: SessionId,
         cxid: i32,
         zxid: i64,
         time_ms: i64,
@@ -220,12 +220,14 @@ impl Prep {
     }
 
     /// Turns a request into a txn. Never fails: errors become `ErrorTxn` (a failed multi
-    /// stays a multi with error entries, as ZooKeeper logs it).
+    /// stays a multi with error entries, as ZooKeeper logs it). The record must be
+    /// proposed: its changes are outstanding in the overlay from now on.
     #[allow(clippy::too_many_arguments)]
+    #[must_use = "the prepared changes are outstanding: the record must be proposed"]
     pub fn prepare(
         &mut self,
         tree: &DataTree,
-        session: i64,
+        session: SessionId,
         cxid: i32,
         req: &WriteRequest,
         auth: &AuthInfo,
@@ -249,7 +251,7 @@ impl Prep {
             Ok(t) => t,
             Err(code) => {
                 self.rollback(&mut s);
-                tracing::debug!(session = format_args!("0x{session:x}"), cxid, %code, "write rejected");
+                tracing::debug!(%session, cxid, %code, "write rejected");
                 Txn::error(code)
             }
         };
@@ -471,7 +473,7 @@ impl Prep {
                     parent_cversion: new_cversion,
                 },
             );
-            (t, if mode.is_ephemeral() { c.session } else { 0 })
+            (t, if mode.is_ephemeral() { c.session.0 } else { 0 })
         };
         let mut p = parent;
         p.child_count += 1;
@@ -633,7 +635,9 @@ impl Prep {
                 None => {
                     es.remove(path);
                 }
-                Some(n) if n.stat.ephemeral_owner == c.session && c.session != 0 => {
+                Some(n)
+                    if n.stat.ephemeral_owner == c.session.0 && c.session != SessionId::NONE =>
+                {
                     es.insert(path.clone());
                 }
                 Some(_) => {
@@ -658,7 +662,7 @@ impl Prep {
 /// Per-request inputs.
 struct Ctx<'a> {
     tree: &'a DataTree,
-    session: i64,
+    session: SessionId,
     auth: &'a AuthInfo,
     zxid: i64,
     time: i64,

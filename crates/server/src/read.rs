@@ -8,7 +8,7 @@ use crate::watch::{ConnId, WatchManager};
 use rzk_proto::multi::{MultiOp, MultiResponse, OpResult};
 use rzk_proto::opcode::perms;
 use rzk_proto::records::*;
-use rzk_proto::{ErrorCode, Jute};
+use rzk_proto::{ErrorCode, Jute, SessionId};
 
 /// Answers a read: the reply body on success, or the error code (header-only reply).
 pub fn read(
@@ -16,7 +16,7 @@ pub fn read(
     watches: &mut WatchManager,
     conn: ConnId,
     auth: &AuthInfo,
-    session: i64,
+    session: SessionId,
     req: &ReadRequest,
 ) -> Result<Vec<u8>, ErrorCode> {
     match req {

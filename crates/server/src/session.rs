@@ -5,6 +5,7 @@
 //! deletes ephemerals or closes sockets itself: expiry only *reports* sessions, which the
 //! caller turns into closeSession transactions through the write path.
 
+use rzk_proto::SessionId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Length of a session password.
@@ -15,8 +16,8 @@ const PASSWORD_SEED_XOR: i64 = 0xB341_5C00;
 const CONTAINER_MARKER: i64 = i64::MIN;
 
 /// `java.util.Random(sessionId ^ 0xB3415C00).nextBytes(16)`.
-pub fn password(session_id: i64) -> [u8; PASSWORD_LEN] {
-    let mut rng = JavaRandom::new(session_id ^ PASSWORD_SEED_XOR);
+pub fn password(session_id: SessionId) -> [u8; PASSWORD_LEN] {
+    let mut rng = JavaRandom::new(session_id.0 ^ PASSWORD_SEED_XOR);
     let mut out = [0u8; PASSWORD_LEN];
     for chunk in out.chunks_mut(4) {
         let mut v = rng.next_int();
@@ -51,13 +52,13 @@ impl JavaRandom {
 
 /// ZooKeeper's `initializeNextSessionId`: low 40 bits of `time_ms` in bits 16..55,
 /// the server id in bits 56..63.
-pub fn initial_session_id(server_id: u64, time_ms: i64) -> i64 {
+pub fn initial_session_id(server_id: u64, time_ms: i64) -> SessionId {
     let t = ((time_ms as u64) << 24) >> 8;
     let mut id = (t | (server_id << 56)) as i64;
     if id == CONTAINER_MARKER {
         id += 1;
     }
-    id
+    SessionId(id)
 }
 
 /// Rounds `t` up to the next multiple of `interval` strictly after it (ExpiryQueue).
@@ -67,7 +68,7 @@ pub fn round_to_next_interval(t: i64, interval: i64) -> i64 {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    pub id: i64,
+    pub id: SessionId,
     pub timeout_ms: i32,
     /// Bucket time (ms, tracker clock) at which it expires unless touched.
     pub expires_at: i64,
@@ -88,17 +89,19 @@ pub enum SessionError {
 
 #[derive(Debug)]
 pub struct SessionTracker {
+    /// The next id to hand out (raw: id generation is arithmetic on the bits).
     next_id: i64,
     tick_ms: i64,
-    sessions: HashMap<i64, SessionInfo>,
-    buckets: BTreeMap<i64, HashSet<i64>>,
+    sessions: HashMap<SessionId, SessionInfo>,
+    /// Expiry buckets: bucket time (ms, tracker clock) -> sessions expiring then.
+    buckets: BTreeMap<i64, HashSet<SessionId>>,
 }
 
 impl SessionTracker {
     /// `start_ms` seeds id generation (wall or monotonic ms; only uniqueness matters).
     pub fn new(server_id: u64, tick_ms: u32, start_ms: i64) -> SessionTracker {
         SessionTracker {
-            next_id: initial_session_id(server_id, start_ms),
+            next_id: initial_session_id(server_id, start_ms).0,
             tick_ms: i64::from(tick_ms.max(1)),
             sessions: HashMap::new(),
             buckets: BTreeMap::new(),
@@ -107,17 +110,21 @@ impl SessionTracker {
 
     /// Allocates a fresh session id (not yet tracked: call [`add`](Self::add) when the
     /// createSession txn is applied).
-    pub fn next_session_id(&mut self) -> i64 {
-        let id = self.next_id;
+    pub fn next_session_id(&mut self) -> SessionId {
+        let id = SessionId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         if self.next_id == CONTAINER_MARKER {
             self.next_id += 1;
         }
+        debug_assert!(
+            id != SessionId::NONE && id.0 != CONTAINER_MARKER,
+            "handing out the reserved session id {id}"
+        );
         id
     }
 
     /// Starts tracking a session (createSession applied, or loaded at start-up).
-    pub fn add(&mut self, id: i64, timeout_ms: i32, now_ms: i64) {
+    pub fn add(&mut self, id: SessionId, timeout_ms: i32, now_ms: i64) {
         if let Some(old) = self.sessions.get(&id) {
             if !old.closing {
                 let _ = self.touch(id, now_ms);
@@ -142,7 +149,7 @@ impl SessionTracker {
     }
 
     /// Refreshes a session's expiry; fails if unknown or closing.
-    pub fn touch(&mut self, id: i64, now_ms: i64) -> Result<(), SessionError> {
+    pub fn touch(&mut self, id: SessionId, now_ms: i64) -> Result<(), SessionError> {
         let tick = self.tick_ms;
         let s = self.sessions.get_mut(&id).ok_or(SessionError::Unknown)?;
         if s.closing {
@@ -167,7 +174,7 @@ impl SessionTracker {
     /// newly negotiated timeout and is touched.
     pub fn revalidate(
         &mut self,
-        id: i64,
+        id: SessionId,
         passwd: &[u8],
         timeout_ms: i32,
         now_ms: i64,
@@ -184,14 +191,14 @@ impl SessionTracker {
     }
 
     /// Marks a session closing (client closeSession); it can no longer be touched.
-    pub fn set_closing(&mut self, id: i64) {
+    pub fn set_closing(&mut self, id: SessionId) {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.closing = true;
         }
     }
 
     /// Forgets a session (closeSession applied).
-    pub fn remove(&mut self, id: i64) -> Option<SessionInfo> {
+    pub fn remove(&mut self, id: SessionId) -> Option<SessionInfo> {
         let s = self.sessions.remove(&id)?;
         if let Some(b) = self.buckets.get_mut(&s.expires_at) {
             b.remove(&id);
@@ -203,8 +210,10 @@ impl SessionTracker {
     }
 
     /// Sessions whose bucket time is `<= now_ms` and not yet closing. They are marked
-    /// closing and stay tracked until [`remove`](Self::remove).
-    pub fn take_expired(&mut self, now_ms: i64) -> Vec<i64> {
+    /// closing and stay tracked until [`remove`](Self::remove): the caller must close
+    /// them (nothing else will).
+    #[must_use = "expired sessions are marked closing: the caller must close them"]
+    pub fn take_expired(&mut self, now_ms: i64) -> Vec<SessionId> {
         let mut out = Vec::new();
         let due: Vec<i64> = self.buckets.range(..=now_ms).map(|(t, _)| *t).collect();
         for t in due {
@@ -228,11 +237,11 @@ impl SessionTracker {
         self.buckets.keys().next().copied()
     }
 
-    pub fn get(&self, id: i64) -> Option<&SessionInfo> {
+    pub fn get(&self, id: SessionId) -> Option<&SessionInfo> {
         self.sessions.get(&id)
     }
 
-    pub fn contains(&self, id: i64) -> bool {
+    pub fn contains(&self, id: SessionId) -> bool {
         self.sessions.contains_key(&id)
     }
 
@@ -244,16 +253,16 @@ impl SessionTracker {
         self.sessions.is_empty()
     }
 
-    pub fn ids(&self) -> Vec<i64> {
-        let mut v: Vec<i64> = self.sessions.keys().copied().collect();
+    pub fn ids(&self) -> Vec<SessionId> {
+        let mut v: Vec<SessionId> = self.sessions.keys().copied().collect();
         v.sort_unstable();
         v
     }
 
     /// Every tracked session with its timeout, by id (the session table a snapshot
     /// stores).
-    pub fn timeouts(&self) -> Vec<(i64, i32)> {
-        let mut v: Vec<(i64, i32)> = self
+    pub fn timeouts(&self) -> Vec<(SessionId, i32)> {
+        let mut v: Vec<(SessionId, i32)> = self
             .sessions
             .values()
             .map(|s| (s.id, s.timeout_ms))
@@ -263,11 +272,11 @@ impl SessionTracker {
     }
 
     /// Expiry buckets, earliest first: (bucket time, session ids).
-    pub fn buckets(&self) -> Vec<(i64, Vec<i64>)> {
+    pub fn buckets(&self) -> Vec<(i64, Vec<SessionId>)> {
         self.buckets
             .iter()
             .map(|(t, ids)| {
-                let mut v: Vec<i64> = ids.iter().copied().collect();
+                let mut v: Vec<SessionId> = ids.iter().copied().collect();
                 v.sort_unstable();
                 (*t, v)
             })
@@ -286,24 +295,27 @@ mod tests {
     #[test]
     fn password_test_vectors() {
         assert_eq!(
-            hex(&password(0x0100_0000_0000_0000)),
+            hex(&password(SessionId(0x0100_0000_0000_0000))),
             "f22acd4a97e69d6d20a49bb638eadb38"
         );
         assert_eq!(
-            hex(&password(0x0100_0a1b_2c3d_0000)),
+            hex(&password(SessionId(0x0100_0a1b_2c3d_0000))),
             "99540115b2ac339b9f3f41ba4b39270b"
         );
-        assert_eq!(hex(&password(1)), "054cc74a37327db215e702e20c73f005");
+        assert_eq!(
+            hex(&password(SessionId(1))),
+            "054cc74a37327db215e702e20c73f005"
+        );
     }
 
     #[test]
     fn session_id_layout() {
         let id = initial_session_id(1, 0x12_3456_789a);
-        assert_eq!(id, 0x0112_3456_789a_0000);
+        assert_eq!(id, SessionId(0x0112_3456_789a_0000));
         // Only the low 40 bits of time survive.
         let id = initial_session_id(3, 0x7f12_3456_789a);
-        assert_eq!(id, 0x0312_3456_789a_0000);
-        assert_eq!(initial_session_id(0x80, 0), i64::MIN + 1);
+        assert_eq!(id, SessionId(0x0312_3456_789a_0000));
+        assert_eq!(initial_session_id(0x80, 0), SessionId(i64::MIN + 1));
     }
 
     #[test]
@@ -311,22 +323,24 @@ mod tests {
         let mut t = SessionTracker::new(1, 2000, 5);
         let a = t.next_session_id();
         let b = t.next_session_id();
-        assert_eq!(b, a + 1);
-        assert_eq!(a >> 56, 1);
+        assert_eq!(b.0, a.0 + 1);
+        assert_eq!(a.0 >> 56, 1);
     }
 
     #[test]
     fn expiry_buckets_round_to_tick() {
         let mut t = SessionTracker::new(1, 2000, 0);
-        t.add(7, 5000, 1000); // 6000 -> next multiple after = 8000
-        assert_eq!(t.get(7).unwrap().expires_at, 8000);
+        let s = SessionId(7);
+        t.add(s, 5000, 1000); // 6000 -> next multiple after = 8000
+        assert_eq!(t.get(s).unwrap().expires_at, 8000);
+        assert_eq!(t.buckets(), vec![(8000, vec![s])]);
         assert!(t.take_expired(7999).is_empty());
-        t.touch(7, 3000).unwrap(); // 8000 -> 10000
+        t.touch(s, 3000).unwrap(); // 8000 -> 10000
         assert!(t.take_expired(8000).is_empty());
-        assert_eq!(t.take_expired(10000), vec![7]);
-        assert_eq!(t.touch(7, 10000), Err(SessionError::Closing));
+        assert_eq!(t.take_expired(10000), vec![s]);
+        assert_eq!(t.touch(s, 10000), Err(SessionError::Closing));
         assert!(t.take_expired(20000).is_empty());
-        assert!(t.remove(7).is_some());
+        assert!(t.remove(s).is_some());
         assert!(t.is_empty());
     }
 
@@ -342,8 +356,9 @@ mod tests {
             t.revalidate(id, &[0u8; 16], 4000, 100),
             Err(SessionError::BadPassword)
         );
+        let other = SessionId(id.0 + 1);
         assert_eq!(
-            t.revalidate(id + 1, &password(id + 1), 4000, 100),
+            t.revalidate(other, &password(other), 4000, 100),
             Err(SessionError::Unknown)
         );
     }

@@ -177,6 +177,7 @@ impl WatchManager {
     /// Fires the watches for `changes` (in order). `can_read(conn, acl)` decides whether
     /// a fired watch is delivered (READ on the node); undelivered one-shot watches are
     /// consumed anyway, as in ZooKeeper. Each connection gets at most one event per change.
+    #[must_use = "fired one-shot watches are gone: their events must be delivered"]
     pub fn trigger(
         &mut self,
         changes: &[Change],
@@ -226,6 +227,7 @@ impl WatchManager {
 
     /// Reconnect: re-registers watches or answers with the events missed since
     /// `relative_zxid` (docs/CLIENT-PROTOCOL.md §8 "Reconnect").
+    #[must_use = "the missed events are answered only here: they must be delivered"]
     pub fn set_watches(
         &mut self,
         conn: ConnId,

@@ -135,11 +135,11 @@ async fn restart_and_check(server: &mut TestServer, w: Written) {
         assert_same_tree(&w.tree, &shared.tree());
         let sessions = shared.sessions();
         assert!(
-            sessions.contains(w.resumer.0),
+            sessions.contains(rzk_proto::SessionId(w.resumer.0)),
             "resumer's session recovered"
         );
         assert!(
-            sessions.contains(w.deserter),
+            sessions.contains(rzk_proto::SessionId(w.deserter)),
             "deserter's session recovered"
         );
     }
@@ -186,7 +186,11 @@ async fn restart_and_check(server: &mut TestServer, w: Written) {
         .await
         .expect("resumed ephemeral survives");
     assert_eq!(st.ephemeral_owner, w.resumer.0);
-    assert!(!server.server().shared().sessions().contains(w.deserter));
+    assert!(!server
+        .server()
+        .shared()
+        .sessions()
+        .contains(rzk_proto::SessionId(w.deserter)));
     server.stop();
 }
 

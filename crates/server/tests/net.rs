@@ -21,7 +21,7 @@ async fn handshake_and_crud() {
     assert_eq!(c.passwd().len(), 16);
     assert_eq!(
         &c.passwd()[..],
-        &rzk_server::session::password(c.session_id())
+        &rzk_server::session::password(rzk_proto::SessionId(c.session_id()))
     );
 
     assert_eq!(c.create("/a", b"x", 0).await, (0, "/a".to_owned()));

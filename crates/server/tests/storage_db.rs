@@ -3,7 +3,7 @@
 
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
-use rzk_proto::Data;
+use rzk_proto::{Data, SessionId};
 use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
 use rzk_server::storage::files::Compression;
 use rzk_server::storage::log_reader::LogIterator;
@@ -72,7 +72,7 @@ fn zookeeper_data_dir_loads_into_the_tree() {
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect::<Vec<_>>(),
-        [(SESSION, 30000)]
+        [(SessionId(SESSION), 30000)]
     );
     assert!(db.orphan_sessions.is_empty());
     let t = &db.tree;
@@ -84,7 +84,10 @@ fn zookeeper_data_dir_loads_into_the_tree() {
     assert!(!t.exists("/tmp-eph"), "closed session's ephemeral is gone");
     assert_eq!(t.get_data("/big").unwrap().0.len(), 300);
     assert_eq!(t.stat("/app/eph").unwrap().ephemeral_owner, SESSION);
-    assert_eq!(t.ephemerals(SESSION), vec!["/app/eph".to_string()]);
+    assert_eq!(
+        t.ephemerals(SessionId(SESSION)),
+        vec!["/app/eph".to_string()]
+    );
     assert_eq!(
         t.get_acl("/secure").unwrap().0,
         vec![
@@ -114,7 +117,7 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
         SnapshotOptions::default(),
     )
     .unwrap();
-    let sessions: Vec<(i64, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
+    let sessions: Vec<(SessionId, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
     for compression in [Compression::None, Compression::Gzip] {
         let out = tempfile::tempdir().unwrap();
         let opts = SnapshotOptions {
@@ -293,7 +296,13 @@ fn export_rzk_data_dir_for_apache_zookeeper() {
         tree.apply(r);
         if i == 10 {
             log.roll().unwrap();
-            save_snapshot(&tree, &[(SESSION, 30000)], &d, SnapshotOptions::default()).unwrap();
+            save_snapshot(
+                &tree,
+                &[(SessionId(SESSION), 30000)],
+                &d,
+                SnapshotOptions::default(),
+            )
+            .unwrap();
         }
     }
     log.close().unwrap();

@@ -216,7 +216,8 @@ fn changed_node_in_a_complete_snapshot_is_exactly_one_mismatch() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
     let db = load_standalone(d.path());
-    let sessions: Vec<(i64, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
+    let sessions: Vec<(rzk_proto::SessionId, i32)> =
+        db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
     let out = tempfile::tempdir().unwrap();
     let snap = save_snapshot(&db.tree, &sessions, out.path(), SnapshotOptions::default()).unwrap();
     assert_eq!(

@@ -370,7 +370,7 @@ pub fn dump(status: Status<'_>) -> String {
         }
     }
     s.push_str("ephemeral nodes dump:\n");
-    let eph: Vec<(i64, Vec<String>)> = {
+    let eph: Vec<(rzk_proto::SessionId, Vec<String>)> = {
         let t = status.tree();
         let mut sess = t.ephemeral_sessions();
         sess.sort_unstable();
@@ -397,16 +397,16 @@ pub fn dump(status: Status<'_>) -> String {
             s,
             "\tip: /{} sessionId: 0x{:x}",
             c.addr,
-            c.session.unwrap_or(0)
+            c.session.unwrap_or_default()
         );
     }
     s
 }
 
 /// Session id of each watching connection (connections without one print 0).
-fn session_of(status: Status<'_>) -> impl Fn(u64) -> i64 {
+fn session_of(status: Status<'_>) -> impl Fn(u64) -> rzk_proto::SessionId {
     let map = status.session_by_conn();
-    move |conn| map.get(&conn).copied().unwrap_or(0)
+    move |conn| map.get(&conn).copied().unwrap_or_default()
 }
 
 /// (connections, paths, total watches).

@@ -27,7 +27,7 @@ use crate::watch::ConnId;
 use bytes::Bytes;
 use rzk_proto::opcode::xid;
 use rzk_proto::records::{AuthPacket, ConnectRequest, ConnectResponse, RequestHeader, SetWatches2};
-use rzk_proto::{ErrorCode, Jute, Reader};
+use rzk_proto::{ErrorCode, Jute, Reader, SessionId};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -199,7 +199,7 @@ pub async fn serve(
         shared: shared.clone(),
         id,
         addr,
-        session: 0,
+        session: SessionId::NONE,
         auth,
         x509: stream.x509,
         pending: VecDeque::new(),
@@ -247,7 +247,7 @@ struct Conn {
     shared: Arc<Shared>,
     id: ConnId,
     addr: SocketAddr,
-    session: i64,
+    session: SessionId,
     auth: crate::auth::AuthInfo,
     /// The client's certificate identity (TLS with a client certificate).
     x509: Option<X509Peer>,
@@ -445,13 +445,13 @@ impl Conn {
             self.send_connect_response(ConnectResponse {
                 protocol_version: 0,
                 timeout_ms: timeout,
-                session_id: sid,
+                session_id: sid.0,
                 passwd: Bytes::copy_from_slice(&password(sid)),
                 read_only: ro,
             })
             .await
         } else {
-            let sid = req.session_id;
+            let sid = SessionId(req.session_id);
             // As ZooKeeper: connections already bound to the session are closed before
             // the password is checked (even a failed resume drops them).
             self.unbind_others(sid);
@@ -481,7 +481,7 @@ impl Conn {
                     self.send_connect_response(ConnectResponse {
                         protocol_version: 0,
                         timeout_ms: timeout,
-                        session_id: sid,
+                        session_id: sid.0,
                         passwd: Bytes::copy_from_slice(&password(sid)),
                         read_only: ro,
                     })
@@ -501,7 +501,7 @@ impl Conn {
     }
 
     /// Closes every other connection bound to `sid` (client reconnect).
-    fn unbind_others(&mut self, sid: i64) {
+    fn unbind_others(&mut self, sid: SessionId) {
         let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.get(&sid).copied() {
             if old != self.id {
@@ -516,7 +516,7 @@ impl Conn {
     }
 
     /// Binds this connection to `sid`; any other connection bound to it is closed.
-    fn bind_session(&mut self, sid: i64, timeout: i32) {
+    fn bind_session(&mut self, sid: SessionId, timeout: i32) {
         self.session = sid;
         let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.insert(sid, self.id) {

@@ -20,7 +20,7 @@ use rzk_proto::opcode::perms;
 use rzk_proto::records::SyncResponse;
 use rzk_proto::txn::Txn;
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::Jute;
+use rzk_proto::{Jute, SessionId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -201,7 +201,7 @@ pub(crate) fn apply_committed(
     job: Option<&Job>,
     rec: &TxnRecord,
 ) {
-    let session = rec.header.client_id;
+    let session = SessionId(rec.header.client_id);
     let mut tree = writer.write();
     let result = tree.apply(rec);
 

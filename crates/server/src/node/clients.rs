@@ -8,7 +8,7 @@
 
 use crate::auth::AuthInfo;
 use crate::watch::ConnId;
-use rzk_proto::ErrorCode;
+use rzk_proto::{ErrorCode, SessionId};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -89,7 +89,7 @@ impl ConnStats {
 pub struct ConnEntry {
     pub tx: mpsc::UnboundedSender<ConnMsg>,
     pub addr: SocketAddr,
-    pub session: Option<i64>,
+    pub session: Option<SessionId>,
     pub session_timeout_ms: i32,
     pub auth: AuthInfo,
     pub stats: Arc<ConnStats>,
@@ -100,7 +100,7 @@ pub struct ConnEntry {
 #[derive(Debug, Default)]
 pub struct ConnRegistry {
     pub conns: HashMap<ConnId, ConnEntry>,
-    pub by_session: HashMap<i64, ConnId>,
+    pub by_session: HashMap<SessionId, ConnId>,
     pub per_ip: HashMap<IpAddr, u32>,
 }
 
@@ -141,7 +141,7 @@ impl Clients {
     }
 
     /// The connection currently bound to a session.
-    pub fn conn_of_session(&self, session: i64) -> Option<ConnId> {
+    pub fn conn_of_session(&self, session: SessionId) -> Option<ConnId> {
         self.registry().by_session.get(&session).copied()
     }
 

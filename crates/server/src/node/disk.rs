@@ -19,7 +19,7 @@ use crate::storage::StorageSettings;
 use crate::tree::DataTree;
 use crate::zab::{EpochKind, Txn};
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::Zxid;
+use rzk_proto::{SessionId, Zxid};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
@@ -40,7 +40,7 @@ pub enum DiskOp {
     InstallSnapshot {
         zxid: Zxid,
         tree: Box<DataTree>,
-        sessions: Vec<(i64, i32)>,
+        sessions: Vec<(SessionId, i32)>,
     },
     /// Roll the log and take a background snapshot of the applied tree (the leader asks
     /// once it has applied the history it recovered, as ZooKeeper snapshots after
@@ -272,7 +272,7 @@ impl Writer {
         &mut self,
         zxid: Zxid,
         tree: &DataTree,
-        sessions: &[(i64, i32)],
+        sessions: &[(SessionId, i32)],
     ) -> Result<(), DiskError> {
         self.close_log()?;
         let path = db::save_snapshot(

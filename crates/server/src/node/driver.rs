@@ -41,7 +41,7 @@ use rzk_proto::quorum::payload::{
 };
 use rzk_proto::quorum::{ForwardedRequest, PacketType, QuorumPacket, SessionTouch};
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::{ErrorCode, Zxid};
+use rzk_proto::{ErrorCode, SessionId, Zxid};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -87,7 +87,7 @@ enum Work {
     Local(Job),
     Remote {
         from: ServerId,
-        session: i64,
+        session: SessionId,
         cxid: i32,
         req: Forwarded,
         auth: AuthInfo,
@@ -264,7 +264,7 @@ struct Driver {
     /// request it answers, if any.
     proposed: VecDeque<Proposed>,
     /// Learner: forwarded writes by (session, cxid).
-    remote_pending: FastMap<(i64, i32), Job>,
+    remote_pending: FastMap<(SessionId, i32), Job>,
     /// Learner: forwarded syncs, answered in order by the leader's SYNCs.
     learner_syncs: VecDeque<Job>,
     /// Leader: local syncs waiting for the commit of the zxid proposed before them.
@@ -274,7 +274,7 @@ struct Driver {
     /// Learner: each connection's request count at the last session report.
     touch_seen: HashMap<ConnId, u64>,
     /// Learner: reconnecting sessions waiting for the leader's REVALIDATE answer.
-    revalidations: HashMap<i64, Vec<oneshot::Sender<bool>>>,
+    revalidations: HashMap<SessionId, Vec<oneshot::Sender<bool>>>,
     init_ms: u64,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
@@ -506,7 +506,7 @@ impl Driver {
                         let now = self.shared.now_ms();
                         let mut s = self.shared.sessions();
                         for t in ts {
-                            let _ = s.touch(t.session_id, now);
+                            let _ = s.touch(SessionId(t.session_id), now);
                         }
                     }
                 }
@@ -570,7 +570,7 @@ impl Driver {
             job
         } else {
             self.remote_pending
-                .remove(&(rec.header.client_id, rec.header.cxid))
+                .remove(&(SessionId(rec.header.client_id), rec.header.cxid))
         };
         self.commits.push((rec, job));
         while self.leader_syncs.front().is_some_and(|(z, _)| *z <= zxid) {
@@ -644,7 +644,7 @@ impl Driver {
         if std::mem::take(&mut self.snapshot_after_recovery) {
             self.send_disk(DiskOp::Snapshot);
         }
-        let orphans: Vec<i64> = {
+        let orphans: Vec<SessionId> = {
             let tree = self.shared.tree();
             let sessions = self.shared.sessions();
             tree.ephemeral_sessions()
@@ -682,7 +682,7 @@ impl Driver {
                 let auth = forward::auth_of(&p);
                 self.lead(Work::Remote {
                     from,
-                    session: f.session_id,
+                    session: SessionId(f.session_id),
                     cxid: f.cxid,
                     req,
                     auth,
@@ -694,7 +694,10 @@ impl Driver {
                 };
                 let valid = {
                     let now = self.shared.now_ms();
-                    self.shared.sessions().touch(session, now).is_ok()
+                    self.shared
+                        .sessions()
+                        .touch(SessionId(session), now)
+                        .is_ok()
                 };
                 let reply = QuorumPacket::with_data(
                     PacketType::Revalidate,
@@ -708,6 +711,7 @@ impl Driver {
             }
             (Role::Following | Role::Observing, PacketType::Revalidate) => {
                 if let Ok((session, valid)) = decode_revalidate_reply(p.data()) {
+                    let session = SessionId(session);
                     for w in self.revalidations.remove(&session).unwrap_or_default() {
                         let _ = w.send(valid);
                     }
@@ -786,7 +790,7 @@ impl Driver {
             let p = QuorumPacket::with_data(
                 PacketType::Revalidate,
                 -1,
-                encode_revalidate(r.session, r.timeout_ms),
+                encode_revalidate(r.session.0, r.timeout_ms),
             );
             self.step(Input::Forward(p));
         }
@@ -866,7 +870,7 @@ impl Driver {
     /// cannot propose (no zxid: not leading).
     fn prepare(
         &mut self,
-        session: i64,
+        session: SessionId,
         cxid: i32,
         req: Result<&WriteRequest, ErrorCode>,
         auth: &AuthInfo,
@@ -1024,7 +1028,7 @@ impl Driver {
                 let n = c.stats.received.load(std::sync::atomic::Ordering::Relaxed);
                 if self.touch_seen.insert(*id, n) != Some(n) {
                     touches.push(SessionTouch {
-                        session_id: s,
+                        session_id: s.0,
                         timeout_ms: c.session_timeout_ms,
                     });
                 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rzk_proto::quorum::{ForwardedRequest, PacketType, QuorumPacket};
 use rzk_proto::records::{RequestHeader, SyncRequest};
 use rzk_proto::txn::CreateSessionTxn;
-use rzk_proto::{ErrorCode, Jute, OpCode};
+use rzk_proto::{ErrorCode, Jute, OpCode, SessionId};
 
 /// A write as (opcode, request body), the way the client sent it.
 pub fn encode_write(req: &WriteRequest) -> (i32, Vec<u8>) {
@@ -33,9 +33,9 @@ pub fn encode_write(req: &WriteRequest) -> (i32, Vec<u8>) {
     (op, body)
 }
 
-fn packet(session: i64, cxid: i32, op: i32, body: Vec<u8>, auth: &AuthInfo) -> QuorumPacket {
+fn packet(session: SessionId, cxid: i32, op: i32, body: Vec<u8>, auth: &AuthInfo) -> QuorumPacket {
     let f = ForwardedRequest {
-        session_id: session,
+        session_id: session.0,
         cxid,
         op_type: op,
         body: Bytes::from(body),
@@ -49,13 +49,18 @@ fn packet(session: i64, cxid: i32, op: i32, body: Vec<u8>, auth: &AuthInfo) -> Q
 }
 
 /// REQUEST for a client write.
-pub fn write_packet(session: i64, cxid: i32, req: &WriteRequest, auth: &AuthInfo) -> QuorumPacket {
+pub fn write_packet(
+    session: SessionId,
+    cxid: i32,
+    req: &WriteRequest,
+    auth: &AuthInfo,
+) -> QuorumPacket {
     let (op, body) = encode_write(req);
     packet(session, cxid, op, body, auth)
 }
 
 /// REQUEST for a client `sync` (also used as an ordering barrier).
-pub fn sync_packet(session: i64, cxid: i32, path: &str, auth: &AuthInfo) -> QuorumPacket {
+pub fn sync_packet(session: SessionId, cxid: i32, path: &str, auth: &AuthInfo) -> QuorumPacket {
     let body = SyncRequest {
         path: path.to_owned(),
     }
@@ -109,7 +114,7 @@ mod tests {
 
     fn roundtrip(req: WriteRequest) {
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let p = write_packet(0x11, 7, &req, &auth);
+        let p = write_packet(SessionId(0x11), 7, &req, &auth);
         let f = ForwardedRequest::decode(p.data()).unwrap();
         assert_eq!((f.session_id, f.cxid), (0x11, 7));
         assert_eq!(decode(&f, 1 << 20), Forwarded::Write(req));
@@ -138,7 +143,7 @@ mod tests {
 
     #[test]
     fn sync_is_recognised() {
-        let p = sync_packet(1, 2, "/", &AuthInfo::default());
+        let p = sync_packet(SessionId(1), 2, "/", &AuthInfo::default());
         let f = ForwardedRequest::decode(p.data()).unwrap();
         assert_eq!(decode(&f, 1 << 20), Forwarded::Sync);
     }

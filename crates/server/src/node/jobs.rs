@@ -6,7 +6,7 @@
 use crate::auth::AuthInfo;
 use crate::prep::WriteRequest;
 use crate::watch::ConnId;
-use rzk_proto::ErrorCode;
+use rzk_proto::{ErrorCode, SessionId};
 use std::time::Instant;
 
 /// Capacity of the queue from connections into the write pipeline.
@@ -36,7 +36,8 @@ pub enum JobKind {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub origin: Origin,
-    pub session: i64,
+    /// The client's session; [`SessionId::NONE`] for the server's own writes.
+    pub session: SessionId,
     pub xid: i32,
     pub kind: JobKind,
     pub auth: AuthInfo,

@@ -37,7 +37,7 @@ pub use server::{Server, ServerError};
 
 use crate::zab::{EpochKind, Role};
 use rzk_proto::quorum::{Notification, QuorumPacket};
-use rzk_proto::{ServerId, Zxid};
+use rzk_proto::{ServerId, SessionId, Zxid};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -46,7 +46,7 @@ use tokio::sync::{mpsc, oneshot};
 /// A learner's question to the leader: is this reconnecting session still alive?
 #[derive(Debug)]
 pub struct Revalidation {
-    pub session: i64,
+    pub session: SessionId,
     pub timeout_ms: i32,
     pub reply: oneshot::Sender<bool>,
 }
@@ -210,7 +210,7 @@ impl QuorumStatus {
     /// not a learner answers `Local` (its own session table is authoritative). No answer
     /// (leader lost, or none in [`REVALIDATE_TIMEOUT`]) is `NoAnswer`, never "invalid": the
     /// session may well be alive, so the client must try another server.
-    pub async fn revalidate(&self, session: i64, timeout_ms: i32) -> SessionCheck {
+    pub async fn revalidate(&self, session: SessionId, timeout_ms: i32) -> SessionCheck {
         if !matches!(self.role(), Role::Following | Role::Observing) {
             return SessionCheck::Local;
         }

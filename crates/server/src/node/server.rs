@@ -13,6 +13,7 @@ use crate::storage::purge::AutoPurge;
 use crate::tls::ClientTlsPlan;
 use crate::tree::store::TreeWriter;
 use crate::tree::DataTree;
+use rzk_proto::SessionId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,7 +200,7 @@ impl Server {
         }
         let stop = Job {
             origin: Origin::Internal,
-            session: 0,
+            session: SessionId::NONE,
             xid: 0,
             kind: JobKind::Stop,
             auth: Default::default(),
@@ -237,7 +238,7 @@ impl Drop for Server {
 fn open_server(
     config: Config,
     tree: DataTree,
-    sessions: &[(i64, i32)],
+    sessions: &[(SessionId, i32)],
 ) -> Result<
     (
         TcpListener,

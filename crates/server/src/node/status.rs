@@ -9,6 +9,7 @@ use super::stats::ServerStats;
 use crate::config::Config;
 use crate::tree::DataTree;
 use crate::watch::ConnId;
+use rzk_proto::SessionId;
 use std::sync::RwLockReadGuard;
 
 /// A read-only view of one server, borrowed for the length of one command.
@@ -63,7 +64,7 @@ impl<'a> Status<'a> {
     }
 
     /// The session bound to each connection (absent: none yet).
-    pub fn session_by_conn(&self) -> std::collections::HashMap<ConnId, i64> {
+    pub fn session_by_conn(&self) -> std::collections::HashMap<ConnId, SessionId> {
         let reg = self.shared.clients.registry();
         reg.conns
             .iter()
@@ -77,7 +78,7 @@ impl<'a> Status<'a> {
     }
 
     /// Sessions by expiry bucket: (monotonic ms the bucket expires at, session ids).
-    pub fn session_buckets(&self) -> Vec<(i64, Vec<i64>)> {
+    pub fn session_buckets(&self) -> Vec<(i64, Vec<SessionId>)> {
         self.shared.sessions().buckets()
     }
 

@@ -8,10 +8,11 @@ use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::lifecycle::wall_ms;
 use crate::node::shared::Shared;
 use crate::prep::WriteRequest;
+use rzk_proto::SessionId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn internal(session: i64, kind: JobKind) -> Job {
+fn internal(session: SessionId, kind: JobKind) -> Job {
     Job {
         origin: Origin::Internal,
         session,
@@ -40,7 +41,10 @@ pub async fn reaper(shared: Arc<Shared>) {
                 .reaper_candidates(wall_ms(), shared.config.extended_types_enabled, limit);
         for path in candidates {
             tracing::debug!("reaper: deleting {path}");
-            let job = internal(0, JobKind::Write(WriteRequest::DeleteContainer(path)));
+            let job = internal(
+                SessionId::NONE,
+                JobKind::Write(WriteRequest::DeleteContainer(path)),
+            );
             if shared.jobs.send(job).await.is_err() {
                 return;
             }

@@ -9,8 +9,8 @@ use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::Stat;
 
-const S1: i64 = 0x100_0000_0001;
-const S2: i64 = 0x100_0000_0002;
+const S1: SessionId = SessionId(0x100_0000_0001);
+const S2: SessionId = SessionId(0x100_0000_0002);
 
 struct H {
     tree: DataTree,
@@ -35,7 +35,7 @@ impl H {
             auth: AuthInfo::for_ip("127.0.0.1"),
         }
     }
-    fn prepare(&mut self, session: i64, req: WriteRequest) -> TxnRecord {
+    fn prepare(&mut self, session: SessionId, req: WriteRequest) -> TxnRecord {
         self.zxid += 1;
         self.time += 1;
         let auth = self.auth.clone();
@@ -52,7 +52,7 @@ impl H {
         assert_eq!(self.tree.digest(), self.tree.recompute_digest());
         r
     }
-    fn write(&mut self, session: i64, req: WriteRequest) -> ApplyResult {
+    fn write(&mut self, session: SessionId, req: WriteRequest) -> ApplyResult {
         let rec = self.prepare(session, req);
         // Round-trip through the log encoding, as a follower would see it.
         let rec2 = TxnRecord::decode(&rec.encode()).expect("decodes");
@@ -62,7 +62,7 @@ impl H {
     fn create(&mut self, path: &str, flags: i32) -> TxnReply {
         self.create_as(S1, path, flags, Acl::open_unsafe())
     }
-    fn create_as(&mut self, s: i64, path: &str, flags: i32, acl: Vec<Acl>) -> TxnReply {
+    fn create_as(&mut self, s: SessionId, path: &str, flags: i32, acl: Vec<Acl>) -> TxnReply {
         self.write(s, create_req(15, path, flags, acl)).reply
     }
     fn delete(&mut self, path: &str, version: i32) -> TxnReply {
@@ -182,7 +182,7 @@ fn sequential_suffix_from_stored_cversion() {
 fn ephemerals_and_no_children_for_ephemerals() {
     let mut h = H::new();
     match h.create("/e", 1) {
-        TxnReply::Created { stat, .. } => assert_eq!(stat.ephemeral_owner, S1),
+        TxnReply::Created { stat, .. } => assert_eq!(stat.ephemeral_owner, S1.0),
         other => panic!("{other:?}"),
     }
     assert_eq!(h.create("/e/c", 0), err(ErrorCode::NoChildrenForEphemerals));
@@ -518,7 +518,7 @@ fn close_session_deletes_ephemerals_incl_in_flight() {
     h.zxid += 1;
     let old = TxnRecord {
         header: TxnHeader {
-            client_id: S2,
+            client_id: S2.0,
             cxid: 0,
             zxid: h.zxid,
             time: h.time,
@@ -610,13 +610,22 @@ fn containers() {
     );
     h.create("/c/x", 0);
     let dc = |p: &str| WriteRequest::DeleteContainer(p.into());
-    assert_eq!(h.write(0, dc("/c")).reply, err(ErrorCode::NotEmpty));
-    assert_eq!(h.write(0, dc("/nope")).reply, err(ErrorCode::NoNode));
+    assert_eq!(
+        h.write(SessionId::NONE, dc("/c")).reply,
+        err(ErrorCode::NotEmpty)
+    );
+    assert_eq!(
+        h.write(SessionId::NONE, dc("/nope")).reply,
+        err(ErrorCode::NoNode)
+    );
     h.create("/e", 1);
-    assert_eq!(h.write(0, dc("/e")).reply, err(ErrorCode::BadVersion));
+    assert_eq!(
+        h.write(SessionId::NONE, dc("/e")).reply,
+        err(ErrorCode::BadVersion)
+    );
     h.delete("/c/x", -1);
     assert_eq!(h.tree.reaper_candidates(0, false, 10), vec!["/c"]);
-    let r = h.write(0, dc("/c"));
+    let r = h.write(SessionId::NONE, dc("/c"));
     assert_eq!(r.reply, TxnReply::Deleted);
     assert!(h.tree.reaper_candidates(0, false, 10).is_empty());
     // flag 4 on opcode 1/15 gives an ordinary persistent node
@@ -657,7 +666,7 @@ fn snapshot_roundtrip() {
 }
 
 /// A random write for the property tests.
-fn arb_req() -> impl Strategy<Value = (i64, WriteRequest)> {
+fn arb_req() -> impl Strategy<Value = (SessionId, WriteRequest)> {
     let path = prop::sample::select(vec!["/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/q"]);
     let session = prop::sample::select(vec![S1, S2]);
     let req = prop_oneof![
@@ -775,7 +784,7 @@ fn multi_create_variants_follow_zookeeper_3_9() {
     assert_eq!(owner(&h, "/t0"), 0);
     let (_, r) = one(&mut h, mttl("/t1", 1, 5000));
     assert_eq!(r, OpResult::Create("/t1".into()));
-    assert_eq!(owner(&h, "/t1"), S1, "ephemeral");
+    assert_eq!(owner(&h, "/t1"), S1.0, "ephemeral");
     let (_, r) = one(&mut h, mttl("/t-neg", 0, -1));
     assert_eq!(r, OpResult::Create("/t-neg".into()));
     // createTTL with container flags: a container

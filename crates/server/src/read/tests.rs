@@ -6,7 +6,7 @@ use crate::prep::{Prep, WriteRequest};
 use bytes::Bytes;
 use rzk_proto::opcode::watcher_type;
 
-const S: i64 = 0x42;
+const S: SessionId = SessionId(0x42);
 
 fn setup() -> DataTree {
     let mut t = DataTree::new();
@@ -146,7 +146,7 @@ fn ephemerals_whoami_multiread_and_watch_ops() {
             "{prefix:?}"
         );
     }
-    let body = read(&t, &mut w, 1, &anon(), 7, &ge("")).unwrap();
+    let body = read(&t, &mut w, 1, &anon(), SessionId(7), &ge("")).unwrap();
     assert!(GetEphemeralsResponse::from_bytes(&body)
         .unwrap()
         .ephemerals

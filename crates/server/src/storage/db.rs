@@ -17,6 +17,7 @@ use crate::tree::digest::SnapshotDigest;
 use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
+use rzk_proto::SessionId;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,7 @@ pub struct SnapshotOptions {
 /// tree under the read lock and call this on another thread. Returns the file's path.
 pub fn save_snapshot(
     tree: &DataTree,
-    sessions: &[(i64, i32)],
+    sessions: &[(SessionId, i32)],
     data_dir: &Path,
     opts: SnapshotOptions,
 ) -> Result<PathBuf, DbError> {
@@ -57,7 +58,7 @@ pub fn save_snapshot(
     })?;
     let zxid = tree.last_zxid();
     let mut w = SnapshotWriter::create(&dir, zxid, opts.compression)?;
-    let mut sorted = sessions.to_vec();
+    let mut sorted: Vec<(i64, i32)> = sessions.iter().map(|(id, to)| (id.0, *to)).collect();
     sorted.sort_unstable();
     w.sessions(&sorted)?;
     w.acl_cache(&tree.acl_entries())?;
@@ -94,11 +95,11 @@ pub struct LoadedDb {
     pub tree: DataTree,
     /// Global sessions with their timeouts (from the snapshot, then create/closeSession
     /// txns).
-    pub sessions: BTreeMap<i64, i32>,
+    pub sessions: BTreeMap<SessionId, i32>,
     /// Highest zxid (-1: untrusted empty database).
     pub last_zxid: i64,
     /// Sessions that own ephemerals but are not in `sessions`: the server must close them.
-    pub orphan_sessions: Vec<i64>,
+    pub orphan_sessions: Vec<SessionId>,
     /// Where a `snapshot.0` was written for a brand-new database.
     pub initial_snapshot: Option<PathBuf>,
     pub report: RecoveryReport,
@@ -177,7 +178,7 @@ pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: i6
 struct TreeSink {
     loader: SnapshotTreeLoader,
     tree: Option<DataTree>,
-    sessions: BTreeMap<i64, i32>,
+    sessions: BTreeMap<SessionId, i32>,
     extended_types: bool,
 }
 
@@ -200,7 +201,8 @@ impl RecoverySink for TreeSink {
     }
 
     fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
-        self.sessions.extend(sessions);
+        self.sessions
+            .extend(sessions.into_iter().map(|(id, to)| (SessionId(id), to)));
         Ok(())
     }
 
@@ -222,10 +224,11 @@ impl RecoverySink for TreeSink {
     fn txn(&mut self, rec: &TxnRecord) -> Result<(), String> {
         match &rec.txn {
             Txn::CreateSession(c) => {
-                self.sessions.insert(rec.header.client_id, c.timeout_ms);
+                self.sessions
+                    .insert(SessionId(rec.header.client_id), c.timeout_ms);
             }
             Txn::CloseSession(_) => {
-                self.sessions.remove(&rec.header.client_id);
+                self.sessions.remove(&SessionId(rec.header.client_id));
             }
             _ => {}
         }

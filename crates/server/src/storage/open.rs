@@ -24,7 +24,7 @@ use crate::zab::{Durable, EpochKind, Txn};
 use bytes::Bytes;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::Zxid;
+use rzk_proto::{SessionId, Zxid};
 
 /// What a server starts from.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub struct Recovered {
     /// The database at `durable.snapshot_zxid`.
     pub tree: DataTree,
     /// Session table of the snapshot.
-    pub sessions: Vec<(i64, i32)>,
+    pub sessions: Vec<(SessionId, i32)>,
     /// Epochs and the log after the snapshot, for the consensus core.
     pub durable: Durable,
     /// The settings storage was opened with (the disk queue uses the same).
@@ -82,7 +82,7 @@ fn remove_unfinished_snapshots(data_dir: &std::path::Path) {
 struct SnapshotOnly {
     loader: SnapshotTreeLoader,
     tree: Option<DataTree>,
-    sessions: Vec<(i64, i32)>,
+    sessions: Vec<(SessionId, i32)>,
     log: Vec<Txn>,
     snap_zxid: Zxid,
 }
@@ -97,7 +97,8 @@ impl RecoverySink for SnapshotOnly {
     }
 
     fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
-        self.sessions.extend(sessions);
+        self.sessions
+            .extend(sessions.into_iter().map(|(id, to)| (SessionId(id), to)));
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
-use rzk_proto::{Data, ErrorCode, OpCode};
+use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
 use std::sync::Arc;
 
 /// The outcome of one (sub-)operation.
@@ -43,7 +43,7 @@ impl DataTree {
             Txn::CreateSession(_) => TxnReply::SessionCreated,
             Txn::CloseSession(body) => {
                 let paths = body.as_ref().map(|b| b.paths_to_delete.as_slice());
-                self.kill_session(h.client_id, h.zxid, paths, &mut changes);
+                self.kill_session(SessionId(h.client_id), h.zxid, paths, &mut changes);
                 TxnReply::SessionClosed
             }
             Txn::Error(e) => TxnReply::Error(code_of(e.err)),
@@ -435,7 +435,7 @@ impl DataTree {
     /// still knows (warning, as ZooKeeper does).
     fn kill_session(
         &mut self,
-        session: i64,
+        session: SessionId,
         zxid: i64,
         txn_paths: Option<&[String]>,
         changes: &mut Vec<Change>,
@@ -444,7 +444,7 @@ impl DataTree {
         if let Some(paths) = txn_paths {
             for p in paths {
                 if self.delete_node(p, zxid, changes).is_err() {
-                    tracing::warn!(path = %p, session = format_args!("0x{session:x}"), "ephemeral to delete is missing");
+                    tracing::warn!(path = %p, %session, "ephemeral to delete is missing");
                 }
             }
         }

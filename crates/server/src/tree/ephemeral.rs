@@ -2,6 +2,8 @@
 //! TTL marker. Must never depend on anything but the owner value and the
 //! extended-types switch.
 
+use rzk_proto::SessionId;
+
 /// Stored owner of a container node.
 pub const CONTAINER_OWNER: i64 = i64::MIN;
 /// Top byte of a TTL owner.
@@ -17,7 +19,7 @@ pub enum OwnerKind {
     /// 0: persistent.
     Void,
     /// An ephemeral owned by a session.
-    Session(i64),
+    Session(SessionId),
     Container,
     /// A TTL node with its TTL in ms.
     Ttl(i64),
@@ -32,14 +34,15 @@ pub fn kind(owner: i64, extended_types: bool) -> OwnerKind {
     match owner {
         CONTAINER_OWNER => OwnerKind::Container,
         0 => OwnerKind::Void,
-        s => OwnerKind::Session(s),
+        s => OwnerKind::Session(SessionId(s)),
     }
 }
 
-/// The owner field reported to clients: the session for ephemerals, else 0.
+/// The owner field reported to clients (`Stat::ephemeral_owner`): the session for
+/// ephemerals, else 0.
 pub fn client_owner(owner: i64, extended_types: bool) -> i64 {
     match kind(owner, extended_types) {
-        OwnerKind::Session(s) => s,
+        OwnerKind::Session(s) => s.0,
         _ => 0,
     }
 }
@@ -58,13 +61,13 @@ mod tests {
     #[test]
     fn encodings() {
         assert_eq!(kind(0, true), OwnerKind::Void);
-        assert_eq!(kind(0x100, true), OwnerKind::Session(0x100));
+        assert_eq!(kind(0x100, true), OwnerKind::Session(SessionId(0x100)));
         assert_eq!(kind(CONTAINER_OWNER, false), OwnerKind::Container);
         assert_eq!(kind(CONTAINER_OWNER, true), OwnerKind::Container);
         let t = ttl_owner(5000).unwrap_or_default();
         assert_eq!(t as u64, 0xff00_0000_0000_1388);
         assert_eq!(kind(t, true), OwnerKind::Ttl(5000));
-        assert_eq!(kind(t, false), OwnerKind::Session(t));
+        assert_eq!(kind(t, false), OwnerKind::Session(SessionId(t)));
         assert_eq!(client_owner(t, true), 0);
         assert_eq!(client_owner(CONTAINER_OWNER, true), 0);
         assert_eq!(client_owner(7, true), 7);

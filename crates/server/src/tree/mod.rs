@@ -23,7 +23,7 @@ pub use snapshot::{BuildError, SnapshotNode, TreeBuilder};
 
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
-use rzk_proto::{Data, ErrorCode};
+use rzk_proto::{Data, ErrorCode, SessionId};
 use std::sync::Arc;
 
 /// A full znode path or a child name, shared between the tree's structures and clones.
@@ -110,7 +110,7 @@ pub struct DataTree {
     pub(crate) nodes: NodeMap,
     pub(crate) acls: AclCache,
     /// Ephemeral paths by owning session.
-    pub(crate) ephemerals: imbl::OrdMap<i64, imbl::OrdSet<Name>>,
+    pub(crate) ephemerals: imbl::OrdMap<SessionId, imbl::OrdSet<Name>>,
     pub(crate) containers: imbl::OrdSet<Name>,
     pub(crate) ttls: imbl::OrdSet<Name>,
     pub(crate) last_zxid: i64,
@@ -236,7 +236,7 @@ impl DataTree {
     }
 
     /// Ephemerals owned by `session`, sorted.
-    pub fn ephemerals(&self, session: i64) -> Vec<String> {
+    pub fn ephemerals(&self, session: SessionId) -> Vec<String> {
         self.ephemerals
             .get(&session)
             .map(|s| s.iter().map(|p| String::from(&**p)).collect())
@@ -244,7 +244,7 @@ impl DataTree {
     }
 
     /// Sessions owning at least one ephemeral, sorted.
-    pub fn ephemeral_sessions(&self) -> Vec<i64> {
+    pub fn ephemeral_sessions(&self) -> Vec<SessionId> {
         self.ephemerals
             .iter()
             .filter(|(_, s)| !s.is_empty())

@@ -57,7 +57,7 @@ fn delete_keeps_higher_pzxid_and_reports_changes() {
     assert_eq!(r.reply, TxnReply::Deleted);
     assert_eq!(t.stat_persisted("/").unwrap().pzxid, 10);
     assert_eq!(t.last_zxid(), 10, "last zxid only grows");
-    assert!(t.ephemerals(5).is_empty());
+    assert!(t.ephemerals(SessionId(5)).is_empty());
     assert_eq!(r.changes[0].event_type, event::NODE_DELETED);
     assert_eq!(r.changes[1].path, "/");
     assert_eq!(r.changes[1].event_type, event::NODE_CHILDREN_CHANGED);
@@ -127,7 +127,7 @@ fn observe(t: &DataTree) -> impl PartialEq + std::fmt::Debug {
         t.node_count(),
         t.approximate_data_size(),
         t.ephemeral_sessions(),
-        t.ephemerals(5),
+        t.ephemerals(SessionId(5)),
         t.reaper_candidates(i64::MAX, true, 100),
         t.get_children("/p0"),
     )
@@ -240,8 +240,8 @@ fn clone_is_an_independent_snapshot() {
     assert_eq!(observe(&snap), seen, "the clone must not see later writes");
     assert_eq!(snap.digest(), snap.recompute_digest());
     assert_eq!(t.digest(), t.recompute_digest());
-    assert!(t.ephemerals(5).is_empty());
-    assert_eq!(snap.ephemerals(5).len(), 50);
+    assert!(t.ephemerals(SessionId(5)).is_empty());
+    assert_eq!(snap.ephemerals(SessionId(5)).len(), 50);
     assert!(!t.exists("/box") && snap.exists("/box"));
     assert_ne!(t.get_data("/p0/c000"), snap.get_data("/p0/c000"));
     // ... and the other way round: writes to the clone leave the original alone.
@@ -302,7 +302,7 @@ fn replayed_create_over_an_existing_node_keeps_it_and_installs_the_acl() {
     assert!(r.changes.is_empty());
     assert_eq!(t.get_data("/a").unwrap().0.as_ref(), b"kept");
     assert_eq!(t.get_acl("/a").unwrap().0, read_only);
-    assert!(t.ephemerals(9).is_empty());
+    assert!(t.ephemerals(SessionId(9)).is_empty());
     assert_eq!(
         (t.digest(), t.approximate_data_size(), t.node_count()),
         (digest, size, count)

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rzk_proto::quorum::{PacketType, QuorumPacket};
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::Data;
-use rzk_proto::Jute;
+use rzk_proto::{Jute, SessionId};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest `data` of one quorum packet (ZooKeeper bounds it by jute.maxbuffer; proposals
@@ -130,13 +130,13 @@ pub fn election_frame(payload: &[u8]) -> Vec<u8> {
 
 /// Serializes the database as ZooKeeper streams it after SNAP: session table, ACL
 /// cache, nodes in pre-order (root as ""), the "/" terminator, then the signature.
-pub fn encode_snapshot(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
+pub fn encode_snapshot(tree: &DataTree, sessions: &[(SessionId, i32)]) -> Vec<u8> {
     let mut w = Vec::with_capacity(64 * 1024);
     let mut sorted = sessions.to_vec();
     sorted.sort_unstable();
     (sorted.len() as i32).write(&mut w);
     for (id, to) in &sorted {
-        id.write(&mut w);
+        id.0.write(&mut w);
         to.write(&mut w);
     }
     let acls = tree.acl_entries();
@@ -161,7 +161,7 @@ pub fn encode_snapshot(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct ReceivedSnapshot {
     pub tree: DataTree,
-    pub sessions: Vec<(i64, i32)>,
+    pub sessions: Vec<(SessionId, i32)>,
 }
 
 /// Reads the SNAP database stream and its signature; `zxid` is the SNAP packet's.
@@ -177,7 +177,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
     for _ in 0..n {
         let id = r.read_i64().await?;
         let to = r.read_i32().await?;
-        sessions.push((id, to));
+        sessions.push((SessionId(id), to));
     }
     let mut b = TreeBuilder::new();
     let n = read_len(r, "acl cache size", MAX_SNAP_LIST)
@@ -292,11 +292,11 @@ mod tests {
             c.parent_cversion = 2;
         }
         t.apply(&null);
-        let bytes = encode_snapshot(&t, &[(7, 4000)]);
+        let bytes = encode_snapshot(&t, &[(SessionId(7), 4000)]);
         let got = read_snapshot(&mut &bytes[..], t.last_zxid(), false)
             .await
             .unwrap();
-        assert_eq!(got.sessions, vec![(7, 4000)]);
+        assert_eq!(got.sessions, vec![(SessionId(7), 4000)]);
         assert_eq!(got.tree.digest(), t.digest());
         assert_eq!(
             got.tree.get_data("/a").map(|d| d.0),
