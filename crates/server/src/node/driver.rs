@@ -124,6 +124,10 @@ impl QuorumRuntime {
         let init_ms = zcfg.tick_ms * zcfg.init_limit;
         let rt = tokio::runtime::Handle::current();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        // Quorum TLS (sslQuorum, portUnification, ssl.quorum.*) for both peer ports.
+        let quorum_tls = crate::tls::QuorumTls::from_config(&shared.config)
+            .map_err(|e| QuorumError::Config(e.to_string()))?
+            .map(Arc::new);
         // A single voter elects itself and has nobody to talk to: no peer ports.
         let election = if peers.is_solo() {
             None
@@ -134,12 +138,14 @@ impl QuorumRuntime {
                 quorum_listener,
                 events_tx.clone(),
                 Duration::from_millis(init_ms),
+                quorum_tls.clone(),
             ));
             Some(ElectionNet::start(
                 &rt,
                 &peers,
                 election_listener,
                 events_tx.clone(),
+                quorum_tls.clone(),
             ))
         };
         let disk = DiskQueue::start(shared.clone(), events_tx.clone(), settings)
@@ -211,6 +217,7 @@ impl QuorumRuntime {
                     touch_seen: HashMap::new(),
                     revalidations: HashMap::new(),
                     init_ms,
+                    quorum_tls,
                     announce_pending: false,
                     commits: Vec::new(),
                     to_persist: Vec::new(),
@@ -276,6 +283,8 @@ struct Driver {
     /// Learner: reconnecting sessions waiting for the leader's REVALIDATE answer.
     revalidations: HashMap<SessionId, Vec<oneshot::Sender<bool>>>,
     init_ms: u64,
+    /// Quorum TLS for dialling the leader (`None`: plaintext).
+    quorum_tls: Option<Arc<crate::tls::QuorumTls>>,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
     /// Commits gathered while carrying out one batch of the core's outputs.
@@ -530,6 +539,7 @@ impl Driver {
             self.events_tx.clone(),
             Duration::from_millis(self.init_ms.max(1000)),
             self.shared.config.extended_types_enabled,
+            self.quorum_tls.clone(),
         ));
         self.links.insert(
             to,

@@ -73,6 +73,7 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         // TLS settings first: a bad key or store stops start-up before anything opens.
         let tls_plan = ClientTlsPlan::from_config(&config)?;
+        crate::tls::QuorumTls::from_config(&config)?;
         let crate::storage::Recovered {
             tree,
             sessions,

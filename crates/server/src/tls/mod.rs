@@ -657,6 +657,9 @@ pub struct QuorumTls {
     pub accept_plain: bool,
     /// `ssl.quorum.handshakeDetectionTimeoutMillis`.
     pub detection_timeout: Duration,
+    /// `ssl.quorum.hostnameVerification`: an accepting server also checks that a TLS
+    /// peer's certificate names the peer's address (ZooKeeper verifies both ends).
+    pub verify_peer_names: bool,
 }
 
 impl ClientTls {
@@ -691,6 +694,7 @@ impl QuorumTls {
             dial_tls: ssl_quorum,
             accept_plain: unification || !ssl_quorum,
             detection_timeout: s.handshake_detection_timeout,
+            verify_peer_names: s.hostname_verification,
         }))
     }
 }

@@ -9,9 +9,11 @@
 //! Owns the election sockets and their tasks. Never interprets votes: decoded
 //! notifications go to the driver as [`Event::Notification`].
 
+use crate::net::peer::stream::{self, PeerRead, PeerStream, PeerWrite};
 use crate::net::peer::wire::election_frame;
 use crate::node::peers::Peers;
 use crate::node::Event;
+use crate::tls::QuorumTls;
 use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
 use rzk_proto::quorum::Notification;
 use rzk_proto::ServerId;
@@ -19,9 +21,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// `zookeeper.cnxTimeout`: connect and header-read timeout.
@@ -35,7 +36,7 @@ type Latest = Option<Arc<Vec<u8>>>;
 
 enum Incoming {
     /// A connection the peer (larger sid) opened to us.
-    Stream(TcpStream),
+    Stream(PeerStream),
     /// The peer (smaller sid) dialled us and hung up: dial it now.
     DialBack,
 }
@@ -57,12 +58,14 @@ impl std::fmt::Debug for ElectionNet {
 }
 
 impl ElectionNet {
-    /// Starts one worker per other member and the acceptor on `listener`.
+    /// Starts one worker per other member and the acceptor on `listener`; connections
+    /// are TLS as `tls` (quorum TLS) says.
     pub fn start(
         rt: &tokio::runtime::Handle,
         peers: &Peers,
         listener: TcpListener,
         events: mpsc::UnboundedSender<Event>,
+        tls: Option<Arc<QuorumTls>>,
     ) -> ElectionNet {
         let me = peers.me;
         let my_addr = peers
@@ -82,10 +85,11 @@ impl ElectionNet {
                 addr: p.election,
                 my_addr: my_addr.clone(),
                 events: events.clone(),
+                tls: tls.clone(),
             };
             rt.spawn(w.run(latest_rx, irx));
         }
-        rt.spawn(accept_loop(me, listener, kicks));
+        rt.spawn(accept_loop(me, listener, kicks, tls));
         ElectionNet { me, peers: handles }
     }
 
@@ -108,10 +112,11 @@ struct Worker {
     addr: SocketAddr,
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
+    tls: Option<Arc<QuorumTls>>,
 }
 
 struct Live {
-    wr: OwnedWriteHalf,
+    wr: PeerWrite,
     reader: tokio::task::JoinHandle<()>,
     gen: u64,
 }
@@ -169,33 +174,27 @@ impl Worker {
 
     /// Opens a connection: kept only when our sid is the larger one.
     async fn dial(&self, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Option<Live> {
-        let s = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
+        let mut s = match stream::dial(self.addr, CONNECT_TIMEOUT, self.tls.as_deref()).await {
+            Ok(s) => s,
+            Err(e) => {
                 tracing::debug!(me = %self.me, peer = %self.peer, addr = %self.addr, "election connect failed: {e}");
-                return None;
-            }
-            Err(_) => {
-                tracing::debug!(me = %self.me, peer = %self.peer, "election connect timed out");
                 return None;
             }
         };
         let hdr = InitialMessage::new(self.me.0, &self.my_addr).encode();
-        let mut s = s;
-        if s.write_all(&hdr).await.is_err() {
+        if s.wr.write_all(&hdr).await.is_err() || s.wr.flush().await.is_err() {
             return None;
         }
         if self.peer > self.me {
             // The larger sid keeps the connection: it will dial us.
-            let _ = s.shutdown().await;
+            let _ = s.wr.shutdown().await;
             return None;
         }
         Some(self.attach(s, gen, closed))
     }
 
-    fn attach(&self, s: TcpStream, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Live {
-        let _ = s.set_nodelay(true);
-        let (rd, wr) = s.into_split();
+    fn attach(&self, s: PeerStream, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Live {
+        let (rd, wr) = (s.rd, s.wr);
         let events = self.events.clone();
         let closed = closed.clone();
         let peer = self.peer;
@@ -212,7 +211,11 @@ async fn send(live: Option<Live>, msg: Latest) -> Option<Live> {
     let Some(m) = msg else {
         return Some(l);
     };
-    match l.wr.write_all(&m).await {
+    let r = match l.wr.write_all(&m).await {
+        Ok(()) => l.wr.flush().await,
+        Err(e) => Err(e),
+    };
+    match r {
         Ok(()) => Some(l),
         Err(e) => {
             tracing::debug!("election send failed: {e}");
@@ -222,11 +225,7 @@ async fn send(live: Option<Live>, msg: Latest) -> Option<Live> {
     }
 }
 
-async fn read_loop(
-    peer: ServerId,
-    mut rd: tokio::net::tcp::OwnedReadHalf,
-    events: mpsc::UnboundedSender<Event>,
-) {
+async fn read_loop(peer: ServerId, mut rd: PeerRead, events: mpsc::UnboundedSender<Event>) {
     loop {
         let n = match rd.read_i32().await {
             Ok(n) => n,
@@ -251,7 +250,7 @@ async fn read_loop(
     }
 }
 
-async fn read_header(s: &mut TcpStream) -> std::io::Result<InitialMessage> {
+async fn read_header<R: AsyncRead + Unpin>(s: &mut R) -> std::io::Result<InitialMessage> {
     let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
     let first = s.read_i64().await?;
     let mut raw = first.to_be_bytes().to_vec();
@@ -274,10 +273,11 @@ async fn accept_loop(
     me: ServerId,
     listener: TcpListener,
     kicks: HashMap<ServerId, mpsc::Sender<Incoming>>,
+    tls: Option<Arc<QuorumTls>>,
 ) {
     let kicks = Arc::new(kicks);
     loop {
-        let (mut s, addr) = match listener.accept().await {
+        let (s, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!("election accept failed: {e}");
@@ -286,8 +286,16 @@ async fn accept_loop(
             }
         };
         let kicks = kicks.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let hdr = match tokio::time::timeout(CONNECT_TIMEOUT, read_header(&mut s)).await {
+            let mut s = match stream::accept(s, addr, tls.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%addr, "election connection refused: {e}");
+                    return;
+                }
+            };
+            let hdr = match tokio::time::timeout(CONNECT_TIMEOUT, read_header(&mut s.rd)).await {
                 Ok(Ok(h)) => h,
                 Ok(Err(e)) => {
                     tracing::warn!(%addr, "bad election connection header: {e}");

@@ -7,16 +7,18 @@
 //! reader reads the database right after the SNAP packet and hands it over with it.
 //! Never interprets packets beyond that.
 
+use crate::net::peer::stream::{self, PeerRead, PeerWrite};
 use crate::net::peer::wire::{self, ReceivedSnapshot};
 use crate::node::{Event, LinkId};
+use crate::tls::QuorumTls;
 use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
 use rzk_proto::{Jute, ServerId, Zxid};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 /// Socket buffer size of a quorum link.
@@ -45,7 +47,7 @@ pub fn next_link_id() -> LinkId {
 }
 
 /// Writes queued packets until the queue closes or the socket fails.
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+async fn write_loop(wr: PeerWrite, mut rx: mpsc::UnboundedReceiver<Outbound>) {
     let mut wr = BufWriter::with_capacity(LINK_BUFFER, wr);
     let mut buf = Vec::with_capacity(4096);
     while let Some(o) = rx.recv().await {
@@ -87,7 +89,7 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound
 async fn read_loop(
     peer: ServerId,
     link: LinkId,
-    mut rd: BufReader<OwnedReadHalf>,
+    mut rd: BufReader<PeerRead>,
     events: mpsc::UnboundedSender<Event>,
     learner_side: bool,
     extended_types: bool,
@@ -123,9 +125,10 @@ async fn read_loop(
     let _ = events.send(Event::LinkClosed { peer, link });
 }
 
-/// A learner's connection to the leader: connects (within `timeout`), then writes what
-/// the driver queued on `rx` and reads until the link ends. Runs as one task; aborting
-/// it closes the link.
+/// A learner's connection to the leader: connects (within `timeout`; over TLS with
+/// `sslQuorum`), then writes what the driver queued on `rx` and reads until the link
+/// ends. Runs as one task; aborting it closes the link.
+#[allow(clippy::too_many_arguments)]
 pub async fn connect(
     peer: ServerId,
     addr: SocketAddr,
@@ -134,22 +137,17 @@ pub async fn connect(
     events: mpsc::UnboundedSender<Event>,
     timeout: Duration,
     extended_types: bool,
+    tls: Option<Arc<QuorumTls>>,
 ) {
-    let s = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+    let s = match stream::dial(addr, timeout, tls.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => {
             tracing::info!(%peer, %addr, "cannot connect to the leader: {e}");
             let _ = events.send(Event::LinkClosed { peer, link });
             return;
         }
-        Err(_) => {
-            tracing::info!(%peer, %addr, "connecting to the leader timed out");
-            let _ = events.send(Event::LinkClosed { peer, link });
-            return;
-        }
     };
-    let _ = s.set_nodelay(true);
-    let (rd, wr) = s.into_split();
+    let (rd, wr) = (s.rd, s.wr);
     let writer = tokio::spawn(write_loop(wr, rx));
     read_loop(
         peer,
@@ -169,6 +167,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     events: mpsc::UnboundedSender<Event>,
     first_packet_timeout: Duration,
+    tls: Option<Arc<QuorumTls>>,
 ) {
     loop {
         let (s, addr) = match listener.accept().await {
@@ -180,9 +179,16 @@ pub async fn accept_loop(
             }
         };
         let events = events.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = s.set_nodelay(true);
-            let (rd, wr) = s.into_split();
+            let s = match stream::accept(s, addr, tls.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%addr, "learner connection refused: {e}");
+                    return;
+                }
+            };
+            let (rd, wr) = (s.rd, s.wr);
             let mut rd = BufReader::with_capacity(LINK_BUFFER, rd);
             let first = match tokio::time::timeout(first_packet_timeout, wire::read_packet(&mut rd))
                 .await

@@ -4,8 +4,10 @@
 //!   initiated by the larger sid survives), framed notifications, newest-only send queues;
 //! * `learner_net` — the quorum port: the leader's learner listener and the learner's
 //!   connection, one ordered packet stream per link, SNAP streaming;
-//! * `wire` — packet / frame / snapshot-stream encodings over async streams.
+//! * `wire` — packet / frame / snapshot-stream encodings over async streams;
+//! * `stream` — the sockets under both, plaintext or TLS (quorum TLS).
 
 pub mod election_net;
 pub mod learner_net;
+pub mod stream;
 pub mod wire;

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Quorum TLS (sslQuorum, portUnification, ssl.quorum.*) on real ensembles:
+
+  tls3     3 rzk voters over quorum TLS: election, replication, leader kill -9 and
+           re-election, rejoin; the peer ports speak TLS with mutual authentication and
+           refuse plaintext.
+  rolling  3 rzk voters moved from plaintext to TLS-only by rolling restarts, ZooKeeper's
+           documented way: add ssl.quorum.* + portUnification=true, then sslQuorum=true,
+           then portUnification=false; a write replicates after every restart.
+  mixed    2 rzk voters and 1 Apache ZooKeeper 3.8 voter, all with sslQuorum=true: the
+           ensemble settles, writes replicate to every member, the leader is killed and
+           the rest elect a new one.
+
+  tests/tls/quorum_tls_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
+      [--variants tls3,rolling,mixed] [--base-port 23600] [--keep]
+
+Prints one line per variant and "N passed, M failed"; exits 1 on a failure. Everything
+listens on 127.0.0.1; only processes started here are signalled.
+"""
+import argparse
+import os
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+import certs  # noqa: E402
+import zkproc  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+
+
+class Ensemble:
+    """Three voters on 127.0.0.1: client base+i, quorum base+10+i, election base+20+i."""
+
+    def __init__(self, args, tmp, name, base, kinds):
+        self.args, self.base, self.kinds = args, base, kinds  # kinds: {id: "rzk"|"apache"}
+        self.dir = os.path.join(tmp, name)
+        self.procs = {}
+        self.servers = zkproc.server_lines(sorted(kinds), base + 10, base + 20)
+
+    def port(self, i):
+        return self.base + i
+
+    def start(self, i, settings):
+        d = os.path.join(self.dir, f"s{i}")
+        if self.kinds[i] == "rzk":
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
+                                      servers=self.servers, myid=i)
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
+        else:
+            zkproc.write_myid(os.path.join(d, "data"), i)
+            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d,
+                                                "initLimit=10", "syncLimit=5", *settings,
+                                                *self.servers)
+
+    def stop(self, i, kill=False):
+        p = self.procs.pop(i)
+        p.kill9() if kill else p.stop(20)
+
+    def stop_all(self):
+        for i in list(self.procs):
+            self.stop(i)
+
+    def settled(self, timeout=60):
+        ports = [self.port(i) for i in sorted(self.procs)]
+        leader_port = zkproc.wait_settled(ports, timeout=timeout, where=f" ({self.dir})")
+        return leader_port - self.base
+
+    def replicated(self, path, value):
+        """Writes `path` through one member and waits until every running member has it."""
+        first = sorted(self.procs)[0]
+        z = KazooClient(hosts=f"127.0.0.1:{self.port(first)}", timeout=10)
+        z.start(timeout=20)
+        try:
+            z.ensure_path(os.path.dirname(path) or "/")
+            if z.exists(path):
+                z.set(path, value)
+            else:
+                z.create(path, value)
+        finally:
+            z.stop()
+            z.close()
+        for i in sorted(self.procs):
+            c = KazooClient(hosts=f"127.0.0.1:{self.port(i)}", timeout=10)
+            c.start(timeout=20)
+            try:
+                zkproc.wait_until(lambda: c.sync(path) is not None and c.exists(path)
+                                  and c.get(path)[0] == value, 20, f"{path} on member {i}")
+            finally:
+                c.stop()
+                c.close()
+
+
+def quorum_tls(c, ssl_quorum=True, unification=None):
+    s = [f"ssl.quorum.keyStore.location={c}/server.p12",
+         f"ssl.quorum.keyStore.password={certs.PASSWORD}",
+         f"ssl.quorum.trustStore.location={c}/trust.jks",
+         f"ssl.quorum.trustStore.password={certs.PASSWORD}",
+         f"sslQuorum={'true' if ssl_quorum else 'false'}"]
+    if unification is not None:
+        s.append(f"portUnification={'true' if unification else 'false'}")
+    return s
+
+
+def tls_handshake_ok(port, c):
+    """A mutual-TLS handshake with the peer port succeeds (with a peer certificate)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(f"{c}/ca.pem")
+    ctx.load_cert_chain(f"{c}/server.pem", f"{c}/server.key")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.version() is not None
+
+
+def tls_without_cert_refused(port, c):
+    """A TLS client without a certificate gets no working connection."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(f"{c}/ca.pem")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"\x00" * 8)
+                return s.recv(1) == b""  # TLS 1.3: the refusal arrives after the handshake
+    except (ssl.SSLError, OSError):
+        return True
+
+
+def plaintext_refused(port, claim_sid, claim_election_port):
+    """A plaintext election connection claiming to come from member `claim_sid` (larger
+    than the member on `port`, so a plaintext-accepting member would keep it) is closed."""
+    addr = f"127.0.0.1:{claim_election_port}".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall((-65536).to_bytes(8, "big", signed=True) + claim_sid.to_bytes(8, "big")
+                  + len(addr).to_bytes(4, "big") + addr)
+        s.settimeout(3)
+        try:
+            s.recv(64)  # EOF, or a TLS alert before the close: refused
+            return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False  # kept open and silent: served as a plaintext peer
+
+
+def v_tls3(args, tmp, c):
+    e = Ensemble(args, tmp, "tls3", args.base_port, {1: "rzk", 2: "rzk", 3: "rzk"})
+    try:
+        for i in (1, 2, 3):
+            e.start(i, quorum_tls(c))
+        leader = e.settled()
+        e.replicated("/qtls/a", b"1")
+        for i in (1, 2, 3):
+            assert tls_handshake_ok(e.base + 20 + i, c), f"election port {i} not TLS"
+            assert tls_without_cert_refused(e.base + 20 + i, c), \
+                f"election port {i} took a client without a certificate"
+        for i in (1, 2):
+            assert plaintext_refused(e.base + 20 + i, 3, e.base + 23), \
+                f"election port {i} took plaintext"
+        assert tls_handshake_ok(e.base + 10 + leader, c), "leader's quorum port not TLS"
+        e.stop(leader, kill=True)
+        new = e.settled()
+        assert new != leader
+        e.replicated("/qtls/b", b"2")
+        e.start(leader, quorum_tls(c))
+        e.settled()
+        e.replicated("/qtls/c", b"3")
+    finally:
+        e.stop_all()
+
+
+def v_rolling(args, tmp, c):
+    e = Ensemble(args, tmp, "rolling", args.base_port + 30, {1: "rzk", 2: "rzk", 3: "rzk"})
+    try:
+        for i in (1, 2, 3):
+            e.start(i, [])
+        e.settled()
+        e.replicated("/roll/v", b"plain")
+        steps = [("unification", quorum_tls(c, ssl_quorum=False, unification=True)),
+                 ("sslQuorum", quorum_tls(c, ssl_quorum=True, unification=True)),
+                 ("tls-only", quorum_tls(c, ssl_quorum=True, unification=False))]
+        for name, settings in steps:
+            for i in (1, 2, 3):
+                e.stop(i)
+                e.start(i, settings)
+                e.settled()
+                e.replicated("/roll/v", f"{name}-{i}".encode())
+        for i in (1, 2):
+            assert plaintext_refused(e.base + 20 + i, 3, e.base + 23), \
+                f"member {i} still takes plaintext"
+    finally:
+        e.stop_all()
+
+
+def v_mixed(args, tmp, c):
+    e = Ensemble(args, tmp, "mixed", args.base_port + 60, {1: "rzk", 2: "rzk", 3: "apache"})
+    try:
+        for i in (3, 1, 2):
+            e.start(i, quorum_tls(c))
+        leader = e.settled(90)
+        e.replicated("/mixed/a", b"1")
+        e.stop(leader, kill=True)
+        e.settled(90)
+        e.replicated("/mixed/b", b"2")
+        e.start(leader, quorum_tls(c))
+        e.settled(90)
+        e.replicated("/mixed/c", b"3")
+    finally:
+        e.stop_all()
+
+
+VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
+    ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
+    ap.add_argument("--variants", default="tls3,rolling,mixed")
+    ap.add_argument("--base-port", type=int, default=23600)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rzk-qtls-")
+    c = os.path.join(tmp, "certs")
+    certs.make(c)
+    results = []
+    for v in args.variants.split(","):
+        t0 = time.time()
+        try:
+            VARIANTS[v](args, tmp, c)
+            results.append(True)
+            print(f"PASS {v} ({time.time() - t0:.1f} s)", flush=True)
+        except Exception as ex:  # noqa: BLE001
+            results.append(False)
+            print(f"FAIL {v}: {ex!r}", flush=True)
+            traceback.print_exc()
+    failed = not all(results)
+    if failed or args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

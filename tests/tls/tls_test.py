@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Client-port TLS against rzk and Apache ZooKeeper 3.8 alike: kazoo (use_ssl with ca,
+certfile, keyfile), zkCli over Netty TLS, Curator over TLS, rzk shell (rzk-client), mutual
+TLS refusing a client without a certificate, x509 ACLs and the x509 super user, port
+unification, the key store formats (PKCS12, JKS, PEM; types inferred and explicit), and, for
+rzk, TLS settings it cannot honour stopping start-up with a message naming the key.
+
+  tests/tls/tls_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
+      [--kinds rzk,apache] [--base-port 23400] [--keep]
+
+Prints one line per case and "N passed, M failed"; exits 1 on a failure. Servers listen
+on 127.0.0.1 only; only the processes started here are signalled.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+import certs  # noqa: E402
+import zkproc  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import AuthFailedError, NoAuthError  # noqa: E402
+from kazoo.security import ACL, Id  # noqa: E402
+
+NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+J = "/usr/share/java"
+JAVA_CP = ":".join(f"{J}/{j}.jar" for j in (
+    "zookeeper", "zookeeper-jute", "slf4j-api", "slf4j-simple", "netty-buffer", "netty-codec",
+    "netty-common", "netty-handler", "netty-resolver", "netty-transport",
+    "netty-transport-native-epoll", "netty-transport-native-unix-common"))
+CURATOR_CP = ":".join(f"{J}/{j}.jar" for j in (
+    "curator-recipes", "curator-framework", "curator-client", "guava")) + ":" + JAVA_CP
+
+
+class Env:
+    def __init__(self, args, tmp):
+        self.args = args
+        self.tmp = tmp
+        self.c = os.path.join(tmp, "certs")
+        self.names = certs.make(self.c)
+        self.procs = []
+        self.results = []
+        self.curator_dir = None
+
+    def cert(self, name):
+        return os.path.join(self.c, name)
+
+    # ------------------------------------------------------------ servers
+
+    def start(self, kind, tag, port, settings):
+        """Starts a `kind` server on 127.0.0.1:`port` with extra zoo.cfg `settings`."""
+        d = os.path.join(self.tmp, f"{kind}-{tag}")
+        if kind == "rzk":
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
+            p = zkproc.start_rzk(self.args.rzk, cfg, port)
+            self.procs.append(p)
+            zkproc.wait_serving(port, p, 30, f"rzk {tag}")
+        else:
+            p = zkproc.start_apache(self.args.apache, port, d, *settings)
+            self.procs.append(p)
+            zkproc.wait_serving(port, p, 60, f"zookeeper {tag}")
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            p.stop(10)
+        self.procs = []
+
+    # ------------------------------------------------------------ clients
+
+    def kazoo(self, port, cert=None, tls=True, timeout=8):
+        """A started kazoo client; TLS trusting ca.pem, with leaf `cert`'s certificate."""
+        kw = {}
+        if tls:
+            kw = dict(use_ssl=True, ca=self.cert("ca.pem"), verify_certs=True)
+            if cert:
+                kw.update(certfile=self.cert(f"{cert}.pem"), keyfile=self.cert(f"{cert}.key"))
+        z = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10, connection_retry=None, **kw)
+        z.start(timeout=timeout)
+        return z
+
+    def refused(self, port, cert=None, tls=True):
+        """True when a kazoo client cannot get a session on `port`."""
+        try:
+            z = self.kazoo(port, cert, tls, timeout=4)
+        except Exception:
+            return True
+        z.stop()
+        z.close()
+        return False
+
+    def java_flags(self, keystore, truststore):
+        flags = ["-Dzookeeper.client.secure=true",
+                 "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+                 f"-Dzookeeper.ssl.trustStore.location={self.cert(truststore)}",
+                 f"-Dzookeeper.ssl.trustStore.password={certs.PASSWORD}"]
+        if keystore:
+            flags += [f"-Dzookeeper.ssl.keyStore.location={self.cert(keystore)}",
+                      f"-Dzookeeper.ssl.keyStore.password={certs.PASSWORD}"]
+        return flags
+
+    def zkcli(self, port, keystore, truststore, *cmd):
+        """Runs ZooKeeper's CLI (ZooKeeperMain) over Netty TLS; returns (rc, output)."""
+        r = subprocess.run(
+            ["java", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+             *self.java_flags(keystore, truststore), "-cp", JAVA_CP,
+             "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{port}", *cmd],
+            capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout + r.stderr
+
+    def curator(self, port, keystore, truststore, path):
+        """Curator (framework + a distributed counter recipe) over TLS: prints the
+        counter's value after incrementing it three times."""
+        if self.curator_dir is None:
+            self.curator_dir = os.path.join(self.tmp, "curator")
+            os.makedirs(self.curator_dir)
+            subprocess.run(["javac", "-nowarn", "-d", self.curator_dir, "-cp", CURATOR_CP,
+                            os.path.join(HERE, "CuratorTls.java")], check=True,
+                           capture_output=True)
+        r = subprocess.run(
+            ["java", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
+             "-Dzookeeper.sasl.client=false", *self.java_flags(keystore, truststore),
+             "-cp", f"{self.curator_dir}:{CURATOR_CP}", "CuratorTls", f"127.0.0.1:{port}", path],
+            capture_output=True, text=True, timeout=90)
+        return r.returncode, r.stdout + r.stderr
+
+    def shell(self, port, cert, *cmd):
+        """`rzk shell` (rzk-client) over TLS; returns (rc, output)."""
+        tls = ["-tls-ca", self.cert("ca.pem")]
+        if cert:
+            tls += ["-tls-cert", self.cert(f"{cert}.pem"), "-tls-key", self.cert(f"{cert}.key")]
+        r = subprocess.run([self.args.rzk, "shell", "-server", f"127.0.0.1:{port}", *tls, *cmd],
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout + r.stderr
+
+    # ------------------------------------------------------------ cases
+
+    def case(self, name, fn):
+        t0 = time.time()
+        try:
+            fn()
+            self.results.append((name, True))
+            print(f"PASS {name} ({time.time() - t0:.1f} s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            self.results.append((name, False))
+            print(f"FAIL {name}: {e!r}", flush=True)
+            traceback.print_exc()
+
+
+def server_want(env, kind, plain, secure):
+    """Plain and TLS ports side by side; PKCS12 key store and JKS trust store, types
+    inferred from the file names; clientAuth=want; the admin certificate is super."""
+    return env.start(kind, "want", plain, [
+        f"secureClientPort={secure}", "secureClientPortAddress=127.0.0.1",
+        f"serverCnxnFactory={NETTY}",
+        f"ssl.keyStore.location={env.cert('server.p12')}", f"ssl.keyStore.password={certs.PASSWORD}",
+        f"ssl.trustStore.location={env.cert('trust.jks')}", f"ssl.trustStore.password={certs.PASSWORD}",
+        "ssl.clientAuth=want", f"X509AuthenticationProvider.superUser={env.names['admin']}"])
+
+
+def server_need(env, kind, port):
+    """One port for plaintext and TLS (client.portUnification); PEM key store and trust
+    store; ssl.clientAuth unset, so ZooKeeper's default (need). ZooKeeper 3.8.0 registers
+    the x509 provider too late on a unified port without a secure port (a client with a
+    certificate is then closed: "X509 Auth provider not found"), so authProvider.x509 is
+    named explicitly, as ZooKeeper's documentation shows."""
+    return env.start(kind, "need", port, [
+        "client.portUnification=true", f"serverCnxnFactory={NETTY}",
+        "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+        f"ssl.keyStore.location={env.cert('server-keystore.pem')}",
+        f"ssl.trustStore.location={env.cert('ca.pem')}"])
+
+
+def server_jks(env, kind, plain, secure):
+    """JKS key store with an explicit type, PKCS12 trust store (keytool's), clientAuth=none."""
+    return env.start(kind, "jks", plain, [
+        f"secureClientPort={secure}", "secureClientPortAddress=127.0.0.1",
+        f"serverCnxnFactory={NETTY}",
+        f"ssl.keyStore.location={env.cert('server.jks')}", "ssl.keyStore.type=JKS",
+        f"ssl.keyStore.password={certs.PASSWORD}",
+        f"ssl.trustStore.location={env.cert('trust.p12')}", f"ssl.trustStore.password={certs.PASSWORD}",
+        "ssl.clientAuth=none"])
+
+
+def run_kind(env, kind, base):
+    plain, secure, unified, jplain, jsecure = base, base + 1, base + 2, base + 3, base + 4
+    client_dn = env.names["client"]
+    p = f"/tls-{kind}"
+
+    env.case(f"{kind}: start with plain + secure ports (p12 + jks stores, want)",
+             lambda: server_want(env, kind, plain, secure))
+
+    def side_by_side():
+        z = env.kazoo(plain, tls=False)
+        z.ensure_path(p)
+        z.create(f"{p}/plain", b"from plaintext")
+        z.stop()
+        t = env.kazoo(secure)  # CA only, no client certificate
+        assert t.get(f"{p}/plain")[0] == b"from plaintext"
+        t.stop()
+        assert env.refused(secure, tls=False), "plaintext client served on the TLS port"
+    env.case(f"{kind}: kazoo plaintext and kazoo TLS (CA only) side by side", side_by_side)
+
+    def x509_identity():
+        z = env.kazoo(secure, "client")
+        z.create(f"{p}/mine", b"secret", acl=[ACL(31, Id("auth", ""))])
+        acl = z.get_acls(f"{p}/mine")[0]
+        assert [(a.id.scheme, a.id.id) for a in acl] == [("x509", client_dn)], acl
+        assert z.get(f"{p}/mine")[0] == b"secret"
+        z.stop()
+    env.case(f"{kind}: x509 identity is the RFC 2253 subject ('auth' ACL)", x509_identity)
+
+    def x509_acl():
+        z = env.kazoo(plain, tls=False)
+        z.create(f"{p}/x509", b"x", acl=[ACL(1, Id("x509", client_dn))])
+        try:
+            z.get(f"{p}/x509")
+            raise AssertionError("plaintext client read an x509-protected node")
+        except NoAuthError:
+            pass
+        z.stop()
+        anon = env.kazoo(secure)
+        try:
+            anon.get(f"{p}/x509")
+            raise AssertionError("TLS client without a certificate read an x509-protected node")
+        except NoAuthError:
+            pass
+        try:
+            anon.add_auth("x509", "")
+            raise AssertionError("addauth x509 without a certificate succeeded")
+        except AuthFailedError:
+            pass
+        anon.stop()
+        c = env.kazoo(secure, "client")
+        assert c.get(f"{p}/x509")[0] == b"x"
+        c.add_auth("x509", "")
+        c.stop()
+    env.case(f"{kind}: x509: ACL enforced; addauth x509 needs a certificate", x509_acl)
+
+    def super_user():
+        a = env.kazoo(secure, "admin")
+        assert a.get(f"{p}/mine")[0] == b"secret"
+        a.set_acls(f"{p}/x509", [ACL(31, Id("world", "anyone"))])
+        a.stop()
+    env.case(f"{kind}: X509AuthenticationProvider.superUser is super", super_user)
+
+    env.case(f"{kind}: a certificate from an untrusted CA is refused",
+             lambda: (_ for _ in ()).throw(AssertionError("rogue served"))
+             if not env.refused(secure, "rogue") else None)
+
+    def zkcli():
+        rc, out = env.zkcli(secure, "client.jks", "trust.p12", "getAcl", f"{p}/mine")
+        assert "cdrwa" in out and "client one" in out, out[-2000:]
+        rc, out = env.zkcli(secure, None, "trust.jks", "get", f"{p}/plain")
+        assert "from plaintext" in out, out[-2000:]
+    env.case(f"{kind}: zkCli over Netty TLS (JKS key store, PKCS12/JKS trust stores)", zkcli)
+
+    def curator():
+        rc, out = env.curator(secure, "client.p12", "trust.jks", f"{p}/counter")
+        assert rc == 0 and "counter=3" in out, out[-2000:]
+    env.case(f"{kind}: Curator over TLS (DistributedAtomicLong)", curator)
+
+    def shell():
+        rc, out = env.shell(secure, "client", "get", f"{p}/mine")
+        assert rc == 0 and "secret" in out, out
+        rc, out = env.shell(secure, None, "get", f"{p}/mine")
+        assert rc != 0 and "Insufficient permission" in out, out
+        rc, out = env.shell(secure, None, "create", f"{p}/from-shell", "s")
+        assert rc == 0, out
+    env.case(f"{kind}: rzk shell (rzk-client) over TLS, with and without a certificate", shell)
+
+    env.case(f"{kind}: start with client.portUnification (PEM stores, default clientAuth)",
+             lambda: server_need(env, kind, unified))
+
+    def mutual():
+        assert env.refused(unified), "TLS client without a certificate served with clientAuth=need"
+        rc, out = env.shell(unified, None, "ls", "/")
+        assert rc != 0, out
+        z = env.kazoo(unified, "client")
+        z.create("/mtls", b"m")
+        z.stop()
+        plain_client = env.kazoo(unified, tls=False)
+        assert plain_client.get("/mtls")[0] == b"m"
+        plain_client.stop()
+        assert zkproc.four(unified, "ruok") == "imok"
+        rc, out = env.shell(unified, "client", "get", "/mtls")
+        assert rc == 0 and "m" in out, out
+    env.case(f"{kind}: mutual TLS refuses a client without a certificate; plaintext, TLS and "
+             "4lw share the unified port", mutual)
+
+    env.case(f"{kind}: start with a JKS key store (explicit type), PKCS12 trust store",
+             lambda: server_jks(env, kind, jplain, jsecure))
+
+    def jks():
+        z = env.kazoo(jsecure)
+        z.create("/jks", b"j")
+        z.stop()
+        rc, out = env.zkcli(jsecure, None, "trust.p12", "get", "/jks")
+        assert "j" in out.split(), out[-2000:]
+    env.case(f"{kind}: JKS server store, clientAuth=none", jks)
+    env.stop_all()
+
+
+def rzk_refusals(env, base):
+    """rzk stops start-up (exit 2) naming the key for TLS settings it cannot honour."""
+    bad = [
+        ("ssl.ciphersuites", ["ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]),
+        ("ssl.keyStore.location", [f"ssl.keyStore.password=wrong"]),
+        ("ssl.keyStore.type", [f"ssl.keyStore.location={env.cert('server.keystore')}"]),
+        ("ssl.protocol", ["ssl.protocol=TLSv1.1"]),
+        ("ssl.crl", ["ssl.crl=true"]),
+    ]
+    for key, extra in bad:
+        def one(key=key, extra=extra):
+            d = os.path.join(env.tmp, f"bad-{key}")
+            settings = [f"secureClientPort={base + 1}", "secureClientPortAddress=127.0.0.1",
+                        f"ssl.keyStore.location={env.cert('server.p12')}",
+                        f"ssl.keyStore.password={certs.PASSWORD}",
+                        f"ssl.trustStore.location={env.cert('ca.pem')}"] + extra
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), base, *settings)
+            r = subprocess.run([env.args.rzk, "server", "--config", cfg], capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 2, (r.returncode, r.stderr[-1000:])
+            assert key in r.stderr, r.stderr[-1000:]
+            assert certs.PASSWORD not in r.stderr and "wrong" not in r.stderr.replace(
+                "wrong password", ""), "a password was printed"
+        env.case(f"rzk: refuses {key} it cannot honour (exit 2, key named)", one)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
+    ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
+    ap.add_argument("--kinds", default="rzk,apache")
+    ap.add_argument("--base-port", type=int, default=23400)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rzk-tls-")
+    env = Env(args, tmp)
+    failed = True
+    try:
+        for i, kind in enumerate(args.kinds.split(",")):
+            run_kind(env, kind, args.base_port + 10 * i)
+        if "rzk" in args.kinds.split(","):
+            rzk_refusals(env, args.base_port + 50)
+        failed = any(not ok for _, ok in env.results)
+    finally:
+        env.stop_all()
+        if failed or args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    n_ok = sum(1 for _, ok in env.results if ok)
+    print(f"{n_ok} passed, {len(env.results) - n_ok} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
