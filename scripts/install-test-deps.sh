@@ -7,6 +7,7 @@
 #   * Debian's C client (cli_mt):                   zookeeper-bin
 #   * Apache Curator (recipes/framework/client):    libcurator-*-java
 #   * a JDK (javac, to compile the Curator tests)   default-jdk-headless (if javac missing)
+#   * TLS tests (tests/tls): netty jars, openssl     libnetty-java openssl (keytool: the JDK)
 #   * python3 venv at .venv-tests/ with kazoo + pytest (from PyPI)
 set -euo pipefail
 
@@ -27,6 +28,8 @@ debian_pkgs=(
     libcurator-framework-java
     libcurator-recipes-java
     libslf4j-java
+    libnetty-java
+    openssl
     python3
     python3-venv
     python3-pip

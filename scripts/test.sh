@@ -90,6 +90,13 @@ else
   failed=$((failed + 1)); failures+=("start-apache")
 fi
 
+# TLS (tests/tls): client-port TLS with kazoo, zkCli, Curator and rzk shell against rzk
+# and Apache ZooKeeper (mutual TLS, x509 ACLs, port unification, key store formats;
+# ports 23400+), then quorum TLS: 3 rzk voters, the rolling move to TLS, and a mixed
+# rzk + ZooKeeper ensemble (ports 23600+).
+stage tls timeout -k 10 600 "$PY" tests/tls/tls_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+stage quorum-tls timeout -k 10 600 "$PY" tests/tls/quorum_tls_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh

@@ -91,7 +91,7 @@ class Env:
     def refused(self, port, cert=None, tls=True):
         """True when a kazoo client cannot get a session on `port`."""
         try:
-            z = self.kazoo(port, cert, tls, timeout=4)
+            z = self.kazoo(port, cert, tls, timeout=2.5)
         except Exception:
             return True
         z.stop()
@@ -133,9 +133,9 @@ class Env:
             capture_output=True, text=True, timeout=90)
         return r.returncode, r.stdout + r.stderr
 
-    def shell(self, port, cert, *cmd):
+    def shell(self, port, cert, *cmd, timeout_ms=10000):
         """`rzk shell` (rzk-client) over TLS; returns (rc, output)."""
-        tls = ["-tls-ca", self.cert("ca.pem")]
+        tls = ["-timeout", str(timeout_ms), "-tls-ca", self.cert("ca.pem")]
         if cert:
             tls += ["-tls-cert", self.cert(f"{cert}.pem"), "-tls-key", self.cert(f"{cert}.key")]
         r = subprocess.run([self.args.rzk, "shell", "-server", f"127.0.0.1:{port}", *tls, *cmd],
@@ -283,7 +283,7 @@ def run_kind(env, kind, base):
 
     def mutual():
         assert env.refused(unified), "TLS client without a certificate served with clientAuth=need"
-        rc, out = env.shell(unified, None, "ls", "/")
+        rc, out = env.shell(unified, None, "ls", "/", timeout_ms=2000)
         assert rc != 0, out
         z = env.kazoo(unified, "client")
         z.create("/mtls", b"m")
