@@ -17,7 +17,6 @@ use tracing::{debug, info, warn};
 /// Most proposals a leader keeps outstanding (un-committed) before refusing new ones.
 pub const MAX_OUTSTANDING: usize = 10_000;
 
-
 /// Who acknowledged a proposal (inline up to a 7-voter ensemble: no allocation per
 /// proposal).
 type Acks = smallvec::SmallVec<[ServerId; 7]>;
