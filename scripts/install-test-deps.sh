@@ -8,7 +8,7 @@
 #   * Apache Curator (recipes/framework/client):    libcurator-*-java
 #   * a JDK (javac, to compile the Curator tests)   default-jdk-headless (if javac missing)
 #   * TLS tests (tests/tls): netty jars, openssl     libnetty-java openssl (keytool: the JDK)
-#   * python3 venv at .venv-tests/ with kazoo + pytest (from PyPI)
+#   * python3 venv at .venv-tests/ with kazoo + pytest + pure-sasl (from PyPI)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,11 +70,13 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
     rm -rf "$VENV"
     "$PY" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import kazoo, pytest' >/dev/null 2>&1; then
-    echo "install-test-deps: installing kazoo + pytest into $VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'kazoo>=2.9' 'pytest>=7'
+# pure-sasl: kazoo's SASL (DIGEST-MD5) support, used by tests/security.
+if ! "$VENV/bin/python" -c 'import kazoo, pytest, puresasl' >/dev/null 2>&1; then
+    echo "install-test-deps: installing kazoo + pytest + pure-sasl into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'kazoo>=2.9' 'pytest>=7' \
+        'pure-sasl>=0.6'
 else
-    echo "install-test-deps: kazoo + pytest already present in $VENV"
+    echo "install-test-deps: kazoo + pytest + pure-sasl already present in $VENV"
 fi
 
 # Sanity check: everything the suites use is where we expect it.

@@ -90,6 +90,12 @@ else
   failed=$((failed + 1)); failures+=("start-apache")
 fi
 
+# Security (tests/security): SASL DIGEST-MD5, sasl ACLs, enforce.auth and super users
+# against rzk and Apache ZooKeeper (servers of its own, ports 22400+); start-up fails
+# closed on keys rzk cannot honour; no test password in any rzk log or conf/envi output.
+stage security env RZK="$RZK" timeout -k 10 600 "$ROOT/.venv-tests/bin/pytest" -q \
+    -p no:cacheprovider "$ROOT/tests/security"
+
 # TLS (tests/tls): client-port TLS with kazoo, zkCli, Curator and rzk shell against rzk
 # and Apache ZooKeeper (mutual TLS, x509 ACLs, port unification, key store formats;
 # ports 23400+), then quorum TLS: 3 rzk voters, the rolling move to TLS, and a mixed

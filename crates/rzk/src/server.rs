@@ -22,10 +22,17 @@ pub struct Args {
     data_dir: Option<PathBuf>,
 }
 
+/// The environment variable whose `-Dname=value` flags rzk reads as system properties,
+/// as ZooKeeper's zkServer.sh passes them to its JVM (docs/CONFIG.md §1).
+const JVM_FLAGS_ENV: &str = "SERVER_JVMFLAGS";
+
 fn load_config(args: &Args) -> Result<Config, String> {
+    let system = std::env::var(JVM_FLAGS_ENV)
+        .map(|f| rzk_server::config::jvm_flag_properties(&f))
+        .unwrap_or_default();
     let mut cfg = match &args.config {
         Some(p) => {
-            let c = Config::load(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let c = Config::load_with(p, &system).map_err(|e| format!("{}: {e}", p.display()))?;
             tracing::info!("configuration read from {}", p.display());
             c
         }
@@ -33,9 +40,10 @@ fn load_config(args: &Args) -> Result<Config, String> {
             tracing::info!(
                 "no --config given: using built-in defaults (127.0.0.1, clientPort 2181, dataDir ./rzk-data; --port/--data-dir override)"
             );
-            Config::default()
+            Config::defaults_with(&system).map_err(|e| format!("{JVM_FLAGS_ENV}: {e}"))?
         }
     };
+    cfg.log_notes();
     if let Some(port) = args.port {
         cfg.client_port = port;
     }
@@ -52,7 +60,7 @@ pub fn run(args: Args) -> ExitCode {
     let cfg = match load_config(&args) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("invalid configuration: {e}");
+            // Printed once, on stderr (the log goes there too).
             eprintln!("rzk server: invalid configuration: {e}");
             return ExitCode::from(2);
         }

@@ -1,30 +1,66 @@
-//! Per-connection identity and ACL rules: the `ip` / `digest` / `super` ids a connection
-//! holds, ACL matching (`check_perm`), `auth` expansion and validation of ACLs given to
-//! create/setACL (`fix_acl`), getACL redaction and whoAmI. Must never do IO or keep
-//! state beyond what a connection was given.
+//! Per-connection identity and ACL rules: the `ip` / `digest` / `sasl` / `super` ids a
+//! connection holds, ACL matching (`check_perm`), `auth` expansion and validation of ACLs
+//! given to create/setACL (`fix_acl`), getACL redaction and whoAmI. Which schemes exist
+//! is the server's [`settings::Providers`], carried by every [`AuthInfo`]. Submodules:
+//! `settings` (the authentication keys and the JAAS server section), `jaas` (the file
+//! syntax), `digest_md5` (RFC 2831 server side) and `sasl` (ZooKeeper's SetSASL
+//! handling). Must never do IO (except `settings` reading the JAAS file at start-up) or
+//! keep state beyond what a connection was given.
+
+pub mod digest_md5;
+pub mod jaas;
+pub mod sasl;
+pub mod settings;
 
 use base64::Engine;
 use rzk_proto::records::{Acl, ClientInfo, Id};
 use rzk_proto::ErrorCode;
+use settings::Providers;
 use sha1::{Digest, Sha1};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 /// What a connection has authenticated as. `ip:<addr>` is always present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthInfo {
     /// In the order ZooKeeper adds them (ip first).
     pub ids: Vec<Id>,
-    /// Holds `super:` (superDigest matched): passes every ACL check.
+    /// Holds `super:` (superDigest or a SASL super user): passes every ACL check.
     pub is_super: bool,
+    /// The schemes the server has providers for (how `ids` are matched against ACLs).
+    pub providers: Arc<Providers>,
 }
 
 impl AuthInfo {
-    /// A connection from `addr` (textual IP address, e.g. `127.0.0.1`).
+    /// A connection from `addr` (textual IP address, e.g. `127.0.0.1`), with the default
+    /// providers (`ip`, `digest`).
     pub fn for_ip(addr: &str) -> AuthInfo {
+        AuthInfo::for_connection(addr, Arc::default())
+    }
+
+    /// A connection from `addr` to a server with `providers`.
+    pub fn for_connection(addr: &str, providers: Arc<Providers>) -> AuthInfo {
         AuthInfo {
             ids: vec![Id::new("ip", addr)],
             is_super: false,
+            providers,
         }
+    }
+
+    /// The ids a forwarded request carried (`super` among them grants super).
+    pub fn from_ids(ids: Vec<Id>) -> AuthInfo {
+        let is_super = ids.iter().any(|i| i.scheme == "super");
+        AuthInfo {
+            ids,
+            is_super,
+            providers: Arc::default(),
+        }
+    }
+
+    /// The same ids judged by `providers` (the leader's, for a forwarded request).
+    pub fn with_providers(mut self, providers: Arc<Providers>) -> AuthInfo {
+        self.providers = providers;
+        self
     }
 
     /// The server's own identity (internal requests such as container deletes).
@@ -32,6 +68,7 @@ impl AuthInfo {
         AuthInfo {
             ids: vec![Id::new("super", "")],
             is_super: true,
+            providers: Arc::default(),
         }
     }
 
@@ -50,7 +87,8 @@ impl AuthInfo {
 
     /// Handles an auth packet (`digest` or `ip`). `super_digest` is
     /// `zookeeper.DigestAuthenticationProvider.superDigest` (`user:base64hash`).
-    /// Unknown schemes fail with AUTHFAILED (the caller then closes the connection).
+    /// Unknown schemes, `sasl` (negotiated with SetSASL only) and `digest` when its
+    /// provider is off fail with AUTHFAILED (the caller then closes the connection).
     pub fn add_auth(
         &mut self,
         scheme: &str,
@@ -58,7 +96,7 @@ impl AuthInfo {
         super_digest: Option<&str>,
     ) -> Result<(), ErrorCode> {
         match scheme {
-            "digest" => {
+            "digest" if self.providers.digest => {
                 let text = String::from_utf8_lossy(auth);
                 let id = digest_id(&text);
                 if super_digest == Some(id.as_str()) {
@@ -74,6 +112,15 @@ impl AuthInfo {
         }
     }
 
+    /// A completed SASL authentication as `user` (`super` too for a super user).
+    pub fn add_sasl(&mut self, user: &str, is_super: bool) {
+        self.push(Id::new("sasl", user));
+        if is_super {
+            self.push(Id::new("super", ""));
+            self.is_super = true;
+        }
+    }
+
     /// The `x509` provider's hook (`tls`): the connection's certificate subject becomes
     /// `x509:<subject>`; when it is `X509AuthenticationProvider.superUser` the connection
     /// also holds `super:<subject>`, as in ZooKeeper.
@@ -85,15 +132,24 @@ impl AuthInfo {
         self.push(Id::new("x509", subject));
     }
 
-    /// whoAmI's answer: (scheme, user) per id; digest users without the hash.
+    /// Whether this connection holds an id of one of `schemes` (enforce.auth).
+    pub fn has_scheme(&self, schemes: &[String]) -> bool {
+        self.ids.iter().any(|i| schemes.contains(&i.scheme))
+    }
+
+    /// whoAmI's answer: (scheme, user) per id; digest users without the hash; the user
+    /// is empty for a scheme without a provider (as ZooKeeper's `AuthUtil`).
     pub fn client_infos(&self) -> Vec<ClientInfo> {
         self.ids
             .iter()
             .map(|id| ClientInfo {
                 auth_scheme: id.scheme.clone(),
                 user: match id.scheme.as_str() {
-                    "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
+                    "digest" if self.providers.digest => {
+                        id.id.split(':').next().unwrap_or("").to_owned()
+                    }
                     "ip" | "x509" => id.id.clone(),
+                    "sasl" if self.providers.sasl => id.id.clone(),
                     _ => String::new(),
                 },
             })
@@ -217,11 +273,13 @@ pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
         if id.scheme == "world" && id.id == "anyone" {
             return true;
         }
+        let p = &auth.providers;
         let matched = auth.ids.iter().any(|mine| {
             mine.scheme == id.scheme
                 && match id.scheme.as_str() {
-                    "digest" => mine.id == id.id,
+                    "digest" => p.digest && mine.id == id.id,
                     "ip" => ip_matches(&mine.id, &id.id),
+                    "sasl" => p.sasl && sasl_matches(p, &mine.id, &id.id),
                     "x509" => mine.id == id.id,
                     _ => false,
                 }
@@ -233,9 +291,34 @@ pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
     false
 }
 
+/// ZooKeeper's `SASLAuthenticationProvider.matches`: the same id, SASL user `super`, or
+/// any user when the ACL names `zookeeper.letAnySaslUserDoX`.
+fn sasl_matches(p: &Providers, mine: &str, acl_id: &str) -> bool {
+    mine == "super" || mine == acl_id || p.let_any_sasl_user_do_x.as_deref() == Some(acl_id)
+}
+
+/// Whether `id` is a valid `sasl` ACL id: a Kerberos-style name, `name`,
+/// `name/host@REALM` or `name@REALM` (ZooKeeper's `KerberosName` check).
+pub fn sasl_id_valid(id: &str) -> bool {
+    if !id.contains('@') {
+        return true;
+    }
+    let Some((principal, realm)) = id.split_once('@') else {
+        return false;
+    };
+    if realm.contains('@') || realm.contains('/') {
+        return false;
+    }
+    match principal.split_once('/') {
+        None => true,
+        Some((_, host)) => !host.contains('/'),
+    }
+}
+
 /// Validates and normalises an ACL for create/setACL: duplicates removed (first kept),
-/// `auth` expanded to the caller's digest ids; INVALIDACL for an empty list, unknown
-/// schemes, malformed ids, or `auth` when the caller has no authenticated id.
+/// `auth` expanded to the caller's digest and sasl ids; INVALIDACL for an empty list,
+/// schemes without a provider, malformed ids, or `auth` when the caller has no
+/// authenticated id.
 pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
     let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
@@ -254,9 +337,14 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             "auth" => {
                 let mut any = false;
                 for mine in &auth.ids {
-                    // Only the digest and x509 providers report themselves as
-                    // "authenticated".
-                    if mine.scheme == "digest" || mine.scheme == "x509" {
+                    // The providers that report themselves "authenticated".
+                    let authenticated = match mine.scheme.as_str() {
+                        "digest" => auth.providers.digest,
+                        "sasl" => auth.providers.sasl,
+                        "x509" => true,
+                        _ => false,
+                    };
+                    if authenticated {
                         any = true;
                         out.push(Acl {
                             perms: a.perms,
@@ -268,7 +356,10 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
                     return Err(ErrorCode::InvalidAcl);
                 }
             }
-            "digest" if java_split_count(&id.id, ':') == 2 => out.push(a.clone()),
+            "digest" if auth.providers.digest && java_split_count(&id.id, ':') == 2 => {
+                out.push(a.clone())
+            }
+            "sasl" if auth.providers.sasl && sasl_id_valid(&id.id) => out.push(a.clone()),
             "ip" if ip_acl_valid(&id.id) => out.push(a.clone()),
             "x509" if crate::tls::principal::is_valid_name(&id.id) => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),

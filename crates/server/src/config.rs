@@ -1,12 +1,23 @@
 //! Server configuration: ZooKeeper's `zoo.cfg` (Java properties syntax) and `dataDir/myid`.
 //!
 //! Owns parsing and validation of every key rzk understands, with ZooKeeper's defaults.
-//! Unknown keys are kept (and logged), never fatal; an invalid value stops start-up with
-//! an error naming the key. This module must never open sockets or touch the data
-//! directory beyond reading `myid`.
+//! Every key is classified by [`keys`]: implemented, accepted without effect, or refused
+//! (security-relevant and not implemented: start-up stops naming the key, fail closed).
+//! Unknown keys are kept with a warning (and a did-you-mean). An invalid value stops
+//! start-up with an error naming the key. What is worth telling the operator is
+//! collected in [`Config::notes`] and logged once by [`Config::log_notes`]. Values of
+//! keys named like secrets never appear in a note, an error or `Debug` output. This
+//! module must never open sockets or touch the data directory beyond reading `myid`
+//! (and the JAAS file, [`Config::load_jaas`]).
 
+pub mod keys;
+
+use crate::auth::settings::{AuthConfigError, AuthKeys, AuthSettings, JaasOutcome};
+use keys::KeyClass;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 /// Default data directory of `rzk server` without a config file.
@@ -28,29 +39,135 @@ pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
 /// `preAllocSize` default, KiB.
 pub const DEFAULT_PRE_ALLOC_SIZE_KB: u64 = 65_536;
 
+/// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A key's value is invalid (`value` is redacted for secrets).
     #[error("invalid value {value:?} for key {key}: {reason}")]
     Invalid {
+        /// The key as written.
         key: String,
+        /// The value as written, or `********` for a secret.
         value: String,
+        /// Why.
         reason: String,
     },
+    /// Keys that are inconsistent with each other.
     #[error("{0}")]
     Inconsistent(String),
+    /// Security-relevant keys rzk does not implement (fail closed).
+    #[error("{}", refusal_text(.0))]
+    Refused(Vec<Refusal>),
+    /// The authentication settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+}
+
+/// One refused key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The key as written.
+    pub key: String,
+    /// Why rzk will not start with it.
+    pub reason: String,
+}
+
+fn refusal_text(r: &[Refusal]) -> String {
+    let mut s = String::from("refusing to start: ");
+    if r.len() > 1 {
+        s.push_str("these settings ask for protection rzk does not implement:");
+        for x in r {
+            s.push_str(&format!("\n  {}: {}", x.key, x.reason));
+        }
+    } else if let Some(x) = r.first() {
+        s.push_str(&format!("{}: {}", x.key, x.reason));
+    }
+    s
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
-        value: value.to_owned(),
+        value: keys::shown(key, value).to_owned(),
         reason: reason.into(),
     }
+}
+
+/// How loud a [`ConfigNote`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteLevel {
+    /// Informational (a key accepted without effect, the SASL server's users).
+    Info,
+    /// Worth fixing (an unknown key, a value ZooKeeper would correct).
+    Warn,
+}
+
+/// Something start-up should tell the operator about the configuration, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigNote {
+    /// Info or warning.
+    pub level: NoteLevel,
+    /// The key concerned.
+    pub key: String,
+    /// The text (never a secret's value).
+    pub message: String,
+}
+
+/// Keys rzk keeps as properties for the modules that read them (storage settings, TLS),
+/// and keys it does not use. `Debug` redacts the values of secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Properties(BTreeMap<String, String>);
+
+impl Deref for Properties {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Properties {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, keys::shown(k, v))))
+            .finish()
+    }
+}
+
+/// The system properties of JVM flags (`-Dname=value` in `SERVER_JVMFLAGS`, as
+/// ZooKeeper's zkServer.sh passes them) that a ZooKeeper server reads: `zookeeper.*`,
+/// `java.security.auth.login.config`, `jute.maxbuffer`, `znode.container.*` and
+/// `readonlymode.enabled`. Other flags (heap size, logging, ...) are dropped.
+pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
+    flags
+        .split_whitespace()
+        .filter_map(|t| t.strip_prefix("-D"))
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (t.to_owned(), String::new()),
+        })
+        .filter(|(k, _)| {
+            k.starts_with("zookeeper.")
+                || k.starts_with("znode.container.")
+                || matches!(
+                    k.as_str(),
+                    "java.security.auth.login.config" | "jute.maxbuffer" | "readonlymode.enabled"
+                )
+        })
+        .collect()
 }
 
 /// Role of a `server.N` member.
@@ -127,7 +244,8 @@ pub struct Config {
     pub four_letter_whitelist: FourLetterWhitelist,
     /// `super:<base64 sha1>` digest id that grants super.
     pub super_digest: Option<String>,
-    /// `authProvider.N` entries (class names in ZooKeeper; kept for reporting).
+    /// `authProvider.N` entries (class names in ZooKeeper; [`Config::auth`] has what
+    /// they register).
     pub auth_providers: BTreeMap<String, String>,
     pub extended_types_enabled: bool,
     pub force_sync: bool,
@@ -142,8 +260,13 @@ pub struct Config {
     pub servers: BTreeMap<u64, QuorumServer>,
     /// Contents of `dataDir/myid`, if present.
     pub my_id: Option<u64>,
-    /// Keys rzk does not interpret (ZooKeeper would turn them into system properties).
-    pub unknown: BTreeMap<String, String>,
+    /// Keys not parsed into the fields above (ZooKeeper would turn them into system
+    /// properties): those storage/settings.rs and tls/ read, and unknown ones.
+    pub unknown: Properties,
+    /// Authentication: providers, enforce.auth, super users, the SASL server.
+    pub auth: AuthSettings,
+    /// What start-up should tell the operator ([`Config::log_notes`]).
+    pub notes: Vec<ConfigNote>,
 }
 
 impl Default for Config {
@@ -179,7 +302,9 @@ impl Default for Config {
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             servers: BTreeMap::new(),
             my_id: None,
-            unknown: BTreeMap::new(),
+            unknown: Properties::default(),
+            auth: AuthSettings::default(),
+            notes: Vec::new(),
         }
     }
 }
@@ -213,16 +338,87 @@ impl Config {
         }
     }
 
-    /// Reads and validates a zoo.cfg file, and `dataDir/myid` if it exists.
+    /// Reads and validates a zoo.cfg file, `dataDir/myid` if it exists, and the JAAS
+    /// file if one is configured.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, &[])
+    }
+
+    /// [`Config::load`] with system properties (e.g. [`jvm_flag_properties`]) that
+    /// zoo.cfg's own keys override, as ZooKeeper's zoo.cfg overrides `-D` flags.
+    pub fn load_with(path: &Path, system: &[(String, String)]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let mut cfg = Config::from_properties(&text)?;
+        let mut cfg = Config::from_properties_with(&text, system)?;
         cfg.source = Some(path.to_owned());
         cfg.load_my_id()?;
+        cfg.load_jaas()?;
         Ok(cfg)
+    }
+
+    /// The built-in defaults of `rzk server` without a config file (127.0.0.1:2181,
+    /// dataDir `./rzk-data`), with system properties applied, JAAS file loaded.
+    pub fn defaults_with(system: &[(String, String)]) -> Result<Config, ConfigError> {
+        let text = format!(
+            "dataDir={DEFAULT_DATA_DIR}\nclientPort={DEFAULT_CLIENT_PORT}\nclientPortAddress=127.0.0.1\n"
+        );
+        let mut cfg = Config::from_properties_with(&text, system)?;
+        cfg.load_jaas()?;
+        Ok(cfg)
+    }
+
+    /// Reads the JAAS file named by `java.security.auth.login.config` and sets up the
+    /// SASL server from its server section ([`AuthSettings::load_jaas`]).
+    pub fn load_jaas(&mut self) -> Result<(), ConfigError> {
+        let key = "java.security.auth.login.config";
+        match self.auth.load_jaas()? {
+            JaasOutcome::NoFile => {}
+            JaasOutcome::NoServerSection { section } => self.note(
+                NoteLevel::Info,
+                key,
+                format!("the JAAS file has no '{section}' section: SASL authentication is off"),
+            ),
+            JaasOutcome::Users(n) => {
+                self.note(
+                    NoteLevel::Info,
+                    key,
+                    format!(
+                        "SASL DIGEST-MD5 authentication on, {n} user(s) in the JAAS server section"
+                    ),
+                );
+                if !self.auth.providers.sasl {
+                    self.note(
+                        NoteLevel::Warn,
+                        key,
+                        format!(
+                            "SASL logins succeed but no authProvider.N={} is set: sasl ACLs are refused and never match",
+                            keys::SASL_PROVIDER
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, level: NoteLevel, key: &str, message: String) {
+        self.notes.push(ConfigNote {
+            level,
+            key: key.to_owned(),
+            message,
+        });
+    }
+
+    /// Logs the notes (each once): warnings at WARN, the rest at INFO.
+    pub fn log_notes(&self) {
+        for n in &self.notes {
+            match n.level {
+                NoteLevel::Warn => tracing::warn!(key = %n.key, "{}", n.message),
+                NoteLevel::Info => tracing::info!(key = %n.key, "{}", n.message),
+            }
+        }
     }
 
     /// Reads `dataDir/myid` (required when distributed).
@@ -270,13 +466,25 @@ impl Config {
         Ok(())
     }
 
-    /// Parses zoo.cfg text (no file access).
+    /// Parses zoo.cfg text (no file access; the JAAS file is read by
+    /// [`Config::load_jaas`]).
     pub fn from_properties(text: &str) -> Result<Config, ConfigError> {
-        let props = parse_properties(text);
+        Config::from_properties_with(text, &[])
+    }
+
+    /// [`Config::from_properties`] with system properties applied first (zoo.cfg wins).
+    pub fn from_properties_with(
+        text: &str,
+        system: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut props = system.to_vec();
+        props.extend(parse_properties(text));
         let mut cfg = Config {
             client_port_address: None,
             ..Config::default()
         };
+        let mut refusals: Vec<Refusal> = Vec::new();
+        let mut auth = AuthKeys::default();
         let mut client_port: Option<u16> = None;
         let mut data_dir: Option<PathBuf> = None;
         let mut data_log_dir: Option<PathBuf> = None;
@@ -287,6 +495,50 @@ impl Config {
             // Keys ZooKeeper reads as `zookeeper.<key>` system properties may be given
             // either way.
             let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
+            if !k.starts_with("server.") {
+                match keys::classify(bare, v) {
+                    Some(KeyClass::Refused(reason)) => {
+                        refusals.push(Refusal {
+                            key: k.to_owned(),
+                            reason,
+                        });
+                        continue;
+                    }
+                    Some(KeyClass::NoEffect(why)) => cfg.note(
+                        NoteLevel::Info,
+                        k,
+                        format!("{k} is accepted without effect in rzk: {why}"),
+                    ),
+                    Some(KeyClass::Implemented) => {}
+                    None => match keys::suggest(bare) {
+                        Some((near, true)) => {
+                            refusals.push(Refusal {
+                                key: k.to_owned(),
+                                reason: format!(
+                                    "unknown key; did you mean {near}? (a misspelt security setting is refused rather than ignored)"
+                                ),
+                            });
+                            continue;
+                        }
+                        Some((near, false)) => cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!("unknown key {k} ignored; did you mean {near}?"),
+                        ),
+                        None => cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!("unknown key {k} ignored (not a ZooKeeper 3.8 server setting rzk knows)"),
+                        ),
+                    },
+                }
+            }
+            if bare.starts_with("authProvider.") {
+                cfg.auth_providers.insert(bare.to_owned(), v.to_owned());
+            }
+            if auth.take(bare, v) {
+                continue;
+            }
             match bare {
                 "clientPort" => client_port = Some(parse_num(k, v)?),
                 "clientPortAddress" => {
@@ -326,11 +578,28 @@ impl Config {
                 }
                 "extendedTypesEnabled" => cfg.extended_types_enabled = parse_bool(k, v)?,
                 "forceSync" => cfg.force_sync = parse_yes_no(k, v)?,
-                "snapCount" => cfg.snap_count = parse_num(k, v)?,
+                "snapCount" => {
+                    let n: u64 = parse_num(k, v)?;
+                    if n < 2 {
+                        cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!("{k} should be 2 or more; {n} reset to 2 (as ZooKeeper does)"),
+                        );
+                    }
+                    cfg.snap_count = n.max(2);
+                }
                 "preAllocSize" => cfg.pre_alloc_size_kb = parse_num(k, v)?,
                 "autopurge.snapRetainCount" => {
-                    let n: u32 = parse_num(k, v)?;
-                    cfg.autopurge_snap_retain_count = n.max(3);
+                    let n: i64 = parse_num(k, v)?;
+                    if n < 3 {
+                        cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!("invalid {k}: {n}; defaulting to 3 (as ZooKeeper does)"),
+                        );
+                    }
+                    cfg.autopurge_snap_retain_count = u32::try_from(n.max(3)).unwrap_or(u32::MAX);
                 }
                 "autopurge.purgeInterval" => cfg.autopurge_purge_interval_hours = parse_num(k, v)?,
                 "standaloneEnabled" => cfg.standalone_enabled = parse_bool(k, v)?,
@@ -354,19 +623,19 @@ impl Config {
                         return Err(invalid(k, v, "only electionAlg=3 is supported"));
                     }
                 }
-                _ if bare.starts_with("authProvider.") => {
-                    cfg.auth_providers.insert(bare.to_owned(), v.to_owned());
-                }
                 _ if k.starts_with("server.") => {
                     let s = parse_server_line(k, v)?;
                     cfg.servers.insert(s.id, s);
                 }
                 _ => {
-                    tracing::info!(key = k, value = v, "zoo.cfg key not used by rzk, ignored");
                     cfg.unknown.insert(k.to_owned(), v.to_owned());
                 }
             }
         }
+        if !refusals.is_empty() {
+            return Err(ConfigError::Refused(refusals));
+        }
+        cfg.auth = auth.finish()?;
         let data_dir =
             data_dir.ok_or_else(|| ConfigError::Inconsistent("dataDir is not set".into()))?;
         cfg.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());

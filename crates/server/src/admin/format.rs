@@ -133,11 +133,12 @@ pub fn cons(status: Status<'_>) -> String {
     s
 }
 
-/// `conf`.
+/// `conf`. The values of secret-named keys (password, secret) are redacted, should one
+/// ever be listed.
 pub fn conf(status: Status<'_>) -> String {
     let mut s = String::new();
     for (k, v) in status.config().summary_lines() {
-        let _ = writeln!(s, "{k}={v}");
+        let _ = writeln!(s, "{k}={}", crate::config::keys::shown(&k, &v));
     }
     s
 }

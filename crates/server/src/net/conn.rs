@@ -26,7 +26,9 @@ use crate::session::{password, SessionError, PASSWORD_LEN};
 use crate::watch::ConnId;
 use bytes::Bytes;
 use rzk_proto::opcode::xid;
-use rzk_proto::records::{AuthPacket, ConnectRequest, ConnectResponse, RequestHeader, SetWatches2};
+use rzk_proto::records::{
+    AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, RequestHeader, SetWatches2,
+};
 use rzk_proto::{ErrorCode, Jute, Reader, SessionId};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -86,7 +88,9 @@ enum Local {
     Ping,
     Auth(AuthPacket),
     SetWatches(SetWatches2),
-    Sasl,
+    Sasl(GetSaslRequest),
+    /// A request refused by enforce.auth (the session has no id of an enforced scheme).
+    Unauthenticated,
     Error {
         code: Option<ErrorCode>,
         close: bool,
@@ -187,7 +191,10 @@ pub async fn serve(
 ) {
     let rd = BufReader::with_capacity(IO_BUFFER, stream.rd);
     let wr = BufWriter::with_capacity(IO_BUFFER, stream.wr);
-    let mut auth = crate::auth::AuthInfo::for_ip(&addr.ip().to_string());
+    let mut auth = crate::auth::AuthInfo::for_connection(
+        &addr.ip().to_string(),
+        shared.config.auth.providers.clone(),
+    );
     if let Some(p) = &stream.x509 {
         auth.add_x509(&p.subject, p.super_user);
         tracing::info!(%addr, conn = id, "authenticated id '{}' for scheme x509{}", p.subject, if p.super_user { " (super user)" } else { "" });
@@ -202,6 +209,7 @@ pub async fn serve(
         session: SessionId::NONE,
         auth,
         x509: stream.x509,
+        sasl: None,
         pending: VecDeque::new(),
         locals_pending: 0,
         held: VecDeque::new(),
@@ -251,6 +259,8 @@ struct Conn {
     auth: crate::auth::AuthInfo,
     /// The client's certificate identity (TLS with a client certificate).
     x509: Option<X509Peer>,
+    /// This connection's SASL exchange, from its first SetSASL request on.
+    sasl: Option<crate::auth::sasl::SaslServer>,
     /// Admitted requests, answered strictly from the front.
     pending: VecDeque<Slot>,
     /// How many `Slot::Local`s are in `pending` (reads waiting for earlier writes).
@@ -610,6 +620,17 @@ impl Conn {
         received: Instant,
     ) -> Result<(), ConnError> {
         debug_assert_eq!(self.locals_pending, 0, "a write may not overtake a read");
+        if !self.auth_enforced_ok() {
+            // Answered in order, after the replies already due, then the connection
+            // closes (enforce.auth); the request never reaches the pipeline.
+            self.locals_pending += 1;
+            self.pending.push_back(Slot::Local {
+                xid,
+                what: Local::Unauthenticated,
+                received,
+            });
+            return Ok(());
+        }
         if matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
             self.shared.sessions().set_closing(self.session);
         }
@@ -736,8 +757,8 @@ impl Conn {
                 self.local(hdr.xid, Local::SetWatches(sw));
                 Ok(())
             }
-            Ok(Request::Sasl(_)) => {
-                self.local(hdr.xid, Local::Sasl);
+            Ok(Request::Sasl(t)) => {
+                self.local(hdr.xid, Local::Sasl(t));
                 Ok(())
             }
             Err(e) => {
@@ -829,8 +850,89 @@ impl Conn {
         close
     }
 
+    /// enforce.auth: whether this connection may make requests other than auth and SASL
+    /// (it holds an id of an enforced scheme, or enforcement is off).
+    fn auth_enforced_ok(&self) -> bool {
+        match &self.shared.config.auth.enforce_schemes {
+            None => true,
+            Some(schemes) => self.auth.has_scheme(schemes),
+        }
+    }
+
+    /// Refuses a request of a connection that has not authenticated with an enforced
+    /// scheme, as ZooKeeper does: SESSIONCLOSEDREQUIRESASLAUTH, then the connection is
+    /// closed (the session itself lives on until it expires).
+    async fn refuse_unauthenticated(&mut self, xid: i32) -> Result<(), ConnError> {
+        let schemes: Vec<&str> = self.auth.ids.iter().map(|i| i.scheme.as_str()).collect();
+        tracing::warn!(
+            addr = %self.addr,
+            session = %format_args!("0x{:x}", self.session),
+            "client authentication scheme(s) {schemes:?} match none of the enforced schemes {:?}; closing the connection",
+            self.shared.config.auth.enforce_schemes.as_deref().unwrap_or_default()
+        );
+        self.send_frame(&reply_frame(
+            xid,
+            0,
+            ErrorCode::SessionClosedRequireSaslAuth.code(),
+            &[],
+        ))
+        .await?;
+        Err(ConnError::Closed("authentication required"))
+    }
+
+    /// A SetSASL request (ZooKeeper's `processSasl`).
+    async fn answer_sasl(&mut self, xid: i32, token: &[u8]) -> Result<(), ConnError> {
+        use crate::auth::sasl::{SaslOutcome, SaslServer};
+        let shared = self.shared.clone();
+        let outcome = self
+            .sasl
+            .get_or_insert_with(SaslServer::new)
+            .evaluate(&shared.config.auth, token);
+        let session = format!("0x{:x}", self.session);
+        let (code, reply, close) = match outcome {
+            SaslOutcome::Reply(t) => (ErrorCode::Ok, t, false),
+            SaslOutcome::Authenticated {
+                token,
+                user,
+                is_super,
+            } => {
+                self.auth.add_sasl(&user, is_super);
+                if let Some(e) = shared.clients.registry().conns.get_mut(&self.id) {
+                    e.auth = self.auth.clone();
+                }
+                let sup = if is_super { " (super user)" } else { "" };
+                tracing::info!(addr = %self.addr, %session, "SASL authentication succeeded: adding sasl:{user}{sup}");
+                (ErrorCode::Ok, Some(token), false)
+            }
+            SaslOutcome::FailedKept(e) => {
+                shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(addr = %self.addr, %session, "SASL authentication failed: {e}; connection kept (allowSaslFailedClients)");
+                (ErrorCode::Ok, None, false)
+            }
+            SaslOutcome::Refused { code, error } => {
+                shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(addr = %self.addr, %session, "SASL authentication failed: {error}; closing the connection");
+                (code, None, true)
+            }
+        };
+        let mut body = Vec::new();
+        match reply {
+            Some(t) => rzk_proto::records::SetSaslResponse { token: t.into() }.write(&mut body),
+            None => (-1i32).write(&mut body),
+        }
+        self.send_frame(&reply_frame(xid, 0, code.code(), &body))
+            .await?;
+        if close {
+            return Err(ConnError::Closed("SASL authentication failed"));
+        }
+        Ok(())
+    }
+
     async fn answer_local(&mut self, xid: i32, what: Local) -> Result<(), ConnError> {
         let shared = self.shared.clone();
+        if !matches!(what, Local::Auth(_) | Local::Sasl(_)) && !self.auth_enforced_ok() {
+            return self.refuse_unauthenticated(xid).await;
+        }
         match what {
             Local::Ping => {
                 let zxid = shared.tree().last_zxid();
@@ -922,12 +1024,8 @@ impl Conn {
                     }
                 }
             }
-            Local::Sasl => {
-                // No SASL server configured: ZooKeeper answers OK with a null token.
-                let mut body = Vec::new();
-                (-1i32).write(&mut body);
-                self.send_frame(&reply_frame(xid, 0, 0, &body)).await
-            }
+            Local::Sasl(t) => self.answer_sasl(xid, &t.token).await,
+            Local::Unauthenticated => self.refuse_unauthenticated(xid).await,
             Local::Error { code, close } => {
                 if let Some(code) = code {
                     let zxid = shared.tree().last_zxid();

@@ -689,7 +689,9 @@ impl Driver {
                     }
                 };
                 let req = forward::decode(&f, self.shared.config.jute_max_buffer);
-                let auth = forward::auth_of(&p);
+                // The leader judges the ids with its own providers (sasl, digest...).
+                let auth =
+                    forward::auth_of(&p).with_providers(self.shared.config.auth.providers.clone());
                 self.lead(Work::Remote {
                     from,
                     session: SessionId(f.session_id),

@@ -79,9 +79,7 @@ pub enum Forwarded {
 
 /// The authinfo of a REQUEST as the leader checks ACLs with it.
 pub fn auth_of(p: &QuorumPacket) -> AuthInfo {
-    let ids = p.authinfo.clone().unwrap_or_default();
-    let is_super = ids.iter().any(|i| i.scheme == "super");
-    AuthInfo { ids, is_super }
+    AuthInfo::from_ids(p.authinfo.clone().unwrap_or_default())
 }
 
 /// Decodes a REQUEST's request part.

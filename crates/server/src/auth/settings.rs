@@ -1,0 +1,516 @@
+//! Authentication settings from zoo.cfg / system properties: which schemes exist (as
+//! ZooKeeper's `ProviderRegistry` would have them), `enforce.auth`, the super users, and
+//! the SASL server (the JAAS `Server` section's DIGEST-MD5 users).
+//!
+//! Parsed by `config.rs` (keys) and [`AuthSettings::load_jaas`] (the file). Holds
+//! passwords only as [`Secret`]s, whose `Debug` is redacted.
+
+use super::jaas::{self, JaasError};
+use crate::config::keys::java_true;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A secret value (password): never printed. `Debug` and `Display` show `********`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it (a password check).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::config::keys::REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::config::keys::REDACTED)
+    }
+}
+
+/// Which ACL schemes have a provider, and the provider switches that change how ACLs
+/// match. Carried by every [`super::AuthInfo`], so ACL checks need no other state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Providers {
+    /// The `digest` scheme (`DigestAuthenticationProvider.enabled`, default true).
+    pub digest: bool,
+    /// The `sasl` scheme (`authProvider.N=...SASLAuthenticationProvider`).
+    pub sasl: bool,
+    /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL naming this id matches every SASL user.
+    pub let_any_sasl_user_do_x: Option<String>,
+    /// The `x509` scheme (`authProvider.N=...X509AuthenticationProvider`, with TLS).
+    pub x509: bool,
+}
+
+impl Default for Providers {
+    /// ZooKeeper's registry without `authProvider` keys: `ip` and `digest`.
+    fn default() -> Self {
+        Providers {
+            digest: true,
+            sasl: false,
+            let_any_sasl_user_do_x: None,
+            x509: false,
+        }
+    }
+}
+
+impl Providers {
+    /// Whether `scheme` has a provider (`ip` always does).
+    pub fn has(&self, scheme: &str) -> bool {
+        match scheme {
+            "ip" => true,
+            "digest" => self.digest,
+            "sasl" => self.sasl,
+            "x509" => self.x509,
+            _ => false,
+        }
+    }
+}
+
+/// The DIGEST-MD5 users of the JAAS server section (`user_<name>="<password>"`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SaslUsers {
+    users: BTreeMap<String, Secret>,
+}
+
+impl SaslUsers {
+    /// The password of `user`, if the section names it.
+    pub fn password(&self, user: &str) -> Option<&str> {
+        self.users.get(user).map(Secret::expose)
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+impl fmt::Debug for SaslUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SaslUsers({} users)", self.users.len())
+    }
+}
+
+/// Why the authentication settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthConfigError {
+    /// `enforce.auth.enabled=true` without schemes.
+    #[error("enforce.auth.enabled is true but enforce.auth.schemes is not set")]
+    EnforceWithoutSchemes,
+    /// An enforced scheme no provider serves.
+    #[error("enforce.auth.schemes: authentication scheme {0} is not available")]
+    SchemeUnavailable(String),
+    /// The JAAS file could not be read.
+    #[error("cannot read the JAAS login configuration {path}: {source}")]
+    JaasIo {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The JAAS file is malformed (the message never quotes its contents).
+    #[error("JAAS login configuration {path}: {source}")]
+    Jaas {
+        /// The file.
+        path: PathBuf,
+        /// Where and what.
+        source: JaasError,
+    },
+    /// The section `sasl.serverconfig` names is missing although it was set explicitly.
+    #[error("no JAAS configuration section named '{section}' was found in {path} (zookeeper.sasl.serverconfig was set)")]
+    NoSection {
+        /// The section.
+        section: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// `sasl.serverconfig` set without a JAAS file.
+    #[error("zookeeper.sasl.serverconfig is set but no JAAS file is configured (java.security.auth.login.config)")]
+    SectionWithoutFile,
+    /// A login module rzk cannot run.
+    #[error("JAAS section '{section}' in {path}: {reason}")]
+    Module {
+        /// The section.
+        section: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// ZooKeeper's `DigestLoginModule`, the one login module rzk runs.
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+/// The JAAS section the server reads by default (`zookeeper.sasl.serverconfig`).
+pub const DEFAULT_SERVER_SECTION: &str = "Server";
+/// Largest JAAS file rzk reads.
+pub const MAX_JAAS_BYTES: u64 = 1 << 20;
+
+/// Everything about authentication the server needs.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// Scheme providers, shared with every connection's [`super::AuthInfo`].
+    pub providers: Arc<Providers>,
+    /// `enforce.auth.enabled` (or `sessionRequireClientSASLAuth`): the schemes one of
+    /// which a session must hold before anything but auth/SASL requests; `None` = off.
+    pub enforce_schemes: Option<Vec<String>>,
+    /// `java.security.auth.login.config`: the JAAS file.
+    pub jaas_file: Option<PathBuf>,
+    /// `zookeeper.sasl.serverconfig`, when set.
+    pub sasl_section: Option<String>,
+    /// The DIGEST-MD5 users, once [`AuthSettings::load_jaas`] found the server section;
+    /// `None` = no SASL server (SASL requests get an empty answer, as in ZooKeeper).
+    pub sasl: Option<Arc<SaslUsers>>,
+    /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL users granted `super`.
+    pub super_users: Vec<String>,
+    /// `zookeeper.SASLAuthenticationProvider.superPassword`: the password of SASL user
+    /// `super` (when the section names that user).
+    pub super_password: Option<Secret>,
+    /// `zookeeper.allowSaslFailedClients`.
+    pub allow_sasl_failed_clients: bool,
+}
+
+/// Collects the authentication keys while zoo.cfg is parsed.
+#[derive(Debug, Default)]
+pub struct AuthKeys {
+    digest_enabled: Option<String>,
+    provider_classes: Vec<String>,
+    enforce_enabled: Option<String>,
+    enforce_schemes: Option<String>,
+    require_sasl: Option<String>,
+    settings: AuthSettings,
+    let_any: Option<String>,
+}
+
+impl AuthKeys {
+    /// Takes one key (without the `zookeeper.` prefix) if it is an authentication key;
+    /// false otherwise.
+    pub fn take(&mut self, bare: &str, value: &str) -> bool {
+        let v = value.trim();
+        match bare {
+            "DigestAuthenticationProvider.enabled" => self.digest_enabled = Some(v.to_owned()),
+            "enforce.auth.enabled" => self.enforce_enabled = Some(v.to_owned()),
+            "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_owned()),
+            "sessionRequireClientSASLAuth" => self.require_sasl = Some(v.to_owned()),
+            "letAnySaslUserDoX" => self.let_any = Some(value.to_owned()),
+            "java.security.auth.login.config" => self.settings.jaas_file = Some(PathBuf::from(v)),
+            "sasl.serverconfig" => self.settings.sasl_section = Some(v.to_owned()),
+            "SASLAuthenticationProvider.superPassword" => {
+                self.settings.super_password = Some(Secret::new(value))
+            }
+            "allowSaslFailedClients" => self.settings.allow_sasl_failed_clients = java_true(v),
+            "superUser" => self.settings.super_users.push(value.to_owned()),
+            _ if bare.starts_with("superUser.") => self.settings.super_users.push(value.to_owned()),
+            _ if bare.starts_with("authProvider.") => self.provider_classes.push(v.to_owned()),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The settings, checked as ZooKeeper's `AuthenticationHelper` checks them: an
+    /// enforced scheme must have a provider.
+    pub fn finish(self) -> Result<AuthSettings, AuthConfigError> {
+        use crate::config::keys::{DIGEST_PROVIDER, SASL_PROVIDER, X509_PROVIDER};
+        let mut s = self.settings;
+        let has = |class: &str| self.provider_classes.iter().any(|c| c == class);
+        // An explicit authProvider entry registers the provider even when the digest
+        // switch is off, as in ZooKeeper.
+        let digest = self.digest_enabled.as_deref().is_none_or(java_true) || has(DIGEST_PROVIDER);
+        let providers = Providers {
+            digest,
+            sasl: has(SASL_PROVIDER),
+            let_any_sasl_user_do_x: self.let_any,
+            // Accepted only when the build has TLS (config/keys.rs refuses it otherwise).
+            x509: has(X509_PROVIDER),
+        };
+        let enforce = if self.require_sasl.as_deref().is_some_and(java_true) {
+            Some(vec!["sasl".to_owned()])
+        } else if self.enforce_enabled.as_deref().is_some_and(java_true) {
+            let schemes: Vec<String> = self
+                .enforce_schemes
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if schemes.is_empty() {
+                return Err(AuthConfigError::EnforceWithoutSchemes);
+            }
+            Some(schemes)
+        } else {
+            None
+        };
+        if let Some(schemes) = &enforce {
+            if let Some(missing) = schemes.iter().find(|s| !providers.has(s)) {
+                return Err(AuthConfigError::SchemeUnavailable(missing.clone()));
+            }
+        }
+        s.providers = Arc::new(providers);
+        s.enforce_schemes = enforce;
+        Ok(s)
+    }
+}
+
+/// What loading the JAAS file found, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JaasOutcome {
+    /// No JAAS file configured.
+    NoFile,
+    /// The file has no server section: no SASL server.
+    NoServerSection {
+        /// The section looked for.
+        section: String,
+    },
+    /// The SASL server is on with this many users.
+    Users(usize),
+}
+
+impl AuthSettings {
+    /// Whether SASL authentication is required (`enforce.auth.schemes` has `sasl`).
+    pub fn sasl_required(&self) -> bool {
+        self.enforce_schemes
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|x| x == "sasl"))
+    }
+
+    /// Whether `user` (a SASL authorization id) is a super user.
+    pub fn is_sasl_super_user(&self, user: &str) -> bool {
+        !user.is_empty() && self.super_users.iter().any(|u| u == user)
+    }
+
+    /// The password of SASL user `user`: `superPassword` for `super` when set (and the
+    /// section names `super`), else the section's.
+    pub fn sasl_password(&self, user: &str) -> Option<&str> {
+        let users = self.sasl.as_ref()?;
+        let pw = users.password(user)?;
+        match (&self.super_password, user) {
+            (Some(sp), "super") => Some(sp.expose()),
+            _ => Some(pw),
+        }
+    }
+
+    /// Reads the JAAS file (if configured) and sets up the SASL server from its server
+    /// section, as ZooKeeper's `ServerCnxnFactory.configureSaslLogin` does: a missing or
+    /// malformed file stops start-up; a file without the section means no SASL server
+    /// (unless the section was named explicitly). Kerberos and other login modules are
+    /// refused. Never puts the file's contents in an error.
+    pub fn load_jaas(&mut self) -> Result<JaasOutcome, AuthConfigError> {
+        let Some(path) = self.jaas_file.clone() else {
+            if self.sasl_section.is_some() {
+                return Err(AuthConfigError::SectionWithoutFile);
+            }
+            return Ok(JaasOutcome::NoFile);
+        };
+        let text = read_limited(&path).map_err(|source| AuthConfigError::JaasIo {
+            path: path.clone(),
+            source,
+        })?;
+        let file = jaas::parse(&text).map_err(|source| AuthConfigError::Jaas {
+            path: path.clone(),
+            source,
+        })?;
+        let section_name = self
+            .sasl_section
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER_SECTION.to_owned());
+        let Some(section) = file.section(&section_name) else {
+            if self.sasl_section.is_some() {
+                return Err(AuthConfigError::NoSection {
+                    section: section_name,
+                    path,
+                });
+            }
+            return Ok(JaasOutcome::NoServerSection {
+                section: section_name,
+            });
+        };
+        let mut users = BTreeMap::new();
+        for m in &section.modules {
+            let class = m.class.as_str();
+            if class.contains("Krb5LoginModule") || class.to_ascii_lowercase().contains("kerberos")
+            {
+                return Err(AuthConfigError::Module {
+                    section: section_name,
+                    path,
+                    reason: format!(
+                        "login module {class}: Kerberos (GSSAPI) is not supported by rzk; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
+                    ),
+                });
+            }
+            if class != DIGEST_LOGIN_MODULE {
+                return Err(AuthConfigError::Module {
+                    section: section_name,
+                    path,
+                    reason: format!(
+                        "login module {class} is not supported by rzk; only {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5) is"
+                    ),
+                });
+            }
+            for (k, v) in &m.options {
+                if let Some(user) = k.strip_prefix("user_") {
+                    users.insert(user.to_owned(), v.clone());
+                }
+            }
+        }
+        let n = users.len();
+        self.sasl = Some(Arc::new(SaslUsers { users }));
+        Ok(JaasOutcome::Users(n))
+    }
+}
+
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut s = String::new();
+    f.take(MAX_JAAS_BYTES + 1).read_to_string(&mut s)?;
+    if s.len() as u64 > MAX_JAAS_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_JAAS_BYTES} bytes"),
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(pairs: &[(&str, &str)]) -> Result<AuthSettings, AuthConfigError> {
+        let mut k = AuthKeys::default();
+        for (a, b) in pairs {
+            assert!(k.take(a, b), "{a} is an auth key");
+        }
+        k.finish()
+    }
+
+    #[test]
+    fn providers_and_enforcement() {
+        let s = keys(&[]).unwrap();
+        assert_eq!(*s.providers, Providers::default());
+        assert!(s.enforce_schemes.is_none());
+        let s = keys(&[(
+            "authProvider.1",
+            "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        )])
+        .unwrap();
+        assert!(s.providers.sasl);
+        let s = keys(&[
+            ("enforce.auth.enabled", "true"),
+            ("enforce.auth.schemes", " digest , ip "),
+        ])
+        .unwrap();
+        assert_eq!(s.enforce_schemes, Some(vec!["digest".into(), "ip".into()]));
+        assert!(!s.sasl_required());
+        assert!(matches!(
+            keys(&[("enforce.auth.enabled", "true")]),
+            Err(AuthConfigError::EnforceWithoutSchemes)
+        ));
+        assert!(matches!(
+            keys(&[("enforce.auth.enabled", "true"), ("enforce.auth.schemes", "sasl")]),
+            Err(AuthConfigError::SchemeUnavailable(s)) if s == "sasl"
+        ));
+        let s = keys(&[
+            ("sessionRequireClientSASLAuth", "true"),
+            (
+                "authProvider.sasl",
+                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            ),
+        ])
+        .unwrap();
+        assert!(s.sasl_required());
+        let s = keys(&[("DigestAuthenticationProvider.enabled", "false")]).unwrap();
+        assert!(!s.providers.digest);
+        assert!(matches!(
+            keys(&[
+                ("DigestAuthenticationProvider.enabled", "false"),
+                ("enforce.auth.enabled", "true"),
+                ("enforce.auth.schemes", "digest")
+            ]),
+            Err(AuthConfigError::SchemeUnavailable(_))
+        ));
+        let s = keys(&[("superUser", "alice"), ("superUser.2", "bob")]).unwrap();
+        assert!(s.is_sasl_super_user("alice") && s.is_sasl_super_user("bob"));
+        assert!(!s.is_sasl_super_user("carol") && !s.is_sasl_super_user(""));
+    }
+
+    #[test]
+    fn jaas_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("jaas.conf");
+        std::fs::write(
+            &p,
+            "Server {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n user_super=\"adminpw\"\n user_bob=\"bobpw\";\n};\nClient { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"bob\" password=\"bobpw\"; };\n",
+        )
+        .unwrap();
+        let mut s = keys(&[
+            ("java.security.auth.login.config", p.to_str().unwrap()),
+            ("SASLAuthenticationProvider.superPassword", "override"),
+        ])
+        .unwrap();
+        assert_eq!(s.load_jaas().unwrap(), JaasOutcome::Users(2));
+        assert_eq!(s.sasl_password("bob"), Some("bobpw"));
+        assert_eq!(s.sasl_password("super"), Some("override"));
+        assert_eq!(s.sasl_password("eve"), None);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("bobpw") && !dbg.contains("override"), "{dbg}");
+
+        // Another section name, explicitly set and missing: refused.
+        let mut s = keys(&[
+            ("java.security.auth.login.config", p.to_str().unwrap()),
+            ("sasl.serverconfig", "Other"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            s.load_jaas(),
+            Err(AuthConfigError::NoSection { .. })
+        ));
+
+        // Kerberos refused, without quoting the file.
+        std::fs::write(
+            &p,
+            "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"zk/host@R\"; };",
+        )
+        .unwrap();
+        let mut s = keys(&[("java.security.auth.login.config", p.to_str().unwrap())]).unwrap();
+        let e = s.load_jaas().unwrap_err().to_string();
+        assert!(e.contains("Kerberos"), "{e}");
+        assert!(!e.contains("zk/host"), "{e}");
+
+        // No server section: no SASL server.
+        std::fs::write(&p, "Client { x required; };").unwrap();
+        let mut s = keys(&[("java.security.auth.login.config", p.to_str().unwrap())]).unwrap();
+        assert!(matches!(
+            s.load_jaas().unwrap(),
+            JaasOutcome::NoServerSection { .. }
+        ));
+        assert!(s.sasl.is_none());
+
+        // Missing file.
+        let mut s = keys(&[(
+            "java.security.auth.login.config",
+            dir.path().join("nope").to_str().unwrap(),
+        )])
+        .unwrap();
+        assert!(matches!(s.load_jaas(), Err(AuthConfigError::JaasIo { .. })));
+    }
+}

@@ -1,0 +1,159 @@
+"""Start-up fails closed: a security-relevant key rzk does not implement stops `rzk server`
+with a non-zero exit and a message naming the key, printed once on stderr. Unknown keys
+are warned about, with a did-you-mean. Where Apache ZooKeeper refuses a configuration
+too (enforce.auth without a usable scheme), both are checked."""
+import os
+import subprocess
+
+import pytest
+
+import zkproc
+from conftest import (APACHE, KEYSTORE_PW, KINDS, RZK, SASL_PROVIDER, _ports, rzk_env,
+                      workdir, write_jaas)
+
+# TLS settings that tls/ reads are tested by tests/tls; refused here: what neither TLS
+# nor anything else in rzk can honour.
+REFUSED = [
+    ("ssl.keyStore.passwrd", KEYSTORE_PW),  # not a TLS key tls/ reads
+    ("ssl.quorum.keystore.location", "/etc/zk/keystore.jks"),
+    ("sslQuorumReloadCertFiles", "true"),
+    ("kerberos.removeHostFromPrincipal", "true"),
+    ("zookeeper.kerberos.canonicalizeHostNames", "false"),
+    ("quorum.auth.enableSasl", "true"),
+    ("quorum.auth.kerberos.servicePrincipal", "zkquorum/localhost"),
+    ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
+    ("authProvider.2", "com.example.CustomAuthenticationProvider"),
+    ("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
+    ("audit.enable", "true"),
+    ("enforceQuota", "true"),
+    ("dynamicConfigFile", "/etc/zk/zoo.cfg.dynamic"),
+    ("group.1", "1:2:3"),
+    ("enforce.auth.enable", "true"),  # misspelt security key: refused, not ignored
+    ("zookeeper.sessionRequireClientSASLAuht", "true"),
+]
+
+
+def run_rzk(settings, timeout=20, jaas=None):
+    """Runs rzk with zoo.cfg `settings`; returns (exit code or None if it kept running,
+    stderr text). A server that starts is stopped."""
+    port = next(_ports)
+    d = workdir("rzk-cfg")
+    settings = list(settings)
+    if jaas is not None:
+        settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
+    cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
+    log = os.path.join(d, "server.log")
+    with open(log, "wb") as out:
+        p = subprocess.Popen([RZK, "server", "--config", cfg], stdout=out, stderr=out,
+                             stdin=subprocess.DEVNULL, env=rzk_env())
+    proc = zkproc.Proc(p.pid, p)
+    try:
+        zkproc.wait_until(lambda: not proc.alive() or zkproc.mode(port), timeout, "rzk")
+    finally:
+        code = p.poll()
+        if code is None:
+            proc.stop()
+    with open(log) as f:
+        return code, f.read()
+
+
+@pytest.mark.parametrize("key,value", REFUSED, ids=[k for k, _ in REFUSED])
+def test_refused_key_stops_startup(key, value):
+    code, err = run_rzk([f"{key}={value}"])
+    assert code == 2, f"rzk started (or crashed) with {key}; log:\n{err}"
+    lines = [l for l in err.splitlines() if key in l]
+    assert len(lines) == 1, f"{key} should be named exactly once:\n{err}"
+    assert "refusing to start" in lines[0]
+
+
+def test_all_refused_keys_named_once():
+    code, err = run_rzk(["sslQuorumReloadCertFiles=true",
+                         "kerberos.removeRealmFromPrincipal=true", "audit.enable=true"])
+    assert code == 2
+    for k in ("sslQuorumReloadCertFiles", "kerberos.removeRealmFromPrincipal", "audit.enable"):
+        assert err.count(k) == 1, err
+
+
+@pytest.mark.parametrize("jaas,what", [
+    ("Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true "
+     "keyTab=\"/etc/zk.keytab\" principal=\"zookeeper/host@EXAMPLE.COM\"; };", "Kerberos"),
+    ("Server { org.example.LdapLoginModule required url=\"ldap://x\"; };", "not supported"),
+    ("Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_bob=\"x\"",
+     "line"),
+])
+def test_jaas_server_section_refused(jaas, what):
+    code, err = run_rzk([], jaas=jaas)
+    assert code == 2, err
+    assert what in err and "JAAS" in err, err
+    assert "EXAMPLE.COM" not in err and "ldap://x" not in err and 'user_bob="x"' not in err
+
+
+def test_missing_jaas_file():
+    code, err = run_rzk(["java.security.auth.login.config=/nonexistent/jaas.conf"])
+    assert code == 2 and "/nonexistent/jaas.conf" in err, err
+
+
+def test_harmless_keys_start():
+    """Switches set to false, ZooKeeper's NIO factory, tuning knobs: accepted."""
+    code, err = run_rzk(["sslQuorum=false", "portUnification=false",
+                         "quorum.auth.enableSasl=false", "admin.enableServer=false",
+                         "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory",
+                         "globalOutstandingLimit=1000", "skipACL=no"])
+    assert code is None, err
+    assert "accepted without effect" in err
+
+
+def test_unknown_key_warns_with_did_you_mean():
+    code, err = run_rzk(["clientport=2181", "tickTme=2000", "totally.unknown.thing=1"])
+    assert code is None, err
+    warn = [l for l in err.splitlines() if "WARN" in l]
+    assert any("clientport" in l and "did you mean clientPort" in l for l in warn), err
+    assert any("tickTme" in l and "did you mean tickTime" in l for l in warn), err
+    assert any("totally.unknown.thing" in l for l in warn), err
+
+
+def test_corrected_value_warns():
+    code, err = run_rzk(["autopurge.snapRetainCount=1"])
+    assert code is None, err
+    assert any("WARN" in l and "autopurge.snapRetainCount" in l for l in err.splitlines()), err
+
+
+def test_secret_values_not_echoed():
+    code, err = run_rzk([f"SASLAuthenticationProvider.superPassword={KEYSTORE_PW}",
+                         f"my.app.secretToken={KEYSTORE_PW}", "enforce.auth.enabled=true"])
+    assert code == 2 and "enforce.auth" in err, err
+    assert KEYSTORE_PW not in err
+
+
+# ZooKeeper refuses these too: compare.
+BOTH_REFUSE = [
+    (["enforce.auth.enabled=true"], "enforce.auth.schemes"),
+    (["enforce.auth.enabled=true", "enforce.auth.schemes=sasl"], "sasl"),
+    (["enforce.auth.enabled=true", "enforce.auth.schemes=kerberos"], "kerberos"),
+]
+
+
+@pytest.mark.parametrize("settings,named", BOTH_REFUSE, ids=["no-schemes", "no-sasl-provider",
+                                                             "unknown-scheme"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_unusable_enforcement_refused(kind, settings, named):
+    if kind == "rzk":
+        code, err = run_rzk(settings)
+        assert code == 2 and named in err, err
+    else:
+        port = next(_ports)
+        d = workdir("apache-cfg")
+        r = subprocess.run([APACHE, str(port), d, *settings], capture_output=True, text=True,
+                           env=dict(os.environ, ZK_START_TIMEOUT="30"))
+        if r.returncode == 0:
+            zkproc.Proc(int(r.stdout.split()[-1])).stop()
+        assert r.returncode != 0, "Apache ZooKeeper started"
+        with open(os.path.join(d, "zookeeper.log")) as f:
+            assert named in f.read()
+
+
+def test_sasl_provider_with_jaas_starts():
+    from conftest import JAAS_SERVER
+    code, err = run_rzk(["authProvider.1=" + SASL_PROVIDER], jaas=JAAS_SERVER)
+    assert code is None, err
+    assert "SASL DIGEST-MD5 authentication on, 4 user(s)" in err
