@@ -33,9 +33,9 @@ REFUSED = [
 ]
 
 
-def run_rzk(settings, timeout=20, jaas=None):
-    """Runs rzk with zoo.cfg `settings`; returns (exit code or None if it kept running,
-    stderr text). A server that starts is stopped."""
+def run_rzk(settings, timeout=20, jaas=None, env=None):
+    """Runs rzk with zoo.cfg `settings` (and extra environment `env`); returns (exit code
+    or None if it kept running, stderr text). A server that starts is stopped."""
     port = next(_ports)
     d = workdir("rzk-cfg")
     settings = list(settings)
@@ -45,7 +45,7 @@ def run_rzk(settings, timeout=20, jaas=None):
     log = os.path.join(d, "server.log")
     with open(log, "wb") as out:
         p = subprocess.Popen([RZK, "server", "--config", cfg], stdout=out, stderr=out,
-                             stdin=subprocess.DEVNULL, env=rzk_env())
+                             stdin=subprocess.DEVNULL, env=dict(rzk_env(), **(env or {})))
     proc = zkproc.Proc(p.pid, p)
     try:
         zkproc.wait_until(lambda: not proc.alive() or zkproc.mode(port), timeout, "rzk")
@@ -157,3 +157,21 @@ def test_sasl_provider_with_jaas_starts():
     code, err = run_rzk(["authProvider.1=" + SASL_PROVIDER], jaas=JAAS_SERVER)
     assert code is None, err
     assert "SASL DIGEST-MD5 authentication on, 4 user(s)" in err
+
+
+def test_server_jvmflags_are_read(tmp_path):
+    """ZooKeeper's SERVER_JVMFLAGS -D properties: the JAAS file and an auth provider given
+    there take effect; -X flags and foreign properties are ignored."""
+    from conftest import JAAS_SERVER
+    jaas = tmp_path / "jaas.conf"
+    jaas.write_text(JAAS_SERVER)
+    flags = (f"-Xmx512m -Djava.security.auth.login.config={jaas} -Dfile.encoding=UTF-8 "
+             f"-Dzookeeper.authProvider.1={SASL_PROVIDER}")
+    code, err = run_rzk([], env={"SERVER_JVMFLAGS": flags})
+    assert code is None, err
+    assert "SASL DIGEST-MD5 authentication on, 4 user(s)" in err, err
+    assert "no authProvider" not in err, err
+    # A refused property is refused from there too.
+    code, err = run_rzk(
+        [], env={"SERVER_JVMFLAGS": "-Dzookeeper.kerberos.removeRealmFromPrincipal=true"})
+    assert code == 2 and "zookeeper.kerberos.removeRealmFromPrincipal" in err, err
