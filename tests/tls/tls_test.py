@@ -336,6 +336,26 @@ def rzk_refusals(env, base):
         env.case(f"rzk: refuses {key} it cannot honour (exit 2, key named)", one)
 
 
+def rzk_tls_only(env, base):
+    """Only secureClientPort (no clientPort): no plaintext port is opened, as in ZooKeeper."""
+    def one():
+        d = os.path.join(env.tmp, "rzk-tls-only")
+        os.makedirs(d, exist_ok=True)
+        cfg = os.path.join(d, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"dataDir={d}/data\nsecureClientPort={base + 1}\n"
+                    "secureClientPortAddress=127.0.0.1\n"
+                    f"ssl.keyStore.location={env.cert('server-keystore.pem')}\n"
+                    f"ssl.trustStore.location={env.cert('ca.pem')}\nssl.clientAuth=none\n")
+        zkproc.check_free(2181)
+        p = zkproc.start_rzk(env.args.rzk, cfg, base + 1)
+        env.procs.append(p)
+        zkproc.wait_until(lambda: not env.refused(base + 1), 20, "the TLS-only port")
+        assert zkproc.four(2181, "ruok") == "", "a plaintext port 2181 was opened"
+        env.stop_all()
+    env.case("rzk: only secureClientPort set: no plaintext client port", one)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
@@ -352,6 +372,7 @@ def main():
             run_kind(env, kind, args.base_port + 10 * i)
         if "rzk" in args.kinds.split(","):
             rzk_refusals(env, args.base_port + 50)
+            rzk_tls_only(env, args.base_port + 60)
         failed = any(not ok for _, ok in env.results)
     finally:
         env.stop_all()

@@ -17,6 +17,23 @@ use rzk_client::{
 };
 use rzk_proto::opcode::perms;
 
+/// Jute's CSV escaping of a string field, as zkCli shows ids (`Id.toString()`).
+fn csv_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("%00"),
+            '\n' => out.push_str("%0A"),
+            '\r' => out.push_str("%0D"),
+            ',' => out.push_str("%2C"),
+            '}' => out.push_str("%7D"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `rzk shell [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r]
 /// [-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]] [command args...]`
 #[derive(Debug, clap::Args)]
@@ -706,7 +723,13 @@ impl Shell {
                     .await
                     .map_err(|e| error_message(&e, &path))?;
                 for a in acl {
-                    println!("'{},'{}\n: {}", a.id.scheme, a.id.id, perms_string(a.perms));
+                    // zkCli prints the jute record's CSV form: `,` in an x509 id is %2C.
+                    println!(
+                        "'{},'{}\n: {}",
+                        csv_escape(&a.id.scheme),
+                        csv_escape(&a.id.id),
+                        perms_string(a.perms)
+                    );
                 }
                 if f.set.contains(&'s') {
                     println!("{}", format_stat(&stat));

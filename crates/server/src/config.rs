@@ -229,6 +229,9 @@ pub struct Config {
     /// Where the config came from (`None` = built-in defaults).
     pub source: Option<PathBuf>,
     pub client_port: u16,
+    /// `clientPort` was set (or no file was read). With only `secureClientPort` set,
+    /// ZooKeeper opens no plaintext port, and neither does rzk (`tls::ClientTlsPlan`).
+    pub client_port_given: bool,
     pub client_port_address: Option<IpAddr>,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
@@ -276,6 +279,7 @@ impl Default for Config {
         Config {
             source: None,
             client_port: DEFAULT_CLIENT_PORT,
+            client_port_given: true,
             client_port_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             data_log_dir: PathBuf::from(DEFAULT_DATA_DIR),
@@ -481,6 +485,7 @@ impl Config {
         props.extend(parse_properties(text));
         let mut cfg = Config {
             client_port_address: None,
+            client_port_given: false,
             ..Config::default()
         };
         let mut refusals: Vec<Refusal> = Vec::new();
@@ -648,7 +653,10 @@ impl Config {
             ));
         }
         match client_port {
-            Some(p) => cfg.client_port = p,
+            Some(p) => {
+                cfg.client_port = p;
+                cfg.client_port_given = true;
+            }
             None => {
                 if cfg.client_port_address.is_some() {
                     return Err(ConfigError::Inconsistent(

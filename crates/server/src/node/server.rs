@@ -17,7 +17,6 @@ use rzk_proto::SessionId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -81,7 +80,19 @@ impl Server {
             settings,
             ..
         } = crate::storage::open(&config)?;
-        let (listener, local_addr, shared, writer, jobs_rx) = open_server(config, tree, &sessions)?;
+        // The plaintext client port, unless only secureClientPort is set.
+        let plain = if tls_plan.plain_port {
+            let addr = config.client_addr();
+            let l = bind(addr, config.client_port_listen_backlog)
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let a = l
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some((l, a))
+        } else {
+            None
+        };
+        let (shared, writer, jobs_rx) = open_server(config, tree, &sessions);
         let secure = match tls_plan.secure_addr {
             Some(addr) => {
                 let l = bind(addr, shared.config.client_port_listen_backlog)
@@ -94,6 +105,10 @@ impl Server {
             None => None,
         };
         let secure_addr = secure.as_ref().map(|(_, a)| *a);
+        // The plain port's address; the secure one's on a TLS-only server.
+        let Some(local_addr) = plain.as_ref().map(|(_, a)| *a).or(secure_addr) else {
+            return Err(ServerError::NotServing("no client port".into()));
+        };
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
             settings.data_log_dir.clone(),
@@ -134,10 +149,10 @@ impl Server {
             (Some(t), true) => PortKind::Unified(Arc::new(t.clone())),
             _ => PortKind::Plain,
         };
-        let mut tasks = vec![
-            tokio::spawn(accept_loop(shared.clone(), listener, plain_kind)),
-            tokio::spawn(timers::reaper(shared.clone())),
-        ];
+        let mut tasks = vec![tokio::spawn(timers::reaper(shared.clone()))];
+        if let Some((l, _)) = plain {
+            tasks.push(tokio::spawn(accept_loop(shared.clone(), l, plain_kind)));
+        }
         if let (Some((l, a)), Some(t)) = (secure, &tls_plan.tls) {
             tracing::info!("secure client port {a} (TLS)");
             tasks.push(tokio::spawn(accept_loop(
@@ -231,31 +246,15 @@ impl Drop for Server {
     }
 }
 
-/// What the server's tasks are built around: the client port, bound (so a busy port
-/// fails start-up before anything runs), and the shared state around the recovered tree,
-/// with the recovered sessions tracked again so they expire unless their clients return.
-/// Returns the tree's one writer for the applier.
-#[allow(clippy::type_complexity)]
+/// What the server's tasks are built around: the shared state around the recovered
+/// tree, with the recovered sessions tracked again so they expire unless their clients
+/// return. Returns the tree's one writer for the applier. (The client ports are bound
+/// before this, so a busy port fails start-up before anything runs.)
 fn open_server(
     config: Config,
     tree: DataTree,
     sessions: &[(SessionId, i32)],
-) -> Result<
-    (
-        TcpListener,
-        SocketAddr,
-        Arc<Shared>,
-        TreeWriter,
-        mpsc::Receiver<Job>,
-    ),
-    ServerError,
-> {
-    let addr = config.client_addr();
-    let listener = bind(addr, config.client_port_listen_backlog)
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
+) -> (Arc<Shared>, TreeWriter, mpsc::Receiver<Job>) {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(crate::node::jobs::WRITE_QUEUE_CAPACITY);
     let (shared, writer) = Shared::new(config, tree, jobs_tx);
     {
@@ -265,5 +264,5 @@ fn open_server(
             tracker.add(*id, *timeout_ms, now);
         }
     }
-    Ok((listener, local_addr, Arc::new(shared), writer, jobs_rx))
+    (Arc::new(shared), writer, jobs_rx)
 }

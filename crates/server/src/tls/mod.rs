@@ -574,6 +574,9 @@ pub struct ClientTlsPlan {
     pub secure_addr: Option<SocketAddr>,
     /// `client.portUnification`: the plain client port also accepts TLS.
     pub port_unification: bool,
+    /// Whether `clientPort` is opened: not when only `secureClientPort` is set (as in
+    /// ZooKeeper, a TLS-only server has no plaintext port).
+    pub plain_port: bool,
     /// The TLS context, when either of the above needs one.
     pub tls: Option<ClientTls>,
 }
@@ -636,6 +639,7 @@ impl ClientTlsPlan {
             None
         };
         Ok(ClientTlsPlan {
+            plain_port: cfg.client_port_given || secure_addr.is_none(),
             secure_addr,
             port_unification,
             tls,
@@ -779,10 +783,231 @@ mod tests {
         assert_eq!(s.versions.len(), 2);
     }
 
+    /// A CA, a server leaf (IP SAN 127.0.0.1) and a client leaf, written as PEM, PKCS12
+    /// and JKS files into `dir`.
+    struct Pki {
+        dir: tempfile::TempDir,
+        client_subject: String,
+    }
+
+    fn leaf(
+        name: &str,
+        ca: &rcgen::Issuer<'_, rcgen::KeyPair>,
+    ) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let mut p = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::OrganizationName, "Example, Inc");
+        dn.push(rcgen::DnType::CommonName, name);
+        p.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().unwrap();
+        (p.signed_by(&key, ca).unwrap(), key)
+    }
+
+    fn pki() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca = rcgen::Issuer::new(ca_params, ca_key);
+        let w = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        w("ca.pem", ca_cert.pem());
+        for name in ["server", "client"] {
+            let (cert, key) = leaf(name, &ca);
+            w(
+                &format!("{name}.pem"),
+                format!("{}{}", key.serialize_pem(), cert.pem()),
+            );
+            // PKCS12 and JKS with the same key and chain.
+            let chain = p12_keystore::PrivateKeyChain::new(
+                name,
+                p12_keystore::PrivateKey::from_der(&key.serialize_der()).unwrap(),
+                [p12_keystore::Certificate::from_der(cert.der()).unwrap()],
+            );
+            let mut ks = p12_keystore::KeyStore::new();
+            ks.add_entry(name, p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+            let der = ks
+                .writer("secret")
+                .encryption_iterations(16)
+                .mac_iterations(16)
+                .write()
+                .unwrap();
+            std::fs::write(dir.path().join(format!("{name}.p12")), der).unwrap();
+            let mut jks = jks::KeyStore::new();
+            jks.set_private_key_entry(
+                name,
+                jks::PrivateKeyEntry {
+                    creation_time: std::time::SystemTime::now(),
+                    private_key: key.serialize_der(),
+                    certificate_chain: vec![jks::Certificate {
+                        cert_type: "X509".into(),
+                        content: cert.der().to_vec(),
+                    }],
+                },
+                b"secret",
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            jks.store(&mut out, b"secret").unwrap();
+            std::fs::write(dir.path().join(format!("{name}.jks")), out).unwrap();
+        }
+        Pki {
+            dir,
+            client_subject: "CN=client,O=Example\\, Inc".to_owned(),
+        }
+    }
+
+    impl Pki {
+        fn path(&self, f: &str) -> String {
+            self.dir.path().join(f).display().to_string()
+        }
+    }
+
+    /// Runs one handshake over an in-memory pipe; the server side's x509 subject.
+    async fn handshake(
+        server: Arc<ServerConfig>,
+        client: Arc<ClientConfig>,
+    ) -> Result<Option<String>, std::io::Error> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let srv = tokio::spawn(async move {
+            let mut s = tokio_rustls::TlsAcceptor::from(server).accept(a).await?;
+            let who = peer_subject(&s);
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await?;
+            s.write_all(&buf).await?;
+            s.flush().await?;
+            Ok::<_, std::io::Error>(who)
+        });
+        let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+        let cli = async {
+            let mut c = tokio_rustls::TlsConnector::from(client)
+                .connect(name, b)
+                .await?;
+            c.write_all(b"ping").await?;
+            c.flush().await?;
+            let mut buf = [0u8; 4];
+            c.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(buf)
+        };
+        let (c, s) = tokio::join!(cli, srv);
+        let who = s.map_err(std::io::Error::other)??;
+        assert_eq!(&c?, b"ping");
+        Ok(who)
+    }
+
+    fn settings(_: &Pki, text: &str) -> TlsSettings {
+        TlsSettings::from_config(&cfg(text), CLIENT_PREFIX).unwrap()
+    }
+
+    #[tokio::test]
+    async fn handshakes_with_every_store_type() {
+        let p = pki();
+        for (ks, extra) in [
+            ("server.pem", ""),
+            ("server.p12", "ssl.keyStore.password=secret\n"),
+            ("server.jks", "ssl.keyStore.password=secret\n"),
+        ] {
+            let server = settings(
+                &p,
+                &format!(
+                    "ssl.keyStore.location={}\n{extra}ssl.trustStore.location={}\nssl.clientAuth=need\n",
+                    p.path(ks),
+                    p.path("ca.pem")
+                ),
+            )
+            .server_config()
+            .unwrap();
+            let client = settings(
+                &p,
+                &format!(
+                    "ssl.keyStore.location={}\nssl.keyStore.password=secret\nssl.trustStore.location={}\n",
+                    p.path("client.p12"),
+                    p.path("ca.pem")
+                ),
+            )
+            .client_config()
+            .unwrap();
+            let who = handshake(server, client).await.unwrap();
+            assert_eq!(who.as_deref(), Some(p.client_subject.as_str()), "{ks}");
+        }
+    }
+
+    #[tokio::test]
+    async fn client_auth_need_want_none() {
+        let p = pki();
+        let server = |auth: &str| {
+            settings(
+                &p,
+                &format!(
+                    "ssl.keyStore.location={}\nssl.trustStore.location={}\nssl.clientAuth={auth}\n",
+                    p.path("server.pem"),
+                    p.path("ca.pem")
+                ),
+            )
+            .server_config()
+            .unwrap()
+        };
+        let anon = settings(
+            &p,
+            &format!("ssl.trustStore.location={}\n", p.path("ca.pem")),
+        )
+        .client_config()
+        .unwrap();
+        let with_cert = settings(
+            &p,
+            &format!(
+                "ssl.keyStore.location={}\nssl.keyStore.type=JKS\nssl.keyStore.password=secret\nssl.trustStore.location={}\n",
+                p.path("client.jks"),
+                p.path("ca.pem")
+            ),
+        )
+        .client_config()
+        .unwrap();
+        assert!(handshake(server("need"), anon.clone()).await.is_err());
+        assert_eq!(handshake(server("want"), anon.clone()).await.unwrap(), None);
+        assert_eq!(
+            handshake(server("want"), with_cert.clone()).await.unwrap(),
+            Some(p.client_subject.clone())
+        );
+        assert_eq!(handshake(server("none"), with_cert).await.unwrap(), None);
+        // A client that trusts nothing of ours refuses the server.
+        let other = rcgen::KeyPair::generate().unwrap();
+        let other_ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        std::fs::write(p.dir.path().join("other.pem"), other_ca.pem()).unwrap();
+        let stranger = settings(
+            &p,
+            &format!("ssl.trustStore.location={}\n", p.path("other.pem")),
+        )
+        .client_config()
+        .unwrap();
+        assert!(handshake(server("none"), stranger).await.is_err());
+    }
+
+    #[test]
+    fn wrong_store_password_names_the_key() {
+        let p = pki();
+        let e = settings(
+            &p,
+            &format!(
+                "ssl.keyStore.location={}\nssl.keyStore.password=nope\n",
+                p.path("server.p12")
+            ),
+        )
+        .server_config()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ssl.keyStore.location"), "{e}");
+        assert!(!e.contains("nope"), "password in the message: {e}");
+    }
+
     #[test]
     fn client_plan() {
         let p = ClientTlsPlan::from_config(&cfg("clientPort=1\n")).unwrap();
-        assert!(p.tls.is_none() && p.secure_addr.is_none());
+        assert!(p.tls.is_none() && p.secure_addr.is_none() && p.plain_port);
         let e = ClientTlsPlan::from_config(&cfg("secureClientPort=2281\n")).unwrap_err();
         assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
         let e = ClientTlsPlan::from_config(&cfg("secureClientPort=x\n")).unwrap_err();
