@@ -503,6 +503,12 @@ impl Config {
             if !k.starts_with("server.") {
                 match keys::classify(bare, v) {
                     Some(KeyClass::Refused(reason)) => {
+                        // A reason may quote the value (a class name); never a secret's.
+                        let reason = if keys::is_secret_key(k) && !v.is_empty() {
+                            reason.replace(v, keys::REDACTED)
+                        } else {
+                            reason
+                        };
                         refusals.push(Refusal {
                             key: k.to_owned(),
                             reason,
@@ -1018,6 +1024,75 @@ mod tests {
                 .four_letter_whitelist
                 .allows("dump")
         );
+    }
+
+    #[test]
+    fn classification_notes_and_refusals() {
+        let c = Config::from_properties(
+            "dataDir=/d\nclientport=1\nadmin.enableServer=false\nautopurge.snapRetainCount=1\nmy.db.password=hunter2\n",
+        )
+        .unwrap();
+        let has = |level: NoteLevel, key: &str, text: &str| {
+            c.notes
+                .iter()
+                .any(|n| n.level == level && n.key == key && n.message.contains(text))
+        };
+        assert!(has(
+            NoteLevel::Warn,
+            "clientport",
+            "did you mean clientPort"
+        ));
+        assert!(has(NoteLevel::Info, "admin.enableServer", "without effect"));
+        assert!(has(
+            NoteLevel::Warn,
+            "autopurge.snapRetainCount",
+            "defaulting to 3"
+        ));
+        assert_eq!(c.autopurge_snap_retain_count, 3);
+        // Secrets stay out of notes and Debug output.
+        assert!(c.notes.iter().all(|n| !n.message.contains("hunter2")));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.unknown["my.db.password"], "hunter2");
+
+        let e = Config::from_properties(
+            "dataDir=/d\naudit.enable=true\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
+        )
+        .unwrap_err();
+        let ConfigError::Refused(r) = &e else {
+            panic!("refused expected: {e}")
+        };
+        let keys: Vec<&str> = r.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "audit.enable",
+                "kerberos.removeHostFromPrincipal",
+                "enforce.auth.enable",
+                "authProvider.secret"
+            ]
+        );
+        let text = e.to_string();
+        assert!(text.contains("did you mean enforce.auth.enabled"), "{text}");
+        assert!(!text.contains("Hunter2Provider"), "{text}");
+
+        let e = Config::from_properties("dataDir=/d\nenforce.auth.enabled=true\n").unwrap_err();
+        assert!(e.to_string().contains("enforce.auth.schemes"), "{e}");
+        let sys = jvm_flag_properties(
+            "-Xmx1g -Dzookeeper.superUser=admin -Dfile.encoding=UTF-8 -Djava.security.auth.login.config=/j",
+        );
+        assert_eq!(
+            sys,
+            [
+                ("zookeeper.superUser".to_owned(), "admin".to_owned()),
+                (
+                    "java.security.auth.login.config".to_owned(),
+                    "/j".to_owned()
+                )
+            ]
+        );
+        let c = Config::from_properties_with("dataDir=/d\nsuperUser=bob\n", &sys).unwrap();
+        assert!(c.auth.is_sasl_super_user("admin") && c.auth.is_sasl_super_user("bob"));
+        assert_eq!(c.auth.jaas_file.as_deref(), Some(Path::new("/j")));
     }
 
     #[test]
