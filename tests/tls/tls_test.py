@@ -208,6 +208,8 @@ def run_kind(env, kind, base):
         assert t.get(f"{p}/plain")[0] == b"from plaintext"
         t.stop()
         assert env.refused(secure, tls=False), "plaintext client served on the TLS port"
+        conf = zkproc.four(plain, "conf")
+        assert f"secureClientPort={secure}" in conf, conf
     env.case(f"{kind}: kazoo plaintext and kazoo TLS (CA only) side by side", side_by_side)
 
     def x509_identity():

@@ -700,7 +700,13 @@ impl Config {
     pub fn summary_lines(&self) -> Vec<(String, String)> {
         let mut v = vec![
             ("clientPort".to_owned(), self.client_port.to_string()),
-            ("secureClientPort".to_owned(), "-1".to_owned()),
+            (
+                "secureClientPort".to_owned(),
+                // As ZooKeeper's conf: the TLS client port, -1 without one.
+                crate::tls::property(self, "secureClientPort")
+                    .and_then(|v| v.trim().parse::<u16>().ok())
+                    .map_or_else(|| "-1".to_owned(), |p| p.to_string()),
+            ),
             ("dataDir".to_owned(), version2(&self.data_dir)),
             (
                 "dataDirSize".to_owned(),
