@@ -7,6 +7,7 @@ make(dir) writes, in `dir`:
   client.*                            C=US, O=Example, Inc, OU=eng, CN=client one
   admin.*                             CN=admin (the x509 super user in the tests)
   rogue.*                             CN=rogue, signed by other-ca (must be refused)
+  peerdns.*                           CN=peer, SAN DNS:localhost only (peers verified by name)
 For every leaf NAME: NAME.key (PKCS#8, unencrypted), NAME.pem (certificate),
 NAME-keystore.pem (key + certificate, ZooKeeper's PEM key store), NAME.p12 and
 NAME.jks (password PASSWORD). Trust stores: trust.jks, trust.p12 (keytool, password
@@ -23,7 +24,11 @@ SUBJECTS = {
     "client": ("/C=US/O=Example, Inc/OU=eng/CN=client one", "CN=client one,OU=eng,O=Example\\, Inc,C=US"),
     "admin": ("/O=rzk/CN=admin", "CN=admin,O=rzk"),
     "rogue": ("/CN=rogue", "CN=rogue"),
+    "peerdns": ("/CN=peer", "CN=peer"),
 }
+# Subject alternative names per leaf (default: IP:127.0.0.1 and DNS:localhost); peerdns
+# names only the host name, so peers must be verified by name.
+SANS = {"peerdns": "DNS:localhost"}
 
 
 def _run(*cmd, cwd):
@@ -37,11 +42,11 @@ def _ca(d, name, subject):
          "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
 
 
-def _leaf(d, name, subject, ca):
+def _leaf(d, name, subject, ca, san="IP:127.0.0.1,DNS:localhost"):
     _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
          "-out", f"{name}.csr", "-subj", subject, cwd=d)
     with open(os.path.join(d, f"{name}.ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f.write(f"subjectAltName={san}\n"
                 "extendedKeyUsage=serverAuth,clientAuth\n"
                 "keyUsage=critical,digitalSignature,keyEncipherment\n"
                 "basicConstraints=CA:FALSE\n")
@@ -65,7 +70,8 @@ def make(d):
     _ca(d, "ca", "/CN=rzk test CA")
     _ca(d, "other-ca", "/CN=untrusted CA")
     for name, (subj, _) in SUBJECTS.items():
-        _leaf(d, name, subj, "other-ca" if name == "rogue" else "ca")
+        _leaf(d, name, subj, "other-ca" if name == "rogue" else "ca",
+              SANS.get(name, "IP:127.0.0.1,DNS:localhost"))
     for store in ("JKS", "PKCS12"):
         ext = "jks" if store == "JKS" else "p12"
         _run("keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem",

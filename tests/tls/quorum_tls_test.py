@@ -40,11 +40,12 @@ from kazoo.client import KazooClient  # noqa: E402
 class Ensemble:
     """Three voters on 127.0.0.1: client base+i, quorum base+10+i, election base+20+i."""
 
-    def __init__(self, args, tmp, name, base, kinds):
+    def __init__(self, args, tmp, name, base, kinds, host="127.0.0.1"):
         self.args, self.base, self.kinds = args, base, kinds  # kinds: {id: "rzk"|"apache"}
         self.dir = os.path.join(tmp, name)
         self.procs = {}
-        self.servers = zkproc.server_lines(sorted(kinds), base + 10, base + 20)
+        self.servers = [line.replace("=127.0.0.1:", f"={host}:") for line in
+                        zkproc.server_lines(sorted(kinds), base + 10, base + 20)]
 
     def port(self, i):
         return self.base + i
@@ -99,8 +100,8 @@ class Ensemble:
                 c.close()
 
 
-def quorum_tls(c, ssl_quorum=True, unification=None):
-    s = [f"ssl.quorum.keyStore.location={c}/server.p12",
+def quorum_tls(c, ssl_quorum=True, unification=None, leaf="server"):
+    s = [f"ssl.quorum.keyStore.location={c}/{leaf}.p12",
          f"ssl.quorum.keyStore.password={certs.PASSWORD}",
          f"ssl.quorum.trustStore.location={c}/trust.jks",
          f"ssl.quorum.trustStore.password={certs.PASSWORD}",
@@ -216,14 +217,32 @@ def v_mixed(args, tmp, c):
         e.stop_all()
 
 
-VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed}
+def v_names(args, tmp, c):
+    """server.N lines name `localhost`, certificates name only DNS:localhost (no IP):
+    peers verify each other by host name, both when dialling and when accepting; an
+    Apache ZooKeeper member takes part."""
+    e = Ensemble(args, tmp, "names", args.base_port + 90, {1: "rzk", 2: "rzk", 3: "apache"},
+                 host="localhost")
+    try:
+        for i in (3, 1, 2):
+            e.start(i, quorum_tls(c, leaf="peerdns"))
+        leader = e.settled(90)
+        e.replicated("/names/a", b"1")
+        e.stop(leader, kill=True)
+        e.settled(90)
+        e.replicated("/names/b", b"2")
+    finally:
+        e.stop_all()
+
+
+VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed, "names": v_names}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
     ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
-    ap.add_argument("--variants", default="tls3,rolling,mixed")
+    ap.add_argument("--variants", default="tls3,rolling,mixed,names")
     ap.add_argument("--base-port", type=int, default=23600)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()

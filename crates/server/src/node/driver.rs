@@ -534,6 +534,7 @@ impl Driver {
         let h = self.rt.spawn(learner_net::connect(
             to,
             peer.quorum,
+            crate::net::peer::election_net::host_of(&peer.election_text),
             id,
             rx,
             self.events_tx.clone(),

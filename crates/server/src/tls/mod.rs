@@ -546,16 +546,6 @@ impl ServerCertVerifier for NoHostnameVerifier {
     }
 }
 
-/// The name a connecting side checks the server's certificate against: the host as
-/// dialled (an IP address when it is one).
-pub fn server_name(host: &str, addr: &SocketAddr) -> ServerName<'static> {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = h.parse::<IpAddr>() {
-        return ServerName::IpAddress(ip.into());
-    }
-    ServerName::try_from(h.to_owned()).unwrap_or(ServerName::IpAddress(addr.ip().into()))
-}
-
 /// The client port's TLS: what `secureClientPort` and `client.portUnification` need.
 #[derive(Debug, Clone)]
 pub struct ClientTls {
@@ -664,6 +654,19 @@ pub struct QuorumTls {
     /// `ssl.quorum.hostnameVerification`: an accepting server also checks that a TLS
     /// peer's certificate names the peer's address (ZooKeeper verifies both ends).
     pub verify_peer_names: bool,
+    /// The host names of the `server.N` lines by the addresses they resolve to: a peer's
+    /// certificate may name its host instead of its address (ZooKeeper also tries the
+    /// peer's host name).
+    pub peer_hosts: Vec<(IpAddr, String)>,
+}
+
+/// The name a certificate is checked against for `host` (an IP address or a DNS name).
+pub fn name_for(host: &str) -> Option<ServerName<'static>> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Some(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(h.to_owned()).ok()
 }
 
 impl ClientTls {
@@ -674,6 +677,19 @@ impl ClientTls {
 }
 
 impl QuorumTls {
+    /// The names a peer connecting from `ip` may carry in its certificate: the address,
+    /// then the `server.N` host names that resolve to it.
+    pub fn names_for_peer(&self, ip: IpAddr) -> Vec<ServerName<'static>> {
+        let mut v = vec![ServerName::IpAddress(ip.into())];
+        v.extend(
+            self.peer_hosts
+                .iter()
+                .filter(|(a, _)| *a == ip)
+                .filter_map(|(_, h)| name_for(h)),
+        );
+        v
+    }
+
     /// A tokio acceptor for peers.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.server.clone())
@@ -699,6 +715,18 @@ impl QuorumTls {
             accept_plain: unification || !ssl_quorum,
             detection_timeout: s.handshake_detection_timeout,
             verify_peer_names: s.hostname_verification,
+            peer_hosts: cfg
+                .servers
+                .values()
+                .filter(|q| q.host.parse::<IpAddr>().is_err())
+                .flat_map(|q| {
+                    use std::net::ToSocketAddrs;
+                    (q.host.as_str(), q.quorum_port)
+                        .to_socket_addrs()
+                        .map(|it| it.map(|a| (a.ip(), q.host.clone())).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                })
+                .collect(),
         }))
     }
 }

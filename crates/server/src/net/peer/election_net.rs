@@ -83,6 +83,7 @@ impl ElectionNet {
                 me,
                 peer: p.sid,
                 addr: p.election,
+                host: host_of(&p.election_text),
                 my_addr: my_addr.clone(),
                 events: events.clone(),
                 tls: tls.clone(),
@@ -110,6 +111,9 @@ struct Worker {
     me: ServerId,
     peer: ServerId,
     addr: SocketAddr,
+    /// The peer's host as its `server.N` line names it (certificates are checked
+    /// against it).
+    host: String,
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
@@ -174,7 +178,9 @@ impl Worker {
 
     /// Opens a connection: kept only when our sid is the larger one.
     async fn dial(&self, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Option<Live> {
-        let mut s = match stream::dial(self.addr, CONNECT_TIMEOUT, self.tls.as_deref()).await {
+        let mut s = match stream::dial(self.addr, &self.host, CONNECT_TIMEOUT, self.tls.as_deref())
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(me = %self.me, peer = %self.peer, addr = %self.addr, "election connect failed: {e}");
@@ -203,6 +209,14 @@ impl Worker {
             let _ = closed.send(gen);
         });
         Live { wr, reader, gen }
+    }
+}
+
+/// The host part of a `host:port` text (IPv6 hosts in brackets).
+pub fn host_of(host_port: &str) -> String {
+    match host_port.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        None => host_port.to_owned(),
     }
 }
 

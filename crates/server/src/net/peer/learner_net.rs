@@ -132,6 +132,7 @@ async fn read_loop(
 pub async fn connect(
     peer: ServerId,
     addr: SocketAddr,
+    host: String,
     link: LinkId,
     rx: mpsc::UnboundedReceiver<Outbound>,
     events: mpsc::UnboundedSender<Event>,
@@ -139,7 +140,7 @@ pub async fn connect(
     extended_types: bool,
     tls: Option<Arc<QuorumTls>>,
 ) {
-    let s = match stream::dial(addr, timeout, tls.as_deref()).await {
+    let s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(%peer, %addr, "cannot connect to the leader: {e}");

@@ -62,9 +62,11 @@ fn refused(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, why)
 }
 
-/// Connects to a peer within `timeout`: TLS when `sslQuorum` is on.
+/// Connects to a peer within `timeout`: TLS when `sslQuorum` is on, the peer's
+/// certificate checked against `host` (its `server.N` host: a name or an address).
 pub async fn dial(
     addr: SocketAddr,
+    host: &str,
     timeout: Duration,
     tls: Option<&QuorumTls>,
 ) -> io::Result<PeerStream> {
@@ -75,7 +77,7 @@ pub async fn dial(
         return Ok(PeerStream::plain(s));
     };
     let _ = s.set_nodelay(true);
-    let name = ServerName::IpAddress(addr.ip().into());
+    let name = crate::tls::name_for(host).unwrap_or(ServerName::IpAddress(addr.ip().into()));
     let s = tokio::time::timeout(timeout, t.connector().connect(name, s))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
@@ -108,9 +110,16 @@ pub async fn accept(
             .ok_or_else(|| refused("peer sent no certificate".into()))?;
         let cert = webpki::EndEntityCert::try_from(leaf)
             .map_err(|e| refused(format!("peer certificate unreadable: {e}")))?;
-        let name = ServerName::IpAddress(addr.ip().into());
-        cert.verify_is_valid_for_subject_name(&name)
-            .map_err(|e| refused(format!("peer certificate does not name {}: {e}", addr.ip())))?;
+        let names = t.names_for_peer(addr.ip());
+        if !names
+            .iter()
+            .any(|n| cert.verify_is_valid_for_subject_name(n).is_ok())
+        {
+            return Err(refused(format!(
+                "peer certificate names neither {} nor a server.N host at that address",
+                addr.ip()
+            )));
+        }
     }
     Ok(PeerStream::tls(s))
 }
