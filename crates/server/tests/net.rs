@@ -472,3 +472,50 @@ async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
     }
     server.stop();
 }
+
+/// Per-session order across connections: writes a session pipelined on a connection that
+/// then died must not take effect after a read the session makes on its next connection
+/// (ZooKeeper orders a session's requests by session). The old connection's creates that
+/// reached the server are either all visible to the first read on the new connection or
+/// never applied: a second read later sees the same children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_of_a_dead_connection_do_not_land_after_the_next_connections_read() {
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    for round in 0..5 {
+        let mut a = RawClient::connect(addr, 10_000).await;
+        let parent = format!("/moved{round}");
+        assert_eq!(a.create(&parent, b"", 0).await.0, 0);
+        let mut bytes = Vec::new();
+        for i in 0..300 {
+            let create = CreateRequest {
+                path: format!("{parent}/n{i}"),
+                data: Bytes::from_static(b"x").into(),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            };
+            let mut payload = RequestHeader {
+                xid: 100 + i,
+                op: 1,
+            }
+            .to_bytes();
+            payload.extend_from_slice(&create.to_bytes());
+            bytes.extend_from_slice(&frame(&payload));
+        }
+        a.send_bytes(&bytes).await;
+        let (sid, passwd) = (a.session_id(), a.passwd());
+        drop(a); // the connection dies with its creates in flight
+        let mut b = RawClient::resume(addr, 10_000, sid, passwd)
+            .await
+            .unwrap_or_else(|_| panic!("session resumes"));
+        let first = b.children(&parent).await.unwrap().len();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let later = b.children(&parent).await.unwrap().len();
+        assert_eq!(
+            first, later,
+            "round {round}: {} creates of the dead connection landed after the new connection's read",
+            later - first
+        );
+    }
+    server.stop();
+}

@@ -487,6 +487,11 @@ impl Conn {
             match r {
                 Ok(()) => {
                     self.bind_session(sid, timeout);
+                    // Per-session order across connections: writes the session sent on
+                    // its previous connection may still be in the pipeline. Nothing on
+                    // this connection is answered before they are applied (ZooKeeper
+                    // orders a session's requests by session, not by connection).
+                    self.session_barrier(sid).await?;
                     tracing::info!(addr = %self.addr, "re-established session 0x{sid:x} with negotiated timeout {timeout} ms");
                     self.send_connect_response(ConnectResponse {
                         protocol_version: 0,
@@ -506,6 +511,33 @@ impl Conn {
                     self.send_connect_response(invalid).await?;
                     Err(ConnError::Closed(why))
                 }
+            }
+        }
+    }
+
+    /// Passes a `sync` of `sid` through the write pipeline and waits for its answer: every
+    /// job sent before it (e.g. by the session's previous connection) has then been
+    /// applied. Used when a session re-attaches, before the ConnectResponse.
+    async fn session_barrier(&mut self, sid: SessionId) -> Result<(), ConnError> {
+        let job = Job {
+            origin: Origin::Conn(self.id),
+            session: sid,
+            xid: 0,
+            kind: JobKind::Sync("/".to_owned()),
+            auth: self.auth.clone(),
+            received: Instant::now(),
+        };
+        self.shared
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| ConnError::Closed("server stopping"))?;
+        loop {
+            match self.msgs.recv().await {
+                Some(ConnMsg::Done { .. }) => return Ok(()),
+                Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
+                Some(ConnMsg::Notify(_) | ConnMsg::SessionCreated(_)) => {}
+                None => return Err(ConnError::Closed("server stopping")),
             }
         }
     }
