@@ -114,6 +114,9 @@ impl Mutex {
         }
         let node = h.node.clone();
         *held = None;
+        // Not held from here on: `is_acquired`, `node` and `lost` must not wait for a
+        // delete that may span a reconnect (up to twice the session timeout).
+        drop(held);
         delete_guaranteed(&self.core.client, &node).await
     }
 
