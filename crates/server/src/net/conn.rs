@@ -419,37 +419,20 @@ impl Conn {
         if req.session_id == 0 {
             let sid = shared.sessions().next_session_id();
             self.bind_session(sid, timeout);
-            let job = Job {
-                origin: Origin::Conn(self.id),
-                session: sid,
-                xid: 0,
-                kind: JobKind::Write(WriteRequest::CreateSession {
-                    timeout_ms: timeout,
-                }),
-                auth: self.auth.clone(),
-                received: Instant::now(),
-            };
             shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
-            shared
-                .jobs
-                .send(job)
-                .await
-                .map_err(|_| ConnError::Closed("server stopping"))?;
-            loop {
-                match self.msgs.recv().await {
-                    Some(ConnMsg::SessionCreated(r)) => {
-                        shared.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
-                        if let Err(code) = r {
-                            tracing::warn!("createSession failed: {code}");
-                            self.send_connect_response(invalid).await?;
-                            return Err(ConnError::Closed("createSession failed"));
-                        }
-                        break;
-                    }
-                    Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
-                    Some(ConnMsg::Notify(_) | ConnMsg::Done { .. }) => {}
-                    None => return Err(ConnError::Closed("server stopping")),
-                }
+            let answer = self
+                .handshake_job(
+                    sid,
+                    JobKind::Write(WriteRequest::CreateSession {
+                        timeout_ms: timeout,
+                    }),
+                )
+                .await?;
+            shared.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+            if let ConnMsg::SessionCreated(Err(code)) = answer {
+                tracing::warn!("createSession failed: {code}");
+                self.send_connect_response(invalid).await?;
+                return Err(ConnError::Closed("createSession failed"));
             }
             tracing::info!(addr = %self.addr, "established session 0x{sid:x} with negotiated timeout {timeout} ms");
             self.send_connect_response(ConnectResponse {
@@ -519,11 +502,21 @@ impl Conn {
     /// job sent before it (e.g. by the session's previous connection) has then been
     /// applied. Used when a session re-attaches, before the ConnectResponse.
     async fn session_barrier(&mut self, sid: SessionId) -> Result<(), ConnError> {
+        self.handshake_job(sid, JobKind::Sync("/".to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends a job of `sid` during the handshake and waits for its answer: the
+    /// `SessionCreated` of a createSession or the `Done` of a sync (nothing else is
+    /// outstanding on the connection yet). A `Close`, or the server stopping, ends the
+    /// handshake.
+    async fn handshake_job(&mut self, sid: SessionId, kind: JobKind) -> Result<ConnMsg, ConnError> {
         let job = Job {
             origin: Origin::Conn(self.id),
             session: sid,
             xid: 0,
-            kind: JobKind::Sync("/".to_owned()),
+            kind,
             auth: self.auth.clone(),
             received: Instant::now(),
         };
@@ -534,9 +527,9 @@ impl Conn {
             .map_err(|_| ConnError::Closed("server stopping"))?;
         loop {
             match self.msgs.recv().await {
-                Some(ConnMsg::Done { .. }) => return Ok(()),
+                Some(m @ (ConnMsg::SessionCreated(_) | ConnMsg::Done { .. })) => return Ok(m),
                 Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
-                Some(ConnMsg::Notify(_) | ConnMsg::SessionCreated(_)) => {}
+                Some(ConnMsg::Notify(_)) => {}
                 None => return Err(ConnError::Closed("server stopping")),
             }
         }
