@@ -213,102 +213,10 @@ fn meminfo() -> (u64, u64) {
     (get("MemAvailable:"), get("MemTotal:"))
 }
 
-fn open_fds() -> i64 {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as i64)
-        .unwrap_or(-1)
-}
-
-fn max_fds() -> i64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(-1)
-}
-
-/// `mntr`: tab-separated `zk_<key>\t<value>` lines.
+/// `mntr`: tab-separated `zk_<key>\t<value>` lines of [`crate::admin::mntr::mntr_rows`].
 pub fn mntr(status: Status<'_>) -> String {
-    let (min, avg, max) = status.stats().latency();
-    let (nodes, ephemerals, data_size, zxid) = {
-        let t = status.tree();
-        (
-            t.node_count(),
-            t.ephemerals_count(),
-            t.approximate_data_size(),
-            t.last_zxid(),
-        )
-    };
-    // mntr counts both tables (wchs lists only the data table, as ZooKeeper does).
-    let total_watches = status.watch_count();
-    let sessions = status.session_count();
-    let st = status.stats();
-    let rows: Vec<(&str, String)> = vec![
-        ("version", full_version()),
-        ("server_state", server_state(status).to_owned()),
-        ("avg_latency", java_double(avg)),
-        ("max_latency", max.to_string()),
-        ("min_latency", min.to_string()),
-        (
-            "packets_received",
-            st.packets_received.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "packets_sent",
-            st.packets_sent.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "num_alive_connections",
-            alive_connections(status).to_string(),
-        ),
-        ("outstanding_requests", outstanding(status).to_string()),
-        ("uptime", status.uptime_ms().to_string()),
-        ("znode_count", nodes.to_string()),
-        ("watch_count", total_watches.to_string()),
-        ("ephemerals_count", ephemerals.to_string()),
-        ("approximate_data_size", data_size.to_string()),
-        ("global_sessions", sessions.to_string()),
-        ("local_sessions", "0".into()),
-        ("open_file_descriptor_count", open_fds().to_string()),
-        ("max_file_descriptor_count", max_fds().to_string()),
-        ("connection_drop_probability", "0.0".into()),
-        ("last_client_response_size", "-1".into()),
-        ("max_client_response_size", "-1".into()),
-        ("min_client_response_size", "-1".into()),
-        ("outstanding_tls_handshake", "0".into()),
-        (
-            "auth_failed_count",
-            st.auth_failed.load(Ordering::Relaxed).to_string(),
-        ),
-        ("non_mtls_remote_conn_count", "0".into()),
-        ("non_mtls_local_conn_count", "0".into()),
-        ("last_processed_zxid", zxid.to_string()),
-        ("fsync_count", st.fsyncs.load(Ordering::Relaxed).to_string()),
-        (
-            "txns_logged",
-            st.txns_logged.load(Ordering::Relaxed).to_string(),
-        ),
-        // rzk's own: the longest write pause of a background snapshot (its tree clone).
-        (
-            "rzk_snapshot_pause_max_us",
-            st.snapshot_pause_max_us.load(Ordering::Relaxed).to_string(),
-        ),
-    ];
-    let mut rows = rows;
-    if status.mode() == "leader" {
-        let (followers, synced, observers) = status.learners();
-        rows.push(("learners", (followers + observers).to_string()));
-        rows.push(("synced_followers", synced.to_string()));
-        rows.push(("synced_non_voting_followers", "0".into()));
-        rows.push(("synced_observers", observers.to_string()));
-        rows.push(("pending_syncs", "0".into()));
-    }
     let mut s = String::new();
-    for (k, v) in rows {
+    for (k, v) in crate::admin::mntr::mntr_rows(status).0 {
         let _ = writeln!(s, "zk_{k}\t{v}");
     }
     s
