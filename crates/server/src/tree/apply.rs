@@ -295,6 +295,7 @@ impl DataTree {
             })
             .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
         self.index_owner(&name, owner);
+        self.quota_created(path, parent, child, data.len());
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_CREATED,
@@ -376,6 +377,7 @@ impl DataTree {
         let acl = self.acls.get(node.acl);
         self.acls.remove_usage(node.acl);
         self.unindex_owner(path, node.stat.ephemeral_owner);
+        self.quota_deleted(path, parent, child, node.data.len());
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_DELETED,
@@ -398,14 +400,17 @@ impl DataTree {
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
+        let mut old_len = 0;
         let (acl_idx, stat) = self
             .modify(path, |n| {
+                old_len = n.data.len();
                 n.data = data.clone();
                 n.stat.mtime = time;
                 n.stat.mzxid = zxid;
                 n.stat.version = version;
             })
             .ok_or(ErrorCode::NoNode)?;
+        self.quota_data_changed(path, old_len, data.len());
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_DATA_CHANGED,

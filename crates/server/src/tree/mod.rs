@@ -15,6 +15,7 @@ mod acl_cache;
 mod apply;
 pub mod digest;
 pub mod ephemeral;
+pub mod quota;
 mod snapshot;
 pub mod store;
 
@@ -113,6 +114,8 @@ pub struct DataTree {
     pub(crate) ephemerals: imbl::OrdMap<SessionId, imbl::OrdSet<Name>>,
     pub(crate) containers: imbl::OrdSet<Name>,
     pub(crate) ttls: imbl::OrdSet<Name>,
+    /// Paths with a quota (derived from the `/zookeeper/quota` subtree, `quota.rs`).
+    pub(crate) quota_roots: imbl::OrdSet<Name>,
     pub(crate) last_zxid: i64,
     pub(crate) digest: i64,
     pub(crate) data_size: u64,
@@ -164,6 +167,7 @@ impl DataTree {
             ephemerals: imbl::OrdMap::new(),
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
+            quota_roots: imbl::OrdSet::new(),
             last_zxid: 0,
             digest: 0,
             data_size: 0,

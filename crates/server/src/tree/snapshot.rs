@@ -80,6 +80,7 @@ impl Default for TreeBuilder {
                 ephemerals: imbl::OrdMap::new(),
                 containers: imbl::OrdSet::new(),
                 ttls: imbl::OrdSet::new(),
+                quota_roots: imbl::OrdSet::new(),
                 last_zxid: 0,
                 digest: 0,
                 data_size: 0,
@@ -146,6 +147,7 @@ impl TreeBuilder {
             return Err(BuildError::NoRoot);
         }
         self.tree.acls.purge_unused();
+        self.tree.rebuild_quotas();
         self.tree.last_zxid = last_zxid;
         Ok(self.tree)
     }
