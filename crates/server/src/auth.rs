@@ -3,12 +3,12 @@
 //! given to create/setACL (`fix_acl`), getACL redaction and whoAmI. Which schemes exist
 //! is the server's [`settings::Providers`], carried by every [`AuthInfo`]. Submodules:
 //! `settings` (the authentication keys and the JAAS server section), `jaas` (the file
-//! syntax), `digest_md5` (RFC 2831 server side) and `sasl` (ZooKeeper's SetSASL
+//! syntax) and `digest_md5` (RFC 2831), both from `rzk-sasl`, and `sasl` (ZooKeeper's SetSASL
 //! handling). Must never do IO (except `settings` reading the JAAS file at start-up) or
 //! keep state beyond what a connection was given.
 
-pub mod digest_md5;
-pub mod jaas;
+pub use rzk_sasl::digest_md5;
+pub use rzk_sasl::jaas;
 pub mod sasl;
 pub mod settings;
 

@@ -13,7 +13,7 @@
 //! values are kept as [`Secret`]s and errors name a line, never the text there, so a
 //! malformed file cannot leak a password into a log.
 
-use super::settings::Secret;
+use crate::Secret;
 
 /// One login module line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,70 @@ impl JaasFile {
     /// The section called `name` (the last one if repeated, as Java's parser keeps).
     pub fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().rev().find(|s| s.name == name)
+    }
+}
+
+/// The class of ZooKeeper's digest login module (what both JAAS sections name).
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+
+/// A DIGEST-MD5 login of a client section: `username` and `password` of its
+/// `DigestLoginModule`, as ZooKeeper's `SaslClientCallbackHandler` hands them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestLogin {
+    /// The user name (`username=...`).
+    pub username: String,
+    /// The password (`password=...`).
+    pub password: Secret,
+}
+
+/// Why a section gives no digest login. Never names a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// No section of that name.
+    #[error("no JAAS section named {0:?}")]
+    NoSection(String),
+    /// The section has no `DigestLoginModule` (Kerberos' `Krb5LoginModule`, for one, is
+    /// not supported by rzk).
+    #[error("JAAS section {0:?} has no {DIGEST_LOGIN_MODULE} (only DIGEST-MD5 is supported)")]
+    NoDigestModule(String),
+    /// The module lacks an option.
+    #[error("the {DIGEST_LOGIN_MODULE} of JAAS section {section:?} has no {option} option")]
+    MissingOption {
+        /// The section.
+        section: String,
+        /// `username` or `password`.
+        option: &'static str,
+    },
+}
+
+impl JaasFile {
+    /// The digest login of the client section `name` (ZooKeeper's default is `Client`,
+    /// changed by `zookeeper.sasl.clientconfig`).
+    pub fn digest_login(&self, name: &str) -> Result<DigestLogin, LoginError> {
+        let section = self
+            .section(name)
+            .ok_or_else(|| LoginError::NoSection(name.to_owned()))?;
+        let module = section
+            .modules
+            .iter()
+            .find(|m| m.class == DIGEST_LOGIN_MODULE || m.class.ends_with(".DigestLoginModule"))
+            .ok_or_else(|| LoginError::NoDigestModule(name.to_owned()))?;
+        let option = |key: &'static str| {
+            module
+                .options
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| LoginError::MissingOption {
+                    section: name.to_owned(),
+                    option: key,
+                })
+        };
+        Ok(DigestLogin {
+            username: option("username")?.expose().to_owned(),
+            password: option("password")?,
+        })
     }
 }
 
@@ -297,6 +361,26 @@ Client {
             .collect();
         assert_eq!(opts, vec![("user_super", "adm\"in"), ("user_bob", "bobpw")]);
         assert!(f.section("Nope").is_none());
+        let login = f.digest_login("Client").unwrap();
+        assert_eq!(login.username, "bob");
+        assert_eq!(login.password.expose(), "bobpw");
+        assert_eq!(
+            f.digest_login("Other"),
+            Err(LoginError::NoSection("Other".into()))
+        );
+        assert!(matches!(
+            f.digest_login("Server"),
+            Err(LoginError::MissingOption {
+                option: "username",
+                ..
+            })
+        ));
+        let k =
+            parse("Client { com.sun.security.auth.module.Krb5LoginModule required; };").unwrap();
+        assert_eq!(
+            k.digest_login("Client"),
+            Err(LoginError::NoDigestModule("Client".into()))
+        );
         assert!(!format!("{f:?}").contains("bobpw"));
     }
 

@@ -1,22 +1,16 @@
-//! The server side of SASL DIGEST-MD5 (RFC 2831), as ZooKeeper's servers run it: realm
-//! and server name `zk-sasl-md5`, service `zookeeper`, quality of protection `auth` only
-//! (no integrity or confidentiality layer), UTF-8 offered, `md5-sess`.
+//! The server side of SASL DIGEST-MD5 (RFC 2831), as ZooKeeper's servers run it (the
+//! `SaslServer` its `ZooKeeperSaslServer` creates for a JAAS `Server` section): realm and
+//! server name `zk-sasl-md5`, service `zookeeper`, quality of protection `auth` only, UTF-8
+//! offered, `md5-sess`.
 //!
 //! Two steps: an empty client token gets the challenge; the client's digest response is
-//! checked against the user's password and answered with `rspauth`. MD5 is the `md-5`
-//! crate's; only the RFC's composition of hashes is written here. Never logs and never
+//! checked against the user's password and answered with `rspauth`. Never logs and never
 //! puts a password or a response hash in an error.
 
 use base64::Engine;
-use md5::{Digest, Md5};
 use rand::RngCore;
 
-/// The realm (and server name) ZooKeeper's DIGEST-MD5 server uses.
-pub const REALM: &str = "zk-sasl-md5";
-/// The digest-uri a client must use: `<service>/<server name>`.
-pub const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
-/// Largest client response accepted.
-pub const MAX_RESPONSE: usize = 4096;
+use super::{parse_directives, same, DigestInput, DIGEST_URI, REALM};
 
 /// Why authentication failed. The messages may name the user, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,76 +173,10 @@ fn set(slot: &mut Option<Vec<u8>>, name: &'static str, v: Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// Parses `name=value` directives (values: tokens or quoted strings with `\` escapes),
-/// separated by commas with optional white space. Unknown directives are ignored.
+/// The directives of a client response that matter here; unknown ones are ignored.
 fn parse(b: &[u8]) -> Result<Response, DigestError> {
-    if b.len() > MAX_RESPONSE {
-        return Err(DigestError::Format("too long"));
-    }
     let mut r = Response::default();
-    let mut i = 0;
-    let ws = |i: &mut usize| {
-        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b'\r' || b[*i] == b'\n')
-        {
-            *i += 1;
-        }
-    };
-    loop {
-        ws(&mut i);
-        while i < b.len() && b[i] == b',' {
-            i += 1;
-            ws(&mut i);
-        }
-        if i >= b.len() {
-            break;
-        }
-        let start = i;
-        while i < b.len() && b[i] != b'=' && b[i] != b',' && !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let name = b[start..i].to_ascii_lowercase();
-        if name.is_empty() {
-            return Err(DigestError::Format("empty directive name"));
-        }
-        ws(&mut i);
-        if i >= b.len() || b[i] != b'=' {
-            return Err(DigestError::Format("directive without ="));
-        }
-        i += 1;
-        ws(&mut i);
-        let mut value = Vec::new();
-        if i < b.len() && b[i] == b'"' {
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => return Err(DigestError::Format("unterminated quoted string")),
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let Some(&c) = b.get(i + 1) else {
-                            return Err(DigestError::Format("unterminated quoted string"));
-                        };
-                        value.push(c);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        value.push(c);
-                        i += 1;
-                    }
-                }
-            }
-        } else {
-            while i < b.len() && b[i] != b',' && !b[i].is_ascii_whitespace() {
-                value.push(b[i]);
-                i += 1;
-            }
-        }
-        ws(&mut i);
-        if i < b.len() && b[i] != b',' {
-            return Err(DigestError::Format("expected , between directives"));
-        }
+    for (name, value) in parse_directives(b).map_err(DigestError::Format)? {
         match name.as_slice() {
             b"username" => set(&mut r.username, "username", value)?,
             b"realm" => set(&mut r.realm, "realm", value)?,
@@ -264,77 +192,6 @@ fn parse(b: &[u8]) -> Result<Response, DigestError> {
         }
     }
     Ok(r)
-}
-
-/// A string as RFC 2831 hashes it: ISO 8859-1 when every character fits, else UTF-8.
-fn hash_bytes(s: &str) -> Vec<u8> {
-    if s.chars().all(|c| (c as u32) <= 0xff) {
-        s.chars().map(|c| c as u32 as u8).collect()
-    } else {
-        s.as_bytes().to_vec()
-    }
-}
-
-fn md5(parts: &[&[u8]]) -> [u8; 16] {
-    let mut h = Md5::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
-fn hex(b: &[u8]) -> Vec<u8> {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    b.iter()
-        .flat_map(|x| [H[(x >> 4) as usize], H[(x & 15) as usize]])
-        .collect()
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// RFC 2831 §2.1.2.1: the response value (`a2_prefix` = `AUTHENTICATE` for the client's
-/// response, empty for the server's `rspauth`).
-#[allow(clippy::too_many_arguments)]
-fn digest(
-    user: &str,
-    realm: &str,
-    password: &str,
-    nonce: &[u8],
-    cnonce: &[u8],
-    authzid: Option<&[u8]>,
-    nc: &[u8],
-    qop: &[u8],
-    digest_uri: &[u8],
-    a2_prefix: &[u8],
-) -> Vec<u8> {
-    let key = md5(&[
-        &hash_bytes(user),
-        b":",
-        &hash_bytes(realm),
-        b":",
-        &hash_bytes(password),
-    ]);
-    let ha1 = match authzid {
-        Some(z) => md5(&[&key, b":", nonce, b":", cnonce, b":", z]),
-        None => md5(&[&key, b":", nonce, b":", cnonce]),
-    };
-    let ha2 = md5(&[a2_prefix, b":", digest_uri]);
-    hex(&md5(&[
-        &hex(&ha1),
-        b":",
-        nonce,
-        b":",
-        nc,
-        b":",
-        cnonce,
-        b":",
-        qop,
-        b":",
-        &hex(&ha2),
-    ]))
 }
 
 fn utf8(v: Vec<u8>, what: &'static str) -> Result<String, DigestError> {
@@ -382,33 +239,21 @@ fn verify<'p>(
         return Err(DigestError::UnknownUser(user));
     };
     let authzid = r.authzid.as_deref();
-    let expect = digest(
-        &user,
-        &realm,
+    let input = DigestInput {
+        user: &user,
+        realm: &realm,
         password,
-        nonce.as_bytes(),
-        &cnonce,
+        nonce: nonce.as_bytes(),
+        cnonce: &cnonce,
         authzid,
-        &nc,
-        &qop,
-        &uri,
-        b"AUTHENTICATE",
-    );
-    if !same(&expect, &response) {
+        nc: &nc,
+        qop: &qop,
+        digest_uri: &uri,
+    };
+    if !same(&input.response(), &response) {
         return Err(DigestError::BadResponse(user));
     }
-    let rspauth = digest(
-        &user,
-        &realm,
-        password,
-        nonce.as_bytes(),
-        &cnonce,
-        authzid,
-        &nc,
-        &qop,
-        &uri,
-        b"",
-    );
+    let rspauth = input.rspauth();
     let mut token = b"rspauth=".to_vec();
     token.extend_from_slice(&rspauth);
     Ok(Step::Success { token, user })
@@ -418,58 +263,20 @@ fn verify<'p>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn rfc2831_example_hashes() {
-        // RFC 2831 §4 (an IMAP exchange): response and rspauth for chris/secret.
-        let args = (
-            "chris",
-            "elwood.innosoft.com",
-            "secret",
-            b"OA6MG9tEQGm2hh".as_slice(),
-            b"OA6MHXh6VqTrRk".as_slice(),
-        );
-        let r = digest(
-            args.0,
-            args.1,
-            args.2,
-            args.3,
-            args.4,
-            None,
-            b"00000001",
-            b"auth",
-            b"imap/elwood.innosoft.com",
-            b"AUTHENTICATE",
-        );
-        assert_eq!(r, b"d388dad90d4bbd760a152321f2143af7");
-        let s = digest(
-            args.0,
-            args.1,
-            args.2,
-            args.3,
-            args.4,
-            None,
-            b"00000001",
-            b"auth",
-            b"imap/elwood.innosoft.com",
-            b"",
-        );
-        assert_eq!(s, b"ea40f60335c427b5527b84dbabcdfffd");
-    }
-
     /// A client response for `user`/`password` to nonce `n`, as pure-sasl builds it.
     fn client(user: &str, password: &str, n: &str) -> Vec<u8> {
-        let resp = digest(
+        let resp = DigestInput {
             user,
-            REALM,
+            realm: REALM,
             password,
-            n.as_bytes(),
-            b"c1",
-            None,
-            b"00000001",
-            b"auth",
-            DIGEST_URI.as_bytes(),
-            b"AUTHENTICATE",
-        );
+            nonce: n.as_bytes(),
+            cnonce: b"c1",
+            authzid: None,
+            nc: b"00000001",
+            qop: b"auth",
+            digest_uri: DIGEST_URI.as_bytes(),
+        }
+        .response();
         format!(
             "qop=auth,realm=\"{REALM}\",username=\"{user}\",nonce=\"{n}\",cnonce=\"c1\",nc=00000001,digest-uri=\"{DIGEST_URI}\",response={}",
             String::from_utf8(resp).unwrap()
@@ -563,11 +370,5 @@ mod tests {
         // GSSAPI-style non-empty first token.
         let mut s = DigestMd5Server::with_nonce("N".into());
         assert_eq!(s.step(&[0x60, 0x82], pw), Err(DigestError::InitialResponse));
-    }
-
-    #[test]
-    fn latin1_or_utf8() {
-        assert_eq!(hash_bytes("caf\u{e9}"), vec![b'c', b'a', b'f', 0xe9]);
-        assert_eq!(hash_bytes("\u{263a}"), "\u{263a}".as_bytes().to_vec());
     }
 }
