@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod dump;
+mod logging;
 mod server;
 mod shell;
 
@@ -16,7 +17,8 @@ mod shell;
 #[command(
     name = "rzk",
     version,
-    about = "rzk: Apache ZooKeeper, rebuilt in Rust"
+    about = "rzk: Apache ZooKeeper, rebuilt in Rust",
+    after_help = logging::HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a server (standalone, or a quorum member with server.N lines in zoo.cfg).
+    #[command(after_help = logging::HELP)]
     Server(server::Args),
     /// Transaction log tools (`rzk log dump FILE`).
     Log(dump::LogArgs),
@@ -37,20 +40,9 @@ enum Command {
     Bench(bench::Args),
 }
 
-fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RZK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    logging::init();
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Log(args) => dump::run_log(args),

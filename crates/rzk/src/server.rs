@@ -5,7 +5,7 @@
 //! service itself is `rzk_server::node::Server`.
 
 use rzk_server::config::Config;
-use rzk_server::node::{Server, ServerError};
+use rzk_server::node::{QuorumError, Server, ServerError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,18 +56,28 @@ fn load_config(args: &Args) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// Reports why the server cannot start or stopped, exactly once: as an ERROR log line
+/// when the log filter lets errors through (the log goes to stderr), otherwise as a
+/// plain line on stderr, so that `RUST_LOG=off` still shows it.
+fn fatal(msg: &str) {
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("rzk server: {msg}");
+    }
+}
+
 pub fn run(args: Args) -> ExitCode {
     let cfg = match load_config(&args) {
         Ok(c) => c,
         Err(e) => {
-            // Printed once, on stderr (the log goes there too).
-            eprintln!("rzk server: invalid configuration: {e}");
+            fatal(&format!("invalid configuration: {e}"));
             return ExitCode::from(2);
         }
     };
     for dir in [&cfg.data_dir, &cfg.data_log_dir] {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("rzk server: cannot create {}: {e}", dir.display());
+            fatal(&format!("cannot create {}: {e}", dir.display()));
             return ExitCode::from(2);
         }
     }
@@ -84,7 +94,7 @@ pub fn run(args: Args) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("rzk server: cannot start the runtime: {e}");
+            fatal(&format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -94,14 +104,17 @@ pub fn run(args: Args) -> ExitCode {
         let server = match Server::start(cfg).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("rzk server: {e}");
                 if matches!(e, ServerError::Open(_)) {
-                    eprintln!("rzk server: refusing to start rather than lose data; repair or move the named file (see `rzk log dump`)");
+                    fatal(&format!("{e}; refusing to start rather than lose data: repair or move the named file (see `rzk log dump`)"));
                     return ExitCode::from(3);
                 }
-                if matches!(e, ServerError::Tls(_)) {
-                    // A TLS key rzk cannot honour is an invalid configuration.
+                fatal(&e.to_string());
+                if matches!(
+                    e,
+                    ServerError::Tls(_) | ServerError::Quorum(QuorumError::Config(_))
+                ) {
+                    // A TLS key rzk cannot honour, or server.N lines it cannot use, are
+                    // an invalid configuration.
                     return ExitCode::from(2);
                 }
                 return ExitCode::FAILURE;
@@ -109,11 +122,11 @@ pub fn run(args: Args) -> ExitCode {
         };
         let reason = wait_for_signal(&server).await;
         tracing::info!("{reason}: stopping");
-        let fatal = server.shared().lifecycle.fatal_error();
+        let fatal_error = server.shared().lifecycle.fatal_error();
         server.shutdown().await;
-        match fatal {
+        match fatal_error {
             Some(why) => {
-                eprintln!("rzk server: stopped after a fatal error: {why}");
+                fatal(&format!("stopped after a fatal error: {why}"));
                 ExitCode::FAILURE
             }
             None => ExitCode::SUCCESS,
