@@ -270,6 +270,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// What start-up should tell the operator ([`Config::log_notes`]).
     pub notes: Vec<ConfigNote>,
+    /// The AdminServer (`admin.*` keys; none without a configuration file).
+    pub admin: crate::admin::settings::AdminSettings,
 }
 
 impl Default for Config {
@@ -309,6 +311,7 @@ impl Default for Config {
             unknown: Properties::default(),
             auth: AuthSettings::default(),
             notes: Vec::new(),
+            admin: Default::default(),
         }
     }
 }
@@ -647,6 +650,7 @@ impl Config {
             return Err(ConfigError::Refused(refusals));
         }
         cfg.auth = auth.finish()?;
+        cfg.admin = crate::admin::settings::AdminSettings::from_properties(&cfg.unknown, text)?;
         let data_dir =
             data_dir.ok_or_else(|| ConfigError::Inconsistent("dataDir is not set".into()))?;
         cfg.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
@@ -1035,7 +1039,7 @@ mod tests {
     #[test]
     fn classification_notes_and_refusals() {
         let c = Config::from_properties(
-            "dataDir=/d\nclientport=1\nadmin.enableServer=false\nautopurge.snapRetainCount=1\nmy.db.password=hunter2\n",
+            "dataDir=/d\nclientport=1\nadmin.httpVersion=11\nautopurge.snapRetainCount=1\nmy.db.password=hunter2\n",
         )
         .unwrap();
         let has = |level: NoteLevel, key: &str, text: &str| {
@@ -1048,7 +1052,7 @@ mod tests {
             "clientport",
             "did you mean clientPort"
         ));
-        assert!(has(NoteLevel::Info, "admin.enableServer", "without effect"));
+        assert!(has(NoteLevel::Info, "admin.httpVersion", "without effect"));
         assert!(has(
             NoteLevel::Warn,
             "autopurge.snapRetainCount",

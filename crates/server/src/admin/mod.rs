@@ -5,6 +5,7 @@
 //! counters for `crst`/`srst`); it must never change the tree, sessions or watches.
 
 pub mod format;
+pub mod settings;
 pub mod mntr;
 
 use crate::node::status::Status;

@@ -109,8 +109,8 @@ const fn check(name: Name, f: fn(&str) -> KeyClass, security: bool) -> Entry {
 const TUNING: &str = "a tuning knob of ZooKeeper's Java internals; rzk has no equivalent";
 const THROTTLE: &str =
     "ZooKeeper's request/connection throttling is not implemented; rzk bounds each connection's outstanding requests and per-IP connections (maxClientCnxns)";
-const NO_ADMIN_SERVER: &str =
-    "rzk has no AdminServer (HTTP); the four-letter words are its admin interface, nothing else listens";
+const NO_ADMIN_HTTPS: &str =
+    "HTTPS on the AdminServer is not implemented in rzk: it serves plain HTTP only (bind admin.serverAddress to a trusted interface)";
 const NO_METRICS: &str = "rzk has no metrics provider; mntr reports the metrics";
 const JVM: &str = "a JVM setting; rzk is not a JVM program";
 const KERBEROS: &str =
@@ -354,11 +354,15 @@ const TABLE: &[Entry] = &[
     none("znode.container.maxNeverUsedIntervalMs", TUNING),
     none("messageTracker.BufferSize", TUNING),
     none("messageTracker.Enabled", TUNING),
-    Entry {
-        name: Name::Prefix("admin."),
-        rule: Rule::NoEffect(NO_ADMIN_SERVER),
-        security: false,
-    },
+    // The AdminServer (admin/settings.rs reads these from Config::unknown).
+    imp("admin.enableServer"),
+    imp("admin.serverAddress"),
+    imp("admin.serverPort"),
+    imp("admin.commandURL"),
+    imp("admin.idleTimeout"),
+    none("admin.httpVersion", "rzk's AdminServer speaks HTTP/1.1"),
+    refuse_true("admin.portUnification", NO_ADMIN_HTTPS),
+    refuse_true("admin.forceHttps", NO_ADMIN_HTTPS),
     Entry {
         name: Name::Prefix("metricsProvider."),
         rule: Rule::NoEffect(NO_METRICS),
@@ -720,8 +724,16 @@ mod tests {
             classify("DigestAuthenticationProvider.digestAlg", "SHA1"),
             Some(KeyClass::Implemented)
         );
+        assert_eq!(
+            classify("admin.serverPort", "8080"),
+            Some(KeyClass::Implemented)
+        );
         assert!(matches!(
-            classify("admin.enableServer", "false"),
+            classify("admin.forceHttps", "true"),
+            Some(KeyClass::Refused(_))
+        ));
+        assert!(matches!(
+            classify("admin.httpVersion", "11"),
             Some(KeyClass::NoEffect(_))
         ));
         assert!(matches!(

@@ -1,0 +1,194 @@
+//! The AdminServer's settings: ZooKeeper's `admin.*` keys (`JettyAdminServer`'s
+//! `zookeeper.admin.*` system properties), read from the keys the configuration parser
+//! kept in `Config::unknown`.
+//!
+//! Owns parsing and defaults only; [`crate::admin::http`] binds and serves.
+
+use crate::config::{keys, ConfigError, Properties};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// ZooKeeper's default AdminServer port (`JettyAdminServer.DEFAULT_PORT`).
+pub const DEFAULT_PORT: u16 = 8080;
+/// ZooKeeper's default idle timeout of an AdminServer connection, in ms.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// ZooKeeper's default command URL.
+pub const DEFAULT_COMMAND_URL: &str = "/commands";
+
+/// How the AdminServer runs (ZooKeeper's `JettyAdminServer` constructor arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// `admin.enableServer`: ZooKeeper's default is true for a configuration file;
+    /// rzk started without one (built-in defaults, in-process tests) runs none.
+    pub enabled: bool,
+    /// `admin.serverAddress` (default 0.0.0.0) and `admin.serverPort` (default 8080).
+    pub addr: SocketAddr,
+    /// `admin.commandURL`: where the command list is served; commands below it.
+    pub command_url: String,
+    /// `admin.idleTimeout`: a connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// The configuration file as read at start-up, secret values replaced by
+    /// `********` (the `initial_configuration` command).
+    pub initial_config: String,
+}
+
+impl Default for AdminSettings {
+    /// No AdminServer (a server started without a configuration file).
+    fn default() -> Self {
+        AdminSettings {
+            enabled: false,
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT),
+            command_url: DEFAULT_COMMAND_URL.to_owned(),
+            idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+            initial_config: String::new(),
+        }
+    }
+}
+
+impl AdminSettings {
+    /// Reads the `admin.*` keys (bare or with the `zookeeper.` prefix) of a configuration
+    /// file whose text is `text`. Errors name the key: an address that is not an IP, a
+    /// port or timeout that is not a number, a command URL not starting with `/`.
+    pub fn from_properties(props: &Properties, text: &str) -> Result<AdminSettings, ConfigError> {
+        let get = |bare: &str| {
+            props
+                .get(bare)
+                .map(|v| (bare.to_owned(), v.trim().to_owned()))
+                .or_else(|| {
+                    let k = format!("zookeeper.{bare}");
+                    props.get(&k).map(|v| (k, v.trim().to_owned()))
+                })
+        };
+        let invalid = |key: String, value: String, reason: &str| ConfigError::Invalid {
+            key,
+            value,
+            reason: reason.to_owned(),
+        };
+        // Boolean.parseBoolean of the property, "true" when absent.
+        let enabled = get("admin.enableServer").is_none_or(|(_, v)| keys::java_true(&v));
+        let ip = match get("admin.serverAddress") {
+            Some((k, v)) => v
+                .parse::<IpAddr>()
+                .map_err(|_| invalid(k, v, "not an IP address"))?,
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        };
+        let port = match get("admin.serverPort") {
+            Some((k, v)) => v
+                .parse::<u16>()
+                .map_err(|_| invalid(k, v, "not a port number"))?,
+            None => DEFAULT_PORT,
+        };
+        let idle_ms = match get("admin.idleTimeout") {
+            Some((k, v)) => v
+                .parse::<u64>()
+                .map_err(|_| invalid(k, v, "not a number of milliseconds"))?,
+            None => DEFAULT_IDLE_TIMEOUT_MS,
+        };
+        let command_url = match get("admin.commandURL") {
+            Some((k, v)) => {
+                if !v.starts_with('/') {
+                    return Err(invalid(k, v, "a command URL starts with /"));
+                }
+                v.trim_end_matches('/').to_owned()
+            }
+            None => DEFAULT_COMMAND_URL.to_owned(),
+        };
+        Ok(AdminSettings {
+            enabled,
+            addr: SocketAddr::new(ip, port),
+            command_url,
+            idle_timeout: Duration::from_millis(idle_ms),
+            initial_config: redacted_text(text),
+        })
+    }
+}
+
+/// `text` (a properties file) with the value of every secret-named key replaced by
+/// `********`; comments and every other line kept as written.
+pub fn redacted_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let key_end = body.find(['=', ':']);
+        match key_end {
+            Some(i) if !body.starts_with('#') && !body.starts_with('!') => {
+                let key = body[..i].trim();
+                if keys::is_secret_key(key) {
+                    let lead = &line[..line.len() - body.len()];
+                    let nl = if line.ends_with('\n') { "\n" } else { "" };
+                    out.push_str(&format!("{lead}{}={}{nl}", key, keys::REDACTED));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Properties {
+        let mut p = Properties::default();
+        for (k, v) in pairs {
+            p.insert((*k).to_owned(), (*v).to_owned());
+        }
+        p
+    }
+
+    #[test]
+    fn defaults_are_zookeepers() {
+        let s = AdminSettings::from_properties(&props(&[]), "").unwrap();
+        assert!(s.enabled);
+        assert_eq!(s.addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.command_url, "/commands");
+        assert_eq!(s.idle_timeout, Duration::from_millis(30_000));
+        assert!(!AdminSettings::default().enabled);
+    }
+
+    #[test]
+    fn keys_are_read_either_spelling() {
+        let s = AdminSettings::from_properties(
+            &props(&[
+                ("admin.enableServer", "TRUE"),
+                ("zookeeper.admin.serverAddress", "127.0.0.1"),
+                ("admin.serverPort", "22280"),
+                ("admin.commandURL", "/cmd/"),
+                ("admin.idleTimeout", "500"),
+            ]),
+            "",
+        )
+        .unwrap();
+        assert!(s.enabled);
+        assert_eq!(s.addr, "127.0.0.1:22280".parse().unwrap());
+        assert_eq!(s.command_url, "/cmd");
+        assert_eq!(s.idle_timeout, Duration::from_millis(500));
+        let off = AdminSettings::from_properties(&props(&[("admin.enableServer", "no")]), "");
+        assert!(!off.unwrap().enabled, "anything but true is false, as Java");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (k, v) in [
+            ("admin.serverPort", "80a"),
+            ("admin.serverAddress", "nowhere"),
+            ("admin.idleTimeout", "-1"),
+            ("admin.commandURL", "commands"),
+        ] {
+            let e = AdminSettings::from_properties(&props(&[(k, v)]), "").unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn initial_config_hides_secrets() {
+        let t = "# c\ntickTime=2000\nssl.keyStore.password=hunter2\n  my.secret : s3\nx=1";
+        let r = redacted_text(t);
+        assert!(!r.contains("hunter2") && !r.contains("s3"), "{r}");
+        assert!(r.starts_with("# c\ntickTime=2000\nssl.keyStore.password=********\n"));
+        assert!(r.ends_with("  my.secret=********\nx=1"), "{r}");
+    }
+}
