@@ -72,6 +72,7 @@ mkdir -p "$WORK/rzk"
     echo "secureClientPortAddress=127.0.0.1"
     echo "maxClientCnxns=0"
     echo "forceSync=$FORCE_SYNC"
+    echo "admin.enableServer=false"
     printf '%s\n' "${TLS_KEYS[@]}"
 } > "$WORK/rzk/zoo.cfg"
 "$BIN" server -c "$WORK/rzk/zoo.cfg" >"$WORK/rzk/server.log" 2>&1 &

@@ -73,6 +73,7 @@ clientPortAddress=127.0.0.1
 maxClientCnxns=0
 forceSync=$FORCE_SYNC
 4lw.commands.whitelist=*
+admin.enableServer=false
 CFG
     "$bin" server -c "$WORK/$name/zoo.cfg" >"$WORK/$name/server.log" 2>&1 &
     STARTED+=("$!")

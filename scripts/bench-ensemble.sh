@@ -71,6 +71,7 @@ for i in 1 2 3; do
         echo "tickTime=2000"; echo "initLimit=10"; echo "syncLimit=5"
         echo "dataDir=$d/data"; echo "clientPort=$port"; echo "clientPortAddress=127.0.0.1"
         echo "maxClientCnxns=0"; echo "forceSync=$FORCE_SYNC"; echo "4lw.commands.whitelist=*"
+        echo "admin.enableServer=false"
         servers "$RZK_BASE"
     } > "$d/zoo.cfg"
     "$BIN" server -c "$d/zoo.cfg" >"$d/server.log" 2>&1 &

@@ -54,6 +54,7 @@ clientPortAddress=127.0.0.1
 extendedTypesEnabled=true
 znode.container.checkIntervalMs=1000
 maxClientCnxns=0
+admin.enableServer=false
 CFG
   "$RZK" server --config "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
   PIDS+=($!)

@@ -122,7 +122,9 @@ def write_config(path, port, *settings, servers=(), myid=None):
         write_myid(data, myid)
     cfg = {"tickTime": "2000", "initLimit": "10", "syncLimit": "5", "dataDir": data,
            "clientPort": str(port), "clientPortAddress": "127.0.0.1",
-           "4lw.commands.whitelist": "*", "maxClientCnxns": "0"}
+           "4lw.commands.whitelist": "*", "maxClientCnxns": "0",
+           # ZooKeeper's default would open an AdminServer on 0.0.0.0:8080 for each.
+           "admin.enableServer": "false"}
     cfg.update(s.split("=", 1) for s in settings)
     with open(path, "w") as f:
         f.write("".join(f"{k}={v}\n" for k, v in cfg.items()) + "".join(f"{s}\n" for s in servers))

@@ -346,7 +346,7 @@ def rzk_tls_only(env, base):
         cfg = os.path.join(d, "zoo.cfg")
         with open(cfg, "w") as f:
             f.write(f"dataDir={d}/data\nsecureClientPort={base + 1}\n"
-                    "secureClientPortAddress=127.0.0.1\n"
+                    "secureClientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
                     f"ssl.keyStore.location={env.cert('server-keystore.pem')}\n"
                     f"ssl.trustStore.location={env.cert('ca.pem')}\nssl.clientAuth=none\n")
         zkproc.check_free(2181)
