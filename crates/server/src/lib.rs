@@ -7,6 +7,7 @@ pub mod tls;
 
 pub mod admin;
 pub mod auth;
+pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod prep;

@@ -2,9 +2,13 @@
 //! pairs, ZooKeeper's `MonitorCommand` output before any formatting.
 //!
 //! Keys are printed without the `zk_` prefix here; the four-letter word adds it, the
-//! JSON `monitor` command does not (as ZooKeeper).
+//! JSON `monitor` command does not (as ZooKeeper). The Prometheus endpoint exports the
+//! same numbers under the same names (crate::metrics::prometheus).
 
 use crate::admin::full_version;
+use crate::config::PeerRole;
+use crate::metrics::summary::{Detail, Snapshot, MNTR_QUANTILES};
+use crate::metrics::{self, hooks, ServerMetrics};
 use crate::node::status::Status;
 use std::sync::atomic::Ordering;
 
@@ -97,8 +101,18 @@ pub fn max_fds() -> i64 {
         .unwrap_or(-1)
 }
 
-/// ZooKeeper's `MonitorCommand` data: every row `mntr` prints, in order.
+/// ZooKeeper's `MonitorCommand` data: every row `mntr` prints, in order: the server's
+/// state ([`status_rows`]), then the metrics registry ([`metric_rows`]).
 pub fn mntr_rows(status: Status<'_>) -> MntrRows {
+    let mut r = status_rows(status);
+    metric_rows(metrics::metrics(), &mut r);
+    r
+}
+
+/// The server's state as `mntr` reports it before the registry: ZooKeeper's
+/// `ServerStats` and the gauges its server and quorum peer register (their Prometheus
+/// names are these keys, apart from the two strings).
+pub fn status_rows(status: Status<'_>) -> MntrRows {
     let (min, avg, max) = status.stats().latency();
     let (nodes, ephemerals, data_size, zxid) = {
         let t = status.tree();
@@ -113,6 +127,7 @@ pub fn mntr_rows(status: Status<'_>) -> MntrRows {
     let total_watches = status.watch_count();
     let sessions = status.session_count();
     let st = status.stats();
+    let (last_resp, min_resp, max_resp) = metrics::response_sizes().get();
     let mut r = MntrRows::default();
     r.push("version", full_version());
     r.push("server_state", status.mode());
@@ -139,28 +154,96 @@ pub fn mntr_rows(status: Status<'_>) -> MntrRows {
     r.push("open_file_descriptor_count", open_fds());
     r.push("max_file_descriptor_count", max_fds());
     r.push("connection_drop_probability", 0.0f64);
-    r.push("last_client_response_size", -1i64);
-    r.push("max_client_response_size", -1i64);
-    r.push("min_client_response_size", -1i64);
+    r.push("last_client_response_size", last_resp);
+    r.push("max_client_response_size", max_resp);
+    r.push("min_client_response_size", min_resp);
     r.push("outstanding_tls_handshake", 0i64);
     r.push("auth_failed_count", st.auth_failed.load(Ordering::Relaxed));
     r.push("non_mtls_remote_conn_count", 0i64);
     r.push("non_mtls_local_conn_count", 0i64);
     r.push("last_processed_zxid", zxid);
-    r.push("fsync_count", st.fsyncs.load(Ordering::Relaxed));
-    r.push("txns_logged", st.txns_logged.load(Ordering::Relaxed));
     // rzk's own: the longest write pause of a background snapshot (its tree clone).
     r.push(
         "rzk_snapshot_pause_max_us",
         st.snapshot_pause_max_us.load(Ordering::Relaxed),
     );
-    if status.mode() == "leader" {
-        let (followers, synced, observers) = status.learners();
-        r.push("learners", followers + observers);
-        r.push("synced_followers", synced);
-        r.push("synced_non_voting_followers", 0i64);
-        r.push("synced_observers", observers);
-        r.push("pending_syncs", 0i64);
-    }
+    role_rows(status, &mut r);
     r
+}
+
+/// The rows of an ensemble member's role (ZooKeeper's `QuorumPeer`, `Leader` and
+/// `Observer` gauges); none for a standalone server.
+fn role_rows(status: Status<'_>, r: &mut MntrRows) {
+    let mode = status.mode();
+    if mode == "standalone" {
+        return;
+    }
+    let phase = match (mode, status.is_serving()) {
+        ("looking", _) => "election",
+        (_, true) => "broadcast",
+        (_, false) => "synchronization",
+    };
+    let state = match mode {
+        "leader" => "leading",
+        "follower" => "following",
+        "observer" => "observing",
+        _ => "looking",
+    };
+    r.push("peer_state", format!("{state} - {phase}"));
+    let voters = status
+        .config()
+        .servers
+        .values()
+        .filter(|s| s.role == PeerRole::Participant)
+        .count();
+    r.push("quorum_size", voters);
+    match mode {
+        "leader" => {
+            let (followers, synced, observers) = status.learners();
+            let (last, min, max) = hooks::PROPOSAL_SIZES.get();
+            r.push("learners", followers + observers);
+            r.push("synced_followers", synced);
+            r.push("synced_non_voting_followers", 0i64);
+            r.push("synced_observers", observers);
+            r.push("pending_syncs", 0i64);
+            r.push("leader_uptime", hooks::leader_uptime_ms());
+            r.push("last_proposal_size", last);
+            r.push("min_proposal_size", min);
+            r.push("max_proposal_size", max);
+        }
+        "observer" => {
+            r.push("observer_master_id", status.leader().map_or(-1, |l| l.0));
+        }
+        _ => {}
+    }
+}
+
+/// Appends the registry as ZooKeeper's default provider prints it: counters by name,
+/// then each summary as `avg_`/`min_`/`max_`/`cnt_`/`sum_` (and `p50_`/`p95_`/`p99_`/
+/// `p999_` when advanced) prefixes of its name, a set's members as `<prefix>_<key>_<name>`.
+pub fn metric_rows(m: &ServerMetrics, r: &mut MntrRows) {
+    for (name, c) in m.counters() {
+        r.push(name, c.get());
+    }
+    for (name, s) in m.summaries() {
+        summary_rows(r, name, s.detail(), &s.snapshot());
+    }
+    for (name, set) in m.summary_sets() {
+        for (key, snap) in set.snapshot() {
+            summary_rows(r, &format!("{key}_{name}"), set.detail(), &snap);
+        }
+    }
+}
+
+fn summary_rows(r: &mut MntrRows, name: &str, detail: Detail, s: &Snapshot) {
+    r.push(format!("avg_{name}"), s.avg());
+    r.push(format!("min_{name}"), s.min);
+    r.push(format!("max_{name}"), s.max);
+    r.push(format!("cnt_{name}"), s.count);
+    r.push(format!("sum_{name}"), s.sum);
+    if detail == Detail::Advanced {
+        for (prefix, q) in MNTR_QUANTILES {
+            r.push(format!("{prefix}_{name}"), s.quantile(q).round() as i64);
+        }
+    }
 }

@@ -44,6 +44,11 @@ impl<'a> Status<'a> {
         self.shared.quorum.is_serving()
     }
 
+    /// The leader's id, when this member knows one.
+    pub fn leader(&self) -> Option<rzk_proto::ServerId> {
+        self.shared.quorum.leader()
+    }
+
     /// Leader only: (followers, synced followers, observers).
     pub fn learners(&self) -> (usize, usize, usize) {
         self.shared.quorum.learners()

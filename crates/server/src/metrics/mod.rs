@@ -1,0 +1,100 @@
+//! Server metrics under ZooKeeper 3.8's names: the counters and summaries of its
+//! `ServerMetrics`, the response-size gauges of its `ServerStats`, a process pause
+//! monitor, and the Prometheus endpoint of its `PrometheusMetricsProvider`.
+//!
+//! Owns the numbers only; it never blocks a request: recording is a few relaxed atomic
+//! operations (summary sets take an uncontended read lock), no allocation after a key's
+//! first use. Like ZooKeeper's `ServerMetrics.getMetrics()`, the registry is one per
+//! process: rzk runs one server per process (in-process tests that start several share
+//! it, as ZooKeeper's would).
+
+pub mod hooks;
+pub mod pause;
+pub mod prometheus;
+pub mod registry;
+pub mod settings;
+pub mod summary;
+
+pub use registry::{Counter, ServerMetrics};
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::LazyLock;
+
+static METRICS: LazyLock<ServerMetrics> = LazyLock::new(ServerMetrics::new);
+static RESPONSE_SIZES: ByteSizes = ByteSizes::new();
+
+/// The process's metrics (ZooKeeper's `ServerMetrics.getMetrics()`).
+#[inline]
+pub fn metrics() -> &'static ServerMetrics {
+    &METRICS
+}
+
+/// Last, smallest and largest of some sizes in bytes (ZooKeeper's `BytesStats`, for
+/// client replies and proposals): -1 until the first.
+#[derive(Debug)]
+pub struct ByteSizes {
+    last: AtomicI64,
+    min: AtomicI64,
+    max: AtomicI64,
+}
+
+impl ByteSizes {
+    /// Nothing recorded yet.
+    pub const fn new() -> ByteSizes {
+        ByteSizes {
+            last: AtomicI64::new(-1),
+            min: AtomicI64::new(-1),
+            max: AtomicI64::new(-1),
+        }
+    }
+
+    /// Records one size.
+    #[inline]
+    pub fn record(&self, bytes: usize) {
+        let b = bytes as i64;
+        self.last.store(b, Ordering::Relaxed);
+        self.max.fetch_max(b, Ordering::Relaxed);
+        // -1 means "none yet": the first size replaces it.
+        let _ = self
+            .min
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m < 0 || b < m).then_some(b)
+            });
+    }
+
+    /// (last, min, max), -1 each before the first.
+    pub fn get(&self) -> (i64, i64, i64) {
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Back to "none yet" (`srst`).
+    pub fn reset(&self) {
+        self.last.store(-1, Ordering::Relaxed);
+        self.min.store(-1, Ordering::Relaxed);
+        self.max.store(-1, Ordering::Relaxed);
+    }
+}
+
+/// The process's reply sizes.
+#[inline]
+pub fn response_sizes() -> &'static ByteSizes {
+    &RESPONSE_SIZES
+}
+
+/// Records one reply frame sent to a client: its size and `response_bytes`.
+#[inline]
+pub fn reply_sent(bytes: usize) {
+    RESPONSE_SIZES.record(bytes);
+    METRICS.response_bytes.add(bytes as u64);
+}
+
+/// Zeroes the registry and the reply sizes (`srst`).
+pub fn reset() {
+    METRICS.reset();
+    RESPONSE_SIZES.reset();
+    hooks::PROPOSAL_SIZES.reset();
+}

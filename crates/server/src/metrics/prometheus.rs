@@ -1,0 +1,187 @@
+//! The Prometheus endpoint (ZooKeeper's `PrometheusMetricsProvider`): `GET /metrics` in
+//! the Prometheus text format 0.0.4, on `metricsProvider.httpHost:httpPort`.
+//!
+//! Names are the `mntr` keys without `zk_`: the server's gauges, the registry's counters,
+//! its summaries as Prometheus summaries with `quantile` labels (0.5 for basic ones;
+//! 0.5, 0.9, 0.99 for advanced ones) and `_sum`/`_count`, a summary set's members
+//! labelled `key`. With `exportJvmInfo` (default true) the `process_*` metrics of the
+//! prometheus crate's process collector follow. Encoding is the prometheus crate's
+//! `TextEncoder`; this module only maps rzk's numbers onto its model.
+
+use super::settings::MetricsSettings;
+use super::summary::{prometheus_quantiles, Detail, Snapshot};
+use super::ServerMetrics;
+use crate::admin::mntr::{status_rows, MntrValue};
+use crate::config::ConfigError;
+use crate::node::shared::Shared;
+use crate::node::status::Status;
+use prometheus::proto::{
+    Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Why the Prometheus endpoint could not start (start-up stops).
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// A `metricsProvider.*` key with a bad value (the error names it).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The endpoint's port could not be bound.
+    #[error("cannot listen for Prometheus scrapes on {addr} (metricsProvider.httpHost/httpPort): {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The bind error.
+        source: std::io::Error,
+    },
+}
+
+fn family(name: &str, ty: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_owned());
+    f.set_help(name.to_owned());
+    f.set_field_type(ty);
+    f.set_metric(metrics);
+    f
+}
+
+fn gauge(v: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(v);
+    let mut m = Metric::default();
+    m.set_gauge(g);
+    m
+}
+
+fn counter(v: f64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(v);
+    let mut m = Metric::default();
+    m.set_counter(c);
+    m
+}
+
+fn summary(s: &Snapshot, detail: Detail, key: Option<&str>) -> Metric {
+    let mut sum = Summary::default();
+    sum.set_sample_count(s.count);
+    sum.set_sample_sum(s.sum as f64);
+    sum.set_quantile(
+        prometheus_quantiles(detail)
+            .iter()
+            .map(|&q| {
+                let mut x = Quantile::default();
+                x.set_quantile(q);
+                x.set_value(s.quantile(q));
+                x
+            })
+            .collect(),
+    );
+    let mut m = Metric::default();
+    m.set_summary(sum);
+    if let Some(k) = key {
+        let mut l = LabelPair::default();
+        l.set_name("key".to_owned());
+        l.set_value(k.to_owned());
+        m.set_label(vec![l]);
+    }
+    m
+}
+
+/// The registry's counters and summaries as metric families.
+pub fn registry_families(m: &ServerMetrics) -> Vec<MetricFamily> {
+    let mut out = Vec::new();
+    for (name, c) in m.counters() {
+        out.push(family(
+            name,
+            MetricType::COUNTER,
+            vec![counter(c.get() as f64)],
+        ));
+    }
+    for (name, s) in m.summaries() {
+        out.push(family(
+            name,
+            MetricType::SUMMARY,
+            vec![summary(&s.snapshot(), s.detail(), None)],
+        ));
+    }
+    for (name, set) in m.summary_sets() {
+        let members: Vec<Metric> = set
+            .snapshot()
+            .iter()
+            .map(|(k, s)| summary(s, set.detail(), Some(k)))
+            .collect();
+        // The text format has no empty families.
+        if !members.is_empty() {
+            out.push(family(name, MetricType::SUMMARY, members));
+        }
+    }
+    out
+}
+
+/// Everything one scrape returns, encoded.
+pub fn scrape(status: Status<'_>, process_info: bool) -> String {
+    let mut families: Vec<MetricFamily> = status_rows(status)
+        .0
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                MntrValue::Int(i) => i as f64,
+                MntrValue::Float(f) => f,
+                MntrValue::Str(_) => return None,
+            };
+            Some(family(&k, MetricType::GAUGE, vec![gauge(v)]))
+        })
+        .collect();
+    families.extend(registry_families(super::metrics()));
+    if process_info {
+        use prometheus::core::Collector;
+        families.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
+        tracing::warn!("cannot encode the metrics: {e}");
+    }
+    out
+}
+
+/// Starts the endpoint if `metricsProvider.className` names the Prometheus provider:
+/// binds at once (a taken port stops start-up) and serves on the current runtime until
+/// the returned task is aborted.
+pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, MetricsError> {
+    super::pause::start();
+    let settings = MetricsSettings::from_properties(&shared.config.unknown)?;
+    let Some(addr) = settings.prometheus else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| MetricsError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| MetricsError::Bind { addr, source })?;
+    tracing::info!(
+        "Prometheus metrics at http://{bound}/metrics (exportJvmInfo: {})",
+        settings.export_process_info
+    );
+    let process_info = settings.export_process_info;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let shared = shared.clone();
+            async move {
+                let body = scrape(Status::of(&shared), process_info);
+                (
+                    [(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+                    body,
+                )
+            }
+        }),
+    );
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("the Prometheus endpoint stopped: {e}");
+        }
+    })))
+}

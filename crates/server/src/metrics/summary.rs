@@ -1,0 +1,310 @@
+//! Lock-free summaries: ZooKeeper's `AvgMinMaxCounter` (count, sum, min, max) plus
+//! quantiles from a fixed log-linear histogram of atomic buckets (ZooKeeper's
+//! `AvgMinMaxPercentileCounter` keeps a sampled reservoir instead).
+//!
+//! Recording is a handful of relaxed atomic operations: no lock, no allocation.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Values below this are counted in buckets of their own.
+const EXACT: u64 = 16;
+/// Buckets per power of two above [`EXACT`] (relative error at most 1/16).
+const SUB: u64 = 8;
+/// The largest power of two with buckets of its own; larger values share the last one.
+const TOP_BIT: u64 = 40;
+const BUCKETS: usize = (EXACT + (TOP_BIT - 3) * SUB) as usize;
+
+/// How much a summary reports, as ZooKeeper's `MetricsContext.DetailLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// avg, min, max, cnt, sum (Prometheus: the 0.5 quantile).
+    Basic,
+    /// Also p50, p95, p99, p999 (Prometheus: 0.5, 0.9, 0.99).
+    Advanced,
+}
+
+/// The quantiles `mntr` prints for an advanced summary, with their key prefixes.
+pub const MNTR_QUANTILES: [(&str, f64); 4] =
+    [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)];
+
+/// The quantiles the Prometheus endpoint exports (ZooKeeper's Prometheus provider).
+pub fn prometheus_quantiles(detail: Detail) -> &'static [f64] {
+    match detail {
+        Detail::Basic => &[0.5],
+        Detail::Advanced => &[0.5, 0.9, 0.99],
+    }
+}
+
+/// One summary of non-negative integer samples (negative samples count as 0).
+#[derive(Debug)]
+pub struct Summary {
+    detail: Detail,
+    count: AtomicU64,
+    sum: AtomicI64,
+    min: AtomicI64,
+    max: AtomicI64,
+    buckets: Box<[AtomicU64]>,
+}
+
+/// A consistent-enough copy of a summary for printing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Samples recorded.
+    pub count: u64,
+    /// Their sum.
+    pub sum: i64,
+    /// Smallest sample (0 when none).
+    pub min: i64,
+    /// Largest sample (0 when none).
+    pub max: i64,
+    buckets: Vec<u64>,
+}
+
+fn bucket_of(v: u64) -> usize {
+    if v < EXACT {
+        return v as usize;
+    }
+    let bit = u64::from(63 - v.leading_zeros()).min(TOP_BIT);
+    let sub = if bit == TOP_BIT && v >> TOP_BIT > 1 {
+        SUB - 1
+    } else {
+        (v >> (bit - 3)) & (SUB - 1)
+    };
+    (EXACT + (bit - 4) * SUB + sub) as usize
+}
+
+/// The middle of bucket `i`'s value range.
+fn bucket_value(i: usize) -> f64 {
+    let i = i as u64;
+    if i < EXACT {
+        return i as f64;
+    }
+    let bit = (i - EXACT) / SUB + 4;
+    let sub = (i - EXACT) % SUB;
+    let width = 1u64 << (bit - 3);
+    let low = (1u64 << bit) + sub * width;
+    low as f64 + (width as f64 - 1.0) / 2.0
+}
+
+impl Summary {
+    /// An empty summary.
+    pub fn new(detail: Detail) -> Summary {
+        Summary {
+            detail,
+            count: AtomicU64::new(0),
+            sum: AtomicI64::new(0),
+            min: AtomicI64::new(i64::MAX),
+            max: AtomicI64::new(i64::MIN),
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Its detail level.
+    pub fn detail(&self) -> Detail {
+        self.detail
+    }
+
+    /// Records one sample (ZooKeeper's `Summary.add`).
+    #[inline]
+    pub fn add(&self, v: i64) {
+        let v = v.max(0);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(v, Ordering::Relaxed);
+        self.min.fetch_min(v, Ordering::Relaxed);
+        self.max.fetch_max(v, Ordering::Relaxed);
+        self.buckets[bucket_of(v as u64)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a duration in whole milliseconds, as ZooKeeper's timers do.
+    #[inline]
+    pub fn add_ms(&self, d: std::time::Duration) {
+        self.add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    }
+
+    /// Forgets every sample (`srst`).
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(i64::MAX, Ordering::Relaxed);
+        self.max.store(i64::MIN, Ordering::Relaxed);
+        for b in self.buckets.iter() {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A copy of the current values.
+    pub fn snapshot(&self) -> Snapshot {
+        let count = self.count.load(Ordering::Relaxed);
+        let (min, max) = if count == 0 {
+            (0, 0)
+        } else {
+            (
+                self.min.load(Ordering::Relaxed),
+                self.max.load(Ordering::Relaxed),
+            )
+        };
+        Snapshot {
+            count,
+            sum: self.sum.load(Ordering::Relaxed),
+            min,
+            max,
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The mean (0.0 when empty), as ZooKeeper's `getAvg`.
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.count as f64
+        }
+    }
+
+    /// The `q` quantile estimated from the histogram (within 1/16 of the true value),
+    /// kept within [min, max]; 0 when empty.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let total: u64 = self.buckets.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return bucket_value(i).clamp(self.min as f64, self.max as f64);
+            }
+        }
+        self.max as f64
+    }
+}
+
+/// Summaries by key (ZooKeeper's `SummarySet`: per namespace, per learner id).
+#[derive(Debug)]
+pub struct SummarySet {
+    detail: Detail,
+    members: RwLock<HashMap<Box<str>, Arc<Summary>>>,
+}
+
+impl SummarySet {
+    /// An empty set.
+    pub fn new(detail: Detail) -> SummarySet {
+        SummarySet {
+            detail,
+            members: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Its detail level.
+    pub fn detail(&self) -> Detail {
+        self.detail
+    }
+
+    /// Records `v` under `key`; allocates only the first time a key is seen.
+    #[inline]
+    pub fn add(&self, key: &str, v: i64) {
+        if let Ok(m) = self.members.read() {
+            if let Some(s) = m.get(key) {
+                s.add(v);
+                return;
+            }
+        }
+        if let Ok(mut m) = self.members.write() {
+            m.entry(key.into())
+                .or_insert_with(|| Arc::new(Summary::new(self.detail)))
+                .add(v);
+        }
+    }
+
+    /// (key, copy) of every member, sorted by key.
+    pub fn snapshot(&self) -> Vec<(String, Snapshot)> {
+        let mut v: Vec<(String, Snapshot)> = match self.members.read() {
+            Ok(m) => m
+                .iter()
+                .map(|(k, s)| (k.to_string(), s.snapshot()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Forgets every sample of every member (the keys stay, as in ZooKeeper).
+    pub fn reset(&self) {
+        if let Ok(m) = self.members.read() {
+            for s in m.values() {
+                s.reset();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_the_range_in_order() {
+        let mut last = 0;
+        for v in (0..100_000u64).chain([1 << 39, (1 << 40) - 1, 1 << 40, u64::MAX]) {
+            let b = bucket_of(v);
+            assert!(b >= last, "bucket of {v} went backwards");
+            assert!(b < BUCKETS, "bucket of {v} out of range");
+            last = b;
+        }
+        for v in [17u64, 100, 1000, 123_456] {
+            let mid = bucket_value(bucket_of(v));
+            assert!(
+                (mid - v as f64).abs() / v as f64 <= 1.0 / 16.0,
+                "{v} -> {mid}"
+            );
+        }
+    }
+
+    #[test]
+    fn avg_min_max_and_quantiles() {
+        let s = Summary::new(Detail::Advanced);
+        assert_eq!(s.snapshot().avg(), 0.0);
+        assert_eq!(s.snapshot().quantile(0.5), 0.0);
+        for v in 1..=1000 {
+            s.add(v);
+        }
+        let snap = s.snapshot();
+        assert_eq!(
+            (snap.count, snap.sum, snap.min, snap.max),
+            (1000, 500_500, 1, 1000)
+        );
+        assert_eq!(snap.avg(), 500.5);
+        let p50 = snap.quantile(0.5);
+        assert!((470.0..=530.0).contains(&p50), "p50 {p50}");
+        let p99 = snap.quantile(0.99);
+        assert!((930.0..=1000.0).contains(&p99), "p99 {p99}");
+        s.reset();
+        assert_eq!(s.snapshot().count, 0);
+    }
+
+    #[test]
+    fn sets_keep_members_apart() {
+        let set = SummarySet::new(Detail::Basic);
+        set.add("app", 10);
+        set.add("app", 20);
+        set.add("b", 1);
+        let snap = set.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(
+            (snap[0].0.as_str(), snap[0].1.count, snap[0].1.sum),
+            ("app", 2, 30)
+        );
+        set.reset();
+        assert_eq!(set.snapshot()[0].1.count, 0);
+    }
+}
