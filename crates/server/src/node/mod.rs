@@ -25,6 +25,7 @@ pub mod driver;
 pub mod forward;
 pub mod jobs;
 pub mod lifecycle;
+pub mod looking;
 pub mod peers;
 pub mod server;
 pub mod shared;
@@ -156,6 +157,7 @@ impl QuorumStatus {
 
     pub fn set_serving(&self, on: bool) {
         self.serving.store(on, Ordering::Release);
+        crate::metrics::hooks::serving_changed(on, self.role());
     }
 
     pub fn set_role(&self, role: Role, leader: Option<ServerId>) {
@@ -168,6 +170,7 @@ impl QuorumStatus {
         self.role.store(r, Ordering::Relaxed);
         self.leader
             .store(leader.map_or(-1, |l| l.0), Ordering::Relaxed);
+        crate::metrics::hooks::role_changed(role, self.is_distributed());
     }
 
     pub fn role(&self) -> Role {

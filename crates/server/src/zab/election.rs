@@ -54,6 +54,20 @@ pub fn beats(qv: &QuorumVerifier, new: Candidate, cur: Candidate) -> bool {
     qv.is_voter(new.leader) && new > cur
 }
 
+/// What a LOOKING server knows of its election round, for operators (the runtime logs
+/// it while the election lasts; ZooKeeper shows the same in its notification logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElectionProgress {
+    /// The candidate this server votes for.
+    pub proposal: Candidate,
+    /// Other members whose notifications this round holds, by id.
+    pub heard_from: Vec<ServerId>,
+    /// Voters, this server included, whose vote is the same as its own.
+    pub agreeing: usize,
+    /// Voters in the configuration.
+    pub voters: usize,
+}
+
 /// State of one election round (LOOKING).
 #[derive(Debug)]
 pub struct Election {
@@ -80,6 +94,35 @@ impl Election {
         };
         e.send_notifications(ctx);
         e
+    }
+
+    /// The round as seen by `me`, in round `logical_clock` (see [`ElectionProgress`]).
+    pub fn progress(
+        &self,
+        qv: &QuorumVerifier,
+        me: ServerId,
+        logical_clock: i64,
+    ) -> ElectionProgress {
+        let mine = self.proposal_vote(logical_clock);
+        let mut heard_from: Vec<ServerId> = self
+            .recvset
+            .keys()
+            .chain(self.outofelection.keys())
+            .copied()
+            .filter(|s| *s != me)
+            .collect();
+        heard_from.sort();
+        heard_from.dedup();
+        ElectionProgress {
+            proposal: self.proposal,
+            heard_from,
+            agreeing: self
+                .recvset
+                .iter()
+                .filter(|(s, v)| qv.is_voter(**s) && v.same_as(&mine))
+                .count(),
+            voters: qv.voters().count(),
+        }
     }
 
     /// Our proposal as a LOOKING vote in round `logical_clock`.

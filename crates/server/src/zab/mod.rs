@@ -120,6 +120,17 @@ impl Zab {
         }
     }
 
+    /// While LOOKING: whom this server has heard from and how many votes agree with its
+    /// own (`None` in any other role).
+    pub fn election_progress(&self) -> Option<election::ElectionProgress> {
+        match &self.state {
+            State::Looking(e) => {
+                Some(e.progress(&self.core.qv, self.core.cfg.my_id, self.core.logical_clock))
+            }
+            _ => None,
+        }
+    }
+
     /// True once this server may serve clients (leader established / learner UPTODATE).
     pub fn is_serving(&self) -> bool {
         match &self.state {

@@ -9,6 +9,7 @@
 //! Owns the election sockets and their tasks. Never interprets votes: decoded
 //! notifications go to the driver as [`Event::Notification`].
 
+use crate::net::peer::reachability::{DialFailure, DownPeer, Reachability};
 use crate::net::peer::stream::{self, PeerRead, PeerStream, PeerWrite};
 use crate::net::peer::wire::election_frame;
 use crate::node::peers::Peers;
@@ -20,7 +21,7 @@ use rzk_proto::ServerId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -49,6 +50,7 @@ struct PeerHandle {
 pub struct ElectionNet {
     me: ServerId,
     peers: HashMap<ServerId, PeerHandle>,
+    reach: Reachability,
 }
 
 impl std::fmt::Debug for ElectionNet {
@@ -74,6 +76,7 @@ impl ElectionNet {
             .unwrap_or_default();
         let mut handles = HashMap::new();
         let mut kicks = HashMap::new();
+        let reach = Reachability::default();
         for p in peers.members.values().filter(|p| p.sid != me) {
             let (latest, latest_rx) = watch::channel::<Latest>(None);
             let (itx, irx) = mpsc::channel(INCOMING_CAPACITY);
@@ -83,7 +86,9 @@ impl ElectionNet {
                 me,
                 peer: p.sid,
                 addr: p.election,
+                addr_text: p.election_text.clone(),
                 host: host_of(&p.election_text),
+                reach: reach.clone(),
                 my_addr: my_addr.clone(),
                 events: events.clone(),
                 tls: tls.clone(),
@@ -91,7 +96,16 @@ impl ElectionNet {
             rt.spawn(w.run(latest_rx, irx));
         }
         rt.spawn(accept_loop(me, listener, kicks, tls));
-        ElectionNet { me, peers: handles }
+        ElectionNet {
+            me,
+            peers: handles,
+            reach,
+        }
+    }
+
+    /// Peers whose election port could not be reached at the last attempt.
+    pub fn unreachable(&self) -> Vec<DownPeer> {
+        self.reach.down(Instant::now())
     }
 
     /// Queues `n` for `to`, replacing anything not yet sent. Messages to self are dropped
@@ -111,9 +125,13 @@ struct Worker {
     me: ServerId,
     peer: ServerId,
     addr: SocketAddr,
+    /// The election address as its `server.N` line writes it (for messages).
+    addr_text: String,
     /// The peer's host as its `server.N` line names it (certificates are checked
     /// against it).
     host: String,
+    /// Failed dials, shared with the other workers (warnings are rate-limited there).
+    reach: Reachability,
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
@@ -154,7 +172,10 @@ impl Worker {
                     let Some(i) = i else { return };
                     gen += 1;
                     let fresh = match i {
-                        Incoming::Stream(s) => Some(self.attach(s, gen, &closed_tx)),
+                        Incoming::Stream(s) => {
+                            self.reached();
+                            Some(self.attach(s, gen, &closed_tx))
+                        }
                         Incoming::DialBack => self.dial(gen, &closed_tx).await,
                     };
                     if let Some(f) = fresh {
@@ -178,15 +199,15 @@ impl Worker {
 
     /// Opens a connection: kept only when our sid is the larger one.
     async fn dial(&self, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Option<Live> {
-        let mut s = match stream::dial(self.addr, &self.host, CONNECT_TIMEOUT, self.tls.as_deref())
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(me = %self.me, peer = %self.peer, addr = %self.addr, "election connect failed: {e}");
-                return None;
-            }
-        };
+        let mut s =
+            match stream::dial(self.addr, &self.host, CONNECT_TIMEOUT, self.tls.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.dial_failed(&e);
+                    return None;
+                }
+            };
+        self.reached();
         let hdr = InitialMessage::new(self.me.0, &self.my_addr).encode();
         if s.wr.write_all(&hdr).await.is_err() || s.wr.flush().await.is_err() {
             return None;
@@ -197,6 +218,46 @@ impl Worker {
             return None;
         }
         Some(self.attach(s, gen, closed))
+    }
+
+    /// Logs a failed dial as [`Reachability`] decides: WARN when the peer becomes
+    /// unreachable or the reason changes, again at most once a minute, else DEBUG.
+    fn dial_failed(&self, e: &std::io::Error) {
+        let reason = e.to_string();
+        let (peer, addr) = (self.peer, &self.addr_text);
+        match self
+            .reach
+            .dial_failed(self.peer, self.addr, &reason, Instant::now())
+        {
+            DialFailure::New => tracing::warn!(
+                "cannot open channel to server {peer} at election address {addr}: {reason}"
+            ),
+            DialFailure::Repeat {
+                failed_since_warning,
+                down_for,
+            } => tracing::warn!(
+                "still cannot open channel to server {peer} at election address {addr} after {}s ({failed_since_warning} more attempts failed): {reason}",
+                down_for.as_secs()
+            ),
+            DialFailure::Quiet => tracing::debug!(
+                %peer,
+                %addr,
+                "election connect failed: {reason}"
+            ),
+        }
+    }
+
+    /// Notes that the peer answered; says so when it had been unreachable.
+    fn reached(&self) {
+        if let Some(down_for) = self.reach.reached(self.peer, Instant::now()) {
+            tracing::info!(
+                peer = %self.peer,
+                addr = %self.addr_text,
+                "election channel to server {} is open again after {}s unreachable",
+                self.peer,
+                down_for.as_secs()
+            );
+        }
     }
 
     fn attach(&self, s: PeerStream, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Live {

@@ -143,7 +143,8 @@ pub async fn connect(
     let s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::info!(%peer, %addr, "cannot connect to the leader: {e}");
+            // Once per attempt; attempts follow elections, so this cannot flood.
+            tracing::warn!(%peer, %addr, "cannot connect to leader {peer} at quorum address {addr}: {e}");
             let _ = events.send(Event::LinkClosed { peer, link });
             return;
         }

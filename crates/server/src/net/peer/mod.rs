@@ -4,10 +4,12 @@
 //!   initiated by the larger sid survives), framed notifications, newest-only send queues;
 //! * `learner_net` — the quorum port: the leader's learner listener and the learner's
 //!   connection, one ordered packet stream per link, SNAP streaming;
+//! * `reachability` — which peers cannot be reached, and when that is worth a warning;
 //! * `wire` — packet / frame / snapshot-stream encodings over async streams;
 //! * `stream` — the sockets under both, plaintext or TLS (quorum TLS).
 
 pub mod election_net;
 pub mod learner_net;
+pub mod reachability;
 pub mod stream;
 pub mod wire;
