@@ -102,6 +102,12 @@ struct Scratch {
 #[derive(Debug)]
 pub struct Prep {
     ttl_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse writes (QUOTAEXCEEDED).
+    enforce_quota: bool,
+    /// Rate limit of the quota warnings: txn time of the last one, and how many were
+    /// left out since (ZooKeeper's `RateLogger`).
+    quota_warned_ms: Option<i64>,
+    quota_warnings_dropped: u64,
     overlay: HashMap<String, Pending, foldhash::fast::RandomState>,
     in_flight: VecDeque<InFlight>,
     pending_delta: i64,
@@ -148,9 +154,75 @@ impl Prep {
     pub fn new(ttl_enabled: bool) -> Prep {
         Prep {
             ttl_enabled,
+            enforce_quota: false,
+            quota_warned_ms: None,
+            quota_warnings_dropped: 0,
             overlay: HashMap::default(),
             in_flight: VecDeque::new(),
             pending_delta: 0,
+        }
+    }
+
+    /// The prep of a server with this configuration: TTL nodes with
+    /// `extendedTypesEnabled`, hard quota limits with `zookeeper.enforceQuota=true`
+    /// (ZooKeeper's `ZooKeeperServer.ENFORCE_QUOTA`; zoo.cfg may drop the prefix).
+    pub fn for_config(cfg: &crate::config::Config) -> Prep {
+        let enforce = ["enforceQuota", "zookeeper.enforceQuota"]
+            .iter()
+            .find_map(|k| cfg.unknown.get(*k))
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if enforce {
+            tracing::info!("zookeeper.enforceQuota = true: hard quota limits are enforced");
+        }
+        Prep::new(cfg.extended_types_enabled).with_enforce_quota(enforce)
+    }
+
+    /// Sets whether hard quota limits refuse writes.
+    pub fn with_enforce_quota(mut self, on: bool) -> Prep {
+        self.enforce_quota = on;
+        self
+    }
+
+    /// The quota check of a create (`old_len == None`) or setData, against the committed
+    /// tree as ZooKeeper checks it: every crossed limit is logged at WARN (at most once
+    /// a second of txn time, with the count of those left out); a crossed hard limit
+    /// refuses the write with QUOTAEXCEEDED when `enforceQuota` is on.
+    fn check_quota(
+        &mut self,
+        c: &Ctx<'_>,
+        path: &str,
+        old_len: Option<usize>,
+        new_len: usize,
+    ) -> Result<(), ErrorCode> {
+        let crossed = c.tree.check_quota(path, old_len, new_len);
+        let mut refused = false;
+        for e in &crossed {
+            let now = c.time;
+            if self
+                .quota_warned_ms
+                .is_none_or(|t| now.saturating_sub(t) >= 1000)
+            {
+                let dropped = std::mem::take(&mut self.quota_warnings_dropped);
+                self.quota_warned_ms = Some(now);
+                tracing::warn!(
+                    path,
+                    enforced = e.hard && self.enforce_quota,
+                    "{e}{}",
+                    if dropped > 0 {
+                        format!(" ({dropped} similar warnings left out)")
+                    } else {
+                        String::new()
+                    }
+                );
+            } else {
+                self.quota_warnings_dropped += 1;
+            }
+            refused |= e.hard && self.enforce_quota;
+        }
+        if refused {
+            Err(ErrorCode::QuotaExceeded)
+        } else {
+            Ok(())
         }
     }
 
@@ -438,6 +510,7 @@ impl Prep {
         ) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
+        self.check_quota(c, &path, None, data.len())?;
         let new_cversion = parent.stat.cversion.wrapping_add(1);
         let (txn, owner) = if op == OpCode::CreateContainer.code() {
             let t = Txn::CreateContainer(CreateContainerTxn {
@@ -574,6 +647,7 @@ impl Prep {
         if !auth::check_perm(&node.acl, c.auth, perms::WRITE) {
             return Err(ErrorCode::NoAuth);
         }
+        self.check_quota(c, path, Some(node.data.len()), data.len())?;
         let new_version = check_version(node.stat.version, version)?;
         node.data = data.clone();
         node.stat.version = new_version;

@@ -807,3 +807,56 @@ fn multi_create_variants_follow_zookeeper_3_9() {
     h.create("/top4", 4);
     assert_eq!(owner(&h, "/top4"), 0);
 }
+
+/// zkCli's setquota of `/q`, through prep: the quota parent, limits, then stats.
+fn setquota(h: &mut H, limits: &'static [u8]) {
+    use crate::tree::quota::{limit_path, stat_path};
+    h.create("/zookeeper/quota/q", 0);
+
+    h.write(S1, create_req(15, &limit_path("/q"), 0, Acl::open_unsafe()));
+    h.write(S1, set_data_req(&limit_path("/q"), limits, -1));
+    h.write(S1, create_req(15, &stat_path("/q"), 0, Acl::open_unsafe()));
+}
+
+#[test]
+fn hard_quota_limits_refuse_writes_only_when_enforced() {
+    for enforce in [false, true] {
+        let mut h = H::new();
+        h.prep = Prep::new(false).with_enforce_quota(enforce);
+        h.create("/q", 0);
+        // countHardLimit 3 (the root and two children), byteHardLimit 4
+        setquota(
+            &mut h,
+            b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=3",
+        );
+        let stats = |h: &H| {
+            let (d, _) = h
+                .tree
+                .get_data("/zookeeper/quota/q/zookeeper_stats")
+                .unwrap();
+            String::from_utf8_lossy(&d).into_owned()
+        };
+        assert_eq!(stats(&h), "count=1,bytes=1");
+        assert_eq!(created_path(&h.create("/q/a", 0)), "/q/a");
+        assert_eq!(created_path(&h.create("/q/b", 0)), "/q/b");
+        assert_eq!(stats(&h), "count=3,bytes=3");
+        let over = h.create("/q/c", 0);
+        let grow = h.write(S1, set_data_req("/q/a", b"xxx", -1)).reply;
+        if enforce {
+            assert_eq!(over, err(ErrorCode::QuotaExceeded));
+            assert_eq!(grow, err(ErrorCode::QuotaExceeded));
+            assert_eq!(stats(&h), "count=3,bytes=3");
+            // a write that keeps within the limits still passes
+            assert!(matches!(
+                h.write(S1, set_data_req("/q/a", b"y", -1)).reply,
+                TxnReply::SetData(_)
+            ));
+        } else {
+            assert_eq!(created_path(&over), "/q/c");
+            assert!(matches!(grow, TxnReply::SetData(_)));
+            assert_eq!(stats(&h), "count=4,bytes=6");
+        }
+        // outside the quota nothing is checked
+        assert_eq!(created_path(&h.create("/free", 0)), "/free");
+    }
+}
