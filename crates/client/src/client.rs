@@ -34,9 +34,24 @@ pub struct ClientBuilder {
     can_be_read_only: bool,
     resume: Option<(i64, Vec<u8>)>,
     tls: Option<crate::tls::TlsOptions>,
+    sasl: Option<crate::sasl::SaslOptions>,
 }
 
 impl ClientBuilder {
+    /// Log in with SASL on every connection, before any other request (ZooKeeper's
+    /// `ZooKeeperSaslClient`). A refused login ends the session with state `AuthFailed`.
+    pub fn sasl(mut self, sasl: crate::sasl::SaslOptions) -> Self {
+        self.sasl = Some(sasl);
+        self
+    }
+    /// Log in with SASL DIGEST-MD5 as `user` (a user of the server's JAAS `Server`
+    /// section), as a JAAS `Client` section with ZooKeeper's `DigestLoginModule` would.
+    pub fn sasl_digest(self, user: &str, password: &str) -> Self {
+        self.sasl(crate::sasl::SaslOptions::digest(
+            user,
+            crate::sasl::Secret::new(password),
+        ))
+    }
     /// Connect over TLS (a server's `secureClientPort`, or a port with
     /// `client.portUnification`).
     pub fn tls(mut self, tls: crate::tls::TlsOptions) -> Self {
@@ -83,6 +98,7 @@ impl ClientBuilder {
             can_be_read_only: self.can_be_read_only,
             resume: self.resume.clone(),
             tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
         });
         Ok(Client {
             inner: Arc::new(Inner {
@@ -132,6 +148,7 @@ impl Client {
             can_be_read_only: false,
             resume: None,
             tls: None,
+            sasl: None,
         }
     }
 

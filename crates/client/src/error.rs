@@ -50,6 +50,9 @@ macro_rules! keeper_errors {
             /// TLS settings could not be used (files, certificates, server name).
             #[error("TLS: {0}")]
             Tls(String),
+            /// SASL settings could not be used (JAAS file, section, login module).
+            #[error("SASL: {0}")]
+            Sasl(String),
             /// A recipe found the tree in a state it cannot work with.
             #[error("recipe error: {0}")]
             Recipe(String),
@@ -71,7 +74,7 @@ macro_rules! keeper_errors {
                     $(Error::$variant => ErrorCode::$code.code(),)*
                     Error::Unknown(c) => *c,
                     Error::Closed => ErrorCode::SessionExpired.code(),
-                    Error::InvalidConnectString(_) | Error::InvalidPath(_) | Error::InvalidArgument(_) | Error::Tls(_) => {
+                    Error::InvalidConnectString(_) | Error::InvalidPath(_) | Error::InvalidArgument(_) | Error::Tls(_) | Error::Sasl(_) => {
                         ErrorCode::BadArguments.code()
                     }
                     Error::Decode(_) => ErrorCode::MarshallingError.code(),

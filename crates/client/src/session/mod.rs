@@ -1,11 +1,12 @@
 //! The session: one background task per client that owns the socket.
 //!
-//! The task (`task.rs`) connects, handshakes, re-authenticates and re-registers watches
+//! The task (`task.rs`) connects, handshakes, logs in with SASL (`sasl_login.rs`), re-authenticates and re-registers watches
 //! after reconnecting, pipelines requests (xid allocation, FIFO of pending replies), pings,
 //! and publishes the session state. Handles talk to it only through a bounded command
 //! channel ([`COMMAND_QUEUE`]). Nothing outside this module touches the socket.
 
 mod frame;
+mod sasl_login;
 mod task;
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
@@ -89,6 +90,8 @@ pub(crate) struct SessionConfig {
     pub resume: Option<(i64, Vec<u8>)>,
     /// Connect over TLS.
     pub tls: Option<crate::tls::TlsOptions>,
+    /// Log in with SASL DIGEST-MD5 on every connection, before any other request.
+    pub sasl: Option<crate::sasl::SaslOptions>,
 }
 
 /// Handles to a running session task.

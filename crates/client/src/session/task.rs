@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::frame::{put_bare, put_request, split_reply, take_frame};
+use super::sasl_login::{login, LoginError};
 use super::{Command, Reply, SessionConfig, Shared};
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState};
@@ -53,9 +54,9 @@ struct Pending {
 }
 
 /// The reading half of a connection (plain TCP or TLS).
-type ConnRead = Box<dyn AsyncRead + Send + Unpin>;
+pub(crate) type ConnRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The writing half of a connection (plain TCP or TLS).
-type ConnWrite = Box<dyn AsyncWrite + Send + Unpin>;
+pub(crate) type ConnWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct Conn {
     rd: ConnRead,
@@ -74,6 +75,8 @@ enum Exit {
 enum ConnectError {
     Failed(String),
     Expired,
+    /// The SASL login was refused: the session ends with `AuthFailed`.
+    AuthFailed(String),
 }
 
 pub(crate) struct SessionTask {
@@ -162,6 +165,15 @@ impl SessionTask {
                         "session expired"
                     );
                     self.finish(SessionState::Expired);
+                    return;
+                }
+                Err(ConnectError::AuthFailed(why)) => {
+                    tracing::warn!(
+                        session = format_args!("0x{:x}", self.session_id),
+                        %why,
+                        "authentication failed; the session is over"
+                    );
+                    self.finish(SessionState::AuthFailed);
                     return;
                 }
                 Err(ConnectError::Failed(why)) => {
@@ -269,6 +281,25 @@ impl SessionTask {
             .store(resp.timeout_ms, Ordering::Relaxed);
         if let Ok(mut p) = self.shared.password.lock() {
             *p = self.password.clone();
+        }
+        if let Some(sasl) = &self.cfg.sasl {
+            let mech = sasl.mechanism();
+            let mut next = self.next_xid;
+            let alloc = || {
+                let x = next;
+                next = if x == i32::MAX { 1 } else { x + 1 };
+                x
+            };
+            let r = timeout(per_host, login(mech, &mut rd, &mut wr, &mut inbuf, alloc)).await;
+            self.next_xid = next;
+            match r {
+                Err(e) => return Err(fail("SASL login", &e)),
+                Ok(Err(LoginError::Connection(why))) => return Err(fail("SASL login", &why)),
+                Ok(Err(LoginError::Refused(why))) => return Err(ConnectError::AuthFailed(why)),
+                Ok(Ok(())) => {
+                    tracing::debug!(%host, user = sasl.user(), "SASL DIGEST-MD5 login done");
+                }
+            }
         }
         if let Ok(mut h) = self.shared.connected_host.lock() {
             h.clone_from(&host);

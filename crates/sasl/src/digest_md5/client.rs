@@ -94,11 +94,8 @@ fn parse(b: &[u8]) -> Result<Challenge, ClientError> {
         match name.as_slice() {
             // RFC 2831 allows several realms; the first is used, as Java's client does
             // when no realm is configured.
-            b"realm" => {
-                if c.realm.is_none() {
-                    c.realm = Some(value)
-                }
-            }
+            b"realm" if c.realm.is_none() => c.realm = Some(value),
+            b"realm" => {}
             b"nonce" => set(&mut c.nonce, "nonce", value)?,
             b"qop" => set(&mut c.qop, "qop", value)?,
             b"charset" => set(&mut c.charset, "charset", value)?,
