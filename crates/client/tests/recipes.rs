@@ -416,3 +416,75 @@ async fn herd_lock_excludes() {
     h2.release().await.unwrap();
     common::delete_all(&a, &root).await;
 }
+
+/// The server reaps an empty container at any moment (ZooKeeper's `ContainerManager`),
+/// including between a recipe's "ensure the parent exists" and its create beneath it.
+/// A reaper task here deletes every recipe's container parent whenever it is empty,
+/// while each recipe runs many rounds; every create beneath a container must recreate
+/// the parent and retry instead of failing with NoNode. (A DoubleBarrier entered just
+/// after the server reaped its container failed this way in CI against ZooKeeper.)
+#[tokio::test]
+async fn recipes_survive_their_container_being_reaped_between_calls() {
+    const ROUNDS: usize = 40;
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "reaped").await;
+    let containers: Vec<String> = ["double", "herd", "mutex", "queue", "bar", "ctr"]
+        .iter()
+        .map(|n| format!("{root}/{n}"))
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reaped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reaper = {
+        let (c, stop, reaped) = (
+            common::connect(&hosts).await,
+            stop.clone(),
+            reaped.clone(),
+        );
+        let containers = containers.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                for p in &containers {
+                    if c.delete(p, None).await.is_ok() {
+                        reaped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let [double, herd, mutex, queue, bar, ctr] = &containers[..] else {
+        unreachable!()
+    };
+    for round in 0..ROUNDS {
+        let d = DoubleBarrier::new(a.clone(), double, 1).unwrap();
+        assert!(d.enter(Some(WAIT)).await.unwrap(), "round {round}");
+        assert!(d.leave(Some(WAIT)).await.unwrap(), "round {round}");
+
+        let h = HerdLock::new(a.clone(), herd).unwrap();
+        h.acquire().await.unwrap();
+        h.release().await.unwrap();
+
+        let m = Mutex::new(a.clone(), mutex).unwrap();
+        m.acquire().await.unwrap();
+        m.release().await.unwrap();
+
+        let q = DistributedQueue::new(a.clone(), queue).unwrap();
+        q.put(b"x").await.unwrap();
+        q.take().await.unwrap().ack().await.unwrap();
+
+        let b = Barrier::new(a.clone(), &format!("{bar}/b")).unwrap();
+        b.set().await.unwrap();
+        b.remove().await.unwrap();
+
+        let cpath = format!("{ctr}/c");
+        let counter = SharedCounter::new(a.clone(), &cpath, 0).await.unwrap();
+        assert_eq!(counter.add(1).await.unwrap(), 1);
+        a.delete(&cpath, None).await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    reaper.await.unwrap();
+    // The race was really exercised: the parents were deleted under the recipes.
+    assert!(reaped.load(Ordering::Relaxed) >= ROUNDS);
+    common::delete_all(&a, &root).await;
+}

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::util::{delete_quietly, ensure_path};
+use super::util::{create_under_container, delete_quietly, ensure_path};
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::types::{CreateMode, EventType};
 use crate::Client;
 
 #[derive(Debug, Clone)]
@@ -26,11 +26,7 @@ impl Barrier {
     /// Raises the barrier (creates its node; fine if already raised).
     pub async fn set(&self) -> Result<()> {
         ensure_path(&self.client, rzk_proto::path::parent(&self.path)).await?;
-        match self
-            .client
-            .create(&self.path, b"", &open_acl_unsafe(), CreateMode::Persistent)
-            .await
-        {
+        match create_under_container(&self.client, &self.path, b"", CreateMode::Persistent).await {
             Ok(_) | Err(Error::NodeExists) => Ok(()),
             Err(e) => Err(e),
         }

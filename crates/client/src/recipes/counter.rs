@@ -1,9 +1,9 @@
 //! `SharedCounter`: Curator's `SharedCount` — a 32-bit integer stored big-endian in one
 //! node, changed only by versioned compare-and-set.
 
-use super::util::ensure_path;
+use super::util::{create_under_container, ensure_path};
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode};
+use crate::types::CreateMode;
 use crate::{Client, OneshotWatch};
 
 /// A value with the node version it was read at.
@@ -31,13 +31,7 @@ impl SharedCounter {
     pub async fn new(client: Client, path: &str, seed: i32) -> Result<SharedCounter> {
         rzk_proto::path::validate(path, false)?;
         ensure_path(&client, rzk_proto::path::parent(path)).await?;
-        match client
-            .create(
-                path,
-                &seed.to_be_bytes(),
-                &open_acl_unsafe(),
-                CreateMode::Persistent,
-            )
+        match create_under_container(&client, path, &seed.to_be_bytes(), CreateMode::Persistent)
             .await
         {
             Ok(_) | Err(Error::NodeExists) => {}

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::util::{child_path, delete_quietly, ensure_path};
+use super::util::{child_path, create_under_container, delete_quietly, ensure_path};
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType, WatchedEvent};
+use crate::types::{CreateMode, EventType, WatchedEvent};
 use crate::{Client, OneshotWatch};
 
 const READY_NODE: &str = "ready";
@@ -67,11 +67,7 @@ impl DoubleBarrier {
         let deadline = max.map(|d| Instant::now() + d);
         ensure_path(&self.client, &self.path).await?;
         let (ready, mut w) = self.client.exists_w(&self.ready).await?;
-        match self
-            .client
-            .create(&self.ours, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
-            .await
-        {
+        match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await {
             Ok(_) | Err(Error::NodeExists) => {}
             Err(e) => return Err(e),
         }
@@ -80,9 +76,7 @@ impl DoubleBarrier {
         }
         loop {
             if self.members().await?.len() >= self.member_count {
-                match self
-                    .client
-                    .create(&self.ready, b"", &open_acl_unsafe(), CreateMode::Persistent)
+                match create_under_container(&self.client, &self.ready, b"", CreateMode::Persistent)
                     .await
                 {
                     Ok(_) | Err(Error::NodeExists) => return Ok(true),

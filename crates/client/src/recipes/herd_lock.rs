@@ -8,9 +8,9 @@
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::util::{child_path, delete_guaranteed, ensure_path};
+use super::util::{child_path, create_under_container, delete_guaranteed, ensure_path};
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::types::{CreateMode, EventType};
 use crate::Client;
 
 /// A non-re-entrant lock with the herd effect.
@@ -37,15 +37,13 @@ impl HerdLock {
             return Err(Error::Recipe("HerdLock is already held".into()));
         }
         ensure_path(&self.client, &self.path).await?;
-        let ours = self
-            .client
-            .create(
-                &child_path(&self.path, "lock-"),
-                b"",
-                &open_acl_unsafe(),
-                CreateMode::EphemeralSequential,
-            )
-            .await?;
+        let ours = create_under_container(
+            &self.client,
+            &child_path(&self.path, "lock-"),
+            b"",
+            CreateMode::EphemeralSequential,
+        )
+        .await?;
         let name = rzk_proto::path::basename(&ours).to_owned();
         loop {
             let (mut children, w) = self.client.get_children_w(&self.path).await?;

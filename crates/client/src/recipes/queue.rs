@@ -6,16 +6,17 @@
 //! session ends first the claim vanishes and another consumer gets the item again:
 //! at-least-once, never silently lost. Items are handed out in sequence order.
 
-use super::util::{child_path, delete_guaranteed, delete_quietly, ensure_path};
+use super::util::{
+    child_path, create_under_container, delete_guaranteed, delete_quietly, ensure_path,
+    REAPED_RETRIES,
+};
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType};
+use crate::types::{CreateMode, EventType};
 use crate::Client;
 
 /// Curator's queue item prefix.
 pub const QUEUE_ITEM_NAME: &str = "queue-";
 const LOCKS: &str = "locks";
-/// How often a call is retried when the queue's container nodes were reaped under it.
-const REAPED_RETRIES: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DistributedQueue {
@@ -46,29 +47,7 @@ impl DistributedQueue {
     /// Appends an item; returns its node path.
     pub async fn put(&self, data: &[u8]) -> Result<String> {
         let item = child_path(&self.path, QUEUE_ITEM_NAME);
-        match self
-            .client
-            .create(
-                &item,
-                data,
-                &open_acl_unsafe(),
-                CreateMode::PersistentSequential,
-            )
-            .await
-        {
-            Err(Error::NoNode) => {
-                ensure_path(&self.client, &self.path).await?;
-                self.client
-                    .create(
-                        &item,
-                        data,
-                        &open_acl_unsafe(),
-                        CreateMode::PersistentSequential,
-                    )
-                    .await
-            }
-            r => r,
-        }
+        create_under_container(&self.client, &item, data, CreateMode::PersistentSequential).await
     }
 
     async fn items(&self, watch: bool) -> Result<(Vec<String>, Option<crate::OneshotWatch>)> {
@@ -101,21 +80,9 @@ impl DistributedQueue {
     async fn claim_first(&self, items: &[String]) -> Result<Option<QueueItem>> {
         for name in items {
             let claim = child_path(&self.locks, name);
-            let mut tries = 0;
-            let created = loop {
-                match self
-                    .client
-                    .create(&claim, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
-                    .await
-                {
-                    // The locks container was reaped since we ensured it: again.
-                    Err(Error::NoNode) if tries < REAPED_RETRIES => {
-                        tries += 1;
-                        ensure_path(&self.client, &self.locks).await?;
-                    }
-                    r => break r,
-                }
-            };
+            // The locks container may have been reaped since we ensured it.
+            let created =
+                create_under_container(&self.client, &claim, b"", CreateMode::Ephemeral).await;
             match created {
                 Ok(_) => {}
                 Err(Error::NodeExists) => continue,

@@ -51,6 +51,38 @@ pub async fn ensure_path(client: &Client, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many times a create retries after the server reaped its container parent.
+pub const REAPED_RETRIES: u32 = 5;
+
+/// Creates `path` under a parent that may be a container: when the create answers
+/// `NoNode` (the parent is missing, or the server's container reaper deleted it
+/// between our `ensure_path` and this create), the parents are created again and the
+/// create retried, up to [`REAPED_RETRIES`] times. Curator gets the same effect from
+/// `creatingParentContainersIfNeeded()` on every create.
+///
+/// Returns the created path (with the sequence suffix for sequential modes).
+///
+/// # Errors
+/// Whatever the create answers other than `NoNode`, or `NoNode` after the last retry.
+pub async fn create_under_container(
+    client: &Client,
+    path: &str,
+    data: &[u8],
+    mode: CreateMode,
+) -> Result<String> {
+    let parent = rzk_proto::path::parent(path);
+    let mut tries = 0;
+    loop {
+        match client.create(path, data, &open_acl_unsafe(), mode).await {
+            Err(Error::NoNode) if tries < REAPED_RETRIES => {
+                tries += 1;
+                ensure_path(client, parent).await?;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Curator's `StandardLockInternalsDriver.fixForSorting`: the part after the last
 /// occurrence of the lock name (or the whole name when absent).
 pub fn fix_for_sorting<'a>(name: &'a str, lock_name: &str) -> &'a str {
