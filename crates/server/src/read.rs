@@ -30,6 +30,7 @@ pub fn read(
                 watches.add_data_watch(conn, &r.path);
             }
             let stat = tree.stat(&r.path).ok_or(ErrorCode::NoNode)?;
+            crate::metrics::hooks::read_stat(&r.path, 0);
             Ok(ExistsResponse { stat }.to_bytes())
         }
         ReadRequest::GetData(r) => {
@@ -137,6 +138,7 @@ fn get_data(
     let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
     require(&acl, auth, perms::READ)?;
     let r = tree.get_data(path).ok_or(ErrorCode::NoNode)?;
+    crate::metrics::hooks::read_stat(path, r.0.as_option().map_or(0, |b| b.len()));
     if watch {
         watches.add_data_watch(conn, path);
     }
@@ -154,6 +156,7 @@ fn get_children(
     let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
     require(&acl, auth, perms::READ)?;
     let r = tree.get_children(path).ok_or(ErrorCode::NoNode)?;
+    crate::metrics::hooks::read_stat(path, r.0.iter().map(String::len).sum());
     if watch {
         watches.add_child_watch(conn, path);
     }

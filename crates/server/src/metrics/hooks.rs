@@ -200,3 +200,135 @@ pub fn log_synced(txns: usize, woke: Instant, synced_from: Instant) {
     m.sync_processor_request_queued.add(txns as u64);
     m.sync_processor_queue_and_flush_time_ms.add_ms(total);
 }
+
+/// Leader: a quorum packet queued for a learner (counts DIFF syncs).
+#[inline]
+pub fn quorum_packet_sent(ty: rzk_proto::quorum::PacketType) {
+    if ty == rzk_proto::quorum::PacketType::Diff {
+        metrics().diff_count.inc();
+    }
+}
+
+/// The core asked for `n` txns to be logged; on a learner each is a proposal received.
+#[inline]
+pub fn txns_to_log(n: usize, leading: bool) {
+    if !leading {
+        metrics().learner_proposal_received_count.add(n as u64);
+    }
+}
+
+/// Watches fired by one applied txn, counted by event type (ZooKeeper records the
+/// watchers each triggered event reaches).
+pub fn watches_fired(events: &[(crate::watch::ConnId, rzk_proto::records::WatcherEvent)]) {
+    use rzk_proto::opcode::event;
+    let mut by_type = [0i64; 4];
+    for (_, e) in events {
+        let i = match e.event_type {
+            event::NODE_CREATED => 0,
+            event::NODE_DELETED => 1,
+            event::NODE_DATA_CHANGED => 2,
+            event::NODE_CHILDREN_CHANGED => 3,
+            _ => continue,
+        };
+        by_type[i] += 1;
+    }
+    let m = metrics();
+    let sinks = [
+        &m.node_created_watch_count,
+        &m.node_deleted_watch_count,
+        &m.node_changed_watch_count,
+        &m.node_children_watch_count,
+    ];
+    for (n, s) in by_type.into_iter().zip(sinks) {
+        if n > 0 {
+            s.add(n);
+        }
+    }
+}
+
+/// The applier finished one committed txn begun at `started` (`local`: a client of this
+/// server waits for it).
+#[inline]
+pub fn applied(started: Instant, local: bool) {
+    let m = metrics();
+    let d = started.elapsed();
+    m.commit_process_time.add_ms(d);
+    m.write_final_proc_time_ms.add_ms(d);
+    m.write_commitproc_time_ms.add_ms(d);
+    if local {
+        m.local_write_committed_time_ms.add_ms(d);
+    } else {
+        m.server_write_committed_time_ms.add_ms(d);
+    }
+}
+
+/// A client request frame of `payload` bytes arrived (its 4-byte length prefix added).
+#[inline]
+pub fn request_received(payload: usize) {
+    metrics().bytes_received_count.add(payload as u64 + 4);
+}
+
+/// A frame written to a client: a notification (xid -1) counts in `watch_bytes`,
+/// anything else is a reply (sizes, `response_bytes`).
+#[inline]
+pub fn frame_sent(frame: &[u8]) {
+    if frame.get(4..8) == Some(&[0xff; 4]) {
+        metrics().watch_bytes.add(frame.len() as u64);
+    } else {
+        super::reply_sent(frame.len());
+    }
+}
+
+/// A client request answered after `ms` ms; `write`: through the write pipeline
+/// (ZooKeeper's `updatelatency`), otherwise a read, ping or other local request
+/// (`readlatency`).
+#[inline]
+pub fn request_done(ms: u64, write: bool) {
+    let m = metrics();
+    let v = i64::try_from(ms).unwrap_or(i64::MAX);
+    if write {
+        m.updatelatency.add(v);
+    } else {
+        m.readlatency.add(v);
+    }
+}
+
+/// A read of `bytes` bytes at `path` (`read_per_namespace`).
+#[inline]
+pub fn read_stat(path: &str, bytes: usize) {
+    super::registry::read_stat(metrics(), path, bytes);
+}
+
+/// A write of `bytes` data bytes at `path` (`write_per_namespace`; 0 for a delete).
+#[inline]
+pub fn write_stat(path: &str, bytes: usize) {
+    super::registry::write_stat(metrics(), path, bytes);
+}
+
+/// The writes of one applied txn by namespace (`write_per_namespace`: path length plus
+/// data length; deletes, including a closed session's ephemerals, count the path only).
+/// A failed txn writes nothing.
+pub fn txn_applied(txn: &rzk_proto::txn::Txn, failed: bool) {
+    use rzk_proto::txn::Txn;
+    if failed {
+        return;
+    }
+    match txn {
+        Txn::Create(_, c) => write_stat(&c.path, c.data.len()),
+        Txn::CreateTtl(c) => write_stat(&c.path, c.data.len()),
+        Txn::CreateContainer(c) => write_stat(&c.path, c.data.len()),
+        Txn::Delete(d) | Txn::DeleteContainer(d) => write_stat(&d.path, 0),
+        Txn::SetData(s) | Txn::Reconfig(s) => write_stat(&s.path, s.data.len()),
+        Txn::Multi(subs) => {
+            for t in subs {
+                txn_applied(t, false);
+            }
+        }
+        Txn::CloseSession(Some(c)) => {
+            for p in &c.paths_to_delete {
+                write_stat(p, 0);
+            }
+        }
+        _ => {}
+    }
+}

@@ -359,6 +359,7 @@ impl Conn {
 
     async fn send_frame(&mut self, frame: &[u8]) -> Result<(), ConnError> {
         self.wr.write_all(frame).await?;
+        crate::metrics::hooks::frame_sent(frame);
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         self.shared
             .stats
@@ -367,8 +368,10 @@ impl Conn {
         Ok(())
     }
 
-    fn finish_request(&self, received: Instant) {
+    /// A request answered; `write`: it went through the write pipeline.
+    fn finish_request(&self, received: Instant, write: bool) {
         let ms = received.elapsed().as_millis() as u64;
+        crate::metrics::hooks::request_done(ms, write);
         self.stats.record_latency(ms);
         self.stats
             .last_response_ms
@@ -391,6 +394,9 @@ impl Conn {
     async fn handshake(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
         let shared = self.shared.clone();
         if !shared.quorum.is_serving() {
+            crate::metrics::metrics()
+                .cnxn_closed_without_zk_server_running
+                .inc();
             // An ensemble member without a leader (ZooKeeper: "ZooKeeperServer not
             // running"): the client tries another server.
             return Err(ConnError::Closed(
@@ -734,6 +740,7 @@ impl Conn {
 
     async fn on_frame(&mut self, payload: Vec<u8>) -> Result<(), ConnError> {
         self.count_received();
+        crate::metrics::hooks::request_received(payload.len());
         let shared = self.shared.clone();
         let _ = shared.sessions().touch(self.session, shared.now_ms());
         let max = shared.config.jute_max_buffer;
@@ -840,7 +847,7 @@ impl Conn {
                     ..
                 } => {
                     self.send_frame(&frame).await?;
-                    self.finish_request(received);
+                    self.finish_request(received, true);
                     if close {
                         return Err(ConnError::Closed("session closed"));
                     }
@@ -853,7 +860,7 @@ impl Conn {
                 } => {
                     self.locals_pending -= 1;
                     let r = self.answer_local(xid, what).await;
-                    self.finish_request(received);
+                    self.finish_request(received, false);
                     r?;
                 }
             }

@@ -94,6 +94,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                 continue;
             }
         };
+        crate::metrics::metrics().connection_request_count.inc();
         let max = shared.config.max_client_cnxns;
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(ConnStats::new());
@@ -103,6 +104,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
             let n = reg.per_ip.entry(addr.ip()).or_insert(0);
             if max > 0 && *n >= max {
                 tracing::warn!("too many connections from {} - max is {max}", addr.ip());
+                crate::metrics::metrics().connection_rejected.inc();
                 drop(stream);
                 continue;
             }
@@ -127,6 +129,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
             match open_stream(stream, &kind).await {
                 Ok(s) => conn::serve(shared, s, addr, id, rx, stats).await,
                 Err(e) => {
+                    crate::metrics::metrics().unsuccessful_handshake.inc();
                     shared
                         .stats
                         .auth_failed

@@ -201,9 +201,14 @@ pub(crate) fn apply_committed(
     job: Option<&Job>,
     rec: &TxnRecord,
 ) {
+    let started = std::time::Instant::now();
     let session = SessionId(rec.header.client_id);
     let mut tree = writer.write();
     let result = tree.apply(rec);
+    crate::metrics::hooks::txn_applied(
+        &rec.txn,
+        matches!(result.reply, crate::tree::TxnReply::Error(_)),
+    );
 
     // Session bookkeeping follows the committed txn.
     let mut closed_session = false;
@@ -231,6 +236,7 @@ pub(crate) fn apply_committed(
                 .get(&conn)
                 .is_some_and(|c| check_perm(acl, &c.auth, perms::READ))
         });
+        crate::metrics::hooks::watches_fired(&events);
         for (conn, ev) in events {
             if let Some(c) = conns.conns.get(&conn) {
                 let _ = c.tx.send(ConnMsg::Notify(notification_frame(&ev)));
@@ -238,6 +244,7 @@ pub(crate) fn apply_committed(
         }
     }
     drop(tree);
+    crate::metrics::hooks::applied(started, job.is_some());
 
     match job.map(|j| (j.origin, j)) {
         Some((Origin::Conn(conn), job)) => reply_to_origin(shared, conn, job, &result),

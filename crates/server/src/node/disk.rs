@@ -197,6 +197,7 @@ impl Writer {
             return Ok(());
         };
         let mut snapshot_due = false;
+        let woke = std::time::Instant::now();
         let log = self.log()?;
         let mut sizes = Vec::with_capacity(txns.len());
         for t in txns {
@@ -211,7 +212,9 @@ impl Writer {
                     .map_err(DiskError::Log)?,
             );
         }
+        let synced_from = std::time::Instant::now();
         log.sync_all().map_err(DiskError::Log)?;
+        crate::metrics::hooks::log_synced(txns.len(), woke, synced_from);
         for n in sizes {
             snapshot_due |= self.snapshots.on_append(n);
         }

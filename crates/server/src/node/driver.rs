@@ -452,12 +452,14 @@ impl Driver {
                     msg: Message::Quorum(p),
                 } => {
                     if let Some(l) = self.links.get(&to) {
+                        crate::metrics::hooks::quorum_packet_sent(p.ty);
                         let _ = l.tx.send(Outbound::Packet(p));
                     }
                 }
                 Output::Connect { to } => self.connect(to),
                 Output::Disconnect { peer } => self.close_link(peer),
                 Output::PersistTxns(mut ts) => {
+                    crate::metrics::hooks::txns_to_log(ts.len(), self.role == Role::Leading);
                     if self.to_persist.is_empty() {
                         self.to_persist = ts;
                     } else {
@@ -470,6 +472,7 @@ impl Driver {
                     if let Some(l) = self.links.get(&to) {
                         let (tx, rx) = oneshot::channel();
                         let _ = l.tx.send(Outbound::Snap { zxid, body: rx });
+                        crate::metrics::metrics().snap_count.inc();
                         tracing::info!(learner = %to, zxid = %zxid, "sending a snapshot");
                         self.send_applier(ApplyMsg::Snapshot { zxid: zxid.0, tx });
                     }
@@ -587,6 +590,7 @@ impl Driver {
             self.remote_pending
                 .remove(&(SessionId(rec.header.client_id), rec.header.cxid))
         };
+        crate::metrics::hooks::committed(zxid.0, self.role == Role::Leading, rec.header.time);
         self.commits.push((rec, job));
         while self.leader_syncs.front().is_some_and(|(z, _)| *z <= zxid) {
             if let Some((_, job)) = self.leader_syncs.pop_front() {
@@ -925,6 +929,7 @@ impl Driver {
             rec,
             job: origin,
         });
+        crate::metrics::hooks::proposed(zxid.0, payload.len());
         self.step(Input::Propose { zxid, payload });
     }
 
@@ -976,7 +981,10 @@ impl Driver {
                     self.step(Input::Disconnected { peer });
                 }
             }
-            Event::Persisted(z) => self.step(Input::Persisted { up_to: z }),
+            Event::Persisted(z) => {
+                crate::metrics::hooks::persisted(z.0);
+                self.step(Input::Persisted { up_to: z })
+            }
             Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),
             Event::DiskFailed(why) => {
                 self.shared.lifecycle.fail(format!("disk failure: {why}"));
@@ -1008,6 +1016,9 @@ impl Driver {
                     let now = self.shared.now_ms();
                     self.shared.sessions().take_expired(now)
                 };
+                crate::metrics::metrics()
+                    .stale_sessions_expired
+                    .add(expired.len() as u64);
                 for sid in expired {
                     tracing::info!("expiring session 0x{sid:x}");
                     self.lead(Work::Local(Job {
