@@ -1,11 +1,16 @@
 //! `rzk shell`: a zkCli-compatible command shell over rzk-client.
 //!
 //! Owns argument parsing (`-server host:port[,...]`, `-timeout ms`, `-r`, and for TLS
-//! `-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]`), the command
+//! `-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]`, for SASL
+//! DIGEST-MD5 `-sasl-user USER -sasl-password-file FILE` or `-jaas FILE [-sasl-section
+//! NAME]`, else zkCli's `-Djava.security.auth.login.config=...` in `CLIENT_JVMFLAGS` /
+//! `JVMFLAGS`), the command
 //! table, zkCli's output formats (`[a, b]` listings, `cZxid = 0x..` stat lines, `'world,'anyone`
 //! ACLs, `WATCHER::` events) and rustyline editing/history. With a command after the
 //! options it runs that one command and exits (status 1 on error). Never panics on
 //! server replies; every failure becomes a zkCli-style message on stderr.
+
+mod quota;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,7 +40,8 @@ fn csv_escape(s: &str) -> String {
 }
 
 /// `rzk shell [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r]
-/// [-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]] [command args...]`
+/// [-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]]
+/// [-sasl-user USER -sasl-password-file FILE | -jaas FILE [-sasl-section NAME]] [command args...]`
 #[derive(Debug, clap::Args)]
 #[command(disable_help_flag = true)]
 pub struct Args {
@@ -52,7 +58,52 @@ struct Options {
     timeout_ms: u64,
     read_only: bool,
     tls: TlsArgs,
+    sasl: SaslArgs,
     command: Vec<String>,
+}
+
+/// How `rzk shell` logs in with SASL DIGEST-MD5 (ZooKeeper's JAAS `Client` section).
+#[derive(Debug, Clone, Default)]
+struct SaslArgs {
+    user: Option<String>,
+    password_file: Option<std::path::PathBuf>,
+    jaas: Option<std::path::PathBuf>,
+    section: Option<String>,
+}
+
+impl SaslArgs {
+    /// The login: from the flags, else from `CLIENT_JVMFLAGS`/`JVMFLAGS` as zkCli reads
+    /// them; `None` for no SASL.
+    fn options(&self) -> Result<Option<rzk_client::SaslOptions>, Error> {
+        use rzk_client::sasl::{SaslOptions, Secret, DEFAULT_CLIENT_SECTION};
+        match (&self.user, &self.password_file, &self.jaas) {
+            (Some(_), _, Some(_)) | (None, Some(_), Some(_)) => Err(Error::Sasl(
+                "-jaas and -sasl-user/-sasl-password-file exclude each other".into(),
+            )),
+            (Some(user), Some(file), None) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    Error::Sasl(format!("cannot read password file {}: {e}", file.display()))
+                })?;
+                let password = text.strip_suffix('\n').unwrap_or(&text);
+                let password = password.strip_suffix('\r').unwrap_or(password);
+                Ok(Some(SaslOptions::digest(
+                    user.clone(),
+                    Secret::new(password),
+                )))
+            }
+            (Some(_), None, None) | (None, Some(_), None) => Err(Error::Sasl(
+                "-sasl-user and -sasl-password-file go together".into(),
+            )),
+            (None, None, Some(jaas)) => {
+                let section = self.section.as_deref().unwrap_or(DEFAULT_CLIENT_SECTION);
+                SaslOptions::from_jaas_file(jaas, section).map(Some)
+            }
+            (None, None, None) if self.section.is_some() => {
+                Err(Error::Sasl("-sasl-section needs -jaas".into()))
+            }
+            (None, None, None) => SaslOptions::from_env(),
+        }
+    }
 }
 
 /// TLS options shared by `rzk shell` and `rzk bench`: PEM files, as kazoo takes them.
@@ -96,6 +147,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         timeout_ms: 30000,
         read_only: false,
         tls: TlsArgs::default(),
+        sasl: SaslArgs::default(),
         command: Vec::new(),
     };
     let mut i = 0;
@@ -125,6 +177,24 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 }
             }
             "-tls-no-hostname-check" | "--tls-no-hostname-check" => o.tls.no_hostname_check = true,
+            "-sasl-user"
+            | "--sasl-user"
+            | "-sasl-password-file"
+            | "--sasl-password-file"
+            | "-jaas"
+            | "--jaas"
+            | "-sasl-section"
+            | "--sasl-section" => {
+                let flag = args[i].trim_start_matches('-').to_owned();
+                i += 1;
+                let v = args.get(i).ok_or(format!("-{flag} needs a value"))?.clone();
+                match flag.as_str() {
+                    "sasl-user" => o.sasl.user = Some(v),
+                    "sasl-password-file" => o.sasl.password_file = Some(v.into()),
+                    "jaas" => o.sasl.jaas = Some(v.into()),
+                    _ => o.sasl.section = Some(v),
+                }
+            }
             "-waitforconnection" => {}
             "-help" | "--help" | "-h" => {
                 o.command = vec!["help".into()];
@@ -159,6 +229,7 @@ pub fn main(args: Args) -> ExitCode {
 struct Shell {
     client: Option<Client>,
     tls: Option<rzk_client::TlsOptions>,
+    sasl: Option<rzk_client::SaslOptions>,
     server: String,
     timeout: Duration,
     read_only: bool,
@@ -182,9 +253,17 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let sasl = match opts.sasl.options() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut sh = Shell {
         client: None,
         tls,
+        sasl,
         server: opts.server.clone(),
         timeout: Duration::from_millis(opts.timeout_ms),
         read_only: opts.read_only,
@@ -419,16 +498,19 @@ const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
 \tcreate [-s] [-e] [-c] [-t ttl] path [data] [acl]
 \tdelete [-v version] path
 \tdeleteall path
+\tdelquota [-n|-b|-N|-B] path
 \tgetAcl [-s] path
 \tgetAllChildrenNumber path
 \tgetEphemerals path
 \tget [-s] [-w] path
 \thistory 
+\tlistquota path
 \tls [-s] [-w] [-R] path
 \tquit 
 \tremovewatches path [-c|-d|-a] [-l]
 \tset [-s] [-v version] path data
 \tsetAcl [-s] [-v version] [-R] path acl
+\tsetquota -n|-b|-N|-B val path
 \tstat [-w] path
 \tsync path
 \twhoami ";
@@ -446,9 +528,15 @@ impl Shell {
         if let Some(t) = &self.tls {
             b = b.tls(t.clone());
         }
+        if let Some(s) = &self.sasl {
+            b = b.sasl(s.clone());
+        }
         let c = b.connect().await?;
         if self.interactive {
             println!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
+            if self.sasl.is_some() {
+                println!("\nWATCHER::\n\nWatchedEvent state:SaslAuthenticated type:None path:null");
+            }
         }
         self.client = Some(c);
         Ok(())
@@ -850,6 +938,9 @@ impl Shell {
                         e => error_message(&e, &path),
                     })
             }
+            "setquota" => quota::setquota(self.client()?, args).await,
+            "listquota" => quota::listquota(self.client()?, args).await,
+            "delquota" => quota::delquota(self.client()?, args).await,
             "whoami" => {
                 let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
                 println!("Auth scheme: User");
@@ -946,5 +1037,49 @@ mod tests {
         let o = parse_options(&a).unwrap();
         assert_eq!(o.server, "h:1");
         assert_eq!(o.command, vec!["ls", "-s", "/"]);
+    }
+
+    #[test]
+    fn sasl_flags() {
+        let dir = std::env::temp_dir().join(format!("rzk-shell-sasl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let args = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+        let o = parse_options(&args(&[
+            "-sasl-user",
+            "bob",
+            "--sasl-password-file",
+            pw.to_str().unwrap(),
+            "whoami",
+        ]))
+        .unwrap();
+        let s = o.sasl.options().unwrap().unwrap();
+        assert_eq!(
+            s,
+            rzk_client::SaslOptions::digest("bob", rzk_client::sasl::Secret::new("s3cret"))
+        );
+        assert_eq!(o.command, vec!["whoami"]);
+        let only_user = parse_options(&args(&["-sasl-user", "bob"])).unwrap();
+        assert!(only_user.sasl.options().is_err());
+        let both = parse_options(&args(&["-sasl-user", "bob", "-jaas", "/x"])).unwrap();
+        assert!(both.sasl.options().is_err());
+        let jaas = dir.join("jaas.conf");
+        std::fs::write(
+            &jaas,
+            "Other { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"al\" password=\"p\"; };",
+        )
+        .unwrap();
+        let o = parse_options(&args(&[
+            "-jaas",
+            jaas.to_str().unwrap(),
+            "-sasl-section",
+            "Other",
+        ]))
+        .unwrap();
+        assert_eq!(o.sasl.options().unwrap().unwrap().user(), "al");
+        let o = parse_options(&args(&["-jaas", jaas.to_str().unwrap()])).unwrap();
+        assert!(o.sasl.options().is_err(), "no Client section");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
