@@ -66,12 +66,7 @@ fn server_state(status: Status<'_>) -> &'static str {
 
 /// Java's `Double.toString` for the values we print (always has a fractional part).
 pub fn java_double(v: f64) -> String {
-    let s = format!("{v:?}");
-    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
-        s
-    } else {
-        format!("{s}.0")
-    }
+    crate::admin::number::java_double(v)
 }
 
 fn sorted_conns(status: Status<'_>) -> Vec<ConnEntry> {

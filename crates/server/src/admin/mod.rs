@@ -7,6 +7,7 @@
 pub mod format;
 pub mod settings;
 pub mod mntr;
+pub mod number;
 
 use crate::node::status::Status;
 use std::sync::atomic::{AtomicI64, Ordering};

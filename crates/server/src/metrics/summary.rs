@@ -160,13 +160,9 @@ impl Summary {
 }
 
 impl Snapshot {
-    /// The mean (0.0 when empty), as ZooKeeper's `getAvg`.
+    /// The mean (0.0 when empty), rounded to 4 decimals as ZooKeeper's `getAvg`.
     pub fn avg(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum as f64 / self.count as f64
-        }
+        crate::admin::number::zk_avg(self.sum as f64, self.count)
     }
 
     /// The `q` quantile estimated from the histogram (within 1/16 of the true value),

@@ -666,6 +666,13 @@ impl Driver {
         }
         self.announce_pending = false;
         if std::mem::take(&mut self.snapshot_after_recovery) {
+            // Start-up progress: the logged history is in the tree now (for a large log
+            // this is the last silent stretch before clients are let in).
+            tracing::info!(
+                "transactions logged after the snapshot applied, up to zxid {}, {} ms after start-up; taking a snapshot",
+                self.zab.last_committed(),
+                self.start.elapsed().as_millis()
+            );
             self.send_disk(DiskOp::Snapshot);
         }
         let orphans: Vec<SessionId> = {

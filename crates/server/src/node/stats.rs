@@ -49,11 +49,9 @@ impl ServerStats {
     pub fn latency(&self) -> (u64, f64, u64) {
         let n = self.count.load(Ordering::Relaxed);
         let min = self.min_latency_ms.load(Ordering::Relaxed);
-        let avg = if n == 0 {
-            0.0
-        } else {
-            self.total_latency_ms.load(Ordering::Relaxed) as f64 / n as f64
-        };
+        // Rounded to 4 decimals as ZooKeeper's getAvgLatency (stat, srvr, mntr).
+        let avg =
+            crate::admin::number::zk_avg(self.total_latency_ms.load(Ordering::Relaxed) as f64, n);
         (
             if min == u64::MAX { 0 } else { min },
             avg,

@@ -9,6 +9,7 @@ pub mod files;
 pub mod log_reader;
 pub mod log_repair;
 pub mod open;
+pub mod progress;
 pub mod purge;
 pub mod recovery;
 pub mod settings;

@@ -10,6 +10,7 @@
 use super::files::{self, INITIALIZE_MARKER};
 use super::log_reader::{LogIterator, LogReadError, TornTail};
 use super::log_repair::{self, RepairError};
+use super::progress::{mib, percent, Progress};
 use super::snapshot::{
     self, SnapNode, SnapshotError, SnapshotFile, SnapshotReader, SnapshotTrailer,
     MAX_SNAPSHOT_CANDIDATES,
@@ -20,6 +21,7 @@ use rzk_proto::Zxid;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Start-up switches (system properties in ZooKeeper).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,21 +121,54 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RecoveryError + '_ {
 }
 
 /// Loads one snapshot into the sink; any error means "invalid, try an older one".
+/// Says how far it got every few seconds (percentage of the file when it is not
+/// compressed) and what it loaded, in how long, at the end.
 fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), String> {
     let err = |e: SnapshotError| e.to_string();
+    let name = files::file_name(&f.path);
+    let size = fs::metadata(&f.path).map(|m| m.len()).ok();
+    // The reader's position counts uncompressed bytes: a percentage only without
+    // compression.
+    let plain_size = size.filter(|_| !name.ends_with(".gz") && !name.ends_with(".snappy"));
+    let mut progress = Progress::start(Instant::now());
     let mut r = SnapshotReader::open(&f.path).map_err(err)?;
-    sink.sessions(r.sessions().map_err(err)?)?;
+    let sessions = r.sessions().map_err(err)?;
+    let session_count = sessions.len();
+    sink.sessions(sessions)?;
     sink.acl_cache(r.acl_cache().map_err(err)?)?;
     let mut saw_root = false;
     while let Some(n) = r.next_node().map_err(err)? {
         saw_root |= n.path.is_empty();
         sink.node(n)?;
+        if progress.item(Instant::now) {
+            let done = r.position();
+            match (percent(done, plain_size), plain_size) {
+                (Some(pct), Some(total)) => tracing::info!(
+                    "loading snapshot {name}: {pct}% ({} znodes, {} of {})",
+                    progress.items(),
+                    mib(done),
+                    mib(total)
+                ),
+                _ => tracing::info!(
+                    "loading snapshot {name}: {} znodes, {} uncompressed read",
+                    progress.items(),
+                    mib(done)
+                ),
+            }
+        }
     }
     if !saw_root {
         return Err(format!("snapshot {} has no root node", f.path.display()));
     }
     let trailer = r.finish().map_err(err)?;
-    sink.snapshot_loaded(f.zxid, &trailer)
+    sink.snapshot_loaded(f.zxid, &trailer)?;
+    tracing::info!(
+        "snapshot {name} loaded: {} znodes, {session_count} sessions, {} in {} ms",
+        progress.items(),
+        mib(size.unwrap_or(0)),
+        progress.elapsed(Instant::now()).as_millis()
+    );
+    Ok(())
 }
 
 /// Recovers the database (see the module docs). `data_dir` holds `version-2/snapshot.*`,
@@ -239,6 +274,26 @@ fn replay(
 ) -> Result<(), RecoveryError> {
     let mut it = LogIterator::open(log_dir, snap_zxid.next().0)?;
     let mut prev = snap_zxid;
+    let mut first = None;
+    if !it.files().is_empty() {
+        let bytes: u64 = it
+            .files()
+            .iter()
+            .filter_map(|f| fs::metadata(&f.path).ok())
+            .map(|m| m.len())
+            .sum();
+        let names: Vec<String> = it
+            .files()
+            .iter()
+            .map(|f| files::file_name(&f.path))
+            .collect();
+        tracing::info!(
+            "reading transaction logs after zxid {snap_zxid}: {} ({} on disk)",
+            names.join(", "),
+            mib(bytes)
+        );
+    }
+    let mut progress = Progress::start(Instant::now());
     while let Some(entry) = it.next() {
         let entry = entry?;
         let zxid = Zxid(entry.record.header.zxid);
@@ -255,9 +310,26 @@ fn replay(
                 msg,
             })?;
         prev = prev.max(zxid);
+        first.get_or_insert(zxid);
         report.txns_replayed += 1;
+        if progress.item(Instant::now) {
+            tracing::info!(
+                "reading transaction logs: {} transactions so far, at zxid {zxid} in {}",
+                progress.items(),
+                it.current_file().map(files::file_name).unwrap_or_default()
+            );
+        }
     }
     report.last_zxid = report.last_zxid.max(prev.0);
+    let ms = progress.elapsed(Instant::now()).as_millis();
+    match first {
+        Some(first) => tracing::info!(
+            "read {} transactions logged after the snapshot (zxid {first} to {prev}) from {} log files in {ms} ms",
+            progress.items(),
+            it.files().len()
+        ),
+        None => tracing::info!("no transactions logged after the snapshot (zxid {snap_zxid})"),
+    }
     for t in it.torn_tails() {
         log_repair::truncate_torn_tail(t)?;
         report.torn_tails.push(t.clone());
