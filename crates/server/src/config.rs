@@ -1065,7 +1065,7 @@ mod tests {
         assert_eq!(c.unknown["my.db.password"], "hunter2");
 
         let e = Config::from_properties(
-            "dataDir=/d\naudit.enable=true\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
+            "dataDir=/d\naudit.impl.class=com.example.Audit\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
         )
         .unwrap_err();
         let ConfigError::Refused(r) = &e else {
@@ -1075,7 +1075,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "audit.enable",
+                "audit.impl.class",
                 "kerberos.removeHostFromPrincipal",
                 "enforce.auth.enable",
                 "authProvider.secret"

@@ -6,6 +6,7 @@ pub mod storage;
 pub mod tls;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod metrics;
 pub mod net;

@@ -190,18 +190,10 @@ const TABLE: &[Entry] = &[
         "quorum.auth.server.saslLoginContext",
         "names a JAAS section used only with quorum.auth.enableSasl=true, which rzk refuses",
     ),
-    refuse_true(
-        "audit.enable",
-        "audit logging is not implemented in rzk; no audit log would be written",
-    ),
-    none(
-        "audit.impl.class",
-        "used only with audit.enable=true, which rzk refuses",
-    ),
-    refuse_true(
-        "enforceQuota",
-        "quota enforcement is not implemented in rzk; writes over quota would not be refused",
-    ),
+    // --- Implemented: audit.rs (audit log), prep.rs (quota enforcement) ---------------
+    sec("audit.enable"),
+    check(Name::Exact("audit.impl.class"), audit_logger, true),
+    imp("enforceQuota"),
     refuse(
         Name::Exact("dynamicConfigFile"),
         "dynamic configuration files are not supported; the ensemble would silently be missing its members (put server.N lines in zoo.cfg)",
@@ -536,6 +528,18 @@ fn auth_provider(class: &str) -> KeyClass {
         }
         other => KeyClass::Refused(format!(
             "authentication provider class {other} cannot be loaded: rzk loads no Java classes and has only the ip, digest and sasl providers built in"
+        )),
+    }
+}
+
+/// ZooKeeper's one audit logger class; rzk writes the same lines (`audit.rs`).
+pub const SLF4J_AUDIT_LOGGER: &str = "org.apache.zookeeper.audit.Slf4jAuditLogger";
+
+fn audit_logger(class: &str) -> KeyClass {
+    match class.trim() {
+        SLF4J_AUDIT_LOGGER => KeyClass::Implemented,
+        other => KeyClass::Refused(format!(
+            "audit logger class {other} cannot be loaded: rzk loads no Java classes; its audit log is ZooKeeper's Slf4jAuditLogger format on the `audit` log target"
         )),
     }
 }

@@ -934,6 +934,7 @@ impl Conn {
                 }
                 let sup = if is_super { " (super user)" } else { "" };
                 tracing::info!(addr = %self.addr, %session, "SASL authentication succeeded: adding sasl:{user}{sup}");
+                shared.audit.auth(self.session, &self.auth, true);
                 (ErrorCode::Ok, Some(token), false)
             }
             SaslOutcome::FailedKept(e) => {
@@ -944,6 +945,7 @@ impl Conn {
             SaslOutcome::Refused { code, error } => {
                 shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(addr = %self.addr, %session, "SASL authentication failed: {error}; closing the connection");
+                shared.audit.auth(self.session, &self.auth, false);
                 (code, None, true)
             }
         };
@@ -1040,11 +1042,13 @@ impl Conn {
                             e.auth = self.auth.clone();
                         }
                         tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);
+                        shared.audit.auth(self.session, &self.auth, true);
                         self.send_frame(&reply_frame(xid::AUTH, 0, 0, &[])).await
                     }
                     Err(_) => {
                         shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(addr = %self.addr, "authentication failed for scheme {}", a.scheme);
+                        shared.audit.auth(self.session, &self.auth, false);
                         self.send_frame(&reply_frame(
                             xid::AUTH,
                             0,

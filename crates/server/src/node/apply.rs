@@ -245,6 +245,9 @@ pub(crate) fn apply_committed(
     }
     drop(tree);
     crate::metrics::hooks::applied(started, job.is_some());
+    if shared.audit.is_enabled() {
+        audit(shared, job, rec, &result);
+    }
 
     match job.map(|j| (j.origin, j)) {
         Some((Origin::Conn(conn), job)) => reply_to_origin(shared, conn, job, &result),
@@ -259,6 +262,21 @@ pub(crate) fn apply_committed(
             }
         }
     }
+}
+
+/// The audit lines of an applied txn (`audit.rs`): client writes on the client's
+/// server, internal ones (expiry) on the leader, ephemeral deletions everywhere.
+fn audit(shared: &Shared, job: Option<&Job>, rec: &TxnRecord, result: &ApplyResult) {
+    use crate::audit::Submitter;
+    let who = match job.map(|j| (j.origin, &j.kind, j)) {
+        Some((Origin::Conn(_), JobKind::Write(request), j)) => Submitter::Client {
+            auth: &j.auth,
+            request,
+        },
+        Some((Origin::Internal, JobKind::Write(request), _)) => Submitter::Server { request },
+        _ => Submitter::Elsewhere,
+    };
+    shared.audit.applied(who, rec, result);
 }
 
 fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, result: &ApplyResult) {

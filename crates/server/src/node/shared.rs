@@ -35,6 +35,14 @@ pub struct Shared {
     pub clock: Clock,
     /// Ensemble role and serving state (a lone voter: leader, always serving).
     pub quorum: QuorumStatus,
+    /// The audit log (`audit.enable`); writes `serverStop` when the server is dropped.
+    pub audit: crate::audit::Audit,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.audit.server_stopping();
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -56,6 +64,8 @@ impl Shared {
             clock.started_wall_ms(),
         );
         let (tree, writer) = TreeStore::new(tree);
+        let audit = crate::audit::Audit::from_config(&config);
+        audit.server_started();
         let shared = Shared {
             config,
             tree,
@@ -67,6 +77,7 @@ impl Shared {
             lifecycle: Lifecycle::default(),
             clock,
             quorum: Default::default(),
+            audit,
         };
         (shared, writer)
     }
