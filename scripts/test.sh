@@ -104,6 +104,11 @@ stage security env RZK="$RZK" timeout -k 10 600 "$ROOT/.venv-tests/bin/pytest" -
 stage tls timeout -k 10 600 "$PY" tests/tls/tls_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 stage quorum-tls timeout -k 10 600 "$PY" tests/tls/quorum_tls_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# Logs that help (tests/logs, ports 22500+): RUST_LOG/RZK_LOG, unreachable peers warned
+# about without flooding, start-up progress lines, configuration errors printed once,
+# four-letter-word numbers formatted as ZooKeeper 3.8 (checked against it too).
+stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh

@@ -181,14 +181,16 @@ class Proc:
             self.kill9()
 
 
-def start_rzk(rzk, cfg, port, log=None):
+def start_rzk(rzk, cfg, port, log=None, env=None, host="127.0.0.1"):
     """Starts `rzk server --config cfg` (output appended to `log`, default server.log next to
-    `cfg`) after checking that nothing listens on `port`; returns its Proc at once."""
-    check_free(port)
+    `cfg`; `env` adds environment variables, e.g. RUST_LOG) after checking that nothing
+    listens on `host`:`port`; returns its Proc at once."""
+    check_free(port, host)
     log = log or os.path.join(os.path.dirname(os.path.abspath(cfg)), "server.log")
     with open(log, "ab") as out:
         p = subprocess.Popen([rzk, "server", "--config", cfg], stdout=out, stderr=out,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL,
+                             env=None if env is None else {**os.environ, **env})
     return Proc(p.pid, p)
 
 
