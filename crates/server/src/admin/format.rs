@@ -2,12 +2,9 @@
 //!
 //! Owns only formatting; reads shared state under short-lived locks and never mutates it.
 
-use crate::admin::full_version;
-use crate::config::dir_size;
-use crate::node::clients::ConnEntry;
+use crate::admin::data::{self, ConnInfo};
 use crate::node::status::Status;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 
 /// `srvr` (and `stat` with `clients = true`).
 pub fn server_stats(status: Status<'_>, clients: bool) -> String {
@@ -15,53 +12,29 @@ pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     if !status.is_serving() {
         return "This ZooKeeper instance is not currently serving requests\n".to_owned();
     }
-    let _ = writeln!(s, "Zookeeper version: {}", full_version());
+    let d = data::server_summary(status);
+    let _ = writeln!(s, "Zookeeper version: {}", d.version);
     if clients {
         s.push_str("Clients:\n");
-        for c in sorted_conns(status) {
+        for c in data::connections(status) {
             s.push_str(&conn_line(&c, true));
             s.push('\n');
         }
         s.push('\n');
     }
-    let (min, avg, max) = status.stats().latency();
+    let (min, avg, max) = d.latency;
     let _ = writeln!(s, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
-    let _ = writeln!(
-        s,
-        "Received: {}",
-        status.stats().packets_received.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        s,
-        "Sent: {}",
-        status.stats().packets_sent.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(s, "Connections: {}", alive_connections(status));
-    let _ = writeln!(s, "Outstanding: {}", outstanding(status));
-    let (zxid, nodes) = {
-        let t = status.tree();
-        (t.last_zxid(), t.node_count())
-    };
-    let _ = writeln!(s, "Zxid: 0x{zxid:x}");
-    let _ = writeln!(s, "Mode: {}", server_state(status));
-    let _ = writeln!(s, "Node count: {nodes}");
-    if status.mode() == "leader" {
+    let _ = writeln!(s, "Received: {}", d.packets_received);
+    let _ = writeln!(s, "Sent: {}", d.packets_sent);
+    let _ = writeln!(s, "Connections: {}", d.alive_connections);
+    let _ = writeln!(s, "Outstanding: {}", d.outstanding);
+    let _ = writeln!(s, "Zxid: 0x{:x}", d.last_zxid);
+    let _ = writeln!(s, "Mode: {}", d.mode);
+    let _ = writeln!(s, "Node count: {}", d.node_count);
+    if d.mode == "leader" {
         let _ = writeln!(s, "Proposal sizes last/min/max: -1/-1/-1");
     }
     s
-}
-
-fn outstanding(status: Status<'_>) -> i64 {
-    status.stats().outstanding.load(Ordering::Relaxed).max(0)
-}
-
-/// Connections that completed a handshake (ZooKeeper counts sessionful connections).
-fn alive_connections(status: Status<'_>) -> usize {
-    status.connections().len()
-}
-
-fn server_state(status: Status<'_>) -> &'static str {
-    status.mode()
 }
 
 /// Java's `Double.toString` for the values we print (always has a fractional part).
@@ -69,49 +42,31 @@ pub fn java_double(v: f64) -> String {
     crate::admin::number::java_double(v)
 }
 
-fn sorted_conns(status: Status<'_>) -> Vec<ConnEntry> {
-    status.connections()
-}
-
 /// One connection as ZooKeeper's `dumpConnectionInfo` prints it.
-fn conn_line(c: &ConnEntry, brief: bool) -> String {
-    let st = &c.stats;
+fn conn_line(c: &ConnInfo, brief: bool) -> String {
     let mut s = format!(
         " /{}[1](queued={},recved={},sent={}",
-        c.addr,
-        st.queued.load(Ordering::Relaxed),
-        st.received.load(Ordering::Relaxed),
-        st.sent.load(Ordering::Relaxed)
+        c.addr, c.queued, c.received, c.sent
     );
-    if !brief {
-        if let Some(sid) = c.session {
-            let lop = st.last_op.lock().map(|g| *g).unwrap_or("NA");
-            let _ = write!(
-                s,
-                ",sid=0x{sid:x},lop={lop},est={},to={}",
-                c.established_ms, c.session_timeout_ms
-            );
-            let lcxid = st.last_cxid.load(Ordering::Relaxed);
-            if lcxid >= 0 {
-                let _ = write!(s, ",lcxid=0x{lcxid:x}");
-            }
-            let n = st.count.load(Ordering::Relaxed);
-            let min = st.min_latency_ms.load(Ordering::Relaxed);
-            let avg = st
-                .total_latency_ms
-                .load(Ordering::Relaxed)
-                .checked_div(n)
-                .unwrap_or(0);
-            let _ = write!(
-                s,
-                ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={avg},maxlat={}",
-                st.last_zxid.load(Ordering::Relaxed),
-                st.last_response_ms.load(Ordering::Relaxed),
-                st.last_latency_ms.load(Ordering::Relaxed),
-                if min == u64::MAX { 0 } else { min },
-                st.max_latency_ms.load(Ordering::Relaxed)
-            );
+    if let (false, Some(d)) = (brief, &c.session) {
+        let _ = write!(
+            s,
+            ",sid=0x{:x},lop={},est={},to={}",
+            d.id, d.last_op, d.established_ms, d.timeout_ms
+        );
+        if d.last_cxid >= 0 {
+            let _ = write!(s, ",lcxid=0x{:x}", d.last_cxid);
         }
+        let _ = write!(
+            s,
+            ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            d.last_zxid,
+            d.last_response_ms,
+            d.last_latency_ms,
+            d.min_latency_ms,
+            d.avg_latency_ms,
+            d.max_latency_ms
+        );
     }
     s.push(')');
     s
@@ -120,7 +75,7 @@ fn conn_line(c: &ConnEntry, brief: bool) -> String {
 /// `cons`.
 pub fn cons(status: Status<'_>) -> String {
     let mut s = String::new();
-    for c in sorted_conns(status) {
+    for c in data::connections(status) {
         s.push_str(&conn_line(&c, false));
         s.push('\n');
     }
@@ -140,72 +95,17 @@ pub fn conf(status: Status<'_>) -> String {
 
 /// `dirs`.
 pub fn dirs(status: Status<'_>) -> String {
-    format!(
-        "datadir_size: {}\nlogdir_size: {}\n",
-        dir_size(&status.config().data_dir),
-        dir_size(&status.config().data_log_dir)
-    )
+    let (data_size, log_size) = data::dir_sizes(status);
+    format!("datadir_size: {data_size}\nlogdir_size: {log_size}\n")
 }
 
 /// `envi`.
 pub fn envi() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    let cwd = std::env::current_dir()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let home = std::env::var("HOME").unwrap_or_default();
-    let tmp = std::env::temp_dir().display().to_string();
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let (free, total) = meminfo();
-    let entries: Vec<(&str, String)> = vec![
-        ("zookeeper.version", full_version()),
-        ("host.name", host),
-        ("java.version", "none (rzk is not a JVM program)".into()),
-        ("java.vendor", "rzk".into()),
-        ("java.home", String::new()),
-        ("java.class.path", exe),
-        ("java.library.path", String::new()),
-        ("java.io.tmpdir", tmp),
-        ("java.compiler", "<NA>".into()),
-        ("os.name", std::env::consts::OS.into()),
-        ("os.arch", std::env::consts::ARCH.into()),
-        ("os.version", os_release()),
-        ("user.name", user),
-        ("user.home", home),
-        ("user.dir", cwd),
-        ("os.memory.free", format!("{}MB", free / 1024)),
-        ("os.memory.max", format!("{}MB", total / 1024)),
-        ("os.memory.total", format!("{}MB", total / 1024)),
-    ];
     let mut s = String::from("Environment:\n");
-    for (k, v) in entries {
+    for (k, v) in data::environment() {
         let _ = writeln!(s, "{k}={v}");
     }
     s
-}
-
-fn os_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// (MemAvailable, MemTotal) in KiB from /proc/meminfo (0 when unavailable).
-fn meminfo() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let get = |key: &str| {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (get("MemAvailable:"), get("MemTotal:"))
 }
 
 /// `mntr`: tab-separated `zk_<key>\t<value>` lines of [`crate::admin::mntr::mntr_rows`].
@@ -255,14 +155,16 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 /// `dump`: session expiry buckets, ephemerals by session, connections.
 pub fn dump(status: Status<'_>) -> String {
+    let d = data::dump(status);
     let mut s = String::from("SessionTracker dump:\n");
-    let (buckets, n_sessions) = {
-        let buckets = status.session_buckets();
-        let n: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
-        (buckets, n)
-    };
-    let _ = writeln!(s, "Session Sets ({})/({}):", buckets.len(), n_sessions);
-    for (at, ids) in buckets {
+    let n_sessions: usize = d.expiry_buckets.iter().map(|(_, ids)| ids.len()).sum();
+    let _ = writeln!(
+        s,
+        "Session Sets ({})/({}):",
+        d.expiry_buckets.len(),
+        n_sessions
+    );
+    for (at, ids) in d.expiry_buckets {
         let _ = writeln!(
             s,
             "{} expire at {}:",
@@ -274,21 +176,15 @@ pub fn dump(status: Status<'_>) -> String {
         }
     }
     s.push_str("ephemeral nodes dump:\n");
-    let eph: Vec<(rzk_proto::SessionId, Vec<String>)> = {
-        let t = status.tree();
-        let mut sess = t.ephemeral_sessions();
-        sess.sort_unstable();
-        sess.into_iter().map(|id| (id, t.ephemerals(id))).collect()
-    };
-    let _ = writeln!(s, "Sessions with Ephemerals ({}):", eph.len());
-    for (id, paths) in eph {
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", d.ephemerals.len());
+    for (id, paths) in d.ephemerals {
         let _ = writeln!(s, "0x{id:x}:");
         for p in paths {
             let _ = writeln!(s, "\t{p}");
         }
     }
     s.push_str("Connections dump:\n");
-    let conns = sorted_conns(status);
+    let conns = data::connections(status);
     let _ = writeln!(s, "Connections Sets (1)/({}):", conns.len());
     let _ = writeln!(
         s,
@@ -301,36 +197,23 @@ pub fn dump(status: Status<'_>) -> String {
             s,
             "\tip: /{} sessionId: 0x{:x}",
             c.addr,
-            c.session.unwrap_or_default()
+            c.session.map(|d| d.id).unwrap_or_default()
         );
     }
     s
 }
 
-/// Session id of each watching connection (connections without one print 0).
-fn session_of(status: Status<'_>) -> impl Fn(u64) -> rzk_proto::SessionId {
-    let map = status.session_by_conn();
-    move |conn| map.get(&conn).copied().unwrap_or_default()
-}
-
-/// (connections, paths, total watches).
-fn watch_summary(status: Status<'_>) -> (usize, usize, usize) {
-    status.watch_summary()
-}
-
 /// `wchs`.
 pub fn wchs(status: Status<'_>) -> String {
-    let (conns, paths, total) = watch_summary(status);
+    let (conns, paths, total) = status.watch_summary();
     format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
 }
 
 /// `wchc`: by session.
 pub fn wchc(status: Status<'_>) -> String {
-    let by_conn = status.watches_by_conn();
-    let sid = session_of(status);
     let mut s = String::new();
-    for (conn, paths) in by_conn {
-        let _ = writeln!(s, "0x{:x}", sid(conn));
+    for (sid, paths) in data::watches_by_session(status) {
+        let _ = writeln!(s, "0x{sid:x}");
         for p in paths {
             let _ = writeln!(s, "\t{p}");
         }
@@ -340,13 +223,11 @@ pub fn wchc(status: Status<'_>) -> String {
 
 /// `wchp`: by path.
 pub fn wchp(status: Status<'_>) -> String {
-    let by_path = status.watches_by_path();
-    let sid = session_of(status);
     let mut s = String::new();
-    for (path, conns) in by_path {
+    for (path, sids) in data::watchers_by_path(status) {
         let _ = writeln!(s, "{path}");
-        for c in conns {
-            let _ = writeln!(s, "\t0x{:x}", sid(c));
+        for sid in sids {
+            let _ = writeln!(s, "\t0x{sid:x}");
         }
     }
     s
@@ -354,8 +235,8 @@ pub fn wchp(status: Status<'_>) -> String {
 
 /// `hash`: the current tree digest at the last zxid.
 pub fn hash(status: Status<'_>) -> String {
-    let t = status.tree();
-    format!("{:x}: {}\n", t.last_zxid(), t.digest())
+    let (zxid, digest) = data::digest(status);
+    format!("{zxid:x}: {digest}\n")
 }
 
 #[cfg(test)]

@@ -4,10 +4,13 @@
 //! Owns rendering server state as text. It only reads shared state (and resets
 //! counters for `crst`/`srst`); it must never change the tree, sessions or watches.
 
+pub mod commands;
+pub mod data;
 pub mod format;
-pub mod settings;
+pub mod http;
 pub mod mntr;
 pub mod number;
+pub mod settings;
 
 use crate::node::status::Status;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,6 +22,17 @@ pub const ZK_COMPAT_VERSION: &str = "3.8.4";
 /// ZooTrace's default mask (CLIENT_REQUEST | SERVER_PACKET | SESSION | WARNING).
 const DEFAULT_TRACE_MASK: i64 = 306;
 static TRACE_MASK: AtomicI64 = AtomicI64::new(DEFAULT_TRACE_MASK);
+
+/// ZooTrace's text trace mask (`gtmk`, `get_trace_mask`).
+pub fn trace_mask() -> i64 {
+    TRACE_MASK.load(Ordering::Relaxed)
+}
+
+/// Sets the trace mask (`stmk`, `set_trace_mask`); rzk's logging is filtered by
+/// `RUST_LOG`, so the mask is only reported back.
+pub fn set_trace_mask(mask: i64) {
+    TRACE_MASK.store(mask, Ordering::Relaxed);
+}
 
 /// `Zookeeper version:` text.
 pub fn full_version() -> String {
@@ -66,13 +80,13 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
             status.reset_server_stats();
             "Server stats reset.\n".to_owned()
         }
-        "gtmk" => TRACE_MASK.load(Ordering::Relaxed).to_string(),
+        "gtmk" => trace_mask().to_string(),
         "stmk" => {
             let mut b = [0u8; 8];
             match rd.read_exact(&mut b).await {
                 Ok(_) => {
                     let m = i64::from_be_bytes(b);
-                    TRACE_MASK.store(m, Ordering::Relaxed);
+                    set_trace_mask(m);
                     m.to_string()
                 }
                 Err(_) => String::new(),

@@ -5,6 +5,7 @@
 
 use super::driver::QuorumRuntime;
 use super::{timers, QuorumError};
+use crate::admin::http::AdminServer;
 use crate::config::Config;
 use crate::net::{accept_loop, bind, PortKind};
 use crate::node::jobs::{Job, JobKind, Origin};
@@ -41,9 +42,16 @@ pub enum ServerError {
     Quorum(#[from] QuorumError),
     #[error(transparent)]
     Open(#[from] crate::storage::OpenError),
+    /// The Prometheus endpoint (`metricsProvider.*`) cannot start.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::prometheus::MetricsError),
     /// A TLS setting rzk cannot honour (the message names the key).
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The AdminServer's port cannot be bound on a standalone server (ZooKeeper exits
+    /// then; an ensemble member logs it and serves on).
+    #[error(transparent)]
+    Admin(#[from] crate::admin::http::AdminServerError),
 }
 
 /// A running server.
@@ -57,6 +65,8 @@ pub struct Server {
     autopurge: Option<AutoPurge>,
     /// The one runtime (election when there are peers, Zab, disk queue, applier).
     runtime: Option<QuorumRuntime>,
+    /// The AdminServer (`admin.enableServer`), if it runs.
+    admin: Option<AdminServer>,
 }
 
 impl Server {
@@ -93,6 +103,7 @@ impl Server {
             None
         };
         let (shared, writer, jobs_rx) = open_server(config, tree, &sessions);
+        let admin = start_admin(&shared).await?;
         let secure = match tls_plan.secure_addr {
             Some(addr) => {
                 let l = bind(addr, shared.config.client_port_listen_backlog)
@@ -150,6 +161,7 @@ impl Server {
             _ => PortKind::Plain,
         };
         let mut tasks = vec![tokio::spawn(timers::reaper(shared.clone()))];
+        tasks.extend(crate::metrics::prometheus::start(shared.clone()).await?);
         if let Some((l, _)) = plain {
             tasks.push(tokio::spawn(accept_loop(shared.clone(), l, plain_kind)));
         }
@@ -179,6 +191,7 @@ impl Server {
             tasks,
             autopurge,
             runtime: Some(rt),
+            admin,
         })
     }
 
@@ -189,6 +202,11 @@ impl Server {
     /// The bound TLS client port (`secureClientPort`; useful when it was 0).
     pub fn secure_addr(&self) -> Option<SocketAddr> {
         self.secure_addr
+    }
+
+    /// The AdminServer's bound address, if it runs (useful when its port was 0).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -213,6 +231,9 @@ impl Server {
         }
         for t in self.tasks.drain(..) {
             t.abort();
+        }
+        if let Some(a) = self.admin.take() {
+            a.stop();
         }
         let stop = Job {
             origin: Origin::Internal,
@@ -242,7 +263,29 @@ impl Drop for Server {
             for t in self.tasks.drain(..) {
                 t.abort();
             }
+            if let Some(a) = self.admin.take() {
+                a.stop();
+            }
         }
+    }
+}
+
+/// Starts the AdminServer when `admin.enableServer` asks for it. A port that cannot be
+/// bound stops a standalone server's start-up (ZooKeeper exits with "Unable to start
+/// AdminServer"); an ensemble member logs the error and serves clients without it, as
+/// ZooKeeper's QuorumPeer does.
+async fn start_admin(shared: &Arc<Shared>) -> Result<Option<AdminServer>, ServerError> {
+    let settings = &shared.config.admin;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    match AdminServer::start(shared.clone(), settings).await {
+        Ok(a) => Ok(Some(a)),
+        Err(e) if shared.config.is_distributed() => {
+            tracing::error!("{e}; serving clients without the AdminServer");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
