@@ -111,7 +111,8 @@ const THROTTLE: &str =
     "ZooKeeper's request/connection throttling is not implemented; rzk bounds each connection's outstanding requests and per-IP connections (maxClientCnxns)";
 const NO_ADMIN_HTTPS: &str =
     "HTTPS on the AdminServer is not implemented in rzk: it serves plain HTTP only (bind admin.serverAddress to a trusted interface)";
-const NO_METRICS: &str = "rzk has no metrics provider; mntr reports the metrics";
+const METRICS_TUNING: &str =
+    "a tuning knob of ZooKeeper's Prometheus provider's worker threads and summary rotation; rzk's summaries are lock-free and never rotate";
 const JVM: &str = "a JVM setting; rzk is not a JVM program";
 const KERBEROS: &str =
     "Kerberos (GSSAPI) is not supported by rzk: it offers SASL DIGEST-MD5 only (docs/CONFIG.md §7)";
@@ -355,9 +356,15 @@ const TABLE: &[Entry] = &[
     none("admin.httpVersion", "rzk's AdminServer speaks HTTP/1.1"),
     refuse_true("admin.portUnification", NO_ADMIN_HTTPS),
     refuse_true("admin.forceHttps", NO_ADMIN_HTTPS),
+    // Metrics (metrics/settings.rs reads these from Config::unknown); an unknown
+    // provider class stops start-up.
+    check(Name::Exact("metricsProvider.className"), metrics_provider, false),
+    imp("metricsProvider.httpHost"),
+    imp("metricsProvider.httpPort"),
+    imp("metricsProvider.exportJvmInfo"),
     Entry {
         name: Name::Prefix("metricsProvider."),
-        rule: Rule::NoEffect(NO_METRICS),
+        rule: Rule::NoEffect(METRICS_TUNING),
         security: false,
     },
     Entry {
@@ -541,6 +548,13 @@ fn audit_logger(class: &str) -> KeyClass {
         other => KeyClass::Refused(format!(
             "audit logger class {other} cannot be loaded: rzk loads no Java classes; its audit log is ZooKeeper's Slf4jAuditLogger format on the `audit` log target"
         )),
+    }
+}
+
+fn metrics_provider(class: &str) -> KeyClass {
+    match crate::metrics::settings::provider_class(class) {
+        Ok(_) => KeyClass::Implemented,
+        Err(why) => KeyClass::Refused(why),
     }
 }
 

@@ -332,3 +332,50 @@ pub fn txn_applied(txn: &rzk_proto::txn::Txn, failed: bool) {
         _ => {}
     }
 }
+
+/// How often the leader queues a marker on each learner link.
+const MARKER_INTERVAL_US: i64 = 1_000_000;
+static LAST_MARKER: AtomicI64 = AtomicI64::new(NONE);
+
+/// Leader: whether to queue a marker on every learner link now (once a second).
+pub fn marker_due() -> bool {
+    let now = now_us();
+    let last = LAST_MARKER.load(Ordering::Relaxed);
+    if last != NONE && now - last < MARKER_INTERVAL_US {
+        return false;
+    }
+    LAST_MARKER.store(now, Ordering::Relaxed);
+    true
+}
+
+/// The leader's view of one learner's packet queue (`learner_handler_qp_size` and
+/// `learner_handler_qp_time_ms`, keyed by the learner's id).
+#[derive(Debug)]
+pub struct LearnerQueue {
+    key: String,
+}
+
+impl LearnerQueue {
+    /// The queue to learner `sid`.
+    pub fn new(sid: crate::zab::ServerId) -> LearnerQueue {
+        LearnerQueue {
+            key: sid.0.to_string(),
+        }
+    }
+
+    /// A packet taken from the queue with `queued` more behind it.
+    #[inline]
+    pub fn sent(&self, queued: usize) {
+        metrics()
+            .learner_handler_qp_size
+            .add(&self.key, queued as i64);
+    }
+
+    /// A marker queued at `at` reached the front of the queue.
+    pub fn marker(&self, at: Instant) {
+        metrics().learner_handler_qp_time_ms.add(
+            &self.key,
+            i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX),
+        );
+    }
+}

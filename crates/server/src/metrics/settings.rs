@@ -109,6 +109,29 @@ mod tests {
     }
 
     #[test]
+    fn unknown_provider_classes_are_refused() {
+        use crate::config::keys::{classify, KeyClass};
+        assert!(matches!(
+            classify("metricsProvider.className", "com.example.StatsdProvider"),
+            Some(KeyClass::Refused(_))
+        ));
+        for ok in [PROMETHEUS_PROVIDER, DEFAULT_PROVIDER, NULL_PROVIDER] {
+            assert_eq!(
+                classify("metricsProvider.className", ok),
+                Some(KeyClass::Implemented)
+            );
+        }
+        assert_eq!(
+            classify("metricsProvider.httpPort", "7000"),
+            Some(KeyClass::Implemented)
+        );
+        assert!(matches!(
+            classify("metricsProvider.numWorkerThreads", "4"),
+            Some(KeyClass::NoEffect(_))
+        ));
+    }
+
+    #[test]
     fn errors_name_the_key() {
         for (k, v) in [
             ("metricsProvider.className", "com.example.Metrics"),

@@ -1008,6 +1008,11 @@ impl Driver {
     }
 
     fn on_tick(&mut self) {
+        if self.role == Role::Leading && crate::metrics::hooks::marker_due() {
+            for l in self.links.values() {
+                let _ = l.tx.send(Outbound::Marker(Instant::now()));
+            }
+        }
         let now = self.now_ms();
         self.step(Input::Tick { now_ms: now });
         // (A batch applied just before `want_applied` was set reported nothing.)

@@ -47,6 +47,7 @@ impl Lifecycle {
 
     /// Records a fatal error (the first one wins) and starts shutting down.
     pub fn fail(&self, why: String) {
+        crate::metrics::metrics().unrecoverable_error_count.inc();
         {
             let mut f = self.fatal.lock().unwrap_or_else(PoisonError::into_inner);
             if f.is_none() {

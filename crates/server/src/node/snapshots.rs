@@ -136,6 +136,9 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
     match save_snapshot(&tree, &sessions, data_dir, opts) {
         Ok(path) => {
             shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::metrics()
+                .snapshottime
+                .add_ms(started.elapsed());
             tracing::info!(
                 file = %path.display(),
                 ms = started.elapsed().as_millis() as u64,

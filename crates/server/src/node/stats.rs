@@ -29,7 +29,9 @@ impl ServerStats {
         s
     }
 
+    /// `srst`: ZooKeeper's `ServerStats.reset`, which also zeroes the metrics registry.
     pub fn reset(&self) {
+        crate::metrics::reset();
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.min_latency_ms.store(u64::MAX, Ordering::Relaxed);

@@ -36,6 +36,9 @@ pub enum Outbound {
         zxid: Zxid,
         body: oneshot::Receiver<Vec<u8>>,
     },
+    /// Writes nothing: the leader's writer records how long it waited in the queue
+    /// (`learner_handler_qp_time_ms`, as ZooKeeper's marker packets).
+    Marker(std::time::Instant),
 }
 
 pub type LinkTx = mpsc::UnboundedSender<Outbound>;
@@ -46,13 +49,29 @@ pub fn next_link_id() -> LinkId {
     NEXT_LINK.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Writes queued packets until the queue closes or the socket fails.
-async fn write_loop(wr: PeerWrite, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+/// Writes queued packets until the queue closes or the socket fails. `learner`: the
+/// leader's link to that learner (its queue is measured).
+async fn write_loop(
+    wr: PeerWrite,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    learner: Option<ServerId>,
+) {
     let mut wr = BufWriter::with_capacity(LINK_BUFFER, wr);
     let mut buf = Vec::with_capacity(4096);
+    let qp = learner.map(crate::metrics::hooks::LearnerQueue::new);
     while let Some(o) = rx.recv().await {
         let r = match o {
+            Outbound::Marker(at) => {
+                if let Some(q) = &qp {
+                    q.marker(at);
+                }
+                // Nothing to write, but what came before may still need its flush.
+                Ok(())
+            }
             Outbound::Packet(p) => {
+                if let Some(q) = &qp {
+                    q.sent(rx.len());
+                }
                 buf.clear();
                 p.write(&mut buf);
                 wr.write_all(&buf).await
@@ -150,7 +169,7 @@ pub async fn connect(
         }
     };
     let (rd, wr) = (s.rd, s.wr);
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let writer = tokio::spawn(write_loop(wr, rx, None));
     read_loop(
         peer,
         link,
@@ -229,7 +248,7 @@ pub async fn accept_loop(
                 }
                 read_loop(sid, link, rd, ev2, false, false).await;
             });
-            let writer = tokio::spawn(write_loop(wr, rx));
+            let writer = tokio::spawn(write_loop(wr, rx, Some(sid)));
             let ok = events
                 .send(Event::LearnerLink {
                     sid,
