@@ -28,7 +28,7 @@ import certs  # noqa: E402
 import zkproc  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import AuthFailedError, NoAuthError  # noqa: E402
+from kazoo.exceptions import AuthFailedError, InvalidACLError, NoAuthError  # noqa: E402
 from kazoo.security import ACL, Id  # noqa: E402
 
 NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
@@ -192,7 +192,7 @@ def server_jks(env, kind, plain, secure):
 
 
 def run_kind(env, kind, base):
-    plain, secure, unified, jplain, jsecure = base, base + 1, base + 2, base + 3, base + 4
+    plain, secure, unified, jplain, jsecure, notls = (base + i for i in range(6))
     client_dn = env.names["client"]
     p = f"/tls-{kind}"
 
@@ -309,6 +309,47 @@ def run_kind(env, kind, base):
         rc, out = env.zkcli(jsecure, None, "trust.p12", "get", "/jks")
         assert "j" in out.split(), out[-2000:]
     env.case(f"{kind}: JKS server store, clientAuth=none", jks)
+
+    def plaintext_addauth_x509():
+        z = env.kazoo(jplain, tls=False)
+        try:
+            z.add_auth("x509", "")
+            raise AssertionError("addauth x509 on a plaintext connection succeeded")
+        except AuthFailedError:
+            pass
+        finally:
+            z.stop()
+            z.close()
+    env.case(f"{kind}: addauth x509 on the plaintext port of a TLS server: AuthFailed",
+             plaintext_addauth_x509)
+    env.stop_all()
+
+    env.case(f"{kind}: start without any TLS setting",
+             lambda: env.start(kind, "notls", notls, []))
+
+    def x509_without_tls():
+        z = env.kazoo(notls, tls=False)
+        x509 = [ACL(31, Id("x509", client_dn))]
+        try:
+            z.create("/x509-notls", b"", acl=x509)
+            raise AssertionError("x509 ACL accepted by a server without TLS")
+        except InvalidACLError:
+            pass
+        z.create("/x509-notls", b"")
+        try:
+            z.set_acls("/x509-notls", x509)
+            raise AssertionError("setAcl x509 accepted by a server without TLS")
+        except InvalidACLError:
+            pass
+        try:
+            z.add_auth("x509", "")
+            raise AssertionError("addauth x509 succeeded on a server without TLS")
+        except AuthFailedError:
+            pass
+        z.stop()
+        z.close()
+    env.case(f"{kind}: no TLS: x509 ACLs are InvalidACL, addauth x509 AuthFailed",
+             x509_without_tls)
     env.stop_all()
 
 

@@ -361,7 +361,9 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             }
             "sasl" if auth.providers.sasl && sasl_id_valid(&id.id) => out.push(a.clone()),
             "ip" if ip_acl_valid(&id.id) => out.push(a.clone()),
-            "x509" if crate::tls::principal::is_valid_name(&id.id) => out.push(a.clone()),
+            "x509" if auth.providers.x509 && crate::tls::principal::is_valid_name(&id.id) => {
+                out.push(a.clone())
+            }
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -481,6 +483,24 @@ mod tests {
             &anon,
             READ | ADMIN
         ));
+    }
+
+    #[test]
+    fn x509_acls_need_the_x509_provider() {
+        // ZooKeeper 3.8 without TLS has no x509 provider: InvalidACL (tests/tls).
+        let acl = [Acl::new(ALL, "x509", "CN=client,O=rzk")];
+        let plain = AuthInfo::for_ip("127.0.0.1");
+        assert_eq!(fix_acl(&acl, &plain), Err(ErrorCode::InvalidAcl));
+        let tls = AuthInfo::for_connection(
+            "127.0.0.1",
+            Arc::new(Providers {
+                x509: true,
+                ..Providers::default()
+            }),
+        );
+        assert_eq!(fix_acl(&acl, &tls), Ok(acl.to_vec()));
+        let bad = [Acl::new(ALL, "x509", "not a name")];
+        assert_eq!(fix_acl(&bad, &tls), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]

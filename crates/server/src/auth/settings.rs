@@ -171,6 +171,9 @@ pub struct AuthKeys {
     require_sasl: Option<String>,
     settings: AuthSettings,
     let_any: Option<String>,
+    /// `secureClientPort` is set: ZooKeeper's TLS connection factory registers the x509
+    /// provider, so `x509` ACLs are valid even without an `authProvider` entry.
+    secure_client_port: bool,
 }
 
 impl AuthKeys {
@@ -178,6 +181,11 @@ impl AuthKeys {
     /// false otherwise.
     pub fn take(&mut self, bare: &str, value: &str) -> bool {
         let v = value.trim();
+        if bare == "secureClientPort" {
+            // Seen, not taken: the TLS settings read it too.
+            self.secure_client_port = !v.is_empty();
+            return false;
+        }
         match bare {
             "DigestAuthenticationProvider.enabled" => self.digest_enabled = Some(v.to_owned()),
             "enforce.auth.enabled" => self.enforce_enabled = Some(v.to_owned()),
@@ -211,8 +219,9 @@ impl AuthKeys {
             digest,
             sasl: has(SASL_PROVIDER),
             let_any_sasl_user_do_x: self.let_any,
-            // Accepted only when the build has TLS (config/keys.rs refuses it otherwise).
-            x509: has(X509_PROVIDER),
+            // Named by authProvider, or registered by the TLS client port. Without either
+            // ZooKeeper 3.8 answers an x509 ACL with InvalidACL (tests/tls/tls_test.py).
+            x509: has(X509_PROVIDER) || self.secure_client_port,
         };
         let enforce = if self.require_sasl.as_deref().is_some_and(java_true) {
             Some(vec!["sasl".to_owned()])
@@ -372,7 +381,8 @@ mod tests {
     fn keys(pairs: &[(&str, &str)]) -> Result<AuthSettings, AuthConfigError> {
         let mut k = AuthKeys::default();
         for (a, b) in pairs {
-            assert!(k.take(a, b), "{a} is an auth key");
+            // secureClientPort is seen but left to the TLS settings.
+            assert_eq!(k.take(a, b), *a != "secureClientPort", "{a}");
         }
         k.finish()
     }
@@ -425,6 +435,20 @@ mod tests {
         let s = keys(&[("superUser", "alice"), ("superUser.2", "bob")]).unwrap();
         assert!(s.is_sasl_super_user("alice") && s.is_sasl_super_user("bob"));
         assert!(!s.is_sasl_super_user("carol") && !s.is_sasl_super_user(""));
+        // x509: named by authProvider or registered by a TLS client port, else absent.
+        assert!(!keys(&[]).unwrap().providers.x509);
+        assert!(
+            keys(&[("secureClientPort", "2281")])
+                .unwrap()
+                .providers
+                .x509
+        );
+        let s = keys(&[(
+            "authProvider.x509",
+            "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+        )])
+        .unwrap();
+        assert!(s.providers.x509);
     }
 
     #[test]
