@@ -79,6 +79,12 @@ impl ByteSizes {
     }
 }
 
+impl Default for ByteSizes {
+    fn default() -> Self {
+        ByteSizes::new()
+    }
+}
+
 /// The process's reply sizes.
 #[inline]
 pub fn response_sizes() -> &'static ByteSizes {
