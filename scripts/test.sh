@@ -109,6 +109,13 @@ stage quorum-tls timeout -k 10 600 "$PY" tests/tls/quorum_tls_test.py --rzk "$RZ
 # four-letter-word numbers formatted as ZooKeeper 3.8 (checked against it too).
 stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# Quotas and the audit log (tests/quota, tests/audit; ports 22460-22499): zookeeper_stats
+# kept as ZooKeeper keeps it, enforceQuota, rzk shell setquota/listquota/delquota, on
+# standalone servers and 3-node ensembles (rzk, ZooKeeper, mixed) and across restarts;
+# audit lines equal to ZooKeeper 3.8's.
+stage quota timeout -k 10 300 "$PY" tests/quota/quota_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+stage audit timeout -k 10 120 "$PY" tests/audit/audit_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh

@@ -166,6 +166,30 @@ fn client_ip(auth: &AuthInfo) -> Option<String> {
         .map(|i| i.id.clone())
 }
 
+/// The name of the user running the server (ZooKeeper: the JVM's `user.name`, from the
+/// password database): `USER` / `LOGNAME`, else the owner of this process looked up in
+/// `/etc/passwd`, else `<NA>` as ZooKeeper's `Login.SYSTEM_USER` default.
+fn system_user() -> String {
+    if let Some(u) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    {
+        return u;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid());
+    let passwd = std::fs::read_to_string("/etc/passwd");
+    if let (Ok(uid), Ok(passwd)) = (uid, passwd) {
+        for line in passwd.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 2 && f[2].parse::<u32>() == Ok(uid) {
+                return f[0].to_owned();
+            }
+        }
+    }
+    "<NA>".to_owned()
+}
+
 /// Who submitted an applied txn, as the audit log names them.
 #[derive(Debug, Clone, Copy)]
 pub enum Submitter<'a> {
@@ -196,9 +220,7 @@ impl Audit {
             .iter()
             .find_map(|k| cfg.unknown.get(*k))
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let system_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "<NA>".to_owned());
+        let system_user = system_user();
         if enabled {
             tracing::info!("audit logging is enabled (log target `{TARGET}`)");
         }
