@@ -116,6 +116,12 @@ stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache
 stage quota timeout -k 10 300 "$PY" tests/quota/quota_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 stage audit timeout -k 10 120 "$PY" tests/audit/audit_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# Metrics (tests/metrics, ports 22300+): mntr key sets against ZooKeeper 3.8 standalone
+# and as leader, follower and observer (missing keys 0), mntr and Prometheus /metrics
+# scraped under load (values move, summaries with quantile labels), metricsProvider.*
+# settings (an unknown provider class stops start-up).
+stage metrics timeout -k 10 300 "$PY" tests/metrics/metrics_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
