@@ -135,3 +135,24 @@ def test_jaas_client_section_by_flag_and_by_client_jvmflags(server):
     rc, out = shell(server, "whoami", env_extra={
         "CLIENT_JVMFLAGS": f"-Djava.security.auth.login.config={wrong}"})
     assert rc != 0 and "authentication failed" in out, out
+
+
+required = server_fixture(
+    "client-sasl-required",
+    ["authProvider.1=" + SASL_PROVIDER, "sessionRequireClientSASLAuth=true"],
+    jaas=JAAS_SERVER,
+)
+
+
+def test_login_comes_before_any_other_request(required, path):
+    """With SASL required (sessionRequireClientSASLAuth), any request before the login is
+    refused with -124: rzk-client's create/getAcl/delete succeed, so nothing went out
+    before its login; without a login the shell fails."""
+    rc, out = shell(required, *as_user("bob", BOB_PW), "create", path, "x", "sasl:bob:cdrwa")
+    assert rc == 0, out
+    rc, out = shell(required, *as_user("bob", BOB_PW), "getAcl", path)
+    assert rc == 0 and "'sasl,'bob" in out, out
+    rc, out = shell(required, "ls", "/")
+    assert rc != 0, out
+    rc, out = shell(required, *as_user("bob", BOB_PW), "delete", path)
+    assert rc == 0, out
