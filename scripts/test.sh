@@ -109,6 +109,11 @@ stage quorum-tls timeout -k 10 600 "$PY" tests/tls/quorum_tls_test.py --rzk "$RZ
 # four-letter-word numbers formatted as ZooKeeper 3.8 (checked against it too).
 stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# The AdminServer over HTTP (tests/admin, ports 22200-22299): every command's JSON keys and
+# types, aliases, listing and errors against ZooKeeper 3.8 standalone, as leader and as
+# follower; values that move; secrets redacted; idle timeout; busy admin port.
+stage admin timeout -k 10 300 "$PY" tests/admin/admin_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Quotas and the audit log (tests/quota, tests/audit; ports 22460-22499): zookeeper_stats
 # kept as ZooKeeper keeps it, enforceQuota, rzk shell setquota/listquota/delquota, on
 # standalone servers and 3-node ensembles (rzk, ZooKeeper, mixed) and across restarts;

@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""The AdminServer over HTTP (issue 11), rzk against Apache ZooKeeper 3.8 as the oracle.
+
+  tests/admin/admin_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh [--keep]
+
+Starts one standalone rzk and one standalone ZooKeeper (admin.commandURL=/cmds,
+admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), then:
+
+  listing     GET <url> lists the same command names as ZooKeeper, as links under <url>
+  shapes      every listed command (standalone, then leader and follower): rzk answers every
+              key ZooKeeper answers, with a value of the same JSON type (nested objects and
+              the first element of lists too; maps keyed by session, path or server id by
+              the shape of their values; monitor too, but for the per-namespace summaries
+              whose names depend on traffic); `command` and `error` always present
+  aliases     every alias of ZooKeeper 3.8 answers with its primary name, on both servers
+  errors      unknown command, missing/bad set_trace_mask argument, `leader` on a standalone
+              server: the same JSON on both; a path outside the URL is 404, POST is 405
+  moving      after client traffic: monitor's packets_received and znode_count grow,
+              server_stats' node_count follows, connections/watches/watches_by_path/dump
+              name the client's session, set_trace_mask/get_trace_mask round-trip, stat_reset
+              zeroes the packet counters (both servers)
+  monitor     rzk's JSON monitor has exactly the keys of its `mntr` four-letter word
+  secrets     no answer of rzk shows a password given in zoo.cfg or SERVER_JVMFLAGS;
+              initial_configuration and system_properties show it as ********
+  idle        a connection that sends nothing is closed after admin.idleTimeout (both)
+  notserving  a lone ensemble member answers ruok with ZooKeeper's "not currently serving"
+              error and still answers monitor (both)
+  busyport    an admin port already in use: a standalone server does not start, an ensemble
+              member logs the error and serves clients (both)
+
+Ports 22200-22299 on 127.0.0.1. Prints one line per case and "N passed, M failed"; exits 1
+on a failure. Only processes started here are signalled.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import zkproc  # noqa: E402
+
+from kazoo.client import KazooClient  # noqa: E402
+
+# Standalone pair: client and admin ports.
+RZK_PORT, RZK_ADMIN = 22200, 22201
+ZK_PORT, ZK_ADMIN = 22202, 22203
+URL = "/cmds"
+# Ensembles: member i (1..3) has client BASE+i, admin BASE+10+i, quorum BASE+20+i,
+# election BASE+30+i.
+RZK_ENS, ZK_ENS = 22210, 22250
+# A port something else (our rzk standalone's AdminServer) already listens on.
+BUSY = RZK_ADMIN
+SECRET_CFG = "AdminCfgS3cret-h2"
+SECRET_JVM = "AdminJvmS3cret-h2"
+
+# ZooKeeper 3.8's command names and aliases (Commands.java), primary name first.
+ALIASES = [
+    ["connection_stat_reset", "crst"], ["configuration", "conf", "config"],
+    ["connections", "cons"], ["hash"], ["dirs"], ["dump"], ["environment", "env", "envi"],
+    ["get_trace_mask", "gtmk"], ["initial_configuration", "icfg"], ["is_read_only", "isro"],
+    ["last_snapshot", "lsnp"], ["leader", "lead"], ["monitor", "mntr"],
+    ["observer_connection_stat_reset", "orst"], ["ruok"], ["set_trace_mask", "stmk"],
+    ["server_stats", "srvr"], ["stats", "stat"], ["stat_reset", "srst"],
+    ["observers", "obsr"], ["system_properties", "sysp"], ["voting_view"],
+    ["watches", "wchc"], ["watches_by_path", "wchp"], ["watch_summary", "wchs"], ["zabstate"],
+]
+# Objects whose keys are session ids, times, paths or server ids: compared by value shape.
+ID_MAPS = {"expiry_time_to_session_ids", "session_id_to_ephemeral_paths",
+           "session_id_to_watched_paths", "path_to_session_ids", "current_config"}
+# Keys ZooKeeper leaves null where rzk answers: initial_configuration on an ensemble member
+# (ZooKeeper's QuorumPeer never records its configuration text; docs/COMPATIBILITY.md).
+NULL_IN_ZK = {"initial_configuration"}
+# Commands that change counters, run last in `shapes` so other answers are not reset.
+RESETS = ("connection_stat_reset", "stat_reset", "observer_connection_stat_reset")
+
+
+def http(port, path, method="GET", timeout=10):
+    """(status, body text) of one request to 127.0.0.1:`port`."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def cmd(port, name, url="/commands", query=""):
+    """The JSON answer of one command (asserting HTTP 200 and a JSON object)."""
+    status, body = http(port, f"{url}/{name}{query}")
+    assert status == 200, f"{name} on :{port}: HTTP {status}"
+    v = json.loads(body)
+    assert isinstance(v, dict), f"{name}: not an object"
+    return v
+
+
+def listing(port, url):
+    status, body = http(port, url)
+    assert status == 200, f"{url} on :{port}: HTTP {status}"
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', body)
+    assert links, f"no links in {body!r}"
+    for href, name in links:
+        assert href == f"{url}/{name}", href
+    return [name for _, name in links]
+
+
+def jtype(v):
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    return {float: "float", str: "str", type(None): "null", list: "list",
+            dict: "object"}[type(v)]
+
+
+def compare(zk, rz, where, problems):
+    """Appends to `problems` every key of `zk` missing from `rz` or of another JSON type."""
+    for k, zv in zk.items():
+        at = f"{where}.{k}"
+        if k not in rz:
+            problems.append(f"missing {at}")
+            continue
+        rv = rz[k]
+        if k == "error":
+            if (zv is None) != (rv is None):
+                problems.append(f"{at}: zookeeper {zv!r}, rzk {rv!r}")
+            continue
+        if zv is None and k in NULL_IN_ZK:
+            continue
+        if jtype(zv) != jtype(rv):
+            problems.append(f"{at}: zookeeper {jtype(zv)} {zv!r}, rzk {jtype(rv)} {rv!r}")
+        elif k in ID_MAPS:
+            zvals, rvals = list(zv.values()), list(rv.values())
+            if zvals and rvals:
+                same_shape(zvals[0], rvals[0], f"{at}[*]", problems)
+        else:
+            same_shape(zv, rv, at, problems)
+
+
+def same_shape(zv, rv, at, problems):
+    if jtype(zv) != jtype(rv):
+        problems.append(f"{at}: zookeeper {jtype(zv)}, rzk {jtype(rv)}")
+    elif isinstance(zv, dict):
+        compare(zv, rv, at, problems)
+    elif isinstance(zv, list) and zv and rv:
+        same_shape(zv[0], rv[0], f"{at}[0]", problems)
+
+
+class Ctx:
+    def __init__(self, args):
+        self.rzk = os.path.abspath(args.rzk)
+        self.apache = os.path.abspath(args.apache)
+        self.keep = args.keep
+        self.root = tempfile.mkdtemp(prefix="rzk-admin-")
+        self.procs = []
+        self.clients = []
+
+    def dir(self, name):
+        d = os.path.join(self.root, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def start_rzk(self, name, port, *settings, servers=(), myid=None, env=None, wait=True):
+        cfg = zkproc.write_config(os.path.join(self.dir(name), "zoo.cfg"), port,
+                                  "admin.enableServer=true", "admin.serverAddress=127.0.0.1",
+                                  *settings, servers=servers, myid=myid)
+        p = zkproc.start_rzk(self.rzk, cfg, port, env=env)
+        self.procs.append(p)
+        if wait:
+            zkproc.wait_serving(port, p, 30, f"rzk {name}")
+        return p
+
+    def start_zk(self, name, port, *settings, servers=(), myid=None):
+        d = self.dir(name)
+        if myid is not None:
+            zkproc.write_myid(os.path.join(d, "data"), myid)
+        p = zkproc.start_apache(self.apache, port, d, "admin.enableServer=true",
+                                "admin.serverAddress=127.0.0.1", *settings, *servers)
+        self.procs.append(p)
+        return p
+
+    def kazoo(self, port):
+        z = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10)
+        z.start(timeout=15)
+        self.clients.append(z)
+        return z
+
+    def log(self, name):
+        for f in ("server.log", "zookeeper.log"):
+            p = os.path.join(self.root, name, f)
+            if os.path.exists(p):
+                with open(p, errors="replace") as fh:
+                    return fh.read()
+        return ""
+
+    def stop_all(self):
+        for z in self.clients:
+            try:
+                z.stop()
+                z.close()
+            except Exception:
+                pass
+        self.clients = []
+        for p in self.procs:
+            p.stop(10)
+        self.procs = []
+
+
+def ens_lines(base):
+    return zkproc.server_lines((1, 2, 3), base + 20, base + 30)
+
+
+def ens_settings(base, i):
+    # Member 1's admin port is taken: it must serve without its AdminServer (busyport).
+    admin = BUSY if i == 1 else base + 10 + i
+    return [f"admin.serverPort={admin}"]
+
+
+# ------------------------------------------------------------------ set-up
+
+def setup(ctx):
+    """Standalone pair, then each ensemble's member 2 alone (notserving), then the rest."""
+    env = {"SERVER_JVMFLAGS": f"-Xmx64m -Dzookeeper.ssl.trustStore.password={SECRET_JVM}"}
+    ctx.start_rzk("rzk-solo", RZK_PORT, f"admin.serverPort={RZK_ADMIN}",
+                  f"admin.commandURL={URL}", "admin.idleTimeout=1000",
+                  f"ssl.keyStore.password={SECRET_CFG}", env=env)
+    ctx.start_zk("zk-solo", ZK_PORT, f"admin.serverPort={ZK_ADMIN}",
+                 f"admin.commandURL={URL}", "admin.idleTimeout=1000")
+    ctx.lone = {}
+    ctx.lone["rzk"] = ctx.start_rzk("rzk-2", RZK_ENS + 2, *ens_settings(RZK_ENS, 2),
+                                    servers=ens_lines(RZK_ENS), myid=2, wait=False)
+    ctx.lone["zk"] = ctx.start_zk("zk-2", ZK_ENS + 2, *ens_settings(ZK_ENS, 2),
+                                  servers=ens_lines(ZK_ENS), myid=2)
+
+
+def start_rest_of_ensembles(ctx):
+    for i in (1, 3):
+        ctx.start_rzk(f"rzk-{i}", RZK_ENS + i, *ens_settings(RZK_ENS, i),
+                      servers=ens_lines(RZK_ENS), myid=i, wait=False)
+        ctx.start_zk(f"zk-{i}", ZK_ENS + i, *ens_settings(ZK_ENS, i),
+                     servers=ens_lines(ZK_ENS), myid=i)
+    ports = {}
+    for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS)):
+        members = [base + i for i in (1, 2, 3)]
+        leader = zkproc.wait_settled(members, timeout=60, where=f" ({kind})")
+        follower = next(p for p in members if p not in (leader, base + 1))
+        ports[kind] = {"leader": leader + 10, "follower": follower + 10}
+    return ports
+
+
+# ------------------------------------------------------------------ cases
+
+def case_notserving(ctx):
+    answers = {}
+    for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS)):
+        admin = base + 12
+        zkproc.wait_until(lambda: http_ok(admin), 30, f"{kind} lone member's AdminServer")
+        answers[kind] = cmd(admin, "ruok")
+    assert answers["zk"] == {"command": "ruok", "error":
+                             "This ZooKeeper instance is not currently serving requests"}, answers
+    assert answers["rzk"] == answers["zk"], answers
+    # monitor needs no serving server: rzk answers it while looking. (ZooKeeper 3.8 fails
+    # it with HTTP 500, a NullPointerException without a running server;
+    # docs/COMPATIBILITY.md.)
+    mon = cmd(RZK_ENS + 12, "monitor")
+    assert mon["error"] is None and mon["server_state"] == "looking", mon
+    assert http(ZK_ENS + 12, "/commands/monitor")[0] == 500
+
+
+def http_ok(port):
+    try:
+        return http(port, "/commands", timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
+def case_listing(ctx):
+    rz, zk = listing(RZK_ADMIN, URL), listing(ZK_ADMIN, URL)
+    assert sorted(rz) == sorted(zk), f"rzk {sorted(set(rz) ^ set(zk))} differ"
+    assert rz == sorted(rz), "not sorted"
+    ctx.names = zk
+    for port in (RZK_ADMIN, ZK_ADMIN):
+        assert http(port, "/commands/ruok")[0] == 404, "the default URL answers although moved"
+
+
+def shapes(ctx, rz_port, zk_port, url, where):
+    problems = []
+    names = [n for n in ctx.names if n not in RESETS] + [n for n in ctx.names if n in RESETS]
+    for name in names:
+        zk, rz = cmd(zk_port, name, url), cmd(rz_port, name, url)
+        assert rz.get("command") == zk.get("command"), (name, rz, zk)
+        assert "error" in rz, f"{name}: no error field"
+        if name == "system_properties":
+            # The JVM's properties: compared by type only.
+            bad = [k for k, v in rz.items() if k not in ("command", "error")
+                   and not isinstance(v, str)]
+            assert not bad, f"system_properties values not strings: {bad}"
+            continue
+        if name == "monitor":
+            # Per-namespace summaries are named after the namespaces written or read so
+            # far (e.g. zk_avg_app_write_per_namespace): traffic decides those names.
+            zk = {k: v for k, v in zk.items() if not k.endswith("_per_namespace")}
+        compare(zk, rz, f"{where} {name}", problems)
+    assert not problems, "\n".join(problems)
+
+
+def case_shapes(ctx):
+    # Traffic first, so connections, watches, ephemerals and latencies have entries.
+    for port in (RZK_PORT, ZK_PORT):
+        z = ctx.kazoo(port)
+        z.create("/shape", b"x", ephemeral=True)
+        z.get("/shape", watch=lambda e: None)
+    shapes(ctx, RZK_ADMIN, ZK_ADMIN, URL, "standalone")
+
+
+def case_ensemble_shapes(ctx):
+    ports = start_rest_of_ensembles(ctx)
+    for role in ("leader", "follower"):
+        shapes(ctx, ports["rzk"][role], ports["zk"][role], "/commands", role)
+        rz = cmd(ports["rzk"][role], "leader")
+        assert rz["is_leader"] == (role == "leader"), rz
+        assert cmd(ports["rzk"][role], "zabstate")["zabstate"] == "broadcast"
+    view = cmd(ports["rzk"]["leader"], "voting_view")["current_config"]
+    assert sorted(view) == ["1", "2", "3"], view
+    assert "proposal_stats" in cmd(ports["rzk"]["leader"], "server_stats")
+
+
+def case_aliases(ctx):
+    for names in ALIASES:
+        for alias in names:
+            for port in (RZK_ADMIN, ZK_ADMIN):
+                got = cmd(port, alias, URL).get("command")
+                assert got == names[0], f":{port} {alias} answered as {got}"
+
+
+def case_errors(ctx):
+    for path in ("nope", "CONS", "set_trace_mask", "set_trace_mask?traceMask=abc", "leader"):
+        name, _, query = path.partition("?")
+        rz = cmd(RZK_ADMIN, name, URL, "?" + query if query else "")
+        zk = cmd(ZK_ADMIN, name, URL, "?" + query if query else "")
+        assert rz == zk, f"{path}: rzk {rz} zookeeper {zk}"
+        assert zk["error"], zk
+    for port in (RZK_ADMIN, ZK_ADMIN):
+        assert http(port, "/nothing")[0] == 404
+        assert http(port, f"{URL}/ruok", method="POST")[0] == 405
+
+
+def moving(ctx, port, admin):
+    z = ctx.kazoo(port)
+    sid = z.client_id[0]
+    m1 = cmd(admin, "monitor", URL)
+    for i in range(20):
+        z.create(f"/move-{port}-{i}", b"v")
+    z.create(f"/eph-{port}", b"", ephemeral=True)
+    z.get(f"/move-{port}-0", watch=lambda e: None)
+    m2 = cmd(admin, "monitor", URL)
+    assert m2["packets_received"] >= m1["packets_received"] + 22, (m1["packets_received"],
+                                                                   m2["packets_received"])
+    assert m2["znode_count"] == m1["znode_count"] + 21, (m1["znode_count"], m2["znode_count"])
+    assert cmd(admin, "server_stats", URL)["node_count"] == m2["znode_count"]
+    cons = cmd(admin, "connections", URL)["connections"]
+    assert sid in [c.get("session_id") for c in cons], (sid, cons)
+    w = cmd(admin, "watches", URL)["session_id_to_watched_paths"]
+    assert f"/move-{port}-0" in w.get(str(sid), []), w
+    wp = cmd(admin, "watches_by_path", URL)["path_to_session_ids"]
+    assert sid in wp.get(f"/move-{port}-0", []), wp
+    assert cmd(admin, "watch_summary", URL)["num_total_watches"] >= 1
+    eph = cmd(admin, "dump", URL)["session_id_to_ephemeral_paths"]
+    assert f"/eph-{port}" in eph.get(str(sid), []), eph
+    assert cmd(admin, "set_trace_mask", URL, "?traceMask=5")["tracemask"] == 5
+    assert cmd(admin, "gtmk", URL)["tracemask"] == 5
+    cmd(admin, "stmk", URL, "?traceMask=306")
+    assert f"clientPort={port}" in cmd(admin, "icfg", URL)["initial_configuration"]
+    assert cmd(admin, "conf", URL)["client_port"] == port
+    before = cmd(admin, "server_stats", URL)["server_stats"]["packets_received"]
+    cmd(admin, "stat_reset", URL)
+    after = cmd(admin, "server_stats", URL)["server_stats"]["packets_received"]
+    assert after < before, (before, after)
+
+
+def case_moving(ctx):
+    moving(ctx, RZK_PORT, RZK_ADMIN)
+    moving(ctx, ZK_PORT, ZK_ADMIN)
+
+
+def case_monitor(ctx):
+    rz = cmd(RZK_ADMIN, "monitor", URL)
+    text = zkproc.four(RZK_PORT, "mntr")
+    keys = {line.split("\t", 1)[0][3:] for line in text.splitlines() if line.startswith("zk_")}
+    json_keys = set(rz) - {"command", "error"}
+    assert keys and json_keys == keys, f"differ: {sorted(json_keys ^ keys)[:20]}"
+    for k in ("version", "server_state"):
+        assert isinstance(rz[k], str), k
+    for k in ("packets_received", "znode_count", "num_alive_connections"):
+        assert isinstance(rz[k], int) and not isinstance(rz[k], bool), k
+    assert isinstance(rz["avg_latency"], float), rz["avg_latency"]
+
+
+def case_secrets(ctx):
+    for name in ctx.names:
+        if name in RESETS:
+            continue
+        status, body = http(RZK_ADMIN, f"{URL}/{name}")
+        assert status == 200
+        for s in (SECRET_CFG, SECRET_JVM):
+            assert s not in body, f"{name} shows a secret"
+    icfg = cmd(RZK_ADMIN, "icfg", URL)["initial_configuration"]
+    assert "ssl.keyStore.password=********" in icfg, icfg
+    sysp = cmd(RZK_ADMIN, "sysp", URL)
+    assert sysp.get("zookeeper.ssl.trustStore.password") == "********", sysp
+    assert sysp.get("zookeeper.ssl.keyStore.password") == "********", sysp
+
+
+def idle_close_s(port):
+    """Seconds until the server closes a connection that sends nothing (None: not in 6 s)."""
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", port), timeout=6) as s:
+        try:
+            data = s.recv(100)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            data = b""
+    return time.time() - t0 if data == b"" else None
+
+
+def case_idle(ctx):
+    for port in (RZK_ADMIN, ZK_ADMIN):
+        t = idle_close_s(port)
+        assert t is not None and 0.8 <= t <= 3.0, f":{port} closed an idle connection after {t}"
+
+
+def case_busyport(ctx):
+    # Standalone: the server does not start.
+    p = ctx.start_rzk("rzk-busy", RZK_PORT + 90, f"admin.serverPort={BUSY}", wait=False)
+    assert p.wait_exit(20), "rzk started although its admin port is busy"
+    assert p.popen.returncode != 0
+    assert "AdminServer" in ctx.log("rzk-busy"), ctx.log("rzk-busy")[-2000:]
+    try:
+        ctx.start_zk("zk-busy", ZK_PORT + 90, f"admin.serverPort={BUSY}")
+        raise AssertionError("zookeeper started although its admin port is busy")
+    except subprocess.CalledProcessError:
+        pass
+    assert "Unable to start AdminServer" in ctx.log("zk-busy")
+    # Ensemble member 1 (admin port busy) serves; its log names the AdminServer problem.
+    for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS)):
+        assert zkproc.mode(base + 1) in ("leader", "follower"), f"{kind} member 1 not serving"
+        assert "AdminServer" in ctx.log(f"{kind}-1"), f"{kind} member 1 did not log it"
+
+
+CASES = [
+    ("notserving", case_notserving), ("listing", case_listing), ("shapes", case_shapes),
+    ("aliases", case_aliases), ("errors", case_errors), ("moving", case_moving),
+    ("monitor", case_monitor), ("secrets", case_secrets), ("idle", case_idle),
+    ("ensemble-shapes", case_ensemble_shapes), ("busyport", case_busyport),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rzk", default="target/debug/rzk")
+    ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    ctx = Ctx(args)
+    passed = failed = 0
+    try:
+        setup(ctx)
+        for name, case in CASES:
+            t0 = time.time()
+            try:
+                case(ctx)
+                passed += 1
+                print(f"PASS {name} ({time.time() - t0:.1f} s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name} ({time.time() - t0:.1f} s)", flush=True)
+                traceback.print_exc()
+    except Exception:
+        failed += 1
+        print("FAIL setup", flush=True)
+        traceback.print_exc()
+    finally:
+        ctx.stop_all()
+    print(f"{passed} passed, {failed} failed")
+    if failed == 0 and not args.keep:
+        shutil.rmtree(ctx.root, ignore_errors=True)
+    else:
+        print(f"work directory kept: {ctx.root}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
