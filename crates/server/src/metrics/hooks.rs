@@ -379,3 +379,15 @@ impl LearnerQueue {
         );
     }
 }
+
+/// Leader: one write prepared into a txn, begun at `started` (`close`: a closeSession).
+#[inline]
+pub fn prepared(started: Instant, close: bool) {
+    let m = metrics();
+    let d = started.elapsed();
+    m.prep_process_time.add_ms(d);
+    m.proposal_process_time.add_ms(d);
+    if close {
+        m.close_session_prep_time.add_ms(d);
+    }
+}

@@ -2,7 +2,9 @@
 //! quantiles from a fixed log-linear histogram of atomic buckets (ZooKeeper's
 //! `AvgMinMaxPercentileCounter` keeps a sampled reservoir instead).
 //!
-//! Recording is a handful of relaxed atomic operations: no lock, no allocation.
+//! Recording is two relaxed atomic additions (the sum and one bucket; the count is the
+//! buckets' total) and two loads (min and max are written only when they change): no
+//! lock, no allocation.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -41,7 +43,6 @@ pub fn prometheus_quantiles(detail: Detail) -> &'static [f64] {
 #[derive(Debug)]
 pub struct Summary {
     detail: Detail,
-    count: AtomicU64,
     sum: AtomicI64,
     min: AtomicI64,
     max: AtomicI64,
@@ -93,7 +94,6 @@ impl Summary {
     pub fn new(detail: Detail) -> Summary {
         Summary {
             detail,
-            count: AtomicU64::new(0),
             sum: AtomicI64::new(0),
             min: AtomicI64::new(i64::MAX),
             max: AtomicI64::new(i64::MIN),
@@ -110,10 +110,14 @@ impl Summary {
     #[inline]
     pub fn add(&self, v: i64) {
         let v = v.max(0);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        if v < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(v, Ordering::Relaxed);
+        }
+        if v > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(v, Ordering::Relaxed);
+        }
         self.sum.fetch_add(v, Ordering::Relaxed);
-        self.min.fetch_min(v, Ordering::Relaxed);
-        self.max.fetch_max(v, Ordering::Relaxed);
+        // Last: the count is the buckets' total.
         self.buckets[bucket_of(v as u64)].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -125,7 +129,6 @@ impl Summary {
 
     /// Forgets every sample (`srst`).
     pub fn reset(&self) {
-        self.count.store(0, Ordering::Relaxed);
         self.sum.store(0, Ordering::Relaxed);
         self.min.store(i64::MAX, Ordering::Relaxed);
         self.max.store(i64::MIN, Ordering::Relaxed);
@@ -136,25 +139,26 @@ impl Summary {
 
     /// A copy of the current values.
     pub fn snapshot(&self) -> Snapshot {
-        let count = self.count.load(Ordering::Relaxed);
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count = buckets.iter().sum();
         let (min, max) = if count == 0 {
             (0, 0)
         } else {
-            (
-                self.min.load(Ordering::Relaxed),
-                self.max.load(Ordering::Relaxed),
-            )
+            // (a racing first sample may not show its min/max yet)
+            let min = self.min.load(Ordering::Relaxed);
+            let max = self.max.load(Ordering::Relaxed);
+            (if min == i64::MAX { 0 } else { min }, max.max(0))
         };
         Snapshot {
             count,
             sum: self.sum.load(Ordering::Relaxed),
             min,
             max,
-            buckets: self
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
+            buckets,
         }
     }
 }
@@ -168,7 +172,7 @@ impl Snapshot {
     /// The `q` quantile estimated from the histogram (within 1/16 of the true value),
     /// kept within [min, max]; 0 when empty.
     pub fn quantile(&self, q: f64) -> f64 {
-        let total: u64 = self.buckets.iter().sum();
+        let total = self.count;
         if total == 0 {
             return 0.0;
         }

@@ -912,6 +912,7 @@ impl Driver {
             tracing::error!("asked to propose without a zxid");
             return None;
         };
+        let started = Instant::now();
         let tree = self.shared.tree();
         let rec = match req {
             Ok(r) => self
@@ -921,6 +922,7 @@ impl Driver {
                 .prep
                 .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
         };
+        crate::metrics::hooks::prepared(started, matches!(req, Ok(WriteRequest::CloseSession)));
         Some((zxid, rec))
     }
 
