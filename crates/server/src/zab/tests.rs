@@ -342,6 +342,26 @@ fn election_needs_a_quorum() {
     assert_eq!(c.role(S1), Role::Looking);
 }
 
+#[test]
+fn election_progress_says_whom_a_looking_server_heard_and_how_many_agree() {
+    // 2 of 5 voters up: both vote for 2 (higher sid), short of a quorum of 3.
+    let mut c = Cluster::new(&[S1, S2, S3, S4, S5], &[]);
+    c.start(S1, 0, 0, Vec::new());
+    c.start(S2, 0, 0, Vec::new());
+    c.advance(3000);
+    let p = c.nodes[&S1].zab.election_progress().expect("S1 is LOOKING");
+    assert_eq!(p.proposal.leader, S2);
+    assert_eq!(p.heard_from, vec![S2]);
+    assert_eq!((p.agreeing, p.voters), (2, 5));
+    // A third voter makes the quorum: nobody is LOOKING any more.
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(3000);
+    assert_eq!(c.role(S3), Role::Leading);
+    for s in [S1, S2, S3] {
+        assert_eq!(c.nodes[&s].zab.election_progress(), None, "{s} settled");
+    }
+}
+
 // ---------------------------------------------------------------- discovery
 
 #[test]
