@@ -183,9 +183,7 @@ fn sessions_and_their_ephemerals() {
     let s2 = SessionId(0x2a);
     assert_eq!(
         h.run(s2, WriteRequest::CreateSession { timeout_ms: 30000 }, true),
-        [format!(
-            "session=0x2a\tuser=bob,127.0.0.1\tip=127.0.0.1\toperation=createSession\tresult=success"
-        )]
+        ["session=0x2a\tuser=bob,127.0.0.1\tip=127.0.0.1\toperation=createSession\tresult=success"]
     );
     h.run(s2, create("/e", 1), true);
     // Every server logs the ephemeral's deletion; the client's server also the close.
