@@ -111,6 +111,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn builder_debug_hides_the_password() {
+        let b = crate::Client::builder("127.0.0.1:2181").sasl_digest("bob", "pw-9f1c");
+        let shown = format!("{b:?}");
+        assert!(
+            shown.contains("bob") && !shown.contains("pw-9f1c"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn jvm_flags_as_zkcli_reads_them() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("jaas.conf");
