@@ -25,6 +25,8 @@ admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), th
   idle        a connection that sends nothing is closed after admin.idleTimeout (both)
   notserving  a lone ensemble member answers ruok with ZooKeeper's "not currently serving"
               error and still answers monitor (both)
+  secure      a TLS client of secureClientPort is listed under secure_connections, a plain
+              one under connections, with the keys ZooKeeper gives them (both)
   busyport    an admin port already in use: a standalone server does not start, an ensemble
               member logs the error and serves clients (both)
 
@@ -47,6 +49,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "tls"))
+import certs  # noqa: E402
 import zkproc  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
@@ -55,6 +59,9 @@ from kazoo.client import KazooClient  # noqa: E402
 RZK_PORT, RZK_ADMIN = 22200, 22201
 ZK_PORT, ZK_ADMIN = 22202, 22203
 URL = "/cmds"
+# TLS pair (secure case): plain, secureClientPort and admin ports.
+RZK_TLS, ZK_TLS = 22204, 22207
+NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
 # Ensembles: member i (1..3) has client BASE+i, admin BASE+10+i, quorum BASE+20+i,
 # election BASE+30+i.
 RZK_ENS, ZK_ENS = 22210, 22250
@@ -457,11 +464,38 @@ def case_busyport(ctx):
         assert "AdminServer" in ctx.log(f"{kind}-1"), f"{kind} member 1 did not log it"
 
 
+def case_secure(ctx):
+    d = ctx.dir("certs")
+    certs.make(d)
+    tls = [f"ssl.keyStore.location={d}/server-keystore.pem", f"ssl.trustStore.location={d}/ca.pem",
+           "ssl.clientAuth=none", "secureClientPortAddress=127.0.0.1"]
+    ctx.start_rzk("rzk-tls", RZK_TLS, f"secureClientPort={RZK_TLS + 1}",
+                  f"admin.serverPort={RZK_TLS + 2}", *tls)
+    ctx.start_zk("zk-tls", ZK_TLS, f"secureClientPort={ZK_TLS + 1}",
+                 f"admin.serverPort={ZK_TLS + 2}", f"serverCnxnFactory={NETTY}", *tls)
+    answers = {}
+    for kind, base in (("rzk", RZK_TLS), ("zk", ZK_TLS)):
+        plain = ctx.kazoo(base)
+        secure = KazooClient(hosts=f"127.0.0.1:{base + 1}", timeout=10, use_ssl=True,
+                             ca=f"{d}/ca.pem", verify_certs=True)
+        secure.start(timeout=15)
+        ctx.clients.append(secure)
+        a = cmd(base + 2, "connections")
+        ids = {k: [c["session_id"] for c in a[k]] for k in ("connections", "secure_connections")}
+        assert ids == {"connections": [plain.client_id[0]],
+                       "secure_connections": [secure.client_id[0]]}, (kind, ids)
+        answers[kind] = a
+    problems = []
+    compare(answers["zk"], answers["rzk"], "connections", problems)
+    assert not problems, "\n".join(problems)
+
+
 CASES = [
     ("notserving", case_notserving), ("listing", case_listing), ("shapes", case_shapes),
     ("aliases", case_aliases), ("errors", case_errors), ("moving", case_moving),
     ("monitor", case_monitor), ("secrets", case_secrets), ("idle", case_idle),
-    ("ensemble-shapes", case_ensemble_shapes), ("busyport", case_busyport),
+    ("secure", case_secure), ("ensemble-shapes", case_ensemble_shapes),
+    ("busyport", case_busyport),
 ]
 
 

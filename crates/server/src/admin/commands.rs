@@ -216,14 +216,14 @@ fn conn_json(c: &ConnInfo, brief: bool) -> Value {
     Value::Object(m)
 }
 
-/// (plain, secure) connection lists. rzk's registry does not tell TLS connections
-/// apart, so every connection is listed under `connections`.
+/// (plain, secure) connection lists: connections of the client port (TLS or not under
+/// port unification, as ZooKeeper's plain factory) and of the TLS-only port.
 fn conn_lists(status: Status<'_>, brief: bool) -> (Value, Value) {
-    let all: Vec<Value> = data::connections(status)
-        .iter()
-        .map(|c| conn_json(c, brief))
-        .collect();
-    (Value::Array(all), Value::Array(Vec::new()))
+    let (secure, plain): (Vec<ConnInfo>, Vec<ConnInfo>) = data::connections(status)
+        .into_iter()
+        .partition(|c| c.secure);
+    let list = |v: Vec<ConnInfo>| Value::Array(v.iter().map(|c| conn_json(c, brief)).collect());
+    (list(plain), list(secure))
 }
 
 fn connections(status: Status<'_>, _: &Args) -> Map<String, Value> {

@@ -60,6 +60,8 @@ pub struct ConnInfo {
     pub queued: u64,
     pub received: u64,
     pub sent: u64,
+    /// Accepted on the TLS-only port (`secureClientPort`).
+    pub secure: bool,
     /// The rest is only known once a session is bound.
     pub session: Option<SessionDetails>,
 }
@@ -110,6 +112,7 @@ pub fn conn_info(c: &ConnEntry) -> ConnInfo {
         queued: st.queued.load(Ordering::Relaxed),
         received: st.received.load(Ordering::Relaxed),
         sent: st.sent.load(Ordering::Relaxed),
+        secure: c.secure,
         session,
     }
 }

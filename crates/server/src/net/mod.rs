@@ -119,6 +119,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                     auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
                     stats: stats.clone(),
                     established_ms: crate::node::lifecycle::wall_ms(),
+                    secure: matches!(kind, PortKind::Secure(_)),
                 },
             );
         }

@@ -94,6 +94,9 @@ pub struct ConnEntry {
     pub auth: AuthInfo,
     pub stats: Arc<ConnStats>,
     pub established_ms: i64,
+    /// Accepted on the TLS-only port (`secureClientPort`): ZooKeeper's secure connection
+    /// factory, listed apart by the AdminServer (`secure_connections`).
+    pub secure: bool,
 }
 
 /// All live connections.
