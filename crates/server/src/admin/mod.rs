@@ -1,8 +1,11 @@
-//! Four-letter words (`ruok`, `srvr`, `stat`, `mntr`, ...): ZooKeeper's plain-text admin
-//! commands sent instead of a ConnectRequest, with its whitelist and output formats.
+//! ZooKeeper's admin interfaces: the four-letter words (`ruok`, `srvr`, `stat`, `mntr`,
+//! ...: plain-text commands sent instead of a ConnectRequest, with its whitelist and
+//! output formats; here and in `format.rs`) and the AdminServer over HTTP (`http.rs`,
+//! JSON answers in `commands.rs`, settings in `settings.rs`). Both render the same
+//! values (`data.rs`, `mntr.rs`).
 //!
-//! Owns rendering server state as text. It only reads shared state (and resets
-//! counters for `crst`/`srst`); it must never change the tree, sessions or watches.
+//! Owns rendering server state. It only reads shared state (and resets counters for
+//! `crst`/`srst`); it must never change the tree, sessions or watches.
 
 pub mod commands;
 pub mod data;
