@@ -180,9 +180,24 @@ def server_need(env, kind, port):
         f"ssl.trustStore.location={env.cert('ca.pem')}"])
 
 
+SASL_PW = "Tls-sasl-pw-5e0c27"
+
+
+def sasl_settings(env, kind):
+    """The SASL provider and a JAAS Server section with user bob (the JAAS file as a -D
+    flag for ZooKeeper, as a zoo.cfg key for rzk)."""
+    jaas = os.path.join(env.tmp, f"jaas-{kind}.conf")
+    with open(jaas, "w") as f:
+        f.write("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                f'  user_bob="{SASL_PW}";\n}};\n')
+    flag = ("-D" if kind == "apache" else "") + "java.security.auth.login.config=" + jaas
+    return ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider", flag]
+
+
 def server_jks(env, kind, plain, secure):
-    """JKS key store with an explicit type, PKCS12 trust store (keytool's), clientAuth=none."""
-    return env.start(kind, "jks", plain, [
+    """JKS key store with an explicit type, PKCS12 trust store (keytool's), clientAuth=none;
+    SASL DIGEST-MD5 with user bob."""
+    return env.start(kind, "jks", plain, sasl_settings(env, kind) + [
         f"secureClientPort={secure}", "secureClientPortAddress=127.0.0.1",
         f"serverCnxnFactory={NETTY}",
         f"ssl.keyStore.location={env.cert('server.jks')}", "ssl.keyStore.type=JKS",
@@ -309,6 +324,24 @@ def run_kind(env, kind, base):
         rc, out = env.zkcli(jsecure, None, "trust.p12", "get", "/jks")
         assert "j" in out.split(), out[-2000:]
     env.case(f"{kind}: JKS server store, clientAuth=none", jks)
+
+    def shell_tls_sasl():
+        pw = os.path.join(env.tmp, "bob.pw")
+        with open(pw, "w") as f:
+            f.write(SASL_PW + "\n")
+        bob = ["-sasl-user", "bob", "-sasl-password-file", pw]
+        rc, out = env.shell(jsecure, None, *bob, "create", "/tls-sasl", "b", "sasl:bob:cdrwa")
+        assert rc == 0, out
+        rc, out = env.shell(jsecure, None, *bob, "whoami")
+        assert rc == 0 and "sasl: bob" in out, out
+        rc, out = env.shell(jsecure, None, "get", "/tls-sasl")
+        assert rc != 0 and "Insufficient permission" in out, out
+        with open(pw, "w") as f:
+            f.write("wrong-" + SASL_PW + "\n")
+        rc, out = env.shell(jsecure, None, *bob, "get", "/tls-sasl")
+        assert rc != 0 and "authentication failed" in out, out
+    env.case(f"{kind}: rzk shell over TLS logs in with SASL DIGEST-MD5 (sasl ACL)",
+             shell_tls_sasl)
 
     def plaintext_addauth_x509():
         z = env.kazoo(jplain, tls=False)
