@@ -262,6 +262,14 @@ def enforced(args, kind, port):
         c.delete("/app/b")
         c.create("/app/c", b"")
         check(f"{tag} create after a delete passes", data(c, STATS), "count=3,bytes=18")
+        mntr = sorted(l for l in zkproc.four(port, "mntr").splitlines() if "quota" in l)
+        check(f"{tag} mntr quota gauges and refusals", mntr, [
+            "zk_app_quota_bytes_limit_per_namespace\t20",
+            "zk_app_quota_bytes_usage_per_namespace\t18",
+            "zk_app_quota_count_limit_per_namespace\t3",
+            "zk_app_quota_count_usage_per_namespace\t3",
+            "zk_app_quota_exceeded_error_per_namespace\t2",
+        ])
         if kind == "rzk":
             log = s.log("n")
             check(f"{tag} rzk warns of the crossed hard limit",

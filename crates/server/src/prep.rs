@@ -21,6 +21,19 @@ use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+/// Writes refused with QUOTAEXCEEDED by top-level namespace, process-wide like the
+/// metrics registry (ZooKeeper's `quota_exceeded_error_per_namespace` counter set).
+static QUOTA_EXCEEDED: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The QUOTAEXCEEDED answers so far by namespace (`app` of `/app/x`), for `mntr`.
+pub fn quota_exceeded_counts() -> std::collections::BTreeMap<String, u64> {
+    QUOTA_EXCEEDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// A write request, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteRequest {
@@ -220,6 +233,12 @@ impl Prep {
             refused |= e.hard && self.enforce_quota;
         }
         if refused {
+            if let Some(ns) = path.strip_prefix('/').and_then(|p| p.split('/').next()) {
+                let mut m = QUOTA_EXCEEDED
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *m.entry(ns.to_owned()).or_default() += 1;
+            }
             Err(ErrorCode::QuotaExceeded)
         } else {
             Ok(())

@@ -106,7 +106,35 @@ pub fn max_fds() -> i64 {
 pub fn mntr_rows(status: Status<'_>) -> MntrRows {
     let mut r = status_rows(status);
     metric_rows(metrics::metrics(), &mut r);
+    quota_rows(status, &mut r);
     r
+}
+
+/// ZooKeeper's quota gauge sets (`QuotaMetricsUtils`), one row per namespace with a
+/// quota: `<ns>_quota_{count,bytes}_{limit,usage}_per_namespace`.
+fn quota_rows(status: Status<'_>, r: &mut MntrRows) {
+    let usage = status.tree().quota_usage_by_namespace();
+    for (ns, u) in usage {
+        r.push(
+            format!("{ns}_quota_count_limit_per_namespace"),
+            u.count_limit,
+        );
+        r.push(
+            format!("{ns}_quota_bytes_limit_per_namespace"),
+            u.bytes_limit,
+        );
+        r.push(
+            format!("{ns}_quota_count_usage_per_namespace"),
+            u.count_usage,
+        );
+        r.push(
+            format!("{ns}_quota_bytes_usage_per_namespace"),
+            u.bytes_usage,
+        );
+    }
+    for (ns, n) in crate::prep::quota_exceeded_counts() {
+        r.push(format!("{ns}_quota_exceeded_error_per_namespace"), n as i64);
+    }
 }
 
 /// The server's state as `mntr` reports it before the registry: ZooKeeper's

@@ -148,6 +148,15 @@ impl fmt::Display for StatsTrack {
     }
 }
 
+/// One namespace's quota numbers ([`DataTree::quota_usage_by_namespace`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub count_limit: i64,
+    pub bytes_limit: i64,
+    pub count_usage: i64,
+    pub bytes_usage: i64,
+}
+
 /// What a write would do to a quota, when it goes over a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaExcess {
@@ -341,6 +350,49 @@ impl DataTree {
             "quota stats nodes must not count in the digest"
         );
         true
+    }
+
+    /// Quota limits and usage summed by top-level namespace (`app` of `/app/x`), as
+    /// ZooKeeper's `QuotaMetricsUtils` reports them (`zk_<ns>_quota_*_per_namespace`):
+    /// every limits / stats node at a leaf of `/zookeeper/quota` counts, a hard limit
+    /// in place of the soft one when set.
+    pub fn quota_usage_by_namespace(&self) -> BTreeMap<String, QuotaUsage> {
+        let mut out: BTreeMap<String, QuotaUsage> = BTreeMap::new();
+        let mut stack = vec![String::from(QUOTA_ROOT)];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.nodes.get(p.as_str()) else {
+                continue;
+            };
+            if !n.children.is_empty() {
+                stack.extend(n.children.iter().map(|c| rzk_proto::path::join(&p, c)));
+                continue;
+            }
+            let limits = p.ends_with(&format!("/{LIMIT_NODE}"));
+            if !limits && !p.ends_with(&format!("/{STAT_NODE}")) {
+                continue;
+            }
+            let quota_path = &p[QUOTA_ROOT.len()..];
+            let Some(ns) = quota_path
+                .strip_prefix('/')
+                .and_then(|r| r.split('/').next())
+                .filter(|ns| !ns.is_empty())
+            else {
+                continue;
+            };
+            let Ok(st) = StatsTrack::from_bytes(&n.data) else {
+                continue;
+            };
+            let e = out.entry(ns.to_owned()).or_default();
+            let pick = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+            if limits {
+                e.count_limit += pick(st.count_hard_limit(), st.count());
+                e.bytes_limit += pick(st.byte_hard_limit(), st.bytes());
+            } else {
+                e.count_usage += st.count();
+                e.bytes_usage += st.bytes();
+            }
+        }
+        out
     }
 
     /// The quota check of a create (`old_len == None`) or setData of `path` with

@@ -278,3 +278,27 @@ fn check_quota_reports_soft_and_hard_limits_as_zookeeper() {
     assert!(t.tree.check_quota("/elsewhere", None, 1000).is_empty());
     let _ = ErrorCode::QuotaExceeded;
 }
+
+#[test]
+fn usage_by_namespace_as_zookeepers_mntr() {
+    let mut t = T::new();
+    t.create("/app", "12345");
+    t.create("/app/x", "0123456789");
+    t.create("/app/y", "");
+    t.setquota(
+        "/app/x",
+        "count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=3",
+    );
+    t.setquota("/app/y", "count=2,bytes=100");
+    let m = t.tree.quota_usage_by_namespace();
+    assert_eq!(m.len(), 1);
+    assert_eq!(
+        m["app"],
+        QuotaUsage {
+            count_limit: 3 + 2,
+            bytes_limit: -1 + 100,
+            count_usage: 2,
+            bytes_usage: 10,
+        }
+    );
+}
