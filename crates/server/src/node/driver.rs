@@ -149,14 +149,19 @@ impl QuorumRuntime {
                 quorum_tls.clone(),
             ))
         };
-        let disk = DiskQueue::start(shared.clone(), events_tx.clone(), settings)
-            .map_err(QuorumError::Thread)?;
         let want_applied = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let applier = Applier::start(
             shared.clone(),
             writer,
             events_tx.clone(),
             want_applied.clone(),
+        )
+        .map_err(QuorumError::Thread)?;
+        let disk = DiskQueue::start(
+            shared.clone(),
+            events_tx.clone(),
+            applier.tx.clone(),
+            settings,
         )
         .map_err(QuorumError::Thread)?;
         if shared.config.is_distributed() {
@@ -223,6 +228,7 @@ impl QuorumRuntime {
                     announce_pending: false,
                     commits: Vec::new(),
                     to_persist: Vec::new(),
+                    committed_on_sync: Zxid(0),
                     want_applied,
                     snapshot_after_recovery: replayed,
                     stop: false,
@@ -294,6 +300,9 @@ struct Driver {
     /// Txns to persist, gathered over one wake-up and handed to the disk queue in one
     /// message (before any other disk op, so the order is kept).
     to_persist: Vec<Txn>,
+    /// Leader of an ensemble of one: the highest zxid whose commit travelled with its
+    /// txns to the disk thread (see `flush_persist`).
+    committed_on_sync: Zxid,
     /// Set while the driver waits for the applier to catch up (held work, or clients
     /// not yet let in): only then does the applier report `Event::Applied`.
     want_applied: Arc<std::sync::atomic::AtomicBool>,
@@ -381,11 +390,33 @@ impl Driver {
     }
 
     /// Hands the txns gathered since the last call to the disk queue as one message.
+    ///
+    /// A leader that is the whole ensemble (one voter, no observers) commits each of its
+    /// proposals once it is durable: its own ACK is the quorum. Its proposals therefore
+    /// travel with the txns, and the disk thread passes them to the applier right after
+    /// the fsync (one hop less than Persisted -> driver -> applier). The core still
+    /// commits them when it learns of the fsync; `on_commit` skips those up to
+    /// `committed_on_sync`.
     fn flush_persist(&mut self) {
-        if !self.to_persist.is_empty() {
-            let ts = std::mem::take(&mut self.to_persist);
-            self.send_to_disk(DiskOp::Txns(ts));
+        if self.to_persist.is_empty() {
+            return;
         }
+        let txns = std::mem::take(&mut self.to_persist);
+        let mut commit_on_sync = Vec::new();
+        if self.role == Role::Leading && self.peers.is_solo() {
+            let last = txns.last().map_or(Zxid(0), |t| t.zxid);
+            while self.proposed.front().is_some_and(|p| p.zxid <= last) {
+                if let Some(p) = self.proposed.pop_front() {
+                    debug_assert!(p.zxid > self.committed_on_sync);
+                    self.committed_on_sync = p.zxid;
+                    commit_on_sync.push((p.rec, p.job));
+                }
+            }
+        }
+        self.send_to_disk(DiskOp::Txns {
+            txns,
+            commit_on_sync,
+        });
     }
 
     fn send_to_disk(&mut self, op: DiskOp) {
@@ -560,6 +591,11 @@ impl Driver {
     }
 
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
+        if zxid <= self.committed_on_sync {
+            // The disk thread already handed it to the applier (see `flush_persist`).
+            self.release_leader_syncs(zxid);
+            return;
+        }
         // The leader still holds the record it prepared; others decode the payload.
         while self.proposed.front().is_some_and(|p| p.zxid < zxid) {
             debug_assert!(false, "a proposal below {zxid} was never committed");
@@ -592,6 +628,12 @@ impl Driver {
         };
         crate::metrics::hooks::committed(zxid.0, self.role == Role::Leading, rec.header.time);
         self.commits.push((rec, job));
+        self.release_leader_syncs(zxid);
+    }
+
+    /// Answers the local syncs that waited for the commit of `zxid` or an earlier txn
+    /// (through the applier, after those commits).
+    fn release_leader_syncs(&mut self, zxid: Zxid) {
         while self.leader_syncs.front().is_some_and(|(z, _)| *z <= zxid) {
             if let Some((_, job)) = self.leader_syncs.pop_front() {
                 self.send_applier(ApplyMsg::Reply(Box::new(job)));
