@@ -166,7 +166,8 @@ def test_watch_words(zk_hosts, zk, make_client, base):
     assert int(m.group(1)) >= 1 and int(m.group(3)) >= 2
     sid = "0x%x" % c.client_id[0]
     wchc = fl(zk_hosts, "wchc")
-    assert wchc.endswith("\n")
+    assert wchc.endswith("\n\n"), repr(wchc)  # the dump ends with an empty line
+    assert fl(zk_hosts, "wchp").endswith("\n\n")
     lines = wchc.splitlines()
     assert sid in lines, wchc
     i = lines.index(sid)

@@ -218,6 +218,8 @@ pub fn wchc(status: Status<'_>) -> String {
             let _ = writeln!(s, "\t{p}");
         }
     }
+    // ZooKeeper ends the dump with an empty line (just "\n" when nothing is watched).
+    s.push('\n');
     s
 }
 
@@ -230,6 +232,8 @@ pub fn wchp(status: Status<'_>) -> String {
             let _ = writeln!(s, "\t0x{sid:x}");
         }
     }
+    // ZooKeeper ends the dump with an empty line (just "\n" when nothing is watched).
+    s.push('\n');
     s
 }
 
