@@ -13,7 +13,9 @@ Every case runs on each kind of server and the two must give the same answers:
     QUOTAEXCEEDED, those crossing only soft limits pass; rzk warns in its log;
   * 3-node ensembles (3 rzk, 3 ZooKeeper, 2 rzk + 1 ZooKeeper): writes through every
     member; all members hold the same stats, also after one member is killed and
-    restarted, and the mixed ensemble reports no digest mismatch.
+    restarted, and the mixed ensemble reports no digest mismatch;
+  * data directories with a quota written by ZooKeeper and served by rzk, and back (and
+    the other way round): the stats are recounted from snapshot and log.
 
 Ports 22460-22499 on 127.0.0.1. Prints one line per check; exits 1 on a failure.
 """
@@ -287,6 +289,46 @@ def enforced(args, kind, port):
         shutil.rmtree(s.base, ignore_errors=True)
 
 
+def interchange(args, writer, reader, port):
+    """A data directory with a quota written by one kind of server is served by the
+    other (its snapshot and log), stats recounted, and back."""
+    tag = f"[{writer} -> {reader} data dir]"
+    s = Servers(args)
+
+    def switch(kind):
+        p, *_ = s.procs.pop("n")
+        p.kill9()
+        s.start("n", kind, port)
+        zkproc.wait_serving(port, timeout=60)
+        return client(port)
+
+    try:
+        s.start("n", writer, port, "forceSync=yes")
+        zkproc.wait_serving(port, timeout=60)
+        c = client(port)
+        c.create("/app", b"12345")
+        c.create("/app/x", b"0123456789")
+        shell(args, port, "setquota", "-n", "10", "/app")
+        c.stop()
+        c = switch(writer)  # its start-up snapshot now holds the quota nodes
+        c.create("/app/y", b"abc")
+        check(f"{tag} {writer} before", data(c, STATS), "count=3,bytes=18")
+        c.stop()
+        c = switch(reader)
+        check(f"{tag} {reader} serves the stats", data(c, STATS), "count=3,bytes=18")
+        c.create("/app/z", b"1")
+        check(f"{tag} {reader} follows writes", data(c, STATS), "count=4,bytes=19")
+        c.stop()
+        c = switch(writer)
+        check(f"{tag} {writer} on {reader}'s files", data(c, STATS), "count=4,bytes=19")
+        c.delete("/app/z")
+        check(f"{tag} {writer} follows writes again", data(c, STATS), "count=3,bytes=18")
+        c.stop()
+    finally:
+        s.stop_all()
+        shutil.rmtree(s.base, ignore_errors=True)
+
+
 def ensemble(args, kinds, base):
     """kinds: the kind of members 1..3; client ports base+1..3, quorum base+4..6,
     election base+7..9."""
@@ -354,6 +396,8 @@ def main():
         ("standalone-apache", lambda: standalone(args, "apache", 22461)),
         ("enforce-rzk", lambda: enforced(args, "rzk", 22462)),
         ("enforce-apache", lambda: enforced(args, "apache", 22463)),
+        ("interchange-apache-rzk", lambda: interchange(args, "apache", "rzk", 22466)),
+        ("interchange-rzk-apache", lambda: interchange(args, "rzk", "apache", 22467)),
         ("ensemble-rzk", lambda: ensemble(args, ["rzk"] * 3, 22470)),
         ("ensemble-apache", lambda: ensemble(args, ["apache"] * 3, 22480)),
         ("ensemble-mixed", lambda: ensemble(args, ["rzk", "rzk", "apache"], 22490)),
