@@ -5,7 +5,7 @@
 //! Owns parsing and defaults only; [`crate::admin::http`] binds and serves.
 
 use crate::config::{keys, ConfigError, Properties};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// ZooKeeper's default AdminServer port (`JettyAdminServer.DEFAULT_PORT`).
@@ -66,17 +66,26 @@ impl AdminSettings {
         };
         // Boolean.parseBoolean of the property, "true" when absent.
         let enabled = get("admin.enableServer").is_none_or(|(_, v)| keys::java_true(&v));
-        let ip = match get("admin.serverAddress") {
-            Some((k, v)) => v
-                .parse::<IpAddr>()
-                .map_err(|_| invalid(k, v, "not an IP address"))?,
-            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        };
         let port = match get("admin.serverPort") {
             Some((k, v)) => v
                 .parse::<u16>()
                 .map_err(|_| invalid(k, v, "not a port number"))?,
             None => DEFAULT_PORT,
+        };
+        // An IP, or a host name resolved once here (Jetty's connector takes either).
+        let ip = match get("admin.serverAddress") {
+            Some((k, v)) => match v.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => (v.as_str(), port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|a| a.ip())
+                    .ok_or_else(|| {
+                        invalid(k, v, "not an IP address or a host name that resolves")
+                    })?,
+            },
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         };
         let idle_ms = match get("admin.idleTimeout") {
             Some((k, v)) => v
@@ -166,6 +175,15 @@ mod tests {
         assert_eq!(s.addr, "127.0.0.1:22280".parse().unwrap());
         assert_eq!(s.command_url, "/cmd");
         assert_eq!(s.idle_timeout, Duration::from_millis(500));
+        let named = AdminSettings::from_properties(
+            &props(&[
+                ("admin.serverAddress", "localhost"),
+                ("admin.serverPort", "1"),
+            ]),
+            "",
+        )
+        .unwrap();
+        assert!(named.addr.ip().is_loopback(), "{named:?}");
         let off = AdminSettings::from_properties(&props(&[("admin.enableServer", "no")]), "");
         assert!(!off.unwrap().enabled, "anything but true is false, as Java");
     }
@@ -174,7 +192,7 @@ mod tests {
     fn bad_values_name_the_key() {
         for (k, v) in [
             ("admin.serverPort", "80a"),
-            ("admin.serverAddress", "nowhere"),
+            ("admin.serverAddress", "no such host.invalid"),
             ("admin.idleTimeout", "-1"),
             ("admin.commandURL", "commands"),
         ] {
