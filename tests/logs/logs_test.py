@@ -18,7 +18,8 @@ Cases:
            which counts the root twice as ZooKeeper's does, minus one)
   config   a bad zoo.cfg value and an unusable TLS setting are each reported exactly once
   numbers  stat/srvr `Latency min/avg/max` and mntr `zk_avg_latency` print the average as
-           ZooKeeper 3.8 does (at most 4 decimals), cons prints integers; also against
+           ZooKeeper 3.8 does (at most 4 decimals), cons prints integers, a four-letter
+           word counts as a packet received and its answer as one sent; also against
            Apache ZooKeeper when --apache is given; conf/envi do not show RUST_LOG/RZK_LOG
 
 Ports 22500-22599 on 127.0.0.1 (127.0.0.2-4 for the ensemble). Prints one line per case
@@ -258,6 +259,15 @@ def check_numbers(port, kind):
     finally:
         zk.stop()
         zk.close()
+    # A four-letter word is a packet received and its answer a packet sent: two srvr in a
+    # row differ by exactly one of each (the client is gone; nothing else talks to it).
+    a, b = zkproc.four(port, "srvr"), zkproc.four(port, "srvr")
+    for k in ("Received", "Sent"):
+        x, y = int(zkproc.field(a, k)), int(zkproc.field(b, k))
+        assert y == x + 1, f"{kind} srvr {k}: {x} then {y}"
+    own = re.search(r"^ /127\.0\.0\.1:\d+\[\d\]\(queued=0,recved=1,sent=0\)$",
+                    zkproc.four(port, "stat"), re.M)
+    assert own, f"{kind} stat: the word's own connection should show recved=1"
 
 
 def case_numbers(ctx):

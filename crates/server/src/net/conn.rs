@@ -290,9 +290,18 @@ impl Conn {
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
         if let Some(word) = first {
+            // ZooKeeper counts a four-letter word as a packet received (stat/srvr
+            // `Received`, mntr `zk_packets_received`, the word's own `recved=1` in `stat`)
+            // and its answer as a packet sent.
+            self.count_received();
             let out = admin::four_letter_word(Status::of(&self.shared), word, &mut rd).await;
             self.wr.write_all(out.as_bytes()).await?;
             self.wr.flush().await?;
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .packets_sent
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         self.count_received();
