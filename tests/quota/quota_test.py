@@ -11,9 +11,10 @@ Every case runs on each kind of server and the two must give the same answers:
     ZooKeeper); the stats after a restart;
   * `enforceQuota=true`: writes crossing `countHardLimit` / `byteHardLimit` answer
     QUOTAEXCEEDED, those crossing only soft limits pass; rzk warns in its log;
-  * 3-node ensembles (3 rzk, 3 ZooKeeper, 2 rzk + 1 ZooKeeper): writes through every
-    member; all members hold the same stats, also after one member is killed and
-    restarted, and the mixed ensemble reports no digest mismatch;
+  * 3-node ensembles (3 rzk, 3 ZooKeeper, 2 rzk + 1 ZooKeeper; enforceQuota=true): writes
+    through every member; all members hold the same stats, also after one member is
+    killed and restarted; a hard limit refuses creates through every member; no member
+    logs a digest mismatch;
   * data directories with a quota written by ZooKeeper and served by rzk, and back (and
     the other way round): the stats are recounted from snapshot and log.
 
@@ -338,7 +339,7 @@ def ensemble(args, kinds, base):
     ports = {i: base + i for i in range(1, 4)}
     try:
         for i in range(1, 4):
-            s.start(f"n{i}", kinds[i - 1], ports[i], servers=servers, myid=i)
+            s.start(f"n{i}", kinds[i - 1], ports[i], "enforceQuota=true", servers=servers, myid=i)
         zkproc.wait_settled(list(ports.values()), timeout=90, where=f" ({s.base})")
         cs = {i: client(ports[i]) for i in ports}
         cs[1].create("/app", b"12345")
@@ -369,6 +370,19 @@ def ensemble(args, kinds, base):
         cs[3] = client(ports[3])
         want = "count=4,bytes=9"
         check(f"{tag} all agree after member 2 restarted",
+              [data(cs[i], STATS) for i in ports], [want] * 3)
+        # a hard limit at the current count: a create through any member is refused
+        shell(args, ports[1], "setquota", "-N", "4", "/app")
+        refused = []
+        for i in ports:
+            try:
+                cs[i].create(f"/app/over{i}", b"")
+                refused.append("created")
+            except QuotaExceededError:
+                refused.append("QuotaExceededError")
+        check(f"{tag} countHardLimit enforced through every member", refused,
+              ["QuotaExceededError"] * 3)
+        check(f"{tag} all agree after the refusals",
               [data(cs[i], STATS) for i in ports], [want] * 3)
         for c in cs.values():
             c.stop()
