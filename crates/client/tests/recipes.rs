@@ -436,11 +436,7 @@ async fn recipes_survive_their_container_being_reaped_between_calls() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reaped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reaper = {
-        let (c, stop, reaped) = (
-            common::connect(&hosts).await,
-            stop.clone(),
-            reaped.clone(),
-        );
+        let (c, stop, reaped) = (common::connect(&hosts).await, stop.clone(), reaped.clone());
         let containers = containers.clone();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
