@@ -192,8 +192,7 @@ fn configuration(status: Status<'_>, _: &Args) -> Map<String, Value> {
 fn conn_json(c: &ConnInfo, brief: bool) -> Value {
     let mut m = obj(json!({
         "remote_socket_address": c.addr.to_string(),
-        // rzk's connection tasks always wait to read (Java NIO's OP_READ).
-        "interest_ops": 1,
+        "interest_ops": c.interest_ops,
         "outstanding_requests": c.queued,
         "packets_received": c.received,
         "packets_sent": c.sent,

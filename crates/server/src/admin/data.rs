@@ -60,6 +60,9 @@ pub struct ConnInfo {
     pub queued: u64,
     pub received: u64,
     pub sent: u64,
+    /// Java NIO interest ops as ZooKeeper reports them: 1 (waiting to read), 0 for a
+    /// connection answering a four-letter word.
+    pub interest_ops: u8,
     /// Accepted on the TLS-only port (`secureClientPort`).
     pub secure: bool,
     /// The rest is only known once a session is bound.
@@ -112,6 +115,7 @@ pub fn conn_info(c: &ConnEntry) -> ConnInfo {
         queued: st.queued.load(Ordering::Relaxed),
         received: st.received.load(Ordering::Relaxed),
         sent: st.sent.load(Ordering::Relaxed),
+        interest_ops: u8::from(!st.four_letter_word.load(Ordering::Relaxed)),
         secure: c.secure,
         session,
     }

@@ -45,8 +45,8 @@ pub fn java_double(v: f64) -> String {
 /// One connection as ZooKeeper's `dumpConnectionInfo` prints it.
 fn conn_line(c: &ConnInfo, brief: bool) -> String {
     let mut s = format!(
-        " /{}[1](queued={},recved={},sent={}",
-        c.addr, c.queued, c.received, c.sent
+        " /{}[{}](queued={},recved={},sent={}",
+        c.addr, c.interest_ops, c.queued, c.received, c.sent
     );
     if let (false, Some(d)) = (brief, &c.session) {
         let _ = write!(

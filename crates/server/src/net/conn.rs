@@ -294,6 +294,7 @@ impl Conn {
             // `Received`, mntr `zk_packets_received`, the word's own `recved=1` in `stat`)
             // and its answer as a packet sent.
             self.count_received();
+            self.stats.four_letter_word.store(true, Ordering::Relaxed);
             let out = admin::four_letter_word(Status::of(&self.shared), word, &mut rd).await;
             self.wr.write_all(out.as_bytes()).await?;
             self.wr.flush().await?;

@@ -45,6 +45,9 @@ pub struct ConnStats {
     pub total_latency_ms: AtomicU64,
     pub count: AtomicU64,
     pub last_response_ms: AtomicI64,
+    /// Set while the connection answers a four-letter word: ZooKeeper stops reading such
+    /// a connection (interest ops 0 in `stat`/`cons`).
+    pub four_letter_word: std::sync::atomic::AtomicBool,
 }
 
 impl ConnStats {
