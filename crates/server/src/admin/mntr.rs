@@ -185,7 +185,10 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
     r.push("last_client_response_size", last_resp);
     r.push("max_client_response_size", max_resp);
     r.push("min_client_response_size", min_resp);
-    r.push("outstanding_tls_handshake", 0i64);
+    r.push(
+        "outstanding_tls_handshake",
+        metrics::tls_handshakes_in_flight(),
+    );
     r.push("auth_failed_count", st.auth_failed.load(Ordering::Relaxed));
     r.push("non_mtls_remote_conn_count", 0i64);
     r.push("non_mtls_local_conn_count", 0i64);

@@ -98,6 +98,32 @@ pub fn reply_sent(bytes: usize) {
     METRICS.response_bytes.add(bytes as u64);
 }
 
+static TLS_HANDSHAKES: AtomicI64 = AtomicI64::new(0);
+
+/// A client TLS handshake under way (ZooKeeper's `outstanding_tls_handshake`): counted
+/// while the guard lives.
+#[derive(Debug)]
+pub struct TlsHandshake(());
+
+impl TlsHandshake {
+    /// Counts one handshake until the guard is dropped.
+    pub fn begin() -> TlsHandshake {
+        TLS_HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+        TlsHandshake(())
+    }
+}
+
+impl Drop for TlsHandshake {
+    fn drop(&mut self) {
+        TLS_HANDSHAKES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Client TLS handshakes under way.
+pub fn tls_handshakes_in_flight() -> i64 {
+    TLS_HANDSHAKES.load(Ordering::Relaxed).max(0)
+}
+
 /// Zeroes the registry and the reply sizes (`srst`).
 pub fn reset() {
     METRICS.reset();

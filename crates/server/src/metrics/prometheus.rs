@@ -185,3 +185,42 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, Metric
         }
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_summaries_and_sets_in_the_text_format() {
+        let m = ServerMetrics::new();
+        m.commit_count.add(3);
+        for v in [1, 2, 3, 40] {
+            m.readlatency.add(v);
+        }
+        m.fsynctime.add(7);
+        super::super::registry::write_stat(&m, "/app/x", 5);
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&registry_families(&m), &mut text)
+            .expect("encodes");
+        for line in [
+            "# TYPE commit_count counter",
+            "commit_count 3",
+            "# TYPE readlatency summary",
+            "readlatency{quantile=\"0.5\"} 2",
+            "readlatency{quantile=\"0.99\"} 40",
+            "readlatency_sum 46",
+            "readlatency_count 4",
+            "fsynctime{quantile=\"0.5\"} 7",
+            "write_per_namespace{key=\"app\",quantile=\"0.5\"} 11",
+            "write_per_namespace_count{key=\"app\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        // No family for a set without members (the text format has no empty families).
+        assert!(!text.contains("read_per_namespace"));
+    }
+}

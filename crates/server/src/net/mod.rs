@@ -65,6 +65,7 @@ async fn open_stream(stream: TcpStream, kind: &PortKind) -> Result<ClientStream,
         }
     };
     let _ = stream.set_nodelay(true);
+    let _in_flight = crate::metrics::TlsHandshake::begin();
     let s = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream))
         .await
         .map_err(|_| OpenError::Timeout)?
