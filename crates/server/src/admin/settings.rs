@@ -113,24 +113,37 @@ impl AdminSettings {
 }
 
 /// `text` (a properties file) with the value of every secret-named key replaced by
-/// `********`; comments and every other line kept as written.
+/// `********`; comments and every other line kept as written. Keys end at `=`, `:` or
+/// whitespace as in Java properties; a secret's continuation lines are dropped; and any
+/// secret value the properties parser reads that still appears is masked too.
 pub fn redacted_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut skipping = false;
     for line in text.split_inclusive('\n') {
-        let body = line.trim_start();
-        let key_end = body.find(['=', ':']);
-        match key_end {
-            Some(i) if !body.starts_with('#') && !body.starts_with('!') => {
-                let key = body[..i].trim();
-                if keys::is_secret_key(key) {
-                    let lead = &line[..line.len() - body.len()];
-                    let nl = if line.ends_with('\n') { "\n" } else { "" };
-                    out.push_str(&format!("{lead}{}={}{nl}", key, keys::REDACTED));
-                } else {
-                    out.push_str(line);
-                }
-            }
-            _ => out.push_str(line),
+        let content = line.trim_end_matches(['\n', '\r']);
+        let continues = content.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
+        if skipping {
+            skipping = continues;
+            continue;
+        }
+        let body = content.trim_start();
+        let key_end = body
+            .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
+            .unwrap_or(body.len());
+        let key = &body[..key_end];
+        let comment = body.starts_with('#') || body.starts_with('!');
+        if !comment && !key.is_empty() && keys::is_secret_key(key) {
+            let lead = &content[..content.len() - body.len()];
+            let nl = &line[content.len()..];
+            out.push_str(&format!("{lead}{key}={}{nl}", keys::REDACTED));
+            skipping = continues;
+        } else {
+            out.push_str(line);
+        }
+    }
+    for (k, v) in crate::config::parse_properties(text) {
+        if keys::is_secret_key(&k) && !v.is_empty() {
+            out = out.replace(&v, keys::REDACTED);
         }
     }
     out
@@ -199,6 +212,17 @@ mod tests {
             let e = AdminSettings::from_properties(&props(&[(k, v)]), "").unwrap_err();
             assert!(e.to_string().contains(k), "{e}");
         }
+    }
+
+    #[test]
+    fn initial_config_hides_secrets_however_written() {
+        let t =
+            "ssl.trustStore.password   pw-space\nx.secret = a\\\n  pw-cont1 \\\n  pw-cont2\ny=2\n";
+        let r = redacted_text(t);
+        for s in ["pw-space", "pw-cont1", "pw-cont2"] {
+            assert!(!r.contains(s), "{s} in {r}");
+        }
+        assert!(r.ends_with("x.secret=********\ny=2\n"), "{r}");
     }
 
     #[test]
