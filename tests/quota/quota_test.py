@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, QuotaExceededError
@@ -240,7 +241,10 @@ def enforced(args, kind, port):
     s = Servers(args)
     tag = f"[{kind} enforceQuota]"
     try:
-        s.start("n", kind, port, "enforceQuota=true")
+        prom = ["metricsProvider.className="
+                "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+                "metricsProvider.httpHost=127.0.0.1", "metricsProvider.httpPort=22468"]
+        s.start("n", kind, port, "enforceQuota=true", *(prom if kind == "rzk" else []))
         zkproc.wait_serving(port, timeout=60)
         c = client(port)
         c.create("/app", b"12345")
@@ -279,6 +283,17 @@ def enforced(args, kind, port):
             "zk_app_quota_count_usage_per_namespace\t3",
             "zk_app_quota_exceeded_error_per_namespace\t2",
         ])
+        if kind == "rzk":
+            with urllib.request.urlopen("http://127.0.0.1:22468/metrics", timeout=10) as r:
+                text = r.read().decode()
+            got = sorted(l for l in text.splitlines() if l.startswith("quota_"))
+            check(f"{tag} Prometheus quota metrics", got, [
+                'quota_bytes_limit_per_namespace{key="app"} 20',
+                'quota_bytes_usage_per_namespace{key="app"} 18',
+                'quota_count_limit_per_namespace{key="app"} 3',
+                'quota_count_usage_per_namespace{key="app"} 3',
+                'quota_exceeded_error_per_namespace{key="app"} 2',
+            ])
         if kind == "rzk":
             log = s.log("n")
             check(f"{tag} rzk warns of the crossed hard limit",

@@ -120,6 +120,47 @@ pub fn registry_families(m: &ServerMetrics) -> Vec<MetricFamily> {
     out
 }
 
+/// ZooKeeper's quota gauge sets (`QuotaMetricsUtils`) and its QUOTAEXCEEDED counter set,
+/// one member per namespace labelled `key`, as its Prometheus provider exports them.
+fn quota_families(status: Status<'_>) -> Vec<MetricFamily> {
+    let labelled = |mut m: Metric, ns: &str| {
+        let mut l = LabelPair::default();
+        l.set_name("key".to_owned());
+        l.set_value(ns.to_owned());
+        m.set_label(vec![l]);
+        m
+    };
+    let usage = status.tree().quota_usage_by_namespace();
+    let mut out = Vec::new();
+    let gauges: [(&str, fn(&crate::tree::quota::QuotaUsage) -> i64); 4] = [
+        ("quota_count_limit_per_namespace", |u| u.count_limit),
+        ("quota_bytes_limit_per_namespace", |u| u.bytes_limit),
+        ("quota_count_usage_per_namespace", |u| u.count_usage),
+        ("quota_bytes_usage_per_namespace", |u| u.bytes_usage),
+    ];
+    for (name, get) in gauges {
+        let members: Vec<Metric> = usage
+            .iter()
+            .map(|(ns, u)| labelled(gauge(get(u) as f64), ns))
+            .collect();
+        if !members.is_empty() {
+            out.push(family(name, MetricType::GAUGE, members));
+        }
+    }
+    let refused: Vec<Metric> = crate::prep::quota_exceeded_counts()
+        .iter()
+        .map(|(ns, n)| labelled(counter(*n as f64), ns))
+        .collect();
+    if !refused.is_empty() {
+        out.push(family(
+            "quota_exceeded_error_per_namespace",
+            MetricType::COUNTER,
+            refused,
+        ));
+    }
+    out
+}
+
 /// Everything one scrape returns, encoded.
 pub fn scrape(status: Status<'_>, process_info: bool) -> String {
     let mut families: Vec<MetricFamily> = status_rows(status)
@@ -135,6 +176,7 @@ pub fn scrape(status: Status<'_>, process_info: bool) -> String {
         })
         .collect();
     families.extend(registry_families(super::metrics()));
+    families.extend(quota_families(status));
     if process_info {
         use prometheus::core::Collector;
         families.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
