@@ -9,7 +9,8 @@ Checks, in order (each prints PASS or raises):
      every key ZooKeeper's `mntr` prints, rzk's prints too (missing keys: 0).
   2. values-move: while a client writes and reads, rzk's `mntr` and its Prometheus
      `/metrics` are scraped three times; request, latency, fsync, commit, byte and
-     per-namespace numbers grow between scrapes; summaries carry `quantile` labels,
+     per-namespace numbers grow between scrapes (snapshots taken: snapCount=40);
+     summaries carry `quantile` labels,
      every numeric mntr key is a Prometheus metric (name without `zk_`), the process
      metrics of exportJvmInfo are there.
   3. provider-settings: an unknown metricsProvider.className stops start-up naming the
@@ -159,7 +160,7 @@ class Servers:
 
 def check_keyset_standalone(s):
     zk = s.apache_server("zk-standalone", ZK_SA)
-    rzk, _ = s.rzk_server("rzk-standalone", RZK_SA,
+    rzk, _ = s.rzk_server("rzk-standalone", RZK_SA, "snapCount=40",
                           f"metricsProvider.className={PROMETHEUS}",
                           "metricsProvider.httpHost=127.0.0.1",
                           f"metricsProvider.httpPort={PROM_PORT}")
@@ -221,7 +222,9 @@ def check_values_move(s):
                 raise AssertionError(f"/metrics {k} did not move under load: {p0.get(k)} -> {p1.get(k)}")
     last, (samples, types) = scrapes[-1][0], scrapes[-1][1]
     for k in ["zk_max_latency", "zk_max_updatelatency", "zk_open_file_descriptor_count",
-              "zk_max_client_response_size", "zk_znode_count", "zk_cnt_jvm_pause_time_ms"]:
+              "zk_max_client_response_size", "zk_znode_count", "zk_cnt_jvm_pause_time_ms",
+              "zk_cnt_snapshottime", "zk_rzk_last_snapshot_size", "zk_rzk_datadir_size",
+              "zk_rzk_logdir_size"]:
         if not numeric(last, k) > 0:
             raise AssertionError(f"mntr {k} is {last.get(k)} after load")
     if types.get("readlatency") != "summary" or types.get("commit_count") != "counter":

@@ -6,7 +6,7 @@
 //! same numbers under the same names (crate::metrics::prometheus).
 
 use crate::admin::full_version;
-use crate::config::PeerRole;
+use crate::config::{dir_size, PeerRole};
 use crate::metrics::summary::{Detail, Snapshot, MNTR_QUANTILES};
 use crate::metrics::{self, hooks, ServerMetrics};
 use crate::node::status::Status;
@@ -193,11 +193,16 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
     r.push("non_mtls_remote_conn_count", 0i64);
     r.push("non_mtls_local_conn_count", 0i64);
     r.push("last_processed_zxid", zxid);
-    // rzk's own: the longest write pause of a background snapshot (its tree clone).
+    // rzk's own: the longest write pause of a background snapshot (its tree clone), the
+    // size of the last snapshot written, the sizes of the data and log directories (as
+    // `dirs` reports them).
     r.push(
         "rzk_snapshot_pause_max_us",
         st.snapshot_pause_max_us.load(Ordering::Relaxed),
     );
+    r.push("rzk_last_snapshot_size", hooks::last_snapshot_bytes());
+    r.push("rzk_datadir_size", dir_size(&status.config().data_dir));
+    r.push("rzk_logdir_size", dir_size(&status.config().data_log_dir));
     role_rows(status, &mut r);
     r
 }

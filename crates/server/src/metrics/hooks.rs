@@ -391,3 +391,20 @@ pub fn prepared(started: Instant, close: bool) {
         m.close_session_prep_time.add_ms(d);
     }
 }
+
+static LAST_SNAPSHOT_BYTES: AtomicI64 = AtomicI64::new(NONE);
+
+/// A snapshot was written to `path` in `took` (`snapshottime`; its size for rzk's own
+/// `rzk_last_snapshot_size`).
+pub fn snapshot_written(path: &std::path::Path, took: std::time::Duration) {
+    metrics().snapshottime.add_ms(took);
+    if let Ok(meta) = std::fs::metadata(path) {
+        let bytes = i64::try_from(meta.len()).unwrap_or(i64::MAX);
+        LAST_SNAPSHOT_BYTES.store(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Size in bytes of the last snapshot this process wrote while running (-1: none yet).
+pub fn last_snapshot_bytes() -> i64 {
+    LAST_SNAPSHOT_BYTES.load(Ordering::Relaxed)
+}

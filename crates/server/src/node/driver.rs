@@ -593,6 +593,7 @@ impl Driver {
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
         if zxid <= self.committed_on_sync {
             // The disk thread already handed it to the applier (see `flush_persist`).
+            crate::metrics::hooks::committed(zxid.0, true, 0);
             self.release_leader_syncs(zxid);
             return;
         }

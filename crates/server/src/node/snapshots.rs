@@ -136,9 +136,7 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
     match save_snapshot(&tree, &sessions, data_dir, opts) {
         Ok(path) => {
             shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::metrics()
-                .snapshottime
-                .add_ms(started.elapsed());
+            crate::metrics::hooks::snapshot_written(&path, started.elapsed());
             tracing::info!(
                 file = %path.display(),
                 ms = started.elapsed().as_millis() as u64,
