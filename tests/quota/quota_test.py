@@ -155,8 +155,13 @@ def standalone(args, kind, port):
         c.create("/app", b"12345")
         c.create("/app/x", b"0123456789")
         c.create("/other", b"abc")
-        out, err = shell(args, port, "setquota", "-n", "10", "/app")
-        check(f"{tag} setquota prints nothing", (out, err), ("", ""))
+        # the issue's example: zkCli's setquota against rzk, rzk shell's against ZooKeeper
+        if kind == "rzk":
+            out, err = zkcli(port, "setquota", "-n", "10", "/app")
+            check(f"{tag} zkCli setquota prints nothing", (out, err), ([], []))
+        else:
+            out, err = shell(args, port, "setquota", "-n", "10", "/app")
+            check(f"{tag} rzk shell setquota prints nothing", (out, err), ("", ""))
         check(f"{tag} issue example: stats after setquota", data(c, STATS), "count=2,bytes=15")
         check(f"{tag} limits text", data(c, LIMITS),
               "count=10,bytes=-1=;byteHardLimit=-1;countHardLimit=-1")
