@@ -49,6 +49,10 @@ pub enum DiskOp {
         txns: Vec<Txn>,
         commit_on_sync: Vec<(TxnRecord, Option<Job>)>,
     },
+    /// Pass this answer (a sync's) to the applier after the commits of every txn
+    /// queued before it: a leader committing on fsync keeps a session's answers in
+    /// order this way.
+    ReplyAfter(Box<Job>),
     Epoch(EpochKind, u32),
     Truncate(Zxid),
     /// Write the received database as `snapshot.<zxid>` and discard the whole log.
@@ -178,6 +182,10 @@ impl Writer {
                     }
                     self.append(&txns, commit_on_sync)
                 }
+                DiskOp::ReplyAfter(job) => self
+                    .applier
+                    .send(ApplyMsg::Reply(job))
+                    .map_err(|_| DiskError::Log(std::io::Error::other("the apply thread stopped"))),
                 DiskOp::Epoch(kind, epoch) => self.epoch(kind, epoch),
                 DiskOp::Truncate(to) => self.truncate(to),
                 DiskOp::InstallSnapshot {

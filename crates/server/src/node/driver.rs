@@ -403,7 +403,7 @@ impl Driver {
         }
         let txns = std::mem::take(&mut self.to_persist);
         let mut commit_on_sync = Vec::new();
-        if self.role == Role::Leading && self.peers.is_solo() {
+        if self.commits_on_sync() {
             let last = txns.last().map_or(Zxid(0), |t| t.zxid);
             while self.proposed.front().is_some_and(|p| p.zxid <= last) {
                 if let Some(p) = self.proposed.pop_front() {
@@ -417,6 +417,12 @@ impl Driver {
             txns,
             commit_on_sync,
         });
+    }
+
+    /// Does this server commit its proposals on fsync (a leader that is the whole
+    /// ensemble), with the commits travelling through the disk thread?
+    fn commits_on_sync(&self) -> bool {
+        self.role == Role::Leading && self.peers.is_solo()
     }
 
     fn send_to_disk(&mut self, op: DiskOp) {
@@ -915,6 +921,12 @@ impl Driver {
                     let last = self.zab.last_logged();
                     if self.zab.last_committed() >= last {
                         self.send_applier(ApplyMsg::Reply(Box::new(job)));
+                    } else if self.commits_on_sync() {
+                        // The txns before it reach the applier from the disk thread:
+                        // the answer must follow them on the same road, or it could
+                        // overtake them, or be overtaken by the next write's commit.
+                        self.flush_persist();
+                        self.send_to_disk(DiskOp::ReplyAfter(Box::new(job)));
                     } else {
                         self.leader_syncs.push_back((last, job));
                     }
