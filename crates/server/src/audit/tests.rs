@@ -208,3 +208,40 @@ fn users_drop_digest_hashes_and_super() {
     assert_eq!(users(&a).as_deref(), Some("carol,10.1.1.1,alice@EXAMPLE"));
     assert_eq!(users(&AuthInfo::superuser()), None);
 }
+
+#[test]
+fn expiry_is_logged_by_the_leader_as_the_server() {
+    let mut h = H::new();
+    let s3 = SessionId(0x3b);
+    h.run(s3, WriteRequest::CreateSession { timeout_ms: 4000 }, true);
+    h.run(s3, create("/gone", 1), true);
+    h.zxid += 1;
+    let auth = h.auth.clone();
+    let close = WriteRequest::CloseSession;
+    let rec = h.prep.prepare(&h.tree, s3, 0, &close, &auth, h.zxid, 2000);
+    let res = h.tree.apply(&rec);
+    let lines: Vec<String> = h
+        .audit
+        .events(Submitter::Server { request: &close }, &rec, &res)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "session=0x3b\tuser=zk\toperation=ephemeralZNodeDeletionOnSessionCloseOrExpire\tznode=/gone\tresult=success",
+            "session=0x3b\tuser=zk\toperation=closeSession\tresult=success",
+        ]
+    );
+    // The reaper's deletes are not audited (ZooKeeper has no connection to name).
+    let del = WriteRequest::DeleteContainer("/nothing".into());
+    h.zxid += 1;
+    let rec = h
+        .prep
+        .prepare(&h.tree, SessionId(0), 0, &del, &auth, h.zxid, 3000);
+    let res = h.tree.apply(&rec);
+    assert!(h
+        .audit
+        .events(Submitter::Server { request: &del }, &rec, &res)
+        .is_empty());
+}
