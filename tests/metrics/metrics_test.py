@@ -14,7 +14,8 @@ Checks, in order (each prints PASS or raises):
      every numeric mntr key is a Prometheus metric (name without `zk_`), the process
      metrics of exportJvmInfo are there.
   3. provider-settings: an unknown metricsProvider.className stops start-up naming the
-     key; exportJvmInfo=false drops the process metrics.
+     key; exportJvmInfo=false drops the process metrics; with NullMetricsProvider rzk
+     records nothing and its mntr has the keys ZooKeeper's has then (version, state).
   4. keyset-ensemble: a ZooKeeper ensemble and an rzk ensemble (3 voters + 1 observer
      each) get the same workload through every member; for the leader, a follower and
      the observer, every key ZooKeeper prints, rzk prints (learner ids normalised);
@@ -45,7 +46,7 @@ import zkproc  # noqa: E402
 from zkproc import four  # noqa: E402
 
 PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
-ZK_SA, RZK_SA, RZK_BAD = 22300, 22301, 22302
+ZK_SA, RZK_SA, RZK_BAD, ZK_NULL = 22300, 22301, 22302, 22303
 PROM_PORT, PROM_PORT2 = 22398, 22397
 ZK_ENS, RZK_ENS = 22310, 22320          # client ports base + 1..4
 ZK_QUORUM, RZK_QUORUM = 22330, 22350    # quorum ports base + 1..4, election base + 10
@@ -272,7 +273,21 @@ def check_provider_settings(s):
         raise AssertionError("exportJvmInfo=false: process metrics still exported, or server metrics missing")
     p.stop()
     s.procs.remove(p)
-    print("PASS provider-settings: unknown className refused naming the key; exportJvmInfo=false honoured")
+    # ZooKeeper's NullMetricsProvider: nothing recorded; mntr keeps what ZooKeeper's does.
+    null = "metricsProvider.className=org.apache.zookeeper.metrics.impl.NullMetricsProvider"
+    p, _ = s.rzk_server("rzk-null", RZK_BAD, null)
+    zk = s.apache_server("zk-null", ZK_NULL, null)
+    zkproc.wait_serving(RZK_BAD, p, what="rzk (NullMetricsProvider)")
+    zkproc.wait_serving(ZK_NULL, zk, what="ZooKeeper (NullMetricsProvider)")
+    workload(RZK_BAD, rounds=3)
+    rows, oracle = mntr(RZK_BAD), mntr(ZK_NULL)
+    if set(rows) != set(oracle):
+        raise AssertionError(f"NullMetricsProvider: rzk mntr {sorted(rows)}, ZooKeeper {sorted(oracle)}")
+    for x in (p, zk):
+        x.stop()
+        s.procs.remove(x)
+    print("PASS provider-settings: unknown className refused naming the key; exportJvmInfo=false "
+          f"honoured; NullMetricsProvider: mntr keys = ZooKeeper's ({len(rows)})")
 
 
 def servers_lines(quorum_base):

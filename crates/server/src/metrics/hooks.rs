@@ -1,5 +1,6 @@
 //! One-call hooks for the runtime: role and serving changes, proposals, persistence and
-//! commits. They keep the few timestamps the timing metrics need (when an election
+//! commits. The per-request and per-txn ones do nothing when metrics are off
+//! (ZooKeeper's NullMetricsProvider). They keep the few timestamps the timing metrics need (when an election
 //! started, when each recent proposal was made) in atomics, so the driver, disk and
 //! applier threads each make one call and never wait.
 
@@ -137,6 +138,9 @@ fn proposed_at(zxid: i64) -> Option<i64> {
 /// Leader: a txn of `bytes` bytes proposed as `zxid`.
 #[inline]
 pub fn proposed(zxid: i64, bytes: usize) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     m.proposal_count.inc();
     m.prep_processor_request_queued.inc();
@@ -150,6 +154,9 @@ pub fn proposed(zxid: i64, bytes: usize) {
 /// The log holds everything up to `up_to`: proposal latency of the leader's proposals
 /// (proposed to persisted locally).
 pub fn persisted(up_to: i64) {
+    if !super::enabled() {
+        return;
+    }
     let r = &*PROPOSALS;
     let last = r.last_persisted.swap(up_to, Ordering::Relaxed);
     let from = last
@@ -168,6 +175,9 @@ pub fn persisted(up_to: i64) {
 /// timestamp (`txn_time_ms`, wall clock of the leader).
 #[inline]
 pub fn committed(zxid: i64, leading: bool, txn_time_ms: i64) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     m.request_commit_queued.inc();
     if leading {
@@ -188,6 +198,9 @@ pub fn committed(zxid: i64, leading: bool, txn_time_ms: i64) {
 /// fsync at `synced_from`.
 #[inline]
 pub fn log_synced(txns: usize, woke: Instant, synced_from: Instant) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     let now = Instant::now();
     let fsync = now.duration_since(synced_from);
@@ -204,6 +217,9 @@ pub fn log_synced(txns: usize, woke: Instant, synced_from: Instant) {
 /// Leader: a quorum packet queued for a learner (counts DIFF syncs).
 #[inline]
 pub fn quorum_packet_sent(ty: rzk_proto::quorum::PacketType) {
+    if !super::enabled() {
+        return;
+    }
     if ty == rzk_proto::quorum::PacketType::Diff {
         metrics().diff_count.inc();
     }
@@ -212,6 +228,9 @@ pub fn quorum_packet_sent(ty: rzk_proto::quorum::PacketType) {
 /// The core asked for `n` txns to be logged; on a learner each is a proposal received.
 #[inline]
 pub fn txns_to_log(n: usize, leading: bool) {
+    if !super::enabled() {
+        return;
+    }
     if !leading {
         metrics().learner_proposal_received_count.add(n as u64);
     }
@@ -220,6 +239,9 @@ pub fn txns_to_log(n: usize, leading: bool) {
 /// Watches fired by one applied txn, counted by event type (ZooKeeper records the
 /// watchers each triggered event reaches).
 pub fn watches_fired(events: &[(crate::watch::ConnId, rzk_proto::records::WatcherEvent)]) {
+    if !super::enabled() {
+        return;
+    }
     use rzk_proto::opcode::event;
     let mut by_type = [0i64; 4];
     for (_, e) in events {
@@ -250,6 +272,9 @@ pub fn watches_fired(events: &[(crate::watch::ConnId, rzk_proto::records::Watche
 /// server waits for it).
 #[inline]
 pub fn applied(started: Instant, local: bool) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     let d = started.elapsed();
     m.commit_process_time.add_ms(d);
@@ -265,6 +290,9 @@ pub fn applied(started: Instant, local: bool) {
 /// A client request frame of `payload` bytes arrived (its 4-byte length prefix added).
 #[inline]
 pub fn request_received(payload: usize) {
+    if !super::enabled() {
+        return;
+    }
     metrics().bytes_received_count.add(payload as u64 + 4);
 }
 
@@ -272,6 +300,9 @@ pub fn request_received(payload: usize) {
 /// anything else is a reply (sizes, `response_bytes`).
 #[inline]
 pub fn frame_sent(frame: &[u8]) {
+    if !super::enabled() {
+        return;
+    }
     if frame.get(4..8) == Some(&[0xff; 4]) {
         metrics().watch_bytes.add(frame.len() as u64);
     } else {
@@ -284,6 +315,9 @@ pub fn frame_sent(frame: &[u8]) {
 /// (`readlatency`).
 #[inline]
 pub fn request_done(ms: u64, write: bool) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     let v = i64::try_from(ms).unwrap_or(i64::MAX);
     if write {
@@ -296,6 +330,9 @@ pub fn request_done(ms: u64, write: bool) {
 /// A read of `bytes` bytes at `path` (`read_per_namespace`).
 #[inline]
 pub fn read_stat(path: &str, bytes: usize) {
+    if !super::enabled() {
+        return;
+    }
     super::registry::read_stat(metrics(), path, bytes);
 }
 
@@ -309,6 +346,9 @@ pub fn write_stat(path: &str, bytes: usize) {
 /// data length; deletes, including a closed session's ephemerals, count the path only).
 /// A failed txn writes nothing.
 pub fn txn_applied(txn: &rzk_proto::txn::Txn, failed: bool) {
+    if !super::enabled() {
+        return;
+    }
     use rzk_proto::txn::Txn;
     if failed {
         return;
@@ -366,6 +406,9 @@ impl LearnerQueue {
     /// A packet taken from the queue with `queued` more behind it.
     #[inline]
     pub fn sent(&self, queued: usize) {
+        if !super::enabled() {
+            return;
+        }
         metrics()
             .learner_handler_qp_size
             .add(&self.key, queued as i64);
@@ -383,6 +426,9 @@ impl LearnerQueue {
 /// Leader: one write prepared into a txn, begun at `started` (`close`: a closeSession).
 #[inline]
 pub fn prepared(started: Instant, close: bool) {
+    if !super::enabled() {
+        return;
+    }
     let m = metrics();
     let d = started.elapsed();
     m.prep_process_time.add_ms(d);

@@ -17,7 +17,7 @@ pub mod summary;
 
 pub use registry::{Counter, ServerMetrics};
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::LazyLock;
 
 static METRICS: LazyLock<ServerMetrics> = LazyLock::new(ServerMetrics::new);
@@ -96,6 +96,20 @@ pub fn response_sizes() -> &'static ByteSizes {
 pub fn reply_sent(bytes: usize) {
     RESPONSE_SIZES.record(bytes);
     METRICS.response_bytes.add(bytes as u64);
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether the registry records (false with ZooKeeper's NullMetricsProvider: the hooks
+/// on the request and write paths return at once, `mntr` prints no registry keys).
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Turns recording on or off for the process (at start-up, from `metricsProvider.className`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
 }
 
 static TLS_HANDSHAKES: AtomicI64 = AtomicI64::new(0);

@@ -132,16 +132,19 @@ fn quota_families(status: Status<'_>) -> Vec<MetricFamily> {
     };
     let usage = status.tree().quota_usage_by_namespace();
     let mut out = Vec::new();
-    let gauges: [(&str, fn(&crate::tree::quota::QuotaUsage) -> i64); 4] = [
-        ("quota_count_limit_per_namespace", |u| u.count_limit),
-        ("quota_bytes_limit_per_namespace", |u| u.bytes_limit),
-        ("quota_count_usage_per_namespace", |u| u.count_usage),
-        ("quota_bytes_usage_per_namespace", |u| u.bytes_usage),
+    let names = [
+        "quota_count_limit_per_namespace",
+        "quota_bytes_limit_per_namespace",
+        "quota_count_usage_per_namespace",
+        "quota_bytes_usage_per_namespace",
     ];
-    for (name, get) in gauges {
+    for (i, name) in names.into_iter().enumerate() {
         let members: Vec<Metric> = usage
             .iter()
-            .map(|(ns, u)| labelled(gauge(get(u) as f64), ns))
+            .map(|(ns, u)| {
+                let v = [u.count_limit, u.bytes_limit, u.count_usage, u.bytes_usage][i];
+                labelled(gauge(v as f64), ns)
+            })
             .collect();
         if !members.is_empty() {
             out.push(family(name, MetricType::GAUGE, members));
@@ -188,12 +191,14 @@ pub fn scrape(status: Status<'_>, process_info: bool) -> String {
     out
 }
 
-/// Starts the endpoint if `metricsProvider.className` names the Prometheus provider:
+/// Applies `metricsProvider.className` (the null provider turns recording off) and
+/// starts the endpoint if it names the Prometheus provider:
 /// binds at once (a taken port stops start-up) and serves on the current runtime until
 /// the returned task is aborted.
 pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, MetricsError> {
     super::pause::start();
     let settings = MetricsSettings::from_properties(&shared.config.unknown)?;
+    super::set_enabled(settings.provider != super::settings::Provider::Null);
     let Some(addr) = settings.prometheus else {
         return Ok(None);
     };

@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// ZooKeeper's default provider: metrics in `mntr` and the AdminServer only.
 pub const DEFAULT_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
-/// ZooKeeper's provider that reports nothing (rzk still reports in `mntr`).
+/// ZooKeeper's provider that records nothing: rzk's hooks stop recording (the way to
+/// measure what metrics cost).
 pub const NULL_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.NullMetricsProvider";
 /// ZooKeeper's Prometheus provider: a `/metrics` HTTP endpoint.
 pub const PROMETHEUS_PROVIDER: &str =
@@ -17,20 +18,34 @@ pub const PROMETHEUS_PROVIDER: &str =
 /// `metricsProvider.httpPort`'s default.
 pub const DEFAULT_PROMETHEUS_PORT: u16 = 7000;
 
+/// The providers rzk has built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Metrics in `mntr` and the AdminServer's `monitor`.
+    Default,
+    /// No metrics recorded (`mntr` keeps the server's state only).
+    Null,
+    /// As [`Provider::Default`], plus the `/metrics` endpoint.
+    Prometheus,
+}
+
 /// Which provider `metricsProvider.className` names (refusal text for any other).
-pub fn provider_class(class: &str) -> Result<bool, String> {
+pub fn provider_class(class: &str) -> Result<Provider, String> {
     match class.trim() {
-        DEFAULT_PROVIDER | NULL_PROVIDER => Ok(false),
-        PROMETHEUS_PROVIDER => Ok(true),
+        DEFAULT_PROVIDER => Ok(Provider::Default),
+        NULL_PROVIDER => Ok(Provider::Null),
+        PROMETHEUS_PROVIDER => Ok(Provider::Prometheus),
         other => Err(format!(
             "metrics provider class {other} cannot be loaded: rzk loads no Java classes and has only ZooKeeper's default and Prometheus providers built in"
         )),
     }
 }
 
-/// Where the Prometheus endpoint listens (None: no endpoint).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The configured provider and where the Prometheus endpoint listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
+    /// `metricsProvider.className` (default: ZooKeeper's default provider).
+    pub provider: Provider,
     /// `metricsProvider.httpHost` (default 0.0.0.0) : `metricsProvider.httpPort`
     /// (default 7000), when the Prometheus provider is configured.
     pub prometheus: Option<SocketAddr>,
@@ -50,14 +65,15 @@ impl MetricsSettings {
             value,
             reason,
         };
-        let prometheus = match get("metricsProvider.className") {
+        let provider = match get("metricsProvider.className") {
             Some((k, v)) => provider_class(&v).map_err(|why| invalid(k, v, why))?,
-            None => false,
+            None => Provider::Default,
         };
         let export_process_info =
             get("metricsProvider.exportJvmInfo").is_none_or(|(_, v)| keys::java_true(&v));
-        if !prometheus {
+        if provider != Provider::Prometheus {
             return Ok(MetricsSettings {
+                provider,
                 prometheus: None,
                 export_process_info,
             });
@@ -75,6 +91,7 @@ impl MetricsSettings {
             None => DEFAULT_PROMETHEUS_PORT,
         };
         Ok(MetricsSettings {
+            provider,
             prometheus: Some(SocketAddr::new(ip, port)),
             export_process_info,
         })
@@ -97,6 +114,7 @@ mod tests {
     fn defaults_and_prometheus() {
         let none = MetricsSettings::from_properties(&props(&[])).expect("empty");
         assert_eq!(none.prometheus, None);
+        assert_eq!(none.provider, Provider::Default);
         assert!(none.export_process_info);
         let p = MetricsSettings::from_properties(&props(&[
             ("metricsProvider.className", PROMETHEUS_PROVIDER),
