@@ -313,7 +313,8 @@ fn last_snapshot(status: Status<'_>, _: &Args) -> Map<String, Value> {
     obj(json!({ "zxid": format!("{zxid:x}"), "timestamp": ts }))
 }
 
-/// The host of a server's quorum address (ZooKeeper's `getLeaderAddress`).
+/// Whether this server leads, the leader's id and the host of its `server.N` line (ZooKeeper's
+/// `getLeaderAddress`); a standalone server has no leader ("server is not initialized").
 fn leader(status: Status<'_>, _: &Args) -> Map<String, Value> {
     let cfg = status.config();
     if !cfg.is_distributed() {
