@@ -11,8 +11,8 @@ Cases:
            neither: INFO and no DEBUG
   peers    member 1 of a 3-voter ensemble started alone warns once about each unreachable
            peer (id and election address) within 3 s, does not repeat it within 11 s, says
-           why it is still LOOKING; when member 2 starts, it says the channel is open again
-           and the two elect a leader
+           why it is still LOOKING; when member 2 starts, it says the channel is open again,
+           the two elect a leader and both log how the follower is synchronised (DIFF)
   startup  a restart replays the logged txns and says so (count, zxid range, time); the
            next restart loads the snapshot and says how many znodes (srvr's Node count,
            which counts the root twice as ZooKeeper's does, minus one)
@@ -154,6 +154,10 @@ def case_peers(ctx):
                                zkproc.mode(PORT + 10, "127.0.0.3")} == {"leader", "follower"},
                       30, "members 1 and 2 to elect a leader")
     assert "server 3" in read(log2), "member 2 names the unreachable server 3"
+    # Equal histories: the higher id (2) leads, and both say how they synchronise.
+    wait_log(log2, r"synchronising learner 1 \(its last zxid 0x[0-9a-f]+\): DIFF", 10,
+             "the leader's sync line")
+    wait_log(log1, r"syncing with leader 2: DIFF after 0x[0-9a-f]+", 10, "the learner's sync line")
     print(f"    first warnings after {first:.1f} s")
 
 

@@ -257,7 +257,17 @@ impl Leader {
         };
         let lpz = self.lpz(core);
         let p = plan(&core.log, lpz, peer_last);
-        debug!(leader = %core.cfg.my_id, learner = %sid, peer = %peer_last, ?p.mode, "sync");
+        let committed: Vec<Txn> = core.log.range(p.send_after, lpz).cloned().collect();
+        let how = match p.mode {
+            SyncMode::Diff(z) => format!("DIFF after {z}"),
+            SyncMode::Trunc(z) => format!("TRUNC to {z}"),
+            SyncMode::Snap => format!("SNAP at {}", core.log.committed()),
+        };
+        info!(
+            leader = %core.cfg.my_id,
+            "synchronising learner {sid} (its last zxid {peer_last}): {how}, then {} committed txns",
+            committed.len()
+        );
         match p.mode {
             SyncMode::Diff(z) => core.send_type(sid, PacketType::Diff, z),
             SyncMode::Trunc(z) => core.send_type(sid, PacketType::Trunc, z),
@@ -266,7 +276,6 @@ impl Leader {
                 zxid: core.log.committed(),
             }),
         }
-        let committed: Vec<Txn> = core.log.range(p.send_after, lpz).cloned().collect();
         for t in committed {
             core.send(
                 sid,

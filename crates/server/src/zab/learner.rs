@@ -178,13 +178,17 @@ impl Learner {
                     return self.fail(core, "leader's epoch is older than our accepted epoch");
                 }
             }
-            (PacketType::Diff, Phase::Syncing) => self.sync_point = zxid,
+            (PacketType::Diff, Phase::Syncing) => {
+                info!(sid = %core.cfg.my_id, "syncing with leader {}: DIFF after {zxid}", self.leader);
+                self.sync_point = zxid;
+            }
             (PacketType::Trunc, Phase::Syncing) => {
                 if zxid < core.log.committed() {
                     tracing::error!(sid = %core.cfg.my_id, to = %zxid, committed = %core.log.committed(),
                         "leader asked to truncate committed transactions; refusing");
                     return self.fail(core, "TRUNC below committed");
                 }
+                info!(sid = %core.cfg.my_id, "syncing with leader {}: TRUNC to {zxid}", self.leader);
                 core.log.truncate_after(zxid);
                 core.out.push(Output::Truncate { to: zxid });
                 self.sync_point = zxid;
@@ -193,6 +197,7 @@ impl Learner {
                 if zxid < core.log.committed() {
                     return self.fail(core, "SNAP older than our committed state");
                 }
+                info!(sid = %core.cfg.my_id, "syncing with leader {}: SNAP at {zxid}", self.leader);
                 core.log.reset_to_snapshot(zxid);
                 core.out.push(Output::InstallSnapshot { zxid });
                 self.sync_point = zxid;
