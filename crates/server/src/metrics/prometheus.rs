@@ -164,6 +164,22 @@ fn quota_families(status: Status<'_>) -> Vec<MetricFamily> {
     out
 }
 
+/// rzk's requests by opcode, one counter labelled `key=<opcode name>` each.
+fn op_family() -> Option<MetricFamily> {
+    let members: Vec<Metric> = super::ops::seen()
+        .into_iter()
+        .map(|(op, n)| {
+            let mut m = counter(n as f64);
+            let mut l = LabelPair::default();
+            l.set_name("key".to_owned());
+            l.set_value(op);
+            m.set_label(vec![l]);
+            m
+        })
+        .collect();
+    (!members.is_empty()).then(|| family("rzk_requests", MetricType::COUNTER, members))
+}
+
 /// Everything one scrape returns, encoded.
 pub fn scrape(status: Status<'_>, process_info: bool) -> String {
     let mut families: Vec<MetricFamily> = status_rows(status)
@@ -179,6 +195,7 @@ pub fn scrape(status: Status<'_>, process_info: bool) -> String {
         })
         .collect();
     families.extend(registry_families(super::metrics()));
+    families.extend(op_family());
     families.extend(quota_families(status));
     if process_info {
         use prometheus::core::Collector;
