@@ -209,10 +209,11 @@ def check_values_move(s):
                     "zk_sync_processor_request_queued", "zk_bytes_received_count",
                     "zk_response_bytes", "zk_cnt_load_write_per_namespace",
                     "zk_cnt_load_read_per_namespace", "zk_cnt_commit_process_time",
-                    "zk_cnt_sync_processor_batch_size"]
+                    "zk_cnt_sync_processor_batch_size", "zk_create_rzk_requests",
+                    "zk_getData_rzk_requests"]
     growing_prom = ["readlatency_count", "updatelatency_count", "fsynctime_count",
                     "commit_count", "packets_received", "response_bytes",
-                    'write_per_namespace_count{key="load"}']
+                    'write_per_namespace_count{key="load"}', 'rzk_requests{key="setData"}']
     for (m0, (p0, _)), (m1, (p1, _)) in zip(scrapes, scrapes[1:]):
         for k in growing_mntr:
             # (the load's namespace has no keys before its first request)
@@ -241,6 +242,11 @@ def check_values_move(s):
         m = re.match(r"^(avg|min|max|cnt|sum|p50|p95|p99|p999)_(.+)$", bare)
         if m and (m.group(2) in names or m.group(2).endswith("_per_namespace")
                   or "_learner_handler_" in m.group(2)):
+            continue
+        if bare.endswith("_rzk_requests"):
+            op = bare[:-len("_rzk_requests")]
+            if f'rzk_requests{{key="{op}"}}' not in samples:
+                raise AssertionError(f"mntr key {k} has no Prometheus rzk_requests{{key=\"{op}\"}}")
             continue
         try:
             float(v)

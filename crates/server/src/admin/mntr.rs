@@ -275,6 +275,9 @@ pub fn metric_rows(m: &ServerMetrics, r: &mut MntrRows) {
             summary_rows(r, &format!("{key}_{name}"), set.detail(), &snap);
         }
     }
+    for (op, n) in metrics::ops::seen() {
+        r.push(format!("{op}_rzk_requests"), n);
+    }
 }
 
 fn summary_rows(r: &mut MntrRows, name: &str, detail: Detail, s: &Snapshot) {

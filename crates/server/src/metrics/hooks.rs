@@ -287,6 +287,15 @@ pub fn applied(started: Instant, local: bool) {
     }
 }
 
+/// A client request of opcode `op` decoded (`rzk_requests`).
+#[inline]
+pub fn request_op(op: i32) {
+    if !super::enabled() {
+        return;
+    }
+    super::ops::count(op);
+}
+
 /// A client request frame of `payload` bytes arrived (its 4-byte length prefix added).
 #[inline]
 pub fn request_received(payload: usize) {

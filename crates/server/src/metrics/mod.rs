@@ -9,6 +9,7 @@
 //! it, as ZooKeeper's would).
 
 pub mod hooks;
+pub mod ops;
 pub mod pause;
 pub mod prometheus;
 pub mod registry;
@@ -143,4 +144,5 @@ pub fn reset() {
     METRICS.reset();
     RESPONSE_SIZES.reset();
     hooks::PROPOSAL_SIZES.reset();
+    ops::reset();
 }

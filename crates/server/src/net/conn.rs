@@ -760,6 +760,7 @@ impl Conn {
             .map_err(|e| ConnError::Malformed("RequestHeader", e))?;
         let body = r.rest();
         shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::hooks::request_op(hdr.op);
         if hdr.xid != xid::PING {
             self.stats
                 .last_cxid
