@@ -12,7 +12,8 @@ Cases:
   peers    member 1 of a 3-voter ensemble started alone warns once about each unreachable
            peer (id and election address) within 3 s, does not repeat it within 11 s, says
            why it is still LOOKING; when member 2 starts, it says the channel is open again,
-           the two elect a leader and both log how the follower is synchronised (DIFF)
+           the two elect a leader and both log how the follower is synchronised (DIFF);
+           after 700 writes member 3 joins by SNAP and says how many znodes it received
   startup  a restart replays the logged txns and says so (count, zxid range, time); the
            next restart loads the snapshot and says how many znodes (srvr's Node count,
            which counts the root twice as ZooKeeper's does, minus one)
@@ -158,6 +159,25 @@ def case_peers(ctx):
     wait_log(log2, r"synchronising learner 1 \(its last zxid 0x[0-9a-f]+\): DIFF", 10,
              "the leader's sync line")
     wait_log(log1, r"syncing with leader 2: DIFF after 0x[0-9a-f]+", 10, "the learner's sync line")
+    # More txns than the leader keeps for DIFFs (500): a new member gets a SNAP, and says
+    # how many znodes it received.
+    zk = KazooClient(f"127.0.0.3:{PORT + 10}")
+    zk.start(timeout=10)
+    try:
+        zk.create("/snap", b"")
+        for r in [zk.create_async(f"/snap/n{i}", b"v") for i in range(700)]:
+            r.get(timeout=30)
+    finally:
+        zk.stop()
+        zk.close()
+    p3, log3 = ctx.start("peer3", PORT + 10, *settings, servers=servers, myid=3,
+                         host="127.0.0.4")
+    wait_log(log3, r"syncing with leader 2: SNAP at 0x[0-9a-f]+", 20, "the SNAP line")
+    m = wait_log(log3, r"received the leader's snapshot at zxid 0x[0-9a-f]+: (\d+) znodes, "
+                 r"\d+ sessions in \d+ ms", 20, "the snapshot summary")
+    assert int(m.group(1)) >= 700, m.group(0)
+    wait_log(log2, r"synchronising learner 3 \(its last zxid 0x0\): SNAP at", 10,
+             "the leader's SNAP line")
     print(f"    first warnings after {first:.1f} s")
 
 

@@ -5,12 +5,14 @@
 //! Owns only encoding over async streams, with every length bounded by a named constant.
 //! Never decides protocol behaviour and never touches the tree or shared state.
 
+use crate::storage::progress::Progress;
 use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
 use bytes::Bytes;
 use rzk_proto::quorum::{PacketType, QuorumPacket};
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::Data;
 use rzk_proto::{Jute, SessionId};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest `data` of one quorum packet (ZooKeeper bounds it by jute.maxbuffer; proposals
@@ -164,12 +166,14 @@ pub struct ReceivedSnapshot {
     pub sessions: Vec<(SessionId, i32)>,
 }
 
-/// Reads the SNAP database stream and its signature; `zxid` is the SNAP packet's.
+/// Reads the SNAP database stream and its signature; `zxid` is the SNAP packet's. A long
+/// transfer says every few seconds how far it got, and every transfer what it took.
 pub async fn read_snapshot<R: AsyncRead + Unpin>(
     r: &mut R,
     zxid: i64,
     extended_types: bool,
 ) -> Result<ReceivedSnapshot, WireError> {
+    let mut progress = Progress::start(Instant::now());
     let n = read_len(r, "session count", MAX_SNAP_LIST)
         .await?
         .unwrap_or(0);
@@ -218,6 +222,12 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
             stat,
         })
         .map_err(|e| WireError::Snapshot(e.to_string()))?;
+        if progress.item(Instant::now) {
+            tracing::info!(
+                "receiving the leader's snapshot at zxid 0x{zxid:x}: {} znodes so far",
+                progress.items()
+            );
+        }
     }
     let sig = read_string(r, "signature").await?;
     if sig != SNAP_SIGNATURE {
@@ -229,6 +239,12 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         .finish(zxid)
         .map_err(|e| WireError::Snapshot(e.to_string()))?;
     tree.set_extended_types(extended_types);
+    tracing::info!(
+        "received the leader's snapshot at zxid 0x{zxid:x}: {} znodes, {} sessions in {} ms",
+        progress.items(),
+        sessions.len(),
+        progress.elapsed(Instant::now()).as_millis()
+    );
     Ok(ReceivedSnapshot { tree, sessions })
 }
 
