@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Socket buffer sizes.
 pub const IO_BUFFER: usize = 64 * 1024;
@@ -45,6 +45,8 @@ pub const IO_BUFFER: usize = 64 * 1024;
 pub const INBOUND_CAPACITY: usize = 64;
 /// Requests of one connection in flight before we stop reading its socket.
 pub const MAX_OUTSTANDING_PER_CONN: usize = 1000;
+/// Longest a re-attaching session waits for its previous connection to end.
+pub const SUPERSEDED_WAIT: Duration = Duration::from_secs(5);
 /// A connection must complete its handshake within this time (ZooKeeper's
 /// sessionless connection timeout).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -216,6 +218,7 @@ pub async fn serve(
         wr,
         msgs,
         stats,
+        superseded: Vec::new(),
     };
     let result = conn.run(rd).await;
     match &result {
@@ -272,6 +275,9 @@ struct Conn {
     wr: BufWriter<ClientWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
+    /// Earlier connections of this session that this one closed (client reconnect),
+    /// each as its `ConnEntry::alive`: the re-attach barrier waits until they ended.
+    superseded: Vec<watch::Receiver<()>>,
 }
 
 impl Conn {
@@ -517,7 +523,20 @@ impl Conn {
     /// Passes a `sync` of `sid` through the write pipeline and waits for its answer: every
     /// job sent before it (e.g. by the session's previous connection) has then been
     /// applied. Used when a session re-attaches, before the ConnectResponse.
+    ///
+    /// The closed connections may still be handing jobs to the pipeline (frames they
+    /// had read before the close reached them), so the sync goes only after each of
+    /// them has ended ([`SUPERSEDED_WAIT`] at most).
     async fn session_barrier(&mut self, sid: SessionId) -> Result<(), ConnError> {
+        for mut alive in std::mem::take(&mut self.superseded) {
+            let ended = tokio::time::timeout(SUPERSEDED_WAIT, async {
+                while alive.changed().await.is_ok() {}
+            })
+            .await;
+            if ended.is_err() {
+                tracing::warn!(addr = %self.addr, "the previous connection of session 0x{sid:x} did not end in {SUPERSEDED_WAIT:?}; re-attaching anyway");
+            }
+        }
         self.handshake_job(sid, JobKind::Sync("/".to_owned()))
             .await
             .map(|_| ())
@@ -561,6 +580,7 @@ impl Conn {
                     e.session = None;
                     let _ =
                         e.tx.send(ConnMsg::Close("client reconnected on another connection"));
+                    self.superseded.push(e.alive.clone());
                 }
             }
         }
@@ -576,6 +596,7 @@ impl Conn {
                     e.session = None;
                     let _ =
                         e.tx.send(ConnMsg::Close("session moved to another connection"));
+                    self.superseded.push(e.alive.clone());
                 }
             }
         }

@@ -98,6 +98,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         crate::metrics::metrics().connection_request_count.inc();
         let max = shared.config.max_client_cnxns;
         let (tx, rx) = mpsc::unbounded_channel();
+        let (alive_tx, alive) = tokio::sync::watch::channel(());
         let stats = Arc::new(ConnStats::new());
         let id = shared.clients.next_conn_id();
         {
@@ -121,6 +122,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                     stats: stats.clone(),
                     established_ms: crate::node::lifecycle::wall_ms(),
                     secure: matches!(kind, PortKind::Secure(_)),
+                    alive,
                 },
             );
         }
@@ -128,6 +130,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         let shared = shared.clone();
         let kind = kind.clone();
         tokio::spawn(async move {
+            let _alive = alive_tx; // dropped when this connection's task ends
             match open_stream(stream, &kind).await {
                 Ok(s) => conn::serve(shared, s, addr, id, rx, stats).await,
                 Err(e) => {

@@ -100,6 +100,9 @@ pub struct ConnEntry {
     /// Accepted on the TLS-only port (`secureClientPort`): ZooKeeper's secure connection
     /// factory, listed apart by the AdminServer (`secure_connections`).
     pub secure: bool,
+    /// Ends (its sender is dropped) when the connection's task has ended: from then on
+    /// it hands no more jobs to the pipeline. A re-attaching session waits for this.
+    pub alive: tokio::sync::watch::Receiver<()>,
 }
 
 /// All live connections.
