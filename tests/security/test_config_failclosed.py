@@ -24,8 +24,6 @@ REFUSED = [
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
     ("authProvider.2", "com.example.CustomAuthenticationProvider"),
     ("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
-    ("audit.enable", "true"),
-    ("enforceQuota", "true"),
     ("dynamicConfigFile", "/etc/zk/zoo.cfg.dynamic"),
     ("group.1", "1:2:3"),
     ("enforce.auth.enable", "true"),  # misspelt security key: refused, not ignored
@@ -68,9 +66,11 @@ def test_refused_key_stops_startup(key, value):
 
 def test_all_refused_keys_named_once():
     code, err = run_rzk(["sslQuorumReloadCertFiles=true",
-                         "kerberos.removeRealmFromPrincipal=true", "audit.enable=true"])
+                         "kerberos.removeRealmFromPrincipal=true",
+                         "quorum.auth.enableSasl=true"])
     assert code == 2
-    for k in ("sslQuorumReloadCertFiles", "kerberos.removeRealmFromPrincipal", "audit.enable"):
+    for k in ("sslQuorumReloadCertFiles", "kerberos.removeRealmFromPrincipal",
+              "quorum.auth.enableSasl"):
         assert err.count(k) == 1, err
 
 
