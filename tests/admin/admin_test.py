@@ -11,7 +11,9 @@ admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), th
               key ZooKeeper answers, with a value of the same JSON type (nested objects and
               the first element of lists too; maps keyed by session, path or server id by
               the shape of their values; monitor too, but for the per-namespace summaries
-              whose names depend on traffic); `command` and `error` always present
+              whose names depend on traffic); `command` and `error` always present; on a
+              follower of each ensemble `leader`, `voting_view` and `zabstate` hold the
+              values ZooKeeper gives for the same layout (ids, addresses, zxid parts)
   aliases     every alias of ZooKeeper 3.8 answers with its primary name, on both servers
   errors      unknown command, missing/bad set_trace_mask argument, `leader` on a standalone
               server: the same JSON on both; a path outside the URL is 404, POST is 405
@@ -336,9 +338,32 @@ def case_ensemble_shapes(ctx):
         rz = cmd(ports["rzk"][role], "leader")
         assert rz["is_leader"] == (role == "leader"), rz
         assert cmd(ports["rzk"][role], "zabstate")["zabstate"] == "broadcast"
-    view = cmd(ports["rzk"]["leader"], "voting_view")["current_config"]
-    assert sorted(view) == ["1", "2", "3"], view
-    assert "proposal_stats" in cmd(ports["rzk"]["leader"], "server_stats")
+    # Values, as ZooKeeper gives them for its own ensemble (same layout, other ports).
+    for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS)):
+        admin = ports[kind]["follower"]
+        me = admin - 10 - base
+        leader_id = ports[kind]["leader"] - 10 - base
+        lead = cmd(admin, "leader")
+        assert (lead["is_leader"], lead["leader_id"], lead["leader_ip"]) == \
+            (False, leader_id, "127.0.0.1"), (kind, lead)
+        view = cmd(admin, "voting_view")["current_config"]
+        assert sorted(view) == ["1", "2", "3"], (kind, view)
+        for sid, v in view.items():
+            i = int(sid)
+            want = {"server_addresses": [f"127.0.0.1:{base + 20 + i}"],
+                    "election_addresses": [f"127.0.0.1:{base + 30 + i}"],
+                    "client_address": f"127.0.0.1:{base + i}" if i == me else "",
+                    "learner_type": "participant"}
+            assert v == want, (kind, sid, v, want)
+        z = cmd(admin, "zabstate")
+        zxid = cmd(admin, "server_stats")["server_stats"]["last_processed_zxid"]
+        assert (z["myid"], z["voting"], z["zabstate"]) == (me, True, "broadcast"), (kind, z)
+        assert z["quorum_address"]["one"] == f"127.0.0.1:{base + 20 + me}", (kind, z)
+        assert z["election_address"]["all_ports"] == [base + 30 + me], (kind, z)
+        assert z["client_address"] == f"127.0.0.1:{base + me}", (kind, z)
+        assert int(z["last_zxid"], 16) == zxid, (kind, z, zxid)
+        assert (z["zab_epoch"], z["zab_counter"]) == (zxid >> 32, zxid & 0xFFFFFFFF), (kind, z)
+        assert "proposal_stats" in cmd(ports[kind]["leader"], "server_stats"), kind
 
 
 def case_aliases(ctx):
