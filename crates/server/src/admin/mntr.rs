@@ -247,7 +247,7 @@ fn role_rows(status: Status<'_>, r: &mut MntrRows) {
             r.push("synced_followers", synced);
             r.push("synced_non_voting_followers", 0i64);
             r.push("synced_observers", observers);
-            r.push("pending_syncs", 0i64);
+            r.push("pending_syncs", hooks::pending_syncs());
             r.push("leader_uptime", hooks::leader_uptime_ms());
             r.push("last_proposal_size", last);
             r.push("min_proposal_size", min);

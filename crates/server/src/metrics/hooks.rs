@@ -34,6 +34,18 @@ static CLOCKS: Clocks = Clocks {
     leading_since: AtomicI64::new(NONE),
 };
 
+static PENDING_SYNCS: AtomicI64 = AtomicI64::new(0);
+
+/// Leader: how many learners' syncs wait for a commit (published every tick).
+pub fn set_pending_syncs(n: usize) {
+    PENDING_SYNCS.store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+}
+
+/// The leader's pending syncs, as last published.
+pub fn pending_syncs() -> i64 {
+    PENDING_SYNCS.load(Ordering::Relaxed)
+}
+
 /// Sizes of the leader's proposals (ZooKeeper's `ProposalStats`).
 pub static PROPOSAL_SIZES: ByteSizes = ByteSizes::new();
 

@@ -1099,6 +1099,7 @@ impl Driver {
                         received: Instant::now(),
                     }));
                 }
+                crate::metrics::hooks::set_pending_syncs(self.zab.pending_syncs());
                 let synced = self.zab.synced_learners();
                 let followers = self
                     .links

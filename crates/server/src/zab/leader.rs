@@ -125,6 +125,12 @@ impl Leader {
     }
 
     /// Learners in the broadcast phase (synced), for monitoring.
+    /// Learners' syncs waiting for the commit of the last proposal (ZooKeeper's
+    /// `pending_syncs`).
+    pub fn pending_syncs(&self) -> usize {
+        self.pending_syncs.len()
+    }
+
     pub fn synced_learners(&self) -> Vec<ServerId> {
         self.learners
             .iter()

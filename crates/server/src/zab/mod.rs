@@ -149,6 +149,14 @@ impl Zab {
     }
 
     /// Leader: learners in the broadcast phase (synced), for monitoring only.
+    /// Leader: learners' syncs waiting for a commit (0 when not leading).
+    pub fn pending_syncs(&self) -> usize {
+        match &self.state {
+            State::Leading(l) => l.pending_syncs(),
+            _ => 0,
+        }
+    }
+
     pub fn synced_learners(&self) -> Vec<ServerId> {
         match &self.state {
             State::Leading(l) => l.synced_learners(),
