@@ -188,9 +188,20 @@ impl Snapshot {
     }
 }
 
+/// Members a thread used last: (set id, key, member). Members are never removed from a
+/// set and ids are never reused, so an entry is never wrong, at worst unused.
+type Recent = Vec<(u64, Box<str>, Arc<Summary>)>;
+static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
+const RECENT_MAX: usize = 32;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Summaries by key (ZooKeeper's `SummarySet`: per namespace, per learner id).
 #[derive(Debug)]
 pub struct SummarySet {
+    id: u64,
     detail: Detail,
     members: RwLock<HashMap<Box<str>, Arc<Summary>>>,
 }
@@ -199,6 +210,7 @@ impl SummarySet {
     /// An empty set.
     pub fn new(detail: Detail) -> SummarySet {
         SummarySet {
+            id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed),
             detail,
             members: RwLock::new(HashMap::new()),
         }
@@ -209,19 +221,48 @@ impl SummarySet {
         self.detail
     }
 
-    /// Records `v` under `key`; allocates only the first time a key is seen.
+    /// Records `v` under `key`. Each thread keeps its recently used members, so the
+    /// usual case takes no lock; allocates only when a thread first meets a key.
     #[inline]
     pub fn add(&self, key: &str, v: i64) {
+        let set = self.id;
+        let hit = RECENT.with(|r| {
+            let r = r.borrow();
+            r.iter()
+                .find(|(s, k, _)| *s == set && &**k == key)
+                .map(|(_, _, m)| m.clone())
+        });
+        let member = match hit {
+            Some(m) => m,
+            None => {
+                let m = self.member(key);
+                RECENT.with(|r| {
+                    let mut r = r.borrow_mut();
+                    if r.len() >= RECENT_MAX {
+                        r.remove(0);
+                    }
+                    r.push((set, key.into(), m.clone()));
+                });
+                m
+            }
+        };
+        member.add(v);
+    }
+
+    /// The member for `key`, created on first use.
+    fn member(&self, key: &str) -> Arc<Summary> {
         if let Ok(m) = self.members.read() {
             if let Some(s) = m.get(key) {
-                s.add(v);
-                return;
+                return s.clone();
             }
         }
-        if let Ok(mut m) = self.members.write() {
-            m.entry(key.into())
+        match self.members.write() {
+            Ok(mut m) => m
+                .entry(key.into())
                 .or_insert_with(|| Arc::new(Summary::new(self.detail)))
-                .add(v);
+                .clone(),
+            // A poisoned map: count in a detached member rather than fail the request.
+            Err(_) => Arc::new(Summary::new(self.detail)),
         }
     }
 
@@ -290,6 +331,26 @@ mod tests {
         assert!((930.0..=1000.0).contains(&p99), "p99 {p99}");
         s.reset();
         assert_eq!(s.snapshot().count, 0);
+    }
+
+    #[test]
+    fn the_thread_cache_never_mixes_sets_or_loses_samples() {
+        let a = SummarySet::new(Detail::Basic);
+        let b = SummarySet::new(Detail::Basic);
+        for round in 0..3 {
+            for i in 0..(RECENT_MAX + 8) {
+                a.add(&format!("k{i}"), 1);
+                if i % 2 == 0 {
+                    b.add(&format!("k{i}"), 10);
+                }
+            }
+            let (sa, sb) = (a.snapshot(), b.snapshot());
+            assert_eq!(sa.len(), RECENT_MAX + 8);
+            assert!(sa
+                .iter()
+                .all(|(_, s)| s.count == round + 1 && s.sum == round as i64 + 1));
+            assert!(sb.iter().all(|(_, s)| s.sum == 10 * (round as i64 + 1)));
+        }
     }
 
     #[test]
