@@ -3,8 +3,8 @@
 //! monitor, and the Prometheus endpoint of its `PrometheusMetricsProvider`.
 //!
 //! Owns the numbers only; it never blocks a request: recording is a few relaxed atomic
-//! operations (summary sets take an uncontended read lock), no allocation after a key's
-//! first use. Like ZooKeeper's `ServerMetrics.getMetrics()`, the registry is one per
+//! operations (a summary set finds its member in a per-thread cache, without a lock), no
+//! allocation after a thread's first use of a key. Like ZooKeeper's `ServerMetrics.getMetrics()`, the registry is one per
 //! process: rzk runs one server per process (in-process tests that start several share
 //! it, as ZooKeeper's would).
 
