@@ -444,6 +444,19 @@ impl LearnerQueue {
     }
 }
 
+/// Leader: a local client's write reached the driver, `received` when its connection read
+/// it, with `waiting` earlier writes held for prep (`prep_processor_queue_time_ms`,
+/// `prep_processor_queue_size`).
+#[inline]
+pub fn reached_prep(received: Instant, waiting: usize) {
+    if !super::enabled() {
+        return;
+    }
+    let m = metrics();
+    m.prep_processor_queue_time_ms.add_ms(received.elapsed());
+    m.prep_processor_queue_size.add(waiting as i64);
+}
+
 /// Leader: one write prepared into a txn, begun at `started` (`close`: a closeSession).
 #[inline]
 pub fn prepared(started: Instant, close: bool) {

@@ -204,7 +204,8 @@ server_metrics! {
         sync_processor_queue_size,
         /// ms a follower took to sync with its leader.
         follower_sync_time,
-        /// Write requests waiting for the driver when one was prepared.
+        /// Writes held back from prep (waiting for the tree to catch up) when a client's
+        /// write reached the leader's driver.
         prep_processor_queue_size,
         /// ms per txn log fsync.
         fsynctime,
@@ -264,7 +265,8 @@ server_metrics! {
         startup_snap_load_time,
     }
     advanced {
-        /// ms a write waited in the driver's queue before prep.
+        /// ms from a connection reading a write to the leader's driver taking it (local
+        /// clients).
         prep_processor_queue_time_ms,
         /// ms this process was paused: how late a 500 ms sleep of a monitor thread woke
         /// (ZooKeeper's JvmPauseMonitor measures its JVM the same way).

@@ -889,6 +889,9 @@ impl Driver {
     }
 
     fn lead(&mut self, w: Work) {
+        if let Work::Local(job) = &w {
+            crate::metrics::hooks::reached_prep(job.received, self.held.len());
+        }
         if !self.held.is_empty() || !self.can_prep() {
             self.held.push_back(w);
             self.want_applied
