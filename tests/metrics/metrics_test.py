@@ -14,7 +14,7 @@ Checks, in order (each prints PASS or raises):
      every numeric mntr key is a Prometheus metric (name without `zk_`), the process
      metrics of exportJvmInfo are there.
   3. provider-settings: an unknown metricsProvider.className stops start-up naming the
-     key; exportJvmInfo=false drops the process metrics; with NullMetricsProvider rzk
+     key, so does a taken metrics port; exportJvmInfo=false drops the process metrics; with NullMetricsProvider rzk
      records nothing and its mntr has the keys ZooKeeper's has then (version, state).
   4. keyset-ensemble: a ZooKeeper ensemble and an rzk ensemble (3 voters + 1 observer
      each) get the same workload through every member; for the leader, a follower and
@@ -32,6 +32,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -269,6 +270,19 @@ def check_provider_settings(s):
         raise AssertionError(f"unknown provider class: exit {p.popen.returncode}, log: {log[-2000:]}")
     s.procs.remove(p)
     os.remove(os.path.join(os.path.dirname(cfg), "server.log"))
+    # A taken metrics port stops start-up (ZooKeeper's provider fails to start then too).
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", PROM_PORT2))
+        taken.listen(1)
+        p, cfg = s.rzk_server("rzk-busy", RZK_BAD, f"metricsProvider.className={PROMETHEUS}",
+                              "metricsProvider.httpHost=127.0.0.1",
+                              f"metricsProvider.httpPort={PROM_PORT2}")
+        if not p.wait_exit(30):
+            raise AssertionError("rzk started although its metrics port was taken")
+    log = open(os.path.join(os.path.dirname(cfg), "server.log")).read()
+    if p.popen.returncode == 0 or f"127.0.0.1:{PROM_PORT2}" not in log:
+        raise AssertionError(f"taken metrics port: exit {p.popen.returncode}, log: {log[-2000:]}")
+    s.procs.remove(p)
     p, _ = s.rzk_server("rzk-bad", RZK_BAD, f"metricsProvider.className={PROMETHEUS}",
                         "metricsProvider.httpHost=127.0.0.1",
                         f"metricsProvider.httpPort={PROM_PORT2}",
@@ -292,7 +306,8 @@ def check_provider_settings(s):
     for x in (p, zk):
         x.stop()
         s.procs.remove(x)
-    print("PASS provider-settings: unknown className refused naming the key; exportJvmInfo=false "
+    print("PASS provider-settings: unknown className refused naming the key; a taken metrics port "
+          "stops start-up; exportJvmInfo=false "
           f"honoured; NullMetricsProvider: mntr keys = ZooKeeper's ({len(rows)})")
 
 
