@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::release::Releaser;
 use super::util::{child_path, create_protected_sequential, delete_guaranteed, sort_children};
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState};
@@ -19,8 +20,12 @@ use crate::Client;
 /// Curator's latch node name.
 pub const LATCH_NAME: &str = "latch-";
 
-/// A started leader latch. Dropping it without [`LeaderLatch::close`] leaves the node
-/// until the session ends.
+/// A started leader latch (Curator's `LeaderLatch` after `start()`).
+///
+/// Dropping it leaves the election like [`LeaderLatch::close`]: the watching task stops
+/// and the latch node is deleted in the background (guaranteed delete) on the runtime
+/// the latch was started on, so the next participant takes over promptly. Await
+/// [`LeaderLatch::close`] to see errors of that delete.
 #[derive(Debug)]
 pub struct LeaderLatch {
     client: Client,
@@ -28,10 +33,19 @@ pub struct LeaderLatch {
     node: String,
     leader: watch::Receiver<bool>,
     task: JoinHandle<()>,
+    releaser: Releaser,
+    closed: bool,
 }
 
 impl LeaderLatch {
-    /// Joins the election under `path` with participant id `id`.
+    /// Joins the election under `path` with participant id `id` (stored as the latch
+    /// node's data) and starts watching for leadership in a background task.
+    ///
+    /// Curator: `new LeaderLatch(client, path, id).start()`.
+    ///
+    /// # Errors
+    /// [`Error::BadArguments`] for an invalid `path`; errors of creating the latch node
+    /// (e.g. NOAUTH, or session errors).
     pub async fn start(client: Client, path: &str, id: &str) -> Result<LeaderLatch> {
         rzk_proto::path::validate(path, false)?;
         let node = create_protected_sequential(&client, path, LATCH_NAME, id.as_bytes()).await?;
@@ -43,9 +57,14 @@ impl LeaderLatch {
             node,
             leader: rx,
             task,
+            releaser: Releaser::current(),
+            closed: false,
         })
     }
 
+    /// True while this participant is the leader and connected.
+    ///
+    /// Curator: `LeaderLatch.hasLeadership()`.
     pub fn has_leadership(&self) -> bool {
         *self.leader.borrow()
     }
@@ -56,6 +75,11 @@ impl LeaderLatch {
     }
 
     /// Waits until this participant leads; `Ok(false)` on timeout.
+    ///
+    /// Curator: `LeaderLatch.await(timeout, unit)`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the latch's task ended (session ended or node deleted).
     pub async fn await_leadership(&self, wait: Duration) -> Result<bool> {
         let mut rx = self.leader.clone();
         let r = match tokio::time::timeout(wait, rx.wait_for(|l| *l)).await {
@@ -72,6 +96,12 @@ impl LeaderLatch {
     }
 
     /// Participant ids (node data) in order; the first is the leader.
+    ///
+    /// Curator: `LeaderLatch.getParticipants()`.
+    ///
+    /// # Errors
+    /// Errors of `getChildren`/`getData` on the latch path (other than a participant's
+    /// node vanishing meanwhile, which is skipped).
     pub async fn participants(&self) -> Result<Vec<String>> {
         let mut children = self.client.get_children(&self.path).await?;
         sort_children(&mut children, &[LATCH_NAME]);
@@ -86,10 +116,28 @@ impl LeaderLatch {
         Ok(out)
     }
 
-    /// Leaves the election (deletes our node).
-    pub async fn close(self) -> Result<()> {
+    /// Leaves the election: stops the watching task and deletes our node.
+    ///
+    /// Curator: `LeaderLatch.close()`.
+    ///
+    /// # Errors
+    /// Server errors of the delete (e.g. [`Error::NoAuth`]). Connection loss is not an
+    /// error: the delete continues in the background.
+    pub async fn close(mut self) -> Result<()> {
+        self.closed = true;
         self.task.abort();
         delete_guaranteed(&self.client, &self.node).await
+    }
+}
+
+impl Drop for LeaderLatch {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.task.abort();
+        self.releaser
+            .delete("leader latch", self.client.clone(), self.node.clone());
     }
 }
 

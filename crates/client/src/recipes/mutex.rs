@@ -6,13 +6,20 @@
 //! The holder can learn it lost the lock ([`Mutex::lost`]): node deleted, session ended,
 //! or disconnected longer than the session timeout. Never assume the lock is still held
 //! after `lost()` fired.
+//!
+//! [`Mutex::lock`] and [`Mutex::try_lock`] return a [`MutexGuard`] that gives back its
+//! acquisition when dropped, so an early return (`?`) between acquire and release cannot
+//! leave the lock node behind until the session ends. [`Mutex::acquire`] /
+//! [`Mutex::release`] are the Curator-shaped pair without a guard.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::time::Instant;
 
 use super::lock_internals::{LockCore, LockKind};
+use super::release::Releaser;
 use super::util::{delete_guaranteed, spawn_lost_monitor, wait_lost, LostReason};
 use crate::error::{Error, Result};
 use crate::Client;
@@ -28,7 +35,7 @@ pub(crate) struct Held {
 #[derive(Debug)]
 pub struct Mutex {
     core: LockCore,
-    held: AsyncMutex<Option<Held>>,
+    held: Arc<AsyncMutex<Option<Held>>>,
     /// For a read lock: the write lock of the same `ReadWriteLock` (its holder may read).
     pub(crate) writer: Option<std::sync::Arc<Mutex>>,
 }
@@ -42,7 +49,7 @@ impl Mutex {
     pub(crate) fn with_kind(client: Client, path: &str, kind: LockKind) -> Result<Mutex> {
         Ok(Mutex {
             core: LockCore::new(client, path, kind)?,
-            held: AsyncMutex::new(None),
+            held: Arc::new(AsyncMutex::new(None)),
             writer: None,
         })
     }
@@ -53,26 +60,89 @@ impl Mutex {
         self
     }
 
-    /// Waits until the lock is held.
-    pub async fn acquire(&self) -> Result<()> {
-        if self.acquire_inner(None).await? {
-            Ok(())
-        } else {
-            Err(Error::Timeout)
+    /// Waits until the lock is held and returns a guard that releases this acquisition
+    /// when dropped or when [`MutexGuard::release`] is awaited. This is the way to hold a
+    /// lock across code that may return early: the lock node is deleted (in the
+    /// background, with guaranteed-delete semantics) as soon as the guard goes away.
+    ///
+    /// Re-entrant: a second `lock` on a value that already holds the lock returns a
+    /// second guard; the node is deleted when the last guard (and the last
+    /// [`Mutex::acquire`]) has been given back.
+    ///
+    /// Curator: `InterProcessMutex.acquire()` followed by `release()` in a `finally`.
+    ///
+    /// # Errors
+    /// [`Error::SessionExpired`] or other session errors if the session ends while
+    /// waiting, an [`Error`] from the server for the lock path (e.g. NOAUTH). Our lock
+    /// node is deleted on every error.
+    pub async fn lock(&self) -> Result<MutexGuard> {
+        match self.acquire_inner(None).await? {
+            Some(node) => Ok(self.guard(node)),
+            None => Err(Error::Timeout),
         }
     }
 
-    /// Waits up to `wait`; `Ok(false)` if the lock was not acquired in time.
-    pub async fn try_acquire(&self, wait: Duration) -> Result<bool> {
-        self.acquire_inner(Some(Instant::now() + wait)).await
+    /// Like [`Mutex::lock`], but waits at most `wait`; `Ok(None)` if the lock was not
+    /// acquired in time (our lock node is then already deleted).
+    ///
+    /// Curator: `InterProcessMutex.acquire(time, unit)`.
+    ///
+    /// # Errors
+    /// As [`Mutex::lock`].
+    pub async fn try_lock(&self, wait: Duration) -> Result<Option<MutexGuard>> {
+        Ok(self
+            .acquire_inner(Some(Instant::now() + wait))
+            .await?
+            .map(|node| self.guard(node)))
     }
 
-    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<bool> {
+    fn guard(&self, node: String) -> MutexGuard {
+        MutexGuard {
+            client: self.core.client.clone(),
+            held: self.held.clone(),
+            node,
+            releaser: Releaser::current(),
+            done: false,
+        }
+    }
+
+    /// Waits until the lock is held, without a guard: the caller must call
+    /// [`Mutex::release`] once for every successful `acquire`, on every path. A `?`
+    /// between the two leaves the lock node (and so the lock) held until the session
+    /// ends; prefer [`Mutex::lock`].
+    ///
+    /// Curator: `InterProcessMutex.acquire()`.
+    ///
+    /// # Errors
+    /// As [`Mutex::lock`].
+    pub async fn acquire(&self) -> Result<()> {
+        match self.acquire_inner(None).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Timeout),
+        }
+    }
+
+    /// Waits up to `wait`; `Ok(false)` if the lock was not acquired in time. Without a
+    /// guard, as [`Mutex::acquire`]; prefer [`Mutex::try_lock`].
+    ///
+    /// Curator: `InterProcessMutex.acquire(time, unit)`.
+    ///
+    /// # Errors
+    /// As [`Mutex::lock`].
+    pub async fn try_acquire(&self, wait: Duration) -> Result<bool> {
+        Ok(self
+            .acquire_inner(Some(Instant::now() + wait))
+            .await?
+            .is_some())
+    }
+
+    /// Takes one acquisition; returns the held node, or `None` on timeout.
+    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
         let mut held = self.held.lock().await;
         if let Some(h) = held.as_mut() {
             if h.lost.borrow().is_none() {
                 h.count += 1;
-                return Ok(true);
+                return Ok(Some(h.node.clone()));
             }
             // The previous hold was lost; its node may still exist if the session
             // survived: remove it so the new attempt does not queue behind it.
@@ -85,52 +155,63 @@ impl Mutex {
             None => false,
         };
         match self.core.attempt(deadline, skip_wait).await? {
-            None => Ok(false),
+            None => Ok(None),
             Some(node) => {
                 let lost = spawn_lost_monitor(self.core.client.clone(), node.clone());
                 *held = Some(Held {
-                    node,
+                    node: node.clone(),
                     count: 1,
                     lost,
                 });
-                Ok(true)
+                Ok(Some(node))
             }
         }
     }
 
-    /// Releases one acquisition; the node is deleted when the count reaches zero.
-    /// After the last release this value no longer holds the lock, whatever is returned:
-    /// the deletion survives connection loss (Curator's guaranteed delete; it continues in
-    /// the background if the session stays disconnected), so only errors such as NOAUTH
-    /// are reported.
+    /// Gives back one acquisition taken with [`Mutex::acquire`]; the node is deleted when
+    /// the count reaches zero. After the last release this value no longer holds the
+    /// lock, whatever is returned: the deletion survives connection loss (Curator's
+    /// guaranteed delete; it continues in the background if the session stays
+    /// disconnected), so only errors such as NOAUTH are reported. Do not mix with guards
+    /// of the same hold: each acquisition is given back exactly once, by `release` or by
+    /// its guard.
+    ///
+    /// Curator: `InterProcessMutex.release()`.
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if this value does not hold the lock; a server error from the
+    /// delete (e.g. [`Error::NoAuth`]).
     pub async fn release(&self) -> Result<()> {
         let mut held = self.held.lock().await;
-        let Some(h) = held.as_mut() else {
+        let Some(h) = held.as_ref() else {
             return Err(Error::Recipe("release of a lock that is not held".into()));
         };
-        h.count -= 1;
-        if h.count > 0 {
-            return Ok(());
-        }
         let node = h.node.clone();
-        *held = None;
+        let last = give_back(&mut held, &node);
         // Not held from here on: `is_acquired`, `node` and `lost` must not wait for a
         // delete that may span a reconnect (up to twice the session timeout).
         drop(held);
-        delete_guaranteed(&self.core.client, &node).await
+        match last {
+            Some(node) => delete_guaranteed(&self.core.client, &node).await,
+            None => Ok(()),
+        }
     }
 
     /// True while this value holds the lock and no loss was detected.
+    ///
+    /// Curator: `InterProcessMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
         matches!(&*self.held.lock().await, Some(h) if h.lost.borrow().is_none())
     }
 
-    /// The path of our lock node while held.
+    /// The path of our lock node while held (also after a detected loss, until the next
+    /// acquire or the last release).
     pub async fn node(&self) -> Option<String> {
         self.held.lock().await.as_ref().map(|h| h.node.clone())
     }
 
-    /// Resolves when the held lock is lost (at once with `NotHeld` if not held).
+    /// Resolves when the held lock is lost (at once with [`LostReason::NotHeld`] if not
+    /// held). Curator reports this through a `ConnectionStateListener`.
     pub async fn lost(&self) -> LostReason {
         let rx = match &*self.held.lock().await {
             Some(h) => h.lost.clone(),
@@ -139,8 +220,108 @@ impl Mutex {
         wait_lost(rx).await
     }
 
-    /// Current contenders' node paths in lock order (first = holder).
+    /// Current contenders' node paths in lock order (first = holder); empty if the lock
+    /// path does not exist.
+    ///
+    /// Curator: `InterProcessMutex.getParticipantNodes()`.
+    ///
+    /// # Errors
+    /// Any error of `getChildren` on the lock path other than NONODE.
     pub async fn participant_nodes(&self) -> Result<Vec<String>> {
         self.core.participant_nodes().await
+    }
+}
+
+/// Takes one acquisition of the hold on `node` back. Returns the node to delete when it
+/// was the last one; nothing when more acquisitions remain or when that hold is already
+/// gone (released, or lost and replaced by a newer hold).
+fn give_back(held: &mut Option<Held>, node: &str) -> Option<String> {
+    let h = held.as_mut().filter(|h| h.node == node)?;
+    h.count = h.count.saturating_sub(1);
+    if h.count > 0 {
+        return None;
+    }
+    *held = None;
+    Some(node.to_owned())
+}
+
+/// One acquisition of a [`Mutex`] (or of a [`super::ReadWriteLock`] side), returned by
+/// [`Mutex::lock`] and [`Mutex::try_lock`].
+///
+/// Dropping the guard gives the acquisition back; when it was the last one the lock node
+/// is deleted in the background on the runtime the guard was created on, retried across
+/// reconnects like Curator's `delete().guaranteed()`. Errors of that background delete
+/// can only be logged: await [`MutexGuard::release`] to see them. The guard does not
+/// borrow the [`Mutex`] and may be moved to other tasks.
+#[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard {
+    client: Client,
+    held: Arc<AsyncMutex<Option<Held>>>,
+    node: String,
+    releaser: Releaser,
+    done: bool,
+}
+
+impl MutexGuard {
+    /// The lock node this guard's hold owns.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Gives this acquisition back now and waits for the lock node's delete when it was
+    /// the last one (Curator: `InterProcessMutex.release()`).
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if the hold this guard belonged to is already gone (given back
+    /// with [`Mutex::release`], or lost and replaced by a newer acquire); a server error
+    /// from the delete (e.g. [`Error::NoAuth`]). Connection loss is not an error: the
+    /// delete then continues in the background.
+    pub async fn release(mut self) -> Result<()> {
+        self.done = true;
+        let last = {
+            let mut held = self.held.lock().await;
+            let current = held.as_ref().is_some_and(|h| h.node == self.node);
+            if !current {
+                return Err(Error::Recipe(format!(
+                    "lock hold on {} is already gone (released or lost)",
+                    self.node
+                )));
+            }
+            give_back(&mut held, &self.node)
+        };
+        match last {
+            Some(node) => delete_guaranteed(&self.client, &node).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MutexGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Usually nobody holds the state lock: give the acquisition back at once, so a
+        // following `lock` on the same `Mutex` sees the right count.
+        if let Ok(mut held) = self.held.try_lock() {
+            if let Some(node) = give_back(&mut held, &self.node) {
+                self.releaser
+                    .delete("mutex guard", self.client.clone(), node);
+            }
+            return;
+        }
+        let (held, client, node, releaser) = (
+            self.held.clone(),
+            self.client.clone(),
+            self.node.clone(),
+            self.releaser.clone(),
+        );
+        self.releaser.spawn("mutex guard", async move {
+            let last = give_back(&mut *held.lock().await, &node);
+            if let Some(node) = last {
+                releaser.delete("mutex guard", client, node);
+            }
+        });
     }
 }

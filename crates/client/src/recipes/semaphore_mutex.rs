@@ -5,12 +5,17 @@
 //! `<path>/leases/_c_<uuid>-lease-<seq>` are the leases. A taker holds when the number of
 //! leases is at most one, otherwise waits for the leases' children to change. Acquiring
 //! again from the same value while it holds returns an error instead of deadlocking.
+//!
+//! [`SemaphoreMutex::lock`] returns a [`SemaphoreGuard`] that deletes the lease when
+//! dropped, so an early return cannot leave the lease behind until the session ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::time::Instant;
 
+use super::release::Releaser;
 use super::util::{
     await_reconnect, child_path, create_protected_sequential, delete_guaranteed,
     spawn_lost_monitor, wait_lost, LostReason,
@@ -29,40 +34,102 @@ struct Lease {
     lost: watch::Receiver<Option<LostReason>>,
 }
 
-/// A distributed lock that is not re-entrant.
+/// A distributed lock that is not re-entrant (Curator's `InterProcessSemaphoreMutex`).
 #[derive(Debug)]
 pub struct SemaphoreMutex {
     client: Client,
     leases: String,
     lock: Mutex,
-    held: AsyncMutex<Option<Lease>>,
+    held: Arc<AsyncMutex<Option<Lease>>>,
 }
 
 impl SemaphoreMutex {
+    /// A lock on `path`; nothing is created until the first acquire.
+    ///
+    /// Curator: `new InterProcessSemaphoreMutex(client, path)`.
+    ///
+    /// # Errors
+    /// [`Error::BadArguments`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<SemaphoreMutex> {
         rzk_proto::path::validate(path, false)?;
         Ok(SemaphoreMutex {
             lock: Mutex::new(client.clone(), &child_path(path, "locks"))?,
             leases: child_path(path, "leases"),
             client,
-            held: AsyncMutex::new(None),
+            held: Arc::new(AsyncMutex::new(None)),
         })
     }
 
-    pub async fn acquire(&self) -> Result<()> {
-        if self.acquire_inner(None).await? {
-            Ok(())
-        } else {
-            Err(Error::Timeout)
+    /// Waits until the lease is held and returns a guard that deletes it when dropped or
+    /// when [`SemaphoreGuard::release`] is awaited.
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.acquire()` with `release()` in a `finally`.
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if this value already holds the lease (not re-entrant);
+    /// session errors such as [`Error::SessionExpired`] while waiting; server errors on
+    /// the lock path (e.g. NOAUTH). Our nodes are deleted on every error.
+    pub async fn lock(&self) -> Result<SemaphoreGuard> {
+        match self.acquire_inner(None).await? {
+            Some(node) => Ok(self.guard(node)),
+            None => Err(Error::Timeout),
         }
     }
 
-    /// `Ok(false)` if not acquired within `wait`.
-    pub async fn try_acquire(&self, wait: Duration) -> Result<bool> {
-        self.acquire_inner(Some(Instant::now() + wait)).await
+    /// Like [`SemaphoreMutex::lock`], waiting at most `wait`; `Ok(None)` if the lease was
+    /// not acquired in time.
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.acquire(time, unit)`.
+    ///
+    /// # Errors
+    /// As [`SemaphoreMutex::lock`].
+    pub async fn try_lock(&self, wait: Duration) -> Result<Option<SemaphoreGuard>> {
+        Ok(self
+            .acquire_inner(Some(Instant::now() + wait))
+            .await?
+            .map(|node| self.guard(node)))
     }
 
-    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<bool> {
+    fn guard(&self, node: String) -> SemaphoreGuard {
+        SemaphoreGuard {
+            client: self.client.clone(),
+            held: self.held.clone(),
+            node,
+            releaser: Releaser::current(),
+            done: false,
+        }
+    }
+
+    /// Waits until the lease is held, without a guard: the caller must call
+    /// [`SemaphoreMutex::release`] on every path (a `?` in between leaves the lease until
+    /// the session ends); prefer [`SemaphoreMutex::lock`].
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.acquire()`.
+    ///
+    /// # Errors
+    /// As [`SemaphoreMutex::lock`].
+    pub async fn acquire(&self) -> Result<()> {
+        match self.acquire_inner(None).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Timeout),
+        }
+    }
+
+    /// `Ok(false)` if not acquired within `wait`. Without a guard, as
+    /// [`SemaphoreMutex::acquire`]; prefer [`SemaphoreMutex::try_lock`].
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.acquire(time, unit)`.
+    ///
+    /// # Errors
+    /// As [`SemaphoreMutex::lock`].
+    pub async fn try_acquire(&self, wait: Duration) -> Result<bool> {
+        Ok(self
+            .acquire_inner(Some(Instant::now() + wait))
+            .await?
+            .is_some())
+    }
+
+    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
         let mut held = self.held.lock().await;
         if held.is_some() {
             return Err(Error::Recipe(
@@ -81,18 +148,21 @@ impl SemaphoreMutex {
             }
         };
         if !got_lock {
-            return Ok(false);
+            return Ok(None);
         }
         let result = self.take_lease(deadline).await;
         let released = self.lock.release().await;
         let node = result?;
         released?;
         Ok(match node {
-            None => false,
+            None => None,
             Some(node) => {
                 let lost = spawn_lost_monitor(self.client.clone(), node.clone());
-                *held = Some(Lease { node, lost });
-                true
+                *held = Some(Lease {
+                    node: node.clone(),
+                    lost,
+                });
+                Some(node)
             }
         })
     }
@@ -137,6 +207,13 @@ impl SemaphoreMutex {
         }
     }
 
+    /// Deletes the lease taken with [`SemaphoreMutex::acquire`] (guaranteed delete: it
+    /// continues in the background if the connection is lost).
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.release()`.
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if the lease is not held; server errors of the delete (NOAUTH).
     pub async fn release(&self) -> Result<()> {
         let lease = self.held.lock().await.take();
         match lease {
@@ -145,6 +222,9 @@ impl SemaphoreMutex {
         }
     }
 
+    /// True while this value holds the lease and no loss was detected.
+    ///
+    /// Curator: `InterProcessSemaphoreMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
         matches!(&*self.held.lock().await, Some(l) if l.lost.borrow().is_none())
     }
@@ -156,5 +236,80 @@ impl SemaphoreMutex {
             None => return LostReason::NotHeld,
         };
         wait_lost(rx).await
+    }
+}
+
+/// The lease of a [`SemaphoreMutex`], returned by [`SemaphoreMutex::lock`] and
+/// [`SemaphoreMutex::try_lock`] (Curator's `Lease`).
+///
+/// Dropping it deletes the lease node in the background on the runtime it was created
+/// on (guaranteed delete); await [`SemaphoreGuard::release`] to see errors.
+#[derive(Debug)]
+#[must_use = "the lease is released as soon as the guard is dropped"]
+pub struct SemaphoreGuard {
+    client: Client,
+    held: Arc<AsyncMutex<Option<Lease>>>,
+    node: String,
+    releaser: Releaser,
+    done: bool,
+}
+
+/// Forgets the lease on `node` if it is the current one; true if it was.
+fn forget(held: &mut Option<Lease>, node: &str) -> bool {
+    if held.as_ref().is_some_and(|l| l.node == node) {
+        *held = None;
+        true
+    } else {
+        false
+    }
+}
+
+impl SemaphoreGuard {
+    /// The lease node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Deletes the lease now (Curator: `Lease.close()`).
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if the lease was already given back with
+    /// [`SemaphoreMutex::release`]; server errors of the delete (e.g. [`Error::NoAuth`]).
+    /// Connection loss is not an error: the delete continues in the background.
+    pub async fn release(mut self) -> Result<()> {
+        self.done = true;
+        if !forget(&mut *self.held.lock().await, &self.node) {
+            return Err(Error::Recipe(format!(
+                "lease {} was already released",
+                self.node
+            )));
+        }
+        delete_guaranteed(&self.client, &self.node).await
+    }
+}
+
+impl Drop for SemaphoreGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Ok(mut held) = self.held.try_lock() {
+            if forget(&mut held, &self.node) {
+                self.releaser
+                    .delete("semaphore guard", self.client.clone(), self.node.clone());
+            }
+            return;
+        }
+        let (held, client, node, releaser) = (
+            self.held.clone(),
+            self.client.clone(),
+            self.node.clone(),
+            self.releaser.clone(),
+        );
+        self.releaser.spawn("semaphore guard", async move {
+            if forget(&mut *held.lock().await, &node) {
+                releaser.delete("semaphore guard", client, node);
+            }
+        });
     }
 }

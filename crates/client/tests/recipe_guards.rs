@@ -1,0 +1,228 @@
+//! Lock, lease and latch handles release when dropped: a `?` between acquire and release
+//! must not leave the node behind (it would block every other contender until the
+//! session ends), and a waiter on another session gets the lock promptly.
+//!
+//! Run: `cargo test -p rzk-client --test recipe_guards` (in-process rzk), or against
+//! Apache ZooKeeper with `RZK_TEST_HOSTS=127.0.0.1:PORT`.
+
+mod common;
+
+use std::time::Duration;
+
+use rzk_client::recipes::*;
+use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
+
+/// How long a waiter may need once the holder's handle is gone. The sessions stay open
+/// far longer (their timeout is 10 s or more), so passing within this bound proves the
+/// node was deleted by the drop and not by session expiry.
+const PROMPT: Duration = Duration::from_secs(3);
+/// How long a waiter is given to prove it is still locked out.
+const SHORT: Duration = Duration::from_millis(300);
+
+/// Stands for any fallible step inside the critical section.
+fn step_that_fails() -> Result<()> {
+    Err(Error::Recipe("the work failed".into()))
+}
+
+async fn early_return_with_mutex(m: &Mutex) -> Result<()> {
+    let _guard = m.lock().await?;
+    step_that_fails()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn mutex_guard_dropped_by_question_mark_releases_the_lock() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-mutex").await;
+    let path = format!("{root}/lock");
+    let holder = Mutex::new(a.clone(), &path).unwrap();
+    let waiter = Mutex::new(b.clone(), &path).unwrap();
+
+    let started = std::time::Instant::now();
+    assert!(early_return_with_mutex(&holder).await.is_err());
+    assert!(!holder.is_acquired().await);
+    let g = waiter
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("waiter gets the lock after the holder's guard was dropped");
+    let waited = started.elapsed();
+    assert_eq!(
+        waiter.participant_nodes().await.unwrap(),
+        vec![g.node().to_owned()],
+        "only the waiter's node is left"
+    );
+    g.release().await.unwrap();
+    assert!(waiter.participant_nodes().await.unwrap().is_empty());
+    eprintln!("mutex: waiter acquired {waited:?} after the early return");
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn reentrant_mutex_guards_release_on_the_last_drop() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-reentrant").await;
+    let path = format!("{root}/lock");
+    let m = Mutex::new(a.clone(), &path).unwrap();
+    let other = Mutex::new(b.clone(), &path).unwrap();
+
+    let outer = m.lock().await.unwrap();
+    let inner = m.lock().await.unwrap();
+    assert_eq!(
+        outer.node(),
+        inner.node(),
+        "re-entrant: one node, two guards"
+    );
+    m.acquire().await.unwrap(); // a third acquisition, without a guard
+    drop(inner);
+    m.release().await.unwrap();
+    assert!(m.is_acquired().await, "the outer guard still holds");
+    assert!(other.try_lock(SHORT).await.unwrap().is_none());
+    drop(outer);
+    assert!(
+        !m.is_acquired().await,
+        "the last guard gave the lock back at once"
+    );
+    let g = other
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("other gets it");
+
+    // A guard whose hold is gone reports it on an explicit release.
+    drop(g);
+    let g1 = m.lock().await.unwrap();
+    m.release().await.unwrap();
+    assert!(matches!(g1.release().await, Err(Error::Recipe(_))));
+    // Dropping and locking again at once on the same value counts right.
+    for _ in 0..3 {
+        let g = m.lock().await.unwrap();
+        drop(g);
+    }
+    assert!(other.try_lock(PROMPT).await.unwrap().is_some());
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn read_write_lock_guards_release_on_drop() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-rw").await;
+    let path = format!("{root}/rw");
+    let rw_a = ReadWriteLock::new(a.clone(), &path).unwrap();
+    let rw_b = ReadWriteLock::new(b.clone(), &path).unwrap();
+
+    // Writer leaves by `?`: a reader elsewhere gets in.
+    assert!(early_return_with_mutex(rw_a.write_lock()).await.is_err());
+    let r = rw_b
+        .read_lock()
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("reader gets in after the writer's guard was dropped");
+    // Reader holds: a writer elsewhere waits; the reader leaves by `?`.
+    assert!(rw_a.write_lock().try_lock(SHORT).await.unwrap().is_none());
+    drop(r);
+    assert!(early_return_with_mutex(rw_b.read_lock()).await.is_err());
+    let w = rw_a
+        .write_lock()
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("writer gets in after the readers' guards were dropped");
+    w.release().await.unwrap();
+    assert!(a.get_children(&path).await.unwrap().is_empty());
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn semaphore_guard_dropped_by_question_mark_releases_the_lease() {
+    async fn early_return(s: &SemaphoreMutex) -> Result<()> {
+        let _lease = s.lock().await?;
+        step_that_fails()?;
+        Ok(())
+    }
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-sem").await;
+    let path = format!("{root}/sem");
+    let s1 = SemaphoreMutex::new(a.clone(), &path).unwrap();
+    let s2 = SemaphoreMutex::new(b.clone(), &path).unwrap();
+
+    assert!(early_return(&s1).await.is_err());
+    assert!(!s1.is_acquired().await);
+    let lease = s2
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("the other gets the lease after the guard was dropped");
+    assert!(s1.try_lock(SHORT).await.unwrap().is_none());
+    // Not re-entrant, guard or not.
+    assert!(matches!(s2.lock().await, Err(Error::Recipe(_))));
+    lease.release().await.unwrap();
+    let leases = format!("{path}/leases");
+    assert!(a.get_children(&leases).await.unwrap().is_empty());
+    let again = s1.try_lock(PROMPT).await.unwrap().expect("free again");
+    drop(again);
+    let lease = s2
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("dropped lease freed");
+    lease.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn dropped_leader_latch_and_leadership_hand_over() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-latch").await;
+    let path = format!("{root}/latch");
+
+    async fn lead_then_fail(client: Client, path: &str) -> Result<()> {
+        let latch = LeaderLatch::start(client, path, "first").await?;
+        if !latch.await_leadership(PROMPT).await? {
+            return Err(Error::Recipe("first participant did not lead".into()));
+        }
+        step_that_fails()?;
+        latch.close().await
+    }
+    assert!(matches!(
+        lead_then_fail(a.clone(), &path).await,
+        Err(Error::Recipe(m)) if m == "the work failed"
+    ));
+    let second = LeaderLatch::start(b.clone(), &path, "second")
+        .await
+        .unwrap();
+    assert!(second.await_leadership(PROMPT).await.unwrap());
+    assert_eq!(second.participants().await.unwrap(), vec!["second"]);
+    second.close().await.unwrap();
+
+    let epath = format!("{root}/election");
+    let e1 = LeaderElection::new(a.clone(), &epath, "one").unwrap();
+    let e2 = LeaderElection::new(b.clone(), &epath, "two").unwrap();
+    let l1 = e1.lead().await.unwrap();
+    let next = tokio::spawn(async move {
+        let l2 = e2.lead().await?;
+        l2.relinquish().await
+    });
+    tokio::time::sleep(SHORT).await;
+    assert!(!next.is_finished(), "two waits while one leads");
+    drop(l1);
+    tokio::time::timeout(PROMPT, next)
+        .await
+        .expect("two leads promptly after one's leadership was dropped")
+        .unwrap()
+        .unwrap();
+    assert!(e1.participants().await.unwrap().is_empty());
+    common::delete_all(&a, &root).await;
+}
