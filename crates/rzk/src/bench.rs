@@ -3,8 +3,13 @@
 //! N sessions (one rzk-client session task each, requests pipelined on its socket) with
 //! K requests in flight per session; each in-flight slot issues its next request when the
 //! previous one answers. Latencies after the warm-up go into hdrhistograms. Prints ops/s
-//! and p50/p90/p99/p99.9, then one machine-readable `RESULT key=value ...` line. Creates its
-//! data under `--path` and deletes it afterwards. Never talks to anything but `--hosts`.
+//! and p50/p90/p99/p99.9 (for `--op mixed` also reads and writes apart), then one
+//! machine-readable `RESULT key=value ...` line, or with `--json` one JSON object instead.
+//! A progress line (ops/s, errors) goes to stderr every second. Creates its data under
+//! `--path` and deletes all of it afterwards (including `--path` itself when it created it
+//! and nothing else is left under it). Never talks to anything but `--hosts`.
+//! ZooKeeper has no equivalent in its distribution (its `zk-smoketest`/`zkbench` are
+//! separate projects).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +66,12 @@ pub struct Args {
     /// Leave the created znodes in place.
     #[arg(long)]
     pub no_cleanup: bool,
+    /// Print the result as one JSON object on stdout (instead of the text report).
+    #[arg(long)]
+    pub json: bool,
+    /// No per-second progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
     /// TLS (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-no-hostname-check`).
     #[command(flatten)]
     pub tls: crate::shell::TlsArgs,
@@ -98,26 +109,39 @@ impl XorShift {
     }
 }
 
+/// Counters shared by all slots, read by the progress printer.
+#[derive(Default)]
+struct Counters {
+    /// Successful requests, warm-up included.
+    done: AtomicU64,
+    /// Failed requests, warm-up included.
+    errors: AtomicU64,
+}
+
+fn new_hist() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| e.to_string())
+}
+
 struct SlotResult {
-    hist: Histogram<u64>,
-    ops: u64,
+    reads: Histogram<u64>,
+    writes: Histogram<u64>,
     errors: u64,
     created: Vec<String>,
 }
 
-async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<(), Error> {
+async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<bool, Error> {
     match zk
         .create(path, data, &open_acl_unsafe(), CreateMode::Persistent)
         .await
     {
-        Ok(_) | Err(Error::NodeExists) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(Error::NodeExists) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn slot(
-    zk: Client,
+/// What one in-flight slot does until `until`.
+struct SlotPlan {
     op: BenchOp,
     key: String,
     create_prefix: String,
@@ -126,69 +150,136 @@ async fn slot(
     seed: u64,
     measure_from: Instant,
     until: Instant,
-    total: Arc<AtomicU64>,
-) -> Result<SlotResult, String> {
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| e.to_string())?;
-    let mut rng = XorShift(seed | 1);
-    let (mut ops, mut errors, mut n) = (0u64, 0u64, 0u64);
-    let mut created = Vec::new();
+}
+
+/// One closed-loop slot. On a session-ending error it stops early and still returns
+/// what it created, so that cleanup can remove it.
+async fn slot(zk: Client, p: SlotPlan, counters: Arc<Counters>) -> Result<SlotResult, String> {
+    let mut res = SlotResult {
+        reads: new_hist()?,
+        writes: new_hist()?,
+        errors: 0,
+        created: Vec::new(),
+    };
+    let mut rng = XorShift(p.seed | 1);
+    let mut n = 0u64;
     loop {
         let start = Instant::now();
-        if start >= until {
+        if start >= p.until {
             break;
         }
-        let is_read = match op {
+        let is_read = match p.op {
             BenchOp::Get => true,
-            BenchOp::Mixed => rng.next_f64() < read_ratio,
+            BenchOp::Mixed => rng.next_f64() < p.read_ratio,
             _ => false,
         };
-        let r = if op == BenchOp::Create {
-            let p = format!("{create_prefix}{n}");
+        let r = if p.op == BenchOp::Create {
+            let path = format!("{}{n}", p.create_prefix);
             n += 1;
             let r = zk
-                .create(&p, &value, &open_acl_unsafe(), CreateMode::Persistent)
+                .create(&path, &p.value, &open_acl_unsafe(), CreateMode::Persistent)
                 .await;
             if r.is_ok() {
-                created.push(p);
+                res.created.push(path);
             }
             r.map(|_| ())
         } else if is_read {
-            zk.get_data(&key).await.map(|_| ())
+            zk.get_data(&p.key).await.map(|_| ())
         } else {
-            zk.set_data(&key, &value, None).await.map(|_| ())
+            zk.set_data(&p.key, &p.value, None).await.map(|_| ())
         };
         let end = Instant::now();
         if let Err(e) = r {
-            errors += 1;
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            if start >= p.measure_from {
+                res.errors += 1;
+            }
             if e.is_session_terminal() {
-                return Err(format!("session ended: {e}"));
+                tracing::warn!(error = %e, "bench session ended; this slot stops");
+                break;
             }
             continue;
         }
-        if start >= measure_from {
-            ops += 1;
+        counters.done.fetch_add(1, Ordering::Relaxed);
+        if start >= p.measure_from {
             let us = end
                 .duration_since(start)
                 .as_micros()
                 .clamp(1, MAX_LATENCY_US as u128) as u64;
-            let _ = hist.record(us);
-            total.fetch_add(1, Ordering::Relaxed);
+            let h = if is_read {
+                &mut res.reads
+            } else {
+                &mut res.writes
+            };
+            let _ = h.record(us);
         }
     }
-    Ok(SlotResult {
-        hist,
-        ops,
-        errors,
-        created,
-    })
+    Ok(res)
 }
 
-/// Runs the benchmark and prints the report.
-pub async fn run(a: Args) -> Result<(), String> {
-    if a.sessions == 0 || a.inflight == 0 {
-        return Err("--sessions and --inflight must be > 0".into());
+/// Prints `[ 3s] ops/s: N errors: M` to stderr once a second until aborted.
+async fn progress(counters: Arc<Counters>, start: Instant, measure_from: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let (mut last_done, mut last_err) = (0u64, 0u64);
+    let mut last_at = Instant::now();
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let done = counters.done.load(Ordering::Relaxed);
+        let err = counters.errors.load(Ordering::Relaxed);
+        let dt = now.duration_since(last_at).as_secs_f64().max(1e-9);
+        let phase = if now < measure_from { " (warm-up)" } else { "" };
+        eprintln!(
+            "[{:>4.0}s] ops/s: {:.1}  errors: {} (total {}){phase}",
+            now.duration_since(start).as_secs_f64(),
+            (done - last_done) as f64 / dt,
+            err - last_err,
+            err
+        );
+        (last_done, last_err, last_at) = (done, err, now);
     }
+}
+
+/// Latency summary of one histogram, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        Latency {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "p50={} p90={} p99={} p99.9={} max={}",
+            self.p50, self.p90, self.p99, self.p999, self.max
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ops": self.count, "p50_us": self.p50, "p90_us": self.p90,
+            "p99_us": self.p99, "p999_us": self.p999, "max_us": self.max,
+        })
+    }
+}
+
+async fn connect_all(a: &Args) -> Result<Vec<Client>, String> {
     let timeout = Duration::from_millis(a.session_timeout);
     let tls = a.tls.options().map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(a.sessions);
@@ -197,119 +288,210 @@ pub async fn run(a: Args) -> Result<(), String> {
         if let Some(t) = &tls {
             b = b.tls(t.clone());
         }
-        clients.push(
-            b.connect()
-                .await
-                .map_err(|e| format!("connect {}: {e}", a.hosts))?,
-        );
-    }
-    let admin = clients[0].clone();
-    ensure(&admin, &a.path, b"")
-        .await
-        .map_err(|e| format!("create {}: {e}", a.path))?;
-    let run_id = format!("{:x}", admin.session_id());
-    let base = format!("{}/{run_id}", a.path);
-    ensure(&admin, &base, b"")
-        .await
-        .map_err(|e| e.to_string())?;
-    let value = Arc::new(vec![b'x'; a.value_size]);
-    for s in 0..a.sessions {
-        ensure(&admin, &format!("{base}/k{s}"), &value)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    println!(
-        "rzk bench: op={:?} sessions={} inflight={} value={}B warmup={}s duration={}s hosts={}",
-        a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, a.hosts
-    );
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(a.warmup);
-    let until = measure_from + Duration::from_secs_f64(a.duration);
-    let total = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for (s, zk) in clients.iter().enumerate() {
-        for k in 0..a.inflight {
-            tasks.push(tokio::spawn(slot(
-                zk.clone(),
-                a.op,
-                format!("{base}/k{s}"),
-                format!("{base}/c{s}-{k}-"),
-                value.clone(),
-                a.read_ratio,
-                (s as u64) << 32 | k as u64,
-                measure_from,
-                until,
-                total.clone(),
-            )));
+        match b.connect().await {
+            Ok(c) => clients.push(c),
+            Err(e) => {
+                for c in &clients {
+                    let _ = c.close().await;
+                }
+                return Err(format!("connect {}: {e}", a.hosts));
+            }
         }
     }
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| e.to_string())?;
-    let (mut ops, mut errors) = (0u64, 0u64);
-    let mut created = Vec::new();
-    for t in tasks {
-        let r = t.await.map_err(|e| e.to_string())??;
-        hist.add(&r.hist).map_err(|e| e.to_string())?;
-        ops += r.ops;
-        errors += r.errors;
-        created.extend(r.created);
+    Ok(clients)
+}
+
+/// Runs the benchmark and prints the report.
+pub async fn run(a: Args) -> Result<(), String> {
+    if a.sessions == 0 || a.inflight == 0 {
+        return Err("--sessions and --inflight must be > 0".into());
     }
-    let secs = a.duration.max(1e-9);
-    let rate = ops as f64 / secs;
-    let q = |p: f64| hist.value_at_quantile(p);
-    println!("ops: {ops}  ops/s: {rate:.1}  errors: {errors}");
-    println!(
-        "latency us: p50={} p90={} p99={} p99.9={} max={}",
-        q(0.50),
-        q(0.90),
-        q(0.99),
-        q(0.999),
-        hist.max()
-    );
+    if !a.quiet {
+        eprintln!(
+            "rzk bench: connecting {} sessions to {}",
+            a.sessions, a.hosts
+        );
+    }
+    let clients = connect_all(&a).await?;
+    let mut created = Created::default();
+    let outcome = measure(&a, &clients, &mut created).await;
     if !a.no_cleanup {
-        cleanup(&clients, &base, created, a.sessions).await;
+        if let Err(e) = cleanup(&clients, created).await {
+            eprintln!("rzk bench: cleanup incomplete: {e}");
+        }
     }
     for c in &clients {
         let _ = c.close().await;
     }
-    println!(
-        "RESULT op={:?} sessions={} inflight={} value_size={} ops={} ops_per_sec={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} errors={}",
-        a.op,
-        a.sessions,
-        a.inflight,
-        a.value_size,
-        ops,
-        rate,
-        q(0.50),
-        q(0.90),
-        q(0.99),
-        q(0.999),
-        hist.max(),
-        errors
-    );
+    let (ops, errors, all, reads, writes) = outcome?;
+    report(&a, ops, errors, &all, &reads, &writes);
     Ok(())
 }
 
-/// Deletes what the run created, pipelined over all sessions.
-async fn cleanup(clients: &[Client], base: &str, mut created: Vec<String>, sessions: usize) {
-    for s in 0..sessions {
-        created.push(format!("{base}/k{s}"));
+type Outcome = (u64, u64, Latency, Latency, Latency);
+
+/// Creates the nodes (recording each in `created`, parents first), runs the slots and
+/// merges their histograms.
+async fn measure(a: &Args, clients: &[Client], created: &mut Created) -> Result<Outcome, String> {
+    let admin = &clients[0];
+    if ensure(admin, &a.path, b"")
+        .await
+        .map_err(|e| format!("create {}: {e}", a.path))?
+    {
+        created.parents.push(a.path.clone());
     }
-    let chunks: Vec<Vec<String>> = created
-        .chunks(created.len().div_ceil(clients.len() * 8).max(1))
+    let run_id = format!("{:x}", admin.session_id());
+    let base = format!("{}/{run_id}", a.path.trim_end_matches('/'));
+    if ensure(admin, &base, b"").await.map_err(|e| e.to_string())? {
+        created.parents.push(base.clone());
+    }
+    let value = Arc::new(vec![b'x'; a.value_size]);
+    for s in 0..a.sessions {
+        let k = format!("{base}/k{s}");
+        if ensure(admin, &k, &value).await.map_err(|e| e.to_string())? {
+            created.leaves.push(k);
+        }
+    }
+    if !a.json {
+        println!(
+            "rzk bench: op={:?} sessions={} inflight={} value={}B warmup={}s duration={}s hosts={}",
+            a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, a.hosts
+        );
+    }
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let until = measure_from + Duration::from_secs_f64(a.duration);
+    let counters = Arc::new(Counters::default());
+    let ticker = (!a.quiet).then(|| tokio::spawn(progress(counters.clone(), start, measure_from)));
+    let mut tasks = Vec::new();
+    for (s, zk) in clients.iter().enumerate() {
+        for k in 0..a.inflight {
+            let plan = SlotPlan {
+                op: a.op,
+                key: format!("{base}/k{s}"),
+                create_prefix: format!("{base}/c{s}-{k}-"),
+                value: value.clone(),
+                read_ratio: a.read_ratio,
+                seed: (s as u64) << 32 | k as u64,
+                measure_from,
+                until,
+            };
+            tasks.push(tokio::spawn(slot(zk.clone(), plan, counters.clone())));
+        }
+    }
+    let (mut reads, mut writes) = (new_hist()?, new_hist()?);
+    let mut errors = 0u64;
+    let mut failure = None;
+    for t in tasks {
+        match t.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(r) => {
+                reads.add(&r.reads).map_err(|e| e.to_string())?;
+                writes.add(&r.writes).map_err(|e| e.to_string())?;
+                errors += r.errors;
+                created.leaves.extend(r.created);
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut all = reads.clone();
+    all.add(&writes).map_err(|e| e.to_string())?;
+    Ok((
+        all.len(),
+        errors,
+        Latency::of(&all),
+        Latency::of(&reads),
+        Latency::of(&writes),
+    ))
+}
+
+fn report(a: &Args, ops: u64, errors: u64, all: &Latency, reads: &Latency, writes: &Latency) {
+    let rate = ops as f64 / a.duration.max(1e-9);
+    let split = a.op == BenchOp::Mixed;
+    if a.json {
+        let mut v = serde_json::json!({
+            "op": format!("{:?}", a.op).to_lowercase(),
+            "hosts": a.hosts, "sessions": a.sessions, "inflight": a.inflight,
+            "value_size": a.value_size, "warmup_s": a.warmup, "duration_s": a.duration,
+            "ops": ops, "ops_per_sec": (rate * 10.0).round() / 10.0, "errors": errors,
+            "latency": all.json(),
+        });
+        if split {
+            v["read_latency"] = reads.json();
+            v["write_latency"] = writes.json();
+        }
+        println!("{v}");
+        return;
+    }
+    println!("ops: {ops}  ops/s: {rate:.1}  errors: {errors}");
+    println!("latency us: {}", all.text());
+    if split {
+        println!("read latency us ({} ops): {}", reads.count, reads.text());
+        println!("write latency us ({} ops): {}", writes.count, writes.text());
+    }
+    let mut line = format!(
+        "RESULT op={:?} sessions={} inflight={} value_size={} ops={} ops_per_sec={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} errors={}",
+        a.op, a.sessions, a.inflight, a.value_size, ops, rate, all.p50, all.p90, all.p99, all.p999, all.max, errors
+    );
+    if split {
+        for (k, l) in [("read", reads), ("write", writes)] {
+            line.push_str(&format!(
+                " {k}_ops={} {k}_p50_us={} {k}_p99_us={} {k}_p999_us={}",
+                l.count, l.p50, l.p99, l.p999
+            ));
+        }
+    }
+    println!("{line}");
+}
+
+/// The znodes a run created (and so must delete).
+#[derive(Default)]
+struct Created {
+    /// `--path` (if it did not exist) and the run's own parent, outermost first.
+    parents: Vec<String>,
+    /// Everything below the run's parent.
+    leaves: Vec<String>,
+}
+
+/// Deletes what the run created, children before parents: the leaves pipelined over all
+/// sessions, then the parents one by one (a parent another run still uses stays).
+async fn cleanup(clients: &[Client], created: Created) -> Result<(), String> {
+    let Created { parents, leaves } = created;
+    let chunks: Vec<Vec<String>> = leaves
+        .chunks(leaves.len().div_ceil(clients.len() * 8).max(1))
         .map(|c| c.to_vec())
         .collect();
     let mut tasks = Vec::new();
     for (i, chunk) in chunks.into_iter().enumerate() {
         let zk = clients[i % clients.len()].clone();
         tasks.push(tokio::spawn(async move {
+            let mut failed = 0u64;
             for p in chunk {
-                let _ = zk.delete(&p, None).await;
+                match zk.delete(&p, None).await {
+                    Ok(()) | Err(Error::NoNode) => {}
+                    Err(_) => failed += 1,
+                }
             }
+            failed
         }));
     }
+    let mut failed = 0u64;
     for t in tasks {
-        let _ = t.await;
+        failed += t.await.unwrap_or(1);
     }
-    let _ = clients[0].delete(base, None).await;
+    for p in parents.iter().rev() {
+        match clients[0].delete(&p, None).await {
+            Ok(()) | Err(Error::NoNode) | Err(Error::NotEmpty) => {}
+            Err(e) => return Err(format!("delete {p}: {e}")),
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} znodes could not be deleted"));
+    }
+    Ok(())
 }
