@@ -80,7 +80,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Starts the session task and waits until it is connected.
+    /// Starts the session task and waits until it is connected (at most the connect
+    /// timeout).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`]; [`Error::Timeout`] if no server accepted the
+    /// session in time (also when every TLS handshake failed);
+    /// [`Error::AuthFailed`] or [`Error::SessionExpired`] if the session ended at once.
     pub async fn connect(self) -> Result<Client> {
         let client = self.start()?;
         let wait = self.connect_timeout.unwrap_or(self.session_timeout);
@@ -88,7 +94,11 @@ impl ClientBuilder {
         Ok(client)
     }
 
-    /// Starts the session task without waiting for a connection.
+    /// Starts the session task without waiting for a connection; watch
+    /// [`Client::state_watcher`] or call [`Client::wait_connected`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`] if the connect string cannot be parsed.
     pub fn start(&self) -> Result<Client> {
         let cs = ConnectString::parse(&self.connect)?;
         let chroot = cs.chroot.clone();
@@ -118,8 +128,21 @@ struct Inner {
     chroot: Option<String>,
 }
 
-/// A handle to one ZooKeeper session. Clone it freely; the session closes when
-/// [`Client::close`] is called or the last clone is dropped.
+/// A handle to one ZooKeeper session (Java: `org.apache.zookeeper.ZooKeeper`). Clone it
+/// freely; the session closes when [`Client::close`] is called or the last clone is dropped.
+///
+/// Paths are absolute and relative to the chroot of the connect string, if any.
+///
+/// # Errors
+/// Every operation may fail with:
+/// * [`Error::InvalidPath`] / [`Error::InvalidArgument`]: rejected before sending;
+/// * [`Error::ConnectionLoss`]: the connection broke before the reply arrived (the
+///   operation may or may not have been applied; the session reconnects by itself);
+/// * [`Error::SessionExpired`], [`Error::AuthFailed`], [`Error::Closed`]: the session
+///   has ended; every later call fails the same way;
+/// * [`Error::NoAuth`]: the node's ACL does not allow the operation for this session's
+///   identities;
+/// * [`Error::Decode`]: the server's reply could not be decoded.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -139,7 +162,11 @@ fn version_arg(v: Option<i32>) -> i32 {
 }
 
 impl Client {
-    /// A builder for `connect_string` (`host:port[,host:port...][/chroot]`).
+    /// A builder for `connect_string` (`host:port[,host:port...][/chroot]`), to set TLS,
+    /// SASL, timeouts or read-only mode before connecting.
+    ///
+    /// Java: the `ZooKeeper` constructors and `ZKClientConfig`; Curator's
+    /// `CuratorFrameworkFactory.builder()`.
     pub fn builder(connect_string: &str) -> ClientBuilder {
         ClientBuilder {
             connect: connect_string.to_owned(),
@@ -152,7 +179,16 @@ impl Client {
         }
     }
 
-    /// Connects with the given session timeout and waits for the first connection.
+    /// Connects with the requested `session_timeout` (the server clamps it to its
+    /// `minSessionTimeout`/`maxSessionTimeout`) and waits for the first connection, at most
+    /// `session_timeout`.
+    ///
+    /// Java: `new ZooKeeper(connectString, sessionTimeout, watcher)` followed by waiting for
+    /// `SyncConnected`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConnectString`]; [`Error::Timeout`] if no server accepted the session in
+    /// time; [`Error::AuthFailed`] or [`Error::SessionExpired`] if the session ended at once.
     pub async fn connect(connect_string: &str, session_timeout: Duration) -> Result<Client> {
         Client::builder(connect_string)
             .session_timeout(session_timeout)
@@ -160,7 +196,11 @@ impl Client {
             .await
     }
 
-    /// Waits until the session is connected; errors if it ends or `wait` passes.
+    /// Waits until the session is connected (read-write or read-only).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if `wait` passes; [`Error::SessionExpired`], [`Error::AuthFailed`]
+    /// or [`Error::Closed`] if the session ends first.
     pub async fn wait_connected(&self, wait: Duration) -> Result<()> {
         let mut rx = self.inner.state.clone();
         let r =
@@ -177,19 +217,24 @@ impl Client {
         }
     }
 
+    /// The current session state (Java: `ZooKeeper.getState()`).
     pub fn state(&self) -> SessionState {
         *self.inner.state.borrow()
     }
 
-    /// A receiver of session state changes (`changed().await`, `borrow()`).
+    /// A receiver of session state changes (`changed().await`, `borrow()`); the equivalent of
+    /// the session events (`KeeperState`) a Java default watcher receives.
     pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
         self.inner.state.clone()
     }
 
+    /// The session id (0 before the first connection); Java: `ZooKeeper.getSessionId()`.
     pub fn session_id(&self) -> i64 {
         self.inner.shared.session_id()
     }
 
+    /// The session password, to resume the session from another process with
+    /// [`ClientBuilder::resume`]; Java: `ZooKeeper.getSessionPasswd()`.
     pub fn session_password(&self) -> Vec<u8> {
         self.inner
             .shared
@@ -224,6 +269,7 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// The chroot suffix of the connect string (`/app` in `host:2181/app`), if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.as_deref()
     }
@@ -266,8 +312,16 @@ impl Client {
 
     // ---- writes -------------------------------------------------------------
 
-    /// Creates a node; returns its path (with the sequence suffix for sequential modes).
-    /// TTL modes need [`Client::create_ttl`].
+    /// Creates a node at `path` with `data`, `acl` and `mode`; returns its path (with the
+    /// sequence suffix for sequential modes). TTL modes need [`Client::create_ttl`].
+    ///
+    /// Java: `ZooKeeper.create(path, data, acl, createMode)`.
+    ///
+    /// # Errors
+    /// [`Error::NodeExists`]; [`Error::NoNode`] if the parent is missing;
+    /// [`Error::NoChildrenForEphemerals`] under an ephemeral parent; [`Error::InvalidAcl`];
+    /// [`Error::InvalidArgument`] for a TTL mode.
+    /// The errors listed on [`Client`] too.
     pub async fn create(
         &self,
         path: &str,
@@ -278,7 +332,13 @@ impl Client {
         Ok(self.create2(path, data, acl, mode).await?.0)
     }
 
-    /// Creates a node and returns its path and stat (opcode create2 / createContainer).
+    /// Creates a node and returns its path and stat (opcode create2, or createContainer for
+    /// [`CreateMode::Container`]).
+    ///
+    /// Java: `ZooKeeper.create(path, data, acl, createMode, stat)`.
+    ///
+    /// # Errors
+    /// As [`Client::create`].
     pub async fn create2(
         &self,
         path: &str,
@@ -291,6 +351,9 @@ impl Client {
 
     /// Like [`Client::create2`]; `data: None` stores null data (what zkCli's `create /x`
     /// without data does), which [`Client::get_data_opt`] returns as `None`.
+    ///
+    /// # Errors
+    /// As [`Client::create`].
     pub async fn create_opt(
         &self,
         path: &str,
@@ -320,8 +383,16 @@ impl Client {
         Ok((self.client_path(&resp.path), resp.stat))
     }
 
-    /// Creates a node with a TTL (`PersistentWithTtl` / `PersistentSequentialWithTtl`).
-    /// The server must run with `zookeeper.extendedTypesEnabled=true`.
+    /// Creates a node that the server deletes once it has had no children for `ttl` and was
+    /// not modified for `ttl` (`mode` must be `PersistentWithTtl` or
+    /// `PersistentSequentialWithTtl`); returns its path and stat. The server must run with
+    /// `zookeeper.extendedTypesEnabled=true`.
+    ///
+    /// Java: `ZooKeeper.create(path, data, acl, createMode, stat, ttl)`.
+    ///
+    /// # Errors
+    /// As [`Client::create`]; [`Error::InvalidArgument`] for a mode without TTL or a TTL out of
+    /// range; [`Error::Unimplemented`] if the server has TTL nodes disabled.
     pub async fn create_ttl(
         &self,
         path: &str,
@@ -334,6 +405,9 @@ impl Client {
     }
 
     /// Like [`Client::create_ttl`]; `data: None` stores null data.
+    ///
+    /// # Errors
+    /// As [`Client::create_ttl`].
     pub async fn create_ttl_opt(
         &self,
         path: &str,
@@ -360,7 +434,15 @@ impl Client {
         Ok((self.client_path(&resp.path), resp.stat))
     }
 
-    /// Deletes a node; `version: None` matches any version.
+    /// Deletes the node at `path` if its data version is `version` (`None` matches any
+    /// version).
+    ///
+    /// Java: `ZooKeeper.delete(path, version)` (`-1` there is `None` here).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`] if it has children.
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
         let req = DeleteRequest {
             path: self.server_path(path)?,
@@ -370,11 +452,23 @@ impl Client {
         Ok(())
     }
 
+    /// Replaces the data of `path` if its data version is `version` (`None` matches any
+    /// version) and returns the node's new stat.
+    ///
+    /// Java: `ZooKeeper.setData(path, data, version)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::BadArguments`] if the data is larger
+    /// than the server's `jute.maxbuffer`.
+    /// The errors listed on [`Client`] too.
     pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
         self.set_data_opt(path, Some(data), version).await
     }
 
     /// Like [`Client::set_data`]; `data: None` sets null data.
+    ///
+    /// # Errors
+    /// As [`Client::set_data`].
     pub async fn set_data_opt(
         &self,
         path: &str,
@@ -390,6 +484,15 @@ impl Client {
         Ok(SetDataResponse::from_bytes(&r.body)?.stat)
     }
 
+    /// Replaces the ACL of `path` if its ACL version (`aversion`) is `version` (`None`
+    /// matches any) and returns the node's new stat.
+    ///
+    /// Java: `ZooKeeper.setACL(path, acl, aclVersion)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::InvalidAcl`] for an empty or
+    /// malformed ACL.
+    /// The errors listed on [`Client`] too.
     pub async fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Result<Stat> {
         let req = SetAclRequest {
             path: self.server_path(path)?,
@@ -400,7 +503,14 @@ impl Client {
         Ok(SetAclResponse::from_bytes(&r.body)?.stat)
     }
 
-    /// Runs a transaction. On failure returns [`Error::Multi`] naming the failing op.
+    /// Runs `ops` as one transaction: all are applied or none. Returns one result per op.
+    ///
+    /// Java: `ZooKeeper.multi(ops)`; Curator's `transaction()`.
+    ///
+    /// # Errors
+    /// [`Error::Multi`] naming the first failing op, its error and the server's per-op
+    /// results; [`Error::InvalidPath`] if a path is invalid.
+    /// The errors listed on [`Client`] too.
     pub async fn multi(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
         if ops.is_empty() {
             return Ok(Vec::new());
@@ -418,12 +528,23 @@ impl Client {
 
     // ---- reads --------------------------------------------------------------
 
-    /// The node's stat, or `None` if it does not exist.
+    /// The stat of `path`, or `None` if it does not exist.
+    ///
+    /// Java: `ZooKeeper.exists(path, false)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
         self.exists_inner(path, None).await
     }
 
-    /// Like [`Client::exists`], also leaving a watch for creation, deletion or data change.
+    /// Like [`Client::exists`], also leaving a one-shot watch that fires when the node is
+    /// created, deleted or its data changes (also when it did not exist).
+    ///
+    /// Java: `ZooKeeper.exists(path, watcher)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn exists_w(&self, path: &str) -> Result<(Option<Stat>, OneshotWatch)> {
         let sp = self.server_path(path)?;
         let (tx, w) = oneshot_pair();
@@ -445,25 +566,43 @@ impl Client {
         }
     }
 
-    /// A node's data and stat; null data reads as empty (see [`Client::get_data_opt`]).
+    /// The data and stat of `path`; null data reads as empty (see [`Client::get_data_opt`]).
+    ///
+    /// Java: `ZooKeeper.getData(path, false, stat)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`].
+    /// The errors listed on [`Client`] too.
     pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
         let (d, s) = self.get_data_inner(path, None).await?;
         Ok((d.unwrap_or_default(), s))
     }
 
-    /// Like [`Client::get_data`], also leaving a data watch.
+    /// Like [`Client::get_data`], also leaving a one-shot watch that fires when the data
+    /// changes or the node is deleted.
+    ///
+    /// Java: `ZooKeeper.getData(path, watcher, stat)`.
+    ///
+    /// # Errors
+    /// As [`Client::get_data`] (no watch is left on error).
     pub async fn get_data_w(&self, path: &str) -> Result<(Vec<u8>, Stat, OneshotWatch)> {
         let (d, s, w) = self.get_data_opt_w(path).await?;
         Ok((d.unwrap_or_default(), s, w))
     }
 
-    /// A node's data and stat, `None` for null data (a node created or set without data,
-    /// which ZooKeeper keeps apart from empty data).
+    /// The data and stat of `path`, `None` for null data (a node created or set without
+    /// data, which ZooKeeper keeps apart from empty data).
+    ///
+    /// # Errors
+    /// As [`Client::get_data`].
     pub async fn get_data_opt(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat)> {
         self.get_data_inner(path, None).await
     }
 
-    /// Like [`Client::get_data_opt`], also leaving a data watch.
+    /// Like [`Client::get_data_opt`], also leaving a data watch as [`Client::get_data_w`].
+    ///
+    /// # Errors
+    /// As [`Client::get_data`].
     pub async fn get_data_opt_w(
         &self,
         path: &str,
@@ -490,6 +629,13 @@ impl Client {
         Ok((resp.data.into_option().map(|b| b.to_vec()), resp.stat))
     }
 
+    /// The ACL and stat of `path`.
+    ///
+    /// Java: `ZooKeeper.getACL(path, stat)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`].
+    /// The errors listed on [`Client`] too.
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
         let req = GetAclRequest {
             path: self.server_path(path)?,
@@ -499,7 +645,13 @@ impl Client {
         Ok((resp.acl, resp.stat))
     }
 
-    /// Child names (opcode getChildren), in the server's (unspecified) order.
+    /// The child names of `path` (opcode getChildren), in the server's (unspecified) order.
+    ///
+    /// Java: `ZooKeeper.getChildren(path, false)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`].
+    /// The errors listed on [`Client`] too.
     pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
         let req = GetChildrenRequest {
             path: self.server_path(path)?,
@@ -509,17 +661,34 @@ impl Client {
         Ok(GetChildrenResponse::from_bytes(&r.body)?.children)
     }
 
-    /// Child names and a child watch.
+    /// The child names of `path` and a one-shot watch that fires when a child is created or
+    /// deleted or `path` itself is deleted.
+    ///
+    /// Java: `ZooKeeper.getChildren(path, watcher)`.
+    ///
+    /// # Errors
+    /// As [`Client::get_children`].
     pub async fn get_children_w(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
         let (c, _, w) = self.get_children2_w(path).await?;
         Ok((c, w))
     }
 
-    /// Child names and the parent's stat (opcode getChildren2).
+    /// The child names and the stat of `path` (opcode getChildren2).
+    ///
+    /// Java: `ZooKeeper.getChildren(path, false, stat)`.
+    ///
+    /// # Errors
+    /// As [`Client::get_children`].
     pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
         self.get_children2_inner(path, None).await
     }
 
+    /// The child names and stat of `path` and a child watch as [`Client::get_children_w`].
+    ///
+    /// Java: `ZooKeeper.getChildren(path, watcher, stat)`.
+    ///
+    /// # Errors
+    /// As [`Client::get_children`].
     pub async fn get_children2_w(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatch)> {
         let sp = self.server_path(path)?;
         let (tx, w) = oneshot_pair();
@@ -545,7 +714,13 @@ impl Client {
         Ok((resp.children, resp.stat))
     }
 
-    /// Number of all descendants of `path`.
+    /// The number of all descendants of `path` (not counting `path`).
+    ///
+    /// Java: `ZooKeeper.getAllChildrenNumber(path)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`].
+    /// The errors listed on [`Client`] too.
     pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
         let req = GetAllChildrenNumberRequest {
             path: self.server_path(path)?,
@@ -556,8 +731,13 @@ impl Client {
         Ok(GetAllChildrenNumberResponse::from_bytes(&r.body)?.total_number)
     }
 
-    /// Ephemeral nodes owned by this session whose path starts with `prefix`
-    /// (`/` for all). Paths are returned as the server reports them.
+    /// The ephemeral nodes owned by this session whose path starts with `prefix` (`/` for
+    /// all). Paths are returned as the server reports them.
+    ///
+    /// Java: `ZooKeeper.getEphemerals(prefixPath)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
         let req = GetEphemeralsRequest {
             prefix_path: prepend_chroot(self.chroot(), prefix),
@@ -572,7 +752,13 @@ impl Client {
             .collect())
     }
 
-    /// Waits until the server this session uses has caught up with the leader.
+    /// Waits until the server this session uses has caught up with the leader, so that a
+    /// following read sees every write committed before the call; returns `path`.
+    ///
+    /// Java: `ZooKeeper.sync(path, cb, ctx)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn sync(&self, path: &str) -> Result<String> {
         let req = SyncRequest {
             path: self.server_path(path)?,
@@ -581,7 +767,14 @@ impl Client {
         Ok(self.client_path(&SyncResponse::from_bytes(&r.body)?.path))
     }
 
-    /// Independent reads in one round trip; each result succeeds or fails on its own.
+    /// Runs independent reads in one round trip; each result succeeds or fails on its own
+    /// ([`ReadResult::Error`]).
+    ///
+    /// Java: `ZooKeeper.multi(ops)` with `Op.getData`/`Op.getChildren`.
+    ///
+    /// # Errors
+    /// Only for the request as a whole: [`Error::InvalidPath`] and the errors listed on
+    /// [`Client`].
     pub async fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
         if ops.is_empty() {
             return Ok(Vec::new());
@@ -601,8 +794,15 @@ impl Client {
 
     // ---- auth, watches, session --------------------------------------------
 
-    /// Adds credentials to this connection (and to every reconnect). `digest` takes
-    /// `user:password`. An AUTHFAILED answer ends the session (state `AuthFailed`).
+    /// Adds credentials `auth` for `scheme` to this connection (and to every reconnect).
+    /// `digest` takes `user:password`.
+    ///
+    /// Java: `ZooKeeper.addAuthInfo(scheme, auth)`.
+    ///
+    /// # Errors
+    /// [`Error::AuthFailed`]: the server refused; this ends the session (state `AuthFailed`).
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         let cmd = Command::AddAuth {
@@ -616,13 +816,25 @@ impl Client {
         rx.await.map_err(|_| self.ended_error())?
     }
 
-    /// The identities the server associates with this connection.
+    /// The identities the server associates with this connection (scheme and id each).
+    ///
+    /// Java: `ZooKeeper.whoAmI()`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
         let r = self.call(OpCode::WhoAmI, Vec::new(), None).await?;
         Ok(WhoAmIResponse::from_bytes(&r.body)?.client_info)
     }
 
-    /// Adds a persistent (optionally recursive) watch; events arrive on the stream.
+    /// Adds a persistent watch on `path` (`mode` `Persistent`), or on `path` and all its
+    /// descendants (`PersistentRecursive`); events arrive on the returned stream until the
+    /// watch is removed or the session ends.
+    ///
+    /// Java: `ZooKeeper.addWatch(path, watcher, mode)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<WatchStream> {
         let sp = self.server_path(path)?;
         let (tx, stream) = stream_pair();
@@ -636,8 +848,14 @@ impl Client {
         Ok(stream)
     }
 
-    /// Removes this session's watches of `kind` on `path` on the server and locally;
-    /// local receivers get a `*WatchRemoved` event. NOWATCHER if there were none.
+    /// Removes this session's watches of `kind` on `path`, on the server and locally; local
+    /// receivers get a `*WatchRemoved` event.
+    ///
+    /// Java: `ZooKeeper.removeAllWatches(path, watcherType, local=false)`.
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] if there were none.
+    /// The errors listed on [`Client`] too.
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
         let sp = self.server_path(path)?;
         let req = RemoveWatchesRequest {
@@ -653,8 +871,13 @@ impl Client {
         Ok(())
     }
 
-    /// Asks the server whether this session has a watch of `kind` on `path`
-    /// (NOWATCHER if not).
+    /// Asks the server whether this session has a watch of `kind` on `path`.
+    ///
+    /// Java: `ZooKeeper.checkWatches` (the opcode behind `removeWatches`' check).
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] if not.
+    /// The errors listed on [`Client`] too.
     pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
         let req = CheckWatchesRequest {
             path: self.server_path(path)?,
@@ -666,6 +889,11 @@ impl Client {
     }
 
     /// The ensemble configuration (`/zookeeper/config`), read outside the chroot.
+    ///
+    /// Java: `ZooKeeper.getConfig(false, stat)`.
+    ///
+    ///
+    /// The errors listed on [`Client`] too.
     pub async fn get_config(&self) -> Result<(Vec<u8>, Stat)> {
         let req = GetDataRequest {
             path: "/zookeeper/config".into(),
@@ -676,8 +904,14 @@ impl Client {
         Ok((resp.data.to_vec(), resp.stat))
     }
 
-    /// Closes the session (its ephemeral nodes are deleted) and waits for the server's
-    /// answer. Other clones of this handle see `Closed` afterwards.
+    /// Closes the session (the server deletes its ephemeral nodes) and waits for the
+    /// server's answer. Other clones of this handle see [`Error::Closed`] afterwards.
+    ///
+    /// Java: `ZooKeeper.close()`.
+    ///
+    /// # Errors
+    /// An error the server returned for the close request. A session whose server cannot
+    /// be reached expires on the server after its timeout.
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if self

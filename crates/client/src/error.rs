@@ -17,7 +17,11 @@ macro_rules! keeper_errors {
         /// (see [`Error::code`]); the rest are raised by the client itself.
         #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
         pub enum Error {
-            $(#[error($msg)] $variant,)*
+            $(
+                #[doc = concat!("ZooKeeper's `", stringify!($code), "` error code (`KeeperException.Code`): ", $msg, ".")]
+                #[error($msg)]
+                $variant,
+            )*
             /// A server error code this client does not know.
             #[error("unknown ZooKeeper error code {0}")]
             Unknown(i32),
@@ -40,8 +44,12 @@ macro_rules! keeper_errors {
             /// `results` the per-op results the server returned.
             #[error("multi failed at op {index}: {error}")]
             Multi {
+                /// Position of the first failing op in the request.
                 index: usize,
+                /// Why that op failed.
                 error: Box<Error>,
+                /// The server's result for every op (errors, and `RuntimeInconsistency`
+                /// for ops rolled back).
                 results: Vec<WireOpResult>,
             },
             /// A client-side deadline passed (e.g. the initial connect or a lock acquire).

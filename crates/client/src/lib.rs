@@ -17,6 +17,8 @@
 //!
 //! This crate never panics on server input and never retries a failed operation by itself.
 
+#![warn(missing_docs)]
+
 mod client;
 pub mod connect_string;
 mod error;

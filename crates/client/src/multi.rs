@@ -11,33 +11,50 @@ use crate::connect_string::{prepend_chroot, strip_chroot};
 use crate::error::{Error, Result};
 use crate::types::{Acl, CreateMode, Stat};
 
-/// One write operation of a transaction.
+/// One write operation of a transaction for [`crate::Client::multi`] (Java `Op`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
+    /// Create a node (Java `Op.create`).
     Create {
+        /// Path of the node (sequential modes append the sequence number).
         path: String,
+        /// Initial data.
         data: Vec<u8>,
+        /// Initial ACL.
         acl: Vec<Acl>,
+        /// Persistent, ephemeral, sequential, container or TTL.
         mode: CreateMode,
         /// Milliseconds, for the TTL modes.
         ttl: Option<i64>,
     },
+    /// Delete a node (Java `Op.delete`).
     Delete {
+        /// Path of the node.
         path: String,
+        /// Expected data version, `-1` for any.
         version: i32,
     },
+    /// Replace a node's data (Java `Op.setData`).
     SetData {
+        /// Path of the node.
         path: String,
+        /// New data.
         data: Vec<u8>,
+        /// Expected data version, `-1` for any.
         version: i32,
     },
+    /// Fail the transaction unless the node has this data version (Java `Op.check`).
     Check {
+        /// Path of the node.
         path: String,
+        /// Required data version.
         version: i32,
     },
 }
 
 impl Op {
+    /// Creates `path` with `data`, `acl` and `mode` (not a TTL mode; see
+    /// [`Op::create_ttl`]). Java: `Op.create(path, data, acl, createMode)`.
     pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
         Op::Create {
             path: path.into(),
@@ -47,6 +64,8 @@ impl Op {
             ttl: None,
         }
     }
+    /// Creates `path` with a TTL of `ttl_ms` milliseconds (a TTL `mode`). Java:
+    /// `Op.create(path, data, acl, createMode, ttl)`.
     pub fn create_ttl(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode, ttl_ms: i64) -> Op {
         Op::Create {
             path: path.into(),
@@ -56,13 +75,16 @@ impl Op {
             ttl: Some(ttl_ms),
         }
     }
-    /// `version: None` matches any version.
+    /// Deletes `path` at data version `version` (`None` matches any version). Java:
+    /// `Op.delete(path, version)`.
     pub fn delete(path: &str, version: Option<i32>) -> Op {
         Op::Delete {
             path: path.into(),
             version: version.unwrap_or(-1),
         }
     }
+    /// Sets the data of `path` at data version `version` (`None` matches any). Java:
+    /// `Op.setData(path, data, version)`.
     pub fn set_data(path: &str, data: &[u8], version: Option<i32>) -> Op {
         Op::SetData {
             path: path.into(),
@@ -70,6 +92,7 @@ impl Op {
             version: version.unwrap_or(-1),
         }
     }
+    /// Requires `path` to be at data version `version`. Java: `Op.check(path, version)`.
     pub fn check(path: &str, version: i32) -> Op {
         Op::Check {
             path: path.into(),
@@ -141,16 +164,21 @@ fn checked(chroot: Option<&str>, path: &str) -> Result<String> {
     Ok(prepend_chroot(chroot, path))
 }
 
-/// The result of one op of a successful transaction.
+/// The result of one op of a successful transaction (Java `OpResult`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// The created path (client-relative) and, for create2-style ops, its stat.
     Create {
+        /// The created path (with the sequence suffix for sequential modes).
         path: String,
+        /// The new node's stat, when the server answered with create2.
         stat: Option<Stat>,
     },
+    /// The node was deleted.
     Delete,
+    /// The node's stat after setting its data.
     SetData(Stat),
+    /// The version check passed.
     Check,
 }
 
@@ -196,18 +224,23 @@ pub(crate) fn convert_results(
         .collect()
 }
 
-/// One read of a `multi_read`.
+/// One read of [`crate::Client::multi_read`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
+    /// Read a node's data and stat (Java `Op.getData(path)`).
     GetData(String),
+    /// Read a node's child names (Java `Op.getChildren(path)`).
     GetChildren(String),
 }
 
 /// The result of one read; each read succeeds or fails on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadResult {
+    /// Data and stat of a [`ReadOp::GetData`].
     Data(Vec<u8>, Stat),
+    /// Child names of a [`ReadOp::GetChildren`].
     Children(Vec<String>),
+    /// This read failed (e.g. [`Error::NoNode`]); the others are unaffected.
     Error(Error),
 }
 

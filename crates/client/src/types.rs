@@ -7,7 +7,8 @@ use rzk_proto::opcode::{event, watcher_type};
 pub use rzk_proto::opcode::CreateMode;
 pub use rzk_proto::records::{Acl, ClientInfo, Id, Stat};
 
-/// The state of a session, observable through [`crate::Client::state_watcher`].
+/// The state of a session, observable through [`crate::Client::state_watcher`] (Java
+/// `Watcher.Event.KeeperState` and `ZooKeeper.States`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionState {
     /// Not connected yet, or connection lost: the client is trying other hosts.
@@ -26,6 +27,8 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// True when connected to a server, read-write or read-only (Java
+    /// `KeeperState.SyncConnected` / `ConnectedReadOnly`).
     pub fn is_connected(self) -> bool {
         matches!(
             self,
@@ -52,23 +55,32 @@ impl SessionState {
     }
 }
 
-/// What happened to a watched node.
+/// What happened to a watched node (Java `Watcher.Event.EventType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     /// A session state change (the event's `state` says which).
     None,
+    /// The node was created (an `exists` watch; Java `EventType.NodeCreated`).
     NodeCreated,
+    /// The node was deleted (Java `EventType.NodeDeleted`).
     NodeDeleted,
+    /// The node's data was set (Java `EventType.NodeDataChanged`).
     NodeDataChanged,
+    /// A child was created or deleted (Java `EventType.NodeChildrenChanged`).
     NodeChildrenChanged,
+    /// A data watch was removed by `remove_watches` (Java `DataWatchRemoved`).
     DataWatchRemoved,
+    /// A child watch was removed by `remove_watches` (Java `ChildWatchRemoved`).
     ChildWatchRemoved,
+    /// A persistent watch was removed (Java `PersistentWatchRemoved`).
     PersistentWatchRemoved,
     /// A type this client does not know (raw code).
     Unknown(i32),
 }
 
 impl EventType {
+    /// The event type for a wire code (Java `EventType.fromInt`); unknown codes become
+    /// [`EventType::Unknown`].
     pub fn from_code(c: i32) -> EventType {
         match c {
             event::NONE => EventType::None,
@@ -82,6 +94,8 @@ impl EventType {
             other => EventType::Unknown(other),
         }
     }
+
+    /// The wire code of this event type (Java `EventType.getIntValue()`).
     pub fn code(self) -> i32 {
         match self {
             EventType::None => event::NONE,
@@ -97,12 +111,14 @@ impl EventType {
     }
 }
 
-/// A watch notification. `path` is relative to the client's chroot.
+/// A watch notification (Java `WatchedEvent`). `path` is relative to the client's chroot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
+    /// What happened ([`EventType::None`] for a session state change).
     pub event_type: EventType,
     /// The session state when the event was produced.
     pub state: SessionState,
+    /// The node the event is about (empty for session events).
     pub path: String,
     /// zxid of the transaction that fired the watch (3.9 servers), else -1.
     pub zxid: i64,
@@ -119,7 +135,7 @@ impl WatchedEvent {
     }
 }
 
-/// Mode of [`crate::Client::add_watch`].
+/// Mode of [`crate::Client::add_watch`] (Java `AddWatchMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddWatchMode {
     /// Data and child events on the node itself; not removed when triggered.
@@ -129,6 +145,7 @@ pub enum AddWatchMode {
 }
 
 impl AddWatchMode {
+    /// The wire code of this mode (Java `AddWatchMode.getMode()`).
     pub fn code(self) -> i32 {
         match self {
             AddWatchMode::Persistent => rzk_proto::opcode::add_watch_mode::PERSISTENT,
@@ -139,17 +156,25 @@ impl AddWatchMode {
     }
 }
 
-/// Which watches [`crate::Client::remove_watches`] / `check_watches` address.
+/// Which watches [`crate::Client::remove_watches`] and [`crate::Client::check_watches`]
+/// address (Java `Watcher.WatcherType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WatcherType {
+    /// Child watches (left by `get_children_w`).
     Children,
+    /// Data watches (left by `get_data_w` and `exists_w`).
     Data,
+    /// Watches of every kind.
     Any,
+    /// Persistent watches (`add_watch` with [`AddWatchMode::Persistent`]).
     Persistent,
+    /// Persistent recursive watches (`add_watch` with
+    /// [`AddWatchMode::PersistentRecursive`]).
     PersistentRecursive,
 }
 
 impl WatcherType {
+    /// The wire code of this watcher type (Java `Watcher.WatcherType.getIntValue()`).
     pub fn code(self) -> i32 {
         match self {
             WatcherType::Children => watcher_type::CHILDREN,
@@ -161,17 +186,18 @@ impl WatcherType {
     }
 }
 
-/// `[ALL, world:anyone]`.
+/// `[ALL, world:anyone]`: anyone may do anything (Java `ZooDefs.Ids.OPEN_ACL_UNSAFE`).
 pub fn open_acl_unsafe() -> Vec<Acl> {
     Acl::open_unsafe()
 }
 
-/// `[READ, world:anyone]`.
+/// `[READ, world:anyone]`: anyone may read (Java `ZooDefs.Ids.READ_ACL_UNSAFE`).
 pub fn read_acl_unsafe() -> Vec<Acl> {
     vec![Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]
 }
 
-/// `[ALL, auth:]`: all permissions for the creator's authenticated ids.
+/// `[ALL, auth:]`: all permissions for the creator's authenticated ids (Java
+/// `ZooDefs.Ids.CREATOR_ALL_ACL`).
 pub fn creator_all_acl() -> Vec<Acl> {
     vec![Acl::new(rzk_proto::opcode::perms::ALL, "auth", "")]
 }

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType};
 use crate::Client;
 
+/// A barrier on one node: while it exists, [`Barrier::wait`] blocks (Curator's
+/// `DistributedBarrier`). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Barrier {
     client: Client,
@@ -15,6 +17,12 @@ pub struct Barrier {
 }
 
 impl Barrier {
+    /// A barrier on the node `path`; nothing is created until [`Barrier::set`].
+    ///
+    /// Curator: `new DistributedBarrier(client, path)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<Barrier> {
         rzk_proto::path::validate(path, false)?;
         Ok(Barrier {
@@ -23,7 +31,13 @@ impl Barrier {
         })
     }
 
-    /// Raises the barrier (creates its node; fine if already raised).
+    /// Raises the barrier: creates its node (and missing parents); fine if already raised.
+    ///
+    /// Curator: `DistributedBarrier.setBarrier()`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn set(&self) -> Result<()> {
         ensure_path(&self.client, rzk_proto::path::parent(&self.path)).await?;
         match create_under_container(&self.client, &self.path, b"", CreateMode::Persistent).await {
@@ -32,12 +46,24 @@ impl Barrier {
         }
     }
 
-    /// Lowers the barrier, releasing waiters.
+    /// Lowers the barrier (deletes its node; fine if already gone), releasing all waiters.
+    ///
+    /// Curator: `DistributedBarrier.removeBarrier()`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn remove(&self) -> Result<()> {
         delete_quietly(&self.client, &self.path).await
     }
 
-    /// Waits until the barrier is gone; `Ok(false)` on timeout.
+    /// Waits until the barrier is gone (`max: None` waits for ever); `Ok(false)` on timeout.
+    ///
+    /// Curator: `DistributedBarrier.waitOnBarrier(maxWait, unit)`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn wait(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| tokio::time::Instant::now() + d);
         loop {

@@ -6,13 +6,17 @@ use crate::error::{Error, Result};
 use crate::types::CreateMode;
 use crate::{Client, OneshotWatch};
 
-/// A value with the node version it was read at.
+/// A value with the node version it was read at (Curator's `VersionedValue<Integer>`),
+/// to pass to [`SharedCounter::try_set`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionedValue {
+    /// The counter value.
     pub value: i32,
+    /// The data version of the counter node when `value` was read.
     pub version: i32,
 }
 
+/// A 32-bit counter shared through one node (Curator's `SharedCount`).
 #[derive(Debug, Clone)]
 pub struct SharedCounter {
     client: Client,
@@ -27,7 +31,13 @@ fn decode(d: &[u8]) -> Result<i32> {
 }
 
 impl SharedCounter {
-    /// Opens the counter at `path`, creating it with `seed` if absent.
+    /// Opens the counter at `path`, creating it (and missing parents) with `seed` if absent.
+    ///
+    /// Curator: `new SharedCount(client, path, seedValue).start()`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`]; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn new(client: Client, path: &str, seed: i32) -> Result<SharedCounter> {
         rzk_proto::path::validate(path, false)?;
         ensure_path(&client, rzk_proto::path::parent(path)).await?;
@@ -43,6 +53,14 @@ impl SharedCounter {
         })
     }
 
+    /// The current value and its version.
+    ///
+    /// Curator: `SharedCount.getVersionedValue()`.
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if the node does not hold 4 bytes; [`Error::NoNode`] if it was
+    /// deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn get(&self) -> Result<VersionedValue> {
         let (d, st) = self.client.get_data(&self.path).await?;
         Ok(VersionedValue {
@@ -51,7 +69,11 @@ impl SharedCounter {
         })
     }
 
-    /// The current value and a watch for its next change.
+    /// The current value and a watch that fires on its next change (Curator: a
+    /// `SharedCountListener`).
+    ///
+    /// # Errors
+    /// As [`SharedCounter::get`].
     pub async fn get_w(&self) -> Result<(VersionedValue, OneshotWatch)> {
         let (d, st, w) = self.client.get_data_w(&self.path).await?;
         Ok((
@@ -63,7 +85,14 @@ impl SharedCounter {
         ))
     }
 
-    /// Sets `new` only if the node is still at `prev.version`; `Ok(false)` if not.
+    /// Sets `new` only if the node is still at `prev.version`; `Ok(false)` if someone changed
+    /// it meanwhile.
+    ///
+    /// Curator: `SharedCount.trySetCount(previous, newCount)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`] if the node was deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn try_set(&self, prev: VersionedValue, new: i32) -> Result<bool> {
         match self
             .client
@@ -76,7 +105,13 @@ impl SharedCounter {
         }
     }
 
-    /// Unconditional set.
+    /// Sets `v` whatever the current value.
+    ///
+    /// Curator: `SharedCount.setCount(newCount)`.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`] if the node was deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn set(&self, v: i32) -> Result<()> {
         self.client
             .set_data(&self.path, &v.to_be_bytes(), None)
@@ -84,7 +119,12 @@ impl SharedCounter {
         Ok(())
     }
 
-    /// Adds `delta` with a CAS loop; returns the new value.
+    /// Adds `delta` (wrapping) with a compare-and-set loop; returns the new value.
+    ///
+    /// Curator: a `trySetCount` loop (as `DistributedAtomicInteger.add`).
+    ///
+    /// # Errors
+    /// As [`SharedCounter::get`].
     pub async fn add(&self, delta: i32) -> Result<i32> {
         loop {
             let cur = self.get().await?;

@@ -16,6 +16,7 @@ use crate::{Client, OneshotWatch};
 
 const READY_NODE: &str = "ready";
 
+/// One participant of a double barrier (Curator's `DistributedDoubleBarrier`).
 #[derive(Debug)]
 pub struct DoubleBarrier {
     client: Client,
@@ -40,6 +41,13 @@ async fn wait_event(w: OneshotWatch, deadline: Option<Instant>) -> Result<Option
 }
 
 impl DoubleBarrier {
+    /// A participant of the barrier under `path` that opens once `member_count` participants
+    /// have entered.
+    ///
+    /// Curator: `new DistributedDoubleBarrier(client, path, memberQty)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str, member_count: usize) -> Result<DoubleBarrier> {
         rzk_proto::path::validate(path, false)?;
         Ok(DoubleBarrier {
@@ -62,7 +70,14 @@ impl DoubleBarrier {
         Ok(c)
     }
 
-    /// Enters; `Ok(false)` if the group did not complete within `max`.
+    /// Enters and waits until `member_count` participants have entered; `Ok(false)` if the
+    /// group did not complete within `max` (our node is then removed).
+    ///
+    /// Curator: `DistributedDoubleBarrier.enter(maxWait, unit)`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn enter(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| Instant::now() + d);
         ensure_path(&self.client, &self.path).await?;
@@ -99,7 +114,14 @@ impl DoubleBarrier {
         }
     }
 
-    /// Leaves; `Ok(false)` if the others did not all leave within `max`.
+    /// Leaves and waits until every participant has left; `Ok(false)` if the others did not
+    /// all leave within `max`.
+    ///
+    /// Curator: `DistributedDoubleBarrier.leave(maxWait, unit)`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn leave(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| Instant::now() + d);
         let our_name = rzk_proto::path::basename(&self.ours).to_owned();

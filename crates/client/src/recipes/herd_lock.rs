@@ -22,6 +22,10 @@ pub struct HerdLock {
 }
 
 impl HerdLock {
+    /// A herd lock on `path` (no Curator equivalent; for comparison with [`super::Mutex`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<HerdLock> {
         rzk_proto::path::validate(path, false)?;
         Ok(HerdLock {
@@ -31,6 +35,12 @@ impl HerdLock {
         })
     }
 
+    /// Waits until the lock is held, re-reading all children on every change of the parent.
+    /// No guard: call [`HerdLock::release`] on every path.
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if already held by this value; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn acquire(&self) -> Result<()> {
         let mut node = self.node.lock().await;
         if node.is_some() {
@@ -59,6 +69,10 @@ impl HerdLock {
         }
     }
 
+    /// Releases the lock (guaranteed delete of our node).
+    ///
+    /// # Errors
+    /// [`Error::Recipe`] if not held; server errors of the delete.
     pub async fn release(&self) -> Result<()> {
         match self.node.lock().await.take() {
             Some(n) => delete_guaranteed(&self.client, &n).await,

@@ -34,7 +34,7 @@ impl LeaderElection {
     /// Curator: `new LeaderSelector(client, path, listener)` with `setId(id)`.
     ///
     /// # Errors
-    /// [`Error::BadArguments`] if `path` is not a valid absolute znode path.
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str, id: &str) -> Result<LeaderElection> {
         Ok(LeaderElection {
             lock: Mutex::new(client.clone(), path)?.with_node_data(id.as_bytes()),

@@ -44,7 +44,7 @@ impl LeaderLatch {
     /// Curator: `new LeaderLatch(client, path, id).start()`.
     ///
     /// # Errors
-    /// [`Error::BadArguments`] for an invalid `path`; errors of creating the latch node
+    /// [`Error::InvalidPath`] for an invalid `path`; errors of creating the latch node
     /// (e.g. NOAUTH, or session errors).
     pub async fn start(client: Client, path: &str, id: &str) -> Result<LeaderLatch> {
         rzk_proto::path::validate(path, false)?;

@@ -17,8 +17,9 @@ use crate::Client;
 
 /// Curator's lock node name for `InterProcessMutex`.
 pub const LOCK_NAME: &str = "lock-";
-/// Curator's `InterProcessReadWriteLock` node names.
+/// Curator's `InterProcessReadWriteLock` read-lock node name.
 pub const READ_LOCK_NAME: &str = "__READ__";
+/// Curator's `InterProcessReadWriteLock` write-lock node name.
 pub const WRITE_LOCK_NAME: &str = "__WRIT__";
 
 /// Which predicate decides whether an attempt holds the lock.

@@ -31,7 +31,9 @@ pub(crate) struct Held {
     pub lost: watch::Receiver<Option<LostReason>>,
 }
 
-/// A distributed re-entrant mutex.
+/// A distributed re-entrant mutex (Curator's `InterProcessMutex`). Take it with
+/// [`Mutex::lock`] (a guard that releases on drop) or [`Mutex::acquire`] /
+/// [`Mutex::release`].
 #[derive(Debug)]
 pub struct Mutex {
     core: LockCore,
@@ -41,7 +43,12 @@ pub struct Mutex {
 }
 
 impl Mutex {
-    /// A lock on `path` (Curator's `InterProcessMutex(client, path)`).
+    /// A re-entrant lock on `path`; nothing is created until the first acquire.
+    ///
+    /// Curator: `new InterProcessMutex(client, path)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<Mutex> {
         Self::with_kind(client, path, LockKind::Exclusive)
     }
@@ -54,7 +61,8 @@ impl Mutex {
         })
     }
 
-    /// Sets the data stored in lock nodes (Curator stores the client's address).
+    /// Sets the data stored in this value's lock nodes (Curator stores the client's
+    /// address; [`super::LeaderElection`] stores the participant id).
     pub fn with_node_data(mut self, data: &[u8]) -> Self {
         self.core.data = data.to_vec();
         self

@@ -18,6 +18,8 @@ use crate::Client;
 pub const QUEUE_ITEM_NAME: &str = "queue-";
 const LOCKS: &str = "locks";
 
+/// A distributed queue with at-least-once delivery (close to Curator's
+/// `DistributedQueue` with a lock path, i.e. items are only removed once processed).
 #[derive(Debug, Clone)]
 pub struct DistributedQueue {
     client: Client,
@@ -29,12 +31,20 @@ pub struct DistributedQueue {
 #[derive(Debug)]
 pub struct QueueItem {
     client: Client,
+    /// The item's node path.
     pub path: String,
+    /// The item's data.
     pub data: Vec<u8>,
     claim: String,
 }
 
 impl DistributedQueue {
+    /// A queue under `path`; nodes are created on first use.
+    ///
+    /// Curator: `QueueBuilder.builder(client, consumer, serializer, path).lockPath(..)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<DistributedQueue> {
         rzk_proto::path::validate(path, false)?;
         Ok(DistributedQueue {
@@ -44,7 +54,13 @@ impl DistributedQueue {
         })
     }
 
-    /// Appends an item; returns its node path.
+    /// Appends an item with `data`; returns its node path.
+    ///
+    /// Curator: `DistributedQueue.put(item)`.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn put(&self, data: &[u8]) -> Result<String> {
         let item = child_path(&self.path, QUEUE_ITEM_NAME);
         create_under_container(&self.client, &item, data, CreateMode::PersistentSequential).await
@@ -108,13 +124,22 @@ impl DistributedQueue {
         Ok(None)
     }
 
-    /// Claims the oldest unclaimed item, if any.
+    /// Claims the oldest unclaimed item, if any, without waiting.
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn try_take(&self) -> Result<Option<QueueItem>> {
         let (items, _) = self.items(false).await?;
         self.claim_first(&items).await
     }
 
-    /// Waits for an item and claims it.
+    /// Waits for an item and claims it. Not cancel-safe: do not drop this future mid-way
+    /// (use [`DistributedQueue::try_take`] for polling with a timeout).
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn take(&self) -> Result<QueueItem> {
         loop {
             let (items, w) = self.items(true).await?;
@@ -135,10 +160,18 @@ impl DistributedQueue {
     }
 
     /// Number of items (claimed or not).
+    ///
+    /// # Errors
+    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
+    /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn len(&self) -> Result<usize> {
         Ok(self.items(false).await?.0.len())
     }
 
+    /// True if the queue holds no item (claimed or not).
+    ///
+    /// # Errors
+    /// As [`DistributedQueue::len`].
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }

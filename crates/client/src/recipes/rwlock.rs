@@ -13,7 +13,9 @@ use super::Mutex;
 use crate::error::Result;
 use crate::Client;
 
-/// A pair of locks sharing one path.
+/// A pair of locks sharing one path (Curator's `InterProcessReadWriteLock`): take the
+/// shared side with `read_lock().lock()`, the exclusive side with `write_lock().lock()`;
+/// both return a [`super::MutexGuard`] that releases on drop.
 #[derive(Debug)]
 pub struct ReadWriteLock {
     read: Mutex,
@@ -21,6 +23,13 @@ pub struct ReadWriteLock {
 }
 
 impl ReadWriteLock {
+    /// A read-write lock on `path`; nothing is created until the first acquire.
+    ///
+    /// Curator: `new InterProcessReadWriteLock(client, path)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`](crate::Error::InvalidPath) if `path` is not a valid absolute
+    /// znode path.
     pub fn new(client: Client, path: &str) -> Result<ReadWriteLock> {
         let write = Arc::new(Mutex::with_kind(client.clone(), path, LockKind::Write)?);
         let mut read = Mutex::with_kind(client, path, LockKind::Read)?;
@@ -28,12 +37,17 @@ impl ReadWriteLock {
         Ok(ReadWriteLock { read, write })
     }
 
-    /// The shared (read) lock; re-entrant.
+    /// The shared (read) lock; re-entrant. Held while no writer is ahead in line; the holder
+    /// of the write lock may take it too (downgrade).
+    ///
+    /// Curator: `InterProcessReadWriteLock.readLock()`.
     pub fn read_lock(&self) -> &Mutex {
         &self.read
     }
 
     /// The exclusive (write) lock; re-entrant.
+    ///
+    /// Curator: `InterProcessReadWriteLock.writeLock()`.
     pub fn write_lock(&self) -> &Mutex {
         &self.write
     }

@@ -49,7 +49,7 @@ impl SemaphoreMutex {
     /// Curator: `new InterProcessSemaphoreMutex(client, path)`.
     ///
     /// # Errors
-    /// [`Error::BadArguments`] if `path` is not a valid absolute znode path.
+    /// [`Error::InvalidPath`] if `path` is not a valid absolute znode path.
     pub fn new(client: Client, path: &str) -> Result<SemaphoreMutex> {
         rzk_proto::path::validate(path, false)?;
         Ok(SemaphoreMutex {
