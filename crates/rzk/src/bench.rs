@@ -485,7 +485,7 @@ async fn cleanup(clients: &[Client], created: Created) -> Result<(), String> {
         failed += t.await.unwrap_or(1);
     }
     for p in parents.iter().rev() {
-        match clients[0].delete(&p, None).await {
+        match clients[0].delete(p, None).await {
             Ok(()) | Err(Error::NoNode) | Err(Error::NotEmpty) => {}
             Err(e) => return Err(format!("delete {p}: {e}")),
         }

@@ -1,7 +1,12 @@
-//! `rzk log dump FILE` and `rzk snapshot dump FILE`: human-readable listings of ZooKeeper
-//! transaction logs and snapshots (like ZooKeeper's TxnLogToolkit and SnapshotFormatter).
+//! `rzk log dump|chop|recover` and `rzk snapshot dump`: ZooKeeper's TxnLogToolkit
+//! (dump, `-c` chop, `-r` recover) and SnapshotFormatter (`-d` data, `-json`), as text or
+//! JSON (`json` module).
 //!
-//! Read-only: it never repairs or modifies the files it reads.
+//! Never modifies the files it reads: chop and recover write a new file next to the
+//! original (`<file>.chopped<zxid>`, `<file>.fixed`, as TxnLogToolkit names them) using
+//! the storage crate's `log_repair`. Damaged input is an error naming file and offset.
+
+mod json;
 
 use clap::Subcommand;
 use rzk_proto::opcode::OpCode;
@@ -9,7 +14,9 @@ use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::Data;
 use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
-use rzk_server::storage::snapshot::SnapshotReader;
+use rzk_server::storage::log_repair::{self, RepairError};
+use rzk_server::storage::snapshot::{SnapNode, SnapshotReader, SnapshotTrailer};
+use rzk_server::tree::digest::{node_digest, DIGEST_VERSION};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -27,7 +34,43 @@ pub struct LogArgs {
 #[derive(Debug, Subcommand)]
 enum LogCmd {
     /// Print every record of a transaction log file (log.<zxid>).
-    Dump { file: PathBuf },
+    Dump {
+        file: PathBuf,
+        /// One JSON object per line: the header, each record, then how the file ends.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the file's records up to and including ZXID to FILE.chopped<zxid> (or
+    /// --output); the original is not changed (TxnLogToolkit -c -z ZXID).
+    Chop {
+        file: PathBuf,
+        /// Last zxid to keep (0x-prefixed hex or decimal); a record with it must exist.
+        #[arg(short, long, value_parser = parse_zxid)]
+        zxid: i64,
+        /// Where to write (must not exist).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a copy with recomputed checksums for records whose CRC is wrong to
+    /// FILE.fixed (or --output); the original is not changed (TxnLogToolkit -r -y).
+    Recover {
+        file: PathBuf,
+        /// Where to write (must not exist).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print every record, not just the fixed ones.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+}
+
+/// A zxid as operators write it: `0x1f` or `31`.
+fn parse_zxid(s: &str) -> Result<i64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => i64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("'{s}' is not a zxid: write it in hex as 0x1f or in decimal as 31"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +82,18 @@ pub struct SnapshotArgs {
 #[derive(Debug, Subcommand)]
 enum SnapshotCmd {
     /// Print the sessions and nodes of a snapshot file (snapshot.<zxid>[.gz]).
-    Dump { file: PathBuf },
+    Dump {
+        file: PathBuf,
+        /// Also print each node's data, base64 (SnapshotFormatter -d).
+        #[arg(short = 'd', long = "data")]
+        data: bool,
+        /// The node tree as SnapshotFormatter -json prints it.
+        #[arg(long, conflicts_with_all = ["data", "digest"])]
+        json: bool,
+        /// Recompute the tree digest from the nodes and compare it with the stored one.
+        #[arg(long)]
+        digest: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,23 +102,144 @@ pub enum DumpError {
     Log(#[from] rzk_server::storage::log_reader::LogReadError),
     #[error(transparent)]
     Snapshot(#[from] rzk_server::storage::snapshot::SnapshotError),
+    #[error(transparent)]
+    Repair(#[from] RepairError),
     #[error("writing output: {0}")]
     Out(#[from] io::Error),
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What `rzk snapshot dump` prints besides the default listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotDumpOptions {
+    /// Each node's data in base64 (SnapshotFormatter -d).
+    pub data: bool,
+    /// SnapshotFormatter -json's tree instead of the listing.
+    pub json: bool,
+    /// Recompute and compare the tree digest.
+    pub digest: bool,
 }
 
 pub fn run_log(args: LogArgs) -> ExitCode {
-    let LogCmd::Dump { file } = args.cmd;
-    finish(run_log_dump(&file, &mut io::stdout().lock()))
+    let out = &mut io::stdout().lock();
+    match args.cmd {
+        LogCmd::Dump { file, json: false } => finish(run_log_dump(&file, out)),
+        LogCmd::Dump { file, json: true } => finish(run_log_dump_json(&file, out)),
+        LogCmd::Chop { file, zxid, output } => finish(run_log_chop(&file, zxid, output, out)),
+        LogCmd::Recover {
+            file,
+            output,
+            verbose,
+        } => finish(run_log_recover(&file, output, verbose, out)),
+    }
 }
 
 pub fn run_snapshot(args: SnapshotArgs) -> ExitCode {
-    let SnapshotCmd::Dump { file } = args.cmd;
-    finish(run_snapshot_dump(&file, &mut io::stdout().lock()))
+    let SnapshotCmd::Dump {
+        file,
+        data,
+        json,
+        digest,
+    } = args.cmd;
+    let opts = SnapshotDumpOptions { data, json, digest };
+    finish(run_snapshot_dump_with(
+        &file,
+        opts,
+        &mut io::stdout().lock(),
+    ))
+}
+
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut s = file.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `rzk log chop`: TxnLogToolkit's chop, printing its summary line.
+pub fn run_log_chop(
+    file: &Path,
+    zxid: i64,
+    output: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<(), DumpError> {
+    let dst = output.unwrap_or_else(|| with_suffix(file, &format!(".chopped{zxid}")));
+    let kept = log_repair::chop_file(file, zxid, &dst)?;
+    writeln!(
+        out,
+        "Chopping at 0x{zxid:x}: new log {} has {kept} records",
+        dst.display()
+    )?;
+    Ok(())
+}
+
+/// `rzk log recover`: TxnLogToolkit's recover (non-interactive), listing fixed records.
+pub fn run_log_recover(
+    file: &Path,
+    output: Option<PathBuf>,
+    verbose: bool,
+    out: &mut dyn Write,
+) -> Result<(), DumpError> {
+    let dst = output.unwrap_or_else(|| with_suffix(file, ".fixed"));
+    let r = log_repair::recover_checksums(file, &dst)?;
+    if verbose {
+        run_log_dump(&dst, out)?;
+    }
+    for f in &r.fixed {
+        writeln!(
+            out,
+            "CRC FIXED at byte offset {} zxid 0x{:x}: stored 0x{:x}, now 0x{:x}",
+            f.offset, f.zxid, f.stored, f.computed
+        )?;
+    }
+    if let Some(t) = &r.torn {
+        writeln!(
+            out,
+            "Torn tail at byte offset {}: {} (not copied)",
+            t.offset, t.fault
+        )?;
+    }
+    writeln!(
+        out,
+        "Recovery file {} has been written with {} records, {} fixed CRC error(s)",
+        dst.display(),
+        r.records,
+        r.fixed.len()
+    )?;
+    Ok(())
+}
+
+/// `rzk log dump --json`: JSON Lines, `{"header":...}`, one `{"txn":...}` per record,
+/// then `{"end":...}` (`eof`, or `torn` with offset and fault).
+pub fn run_log_dump_json(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+    let mut r = LogFileReader::open(path)?;
+    let header = serde_json::json!({"header": {
+        "file": path.display().to_string(), "magic": "ZKLG",
+        "version": r.header.version, "dbid": r.header.dbid,
+    }});
+    writeln!(out, "{header}")?;
+    let mut n = 0u64;
+    while let Some(e) = r.next_entry()? {
+        let mut v = json::record(&e.record);
+        v["offset"] = e.offset.into();
+        writeln!(out, "{}", serde_json::json!({ "txn": v }))?;
+        n += 1;
+    }
+    let end = match r.end() {
+        Some(FileEnd::Torn(t)) => serde_json::json!({"end": {
+            "kind": "torn", "txns": n, "offset": t.offset, "fault": t.fault.to_string(),
+        }}),
+        _ => serde_json::json!({"end": {"kind": "eof", "txns": n}}),
+    };
+    writeln!(out, "{end}")?;
+    Ok(())
 }
 
 fn finish(r: Result<(), DumpError>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        // `rzk log dump ... | head`: the reader went away; not an error of the dump.
+        Err(DumpError::Out(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -115,7 +290,7 @@ pub fn record_line(rec: &TxnRecord) -> String {
     s
 }
 
-fn type_name(t: i32) -> String {
+pub(crate) fn type_name(t: i32) -> String {
     match OpCode::from_i32(t) {
         Some(OpCode::Create) => "create".into(),
         Some(OpCode::Create2) => "create2".into(),
@@ -164,7 +339,7 @@ fn acls(a: &[Acl]) -> String {
     format!("[{}]", v.join(","))
 }
 
-fn perms(p: i32) -> String {
+pub(crate) fn perms(p: i32) -> String {
     let mut s = String::new();
     for (bit, c) in [(1, 'r'), (2, 'w'), (4, 'c'), (8, 'd'), (16, 'a')] {
         if p & bit != 0 {
@@ -243,9 +418,48 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
-/// Lists a snapshot: every node with its stat and data length, the sessions with their
-/// ephemeral counts, the ACL cache and the trailer. Seals are verified.
-pub fn run_snapshot_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+/// The tree digest recomputed from a snapshot's nodes (as the server computes it).
+pub fn recompute_digest(nodes: &[SnapNode]) -> i64 {
+    nodes.iter().fold(0i64, |acc, n| {
+        let path = if n.path.is_empty() { "/" } else { &n.path };
+        acc.wrapping_add(node_digest(path, &n.data, &n.stat))
+    })
+}
+
+fn digest_report(
+    nodes: &[SnapNode],
+    trailer: &SnapshotTrailer,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let computed = recompute_digest(nodes);
+    match trailer.digest {
+        Some(d) if d.zxid != 0 && d.version == DIGEST_VERSION => {
+            let verdict = if d.digest == computed {
+                "matches"
+            } else {
+                "differs (expected when writes ran while the snapshot was taken: it is fuzzy and the log replay fixes it)"
+            };
+            writeln!(
+                out,
+                "Digest check: stored {} at zxid 0x{:x}, computed {computed}: {verdict}",
+                d.digest, d.zxid
+            )
+        }
+        _ => writeln!(
+            out,
+            "Digest check: no stored digest to compare; computed {computed}"
+        ),
+    }
+}
+
+/// Lists a snapshot (SnapshotFormatter): every node with its stat and data length (or
+/// data, `-d`), the sessions with their ephemeral counts, the ACL cache and the trailer;
+/// or with `json` only SnapshotFormatter -json's tree. Seals are verified.
+pub fn run_snapshot_dump_with(
+    path: &Path,
+    opts: SnapshotDumpOptions,
+    out: &mut dyn Write,
+) -> Result<(), DumpError> {
     let mut r = SnapshotReader::open(path)?;
     let sessions = r.sessions()?;
     let acl_cache = r.acl_cache()?;
@@ -255,6 +469,15 @@ pub fn run_snapshot_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpErr
         nodes.push(n);
     }
     let trailer = r.finish()?;
+    if opts.json {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        serde_json::to_writer(&mut *out, &json::snapshot_tree(&nodes, now))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(out, "ZNode Details (count={}):", nodes.len())?;
     for n in &nodes {
         let s = &n.stat;
@@ -273,7 +496,13 @@ pub fn run_snapshot_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpErr
         writeln!(out, "  aclVersion = {}", s.aversion)?;
         writeln!(out, "  ephemeralOwner = 0x{:x}", s.ephemeral_owner)?;
         writeln!(out, "  acl = {}", n.acl)?;
-        writeln!(out, "  dataLength = {}", n.data.len())?;
+        if opts.data {
+            let b64 =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &n.data[..]);
+            writeln!(out, "  data = {b64}")?;
+        } else {
+            writeln!(out, "  dataLength = {}", n.data.len())?;
+        }
     }
     writeln!(out, "----")?;
     writeln!(out, "Session Details (sid, timeout, ephemeralCount):")?;
@@ -300,6 +529,9 @@ pub fn run_snapshot_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpErr
     }
     if let Some(z) = trailer.last_processed_zxid {
         writeln!(out, "Last processed zxid: 0x{z:x}")?;
+    }
+    if opts.digest {
+        digest_report(&nodes, &trailer, out)?;
     }
     Ok(())
 }
@@ -341,7 +573,12 @@ mod tests {
     #[test]
     fn dumps_zookeeper_snapshot() {
         let mut out = Vec::new();
-        run_snapshot_dump(&fixture("snapshot.e"), &mut out).unwrap();
+        run_snapshot_dump_with(
+            &fixture("snapshot.e"),
+            SnapshotDumpOptions::default(),
+            &mut out,
+        )
+        .unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("ZNode Details (count=13):\n"), "{s}");
         assert!(s.contains("/app/eph\n  cZxid = 0x6\n"), "{s}");

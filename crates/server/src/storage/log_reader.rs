@@ -118,6 +118,10 @@ pub struct LogFileReader {
     pos: u64,
     len: u64,
     end: Option<FileEnd>,
+    /// Return records whose only fault is their checksum (for TxnLogToolkit's recover).
+    accept_bad_checksums: bool,
+    /// `(stored, computed)` checksums of the last returned record when they differed.
+    last_bad_checksum: Option<(i64, u32)>,
     pub header: FileHeader,
 }
 
@@ -139,6 +143,8 @@ impl LogFileReader {
             pos: 0,
             len,
             end: None,
+            accept_bad_checksums: false,
+            last_bad_checksum: None,
             header: FileHeader::txn_log(),
         };
         if len < FILE_HEADER_LEN as u64 {
@@ -164,6 +170,21 @@ impl LogFileReader {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// From now on, a record that is complete and decodes but whose stored Adler-32 is
+    /// wrong is returned instead of being treated as damage; see
+    /// [`LogFileReader::last_bad_checksum`]. Used by `rzk log recover` (ZooKeeper's
+    /// `TxnLogToolkit -r`), never by recovery at start-up.
+    pub fn accept_bad_checksums(&mut self) {
+        self.accept_bad_checksums = true;
+    }
+
+    /// `(stored, computed)` checksums of the record last returned by
+    /// [`LogFileReader::next_entry`], when they differ (only with
+    /// [`LogFileReader::accept_bad_checksums`]).
+    pub fn last_bad_checksum(&self) -> Option<(i64, u32)> {
+        self.last_bad_checksum
     }
 
     /// How the file ended, once [`LogFileReader::next_entry`] returned `None`.
@@ -197,6 +218,7 @@ impl LogFileReader {
             return Ok(None);
         }
         let off = self.pos;
+        self.last_bad_checksum = None;
         match self.read_record(off)? {
             Ok(Some(entry)) => {
                 self.pos = entry.end_offset;
@@ -255,7 +277,10 @@ impl LogFileReader {
         }
         let computed = adler32(&payload);
         if stored != computed as i64 {
-            return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+            if !self.accept_bad_checksums || TxnRecord::decode(&payload).is_err() {
+                return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+            }
+            self.last_bad_checksum = Some((stored, computed));
         }
         match TxnRecord::decode(&payload) {
             Ok(record) => Ok(Ok(Some(LogEntry {

@@ -1,12 +1,15 @@
 //! Changing existing log files: cutting a torn tail found by the reader, and ZAB's
-//! TRUNC (drop every logged txn after a zxid).
+//! TRUNC (drop every logged txn after a zxid); and the two offline repairs of
+//! ZooKeeper's `TxnLogToolkit`, which write a new file and leave the original alone:
+//! chop (`-c -z ZXID`, [`chop_file`]) and recover (`-r`, [`recover_checksums`]).
 //!
-//! Owns only these two edits. It must never touch a file the writer has open (callers
+//! Owns only these edits. It must never touch a file the writer has open (callers
 //! run it before a [`super::txnlog::FileTxnLog`] is created or after it was rolled) and
 //! never remove records at or below the zxid it was asked to keep.
 
 use super::files::{self, FILE_HEADER_LEN};
-use super::log_reader::{LogFileReader, LogReadError, TornTail};
+use super::log_reader::{FileEnd, LogFileReader, LogReadError, TornTail};
+use super::txnlog::{frame_record, RECORD_OVERHEAD};
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ pub enum RepairError {
     Io { file: PathBuf, source: io::Error },
     #[error("no log files found to truncate in {}", dir.display())]
     NoLogs { dir: PathBuf },
+    #[error("transaction log {} does not contain zxid 0x{zxid:x}", file.display())]
+    ZxidNotInLog { file: PathBuf, zxid: i64 },
 }
 
 fn io_at(file: &Path) -> impl FnOnce(io::Error) -> RepairError + '_ {
@@ -105,4 +110,120 @@ pub fn truncate_after(version_dir: &Path, zxid: i64) -> Result<(), RepairError> 
     }
     files::sync_dir(version_dir).map_err(io_at(version_dir))?;
     Ok(())
+}
+
+/// Opens `dst` for a new file; an existing file is an error (never overwritten).
+fn create_new(dst: &Path) -> Result<fs::File, RepairError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .map_err(io_at(dst))
+}
+
+fn finish_new(dst: &Path, f: fs::File) -> Result<(), RepairError> {
+    f.sync_all().map_err(io_at(dst))?;
+    if let Some(dir) = dst.parent().filter(|d| !d.as_os_str().is_empty()) {
+        files::sync_dir(dir).map_err(io_at(dir))?;
+    }
+    Ok(())
+}
+
+/// ZooKeeper's `TxnLogToolkit -c -z ZXID` (`LogChopper`): writes to `dst` (which must not
+/// exist) the header of log file `src` and its records up to and including `zxid`, byte
+/// for byte. Returns how many records were kept. `src` is not modified. Fails when no
+/// record of `src` has exactly `zxid`, and on damage before it (naming file and offset).
+pub fn chop_file(src: &Path, zxid: i64, dst: &Path) -> Result<u64, RepairError> {
+    let mut r = LogFileReader::open(src)?;
+    let mut cut_at = None;
+    let mut kept = 0u64;
+    while let Some(e) = r.next_entry()? {
+        if e.record.header.zxid > zxid {
+            break;
+        }
+        kept += 1;
+        if e.record.header.zxid == zxid {
+            cut_at = Some(e.end_offset);
+            break;
+        }
+    }
+    let Some(cut_at) = cut_at else {
+        return Err(RepairError::ZxidNotInLog {
+            file: src.to_path_buf(),
+            zxid,
+        });
+    };
+    let mut input = fs::File::open(src).map_err(io_at(src))?;
+    let mut out = create_new(dst)?;
+    let copied = io::copy(&mut io::Read::take(&mut input, cut_at), &mut out).map_err(io_at(dst))?;
+    if copied != cut_at {
+        return Err(RepairError::Io {
+            file: src.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+        });
+    }
+    finish_new(dst, out)?;
+    Ok(kept)
+}
+
+/// A record [`recover_checksums`] rewrote with a recomputed checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedRecord {
+    pub offset: u64,
+    pub zxid: i64,
+    pub stored: i64,
+    pub computed: u32,
+}
+
+/// What [`recover_checksums`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverOutcome {
+    /// Records written to the new file.
+    pub records: u64,
+    /// The records among them whose checksum was recomputed.
+    pub fixed: Vec<FixedRecord>,
+    /// A damaged end of `src` that was not copied (a record cut short by a crash).
+    pub torn: Option<TornTail>,
+}
+
+/// ZooKeeper's `TxnLogToolkit -r -y`: writes to `dst` (which must not exist) the header
+/// of log file `src` and every record, recomputing the Adler-32 of records whose stored
+/// checksum is wrong but whose transaction decodes. Other damage stops it with an error
+/// naming file and offset, except a torn last record, which is left out and reported.
+/// `src` is not modified; the new file has no zero preallocation.
+pub fn recover_checksums(src: &Path, dst: &Path) -> Result<RecoverOutcome, RepairError> {
+    let mut r = LogFileReader::open(src)?;
+    r.accept_bad_checksums();
+    let mut raw = fs::File::open(src).map_err(io_at(src))?;
+    let mut header = [0u8; FILE_HEADER_LEN];
+    io::Read::read_exact(&mut raw, &mut header).map_err(io_at(src))?;
+    let mut out_buf = header.to_vec();
+    let mut outcome = RecoverOutcome {
+        records: 0,
+        fixed: Vec::new(),
+        torn: None,
+    };
+    while let Some(e) = r.next_entry()? {
+        let payload_len = (e.end_offset - e.offset) as usize - RECORD_OVERHEAD;
+        let mut payload = vec![0u8; payload_len];
+        std::os::unix::fs::FileExt::read_exact_at(&raw, &mut payload, e.offset + 12)
+            .map_err(io_at(src))?;
+        frame_record(&payload, &mut out_buf);
+        if let Some((stored, computed)) = r.last_bad_checksum() {
+            outcome.fixed.push(FixedRecord {
+                offset: e.offset,
+                zxid: e.record.header.zxid,
+                stored,
+                computed,
+            });
+        }
+        outcome.records += 1;
+    }
+    if let Some(FileEnd::Torn(t)) = r.end() {
+        outcome.torn = Some(t.clone());
+    }
+    let mut out = create_new(dst)?;
+    io::Write::write_all(&mut out, &out_buf).map_err(io_at(dst))?;
+    finish_new(dst, out)?;
+    Ok(outcome)
 }

@@ -1,0 +1,193 @@
+//! `rzk bench` end to end against a server (rzk in-process; also Apache ZooKeeper with
+//! `RZK_TEST_ORACLE=1`): the per-second progress line on stderr, `--json` output with
+//! separate read and write latencies for `--op mixed`, the stable `RESULT` line, and that
+//! everything the run created is deleted (no empty `/rzk-bench` left behind), while a
+//! `--path` that existed before the run stays with what others put in it.
+//!
+//! Run: `cargo test -p rzk --test bench`
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Kind, Server};
+use rzk_client::{open_acl_unsafe, Client, CreateMode};
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn bench(hosts: &str, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_rzk"))
+        .args([
+            "bench",
+            "--hosts",
+            hosts,
+            "--sessions",
+            "2",
+            "--inflight",
+            "2",
+        ])
+        .args(args)
+        .output()
+        .expect("run rzk bench");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn kinds() -> Vec<Kind> {
+    let mut k = vec![Kind::Rzk];
+    if common::oracle_enabled() {
+        k.push(Kind::ApacheZk);
+    } else {
+        eprintln!("oracle skipped: set RZK_TEST_ORACLE=1 to also run against Apache ZooKeeper");
+    }
+    k
+}
+
+async fn connect(addr: &str) -> Client {
+    Client::builder(addr)
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn mixed_json_progress_and_cleanup(kind: Kind) {
+    let server = tokio::task::block_in_place(|| Server::by_kind(kind));
+    let addr = server.addr();
+    let a = addr.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(
+            &a,
+            &[
+                "--op",
+                "mixed",
+                "--read-ratio",
+                "0.5",
+                "--duration",
+                "2.2",
+                "--warmup",
+                "0",
+                "--json",
+            ],
+        )
+    })
+    .await
+    .expect("bench task");
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(v["op"], "mixed");
+    let ops = v["ops"].as_u64().expect("ops");
+    let reads = v["read_latency"]["ops"].as_u64().expect("read ops");
+    let writes = v["write_latency"]["ops"].as_u64().expect("write ops");
+    assert!(reads > 0 && writes > 0, "{v}");
+    assert_eq!(reads + writes, ops, "{v}");
+    assert_eq!(v["latency"]["ops"].as_u64(), Some(ops));
+    for l in ["latency", "read_latency", "write_latency"] {
+        let p50 = v[l]["p50_us"].as_u64().expect("p50");
+        let p99 = v[l]["p99_us"].as_u64().expect("p99");
+        assert!(p50 >= 1 && p50 <= p99, "{l}: {v}");
+    }
+    let progress: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("ops/s: ") && l.contains("errors: "))
+        .collect();
+    assert!(progress.len() >= 2, "progress lines: {}", out.stderr);
+    assert!(!out.stdout.contains("RESULT"), "--json prints only JSON");
+    let zk = connect(&addr).await;
+    assert_eq!(zk.exists("/rzk-bench").await.expect("exists"), None);
+    let _ = zk.close().await;
+}
+
+async fn create_under_existing_path_keeps_it(kind: Kind) {
+    let server = tokio::task::block_in_place(|| Server::by_kind(kind));
+    let addr = server.addr();
+    let zk = connect(&addr).await;
+    let acl = open_acl_unsafe();
+    zk.create("/mine", b"", &acl, CreateMode::Persistent)
+        .await
+        .expect("create /mine");
+    zk.create("/mine/keep", b"k", &acl, CreateMode::Persistent)
+        .await
+        .expect("create /mine/keep");
+    let a = addr.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(
+            &a,
+            &[
+                "--op",
+                "create",
+                "--duration",
+                "1",
+                "--warmup",
+                "0",
+                "--path",
+                "/mine",
+                "--quiet",
+            ],
+        )
+    })
+    .await
+    .expect("bench task");
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let result = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line: {}", out.stdout));
+    let keys: Vec<&str> = result
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "op",
+            "sessions",
+            "inflight",
+            "value_size",
+            "ops",
+            "ops_per_sec",
+            "p50_us",
+            "p90_us",
+            "p99_us",
+            "p999_us",
+            "max_us",
+            "errors"
+        ]
+    );
+    assert!(result.starts_with("RESULT op=Create sessions=2 inflight=2 value_size=100 ops="));
+    assert!(
+        !out.stderr.lines().any(|l| l.contains("ops/s:")),
+        "--quiet: {}",
+        out.stderr
+    );
+    let mut left = zk.get_children("/mine").await.expect("children");
+    left.sort();
+    assert_eq!(left, ["keep"]);
+    let _ = zk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_mixed_json_progress_and_cleanup() {
+    for k in kinds() {
+        mixed_json_progress_and_cleanup(k).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_create_result_line_and_foreign_parent_kept() {
+    for k in kinds() {
+        create_under_existing_path_keeps_it(k).await;
+    }
+}
