@@ -114,6 +114,11 @@ stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache
 # follower; values that move; secrets redacted; idle timeout; busy admin port.
 stage admin timeout -k 10 300 "$PY" tests/admin/admin_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# rzk shell vs zkCli 3.8 (tests/shell_compat, ports 22610-22619): the same interactive
+# input through both (quoting cases first), each against its own server, output compared
+# case by case; prints "cases run: N, cases identical: M".
+stage shell-compat timeout -k 10 120 "$PY" tests/shell_compat/shell_compat_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 # Quotas and the audit log (tests/quota, tests/audit; ports 22460-22499): zookeeper_stats
 # kept as ZooKeeper keeps it, enforceQuota, rzk shell setquota/listquota/delquota, on
 # standalone servers and 3-node ensembles (rzk, ZooKeeper, mixed) and across restarts;

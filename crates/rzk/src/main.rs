@@ -42,7 +42,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    // The shell is an interactive tool: it reports connection changes as zkCli's
+    // `WATCHER::` lines, so it logs only when RUST_LOG/RZK_LOG ask for it.
+    let shell_quiet = matches!(cli.command, Command::Shell(_))
+        && logging::choose_filter(
+            std::env::var(logging::PRIMARY_VAR).ok(),
+            std::env::var(logging::ALIAS_VAR).ok(),
+        )
+        .source
+        .is_none();
+    if !shell_quiet {
+        logging::init();
+    }
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Log(args) => dump::run_log(args),

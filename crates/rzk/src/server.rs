@@ -12,8 +12,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// zoo.cfg to read (Java properties). Without it: 127.0.0.1:2181, dataDir ./rzk-data.
-    #[arg(long, short = 'c', value_name = "ZOO_CFG")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "ZOO_CFG",
+        conflicts_with = "config_file"
+    )]
     config: Option<PathBuf>,
+    /// The same zoo.cfg given positionally, as `zkServer.sh start zoo.cfg` takes it.
+    #[arg(value_name = "ZOO_CFG")]
+    config_file: Option<PathBuf>,
     /// Override the client port (0 picks a free port).
     #[arg(long)]
     port: Option<u16>,
@@ -30,7 +38,7 @@ fn load_config(args: &Args) -> Result<Config, String> {
     let system = std::env::var(JVM_FLAGS_ENV)
         .map(|f| rzk_server::config::jvm_flag_properties(&f))
         .unwrap_or_default();
-    let mut cfg = match &args.config {
+    let mut cfg = match args.config.as_ref().or(args.config_file.as_ref()) {
         Some(p) => {
             let c = Config::load_with(p, &system).map_err(|e| format!("{}: {e}", p.display()))?;
             tracing::info!("configuration read from {}", p.display());

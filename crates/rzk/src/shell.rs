@@ -10,15 +10,18 @@
 //! options it runs that one command and exits (status 1 on error). Never panics on
 //! server replies; every failure becomes a zkCli-style message on stderr.
 
+mod events;
+mod options;
 mod quota;
+mod tokenize;
 
-use std::io::Write;
+use options::{flags, Flags};
+
 use std::process::ExitCode;
 use std::time::Duration;
 
 use rzk_client::{
-    Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatchedEvent,
-    WatcherType,
+    Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatcherType,
 };
 use rzk_proto::opcode::perms;
 
@@ -228,13 +231,37 @@ pub fn main(args: Args) -> ExitCode {
 
 struct Shell {
     client: Option<Client>,
+    /// Prints the current session's state changes (interactive mode).
+    printer: Option<tokio::task::JoinHandle<()>>,
     tls: Option<rzk_client::TlsOptions>,
     sasl: Option<rzk_client::SaslOptions>,
     server: String,
     timeout: Duration,
     read_only: bool,
+    /// zkCli's numbered history: every non-empty line read (`redo` stores the line redone).
     history: Vec<String>,
     interactive: bool,
+}
+
+/// zkCli's exit status for an unknown command (`ExitCode.UNKNOWN_COMMAND`).
+const EXIT_UNKNOWN_COMMAND: u8 = 127;
+
+/// Why a command failed: its message, and whether the command was unknown.
+enum Failure {
+    Message(String),
+    UnknownCommand(String),
+}
+
+impl From<String> for Failure {
+    fn from(m: String) -> Self {
+        Failure::Message(m)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(m: &str) -> Self {
+        Failure::Message(m.to_owned())
+    }
 }
 
 /// Runs the shell (one command, or the interactive loop).
@@ -246,6 +273,11 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if opts.command.first().map(String::as_str) == Some("help") {
+        // Usage needs no server: print it before connecting.
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let tls = match opts.tls.options() {
         Ok(t) => t,
         Err(e) => {
@@ -262,6 +294,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let mut sh = Shell {
         client: None,
+        printer: None,
         tls,
         sasl,
         server: opts.server.clone(),
@@ -270,22 +303,27 @@ pub async fn run(args: Args) -> ExitCode {
         history: Vec::new(),
         interactive: opts.command.is_empty(),
     };
-    if let Err(e) = sh.connect(&opts.server).await {
+    if !sh.interactive {
+        // As zkCli: refuse a bad command line before connecting.
+        if let Err(f) = sh.check_command(&opts.command) {
+            return sh.report(f);
+        }
+    }
+    if let Err(e) = sh.connect(&opts.server) {
         eprintln!("Unable to connect to {}: {e}", opts.server);
         if !sh.interactive {
             return ExitCode::FAILURE;
         }
     }
     if !opts.command.is_empty() {
-        let ok = sh.execute(&opts.command).await;
+        let code = match sh.dispatch(&opts.command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => sh.report(f),
+        };
         if let Some(c) = sh.client.take() {
             let _ = c.close().await;
         }
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        return code;
     }
     sh.interactive_loop().await;
     ExitCode::SUCCESS
@@ -302,38 +340,7 @@ fn state_word(s: SessionState) -> &'static str {
     }
 }
 
-fn keeper_state_name(s: SessionState) -> &'static str {
-    match s {
-        SessionState::Connected => "SyncConnected",
-        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
-        SessionState::Disconnected => "Disconnected",
-        SessionState::Expired => "Expired",
-        SessionState::AuthFailed => "AuthFailed",
-        SessionState::Closed => "Closed",
-    }
-}
-
-fn event_type_name(t: EventType) -> String {
-    match t {
-        EventType::Unknown(c) => format!("Unknown({c})"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// zkCli's watcher output.
-fn print_event(ev: &WatchedEvent) {
-    let path = if ev.event_type == EventType::None {
-        "null".to_string()
-    } else {
-        ev.path.clone()
-    };
-    println!(
-        "\nWATCHER::\n\nWatchedEvent state:{} type:{} path:{path}",
-        keeper_state_name(ev.state),
-        event_type_name(ev.event_type)
-    );
-    let _ = std::io::stdout().flush();
-}
+use events::print_event;
 
 fn spawn_print(w: rzk_client::OneshotWatch) {
     tokio::spawn(async move {
@@ -450,80 +457,111 @@ pub fn error_message(e: &Error, path: &str) -> String {
         Error::NoAuth => format!("Insufficient permission : {path}"),
         Error::BadArguments => format!("Arguments are not valid : {path}"),
         Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
-        Error::InvalidPath(p) => p.reason.to_string(),
+        Error::InvalidPath(p) => {
+            // ZooKeeper's PathUtils capitalises the messages that begin with "Path".
+            let r = p.reason.to_string();
+            match r.strip_prefix("path ") {
+                Some(rest) => format!("Path {rest}"),
+                None => r,
+            }
+        }
         Error::Unimplemented => format!("KeeperErrorCode = Unimplemented for {path}"),
+        Error::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
+        Error::SessionExpired => format!("KeeperErrorCode = Session expired for {path}"),
+        Error::Timeout => format!("KeeperErrorCode = OperationTimeout for {path}"),
         other => format!("KeeperErrorCode = {other} for {path}"),
     }
 }
 
-struct Flags {
-    set: Vec<char>,
-    values: std::collections::HashMap<char, String>,
-    rest: Vec<String>,
-}
-
-/// Splits `-x` flags (those in `with_value` take the next word) from positional words.
-fn flags(args: &[String], with_value: &str) -> Result<Flags, String> {
-    let mut f = Flags {
-        set: Vec::new(),
-        values: Default::default(),
-        rest: Vec::new(),
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a.len() == 2 && a.starts_with('-') && f.rest.is_empty() {
-            let c = a.chars().nth(1).unwrap_or('-');
-            if with_value.contains(c) {
-                i += 1;
-                let v = args.get(i).ok_or(format!("-{c} needs a value"))?;
-                f.values.insert(c, v.clone());
-            } else {
-                f.set.push(c);
-            }
-        } else {
-            f.rest.push(a.clone());
-        }
-        i += 1;
-    }
-    Ok(f)
-}
-
 const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
-\taddauth scheme auth
 \taddWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE
+\taddauth scheme auth
 \tclose 
 \tconfig [-c] [-w] [-s]
 \tconnect host:port
 \tcreate [-s] [-e] [-c] [-t ttl] path [data] [acl]
 \tdelete [-v version] path
-\tdeleteall path
+\tdeleteall path [-b batch size]
 \tdelquota [-n|-b|-N|-B] path
+\tget [-s] [-w] path
 \tgetAcl [-s] path
 \tgetAllChildrenNumber path
 \tgetEphemerals path
-\tget [-s] [-w] path
 \thistory 
 \tlistquota path
 \tls [-s] [-w] [-R] path
+\tprintwatches on|off
 \tquit 
+\tredo cmdno
 \tremovewatches path [-c|-d|-a] [-l]
 \tset [-s] [-v version] path data
 \tsetAcl [-s] [-v version] [-R] path acl
 \tsetquota -n|-b|-N|-B val path
 \tstat [-w] path
 \tsync path
+\tversion 
 \twhoami ";
 
+/// Commands the shell knows (zkCli's command table), for "Command not found".
+const COMMANDS: &[&str] = &[
+    "addWatch",
+    "addauth",
+    "close",
+    "config",
+    "connect",
+    "create",
+    "delete",
+    "deleteall",
+    "delquota",
+    "get",
+    "getAcl",
+    "getAllChildrenNumber",
+    "getEphemerals",
+    "history",
+    "listquota",
+    "ls",
+    "printwatches",
+    "quit",
+    "redo",
+    "removewatches",
+    "set",
+    "setAcl",
+    "setquota",
+    "stat",
+    "sync",
+    "version",
+    "whoami",
+    "help",
+    "h",
+    "exit",
+    "rmr",
+];
+
+/// Commands that take no `-x` options (zkCli refuses any).
+const NO_OPTIONS: &[&str] = &[
+    "addauth",
+    "close",
+    "getAllChildrenNumber",
+    "getEphemerals",
+    "listquota",
+    "sync",
+    "version",
+    "whoami",
+];
+
 impl Shell {
-    async fn connect(&mut self, server: &str) -> Result<(), Error> {
+    /// Starts a session with `server` without waiting for it: as with zkCli, commands
+    /// wait for the connection and fail with ConnectionLoss if it cannot be made.
+    fn connect(&mut self, server: &str) -> Result<(), Error> {
         if let Some(c) = self.client.take() {
-            let _ = c.close().await;
+            // The old session's close is reported by its printer.
+            tokio::spawn(async move {
+                let _ = c.close().await;
+            });
         }
         self.server = server.to_owned();
         let mut b = Client::builder(server)
             .session_timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .can_be_read_only(self.read_only);
         if let Some(t) = &self.tls {
             b = b.tls(t.clone());
@@ -531,15 +569,24 @@ impl Shell {
         if let Some(s) = &self.sasl {
             b = b.sasl(s.clone());
         }
-        let c = b.connect().await?;
+        let c = b.start()?;
         if self.interactive {
-            println!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
-            if self.sasl.is_some() {
-                println!("\nWATCHER::\n\nWatchedEvent state:SaslAuthenticated type:None path:null");
-            }
+            self.printer = Some(events::track(c.state_watcher(), self.sasl.is_some()));
         }
         self.client = Some(c);
         Ok(())
+    }
+
+    /// Closes the session and waits until its `Closed` event is printed.
+    async fn close(&mut self) {
+        if let Some(c) = self.client.take() {
+            if let Err(e) = c.close().await {
+                tracing::debug!(%e, "close");
+            }
+        }
+        if let Some(p) = self.printer.take() {
+            let _ = p.await;
+        }
     }
 
     fn prompt(&self) -> String {
@@ -570,23 +617,65 @@ impl Shell {
                 Err(rustyline::error::ReadlineError::Interrupted) => continue,
                 Err(_) => break,
             };
-            let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-            if words.is_empty() {
+            if line.is_empty() {
                 continue;
             }
             let _ = rl.add_history_entry(line.as_str());
-            self.history.push(line.clone());
-            if matches!(words[0].as_str(), "quit" | "exit") {
+            if !self.execute_line(line).await {
                 break;
             }
-            self.execute(&words).await;
         }
         if let Some(h) = &hist {
             let _ = rl.save_history(h);
         }
-        if let Some(c) = self.client.take() {
-            let _ = c.close().await;
+        self.close().await;
+    }
+
+    /// Runs one interactive line (zkCli's `executeLine`); false after `quit`.
+    async fn execute_line(&mut self, line: String) -> bool {
+        let words = tokenize::split(&line);
+        self.history.push(line);
+        if words.is_empty() {
+            // zkCli: a line of blanks is a command with no name.
+            println!("{USAGE}");
+            eprintln!("No command entered");
+            return true;
         }
+        if matches!(words[0].as_str(), "quit" | "exit") {
+            return false;
+        }
+        if let Err(f) = self.dispatch(&words).await {
+            self.report(f);
+        }
+        true
+    }
+
+    /// Prints a failure as zkCli does; the exit status for a one-shot command.
+    fn report(&self, f: Failure) -> ExitCode {
+        events::flush();
+        match f {
+            Failure::Message(m) => {
+                eprintln!("{m}");
+                ExitCode::FAILURE
+            }
+            Failure::UnknownCommand(cmd) => {
+                eprintln!("{USAGE}");
+                eprintln!("Command not found: Command not found {cmd}");
+                ExitCode::from(EXIT_UNKNOWN_COMMAND)
+            }
+        }
+    }
+
+    /// Refuses unknown commands and unknown options before anything runs.
+    fn check_command(&self, words: &[String]) -> Result<(), Failure> {
+        let cmd = words[0].as_str();
+        if !COMMANDS.contains(&cmd) {
+            return Err(Failure::UnknownCommand(cmd.to_owned()));
+        }
+        if NO_OPTIONS.contains(&cmd) {
+            flags(&words[1..], "")?;
+        }
+        Ok(())
     }
 
     fn client(&self) -> Result<&Client, String> {
@@ -596,20 +685,80 @@ impl Shell {
         }
     }
 
-    /// Runs one command line; prints its output or error. Returns success.
-    async fn execute(&mut self, words: &[String]) -> bool {
-        match self.dispatch(words).await {
-            Ok(()) => true,
-            Err(msg) => {
-                eprintln!("{msg}");
-                false
-            }
+    /// `redo N`: runs history line N again, recorded in place of the `redo` line.
+    async fn redo(&mut self, arg: &str) -> Result<(), Failure> {
+        let n =
+            parse_java_int(arg).ok_or_else(|| format!("Command index is not a number: {arg}"))?;
+        let current = self.history.len() - 1;
+        if n < 0 || n as usize >= current {
+            return Err("Command index out of range".into());
         }
+        let line = self.history[n as usize].clone();
+        let words = tokenize::split(&line);
+        if words.first().map(String::as_str) == Some("redo") {
+            return Err("No redoing redos".into());
+        }
+        self.history[current] = line;
+        if words.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.dispatch(&words)).await
     }
 
-    async fn dispatch(&mut self, words: &[String]) -> Result<(), String> {
+    /// Runs one command. zkCli's own commands (history, redo, printwatches, connect)
+    /// are followed by "Not connected" when there is no live session, as in zkCli.
+    async fn dispatch(&mut self, words: &[String]) -> Result<(), Failure> {
+        self.check_command(words)?;
+        events::flush();
         let cmd = words[0].as_str();
         let args = &words[1..];
+        let own = match cmd {
+            "history" => {
+                let n = self.history.len();
+                for i in n.saturating_sub(11)..n {
+                    println!("{i} - {}", self.history[i]);
+                }
+                true
+            }
+            "redo" => match args.first() {
+                Some(a) => return self.redo(a).await,
+                None => true,
+            },
+            "printwatches" => {
+                match args.first() {
+                    None => println!(
+                        "printwatches is {}",
+                        if events::print_watches() { "on" } else { "off" }
+                    ),
+                    Some(v) => events::set_print_watches(v == "on"),
+                }
+                true
+            }
+            "connect" => {
+                let server = args.first().cloned().unwrap_or_else(|| self.server.clone());
+                self.close().await;
+                self.connect(&server)
+                    .map_err(|e| format!("Unable to connect to {server}: {e}"))?;
+                true
+            }
+            _ => false,
+        };
+        if own {
+            if self.client().is_err() {
+                println!("Not connected");
+            }
+            return Ok(());
+        }
+        if !matches!(cmd, "help" | "h") && self.client().is_err() {
+            // zkCli checks for a live session before any of its CliCommands.
+            println!("Not connected");
+            return Ok(());
+        }
+        self.command(cmd, args).await.map_err(Failure::Message)
+    }
+
+    /// The commands that are zkCli `CliCommand`s.
+    async fn command(&mut self, cmd: &str, args: &[String]) -> Result<(), String> {
         let path_of = |f: &Flags, usage: &str| -> Result<String, String> {
             f.rest.first().cloned().ok_or_else(|| usage.to_string())
         };
@@ -618,26 +767,19 @@ impl Shell {
                 println!("{USAGE}");
                 Ok(())
             }
-            "history" => {
-                for (i, l) in self.history.iter().enumerate() {
-                    println!("{i} - {l}");
-                }
+            "version" => {
+                println!(
+                    "rzk shell version: {} (commands and output of ZooKeeper CLI 3.8)",
+                    env!("CARGO_PKG_VERSION")
+                );
                 Ok(())
             }
-            "connect" => {
-                let server = args.first().cloned().unwrap_or_else(|| self.server.clone());
-                self.connect(&server)
-                    .await
-                    .map_err(|e| format!("Unable to connect to {server}: {e}"))
-            }
             "close" => {
-                if let Some(c) = self.client.take() {
-                    c.close().await.map_err(|e| e.to_string())?;
-                }
+                self.close().await;
                 Ok(())
             }
             "ls" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "swR")?;
                 let path = path_of(&f, "ls [-s] [-w] [-R] path")?;
                 let zk = self.client()?;
                 if f.set.contains(&'R') {
@@ -675,7 +817,7 @@ impl Shell {
                 Ok(())
             }
             "get" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "sw")?;
                 let path = path_of(&f, "get [-s] [-w] path")?;
                 let zk = self.client()?;
                 let (data, stat) = if f.set.contains(&'w') {
@@ -701,7 +843,7 @@ impl Shell {
                 Ok(())
             }
             "stat" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "w")?;
                 let path = path_of(&f, "stat [-w] path")?;
                 let zk = self.client()?;
                 let stat = if f.set.contains(&'w') {
@@ -725,7 +867,7 @@ impl Shell {
                 }
             }
             "set" => {
-                let f = flags(args, "v")?;
+                let f = flags(args, "sv:")?;
                 if f.rest.len() < 2 {
                     return Err("set [-s] [-v version] path data".into());
                 }
@@ -742,7 +884,7 @@ impl Shell {
                 Ok(())
             }
             "create" => {
-                let f = flags(args, "t")?;
+                let f = flags(args, "sect:")?;
                 let path = path_of(&f, "create [-s] [-e] [-c] [-t ttl] path [data] [acl]")?;
                 let (s, e, c) = (
                     f.set.contains(&'s'),
@@ -772,7 +914,23 @@ impl Shell {
                 // Without a data argument the node gets null data, as with zkCli.
                 let data = f.rest.get(1).map(|d| d.as_bytes());
                 let acl = match f.rest.get(2) {
-                    Some(a) => parse_acl(a)?,
+                    // zkCli reports each malformed entry, keeps the others and lets the
+                    // create fail when none is left.
+                    Some(a) => {
+                        let mut good = Vec::new();
+                        for part in a.split(',') {
+                            match parse_acl(part) {
+                                Ok(mut v) => good.append(&mut v),
+                                Err(e) => eprintln!("{e}"),
+                            }
+                        }
+                        if good.is_empty() {
+                            return Err(
+                                "KeeperErrorCode = InvalidACL\nAcl is not valid : null".into()
+                            );
+                        }
+                        good
+                    }
                     None => rzk_client::open_acl_unsafe(),
                 };
                 let zk = self.client()?;
@@ -784,11 +942,16 @@ impl Shell {
                     None => zk.create_opt(&path, data, &acl, mode).await.map(|(p, _)| p),
                 }
                 .map_err(|e| error_message(&e, &path))?;
-                println!("Created {created}");
+                if self.interactive {
+                    // zkCli prints it on stderr; one-shot keeps it on stdout for scripts.
+                    eprintln!("Created {created}");
+                } else {
+                    println!("Created {created}");
+                }
                 Ok(())
             }
             "delete" | "rmr" | "deleteall" => {
-                let f = flags(args, "vb")?;
+                let f = flags(args, if cmd == "delete" { "v:" } else { "b:" })?;
                 let path = path_of(&f, "delete [-v version] path")?;
                 let zk = self.client()?;
                 if cmd == "delete" {
@@ -803,7 +966,7 @@ impl Shell {
                     .map_err(|e| error_message(&e, &path))
             }
             "getAcl" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "s")?;
                 let path = path_of(&f, "getAcl [-s] path")?;
                 let zk = self.client()?;
                 let (acl, stat) = zk
@@ -825,7 +988,7 @@ impl Shell {
                 Ok(())
             }
             "setAcl" => {
-                let f = flags(args, "v")?;
+                let f = flags(args, "sv:R")?;
                 if f.rest.len() < 2 {
                     return Err("setAcl [-s] [-v version] [-R] path acl".into());
                 }
@@ -901,7 +1064,7 @@ impl Shell {
                 Ok(())
             }
             "addWatch" => {
-                let f = flags(args, "m")?;
+                let f = flags(args, "m:")?;
                 let path = path_of(&f, "addWatch [-m mode] path")?;
                 let mode = match f.values.get(&'m').map(String::as_str) {
                     None | Some("PERSISTENT_RECURSIVE") => AddWatchMode::PersistentRecursive,
@@ -921,7 +1084,7 @@ impl Shell {
                 Ok(())
             }
             "removewatches" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "cdal")?;
                 let path = path_of(&f, "removewatches path [-c|-d|-a] [-l]")?;
                 let kind = if f.set.contains(&'c') {
                     WatcherType::Children
@@ -950,7 +1113,7 @@ impl Shell {
                 Ok(())
             }
             "config" => {
-                let f = flags(args, "")?;
+                let f = flags(args, "cws")?;
                 let (data, stat) = self
                     .client()?
                     .get_config()
@@ -976,6 +1139,30 @@ impl Shell {
             _ => Err(USAGE.to_string()),
         }
     }
+}
+
+/// Java's `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with a sign.
+fn parse_java_int(s: &str) -> Option<i32> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (radix, digits) = if let Some(h) = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))
+        .or_else(|| body.strip_prefix('#'))
+    {
+        (16, h)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || digits.starts_with(['-', '+']) {
+        return None;
+    }
+    let v = i64::from_str_radix(digits, radix).ok()?;
+    i32::try_from(if neg { -v } else { v }).ok()
 }
 
 fn parse_version(f: &Flags) -> Result<Option<i32>, String> {

@@ -250,9 +250,15 @@ fn one_shot_commands_match_zkcli_formats() {
     // /s is cdr for everyone now: deleting its children needs only d on /s.
     assert_eq!(ok(&s, &["deleteall", "/s"]), "");
     fails(&s, &["ls", "/s"], "Node does not exist: /s");
-    // Usage on an unknown command, exit status 1.
+    // Usage and "Command not found" on an unknown command, exit status 127 (zkCli's).
     let o = rzk_shell(&s, &["frobnicate"]);
-    assert_eq!(o.code, 1);
+    assert_eq!(o.code, 127);
+    assert!(
+        o.stderr
+            .ends_with("Command not found: Command not found frobnicate\n"),
+        "{}",
+        o.stderr
+    );
     assert!(
         o.stderr.contains("ZooKeeper -server host:port"),
         "{o:?}",
@@ -331,8 +337,9 @@ fn interactive_session_on_stdin() {
             .position(|l| *l == want)
             .unwrap_or_else(|| panic!("no line {want:?} in:\n{}", o.stdout))
     };
-    let c1 = find("Created /i/e1");
-    let c2 = find("Created /i/e2");
+    // Interactive `create` reports on stderr, as zkCli does.
+    let c1 = o.stderr.find("Created /i/e1").expect("Created /i/e1 on stderr");
+    let c2 = o.stderr.find("Created /i/e2").expect("Created /i/e2 on stderr");
     assert!(c1 < c2);
     // Ephemerals of this session (order unspecified, as in ZooKeeper).
     let eph_all = lines
@@ -363,7 +370,10 @@ fn interactive_session_on_stdin() {
         o.stdout
     );
     find("Sync is OK");
-    find("0 - create -e /i/e1 a");
+    // zkCli's history shows the last ten lines and the `history` line itself.
+    find("3 - getEphemerals /i");
+    find("13 - history");
+    assert!(!o.stdout.contains("2 - create /i/p"), "{}", o.stdout);
     find("8 - getAcl /i/locked");
     // quit closed the session: its ephemerals are gone.
     assert_eq!(ok(&s, &["ls", "/i"]), "[locked, p]\n");

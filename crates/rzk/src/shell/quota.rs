@@ -56,7 +56,7 @@ fn requested_limits(f: &Flags) -> Result<StatsTrack, String> {
 
 /// `setquota -n|-b|-N|-B val path`.
 pub async fn setquota(zk: &Client, args: &[String]) -> Result<(), String> {
-    let f = flags(args, "nbNB")?;
+    let f = flags(args, "n:b:N:B:")?;
     let path = f.rest.first().ok_or(SETQUOTA_USAGE)?.clone();
     if path.starts_with(QUOTA_ROOT) {
         return Err(format!("cannot set a quota under the path: {QUOTA_ROOT}"));
@@ -239,7 +239,7 @@ pub async fn listquota(zk: &Client, args: &[String]) -> Result<(), String> {
 /// `delquota [-n|-b|-N|-B] path`: without a flag the whole quota goes (and the
 /// quota directories it leaves empty); with flags only those limits become -1.
 pub async fn delquota(zk: &Client, args: &[String]) -> Result<(), String> {
-    let f = flags(args, "")?;
+    let f = flags(args, "nbNB")?;
     let path = f.rest.first().ok_or(DELQUOTA_USAGE)?.clone();
     let dir = format!("{QUOTA_ROOT}{path}");
     let limits_path = limit_path(&path);
@@ -295,7 +295,7 @@ mod tests {
 
     fn f(words: &[&str]) -> Flags {
         let w: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-        flags(&w, "nbNB").unwrap_or_else(|e| panic!("{e}"))
+        flags(&w, "n:b:N:B:").unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

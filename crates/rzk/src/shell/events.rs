@@ -1,0 +1,118 @@
+//! zkCli's `WATCHER::` lines: node watch events and session state changes, printed as
+//! ZooKeeper's `ZooKeeperMain.MyWatcher` prints them, and only while `printwatches` is on.
+//!
+//! State changes are printed by a background task, and also flushed by the shell
+//! before it prints a command's output, so that a connection made while a command
+//! waited is reported before that command's result, as with zkCli.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use rzk_client::{EventType, SessionState, WatchedEvent};
+use tokio::sync::watch;
+
+/// zkCli's `printwatches` switch (on at start).
+static PRINT_WATCHES: AtomicBool = AtomicBool::new(true);
+
+/// The session whose state changes are reported, and the last state reported.
+struct Tracked {
+    rx: watch::Receiver<SessionState>,
+    last: SessionState,
+    sasl: bool,
+}
+
+static TRACKED: Mutex<Option<Tracked>> = Mutex::new(None);
+
+/// Turns event printing on or off (`printwatches on|off`).
+pub fn set_print_watches(on: bool) {
+    PRINT_WATCHES.store(on, Ordering::Relaxed);
+}
+
+/// Whether events are printed.
+pub fn print_watches() -> bool {
+    PRINT_WATCHES.load(Ordering::Relaxed)
+}
+
+/// ZooKeeper's `KeeperState` name for a session state.
+pub fn keeper_state_name(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Connected => "SyncConnected",
+        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
+        SessionState::Disconnected => "Disconnected",
+        SessionState::Expired => "Expired",
+        SessionState::AuthFailed => "AuthFailed",
+        SessionState::Closed => "Closed",
+    }
+}
+
+fn event_type_name(t: EventType) -> String {
+    match t {
+        EventType::Unknown(c) => format!("Unknown({c})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn print_lines(state: &str, kind: &str, path: &str) {
+    if !print_watches() {
+        return;
+    }
+    println!("\nWATCHER::\n\nWatchedEvent state:{state} type:{kind} path:{path}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Prints one watch event as zkCli does.
+pub fn print_event(ev: &WatchedEvent) {
+    flush();
+    let path = if ev.event_type == EventType::None {
+        "null"
+    } else {
+        ev.path.as_str()
+    };
+    print_lines(
+        keeper_state_name(ev.state),
+        &event_type_name(ev.event_type),
+        path,
+    );
+}
+
+/// Prints the tracked session's state if it changed since last printed.
+pub fn flush() {
+    let Ok(mut guard) = TRACKED.lock() else {
+        return;
+    };
+    let Some(t) = guard.as_mut() else {
+        return;
+    };
+    let now = *t.rx.borrow_and_update();
+    if now == t.last {
+        return;
+    }
+    t.last = now;
+    print_lines(keeper_state_name(now), "None", "null");
+    if t.sasl && now.is_connected() {
+        print_lines("SaslAuthenticated", "None", "null");
+    }
+}
+
+/// Reports the state changes of a new session (replacing the previous one) until it
+/// ends; `initial` is its state when it was started.
+pub fn track(mut rx: watch::Receiver<SessionState>, sasl: bool) -> tokio::task::JoinHandle<()> {
+    let initial = *rx.borrow_and_update();
+    if let Ok(mut g) = TRACKED.lock() {
+        *g = Some(Tracked {
+            rx: rx.clone(),
+            last: initial,
+            sasl,
+        });
+    }
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            flush();
+            if rx.borrow().is_terminal() {
+                break;
+            }
+        }
+        flush();
+    })
+}

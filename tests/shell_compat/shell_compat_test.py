@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""rzk shell against zkCli 3.8: the same interactive input (on stdin) through both, each
+against its own server of the same kind (rzk shell -> rzk, zkCli -> Apache ZooKeeper 3.8),
+stdout and stderr compared case by case. Quoting cases come first.
+
+Normalised before comparing (and only this): zkCli's banner and log lines, the values
+of ctime/mtime, zxids and session ids (they differ between two servers), the first line of
+the usage text (each names its own options), zkCli's `reconfig` usage line (rzk shell has
+no reconfig yet) and the `version` line. Prints "cases run: N, cases identical: M" and
+exits 1 if any case differs. Ports 22610-22619.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import zkproc  # noqa: E402
+
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+
+# (name, input lines). Each case runs in a fresh shell session; cases share the server,
+# in the same order on both sides, and each works under its own /cN node.
+CASES = [
+    ("double quotes group words", ['create /c0 "a b c"', "get /c0"]),
+    ("double quotes are not stored", ['create /c1 "hello"', "get -s /c1"]),
+    ("set with double quotes", ["create /c2", 'set /c2 "x y"', "get /c2"]),
+    ("single quotes", ["create /c3 'single q'", "get /c3", "set /c3 'it\"s'", "get /c3"]),
+    ("unclosed quote", ["create /c4", 'set /c4 "x', "get /c4"]),
+    ("quote inside a word", ["create /c5", 'set /c5 a"b c"', "get /c5"]),
+    ("empty quoted data", ['create /c6 ""', "get -s /c6"]),
+    ("no backslash escapes", ["create /c7", r'set /c7 "a\"b"', "get /c7", r"set /c7 a\ b", "get /c7"]),
+    ("non-ASCII and extra words", ["create /c8 héllo wörld", "get /c8", "set /c8 a b c", "get /c8"]),
+    ("tab inside quotes, blanks around", ["create /c9", '   set   /c9   "tab\tin"  ', "get /c9"]),
+    ("leading blank before an unclosed quote", ['  "x']),
+    ("unknown options", ["create /c11", "get -z /c11", "ls -x /c11", "set /c11 -1", "set /c11 --foo"]),
+    ("bundled and trailing options", ["create /c12 d", "ls -sw /c12", "get /c12 -s", "ls -- /c12"]),
+    ("missing option value", ["create /c13", "set /c13 d -v", "delete -v 5 /c13", "delete /c13"]),
+    ("unknown command", ["foo bar"]),
+    ("command usage", ["ls", "get", "set /x"]),
+    ("bad paths", ["get -", "get c", "stat /nonexistent"]),
+    ("existing node", ["create /c17", "create /c17"]),
+    ("printwatches", ["printwatches", "printwatches off", "printwatches", "printwatches x", "printwatches", "printwatches on", "printwatches"]),
+    ("history and redo", ["create /c19 v", "get /c19", "history", "redo 1", "history", "redo 9", "redo"]),
+    # (A command right after `close` is left out: zkCli prints its Closed event whenever
+    # its event thread gets to it, before or after that command's output.)
+    ("close and connect", ["close", "connect {server}", "ls /c0"]),
+    ("sequential and ephemeral", ["create /c21", "create -s /c21/n a", "create -e /c21/e", "ls /c21"]),
+    ("watch fires", ["create /c22 a", "get -w /c22", "set /c22 b"]),
+    ("version", ["version"]),
+]
+
+BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
+LOG = re.compile(r"^(\d{4}-\d\d-\d\d[ T]|SLF4J:|log4j:)")
+HEX = re.compile(r"^(cZxid|mZxid|pZxid|ephemeralOwner) = 0x[0-9a-f]+$")
+DATE = re.compile(r"^(ctime|mtime) = .*$")
+
+
+def normalise(text, server):
+    out = []
+    for line in text.splitlines():
+        if line in BANNER or LOG.match(line) or line.startswith("Connecting to "):
+            continue
+        if line.startswith("ZooKeeper -server host:port "):
+            line = "<usage>"
+        if line.startswith("\treconfig "):
+            continue
+        if line.startswith("ZooKeeper CLI version:") or line.startswith("rzk shell version:"):
+            line = "<version>"
+        m = HEX.match(line)
+        if m:
+            line = f"{m.group(1)} = 0x<n>"
+        m = DATE.match(line)
+        if m:
+            line = f"{m.group(1)} = <date>"
+        line = line.replace(server, "<server>")
+        out.append(line)
+    return out
+
+
+def run(cmd, lines, server):
+    text = "".join(l.replace("{server}", server) + "\n" for l in lines) + "quit\n"
+    r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "RUST_LOG": ""})
+    return normalise(r.stdout, server), normalise(r.stderr, server)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rzk", required=True)
+    ap.add_argument("--apache", required=True, help="scripts/start-apache-zk.sh")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    if not shutil.which(ZKCLI) and not os.path.exists(ZKCLI):
+        print(f"{ZKCLI} not found", file=sys.stderr)
+        return 2
+    tmp = tempfile.mkdtemp(prefix="rzk-shell-compat-")
+    rport, aport = 22610, 22611
+    rz = zkproc.start_rzk(a.rzk, zkproc.write_config(os.path.join(tmp, "rzk", "zoo.cfg"), rport), rport)
+    ap_ = None
+    try:
+        zkproc.wait_serving(rport, rz, what="rzk")
+        ap_ = zkproc.start_apache(a.apache, aport, os.path.join(tmp, "apache"))
+        rs, as_ = f"127.0.0.1:{rport}", f"127.0.0.1:{aport}"
+        # Warm-up: a fresh ZooKeeper sometimes drops zkCli's very first connection.
+        zkproc.wait_serving(aport, what="Apache ZooKeeper")
+        run([ZKCLI, "-server", as_], ["ls /"], as_)
+        identical = 0
+        for name, lines in CASES:
+            mine = run([a.rzk, "shell", "-server", rs], lines, rs)
+            theirs = run([ZKCLI, "-server", as_], lines, as_)
+            if mine == theirs:
+                identical += 1
+                print(f"ok    {name}")
+            else:
+                print(f"DIFF  {name}")
+                for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
+                    if m != t:
+                        print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
+        print(f"cases run: {len(CASES)}, cases identical: {identical}")
+        return 0 if identical == len(CASES) else 1
+    finally:
+        rz.stop()
+        if ap_:
+            ap_.stop()
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
