@@ -51,6 +51,9 @@ CASES = [
     ("sequential and ephemeral", ["create /c21", "create -s /c21/n a", "create -e /c21/e", "ls /c21"]),
     ("watch fires", ["create /c22 a", "get -w /c22", "set /c22 b"]),
     ("version", ["version"]),
+    # Against a port where nothing listens (both sides): commands fail with
+    # ConnectionLoss at once, and quitting reports the Closed event.
+    ("dead server", ["ls /", "get /x", "printwatches"], "dead"),
 ]
 
 BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
@@ -109,9 +112,12 @@ def main():
         zkproc.wait_serving(aport, what="Apache ZooKeeper")
         run([ZKCLI, "-server", as_], ["ls /"], as_)
         identical = 0
-        for name, lines in CASES:
-            mine = run([a.rzk, "shell", "-server", rs], lines, rs)
-            theirs = run([ZKCLI, "-server", as_], lines, as_)
+        dead = "127.0.0.1:22619"
+        zkproc.check_free(22619)
+        for name, lines, *where in CASES:
+            mine_at, theirs_at = (dead, dead) if where == ["dead"] else (rs, as_)
+            mine = run([a.rzk, "shell", "-server", mine_at], lines, mine_at)
+            theirs = run([ZKCLI, "-server", theirs_at], lines, theirs_at)
             if mine == theirs:
                 identical += 1
                 print(f"ok    {name}")
