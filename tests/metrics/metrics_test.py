@@ -29,6 +29,7 @@ write_per_namespace); rzk keeps that node empty.
 Ports 127.0.0.1:22300-22399. Only processes this script started are signalled.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ from zkproc import four  # noqa: E402
 PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
 ZK_SA, RZK_SA, RZK_BAD, ZK_NULL = 22300, 22301, 22302, 22303
 PROM_PORT, PROM_PORT2 = 22398, 22397
+ADMIN_PORT = 22396
 ZK_ENS, RZK_ENS = 22310, 22320          # client ports base + 1..4
 ZK_QUORUM, RZK_QUORUM = 22330, 22350    # quorum ports base + 1..4, election base + 10
 OBSERVER = 4
@@ -165,7 +167,9 @@ def check_keyset_standalone(s):
     rzk, _ = s.rzk_server("rzk-standalone", RZK_SA, "snapCount=40",
                           f"metricsProvider.className={PROMETHEUS}",
                           "metricsProvider.httpHost=127.0.0.1",
-                          f"metricsProvider.httpPort={PROM_PORT}")
+                          f"metricsProvider.httpPort={PROM_PORT}",
+                          "admin.enableServer=true", "admin.serverAddress=127.0.0.1",
+                          f"admin.serverPort={ADMIN_PORT}")
     zkproc.wait_serving(ZK_SA, zk, what="ZooKeeper")
     zkproc.wait_serving(RZK_SA, rzk, what="rzk")
     workload(ZK_SA)
@@ -183,6 +187,15 @@ def numeric(rows, key):
         raise AssertionError(f"mntr has no numeric {key}: {rows.get(key)!r}") from None
 
 
+def monitor(port):
+    """The AdminServer's /commands/monitor answer (JSON)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/monitor", timeout=5) as r:
+        body = json.load(r)
+    if body.get("command") != "monitor" or body.get("error") is not None:
+        raise AssertionError(f"/commands/monitor answered {body!r}")
+    return body
+
+
 def check_values_move(s):
     stop = threading.Event()
     errors = []
@@ -195,11 +208,13 @@ def check_values_move(s):
             errors.append(e)
 
     scrapes = [(mntr(RZK_SA), scrape(PROM_PORT))]
+    monitors = [monitor(ADMIN_PORT)]
     t = threading.Thread(target=load, daemon=True)
     t.start()
     for _ in range(2):
         time.sleep(1.5)
         scrapes.append((mntr(RZK_SA), scrape(PROM_PORT)))
+        monitors.append(monitor(ADMIN_PORT))
     stop.set()
     t.join(60)
     if errors:
@@ -223,6 +238,13 @@ def check_values_move(s):
         for k in growing_prom:
             if not p1.get(k, 0) > p0.get(k, 0):
                 raise AssertionError(f"/metrics {k} did not move under load: {p0.get(k)} -> {p1.get(k)}")
+    growing_monitor = ["packets_received", "packets_sent", "cnt_updatelatency",
+                       "cnt_readlatency", "commit_count", "cnt_fsynctime"]
+    for j0, j1 in zip(monitors, monitors[1:]):
+        for k in growing_monitor:
+            if not float(j1.get(k, 0)) > float(j0.get(k, 0)):
+                raise AssertionError(f"/commands/monitor {k} did not move under load: "
+                                     f"{j0.get(k)} -> {j1.get(k)}")
     last, (samples, types) = scrapes[-1][0], scrapes[-1][1]
     for k in ["zk_max_latency", "zk_max_updatelatency", "zk_open_file_descriptor_count",
               "zk_max_client_response_size", "zk_znode_count", "zk_cnt_jvm_pause_time_ms",
@@ -257,8 +279,9 @@ def check_values_move(s):
             raise AssertionError(f"mntr key {k} is not a Prometheus metric {bare}")
     if "process_open_fds" not in samples:
         raise AssertionError("exportJvmInfo (default true) but no process_open_fds")
-    print(f"PASS values-move: {len(growing_mntr)} mntr keys and {len(growing_prom)} Prometheus "
-          f"samples grew between each of 3 scrapes under load; {len(types)} metric families")
+    print(f"PASS values-move: {len(growing_mntr)} mntr keys, {len(growing_prom)} Prometheus "
+          f"samples and {len(growing_monitor)} /commands/monitor fields grew between each of "
+          f"3 scrapes under load; {len(types)} metric families")
 
 
 def check_provider_settings(s):
