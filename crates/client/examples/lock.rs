@@ -29,11 +29,14 @@ async fn main() -> Result<(), BoxError> {
         tasks.push(tokio::spawn(async move {
             let lock = Mutex::new(zk.clone(), LOCK_PATH)?;
             for r in 0..rounds {
-                lock.acquire().await?;
-                let node = lock.node().await.unwrap_or_default();
-                println!("worker {w} holds the lock (round {r}, node {node})");
+                // The guard releases the lock when dropped (also on an early return).
+                let guard = lock.lock().await?;
+                println!(
+                    "worker {w} holds the lock (round {r}, node {})",
+                    guard.node()
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                lock.release().await?;
+                guard.release().await?;
             }
             zk.close().await?;
             Ok::<(), rzk_client::Error>(())

@@ -15,6 +15,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Lock, lease and latch handles release when dropped (`recipes::MutexGuard`,
+//! `recipes::SemaphoreGuard`, `recipes::LeaderLatch`, `recipes::Leadership`):
+//!
+//! ```no_run
+//! # async fn demo(zk: rzk_client::Client) -> rzk_client::Result<()> {
+//! let lock = rzk_client::recipes::Mutex::new(zk, "/app/lock")?;
+//! let guard = lock.lock().await?; // Curator: InterProcessMutex.acquire()
+//! // ... a `?` here drops the guard, which deletes the lock node ...
+//! guard.release().await?; // or let it drop; the explicit release reports errors
+//! # Ok(()) }
+//! ```
+//!
 //! This crate never panics on server input and never retries a failed operation by itself.
 
 #![warn(missing_docs)]
@@ -38,3 +50,8 @@ pub use session::{Counters, COMMAND_QUEUE};
 pub use tls::TlsOptions;
 pub use types::*;
 pub use watch::{OneshotWatch, WatchStream, WATCH_STREAM_CAPACITY};
+
+/// The README's code blocks, compiled as doctests so the published example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
