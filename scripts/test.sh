@@ -29,6 +29,9 @@ command -v cargo >/dev/null || { echo "cargo not found"; exit 1; }
 stage fmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage cargo-test cargo test --workspace
+# The dump tools and bench against ZooKeeper's own tools / server (~25 s): SnapshotFormatter
+# -json, TxnLogToolkit -c/-r on the same files; rzk bench against Apache ZooKeeper.
+stage tools-oracle env RZK_TEST_ORACLE=1 cargo test -p rzk --test dump --test bench
 
 cargo build -p rzk -p rzk-testkit --bins --examples || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 RZK="$ROOT/target/debug/rzk"
