@@ -63,6 +63,9 @@ pub struct Args {
     /// Session timeout in milliseconds.
     #[arg(long, default_value_t = 30000)]
     pub session_timeout: u64,
+    /// How long to wait for each session's first connection, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub connect_timeout: u64,
     /// Leave the created znodes in place.
     #[arg(long)]
     pub no_cleanup: bool,
@@ -284,7 +287,9 @@ async fn connect_all(a: &Args) -> Result<Vec<Client>, String> {
     let tls = a.tls.options().map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(a.sessions);
     for _ in 0..a.sessions {
-        let mut b = Client::builder(&a.hosts).session_timeout(timeout);
+        let mut b = Client::builder(&a.hosts)
+            .session_timeout(timeout)
+            .connect_timeout(Duration::from_millis(a.connect_timeout));
         if let Some(t) = &tls {
             b = b.tls(t.clone());
         }
@@ -294,7 +299,10 @@ async fn connect_all(a: &Args) -> Result<Vec<Client>, String> {
                 for c in &clients {
                     let _ = c.close().await;
                 }
-                return Err(format!("connect {}: {e}", a.hosts));
+                return Err(format!(
+                    "no server of {} gave a session within {} ms ({e}); is it running? (--connect-timeout)",
+                    a.hosts, a.connect_timeout
+                ));
             }
         }
     }

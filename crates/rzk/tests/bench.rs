@@ -191,3 +191,26 @@ async fn bench_create_result_line_and_foreign_parent_kept() {
         create_under_existing_path_keeps_it(k).await;
     }
 }
+
+#[test]
+fn bench_against_dead_server_fails_within_connect_timeout() {
+    // a port that was free a moment ago: nothing listens there
+    let port = rzk_testkit::server::free_ports(1)[0];
+    let hosts = format!("127.0.0.1:{port}");
+    let t0 = std::time::Instant::now();
+    let out = bench(&hosts, &["--connect-timeout", "1000", "--duration", "1"]);
+    let took = t0.elapsed();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        out.stderr.contains("connecting 2 sessions to"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&hosts) && out.stderr.contains("within 1000 ms"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("RESULT"), "{}", out.stdout);
+}
