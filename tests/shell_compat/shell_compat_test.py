@@ -11,7 +11,10 @@ exits 1 if any case differs. Ports 22610-22619.
 """
 import argparse
 import os
+import pty
 import re
+import select
+import time
 import shutil
 import subprocess
 import sys
@@ -91,6 +94,59 @@ def run(cmd, lines, server):
     return normalise(r.stdout, server), normalise(r.stderr, server)
 
 
+def tty_session(rzk, server, home, keys):
+    """Runs `rzk shell` on a pseudo-terminal with HOME=home, types each of `keys` (bytes)
+    and returns what the terminal showed after each."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.environ["HOME"] = home
+        os.environ.pop("RUST_LOG", None)
+        os.execv(rzk, [rzk, "shell", "-server", server])
+
+    def read(wait):
+        out, end = b"", time.time() + wait
+        while time.time() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return out.decode(errors="replace")
+
+    read(1.0)
+    shown = []
+    for k in keys:
+        os.write(fd, k)
+        shown.append(read(0.7))
+    os.write(fd, b"\x15quit\r")
+    read(0.5)
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return shown
+
+
+def tty_checks(rzk, server, tmp):
+    """Tab completion (commands, options, znode paths from the server) and history kept
+    across runs, on a terminal. Returns (checks run, checks passed)."""
+    home = os.path.join(tmp, "home")
+    os.makedirs(home, exist_ok=True)
+    shown = tty_session(rzk, server, home, [
+        b"create /ttyapp\r", b"create /ttyapp/child1\r",
+        b"ls /tty\t", b"\x15ls /ttyapp/ch\t", b"\x15ls -\t\t", b"\x15getAl\t",
+    ])
+    again = tty_session(rzk, server, home, [b"\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A"])
+    checks = [
+        ("path completion from the server", "ls /ttyapp" in shown[2]),
+        ("nested path completion", "ls /ttyapp/child1" in shown[3]),
+        ("option listing", "-R  -s  -w" in shown[4]),
+        ("command completion", "getAllChildrenNumber" in shown[5]),
+        ("history across runs", "create /ttyapp" in again[0]),
+    ]
+    for name, good in checks:
+        print(f"{'ok  ' if good else 'FAIL'}  tty: {name}")
+    return len(checks), sum(1 for _, g in checks if g)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", required=True)
@@ -127,7 +183,9 @@ def main():
                     if m != t:
                         print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
         print(f"cases run: {len(CASES)}, cases identical: {identical}")
-        return 0 if identical == len(CASES) else 1
+        tty_run, tty_ok = tty_checks(a.rzk, rs, tmp)
+        print(f"tty checks run: {tty_run}, passed: {tty_ok}")
+        return 0 if identical == len(CASES) and tty_ok == tty_run else 1
     finally:
         rz.stop()
         if ap_:

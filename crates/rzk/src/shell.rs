@@ -10,6 +10,7 @@
 //! options it runs that one command and exits (status 1 on error). Never panics on
 //! server replies; every failure becomes a zkCli-style message on stderr.
 
+mod complete;
 mod events;
 mod options;
 mod quota;
@@ -231,6 +232,8 @@ pub fn main(args: Args) -> ExitCode {
 
 struct Shell {
     client: Option<Client>,
+    /// The same session, for tab completion of znode paths.
+    shared: complete::SharedClient,
     /// Prints the current session's state changes (interactive mode).
     printer: Option<tokio::task::JoinHandle<()>>,
     tls: Option<rzk_client::TlsOptions>,
@@ -294,6 +297,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let mut sh = Shell {
         client: None,
+        shared: Default::default(),
         printer: None,
         tls,
         sasl,
@@ -573,12 +577,18 @@ impl Shell {
         if self.interactive {
             self.printer = Some(events::track(c.state_watcher(), self.sasl.is_some()));
         }
+        if let Ok(mut g) = self.shared.lock() {
+            *g = Some(c.clone());
+        }
         self.client = Some(c);
         Ok(())
     }
 
     /// Closes the session and waits until its `Closed` event is printed.
     async fn close(&mut self) {
+        if let Ok(mut g) = self.shared.lock() {
+            *g = None;
+        }
         if let Some(c) = self.client.take() {
             if let Err(e) = c.close().await {
                 tracing::debug!(%e, "close");
@@ -599,13 +609,31 @@ impl Shell {
     }
 
     async fn interactive_loop(&mut self) {
-        let mut rl = match rustyline::DefaultEditor::new() {
+        // Tab lists the candidates, as zkCli's JLine completer does.
+        let config = rustyline::Config::builder()
+            .completion_type(rustyline::CompletionType::List)
+            .build();
+        let mut rl = match rustyline::Editor::<
+            complete::ShellHelper,
+            rustyline::history::DefaultHistory,
+        >::with_config(config)
+        {
             Ok(rl) => rl,
             Err(e) => {
                 eprintln!("cannot start line editor: {e}");
                 return;
             }
         };
+        let mut commands: Vec<&'static str> = COMMANDS
+            .iter()
+            .copied()
+            .filter(|c| !matches!(*c, "h" | "exit" | "rmr"))
+            .collect();
+        commands.sort_unstable();
+        rl.set_helper(Some(complete::ShellHelper {
+            client: self.shared.clone(),
+            commands,
+        }));
         let hist = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(HISTORY_FILE));
         if let Some(h) = &hist {
             let _ = rl.load_history(h);
