@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""Mixed ensembles of rzk and Apache ZooKeeper 3.8 as real processes (ports 22900-22999):
+
+  zk2rzk1   ZooKeeper 1, 2 + rzk 3. rzk leads first (started first, highest myid); writes
+            through every member, equal trees everywhere. TRUNC: both ZooKeeper followers
+            killed -9, a write sent to the rzk leader (logged, never acknowledged), the
+            leader killed -9, the followers restarted: a ZooKeeper member leads; the restarted
+            rzk member must log "TRUNC to". DIFF: rzk killed, writes, restarted: "DIFF
+            after". SNAP: rzk's data directory emptied (myid kept; the ZooKeeper members run
+            with txn-log sync off, zookeeper.snapshotSizeFactor=-1): "SNAP at".
+  zk1rzk2   rzk 1, 2 + ZooKeeper 3. ZooKeeper leads first (highest myid); a kazoo writer
+            thread writes all along; the ZooKeeper leader is killed -9 (an rzk member must
+            lead), it restarts and syncs from the rzk leader (its log says how); then the
+            rzk leader is killed -9; every acknowledged write is on every member, equal
+            trees everywhere.
+  rolling   3 ZooKeeper members under a light write load are replaced one by one by rzk on
+            the SAME data directories, then rolled back to ZooKeeper one by one; every
+            acknowledged write is on all members with equal data, equal trees everywhere.
+
+  tests/mixed/mixed_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
+      [--variants zk2rzk1,zk1rzk2,rolling] [--keep]
+
+Prints one line per variant and "N passed, M failed"; exits 1 on a failure. Only processes
+started here are signalled (by PID); everything listens on 127.0.0.1.
+"""
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+from kazoo.client import KazooClient
+from kazoo.retry import KazooRetry
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import zkproc  # noqa: E402
+
+TICK = "500"
+# ZooKeeper-only JVM properties: no txn-log based sync (a learner behind the committed log
+# gets a SNAP), a small committed log.
+APACHE_PROPS = ["zookeeper.snapshotSizeFactor=-1", "zookeeper.commitLogCount=20"]
+
+
+class Ensemble:
+    """Three voters: client base+i, quorum base+10+i, election base+20+i; `kinds` maps a
+    myid to "rzk" or "apache" and may change between restarts (same data directory)."""
+
+    def __init__(self, args, tmp, name, base, kinds):
+        self.args, self.base, self.kinds = args, base, dict(kinds)
+        self.dir = os.path.join(tmp, name)
+        self.procs = {}
+        self.servers = zkproc.server_lines(sorted(kinds), base + 10, base + 20)
+
+    def port(self, i):
+        return self.base + i
+
+    def sdir(self, i):
+        return os.path.join(self.dir, f"s{i}")
+
+    def log(self, i):
+        name = "server.log" if self.kinds[i] == "rzk" else "zookeeper.log"
+        return os.path.join(self.sdir(i), name)
+
+    def log_mark(self, i):
+        """Where member `i`'s next start writes its log (start-apache-zk.sh empties it)."""
+        if self.kinds[i] == "apache":
+            return 0
+        try:
+            return os.path.getsize(self.log(i))
+        except OSError:
+            return 0
+
+    def log_since(self, i, mark):
+        with open(self.log(i), "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+    def start(self, i, kind=None):
+        if kind:
+            self.kinds[i] = kind
+        d = self.sdir(i)
+        settings = [f"tickTime={TICK}", "initLimit=20", "syncLimit=10"]
+        if self.kinds[i] == "rzk":
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
+                                      servers=self.servers, myid=i)
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
+        else:
+            zkproc.write_myid(os.path.join(d, "data"), i)
+            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *settings,
+                                                *APACHE_PROPS, *self.servers)
+
+    def stop(self, i, kill=False):
+        p = self.procs.pop(i)
+        p.kill9() if kill else p.stop(20)
+        zkproc.wait_until(lambda: zkproc.mode(self.port(i)) is None, 20, f"member {i} down")
+
+    def stop_all(self):
+        for i in list(self.procs):
+            self.procs.pop(i).kill9()
+
+    def settled(self, timeout=60):
+        ports = [self.port(i) for i in sorted(self.procs)]
+        return zkproc.wait_settled(ports, timeout=timeout, where=f" ({self.dir})") - self.base
+
+    def hosts(self, ids=None):
+        return ",".join(f"127.0.0.1:{self.port(i)}" for i in (ids or sorted(self.procs)))
+
+    def client(self, ids=None, retry=True):
+        r = KazooRetry(max_tries=-1, delay=0.02, max_delay=0.2)
+        c = KazooClient(hosts=self.hosts(ids), timeout=6.0, connection_retry=r,
+                        command_retry=r if retry else None)
+        c.start(timeout=30)
+        return c
+
+    def write_through_all(self, tag):
+        """One create and one set through every running member (each acknowledged)."""
+        for i in sorted(self.procs):
+            c = self.client([i])
+            try:
+                c.ensure_path("/mixed")
+                c.create(f"/mixed/{tag}-{i}", f"{tag} via {self.kinds[i]} {i}".encode())
+                c.set("/mixed", f"{tag} last via {i}".encode())
+            finally:
+                close(c)
+
+    def assert_equal_trees(self, must=None, live=False):
+        """Every running member (after `sync`) holds the same tree (not compared while a
+        writer runs: `live`); `must` (path -> data) entries are present with equal data
+        on all of them."""
+        trees = {}
+        for i in sorted(self.procs):
+            c = self.client([i])
+            try:
+                c.sync("/")
+                trees[i] = walk(c, "/")
+            finally:
+                close(c)
+        first = trees[min(trees)]
+        for i, t in trees.items():
+            for path, data in (must or {}).items():
+                assert t.get(path) == data, \
+                    f"acknowledged write {path}={data!r} on member {i}: {t.get(path)!r} ({self.dir})"
+            if t != first and not live:
+                diff = sorted(set(t.items()) ^ set(first.items()))[:6]
+                raise AssertionError(f"member {i} ({self.kinds[i]}) differs: {diff} ({self.dir})")
+        return len(first)
+
+
+def close(c):
+    try:
+        c.stop()
+        c.close()
+    except Exception:  # noqa: BLE001 - best-effort teardown
+        pass
+
+
+def walk(c, path):
+    """path -> data of every znode under `path` except /zookeeper."""
+    out = {}
+    for child in c.get_children(path):
+        p = (path.rstrip("/") + "/" + child)
+        if p == "/zookeeper":
+            continue
+        out[p] = c.get(p)[0]
+        out.update(walk(c, p))
+    return out
+
+
+class Writer(threading.Thread):
+    """Creates /load/w<n> in a loop through the given members; records each acknowledged
+    write (a failed one is not retried under the same name)."""
+
+    def __init__(self, ens, pause=0.02):
+        super().__init__(daemon=True)
+        self.ens, self.pause = ens, pause
+        self.acked = {}
+        self.failed = 0
+        self.halt = threading.Event()
+        self.c = ens.client(retry=False)
+        self.c.ensure_path("/load")
+
+    def run(self):
+        n = 0
+        while not self.halt.is_set():
+            n += 1
+            path, data = f"/load/w{n:06d}", f"v{n}".encode()
+            try:
+                self.c.create(path, data)
+                self.acked[path] = data
+            except Exception:  # noqa: BLE001 - not acknowledged
+                self.failed += 1
+                time.sleep(0.05)
+            time.sleep(self.pause)
+
+    def finish(self):
+        self.halt.set()
+        self.join(30)
+        close(self.c)
+        return self.acked
+
+    def wait_more(self, n, timeout=30):
+        start = len(self.acked)
+        zkproc.wait_until(lambda: len(self.acked) >= start + n, timeout, f"{n} more acknowledged writes")
+
+
+def expect_sync(ens, i, mark, word):
+    text = ens.log_since(i, mark)
+    lines = [ln for ln in text.splitlines() if "syncing with leader" in ln]
+    assert any(word in ln for ln in lines), f"member {i} did not log a {word} sync: {lines}"
+    return lines[-1].split("syncing with leader", 1)[1].strip()
+
+
+def apache_sync_kind(ens, i, mark):
+    text = ens.log_since(i, mark)
+    for needle, kind in (("Getting a diff from the leader", "DIFF"),
+                         ("Getting a snapshot from leader", "SNAP"),
+                         ("Truncating log to", "TRUNC")):  # Learner.syncWithLeader's lines
+        if needle in text:
+            return kind
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------- variants
+
+def v_zk2rzk1(args, tmp):
+    e = Ensemble(args, tmp, "zk2rzk1", args.base_port, {1: "apache", 2: "apache", 3: "rzk"})
+    try:
+        e.start(3)
+        e.start(1)
+        e.start(2)
+        leader = e.settled()
+        assert e.kinds[leader] == "rzk", f"expected rzk 3 to lead, {leader} leads"
+        e.write_through_all("a")
+        n = e.assert_equal_trees()
+        print(f"  rzk 3 leads ZooKeeper 1, 2: {n} znodes equal on all", flush=True)
+
+        # TRUNC: a proposal only the rzk leader has logged (its followers killed first).
+        c = e.client([3], retry=False)  # the session needs the quorum
+        for i in (1, 2):
+            e.stop(i, kill=True)
+        c.create_async("/mixed/never-acked", b"x")
+        time.sleep(0.5)
+        e.stop(3, kill=True)
+        close(c)
+        for i in (1, 2):
+            e.start(i)
+        leader = e.settled()
+        assert e.kinds[leader] == "apache"
+        mark = e.log_mark(3)
+        e.start(3)
+        e.settled()
+        how = expect_sync(e, 3, mark, "TRUNC")
+        print(f"  ZooKeeper {leader} leads; restarted rzk 3: {how}", flush=True)
+        e.write_through_all("b")
+        e.assert_equal_trees()
+        c = e.client()
+        st = c.exists("/mixed/never-acked")
+        assert st is None, f"the unacknowledged write survived: czxid {st.czxid:#x} owner session {c.get('/mixed/never-acked')}"
+        close(c)
+
+        # DIFF: rzk misses a few writes.
+        e.stop(3, kill=True)
+        c = e.client()
+        for k in range(5):
+            c.create(f"/mixed/d{k}", b"diff")
+        close(c)
+        mark = e.log_mark(3)
+        e.start(3)
+        e.settled()
+        print(f"  rzk 3 restarted after 5 writes: {expect_sync(e, 3, mark, 'DIFF')}", flush=True)
+        e.write_through_all("c")
+        e.assert_equal_trees()
+
+        # SNAP: rzk's data directory emptied (myid kept), more writes than the committed log.
+        e.stop(3)
+        data = os.path.join(e.sdir(3), "data")
+        shutil.rmtree(os.path.join(data, "version-2"), ignore_errors=True)
+        c = e.client()
+        for k in range(30):
+            c.create(f"/mixed/s{k}", b"snap")
+        close(c)
+        mark = e.log_mark(3)
+        e.start(3)
+        e.settled()
+        print(f"  rzk 3 restarted empty: {expect_sync(e, 3, mark, 'SNAP')}", flush=True)
+        e.write_through_all("d")
+        n = e.assert_equal_trees()
+        print(f"  {n} znodes equal on all", flush=True)
+    finally:
+        e.stop_all()
+
+
+def v_zk1rzk2(args, tmp):
+    e = Ensemble(args, tmp, "zk1rzk2", args.base_port + 30, {1: "rzk", 2: "rzk", 3: "apache"})
+    w = None
+    try:
+        e.start(3)
+        e.start(1)
+        leader = e.settled()  # ZooKeeper 3 and rzk 1 first: 3 leads (higher myid)
+        e.start(2)
+        assert e.settled() == leader
+        assert e.kinds[leader] == "apache", f"expected ZooKeeper 3 to lead, {leader} leads"
+        e.write_through_all("a")
+        n = e.assert_equal_trees()
+        print(f"  ZooKeeper 3 leads rzk 1, 2: {n} znodes equal on all", flush=True)
+
+        w = Writer(e)
+        w.start()
+        w.wait_more(20)
+        t0 = time.time()
+        e.stop(3, kill=True)
+        leader = e.settled()
+        w.wait_more(20)
+        print(f"  ZooKeeper leader killed -9 under load: rzk {leader} leads after "
+              f"{time.time() - t0:.1f} s", flush=True)
+        assert e.kinds[leader] == "rzk"
+        mark = e.log_mark(3)
+        e.start(3)
+        e.settled()
+        w.wait_more(20)
+        print(f"  ZooKeeper 3 rejoined rzk leader {leader} by {apache_sync_kind(e, 3, mark)}", flush=True)
+        e.write_through_all("b")
+        e.assert_equal_trees(dict(w.acked), live=True)
+
+        t0 = time.time()
+        e.stop(leader, kill=True)
+        new = e.settled()
+        w.wait_more(20)
+        print(f"  rzk leader {leader} killed -9 under load: {e.kinds[new]} {new} leads after "
+              f"{time.time() - t0:.1f} s", flush=True)
+        e.start(leader)
+        e.settled()
+        w.wait_more(10)
+        acked = w.finish()
+        w = None
+        e.write_through_all("c")
+        n = e.assert_equal_trees(acked)
+        print(f"  {len(acked)} acknowledged writes on all members; {n} znodes equal", flush=True)
+    finally:
+        if w is not None:
+            w.finish()
+        e.stop_all()
+
+
+def v_rolling(args, tmp):
+    e = Ensemble(args, tmp, "rolling", args.base_port + 60, {1: "apache", 2: "apache", 3: "apache"})
+    w = None
+    try:
+        for i in (1, 2, 3):
+            e.start(i)
+        e.settled()
+        w = Writer(e, pause=0.05)
+        w.start()
+        w.wait_more(10)
+        for target in ("rzk", "apache"):
+            for i in (1, 2, 3):
+                e.stop(i)
+                e.start(i, target)
+                e.settled()
+                w.wait_more(5)
+            kinds = ",".join(e.kinds[i] for i in (1, 2, 3))
+            print(f"  rolled to {kinds}: {len(w.acked)} acknowledged, {w.failed} failed", flush=True)
+            if target == "rzk":
+                e.write_through_all("rzk")
+                e.assert_equal_trees(dict(w.acked), live=True)
+        acked = w.finish()
+        w = None
+        e.write_through_all("back")
+        n = e.assert_equal_trees(acked)
+        print(f"  {len(acked)} acknowledged writes on all members; {n} znodes equal", flush=True)
+    finally:
+        if w is not None:
+            w.finish()
+        e.stop_all()
+
+
+VARIANTS = {"zk2rzk1": v_zk2rzk1, "zk1rzk2": v_zk1rzk2, "rolling": v_rolling}
+
+
+def main():
+    logging.basicConfig(level=logging.CRITICAL)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
+    ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
+    ap.add_argument("--variants", default="zk2rzk1,zk1rzk2,rolling")
+    ap.add_argument("--base-port", type=int, default=22900)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    args.rzk = os.path.abspath(args.rzk)
+    tmp = tempfile.mkdtemp(prefix="rzk-mixed-")
+    results = []
+    for v in args.variants.split(","):
+        t0 = time.time()
+        print(f"{v}:", flush=True)
+        try:
+            VARIANTS[v](args, tmp)
+            results.append(True)
+            print(f"PASS {v} ({time.time() - t0:.1f} s)", flush=True)
+        except Exception as ex:  # noqa: BLE001
+            results.append(False)
+            print(f"FAIL {v}: {ex!r}", flush=True)
+            traceback.print_exc()
+    failed = not all(results)
+    if failed or args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
