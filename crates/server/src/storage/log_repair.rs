@@ -227,3 +227,91 @@ pub fn recover_checksums(src: &Path, dst: &Path) -> Result<RecoverOutcome, Repai
     finish_new(dst, out)?;
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::log_reader::RecordFault;
+
+    /// ZooKeeper 3.8's log.f: 8 records (zxid 0xf..0x16) in its first 1106 bytes.
+    fn zk_log() -> Vec<u8> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zk38/version-2/log.f");
+        fs::read(p).expect("fixture")
+    }
+
+    const RECORDS_END: usize = 1106;
+
+    fn scratch(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("log.f");
+        fs::write(&p, bytes).expect("write");
+        (dir, p)
+    }
+
+    #[test]
+    fn recover_fixes_crcs_and_leaves_a_torn_tail_out() {
+        let orig = zk_log();
+        let mut b = orig[..RECORDS_END].to_vec();
+        b[16 + 7] ^= 0x01; // first record's checksum
+        b.extend_from_slice(&orig[16..40]); // a record cut short after the last one
+        let (dir, src) = scratch(&b);
+        let dst = dir.path().join("out");
+        let r = recover_checksums(&src, &dst).expect("recover");
+        assert_eq!(r.records, 8);
+        assert_eq!(r.fixed.len(), 1);
+        assert_eq!((r.fixed[0].offset, r.fixed[0].zxid), (16, 0xf));
+        let torn = r.torn.expect("torn tail");
+        assert_eq!(
+            (torn.offset, torn.fault),
+            (RECORDS_END as u64, RecordFault::Truncated)
+        );
+        assert_eq!(fs::read(&dst).expect("read"), orig[..RECORDS_END].to_vec());
+        assert_eq!(fs::read(&src).expect("read"), b, "source unchanged");
+        // never overwrites
+        assert!(matches!(
+            recover_checksums(&src, &dst),
+            Err(RepairError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn recover_refuses_a_record_that_does_not_decode() {
+        let orig = zk_log();
+        let mut b = orig[..RECORDS_END].to_vec();
+        b[16 + 12 + 28] = 0x7f; // the txn header's type field: no such type
+        let (dir, src) = scratch(&b);
+        let e = recover_checksums(&src, &dir.path().join("out")).expect_err("corrupt");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("byte offset 16") && msg.contains("log.f"),
+            "{msg}"
+        );
+        assert!(!dir.path().join("out").exists());
+    }
+
+    #[test]
+    fn chop_keeps_records_up_to_zxid_byte_for_byte() {
+        let orig = zk_log();
+        let (dir, src) = scratch(&orig);
+        let dst = dir.path().join("chopped");
+        assert_eq!(chop_file(&src, 0x12, &dst).expect("chop"), 4);
+        let cut = fs::read(&dst).expect("read");
+        assert_eq!(cut, orig[..cut.len()].to_vec());
+        let mut r = LogFileReader::open(&dst).expect("open");
+        let mut last = 0;
+        while let Some(e) = r.next_entry().expect("read") {
+            last = e.record.header.zxid;
+        }
+        assert_eq!(last, 0x12);
+        assert!(matches!(r.end(), Some(FileEnd::Clean)));
+        assert!(matches!(
+            chop_file(&src, 0x100, &dir.path().join("x")),
+            Err(RepairError::ZxidNotInLog { zxid: 0x100, .. })
+        ));
+        assert!(matches!(
+            chop_file(&src, 0x12, &dst),
+            Err(RepairError::Io { .. })
+        ));
+        assert_eq!(fs::read(&src).expect("read"), orig, "source unchanged");
+    }
+}
