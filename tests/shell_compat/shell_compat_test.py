@@ -43,6 +43,8 @@ CASES = [
     ("bundled and trailing options", ["create /c12 d", "ls -sw /c12", "get /c12 -s", "ls -- /c12"]),
     ("missing option value", ["create /c13", "set /c13 d -v", "delete -v 5 /c13", "delete /c13"]),
     ("unknown command", ["foo bar"]),
+    ("help, h, exit and rmr are not zkCli 3.8 commands", ["help", "h", "exit", "rmr /x"]),
+    ("a line of blanks", ["   "]),
     ("command usage", ["ls", "get", "set /x"]),
     ("bad paths", ["get -", "get c", "stat /nonexistent"]),
     ("existing node", ["create /c17", "create /c17"]),

@@ -63,6 +63,8 @@ struct Options {
     read_only: bool,
     tls: TlsArgs,
     sasl: SaslArgs,
+    /// `-h`/`-help`/`--help`: print the usage, connect to nothing.
+    help: bool,
     command: Vec<String>,
 }
 
@@ -152,6 +154,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         read_only: false,
         tls: TlsArgs::default(),
         sasl: SaslArgs::default(),
+        help: false,
         command: Vec::new(),
     };
     let mut i = 0;
@@ -201,7 +204,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "-waitforconnection" => {}
             "-help" | "--help" | "-h" => {
-                o.command = vec!["help".into()];
+                o.help = true;
                 return Ok(o);
             }
             _ => {
@@ -276,7 +279,7 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if opts.command.first().map(String::as_str) == Some("help") {
+    if opts.help {
         // Usage needs no server: print it before connecting.
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -535,10 +538,6 @@ const COMMANDS: &[&str] = &[
     "sync",
     "version",
     "whoami",
-    "help",
-    "h",
-    "exit",
-    "rmr",
 ];
 
 /// Commands that take no `-x` options (zkCli refuses any).
@@ -624,11 +623,7 @@ impl Shell {
                 return;
             }
         };
-        let mut commands: Vec<&'static str> = COMMANDS
-            .iter()
-            .copied()
-            .filter(|c| !matches!(*c, "h" | "exit" | "rmr"))
-            .collect();
+        let mut commands: Vec<&'static str> = COMMANDS.iter().copied().collect();
         commands.sort_unstable();
         rl.set_helper(Some(complete::ShellHelper {
             client: self.shared.clone(),
@@ -669,7 +664,7 @@ impl Shell {
             eprintln!("No command entered");
             return true;
         }
-        if matches!(words[0].as_str(), "quit" | "exit") {
+        if words[0] == "quit" {
             return false;
         }
         if let Err(f) = self.dispatch(&words).await {
@@ -777,7 +772,7 @@ impl Shell {
             }
             return Ok(());
         }
-        if !matches!(cmd, "help" | "h") && self.client().is_err() {
+        if self.client().is_err() {
             // zkCli checks for a live session before any of its CliCommands.
             println!("Not connected");
             return Ok(());
@@ -791,10 +786,6 @@ impl Shell {
             f.rest.first().cloned().ok_or_else(|| usage.to_string())
         };
         match cmd {
-            "help" | "h" => {
-                println!("{USAGE}");
-                Ok(())
-            }
             "version" => {
                 println!(
                     "rzk shell version: {} (commands and output of ZooKeeper CLI 3.8)",
@@ -978,7 +969,7 @@ impl Shell {
                 }
                 Ok(())
             }
-            "delete" | "rmr" | "deleteall" => {
+            "delete" | "deleteall" => {
                 let f = flags(args, if cmd == "delete" { "v:" } else { "b:" })?;
                 let path = path_of(&f, "delete [-v version] path")?;
                 let zk = self.client()?;
