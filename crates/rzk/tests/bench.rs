@@ -72,7 +72,7 @@ async fn mixed_json_progress_and_cleanup(kind: Kind) {
                 "--read-ratio",
                 "0.5",
                 "--duration",
-                "2.2",
+                "2.6",
                 "--warmup",
                 "0",
                 "--json",
