@@ -8,6 +8,8 @@ of ctime/mtime, zxids and session ids (they differ between two servers), the fir
 the usage text (each names its own options), zkCli's `reconfig` usage line (rzk shell has
 no reconfig yet) and the `version` line. Prints "cases run: N, cases identical: M" and
 exits 1 if any case differs. Ports 22610-22619.
+A last case runs each tool against an rzk server that is then stopped: the
+Disconnected event must appear as zkCli prints it, with no log line.
 """
 import argparse
 import os
@@ -149,6 +151,29 @@ def tty_checks(rzk, server, tmp):
     return len(checks), sum(1 for _, g in checks if g)
 
 
+def server_goes_away(tool_cmd, rzk, port, tmp):
+    """Starts an rzk server on `port`, runs `ls /` in an interactive session of `tool_cmd`,
+    stops the server, waits for the session to notice, quits; returns the normalised
+    (stdout, stderr)."""
+    cfg = zkproc.write_config(os.path.join(tmp, f"away{port}", "zoo.cfg"), port)
+    srv = zkproc.start_rzk(rzk, cfg, port)
+    server = f"127.0.0.1:{port}"
+    try:
+        zkproc.wait_serving(port, srv, what="rzk")
+        sh = subprocess.Popen(tool_cmd + ["-server", server], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "RUST_LOG": ""})
+        sh.stdin.write("ls /\n")
+        sh.stdin.flush()
+        time.sleep(2.0)
+        srv.stop()
+        time.sleep(2.0)  # both clients see the connection drop at once (EOF)
+        out, err = sh.communicate("quit\n", timeout=30)
+        return normalise(out, server), normalise(err, server)
+    finally:
+        srv.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", required=True)
@@ -184,10 +209,19 @@ def main():
                 for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
                     if m != t:
                         print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
-        print(f"cases run: {len(CASES)}, cases identical: {identical}")
+        mine = server_goes_away([a.rzk, "shell"], a.rzk, 22612, tmp)
+        theirs = server_goes_away([ZKCLI], a.rzk, 22613, tmp)
+        saw = "WatchedEvent state:Disconnected type:None path:null" in mine[0]
+        if mine == theirs and saw:
+            identical += 1
+            print("ok    the server goes away (Disconnected event, no log lines)")
+        else:
+            print(f"DIFF  the server goes away\n  rzk shell: {mine}\n  zkCli:     {theirs}")
+        total = len(CASES) + 1
+        print(f"cases run: {total}, cases identical: {identical}")
         tty_run, tty_ok = tty_checks(a.rzk, rs, tmp)
         print(f"tty checks run: {tty_run}, passed: {tty_ok}")
-        return 0 if identical == len(CASES) and tty_ok == tty_run else 1
+        return 0 if identical == total and tty_ok == tty_run else 1
     finally:
         rz.stop()
         if ap_:
