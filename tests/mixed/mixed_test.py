@@ -133,7 +133,12 @@ class Ensemble:
     def assert_equal_trees(self, must=None, live=False):
         """Every running member (after `sync`) holds the same tree (not compared while a
         writer runs: `live`); `must` (path -> data) entries are present with equal data
-        on all of them."""
+        on all of them; no member's log reports a tree digest mismatch (rzk: "tree digest
+        mismatch"; ZooKeeper: "First digest mismatch on txn", "Digests are not matching")."""
+        for i in sorted(self.procs):
+            text = self.log_since(i, 0).lower()
+            assert "digest mismatch" not in text and "digests are not matching" not in text, \
+                f"member {i} ({self.kinds[i]}) logged a digest mismatch ({self.log(i)})"
         trees = {}
         for i in sorted(self.procs):
             c = self.client([i])
