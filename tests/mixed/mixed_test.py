@@ -28,6 +28,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -423,6 +424,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.rzk = os.path.abspath(args.rzk)
+    # `timeout` in scripts/test.sh sends SIGTERM: unwind so every variant stops its servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     tmp = tempfile.mkdtemp(prefix="rzk-mixed-")
     results = []
     for v in args.variants.split(","):
