@@ -144,9 +144,9 @@ stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache s
 # leader, followers, observer and sessions moving between members.
 stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
 
-# Mixed rzk + ZooKeeper 3.8 ensembles (tests/mixed, ports 22900-22999, ~70 s): each side
-# leading, TRUNC/DIFF/SNAP of rzk from a ZooKeeper leader, leader kills under write load,
-# a rolling migration ZooKeeper -> rzk -> ZooKeeper on the same data directories.
+# Mixed rzk + ZooKeeper 3.8 ensembles (tests/mixed, ports 22900-22999, ~50-90 s): each side
+# leading, TRUNC/DIFF/SNAP syncs across the implementations (both ways), leader kills under
+# write load, a rolling migration ZooKeeper -> rzk -> ZooKeeper on the same data directories.
 stage mixed timeout -k 10 300 "$PY" tests/mixed/mixed_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 echo
