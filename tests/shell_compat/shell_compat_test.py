@@ -16,6 +16,7 @@ import os
 import pty
 import re
 import select
+import socket
 import time
 import shutil
 import subprocess
@@ -174,6 +175,24 @@ def server_goes_away(tool_cmd, rzk, port, tmp):
         srv.stop()
 
 
+def silent_server(tool_cmd, port):
+    """Runs `ls /` (one-shot, -timeout 2000) against a port that accepts connections and
+    never answers; returns the normalised (stdout, stderr) and the seconds it took."""
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", port))
+    lsn.listen(16)
+    try:
+        t0 = time.time()
+        r = subprocess.run(tool_cmd + ["-server", f"127.0.0.1:{port}", "-timeout", "2000", "ls", "/"],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "RUST_LOG": ""})
+        took = time.time() - t0
+        server = f"127.0.0.1:{port}"
+        return (normalise(r.stdout, server), normalise(r.stderr, server), r.returncode), took
+    finally:
+        lsn.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", required=True)
@@ -217,7 +236,15 @@ def main():
             print("ok    the server goes away (Disconnected event, no log lines)")
         else:
             print(f"DIFF  the server goes away\n  rzk shell: {mine}\n  zkCli:     {theirs}")
-        total = len(CASES) + 1
+        mine, took = silent_server([a.rzk, "shell"], 22614)
+        theirs, their_took = silent_server([ZKCLI], 22615)
+        print(f"      silent server, -timeout 2000: rzk shell {took:.2f} s, zkCli {their_took:.2f} s (JVM start included)")
+        if mine == theirs and took < 3.0:
+            identical += 1
+            print("ok    a server that never answers fails within -timeout")
+        else:
+            print(f"DIFF  a server that never answers\n  rzk shell: {mine} {took:.2f} s\n  zkCli:     {theirs}")
+        total = len(CASES) + 2
         print(f"cases run: {total}, cases identical: {identical}")
         tty_run, tty_ok = tty_checks(a.rzk, rs, tmp)
         print(f"tty checks run: {tty_run}, passed: {tty_ok}")
