@@ -623,7 +623,7 @@ impl Shell {
                 return;
             }
         };
-        let mut commands: Vec<&'static str> = COMMANDS.iter().copied().collect();
+        let mut commands: Vec<&'static str> = COMMANDS.to_vec();
         commands.sort_unstable();
         rl.set_helper(Some(complete::ShellHelper {
             client: self.shared.clone(),

@@ -338,8 +338,14 @@ fn interactive_session_on_stdin() {
             .unwrap_or_else(|| panic!("no line {want:?} in:\n{}", o.stdout))
     };
     // Interactive `create` reports on stderr, as zkCli does.
-    let c1 = o.stderr.find("Created /i/e1").expect("Created /i/e1 on stderr");
-    let c2 = o.stderr.find("Created /i/e2").expect("Created /i/e2 on stderr");
+    let c1 = o
+        .stderr
+        .find("Created /i/e1")
+        .expect("Created /i/e1 on stderr");
+    let c2 = o
+        .stderr
+        .find("Created /i/e2")
+        .expect("Created /i/e2 on stderr");
     assert!(c1 < c2);
     // Ephemerals of this session (order unspecified, as in ZooKeeper).
     let eph_all = lines
