@@ -62,3 +62,17 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::main(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_takes_zoo_cfg_positionally_or_by_flag() {
+        let cli = Cli::try_parse_from(["rzk", "server", "conf/zoo.cfg"]).unwrap();
+        assert!(format!("{:?}", cli.command).contains("conf/zoo.cfg"));
+        let cli = Cli::try_parse_from(["rzk", "server", "--config", "conf/zoo.cfg"]).unwrap();
+        assert!(format!("{:?}", cli.command).contains("conf/zoo.cfg"));
+        assert!(Cli::try_parse_from(["rzk", "server", "-c", "a.cfg", "b.cfg"]).is_err());
+    }
+}

@@ -1220,6 +1220,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redo_numbers_as_java_integer_decode() {
+        assert_eq!(parse_java_int("12"), Some(12));
+        assert_eq!(parse_java_int("0x1f"), Some(31));
+        assert_eq!(parse_java_int("#10"), Some(16));
+        assert_eq!(parse_java_int("010"), Some(8));
+        assert_eq!(parse_java_int("-3"), Some(-3));
+        assert_eq!(parse_java_int("x"), None);
+        assert_eq!(parse_java_int("--1"), None);
+        assert_eq!(parse_java_int("99999999999"), None);
+    }
+
+    #[test]
     fn java_dates() {
         assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
         assert_eq!(java_date(1_700_000_000_000), "Tue Nov 14 22:13:20 UTC 2023");
