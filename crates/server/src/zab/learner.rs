@@ -268,6 +268,11 @@ impl Learner {
                 });
                 self.send_acks(core);
             }
+            (PacketType::Ping, Phase::Syncing | Phase::NewLeaderPersisting) => {
+                // ZooKeeper's leader pings learners that are still syncing; its learners
+                // (Learner.syncWithLeader) skip those pings without answering.
+                tracing::debug!(sid = %core.cfg.my_id, phase = ?self.phase, "ping while syncing skipped");
+            }
             (PacketType::Ping, Phase::Serving | Phase::AwaitUpToDate) => {
                 let data = std::mem::take(&mut self.touches);
                 core.send(

@@ -696,3 +696,43 @@ fn leader_steps_down_for_a_new_epoch_when_the_zxid_counter_is_used_up() {
         assert_eq!(c.applied_zxids(l2).last(), Some(&next), "{voters:?}");
     }
 }
+
+/// A ZooKeeper leader pings every learner on its tick, also one still syncing (its ping
+/// queue follows the DIFF/SNAP/TRUNC); its learners skip such pings. A learner that
+/// dropped the leader for them re-synced from scratch (tests/mixed saw it after a SNAP).
+#[test]
+fn sync_learner_ignores_pings_before_newleader_is_acked() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 0, 0, Vec::new());
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(3000);
+    let leader = c.leader().expect("S1 and S3 elect a leader");
+    c.start(S2, 0, 0, Vec::new());
+    c.nodes.get_mut(&S2).unwrap().hold_disk = true;
+    c.advance(2000);
+    // S2 follows but its acceptedEpoch is held on disk: release it, hold the rest.
+    c.release_disk(S2);
+    c.nodes.get_mut(&S2).unwrap().hold_disk = true;
+    c.deliver_all();
+    assert!(
+        !c.nodes[&S2].held.is_empty(),
+        "S2 persists currentEpoch after NEWLEADER"
+    );
+    let ping = Message::Quorum(QuorumPacket::new(PacketType::Ping, 0));
+    c.input(
+        S2,
+        Input::Message {
+            from: leader,
+            msg: ping,
+        },
+    );
+    assert_eq!(
+        c.role(S2),
+        Role::Following,
+        "a ping while syncing dropped the leader"
+    );
+    c.release_disk(S2);
+    c.advance(1000);
+    assert!(c.nodes[&S2].zab.is_serving());
+    assert_eq!(c.role(S2), Role::Following);
+}
