@@ -45,10 +45,10 @@ CASES = [
     ("unknown options", ["create /c11", "get -z /c11", "ls -x /c11", "set /c11 -1", "set /c11 --foo"]),
     ("bundled and trailing options", ["create /c12 d", "ls -sw /c12", "get /c12 -s", "ls -- /c12"]),
     ("missing option value", ["create /c13", "set /c13 d -v", "delete -v 5 /c13", "delete /c13"]),
-    ("unknown command", ["foo bar"]),
-    ("help, h, exit and rmr are not zkCli 3.8 commands", ["help", "h", "exit", "rmr /x"]),
-    ("a line of blanks", ["   "]),
-    ("command usage", ["ls", "get", "set /x"]),
+    ("unknown command", ["foo bar"], "offline"),
+    ("help, h, exit and rmr are not zkCli 3.8 commands", ["help", "h", "exit", "rmr /x"], "offline"),
+    ("a line of blanks", ["   "], "offline"),
+    ("command usage", ["ls", "get", "set /x"], "offline"),
     ("bad paths", ["get -", "get c", "stat /nonexistent"]),
     ("existing node", ["create /c17", "create /c17"]),
     ("printwatches", ["printwatches", "printwatches off", "printwatches", "printwatches x", "printwatches", "printwatches on", "printwatches"]),
@@ -90,6 +90,19 @@ def normalise(text, server):
         line = line.replace(server, "<server>")
         out.append(line)
     return out
+
+
+SYNC_CONNECTED = ["", "WATCHER::", "", "WatchedEvent state:SyncConnected type:None path:null"]
+
+
+def without_first_connect(lines):
+    """`lines` without the first SyncConnected event block. When no command of a case
+    waits for the server, zkCli may quit before its event thread prints that event (seen
+    in CI: 'unknown command' with and without it), so such cases do not compare it."""
+    for i in range(len(lines) - len(SYNC_CONNECTED) + 1):
+        if lines[i:i + len(SYNC_CONNECTED)] == SYNC_CONNECTED:
+            return lines[:i] + lines[i + len(SYNC_CONNECTED):]
+    return lines
 
 
 def run(cmd, lines, server):
@@ -220,6 +233,9 @@ def main():
             mine_at, theirs_at = (dead, dead) if where == ["dead"] else (rs, as_)
             mine = run([a.rzk, "shell", "-server", mine_at], lines, mine_at)
             theirs = run([ZKCLI, "-server", theirs_at], lines, theirs_at)
+            if where == ["offline"]:
+                mine = tuple(without_first_connect(x) for x in mine)
+                theirs = tuple(without_first_connect(x) for x in theirs)
             if mine == theirs:
                 identical += 1
                 print(f"ok    {name}")
