@@ -136,7 +136,7 @@ stage audit timeout -k 10 120 "$PY" tests/audit/audit_test.py --rzk "$RZK" --apa
 stage metrics timeout -k 10 300 "$PY" tests/metrics/metrics_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
-stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-50}" --port 21820
+stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-35}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Replication as real processes: 3 nodes (election, kill -9, SIGSTOP, session failover,
