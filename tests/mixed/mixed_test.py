@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -216,6 +217,38 @@ class Writer(threading.Thread):
         zkproc.wait_until(lambda: len(self.acked) >= start + n, timeout, f"{n} more acknowledged writes")
 
 
+def unacked_proposal(e, c, leader, followers):
+    """Leaves a proposal that only `leader` has logged: the followers are frozen (SIGSTOP:
+    their sockets stay open, so the leader keeps leading and proposes) while `c`, a session
+    on the leader, creates /mixed/never-acked; then the leader and the followers are killed.
+    Killing the followers first raced with the leader giving up its quorum (within a tick)
+    before the create arrived, and then nothing was left to truncate (CI saw that)."""
+    for i in followers:
+        e.procs[i].signal(signal.SIGSTOP)
+    c.create_async("/mixed/never-acked", b"x")
+    deadline = time.time() + 5
+    while not logged(e, leader, "/mixed/never-acked"):
+        assert time.time() < deadline, f"leader {leader} did not log the proposal ({e.dir})"
+        time.sleep(0.05)
+    e.stop(leader, kill=True)
+    for i in followers:
+        e.stop(i, kill=True)
+    for i in followers:
+        assert not logged(e, i, "/mixed/never-acked"), f"frozen follower {i} logged it ({e.dir})"
+
+
+def logged(e, i, path):
+    """True when a txn log of member `i` holds a create of `path` (read with `rzk log dump`)."""
+    d = os.path.join(e.sdir(i), "data", "version-2")
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if name.startswith("log."):
+            out = subprocess.run([e.args.rzk, "log", "dump", os.path.join(d, name)],
+                                 capture_output=True, text=True).stdout
+            if f" create {path} " in out:
+                return True
+    return False
+
+
 def expect_sync(ens, i, mark, word):
     text = ens.log_since(i, mark)
     lines = [ln for ln in text.splitlines() if "syncing with leader" in ln]
@@ -250,11 +283,7 @@ def v_zk2rzk1(args, tmp):
 
         # TRUNC: a proposal only the rzk leader has logged (its followers killed first).
         c = e.client([3], retry=False)  # the session needs the quorum
-        for i in (1, 2):
-            e.stop(i, kill=True)
-        c.create_async("/mixed/never-acked", b"x")
-        time.sleep(0.5)
-        e.stop(3, kill=True)
+        unacked_proposal(e, c, 3, (1, 2))
         close(c)
         for i in (1, 2):
             e.start(i)
@@ -320,11 +349,7 @@ def v_zk1rzk2(args, tmp):
 
         # TRUNC of ZooKeeper from an rzk leader: a proposal only the ZooKeeper leader logged.
         c = e.client([3], retry=False)  # the session needs the quorum
-        for i in (1, 2):
-            e.stop(i, kill=True)
-        c.create_async("/mixed/never-acked", b"x")
-        time.sleep(0.5)
-        e.stop(3, kill=True)
+        unacked_proposal(e, c, 3, (1, 2))
         close(c)
         for i in (1, 2):
             e.start(i)
