@@ -220,7 +220,15 @@ pub async fn serve(
         stats,
         superseded: Vec::new(),
     };
-    let result = conn.run(rd).await;
+    // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
+    // is dropped at once, even while its task is blocked writing to a client that does
+    // not read; nothing more is flushed to it.
+    let stats = conn.stats.clone();
+    let result = tokio::select! {
+        r = conn.run(rd) => r,
+        _ = stats.overflow.notified() => Err(ConnError::Closed("too many watch notifications queued")),
+    };
+    let overflowed = stats.overflowed.load(Ordering::Relaxed);
     match &result {
         Ok(()) => tracing::debug!(%addr, conn = id, "connection closed"),
         Err(ConnError::Frame(FrameError::Eof)) => {
@@ -230,8 +238,10 @@ pub async fn serve(
             tracing::info!(%addr, conn = id, session = %format_args!("0x{:x}", conn.session), "closing connection: {e}")
         }
     }
-    let _ = conn.wr.flush().await;
-    let _ = conn.wr.shutdown().await;
+    if !overflowed {
+        let _ = conn.wr.flush().await;
+        let _ = conn.wr.shutdown().await;
+    }
     deregister(&shared, id, addr);
 }
 
@@ -564,7 +574,7 @@ impl Conn {
             match self.msgs.recv().await {
                 Some(m @ (ConnMsg::SessionCreated(_) | ConnMsg::Done { .. })) => return Ok(m),
                 Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
-                Some(ConnMsg::Notify(_)) => {}
+                Some(ConnMsg::Notify(f)) => self.stats.notify_taken(f.len()),
                 None => return Err(ConnError::Closed("server stopping")),
             }
         }
@@ -609,7 +619,10 @@ impl Conn {
 
     async fn on_msg(&mut self, m: ConnMsg) -> Result<(), ConnError> {
         match m {
-            ConnMsg::Notify(f) => self.send_frame(&f).await,
+            ConnMsg::Notify(f) => {
+                self.stats.notify_taken(f.len());
+                self.send_frame(&f).await
+            }
             ConnMsg::Done { frame, close } => {
                 self.mark_done(frame, close);
                 Ok(())
@@ -905,7 +918,10 @@ impl Conn {
         let mut close = None;
         while let Ok(m) = self.msgs.try_recv() {
             match m {
-                ConnMsg::Notify(f) => notes.push(f),
+                ConnMsg::Notify(f) => {
+                    self.stats.notify_taken(f.len());
+                    notes.push(f)
+                }
                 ConnMsg::Done { frame, close: c } => self.mark_done(frame, c),
                 ConnMsg::SessionCreated(_) => {}
                 ConnMsg::Close(why) => close = Some(why),

@@ -239,7 +239,7 @@ pub(crate) fn apply_committed(
         crate::metrics::hooks::watches_fired(&events);
         for (conn, ev) in events {
             if let Some(c) = conns.conns.get(&conn) {
-                let _ = c.tx.send(ConnMsg::Notify(notification_frame(&ev)));
+                c.notify(notification_frame(&ev));
             }
         }
     }

@@ -48,6 +48,30 @@ pub struct ConnStats {
     /// Set while the connection answers a four-letter word: ZooKeeper stops reading such
     /// a connection (interest ops 0 in `stat`/`cons`).
     pub four_letter_word: std::sync::atomic::AtomicBool,
+    /// Bytes of watch notifications queued for this connection and not yet taken by its
+    /// task (see [`MAX_QUEUED_NOTIFY_BYTES`]).
+    pub notify_bytes: AtomicU64,
+    /// Set once the notification queue overflowed; the connection is being closed.
+    pub overflowed: std::sync::atomic::AtomicBool,
+    /// Woken when the notification queue overflows: the connection's task stops at once,
+    /// even while it is blocked writing to a client that does not read.
+    pub overflow: tokio::sync::Notify,
+}
+
+/// Most bytes of watch notifications queued for one connection (not yet written to its
+/// socket buffer). A client that stops reading its socket while its watches keep firing
+/// would otherwise make the server buffer notifications without bound; when the next
+/// notification would go over this limit the connection is closed (the session lives on
+/// and the client re-registers its watches with SetWatches on reconnect). ZooKeeper 3.8
+/// queues outgoing packets without a limit (`NIOServerCnxn.outgoingBuffers`); see
+/// docs/COMPATIBILITY.md.
+pub const MAX_QUEUED_NOTIFY_BYTES: u64 = 8 * 1024 * 1024;
+
+impl ConnStats {
+    /// The connection's task took a notification frame of `len` bytes off its queue.
+    pub fn notify_taken(&self, len: usize) {
+        self.notify_bytes.fetch_sub(len as u64, Ordering::Relaxed);
+    }
 }
 
 impl ConnStats {
@@ -103,6 +127,37 @@ pub struct ConnEntry {
     /// Ends (its sender is dropped) when the connection's task has ended: from then on
     /// it hands no more jobs to the pipeline. A re-attaching session waits for this.
     pub alive: tokio::sync::watch::Receiver<()>,
+}
+
+impl ConnEntry {
+    /// Queues a watch notification frame for this connection; `false` when it was dropped
+    /// because the connection is closed or its queue is over [`MAX_QUEUED_NOTIFY_BYTES`]
+    /// (then the connection is told to close at once).
+    pub fn notify(&self, frame: Vec<u8>) -> bool {
+        let len = frame.len() as u64;
+        if self.stats.overflowed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let queued = self.stats.notify_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > MAX_QUEUED_NOTIFY_BYTES {
+            self.stats.notify_bytes.fetch_sub(len, Ordering::Relaxed);
+            if !self.stats.overflowed.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    addr = %self.addr,
+                    session = %format_args!("0x{:x}", self.session.unwrap_or(SessionId::NONE)),
+                    "closing connection: over {MAX_QUEUED_NOTIFY_BYTES} bytes of watch notifications queued (the client does not read its socket)"
+                );
+                crate::metrics::metrics().connection_drop_count.inc();
+                self.stats.overflow.notify_one();
+            }
+            return false;
+        }
+        if self.tx.send(ConnMsg::Notify(frame)).is_err() {
+            self.stats.notify_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 /// All live connections.
@@ -167,5 +222,67 @@ impl Clients {
             let _ = tx.send(ConnMsg::Close(why));
         }
         txs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> (ConnEntry, mpsc::UnboundedReceiver<ConnMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (_alive_tx, alive) = tokio::sync::watch::channel(());
+        let addr: SocketAddr = ([127, 0, 0, 1], 1).into();
+        let e = ConnEntry {
+            tx,
+            addr,
+            session: Some(SessionId(7)),
+            session_timeout_ms: 30_000,
+            auth: AuthInfo::for_ip("127.0.0.1"),
+            stats: Arc::new(ConnStats::new()),
+            established_ms: 0,
+            secure: false,
+            alive,
+        };
+        (e, rx)
+    }
+
+    #[test]
+    fn notifications_are_bounded_per_connection() {
+        let (e, mut rx) = entry();
+        let frame = vec![0u8; 64 * 1024];
+        let fit = (MAX_QUEUED_NOTIFY_BYTES / frame.len() as u64) as usize;
+        for _ in 0..fit {
+            assert!(e.notify(frame.clone()));
+        }
+        assert!(!e.stats.overflowed.load(Ordering::Relaxed));
+        // The connection's task takes one: there is room for one more.
+        let Ok(ConnMsg::Notify(f)) = rx.try_recv() else {
+            panic!("no notification queued")
+        };
+        e.stats.notify_taken(f.len());
+        assert!(e.notify(frame.clone()));
+        // One over the limit: dropped, the connection is marked and woken to close.
+        assert!(!e.notify(frame.clone()));
+        assert!(e.stats.overflowed.load(Ordering::Relaxed));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                e.stats.overflow.notified(),
+            )
+            .await
+            .expect("overflow wakes the connection's task");
+        });
+        // Nothing more is queued once it overflowed, even small frames.
+        assert!(!e.notify(vec![0u8; 10]));
+        let mut queued = 0;
+        while rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, fit);
     }
 }
