@@ -5,7 +5,7 @@ against rzk and against Apache ZooKeeper 3.8, through the real client protocol.
 
   tests/load/load_test.py --rzk target/debug/rzk [--apache scripts/start-apache-zk.sh]
       [--full] [--sessions N] [--watch-nodes K] [--flood-mb M] [--only rzk|apache]
-      [--cases sessions,limits] [--json FILE] [--keep]
+      [--cases sessions,limits,queues] [--apache-cases ...] [--pipeline P] [--json FILE] [--keep]
 
 The client is this file: Python asyncio with hand-built jute frames (no kazoo), one
 socket per session, so 10,000 sessions cost ~10,000 sockets and one thread. The file
@@ -28,13 +28,20 @@ Cases, each on its own server per implementation:
             - maxcnxns: 5 sessions from 127.0.0.1, the 6th connection from 127.0.0.1 is
               closed without a ConnectResponse, one from 127.0.0.2 is served, and after
               one of the 5 closes 127.0.0.1 is served again;
+  queues    a server with maxClientCnxns=0:
+            - pipeline: a client pipelines P getData of a 100 KB znode (default 2,000;
+              --full 10,000) with a 4 KiB receive buffer and reads nothing: the server
+              must stop reading it (rzk: MAX_OUTSTANDING_PER_CONN, net/conn.rs; ZooKeeper
+              throttles too) rather than hold P x 100 KB of replies; another session is
+              served meanwhile; then every reply arrives, in order; rzk's RSS must not
+              grow by 64 MB;
             - slowclient: a session with a persistent recursive watch on /flood stops
               reading its socket (receive buffer 4 KiB) while another session changes
-              /flood/<3000-char name> M MB worth of events (default 24; --full 200).
+              /flood/<12000-char name> M MB worth of events (default 16; --full 200).
               rzk must close that connection once over MAX_QUEUED_NOTIFY_BYTES (8 MiB,
               crates/server/src/node/clients.rs) are queued and log it; its RSS must stay
               bounded; other sessions are served meanwhile. ZooKeeper's behaviour is
-              recorded (it queues without a limit) and not asserted.
+              recorded (it queues them all without a limit) and not asserted.
 
 For every case the server's RSS is sampled from /proc/<pid>/status (every 0.1 s) and
 reported (before, peak, after); the rzk log must contain no panic. A table of the
@@ -328,7 +335,8 @@ class Servers:
         d = os.path.join(self.root, f"{impl}-{name}")
         os.makedirs(d, exist_ok=True)
         if impl == "rzk":
-            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
+            # forceSync=no as scripts/start-apache-zk.sh gives ZooKeeper.
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, "forceSync=no", *settings)
             p = zkproc.start_rzk(os.path.abspath(self.args.rzk), cfg, port,
                                  env={"RUST_LOG": "info"})
             log = os.path.join(d, "server.log")
@@ -531,8 +539,10 @@ async def raw_connect_outcome(port, local):
     """Opens a connection from `local` and sends a ConnectRequest: 'session' or 'closed'."""
     try:
         r, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(local, 0))
-    except OSError:
+    except ConnectionRefusedError:
         return "refused", None
+    except ConnectionResetError:  # accepted and closed before connect() returned
+        return "closed", None
     try:
         w.write(connect_frame())
         (n,) = struct.unpack(">i", await asyncio.wait_for(r.readexactly(4), 10))
@@ -567,7 +577,7 @@ async def case_maxcnxns(port, res):
 
 async def case_slowclient(impl, port, pid, log, flood_mb, res):
     flooder = await Session.open("127.0.0.1", port, local="127.0.0.4")
-    name = "n" * 3000
+    name = "n" * 12000
     child = f"/flood/{name}"
     for p in ("/flood", child):
         err, _ = await flooder.call(OP_CREATE, create_body(p))
@@ -602,7 +612,7 @@ async def case_slowclient(impl, port, pid, log, flood_mb, res):
     check(struct.unpack(">iqi", rep[:16])[2] == 0, "addWatch failed")
 
     frame_len = 4 + 16 + 12 + len(child)
-    per_multi = 200
+    per_multi = 100
     rounds = max(1, int(flood_mb * 1024 * 1024 / frame_len / per_multi))
     total = rounds * per_multi
     res["flood_events"] = total
@@ -659,12 +669,91 @@ async def case_slowclient(impl, port, pid, log, flood_mb, res):
         check(growth < 64, f"rzk RSS grew by {growth} MB during the flood")
 
 
+def read_sock_frame(sock):
+    def exact(n):
+        b = bytearray()
+        while len(b) < n:
+            c = sock.recv(min(n - len(b), 1 << 20))
+            if not c:
+                raise Closed("eof")
+            b += c
+        return bytes(b)
+    (n,) = struct.unpack(">i", exact(4))
+    return exact(n)
+
+
+async def case_pipeline(impl, port, pid, n, res):
+    """A client pipelines `n` getData of a 100 KB znode and does not read the replies
+    (receive buffer 4 KiB): the server must stop reading it (rzk: MAX_OUTSTANDING_PER_CONN
+    requests in flight, net/conn.rs) instead of buffering n x 100 KB of replies; other
+    sessions are served; when the client reads, every reply arrives, in order."""
+    import threading
+    s = await Session.open("127.0.0.1", port, local="127.0.0.4")
+    value = b"p" * (100 * 1024)
+    err, _ = await s.call(OP_CREATE, create_body("/pipe", value))
+    check(err in (0, -110), f"create /pipe: {err}")
+    res["rss_start_mb"] = mb(rss_kb(pid))
+    sampler = RssSampler(pid).start()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.7", 0))
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(connect_frame(30000))
+    read_sock_frame(sock)
+    reqs = b"".join(request(i + 1, OP_GETDATA, get_data_body("/pipe", False)) for i in range(n))
+    sent = threading.Event()
+    threading.Thread(target=lambda: (sock.sendall(reqs), sent.set()), daemon=True).start()
+    lat = []
+    for _ in range(30):
+        t = time.monotonic()
+        err, _ = await s.call(OP_EXISTS, get_data_body("/pipe", False))
+        lat.append((time.monotonic() - t) * 1000)
+        check(err == 0, "exists from another session failed")
+        await asyncio.sleep(0.1)
+    res["requests"] = n
+    res["replies_mb_if_buffered"] = round(n * len(value) / 1024 / 1024)
+    res["rss_held_mb"] = mb(rss_kb(pid))
+    res["probe_ms_max"] = round(max(lat), 2)
+    # Now read everything.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    got = 0
+    in_order = True
+    t0 = time.monotonic()
+    try:
+        while got < n:
+            p = read_sock_frame(sock)
+            xid, _z, e = struct.unpack_from(">iqi", p)
+            if xid < 0:
+                continue
+            got += 1
+            if xid != got or e != 0:
+                in_order = False
+    except (Closed, OSError):
+        pass
+    res["replies_read"] = got
+    res["in_order"] = in_order
+    res["read_all_s"] = round(time.monotonic() - t0, 2)
+    res["rss_peak_mb"] = mb(sampler.stop())
+    sock.close()
+    await s.close()
+    check(got == n and in_order, f"{got}/{n} replies (in order: {in_order})")
+    if impl == "rzk":
+        growth = res["rss_peak_mb"] - res["rss_start_mb"]
+        check(growth < 64, f"rzk RSS grew by {growth} MB with {n} replies held back")
+
+
 async def case_limits(impl, port, pid, log, args, res):
     out = await case_maxbuffer(port, res)
-    if impl == "rzk":
-        check(out == ZK_MAXBUFFER_OUTCOMES,
-              f"maxbuffer outcomes {out} differ from ZooKeeper 3.8's {ZK_MAXBUFFER_OUTCOMES}")
+    check(out == ZK_MAXBUFFER_OUTCOMES,
+          f"{impl}: maxbuffer outcomes {out} differ from ZooKeeper 3.8's {ZK_MAXBUFFER_OUTCOMES}")
     await case_maxcnxns(port, res)
+
+
+async def case_queues(impl, port, pid, log, args, res):
+    pipe = {}
+    res["pipeline"] = pipe
+    await case_pipeline(impl, port, pid, args.pipeline, pipe)
     slow = {}
     res["slowclient"] = slow
     await case_slowclient(impl, port, pid, log, args.flood_mb, slow)
@@ -680,10 +769,14 @@ def run_case(servers, impl, case, args, results):
         p, log = servers.start(impl, base, "sessions", "maxClientCnxns=0")
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_sessions(impl, base, p.pid, args.sessions, args.watch_nodes, res))
-    else:
+    elif case == "limits":
         p, log = servers.start(impl, base + 10, "limits", "maxClientCnxns=5")
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_limits(impl, base + 10, p.pid, log, args, res))
+    else:
+        p, log = servers.start(impl, base + 20, "queues", "maxClientCnxns=0")
+        res["rss_idle_mb"] = mb(rss_kb(p.pid))
+        asyncio.run(case_queues(impl, base + 20, p.pid, log, args, res))
     check(p.alive(), f"{impl} server exited")
     problems = log_problems(impl, log)
     res["log_problems"] = len(problems)
@@ -708,7 +801,8 @@ def table(results):
         ("sessions", "rss_watches_mb", "RSS + watches (MB)"), ("sessions", "rss_peak_mb", "RSS peak (MB)"),
         ("sessions", "rss_after_storm_mb", "RSS after storm (MB)"), ("sessions", "rss_closed_mb", "RSS closed (MB)"),
         ("limits", "maxbuffer", "maxbuffer outcomes"), ("limits", "maxcnxns", "maxClientCnxns=5"),
-        ("limits", "slowclient", "slow client"),
+        ("queues", "pipeline", "pipelined reads not read"),
+        ("queues", "slowclient", "slow client"),
     ]
     impls = [i for i in ("rzk", "apache") if i in results]
     print("\n| figure | " + " | ".join(impls) + " |")
@@ -730,13 +824,16 @@ def main():
     ap.add_argument("--sessions", type=int)
     ap.add_argument("--watch-nodes", type=int, default=10)
     ap.add_argument("--flood-mb", type=float)
+    ap.add_argument("--pipeline", type=int, help="getData requests of the pipelining client (2,000; --full 10,000)")
+    ap.add_argument("--apache-cases", help="cases against ZooKeeper (default: --cases)")
     ap.add_argument("--only", choices=["rzk", "apache"])
-    ap.add_argument("--cases", default="sessions,limits")
+    ap.add_argument("--cases", default="sessions,limits,queues")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.sessions = args.sessions or (10000 if args.full else 2000)
-    args.flood_mb = args.flood_mb or (200 if args.full else 24)
+    args.flood_mb = args.flood_mb or (200 if args.full else 16)
+    args.pipeline = args.pipeline or (10000 if args.full else 2000)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 2 * args.sessions + 1000) if hard != resource.RLIM_INFINITY else 2 * args.sessions + 1000
     if soft < want:
@@ -753,7 +850,8 @@ def main():
     passed = 0
     try:
         for impl in impls:
-            for case in args.cases.split(","):
+            cases = args.apache_cases if impl == "apache" and args.apache_cases else args.cases
+            for case in cases.split(","):
                 t0 = time.monotonic()
                 try:
                     run_case(servers, impl, case, args, results)
