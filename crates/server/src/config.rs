@@ -258,6 +258,17 @@ pub struct Config {
     pub autopurge_purge_interval_hours: u32,
     pub standalone_enabled: bool,
     pub reconfig_enabled: bool,
+    /// `readonlymode.enabled` (ZooKeeper: the JVM system property, `-D` only): a member
+    /// cut off from its quorum serves read-only clients (`crate::readonly`). As Java's
+    /// `Boolean.getBoolean`, only `true` (any case) turns it on.
+    pub read_only_mode_enabled: bool,
+    /// `localSessionsEnabled`: sessions are created local to the server a client
+    /// connects to, without a createSession txn (`crate::session::local`).
+    pub local_sessions_enabled: bool,
+    /// `localSessionsUpgradingEnabled`: a local session's first ephemeral create upgrades
+    /// it to a global session (a createSession txn) instead of failing with
+    /// EPHEMERALONLOCALSESSION.
+    pub local_sessions_upgrading_enabled: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
     pub servers: BTreeMap<u64, QuorumServer>,
@@ -304,6 +315,9 @@ impl Default for Config {
             autopurge_purge_interval_hours: 0,
             standalone_enabled: true,
             reconfig_enabled: false,
+            read_only_mode_enabled: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: false,
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             servers: BTreeMap::new(),
@@ -618,6 +632,13 @@ impl Config {
                 "autopurge.purgeInterval" => cfg.autopurge_purge_interval_hours = parse_num(k, v)?,
                 "standaloneEnabled" => cfg.standalone_enabled = parse_bool(k, v)?,
                 "reconfigEnabled" => cfg.reconfig_enabled = parse_bool(k, v)?,
+                "readonlymode.enabled" => {
+                    cfg.read_only_mode_enabled = v.eq_ignore_ascii_case("true")
+                }
+                "localSessionsEnabled" => cfg.local_sessions_enabled = parse_bool(k, v)?,
+                "localSessionsUpgradingEnabled" => {
+                    cfg.local_sessions_upgrading_enabled = parse_bool(k, v)?
+                }
                 "znode.container.checkIntervalMs" => {
                     let n: u64 = parse_num(k, v)?;
                     if n == 0 {

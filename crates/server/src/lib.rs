@@ -13,6 +13,7 @@ pub mod net;
 pub mod node;
 pub mod prep;
 pub mod read;
+pub mod readonly;
 pub mod reply;
 pub mod request;
 pub mod tree;

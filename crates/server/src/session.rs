@@ -249,6 +249,15 @@ impl SessionTracker {
         self.sessions.len()
     }
 
+    /// Forgets every session (a local session table when its server changes role);
+    /// returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.sessions.len();
+        self.sessions.clear();
+        self.buckets.clear();
+        n
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }

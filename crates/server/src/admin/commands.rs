@@ -154,9 +154,8 @@ fn ruok(_: Status<'_>, _: &Args) -> Map<String, Value> {
     Map::new()
 }
 
-fn is_read_only(_: Status<'_>, _: &Args) -> Map<String, Value> {
-    // rzk has no read-only mode.
-    obj(json!({ "read_only": false }))
+fn is_read_only(status: Status<'_>, _: &Args) -> Map<String, Value> {
+    obj(json!({ "read_only": status.is_read_only() }))
 }
 
 /// ZooKeeper's `ZooKeeperServerConf` fields, taken from the rows `conf` prints.
@@ -399,7 +398,7 @@ fn server_stats(status: Status<'_>, _: &Args) -> Map<String, Value> {
     });
     let mut m = obj(json!({
         "version": d.version,
-        "read_only": false,
+        "read_only": status.is_read_only(),
         "server_stats": stats,
         "client_response": client_response,
     }));
@@ -576,7 +575,7 @@ fn zabstate(status: Status<'_>, _: &Args) -> Map<String, Value> {
     // ZooKeeper's ZabState: election while looking, broadcast while serving, and
     // discovery/synchronization in between (rzk does not tell those two apart).
     let state = match (status.mode(), status.is_serving()) {
-        ("looking", _) => "election",
+        ("looking" | "read-only", _) => "election",
         (_, true) => "broadcast",
         (_, false) => "synchronization",
     };

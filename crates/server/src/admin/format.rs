@@ -14,6 +14,9 @@ pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     }
     let d = data::server_summary(status);
     let _ = writeln!(s, "Zookeeper version: {}", d.version);
+    if status.is_read_only() {
+        s.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if clients {
         s.push_str("Clients:\n");
         for c in data::connections(status) {

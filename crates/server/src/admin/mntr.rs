@@ -184,7 +184,7 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
     r.push("ephemerals_count", ephemerals);
     r.push("approximate_data_size", data_size as i64);
     r.push("global_sessions", sessions);
-    r.push("local_sessions", 0i64);
+    r.push("local_sessions", status.local_session_count());
     r.push("open_file_descriptor_count", open_fds());
     r.push("max_file_descriptor_count", max_fds());
     r.push("connection_drop_probability", 0.0f64);
@@ -221,7 +221,7 @@ fn role_rows(status: Status<'_>, r: &mut MntrRows) {
         return;
     }
     let phase = match (mode, status.is_serving()) {
-        ("looking", _) => "election",
+        ("looking" | "read-only", _) => "election",
         (_, true) => "broadcast",
         (_, false) => "synchronization",
     };

@@ -62,7 +62,7 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
     tracing::info!("processing four-letter word {cmd}");
     match cmd {
         "ruok" => "imok".to_owned(),
-        "isro" => "rw".to_owned(),
+        "isro" => if status.is_read_only() { "ro" } else { "rw" }.to_owned(),
         "srvr" => format::server_stats(status, false),
         "stat" => format::server_stats(status, true),
         "cons" => format::cons(status),

@@ -144,6 +144,10 @@ const TABLE: &[Entry] = &[
     imp("autopurge.purgeInterval"),
     imp("standaloneEnabled"),
     imp("reconfigEnabled"),
+    // --- Implemented: readonly.rs, session/local.rs ------------------------------------
+    imp("readonlymode.enabled"),
+    imp("localSessionsEnabled"),
+    imp("localSessionsUpgradingEnabled"),
     imp("electionAlg"),
     imp("znode.container.checkIntervalMs"),
     imp("znode.container.maxPerMinute"),
@@ -315,23 +319,11 @@ const TABLE: &[Entry] = &[
     none("observer.reconnectDelayMs", TUNING),
     none("observer.election.DelayMs", TUNING),
     none(
-        "localSessionsEnabled",
-        "every session is a global session (as with localSessionsEnabled=false)",
-    ),
-    none(
-        "localSessionsUpgradingEnabled",
-        "every session is a global session (as with localSessionsEnabled=false)",
-    ),
-    none(
         "multiAddress.enabled",
         "server.N lines with several addresses (|) are refused when parsed",
     ),
     none("multiAddress.reachabilityCheckTimeoutMs", TUNING),
     none("multiAddress.reachabilityCheckEnabled", TUNING),
-    none(
-        "readonlymode.enabled",
-        "rzk has no read-only mode: a member without a quorum serves no one",
-    ),
     none("follower.skipLearnerRequestToNextProcessor", TUNING),
     none("jute.maxbuffer.extrasize", TUNING),
     none(

@@ -93,6 +93,9 @@ enum Local {
     Sasl(GetSaslRequest),
     /// A request refused by enforce.auth (the session has no id of an enforced scheme).
     Unauthenticated,
+    /// closeSession of a local session (read-only mode, `localSessionsEnabled`): the
+    /// session is forgotten here, with no txn, then the connection closes.
+    CloseLocalSession,
     Error {
         code: Option<ErrorCode>,
         close: bool,
@@ -219,6 +222,8 @@ pub async fn serve(
         msgs,
         stats,
         superseded: Vec::new(),
+        read_only: false,
+        local_session: false,
     };
     // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
     // is dropped at once, even while its task is blocked writing to a client that does
@@ -288,6 +293,11 @@ struct Conn {
     /// Earlier connections of this session that this one closed (client reconnect),
     /// each as its `ConnEntry::alive`: the re-attach barrier waits until they ended.
     superseded: Vec<watch::Receiver<()>>,
+    /// A read-only session (`crate::readonly`): writes are answered NOTREADONLY.
+    read_only: bool,
+    /// The session is local to this server (read-only mode or `localSessionsEnabled`):
+    /// its closeSession is answered here, without a txn.
+    local_session: bool,
 }
 
 impl Conn {
@@ -419,6 +429,9 @@ impl Conn {
 
     async fn handshake(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
         let shared = self.shared.clone();
+        if !shared.quorum.is_serving() && shared.quorum.is_read_only() {
+            return self.handshake_read_only(req).await;
+        }
         if !shared.quorum.is_serving() {
             crate::metrics::metrics()
                 .cnxn_closed_without_zk_server_running
@@ -528,6 +541,74 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// The handshake while this member is in read-only mode (`crate::readonly`, ZooKeeper's
+    /// `ReadOnlyZooKeeperServer`): only clients that sent `readOnly = true` are let in,
+    /// with a session local to this member; a global session may not re-attach.
+    async fn handshake_read_only(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
+        let shared = self.shared.clone();
+        if req.read_only != Some(true) {
+            tracing::info!(addr = %self.addr, "refusing session request for not-read-only client");
+            return Err(ConnError::Closed(
+                "not-read-only client refused in read-only mode",
+            ));
+        }
+        let last = shared.tree().last_zxid();
+        if req.last_zxid_seen > last {
+            tracing::info!(
+                addr = %self.addr,
+                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
+                req.last_zxid_seen,
+                last
+            );
+            return Err(ConnError::Closed("client is ahead of this server"));
+        }
+        let timeout = shared.config.negotiate_timeout(req.timeout_ms);
+        let now = shared.now_ms();
+        let sid = if req.session_id == 0 {
+            let sid = shared.sessions().next_session_id();
+            shared.local_sessions().add(sid, timeout, now);
+            tracing::info!(addr = %self.addr, "established read-only local session 0x{sid:x} with negotiated timeout {timeout} ms");
+            sid
+        } else {
+            let sid = SessionId(req.session_id);
+            if shared.sessions().contains(sid) {
+                tracing::info!(addr = %self.addr, "refusing global session 0x{sid:x} reconnection in read-only mode");
+                return Err(ConnError::Closed(
+                    "global session refused in read-only mode",
+                ));
+            }
+            self.unbind_others(sid);
+            let r = shared
+                .local_sessions()
+                .revalidate(sid, &req.passwd, timeout, now);
+            if let Err(e) = r {
+                tracing::info!(addr = %self.addr, "invalid read-only session 0x{sid:x} for client: {e}");
+                self.send_connect_response(ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: Bytes::from_static(&[0; PASSWORD_LEN]),
+                    read_only: Some(true),
+                })
+                .await?;
+                return Err(ConnError::Closed("session expired"));
+            }
+            tracing::info!(addr = %self.addr, "re-established read-only local session 0x{sid:x} with negotiated timeout {timeout} ms");
+            sid
+        };
+        self.read_only = true;
+        self.local_session = true;
+        self.bind_session(sid, timeout);
+        self.send_connect_response(ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: timeout,
+            session_id: sid.0,
+            passwd: Bytes::copy_from_slice(&password(sid)),
+            read_only: Some(true),
+        })
+        .await
     }
 
     /// Passes a `sync` of `sid` through the write pipeline and waits for its answer: every
@@ -674,6 +755,21 @@ impl Conn {
     /// this session is still held or an earlier read still waits (then it is held, so it
     /// cannot take effect before that read).
     async fn submit(&mut self, xid: i32, kind: JobKind, close: bool) -> Result<(), ConnError> {
+        if self.local_session && matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
+            self.local(xid, Local::CloseLocalSession);
+            return Ok(());
+        }
+        if self.read_only {
+            // ZooKeeper's ReadOnlyRequestProcessor: every write, sync and reconfig.
+            self.local(
+                xid,
+                Local::Error {
+                    code: Some(ErrorCode::NotReadOnly),
+                    close: false,
+                },
+            );
+            return Ok(());
+        }
         let received = Instant::now();
         if self.locals_pending > 0 || !self.held.is_empty() {
             self.held.push_back(Held::Pipeline {
@@ -786,7 +882,11 @@ impl Conn {
         self.count_received();
         crate::metrics::hooks::request_received(payload.len());
         let shared = self.shared.clone();
-        let _ = shared.sessions().touch(self.session, shared.now_ms());
+        if self.local_session {
+            let _ = shared.local_sessions().touch(self.session, shared.now_ms());
+        } else {
+            let _ = shared.sessions().touch(self.session, shared.now_ms());
+        }
         let max = shared.config.jute_max_buffer;
         let mut r = Reader::with_limit(&payload, max);
         let hdr: RequestHeader = r
@@ -1110,6 +1210,13 @@ impl Conn {
             }
             Local::Sasl(t) => self.answer_sasl(xid, &t.token).await,
             Local::Unauthenticated => self.refuse_unauthenticated(xid).await,
+            Local::CloseLocalSession => {
+                shared.local_sessions().remove(self.session);
+                tracing::info!(addr = %self.addr, "closed local session 0x{:x}", self.session);
+                let zxid = shared.tree().last_zxid();
+                self.send_frame(&reply_frame(xid, zxid, 0, &[])).await?;
+                Err(ConnError::Closed("session closed"))
+            }
             Local::Error { code, close } => {
                 if let Some(code) = code {
                     let zxid = shared.tree().last_zxid();

@@ -661,6 +661,7 @@ impl Driver {
         }
         self.shared.quorum.set_role(role, leader);
         self.shared.quorum.set_learners(0, 0, 0);
+        crate::readonly::on_role(&self.shared, role, Instant::now());
     }
 
     fn stop_serving(&mut self) {
@@ -1079,6 +1080,7 @@ impl Driver {
         self.announce_when_ready();
         self.drain_held();
         self.report_looking();
+        crate::readonly::on_tick(&self.shared, Instant::now());
         if !self.serving {
             return;
         }

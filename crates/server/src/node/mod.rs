@@ -109,6 +109,8 @@ pub struct QuorumStatus {
     distributed: AtomicBool,
     role: AtomicU8,
     serving: AtomicBool,
+    /// Read-only mode (`crate::readonly`): serving `canBeReadOnly` clients while LOOKING.
+    read_only: AtomicBool,
     /// The leader's [`ServerId`] as its bare number (an atomic), -1 when none.
     leader: AtomicI64,
     followers: AtomicUsize,
@@ -130,6 +132,7 @@ impl Default for QuorumStatus {
             distributed: AtomicBool::new(false),
             role: AtomicU8::new(ROLE_LOOKING),
             serving: AtomicBool::new(false),
+            read_only: AtomicBool::new(false),
             leader: AtomicI64::new(-1),
             followers: AtomicUsize::new(0),
             synced_followers: AtomicUsize::new(0),
@@ -158,6 +161,17 @@ impl QuorumStatus {
     pub fn set_serving(&self, on: bool) {
         self.serving.store(on, Ordering::Release);
         crate::metrics::hooks::serving_changed(on, self.role());
+    }
+
+    /// True while this member serves read-only clients (`crate::readonly`); it is then
+    /// not [`serving`](Self::is_serving) read-write clients.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Acquire)
+    }
+
+    /// Enters or leaves read-only mode (`crate::readonly` only).
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::Release);
     }
 
     pub fn set_role(&self, role: Role, leader: Option<ServerId>) {
@@ -192,6 +206,9 @@ impl QuorumStatus {
     pub fn mode_name(&self) -> &'static str {
         if !self.is_distributed() {
             return "standalone";
+        }
+        if self.is_read_only() {
+            return "read-only";
         }
         match self.role() {
             Role::Looking => "looking",

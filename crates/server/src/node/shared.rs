@@ -3,7 +3,7 @@
 //! client connection registry ([`Clients`]), counters ([`ServerStats`]), the write queue
 //! into the driver, the lifecycle flags and the ensemble status.
 //!
-//! Lock order: tree -> watches -> sessions -> connections; no lock here may be held
+//! Lock order: tree -> watches -> sessions -> local sessions -> connections; no lock here may be held
 //! across an `.await`. Four-letter words and the admin endpoint do not take this
 //! object: they read a [`super::status::Status`] view.
 
@@ -26,6 +26,11 @@ pub struct Shared {
     tree: TreeStore,
     watches: Mutex<WatchManager>,
     sessions: Mutex<SessionTracker>,
+    /// Local sessions (`localSessionsEnabled`, and every session of read-only mode):
+    /// known to this server only, never in a txn. Ids come from `sessions`' generator.
+    local_sessions: Mutex<SessionTracker>,
+    /// When read-only mode may start (`crate::readonly`).
+    read_only: crate::readonly::ReadOnlyState,
     /// Live client connections.
     pub clients: Clients,
     pub stats: ServerStats,
@@ -63,6 +68,11 @@ impl Shared {
             config.tick_time_ms,
             clock.started_wall_ms(),
         );
+        let local_sessions = SessionTracker::new(
+            config.server_id(),
+            config.tick_time_ms,
+            clock.started_wall_ms(),
+        );
         let (tree, writer) = TreeStore::new(tree);
         let audit = crate::audit::Audit::from_config(&config);
         audit.server_started();
@@ -71,6 +81,8 @@ impl Shared {
             tree,
             watches: Mutex::new(WatchManager::new()),
             sessions: Mutex::new(sessions),
+            local_sessions: Mutex::new(local_sessions),
+            read_only: Default::default(),
             clients: Clients::default(),
             stats: ServerStats::new(),
             jobs,
@@ -91,6 +103,17 @@ impl Shared {
     }
     pub fn sessions(&self) -> MutexGuard<'_, SessionTracker> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    /// The local session table (taken after `sessions` when both are needed; new ids
+    /// come from [`Shared::sessions`]' generator so local and global ids never collide).
+    pub fn local_sessions(&self) -> MutexGuard<'_, SessionTracker> {
+        self.local_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+    /// Read-only mode's clock (`crate::readonly`).
+    pub fn read_only_state(&self) -> &crate::readonly::ReadOnlyState {
+        &self.read_only
     }
 
     /// Milliseconds on the server's monotonic clock (session expiry).

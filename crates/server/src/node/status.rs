@@ -39,9 +39,20 @@ impl<'a> Status<'a> {
         self.shared.quorum.mode_name()
     }
 
-    /// True while the server answers client requests.
+    /// True while the server answers client requests (read-only mode included, as
+    /// ZooKeeper's `ReadOnlyZooKeeperServer` is a running server).
     pub fn is_serving(&self) -> bool {
-        self.shared.quorum.is_serving()
+        self.shared.quorum.is_serving() || self.shared.quorum.is_read_only()
+    }
+
+    /// True while the server serves only read-only clients (`crate::readonly`).
+    pub fn is_read_only(&self) -> bool {
+        self.shared.quorum.is_read_only()
+    }
+
+    /// Number of local sessions (`localSessionsEnabled`, read-only mode).
+    pub fn local_session_count(&self) -> usize {
+        self.shared.local_sessions().len()
     }
 
     /// The leader's id, when this member knows one.
