@@ -25,7 +25,8 @@ Per kind, in order (each step prints PASS or raises):
      `zk_local_sessions`;
   5. kazoo read_only=True connects (CONNECTED_RO), reads /ro and its children, sets a
      watch; create, set, delete, sync and a multi all fail with NotReadOnlyCallError
-     (-119); /ro is unchanged;
+     (-119); /ro is unchanged; rzk-client with can_be_read_only (`rzk shell -r`) reads
+     /ro and is refused a set ("Not a read-only call"), without it gets no session;
   6. the two members come back: member 1 leaves read-only mode (isro `rw`, Mode
      follower/leader), its read-only connections are closed, kazoo reconnects read-write
      (CONNECTED) and a write succeeds.
@@ -38,6 +39,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -225,6 +227,19 @@ def run(args, kind):
         assert c.get("/ro")[0] == b"hello" and c.exists("/ro/new") is None
         ok(f"{kind}: kazoo read_only=True CONNECTED_RO: reads served, "
            f"{'/'.join(refused)} -> NotReadOnlyCallError")
+
+        # rzk-client (through `rzk shell -r`, its can_be_read_only option) as a second client.
+        shell = [args.rzk, "shell", "-timeout", "5000", "-server", f"127.0.0.1:{p1}"]
+        out = subprocess.run(shell[:2] + ["-r"] + shell[2:] + ["get", "/ro"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "hello" in out.stdout, out
+        out = subprocess.run(shell[:2] + ["-r"] + shell[2:] + ["set", "/ro", "no"],
+                             capture_output=True, text=True, timeout=30)
+        assert "not a read-only call" in (out.stdout + out.stderr).lower(), out
+        out = subprocess.run(shell + ["get", "/ro"], capture_output=True, text=True, timeout=30)
+        assert "hello" not in out.stdout, out
+        ok(f"{kind}: rzk-client can_be_read_only (rzk shell -r): get served, set refused "
+           f"(Not a read-only call); without -r no session")
 
         t1 = time.monotonic()
         for i in (2, 3):
