@@ -19,7 +19,7 @@ Cases, each on its own server per implementation:
             multi of K setData fires them all at once. Checked: every session receives
             every event exactly once (nothing more within 1 s); an unrelated session's
             getData keeps being answered during the storm (latency reported); every
-            session still answers a ping afterwards.
+            session still answers an exists afterwards.
   limits    a server with maxClientCnxns=5:
             - maxbuffer: setData frames of exactly jute.maxbuffer (0xfffff) bytes, one
               byte more, and a 1 MiB value; the outcome (ok / error code / connection
