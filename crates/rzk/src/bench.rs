@@ -69,6 +69,11 @@ pub struct Args {
     /// Leave the created znodes in place.
     #[arg(long)]
     pub no_cleanup: bool,
+    /// For `--op create`: stop after this many znodes were created in total (over all
+    /// sessions), or at the end of `--duration`, whichever comes first. 0: no limit.
+    /// With `--warmup 0 --no-cleanup` this populates a server with exactly N znodes.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
     /// Print the result as one JSON object on stdout (instead of the text report).
     #[arg(long)]
     pub json: bool,
@@ -153,6 +158,8 @@ struct SlotPlan {
     seed: u64,
     measure_from: Instant,
     until: Instant,
+    /// `--count`: creates left to claim (shared by all slots); `None`: no limit.
+    budget: Option<Arc<AtomicU64>>,
 }
 
 /// One closed-loop slot. On a session-ending error it stops early and still returns
@@ -176,6 +183,14 @@ async fn slot(zk: Client, p: SlotPlan, counters: Arc<Counters>) -> Result<SlotRe
             BenchOp::Mixed => rng.next_f64() < p.read_ratio,
             _ => false,
         };
+        if let Some(b) = &p.budget {
+            let claimed = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            });
+            if claimed.is_err() {
+                break;
+            }
+        }
         let r = if p.op == BenchOp::Create {
             let path = format!("{}{n}", p.create_prefix);
             n += 1;
@@ -331,12 +346,13 @@ pub async fn run(a: Args) -> Result<(), String> {
     for c in &clients {
         let _ = c.close().await;
     }
-    let (ops, errors, all, reads, writes) = outcome?;
-    report(&a, ops, errors, &all, &reads, &writes);
+    let (ops, errors, all, reads, writes, secs) = outcome?;
+    report(&a, ops, errors, &all, &reads, &writes, secs);
     Ok(())
 }
 
-type Outcome = (u64, u64, Latency, Latency, Latency);
+/// (measured ops, errors, all, reads, writes, measured seconds).
+type Outcome = (u64, u64, Latency, Latency, Latency, f64);
 
 /// Creates the nodes (recording each in `created`, parents first), runs the slots and
 /// merges their histograms.
@@ -370,6 +386,8 @@ async fn measure(a: &Args, clients: &[Client], created: &mut Created) -> Result<
     let measure_from = start + Duration::from_secs_f64(a.warmup);
     let until = measure_from + Duration::from_secs_f64(a.duration);
     let counters = Arc::new(Counters::default());
+    let budget =
+        (a.op == BenchOp::Create && a.count > 0).then(|| Arc::new(AtomicU64::new(a.count)));
     let ticker = (!a.quiet).then(|| tokio::spawn(progress(counters.clone(), start, measure_from)));
     let mut tasks = Vec::new();
     for (s, zk) in clients.iter().enumerate() {
@@ -383,6 +401,7 @@ async fn measure(a: &Args, clients: &[Client], created: &mut Created) -> Result<
                 seed: (s as u64) << 32 | k as u64,
                 measure_from,
                 until,
+                budget: budget.clone(),
             };
             tasks.push(tokio::spawn(slot(zk.clone(), plan, counters.clone())));
         }
@@ -401,6 +420,11 @@ async fn measure(a: &Args, clients: &[Client], created: &mut Created) -> Result<
             Err(e) => failure = Some(e),
         }
     }
+    // The measured span: `--duration`, or less when `--count` ran out first.
+    let secs = Instant::now()
+        .saturating_duration_since(measure_from)
+        .as_secs_f64()
+        .min(a.duration);
     if let Some(t) = ticker {
         t.abort();
     }
@@ -415,11 +439,20 @@ async fn measure(a: &Args, clients: &[Client], created: &mut Created) -> Result<
         Latency::of(&all),
         Latency::of(&reads),
         Latency::of(&writes),
+        secs,
     ))
 }
 
-fn report(a: &Args, ops: u64, errors: u64, all: &Latency, reads: &Latency, writes: &Latency) {
-    let rate = ops as f64 / a.duration.max(1e-9);
+fn report(
+    a: &Args,
+    ops: u64,
+    errors: u64,
+    all: &Latency,
+    reads: &Latency,
+    writes: &Latency,
+    secs: f64,
+) {
+    let rate = ops as f64 / secs.max(1e-9);
     let split = a.op == BenchOp::Mixed;
     if a.json {
         let mut v = serde_json::json!({
