@@ -5,8 +5,7 @@ stdout and stderr compared case by case. Quoting cases come first.
 
 Normalised before comparing (and only this): zkCli's banner and log lines, the values
 of ctime/mtime, zxids and session ids (they differ between two servers), the first line of
-the usage text (each names its own options), zkCli's `reconfig` usage line (rzk shell has
-no reconfig yet) and the `version` line. Prints "cases run: N, cases identical: M" and
+the usage text (each names its own options) and the `version` line. Prints "cases run: N, cases identical: M" and
 exits 1 if any case differs. Ports 22610-22619.
 A last case runs each tool against an rzk server that is then stopped: the
 Disconnected event must appear as zkCli prints it, with no log line.
@@ -77,8 +76,6 @@ def normalise(text, server):
             continue
         if line.startswith("ZooKeeper -server host:port "):
             line = "<usage>"
-        if line.startswith("\treconfig "):
-            continue
         if line.startswith("ZooKeeper CLI version:") or line.startswith("rzk shell version:"):
             line = "<version>"
         m = HEX.match(line)

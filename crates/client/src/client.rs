@@ -888,20 +888,142 @@ impl Client {
         Ok(())
     }
 
-    /// The ensemble configuration (`/zookeeper/config`), read outside the chroot.
+    /// The ensemble configuration (`/zookeeper/config`), read outside the chroot: one
+    /// `server.N=host:quorumPort:electionPort:role;clientHost:clientPort` line per member
+    /// and a last `version=<hex>` line (ZooKeeper's dynamic configuration format), and
+    /// the node's stat. A server without dynamic configuration returns empty data.
     ///
     /// Java: `ZooKeeper.getConfig(false, stat)`.
     ///
-    ///
+    /// # Errors
+    /// [`Error::NoNode`] from a server that has no `/zookeeper/config` node.
     /// The errors listed on [`Client`] too.
     pub async fn get_config(&self) -> Result<(Vec<u8>, Stat)> {
+        self.get_config_inner(None).await
+    }
+
+    /// Like [`Client::get_config`], also leaving a data watch on `/zookeeper/config`: it
+    /// fires (`NodeDataChanged`) when a reconfiguration commits.
+    ///
+    /// Java: `ZooKeeper.getConfig(watcher, stat)`.
+    ///
+    /// # Errors
+    /// As [`Client::get_config`].
+    pub async fn get_config_w(&self) -> Result<(Vec<u8>, Stat, OneshotWatch)> {
+        let (tx, w) = oneshot_pair();
+        let reg = WatchReg::Data(CONFIG_NODE.to_owned(), tx);
+        let (d, s) = self.get_config_inner(Some(reg)).await?;
+        Ok((d, s, w))
+    }
+
+    async fn get_config_inner(&self, watch: Option<WatchReg>) -> Result<(Vec<u8>, Stat)> {
+        // The config node is never under the chroot (Java's getConfig does not prefix it).
         let req = GetDataRequest {
-            path: "/zookeeper/config".into(),
-            watch: false,
+            path: CONFIG_NODE.into(),
+            watch: watch.is_some(),
         };
-        let r = self.call(OpCode::GetData, req.to_bytes(), None).await?;
+        let r = self.call(OpCode::GetData, req.to_bytes(), watch).await?;
         let resp = GetDataResponse::from_bytes(&r.body)?;
         Ok((resp.data.to_vec(), resp.stat))
+    }
+
+    /// Changes the ensemble's membership and returns the configuration that was
+    /// committed (the new data and stat of `/zookeeper/config`, as [`Client::get_config`]).
+    ///
+    /// Either incremental — `joining`: comma-separated server lines to add, e.g.
+    /// `server.4=10.0.0.4:2888:3888:participant;2181`; `leaving`: comma-separated server
+    /// ids to remove, e.g. `"2,3"` — or non-incremental — `new_members`: the whole new
+    /// membership as comma- or newline-separated server lines (with `joining` and
+    /// `leaving` `None`). `None` is sent as ZooKeeper's null string, which is what tells
+    /// the server which kind of change it is. `from_config`: only apply the change if
+    /// the current configuration's version (the `version=` line, a zxid) is this one;
+    /// `None` for any (Java's `-1`). See also [`Client::reconfig_incremental`] and
+    /// [`Client::reconfig_members`].
+    ///
+    /// The server needs `reconfigEnabled=true`, a quorum (not standalone) and a
+    /// session allowed to write `/zookeeper/config` (the super user, or `skipACL=yes`).
+    ///
+    /// Java: `ZooKeeperAdmin.reconfigure(joining, leaving, newMembers, fromConfig, stat)`;
+    /// zkCli: `reconfig`.
+    ///
+    /// # Errors
+    /// [`Error::ReconfigDisabled`] without `reconfigEnabled=true`;
+    /// [`Error::Unimplemented`] from a standalone server;
+    /// [`Error::NoAuth`] for a session that may not change the configuration;
+    /// [`Error::BadArguments`] for a change the leader refuses (a malformed server line,
+    /// removing every voter, ...); [`Error::BadVersion`] when `from_config` is not the
+    /// current version; [`Error::NewConfigNoQuorum`] when too few members of the new
+    /// configuration are connected to the leader; [`Error::ReconfigInProgress`].
+    /// The errors listed on [`Client`] too.
+    pub async fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        from_config: Option<i64>,
+    ) -> Result<(Vec<u8>, Stat)> {
+        let body = reconfig_body(joining, leaving, new_members, from_config.unwrap_or(-1));
+        let r = self.call(OpCode::Reconfig, body, None).await?;
+        let resp = GetDataResponse::from_bytes(&r.body)?;
+        Ok((resp.data.to_vec(), resp.stat))
+    }
+
+    /// An incremental [`Client::reconfig`]: adds the servers `add` (server lines such as
+    /// `server.4=10.0.0.4:2888:3888;2181`) and removes the server ids `remove`.
+    ///
+    /// Java: `ZooKeeperAdmin.reconfigure(joiningServers, leavingServers, null, fromConfig, stat)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when both lists are empty or a server line contains a
+    /// comma; otherwise as [`Client::reconfig`].
+    pub async fn reconfig_incremental(
+        &self,
+        add: &[&str],
+        remove: &[u64],
+        from_config: Option<i64>,
+    ) -> Result<(Vec<u8>, Stat)> {
+        if add.is_empty() && remove.is_empty() {
+            return Err(Error::InvalidArgument(
+                "reconfig: nothing to add or remove".into(),
+            ));
+        }
+        if add.iter().any(|a| a.contains(',')) {
+            return Err(Error::InvalidArgument(
+                "reconfig: a server line cannot contain a comma".into(),
+            ));
+        }
+        let joining = (!add.is_empty()).then(|| add.join(","));
+        let leaving = (!remove.is_empty()).then(|| {
+            remove
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        self.reconfig(joining.as_deref(), leaving.as_deref(), None, from_config)
+            .await
+    }
+
+    /// A non-incremental [`Client::reconfig`]: `members` (server lines) become the whole
+    /// membership.
+    ///
+    /// Java: `ZooKeeperAdmin.reconfigure(null, null, newMembers, fromConfig, stat)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty list or a server line with a comma;
+    /// otherwise as [`Client::reconfig`].
+    pub async fn reconfig_members(
+        &self,
+        members: &[&str],
+        from_config: Option<i64>,
+    ) -> Result<(Vec<u8>, Stat)> {
+        if members.is_empty() || members.iter().any(|m| m.contains(',')) {
+            return Err(Error::InvalidArgument(
+                "reconfig: members must be one or more server lines without commas".into(),
+            ));
+        }
+        self.reconfig(None, None, Some(&members.join(",")), from_config)
+            .await
     }
 
     /// Closes the session (the server deletes its ephemeral nodes) and waits for the
@@ -924,5 +1046,58 @@ impl Client {
             return Ok(());
         }
         rx.await.unwrap_or(Ok(()))
+    }
+}
+
+/// ZooKeeper's configuration node (`ZooDefs.CONFIG_NODE`).
+const CONFIG_NODE: &str = "/zookeeper/config";
+
+/// A `ReconfigRequest` body. Jute's `ustring` may be null (length -1), which the leader
+/// reads as "not given": that is how it tells incremental from non-incremental changes,
+/// so the record is written here rather than with `rzk_proto`'s `String` fields.
+fn reconfig_body(
+    joining: Option<&str>,
+    leaving: Option<&str>,
+    new_members: Option<&str>,
+    from_config: i64,
+) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(s) => {
+                let len = i32::try_from(s.len()).unwrap_or(i32::MAX);
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    put(&mut out, joining);
+    put(&mut out, leaving);
+    put(&mut out, new_members);
+    out.extend_from_slice(&from_config.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod reconfig_tests {
+    use super::*;
+
+    #[test]
+    fn reconfig_body_keeps_null_apart_from_empty() {
+        let b = reconfig_body(Some("server.4=h:1:2;3"), None, None, -1);
+        let mut want = Vec::new();
+        want.extend_from_slice(&16i32.to_be_bytes());
+        want.extend_from_slice(b"server.4=h:1:2;3");
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&(-1i64).to_be_bytes());
+        assert_eq!(b, want);
+        // A present string decodes as the same record rzk-proto reads.
+        let b = reconfig_body(Some(""), Some("2"), Some("x"), 0x1_0000_0002);
+        let r = ReconfigRequest::from_bytes(&b).unwrap();
+        assert_eq!(r.leaving_servers, "2");
+        assert_eq!(r.new_members, "x");
+        assert_eq!(r.cur_config_id, 0x1_0000_0002);
     }
 }

@@ -14,6 +14,7 @@ mod complete;
 mod events;
 mod options;
 mod quota;
+mod reconfig;
 mod tokenize;
 
 use options::{flags, Flags};
@@ -499,6 +500,7 @@ const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
 \tls [-s] [-w] [-R] path
 \tprintwatches on|off
 \tquit 
+\treconfig [-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]
 \tredo cmdno
 \tremovewatches path [-c|-d|-a] [-l]
 \tset [-s] [-v version] path data
@@ -529,6 +531,7 @@ const COMMANDS: &[&str] = &[
     "ls",
     "printwatches",
     "quit",
+    "reconfig",
     "redo",
     "removewatches",
     "set",
@@ -1133,20 +1136,22 @@ impl Shell {
             }
             "config" => {
                 let f = flags(args, "cws")?;
-                let (data, stat) = self
-                    .client()?
-                    .get_config()
-                    .await
-                    .map_err(|e| error_message(&e, "/zookeeper/config"))?;
+                let zk = self.client()?;
+                let (data, stat) = if f.set.contains(&'w') {
+                    let (d, s, w) = zk
+                        .get_config_w()
+                        .await
+                        .map_err(|e| error_message(&e, "/zookeeper/config"))?;
+                    spawn_print(w);
+                    (d, s)
+                } else {
+                    zk.get_config()
+                        .await
+                        .map_err(|e| error_message(&e, "/zookeeper/config"))?
+                };
                 let text = String::from_utf8_lossy(&data).into_owned();
                 if f.set.contains(&'c') {
-                    // Client connect string: the client ports of each server line.
-                    let hosts: Vec<String> = text
-                        .lines()
-                        .filter_map(|l| l.split(';').nth(1))
-                        .map(str::to_owned)
-                        .collect();
-                    println!("{}", hosts.join(","));
+                    println!("{}", client_config(&text));
                 } else {
                     println!("{text}");
                 }
@@ -1155,9 +1160,36 @@ impl Shell {
                 }
                 Ok(())
             }
+            "reconfig" => reconfig::run(self.client()?, args).await,
             _ => Err(USAGE.to_string()),
         }
     }
+}
+
+/// `config -c`: the configuration's version and its client addresses, as zkCli's
+/// `ConfigUtils.getClientConfigStr` (`<version> host:port,host:port`).
+fn client_config(text: &str) -> String {
+    let mut version = "";
+    let mut hosts = Vec::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if k.trim() == "version" {
+            version = v.trim();
+        } else if k.trim().starts_with("server.") {
+            if let Some((_, client)) = v.split_once(';') {
+                let client = client.trim();
+                // A bare port listens on every address (Java: 0.0.0.0).
+                if client.contains(':') {
+                    hosts.push(client.to_owned());
+                } else {
+                    hosts.push(format!("0.0.0.0:{client}"));
+                }
+            }
+        }
+    }
+    format!("{version} {}", hosts.join(","))
 }
 
 /// Java's `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with a sign.

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""`config` and `reconfig` in rzk shell against zkCli 3.8 (rzk-client's get_config,
+get_config_w and reconfig through the real protocol).
+
+1. A 3-node Apache ZooKeeper 3.8 ensemble (reconfigEnabled=true, skipACL=yes): the same
+   interactive input through `rzk shell` and through zkCli, one session each, both
+   against the same ensemble: config (-s, -c, -w and the watch firing on a reconfig),
+   incremental reconfigs (-remove / -add of a follower, with -s), non-incremental ones
+   (-members, -file), -v with a wrong version, and the refusals (usage, mixing modes,
+   missing values, bad -v, a missing -file, a malformed server line, removing every
+   voter). Each session leaves the ensemble as it found it.
+2. rzk servers (standalone with reconfigEnabled=false, then true): both tools against
+   the same rzk server must print the same answer (ZooKeeper: "Reconfig is disabled",
+   and Unimplemented from a standalone server).
+
+Normalised before comparing: banners and log lines, `version=` values, zxids, dates and
+the first SyncConnected event; `config -c`'s host list is compared as a set (zkCli prints
+it in hash order). Prints "cases run: N, cases identical: M"; exit 1 if any differ.
+Ports 24950-24979.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import zkproc  # noqa: E402
+
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+CLIENT = 24950      # + id (1..3): client ports of the ZooKeeper ensemble
+QUORUM = 24960      # + id
+ELECTION = 24970    # + id
+RZK_PORT = 24955
+
+LOG = re.compile(r"^(\d{4}-\d\d-\d\d[ T]|SLF4J:|log4j:)")
+BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
+HEX = re.compile(r"^(cZxid|mZxid|pZxid|ephemeralOwner) = 0x[0-9a-f]+$")
+DATE = re.compile(r"^(ctime|mtime) = .*$")
+CLIENT_CFG = re.compile(r"^([0-9a-f]+) ((?:[0-9.]+:\d+,?)+)$")
+
+
+def line_of(i):
+    return f"server.{i}=127.0.0.1:{QUORUM + i}:{ELECTION + i}:participant;127.0.0.1:{CLIENT + i}"
+
+
+def normalise(text):
+    out = []
+    for line in text.splitlines():
+        if line in BANNER or LOG.match(line) or line.startswith("Connecting to "):
+            continue
+        if line.startswith("version="):
+            line = "version=<v>"
+        m = CLIENT_CFG.match(line)
+        if m:
+            line = "<v> " + ",".join(sorted(m.group(2).split(",")))
+        m = HEX.match(line)
+        if m:
+            line = f"{m.group(1)} = 0x<n>"
+        m = DATE.match(line)
+        if m:
+            line = f"{m.group(1)} = <date>"
+        out.append(line)
+    first = ["", "WATCHER::", "", "WatchedEvent state:SyncConnected type:None path:null"]
+    for i in range(len(out) - len(first) + 1):
+        if out[i:i + len(first)] == first:
+            return out[:i] + out[i + len(first):]
+    return out
+
+
+def session(cmd, server, lines, pause_after=()):
+    """One interactive session: `lines` typed on stdin (a pause after the indexes in
+    `pause_after`, so an asynchronous event is printed before the next command)."""
+    p = subprocess.Popen(cmd + ["-server", server], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "RUST_LOG": ""})
+    for i, l in enumerate(lines):
+        p.stdin.write(l + "\n")
+        p.stdin.flush()
+        if i in pause_after:
+            time.sleep(1.5)
+    out, err = p.communicate("quit\n", timeout=120)
+    return normalise(out), normalise(err)
+
+
+def compare(name, mine, theirs, must=()):
+    """Prints ok/DIFF; `must` are lines rzk shell's stdout has to contain (so that a
+    case cannot pass by both tools failing the same way)."""
+    missing = [m for m in must if m not in mine[0]]
+    if mine == theirs and not missing:
+        print(f"ok    {name}")
+        return True
+    print(f"DIFF  {name}")
+    if missing:
+        print(f"  rzk shell stdout lacks {missing}")
+    for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
+        if m != t:
+            print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
+    return False
+
+
+def leader_and_follower(ports):
+    """(leader id, a follower id) of the ensemble, by `srvr`."""
+    modes = {i: zkproc.mode(p) for i, p in ports.items()}
+    leader = next(i for i, m in modes.items() if m == "leader")
+    return leader, next(i for i, m in modes.items() if m == "follower")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rzk", required=True)
+    ap.add_argument("--apache", required=True, help="scripts/start-apache-zk.sh")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    if not os.path.exists(ZKCLI):
+        print(f"{ZKCLI} not found", file=sys.stderr)
+        return 2
+    tmp = tempfile.mkdtemp(prefix="rzk-reconfig-compat-")
+    procs = []
+    results = []
+    try:
+        # ---- 1. Apache ZooKeeper ensemble
+        ports = {i: CLIENT + i for i in (1, 2, 3)}
+        servers = [line_of(i) for i in ports]
+        starters = []
+        for i, port in ports.items():
+            d = os.path.join(tmp, f"zk{i}")
+            zkproc.write_myid(os.path.join(d, "data"), i)
+            zkproc.check_free(port)
+            starters.append(subprocess.Popen(
+                [a.apache, str(port), d, "reconfigEnabled=true", "skipACL=yes",
+                 "standaloneEnabled=false", *servers],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "ZK_START_TIMEOUT": "90"}))
+        for s in starters:
+            out, err = s.communicate(timeout=120)
+            if s.returncode != 0:
+                print(f"cannot start Apache ZooKeeper: {err}", file=sys.stderr)
+                return 1
+            procs.append(zkproc.Proc(int(out.split()[-1])))
+        zkproc.wait_settled(list(ports.values()), timeout=90, where="ZooKeeper ensemble")
+        leader, follower = leader_and_follower(ports)
+        server = f"127.0.0.1:{ports[leader]}"
+        dyn = os.path.join(tmp, "members.cfg")
+        with open(dyn, "w") as f:
+            f.write("# the whole membership\n" + "\n".join(servers) + "\n")
+        # Every session restores the three members, so both tools see the same start.
+        lines = [
+            "config",
+            "config -s",
+            "config -c",
+            "config -w",
+            f"reconfig -remove {follower}",           # the watch fires
+            "config",
+            f"reconfig -s -add {line_of(follower)}",
+            "reconfig",
+            "reconfig -s",
+            f"reconfig -members {line_of(1)} -add {line_of(2)}",
+            f"reconfig -file {dyn} -members {line_of(1)}",
+            "reconfig -add",
+            "reconfig -remove 1 -v zz",
+            "reconfig -v 1 -remove 2",
+            "reconfig -remove 1,2,3",
+            "reconfig -add server.9=127.0.0.1:abc",
+            f"reconfig -file {tmp}/nonexistent",
+            "reconfig -x -remove 2",
+            f"reconfig -members {','.join(line_of(i) for i in ports if i != follower)}",
+            f"reconfig -file {dyn}",
+            "config",
+        ]
+        mine = session([a.rzk, "shell"], server, lines, pause_after={4})
+        theirs = session([ZKCLI], server, lines, pause_after={4})
+        results.append(compare(
+            "config and reconfig against a ZooKeeper 3.8 ensemble", mine, theirs,
+            must=["Committed new configuration:", line_of(follower),
+                  "WatchedEvent state:SyncConnected type:NodeDataChanged path:/zookeeper/config"]))
+        print(f"      {len(lines)} commands per session (leader {leader}, removed/added {follower})")
+
+        # ---- 2. rzk servers: both tools against the same rzk server
+        for enabled in ("false", "true"):
+            cfg = zkproc.write_config(os.path.join(tmp, f"rzk-{enabled}", "zoo.cfg"), RZK_PORT,
+                                      f"reconfigEnabled={enabled}", "skipACL=yes")
+            rz = zkproc.start_rzk(a.rzk, cfg, RZK_PORT)
+            try:
+                zkproc.wait_serving(RZK_PORT, rz, what="rzk")
+                rs = f"127.0.0.1:{RZK_PORT}"
+                rl = ["config", "reconfig -remove 3", f"reconfig -add {line_of(4)}", "config -c"]
+                mine = session([a.rzk, "shell"], rs, rl)
+                theirs = session([ZKCLI], rs, rl)
+                want = ("KeeperErrorCode = Reconfig is disabled" if enabled == "false"
+                        else "KeeperErrorCode = Unimplemented")
+                ok = compare(f"rzk server, reconfigEnabled={enabled}: the refusal as zkCli reports it",
+                             mine, theirs)
+                if want not in mine[1]:
+                    print(f"DIFF  rzk shell stderr lacks {want!r}: {mine[1]}")
+                    ok = False
+                results.append(ok)
+            finally:
+                rz.stop()
+        print(f"cases run: {len(results)}, cases identical: {sum(results)}")
+        return 0 if all(results) else 1
+    finally:
+        for p in procs:
+            p.stop()
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
