@@ -468,12 +468,13 @@ impl SnapshotReader {
             return Err(self.corrupt(at, format!("bad length {n}")));
         }
         let n = n as usize;
+        // Read straight into the vector, growing it by at most 1 MiB at a time so that a
+        // corrupt length cannot allocate more than the file holds (plus 1 MiB).
         let mut v = Vec::with_capacity(n.min(1024 * 1024));
-        let mut chunk = [0u8; 64 * 1024];
         while v.len() < n {
-            let k = (n - v.len()).min(chunk.len());
-            self.fill(&mut chunk[..k])?;
-            v.extend_from_slice(&chunk[..k]);
+            let from = v.len();
+            v.resize(from + (n - from).min(1024 * 1024), 0);
+            self.fill(&mut v[from..])?;
         }
         Ok(Some(v))
     }
