@@ -120,9 +120,75 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RecoveryError + '_ {
     }
 }
 
+/// Nodes handed from the reading thread to the building one at a time.
+const NODE_BATCH: usize = 2048;
+/// Batches the reading thread may run ahead of the building one.
+const BATCHES_AHEAD: usize = 16;
+
+/// What the reading thread hands over: a batch of nodes, or why reading stopped.
+type NodeBatch = Result<Vec<SnapNode>, SnapshotError>;
+
+/// Reads the node list on the current thread (the reading thread of [`load_snapshot`]):
+/// parsing and the running Adler-32 here, batches to `tx`, progress every few seconds.
+/// Returns the reader positioned after the node list, or `None` when the other side
+/// hung up (it failed) or reading failed (the error was sent).
+fn read_nodes(
+    mut r: SnapshotReader,
+    name: &str,
+    plain_size: Option<u64>,
+    tx: std::sync::mpsc::SyncSender<NodeBatch>,
+) -> Option<SnapshotReader> {
+    let mut progress = Progress::start(Instant::now());
+    loop {
+        let mut batch = Vec::with_capacity(NODE_BATCH);
+        let mut end = false;
+        while batch.len() < NODE_BATCH {
+            match r.next_node() {
+                Ok(Some(n)) => batch.push(n),
+                Ok(None) => {
+                    end = true;
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return None;
+                }
+            }
+        }
+        let mut report = false;
+        for _ in 0..batch.len() {
+            report |= progress.item(Instant::now);
+        }
+        if report {
+            let done = r.position();
+            match (percent(done, plain_size), plain_size) {
+                (Some(pct), Some(total)) => tracing::info!(
+                    "loading snapshot {name}: {pct}% ({} znodes read, {} of {})",
+                    progress.items(),
+                    mib(done),
+                    mib(total)
+                ),
+                _ => tracing::info!(
+                    "loading snapshot {name}: {} znodes read, {} uncompressed",
+                    progress.items(),
+                    mib(done)
+                ),
+            }
+        }
+        if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+            return None;
+        }
+        if end {
+            return Some(r);
+        }
+    }
+}
+
 /// Loads one snapshot into the sink; any error means "invalid, try an older one".
-/// Says how far it got every few seconds (percentage of the file when it is not
-/// compressed) and what it loaded, in how long, at the end.
+/// Two threads: a reading one (`rzk-snapshot-read`: file, decompression, parsing, the
+/// running Adler-32) hands the nodes in batches to this one, which gives them to the
+/// sink (builds the tree) meanwhile. Says how far it got every few seconds (percentage
+/// of the file when it is not compressed) and what it loaded, in how long, at the end.
 fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), String> {
     let err = |e: SnapshotError| e.to_string();
     let name = files::file_name(&f.path);
@@ -130,43 +196,57 @@ fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), St
     // The reader's position counts uncompressed bytes: a percentage only without
     // compression.
     let plain_size = size.filter(|_| !name.ends_with(".gz") && !name.ends_with(".snappy"));
-    let mut progress = Progress::start(Instant::now());
+    let started = Instant::now();
     let mut r = SnapshotReader::open(&f.path).map_err(err)?;
     let sessions = r.sessions().map_err(err)?;
     let session_count = sessions.len();
     sink.sessions(sessions)?;
     sink.acl_cache(r.acl_cache().map_err(err)?)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<NodeBatch>(BATCHES_AHEAD);
+    let reader_name = name.clone();
+    let reader = std::thread::Builder::new()
+        .name("rzk-snapshot-read".into())
+        .spawn(move || read_nodes(r, &reader_name, plain_size, tx))
+        .map_err(|e| format!("cannot start the snapshot reading thread: {e}"))?;
     let mut saw_root = false;
-    while let Some(n) = r.next_node().map_err(err)? {
-        saw_root |= n.path.is_empty();
-        sink.node(n)?;
-        if progress.item(Instant::now) {
-            let done = r.position();
-            match (percent(done, plain_size), plain_size) {
-                (Some(pct), Some(total)) => tracing::info!(
-                    "loading snapshot {name}: {pct}% ({} znodes, {} of {})",
-                    progress.items(),
-                    mib(done),
-                    mib(total)
-                ),
-                _ => tracing::info!(
-                    "loading snapshot {name}: {} znodes, {} uncompressed read",
-                    progress.items(),
-                    mib(done)
-                ),
+    let mut nodes = 0u64;
+    let mut built = Ok(());
+    'batches: for batch in rx.iter() {
+        match batch {
+            Ok(batch) => {
+                for n in batch {
+                    saw_root |= n.path.is_empty();
+                    nodes += 1;
+                    if let Err(e) = sink.node(n) {
+                        built = Err(e);
+                        break 'batches;
+                    }
+                }
+            }
+            Err(e) => {
+                built = Err(err(e));
+                break;
             }
         }
     }
+    // Hanging up stops the reading thread at its next batch if building failed.
+    drop(rx);
+    let r = reader
+        .join()
+        .map_err(|_| "the snapshot reading thread panicked".to_string())?;
+    built?;
+    let r = r.ok_or_else(|| format!("reading snapshot {name} stopped"))?;
     if !saw_root {
         return Err(format!("snapshot {} has no root node", f.path.display()));
     }
     let trailer = r.finish().map_err(err)?;
+    let read_ms = started.elapsed().as_millis();
     sink.snapshot_loaded(f.zxid, &trailer)?;
     tracing::info!(
-        "snapshot {name} loaded: {} znodes, {session_count} sessions, {} in {} ms",
-        progress.items(),
+        "snapshot {name} loaded: {nodes} znodes, {session_count} sessions, {} in {} ms ({read_ms} ms to read and build, {} ms to finish the tree)",
         mib(size.unwrap_or(0)),
-        progress.elapsed(Instant::now()).as_millis()
+        started.elapsed().as_millis(),
+        started.elapsed().as_millis() - read_ms
     );
     Ok(())
 }
