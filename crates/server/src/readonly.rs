@@ -78,30 +78,31 @@ pub fn on_role(shared: &Shared, role: Role, now: Instant) {
     }
 }
 
-/// The driver's tick (`node/driver.rs` `on_tick`): enters read-only mode once the grace
-/// period has passed in LOOKING (only with `readonlymode.enabled` in an ensemble), and,
-/// while in it, expires local sessions and closes their connections.
+/// The driver's tick (`node/driver.rs` `on_tick`): expires local sessions (read-only
+/// mode, or `localSessionsEnabled` while serving) and closes their connections; enters
+/// read-only mode once the grace period has passed in LOOKING (only with
+/// `readonlymode.enabled` in an ensemble).
 pub fn on_tick(shared: &Shared, now: Instant) {
     let cfg = &shared.config;
-    if !cfg.read_only_mode_enabled || !shared.quorum.is_distributed() {
+    let read_only = shared.quorum.is_read_only();
+    if read_only || (cfg.local_sessions_enabled && shared.quorum.is_serving()) {
+        expire_local(shared);
+    }
+    if read_only || !cfg.read_only_mode_enabled || !shared.quorum.is_distributed() {
         return;
     }
-    if !shared.quorum.is_read_only() {
-        let since = *shared.read_only_state().since();
-        let Some(since) = since else { return };
-        if shared.quorum.role() != Role::Looking
-            || now.saturating_duration_since(since) < grace(cfg.tick_time_ms)
-        {
-            return;
-        }
-        shared.quorum.set_read_only(true);
-        tracing::info!(
-            "read-only mode: no quorum after {:?} LOOKING; serving read-only clients",
-            grace(cfg.tick_time_ms)
-        );
+    let since = *shared.read_only_state().since();
+    let Some(since) = since else { return };
+    if shared.quorum.role() != Role::Looking
+        || now.saturating_duration_since(since) < grace(cfg.tick_time_ms)
+    {
         return;
     }
-    expire_local(shared);
+    shared.quorum.set_read_only(true);
+    tracing::info!(
+        "read-only mode: no quorum after {:?} LOOKING; serving read-only clients",
+        grace(cfg.tick_time_ms)
+    );
 }
 
 /// Expires the local sessions whose time has come and closes their connections

@@ -8,6 +8,8 @@
 use rzk_proto::SessionId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub mod local;
+
 /// Length of a session password.
 pub const PASSWORD_LEN: usize = 16;
 /// ZooKeeper's seed mask for password derivation.

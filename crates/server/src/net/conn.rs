@@ -461,6 +461,23 @@ impl Conn {
             passwd: Bytes::from_static(&[0; PASSWORD_LEN]),
             read_only: ro,
         };
+        if req.session_id == 0 && self.local_sessions_on() {
+            // localSessionsEnabled: no createSession txn (crate::session::local).
+            let sid = shared.sessions().next_session_id();
+            shared.local_sessions().add(sid, timeout, shared.now_ms());
+            self.local_session = true;
+            self.bind_session(sid, timeout);
+            tracing::info!(addr = %self.addr, "established local session 0x{sid:x} with negotiated timeout {timeout} ms");
+            return self
+                .send_connect_response(ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: timeout,
+                    session_id: sid.0,
+                    passwd: Bytes::copy_from_slice(&password(sid)),
+                    read_only: ro,
+                })
+                .await;
+        }
         if req.session_id == 0 {
             let sid = shared.sessions().next_session_id();
             self.bind_session(sid, timeout);
@@ -493,13 +510,21 @@ impl Conn {
             // As ZooKeeper: connections already bound to the session are closed before
             // the password is checked (even a failed resume drops them).
             self.unbind_others(sid);
-            let mut r = shared
-                .sessions()
-                .revalidate(sid, &req.passwd, timeout, shared.now_ms());
+            // A local session of this server is checked here only.
+            let local = self.local_sessions_on() && shared.local_sessions().contains(sid);
+            let mut r = if local {
+                shared
+                    .local_sessions()
+                    .revalidate(sid, &req.passwd, timeout, shared.now_ms())
+            } else {
+                shared
+                    .sessions()
+                    .revalidate(sid, &req.passwd, timeout, shared.now_ms())
+            };
             // A learner asks the leader, which owns session liveness (REVALIDATE), also
             // about a session it does not know yet (its createSession may not have been
             // applied here yet when the client's first server died).
-            if matches!(r, Ok(()) | Err(SessionError::Unknown)) {
+            if !local && matches!(r, Ok(()) | Err(SessionError::Unknown)) {
                 match shared.quorum.revalidate(sid, timeout).await {
                     SessionCheck::Local => {}
                     SessionCheck::Valid => r = Ok(()),
@@ -514,6 +539,7 @@ impl Conn {
             }
             match r {
                 Ok(()) => {
+                    self.local_session = local;
                     self.bind_session(sid, timeout);
                     // Per-session order across connections: writes the session sent on
                     // its previous connection may still be in the pipeline. Nothing on
@@ -609,6 +635,49 @@ impl Conn {
             read_only: Some(true),
         })
         .await
+    }
+
+    /// localSessionsEnabled on this server (never on a standalone server, as ZooKeeper).
+    fn local_sessions_on(&self) -> bool {
+        self.shared.config.local_sessions_enabled && self.shared.quorum.is_distributed()
+    }
+
+    /// Upgrades this connection's local session to a global one
+    /// (`localSessionsUpgradingEnabled`, ZooKeeper's `checkUpgradeSession`): the session
+    /// leaves the local table and a createSession txn with its id and timeout enters the
+    /// write path ahead of the request that needs it. Its `SessionCreated` answer is not
+    /// waited for: the pipeline keeps the session's order.
+    async fn upgrade_session(&mut self) -> Result<(), ConnError> {
+        let sid = self.session;
+        let timeout_ms = {
+            let mut local = self.shared.local_sessions();
+            let t = local.get(sid).map(|s| s.timeout_ms);
+            local.remove(sid);
+            t
+        };
+        let timeout_ms = timeout_ms.unwrap_or_else(|| {
+            self.shared
+                .clients
+                .registry()
+                .conns
+                .get(&self.id)
+                .map_or(0, |e| e.session_timeout_ms)
+        });
+        self.local_session = false;
+        tracing::info!(addr = %self.addr, "upgrading local session 0x{sid:x} to a global session (timeout {timeout_ms} ms)");
+        let job = Job {
+            origin: Origin::Conn(self.id),
+            session: sid,
+            xid: 0,
+            kind: JobKind::Write(WriteRequest::CreateSession { timeout_ms }),
+            auth: self.auth.clone(),
+            received: Instant::now(),
+        };
+        self.shared
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| ConnError::Closed("server stopping"))
     }
 
     /// Passes a `sync` of `sid` through the write pipeline and waits for its answer: every
@@ -758,6 +827,23 @@ impl Conn {
         if self.local_session && matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
             self.local(xid, Local::CloseLocalSession);
             return Ok(());
+        }
+        if self.local_session && !self.read_only {
+            if let JobKind::Write(w) = &kind {
+                if crate::session::local::needs_global_session(w) {
+                    if !self.shared.config.local_sessions_upgrading_enabled {
+                        self.local(
+                            xid,
+                            Local::Error {
+                                code: Some(ErrorCode::EphemeralOnLocalSession),
+                                close: false,
+                            },
+                        );
+                        return Ok(());
+                    }
+                    self.upgrade_session().await?;
+                }
+            }
         }
         if self.read_only {
             // ZooKeeper's ReadOnlyRequestProcessor: every write, sync and reconfig.
