@@ -22,10 +22,9 @@ Checks, in order (each prints PASS or raises):
      leader and learner numbers (commits, quorum-ack and propagation latency, learner
      queues) are non-zero.
 ZooKeeper's Prometheus provider is not in Debian's ZooKeeper package, so /metrics is
-checked on rzk only. The one key set rzk does not print is documented in
-docs/COMPATIBILITY.md: ZooKeeper writes the ensemble configuration into
-/zookeeper/config when a quorum member starts (its `zookeeper` namespace in
-write_per_namespace); rzk keeps that node empty.
+checked on rzk only. No key is excluded: a quorum member writes its membership into
+/zookeeper/config at start-up (the `zookeeper` namespace of write_per_namespace) in rzk
+as in ZooKeeper.
 Ports 127.0.0.1:22300-22399. Only processes this script started are signalled.
 """
 import argparse
@@ -55,10 +54,9 @@ ZK_ENS, RZK_ENS = 22310, 22320          # client ports base + 1..4
 ZK_QUORUM, RZK_QUORUM = 22330, 22350    # quorum ports base + 1..4, election base + 10
 OBSERVER = 4
 # Keys rzk does not print, with the reason (docs/COMPATIBILITY.md, "mntr and metrics").
-EXCLUDED = [
-    (re.compile(r"^zk_(avg|min|max|cnt|sum)_zookeeper_write_per_namespace$"),
-     "ZooKeeper writes the ensemble configuration into /zookeeper/config at start-up"),
-]
+# (None since rzk writes the membership into /zookeeper/config as ZooKeeper does, which
+# gives both the zk_*_zookeeper_write_per_namespace keys.)
+EXCLUDED = []
 
 
 def mntr(port):

@@ -51,7 +51,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A key's value is invalid (`value` is redacted for secrets).
-    #[error("invalid value {value:?} for key {key}: {reason}")]
+    #[error("{key}={value}: {reason}")]
     Invalid {
         /// The key as written.
         key: String,
@@ -272,6 +272,13 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
     pub servers: BTreeMap<u64, QuorumServer>,
+    /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
+    /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
+    /// dynamic file's name (`zoo.cfg.dynamic.100000000`); 0 without either.
+    pub config_version: u64,
+    /// `dynamicConfigFile`: the file the `server.N` lines were read from
+    /// ([`Config::load_dynamic`]); `None` when they are in zoo.cfg.
+    pub dynamic_config_file: Option<PathBuf>,
     /// Contents of `dataDir/myid`, if present.
     pub my_id: Option<u64>,
     /// Keys not parsed into the fields above (ZooKeeper would turn them into system
@@ -321,6 +328,8 @@ impl Default for Config {
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             servers: BTreeMap::new(),
+            config_version: 0,
+            dynamic_config_file: None,
             my_id: None,
             unknown: Properties::default(),
             auth: AuthSettings::default(),
@@ -374,6 +383,7 @@ impl Config {
         })?;
         let mut cfg = Config::from_properties_with(&text, system)?;
         cfg.source = Some(path.to_owned());
+        cfg.load_dynamic()?;
         cfg.load_my_id()?;
         cfg.load_jaas()?;
         Ok(cfg)
@@ -512,6 +522,7 @@ impl Config {
         let mut data_log_dir: Option<PathBuf> = None;
         let mut min_to: Option<i32> = None;
         let mut max_to: Option<i32> = None;
+        let dynamic_file_given = props.iter().any(|(k, _)| k == "dynamicConfigFile");
         for (key, value) in &props {
             let (k, v) = (key.as_str(), value.as_str());
             // Keys ZooKeeper reads as `zookeeper.<key>` system properties may be given
@@ -568,7 +579,8 @@ impl Config {
                 continue;
             }
             match bare {
-                "clientPort" => client_port = Some(parse_num(k, v)?),
+                // As ZooKeeper: 0 leaves the client port unset.
+                "clientPort" => client_port = Some(parse_port(k, v)?).filter(|p| *p != 0),
                 "clientPortAddress" => {
                     cfg.client_port_address =
                         Some(v.parse().map_err(|_| invalid(k, v, "not an IP address"))?)
@@ -658,6 +670,14 @@ impl Config {
                         return Err(invalid(k, v, "only electionAlg=3 is supported"));
                     }
                 }
+                "dynamicConfigFile" => cfg.dynamic_config_file = Some(PathBuf::from(v)),
+                "version" => cfg.config_version = parse_hex_version(k, v)?,
+                _ if k.starts_with("server.") && dynamic_file_given => {
+                    // As ZooKeeper's QuorumPeerConfig.
+                    return Err(ConfigError::Inconsistent(format!(
+                        "parameter: {k} must be in a separate dynamic config file"
+                    )));
+                }
                 _ if k.starts_with("server.") => {
                     let s = parse_server_line(k, v)?;
                     cfg.servers.insert(s.id, s);
@@ -699,19 +719,85 @@ impl Config {
                 cfg.client_port = DEFAULT_CLIENT_PORT;
             }
         }
-        if cfg.is_distributed() {
-            if cfg.init_limit.is_none() {
+        if cfg.dynamic_config_file.is_none() {
+            cfg.check_membership()?;
+        }
+        Ok(cfg)
+    }
+
+    /// The checks that need the membership: the quorum keys a distributed configuration
+    /// requires, ZooKeeper's complaint about a lone voter.
+    fn check_membership(&self) -> Result<(), ConfigError> {
+        if self.is_distributed() {
+            if self.init_limit.is_none() {
                 return Err(ConfigError::Inconsistent("initLimit is not set".into()));
             }
-            if cfg.sync_limit.is_none() {
+            if self.sync_limit.is_none() {
                 return Err(ConfigError::Inconsistent("syncLimit is not set".into()));
             }
-        } else if !cfg.servers.is_empty() {
+        } else if !self.servers.is_empty() {
             tracing::error!(
                 "server.N lines present but fewer than 2 voting members and standaloneEnabled=true: running standalone"
             );
         }
-        Ok(cfg)
+        Ok(())
+    }
+
+    /// Reads the membership from `dynamicConfigFile`, as ZooKeeper 3.8's
+    /// `QuorumPeerConfig.parse`: only `server.N` lines (`group`/`weight` are refused
+    /// with the rest of hierarchical quorums, any other key is "Unrecognised parameter"),
+    /// no `version=` inside (the version is the hex suffix of the file name, 0 without
+    /// one). Does nothing without `dynamicConfigFile`. A relative path is taken from the
+    /// working directory, as ZooKeeper does.
+    ///
+    /// Errors: the file cannot be read ([`ConfigError::Io`]), a line is invalid or a key
+    /// not allowed ([`ConfigError::Invalid`] / [`ConfigError::Inconsistent`]), or the
+    /// membership then lacks the quorum keys it needs.
+    pub fn load_dynamic(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.dynamic_config_file.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        self.load_dynamic_text(&text, &path.display().to_string())?;
+        self.check_membership()
+    }
+
+    /// [`Config::load_dynamic`] on the file's text; `name` gives the version.
+    pub fn load_dynamic_text(&mut self, text: &str, name: &str) -> Result<(), ConfigError> {
+        let mut servers = BTreeMap::new();
+        for (k, v) in parse_properties(text) {
+            if k == "version" {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{name}: dynamic file shouldn't have version inside"
+                )));
+            } else if k.starts_with("server.") {
+                let s = parse_server_line(&k, &v)?;
+                servers.insert(s.id, s);
+            } else if k.starts_with("group") || k.starts_with("weight") {
+                return Err(ConfigError::Refused(vec![Refusal {
+                    key: k,
+                    reason: "hierarchical quorums are not supported; rzk would count votes by simple majority".into(),
+                }]));
+            } else {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{name}: Unrecognised parameter: {k}"
+                )));
+            }
+        }
+        self.servers = servers;
+        self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(0);
+        Ok(())
+    }
+
+    /// The membership text ZooKeeper keeps in `/zookeeper/config` and prints in `conf`
+    /// ([`crate::reconfig::membership_text`]); `None` when the server runs standalone
+    /// (ZooKeeper's standalone server leaves the node empty).
+    pub fn membership_text(&self) -> Option<String> {
+        self.is_distributed()
+            .then(|| crate::reconfig::membership_text(&self.servers, self.config_version))
     }
 
     /// Clamps a requested session timeout to [minSessionTimeout, maxSessionTimeout].
@@ -773,6 +859,16 @@ impl Config {
             v.push(("initLimit".into(), self.init_limit.unwrap_or(0).to_string()));
             v.push(("syncLimit".into(), self.sync_limit.unwrap_or(0).to_string()));
             v.push(("electionAlg".into(), "3".into()));
+            // QuorumZooKeeperServer.dumpConf: this member's ports and LearnerType ordinal.
+            if let Some(me) = self.my_id.and_then(|id| self.servers.get(&id)) {
+                v.push(("electionPort".into(), me.election_port.to_string()));
+                v.push(("quorumPort".into(), me.quorum_port.to_string()));
+                let peer_type = match me.role {
+                    PeerRole::Participant => "0",
+                    PeerRole::Observer => "1",
+                };
+                v.push(("peerType".into(), peer_type.into()));
+            }
         }
         v
     }
@@ -796,14 +892,65 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-fn parse_num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
-    v.parse().map_err(|_| {
+/// A whole-number type a zoo.cfg key is read into, with its range for error messages.
+trait WholeNumber: std::str::FromStr {
+    /// The smallest and largest value, as an operator writes them.
+    fn range() -> (String, String);
+}
+
+macro_rules! whole_number {
+    ($($t:ty),*) => {$(
+        impl WholeNumber for $t {
+            fn range() -> (String, String) {
+                (<$t>::MIN.to_string(), <$t>::MAX.to_string())
+            }
+        }
+    )*};
+}
+whole_number!(u16, u32, u64, usize, i32, i64);
+
+/// What a numeric key counts, for error messages.
+fn unit_of(key: &str) -> &'static str {
+    match key.strip_prefix("zookeeper.").unwrap_or(key) {
+        "tickTime"
+        | "minSessionTimeout"
+        | "maxSessionTimeout"
+        | "znode.container.checkIntervalMs" => "milliseconds",
+        "initLimit" | "syncLimit" => "ticks",
+        "maxClientCnxns" | "clientPortListenBacklog" => "connections",
+        "jute.maxbuffer" => "bytes",
+        "preAllocSize" => "kilobytes",
+        "snapCount" => "transactions",
+        "autopurge.snapRetainCount" => "snapshots",
+        "autopurge.purgeInterval" => "hours",
+        "znode.container.maxPerMinute" => "containers per minute",
+        _ => "",
+    }
+}
+
+/// A whole number; the error names the range (and the unit) instead of a Rust type.
+fn parse_num<T: WholeNumber>(k: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse().map_err(|_| {
+        let unit = unit_of(k);
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        let (min, max) = T::range();
         invalid(
             k,
             v,
-            format!("expected a number of type {}", std::any::type_name::<T>()),
+            format!("not a whole number (expected{unit} from {min} to {max})"),
         )
     })
+}
+
+/// A TCP port (0 allowed: ZooKeeper reads `clientPort=0` as "not set").
+fn parse_port(k: &str, v: &str) -> Result<u16, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| invalid(k, v, "not a port number (expected 1-65535)"))
 }
 
 fn parse_bool(k: &str, v: &str) -> Result<bool, ConfigError> {
@@ -821,6 +968,15 @@ fn parse_yes_no(k: &str, v: &str) -> Result<bool, ConfigError> {
         "no" | "false" => Ok(false),
         _ => Err(invalid(k, v, "expected yes or no")),
     }
+}
+
+/// A membership version as ZooKeeper's `Long.parseLong(v, 16)` (non-negative only).
+fn parse_hex_version(k: &str, v: &str) -> Result<u64, ConfigError> {
+    let digits = v.strip_prefix('+').unwrap_or(v);
+    u64::from_str_radix(digits, 16)
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok() && !digits.starts_with('+'))
+        .ok_or_else(|| invalid(k, v, "expected a hexadecimal version"))
 }
 
 fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
@@ -854,12 +1010,18 @@ fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
             "expected host:quorumPort:electionPort[:participant|:observer]",
         ));
     }
-    let quorum_port: u16 = parts[0]
-        .parse()
-        .map_err(|_| invalid(k, v, "bad quorum port"))?;
-    let election_port: u16 = parts[1]
-        .parse()
-        .map_err(|_| invalid(k, v, "bad election port"))?;
+    let port = |what: &str, p: &str| -> Result<u16, ConfigError> {
+        match p.parse::<u16>() {
+            Ok(n) if n != 0 => Ok(n),
+            _ => Err(invalid(
+                k,
+                v,
+                format!("{what} {p:?} is not a port number (expected 1-65535)"),
+            )),
+        }
+    };
+    let quorum_port = port("quorum port", parts[0])?;
+    let election_port = port("election port", parts[1])?;
     if quorum_port == election_port {
         return Err(invalid(k, v, "quorum and election ports must differ"));
     }
@@ -1162,5 +1324,128 @@ mod tests {
         let c = Config::load(&cfgp).unwrap();
         assert_eq!(c.my_id, Some(2));
         assert_eq!(c.server_id(), 2);
+    }
+
+    #[test]
+    fn dynamic_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
+        let dynp = dir.path().join("zoo.cfg.dynamic.100000000");
+        std::fs::write(
+            &dynp,
+            "server.1=a:1:2:participant;127.0.0.1:2181\nserver.2=b:1:2\nserver.3=c:1:2:observer\n",
+        )
+        .unwrap();
+        let cfgp = dir.path().join("zoo.cfg");
+        let base = format!(
+            "dataDir={}\ninitLimit=5\nsyncLimit=2\ndynamicConfigFile={}\n",
+            dir.path().display(),
+            dynp.display()
+        );
+        std::fs::write(&cfgp, &base).unwrap();
+        let c = Config::load(&cfgp).unwrap();
+        assert_eq!(c.servers.len(), 3);
+        assert_eq!(c.config_version, 0x1_0000_0000);
+        assert!(c.is_distributed());
+        assert_eq!(
+            c.membership_text().unwrap(),
+            "server.1=a:1:2:participant;127.0.0.1:2181\nserver.2=b:1:2:participant\n\
+             server.3=c:1:2:observer\nversion=100000000"
+        );
+        // server.N next to dynamicConfigFile, version= inside the file, other keys.
+        std::fs::write(&cfgp, format!("{base}server.4=d:1:2\n")).unwrap();
+        let e = Config::load(&cfgp).unwrap_err().to_string();
+        assert!(
+            e.contains("must be in a separate dynamic config file"),
+            "{e}"
+        );
+        std::fs::write(&cfgp, &base).unwrap();
+        std::fs::write(&dynp, "server.1=a:1:2\nserver.2=b:1:2\nversion=5\n").unwrap();
+        let e = Config::load(&cfgp).unwrap_err().to_string();
+        assert!(e.contains("shouldn't have version inside"), "{e}");
+        std::fs::write(&dynp, "server.1=a:1:2\nserver.2=b:1:2\ntickTime=5\n").unwrap();
+        let e = Config::load(&cfgp).unwrap_err().to_string();
+        assert!(e.contains("Unrecognised parameter: tickTime"), "{e}");
+        // A name without a hex suffix: version 0; a missing file is an error.
+        let plain = dir.path().join("zoo.cfg.dynamic");
+        std::fs::write(&plain, "server.1=a:1:2\nserver.2=b:1:2\n").unwrap();
+        std::fs::write(
+            &cfgp,
+            base.replace(&dynp.display().to_string(), &plain.display().to_string()),
+        )
+        .unwrap();
+        assert_eq!(Config::load(&cfgp).unwrap().config_version, 0);
+        std::fs::remove_file(&plain).unwrap();
+        assert!(Config::load(&cfgp).is_err());
+    }
+
+    #[test]
+    fn static_version_key() {
+        let c = Config::from_properties(
+            "dataDir=/d\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nversion=1a\n",
+        )
+        .unwrap();
+        assert_eq!(c.config_version, 0x1a);
+        assert!(c.membership_text().unwrap().ends_with("\nversion=1a"));
+        assert!(Config::from_properties("dataDir=/d\nversion=xyz\n").is_err());
+        // Standalone: no membership in /zookeeper/config.
+        assert_eq!(
+            Config::from_properties("dataDir=/d\n")
+                .unwrap()
+                .membership_text(),
+            None
+        );
+    }
+
+    /// Operator-facing parse errors name the key, the value as written and what a valid
+    /// value looks like, never a Rust type.
+    #[test]
+    fn bad_values_are_explained_in_operator_words() {
+        let err = |text: &str| {
+            Config::from_properties(&format!("dataDir=/d\n{text}\n"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("clientPort=abc"),
+            "clientPort=abc: not a port number (expected 1-65535)"
+        );
+        assert_eq!(
+            err("clientPort=70000"),
+            "clientPort=70000: not a port number (expected 1-65535)"
+        );
+        assert_eq!(
+            err("tickTime=2s"),
+            "tickTime=2s: not a whole number (expected milliseconds from 0 to 4294967295)"
+        );
+        assert_eq!(
+            err("initLimit=-1"),
+            "initLimit=-1: not a whole number (expected ticks from 0 to 4294967295)"
+        );
+        assert_eq!(
+            err("forceSync=maybe"),
+            "forceSync=maybe: expected yes or no"
+        );
+        let e = err("server.1=127.0.0.1:2888:x\ninitLimit=5\nsyncLimit=2");
+        assert_eq!(
+            e,
+            "server.1=127.0.0.1:2888:x: election port \"x\" is not a port number (expected 1-65535)"
+        );
+        for e in [
+            err("maxClientCnxns=many"),
+            err("snapCount=1e6"),
+            err("jute.maxbuffer=4M"),
+        ] {
+            assert!(
+                !e.contains("u32") && !e.contains("usize") && !e.contains("u64"),
+                "{e}"
+            );
+            assert!(e.contains("not a whole number (expected"), "{e}");
+        }
+        // ZooKeeper reads clientPort=0 as "not set".
+        let c = Config::from_properties("dataDir=/d\nclientPort=0\n").unwrap();
+        assert!(!c.client_port_given);
+        assert!(err("clientPort=0\nclientPortAddress=127.0.0.1")
+            .contains("clientPortAddress is set but clientPort is not set"));
     }
 }

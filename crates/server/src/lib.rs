@@ -14,6 +14,7 @@ pub mod node;
 pub mod prep;
 pub mod read;
 pub mod readonly;
+pub mod reconfig;
 pub mod reply;
 pub mod request;
 pub mod tree;

@@ -93,6 +93,12 @@ pub fn conf(status: Status<'_>) -> String {
     for (k, v) in status.config().summary_lines() {
         let _ = writeln!(s, "{k}={}", crate::config::keys::shown(&k, &v));
     }
+    // A quorum member ends with its membership, as ZooKeeper's
+    // QuorumZooKeeperServer.dumpConf (no newline after the version).
+    if let Some(m) = status.config().membership_text() {
+        s.push_str("membership: \n");
+        s.push_str(&m);
+    }
     s
 }
 

@@ -144,6 +144,9 @@ const TABLE: &[Entry] = &[
     imp("autopurge.purgeInterval"),
     imp("standaloneEnabled"),
     imp("reconfigEnabled"),
+    // --- Implemented: config.rs + reconfig/ (membership from a dynamic file) ----------
+    imp("dynamicConfigFile"),
+    imp("version"),
     // --- Implemented: readonly.rs, session/local.rs ------------------------------------
     imp("readonlymode.enabled"),
     imp("localSessionsEnabled"),
@@ -183,7 +186,10 @@ const TABLE: &[Entry] = &[
     sec("java.security.auth.login.config"),
     // --- Refused: security-relevant, not implemented ----------------------------------
     refuse(Name::Prefix("kerberos."), KERBEROS),
-    refuse(Name::Exact("quorum.auth.kerberos.servicePrincipal"), KERBEROS),
+    refuse(
+        Name::Exact("quorum.auth.kerberos.servicePrincipal"),
+        KERBEROS,
+    ),
     refuse_true("quorum.auth.enableSasl", QUORUM_SASL),
     refuse_true("quorum.auth.learnerRequireSasl", QUORUM_SASL),
     refuse_true("quorum.auth.serverRequireSasl", QUORUM_SASL),
@@ -200,10 +206,6 @@ const TABLE: &[Entry] = &[
     check(Name::Exact("audit.impl.class"), audit_logger, true),
     imp("enforceQuota"),
     refuse(
-        Name::Exact("dynamicConfigFile"),
-        "dynamic configuration files are not supported; the ensemble would silently be missing its members (put server.N lines in zoo.cfg)",
-    ),
-    refuse(
         Name::Prefix("group."),
         "hierarchical quorums are not supported; rzk would count votes by simple majority",
     ),
@@ -218,12 +220,18 @@ const TABLE: &[Entry] = &[
     // --- Accepted without effect -----------------------------------------------------
     none("globalOutstandingLimit", THROTTLE),
     none("maxCnxns", THROTTLE),
-    none("commitLogCount", "fixed at 500 committed proposals kept for learner sync"),
+    none(
+        "commitLogCount",
+        "fixed at 500 committed proposals kept for learner sync",
+    ),
     none(
         "snapshotSizeFactor",
         "rzk syncs learners from the committed-proposal window or a snapshot only",
     ),
-    none("fsync.warningthresholdms", "rzk logs no fsync timing warnings"),
+    none(
+        "fsync.warningthresholdms",
+        "rzk logs no fsync timing warnings",
+    ),
     none("maxResponseCacheSize", TUNING),
     none("maxGetChildrenResponseCacheSize", TUNING),
     none(
@@ -297,7 +305,10 @@ const TABLE: &[Entry] = &[
     none("learner.closeSocketAsync", TUNING),
     none("leader.closeSocketAsync", TUNING),
     none("learner.asyncSending", TUNING),
-    none("forward_learner_requests_to_commit_processor_disabled", TUNING),
+    none(
+        "forward_learner_requests_to_commit_processor_disabled",
+        TUNING,
+    ),
     none("maxTimeToWaitForEpoch", TUNING),
     none("leader.maxTimeToWaitForEpoch", TUNING),
     none(
@@ -350,7 +361,11 @@ const TABLE: &[Entry] = &[
     refuse_true("admin.forceHttps", NO_ADMIN_HTTPS),
     // Metrics (metrics/settings.rs reads these from Config::unknown); an unknown
     // provider class stops start-up.
-    check(Name::Exact("metricsProvider.className"), metrics_provider, false),
+    check(
+        Name::Exact("metricsProvider.className"),
+        metrics_provider,
+        false,
+    ),
     imp("metricsProvider.httpHost"),
     imp("metricsProvider.httpPort"),
     imp("metricsProvider.exportJvmInfo"),
@@ -386,7 +401,10 @@ const TABLE: &[Entry] = &[
     none("sasl.client", "a ZooKeeper client property"),
     none("sasl.clientconfig", "a ZooKeeper client property"),
     none("sasl.client.username", "a ZooKeeper client property"),
-    none("sasl.client.canonicalize.hostname", "a ZooKeeper client property"),
+    none(
+        "sasl.client.canonicalize.hostname",
+        "a ZooKeeper client property",
+    ),
     none("server.principal", "a ZooKeeper client property"),
     none("server.realm", "a ZooKeeper client property"),
     none("clientCnxnSocket", "a ZooKeeper client property"),
@@ -394,11 +412,16 @@ const TABLE: &[Entry] = &[
     // Process settings ZooKeeper's scripts pass as system properties.
     none("log.dir", "rzk logs to stderr (RUST_LOG / RZK_LOG filter)"),
     none("log.file", "rzk logs to stderr (RUST_LOG / RZK_LOG filter)"),
-    none("root.logger", "rzk logs to stderr (RUST_LOG / RZK_LOG filter)"),
-    none("console.threshold", "rzk logs to stderr (RUST_LOG / RZK_LOG filter)"),
+    none(
+        "root.logger",
+        "rzk logs to stderr (RUST_LOG / RZK_LOG filter)",
+    ),
+    none(
+        "console.threshold",
+        "rzk logs to stderr (RUST_LOG / RZK_LOG filter)",
+    ),
     none("jmx.log4j.disable", JVM),
     none("datadir.autocreate.warning", TUNING),
-    none("version", "informational"),
 ];
 
 // ----------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ pub enum ApplyMsg {
     Reply(Box<Job>),
     /// Replace the database with the one received after SNAP.
     Install(Box<ReceivedSnapshot>),
+    /// A learner has synchronised with its leader: write the local membership into
+    /// `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader` →
+    /// `initConfigInZKDatabase`; no client is connected then, so no watch fires).
+    ConfigNode,
     /// Serialize the database (which must be at `zxid`) for a learner's SNAP.
     Snapshot {
         zxid: i64,
@@ -114,6 +118,9 @@ fn run(
                 ApplyMsg::Install(snap) => {
                     last_applied = Some(snap.tree.last_zxid());
                     install(shared, writer, *snap)
+                }
+                ApplyMsg::ConfigNode => {
+                    crate::storage::open::init_config_node(&mut writer.write(), &shared.config)
                 }
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {

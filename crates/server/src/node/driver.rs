@@ -700,6 +700,8 @@ impl Driver {
             self.want_applied
                 .store(true, std::sync::atomic::Ordering::Release);
         } else {
+            // After the commits of the sync, before any client is let in.
+            self.send_applier(ApplyMsg::ConfigNode);
             self.shared.quorum.set_serving(true);
         }
         self.serving = true;

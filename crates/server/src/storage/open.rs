@@ -148,6 +148,20 @@ fn startup_metrics(sink: &SnapshotOnly) {
     m.startup_txns_loaded.add(sink.log.len() as i64);
 }
 
+/// Writes `cfg`'s membership into `/zookeeper/config` with the wall clock as mtime
+/// (`DataTree::set_config_node`), counted as a write of the `zookeeper` namespace as
+/// ZooKeeper counts it; nothing on a standalone configuration.
+pub fn init_config_node(tree: &mut DataTree, cfg: &Config) {
+    if let Some(text) = cfg.membership_text() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let version = i64::try_from(cfg.config_version).unwrap_or(i64::MAX);
+        tree.set_config_node(&text, version, now_ms);
+        crate::metrics::hooks::write_stat(crate::reconfig::CONFIG_NODE, text.len());
+    }
+}
+
 /// Opens storage for `cfg`: loads the snapshot, collects the later log, reads the
 /// epochs. The same for every configuration.
 pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
@@ -185,8 +199,15 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
             "torn transaction log tail was truncated"
         );
     }
+    let from_snapshot = sink.tree.is_some();
     let mut tree = sink.tree.take().unwrap_or_default();
     tree.set_extended_types(cfg.extended_types_enabled);
+    if !from_snapshot {
+        // A quorum member writes its membership into /zookeeper/config before loading
+        // (ZooKeeper's QuorumPeerMain → initConfigInZKDatabase); a loaded snapshot keeps
+        // the node it holds, as ZooKeeper's deserialization replaces the tree.
+        init_config_node(&mut tree, cfg);
+    }
     match report.state {
         StartState::Loaded => {}
         StartState::NewEmpty | StartState::Untrusted => {

@@ -202,6 +202,72 @@ impl DataTree {
         t
     }
 
+    /// Writes the ensemble membership into `/zookeeper/config` outside any txn, as
+    /// ZooKeeper's `ZKDatabase.initConfigInZKDatabase` does when a quorum member starts
+    /// and when a learner has synchronised with its leader: data `text`, `mzxid` =
+    /// `version` (the membership's version), `mtime` = `time_ms` (the local wall clock,
+    /// so it differs between members), stat `version` = -1; ctime, czxid and the ACL
+    /// stay. A tree without the node (an old snapshot) gets it first, READ for anyone,
+    /// as ZooKeeper's `addConfigNode`. The tree digest does not change: nodes under
+    /// `/zookeeper/` contribute 0 (`digest::node_digest`), as in ZooKeeper.
+    ///
+    /// Returns the NodeDataChanged change for watches on the node.
+    pub fn set_config_node(&mut self, text: &str, version: i64, time_ms: i64) -> Change {
+        let path = crate::reconfig::CONFIG_NODE;
+        if !self.nodes.contains_key(path) {
+            let acl = self
+                .acls
+                .add(&[Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]);
+            self.insert_node(
+                Name::from(path),
+                Node {
+                    data: Data::empty(),
+                    acl,
+                    stat: StatPersisted {
+                        aversion: -1,
+                        ..Default::default()
+                    },
+                    children: Children::new(),
+                    digest: 0,
+                },
+            );
+            if let Some(parent) = self.nodes.get_mut("/zookeeper") {
+                Arc::make_mut(parent).children.insert(Name::from("config"));
+            }
+        }
+        let data = Data::from(text.as_bytes().to_vec());
+        let mut acl = OPEN_ACL_INDEX;
+        if let Some(slot) = self.nodes.get_mut(path) {
+            let n = Arc::make_mut(slot);
+            let old_len = n.data.len() as u64;
+            n.data = data;
+            n.stat.mtime = time_ms;
+            n.stat.mzxid = version;
+            n.stat.version = -1;
+            let d = digest::node_digest(path, &n.data, &n.stat);
+            self.digest = self.digest.wrapping_sub(n.digest).wrapping_add(d);
+            n.digest = d;
+            self.data_size = self
+                .data_size
+                .wrapping_sub(old_len)
+                .wrapping_add(n.data.len() as u64);
+            acl = n.acl;
+        }
+        Change {
+            path: path.to_owned(),
+            event_type: rzk_proto::opcode::event::NODE_DATA_CHANGED,
+            acl: self.acls.get(acl),
+        }
+    }
+
+    /// The data of `/zookeeper/config` (empty on a standalone server).
+    pub fn config_node_data(&self) -> Data {
+        self.nodes
+            .get(crate::reconfig::CONFIG_NODE)
+            .map(|n| n.data.clone())
+            .unwrap_or_else(Data::empty)
+    }
+
     /// Sets `zookeeper.extendedTypesEnabled` (TTL nodes). Off by default.
     pub fn set_extended_types(&mut self, on: bool) {
         self.extended_types = on;

@@ -370,3 +370,30 @@ fn null_data_is_kept_apart_from_empty() {
     assert!(!back.get_data("/zookeeper").unwrap().0.is_null());
     assert_eq!(back.digest(), t.digest());
 }
+
+#[test]
+fn config_node_set_outside_txns() {
+    let mut t = DataTree::new();
+    let digest = t.digest();
+    let size = t.approximate_data_size();
+    let text = "server.1=a:1:2:participant\nserver.2=b:1:2:participant\nversion=0";
+    let change = t.set_config_node(text, 0x1_0000_0000, 1234);
+    assert_eq!(change.path, "/zookeeper/config");
+    assert_eq!(&t.config_node_data()[..], text.as_bytes());
+    let (data, st) = t.get_data("/zookeeper/config").unwrap();
+    assert_eq!(&data[..], text.as_bytes());
+    assert_eq!(
+        (st.mzxid, st.mtime, st.version, st.aversion),
+        (0x1_0000_0000, 1234, -1, -1)
+    );
+    assert_eq!(
+        (st.czxid, st.ctime, st.data_length),
+        (0, 0, text.len() as i32)
+    );
+    // Nodes under /zookeeper/ are outside the digest, as in ZooKeeper.
+    assert_eq!(t.digest(), digest);
+    assert_eq!(t.approximate_data_size(), size + text.len() as u64);
+    // Set again (a learner after its sync): replaces, does not add.
+    t.set_config_node("version=0", 0, 99);
+    assert_eq!(t.approximate_data_size(), size + 9);
+}

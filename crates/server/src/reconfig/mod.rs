@@ -1,0 +1,166 @@
+//! Ensemble membership as ZooKeeper 3.8 writes it: the text of `/zookeeper/config`, the
+//! `membership:` block of the `conf` four-letter word, and the versions carried in
+//! dynamic configuration file names (`zoo.cfg.dynamic.<hex version>`).
+//!
+//! Owns: rendering a membership (ZooKeeper's `QuorumMaj.toString()` and
+//! `QuorumServer.toString()`), byte for byte, and the version rules of file names.
+//! Never does IO; `config.rs` reads the files, `storage/open.rs` and `node/` put the text
+//! into the tree.
+//!
+//! The text is one `server.<id>=<spec>` line per member, each ended by `\n`, then
+//! `version=<lower-case hex, no 0x>` with no newline. `<spec>` is
+//! `host:quorumPort:electionPort:participant|observer`, followed by
+//! `;clientHost:clientPort` only when the member's `server.N` line names a client
+//! address (ZooKeeper leaves out one it took from `clientPort`); an IPv6 host is written
+//! in brackets, a client address given as a bare port is `0.0.0.0:<port>`.
+//!
+//! Member order is the iteration order of the `java.util.HashMap<Long, QuorumServer>`
+//! ZooKeeper keeps them in: by bucket (`id` spread as `Long.hashCode` does, masked to the
+//! table size, which starts at 16 and doubles past a 0.75 load factor), which for ids
+//! below the table size is ascending id. Ids sharing a bucket (only possible from id 16
+//! up) follow ZooKeeper's insertion order, which comes from a `Hashtable` of the
+//! properties; rzk puts them in ascending id (docs/COMPATIBILITY.md).
+
+use crate::config::{PeerRole, QuorumServer};
+use std::collections::BTreeMap;
+
+/// `/zookeeper/config`, ZooKeeper's `ZooDefs.CONFIG_NODE`.
+pub const CONFIG_NODE: &str = "/zookeeper/config";
+
+/// One member as ZooKeeper's `QuorumServer.toString()` writes it (without `server.N=`).
+pub fn server_spec(s: &QuorumServer) -> String {
+    let role = match s.role {
+        PeerRole::Participant => "participant",
+        PeerRole::Observer => "observer",
+    };
+    let mut out = format!(
+        "{}:{}:{}:{role}",
+        bracketed(&s.host),
+        s.quorum_port,
+        s.election_port
+    );
+    if let Some((host, port)) = &s.client_addr {
+        out.push_str(&format!(";{}:{port}", bracketed(host)));
+    }
+    out
+}
+
+/// ZooKeeper's `delimitedHostString`: a host containing `:` (IPv6) in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// The membership text of `servers` at `version` (ZooKeeper's `QuorumMaj.toString()`):
+/// what `/zookeeper/config` holds and `conf` prints after `membership: `.
+pub fn membership_text(servers: &BTreeMap<u64, QuorumServer>, version: u64) -> String {
+    let mut out = String::new();
+    for id in java_hash_map_order(servers.keys().copied()) {
+        if let Some(s) = servers.get(&id) {
+            out.push_str(&format!("server.{id}={}\n", server_spec(s)));
+        }
+    }
+    out.push_str(&format!("version={version:x}"));
+    out
+}
+
+/// The iteration order of a `java.util.HashMap<Long, _>` holding `ids` (default initial
+/// capacity 16, load factor 0.75); ids in one bucket in ascending order.
+fn java_hash_map_order(ids: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut ids: Vec<u64> = ids.collect();
+    ids.sort_unstable();
+    let mut cap: usize = 16;
+    while ids.len() * 4 > cap * 3 {
+        cap *= 2;
+    }
+    let bucket = |id: u64| {
+        // Long.hashCode: (int)(v ^ (v >>> 32)); HashMap.hash: h ^ (h >>> 16).
+        let h = (id ^ (id >> 32)) as u32;
+        let spread = h ^ (h >> 16);
+        spread as usize & (cap - 1)
+    };
+    ids.sort_by_key(|&id| (bucket(id), id));
+    ids
+}
+
+/// The version a dynamic configuration file's name carries: the hex number after its
+/// last `.` (`zoo.cfg.dynamic.100000000` → 0x100000000), as ZooKeeper's
+/// `QuorumPeerConfig.getVersionFromFilename`; `None` when the suffix is not hex (the
+/// version is then 0).
+pub fn version_from_filename(name: &str) -> Option<u64> {
+    let (_, suffix) = name.rsplit_once('.')?;
+    // Long.parseLong(s, 16): an optional sign, then hex digits; rzk takes non-negative
+    // versions only.
+    let digits = suffix.strip_prefix('+').unwrap_or(suffix);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(digits, 16)
+        .ok()
+        .filter(|v| i64::try_from(*v).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qs(id: u64, host: &str, role: PeerRole, client: Option<(&str, u16)>) -> QuorumServer {
+        QuorumServer {
+            id,
+            host: host.into(),
+            quorum_port: 2888 + id as u16,
+            election_port: 3888 + id as u16,
+            role,
+            client_addr: client.map(|(h, p)| (h.to_owned(), p)),
+        }
+    }
+
+    #[test]
+    fn text_as_zookeeper_writes_it() {
+        let mut m = BTreeMap::new();
+        m.insert(1, qs(1, "127.0.0.1", PeerRole::Participant, None));
+        m.insert(
+            2,
+            qs(
+                2,
+                "127.0.0.1",
+                PeerRole::Participant,
+                Some(("127.0.0.1", 2182)),
+            ),
+        );
+        m.insert(3, qs(3, "::1", PeerRole::Observer, Some(("0.0.0.0", 2183))));
+        assert_eq!(
+            membership_text(&m, 0x1_0000_0000),
+            "server.1=127.0.0.1:2889:3889:participant\n\
+             server.2=127.0.0.1:2890:3890:participant;127.0.0.1:2182\n\
+             server.3=[::1]:2891:3891:observer;0.0.0.0:2183\n\
+             version=100000000"
+        );
+        assert_eq!(membership_text(&BTreeMap::new(), 0), "version=0");
+    }
+
+    #[test]
+    fn java_hash_map_order_by_bucket() {
+        assert_eq!(java_hash_map_order([3, 1, 2].into_iter()), vec![1, 2, 3]);
+        // 17 shares bucket 1 with 1 in a 16-slot table.
+        assert_eq!(java_hash_map_order([1, 2, 17].into_iter()), vec![1, 17, 2]);
+        // 13 members: the table has grown to 32 slots, 17 has a bucket of its own.
+        let ids: Vec<u64> = (1..=12).chain([17]).collect();
+        assert_eq!(java_hash_map_order(ids.clone().into_iter()), ids);
+    }
+
+    #[test]
+    fn versions_from_file_names() {
+        assert_eq!(
+            version_from_filename("zoo.cfg.dynamic.100000000"),
+            Some(0x1_0000_0000)
+        );
+        assert_eq!(version_from_filename("/a/zoo.cfg.dynamic.0"), Some(0));
+        assert_eq!(version_from_filename("zoo.cfg.dynamic"), None);
+        assert_eq!(version_from_filename("dynamic"), None);
+        assert_eq!(version_from_filename("x.ffffffffffffffff"), None);
+    }
+}
