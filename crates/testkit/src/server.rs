@@ -58,17 +58,44 @@ pub fn fresh_dir() -> PathBuf {
         .keep()
 }
 
-/// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago (all bound at once,
-/// then released). Another process may take one before the test binds it; good enough
-/// for tests. Panics if the ports cannot be bound.
+/// The ports [`free_ports`] hands out: below Linux's ephemeral range (32768-60999 by
+/// default), so neither a `bind(port 0)` of an in-process server nor the local end of an
+/// outgoing connection (a client, a quorum link) can take one between [`free_ports`] and
+/// the member's own bind — with ephemeral ports that happened under load (CI saw an
+/// ensemble member fail with "Address already in use" on its election port). The Python
+/// stages use fixed ports from 21810 up.
+pub const TEST_PORT_RANGE: std::ops::Range<u16> = 12000..20000;
+
+/// `n` distinct TCP ports on 127.0.0.1 from [`TEST_PORT_RANGE`] that were free a moment
+/// ago (each bound once, then released). Successive calls in one process never repeat a
+/// port until the range wraps; processes start at different offsets (by PID), and a
+/// port bound by anyone at the time of the call is skipped. Panics if fewer than `n`
+/// free ports are found in the whole range.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(TEST_PORT_RANGE.end - TEST_PORT_RANGE.start);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(2654435761) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..span {
+        if ports.len() == n {
+            break;
+        }
+        let off = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let Ok(port) = u16::try_from(u32::from(TEST_PORT_RANGE.start) + off) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(ports.len(), n, "{n} free ports in {TEST_PORT_RANGE:?}");
+    ports
 }
 
 /// Sends the four-letter word `word` (e.g. `"ruok"`, `"srvr"`) to `addr` and returns the
