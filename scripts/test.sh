@@ -144,6 +144,11 @@ stage metrics timeout -k 10 300 "$PY" tests/metrics/metrics_test.py --rzk "$RZK"
 # against rzk and ZooKeeper 3.8. The long version (10,000 sessions, both servers): scripts/load.sh.
 stage load timeout -k 10 120 "$PY" tests/load/load_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --apache-cases limits
 
+# Read-only mode and local sessions of 3-member ensembles (tests/readonly, ports 24200-24299,
+# ~35 s; tests/local_sessions, ports 24300-24399, ~15 s), each against rzk and ZooKeeper 3.8.
+stage readonly timeout -k 10 120 "$PY" tests/readonly/readonly_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --kinds rzk,apache
+stage local-sessions timeout -k 10 60 "$PY" tests/local_sessions/local_sessions_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --kinds rzk,apache
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-35}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh

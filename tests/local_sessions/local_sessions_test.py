@@ -154,8 +154,8 @@ def run(args, kind):
             assert kind == "rzk"
         a.sync("/ls")
         assert a.exists("/ls/e") is None and a.exists("/ls/m") is None
-        ok(f"{kind}: ephemeral create and multi on a local session -> "
-           f"EPHEMERALONLOCALSESSION (upgrading off)")
+        ok(f"{kind}: ephemeral create on a local session -> EPHEMERALONLOCALSESSION, a multi "
+           f"with one refused too (upgrading off); no node created")
 
         b = client(2)
         b_id = b.client_id[0]
