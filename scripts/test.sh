@@ -163,6 +163,11 @@ stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
 # write load, a rolling migration ZooKeeper -> rzk -> ZooKeeper on the same data directories.
 stage mixed timeout -k 10 300 "$PY" tests/mixed/mixed_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# /zookeeper/config and conf's membership against ZooKeeper 3.8 (tests/reconfig, ports
+# 24000-24199, ~25 s): voters + observer with and without client addresses,
+# dynamicConfigFile (and a follower re-syncing), a quorum of one, standalone.
+stage reconfig timeout -k 10 120 "$PY" tests/reconfig/config_node_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
 echo "$passed passed, $failed failed"
