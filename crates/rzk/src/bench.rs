@@ -37,34 +37,34 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:2181")]
     pub hosts: String,
     /// Number of sessions (connections).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     pub sessions: usize,
     /// Requests in flight per session.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     pub inflight: usize,
     /// Operation mix.
     #[arg(long, value_enum, default_value_t = BenchOp::Set)]
     pub op: BenchOp,
     /// For `--op mixed`: fraction of reads (get) vs writes (set).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = fraction)]
     pub read_ratio: f64,
     /// Value size in bytes.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = whole::<usize>)]
     pub value_size: usize,
     /// Measured duration in seconds (after the warm-up).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     pub duration: f64,
     /// Warm-up in seconds (requests run but are not measured).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
     pub warmup: f64,
     /// Parent node for the benchmark's znodes.
     #[arg(long, default_value = "/rzk-bench")]
     pub path: String,
     /// Session timeout in milliseconds.
-    #[arg(long, default_value_t = 30000)]
+    #[arg(long, default_value_t = 30000, value_parser = whole::<u64>)]
     pub session_timeout: u64,
     /// How long to wait for each session's first connection, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = whole::<u64>)]
     pub connect_timeout: u64,
     /// Leave the created znodes in place.
     #[arg(long)]
@@ -72,7 +72,7 @@ pub struct Args {
     /// For `--op create`: stop after this many znodes were created in total (over all
     /// sessions), or at the end of `--duration`, whichever comes first. 0: no limit.
     /// With `--warmup 0 --no-cleanup` this populates a server with exactly N znodes.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = whole::<u64>)]
     pub count: u64,
     /// Print the result as one JSON object on stdout (instead of the text report).
     #[arg(long)]
@@ -83,6 +83,38 @@ pub struct Args {
     /// TLS (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-no-hostname-check`).
     #[command(flatten)]
     pub tls: crate::shell::TlsArgs,
+}
+
+/// A whole number, refused in an operator's words (clap would print Rust's
+/// "invalid digit found in string").
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "not a whole number (expected 0, 1, 2, ...)".to_owned())
+}
+
+/// A whole number of at least 1 (sessions, requests in flight).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("not a whole number of at least 1".to_owned()),
+    }
+}
+
+/// Seconds: a number of 0 or more, fractions allowed (`0.5`).
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err("not a number of seconds (expected 0 or more, e.g. 10 or 0.5)".to_owned()),
+    }
+}
+
+/// A fraction from 0 to 1 (`0.9`: nine reads in ten).
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("not a fraction (expected a number from 0 to 1, e.g. 0.9)".to_owned()),
+    }
 }
 
 /// Entry point for `main.rs`.
@@ -535,4 +567,54 @@ async fn cleanup(clients: &[Client], created: Created) -> Result<(), String> {
         return Err(format!("{failed} znodes could not be deleted"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod arg_tests {
+    use super::Args;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn refusal(argv: &[&str]) -> String {
+        let argv = std::iter::once("bench").chain(argv.iter().copied());
+        Cli::try_parse_from(argv).unwrap_err().to_string()
+    }
+
+    /// Bad numbers are refused in an operator's words, not Rust's parse errors.
+    #[test]
+    fn bad_numbers_are_explained() {
+        let e = refusal(&["--sessions", "abc"]);
+        assert!(
+            e.contains("'abc' for '--sessions <SESSIONS>': not a whole number of at least 1"),
+            "{e}"
+        );
+        assert!(refusal(&["--sessions", "0"]).contains("at least 1"));
+        let e = refusal(&["--read-ratio", "x"]);
+        assert!(
+            e.contains("not a fraction (expected a number from 0 to 1"),
+            "{e}"
+        );
+        assert!(refusal(&["--read-ratio", "1.5"]).contains("not a fraction"));
+        let e = refusal(&["--duration", "ten"]);
+        assert!(e.contains("not a number of seconds"), "{e}");
+        let e = refusal(&["--connect-timeout", "5s"]);
+        assert!(e.contains("not a whole number"), "{e}");
+        for e in [
+            e,
+            refusal(&["--value-size", "-3"]),
+            refusal(&["--count", "1e3"]),
+        ] {
+            assert!(
+                !e.contains("invalid digit") && !e.contains("float literal"),
+                "{e}"
+            );
+        }
+        let ok = Cli::try_parse_from(["bench", "--sessions", "4", "--duration", "0.5"]).unwrap();
+        assert_eq!((ok.args.sessions, ok.args.duration), (4, 0.5));
+    }
 }
