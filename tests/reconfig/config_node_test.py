@@ -16,6 +16,9 @@ checked to lie within the run) and its ACL, and the `conf` four-letter word from
   3. single-quorum: one voter with standaloneEnabled=false (a quorum of one);
   4. standalone: no server lines (the node is empty, conf has no membership).
 
+With --only restart-all (not in CI): every member restarted from its data directory; the
+leader keeps the node of its snapshot, the followers write it anew (as ZooKeeper).
+
 Ports 127.0.0.1:24000-24099 (clients 240x1.., quorum 241xx, election 241(50+)xx).
 Only processes this script started are signalled, by PID.
 
@@ -224,10 +227,43 @@ def case_standalone(args, root):
     assert first[0] == "" and first[3] == "", first
 
 
+def case_restart_all(args, root):
+    """Not in the CI run (--only restart-all): every member stopped and restarted from its
+    data directory. The leader keeps the node its snapshot holds (mtime of the first
+    start); the followers write it anew after their sync. Same in ZooKeeper."""
+    results = {}
+    for kind in ("rzk", "zk"):
+        ens = Ensemble(kind, root, args)
+        try:
+            servers = ens.lines([1, 2, 3])
+            for i in (1, 2, 3):
+                ens.start(i, ["snapCount=2"], servers)
+            ports = [ens.port(i) for i in (1, 2, 3)]
+            zkproc.wait_settled(ports, where=f" ({kind})")
+            first = {i: node(ens.port(i))[1].mtime for i in (1, 2, 3)}
+            ens.stop_all()
+            restarted = time.time() * 1000
+            for i in (1, 2, 3):
+                ens.start(i, ["snapCount=2"], servers)
+            leader = zkproc.wait_settled(ports, where=f" ({kind}, restarted)")
+            for i in (1, 2, 3):
+                mtime = node(ens.port(i))[1].mtime
+                if ens.port(i) == leader and mtime != first[i]:
+                    raise AssertionError(f"{kind}: leader {i} re-wrote the node ({first[i]} -> {mtime})")
+                if ens.port(i) != leader and mtime < restarted - 1000:
+                    raise AssertionError(f"{kind}: follower {i} kept mtime {mtime} from before the restart")
+            results[kind] = observe(ens, (1, 2, 3), 0)
+        finally:
+            ens.stop_all()
+    compare("restart-all (leader keeps its snapshot's node, followers re-write it)", results)
+
+
 CASES = [("voters-observer-client", case_voters_observer_client),
          ("dynamic-file", case_dynamic_file),
          ("single-quorum", case_single_quorum),
          ("standalone", case_standalone)]
+# Run only when named with --only (kept out of the CI stage's time budget).
+EXTRA_CASES = [("restart-all", case_restart_all)]
 
 
 def main():
@@ -240,8 +276,8 @@ def main():
     args.rzk = os.path.abspath(args.rzk)
     args.apache = os.path.abspath(args.apache)
     t0 = time.time()
-    for name, fn in CASES:
-        if args.only and name != args.only:
+    for name, fn in CASES + EXTRA_CASES:
+        if (args.only and name != args.only) or (not args.only and (name, fn) in EXTRA_CASES):
             continue
         root = tempfile.mkdtemp(prefix=f"rzk-reconfig-{name}-")
         try:
