@@ -9,7 +9,7 @@
 # Environment:
 #   RZK    the rzk binary (default: target/release/rzk, built here with cargo build --release -p rzk;
 #          RZK=target/debug/rzk to measure the debug build CI uses)
-#   JSON   where to write the figures as JSON (default: load-results.json)
+#   JSON   where to write the figures as JSON (default: target/load-results.json)
 # Ports 24500-24699 on 127.0.0.1 (client sources 127.0.0.2-9). ~2-4 min on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,4 @@ fi
 # 10,000 sessions need ~10,000 descriptors in this client and in each server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec .venv-tests/bin/python tests/load/load_test.py --full --rzk "$RZK" \
-    --apache scripts/start-apache-zk.sh --json "${JSON:-load-results.json}" "$@"
+    --apache scripts/start-apache-zk.sh --json "${JSON:-target/load-results.json}" "$@"
