@@ -119,13 +119,15 @@ class Ensemble:
 
     def start(self, i):
         d = os.path.join(self.base, f"n{i}")
+        # Member 3 whitelists no isro: read-only mode allows it anyway (as ZooKeeper).
+        wl = ["4lw.commands.whitelist=srvr,mntr,ruok"] if i == 3 else []
         if self.kind == "apache":
             zkproc.write_myid(os.path.join(d, "data"), i)
             self.procs[i] = zkproc.start_apache(self.args.apache, self.port[i], d, RO_FLAG,
-                                                *self.common, *self.admin(i), *self.servers)
+                                                *self.common, *wl, *self.admin(i), *self.servers)
         else:
             cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port[i], *self.common,
-                                      *self.admin(i), servers=self.servers, myid=i)
+                                      *wl, *self.admin(i), servers=self.servers, myid=i)
             self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port[i],
                                              env={"SERVER_JVMFLAGS": RO_FLAG})
 
@@ -162,7 +164,11 @@ def run(args, kind):
         c.set("/ro", b"hello")
         c.stop()
         assert zkproc.four(p1, "isro") == "rw", "isro before the partition"
-        ok(f"{kind}: 3 members settled, /ro written, isro rw")
+        p3 = ens.port[3]
+        assert "not in the whitelist" in zkproc.four(p3, "stat"), "member 3's whitelist"
+        assert zkproc.four(p3, "isro") == "rw", "isro outside member 3's whitelist"
+        ok(f"{kind}: 3 members settled, /ro written, isro rw (also on member 3, whose "
+           f"whitelist lacks it)")
 
         t0 = time.monotonic()
         for i in (2, 3):

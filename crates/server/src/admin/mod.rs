@@ -55,7 +55,9 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
     if cmd == "telnet close" {
         return String::new();
     }
-    if !status.config().four_letter_whitelist.allows(cmd) {
+    // As ZooKeeper's FourLetterCommands: `isro` is always allowed with read-only mode on.
+    let isro_allowed = cmd == "isro" && status.config().read_only_mode_enabled;
+    if !isro_allowed && !status.config().four_letter_whitelist.allows(cmd) {
         tracing::debug!("four-letter word {cmd} is not in the whitelist");
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
