@@ -399,14 +399,30 @@ async def case_sessions(impl, port, pid, n, k, res):
             all_in.set()
 
     sem = asyncio.Semaphore(200)
+    # Every session (the writer first) is pinged every 5 s from the start: connecting
+    # 10,000 sessions takes longer than a session timeout on a loaded ZooKeeper.
+    live = [admin]
+    stop_ping = asyncio.Event()
+
+    async def pinger():
+        while not stop_ping.is_set():
+            for s in list(live):
+                s.ping()
+            try:
+                await asyncio.wait_for(stop_ping.wait(), 5)
+            except asyncio.TimeoutError:
+                pass
+    ping_task = asyncio.ensure_future(pinger())
     t0 = time.monotonic()
 
     async def one(i):
         async with sem:
             for attempt in range(5):
                 try:
-                    return await Session.open(host, port, local=f"127.0.0.{2 + i % 8}",
-                                              on_event=on_event)
+                    s = await Session.open(host, port, local=f"127.0.0.{2 + i % 8}",
+                                           on_event=on_event)
+                    live.append(s)
+                    return s
                 except (OSError, Closed, asyncio.TimeoutError) as e:
                     err = e
                     await asyncio.sleep(0.2 * (attempt + 1))
@@ -416,19 +432,6 @@ async def case_sessions(impl, port, pid, n, k, res):
     res["sessions"] = len(sessions)
     res["connect_s"] = round(time.monotonic() - t0, 2)
     res["rss_sessions_mb"] = mb(rss_kb(pid))
-
-    stop_ping = asyncio.Event()
-
-    async def pinger():
-        while not stop_ping.is_set():
-            for s in sessions:
-                s.ping()
-            admin.ping()
-            try:
-                await asyncio.wait_for(stop_ping.wait(), 5)
-            except asyncio.TimeoutError:
-                pass
-    ping_task = asyncio.ensure_future(pinger())
 
     t0 = time.monotonic()
     futs = [s.send(OP_GETDATA, get_data_body(p, True)) for s in sessions for p in paths]
