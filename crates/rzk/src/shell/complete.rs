@@ -31,6 +31,12 @@ pub const OPTION_SPECS: &[(&str, &str)] = &[
     ("stat", "w"),
 ];
 
+/// Commands whose options are whole words (`reconfig -members ...`), all listed.
+pub const WORD_OPTIONS: &[(&str, &[&str])] = &[(
+    "reconfig",
+    &["-add", "-file", "-members", "-remove", "-s", "-v"],
+)];
+
 /// How long completion waits for the server's list of children.
 const LIST_WAIT: Duration = Duration::from_secs(2);
 
@@ -69,6 +75,17 @@ pub fn candidates(
                     .map(|c| format!("-{c}"))
                     .filter(|o| o.starts_with(word))
                     .collect()
+            })
+            .or_else(|| {
+                WORD_OPTIONS
+                    .iter()
+                    .find(|(c, _)| *c == cmd)
+                    .map(|(_, opts)| {
+                        opts.iter()
+                            .filter(|o| o.starts_with(word))
+                            .map(|o| o.to_string())
+                            .collect()
+                    })
             })
             .unwrap_or_default(),
         Some(_) if word.starts_with('/') => {
@@ -171,6 +188,14 @@ mod tests {
             ["/app/a1", "/app/b1"]
         );
         assert_eq!(candidates(Some("ls"), "/app/b", &cmds, &kids), ["/app/b1"]);
+        assert_eq!(
+            candidates(Some("reconfig"), "-", &cmds, &kids),
+            ["-add", "-file", "-members", "-remove", "-s", "-v"]
+        );
+        assert_eq!(
+            candidates(Some("reconfig"), "-m", &cmds, &kids),
+            ["-members"]
+        );
         assert!(candidates(Some("set"), "data", &cmds, &kids).is_empty());
     }
 }
