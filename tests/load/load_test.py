@@ -29,6 +29,11 @@ Cases, each on its own server per implementation:
               closed without a ConnectResponse, one from 127.0.0.2 is served, and after
               one of the 5 closes 127.0.0.1 is served again;
   queues    a server with maxClientCnxns=0:
+            - writes: W sessions (default 8; --full 20) each pipeline 1,000 setData at
+              once, more than rzk's write queue (WRITE_QUEUE_CAPACITY 4096, node/jobs.rs)
+              and than one connection may have in flight (MAX_OUTSTANDING_PER_CONN):
+              every write is answered without error and in its session's order, another
+              session's reads are answered meanwhile (latency reported);
             - pipeline: a client pipelines P getData of a 100 KB znode (default 2,000;
               --full 10,000) with a 4 KiB receive buffer and reads nothing: the server
               must stop reading it (rzk: MAX_OUTSTANDING_PER_CONN, net/conn.rs; ZooKeeper
@@ -141,6 +146,7 @@ class Session(asyncio.Protocol):
         self.connected = asyncio.get_running_loop().create_future()
         self.sid = None
         self.t = None
+        self.order = None  # a list: xids of replies in arrival order
 
     @classmethod
     async def open(cls, host, port, local=None, on_event=None, timeout_ms=30000):
@@ -178,6 +184,8 @@ class Session(asyncio.Protocol):
                 if self.on_event:
                     self.on_event()
             elif xid != -2:
+                if self.order is not None:
+                    self.order.append(xid)
                 f = self.waiting.pop(xid, None)
                 if f and not f.done():
                     f.set_result((err, p[16:]))
@@ -753,7 +761,47 @@ async def case_limits(impl, port, pid, log, args, res):
     await case_maxcnxns(port, res)
 
 
+async def case_writes(impl, port, pid, n_sessions, per_session, res):
+    """n_sessions sessions each pipeline per_session setData at once: more writes in flight
+    than rzk's write queue holds (WRITE_QUEUE_CAPACITY, node/jobs.rs) and than one
+    connection may have outstanding (MAX_OUTSTANDING_PER_CONN): the connections wait, and
+    every write is answered, without error and in each session's order; another session's
+    reads are served meanwhile."""
+    res["rss_start_mb"] = mb(rss_kb(pid))
+    sampler = RssSampler(pid).start()
+    first = await Session.open("127.0.0.1", port, local="127.0.0.8")
+    err, _ = await first.call(OP_CREATE, create_body("/wq"))
+    check(err in (0, -110), f"create /wq: {err}")
+    sessions = [await Session.open("127.0.0.1", port, local="127.0.0.8") for _ in range(n_sessions)]
+    for s in sessions:
+        s.order = []
+    t0 = time.monotonic()
+    futs = [s.send(OP_SETDATA, set_data_body("/wq", b"%d" % i)) for i in range(per_session) for s in sessions]
+    lat = []
+    all_done = asyncio.ensure_future(asyncio.wait_for(asyncio.gather(*futs), 300))
+    while not all_done.done():
+        t = time.monotonic()
+        err, _ = await first.call(OP_GETDATA, get_data_body("/wq", False), timeout=60)
+        lat.append((time.monotonic() - t) * 1000)
+        check(err == 0, "a read during the write flood failed")
+        await asyncio.sleep(0.05)
+    replies = await all_done
+    res["writes"] = len(futs)
+    res["writes_s"] = round(time.monotonic() - t0, 2)
+    res["writes_per_s"] = round(len(futs) / max(res["writes_s"], 0.001))
+    res["probe_ms_max"] = round(max(lat), 2) if lat else None
+    res["rss_peak_mb"] = mb(sampler.stop())
+    check(all(e == 0 for e, _ in replies), "a pipelined setData failed")
+    check(all(s.order == list(range(1, per_session + 1)) for s in sessions),
+          "replies out of a session's order")
+    for s in sessions + [first]:
+        await s.close()
+
+
 async def case_queues(impl, port, pid, log, args, res):
+    wq = {}
+    res["writes"] = wq
+    await case_writes(impl, port, pid, args.write_sessions, 1000, wq)
     pipe = {}
     res["pipeline"] = pipe
     await case_pipeline(impl, port, pid, args.pipeline, pipe)
@@ -804,6 +852,7 @@ def table(results):
         ("sessions", "rss_watches_mb", "RSS + watches (MB)"), ("sessions", "rss_peak_mb", "RSS peak (MB)"),
         ("sessions", "rss_after_storm_mb", "RSS after storm (MB)"), ("sessions", "rss_closed_mb", "RSS closed (MB)"),
         ("limits", "maxbuffer", "maxbuffer outcomes"), ("limits", "maxcnxns", "maxClientCnxns=5"),
+        ("queues", "writes", "pipelined writes (1,000 per session)"),
         ("queues", "pipeline", "pipelined reads not read"),
         ("queues", "slowclient", "slow client"),
     ]
@@ -828,6 +877,7 @@ def main():
     ap.add_argument("--watch-nodes", type=int, default=10)
     ap.add_argument("--flood-mb", type=float)
     ap.add_argument("--pipeline", type=int, help="getData requests of the pipelining client (2,000; --full 10,000)")
+    ap.add_argument("--write-sessions", type=int, help="sessions pipelining 1,000 setData each (8; --full 20)")
     ap.add_argument("--apache-cases", help="cases against ZooKeeper (default: --cases)")
     ap.add_argument("--only", choices=["rzk", "apache"])
     ap.add_argument("--cases", default="sessions,limits,queues")
@@ -837,6 +887,7 @@ def main():
     args.sessions = args.sessions or (10000 if args.full else 2000)
     args.flood_mb = args.flood_mb or (200 if args.full else 16)
     args.pipeline = args.pipeline or (10000 if args.full else 2000)
+    args.write_sessions = args.write_sessions or (20 if args.full else 8)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 2 * args.sessions + 1000) if hard != resource.RLIM_INFINITY else 2 * args.sessions + 1000
     if soft < want:
