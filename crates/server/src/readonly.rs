@@ -133,6 +133,35 @@ pub fn expire_local(shared: &Shared) {
 mod tests {
     use super::*;
 
+    use crate::config::{jvm_flag_properties, Config};
+
+    #[test]
+    fn keys_as_zookeeper_reads_them() {
+        // The operator's way: -Dreadonlymode.enabled=true in SERVER_JVMFLAGS.
+        let sys = jvm_flag_properties("-Xmx1g -Dreadonlymode.enabled=true");
+        let c =
+            Config::from_properties_with("dataDir=/tmp/rzk-ro\nlocalSessionsEnabled=true\n", &sys)
+                .expect("config");
+        assert!(c.read_only_mode_enabled);
+        assert!(c.local_sessions_enabled);
+        assert!(!c.local_sessions_upgrading_enabled);
+        // Boolean.getBoolean: only "true" (any case) is true, anything else false.
+        for (v, want) in [("TRUE", true), ("yes", false), ("1", false)] {
+            let c = Config::from_properties_with(
+                &format!("dataDir=/tmp/rzk-ro\nreadonlymode.enabled={v}\n"),
+                &[],
+            )
+            .expect("config");
+            assert_eq!(c.read_only_mode_enabled, want, "{v}");
+        }
+        // QuorumPeerConfig.parseBoolean refuses anything but true/false.
+        assert!(Config::from_properties_with(
+            "dataDir=/tmp/rzk-ro\nlocalSessionsUpgradingEnabled=yes\n",
+            &[]
+        )
+        .is_err());
+    }
+
     #[test]
     fn grace_is_two_seconds_or_one_tick() {
         assert_eq!(grace(2000), Duration::from_millis(2000));
