@@ -88,7 +88,7 @@ class Ensemble:
         if kind:
             self.kinds[i] = kind
         d = self.sdir(i)
-        settings = [f"tickTime={TICK}", "initLimit=20", "syncLimit=10"]
+        settings = [f"tickTime={TICK}", "initLimit=20", "syncLimit=20"]
         if self.kinds[i] == "rzk":
             cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
                                       servers=self.servers, myid=i)
@@ -226,7 +226,7 @@ def unacked_proposal(e, c, leader, followers):
     for i in followers:
         e.procs[i].signal(signal.SIGSTOP)
     c.create_async("/mixed/never-acked", b"x")
-    deadline = time.time() + 5
+    deadline = time.time() + 8  # syncLimit (20 ticks of 500 ms) must not pass first
     while not logged(e, leader, "/mixed/never-acked"):
         assert time.time() < deadline, f"leader {leader} did not log the proposal ({e.dir})"
         time.sleep(0.05)
