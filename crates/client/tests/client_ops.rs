@@ -442,3 +442,43 @@ async fn pipelined_requests_keep_order() {
     assert_eq!(zk.get_data(&p).await.unwrap().1.version, 200);
     common::delete_all(&zk, &root).await;
 }
+
+/// `reconfig` reaches the server and its refusal comes back typed: the CI servers run
+/// without `reconfigEnabled` (ZooKeeper and rzk alike answer ReconfigDisabled). Changes
+/// that succeed are driven against a 3-node ZooKeeper ensemble by
+/// tests/shell_compat/reconfig_test.py.
+#[tokio::test]
+async fn reconfig_refused_without_reconfig_enabled() {
+    let hosts = hosts_or_start();
+    let zk = common::connect(&hosts).await;
+    assert_eq!(
+        zk.reconfig_incremental(&["server.9=127.0.0.1:1:2;3"], &[], None)
+            .await,
+        Err(Error::ReconfigDisabled)
+    );
+    assert_eq!(
+        zk.reconfig(None, Some("2"), None, Some(0x1_0000_0000))
+            .await,
+        Err(Error::ReconfigDisabled)
+    );
+    assert_eq!(
+        zk.reconfig_members(&["server.1=127.0.0.1:1:2;3"], None)
+            .await,
+        Err(Error::ReconfigDisabled)
+    );
+    // Refused before anything is sent.
+    assert!(matches!(
+        zk.reconfig_incremental(&[], &[], None).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        zk.reconfig_members(&["server.1=a:1:2,server.2=b:1:2"], None)
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    // The session is still usable, and the config node can be read (and watched).
+    let (data, stat) = zk.get_config().await.unwrap();
+    let (data_w, _, _watch) = zk.get_config_w().await.unwrap();
+    assert_eq!(data, data_w);
+    assert_eq!(stat.data_length as usize, data.len());
+}
