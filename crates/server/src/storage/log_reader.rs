@@ -292,10 +292,21 @@ impl LogFileReader {
         }
     }
 
-    /// Offset of the last non-zero byte at or after `from`, if any.
+    /// Offset of the last non-zero byte at or after `from`, if any. Reads only the
+    /// file's data regions: the holes of a sparse preallocation read as zeros.
     fn last_nonzero(&self, from: u64) -> Result<Option<u64>, LogReadError> {
-        let mut end = self.len;
-        let mut buf = vec![0u8; SCAN_CHUNK];
+        let regions = data_regions(&self.path, from, self.len).map_err(|e| self.io(e))?;
+        for (start, end) in regions.into_iter().rev() {
+            if let Some(at) = self.last_nonzero_in(start, end)? {
+                return Ok(Some(at));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Offset of the last non-zero byte in `from..end`, if any.
+    fn last_nonzero_in(&self, from: u64, mut end: u64) -> Result<Option<u64>, LogReadError> {
+        let mut buf = vec![0u8; SCAN_CHUNK.min((end - from) as usize)];
         while end > from {
             let start = end.saturating_sub(SCAN_CHUNK as u64).max(from);
             let n = (end - start) as usize;
@@ -338,6 +349,49 @@ impl LogFileReader {
             }),
             None => Ok(self.torn(off, fault)),
         }
+    }
+}
+
+/// The byte ranges of `path` within `from..len` that may hold data, in file order:
+/// everything but its holes (`lseek` `SEEK_DATA` / `SEEK_HOLE` on a handle of its own,
+/// so no reader's offset moves). A log's preallocation is a hole (it is made by writing
+/// its last byte), so a clean end costs a few kilobytes of reading instead of up to
+/// `preAllocSize`. Where holes cannot be asked for, the whole range.
+fn data_regions(path: &Path, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{seek, SeekFrom};
+        let f = File::open(path)?;
+        let mut out = Vec::new();
+        let mut pos = from;
+        while pos < len {
+            let data = match seek(&f, SeekFrom::Data(pos)) {
+                Ok(d) => d,
+                // No data after `pos`.
+                Err(rustix::io::Errno::NXIO) => break,
+                // The file system cannot say: read it all.
+                Err(_) => return Ok(vec![(from, len)]),
+            };
+            if data >= len {
+                break;
+            }
+            let hole = seek(&f, SeekFrom::Hole(data)).map_or(len, |h| h.min(len));
+            if hole <= data {
+                return Ok(vec![(from, len)]);
+            }
+            out.push((data, hole));
+            pos = hole;
+        }
+        Ok(out)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Ok(if from < len {
+            vec![(from, len)]
+        } else {
+            Vec::new()
+        })
     }
 }
 
