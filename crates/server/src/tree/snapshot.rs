@@ -66,9 +66,28 @@ pub enum BuildError {
 /// Rebuilds a tree: `add_acl` for every cache entry, then `add_node` in snapshot order
 /// (parents first), then `finish`. Builds the tree's persistent maps directly (node
 /// digests, data size and owner indexes as it goes), so `finish` only moves them.
+///
+/// Snapshots list the nodes in pre-order (ZooKeeper's and rzk's writers recurse), so
+/// the parent of a node is almost always the node added last or one of its ancestors.
+/// Those are kept `open`, outside the path map, while their subtree is being added:
+/// adding a child then touches no map entry, and each node enters the map once, when
+/// its subtree has ended (or at `finish`). Any other order (a parent added long
+/// before) still works, through the map.
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: DataTree,
+    /// A chain of nodes whose subtrees may still grow, outermost first: each one is a
+    /// child of the one before it. None of them is in `tree.nodes` yet.
+    open: Vec<(Name, Node)>,
+}
+
+/// True when `anc` is a proper ancestor of `path` (`/` is the ancestor of every other
+/// path).
+fn is_ancestor(anc: &str, path: &str) -> bool {
+    if anc == "/" {
+        return path != "/";
+    }
+    path.len() > anc.len() && path.as_bytes()[anc.len()] == b'/' && path.starts_with(anc)
 }
 
 impl Default for TreeBuilder {
@@ -87,6 +106,7 @@ impl Default for TreeBuilder {
                 extended_types: false,
                 digest_check: Default::default(),
             },
+            open: Vec::new(),
         }
     }
 }
@@ -101,48 +121,86 @@ impl TreeBuilder {
     }
 
     pub fn add_node(&mut self, node: SnapshotNode) -> Result<(), BuildError> {
-        let t = &mut self.tree;
         let path: Name = if node.path.is_empty() {
             Name::from("/")
         } else {
             Name::from(node.path)
         };
-        if !t.acls.contains(node.acl) {
+        if !self.tree.acls.contains(node.acl) {
             return Err(BuildError::UnknownAcl(path.to_string(), node.acl));
         }
-        if t.nodes.contains_key(&path) {
-            return Err(BuildError::Duplicate(path.to_string()));
+        // The open nodes that are not ancestors of this one are complete.
+        while self
+            .open
+            .last()
+            .is_some_and(|(p, _)| !is_ancestor(p, &path))
+        {
+            self.close_last()?;
         }
         if &*path != "/" {
             let parent = rzk_proto::path::parent(&path);
-            let name = rzk_proto::path::basename(&path);
-            match t.nodes.get_mut(parent) {
-                Some(p) => {
-                    Arc::make_mut(p).children.insert(Name::from(name));
+            let name = Name::from(rzk_proto::path::basename(&path));
+            match self.open.last_mut() {
+                Some((p, n)) if &**p == parent => {
+                    n.children.insert(name);
                 }
-                None => return Err(BuildError::Orphan(path.to_string())),
+                _ => {
+                    // Not pre-order: the parent, if any, is in the map (or an open
+                    // ancestor further out, closed by the flush).
+                    self.flush()?;
+                    match self.tree.nodes.get_mut(parent) {
+                        Some(p) => {
+                            Arc::make_mut(p).children.insert(name);
+                        }
+                        None => return Err(BuildError::Orphan(path.to_string())),
+                    }
+                }
             }
+        } else if self.tree.nodes.contains_key(&path) {
+            return Err(BuildError::Duplicate(path.to_string()));
         }
+        let t = &mut self.tree;
         t.acls.add_usage(node.acl);
         let d = digest::node_digest(&path, &node.data, &node.stat);
         t.digest = t.digest.wrapping_add(d);
         t.data_size += java_len(&path) + node.data.len() as u64;
         t.index_owner(&path, node.stat.ephemeral_owner);
-        t.nodes.insert(
+        self.open.push((
             path,
-            Arc::new(Node {
+            Node {
                 data: node.data,
                 acl: node.acl,
                 stat: node.stat,
                 children: Children::new(),
                 digest: d,
-            }),
-        );
+            },
+        ));
+        Ok(())
+    }
+
+    /// Moves the innermost open node into the map.
+    fn close_last(&mut self) -> Result<(), BuildError> {
+        if let Some((path, node)) = self.open.pop() {
+            if let Some(old) = self.tree.nodes.insert(path.clone(), Arc::new(node)) {
+                // Put the first one back: the tree stays as it was before the duplicate.
+                self.tree.nodes.insert(path.clone(), old);
+                return Err(BuildError::Duplicate(path.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every open node into the map.
+    fn flush(&mut self) -> Result<(), BuildError> {
+        while !self.open.is_empty() {
+            self.close_last()?;
+        }
         Ok(())
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
     pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
+        self.flush()?;
         if !self.tree.nodes.contains_key("/") {
             return Err(BuildError::NoRoot);
         }
@@ -150,5 +208,81 @@ impl TreeBuilder {
         self.tree.rebuild_quotas();
         self.tree.last_zxid = last_zxid;
         Ok(self.tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(path: &str) -> SnapshotNode {
+        SnapshotNode {
+            path: path.to_owned(),
+            data: Data::from(Some(bytes::Bytes::from(path.as_bytes().to_vec()))),
+            acl: -1,
+            stat: StatPersisted::default(),
+        }
+    }
+
+    fn build(paths: &[&str]) -> Result<DataTree, BuildError> {
+        let mut b = TreeBuilder::new();
+        for p in paths {
+            b.add_node(node(p))?;
+        }
+        b.finish(7)
+    }
+
+    fn children(t: &DataTree, p: &str) -> Vec<String> {
+        t.get_children(p).map(|(c, _)| c).unwrap_or_default()
+    }
+
+    #[test]
+    fn pre_order_and_any_parents_first_order_build_the_same_tree() {
+        let pre = ["", "/a", "/a/x", "/a/x/1", "/a/y", "/b", "/b/z", "/c"];
+        let other = ["", "/b", "/a", "/c", "/a/y", "/b/z", "/a/x", "/a/x/1"];
+        let t1 = build(&pre).expect("pre-order");
+        let t2 = build(&other).expect("parents first");
+        for t in [&t1, &t2] {
+            // ZooKeeper counts the root twice.
+            assert_eq!(t.node_count(), 9);
+            assert_eq!(children(t, "/"), ["a", "b", "c"]);
+            assert_eq!(children(t, "/a"), ["x", "y"]);
+            assert_eq!(children(t, "/a/x"), ["1"]);
+            assert_eq!(children(t, "/b"), ["z"]);
+            assert!(children(t, "/c").is_empty());
+            let (data, _) = t.get_data("/a/x/1").expect("node");
+            assert_eq!(&*data, b"/a/x/1");
+            assert_eq!(t.last_zxid(), 7);
+        }
+        assert_eq!(t1.digest(), t2.digest());
+    }
+
+    #[test]
+    fn duplicates_orphans_and_a_missing_root_are_errors() {
+        for dup in [
+            &["", "/a", "/a"][..],
+            &["", "/a", "/a/x", "/b", "/a"][..],
+            &["", "/a", "/a/x", "/a/x"][..],
+            &["", "/a", ""][..],
+        ] {
+            assert!(
+                matches!(build(dup), Err(BuildError::Duplicate(_))),
+                "{dup:?}"
+            );
+        }
+        assert!(matches!(
+            build(&["", "/a/x"]),
+            Err(BuildError::Orphan(p)) if p == "/a/x"
+        ));
+        assert!(matches!(
+            build(&["", "/a", "/b/x"]),
+            Err(BuildError::Orphan(_))
+        ));
+        assert!(matches!(build(&[]), Err(BuildError::NoRoot)));
+        let mut b = TreeBuilder::new();
+        assert!(matches!(
+            b.add_node(SnapshotNode { acl: 5, ..node("") }),
+            Err(BuildError::UnknownAcl(_, 5))
+        ));
     }
 }
