@@ -138,7 +138,7 @@ stage audit timeout -k 10 120 "$PY" tests/audit/audit_test.py --rzk "$RZK" --apa
 # settings (an unknown provider class stops start-up).
 stage metrics timeout -k 10 300 "$PY" tests/metrics/metrics_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
-# Load held by one server (tests/load, ports 24500-24699, ~35 s): 2,000 sessions and 20,000
+# Load held by one server (tests/load, ports 24500-24699, 36-51 s): 2,000 sessions and 20,000
 # watches fired by one multi, pipelined reads never read and a slow client flooded with
 # watch events (queue limits), against rzk; jute.maxbuffer and maxClientCnxns outcomes
 # against rzk and ZooKeeper 3.8. The long version (10,000 sessions, both servers): scripts/load.sh.
