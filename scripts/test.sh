@@ -121,8 +121,8 @@ stage admin timeout -k 10 300 "$PY" tests/admin/admin_test.py --rzk "$RZK" --apa
 # input through both (quoting cases first), each against its own server, output compared
 # case by case; prints "cases run: N, cases identical: M".
 stage shell-compat timeout -k 10 120 "$PY" tests/shell_compat/shell_compat_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
-# config/reconfig in rzk shell vs zkCli 3.8 (ports 24950-24979, ~20 s): one session of
-# each tool against a 3-node ZooKeeper ensemble (reconfigEnabled), then both against rzk.
+# config/reconfig in rzk shell vs zkCli 3.8 (ports 24950-24996, ~20 s): one session of
+# each tool against a 3-node ZooKeeper ensemble (reconfigEnabled), then against rzk servers.
 stage reconfig-compat timeout -k 10 120 "$PY" tests/shell_compat/reconfig_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Quotas and the audit log (tests/quota, tests/audit; ports 22460-22499): zookeeper_stats

@@ -9,14 +9,16 @@ get_config_w and reconfig through the real protocol).
    (-members, -file), -v with a wrong version, and the refusals (usage, mixing modes,
    missing values, bad -v, a missing -file, a malformed server line, removing every
    voter). Each session leaves the ensemble as it found it.
-2. rzk servers (standalone with reconfigEnabled=false, then true): both tools against
+2. The same session against a 3-node rzk ensemble (reconfigEnabled=true): both tools
+   must print the same (rzk answers Unimplemented until its leader implements reconfig).
+3. rzk servers (standalone with reconfigEnabled=false, then true): both tools against
    the same rzk server must print the same answer (ZooKeeper: "Reconfig is disabled",
    and Unimplemented from a standalone server).
 
 Normalised before comparing: banners and log lines, `version=` values, zxids, dates and
 the first SyncConnected event; `config -c`'s host list is compared as a set (zkCli prints
 it in hash order). Prints "cases run: N, cases identical: M"; exit 1 if any differ.
-Ports 24950-24979.
+Ports 24950-24996.
 """
 import argparse
 import os
@@ -35,6 +37,9 @@ CLIENT = 24950      # + id (1..3): client ports of the ZooKeeper ensemble
 QUORUM = 24960      # + id
 ELECTION = 24970    # + id
 RZK_PORT = 24955
+RZK_CLIENT = 24980  # + id: client ports of the rzk ensemble
+RZK_QUORUM = 24990  # + id
+RZK_ELECTION = 24986  # + id
 
 LOG = re.compile(r"^(\d{4}-\d\d-\d\d[ T]|SLF4J:|log4j:)")
 BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
@@ -43,8 +48,39 @@ DATE = re.compile(r"^(ctime|mtime) = .*$")
 CLIENT_CFG = re.compile(r"^([0-9a-f]+) ((?:[0-9.]+:\d+,?)+)$")
 
 
-def line_of(i):
-    return f"server.{i}=127.0.0.1:{QUORUM + i}:{ELECTION + i}:participant;127.0.0.1:{CLIENT + i}"
+def line_of(i, client=CLIENT, quorum=QUORUM, election=ELECTION):
+    return f"server.{i}=127.0.0.1:{quorum + i}:{election + i}:participant;127.0.0.1:{client + i}"
+
+
+def session_lines(tmp, follower, line):
+    """The interactive input for an ensemble: `line(i)` is member i's server line. Each
+    session restores the three members, so both tools see the same start."""
+    dyn = os.path.join(tmp, "members.cfg")
+    with open(dyn, "w") as f:
+        f.write("# the whole membership\n" + "\n".join(line(i) for i in (1, 2, 3)) + "\n")
+    return [
+        "config",
+        "config -s",
+        "config -c",
+        "config -w",
+        f"reconfig -remove {follower}",           # the watch fires
+        "config",
+        f"reconfig -s -add {line(follower)}",
+        "reconfig",
+        "reconfig -s",
+        f"reconfig -members {line(1)} -add {line(2)}",
+        f"reconfig -file {dyn} -members {line(1)}",
+        "reconfig -add",
+        "reconfig -remove 1 -v zz",
+        "reconfig -v 1 -remove 2",
+        "reconfig -remove 1,2,3",
+        "reconfig -add server.9=127.0.0.1:abc",
+        f"reconfig -file {tmp}/nonexistent",
+        "reconfig -x -remove 2",
+        f"reconfig -members {','.join(line(i) for i in (1, 2, 3) if i != follower)}",
+        f"reconfig -file {dyn}",
+        "config",
+    ]
 
 
 def normalise(text):
@@ -144,33 +180,7 @@ def main():
         zkproc.wait_settled(list(ports.values()), timeout=90, where="ZooKeeper ensemble")
         leader, follower = leader_and_follower(ports)
         server = f"127.0.0.1:{ports[leader]}"
-        dyn = os.path.join(tmp, "members.cfg")
-        with open(dyn, "w") as f:
-            f.write("# the whole membership\n" + "\n".join(servers) + "\n")
-        # Every session restores the three members, so both tools see the same start.
-        lines = [
-            "config",
-            "config -s",
-            "config -c",
-            "config -w",
-            f"reconfig -remove {follower}",           # the watch fires
-            "config",
-            f"reconfig -s -add {line_of(follower)}",
-            "reconfig",
-            "reconfig -s",
-            f"reconfig -members {line_of(1)} -add {line_of(2)}",
-            f"reconfig -file {dyn} -members {line_of(1)}",
-            "reconfig -add",
-            "reconfig -remove 1 -v zz",
-            "reconfig -v 1 -remove 2",
-            "reconfig -remove 1,2,3",
-            "reconfig -add server.9=127.0.0.1:abc",
-            f"reconfig -file {tmp}/nonexistent",
-            "reconfig -x -remove 2",
-            f"reconfig -members {','.join(line_of(i) for i in ports if i != follower)}",
-            f"reconfig -file {dyn}",
-            "config",
-        ]
+        lines = session_lines(tmp, follower, line_of)
         mine = session([a.rzk, "shell"], server, lines, pause_after={4})
         theirs = session([ZKCLI], server, lines, pause_after={4})
         results.append(compare(
@@ -179,7 +189,37 @@ def main():
                   "WatchedEvent state:SyncConnected type:NodeDataChanged path:/zookeeper/config"]))
         print(f"      {len(lines)} commands per session (leader {leader}, removed/added {follower})")
 
-        # ---- 2. rzk servers: both tools against the same rzk server
+        # ---- 2. the same session against a 3-node rzk ensemble (reconfigEnabled=true):
+        # whatever rzk answers (Unimplemented until rzk's leader implements reconfig),
+        # both tools must print the same.
+        rzk_procs = []
+        try:
+            rline = lambda i: line_of(i, RZK_CLIENT, RZK_QUORUM, RZK_ELECTION)  # noqa: E731
+            rports = {i: RZK_CLIENT + i for i in (1, 2, 3)}
+            for i, port in rports.items():
+                cfg = zkproc.write_config(
+                    os.path.join(tmp, f"rzk-ens{i}", "zoo.cfg"), port, "reconfigEnabled=true",
+                    "skipACL=yes", "tickTime=500", servers=[rline(j) for j in rports], myid=i)
+                rzk_procs.append(zkproc.start_rzk(a.rzk, cfg, port))
+            zkproc.wait_settled(list(rports.values()), timeout=60, where=" (rzk ensemble)")
+            rleader, rfollower = leader_and_follower(rports)
+            rserver = f"127.0.0.1:{rports[rleader]}"
+            rlines = session_lines(os.path.join(tmp, "rzk-ens1"), rfollower, rline)
+            mine = session([a.rzk, "shell"], rserver, rlines, pause_after={4})
+            theirs = session([ZKCLI], rserver, rlines, pause_after={4})
+            landed = "Committed new configuration:" in mine[0]
+            ok = compare("config and reconfig against a 3-node rzk ensemble", mine, theirs,
+                         must=[rline(rfollower)])
+            if not landed and "KeeperErrorCode = Unimplemented" not in mine[1]:
+                print(f"DIFF  rzk ensemble: neither a committed configuration nor Unimplemented: {mine}")
+                ok = False
+            print(f"      rzk's answer to reconfig: {'committed' if landed else 'Unimplemented'}")
+            results.append(ok)
+        finally:
+            for p in rzk_procs:
+                p.stop()
+
+        # ---- 3. rzk servers: both tools against the same rzk server
         for enabled in ("false", "true"):
             cfg = zkproc.write_config(os.path.join(tmp, f"rzk-{enabled}", "zoo.cfg"), RZK_PORT,
                                       f"reconfigEnabled={enabled}", "skipACL=yes")
