@@ -35,6 +35,7 @@ pub struct LogArgs {
 enum LogCmd {
     /// Print every record of a transaction log file (log.<zxid>).
     Dump {
+        /// The transaction log file (`dataLogDir/version-2/log.<zxid>`).
         file: PathBuf,
         /// One JSON object per line: the header, each record, then how the file ends.
         #[arg(long)]
@@ -43,6 +44,7 @@ enum LogCmd {
     /// Write the file's records up to and including ZXID to FILE.chopped<zxid> (or
     /// --output); the original is not changed (TxnLogToolkit -c -z ZXID).
     Chop {
+        /// The transaction log file (`dataLogDir/version-2/log.<zxid>`).
         file: PathBuf,
         /// Last zxid to keep (0x-prefixed hex or decimal); a record with it must exist.
         #[arg(short, long, value_parser = parse_zxid)]
@@ -54,6 +56,7 @@ enum LogCmd {
     /// Write a copy with recomputed checksums for records whose CRC is wrong to
     /// FILE.fixed (or --output); the original is not changed (TxnLogToolkit -r -y).
     Recover {
+        /// The transaction log file (`dataLogDir/version-2/log.<zxid>`).
         file: PathBuf,
         /// Where to write (must not exist).
         #[arg(short, long)]
@@ -83,6 +86,7 @@ pub struct SnapshotArgs {
 enum SnapshotCmd {
     /// Print the sessions and nodes of a snapshot file (snapshot.<zxid>[.gz]).
     Dump {
+        /// The snapshot file (`dataDir/version-2/snapshot.<zxid>`, or `.gz`).
         file: PathBuf,
         /// Also print each node's data, base64 (SnapshotFormatter -d).
         #[arg(short = 'd', long = "data")]
