@@ -17,7 +17,8 @@
 #     definition is in tests/bench/bench_memory.py);
 #   * snapshot size and write time: the snapshot each server writes when it restarts
 #     after SIGKILL (mntr max_snapshottime; the newest snapshot file's size).
-# Prints a table with rzk/zk ratios and a RESULT line. Takes ~15 min for 1 M znodes.
+# Prints a table with rzk/zk ratios and a RESULT line. Takes ~15 min for 1 M znodes and
+# ~3 GB under BENCH_DIR while it runs (KEEP=1 leaves that much per run behind).
 # Only the servers this script started are stopped (by PID).
 #
 # Environment (defaults):
