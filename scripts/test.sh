@@ -31,9 +31,9 @@ stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage cargo-test cargo test --workspace
 # The dump tools and bench against ZooKeeper's own tools / server (~25 s): SnapshotFormatter
 # -json, TxnLogToolkit -c/-r on the same files; rzk bench against Apache ZooKeeper.
-stage tools-oracle env RZK_TEST_ORACLE=1 cargo test -p rzk --test dump --test bench
+stage tools-oracle env RZK_TEST_ORACLE=1 bash scripts/built-tests.sh rzk dump bench
 
-cargo build -p rzk -p rzk-testkit --bins --examples || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+cargo build --workspace --bins --examples || { echo "build failed"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 RZK="$ROOT/target/debug/rzk"
 # The pipelined per-session order checker (crates/testkit/src/fifo.rs): the same seed
 # against rzk and against Apache ZooKeeper, so both must produce the same streams.
@@ -79,7 +79,7 @@ start_apache() { # port
 
 if start_rzk 21810; then
   stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
-  stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 cargo test -p rzk-client -- --test-threads=2
+  stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 bash scripts/built-tests.sh rzk-client -- --test-threads=2
   stage interop-curator-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/interop/run.sh
   stage fifo-rzk "$FIFO" --hosts 127.0.0.1:21810 "${FIFO_ARGS[@]}"
 else
@@ -88,7 +88,7 @@ fi
 
 # The same client and recipe tests against Apache ZooKeeper 3.8 (Debian's), the oracle.
 if start_apache 21811; then
-  stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 cargo test -p rzk-client -- --test-threads=2
+  stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 bash scripts/built-tests.sh rzk-client -- --test-threads=2
   stage fifo-apache "$FIFO" --hosts 127.0.0.1:21811 "${FIFO_ARGS[@]}"
 else
   failed=$((failed + 1)); failures+=("start-apache")

@@ -44,7 +44,7 @@ if ! javac -nowarn -d "$BUILD" -cp "$CP" "$HERE/InteropLock.java" 2>"$BUILD/java
     echo "0 passed, 1 failed"
     exit 1
 fi
-if ! (cd "$ROOT" && cargo build -q -p rzk-client --example interop_lock); then
+if ! (cd "$ROOT" && cargo build -q --workspace --example interop_lock); then
     echo "FAIL interop: cargo build failed"
     echo "0 passed, 1 failed"
     exit 1
