@@ -150,7 +150,7 @@ stage readonly timeout -k 10 120 "$PY" tests/readonly/readonly_test.py --rzk "$R
 stage local-sessions timeout -k 10 60 "$PY" tests/local_sessions/local_sessions_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --kinds rzk,apache
 
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
-stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-35}" --port 21820
+stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-25}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Replication as real processes: 3 nodes (election, kill -9, SIGSTOP, session failover,
