@@ -24,7 +24,6 @@ REFUSED = [
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
     ("authProvider.2", "com.example.CustomAuthenticationProvider"),
     ("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
-    ("dynamicConfigFile", "/etc/zk/zoo.cfg.dynamic"),
     ("group.1", "1:2:3"),
     ("enforce.auth.enable", "true"),  # misspelt security key: refused, not ignored
     ("zookeeper.sessionRequireClientSASLAuht", "true"),
@@ -62,6 +61,16 @@ def test_refused_key_stops_startup(key, value):
     lines = [l for l in err.splitlines() if key in l]
     assert len(lines) == 1, f"{key} should be named exactly once:\n{err}"
     assert "refusing to start" in lines[0]
+
+
+def test_unreadable_dynamic_config_file_stops_startup_naming_the_key():
+    # dynamicConfigFile is honoured (docs/CONFIG.md); a file that cannot be read stops
+    # start-up with an error naming the key and the file.
+    code, err = run_rzk(["dynamicConfigFile=/etc/zk/zoo.cfg.dynamic"])
+    assert code == 2, f"rzk started (or crashed); log:\n{err}"
+    lines = [l for l in err.splitlines() if "dynamicConfigFile" in l]
+    assert len(lines) == 1, err
+    assert "/etc/zk/zoo.cfg.dynamic" in lines[0] and "cannot read" in lines[0], err
 
 
 def test_all_refused_keys_named_once():

@@ -750,16 +750,19 @@ impl Config {
     /// one). Does nothing without `dynamicConfigFile`. A relative path is taken from the
     /// working directory, as ZooKeeper does.
     ///
-    /// Errors: the file cannot be read ([`ConfigError::Io`]), a line is invalid or a key
+    /// Errors: the file cannot be read ([`ConfigError::Inconsistent`], naming the key and
+    /// the file), a line is invalid or a key
     /// not allowed ([`ConfigError::Invalid`] / [`ConfigError::Inconsistent`]), or the
     /// membership then lacks the quorum keys it needs.
     pub fn load_dynamic(&mut self) -> Result<(), ConfigError> {
         let Some(path) = self.dynamic_config_file.clone() else {
             return Ok(());
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-            path: path.clone(),
-            source,
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::Inconsistent(format!(
+                "dynamicConfigFile={}: cannot read it: {e}",
+                path.display()
+            ))
         })?;
         self.load_dynamic_text(&text, &path.display().to_string())?;
         self.check_membership()
