@@ -103,8 +103,16 @@ def normalise(text):
     first = ["", "WATCHER::", "", "WatchedEvent state:SyncConnected type:None path:null"]
     for i in range(len(out) - len(first) + 1):
         if out[i:i + len(first)] == first:
-            return out[:i] + out[i + len(first):]
-    return out
+            out = out[:i] + out[i + len(first):]
+            break
+    # Watch events are printed by the tools' event threads, line by line, so where an
+    # event's lines ("", "WATCHER::", "", "WatchedEvent ...") land among the command
+    # output is a race in zkCli as in rzk shell (CI saw zkCli print "Committed new
+    # configuration:" between "WATCHER::" and its event). The event lines are taken out
+    # and compared at the end, sorted; blank lines are dropped (an event brings two).
+    events = sorted(x for x in out if x == "WATCHER::" or x.startswith("WatchedEvent "))
+    rest = [x for x in out if x and x != "WATCHER::" and not x.startswith("WatchedEvent ")]
+    return rest + events
 
 
 def session(cmd, server, lines, pause_after=()):
@@ -135,6 +143,14 @@ def compare(name, mine, theirs, must=()):
     for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
         if m != t:
             print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
+            for k, (x, y) in enumerate(zip(m, t)):
+                if x != y:
+                    print(f"  first difference, line {k}: rzk shell {x!r} / zkCli {y!r}")
+                    print(f"  rzk shell lines {k - 4}..: {m[max(0, k - 4):k + 6]}")
+                    print(f"  zkCli lines {k - 4}..:     {t[max(0, k - 4):k + 6]}")
+                    break
+            else:
+                print(f"  lengths differ: {len(m)} / {len(t)}")
     return False
 
 
