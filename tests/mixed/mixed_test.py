@@ -225,6 +225,8 @@ def unacked_proposal(e, c, leader, followers):
     before the create arrived, and then nothing was left to truncate (CI saw that)."""
     for i in followers:
         e.procs[i].signal(signal.SIGSTOP)
+    for i in followers:  # kill() only queues the signal: wait until every thread stopped
+        zkproc.wait_until(lambda: stopped(e.procs[i].pid), 10, f"member {i} stopped ({e.dir})")
     c.create_async("/mixed/never-acked", b"x")
     deadline = time.time() + 8  # syncLimit (20 ticks of 500 ms) must not pass first
     while not logged(e, leader, "/mixed/never-acked"):
@@ -235,6 +237,19 @@ def unacked_proposal(e, c, leader, followers):
         e.stop(i, kill=True)
     for i in followers:
         assert not logged(e, i, "/mixed/never-acked"), f"frozen follower {i} logged it ({e.dir})"
+
+
+def stopped(pid):
+    """True when every thread of process `pid` is in state T (stopped by a signal)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = []
+        for t in tasks:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    except OSError:
+        return False
+    return bool(states) and all(st in ("T", "t") for st in states)
 
 
 def logged(e, i, path):

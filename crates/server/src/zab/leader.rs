@@ -56,6 +56,14 @@ struct Handler {
     observer: bool,
     state: HState,
     deadline_tick: u64,
+    /// COMMITs for a participant between its NEWLEADER and its UPTODATE, sent right
+    /// after UPTODATE. ZooKeeper 3.8.0's learner throws a NullPointerException on a
+    /// COMMIT that arrives after NEWLEADER but before UPTODATE (`Learner.syncWithLeader`
+    /// reads the head of its uncommitted proposals, emptied at NEWLEADER; ZOOKEEPER-4394)
+    /// and then re-syncs with a confused txn log (tests/mixed saw its "digest mismatch").
+    /// After UPTODATE a learner commits them against the proposals it logged at
+    /// NEWLEADER, as it does any COMMIT.
+    held_commits: Vec<Zxid>,
 }
 
 impl Handler {
@@ -354,6 +362,10 @@ impl Leader {
         core.send_type(sid, PacketType::UpToDate, Zxid(-1));
         if let Some(h) = self.learners.get_mut(&sid) {
             h.state = HState::Broadcast;
+            debug_assert!(h.held_commits.windows(2).all(|w| w[0] < w[1]));
+            for z in std::mem::take(&mut h.held_commits) {
+                core.send_type(sid, PacketType::Commit, z);
+            }
         }
     }
 
@@ -467,6 +479,7 @@ impl Leader {
                 observer,
                 state: HState::AwaitEpoch,
                 deadline_tick: self.tick + core.cfg.init_limit + core.cfg.sync_limit,
+                held_commits: Vec::new(),
             },
         );
         let accepted = Zxid(p.zxid).epoch();
@@ -577,19 +590,23 @@ impl Leader {
             return;
         };
         let newly = core.commit_to(upto);
-        let targets: Vec<(ServerId, bool)> = self
+        let targets: Vec<(ServerId, bool, bool)> = self
             .learners
             .iter()
             .filter(|(_, h)| h.forwarding())
-            .map(|(s, h)| (*s, h.observer))
+            .map(|(s, h)| (*s, h.observer, h.state != HState::Broadcast))
             .collect();
         for t in newly {
-            for (sid, observer) in &targets {
+            for (sid, observer, before_uptodate) in &targets {
                 if *observer {
                     core.send(
                         *sid,
                         QuorumPacket::with_data(PacketType::Inform, t.zxid.0, t.payload.clone()),
                     );
+                } else if *before_uptodate {
+                    if let Some(h) = self.learners.get_mut(sid) {
+                        h.held_commits.push(t.zxid);
+                    }
                 } else {
                     core.send_type(*sid, PacketType::Commit, t.zxid);
                 }
