@@ -736,3 +736,69 @@ fn sync_learner_ignores_pings_before_newleader_is_acked() {
     assert!(c.nodes[&S2].zab.is_serving());
     assert_eq!(c.role(S2), Role::Following);
 }
+
+/// Packets to `to` in the trace, in order (type, zxid).
+fn packets_to(c: &Cluster, to: ServerId) -> Vec<(PacketType, i64)> {
+    c.trace
+        .iter()
+        .filter_map(|(_, t, m)| match m {
+            Message::Quorum(p) if *t == to => Some((p.ty, p.zxid)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sync_sends_no_commit_between_newleader_and_uptodate() {
+    // A participant joins while proposals are outstanding and commit during its sync.
+    // ZooKeeper 3.8.0's learner fails on a COMMIT between NEWLEADER and UPTODATE
+    // (ZOOKEEPER-4394); the leader holds them until right after UPTODATE. Every point at
+    // which the other follower's ACKs can arrive is tried.
+    for release_after in 0..40 {
+        let mut c = Cluster::new(&[S1, S2, S3], &[]);
+        c.start(S2, 0, 0, Vec::new());
+        c.start(S3, 0, 0, Vec::new());
+        c.advance(3000);
+        let l = c.leader().expect("a leader");
+        let f = if l == S2 { S3 } else { S2 };
+        c.nodes.get_mut(&f).unwrap().hold_disk = true;
+        let zs = c.write(3);
+        c.start(S1, 0, 0, Vec::new());
+        let mut delivered = 0;
+        while let Some((from, to, w)) = c.queue.pop_front() {
+            if delivered == release_after {
+                c.release_disk(f);
+            }
+            delivered += 1;
+            let msg = match w {
+                Wire::Msg(m) => m,
+                Wire::Snap(z, state) => {
+                    c.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
+                    Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
+                }
+            };
+            c.trace.push((from, to, msg.clone()));
+            c.input(to, Input::Message { from, msg });
+            assert!(delivered < 100_000, "message storm");
+        }
+        c.release_disk(f);
+        c.advance(3000);
+        let to1 = packets_to(&c, S1);
+        let newleader = to1.iter().position(|(t, _)| *t == PacketType::NewLeader);
+        let uptodate = to1.iter().position(|(t, _)| *t == PacketType::UpToDate);
+        let (Some(n), Some(u)) = (newleader, uptodate) else {
+            panic!("S1 was not synced (release after {release_after}): {to1:?}");
+        };
+        assert!(
+            to1[n..u].iter().all(|(t, _)| *t != PacketType::Commit),
+            "COMMIT between NEWLEADER and UPTODATE (release after {release_after}): {to1:?}"
+        );
+        for z in &zs {
+            assert!(
+                c.applied_zxids(S1).contains(z),
+                "S1 applied {z} (release after {release_after})"
+            );
+        }
+        assert_eq!(c.applied_zxids(S1), c.applied_zxids(l));
+    }
+}
