@@ -404,6 +404,23 @@ impl Conn {
         Ok(())
     }
 
+    /// Refuses a session request from a client that has seen a later zxid than this
+    /// server's tree holds (ZooKeeper closes the connection; the client tries another
+    /// server). Used by the read-write and the read-only connect paths.
+    fn refuse_if_ahead(&self, shared: &Shared, last_zxid_seen: i64) -> Result<(), ConnError> {
+        let last = shared.tree().last_zxid();
+        if last_zxid_seen > last {
+            tracing::info!(
+                addr = %self.addr,
+                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
+                last_zxid_seen,
+                last
+            );
+            return Err(ConnError::Closed("client is ahead of this server"));
+        }
+        Ok(())
+    }
+
     /// A request answered; `write`: it went through the write pipeline.
     fn finish_request(&self, received: Instant, write: bool) {
         let ms = received.elapsed().as_millis() as u64;
@@ -442,16 +459,7 @@ impl Conn {
                 "this server is not currently serving requests",
             ));
         }
-        let last = shared.tree().last_zxid();
-        if req.last_zxid_seen > last {
-            tracing::info!(
-                addr = %self.addr,
-                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
-                req.last_zxid_seen,
-                last
-            );
-            return Err(ConnError::Closed("client is ahead of this server"));
-        }
+        self.refuse_if_ahead(&shared, req.last_zxid_seen)?;
         let timeout = shared.config.negotiate_timeout(req.timeout_ms);
         let ro = req.read_only.map(|_| false);
         let invalid = ConnectResponse {
@@ -580,16 +588,7 @@ impl Conn {
                 "not-read-only client refused in read-only mode",
             ));
         }
-        let last = shared.tree().last_zxid();
-        if req.last_zxid_seen > last {
-            tracing::info!(
-                addr = %self.addr,
-                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
-                req.last_zxid_seen,
-                last
-            );
-            return Err(ConnError::Closed("client is ahead of this server"));
-        }
+        self.refuse_if_ahead(&shared, req.last_zxid_seen)?;
         let timeout = shared.config.negotiate_timeout(req.timeout_ms);
         let now = shared.now_ms();
         let sid = if req.session_id == 0 {
