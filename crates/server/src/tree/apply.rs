@@ -200,7 +200,7 @@ impl DataTree {
     /// ACL index and client stat afterwards. (`get_mut` copies the map's path to the
     /// node if a clone still shares it, even when the node is missing: that only costs
     /// a little on the rare failure.)
-    fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<(i64, Stat)> {
+    pub(super) fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<(i64, Stat)> {
         let n = Arc::make_mut(self.nodes.get_mut(path)?);
         let old_len = n.data.len() as u64;
         f(n);

@@ -236,23 +236,14 @@ impl DataTree {
             }
         }
         let data = Data::from(text.as_bytes().to_vec());
-        let mut acl = OPEN_ACL_INDEX;
-        if let Some(slot) = self.nodes.get_mut(path) {
-            let n = Arc::make_mut(slot);
-            let old_len = n.data.len() as u64;
-            n.data = data;
-            n.stat.mtime = time_ms;
-            n.stat.mzxid = version;
-            n.stat.version = -1;
-            let d = digest::node_digest(path, &n.data, &n.stat);
-            self.digest = self.digest.wrapping_sub(n.digest).wrapping_add(d);
-            n.digest = d;
-            self.data_size = self
-                .data_size
-                .wrapping_sub(old_len)
-                .wrapping_add(n.data.len() as u64);
-            acl = n.acl;
-        }
+        let acl = self
+            .modify(path, |n| {
+                n.data = data;
+                n.stat.mtime = time_ms;
+                n.stat.mzxid = version;
+                n.stat.version = -1;
+            })
+            .map_or(OPEN_ACL_INDEX, |(acl, _)| acl);
         Change {
             path: path.to_owned(),
             event_type: rzk_proto::opcode::event::NODE_DATA_CHANGED,
