@@ -116,8 +116,28 @@ def check(ops, init=(0, 0), budget_s=60.0):
         if n.next is not None:
             n.next.prev = n
 
+    # Which op produced each version, as far as determinate ops tell: an acknowledged write
+    # or CAS produced the version it returned; a read of (value, version) saw the value the
+    # producer of that version wrote. Each version is produced by exactly one op of a
+    # linearization (every effective write adds one), so an indeterminate op cannot take a
+    # version that another op claims, nor one that a read saw with a different value. This
+    # only removes branches that cannot succeed; it is what keeps timed-out writes from
+    # multiplying the search.
+    claims = {}
+    for op in ops:
+        if op.out is None:
+            continue
+        if op.kind in ("write", "cas") and op.out is not False:
+            claims[op.out] = ("op", op.id)
+        elif op.kind == "read":
+            claims.setdefault(op.out[1], ("value", op.out[0]))
+
+    def allowed(op, new):
+        c = claims.get(new[1])
+        return c is None or (c[0] == "value" and c[1] == new[0])
+
     cache = set()
-    calls = []  # (call node, state before it)
+    calls = []  # (call node, state before it, forced)
     state = init
     linearized = 0
     entry = head.next
@@ -130,12 +150,20 @@ def check(ops, init=(0, 0), budget_s=60.0):
             return Result(None, explored)
         if entry.is_call:
             ok, new = step(state, entry.op)
+            if ok and entry.op.out is None and new != state:
+                ok = allowed(entry.op, new)
             if ok:
                 lin2 = linearized | (1 << entry.op.id)
                 key = (lin2, new)
                 if key not in cache:
                     cache.add(key)
-                    calls.append((entry, state))
+                    # A determinate op that leaves the state as it is (a read, a failed CAS)
+                    # is linearized here for good: if any order of the pending ops works
+                    # from here, one that starts with it does (its call has passed, so
+                    # everything that must precede it is linearized, and it changes
+                    # nothing). Backtracking pops it without trying alternatives.
+                    forced = new == state and entry.op.out is not None
+                    calls.append((entry, state, forced))
                     state, linearized = new, lin2
                     lift(entry)
                     entry = head.next
@@ -151,12 +179,15 @@ def check(ops, init=(0, 0), budget_s=60.0):
                         pending.append(n.op)
                     n = n.next
                 deepest = (len(calls), {"state": state, "blocked": entry.op, "pending": pending,
-                                        "linearized_tail": [c.op for c, _ in calls[-8:]]})
-            if not calls:
-                return Result(False, explored, deepest[1])
-            entry, state = calls.pop()
-            linearized &= ~(1 << entry.op.id)
-            unlift(entry)
+                                        "linearized_tail": [c[0].op for c in calls[-8:]]})
+            while True:
+                if not calls:
+                    return Result(False, explored, deepest[1])
+                entry, state, forced = calls.pop()
+                linearized &= ~(1 << entry.op.id)
+                unlift(entry)
+                if not forced:
+                    break
             entry = entry.next
     return Result(True, explored)
 

@@ -170,3 +170,22 @@ def test_random_histories_with_a_lost_write_fail():
         assert r.ok is not True, seed
         failed += r.ok is False
     assert failed >= 10
+
+
+def test_indeterminate_write_seen_only_through_versions():
+    # the timed-out write's value is never read, but the next write's version says it took effect
+    assert check([W(1, None, 0, None), W(2, 2, 1, 2), R(2, 2, 3, 4)]).ok is True
+    # ... or that it did not
+    assert check([W(1, None, 0, None), W(2, 1, 1, 2), R(2, 1, 3, 4)]).ok is True
+    # it cannot have taken version 1 when it was called after the write that returned 2
+    assert check([W(2, 2, 0, 1), W(1, None, 2, None)]).ok is False
+    # it may take a version after the acknowledged ones ...
+    assert check([W(1, None, 0, None), W(2, 1, 1, 2), W(3, 2, 3, 4), R(1, 3, 5, 6)]).ok is True
+    # ... but not one an acknowledged write returned
+    assert check([W(1, None, 0, None), W(2, 1, 1, 2), W(3, 2, 3, 4), R(1, 2, 5, 6)]).ok is False
+
+
+def test_many_indeterminate_writes_stay_tractable():
+    ops, _ = simulate(7, n_procs=12, n_ops=3000, info_rate=0.02)
+    r = check(ops, budget_s=20)
+    assert r.ok is True and r.explored < 2_000_000
