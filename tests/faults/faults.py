@@ -23,6 +23,7 @@ do not converge, a run did too few operations, or the nemesis had no effect.
 import argparse
 import atexit
 import json
+import logging
 import os
 import random
 import shutil
@@ -142,6 +143,41 @@ class Ensemble:
         self.env = env or {}
         self.servers = [f"server.{i}={addr(i)}:{base + 5 + i - 1}:{base + 10 + i - 1}" for i in self.ids]
         self.restarts = {i: 0 for i in self.ids}
+        # disk faults: the failpoints build, with the durable length of each log recorded
+        self.disk = bool(args.disk)
+        self.bin = args.rzk_failpoints if self.disk else args.rzk_bin
+
+    def synced_dir(self, i):
+        return os.path.join(self.sdir(i), "synced")
+
+    def lose_unsynced(self, i):
+        """After a kill -9 of member i: every byte of its transaction logs past the length
+        its last fdatasync covered (RZK_FAILPOINT_SYNCED_DIR) is zeroed, as a power loss
+        would leave a preallocated file. A log never synced keeps only its header.
+        Returns the bytes discarded."""
+        logdir = os.path.join(self.sdir(i), "data", "version-2")
+        lost = 0
+        for name in sorted(os.listdir(logdir)):
+            if not name.startswith("log."):
+                continue
+            path = os.path.join(logdir, name)
+            try:
+                with open(os.path.join(self.synced_dir(i), name)) as f:
+                    keep = int(f.read().strip() or 0)
+            except FileNotFoundError:
+                keep = 16
+            size = os.path.getsize(path)
+            if size <= keep:
+                continue
+            with open(path, "r+b") as f:
+                f.seek(keep)
+                data = f.read()
+                nonzero = len(data.rstrip(b"\0"))
+                f.seek(keep)
+                f.write(b"\0" * len(data))
+                f.flush()
+            lost += nonzero
+        return lost
 
     def port(self, i):
         return self.base + i - 1
@@ -169,15 +205,20 @@ class Ensemble:
             for f in filenames:
                 os.chown(os.path.join(dirpath, f), uid, uid)
 
-    def start(self, i):
+    def start(self, i, failpoints=None):
         d = self.sdir(i)
         os.makedirs(d, exist_ok=True)
         if self.kind == "rzk":
             cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *self.settings(),
                                       servers=self.servers, myid=i)
+            env = dict(self.env)
+            if self.disk:
+                os.makedirs(self.synced_dir(i), exist_ok=True)
+                env["RZK_FAILPOINT_SYNCED_DIR"] = self.synced_dir(i)
+                env["RZK_FAILPOINTS"] = failpoints or ""
             self.chown(i)
-            self.procs[i] = zkproc.start_rzk(self.wrapper(i, self.args.rzk_bin), cfg, self.port(i),
-                                             env=self.env or None)
+            self.procs[i] = zkproc.start_rzk(self.wrapper(i, self.bin), cfg, self.port(i),
+                                             env=env or None)
         else:
             zkproc.write_myid(os.path.join(d, "data"), i)
             self.chown(i)
@@ -202,10 +243,10 @@ class Ensemble:
         if p:
             p.kill9()
 
-    def restart(self, i):
+    def restart(self, i, failpoints=None):
         self.restarts[i] += 1
         zkproc.wait_until(lambda: self.free(i), 30, f"member {i}'s client port free")
-        self.start(i)
+        self.start(i, failpoints)
 
     def free(self, i):
         try:
@@ -408,6 +449,25 @@ class Nemesis:
             for i, j in cut:
                 self.net.cut(i, j)
             self.note(f"cut links {cut}")
+        elif n in ("disk-fsync-fail", "disk-full", "disk-torn-write"):
+            i = e.leader() or self.rng.choice(ids)
+            point = {"disk-fsync-fail": "fsync-error", "disk-full": "write-enospc",
+                     "disk-torn-write": "write-torn"}[n]
+            k = self.rng.randint(3, 40)
+            e.kill(i)
+            e.restart(i, f"{point}@{k}")
+            self.armed = i
+            self.note(f"restart member {i} with {point}@{k}")
+        elif n == "disk-lose-unsynced":
+            for i in ids:
+                if i in e.procs:
+                    e.procs[i].signal(signal.SIGKILL)
+            for i in ids:
+                e.kill(i)
+            lost = {i: e.lose_unsynced(i) for i in ids}
+            for i in ids:
+                e.restart(i)
+            self.note(f"power loss: kill -9 all, unsynced log bytes discarded {lost}, restart all")
         else:
             raise ValueError(n)
 
@@ -418,6 +478,13 @@ class Nemesis:
 
     def heal(self):
         e = self.ens
+        if getattr(self, "armed", None):
+            i, self.armed = self.armed, None
+            p = e.procs.get(i)
+            how = "still running" if p and p.alive() else "exited by itself"
+            e.kill(i)
+            e.restart(i)
+            self.note(f"member {i} {how} with the fault; restarted without it")
         if self.name in ("kill-random", "kill-leader") and getattr(self, "killed", None):
             i, self.killed = self.killed, None
             e.restart(i)
@@ -467,6 +534,9 @@ def run_one(args, kind, n, nemesis, block, seed, out_dir):
     root = tempfile.mkdtemp(prefix=f"faults-{name}-", dir=args.tmp)
     os.chmod(root, 0o755)
     env = {}
+    args.disk = nemesis.startswith("disk-")
+    if args.disk and (kind != "rzk" or not args.rzk_failpoints):
+        raise SystemExit(f"{nemesis} needs --servers rzk and --rzk-failpoints (ZooKeeper has no failpoints)")
     ens = Ensemble(args, kind, n, base, root, env)
     net = Net(ens.ids)
     net.setup()
@@ -587,6 +657,8 @@ HEADER = ("| server | nodes | nemesis | ok / failed / indeterminate | checker | 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rzk", default=None, help="rzk binary")
+    ap.add_argument("--rzk-failpoints", default=None,
+                    help="rzk built with --features rzk-server/failpoints (disk-* nemeses)")
     ap.add_argument("--apache", default=None, help="scripts/start-apache-zk.sh")
     ap.add_argument("--servers", default="rzk")
     ap.add_argument("--nodes", default="3")
@@ -602,10 +674,13 @@ def main():
     ap.add_argument("--out", default=None, help="where histories go (default: a temp dir)")
     ap.add_argument("--tmp", default=None)
     args = ap.parse_args()
+    # kazoo warns on every dropped connection; the nemesis drops many on purpose
+    logging.basicConfig(level=logging.ERROR)
     if os.geteuid() != 0 or not shutil.which("iptables") or not shutil.which("setpriv"):
         sys.exit("faults.py needs root, iptables and setpriv (scripts/install-test-deps.sh)")
     args.rzk_bin = os.path.abspath(args.rzk) if args.rzk else None
     args.apache = os.path.abspath(args.apache) if args.apache else None
+    args.rzk_failpoints = os.path.abspath(args.rzk_failpoints) if args.rzk_failpoints else None
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     out_dir = args.out or tempfile.mkdtemp(prefix="faults-out-")
     os.makedirs(out_dir, exist_ok=True)
