@@ -8,6 +8,7 @@
 #   * Apache Curator (recipes/framework/client):    libcurator-*-java
 #   * a JDK (javac, to compile the Curator tests)   default-jdk-headless (if javac missing)
 #   * TLS tests (tests/tls): netty jars, openssl     libnetty-java openssl (keytool: the JDK)
+#   * fault suite (tests/faults): iptables (partitions), setpriv (util-linux)
 #   * python3 venv at .venv-tests/ with kazoo + pytest + pure-sasl (from PyPI)
 set -euo pipefail
 
@@ -30,6 +31,7 @@ debian_pkgs=(
     libslf4j-java
     libnetty-java
     openssl
+    iptables
     python3
     python3-venv
     python3-pip

@@ -651,7 +651,7 @@ def fmt_row(r):
 
 
 HEADER = ("| server | nodes | nemesis | ok / failed / indeterminate | checker | convergence | "
-          "faults | leaders seen | result |\n|---|---|---|---|---|---|---|---|---|")
+          "nemesis events | leaders seen | result |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def main():
