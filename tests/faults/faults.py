@@ -336,11 +336,19 @@ class Worker(threading.Thread):
             except Exception:  # noqa: BLE001
                 pass
 
+    def member(self):
+        """The member this session is connected to now (by client port), or None."""
+        try:
+            port = self.c._connection._socket.getpeername()[1]
+            return port - self.ens.base + 1
+        except Exception:  # noqa: BLE001 - not connected
+            return None
+
     def issue(self):
         key = self.rng.choice(KEYS)
         path = f"{ROOT}/{key}"
         x = self.rng.random()
-        rec = {"key": key, "worker": self.wid}
+        rec = {"key": key, "worker": self.wid, "member": self.member()}
         done = {}
 
         def stamp(_):
@@ -515,7 +523,7 @@ def final_state(ens, history):
                 t0 = now()
                 c.sync(path)
                 data, stat = c.get(path)
-                history.add({"key": k, "worker": f"final-{i}", "kind": "read", "arg": None,
+                history.add({"key": k, "worker": f"final-{i}", "member": i, "kind": "read", "arg": None,
                              "call": t0, "ret": now(), "status": "ok",
                              "out": [int(data), stat.version]})
                 regs[k] = [int(data), stat.version]
@@ -626,6 +634,9 @@ def run_one(args, kind, n, nemesis, block, seed, out_dir):
                None if o["status"] == "info" else o["ret"] - t_start, f"w{o['worker']}"))
     t0 = now()
     verdict, results = check_history(by_key, budget_s=args.check_budget)
+    n_stale, stale_by = stale_reads(ops)
+    if n_stale:
+        verdict += f" ({n_stale} stale reads, served by member(s) {stale_by})"
     row["verdict"] = verdict
     row["check_s"] = round(now() - t0, 1)
     with open(os.path.join(out_dir, f"{name}-{seed}.history.json"), "w") as f:
@@ -642,6 +653,36 @@ def run_one(args, kind, n, nemesis, block, seed, out_dir):
     if row["pass"]:
         shutil.rmtree(root, ignore_errors=True)
     return row
+
+
+def stale_reads(ops):
+    """Reads (ok) that returned a version older than one an acknowledged write had returned
+    before the read was called: the plainest kind of non-linearizable read. Returns
+    (count, {member that served them: count})."""
+    n, by_member = 0, {}
+    for key in KEYS:
+        acks = sorted((o["ret"], o["out"]) for o in ops if o["key"] == key and o["status"] == "ok"
+                      and o["kind"] in ("write", "cas"))
+        best, j, best_at = 0, 0, []
+        for t, v in acks:
+            best = max(best, v)
+            best_at.append((t, best))
+        for o in ops:
+            if o["key"] != key or o["kind"] != "read" or o["status"] != "ok":
+                continue
+            # highest version acknowledged before the read's call
+            lo, hi = 0, len(best_at)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if best_at[mid][0] < o["call"]:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo and best_at[lo - 1][1] > o["out"][1]:
+                n += 1
+                m = o.get("member")
+                by_member[m] = by_member.get(m, 0) + 1
+    return n, by_member
 
 
 def fmt_row(r):
