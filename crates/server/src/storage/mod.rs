@@ -5,6 +5,8 @@
 
 pub mod db;
 pub mod epoch_file;
+#[cfg(feature = "failpoints")]
+pub(crate) mod failpoints;
 pub mod files;
 pub mod log_reader;
 pub mod log_repair;

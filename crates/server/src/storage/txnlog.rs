@@ -220,6 +220,9 @@ impl FileTxnLog {
             return Ok(());
         }
         if let Some(cur) = self.current.as_mut() {
+            #[cfg(feature = "failpoints")]
+            super::failpoints::write_all_at(&cur.file, &self.buf, cur.written)?;
+            #[cfg(not(feature = "failpoints"))]
             cur.file.write_all_at(&self.buf, cur.written)?;
             cur.written += self.buf.len() as u64;
         }
@@ -234,10 +237,18 @@ impl FileTxnLog {
         if self.cfg.force_sync {
             let start = Instant::now();
             for f in &self.to_sync {
+                #[cfg(feature = "failpoints")]
+                super::failpoints::before_fsync()?;
                 f.file.sync_data()?;
+                #[cfg(feature = "failpoints")]
+                super::failpoints::after_fsync(&f.path, f.written)?;
             }
             if let Some(cur) = &self.current {
+                #[cfg(feature = "failpoints")]
+                super::failpoints::before_fsync()?;
                 cur.file.sync_data()?;
+                #[cfg(feature = "failpoints")]
+                super::failpoints::after_fsync(&cur.path, cur.written)?;
             }
             let ms = start.elapsed().as_millis();
             if ms > FSYNC_WARN_MS {
