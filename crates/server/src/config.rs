@@ -982,7 +982,9 @@ fn parse_hex_version(k: &str, v: &str) -> Result<u64, ConfigError> {
         .ok_or_else(|| invalid(k, v, "expected a hexadecimal version"))
 }
 
-fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
+/// One `server.N` line (`k` = `server.N`, `v` = its value) as ZooKeeper's
+/// `QuorumServer(id, addressStr)` reads it; also used for a reconfig's joining servers.
+pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
     let id: u64 = k["server.".len()..]
         .parse()
         .map_err(|_| invalid(k, v, "server id must be a decimal number"))?;
