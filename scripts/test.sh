@@ -169,10 +169,19 @@ stage fault-suite timeout -k 10 120 bash scripts/faults.sh --ci "$RZK"
 # write load, a rolling migration ZooKeeper -> rzk -> ZooKeeper on the same data directories.
 stage mixed timeout -k 10 300 "$PY" tests/mixed/mixed_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
+# Failover under write load (tests/failover, ports 24400-24449, ~20 s): 3 kill -9s of an rzk
+# leader; each must end in a serving ensemble with every acknowledged write present. No
+# timing threshold; the rzk vs ZooKeeper table is `failover.py --kind both` (docs/TESTING.md).
+stage failover timeout -k 10 60 "$PY" tests/failover/failover.py --kind rzk --runs 3 --check --rzk "$RZK"
+
 # /zookeeper/config and conf's membership against ZooKeeper 3.8 (tests/reconfig, ports
 # 24000-24199, ~25 s): voters + observer with and without client addresses,
 # dynamicConfigFile (and a follower re-syncing), a quorum of one, standalone.
 stage reconfig timeout -k 10 120 "$PY" tests/reconfig/config_node_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+# The reconfig request through kazoo (tests/reconfig/reconfig_request_test.py, ports 24200-24299,
+# ~25 s): every case against a ZooKeeper 3.8 ensemble (errors, remove/add a follower, 3 -> 5 -> 3
+# under write load); against rzk only reconfigEnabled=false until its leader carries it out.
+stage reconfig-request timeout -k 10 120 "$PY" tests/reconfig/reconfig_request_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --rzk-cases disabled
 
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""The reconfig request (opcode 16) through kazoo's `client.reconfig`, one script for
+Apache ZooKeeper 3.8 and for rzk (`--impl zk|rzk|both`).
+
+Cases, in order:
+
+  1. disabled: a standalone server with reconfigEnabled=false answers RECONFIGDISABLED;
+  2. errors on a 3-voter ensemble (reconfigEnabled=true, a superDigest user):
+     not authorized (no super user: NOAUTH; /zookeeper/config is READ for anyone),
+     bad version (`from_config` not the current version: BADVERSION), bad arguments
+     (a joining spec without ports: BADARGUMENTS), no synced quorum in the new
+     configuration (two followers leave, two servers that do not run join:
+     NEWCONFIGNOQUORUM);
+  3. remove a follower, then add it back (`leaving`, then `joining` with its spec):
+     `/zookeeper/config` on every member holds the new membership at version = the
+     reconfig's zxid (the stat's mzxid), the removed member serves no more writes
+     of the ensemble, the re-added one catches up;
+  4. grow 3 -> 5 -> 3 under a write load (one thread creating sequential znodes through
+     a member that stays): servers 4 and 5 start with a dynamicConfigFile listing the
+     target (5-voter) membership, join as non-voting learners, are added with one
+     incremental reconfig and removed again with another; then every acknowledged write
+     is present and members 1-3 hold the same znodes.
+
+Ports (127.0.0.1): zk clients 24201-24209, quorum 24221-24229, election 24236-24244;
+rzk the same +50. Only processes this script started are signalled, by PID.
+
+    tests/reconfig/reconfig_request_test.py --impl zk --apache scripts/start-apache-zk.sh
+    tests/reconfig/reconfig_request_test.py --impl rzk --rzk target/debug/rzk --cases disabled
+    tests/reconfig/reconfig_request_test.py --rzk target/debug/rzk --rzk-cases disabled  # CI
+
+rzk does not carry out the reconfig request yet (it answers UNIMPLEMENTED with
+reconfigEnabled=true, docs/COMPATIBILITY.md), so CI runs every case against ZooKeeper
+and only `disabled` against rzk (`--rzk-cases disabled`); the other cases are the acceptance test for rzk's
+reconfig once it is enabled. A failing case raises AssertionError (exit status 1).
+"""
+import argparse
+import base64
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import zkproc  # noqa: E402
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo import exceptions as ke  # noqa: E402
+
+SUPER_PASSWORD = "reconfig-test"
+OFFSET = {"zk": 0, "rzk": 50}
+
+
+def super_digest():
+    """`super:<base64 sha1("super:password")>`, ZooKeeper's superDigest format."""
+    raw = hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()
+    return "super:" + base64.b64encode(raw).decode()
+
+
+class Ensemble:
+    """The servers of one implementation; stops those it started."""
+
+    def __init__(self, kind, root, args):
+        self.kind, self.root, self.args = kind, root, args
+        self.procs = {}
+
+    def client_port(self, i):
+        return 24200 + OFFSET[self.kind] + i
+
+    def spec(self, i, role="participant"):
+        o = OFFSET[self.kind]
+        return f"127.0.0.1:{24220 + o + i}:{24235 + o + i}:{role};127.0.0.1:{self.client_port(i)}"
+
+    def line(self, i):
+        return f"server.{i}={self.spec(i)}"
+
+    def start(self, i, ids, settings=(), dynamic=False):
+        """Starts member `i` with the membership `ids` (server lines in zoo.cfg, or in a
+        dynamicConfigFile when `dynamic`); `ids` empty: standalone."""
+        d = os.path.join(self.root, self.kind, f"s{i}")
+        os.makedirs(d, exist_ok=True)
+        servers = [self.line(j) for j in ids]
+        settings = list(settings) + ["tickTime=500", "initLimit=10", "syncLimit=5"]
+        if dynamic and servers:
+            dyn = os.path.join(d, "zoo.cfg.dynamic.0")
+            with open(dyn, "w") as f:
+                f.write("".join(s + "\n" for s in servers))
+            settings.append(f"dynamicConfigFile={dyn}")
+            servers = []
+        if self.kind == "zk":
+            if ids:
+                zkproc.write_myid(os.path.join(d, "data"), i)
+            settings.append(f"zookeeper.DigestAuthenticationProvider.superDigest={super_digest()}")
+            self.procs[i] = zkproc.start_apache(self.args.apache, self.client_port(i), d,
+                                                *settings, *servers)
+        else:
+            settings.append(f"DigestAuthenticationProvider.superDigest={super_digest()}")
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.client_port(i),
+                                      "forceSync=no", *settings, servers=servers,
+                                      myid=i if ids else None)
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.client_port(i))
+        return d
+
+    def stop(self, i):
+        self.procs.pop(i).stop()
+
+    def stop_all(self):
+        for i in list(self.procs):
+            self.stop(i)
+
+    def leader(self, ids):
+        for i in ids:
+            if zkproc.mode(self.client_port(i)) == "leader":
+                return i
+        return None
+
+    def client(self, i, superuser=False):
+        c = KazooClient(hosts=f"127.0.0.1:{self.client_port(i)}", timeout=10)
+        c.start(timeout=30)
+        if superuser:
+            c.add_auth("digest", f"super:{SUPER_PASSWORD}")
+        return c
+
+
+def expect(exc, fn, what):
+    try:
+        r = fn()
+    except exc:
+        print(f"  ok: {what}: {exc.__name__}")
+        return
+    except Exception as e:  # noqa: BLE001 - reported as the failure it is
+        raise AssertionError(f"{what}: expected {exc.__name__}, got {type(e).__name__}: {e}")
+    raise AssertionError(f"{what}: expected {exc.__name__}, got {r!r}")
+
+
+def config_of(c):
+    """(voter ids, observer ids, version) of /zookeeper/config as `c` sees it (after sync)."""
+    c.sync("/zookeeper/config")
+    data, stat = c.get("/zookeeper/config")
+    voters, observers, version = set(), set(), None
+    for line in data.decode().splitlines():
+        k, v = line.split("=", 1)
+        if k == "version":
+            version = int(v, 16)
+        elif k.startswith("server."):
+            role = v.split(";")[0].split(":")[3]
+            (voters if role == "participant" else observers).add(int(k[len("server."):]))
+    return voters, observers, version, stat
+
+
+def wait_config(ens, members, voters, version, timeout=30):
+    """Every member in `members` shows `voters` at `version` in /zookeeper/config."""
+    for i in members:
+        c = ens.client(i)
+        try:
+            zkproc.wait_until(lambda: config_of(c)[0] == voters and config_of(c)[2] == version,
+                              timeout, f"{ens.kind} server {i}: config {sorted(voters)} v{version:x}")
+        finally:
+            c.stop()
+            c.close()
+
+
+def case_disabled(ens):
+    print(f"[{ens.kind}] 1. reconfigEnabled=false")
+    ens.start(9, [], ["reconfigEnabled=false"])
+    zkproc.wait_serving(ens.client_port(9), ens.procs[9])
+    c = ens.client(9, superuser=True)
+    try:
+        expect(ke.ReconfigDisabledError, lambda: c.reconfig(None, "3", None), "disabled")
+    finally:
+        c.stop()
+        c.close()
+        ens.stop(9)
+
+
+def case_errors(ens, leader, followers):
+    print(f"[{ens.kind}] 2. errors")
+    plain = ens.client(leader)
+    su = ens.client(followers[0], superuser=True)
+    try:
+        _, _, version, _ = config_of(su)
+        expect(ke.NoAuthError, lambda: plain.reconfig(None, str(followers[1]), None),
+               "not authorized")
+        expect(ke.BadVersionError, lambda: su.reconfig(None, str(followers[1]), None,
+                                                       from_config=version + 1), "bad version")
+        expect(ke.BadArgumentsError, lambda: su.reconfig("server.7=127.0.0.1", None, None),
+               "joining spec without ports")
+        joining = f"{ens.line(7)},{ens.line(8)}"
+        leaving = ",".join(map(str, followers))
+        expect(ke.NewConfigNoQuorumError, lambda: su.reconfig(joining, leaving, None),
+               "no synced quorum in the new configuration")
+        assert config_of(su)[2] == version, "a refused reconfig changed the configuration"
+    finally:
+        for c in (plain, su):
+            c.stop()
+            c.close()
+
+
+def case_remove_add(ens, leader, followers):
+    print(f"[{ens.kind}] 3. remove follower {followers[1]}, add it back")
+    gone = followers[1]
+    su = ens.client(followers[0], superuser=True)
+    try:
+        _, _, v0, _ = config_of(su)
+        data, stat = su.reconfig(None, str(gone), None, from_config=v0)
+        text = data.decode()
+        v1 = int(text.rsplit("version=", 1)[1], 16)
+        assert v1 == stat.mzxid and v1 > v0, f"version {v1:x} is not the txn's zxid {stat.mzxid:x}"
+        assert f"server.{gone}=" not in text, text
+        remaining = {leader, followers[0]}
+        wait_config(ens, sorted(remaining), remaining, v1)
+        su.create("/after-remove", b"x")
+        data, stat = su.reconfig(ens.line(gone), None, None, from_config=v1)
+        v2 = int(data.decode().rsplit("version=", 1)[1], 16)
+        assert v2 == stat.mzxid and v2 > v1
+        allv = remaining | {gone}
+        wait_config(ens, sorted(allv), allv, v2, timeout=60)
+        c = ens.client(gone)
+        try:
+            zkproc.wait_until(lambda: c.exists("/after-remove") is not None, 30,
+                              f"server {gone} has the write made while it was removed")
+        finally:
+            c.stop()
+            c.close()
+        print(f"  ok: versions {v0:x} -> {v1:x} -> {v2:x}")
+    finally:
+        su.stop()
+        su.close()
+
+
+class Load(threading.Thread):
+    """Creates sequential znodes under /load through one server; keeps acknowledged paths."""
+
+    def __init__(self, ens, i):
+        super().__init__(daemon=True)
+        self.c = ens.client(i)
+        self.c.ensure_path("/load")
+        self.acked, self.errors = [], 0
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                self.acked.append(self.c.create("/load/n-", b"v", sequence=True))
+            except ke.KazooException:
+                self.errors += 1
+                time.sleep(0.05)
+
+    def finish(self):
+        self.halt.set()
+        self.join(30)
+        self.c.stop()
+        self.c.close()
+
+
+def case_grow_shrink(ens, leader, followers):
+    print(f"[{ens.kind}] 4. grow 3 -> 5 -> 3 under a write load")
+    target = [1, 2, 3, 4, 5]
+    for i in (4, 5):
+        ens.start(i, target, ["reconfigEnabled=true"], dynamic=True)
+    for i in (4, 5):
+        zkproc.wait_serving(ens.client_port(i), ens.procs[i], timeout=60,
+                            what=f"{ens.kind} joining server {i}")
+    load = Load(ens, followers[0])
+    load.start()
+    su = ens.client(leader, superuser=True)
+    try:
+        time.sleep(1)
+        data, stat = su.reconfig(f"{ens.line(4)},{ens.line(5)}", None, None)
+        v = stat.mzxid
+        wait_config(ens, target, set(target), v, timeout=60)
+        time.sleep(1)
+        data, stat = su.reconfig(None, "4,5", None, from_config=v)
+        v = stat.mzxid
+        wait_config(ens, [1, 2, 3], {1, 2, 3}, v, timeout=60)
+        time.sleep(1)
+    finally:
+        load.finish()
+        su.stop()
+        su.close()
+    assert load.acked, "the load thread got no write acknowledged"
+    acked = {p.rsplit("/", 1)[1] for p in load.acked}
+    seen = []
+    for i in (1, 2, 3):
+        c = ens.client(i)
+        try:
+            c.sync("/load")
+            kids = set(c.get_children("/load"))
+        finally:
+            c.stop()
+            c.close()
+        missing = acked - kids
+        assert not missing, f"server {i} lacks {len(missing)} acknowledged writes, e.g. {sorted(missing)[:3]}"
+        seen.append(kids)
+    assert seen[0] == seen[1] == seen[2], "members 1-3 hold different /load children"
+    print(f"  ok: {len(acked)} acknowledged writes ({load.errors} errors during the changes), "
+          f"all on members 1-3, equal data ({len(seen[0])} znodes)")
+
+
+CASES = ["disabled", "errors", "remove-add", "grow-shrink"]
+
+
+def run(kind, args, root):
+    ens = Ensemble(kind, root, args)
+    t0 = time.time()
+    cases = (args.rzk_cases if kind == "rzk" and args.rzk_cases else args.cases).split(",")
+    try:
+        if "disabled" in cases:
+            case_disabled(ens)
+        if cases == ["disabled"]:
+            return
+        for i in (1, 2, 3):
+            ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True)
+        zkproc.wait_settled([ens.client_port(i) for i in (1, 2, 3)], timeout=60, where=kind)
+        leader = ens.leader([1, 2, 3])
+        assert leader is not None, "no leader"
+        followers = [i for i in (1, 2, 3) if i != leader]
+        if "errors" in cases:
+            case_errors(ens, leader, followers)
+        if "remove-add" in cases:
+            case_remove_add(ens, leader, followers)
+        if "grow-shrink" in cases:
+            case_grow_shrink(ens, leader, followers)
+    finally:
+        ens.stop_all()
+        print(f"[{kind}] {','.join(cases)}: done in {time.time() - t0:.1f} s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--impl", choices=["zk", "rzk", "both"], default="both")
+    ap.add_argument("--rzk", default="target/debug/rzk")
+    ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
+    ap.add_argument("--cases", default=",".join(CASES),
+                    help=f"comma-separated subset of {','.join(CASES)} (default: all)")
+    ap.add_argument("--rzk-cases", default=None,
+                    help="the cases run against rzk, when not --cases (CI: disabled)")
+    ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="rzk-reconfig-req-")
+    try:
+        for kind in (["zk", "rzk"] if args.impl == "both" else [args.impl]):
+            run(kind, args, root)
+    finally:
+        if args.keep:
+            print(f"data kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
