@@ -386,7 +386,7 @@ impl Prep {
             acl: tree.acls.get(n.acl),
             stat: n.stat.clone(),
             child_count: n.children.len() as i32,
-            digest: n.digest,
+            digest: node_digest(path, &n.data, &n.stat),
         })
     }
 
@@ -400,7 +400,10 @@ impl Prep {
     ) {
         let old = match self.overlay.get(path) {
             Some(p) => p.node.as_ref().map_or(0, |n| n.digest),
-            None => tree.nodes.get(path).map_or(0, |n| n.digest),
+            None => tree
+                .nodes
+                .get(path)
+                .map_or(0, |n| node_digest(path, &n.data, &n.stat)),
         };
         let new = node.as_ref().map_or(0, |n| n.digest);
         s.delta = s.delta.wrapping_add(new.wrapping_sub(old));

@@ -203,10 +203,10 @@ impl DataTree {
     pub(super) fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<(i64, Stat)> {
         let n = Arc::make_mut(self.nodes.get_mut(path)?);
         let old_len = n.data.len() as u64;
+        let old_digest = node_digest(path, &n.data, &n.stat);
         f(n);
         let d = node_digest(path, &n.data, &n.stat);
-        self.digest = self.digest.wrapping_sub(n.digest).wrapping_add(d);
-        n.digest = d;
+        self.digest = self.digest.wrapping_sub(old_digest).wrapping_add(d);
         self.data_size = self
             .data_size
             .wrapping_sub(old_len)
@@ -259,14 +259,14 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
+        let new_digest = node_digest(path, data, &stat);
         let node = Node {
-            digest: node_digest(path, data, &stat),
             data: data.clone(),
             acl: acl_idx,
             stat,
             children: Children::new(),
         };
-        let (out, new_digest) = (self.client_stat(&node), node.digest);
+        let out = self.client_stat(&node);
         let name = Name::from(path);
         // One map walk for the common case: insert, and put the old node back when the
         // path existed (a replay over a fuzzy snapshot).
@@ -291,7 +291,7 @@ impl DataTree {
                     p.stat.cversion = new;
                     p.stat.pzxid = zxid;
                 }
-                p.children.insert(Name::from(child));
+                p.children.insert(name.clone());
             })
             .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
         self.index_owner(&name, owner);
@@ -362,7 +362,7 @@ impl DataTree {
         // (a replay over a fuzzy snapshot), so the child is only looked up afterwards.
         let parent_acl_idx = self
             .modify(parent, |p| {
-                p.children.remove(child);
+                p.children.remove(path);
                 if zxid > p.stat.pzxid {
                     p.stat.pzxid = zxid;
                 }
@@ -370,7 +370,9 @@ impl DataTree {
             .ok_or(ErrorCode::NoNode)?
             .0;
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
-        self.digest = self.digest.wrapping_sub(node.digest);
+        self.digest = self
+            .digest
+            .wrapping_sub(node_digest(path, &node.data, &node.stat));
         self.data_size = self
             .data_size
             .wrapping_sub(super::java_len(path) + node.data.len() as u64);

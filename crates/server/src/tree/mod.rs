@@ -8,8 +8,14 @@
 //! Every map and set in the tree is a persistent `imbl` structure (HAMT / B-tree with
 //! structural sharing), so `DataTree::clone()` copies a few roots, not the znodes: a
 //! background snapshot clones under the tree lock in O(1) and the writer then copies
-//! only the paths it changes while the clone is alive. Paths and child names are
-//! `Arc<str>` so that those copies share strings instead of allocating.
+//! only the paths it changes while the clone is alive. A znode's full path is one
+//! `Arc<str>`, shared by the path map's key, the parent's children set and the owner
+//! indexes, so those copies share one string instead of allocating.
+//!
+//! Memory per znode (docs/STORAGE.md §10): the node holds no cached digest (it is a
+//! pure function of path, data and stat, computed when the node is added, changed or
+//! removed; the tree digest stays a running sum), and a parent's children set holds the
+//! children's full paths (the same allocation as their map keys), not separate names.
 
 mod acl_cache;
 mod apply;
@@ -27,10 +33,17 @@ use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::{Data, ErrorCode, SessionId};
 use std::sync::Arc;
 
-/// A full znode path or a child name, shared between the tree's structures and clones.
+/// A full znode path, shared between the tree's structures and clones.
 pub(crate) type Name = Arc<str>;
-/// The set of a node's child names (sorted: getChildren order).
+/// The set of a node's children by *full path* (the same `Arc` as the child's map key).
+/// Siblings share the prefix `parent/`, so full-path order is child-name order
+/// (getChildren order); [`child_name`] gives the name.
 pub(crate) type Children = imbl::OrdSet<Name>;
+
+/// The child name of a full path held in a children set (the part after the last `/`).
+pub(crate) fn child_name(path: &str) -> &str {
+    path.rfind('/').map_or(path, |i| &path[i + 1..])
+}
 /// The znodes by full path. Values are shared (`Arc`, copied on write by
 /// `Arc::make_mut` only while a clone holds them) to keep the map's inline entries small:
 /// a HAMT's nodes are arrays of entries, so big inline values waste memory and cache.
@@ -98,8 +111,6 @@ pub(crate) struct Node {
     pub(crate) acl: i64,
     pub(crate) stat: StatPersisted,
     pub(crate) children: Children,
-    /// Cached `digest::node_digest` of this node.
-    pub(crate) digest: i64,
 }
 
 /// The tree. Cloning is O(1) (persistent maps share their structure; see the module
@@ -178,8 +189,13 @@ impl DataTree {
             .acls
             .add(&[Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]);
         let builtin = [
-            ("/", OPEN_ACL_INDEX, 0, &["zookeeper"][..]),
-            ("/zookeeper", OPEN_ACL_INDEX, 0, &["quota", "config"][..]),
+            ("/", OPEN_ACL_INDEX, 0, &["/zookeeper"][..]),
+            (
+                "/zookeeper",
+                OPEN_ACL_INDEX,
+                0,
+                &["/zookeeper/quota", "/zookeeper/config"][..],
+            ),
             ("/zookeeper/quota", OPEN_ACL_INDEX, 0, &[][..]),
             ("/zookeeper/config", config_acl, -1, &[][..]),
         ];
@@ -195,7 +211,6 @@ impl DataTree {
                     acl,
                     stat,
                     children: children.iter().map(|c| Name::from(*c)).collect(),
-                    digest: 0,
                 },
             );
         }
@@ -228,11 +243,10 @@ impl DataTree {
                         ..Default::default()
                     },
                     children: Children::new(),
-                    digest: 0,
                 },
             );
             if let Some(parent) = self.nodes.get_mut("/zookeeper") {
-                Arc::make_mut(parent).children.insert(Name::from("config"));
+                Arc::make_mut(parent).children.insert(Name::from(path));
             }
         }
         let data = Data::from(text.as_bytes().to_vec());
@@ -265,9 +279,9 @@ impl DataTree {
     }
 
     /// Inserts a node, maintaining digest and data size (not parent links or indexes).
-    pub(crate) fn insert_node(&mut self, path: Name, mut node: Node) {
-        node.digest = digest::node_digest(&path, &node.data, &node.stat);
-        self.digest = self.digest.wrapping_add(node.digest);
+    pub(crate) fn insert_node(&mut self, path: Name, node: Node) {
+        let d = digest::node_digest(&path, &node.data, &node.stat);
+        self.digest = self.digest.wrapping_add(d);
         self.data_size += java_len(&path) + node.data.len() as u64;
         self.nodes.insert(path, Arc::new(node));
     }
@@ -390,7 +404,10 @@ impl DataTree {
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
         self.node(path).map(|n| {
             (
-                n.children.iter().map(|c| String::from(&**c)).collect(),
+                n.children
+                    .iter()
+                    .map(|c| String::from(child_name(c)))
+                    .collect(),
                 self.client_stat(n),
             )
         })
@@ -413,15 +430,11 @@ impl DataTree {
         }
         let n = self.node(path)?;
         let mut count: i64 = 0;
-        let mut stack: Vec<String> = n
-            .children
-            .iter()
-            .map(|c| rzk_proto::path::join(path, c))
-            .collect();
+        let mut stack: Vec<&Name> = n.children.iter().collect();
         while let Some(p) = stack.pop() {
             count += 1;
-            if let Some(c) = self.nodes.get(p.as_str()) {
-                stack.extend(c.children.iter().map(|k| rzk_proto::path::join(&p, k)));
+            if let Some(c) = self.nodes.get(&**p) {
+                stack.extend(c.children.iter());
             }
         }
         Some(count.min(i32::MAX as i64) as i32)

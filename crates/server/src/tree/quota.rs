@@ -280,7 +280,7 @@ impl DataTree {
                 }
                 continue;
             }
-            stack.extend(n.children.iter().map(|c| rzk_proto::path::join(&p, c)));
+            stack.extend(n.children.iter().map(|c| String::from(&**c)));
         }
         roots.sort();
         for root in roots {
@@ -299,7 +299,7 @@ impl DataTree {
             };
             count += 1;
             bytes += n.data.len() as i64;
-            stack.extend(n.children.iter().map(|c| rzk_proto::path::join(&p, c)));
+            stack.extend(n.children.iter().map(|c| String::from(&**c)));
         }
         (count, bytes)
     }
@@ -364,7 +364,7 @@ impl DataTree {
                 continue;
             };
             if !n.children.is_empty() {
-                stack.extend(n.children.iter().map(|c| rzk_proto::path::join(&p, c)));
+                stack.extend(n.children.iter().map(|c| String::from(&**c)));
                 continue;
             }
             let limits = p.ends_with(&format!("/{LIMIT_NODE}"));

@@ -21,17 +21,19 @@ pub struct SnapshotNode {
 impl DataTree {
     /// Visits every node pre-order (parents before children), root as `""`.
     pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Data, i64, &StatPersisted)) {
-        let mut stack: Vec<String> = vec!["/".to_owned()];
+        let Some((root, _)) = self.nodes.get_key_value("/") else {
+            return;
+        };
+        // Children sets hold full paths: the walk clones `Arc`s, it builds no strings.
+        let mut stack: Vec<&Name> = vec![root];
         while let Some(path) = stack.pop() {
-            let Some(n) = self.nodes.get(path.as_str()) else {
+            let Some(n) = self.nodes.get(&**path) else {
                 continue;
             };
-            let shown = if path == "/" { "" } else { path.as_str() };
+            let shown = if &**path == "/" { "" } else { &**path };
             f(shown, &n.data, n.acl, &n.stat);
             // Reverse so that children come out in name order.
-            for c in n.children.iter().rev() {
-                stack.push(rzk_proto::path::join(&path, c));
-            }
+            stack.extend(n.children.iter().rev());
         }
     }
 
@@ -139,7 +141,7 @@ impl TreeBuilder {
         }
         if &*path != "/" {
             let parent = rzk_proto::path::parent(&path);
-            let name = Name::from(rzk_proto::path::basename(&path));
+            let name = path.clone();
             match self.open.last_mut() {
                 Some((p, n)) if &**p == parent => {
                     n.children.insert(name);
@@ -161,8 +163,9 @@ impl TreeBuilder {
         }
         let t = &mut self.tree;
         t.acls.add_usage(node.acl);
-        let d = digest::node_digest(&path, &node.data, &node.stat);
-        t.digest = t.digest.wrapping_add(d);
+        t.digest = t
+            .digest
+            .wrapping_add(digest::node_digest(&path, &node.data, &node.stat));
         t.data_size += java_len(&path) + node.data.len() as u64;
         t.index_owner(&path, node.stat.ephemeral_owner);
         self.open.push((
@@ -172,7 +175,6 @@ impl TreeBuilder {
                 acl: node.acl,
                 stat: node.stat,
                 children: Children::new(),
-                digest: d,
             },
         ));
         Ok(())
