@@ -254,10 +254,27 @@ fn role_rows(status: Status<'_>, r: &mut MntrRows) {
             r.push("max_proposal_size", max);
         }
         "observer" => {
+            // The learner master: the leader, or a follower's observer master port.
             r.push("observer_master_id", status.leader().map_or(-1, |l| l.0));
+        }
+        "follower" if observer_master_enabled(status) => {
+            // ZooKeeper's FollowerZooKeeperServer gauge: observers synced through this
+            // follower's observer master (null, not printed, without observerMasterPort).
+            let (_, _, observers) = status.learners();
+            r.push("synced_observers", observers);
         }
         _ => {}
     }
+}
+
+/// Is `observerMasterPort` set to a port (followers then run an observer master)?
+fn observer_master_enabled(status: Status<'_>) -> bool {
+    status
+        .config()
+        .unknown
+        .get("observerMasterPort")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_some_and(|p| p > 0)
 }
 
 /// Appends the registry as ZooKeeper's default provider prints it: counters by name,

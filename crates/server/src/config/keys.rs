@@ -313,7 +313,7 @@ const TABLE: &[Entry] = &[
     none("leader.maxTimeToWaitForEpoch", TUNING),
     none(
         "connectToLearnerMasterLimit",
-        "observers connect to the leader; there is no learner master",
+        "a learner tries its leader or learner master 5 times, 100 ms apart",
     ),
     none("leaderServes", "the leader always serves clients"),
     none(
@@ -387,7 +387,8 @@ const TABLE: &[Entry] = &[
         "peerType",
         "the role comes from this server's server.N line",
     ),
-    none("observerMasterPort", "observers follow the leader directly"),
+    // node/observer_master.rs reads it from Config::unknown.
+    imp("observerMasterPort"),
     none(
         "closeSessionTxn.enabled",
         "rzk always logs closeSession with the paths of its ephemerals",

@@ -17,6 +17,8 @@
 //! decide protocol questions itself.
 
 use super::apply::{Applier, ApplyMsg};
+#[path = "observer_master.rs"]
+mod observer_master;
 use super::disk::{DiskOp, DiskQueue};
 use super::forward::{self, Forwarded};
 use crate::auth::AuthInfo;
@@ -112,6 +114,7 @@ impl QuorumRuntime {
         settings: StorageSettings,
     ) -> Result<QuorumRuntime, QuorumError> {
         let peers = Peers::from_config(&shared.config)?;
+        let om = observer_master::OmRuntime::from_config(&shared.config)?;
         let me = peers
             .mine()
             .cloned()
@@ -231,6 +234,7 @@ impl QuorumRuntime {
                     committed_on_sync: Zxid(0),
                     want_applied,
                     snapshot_after_recovery: replayed,
+                    om,
                     stop: false,
                 };
                 d.process(outs);
@@ -280,8 +284,9 @@ struct Driver {
     proposed: VecDeque<Proposed>,
     /// Learner: forwarded writes by (session, cxid).
     remote_pending: FastMap<(SessionId, i32), Job>,
-    /// Learner: forwarded syncs, answered in order by the leader's SYNCs.
-    learner_syncs: VecDeque<Job>,
+    /// Learner: forwarded syncs (ours and our observers'), answered in order by the
+    /// leader's SYNCs.
+    learner_syncs: VecDeque<LearnerSync>,
     /// Leader: local syncs waiting for the commit of the zxid proposed before them.
     leader_syncs: VecDeque<(Zxid, Job)>,
     /// Learner: the database that came with the last SNAP.
@@ -310,7 +315,18 @@ struct Driver {
     snapshot_after_recovery: bool,
     /// When to say again why this member is still LOOKING.
     looking: LookingReport,
+    /// `observerMasterPort`: a follower's observer master, an observer's rotation.
+    om: observer_master::OmRuntime,
     stop: bool,
+}
+
+/// A sync a learner forwarded to the leader, answered by the leader's next SYNC.
+#[derive(Debug)]
+enum LearnerSync {
+    /// One of this server's clients.
+    Local(Job),
+    /// An observer syncing through this follower (`observerMasterPort`).
+    Observer(crate::zab::observer_master::ObsId),
 }
 
 impl Driver {
@@ -573,12 +589,24 @@ impl Driver {
             tracing::error!(leader = %to, "elected leader is not in the configuration");
             return;
         };
+        let mut addr = peer.quorum;
+        let mut host = crate::net::peer::election_net::host_of(&peer.election_text);
+        if let Some((master, a)) = self.om_learner_master(to) {
+            tracing::info!(leader = %to, %master, addr = %a, "observing through observer master {master}");
+            if let Some(m) = self.peers.members.get(&master) {
+                host = crate::net::peer::election_net::host_of(&m.election_text);
+            }
+            addr = a;
+            self.shared.quorum.set_role(Role::Observing, Some(master));
+        } else if self.role == Role::Observing {
+            self.shared.quorum.set_role(Role::Observing, Some(to));
+        }
         let id = learner_net::next_link_id();
         let (tx, rx) = mpsc::unbounded_channel();
         let h = self.rt.spawn(learner_net::connect(
             to,
-            peer.quorum,
-            crate::net::peer::election_net::host_of(&peer.election_text),
+            addr,
+            host,
             id,
             rx,
             self.events_tx.clone(),
@@ -597,6 +625,7 @@ impl Driver {
     }
 
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
+        self.om_commit(zxid, payload);
         if zxid <= self.committed_on_sync {
             // The disk thread already handed it to the applier (see `flush_persist`).
             crate::metrics::hooks::committed(zxid.0, true, 0);
@@ -650,6 +679,7 @@ impl Driver {
 
     fn on_role(&mut self, role: Role, leader: Option<ServerId>) {
         tracing::info!(sid = %self.peers.me, ?role, ?leader, "role changed");
+        self.om_stop();
         if self.serving {
             self.stop_serving();
         }
@@ -703,6 +733,7 @@ impl Driver {
             // After the commits of the sync, before any client is let in.
             self.send_applier(ApplyMsg::ConfigNode);
             self.shared.quorum.set_serving(true);
+            self.om_start(epoch);
         }
         self.serving = true;
     }
@@ -795,6 +826,7 @@ impl Driver {
                 });
             }
             (Role::Following | Role::Observing, PacketType::Revalidate) => {
+                self.om_revalidate_reply(&p);
                 if let Ok((session, valid)) = decode_revalidate_reply(p.data()) {
                     let session = SessionId(session);
                     for w in self.revalidations.remove(&session).unwrap_or_default() {
@@ -803,8 +835,12 @@ impl Driver {
                 }
             }
             (Role::Following | Role::Observing, PacketType::Sync) => {
-                if let Some(job) = self.learner_syncs.pop_front() {
-                    self.send_applier(ApplyMsg::Reply(Box::new(job)));
+                match self.learner_syncs.pop_front() {
+                    Some(LearnerSync::Local(job)) => {
+                        self.send_applier(ApplyMsg::Reply(Box::new(job)));
+                    }
+                    Some(LearnerSync::Observer(obs)) => self.om_sync_answered(obs),
+                    None => {}
                 }
             }
             (role, ty) => {
@@ -848,13 +884,13 @@ impl Driver {
             }
             JobKind::Sync(path) => {
                 let p = forward::sync_packet(job.session, job.xid, path, &job.auth);
-                self.learner_syncs.push_back(job);
+                self.learner_syncs.push_back(LearnerSync::Local(job));
                 p
             }
             JobKind::ErrorTxn(_) => {
                 // Answered in order after a round trip through the leader.
                 let p = forward::sync_packet(job.session, job.xid, "/", &job.auth);
-                self.learner_syncs.push_back(job);
+                self.learner_syncs.push_back(LearnerSync::Local(job));
                 p
             }
             JobKind::Stop => return,
@@ -1061,6 +1097,7 @@ impl Driver {
                 self.stop = true;
             }
             Event::Applied(_) => {}
+            Event::ObserverMaster(e) => self.om_event(e),
         }
         self.announce_when_ready();
         self.drain_held();
@@ -1122,7 +1159,10 @@ impl Driver {
                     .quorum
                     .set_learners(followers, synced_f, observers);
             }
-            Role::Following | Role::Observing => self.report_touches(),
+            Role::Following | Role::Observing => {
+                self.om_tick();
+                self.report_touches();
+            }
             Role::Looking => {}
         }
         self.drain_held();

@@ -101,6 +101,8 @@ pub enum Event {
     DiskFailed(String),
     /// The applier reached this zxid.
     Applied(i64),
+    /// From this follower's observer master port (`observerMasterPort`).
+    ObserverMaster(crate::net::peer::observer_master_net::OmEvent),
 }
 
 /// What `srvr`/`stat`/`mntr` report about the ensemble; written by the driver only.

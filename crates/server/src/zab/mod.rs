@@ -24,6 +24,7 @@ pub mod election;
 pub mod leader;
 pub mod learner;
 pub mod log;
+pub mod observer_master;
 pub mod quorum;
 pub mod sync;
 pub mod types;
@@ -178,6 +179,15 @@ impl Zab {
 
     pub fn last_committed(&self) -> Zxid {
         self.core.log.committed()
+    }
+
+    /// The in-memory log (committed window and outstanding proposals) and the
+    /// configuration text a follower's observer master syncs observers from.
+    pub fn observer_master_view(&self) -> observer_master::LogView<'_> {
+        observer_master::LogView {
+            log: &self.core.log,
+            config_text: &self.core.cfg.config_text,
+        }
     }
 
     /// Feeds one input; returns what the runtime must do, in order.

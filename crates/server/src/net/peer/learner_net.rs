@@ -51,7 +51,7 @@ pub fn next_link_id() -> LinkId {
 
 /// Writes queued packets until the queue closes or the socket fails. `learner`: the
 /// leader's link to that learner (its queue is measured).
-async fn write_loop(
+pub(crate) async fn write_loop(
     wr: PeerWrite,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     learner: Option<ServerId>,

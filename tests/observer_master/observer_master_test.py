@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""observerMasterPort: an observer syncs from a follower instead of the leader, as real
+processes (ports 24600-24899; member i on 127.0.0.i, so every voter can listen on the
+same observerMasterPort as ZooKeeper requires).
+
+Each case runs 3 voters (1-3) and one observer (4), all with observerMasterPort set:
+
+  * the observer's learner master (`mntr` observer_master_id) is a follower, and that
+    follower's `mntr` counts it (synced_observers 1);
+  * sequential creates through the observer and through every voter, in turn, are all
+    on the observer, in order (their sequence numbers follow the order of the writes);
+  * the follower serving the observer is killed -9; writes continue through the
+    leader; the observer reconnects to another learner master and catches up: every
+    acknowledged write is on it, in order, and writes through it work again.
+
+Cases (`--cases`, comma-separated):
+  rzk        4 rzk members;
+  apache     4 Apache ZooKeeper 3.8 members (the oracle);
+  zkobs      rzk voters, a ZooKeeper observer (syncs from an rzk follower);
+  rzkobs     ZooKeeper voters, an rzk observer (syncs from a ZooKeeper follower).
+
+  tests/observer_master/observer_master_test.py --rzk target/debug/rzk \\
+      --apache scripts/start-apache-zk.sh [--cases rzk,apache,zkobs,rzkobs] [--keep]
+
+Prints one line per case and "N passed, M failed"; exits 1 on a failure. Only processes
+started here are signalled (by PID).
+"""
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+from kazoo.client import KazooClient
+from kazoo.retry import KazooRetry
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import zkproc  # noqa: E402
+
+TICK = "500"
+CASES = {
+    "rzk": {1: "rzk", 2: "rzk", 3: "rzk", 4: "rzk"},
+    "apache": {1: "apache", 2: "apache", 3: "apache", 4: "apache"},
+    "zkobs": {1: "rzk", 2: "rzk", 3: "rzk", 4: "apache"},
+    "rzkobs": {1: "apache", 2: "apache", 3: "apache", 4: "rzk"},
+}
+BASES = {"rzk": 24600, "apache": 24660, "zkobs": 24720, "rzkobs": 24780}
+OBSERVER = 4
+
+
+class Ensemble:
+    """Member i: client 127.0.0.1:base+i, quorum 127.0.0.i:base+10+i, election
+    127.0.0.i:base+20+i; observerMasterPort base+50 on every member (own address)."""
+
+    def __init__(self, args, tmp, name, kinds):
+        self.args, self.kinds, self.base = args, kinds, BASES[name]
+        self.dir = os.path.join(tmp, name)
+        self.procs = {}
+        self.om_port = self.base + 50
+        self.servers = [f"server.{i}=127.0.0.{i}:{self.base + 10 + i}:{self.base + 20 + i}"
+                        + (":observer" if i == OBSERVER else "") for i in sorted(kinds)]
+
+    def port(self, i):
+        return self.base + i
+
+    def start(self, i):
+        d = os.path.join(self.dir, f"s{i}")
+        settings = [f"tickTime={TICK}", "initLimit=10", "syncLimit=5",
+                    f"observerMasterPort={self.om_port}"]
+        if i == OBSERVER:
+            settings.append("peerType=observer")
+        if self.kinds[i] == "rzk":
+            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
+                                      servers=self.servers, myid=i)
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
+        else:
+            zkproc.write_myid(os.path.join(d, "data"), i)
+            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *settings,
+                                                *self.servers)
+
+    def log(self, i):
+        name = "server.log" if self.kinds[i] == "rzk" else "zookeeper.log"
+        return os.path.join(self.dir, f"s{i}", name)
+
+    def stop_all(self):
+        for i in list(self.procs):
+            self.procs.pop(i).kill9()
+
+    def mntr(self, i):
+        text = zkproc.four(self.port(i), "mntr") or ""
+        rows = {}
+        for line in text.splitlines():
+            k, _, v = line.partition("\t")
+            rows[k.removeprefix("zk_")] = v
+        return rows
+
+    def client(self, i):
+        r = KazooRetry(max_tries=-1, delay=0.02, max_delay=0.2)
+        c = KazooClient(hosts=f"127.0.0.1:{self.port(i)}", timeout=6.0, connection_retry=r,
+                        command_retry=r)
+        c.start(timeout=30)
+        return c
+
+    def master_of_observer(self):
+        """The observer's learner master once it serves (observer_master_id)."""
+        def master():
+            if zkproc.mode(self.port(OBSERVER)) != "observer":
+                return None
+            m = self.mntr(OBSERVER).get("observer_master_id")
+            return int(m) if m is not None and int(m) > 0 else None
+        return zkproc.wait_until(master, 60, "observer to serve through a learner master")
+
+
+def close(c):
+    try:
+        c.stop()
+        c.close()
+    except Exception:
+        pass
+
+
+def write_round(e, clients, tag, writes):
+    """One sequential create under /om through each member in `clients` in turn; records
+    (sequence number, data) in `writes`."""
+    for i, c in sorted(clients.items()):
+        data = f"{tag} via {i} #{len(writes)}".encode()
+        path = c.create("/om/n-", data, sequence=True)
+        writes.append((int(path.rsplit("-", 1)[1]), data))
+
+
+def check_on_observer(e, writes, what):
+    """Every write in `writes` is on the observer, in the order the writes were made."""
+    c = e.client(OBSERVER)
+    try:
+        c.sync("/om")
+        have = {}
+        for name in c.get_children("/om"):
+            have[int(name.rsplit("-", 1)[1])] = c.get(f"/om/{name}")[0]
+    finally:
+        close(c)
+    seqs = [s for s, _ in writes]
+    assert seqs == sorted(seqs), f"{what}: sequence numbers out of write order: {seqs}"
+    missing = [(s, d) for s, d in writes if have.get(s) != d]
+    assert not missing, f"{what}: {len(missing)} acknowledged writes missing or different on the observer: {missing[:5]}"
+
+
+def run_case(args, tmp, name):
+    kinds = CASES[name]
+    e = Ensemble(args, tmp, name, kinds)
+    try:
+        for i in sorted(kinds):
+            e.start(i)
+        ports = [e.port(i) for i in sorted(kinds)]
+        leader = zkproc.wait_settled(ports, observers=(e.port(OBSERVER),), timeout=90,
+                                     where=f" ({e.dir})") - e.base
+        master = e.master_of_observer()
+        followers = [i for i in (1, 2, 3) if i != leader]
+        assert master in followers, f"observer's learner master is {master}, not a follower {followers} (leader {leader})"
+        zkproc.wait_until(lambda: e.mntr(master).get("synced_observers") == "1", 20,
+                          f"follower {master} to report synced_observers 1")
+        for f in followers:
+            if f != master:
+                assert e.mntr(f).get("synced_observers", "0") == "0", f"follower {f} claims an observer"
+
+        writes = []
+        clients = {i: e.client(i) for i in sorted(kinds)}
+        try:
+            clients[OBSERVER].ensure_path("/om")
+            for r in range(5):
+                write_round(e, clients, f"r{r}", writes)
+        finally:
+            for c in clients.values():
+                close(c)
+        check_on_observer(e, writes, "before the kill")
+
+        # Kill the follower serving the observer; write through the leader meanwhile.
+        e.procs.pop(master).kill9()
+        t0 = time.time()
+        lc = e.client(leader)
+        try:
+            for r in range(10):
+                write_round(e, {leader: lc}, f"k{r}", writes)
+        finally:
+            close(lc)
+
+        def new_master():
+            if zkproc.mode(e.port(OBSERVER)) != "observer":
+                return None
+            m = e.mntr(OBSERVER).get("observer_master_id")
+            return int(m) if m is not None and int(m) > 0 and int(m) != master else None
+        master2 = zkproc.wait_until(new_master, 60, "observer to reconnect to another learner master")
+        took = time.time() - t0
+        check_on_observer(e, writes, "after the reconnect")
+        clients = {i: e.client(i) for i in sorted(e.procs)}
+        try:
+            for r in range(3):
+                write_round(e, clients, f"a{r}", writes)
+        finally:
+            for c in clients.values():
+                close(c)
+        check_on_observer(e, writes, "after writes through the new master")
+        return (f"leader {leader}, observer via follower {master}; {len(writes)} writes in order; "
+                f"after kill -9 of {master} via {master2} in {took:.1f} s")
+    finally:
+        if not args.keep:
+            e.stop_all()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rzk", required=True)
+    ap.add_argument("--apache", required=True)
+    ap.add_argument("--cases", default="rzk,apache,zkobs,rzkobs")
+    ap.add_argument("--keep", action="store_true", help="keep the directory and processes")
+    args = ap.parse_args()
+    args.rzk = os.path.abspath(args.rzk)
+    args.apache = os.path.abspath(args.apache)
+    logging.basicConfig(level=logging.CRITICAL)
+    tmp = tempfile.mkdtemp(prefix="rzk-om-")
+    passed = failed = 0
+    for name in args.cases.split(","):
+        t0 = time.time()
+        try:
+            what = run_case(args, tmp, name)
+            passed += 1
+            print(f"PASS {name} ({time.time() - t0:.1f} s): {what}", flush=True)
+        except Exception as ex:
+            failed += 1
+            print(f"FAIL {name} ({time.time() - t0:.1f} s): {ex} (logs in {tmp}/{name})", flush=True)
+            traceback.print_exc()
+            args.keep = True
+    print(f"{passed} passed, {failed} failed")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
