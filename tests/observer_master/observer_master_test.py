@@ -9,9 +9,14 @@ Each case runs 3 voters (1-3) and one observer (4), all with observerMasterPort 
     follower's `mntr` counts it (synced_observers 1);
   * sequential creates through the observer and through every voter, in turn, are all
     on the observer, in order (their sequence numbers follow the order of the writes);
+  * a session on the observer stays idle for longer than its timeout (its pings reach
+    the leader only as touches relayed by the follower) and keeps its ephemeral node;
   * the follower serving the observer is killed -9; writes continue through the
     leader; the observer reconnects to another learner master and catches up: every
-    acknowledged write is on it, in order, and writes through it work again.
+    acknowledged write is on it, in order; the observer's session resumes there
+    (REVALIDATE through the new master) with its ephemeral, and writes through it work;
+  * the observer is stopped, more writes than the committed window (500 txns) are made,
+    and the restarted observer syncs from a follower by SNAP and has them all.
 
 Cases (`--cases`, comma-separated):
   rzk        4 rzk members;
@@ -79,8 +84,9 @@ class Ensemble:
             self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
         else:
             zkproc.write_myid(os.path.join(d, "data"), i)
+            # No txn-log based sync: an observer behind the committed log gets a SNAP.
             self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *settings,
-                                                *self.servers)
+                                                "zookeeper.snapshotSizeFactor=-1", *self.servers)
 
     def log(self, i):
         name = "server.log" if self.kinds[i] == "rzk" else "zookeeper.log"
@@ -115,12 +121,31 @@ class Ensemble:
         return zkproc.wait_until(master, 60, "observer to serve through a learner master")
 
 
+def log_has(path, needles):
+    """True when the log at `path` contains one of `needles`."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return any(n in text for n in needles)
+
+
 def close(c):
     try:
         c.stop()
         c.close()
     except Exception:
         pass
+
+
+def write_many(c, n, tag, writes):
+    """`n` sequential creates through `c`, pipelined (async), in order."""
+    ops = [(f"{tag} #{k}".encode(), c.create_async("/om/n-", f"{tag} #{k}".encode(), sequence=True))
+           for k in range(n)]
+    for data, op in ops:
+        path = op.get(timeout=30)
+        writes.append((int(path.rsplit("-", 1)[1]), data))
 
 
 def write_round(e, clients, tag, writes):
@@ -152,8 +177,12 @@ def run_case(args, tmp, name):
     kinds = CASES[name]
     e = Ensemble(args, tmp, name, kinds)
     try:
-        for i in sorted(kinds):
+        # The voters first: an observer that finds no follower's observer master port
+        # open yet would (rzk) fall back to the leader's quorum port.
+        for i in (1, 2, 3):
             e.start(i)
+        zkproc.wait_settled([e.port(i) for i in (1, 2, 3)], timeout=90, where=f" ({e.dir})")
+        e.start(OBSERVER)
         ports = [e.port(i) for i in sorted(kinds)]
         leader = zkproc.wait_settled(ports, observers=(e.port(OBSERVER),), timeout=90,
                                      where=f" ({e.dir})") - e.base
@@ -177,6 +206,23 @@ def run_case(args, tmp, name):
                 close(c)
         check_on_observer(e, writes, "before the kill")
 
+        # An idle session on the observer outlives its timeout only through touches the
+        # follower relays to the leader.
+        oc = KazooClient(hosts=f"127.0.0.1:{e.port(OBSERVER)}", timeout=4.0,
+                         connection_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.3),
+                         command_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.3))
+        oc.start(timeout=30)
+        oc.create("/om-eph", b"observer session", ephemeral=True)
+        session = oc.client_id[0]
+        time.sleep(6)
+        vc = e.client(leader)
+        try:
+            owner = vc.exists("/om-eph")
+            assert owner is not None and owner.ephemeralOwner == session, \
+                "the observer's idle session expired (touches not relayed to the leader)"
+        finally:
+            close(vc)
+
         # Kill the follower serving the observer; write through the leader meanwhile.
         e.procs.pop(master).kill9()
         t0 = time.time()
@@ -195,6 +241,10 @@ def run_case(args, tmp, name):
         master2 = zkproc.wait_until(new_master, 60, "observer to reconnect to another learner master")
         took = time.time() - t0
         check_on_observer(e, writes, "after the reconnect")
+        # The observer's session resumed on it (REVALIDATE through the new master).
+        oc.set("/om-eph", b"still here")
+        assert oc.client_id[0] == session and oc.get("/om-eph")[0] == b"still here"
+        close(oc)
         clients = {i: e.client(i) for i in sorted(e.procs)}
         try:
             for r in range(3):
@@ -203,8 +253,26 @@ def run_case(args, tmp, name):
             for c in clients.values():
                 close(c)
         check_on_observer(e, writes, "after writes through the new master")
-        return (f"leader {leader}, observer via follower {master}; {len(writes)} writes in order; "
-                f"after kill -9 of {master} via {master2} in {took:.1f} s")
+
+        # Behind the committed window: the restarted observer needs a SNAP.
+        e.procs.pop(OBSERVER).stop()
+        lc = e.client(leader)
+        try:
+            write_many(lc, 600, "s", writes)
+        finally:
+            close(lc)
+        e.start(OBSERVER)
+        master3 = e.master_of_observer()
+        assert master3 in [i for i in e.procs if i not in (leader, OBSERVER)], \
+            f"restarted observer's learner master {master3} is not a follower"
+        check_on_observer(e, writes, "after a restart behind the committed window")
+        snap = log_has(e.log(master3), ["sending a snapshot to an observer", "Sending snapshot"])
+        got = log_has(e.log(OBSERVER), ["SNAP at", "Getting a snapshot from leader"])
+        assert got, f"the restarted observer did not sync by SNAP ({e.log(OBSERVER)})"
+        return (f"leader {leader}, observer via follower {master}; idle session kept; "
+                f"after kill -9 of {master} via {master2} in {took:.1f} s, session resumed; "
+                f"restart behind the window: SNAP from {master3} (its log says so: {snap}); "
+                f"{len(writes)} writes in order")
     finally:
         if not args.keep:
             e.stop_all()
