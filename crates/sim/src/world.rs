@@ -728,6 +728,7 @@ impl World {
             let s = ids[self.rng.gen_range(0..ids.len())];
             self.crash(s);
         }
+        self.election_timing_faults();
         let split = self.group.values().any(|g| *g != 0);
         if !split && self.rng.gen_bool(0.004) {
             self.report.partitions += 1;
@@ -742,6 +743,55 @@ impl World {
                 *g = 0;
             }
             self.log(|| "HEAL".into());
+        }
+    }
+
+    /// Faults aimed at the timing of failover (docs/QUORUM-PROTOCOL.md §3, "Finalizing"):
+    /// kill -9 of the established leader under writes (its followers see the connection
+    /// close and elect without it, finalizing as soon as the view is complete); a crash of
+    /// the leader a LOOKING voter's quorum agrees on, or of that voter, while it is in the
+    /// finalize window; and a crash of a new leader during discovery / sync.
+    fn election_timing_faults(&mut self) {
+        let mut leader = None;
+        let mut starting = None;
+        let mut finalizing = None;
+        for (s, n) in &self.nodes {
+            let Some(z) = &n.zab else { continue };
+            match z.role() {
+                Role::Leading if z.is_serving() => leader = Some(*s),
+                Role::Leading => starting = Some(*s),
+                Role::Looking => {
+                    if let Some(p) = z.election_progress() {
+                        if 2 * p.agreeing > p.voters {
+                            finalizing = Some((*s, p.proposal.leader));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(l) = leader {
+            if self.rng.gen_bool(0.003) {
+                self.log(|| format!("FAULT: kill the established leader {l}"));
+                self.crash(l);
+                return;
+            }
+        }
+        if let Some((voter, cand)) = finalizing {
+            if self.rng.gen_bool(0.1) {
+                let victim = if self.rng.gen_bool(0.5) { cand } else { voter };
+                self.log(|| {
+                    format!("FAULT: {voter} is finalizing its vote for {cand}; kill {victim}")
+                });
+                self.crash(victim);
+                return;
+            }
+        }
+        if let Some(l) = starting {
+            if self.rng.gen_bool(0.05) {
+                self.log(|| format!("FAULT: kill leader {l} during discovery / sync"));
+                self.crash(l);
+            }
         }
     }
 

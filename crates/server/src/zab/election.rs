@@ -3,7 +3,10 @@
 //! A vote names a leader with that leader's (peer epoch, last zxid); votes are ordered by
 //! peer epoch, then zxid, then sid. A server adopts any better vote it hears in its
 //! election round, and finishes when a quorum of voters agrees with its proposal and
-//! nothing better arrives within `finalize_wait`. A server joining a settled ensemble
+//! nothing better arrives within `finalize_wait` — or at once when that quorum agrees and
+//! the view of the ensemble is complete (see [`Election::view_complete`]): then no better
+//! vote can still come, so waiting would only delay the new leader (docs/QUORUM-PROTOCOL.md
+//! §3, "Finalizing"). A server joining a settled ensemble
 //! finishes from FOLLOWING/LEADING notifications instead. Observers never vote.
 //! Owns only election bookkeeping; replies to peers that are not LOOKING are sent by
 //! `Zab` (mod.rs), and the role switch happens there too. It never sees `Core`: `Zab`
@@ -14,7 +17,8 @@ use super::types::{Message, Output, ZabConfig};
 use super::vote::{Candidate, Vote};
 use rzk_proto::quorum::{Notification, ServerState};
 use rzk_proto::ServerId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::debug;
 
 /// What an election step needs of the server's shared state. `Zab` lends it from its
 /// `Core` for one call; the election itself does not know `Core`.
@@ -75,6 +79,10 @@ pub struct Election {
     pub proposal: Candidate,
     recvset: BTreeMap<ServerId, Vote>,
     outofelection: BTreeMap<ServerId, Vote>,
+    /// Voters known to be gone when the round started: the leader whose quorum
+    /// connection just closed (a killed process closes its sockets at once). They count
+    /// as heard from for [`Election::view_complete`] until they speak again.
+    gone: BTreeSet<ServerId>,
     finalize_at: Option<u64>,
     next_send_at: u64,
     interval: u64,
@@ -83,11 +91,23 @@ pub struct Election {
 impl Election {
     /// Starts a round: bump the logical clock, propose ourselves, notify every voter.
     pub fn start(ctx: &mut ElectionCtx<'_>) -> Election {
+        Election::start_without(ctx, None)
+    }
+
+    /// Starts a round as [`Election::start`], knowing that voter `gone` (the leader whose
+    /// quorum connection just closed) will not answer: a quorum agreeing with every other
+    /// voter heard from may finish at once instead of after `finalize_wait`. Should
+    /// `gone` answer after all, its vote counts like any other.
+    pub fn start_without(ctx: &mut ElectionCtx<'_>, gone: Option<ServerId>) -> Election {
         *ctx.logical_clock += 1;
         let mut e = Election {
             proposal: ctx.initial,
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
+            gone: gone
+                .filter(|g| ctx.qv.is_voter(*g) && *g != ctx.me())
+                .into_iter()
+                .collect(),
             finalize_at: None,
             next_send_at: 0,
             interval: ctx.cfg.min_notification_ms,
@@ -158,6 +178,31 @@ impl Election {
         )
     }
 
+    /// True when every voter is accounted for in this round: we have its notification of
+    /// this round, or it is us, or it is known gone (see [`Election::start_without`]).
+    /// Every vote we hold is then no better than our proposal (we adopt any better one
+    /// on arrival), so no notification that could change the outcome is still due from a
+    /// live voter, and waiting `finalize_wait` for one is pointless. (Safety never rests
+    /// on the wait: ZooKeeper's window is only a heuristic too, and a leader elected by a
+    /// quorum all holding no later history than it is a correct leader; a late better
+    /// candidate is truncated or synced by it.)
+    pub fn view_complete(&self, qv: &QuorumVerifier, me: ServerId) -> bool {
+        qv.voters()
+            .all(|s| s == me || self.recvset.contains_key(&s) || self.gone.contains(&s))
+    }
+
+    /// How long to wait for better votes once a quorum agrees with our proposal:
+    /// nothing when we are the only voter or the view is complete, else `finalize_wait`.
+    fn finalize_delay(&self, ctx: &ElectionCtx<'_>) -> u64 {
+        let me = ctx.me();
+        let alone = ctx.qv.voters().all(|s| s == me);
+        if alone || self.view_complete(ctx.qv, me) {
+            0
+        } else {
+            ctx.cfg.finalize_wait_ms
+        }
+    }
+
     /// `checkLeader`: a voted-for leader other than us must itself have told us it is
     /// LEADING; if it is us, the round must be the current one.
     fn check_leader(
@@ -212,11 +257,15 @@ impl Election {
                     self.set_proposal(ctx, cand);
                 }
                 self.recvset.insert(from, nv);
+                self.gone.remove(&from);
                 let target = self.proposal_vote(*ctx.logical_clock);
                 if Self::count_quorum(ctx.qv, &self.recvset, &target) {
-                    if self.finalize_at.is_none() {
-                        self.finalize_at = Some(ctx.now + ctx.cfg.finalize_wait_ms);
-                    }
+                    let at = ctx.now + self.finalize_delay(ctx);
+                    // A view that became complete shortens a window already running.
+                    self.finalize_at = Some(self.finalize_at.map_or(at, |f| f.min(at)));
+                    debug!(sid = %ctx.me(), leader = %self.proposal.leader,
+                        wait_ms = self.finalize_at.map_or(0, |f| f.saturating_sub(ctx.now)),
+                        "a quorum agrees with my vote; finalizing");
                 } else {
                     self.finalize_at = None;
                 }
@@ -263,10 +312,9 @@ impl Election {
         if ctx.qv.is_voter(me) && self.finalize_at.is_none() {
             let target = self.proposal_vote(*ctx.logical_clock);
             if Self::count_quorum(ctx.qv, &self.recvset, &target) {
-                // The only voter has nobody better to wait for: it elects itself at once.
-                let alone = ctx.qv.voters().all(|s| s == me);
-                let wait = if alone { 0 } else { ctx.cfg.finalize_wait_ms };
-                self.finalize_at = Some(ctx.now + wait);
+                // A lone voter, or one with a complete view, has nobody better to wait
+                // for: it finishes at once.
+                self.finalize_at = Some(ctx.now + self.finalize_delay(ctx));
             }
         }
         if let Some(v) = self.try_finalize(ctx) {

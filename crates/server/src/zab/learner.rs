@@ -16,6 +16,12 @@ use tracing::{debug, info, warn};
 /// Most session-touch bytes buffered for the next PING reply.
 pub const MAX_TOUCH_BYTES: usize = 1 << 20;
 
+/// First pause (ms) before dialling again a leader that refused or dropped our
+/// FOLLOWERINFO (it may be a few ms from the end of its own election); doubled per
+/// attempt up to `connect_retry_ms`. Attempts stop once `connect_attempts ×
+/// connect_retry_ms` have passed since the first, the window of a fixed pause.
+pub const FIRST_CONNECT_RETRY_MS: u64 = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// FOLLOWERINFO sent; waiting for LEADERINFO.
@@ -45,6 +51,8 @@ pub struct Learner {
     phase: Phase,
     new_epoch: u32,
     attempts: u32,
+    /// When the first connection attempt to this leader was made.
+    first_attempt_at: u64,
     retry_at: Option<u64>,
     last_heard: u64,
     sync_point: Zxid,
@@ -61,6 +69,7 @@ impl Learner {
             phase: Phase::Connecting,
             new_epoch: 0,
             attempts: 0,
+            first_attempt_at: core.now,
             retry_at: None,
             last_heard: core.now,
             sync_point: Zxid::ZERO,
@@ -74,6 +83,12 @@ impl Learner {
 
     pub fn is_serving(&self) -> bool {
         self.phase == Phase::Serving
+    }
+
+    /// True once the leader has answered our FOLLOWERINFO / OBSERVERINFO (LEADERINFO):
+    /// a connection lost after that was closed by a leader that had been leading us.
+    pub fn was_connected(&self) -> bool {
+        self.phase != Phase::Connecting
     }
 
     fn connect(&mut self, core: &mut Core) {
@@ -100,8 +115,11 @@ impl Learner {
         if peer != self.leader {
             return LearnerNext::Stay;
         }
-        if self.phase == Phase::Connecting && self.attempts < core.cfg.connect_attempts {
-            self.retry_at = Some(core.now + core.cfg.connect_retry_ms);
+        let window = u64::from(core.cfg.connect_attempts) * core.cfg.connect_retry_ms;
+        if self.phase == Phase::Connecting && core.now < self.first_attempt_at + window {
+            let shift = self.attempts.saturating_sub(1).min(16);
+            let pause = (FIRST_CONNECT_RETRY_MS << shift).min(core.cfg.connect_retry_ms);
+            self.retry_at = Some(core.now + pause);
             return LearnerNext::Stay;
         }
         info!(

@@ -226,7 +226,10 @@ impl Zab {
                 State::Leading(l) => l.on_disconnected(&mut self.core, peer),
                 State::Learning(l) => {
                     if l.on_disconnected(&mut self.core, peer) == LearnerNext::Looking {
-                        self.go_looking();
+                        // The leader that was talking to us closed the connection (a
+                        // killed process closes its sockets at once): elect without it.
+                        let gone = l.was_connected().then_some(l.leader);
+                        self.go_looking_without(gone);
                     }
                 }
                 State::Looking(_) => {}
@@ -388,6 +391,12 @@ impl Zab {
     }
 
     fn go_looking(&mut self) {
+        self.go_looking_without(None);
+    }
+
+    /// Goes LOOKING; `gone` is a voter known not to answer (see
+    /// [`Election::start_without`]).
+    fn go_looking_without(&mut self, gone: Option<ServerId>) {
         if let State::Leading(l) = &mut self.state {
             l.shutdown(&mut self.core);
         }
@@ -397,7 +406,7 @@ impl Zab {
             role: Role::Looking,
             leader: None,
         });
-        let e = Election::start(&mut election_ctx(core));
+        let e = Election::start_without(&mut election_ctx(core), gone);
         core.vote = e.proposal_vote(core.logical_clock);
         self.state = State::Looking(e);
     }
