@@ -163,7 +163,8 @@ class Ensemble:
             path = os.path.join(logdir, name)
             try:
                 with open(os.path.join(self.synced_dir(i), name)) as f:
-                    keep = int(f.read().strip() or 0)
+                    text = f.read().strip()
+                keep = int(text)  # an unreadable record is a harness failure, not a 0
             except FileNotFoundError:
                 keep = 16
             size = os.path.getsize(path)
