@@ -149,6 +149,12 @@ stage load timeout -k 10 120 "$PY" tests/load/load_test.py --rzk "$RZK" --apache
 stage readonly timeout -k 10 120 "$PY" tests/readonly/readonly_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --kinds rzk,apache
 stage local-sessions timeout -k 10 60 "$PY" tests/local_sessions/local_sessions_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --kinds rzk,apache
 
+# observerMasterPort (tests/observer_master, ports 24650-24899, members on 127.0.0.1-4,
+# ~45 s): 3 voters + an observer syncing from a follower, its kill -9, a SNAP restart: rzk
+# only, a ZooKeeper observer through rzk followers, an rzk observer through ZooKeeper
+# followers. The all-ZooKeeper oracle case (~45 s): --cases apache (docs/TESTING.md).
+stage observer-master timeout -k 10 120 "$PY" tests/observer_master/observer_master_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --cases rzk,zkobs,rzkobs
+
 # Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-25}" --port 21820
 stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
