@@ -459,7 +459,12 @@ mod tests {
             0,
         );
         let sync = types(&sync);
-        let up = om.on_packet(7, QuorumPacket::new(PacketType::Ack, z(2, 0).0), view(log), 0);
+        let up = om.on_packet(
+            7,
+            QuorumPacket::new(PacketType::Ack, z(2, 0).0),
+            view(log),
+            0,
+        );
         assert_eq!(types(&up), vec![(PacketType::UpToDate, -1)]);
         assert_eq!(om.synced(), 1);
         sync
@@ -500,7 +505,10 @@ mod tests {
         let sync = handshake(&mut om, &log, z(1, 1));
         assert_eq!(
             sync,
-            vec![(PacketType::Snap, z(2, 3).0), (PacketType::NewLeader, z(2, 0).0)]
+            vec![
+                (PacketType::Snap, z(2, 3).0),
+                (PacketType::NewLeader, z(2, 0).0)
+            ]
         );
     }
 
@@ -586,17 +594,11 @@ mod tests {
             om.on_packet(7, rv.clone(), view(&log), 1),
             vec![OmOut::Forward(rv)]
         );
-        let other = QuorumPacket::with_data(
-            PacketType::Revalidate,
-            -1,
-            encode_revalidate_reply(6, true),
-        );
+        let other =
+            QuorumPacket::with_data(PacketType::Revalidate, -1, encode_revalidate_reply(6, true));
         assert!(!om.on_revalidate_reply(&other).0);
-        let answer = QuorumPacket::with_data(
-            PacketType::Revalidate,
-            -1,
-            encode_revalidate_reply(5, true),
-        );
+        let answer =
+            QuorumPacket::with_data(PacketType::Revalidate, -1, encode_revalidate_reply(5, true));
         let (mine, out) = om.on_revalidate_reply(&answer);
         assert!(mine);
         assert_eq!(
