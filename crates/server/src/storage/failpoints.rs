@@ -123,7 +123,11 @@ pub(crate) fn before_fsync() -> io::Result<()> {
 }
 
 /// Called after a successful fdatasync of `path`: records `len` bytes as durable in
-/// `RZK_FAILPOINT_SYNCED_DIR` (when set).
+/// `RZK_FAILPOINT_SYNCED_DIR` (when set), as one fixed-width `pwrite` at offset 0 of
+/// `<dir>/<file name>` (20 digits and a newline). The file is never truncated, so a kill
+/// at any instant leaves either the previous length or the new one, never an empty file
+/// (`std::fs::write` truncates first, and on a fast disk the disk thread spends most of its
+/// time in that window).
 ///
 /// # Errors
 /// The record's write error: the caller must not acknowledge what it cannot vouch for.
@@ -131,7 +135,12 @@ pub(crate) fn after_fsync(path: &Path, len: u64) -> io::Result<()> {
     let (Some(dir), Some(name)) = (&points().synced_dir, path.file_name()) else {
         return Ok(());
     };
-    std::fs::write(dir.join(name), len.to_string())
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(name))?;
+    f.write_all_at(format!("{len:020}\n").as_bytes(), 0)
 }
 
 #[cfg(test)]
