@@ -519,3 +519,51 @@ async fn writes_of_a_dead_connection_do_not_land_after_the_next_connections_read
     }
     server.stop();
 }
+
+/// The server parses many frames from one read and joins a frame split over many reads:
+/// 200 requests in a single write, then 20 more written a few bytes at a time, are all
+/// answered in order and each read sees the writes sent before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_batched_in_one_write_or_split_over_many_are_answered_in_order() {
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 5000).await;
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    let mut xid = 0;
+    let mut add = |wire: &mut Vec<u8>, i: i32, expected: &mut Vec<i32>| {
+        let path = format!("/b{i}");
+        let create = CreateRequest {
+            path: path.clone(),
+            data: Bytes::from(format!("{i}")).into(),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        };
+        xid += 1;
+        rzk_testkit::raw::request_frame(wire, xid, 1, &create);
+        expected.push(xid);
+        xid += 1;
+        rzk_testkit::raw::request_frame(wire, xid, 4, &GetDataRequest { path, watch: false });
+        expected.push(xid);
+    };
+    for i in 0..100 {
+        add(&mut wire, i, &mut expected);
+    }
+    c.send_bytes(&wire).await;
+    let mut tail = Vec::new();
+    for i in 100..110 {
+        add(&mut tail, i, &mut expected);
+    }
+    for chunk in tail.chunks(3) {
+        c.send_bytes(chunk).await;
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    for (n, want) in expected.iter().enumerate() {
+        let (h, body) = c.recv().await.unwrap();
+        assert_eq!((h.xid, h.err), (*want, 0), "reply {n}");
+        if h.xid % 2 == 0 {
+            let r = GetDataResponse::from_bytes(&body).unwrap();
+            assert_eq!(r.data.bytes(), Bytes::from(format!("{}", (h.xid - 2) / 2)));
+        }
+    }
+    server.stop();
+}

@@ -94,7 +94,7 @@ pub fn conn_info(c: &ConnEntry) -> ConnInfo {
         let min = st.min_latency_ms.load(Ordering::Relaxed);
         SessionDetails {
             id,
-            last_op: st.last_op.lock().map(|g| *g).unwrap_or("NA"),
+            last_op: st.last_op_name(),
             established_ms: c.established_ms,
             timeout_ms: c.session_timeout_ms,
             last_cxid: st.last_cxid.load(Ordering::Relaxed),

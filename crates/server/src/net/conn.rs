@@ -12,7 +12,7 @@
 //! never hold a std lock across an `.await`.
 
 use crate::admin;
-use crate::net::frame::{self, FirstWord, FrameError};
+use crate::net::frame::{self, FirstWord, FrameError, FrameReader};
 use crate::node::clients::{ConnMsg, ConnStats};
 use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::shared::Shared;
@@ -35,14 +35,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-/// Socket buffer sizes.
-pub const IO_BUFFER: usize = 64 * 1024;
-/// Frames read ahead of processing (bounded: a client that floods is throttled).
-pub const INBOUND_CAPACITY: usize = 64;
+/// Bytes of replies gathered before they are written to the socket (they are also
+/// written whenever the connection has nothing more to do at once).
+pub const WRITE_BUFFER: usize = 16 * 1024;
 /// Requests of one connection in flight before we stop reading its socket.
 pub const MAX_OUTSTANDING_PER_CONN: usize = 1000;
 /// Longest a re-attaching session waits for its previous connection to end.
@@ -119,12 +118,6 @@ enum Held {
     },
 }
 
-#[derive(Debug)]
-enum Inbound {
-    Frame(Vec<u8>),
-    End(FrameError),
-}
-
 /// The reading half of a client connection (plain TCP or TLS).
 pub type ClientRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The writing half of a client connection (plain TCP or TLS).
@@ -194,8 +187,8 @@ pub async fn serve(
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
 ) {
-    let rd = BufReader::with_capacity(IO_BUFFER, stream.rd);
-    let wr = BufWriter::with_capacity(IO_BUFFER, stream.wr);
+    let rd = stream.rd;
+    let wr = BufWriter::with_capacity(WRITE_BUFFER, stream.wr);
     let mut auth = crate::auth::AuthInfo::for_connection(
         &addr.ip().to_string(),
         shared.config.auth.providers.clone(),
@@ -224,6 +217,7 @@ pub async fn serve(
         superseded: Vec::new(),
         read_only: false,
         local_session: false,
+        batch_at: Instant::now(),
     };
     // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
     // is dropped at once, even while its task is blocked writing to a client that does
@@ -298,70 +292,88 @@ struct Conn {
     /// The session is local to this server (read-only mode or `localSessionsEnabled`):
     /// its closeSession is answered here, without a txn.
     local_session: bool,
+    /// When the frames being admitted were read (one read may carry many pipelined
+    /// requests; they share this arrival time for latency statistics).
+    batch_at: Instant,
 }
 
 impl Conn {
-    async fn run(&mut self, mut rd: BufReader<ClientRead>) -> Result<(), ConnError> {
-        let max = self.shared.config.jute_max_buffer;
-        let mut buf = Vec::new();
+    async fn run(&mut self, mut rd: ClientRead) -> Result<(), ConnError> {
+        let mut frames = FrameReader::new(self.shared.config.jute_max_buffer);
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-            match frame::read_first_word(&mut rd, max).await? {
-                FirstWord::FourLetter(w) => Ok::<_, FrameError>(Some(w)),
-                FirstWord::Length(n) => {
-                    frame::read_payload(&mut rd, n, &mut buf).await?;
-                    Ok(None)
+            loop {
+                match frames.first_word()? {
+                    Some(FirstWord::FourLetter(w)) => return Ok::<_, FrameError>(Err(w)),
+                    Some(FirstWord::Length(_)) => {
+                        if let Some(p) = frames.next_frame()? {
+                            return Ok(Ok(p));
+                        }
+                    }
+                    None => {}
                 }
+                frames.fill(&mut rd).await?;
             }
         })
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
-        if let Some(word) = first {
-            // ZooKeeper counts a four-letter word as a packet received (stat/srvr
-            // `Received`, mntr `zk_packets_received`, the word's own `recved=1` in `stat`)
-            // and its answer as a packet sent.
-            self.count_received();
-            self.stats.four_letter_word.store(true, Ordering::Relaxed);
-            let out = admin::four_letter_word(Status::of(&self.shared), word, &mut rd).await;
-            self.wr.write_all(out.as_bytes()).await?;
-            self.wr.flush().await?;
-            self.stats.sent.fetch_add(1, Ordering::Relaxed);
-            self.shared
-                .stats
-                .packets_sent
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
+        let connect = match first {
+            Ok(payload) => payload,
+            Err(word) => {
+                // ZooKeeper counts a four-letter word as a packet received (stat/srvr
+                // `Received`, mntr `zk_packets_received`, the word's own `recved=1` in
+                // `stat`) and its answer as a packet sent.
+                self.count_received();
+                self.stats.four_letter_word.store(true, Ordering::Relaxed);
+                frames.consume(frame::LEN_PREFIX);
+                // Bytes after the word (`stmk`'s argument) may already be buffered.
+                let mut rest = frames.buffered().chain(&mut rd);
+                let out = admin::four_letter_word(Status::of(&self.shared), word, &mut rest).await;
+                self.wr.write_all(out.as_bytes()).await?;
+                self.wr.flush().await?;
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .packets_sent
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
         self.count_received();
-        let req = ConnectRequest::from_bytes(&buf)
+        let req = ConnectRequest::from_bytes(&connect)
             .map_err(|e| ConnError::Malformed("ConnectRequest", e))?;
         self.handshake(req).await?;
-
-        // Frames are read by a helper task so that reading is never cancelled half-way.
-        let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(INBOUND_CAPACITY);
-        let reader = tokio::spawn(async move {
-            loop {
-                let mut buf = Vec::new();
-                match frame::read_frame(&mut rd, max, &mut buf).await {
-                    Ok(()) => {
-                        if in_tx.send(Inbound::Frame(buf)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = in_tx.send(Inbound::End(e)).await;
-                        break;
-                    }
-                }
-            }
-        });
-        let r = self.main_loop(&mut in_rx).await;
-        reader.abort();
-        r
+        self.main_loop(&mut rd, &mut frames).await
     }
 
-    async fn main_loop(&mut self, in_rx: &mut mpsc::Receiver<Inbound>) -> Result<(), ConnError> {
+    /// Serves the session: admits every complete frame already read (up to
+    /// [`MAX_OUTSTANDING_PER_CONN`] outstanding), answers what can be answered, writes
+    /// the replies when nothing else is ready, then waits for the next bytes from the
+    /// client or the next message from the pipeline.
+    async fn main_loop(
+        &mut self,
+        rd: &mut ClientRead,
+        frames: &mut FrameReader,
+    ) -> Result<(), ConnError> {
+        let mut fresh = true;
         loop {
-            if self.msgs.is_empty() && in_rx.is_empty() {
+            while self.pending.len() + self.held.len() < MAX_OUTSTANDING_PER_CONN {
+                let Some(payload) = frames.next_frame()? else {
+                    break;
+                };
+                if fresh {
+                    // One read: one arrival time and one session touch for its frames.
+                    fresh = false;
+                    self.batch_at = Instant::now();
+                    self.touch_session();
+                }
+                self.on_frame(&payload).await?;
+            }
+            self.advance().await?;
+            self.stats.queued.store(
+                (self.pending.len() + self.held.len()) as u64,
+                Ordering::Relaxed,
+            );
+            if self.msgs.is_empty() {
                 self.wr.flush().await?;
             }
             let can_read = self.pending.len() + self.held.len() < MAX_OUTSTANDING_PER_CONN;
@@ -371,17 +383,21 @@ impl Conn {
                     Some(m) => self.on_msg(m).await?,
                     None => return Err(ConnError::Closed("server stopping")),
                 },
-                f = in_rx.recv(), if can_read => match f {
-                    Some(Inbound::Frame(payload)) => self.on_frame(payload).await?,
-                    Some(Inbound::End(e)) => return Err(e.into()),
-                    None => return Err(ConnError::Closed("reader stopped")),
-                },
+                r = frames.fill(rd), if can_read => {
+                    r?;
+                    fresh = true;
+                }
             }
-            self.advance().await?;
-            self.stats.queued.store(
-                (self.pending.len() + self.held.len()) as u64,
-                Ordering::Relaxed,
-            );
+        }
+    }
+
+    /// The client showed it is alive: its session's expiry moves on.
+    fn touch_session(&self) {
+        let shared = &self.shared;
+        if self.local_session {
+            let _ = shared.local_sessions().touch(self.session, shared.now_ms());
+        } else {
+            let _ = shared.sessions().touch(self.session, shared.now_ms());
         }
     }
 
@@ -421,14 +437,16 @@ impl Conn {
         Ok(())
     }
 
-    /// A request answered; `write`: it went through the write pipeline.
-    fn finish_request(&self, received: Instant, write: bool) {
-        let ms = received.elapsed().as_millis() as u64;
+    /// A request answered at `at` (monotonic, and `at_wall_ms` on the wall clock: one
+    /// reading serves every reply written together); `write`: it went through the
+    /// write pipeline.
+    fn finish_request(&self, received: Instant, write: bool, (at, at_wall_ms): (Instant, i64)) {
+        let ms = at.saturating_duration_since(received).as_millis() as u64;
         crate::metrics::hooks::request_done(ms, write);
         self.stats.record_latency(ms);
         self.stats
             .last_response_ms
-            .store(crate::node::lifecycle::wall_ms(), Ordering::Relaxed);
+            .store(at_wall_ms, Ordering::Relaxed);
         self.shared.stats.record_latency(ms);
         self.shared
             .stats
@@ -855,7 +873,7 @@ impl Conn {
             );
             return Ok(());
         }
-        let received = Instant::now();
+        let received = self.batch_at;
         if self.locals_pending > 0 || !self.held.is_empty() {
             self.held.push_back(Held::Pipeline {
                 xid,
@@ -914,7 +932,7 @@ impl Conn {
 
     /// Admits a request answered locally (in order, when it reaches the front).
     fn local(&mut self, xid: i32, what: Local) {
-        let received = Instant::now();
+        let received = self.batch_at;
         if !self.held.is_empty() {
             self.held.push_back(Held::Local {
                 xid,
@@ -963,17 +981,12 @@ impl Conn {
         Ok(())
     }
 
-    async fn on_frame(&mut self, payload: Vec<u8>) -> Result<(), ConnError> {
+    async fn on_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
         self.count_received();
         crate::metrics::hooks::request_received(payload.len());
         let shared = self.shared.clone();
-        if self.local_session {
-            let _ = shared.local_sessions().touch(self.session, shared.now_ms());
-        } else {
-            let _ = shared.sessions().touch(self.session, shared.now_ms());
-        }
         let max = shared.config.jute_max_buffer;
-        let mut r = Reader::with_limit(&payload, max);
+        let mut r = Reader::with_limit(payload, max);
         let hdr: RequestHeader = r
             .read()
             .map_err(|e| ConnError::Malformed("RequestHeader", e))?;
@@ -985,9 +998,7 @@ impl Conn {
                 .last_cxid
                 .store(hdr.xid as i64, Ordering::Relaxed);
         }
-        if let Ok(mut op) = self.stats.last_op.lock() {
-            *op = admin::op_abbrev(hdr.op);
-        }
+        self.stats.last_op.store(hdr.op, Ordering::Relaxed);
         match request::decode(&hdr, body, max) {
             Ok(Request::Write(w)) => self.submit(hdr.xid, JobKind::Write(w), false).await,
             Ok(Request::CloseSession) => {
@@ -1060,12 +1071,15 @@ impl Conn {
 
     /// Answers every request at the front of `pending` that can be answered now.
     async fn answer_front(&mut self) -> Result<(), ConnError> {
+        let mut clock = None;
         loop {
             match self.pending.front() {
                 None => return Ok(()),
                 Some(Slot::Pipeline { done: None, .. }) => return Ok(()),
                 Some(_) => {}
             }
+            let at =
+                *clock.get_or_insert_with(|| (Instant::now(), crate::node::lifecycle::wall_ms()));
             let Some(slot) = self.pending.pop_front() else {
                 return Ok(());
             };
@@ -1077,7 +1091,7 @@ impl Conn {
                     ..
                 } => {
                     self.send_frame(&frame).await?;
-                    self.finish_request(received, true);
+                    self.finish_request(received, true, at);
                     if close {
                         return Err(ConnError::Closed("session closed"));
                     }
@@ -1090,7 +1104,7 @@ impl Conn {
                 } => {
                     self.locals_pending -= 1;
                     let r = self.answer_local(xid, what).await;
-                    self.finish_request(received, false);
+                    self.finish_request(received, false, at);
                     r?;
                 }
             }
@@ -1219,15 +1233,13 @@ impl Conn {
                         Ok(body) => reply_frame(xid, zxid, 0, &body),
                         Err(code) => reply_frame(xid, zxid, code.code(), &[]),
                     };
+                    self.stats.last_zxid.store(zxid, Ordering::Relaxed);
                     (frame, close)
                 };
                 for n in &notes {
                     self.send_frame(n).await?;
                 }
                 self.send_frame(&frame).await?;
-                self.stats
-                    .last_zxid
-                    .store(shared.tree().last_zxid(), Ordering::Relaxed);
                 match close {
                     Some(why) => Err(ConnError::Closed(why)),
                     None => Ok(()),

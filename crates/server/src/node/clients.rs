@@ -11,7 +11,7 @@ use crate::watch::ConnId;
 use rzk_proto::{ErrorCode, SessionId};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc;
 
@@ -38,7 +38,9 @@ pub struct ConnStats {
     pub queued: AtomicU64,
     pub last_cxid: AtomicI64,
     pub last_zxid: AtomicI64,
-    pub last_op: Mutex<&'static str>,
+    /// The opcode of the last request ([`ConnStats::NO_OP`] before the first);
+    /// [`ConnStats::last_op_name`] names it as `cons` does.
+    pub last_op: AtomicI32,
     pub last_latency_ms: AtomicU64,
     pub min_latency_ms: AtomicU64,
     pub max_latency_ms: AtomicU64,
@@ -80,10 +82,20 @@ impl ConnStats {
         s.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
         s.last_cxid.store(-1, Ordering::Relaxed);
         s.last_zxid.store(-1, Ordering::Relaxed);
-        if let Ok(mut g) = s.last_op.lock() {
-            *g = "NA";
-        }
+        s.last_op.store(Self::NO_OP, Ordering::Relaxed);
         s
+    }
+
+    /// [`ConnStats::last_op`] before any request.
+    pub const NO_OP: i32 = i32::MIN;
+
+    /// The last request's operation as ZooKeeper's `cons` abbreviates it ("NA" before
+    /// the first).
+    pub fn last_op_name(&self) -> &'static str {
+        match self.last_op.load(Ordering::Relaxed) {
+            Self::NO_OP => "NA",
+            op => crate::admin::op_abbrev(op),
+        }
     }
 
     pub fn reset(&self) {
@@ -97,9 +109,7 @@ impl ConnStats {
         self.last_cxid.store(-1, Ordering::Relaxed);
         self.last_zxid.store(-1, Ordering::Relaxed);
         self.last_response_ms.store(0, Ordering::Relaxed);
-        if let Ok(mut g) = self.last_op.lock() {
-            *g = "NA";
-        }
+        self.last_op.store(Self::NO_OP, Ordering::Relaxed);
     }
 
     pub fn record_latency(&self, ms: u64) {
