@@ -408,7 +408,9 @@ impl World {
                     self.checker
                         .report(format!("server {sid} rejected proposal {zxid} it offered"));
                 }
-                Output::Deliver { .. } | Output::SessionTouches { .. } => {}
+                Output::Deliver { .. }
+                | Output::SessionTouches { .. }
+                | Output::Activate { .. } => {}
             }
         }
     }

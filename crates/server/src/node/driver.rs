@@ -570,6 +570,15 @@ impl Driver {
                     }
                 }
                 Output::Deliver { from, packet } => self.on_deliver(from, packet),
+                Output::Activate { config, leader } => {
+                    // Not reached yet: this runtime's ZabConfig keeps `no_reconfig` (the
+                    // request answers UNIMPLEMENTED), so its core never activates one.
+                    tracing::error!(
+                        version = format_args!("{:#x}", config.version),
+                        %leader,
+                        "a membership change committed; rzk does not apply membership changes to its peers and files yet"
+                    );
+                }
                 Output::SessionTouches { data, .. } => {
                     if let Ok(ts) = decode_touches(&data) {
                         let now = self.shared.now_ms();

@@ -5,7 +5,7 @@
 
 use super::log::TxnLog;
 use super::quorum::QuorumVerifier;
-use super::types::{Message, Output, Txn, ZabConfig};
+use super::types::{Message, NewConfig, Output, Txn, ZabConfig};
 use super::vote::{Candidate, Vote};
 use rzk_proto::quorum::{PacketType, QuorumPacket, ServerState};
 use rzk_proto::{ServerId, Zxid};
@@ -73,6 +73,29 @@ impl Core {
         }
         self.log.trim(self.cfg.commit_log_count);
         newly
+    }
+
+    /// Puts a committed reconfig's membership in force: the quorum verifier, the member
+    /// lists and the text carried in notifications and NEWLEADER; then asks the runtime to
+    /// activate it (`Output::Activate`, after the txn's `Commit`).
+    pub fn activate(&mut self, config: &NewConfig, leader: ServerId) {
+        self.qv = QuorumVerifier::new(&config.voters, &config.observers);
+        self.cfg.voters = config.voters.clone();
+        self.cfg.observers = config.observers.clone();
+        self.cfg.config_text = config.text.clone();
+        self.cfg.config_version = config.version;
+        tracing::info!(
+            sid = %self.cfg.my_id,
+            version = format_args!("{:#x}", config.version),
+            voters = ?config.voters,
+            observers = ?config.observers,
+            designated_leader = %leader,
+            "new membership in force"
+        );
+        self.out.push(Output::Activate {
+            config: config.clone(),
+            leader,
+        });
     }
 
     pub fn tick_ms(&self) -> u64 {

@@ -635,7 +635,16 @@ impl Leader {
     }
 
     pub fn on_sync_request(&mut self, core: &mut Core, from: ServerId) {
-        self.pending_syncs.push((self.last_proposed, from));
+        // Nothing outstanding: everything proposed is committed, so answer at once
+        // (ZooKeeper's processSync). Waiting for `last_proposed` would hold a sync that
+        // reaches a new leader before its first write, (epoch, 0), until that write
+        // commits (a client re-attaching on a follower after a failover waited ~5 s).
+        let wait_for = if self.outstanding.is_empty() {
+            core.log.committed()
+        } else {
+            self.last_proposed
+        };
+        self.pending_syncs.push((wait_for, from));
         self.try_commit(core);
     }
 

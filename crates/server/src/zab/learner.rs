@@ -234,6 +234,24 @@ impl Learner {
                 }
                 core.commit_to(zxid);
             }
+            (PacketType::CommitAndActivate, Phase::Serving) if !self.observer => {
+                if zxid > core.log.last() {
+                    return self.fail(core, "commit of an unknown proposal");
+                }
+                core.commit_to(zxid);
+                return self.activate(core, zxid, p.data());
+            }
+            (PacketType::InformAndActivate, Phase::Serving) if self.observer => {
+                let data = p.data();
+                let Some(payload) = data.get(8..) else {
+                    return self.fail(core, "short INFORMANDACTIVATE");
+                };
+                if !self.log_txn(core, zxid, Some(Bytes::copy_from_slice(payload))) {
+                    return self.fail(core, "inform out of order");
+                }
+                core.commit_to(zxid);
+                return self.activate(core, zxid, data);
+            }
             (
                 PacketType::Commit,
                 Phase::Syncing | Phase::NewLeaderPersisting | Phase::AwaitUpToDate,
@@ -310,6 +328,34 @@ impl Learner {
                 );
                 return self.fail(core, "protocol error");
             }
+        }
+        LearnerNext::Stay
+    }
+
+    /// After COMMITANDACTIVATE / INFORMANDACTIVATE of `zxid` (committed): puts the
+    /// membership of that reconfig txn in force. `data` starts with the designated
+    /// leader. Back to LOOKING, as ZooKeeper's `processReconfig` decides, when this
+    /// server left the membership, changed between voter and observer, or the
+    /// designated leader is not the one it follows.
+    fn activate(&mut self, core: &mut Core, zxid: Zxid, data: &[u8]) -> LearnerNext {
+        let Some(designated) = data
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(|b| ServerId(i64::from_be_bytes(b)))
+        else {
+            return self.fail(core, "activation without a designated leader");
+        };
+        let Some(config) = core.log.get(zxid).and_then(|t| (core.cfg.reconfig_of)(t)) else {
+            warn!(sid = %core.cfg.my_id, %zxid, "activation of a txn that is no reconfig this server can read; membership unchanged");
+            return LearnerNext::Stay;
+        };
+        let me = core.cfg.my_id;
+        let was_voter = core.qv.is_voter(me);
+        core.activate(&config, designated);
+        let member = core.qv.is_member(me);
+        if !member || core.qv.is_voter(me) != was_voter || designated != self.leader {
+            info!(sid = %me, member, %designated, "membership change: back to election");
+            return LearnerNext::Looking;
         }
         LearnerNext::Stay
     }

@@ -300,11 +300,13 @@ impl Zab {
 
     fn on_notification(&mut self, from: ServerId, n: rzk_proto::quorum::Notification) {
         let core = &mut self.core;
-        if !core.qv.is_member(from) || from == core.cfg.my_id {
+        if from == core.cfg.my_id {
             return;
         }
         if !core.qv.is_voter(from) {
-            // A non-voter (observer) learns the leader from our answer.
+            // A non-voter learns the leader from our answer: an observer, or a server
+            // outside our membership (one about to be added by a reconfig), as
+            // ZooKeeper's FastLeaderElection answers a sender outside its voting view.
             if !core.is_observer() {
                 core.reply_vote(from);
             }

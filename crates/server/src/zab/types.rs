@@ -37,6 +37,30 @@ pub enum Role {
     Observing,
 }
 
+/// A membership installed by a reconfig txn (ZooKeeper's `QuorumVerifier` of the txn's
+/// `/zookeeper/config` text), as the core needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConfig {
+    /// Participants.
+    pub voters: Vec<ServerId>,
+    /// Observers.
+    pub observers: Vec<ServerId>,
+    /// The membership's version: the zxid of the reconfig txn.
+    pub version: i64,
+    /// The membership text (what `/zookeeper/config` holds), carried in notifications
+    /// and NEWLEADER once it is active.
+    pub text: String,
+}
+
+/// The runtime's reading of a txn: the membership it installs when it is a reconfig
+/// txn, else `None`. The core never looks inside payloads itself.
+pub type ReconfigOf = fn(&Txn) -> Option<NewConfig>;
+
+/// A [`ReconfigOf`] for runtimes without reconfig: no txn changes the membership.
+pub fn no_reconfig(_: &Txn) -> Option<NewConfig> {
+    None
+}
+
 /// Static configuration of the core. Times are in milliseconds of the runtime's clock.
 #[derive(Debug, Clone)]
 pub struct ZabConfig {
@@ -59,6 +83,9 @@ pub struct ZabConfig {
     /// Quorum config text carried in notifications and NEWLEADER (may be empty).
     pub config_text: String,
     pub config_version: i64,
+    /// Which txns are reconfig txns, and the membership each installs (leader: the
+    /// two-quorum rule and COMMITANDACTIVATE; learners: what to activate).
+    pub reconfig_of: ReconfigOf,
     /// TEST ONLY: a leader commits its own proposals without waiting for a quorum. Exists
     /// so the simulator can prove its checker catches a broken leader. Never set it.
     pub fault_commit_without_quorum: bool,
@@ -82,6 +109,7 @@ impl ZabConfig {
             connect_retry_ms: 100,
             config_text: String::new(),
             config_version: 0,
+            reconfig_of: no_reconfig,
             fault_commit_without_quorum: false,
         }
     }
@@ -169,4 +197,9 @@ pub enum Output {
     },
     /// Leader: a learner's PING session table.
     SessionTouches { from: ServerId, data: Bytes },
+    /// A reconfig txn committed (it was handed over in `Commit` just before): `config` is
+    /// the membership in force from now on (ZooKeeper's `processReconfig`), `leader` the
+    /// designated leader of the new membership. The runtime writes the dynamic
+    /// configuration file and reaches the new members.
+    Activate { config: NewConfig, leader: ServerId },
 }

@@ -1,0 +1,199 @@
+//! Reconfig in the core: the two-quorum rule while a reconfig is outstanding,
+//! COMMITANDACTIVATE / INFORMANDACTIVATE, the membership each server puts in force, and
+//! who goes back to election (ZooKeeper 3.8's Leader / Follower / Observer).
+
+use super::*;
+use crate::zab::leader::activate_data;
+use crate::zab::types::NewConfig;
+
+/// Test payloads `reconfig v=1,2,3 o=4`: the membership such a txn installs.
+fn test_reconfig_of(t: &Txn) -> Option<NewConfig> {
+    let s = std::str::from_utf8(&t.payload).ok()?;
+    let rest = s.strip_prefix("reconfig ")?;
+    let ids = |key: &str| -> Vec<ServerId> {
+        rest.split(' ')
+            .find_map(|p| p.strip_prefix(key))
+            .map(|l| {
+                l.split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .map(ServerId)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(NewConfig {
+        voters: ids("v="),
+        observers: ids("o="),
+        version: t.zxid.0,
+        text: format!("{s} version={:x}", t.zxid.0),
+    })
+}
+
+fn with_reconfig(c: &mut Cluster) {
+    for cfg in c.cfgs.values_mut() {
+        cfg.reconfig_of = test_reconfig_of;
+    }
+}
+
+fn propose(c: &mut Cluster, payload: &str) -> Zxid {
+    let l = c.leader().expect("a leader");
+    let z = c.nodes[&l].zab.next_zxid().expect("may propose");
+    c.input(
+        l,
+        Input::Propose {
+            zxid: z,
+            payload: Bytes::from(payload.to_owned()),
+        },
+    );
+    z
+}
+
+fn settled(voters: &[ServerId], observers: &[ServerId]) -> Cluster {
+    let mut c = Cluster::new(voters, observers);
+    with_reconfig(&mut c);
+    c.start_all_fresh();
+    c.advance(3000);
+    assert!(c.all_serving());
+    c
+}
+
+#[test]
+fn removed_follower_leaves_and_the_rest_commit_with_the_new_quorum() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    c.write(2);
+    let rz = propose(&mut c, "reconfig v=2,3");
+    c.advance(200);
+    // Followers get COMMITANDACTIVATE naming the designated leader, never a plain COMMIT.
+    let cas = c.packets(PacketType::CommitAndActivate);
+    assert_eq!(cas.len(), 2, "{cas:?}");
+    for (from, _, p) in &cas {
+        assert_eq!(*from, S3);
+        assert_eq!(Zxid(p.zxid), rz);
+        assert_eq!(p.data(), &activate_data(S3, &[])[..]);
+    }
+    assert!(c
+        .packets(PacketType::Commit)
+        .iter()
+        .all(|(_, _, p)| Zxid(p.zxid) != rz));
+    // Every member applied the reconfig; the removed one went back to election.
+    for s in [S1, S2, S3] {
+        assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
+    }
+    // 1 is no member now: it leaves its leader, and a leader takes no non-member as an
+    // observer, so it never serves again (ZooKeeper's removed server stays LOOKING).
+    assert_ne!(c.role(S1), Role::Following);
+    c.advance(2000);
+    assert!(!c.nodes[&S1].zab.is_serving());
+    assert_eq!(c.role(S2), Role::Following);
+    assert_eq!(c.leader(), Some(S3));
+    // Writes go on with {2,3}, and need both of them now: without 2 nothing commits.
+    let z = c.write(1)[0];
+    c.advance(200);
+    assert!(c.applied_zxids(S2).contains(&z));
+    c.isolated.insert(S2);
+    let z = c.write(1)[0];
+    c.advance(200);
+    assert!(
+        !c.applied_zxids(S3).contains(&z),
+        "1 voter of 2 is no quorum"
+    );
+}
+
+#[test]
+fn outstanding_reconfig_needs_a_quorum_of_the_new_membership_too() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    // {3,4,5}: 4 and 5 do not run, so only the leader acks for the new membership;
+    // the old quorum {1,2,3} acks, and still nothing from the reconfig on commits.
+    let before = c.write(1)[0];
+    let rz = propose(&mut c, "reconfig v=3,4,5");
+    let after = c.write(1)[0];
+    c.advance(1000);
+    let applied = c.applied_zxids(S3);
+    assert!(applied.contains(&before));
+    assert!(
+        !applied.contains(&rz),
+        "reconfig committed without a new quorum"
+    );
+    assert!(
+        !applied.contains(&after),
+        "a later txn committed without a new quorum"
+    );
+    assert!(c.packets(PacketType::CommitAndActivate).is_empty());
+}
+
+#[test]
+fn a_non_member_follows_and_becomes_a_voter() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    // 4 starts with the target membership, as ZooKeeper's docs say for adding a server.
+    c.cfgs.insert(S4, cfg(S4, &[S1, S2, S3, S4], &[]));
+    with_reconfig(&mut c);
+    for s in [S1, S2, S3] {
+        c.start(s, 0, 0, Vec::new());
+    }
+    c.advance(3000);
+    c.start(S4, 0, 0, Vec::new());
+    c.advance(3000);
+    assert_eq!(
+        c.role(S4),
+        Role::Following,
+        "a non-member follows the leader"
+    );
+    assert_eq!(c.nodes[&S4].zab.leader(), Some(S3));
+    let rz = propose(&mut c, "reconfig v=1,2,3,4");
+    c.advance(300);
+    for s in [S1, S2, S3, S4] {
+        assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
+        assert_ne!(c.role(s), Role::Looking, "{s} stays in its role");
+    }
+    // 4 voters: a quorum is 3, and 4's ACK counts. Without 1 and 2 nothing commits,
+    // without 1 only, {2,3,4} commits.
+    c.isolated.insert(S1);
+    let z = c.write(1)[0];
+    c.advance(300);
+    assert!(
+        c.applied_zxids(S4).contains(&z),
+        "{{2,3,4}} is a quorum of 4 voters"
+    );
+    c.isolated.insert(S2);
+    let z = c.write(1)[0];
+    c.advance(300);
+    assert!(
+        !c.applied_zxids(S3).contains(&z),
+        "{{3,4}} is no quorum of 4 voters"
+    );
+}
+
+#[test]
+fn observers_get_inform_and_activate() {
+    let mut c = settled(&[S1, S2, S3], &[S4]);
+    let rz = propose(&mut c, "reconfig v=1,2,3 o=4,5");
+    c.advance(300);
+    let ia = c.packets(PacketType::InformAndActivate);
+    assert_eq!(ia.len(), 1, "{ia:?}");
+    let (_, to, p) = &ia[0];
+    assert_eq!(*to, S4);
+    assert_eq!(&p.data()[..8], &S3.0.to_be_bytes());
+    assert!(p.data()[8..].starts_with(b"reconfig v=1,2,3 o=4,5"));
+    assert!(c.applied_zxids(S4).contains(&rz));
+    assert_eq!(
+        c.role(S4),
+        Role::Observing,
+        "membership kept: no re-election"
+    );
+}
+
+#[test]
+fn leader_outside_the_new_membership_designates_a_voter_and_steps_down() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    let rz = propose(&mut c, "reconfig v=1,2");
+    c.advance(100);
+    let cas = c.packets(PacketType::CommitAndActivate);
+    assert!(!cas.is_empty());
+    let designated = i64::from_be_bytes(cas[0].2.data()[..8].try_into().unwrap());
+    assert!([1, 2].contains(&designated), "designated {designated}");
+    assert!(c.applied_zxids(S3).contains(&rz));
+    c.advance(5000);
+    let l = c.leader().expect("a leader of the new membership");
+    assert!([S1, S2].contains(&l), "leader {l}");
+}
