@@ -5,8 +5,9 @@
 //! `Output`s and waits for the matching `Input`.
 
 use super::core::Core;
+use super::quorum::QuorumVerifier;
 use super::sync::{plan, SyncMode};
-use super::types::{EpochKind, Output, Txn};
+use super::types::{EpochKind, NewConfig, Output, Txn};
 use bytes::Bytes;
 use rzk_proto::quorum::payload::{decode_int, encode_int, LearnerInfo};
 use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
@@ -63,7 +64,17 @@ struct Handler {
     /// and then re-syncs with a confused txn log (tests/mixed saw its "digest mismatch").
     /// After UPTODATE a learner commits them against the proposals it logged at
     /// NEWLEADER, as it does any COMMIT.
-    held_commits: Vec<Zxid>,
+    /// COMMIT and COMMITANDACTIVATE packets, in zxid order.
+    held_commits: Vec<QuorumPacket>,
+}
+
+/// A proposed, not yet committed reconfig (ZooKeeper's last seen quorum verifier while
+/// it differs from the one in force).
+#[derive(Debug)]
+struct PendingReconfig {
+    zxid: Zxid,
+    qv: QuorumVerifier,
+    config: NewConfig,
 }
 
 impl Handler {
@@ -101,6 +112,12 @@ pub struct Leader {
     next_half_tick: u64,
     odd_half: bool,
     pending_syncs: Vec<(Zxid, ServerId)>,
+    /// The outstanding reconfig: from it on, every proposal needs a quorum of the old AND
+    /// of the new membership (ZooKeeper's `qvAcksetPairs`).
+    reconfig: Option<PendingReconfig>,
+    /// A committed reconfig designated another server as leader: propose nothing more and
+    /// step down at the next tick (ZooKeeper: `allowedToCommit = false`).
+    not_designated: bool,
 }
 
 impl Leader {
@@ -122,6 +139,8 @@ impl Leader {
             next_half_tick: core.now + core.tick_ms() / 2,
             odd_half: false,
             pending_syncs: Vec::new(),
+            reconfig: None,
+            not_designated: false,
         };
         info!(sid = %core.cfg.my_id, "leading: discovery");
         l.check_epoch_quorum(core);
@@ -137,6 +156,22 @@ impl Leader {
     /// `pending_syncs`).
     pub fn pending_syncs(&self) -> usize {
         self.pending_syncs.len()
+    }
+
+    /// The version of the proposed, not yet committed reconfig, if any (ZooKeeper's last
+    /// seen quorum verifier while it differs from the one in force).
+    pub fn reconfig_in_progress(&self) -> Option<i64> {
+        self.reconfig.as_ref().map(|r| r.config.version)
+    }
+
+    /// Followers (not observers) whose sync is complete: who counts in ZooKeeper's
+    /// `isQuorumSynced` besides the leader.
+    pub fn synced_followers(&self) -> BTreeSet<ServerId> {
+        self.learners
+            .iter()
+            .filter(|(_, h)| h.state == HState::Broadcast && !h.observer)
+            .map(|(s, _)| *s)
+            .collect()
     }
 
     pub fn synced_learners(&self) -> Vec<ServerId> {
@@ -165,6 +200,7 @@ impl Leader {
     /// The zxid the next proposal must carry, if this leader may propose.
     pub fn next_zxid(&self) -> Option<Zxid> {
         if self.phase != Phase::Established
+            || self.not_designated
             || self.last_proposed.counter() >= u32::MAX - 1
             || self.outstanding.len() >= MAX_OUTSTANDING
         {
@@ -362,9 +398,9 @@ impl Leader {
         core.send_type(sid, PacketType::UpToDate, Zxid(-1));
         if let Some(h) = self.learners.get_mut(&sid) {
             h.state = HState::Broadcast;
-            debug_assert!(h.held_commits.windows(2).all(|w| w[0] < w[1]));
-            for z in std::mem::take(&mut h.held_commits) {
-                core.send_type(sid, PacketType::Commit, z);
+            debug_assert!(h.held_commits.windows(2).all(|w| w[0].zxid < w[1].zxid));
+            for p in std::mem::take(&mut h.held_commits) {
+                core.send(sid, p);
             }
         }
     }
@@ -462,10 +498,13 @@ impl Leader {
             Ok(li) => ServerId(li.server_id) == from,
             Err(_) => false,
         };
+        // A server that is no member follows as a non-voting follower (it is synced and
+        // gets proposals, its ACKs count only for a pending membership that has it as a
+        // voter), as ZooKeeper's leader lets a server about to be added by a reconfig.
         let role_ok = if observer {
             core.qv.is_observer(from)
         } else {
-            core.qv.is_voter(from)
+            core.qv.is_voter(from) || !core.qv.is_member(from)
         };
         if !sid_ok || !role_ok || from == core.cfg.my_id {
             self.drop_learner(core, from, "bad learner info");
@@ -540,6 +579,19 @@ impl Leader {
         let txn = Txn { zxid, payload };
         core.log.append(txn.clone());
         core.out.push(Output::PersistTxns(vec![txn.clone()]));
+        if let Some(config) = (core.cfg.reconfig_of)(&txn) {
+            if self.reconfig.is_none() {
+                info!(leader = %core.cfg.my_id, %zxid, voters = ?config.voters,
+                    "reconfig proposed: commits now need a quorum of both memberships");
+                self.reconfig = Some(PendingReconfig {
+                    zxid,
+                    qv: QuorumVerifier::new(&config.voters, &config.observers),
+                    config,
+                });
+            } else {
+                warn!(leader = %core.cfg.my_id, %zxid, "a second reconfig while one is pending: treated as a plain txn");
+            }
+        }
         self.last_proposed = zxid;
         self.outstanding.insert(zxid, Acks::new());
         let targets: Vec<ServerId> = self
@@ -577,11 +629,19 @@ impl Leader {
         // Proposals commit in zxid order: take every leading one with a quorum of ACKs,
         // then commit them in one step.
         let mut upto = None;
+        let mut reconfig_acks = None;
         while let Some((&zxid, acks)) = self.outstanding.first_key_value() {
-            let ok =
-                core.cfg.fault_commit_without_quorum || core.qv.has_quorum(acks.iter().copied());
+            let new_quorum = match &self.reconfig {
+                Some(r) if zxid >= r.zxid => r.qv.has_quorum(acks.iter().copied()),
+                _ => true,
+            };
+            let ok = core.cfg.fault_commit_without_quorum
+                || (core.qv.has_quorum(acks.iter().copied()) && new_quorum);
             if !ok {
                 break;
+            }
+            if self.reconfig.as_ref().is_some_and(|r| r.zxid == zxid) {
+                reconfig_acks = Some(acks.clone());
             }
             self.outstanding.pop_first();
             upto = Some(zxid);
@@ -590,6 +650,24 @@ impl Leader {
             return;
         };
         let newly = core.commit_to(upto);
+        // The committed reconfig, with the leader of its membership (ZooKeeper's
+        // getDesignatedLeader: this leader if it is a voter in it, else a new voter that
+        // acked the reconfig).
+        let activation = match (reconfig_acks, &self.reconfig) {
+            (Some(acks), Some(r)) => {
+                let me = core.cfg.my_id;
+                let designated = if r.qv.is_voter(me) {
+                    me
+                } else {
+                    acks.iter()
+                        .copied()
+                        .find(|s| *s != me && r.qv.is_voter(*s))
+                        .unwrap_or(me)
+                };
+                Some((r.zxid, designated))
+            }
+            _ => None,
+        };
         let targets: Vec<(ServerId, bool, bool)> = self
             .learners
             .iter()
@@ -597,18 +675,40 @@ impl Leader {
             .map(|(s, h)| (*s, h.observer, h.state != HState::Broadcast))
             .collect();
         for t in newly {
+            let activate = activation.filter(|(z, _)| *z == t.zxid).map(|(_, l)| l);
             for (sid, observer, before_uptodate) in &targets {
-                if *observer {
-                    core.send(
-                        *sid,
-                        QuorumPacket::with_data(PacketType::Inform, t.zxid.0, t.payload.clone()),
-                    );
-                } else if *before_uptodate {
+                let p = match (observer, activate) {
+                    (true, None) => {
+                        QuorumPacket::with_data(PacketType::Inform, t.zxid.0, t.payload.clone())
+                    }
+                    (true, Some(l)) => QuorumPacket::with_data(
+                        PacketType::InformAndActivate,
+                        t.zxid.0,
+                        activate_data(l, &t.payload),
+                    ),
+                    (false, None) => QuorumPacket::new(PacketType::Commit, t.zxid.0),
+                    (false, Some(l)) => QuorumPacket::with_data(
+                        PacketType::CommitAndActivate,
+                        t.zxid.0,
+                        activate_data(l, &[]),
+                    ),
+                };
+                if *before_uptodate && !*observer {
                     if let Some(h) = self.learners.get_mut(sid) {
-                        h.held_commits.push(t.zxid);
+                        h.held_commits.push(p);
                     }
                 } else {
-                    core.send_type(*sid, PacketType::Commit, t.zxid);
+                    core.send(*sid, p);
+                }
+            }
+            if let Some(designated) = activate {
+                if let Some(r) = self.reconfig.take() {
+                    core.activate(&r.config, designated);
+                }
+                if designated != core.cfg.my_id {
+                    warn!(leader = %core.cfg.my_id, %designated,
+                        "the new membership designates another leader; stepping down");
+                    self.not_designated = true;
                 }
             }
             // Right after the commit a sync waited for, and before any later commit: the
@@ -658,6 +758,9 @@ impl Leader {
     pub fn on_tick(&mut self, core: &mut Core) -> LeaderNext {
         if self.phase != Phase::Established && core.now > self.phase_deadline {
             warn!(sid = %core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
+            return LeaderNext::StepDown;
+        }
+        if self.not_designated {
             return LeaderNext::StepDown;
         }
         if self.counter_exhausted() && self.outstanding.is_empty() {
@@ -718,4 +821,13 @@ impl Leader {
             core.out.push(Output::Disconnect { peer: sid });
         }
     }
+}
+
+/// The data of COMMITANDACTIVATE (`payload` empty) and INFORMANDACTIVATE (`payload` the
+/// proposal's txn): the designated leader as a big-endian `long`, then `payload`.
+pub fn activate_data(designated: ServerId, payload: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(8 + payload.len());
+    v.extend_from_slice(&designated.0.to_be_bytes());
+    v.extend_from_slice(payload);
+    Bytes::from(v)
 }

@@ -896,99 +896,6 @@ fn failover_a_lost_leader_that_is_alive_is_rejoined_without_a_new_epoch() {
     assert!(zs.iter().all(|z| c.applied_zxids(S1).contains(z)));
 }
 
-// ---------------------------------------------------------------- failover timing
-
-impl Cluster {
-    /// kill -9 of `sid`: it vanishes with whatever it had queued, and every peer's runtime
-    /// reports the closed quorum connection (a dead process's sockets close at once).
-    fn crash(&mut self, sid: ServerId) {
-        self.nodes.remove(&sid);
-        self.queue.retain(|(f, t, _)| *f != sid && *t != sid);
-        let others: Vec<ServerId> = self.nodes.keys().copied().collect();
-        for s in others {
-            self.input(s, Input::Disconnected { peer: sid });
-        }
-    }
-
-    /// Advances a quarter tick at a time until every live server serves; returns the
-    /// simulated ms that took (panics after `limit` ms).
-    fn time_to_serve(&mut self, limit: u64) -> u64 {
-        let t0 = self.now;
-        while self.leader().is_none() || !self.all_serving() {
-            assert!(self.now - t0 < limit, "not serving after {limit} ms");
-            self.advance(TICK / 4);
-        }
-        self.now - t0
-    }
-}
-
-#[test]
-fn failover_after_the_leader_dies_finishes_without_the_finalize_wait() {
-    let mut c = Cluster::new(&[S1, S2, S3], &[]);
-    c.start_all_fresh();
-    c.advance(3000);
-    assert_eq!(c.role(S3), Role::Leading);
-    let zs = c.write(3);
-    c.advance(500);
-    c.crash(S3);
-    // Both survivors lost the leader's connection: with each other's vote their view is
-    // complete, so they finish at once (ZooKeeper would wait finalizeWait, 200 ms).
-    let took = c.time_to_serve(5000);
-    let wait = c.cfgs[&S1].finalize_wait_ms;
-    assert!(
-        took < wait,
-        "new leader serving after {took} ms, not below finalizeWait {wait} ms"
-    );
-    assert_eq!(c.role(S2), Role::Leading, "the best survivor (higher sid) leads");
-    assert_eq!(c.role(S1), Role::Following);
-    for s in [S1, S2] {
-        for z in &zs {
-            assert!(c.applied_zxids(s).contains(z), "{s} lost committed {z}");
-        }
-    }
-    // The new epoch takes writes.
-    let more = c.write(2);
-    c.advance(500);
-    assert_eq!(c.applied_zxids(S1), c.applied_zxids(S2));
-    assert!(more.iter().all(|z| c.applied_zxids(S1).contains(z)));
-}
-
-#[test]
-fn failover_a_voter_never_heard_from_keeps_the_finalize_wait() {
-    // S3 was never up (not known gone): S1 and S2 agree at once but must still wait
-    // finalizeWait for a better vote, as ZooKeeper does.
-    let mut c = Cluster::new(&[S1, S2, S3], &[]);
-    c.start(S1, 0, 0, Vec::new());
-    c.start(S2, 0, 0, Vec::new());
-    let wait = c.cfgs[&S1].finalize_wait_ms;
-    c.advance(wait - TICK / 2);
-    assert_eq!(c.role(S2), Role::Looking, "finished inside the finalize window");
-    assert_eq!(c.role(S1), Role::Looking, "finished inside the finalize window");
-    let took = c.time_to_serve(3000);
-    assert_eq!(c.role(S2), Role::Leading);
-    assert!(took > 0);
-}
-
-#[test]
-fn failover_a_lost_leader_that_is_alive_is_rejoined_without_a_new_epoch() {
-    // Only S1's connection to the leader breaks (a reset, not a crash): S1 elects
-    // without S3 but hears S2 FOLLOWING and S3 LEADING, and rejoins the same leader.
-    let mut c = Cluster::new(&[S1, S2, S3], &[]);
-    c.start_all_fresh();
-    c.advance(3000);
-    assert_eq!(c.role(S3), Role::Leading);
-    let epoch = c.nodes[&S3].zab.current_epoch();
-    let zs = c.write(2);
-    c.advance(500);
-    c.input(S1, Input::Disconnected { peer: S3 });
-    assert_eq!(c.role(S1), Role::Looking);
-    c.time_to_serve(3000);
-    assert_eq!(c.role(S1), Role::Following);
-    assert_eq!(c.nodes[&S1].zab.leader(), Some(S3));
-    assert_eq!(c.nodes[&S3].zab.current_epoch(), epoch, "no new epoch");
-    assert!(zs.iter().all(|z| c.applied_zxids(S1).contains(z)));
-}
-
 #[test]
 fn failover_a_learner_sync_before_the_first_write_of_the_epoch_is_answered_at_once() {
     // A client re-attaching on a follower right after a failover passes a sync through
@@ -1011,3 +918,5 @@ fn failover_a_learner_sync_before_the_first_write_of_the_epoch_is_answered_at_on
         "SYNC answered without a write in the new epoch"
     );
 }
+
+mod reconfig;
