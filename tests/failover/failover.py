@@ -163,7 +163,7 @@ def main():
     ap.add_argument("--rzk", default="target/release/rzk")
     ap.add_argument("--runs", type=int, default=10, help="kills per kind")
     ap.add_argument("--tick", type=int, default=2000)
-    ap.add_argument("--port", type=int, default=24300)
+    ap.add_argument("--port", type=int, default=24400)
     ap.add_argument("--rust-log", default=None, help="RUST_LOG for the rzk servers (server.log)")
     ap.add_argument("--check", action="store_true",
                     help="CI: only the safety/liveness checks; no timing table")
