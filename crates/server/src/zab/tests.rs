@@ -846,7 +846,11 @@ fn failover_after_the_leader_dies_finishes_without_the_finalize_wait() {
         took < wait,
         "new leader serving after {took} ms, not below finalizeWait {wait} ms"
     );
-    assert_eq!(c.role(S2), Role::Leading, "the best survivor (higher sid) leads");
+    assert_eq!(
+        c.role(S2),
+        Role::Leading,
+        "the best survivor (higher sid) leads"
+    );
     assert_eq!(c.role(S1), Role::Following);
     for s in [S1, S2] {
         for z in &zs {
@@ -869,8 +873,16 @@ fn failover_a_voter_never_heard_from_keeps_the_finalize_wait() {
     c.start(S2, 0, 0, Vec::new());
     let wait = c.cfgs[&S1].finalize_wait_ms;
     c.advance(wait - TICK / 2);
-    assert_eq!(c.role(S2), Role::Looking, "finished inside the finalize window");
-    assert_eq!(c.role(S1), Role::Looking, "finished inside the finalize window");
+    assert_eq!(
+        c.role(S2),
+        Role::Looking,
+        "finished inside the finalize window"
+    );
+    assert_eq!(
+        c.role(S1),
+        Role::Looking,
+        "finished inside the finalize window"
+    );
     let took = c.time_to_serve(3000);
     assert_eq!(c.role(S2), Role::Leading);
     assert!(took > 0);
