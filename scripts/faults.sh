@@ -34,10 +34,14 @@ trap cleanup EXIT
 if [ "${1:-}" = "--ci" ]; then
   RZK=${2:?usage: scripts/faults.sh --ci RZK}
   "$PY" -m pytest -q -p no:cacheprovider "$ROOT/tests/faults/test_linearizability.py"
+  OUT=$(mktemp -d /tmp/faults-ci-XXXXXX)
+  status=0
   $SUDO "$PY" tests/faults/faults.py --rzk "$RZK" --servers rzk --nodes 3 \
     --nemeses kill-leader,partition-leader --duration "${FAULTS_DURATION:-15}" \
-    --seed "${FAULTS_SEED:-1}"
-  exit $?
+    --seed "${FAULTS_SEED:-1}" --out "$OUT" || status=$?
+  # histories are kept only when a run failed
+  if [ "$status" = 0 ]; then rm -rf "$OUT"; fi
+  exit $status
 fi
 
 DURATION=60 SERVERS=rzk,apache NODES=3,5 DISK=1 SEED=$RANDOM OUT=""
