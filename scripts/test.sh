@@ -164,7 +164,7 @@ stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache s
 # leader, followers, observer and sessions moving between members.
 stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
 
-# Fault suite (tests/faults, ports 25000-25029, member addresses 127.0.0.11-13, ~40 s): the
+# Fault suite (tests/faults, ports 25000-25029, member addresses 127.0.0.11-13, ~45 s): the
 # checker's unit tests, then a 3-node rzk ensemble under kill -9 of the leader and an
 # isolated leader (iptables), history checked for linearizability, members compared. All
 # nemeses, 5 nodes, ZooKeeper 3.8 and the disk faults: scripts/faults.sh (docs/TESTING.md).
