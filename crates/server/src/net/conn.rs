@@ -205,7 +205,7 @@ pub async fn serve(
         id,
         addr,
         session: SessionId::NONE,
-        auth,
+        auth: Arc::new(auth),
         x509: stream.x509,
         sasl: None,
         pending: VecDeque::new(),
@@ -268,7 +268,8 @@ struct Conn {
     id: ConnId,
     addr: SocketAddr,
     session: SessionId,
-    auth: crate::auth::AuthInfo,
+    /// The connection's identities; each job carries a pointer to them.
+    auth: Arc<crate::auth::AuthInfo>,
     /// The client's certificate identity (TLS with a client certificate).
     x509: Option<X509Peer>,
     /// This connection's SASL exchange, from its first SetSASL request on.
@@ -1175,9 +1176,9 @@ impl Conn {
                 user,
                 is_super,
             } => {
-                self.auth.add_sasl(&user, is_super);
+                Arc::make_mut(&mut self.auth).add_sasl(&user, is_super);
                 if let Some(e) = shared.clients.registry().conns.get_mut(&self.id) {
-                    e.auth = self.auth.clone();
+                    e.auth = (*self.auth).clone();
                 }
                 let sup = if is_super { " (super user)" } else { "" };
                 tracing::info!(addr = %self.addr, %session, "SASL authentication succeeded: adding sasl:{user}{sup}");
@@ -1273,18 +1274,18 @@ impl Conn {
                     // certificate, whatever the packet carries.
                     match &self.x509 {
                         Some(p) => {
-                            self.auth.add_x509(&p.subject, p.super_user);
+                            Arc::make_mut(&mut self.auth).add_x509(&p.subject, p.super_user);
                             Ok(())
                         }
                         None => Err(ErrorCode::AuthFailed),
                     }
                 } else {
-                    self.auth.add_auth(&a.scheme, &a.auth, super_digest)
+                    Arc::make_mut(&mut self.auth).add_auth(&a.scheme, &a.auth, super_digest)
                 };
                 match added {
                     Ok(()) => {
                         if let Some(e) = shared.clients.registry().conns.get_mut(&self.id) {
-                            e.auth = self.auth.clone();
+                            e.auth = (*self.auth).clone();
                         }
                         tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);
                         shared.audit.auth(self.session, &self.auth, true);

@@ -784,7 +784,7 @@ impl Driver {
                 session: sid,
                 xid: 0,
                 kind: JobKind::Write(WriteRequest::CloseSession),
-                auth: AuthInfo::default(),
+                auth: Arc::default(),
                 received: Instant::now(),
             }));
         }
@@ -1148,7 +1148,7 @@ impl Driver {
                         session: sid,
                         xid: 0,
                         kind: JobKind::Write(WriteRequest::CloseSession),
-                        auth: AuthInfo::default(),
+                        auth: Arc::default(),
                         received: Instant::now(),
                     }));
                 }

@@ -7,6 +7,7 @@ use crate::auth::AuthInfo;
 use crate::prep::WriteRequest;
 use crate::watch::ConnId;
 use rzk_proto::{ErrorCode, SessionId};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Capacity of the queue from connections into the write pipeline.
@@ -40,7 +41,9 @@ pub struct Job {
     pub session: SessionId,
     pub xid: i32,
     pub kind: JobKind,
-    pub auth: AuthInfo,
+    /// The client's identities, shared with its connection (cloned per write as a
+    /// pointer, not as a list of strings).
+    pub auth: Arc<AuthInfo>,
     /// When the request was received (for latency stats).
     pub received: Instant,
 }
