@@ -194,6 +194,20 @@ def start_rzk(rzk, cfg, port, log=None, env=None, host="127.0.0.1"):
     return Proc(p.pid, p)
 
 
+def start_member(kind, args, d, port, myid, settings, servers, apache_extra=()):
+    """Starts ensemble member `myid` of `kind` ("rzk" or "apache") in directory `d` on
+    127.0.0.1:`port` with the same `settings` (key=value) and `servers` (server.N lines)
+    for both kinds: rzk from `args.rzk` with <d>/zoo.cfg, Apache ZooKeeper through
+    `args.apache` (scripts/start-apache-zk.sh) with myid in <d>/data; `apache_extra` are
+    arguments for ZooKeeper only (e.g. its system properties). Returns its Proc."""
+    if kind == "rzk":
+        cfg = write_config(os.path.join(d, "zoo.cfg"), port, *settings, servers=servers,
+                           myid=myid)
+        return start_rzk(args.rzk, cfg, port)
+    write_myid(os.path.join(d, "data"), myid)
+    return start_apache(args.apache, port, d, *settings, *apache_extra, *servers)
+
+
 def start_apache(script, port, datadir, *settings):
     """Starts Apache ZooKeeper through scripts/start-apache-zk.sh (`script`) on 127.0.0.1:`port`
     with zoo.cfg, log and dataDir (<datadir>/data) in `datadir`; `settings` are its extra

@@ -89,14 +89,8 @@ class Ensemble:
             self.kinds[i] = kind
         d = self.sdir(i)
         settings = [f"tickTime={TICK}", "initLimit=20", "syncLimit=20"]
-        if self.kinds[i] == "rzk":
-            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
-                                      servers=self.servers, myid=i)
-            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
-        else:
-            zkproc.write_myid(os.path.join(d, "data"), i)
-            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *settings,
-                                                *APACHE_PROPS, *self.servers)
+        self.procs[i] = zkproc.start_member(self.kinds[i], self.args, d, self.port(i), i,
+                                            settings, self.servers, apache_extra=APACHE_PROPS)
 
     def stop(self, i, kill=False):
         p = self.procs.pop(i)

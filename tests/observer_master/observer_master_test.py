@@ -78,15 +78,11 @@ class Ensemble:
                     f"observerMasterPort={self.om_port}"]
         if i == OBSERVER:
             settings.append("peerType=observer")
-        if self.kinds[i] == "rzk":
-            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
-                                      servers=self.servers, myid=i)
-            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
-        else:
-            zkproc.write_myid(os.path.join(d, "data"), i)
-            # No txn-log based sync: an observer behind the committed log gets a SNAP.
-            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *settings,
-                                                "zookeeper.snapshotSizeFactor=-1", *self.servers)
+        # ZooKeeper: no txn-log based sync, so an observer behind the committed log gets
+        # a SNAP.
+        self.procs[i] = zkproc.start_member(self.kinds[i], self.args, d, self.port(i), i,
+                                            settings, self.servers,
+                                            apache_extra=["zookeeper.snapshotSizeFactor=-1"])
 
     def log(self, i):
         name = "server.log" if self.kinds[i] == "rzk" else "zookeeper.log"
