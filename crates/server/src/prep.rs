@@ -382,11 +382,11 @@ impl Prep {
         }
         let n = tree.nodes.get(path)?;
         Some(PNode {
-            data: n.data.clone(),
-            acl: tree.acls.get(n.acl),
-            stat: n.stat.clone(),
-            child_count: n.children.len() as i32,
-            digest: node_digest(path, &n.data, &n.stat),
+            data: n.data_value(),
+            acl: tree.acls.get(n.acl()),
+            stat: n.stat().clone(),
+            child_count: n.num_children() as i32,
+            digest: node_digest(path, n.data(), n.stat()),
         })
     }
 
@@ -403,7 +403,7 @@ impl Prep {
             None => tree
                 .nodes
                 .get(path)
-                .map_or(0, |n| node_digest(path, &n.data, &n.stat)),
+                .map_or(0, |n| node_digest(path, n.data(), n.stat())),
         };
         let new = node.as_ref().map_or(0, |n| n.digest);
         s.delta = s.delta.wrapping_add(new.wrapping_sub(old));

@@ -65,7 +65,7 @@ pub fn save_snapshot(
     let mut first_err = None;
     tree.for_each_snapshot_node(|path, data, acl, stat| {
         if first_err.is_none() {
-            if let Err(e) = w.node(path, data, acl, stat) {
+            if let Err(e) = w.node_bytes(path, data, acl, stat) {
                 first_err = Some(e);
             }
         }

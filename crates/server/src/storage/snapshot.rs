@@ -136,6 +136,17 @@ enum Stage {
     Nodes,
 }
 
+/// Writes a jute `buffer`: its length and bytes, or length -1 for null.
+pub fn write_buffer(data: Option<&[u8]>, out: &mut Vec<u8>) {
+    match data {
+        Some(b) => {
+            (b.len() as i32).write(out);
+            out.extend_from_slice(b);
+        }
+        None => (-1i32).write(out),
+    }
+}
+
 /// Streaming snapshot writer: `create`, `sessions`, `acl_cache`, `node`..., `finish`.
 pub struct SnapshotWriter {
     out: Option<Sink>,
@@ -263,6 +274,18 @@ impl SnapshotWriter {
         acl: i64,
         stat: &StatPersisted,
     ) -> Result<(), SnapshotError> {
+        self.node_bytes(path, data.as_option().map(|b| &b[..]), acl, stat)
+    }
+
+    /// [`SnapshotWriter::node`] with the data as bytes (`None`: null), as the tree's
+    /// snapshot walk hands it out.
+    pub fn node_bytes(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: i64,
+        stat: &StatPersisted,
+    ) -> Result<(), SnapshotError> {
         self.expect(Stage::Nodes, "nodes must follow the ACL cache")?;
         if path == "/" {
             return Err(SnapshotError::Usage {
@@ -272,7 +295,7 @@ impl SnapshotWriter {
         }
         (path.len() as i32).write(&mut self.scratch);
         self.scratch.extend_from_slice(path.as_bytes());
-        data.write(&mut self.scratch);
+        write_buffer(data, &mut self.scratch);
         acl.write(&mut self.scratch);
         stat.write(&mut self.scratch);
         self.nodes += 1;

@@ -4,13 +4,12 @@
 
 use super::digest::node_digest;
 use super::ephemeral::{self, OwnerKind};
-use super::{client_stat, ApplyResult, Change, Children, DataTree, Name, Node, TxnReply};
+use super::{client_stat, ApplyResult, Change, DataTree, Head, Name, Node, TxnReply};
 use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
 use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
-use std::sync::Arc;
 
 /// The outcome of one (sub-)operation.
 enum Sub {
@@ -196,26 +195,36 @@ impl DataTree {
         }
     }
 
-    /// Runs `f` on a node, keeping the digest and data size in step; returns the node's
-    /// ACL index and client stat afterwards. (`get_mut` copies the map's path to the
-    /// node if a clone still shares it, even when the node is missing: that only costs
-    /// a little on the rare failure.)
-    pub(super) fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<(i64, Stat)> {
-        let n = Arc::make_mut(self.nodes.get_mut(path)?);
-        let old_len = n.data.len() as u64;
-        let old_digest = node_digest(path, &n.data, &n.stat);
-        f(n);
-        let d = node_digest(path, &n.data, &n.stat);
+    /// Runs `f` on a node's header and, when `data` is `Some`, replaces its data
+    /// (`Some(None)`: null), keeping the digest and data size in step; returns the node's
+    /// ACL index and client stat afterwards. The node is copied first if a clone (a
+    /// snapshot being written) still shares it.
+    pub(super) fn modify(
+        &mut self,
+        path: &str,
+        data: Option<Option<&[u8]>>,
+        f: impl FnOnce(&mut Head),
+    ) -> Option<(i64, Stat)> {
+        let n = self.nodes.get_mut(path)?;
+        let old_len = n.data().len() as u64;
+        let old_digest = node_digest(path, n.data(), n.stat());
+        if let Some(d) = data {
+            n.set_data(d);
+        }
+        n.edit(f);
+        let d = node_digest(path, n.data(), n.stat());
+        let (acl, stat, new_len) = (
+            n.acl(),
+            client_stat(n, self.extended_types),
+            n.data().len() as u64,
+        );
         self.digest = self.digest.wrapping_sub(old_digest).wrapping_add(d);
-        self.data_size = self
-            .data_size
-            .wrapping_sub(old_len)
-            .wrapping_add(n.data.len() as u64);
-        Some((n.acl, client_stat(n, self.extended_types)))
+        self.data_size = self.data_size.wrapping_sub(old_len).wrapping_add(new_len);
+        Some((acl, stat))
     }
 
     fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: i64) {
-        let Some(cur) = self.nodes.get(path).map(|n| n.stat.cversion) else {
+        let Some(cur) = self.nodes.get(path).map(|n| n.stat().cversion) else {
             return;
         };
         let new = if cversion == -1 {
@@ -224,7 +233,7 @@ impl DataTree {
             cversion
         };
         if new > cur {
-            self.modify(path, |n| {
+            self.modify(path, None, |n| {
                 n.stat.cversion = new;
                 n.stat.pzxid = zxid;
             });
@@ -259,28 +268,33 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
-        let new_digest = node_digest(path, data, &stat);
-        let node = Node {
-            data: data.clone(),
-            acl: acl_idx,
-            stat,
-            children: Children::new(),
-        };
-        let out = self.client_stat(&node);
-        let name = Name::from(path);
-        // One map walk for the common case: insert, and put the old node back when the
-        // path existed (a replay over a fuzzy snapshot).
-        if let Some(mut existing) = self.nodes.insert(name.clone(), Arc::new(node)) {
-            // As ZooKeeper: a replayed create over an existing node installs its ACL.
-            let old = std::mem::replace(&mut Arc::make_mut(&mut existing).acl, acl_idx);
-            self.acls.remove_usage(old);
-            self.nodes.insert(name, existing);
-            return Err(ErrorCode::NodeExists);
+        if !Node::acl_fits(acl_idx) {
+            // Not reachable: the cache hands out small indexes (node.rs).
+            self.acls.remove_usage(acl_idx);
+            return Err(ErrorCode::SystemError);
         }
+        let new_digest = node_digest(path, data, &stat);
+        let node = Node::new(path, data.as_option().map(|b| &b[..]), acl_idx, stat, None);
+        let out = self.client_stat(&node);
+        let key = match self.nodes.insert_new(node) {
+            Ok(key) => key,
+            Err(_) => {
+                // As ZooKeeper: a replayed create over an existing node installs its ACL.
+                let old = self.nodes.get_mut(path).map(|n| {
+                    let old = n.acl();
+                    n.edit(|h| h.set_acl(acl_idx));
+                    old
+                });
+                if let Some(old) = old {
+                    self.acls.remove_usage(old);
+                }
+                return Err(ErrorCode::NodeExists);
+            }
+        };
         self.digest = self.digest.wrapping_add(new_digest);
         self.data_size += super::java_len(path) + data.len() as u64;
         let parent_acl_idx = self
-            .modify(parent, |p| {
+            .modify(parent, None, |p| {
                 let cur = p.stat.cversion;
                 let new = if parent_cversion == -1 {
                     cur.wrapping_add(1)
@@ -291,10 +305,12 @@ impl DataTree {
                     p.stat.cversion = new;
                     p.stat.pzxid = zxid;
                 }
-                p.children.insert(name.clone());
+                p.children_mut().insert(key);
             })
             .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
-        self.index_owner(&name, owner);
+        if owner != 0 {
+            self.index_owner(&Name::from(path), owner);
+        }
         self.quota_created(path, parent, child, data.len());
         changes.push(Change {
             path: path.to_owned(),
@@ -360,26 +376,29 @@ impl DataTree {
         }
         // As ZooKeeper: the parent's pzxid moves even when the child is already gone
         // (a replay over a fuzzy snapshot), so the child is only looked up afterwards.
+        let key = self.nodes.key_of(path);
         let parent_acl_idx = self
-            .modify(parent, |p| {
-                p.children.remove(path);
+            .modify(parent, None, |p| {
+                if let Some(key) = key {
+                    p.remove_child(key);
+                }
                 if zxid > p.stat.pzxid {
                     p.stat.pzxid = zxid;
                 }
             })
             .ok_or(ErrorCode::NoNode)?
             .0;
-        let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        let (_, node) = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
         self.digest = self
             .digest
-            .wrapping_sub(node_digest(path, &node.data, &node.stat));
+            .wrapping_sub(node_digest(path, node.data(), node.stat()));
         self.data_size = self
             .data_size
-            .wrapping_sub(super::java_len(path) + node.data.len() as u64);
-        let acl = self.acls.get(node.acl);
-        self.acls.remove_usage(node.acl);
-        self.unindex_owner(path, node.stat.ephemeral_owner);
-        self.quota_deleted(path, parent, child, node.data.len());
+            .wrapping_sub(super::java_len(path) + node.data().len() as u64);
+        let acl = self.acls.get(node.acl());
+        self.acls.remove_usage(node.acl());
+        self.unindex_owner(path, node.stat().ephemeral_owner);
+        self.quota_deleted(path, parent, child, node.data().len());
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_DELETED,
@@ -402,11 +421,13 @@ impl DataTree {
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
-        let mut old_len = 0;
+        let old_len = self
+            .nodes
+            .get(path)
+            .map(|n| n.data().len())
+            .ok_or(ErrorCode::NoNode)?;
         let (acl_idx, stat) = self
-            .modify(path, |n| {
-                old_len = n.data.len();
-                n.data = data.clone();
+            .modify(path, Some(data.as_option().map(|b| &b[..])), |n| {
                 n.stat.mtime = time;
                 n.stat.mzxid = zxid;
                 n.stat.version = version;
@@ -425,14 +446,14 @@ impl DataTree {
         let old = self
             .nodes
             .get(path)
-            .map(|n| n.acl)
+            .map(Node::acl)
             .ok_or(ErrorCode::NoNode)?;
         self.acls.remove_usage(old);
         let idx = self.acls.add(acl);
         let (_, stat) = self
-            .modify(path, |n| {
+            .modify(path, None, |n| {
                 n.stat.aversion = version;
-                n.acl = idx;
+                n.set_acl(idx);
             })
             .ok_or(ErrorCode::NoNode)?;
         Ok(stat)

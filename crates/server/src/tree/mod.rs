@@ -5,22 +5,23 @@
 //! txns applied (time and sequence numbers come inside the txn). No ACL checks here:
 //! callers (`prep`, `read`) do them.
 //!
-//! Every map and set in the tree is a persistent `imbl` structure (HAMT / B-tree with
+//! Every map and set in the tree is a persistent `imbl` structure (B-tree with
 //! structural sharing), so `DataTree::clone()` copies a few roots, not the znodes: a
 //! background snapshot clones under the tree lock in O(1) and the writer then copies
-//! only the paths it changes while the clone is alive. A znode's full path is one
-//! `Arc<str>`, shared by the path map's key, the parent's children set and the owner
-//! indexes, so those copies share one string instead of allocating.
+//! only the paths it changes while the clone is alive.
 //!
-//! Memory per znode (docs/STORAGE.md §10): the node holds no cached digest (it is a
-//! pure function of path, data and stat, computed when the node is added, changed or
-//! removed; the tree digest stays a running sum), and a parent's children set holds the
-//! children's full paths (the same allocation as their map keys), not separate names.
+//! Memory per znode (docs/STORAGE.md §10): a znode is one allocation holding its stat,
+//! ACL index, full path and data ([`node::Node`]); the path index is keyed by a 64-bit
+//! hash of the path and a parent's children set holds its children's slot keys
+//! ([`node::NodeMap`]). The node holds no cached digest (it is a pure function of path,
+//! data and stat, computed when the node is added, changed or removed; the tree digest
+//! stays a running sum).
 
 mod acl_cache;
 mod apply;
 pub mod digest;
 pub mod ephemeral;
+mod node;
 pub mod quota;
 mod snapshot;
 pub mod store;
@@ -33,25 +34,14 @@ use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::{Data, ErrorCode, SessionId};
 use std::sync::Arc;
 
-/// A full znode path, shared between the tree's structures and clones.
+/// A full znode path in the owner and quota indexes.
 pub(crate) type Name = Arc<str>;
-/// The set of a node's children by *full path* (the same `Arc` as the child's map key).
-/// Siblings share the prefix `parent/`, so full-path order is child-name order
-/// (getChildren order); [`child_name`] gives the name.
-pub(crate) type Children = imbl::OrdSet<Name>;
+pub(crate) use node::{Children, Head, Node, NodeMap};
 
-/// The child name of a full path held in a children set (the part after the last `/`).
+/// The child name of a full path (the part after the last `/`).
 pub(crate) fn child_name(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
-/// The znodes by full path. Values are shared (`Arc`, copied on write by
-/// `Arc::make_mut` only while a clone holds them) to keep the map's inline entries small:
-/// a HAMT's nodes are arrays of entries, so big inline values waste memory and cache.
-pub(crate) type NodeMap =
-    imbl::GenericHashMap<Name, Arc<Node>, PathHasher, imbl::shared_ptr::DefaultSharedPtr>;
-/// The paths' hasher: foldhash (per-map random seed), several times faster than SipHash
-/// on short paths.
-pub(crate) type PathHasher = foldhash::fast::RandomState;
 
 /// The reserved paths that can never be deleted.
 pub const RESERVED_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
@@ -104,21 +94,12 @@ pub struct Change {
     pub acl: Arc<Vec<Acl>>,
 }
 
-/// One znode.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) data: Data,
-    pub(crate) acl: i64,
-    pub(crate) stat: StatPersisted,
-    pub(crate) children: Children,
-}
-
 /// The tree. Cloning is O(1) (persistent maps share their structure; see the module
 /// doc) and is how a consistent snapshot can be taken without holding a lock while
 /// writing it.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Keyed by client path; the root is `/`.
+    /// By client path; the root is `/`.
     pub(crate) nodes: NodeMap,
     pub(crate) acls: AclCache,
     /// Ephemeral paths by owning session.
@@ -144,19 +125,20 @@ impl Default for DataTree {
 
 /// The stat clients see for a node (cversion as ZooKeeper reports it, owner decoded).
 pub(crate) fn client_stat(n: &Node, extended_types: bool) -> Stat {
-    let num_children = n.children.len() as i32;
+    let num_children = n.num_children() as i32;
+    let s = n.stat();
     Stat {
-        czxid: n.stat.czxid,
-        mzxid: n.stat.mzxid,
-        ctime: n.stat.ctime,
-        mtime: n.stat.mtime,
-        version: n.stat.version,
-        cversion: n.stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
-        aversion: n.stat.aversion,
-        ephemeral_owner: ephemeral::client_owner(n.stat.ephemeral_owner, extended_types),
-        data_length: n.data.len() as i32,
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
+        aversion: s.aversion,
+        ephemeral_owner: ephemeral::client_owner(s.ephemeral_owner, extended_types),
+        data_length: n.data().len() as i32,
         num_children,
-        pzxid: n.stat.pzxid,
+        pzxid: s.pzxid,
     }
 }
 
@@ -172,8 +154,13 @@ pub(crate) fn java_len(s: &str) -> u64 {
 impl DataTree {
     /// An empty database: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
     pub fn new() -> DataTree {
+        DataTree::new_in(NodeMap::new())
+    }
+
+    /// [`DataTree::new`] over a given (empty) path index.
+    fn new_in(nodes: NodeMap) -> DataTree {
         let mut t = DataTree {
-            nodes: NodeMap::new(),
+            nodes,
             acls: AclCache::default(),
             ephemerals: imbl::OrdMap::new(),
             containers: imbl::OrdSet::new(),
@@ -189,30 +176,20 @@ impl DataTree {
             .acls
             .add(&[Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]);
         let builtin = [
-            ("/", OPEN_ACL_INDEX, 0, &["/zookeeper"][..]),
-            (
-                "/zookeeper",
-                OPEN_ACL_INDEX,
-                0,
-                &["/zookeeper/quota", "/zookeeper/config"][..],
-            ),
-            ("/zookeeper/quota", OPEN_ACL_INDEX, 0, &[][..]),
-            ("/zookeeper/config", config_acl, -1, &[][..]),
+            ("/", OPEN_ACL_INDEX, 0),
+            ("/zookeeper", OPEN_ACL_INDEX, 0),
+            ("/zookeeper/quota", OPEN_ACL_INDEX, 0),
+            ("/zookeeper/config", config_acl, -1),
         ];
-        for (path, acl, aversion, children) in builtin {
+        for (path, acl, aversion) in builtin {
             let stat = StatPersisted {
                 aversion,
                 ..Default::default()
             };
-            t.insert_node(
-                Name::from(path),
-                Node {
-                    data: Data::empty(),
-                    acl,
-                    stat,
-                    children: children.iter().map(|c| Name::from(*c)).collect(),
-                },
-            );
+            t.insert_node(Node::new(path, Some(&[]), acl, stat, None));
+            if path != "/" {
+                t.link_child(rzk_proto::path::parent(path), path);
+            }
         }
         t
     }
@@ -233,26 +210,15 @@ impl DataTree {
             let acl = self
                 .acls
                 .add(&[Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]);
-            self.insert_node(
-                Name::from(path),
-                Node {
-                    data: Data::empty(),
-                    acl,
-                    stat: StatPersisted {
-                        aversion: -1,
-                        ..Default::default()
-                    },
-                    children: Children::new(),
-                },
-            );
-            if let Some(parent) = self.nodes.get_mut("/zookeeper") {
-                Arc::make_mut(parent).children.insert(Name::from(path));
-            }
+            let stat = StatPersisted {
+                aversion: -1,
+                ..Default::default()
+            };
+            self.insert_node(Node::new(path, Some(&[]), acl, stat, None));
+            self.link_child("/zookeeper", path);
         }
-        let data = Data::from(text.as_bytes().to_vec());
         let acl = self
-            .modify(path, |n| {
-                n.data = data;
+            .modify(path, Some(Some(text.as_bytes())), |n| {
                 n.stat.mtime = time_ms;
                 n.stat.mzxid = version;
                 n.stat.version = -1;
@@ -269,7 +235,7 @@ impl DataTree {
     pub fn config_node_data(&self) -> Data {
         self.nodes
             .get(crate::reconfig::CONFIG_NODE)
-            .map(|n| n.data.clone())
+            .map(Node::data_value)
             .unwrap_or_else(Data::empty)
     }
 
@@ -278,12 +244,44 @@ impl DataTree {
         self.extended_types = on;
     }
 
-    /// Inserts a node, maintaining digest and data size (not parent links or indexes).
-    pub(crate) fn insert_node(&mut self, path: Name, node: Node) {
-        let d = digest::node_digest(&path, &node.data, &node.stat);
+    /// Inserts a node, maintaining digest and data size (not parent links or indexes);
+    /// its slot key, or `None` (nothing changed) when the path exists.
+    pub(crate) fn insert_node(&mut self, node: Node) -> Option<u64> {
+        let d = digest::node_digest(node.path(), node.data(), node.stat());
+        let size = java_len(node.path()) + node.data().len() as u64;
+        let key = self.nodes.insert_new(node).ok()?;
         self.digest = self.digest.wrapping_add(d);
-        self.data_size += java_len(&path) + node.data.len() as u64;
-        self.nodes.insert(path, Arc::new(node));
+        self.data_size += size;
+        Some(key)
+    }
+
+    /// Adds `child` (an existing node) to `parent`'s children set (no stat change).
+    pub(crate) fn link_child(&mut self, parent: &str, child: &str) {
+        let Some(key) = self.nodes.key_of(child) else {
+            return;
+        };
+        if let Some(p) = self.nodes.get_mut(parent) {
+            p.edit(|h| h.children_mut().insert(key));
+        }
+    }
+
+    /// The full paths of a node's children (any order).
+    pub(crate) fn child_paths(&self, n: &Node) -> Vec<String> {
+        n.child_keys()
+            .filter_map(|k| self.nodes.get_key(k))
+            .map(|c| c.path().to_owned())
+            .collect()
+    }
+
+    /// The children of a node, in name order.
+    pub(crate) fn sorted_children<'a>(&'a self, n: &'a Node) -> Vec<&'a Node> {
+        let mut v: Vec<&Node> = n
+            .child_keys()
+            .filter_map(|k| self.nodes.get_key(k))
+            .collect();
+        // Siblings share the prefix `parent/`: path order is name order.
+        v.sort_unstable_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
+        v
     }
 
     /// Zxid of the last applied txn.
@@ -338,7 +336,7 @@ impl DataTree {
         let mut out: Vec<String> = Vec::new();
         for p in &self.containers {
             if let Some(n) = self.nodes.get(p) {
-                if n.children.is_empty() && n.stat.cversion > 0 {
+                if !n.has_children() && n.stat().cversion > 0 {
                     out.push(String::from(&**p));
                 }
             }
@@ -347,11 +345,11 @@ impl DataTree {
             for p in &self.ttls {
                 if let Some(n) = self.nodes.get(p) {
                     if let ephemeral::OwnerKind::Ttl(ttl) =
-                        ephemeral::kind(n.stat.ephemeral_owner, true)
+                        ephemeral::kind(n.stat().ephemeral_owner, true)
                     {
-                        if n.children.is_empty()
+                        if !n.has_children()
                             && ttl != 0
-                            && now_ms.saturating_sub(n.stat.mtime) > ttl
+                            && now_ms.saturating_sub(n.stat().mtime) > ttl
                         {
                             out.push(String::from(&**p));
                         }
@@ -371,9 +369,7 @@ impl DataTree {
     /// Looks a node up for a read. ZooKeeper keys the root as "" as well as "/", so a
     /// read of "" answers with the root (writes never get here with "": prep rejects it).
     fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes
-            .get(if path.is_empty() { "/" } else { path })
-            .map(|n| &**n)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     /// Whether a node exists.
@@ -387,40 +383,40 @@ impl DataTree {
 
     /// The stored stat (stored cversion) of a node.
     pub fn stat_persisted(&self, path: &str) -> Option<StatPersisted> {
-        self.node(path).map(|n| n.stat.clone())
+        self.node(path).map(|n| n.stat().clone())
     }
 
     /// Number of children of a node.
     pub fn num_children(&self, path: &str) -> Option<usize> {
-        self.node(path).map(|n| n.children.len())
+        self.node(path).map(Node::num_children)
     }
 
     pub fn get_data(&self, path: &str) -> Option<(Data, Stat)> {
         self.node(path)
-            .map(|n| (n.data.clone(), self.client_stat(n)))
+            .map(|n| (n.data_value(), self.client_stat(n)))
     }
 
     /// Children names (sorted) and the node's stat.
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
         self.node(path).map(|n| {
-            (
-                n.children
-                    .iter()
-                    .map(|c| String::from(child_name(c)))
-                    .collect(),
-                self.client_stat(n),
-            )
+            let mut names: Vec<String> = n
+                .child_keys()
+                .filter_map(|k| self.nodes.get_key(k))
+                .map(|c| String::from(c.name()))
+                .collect();
+            names.sort_unstable();
+            (names, self.client_stat(n))
         })
     }
 
     pub fn get_acl(&self, path: &str) -> Option<(Vec<Acl>, Stat)> {
         self.node(path)
-            .map(|n| (self.acls.get(n.acl).as_ref().clone(), self.client_stat(n)))
+            .map(|n| (self.acls.get(n.acl()).as_ref().clone(), self.client_stat(n)))
     }
 
     /// The ACL of a node (shared), for permission checks.
     pub fn acl(&self, path: &str) -> Option<Arc<Vec<Acl>>> {
-        self.node(path).map(|n| self.acls.get(n.acl))
+        self.node(path).map(|n| self.acls.get(n.acl()))
     }
 
     /// Number of descendants (not counting the node itself).
@@ -430,11 +426,11 @@ impl DataTree {
         }
         let n = self.node(path)?;
         let mut count: i64 = 0;
-        let mut stack: Vec<&Name> = n.children.iter().collect();
-        while let Some(p) = stack.pop() {
+        let mut stack: Vec<u64> = n.child_keys().collect();
+        while let Some(k) = stack.pop() {
             count += 1;
-            if let Some(c) = self.nodes.get(&**p) {
-                stack.extend(c.children.iter());
+            if let Some(c) = self.nodes.get_key(k) {
+                stack.extend(c.child_keys());
             }
         }
         Some(count.min(i32::MAX as i64) as i32)
@@ -447,8 +443,8 @@ impl DataTree {
 
     /// Recomputes the digest from scratch (tests / consistency checks).
     pub fn recompute_digest(&self) -> i64 {
-        self.nodes.iter().fold(0i64, |acc, (p, n)| {
-            acc.wrapping_add(digest::node_digest(p, &n.data, &n.stat))
+        self.nodes.values().fold(0i64, |acc, n| {
+            acc.wrapping_add(digest::node_digest(n.path(), n.data(), n.stat()))
         })
     }
 }

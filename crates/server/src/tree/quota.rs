@@ -18,7 +18,6 @@
 use super::{DataTree, Name};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 /// `/zookeeper/quota` (ZooKeeper's `Quotas.quotaZookeeper`).
 pub const QUOTA_ROOT: &str = "/zookeeper/quota";
@@ -270,7 +269,7 @@ impl DataTree {
             let Some(n) = self.nodes.get(p.as_str()) else {
                 continue;
             };
-            if n.children.is_empty() {
+            if !n.has_children() {
                 let suffix = format!("/{LIMIT_NODE}");
                 if let Some(pos) = p.find(&suffix).filter(|_| p.ends_with(&suffix)) {
                     let root = &p[QUOTA_ROOT.len()..pos];
@@ -280,7 +279,7 @@ impl DataTree {
                 }
                 continue;
             }
-            stack.extend(n.children.iter().map(|c| String::from(&**c)));
+            stack.extend(self.child_paths(n));
         }
         roots.sort();
         for root in roots {
@@ -298,8 +297,8 @@ impl DataTree {
                 continue;
             };
             count += 1;
-            bytes += n.data.len() as i64;
-            stack.extend(n.children.iter().map(|c| String::from(&**c)));
+            bytes += n.data().len() as i64;
+            stack.extend(self.child_paths(n));
         }
         (count, bytes)
     }
@@ -324,7 +323,7 @@ impl DataTree {
             tracing::error!(path = %stat_path, "missing node for quota stats");
             return;
         };
-        let mut stats = match StatsTrack::from_bytes(&node.data) {
+        let mut stats = match StatsTrack::from_bytes(node.data()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(path = %stat_path, error = %e, "quota stats not updated");
@@ -342,10 +341,9 @@ impl DataTree {
         let Some(n) = self.nodes.get_mut(stat_path) else {
             return false;
         };
-        let n = Arc::make_mut(n);
-        n.data = stats.to_string().into_bytes().into();
+        n.set_data(Some(stats.to_string().as_bytes()));
         debug_assert_eq!(
-            super::digest::node_digest(stat_path, &n.data, &n.stat),
+            super::digest::node_digest(stat_path, n.data(), n.stat()),
             0,
             "quota stats nodes must not count in the digest"
         );
@@ -363,8 +361,8 @@ impl DataTree {
             let Some(n) = self.nodes.get(p.as_str()) else {
                 continue;
             };
-            if !n.children.is_empty() {
-                stack.extend(n.children.iter().map(|c| String::from(&**c)));
+            if n.has_children() {
+                stack.extend(self.child_paths(n));
                 continue;
             }
             let limits = p.ends_with(&format!("/{LIMIT_NODE}"));
@@ -379,7 +377,7 @@ impl DataTree {
             else {
                 continue;
             };
-            let Ok(st) = StatsTrack::from_bytes(&n.data) else {
+            let Ok(st) = StatsTrack::from_bytes(n.data()) else {
                 continue;
             };
             let e = out.entry(ns.to_owned()).or_default();
@@ -417,7 +415,7 @@ impl DataTree {
         let parsed = |p: String| {
             self.nodes
                 .get(p.as_str())
-                .and_then(|n| StatsTrack::from_bytes(&n.data).ok())
+                .and_then(|n| StatsTrack::from_bytes(n.data()).ok())
         };
         let Some(limits) = parsed(limit_path(&root)) else {
             return out;

@@ -2,10 +2,9 @@
 //! and a builder that rebuilds a tree from those. Must never do IO: the storage layer
 //! owns the file format.
 
-use super::{digest, java_len, AclCache, Children, DataTree, Name, Node, NodeMap};
+use super::{digest, java_len, AclCache, Children, DataTree, Node, NodeMap};
 use rzk_proto::records::{Acl, StatPersisted};
 use rzk_proto::Data;
-use std::sync::Arc;
 
 /// One node as written in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,21 +18,25 @@ pub struct SnapshotNode {
 }
 
 impl DataTree {
-    /// Visits every node pre-order (parents before children), root as `""`.
-    pub fn for_each_snapshot_node(&self, mut f: impl FnMut(&str, &Data, i64, &StatPersisted)) {
-        let Some((root, _)) = self.nodes.get_key_value("/") else {
+    /// Visits every node pre-order (parents before children, siblings in name order),
+    /// root as `""`. The data is `None` when null.
+    pub fn for_each_snapshot_node(
+        &self,
+        mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted),
+    ) {
+        let Some(root) = self.nodes.get("/") else {
             return;
         };
-        // Children sets hold full paths: the walk clones `Arc`s, it builds no strings.
-        let mut stack: Vec<&Name> = vec![root];
-        while let Some(path) = stack.pop() {
-            let Some(n) = self.nodes.get(&**path) else {
-                continue;
-            };
-            let shown = if &**path == "/" { "" } else { &**path };
-            f(shown, &n.data, n.acl, &n.stat);
-            // Reverse so that children come out in name order.
-            stack.extend(n.children.iter().rev());
+        // Nodes hold their full paths: the walk builds no strings.
+        let mut stack: Vec<&Node> = vec![root];
+        while let Some(n) = stack.pop() {
+            let path = n.path();
+            let shown = if path == "/" { "" } else { path };
+            f(shown, n.data_opt(), n.acl(), n.stat());
+            if n.has_children() {
+                // Reversed so that children come out in name order.
+                stack.extend(self.sorted_children(n).into_iter().rev());
+            }
         }
     }
 
@@ -43,7 +46,7 @@ impl DataTree {
         self.for_each_snapshot_node(|path, data, acl, stat| {
             v.push(SnapshotNode {
                 path: path.to_owned(),
-                data: data.clone(),
+                data: Data::from(data.map(bytes::Bytes::copy_from_slice)),
                 acl,
                 stat: stat.clone(),
             })
@@ -71,16 +74,16 @@ pub enum BuildError {
 ///
 /// Snapshots list the nodes in pre-order (ZooKeeper's and rzk's writers recurse), so
 /// the parent of a node is almost always the node added last or one of its ancestors.
-/// Those are kept `open`, outside the path map, while their subtree is being added:
-/// adding a child then touches no map entry, and each node enters the map once, when
-/// its subtree has ended (or at `finish`). Any other order (a parent added long
-/// before) still works, through the map.
+/// Those are kept `open` while their subtree is being added: a child's slot key goes
+/// into the open parent's children set, which is stored into the parent (one map
+/// access) when its subtree has ended (or at `finish`). Any other order (a parent added
+/// long before) still works, through the map.
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: DataTree,
     /// A chain of nodes whose subtrees may still grow, outermost first: each one is a
-    /// child of the one before it. None of them is in `tree.nodes` yet.
-    open: Vec<(Name, Node)>,
+    /// child of the one before it: (path, slot key, children gathered so far).
+    open: Vec<(String, u64, Children)>,
 }
 
 /// True when `anc` is a proper ancestor of `path` (`/` is the ancestor of every other
@@ -123,43 +126,52 @@ impl TreeBuilder {
     }
 
     pub fn add_node(&mut self, node: SnapshotNode) -> Result<(), BuildError> {
-        let path: Name = if node.path.is_empty() {
-            Name::from("/")
+        let path: String = if node.path.is_empty() {
+            String::from("/")
         } else {
-            Name::from(node.path)
+            node.path
         };
-        if !self.tree.acls.contains(node.acl) {
-            return Err(BuildError::UnknownAcl(path.to_string(), node.acl));
+        if !self.tree.acls.contains(node.acl) || !Node::acl_fits(node.acl) {
+            return Err(BuildError::UnknownAcl(path, node.acl));
         }
         // The open nodes that are not ancestors of this one are complete.
         while self
             .open
             .last()
-            .is_some_and(|(p, _)| !is_ancestor(p, &path))
+            .is_some_and(|(p, _, _)| !is_ancestor(p, &path))
         {
-            self.close_last()?;
+            self.close_last();
         }
-        if &*path != "/" {
-            let parent = rzk_proto::path::parent(&path);
-            let name = path.clone();
-            match self.open.last_mut() {
-                Some((p, n)) if &**p == parent => {
-                    n.children.insert(name);
-                }
-                _ => {
-                    // Not pre-order: the parent, if any, is in the map (or an open
-                    // ancestor further out, closed by the flush).
-                    self.flush()?;
-                    match self.tree.nodes.get_mut(parent) {
-                        Some(p) => {
-                            Arc::make_mut(p).children.insert(name);
-                        }
-                        None => return Err(BuildError::Orphan(path.to_string())),
-                    }
-                }
+        let open_parent = path != "/"
+            && self
+                .open
+                .last()
+                .is_some_and(|(p, _, _)| p == rzk_proto::path::parent(&path));
+        if path != "/" && !open_parent {
+            // Not pre-order: the parent, if any, is in the map (or an open ancestor
+            // further out, closed by the flush).
+            self.flush();
+            if !self.tree.nodes.contains_key(rzk_proto::path::parent(&path)) {
+                return Err(BuildError::Orphan(path));
             }
-        } else if self.tree.nodes.contains_key(&path) {
-            return Err(BuildError::Duplicate(path.to_string()));
+        }
+        let new = Node::new(
+            &path,
+            node.data.as_option().map(|b| &b[..]),
+            node.acl,
+            node.stat.clone(),
+            None,
+        );
+        let Ok(key) = self.tree.nodes.insert_new(new) else {
+            return Err(BuildError::Duplicate(path));
+        };
+        if path != "/" {
+            match self.open.last_mut() {
+                Some((_, _, children)) if open_parent => {
+                    children.insert(key);
+                }
+                _ => self.tree.link_child(rzk_proto::path::parent(&path), &path),
+            }
         }
         let t = &mut self.tree;
         t.acls.add_usage(node.acl);
@@ -167,42 +179,38 @@ impl TreeBuilder {
             .digest
             .wrapping_add(digest::node_digest(&path, &node.data, &node.stat));
         t.data_size += java_len(&path) + node.data.len() as u64;
-        t.index_owner(&path, node.stat.ephemeral_owner);
-        self.open.push((
-            path,
-            Node {
-                data: node.data,
-                acl: node.acl,
-                stat: node.stat,
-                children: Children::new(),
-            },
-        ));
+        if node.stat.ephemeral_owner != 0 {
+            t.index_owner(&super::Name::from(path.as_str()), node.stat.ephemeral_owner);
+        }
+        self.open.push((path, key, Children::new()));
         Ok(())
     }
 
-    /// Moves the innermost open node into the map.
-    fn close_last(&mut self) -> Result<(), BuildError> {
-        if let Some((path, node)) = self.open.pop() {
-            if let Some(old) = self.tree.nodes.insert(path.clone(), Arc::new(node)) {
-                // Put the first one back: the tree stays as it was before the duplicate.
-                self.tree.nodes.insert(path.clone(), old);
-                return Err(BuildError::Duplicate(path.to_string()));
+    /// Stores the innermost open node's children into it.
+    fn close_last(&mut self) {
+        if let Some((_, key, children)) = self.open.pop() {
+            if !children.is_empty() {
+                if let Some(n) = self.tree.nodes.get_key_mut(key) {
+                    n.edit(|h| {
+                        let mut all = h.children_mut().clone();
+                        all.extend(children);
+                        h.set_children(all);
+                    });
+                }
             }
         }
-        Ok(())
     }
 
-    /// Moves every open node into the map.
-    fn flush(&mut self) -> Result<(), BuildError> {
+    /// Closes every open node.
+    fn flush(&mut self) {
         while !self.open.is_empty() {
-            self.close_last()?;
+            self.close_last();
         }
-        Ok(())
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
     pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
-        self.flush()?;
+        self.flush();
         if !self.tree.nodes.contains_key("/") {
             return Err(BuildError::NoRoot);
         }

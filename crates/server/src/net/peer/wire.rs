@@ -150,7 +150,7 @@ pub fn encode_snapshot(tree: &DataTree, sessions: &[(SessionId, i32)]) -> Vec<u8
     tree.for_each_snapshot_node(|path, data, acl, stat| {
         (path.len() as i32).write(&mut w);
         w.extend_from_slice(path.as_bytes());
-        data.write(&mut w);
+        crate::storage::snapshot::write_buffer(data, &mut w);
         acl.write(&mut w);
         stat.write(&mut w);
     });

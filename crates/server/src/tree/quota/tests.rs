@@ -221,20 +221,20 @@ fn loading_a_tree_rebuilds_roots_and_recounts_stats() {
     for (idx, acl) in t.tree.acl_entries() {
         b.add_acl(idx, acl);
     }
-    let mut paths: Vec<String> = t.tree.nodes.keys().map(|k| k.to_string()).collect();
+    let mut paths: Vec<String> = t.tree.nodes.values().map(|n| n.path().to_owned()).collect();
     paths.sort();
     for p in paths {
-        let n = &t.tree.nodes[p.as_str()];
+        let n = t.tree.nodes.get(p.as_str()).unwrap();
         let data = if p == stat_path("/app") {
             Bytes::from_static(b"count=0,bytes=0").into()
         } else {
-            n.data.clone()
+            n.data_value()
         };
         b.add_node(SnapshotNode {
             path: if p == "/" { String::new() } else { p.clone() },
             data,
-            acl: n.acl,
-            stat: n.stat.clone(),
+            acl: n.acl(),
+            stat: n.stat().clone(),
         })
         .unwrap();
     }
