@@ -365,11 +365,23 @@ impl NodeMap {
     /// Adds a node under its path: its slot key, or the node back when the path is
     /// taken. Does not link it to its parent.
     pub(crate) fn insert_new(&mut self, node: Node) -> Result<u64, Node> {
-        match self.find(node.path()) {
-            Ok(_) => Err(node),
-            Err(k) => {
-                self.map.insert(k, node);
-                Ok(k)
+        // One descent in the common case: insert at the home slot and put back what was
+        // there (rare: the same path, or another path with the same hash).
+        let mut k = self.home(node.path());
+        let mut node = node;
+        loop {
+            match self.map.insert(k, node) {
+                None => return Ok(k),
+                Some(old) => {
+                    let same =
+                        old.path_bytes() == self.map.get(&k).map_or(&[][..], Node::path_bytes);
+                    let back = self.map.insert(k, old);
+                    node = back.expect("the slot was just filled");
+                    if same {
+                        return Err(node);
+                    }
+                    k = k.wrapping_add(1);
+                }
             }
         }
     }

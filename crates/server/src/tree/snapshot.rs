@@ -18,12 +18,17 @@ pub struct SnapshotNode {
 }
 
 impl DataTree {
-    /// Visits every node pre-order (parents before children, siblings in name order),
-    /// root as `""`. The data is `None` when null.
-    pub fn for_each_snapshot_node(
-        &self,
-        mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted),
-    ) {
+    /// Visits every node pre-order (parents before children), root as `""`; the data
+    /// is `None` when null. Siblings come in the path index's order (by slot key, which
+    /// depends on the index's per-process hash seed), as ZooKeeper writes them in its
+    /// child `HashSet`'s order: walking a parent's children in key order reads the index
+    /// sequentially, where name order would cost a sort and random reads.
+    pub fn for_each_snapshot_node(&self, f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
+        self.walk(false, f)
+    }
+
+    /// The pre-order walk; siblings in name order when `sorted`.
+    fn walk(&self, sorted: bool, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         let Some(root) = self.nodes.get("/") else {
             return;
         };
@@ -33,17 +38,26 @@ impl DataTree {
             let path = n.path();
             let shown = if path == "/" { "" } else { path };
             f(shown, n.data_opt(), n.acl(), n.stat());
-            if n.has_children() {
+            if !n.has_children() {
+                continue;
+            }
+            if sorted {
                 // Reversed so that children come out in name order.
                 stack.extend(self.sorted_children(n).into_iter().rev());
+            } else {
+                let from = stack.len();
+                stack.extend(n.child_keys().filter_map(|k| self.nodes.get_key(k)));
+                stack[from..].reverse();
             }
         }
     }
 
-    /// All nodes pre-order (see [`DataTree::for_each_snapshot_node`]).
+    /// All nodes pre-order as [`DataTree::for_each_snapshot_node`] visits them, but
+    /// siblings in name order, so that trees with the same content give the same list
+    /// (tests compare them).
     pub fn snapshot_nodes(&self) -> Vec<SnapshotNode> {
         let mut v = Vec::with_capacity(self.nodes.len());
-        self.for_each_snapshot_node(|path, data, acl, stat| {
+        self.walk(true, |path, data, acl, stat| {
             v.push(SnapshotNode {
                 path: path.to_owned(),
                 data: Data::from(data.map(bytes::Bytes::copy_from_slice)),
@@ -192,9 +206,13 @@ impl TreeBuilder {
             if !children.is_empty() {
                 if let Some(n) = self.tree.nodes.get_key_mut(key) {
                     n.edit(|h| {
-                        let mut all = h.children_mut().clone();
-                        all.extend(children);
-                        h.set_children(all);
+                        if h.children_mut().is_empty() {
+                            h.set_children(children);
+                        } else {
+                            let mut all = h.children_mut().clone();
+                            all.extend(children);
+                            h.set_children(all);
+                        }
                     });
                 }
             }
