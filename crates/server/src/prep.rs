@@ -764,5 +764,7 @@ struct Ctx<'a> {
     time: i64,
 }
 
+mod reconfig;
+
 #[cfg(test)]
 mod tests;

@@ -1007,14 +1007,8 @@ impl Conn {
                     .await
             }
             Ok(Request::Sync(path)) => self.submit(hdr.xid, JobKind::Sync(path), false).await,
-            Ok(Request::Reconfig(_)) => {
-                let code = if shared.config.reconfig_enabled {
-                    ErrorCode::Unimplemented
-                } else {
-                    ErrorCode::ReconfigDisabled
-                };
-                self.submit(hdr.xid, JobKind::ErrorTxn(code), false).await
-            }
+            // Checked and answered by the leader's prep (reconfig/request.rs).
+            Ok(Request::Reconfig(r)) => self.submit(hdr.xid, JobKind::Reconfig(r), false).await,
             Ok(Request::Read(rq)) => {
                 self.local(hdr.xid, Local::Read(rq));
                 Ok(())

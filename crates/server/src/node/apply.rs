@@ -37,10 +37,10 @@ pub enum ApplyMsg {
     Reply(Box<Job>),
     /// Replace the database with the one received after SNAP.
     Install(Box<ReceivedSnapshot>),
-    /// A learner has synchronised with its leader: write the local membership into
-    /// `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader` →
-    /// `initConfigInZKDatabase`; no client is connected then, so no watch fires).
-    ConfigNode,
+    /// A learner has synchronised with its leader: write the membership in force (its
+    /// text and version) into `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader`
+    /// → `initConfigInZKDatabase`; no client is connected then, so no watch fires).
+    ConfigNode(String, u64),
     /// Serialize the database (which must be at `zxid`) for a learner's SNAP.
     Snapshot {
         zxid: i64,
@@ -119,8 +119,8 @@ fn run(
                     last_applied = Some(snap.tree.last_zxid());
                     install(shared, writer, *snap)
                 }
-                ApplyMsg::ConfigNode => {
-                    crate::storage::open::init_config_node(&mut writer.write(), &shared.config)
+                ApplyMsg::ConfigNode(text, version) => {
+                    crate::storage::open::write_config_node(&mut writer.write(), &text, version)
                 }
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {
@@ -323,6 +323,28 @@ fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, resul
                 conn,
                 ConnMsg::Done {
                     frame: reply_frame(job.xid, zxid, code.code(), &[]),
+                    close: false,
+                },
+            );
+        }
+        JobKind::Reconfig(_) => {
+            // ZooKeeper answers with the new /zookeeper/config (GetDataResponse).
+            let frame = match &result.reply {
+                crate::tree::TxnReply::SetData(stat) => {
+                    let body = rzk_proto::records::GetDataResponse {
+                        data: shared.tree().config_node_data(),
+                        stat: stat.clone(),
+                    }
+                    .to_bytes();
+                    reply_frame(job.xid, zxid, 0, &body)
+                }
+                crate::tree::TxnReply::Error(c) => reply_frame(job.xid, zxid, c.code(), &[]),
+                _ => reply_frame(job.xid, zxid, rzk_proto::ErrorCode::SystemError.code(), &[]),
+            };
+            shared.clients.send_to(
+                conn,
+                ConnMsg::Done {
+                    frame,
                     close: false,
                 },
             );

@@ -19,6 +19,8 @@
 use super::apply::{Applier, ApplyMsg};
 #[path = "observer_master.rs"]
 mod observer_master;
+#[path = "reconfig.rs"]
+mod reconfig;
 use super::disk::{DiskOp, DiskQueue};
 use super::forward::{self, Forwarded};
 use crate::auth::AuthInfo;
@@ -124,7 +126,9 @@ impl QuorumRuntime {
                 .await
                 .map_err(|source| QuorumError::Bind { addr, source })
         };
-        let zcfg = peers.zab_config(&shared.config);
+        let mut zcfg = peers.zab_config(&shared.config);
+        zcfg.reconfig_of = reconfig::reconfig_of;
+        zcfg.config_of_text = reconfig::config_of_text;
         let init_ms = zcfg.tick_ms * zcfg.init_limit;
         let rt = tokio::runtime::Handle::current();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -235,6 +239,7 @@ impl QuorumRuntime {
                     want_applied,
                     snapshot_after_recovery: replayed,
                     om,
+                    members: reconfig::Members::from_config(&shared.config),
                     stop: false,
                 };
                 d.process(outs);
@@ -317,6 +322,8 @@ struct Driver {
     looking: LookingReport,
     /// `observerMasterPort`: a follower's observer master, an observer's rotation.
     om: observer_master::OmRuntime,
+    /// The membership in force and the newest proposed (reconfig).
+    members: reconfig::Members,
     stop: bool,
 }
 
@@ -570,15 +577,7 @@ impl Driver {
                     }
                 }
                 Output::Deliver { from, packet } => self.on_deliver(from, packet),
-                Output::Activate { config, leader } => {
-                    // Not reached yet: this runtime's ZabConfig keeps `no_reconfig` (the
-                    // request answers UNIMPLEMENTED), so its core never activates one.
-                    tracing::error!(
-                        version = format_args!("{:#x}", config.version),
-                        %leader,
-                        "a membership change committed; rzk does not apply membership changes to its peers and files yet"
-                    );
-                }
+                Output::Activate { config, leader } => self.on_activate(config, leader),
                 Output::SessionTouches { data, .. } => {
                     if let Ok(ts) = decode_touches(&data) {
                         let now = self.shared.now_ms();
@@ -689,6 +688,7 @@ impl Driver {
     fn on_role(&mut self, role: Role, leader: Option<ServerId>) {
         tracing::info!(sid = %self.peers.me, ?role, ?leader, "role changed");
         self.om_stop();
+        self.members.forget_proposed();
         if self.serving {
             self.stop_serving();
         }
@@ -740,7 +740,8 @@ impl Driver {
                 .store(true, std::sync::atomic::Ordering::Release);
         } else {
             // After the commits of the sync, before any client is let in.
-            self.send_applier(ApplyMsg::ConfigNode);
+            let (text, version) = self.members.in_force();
+            self.send_applier(ApplyMsg::ConfigNode(text, version));
             self.shared.quorum.set_serving(true);
             self.om_start(epoch);
         }
@@ -896,6 +897,11 @@ impl Driver {
                 self.learner_syncs.push_back(LearnerSync::Local(job));
                 p
             }
+            JobKind::Reconfig(req) => {
+                let p = forward::reconfig_packet(job.session, job.xid, req, &job.auth);
+                self.remote_pending.insert((job.session, job.xid), job);
+                p
+            }
             JobKind::ErrorTxn(_) => {
                 // Answered in order after a round trip through the leader.
                 let p = forward::sync_packet(job.session, job.xid, "/", &job.auth);
@@ -968,6 +974,10 @@ impl Driver {
                     let rec = self.prepare(job.session, job.xid, Err(*code), &job.auth);
                     self.propose(rec, Some(job));
                 }
+                JobKind::Reconfig(req) => {
+                    let rec = self.prepare_reconfig(job.session, job.xid, req, &job.auth);
+                    self.propose(rec, Some(job));
+                }
                 JobKind::Sync(_) => {
                     let last = self.zab.last_logged();
                     if self.zab.last_committed() >= last {
@@ -997,6 +1007,10 @@ impl Driver {
                 }
                 Forwarded::Error(code) => {
                     let rec = self.prepare(session, cxid, Err(code), &auth);
+                    self.propose(rec, None);
+                }
+                Forwarded::Reconfig(r) => {
+                    let rec = self.prepare_reconfig(session, cxid, &r, &auth);
                     self.propose(rec, None);
                 }
                 Forwarded::Sync => self.step(Input::SyncRequest { from }),

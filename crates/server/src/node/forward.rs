@@ -9,7 +9,7 @@ use crate::prep::WriteRequest;
 use crate::request::{self, Request};
 use bytes::Bytes;
 use rzk_proto::quorum::{ForwardedRequest, PacketType, QuorumPacket};
-use rzk_proto::records::{RequestHeader, SyncRequest};
+use rzk_proto::records::{ReconfigRequest, RequestHeader, SyncRequest};
 use rzk_proto::txn::CreateSessionTxn;
 use rzk_proto::{ErrorCode, Jute, OpCode, SessionId};
 
@@ -68,10 +68,23 @@ pub fn sync_packet(session: SessionId, cxid: i32, path: &str, auth: &AuthInfo) -
     packet(session, cxid, OpCode::Sync.code(), body, auth)
 }
 
+/// REQUEST for a client's reconfig request (opcode 16), as ZooKeeper's learners forward
+/// it: the request record as the client sent it.
+pub fn reconfig_packet(
+    session: SessionId,
+    cxid: i32,
+    req: &ReconfigRequest,
+    auth: &AuthInfo,
+) -> QuorumPacket {
+    packet(session, cxid, OpCode::Reconfig.code(), req.to_bytes(), auth)
+}
+
 /// A forwarded request as the leader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forwarded {
     Write(WriteRequest),
+    /// A reconfig request, for [`crate::prep::Prep::prepare_reconfig`].
+    Reconfig(ReconfigRequest),
     Sync,
     /// Logged as an error txn with this code (malformed write).
     Error(ErrorCode),
@@ -98,6 +111,7 @@ pub fn decode(f: &ForwardedRequest, max_buffer: usize) -> Forwarded {
                 Ok(Request::Write(w)) => Forwarded::Write(w),
                 Ok(Request::CloseSession) => Forwarded::Write(WriteRequest::CloseSession),
                 Ok(Request::Sync(_)) => Forwarded::Sync,
+                Ok(Request::Reconfig(r)) => Forwarded::Reconfig(r),
                 Ok(_) => Forwarded::Error(ErrorCode::BadArguments),
                 Err(e) => Forwarded::Error(e.reply.unwrap_or(ErrorCode::MarshallingError)),
             }
@@ -137,6 +151,20 @@ mod tests {
         }));
         roundtrip(WriteRequest::CreateSession { timeout_ms: 4000 });
         roundtrip(WriteRequest::CloseSession);
+    }
+
+    #[test]
+    fn reconfig_survives_forwarding() {
+        let req = ReconfigRequest {
+            joining_servers: "server.4=127.0.0.1:1:2:participant;3".into(),
+            leaving_servers: "2".into(),
+            new_members: String::new(),
+            cur_config_id: 0x1_0000_0003,
+        };
+        let p = reconfig_packet(SessionId(5), 9, &req, &AuthInfo::default());
+        let f = ForwardedRequest::decode(p.data()).unwrap();
+        assert_eq!((f.session_id, f.cxid), (5, 9));
+        assert_eq!(decode(&f, 1 << 20), Forwarded::Reconfig(req));
     }
 
     #[test]

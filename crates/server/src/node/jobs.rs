@@ -6,6 +6,7 @@
 use crate::auth::AuthInfo;
 use crate::prep::WriteRequest;
 use crate::watch::ConnId;
+use rzk_proto::records::ReconfigRequest;
 use rzk_proto::{ErrorCode, SessionId};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,9 @@ pub enum JobKind {
     Write(WriteRequest),
     /// A request refused before prep that ZooKeeper still logs as an error txn.
     ErrorTxn(ErrorCode),
+    /// The reconfig request (opcode 16): prepared by the leader's
+    /// [`crate::prep::Prep::prepare_reconfig`], forwarded there by learners.
+    Reconfig(ReconfigRequest),
     /// `sync`: replies once every earlier job has been applied; no txn.
     Sync(String),
     /// Stops the pipeline after every earlier job (server shutdown).

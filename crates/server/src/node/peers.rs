@@ -4,7 +4,7 @@
 //! Owns only the translation of `server.N` lines; resolves host names once at start-up.
 //! Never opens sockets.
 
-use crate::config::{Config, PeerRole};
+use crate::config::{Config, PeerRole, QuorumServer};
 use crate::node::QuorumError;
 use crate::zab::ZabConfig;
 use rzk_proto::ServerId;
@@ -21,6 +21,22 @@ pub struct Peer {
     /// `host:port` of the election address as written in the config (sent in the
     /// election connection header).
     pub election_text: String,
+}
+
+impl Peer {
+    /// The addresses of one `server.N` line (host names resolved now).
+    ///
+    /// # Errors
+    /// [`QuorumError::Config`] when a host does not resolve.
+    pub fn from_server(sid: ServerId, s: &QuorumServer) -> Result<Peer, QuorumError> {
+        Ok(Peer {
+            sid,
+            election: resolve(&s.host, s.election_port)?,
+            quorum: resolve(&s.host, s.quorum_port)?,
+            observer: s.role == PeerRole::Observer,
+            election_text: format!("{}:{}", s.host, s.election_port),
+        })
+    }
 }
 
 /// The whole ensemble.
@@ -64,16 +80,7 @@ impl Peers {
         let mut members = BTreeMap::new();
         for (id, s) in &cfg.servers {
             let sid = server_id(*id)?;
-            members.insert(
-                sid,
-                Peer {
-                    sid,
-                    election: resolve(&s.host, s.election_port)?,
-                    quorum: resolve(&s.host, s.quorum_port)?,
-                    observer: s.role == PeerRole::Observer,
-                    election_text: format!("{}:{}", s.host, s.election_port),
-                },
-            );
+            members.insert(sid, Peer::from_server(sid, s)?);
         }
         Ok(Peers {
             me: server_id(me)?,
@@ -126,28 +133,9 @@ impl Peers {
         z.tick_ms = u64::from(cfg.tick_time_ms.max(1));
         z.init_limit = u64::from(cfg.init_limit.unwrap_or(10).max(1));
         z.sync_limit = u64::from(cfg.sync_limit.unwrap_or(5).max(1));
-        let mut lines: Vec<String> = cfg
-            .servers
-            .values()
-            .map(|s| {
-                let role = match s.role {
-                    PeerRole::Participant => "participant",
-                    PeerRole::Observer => "observer",
-                };
-                let client = s
-                    .client_addr
-                    .as_ref()
-                    .map(|(h, p)| format!(";{h}:{p}"))
-                    .unwrap_or_default();
-                format!(
-                    "server.{}={}:{}:{}:{role}{client}",
-                    s.id, s.host, s.quorum_port, s.election_port
-                )
-            })
-            .collect();
-        lines.push("version=0".into());
-        z.config_text = lines.join("\n");
-        z.config_version = 0;
+        // ZooKeeper's QuorumMaj.toString(): what /zookeeper/config holds.
+        z.config_text = crate::reconfig::membership_text(&cfg.servers, cfg.config_version);
+        z.config_version = i64::try_from(cfg.config_version).unwrap_or(0);
         z
     }
 }

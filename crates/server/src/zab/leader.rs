@@ -500,9 +500,11 @@ impl Leader {
         };
         // A server that is no member follows as a non-voting follower (it is synced and
         // gets proposals, its ACKs count only for a pending membership that has it as a
-        // voter), as ZooKeeper's leader lets a server about to be added by a reconfig.
+        // voter), as ZooKeeper's leader lets a server about to be added by a reconfig. A
+        // member a reconfig removed observes (it is no voter in its own view) until a
+        // reconfig adds it back.
         let role_ok = if observer {
-            core.qv.is_observer(from)
+            core.qv.is_observer(from) || !core.qv.is_member(from)
         } else {
             core.qv.is_voter(from) || !core.qv.is_member(from)
         };

@@ -303,6 +303,22 @@ impl Zab {
         if from == core.cfg.my_id {
             return;
         }
+        if matches!(self.state, State::Looking(_)) && !n.config.is_empty() {
+            if let Some(c) = (core.cfg.config_of_text)(&n.config) {
+                if c.version > core.cfg.config_version {
+                    // A newer membership than ours (a reconfig committed while we were
+                    // away): put it in force and elect again under it.
+                    tracing::info!(sid = %core.cfg.my_id, %from,
+                        version = format_args!("{:#x}", c.version),
+                        "newer membership from a notification");
+                    let leader = ServerId(n.leader);
+                    core.activate(&c, leader);
+                    self.go_looking();
+                    return;
+                }
+            }
+        }
+        let core = &mut self.core;
         if !core.qv.is_voter(from) {
             // A non-voter learns the leader from our answer: an observer, or a server
             // outside our membership (one about to be added by a reconfig), as

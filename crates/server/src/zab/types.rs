@@ -61,6 +61,15 @@ pub fn no_reconfig(_: &Txn) -> Option<NewConfig> {
     None
 }
 
+/// The runtime's reading of a membership text (as notifications carry it), `None` for
+/// text it cannot read.
+pub type ConfigOfText = fn(&str) -> Option<NewConfig>;
+
+/// A [`ConfigOfText`] for runtimes without reconfig: no text is read.
+pub fn no_config_text(_: &str) -> Option<NewConfig> {
+    None
+}
+
 /// Static configuration of the core. Times are in milliseconds of the runtime's clock.
 #[derive(Debug, Clone)]
 pub struct ZabConfig {
@@ -86,6 +95,10 @@ pub struct ZabConfig {
     /// Which txns are reconfig txns, and the membership each installs (leader: the
     /// two-quorum rule and COMMITANDACTIVATE; learners: what to activate).
     pub reconfig_of: ReconfigOf,
+    /// Reads the membership text of election notifications: a LOOKING server adopts a
+    /// newer membership than its own from them (ZooKeeper's `FastLeaderElection`
+    /// receiver calling `processReconfig` when `reconfigEnabled`).
+    pub config_of_text: ConfigOfText,
     /// TEST ONLY: a leader commits its own proposals without waiting for a quorum. Exists
     /// so the simulator can prove its checker catches a broken leader. Never set it.
     pub fault_commit_without_quorum: bool,
@@ -110,6 +123,7 @@ impl ZabConfig {
             config_text: String::new(),
             config_version: 0,
             reconfig_of: no_reconfig,
+            config_of_text: no_config_text,
             fault_commit_without_quorum: false,
         }
     }

@@ -44,13 +44,66 @@ enum Incoming {
 
 struct PeerHandle {
     latest: watch::Sender<Latest>,
+    /// Hand-overs from the acceptor to the peer's worker.
+    kick: mpsc::Sender<Incoming>,
+}
+
+/// What every worker of one server shares; the registry of workers grows when a
+/// reconfig adds a member or a server not (yet) in the membership connects (ZooKeeper's
+/// QuorumCnxManager talks to any sid that introduces itself with its address).
+struct Registry {
+    me: ServerId,
+    my_addr: String,
+    events: mpsc::UnboundedSender<Event>,
+    tls: Option<Arc<QuorumTls>>,
+    reach: Reachability,
+    rt: tokio::runtime::Handle,
+    peers: std::sync::Mutex<HashMap<ServerId, PeerHandle>>,
+}
+
+impl Registry {
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<ServerId, PeerHandle>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a worker for `sid` at `addr` (`addr_text` as its `server.N` line or its
+    /// connection header writes it) unless one runs; returns its hand-over queue.
+    fn ensure(&self, sid: ServerId, addr: SocketAddr, addr_text: &str) -> mpsc::Sender<Incoming> {
+        let mut peers = self.peers();
+        if let Some(h) = peers.get(&sid) {
+            return h.kick.clone();
+        }
+        let (latest, latest_rx) = watch::channel::<Latest>(None);
+        let (itx, irx) = mpsc::channel(INCOMING_CAPACITY);
+        peers.insert(
+            sid,
+            PeerHandle {
+                latest,
+                kick: itx.clone(),
+            },
+        );
+        let w = Worker {
+            me: self.me,
+            peer: sid,
+            addr,
+            addr_text: addr_text.to_owned(),
+            host: host_of(addr_text),
+            reach: self.reach.clone(),
+            my_addr: self.my_addr.clone(),
+            events: self.events.clone(),
+            tls: self.tls.clone(),
+        };
+        self.rt.spawn(w.run(latest_rx, irx));
+        itx
+    }
 }
 
 /// Handle to the election network; sends never block.
 pub struct ElectionNet {
     me: ServerId,
-    peers: HashMap<ServerId, PeerHandle>,
-    reach: Reachability,
+    reg: Arc<Registry>,
 }
 
 impl std::fmt::Debug for ElectionNet {
@@ -74,38 +127,34 @@ impl ElectionNet {
             .mine()
             .map(|p| p.election_text.clone())
             .unwrap_or_default();
-        let mut handles = HashMap::new();
-        let mut kicks = HashMap::new();
-        let reach = Reachability::default();
-        for p in peers.members.values().filter(|p| p.sid != me) {
-            let (latest, latest_rx) = watch::channel::<Latest>(None);
-            let (itx, irx) = mpsc::channel(INCOMING_CAPACITY);
-            kicks.insert(p.sid, itx);
-            handles.insert(p.sid, PeerHandle { latest });
-            let w = Worker {
-                me,
-                peer: p.sid,
-                addr: p.election,
-                addr_text: p.election_text.clone(),
-                host: host_of(&p.election_text),
-                reach: reach.clone(),
-                my_addr: my_addr.clone(),
-                events: events.clone(),
-                tls: tls.clone(),
-            };
-            rt.spawn(w.run(latest_rx, irx));
-        }
-        rt.spawn(accept_loop(me, listener, kicks, tls));
-        ElectionNet {
+        let reg = Arc::new(Registry {
             me,
-            peers: handles,
-            reach,
+            my_addr,
+            events,
+            tls: tls.clone(),
+            reach: Reachability::default(),
+            rt: rt.clone(),
+            peers: std::sync::Mutex::new(HashMap::new()),
+        });
+        for p in peers.members.values().filter(|p| p.sid != me) {
+            reg.ensure(p.sid, p.election, &p.election_text);
+        }
+        rt.spawn(accept_loop(me, listener, reg.clone(), tls));
+        ElectionNet { me, reg }
+    }
+
+    /// Reaches `peer` from now on (a member a reconfig added); nothing if a worker for
+    /// its sid runs already.
+    pub fn add_peer(&self, peer: &crate::node::peers::Peer) {
+        if peer.sid != self.me {
+            self.reg
+                .ensure(peer.sid, peer.election, &peer.election_text);
         }
     }
 
     /// Peers whose election port could not be reached at the last attempt.
     pub fn unreachable(&self) -> Vec<DownPeer> {
-        self.reach.down(Instant::now())
+        self.reg.reach.down(Instant::now())
     }
 
     /// Queues `n` for `to`, replacing anything not yet sent. Messages to self are dropped
@@ -114,7 +163,7 @@ impl ElectionNet {
         if to == self.me {
             return;
         }
-        if let Some(h) = self.peers.get(&to) {
+        if let Some(h) = self.reg.peers().get(&to) {
             h.latest
                 .send_replace(Some(Arc::new(election_frame(&n.encode()))));
         }
@@ -347,10 +396,9 @@ async fn read_header<R: AsyncRead + Unpin>(s: &mut R) -> std::io::Result<Initial
 async fn accept_loop(
     me: ServerId,
     listener: TcpListener,
-    kicks: HashMap<ServerId, mpsc::Sender<Incoming>>,
+    reg: Arc<Registry>,
     tls: Option<Arc<QuorumTls>>,
 ) {
-    let kicks = Arc::new(kicks);
     loop {
         let (s, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -360,7 +408,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let kicks = kicks.clone();
+        let reg = reg.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let mut s = match stream::accept(s, addr, tls.as_deref()).await {
@@ -382,9 +430,25 @@ async fn accept_loop(
                 }
             };
             let sid = ServerId(hdr.sid);
-            let Some(k) = kicks.get(&sid) else {
-                tracing::warn!(%addr, %sid, "election connection from an unknown server; closed");
-                return;
+            let known = reg.peers().get(&sid).map(|h| h.kick.clone());
+            let k = match known {
+                Some(k) => k,
+                None if sid != me => {
+                    // A server outside the membership (one a reconfig may add): reach
+                    // it at the election address its header names.
+                    let text = hdr.address.split('|').next().unwrap_or_default().to_owned();
+                    let resolved = tokio::net::lookup_host(text.clone())
+                        .await
+                        .ok()
+                        .and_then(|mut a| a.next());
+                    let Some(at) = resolved else {
+                        tracing::warn!(%addr, %sid, address = %text, "election connection from an unknown server without a usable address; closed");
+                        return;
+                    };
+                    tracing::info!(%sid, address = %text, "election connection from a server outside the membership");
+                    reg.ensure(sid, at, &text)
+                }
+                None => return,
             };
             if sid == me {
                 tracing::warn!(%addr, "election connection from a server with my own id; closed");

@@ -1,0 +1,325 @@
+//! Dynamic reconfiguration in the runtime (a child module of the driver): the leader's
+//! prep of the reconfig request, which txns are reconfigs (the core's
+//! `ZabConfig::reconfig_of`), and what the runtime does when the core activates a
+//! committed membership (`Output::Activate`): new members reachable on the election port,
+//! roles updated, and the configuration files rewritten as ZooKeeper 3.8's
+//! `QuorumPeer.setQuorumVerifier` does (`<zoo.cfg>.dynamic.<hex version>` with the
+//! membership, and zoo.cfg pointing at it with `dynamicConfigFile=`).
+//!
+//! `/zookeeper/config` needs nothing here: the reconfig txn is a `SetDataTxn` on it, so
+//! applying the txn serves the new text.
+
+use super::Driver;
+use crate::auth::AuthInfo;
+use crate::config::{parse_properties, parse_server_line, Config};
+use crate::node::peers::Peer;
+use crate::reconfig::request::{LeaderView, Membership};
+use crate::zab::types::NewConfig;
+use crate::zab::{ServerId, Txn};
+use rzk_proto::records::ReconfigRequest;
+use rzk_proto::txn::{Txn as TxnBody, TxnRecord};
+use rzk_proto::{SessionId, Zxid};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The membership in force and the newest one proposed (ZooKeeper's quorum verifier and
+/// last seen quorum verifier).
+#[derive(Debug, Clone)]
+pub(super) struct Members {
+    committed: Membership,
+    last_seen: Membership,
+}
+
+impl Members {
+    /// The membership of the configuration files.
+    pub(super) fn from_config(cfg: &Config) -> Members {
+        let m = Membership {
+            servers: cfg.servers.clone(),
+            version: cfg.config_version,
+        };
+        Members {
+            committed: m.clone(),
+            last_seen: m,
+        }
+    }
+
+    /// The text and version of the membership in force (for `/zookeeper/config`).
+    pub(super) fn in_force(&self) -> (String, u64) {
+        (self.committed.text(), self.committed.version)
+    }
+
+    /// Leadership changed: a proposed reconfig this server made is no longer its to
+    /// commit (a new leader commits it, and then it is activated, or it is gone).
+    pub(super) fn forget_proposed(&mut self) {
+        self.last_seen = self.committed.clone();
+    }
+}
+
+/// The membership a `/zookeeper/config` text describes (`server.N=` lines and
+/// `version=<hex>`), as ZooKeeper's `QuorumMaj(Properties)`; `None` for text that is no
+/// membership.
+pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
+    let mut servers = BTreeMap::new();
+    let mut version = 0;
+    for (k, v) in parse_properties(text) {
+        if k == "version" {
+            version = u64::from_str_radix(v.trim(), 16).ok()?;
+        } else if let Some(n) = k.strip_prefix("server.") {
+            let s = parse_server_line(&k, &v).ok()?;
+            if n.parse::<u64>().ok() != Some(s.id) {
+                return None;
+            }
+            servers.insert(s.id, s);
+        } else {
+            return None;
+        }
+    }
+    Some(Membership { servers, version })
+}
+
+/// The core's reading of a txn (`ZabConfig::reconfig_of`): a `Reconfig` txn installs
+/// the membership its `/zookeeper/config` text describes.
+pub(super) fn reconfig_of(t: &Txn) -> Option<NewConfig> {
+    // Called for every proposal: tell by the header's type (after clientId, cxid, zxid
+    // and time: bytes 28..32, big-endian) before decoding anything.
+    let ty = t.payload.get(28..32)?;
+    if i32::from_be_bytes(ty.try_into().ok()?) != rzk_proto::OpCode::Reconfig.code() {
+        return None;
+    }
+    let rec = TxnRecord::decode(&t.payload).ok()?;
+    let TxnBody::Reconfig(s) = rec.txn else {
+        return None;
+    };
+    let text = String::from_utf8(s.data.to_vec()).ok()?;
+    let c = config_of_text(&text);
+    if c.is_none() {
+        tracing::error!(zxid = %t.zxid, "a reconfig txn whose membership does not parse");
+    }
+    c
+}
+
+/// The core's reading of a membership text (`ZabConfig::config_of_text`: the config
+/// carried by election notifications).
+pub(super) fn config_of_text(text: &str) -> Option<NewConfig> {
+    let m = parse_membership(text)?;
+    let ids = |set: BTreeSet<u64>| {
+        set.into_iter()
+            .filter_map(|i| ServerId::try_from(i).ok())
+            .collect()
+    };
+    Some(NewConfig {
+        voters: ids(m.voters()),
+        observers: ids(m.observers()),
+        version: i64::try_from(m.version).ok()?,
+        text: text.to_owned(),
+    })
+}
+
+impl Driver {
+    /// Leader: prep of a reconfig request as the txn of the next zxid (an error txn when
+    /// it is refused). `None` if this server cannot propose.
+    pub(super) fn prepare_reconfig(
+        &mut self,
+        session: SessionId,
+        cxid: i32,
+        req: &ReconfigRequest,
+        auth: &AuthInfo,
+    ) -> Option<(Zxid, TxnRecord)> {
+        let zxid = self.zab.next_zxid()?;
+        let me = u64::try_from(self.peers.me.0).unwrap_or_default();
+        let synced: BTreeSet<u64> = self
+            .zab
+            .synced_learners()
+            .into_iter()
+            .filter_map(|s| u64::try_from(s.0).ok())
+            .collect();
+        let view = LeaderView {
+            reconfig_enabled: self.shared.config.reconfig_enabled,
+            standalone_enabled: self.shared.config.standalone_enabled,
+            quorum_leader: !self.peers.is_solo(),
+            committed_version: self.members.committed.version,
+            last_seen: &self.members.last_seen,
+            my_id: me,
+            synced_followers: &synced,
+        };
+        let now = crate::node::lifecycle::wall_ms();
+        let tree = self.shared.tree();
+        let (rec, next) = self
+            .prep
+            .prepare_reconfig(&tree, &view, session, cxid, req, auth, zxid.0, now);
+        drop(tree);
+        if let Some(m) = next {
+            tracing::info!(
+                version = format_args!("{:x}", m.version),
+                voters = ?m.voters(),
+                observers = ?m.observers(),
+                "reconfig proposed"
+            );
+            self.members.last_seen = m;
+        }
+        Some((zxid, rec))
+    }
+
+    /// `Output::Activate`: the committed membership is in force (the core already
+    /// counts votes by it). Reaches the new members, notes roles, rewrites the files.
+    pub(super) fn on_activate(&mut self, config: NewConfig, leader: ServerId) {
+        let Some(m) = parse_membership(&config.text) else {
+            tracing::error!(
+                version = format_args!("{:#x}", config.version),
+                "activated membership does not parse; peers and files unchanged"
+            );
+            return;
+        };
+        for s in m.servers.values() {
+            let Ok(sid) = ServerId::try_from(s.id) else {
+                continue;
+            };
+            let peer = match Peer::from_server(sid, s) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%sid, "new member unreachable: {e}");
+                    continue;
+                }
+            };
+            if let Some(e) = &self.election {
+                e.add_peer(&peer);
+            }
+            self.peers.members.insert(sid, peer);
+        }
+        // Members that left stay reachable on the election port (a removed server
+        // still learns the leader from it and may be added back); the core no longer
+        // counts them.
+        let mine = u64::try_from(self.peers.me.0).ok();
+        let role = mine.and_then(|id| m.servers.get(&id)).map(|s| s.role);
+        tracing::info!(
+            version = format_args!("{:x}", m.version),
+            designated_leader = %leader,
+            my_role = ?role,
+            "membership activated"
+        );
+        if let Err(e) = write_files(&self.shared.config, &m) {
+            tracing::warn!(
+                version = format_args!("{:x}", m.version),
+                "cannot write the new dynamic configuration: {e}"
+            );
+        }
+        self.members.committed = m.clone();
+        self.members.last_seen = m;
+    }
+}
+
+/// The file a membership at `version` is written to: `<zoo.cfg>.dynamic.<hex version>`
+/// next to zoo.cfg (ZooKeeper's `makeDynamicConfigFilename`).
+pub(crate) fn dynamic_file_name(zoo_cfg: &Path, version: u64) -> PathBuf {
+    let mut name = zoo_cfg.as_os_str().to_owned();
+    name.push(format!(".dynamic.{version:x}"));
+    PathBuf::from(name)
+}
+
+/// Writes the membership's dynamic file and points zoo.cfg at it, as ZooKeeper 3.8's
+/// `writeDynamicConfig` + `editStaticConfig` do: zoo.cfg keeps its other lines in order,
+/// loses its `server.N`, `group`, `weight`, `version` and old `dynamicConfigFile`
+/// lines, and gets `dynamicConfigFile=<new file>` at the end. Nothing without a zoo.cfg.
+fn write_files(cfg: &Config, m: &Membership) -> std::io::Result<()> {
+    let Some(zoo_cfg) = &cfg.source else {
+        return Ok(());
+    };
+    let dynamic = dynamic_file_name(zoo_cfg, m.version);
+    // The membership text without its version line, lines joined by `\n` and no
+    // newline after the last one, as ZooKeeper writes it.
+    let text = m.text();
+    let body = text
+        .lines()
+        .filter(|l| !l.starts_with("version="))
+        .collect::<Vec<_>>()
+        .join("\n");
+    write_atomically(&dynamic, body.as_bytes())?;
+    let old = std::fs::read_to_string(zoo_cfg)?;
+    let mut out = String::new();
+    for line in old.lines() {
+        let key = line.split('=').next().unwrap_or_default().trim();
+        let dropped = key.starts_with("server.")
+            || key.starts_with("group")
+            || key.starts_with("weight")
+            || key == "version"
+            || key == "dynamicConfigFile";
+        if !dropped {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("dynamicConfigFile={}\n", dynamic.display()));
+    write_atomically(zoo_cfg, out.as_bytes())?;
+    tracing::info!(file = %dynamic.display(), "dynamic configuration written");
+    Ok(())
+}
+
+/// Writes `path` through a temporary file and a rename (ZooKeeper's
+/// `AtomicFileWriter`).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_text_round_trips() {
+        let text = "server.1=127.0.0.1:24271:24286:participant;127.0.0.1:24251\n\
+                    server.3=127.0.0.1:24273:24288:observer;127.0.0.1:24253\n\
+                    version=100000004";
+        let m = parse_membership(text).expect("parses");
+        assert_eq!(m.version, 0x1_0000_0004);
+        assert_eq!(m.voters(), [1].into_iter().collect());
+        assert_eq!(m.observers(), [3].into_iter().collect());
+        assert_eq!(m.text(), text);
+        assert!(parse_membership("server.x=1").is_none());
+        assert!(parse_membership("foo=bar").is_none());
+    }
+
+    #[test]
+    fn reconfig_txns_recognised_by_type() {
+        use rzk_proto::txn::{SetDataTxn, TxnHeader};
+        let text = "server.1=127.0.0.1:1:2:participant;3\nversion=100000002";
+        let rec = |txn: TxnBody| TxnRecord {
+            header: TxnHeader {
+                client_id: 1,
+                cxid: 2,
+                zxid: 0x1_0000_0002,
+                time: 4,
+                txn_type: txn.txn_type(),
+            },
+            txn,
+            digest: None,
+        };
+        let set = SetDataTxn {
+            path: "/zookeeper/config".into(),
+            data: text.as_bytes().to_vec().into(),
+            version: -1,
+        };
+        let txn = |r: TxnRecord| Txn {
+            zxid: Zxid(0x1_0000_0002),
+            payload: r.encode().into(),
+        };
+        let c = reconfig_of(&txn(rec(TxnBody::Reconfig(set.clone())))).expect("a reconfig");
+        assert_eq!(
+            (c.version, c.voters.len(), c.text.as_str()),
+            (0x1_0000_0002, 1, text)
+        );
+        assert!(reconfig_of(&txn(rec(TxnBody::SetData(set)))).is_none());
+    }
+
+    #[test]
+    fn dynamic_file_named_by_hex_version() {
+        assert_eq!(
+            dynamic_file_name(Path::new("/a/zoo.cfg"), 0x1_0000_000a),
+            PathBuf::from("/a/zoo.cfg.dynamic.10000000a")
+        );
+    }
+}
