@@ -346,7 +346,8 @@ impl Prep {
                 Txn::error(code)
             }
         };
-        let paths: Vec<String> = s.undo.into_iter().map(|(p, _)| p).collect();
+        let mut paths = Vec::with_capacity(s.undo.len());
+        paths.extend(s.undo.into_iter().map(|(p, _)| p));
         if !paths.is_empty() || s.delta != 0 {
             self.pending_delta = self.pending_delta.wrapping_add(s.delta);
             self.in_flight.push_back(InFlight {
@@ -390,6 +391,17 @@ impl Prep {
         })
     }
 
+    /// The digest `path` contributes now (after the outstanding txns; 0 if absent).
+    fn old_digest(&self, tree: &DataTree, path: &str) -> i64 {
+        match self.overlay.get(path) {
+            Some(p) => p.node.as_ref().map_or(0, |n| n.digest),
+            None => tree
+                .nodes
+                .get(path)
+                .map_or(0, |n| node_digest(path, n.data(), n.stat())),
+        }
+    }
+
     fn put(
         &mut self,
         tree: &DataTree,
@@ -398,13 +410,23 @@ impl Prep {
         path: &str,
         node: Option<PNode>,
     ) {
-        let old = match self.overlay.get(path) {
-            Some(p) => p.node.as_ref().map_or(0, |n| n.digest),
-            None => tree
-                .nodes
-                .get(path)
-                .map_or(0, |n| node_digest(path, n.data(), n.stat())),
-        };
+        let old = self.old_digest(tree, path);
+        self.put_known(tree, s, zxid, path, node, old);
+    }
+
+    /// [`Prep::put`] for a caller that holds the record it replaces: `old` is that
+    /// record's digest (0 if there was none), so the node is not looked up and hashed
+    /// again.
+    fn put_known(
+        &mut self,
+        tree: &DataTree,
+        s: &mut Scratch,
+        zxid: i64,
+        path: &str,
+        node: Option<PNode>,
+        old: i64,
+    ) {
+        debug_assert_eq!(old, self.old_digest(tree, path), "stale record of {path}");
         let new = node.as_ref().map_or(0, |n| n.digest);
         s.delta = s.delta.wrapping_add(new.wrapping_sub(old));
         let prev = self.overlay.insert(path.to_owned(), Pending { zxid, node });
@@ -571,11 +593,12 @@ impl Prep {
             (t, if mode.is_ephemeral() { c.session.0 } else { 0 })
         };
         let mut p = parent;
+        let parent_old = p.digest;
         p.child_count += 1;
         p.stat.cversion = new_cversion;
         p.stat.pzxid = c.zxid;
         p.redigest(parent_path);
-        self.put(c.tree, s, c.zxid, parent_path, Some(p));
+        self.put_known(c.tree, s, c.zxid, parent_path, Some(p), parent_old);
         let mut node = PNode {
             data: data.clone(),
             acl: Arc::new(acl),
@@ -594,7 +617,8 @@ impl Prep {
             digest: 0,
         };
         node.redigest(&path);
-        self.put(c.tree, s, c.zxid, &path, Some(node));
+        // No record of `path` (checked above): it contributes nothing yet.
+        self.put_known(c.tree, s, c.zxid, &path, Some(node), 0);
         Ok(txn)
     }
 
@@ -616,19 +640,20 @@ impl Prep {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_child(c, s, parent_path, parent);
-        self.put(c.tree, s, c.zxid, path, None);
+        self.put_known(c.tree, s, c.zxid, path, None, node.digest);
         Ok(Txn::Delete(DeleteTxn {
             path: path.to_owned(),
         }))
     }
 
     fn remove_child(&mut self, c: &Ctx<'_>, s: &mut Scratch, parent_path: &str, mut parent: PNode) {
+        let old = parent.digest;
         parent.child_count -= 1;
         if c.zxid > parent.stat.pzxid {
             parent.stat.pzxid = c.zxid;
         }
         parent.redigest(parent_path);
-        self.put(c.tree, s, c.zxid, parent_path, Some(parent));
+        self.put_known(c.tree, s, c.zxid, parent_path, Some(parent), old);
     }
 
     fn prep_delete_container(
@@ -650,7 +675,7 @@ impl Prep {
         }
         let parent = self.record(c.tree, parent_path).ok_or(ErrorCode::NoNode)?;
         self.remove_child(c, s, parent_path, parent);
-        self.put(c.tree, s, c.zxid, path, None);
+        self.put_known(c.tree, s, c.zxid, path, None, node.digest);
         Ok(Txn::DeleteContainer(DeleteTxn {
             path: path.to_owned(),
         }))
@@ -671,12 +696,13 @@ impl Prep {
         }
         self.check_quota(c, path, Some(node.data.len()), data.len())?;
         let new_version = check_version(node.stat.version, version)?;
+        let old = node.digest;
         node.data = data.clone();
         node.stat.version = new_version;
         node.stat.mtime = c.time;
         node.stat.mzxid = c.zxid;
         node.redigest(path);
-        self.put(c.tree, s, c.zxid, path, Some(node));
+        self.put_known(c.tree, s, c.zxid, path, Some(node), old);
         Ok(Txn::SetData(SetDataTxn {
             path: path.to_owned(),
             data: data.clone(),
@@ -699,10 +725,11 @@ impl Prep {
             return Err(ErrorCode::NoAuth);
         }
         let new_version = check_version(node.stat.aversion, version)?;
+        let old = node.digest;
         node.stat.aversion = new_version;
         node.acl = Arc::new(acl.clone());
         node.redigest(path);
-        self.put(c.tree, s, c.zxid, path, Some(node));
+        self.put_known(c.tree, s, c.zxid, path, Some(node), old);
         Ok(Txn::SetAcl(SetAclTxn {
             path: path.to_owned(),
             acl,

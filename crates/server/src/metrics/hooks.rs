@@ -14,7 +14,13 @@ static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Microseconds since the process's first use of the metrics clock.
 fn now_us() -> i64 {
-    i64::try_from(EPOCH.elapsed().as_micros()).unwrap_or(i64::MAX)
+    us_at(Instant::now())
+}
+
+/// `at` in the metrics clock's microseconds (no clock reading: callers pass the time
+/// they already read once for a whole batch).
+fn us_at(at: Instant) -> i64 {
+    i64::try_from(at.saturating_duration_since(*EPOCH).as_micros()).unwrap_or(i64::MAX)
 }
 
 const NONE: i64 = -1;
@@ -147,9 +153,9 @@ fn proposed_at(zxid: i64) -> Option<i64> {
     (r.zxid[i].load(Ordering::Relaxed) == zxid).then(|| r.at_us[i].load(Ordering::Relaxed))
 }
 
-/// Leader: a txn of `bytes` bytes proposed as `zxid`.
+/// Leader: a txn of `bytes` bytes proposed as `zxid` at `at`.
 #[inline]
-pub fn proposed(zxid: i64, bytes: usize) {
+pub fn proposed(zxid: i64, bytes: usize, at: Instant) {
     if !super::enabled() {
         return;
     }
@@ -159,13 +165,13 @@ pub fn proposed(zxid: i64, bytes: usize) {
     PROPOSAL_SIZES.record(bytes);
     let r = &*PROPOSALS;
     let i = slot(zxid);
-    r.at_us[i].store(now_us(), Ordering::Relaxed);
+    r.at_us[i].store(us_at(at), Ordering::Relaxed);
     r.zxid[i].store(zxid, Ordering::Relaxed);
 }
 
 /// The log holds everything up to `up_to`: proposal latency of the leader's proposals
-/// (proposed to persisted locally).
-pub fn persisted(up_to: i64) {
+/// (proposed to persisted locally), as of `now`.
+pub fn persisted(up_to: i64, now: Instant) {
     if !super::enabled() {
         return;
     }
@@ -174,7 +180,7 @@ pub fn persisted(up_to: i64) {
     let from = last
         .saturating_add(1)
         .max(up_to.saturating_sub(RING as i64 - 1));
-    let now = now_us();
+    let now = us_at(now);
     for z in from..=up_to {
         if let Some(at) = proposed_at(z) {
             metrics().proposal_latency.add(since_ms(at, now));
@@ -184,9 +190,16 @@ pub fn persisted(up_to: i64) {
 
 /// A txn committed: on the leader (`leading`) commit counts and the time from proposal
 /// to commit; on a learner the COMMIT received and the propagation time from the txn's
-/// timestamp (`txn_time_ms`, wall clock of the leader).
+/// timestamp (`txn_time_ms`, wall clock of the leader). `now` and `wall_ms` give the
+/// time (read once per batch by the caller).
 #[inline]
-pub fn committed(zxid: i64, leading: bool, txn_time_ms: i64) {
+pub fn committed(
+    zxid: i64,
+    leading: bool,
+    txn_time_ms: i64,
+    now: Instant,
+    wall_ms: impl FnOnce() -> i64,
+) {
     if !super::enabled() {
         return;
     }
@@ -195,14 +208,13 @@ pub fn committed(zxid: i64, leading: bool, txn_time_ms: i64) {
     if leading {
         m.commit_count.inc();
         if let Some(at) = proposed_at(zxid) {
-            let ms = since_ms(at, now_us());
+            let ms = since_ms(at, us_at(now));
             m.quorum_ack_latency.add(ms);
             m.commit_propagation_latency.add(ms);
         }
     } else {
         m.learner_commit_received_count.inc();
-        m.propagation_latency
-            .add(crate::node::lifecycle::wall_ms() - txn_time_ms);
+        m.propagation_latency.add(wall_ms() - txn_time_ms);
     }
 }
 
@@ -280,15 +292,15 @@ pub fn watches_fired(events: &[(crate::watch::ConnId, rzk_proto::records::Watche
     }
 }
 
-/// The applier finished one committed txn begun at `started` (`local`: a client of this
-/// server waits for it).
+/// The applier applied one committed txn from `started` to `ended` (`local`: a client of
+/// this server waits for it).
 #[inline]
-pub fn applied(started: Instant, local: bool) {
+pub fn applied(started: Instant, ended: Instant, local: bool) {
     if !super::enabled() {
         return;
     }
     let m = metrics();
-    let d = started.elapsed();
+    let d = ended.saturating_duration_since(started);
     m.commit_process_time.add_ms(d);
     m.write_final_proc_time_ms.add_ms(d);
     m.write_commitproc_time_ms.add_ms(d);
@@ -448,23 +460,25 @@ impl LearnerQueue {
 /// it, with `waiting` earlier writes held for prep (`prep_processor_queue_time_ms`,
 /// `prep_processor_queue_size`).
 #[inline]
-pub fn reached_prep(received: Instant, waiting: usize) {
+pub fn reached_prep(received: Instant, now: Instant, waiting: usize) {
     if !super::enabled() {
         return;
     }
     let m = metrics();
-    m.prep_processor_queue_time_ms.add_ms(received.elapsed());
+    m.prep_processor_queue_time_ms
+        .add_ms(now.saturating_duration_since(received));
     m.prep_processor_queue_size.add(waiting as i64);
 }
 
-/// Leader: one write prepared into a txn, begun at `started` (`close`: a closeSession).
+/// Leader: one write prepared into a txn from `started` to `ended` (`close`: a
+/// closeSession).
 #[inline]
-pub fn prepared(started: Instant, close: bool) {
+pub fn prepared(started: Instant, ended: Instant, close: bool) {
     if !super::enabled() {
         return;
     }
     let m = metrics();
-    let d = started.elapsed();
+    let d = ended.saturating_duration_since(started);
     m.prep_process_time.add_ms(d);
     m.proposal_process_time.add_ms(d);
     if close {

@@ -29,7 +29,7 @@ use crate::net::peer::learner_net::{self, LinkTx, Outbound};
 use crate::net::peer::wire::ReceivedSnapshot;
 use crate::node::clients::ConnMsg;
 use crate::node::jobs::{Job, JobKind, Origin};
-use crate::node::lifecycle::wall_ms;
+use crate::node::lifecycle::WakeClock;
 use crate::node::looking::{self, LookingReport};
 use crate::node::peers::Peers;
 use crate::node::shared::Shared;
@@ -240,6 +240,7 @@ impl QuorumRuntime {
                     snapshot_after_recovery: replayed,
                     om,
                     members: reconfig::Members::from_config(&shared.config),
+                    clock: WakeClock::new(),
                     stop: false,
                 };
                 d.process(outs);
@@ -324,6 +325,8 @@ struct Driver {
     om: observer_master::OmRuntime,
     /// The membership in force and the newest proposed (reconfig).
     members: reconfig::Members,
+    /// The time of the current wake-up (one clock reading per batch of events or jobs).
+    clock: WakeClock,
     stop: bool,
 }
 
@@ -359,11 +362,15 @@ impl Driver {
             tokio::select! {
                 biased;
                 ev = events.recv() => match ev {
-                    Some(e) => self.on_event(e),
+                    Some(e) => {
+                        self.clock.refresh();
+                        self.on_event(e);
+                    }
                     None => break,
                 },
                 job = jobs.recv(), if can_take => match job {
                     Some(j) => {
+                        self.clock.refresh();
                         self.on_job(j);
                         // Take what else is waiting in one go (fewer wake-ups per write).
                         for _ in 1..JOBS_PER_WAKE {
@@ -379,9 +386,13 @@ impl Driver {
                     None => break,
                 },
                 r = reval.recv() => if let Some(r) = r {
+                    self.clock.refresh();
                     self.on_revalidation(r);
                 },
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.clock.refresh();
+                    self.on_tick();
+                }
             }
             self.flush_persist();
         }
@@ -427,6 +438,9 @@ impl Driver {
         let txns = std::mem::take(&mut self.to_persist);
         let mut commit_on_sync = Vec::new();
         if self.commits_on_sync() {
+            // One allocation of the right size (these vectors are large: growing them
+            // one push at a time cost a realloc and a malloc_consolidate per doubling).
+            commit_on_sync.reserve_exact(txns.len());
             let last = txns.last().map_or(Zxid(0), |t| t.zxid);
             while self.proposed.front().is_some_and(|p| p.zxid <= last) {
                 if let Some(p) = self.proposed.pop_front() {
@@ -463,7 +477,8 @@ impl Driver {
         if self.commits.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.commits);
+        let next = Vec::with_capacity(self.commits.len());
+        let batch = std::mem::replace(&mut self.commits, next);
         self.send_to_applier(ApplyMsg::Commits(batch));
     }
 
@@ -496,8 +511,8 @@ impl Driver {
         self.flush_commits();
     }
 
-    fn process_outputs(&mut self, outs: Vec<Output>) {
-        for o in outs {
+    fn process_outputs(&mut self, mut outs: Vec<Output>) {
+        for o in outs.drain(..) {
             match o {
                 Output::Send {
                     to,
@@ -520,11 +535,11 @@ impl Driver {
                 Output::Disconnect { peer } => self.close_link(peer),
                 Output::PersistTxns(mut ts) => {
                     crate::metrics::hooks::txns_to_log(ts.len(), self.role == Role::Leading);
-                    if self.to_persist.is_empty() {
-                        self.to_persist = ts;
-                    } else {
-                        self.to_persist.append(&mut ts);
+                    if self.to_persist.capacity() == 0 && ts.len() < JOBS_PER_WAKE {
+                        // A leader proposes one txn per step: room for a wake-up's worth.
+                        self.to_persist = Vec::with_capacity(JOBS_PER_WAKE);
                     }
+                    self.to_persist.append(&mut ts);
                 }
                 Output::PersistEpoch { kind, epoch } => self.send_disk(DiskOp::Epoch(kind, epoch)),
                 Output::Truncate { to } => self.send_disk(DiskOp::Truncate(to)),
@@ -589,6 +604,7 @@ impl Driver {
                 }
             }
         }
+        self.zab.recycle(outs);
     }
 
     fn connect(&mut self, to: ServerId) {
@@ -636,7 +652,7 @@ impl Driver {
         self.om_commit(zxid, payload);
         if zxid <= self.committed_on_sync {
             // The disk thread already handed it to the applier (see `flush_persist`).
-            crate::metrics::hooks::committed(zxid.0, true, 0);
+            crate::metrics::hooks::committed(zxid.0, true, 0, self.clock.mono, || 0);
             self.release_leader_syncs(zxid);
             return;
         }
@@ -670,7 +686,14 @@ impl Driver {
             self.remote_pending
                 .remove(&(SessionId(rec.header.client_id), rec.header.cxid))
         };
-        crate::metrics::hooks::committed(zxid.0, self.role == Role::Leading, rec.header.time);
+        let clock = &mut self.clock;
+        crate::metrics::hooks::committed(
+            zxid.0,
+            self.role == Role::Leading,
+            rec.header.time,
+            clock.mono,
+            || clock.wall_ms(),
+        );
         self.commits.push((rec, job));
         self.release_leader_syncs(zxid);
     }
@@ -944,7 +967,7 @@ impl Driver {
 
     fn lead(&mut self, w: Work) {
         if let Work::Local(job) = &w {
-            crate::metrics::hooks::reached_prep(job.received, self.held.len());
+            crate::metrics::hooks::reached_prep(job.received, self.clock.mono, self.held.len());
         }
         if !self.held.is_empty() || !self.can_prep() {
             self.held.push_back(w);
@@ -1032,17 +1055,28 @@ impl Driver {
             tracing::error!("asked to propose without a zxid");
             return None;
         };
-        let started = Instant::now();
+        // Prep is timed from the end of the previous prep of this wake-up (or the
+        // wake-up): one clock reading per write, which also times the proposal that ends
+        // each txn.
+        let started = self.clock.mono;
+        let now = self.clock.wall_ms();
         let tree = self.shared.tree();
         let rec = match req {
             Ok(r) => self
                 .prep
-                .prepare(&tree, session, cxid, r, auth, zxid.0, wall_ms()),
+                .prepare(&tree, session, cxid, r, auth, zxid.0, now),
             Err(code) => self
                 .prep
-                .error_record(&tree, session, cxid, zxid.0, wall_ms(), code),
+                .error_record(&tree, session, cxid, zxid.0, now, code),
         };
-        crate::metrics::hooks::prepared(started, matches!(req, Ok(WriteRequest::CloseSession)));
+        drop(tree);
+        let ended = Instant::now();
+        crate::metrics::hooks::prepared(
+            started,
+            ended,
+            matches!(req, Ok(WriteRequest::CloseSession)),
+        );
+        self.clock.mono = ended;
         Some((zxid, rec))
     }
 
@@ -1058,7 +1092,7 @@ impl Driver {
             rec,
             job: origin,
         });
-        crate::metrics::hooks::proposed(zxid.0, payload.len());
+        crate::metrics::hooks::proposed(zxid.0, payload.len(), self.clock.mono);
         self.step(Input::Propose { zxid, payload });
     }
 
@@ -1111,7 +1145,7 @@ impl Driver {
                 }
             }
             Event::Persisted(z) => {
-                crate::metrics::hooks::persisted(z.0);
+                crate::metrics::hooks::persisted(z.0, self.clock.mono);
                 self.step(Input::Persisted { up_to: z })
             }
             Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),

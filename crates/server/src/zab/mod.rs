@@ -190,6 +190,15 @@ impl Zab {
         }
     }
 
+    /// Gives back an output vector returned by [`Zab::step`] once the runtime has carried
+    /// it out (drained): the next step fills it instead of allocating a new one.
+    pub fn recycle(&mut self, mut outs: Vec<Output>) {
+        if self.core.out.capacity() == 0 {
+            outs.clear();
+            self.core.out = outs;
+        }
+    }
+
     /// Feeds one input; returns what the runtime must do, in order.
     pub fn step(&mut self, input: Input) -> Vec<Output> {
         match input {
