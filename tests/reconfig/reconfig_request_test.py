@@ -26,12 +26,10 @@ rzk the same +50. Only processes this script started are signalled, by PID.
 
     tests/reconfig/reconfig_request_test.py --impl zk --apache scripts/start-apache-zk.sh
     tests/reconfig/reconfig_request_test.py --impl rzk --rzk target/debug/rzk --cases disabled
-    tests/reconfig/reconfig_request_test.py --rzk target/debug/rzk --rzk-cases disabled  # CI
+    tests/reconfig/reconfig_request_test.py --rzk target/debug/rzk  # CI: every case, both
 
-rzk does not carry out the reconfig request yet (it answers UNIMPLEMENTED with
-reconfigEnabled=true, docs/COMPATIBILITY.md), so CI runs every case against ZooKeeper
-and only `disabled` against rzk (`--rzk-cases disabled`); the other cases are the acceptance test for rzk's
-reconfig once it is enabled. A failing case raises AssertionError (exit status 1).
+CI runs every case against both servers (`--impl both`, the default). A failing case
+raises AssertionError (exit status 1).
 """
 import argparse
 import base64
