@@ -13,6 +13,7 @@
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError, FrameReader};
+use crate::net::order::{MarkDone, Released, ReplyOrder, Slot};
 use crate::node::clients::{ConnMsg, ConnStats};
 use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::shared::Shared;
@@ -30,7 +31,6 @@ use rzk_proto::records::{
     AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, RequestHeader, SetWatches2,
 };
 use rzk_proto::{ErrorCode, Jute, Reader, SessionId};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,24 +65,6 @@ pub enum ConnError {
     Closed(&'static str),
 }
 
-/// A request waiting for its turn to be answered.
-#[derive(Debug)]
-enum Slot {
-    /// Submitted to the pipeline; `done` holds the reply once applied.
-    Pipeline {
-        xid: i32,
-        done: Option<Vec<u8>>,
-        close: bool,
-        received: Instant,
-    },
-    /// Answered locally when it reaches the front.
-    Local {
-        xid: i32,
-        what: Local,
-        received: Instant,
-    },
-}
-
 #[derive(Debug)]
 enum Local {
     Read(ReadRequest),
@@ -98,23 +80,6 @@ enum Local {
     Error {
         code: Option<ErrorCode>,
         close: bool,
-    },
-}
-
-/// A pipeline request decoded but not yet handed to the pipeline, because an earlier
-/// read-like request of this session is still waiting for its turn.
-#[derive(Debug)]
-enum Held {
-    Pipeline {
-        xid: i32,
-        kind: JobKind,
-        close: bool,
-        received: Instant,
-    },
-    Local {
-        xid: i32,
-        what: Local,
-        received: Instant,
     },
 }
 
@@ -208,9 +173,7 @@ pub async fn serve(
         auth: Arc::new(auth),
         x509: stream.x509,
         sasl: None,
-        pending: VecDeque::new(),
-        locals_pending: 0,
-        held: VecDeque::new(),
+        order: ReplyOrder::new(),
         wr,
         msgs,
         stats,
@@ -274,14 +237,10 @@ struct Conn {
     x509: Option<X509Peer>,
     /// This connection's SASL exchange, from its first SetSASL request on.
     sasl: Option<crate::auth::sasl::SaslServer>,
-    /// Admitted requests, answered strictly from the front.
-    pending: VecDeque<Slot>,
-    /// How many `Slot::Local`s are in `pending` (reads waiting for earlier writes).
-    locals_pending: usize,
-    /// Requests not admitted yet: a pipeline request may not overtake a read of the same
-    /// session, so while `locals_pending > 0` pipeline requests (and everything after
-    /// them) wait here.
-    held: VecDeque<Held>,
+    /// The session's reply order (`net::order`, shared with the simulator): admitted
+    /// requests answered strictly from the front, and requests held because a pipeline
+    /// request may not overtake a read of the same session.
+    order: ReplyOrder<Local, JobKind, Instant>,
     wr: BufWriter<ClientWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
@@ -357,7 +316,7 @@ impl Conn {
     ) -> Result<(), ConnError> {
         let mut fresh = true;
         loop {
-            while self.pending.len() + self.held.len() < MAX_OUTSTANDING_PER_CONN {
+            while self.order.len() < MAX_OUTSTANDING_PER_CONN {
                 let Some(payload) = frames.next_frame()? else {
                     break;
                 };
@@ -370,14 +329,13 @@ impl Conn {
                 self.on_frame(&payload).await?;
             }
             self.advance().await?;
-            self.stats.queued.store(
-                (self.pending.len() + self.held.len()) as u64,
-                Ordering::Relaxed,
-            );
+            self.stats
+                .queued
+                .store(self.order.len() as u64, Ordering::Relaxed);
             if self.msgs.is_empty() {
                 self.wr.flush().await?;
             }
-            let can_read = self.pending.len() + self.held.len() < MAX_OUTSTANDING_PER_CONN;
+            let can_read = self.order.len() < MAX_OUTSTANDING_PER_CONN;
             tokio::select! {
                 biased;
                 m = self.msgs.recv() => match m {
@@ -804,38 +762,22 @@ impl Conn {
         // The pipeline answers a connection's requests in the order they were handed to
         // it; a reply for any other request than the oldest unanswered one is a bug in
         // the write path (it would put a reply in another request's place).
-        let reply_xid = frame
-            .get(4..8)
-            .and_then(|b| b.try_into().ok())
-            .map(i32::from_be_bytes);
-        for slot in self.pending.iter_mut() {
-            if let Slot::Pipeline {
-                done, close, xid, ..
-            } = slot
-            {
-                if done.is_none() {
-                    if reply_xid != Some(*xid) {
-                        tracing::error!(
-                            conn = self.id,
-                            expected = *xid,
-                            got = ?reply_xid,
-                            "pipeline reply out of the session's order"
-                        );
-                        debug_assert!(
-                            false,
-                            "pipeline reply out of order: {reply_xid:?} for {xid}"
-                        );
-                    }
-                    *done = Some(frame);
-                    *close |= close_now;
-                    return;
-                }
+        match self.order.mark_done(frame, close_now) {
+            MarkDone::Stored => {}
+            MarkDone::OutOfOrder { expected, got } => {
+                tracing::error!(
+                    conn = self.id,
+                    expected,
+                    got = ?got,
+                    "pipeline reply out of the session's order"
+                );
+                debug_assert!(false, "pipeline reply out of order: {got:?} for {expected}");
             }
+            MarkDone::NoneOutstanding => tracing::error!(
+                conn = self.id,
+                "pipeline reply with no outstanding request; dropped"
+            ),
         }
-        tracing::error!(
-            conn = self.id,
-            "pipeline reply with no outstanding request; dropped"
-        );
     }
 
     /// Admits a pipeline request: handed to the pipeline now unless an earlier request of
@@ -875,13 +817,8 @@ impl Conn {
             return Ok(());
         }
         let received = self.batch_at;
-        if self.locals_pending > 0 || !self.held.is_empty() {
-            self.held.push_back(Held::Pipeline {
-                xid,
-                kind,
-                close,
-                received,
-            });
+        if self.order.must_hold_pipeline() {
+            self.order.hold_pipeline(xid, kind, close, received);
             return Ok(());
         }
         self.send_job(xid, kind, close, received).await
@@ -894,16 +831,10 @@ impl Conn {
         close: bool,
         received: Instant,
     ) -> Result<(), ConnError> {
-        debug_assert_eq!(self.locals_pending, 0, "a write may not overtake a read");
         if !self.auth_enforced_ok() {
             // Answered in order, after the replies already due, then the connection
             // closes (enforce.auth); the request never reaches the pipeline.
-            self.locals_pending += 1;
-            self.pending.push_back(Slot::Local {
-                xid,
-                what: Local::Unauthenticated,
-                received,
-            });
+            self.order.push_local(xid, Local::Unauthenticated, received);
             return Ok(());
         }
         if matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
@@ -922,62 +853,27 @@ impl Conn {
             .send(job)
             .await
             .map_err(|_| ConnError::Closed("server stopping"))?;
-        self.pending.push_back(Slot::Pipeline {
-            xid,
-            done: None,
-            close,
-            received,
-        });
+        self.order.push_pipeline(xid, close, received);
         Ok(())
     }
 
     /// Admits a request answered locally (in order, when it reaches the front).
     fn local(&mut self, xid: i32, what: Local) {
         let received = self.batch_at;
-        if !self.held.is_empty() {
-            self.held.push_back(Held::Local {
-                xid,
-                what,
-                received,
-            });
-            return;
-        }
-        self.locals_pending += 1;
-        self.pending.push_back(Slot::Local {
-            xid,
-            what,
-            received,
-        });
+        self.order.local(xid, what, received);
     }
 
     /// Admits held requests whose turn has come: locals always (they wait in `pending`),
     /// pipeline requests once no read of this session is waiting.
     async fn release_held(&mut self) -> Result<(), ConnError> {
-        while let Some(h) = self.held.front() {
-            if matches!(h, Held::Pipeline { .. }) && self.locals_pending > 0 {
-                return Ok(());
-            }
-            match self.held.pop_front() {
-                Some(Held::Pipeline {
-                    xid,
-                    kind,
-                    close,
-                    received,
-                }) => self.send_job(xid, kind, close, received).await?,
-                Some(Held::Local {
-                    xid,
-                    what,
-                    received,
-                }) => {
-                    self.locals_pending += 1;
-                    self.pending.push_back(Slot::Local {
-                        xid,
-                        what,
-                        received,
-                    });
-                }
-                None => return Ok(()),
-            }
+        while let Some(Released {
+            xid,
+            kind,
+            close,
+            received,
+        }) = self.order.next_released()
+        {
+            self.send_job(xid, kind, close, received).await?;
         }
         Ok(())
     }
@@ -1053,12 +949,12 @@ impl Conn {
     async fn advance(&mut self) -> Result<(), ConnError> {
         loop {
             self.answer_front().await?;
-            if self.held.is_empty() {
+            if self.order.held_len() == 0 {
                 return Ok(());
             }
-            let before = self.held.len();
+            let before = self.order.held_len();
             self.release_held().await?;
-            if self.held.len() == before {
+            if self.order.held_len() == before {
                 return Ok(());
             }
         }
@@ -1068,16 +964,11 @@ impl Conn {
     async fn answer_front(&mut self) -> Result<(), ConnError> {
         let mut clock = None;
         loop {
-            match self.pending.front() {
-                None => return Ok(()),
-                Some(Slot::Pipeline { done: None, .. }) => return Ok(()),
-                Some(_) => {}
-            }
-            let at =
-                *clock.get_or_insert_with(|| (Instant::now(), crate::node::lifecycle::wall_ms()));
-            let Some(slot) = self.pending.pop_front() else {
+            let Some(slot) = self.order.pop_answerable() else {
                 return Ok(());
             };
+            let at =
+                *clock.get_or_insert_with(|| (Instant::now(), crate::node::lifecycle::wall_ms()));
             match slot {
                 Slot::Pipeline {
                     done: Some(frame),
@@ -1097,7 +988,6 @@ impl Conn {
                     what,
                     received,
                 } => {
-                    self.locals_pending -= 1;
                     let r = self.answer_local(xid, what).await;
                     self.finish_request(received, false, at);
                     r?;

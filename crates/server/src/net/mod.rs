@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod frame;
+pub mod order;
 pub mod peer;
 
 use crate::node::clients::{ConnEntry, ConnStats};
