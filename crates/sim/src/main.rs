@@ -17,6 +17,14 @@ struct Args {
     /// Inject the test-only fault: leaders commit without a quorum.
     #[arg(long)]
     fault: bool,
+    /// Whole-server mode: prep, tree apply, watches, per-session reply order and
+    /// seeded clients on sessions, on top of the ZAB core.
+    #[arg(long)]
+    server: bool,
+    /// Whole-server mode's injected bug: a read may overtake the same session's
+    /// pending write (must be caught). Implies --server.
+    #[arg(long)]
+    fault_overtake: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -32,7 +40,7 @@ fn main() {
         None => (args.start..args.start + args.seeds).collect(),
     };
     if let (Some(seed), true) = (args.seed, args.dump) {
-        let mut o = SimOptions::for_seed(seed);
+        let mut o = options(&args, seed);
         o.fault_commit_without_quorum = args.fault;
         let (r, trace) = rzk_sim::trace_seed(o);
         for l in trace {
@@ -41,11 +49,12 @@ fn main() {
         println!("{:?}", r.map_err(|f| f.violation));
         return;
     }
+    let started = std::time::Instant::now();
+    let (mut replies, mut reads) = (0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
-        let mut o = SimOptions::for_seed(seed);
-        o.fault_commit_without_quorum = args.fault;
+        let mut o = options(&args, seed);
         o.trace = args.trace || args.seed.is_some();
         match run_seed(o) {
             Ok(r) => {
@@ -53,6 +62,8 @@ fn main() {
                 acked += r.acked_writes;
                 crashes += r.crashes;
                 partitions += r.partitions;
+                replies += r.replies;
+                reads += r.reads_checked;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -65,8 +76,14 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}",
-                    if args.fault { " --fault" } else { "" }
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}",
+                    if args.fault { " --fault" } else { "" },
+                    if args.server { " --server" } else { "" },
+                    if args.fault_overtake {
+                        " --fault-overtake"
+                    } else {
+                        ""
+                    }
                 );
                 failed.push(seed);
             }
@@ -77,8 +94,25 @@ fn main() {
         seeds.len(),
         failed.len()
     );
+    let secs = started.elapsed().as_secs_f64();
+    if args.server || args.fault_overtake {
+        println!("{replies} client replies checked, {reads} reads checked against the history");
+    }
+    println!(
+        "{:.1} s, {:.1} seeds/s",
+        secs,
+        seeds.len() as f64 / secs.max(1e-9)
+    );
     if !failed.is_empty() {
         println!("failing seeds: {:?}", &failed[..failed.len().min(20)]);
         std::process::exit(1);
     }
+}
+
+fn options(args: &Args, seed: u64) -> SimOptions {
+    let mut o = SimOptions::for_seed(seed);
+    o.fault_commit_without_quorum = args.fault;
+    o.server = args.server || args.fault_overtake;
+    o.fault_reads_overtake = args.fault_overtake;
+    o
 }

@@ -9,9 +9,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rzk_proto::quorum::{PacketType, QuorumPacket};
 use rzk_proto::{ServerId, Zxid};
+use rzk_server::tree::DataTree;
 use rzk_server::zab::{Durable, EpochKind, Input, Message, Output, Role, Txn, Zab, ZabConfig};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+
+mod server;
 
 /// Simulated clock step between ticks fed to every server.
 const TICK_EVERY_MS: u64 = 20;
@@ -36,6 +39,13 @@ pub struct SimOptions {
     pub fault_commit_without_quorum: bool,
     /// Keep a trace of events to print on failure.
     pub trace: bool,
+    /// Whole-server mode (`world/server.rs`): each node also runs the server's prep,
+    /// tree apply, watches and per-session reply order, and seeded clients pipeline
+    /// real requests on sessions; payloads are real txns.
+    pub server: bool,
+    /// Whole-server mode's injected bug: a read may overtake the same session's pending
+    /// write (`ReplyOrder::set_fault_reads_overtake_writes`); the checker must catch it.
+    pub fault_reads_overtake: bool,
 }
 
 impl SimOptions {
@@ -49,6 +59,8 @@ impl SimOptions {
             quiet_ms: 8_000,
             fault_commit_without_quorum: false,
             trace: false,
+            server: false,
+            fault_reads_overtake: false,
         }
     }
 }
@@ -65,6 +77,12 @@ pub struct SimReport {
     pub partitions: u32,
     pub resets: u32,
     pub events: u64,
+    /// Whole-server mode: client replies checked, reads checked against the history,
+    /// watch notifications, sessions created.
+    pub replies: u64,
+    pub reads_checked: u64,
+    pub notifications: u64,
+    pub sessions: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -83,7 +101,17 @@ enum Event {
         to: ServerId,
         msg: Message,
         snap: Option<SmState>,
+        tree: Option<Box<DataTree>>,
         gen: Option<u64>,
+    },
+    /// Whole-server mode: a learner's client request forwarded to its leader.
+    Forward {
+        from: ServerId,
+        from_inc: u64,
+        conn: u64,
+        to: ServerId,
+        to_inc: u64,
+        job: Box<server::ForwardJob>,
     },
     Disconnected {
         node: ServerId,
@@ -127,7 +155,7 @@ enum DiskOp {
     Txns(Vec<Txn>),
     Epoch(EpochKind, u32),
     Truncate(Zxid),
-    Snapshot(SmState),
+    Snapshot(SmState, Option<Box<DataTree>>),
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +164,8 @@ struct Disk {
     current: u32,
     log: Vec<Txn>,
     snapshot: SmState,
+    /// Whole-server mode: the tree at `snapshot` (a clone, not the file format).
+    tree: DataTree,
     queue: VecDeque<DiskOp>,
     busy: bool,
 }
@@ -146,6 +176,8 @@ struct Node {
     disk: Disk,
     sm: SmState,
     snap_inbox: Option<SmState>,
+    snap_tree_inbox: Option<Box<DataTree>>,
+    app: Option<server::App>,
 }
 
 struct World {
@@ -166,6 +198,7 @@ struct World {
     next_write: u64,
     report: SimReport,
     trace: VecDeque<String>,
+    srv: Option<server::ServerSim>,
 }
 
 /// Runs one seed to the end. `Err` carries the first violated invariant.
@@ -211,6 +244,9 @@ impl World {
                 ..SimReport::default()
             },
             trace: VecDeque::new(),
+            srv: opts
+                .server
+                .then(|| server::ServerSim::new(opts.fault_reads_overtake)),
             cfgs,
             opts,
         }
@@ -255,6 +291,8 @@ impl World {
                     disk: Disk::default(),
                     sm: SmState::default(),
                     snap_inbox: None,
+                    snap_tree_inbox: None,
+                    app: None,
                 },
             );
             let at = self.rng.gen_range(0..300);
@@ -286,6 +324,12 @@ impl World {
         self.report.committed = self.checker.committed_len();
         self.report.acked_writes = self.acked.len();
         self.report.epochs = self.checker.last_committed().epoch();
+        (
+            self.report.replies,
+            self.report.reads_checked,
+            self.report.notifications,
+            self.report.sessions,
+        ) = self.app_summary();
         Ok(self.report.clone())
     }
 
@@ -297,6 +341,7 @@ impl World {
                 to,
                 msg,
                 snap,
+                tree,
                 gen,
             } => {
                 if self.nodes[&to].zab.is_none() {
@@ -311,6 +356,7 @@ impl World {
                 if snap.is_some() {
                     if let Some(n) = self.nodes.get_mut(&to) {
                         n.snap_inbox = snap;
+                        n.snap_tree_inbox = tree;
                     }
                 }
                 self.log(|| format!("{from}->{to} {}", describe(&msg)));
@@ -323,6 +369,14 @@ impl World {
                 }
             }
             Event::DiskDone { node, inc } => self.on_disk_done(node, inc),
+            Event::Forward {
+                from,
+                from_inc,
+                conn,
+                to,
+                to_inc,
+                job,
+            } => self.on_forward(from, from_inc, conn, to, to_inc, *job),
             Event::Restart { node } => self.restart(node),
             Event::Quiet => {
                 self.chaos = false;
@@ -362,7 +416,7 @@ impl World {
                     to,
                     msg: msg @ Message::Election(_),
                 } => self.send_election(sid, to, msg),
-                Output::Send { to, msg } => self.send_quorum(sid, to, msg, None),
+                Output::Send { to, msg } => self.send_quorum(sid, to, msg, None, None),
                 Output::Connect { to } => self.connect(sid, to),
                 Output::Disconnect { peer } => {
                     if let Some(gen) = self.links.break_link(sid, peer) {
@@ -392,7 +446,11 @@ impl World {
                         ));
                     }
                     let p = QuorumPacket::new(PacketType::Snap, zxid.0);
-                    self.send_quorum(sid, to, Message::Quorum(p), Some(state));
+                    let tree = self.nodes[&sid]
+                        .app
+                        .as_ref()
+                        .map(|a| Box::new(a.tree.clone()));
+                    self.send_quorum(sid, to, Message::Quorum(p), Some(state), tree);
                 }
                 Output::Commit(t) => self.on_commit(sid, t),
                 Output::Established { epoch, leader } => {
@@ -403,6 +461,9 @@ impl World {
                 }
                 Output::RoleChanged { role, leader } => {
                     self.log(|| format!("{sid}: role {role:?} leader {leader:?}"));
+                    if self.srv.is_some() {
+                        self.app_role_changed(sid);
+                    }
                 }
                 Output::ProposalRejected { zxid } => {
                     self.checker
@@ -436,13 +497,21 @@ impl World {
                     to,
                     msg: msg.clone(),
                     snap: None,
+                    tree: None,
                     gen: None,
                 },
             );
         }
     }
 
-    fn send_quorum(&mut self, from: ServerId, to: ServerId, msg: Message, snap: Option<SmState>) {
+    fn send_quorum(
+        &mut self,
+        from: ServerId,
+        to: ServerId,
+        msg: Message,
+        snap: Option<SmState>,
+        tree: Option<Box<DataTree>>,
+    ) {
         let gen = self.links.known(from, to);
         if !self.links.is_live(from, to, gen) {
             return;
@@ -482,6 +551,7 @@ impl World {
                 to,
                 msg,
                 snap,
+                tree,
                 gen: Some(gen),
             },
         );
@@ -559,8 +629,11 @@ impl World {
                 n.disk.log.retain(|t| t.zxid <= to);
                 None
             }
-            Some(DiskOp::Snapshot(s)) => {
+            Some(DiskOp::Snapshot(s, tree)) => {
                 n.disk.snapshot = s;
+                if let Some(t) = tree {
+                    n.disk.tree = *t;
+                }
                 n.disk.log.clear();
                 None
             }
@@ -616,9 +689,18 @@ impl World {
             ));
         }
         n.sm = s;
+        let tree = n.snap_tree_inbox.take();
+        if let (Some(app), Some(t)) = (n.app.as_mut(), &tree) {
+            app.tree = (**t).clone();
+        }
+        if self.srv.is_some() && tree.is_none() {
+            self.checker.report(format!(
+                "server {sid} installs snapshot {zxid} without its tree"
+            ));
+        }
         self.log(|| format!("{sid}: SNAP installed at {zxid}"));
         self.checker.snapshot_installed(sid, &s);
-        self.disk_push(sid, DiskOp::Snapshot(s));
+        self.disk_push(sid, DiskOp::Snapshot(s, tree));
     }
 
     fn on_commit(&mut self, sid: ServerId, t: Txn) {
@@ -635,10 +717,16 @@ impl World {
             .disk
             .queue
             .iter()
-            .any(|o| matches!(o, DiskOp::Snapshot(_)));
+            .any(|o| matches!(o, DiskOp::Snapshot(..)));
+        if self.srv.is_some() {
+            self.app_commit(sid, t.zxid, &t.payload);
+        }
         if !installing && self.rng.gen_bool(0.05) {
             if let Some(n) = self.nodes.get_mut(&sid) {
                 n.disk.snapshot = sm;
+                if let Some(app) = &n.app {
+                    n.disk.tree = app.tree.clone();
+                }
             }
         }
         if let Some(id_hash) = self.pending_writes.remove(&(sid, inc, t.zxid)) {
@@ -656,10 +744,18 @@ impl World {
             return;
         }
         n.zab = None;
-        n.inc += 1;
         n.disk.queue.clear();
         n.disk.busy = false;
         n.snap_inbox = None;
+        n.snap_tree_inbox = None;
+        if self.srv.is_some() {
+            self.app_close_all(sid, "server crashed");
+        }
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
+        n.app = None;
+        n.inc += 1;
         self.report.crashes += 1;
         self.log(|| format!("{sid}: CRASH"));
         for peer in self.links.peers_of(sid) {
@@ -704,6 +800,10 @@ impl World {
         };
         let (zab, out) = Zab::new(cfg, d, now);
         n.zab = Some(zab);
+        if self.srv.is_some() {
+            let tree = n.disk.tree.clone();
+            self.app_start(sid, tree);
+        }
         self.log(|| format!("{sid}: START"));
         self.process(sid, out);
     }
@@ -716,7 +816,9 @@ impl World {
         if self.chaos {
             self.chaos_step(&ids);
         }
-        if self.now < self.writes_until {
+        if self.srv.is_some() {
+            self.clients_step();
+        } else if self.now < self.writes_until {
             for _ in 0..self.rng.gen_range(0..4) {
                 let s = ids[self.rng.gen_range(0..ids.len())];
                 self.client_write(s);
@@ -842,6 +944,9 @@ impl World {
         }
         if leaders != 1 {
             problems.push(format!("{leaders} leaders at quiescence"));
+        }
+        if self.srv.is_some() {
+            self.app_quiescence(&mut problems);
         }
         for &(z, h) in &self.acked {
             if !self.checker.acked_present(z, h) {

@@ -1,0 +1,1030 @@
+//! Whole-server mode (`SimOptions::server`): each simulated node is the ZAB core plus the
+//! server's own request path, driven without sockets or threads:
+//!
+//! * REAL server code: `request::decode` of each client frame, `prep::Prep::prepare` on
+//!   the leader (checks, versions, the predicted digest), `TxnRecord` encode/decode as
+//!   the proposal payload, `DataTree::apply` of every committed txn, the watch registry
+//!   (`WatchManager::trigger`, `read::read` registering watches), `reply::write_reply_body`
+//!   / `reply_frame` / `notification_frame`, `read::read` for reads, and the session's
+//!   reply order `net::order::ReplyOrder` (the same queue `net::conn` uses).
+//! * MODELLED here: the glue around them that the runtime runs on threads/tokio —
+//!   forwarding a learner's request to its leader (a delayed message; lost ⇒ the
+//!   client's connection is closed), the connection's admit/advance loop (the same calls
+//!   in the same order as `net::conn`), the handshake (createSession goes through prep
+//!   like any write; a reconnect with a session id is accepted without REVALIDATE;
+//!   sessions never expire), snapshots (a clone of the tree, not the file format).
+//!
+//! The client side is a set of seeded clients that pipeline requests on their sessions,
+//! reconnect elsewhere when their server dies or stops serving, and check every frame
+//! they receive against the global history of the sim's znodes (see `ClientModel`).
+
+use super::{Event, World};
+use crate::checker::hash_bytes;
+use bytes::Bytes;
+use rand::Rng;
+use rzk_proto::opcode::{event, xid as special_xid};
+use rzk_proto::records::{
+    Acl, CreateRequest, DeleteRequest, ExistsRequest, ExistsResponse, GetDataRequest,
+    GetDataResponse, ReplyHeader, RequestHeader, SetDataRequest, SetDataResponse, WatcherEvent,
+};
+use rzk_proto::txn::{Txn, TxnRecord};
+use rzk_proto::{ErrorCode, Jute, OpCode, Reader, ServerId, SessionId, Zxid};
+use rzk_server::auth::AuthInfo;
+use rzk_server::net::order::{Released, ReplyOrder, Slot};
+use rzk_server::prep::{Prep, WriteRequest};
+use rzk_server::reply::{notification_frame, reply_frame, write_reply_body};
+use rzk_server::request::{self, ReadRequest, Request};
+use rzk_server::session::SessionTracker;
+use rzk_server::tree::DataTree;
+use rzk_server::watch::{ConnId, WatchManager};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// The znodes the clients work on.
+const PATHS: [&str; 3] = ["/a", "/b", "/c"];
+/// Clients per run.
+const CLIENTS: usize = 4;
+/// Requests one client keeps outstanding at most.
+const MAX_OUTSTANDING: usize = 6;
+/// jute.maxbuffer for decoding.
+const MAX_BUFFER: usize = 1 << 20;
+
+/// A write request as forwarded to the leader (the runtime's `Job` / REQUEST packet).
+#[derive(Debug, Clone)]
+pub(super) struct ForwardJob {
+    pub session: i64,
+    pub cxid: i32,
+    pub req: WriteRequest,
+}
+
+/// One client connection on a node.
+#[derive(Debug)]
+struct SConn {
+    client: usize,
+    session: i64,
+    order: ReplyOrder<ReadRequest, WriteRequest, ()>,
+}
+
+/// The server part of one node (lives and dies with the node's core).
+#[derive(Debug)]
+pub(super) struct App {
+    pub tree: DataTree,
+    prep: Prep,
+    watches: WatchManager,
+    sessions: SessionTracker,
+    conns: BTreeMap<ConnId, SConn>,
+    /// Write requests of this node's connections waiting for their commit.
+    waiting: HashMap<(i64, i32), (ConnId, i32)>,
+    /// Connections waiting for their createSession to be applied.
+    handshakes: HashMap<i64, ConnId>,
+    next_conn: ConnId,
+}
+
+impl App {
+    pub fn new(sid: ServerId, tree: DataTree, now: u64) -> App {
+        App {
+            tree,
+            prep: Prep::new(false),
+            watches: WatchManager::new(),
+            sessions: SessionTracker::new(sid.0 as u64, 100, now as i64 + 1_000_000),
+            conns: BTreeMap::new(),
+            waiting: HashMap::new(),
+            handshakes: HashMap::new(),
+            next_conn: 1,
+        }
+    }
+}
+
+/// A request a client sent, as it remembers it.
+#[derive(Debug, Clone)]
+struct Sent {
+    xid: i32,
+    op: Op,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create {
+        path: String,
+        data: Bytes,
+    },
+    Set {
+        path: String,
+        data: Bytes,
+        expect: i32,
+    },
+    Delete {
+        path: String,
+    },
+    Get {
+        path: String,
+        watch: bool,
+    },
+    Exists {
+        path: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct ClientModel {
+    session: Option<i64>,
+    /// (node, node incarnation, connection id) while connected.
+    conn: Option<(ServerId, u64, ConnId)>,
+    /// The connection waits for its createSession.
+    handshaking: bool,
+    next_xid: i32,
+    outstanding: VecDeque<Sent>,
+    /// Highest zxid in any reply of this session.
+    last_zxid: i64,
+    /// Armed data watches: path -> zxid of the read that set it.
+    watches: BTreeMap<String, i64>,
+    /// Last version seen per path (for conditional sets).
+    versions: HashMap<String, i32>,
+    writes: u64,
+}
+
+/// State of one znode: (version, data), or absent.
+type ZState = Option<(i32, Bytes)>;
+
+/// Whole-server mode's world state: clients and the global history of the znodes.
+#[derive(Debug, Default)]
+pub(super) struct ServerSim {
+    clients: Vec<ClientModel>,
+    /// Per path, every committed change in zxid order: (zxid, state after).
+    history: HashMap<String, Vec<(i64, ZState)>>,
+    /// Highest zxid applied by any replica (the history is complete up to here).
+    applied_max: i64,
+    /// The tree digest each zxid produced at the first replica to apply it.
+    digests: HashMap<i64, i64>,
+    pub fault_overtake: bool,
+    pub replies: u64,
+    pub reads_checked: u64,
+    pub notifications: u64,
+    pub sessions: u64,
+    pub reconnects: u64,
+}
+
+impl ServerSim {
+    pub fn new(fault_overtake: bool) -> ServerSim {
+        ServerSim {
+            clients: (0..CLIENTS).map(|_| ClientModel::default()).collect(),
+            fault_overtake,
+            ..ServerSim::default()
+        }
+    }
+
+    fn state_at(&self, path: &str, zxid: i64) -> ZState {
+        let h = match self.history.get(path) {
+            Some(h) => h,
+            None => return None,
+        };
+        let i = h.partition_point(|(z, _)| *z <= zxid);
+        if i == 0 {
+            None
+        } else {
+            h[i - 1].1.clone()
+        }
+    }
+
+    /// The first change of `path` in (after, upto], if any.
+    fn change_between(&self, path: &str, after: i64, upto: i64) -> Option<i64> {
+        let h = self.history.get(path)?;
+        let i = h.partition_point(|(z, _)| *z <= after);
+        h.get(i).map(|(z, _)| *z).filter(|z| *z <= upto)
+    }
+}
+
+fn zstate(tree: &DataTree, path: &str) -> ZState {
+    tree.get_data(path)
+        .map(|(d, st)| (st.version, d.as_option().cloned().unwrap_or_default()))
+}
+
+fn hex(z: i64) -> String {
+    format!("{}", Zxid(z))
+}
+
+impl World {
+    fn srv(&mut self) -> &mut ServerSim {
+        self.srv.as_mut().expect("server mode")
+    }
+
+    /// A node started: its server part starts from the tree it recovered.
+    pub(super) fn app_start(&mut self, sid: ServerId, tree: DataTree) {
+        let now = self.now;
+        if let Some(n) = self.nodes.get_mut(&sid) {
+            n.app = Some(App::new(sid, tree, now));
+        }
+    }
+
+    /// A node crashed or stopped serving: every client connection to it closes.
+    pub(super) fn app_close_all(&mut self, sid: ServerId, why: &str) {
+        let conns: Vec<(ConnId, usize)> =
+            match self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+                Some(app) => {
+                    app.waiting.clear();
+                    app.handshakes.clear();
+                    let v: Vec<(ConnId, usize)> =
+                        app.conns.iter().map(|(c, s)| (*c, s.client)).collect();
+                    for (c, _) in &v {
+                        app.watches.remove_conn(*c);
+                    }
+                    app.conns.clear();
+                    v
+                }
+                None => Vec::new(),
+            };
+        for (conn, client) in conns {
+            self.client_disconnected(client, sid, conn, why);
+        }
+    }
+
+    fn close_conn(&mut self, sid: ServerId, conn: ConnId, why: &str) {
+        let client = self
+            .nodes
+            .get_mut(&sid)
+            .and_then(|n| n.app.as_mut())
+            .and_then(|app| {
+                app.watches.remove_conn(conn);
+                app.waiting.retain(|_, c| c.0 != conn);
+                app.handshakes.retain(|_, c| *c != conn);
+                app.conns.remove(&conn).map(|c| c.client)
+            });
+        if let Some(client) = client {
+            self.client_disconnected(client, sid, conn, why);
+        }
+    }
+
+    fn client_disconnected(&mut self, client: usize, sid: ServerId, conn: ConnId, why: &str) {
+        let inc = self.nodes[&sid].inc;
+        let c = &mut self.srv().clients[client];
+        if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
+            return;
+        }
+        let _ = inc;
+        c.conn = None;
+        c.outstanding.clear();
+        c.watches.clear();
+        if c.handshaking {
+            // The createSession's outcome is unknown: start over with a new session.
+            c.session = None;
+            c.handshaking = false;
+        }
+        self.log(|| format!("client {client}: disconnected from {sid} ({why})"));
+    }
+
+    /// Each tick: clients connect and send.
+    pub(super) fn clients_step(&mut self) {
+        let sending = self.now < self.writes_until;
+        for client in 0..CLIENTS {
+            let conn = self.srv().clients[client].conn;
+            match conn {
+                None => {
+                    if self.rng.gen_bool(0.3) {
+                        self.client_connect(client);
+                    }
+                }
+                Some((sid, inc, conn)) => {
+                    if self.nodes[&sid].inc != inc {
+                        continue;
+                    }
+                    let c = &self.srv().clients[client];
+                    if c.handshaking || !sending {
+                        continue;
+                    }
+                    if self.rng.gen_bool(0.5) {
+                        let n = self.rng.gen_range(1..4);
+                        for _ in 0..n {
+                            if self.srv().clients[client].outstanding.len() >= MAX_OUTSTANDING {
+                                break;
+                            }
+                            self.client_send(client, sid, conn);
+                        }
+                    }
+                    // Occasionally move to another server (the session moves with it).
+                    if self.chaos && self.rng.gen_bool(0.01) {
+                        self.close_conn(sid, conn, "client moves");
+                    }
+                }
+            }
+        }
+    }
+
+    fn client_connect(&mut self, client: usize) {
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        let sid = ids[self.rng.gen_range(0..ids.len())];
+        let serving = self.nodes[&sid]
+            .zab
+            .as_ref()
+            .is_some_and(|z| z.is_serving());
+        if !serving {
+            return;
+        }
+        let last_seen = self.srv().clients[client].last_zxid;
+        let inc = self.nodes[&sid].inc;
+        let fault = self.srv().fault_overtake;
+        let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
+        // As the runtime: a client that has seen a later zxid than this server's tree is
+        // refused (it tries another server).
+        if last_seen > app.tree.last_zxid() {
+            return;
+        }
+        let conn = app.next_conn;
+        app.next_conn += 1;
+        let mut order = ReplyOrder::new();
+        order.set_fault_reads_overtake_writes(fault);
+        let existing = self.srv.as_ref().and_then(|s| s.clients[client].session);
+        let app = self
+            .nodes
+            .get_mut(&sid)
+            .and_then(|n| n.app.as_mut())
+            .expect("checked above");
+        let session = match existing {
+            Some(s) => s,
+            None => app.sessions.next_session_id().0,
+        };
+        app.conns.insert(
+            conn,
+            SConn {
+                client,
+                session,
+                order,
+            },
+        );
+        let handshaking = existing.is_none();
+        if handshaking {
+            app.handshakes.insert(session, conn);
+        }
+        {
+            let c = &mut self.srv().clients[client];
+            c.conn = Some((sid, inc, conn));
+            c.session = Some(session);
+            c.handshaking = handshaking;
+            c.next_xid = c.next_xid.max(1);
+        }
+        self.srv().reconnects += 1;
+        self.log(|| format!("client {client}: connect to {sid} session 0x{session:x}"));
+        if handshaking {
+            self.send_job(
+                sid,
+                conn,
+                ForwardJob {
+                    session,
+                    cxid: 0,
+                    req: WriteRequest::CreateSession { timeout_ms: 30_000 },
+                },
+                false,
+            );
+        }
+    }
+
+    fn client_send(&mut self, client: usize, sid: ServerId, conn: ConnId) {
+        let path = PATHS[self.rng.gen_range(0..PATHS.len())].to_owned();
+        let c = &mut self.srv.as_mut().expect("server mode").clients[client];
+        c.writes += 1;
+        let data = Bytes::from(format!("c{client}-{}", c.writes));
+        let known = c.versions.get(&path).copied();
+        let xid = c.next_xid;
+        c.next_xid += 1;
+        let roll = self.rng.gen_range(0..100);
+        let op = match roll {
+            0..=14 => Op::Create { path, data },
+            15..=44 => Op::Set {
+                path,
+                data,
+                expect: -1,
+            },
+            45..=59 => Op::Set {
+                path,
+                data,
+                expect: known.unwrap_or(0),
+            },
+            60..=64 => Op::Delete { path },
+            65..=69 => Op::Exists { path },
+            _ => Op::Get {
+                path,
+                watch: self.rng.gen_bool(0.5),
+            },
+        };
+        // The client's bytes, decoded by the server's own decoder.
+        let (opcode, body) = match &op {
+            Op::Create { path, data } => (
+                OpCode::Create,
+                CreateRequest {
+                    path: path.clone(),
+                    data: data.clone().into(),
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                }
+                .to_bytes(),
+            ),
+            Op::Set { path, data, expect } => (
+                OpCode::SetData,
+                SetDataRequest {
+                    path: path.clone(),
+                    data: data.clone().into(),
+                    version: *expect,
+                }
+                .to_bytes(),
+            ),
+            Op::Delete { path } => (
+                OpCode::Delete,
+                DeleteRequest {
+                    path: path.clone(),
+                    version: -1,
+                }
+                .to_bytes(),
+            ),
+            Op::Get { path, watch } => (
+                OpCode::GetData,
+                GetDataRequest {
+                    path: path.clone(),
+                    watch: *watch,
+                }
+                .to_bytes(),
+            ),
+            Op::Exists { path } => (
+                OpCode::Exists,
+                ExistsRequest {
+                    path: path.clone(),
+                    watch: false,
+                }
+                .to_bytes(),
+            ),
+        };
+        c.outstanding.push_back(Sent { xid, op });
+        let hdr = RequestHeader {
+            xid,
+            op: opcode.code(),
+        };
+        let req = match request::decode(&hdr, &body, MAX_BUFFER) {
+            Ok(r) => r,
+            Err(e) => {
+                self.checker.report(format!(
+                    "client {client}: the server refused request {xid}: {e}"
+                ));
+                return;
+            }
+        };
+        self.conn_request(sid, conn, xid, req);
+    }
+
+    /// `net::conn::on_frame` + `submit` / `local`, then `advance`.
+    fn conn_request(&mut self, sid: ServerId, conn: ConnId, xid: i32, req: Request) {
+        let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
+        let Some(sc) = app.conns.get_mut(&conn) else {
+            return;
+        };
+        match req {
+            Request::Write(w) => {
+                if sc.order.must_hold_pipeline() {
+                    sc.order.hold_pipeline(xid, w, false, ());
+                } else {
+                    let session = sc.session;
+                    self.send_job(
+                        sid,
+                        conn,
+                        ForwardJob {
+                            session,
+                            cxid: xid,
+                            req: w,
+                        },
+                        true,
+                    );
+                }
+            }
+            Request::Read(r) => sc.order.local(xid, r, ()),
+            other => {
+                self.checker
+                    .report(format!("sim sent an unexpected request {other:?}"));
+                return;
+            }
+        }
+        self.advance(sid, conn);
+    }
+
+    /// `net::conn::send_job`: the request enters the write path (forwarded to the leader).
+    fn send_job(&mut self, sid: ServerId, conn: ConnId, job: ForwardJob, slot: bool) {
+        let leader = self.nodes[&sid].zab.as_ref().and_then(|z| z.leader());
+        let from_inc = self.nodes[&sid].inc;
+        let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
+        if slot {
+            if let Some(sc) = app.conns.get_mut(&conn) {
+                sc.order.push_pipeline(job.cxid, false, ());
+            }
+        }
+        app.waiting
+            .insert((job.session, job.cxid), (conn, job.req.op_code()));
+        let Some(leader) = leader else {
+            self.close_conn(sid, conn, "no leader");
+            return;
+        };
+        let to_inc = self.nodes[&leader].inc;
+        let delay = if leader == sid {
+            0
+        } else {
+            self.rng.gen_range(1..8)
+        };
+        // The quorum connection is FIFO: forwarded requests arrive in order.
+        let at = if leader == sid {
+            self.now
+        } else {
+            self.links.fifo_time(sid, leader, self.now + delay)
+        };
+        self.schedule(
+            at,
+            Event::Forward {
+                from: sid,
+                from_inc,
+                conn,
+                to: leader,
+                to_inc,
+                job: Box::new(job),
+            },
+        );
+    }
+
+    /// The leader receives a forwarded request: prep, then propose.
+    pub(super) fn on_forward(
+        &mut self,
+        from: ServerId,
+        from_inc: u64,
+        conn: ConnId,
+        to: ServerId,
+        to_inc: u64,
+        job: ForwardJob,
+    ) {
+        let zxid = self.nodes[&to]
+            .zab
+            .as_ref()
+            .filter(|_| self.nodes[&to].inc == to_inc)
+            .and_then(|z| z.next_zxid());
+        let (Some(zxid), true) = (zxid, self.nodes[&from].inc == from_inc) else {
+            // Lost with the leader (or the learner): the runtime drops the learner's
+            // clients when it loses its leader; here the connection closes at once.
+            if self.nodes[&from].inc == from_inc {
+                self.close_conn(from, conn, "request lost with the leader");
+            }
+            return;
+        };
+        let now = self.now as i64 + 1_000_000;
+        let Some(app) = self.nodes.get_mut(&to).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
+        let auth = AuthInfo::for_ip("127.0.0.1");
+        let rec = app.prep.prepare(
+            &app.tree,
+            SessionId(job.session),
+            job.cxid,
+            &job.req,
+            &auth,
+            zxid.0,
+            now,
+        );
+        let payload = Bytes::from(rec.encode());
+        let h = hash_bytes(&payload);
+        self.checker.proposed(to, zxid, h);
+        self.input(to, rzk_server::zab::Input::Propose { zxid, payload });
+    }
+
+    /// The leader lost or gained its role: the prep overlay starts over.
+    pub(super) fn app_role_changed(&mut self, sid: ServerId) {
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            app.prep.reset();
+        }
+        self.app_close_all(sid, "server left the serving state");
+    }
+
+    /// A committed txn reaches this node's tree (`node::apply::apply_committed`).
+    pub(super) fn app_commit(&mut self, sid: ServerId, zxid: Zxid, payload: &[u8]) {
+        let rec = match TxnRecord::decode(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.checker.report(format!(
+                    "server {sid}: committed txn {zxid} does not decode: {e}"
+                ));
+                return;
+            }
+        };
+        let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
+        let result = app.tree.apply(&rec);
+        let digest = app.tree.digest();
+        let mut problems = Vec::new();
+        if let Some(d) = &rec.digest {
+            if d.tree_digest != digest {
+                problems.push(format!(
+                    "server {sid}: digest after {zxid} is {digest:x}, prep predicted {:x}",
+                    d.tree_digest
+                ));
+            }
+        }
+        let states: Vec<(String, ZState)> = PATHS
+            .iter()
+            .map(|p| (p.to_string(), zstate(&app.tree, p)))
+            .collect();
+        // Watches fire before anyone can read the new state.
+        let events = if result.changes.is_empty() {
+            Vec::new()
+        } else {
+            app.watches.trigger(&result.changes, |_, _| true)
+        };
+        let mut frames: Vec<(usize, ConnId, Vec<u8>)> = events
+            .iter()
+            .filter_map(|(c, ev)| {
+                app.conns
+                    .get(c)
+                    .map(|sc| (sc.client, *c, notification_frame(ev)))
+            })
+            .collect();
+        let key = (rec.header.client_id, rec.header.cxid);
+        let mut created = None;
+        let mut answer = None;
+        if let Some((conn, op)) = app.waiting.remove(&key) {
+            if let Txn::CreateSession(_) = rec.txn {
+                if app.handshakes.remove(&rec.header.client_id) == Some(conn) {
+                    created = app.conns.get(&conn).map(|sc| (sc.client, conn));
+                }
+            } else if let Some(sc) = app.conns.get_mut(&conn) {
+                // As node::apply::reply_to_origin: the body for the request's opcode.
+                let frame = match write_reply_body(op, &result) {
+                    Ok(body) => reply_frame(rec.header.cxid, result.zxid, 0, &body),
+                    Err(code) => reply_frame(rec.header.cxid, result.zxid, code.code(), &[]),
+                };
+                let r = sc.order.mark_done(frame, false);
+                if r != rzk_server::net::order::MarkDone::Stored {
+                    problems.push(format!("server {sid}: reply for {key:?} filed as {r:?}"));
+                }
+                answer = Some(conn);
+            }
+        }
+        // Acknowledged writes must survive.
+        if answer.is_some() {
+            self.acked.push((zxid, hash_bytes(payload)));
+        }
+        let srv = self.srv.as_mut().expect("server mode");
+        if zxid.0 > srv.applied_max {
+            srv.applied_max = zxid.0;
+            srv.digests.insert(zxid.0, digest);
+            for (p, st) in states {
+                let h = srv.history.entry(p).or_default();
+                if h.last().map(|(_, s)| s) != Some(&st) && !(h.is_empty() && st.is_none()) {
+                    h.push((zxid.0, st));
+                }
+            }
+        } else if let Some(d) = srv.digests.get(&zxid.0) {
+            if *d != digest {
+                problems.push(format!(
+                    "server {sid}: tree digest {digest:x} at {zxid} differs from {d:x} on the first replica"
+                ));
+            }
+        }
+        for p in problems {
+            self.checker.report(p);
+        }
+        for (client, conn, f) in frames.drain(..) {
+            self.client_frame(client, sid, conn, &f);
+        }
+        if let Some((client, conn)) = created {
+            let c = &mut self.srv().clients[client];
+            if c.conn.map(|(s, _, cid)| (s, cid)) == Some((sid, conn)) {
+                c.handshaking = false;
+                self.srv().sessions += 1;
+            }
+        }
+        if let Some(conn) = answer {
+            self.advance(sid, conn);
+        }
+    }
+
+    /// `net::conn::advance`: answer from the front, release held requests.
+    fn advance(&mut self, sid: ServerId, conn: ConnId) {
+        loop {
+            // answer_front
+            loop {
+                let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+                    return;
+                };
+                let Some(sc) = app.conns.get_mut(&conn) else {
+                    return;
+                };
+                let Some(slot) = sc.order.pop_answerable() else {
+                    break;
+                };
+                let client = sc.client;
+                let session = sc.session;
+                let frame = match slot {
+                    Slot::Pipeline {
+                        done: Some(frame), ..
+                    } => frame,
+                    Slot::Pipeline { done: None, .. } => break,
+                    Slot::Local { xid, what, .. } => {
+                        let auth = AuthInfo::for_ip("127.0.0.1");
+                        let zxid = app.tree.last_zxid();
+                        match rzk_server::read::read(
+                            &app.tree,
+                            &mut app.watches,
+                            conn,
+                            &auth,
+                            SessionId(session),
+                            &what,
+                        ) {
+                            Ok(body) => reply_frame(xid, zxid, 0, &body),
+                            Err(code) => reply_frame(xid, zxid, code.code(), &[]),
+                        }
+                    }
+                };
+                self.client_frame(client, sid, conn, &frame);
+            }
+            // release_held
+            let Some(sc) = self
+                .nodes
+                .get_mut(&sid)
+                .and_then(|n| n.app.as_mut())
+                .and_then(|a| a.conns.get_mut(&conn))
+            else {
+                return;
+            };
+            let before = sc.order.held_len();
+            if before == 0 {
+                return;
+            }
+            while let Some(Released { xid, kind, .. }) = self
+                .nodes
+                .get_mut(&sid)
+                .and_then(|n| n.app.as_mut())
+                .and_then(|a| a.conns.get_mut(&conn))
+                .and_then(|sc| sc.order.next_released())
+            {
+                let session = self.nodes[&sid]
+                    .app
+                    .as_ref()
+                    .and_then(|a| a.conns.get(&conn))
+                    .map_or(0, |sc| sc.session);
+                self.send_job(
+                    sid,
+                    conn,
+                    ForwardJob {
+                        session,
+                        cxid: xid,
+                        req: kind,
+                    },
+                    true,
+                );
+            }
+            let after = self
+                .nodes
+                .get(&sid)
+                .and_then(|n| n.app.as_ref())
+                .and_then(|a| a.conns.get(&conn))
+                .map_or(0, |sc| sc.order.held_len());
+            if after == before {
+                return;
+            }
+        }
+    }
+
+    /// A client receives one frame on its connection: the client-side checks.
+    fn client_frame(&mut self, client: usize, sid: ServerId, conn: ConnId, frame: &[u8]) {
+        let seed_now = self.now;
+        let srv = self.srv.as_mut().expect("server mode");
+        let c = &mut srv.clients[client];
+        if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
+            return;
+        }
+        let mut r = Reader::new(frame.get(4..).unwrap_or_default());
+        let Ok(hdr) = r.read::<ReplyHeader>() else {
+            self.checker
+                .report(format!("client {client}: undecodable frame from {sid}"));
+            return;
+        };
+        let mut problems: Vec<String> = Vec::new();
+        if hdr.xid == special_xid::NOTIFICATION {
+            srv.notifications += 1;
+            let Ok(ev) = r.read::<WatcherEvent>() else {
+                self.checker
+                    .report(format!("client {client}: undecodable notification"));
+                return;
+            };
+            let c = &mut srv.clients[client];
+            if c.watches.remove(&ev.path).is_none() {
+                problems.push(format!(
+                    "client {client}: notification {} on {} without an armed watch (fired twice?)",
+                    ev.event_type, ev.path
+                ));
+            } else if ev.event_type != event::NODE_DATA_CHANGED
+                && ev.event_type != event::NODE_DELETED
+            {
+                problems.push(format!(
+                    "client {client}: data watch on {} fired as event {}",
+                    ev.path, ev.event_type
+                ));
+            }
+            for p in problems {
+                self.checker.report(p);
+            }
+            return;
+        }
+        srv.replies += 1;
+        let c = &mut srv.clients[client];
+        let Some(sent) = c.outstanding.pop_front() else {
+            self.checker.report(format!(
+                "client {client}: reply xid {} with nothing outstanding",
+                hdr.xid
+            ));
+            return;
+        };
+        if sent.xid != hdr.xid {
+            problems.push(format!(
+                "client {client} (session 0x{:x} on server {sid}): reply for xid {} arrived while xid {} ({:?}) was the oldest outstanding request — the session's FIFO order is broken",
+                c.session.unwrap_or(0),
+                hdr.xid,
+                sent.xid,
+                sent.op
+            ));
+        }
+        if hdr.zxid < c.last_zxid {
+            problems.push(format!(
+                "client {client}: reply zxid {} after {} (a session went back in time)",
+                hex(hdr.zxid),
+                hex(c.last_zxid)
+            ));
+        }
+        c.last_zxid = c.last_zxid.max(hdr.zxid);
+        let z = hdr.zxid;
+        let err = hdr.err;
+        let ok = err == 0;
+        let body = r.rest();
+        let armed: Vec<(String, i64)> = c.watches.iter().map(|(p, w)| (p.clone(), *w)).collect();
+        let session = c.session.unwrap_or(0);
+        let srv = &*srv;
+        let now_state = |p: &str| srv.state_at(p, z);
+        let before_state = |p: &str| srv.state_at(p, z - 1);
+        let mut arm = None;
+        let mut reads = 0;
+        let mut seen_version = None;
+        if z > srv.applied_max {
+            problems.push(format!(
+                "client {client}: reply at {} beyond anything applied ({})",
+                hex(z),
+                hex(srv.applied_max)
+            ));
+        }
+        match (&sent.op, sent.xid == hdr.xid) {
+            (_, false) => {}
+            (Op::Get { path, watch }, true) => {
+                reads += 1;
+                let want = now_state(path);
+                if ok {
+                    match GetDataResponse::from_bytes(body) {
+                        Ok(resp) => {
+                            let got = Some((
+                                resp.stat.version,
+                                resp.data.as_option().cloned().unwrap_or_default(),
+                            ));
+                            if got != want {
+                                problems.push(format!("client {client}: getData {path} at {} returned {got:?}, the history says {want:?}", hex(z)));
+                            }
+                            seen_version = Some((path.clone(), resp.stat.version));
+                            if *watch {
+                                arm = Some((path.clone(), z));
+                            }
+                        }
+                        Err(e) => problems.push(format!("client {client}: getData body: {e}")),
+                    }
+                } else if err == ErrorCode::NoNode.code() {
+                    if want.is_some() {
+                        problems.push(format!("client {client}: getData {path} at {} said NONODE, the history says {want:?}", hex(z)));
+                    }
+                } else {
+                    problems.push(format!("client {client}: getData {path} failed with {err}"));
+                }
+            }
+            (Op::Exists { path }, true) => {
+                reads += 1;
+                let want = now_state(path).map(|s| s.0);
+                let got = if ok {
+                    ExistsResponse::from_bytes(body)
+                        .ok()
+                        .map(|r| r.stat.version)
+                } else {
+                    None
+                };
+                if got != want || !(ok || err == ErrorCode::NoNode.code()) {
+                    problems.push(format!("client {client}: exists {path} at {} returned {got:?} (err {err}), the history says {want:?}", hex(z)));
+                }
+            }
+            (Op::Set { path, data, expect }, true) => {
+                let before = before_state(path);
+                if ok {
+                    match SetDataResponse::from_bytes(body) {
+                        Ok(resp) => {
+                            let after = now_state(path);
+                            let v = resp.stat.version;
+                            if resp.stat.mzxid != z
+                                || after != Some((v, data.clone()))
+                                || before.as_ref().map(|b| b.0) != Some(v - 1)
+                                || (*expect != -1 && *expect != v - 1)
+                            {
+                                problems.push(format!("client {client}: setData {path} (expect {expect}) acked version {v} at {} (mzxid {}), history before {before:?} after {after:?}", hex(z), hex(resp.stat.mzxid)));
+                            }
+                            seen_version = Some((path.clone(), v));
+                        }
+                        Err(e) => problems.push(format!("client {client}: setData body: {e}")),
+                    }
+                } else if err == ErrorCode::BadVersion.code() {
+                    if before.as_ref().is_none_or(|b| b.0 == *expect) {
+                        problems.push(format!("client {client}: setData {path} expect {expect} got BADVERSION at {}, history before {before:?}", hex(z)));
+                    }
+                } else if err == ErrorCode::NoNode.code() {
+                    if before.is_some() {
+                        problems.push(format!("client {client}: setData {path} got NONODE at {}, history before {before:?}", hex(z)));
+                    }
+                } else {
+                    problems.push(format!("client {client}: setData {path} failed with {err}"));
+                }
+            }
+            (Op::Create { path, data }, true) => {
+                let before = before_state(path);
+                if ok {
+                    if before.is_some() || now_state(path) != Some((0, data.clone())) {
+                        problems.push(format!("client {client}: create {path} acked at {} but history before {before:?} after {:?}", hex(z), now_state(path)));
+                    }
+                } else if err == ErrorCode::NodeExists.code() {
+                    if before.is_none() {
+                        problems.push(format!("client {client}: create {path} got NODEEXISTS at {} but it did not exist", hex(z)));
+                    }
+                } else {
+                    problems.push(format!("client {client}: create {path} failed with {err}"));
+                }
+            }
+            (Op::Delete { path }, true) => {
+                let before = before_state(path);
+                let bad = if ok {
+                    before.is_none() || now_state(path).is_some()
+                } else if err == ErrorCode::NoNode.code() {
+                    before.is_some()
+                } else {
+                    true
+                };
+                if bad {
+                    problems.push(format!(
+                        "client {client}: delete {path} err {err} at {}, history before {before:?}",
+                        hex(z)
+                    ));
+                }
+            }
+        }
+        // A watch fires before its client sees the change.
+        for (p, w) in armed {
+            if let Some(zc) = srv.change_between(&p, w, z) {
+                problems.push(format!(
+                    "client {client}: saw zxid {} but its watch on {p} (set at {}) has not fired for the change at {}",
+                    hex(z),
+                    hex(w),
+                    hex(zc)
+                ));
+            }
+        }
+        let _ = session;
+        let srv = self.srv.as_mut().expect("server mode");
+        srv.reads_checked += reads;
+        let c = &mut srv.clients[client];
+        if let Some((p, v)) = seen_version {
+            c.versions.insert(p, v);
+        }
+        if let Some((p, w)) = arm {
+            c.watches.entry(p).or_insert(w);
+        }
+        let _ = seed_now;
+        for p in problems {
+            self.checker.report(p);
+        }
+    }
+
+    /// Quiescence: every replica's tree equal.
+    pub(super) fn app_quiescence(&self, problems: &mut Vec<String>) {
+        let mut digests = BTreeMap::new();
+        for (s, n) in &self.nodes {
+            if let Some(app) = &n.app {
+                digests.insert(*s, (app.tree.last_zxid(), app.tree.digest()));
+            }
+        }
+        let mut vals: Vec<_> = digests.values().collect();
+        vals.dedup();
+        if vals.len() > 1 {
+            problems.push(format!("trees differ at quiescence: {digests:?}"));
+        }
+    }
+
+    pub(super) fn app_summary(&self) -> (u64, u64, u64, u64) {
+        self.srv.as_ref().map_or((0, 0, 0, 0), |s| {
+            (s.replies, s.reads_checked, s.notifications, s.sessions)
+        })
+    }
+}
