@@ -22,7 +22,8 @@ Cases, in order:
      is present and members 1-3 hold the same znodes.
 
 Ports (127.0.0.1): zk clients 24201-24209, quorum 24221-24229, election 24236-24244;
-rzk the same +50. Only processes this script started are signalled, by PID.
+rzk the same +50. `--impl mixed` (not in CI): members 3 and 5 are ZooKeeper, the others
+rzk, on rzk's ports. Only processes this script started are signalled, by PID.
 
     tests/reconfig/reconfig_request_test.py --impl zk --apache scripts/start-apache-zk.sh
     tests/reconfig/reconfig_request_test.py --impl rzk --rzk target/debug/rzk --cases disabled
@@ -47,7 +48,9 @@ from kazoo.client import KazooClient  # noqa: E402
 from kazoo import exceptions as ke  # noqa: E402
 
 SUPER_PASSWORD = "reconfig-test"
-OFFSET = {"zk": 0, "rzk": 50}
+OFFSET = {"zk": 0, "rzk": 50, "mixed": 50}
+# --impl mixed: these members are Apache ZooKeeper, the others rzk.
+MIXED_ZK = (3, 5)
 
 
 def super_digest():
@@ -62,6 +65,12 @@ class Ensemble:
     def __init__(self, kind, root, args):
         self.kind, self.root, self.args = kind, root, args
         self.procs = {}
+
+    def impl(self, i):
+        """The server kind of member `i` (mixed: ZooKeeper for MIXED_ZK, else rzk)."""
+        if self.kind == "mixed":
+            return "zk" if i in MIXED_ZK else "rzk"
+        return self.kind
 
     def client_port(self, i):
         return 24200 + OFFSET[self.kind] + i
@@ -86,7 +95,7 @@ class Ensemble:
                 f.write("".join(s + "\n" for s in servers))
             settings.append(f"dynamicConfigFile={dyn}")
             servers = []
-        if self.kind == "zk":
+        if self.impl(i) == "zk":
             if ids:
                 zkproc.write_myid(os.path.join(d, "data"), i)
             settings.append(f"zookeeper.DigestAuthenticationProvider.superDigest={super_digest()}")
@@ -302,7 +311,7 @@ CASES = ["disabled", "errors", "remove-add", "grow-shrink"]
 def run(kind, args, root):
     ens = Ensemble(kind, root, args)
     t0 = time.time()
-    cases = (args.rzk_cases if kind == "rzk" and args.rzk_cases else args.cases).split(",")
+    cases = (args.rzk_cases if kind != "zk" and args.rzk_cases else args.cases).split(",")
     try:
         if "disabled" in cases:
             case_disabled(ens)
@@ -327,7 +336,8 @@ def run(kind, args, root):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--impl", choices=["zk", "rzk", "both"], default="both")
+    ap.add_argument("--impl", choices=["zk", "rzk", "both", "mixed"], default="both",
+                    help="mixed: members 3 and 5 Apache ZooKeeper, the others rzk")
     ap.add_argument("--rzk", default="target/debug/rzk")
     ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
     ap.add_argument("--cases", default=",".join(CASES),
