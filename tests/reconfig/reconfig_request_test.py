@@ -49,8 +49,8 @@ from kazoo import exceptions as ke  # noqa: E402
 
 SUPER_PASSWORD = "reconfig-test"
 OFFSET = {"zk": 0, "rzk": 50, "mixed": 50}
-# --impl mixed: these members are Apache ZooKeeper, the others rzk.
-MIXED_ZK = (3, 5)
+# --impl mixed: these members are Apache ZooKeeper, the others rzk (--mixed-zk).
+MIXED_ZK = {3, 5}
 
 
 def super_digest():
@@ -337,7 +337,9 @@ def run(kind, args, root):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--impl", choices=["zk", "rzk", "both", "mixed"], default="both",
-                    help="mixed: members 3 and 5 Apache ZooKeeper, the others rzk")
+                    help="mixed: the --mixed-zk members Apache ZooKeeper, the others rzk")
+    ap.add_argument("--mixed-zk", default="3,5",
+                    help="with --impl mixed: the ids of the ZooKeeper members (default 3,5)")
     ap.add_argument("--rzk", default="target/debug/rzk")
     ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
     ap.add_argument("--cases", default=",".join(CASES),
@@ -346,6 +348,8 @@ def main():
                     help="the cases run against rzk, when not --cases (CI: disabled)")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
+    MIXED_ZK.clear()
+    MIXED_ZK.update(int(i) for i in args.mixed_zk.split(","))
     root = tempfile.mkdtemp(prefix="rzk-reconfig-req-")
     try:
         for kind in (["zk", "rzk"] if args.impl == "both" else [args.impl]):

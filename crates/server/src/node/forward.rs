@@ -69,14 +69,27 @@ pub fn sync_packet(session: SessionId, cxid: i32, path: &str, auth: &AuthInfo) -
 }
 
 /// REQUEST for a client's reconfig request (opcode 16), as ZooKeeper's learners forward
-/// it: the request record as the client sent it.
+/// it: the request record, with each empty string written as a null string (length -1).
+/// Decoding took a client's null as empty; a ZooKeeper leader tells them apart (an
+/// empty `newMembers` would make it a non-incremental reconfig: BADARGUMENTS).
 pub fn reconfig_packet(
     session: SessionId,
     cxid: i32,
     req: &ReconfigRequest,
     auth: &AuthInfo,
 ) -> QuorumPacket {
-    packet(session, cxid, OpCode::Reconfig.code(), req.to_bytes(), auth)
+    let mut body = Vec::with_capacity(
+        20 + req.joining_servers.len() + req.leaving_servers.len() + req.new_members.len(),
+    );
+    for s in [&req.joining_servers, &req.leaving_servers, &req.new_members] {
+        if s.is_empty() {
+            body.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            s.write(&mut body);
+        }
+    }
+    req.cur_config_id.write(&mut body);
+    packet(session, cxid, OpCode::Reconfig.code(), body, auth)
 }
 
 /// A forwarded request as the leader sees it.
@@ -164,6 +177,9 @@ mod tests {
         let p = reconfig_packet(SessionId(5), 9, &req, &AuthInfo::default());
         let f = ForwardedRequest::decode(p.data()).unwrap();
         assert_eq!((f.session_id, f.cxid), (5, 9));
+        // The absent newMembers travels as a null string, as kazoo sends None.
+        let null_at = 4 + req.joining_servers.len() + 4 + req.leaving_servers.len();
+        assert_eq!(&f.body[null_at..null_at + 4], &(-1i32).to_be_bytes());
         assert_eq!(decode(&f, 1 << 20), Forwarded::Reconfig(req));
     }
 

@@ -59,6 +59,9 @@ pub struct Learner {
     sync_commit: Zxid,
     acked_up_to: Zxid,
     touches: Vec<u8>,
+    /// A newer membership than ours carried by NEWLEADER, put in force at UPTODATE
+    /// (ZooKeeper's `Learner.syncWithLeader`: `newLeaderQV`, then `processReconfig`).
+    newleader_config: Option<super::types::NewConfig>,
 }
 
 impl Learner {
@@ -76,6 +79,7 @@ impl Learner {
             sync_commit: Zxid::ZERO,
             acked_up_to: Zxid::ZERO,
             touches: Vec::new(),
+            newleader_config: None,
         };
         l.connect(core);
         l
@@ -281,6 +285,11 @@ impl Learner {
                 if zxid.epoch() != self.new_epoch {
                     return self.fail(core, "NEWLEADER for another epoch");
                 }
+                self.newleader_config = std::str::from_utf8(p.data())
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .and_then(core.cfg.config_of_text)
+                    .filter(|c| c.version > core.cfg.config_version);
                 self.phase = Phase::NewLeaderPersisting;
                 core.out.push(Output::PersistEpoch {
                     kind: EpochKind::Current,
@@ -290,6 +299,16 @@ impl Learner {
             (PacketType::UpToDate, Phase::AwaitUpToDate) => {
                 let upto = self.sync_point.max(self.sync_commit).min(core.log.last());
                 core.commit_to(upto);
+                if let Some(c) = self.newleader_config.take() {
+                    let me = core.cfg.my_id;
+                    let was_voter = core.qv.is_voter(me);
+                    info!(sid = %me, version = format_args!("{:#x}", c.version), "newer membership from NEWLEADER");
+                    core.activate(&c, self.leader);
+                    if !core.qv.is_member(me) || core.qv.is_voter(me) != was_voter {
+                        info!(sid = %me, "membership change at sync: back to election");
+                        return LearnerNext::Looking;
+                    }
+                }
                 self.phase = Phase::Serving;
                 core.send_type(self.leader, PacketType::Ack, Zxid::new(self.new_epoch, 0));
                 info!(
