@@ -4,7 +4,10 @@
 //! sometimes an observer) servers through a fake network (delay, drop, duplicate,
 //! reorder, partitions that heal, connection resets), fake disks (a crash loses whatever
 //! was not fsynced), a fake clock, crashes and restarts, and clients writing to the leader;
-//! and the checker of ZAB's safety properties, run on every step.
+//! and the checker of ZAB's safety properties, run on every step. Whole-server mode
+//! (`SimOptions::server`, `world/server.rs`) adds on every node the server's prep, tree
+//! apply, watches, reads and per-session reply order, driven by seeded clients whose
+//! every reply is checked (docs/TESTING.md §4).
 //!
 //! Must never: read the real clock, use threads or OS randomness, or touch real files —
 //! a seed must always replay the same run.

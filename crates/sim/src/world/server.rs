@@ -254,12 +254,10 @@ impl World {
     }
 
     fn client_disconnected(&mut self, client: usize, sid: ServerId, conn: ConnId, why: &str) {
-        let inc = self.nodes[&sid].inc;
         let c = &mut self.srv().clients[client];
         if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
             return;
         }
-        let _ = inc;
         c.conn = None;
         c.outstanding.clear();
         c.watches.clear();
@@ -791,7 +789,6 @@ impl World {
 
     /// A client receives one frame on its connection: the client-side checks.
     fn client_frame(&mut self, client: usize, sid: ServerId, conn: ConnId, frame: &[u8]) {
-        let seed_now = self.now;
         let srv = self.srv.as_mut().expect("server mode");
         let c = &mut srv.clients[client];
         if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
@@ -1001,7 +998,6 @@ impl World {
         if let Some((p, w)) = arm {
             c.watches.entry(p).or_insert(w);
         }
-        let _ = seed_now;
         for p in problems {
             self.checker.report(p);
         }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Long whole-server simulation run (docs/TESTING.md §4): SEEDS seeds from START in
+# chunks, each chunk printing its seeds/s; stops at the first failing chunk and prints the
+# replay command of every failing seed. Not part of CI (CI runs 60 whole-server seeds and
+# 200 core seeds inside `cargo test -p rzk-sim`).
+#
+#   scripts/sim-long.sh [SEEDS=1000000] [START=0] [CHUNK=10000] [-- extra rzk-sim flags]
+#   e.g. scripts/sim-long.sh 1000000 0 10000          # the 1,000,000-seed target
+#        scripts/sim-long.sh 2000 0 1000 -- --fault-overtake   # must fail (injected bug)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${1:-1000000}
+START=${2:-0}
+CHUNK=${3:-10000}
+shift $(( $# < 3 ? $# : 3 ))
+[ "${1:-}" = "--" ] && shift
+cargo build -q -p rzk-sim --release
+BIN=target/release/rzk-sim
+t0=$(date +%s)
+s=$START
+end=$((START + SEEDS))
+while [ "$s" -lt "$end" ]; do
+  n=$(( end - s < CHUNK ? end - s : CHUNK ))
+  out=$("$BIN" --server --seeds "$n" --start "$s" "$@" 2>&1) || { echo "$out" | grep -E "FAILED|replay|failing" | head -40; echo "chunk $s..$((s + n)) FAILED"; exit 1; }
+  s=$((s + n))
+  el=$(( $(date +%s) - t0 ))
+  echo "$(date -u +%H:%M:%S) seeds $START..$s clean; $(echo "$out" | grep -E 'seeds/s' | tail -1); overall $(( (s - START) / (el > 0 ? el : 1) )) seeds/s"
+done
+echo "all $SEEDS seeds from $START clean"
