@@ -157,12 +157,17 @@ def config_of(c):
 
 
 def wait_config(ens, members, voters, version, timeout=30):
-    """Every member in `members` shows `voters` at `version` in /zookeeper/config."""
+    """Every member in `members` shows `voters` at `version` in /zookeeper/config, and
+    `conf` prints the same membership."""
     for i in members:
         c = ens.client(i)
         try:
             zkproc.wait_until(lambda: config_of(c)[0] == voters and config_of(c)[2] == version,
                               timeout, f"{ens.kind} server {i}: config {sorted(voters)} v{version:x}")
+            data, _ = c.get("/zookeeper/config")
+            conf = zkproc.four(ens.client_port(i), "conf")
+            shown = conf.split("membership: \n", 1)[-1]
+            assert shown == data.decode(), f"server {i}: conf shows {shown!r}, node {data!r}"
         finally:
             c.stop()
             c.close()

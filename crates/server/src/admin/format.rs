@@ -94,10 +94,15 @@ pub fn conf(status: Status<'_>) -> String {
         let _ = writeln!(s, "{k}={}", crate::config::keys::shown(&k, &v));
     }
     // A quorum member ends with its membership, as ZooKeeper's
-    // QuorumZooKeeperServer.dumpConf (no newline after the version).
+    // QuorumZooKeeperServer.dumpConf (no newline after the version): the membership in
+    // force, which /zookeeper/config holds once a reconfig changed it (the files read at
+    // start-up no longer say it).
     if let Some(m) = status.config().membership_text() {
+        let in_force = String::from_utf8(status.tree().config_node_data().to_vec())
+            .ok()
+            .filter(|t| !t.is_empty());
         s.push_str("membership: \n");
-        s.push_str(&m);
+        s.push_str(in_force.as_deref().unwrap_or(&m));
     }
     s
 }
