@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Long whole-server simulation run (docs/TESTING.md §4): SEEDS seeds from START in
 # chunks, each chunk printing its seeds/s; stops at the first failing chunk and prints the
-# replay command of every failing seed. Not part of CI (CI runs 60 whole-server seeds and
+# replay command of every failing seed. Not part of CI (CI runs 30 whole-server seeds and
 # 200 core seeds inside `cargo test -p rzk-sim`).
 #
 #   scripts/sim-long.sh [SEEDS=1000000] [START=0] [CHUNK=10000] [-- extra rzk-sim flags]
