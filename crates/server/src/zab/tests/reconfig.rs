@@ -29,9 +29,22 @@ fn test_reconfig_of(t: &Txn) -> Option<NewConfig> {
     })
 }
 
+/// The membership text `reconfig v=1,2,3 o=4 version=<hex>` (what the activated test
+/// configs carry in notifications and NEWLEADER).
+fn test_config_of_text(text: &str) -> Option<NewConfig> {
+    let (body, version) = text.rsplit_once(" version=")?;
+    let zxid = i64::from_str_radix(version, 16).ok()?;
+    let t = Txn {
+        zxid: Zxid(zxid),
+        payload: Bytes::from(body.to_owned()),
+    };
+    test_reconfig_of(&t)
+}
+
 fn with_reconfig(c: &mut Cluster) {
     for cfg in c.cfgs.values_mut() {
         cfg.reconfig_of = test_reconfig_of;
+        cfg.config_of_text = test_config_of_text;
     }
 }
 
@@ -55,6 +68,31 @@ fn settled(voters: &[ServerId], observers: &[ServerId]) -> Cluster {
     c.advance(3000);
     assert!(c.all_serving());
     c
+}
+
+#[test]
+fn removed_server_that_missed_its_re_add_learns_it_from_notifications() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    let out = propose(&mut c, "reconfig v=2,3");
+    c.advance(2000);
+    assert!(c.applied_zxids(S1).contains(&out));
+    assert_eq!(c.role(S1), Role::Observing, "removed: a non-voter");
+    // 1 is cut off while the reconfig adding it back commits with 2 and 3.
+    c.isolated.insert(S1);
+    let back = propose(&mut c, "reconfig v=1,2,3");
+    c.advance(500);
+    assert!(c.applied_zxids(S3).contains(&back));
+    assert!(!c.applied_zxids(S1).contains(&back));
+    // Back in touch: still a non-member in its own view, it would observe, which the
+    // leader refuses from a voter; the notifications' newer membership makes it a voter.
+    c.isolated.remove(&S1);
+    c.advance(5000);
+    assert_eq!(c.role(S1), Role::Following);
+    assert!(c.applied_zxids(S1).contains(&back));
+    let z = c.write(1)[0];
+    c.advance(200);
+    assert!(c.applied_zxids(S1).contains(&z));
 }
 
 #[test]
