@@ -173,10 +173,7 @@ impl ServerSim {
     }
 
     fn state_at(&self, path: &str, zxid: i64) -> ZState {
-        let h = match self.history.get(path) {
-            Some(h) => h,
-            None => return None,
-        };
+        let h = self.history.get(path)?;
         let i = h.partition_point(|(z, _)| *z <= zxid);
         if i == 0 {
             None
