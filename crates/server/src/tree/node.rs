@@ -432,3 +432,32 @@ impl NodeMap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout docs/STORAGE.md §10 counts on: an 80-byte header, so that a node with
+    /// a ~45-byte path and 100 bytes of data fits a 256-byte allocator chunk.
+    #[test]
+    fn header_stays_80_bytes_and_data_round_trips() {
+        assert_eq!(std::mem::size_of::<Head>(), 80);
+        assert_eq!(std::mem::size_of::<Node>(), 8);
+        let mut n = Node::new("/a/b", Some(b"xyz"), 7, StatPersisted::default(), None);
+        assert_eq!(
+            (n.path(), n.name(), n.data(), n.acl()),
+            ("/a/b", "b", &b"xyz"[..], 7)
+        );
+        let shared = n.clone();
+        n.set_data(None);
+        n.edit(|h| h.stat.version = 3);
+        assert!(n.data_is_null() && n.data_value().is_null());
+        assert_eq!(n.stat().version, 3);
+        // the clone (a snapshot's view) kept the old contents
+        assert_eq!((shared.data(), shared.stat().version), (&b"xyz"[..], 0));
+        let big = vec![5u8; 4000];
+        n.set_data(Some(&big));
+        assert_eq!(&*n.data_value(), &big[..]);
+        assert!(!Node::acl_fits(i64::from(i32::MAX) + 1));
+    }
+}

@@ -312,5 +312,12 @@ mod tests {
             b.add_node(SnapshotNode { acl: 5, ..node("") }),
             Err(BuildError::UnknownAcl(_, 5))
         ));
+        // a node keeps its ACL index in 32 bits: a larger one is refused
+        let big = 1i64 << 40;
+        b.add_acl(big, vec![Acl::new(1, "world", "anyone")]);
+        assert!(matches!(
+            b.add_node(SnapshotNode { acl: big, ..node("") }),
+            Err(BuildError::UnknownAcl(_, i)) if i == big
+        ));
     }
 }
