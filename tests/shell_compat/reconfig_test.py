@@ -222,7 +222,7 @@ def main():
             for i, port in rports.items():
                 # The membership from zoo.cfg.dynamic.100000000: version 100000000, as a
                 # fresh ZooKeeper ensemble's leader gives its version-0 membership with
-                # reconfigEnabled (rzk keeps 0, docs/COMPATIBILITY.md); the second
+                # reconfigEnabled (rzk's leader does the same); the second
                 # session then sees a version of the same length (dataLength).
                 d = os.path.join(tmp, f"rzk-ens{i}")
                 os.makedirs(d, exist_ok=True)

@@ -129,6 +129,9 @@ impl QuorumRuntime {
         let mut zcfg = peers.zab_config(&shared.config);
         zcfg.reconfig_of = reconfig::reconfig_of;
         zcfg.config_of_text = reconfig::config_of_text;
+        // Only a quorum peer (ZooKeeper's standalone server has no membership to version).
+        zcfg.version_initial_membership =
+            shared.config.reconfig_enabled && shared.config.is_distributed();
         let init_ms = zcfg.tick_ms * zcfg.init_limit;
         let rt = tokio::runtime::Handle::current();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -136,8 +139,11 @@ impl QuorumRuntime {
         let quorum_tls = crate::tls::QuorumTls::from_config(&shared.config)
             .map_err(|e| QuorumError::Config(e.to_string()))?
             .map(Arc::new);
-        // A single voter elects itself and has nobody to talk to: no peer ports.
-        let election = if peers.is_solo() {
+        // A single voter elects itself and has nobody to talk to: no peer ports. With
+        // `standaloneEnabled=false` (a configured ensemble that happens to have one
+        // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers
+        // that join it before a reconfig adds them follow it as non-voting learners.
+        let election = if peers.is_solo() && !shared.config.is_distributed() {
             None
         } else {
             let election_listener = bind(me.election).await?;
@@ -459,7 +465,9 @@ impl Driver {
     /// Does this server commit its proposals on fsync (a leader that is the whole
     /// ensemble), with the commits travelling through the disk thread?
     fn commits_on_sync(&self) -> bool {
-        self.role == Role::Leading && self.peers.is_solo()
+        // Not for a single voter of a configured ensemble (`standaloneEnabled=false`):
+        // learners may join it, and a SNAP must see the tree at the core's commit point.
+        self.role == Role::Leading && self.peers.is_solo() && !self.shared.config.is_distributed()
     }
 
     fn send_to_disk(&mut self, op: DiskOp) {
@@ -753,9 +761,17 @@ impl Driver {
             self.prep_ready_at = self.zab.last_committed().0;
             self.prep_caught_up = false;
             let now = self.shared.now_ms();
-            let mut s = self.shared.sessions();
-            for id in s.ids() {
-                let _ = s.touch(id, now);
+            {
+                let mut s = self.shared.sessions();
+                for id in s.ids() {
+                    let _ = s.touch(id, now);
+                }
+            }
+            if self.shared.config.reconfig_enabled && self.shared.config.is_distributed() {
+                // The membership in force may have taken the epoch's version
+                // (`version_initial_membership`): /zookeeper/config shows it.
+                let (text, version) = self.members.in_force();
+                self.send_applier(ApplyMsg::ConfigNode(text, version));
             }
             // Clients are let in once the tree has applied the established history.
             self.announce_pending = true;

@@ -136,7 +136,9 @@ impl Driver {
         let view = LeaderView {
             reconfig_enabled: self.shared.config.reconfig_enabled,
             standalone_enabled: self.shared.config.standalone_enabled,
-            quorum_leader: !self.peers.is_solo(),
+            // A single voter of a configured ensemble (`standaloneEnabled=false`) is a
+            // quorum leader too: it may grow by reconfig, as in ZooKeeper.
+            quorum_leader: self.shared.config.is_distributed(),
             committed_version: self.members.committed.version,
             last_seen: &self.members.last_seen,
             my_id: me,

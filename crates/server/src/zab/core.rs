@@ -31,6 +31,15 @@ impl Core {
         !self.qv.is_voter(self.cfg.my_id)
     }
 
+    /// Does this server learn as an observer (OBSERVERINFO, no ACKs)? Only a configured
+    /// observer does. A server outside the membership (removed by a reconfig, or about
+    /// to be added by one) follows without a vote, as ZooKeeper's does: its ACKs count
+    /// for a pending membership that makes it a voter (how a reconfig adding it to a
+    /// single voter can commit).
+    pub fn learns_as_observer(&self) -> bool {
+        self.qv.is_observer(self.cfg.my_id)
+    }
+
     /// Our initial vote: ourselves with our last logged zxid and current epoch; observers
     /// vote for nobody (`Long.MIN_VALUE`).
     pub fn initial_vote(&self) -> Candidate {

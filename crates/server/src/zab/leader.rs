@@ -261,6 +261,7 @@ impl Leader {
             }
             (EpochKind::Current, Phase::CurrentPersisting) if epoch == self.epoch => {
                 core.current_epoch = epoch;
+                self.version_initial_membership(core);
                 self.phase = Phase::NewLeaderAcks;
                 self.reset_phase_deadline(core);
                 self.history_end = core.log.last();
@@ -279,6 +280,37 @@ impl Leader {
                 self.check_newleader_quorum(core);
             }
             _ => debug!(?kind, epoch, "stale epoch persisted report"),
+        }
+    }
+
+    /// `ZabConfig::version_initial_membership`: a version-0 membership becomes the one
+    /// of this epoch's first zxid, before any NEWLEADER carries it.
+    fn version_initial_membership(&mut self, core: &mut Core) {
+        if !core.cfg.version_initial_membership
+            || core.cfg.config_version != 0
+            || core.cfg.config_text.is_empty()
+        {
+            return;
+        }
+        let version = Zxid::new(self.epoch, 0).0;
+        let mut text: String = core
+            .cfg
+            .config_text
+            .lines()
+            .filter(|l| !l.starts_with("version="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&format!("version={version:x}"));
+        match (core.cfg.config_of_text)(&text) {
+            Some(c) if c.version == version => {
+                info!(sid = %core.cfg.my_id, version = format_args!("{version:#x}"),
+                    "the initial membership takes the version of the new epoch");
+                let me = core.cfg.my_id;
+                core.activate(&c, me);
+            }
+            _ => {
+                warn!(sid = %core.cfg.my_id, "the membership text does not parse; it keeps version 0")
+            }
         }
     }
 

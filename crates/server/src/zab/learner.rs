@@ -68,7 +68,7 @@ impl Learner {
     pub fn start(core: &mut Core, leader: ServerId) -> Learner {
         let mut l = Learner {
             leader,
-            observer: core.is_observer(),
+            observer: core.learns_as_observer(),
             phase: Phase::Connecting,
             new_epoch: 0,
             attempts: 0,

@@ -104,7 +104,7 @@ impl Zab {
     }
 
     pub fn role(&self) -> Role {
-        match (&self.state, self.core.is_observer()) {
+        match (&self.state, self.core.learns_as_observer()) {
             (State::Looking(_), _) => Role::Looking,
             (State::Leading(_), _) => Role::Leading,
             (State::Learning(_), true) => Role::Observing,
@@ -402,7 +402,7 @@ impl Zab {
             let (l, _) = Leader::start(core);
             self.state = State::Leading(l);
         } else {
-            let (st, role) = if core.is_observer() {
+            let (st, role) = if core.learns_as_observer() {
                 (ServerState::Observing, Role::Observing)
             } else {
                 (ServerState::Following, Role::Following)

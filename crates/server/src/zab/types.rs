@@ -99,6 +99,12 @@ pub struct ZabConfig {
     /// newer membership than its own from them (ZooKeeper's `FastLeaderElection`
     /// receiver calling `processReconfig` when `reconfigEnabled`).
     pub config_of_text: ConfigOfText,
+    /// `reconfigEnabled`: a leader whose membership still has version 0 (never set by a
+    /// reconfig or a dynamic file) gives it the zxid of its new epoch, (epoch, 0), before
+    /// it sends NEWLEADER, as ZooKeeper's leader does (ZOOKEEPER-1783). A server that
+    /// joins with a membership of its own then adopts the leader's, newer one from the
+    /// leader's notifications (how a single voter with `standaloneEnabled=false` grows).
+    pub version_initial_membership: bool,
     /// TEST ONLY: a leader commits its own proposals without waiting for a quorum. Exists
     /// so the simulator can prove its checker catches a broken leader. Never set it.
     pub fault_commit_without_quorum: bool,
@@ -124,6 +130,7 @@ impl ZabConfig {
             config_version: 0,
             reconfig_of: no_reconfig,
             config_of_text: no_config_text,
+            version_initial_membership: false,
             fault_commit_without_quorum: false,
         }
     }

@@ -77,15 +77,19 @@ fn removed_server_that_missed_its_re_add_learns_it_from_notifications() {
     let out = propose(&mut c, "reconfig v=2,3");
     c.advance(2000);
     assert!(c.applied_zxids(S1).contains(&out));
-    assert_eq!(c.role(S1), Role::Observing, "removed: a non-voter");
+    assert_eq!(
+        c.role(S1),
+        Role::Following,
+        "removed: follows without a vote"
+    );
     // 1 is cut off while the reconfig adding it back commits with 2 and 3.
     c.isolated.insert(S1);
     let back = propose(&mut c, "reconfig v=1,2,3");
     c.advance(500);
     assert!(c.applied_zxids(S3).contains(&back));
     assert!(!c.applied_zxids(S1).contains(&back));
-    // Back in touch: still a non-member in its own view, it would observe, which the
-    // leader refuses from a voter; the notifications' newer membership makes it a voter.
+    // Back in touch: still a non-member in its own view; the notifications' newer
+    // membership makes it a voter again.
     c.isolated.remove(&S1);
     c.advance(5000);
     assert_eq!(c.role(S1), Role::Following);
@@ -119,11 +123,10 @@ fn removed_follower_leaves_and_the_rest_commit_with_the_new_quorum() {
         assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
     }
     // 1 is no member now: it leaves its leader and comes back as a non-voter (it
-    // observes; ZooKeeper's removed server keeps following without a vote), so it is
-    // still a replica but its ACKs count for no quorum.
-    assert_ne!(c.role(S1), Role::Following);
+    // follows without a vote, as ZooKeeper's removed server does), so it is still a
+    // replica but its ACKs count for no quorum.
     c.advance(2000);
-    assert_eq!(c.role(S1), Role::Observing);
+    assert_eq!(c.role(S1), Role::Following);
     assert_eq!(c.role(S2), Role::Following);
     assert_eq!(c.leader(), Some(S3));
     // Writes go on with {2,3}, and need both of them now: without 2 nothing commits.
