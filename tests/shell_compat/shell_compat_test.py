@@ -47,7 +47,7 @@ CASES = [
     ("unknown command", ["foo bar"], "offline"),
     ("help, h, exit and rmr are not zkCli 3.8 commands", ["help", "h", "exit", "rmr /x"], "offline"),
     ("a line of blanks", ["   "], "offline"),
-    ("command usage", ["ls", "get", "set /x"], "offline"),
+    ("command usage", ["ls", "get", "set /x", "deleteall", "delete"], "offline"),
     ("bad paths", ["get -", "get c", "stat /nonexistent"]),
     ("existing node", ["create /c17", "create /c17"]),
     # No command here waits for the server, so whether the SyncConnected event is printed

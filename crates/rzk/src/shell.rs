@@ -974,7 +974,12 @@ impl Shell {
             }
             "delete" | "deleteall" => {
                 let f = flags(args, if cmd == "delete" { "v:" } else { "b:" })?;
-                let path = path_of(&f, "delete [-v version] path")?;
+                let usage = if cmd == "delete" {
+                    "delete [-v version] path"
+                } else {
+                    "deleteall path [-b batch size]"
+                };
+                let path = path_of(&f, usage)?;
                 let zk = self.client()?;
                 if cmd == "delete" {
                     let version = parse_version(&f)?;

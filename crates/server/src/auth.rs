@@ -96,6 +96,9 @@ impl AuthInfo {
         super_digest: Option<&str>,
     ) -> Result<(), ErrorCode> {
         match scheme {
+            // Empty credentials are refused (ZooKeeper 3.8 answers AUTHFAILED to an
+            // empty digest auth packet; `:` or a bare user name are taken).
+            "digest" if self.providers.digest && auth.is_empty() => Err(ErrorCode::AuthFailed),
             "digest" if self.providers.digest => {
                 let text = String::from_utf8_lossy(auth);
                 let id = digest_id(&text);
@@ -410,6 +413,12 @@ mod tests {
         );
         a.add_auth("digest", b"bob:secret", None).unwrap();
         assert_eq!(a.ids.len(), 2, "no duplicate ids");
+        assert_eq!(
+            a.add_auth("digest", b"", None),
+            Err(ErrorCode::AuthFailed),
+            "empty credentials"
+        );
+
         assert_eq!(
             a.add_auth("kerberos", b"x", None),
             Err(ErrorCode::AuthFailed)
