@@ -89,3 +89,21 @@ fn a_server_seed_replays_identically() {
         )
     );
 }
+
+/// Seeds that once failed, kept as regressions.
+///
+/// * 31130: a new leader whose committed point lagged its log SNAPped a learner at that
+///   point; the learner refused a SNAP older than its own committed state and went back
+///   to election, forever (two leaders, nobody serving at quiescence). Learners now take
+///   it, as ZooKeeper's do (`zab/learner.rs`).
+#[test]
+fn once_failing_server_seeds_pass() {
+    for seed in [31130] {
+        if let Err(f) = run_seed(server(seed, false)) {
+            panic!(
+                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",
+                f.violation
+            );
+        }
+    }
+}

@@ -216,8 +216,15 @@ impl Learner {
                 self.sync_point = zxid;
             }
             (PacketType::Snap, Phase::Syncing) => {
+                // A SNAP older than our committed state is taken, as ZooKeeper's follower
+                // takes it: a new leader's committed point can lag its log (it learns the
+                // commits of its history when it establishes the epoch), and the
+                // proposals after the snapshot bring back everything committed, because
+                // the elected log holds every committed txn. Refusing it sent this learner
+                // back to election forever (rzk-sim --server seed 31130).
                 if zxid < core.log.committed() {
-                    return self.fail(core, "SNAP older than our committed state");
+                    info!(sid = %core.cfg.my_id, snap = %zxid, committed = %core.log.committed(),
+                        "SNAP older than our committed state: taken, the proposals after it follow");
                 }
                 info!(sid = %core.cfg.my_id, "syncing with leader {}: SNAP at {zxid}", self.leader);
                 core.log.reset_to_snapshot(zxid);
