@@ -273,6 +273,27 @@ class Load(threading.Thread):
         self.c.close()
 
 
+def check_load(ens, load, members):
+    """Every write `load` got acknowledged is on each of `members`, and they hold the
+    same /load children; returns (acknowledged writes, znodes)."""
+    assert load.acked, "the load thread got no write acknowledged"
+    acked = {p.rsplit("/", 1)[1] for p in load.acked}
+    seen = []
+    for i in members:
+        c = ens.client(i)
+        try:
+            c.sync("/load")
+            kids = set(c.get_children("/load"))
+        finally:
+            c.stop()
+            c.close()
+        missing = acked - kids
+        assert not missing, f"server {i} lacks {len(missing)} acknowledged writes, e.g. {sorted(missing)[:3]}"
+        seen.append(kids)
+    assert all(k == seen[0] for k in seen), f"members {members} hold different /load children"
+    return len(acked), len(seen[0])
+
+
 def case_grow_shrink(ens, leader, followers):
     print(f"[{ens.kind}] 4. grow 3 -> 5 -> 3 under a write load")
     target = [1, 2, 3, 4, 5]
@@ -298,23 +319,9 @@ def case_grow_shrink(ens, leader, followers):
         load.finish()
         su.stop()
         su.close()
-    assert load.acked, "the load thread got no write acknowledged"
-    acked = {p.rsplit("/", 1)[1] for p in load.acked}
-    seen = []
-    for i in (1, 2, 3):
-        c = ens.client(i)
-        try:
-            c.sync("/load")
-            kids = set(c.get_children("/load"))
-        finally:
-            c.stop()
-            c.close()
-        missing = acked - kids
-        assert not missing, f"server {i} lacks {len(missing)} acknowledged writes, e.g. {sorted(missing)[:3]}"
-        seen.append(kids)
-    assert seen[0] == seen[1] == seen[2], "members 1-3 hold different /load children"
-    print(f"  ok: {len(acked)} acknowledged writes ({load.errors} errors during the changes), "
-          f"all on members 1-3, equal data ({len(seen[0])} znodes)")
+    acked, znodes = check_load(ens, load, (1, 2, 3))
+    print(f"  ok: {acked} acknowledged writes ({load.errors} errors during the changes), "
+          f"all on members 1-3, equal data ({znodes} znodes)")
 
 
 def case_grow_from_one(ens):
@@ -331,14 +338,13 @@ def case_grow_from_one(ens):
     load.start()
     su = ens.client(6, superuser=True)
     try:
-        v = None
+        v = -1  # kazoo's "any version"
         for i, members in ((7, [6, 7]), (8, [6, 7, 8])):
             ens.start(i, members, base, dynamic=True)
             zkproc.wait_serving(ens.client_port(i), ens.procs[i], timeout=60,
                                 what=f"{ens.kind} joining server {i}")
             time.sleep(0.5)
-            _, stat = su.reconfig(ens.line(i), None, None, from_config=v) if v else \
-                su.reconfig(ens.line(i), None, None)
+            _, stat = su.reconfig(ens.line(i), None, None, from_config=v)
             v = stat.mzxid
             wait_config(ens, members, set(members), v, timeout=60)
         time.sleep(1)
@@ -346,25 +352,11 @@ def case_grow_from_one(ens):
         load.finish()
         su.stop()
         su.close()
-    assert load.acked, "the load thread got no write acknowledged"
-    acked = {p.rsplit("/", 1)[1] for p in load.acked}
-    seen = []
-    for i in (6, 7, 8):
-        c = ens.client(i)
-        try:
-            c.sync("/load")
-            kids = set(c.get_children("/load"))
-        finally:
-            c.stop()
-            c.close()
-        missing = acked - kids
-        assert not missing, f"server {i} lacks {len(missing)} acknowledged writes"
-        seen.append(kids)
-    assert seen[0] == seen[1] == seen[2], "members 6-8 hold different /load children"
+    acked, znodes = check_load(ens, load, (6, 7, 8))
     modes = sorted(zkproc.mode(ens.client_port(i)) for i in (6, 7, 8))
     assert modes == ["follower", "follower", "leader"], f"modes {modes}"
-    print(f"  ok: version {v:x}, {len(acked)} acknowledged writes ({load.errors} errors "
-          f"during the changes), equal data on 6-8 ({len(seen[0])} znodes), modes {modes}")
+    print(f"  ok: version {v:x}, {acked} acknowledged writes ({load.errors} errors "
+          f"during the changes), equal data on 6-8 ({znodes} znodes), modes {modes}")
     for i in (6, 7, 8):
         ens.stop(i)
 

@@ -143,7 +143,7 @@ impl QuorumRuntime {
         // `standaloneEnabled=false` (a configured ensemble that happens to have one
         // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers
         // that join it before a reconfig adds them follow it as non-voting learners.
-        let election = if peers.is_solo() && !shared.config.is_distributed() {
+        let election = if !shared.config.is_distributed() {
             None
         } else {
             let election_listener = bind(me.election).await?;
@@ -465,9 +465,10 @@ impl Driver {
     /// Does this server commit its proposals on fsync (a leader that is the whole
     /// ensemble), with the commits travelling through the disk thread?
     fn commits_on_sync(&self) -> bool {
-        // Not for a single voter of a configured ensemble (`standaloneEnabled=false`):
-        // learners may join it, and a SNAP must see the tree at the core's commit point.
-        self.role == Role::Leading && self.peers.is_solo() && !self.shared.config.is_distributed()
+        // Only a standalone configuration never has peers: a single voter of a configured
+        // ensemble (`standaloneEnabled=false`) may get learners, and a SNAP must see the
+        // tree at the core's commit point.
+        self.role == Role::Leading && !self.shared.config.is_distributed()
     }
 
     fn send_to_disk(&mut self, op: DiskOp) {
