@@ -17,12 +17,19 @@ pub struct SnapshotNode {
     pub stat: StatPersisted,
 }
 
+/// Largest children set the snapshot walk writes in name order (larger ones go in the
+/// path index's order).
+pub const NAME_ORDER_MAX: usize = 16;
+
 impl DataTree {
     /// Visits every node pre-order (parents before children), root as `""`; the data
     /// is `None` when null. Siblings come in the path index's order (by slot key, which
     /// depends on the index's per-process hash seed), as ZooKeeper writes them in its
     /// child `HashSet`'s order: walking a parent's children in key order reads the index
-    /// sequentially, where name order would cost a sort and random reads.
+    /// sequentially, where name order would cost a sort and random reads. Children sets of
+    /// at most [`NAME_ORDER_MAX`] nodes are written in name order: the sort is cheap, and
+    /// a small tree's snapshot is then the same bytes in every process (a new database's
+    /// `snapshot.0` equals ZooKeeper's, whatever the hash seed).
     pub fn for_each_snapshot_node(&self, f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         self.walk(false, f)
     }
@@ -41,7 +48,7 @@ impl DataTree {
             if !n.has_children() {
                 continue;
             }
-            if sorted {
+            if sorted || n.num_children() <= NAME_ORDER_MAX {
                 // Reversed so that children come out in name order.
                 stack.extend(self.sorted_children(n).into_iter().rev());
             } else {
