@@ -41,6 +41,7 @@ import base64
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -53,6 +54,11 @@ from kazoo import exceptions as ke  # noqa: E402
 
 SUPER_PASSWORD = "reconfig-test"
 OFFSET = {"zk": 0, "rzk": 50, "mixed": 50}
+# Every port is BASE + something (--base; CI: the default).
+BASE = 24200
+# Members of the observer-master case: on their own loopback addresses (every member
+# listens on the same observerMasterPort at its quorum address).
+OM_VOTERS, OM_OBSERVER = (14, 15, 16), 17
 # --impl mixed: these members are Apache ZooKeeper, the others rzk (--mixed-zk).
 MIXED_ZK = {3, 5}
 
@@ -77,21 +83,34 @@ class Ensemble:
         return self.kind
 
     def client_port(self, i):
-        return 24200 + OFFSET[self.kind] + i
+        return BASE + OFFSET[self.kind] + i
+
+    def host(self, i):
+        """The quorum and election address of member `i`."""
+        return f"127.0.0.{i - 12}" if i in OM_VOTERS + (OM_OBSERVER,) else "127.0.0.1"
 
     def spec(self, i, role="participant"):
         o = OFFSET[self.kind]
-        return f"127.0.0.1:{24220 + o + i}:{24235 + o + i}:{role};127.0.0.1:{self.client_port(i)}"
+        return (f"{self.host(i)}:{BASE + 20 + o + i}:{BASE + 35 + o + i}:{role};"
+                f"127.0.0.1:{self.client_port(i)}")
 
-    def line(self, i):
-        return f"server.{i}={self.spec(i)}"
+    def line(self, i, role="participant"):
+        return f"server.{i}={self.spec(i, role)}"
 
-    def start(self, i, ids, settings=(), dynamic=False):
+    def dir(self, i):
+        return os.path.join(self.root, self.kind, f"s{i}")
+
+    def log(self, i):
+        name = "zookeeper.log" if self.impl(i) == "zk" else "server.log"
+        return os.path.join(self.dir(i), name)
+
+    def start(self, i, ids, settings=(), dynamic=False, observers=()):
         """Starts member `i` with the membership `ids` (server lines in zoo.cfg, or in a
-        dynamicConfigFile when `dynamic`); `ids` empty: standalone."""
-        d = os.path.join(self.root, self.kind, f"s{i}")
+        dynamicConfigFile when `dynamic`; `observers` of them are observers); `ids`
+        empty: standalone."""
+        d = self.dir(i)
         os.makedirs(d, exist_ok=True)
-        servers = [self.line(j) for j in ids]
+        servers = [self.line(j, "observer" if j in observers else "participant") for j in ids]
         settings = list(settings) + ["tickTime=500", "initLimit=10", "syncLimit=5"]
         if dynamic and servers:
             dyn = os.path.join(d, "zoo.cfg.dynamic.0")
@@ -248,6 +267,119 @@ def case_remove_add(ens, leader, followers):
         su.close()
 
 
+def case_in_progress(ens, leader, followers):
+    """A second reconfig while one is proposed and not committed: RECONFIGINPROGRESS.
+    Both followers are stopped (SIGSTOP) so the first (re-adding a member with its own
+    spec: a new version of the same membership) cannot commit; a second session on the
+    leader asks for another, which the leader refuses at once with an error txn that
+    commits (in order) after the first; then the followers go on. While the first is
+    pending the leader has written it, with its version line, to zoo.cfg.dynamic.next;
+    the commit removes the file."""
+    print(f"[{ens.kind}] 2b. reconfig in progress")
+    a = ens.client(leader, superuser=True)
+    b = ens.client(leader, superuser=True)
+    stopped = []
+    try:
+        _, _, v0, _ = config_of(a)
+        nxt = os.path.join(ens.dir(leader), "zoo.cfg.dynamic.next")
+        assert not os.path.exists(nxt), f"{nxt} exists with no reconfig in progress"
+        for f in followers:
+            ens.procs[f].signal(signal.SIGSTOP)
+            stopped.append(f)
+        first = a.reconfig_async(ens.line(followers[1]), None, None, -1)
+        zkproc.wait_until(lambda: os.path.exists(nxt), 5,
+                          f"leader {leader} to write zoo.cfg.dynamic.next")
+        with open(nxt) as fh:
+            pending = fh.read()
+        second = b.reconfig_async(None, str(followers[1]), None, -1)
+        time.sleep(0.3)
+        assert not first.ready() and not second.ready(), "a reply without the followers' ACKs"
+        for f in stopped:
+            ens.procs[f].signal(signal.SIGCONT)
+        stopped.clear()
+        data, stat = first.get(timeout=30)
+        v1 = stat.mzxid
+        assert v1 > v0, f"version {v1:x} after {v0:x}"
+        expect(ke.ReconfigInProcessError, lambda: second.get(timeout=30),
+               "second reconfig while the first is proposed")
+        want = "\n".join(sorted(data.decode().splitlines()))
+        assert pending == want, f"zoo.cfg.dynamic.next held {pending!r}, the proposal {want!r}"
+        zkproc.wait_until(lambda: not os.path.exists(nxt), 10,
+                          "the commit to remove zoo.cfg.dynamic.next")
+        wait_config(ens, [leader] + followers, {leader, *followers}, v1)
+        print(f"  ok: pending reconfig {v1:x} in zoo.cfg.dynamic.next, removed at commit")
+    finally:
+        for f in stopped:
+            ens.procs[f].signal(signal.SIGCONT)
+        for c in (a, b):
+            c.stop()
+            c.close()
+
+
+def sync_count(ens, i):
+    """How many times member `i`'s log says it synced with a leader (or learner master)."""
+    needles = ("Getting a diff from the leader", "Getting a snapshot from leader",
+               "Getting a truncate", "syncing with leader")
+    try:
+        with open(ens.log(i), errors="replace") as f:
+            return sum(1 for line in f if any(n in line for n in needles))
+    except OSError:
+        return 0
+
+
+def case_observer_master(ens):
+    """An observer syncing through a follower's observerMasterPort learns each reconfig
+    from the follower's INFORMANDACTIVATE: its /zookeeper/config and conf show the new
+    version while it stays attached to the same follower, without a new sync."""
+    print(f"[{ens.kind}] 6. INFORMANDACTIVATE through the observer master")
+    voters, obs = list(OM_VOTERS), OM_OBSERVER
+    members = voters + [obs]
+    base = ["reconfigEnabled=true", f"observerMasterPort={BASE + 30 + OFFSET[ens.kind]}"]
+    for i in voters:
+        ens.start(i, members, base, dynamic=True, observers=(obs,))
+    zkproc.wait_settled([ens.client_port(i) for i in voters], timeout=60, where=ens.kind)
+    ens.start(obs, members, base + ["peerType=observer"], dynamic=True, observers=(obs,))
+    zkproc.wait_serving(ens.client_port(obs), ens.procs[obs], timeout=60,
+                        what=f"{ens.kind} observer {obs}")
+    leader = ens.leader(voters)
+
+    def master():
+        m = zkproc.field(zkproc.four(ens.client_port(obs), "mntr") or "",
+                         "zk_observer_master_id")
+        return int(m) if m and int(m) > 0 else None
+    m0 = zkproc.wait_until(master, 30, "the observer's learner master")
+    assert m0 in voters and m0 != leader, f"observer syncs from {m0}, leader {leader}"
+    gone = next(i for i in voters if i not in (leader, m0))
+    syncs = sync_count(ens, obs)
+    su = ens.client(leader, superuser=True)
+    try:
+        _, stat = su.reconfig(None, str(gone), None)
+        v1 = stat.mzxid
+        wait_config(ens, [leader, m0, obs], {leader, m0}, v1)
+        _, stat = su.reconfig(ens.line(gone), None, None, from_config=v1)
+        v2 = stat.mzxid
+        wait_config(ens, members, set(voters), v2)
+    finally:
+        su.stop()
+        su.close()
+    # The membership in force, not only the node's text: the observer wrote each one
+    # to its dynamic file when it activated it (a plain INFORM would change the node
+    # only).
+    for v in (v1, v2):
+        dyn = os.path.join(ens.dir(obs), f"zoo.cfg.dynamic.{v:x}")
+        zkproc.wait_until(lambda: os.path.exists(dyn), 10, f"observer {obs} to write {dyn}")
+    with open(os.path.join(ens.dir(obs), "zoo.cfg")) as f:
+        pointer = [ln for ln in f.read().splitlines() if ln.startswith("dynamicConfigFile=")]
+    assert pointer and pointer[-1].endswith(f".dynamic.{v2:x}"), f"observer's zoo.cfg: {pointer}"
+    assert master() == m0, f"the observer moved from learner master {m0} to {master()}"
+    assert sync_count(ens, obs) == syncs, \
+        f"the observer synced again ({sync_count(ens, obs) - syncs} more) instead of activating"
+    print(f"  ok: observer {obs} via follower {m0} saw {v1:x} (without {gone}) and {v2:x}, "
+          f"no new sync")
+    for i in members:
+        ens.stop(i)
+
+
 class Load(threading.Thread):
     """Creates sequential znodes under /load through one server; keeps acknowledged paths."""
 
@@ -361,7 +493,7 @@ def case_grow_from_one(ens):
         ens.stop(i)
 
 
-CASES = ["disabled", "grow-from-one", "errors", "remove-add", "grow-shrink"]
+CASES = ["disabled", "grow-from-one", "observer-master", "errors", "remove-add", "grow-shrink"]
 
 
 def run(kind, args, root):
@@ -373,7 +505,9 @@ def run(kind, args, root):
             case_disabled(ens)
         if "grow-from-one" in cases:
             case_grow_from_one(ens)
-        if not set(cases) & {"errors", "remove-add", "grow-shrink"}:
+        if "observer-master" in cases:
+            case_observer_master(ens)
+        if not set(cases) & {"errors", "in-progress", "remove-add", "grow-shrink"}:
             return
         for i in (1, 2, 3):
             ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True)
@@ -383,6 +517,8 @@ def run(kind, args, root):
         followers = [i for i in (1, 2, 3) if i != leader]
         if "errors" in cases:
             case_errors(ens, leader, followers)
+        if "in-progress" in cases:
+            case_in_progress(ens, leader, followers)
         if "remove-add" in cases:
             case_remove_add(ens, leader, followers)
         if "grow-shrink" in cases:
@@ -393,6 +529,7 @@ def run(kind, args, root):
 
 
 def main():
+    global BASE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--impl", choices=["zk", "rzk", "both", "mixed"], default="both",
                     help="mixed: the --mixed-zk members Apache ZooKeeper, the others rzk")
@@ -405,7 +542,10 @@ def main():
     ap.add_argument("--rzk-cases", default=None,
                     help="the cases run against rzk, when not --cases (CI: disabled)")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    ap.add_argument("--base", type=int, default=BASE,
+                    help=f"first port (default {BASE}; every port is within base..base+99)")
     args = ap.parse_args()
+    BASE = args.base
     MIXED_ZK.clear()
     MIXED_ZK.update(int(i) for i in args.mixed_zk.split(","))
     root = tempfile.mkdtemp(prefix="rzk-reconfig-req-")

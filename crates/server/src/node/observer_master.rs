@@ -49,6 +49,10 @@ pub(super) struct OmRuntime {
     /// Observer side: the voters in the order they are tried, and the next one.
     rotation: Vec<ServerId>,
     next: usize,
+    /// A reconfig txn this follower just committed, held until the core's
+    /// `Output::Activate` (right after its `Commit`) names the designated leader, so it is
+    /// relayed as INFORMANDACTIVATE; relayed as a plain INFORM if no activation follows.
+    held_reconfig: Option<Txn>,
 }
 
 impl OmRuntime {
@@ -122,18 +126,59 @@ impl Driver {
         }
         self.om.conns.clear();
         self.om.master = None;
+        self.om.held_reconfig = None;
     }
 
-    /// The follower committed `zxid`: INFORM the observers.
+    /// The follower committed `zxid`: INFORM the observers. A reconfig txn waits for its
+    /// activation ([`Driver::om_activate`]).
     pub(super) fn om_commit(&mut self, zxid: Zxid, payload: &Bytes) {
-        let Some(m) = self.om.master.as_mut() else {
+        if self.om.master.is_none() {
             return;
-        };
-        let outs = m.on_commit(&Txn {
+        }
+        self.om_release_held();
+        let txn = Txn {
             zxid,
             payload: payload.clone(),
-        });
-        self.om_run(outs);
+        };
+        if super::reconfig::is_reconfig_txn(&txn) {
+            self.om.held_reconfig = Some(txn);
+            return;
+        }
+        if let Some(m) = self.om.master.as_mut() {
+            let outs = m.on_commit(&txn);
+            self.om_run(outs);
+        }
+    }
+
+    /// The core activated the membership of version `version` with `designated` as its
+    /// leader: a reconfig txn of that zxid just committed here goes to the observers as
+    /// INFORMANDACTIVATE, as ZooKeeper's follower relays COMMITANDACTIVATE
+    /// (`ObserverMaster.informAndActivate`).
+    pub(super) fn om_activate(&mut self, version: i64, designated: ServerId) {
+        let Some(txn) = self.om.held_reconfig.take() else {
+            return;
+        };
+        if txn.zxid.0 != version {
+            self.om.held_reconfig = Some(txn);
+            self.om_release_held();
+            return;
+        }
+        if let Some(m) = self.om.master.as_mut() {
+            tracing::info!(zxid = %txn.zxid, %designated, observers = m.synced(), "relaying INFORMANDACTIVATE to observers");
+            let outs = m.on_commit_and_activate(&txn, designated);
+            self.om_run(outs);
+        }
+    }
+
+    /// A held reconfig txn that no activation claimed: relayed as a plain INFORM.
+    fn om_release_held(&mut self) {
+        let Some(txn) = self.om.held_reconfig.take() else {
+            return;
+        };
+        if let Some(m) = self.om.master.as_mut() {
+            let outs = m.on_commit(&txn);
+            self.om_run(outs);
+        }
     }
 
     pub(super) fn om_event(&mut self, e: OmEvent) {

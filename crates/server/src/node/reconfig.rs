@@ -77,13 +77,20 @@ pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
     Some(Membership { servers, version })
 }
 
+/// Whether `t` is a `Reconfig` txn, told by its header's type alone (after clientId,
+/// cxid, zxid and time: bytes 28..32, big-endian), without decoding anything.
+pub(super) fn is_reconfig_txn(t: &Txn) -> bool {
+    t.payload
+        .get(28..32)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .is_some_and(|b| i32::from_be_bytes(b) == rzk_proto::OpCode::Reconfig.code())
+}
+
 /// The core's reading of a txn (`ZabConfig::reconfig_of`): a `Reconfig` txn installs
 /// the membership its `/zookeeper/config` text describes.
 pub(super) fn reconfig_of(t: &Txn) -> Option<NewConfig> {
-    // Called for every proposal: tell by the header's type (after clientId, cxid, zxid
-    // and time: bytes 28..32, big-endian) before decoding anything.
-    let ty = t.payload.get(28..32)?;
-    if i32::from_be_bytes(ty.try_into().ok()?) != rzk_proto::OpCode::Reconfig.code() {
+    // Called for every proposal: tell by the header's type before decoding anything.
+    if !is_reconfig_txn(t) {
         return None;
     }
     let rec = TxnRecord::decode(&t.payload).ok()?;
@@ -165,6 +172,7 @@ impl Driver {
     /// `Output::Activate`: the committed membership is in force (the core already
     /// counts votes by it). Reaches the new members, notes roles, rewrites the files.
     pub(super) fn on_activate(&mut self, config: NewConfig, leader: ServerId) {
+        self.om_activate(config.version, leader);
         let Some(m) = parse_membership(&config.text) else {
             tracing::error!(
                 version = format_args!("{:#x}", config.version),

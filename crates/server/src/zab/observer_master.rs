@@ -1,7 +1,8 @@
 //! A follower's observer master (ZooKeeper's `ObserverMaster`, `observerMasterPort`),
 //! sans-IO: observers connect to a synced follower instead of the leader; the follower
 //! runs the learner handshake for them, syncs them from its own committed log and then
-//! relays every transaction it commits as INFORM.
+//! relays every transaction it commits as INFORM (a reconfig committed by COMMITANDACTIVATE
+//! as INFORMANDACTIVATE, [`ObserverMaster::on_commit_and_activate`]).
 //!
 //! For each observer connection, in order (docs/QUORUM-PROTOCOL.md §8):
 //! OBSERVERINFO → LEADERINFO (the follower's current epoch, protocol 0x10000) → ACKEPOCH
@@ -296,22 +297,43 @@ impl ObserverMaster {
 
     /// The follower committed `txn`: INFORM every observer synced past its sync point.
     pub fn on_commit(&mut self, txn: &Txn) -> Vec<OmOut> {
+        self.relay(
+            txn.zxid,
+            QuorumPacket::with_data(PacketType::Inform, txn.zxid.0, txn.payload.clone()),
+        )
+    }
+
+    /// The follower committed the reconfig `txn` on the leader's COMMITANDACTIVATE, which
+    /// named `designated` as the leader of the new membership: INFORMANDACTIVATE (data:
+    /// `designated` as a big-endian `long`, then the txn) instead of INFORM to every
+    /// observer synced past its sync point, as ZooKeeper 3.8's follower does
+    /// (`ObserverMaster.informAndActivate`), so the observers put the membership in force
+    /// without a new sync.
+    pub fn on_commit_and_activate(&mut self, txn: &Txn, designated: ServerId) -> Vec<OmOut> {
+        self.relay(
+            txn.zxid,
+            QuorumPacket::with_data(
+                PacketType::InformAndActivate,
+                txn.zxid.0,
+                super::leader::activate_data(designated, &txn.payload),
+            ),
+        )
+    }
+
+    /// Sends `packet` (the relay of committed `zxid`) to every observer synced past its
+    /// sync point.
+    fn relay(&mut self, zxid: Zxid, packet: QuorumPacket) -> Vec<OmOut> {
         let mut out = Vec::new();
         for (id, o) in &self.observers {
-            if matches!(o.phase, Phase::AwaitNewLeaderAck | Phase::Active)
-                && txn.zxid > o.informs_after
+            if matches!(o.phase, Phase::AwaitNewLeaderAck | Phase::Active) && zxid > o.informs_after
             {
                 out.push(OmOut::Send {
                     obs: *id,
-                    packet: QuorumPacket::with_data(
-                        PacketType::Inform,
-                        txn.zxid.0,
-                        txn.payload.clone(),
-                    ),
+                    packet: packet.clone(),
                 });
             }
         }
-        self.last_sent = self.last_sent.max(txn.zxid);
+        self.last_sent = self.last_sent.max(zxid);
         out
     }
 
@@ -494,6 +516,28 @@ mod tests {
             vec![OmOut::Send {
                 obs: 7,
                 packet: QuorumPacket::with_data(PacketType::Inform, z(2, 4).0, t.payload.clone()),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_reconfig_commit_is_relayed_as_inform_and_activate() {
+        let log = follower_log();
+        let mut om = ObserverMaster::new(ServerId(2), 2, log.committed(), TIMING, 0);
+        handshake(&mut om, &log, z(2, 1));
+        let t = log.get(z(2, 4)).cloned().expect("2.4 logged");
+        let out = om.on_commit_and_activate(&t, ServerId(3));
+        let mut data = 3i64.to_be_bytes().to_vec();
+        data.extend_from_slice(&t.payload);
+        assert_eq!(
+            out,
+            vec![OmOut::Send {
+                obs: 7,
+                packet: QuorumPacket::with_data(
+                    PacketType::InformAndActivate,
+                    z(2, 4).0,
+                    Bytes::from(data)
+                ),
             }]
         );
     }
