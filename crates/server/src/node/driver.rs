@@ -126,6 +126,8 @@ impl QuorumRuntime {
                 .await
                 .map_err(|source| QuorumError::Bind { addr, source })
         };
+        reconfig::backup_static_config(&shared.config);
+        let last_seen = reconfig::read_next_file(&shared.config);
         let mut zcfg = peers.zab_config(&shared.config);
         zcfg.reconfig_of = reconfig::reconfig_of;
         zcfg.config_of_text = reconfig::config_of_text;
@@ -245,7 +247,7 @@ impl QuorumRuntime {
                     want_applied,
                     snapshot_after_recovery: replayed,
                     om,
-                    members: reconfig::Members::from_config(&shared.config),
+                    members: reconfig::Members::from_config(&shared.config, last_seen),
                     clock: WakeClock::new(),
                     stop: false,
                 };
@@ -544,6 +546,7 @@ impl Driver {
                 Output::Disconnect { peer } => self.close_link(peer),
                 Output::PersistTxns(mut ts) => {
                     crate::metrics::hooks::txns_to_log(ts.len(), self.role == Role::Leading);
+                    self.note_proposed(&ts);
                     if self.to_persist.capacity() == 0 && ts.len() < JOBS_PER_WAKE {
                         // A leader proposes one txn per step: room for a wake-up's worth.
                         self.to_persist = Vec::with_capacity(JOBS_PER_WAKE);

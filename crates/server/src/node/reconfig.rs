@@ -13,6 +13,7 @@ use super::Driver;
 use crate::auth::AuthInfo;
 use crate::config::{parse_properties, parse_server_line, Config};
 use crate::node::peers::Peer;
+use crate::reconfig::files;
 use crate::reconfig::request::{LeaderView, Membership};
 use crate::zab::types::NewConfig;
 use crate::zab::{ServerId, Txn};
@@ -31,15 +32,16 @@ pub(super) struct Members {
 }
 
 impl Members {
-    /// The membership of the configuration files.
-    pub(super) fn from_config(cfg: &Config) -> Members {
+    /// The membership of the configuration files; `last_seen` the one of
+    /// `zoo.cfg.dynamic.next` when it is newer ([`read_next_file`]).
+    pub(super) fn from_config(cfg: &Config, last_seen: Option<Membership>) -> Members {
         let m = Membership {
             servers: cfg.servers.clone(),
             version: cfg.config_version,
         };
         Members {
             committed: m.clone(),
-            last_seen: m,
+            last_seen: last_seen.unwrap_or(m),
         }
     }
 
@@ -207,14 +209,43 @@ impl Driver {
             my_role = ?role,
             "membership activated"
         );
-        if let Err(e) = write_files(&self.shared.config, &m) {
+        let newest_seen = m.version >= self.members.last_seen.version;
+        if let Err(e) = write_files(&self.shared.config, &m, newest_seen) {
             tracing::warn!(
                 version = format_args!("{:x}", m.version),
                 "cannot write the new dynamic configuration: {e}"
             );
         }
         self.members.committed = m.clone();
-        self.members.last_seen = m;
+        if newest_seen {
+            self.members.last_seen = m;
+        }
+    }
+
+    /// Txns about to be logged (proposed here, or a leader's PROPOSALs): a reconfig
+    /// newer than any membership seen becomes the last seen one and is written to
+    /// `zoo.cfg.dynamic.next`, as ZooKeeper's leader (`Leader.propose`) and learners
+    /// (`Follower.processPacket`, `Learner.syncWithLeader`) do with
+    /// `setLastSeenQuorumVerifier(qv, true)`. Only a txn's type is read for other txns.
+    pub(super) fn note_proposed(&mut self, txns: &[Txn]) {
+        for t in txns.iter().filter(|t| is_reconfig_txn(t)) {
+            let Some(c) = reconfig_of(t) else { continue };
+            let Some(m) = parse_membership(&c.text) else {
+                continue;
+            };
+            if m.version <= self.members.committed.version
+                || m.version < self.members.last_seen.version
+            {
+                continue;
+            }
+            if let Err(e) = write_next_file(&self.shared.config, &m) {
+                tracing::warn!(
+                    version = format_args!("{:x}", m.version),
+                    "cannot write zoo.cfg.dynamic.next: {e}"
+                );
+            }
+            self.members.last_seen = m;
+        }
     }
 }
 
@@ -226,42 +257,106 @@ pub(crate) fn dynamic_file_name(zoo_cfg: &Path, version: u64) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `<zoo.cfg>.dynamic.next`: the membership of a proposed, not yet committed reconfig
+/// (ZooKeeper's `QuorumPeer.getNextDynamicConfigFilename`).
+pub(crate) fn next_file_name(zoo_cfg: &Path) -> PathBuf {
+    let mut name = zoo_cfg.as_os_str().to_owned();
+    name.push(".dynamic.next");
+    PathBuf::from(name)
+}
+
 /// Writes the membership's dynamic file and points zoo.cfg at it, as ZooKeeper 3.8's
-/// `writeDynamicConfig` + `editStaticConfig` do: zoo.cfg keeps its other lines in order,
-/// loses its `server.N`, `group`, `weight`, `version` and old `dynamicConfigFile`
-/// lines, and gets `dynamicConfigFile=<new file>` at the end. Nothing without a zoo.cfg.
-fn write_files(cfg: &Config, m: &Membership) -> std::io::Result<()> {
+/// `setQuorumVerifier` (`writeDynamicConfig` + `editStaticConfig`) does
+/// (`reconfig::files` has the texts); then removes `zoo.cfg.dynamic.next` when `m` is
+/// the newest membership seen. Nothing without a zoo.cfg.
+fn write_files(cfg: &Config, m: &Membership, newest_seen: bool) -> std::io::Result<()> {
     let Some(zoo_cfg) = &cfg.source else {
         return Ok(());
     };
     let dynamic = dynamic_file_name(zoo_cfg, m.version);
-    // The membership text without its version line, lines joined by `\n` and no
-    // newline after the last one, as ZooKeeper writes it.
-    let text = m.text();
-    let body = text
-        .lines()
-        .filter(|l| !l.starts_with("version="))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let body = files::dynamic_file_text(&m.text(), false);
     write_atomically(&dynamic, body.as_bytes())?;
+    let canonical = std::fs::canonicalize(&dynamic)?;
+    // ZooKeeper's needEraseClientInfoFromStaticConfig: this member's line in the new
+    // membership names its client address.
+    let erase_client = cfg
+        .my_id
+        .and_then(|id| m.servers.get(&id))
+        .is_some_and(|s| s.client_addr.is_some());
     let old = std::fs::read_to_string(zoo_cfg)?;
-    let mut out = String::new();
-    for line in old.lines() {
-        let key = line.split('=').next().unwrap_or_default().trim();
-        let dropped = key.starts_with("server.")
-            || key.starts_with("group")
-            || key.starts_with("weight")
-            || key == "version"
-            || key == "dynamicConfigFile";
-        if !dropped {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out.push_str(&format!("dynamicConfigFile={}\n", dynamic.display()));
+    let out = files::static_file_text(&old, &canonical.to_string_lossy(), erase_client);
     write_atomically(zoo_cfg, out.as_bytes())?;
     tracing::info!(file = %dynamic.display(), "dynamic configuration written");
+    if newest_seen {
+        remove_next_file(zoo_cfg);
+    }
     Ok(())
+}
+
+/// Writes a proposed membership to `zoo.cfg.dynamic.next` (with its `version=` line), as
+/// ZooKeeper's `setLastSeenQuorumVerifier(qv, true)` does when a reconfig is proposed
+/// (leader) or its PROPOSAL arrives (learners). Nothing without a zoo.cfg.
+fn write_next_file(cfg: &Config, m: &Membership) -> std::io::Result<()> {
+    let Some(zoo_cfg) = &cfg.source else {
+        return Ok(());
+    };
+    let next = next_file_name(zoo_cfg);
+    write_atomically(&next, files::dynamic_file_text(&m.text(), true).as_bytes())?;
+    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version), "proposed membership written");
+    Ok(())
+}
+
+fn remove_next_file(zoo_cfg: &Path) {
+    let next = next_file_name(zoo_cfg);
+    match std::fs::remove_file(&next) {
+        Ok(()) => tracing::info!(file = %next.display(), "proposed membership file removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(file = %next.display(), "cannot remove: {e}"),
+    }
+}
+
+/// At start-up, as ZooKeeper's `QuorumPeerConfig.parse`: a zoo.cfg that names no
+/// `dynamicConfigFile` of a quorum member with `reconfigEnabled=true` is copied as it is
+/// to `zoo.cfg.bak` (through a temporary file and a rename).
+pub(crate) fn backup_static_config(cfg: &Config) {
+    let Some(zoo_cfg) = &cfg.source else { return };
+    if cfg.dynamic_config_file.is_some() || !cfg.is_distributed() || !cfg.reconfig_enabled {
+        return;
+    }
+    let mut bak = zoo_cfg.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = PathBuf::from(bak);
+    match std::fs::read(zoo_cfg).and_then(|b| write_atomically(&bak, &b)) {
+        Ok(()) => tracing::info!(file = %bak.display(), "static configuration backed up"),
+        Err(e) => tracing::warn!(file = %bak.display(), "cannot back up zoo.cfg: {e}"),
+    }
+}
+
+/// At start-up, as ZooKeeper's `QuorumPeerConfig.parse`: with a `dynamicConfigFile`, a
+/// `zoo.cfg.dynamic.next` next to zoo.cfg holds the membership of a reconfig this server
+/// had seen proposed (and acked) but not committed before it stopped. `None` when there
+/// is none, it does not parse (logged), or it is not newer than the membership in force.
+pub(crate) fn read_next_file(cfg: &Config) -> Option<Membership> {
+    let zoo_cfg = cfg.source.as_ref()?;
+    cfg.dynamic_config_file.as_ref()?;
+    let next = next_file_name(zoo_cfg);
+    let text = match std::fs::read_to_string(&next) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(file = %next.display(), "cannot read: {e}");
+            return None;
+        }
+    };
+    let Some(m) = parse_membership(&text) else {
+        tracing::warn!(file = %next.display(), "not a membership; ignored");
+        return None;
+    };
+    if m.version <= cfg.config_version {
+        return None;
+    }
+    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version), "a proposed membership from before the restart");
+    Some(m)
 }
 
 /// Writes `path` through a temporary file and a rename (ZooKeeper's

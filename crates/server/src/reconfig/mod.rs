@@ -21,6 +21,7 @@
 //! up) follow ZooKeeper's insertion order, which comes from a `Hashtable` of the
 //! properties; rzk puts them in ascending id (docs/COMPATIBILITY.md).
 
+pub mod files;
 pub mod request;
 
 use crate::config::{PeerRole, QuorumServer};
