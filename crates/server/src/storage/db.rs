@@ -14,7 +14,7 @@ use super::recovery::{
 };
 use super::snapshot::{SnapNode, SnapshotError, SnapshotTrailer, SnapshotWriter, ZxidDigest};
 use crate::tree::digest::SnapshotDigest;
-use crate::tree::{DataTree, SnapshotNode, TreeBuilder};
+use crate::tree::{DataTree, NodePrep, PreparedNode, SnapshotNode, TreeBuilder};
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::SessionId;
@@ -137,6 +137,17 @@ impl SnapshotTreeLoader {
         .map_err(|e| format!("invalid data tree: {e}"))
     }
 
+    /// The preparer of the current builder (see [`RecoverySink::preparer`]).
+    pub(crate) fn preparer(&mut self) -> NodePrep {
+        self.builder.get_or_insert_with(TreeBuilder::new).preparer()
+    }
+
+    pub(crate) fn prepared_node(&mut self, n: PreparedNode) -> Result<(), String> {
+        let b = self.builder.get_or_insert_with(TreeBuilder::new);
+        b.add_prepared(n)
+            .map_err(|e| format!("invalid data tree: {e}"))
+    }
+
     /// The tree of the snapshot just read, at `zxid`, with the digest of its `trailer`
     /// pending: the tree's digest is checked against it when the txns replayed (or, on
     /// a quorum member, applied once committed) reach its zxid, and only from then on
@@ -212,6 +223,14 @@ impl RecoverySink for TreeSink {
 
     fn node(&mut self, n: SnapNode) -> Result<(), String> {
         self.loader.node(n)
+    }
+
+    fn preparer(&mut self) -> Option<crate::tree::NodePrep> {
+        Some(self.loader.preparer())
+    }
+
+    fn prepared_node(&mut self, n: crate::tree::PreparedNode) -> Result<(), String> {
+        self.loader.prepared_node(n)
     }
 
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {

@@ -113,6 +113,14 @@ impl RecoverySink for SnapshotOnly {
         self.loader.node(n)
     }
 
+    fn preparer(&mut self) -> Option<crate::tree::NodePrep> {
+        Some(self.loader.preparer())
+    }
+
+    fn prepared_node(&mut self, n: crate::tree::PreparedNode) -> Result<(), String> {
+        self.loader.prepared_node(n)
+    }
+
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
         // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
         // applied (once committed) without digest checks, as in the standalone replay.

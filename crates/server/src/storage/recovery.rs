@@ -12,9 +12,10 @@ use super::log_reader::{LogIterator, LogReadError, TornTail};
 use super::log_repair::{self, RepairError};
 use super::progress::{mib, percent, Progress};
 use super::snapshot::{
-    self, SnapNode, SnapshotError, SnapshotFile, SnapshotReader, SnapshotTrailer,
+    self, NodeBuf, SnapNode, SnapshotError, SnapshotFile, SnapshotReader, SnapshotTrailer,
     MAX_SNAPSHOT_CANDIDATES,
 };
+use crate::tree::{NodePrep, PreparedNode};
 use rzk_proto::records::Acl;
 use rzk_proto::txn::TxnRecord;
 use rzk_proto::Zxid;
@@ -52,6 +53,17 @@ pub trait RecoverySink {
     fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String>;
     fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String>;
     fn node(&mut self, node: SnapNode) -> Result<(), String>;
+    /// A [`NodePrep`] for the snapshot being read (asked after the ACL cache): when
+    /// given, the reading thread prepares every node with it (the node's allocation,
+    /// digest and hash, off the building thread) and hands it to
+    /// [`RecoverySink::prepared_node`] instead of [`RecoverySink::node`].
+    fn preparer(&mut self) -> Option<NodePrep> {
+        None
+    }
+    /// One node made by the [`RecoverySink::preparer`]'s `prepare`, in snapshot order.
+    fn prepared_node(&mut self, _node: PreparedNode) -> Result<(), String> {
+        Err("this sink takes no prepared nodes".into())
+    }
     /// The snapshot was read completely and its seals match.
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String>;
     /// One logged txn after the snapshot, in log order.
@@ -125,8 +137,54 @@ const NODE_BATCH: usize = 2048;
 /// Batches the reading thread may run ahead of the building one.
 const BATCHES_AHEAD: usize = 16;
 
+/// Nodes as the reading thread hands them over.
+enum Nodes {
+    /// As read ([`RecoverySink::node`]).
+    Read(Vec<SnapNode>),
+    /// Prepared with the sink's [`NodePrep`] ([`RecoverySink::prepared_node`]).
+    Prepared(Vec<PreparedNode>),
+}
+
+impl Nodes {
+    fn len(&self) -> usize {
+        match self {
+            Nodes::Read(v) => v.len(),
+            Nodes::Prepared(v) => v.len(),
+        }
+    }
+}
+
 /// What the reading thread hands over: a batch of nodes, or why reading stopped.
-type NodeBatch = Result<Vec<SnapNode>, SnapshotError>;
+type NodeBatch = Result<Nodes, String>;
+
+/// Reads up to `NODE_BATCH` nodes; `true` in the second place at the node list's end.
+fn read_batch(
+    r: &mut SnapshotReader,
+    prep: Option<&NodePrep>,
+    buf: &mut NodeBuf,
+) -> Result<(Nodes, bool), String> {
+    let Some(prep) = prep else {
+        let mut batch = Vec::with_capacity(NODE_BATCH);
+        while batch.len() < NODE_BATCH {
+            match r.next_node().map_err(|e| e.to_string())? {
+                Some(n) => batch.push(n),
+                None => return Ok((Nodes::Read(batch), true)),
+            }
+        }
+        return Ok((Nodes::Read(batch), false));
+    };
+    let mut batch = Vec::with_capacity(NODE_BATCH);
+    while batch.len() < NODE_BATCH {
+        if !r.next_node_into(buf).map_err(|e| e.to_string())? {
+            return Ok((Nodes::Prepared(batch), true));
+        }
+        let n = prep
+            .prepare(buf.path(), buf.data(), buf.acl, &buf.stat)
+            .map_err(|e| format!("invalid data tree: {e}"))?;
+        batch.push(n);
+    }
+    Ok((Nodes::Prepared(batch), false))
+}
 
 /// Reads the node list on the current thread (the reading thread of [`load_snapshot`]):
 /// parsing and the running Adler-32 here, batches to `tx`, progress every few seconds.
@@ -136,25 +194,19 @@ fn read_nodes(
     mut r: SnapshotReader,
     name: &str,
     plain_size: Option<u64>,
+    prep: Option<NodePrep>,
     tx: std::sync::mpsc::SyncSender<NodeBatch>,
 ) -> Option<SnapshotReader> {
     let mut progress = Progress::start(Instant::now());
+    let mut buf = NodeBuf::default();
     loop {
-        let mut batch = Vec::with_capacity(NODE_BATCH);
-        let mut end = false;
-        while batch.len() < NODE_BATCH {
-            match r.next_node() {
-                Ok(Some(n)) => batch.push(n),
-                Ok(None) => {
-                    end = true;
-                    break;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return None;
-                }
+        let (batch, end) = match read_batch(&mut r, prep.as_ref(), &mut buf) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return None;
             }
-        }
+        };
         let mut report = false;
         for _ in 0..batch.len() {
             report |= progress.item(Instant::now);
@@ -175,7 +227,7 @@ fn read_nodes(
                 ),
             }
         }
-        if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+        if batch.len() > 0 && tx.send(Ok(batch)).is_err() {
             return None;
         }
         if end {
@@ -202,18 +254,19 @@ fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), St
     let session_count = sessions.len();
     sink.sessions(sessions)?;
     sink.acl_cache(r.acl_cache().map_err(err)?)?;
+    let prep = sink.preparer();
     let (tx, rx) = std::sync::mpsc::sync_channel::<NodeBatch>(BATCHES_AHEAD);
     let reader_name = name.clone();
     let reader = std::thread::Builder::new()
         .name("rzk-snapshot-read".into())
-        .spawn(move || read_nodes(r, &reader_name, plain_size, tx))
+        .spawn(move || read_nodes(r, &reader_name, plain_size, prep, tx))
         .map_err(|e| format!("cannot start the snapshot reading thread: {e}"))?;
     let mut saw_root = false;
     let mut nodes = 0u64;
     let mut built = Ok(());
     'batches: for batch in rx.iter() {
         match batch {
-            Ok(batch) => {
+            Ok(Nodes::Read(batch)) => {
                 for n in batch {
                     saw_root |= n.path.is_empty();
                     nodes += 1;
@@ -223,8 +276,18 @@ fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), St
                     }
                 }
             }
+            Ok(Nodes::Prepared(batch)) => {
+                for n in batch {
+                    saw_root |= n.is_root();
+                    nodes += 1;
+                    if let Err(e) = sink.prepared_node(n) {
+                        built = Err(e);
+                        break 'batches;
+                    }
+                }
+            }
             Err(e) => {
-                built = Err(err(e));
+                built = Err(e);
                 break;
             }
         }

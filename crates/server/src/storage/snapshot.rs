@@ -64,6 +64,30 @@ pub struct SnapNode {
     pub stat: StatPersisted,
 }
 
+/// One node read by [`SnapshotReader::next_node_into`]: the fields of a [`SnapNode`]
+/// in buffers reused from node to node.
+#[derive(Debug, Default)]
+pub struct NodeBuf {
+    path: String,
+    data: Vec<u8>,
+    null_data: bool,
+    /// ACL cache index.
+    pub acl: i64,
+    pub stat: StatPersisted,
+}
+
+impl NodeBuf {
+    /// The path ("" for the root).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The data, `None` when null.
+    pub fn data(&self) -> Option<&[u8]> {
+        (!self.null_data).then_some(&self.data[..])
+    }
+}
+
 /// The digest block: tree digest at zxid (`zxid == 0` means "no digest").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZxidDigest {
@@ -603,6 +627,56 @@ impl SnapshotReader {
             acl,
             stat,
         }))
+    }
+
+    /// Reads a length-prefixed field into `v` (replacing its contents, reusing its
+    /// buffer); `false` for null (-1).
+    fn bytes_into(&mut self, v: &mut Vec<u8>) -> Result<bool, SnapshotError> {
+        let at = self.r.pos;
+        let n = self.i32()?;
+        v.clear();
+        if n == -1 {
+            return Ok(false);
+        }
+        if n < 0 || n as usize > MAX_FIELD_LEN {
+            return Err(self.corrupt(at, format!("bad length {n}")));
+        }
+        let n = n as usize;
+        // Grown by at most 1 MiB at a time, as in `bytes`.
+        while v.len() < n {
+            let from = v.len();
+            v.resize(from + (n - from).min(1024 * 1024), 0);
+            self.fill(&mut v[from..])?;
+        }
+        Ok(true)
+    }
+
+    /// [`SnapshotReader::next_node`] without allocating per node: the node is read into
+    /// `buf`, whose buffers are reused. `false` after the "/" terminator.
+    pub fn next_node_into(&mut self, buf: &mut NodeBuf) -> Result<bool, SnapshotError> {
+        self.expect(Stage::Nodes, "nodes are read after the ACL cache")?;
+        if self.nodes_done {
+            return Ok(false);
+        }
+        let at = self.r.pos;
+        let mut path = std::mem::take(&mut buf.path).into_bytes();
+        if !self.bytes_into(&mut path)? {
+            return Err(self.corrupt(at, "null node path".into()));
+        }
+        buf.path =
+            String::from_utf8(path).map_err(|_| self.corrupt(at, "string is not utf-8".into()))?;
+        if buf.path == "/" {
+            self.nodes_done = true;
+            return Ok(false);
+        }
+        buf.null_data = !self.bytes_into(&mut buf.data)?;
+        buf.acl = self.i64()?;
+        let mut st = [0u8; STAT_PERSISTED_LEN];
+        let st_at = self.r.pos;
+        self.fill(&mut st)?;
+        buf.stat = StatPersisted::from_bytes(&st)
+            .map_err(|e| self.corrupt(st_at, format!("bad stat: {e}")))?;
+        Ok(true)
     }
 
     fn check_seal(&mut self) -> Result<(), SnapshotError> {

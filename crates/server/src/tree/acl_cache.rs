@@ -87,6 +87,13 @@ impl AclCache {
         }
     }
 
+    /// Adds `n` references at once (a snapshot load counts them first).
+    pub fn add_usages(&mut self, idx: i64, n: u64) {
+        if let Some(e) = self.by_index.get_mut(&idx) {
+            e.refs += n;
+        }
+    }
+
     /// Drops a reference; the entry goes when none are left.
     pub fn remove_usage(&mut self, idx: i64) {
         let gone = match self.by_index.get_mut(&idx) {

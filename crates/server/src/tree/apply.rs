@@ -305,7 +305,7 @@ impl DataTree {
                     p.stat.cversion = new;
                     p.stat.pzxid = zxid;
                 }
-                p.children_mut().insert(key);
+                p.add_child(key);
             })
             .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
         if owner != 0 {

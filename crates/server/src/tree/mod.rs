@@ -23,11 +23,12 @@ pub mod digest;
 pub mod ephemeral;
 mod node;
 pub mod quota;
+mod slots;
 mod snapshot;
 pub mod store;
 
 pub use acl_cache::{AclCache, OPEN_ACL_INDEX};
-pub use snapshot::{BuildError, SnapshotNode, TreeBuilder};
+pub use snapshot::{BuildError, NodePrep, PreparedNode, SnapshotNode, TreeBuilder};
 
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
@@ -261,7 +262,7 @@ impl DataTree {
             return;
         };
         if let Some(p) = self.nodes.get_mut(parent) {
-            p.edit(|h| h.children_mut().insert(key));
+            p.edit(|h| h.add_child(key));
         }
     }
 

@@ -23,9 +23,11 @@ use std::fmt;
 use std::hash::BuildHasher;
 use triomphe::ThinArc;
 
+use super::slots::SlotMap;
+
 /// A node's children: the slot keys ([`NodeMap`]) of its children, in key (not name)
 /// order.
-pub(crate) type Children = imbl::OrdSet<u64>;
+pub(crate) type Children = SlotMap<()>;
 
 /// The high bit of `Head::path_len`: the node's data is null (not empty).
 const NULL_DATA: u32 = 1 << 31;
@@ -70,10 +72,15 @@ impl Head {
         self.children.get_or_insert_with(Box::default)
     }
 
+    /// Adds a child's slot key.
+    pub(crate) fn add_child(&mut self, key: u64) {
+        self.children_mut().insert(key, ());
+    }
+
     /// Removes a child's slot key (the set is dropped when it becomes empty).
     pub(crate) fn remove_child(&mut self, key: u64) {
         if let Some(c) = self.children.as_mut() {
-            c.remove(&key);
+            c.remove(key);
             if c.is_empty() {
                 self.children = None;
             }
@@ -219,7 +226,7 @@ impl Node {
 
     /// The children's slot keys.
     pub(crate) fn child_keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.head().children.iter().flat_map(|c| c.iter().copied())
+        self.head().children.iter().flat_map(|c| c.keys())
     }
 
     fn is_unique(&self) -> bool {
@@ -269,13 +276,26 @@ impl Node {
     }
 }
 
-/// The path index: slot key -> node (see the module doc). Cloning is O(1).
+/// The hash function of a path index: a path's home slot.
 #[derive(Clone)]
-pub(crate) struct NodeMap {
-    map: imbl::OrdMap<u64, Node>,
+pub(crate) struct PathHasher {
     hasher: foldhash::fast::RandomState,
     /// All ones; tests narrow it to force collisions.
     mask: u64,
+}
+
+impl PathHasher {
+    /// The home slot of `path`.
+    pub(crate) fn home(&self, path: &str) -> u64 {
+        self.hasher.hash_one(path) & self.mask
+    }
+}
+
+/// The path index: slot key -> node (see the module doc). Cloning is O(1).
+#[derive(Clone)]
+pub(crate) struct NodeMap {
+    map: SlotMap<Node>,
+    hasher: PathHasher,
 }
 
 impl fmt::Debug for NodeMap {
@@ -294,31 +314,53 @@ impl Default for NodeMap {
 
 impl NodeMap {
     pub(crate) fn new() -> NodeMap {
-        NodeMap {
-            map: imbl::OrdMap::new(),
+        NodeMap::with_hasher(PathHasher {
             hasher: foldhash::fast::RandomState::default(),
             mask: u64::MAX,
+        })
+    }
+
+    /// An empty map hashing with `hasher`.
+    pub(crate) fn with_hasher(hasher: PathHasher) -> NodeMap {
+        NodeMap {
+            map: SlotMap::new(),
+            hasher,
         }
+    }
+
+    /// A map of nodes already given their slots: `entries` sorted by slot key, no key
+    /// twice, each node at its home slot or after it with every slot in between taken
+    /// (`TreeBuilder::finish` makes them so). O(n).
+    pub(crate) fn from_sorted(hasher: PathHasher, entries: Vec<(u64, Node)>) -> NodeMap {
+        NodeMap {
+            map: SlotMap::from_sorted(entries),
+            hasher,
+        }
+    }
+
+    /// The hash function (for preparing nodes on another thread).
+    pub(crate) fn hasher(&self) -> PathHasher {
+        self.hasher.clone()
     }
 
     /// A map whose hashes keep only the bits of `mask` (tests: forces probe runs).
     #[cfg(test)]
     pub(crate) fn with_hash_mask(mask: u64) -> NodeMap {
-        NodeMap {
+        NodeMap::with_hasher(PathHasher {
+            hasher: foldhash::fast::RandomState::default(),
             mask,
-            ..NodeMap::new()
-        }
+        })
     }
 
     fn home(&self, path: &str) -> u64 {
-        self.hasher.hash_one(path) & self.mask
+        self.hasher.home(path)
     }
 
     /// `Ok(slot)` of `path`, or `Err(first free slot of its probe run)`.
     fn find(&self, path: &str) -> Result<u64, u64> {
         let mut k = self.home(path);
         loop {
-            match self.map.get(&k) {
+            match self.map.get(k) {
                 None => return Err(k),
                 Some(n) if n.path_bytes() == path.as_bytes() => return Ok(k),
                 Some(_) => k = k.wrapping_add(1),
@@ -332,21 +374,17 @@ impl NodeMap {
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
-        self.map.get(&self.find(path).ok()?)
+        self.map.get(self.find(path).ok()?)
     }
 
     pub(crate) fn get_key(&self, key: u64) -> Option<&Node> {
-        self.map.get(&key)
+        self.map.get(key)
     }
 
     /// The node for changing (the map's path to it is copied if a clone shares it).
     pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let k = self.find(path).ok()?;
-        self.map.get_mut(&k)
-    }
-
-    pub(crate) fn get_key_mut(&mut self, key: u64) -> Option<&mut Node> {
-        self.map.get_mut(&key)
+        self.map.get_mut(k)
     }
 
     pub(crate) fn contains_key(&self, path: &str) -> bool {
@@ -374,7 +412,7 @@ impl NodeMap {
                 None => return Ok(k),
                 Some(old) => {
                     let same =
-                        old.path_bytes() == self.map.get(&k).map_or(&[][..], Node::path_bytes);
+                        old.path_bytes() == self.map.get(k).map_or(&[][..], Node::path_bytes);
                     let back = self.map.insert(k, old);
                     node = back.expect("the slot was just filled");
                     if same {
@@ -390,15 +428,15 @@ impl NodeMap {
     /// back (their parents' children sets follow). Does not unlink it from its parent.
     pub(crate) fn remove(&mut self, path: &str) -> Option<(u64, Node)> {
         let key = self.find(path).ok()?;
-        let node = self.map.remove(&key)?;
+        let node = self.map.remove(key)?;
         let mut moves = Vec::new();
         let mut hole = key;
         let mut j = key.wrapping_add(1);
-        while let Some(n) = self.map.get(&j) {
+        while let Some(n) = self.map.get(j) {
             let home = self.home(n.path());
             // `n` may fill the hole when its home is not in (hole, j] (cyclically).
             if j.wrapping_sub(home) >= j.wrapping_sub(hole) {
-                if let Some(moved) = self.map.remove(&j) {
+                if let Some(moved) = self.map.remove(j) {
                     self.map.insert(hole, moved);
                     moves.push((j, hole));
                 }
@@ -408,7 +446,7 @@ impl NodeMap {
         }
         // Parents are looked up once every run is whole again.
         for (from, to) in moves {
-            if let Some(moved) = self.map.get(&to).cloned() {
+            if let Some(moved) = self.map.get(to).cloned() {
                 self.relink(&moved, from, to);
             }
         }
@@ -425,8 +463,8 @@ impl NodeMap {
         if let Some(p) = self.get_mut(parent) {
             p.edit(|h| {
                 let c = h.children_mut();
-                if c.remove(&from).is_some() {
-                    c.insert(to);
+                if c.remove(from).is_some() {
+                    c.insert(to, ());
                 }
             });
         }

@@ -2,9 +2,11 @@
 //! and a builder that rebuilds a tree from those. Must never do IO: the storage layer
 //! owns the file format.
 
+use super::node::PathHasher;
 use super::{digest, java_len, AclCache, Children, DataTree, Node, NodeMap};
 use rzk_proto::records::{Acl, StatPersisted};
 use rzk_proto::Data;
+use std::collections::HashMap;
 
 /// One node as written in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,24 +89,89 @@ pub enum BuildError {
     NoRoot,
     #[error("node {0:?} appears twice")]
     Duplicate(String),
+    #[error("snapshot has more than {} nodes", u32::MAX - 1)]
+    TooManyNodes,
 }
 
-/// Rebuilds a tree: `add_acl` for every cache entry, then `add_node` in snapshot order
-/// (parents first), then `finish`. Builds the tree's persistent maps directly (node
-/// digests, data size and owner indexes as it goes), so `finish` only moves them.
+/// A snapshot node made ready for [`TreeBuilder::add_prepared`] by [`NodePrep::prepare`],
+/// which may run on another thread (the snapshot reading thread does): the node's one
+/// allocation, its digest, its home slot in the path index and its part of the data
+/// size.
+pub struct PreparedNode {
+    node: Node,
+    home: u64,
+    digest: i64,
+    size: u64,
+}
+
+impl PreparedNode {
+    /// Whether this is the root (`/`, stored as `""`).
+    pub fn is_root(&self) -> bool {
+        self.node.path() == "/"
+    }
+}
+
+/// Prepares nodes for one [`TreeBuilder`] ([`TreeBuilder::preparer`]; it holds that
+/// builder's path hasher). Cheap to clone and `Send`: made for the snapshot reading
+/// thread, so that the building thread only links nodes.
+#[derive(Clone)]
+pub struct NodePrep {
+    hasher: PathHasher,
+}
+
+impl NodePrep {
+    /// One node as a snapshot stores it (root `""`; `data` `None` when null). Fails only
+    /// for an ACL index that does not fit a node (32 bits).
+    pub fn prepare(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: i64,
+        stat: &StatPersisted,
+    ) -> Result<PreparedNode, BuildError> {
+        let path = if path.is_empty() { "/" } else { path };
+        if !Node::acl_fits(acl) {
+            return Err(BuildError::UnknownAcl(path.to_owned(), acl));
+        }
+        let bytes = data.unwrap_or(&[]);
+        Ok(PreparedNode {
+            home: self.hasher.home(path),
+            digest: digest::node_digest(path, bytes, stat),
+            size: java_len(path) + bytes.len() as u64,
+            node: Node::new(path, data, acl, stat.clone(), None),
+        })
+    }
+}
+
+/// No parent (the root).
+const NO_PARENT: u32 = u32::MAX;
+
+/// Rebuilds a tree: `add_acl` for every cache entry, then `add_node` (or
+/// [`NodePrep::prepare`] + `add_prepared`) in snapshot order (parents first), then
+/// `finish`.
 ///
-/// Snapshots list the nodes in pre-order (ZooKeeper's and rzk's writers recurse), so
-/// the parent of a node is almost always the node added last or one of its ancestors.
-/// Those are kept `open` while their subtree is being added: a child's slot key goes
-/// into the open parent's children set, which is stored into the parent (one map
-/// access) when its subtree has ended (or at `finish`). Any other order (a parent added
-/// long before) still works, through the map.
+/// Adding a node only records it (with its parent's position) and sums its digest and
+/// data size; `finish` gives every node its slot in the path index (sorted by home
+/// slot, linear probing for equal hashes), fills each parent's children set and builds
+/// the index from the sorted list in one pass (`SlotMap::from_sorted`). Snapshots list
+/// nodes in pre-order (ZooKeeper's and rzk's writers recurse), so a node's parent is
+/// the node added last or one of its ancestors: that chain is kept `open`. Any other
+/// parents-first order still works, through a map of paths made when it is first
+/// needed. Duplicates are found by `finish`.
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: DataTree,
-    /// A chain of nodes whose subtrees may still grow, outermost first: each one is a
-    /// child of the one before it: (path, slot key, children gathered so far).
-    open: Vec<(String, u64, Children)>,
+    /// The nodes in the order added, with their home slots and parents' positions.
+    entries: Vec<Node>,
+    homes: Vec<u64>,
+    parents: Vec<u32>,
+    /// Positions of nodes whose subtrees may still grow, outermost first.
+    open: Vec<u32>,
+    /// Path -> position, once the nodes stopped coming in pre-order.
+    by_path: Option<HashMap<Box<str>, u32>>,
+    /// ACL index -> nodes using it (added to the cache's counts by `finish`).
+    acl_refs: HashMap<i64, u64>,
+    saw_root: bool,
 }
 
 /// True when `anc` is a proper ancestor of `path` (`/` is the ancestor of every other
@@ -132,7 +199,13 @@ impl Default for TreeBuilder {
                 extended_types: false,
                 digest_check: Default::default(),
             },
+            entries: Vec::new(),
+            homes: Vec::new(),
+            parents: Vec::new(),
             open: Vec::new(),
+            by_path: None,
+            acl_refs: HashMap::new(),
+            saw_root: false,
         }
     }
 }
@@ -142,102 +215,214 @@ impl TreeBuilder {
         TreeBuilder::default()
     }
 
+    /// A builder whose path index keeps only the hash bits of `mask` (tests: forces
+    /// probe runs).
+    #[cfg(test)]
+    pub(crate) fn with_hash_mask(mask: u64) -> TreeBuilder {
+        let mut b = TreeBuilder::new();
+        b.tree.nodes = NodeMap::with_hash_mask(mask);
+        b
+    }
+
+    /// What prepares nodes for this builder, on any thread.
+    pub fn preparer(&self) -> NodePrep {
+        NodePrep {
+            hasher: self.tree.nodes.hasher(),
+        }
+    }
+
     pub fn add_acl(&mut self, index: i64, acl: Vec<Acl>) {
         self.tree.acls.insert_loaded(index, acl);
     }
 
     pub fn add_node(&mut self, node: SnapshotNode) -> Result<(), BuildError> {
-        let path: String = if node.path.is_empty() {
-            String::from("/")
-        } else {
-            node.path
-        };
-        if !self.tree.acls.contains(node.acl) || !Node::acl_fits(node.acl) {
-            return Err(BuildError::UnknownAcl(path, node.acl));
-        }
-        // The open nodes that are not ancestors of this one are complete.
-        while self
-            .open
-            .last()
-            .is_some_and(|(p, _, _)| !is_ancestor(p, &path))
-        {
-            self.close_last();
-        }
-        let open_parent = path != "/"
-            && self
-                .open
-                .last()
-                .is_some_and(|(p, _, _)| p == rzk_proto::path::parent(&path));
-        if path != "/" && !open_parent {
-            // Not pre-order: the parent, if any, is in the map (or an open ancestor
-            // further out, closed by the flush).
-            self.flush();
-            if !self.tree.nodes.contains_key(rzk_proto::path::parent(&path)) {
-                return Err(BuildError::Orphan(path));
-            }
-        }
-        let new = Node::new(
-            &path,
+        let p = self.preparer().prepare(
+            &node.path,
             node.data.as_option().map(|b| &b[..]),
             node.acl,
-            node.stat.clone(),
-            None,
-        );
-        let Ok(key) = self.tree.nodes.insert_new(new) else {
-            return Err(BuildError::Duplicate(path));
-        };
-        if path != "/" {
-            match self.open.last_mut() {
-                Some((_, _, children)) if open_parent => {
-                    children.insert(key);
-                }
-                _ => self.tree.link_child(rzk_proto::path::parent(&path), &path),
+            &node.stat,
+        )?;
+        self.add_prepared(p)
+    }
+
+    /// Adds a node prepared by this builder's [`TreeBuilder::preparer`].
+    pub fn add_prepared(&mut self, p: PreparedNode) -> Result<(), BuildError> {
+        let PreparedNode {
+            node,
+            home,
+            digest,
+            size,
+        } = p;
+        let path = node.path();
+        let acl = node.acl();
+        if !self.tree.acls.contains(acl) {
+            return Err(BuildError::UnknownAcl(path.to_owned(), acl));
+        }
+        let pos = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&i| i != NO_PARENT)
+            .ok_or(BuildError::TooManyNodes)?;
+        // The open nodes that are not ancestors of this one are complete.
+        while let Some(&o) = self.open.last() {
+            if is_ancestor(self.entries[o as usize].path(), path) {
+                break;
             }
+            self.open.pop();
+        }
+        let parent = if path == "/" {
+            self.saw_root = true;
+            NO_PARENT
+        } else {
+            let want = rzk_proto::path::parent(path);
+            match self.open.last() {
+                Some(&o) if self.entries[o as usize].path() == want => o,
+                _ => {
+                    // Not pre-order: find the parent by its path.
+                    let entries = &self.entries;
+                    let by_path = self.by_path.get_or_insert_with(|| {
+                        entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| (Box::from(n.path()), i as u32))
+                            .collect()
+                    });
+                    *by_path
+                        .get(want)
+                        .ok_or_else(|| BuildError::Orphan(path.to_owned()))?
+                }
+            }
+        };
+        if let Some(m) = self.by_path.as_mut() {
+            m.entry(Box::from(path)).or_insert(pos);
+        }
+        let owner = node.stat().ephemeral_owner;
+        if owner != 0 {
+            self.tree.index_owner(&super::Name::from(path), owner);
         }
         let t = &mut self.tree;
-        t.acls.add_usage(node.acl);
-        t.digest = t
-            .digest
-            .wrapping_add(digest::node_digest(&path, &node.data, &node.stat));
-        t.data_size += java_len(&path) + node.data.len() as u64;
-        if node.stat.ephemeral_owner != 0 {
-            t.index_owner(&super::Name::from(path.as_str()), node.stat.ephemeral_owner);
-        }
-        self.open.push((path, key, Children::new()));
+        t.digest = t.digest.wrapping_add(digest);
+        t.data_size += size;
+        *self.acl_refs.entry(acl).or_insert(0) += 1;
+        self.open.push(pos);
+        self.entries.push(node);
+        self.homes.push(home);
+        self.parents.push(parent);
         Ok(())
     }
 
-    /// Stores the innermost open node's children into it.
-    fn close_last(&mut self) {
-        if let Some((_, key, children)) = self.open.pop() {
-            if !children.is_empty() {
-                if let Some(n) = self.tree.nodes.get_key_mut(key) {
-                    n.edit(|h| {
-                        if h.children_mut().is_empty() {
-                            h.set_children(children);
-                        } else {
-                            let mut all = h.children_mut().clone();
-                            all.extend(children);
-                            h.set_children(all);
-                        }
-                    });
+    /// Slot keys for every entry (by position): home slots in order, the next free one
+    /// after a taken one (linear probing, as `NodeMap::insert_new` would give). `None`
+    /// when a probe run would wrap past the last key (then the caller inserts one by
+    /// one). Finds duplicate paths (same path, same home).
+    fn assign_slots(&self) -> Result<Option<Vec<(u64, u32)>>, BuildError> {
+        let mut order: Vec<(u64, u32)> = self
+            .homes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (*h, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut prev: Option<u64> = None;
+        let mut group = 0;
+        for j in 0..order.len() {
+            let (home, i) = order[j];
+            if j > 0 && order[j - 1].0 == home {
+                let path = self.entries[i as usize].path_bytes();
+                if order[group..j]
+                    .iter()
+                    .any(|&(_, o)| self.entries[o as usize].path_bytes() == path)
+                {
+                    return Err(BuildError::Duplicate(
+                        self.entries[i as usize].path().to_owned(),
+                    ));
                 }
+            } else {
+                group = j;
             }
+            let key = match prev {
+                Some(p) if p >= home => match p.checked_add(1) {
+                    Some(k) => k,
+                    None => return Ok(None),
+                },
+                _ => home,
+            };
+            order[j].0 = key;
+            prev = Some(key);
         }
-    }
-
-    /// Closes every open node.
-    fn flush(&mut self) {
-        while !self.open.is_empty() {
-            self.close_last();
-        }
+        Ok(Some(order))
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
     pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
-        self.flush();
-        if !self.tree.nodes.contains_key("/") {
+        if !self.saw_root {
             return Err(BuildError::NoRoot);
+        }
+        let n = self.entries.len();
+        let slots = self.assign_slots()?;
+        // Slot key by position.
+        let mut keys = vec![0u64; n];
+        if let Some(order) = &slots {
+            for &(k, i) in order {
+                keys[i as usize] = k;
+            }
+        } else {
+            // A probe run wraps around (practically never): insert one by one.
+            let mut map = NodeMap::with_hasher(self.tree.nodes.hasher());
+            for (i, node) in self.entries.iter().enumerate() {
+                keys[i] = map
+                    .insert_new(node.clone())
+                    .map_err(|n| BuildError::Duplicate(n.path().to_owned()))?;
+            }
+        }
+        // Children sets: the children's keys grouped by parent (counting sort).
+        let mut start = vec![0u32; n + 1];
+        for &p in &self.parents {
+            if p != NO_PARENT {
+                start[p as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut child_keys = vec![0u64; start[n] as usize];
+        for (i, &p) in self.parents.iter().enumerate() {
+            if p != NO_PARENT {
+                child_keys[fill[p as usize] as usize] = keys[i];
+                fill[p as usize] += 1;
+            }
+        }
+        for p in 0..n {
+            let kids = &mut child_keys[start[p] as usize..start[p + 1] as usize];
+            if kids.is_empty() {
+                continue;
+            }
+            kids.sort_unstable();
+            let set = Children::from_sorted(kids.iter().map(|k| (*k, ())).collect());
+            self.entries[p].edit(|h| h.set_children(set));
+        }
+        // The index, from the nodes sorted by key.
+        let hasher = self.tree.nodes.hasher();
+        let mut nodes: Vec<Option<Node>> = self.entries.into_iter().map(Some).collect();
+        let mut sorted: Vec<(u64, u32)> = match slots {
+            Some(order) => order,
+            None => {
+                let mut v: Vec<(u64, u32)> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (*k, i as u32))
+                    .collect();
+                v.sort_unstable();
+                v
+            }
+        };
+        let list: Vec<(u64, Node)> = sorted
+            .drain(..)
+            .filter_map(|(k, i)| nodes[i as usize].take().map(|n| (k, n)))
+            .collect();
+        self.tree.nodes = NodeMap::from_sorted(hasher, list);
+        for (acl, refs) in self.acl_refs {
+            self.tree.acls.add_usages(acl, refs);
         }
         self.tree.acls.purge_unused();
         self.tree.rebuild_quotas();

@@ -1,0 +1,310 @@
+//! A persistent map from 64-bit slot keys to values, for the path index and the
+//! children sets (docs/STORAGE.md §10).
+//!
+//! The keys are hashes (uniformly spread), so the map is a directory of `2^depth`
+//! buckets by the keys' top `depth` bits, each bucket a sorted array of `(key, value)`
+//! in one shared allocation (`Arc<[_]>`). Cloning copies one pointer (O(1)); a change
+//! copies the directory if a clone shares it (8-16 bytes per bucket, once per clone) and
+//! the one bucket it touches (~16-32 entries). The directory doubles when the map holds
+//! more than [`MAX_AVG`] entries per bucket on average (every bucket is split then: a
+//! one-time O(n) copy, as a hash table's resize). Iteration is in key order.
+//!
+//! Compared with the persistent B-tree it replaces (`imbl::OrdMap`, leaves of 16
+//! entries about 70 % full plus branches): ~17 bytes per 16-byte entry instead of ~25,
+//! and a sorted list of entries is turned into a map in O(n) ([`SlotMap::from_sorted`]),
+//! which is how a snapshot load builds the index. ZooKeeper's equivalent is the
+//! `ConcurrentHashMap` of `DataTree.nodes` (not persistent: ZooKeeper's snapshots are
+//! taken while the map changes).
+
+use std::sync::Arc;
+
+/// Average entries per bucket above which the directory doubles.
+const MAX_AVG: usize = 32;
+/// Average entries per bucket a bulk-built map aims at (like a map that just doubled).
+const BULK_AVG: usize = 24;
+
+/// One bucket: sorted by key, never empty (`None` in the directory instead).
+type Bucket<V> = Option<Arc<[(u64, V)]>>;
+
+/// See the module doc.
+#[derive(Clone)]
+pub(crate) struct SlotMap<V> {
+    dir: Arc<Vec<Bucket<V>>>,
+    depth: u32,
+    len: usize,
+}
+
+impl<V> Default for SlotMap<V> {
+    fn default() -> Self {
+        SlotMap {
+            dir: Arc::new(vec![None]),
+            depth: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<V: Clone> SlotMap<V> {
+    pub(crate) fn new() -> SlotMap<V> {
+        SlotMap::default()
+    }
+
+    fn bucket_of(&self, key: u64) -> usize {
+        if self.depth == 0 {
+            0
+        } else {
+            (key >> (64 - self.depth)) as usize
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn get(&self, key: u64) -> Option<&V> {
+        let b = self.dir.get(self.bucket_of(key))?.as_deref()?;
+        let i = b.binary_search_by_key(&key, |e| e.0).ok()?;
+        Some(&b[i].1)
+    }
+
+    /// The bucket of `key` for changing: the directory and the bucket are copied first
+    /// when a clone shares them.
+    fn bucket_mut(&mut self, key: u64) -> &mut Bucket<V> {
+        let i = self.bucket_of(key);
+        let dir = Arc::make_mut(&mut self.dir);
+        let slot = &mut dir[i];
+        if let Some(b) = slot {
+            if Arc::get_mut(b).is_none() {
+                *b = Arc::from(&b[..]);
+            }
+        }
+        slot
+    }
+
+    pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        // Look first, so that a miss copies nothing.
+        self.get(key)?;
+        let b = self.bucket_mut(key).as_mut()?;
+        let b = Arc::get_mut(b)?;
+        let i = b.binary_search_by_key(&key, |e| e.0).ok()?;
+        Some(&mut b[i].1)
+    }
+
+    /// Inserts or replaces; the old value.
+    pub(crate) fn insert(&mut self, key: u64, value: V) -> Option<V> {
+        let slot = self.bucket_mut(key);
+        let old = match slot {
+            None => {
+                *slot = Some(Arc::from([(key, value)]));
+                None
+            }
+            Some(b) => match b.binary_search_by_key(&key, |e| e.0) {
+                Ok(i) => {
+                    let m = Arc::get_mut(b).expect("the bucket is unique after bucket_mut");
+                    Some(std::mem::replace(&mut m[i].1, value))
+                }
+                Err(i) => {
+                    let mut v = Vec::with_capacity(b.len() + 1);
+                    v.extend_from_slice(&b[..i]);
+                    v.push((key, value));
+                    v.extend_from_slice(&b[i..]);
+                    *b = Arc::from(v);
+                    None
+                }
+            },
+        };
+        if old.is_none() {
+            self.len += 1;
+            if self.len > MAX_AVG << self.depth && self.depth < 40 {
+                self.grow();
+            }
+        }
+        old
+    }
+
+    pub(crate) fn remove(&mut self, key: u64) -> Option<V> {
+        self.get(key)?;
+        let slot = self.bucket_mut(key);
+        let b = slot.as_ref()?;
+        let i = b.binary_search_by_key(&key, |e| e.0).ok()?;
+        let old = b[i].1.clone();
+        if b.len() == 1 {
+            *slot = None;
+        } else {
+            let mut v = Vec::with_capacity(b.len() - 1);
+            v.extend_from_slice(&b[..i]);
+            v.extend_from_slice(&b[i + 1..]);
+            *slot = Some(Arc::from(v));
+        }
+        self.len -= 1;
+        Some(old)
+    }
+
+    /// Doubles the directory, splitting every bucket by the next key bit.
+    fn grow(&mut self) {
+        let depth = self.depth + 1;
+        let mut dir: Vec<Bucket<V>> = Vec::with_capacity(1 << depth);
+        let bit = 1u64 << (64 - depth);
+        for b in self.dir.iter() {
+            match b {
+                None => {
+                    dir.push(None);
+                    dir.push(None);
+                }
+                Some(b) => {
+                    let split = b.partition_point(|e| e.0 & bit == 0);
+                    dir.push((split > 0).then(|| Arc::from(&b[..split])));
+                    dir.push((split < b.len()).then(|| Arc::from(&b[split..])));
+                }
+            }
+        }
+        self.dir = Arc::new(dir);
+        self.depth = depth;
+    }
+
+    /// A map of `entries`, which must be sorted by key with no key twice (debug builds
+    /// check it). O(n).
+    pub(crate) fn from_sorted(entries: Vec<(u64, V)>) -> SlotMap<V> {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        let len = entries.len();
+        let mut depth = 0u32;
+        while len > BULK_AVG << depth && depth < 40 {
+            depth += 1;
+        }
+        let mut dir: Vec<Bucket<V>> = Vec::with_capacity(1 << depth);
+        let mut rest = &entries[..];
+        for i in 0..(1u64 << depth) {
+            // Entries of bucket i: top `depth` bits == i.
+            let n = if depth == 0 {
+                rest.len()
+            } else {
+                rest.partition_point(|e| (e.0 >> (64 - depth)) == i)
+            };
+            dir.push((n > 0).then(|| Arc::from(&rest[..n])));
+            rest = &rest[n..];
+        }
+        SlotMap {
+            dir: Arc::new(dir),
+            depth,
+            len,
+        }
+    }
+
+    /// Every entry, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
+        self.dir
+            .iter()
+            .flat_map(|b| b.iter().flat_map(|b| b.iter().map(|(k, v)| (*k, v))))
+    }
+
+    /// Every key, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Every value, in key order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+impl<V> std::fmt::Debug for SlotMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotMap")
+            .field("len", &self.len)
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Random-ish keys (a 64-bit mix), some sharing top bits.
+    fn key(i: u64) -> u64 {
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 29;
+        x.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+    }
+
+    fn same(m: &SlotMap<u64>, r: &BTreeMap<u64, u64>) {
+        assert_eq!(m.len(), r.len());
+        let got: Vec<(u64, u64)> = m.iter().map(|(k, v)| (k, *v)).collect();
+        let want: Vec<(u64, u64)> = r.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(got, want);
+        for (k, v) in r {
+            assert_eq!(m.get(*k), Some(v));
+        }
+    }
+
+    #[test]
+    fn behaves_as_an_ordered_map_through_growth_and_removal() {
+        let mut m = SlotMap::new();
+        let mut r = BTreeMap::new();
+        for i in 0..5000u64 {
+            assert_eq!(m.insert(key(i), i), r.insert(key(i), i));
+            if i % 7 == 0 {
+                assert_eq!(m.insert(key(i / 2), i), r.insert(key(i / 2), i));
+            }
+            if i % 5 == 0 {
+                assert_eq!(m.remove(key(i / 3)), r.remove(&key(i / 3)));
+            }
+        }
+        assert!(m.depth >= 6, "the directory grew: depth {}", m.depth);
+        same(&m, &r);
+        assert_eq!(m.remove(12345), None);
+        assert!(m.get_mut(12345).is_none());
+        *m.get_mut(key(4999)).expect("present") = 1;
+        r.insert(key(4999), 1);
+        same(&m, &r);
+        // edge keys: 0 and all ones, top bits of every kind
+        for k in [0, u64::MAX, 1 << 63, (1 << 63) - 1] {
+            m.insert(k, 9);
+            r.insert(k, 9);
+        }
+        same(&m, &r);
+    }
+
+    #[test]
+    fn clones_do_not_see_later_changes() {
+        let mut m = SlotMap::new();
+        for i in 0..1000u64 {
+            m.insert(key(i), i);
+        }
+        let snap = m.clone();
+        let before: Vec<(u64, u64)> = snap.iter().map(|(k, v)| (k, *v)).collect();
+        for i in 0..500u64 {
+            *m.get_mut(key(i)).expect("present") += 1;
+            m.remove(key(i + 500));
+            m.insert(key(i + 2000), i);
+        }
+        let after: Vec<(u64, u64)> = snap.iter().map(|(k, v)| (k, *v)).collect();
+        assert_eq!(before, after);
+        assert_eq!(snap.len(), 1000);
+        assert_eq!(m.len(), 1000);
+        assert_eq!(m.get(key(3)), Some(&4));
+    }
+
+    #[test]
+    fn bulk_built_maps_equal_inserted_ones_and_keep_working() {
+        for n in [0u64, 1, 5, 24, 25, 100, 3000] {
+            let mut r = BTreeMap::new();
+            for i in 0..n {
+                r.insert(key(i), i);
+            }
+            let mut m = SlotMap::from_sorted(r.iter().map(|(k, v)| (*k, *v)).collect());
+            same(&m, &r);
+            for i in n..n + 200 {
+                m.insert(key(i), i);
+                r.insert(key(i), i);
+            }
+            same(&m, &r);
+        }
+    }
+}
