@@ -15,7 +15,12 @@ CHUNK=${3:-10000}
 shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = "--" ] && shift
 cargo build -q -p rzk-sim --release
-BIN=target/release/rzk-sim
+# Run a private copy: rebuilding the simulator while a long run is under way must not
+# change the binary half way through (each run names its commit in its first line).
+BIN=$(mktemp -t rzk-sim-long-XXXXXX)
+cp target/release/rzk-sim "$BIN"
+trap 'rm -f "$BIN"' EXIT
+echo "rzk-sim of $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo '+dirty'), seeds $START..$((START + SEEDS)), chunk $CHUNK"
 t0=$(date +%s)
 s=$START
 end=$((START + SEEDS))

@@ -6,7 +6,7 @@
 //! caller turns into closeSession transactions through the write path.
 
 use rzk_proto::SessionId;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 pub mod local;
 
@@ -16,6 +16,10 @@ pub const PASSWORD_LEN: usize = 16;
 const PASSWORD_SEED_XOR: i64 = 0xB341_5C00;
 /// EphemeralType.CONTAINER_EPHEMERAL_OWNER: never handed out as a session id.
 const CONTAINER_MARKER: i64 = i64::MIN;
+/// Closed session ids a tracker remembers for [`SessionTracker::refuses_writes`] (a
+/// write of a closed session reaches the leader's prep within milliseconds of the
+/// close; session ids are never reused).
+const CLOSED_REMEMBERED: usize = 4096;
 
 /// `java.util.Random(sessionId ^ 0xB3415C00).nextBytes(16)`.
 pub fn password(session_id: SessionId) -> [u8; PASSWORD_LEN] {
@@ -97,6 +101,12 @@ pub struct SessionTracker {
     sessions: HashMap<SessionId, SessionInfo>,
     /// Expiry buckets: bucket time (ms, tracker clock) -> sessions expiring then.
     buckets: BTreeMap<i64, HashSet<SessionId>>,
+    /// The last [`CLOSED_REMEMBERED`] sessions removed, oldest first, and as a set.
+    closed: VecDeque<SessionId>,
+    closed_set: HashSet<SessionId>,
+    /// Test-only injected bug (the simulator's): writes of closing / closed sessions
+    /// are not refused. Never set by the server.
+    fault_accept_closed: bool,
 }
 
 impl SessionTracker {
@@ -107,6 +117,9 @@ impl SessionTracker {
             tick_ms: i64::from(tick_ms.max(1)),
             sessions: HashMap::new(),
             buckets: BTreeMap::new(),
+            closed: VecDeque::new(),
+            closed_set: HashSet::new(),
+            fault_accept_closed: false,
         }
     }
 
@@ -199,9 +212,18 @@ impl SessionTracker {
         }
     }
 
-    /// Forgets a session (closeSession applied).
+    /// Forgets a session (closeSession applied); remembers it as closed for
+    /// [`refuses_writes`](Self::refuses_writes).
     pub fn remove(&mut self, id: SessionId) -> Option<SessionInfo> {
         let s = self.sessions.remove(&id)?;
+        if self.closed_set.insert(id) {
+            self.closed.push_back(id);
+            if self.closed.len() > CLOSED_REMEMBERED {
+                if let Some(old) = self.closed.pop_front() {
+                    self.closed_set.remove(&old);
+                }
+            }
+        }
         if let Some(b) = self.buckets.get_mut(&s.expires_at) {
             b.remove(&id);
             if b.is_empty() {
@@ -232,6 +254,29 @@ impl SessionTracker {
         }
         out.sort_unstable();
         out
+    }
+
+    /// Whether the leader's prep must turn a write of session `id` into a SESSIONEXPIRED
+    /// error txn (ZooKeeper's `SessionTracker.checkSession` in PrepRequestProcessor):
+    /// the session is closing (expired or closed, its closeSession on its way) or was
+    /// closed recently (one of the last 4096 removed). A write that was on its way when
+    /// the session expired must not run after the closeSession: an ephemeral it creates
+    /// would never be deleted. Unknown sessions pass (a createSession not yet applied
+    /// here, another server's local session). Not for createSession / closeSession
+    /// (the expiry's own closeSession is issued for a closing session).
+    pub fn refuses_writes(&self, id: SessionId) -> bool {
+        if self.fault_accept_closed {
+            return false;
+        }
+        self.closed_set.contains(&id) || self.sessions.get(&id).is_some_and(|s| s.closing)
+    }
+
+    /// Test-only switch (the simulator's injected bug): [`refuses_writes`] answers
+    /// false for every session. Never set by the server.
+    ///
+    /// [`refuses_writes`]: Self::refuses_writes
+    pub fn set_fault_accept_closed_writes(&mut self, on: bool) {
+        self.fault_accept_closed = on;
     }
 
     /// Time of the next bucket (for the expiry timer), if any.
@@ -298,6 +343,32 @@ impl SessionTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_of_closing_and_closed_sessions_are_refused() {
+        let mut t = SessionTracker::new(1, 100, 0);
+        let (a, b) = (SessionId(0x10), SessionId(0x11));
+        t.add(a, 1000, 0);
+        t.add(b, 5000, 0);
+        assert!(!t.refuses_writes(a), "a live session writes");
+        assert!(!t.refuses_writes(SessionId(0x99)), "unknown sessions pass");
+        // a expires: closing until its closeSession is applied, then closed.
+        assert_eq!(t.take_expired(1100), vec![a]);
+        assert!(t.refuses_writes(a));
+        assert!(!t.refuses_writes(b));
+        t.remove(a);
+        assert!(t.refuses_writes(a), "a closed session stays refused");
+        // The memory is bounded: the oldest closed ids are forgotten.
+        for i in 0..CLOSED_REMEMBERED as i64 {
+            let id = SessionId(0x1000 + i);
+            t.add(id, 1000, 0);
+            t.remove(id);
+        }
+        assert!(!t.refuses_writes(a));
+        assert!(t.refuses_writes(SessionId(0x1000 + CLOSED_REMEMBERED as i64 - 1)));
+        t.set_fault_accept_closed_writes(true);
+        assert!(!t.refuses_writes(SessionId(0x1000 + CLOSED_REMEMBERED as i64 - 1)));
+    }
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

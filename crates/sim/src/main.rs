@@ -25,6 +25,10 @@ struct Args {
     /// pending write (must be caught). Implies --server.
     #[arg(long)]
     fault_overtake: bool,
+    /// Whole-server mode's injected bug: the leader accepts writes of expired sessions
+    /// (must be caught). Implies --server.
+    #[arg(long)]
+    fault_closed_writes: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -51,6 +55,7 @@ fn main() {
     }
     let started = std::time::Instant::now();
     let (mut replies, mut reads) = (0u64, 0u64);
+    let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
@@ -64,6 +69,9 @@ fn main() {
                 partitions += r.partitions;
                 replies += r.replies;
                 reads += r.reads_checked;
+                expiries += r.expiries;
+                ephemerals += r.ephemerals;
+                told += r.expired_told;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -76,11 +84,16 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
                         " --fault-overtake"
+                    } else {
+                        ""
+                    },
+                    if args.fault_closed_writes {
+                        " --fault-closed-writes"
                     } else {
                         ""
                     }
@@ -95,8 +108,11 @@ fn main() {
         failed.len()
     );
     let secs = started.elapsed().as_secs_f64();
-    if args.server || args.fault_overtake {
+    if o_server(&args) {
         println!("{replies} client replies checked, {reads} reads checked against the history");
+        println!(
+            "{expiries} sessions expired, {ephemerals} ephemerals created, {told} reconnects refused as expired"
+        );
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -112,7 +128,13 @@ fn main() {
 fn options(args: &Args, seed: u64) -> SimOptions {
     let mut o = SimOptions::for_seed(seed);
     o.fault_commit_without_quorum = args.fault;
-    o.server = args.server || args.fault_overtake;
+    o.server = o_server(args);
     o.fault_reads_overtake = args.fault_overtake;
+    o.fault_closed_writes = args.fault_closed_writes;
     o
+}
+
+/// Whole-server mode, asked for or implied by one of its injected bugs.
+fn o_server(args: &Args) -> bool {
+    args.server || args.fault_overtake || args.fault_closed_writes
 }

@@ -46,6 +46,10 @@ pub struct SimOptions {
     /// Whole-server mode's injected bug: a read may overtake the same session's pending
     /// write (`ReplyOrder::set_fault_reads_overtake_writes`); the checker must catch it.
     pub fault_reads_overtake: bool,
+    /// Whole-server mode's injected bug: the leader's session tracker accepts writes
+    /// of expired sessions (`SessionTracker::set_fault_accept_closed_writes`); the
+    /// checker must catch a write (an ephemeral) that runs after its closeSession.
+    pub fault_closed_writes: bool,
 }
 
 impl SimOptions {
@@ -61,6 +65,7 @@ impl SimOptions {
             trace: false,
             server: false,
             fault_reads_overtake: false,
+            fault_closed_writes: false,
         }
     }
 }
@@ -83,6 +88,11 @@ pub struct SimReport {
     pub reads_checked: u64,
     pub notifications: u64,
     pub sessions: u64,
+    /// Whole-server mode: sessions expired by a leader, ephemerals created, reconnects
+    /// refused with SESSIONEXPIRED.
+    pub expiries: u64,
+    pub ephemerals: u64,
+    pub expired_told: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -244,9 +254,9 @@ impl World {
                 ..SimReport::default()
             },
             trace: VecDeque::new(),
-            srv: opts
-                .server
-                .then(|| server::ServerSim::new(opts.fault_reads_overtake)),
+            srv: opts.server.then(|| {
+                server::ServerSim::new(opts.fault_reads_overtake, opts.fault_closed_writes)
+            }),
             cfgs,
             opts,
         }
@@ -330,6 +340,11 @@ impl World {
             self.report.notifications,
             self.report.sessions,
         ) = self.app_summary();
+        (
+            self.report.expiries,
+            self.report.ephemerals,
+            self.report.expired_told,
+        ) = self.app_session_summary();
         Ok(self.report.clone())
     }
 
@@ -457,6 +472,9 @@ impl World {
                     self.log(|| format!("{sid}: established epoch {epoch} leader {leader}"));
                     if leader == sid {
                         self.checker.leader_established(epoch, sid);
+                        if self.srv.is_some() {
+                            self.app_established(sid);
+                        }
                     }
                 }
                 Output::RoleChanged { role, leader } => {
@@ -469,9 +487,12 @@ impl World {
                     self.checker
                         .report(format!("server {sid} rejected proposal {zxid} it offered"));
                 }
-                Output::Deliver { .. }
-                | Output::SessionTouches { .. }
-                | Output::Activate { .. } => {}
+                Output::SessionTouches { data, .. } => {
+                    if self.srv.is_some() {
+                        self.app_touches(sid, &data);
+                    }
+                }
+                Output::Deliver { .. } | Output::Activate { .. } => {}
             }
         }
     }
@@ -699,6 +720,9 @@ impl World {
             ));
         }
         self.log(|| format!("{sid}: SNAP installed at {zxid}"));
+        if self.srv.is_some() {
+            self.app_snapshot_installed(sid);
+        }
         self.checker.snapshot_installed(sid, &s);
         self.disk_push(sid, DiskOp::Snapshot(s, tree));
     }
@@ -817,6 +841,9 @@ impl World {
             self.chaos_step(&ids);
         }
         if self.srv.is_some() {
+            for s in &ids {
+                self.sessions_tick(*s);
+            }
             self.clients_step();
         } else if self.now < self.writes_until {
             for _ in 0..self.rng.gen_range(0..4) {

@@ -21,12 +21,16 @@ fn server(seed: u64, fault: bool) -> SimOptions {
 fn server_seeds_keep_every_client_guarantee() {
     let mut failed = Vec::new();
     let (mut acked, mut reads, mut notes) = (0, 0, 0);
+    let (mut expiries, mut ephemerals, mut told) = (0, 0, 0);
     for seed in 0..SEEDS {
         match run_seed(server(seed, false)) {
             Ok(r) => {
                 acked += r.acked_writes;
                 reads += r.reads_checked;
                 notes += r.notifications;
+                expiries += r.expiries;
+                ephemerals += r.ephemerals;
+                told += r.expired_told;
             }
             Err(f) => failed.push(format!(
                 "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",
@@ -39,6 +43,35 @@ fn server_seeds_keep_every_client_guarantee() {
     assert!(acked > 20 * SEEDS as usize, "acked writes: {acked}");
     assert!(reads > 10 * SEEDS, "reads checked: {reads}");
     assert!(notes > SEEDS, "watch notifications: {notes}");
+    // ...and sessions expire, ephemerals come and go, expired sessions are refused.
+    assert!(expiries > SEEDS / 2, "sessions expired: {expiries}");
+    assert!(ephemerals > 5 * SEEDS, "ephemerals created: {ephemerals}");
+    assert!(told > SEEDS / 3, "reconnects refused as expired: {told}");
+}
+
+/// Seeds on which the injected session bug (the leader's tracker accepting writes of
+/// expired sessions: `SessionTracker::set_fault_accept_closed_writes`) lets a stalled
+/// client's write run after its session's closeSession — the bug rzk had before the
+/// leader's prep checked sessions (`node::driver::prepare`, ZooKeeper's checkSession).
+const CLOSED_WRITE_SEEDS: [u64; 3] = [5, 19, 38];
+
+#[test]
+fn checker_catches_writes_of_expired_sessions() {
+    for seed in CLOSED_WRITE_SEEDS {
+        let mut o = server(seed, false);
+        o.fault_closed_writes = true;
+        match run_seed(o) {
+            Ok(_) => panic!("seed {seed}: the injected session bug was not caught"),
+            Err(f) => assert!(
+                f.violation.what.contains("after its closeSession"),
+                "seed {seed} caught for the wrong reason: {}",
+                f.violation
+            ),
+        }
+        if let Err(f) = run_seed(server(seed, false)) {
+            panic!("seed {seed} fails without the fault too: {}", f.violation);
+        }
+    }
 }
 
 #[test]

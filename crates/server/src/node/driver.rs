@@ -1080,6 +1080,15 @@ impl Driver {
         // each txn.
         let started = self.clock.mono;
         let now = self.clock.wall_ms();
+        // checkSession: a write of an expired / closed session (on its way when the
+        // session expired) must not run after the closeSession.
+        let req = match req {
+            Ok(WriteRequest::CreateSession { .. } | WriteRequest::CloseSession) => req,
+            Ok(_) if self.shared.sessions().refuses_writes(session) => {
+                Err(ErrorCode::SessionExpired)
+            }
+            other => other,
+        };
         let tree = self.shared.tree();
         let rec = match req {
             Ok(r) => self

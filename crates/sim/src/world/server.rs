@@ -23,6 +23,8 @@ use crate::checker::hash_bytes;
 use bytes::Bytes;
 use rand::Rng;
 use rzk_proto::opcode::{event, xid as special_xid};
+use rzk_proto::quorum::payload::{decode_touches, encode_touches};
+use rzk_proto::quorum::SessionTouch;
 use rzk_proto::records::{
     Acl, CreateRequest, DeleteRequest, ExistsRequest, ExistsResponse, GetDataRequest,
     GetDataResponse, ReplyHeader, RequestHeader, SetDataRequest, SetDataResponse, WatcherEvent,
@@ -41,6 +43,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The znodes the clients work on.
 const PATHS: [&str; 3] = ["/a", "/b", "/c"];
+/// Session timeouts clients ask for (ms): short, so that a stalled or idle client's
+/// session expires within a run (the quiet phase is longer than the longest).
+const SESSION_TIMEOUT_MS: std::ops::Range<i32> = 600..2_000;
+/// The tracker's tick (expiry bucket width, ms): the sim's tickTime.
+const SESSION_TICK_MS: u32 = 100;
 /// Clients per run.
 const CLIENTS: usize = 4;
 /// Requests one client keeps outstanding at most.
@@ -62,6 +69,8 @@ struct SConn {
     client: usize,
     session: i64,
     order: ReplyOrder<ReadRequest, WriteRequest, ()>,
+    /// Session timeout the connection negotiated (for touches).
+    timeout_ms: i32,
 }
 
 /// The server part of one node (lives and dies with the node's core).
@@ -80,12 +89,12 @@ pub(super) struct App {
 }
 
 impl App {
-    pub fn new(sid: ServerId, tree: DataTree, now: u64) -> App {
+    fn new(tree: DataTree, sessions: SessionTracker) -> App {
         App {
             tree,
             prep: Prep::new(false),
             watches: WatchManager::new(),
-            sessions: SessionTracker::new(sid.0 as u64, 100, now as i64 + 1_000_000),
+            sessions,
             conns: BTreeMap::new(),
             waiting: HashMap::new(),
             handshakes: HashMap::new(),
@@ -106,6 +115,7 @@ enum Op {
     Create {
         path: String,
         data: Bytes,
+        ephemeral: bool,
     },
     Set {
         path: String,
@@ -140,10 +150,23 @@ struct ClientModel {
     /// Last version seen per path (for conditional sets).
     versions: HashMap<String, i32>,
     writes: u64,
+    /// The timeout this client's session asked for.
+    timeout_ms: i32,
+    /// The client's TCP stream is stalled until then: nothing it sends reaches its
+    /// server (no requests, no pings) — the requests wait in `stalled`.
+    stalled_until: u64,
+    stalled: Vec<(i32, Request)>,
+    /// The client stays away (disconnected) until then.
+    away_until: u64,
 }
 
-/// State of one znode: (version, data), or absent.
-type ZState = Option<(i32, Bytes)>;
+/// State of one znode: (version, data, ephemeral owner), or absent.
+type ZState = Option<(i32, Bytes, i64)>;
+
+/// (version, data) of a state.
+fn vd(s: &ZState) -> Option<(i32, Bytes)> {
+    s.as_ref().map(|(v, d, _)| (*v, d.clone()))
+}
 
 /// Whole-server mode's world state: clients and the global history of the znodes.
 #[derive(Debug, Default)]
@@ -155,7 +178,19 @@ pub(super) struct ServerSim {
     applied_max: i64,
     /// The tree digest each zxid produced at the first replica to apply it.
     digests: HashMap<i64, i64>,
+    /// Committed createSession (timeout) / closeSession (None) txns in zxid order: the
+    /// session table a snapshot at a zxid holds is rebuilt from it.
+    session_log: Vec<(i64, i64, Option<i32>)>,
+    /// Closed sessions: session -> zxid of its closeSession.
+    closed: HashMap<i64, i64>,
     pub fault_overtake: bool,
+    /// Injected bug: the leader's tracker accepts writes of closing / closed sessions
+    /// (`SessionTracker::set_fault_accept_closed_writes`).
+    pub fault_closed_writes: bool,
+    pub expiries: u64,
+    pub ephemerals: u64,
+    /// Reconnects refused with SESSIONEXPIRED.
+    pub expired_told: u64,
     pub replies: u64,
     pub reads_checked: u64,
     pub notifications: u64,
@@ -164,12 +199,32 @@ pub(super) struct ServerSim {
 }
 
 impl ServerSim {
-    pub fn new(fault_overtake: bool) -> ServerSim {
+    pub fn new(fault_overtake: bool, fault_closed_writes: bool) -> ServerSim {
         ServerSim {
             clients: (0..CLIENTS).map(|_| ClientModel::default()).collect(),
             fault_overtake,
+            fault_closed_writes,
             ..ServerSim::default()
         }
+    }
+
+    /// The session table of a server whose tree is at `zxid` (what a snapshot at that
+    /// zxid holds, and the log replay rebuilds), started at `now`.
+    fn tracker_at(&self, sid: ServerId, zxid: i64, now: u64) -> SessionTracker {
+        let mut t = SessionTracker::new(sid.0 as u64, SESSION_TICK_MS, now as i64 + 1_000_000);
+        t.set_fault_accept_closed_writes(self.fault_closed_writes);
+        for (z, s, timeout) in &self.session_log {
+            if *z > zxid {
+                break;
+            }
+            match timeout {
+                Some(to) => t.add(SessionId(*s), *to, now as i64),
+                None => {
+                    t.remove(SessionId(*s));
+                }
+            }
+        }
+        t
     }
 
     fn state_at(&self, path: &str, zxid: i64) -> ZState {
@@ -191,8 +246,13 @@ impl ServerSim {
 }
 
 fn zstate(tree: &DataTree, path: &str) -> ZState {
-    tree.get_data(path)
-        .map(|(d, st)| (st.version, d.as_option().cloned().unwrap_or_default()))
+    tree.get_data(path).map(|(d, st)| {
+        (
+            st.version,
+            d.as_option().cloned().unwrap_or_default(),
+            st.ephemeral_owner,
+        )
+    })
 }
 
 fn hex(z: i64) -> String {
@@ -204,11 +264,105 @@ impl World {
         self.srv.as_mut().expect("server mode")
     }
 
-    /// A node started: its server part starts from the tree it recovered.
+    /// A node started: its server part starts from the tree it recovered, with the
+    /// session table of that tree's zxid (modelled: rebuilt from the committed
+    /// history, as the snapshot's session table plus the log replay would give).
     pub(super) fn app_start(&mut self, sid: ServerId, tree: DataTree) {
         let now = self.now;
+        let sessions = self.srv().tracker_at(sid, tree.last_zxid(), now);
         if let Some(n) = self.nodes.get_mut(&sid) {
-            n.app = Some(App::new(sid, tree, now));
+            n.app = Some(App::new(tree, sessions));
+        }
+    }
+
+    /// A node installed a SNAP: its session table is the snapshot's.
+    pub(super) fn app_snapshot_installed(&mut self, sid: ServerId) {
+        let Some(z) = self.nodes[&sid].app.as_ref().map(|a| a.tree.last_zxid()) else {
+            return;
+        };
+        let now = self.now;
+        let sessions = self.srv().tracker_at(sid, z, now);
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            app.sessions = sessions;
+        }
+    }
+
+    /// A leader was established: it touches every session it knows (as
+    /// `node::driver::on_established`), so none expires for the election's pause.
+    pub(super) fn app_established(&mut self, sid: ServerId) {
+        let now = self.now as i64;
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            for id in app.sessions.ids() {
+                let _ = app.sessions.touch(id, now);
+            }
+        }
+    }
+
+    /// Each tick, per node: its connections' sessions are touched (a learner sends them
+    /// with its next PING through the real ZAB core; the leader touches its own), and
+    /// a serving leader expires sessions through the real tracker and a closeSession
+    /// txn prepared like any write (`node::driver`'s tick).
+    pub(super) fn sessions_tick(&mut self, sid: ServerId) {
+        let now = self.now;
+        let Some(n) = self.nodes.get(&sid) else {
+            return;
+        };
+        let Some(z) = n.zab.as_ref() else { return };
+        let leading = z.role() == rzk_server::zab::Role::Leading;
+        let serving = z.is_serving();
+        let Some(app) = n.app.as_ref() else { return };
+        let srv = self.srv.as_ref().expect("server mode");
+        let touches: Vec<SessionTouch> = app
+            .conns
+            .values()
+            .filter(|c| {
+                let cm = &srv.clients[c.client];
+                cm.stalled_until <= now && !cm.handshaking
+            })
+            .map(|c| SessionTouch {
+                session_id: c.session,
+                timeout_ms: c.timeout_ms,
+            })
+            .collect();
+        if leading {
+            let expired = {
+                let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+                    return;
+                };
+                for t in &touches {
+                    let _ = app.sessions.touch(SessionId(t.session_id), now as i64);
+                }
+                if serving {
+                    app.sessions.take_expired(now as i64)
+                } else {
+                    Vec::new()
+                }
+            };
+            for s in expired {
+                self.srv().expiries += 1;
+                self.log(|| format!("{sid}: expiring session 0x{:x}", s.0));
+                self.leader_propose(sid, s.0, 0, &WriteRequest::CloseSession);
+            }
+        } else if serving && !touches.is_empty() {
+            self.input(
+                sid,
+                rzk_server::zab::Input::SessionTouches(Bytes::from(encode_touches(&touches))),
+            );
+        }
+    }
+
+    /// The leader's ZAB core reported a learner's session touches (PING).
+    pub(super) fn app_touches(&mut self, sid: ServerId, data: &[u8]) {
+        let Ok(ts) = decode_touches(data) else {
+            self.checker
+                .report(format!("server {sid}: undecodable session touches"));
+            return;
+        };
+        let now = self.now as i64;
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            for t in ts {
+                let _ = app.sessions.touch(SessionId(t.session_id), now);
+            }
         }
     }
 
@@ -258,6 +412,8 @@ impl World {
         c.conn = None;
         c.outstanding.clear();
         c.watches.clear();
+        c.stalled.clear();
+        c.stalled_until = 0;
         if c.handshaking {
             // The createSession's outcome is unknown: start over with a new session.
             c.session = None;
@@ -269,11 +425,12 @@ impl World {
     /// Each tick: clients connect and send.
     pub(super) fn clients_step(&mut self) {
         let sending = self.now < self.writes_until;
+        let now = self.now;
         for client in 0..CLIENTS {
             let conn = self.srv().clients[client].conn;
             match conn {
                 None => {
-                    if self.rng.gen_bool(0.3) {
+                    if self.srv().clients[client].away_until <= now && self.rng.gen_bool(0.3) {
                         self.client_connect(client);
                     }
                 }
@@ -281,8 +438,48 @@ impl World {
                     if self.nodes[&sid].inc != inc {
                         continue;
                     }
+                    // A stalled stream delivers what waited, in order, when it ends.
+                    let c = &mut self.srv().clients[client];
+                    if c.stalled_until <= now && !c.stalled.is_empty() {
+                        let queued = std::mem::take(&mut c.stalled);
+                        self.log(|| {
+                            format!(
+                                "client {client}: stream resumes ({} requests)",
+                                queued.len()
+                            )
+                        });
+                        for (xid, req) in queued {
+                            self.conn_request(sid, conn, xid, req);
+                        }
+                        continue;
+                    }
                     let c = &self.srv().clients[client];
                     if c.handshaking || !sending {
+                        continue;
+                    }
+                    let to = u64::try_from(c.timeout_ms).unwrap_or(1000).max(8);
+                    let flowing = c.stalled_until <= now;
+                    if self.chaos && flowing && self.rng.gen_bool(0.012) {
+                        // The client's TCP stream stalls (no requests, no pings reach
+                        // the server), possibly past its session timeout.
+                        // Half of them end around the session's expiry on the leader
+                        // (timeout after the last touch, rounded up to the tracker's
+                        // tick), where a late request races its session's closeSession.
+                        let len = if self.rng.gen_bool(0.5) {
+                            self.rng.gen_range(to / 4..to)
+                        } else {
+                            self.rng.gen_range(to..to + 250)
+                        };
+                        let until = now + len;
+                        self.srv().clients[client].stalled_until = until;
+                        self.log(|| format!("client {client}: stream stalls until {until}"));
+                    }
+                    if self.chaos && self.rng.gen_bool(0.002) {
+                        // The client goes away for a while (its session may expire);
+                        // it comes back with the same session.
+                        let back = now + self.rng.gen_range(to / 2..to * 3);
+                        self.srv().clients[client].away_until = back;
+                        self.close_conn(sid, conn, "client goes away");
                         continue;
                     }
                     if self.rng.gen_bool(0.5) {
@@ -329,6 +526,40 @@ impl World {
         let mut order = ReplyOrder::new();
         order.set_fault_reads_overtake_writes(fault);
         let existing = self.srv.as_ref().and_then(|s| s.clients[client].session);
+        if let Some(s) = existing {
+            // REVALIDATE: the leader touches the session (`node::driver`, modelled as
+            // answered at once); an expired one is refused with SESSIONEXPIRED.
+            let leader = self.nodes[&sid].zab.as_ref().and_then(|z| z.leader());
+            let now = self.now as i64;
+            let Some(lapp) = leader
+                .and_then(|l| self.nodes.get_mut(&l))
+                .and_then(|n| n.app.as_mut())
+            else {
+                return;
+            };
+            let valid = lapp.sessions.touch(SessionId(s), now).is_ok();
+            let applied = lapp.tree.last_zxid();
+            let srv = self.srv.as_mut().expect("server mode");
+            if valid {
+                if let Some(c) = srv.closed.get(&s).filter(|c| **c <= applied) {
+                    self.checker.report(format!(
+                        "client {client}: leader {leader:?} revalidated session 0x{s:x}, closed at {} (its tree is at {})",
+                        hex(*c),
+                        hex(applied)
+                    ));
+                    return;
+                }
+            } else {
+                srv.expired_told += 1;
+                let c = &mut srv.clients[client];
+                c.session = None;
+                c.versions.clear();
+                self.log(|| {
+                    format!("client {client}: session 0x{s:x} expired (told on reconnect to {sid})")
+                });
+                return;
+            }
+        }
         let app = self
             .nodes
             .get_mut(&sid)
@@ -338,12 +569,23 @@ impl World {
             Some(s) => s,
             None => app.sessions.next_session_id().0,
         };
+        let timeout_ms = match existing {
+            Some(_) => self
+                .srv
+                .as_ref()
+                .map_or(1000, |s| s.clients[client].timeout_ms),
+            None => self.rng.gen_range(SESSION_TIMEOUT_MS),
+        };
+        let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+            return;
+        };
         app.conns.insert(
             conn,
             SConn {
                 client,
                 session,
                 order,
+                timeout_ms,
             },
         );
         let handshaking = existing.is_none();
@@ -356,6 +598,7 @@ impl World {
             c.session = Some(session);
             c.handshaking = handshaking;
             c.next_xid = c.next_xid.max(1);
+            c.timeout_ms = timeout_ms;
         }
         self.srv().reconnects += 1;
         self.log(|| format!("client {client}: connect to {sid} session 0x{session:x}"));
@@ -366,7 +609,7 @@ impl World {
                 ForwardJob {
                     session,
                     cxid: 0,
-                    req: WriteRequest::CreateSession { timeout_ms: 30_000 },
+                    req: WriteRequest::CreateSession { timeout_ms },
                 },
                 false,
             );
@@ -383,7 +626,11 @@ impl World {
         c.next_xid += 1;
         let roll = self.rng.gen_range(0..100);
         let op = match roll {
-            0..=14 => Op::Create { path, data },
+            0..=14 => Op::Create {
+                path,
+                data,
+                ephemeral: self.rng.gen_bool(0.5),
+            },
             15..=44 => Op::Set {
                 path,
                 data,
@@ -403,13 +650,17 @@ impl World {
         };
         // The client's bytes, decoded by the server's own decoder.
         let (opcode, body) = match &op {
-            Op::Create { path, data } => (
+            Op::Create {
+                path,
+                data,
+                ephemeral,
+            } => (
                 OpCode::Create,
                 CreateRequest {
                     path: path.clone(),
                     data: data.clone().into(),
                     acl: Acl::open_unsafe(),
-                    flags: 0,
+                    flags: i32::from(*ephemeral),
                 }
                 .to_bytes(),
             ),
@@ -461,6 +712,12 @@ impl World {
                 return;
             }
         };
+        let now = self.now;
+        let c = &mut self.srv().clients[client];
+        if c.stalled_until > now {
+            c.stalled.push((xid, req));
+            return;
+        }
         self.conn_request(sid, conn, xid, req);
     }
 
@@ -553,17 +810,28 @@ impl World {
         to_inc: u64,
         job: ForwardJob,
     ) {
-        let zxid = self.nodes[&to]
+        let leading = self.nodes[&to]
             .zab
             .as_ref()
             .filter(|_| self.nodes[&to].inc == to_inc)
-            .and_then(|z| z.next_zxid());
-        let (Some(zxid), true) = (zxid, self.nodes[&from].inc == from_inc) else {
+            .and_then(|z| z.next_zxid())
+            .is_some();
+        if !leading || self.nodes[&from].inc != from_inc {
             // Lost with the leader (or the learner): the runtime drops the learner's
             // clients when it loses its leader; here the connection closes at once.
             if self.nodes[&from].inc == from_inc {
                 self.close_conn(from, conn, "request lost with the leader");
             }
+            return;
+        }
+        self.leader_propose(to, job.session, job.cxid, &job.req);
+    }
+
+    /// `node::driver::prepare` + `propose` on the leader `to`: the session check
+    /// (`SessionTracker::refuses_writes`, SESSIONEXPIRED as an error txn), then prep of
+    /// the next zxid, proposed.
+    fn leader_propose(&mut self, to: ServerId, session: i64, cxid: i32, req: &WriteRequest) {
+        let Some(zxid) = self.nodes[&to].zab.as_ref().and_then(|z| z.next_zxid()) else {
             return;
         };
         let now = self.now as i64 + 1_000_000;
@@ -571,15 +839,23 @@ impl World {
             return;
         };
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let rec = app.prep.prepare(
-            &app.tree,
-            SessionId(job.session),
-            job.cxid,
-            &job.req,
-            &auth,
-            zxid.0,
-            now,
-        );
+        let refused = !matches!(
+            req,
+            WriteRequest::CreateSession { .. } | WriteRequest::CloseSession
+        ) && app.sessions.refuses_writes(SessionId(session));
+        let rec = if refused {
+            app.prep.error_record(
+                &app.tree,
+                SessionId(session),
+                cxid,
+                zxid.0,
+                now,
+                ErrorCode::SessionExpired,
+            )
+        } else {
+            app.prep
+                .prepare(&app.tree, SessionId(session), cxid, req, &auth, zxid.0, now)
+        };
         let payload = Bytes::from(rec.encode());
         let h = hash_bytes(&payload);
         self.checker.proposed(to, zxid, h);
@@ -605,12 +881,36 @@ impl World {
                 return;
             }
         };
+        let now = self.now as i64;
         let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
             return;
         };
+        let before: Vec<ZState> = PATHS.iter().map(|p| zstate(&app.tree, p)).collect();
         let result = app.tree.apply(&rec);
         let digest = app.tree.digest();
         let mut problems = Vec::new();
+        // Session bookkeeping follows the committed txn (`node::apply::apply_committed`).
+        let session = rec.header.client_id;
+        let mut expired_conn = None;
+        match &rec.txn {
+            Txn::CreateSession(t) => app.sessions.add(SessionId(session), t.timeout_ms, now),
+            Txn::CloseSession(_) => {
+                app.sessions.remove(SessionId(session));
+                let left = app.tree.ephemerals(SessionId(session));
+                if !left.is_empty() {
+                    problems.push(format!(
+                        "server {sid}: session 0x{session:x} closed at {zxid} still owns ephemerals {left:?}"
+                    ));
+                }
+                // Its connection here closes (the client learns on reconnect).
+                expired_conn = app
+                    .conns
+                    .iter()
+                    .find(|(_, c)| c.session == session)
+                    .map(|(id, _)| *id);
+            }
+            _ => {}
+        }
         if let Some(d) = &rec.digest {
             if d.tree_digest != digest {
                 problems.push(format!(
@@ -666,6 +966,55 @@ impl World {
         if zxid.0 > srv.applied_max {
             srv.applied_max = zxid.0;
             srv.digests.insert(zxid.0, digest);
+            // Sessions: a closeSession deletes exactly its session's ephemerals; nothing
+            // of a closed session runs after its closeSession.
+            let is_error = matches!(rec.txn, Txn::Error(_));
+            match &rec.txn {
+                Txn::CreateSession(t) => {
+                    srv.session_log.push((zxid.0, session, Some(t.timeout_ms)));
+                }
+                Txn::CloseSession(_) => {
+                    srv.session_log.push((zxid.0, session, None));
+                    srv.closed.entry(session).or_insert(zxid.0);
+                    for ((p, b), (_, a)) in PATHS.iter().zip(&before).zip(&states) {
+                        let owned = b.as_ref().is_some_and(|b| b.2 == session);
+                        if (owned && a.is_some()) || (!owned && a != b) {
+                            problems.push(format!(
+                                "closeSession of 0x{session:x} at {zxid}: {p} went from {b:?} to {a:?}"
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(c) = srv.closed.get(&session) {
+                        if !is_error {
+                            problems.push(format!(
+                                "session 0x{session:x} wrote at {zxid} ({:?}) after its closeSession at {} — an expired session's write ran",
+                                rec.txn,
+                                hex(*c)
+                            ));
+                        }
+                    }
+                }
+            }
+            for (p, a) in &states {
+                if let Some((_, _, owner)) = a {
+                    if let Some(c) = srv.closed.get(owner) {
+                        problems.push(format!(
+                            "{p} at {zxid} is an ephemeral of session 0x{owner:x}, closed at {}",
+                            hex(*c)
+                        ));
+                    }
+                }
+            }
+            if matches!(rec.txn, Txn::Create(..)) {
+                srv.ephemerals += u64::from(
+                    states
+                        .iter()
+                        .any(|(_, a)| a.as_ref().is_some_and(|a| a.2 == session && session != 0))
+                        && !is_error,
+                );
+            }
             for (p, st) in states {
                 let h = srv.history.entry(p).or_default();
                 if h.last().map(|(_, s)| s) != Some(&st) && !(h.is_empty() && st.is_none()) {
@@ -694,6 +1043,9 @@ impl World {
         }
         if let Some(conn) = answer {
             self.advance(sid, conn);
+        }
+        if let Some(conn) = expired_conn {
+            self.close_conn(sid, conn, "session expired");
         }
     }
 
@@ -869,11 +1221,26 @@ impl World {
                 hex(srv.applied_max)
             ));
         }
-        match (&sent.op, sent.xid == hdr.xid) {
+        let write = matches!(
+            sent.op,
+            Op::Create { .. } | Op::Set { .. } | Op::Delete { .. }
+        );
+        let expired = err == ErrorCode::SessionExpired.code() && write;
+        if expired {
+            // Only a session closed before the error txn may be refused.
+            if srv.closed.get(&session).is_none_or(|c| *c >= z) {
+                problems.push(format!(
+                    "client {client}: {:?} refused with SESSIONEXPIRED at {} but session 0x{session:x} was not closed before it",
+                    sent.op,
+                    hex(z)
+                ));
+            }
+        }
+        match (&sent.op, sent.xid == hdr.xid && !expired) {
             (_, false) => {}
             (Op::Get { path, watch }, true) => {
                 reads += 1;
-                let want = now_state(path);
+                let want = vd(&now_state(path));
                 if ok {
                     match GetDataResponse::from_bytes(body) {
                         Ok(resp) => {
@@ -921,7 +1288,7 @@ impl World {
                             let after = now_state(path);
                             let v = resp.stat.version;
                             if resp.stat.mzxid != z
-                                || after != Some((v, data.clone()))
+                                || vd(&after) != Some((v, data.clone()))
                                 || before.as_ref().map(|b| b.0) != Some(v - 1)
                                 || (*expect != -1 && *expect != v - 1)
                             {
@@ -943,10 +1310,18 @@ impl World {
                     problems.push(format!("client {client}: setData {path} failed with {err}"));
                 }
             }
-            (Op::Create { path, data }, true) => {
+            (
+                Op::Create {
+                    path,
+                    data,
+                    ephemeral,
+                },
+                true,
+            ) => {
                 let before = before_state(path);
+                let owner = if *ephemeral { session } else { 0 };
                 if ok {
-                    if before.is_some() || now_state(path) != Some((0, data.clone())) {
+                    if before.is_some() || now_state(path) != Some((0, data.clone(), owner)) {
                         problems.push(format!("client {client}: create {path} acked at {} but history before {before:?} after {:?}", hex(z), now_state(path)));
                     }
                 } else if err == ErrorCode::NodeExists.code() {
@@ -1013,6 +1388,28 @@ impl World {
         if vals.len() > 1 {
             problems.push(format!("trees differ at quiescence: {digests:?}"));
         }
+        // Every ephemeral left belongs to a session some client still holds: the
+        // sessions clients gave up have expired (the quiet phase outlasts any timeout).
+        let srv = self.srv.as_ref().expect("server mode");
+        let held: Vec<i64> = srv.clients.iter().filter_map(|c| c.session).collect();
+        if let Some(app) = self.nodes.values().find_map(|n| n.app.as_ref()) {
+            for p in PATHS {
+                if let Some((_, _, owner)) = zstate(&app.tree, p) {
+                    if owner != 0 && !held.contains(&owner) {
+                        problems.push(format!(
+                            "{p} is an ephemeral of session 0x{owner:x}, which no client holds any more (closed: {:?})",
+                            srv.closed.get(&owner).map(|z| hex(*z))
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn app_session_summary(&self) -> (u64, u64, u64) {
+        self.srv
+            .as_ref()
+            .map_or((0, 0, 0), |s| (s.expiries, s.ephemerals, s.expired_told))
     }
 
     pub(super) fn app_summary(&self) -> (u64, u64, u64, u64) {
