@@ -88,6 +88,14 @@ impl Core {
     /// lists and the text carried in notifications and NEWLEADER; then asks the runtime to
     /// activate it (`Output::Activate`, after the txn's `Commit`).
     pub fn activate(&mut self, config: &NewConfig, leader: ServerId) {
+        if self
+            .cfg
+            .last_seen
+            .as_ref()
+            .is_some_and(|l| l.version <= config.version)
+        {
+            self.cfg.last_seen = None;
+        }
         self.qv = QuorumVerifier::new(&config.voters, &config.observers);
         self.cfg.voters = config.voters.clone();
         self.cfg.observers = config.observers.clone();
@@ -105,6 +113,28 @@ impl Core {
             config: config.clone(),
             leader,
         });
+    }
+
+    /// A reconfig was proposed (leader) or its PROPOSAL logged (learner): a membership
+    /// newer than any seen becomes the last seen one (ZooKeeper's
+    /// `setLastSeenQuorumVerifier`).
+    pub fn note_last_seen(&mut self, c: NewConfig) {
+        let newest = self
+            .cfg
+            .last_seen
+            .as_ref()
+            .map_or(self.cfg.config_version, |l| l.version);
+        if c.version > newest {
+            self.cfg.last_seen = Some(c);
+        }
+    }
+
+    /// The last seen membership when it is newer than the one in force.
+    pub fn pending_config(&self) -> Option<&NewConfig> {
+        self.cfg
+            .last_seen
+            .as_ref()
+            .filter(|l| l.version > self.cfg.config_version)
     }
 
     pub fn tick_ms(&self) -> u64 {

@@ -288,6 +288,7 @@ impl Leader {
     fn version_initial_membership(&mut self, core: &mut Core) {
         if !core.cfg.version_initial_membership
             || core.cfg.config_version != 0
+            || core.pending_config().is_some()
             || core.cfg.config_text.is_empty()
         {
             return;
@@ -378,12 +379,18 @@ impl Leader {
                 );
             }
         }
+        // The last seen membership when it is newer (ZooKeeper's LearnerHandler sends
+        // `getLastSeenQuorumVerifier()`): the learners put it in force at UPTODATE.
+        let text = core
+            .pending_config()
+            .map_or(&core.cfg.config_text, |c| &c.text)
+            .clone();
         core.send(
             sid,
             QuorumPacket::with_data(
                 PacketType::NewLeader,
                 Zxid::new(self.epoch, 0).0,
-                Bytes::from(core.cfg.config_text.clone().into_bytes()),
+                Bytes::from(text.into_bytes()),
             ),
         );
         let tick = self.tick;
@@ -402,15 +409,40 @@ impl Leader {
             return;
         }
         let me = core.cfg.my_id;
-        if !core
-            .qv
-            .has_quorum(self.newleader_acks.iter().copied().chain([me]))
-        {
+        let acks = || self.newleader_acks.iter().copied().chain([me]);
+        if !core.qv.has_quorum(acks()) {
             return;
+        }
+        // A pending membership needs its own quorum of NEWLEADER ACKs too (ZooKeeper's
+        // newLeaderProposal with both quorum verifiers).
+        let pending = core.pending_config().cloned();
+        if let Some(c) = &pending {
+            if !QuorumVerifier::new(&c.voters, &c.observers).has_quorum(acks()) {
+                return;
+            }
         }
         self.phase = Phase::Established;
         info!(sid = %me, epoch = self.epoch, "leader established");
         core.commit_to(self.history_end);
+        if let Some(c) = pending {
+            // ZooKeeper's Leader.lead after NEWLEADER: processReconfig of the last seen
+            // membership, with the designated leader of getDesignatedLeader.
+            let designated = if c.voters.contains(&me) {
+                me
+            } else {
+                self.newleader_acks
+                    .iter()
+                    .copied()
+                    .find(|s| c.voters.contains(s))
+                    .unwrap_or(me)
+            };
+            info!(sid = %me, version = format_args!("{:#x}", c.version), %designated,
+                "completing the reconfig proposed before this epoch");
+            core.activate(&c, designated);
+            if designated != me {
+                self.not_designated = true;
+            }
+        }
         core.out.push(Output::Established {
             epoch: self.epoch,
             leader: me,
@@ -617,6 +649,9 @@ impl Leader {
             if self.reconfig.is_none() {
                 info!(leader = %core.cfg.my_id, %zxid, voters = ?config.voters,
                     "reconfig proposed: commits now need a quorum of both memberships");
+                // Last seen (ZooKeeper's Leader.propose): kept if this leader loses its
+                // epoch before the commit, so it completes the reconfig if elected again.
+                core.note_last_seen(config.clone());
                 self.reconfig = Some(PendingReconfig {
                     zxid,
                     qv: QuorumVerifier::new(&config.voters, &config.observers),

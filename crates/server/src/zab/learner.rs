@@ -238,6 +238,9 @@ impl Learner {
                 if !self.log_txn(core, zxid, p.data) {
                     return self.fail(core, "proposal out of order");
                 }
+                if let Some(c) = core.log.get(zxid).and_then(|t| (core.cfg.reconfig_of)(t)) {
+                    core.note_last_seen(c);
+                }
             }
             (PacketType::Commit, Phase::Serving) if !self.observer => {
                 if zxid > core.log.last() {

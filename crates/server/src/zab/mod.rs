@@ -112,6 +112,12 @@ impl Zab {
         }
     }
 
+    /// The membership in force: its version and voters (a reconfig's version is its
+    /// txn's zxid).
+    pub fn membership(&self) -> (i64, Vec<ServerId>) {
+        (self.core.cfg.config_version, self.core.cfg.voters.clone())
+    }
+
     /// The leader this server follows or is (None while LOOKING).
     pub fn leader(&self) -> Option<ServerId> {
         match &self.state {

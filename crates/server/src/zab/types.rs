@@ -105,6 +105,13 @@ pub struct ZabConfig {
     /// joins with a membership of its own then adopts the leader's, newer one from the
     /// leader's notifications (how a single voter with `standaloneEnabled=false` grows).
     pub version_initial_membership: bool,
+    /// The newest membership seen proposed and not yet in force (ZooKeeper's last seen
+    /// quorum verifier): read from `zoo.cfg.dynamic.next` at start-up, set when a
+    /// reconfig PROPOSAL is logged, cleared when a membership at least as new is put in
+    /// force. A leader elected while it is set carries it in NEWLEADER, needs a quorum
+    /// of it too for NEWLEADER, and puts it in force when established (ZOOKEEPER-1324:
+    /// a reconfig acked but not committed before a leader change or a crash completes).
+    pub last_seen: Option<NewConfig>,
     /// TEST ONLY: a leader commits its own proposals without waiting for a quorum. Exists
     /// so the simulator can prove its checker catches a broken leader. Never set it.
     pub fault_commit_without_quorum: bool,
@@ -131,6 +138,7 @@ impl ZabConfig {
             reconfig_of: no_reconfig,
             config_of_text: no_config_text,
             version_initial_membership: false,
+            last_seen: None,
             fault_commit_without_quorum: false,
         }
     }

@@ -239,3 +239,91 @@ fn leader_outside_the_new_membership_designates_a_voter_and_steps_down() {
     let l = c.leader().expect("a leader of the new membership");
     assert!([S1, S2].contains(&l), "leader {l}");
 }
+
+/// Proposes `payload` on the leader and lets only that go out: the followers log the
+/// PROPOSAL and ACK it; then the leader dies (kill -9) before any ACK reaches it, so
+/// nothing commits the reconfig. Returns the proposal's zxid.
+fn propose_then_leader_dies(c: &mut Cluster, payload: &str) -> Zxid {
+    let l = c.leader().expect("a leader");
+    let z = propose(c, payload);
+    let sent: Vec<_> = c.queue.drain(..).collect();
+    for (from, to, w) in sent {
+        if let Wire::Msg(msg) = w {
+            if from == l {
+                c.input(to, Input::Message { from, msg });
+            }
+        }
+    }
+    c.crash(l);
+    z
+}
+
+#[test]
+fn a_reconfig_acked_but_not_committed_completes_under_the_next_leader() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    c.write(2);
+    c.advance(200);
+    let rz = propose_then_leader_dies(&mut c, "reconfig v=1,2");
+    for s in [S1, S2] {
+        assert!(
+            c.nodes[&s].log.iter().any(|t| t.zxid == rz),
+            "{s} logged the reconfig"
+        );
+        assert!(!c.applied_zxids(s).contains(&rz));
+    }
+    // The survivors elect 2, whose last seen membership is {1,2}: it carries it in
+    // NEWLEADER, needs both quorums, and puts it in force once established, as
+    // ZooKeeper's Leader.lead does (ZOOKEEPER-1324).
+    c.advance(5000);
+    assert_eq!(c.leader(), Some(S2));
+    for s in [S1, S2] {
+        assert!(c.applied_zxids(s).contains(&rz));
+        assert_eq!(c.nodes[&s].zab.membership(), (rz.0, vec![S1, S2]), "{s}");
+    }
+}
+
+#[test]
+fn a_server_restarted_between_ack_and_commit_completes_the_reconfig_from_its_next_file() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    c.write(2);
+    c.advance(200);
+    let rz = propose_then_leader_dies(&mut c, "reconfig v=1,2");
+    // 1 and 2 crash too before electing anyone. 2 restarts with what its
+    // zoo.cfg.dynamic.next held (the runtime reads it as the last seen membership),
+    // 1 without one.
+    let logs: BTreeMap<ServerId, Vec<Txn>> = [S1, S2]
+        .into_iter()
+        .map(|s| (s, c.nodes[&s].log.clone()))
+        .collect();
+    let epochs: BTreeMap<ServerId, (u32, u32)> = [S1, S2]
+        .into_iter()
+        .map(|s| (s, (c.nodes[&s].accepted, c.nodes[&s].current)))
+        .collect();
+    c.crash(S1);
+    c.crash(S2);
+    let next = logs[&S2]
+        .iter()
+        .find(|t| t.zxid == rz)
+        .and_then(test_reconfig_of)
+        .expect("the reconfig in 2's log");
+    c.cfgs.get_mut(&S2).expect("cfg of 2").last_seen = Some(next);
+    for s in [S1, S2] {
+        let (a, cur) = epochs[&s];
+        c.start(s, a, cur, logs[&s].clone());
+    }
+    c.advance(5000);
+    assert_eq!(c.leader(), Some(S2));
+    for s in [S1, S2] {
+        assert!(c.applied_zxids(s).contains(&rz));
+        assert_eq!(c.nodes[&s].zab.membership(), (rz.0, vec![S1, S2]), "{s}");
+    }
+    // The new membership's quorum is both: without 1 nothing commits.
+    c.isolated.insert(S1);
+    let z = c.write(1)[0];
+    c.advance(500);
+    assert!(
+        !c.applied_zxids(S2).contains(&z),
+        "1 voter of {{1,2}} is no quorum"
+    );
+}
