@@ -26,7 +26,16 @@ s=$START
 end=$((START + SEEDS))
 while [ "$s" -lt "$end" ]; do
   n=$(( end - s < CHUNK ? end - s : CHUNK ))
-  out=$("$BIN" --server --seeds "$n" --start "$s" "$@" 2>&1) || { echo "$out" | grep -E "FAILED|replay|failing" | head -40; echo "chunk $s..$((s + n)) FAILED"; exit 1; }
+  # (On a failure, print what the chunk said before anything that could fail: a panic
+  # or a signal leaves no "FAILED" line to grep for.)
+  rc=0
+  out=$("$BIN" --server --seeds "$n" --start "$s" "$@" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "$out" | grep -E "FAILED|replay|failing|panicked" | head -40 || true
+    echo "$out" | tail -5
+    echo "chunk $s..$((s + n)) FAILED (exit status $rc)"
+    exit 1
+  fi
   s=$((s + n))
   el=$(( $(date +%s) - t0 ))
   echo "$(date -u +%H:%M:%S) seeds $START..$s clean; $(echo "$out" | grep -E 'seeds/s' | tail -1); overall $(( (s - START) / (el > 0 ? el : 1) )) seeds/s"

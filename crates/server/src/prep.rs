@@ -124,6 +124,9 @@ pub struct Prep {
     overlay: HashMap<String, Pending, foldhash::fast::RandomState>,
     in_flight: VecDeque<InFlight>,
     pending_delta: i64,
+    /// Test-only injected bug (the simulator's): a failing multi does not roll back
+    /// the overlay changes of its earlier ops. Never set by the server.
+    fault_multi_no_rollback: bool,
 }
 
 fn header(session: SessionId, cxid: i32, zxid: i64, time: i64, txn: &Txn) -> TxnHeader {
@@ -173,7 +176,15 @@ impl Prep {
             overlay: HashMap::default(),
             in_flight: VecDeque::new(),
             pending_delta: 0,
+            fault_multi_no_rollback: false,
         }
+    }
+
+    /// Test-only switch (the simulator's injected bug): a failing multi keeps its
+    /// earlier ops' changes in the overlay, so later writes are prepared against
+    /// changes that never happen. Never set by the server.
+    pub fn set_fault_multi_no_rollback(&mut self, on: bool) {
+        self.fault_multi_no_rollback = on;
     }
 
     /// The prep of a server with this configuration: TTL nodes with
@@ -499,7 +510,9 @@ impl Prep {
                 Err(code) => {
                     failed = true;
                     // Earlier ops of this multi are undone; their bodies stay in the txn.
-                    self.rollback(s);
+                    if !self.fault_multi_no_rollback {
+                        self.rollback(s);
+                    }
                     subs.push(Txn::error(code));
                 }
             }

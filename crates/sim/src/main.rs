@@ -29,6 +29,10 @@ struct Args {
     /// (must be caught). Implies --server.
     #[arg(long)]
     fault_closed_writes: bool,
+    /// Whole-server mode's injected bug: a failing multi does not roll back the
+    /// leader's prep overlay (must be caught). Implies --server.
+    #[arg(long)]
+    fault_multi: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -56,12 +60,30 @@ fn main() {
     let started = std::time::Instant::now();
     let (mut replies, mut reads) = (0u64, 0u64);
     let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
+    let (mut multis, mut multis_failed) = (0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
         let mut o = options(&args, seed);
         o.trace = args.trace || args.seed.is_some();
-        match run_seed(o) {
+        // A panic in the server code under test is a failing seed, named as such.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed(o)))
+            .unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(Box::new(rzk_sim::SimFailure {
+                    seed,
+                    violation: rzk_sim::Violation {
+                        at_ms: 0,
+                        what: format!("panicked: {what}"),
+                    },
+                    trace: Vec::new(),
+                }))
+            });
+        match run {
             Ok(r) => {
                 committed += r.committed;
                 acked += r.acked_writes;
@@ -72,6 +94,8 @@ fn main() {
                 expiries += r.expiries;
                 ephemerals += r.ephemerals;
                 told += r.expired_told;
+                multis += r.multis;
+                multis_failed += r.multis_failed;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -84,7 +108,7 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
@@ -94,6 +118,11 @@ fn main() {
                     },
                     if args.fault_closed_writes {
                         " --fault-closed-writes"
+                    } else {
+                        ""
+                    },
+                    if args.fault_multi {
+                        " --fault-multi"
                     } else {
                         ""
                     }
@@ -113,6 +142,7 @@ fn main() {
         println!(
             "{expiries} sessions expired, {ephemerals} ephemerals created, {told} reconnects refused as expired"
         );
+        println!("{multis} multi replies checked ({multis_failed} failed as a whole)");
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -131,10 +161,11 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.server = o_server(args);
     o.fault_reads_overtake = args.fault_overtake;
     o.fault_closed_writes = args.fault_closed_writes;
+    o.fault_multi_no_rollback = args.fault_multi;
     o
 }
 
 /// Whole-server mode, asked for or implied by one of its injected bugs.
 fn o_server(args: &Args) -> bool {
-    args.server || args.fault_overtake || args.fault_closed_writes
+    args.server || args.fault_overtake || args.fault_closed_writes || args.fault_multi
 }

@@ -50,6 +50,9 @@ pub struct SimOptions {
     /// of expired sessions (`SessionTracker::set_fault_accept_closed_writes`); the
     /// checker must catch a write (an ephemeral) that runs after its closeSession.
     pub fault_closed_writes: bool,
+    /// Whole-server mode's injected bug: a failing multi does not roll back the
+    /// leader's prep overlay (`Prep::set_fault_multi_no_rollback`).
+    pub fault_multi_no_rollback: bool,
 }
 
 impl SimOptions {
@@ -66,6 +69,7 @@ impl SimOptions {
             server: false,
             fault_reads_overtake: false,
             fault_closed_writes: false,
+            fault_multi_no_rollback: false,
         }
     }
 }
@@ -93,6 +97,9 @@ pub struct SimReport {
     pub expiries: u64,
     pub ephemerals: u64,
     pub expired_told: u64,
+    /// Whole-server mode: multi replies checked (applied, failed as a whole).
+    pub multis: u64,
+    pub multis_failed: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -255,7 +262,11 @@ impl World {
             },
             trace: VecDeque::new(),
             srv: opts.server.then(|| {
-                server::ServerSim::new(opts.fault_reads_overtake, opts.fault_closed_writes)
+                server::ServerSim::new(
+                    opts.fault_reads_overtake,
+                    opts.fault_closed_writes,
+                    opts.fault_multi_no_rollback,
+                )
             }),
             cfgs,
             opts,
@@ -345,6 +356,7 @@ impl World {
             self.report.ephemerals,
             self.report.expired_told,
         ) = self.app_session_summary();
+        (self.report.multis, self.report.multis_failed) = self.app_multi_summary();
         Ok(self.report.clone())
     }
 

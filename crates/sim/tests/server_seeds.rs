@@ -22,6 +22,7 @@ fn server_seeds_keep_every_client_guarantee() {
     let mut failed = Vec::new();
     let (mut acked, mut reads, mut notes) = (0, 0, 0);
     let (mut expiries, mut ephemerals, mut told) = (0, 0, 0);
+    let (mut multis, mut multis_failed) = (0, 0);
     for seed in 0..SEEDS {
         match run_seed(server(seed, false)) {
             Ok(r) => {
@@ -31,6 +32,8 @@ fn server_seeds_keep_every_client_guarantee() {
                 expiries += r.expiries;
                 ephemerals += r.ephemerals;
                 told += r.expired_told;
+                multis += r.multis;
+                multis_failed += r.multis_failed;
             }
             Err(f) => failed.push(format!(
                 "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",
@@ -47,13 +50,37 @@ fn server_seeds_keep_every_client_guarantee() {
     assert!(expiries > SEEDS / 2, "sessions expired: {expiries}");
     assert!(ephemerals > 5 * SEEDS, "ephemerals created: {ephemerals}");
     assert!(told > SEEDS / 3, "reconnects refused as expired: {told}");
+    // ...and multis both apply and fail as a whole.
+    assert!(
+        multis - multis_failed > 3 * SEEDS && multis_failed > 10 * SEEDS,
+        "multis checked: {multis}, failed: {multis_failed}"
+    );
+}
+
+#[test]
+fn checker_catches_a_multi_that_keeps_half_its_changes() {
+    // Injected bug: a failing multi leaves its earlier ops' changes in the leader's
+    // prep overlay (`Prep::set_fault_multi_no_rollback`), so later txns are prepared
+    // against changes that never happened.
+    for seed in 0..3 {
+        let mut o = server(seed, false);
+        o.fault_multi_no_rollback = true;
+        match run_seed(o) {
+            Ok(_) => panic!("seed {seed}: the injected multi bug was not caught"),
+            Err(f) => assert!(
+                f.violation.what.contains("prep predicted") || f.violation.what.contains("multi"),
+                "seed {seed} caught for the wrong reason: {}",
+                f.violation
+            ),
+        }
+    }
 }
 
 /// Seeds on which the injected session bug (the leader's tracker accepting writes of
 /// expired sessions: `SessionTracker::set_fault_accept_closed_writes`) lets a stalled
 /// client's write run after its session's closeSession — the bug rzk had before the
 /// leader's prep checked sessions (`node::driver::prepare`, ZooKeeper's checkSession).
-const CLOSED_WRITE_SEEDS: [u64; 3] = [5, 19, 38];
+const CLOSED_WRITE_SEEDS: [u64; 3] = [9, 19, 27];
 
 #[test]
 fn checker_catches_writes_of_expired_sessions() {

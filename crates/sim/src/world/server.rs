@@ -22,12 +22,14 @@ use super::{Event, World};
 use crate::checker::hash_bytes;
 use bytes::Bytes;
 use rand::Rng;
+use rzk_proto::multi::{MultiOp, MultiRequest, MultiResponse, OpResult};
 use rzk_proto::opcode::{event, xid as special_xid};
 use rzk_proto::quorum::payload::{decode_touches, encode_touches};
 use rzk_proto::quorum::SessionTouch;
 use rzk_proto::records::{
-    Acl, CreateRequest, DeleteRequest, ExistsRequest, ExistsResponse, GetDataRequest,
-    GetDataResponse, ReplyHeader, RequestHeader, SetDataRequest, SetDataResponse, WatcherEvent,
+    Acl, CheckVersionRequest, CreateRequest, DeleteRequest, ExistsRequest, ExistsResponse,
+    GetDataRequest, GetDataResponse, ReplyHeader, RequestHeader, SetDataRequest, SetDataResponse,
+    WatcherEvent,
 };
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::{ErrorCode, Jute, OpCode, Reader, ServerId, SessionId, Zxid};
@@ -89,10 +91,12 @@ pub(super) struct App {
 }
 
 impl App {
-    fn new(tree: DataTree, sessions: SessionTracker) -> App {
+    fn new(tree: DataTree, sessions: SessionTracker, fault_multi: bool) -> App {
+        let mut prep = Prep::new(false);
+        prep.set_fault_multi_no_rollback(fault_multi);
         App {
             tree,
-            prep: Prep::new(false),
+            prep,
             watches: WatchManager::new(),
             sessions,
             conns: BTreeMap::new(),
@@ -132,6 +136,56 @@ enum Op {
     Exists {
         path: String,
     },
+    Multi(Vec<MOp>),
+}
+
+/// One operation of a multi.
+#[derive(Debug, Clone)]
+enum MOp {
+    Check { path: String, version: i32 },
+    Set { path: String, data: Bytes },
+    Create { path: String, data: Bytes },
+    Delete { path: String },
+}
+
+impl MOp {
+    fn path(&self) -> &str {
+        match self {
+            MOp::Check { path, .. }
+            | MOp::Set { path, .. }
+            | MOp::Create { path, .. }
+            | MOp::Delete { path } => path,
+        }
+    }
+}
+
+/// What a multi must do, from the znodes' states before it: every op in order against
+/// the state the earlier ops left — the states after it, or the first failing op and
+/// its error (then nothing changes).
+fn multi_outcome(
+    ops: &[MOp],
+    before: impl Fn(&str) -> ZState,
+) -> Result<BTreeMap<String, ZState>, (usize, ErrorCode)> {
+    let mut st: BTreeMap<String, ZState> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let p = op.path().to_owned();
+        let cur = st.get(&p).cloned().unwrap_or_else(|| before(&p));
+        let next = match (op, &cur) {
+            (MOp::Check { .. } | MOp::Set { .. } | MOp::Delete { .. }, None) => {
+                return Err((i, ErrorCode::NoNode))
+            }
+            (MOp::Check { version, .. }, Some(c)) if c.0 != *version => {
+                return Err((i, ErrorCode::BadVersion))
+            }
+            (MOp::Check { .. }, _) => cur,
+            (MOp::Set { data, .. }, Some(c)) => Some((c.0 + 1, data.clone(), c.2)),
+            (MOp::Create { .. }, Some(_)) => return Err((i, ErrorCode::NodeExists)),
+            (MOp::Create { data, .. }, None) => Some((0, data.clone(), 0)),
+            (MOp::Delete { .. }, Some(_)) => None,
+        };
+        st.insert(p, next);
+    }
+    Ok(st)
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +241,10 @@ pub(super) struct ServerSim {
     /// Injected bug: the leader's tracker accepts writes of closing / closed sessions
     /// (`SessionTracker::set_fault_accept_closed_writes`).
     pub fault_closed_writes: bool,
+    /// Injected bug: `Prep::set_fault_multi_no_rollback` on every server.
+    pub fault_multi: bool,
+    pub multis: u64,
+    pub multis_failed: u64,
     pub expiries: u64,
     pub ephemerals: u64,
     /// Reconnects refused with SESSIONEXPIRED.
@@ -199,11 +257,12 @@ pub(super) struct ServerSim {
 }
 
 impl ServerSim {
-    pub fn new(fault_overtake: bool, fault_closed_writes: bool) -> ServerSim {
+    pub fn new(fault_overtake: bool, fault_closed_writes: bool, fault_multi: bool) -> ServerSim {
         ServerSim {
             clients: (0..CLIENTS).map(|_| ClientModel::default()).collect(),
             fault_overtake,
             fault_closed_writes,
+            fault_multi,
             ..ServerSim::default()
         }
     }
@@ -270,8 +329,9 @@ impl World {
     pub(super) fn app_start(&mut self, sid: ServerId, tree: DataTree) {
         let now = self.now;
         let sessions = self.srv().tracker_at(sid, tree.last_zxid(), now);
+        let fault_multi = self.srv().fault_multi;
         if let Some(n) = self.nodes.get_mut(&sid) {
-            n.app = Some(App::new(tree, sessions));
+            n.app = Some(App::new(tree, sessions, fault_multi));
         }
     }
 
@@ -641,8 +701,27 @@ impl World {
                 data,
                 expect: known.unwrap_or(0),
             },
-            60..=64 => Op::Delete { path },
-            65..=69 => Op::Exists { path },
+            60..=62 => Op::Delete { path },
+            63..=68 => {
+                // check + setData + create/delete, on any of the paths (repeats too).
+                let mut ops = Vec::new();
+                let n = self.rng.gen_range(2..=3);
+                for k in 0..n {
+                    let p = PATHS[self.rng.gen_range(0..PATHS.len())].to_owned();
+                    let d = Bytes::from(format!("{}/m{k}", String::from_utf8_lossy(&data)));
+                    ops.push(match self.rng.gen_range(0..4) {
+                        0 => MOp::Check {
+                            version: c.versions.get(&p).copied().unwrap_or(0),
+                            path: p,
+                        },
+                        1 => MOp::Set { path: p, data: d },
+                        2 => MOp::Create { path: p, data: d },
+                        _ => MOp::Delete { path: p },
+                    });
+                }
+                Op::Multi(ops)
+            }
+            69..=73 => Op::Exists { path },
             _ => Op::Get {
                 path,
                 watch: self.rng.gen_bool(0.5),
@@ -686,6 +765,39 @@ impl World {
                 GetDataRequest {
                     path: path.clone(),
                     watch: *watch,
+                }
+                .to_bytes(),
+            ),
+            Op::Multi(ops) => (
+                OpCode::Multi,
+                MultiRequest {
+                    ops: ops
+                        .iter()
+                        .map(|o| match o {
+                            MOp::Check { path, version } => MultiOp::Check(CheckVersionRequest {
+                                path: path.clone(),
+                                version: *version,
+                            }),
+                            MOp::Set { path, data } => MultiOp::SetData(SetDataRequest {
+                                path: path.clone(),
+                                data: data.clone().into(),
+                                version: -1,
+                            }),
+                            MOp::Create { path, data } => MultiOp::Create(
+                                OpCode::Create.code(),
+                                CreateRequest {
+                                    path: path.clone(),
+                                    data: data.clone().into(),
+                                    acl: Acl::open_unsafe(),
+                                    flags: 0,
+                                },
+                            ),
+                            MOp::Delete { path } => MultiOp::Delete(DeleteRequest {
+                                path: path.clone(),
+                                version: -1,
+                            }),
+                        })
+                        .collect(),
                 }
                 .to_bytes(),
             ),
@@ -1213,6 +1325,7 @@ impl World {
         let before_state = |p: &str| srv.state_at(p, z - 1);
         let mut arm = None;
         let mut reads = 0;
+        let mut multi = None;
         let mut seen_version = None;
         if z > srv.applied_max {
             problems.push(format!(
@@ -1223,7 +1336,7 @@ impl World {
         }
         let write = matches!(
             sent.op,
-            Op::Create { .. } | Op::Set { .. } | Op::Delete { .. }
+            Op::Create { .. } | Op::Set { .. } | Op::Delete { .. } | Op::Multi(_)
         );
         let expired = err == ErrorCode::SessionExpired.code() && write;
         if expired {
@@ -1238,6 +1351,74 @@ impl World {
         }
         match (&sent.op, sent.xid == hdr.xid && !expired) {
             (_, false) => {}
+            (Op::Multi(ops), true) => {
+                let got = if ok {
+                    MultiResponse::from_bytes(body).map(|r| r.results)
+                } else {
+                    Ok(Vec::new())
+                };
+                match (multi_outcome(ops, before_state), got) {
+                    (_, Err(e)) => problems.push(format!("client {client}: multi body: {e}")),
+                    (Ok(after), Ok(results)) => {
+                        multi = Some(true);
+                        // All applied at z: the states the ops leave, one result each.
+                        let mut bad = !ok || results.len() != ops.len();
+                        for (p, want) in &after {
+                            bad |= now_state(p) != *want;
+                        }
+                        let mut st: BTreeMap<&str, ZState> = BTreeMap::new();
+                        for (op, res) in ops.iter().zip(&results) {
+                            let cur = st
+                                .get(op.path())
+                                .cloned()
+                                .unwrap_or_else(|| before_state(op.path()));
+                            let (next, fine) = match (op, res) {
+                                (MOp::Check { .. }, OpResult::Check) => (cur, true),
+                                (MOp::Set { data, .. }, OpResult::SetData(stat)) => {
+                                    let v = cur.as_ref().map_or(0, |c| c.0 + 1);
+                                    let owner = cur.as_ref().map_or(0, |c| c.2);
+                                    (
+                                        Some((v, data.clone(), owner)),
+                                        stat.version == v && stat.mzxid == z,
+                                    )
+                                }
+                                (MOp::Create { path, data }, OpResult::Create(p)) => {
+                                    (Some((0, data.clone(), 0)), p == path)
+                                }
+                                (MOp::Delete { .. }, OpResult::Delete) => (None, true),
+                                _ => (cur, false),
+                            };
+                            bad |= !fine;
+                            st.insert(op.path(), next);
+                        }
+                        if bad {
+                            problems.push(format!("client {client}: multi {ops:?} at {} (err {err}) answered {results:?}; the history says it applies, leaving {after:?}", hex(z)));
+                        }
+                    }
+                    (Err((i, code)), Ok(results)) => {
+                        multi = Some(false);
+                        // Nothing applied; the failing op names its error, the ones
+                        // before it OK, the ones after it RUNTIMEINCONSISTENCY.
+                        let mut bad = results.len() != ops.len() && ok;
+                        for (k, r) in results.iter().enumerate() {
+                            let want = match k.cmp(&i) {
+                                std::cmp::Ordering::Less => 0,
+                                std::cmp::Ordering::Equal => code.code(),
+                                std::cmp::Ordering::Greater => {
+                                    ErrorCode::RuntimeInconsistency.code()
+                                }
+                            };
+                            bad |= *r != OpResult::Error(want);
+                        }
+                        for p in PATHS {
+                            bad |= now_state(p) != before_state(p);
+                        }
+                        if bad {
+                            problems.push(format!("client {client}: multi {ops:?} at {} (err {err}) answered {results:?}; the history says op {i} fails with {code:?} and nothing changes", hex(z)));
+                        }
+                    }
+                }
+            }
             (Op::Get { path, watch }, true) => {
                 reads += 1;
                 let want = vd(&now_state(path));
@@ -1363,6 +1544,14 @@ impl World {
         let _ = session;
         let srv = self.srv.as_mut().expect("server mode");
         srv.reads_checked += reads;
+        match multi {
+            Some(true) => srv.multis += 1,
+            Some(false) => {
+                srv.multis += 1;
+                srv.multis_failed += 1;
+            }
+            None => {}
+        }
         let c = &mut srv.clients[client];
         if let Some((p, v)) = seen_version {
             c.versions.insert(p, v);
@@ -1404,6 +1593,12 @@ impl World {
                 }
             }
         }
+    }
+
+    pub(super) fn app_multi_summary(&self) -> (u64, u64) {
+        self.srv
+            .as_ref()
+            .map_or((0, 0), |s| (s.multis, s.multis_failed))
     }
 
     pub(super) fn app_session_summary(&self) -> (u64, u64, u64) {
