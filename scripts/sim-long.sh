@@ -19,6 +19,7 @@ cargo build -q -p rzk-sim --release
 # change the binary half way through (each run names its commit in its first line).
 BIN=$(mktemp -t rzk-sim-long-XXXXXX)
 cp target/release/rzk-sim "$BIN"
+chmod +x "$BIN"
 trap 'rm -f "$BIN"' EXIT
 echo "rzk-sim of $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo '+dirty'), seeds $START..$((START + SEEDS)), chunk $CHUNK"
 t0=$(date +%s)
