@@ -33,6 +33,10 @@ struct Args {
     /// leader's prep overlay (must be caught). Implies --server.
     #[arg(long)]
     fault_multi: bool,
+    /// Whole-server mode's injected bug: restarts accept log records with a bad
+    /// checksum (must be caught). Implies --server.
+    #[arg(long)]
+    fault_bad_checksums: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -60,7 +64,7 @@ fn main() {
     let started = std::time::Instant::now();
     let (mut replies, mut reads) = (0u64, 0u64);
     let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
-    let (mut multis, mut multis_failed) = (0u64, 0u64);
+    let (mut multis, mut multis_failed, mut torn) = (0u64, 0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
@@ -96,6 +100,7 @@ fn main() {
                 told += r.expired_told;
                 multis += r.multis;
                 multis_failed += r.multis_failed;
+                torn += r.torn_tails;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -108,7 +113,7 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
@@ -123,6 +128,11 @@ fn main() {
                     },
                     if args.fault_multi {
                         " --fault-multi"
+                    } else {
+                        ""
+                    },
+                    if args.fault_bad_checksums {
+                        " --fault-bad-checksums"
                     } else {
                         ""
                     }
@@ -143,6 +153,7 @@ fn main() {
             "{expiries} sessions expired, {ephemerals} ephemerals created, {told} reconnects refused as expired"
         );
         println!("{multis} multi replies checked ({multis_failed} failed as a whole)");
+        println!("{torn} crashes left a torn or flipped record at the end of the log");
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -162,10 +173,15 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.fault_reads_overtake = args.fault_overtake;
     o.fault_closed_writes = args.fault_closed_writes;
     o.fault_multi_no_rollback = args.fault_multi;
+    o.fault_accept_bad_checksums = args.fault_bad_checksums;
     o
 }
 
 /// Whole-server mode, asked for or implied by one of its injected bugs.
 fn o_server(args: &Args) -> bool {
-    args.server || args.fault_overtake || args.fault_closed_writes || args.fault_multi
+    args.server
+        || args.fault_overtake
+        || args.fault_closed_writes
+        || args.fault_multi
+        || args.fault_bad_checksums
 }

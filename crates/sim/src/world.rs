@@ -8,6 +8,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rzk_proto::quorum::{PacketType, QuorumPacket};
+use rzk_proto::txn::TxnRecord;
 use rzk_proto::{ServerId, Zxid};
 use rzk_server::tree::DataTree;
 use rzk_server::zab::{Durable, EpochKind, Input, Message, Output, Role, Txn, Zab, ZabConfig};
@@ -53,6 +54,10 @@ pub struct SimOptions {
     /// Whole-server mode's injected bug: a failing multi does not roll back the
     /// leader's prep overlay (`Prep::set_fault_multi_no_rollback`).
     pub fault_multi_no_rollback: bool,
+    /// Whole-server mode's injected bug: restarts read their log accepting records
+    /// whose only fault is their checksum (`LogFileReader::accept_bad_checksums`, the
+    /// TxnLogToolkit's recovery mode): a damaged record must then be caught.
+    pub fault_accept_bad_checksums: bool,
 }
 
 impl SimOptions {
@@ -70,6 +75,7 @@ impl SimOptions {
             fault_reads_overtake: false,
             fault_closed_writes: false,
             fault_multi_no_rollback: false,
+            fault_accept_bad_checksums: false,
         }
     }
 }
@@ -100,6 +106,8 @@ pub struct SimReport {
     /// Whole-server mode: multi replies checked (applied, failed as a whole).
     pub multis: u64,
     pub multis_failed: u64,
+    /// Whole-server mode: crashes that left a torn or flipped record at the log's end.
+    pub torn_tails: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -141,6 +149,11 @@ enum Event {
     },
     Restart {
         node: ServerId,
+    },
+    /// Whole-server mode: a crash in the middle of a log write (incarnation `inc`).
+    CrashMidWrite {
+        node: ServerId,
+        inc: u64,
     },
     Quiet,
 }
@@ -185,6 +198,10 @@ struct Disk {
     tree: DataTree,
     queue: VecDeque<DiskOp>,
     busy: bool,
+    /// Whole-server mode: what a crash left after the last synced record — the first
+    /// unsynced record of the batch being written, torn or with a byte flipped, in the
+    /// txn log's file format.
+    damaged_tail: Option<Vec<u8>>,
 }
 
 struct Node {
@@ -405,6 +422,12 @@ impl World {
                 job,
             } => self.on_forward(from, from_inc, conn, to, to_inc, *job),
             Event::Restart { node } => self.restart(node),
+            Event::CrashMidWrite { node, inc } => {
+                if self.chaos && self.nodes[&node].inc == inc && self.nodes[&node].disk.busy {
+                    self.log(|| format!("FAULT: {node} crashes in the middle of a log write"));
+                    self.crash(node);
+                }
+            }
             Event::Quiet => {
                 self.chaos = false;
                 for g in self.group.values_mut() {
@@ -629,6 +652,11 @@ impl World {
             self.rng.gen_range(1..6)
         };
         self.schedule(self.now + d, Event::DiskDone { node: sid, inc });
+        let writing = matches!(self.nodes[&sid].disk.queue.front(), Some(DiskOp::Txns(_)));
+        if self.srv.is_some() && self.chaos && writing && self.rng.gen_bool(0.004) {
+            let at = self.now + self.rng.gen_range(0..d);
+            self.schedule(at, Event::CrashMidWrite { node: sid, inc });
+        }
     }
 
     fn on_disk_done(&mut self, sid: ServerId, inc: u64) {
@@ -780,6 +808,25 @@ impl World {
             return;
         }
         n.zab = None;
+        // A crash in the middle of a write: the first unsynced record may reach the
+        // disk torn, or whole with a byte flipped (it was never fsynced, so anything
+        // goes); the restart must find it damaged and drop it.
+        if self.srv.is_some() && n.disk.busy && self.rng.gen_bool(0.5) {
+            if let Some(DiskOp::Txns(ts)) = n.disk.queue.front() {
+                if let Some(t) = ts.first() {
+                    let mut frame = Vec::new();
+                    rzk_server::storage::txnlog::frame_record(&t.payload, &mut frame);
+                    if self.rng.gen_bool(0.5) {
+                        frame.truncate(self.rng.gen_range(1..frame.len()));
+                    } else {
+                        let i = self.rng.gen_range(0..frame.len());
+                        frame[i] ^= self.rng.gen_range(1..=255u8);
+                    }
+                    n.disk.damaged_tail = Some(frame);
+                    self.report.torn_tails += 1;
+                }
+            }
+        }
         n.disk.queue.clear();
         n.disk.busy = false;
         n.snap_inbox = None;
@@ -822,6 +869,17 @@ impl World {
         }
         n.inc += 1;
         n.sm = n.disk.snapshot;
+        if self.srv.is_some() {
+            let damaged = n.disk.damaged_tail.take();
+            let lax = self.opts.fault_accept_bad_checksums;
+            if let Err(e) = read_back_log(sid, &n.disk.log, damaged.as_deref(), lax) {
+                self.checker.report(e);
+                return;
+            }
+        }
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
         let mut log: Vec<Txn> = Vec::new();
         for t in &n.disk.log {
             if t.zxid > n.disk.snapshot.zxid && log.last().is_none_or(|l| l.zxid < t.zxid) {
@@ -999,6 +1057,78 @@ impl World {
             ));
         }
     }
+}
+
+/// Whole-server mode, at a restart: the node's synced log written in the txn log's file
+/// format (`storage::txnlog::frame_record`) followed by the damaged tail a crash left,
+/// read back through start-up's reader (`storage::log_reader::LogFileReader`). It must
+/// return exactly the synced records — never the damaged one — and end Torn at the
+/// damage (Clean without one), never refuse the file. Uses a scratch file (the reader
+/// reads files only); its contents are deterministic, so a seed still replays the same.
+fn read_back_log(
+    sid: ServerId,
+    log: &[Txn],
+    damaged: Option<&[u8]>,
+    accept_bad_checksums: bool,
+) -> Result<(), String> {
+    use rzk_server::storage::files::FileHeader;
+    use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
+    let mut bytes = FileHeader::txn_log().to_bytes().to_vec();
+    for t in log {
+        rzk_server::storage::txnlog::frame_record(&t.payload, &mut bytes);
+    }
+    let tail_at = bytes.len() as u64;
+    if let Some(d) = damaged {
+        bytes.extend_from_slice(d);
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "rzk-sim-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let path = dir.join("log.1");
+    let io = |e: std::io::Error| format!("server {sid}: sim scratch file {}: {e}", path.display());
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    std::fs::write(&path, &bytes).map_err(io)?;
+    let result = (|| {
+        let mut r = LogFileReader::open(&path).map_err(|e| e.to_string())?;
+        if accept_bad_checksums {
+            r.accept_bad_checksums();
+        }
+        let mut got = 0usize;
+        while let Some(entry) = r.next_entry().map_err(|e| e.to_string())? {
+            let want = log.get(got).map(|t| TxnRecord::decode(&t.payload));
+            match want {
+                Some(Ok(w)) if w == entry.record => {}
+                _ => {
+                    return Err(format!(
+                        "record {got} at offset {} read back as {:?}, the synced log has {:?}",
+                        entry.offset,
+                        entry.record.header,
+                        log.get(got).map(|t| t.zxid)
+                    ))
+                }
+            }
+            got += 1;
+        }
+        if got != log.len() {
+            return Err(format!("{got} of {} synced records read back", log.len()));
+        }
+        match (r.end(), damaged) {
+            (Some(FileEnd::Clean), None) => Ok(()),
+            (Some(FileEnd::Torn(t)), Some(_)) if t.offset == tail_at => Ok(()),
+            (end, _) => Err(format!(
+                "log ends {end:?}, expected {}",
+                if damaged.is_some() {
+                    format!("a torn tail at {tail_at}")
+                } else {
+                    "clean".to_string()
+                }
+            )),
+        }
+    })();
+    let _ = std::fs::remove_file(&path);
+    result.map_err(|e| format!("server {sid}: restart reading its txn log: {e}"))
 }
 
 fn describe(m: &Message) -> String {
