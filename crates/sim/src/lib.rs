@@ -9,8 +9,10 @@
 //! apply, watches, reads and per-session reply order, driven by seeded clients whose
 //! every reply is checked (docs/TESTING.md §4).
 //!
-//! Must never: read the real clock, use threads or OS randomness, or touch real files —
-//! a seed must always replay the same run.
+//! Must never: read the real clock, use threads or OS randomness, or let real files
+//! decide anything — a seed must always replay the same run. (Whole-server mode writes a
+//! restarting node's txn log to a scratch file of deterministic contents, because
+//! start-up's log reader reads files only.)
 
 pub mod checker;
 pub mod net;
