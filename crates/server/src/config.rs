@@ -492,9 +492,33 @@ impl Config {
                         format!("must be <= {max}"),
                     ));
                 }
+                self.client_addr_from_server_line(id);
             }
         }
         Ok(())
+    }
+
+    /// Without `clientPort`, the client address of this server's `server.N` line (as
+    /// ZooKeeper's `QuorumPeerConfig.setupClientPort`): how a member listens after a
+    /// reconfig's zoo.cfg rewrite removed `clientPort`/`clientPortAddress`. A host that
+    /// is no IP address is resolved; unresolvable, the wildcard address.
+    fn client_addr_from_server_line(&mut self, id: u64) {
+        if self.client_port_given {
+            return;
+        }
+        let Some((host, port)) = self.servers.get(&id).and_then(|s| s.client_addr.clone()) else {
+            return;
+        };
+        use std::net::ToSocketAddrs;
+        let ip = host.parse::<IpAddr>().ok().or_else(|| {
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .map(|a| a.ip())
+        });
+        self.client_port = port;
+        self.client_port_address = ip.filter(|ip| !ip.is_unspecified());
     }
 
     /// Parses zoo.cfg text (no file access; the JAAS file is read by
