@@ -176,16 +176,26 @@ impl<V: Clone> SlotMap<V> {
             depth += 1;
         }
         let mut dir: Vec<Bucket<V>> = Vec::with_capacity(1 << depth);
-        let mut rest = &entries[..];
-        for i in 0..(1u64 << depth) {
-            // Entries of bucket i: top `depth` bits == i.
-            let n = if depth == 0 {
-                rest.len()
+        // One pass, moving the entries (no reference count changes).
+        let mut bucket: Vec<(u64, V)> = Vec::new();
+        let mut current = 0usize;
+        let close = |dir: &mut Vec<Bucket<V>>, bucket: &mut Vec<(u64, V)>| {
+            dir.push((!bucket.is_empty()).then(|| Arc::from(std::mem::take(bucket))));
+        };
+        for e in entries {
+            let b = if depth == 0 {
+                0
             } else {
-                rest.partition_point(|e| (e.0 >> (64 - depth)) == i)
+                (e.0 >> (64 - depth)) as usize
             };
-            dir.push((n > 0).then(|| Arc::from(&rest[..n])));
-            rest = &rest[n..];
+            while current < b {
+                close(&mut dir, &mut bucket);
+                current += 1;
+            }
+            bucket.push(e);
+        }
+        while dir.len() < 1 << depth {
+            close(&mut dir, &mut bucket);
         }
         SlotMap {
             dir: Arc::new(dir),

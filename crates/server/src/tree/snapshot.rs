@@ -176,11 +176,11 @@ pub struct TreeBuilder {
 
 /// True when `anc` is a proper ancestor of `path` (`/` is the ancestor of every other
 /// path).
-fn is_ancestor(anc: &str, path: &str) -> bool {
-    if anc == "/" {
-        return path != "/";
+fn is_ancestor(anc: &[u8], path: &[u8]) -> bool {
+    if anc == b"/" {
+        return path != b"/";
     }
-    path.len() > anc.len() && path.as_bytes()[anc.len()] == b'/' && path.starts_with(anc)
+    path.len() > anc.len() && path[anc.len()] == b'/' && path.starts_with(anc)
 }
 
 impl Default for TreeBuilder {
@@ -264,7 +264,7 @@ impl TreeBuilder {
             .ok_or(BuildError::TooManyNodes)?;
         // The open nodes that are not ancestors of this one are complete.
         while let Some(&o) = self.open.last() {
-            if is_ancestor(self.entries[o as usize].path(), path) {
+            if is_ancestor(self.entries[o as usize].path_bytes(), path.as_bytes()) {
                 break;
             }
             self.open.pop();
@@ -275,7 +275,7 @@ impl TreeBuilder {
         } else {
             let want = rzk_proto::path::parent(path);
             match self.open.last() {
-                Some(&o) if self.entries[o as usize].path() == want => o,
+                Some(&o) if self.entries[o as usize].path_bytes() == want.as_bytes() => o,
                 _ => {
                     // Not pre-order: find the parent by its path.
                     let entries = &self.entries;
