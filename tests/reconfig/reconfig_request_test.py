@@ -23,10 +23,19 @@ Cases, in order:
   5. grow-from-one (run first, on its own members 6-8): a single voter with
      standaloneEnabled=false grows to 2 and then 3 voters, one server at a time, each
      started with the current membership plus itself, under a write load; every
-     acknowledged write is on all three, one leader and two followers.
+     acknowledged write is on all three, one leader and two followers;
+  6. observer-master (members 14-17 on 127.0.0.2-5): an observer syncing through a
+     follower's observerMasterPort activates each reconfig from the follower's
+     INFORMANDACTIVATE (writes its dynamic files) without a new sync;
+  7. files (run first, members 11-13): zoo.cfg, zoo.cfg.bak and the dynamic files after a
+     start from server lines and a reconfig, compared with ZooKeeper's byte for byte;
+     rzk's members restart from the rewritten zoo.cfg (no clientPort in it);
+  2b. in-progress: with both followers SIGSTOPped a reconfig stays proposed
+     (zoo.cfg.dynamic.next on the leader), a second one gets RECONFIGINPROGRESS.
 
-Ports (127.0.0.1): zk clients 24201-24209, quorum 24221-24229, election 24236-24244;
-rzk the same +50. `--impl mixed` (not in CI): members 3 and 5 are ZooKeeper, the others
+Ports (127.0.0.1, `--base` moves them all): zk clients 24201-24217, quorum
+24221-24233, election 24236-24248 (members 14-17: quorum/election on 127.0.0.2-5,
+observer master 24230); rzk the same +50. `--impl mixed` (not in CI): members 3 and 5 are ZooKeeper, the others
 rzk, on rzk's ports. Only processes this script started are signalled, by PID.
 
     tests/reconfig/reconfig_request_test.py --impl zk --apache scripts/start-apache-zk.sh
@@ -38,6 +47,7 @@ raises AssertionError (exit status 1).
 """
 import argparse
 import base64
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -151,6 +161,14 @@ class Ensemble:
         if superuser:
             c.add_auth("digest", f"super:{SUPER_PASSWORD}")
         return c
+
+
+def parallel(fn, ids):
+    """fn(i) for every i at once (ZooKeeper's start-up waits for its JVM); raises the
+    first failure."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        for f in [pool.submit(fn, i) for i in ids]:
+            f.result()
 
 
 def expect(exc, fn, what):
@@ -380,8 +398,7 @@ def case_files(ens):
     args = ["reconfigEnabled=true", "tickTime=500",
             f"DigestAuthenticationProvider.superDigest={super_digest()}"]
     args += [ens.line(j) for j in ids]
-    for i in ids:
-        start_same_cfg(ens, i, args)
+    parallel(lambda i: start_same_cfg(ens, i, args), ids)
     zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60, where=ens.kind)
     leader = ens.leader(ids)
     # The same member on both kinds (unless one of them elected it).
@@ -402,7 +419,18 @@ def case_files(ens):
         ens.stop(i)
         got[i] = config_files(ens, i)
         assert "zoo.cfg.bak" in got[i] and "zoo.cfg.dynamic.next" not in got[i], sorted(got[i])
-    print(f"  ok: files of member {ids[0]}: {sorted(got[ids[0]])}")
+    # rzk's members that stay restart from the rewritten zoo.cfg (no clientPort left: the
+    # client address comes from their server.N line) and serve the new membership.
+    # (ZooKeeper's start script writes zoo.cfg anew, so it is not restarted here.)
+    if ens.kind == "rzk":
+        parallel(lambda i: ens.procs.__setitem__(i, zkproc.start_rzk(
+            ens.args.rzk, os.path.join(ens.dir(i), "zoo.cfg"), ens.client_port(i))), stay)
+        zkproc.wait_settled([ens.client_port(i) for i in stay], timeout=60, where=ens.kind)
+        wait_config(ens, stay, set(stay), v)
+        for i in stay:
+            ens.stop(i)
+    print(f"  ok: files of member {ids[0]}: {sorted(got[ids[0]])}"
+          + (f"; {stay} restarted from them" if ens.kind == "rzk" else ""))
     return got
 
 
@@ -425,8 +453,7 @@ def case_observer_master(ens):
     voters, obs = list(OM_VOTERS), OM_OBSERVER
     members = voters + [obs]
     base = ["reconfigEnabled=true", f"observerMasterPort={BASE + 30 + OFFSET[ens.kind]}"]
-    for i in voters:
-        ens.start(i, members, base, dynamic=True, observers=(obs,))
+    parallel(lambda i: ens.start(i, members, base, dynamic=True, observers=(obs,)), voters)
     zkproc.wait_settled([ens.client_port(i) for i in voters], timeout=60, where=ens.kind)
     ens.start(obs, members, base + ["peerType=observer"], dynamic=True, observers=(obs,))
     zkproc.wait_serving(ens.client_port(obs), ens.procs[obs], timeout=60,
@@ -519,8 +546,7 @@ def check_load(ens, load, members):
 def case_grow_shrink(ens, leader, followers):
     print(f"[{ens.kind}] 4. grow 3 -> 5 -> 3 under a write load")
     target = [1, 2, 3, 4, 5]
-    for i in (4, 5):
-        ens.start(i, target, ["reconfigEnabled=true"], dynamic=True)
+    parallel(lambda i: ens.start(i, target, ["reconfigEnabled=true"], dynamic=True), (4, 5))
     for i in (4, 5):
         zkproc.wait_serving(ens.client_port(i), ens.procs[i], timeout=60,
                             what=f"{ens.kind} joining server {i}")
@@ -583,8 +609,8 @@ def case_grow_from_one(ens):
         ens.stop(i)
 
 
-CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "remove-add",
-         "grow-shrink"]
+CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
+         "remove-add", "grow-shrink"]
 
 
 def run(kind, args, root, files):
@@ -612,8 +638,8 @@ def run(kind, args, root, files):
             case_observer_master(ens)
         if not set(cases) & {"errors", "in-progress", "remove-add", "grow-shrink"}:
             return
-        for i in (1, 2, 3):
-            ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True)
+        parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True),
+                 (1, 2, 3))
         zkproc.wait_settled([ens.client_port(i) for i in (1, 2, 3)], timeout=60, where=kind)
         leader = ens.leader([1, 2, 3])
         assert leader is not None, "no leader"
