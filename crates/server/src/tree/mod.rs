@@ -5,8 +5,9 @@
 //! txns applied (time and sequence numbers come inside the txn). No ACL checks here:
 //! callers (`prep`, `read`) do them.
 //!
-//! Every map and set in the tree is a persistent `imbl` structure (B-tree with
-//! structural sharing), so `DataTree::clone()` copies a few roots, not the znodes: a
+//! Every map and set in the tree is persistent (the path index and children sets:
+//! `slots::SlotMap`, a directory of shared sorted buckets; the owner and quota indexes:
+//! `imbl` B-trees), so `DataTree::clone()` copies a few roots, not the znodes: a
 //! background snapshot clones under the tree lock in O(1) and the writer then copies
 //! only the paths it changes while the clone is alive.
 //!

@@ -7,11 +7,12 @@
 //! background snapshot shares every node; the applier copies a node (header, path and
 //! data) only when it changes one a clone still holds.
 //!
-//! The [`NodeMap`] finds nodes by a 64-bit hash of their full path: a persistent B-tree
-//! (`imbl::OrdMap`) from *slot key* to node. A path's slot is its hash, or the next free
+//! The [`NodeMap`] finds nodes by a 64-bit hash of their full path: a persistent map
+//! (`slots::SlotMap`: a directory of small sorted buckets) from *slot key* to node. A path's slot is its hash, or the next free
 //! one after it when another path already holds that hash (linear probing; a removal
 //! shifts the rest of the probe run back, so lookups stop at the first empty slot). A
-//! parent's children set holds its children's slot keys (8 bytes each), not names.
+//! parent's children set holds its children's slot keys (8 bytes each), not names, in
+//! a `SlotMap` too.
 //!
 //! ZooKeeper's equivalent: `DataTree.nodes` (a hash map from full path to `DataNode`,
 //! each holding its data array, stat, ACL index and a `HashSet` of child names).

@@ -95,13 +95,11 @@ pub enum BuildError {
 
 /// A snapshot node made ready for [`TreeBuilder::add_prepared`] by [`NodePrep::prepare`],
 /// which may run on another thread (the snapshot reading thread does): the node's one
-/// allocation, its digest, its home slot in the path index and its part of the data
-/// size.
+/// allocation and its home slot in the path index. (Its digest is computed by the
+/// builder: the reading thread is the busier one.)
 pub struct PreparedNode {
     node: Node,
     home: u64,
-    digest: i64,
-    size: u64,
 }
 
 impl PreparedNode {
@@ -133,11 +131,8 @@ impl NodePrep {
         if !Node::acl_fits(acl) {
             return Err(BuildError::UnknownAcl(path.to_owned(), acl));
         }
-        let bytes = data.unwrap_or(&[]);
         Ok(PreparedNode {
             home: self.hasher.home(path),
-            digest: digest::node_digest(path, bytes, stat),
-            size: java_len(path) + bytes.len() as u64,
             node: Node::new(path, data, acl, stat.clone(), None),
         })
     }
@@ -171,6 +166,8 @@ pub struct TreeBuilder {
     by_path: Option<HashMap<Box<str>, u32>>,
     /// ACL index -> nodes using it (added to the cache's counts by `finish`).
     acl_refs: HashMap<i64, u64>,
+    /// The ACL index of the last nodes added, and how many in a row.
+    acl_run: (i64, u64),
     saw_root: bool,
 }
 
@@ -205,6 +202,7 @@ impl Default for TreeBuilder {
             open: Vec::new(),
             by_path: None,
             acl_refs: HashMap::new(),
+            acl_run: (0, 0),
             saw_root: false,
         }
     }
@@ -247,12 +245,7 @@ impl TreeBuilder {
 
     /// Adds a node prepared by this builder's [`TreeBuilder::preparer`].
     pub fn add_prepared(&mut self, p: PreparedNode) -> Result<(), BuildError> {
-        let PreparedNode {
-            node,
-            home,
-            digest,
-            size,
-        } = p;
+        let PreparedNode { node, home } = p;
         let path = node.path();
         let acl = node.acl();
         if !self.tree.acls.contains(acl) {
@@ -300,9 +293,20 @@ impl TreeBuilder {
             self.tree.index_owner(&super::Name::from(path), owner);
         }
         let t = &mut self.tree;
-        t.digest = t.digest.wrapping_add(digest);
-        t.data_size += size;
-        *self.acl_refs.entry(acl).or_insert(0) += 1;
+        t.digest = t
+            .digest
+            .wrapping_add(digest::node_digest(path, node.data(), node.stat()));
+        t.data_size += java_len(path) + node.data().len() as u64;
+        // Runs of one ACL index are counted before they go to the map.
+        match &mut self.acl_run {
+            (a, n) if *a == acl => *n += 1,
+            run => {
+                if run.1 > 0 {
+                    *self.acl_refs.entry(run.0).or_insert(0) += run.1;
+                }
+                *run = (acl, 1);
+            }
+        }
         self.open.push(pos);
         self.entries.push(node);
         self.homes.push(home);
@@ -315,13 +319,34 @@ impl TreeBuilder {
     /// when a probe run would wrap past the last key (then the caller inserts one by
     /// one). Finds duplicate paths (same path, same home).
     fn assign_slots(&self) -> Result<Option<Vec<(u64, u32)>>, BuildError> {
-        let mut order: Vec<(u64, u32)> = self
-            .homes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (*h, i as u32))
-            .collect();
-        order.sort_unstable();
+        // Sorted by home slot: distributed by the top bits (counting sort), then each
+        // small range sorted.
+        let n = self.homes.len();
+        let bits = (usize::BITS - n.leading_zeros()).saturating_sub(3).min(20);
+        let top = |h: u64| {
+            if bits == 0 {
+                0
+            } else {
+                (h >> (64 - bits)) as usize
+            }
+        };
+        let mut start = vec![0usize; (1 << bits) + 1];
+        for &h in &self.homes {
+            start[top(h) + 1] += 1;
+        }
+        for b in 0..1 << bits {
+            start[b + 1] += start[b];
+        }
+        let mut order: Vec<(u64, u32)> = vec![(0, 0); n];
+        let mut fill = start.clone();
+        for (i, &h) in self.homes.iter().enumerate() {
+            let b = top(h);
+            order[fill[b]] = (h, i as u32);
+            fill[b] += 1;
+        }
+        for b in 0..1 << bits {
+            order[start[b]..start[b + 1]].sort_unstable();
+        }
         let mut prev: Option<u64> = None;
         let mut group = 0;
         for j in 0..order.len() {
@@ -421,6 +446,10 @@ impl TreeBuilder {
             .filter_map(|(k, i)| nodes[i as usize].take().map(|n| (k, n)))
             .collect();
         self.tree.nodes = NodeMap::from_sorted(hasher, list);
+        let (acl, run) = self.acl_run;
+        if run > 0 {
+            *self.acl_refs.entry(acl).or_insert(0) += run;
+        }
         for (acl, refs) in self.acl_refs {
             self.tree.acls.add_usages(acl, refs);
         }
