@@ -131,7 +131,9 @@ impl QuorumRuntime {
         let mut zcfg = peers.zab_config(&shared.config);
         zcfg.reconfig_of = reconfig::reconfig_of;
         zcfg.config_of_text = reconfig::config_of_text;
-        zcfg.last_seen = last_seen.as_ref().and_then(|m| reconfig::config_of_text(&m.text()));
+        zcfg.last_seen = last_seen
+            .as_ref()
+            .and_then(|m| reconfig::config_of_text(&m.text()));
         // Only a quorum peer (ZooKeeper's standalone server has no membership to version).
         zcfg.version_initial_membership =
             shared.config.reconfig_enabled && shared.config.is_distributed();
