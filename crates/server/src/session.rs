@@ -205,6 +205,41 @@ impl SessionTracker {
         self.touch(id, now_ms)
     }
 
+    /// A new leadership term: sessions left closing by an earlier term (expired, but
+    /// their closeSession never committed — proposed and lost with the leadership, or
+    /// never logged) are live again and expire from `now_ms` unless touched, as in
+    /// ZooKeeper, whose new leader rebuilds its tracker from the database. Without
+    /// this a leader elected again would never expire them: their ephemerals would
+    /// stay forever. Returns how many were reopened.
+    pub fn reopen_closing(&mut self, now_ms: i64) -> usize {
+        let closing: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.closing)
+            .map(|s| s.id)
+            .collect();
+        for id in &closing {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
+            s.closing = false;
+            let old_at = s.expires_at;
+            let timeout = s.timeout_ms;
+            if let Some(b) = self.buckets.get_mut(&old_at) {
+                b.remove(id);
+                if b.is_empty() {
+                    self.buckets.remove(&old_at);
+                }
+            }
+            let at = self.bucket_for(now_ms, timeout);
+            if let Some(s) = self.sessions.get_mut(id) {
+                s.expires_at = at;
+            }
+            self.buckets.entry(at).or_default().insert(*id);
+        }
+        closing.len()
+    }
+
     /// Marks a session closing (client closeSession); it can no longer be touched.
     pub fn set_closing(&mut self, id: SessionId) {
         if let Some(s) = self.sessions.get_mut(&id) {
@@ -343,6 +378,23 @@ impl SessionTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_term_reopens_sessions_left_closing() {
+        let mut t = SessionTracker::new(1, 100, 0);
+        let (a, b) = (SessionId(0x20), SessionId(0x21));
+        t.add(a, 1000, 0);
+        t.add(b, 1000, 500);
+        assert_eq!(t.take_expired(1100), vec![a]);
+        // The closeSession was lost with the leadership; this server leads again.
+        assert_eq!(t.reopen_closing(2000), 1);
+        assert!(!t.refuses_writes(a));
+        assert!(t.touch(a, 2000).is_ok(), "reopened sessions can be touched");
+        // Untouched, it expires again a timeout later (b expired meanwhile).
+        assert_eq!(t.take_expired(2500), vec![b]);
+        assert_eq!(t.take_expired(3100), vec![a]);
+        assert_eq!(t.reopen_closing(3200), 2);
+    }
 
     #[test]
     fn writes_of_closing_and_closed_sessions_are_refused() {

@@ -770,6 +770,10 @@ impl Driver {
             let now = self.shared.now_ms();
             {
                 let mut s = self.shared.sessions();
+                let reopened = s.reopen_closing(now);
+                if reopened > 0 {
+                    tracing::info!(reopened, "sessions left closing by an earlier term");
+                }
                 for id in s.ids() {
                     let _ = s.touch(id, now);
                 }

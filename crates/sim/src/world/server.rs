@@ -347,11 +347,13 @@ impl World {
         }
     }
 
-    /// A leader was established: it touches every session it knows (as
-    /// `node::driver::on_established`), so none expires for the election's pause.
+    /// A leader was established: it reopens the sessions an earlier term left closing
+    /// and touches every session it knows (as `node::driver::on_established`), so none
+    /// expires for the election's pause.
     pub(super) fn app_established(&mut self, sid: ServerId) {
         let now = self.now as i64;
         if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            app.sessions.reopen_closing(now);
             for id in app.sessions.ids() {
                 let _ = app.sessions.touch(id, now);
             }
