@@ -31,6 +31,8 @@ debian_pkgs=(
     libslf4j-java
     libnetty-java
     openssl
+    make
+    gcc
     iptables
     python3
     python3-venv

@@ -7,6 +7,15 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// The process allocator: jemalloc (feature `jemalloc`, on by default). The write path
+/// allocates a request's buffers on one thread and frees them on another (connection ->
+/// driver -> disk -> applier); glibc malloc serves that pattern from its slow path
+/// (`_int_malloc`, `malloc_consolidate`), which was the largest item in the driver
+/// thread's profile. Measured in docs/TESTING.md §8.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod bench;
 mod dump;
 mod logging;
