@@ -643,7 +643,8 @@ impl Leader {
             core.log.last()
         );
         let txn = Txn { zxid, payload };
-        core.log.append(txn.clone());
+        let appended = core.log.append(txn.clone());
+        debug_assert!(appended, "proposal {zxid} not above the log's end");
         core.out.push(Output::PersistTxns(vec![txn.clone()]));
         if let Some(config) = (core.cfg.reconfig_of)(&txn) {
             if self.reconfig.is_none() {

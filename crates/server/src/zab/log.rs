@@ -66,7 +66,9 @@ impl TxnLog {
             .take_while(move |t| t.zxid <= upto)
     }
 
-    /// Appends a transaction whose zxid is above `last()`; returns false otherwise.
+    /// Appends a transaction whose zxid is above `last()`; returns false otherwise (the
+    /// transaction is then not stored, so callers must look at the result).
+    #[must_use]
     pub fn append(&mut self, txn: Txn) -> bool {
         if txn.zxid <= self.last() {
             return false;

@@ -140,10 +140,10 @@ mod tests {
         // a dead epoch-3 leader? no: same epoch 2, learner has 2.2' where leader has 2.1, 2.3
         let mut l = leader_log();
         l.truncate_after(z(2, 1));
-        l.append(Txn {
+        assert!(l.append(Txn {
             zxid: z(2, 5),
             payload: Bytes::new(),
-        });
+        }));
         l.commit_up_to(z(2, 5));
         let p = plan(&l, z(2, 5), z(2, 3));
         assert_eq!(p.mode, SyncMode::Trunc(z(2, 1)));
@@ -170,10 +170,10 @@ mod tests {
     fn learner_holding_our_outstanding_proposals_keeps_them() {
         let mut l = leader_log();
         for c in 4..=6 {
-            l.append(Txn {
+            assert!(l.append(Txn {
                 zxid: z(2, c),
                 payload: Bytes::new(),
-            });
+            }));
         }
         // committed up to 2.3; 2.4..2.6 outstanding; learner reconnects having logged 2.5
         let p = plan(&l, z(2, 3), z(2, 5));
