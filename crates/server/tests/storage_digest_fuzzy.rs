@@ -2,9 +2,10 @@
 //! load (fixtures/zk38-fuzzy, see its README): its snapshot is fuzzy (txns were applied
 //! while it was written, so its trailer digest is at 0x680 while its name is 0x64c) and
 //! the log txns 0x64d..=0x680 are replayed on top of it. ZooKeeper reports no digest
-//! mismatch there; neither may rzk, on either start-up (standalone `db::load`, and a
-//! quorum member's `recover` followed by applying the logged txns). Real mismatches are
-//! still counted: one per wrong txn digest after the window, one for a changed node.
+//! mismatch there; neither may rzk, on either load (the whole-database loader `db::load`
+//! used by tools and fuzz targets, and the server's start-up `storage::open::open`
+//! followed by applying the logged txns). Real mismatches are still counted: one per
+//! wrong txn digest after the window, one for a changed node.
 
 use rzk_proto::txn::{TxnDigest, TxnRecord};
 use rzk_proto::Data;
@@ -67,7 +68,7 @@ fn dir_with_txns(to: &Path, txns: &[TxnRecord]) {
     log.close().unwrap();
 }
 
-/// Standalone start-up.
+/// The whole-database loader (`db::load`: snapshot, then every logged txn replayed).
 fn load_standalone(dir: &Path) -> LoadedDb {
     let db = load(
         dir,

@@ -426,12 +426,11 @@ const TABLE: &[Entry] = &[
 ];
 
 // ----------------------------------------------------------------------------------
-// TLS GROUP. Owned by the TLS work of issue 10 (crates/server/src/tls/). The keys tls/
-// reads count as implemented: they stay in `Config::unknown`, where `tls::property`
-// finds and validates them (a bad store or setting stops start-up there). What tls/
-// cannot honour is refused here: unknown `ssl.*` sub-keys (a misspelt store or
-// password would otherwise leave TLS unconfigured), certificate reloading, foreign
-// connection factories.
+// TLS GROUP (crates/server/src/tls/). The keys tls/ reads count as implemented: they
+// stay in `Config::unknown`, where `tls::property` finds and validates them (a bad store
+// or setting stops start-up there). What tls/ cannot honour is refused here: unknown
+// `ssl.*` sub-keys (a misspelt store or password would otherwise leave TLS
+// unconfigured), certificate reloading, foreign connection factories.
 // ----------------------------------------------------------------------------------
 
 /// Whether `bare` belongs to the TLS group.

@@ -2,8 +2,10 @@
 //! per client connection (`conn`), frames (`frame`), and the peer links of an ensemble
 //! (`peer/`: election and quorum ports).
 //!
-//! Owns sockets, threads and clocks. It drives the pure parts (tree, prep, watches,
-//! session tracker) and must never put IO or clock reads into them.
+//! Owns sockets and the tasks serving them. A connection answers reads itself (from the
+//! shared tree, setting watches) and hands every write to `node/` as a job, whose driver
+//! runs prep. It must never put IO or clock reads into the pure parts (tree, prep,
+//! watches, session tracker).
 
 pub mod conn;
 pub mod frame;

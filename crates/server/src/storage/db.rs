@@ -106,8 +106,8 @@ pub struct LoadedDb {
 }
 
 /// Builds a [`DataTree`] from the snapshot part of a recovery (ACL cache, then nodes).
-/// Shared by every [`RecoverySink`] that needs the tree: standalone start-up here and a
-/// quorum member's start-up in `net/quorum/recover.rs`.
+/// Shared by every [`RecoverySink`] that needs the tree: [`load`] here and the server's
+/// start-up (every configuration) in `storage/open.rs`.
 #[derive(Default)]
 pub(crate) struct SnapshotTreeLoader {
     builder: Option<TreeBuilder>,

@@ -123,7 +123,7 @@ impl RecoverySink for SnapshotOnly {
 
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
         // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
-        // applied (once committed) without digest checks, as in the standalone replay.
+        // applied (once committed) without digest checks, as `db::load`'s replay does.
         self.tree = Some(self.loader.finish(zxid, trailer)?);
         self.snap_zxid = Zxid(zxid);
         self.snapshot_at = Some(std::time::Instant::now());
