@@ -4,7 +4,10 @@
 //! `snapshot.trust.empty` and `datadir.autocreate` decide what an empty or snapshot-less
 //! directory means, a new database's `snapshot.0` follows `snapshot.compression.method`,
 //! the log rolls at `txnLogSizeLimitInKb`, orphan sessions are closed through the write
-//! path, and error transactions carry a digest.
+//! path, and error transactions carry a digest. `digest.enabled=false` drops the digest
+//! trailer of the snapshots written, a snapshot not matching its digest trailer is
+//! counted as one mismatch, and a single voter (no `server.N` line, or one with
+//! `standaloneEnabled=true`) serves without binding its quorum and election ports.
 
 mod support;
 
@@ -234,4 +237,138 @@ fn three_voters_close_orphan_sessions_through_the_write_path() {
         std::thread::sleep(Duration::from_millis(20));
     }
     ensemble.stop();
+}
+
+/// `(name, digest trailer)` of every snapshot in `dir`'s `version-2`.
+fn snapshot_digests(dir: &Path) -> Vec<(String, Option<i64>)> {
+    use rzk_server::storage::snapshot::read_snapshot;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(files::version_dir(dir)).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("snapshot.") {
+            let c = read_snapshot(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            out.push((name, c.trailer.digest.map(|d| d.zxid)));
+        }
+    }
+    out
+}
+
+#[test]
+fn digest_disabled_writes_snapshots_without_a_digest_trailer() {
+    // `digest.enabled=false` (StorageSettings' `digest_disabled`) only drops the digest
+    // block from the snapshots written: a new database's `snapshot.0` here.
+    for (name, _) in both(Path::new("/")) {
+        for (enabled, want) in [("true", Some(0)), ("false", None)] {
+            let d = fresh_dir();
+            let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+            let cfg = with(cfg, "zookeeper.digest.enabled", enabled);
+            let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.report.state, StartState::NewEmpty, "{name}");
+            assert_eq!(
+                snapshot_digests(&d),
+                vec![("snapshot.0".to_string(), want)],
+                "{name}: digest.enabled={enabled}"
+            );
+        }
+    }
+}
+
+/// A data directory holding one complete snapshot (its digest at its own zxid, 1) of a
+/// tree with `/orphan`; with `tamper`, the node's data is changed after the digest was
+/// taken (same name, same trailer).
+fn snapshot_dir(tamper: bool) -> std::path::PathBuf {
+    use rzk_proto::SessionId;
+    use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
+    use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
+    use rzk_server::tree::DataTree;
+    const OWNER: i64 = 0x0100_0000_dead_0002;
+    let mut tree = DataTree::new();
+    tree.apply(&ephemeral_create(OWNER, "/orphan"));
+    let d = fresh_dir();
+    let snap = save_snapshot(
+        &tree,
+        &[(SessionId(OWNER), 30_000)],
+        &d,
+        SnapshotOptions::default(),
+    )
+    .unwrap();
+    let mut c = read_snapshot(&snap).unwrap();
+    assert_eq!(c.trailer.digest.as_ref().map(|t| t.zxid), Some(1));
+    if tamper {
+        let n = c.nodes.iter_mut().find(|n| n.path == "/orphan").unwrap();
+        n.data = rzk_proto::Data::from(b"changed".to_vec());
+        std::fs::remove_file(&snap).unwrap();
+        write_snapshot(snap.parent().unwrap(), 1, files::Compression::None, &c).unwrap();
+    }
+    d
+}
+
+#[test]
+fn a_snapshot_not_matching_its_digest_trailer_is_one_mismatch_for_every_configuration() {
+    // As ZooKeeper's DataTree.compareSnapshotDigests: the load goes on and the mismatch
+    // is counted (digest_mismatches_count in mntr).
+    for (tamper, want) in [(false, 0), (true, 1)] {
+        let d = snapshot_dir(tamper);
+        for (name, cfg) in both(&d) {
+            let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.report.state, StartState::Loaded, "{name}");
+            assert!(r.tree.exists("/orphan"), "{name}");
+            assert_eq!(
+                r.tree.digest_mismatches(),
+                want,
+                "{name}: tampered={tamper}"
+            );
+        }
+    }
+}
+
+/// Whether `port` on 127.0.0.1 can be bound now (nobody listens on it).
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn a_single_voter_serves_and_binds_no_election_or_quorum_port() {
+    // Ports of this test's range (32500-32999); free before the server starts.
+    let cases: [(&str, Option<(u16, u16)>); 2] = [
+        ("no server.N line", None),
+        ("server.1 line, standaloneEnabled", Some((32511, 32512))),
+    ];
+    for (name, ports) in cases {
+        let (p1, p2) = ports.unwrap_or((32513, 32514));
+        assert!(
+            bindable(p1) && bindable(p2),
+            "{name}: ports busy before start"
+        );
+        let mut server = TestServer::builder()
+            .configure(|c| {
+                if ports.is_some() {
+                    let line = format!(
+                        "dataDir=/unused\ninitLimit=5\nsyncLimit=2\nstandaloneEnabled=true\n\
+                         server.1=127.0.0.1:{p1}:{p2}\n"
+                    );
+                    let parsed = Config::from_properties(&line).expect("server line parses");
+                    c.servers = parsed.servers;
+                    c.standalone_enabled = true;
+                    c.my_id = Some(1);
+                }
+            })
+            .start();
+        assert_eq!(server.config().servers.len(), usize::from(ports.is_some()));
+        assert!(bindable(p1), "{name}: quorum port {p1} bound");
+        assert!(bindable(p2), "{name}: election port {p2} bound");
+        let srvr = rzk_testkit::server::four_letter(server.addr(), "srvr").unwrap();
+        assert!(srvr.contains("Mode: standalone"), "{name}: {srvr}");
+        let created = runtime().block_on(async {
+            let mut c = RawClient::connect(server.addr(), 10_000).await;
+            c.create("/single", b"x", 0).await
+        });
+        assert_eq!(created, (0, "/single".to_string()), "{name}");
+        assert!(
+            bindable(p1) && bindable(p2),
+            "{name}: a peer port bound while serving"
+        );
+        server.stop();
+    }
 }
