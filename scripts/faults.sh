@@ -38,7 +38,8 @@ if [ "${1:-}" = "--ci" ]; then
   status=0
   $SUDO "$PY" tests/faults/faults.py --rzk "$RZK" --servers rzk --nodes 3 \
     --nemeses kill-leader,partition-leader --duration "${FAULTS_DURATION:-15}" \
-    --seed "${FAULTS_SEED:-1}" --out "$OUT" || status=$?
+    --seed "${FAULTS_SEED:-1}" --check-budget "${FAULTS_CHECK_BUDGET:-20}" --out "$OUT" \
+    || status=$?
   # histories are kept only when a run failed
   if [ "$status" = 0 ]; then rm -rf "$OUT"; fi
   exit $status

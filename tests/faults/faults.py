@@ -22,6 +22,7 @@ do not converge, a run did too few operations, or the nemesis had no effect.
 """
 import argparse
 import atexit
+import collections
 import json
 import logging
 import os
@@ -622,6 +623,10 @@ def run_one(args, kind, n, nemesis, block, seed, out_dir):
     row["ok"] = sum(1 for o in ops if o["status"] == "ok")
     row["failed"] = sum(1 for o in ops if o["status"] == "fail")
     row["info"] = sum(1 for o in ops if o["status"] == "info")
+    errs = collections.Counter(f"{o['kind']}:{o['err']}" for o in ops if o.get("err"))
+    row["errors"] = dict(errs)
+    if errs:
+        log(f"  errors: {', '.join(f'{k} {v}' for k, v in errs.most_common())}")
     by_key = {}
     for o in ops:
         if o["kind"] == "read" and o["status"] != "ok":

@@ -138,8 +138,11 @@ impl SessionTracker {
         id
     }
 
-    /// Starts tracking a session (createSession applied, or loaded at start-up).
+    /// Starts tracking a session (createSession applied, or loaded at start-up). A
+    /// committed createSession makes the id live even if this tracker remembered it as
+    /// closed.
     pub fn add(&mut self, id: SessionId, timeout_ms: i32, now_ms: i64) {
+        self.forget_closed(id);
         if let Some(old) = self.sessions.get(&id) {
             if !old.closing {
                 let _ = self.touch(id, now_ms);
@@ -238,6 +241,50 @@ impl SessionTracker {
             self.buckets.entry(at).or_default().insert(*id);
         }
         closing.len()
+    }
+
+    /// Replaces the whole table by `sessions` (id, timeout ms): the leader's snapshot was
+    /// installed (SNAP). Sessions it does not hold are removed (remembered as closed);
+    /// every session it holds is live, with the snapshot's timeout, never refused by
+    /// [`refuses_writes`](Self::refuses_writes), and expires from `now_ms` unless
+    /// touched. (Removing every session and adding the snapshot's back left each one
+    /// remembered as closed: a follower that had been SNAP-synced and was then elected
+    /// refused every write of every session with SESSIONEXPIRED.)
+    pub fn replace_all(
+        &mut self,
+        sessions: impl IntoIterator<Item = (SessionId, i32)>,
+        now_ms: i64,
+    ) {
+        let new: HashMap<SessionId, i32> = sessions.into_iter().collect();
+        for id in self.ids() {
+            if !new.contains_key(&id) {
+                self.remove(id);
+            }
+        }
+        for (id, timeout_ms) in new {
+            self.forget_closed(id);
+            if let Some(s) = self.sessions.get(&id) {
+                let old_at = s.expires_at;
+                if let Some(b) = self.buckets.get_mut(&old_at) {
+                    b.remove(&id);
+                    if b.is_empty() {
+                        self.buckets.remove(&old_at);
+                    }
+                }
+                self.sessions.remove(&id);
+            }
+            self.add(id, timeout_ms, now_ms);
+        }
+        debug_assert!(self.sessions.keys().all(|id| !self.refuses_writes(*id)));
+    }
+
+    /// Drops `id` from the closed sessions remembered for
+    /// [`refuses_writes`](Self::refuses_writes) (rare: only when the committed history
+    /// says it is live).
+    fn forget_closed(&mut self, id: SessionId) {
+        if self.closed_set.remove(&id) {
+            self.closed.retain(|c| *c != id);
+        }
     }
 
     /// Marks a session closing (client closeSession); it can no longer be touched.
@@ -394,6 +441,39 @@ mod tests {
         assert_eq!(t.take_expired(2500), vec![b]);
         assert_eq!(t.take_expired(3100), vec![a]);
         assert_eq!(t.reopen_closing(3200), 2);
+    }
+
+    #[test]
+    fn a_snapshot_installed_keeps_its_sessions_writable() {
+        let mut t = SessionTracker::new(1, 100, 0);
+        let (a, b, c, d) = (
+            SessionId(0x30),
+            SessionId(0x31),
+            SessionId(0x32),
+            SessionId(0x33),
+        );
+        t.add(a, 1000, 0);
+        t.add(b, 1000, 0);
+        t.add(d, 1000, 0);
+        assert_eq!(t.take_expired(1100), vec![a, b, d]);
+        t.remove(d); // closed here; the leader's history says it is live after all
+                     // The leader's snapshot: a and d live (a with a new timeout), b closed, c new.
+        t.replace_all([(a, 4000), (c, 2000), (d, 1000)], 2000);
+        for id in [a, c, d] {
+            assert!(t.contains(id));
+            assert!(!t.refuses_writes(id), "{id} is live in the snapshot");
+            assert!(t.touch(id, 2000).is_ok());
+        }
+        assert!(!t.contains(b));
+        assert!(
+            t.refuses_writes(b),
+            "a session the snapshot does not hold is closed"
+        );
+        assert_eq!(t.get(a).map(|s| s.timeout_ms), Some(4000));
+        // They expire a timeout after the install unless touched.
+        assert_eq!(t.take_expired(3100), vec![d]);
+        assert_eq!(t.take_expired(4100), vec![c]);
+        assert_eq!(t.take_expired(6100), vec![a]);
     }
 
     #[test]

@@ -175,13 +175,7 @@ fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
     let zxid = snap.tree.last_zxid();
     *writer.write() = snap.tree;
     let now = shared.now_ms();
-    let mut s = shared.sessions();
-    for id in s.ids() {
-        s.remove(id);
-    }
-    for (id, to) in snap.sessions {
-        s.add(id, to, now);
-    }
+    shared.sessions().replace_all(snap.sessions, now);
     tracing::info!(
         zxid = format_args!("0x{zxid:x}"),
         "database replaced by the leader's snapshot"

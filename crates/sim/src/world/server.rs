@@ -335,15 +335,23 @@ impl World {
         }
     }
 
-    /// A node installed a SNAP: its session table is the snapshot's.
+    /// A node installed a SNAP: its session table becomes the snapshot's, through the
+    /// server's own `SessionTracker::replace_all` on the table it had (what
+    /// `node/apply.rs` does), so what the install leaves behind (closing marks, closed
+    /// ids) is the real server's.
     pub(super) fn app_snapshot_installed(&mut self, sid: ServerId) {
         let Some(z) = self.nodes[&sid].app.as_ref().map(|a| a.tree.last_zxid()) else {
             return;
         };
         let now = self.now;
-        let sessions = self.srv().tracker_at(sid, z, now);
+        let model = self.srv().tracker_at(sid, z, now);
+        let snapshot: Vec<(SessionId, i32)> = model
+            .ids()
+            .into_iter()
+            .filter_map(|id| model.get(id).map(|s| (id, s.timeout_ms)))
+            .collect();
         if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
-            app.sessions = sessions;
+            app.sessions.replace_all(snapshot, now as i64);
         }
     }
 
