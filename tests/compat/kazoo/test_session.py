@@ -117,6 +117,31 @@ def test_close_session_raw(zk_hosts, zk, base):
     r.close()
 
 
+def test_writes_pipelined_after_close_session_do_not_run(zk_hosts, zk, base):
+    """closeSession, then writes of the same session sent before its reply (one send):
+    the session is closing when they reach the server's prep, so none of them runs
+    (ZooKeeper's checkSession: SESSIONEXPIRED), above all no ephemeral that nothing would
+    ever delete. What the client sees after closeSession's reply: at most SESSIONEXPIRED
+    replies, then the connection closes."""
+    s = zkraw.RawSession(zk_hosts, timeout_ms=30000)
+    assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/before")).err == 0
+    frames = [zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_CLOSE)]
+    for name, flags in (("eph", 1), ("pers", 0), ("eph2", 1)):
+        frames.append(zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_CREATE)
+                      + zkraw.create_body(f"{base}/{name}", flags=flags))
+    frames.append(zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_SETDATA)
+                  + zkraw.ustring(base + "/before") + zkraw.buffer(b"after") + zkraw.i32(-1))
+    s.send_raw(b"".join(zkraw.i32(len(f)) + f for f in frames))
+    closed, replies = s.expect_closed(10)
+    s.close()
+    assert closed
+    assert replies and replies[0].err == 0, replies  # closeSession's own reply
+    assert all(r.err == -112 for r in replies[1:]), replies
+    for name in ("eph", "pers", "eph2"):
+        assert zk.exists(f"{base}/{name}") is None, name
+    assert zk.get(base + "/before")[0] == b""
+
+
 def test_close_removes_ephemerals_immediately(zk, make_client, base):
     a = make_client()
     a.create(base + "/e1", ephemeral=True)
