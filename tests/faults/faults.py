@@ -142,7 +142,7 @@ class Ensemble:
         self.ids = list(range(1, n + 1))
         self.procs = {}
         self.env = env or {}
-        self.servers = [f"server.{i}={addr(i)}:{base + 5 + i - 1}:{base + 10 + i - 1}" for i in self.ids]
+        self.servers = zkproc.server_lines(self.ids, base + 4, base + 9, host=addr)
         self.restarts = {i: 0 for i in self.ids}
         # disk faults: the failpoints build, with the durable length of each log recorded
         self.disk = bool(args.disk)
@@ -190,11 +190,7 @@ class Ensemble:
     def wrapper(self, i, exe):
         """A script that runs `exe` under member i's uid (exec: same PID)."""
         path = os.path.join(self.root, f"as-m{i}-{os.path.basename(exe)}")
-        with open(path, "w") as f:
-            f.write(f"#!/bin/sh\nexec setpriv --reuid={UID_BASE + i} --regid={UID_BASE + i} "
-                    f"--clear-groups {exe} \"$@\"\n")
-        os.chmod(path, 0o755)
-        return path
+        return zkproc.as_user(path, exe, UID_BASE + i)
 
     def settings(self):
         return [f"tickTime={TICK}", f"initLimit={INIT_LIMIT}", f"syncLimit={SYNC_LIMIT}",
@@ -228,12 +224,10 @@ class Ensemble:
             if os.path.exists(logf):
                 os.rename(logf, f"{logf}.{self.restarts[i]}")
             java = shutil.which("java") or "java"
-            env = {**os.environ, "JAVA": self.wrapper(i, java), "JVMFLAGS": "-Xmx256m"}
-            zkproc.check_free(self.port(i))
-            out = subprocess.run([self.args.apache, str(self.port(i)), d, *self.settings(),
-                                  "zookeeper.snapshotSizeFactor=-1", *self.servers],
-                                 check=True, capture_output=True, text=True, env=env).stdout.split()
-            self.procs[i] = zkproc.Proc(int(out[-1]))
+            env = {"JAVA": self.wrapper(i, java), "JVMFLAGS": "-Xmx256m"}
+            self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d, *self.settings(),
+                                                "zookeeper.snapshotSizeFactor=-1", *self.servers,
+                                                env=env)
 
     def start_all(self):
         for i in self.ids:
@@ -265,7 +259,7 @@ class Ensemble:
 
     def leader(self):
         for i in self.ids:
-            if i in self.procs and zkproc.field(zkproc.four(self.port(i), "srvr", timeout=0.5), "Mode") == "leader":
+            if i in self.procs and zkproc.mode(self.port(i), timeout=0.5) == "leader":
                 return i
         return None
 

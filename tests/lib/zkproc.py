@@ -6,7 +6,8 @@ Import from a script with:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
     import zkproc
 
-Servers listen on 127.0.0.1 only; only processes started here are signalled, by PID.
+Client ports are on 127.0.0.1 (quorum addresses may be other 127.0.0.x); only processes
+started here are signalled, by PID.
 """
 import os
 import signal
@@ -42,9 +43,9 @@ def field(text, name):
     return None
 
 
-def mode(port, host="127.0.0.1"):
+def mode(port, host="127.0.0.1", timeout=1.0):
     """`srvr`'s Mode (standalone, leader, follower, observer), or None while not serving."""
-    return field(four(port, "srvr", host), "Mode")
+    return field(four(port, "srvr", host, timeout), "Mode")
 
 
 def wait_until(pred, timeout, what, step=0.05):
@@ -99,9 +100,11 @@ def check_free(port, host="127.0.0.1"):
 
 # ---------------------------------------------------------------- configuration
 
-def server_lines(ids, quorum_base, election_base, observers=()):
-    """The `server.N=127.0.0.1:<quorum_base+N>:<election_base+N>[:observer]` lines."""
-    return [f"server.{i}=127.0.0.1:{quorum_base + i}:{election_base + i}"
+def server_lines(ids, quorum_base, election_base, observers=(), host="127.0.0.1"):
+    """The `server.N=<host>:<quorum_base+N>:<election_base+N>[:observer]` lines; `host` is
+    one address for all or a function of N (e.g. each member on its own 127.0.0.x)."""
+    addr = host if callable(host) else (lambda _: host)
+    return [f"server.{i}={addr(i)}:{quorum_base + i}:{election_base + i}"
             + (":observer" if i in observers else "") for i in ids]
 
 
@@ -181,17 +184,51 @@ class Proc:
             self.kill9()
 
 
+def environ(env):
+    """os.environ with `env` applied: its variables set, those given as None removed (None
+    for `env`: None, the inherited environment)."""
+    if env is None:
+        return None
+    out = {**os.environ, **env}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def as_user(path, exe, uid, gid=None):
+    """Writes the script `path` that runs `exe` (with its arguments) as `uid`:`gid` (default
+    `uid`), no supplementary groups, via setpriv; exec keeps the PID. Returns `path`."""
+    gid = uid if gid is None else gid
+    with open(path, "w") as f:
+        f.write(f"#!/bin/sh\nexec setpriv --reuid={uid} --regid={gid} --clear-groups {exe} \"$@\"\n")
+    os.chmod(path, 0o755)
+    return path
+
+
 def start_rzk(rzk, cfg, port, log=None, env=None, host="127.0.0.1"):
-    """Starts `rzk server --config cfg` (output appended to `log`, default server.log next to
-    `cfg`; `env` adds environment variables, e.g. RUST_LOG) after checking that nothing
-    listens on `host`:`port`; returns its Proc at once."""
+    """Starts `rzk server --config cfg` (`rzk` may be a wrapper such as `as_user`'s; output
+    appended to `log`, default server.log next to `cfg`; `env` as for `environ`, e.g.
+    RUST_LOG) after checking that nothing listens on `host`:`port`; returns its Proc at once."""
     check_free(port, host)
     log = log or os.path.join(os.path.dirname(os.path.abspath(cfg)), "server.log")
     with open(log, "ab") as out:
         p = subprocess.Popen([rzk, "server", "--config", cfg], stdout=out, stderr=out,
-                             stdin=subprocess.DEVNULL,
-                             env=None if env is None else {**os.environ, **env})
+                             stdin=subprocess.DEVNULL, env=environ(env))
     return Proc(p.pid, p)
+
+
+def run_rzk(rzk, cfg, port, timeout=20, log=None, env=None):
+    """Starts rzk as `start_rzk` does and waits until it exits or serves (AssertionError
+    after `timeout` s); a server that serves is stopped. Returns (its exit code, None if it
+    served, and the text of `log`: start-up errors and warnings)."""
+    log = log or os.path.join(os.path.dirname(os.path.abspath(cfg)), "server.log")
+    proc = start_rzk(rzk, cfg, port, log=log, env=env)
+    try:
+        wait_until(lambda: not proc.alive() or mode(port), timeout, "rzk to exit or serve")
+    finally:
+        code = proc.popen.poll()
+        if code is None:
+            proc.stop()
+    with open(log, errors="replace") as f:
+        return code, f.read()
 
 
 def start_member(kind, args, d, port, myid, settings, servers, apache_extra=()):
@@ -208,11 +245,31 @@ def start_member(kind, args, d, port, myid, settings, servers, apache_extra=()):
     return start_apache(args.apache, port, d, *settings, *apache_extra, *servers)
 
 
-def start_apache(script, port, datadir, *settings):
+class ApacheStart:
+    """scripts/start-apache-zk.sh (`script`) running in the background for 127.0.0.1:`port`,
+    so that several members start at once (a member of an ensemble waits for the others
+    before it answers); `wait` gives its Proc. Arguments as for `start_apache`."""
+
+    def __init__(self, script, port, datadir, *settings, env=None):
+        check_free(port)
+        self.port = port
+        self.popen = subprocess.Popen([script, str(port), datadir, *settings],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=environ(env))
+
+    def wait(self, timeout=None):
+        """The started server's Proc once the script has seen it answer `ruok`; raises
+        subprocess.CalledProcessError (its stderr: why) when the script failed."""
+        out, err = self.popen.communicate(timeout=timeout)
+        if self.popen.returncode != 0:
+            raise subprocess.CalledProcessError(self.popen.returncode, self.popen.args, out, err)
+        return Proc(int(out.split()[-1]))
+
+
+def start_apache(script, port, datadir, *settings, env=None):
     """Starts Apache ZooKeeper through scripts/start-apache-zk.sh (`script`) on 127.0.0.1:`port`
     with zoo.cfg, log and dataDir (<datadir>/data) in `datadir`; `settings` are its extra
-    arguments (key=value, server.N lines). Returns its Proc once it answers `ruok`."""
-    check_free(port)
-    out = subprocess.run([script, str(port), datadir, *settings], check=True,
-                         capture_output=True, text=True).stdout.split()
-    return Proc(int(out[-1]))
+    arguments (key=value, -Dprop=value, server.N lines), `env` its environment as for
+    `environ` (JAVA, JVMFLAGS, ZK_START_TIMEOUT). Returns its Proc once it answers `ruok`;
+    subprocess.CalledProcessError when it did not start."""
+    return ApacheStart(script, port, datadir, *settings, env=env).wait()

@@ -238,9 +238,8 @@ def case_config(ctx):
 
     def run(name, *settings):
         cfg = zkproc.write_config(os.path.join(d, name + ".cfg"), PORT + 30, *settings)
-        r = subprocess.run([ctx.rzk, "server", "--config", cfg], capture_output=True,
-                           text=True, timeout=30, env={**os.environ, **DEFAULT_ENV})
-        return r.returncode, r.stdout + r.stderr
+        return zkproc.run_rzk(ctx.rzk, cfg, PORT + 30, 30, log=os.path.join(d, name + ".log"),
+                              env=DEFAULT_ENV)
 
     code, out = run("bad-number", "tickTime=abc")
     assert code == 2, out

@@ -102,11 +102,10 @@ class Server:
         self.proc.stop()
 
 
-def rzk_env(jaas=None):
-    env = dict(os.environ)
-    env["RZK_LOG"] = "debug"
-    env.pop("SERVER_JVMFLAGS", None)
-    return env
+def rzk_env():
+    """What every rzk of the suite runs with on top of the inherited environment (as for
+    zkproc.environ): debug logs, and no SERVER_JVMFLAGS of the caller's."""
+    return {"RZK_LOG": "debug", "SERVER_JVMFLAGS": None}
 
 
 def start_server(kind, name, settings, jaas=None, sysprops=()):
@@ -122,12 +121,7 @@ def start_server(kind, name, settings, jaas=None, sysprops=()):
             settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
         settings += list(sysprops)
         cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
-        zkproc.check_free(port)
-        import subprocess
-        with open(os.path.join(d, "server.log"), "ab") as out:
-            p = subprocess.Popen([RZK, "server", "--config", cfg], stdout=out, stderr=out,
-                                 stdin=subprocess.DEVNULL, env=rzk_env())
-        proc = zkproc.Proc(p.pid, p)
+        proc = zkproc.start_rzk(RZK, cfg, port, env=rzk_env())
         zkproc.wait_serving(port, proc, what="rzk " + name)
     else:
         args = list(settings)

@@ -39,19 +39,7 @@ def run_rzk(settings, timeout=20, jaas=None, env=None):
     if jaas is not None:
         settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
     cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
-    log = os.path.join(d, "server.log")
-    with open(log, "wb") as out:
-        p = subprocess.Popen([RZK, "server", "--config", cfg], stdout=out, stderr=out,
-                             stdin=subprocess.DEVNULL, env=dict(rzk_env(), **(env or {})))
-    proc = zkproc.Proc(p.pid, p)
-    try:
-        zkproc.wait_until(lambda: not proc.alive() or zkproc.mode(port), timeout, "rzk")
-    finally:
-        code = p.poll()
-        if code is None:
-            proc.stop()
-    with open(log) as f:
-        return code, f.read()
+    return zkproc.run_rzk(RZK, cfg, port, timeout, env={**rzk_env(), **(env or {})})
 
 
 @pytest.mark.parametrize("key,value", REFUSED, ids=[k for k, _ in REFUSED])
@@ -152,11 +140,12 @@ def test_unusable_enforcement_refused(kind, settings, named):
     else:
         port = next(_ports)
         d = workdir("apache-cfg")
-        r = subprocess.run([APACHE, str(port), d, *settings], capture_output=True, text=True,
-                           env=dict(os.environ, ZK_START_TIMEOUT="30"))
-        if r.returncode == 0:
-            zkproc.Proc(int(r.stdout.split()[-1])).stop()
-        assert r.returncode != 0, "Apache ZooKeeper started"
+        try:
+            zkproc.start_apache(APACHE, port, d, *settings, env={"ZK_START_TIMEOUT": "30"}).stop()
+            started = True
+        except subprocess.CalledProcessError:
+            started = False
+        assert not started, "Apache ZooKeeper started"
         with open(os.path.join(d, "zookeeper.log")) as f:
             assert named in f.read()
 

@@ -2,7 +2,6 @@
 with a `sasl:` ACL (the write is forwarded; the leader judges the session's sasl id with
 its own providers) and the ACL holds on every member."""
 import os
-import subprocess
 
 import pytest
 from kazoo.client import KazooClient
@@ -33,11 +32,7 @@ def ensemble():
                                   "authProvider.1=" + SASL_PROVIDER,
                                   "java.security.auth.login.config=" + jaas,
                                   servers=servers, myid=i)
-        zkproc.check_free(client[i])
-        with open(os.path.join(d, "server.log"), "ab") as out:
-            p = subprocess.Popen([RZK, "server", "--config", cfg], stdout=out, stderr=out,
-                                 stdin=subprocess.DEVNULL, env=rzk_env())
-        procs[i] = zkproc.Proc(p.pid, p)
+        procs[i] = zkproc.start_rzk(RZK, cfg, client[i], env=rzk_env())
     try:
         leader = zkproc.wait_settled([client[i] for i in ids])
         yield client, leader

@@ -188,18 +188,15 @@ def main():
         for i, port in ports.items():
             d = os.path.join(tmp, f"zk{i}")
             zkproc.write_myid(os.path.join(d, "data"), i)
-            zkproc.check_free(port)
-            starters.append(subprocess.Popen(
-                [a.apache, str(port), d, "reconfigEnabled=true", "skipACL=yes",
-                 "standaloneEnabled=false", *servers],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env={**os.environ, "ZK_START_TIMEOUT": "90"}))
+            starters.append(zkproc.ApacheStart(
+                a.apache, port, d, "reconfigEnabled=true", "skipACL=yes",
+                "standaloneEnabled=false", *servers, env={"ZK_START_TIMEOUT": "90"}))
         for s in starters:
-            out, err = s.communicate(timeout=120)
-            if s.returncode != 0:
-                print(f"cannot start Apache ZooKeeper: {err}", file=sys.stderr)
+            try:
+                procs.append(s.wait(timeout=120))
+            except subprocess.CalledProcessError as e:
+                print(f"cannot start Apache ZooKeeper: {e.stderr}", file=sys.stderr)
                 return 1
-            procs.append(zkproc.Proc(int(out.split()[-1])))
         zkproc.wait_settled(list(ports.values()), timeout=90, where="ZooKeeper ensemble")
         leader, follower = leader_and_follower(ports)
         server = f"127.0.0.1:{ports[leader]}"
