@@ -1,6 +1,6 @@
 //! A snapshot file (`version-2/snapshot.<zxid>`, plain or `.gz`) as rzk finds it on
 //! disk: read whole with `storage::snapshot::read_snapshot` (sessions, ACL cache, nodes,
-//! seals, digest trailer), then loaded the way start-up loads it (`storage::db::load`:
+//! seals, digest trailer), then loaded the way start-up loads it (`storage::open` + `Recovered::replay_log`:
 //! snapshot candidates, `tree::TreeBuilder`, fallback to older snapshots).
 //!
 //! Input: first byte % 3 = 0: the rest is the plain file; 1: the rest is the file named
@@ -14,9 +14,9 @@
 use flate2::write::GzEncoder;
 use libfuzzer_sys::fuzz_target;
 use rzk_fuzz::fresh_dir;
-use rzk_server::storage::db::{self, SnapshotOptions};
+use rzk_server::config::Config;
+use rzk_server::storage;
 use rzk_server::storage::files::Compression;
-use rzk_server::storage::recovery::RecoveryOptions;
 use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
 use std::io::Write;
 
@@ -73,11 +73,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let opts = RecoveryOptions {
-        trust_empty_snapshot: false,
-        autocreate: true,
+    let mut cfg = Config {
+        data_dir: dir.clone(),
+        data_log_dir: dir.clone(),
+        extended_types_enabled: mode & 4 != 0,
+        ..Config::default()
     };
-    if let Err(e) = db::load(&dir, &dir, &opts, mode & 4 != 0, SnapshotOptions::default()) {
+    cfg.unknown
+        .insert("snapshot.trust.empty".to_string(), "false".to_string());
+    if let Err(e) = storage::open(&cfg).and_then(|r| r.replay_log()) {
         let _ = e.to_string();
     }
 });

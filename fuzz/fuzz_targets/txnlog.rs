@@ -1,7 +1,7 @@
 //! A transaction log file (`version-2/log.<zxid>`) as rzk finds it on disk: read
 //! record by record with `storage::log_reader::LogFileReader` (also in the
 //! `rzk log recover` mode that accepts bad checksums), then loaded the way start-up
-//! loads it (`storage::db::load`: recovery, torn-tail repair, replay onto a tree).
+//! loads it (`storage::open` + `Recovered::replay_log`: recovery, torn-tail repair, replay onto a tree).
 //!
 //! Input: first byte bit 0 = 0: the rest is the whole file. Bit 0 = 1: the rest is a
 //! list of `u16 length + payload` chunks, each framed as a valid record (header,
@@ -15,10 +15,10 @@
 use libfuzzer_sys::fuzz_target;
 use rzk_fuzz::{fresh_dir, Cursor};
 use rzk_proto::txn::TxnRecord;
-use rzk_server::storage::db::{self, SnapshotOptions};
+use rzk_server::config::Config;
+use rzk_server::storage;
 use rzk_server::storage::files::FileHeader;
 use rzk_server::storage::log_reader::{LogFileReader, LogReadError};
-use rzk_server::storage::recovery::RecoveryOptions;
 use rzk_server::storage::txnlog::frame_record;
 
 fn file_bytes(mode: u8, c: &mut Cursor<'_>) -> Vec<u8> {
@@ -83,11 +83,15 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The start-up path over the same file (it may truncate a torn tail in place).
-    let opts = RecoveryOptions {
-        trust_empty_snapshot: true,
-        autocreate: true,
+    let mut cfg = Config {
+        data_dir: dir.clone(),
+        data_log_dir: dir.clone(),
+        extended_types_enabled: mode & 4 != 0,
+        ..Config::default()
     };
-    if let Err(e) = db::load(&dir, &dir, &opts, mode & 4 != 0, SnapshotOptions::default()) {
+    cfg.unknown
+        .insert("snapshot.trust.empty".to_string(), "true".to_string());
+    if let Err(e) = storage::open(&cfg).and_then(|r| r.replay_log()) {
         let _ = e.to_string();
     }
 });

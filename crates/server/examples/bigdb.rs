@@ -12,8 +12,8 @@
 use bytes::Bytes;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{CreateTxn, SetDataTxn, Txn, TxnHeader, TxnRecord};
-use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
-use rzk_server::storage::recovery::RecoveryOptions;
+use rzk_server::config::Config;
+use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
 use rzk_server::tree::DataTree;
 use std::io::{Read, Write};
@@ -202,13 +202,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(tree);
 
     let t = Instant::now();
-    let loaded = load(
-        &dir,
-        &dir,
-        &RecoveryOptions::default(),
-        false,
-        SnapshotOptions::default(),
-    )?;
+    let cfg = Config {
+        data_dir: dir.clone(),
+        data_log_dir: dir.clone(),
+        ..Config::default()
+    };
+    let loaded = rzk_server::storage::open(&cfg)?.replay_log()?;
     println!(
         "loaded through the storage API (snapshot + {tail} txns): {} znodes in {:.2} s, process RSS {} MiB",
         loaded.tree.node_count(),

@@ -11,12 +11,14 @@ use rzk_proto::multi::{MultiOp, MultiRequest};
 use rzk_proto::opcode::perms;
 use rzk_proto::records::{Acl, CreateRequest, DeleteRequest, SetDataRequest};
 use rzk_proto::Jute;
-use rzk_server::storage::db::{load, SnapshotOptions};
+use rzk_server::config::Config;
+use rzk_server::storage::db::SnapshotOptions;
 use rzk_server::storage::files;
-use rzk_server::storage::recovery::RecoveryOptions;
+use rzk_server::storage::{open, Replayed};
 use rzk_server::tree::DataTree;
 use rzk_testkit::raw::RawClient;
 use rzk_testkit::server::TestServer;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -213,16 +215,15 @@ async fn crash_without_shutdown_keeps_every_acknowledged_write() {
     restart_and_check(&mut server, w).await;
 }
 
-/// Recovers the database in `dir` as a restart would (without starting a server).
-fn reload(dir: &std::path::Path) -> rzk_server::storage::db::LoadedDb {
-    load(
-        dir,
-        dir,
-        &RecoveryOptions::default(),
-        false,
-        SnapshotOptions::default(),
-    )
-    .expect("load")
+/// Recovers the database in `dir` as a restart would (without starting a server): the
+/// one start-up path (`storage::open`), then every logged txn applied in order.
+fn reload(dir: &Path) -> Replayed {
+    let cfg = Config {
+        data_dir: dir.to_path_buf(),
+        data_log_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    open(&cfg).and_then(|r| r.replay_log()).expect("load")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +352,7 @@ async fn orphan_ephemerals_are_closed_through_the_write_path() {
     let db = reload(d.path());
     assert!(!db.tree.exists("/orphan"));
     assert!(db.orphan_sessions.is_empty());
-    assert_eq!(db.last_zxid, closed_at);
+    assert_eq!(db.last_zxid.0, closed_at);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,16 +4,30 @@
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
 use rzk_proto::{Data, SessionId};
-use rzk_server::storage::db::{load, save_snapshot, SnapshotOptions};
-use rzk_server::storage::files::Compression;
+use rzk_server::config::Config;
+use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
+use rzk_server::storage::files::{self, Compression};
 use rzk_server::storage::log_reader::LogIterator;
-use rzk_server::storage::recovery::{RecoveryOptions, StartState};
+use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
+use rzk_server::storage::{open, OpenError, Replayed};
 use rzk_server::tree::DataTree;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 const SESSION: i64 = 0x1000007d3090000;
+
+/// Reads `dir` as a restart does (`storage::open`, the one start-up path), then applies
+/// every logged txn in order.
+fn load(dir: &Path, extended_types: bool) -> Result<Replayed, OpenError> {
+    let cfg = Config {
+        data_dir: dir.to_path_buf(),
+        data_log_dir: dir.to_path_buf(),
+        extended_types_enabled: extended_types,
+        ..Config::default()
+    };
+    open(&cfg)?.replay_log()
+}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zk38")
@@ -56,16 +70,9 @@ fn assert_same_tree(a: &DataTree, b: &DataTree) {
 fn zookeeper_data_dir_loads_into_the_tree() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
-    let db = load(
-        d.path(),
-        d.path(),
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let db = load(d.path(), true).unwrap();
     assert_eq!(db.report.state, StartState::Loaded);
-    assert_eq!(db.last_zxid, 22);
+    assert_eq!(db.last_zxid.0, 22);
     assert_eq!(db.tree.last_zxid(), 22);
     assert_eq!(
         db.sessions
@@ -109,14 +116,7 @@ fn zookeeper_data_dir_loads_into_the_tree() {
 fn saved_snapshot_loads_back_identically_plain_and_gz() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
-    let db = load(
-        d.path(),
-        d.path(),
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let db = load(d.path(), true).unwrap();
     let sessions: Vec<(SessionId, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
     for compression in [Compression::None, Compression::Gzip] {
         let out = tempfile::tempdir().unwrap();
@@ -130,14 +130,7 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
         } else {
             "snapshot.16"
         }));
-        let back = load(
-            out.path(),
-            out.path(),
-            &RecoveryOptions::default(),
-            true,
-            opts,
-        )
-        .unwrap();
+        let back = load(out.path(), true).unwrap();
         assert_same_tree(&db.tree, &back.tree);
         assert_eq!(back.sessions, db.sessions);
         assert_eq!(back.report.txns_replayed, 0);
@@ -150,7 +143,7 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
 fn null_data_survives_a_snapshot() {
     let d = tempfile::tempdir().unwrap();
     let opts = SnapshotOptions::default();
-    let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, opts).unwrap();
+    let db = load(d.path(), true).unwrap();
     let mut tree = db.tree;
     for (zxid, path, data) in [(1, "/null", Data::NULL), (2, "/empty", Data::empty())] {
         tree.apply(&TxnRecord {
@@ -182,14 +175,7 @@ fn null_data_survives_a_snapshot() {
         bytes.windows(null_node.len()).any(|w| w == null_node),
         "null data is written as length -1"
     );
-    let back = load(
-        out.path(),
-        out.path(),
-        &RecoveryOptions::default(),
-        true,
-        opts,
-    )
-    .unwrap();
+    let back = load(out.path(), true).unwrap();
     assert!(back.tree.get_data("/null").unwrap().0.is_null());
     let (empty, _) = back.tree.get_data("/empty").unwrap();
     assert!(!empty.is_null() && empty.is_empty());
@@ -207,7 +193,7 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
             compression,
             digest_disabled: false,
         };
-        let db = load(d.path(), d.path(), &RecoveryOptions::default(), true, opts).unwrap();
+        let db = load(d.path(), true).unwrap();
         let mut tree = db.tree;
         for i in 0..3000i64 {
             tree.apply(&TxnRecord {
@@ -234,14 +220,7 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
         let out = tempfile::tempdir().unwrap();
         let p = save_snapshot(&tree, &[], out.path(), opts).unwrap();
         // the intact file loads
-        let back = load(
-            out.path(),
-            out.path(),
-            &RecoveryOptions::default(),
-            true,
-            opts,
-        )
-        .unwrap();
+        let back = load(out.path(), true).unwrap();
         assert_same_tree(&tree, &back.tree);
         // flip a byte of one value, past the first 256 KiB read buffer
         let mut plain = fs::read(&p).unwrap();
@@ -266,15 +245,9 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
             plain
         };
         fs::write(&p, damaged).unwrap();
-        let err = load(
-            out.path(),
-            out.path(),
-            &RecoveryOptions::default(),
-            true,
-            opts,
-        )
-        .expect_err("a damaged snapshot is refused")
-        .to_string();
+        let err = load(out.path(), true)
+            .expect_err("a damaged snapshot is refused")
+            .to_string();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
             err.contains(&name) && err.contains("byte offset") && err.contains("CRC corruption"),
@@ -286,16 +259,9 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
 #[test]
 fn new_database_writes_the_same_snapshot_0_as_zookeeper() {
     let d = tempfile::tempdir().unwrap();
-    let db = load(
-        d.path(),
-        d.path(),
-        &RecoveryOptions::default(),
-        false,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let db = load(d.path(), false).unwrap();
     assert_eq!(db.report.state, StartState::NewEmpty);
-    let p = db.initial_snapshot.unwrap();
+    let p = files::version_dir(d.path()).join("snapshot.0");
     assert_eq!(
         fs::read(p).unwrap(),
         fs::read(fixture().join("version-2/snapshot.0")).unwrap()
@@ -307,14 +273,7 @@ fn logged_txns_survive_a_restart() {
     // new database, then the write pipeline logs ZooKeeper's txns through the TxnLog
     // seam (group commit), then a restart rebuilds the same tree as ZooKeeper's dir
     let d = tempfile::tempdir().unwrap();
-    let db = load(
-        d.path(),
-        d.path(),
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let db = load(d.path(), true).unwrap();
     let mut tree = db.tree;
     let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
     let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)
@@ -331,25 +290,11 @@ fn logged_txns_survive_a_restart() {
         }
     }
     drop(log);
-    let again = load(
-        d.path(),
-        d.path(),
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let again = load(d.path(), true).unwrap();
     assert_same_tree(&tree, &again.tree);
     let zk = tempfile::tempdir().unwrap();
     copy_fixture(zk.path());
-    let from_zk = load(
-        zk.path(),
-        zk.path(),
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let from_zk = load(zk.path(), true).unwrap();
     assert_same_tree(&from_zk.tree, &again.tree);
 }
 
@@ -363,14 +308,7 @@ fn export_rzk_data_dir_for_apache_zookeeper() {
         return;
     };
     let d = PathBuf::from(dir);
-    let db = load(
-        &d,
-        &d,
-        &RecoveryOptions::default(),
-        true,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+    let db = load(&d, true).unwrap();
     let mut tree = db.tree;
     let mut log = FileTxnLog::open(&d, TxnLogConfig::default()).unwrap();
     let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)

@@ -2,21 +2,21 @@
 //! load (fixtures/zk38-fuzzy, see its README): its snapshot is fuzzy (txns were applied
 //! while it was written, so its trailer digest is at 0x680 while its name is 0x64c) and
 //! the log txns 0x64d..=0x680 are replayed on top of it. ZooKeeper reports no digest
-//! mismatch there; neither may rzk, on either load (the whole-database loader `db::load`
-//! used by tools and fuzz targets, and the server's start-up `storage::open::open`
-//! followed by applying the logged txns). Real mismatches are still counted: one per
+//! mismatch there; neither may rzk, on either reading (`Recovered::replay_log`, used by
+//! tools and fuzz targets, and the server's start-up `storage::open::open` followed by
+//! applying the logged txns one by one as the quorum applier does). Real mismatches are still counted: one per
 //! wrong txn digest after the window, one for a changed node.
 
 use rzk_proto::txn::{TxnDigest, TxnRecord};
 use rzk_proto::Data;
 use rzk_server::config::Config;
-use rzk_server::storage::db::{load, save_snapshot, LoadedDb, SnapshotOptions};
+use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
 use rzk_server::storage::files::Compression;
 use rzk_server::storage::log_reader::LogIterator;
-use rzk_server::storage::open as recover;
-use rzk_server::storage::recovery::{RecoveryOptions, StartState};
+use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
+use rzk_server::storage::{open, open as recover, OpenError, Replayed};
 use rzk_server::tree::DataTree;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -68,16 +68,21 @@ fn dir_with_txns(to: &Path, txns: &[TxnRecord]) {
     log.close().unwrap();
 }
 
-/// The whole-database loader (`db::load`: snapshot, then every logged txn replayed).
-fn load_standalone(dir: &Path) -> LoadedDb {
-    let db = load(
-        dir,
-        dir,
-        &RecoveryOptions::default(),
-        false,
-        SnapshotOptions::default(),
-    )
-    .unwrap();
+/// Reads `dir` as a restart does (`storage::open`, the one start-up path), then applies
+/// every logged txn in order.
+fn load(dir: &Path, extended_types: bool) -> Result<Replayed, OpenError> {
+    let cfg = Config {
+        data_dir: dir.to_path_buf(),
+        data_log_dir: dir.to_path_buf(),
+        extended_types_enabled: extended_types,
+        ..Config::default()
+    };
+    open(&cfg)?.replay_log()
+}
+
+/// The offline reading (`storage::open`, then `Recovered::replay_log`).
+fn load_standalone(dir: &Path) -> Replayed {
+    let db = load(dir, false).unwrap();
     assert_eq!(db.report.state, StartState::Loaded);
     db
 }
@@ -119,7 +124,7 @@ fn standalone_start_on_fuzzy_zookeeper_snapshot_reports_no_digest_mismatch() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
     let db = load_standalone(d.path());
-    assert_eq!(db.last_zxid, LAST);
+    assert_eq!(db.last_zxid.0, LAST);
     assert_eq!(db.report.txns_replayed, (LAST - SNAP) as u64);
     assert_eq!(db.tree.digest_mismatches(), 0);
     // the snapshot's digest was compared (and cleared) when the replay reached it
@@ -187,7 +192,7 @@ fn txn_digests_inside_the_fuzzy_window_are_not_compared() {
     dir_with_txns(d.path(), &txns_with_wrong_digest_at(0x660));
     let db = load_standalone(d.path());
     assert_eq!(db.tree.digest_mismatches(), 0);
-    assert_eq!(db.last_zxid, LAST);
+    assert_eq!(db.last_zxid.0, LAST);
 }
 
 /// Rewrites `snapshot` (same name and trailer) with one more byte in `path`'s data.

@@ -1,24 +1,19 @@
 //! The glue between the data tree and the files: [`save_snapshot`] writes a `DataTree`
-//! (+ session table) as a ZooKeeper snapshot, [`load`] rebuilds the tree and session
-//! table from dataDir/dataLogDir (newest valid snapshot, then `DataTree::apply` for every
-//! later logged txn).
+//! (+ session table) as a ZooKeeper snapshot, and the snapshot half of a recovery builds
+//! the tree back (`SnapshotTreeLoader`, used by the one start-up path,
+//! [`super::open`]; the logged txns are applied by the node once committed, or by
+//! `Recovered::replay_log` for offline readers).
 //!
 //! Owns only that translation. It never decides when to snapshot (snap_policy.rs), never
-//! appends to logs and never closes sessions itself: sessions owning ephemerals but
-//! missing from the session table are reported in [`LoadedDb::orphan_sessions`] for the
-//! server to close through the write path, as ZooKeeper does at start-up.
+//! appends to logs and never closes sessions.
 
 use super::files::{self, Compression};
-use super::recovery::{
-    self, RecoveryError, RecoveryOptions, RecoveryReport, RecoverySink, StartState,
-};
+use super::recovery::RecoveryError;
 use super::snapshot::{SnapNode, SnapshotError, SnapshotTrailer, SnapshotWriter, ZxidDigest};
 use crate::tree::digest::SnapshotDigest;
 use crate::tree::{DataTree, NodePrep, PreparedNode, SnapshotNode, TreeBuilder};
 use rzk_proto::records::Acl;
-use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::SessionId;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,25 +84,8 @@ pub fn save_snapshot(
     Ok(path)
 }
 
-/// The recovered database.
-#[derive(Debug)]
-pub struct LoadedDb {
-    pub tree: DataTree,
-    /// Global sessions with their timeouts (from the snapshot, then create/closeSession
-    /// txns).
-    pub sessions: BTreeMap<SessionId, i32>,
-    /// Highest zxid (-1: untrusted empty database).
-    pub last_zxid: i64,
-    /// Sessions that own ephemerals but are not in `sessions`: the server must close them.
-    pub orphan_sessions: Vec<SessionId>,
-    /// Where a `snapshot.0` was written for a brand-new database.
-    pub initial_snapshot: Option<PathBuf>,
-    pub report: RecoveryReport,
-}
-
 /// Builds a [`DataTree`] from the snapshot part of a recovery (ACL cache, then nodes).
-/// Shared by every [`RecoverySink`] that needs the tree: [`load`] here and the server's
-/// start-up (every configuration) in `storage/open.rs`.
+/// Used by the server's start-up (every configuration) in `storage/open.rs`.
 #[derive(Default)]
 pub(crate) struct SnapshotTreeLoader {
     builder: Option<TreeBuilder>,
@@ -137,7 +115,7 @@ impl SnapshotTreeLoader {
         .map_err(|e| format!("invalid data tree: {e}"))
     }
 
-    /// The preparer of the current builder (see [`RecoverySink::preparer`]).
+    /// The preparer of the current builder (see [`super::recovery::RecoverySink::preparer`]).
     pub(crate) fn preparer(&mut self) -> NodePrep {
         self.builder.get_or_insert_with(TreeBuilder::new).preparer()
     }
@@ -184,131 +162,4 @@ pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: i6
             "the logged txns do not cover the snapshot digest's zxid; state may be inconsistent"
         );
     }
-}
-
-struct TreeSink {
-    loader: SnapshotTreeLoader,
-    tree: Option<DataTree>,
-    sessions: BTreeMap<SessionId, i32>,
-    extended_types: bool,
-}
-
-impl TreeSink {
-    fn tree(&mut self) -> &mut DataTree {
-        let ext = self.extended_types;
-        self.tree.get_or_insert_with(|| {
-            let mut t = DataTree::new();
-            t.set_extended_types(ext);
-            t
-        })
-    }
-}
-
-impl RecoverySink for TreeSink {
-    fn reset(&mut self) {
-        self.loader.reset();
-        self.tree = None;
-        self.sessions.clear();
-    }
-
-    fn sessions(&mut self, sessions: Vec<(i64, i32)>) -> Result<(), String> {
-        self.sessions
-            .extend(sessions.into_iter().map(|(id, to)| (SessionId(id), to)));
-        Ok(())
-    }
-
-    fn acl_cache(&mut self, entries: Vec<(i64, Vec<Acl>)>) -> Result<(), String> {
-        self.loader.acl_cache(entries)
-    }
-
-    fn node(&mut self, n: SnapNode) -> Result<(), String> {
-        self.loader.node(n)
-    }
-
-    fn preparer(&mut self) -> Option<crate::tree::NodePrep> {
-        Some(self.loader.preparer())
-    }
-
-    fn prepared_node(&mut self, n: crate::tree::PreparedNode) -> Result<(), String> {
-        self.loader.prepared_node(n)
-    }
-
-    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
-        let mut t = self.loader.finish(zxid, trailer)?;
-        t.set_extended_types(self.extended_types);
-        self.tree = Some(t);
-        Ok(())
-    }
-
-    fn txn(&mut self, rec: &TxnRecord) -> Result<(), String> {
-        match &rec.txn {
-            Txn::CreateSession(c) => {
-                self.sessions
-                    .insert(SessionId(rec.header.client_id), c.timeout_ms);
-            }
-            Txn::CloseSession(_) => {
-                self.sessions.remove(&SessionId(rec.header.client_id));
-            }
-            _ => {}
-        }
-        // Failures (NONODE / NODEEXISTS on a fuzzy snapshot) are expected and ignored;
-        // the tree checks digests (not inside the snapshot's fuzzy window).
-        self.tree().apply(rec);
-        Ok(())
-    }
-}
-
-/// Loads the database from `data_dir` (snapshots) and `data_log_dir` (logs). A brand-new
-/// empty database gets its `snapshot.0` written here, as ZooKeeper does.
-pub fn load(
-    data_dir: &Path,
-    data_log_dir: &Path,
-    opts: &RecoveryOptions,
-    extended_types: bool,
-    snap_opts: SnapshotOptions,
-) -> Result<LoadedDb, DbError> {
-    let mut sink = TreeSink {
-        loader: SnapshotTreeLoader::default(),
-        tree: None,
-        sessions: BTreeMap::new(),
-        extended_types,
-    };
-    let report = recovery::recover(data_dir, data_log_dir, opts, &mut sink)?;
-    if let Some(t) = &sink.tree {
-        warn_snapshot_digest_not_covered(t, report.last_zxid);
-    }
-    let mut tree = sink.tree.take().unwrap_or_else(|| {
-        let mut t = DataTree::new();
-        t.set_extended_types(extended_types);
-        t
-    });
-    let mut initial_snapshot = None;
-    let last_zxid = match report.state {
-        StartState::Loaded => report.last_zxid.max(tree.last_zxid()),
-        StartState::NewEmpty => {
-            tree.set_last_zxid(0);
-            initial_snapshot = Some(save_snapshot(&tree, &[], data_dir, snap_opts)?);
-            0
-        }
-        StartState::Untrusted => {
-            tree.set_last_zxid(-1);
-            -1
-        }
-    };
-    if last_zxid > tree.last_zxid() {
-        tree.set_last_zxid(last_zxid);
-    }
-    let orphan_sessions = tree
-        .ephemeral_sessions()
-        .into_iter()
-        .filter(|s| !sink.sessions.contains_key(s))
-        .collect();
-    Ok(LoadedDb {
-        tree,
-        sessions: sink.sessions,
-        last_zxid,
-        orphan_sessions,
-        initial_snapshot,
-        report,
-    })
 }

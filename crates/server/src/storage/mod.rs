@@ -19,5 +19,5 @@ pub mod snap_policy;
 pub mod snapshot;
 pub mod txnlog;
 
-pub use open::{open, OpenError, Recovered};
+pub use open::{open, OpenError, Recovered, Replayed};
 pub use settings::StorageSettings;

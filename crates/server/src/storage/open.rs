@@ -23,8 +23,9 @@ use crate::tree::DataTree;
 use crate::zab::{Durable, EpochKind, Txn};
 use bytes::Bytes;
 use rzk_proto::records::Acl;
-use rzk_proto::txn::TxnRecord;
+use rzk_proto::txn::{Txn as TxnBody, TxnRecord};
 use rzk_proto::{SessionId, Zxid};
+use std::collections::BTreeMap;
 
 /// What a server starts from.
 #[derive(Debug)]
@@ -39,6 +40,74 @@ pub struct Recovered {
     pub settings: StorageSettings,
     /// What recovery found (snapshot used, skipped snapshots, torn tails).
     pub report: RecoveryReport,
+}
+
+/// A data directory read as a restart reads it, then every logged txn applied in order
+/// (see [`Recovered::replay_log`]): what offline readers of a data directory (tools,
+/// tests) want. A server never builds one: it applies the logged txns once the quorum
+/// has committed them.
+#[derive(Debug)]
+pub struct Replayed {
+    /// The database after the last logged txn.
+    pub tree: DataTree,
+    /// Global sessions with their timeouts (from the snapshot, then the logged
+    /// createSession / closeSession txns).
+    pub sessions: BTreeMap<SessionId, i32>,
+    /// The highest zxid: the last logged txn's, else the snapshot's.
+    pub last_zxid: Zxid,
+    /// Sessions that own ephemerals but are not in `sessions` (a server closes them
+    /// through the write path, as ZooKeeper does at start-up).
+    pub orphan_sessions: Vec<SessionId>,
+    /// What recovery found (snapshot used, skipped snapshots, torn tails).
+    pub report: RecoveryReport,
+}
+
+impl Recovered {
+    /// Applies every txn of `durable.log` to the tree, in order, treating each as
+    /// committed (as a single voter does at start-up), and tracks the session table
+    /// through them. Failed txns (NONODE / NODEEXISTS in a fuzzy snapshot's window) are
+    /// ignored as ZooKeeper's replay ignores them.
+    pub fn replay_log(self) -> Result<Replayed, OpenError> {
+        let mut tree = self.tree;
+        let mut sessions: BTreeMap<SessionId, i32> = self.sessions.into_iter().collect();
+        for t in &self.durable.log {
+            let rec = TxnRecord::decode(&t.payload).map_err(|e| OpenError::Log {
+                zxid: t.zxid,
+                reason: e.to_string(),
+            })?;
+            match &rec.txn {
+                TxnBody::CreateSession(c) => {
+                    sessions.insert(SessionId(rec.header.client_id), c.timeout_ms);
+                }
+                TxnBody::CloseSession(_) => {
+                    sessions.remove(&SessionId(rec.header.client_id));
+                }
+                _ => {}
+            }
+            tree.apply(&rec);
+        }
+        let last_zxid = self
+            .durable
+            .log
+            .last()
+            .map_or(self.durable.snapshot_zxid, |t| t.zxid)
+            .max(Zxid(tree.last_zxid()));
+        if last_zxid.0 > tree.last_zxid() {
+            tree.set_last_zxid(last_zxid.0);
+        }
+        let orphan_sessions = tree
+            .ephemeral_sessions()
+            .into_iter()
+            .filter(|s| !sessions.contains_key(s))
+            .collect();
+        Ok(Replayed {
+            tree,
+            sessions,
+            last_zxid,
+            orphan_sessions,
+            report: self.report,
+        })
+    }
 }
 
 /// Why storage could not be opened. The message names the directory or file (and, for
@@ -58,6 +127,9 @@ pub enum OpenError {
     },
     #[error("epoch files: {0}")]
     Epoch(String),
+    /// A logged txn that recovery read but that does not decode (replay only).
+    #[error("logged txn {zxid} does not decode: {reason}")]
+    Log { zxid: Zxid, reason: String },
 }
 
 /// Removes `snapshot.*.tmp` files: snapshots whose writer died before the rename
@@ -123,7 +195,7 @@ impl RecoverySink for SnapshotOnly {
 
     fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
         // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
-        // applied (once committed) without digest checks, as `db::load`'s replay does.
+        // applied (once committed) without digest checks, as ZooKeeper's replay does.
         self.tree = Some(self.loader.finish(zxid, trailer)?);
         self.snap_zxid = Zxid(zxid);
         self.snapshot_at = Some(std::time::Instant::now());
