@@ -333,8 +333,7 @@ def check_provider_settings(s):
 
 
 def servers_lines(quorum_base):
-    return [f"server.{i}=127.0.0.1:{quorum_base + i}:{quorum_base + 10 + i}"
-            + (":observer" if i == OBSERVER else "") for i in range(1, 5)]
+    return zkproc.server_lines(range(1, 5), quorum_base, quorum_base + 10, observers=(OBSERVER,))
 
 
 def check_keyset_ensemble(s):

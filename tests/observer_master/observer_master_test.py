@@ -66,8 +66,8 @@ class Ensemble:
         self.dir = os.path.join(tmp, name)
         self.procs = {}
         self.om_port = self.base + 50
-        self.servers = [f"server.{i}=127.0.0.{i}:{self.base + 10 + i}:{self.base + 20 + i}"
-                        + (":observer" if i == OBSERVER else "") for i in sorted(kinds)]
+        self.servers = zkproc.server_lines(sorted(kinds), self.base + 10, self.base + 20,
+                                           observers=(OBSERVER,), host=lambda i: f"127.0.0.{i}")
 
     def port(self, i):
         return self.base + i
