@@ -13,7 +13,8 @@ default snapCount (100000):
    (znode_count - empty znode_count);
 3. restart it --repeat times after SIGTERM and --repeat times after SIGKILL. Before each
    stop one setData on /bench-memory-marker is acknowledged, so every restart has a logged
-   txn after the newest snapshot to replay.
+   txn after the newest snapshot to replay. RSS is read once the last restart's snapshot
+   is written, and again SETTLE seconds later.
 
 Restart time, precisely: from just before the start command is spawned (the rzk binary
 itself; for ZooKeeper scripts/start-apache-zk.sh, which spawns the JVM after writing its
@@ -207,7 +208,9 @@ class Server:
 
 
 class Rzk(Server):
-    def __init__(self, port, work, args):
+    """rzk; `extra` are more zoo.cfg lines (key=value), e.g. snapCount=N."""
+
+    def __init__(self, port, work, args, extra=()):
         super().__init__("rzk", port, work, args)
         self.cfg = os.path.join(self.dir, "zoo.cfg")
         with open(self.cfg, "w") as f:
@@ -215,6 +218,7 @@ class Rzk(Server):
                 f"tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={self.data}\n"
                 f"clientPort={port}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n"
                 "forceSync=yes\n4lw.commands.whitelist=*\nadmin.enableServer=false\n"
+                + "".join(f"{kv}\n" for kv in extra)
             )
 
     def start(self, probe_path, limit):
@@ -231,8 +235,11 @@ class Rzk(Server):
 
 
 class Zk(Server):
-    def __init__(self, port, work, args):
+    """Apache ZooKeeper; `extra` are more zoo.cfg lines (key=value) for the start script."""
+
+    def __init__(self, port, work, args, extra=()):
         super().__init__("zk", port, work, args)
+        self.extra = list(extra)
 
     def start(self, probe_path, limit):
         env = dict(os.environ)
@@ -240,7 +247,7 @@ class Zk(Server):
         env["ZK_START_TIMEOUT"] = str(int(limit))
         t0 = time.monotonic()
         p = subprocess.Popen(
-            [self.args.start_zk, str(self.port), self.dir, "forceSync=yes"],
+            [self.args.start_zk, str(self.port), self.dir, "forceSync=yes", *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
         )
         try:
@@ -344,6 +351,12 @@ def restarts(args, srv, res, log):
             res[srv.name, "snap_ms"] = statistics.median(snap_ms)
             res[srv.name, "snap_size"] = statistics.median(snap_size)
     res[srv.name, "rss_after_restart"] = rss_bytes(srv.pid)
+    # Once more after SETTLE idle seconds: memory the allocator returns only with time
+    # (jemalloc's decay of the pages the snapshot's copy of the tree freed) is gone then.
+    time.sleep(args.settle)
+    res[srv.name, "rss_after_restart_settled"] = rss_bytes(srv.pid)
+    log(f"RSS after the restarts {res[srv.name, 'rss_after_restart'] / MIB:.1f} MiB, "
+        f"{args.settle:.0f}s later {res[srv.name, 'rss_after_restart_settled'] / MIB:.1f} MiB")
     srv.stop(signal.SIGTERM)
 
 
@@ -354,6 +367,7 @@ def table(args, res, targets):
         rows.append((f"bytes/znode at {n}", f"bpz_{n}", 1))
     rows += [
         ("RSS after restarts (MiB)", "rss_after_restart", MIB),
+        ("  and SETTLE s later (MiB)", "rss_after_restart_settled", MIB),
         ("snapshot size (MiB)", "snap_size", MIB),
         ("snapshot write (ms)", "snap_ms", 1),
         ("restart after SIGTERM (s)", "restart_term", 1),
