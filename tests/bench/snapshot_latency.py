@@ -18,7 +18,8 @@ disk, both with forceSync=yes, and for each mode in turn (--repeat times, altern
    the replayed txns are applied), then --settle seconds;
 3. run `rzk bench --op set` (--sessions x --inflight, --value-size bytes, --warmup then
    --duration seconds) and read its p50/p99/p99.9/max and ops/s; the number of snapshots
-   written during the run is the change of mntr cnt_snapshottime;
+   written during the run is the change of mntr cnt_snapshottime (rzk also reports the
+   longest clone of the tree under its read lock, mntr rzk_snapshot_pause_max_us);
 4. stop it (SIGTERM, by PID).
 
 Prints one table (medians over the repeats) and a `RESULT key=value ...` line. Only the
@@ -87,6 +88,9 @@ def one(args, target, mode, run, log):
             "p999_ms": lat["p999_us"] / 1000, "max_ms": lat["max_us"] / 1000,
             "max_snapshottime_ms": bm.mntr_num(srv.port, "max_snapshottime") or 0,
         }
+        if target == "rzk":
+            # The longest time the snapshot thread held the tree's read lock (its clone).
+            row["rzk_pause_max_ms"] = (bm.mntr_num(srv.port, "rzk_snapshot_pause_max_us") or 0) / 1000
         log(f"{target} {mode} #{run + 1}: first read after {took:.1f}s, {nodes:.0f} znodes; "
             + " ".join(f"{k}={v}" for k, v in row.items()))
         srv.stop(signal.SIGTERM)
