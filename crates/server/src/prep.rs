@@ -17,7 +17,7 @@ use rzk_proto::records::{
     StatPersisted,
 };
 use rzk_proto::txn::*;
-use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
+use rzk_proto::{Data, ErrorCode, OpCode, SessionId, Zxid};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -92,14 +92,14 @@ impl PNode {
 /// The latest outstanding change of one path (`None`: deleted).
 #[derive(Debug, Clone)]
 struct Pending {
-    zxid: i64,
+    zxid: Zxid,
     node: Option<PNode>,
 }
 
 /// One outstanding txn.
 #[derive(Debug)]
 struct InFlight {
-    zxid: i64,
+    zxid: Zxid,
     digest_delta: i64,
     paths: Vec<String>,
 }
@@ -129,11 +129,11 @@ pub struct Prep {
     fault_multi_no_rollback: bool,
 }
 
-fn header(session: SessionId, cxid: i32, zxid: i64, time: i64, txn: &Txn) -> TxnHeader {
+fn header(session: SessionId, cxid: i32, zxid: Zxid, time: i64, txn: &Txn) -> TxnHeader {
     TxnHeader {
         client_id: session.0,
         cxid,
-        zxid,
+        zxid: zxid.0,
         time,
         txn_type: txn.txn_type(),
     }
@@ -270,7 +270,7 @@ impl Prep {
 
     /// Drops overlay entries with zxid <= `zxid` (they are in the tree now). Optional:
     /// `prepare` also prunes by `tree.last_zxid()`.
-    pub fn applied(&mut self, zxid: i64) {
+    pub fn applied(&mut self, zxid: Zxid) {
         while self.in_flight.front().is_some_and(|t| t.zxid <= zxid) {
             let Some(t) = self.in_flight.pop_front() else {
                 break;
@@ -289,7 +289,7 @@ impl Prep {
     pub fn error_txn(
         session: SessionId,
         cxid: i32,
-        zxid: i64,
+        zxid: Zxid,
         time_ms: i64,
         code: ErrorCode,
     ) -> TxnRecord {
@@ -308,11 +308,11 @@ impl Prep {
         tree: &DataTree,
         session: SessionId,
         cxid: i32,
-        zxid: i64,
+        zxid: Zxid,
         time_ms: i64,
         code: ErrorCode,
     ) -> TxnRecord {
-        self.applied(tree.last_zxid());
+        self.applied(Zxid(tree.last_zxid()));
         let mut r = Self::error_txn(session, cxid, zxid, time_ms, code);
         r.digest = Some(TxnDigest {
             version: DIGEST_VERSION,
@@ -333,10 +333,10 @@ impl Prep {
         cxid: i32,
         req: &WriteRequest,
         auth: &AuthInfo,
-        zxid: i64,
+        zxid: Zxid,
         time_ms: i64,
     ) -> TxnRecord {
-        self.applied(tree.last_zxid());
+        self.applied(Zxid(tree.last_zxid()));
         let mut s = Scratch::default();
         let ctx = Ctx {
             tree,
@@ -417,7 +417,7 @@ impl Prep {
         &mut self,
         tree: &DataTree,
         s: &mut Scratch,
-        zxid: i64,
+        zxid: Zxid,
         path: &str,
         node: Option<PNode>,
     ) {
@@ -432,7 +432,7 @@ impl Prep {
         &mut self,
         tree: &DataTree,
         s: &mut Scratch,
-        zxid: i64,
+        zxid: Zxid,
         path: &str,
         node: Option<PNode>,
         old: i64,
@@ -609,22 +609,22 @@ impl Prep {
         let parent_old = p.digest;
         p.child_count += 1;
         p.stat.cversion = new_cversion;
-        p.stat.pzxid = c.zxid;
+        p.stat.pzxid = c.zxid.0;
         p.redigest(parent_path);
         self.put_known(c.tree, s, c.zxid, parent_path, Some(p), parent_old);
         let mut node = PNode {
             data: data.clone(),
             acl: Arc::new(acl),
             stat: StatPersisted {
-                czxid: c.zxid,
-                mzxid: c.zxid,
+                czxid: c.zxid.0,
+                mzxid: c.zxid.0,
                 ctime: c.time,
                 mtime: c.time,
                 version: 0,
                 cversion: 0,
                 aversion: 0,
                 ephemeral_owner: owner,
-                pzxid: c.zxid,
+                pzxid: c.zxid.0,
             },
             child_count: 0,
             digest: 0,
@@ -662,8 +662,8 @@ impl Prep {
     fn remove_child(&mut self, c: &Ctx<'_>, s: &mut Scratch, parent_path: &str, mut parent: PNode) {
         let old = parent.digest;
         parent.child_count -= 1;
-        if c.zxid > parent.stat.pzxid {
-            parent.stat.pzxid = c.zxid;
+        if c.zxid.0 > parent.stat.pzxid {
+            parent.stat.pzxid = c.zxid.0;
         }
         parent.redigest(parent_path);
         self.put_known(c.tree, s, c.zxid, parent_path, Some(parent), old);
@@ -713,7 +713,7 @@ impl Prep {
         node.data = data.clone();
         node.stat.version = new_version;
         node.stat.mtime = c.time;
-        node.stat.mzxid = c.zxid;
+        node.stat.mzxid = c.zxid.0;
         node.redigest(path);
         self.put_known(c.tree, s, c.zxid, path, Some(node), old);
         Ok(Txn::SetData(SetDataTxn {
@@ -800,7 +800,7 @@ struct Ctx<'a> {
     tree: &'a DataTree,
     session: SessionId,
     auth: &'a AuthInfo,
-    zxid: i64,
+    zxid: Zxid,
     time: i64,
 }
 

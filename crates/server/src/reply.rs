@@ -6,7 +6,7 @@ use rzk_proto::multi::MultiResponse;
 use rzk_proto::opcode::xid;
 use rzk_proto::records::{Create2Response, CreateResponse, SetAclResponse, SetDataResponse};
 use rzk_proto::records::{ReplyHeader, WatcherEvent};
-use rzk_proto::{ErrorCode, Jute, OpCode};
+use rzk_proto::{ErrorCode, Jute, OpCode, Zxid};
 
 /// The reply body for a write with request opcode `op`; `Err(code)` for a header-only
 /// error reply. A failed multi is a success (err 0) whose body carries the errors.
@@ -36,10 +36,15 @@ pub fn write_reply_body(op: i32, result: &ApplyResult) -> Result<Vec<u8>, ErrorC
 }
 
 /// A reply frame: header + body.
-pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
+pub fn reply_frame(xid: i32, zxid: Zxid, err: i32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + 16 + body.len());
     crate::net::frame::encode_frame(&mut out, |w| {
-        ReplyHeader { xid, zxid, err }.write(w);
+        ReplyHeader {
+            xid,
+            zxid: zxid.0,
+            err,
+        }
+        .write(w);
         w.extend_from_slice(body);
     });
     out
@@ -47,7 +52,7 @@ pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
 
 /// A watch notification frame (ZooKeeper 3.8 sends zxid -1).
 pub fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
-    reply_frame(xid::NOTIFICATION, -1, 0, &ev.to_bytes())
+    reply_frame(xid::NOTIFICATION, Zxid(-1), 0, &ev.to_bytes())
 }
 
 #[cfg(test)]

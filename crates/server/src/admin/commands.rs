@@ -203,7 +203,7 @@ fn conn_json(c: &ConnInfo, brief: bool) -> Value {
             "established": d.established_ms,
             "session_timeout": d.timeout_ms,
             "last_cxid": d.last_cxid,
-            "last_zxid": d.last_zxid,
+            "last_zxid": d.last_zxid.0,
             "last_response_time": d.last_response_ms,
             "last_latency": d.last_latency_ms,
             "min_latency": d.min_latency_ms,
@@ -233,7 +233,7 @@ fn hash(status: Status<'_>, _: &Args) -> Map<String, Value> {
     // ZooKeeper lists the digests it logged every 128 zxids; rzk keeps the current one.
     let (zxid, digest) = data::digest(status);
     obj(json!({ "digests": [{
-        "zxid": zxid,
+        "zxid": zxid.0,
         "digest_version": crate::tree::digest::DIGEST_VERSION,
         "digest": digest,
     }] }))
@@ -385,7 +385,7 @@ fn server_stats(status: Status<'_>, _: &Args) -> Map<String, Value> {
         "log_dir_size": log_size,
         "provider_null": false,
         "server_state": d.mode,
-        "last_processed_zxid": d.last_zxid,
+        "last_processed_zxid": d.last_zxid.0,
         "outstanding_requests": d.outstanding,
         "avg_latency": avg,
         "max_latency": max,
@@ -571,7 +571,7 @@ fn zabstate(status: Status<'_>, _: &Args) -> Map<String, Value> {
     let (true, Some(me)) = (cfg.is_distributed(), me) else {
         return obj(json!({ "voting": false, "zabstate": "" }));
     };
-    let zxid = data::server_summary(status).last_zxid;
+    let zxid = data::server_summary(status).last_zxid.0;
     // ZooKeeper's ZabState: election while looking, broadcast while serving, and
     // discovery/synchronization in between (rzk does not tell those two apart).
     let state = match (status.mode(), status.is_serving()) {

@@ -8,7 +8,7 @@ use crate::admin::full_version;
 use crate::config::dir_size;
 use crate::node::clients::ConnEntry;
 use crate::node::status::Status;
-use rzk_proto::SessionId;
+use rzk_proto::{SessionId, Zxid};
 use std::sync::atomic::Ordering;
 
 /// ZooKeeper's `ServerStats` as `srvr`/`stat`/`server_stats` report it.
@@ -23,7 +23,7 @@ pub struct ServerSummary {
     /// Connections with a session (`Connections:` / `num_alive_client_connections`).
     pub alive_connections: usize,
     pub outstanding: i64,
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     /// `standalone`, `leader`, `follower`, `observer`, `looking`.
     pub mode: &'static str,
     pub node_count: usize,
@@ -36,7 +36,7 @@ pub fn server_summary(status: Status<'_>) -> ServerSummary {
     let st = status.stats();
     let (last_zxid, node_count) = {
         let t = status.tree();
-        (t.last_zxid(), t.node_count())
+        (Zxid(t.last_zxid()), t.node_count())
     };
     ServerSummary {
         version: full_version(),
@@ -78,7 +78,7 @@ pub struct SessionDetails {
     pub timeout_ms: i32,
     /// -1 until the first request with a cxid.
     pub last_cxid: i64,
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     pub last_response_ms: i64,
     pub last_latency_ms: u64,
     pub min_latency_ms: u64,
@@ -98,7 +98,7 @@ pub fn conn_info(c: &ConnEntry) -> ConnInfo {
             established_ms: c.established_ms,
             timeout_ms: c.session_timeout_ms,
             last_cxid: st.last_cxid.load(Ordering::Relaxed),
-            last_zxid: st.last_zxid.load(Ordering::Relaxed),
+            last_zxid: Zxid(st.last_zxid.load(Ordering::Relaxed)),
             last_response_ms: st.last_response_ms.load(Ordering::Relaxed),
             last_latency_ms: st.last_latency_ms.load(Ordering::Relaxed),
             min_latency_ms: if min == u64::MAX { 0 } else { min },
@@ -243,7 +243,7 @@ pub fn watchers_by_path(status: Status<'_>) -> Vec<(String, Vec<SessionId>)> {
 }
 
 /// (last applied zxid, tree digest at it), as `hash` reports it.
-pub fn digest(status: Status<'_>) -> (i64, i64) {
+pub fn digest(status: Status<'_>) -> (Zxid, i64) {
     let t = status.tree();
-    (t.last_zxid(), t.digest())
+    (Zxid(t.last_zxid()), t.digest())
 }

@@ -31,7 +31,7 @@ pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     let _ = writeln!(s, "Sent: {}", d.packets_sent);
     let _ = writeln!(s, "Connections: {}", d.alive_connections);
     let _ = writeln!(s, "Outstanding: {}", d.outstanding);
-    let _ = writeln!(s, "Zxid: 0x{:x}", d.last_zxid);
+    let _ = writeln!(s, "Zxid: 0x{:x}", d.last_zxid.0);
     let _ = writeln!(s, "Mode: {}", d.mode);
     let _ = writeln!(s, "Node count: {}", d.node_count);
     if d.mode == "leader" {
@@ -63,7 +63,7 @@ fn conn_line(c: &ConnInfo, brief: bool) -> String {
         let _ = write!(
             s,
             ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-            d.last_zxid,
+            d.last_zxid.0,
             d.last_response_ms,
             d.last_latency_ms,
             d.min_latency_ms,
@@ -254,7 +254,7 @@ pub fn wchp(status: Status<'_>) -> String {
 /// `hash`: the current tree digest at the last zxid.
 pub fn hash(status: Status<'_>) -> String {
     let (zxid, digest) = data::digest(status);
-    format!("{zxid:x}: {digest}\n")
+    format!("{:x}: {digest}\n", zxid.0)
 }
 
 #[cfg(test)]

@@ -36,9 +36,15 @@ impl H {
     fn run(&mut self, session: SessionId, req: WriteRequest, client: bool) -> Vec<String> {
         self.zxid += 1;
         let auth = self.auth.clone();
-        let rec = self
-            .prep
-            .prepare(&self.tree, session, 1, &req, &auth, self.zxid, 1000);
+        let rec = self.prep.prepare(
+            &self.tree,
+            session,
+            1,
+            &req,
+            &auth,
+            rzk_proto::Zxid(self.zxid),
+            1000,
+        );
         let res = self.tree.apply(&rec);
         let who = if client {
             Submitter::Client {
@@ -218,7 +224,9 @@ fn expiry_is_logged_by_the_leader_as_the_server() {
     h.zxid += 1;
     let auth = h.auth.clone();
     let close = WriteRequest::CloseSession;
-    let rec = h.prep.prepare(&h.tree, s3, 0, &close, &auth, h.zxid, 2000);
+    let rec = h
+        .prep
+        .prepare(&h.tree, s3, 0, &close, &auth, rzk_proto::Zxid(h.zxid), 2000);
     let res = h.tree.apply(&rec);
     let lines: Vec<String> = h
         .audit
@@ -236,9 +244,15 @@ fn expiry_is_logged_by_the_leader_as_the_server() {
     // The reaper's deletes are not audited (ZooKeeper has no connection to name).
     let del = WriteRequest::DeleteContainer("/nothing".into());
     h.zxid += 1;
-    let rec = h
-        .prep
-        .prepare(&h.tree, SessionId(0), 0, &del, &auth, h.zxid, 3000);
+    let rec = h.prep.prepare(
+        &h.tree,
+        SessionId(0),
+        0,
+        &del,
+        &auth,
+        rzk_proto::Zxid(h.zxid),
+        3000,
+    );
     let res = h.tree.apply(&rec);
     assert!(h
         .audit

@@ -6,6 +6,7 @@
 
 use super::{metrics, ByteSizes};
 use crate::zab::Role;
+use rzk_proto::Zxid;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::LazyLock;
 use std::time::Instant;
@@ -155,7 +156,8 @@ fn proposed_at(zxid: i64) -> Option<i64> {
 
 /// Leader: a txn of `bytes` bytes proposed as `zxid` at `at`.
 #[inline]
-pub fn proposed(zxid: i64, bytes: usize, at: Instant) {
+pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
+    let zxid = zxid.0;
     if !super::enabled() {
         return;
     }
@@ -171,7 +173,8 @@ pub fn proposed(zxid: i64, bytes: usize, at: Instant) {
 
 /// The log holds everything up to `up_to`: proposal latency of the leader's proposals
 /// (proposed to persisted locally), as of `now`.
-pub fn persisted(up_to: i64, now: Instant) {
+pub fn persisted(up_to: Zxid, now: Instant) {
+    let up_to = up_to.0;
     if !super::enabled() {
         return;
     }
@@ -194,7 +197,7 @@ pub fn persisted(up_to: i64, now: Instant) {
 /// time (read once per batch by the caller).
 #[inline]
 pub fn committed(
-    zxid: i64,
+    zxid: Zxid,
     leading: bool,
     txn_time_ms: i64,
     now: Instant,
@@ -207,7 +210,7 @@ pub fn committed(
     m.request_commit_queued.inc();
     if leading {
         m.commit_count.inc();
-        if let Some(at) = proposed_at(zxid) {
+        if let Some(at) = proposed_at(zxid.0) {
             let ms = since_ms(at, us_at(now));
             m.quorum_ack_latency.add(ms);
             m.commit_propagation_latency.add(ms);

@@ -30,7 +30,7 @@ use rzk_proto::opcode::xid;
 use rzk_proto::records::{
     AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, RequestHeader, SetWatches2,
 };
-use rzk_proto::{ErrorCode, Jute, Reader, SessionId};
+use rzk_proto::{ErrorCode, Jute, Reader, SessionId, Zxid};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -1036,7 +1036,7 @@ impl Conn {
         );
         self.send_frame(&reply_frame(
             xid,
-            0,
+            Zxid::ZERO,
             ErrorCode::SessionClosedRequireSaslAuth.code(),
             &[],
         ))
@@ -1086,7 +1086,7 @@ impl Conn {
             Some(t) => rzk_proto::records::SetSaslResponse { token: t.into() }.write(&mut body),
             None => (-1i32).write(&mut body),
         }
-        self.send_frame(&reply_frame(xid, 0, code.code(), &body))
+        self.send_frame(&reply_frame(xid, Zxid::ZERO, code.code(), &body))
             .await?;
         if close {
             return Err(ConnError::Closed("SASL authentication failed"));
@@ -1101,7 +1101,7 @@ impl Conn {
         }
         match what {
             Local::Ping => {
-                let zxid = shared.tree().last_zxid();
+                let zxid = Zxid(shared.tree().last_zxid());
                 self.send_frame(&reply_frame(xid::PING, zxid, 0, &[])).await
             }
             Local::Read(rq) => {
@@ -1113,12 +1113,12 @@ impl Conn {
                         let mut w = shared.watches();
                         read::read(&tree, &mut w, self.id, &self.auth, self.session, &rq)
                     };
-                    let zxid = tree.last_zxid();
+                    let zxid = Zxid(tree.last_zxid());
                     let frame = match res {
                         Ok(body) => reply_frame(xid, zxid, 0, &body),
                         Err(code) => reply_frame(xid, zxid, code.code(), &[]),
                     };
-                    self.stats.last_zxid.store(zxid, Ordering::Relaxed);
+                    self.stats.last_zxid.store(zxid.0, Ordering::Relaxed);
                     (frame, close)
                 };
                 for n in &notes {
@@ -1136,7 +1136,7 @@ impl Conn {
                     let tree = shared.tree();
                     let close = self.drain_msgs(&mut notes);
                     let events = shared.watches().set_watches(self.id, &sw, &tree);
-                    (events, tree.last_zxid(), close)
+                    (events, Zxid(tree.last_zxid()), close)
                 };
                 for n in &notes {
                     self.send_frame(n).await?;
@@ -1173,7 +1173,8 @@ impl Conn {
                         }
                         tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);
                         shared.audit.auth(self.session, &self.auth, true);
-                        self.send_frame(&reply_frame(xid::AUTH, 0, 0, &[])).await
+                        self.send_frame(&reply_frame(xid::AUTH, Zxid::ZERO, 0, &[]))
+                            .await
                     }
                     Err(_) => {
                         shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
@@ -1181,7 +1182,7 @@ impl Conn {
                         shared.audit.auth(self.session, &self.auth, false);
                         self.send_frame(&reply_frame(
                             xid::AUTH,
-                            0,
+                            Zxid::ZERO,
                             ErrorCode::AuthFailed.code(),
                             &[],
                         ))
@@ -1195,13 +1196,13 @@ impl Conn {
             Local::CloseLocalSession => {
                 shared.local_sessions().remove(self.session);
                 tracing::info!(addr = %self.addr, "closed local session 0x{:x}", self.session);
-                let zxid = shared.tree().last_zxid();
+                let zxid = Zxid(shared.tree().last_zxid());
                 self.send_frame(&reply_frame(xid, zxid, 0, &[])).await?;
                 Err(ConnError::Closed("session closed"))
             }
             Local::Error { code, close } => {
                 if let Some(code) = code {
-                    let zxid = shared.tree().last_zxid();
+                    let zxid = Zxid(shared.tree().last_zxid());
                     self.send_frame(&reply_frame(xid, zxid, code.code(), &[]))
                         .await?;
                 }

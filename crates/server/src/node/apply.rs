@@ -20,7 +20,7 @@ use rzk_proto::opcode::perms;
 use rzk_proto::records::SyncResponse;
 use rzk_proto::txn::Txn;
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::{Jute, SessionId};
+use rzk_proto::{Jute, SessionId, Zxid};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub enum ApplyMsg {
     ConfigNode(String, u64),
     /// Serialize the database (which must be at `zxid`) for a learner's SNAP.
     Snapshot {
-        zxid: i64,
+        zxid: Zxid,
         tx: oneshot::Sender<Vec<u8>>,
     },
     Stop,
@@ -128,9 +128,9 @@ fn run(
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {
                         let tree = shared.tree();
-                        if tree.last_zxid() != zxid {
+                        if Zxid(tree.last_zxid()) != zxid {
                             tracing::error!(
-                                want = format_args!("0x{zxid:x}"),
+                                want = %zxid,
                                 have = format_args!("0x{:x}", tree.last_zxid()),
                                 "database not at the SNAP zxid; the learner will reject it"
                             );
@@ -158,7 +158,7 @@ fn reply(shared: &Shared, job: &Job) {
     match &job.kind {
         JobKind::Sync(_) => answer_sync(shared, job),
         JobKind::ErrorTxn(code) => {
-            let zxid = shared.tree().last_zxid();
+            let zxid = Zxid(shared.tree().last_zxid());
             shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
@@ -185,7 +185,7 @@ fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
 /// Answers a `sync` job: everything submitted before it has been applied now.
 pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
     if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
-        let zxid = shared.tree().last_zxid();
+        let zxid = Zxid(shared.tree().last_zxid());
         let body = SyncResponse { path: path.clone() }.to_bytes();
         shared.clients.send_to(
             conn,
@@ -288,7 +288,7 @@ fn audit(shared: &Shared, job: Option<&Job>, rec: &TxnRecord, result: &ApplyResu
 }
 
 fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, result: &ApplyResult) {
-    let zxid = result.zxid;
+    let zxid = Zxid(result.zxid);
     match &job.kind {
         JobKind::Write(WriteRequest::CreateSession { .. }) => {
             let r = match &result.reply {

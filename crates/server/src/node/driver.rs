@@ -564,7 +564,7 @@ impl Driver {
                         let _ = l.tx.send(Outbound::Snap { zxid, body: rx });
                         crate::metrics::metrics().snap_count.inc();
                         tracing::info!(learner = %to, zxid = %zxid, "sending a snapshot");
-                        self.send_applier(ApplyMsg::Snapshot { zxid: zxid.0, tx });
+                        self.send_applier(ApplyMsg::Snapshot { zxid, tx });
                     }
                 }
                 Output::InstallSnapshot { zxid } => match self.pending_snap.take() {
@@ -667,7 +667,7 @@ impl Driver {
         self.om_commit(zxid, payload);
         if zxid <= self.committed_on_sync {
             // The disk thread already handed it to the applier (see `flush_persist`).
-            crate::metrics::hooks::committed(zxid.0, true, 0, self.clock.mono, || 0);
+            crate::metrics::hooks::committed(zxid, true, 0, self.clock.mono, || 0);
             self.release_leader_syncs(zxid);
             return;
         }
@@ -703,7 +703,7 @@ impl Driver {
         };
         let clock = &mut self.clock;
         crate::metrics::hooks::committed(
-            zxid.0,
+            zxid,
             self.role == Role::Leading,
             rec.header.time,
             clock.mono,
@@ -1098,12 +1098,10 @@ impl Driver {
         };
         let tree = self.shared.tree();
         let rec = match req {
-            Ok(r) => self
-                .prep
-                .prepare(&tree, session, cxid, r, auth, zxid.0, now),
+            Ok(r) => self.prep.prepare(&tree, session, cxid, r, auth, zxid, now),
             Err(code) => self
                 .prep
-                .error_record(&tree, session, cxid, zxid.0, now, code),
+                .error_record(&tree, session, cxid, zxid, now, code),
         };
         drop(tree);
         let ended = Instant::now();
@@ -1128,7 +1126,7 @@ impl Driver {
             rec,
             job: origin,
         });
-        crate::metrics::hooks::proposed(zxid.0, payload.len(), self.clock.mono);
+        crate::metrics::hooks::proposed(zxid, payload.len(), self.clock.mono);
         self.step(Input::Propose { zxid, payload });
     }
 
@@ -1181,7 +1179,7 @@ impl Driver {
                 }
             }
             Event::Persisted(z) => {
-                crate::metrics::hooks::persisted(z.0, self.clock.mono);
+                crate::metrics::hooks::persisted(z, self.clock.mono);
                 self.step(Input::Persisted { up_to: z })
             }
             Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),

@@ -255,7 +255,7 @@ impl Driver {
                         let _ = c.tx.send(Outbound::Snap { zxid, body: rx });
                         crate::metrics::metrics().snap_count.inc();
                         tracing::info!(obs, zxid = %zxid, "sending a snapshot to an observer");
-                        self.send_applier(ApplyMsg::Snapshot { zxid: zxid.0, tx });
+                        self.send_applier(ApplyMsg::Snapshot { zxid, tx });
                     }
                 }
                 OmOut::Close { obs } => {

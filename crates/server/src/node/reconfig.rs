@@ -157,7 +157,7 @@ impl Driver {
         let tree = self.shared.tree();
         let (rec, next) = self
             .prep
-            .prepare_reconfig(&tree, &view, session, cxid, req, auth, zxid.0, now);
+            .prepare_reconfig(&tree, &view, session, cxid, req, auth, zxid, now);
         drop(tree);
         if let Some(m) = next {
             tracing::info!(

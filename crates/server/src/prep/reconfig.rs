@@ -13,7 +13,7 @@ use crate::tree::digest::DIGEST_VERSION;
 use crate::tree::DataTree;
 use rzk_proto::records::ReconfigRequest;
 use rzk_proto::txn::{SetDataTxn, Txn, TxnDigest, TxnRecord};
-use rzk_proto::{Data, ErrorCode, SessionId};
+use rzk_proto::{Data, ErrorCode, SessionId, Zxid};
 
 impl Prep {
     /// The txn of a reconfig request at `zxid`: the `Reconfig` txn and the membership it
@@ -29,10 +29,10 @@ impl Prep {
         cxid: i32,
         req: &ReconfigRequest,
         auth: &AuthInfo,
-        zxid: i64,
+        zxid: Zxid,
         time_ms: i64,
     ) -> (TxnRecord, Option<Membership>) {
-        self.applied(tree.last_zxid());
+        self.applied(Zxid(tree.last_zxid()));
         let Some(mut node) = self.record(tree, CONFIG_NODE) else {
             // Only a standalone server lacks the node, and prepare refuses it before.
             tracing::warn!("reconfig without a /zookeeper/config node");
@@ -42,7 +42,7 @@ impl Prep {
                 None,
             );
         };
-        let next = match request::prepare(view, req, &node.acl, auth, zxid as u64) {
+        let next = match request::prepare(view, req, &node.acl, auth, zxid.0 as u64) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(%session, cxid, "reconfig refused: {e}");
@@ -57,7 +57,7 @@ impl Prep {
         node.data = data.clone();
         node.stat.version = -1;
         node.stat.mtime = time_ms;
-        node.stat.mzxid = zxid;
+        node.stat.mzxid = zxid.0;
         node.redigest(CONFIG_NODE);
         let mut s = Scratch::default();
         self.put(tree, &mut s, zxid, CONFIG_NODE, Some(node));

@@ -39,8 +39,15 @@ impl H {
         self.zxid += 1;
         self.time += 1;
         let auth = self.auth.clone();
-        self.prep
-            .prepare(&self.tree, session, 1, &req, &auth, self.zxid, self.time)
+        self.prep.prepare(
+            &self.tree,
+            session,
+            1,
+            &req,
+            &auth,
+            rzk_proto::Zxid(self.zxid),
+            self.time,
+        )
     }
     fn apply(&mut self, rec: &TxnRecord) -> ApplyResult {
         let r = self.tree.apply(rec);
@@ -346,7 +353,7 @@ fn overlay_two_creates_in_flight() {
     assert!(matches!(r7.txn, Txn::Create(..)));
     assert_eq!(h.prep.outstanding(), 1);
     h.apply(&r7);
-    h.prep.applied(h.zxid);
+    h.prep.applied(rzk_proto::Zxid(h.zxid));
     assert_eq!(h.prep.outstanding(), 0);
 }
 

@@ -43,7 +43,7 @@ fn setup() -> DataTree {
                 flags,
             },
         };
-        let rec = p.prepare(&t, S, 1, &req, &bob, i as i64 + 1, 1000);
+        let rec = p.prepare(&t, S, 1, &req, &bob, rzk_proto::Zxid(i as i64 + 1), 1000);
         t.apply(&rec);
     }
     t
@@ -277,7 +277,7 @@ fn get_data_of_null_node_replies_null_buffer() {
                 flags: 0,
             },
         };
-        let rec = p.prepare(&t, S, 1, &req, &anon(), i as i64 + 1, 1000);
+        let rec = p.prepare(&t, S, 1, &req, &anon(), rzk_proto::Zxid(i as i64 + 1), 1000);
         t.apply(&rec);
     }
     let mut w = WatchManager::new();

@@ -970,13 +970,13 @@ impl World {
                 &app.tree,
                 SessionId(session),
                 cxid,
-                zxid.0,
+                zxid,
                 now,
                 ErrorCode::SessionExpired,
             )
         } else {
             app.prep
-                .prepare(&app.tree, SessionId(session), cxid, req, &auth, zxid.0, now)
+                .prepare(&app.tree, SessionId(session), cxid, req, &auth, zxid, now)
         };
         let payload = Bytes::from(rec.encode());
         let h = hash_bytes(&payload);
@@ -1070,8 +1070,8 @@ impl World {
             } else if let Some(sc) = app.conns.get_mut(&conn) {
                 // As node::apply::reply_to_origin: the body for the request's opcode.
                 let frame = match write_reply_body(op, &result) {
-                    Ok(body) => reply_frame(rec.header.cxid, result.zxid, 0, &body),
-                    Err(code) => reply_frame(rec.header.cxid, result.zxid, code.code(), &[]),
+                    Ok(body) => reply_frame(rec.header.cxid, Zxid(result.zxid), 0, &body),
+                    Err(code) => reply_frame(rec.header.cxid, Zxid(result.zxid), code.code(), &[]),
                 };
                 let r = sc.order.mark_done(frame, false);
                 if r != rzk_server::net::order::MarkDone::Stored {
@@ -1203,8 +1203,8 @@ impl World {
                             SessionId(session),
                             &what,
                         ) {
-                            Ok(body) => reply_frame(xid, zxid, 0, &body),
-                            Err(code) => reply_frame(xid, zxid, code.code(), &[]),
+                            Ok(body) => reply_frame(xid, Zxid(zxid), 0, &body),
+                            Err(code) => reply_frame(xid, Zxid(zxid), code.code(), &[]),
                         }
                     }
                 };
