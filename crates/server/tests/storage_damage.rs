@@ -79,7 +79,7 @@ fn make_dir(dir: &Path, prealloc: u64) -> (PathBuf, Vec<(u64, u64)>) {
     }
     log.close().unwrap();
     let path = v2.join("log.1");
-    let spans = LogIterator::open(&v2, 0)
+    let spans = LogIterator::open(&v2, rzk_proto::Zxid(0))
         .unwrap()
         .map(|e| {
             let e: LogEntry = e.unwrap();
@@ -290,7 +290,7 @@ fn invalid_newest_snapshot_not_covered_by_logs_is_an_error() {
             last_zxid,
             ..
         }) => {
-            assert_eq!((snapshot_zxid, last_zxid), (0x100, N));
+            assert_eq!((snapshot_zxid.0, last_zxid.0), (0x100, N));
         }
         other => panic!("{other:?}"),
     }
@@ -314,7 +314,7 @@ fn empty_dir_and_logs_without_snapshot() {
         rep.state,
         rzk_server::storage::recovery::StartState::NewEmpty
     );
-    assert_eq!(rep.last_zxid, 0);
+    assert_eq!(rep.last_zxid.0, 0);
     let opts = RecoveryOptions {
         autocreate: false,
         ..RecoveryOptions::default()
@@ -324,7 +324,7 @@ fn empty_dir_and_logs_without_snapshot() {
         rep.state,
         rzk_server::storage::recovery::StartState::Untrusted
     );
-    assert_eq!(rep.last_zxid, -1);
+    assert_eq!(rep.last_zxid.0, -1);
     fs::write(d.path().join("initialize"), b"").unwrap();
     let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();
     assert_eq!(
@@ -345,7 +345,7 @@ fn empty_dir_and_logs_without_snapshot() {
     };
     let mut s = Txns::default();
     let rep = recover(d.path(), d.path(), &trust, &mut s).unwrap();
-    assert_eq!(rep.last_zxid, N);
+    assert_eq!(rep.last_zxid.0, N);
     assert_eq!(s.0.len() as i64, N);
 }
 
@@ -376,7 +376,7 @@ fn trunc_keeps_records_up_to_zxid_and_deletes_later_files() {
         v
     };
     assert_eq!(names, ["log.1", "log.8"]);
-    let z: Vec<i64> = LogIterator::open(&v2, 0)
+    let z: Vec<i64> = LogIterator::open(&v2, rzk_proto::Zxid(0))
         .unwrap()
         .map(|e| e.unwrap().record.header.zxid)
         .collect();

@@ -104,7 +104,7 @@ fn zookeeper_data_dir_loads_into_the_tree() {
     );
     assert_eq!(t.get_children("/app").unwrap().0.len(), 4);
     // the tree digest equals the one ZooKeeper logged with the last txn
-    let last = LogIterator::open(&d.path().join("version-2"), 22)
+    let last = LogIterator::open(&d.path().join("version-2"), rzk_proto::Zxid(22))
         .unwrap()
         .last()
         .unwrap()
@@ -276,7 +276,7 @@ fn logged_txns_survive_a_restart() {
     let db = load(d.path(), true).unwrap();
     let mut tree = db.tree;
     let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
-    let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)
+    let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), rzk_proto::Zxid(0))
         .unwrap()
         .map(|e| e.unwrap().record)
         .collect();
@@ -311,7 +311,7 @@ fn export_rzk_data_dir_for_apache_zookeeper() {
     let db = load(&d, true).unwrap();
     let mut tree = db.tree;
     let mut log = FileTxnLog::open(&d, TxnLogConfig::default()).unwrap();
-    let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), 0)
+    let records: Vec<_> = LogIterator::open(&fixture().join("version-2"), rzk_proto::Zxid(0))
         .unwrap()
         .map(|e| e.unwrap().record)
         .collect();

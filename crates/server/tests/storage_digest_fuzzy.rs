@@ -43,7 +43,7 @@ fn copy_fixture(to: &Path) {
 
 /// The fixture's txns after its snapshot, in order.
 fn fixture_txns() -> Vec<TxnRecord> {
-    LogIterator::open(&fixture(), SNAP + 1)
+    LogIterator::open(&fixture(), rzk_proto::Zxid(SNAP + 1))
         .unwrap()
         .map(|e| e.unwrap().record)
         .filter(|r| r.header.zxid > SNAP)

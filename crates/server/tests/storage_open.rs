@@ -153,7 +153,7 @@ fn count_logs(dir: &Path) -> usize {
 fn error_txns(dir: &Path) -> (usize, usize) {
     let mut n = 0;
     let mut with_digest = 0;
-    for e in LogIterator::open(&files::version_dir(dir), 0).unwrap() {
+    for e in LogIterator::open(&files::version_dir(dir), rzk_proto::Zxid(0)).unwrap() {
         let e = e.unwrap();
         if matches!(e.record.txn, Txn::Error(_)) {
             n += 1;

@@ -132,7 +132,7 @@ fn zookeeper_logs_read_back_and_rewrite_to_identical_bytes() {
         matches!(all[21].txn, Txn::CloseSession(Some(ref c)) if c.paths_to_delete == ["/tmp-eph"])
     );
     // iterator from a zxid picks files as ZooKeeper does
-    let it = LogIterator::open(&v2, 0xa).unwrap();
+    let it = LogIterator::open(&v2, rzk_proto::Zxid(0xa)).unwrap();
     assert_eq!(
         it.files().iter().map(|f| f.zxid).collect::<Vec<_>>(),
         [9, 0xf]
@@ -192,7 +192,7 @@ fn recovery_of_the_zookeeper_dir_loads_newest_snapshot_and_later_txns() {
     assert_eq!(rep.state, StartState::Loaded);
     assert_eq!(rep.snapshot.as_ref().map(|s| s.zxid), Some(0xe));
     assert_eq!(sink.snapshot_zxid, Some(0xe));
-    assert_eq!(rep.last_zxid, 22);
+    assert_eq!(rep.last_zxid.0, 22);
     assert!(rep.torn_tails.is_empty());
     assert_eq!(
         sink.txns.iter().map(|t| t.header.zxid).collect::<Vec<_>>(),

@@ -13,7 +13,7 @@ use super::snapshot::{SnapNode, SnapshotError, SnapshotTrailer, SnapshotWriter, 
 use crate::tree::digest::SnapshotDigest;
 use crate::tree::{DataTree, NodePrep, PreparedNode, SnapshotNode, TreeBuilder};
 use rzk_proto::records::Acl;
-use rzk_proto::SessionId;
+use rzk_proto::{SessionId, Zxid};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -154,10 +154,10 @@ impl SnapshotTreeLoader {
 /// Warns, as ZooKeeper does at the end of its restore, that the logged txns (up to
 /// `highest_zxid`) do not include the zxid of the loaded snapshot's digest, still
 /// pending in `tree`: the fuzzy snapshot can never be checked, nor any later txn.
-pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: i64) {
+pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: Zxid) {
     if let Some(d) = tree.pending_snapshot_digest() {
         tracing::warn!(
-            highest = format_args!("0x{highest_zxid:x}"),
+            highest = %highest_zxid,
             digest_zxid = format_args!("0x{:x}", d.zxid),
             "the logged txns do not cover the snapshot digest's zxid; state may be inconsistent"
         );

@@ -10,6 +10,7 @@
 use super::files::{self, FileHeader, ZxidFile, FILE_HEADER_LEN, TXNLOG_MAGIC};
 use super::txnlog::{adler32, END_OF_RECORD, RECORD_OVERHEAD};
 use rzk_proto::txn::TxnRecord;
+use rzk_proto::Zxid;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -427,11 +428,11 @@ fn find_valid_record(b: &[u8]) -> Option<usize> {
 
 /// ZooKeeper's choice of log files for reading from `start_zxid`: every log whose start
 /// zxid is `>= start_zxid`, plus the newest one starting below it.
-pub fn files_from(logs: &[ZxidFile], start_zxid: i64) -> Vec<ZxidFile> {
+pub fn files_from(logs: &[ZxidFile], start_zxid: Zxid) -> Vec<ZxidFile> {
     let mut out: Vec<ZxidFile> = Vec::new();
     for f in logs.iter().rev() {
         out.push(f.clone());
-        if f.zxid < start_zxid {
+        if f.zxid < start_zxid.0 {
             break;
         }
     }
@@ -446,13 +447,13 @@ pub struct LogIterator {
     files: Vec<ZxidFile>,
     next_file: usize,
     cur: Option<LogFileReader>,
-    start_zxid: i64,
+    start_zxid: Zxid,
     torn: Vec<TornTail>,
     failed: bool,
 }
 
 impl LogIterator {
-    pub fn open(version_dir: &Path, start_zxid: i64) -> Result<LogIterator, LogReadError> {
+    pub fn open(version_dir: &Path, start_zxid: Zxid) -> Result<LogIterator, LogReadError> {
         let all = files::list_logs(version_dir).map_err(|source| LogReadError::Io {
             file: version_dir.to_path_buf(),
             source,
@@ -495,7 +496,7 @@ impl LogIterator {
                 continue;
             };
             match cur.next_entry()? {
-                Some(e) if e.record.header.zxid < self.start_zxid => continue,
+                Some(e) if e.record.header.zxid < self.start_zxid.0 => continue,
                 Some(e) => return Ok(Some(e)),
                 None => {
                     if let Some(FileEnd::Torn(t)) = cur.end() {

@@ -309,7 +309,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
     let last = sink.log.last().map_or(snapshot_zxid, |t| t.zxid);
     if let Some(d) = tree.pending_snapshot_digest() {
         if !sink.log.iter().any(|t| t.zxid == Zxid(d.zxid)) {
-            db::warn_snapshot_digest_not_covered(&tree, last.0);
+            db::warn_snapshot_digest_not_covered(&tree, last);
         }
     }
     let dir = files::ensure_version_dir(&settings.data_dir).map_err(|source| OpenError::Io {

@@ -93,7 +93,7 @@ pub struct RecoveryReport {
     pub txns_replayed: u64,
     /// Highest zxid of the database (snapshot name or last replayed txn); -1 / 0 for
     /// [`StartState::Untrusted`] / [`StartState::NewEmpty`].
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     /// Torn log tails that were truncated.
     pub torn_tails: Vec<TornTail>,
 }
@@ -110,18 +110,18 @@ pub enum RecoveryError {
     Log(#[from] LogReadError),
     #[error(transparent)]
     Repair(#[from] RepairError),
-    #[error("applying txn 0x{zxid:x} from {} at byte offset {offset} failed: {msg}", file.display())]
+    #[error("applying txn {zxid} from {} at byte offset {offset} failed: {msg}", file.display())]
     Apply {
-        zxid: i64,
+        zxid: Zxid,
         file: PathBuf,
         offset: u64,
         msg: String,
     },
-    #[error("snapshot {} is invalid and the transaction logs end at 0x{last_zxid:x}, before its zxid 0x{snapshot_zxid:x}: recovering from the older snapshot would lose data", skipped.display())]
+    #[error("snapshot {} is invalid and the transaction logs end at {last_zxid}, before its zxid {snapshot_zxid}: recovering from the older snapshot would lose data", skipped.display())]
     LogsDoNotCoverSkipped {
         skipped: PathBuf,
-        snapshot_zxid: i64,
-        last_zxid: i64,
+        snapshot_zxid: Zxid,
+        last_zxid: Zxid,
     },
 }
 
@@ -331,7 +331,7 @@ pub fn recover(
         snapshot: None,
         skipped_snapshots: Vec::new(),
         txns_replayed: 0,
-        last_zxid: 0,
+        last_zxid: Zxid::ZERO,
         torn_tails: Vec::new(),
     };
     for c in &candidates {
@@ -378,17 +378,17 @@ pub fn recover(
                 }
                 if opts.autocreate || had_marker {
                     report.state = StartState::NewEmpty;
-                    report.last_zxid = 0;
+                    report.last_zxid = Zxid::ZERO;
                 } else {
                     tracing::warn!("unexpected empty data tree, setting zxid to -1");
                     report.state = StartState::Untrusted;
-                    report.last_zxid = -1;
+                    report.last_zxid = Zxid(-1);
                 }
                 return Ok(report);
             }
         }
     };
-    report.last_zxid = snap_zxid;
+    report.last_zxid = Zxid(snap_zxid);
     replay(&log_dir, Zxid(snap_zxid), sink, &mut report)?;
     // A newer snapshot we could not use must be covered by the logs we replayed.
     let newest_on_disk = files::list_snapshots(&snap_dir)
@@ -398,10 +398,10 @@ pub fn recover(
         .filter(|f| f.zxid > snap_zxid)
         .max_by_key(|f| f.zxid);
     if let Some(f) = newest_on_disk {
-        if report.last_zxid < f.zxid {
+        if report.last_zxid < Zxid(f.zxid) {
             return Err(RecoveryError::LogsDoNotCoverSkipped {
                 skipped: f.path,
-                snapshot_zxid: f.zxid,
+                snapshot_zxid: Zxid(f.zxid),
                 last_zxid: report.last_zxid,
             });
         }
@@ -415,7 +415,7 @@ fn replay(
     sink: &mut dyn RecoverySink,
     report: &mut RecoveryReport,
 ) -> Result<(), RecoveryError> {
-    let mut it = LogIterator::open(log_dir, snap_zxid.next().0)?;
+    let mut it = LogIterator::open(log_dir, snap_zxid.next())?;
     let mut prev = snap_zxid;
     let mut first = None;
     if !it.files().is_empty() {
@@ -447,7 +447,7 @@ fn replay(
         }
         sink.txn(&entry.record)
             .map_err(|msg| RecoveryError::Apply {
-                zxid: zxid.0,
+                zxid,
                 file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
                 offset: entry.offset,
                 msg,
@@ -463,7 +463,7 @@ fn replay(
             );
         }
     }
-    report.last_zxid = report.last_zxid.max(prev.0);
+    report.last_zxid = report.last_zxid.max(prev);
     let ms = progress.elapsed(Instant::now()).as_millis();
     match first {
         Some(first) => tracing::info!(
