@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use rzk_proto::quorum::ForwardedRequest;
 use rzk_proto::records::RequestHeader;
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::{Reader, SessionId};
+use rzk_proto::{Reader, SessionId, Zxid};
 use rzk_server::auth::AuthInfo;
 use rzk_server::node::forward::{self, Forwarded};
 use rzk_server::prep::{Prep, WriteRequest};
@@ -27,7 +27,7 @@ const MAX: usize = 64 * 1024;
 fn write(tree: &mut DataTree, w: &WriteRequest, xid: i32) {
     let mut prep = Prep::new(true);
     let auth = AuthInfo::for_ip("127.0.0.1");
-    let zxid = tree.last_zxid() + 1;
+    let zxid = Zxid(tree.last_zxid() + 1);
     let rec = prep.prepare(
         tree,
         SessionId(0x100),
