@@ -5,7 +5,8 @@
 //! * every replica's committed history is a prefix of the global one (so all committed
 //!   histories are prefixes of one another, and nothing committed is ever replaced);
 //! * no committed transaction is truncated, and no transaction truncated from a dead epoch
-//!   is ever applied;
+//!   is ever applied (dead: a leader of a later epoch truncated it and that leader's epoch
+//!   was established; until then another leader may still commit it);
 //! * an installed snapshot equals the global history at its zxid;
 //!
 //! and at quiescence that replicas agree and every write acknowledged to a client is there.
@@ -74,6 +75,11 @@ pub struct Checker {
     leaders: HashMap<u32, ServerId>,
     proposals: HashMap<Zxid, u64>,
     truncated_dead: HashMap<Zxid, u64>,
+    /// Txns of older epochs truncated on the word of the leader of an epoch (the key)
+    /// that is not established yet: they die when it is (its history, which lacks them,
+    /// then binds every later leader); until then a leader elected instead may still
+    /// hold and commit them, as ZAB allows for txns that were never committed.
+    truncated_pending: HashMap<u32, Vec<(Zxid, u64)>>,
     pub violations: Vec<Violation>,
 }
 
@@ -102,6 +108,9 @@ impl Checker {
             }
         } else {
             self.leaders.insert(epoch, sid);
+        }
+        for (z, h) in self.truncated_pending.remove(&epoch).unwrap_or_default() {
+            self.truncated_dead.insert(z, h);
         }
     }
 
@@ -179,7 +188,14 @@ impl Checker {
                 }
             }
             if z.epoch() < epoch {
-                self.truncated_dead.insert(z, h);
+                if self.leaders.contains_key(&epoch) {
+                    self.truncated_dead.insert(z, h);
+                } else {
+                    self.truncated_pending
+                        .entry(epoch)
+                        .or_default()
+                        .push((z, h));
+                }
             }
         }
     }
@@ -212,5 +228,48 @@ impl Checker {
     /// The global state after the whole committed history.
     pub fn final_state(&self) -> SmState {
         self.prefix.last().copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn z(epoch: u32, counter: u32) -> Zxid {
+        Zxid((i64::from(epoch) << 32) | i64::from(counter))
+    }
+
+    /// Seed 81539 (server mode, long run of 2026-12-01): the leader of epoch 2 truncated
+    /// an uncommitted epoch-1 txn on one learner and crashed before establishing epoch 2;
+    /// the old epoch-1 leader, whose log still held the txn, was elected for epoch 3 and
+    /// committed it. ZAB allows that; the checker called it a dead txn applied.
+    #[test]
+    fn a_truncated_txn_dies_only_when_the_truncating_epoch_is_established() {
+        let (s1, s2) = (ServerId(1), ServerId(2));
+        let x = (z(1, 2), 0xabc);
+        let mut c = Checker::default();
+        let mut sm = SmState::default();
+        c.apply(s1, &mut sm, z(1, 1), 1);
+        c.truncated(s2, &sm, 2, z(1, 1), &[x]);
+        let mut sm1 = sm;
+        c.apply(s1, &mut sm1, x.0, x.1);
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+
+        let mut c = Checker::default();
+        let mut sm = SmState::default();
+        c.apply(s1, &mut sm, z(1, 1), 1);
+        c.truncated(s2, &sm, 2, z(1, 1), &[x]);
+        c.leader_established(2, s2);
+        c.apply(s1, &mut sm, x.0, x.1);
+        assert_eq!(c.violations.len(), 1, "{:?}", c.violations);
+
+        // Truncated after its epoch was established: dead at once.
+        let mut c = Checker::default();
+        let mut sm = SmState::default();
+        c.apply(s1, &mut sm, z(1, 1), 1);
+        c.leader_established(2, s2);
+        c.truncated(s2, &sm, 2, z(1, 1), &[x]);
+        c.apply(s1, &mut sm, x.0, x.1);
+        assert_eq!(c.violations.len(), 1, "{:?}", c.violations);
     }
 }
