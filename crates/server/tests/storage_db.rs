@@ -1,33 +1,23 @@
 //! The data tree through the files: load Apache ZooKeeper's data dir into a `DataTree`,
 //! save it as a snapshot and load it back, write snapshot.0 for a new database.
 
+mod support;
+
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
 use rzk_proto::{Data, SessionId};
-use rzk_server::config::Config;
 use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
 use rzk_server::storage::files::{self, Compression};
 use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
-use rzk_server::storage::{open, OpenError, Replayed};
+
 use rzk_server::tree::DataTree;
 use std::fs;
 use std::path::{Path, PathBuf};
+use support::load;
 
 const SESSION: i64 = 0x1000007d3090000;
-
-/// Reads `dir` as a restart does (`storage::open`, the one start-up path), then applies
-/// every logged txn in order.
-fn load(dir: &Path, extended_types: bool) -> Result<Replayed, OpenError> {
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        data_log_dir: dir.to_path_buf(),
-        extended_types_enabled: extended_types,
-        ..Config::default()
-    };
-    open(&cfg)?.replay_log()
-}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zk38")

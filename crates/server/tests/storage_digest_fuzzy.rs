@@ -7,6 +7,8 @@
 //! applying the logged txns one by one as the quorum applier does). Real mismatches are still counted: one per
 //! wrong txn digest after the window, one for a changed node.
 
+mod support;
+
 use rzk_proto::txn::{TxnDigest, TxnRecord};
 use rzk_proto::Data;
 use rzk_server::config::Config;
@@ -16,10 +18,11 @@ use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
 use rzk_server::storage::txnlog::{FileTxnLog, TxnLogConfig};
-use rzk_server::storage::{open, open as recover, OpenError, Replayed};
+use rzk_server::storage::{open as recover, Replayed};
 use rzk_server::tree::DataTree;
 use std::fs;
 use std::path::{Path, PathBuf};
+use support::load;
 
 /// The fixture snapshot's name zxid.
 const SNAP: i64 = 0x64c;
@@ -66,18 +69,6 @@ fn dir_with_txns(to: &Path, txns: &[TxnRecord]) {
         log.append_record(r).unwrap();
     }
     log.close().unwrap();
-}
-
-/// Reads `dir` as a restart does (`storage::open`, the one start-up path), then applies
-/// every logged txn in order.
-fn load(dir: &Path, extended_types: bool) -> Result<Replayed, OpenError> {
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        data_log_dir: dir.to_path_buf(),
-        extended_types_enabled: extended_types,
-        ..Config::default()
-    };
-    open(&cfg)?.replay_log()
 }
 
 /// The offline reading (`storage::open`, then `Recovered::replay_log`).

@@ -6,6 +6,7 @@ use rzk_proto::records::Acl;
 
 /// The txn (zxid 1) creating an ephemeral `path` owned by `session`: applied to a tree
 /// whose session table lacks `session`, it makes an orphan ephemeral.
+#[allow(dead_code)] // not every test file that includes this module uses it
 pub fn ephemeral_create(session: i64, path: &str) -> rzk_proto::txn::TxnRecord {
     use rzk_proto::txn::{CreateTxn, Txn, TxnHeader, TxnRecord};
     TxnRecord {
@@ -28,4 +29,20 @@ pub fn ephemeral_create(session: i64, path: &str) -> rzk_proto::txn::TxnRecord {
         ),
         digest: None,
     }
+}
+
+/// Reads `dir` as a restart does (`storage::open`, the one start-up path), then applies
+/// every logged txn in order.
+#[allow(dead_code)] // not every test file that includes this module reads a data dir
+pub fn load(
+    dir: &std::path::Path,
+    extended_types: bool,
+) -> Result<rzk_server::storage::Replayed, rzk_server::storage::OpenError> {
+    let cfg = rzk_server::config::Config {
+        data_dir: dir.to_path_buf(),
+        data_log_dir: dir.to_path_buf(),
+        extended_types_enabled: extended_types,
+        ..rzk_server::config::Config::default()
+    };
+    rzk_server::storage::open(&cfg)?.replay_log()
 }
