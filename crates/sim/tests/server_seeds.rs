@@ -188,7 +188,7 @@ fn a_server_seed_replays_identically() {
 ///   leader's epoch is established (`checker.rs`).
 #[test]
 fn once_failing_server_seeds_pass() {
-    for seed in [31130, 81539] {
+    for seed in [31130, 81539, 212081] {
         if let Err(f) = run_seed(server(seed, false)) {
             panic!(
                 "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",

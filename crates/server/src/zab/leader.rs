@@ -495,8 +495,7 @@ impl Leader {
     pub fn on_packet(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) -> LeaderNext {
         match p.ty {
             PacketType::FollowerInfo | PacketType::ObserverInfo => {
-                self.on_learner_info(core, from, p);
-                return LeaderNext::Stay;
+                return self.on_learner_info(core, from, p);
             }
             _ => {}
         }
@@ -556,7 +555,12 @@ impl Leader {
         LeaderNext::Stay
     }
 
-    fn on_learner_info(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) {
+    /// FOLLOWERINFO / OBSERVERINFO: register the learner and answer LEADERINFO once the
+    /// epoch is chosen. Steps down (returns [`LeaderNext::StepDown`]) when a voter has
+    /// accepted an epoch above this leader's: such a learner can never join this epoch
+    /// (it refuses LEADERINFO below its accepted epoch, as ZooKeeper's learner does), and
+    /// only a new election, whose epoch is above every accepted one, takes it back.
+    fn on_learner_info(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) -> LeaderNext {
         let observer = p.ty == PacketType::ObserverInfo;
         let sid_ok = match LearnerInfo::decode(p.data()) {
             Ok(li) => ServerId(li.server_id) == from,
@@ -575,7 +579,7 @@ impl Leader {
         if !sid_ok || !role_ok || from == core.cfg.my_id {
             self.drop_learner(core, from, "bad learner info");
             core.out.push(Output::Disconnect { peer: from });
-            return;
+            return LeaderNext::Stay;
         }
         // A new connection from this learner replaces any older one.
         self.learners.insert(
@@ -595,12 +599,19 @@ impl Leader {
             self.check_epoch_quorum(core);
         } else if self.phase != Phase::AcceptedPersisting {
             if !observer && accepted > self.epoch {
-                // ZooKeeper can only propose an epoch above every accepted one.
+                // The learner promised a newer candidate (one that may have died in
+                // discovery) to ignore this epoch. ZooKeeper's leader answers with its own
+                // epoch anyway and the learner loops LOOKING -> FOLLOWERINFO for as long as
+                // this leader lasts (simulator seed 212081); stepping down is always safe
+                // and lets the next election pick an epoch above the learner's.
+                warn!(leader = %core.cfg.my_id, %from, accepted, epoch = self.epoch,
+                    "learner accepted a newer epoch than this leader's; stepping down for a new election");
                 self.drop_learner(core, from, "learner accepted a newer epoch");
-                return;
+                return LeaderNext::StepDown;
             }
             self.send_leader_info(core, from);
         }
+        LeaderNext::Stay
     }
 
     fn on_ack_epoch(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) {

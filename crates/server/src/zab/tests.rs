@@ -932,3 +932,35 @@ fn failover_a_learner_sync_before_the_first_write_of_the_epoch_is_answered_at_on
 }
 
 mod reconfig;
+
+#[test]
+fn discovery_a_learner_that_accepted_a_newer_epoch_is_taken_back_by_a_new_election() {
+    // Simulator seed 212081: members accepted epoch 3 from a candidate that died in
+    // discovery while the leader of epoch 2 kept its quorum. Such a learner refuses the
+    // leader's older LEADERINFO, so it could rejoin only once that leader was gone.
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    let epoch = c.nodes[&l].established[0];
+    let zs = c.write(3);
+    c.advance(500);
+    let s = [S1, S2, S3].into_iter().find(|&s| s != l).unwrap();
+    let log = c.nodes[&s].log.clone();
+    c.crash(s);
+    c.start(s, epoch + 5, epoch, log);
+    c.time_to_serve(10_000);
+    let l = c.leader().unwrap();
+    assert!(
+        c.nodes[&l]
+            .established
+            .last()
+            .is_some_and(|&e| e > epoch + 5),
+        "the new epoch is above the learner's accepted one"
+    );
+    for s in [S1, S2, S3] {
+        for z in &zs {
+            assert!(c.applied_zxids(s).contains(z), "{s} lost committed {z}");
+        }
+    }
+}
