@@ -14,6 +14,7 @@ pub mod keys;
 
 use crate::auth::settings::{AuthConfigError, AuthKeys, AuthSettings, JaasOutcome};
 use keys::KeyClass;
+use rzk_proto::ServerId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -180,7 +181,7 @@ pub enum PeerRole {
 /// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumServer {
-    pub id: u64,
+    pub id: ServerId,
     pub host: String,
     pub quorum_port: u16,
     pub election_port: u16,
@@ -271,7 +272,7 @@ pub struct Config {
     pub local_sessions_upgrading_enabled: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
-    pub servers: BTreeMap<u64, QuorumServer>,
+    pub servers: BTreeMap<ServerId, QuorumServer>,
     /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
     /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
     /// dynamic file's name (`zoo.cfg.dynamic.100000000`); 0 without either.
@@ -280,7 +281,7 @@ pub struct Config {
     /// ([`Config::load_dynamic`]); `None` when they are in zoo.cfg.
     pub dynamic_config_file: Option<PathBuf>,
     /// Contents of `dataDir/myid`, if present.
-    pub my_id: Option<u64>,
+    pub my_id: Option<ServerId>,
     /// Keys not parsed into the fields above (ZooKeeper would turn them into system
     /// properties): those storage/settings.rs and tls/ read, and unknown ones.
     pub unknown: Properties,
@@ -360,11 +361,11 @@ impl Config {
 
     /// Server id used in session ids: myid when distributed, else 1... ZooKeeper
     /// standalone uses 1 unless a myid is configured.
-    pub fn server_id(&self) -> u64 {
+    pub fn server_id(&self) -> ServerId {
         if self.is_distributed() {
-            self.my_id.unwrap_or(1)
+            self.my_id.unwrap_or(ServerId(1))
         } else {
-            1
+            ServerId(1)
         }
     }
 
@@ -458,9 +459,13 @@ impl Config {
         match std::fs::read_to_string(&p) {
             Ok(s) => {
                 let line = s.lines().next().unwrap_or("");
-                let id: u64 = line.parse().map_err(|_| {
-                    invalid("myid", line, format!("{} is not a number", p.display()))
-                })?;
+                let id = line
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| ServerId::try_from(n).ok())
+                    .ok_or_else(|| {
+                        invalid("myid", line, format!("{} is not a number", p.display()))
+                    })?;
                 self.my_id = Some(id);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -485,7 +490,7 @@ impl Config {
                 } else {
                     255
                 };
-                if id > max {
+                if id.0 > max {
                     return Err(invalid(
                         "myid",
                         &id.to_string(),
@@ -502,7 +507,7 @@ impl Config {
     /// ZooKeeper's `QuorumPeerConfig.setupClientPort`): how a member listens after a
     /// reconfig's zoo.cfg rewrite removed `clientPort`/`clientPortAddress`. A host that
     /// is no IP address is resolved; unresolvable, the wildcard address.
-    fn client_addr_from_server_line(&mut self, id: u64) {
+    fn client_addr_from_server_line(&mut self, id: ServerId) {
         if self.client_port_given {
             return;
         }
@@ -875,7 +880,7 @@ impl Config {
             (
                 "serverId".to_owned(),
                 if self.is_distributed() {
-                    self.my_id.unwrap_or(0)
+                    self.my_id.map_or(0, |id| id.0)
                 } else {
                     0
                 }
@@ -1009,9 +1014,11 @@ fn parse_hex_version(k: &str, v: &str) -> Result<u64, ConfigError> {
 /// One `server.N` line (`k` = `server.N`, `v` = its value) as ZooKeeper's
 /// `QuorumServer(id, addressStr)` reads it; also used for a reconfig's joining servers.
 pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
-    let id: u64 = k["server.".len()..]
-        .parse()
-        .map_err(|_| invalid(k, v, "server id must be a decimal number"))?;
+    let id = k["server.".len()..]
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| ServerId::try_from(n).ok())
+        .ok_or_else(|| invalid(k, v, "server id must be a decimal number"))?;
     let (addr, client) = match v.split_once(';') {
         Some((a, c)) => (a.trim(), Some(c.trim())),
         None => (v.trim(), None),
@@ -1324,17 +1331,32 @@ mod tests {
         )
         .unwrap();
         assert!(c.is_distributed());
-        assert_eq!(c.servers[&1].host, "zk1");
-        assert_eq!(c.servers[&2].client_addr, Some(("0.0.0.0".into(), 2181)));
-        assert_eq!(c.servers[&3].host, "::1");
-        assert_eq!(c.servers[&3].role, PeerRole::Observer);
-        assert_eq!(c.servers[&3].client_addr, Some(("127.0.0.1".into(), 2182)));
+        assert_eq!(c.servers[&ServerId(1)].host, "zk1");
+        assert_eq!(
+            c.servers[&ServerId(2)].client_addr,
+            Some(("0.0.0.0".into(), 2181))
+        );
+        assert_eq!(c.servers[&ServerId(3)].host, "::1");
+        assert_eq!(c.servers[&ServerId(3)].role, PeerRole::Observer);
+        assert_eq!(
+            c.servers[&ServerId(3)].client_addr,
+            Some(("127.0.0.1".into(), 2182))
+        );
         let e =
             Config::from_properties("dataDir=/d\nserver.1=zk1:2888:3888\nserver.2=zk2:2888:3888\n")
                 .unwrap_err();
         assert!(e.to_string().contains("initLimit"), "{e}");
         let e = Config::from_properties("dataDir=/d\nserver.1=zk1:2888\n").unwrap_err();
         assert!(e.to_string().contains("server.1"), "{e}");
+        // Ids are ZooKeeper's long, never negative here: i64::MAX is the largest.
+        let big = Config::from_properties("dataDir=/d\nserver.9223372036854775807=a:1:2\n")
+            .expect("i64::MAX is an id");
+        assert!(big.servers.contains_key(&ServerId(i64::MAX)));
+        for id in ["9223372036854775808", "-1"] {
+            let e =
+                Config::from_properties(&format!("dataDir=/d\nserver.{id}=a:1:2\n")).unwrap_err();
+            assert!(e.to_string().contains("decimal number"), "{id}: {e}");
+        }
     }
 
     #[test]
@@ -1351,8 +1373,8 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(&cfgp).unwrap();
-        assert_eq!(c.my_id, Some(2));
-        assert_eq!(c.server_id(), 2);
+        assert_eq!(c.my_id, Some(ServerId(2)));
+        assert_eq!(c.server_id(), ServerId(2));
     }
 
     #[test]

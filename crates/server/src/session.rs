@@ -5,7 +5,7 @@
 //! deletes ephemerals or closes sockets itself: expiry only *reports* sessions, which the
 //! caller turns into closeSession transactions through the write path.
 
-use rzk_proto::SessionId;
+use rzk_proto::{ServerId, SessionId};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 pub mod local;
@@ -58,9 +58,9 @@ impl JavaRandom {
 
 /// ZooKeeper's `initializeNextSessionId`: low 40 bits of `time_ms` in bits 16..55,
 /// the server id in bits 56..63.
-pub fn initial_session_id(server_id: u64, time_ms: i64) -> SessionId {
+pub fn initial_session_id(server_id: ServerId, time_ms: i64) -> SessionId {
     let t = ((time_ms as u64) << 24) >> 8;
-    let mut id = (t | (server_id << 56)) as i64;
+    let mut id = (t | ((server_id.0 as u64) << 56)) as i64;
     if id == CONTAINER_MARKER {
         id += 1;
     }
@@ -111,7 +111,7 @@ pub struct SessionTracker {
 
 impl SessionTracker {
     /// `start_ms` seeds id generation (wall or monotonic ms; only uniqueness matters).
-    pub fn new(server_id: u64, tick_ms: u32, start_ms: i64) -> SessionTracker {
+    pub fn new(server_id: ServerId, tick_ms: u32, start_ms: i64) -> SessionTracker {
         SessionTracker {
             next_id: initial_session_id(server_id, start_ms).0,
             tick_ms: i64::from(tick_ms.max(1)),
@@ -428,7 +428,7 @@ mod tests {
 
     #[test]
     fn a_new_term_reopens_sessions_left_closing() {
-        let mut t = SessionTracker::new(1, 100, 0);
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
         let (a, b) = (SessionId(0x20), SessionId(0x21));
         t.add(a, 1000, 0);
         t.add(b, 1000, 500);
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_installed_keeps_its_sessions_writable() {
-        let mut t = SessionTracker::new(1, 100, 0);
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
         let (a, b, c, d) = (
             SessionId(0x30),
             SessionId(0x31),
@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn writes_of_closing_and_closed_sessions_are_refused() {
-        let mut t = SessionTracker::new(1, 100, 0);
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
         let (a, b) = (SessionId(0x10), SessionId(0x11));
         t.add(a, 1000, 0);
         t.add(b, 5000, 0);
@@ -524,17 +524,20 @@ mod tests {
 
     #[test]
     fn session_id_layout() {
-        let id = initial_session_id(1, 0x12_3456_789a);
+        let id = initial_session_id(ServerId(1), 0x12_3456_789a);
         assert_eq!(id, SessionId(0x0112_3456_789a_0000));
         // Only the low 40 bits of time survive.
-        let id = initial_session_id(3, 0x7f12_3456_789a);
+        let id = initial_session_id(ServerId(3), 0x7f12_3456_789a);
         assert_eq!(id, SessionId(0x0312_3456_789a_0000));
-        assert_eq!(initial_session_id(0x80, 0), SessionId(i64::MIN + 1));
+        assert_eq!(
+            initial_session_id(ServerId(0x80), 0),
+            SessionId(i64::MIN + 1)
+        );
     }
 
     #[test]
     fn ids_increment() {
-        let mut t = SessionTracker::new(1, 2000, 5);
+        let mut t = SessionTracker::new(ServerId(1), 2000, 5);
         let a = t.next_session_id();
         let b = t.next_session_id();
         assert_eq!(b.0, a.0 + 1);
@@ -543,7 +546,7 @@ mod tests {
 
     #[test]
     fn expiry_buckets_round_to_tick() {
-        let mut t = SessionTracker::new(1, 2000, 0);
+        let mut t = SessionTracker::new(ServerId(1), 2000, 0);
         let s = SessionId(7);
         t.add(s, 5000, 1000); // 6000 -> next multiple after = 8000
         assert_eq!(t.get(s).unwrap().expires_at, 8000);
@@ -560,7 +563,7 @@ mod tests {
 
     #[test]
     fn revalidate_checks_password() {
-        let mut t = SessionTracker::new(1, 2000, 0);
+        let mut t = SessionTracker::new(ServerId(1), 2000, 0);
         let id = t.next_session_id();
         t.add(id, 4000, 0);
         assert_eq!(t.revalidate(id, &password(id), 6000, 100), Ok(()));

@@ -351,7 +351,7 @@ fn a_single_voter_serves_and_binds_no_election_or_quorum_port() {
                     let parsed = Config::from_properties(&line).expect("server line parses");
                     c.servers = parsed.servers;
                     c.standalone_enabled = true;
-                    c.my_id = Some(1);
+                    c.my_id = Some(rzk_proto::ServerId(1));
                 }
             })
             .start();

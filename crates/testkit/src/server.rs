@@ -19,6 +19,7 @@
 //! (listener, connections, peer links) is dropped and its sockets close, as when the
 //! process is killed; what it had written to its files stays.
 
+use rzk_proto::ServerId;
 use rzk_server::config::{Config, FourLetterWhitelist, PeerRole, QuorumServer};
 use rzk_server::node::{Server, ServerError};
 use std::collections::BTreeMap;
@@ -413,7 +414,7 @@ impl TestServer {
 
     /// The server id (`myid`; 1 for a lone voter).
     pub fn id(&self) -> u64 {
-        self.config.server_id()
+        member_id(self.config.server_id())
     }
 
     /// Whether the server is running (started and neither stopped nor crashed).
@@ -494,6 +495,12 @@ impl Drop for TestServer {
 }
 
 /// A port still in use (by the listener of a crashed server being torn down).
+/// A member's id as the test API numbers members (`server.N`/`myid` are never negative:
+/// the configuration parses them unsigned).
+fn member_id(id: ServerId) -> u64 {
+    u64::try_from(id.0).unwrap_or_default()
+}
+
 fn is_bind_error(e: &ServerError) -> bool {
     use rzk_server::node::QuorumError;
     let in_use = |s: &std::io::Error| s.kind() == std::io::ErrorKind::AddrInUse;
@@ -537,9 +544,9 @@ impl TestEnsembleBuilder {
     pub fn build_configs(self) -> Vec<Config> {
         let n = self.voters + self.observers;
         let ports = free_ports(2 * n);
-        let servers: BTreeMap<u64, QuorumServer> = (0..n)
+        let servers: BTreeMap<ServerId, QuorumServer> = (0..n)
             .map(|i| {
-                let id = i as u64 + 1;
+                let id = ServerId(i as i64 + 1);
                 let server = QuorumServer {
                     id,
                     host: "127.0.0.1".into(),
@@ -569,7 +576,7 @@ impl TestEnsembleBuilder {
                     ..test_config()
                 };
                 for f in &self.configure {
-                    f(id, &mut c);
+                    f(member_id(id), &mut c);
                 }
                 c
             })
@@ -617,7 +624,7 @@ impl TestEnsemble {
     pub fn start_with(configs: Vec<Config>) -> TestEnsemble {
         let mut members = BTreeMap::new();
         for c in configs {
-            let id = c.server_id();
+            let id = member_id(c.server_id());
             let s = TestServer::try_start_with(c)
                 .unwrap_or_else(|e| panic!("ensemble member {id} starts: {e}"));
             members.insert(id, s);

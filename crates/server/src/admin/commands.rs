@@ -319,13 +319,13 @@ fn leader(status: Status<'_>, _: &Args) -> Map<String, Value> {
     if !cfg.is_distributed() {
         return obj(json!({ "error": "server is not initialized" }));
     }
-    let leader = status.leader_id();
+    let leader = status.leader();
     let ip = leader
         .and_then(|id| cfg.servers.get(&id))
         .map_or_else(String::new, |s| s.host.clone());
     obj(json!({
         "is_leader": status.mode() == "leader",
-        "leader_id": leader.map_or(-1, |id| id as i64),
+        "leader_id": leader.map_or(-1, |id| id.0),
         "leader_ip": ip,
     }))
 }
@@ -580,7 +580,7 @@ fn zabstate(status: Status<'_>, _: &Args) -> Map<String, Value> {
         (_, false) => "synchronization",
     };
     obj(json!({
-        "myid": cfg.server_id(),
+        "myid": cfg.server_id().0,
         "is_leader": status.mode() == "leader",
         "quorum_address": multi_address(&me.host, me.quorum_port),
         "election_address": multi_address(&me.host, me.election_port),

@@ -46,11 +46,6 @@ pub struct Peers {
     pub members: BTreeMap<ServerId, Peer>,
 }
 
-/// A `server.N` / `myid` number (the configuration reads them unsigned) as a [`ServerId`].
-fn server_id(id: u64) -> Result<ServerId, QuorumError> {
-    ServerId::try_from(id).map_err(|_| QuorumError::Config(format!("server id {id} is too large")))
-}
-
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, QuorumError> {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     (h, port)
@@ -67,7 +62,7 @@ impl Peers {
     /// itself and never opens a peer port.
     pub fn from_config(cfg: &Config) -> Result<Peers, QuorumError> {
         if !cfg.is_distributed() {
-            return Ok(Peers::solo(server_id(cfg.my_id.unwrap_or(1))?));
+            return Ok(Peers::solo(cfg.my_id.unwrap_or(ServerId(1))));
         }
         let me = cfg
             .my_id
@@ -78,14 +73,10 @@ impl Peers {
             )));
         }
         let mut members = BTreeMap::new();
-        for (id, s) in &cfg.servers {
-            let sid = server_id(*id)?;
+        for (&sid, s) in &cfg.servers {
             members.insert(sid, Peer::from_server(sid, s)?);
         }
-        Ok(Peers {
-            me: server_id(me)?,
-            members,
-        })
+        Ok(Peers { me, members })
     }
 
     /// One voter, `me`, with no peer addresses.

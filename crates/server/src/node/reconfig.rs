@@ -68,7 +68,7 @@ pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
             version = u64::from_str_radix(v.trim(), 16).ok()?;
         } else if let Some(n) = k.strip_prefix("server.") {
             let s = parse_server_line(&k, &v).ok()?;
-            if n.parse::<u64>().ok() != Some(s.id) {
+            if n.parse::<i64>().ok() != Some(s.id.0) {
                 return None;
             }
             servers.insert(s.id, s);
@@ -111,14 +111,9 @@ pub(super) fn reconfig_of(t: &Txn) -> Option<NewConfig> {
 /// carried by election notifications).
 pub(super) fn config_of_text(text: &str) -> Option<NewConfig> {
     let m = parse_membership(text)?;
-    let ids = |set: BTreeSet<u64>| {
-        set.into_iter()
-            .filter_map(|i| ServerId::try_from(i).ok())
-            .collect()
-    };
     Some(NewConfig {
-        voters: ids(m.voters()),
-        observers: ids(m.observers()),
+        voters: m.voters().into_iter().collect(),
+        observers: m.observers().into_iter().collect(),
         version: i64::try_from(m.version).ok()?,
         text: text.to_owned(),
     })
@@ -135,13 +130,7 @@ impl Driver {
         auth: &AuthInfo,
     ) -> Option<(Zxid, TxnRecord)> {
         let zxid = self.zab.next_zxid()?;
-        let me = u64::try_from(self.peers.me.0).unwrap_or_default();
-        let synced: BTreeSet<u64> = self
-            .zab
-            .synced_learners()
-            .into_iter()
-            .filter_map(|s| u64::try_from(s.0).ok())
-            .collect();
+        let synced: BTreeSet<ServerId> = self.zab.synced_learners().into_iter().collect();
         let view = LeaderView {
             reconfig_enabled: self.shared.config.reconfig_enabled,
             standalone_enabled: self.shared.config.standalone_enabled,
@@ -150,7 +139,7 @@ impl Driver {
             quorum_leader: self.shared.config.is_distributed(),
             committed_version: self.members.committed.version,
             last_seen: &self.members.last_seen,
-            my_id: me,
+            my_id: self.peers.me,
             synced_followers: &synced,
         };
         let now = crate::node::lifecycle::wall_ms();
@@ -183,9 +172,7 @@ impl Driver {
             return;
         };
         for s in m.servers.values() {
-            let Ok(sid) = ServerId::try_from(s.id) else {
-                continue;
-            };
+            let sid = s.id;
             let peer = match Peer::from_server(sid, s) {
                 Ok(p) => p,
                 Err(e) => {
@@ -201,8 +188,7 @@ impl Driver {
         // Members that left stay reachable on the election port (a removed server
         // still learns the leader from it and may be added back); the core no longer
         // counts them.
-        let mine = u64::try_from(self.peers.me.0).ok();
-        let role = mine.and_then(|id| m.servers.get(&id)).map(|s| s.role);
+        let role = m.servers.get(&self.peers.me).map(|s| s.role);
         tracing::info!(
             version = format_args!("{:x}", m.version),
             designated_leader = %leader,
@@ -381,8 +367,8 @@ mod tests {
                     version=100000004";
         let m = parse_membership(text).expect("parses");
         assert_eq!(m.version, 0x1_0000_0004);
-        assert_eq!(m.voters(), [1].into_iter().collect());
-        assert_eq!(m.observers(), [3].into_iter().collect());
+        assert_eq!(m.voters(), [ServerId(1)].into_iter().collect());
+        assert_eq!(m.observers(), [ServerId(3)].into_iter().collect());
         assert_eq!(m.text(), text);
         assert!(parse_membership("server.x=1").is_none());
         assert!(parse_membership("foo=bar").is_none());

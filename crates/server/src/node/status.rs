@@ -60,14 +60,6 @@ impl<'a> Status<'a> {
         self.shared.quorum.leader()
     }
 
-    /// The leader's server id, if one is known.
-    pub fn leader_id(&self) -> Option<u64> {
-        self.shared
-            .quorum
-            .leader()
-            .and_then(|l| u64::try_from(l.0).ok())
-    }
-
     /// Leader only: (followers, synced followers, observers).
     pub fn learners(&self) -> (usize, usize, usize) {
         self.shared.quorum.learners()

@@ -42,7 +42,7 @@ impl Prep {
                 None,
             );
         };
-        let next = match request::prepare(view, req, &node.acl, auth, zxid.0 as u64) {
+        let next = match request::prepare(view, req, &node.acl, auth, zxid) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(%session, cxid, "reconfig refused: {e}");

@@ -25,6 +25,7 @@ pub mod files;
 pub mod request;
 
 use crate::config::{PeerRole, QuorumServer};
+use rzk_proto::ServerId;
 use std::collections::BTreeMap;
 
 /// `/zookeeper/config`, ZooKeeper's `ZooDefs.CONFIG_NODE`.
@@ -59,7 +60,7 @@ fn bracketed(host: &str) -> String {
 
 /// The membership text of `servers` at `version` (ZooKeeper's `QuorumMaj.toString()`):
 /// what `/zookeeper/config` holds and `conf` prints after `membership: `.
-pub fn membership_text(servers: &BTreeMap<u64, QuorumServer>, version: u64) -> String {
+pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: u64) -> String {
     let mut out = String::new();
     for id in java_hash_map_order(servers.keys().copied()) {
         if let Some(s) = servers.get(&id) {
@@ -72,16 +73,18 @@ pub fn membership_text(servers: &BTreeMap<u64, QuorumServer>, version: u64) -> S
 
 /// The iteration order of a `java.util.HashMap<Long, _>` holding `ids` (default initial
 /// capacity 16, load factor 0.75); ids in one bucket in ascending order.
-fn java_hash_map_order(ids: impl Iterator<Item = u64>) -> Vec<u64> {
-    let mut ids: Vec<u64> = ids.collect();
+fn java_hash_map_order(ids: impl Iterator<Item = ServerId>) -> Vec<ServerId> {
+    let mut ids: Vec<ServerId> = ids.collect();
     ids.sort_unstable();
     let mut cap: usize = 16;
     while ids.len() * 4 > cap * 3 {
         cap *= 2;
     }
-    let bucket = |id: u64| {
-        // Long.hashCode: (int)(v ^ (v >>> 32)); HashMap.hash: h ^ (h >>> 16).
-        let h = (id ^ (id >> 32)) as u32;
+    let bucket = |id: ServerId| {
+        // Long.hashCode: (int)(v ^ (v >>> 32)); HashMap.hash: h ^ (h >>> 16). The shift
+        // is unsigned (`>>>`), so on the id's bits as u64.
+        let v = id.0 as u64;
+        let h = (v ^ (v >> 32)) as u32;
         let spread = h ^ (h >> 16);
         spread as usize & (cap - 1)
     };
@@ -110,9 +113,9 @@ pub fn version_from_filename(name: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn qs(id: u64, host: &str, role: PeerRole, client: Option<(&str, u16)>) -> QuorumServer {
+    fn qs(id: i64, host: &str, role: PeerRole, client: Option<(&str, u16)>) -> QuorumServer {
         QuorumServer {
-            id,
+            id: ServerId(id),
             host: host.into(),
             quorum_port: 2888 + id as u16,
             election_port: 3888 + id as u16,
@@ -124,9 +127,9 @@ mod tests {
     #[test]
     fn text_as_zookeeper_writes_it() {
         let mut m = BTreeMap::new();
-        m.insert(1, qs(1, "127.0.0.1", PeerRole::Participant, None));
+        m.insert(ServerId(1), qs(1, "127.0.0.1", PeerRole::Participant, None));
         m.insert(
-            2,
+            ServerId(2),
             qs(
                 2,
                 "127.0.0.1",
@@ -134,7 +137,10 @@ mod tests {
                 Some(("127.0.0.1", 2182)),
             ),
         );
-        m.insert(3, qs(3, "::1", PeerRole::Observer, Some(("0.0.0.0", 2183))));
+        m.insert(
+            ServerId(3),
+            qs(3, "::1", PeerRole::Observer, Some(("0.0.0.0", 2183))),
+        );
         assert_eq!(
             membership_text(&m, 0x1_0000_0000),
             "server.1=127.0.0.1:2889:3889:participant\n\
@@ -147,12 +153,18 @@ mod tests {
 
     #[test]
     fn java_hash_map_order_by_bucket() {
-        assert_eq!(java_hash_map_order([3, 1, 2].into_iter()), vec![1, 2, 3]);
+        let order = |ids: &[i64]| -> Vec<i64> {
+            java_hash_map_order(ids.iter().map(|&i| ServerId(i)))
+                .into_iter()
+                .map(|id| id.0)
+                .collect()
+        };
+        assert_eq!(order(&[3, 1, 2]), vec![1, 2, 3]);
         // 17 shares bucket 1 with 1 in a 16-slot table.
-        assert_eq!(java_hash_map_order([1, 2, 17].into_iter()), vec![1, 17, 2]);
+        assert_eq!(order(&[1, 2, 17]), vec![1, 17, 2]);
         // 13 members: the table has grown to 32 slots, 17 has a bucket of its own.
-        let ids: Vec<u64> = (1..=12).chain([17]).collect();
-        assert_eq!(java_hash_map_order(ids.clone().into_iter()), ids);
+        let ids: Vec<i64> = (1..=12).chain([17]).collect();
+        assert_eq!(order(&ids), ids);
     }
 
     #[test]

@@ -28,14 +28,14 @@ use crate::auth::{check_perm, AuthInfo};
 use crate::config::{parse_properties, parse_server_line, PeerRole, QuorumServer};
 use rzk_proto::opcode::perms;
 use rzk_proto::records::{Acl, ReconfigRequest};
-use rzk_proto::ErrorCode;
+use rzk_proto::{ErrorCode, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A membership and its version (ZooKeeper's `QuorumMaj` with its `version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     /// Every member by server id.
-    pub servers: BTreeMap<u64, QuorumServer>,
+    pub servers: BTreeMap<ServerId, QuorumServer>,
     /// The version: the zxid of the reconfig txn that made it (0 or a file's version for
     /// a membership that came from configuration files).
     pub version: u64,
@@ -43,7 +43,7 @@ pub struct Membership {
 
 impl Membership {
     /// The ids of the participants (voters).
-    pub fn voters(&self) -> BTreeSet<u64> {
+    pub fn voters(&self) -> BTreeSet<ServerId> {
         self.servers
             .values()
             .filter(|s| s.role == PeerRole::Participant)
@@ -52,7 +52,7 @@ impl Membership {
     }
 
     /// The ids of the observers.
-    pub fn observers(&self) -> BTreeSet<u64> {
+    pub fn observers(&self) -> BTreeSet<ServerId> {
         self.servers
             .values()
             .filter(|s| s.role == PeerRole::Observer)
@@ -80,10 +80,10 @@ pub struct LeaderView<'a> {
     /// The newest membership proposed or in force (`getLastSeenQuorumVerifier()`).
     pub last_seen: &'a Membership,
     /// This server's id.
-    pub my_id: u64,
+    pub my_id: ServerId,
     /// Followers whose sync with this leader is complete (ZooKeeper's forwarding
     /// followers with `synced()`); the leader is not in it.
-    pub synced_followers: &'a BTreeSet<u64>,
+    pub synced_followers: &'a BTreeSet<ServerId>,
 }
 
 /// Why a reconfig request is refused; [`RefusedReconfig::code`] is the client's error.
@@ -149,7 +149,7 @@ pub fn prepare(
     req: &ReconfigRequest,
     config_acl: &[Acl],
     auth: &AuthInfo,
-    zxid: u64,
+    zxid: Zxid,
 ) -> Result<Membership, RefusedReconfig> {
     if !view.reconfig_enabled {
         return Err(RefusedReconfig::Disabled);
@@ -176,7 +176,8 @@ pub fn prepare(
     };
     let next = Membership {
         servers,
-        version: zxid,
+        // A zxid is never negative: the membership version is its bits.
+        version: zxid.0 as u64,
     };
     let voters = next.voters();
     let min = if view.standalone_enabled { 2 } else { 1 };
@@ -204,15 +205,16 @@ fn split_trimmed<'a>(s: &'a str, sep: &'a str) -> impl Iterator<Item = &'a str> 
 }
 
 /// `Long.parseLong` of a server id (a failure is an unchecked exception in ZooKeeper).
-fn parse_id(s: &str) -> Result<u64, RefusedReconfig> {
+fn parse_id(s: &str) -> Result<ServerId, RefusedReconfig> {
     s.parse::<i64>()
         .ok()
-        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| *n >= 0)
+        .map(ServerId)
         .ok_or_else(|| RefusedReconfig::Malformed(format!("server id {s:?} is not a number")))
 }
 
 /// One `server.N` value, as ZooKeeper's `QuorumServer(id, spec)`.
-fn parse_spec(id: u64, spec: &str) -> Result<QuorumServer, RefusedReconfig> {
+fn parse_spec(id: ServerId, spec: &str) -> Result<QuorumServer, RefusedReconfig> {
     if spec.contains('|') {
         return Err(RefusedReconfig::BadArguments(format!(
             "server.{id}: several addresses are not supported"
@@ -228,7 +230,7 @@ fn incremental(
     last: &Membership,
     joining: &str,
     leaving: &str,
-) -> Result<BTreeMap<u64, QuorumServer>, RefusedReconfig> {
+) -> Result<BTreeMap<ServerId, QuorumServer>, RefusedReconfig> {
     let mut next = last.servers.clone();
     for id in split_trimmed(leaving, ",") {
         next.remove(&parse_id(id)?);
@@ -297,7 +299,7 @@ fn address_clash(a: &QuorumServer, b: &QuorumServer) -> Option<String> {
 fn non_incremental(
     text: &str,
     standalone_enabled: bool,
-) -> Result<BTreeMap<u64, QuorumServer>, RefusedReconfig> {
+) -> Result<BTreeMap<ServerId, QuorumServer>, RefusedReconfig> {
     let props = parse_properties(&text.replace(',', "\n"));
     let mut next = BTreeMap::new();
     for (k, v) in &props {

@@ -270,7 +270,7 @@ impl ServerSim {
     /// The session table of a server whose tree is at `zxid` (what a snapshot at that
     /// zxid holds, and the log replay rebuilds), started at `now`.
     fn tracker_at(&self, sid: ServerId, zxid: i64, now: u64) -> SessionTracker {
-        let mut t = SessionTracker::new(sid.0 as u64, SESSION_TICK_MS, now as i64 + 1_000_000);
+        let mut t = SessionTracker::new(sid, SESSION_TICK_MS, now as i64 + 1_000_000);
         t.set_fault_accept_closed_writes(self.fault_closed_writes);
         for (z, s, timeout) in &self.session_log {
             if *z > zxid {

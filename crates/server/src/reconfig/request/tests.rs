@@ -2,11 +2,11 @@
 
 use super::*;
 
-const ZXID: u64 = 0x1_0000_0005;
+const ZXID: Zxid = Zxid(0x1_0000_0005);
 
-fn qs(id: u64, role: PeerRole, client: Option<u16>) -> QuorumServer {
+fn qs(id: i64, role: PeerRole, client: Option<u16>) -> QuorumServer {
     QuorumServer {
-        id,
+        id: ServerId(id),
         host: "127.0.0.1".into(),
         quorum_port: 24000 + id as u16,
         election_port: 24100 + id as u16,
@@ -18,16 +18,26 @@ fn qs(id: u64, role: PeerRole, client: Option<u16>) -> QuorumServer {
 fn three() -> Membership {
     Membership {
         servers: (1..=3)
-            .map(|id| (id, qs(id, PeerRole::Participant, Some(24200 + id as u16))))
+            .map(|id| {
+                (
+                    ServerId(id),
+                    qs(id, PeerRole::Participant, Some(24200 + id as u16)),
+                )
+            })
             .collect(),
         version: 0x1_0000_0000,
     }
 }
 
+/// The set of server ids `v`.
+fn ids(v: &[i64]) -> BTreeSet<ServerId> {
+    v.iter().map(|&i| ServerId(i)).collect()
+}
+
 struct H {
     last: Membership,
     committed: u64,
-    synced: BTreeSet<u64>,
+    synced: BTreeSet<ServerId>,
     enabled: bool,
     standalone_enabled: bool,
     leader: bool,
@@ -41,7 +51,7 @@ impl H {
         H {
             committed: last.version,
             last,
-            synced: [2, 3].into_iter().collect(),
+            synced: ids(&[2, 3]),
             enabled: true,
             standalone_enabled: true,
             leader: true,
@@ -62,7 +72,7 @@ impl H {
             quorum_leader: self.leader,
             committed_version: self.committed,
             last_seen: &self.last,
-            my_id: 1,
+            my_id: ServerId(1),
             synced_followers: &self.synced,
         };
         let req = ReconfigRequest {
@@ -87,8 +97,8 @@ const JOIN4: &str = "server.4=127.0.0.1:24004:24104:participant;127.0.0.1:24204"
 fn remove_and_add_a_follower() {
     let h = H::new();
     let m = h.run("", "3", "", -1).expect("remove 3");
-    assert_eq!(m.voters(), [1, 2].into_iter().collect());
-    assert_eq!(m.version, ZXID);
+    assert_eq!(m.voters(), ids(&[1, 2]));
+    assert_eq!(m.version, ZXID.0 as u64);
     assert_eq!(
         m.text(),
         "server.1=127.0.0.1:24001:24101:participant;127.0.0.1:24201\n\
@@ -96,8 +106,11 @@ fn remove_and_add_a_follower() {
          version=100000005"
     );
     let m = h.run(JOIN4, "", "", 0x1_0000_0000).expect("add 4");
-    assert_eq!(m.voters(), [1, 2, 3, 4].into_iter().collect());
-    assert_eq!(m.servers[&4], qs(4, PeerRole::Participant, Some(24204)));
+    assert_eq!(m.voters(), ids(&[1, 2, 3, 4]));
+    assert_eq!(
+        m.servers[&ServerId(4)],
+        qs(4, PeerRole::Participant, Some(24204))
+    );
     // Several joiners and leavers, spaces around the separators, an observer.
     let m = h
         .run(
@@ -107,14 +120,17 @@ fn remove_and_add_a_follower() {
             -1,
         )
         .expect("mixed");
-    assert_eq!(m.voters(), [1, 3, 4].into_iter().collect());
-    assert_eq!(m.observers(), [5].into_iter().collect());
-    assert_eq!(m.servers[&5].client_addr, Some(("0.0.0.0".into(), 24205)));
+    assert_eq!(m.voters(), ids(&[1, 3, 4]));
+    assert_eq!(m.observers(), ids(&[5]));
+    assert_eq!(
+        m.servers[&ServerId(5)].client_addr,
+        Some(("0.0.0.0".into(), 24205))
+    );
     // A joiner with the id of a member replaces it (here: participant -> observer).
     let m = h
         .run("server.3=127.0.0.1:24003:24103:observer;24203", "", "", -1)
         .expect("role change");
-    assert_eq!(m.observers(), [3].into_iter().collect());
+    assert_eq!(m.observers(), ids(&[3]));
 }
 
 #[test]
@@ -129,9 +145,9 @@ fn non_incremental_members() {
             -1,
         )
         .expect("new members");
-    assert_eq!(m.voters(), [1, 2, 3].into_iter().collect());
+    assert_eq!(m.voters(), ids(&[1, 2, 3]));
     // No client port is needed here (only for incremental joiners).
-    assert_eq!(m.servers[&3].client_addr, None);
+    assert_eq!(m.servers[&ServerId(3)].client_addr, None);
     assert_eq!(
         h.code("", "", "server.1=127.0.0.1:24001:24101,foo=bar", -1),
         ErrorCode::BadArguments
@@ -209,17 +225,17 @@ fn refusals_in_zookeepers_order() {
     assert_eq!(h.code("", "2,3", "", -1), ErrorCode::NoAuth);
     h.standalone_enabled = true;
     // Quorum: 3 and 4 are not synced, so {1,2} of {1,2,3,4} is no majority.
-    h.synced = [2].into_iter().collect();
+    h.synced = ids(&[2]);
     assert_eq!(h.code(JOIN4, "", "", -1), ErrorCode::NewConfigNoQuorum);
-    h.synced = [2, 4].into_iter().collect();
+    h.synced = ids(&[2, 4]);
     assert_eq!(h.code(JOIN4, "", "", -1), ErrorCode::NoAuth);
     // The leader itself counts only while it is a voter of the new membership.
-    h.synced = [2, 3].into_iter().collect();
+    h.synced = ids(&[2, 3]);
     assert_eq!(
         h.code("server.1=127.0.0.1:24001:24101:observer;24201", "", "", -1),
         ErrorCode::NoAuth
     );
-    h.synced = [2].into_iter().collect();
+    h.synced = ids(&[2]);
     assert_eq!(
         h.code("server.1=127.0.0.1:24001:24101:observer;24201", "", "", -1),
         ErrorCode::NewConfigNoQuorum
