@@ -27,7 +27,7 @@ const MAX: usize = 64 * 1024;
 fn write(tree: &mut DataTree, w: &WriteRequest, xid: i32) {
     let mut prep = Prep::new(true);
     let auth = AuthInfo::for_ip("127.0.0.1");
-    let zxid = Zxid(tree.last_zxid() + 1);
+    let zxid = tree.last_zxid().next();
     let rec = prep.prepare(
         tree,
         SessionId(0x100),

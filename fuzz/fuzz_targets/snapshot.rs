@@ -20,7 +20,7 @@ use rzk_server::storage::files::Compression;
 use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
 use std::io::Write;
 
-const ZXID: i64 = 0x1_0000_0005;
+const ZXID: rzk_proto::Zxid = rzk_proto::Zxid(0x1_0000_0005);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {

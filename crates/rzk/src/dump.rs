@@ -168,7 +168,7 @@ pub fn run_log_chop(
     out: &mut dyn Write,
 ) -> Result<(), DumpError> {
     let dst = output.unwrap_or_else(|| with_suffix(file, &format!(".chopped{zxid}")));
-    let kept = log_repair::chop_file(file, zxid, &dst)?;
+    let kept = log_repair::chop_file(file, rzk_proto::Zxid(zxid), &dst)?;
     writeln!(
         out,
         "Chopping at 0x{zxid:x}: new log {} has {kept} records",
@@ -437,7 +437,7 @@ fn digest_report(
 ) -> io::Result<()> {
     let computed = recompute_digest(nodes);
     match trailer.digest {
-        Some(d) if d.zxid != 0 && d.version == DIGEST_VERSION => {
+        Some(d) if d.zxid.0 != 0 && d.version == DIGEST_VERSION => {
             let verdict = if d.digest == computed {
                 "matches"
             } else {
@@ -446,7 +446,7 @@ fn digest_report(
             writeln!(
                 out,
                 "Digest check: stored {} at zxid 0x{:x}, computed {computed}: {verdict}",
-                d.digest, d.zxid
+                d.digest, d.zxid.0
             )
         }
         _ => writeln!(
@@ -527,12 +527,12 @@ pub fn run_snapshot_dump_with(
         Some(d) => writeln!(
             out,
             "Digest: zxid 0x{:x} version {} value {}",
-            d.zxid, d.version, d.digest
+            d.zxid.0, d.version, d.digest
         )?,
         None => writeln!(out, "Digest: none")?,
     }
     if let Some(z) = trailer.last_processed_zxid {
-        writeln!(out, "Last processed zxid: 0x{z:x}")?;
+        writeln!(out, "Last processed zxid: 0x{:x}", z.0)?;
     }
     if opts.digest {
         digest_report(&nodes, &trailer, out)?;

@@ -124,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         create(&mut tree, &mut zxid, &path, payload.clone());
     }
     println!(
-        "built tree: {} znodes, last zxid 0x{:x}, in {:.1} s, process RSS {} MiB",
+        "built tree: {} znodes, last zxid {}, in {:.1} s, process RSS {} MiB",
         tree.node_count(),
         tree.last_zxid(),
         t.elapsed().as_secs_f64(),

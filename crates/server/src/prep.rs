@@ -312,7 +312,7 @@ impl Prep {
         time_ms: i64,
         code: ErrorCode,
     ) -> TxnRecord {
-        self.applied(Zxid(tree.last_zxid()));
+        self.applied(tree.last_zxid());
         let mut r = Self::error_txn(session, cxid, zxid, time_ms, code);
         r.digest = Some(TxnDigest {
             version: DIGEST_VERSION,
@@ -336,7 +336,7 @@ impl Prep {
         zxid: Zxid,
         time_ms: i64,
     ) -> TxnRecord {
-        self.applied(Zxid(tree.last_zxid()));
+        self.applied(tree.last_zxid());
         let mut s = Scratch::default();
         let ctx = Ctx {
             tree,

@@ -63,7 +63,7 @@ mod tests {
 
     fn res(reply: TxnReply) -> ApplyResult {
         ApplyResult {
-            zxid: 1,
+            zxid: Zxid(1),
             reply,
             changes: vec![],
         }

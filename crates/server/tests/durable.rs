@@ -145,7 +145,7 @@ async fn restart_and_check(server: &mut TestServer, w: Written) {
             "deserter's session recovered"
         );
     }
-    let last_before = w.tree.last_zxid();
+    let last_before = w.tree.last_zxid().0;
 
     // The resumer comes back in time with its id and password.
     let mut r = RawClient::resume(addr, EPH_TIMEOUT_MS, w.resumer.0, w.resumer.1.clone())
@@ -277,7 +277,7 @@ async fn snapshots_follow_snap_count_and_recovery_rebuilds_the_same_tree() {
     let db = reload(d);
     assert_same_tree(&live, &db.tree);
     let newest = db.report.snapshot.clone().expect("snapshot used");
-    assert!(newest.zxid > 0);
+    assert!(newest.zxid.0 > 0);
 
     // Without the newer snapshots, an older one + more log gives the same tree.
     let mut by_zxid: Vec<_> = snaps.iter().map(|(f, _)| f.clone()).collect();
@@ -292,11 +292,11 @@ async fn snapshots_follow_snap_count_and_recovery_rebuilds_the_same_tree() {
     assert_same_tree(&live, &db.tree);
 
     // And snapshot.0 + every log.
-    for f in by_zxid.iter().filter(|f| f.zxid > 0) {
+    for f in by_zxid.iter().filter(|f| f.zxid.0 > 0) {
         let _ = std::fs::remove_file(&f.path);
     }
     let db = reload(d);
-    assert_eq!(db.report.snapshot.as_ref().map(|s| s.zxid), Some(0));
+    assert_eq!(db.report.snapshot.as_ref().map(|s| s.zxid.0), Some(0));
     assert_same_tree(&live, &db.tree);
 }
 
@@ -331,7 +331,7 @@ async fn orphan_ephemerals_are_closed_through_the_write_path() {
     // A snapshot whose tree holds an ephemeral of a session missing from its table.
     let mut tree = DataTree::new();
     let r = tree.apply(&support::ephemeral_create(ORPHAN, "/orphan"));
-    assert_eq!(r.zxid, 1);
+    assert_eq!(r.zxid.0, 1);
     assert_eq!(
         tree.stat("/orphan").map(|s| s.ephemeral_owner),
         Some(ORPHAN)
@@ -345,7 +345,7 @@ async fn orphan_ephemerals_are_closed_through_the_write_path() {
         assert!(Instant::now() < deadline, "orphan ephemeral not removed");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let closed_at = shared.tree().last_zxid();
+    let closed_at = shared.tree().last_zxid().0;
     assert!(closed_at > 1, "closed by a logged txn (0x{closed_at:x})");
     server.stop();
     // The close is durable: a restart does not bring the ephemeral back.

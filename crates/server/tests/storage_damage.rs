@@ -44,7 +44,7 @@ fn rec(zxid: i64) -> TxnRecord {
 }
 
 fn write_snapshot(v2: &Path, zxid: i64) -> PathBuf {
-    let mut w = SnapshotWriter::create(v2, zxid, Compression::None).unwrap();
+    let mut w = SnapshotWriter::create(v2, rzk_proto::Zxid(zxid), Compression::None).unwrap();
     w.sessions(&[(0x100, 30000)]).unwrap();
     w.acl_cache(&[(1, Acl::open_unsafe())]).unwrap();
     w.node("", &rzk_proto::Data::empty(), -1, &StatPersisted::default())
@@ -105,7 +105,7 @@ impl RecoverySink for Txns {
     fn node(&mut self, _: SnapNode) -> Result<(), String> {
         Ok(())
     }
-    fn snapshot_loaded(&mut self, _: i64, _: &SnapshotTrailer) -> Result<(), String> {
+    fn snapshot_loaded(&mut self, _: rzk_proto::Zxid, _: &SnapshotTrailer) -> Result<(), String> {
         Ok(())
     }
     fn txn(&mut self, r: &TxnRecord) -> Result<(), String> {
@@ -258,7 +258,7 @@ fn invalid_newest_snapshot_falls_back_when_logs_cover_it() {
     fs::write(&s5, &b).unwrap();
     let mut s = Txns::default();
     let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
-    assert_eq!(rep.snapshot.map(|s| s.zxid), Some(0));
+    assert_eq!(rep.snapshot.map(|s| s.zxid.0), Some(0));
     assert_eq!(rep.skipped_snapshots.len(), 1);
     assert!(
         rep.skipped_snapshots[0].1.contains("CRC"),
@@ -271,7 +271,7 @@ fn invalid_newest_snapshot_falls_back_when_logs_cover_it() {
     write_snapshot(&v2, 5);
     let mut s = Txns::default();
     let rep = recover(d.path(), d.path(), &RecoveryOptions::default(), &mut s).unwrap();
-    assert_eq!(rep.snapshot.map(|s| s.zxid), Some(5));
+    assert_eq!(rep.snapshot.map(|s| s.zxid.0), Some(5));
     assert_eq!(s.0, (6..=N).collect::<Vec<_>>());
 }
 
@@ -366,7 +366,7 @@ fn trunc_keeps_records_up_to_zxid_and_deletes_later_files() {
         }
     }
     log.close().unwrap();
-    truncate_after(&v2, 10).unwrap();
+    truncate_after(&v2, rzk_proto::Zxid(10)).unwrap();
     let names: Vec<String> = {
         let mut v: Vec<String> = fs::read_dir(&v2)
             .unwrap()
@@ -381,5 +381,5 @@ fn trunc_keeps_records_up_to_zxid_and_deletes_later_files() {
         .map(|e| e.unwrap().record.header.zxid)
         .collect();
     assert_eq!(z, (1..=10).collect::<Vec<_>>());
-    assert!(truncate_after(&d.path().join("nothing"), 3).is_err());
+    assert!(truncate_after(&d.path().join("nothing"), rzk_proto::Zxid(3)).is_err());
 }

@@ -63,7 +63,7 @@ fn zookeeper_data_dir_loads_into_the_tree() {
     let db = load(d.path(), true).unwrap();
     assert_eq!(db.report.state, StartState::Loaded);
     assert_eq!(db.last_zxid.0, 22);
-    assert_eq!(db.tree.last_zxid(), 22);
+    assert_eq!(db.tree.last_zxid().0, 22);
     assert_eq!(
         db.sessions
             .iter()

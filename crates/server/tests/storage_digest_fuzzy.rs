@@ -103,8 +103,8 @@ fn start_quorum_member(dir: &Path) -> (DataTree, Vec<(i64, u64)>) {
 fn fixture_snapshot_is_fuzzy_and_followed_by_its_window() {
     let s = read_snapshot(&fixture().join(format!("snapshot.{SNAP:x}"))).unwrap();
     let d = s.trailer.digest.expect("the snapshot has a digest");
-    assert_eq!(d.zxid, SNAP_DIGEST_ZXID);
-    assert!(d.zxid > SNAP, "digest zxid past the snapshot's name zxid");
+    assert_eq!(d.zxid.0, SNAP_DIGEST_ZXID);
+    assert!(d.zxid.0 > SNAP, "digest zxid past the snapshot's name zxid");
     let zxids: Vec<i64> = fixture_txns().iter().map(|r| r.header.zxid).collect();
     assert_eq!(zxids, (SNAP + 1..=LAST).collect::<Vec<_>>());
     assert!(fixture_txns().iter().all(|r| r.digest.is_some()));
@@ -204,7 +204,13 @@ fn change_node_data(snapshot: &Path, path: &str) {
     )
     .unwrap();
     fs::remove_file(snapshot).unwrap();
-    write_snapshot(snapshot.parent().unwrap(), zxid, Compression::None, &c).unwrap();
+    write_snapshot(
+        snapshot.parent().unwrap(),
+        rzk_proto::Zxid(zxid),
+        Compression::None,
+        &c,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -218,7 +224,7 @@ fn changed_node_in_a_complete_snapshot_is_exactly_one_mismatch() {
     let out = tempfile::tempdir().unwrap();
     let snap = save_snapshot(&db.tree, &sessions, out.path(), SnapshotOptions::default()).unwrap();
     assert_eq!(
-        read_snapshot(&snap).unwrap().trailer.digest.unwrap().zxid,
+        read_snapshot(&snap).unwrap().trailer.digest.unwrap().zxid.0,
         LAST
     );
     let db = load_standalone(out.path());

@@ -248,7 +248,7 @@ fn snapshot_digests(dir: &Path) -> Vec<(String, Option<i64>)> {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("snapshot.") {
             let c = read_snapshot(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
-            out.push((name, c.trailer.digest.map(|d| d.zxid)));
+            out.push((name, c.trailer.digest.map(|d| d.zxid.0)));
         }
     }
     out
@@ -294,12 +294,18 @@ fn snapshot_dir(tamper: bool) -> std::path::PathBuf {
     )
     .unwrap();
     let mut c = read_snapshot(&snap).unwrap();
-    assert_eq!(c.trailer.digest.as_ref().map(|t| t.zxid), Some(1));
+    assert_eq!(c.trailer.digest.as_ref().map(|t| t.zxid.0), Some(1));
     if tamper {
         let n = c.nodes.iter_mut().find(|n| n.path == "/orphan").unwrap();
         n.data = rzk_proto::Data::from(b"changed".to_vec());
         std::fs::remove_file(&snap).unwrap();
-        write_snapshot(snap.parent().unwrap(), 1, files::Compression::None, &c).unwrap();
+        write_snapshot(
+            snap.parent().unwrap(),
+            rzk_proto::Zxid(1),
+            files::Compression::None,
+            &c,
+        )
+        .unwrap();
     }
     d
 }

@@ -39,7 +39,7 @@ fn keeps_retained_snapshots_and_the_logs_they_need() {
     }
     let p = plan(d.path(), d.path(), 3).unwrap();
     // retained: 0x50, 0x40, 0x30 -> Z = 0x30; log.2c is the newest starting <= Z
-    assert_eq!(p.oldest_retained, Some(0x30));
+    assert_eq!(p.oldest_retained, Some(rzk_proto::Zxid(0x30)));
     purge(d.path(), d.path(), 3).unwrap();
     assert_eq!(
         names(&v2),
@@ -97,7 +97,7 @@ fn retain_count_is_at_least_three_and_separate_log_dir_works() {
         fs::write(lv2.join(format!("log.{z:x}")), b"ZKLG").unwrap();
     }
     let p = purge(d.path(), l.path(), 1).unwrap();
-    assert_eq!(p.oldest_retained, Some(2));
+    assert_eq!(p.oldest_retained, Some(rzk_proto::Zxid(2)));
     assert_eq!(names(&v2), ["snapshot.2", "snapshot.3", "snapshot.4"]);
     assert_eq!(names(&lv2), ["log.2", "log.3", "log.4"]);
 }

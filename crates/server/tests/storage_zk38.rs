@@ -38,7 +38,10 @@ fn snapshots_written_by_zookeeper_read_back_with_expected_content() {
     assert_eq!(node(&s0.nodes, "/zookeeper/config").acl, 1);
     assert_eq!(node(&s0.nodes, "/zookeeper/config").stat.aversion, -1);
     assert_eq!(node(&s0.nodes, "").acl, -1);
-    assert_eq!(s0.trailer.digest.map(|d| (d.zxid, d.version)), Some((0, 2)));
+    assert_eq!(
+        s0.trailer.digest.map(|d| (d.zxid.0, d.version)),
+        Some((0, 2))
+    );
     assert_eq!(s0.trailer.last_processed_zxid, None);
 
     let se = read_snapshot(&v2.join("snapshot.e")).unwrap();
@@ -69,7 +72,7 @@ fn snapshots_written_by_zookeeper_read_back_with_expected_content() {
         (app.stat.cversion, app.stat.aversion, app.stat.pzxid),
         (4, 1, 6)
     );
-    assert_eq!(se.trailer.digest.map(|d| d.zxid), Some(0xe));
+    assert_eq!(se.trailer.digest.map(|d| d.zxid.0), Some(0xe));
 }
 
 #[test]
@@ -96,7 +99,10 @@ fn rewriting_zookeeper_snapshots_gives_identical_bytes() {
 fn zookeeper_logs_read_back_and_rewrite_to_identical_bytes() {
     let v2 = fixture().join("version-2");
     let logs = files::list_logs(&v2).unwrap();
-    assert_eq!(logs.iter().map(|f| f.zxid).collect::<Vec<_>>(), [1, 9, 0xf]);
+    assert_eq!(
+        logs.iter().map(|f| f.zxid.0).collect::<Vec<_>>(),
+        [1, 9, 0xf]
+    );
     // ZooKeeper ran with preAllocSize=1 KiB; rewriting with the same settings and the
     // same roll points must reproduce every byte, padding included.
     let out = tempfile::tempdir().unwrap();
@@ -134,7 +140,7 @@ fn zookeeper_logs_read_back_and_rewrite_to_identical_bytes() {
     // iterator from a zxid picks files as ZooKeeper does
     let it = LogIterator::open(&v2, rzk_proto::Zxid(0xa)).unwrap();
     assert_eq!(
-        it.files().iter().map(|f| f.zxid).collect::<Vec<_>>(),
+        it.files().iter().map(|f| f.zxid.0).collect::<Vec<_>>(),
         [9, 0xf]
     );
     let got: Vec<i64> = it.map(|e| e.unwrap().record.header.zxid).collect();
@@ -166,8 +172,12 @@ impl RecoverySink for Collect {
         self.nodes.insert(n.path, (n.data.to_vec(), n.acl, n.stat));
         Ok(())
     }
-    fn snapshot_loaded(&mut self, zxid: i64, t: &SnapshotTrailer) -> Result<(), String> {
-        self.snapshot_zxid = Some(zxid);
+    fn snapshot_loaded(
+        &mut self,
+        zxid: rzk_proto::Zxid,
+        t: &SnapshotTrailer,
+    ) -> Result<(), String> {
+        self.snapshot_zxid = Some(zxid.0);
         self.trailer = Some(*t);
         Ok(())
     }
@@ -190,7 +200,7 @@ fn recovery_of_the_zookeeper_dir_loads_newest_snapshot_and_later_txns() {
     )
     .unwrap();
     assert_eq!(rep.state, StartState::Loaded);
-    assert_eq!(rep.snapshot.as_ref().map(|s| s.zxid), Some(0xe));
+    assert_eq!(rep.snapshot.as_ref().map(|s| s.zxid.0), Some(0xe));
     assert_eq!(sink.snapshot_zxid, Some(0xe));
     assert_eq!(rep.last_zxid.0, 22);
     assert!(rep.torn_tails.is_empty());

@@ -10,6 +10,7 @@ use crate::admin::data::{self, ConnInfo};
 use crate::admin::mntr::{mntr_rows, MntrRows, MntrValue};
 use crate::config::{keys, Config, PeerRole, QuorumServer};
 use crate::node::status::Status;
+use rzk_proto::Zxid;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -296,7 +297,7 @@ fn initial_configuration(status: Status<'_>, _: &Args) -> Map<String, Value> {
 }
 
 /// The newest snapshot file: (zxid, modification time in seconds since the epoch).
-fn newest_snapshot(cfg: &Config) -> Option<(i64, i64)> {
+fn newest_snapshot(cfg: &Config) -> Option<(Zxid, i64)> {
     let snaps = crate::storage::files::list_snapshots(&cfg.data_dir.join("version-2")).ok()?;
     let (f, _) = snaps.into_iter().max_by_key(|(f, _)| f.zxid)?;
     let secs = std::fs::metadata(&f.path)
@@ -308,8 +309,8 @@ fn newest_snapshot(cfg: &Config) -> Option<(i64, i64)> {
 }
 
 fn last_snapshot(status: Status<'_>, _: &Args) -> Map<String, Value> {
-    let (zxid, ts) = newest_snapshot(status.config()).unwrap_or((-1, -1));
-    obj(json!({ "zxid": format!("{zxid:x}"), "timestamp": ts }))
+    let (zxid, ts) = newest_snapshot(status.config()).unwrap_or((Zxid(-1), -1));
+    obj(json!({ "zxid": format!("{:x}", zxid.0), "timestamp": ts }))
 }
 
 /// Whether this server leads, the leader's id and the host of its `server.N` line (ZooKeeper's

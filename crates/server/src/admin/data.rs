@@ -36,7 +36,7 @@ pub fn server_summary(status: Status<'_>) -> ServerSummary {
     let st = status.stats();
     let (last_zxid, node_count) = {
         let t = status.tree();
-        (Zxid(t.last_zxid()), t.node_count())
+        (t.last_zxid(), t.node_count())
     };
     ServerSummary {
         version: full_version(),
@@ -245,5 +245,5 @@ pub fn watchers_by_path(status: Status<'_>) -> Vec<(String, Vec<SessionId>)> {
 /// (last applied zxid, tree digest at it), as `hash` reports it.
 pub fn digest(status: Status<'_>) -> (Zxid, i64) {
     let t = status.tree();
-    (Zxid(t.last_zxid()), t.digest())
+    (t.last_zxid(), t.digest())
 }

@@ -198,7 +198,7 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
     r.push("auth_failed_count", st.auth_failed.load(Ordering::Relaxed));
     r.push("non_mtls_remote_conn_count", 0i64);
     r.push("non_mtls_local_conn_count", 0i64);
-    r.push("last_processed_zxid", zxid);
+    r.push("last_processed_zxid", zxid.0);
     // rzk's own: the longest write pause of a background snapshot (its tree clone), the
     // size of the last snapshot written, the sizes of the data and log directories (as
     // `dirs` reports them).

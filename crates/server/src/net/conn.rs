@@ -382,12 +382,12 @@ impl Conn {
     /// Refuses a session request from a client that has seen a later zxid than this
     /// server's tree holds (ZooKeeper closes the connection; the client tries another
     /// server). Used by the read-write and the read-only connect paths.
-    fn refuse_if_ahead(&self, shared: &Shared, last_zxid_seen: i64) -> Result<(), ConnError> {
+    fn refuse_if_ahead(&self, shared: &Shared, last_zxid_seen: Zxid) -> Result<(), ConnError> {
         let last = shared.tree().last_zxid();
         if last_zxid_seen > last {
             tracing::info!(
                 addr = %self.addr,
-                "refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
+                "refusing session request: client has seen zxid {}, our last zxid is {}; client must try another server",
                 last_zxid_seen,
                 last
             );
@@ -436,7 +436,7 @@ impl Conn {
                 "this server is not currently serving requests",
             ));
         }
-        self.refuse_if_ahead(&shared, req.last_zxid_seen)?;
+        self.refuse_if_ahead(&shared, Zxid(req.last_zxid_seen))?;
         let timeout = shared.config.negotiate_timeout(req.timeout_ms);
         let ro = req.read_only.map(|_| false);
         let invalid = ConnectResponse {
@@ -565,7 +565,7 @@ impl Conn {
                 "not-read-only client refused in read-only mode",
             ));
         }
-        self.refuse_if_ahead(&shared, req.last_zxid_seen)?;
+        self.refuse_if_ahead(&shared, Zxid(req.last_zxid_seen))?;
         let timeout = shared.config.negotiate_timeout(req.timeout_ms);
         let now = shared.now_ms();
         let sid = if req.session_id == 0 {
@@ -1101,7 +1101,7 @@ impl Conn {
         }
         match what {
             Local::Ping => {
-                let zxid = Zxid(shared.tree().last_zxid());
+                let zxid = shared.tree().last_zxid();
                 self.send_frame(&reply_frame(xid::PING, zxid, 0, &[])).await
             }
             Local::Read(rq) => {
@@ -1113,7 +1113,7 @@ impl Conn {
                         let mut w = shared.watches();
                         read::read(&tree, &mut w, self.id, &self.auth, self.session, &rq)
                     };
-                    let zxid = Zxid(tree.last_zxid());
+                    let zxid = tree.last_zxid();
                     let frame = match res {
                         Ok(body) => reply_frame(xid, zxid, 0, &body),
                         Err(code) => reply_frame(xid, zxid, code.code(), &[]),
@@ -1136,7 +1136,7 @@ impl Conn {
                     let tree = shared.tree();
                     let close = self.drain_msgs(&mut notes);
                     let events = shared.watches().set_watches(self.id, &sw, &tree);
-                    (events, Zxid(tree.last_zxid()), close)
+                    (events, tree.last_zxid(), close)
                 };
                 for n in &notes {
                     self.send_frame(n).await?;
@@ -1196,13 +1196,13 @@ impl Conn {
             Local::CloseLocalSession => {
                 shared.local_sessions().remove(self.session);
                 tracing::info!(addr = %self.addr, "closed local session 0x{:x}", self.session);
-                let zxid = Zxid(shared.tree().last_zxid());
+                let zxid = shared.tree().last_zxid();
                 self.send_frame(&reply_frame(xid, zxid, 0, &[])).await?;
                 Err(ConnError::Closed("session closed"))
             }
             Local::Error { code, close } => {
                 if let Some(code) = code {
-                    let zxid = Zxid(shared.tree().last_zxid());
+                    let zxid = shared.tree().last_zxid();
                     self.send_frame(&reply_frame(xid, zxid, code.code(), &[]))
                         .await?;
                 }

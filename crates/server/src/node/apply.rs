@@ -95,7 +95,7 @@ fn run(
     want_applied: &AtomicBool,
 ) {
     // Invariant: committed txns are applied in strictly increasing zxid order.
-    let mut last_applied: Option<i64> = None;
+    let mut last_applied: Option<Zxid> = None;
     while let Ok(first) = rx.recv() {
         let mut msg = Some(first);
         let mut applied = None;
@@ -106,15 +106,15 @@ fn run(
                     // reading per txn).
                     let mut since = std::time::Instant::now();
                     for (rec, job) in batch {
+                        let zxid = Zxid(rec.header.zxid);
                         debug_assert!(
-                            last_applied.is_none_or(|l| rec.header.zxid > l),
-                            "apply out of zxid order: 0x{:x} after 0x{:x}",
-                            rec.header.zxid,
-                            last_applied.unwrap_or(0)
+                            last_applied.is_none_or(|l| zxid > l),
+                            "apply out of zxid order: {zxid} after {}",
+                            last_applied.unwrap_or_default()
                         );
-                        last_applied = Some(rec.header.zxid);
+                        last_applied = Some(zxid);
                         since = apply_committed(shared, writer, job.as_ref(), &rec, since);
-                        applied = Some(rec.header.zxid);
+                        applied = Some(zxid);
                     }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
@@ -128,10 +128,10 @@ fn run(
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {
                         let tree = shared.tree();
-                        if Zxid(tree.last_zxid()) != zxid {
+                        if tree.last_zxid() != zxid {
                             tracing::error!(
                                 want = %zxid,
-                                have = format_args!("0x{:x}", tree.last_zxid()),
+                                have = %tree.last_zxid(),
                                 "database not at the SNAP zxid; the learner will reject it"
                             );
                         }
@@ -158,7 +158,7 @@ fn reply(shared: &Shared, job: &Job) {
     match &job.kind {
         JobKind::Sync(_) => answer_sync(shared, job),
         JobKind::ErrorTxn(code) => {
-            let zxid = Zxid(shared.tree().last_zxid());
+            let zxid = shared.tree().last_zxid();
             shared.clients.send_to(
                 conn,
                 ConnMsg::Done {
@@ -177,7 +177,7 @@ fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
     let now = shared.now_ms();
     shared.sessions().replace_all(snap.sessions, now);
     tracing::info!(
-        zxid = format_args!("0x{zxid:x}"),
+        %zxid,
         "database replaced by the leader's snapshot"
     );
 }
@@ -185,7 +185,7 @@ fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
 /// Answers a `sync` job: everything submitted before it has been applied now.
 pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
     if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
-        let zxid = Zxid(shared.tree().last_zxid());
+        let zxid = shared.tree().last_zxid();
         let body = SyncResponse { path: path.clone() }.to_bytes();
         shared.clients.send_to(
             conn,
@@ -288,7 +288,7 @@ fn audit(shared: &Shared, job: Option<&Job>, rec: &TxnRecord, result: &ApplyResu
 }
 
 fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, result: &ApplyResult) {
-    let zxid = Zxid(result.zxid);
+    let zxid = result.zxid;
     match &job.kind {
         JobKind::Write(WriteRequest::CreateSession { .. }) => {
             let r = match &result.reply {

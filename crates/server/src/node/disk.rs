@@ -319,7 +319,7 @@ impl Writer {
     fn truncate(&mut self, to: Zxid) -> Result<(), DiskError> {
         self.close_log()?;
         let dir = self.version_dir(true)?;
-        match log_repair::truncate_after(&dir, to.0) {
+        match log_repair::truncate_after(&dir, to) {
             Ok(()) | Err(RepairError::NoLogs { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -231,7 +231,7 @@ impl QuorumRuntime {
                     serving: false,
                     looking: LookingReport::default(),
                     prep: Prep::for_config(&shared.config),
-                    prep_ready_at: 0,
+                    prep_ready_at: Zxid::ZERO,
                     prep_caught_up: false,
                     held: VecDeque::new(),
                     proposed: VecDeque::new(),
@@ -290,7 +290,7 @@ struct Driver {
     serving: bool,
     prep: Prep,
     /// Leader: prep must wait until the tree has applied the established history.
-    prep_ready_at: i64,
+    prep_ready_at: Zxid,
     /// Set once the tree was seen at `prep_ready_at` (it only grows from there while
     /// leading), so prep stops asking the tree's lock on every job.
     prep_caught_up: bool,
@@ -765,7 +765,7 @@ impl Driver {
         tracing::info!(sid = %self.peers.me, epoch, %leader, "serving clients");
         if leader == self.peers.me {
             self.prep = Prep::for_config(&self.shared.config);
-            self.prep_ready_at = self.zab.last_committed().0;
+            self.prep_ready_at = self.zab.last_committed();
             self.prep_caught_up = false;
             let now = self.shared.now_ms();
             {

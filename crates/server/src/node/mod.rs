@@ -100,7 +100,7 @@ pub enum Event {
     /// The disk queue failed: the server must stop (as ZooKeeper does).
     DiskFailed(String),
     /// The applier reached this zxid.
-    Applied(i64),
+    Applied(Zxid),
     /// From this follower's observer master port (`observerMasterPort`).
     ObserverMaster(crate::net::peer::observer_master_net::OmEvent),
 }

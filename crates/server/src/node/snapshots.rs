@@ -127,7 +127,7 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
         .store(pause_us, Ordering::Relaxed);
     let zxid = tree.last_zxid();
     tracing::info!(
-        zxid = format_args!("0x{zxid:x}"),
+        %zxid,
         nodes = tree.node_count(),
         sessions = sessions.len(),
         clone_ms = pause.as_secs_f64() * 1000.0,

@@ -32,7 +32,7 @@ impl Prep {
         zxid: Zxid,
         time_ms: i64,
     ) -> (TxnRecord, Option<Membership>) {
-        self.applied(Zxid(tree.last_zxid()));
+        self.applied(tree.last_zxid());
         let Some(mut node) = self.record(tree, CONFIG_NODE) else {
             // Only a standalone server lacks the node, and prepare refuses it before.
             tracing::warn!("reconfig without a /zookeeper/config node");

@@ -171,7 +171,7 @@ fn create_stat_and_parent_cversion() {
         (root.cversion, root.num_children, root.pzxid),
         (1, 1, h.zxid)
     );
-    assert_eq!(h.tree.last_zxid(), h.zxid);
+    assert_eq!(h.tree.last_zxid(), rzk_proto::Zxid(h.zxid));
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn error_cases() {
     assert_eq!(r, err(ErrorCode::BadArguments));
     assert_eq!(h.tree.digest(), before, "errors change nothing");
     // ...but consume a zxid each
-    assert_eq!(h.tree.last_zxid(), h.zxid);
+    assert_eq!(h.tree.last_zxid(), rzk_proto::Zxid(h.zxid));
     // createTTL without extended types
     let ttl = WriteRequest::CreateTtl(CreateTtlRequest {
         path: "/t".into(),
@@ -543,7 +543,7 @@ fn create_session_is_a_txn() {
     let mut h = H::new();
     let r = h.write(S1, WriteRequest::CreateSession { timeout_ms: 30000 });
     assert_eq!(r.reply, TxnReply::SessionCreated);
-    assert_eq!(h.tree.last_zxid(), h.zxid);
+    assert_eq!(h.tree.last_zxid(), rzk_proto::Zxid(h.zxid));
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub fn save_snapshot(
     }
     let digest = if opts.digest_disabled {
         None
-    } else if zxid <= 0 {
+    } else if zxid <= Zxid::ZERO {
         Some(ZxidDigest::EMPTY)
     } else {
         Some(ZxidDigest {
@@ -80,7 +80,7 @@ pub fn save_snapshot(
         })
     };
     let path = w.finish(digest)?;
-    tracing::info!(file = %path.display(), zxid = format_args!("0x{zxid:x}"), "snapshot written");
+    tracing::info!(file = %path.display(), %zxid, "snapshot written");
     Ok(path)
 }
 
@@ -133,7 +133,7 @@ impl SnapshotTreeLoader {
     /// window (see [`crate::tree::digest`]'s `DigestCheck`).
     pub(crate) fn finish(
         &mut self,
-        zxid: i64,
+        zxid: Zxid,
         trailer: &SnapshotTrailer,
     ) -> Result<DataTree, String> {
         let mut tree = self
@@ -158,7 +158,7 @@ pub(crate) fn warn_snapshot_digest_not_covered(tree: &DataTree, highest_zxid: Zx
     if let Some(d) = tree.pending_snapshot_digest() {
         tracing::warn!(
             highest = %highest_zxid,
-            digest_zxid = format_args!("0x{:x}", d.zxid),
+            digest_zxid = %d.zxid,
             "the logged txns do not cover the snapshot digest's zxid; state may be inconsistent"
         );
     }

@@ -5,6 +5,7 @@
 //! Owns naming and listing only; it must never read or write file contents beyond the
 //! header, and never delete anything (purge.rs and recovery.rs decide that).
 
+use rzk_proto::Zxid;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -84,18 +85,18 @@ pub fn version_dir(dir: &Path) -> PathBuf {
 }
 
 /// `log.<hex>`: lowercase hex, no leading zeros (ZooKeeper's `Long.toHexString`).
-pub fn log_name(zxid: i64) -> String {
-    format!("{LOG_PREFIX}.{zxid:x}")
+pub fn log_name(zxid: Zxid) -> String {
+    format!("{LOG_PREFIX}.{:x}", zxid.0)
 }
 
 /// `snapshot.<hex>` plus the compression extension, if any.
-pub fn snapshot_name(zxid: i64, compression: Compression) -> String {
-    format!("{SNAPSHOT_PREFIX}.{zxid:x}{}", compression.extension())
+pub fn snapshot_name(zxid: Zxid, compression: Compression) -> String {
+    format!("{SNAPSHOT_PREFIX}.{:x}{}", zxid.0, compression.extension())
 }
 
 /// The zxid in a file name `prefix.<hex>[.anything]`, as ZooKeeper parses it (split on
 /// `.`, second part as hex). `None` when it does not parse.
-pub fn zxid_from_name(name: &str, prefix: &str) -> Option<i64> {
+pub fn zxid_from_name(name: &str, prefix: &str) -> Option<Zxid> {
     let mut parts = name.split('.');
     if parts.next()? != prefix {
         return None;
@@ -105,7 +106,7 @@ pub fn zxid_from_name(name: &str, prefix: &str) -> Option<i64> {
         return None;
     }
     let v = u64::from_str_radix(hex, 16).ok()?;
-    i64::try_from(v).ok()
+    i64::try_from(v).ok().map(Zxid)
 }
 
 /// Snapshot stream compression, chosen by file name extension.
@@ -141,7 +142,7 @@ impl Compression {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZxidFile {
     pub path: PathBuf,
-    pub zxid: i64,
+    pub zxid: Zxid,
 }
 
 /// Log files `log.<hex>` in `version_dir`, ascending by zxid. A missing directory is empty.
@@ -173,7 +174,7 @@ pub fn list_prefixed(version_dir: &Path, prefix: &str) -> io::Result<Vec<ZxidFil
     list(version_dir, |name| zxid_from_name(name, prefix))
 }
 
-fn list(dir: &Path, parse: impl Fn(&str) -> Option<i64>) -> io::Result<Vec<ZxidFile>> {
+fn list(dir: &Path, parse: impl Fn(&str) -> Option<Zxid>) -> io::Result<Vec<ZxidFile>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -221,24 +222,29 @@ mod tests {
 
     #[test]
     fn names_are_lowercase_hex_without_leading_zeros() {
-        assert_eq!(log_name(0x1_0000_0001), "log.100000001");
-        assert_eq!(snapshot_name(0, Compression::None), "snapshot.0");
-        assert_eq!(snapshot_name(0xab, Compression::Gzip), "snapshot.ab.gz");
+        assert_eq!(log_name(Zxid(0x1_0000_0001)), "log.100000001");
+        assert_eq!(snapshot_name(Zxid(0), Compression::None), "snapshot.0");
+        assert_eq!(
+            snapshot_name(Zxid(0xab), Compression::Gzip),
+            "snapshot.ab.gz"
+        );
+        // The raw bits, as Long.toHexString: a negative value is its two's complement.
+        assert_eq!(log_name(Zxid(-1)), "log.ffffffffffffffff");
     }
 
     #[test]
     fn zxid_parsing_follows_zookeeper() {
         assert_eq!(
             zxid_from_name("log.100000001", LOG_PREFIX),
-            Some(0x1_0000_0001)
+            Some(Zxid(0x1_0000_0001))
         );
         assert_eq!(
             zxid_from_name("snapshot.ab.gz", SNAPSHOT_PREFIX),
-            Some(0xab)
+            Some(Zxid(0xab))
         );
         assert_eq!(
             zxid_from_name("snapshot.ab.tmp", SNAPSHOT_PREFIX),
-            Some(0xab)
+            Some(Zxid(0xab))
         );
         assert_eq!(zxid_from_name("log.xyz", LOG_PREFIX), None);
         assert_eq!(zxid_from_name("log", LOG_PREFIX), None);
@@ -263,13 +269,13 @@ mod tests {
         let logs: Vec<i64> = list_logs(d.path())
             .unwrap()
             .iter()
-            .map(|f| f.zxid)
+            .map(|f| f.zxid.0)
             .collect();
         assert_eq!(logs, vec![2, 0x10]);
         let snaps: Vec<(i64, Compression)> = list_snapshots(d.path())
             .unwrap()
             .into_iter()
-            .map(|(f, c)| (f.zxid, c))
+            .map(|(f, c)| (f.zxid.0, c))
             .collect();
         assert_eq!(snaps, vec![(3, Compression::None), (4, Compression::Gzip)]);
         assert_eq!(list_prefixed(d.path(), SNAPSHOT_PREFIX).unwrap().len(), 3);

@@ -432,7 +432,7 @@ pub fn files_from(logs: &[ZxidFile], start_zxid: Zxid) -> Vec<ZxidFile> {
     let mut out: Vec<ZxidFile> = Vec::new();
     for f in logs.iter().rev() {
         out.push(f.clone());
-        if f.zxid < start_zxid.0 {
+        if f.zxid < start_zxid {
             break;
         }
     }

@@ -10,6 +10,7 @@
 use super::files::{self, FILE_HEADER_LEN};
 use super::log_reader::{FileEnd, LogFileReader, LogReadError, TornTail};
 use super::txnlog::{frame_record, RECORD_OVERHEAD};
+use rzk_proto::Zxid;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,8 @@ pub enum RepairError {
     Io { file: PathBuf, source: io::Error },
     #[error("no log files found to truncate in {}", dir.display())]
     NoLogs { dir: PathBuf },
-    #[error("transaction log {} does not contain zxid 0x{zxid:x}", file.display())]
-    ZxidNotInLog { file: PathBuf, zxid: i64 },
+    #[error("transaction log {} does not contain zxid {zxid}", file.display())]
+    ZxidNotInLog { file: PathBuf, zxid: Zxid },
 }
 
 fn io_at(file: &Path) -> impl FnOnce(io::Error) -> RepairError + '_ {
@@ -73,7 +74,7 @@ fn set_len(file: &Path, len: u64) -> Result<(), RepairError> {
 /// ZAB's TRUNC: keeps every logged txn with zxid `<= zxid` and removes the rest: the
 /// file holding the last kept record is cut right after it, later files are deleted.
 /// Fails when there is no log file at all (as ZooKeeper does).
-pub fn truncate_after(version_dir: &Path, zxid: i64) -> Result<(), RepairError> {
+pub fn truncate_after(version_dir: &Path, zxid: Zxid) -> Result<(), RepairError> {
     let logs = files::list_logs(version_dir).map_err(io_at(version_dir))?;
     if logs.is_empty() {
         return Err(RepairError::NoLogs {
@@ -91,7 +92,7 @@ pub fn truncate_after(version_dir: &Path, zxid: i64) -> Result<(), RepairError> 
         let mut r = LogFileReader::open(&f.path)?;
         let mut cut_at = r.position();
         while let Some(e) = r.next_entry()? {
-            if e.record.header.zxid > zxid {
+            if Zxid(e.record.header.zxid) > zxid {
                 break;
             }
             cut_at = e.end_offset;
@@ -100,7 +101,7 @@ pub fn truncate_after(version_dir: &Path, zxid: i64) -> Result<(), RepairError> 
             tracing::info!(file = %f.path.display(), "removing transaction log with a damaged header");
             fs::remove_file(&f.path).map_err(io_at(&f.path))?;
         } else {
-            tracing::info!(file = %f.path.display(), offset = cut_at, zxid = format_args!("0x{zxid:x}"), "truncating transaction log");
+            tracing::info!(file = %f.path.display(), offset = cut_at, %zxid, "truncating transaction log");
             set_len(&f.path, cut_at)?;
         }
     }
@@ -133,16 +134,17 @@ fn finish_new(dst: &Path, f: fs::File) -> Result<(), RepairError> {
 /// exist) the header of log file `src` and its records up to and including `zxid`, byte
 /// for byte. Returns how many records were kept. `src` is not modified. Fails when no
 /// record of `src` has exactly `zxid`, and on damage before it (naming file and offset).
-pub fn chop_file(src: &Path, zxid: i64, dst: &Path) -> Result<u64, RepairError> {
+pub fn chop_file(src: &Path, zxid: Zxid, dst: &Path) -> Result<u64, RepairError> {
     let mut r = LogFileReader::open(src)?;
     let mut cut_at = None;
     let mut kept = 0u64;
     while let Some(e) = r.next_entry()? {
-        if e.record.header.zxid > zxid {
+        let at = Zxid(e.record.header.zxid);
+        if at > zxid {
             break;
         }
         kept += 1;
-        if e.record.header.zxid == zxid {
+        if at == zxid {
             cut_at = Some(e.end_offset);
             break;
         }
@@ -294,7 +296,7 @@ mod tests {
         let orig = zk_log();
         let (dir, src) = scratch(&orig);
         let dst = dir.path().join("chopped");
-        assert_eq!(chop_file(&src, 0x12, &dst).expect("chop"), 4);
+        assert_eq!(chop_file(&src, Zxid(0x12), &dst).expect("chop"), 4);
         let cut = fs::read(&dst).expect("read");
         assert_eq!(cut, orig[..cut.len()].to_vec());
         let mut r = LogFileReader::open(&dst).expect("open");
@@ -305,11 +307,14 @@ mod tests {
         assert_eq!(last, 0x12);
         assert!(matches!(r.end(), Some(FileEnd::Clean)));
         assert!(matches!(
-            chop_file(&src, 0x100, &dir.path().join("x")),
-            Err(RepairError::ZxidNotInLog { zxid: 0x100, .. })
+            chop_file(&src, Zxid(0x100), &dir.path().join("x")),
+            Err(RepairError::ZxidNotInLog {
+                zxid: Zxid(0x100),
+                ..
+            })
         ));
         assert!(matches!(
-            chop_file(&src, 0x12, &dst),
+            chop_file(&src, Zxid(0x12), &dst),
             Err(RepairError::Io { .. })
         ));
         assert_eq!(fs::read(&src).expect("read"), orig, "source unchanged");

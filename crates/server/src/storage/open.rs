@@ -91,9 +91,9 @@ impl Recovered {
             .log
             .last()
             .map_or(self.durable.snapshot_zxid, |t| t.zxid)
-            .max(Zxid(tree.last_zxid()));
-        if last_zxid.0 > tree.last_zxid() {
-            tree.set_last_zxid(last_zxid.0);
+            .max(tree.last_zxid());
+        if last_zxid > tree.last_zxid() {
+            tree.set_last_zxid(last_zxid);
         }
         let orphan_sessions = tree
             .ephemeral_sessions()
@@ -193,11 +193,11 @@ impl RecoverySink for SnapshotOnly {
         self.loader.prepared_node(n)
     }
 
-    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String> {
+    fn snapshot_loaded(&mut self, zxid: Zxid, trailer: &SnapshotTrailer) -> Result<(), String> {
         // The tree keeps the snapshot's digest pending: the txns of its fuzzy window are
         // applied (once committed) without digest checks, as ZooKeeper's replay does.
         self.tree = Some(self.loader.finish(zxid, trailer)?);
-        self.snap_zxid = Zxid(zxid);
+        self.snap_zxid = zxid;
         self.snapshot_at = Some(std::time::Instant::now());
         Ok(())
     }
@@ -297,7 +297,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
     match report.state {
         StartState::Loaded => {}
         StartState::NewEmpty | StartState::Untrusted => {
-            tree.set_last_zxid(0);
+            tree.set_last_zxid(Zxid::ZERO);
             if report.state == StartState::Untrusted {
                 tracing::warn!("no snapshot and no logs, and datadir.autocreate is off: starting with an untrusted empty database");
             }
@@ -305,10 +305,10 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
                 .map_err(|e| recovery_failed(e.to_string()))?;
         }
     }
-    let snapshot_zxid = Zxid(tree.last_zxid().max(0));
+    let snapshot_zxid = tree.last_zxid().max(Zxid::ZERO);
     let last = sink.log.last().map_or(snapshot_zxid, |t| t.zxid);
     if let Some(d) = tree.pending_snapshot_digest() {
-        if !sink.log.iter().any(|t| t.zxid == Zxid(d.zxid)) {
+        if !sink.log.iter().any(|t| t.zxid == d.zxid) {
             db::warn_snapshot_digest_not_covered(&tree, last);
         }
     }

@@ -8,6 +8,7 @@
 
 use super::files::{self, LOG_PREFIX, SNAPSHOT_PREFIX};
 use super::snapshot;
+use rzk_proto::Zxid;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -21,7 +22,7 @@ pub const MIN_SNAP_RETAIN_COUNT: usize = 3;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgePlan {
     /// Zxid of the oldest retained snapshot (`None`: no valid snapshot, nothing to do).
-    pub oldest_retained: Option<i64>,
+    pub oldest_retained: Option<Zxid>,
     pub snapshots: Vec<PathBuf>,
     pub logs: Vec<PathBuf>,
 }

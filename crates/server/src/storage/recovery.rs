@@ -65,7 +65,7 @@ pub trait RecoverySink {
         Err("this sink takes no prepared nodes".into())
     }
     /// The snapshot was read completely and its seals match.
-    fn snapshot_loaded(&mut self, zxid: i64, trailer: &SnapshotTrailer) -> Result<(), String>;
+    fn snapshot_loaded(&mut self, zxid: Zxid, trailer: &SnapshotTrailer) -> Result<(), String>;
     /// One logged txn after the snapshot, in log order.
     fn txn(&mut self, rec: &TxnRecord) -> Result<(), String>;
 }
@@ -369,7 +369,7 @@ pub fn recover(
                     return Err(RecoveryError::LogsWithoutSnapshot { snap_dir, log_dir });
                 }
                 tracing::warn!("no snapshot found, replaying logs onto an empty tree (snapshot.trust.empty); this should only be allowed when upgrading");
-                0
+                Zxid::ZERO
             } else {
                 let marker = data_log_dir.join(INITIALIZE_MARKER);
                 let had_marker = marker.exists();
@@ -388,8 +388,8 @@ pub fn recover(
             }
         }
     };
-    report.last_zxid = Zxid(snap_zxid);
-    replay(&log_dir, Zxid(snap_zxid), sink, &mut report)?;
+    report.last_zxid = snap_zxid;
+    replay(&log_dir, snap_zxid, sink, &mut report)?;
     // A newer snapshot we could not use must be covered by the logs we replayed.
     let newest_on_disk = files::list_snapshots(&snap_dir)
         .map_err(io_at(&snap_dir))?
@@ -398,10 +398,10 @@ pub fn recover(
         .filter(|f| f.zxid > snap_zxid)
         .max_by_key(|f| f.zxid);
     if let Some(f) = newest_on_disk {
-        if report.last_zxid < Zxid(f.zxid) {
+        if report.last_zxid < f.zxid {
             return Err(RecoveryError::LogsDoNotCoverSkipped {
                 skipped: f.path,
-                snapshot_zxid: Zxid(f.zxid),
+                snapshot_zxid: f.zxid,
                 last_zxid: report.last_zxid,
             });
         }

@@ -15,7 +15,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use rzk_proto::jute::Jute;
 use rzk_proto::records::{Acl, Id, StatPersisted};
-use rzk_proto::Data;
+use rzk_proto::{Data, Zxid};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ impl NodeBuf {
 /// The digest block: tree digest at zxid (`zxid == 0` means "no digest").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZxidDigest {
-    pub zxid: i64,
+    pub zxid: Zxid,
     pub version: i32,
     pub digest: i64,
 }
@@ -99,7 +99,7 @@ pub struct ZxidDigest {
 impl ZxidDigest {
     /// The block ZooKeeper writes when digests are on but none was computed yet.
     pub const EMPTY: ZxidDigest = ZxidDigest {
-        zxid: 0,
+        zxid: Zxid::ZERO,
         version: DIGEST_VERSION,
         digest: 0,
     };
@@ -110,14 +110,14 @@ impl ZxidDigest {
 pub struct SnapshotTrailer {
     pub digest: Option<ZxidDigest>,
     /// 3.9's lastProcessedZxid block.
-    pub last_processed_zxid: Option<i64>,
+    pub last_processed_zxid: Option<Zxid>,
 }
 
 /// A snapshot file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFile {
     pub path: PathBuf,
-    pub zxid: i64,
+    pub zxid: Zxid,
     pub compression: Compression,
 }
 
@@ -187,7 +187,7 @@ impl SnapshotWriter {
     /// [`SnapshotWriter::finish`]) and writes the file header.
     pub fn create(
         version_dir: &Path,
-        zxid: i64,
+        zxid: Zxid,
         compression: Compression,
     ) -> Result<SnapshotWriter, SnapshotError> {
         let name = files::snapshot_name(zxid, compression);
@@ -342,7 +342,7 @@ impl SnapshotWriter {
         self.emit()?;
         self.seal()?;
         if let Some(d) = digest {
-            d.zxid.write(&mut self.scratch);
+            d.zxid.0.write(&mut self.scratch);
             d.version.write(&mut self.scratch);
             if d.version < 2 {
                 format!("{:x}", d.digest).write(&mut self.scratch);
@@ -795,7 +795,7 @@ impl SnapshotReader {
         }
         // 3.9 with digests off: only `long lastProcessedZxid` + seal (21 bytes).
         if rest.len() != 21 {
-            let zxid = t.i64()?;
+            let zxid = Zxid(t.i64()?);
             let version = t.i32()?;
             let digest = if version >= 2 {
                 t.i64()?
@@ -814,7 +814,7 @@ impl SnapshotReader {
             });
         }
         if t.i < rest.len() {
-            out.last_processed_zxid = Some(t.i64()?);
+            out.last_processed_zxid = Some(Zxid(t.i64()?));
             t.seal()?;
         }
         if t.i < rest.len() {
@@ -970,7 +970,7 @@ pub fn read_snapshot(path: &Path) -> Result<SnapshotContents, SnapshotError> {
 /// Writes a whole snapshot from memory; returns the final path.
 pub fn write_snapshot(
     version_dir: &Path,
-    zxid: i64,
+    zxid: Zxid,
     compression: Compression,
     c: &SnapshotContents,
 ) -> Result<PathBuf, SnapshotError> {

@@ -196,7 +196,7 @@ impl FileTxnLog {
     }
 
     fn start_file(&mut self, zxid: Zxid) -> io::Result<()> {
-        let path = self.dir.join(files::log_name(zxid.0));
+        let path = self.dir.join(files::log_name(zxid));
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -362,7 +362,7 @@ mod tests {
         let names: Vec<i64> = files::list_logs(log.dir())
             .unwrap()
             .iter()
-            .map(|f| f.zxid)
+            .map(|f| f.zxid.0)
             .collect();
         assert_eq!(names, vec![1, 2]);
     }

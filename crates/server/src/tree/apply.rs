@@ -9,7 +9,7 @@ use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
 use rzk_proto::txn::{Txn, TxnHeader, TxnRecord};
-use rzk_proto::{Data, ErrorCode, OpCode, SessionId};
+use rzk_proto::{Data, ErrorCode, OpCode, SessionId, Zxid};
 
 /// The outcome of one (sub-)operation.
 enum Sub {
@@ -42,7 +42,7 @@ impl DataTree {
             Txn::CreateSession(_) => TxnReply::SessionCreated,
             Txn::CloseSession(body) => {
                 let paths = body.as_ref().map(|b| b.paths_to_delete.as_slice());
-                self.kill_session(SessionId(h.client_id), h.zxid, paths, &mut changes);
+                self.kill_session(SessionId(h.client_id), Zxid(h.zxid), paths, &mut changes);
                 TxnReply::SessionClosed
             }
             Txn::Error(e) => TxnReply::Error(code_of(e.err)),
@@ -58,12 +58,13 @@ impl DataTree {
                 }
             },
         };
-        if h.zxid > self.last_zxid {
-            self.last_zxid = h.zxid;
+        let zxid = Zxid(h.zxid);
+        if zxid > self.last_zxid {
+            self.last_zxid = zxid;
         }
-        self.check_digest_after(h.zxid, rec.digest.as_ref());
+        self.check_digest_after(zxid, rec.digest.as_ref());
         ApplyResult {
-            zxid: h.zxid,
+            zxid,
             reply,
             changes,
         }
@@ -118,7 +119,7 @@ impl DataTree {
         txn: &Txn,
         changes: &mut Vec<Change>,
     ) -> Result<Sub, ErrorCode> {
-        let (zxid, time) = (h.zxid, h.time);
+        let (zxid, time) = (Zxid(h.zxid), h.time);
         match txn {
             Txn::Create(op, c) => {
                 let owner = if c.ephemeral { h.client_id } else { 0 };
@@ -223,7 +224,7 @@ impl DataTree {
         Some((acl, stat))
     }
 
-    fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: i64) {
+    fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: Zxid) {
         let Some(cur) = self.nodes.get(path).map(|n| n.stat().cversion) else {
             return;
         };
@@ -235,7 +236,7 @@ impl DataTree {
         if new > cur {
             self.modify(path, None, |n| {
                 n.stat.cversion = new;
-                n.stat.pzxid = zxid;
+                n.stat.pzxid = zxid.0;
             });
         }
     }
@@ -248,7 +249,7 @@ impl DataTree {
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
-        zxid: i64,
+        zxid: Zxid,
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
@@ -258,15 +259,15 @@ impl DataTree {
         }
         let acl_idx = self.acls.add(acl);
         let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
+            czxid: zxid.0,
+            mzxid: zxid.0,
             ctime: time,
             mtime: time,
             version: 0,
             cversion: 0,
             aversion: 0,
             ephemeral_owner: owner,
-            pzxid: zxid,
+            pzxid: zxid.0,
         };
         if !Node::acl_fits(acl_idx) {
             // Not reachable: the cache hands out small indexes (node.rs).
@@ -303,7 +304,7 @@ impl DataTree {
                 };
                 if new > cur {
                     p.stat.cversion = new;
-                    p.stat.pzxid = zxid;
+                    p.stat.pzxid = zxid.0;
                 }
                 p.add_child(key);
             })
@@ -364,7 +365,7 @@ impl DataTree {
     fn delete_node(
         &mut self,
         path: &str,
-        zxid: i64,
+        zxid: Zxid,
         changes: &mut Vec<Change>,
     ) -> Result<(), ErrorCode> {
         if path == "/" {
@@ -382,8 +383,8 @@ impl DataTree {
                 if let Some(key) = key {
                     p.remove_child(key);
                 }
-                if zxid > p.stat.pzxid {
-                    p.stat.pzxid = zxid;
+                if zxid.0 > p.stat.pzxid {
+                    p.stat.pzxid = zxid.0;
                 }
             })
             .ok_or(ErrorCode::NoNode)?
@@ -417,7 +418,7 @@ impl DataTree {
         path: &str,
         data: &Data,
         version: i32,
-        zxid: i64,
+        zxid: Zxid,
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
@@ -429,7 +430,7 @@ impl DataTree {
         let (acl_idx, stat) = self
             .modify(path, Some(data.as_option().map(|b| &b[..])), |n| {
                 n.stat.mtime = time;
-                n.stat.mzxid = zxid;
+                n.stat.mzxid = zxid.0;
                 n.stat.version = version;
             })
             .ok_or(ErrorCode::NoNode)?;
@@ -464,7 +465,7 @@ impl DataTree {
     fn kill_session(
         &mut self,
         session: SessionId,
-        zxid: i64,
+        zxid: Zxid,
         txn_paths: Option<&[String]>,
         changes: &mut Vec<Change>,
     ) {
@@ -484,7 +485,7 @@ impl DataTree {
             if !local.is_empty() {
                 tracing::warn!(
                     ?local,
-                    zxid = format_args!("0x{zxid:x}"),
+                    %zxid,
                     "ephemerals not listed in closeSession txn"
                 );
             }

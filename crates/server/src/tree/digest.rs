@@ -5,6 +5,7 @@
 use super::DataTree;
 use rzk_proto::records::StatPersisted;
 use rzk_proto::txn::TxnDigest;
+use rzk_proto::Zxid;
 
 /// Digest version written in `TxnDigest` and snapshots.
 pub const DIGEST_VERSION: i32 = 2;
@@ -13,7 +14,7 @@ pub const DIGEST_VERSION: i32 = 2;
 /// nodes were written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotDigest {
-    pub zxid: i64,
+    pub zxid: Zxid,
     pub version: i32,
     pub digest: i64,
 }
@@ -57,22 +58,22 @@ impl DataTree {
         let snap_zxid = self.last_zxid;
         let check = &mut self.digest_check;
         check.passed = false;
-        check.pending = digest.filter(|d| d.zxid > 0);
+        check.pending = digest.filter(|d| d.zxid > Zxid::ZERO);
         match check.pending {
             None => tracing::debug!("the snapshot has no digest"),
             Some(d) if d.zxid < snap_zxid => {
                 // e.g. a new leader's snapshot at <epoch>00000000: not fuzzy, and its
                 // digest is of an older zxid, so it cannot be checked.
                 tracing::info!(
-                    digest_zxid = format_args!("0x{:x}", d.zxid),
-                    snapshot_zxid = format_args!("0x{snap_zxid:x}"),
+                    digest_zxid = %d.zxid,
+                    snapshot_zxid = %snap_zxid,
                     "the snapshot's digest predates the snapshot; not comparing it"
                 );
                 check.pending = None;
             }
             Some(d) => {
                 tracing::info!(
-                    zxid = format_args!("0x{:x}", d.zxid),
+                    zxid = %d.zxid,
                     version = d.version,
                     digest = d.digest,
                     "snapshot digest"
@@ -95,7 +96,7 @@ impl DataTree {
     }
 
     /// The checks after applying the txn `zxid` that logged `txn_digest`.
-    pub(crate) fn check_digest_after(&mut self, zxid: i64, txn_digest: Option<&TxnDigest>) {
+    pub(crate) fn check_digest_after(&mut self, zxid: Zxid, txn_digest: Option<&TxnDigest>) {
         if self.digest_check.pending.is_some() {
             self.compare_snapshot_digest(zxid);
         }
@@ -108,7 +109,7 @@ impl DataTree {
         }
     }
 
-    fn compare_snapshot_digest(&mut self, zxid: i64) {
+    fn compare_snapshot_digest(&mut self, zxid: Zxid) {
         let Some(d) = self.digest_check.pending else {
             return;
         };
@@ -126,16 +127,16 @@ impl DataTree {
         } else if zxid > d.zxid && !self.digest_check.passed {
             self.digest_check.passed = true;
             tracing::warn!(
-                zxid = format_args!("0x{:x}", d.zxid),
+                zxid = %d.zxid,
                 "the txn of the snapshot's digest is not in the log; digests are not compared"
             );
         }
     }
 
-    fn report_digest_mismatch(&mut self, zxid: i64, expected: i64, of: &'static str) {
+    fn report_digest_mismatch(&mut self, zxid: Zxid, expected: i64, of: &'static str) {
         self.digest_check.mismatches += 1;
         tracing::warn!(
-            zxid = format_args!("0x{zxid:x}"),
+            %zxid,
             expected,
             actual = self.digest,
             of,
@@ -216,13 +217,13 @@ mod tests {
         for r in &log[..applied as usize] {
             snap.apply(r);
         }
-        snap.set_last_zxid(named);
+        snap.set_last_zxid(Zxid(named));
         (log, snap)
     }
 
     fn digest_at(log: &[TxnRecord], zxid: i64) -> SnapshotDigest {
         SnapshotDigest {
-            zxid,
+            zxid: Zxid(zxid),
             version: DIGEST_VERSION,
             digest: log[zxid as usize - 1].digest.as_ref().unwrap().tree_digest,
         }
@@ -287,7 +288,7 @@ mod tests {
             let (log, mut t) = logged_and_snapshot(3, 3);
             t.expect_snapshot_digest(d.map(|z| {
                 let mut d = digest_at(&log, 3);
-                d.zxid = z;
+                d.zxid = Zxid(z);
                 d
             }));
             assert_eq!(t.pending_snapshot_digest(), None);

@@ -33,7 +33,7 @@ pub use snapshot::{BuildError, NodePrep, PreparedNode, SnapshotNode, TreeBuilder
 
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
-use rzk_proto::{Data, ErrorCode, SessionId};
+use rzk_proto::{Data, ErrorCode, SessionId, Zxid};
 use std::sync::Arc;
 
 /// A full znode path in the owner and quota indexes.
@@ -56,7 +56,7 @@ pub fn is_reserved(path: &str) -> bool {
 /// The result of applying one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyResult {
-    pub zxid: i64,
+    pub zxid: Zxid,
     pub reply: TxnReply,
     pub changes: Vec<Change>,
 }
@@ -110,7 +110,7 @@ pub struct DataTree {
     pub(crate) ttls: imbl::OrdSet<Name>,
     /// Paths with a quota (derived from the `/zookeeper/quota` subtree, `quota.rs`).
     pub(crate) quota_roots: imbl::OrdSet<Name>,
-    pub(crate) last_zxid: i64,
+    pub(crate) last_zxid: Zxid,
     pub(crate) digest: i64,
     pub(crate) data_size: u64,
     /// `zookeeper.extendedTypesEnabled`: TTL owners are reported as 0 only when on.
@@ -168,7 +168,7 @@ impl DataTree {
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
             quota_roots: imbl::OrdSet::new(),
-            last_zxid: 0,
+            last_zxid: Zxid::ZERO,
             digest: 0,
             data_size: 0,
             extended_types: false,
@@ -287,11 +287,12 @@ impl DataTree {
     }
 
     /// Zxid of the last applied txn.
-    pub fn last_zxid(&self) -> i64 {
+    pub fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }
 
-    pub fn set_last_zxid(&mut self, zxid: i64) {
+    /// Sets the zxid of the last applied txn (a snapshot's name zxid, a SNAP's zxid).
+    pub fn set_last_zxid(&mut self, zxid: Zxid) {
         self.last_zxid = zxid;
     }
 

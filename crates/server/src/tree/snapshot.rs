@@ -5,7 +5,7 @@
 use super::node::PathHasher;
 use super::{digest, java_len, AclCache, Children, DataTree, Node, NodeMap};
 use rzk_proto::records::{Acl, StatPersisted};
-use rzk_proto::Data;
+use rzk_proto::{Data, Zxid};
 use std::collections::HashMap;
 
 /// One node as written in a snapshot.
@@ -190,7 +190,7 @@ impl Default for TreeBuilder {
                 containers: imbl::OrdSet::new(),
                 ttls: imbl::OrdSet::new(),
                 quota_roots: imbl::OrdSet::new(),
-                last_zxid: 0,
+                last_zxid: Zxid::ZERO,
                 digest: 0,
                 data_size: 0,
                 extended_types: false,
@@ -378,7 +378,7 @@ impl TreeBuilder {
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
-    pub fn finish(mut self, last_zxid: i64) -> Result<DataTree, BuildError> {
+    pub fn finish(mut self, last_zxid: Zxid) -> Result<DataTree, BuildError> {
         if !self.saw_root {
             return Err(BuildError::NoRoot);
         }
@@ -478,7 +478,7 @@ mod tests {
         for p in paths {
             b.add_node(node(p))?;
         }
-        b.finish(7)
+        b.finish(Zxid(7))
     }
 
     fn children(t: &DataTree, p: &str) -> Vec<String> {
@@ -501,7 +501,7 @@ mod tests {
             assert!(children(t, "/c").is_empty());
             let (data, _) = t.get_data("/a/x/1").expect("node");
             assert_eq!(&*data, b"/a/x/1");
-            assert_eq!(t.last_zxid(), 7);
+            assert_eq!(t.last_zxid(), Zxid(7));
         }
         assert_eq!(t1.digest(), t2.digest());
     }

@@ -56,7 +56,7 @@ fn delete_keeps_higher_pzxid_and_reports_changes() {
     let r = t.apply(&rec(5, 5, Txn::Delete(DeleteTxn { path: "/a".into() })));
     assert_eq!(r.reply, TxnReply::Deleted);
     assert_eq!(t.stat_persisted("/").unwrap().pzxid, 10);
-    assert_eq!(t.last_zxid(), 10, "last zxid only grows");
+    assert_eq!(t.last_zxid(), Zxid(10), "last zxid only grows");
     assert!(t.ephemerals(SessionId(5)).is_empty());
     assert_eq!(r.changes[0].event_type, event::NODE_DELETED);
     assert_eq!(r.changes[1].path, "/");

@@ -328,7 +328,7 @@ impl World {
     /// history, as the snapshot's session table plus the log replay would give).
     pub(super) fn app_start(&mut self, sid: ServerId, tree: DataTree) {
         let now = self.now;
-        let sessions = self.srv().tracker_at(sid, tree.last_zxid(), now);
+        let sessions = self.srv().tracker_at(sid, tree.last_zxid().0, now);
         let fault_multi = self.srv().fault_multi;
         if let Some(n) = self.nodes.get_mut(&sid) {
             n.app = Some(App::new(tree, sessions, fault_multi));
@@ -340,7 +340,7 @@ impl World {
     /// `node/apply.rs` does), so what the install leaves behind (closing marks, closed
     /// ids) is the real server's.
     pub(super) fn app_snapshot_installed(&mut self, sid: ServerId) {
-        let Some(z) = self.nodes[&sid].app.as_ref().map(|a| a.tree.last_zxid()) else {
+        let Some(z) = self.nodes[&sid].app.as_ref().map(|a| a.tree.last_zxid().0) else {
             return;
         };
         let now = self.now;
@@ -588,7 +588,7 @@ impl World {
         };
         // As the runtime: a client that has seen a later zxid than this server's tree is
         // refused (it tries another server).
-        if last_seen > app.tree.last_zxid() {
+        if last_seen > app.tree.last_zxid().0 {
             return;
         }
         let conn = app.next_conn;
@@ -608,7 +608,7 @@ impl World {
                 return;
             };
             let valid = lapp.sessions.touch(SessionId(s), now).is_ok();
-            let applied = lapp.tree.last_zxid();
+            let applied = lapp.tree.last_zxid().0;
             let srv = self.srv.as_mut().expect("server mode");
             if valid {
                 if let Some(c) = srv.closed.get(&s).filter(|c| **c <= applied) {
@@ -1070,8 +1070,8 @@ impl World {
             } else if let Some(sc) = app.conns.get_mut(&conn) {
                 // As node::apply::reply_to_origin: the body for the request's opcode.
                 let frame = match write_reply_body(op, &result) {
-                    Ok(body) => reply_frame(rec.header.cxid, Zxid(result.zxid), 0, &body),
-                    Err(code) => reply_frame(rec.header.cxid, Zxid(result.zxid), code.code(), &[]),
+                    Ok(body) => reply_frame(rec.header.cxid, result.zxid, 0, &body),
+                    Err(code) => reply_frame(rec.header.cxid, result.zxid, code.code(), &[]),
                 };
                 let r = sc.order.mark_done(frame, false);
                 if r != rzk_server::net::order::MarkDone::Stored {
@@ -1203,8 +1203,8 @@ impl World {
                             SessionId(session),
                             &what,
                         ) {
-                            Ok(body) => reply_frame(xid, Zxid(zxid), 0, &body),
-                            Err(code) => reply_frame(xid, Zxid(zxid), code.code(), &[]),
+                            Ok(body) => reply_frame(xid, zxid, 0, &body),
+                            Err(code) => reply_frame(xid, zxid, code.code(), &[]),
                         }
                     }
                 };

@@ -123,7 +123,7 @@ async fn read_loop(
         };
         let mut snap: Option<Box<ReceivedSnapshot>> = None;
         if learner_side && packet.ty == PacketType::Snap {
-            match wire::read_snapshot(&mut rd, packet.zxid, extended_types).await {
+            match wire::read_snapshot(&mut rd, Zxid(packet.zxid), extended_types).await {
                 Ok(s) => snap = Some(Box::new(s)),
                 Err(e) => {
                     tracing::warn!(%peer, "bad snapshot stream from the leader: {e}");

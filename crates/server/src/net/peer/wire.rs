@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rzk_proto::quorum::{PacketType, QuorumPacket};
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::Data;
-use rzk_proto::{Jute, SessionId};
+use rzk_proto::{Jute, SessionId, Zxid};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -170,7 +170,7 @@ pub struct ReceivedSnapshot {
 /// transfer says every few seconds how far it got, and every transfer what it took.
 pub async fn read_snapshot<R: AsyncRead + Unpin>(
     r: &mut R,
-    zxid: i64,
+    zxid: Zxid,
     extended_types: bool,
 ) -> Result<ReceivedSnapshot, WireError> {
     let mut progress = Progress::start(Instant::now());
@@ -224,7 +224,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         .map_err(|e| WireError::Snapshot(e.to_string()))?;
         if progress.item(Instant::now) {
             tracing::info!(
-                "receiving the leader's snapshot at zxid 0x{zxid:x}: {} znodes so far",
+                "receiving the leader's snapshot at zxid {zxid}: {} znodes so far",
                 progress.items()
             );
         }
@@ -240,7 +240,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         .map_err(|e| WireError::Snapshot(e.to_string()))?;
     tree.set_extended_types(extended_types);
     tracing::info!(
-        "received the leader's snapshot at zxid 0x{zxid:x}: {} znodes, {} sessions in {} ms",
+        "received the leader's snapshot at zxid {zxid}: {} znodes, {} sessions in {} ms",
         progress.items(),
         sessions.len(),
         progress.elapsed(Instant::now()).as_millis()
@@ -320,6 +320,6 @@ mod tests {
         );
         assert!(got.tree.get_data("/null").unwrap().0.is_null());
         assert!(!got.tree.get_data("/").unwrap().0.is_null());
-        assert_eq!(got.tree.last_zxid(), 0x1_0000_0002);
+        assert_eq!(got.tree.last_zxid(), Zxid(0x1_0000_0002));
     }
 }

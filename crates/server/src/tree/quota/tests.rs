@@ -238,7 +238,7 @@ fn loading_a_tree_rebuilds_roots_and_recounts_stats() {
         })
         .unwrap();
     }
-    let loaded = b.finish(t.zxid).unwrap();
+    let loaded = b.finish(rzk_proto::Zxid(t.zxid)).unwrap();
     let (d, _) = loaded.get_data(&stat_path("/app")).unwrap();
     assert_eq!(&d[..], b"count=2,bytes=15");
     assert_eq!(loaded.quota_roots(), vec!["/app".to_string()]);
