@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use rzk_proto::quorum::ForwardedRequest;
 use rzk_proto::records::RequestHeader;
 use rzk_proto::txn::TxnRecord;
-use rzk_proto::{Reader, SessionId, Zxid};
+use rzk_proto::{Reader, SessionId};
 use rzk_server::auth::AuthInfo;
 use rzk_server::node::forward::{self, Forwarded};
 use rzk_server::prep::{Prep, WriteRequest};

@@ -13,11 +13,11 @@ use rzk_server::net::peer::wire;
 fuzz_target!(|data: &[u8]| {
     rzk_fuzz::block_on(async {
         let mut s: &[u8] = data;
-        match wire::read_snapshot(&mut s, 0x1_0000_0005, true).await {
+        match wire::read_snapshot(&mut s, rzk_proto::Zxid(0x1_0000_0005), true).await {
             Ok(got) => {
                 let enc = wire::encode_snapshot(&got.tree, &got.sessions);
                 let mut e: &[u8] = &enc;
-                let again = wire::read_snapshot(&mut e, 0x1_0000_0005, true)
+                let again = wire::read_snapshot(&mut e, rzk_proto::Zxid(0x1_0000_0005), true)
                     .await
                     .expect("re-encoded snapshot stream reads");
                 assert_eq!(
