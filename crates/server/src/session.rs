@@ -59,6 +59,11 @@ impl JavaRandom {
 /// ZooKeeper's `initializeNextSessionId`: low 40 bits of `time_ms` in bits 16..55,
 /// the server id in bits 56..63.
 pub fn initial_session_id(server_id: ServerId, time_ms: i64) -> SessionId {
+    // The configuration keeps ids of session-creating servers to one byte (myid <= 255).
+    debug_assert!(
+        (0..=0xff).contains(&server_id.0),
+        "server id {server_id} does not fit the session id's top byte"
+    );
     let t = ((time_ms as u64) << 24) >> 8;
     let mut id = (t | ((server_id.0 as u64) << 56)) as i64;
     if id == CONTAINER_MARKER {

@@ -143,21 +143,21 @@ static PROPOSALS: LazyLock<ProposalRing> = LazyLock::new(|| ProposalRing {
     last_persisted: AtomicI64::new(0),
 });
 
-fn slot(zxid: i64) -> usize {
-    (zxid as u64 % RING as u64) as usize
+/// The ring slot of `zxid` (its bits modulo the ring's size).
+fn slot(zxid: Zxid) -> usize {
+    (zxid.0 as u64 % RING as u64) as usize
 }
 
 /// When `zxid` was proposed, if it is still in the ring.
-fn proposed_at(zxid: i64) -> Option<i64> {
+fn proposed_at(zxid: Zxid) -> Option<i64> {
     let r = &*PROPOSALS;
     let i = slot(zxid);
-    (r.zxid[i].load(Ordering::Relaxed) == zxid).then(|| r.at_us[i].load(Ordering::Relaxed))
+    (r.zxid[i].load(Ordering::Relaxed) == zxid.0).then(|| r.at_us[i].load(Ordering::Relaxed))
 }
 
 /// Leader: a txn of `bytes` bytes proposed as `zxid` at `at`.
 #[inline]
 pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
-    let zxid = zxid.0;
     if !super::enabled() {
         return;
     }
@@ -168,7 +168,7 @@ pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
     let r = &*PROPOSALS;
     let i = slot(zxid);
     r.at_us[i].store(us_at(at), Ordering::Relaxed);
-    r.zxid[i].store(zxid, Ordering::Relaxed);
+    r.zxid[i].store(zxid.0, Ordering::Relaxed);
 }
 
 /// The log holds everything up to `up_to`: proposal latency of the leader's proposals
@@ -185,7 +185,7 @@ pub fn persisted(up_to: Zxid, now: Instant) {
         .max(up_to.saturating_sub(RING as i64 - 1));
     let now = us_at(now);
     for z in from..=up_to {
-        if let Some(at) = proposed_at(z) {
+        if let Some(at) = proposed_at(Zxid(z)) {
             metrics().proposal_latency.add(since_ms(at, now));
         }
     }
@@ -210,7 +210,7 @@ pub fn committed(
     m.request_commit_queued.inc();
     if leading {
         m.commit_count.inc();
-        if let Some(at) = proposed_at(zxid.0) {
+        if let Some(at) = proposed_at(zxid) {
             let ms = since_ms(at, us_at(now));
             m.quorum_ack_latency.add(ms);
             m.commit_propagation_latency.add(ms);

@@ -74,6 +74,7 @@ impl Peers {
         }
         let mut members = BTreeMap::new();
         for (&sid, s) in &cfg.servers {
+            debug_assert_eq!(sid, s.id, "server.N line filed under another id");
             members.insert(sid, Peer::from_server(sid, s)?);
         }
         Ok(Peers { me, members })

@@ -61,6 +61,10 @@ fn bracketed(host: &str) -> String {
 /// The membership text of `servers` at `version` (ZooKeeper's `QuorumMaj.toString()`):
 /// what `/zookeeper/config` holds and `conf` prints after `membership: `.
 pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: u64) -> String {
+    debug_assert!(
+        servers.iter().all(|(id, s)| *id == s.id),
+        "a member filed under another server's id"
+    );
     let mut out = String::new();
     for id in java_hash_map_order(servers.keys().copied()) {
         if let Some(s) = servers.get(&id) {

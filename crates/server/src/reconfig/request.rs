@@ -174,6 +174,7 @@ pub fn prepare(
     } else {
         non_incremental(&req.new_members, view.standalone_enabled)?
     };
+    debug_assert!(zxid >= Zxid::ZERO, "negative zxid {zxid}");
     let next = Membership {
         servers,
         // A zxid is never negative: the membership version is its bits.

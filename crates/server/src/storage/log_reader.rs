@@ -429,6 +429,10 @@ fn find_valid_record(b: &[u8]) -> Option<usize> {
 /// ZooKeeper's choice of log files for reading from `start_zxid`: every log whose start
 /// zxid is `>= start_zxid`, plus the newest one starting below it.
 pub fn files_from(logs: &[ZxidFile], start_zxid: Zxid) -> Vec<ZxidFile> {
+    debug_assert!(
+        logs.windows(2).all(|w| w[0].zxid <= w[1].zxid),
+        "log files not ascending by zxid (files::list_logs sorts them)"
+    );
     let mut out: Vec<ZxidFile> = Vec::new();
     for f in logs.iter().rev() {
         out.push(f.clone());
