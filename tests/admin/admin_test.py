@@ -263,6 +263,15 @@ def start_rest_of_ensembles(ctx):
         leader = zkproc.wait_settled(members, timeout=60, where=f" ({kind})")
         follower = next(p for p in members if p not in (leader, base + 1))
         ports[kind] = {"leader": leader + 10, "follower": follower + 10}
+        # A leader files a learner's queue summaries (<sid>_learner_handler_qp_size and
+        # _qp_time_ms) at the first packet and the first once-a-second marker sent to it,
+        # in ZooKeeper as in rzk: wait for both learners' entries on both servers, or the
+        # comparison depends on which server got there first.
+        learners = [str(i) for i in (1, 2, 3) if base + i != leader]
+        keys = [f"cnt_{sid}_learner_handler_qp_{m}" for sid in learners
+                for m in ("size", "time_ms")]
+        zkproc.wait_until(lambda: all(k in cmd(leader + 10, "monitor") for k in keys), 30,
+                          f"{kind} leader's queue summaries for learners {learners}")
     return ports
 
 

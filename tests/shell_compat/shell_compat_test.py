@@ -40,7 +40,8 @@ CASES = [
     ("no backslash escapes", ["create /c7", r'set /c7 "a\"b"', "get /c7", r"set /c7 a\ b", "get /c7"]),
     ("non-ASCII and extra words", ["create /c8 héllo wörld", "get /c8", "set /c8 a b c", "get /c8"]),
     ("tab inside quotes, blanks around", ["create /c9", '   set   /c9   "tab\tin"  ', "get /c9"]),
-    ("leading blank before an unclosed quote", ['  "x']),
+    # Nothing reaches the server here either (zkCli seen with and without SyncConnected).
+    ("leading blank before an unclosed quote", ['  "x'], "offline"),
     ("unknown options", ["create /c11", "get -z /c11", "ls -x /c11", "set /c11 -1", "set /c11 --foo"]),
     ("bundled and trailing options", ["create /c12 d", "ls -sw /c12", "get /c12 -s", "ls -- /c12"]),
     ("missing option value", ["create /c13", "set /c13 d -v", "delete -v 5 /c13", "delete /c13"]),
@@ -58,7 +59,8 @@ CASES = [
     # (A command right after `close` is left out: zkCli prints its Closed event whenever
     # its event thread gets to it, before or after that command's output.) `close` does
     # not wait for the server either, so zkCli may close before printing its first
-    # SyncConnected (CI saw it without): compared without that event.
+    # SyncConnected (CI saw it without), and the second session's one may come after the
+    # JVM exits (seen locally): compared without those events.
     ("close and connect", ["close", "connect {server}", "ls /c0"], "offline"),
     ("sequential and ephemeral", ["create /c21", "create -s /c21/n a", "create -e /c21/e", "ls /c21"]),
     ("watch fires", ["create /c22 a", "get -w /c22", "set /c22 b"]),
@@ -97,13 +99,31 @@ def normalise(text, server):
 SYNC_CONNECTED = ["", "WATCHER::", "", "WatchedEvent state:SyncConnected type:None path:null"]
 
 
-def without_first_connect(lines):
-    """`lines` without the first SyncConnected event block. When no command of a case
-    waits for the server, zkCli may quit before its event thread prints that event (seen
-    in CI: 'unknown command' with and without it), so such cases do not compare it."""
-    for i in range(len(lines) - len(SYNC_CONNECTED) + 1):
-        if lines[i:i + len(SYNC_CONNECTED)] == SYNC_CONNECTED:
-            return lines[:i] + lines[i + len(SYNC_CONNECTED):]
+def without_connects(lines):
+    """`lines` without SyncConnected event blocks. When no command of a case waits for the
+    server, zkCli may quit before its event thread prints that event (seen in CI:
+    'unknown command' with and without it), and after `close` + `connect` the new
+    session's event may come after the JVM has exited: such cases do not compare it."""
+    out, i, n = [], 0, len(SYNC_CONNECTED)
+    while i < len(lines):
+        if lines[i:i + n] == SYNC_CONNECTED:
+            i += n
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
+CLOSED = ["", "WATCHER::", "", "WatchedEvent state:Closed type:None path:null"]
+
+
+def without_last_close(lines):
+    """`lines` without a Closed event block at the very end. On `quit` zkCli closes its
+    session and exits the JVM while its event thread may still be printing that event
+    (CI saw 'double quotes are not stored' end with and without it); rzk shell always
+    prints it. Cases that talk to a live server compare without it."""
+    if lines[-len(CLOSED):] == CLOSED:
+        return lines[:-len(CLOSED)]
     return lines
 
 
@@ -236,8 +256,11 @@ def main():
             mine = run([a.rzk, "shell", "-server", mine_at], lines, mine_at)
             theirs = run([ZKCLI, "-server", theirs_at], lines, theirs_at)
             if where == ["offline"]:
-                mine = tuple(without_first_connect(x) for x in mine)
-                theirs = tuple(without_first_connect(x) for x in theirs)
+                mine = tuple(without_connects(x) for x in mine)
+                theirs = tuple(without_connects(x) for x in theirs)
+            if where != ["dead"]:
+                mine = tuple(without_last_close(x) for x in mine)
+                theirs = tuple(without_last_close(x) for x in theirs)
             if mine == theirs:
                 identical += 1
                 print(f"ok    {name}")
