@@ -104,11 +104,29 @@ impl Drop for Snapshotter {
     }
 }
 
+/// The nice value added to the snapshot thread: on a busy server the write path's
+/// threads (connections, driver, disk, applier) get the CPU first and the snapshot takes
+/// what is left (CFS gives a thread at nice 5 about a third of a nice-0 thread's share).
+/// ZooKeeper's snapshot thread runs at the JVM's normal priority.
+pub const SNAPSHOT_NICE: i32 = 5;
+
+/// Lowers the calling thread's CPU priority by [`SNAPSHOT_NICE`] (Linux keeps a nice
+/// value per thread: `setpriority(PRIO_PROCESS, tid)`). A failure only changes timing
+/// and is logged at debug level.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), now + SNAPSHOT_NICE) {
+        tracing::debug!(error = %e, "cannot lower the snapshot thread's priority");
+    }
+}
+
 /// Clones the tree and the session table under the tree read lock, then writes the
 /// clone. The tree is made of persistent maps, so the clone copies a few roots (about
 /// 0.1 us at 1M znodes) and writes made meanwhile copy only the parts they touch. Returns nothing: failures are logged, as
 /// ZooKeeper's snapshot thread does, and the log keeps every txn anyway.
 fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOptions) {
+    lower_priority();
     let started = Instant::now();
     let (tree, sessions) = {
         let tree = shared.tree();
@@ -149,4 +167,30 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
     }
     // The clone's unshared parts are freed here, off the lock.
     drop(tree);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The snapshot thread's nice value goes up by [`SNAPSHOT_NICE`]; the other threads'
+    /// stays (Linux keeps it per thread).
+    #[test]
+    fn lowering_the_priority_affects_only_the_calling_thread() {
+        let me = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let (before, after) = std::thread::spawn(|| {
+            let tid = rustix::thread::gettid();
+            let before = rustix::process::getpriority_process(Some(tid)).unwrap();
+            lower_priority();
+            (
+                before,
+                rustix::process::getpriority_process(Some(tid)).unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, (before + SNAPSHOT_NICE).min(19));
+        let me_now = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_eq!(me_now, me, "the calling thread only");
+    }
 }

@@ -144,6 +144,14 @@ impl Write for Sink {
 }
 
 impl Sink {
+    /// The file under the buffers.
+    fn file(&self) -> &File {
+        match self {
+            Sink::Plain(w) => w.get_ref(),
+            Sink::Gz(w) => w.get_ref().get_ref(),
+        }
+    }
+
     fn into_file(self) -> io::Result<File> {
         let bw = match self {
             Sink::Plain(w) => w,
@@ -171,9 +179,27 @@ pub fn write_buffer(data: Option<&[u8]>, out: &mut Vec<u8>) {
     }
 }
 
+/// Bytes a snapshot writer hands to the file between two starts of background writeback
+/// (see [`SnapshotWriter`]).
+pub const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// Streaming snapshot writer: `create`, `sessions`, `acl_cache`, `node`..., `finish`.
+///
+/// Every [`WRITEBACK_EVERY`] bytes it asks the kernel to start writing back what it has
+/// written so far (`posix_fadvise(DONTNEED)`, which on Linux starts asynchronous
+/// writeback of the range and drops its clean pages from the page cache), so the final
+/// fsync finds a few MiB dirty instead of the whole file: a 200 MiB flush at the end
+/// would queue in front of the transaction log's fsyncs on the same disk and stall
+/// writes (RocksDB's `bytes_per_sync` does the same). ZooKeeper writes its snapshot
+/// through a buffered stream and fsyncs once at the end.
 pub struct SnapshotWriter {
     out: Option<Sink>,
+    /// Bytes handed to the file so far (before compression: counted at `emit`).
+    emitted: u64,
+    /// `emitted` when writeback was last started.
+    writeback_mark: u64,
+    /// File offset up to which writeback was started.
+    writeback_offset: u64,
     adler: adler::Adler32,
     scratch: Vec<u8>,
     stage: Stage,
@@ -212,6 +238,9 @@ impl SnapshotWriter {
         };
         let mut w = SnapshotWriter {
             out: Some(out),
+            emitted: 0,
+            writeback_mark: 0,
+            writeback_offset: 0,
             adler: adler::Adler32::new(),
             scratch: Vec::with_capacity(4096),
             stage: Stage::Sessions,
@@ -241,11 +270,38 @@ impl SnapshotWriter {
             Some(o) => o.write_all(&self.scratch),
             None => Err(io::Error::other("snapshot writer already finished")),
         };
+        self.emitted += self.scratch.len() as u64;
         self.scratch.clear();
+        if self.emitted - self.writeback_mark >= WRITEBACK_EVERY {
+            self.writeback_mark = self.emitted;
+            self.start_writeback();
+        }
         res.map_err(|source| SnapshotError::Io {
             file: self.tmp.clone(),
             source,
         })
+    }
+
+    /// Starts writeback of what reached the file since the last call (see the type's
+    /// doc). Advice only: a failure changes nothing but timing, so it is ignored (the
+    /// final fsync still decides whether the snapshot is durable).
+    fn start_writeback(&mut self) {
+        let Some(out) = self.out.as_ref() else {
+            return;
+        };
+        let mut file = out.file();
+        let Ok(end) = io::Seek::stream_position(&mut file) else {
+            return;
+        };
+        if let Some(len) = std::num::NonZeroU64::new(end.saturating_sub(self.writeback_offset)) {
+            let _ = rustix::fs::fadvise(
+                file,
+                self.writeback_offset,
+                Some(len),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.writeback_offset = end;
+        }
     }
 
     fn expect(&mut self, stage: Stage, what: &'static str) -> Result<(), SnapshotError> {
@@ -981,4 +1037,57 @@ pub fn write_snapshot(
         w.node(&n.path, &n.data, n.acl, &n.stat)?;
     }
     w.finish(c.trailer.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot larger than [`WRITEBACK_EVERY`] (so the writer starts writeback several
+    /// times while writing) reads back equal, plain and gzipped.
+    #[test]
+    fn a_snapshot_written_with_background_writeback_reads_back_equal() {
+        let dir = std::env::temp_dir().join(format!("rzk-snap-writeback-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut nodes = vec![SnapNode {
+            path: String::new(),
+            data: Data::empty(),
+            acl: -1,
+            stat: StatPersisted::default(),
+        }];
+        // 2600 nodes of 4 KiB with varied bytes: ~10.2 MiB, and gzip cannot shrink it
+        // below the writeback step either.
+        let mut x = 0x9e37_79b9_u32;
+        for i in 0..2600u32 {
+            let data: Vec<u8> = (0..4096)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            nodes.push(SnapNode {
+                path: format!("/n{i:05}"),
+                data: Data::from(Bytes::from(data)),
+                acl: -1,
+                stat: StatPersisted::default(),
+            });
+        }
+        let c = SnapshotContents {
+            sessions: vec![(0x100, 30000)],
+            acls: vec![],
+            nodes,
+            trailer: SnapshotTrailer::default(),
+        };
+        for (zxid, compression) in [(1, Compression::None), (2, Compression::Gzip)] {
+            let path = write_snapshot(&dir, Zxid(zxid), compression, &c).unwrap();
+            assert!(fs::metadata(&path).unwrap().len() > WRITEBACK_EVERY);
+            let back = read_snapshot(&path).unwrap();
+            assert_eq!(back.sessions, c.sessions);
+            assert_eq!(back.nodes, c.nodes, "{compression:?}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
