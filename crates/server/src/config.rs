@@ -14,7 +14,7 @@ pub mod keys;
 
 use crate::auth::settings::{AuthConfigError, AuthKeys, AuthSettings, JaasOutcome};
 use keys::KeyClass;
-use rzk_proto::ServerId;
+use rzk_proto::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -275,8 +275,10 @@ pub struct Config {
     pub servers: BTreeMap<ServerId, QuorumServer>,
     /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
     /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
-    /// dynamic file's name (`zoo.cfg.dynamic.100000000`); 0 without either.
-    pub config_version: u64,
+    /// dynamic file's name (`zoo.cfg.dynamic.100000000`); 0 without either. The zxid of
+    /// the reconfig txn that made the membership, never negative (both readers refuse a
+    /// version above `i64::MAX`).
+    pub config_version: Zxid,
     /// `dynamicConfigFile`: the file the `server.N` lines were read from
     /// ([`Config::load_dynamic`]); `None` when they are in zoo.cfg.
     pub dynamic_config_file: Option<PathBuf>,
@@ -329,7 +331,7 @@ impl Default for Config {
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             servers: BTreeMap::new(),
-            config_version: 0,
+            config_version: Zxid::ZERO,
             dynamic_config_file: None,
             my_id: None,
             unknown: Properties::default(),
@@ -820,7 +822,7 @@ impl Config {
             }
         }
         self.servers = servers;
-        self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(0);
+        self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(Zxid::ZERO);
         Ok(())
     }
 
@@ -1003,11 +1005,13 @@ fn parse_yes_no(k: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// A membership version as ZooKeeper's `Long.parseLong(v, 16)` (non-negative only).
-fn parse_hex_version(k: &str, v: &str) -> Result<u64, ConfigError> {
+fn parse_hex_version(k: &str, v: &str) -> Result<Zxid, ConfigError> {
     let digits = v.strip_prefix('+').unwrap_or(v);
     u64::from_str_radix(digits, 16)
         .ok()
-        .filter(|n| i64::try_from(*n).is_ok() && !digits.starts_with('+'))
+        .filter(|_| !digits.starts_with('+'))
+        .and_then(|n| i64::try_from(n).ok())
+        .map(Zxid)
         .ok_or_else(|| invalid(k, v, "expected a hexadecimal version"))
 }
 
@@ -1396,7 +1400,7 @@ mod tests {
         std::fs::write(&cfgp, &base).unwrap();
         let c = Config::load(&cfgp).unwrap();
         assert_eq!(c.servers.len(), 3);
-        assert_eq!(c.config_version, 0x1_0000_0000);
+        assert_eq!(c.config_version, Zxid::new(1, 0));
         assert!(c.is_distributed());
         assert_eq!(
             c.membership_text().unwrap(),
@@ -1425,7 +1429,7 @@ mod tests {
             base.replace(&dynp.display().to_string(), &plain.display().to_string()),
         )
         .unwrap();
-        assert_eq!(Config::load(&cfgp).unwrap().config_version, 0);
+        assert_eq!(Config::load(&cfgp).unwrap().config_version, Zxid::ZERO);
         std::fs::remove_file(&plain).unwrap();
         assert!(Config::load(&cfgp).is_err());
     }
@@ -1436,9 +1440,20 @@ mod tests {
             "dataDir=/d\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nversion=1a\n",
         )
         .unwrap();
-        assert_eq!(c.config_version, 0x1a);
+        assert_eq!(c.config_version, Zxid(0x1a));
         assert!(c.membership_text().unwrap().ends_with("\nversion=1a"));
         assert!(Config::from_properties("dataDir=/d\nversion=xyz\n").is_err());
+        // Long.parseLong(v, 16): one optional `+`, no `-`, up to Long.MAX_VALUE.
+        let version = |v: &str| {
+            Config::from_properties(&format!("dataDir=/d\nversion={v}\n"))
+                .map(|c| c.config_version)
+                .ok()
+        };
+        assert_eq!(version("+1a"), Some(Zxid(0x1a)));
+        assert_eq!(version("++1a"), None);
+        assert_eq!(version("-1a"), None);
+        assert_eq!(version("8000000000000000"), None);
+        assert_eq!(version("7fffffffffffffff"), Some(Zxid(i64::MAX)));
         // Standalone: no membership in /zookeeper/config.
         assert_eq!(
             Config::from_properties("dataDir=/d\n")

@@ -40,7 +40,7 @@ pub enum ApplyMsg {
     /// A learner has synchronised with its leader: write the membership in force (its
     /// text and version) into `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader`
     /// → `initConfigInZKDatabase`; no client is connected then, so no watch fires).
-    ConfigNode(String, u64),
+    ConfigNode(String, Zxid),
     /// Serialize the database (which must be at `zxid`) for a learner's SNAP.
     Snapshot {
         zxid: Zxid,

@@ -154,11 +154,11 @@ impl Driver {
     /// leader: a reconfig txn of that zxid just committed here goes to the observers as
     /// INFORMANDACTIVATE, as ZooKeeper's follower relays COMMITANDACTIVATE
     /// (`ObserverMaster.informAndActivate`).
-    pub(super) fn om_activate(&mut self, version: i64, designated: ServerId) {
+    pub(super) fn om_activate(&mut self, version: Zxid, designated: ServerId) {
         let Some(txn) = self.om.held_reconfig.take() else {
             return;
         };
-        if txn.zxid.0 != version {
+        if txn.zxid != version {
             self.om.held_reconfig = Some(txn);
             self.om_release_held();
             return;

@@ -127,7 +127,7 @@ impl Peers {
         z.sync_limit = u64::from(cfg.sync_limit.unwrap_or(5).max(1));
         // ZooKeeper's QuorumMaj.toString(): what /zookeeper/config holds.
         z.config_text = crate::reconfig::membership_text(&cfg.servers, cfg.config_version);
-        z.config_version = i64::try_from(cfg.config_version).unwrap_or(0);
+        z.config_version = cfg.config_version;
         z
     }
 }

@@ -39,6 +39,11 @@ impl Members {
             servers: cfg.servers.clone(),
             version: cfg.config_version,
         };
+        // `read_next_file` returns only a membership newer than the one in force.
+        debug_assert!(
+            last_seen.as_ref().is_none_or(|l| l.version > m.version),
+            "zoo.cfg.dynamic.next not newer than the membership in force"
+        );
         Members {
             committed: m.clone(),
             last_seen: last_seen.unwrap_or(m),
@@ -46,7 +51,7 @@ impl Members {
     }
 
     /// The text and version of the membership in force (for `/zookeeper/config`).
-    pub(super) fn in_force(&self) -> (String, u64) {
+    pub(super) fn in_force(&self) -> (String, Zxid) {
         (self.committed.text(), self.committed.version)
     }
 
@@ -59,13 +64,15 @@ impl Members {
 
 /// The membership a `/zookeeper/config` text describes (`server.N=` lines and
 /// `version=<hex>`), as ZooKeeper's `QuorumMaj(Properties)`; `None` for text that is no
-/// membership.
+/// membership, or whose version is not a zxid (above `i64::MAX`, where ZooKeeper's
+/// `Long.parseLong(v, 16)` fails too).
 pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
     let mut servers = BTreeMap::new();
-    let mut version = 0;
+    let mut version = Zxid::ZERO;
     for (k, v) in parse_properties(text) {
         if k == "version" {
-            version = u64::from_str_radix(v.trim(), 16).ok()?;
+            let bits = u64::from_str_radix(v.trim(), 16).ok()?;
+            version = Zxid(i64::try_from(bits).ok()?);
         } else if let Some(n) = k.strip_prefix("server.") {
             let s = parse_server_line(&k, &v).ok()?;
             if n.parse::<i64>().ok() != Some(s.id.0) {
@@ -114,7 +121,7 @@ pub(super) fn config_of_text(text: &str) -> Option<NewConfig> {
     Some(NewConfig {
         voters: m.voters().into_iter().collect(),
         observers: m.observers().into_iter().collect(),
-        version: i64::try_from(m.version).ok()?,
+        version: m.version,
         text: text.to_owned(),
     })
 }
@@ -150,7 +157,7 @@ impl Driver {
         drop(tree);
         if let Some(m) = next {
             tracing::info!(
-                version = format_args!("{:x}", m.version),
+                version = format_args!("{:x}", m.version.0),
                 voters = ?m.voters(),
                 observers = ?m.observers(),
                 "reconfig proposed"
@@ -166,7 +173,7 @@ impl Driver {
         self.om_activate(config.version, leader);
         let Some(m) = parse_membership(&config.text) else {
             tracing::error!(
-                version = format_args!("{:#x}", config.version),
+                version = %config.version,
                 "activated membership does not parse; peers and files unchanged"
             );
             return;
@@ -190,7 +197,7 @@ impl Driver {
         // counts them.
         let role = m.servers.get(&self.peers.me).map(|s| s.role);
         tracing::info!(
-            version = format_args!("{:x}", m.version),
+            version = format_args!("{:x}", m.version.0),
             designated_leader = %leader,
             my_role = ?role,
             "membership activated"
@@ -198,7 +205,7 @@ impl Driver {
         let newest_seen = m.version >= self.members.last_seen.version;
         if let Err(e) = write_files(&self.shared.config, &m, newest_seen) {
             tracing::warn!(
-                version = format_args!("{:x}", m.version),
+                version = format_args!("{:x}", m.version.0),
                 "cannot write the new dynamic configuration: {e}"
             );
         }
@@ -226,7 +233,7 @@ impl Driver {
             }
             if let Err(e) = write_next_file(&self.shared.config, &m) {
                 tracing::warn!(
-                    version = format_args!("{:x}", m.version),
+                    version = format_args!("{:x}", m.version.0),
                     "cannot write zoo.cfg.dynamic.next: {e}"
                 );
             }
@@ -236,10 +243,11 @@ impl Driver {
 }
 
 /// The file a membership at `version` is written to: `<zoo.cfg>.dynamic.<hex version>`
-/// next to zoo.cfg (ZooKeeper's `makeDynamicConfigFilename`).
-pub(crate) fn dynamic_file_name(zoo_cfg: &Path, version: u64) -> PathBuf {
+/// next to zoo.cfg (ZooKeeper's `makeDynamicConfigFilename`): the zxid's bits in
+/// lower-case hex without `0x`.
+pub(crate) fn dynamic_file_name(zoo_cfg: &Path, version: Zxid) -> PathBuf {
     let mut name = zoo_cfg.as_os_str().to_owned();
-    name.push(format!(".dynamic.{version:x}"));
+    name.push(format!(".dynamic.{:x}", version.0));
     PathBuf::from(name)
 }
 
@@ -288,7 +296,7 @@ fn write_next_file(cfg: &Config, m: &Membership) -> std::io::Result<()> {
     };
     let next = next_file_name(zoo_cfg);
     write_atomically(&next, files::dynamic_file_text(&m.text(), true).as_bytes())?;
-    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version), "proposed membership written");
+    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version.0), "proposed membership written");
     Ok(())
 }
 
@@ -341,7 +349,7 @@ pub(crate) fn read_next_file(cfg: &Config) -> Option<Membership> {
     if m.version <= cfg.config_version {
         return None;
     }
-    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version), "a proposed membership from before the restart");
+    tracing::info!(file = %next.display(), version = format_args!("{:x}", m.version.0), "a proposed membership from before the restart");
     Some(m)
 }
 
@@ -366,12 +374,16 @@ mod tests {
                     server.3=127.0.0.1:24273:24288:observer;127.0.0.1:24253\n\
                     version=100000004";
         let m = parse_membership(text).expect("parses");
-        assert_eq!(m.version, 0x1_0000_0004);
+        assert_eq!(m.version, Zxid::new(1, 4));
         assert_eq!(m.voters(), [ServerId(1)].into_iter().collect());
         assert_eq!(m.observers(), [ServerId(3)].into_iter().collect());
         assert_eq!(m.text(), text);
         assert!(parse_membership("server.x=1").is_none());
         assert!(parse_membership("foo=bar").is_none());
+        // A version is a zxid: up to i64::MAX.
+        let top = parse_membership("server.1=127.0.0.1:1:2:participant\nversion=7fffffffffffffff");
+        assert_eq!(top.map(|m| m.version), Some(Zxid(i64::MAX)));
+        assert!(parse_membership("server.1=127.0.0.1:1:2\nversion=8000000000000000").is_none());
     }
 
     #[test]
@@ -401,7 +413,7 @@ mod tests {
         let c = reconfig_of(&txn(rec(TxnBody::Reconfig(set.clone())))).expect("a reconfig");
         assert_eq!(
             (c.version, c.voters.len(), c.text.as_str()),
-            (0x1_0000_0002, 1, text)
+            (Zxid::new(1, 2), 1, text)
         );
         assert!(reconfig_of(&txn(rec(TxnBody::SetData(set)))).is_none());
     }
@@ -409,7 +421,7 @@ mod tests {
     #[test]
     fn dynamic_file_named_by_hex_version() {
         assert_eq!(
-            dynamic_file_name(Path::new("/a/zoo.cfg"), 0x1_0000_000a),
+            dynamic_file_name(Path::new("/a/zoo.cfg"), Zxid::new(1, 0xa)),
             PathBuf::from("/a/zoo.cfg.dynamic.10000000a")
         );
     }

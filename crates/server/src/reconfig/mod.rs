@@ -25,7 +25,7 @@ pub mod files;
 pub mod request;
 
 use crate::config::{PeerRole, QuorumServer};
-use rzk_proto::ServerId;
+use rzk_proto::{ServerId, Zxid};
 use std::collections::BTreeMap;
 
 /// `/zookeeper/config`, ZooKeeper's `ZooDefs.CONFIG_NODE`.
@@ -59,8 +59,9 @@ fn bracketed(host: &str) -> String {
 }
 
 /// The membership text of `servers` at `version` (ZooKeeper's `QuorumMaj.toString()`):
-/// what `/zookeeper/config` holds and `conf` prints after `membership: `.
-pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: u64) -> String {
+/// what `/zookeeper/config` holds and `conf` prints after `membership: `. The version is
+/// written as the bits of the zxid in lower-case hex without `0x`.
+pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: Zxid) -> String {
     debug_assert!(
         servers.iter().all(|(id, s)| *id == s.id),
         "a member filed under another server's id"
@@ -71,7 +72,7 @@ pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: u64)
             out.push_str(&format!("server.{id}={}\n", server_spec(s)));
         }
     }
-    out.push_str(&format!("version={version:x}"));
+    out.push_str(&format!("version={:x}", version.0));
     out
 }
 
@@ -100,7 +101,7 @@ fn java_hash_map_order(ids: impl Iterator<Item = ServerId>) -> Vec<ServerId> {
 /// last `.` (`zoo.cfg.dynamic.100000000` → 0x100000000), as ZooKeeper's
 /// `QuorumPeerConfig.getVersionFromFilename`; `None` when the suffix is not hex (the
 /// version is then 0).
-pub fn version_from_filename(name: &str) -> Option<u64> {
+pub fn version_from_filename(name: &str) -> Option<Zxid> {
     let (_, suffix) = name.rsplit_once('.')?;
     // Long.parseLong(s, 16): an optional sign, then hex digits; rzk takes non-negative
     // versions only.
@@ -110,7 +111,8 @@ pub fn version_from_filename(name: &str) -> Option<u64> {
     }
     u64::from_str_radix(digits, 16)
         .ok()
-        .filter(|v| i64::try_from(*v).is_ok())
+        .and_then(|v| i64::try_from(v).ok())
+        .map(Zxid)
 }
 
 #[cfg(test)]
@@ -146,13 +148,13 @@ mod tests {
             qs(3, "::1", PeerRole::Observer, Some(("0.0.0.0", 2183))),
         );
         assert_eq!(
-            membership_text(&m, 0x1_0000_0000),
+            membership_text(&m, Zxid::new(1, 0)),
             "server.1=127.0.0.1:2889:3889:participant\n\
              server.2=127.0.0.1:2890:3890:participant;127.0.0.1:2182\n\
              server.3=[::1]:2891:3891:observer;0.0.0.0:2183\n\
              version=100000000"
         );
-        assert_eq!(membership_text(&BTreeMap::new(), 0), "version=0");
+        assert_eq!(membership_text(&BTreeMap::new(), Zxid::ZERO), "version=0");
     }
 
     #[test]
@@ -175,9 +177,16 @@ mod tests {
     fn versions_from_file_names() {
         assert_eq!(
             version_from_filename("zoo.cfg.dynamic.100000000"),
-            Some(0x1_0000_0000)
+            Some(Zxid::new(1, 0))
         );
-        assert_eq!(version_from_filename("/a/zoo.cfg.dynamic.0"), Some(0));
+        assert_eq!(
+            version_from_filename("/a/zoo.cfg.dynamic.0"),
+            Some(Zxid::ZERO)
+        );
+        assert_eq!(
+            version_from_filename("x.7fffffffffffffff"),
+            Some(Zxid(i64::MAX))
+        );
         assert_eq!(version_from_filename("zoo.cfg.dynamic"), None);
         assert_eq!(version_from_filename("dynamic"), None);
         assert_eq!(version_from_filename("x.ffffffffffffffff"), None);

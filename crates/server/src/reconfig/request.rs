@@ -37,8 +37,9 @@ pub struct Membership {
     /// Every member by server id.
     pub servers: BTreeMap<ServerId, QuorumServer>,
     /// The version: the zxid of the reconfig txn that made it (0 or a file's version for
-    /// a membership that came from configuration files).
-    pub version: u64,
+    /// a membership that came from configuration files). Never negative: every reader of
+    /// a version (files, `/zookeeper/config` text) refuses one above `i64::MAX`.
+    pub version: Zxid,
 }
 
 impl Membership {
@@ -76,7 +77,7 @@ pub struct LeaderView<'a> {
     /// False on a standalone server (ZooKeeper: not a `LeaderZooKeeperServer`).
     pub quorum_leader: bool,
     /// The version of the membership in force (ZooKeeper's `getQuorumVerifier()`).
-    pub committed_version: u64,
+    pub committed_version: Zxid,
     /// The newest membership proposed or in force (`getLastSeenQuorumVerifier()`).
     pub last_seen: &'a Membership,
     /// This server's id.
@@ -99,14 +100,12 @@ pub enum RefusedReconfig {
     #[error("a reconfig is in progress")]
     InProgress,
     /// `curConfigId` is not the last proposed version.
-    #[error(
-        "reconfiguration from version {asked:#x} failed -- last seen version is {last_seen:#x}"
-    )]
+    #[error("reconfiguration from version {asked:#x} failed -- last seen version is {last_seen}")]
     BadVersion {
         /// The request's `curConfigId`.
         asked: i64,
-        /// The last proposed membership's version.
-        last_seen: u64,
+        /// The last proposed membership's version (shown as `0x` and hex).
+        last_seen: Zxid,
     },
     /// A server spec or the new membership is invalid (ZooKeeper: BADARGUMENTS).
     #[error("bad reconfig arguments: {0}")]
@@ -161,7 +160,8 @@ pub fn prepare(
         return Err(RefusedReconfig::InProgress);
     }
     let asked = req.cur_config_id;
-    if asked != -1 && u64::try_from(asked).ok() != Some(view.last_seen.version) {
+    // A version is never negative, so no negative `curConfigId` matches it.
+    if asked != -1 && Zxid(asked) != view.last_seen.version {
         return Err(RefusedReconfig::BadVersion {
             asked,
             last_seen: view.last_seen.version,
@@ -174,11 +174,11 @@ pub fn prepare(
     } else {
         non_incremental(&req.new_members, view.standalone_enabled)?
     };
+    // A zxid is never negative, as no membership version is.
     debug_assert!(zxid >= Zxid::ZERO, "negative zxid {zxid}");
     let next = Membership {
         servers,
-        // A zxid is never negative: the membership version is its bits.
-        version: zxid.0 as u64,
+        version: zxid,
     };
     let voters = next.voters();
     let min = if view.standalone_enabled { 2 } else { 1 };

@@ -239,12 +239,11 @@ pub fn init_config_node(tree: &mut DataTree, cfg: &Config) {
 
 /// Writes a membership `text` at `version` into `/zookeeper/config` with the wall clock
 /// as mtime (ZooKeeper's `initConfigInZKDatabase` with the membership in force).
-pub fn write_config_node(tree: &mut DataTree, text: &str, version: u64) {
+pub fn write_config_node(tree: &mut DataTree, text: &str, version: Zxid) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let version = i64::try_from(version).unwrap_or(i64::MAX);
-    tree.set_config_node(text, version, now_ms);
+    tree.set_config_node(text, version.0, now_ms);
     crate::metrics::hooks::write_stat(crate::reconfig::CONFIG_NODE, text.len());
 }
 

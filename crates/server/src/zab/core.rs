@@ -103,7 +103,7 @@ impl Core {
         self.cfg.config_version = config.version;
         tracing::info!(
             sid = %self.cfg.my_id,
-            version = format_args!("{:#x}", config.version),
+            version = %config.version,
             voters = ?config.voters,
             observers = ?config.observers,
             designated_leader = %leader,

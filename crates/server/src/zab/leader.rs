@@ -160,7 +160,7 @@ impl Leader {
 
     /// The version of the proposed, not yet committed reconfig, if any (ZooKeeper's last
     /// seen quorum verifier while it differs from the one in force).
-    pub fn reconfig_in_progress(&self) -> Option<i64> {
+    pub fn reconfig_in_progress(&self) -> Option<Zxid> {
         self.reconfig.as_ref().map(|r| r.config.version)
     }
 
@@ -287,13 +287,13 @@ impl Leader {
     /// of this epoch's first zxid, before any NEWLEADER carries it.
     fn version_initial_membership(&mut self, core: &mut Core) {
         if !core.cfg.version_initial_membership
-            || core.cfg.config_version != 0
+            || core.cfg.config_version != Zxid::ZERO
             || core.pending_config().is_some()
             || core.cfg.config_text.is_empty()
         {
             return;
         }
-        let version = Zxid::new(self.epoch, 0).0;
+        let version = Zxid::new(self.epoch, 0);
         let mut text: String = core
             .cfg
             .config_text
@@ -301,10 +301,10 @@ impl Leader {
             .filter(|l| !l.starts_with("version="))
             .map(|l| format!("{l}\n"))
             .collect();
-        text.push_str(&format!("version={version:x}"));
+        text.push_str(&format!("version={:x}", version.0));
         match (core.cfg.config_of_text)(&text) {
             Some(c) if c.version == version => {
-                info!(sid = %core.cfg.my_id, version = format_args!("{version:#x}"),
+                info!(sid = %core.cfg.my_id, %version,
                     "the initial membership takes the version of the new epoch");
                 let me = core.cfg.my_id;
                 core.activate(&c, me);
@@ -436,7 +436,15 @@ impl Leader {
                     .find(|s| c.voters.contains(s))
                     .unwrap_or(me)
             };
-            info!(sid = %me, version = format_args!("{:#x}", c.version), %designated,
+            // `pending_config` is newer than the membership in force, and nothing since
+            // (commits only) put another one in force.
+            debug_assert!(
+                c.version > core.cfg.config_version,
+                "pending membership {} not newer than {}",
+                c.version,
+                core.cfg.config_version
+            );
+            info!(sid = %me, version = %c.version, %designated,
                 "completing the reconfig proposed before this epoch");
             core.activate(&c, designated);
             if designated != me {

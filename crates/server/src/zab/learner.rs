@@ -102,7 +102,7 @@ impl Learner {
         let info = LearnerInfo {
             server_id: core.cfg.my_id.0,
             protocol_version: LEARNER_PROTOCOL_VERSION,
-            config_version: core.cfg.config_version,
+            config_version: core.cfg.config_version.0,
         };
         let ty = if self.observer {
             PacketType::ObserverInfo
@@ -312,7 +312,7 @@ impl Learner {
                 if let Some(c) = self.newleader_config.take() {
                     let me = core.cfg.my_id;
                     let was_voter = core.qv.is_voter(me);
-                    info!(sid = %me, version = format_args!("{:#x}", c.version), "newer membership from NEWLEADER");
+                    info!(sid = %me, version = %c.version, "newer membership from NEWLEADER");
                     core.activate(&c, self.leader);
                     if !core.qv.is_member(me) || core.qv.is_voter(me) != was_voter {
                         info!(sid = %me, "membership change at sync: back to election");

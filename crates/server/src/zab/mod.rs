@@ -114,7 +114,7 @@ impl Zab {
 
     /// The membership in force: its version and voters (a reconfig's version is its
     /// txn's zxid).
-    pub fn membership(&self) -> (i64, Vec<ServerId>) {
+    pub fn membership(&self) -> (Zxid, Vec<ServerId>) {
         (self.core.cfg.config_version, self.core.cfg.voters.clone())
     }
 
@@ -324,7 +324,7 @@ impl Zab {
                     // A newer membership than ours (a reconfig committed while we were
                     // away): put it in force and elect again under it.
                     tracing::info!(sid = %core.cfg.my_id, %from,
-                        version = format_args!("{:#x}", c.version),
+                        version = %c.version,
                         "newer membership from a notification");
                     let leader = ServerId(n.leader);
                     core.activate(&c, leader);

@@ -45,8 +45,9 @@ pub struct NewConfig {
     pub voters: Vec<ServerId>,
     /// Observers.
     pub observers: Vec<ServerId>,
-    /// The membership's version: the zxid of the reconfig txn.
-    pub version: i64,
+    /// The membership's version: the zxid of the reconfig txn (or of the files it came
+    /// from, or the leader's `(epoch, 0)`: `ZabConfig::version_initial_membership`).
+    pub version: Zxid,
     /// The membership text (what `/zookeeper/config` holds), carried in notifications
     /// and NEWLEADER once it is active.
     pub text: String,
@@ -91,7 +92,9 @@ pub struct ZabConfig {
     pub connect_retry_ms: u64,
     /// Quorum config text carried in notifications and NEWLEADER (may be empty).
     pub config_text: String,
-    pub config_version: i64,
+    /// The version of the membership in force (0 for one no reconfig or file versioned);
+    /// `LearnerInfo::config_version` carries its bits.
+    pub config_version: Zxid,
     /// Which txns are reconfig txns, and the membership each installs (leader: the
     /// two-quorum rule and COMMITANDACTIVATE; learners: what to activate).
     pub reconfig_of: ReconfigOf,
@@ -134,7 +137,7 @@ impl ZabConfig {
             connect_attempts: 5,
             connect_retry_ms: 100,
             config_text: String::new(),
-            config_version: 0,
+            config_version: Zxid::ZERO,
             reconfig_of: no_reconfig,
             config_of_text: no_config_text,
             version_initial_membership: false,

@@ -25,7 +25,7 @@ fn three() -> Membership {
                 )
             })
             .collect(),
-        version: 0x1_0000_0000,
+        version: Zxid::new(1, 0),
     }
 }
 
@@ -36,7 +36,7 @@ fn ids(v: &[i64]) -> BTreeSet<ServerId> {
 
 struct H {
     last: Membership,
-    committed: u64,
+    committed: Zxid,
     synced: BTreeSet<ServerId>,
     enabled: bool,
     standalone_enabled: bool,
@@ -98,7 +98,7 @@ fn remove_and_add_a_follower() {
     let h = H::new();
     let m = h.run("", "3", "", -1).expect("remove 3");
     assert_eq!(m.voters(), ids(&[1, 2]));
-    assert_eq!(m.version, ZXID.0 as u64);
+    assert_eq!(m.version, ZXID);
     assert_eq!(
         m.text(),
         "server.1=127.0.0.1:24001:24101:participant;127.0.0.1:24201\n\
@@ -181,8 +181,8 @@ fn refusals_in_zookeepers_order() {
     h.leader = false;
     assert_eq!(h.code("", "3", "", 7), ErrorCode::Unimplemented);
     h.leader = true;
-    h.committed = 0x1_0000_0000;
-    h.last.version = 0x1_0000_0003;
+    h.committed = Zxid::new(1, 0);
+    h.last.version = Zxid::new(1, 3);
     assert_eq!(h.code("", "3", "", -1), ErrorCode::ReconfigInProgress);
     h.last.version = h.committed;
     // Bad version comes before the ACL check and the argument checks.
@@ -192,8 +192,17 @@ fn refusals_in_zookeepers_order() {
         h.run("", "3", "", 5),
         Err(RefusedReconfig::BadVersion {
             asked: 5,
-            last_seen: 0x1_0000_0000
+            last_seen: Zxid::new(1, 0)
         })
+    );
+    // The message shows both versions as `0x` and hex, as before the version was typed.
+    assert_eq!(
+        RefusedReconfig::BadVersion {
+            asked: 5,
+            last_seen: Zxid::new(1, 0)
+        }
+        .to_string(),
+        "reconfiguration from version 0x5 failed -- last seen version is 0x100000000"
     );
     // Arguments before quorum and ACL.
     assert_eq!(h.code("", "x", "", -1), ErrorCode::MarshallingError);

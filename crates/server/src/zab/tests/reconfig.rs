@@ -24,7 +24,7 @@ fn test_reconfig_of(t: &Txn) -> Option<NewConfig> {
     Some(NewConfig {
         voters: ids("v="),
         observers: ids("o="),
-        version: t.zxid.0,
+        version: t.zxid,
         text: format!("{s} version={:x}", t.zxid.0),
     })
 }
@@ -279,7 +279,7 @@ fn a_reconfig_acked_but_not_committed_completes_under_the_next_leader() {
     assert_eq!(c.leader(), Some(S2));
     for s in [S1, S2] {
         assert!(c.applied_zxids(s).contains(&rz));
-        assert_eq!(c.nodes[&s].zab.membership(), (rz.0, vec![S1, S2]), "{s}");
+        assert_eq!(c.nodes[&s].zab.membership(), (rz, vec![S1, S2]), "{s}");
     }
 }
 
@@ -316,7 +316,7 @@ fn a_server_restarted_between_ack_and_commit_completes_the_reconfig_from_its_nex
     assert_eq!(c.leader(), Some(S2));
     for s in [S1, S2] {
         assert!(c.applied_zxids(s).contains(&rz));
-        assert_eq!(c.nodes[&s].zab.membership(), (rz.0, vec![S1, S2]), "{s}");
+        assert_eq!(c.nodes[&s].zab.membership(), (rz, vec![S1, S2]), "{s}");
     }
     // The new membership's quorum is both: without 1 nothing commits.
     c.isolated.insert(S1);
