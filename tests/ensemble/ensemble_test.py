@@ -716,7 +716,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", default="target/debug/rzk")
     ap.add_argument("--probe", help="session_failover example binary (built if missing)")
-    ap.add_argument("--port", type=int, default=42100)
+    ap.add_argument("--port", type=int, default=26100)
     ap.add_argument("--tick", type=int, default=500)
     ap.add_argument("--variants", default="basic,observer,five,fifo")
     ap.add_argument("--fifo-rounds", type=int, default=250,
