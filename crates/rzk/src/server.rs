@@ -83,7 +83,13 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // With datadir.autocreate=false nothing is created: storage::open refuses a missing
+    // directory, as ZooKeeper does.
+    let autocreate = rzk_server::storage::settings::datadir_autocreate(&cfg);
     for dir in [&cfg.data_dir, &cfg.data_log_dir] {
+        if !autocreate {
+            break;
+        }
         if let Err(e) = std::fs::create_dir_all(dir) {
             fatal(&format!("cannot create {}: {e}", dir.display()));
             return ExitCode::from(2);
@@ -112,6 +118,11 @@ pub fn run(args: Args) -> ExitCode {
         let server = match Server::start(cfg).await {
             Ok(s) => s,
             Err(e) => {
+                if let ServerError::Open(rzk_server::storage::OpenError::MissingDataDir(why)) = &e
+                {
+                    fatal(why);
+                    return ExitCode::from(2);
+                }
                 if matches!(e, ServerError::Open(_)) {
                     fatal(&format!("{e}; refusing to start rather than lose data: repair or move the named file (see `rzk log dump`)"));
                     return ExitCode::from(3);

@@ -316,7 +316,8 @@ fn empty_dir_and_logs_without_snapshot() {
     );
     assert_eq!(rep.last_zxid.0, 0);
     let opts = RecoveryOptions {
-        autocreate: false,
+        db_autocreate: false,
+        datadir_autocreate: true,
         ..RecoveryOptions::default()
     };
     let rep = recover(d.path(), d.path(), &opts, &mut s).unwrap();

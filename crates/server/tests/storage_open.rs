@@ -1,8 +1,9 @@
 //! `storage::open` is the one way every configuration opens its data directory, and the
 //! settings that an ensemble member used to ignore are honoured by one voter and by a
 //! member of three alike: unfinished `snapshot.*.tmp` files are removed,
-//! `snapshot.trust.empty` and `datadir.autocreate` decide what an empty or snapshot-less
-//! directory means, a new database's `snapshot.0` follows `snapshot.compression.method`,
+//! `snapshot.trust.empty` and `db.autocreate` decide what an empty or snapshot-less
+//! directory means, `datadir.autocreate=false` refuses a missing `version-2` directory
+//! (ZooKeeper's DatadirException), a new database's `snapshot.0` follows `snapshot.compression.method`,
 //! the log rolls at `txnLogSizeLimitInKb`, orphan sessions are closed through the write
 //! path, and error transactions carry a digest. `digest.enabled=false` drops the digest
 //! trailer of the snapshots written, a snapshot not matching its digest trailer is
@@ -86,11 +87,11 @@ fn a_new_database_snapshot_follows_the_compression_setting() {
 }
 
 #[test]
-fn autocreate_off_makes_an_empty_directory_untrusted() {
+fn db_autocreate_off_makes_an_empty_directory_untrusted() {
     for (name, _) in both(Path::new("/")) {
         let d = fresh_dir();
         let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
-        let off = with(cfg.clone(), "zookeeper.datadir.autocreate", "false");
+        let off = with(cfg.clone(), "zookeeper.db.autocreate", "false");
         let r = open(&off).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.report.state, StartState::Untrusted, "{name}");
         let d2 = fresh_dir();
@@ -100,6 +101,28 @@ fn autocreate_off_makes_an_empty_directory_untrusted() {
             StartState::NewEmpty,
             "{name}"
         );
+    }
+}
+
+#[test]
+fn datadir_autocreate_off_refuses_a_missing_version_directory() {
+    for (name, _) in both(Path::new("/")) {
+        let d = fresh_dir();
+        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+        let off = with(cfg, "zookeeper.datadir.autocreate", "false");
+        let err = open(&off).expect_err(name).to_string();
+        assert!(
+            err.contains("datadir.autocreate") && err.contains("version-2"),
+            "{name}: {err}"
+        );
+        assert!(
+            !files::version_dir(&d).exists(),
+            "{name}: nothing is created"
+        );
+        // Present (made by hand, as the message asks): a new, trusted empty database.
+        files::ensure_version_dir(&d).unwrap();
+        let r = open(&off).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.report.state, StartState::NewEmpty, "{name}");
     }
 }
 

@@ -160,6 +160,7 @@ const TABLE: &[Entry] = &[
     imp("snapshot.compression.method"),
     imp("snapshot.trust.empty"),
     imp("datadir.autocreate"),
+    imp("db.autocreate"),
     imp("digest.enabled"),
     // --- Implemented: authentication (auth/, net/conn.rs) -------------------------------
     sec("DigestAuthenticationProvider.superDigest"),

@@ -130,7 +130,8 @@ impl Compression {
 
     /// From `zookeeper.snapshot.compression.method` (`gz` | `snappy` | anything else = none).
     pub fn from_method(method: &str) -> Compression {
-        match method.trim() {
+        // Case-insensitive, as ZooKeeper's StreamMode.fromString.
+        match method.trim().to_ascii_lowercase().as_str() {
             "gz" => Compression::Gzip,
             "snappy" => Compression::Snappy,
             _ => Compression::None,

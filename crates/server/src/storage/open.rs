@@ -3,7 +3,7 @@
 //! ZooKeeper does, see `tree/digest.rs`), collect the transactions logged after it for
 //! the consensus core (which applies them once it knows they are committed), and read
 //! (or create) the epoch files. Every storage setting is honoured here
-//! ([`StorageSettings`]): `snapshot.trust.empty`, `datadir.autocreate`, and the
+//! ([`StorageSettings`]): `snapshot.trust.empty`, `datadir.autocreate`, `db.autocreate`, and the
 //! compression and digest of a new database's `snapshot.0`; the disk queue opens the log
 //! with the same settings (`txnLogSizeLimitInKb`, `preAllocSize`, `forceSync`).
 //!
@@ -127,6 +127,10 @@ pub enum OpenError {
     },
     #[error("epoch files: {0}")]
     Epoch(String),
+    /// `datadir.autocreate=false` and a `version-2` directory is missing (a setting,
+    /// not damage: nothing was read).
+    #[error("{0}")]
+    MissingDataDir(String),
     /// A logged txn that recovery read but that does not decode (replay only).
     #[error("logged txn {zxid} does not decode: {reason}")]
     Log { zxid: Zxid, reason: String },
@@ -272,7 +276,10 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
         &settings.recovery,
         &mut sink,
     )
-    .map_err(|e| recovery_failed(e.to_string()))?;
+    .map_err(|e| match e {
+        recovery::RecoveryError::MissingDataDir { .. } => OpenError::MissingDataDir(e.to_string()),
+        e => recovery_failed(e.to_string()),
+    })?;
     startup_metrics(&sink);
     for (path, why) in &report.skipped_snapshots {
         tracing::warn!(file = %path.display(), reason = %why, "snapshot could not be used");
@@ -298,7 +305,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
         StartState::NewEmpty | StartState::Untrusted => {
             tree.set_last_zxid(Zxid::ZERO);
             if report.state == StartState::Untrusted {
-                tracing::warn!("no snapshot and no logs, and datadir.autocreate is off: starting with an untrusted empty database");
+                tracing::warn!("no snapshot and no logs, and db.autocreate is off: starting with an untrusted empty database");
             }
             db::save_snapshot(&tree, &[], &settings.data_dir, settings.snapshot)
                 .map_err(|e| recovery_failed(e.to_string()))?;

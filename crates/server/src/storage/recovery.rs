@@ -30,15 +30,22 @@ pub struct RecoveryOptions {
     /// `zookeeper.snapshot.trust.empty`: logs without any snapshot are replayed onto an
     /// empty tree instead of failing.
     pub trust_empty_snapshot: bool,
-    /// `zookeeper.datadir.autocreate`: an empty data dir is a legitimate empty database.
-    pub autocreate: bool,
+    /// `zookeeper.db.autocreate`: a data directory without snapshots and logs is a
+    /// legitimate empty database (else it is untrusted: zxid -1, until a leader syncs
+    /// it), unless an `initialize` file says so once.
+    pub db_autocreate: bool,
+    /// `zookeeper.datadir.autocreate`: a missing `version-2` directory (of dataDir or
+    /// dataLogDir) is created; when false, start-up is refused
+    /// ([`RecoveryError::MissingDataDir`], ZooKeeper's `DatadirException`).
+    pub datadir_autocreate: bool,
 }
 
 impl Default for RecoveryOptions {
     fn default() -> Self {
         RecoveryOptions {
             trust_empty_snapshot: false,
-            autocreate: true,
+            db_autocreate: true,
+            datadir_autocreate: true,
         }
     }
 }
@@ -106,6 +113,8 @@ pub enum RecoveryError {
     NoValidSnapshot { dir: PathBuf, tried: Vec<String> },
     #[error("no snapshot found in {}, but there are transaction logs in {}: something is broken (set snapshot.trust.empty=true only when upgrading from a version that had no snapshots)", snap_dir.display(), log_dir.display())]
     LogsWithoutSnapshot { snap_dir: PathBuf, log_dir: PathBuf },
+    #[error("missing data directory {}, automatic data directory creation is disabled (zookeeper.datadir.autocreate is false): create it by hand", dir.display())]
+    MissingDataDir { dir: PathBuf },
     #[error(transparent)]
     Log(#[from] LogReadError),
     #[error(transparent)]
@@ -324,6 +333,13 @@ pub fn recover(
 ) -> Result<RecoveryReport, RecoveryError> {
     let snap_dir = files::version_dir(data_dir);
     let log_dir = files::version_dir(data_log_dir);
+    if !opts.datadir_autocreate {
+        for dir in [&log_dir, &snap_dir] {
+            if !dir.is_dir() {
+                return Err(RecoveryError::MissingDataDir { dir: dir.clone() });
+            }
+        }
+    }
     let candidates = snapshot::find_valid_snapshots(&snap_dir, MAX_SNAPSHOT_CANDIDATES)
         .map_err(io_at(&snap_dir))?;
     let mut report = RecoveryReport {
@@ -376,7 +392,7 @@ pub fn recover(
                 if had_marker {
                     fs::remove_file(&marker).map_err(io_at(&marker))?;
                 }
-                if opts.autocreate || had_marker {
+                if opts.db_autocreate || had_marker {
                     report.state = StartState::NewEmpty;
                     report.last_zxid = Zxid::ZERO;
                 } else {

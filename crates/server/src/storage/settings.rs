@@ -1,6 +1,6 @@
 //! Storage settings: zoo.cfg keys and `zookeeper.*` properties mapped onto what the
 //! log, snapshots, recovery and purge need (`txnLogSizeLimitInKb`, `preAllocSize`,
-//! `forceSync`, `snapshot.trust.empty`, `datadir.autocreate`,
+//! `forceSync`, `snapshot.trust.empty`, `datadir.autocreate`, `db.autocreate`,
 //! `snapshot.compression.method`, `digest.enabled`, `snapCount`, `snapSizeLimitInKb`,
 //! autopurge). Read once at start-up by [`super::open`] and the disk queue, so every
 //! configuration honours the same settings.
@@ -31,6 +31,13 @@ pub struct StorageSettings {
 
 /// A system property given in zoo.cfg, with or without its `zookeeper.` prefix (the
 /// config parser keeps keys it does not know in `unknown`).
+/// `zookeeper.datadir.autocreate` (default true): whether start-up may create missing data
+/// directories (read without the rest of [`StorageSettings`], so its warnings are not
+/// printed twice).
+pub fn datadir_autocreate(cfg: &Config) -> bool {
+    prop_bool(cfg, "datadir.autocreate", true)
+}
+
 fn prop<'a>(cfg: &'a Config, name: &str) -> Option<&'a str> {
     cfg.unknown
         .get(name)
@@ -71,7 +78,8 @@ impl StorageSettings {
             },
             recovery: RecoveryOptions {
                 trust_empty_snapshot: prop_bool(cfg, "snapshot.trust.empty", false),
-                autocreate: prop_bool(cfg, "datadir.autocreate", true),
+                db_autocreate: prop_bool(cfg, "db.autocreate", true),
+                datadir_autocreate: datadir_autocreate(cfg),
             },
             snapshot: SnapshotOptions {
                 compression: match prop(cfg, "snapshot.compression.method")
@@ -79,6 +87,17 @@ impl StorageSettings {
                 {
                     Some(Compression::Snappy) => {
                         tracing::warn!("snappy snapshot compression is not supported; writing uncompressed snapshots");
+                        Compression::None
+                    }
+                    Some(Compression::None)
+                        if prop(cfg, "snapshot.compression.method")
+                            .is_some_and(|m| !m.trim().is_empty()) =>
+                    {
+                        tracing::warn!(
+                            property = "snapshot.compression.method",
+                            value = prop(cfg, "snapshot.compression.method").unwrap_or_default(),
+                            "unknown snapshot compression method (known: gz, snappy, or empty); writing uncompressed snapshots"
+                        );
                         Compression::None
                     }
                     other => other.unwrap_or_default(),
