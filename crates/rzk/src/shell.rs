@@ -10,6 +10,27 @@
 //! options it runs that one command and exits (status 1 on error). Never panics on
 //! server replies; every failure becomes a zkCli-style message on stderr.
 
+/// `println!` for the shell's output: when stdout is a closed pipe (`rzk shell ... ls -R /
+/// | head`) the shell ends quietly with status 0 instead of panicking (zkCli carries on
+/// printing into the void); any other write error ends it with status 1.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::shell::stdout_failed(e);
+        }
+    }};
+}
+
+/// Ends the process after a failed write to stdout (see `outln!`).
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
 mod complete;
 mod events;
 mod options;
@@ -282,7 +303,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     if opts.help {
         // Usage needs no server: print it before connecting.
-        println!("{USAGE}");
+        outln!("{USAGE}");
         return ExitCode::SUCCESS;
     }
     let tls = match opts.tls.options() {
@@ -663,7 +684,7 @@ impl Shell {
         self.history.push(line);
         if words.is_empty() {
             // zkCli: a line of blanks is a command with no name.
-            println!("{USAGE}");
+            outln!("{USAGE}");
             eprintln!("No command entered");
             return true;
         }
@@ -742,7 +763,7 @@ impl Shell {
             "history" => {
                 let n = self.history.len();
                 for i in n.saturating_sub(11)..n {
-                    println!("{i} - {}", self.history[i]);
+                    outln!("{i} - {}", self.history[i]);
                 }
                 true
             }
@@ -752,7 +773,7 @@ impl Shell {
             },
             "printwatches" => {
                 match args.first() {
-                    None => println!(
+                    None => outln!(
                         "printwatches is {}",
                         if events::print_watches() { "on" } else { "off" }
                     ),
@@ -771,13 +792,13 @@ impl Shell {
         };
         if own {
             if self.client().is_err() {
-                println!("Not connected");
+                outln!("Not connected");
             }
             return Ok(());
         }
         if self.client().is_err() {
             // zkCli checks for a live session before any of its CliCommands.
-            println!("Not connected");
+            outln!("Not connected");
             return Ok(());
         }
         self.command(cmd, args).await.map_err(Failure::Message)
@@ -790,7 +811,7 @@ impl Shell {
         };
         match cmd {
             "version" => {
-                println!(
+                outln!(
                     "rzk shell version: {} (commands and output of ZooKeeper CLI 3.8)",
                     env!("CARGO_PKG_VERSION")
                 );
@@ -807,7 +828,7 @@ impl Shell {
                 if f.set.contains(&'R') {
                     let mut stack = vec![path.clone()];
                     while let Some(p) = stack.pop() {
-                        println!("{p}");
+                        outln!("{p}");
                         let mut kids = zk
                             .get_children(&p)
                             .await
@@ -832,9 +853,9 @@ impl Shell {
                         .map_err(|e| error_message(&e, &path))?
                 };
                 kids.sort();
-                println!("[{}]", kids.join(", "));
+                outln!("[{}]", kids.join(", "));
                 if f.set.contains(&'s') {
-                    println!("{}", format_stat(&stat));
+                    outln!("{}", format_stat(&stat));
                 }
                 Ok(())
             }
@@ -856,11 +877,11 @@ impl Shell {
                 };
                 // zkCli prints "null" for null data and an empty line for empty data.
                 match data {
-                    None => println!("null"),
-                    Some(d) => println!("{}", String::from_utf8_lossy(&d)),
+                    None => outln!("null"),
+                    Some(d) => outln!("{}", String::from_utf8_lossy(&d)),
                 }
                 if f.set.contains(&'s') {
-                    println!("{}", format_stat(&stat));
+                    outln!("{}", format_stat(&stat));
                 }
                 Ok(())
             }
@@ -882,7 +903,7 @@ impl Shell {
                 };
                 match stat {
                     Some(s) => {
-                        println!("{}", format_stat(&s));
+                        outln!("{}", format_stat(&s));
                         Ok(())
                     }
                     None => Err(format!("Node does not exist: {path}")),
@@ -901,7 +922,7 @@ impl Shell {
                     .await
                     .map_err(|e| error_message(&e, path))?;
                 if f.set.contains(&'s') {
-                    println!("{}", format_stat(&stat));
+                    outln!("{}", format_stat(&stat));
                 }
                 Ok(())
             }
@@ -968,7 +989,7 @@ impl Shell {
                     // zkCli prints it on stderr; one-shot keeps it on stdout for scripts.
                     eprintln!("Created {created}");
                 } else {
-                    println!("Created {created}");
+                    outln!("Created {created}");
                 }
                 Ok(())
             }
@@ -1002,7 +1023,7 @@ impl Shell {
                     .map_err(|e| error_message(&e, &path))?;
                 for a in acl {
                     // zkCli prints the jute record's CSV form: `,` in an x509 id is %2C.
-                    println!(
+                    outln!(
                         "'{},'{}\n: {}",
                         csv_escape(&a.id.scheme),
                         csv_escape(&a.id.id),
@@ -1010,7 +1031,7 @@ impl Shell {
                     );
                 }
                 if f.set.contains(&'s') {
-                    println!("{}", format_stat(&stat));
+                    outln!("{}", format_stat(&stat));
                 }
                 Ok(())
             }
@@ -1047,7 +1068,7 @@ impl Shell {
                     );
                 }
                 if let (true, Some(s)) = (f.set.contains(&'s'), last) {
-                    println!("{}", format_stat(&s));
+                    outln!("{}", format_stat(&s));
                 }
                 Ok(())
             }
@@ -1067,7 +1088,7 @@ impl Shell {
                     .sync(path)
                     .await
                     .map_err(|e| error_message(&e, path))?;
-                println!("Sync is OK");
+                outln!("Sync is OK");
                 Ok(())
             }
             "getEphemerals" => {
@@ -1077,7 +1098,7 @@ impl Shell {
                     .get_ephemerals(path)
                     .await
                     .map_err(|e| error_message(&e, path))?;
-                println!("[{}]", list.join(", "));
+                outln!("[{}]", list.join(", "));
                 Ok(())
             }
             "getAllChildrenNumber" => {
@@ -1087,7 +1108,7 @@ impl Shell {
                     .get_all_children_number(path)
                     .await
                     .map_err(|e| error_message(&e, path))?;
-                println!("{n}");
+                outln!("{n}");
                 Ok(())
             }
             "addWatch" => {
@@ -1133,9 +1154,9 @@ impl Shell {
             "delquota" => quota::delquota(self.client()?, args).await,
             "whoami" => {
                 let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
-                println!("Auth scheme: User");
+                outln!("Auth scheme: User");
                 for c in who {
-                    println!("{}: {}", c.auth_scheme, c.user);
+                    outln!("{}: {}", c.auth_scheme, c.user);
                 }
                 Ok(())
             }
@@ -1156,12 +1177,12 @@ impl Shell {
                 };
                 let text = String::from_utf8_lossy(&data).into_owned();
                 if f.set.contains(&'c') {
-                    println!("{}", client_config(&text));
+                    outln!("{}", client_config(&text));
                 } else {
-                    println!("{text}");
+                    outln!("{text}");
                 }
                 if f.set.contains(&'s') {
-                    println!("{}", format_stat(&stat));
+                    outln!("{}", format_stat(&stat));
                 }
                 Ok(())
             }

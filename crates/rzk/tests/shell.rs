@@ -452,3 +452,43 @@ fn outputs_identical_to_zkcli() {
         );
     }
 }
+
+/// `rzk shell ... | head`: a reader that goes away mid-output ends the shell quietly with
+/// status 0 (it used to panic on the broken pipe), and the lines before it arrive.
+#[test]
+fn a_closed_stdout_pipe_ends_the_shell_quietly() {
+    let server = TestServer::start();
+    // ~40 KB of paths, listed one get_children round trip at a time: the shell is still
+    // writing long after the reader below has gone.
+    let creates: String = (0..400).map(|i| format!("create /p{i:0>100}\n")).collect();
+    let o = interactive(&server, &creates);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
+        .args(["shell", "-server", &server.hosts(), "ls", "-R", "/"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rzk shell");
+    let mut first = [0u8; 2];
+    {
+        use std::io::Read;
+        let mut out = child.stdout.take().expect("stdout");
+        out.read_exact(&mut first).expect("first bytes");
+        // `out` dropped here: the pipe's only reader is gone.
+    }
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    {
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .ok();
+    }
+    assert_eq!(&first, b"/\n");
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(!err.contains("panicked"), "stderr: {err}");
+}

@@ -57,7 +57,7 @@ fn print_lines(state: &str, kind: &str, path: &str) {
     if !print_watches() {
         return;
     }
-    println!("\nWATCHER::\n\nWatchedEvent state:{state} type:{kind} path:{path}");
+    outln!("\nWATCHER::\n\nWatchedEvent state:{state} type:{kind} path:{path}");
     let _ = std::io::stdout().flush();
 }
 

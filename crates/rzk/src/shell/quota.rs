@@ -155,13 +155,13 @@ fn warn_below_usage(limits: &StatsTrack, stats: &StatsTrack) {
     let below =
         |soft: i64, hard: i64, used: i64| (soft > -1 && soft < used) || (hard > -1 && hard < used);
     if below(limits.count(), limits.count_hard_limit(), stats.count()) {
-        println!(
+        outln!(
             "[Warning]: the count quota you create is less than the existing count:{}",
             stats.count()
         );
     }
     if below(limits.bytes(), limits.byte_hard_limit(), stats.bytes()) {
-        println!(
+        outln!(
             "[Warning]: the bytes quota you create is less than the existing bytes:{}",
             stats.bytes()
         );
@@ -231,7 +231,7 @@ pub async fn listquota(zk: &Client, args: &[String]) -> Result<(), String> {
         }
     }
     for l in lines {
-        println!("{l}");
+        outln!("{l}");
     }
     Ok(())
 }
@@ -249,7 +249,7 @@ pub async fn delquota(zk: &Client, args: &[String]) -> Result<(), String> {
         .map_err(|e| zk_err(e, &limits_path))?
         .is_none()
     {
-        println!("Quota does not exist for {path}");
+        outln!("Quota does not exist for {path}");
         return Ok(());
     }
     let mut limits = match zk.get_data(&limits_path).await {

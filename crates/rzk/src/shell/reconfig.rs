@@ -168,12 +168,12 @@ pub async fn run(zk: &Client, args: &[String]) -> Result<(), String> {
         )
         .await
         .map_err(|e| error_text(&e))?;
-    println!(
+    outln!(
         "Committed new configuration:\n{}",
         String::from_utf8_lossy(&data)
     );
     if a.stat {
-        println!("{}", format_stat(&stat));
+        outln!("{}", format_stat(&stat));
     }
     Ok(())
 }
