@@ -21,6 +21,9 @@ use rzk_client::{open_acl_unsafe, Client, CreateMode, Error};
 
 /// Highest latency the histograms track (60 s, in microseconds).
 const MAX_LATENCY_US: u64 = 60_000_000;
+/// How long a slot waits after a CONNECTIONLOSS / OPERATIONTIMEOUT before its next
+/// request, so a bench against a server that is down does not spin on errors.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchOp {
@@ -247,6 +250,11 @@ async fn slot(zk: Client, p: SlotPlan, counters: Arc<Counters>) -> Result<SlotRe
             if e.is_session_terminal() {
                 tracing::warn!(error = %e, "bench session ended; this slot stops");
                 break;
+            }
+            if e.is_retryable() {
+                // The server is down or the client is reconnecting: do not spin (a slot
+                // used to fail ~40 k times a second per core here).
+                tokio::time::sleep(RETRY_PAUSE).await;
             }
             continue;
         }
