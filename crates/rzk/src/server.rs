@@ -85,14 +85,12 @@ pub fn run(args: Args) -> ExitCode {
     };
     // With datadir.autocreate=false nothing is created: storage::open refuses a missing
     // directory, as ZooKeeper does.
-    let autocreate = rzk_server::storage::settings::datadir_autocreate(&cfg);
-    for dir in [&cfg.data_dir, &cfg.data_log_dir] {
-        if !autocreate {
-            break;
-        }
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            fatal(&format!("cannot create {}: {e}", dir.display()));
-            return ExitCode::from(2);
+    if rzk_server::storage::settings::datadir_autocreate(&cfg) {
+        for dir in [&cfg.data_dir, &cfg.data_log_dir] {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                fatal(&format!("cannot create {}: {e}", dir.display()));
+                return ExitCode::from(2);
+            }
         }
     }
     let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());

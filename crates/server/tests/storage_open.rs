@@ -41,6 +41,17 @@ fn both(dir: &Path) -> [(&'static str, Config); 2] {
     ]
 }
 
+/// One voter and a member of three, each on its own fresh data directory.
+fn each_in_fresh_dir() -> Vec<(&'static str, std::path::PathBuf, Config)> {
+    (0..2)
+        .map(|i| {
+            let d = fresh_dir();
+            let (name, cfg) = both(&d).into_iter().nth(i).expect("two configurations");
+            (name, d, cfg)
+        })
+        .collect()
+}
+
 fn with(mut c: Config, key: &str, value: &str) -> Config {
     c.unknown.insert(key.to_string(), value.to_string());
     c
@@ -56,9 +67,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn unfinished_snapshots_are_removed() {
-    for (name, _) in both(Path::new("/")) {
-        let d = fresh_dir();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+    for (name, d, cfg) in each_in_fresh_dir() {
         let v2 = files::ensure_version_dir(&d).unwrap();
         std::fs::write(v2.join("snapshot.5.tmp"), b"half a snapshot").unwrap();
         open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -71,9 +80,7 @@ fn unfinished_snapshots_are_removed() {
 
 #[test]
 fn a_new_database_snapshot_follows_the_compression_setting() {
-    for (name, _) in both(Path::new("/")) {
-        let d = fresh_dir();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+    for (name, d, cfg) in each_in_fresh_dir() {
         let cfg = with(cfg, "zookeeper.snapshot.compression.method", "gz");
         let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.report.state, StartState::NewEmpty, "{name}");
@@ -88,9 +95,7 @@ fn a_new_database_snapshot_follows_the_compression_setting() {
 
 #[test]
 fn db_autocreate_off_makes_an_empty_directory_untrusted() {
-    for (name, _) in both(Path::new("/")) {
-        let d = fresh_dir();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+    for (name, _d, cfg) in each_in_fresh_dir() {
         let off = with(cfg.clone(), "zookeeper.db.autocreate", "false");
         let r = open(&off).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.report.state, StartState::Untrusted, "{name}");
@@ -106,9 +111,7 @@ fn db_autocreate_off_makes_an_empty_directory_untrusted() {
 
 #[test]
 fn datadir_autocreate_off_refuses_a_missing_version_directory() {
-    for (name, _) in both(Path::new("/")) {
-        let d = fresh_dir();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+    for (name, d, cfg) in each_in_fresh_dir() {
         let off = with(cfg, "zookeeper.datadir.autocreate", "false");
         let err = open(&off).expect_err(name).to_string();
         assert!(

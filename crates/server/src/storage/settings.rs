@@ -38,6 +38,32 @@ pub fn datadir_autocreate(cfg: &Config) -> bool {
     prop_bool(cfg, "datadir.autocreate", true)
 }
 
+/// `snapshot.compression.method` for the snapshots written: `gz`, else uncompressed
+/// (ZooKeeper's default for an empty or unknown name; `snappy` and unknown names are
+/// warned about).
+fn compression(cfg: &Config) -> Compression {
+    let Some(method) = prop(cfg, "snapshot.compression.method") else {
+        return Compression::default();
+    };
+    match Compression::from_method(method) {
+        Compression::Snappy => {
+            tracing::warn!(
+                "snappy snapshot compression is not supported; writing uncompressed snapshots"
+            );
+            Compression::None
+        }
+        Compression::None if !method.trim().is_empty() => {
+            tracing::warn!(
+                property = "snapshot.compression.method",
+                value = method,
+                "unknown snapshot compression method (known: gz, snappy, or empty); writing uncompressed snapshots"
+            );
+            Compression::None
+        }
+        c => c,
+    }
+}
+
 fn prop<'a>(cfg: &'a Config, name: &str) -> Option<&'a str> {
     cfg.unknown
         .get(name)
@@ -82,26 +108,7 @@ impl StorageSettings {
                 datadir_autocreate: datadir_autocreate(cfg),
             },
             snapshot: SnapshotOptions {
-                compression: match prop(cfg, "snapshot.compression.method")
-                    .map(Compression::from_method)
-                {
-                    Some(Compression::Snappy) => {
-                        tracing::warn!("snappy snapshot compression is not supported; writing uncompressed snapshots");
-                        Compression::None
-                    }
-                    Some(Compression::None)
-                        if prop(cfg, "snapshot.compression.method")
-                            .is_some_and(|m| !m.trim().is_empty()) =>
-                    {
-                        tracing::warn!(
-                            property = "snapshot.compression.method",
-                            value = prop(cfg, "snapshot.compression.method").unwrap_or_default(),
-                            "unknown snapshot compression method (known: gz, snappy, or empty); writing uncompressed snapshots"
-                        );
-                        Compression::None
-                    }
-                    other => other.unwrap_or_default(),
-                },
+                compression: compression(cfg),
                 digest_disabled: !prop_bool(cfg, "digest.enabled", true),
             },
             snap_count: u32::try_from(cfg.snap_count).unwrap_or(u32::MAX),
