@@ -7,7 +7,10 @@
 # (scripts/start-apache-zk.sh) on loopback, on different ports, with data
 # directories on the same disk and the same forceSync setting, runs
 # `rzk bench` for each op against each server (one after the other), and prints
-# a table of ops/s and latency percentiles with rzk/zk ratios.
+# a table of ops/s and latency percentiles with rzk/zk ratios, and each server's CPU
+# time per operation (utime + stime of the server process, all threads, from
+# /proc/<pid>/stat, sampled when the measured window starts and ends: WARMUP and
+# WARMUP + DURATION seconds after the bench starts; 10 ms ticks).
 # Only the two servers this script started are stopped (by PID).
 #
 # Environment (defaults):
@@ -85,26 +88,40 @@ CFG
     done
     echo "$name server not answering on $port" >&2; tail -20 "$WORK/$name/server.log" >&2; exit 1
 }
+declare -A PID
 start_rzk rzk "$BIN" "$RZK_PORT"
+PID[rzk]="${STARTED[-1]}"
 TARGETS="rzk zk"
 if [ -n "$BASELINE" ]; then
     start_rzk base "$BASELINE" "$BASE_PORT"
+    PID[base]="${STARTED[-1]}"
     TARGETS="rzk base zk"
 fi
 
 # --- Apache ZooKeeper -------------------------------------------------------
 ZK_PID="$("$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
 STARTED+=("$ZK_PID")
+PID[zk]="$ZK_PID"
 
 # --- runs -------------------------------------------------------------------
 field() { # field NAME "RESULT k=v ..."
     tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
 }
-declare -A RES
+# CPU ticks (utime + stime) of a process, every thread.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo ""; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+declare -A RES CPU
 for op in $OPS; do
     for target in $TARGETS; do
         port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
         echo "== $op against $target (127.0.0.1:$port)" >&2
+        cpu_file="$WORK/cpu-$op-$target"
+        (
+            sleep "$WARMUP"; a="$(cpu_ticks "${PID[$target]}")"
+            sleep "$DURATION"; b="$(cpu_ticks "${PID[$target]}")"
+            echo "$a $b" >"$cpu_file"
+        ) &
+        sampler=$!
         line="$("$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
             --op "$op" --read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --path "/rzk-bench-compare" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
@@ -113,6 +130,10 @@ for op in $OPS; do
             tail -5 "$WORK/bench-$op-$target.err" >&2
         fi
         RES[$op,$target]="$line"
+        wait "$sampler" || true
+        # server CPU microseconds per operation in the measured window
+        CPU[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
+            NF == 2 && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
     done
 done
 
@@ -128,6 +149,14 @@ for op in $OPS; do
         "${r50:--}" "${z50:--}" "$(ratio "$r50" "$z50")" "${r99:--}" "${z99:--}" "$(ratio "$r99" "$z99")"
 done
 echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
+echo
+echo "server CPU per operation (utime + stime over the measured window / ops, microseconds):"
+printf "%-7s %10s %10s %7s%s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")"
+for op in $OPS; do
+    rc="${CPU[$op,rzk]:-}"; zc="${CPU[$op,zk]:-}"; bc="${CPU[$op,base]:-}"
+    printf "%-7s %10s %10s %7s%s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")" \
+        "$([ -n "$BASELINE" ] && printf "  %10s" "${bc:--}")"
+done
 if [ -n "$BASELINE" ]; then
     echo
     echo "rzk (this build) vs baseline ($BASELINE), same run:"

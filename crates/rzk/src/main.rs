@@ -16,6 +16,17 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read before `main` (its `malloc_conf` symbol; the environment's
+/// `_RJEM_MALLOC_CONF` still overrides). A background thread returns freed pages to the
+/// system about a second after they are freed: without it jemalloc purges only while
+/// the arena that freed them is busy, so an idle server kept the ~10 MiB per million
+/// znodes that a snapshot load or a burst of requests left behind (measured in
+/// docs/STORAGE.md §10).
+#[cfg(feature = "jemalloc")]
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 43] = b"background_thread:true,dirty_decay_ms:1000\0";
+
 mod bench;
 mod dump;
 mod logging;

@@ -396,9 +396,9 @@ impl Prep {
         Some(PNode {
             data: n.data_value(),
             acl: tree.acls.get(n.acl()),
-            stat: n.stat().clone(),
+            stat: n.stat(),
             child_count: n.num_children() as i32,
-            digest: node_digest(path, n.data(), n.stat()),
+            digest: node_digest(path, n.data(), &n.stat()),
         })
     }
 
@@ -409,7 +409,7 @@ impl Prep {
             None => tree
                 .nodes
                 .get(path)
-                .map_or(0, |n| node_digest(path, n.data(), n.stat())),
+                .map_or(0, |n| node_digest(path, n.data(), &n.stat())),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::digest::node_digest;
 use super::ephemeral::{self, OwnerKind};
-use super::{client_stat, ApplyResult, Change, DataTree, Head, Name, Node, TxnReply};
+use super::{client_stat, ApplyResult, Change, DataTree, Name, Node, NodeEdit, TxnReply};
 use rzk_proto::multi::OpResult;
 use rzk_proto::opcode::event;
 use rzk_proto::records::{Acl, Stat, StatPersisted};
@@ -204,16 +204,13 @@ impl DataTree {
         &mut self,
         path: &str,
         data: Option<Option<&[u8]>>,
-        f: impl FnOnce(&mut Head),
+        f: impl FnOnce(&mut NodeEdit),
     ) -> Option<(i64, Stat)> {
         let n = self.nodes.get_mut(path)?;
         let old_len = n.data().len() as u64;
-        let old_digest = node_digest(path, n.data(), n.stat());
-        if let Some(d) = data {
-            n.set_data(d);
-        }
-        n.edit(f);
-        let d = node_digest(path, n.data(), n.stat());
+        let old_digest = node_digest(path, n.data(), &n.stat());
+        n.update(data, f);
+        let d = node_digest(path, n.data(), &n.stat());
         let (acl, stat, new_len) = (
             n.acl(),
             client_stat(n, self.extended_types),
@@ -254,8 +251,12 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
         let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
-        if !self.nodes.contains_key(parent) {
+        let Some(parent_key) = self.nodes.key_of(parent) else {
             return Err(ErrorCode::NoNode);
+        };
+        if child.is_empty() {
+            // Only the root has no name (prep refuses such paths; a txn log might not).
+            return Err(ErrorCode::BadArguments);
         }
         let acl_idx = self.acls.add(acl);
         let stat = StatPersisted {
@@ -275,15 +276,22 @@ impl DataTree {
             return Err(ErrorCode::SystemError);
         }
         let new_digest = node_digest(path, data, &stat);
-        let node = Node::new(path, data.as_option().map(|b| &b[..]), acl_idx, stat, None);
+        let node = Node::new(
+            child,
+            parent_key,
+            data.as_option().map(|b| &b[..]),
+            acl_idx,
+            &stat,
+            None,
+        );
         let out = self.client_stat(&node);
-        let key = match self.nodes.insert_new(node) {
+        let key = match self.nodes.insert_new(path, node) {
             Ok(key) => key,
             Err(_) => {
                 // As ZooKeeper: a replayed create over an existing node installs its ACL.
                 let old = self.nodes.get_mut(path).map(|n| {
                     let old = n.acl();
-                    n.edit(|h| h.set_acl(acl_idx));
+                    n.update(None, |e| e.set_acl(acl_idx));
                     old
                 });
                 if let Some(old) = old {
@@ -392,7 +400,7 @@ impl DataTree {
         let (_, node) = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
         self.digest = self
             .digest
-            .wrapping_sub(node_digest(path, node.data(), node.stat()));
+            .wrapping_sub(node_digest(path, node.data(), &node.stat()));
         self.data_size = self
             .data_size
             .wrapping_sub(super::java_len(path) + node.data().len() as u64);

@@ -11,10 +11,10 @@
 //! background snapshot clones under the tree lock in O(1) and the writer then copies
 //! only the paths it changes while the clone is alive.
 //!
-//! Memory per znode (docs/STORAGE.md §10): a znode is one allocation holding its stat,
-//! ACL index, full path and data ([`node::Node`]); the path index is keyed by a 64-bit
-//! hash of the path and a parent's children set holds its children's slot keys
-//! ([`node::NodeMap`]). The node holds no cached digest (it is a pure function of path,
+//! Memory per znode (docs/STORAGE.md §10): a znode is one allocation holding its stat
+//! (variable length), ACL index, name, parent's slot key and data ([`node::Node`]); the
+//! path index is keyed by a 64-bit hash of the full path and a parent's children set
+//! holds its children's slot keys ([`node::NodeMap`]). The node holds no cached digest (it is a pure function of path,
 //! data and stat, computed when the node is added, changed or removed; the tree digest
 //! stays a running sum).
 
@@ -38,11 +38,17 @@ use std::sync::Arc;
 
 /// A full znode path in the owner and quota indexes.
 pub(crate) type Name = Arc<str>;
-pub(crate) use node::{Children, Head, Node, NodeMap};
+pub(crate) use node::{split_path, Children, Node, NodeEdit, NodeMap};
 
-/// The child name of a full path (the part after the last `/`).
-pub(crate) fn child_name(path: &str) -> &str {
-    path.rfind('/').map_or(path, |i| &path[i + 1..])
+/// The full path of the child `name` of the node at `parent`.
+pub(crate) fn child_path(parent: &str, name: &str) -> String {
+    let mut p = String::with_capacity(parent.len() + 1 + name.len());
+    p.push_str(parent);
+    if parent != "/" {
+        p.push('/');
+    }
+    p.push_str(name);
+    p
 }
 
 /// The reserved paths that can never be deleted.
@@ -188,12 +194,26 @@ impl DataTree {
                 aversion,
                 ..Default::default()
             };
-            t.insert_node(Node::new(path, Some(&[]), acl, stat, None));
-            if path != "/" {
-                t.link_child(rzk_proto::path::parent(path), path);
-            }
+            t.insert_builtin(path, acl, &stat);
         }
         t
+    }
+
+    /// Adds an empty node whose parent exists (a built-in one) and links it.
+    fn insert_builtin(&mut self, path: &str, acl: i64, stat: &StatPersisted) {
+        let (parent, name) = split_path(path).unwrap_or(("/", ""));
+        let parent_key = if name.is_empty() {
+            0
+        } else {
+            self.nodes.key_of(parent).unwrap_or(0)
+        };
+        self.insert_node(
+            path,
+            Node::new(name, parent_key, Some(&[]), acl, stat, None),
+        );
+        if !name.is_empty() {
+            self.link_child(parent, path);
+        }
     }
 
     /// Writes the ensemble membership into `/zookeeper/config` outside any txn, as
@@ -216,8 +236,7 @@ impl DataTree {
                 aversion: -1,
                 ..Default::default()
             };
-            self.insert_node(Node::new(path, Some(&[]), acl, stat, None));
-            self.link_child("/zookeeper", path);
+            self.insert_builtin(path, acl, &stat);
         }
         let acl = self
             .modify(path, Some(Some(text.as_bytes())), |n| {
@@ -248,10 +267,10 @@ impl DataTree {
 
     /// Inserts a node, maintaining digest and data size (not parent links or indexes);
     /// its slot key, or `None` (nothing changed) when the path exists.
-    pub(crate) fn insert_node(&mut self, node: Node) -> Option<u64> {
-        let d = digest::node_digest(node.path(), node.data(), node.stat());
-        let size = java_len(node.path()) + node.data().len() as u64;
-        let key = self.nodes.insert_new(node).ok()?;
+    pub(crate) fn insert_node(&mut self, path: &str, node: Node) -> Option<u64> {
+        let d = digest::node_digest(path, node.data(), &node.stat());
+        let size = java_len(path) + node.data().len() as u64;
+        let key = self.nodes.insert_new(path, node).ok()?;
         self.digest = self.digest.wrapping_add(d);
         self.data_size += size;
         Some(key)
@@ -263,15 +282,15 @@ impl DataTree {
             return;
         };
         if let Some(p) = self.nodes.get_mut(parent) {
-            p.edit(|h| h.add_child(key));
+            p.update(None, |e| e.add_child(key));
         }
     }
 
-    /// The full paths of a node's children (any order).
-    pub(crate) fn child_paths(&self, n: &Node) -> Vec<String> {
+    /// The full paths of the children of `n`, the node at `path` (any order).
+    pub(crate) fn child_paths(&self, path: &str, n: &Node) -> Vec<String> {
         n.child_keys()
             .filter_map(|k| self.nodes.get_key(k))
-            .map(|c| c.path().to_owned())
+            .map(|c| child_path(path, c.name()))
             .collect()
     }
 
@@ -281,8 +300,7 @@ impl DataTree {
             .child_keys()
             .filter_map(|k| self.nodes.get_key(k))
             .collect();
-        // Siblings share the prefix `parent/`: path order is name order.
-        v.sort_unstable_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
+        v.sort_unstable_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
         v
     }
 
@@ -446,9 +464,12 @@ impl DataTree {
 
     /// Recomputes the digest from scratch (tests / consistency checks).
     pub fn recompute_digest(&self) -> i64 {
-        self.nodes.values().fold(0i64, |acc, n| {
-            acc.wrapping_add(digest::node_digest(n.path(), n.data(), n.stat()))
-        })
+        let mut acc = 0i64;
+        self.for_each_snapshot_node(|path, data, _, stat| {
+            let path = if path.is_empty() { "/" } else { path };
+            acc = acc.wrapping_add(digest::node_digest(path, data.unwrap_or(&[]), stat));
+        });
+        acc
     }
 }
 

@@ -1,18 +1,21 @@
 //! The compact znode and the path index (docs/STORAGE.md §10).
 //!
 //! A [`Node`] is ONE allocation: a reference count, a fixed header ([`Head`]: the
-//! persisted stat, the ACL index, the path length and the children set) and one byte
-//! slice holding the node's full path followed by its data. The handle is a thin
-//! pointer (8 bytes) and clones share the allocation, so a tree clone taken for a
-//! background snapshot shares every node; the applier copies a node (header, path and
-//! data) only when it changes one a clone still holds.
+//! parent's slot key, the children set, the ACL index and the name length) and one byte
+//! slice holding the node's stat in a variable-length form ([`stat_codec`]), its
+//! *name* (the last path component; empty for the root) and its data. The handle is a
+//! thin pointer (8 bytes) and clones share the allocation, so a tree clone taken for a
+//! background snapshot shares every node; the applier copies a node only when it
+//! changes one a clone still holds.
 //!
 //! The [`NodeMap`] finds nodes by a 64-bit hash of their full path: a persistent map
-//! (`slots::SlotMap`: a directory of small sorted buckets) from *slot key* to node. A path's slot is its hash, or the next free
-//! one after it when another path already holds that hash (linear probing; a removal
-//! shifts the rest of the probe run back, so lookups stop at the first empty slot). A
-//! parent's children set holds its children's slot keys (8 bytes each), not names, in
-//! a `SlotMap` too.
+//! (`slots::SlotMap`: a directory of small sorted buckets) from *slot key* to node. A
+//! path's slot is its hash, or the next free one after it when another path already
+//! holds that hash (linear probing; a removal shifts the rest of the probe run back, so
+//! lookups stop at the first empty slot). A node found at a slot is the path's only when
+//! its chain of names up to the root (through the parents' slot keys) spells the path.
+//! A parent's children set holds its children's slot keys (8 bytes each), in a
+//! `SlotMap` too.
 //!
 //! ZooKeeper's equivalent: `DataTree.nodes` (a hash map from full path to `DataNode`,
 //! each holding its data array, stat, ACL index and a `HashSet` of child names).
@@ -30,33 +33,169 @@ use super::slots::SlotMap;
 /// order.
 pub(crate) type Children = SlotMap<()>;
 
-/// The high bit of `Head::path_len`: the node's data is null (not empty).
-const NULL_DATA: u32 = 1 << 31;
-
 /// Data up to this size is copied out of a node for a reply; larger data is handed out
 /// as a view that keeps the node's allocation alive instead of being copied.
 const COPY_LIMIT: usize = 1024;
 
-/// The fixed part of a node (80 bytes).
+/// The stat in a node's bytes: a flags byte, then `czxid` and `ctime` (always), then
+/// only the fields that differ from what a node has when it is created and never
+/// changed (`mzxid` = `pzxid` = `czxid`, `mtime` = `ctime`, versions 0, no owner),
+/// little-endian. A fresh leaf's stat takes 17 bytes instead of 60; a changed one up to
+/// 61. The flags byte also says whether the data is null.
+mod stat_codec {
+    use rzk_proto::records::StatPersisted;
+
+    const MZXID: u8 = 1;
+    const PZXID: u8 = 1 << 1;
+    const MTIME: u8 = 1 << 2;
+    const VERSION: u8 = 1 << 3;
+    const CVERSION: u8 = 1 << 4;
+    const AVERSION: u8 = 1 << 5;
+    const OWNER: u8 = 1 << 6;
+    /// Not a stat field: the node's data is null (not empty).
+    pub(super) const NULL_DATA: u8 = 1 << 7;
+    /// The longest encoding.
+    #[cfg(test)]
+    pub(super) const MAX: usize = 61;
+
+    /// The flags byte of `s` (with [`NULL_DATA`] when `null`).
+    pub(super) fn flags(s: &StatPersisted, null: bool) -> u8 {
+        let mut f = 0;
+        let mut set = |bit: u8, differs: bool| {
+            if differs {
+                f |= bit;
+            }
+        };
+        set(MZXID, s.mzxid != s.czxid);
+        set(PZXID, s.pzxid != s.czxid);
+        set(MTIME, s.mtime != s.ctime);
+        set(VERSION, s.version != 0);
+        set(CVERSION, s.cversion != 0);
+        set(AVERSION, s.aversion != 0);
+        set(OWNER, s.ephemeral_owner != 0);
+        set(NULL_DATA, null);
+        f
+    }
+
+    /// Bytes the encoding with these flags takes (the flags byte included).
+    pub(super) fn len(flags: u8) -> usize {
+        let wide = (flags & (MZXID | PZXID | MTIME | OWNER)).count_ones() as usize;
+        let narrow = (flags & (VERSION | CVERSION | AVERSION)).count_ones() as usize;
+        1 + 16 + 8 * wide + 4 * narrow
+    }
+
+    /// Writes the encoding of `s` with `flags` (from [`flags`]) into `out`, which is
+    /// exactly [`len`]`(flags)` long.
+    pub(super) fn encode(s: &StatPersisted, flags: u8, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), len(flags));
+        out[0] = flags;
+        let mut at = 1;
+        let mut put = |b: &[u8]| {
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        };
+        put(&s.czxid.to_le_bytes());
+        put(&s.ctime.to_le_bytes());
+        let wide = [
+            (MZXID, s.mzxid),
+            (PZXID, s.pzxid),
+            (MTIME, s.mtime),
+            (OWNER, s.ephemeral_owner),
+        ];
+        for (bit, v) in wide {
+            if flags & bit != 0 {
+                put(&v.to_le_bytes());
+            }
+        }
+        for (bit, v) in [
+            (VERSION, s.version),
+            (CVERSION, s.cversion),
+            (AVERSION, s.aversion),
+        ] {
+            if flags & bit != 0 {
+                put(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// The stat encoded at the start of `b` (written by [`encode`]).
+    pub(super) fn decode(b: &[u8]) -> StatPersisted {
+        let flags = b[0];
+        let mut at = 1;
+        let mut wide = || {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[at..at + 8]);
+            at += 8;
+            i64::from_le_bytes(v)
+        };
+        let czxid = wide();
+        let ctime = wide();
+        let mut s = StatPersisted {
+            czxid,
+            mzxid: czxid,
+            ctime,
+            mtime: ctime,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            pzxid: czxid,
+        };
+        if flags & MZXID != 0 {
+            s.mzxid = wide();
+        }
+        if flags & PZXID != 0 {
+            s.pzxid = wide();
+        }
+        if flags & MTIME != 0 {
+            s.mtime = wide();
+        }
+        if flags & OWNER != 0 {
+            s.ephemeral_owner = wide();
+        }
+        let mut narrow = || {
+            let mut v = [0u8; 4];
+            v.copy_from_slice(&b[at..at + 4]);
+            at += 4;
+            i32::from_le_bytes(v)
+        };
+        if flags & VERSION != 0 {
+            s.version = narrow();
+        }
+        if flags & CVERSION != 0 {
+            s.cversion = narrow();
+        }
+        if flags & AVERSION != 0 {
+            s.aversion = narrow();
+        }
+        s
+    }
+}
+
+/// The fixed part of a node (24 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
-    /// The persisted stat (stored cversion).
-    pub(crate) stat: StatPersisted,
+    /// Slot key of the parent in the [`NodeMap`] (0 for the root, which has none).
+    parent: u64,
+    /// `None` for a node that never had children (most znodes: leaves).
+    children: Option<Box<Children>>,
     /// ACL cache index (ZooKeeper's is a `long`; rzk's cache hands out small ones and a
     /// snapshot with an index beyond `i32` is refused when loaded).
     acl: i32,
-    /// Length of the path at the start of the slice; [`NULL_DATA`] marks null data.
-    path_len: u32,
-    /// `None` for a node that never had children (most znodes: leaves).
+    /// Length of the name after the stat; 0 only for the root.
+    name_len: u32,
+}
+
+/// What a change to a node may touch (see [`Node::update`]): its stat, ACL index and
+/// children set.
+pub(crate) struct NodeEdit {
+    /// The persisted stat (stored cversion).
+    pub(crate) stat: StatPersisted,
+    acl: i32,
     children: Option<Box<Children>>,
 }
 
-impl Head {
-    /// The ACL cache index.
-    pub(crate) fn acl(&self) -> i64 {
-        i64::from(self.acl)
-    }
-
+impl NodeEdit {
     /// Sets the ACL cache index; `false` (and no change) when it does not fit the node.
     pub(crate) fn set_acl(&mut self, acl: i64) -> bool {
         match i32::try_from(acl) {
@@ -114,11 +253,12 @@ impl AsRef<[u8]> for DataView {
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
-            .field("path", &self.path())
+            .field("name", &self.name())
+            .field("parent", &self.parent_key())
             .field("data_len", &self.data().len())
             .field("null", &self.data_is_null())
             .field("acl", &self.acl())
-            .field("stat", self.stat())
+            .field("stat", &self.stat())
             .field("children", &self.num_children())
             .finish()
     }
@@ -130,34 +270,56 @@ impl Node {
         i32::try_from(acl).is_ok()
     }
 
-    /// A new node. `acl` must fit (checked by [`Node::acl_fits`]; out-of-range values are
-    /// stored as the open ACL, -1, which callers prevent). Paths are shorter than 2 GiB
+    /// A new node named `name` (empty only for the root) under the node at slot
+    /// `parent`. `acl` must fit (checked by [`Node::acl_fits`]; out-of-range values are
+    /// stored as the open ACL, -1, which callers prevent). Names are shorter than 4 GiB
     /// (the request size limit is far below).
     pub(crate) fn new(
-        path: &str,
+        name: &str,
+        parent: u64,
         data: Option<&[u8]>,
         acl: i64,
-        stat: StatPersisted,
+        stat: &StatPersisted,
         children: Option<Box<Children>>,
     ) -> Node {
-        let path_len =
-            (path.len() as u32 & !NULL_DATA) | if data.is_none() { NULL_DATA } else { 0 };
-        let head = Head {
+        Node::build(
+            name.as_bytes(),
+            parent,
+            data,
+            i32::try_from(acl).unwrap_or(-1),
             stat,
-            acl: i32::try_from(acl).unwrap_or(-1),
-            path_len,
             children,
+        )
+    }
+
+    fn build(
+        name: &[u8],
+        parent: u64,
+        data: Option<&[u8]>,
+        acl: i32,
+        stat: &StatPersisted,
+        children: Option<Box<Children>>,
+    ) -> Node {
+        let flags = stat_codec::flags(stat, data.is_none());
+        let slen = stat_codec::len(flags);
+        let head = Head {
+            parent,
+            children,
+            acl,
+            name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
         };
         let d = data.unwrap_or(&[]);
-        let total = path.len() + d.len();
+        let total = slen + name.len() + d.len();
         let mut arc = ThinArc::from_header_and_iter(head, std::iter::repeat_n(0u8, total));
         arc.with_arc_mut(|a| {
             if let Some(inner) = triomphe::Arc::get_mut(a) {
                 let s = inner.slice_mut();
-                s[..path.len()].copy_from_slice(path.as_bytes());
-                s[path.len()..].copy_from_slice(d);
+                stat_codec::encode(stat, flags, &mut s[..slen]);
+                s[slen..slen + name.len()].copy_from_slice(name);
+                s[slen + name.len()..].copy_from_slice(d);
             }
         });
+        debug_assert_eq!(arc.header.header.name_len as usize, name.len());
         Node(arc)
     }
 
@@ -165,33 +327,44 @@ impl Node {
         &self.0.header.header
     }
 
-    fn path_len(&self) -> usize {
-        (self.head().path_len & !NULL_DATA) as usize
+    fn flags(&self) -> u8 {
+        self.0.slice[0]
     }
 
-    /// The full path as bytes.
-    pub(crate) fn path_bytes(&self) -> &[u8] {
-        &self.0.slice[..self.path_len()]
+    /// Where the name starts in the slice.
+    fn name_at(&self) -> usize {
+        stat_codec::len(self.flags())
     }
 
-    /// The full path (the root is `/`).
-    pub(crate) fn path(&self) -> &str {
-        // Built from a `&str` in `new`; never fails.
-        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    /// The name as bytes (empty for the root).
+    pub(crate) fn name_bytes(&self) -> &[u8] {
+        let at = self.name_at();
+        &self.0.slice[at..at + self.head().name_len as usize]
     }
 
-    /// The child name: the part of the path after the last `/`.
+    /// The child name: the last component of the path (empty for the root).
     pub(crate) fn name(&self) -> &str {
-        super::child_name(self.path())
+        // Built from a `&str` in `new`; never fails.
+        std::str::from_utf8(self.name_bytes()).unwrap_or_default()
+    }
+
+    /// Whether this is the root (the only node without a name).
+    pub(crate) fn is_root(&self) -> bool {
+        self.head().name_len == 0
+    }
+
+    /// The parent's slot key (meaningless for the root).
+    pub(crate) fn parent_key(&self) -> u64 {
+        self.head().parent
     }
 
     /// The data; null reads as empty.
     pub(crate) fn data(&self) -> &[u8] {
-        &self.0.slice[self.path_len()..]
+        &self.0.slice[self.name_at() + self.head().name_len as usize..]
     }
 
     pub(crate) fn data_is_null(&self) -> bool {
-        self.head().path_len & NULL_DATA != 0
+        self.flags() & stat_codec::NULL_DATA != 0
     }
 
     /// The data, `None` when null.
@@ -209,12 +382,14 @@ impl Node {
         }
     }
 
-    pub(crate) fn stat(&self) -> &StatPersisted {
-        &self.head().stat
+    /// The persisted stat (stored cversion), decoded.
+    pub(crate) fn stat(&self) -> StatPersisted {
+        stat_codec::decode(&self.0.slice)
     }
 
+    /// The ACL cache index.
     pub(crate) fn acl(&self) -> i64 {
-        self.head().acl()
+        i64::from(self.head().acl)
     }
 
     pub(crate) fn num_children(&self) -> usize {
@@ -234,46 +409,88 @@ impl Node {
         ThinArc::strong_count(&self.0) == 1
     }
 
-    /// Changes the header in place, after copying the node if a clone shares it.
-    pub(crate) fn edit<R>(&mut self, f: impl FnOnce(&mut Head) -> R) -> R {
-        if !self.is_unique() {
-            *self = self.rebuilt(self.data_opt());
+    /// Changes the node: `f` edits its stat, ACL index and children, and `data`, when
+    /// `Some`, replaces its data (`Some(None)`: null). Done in place when nothing shares
+    /// the node and the stat's encoding and the data keep their lengths; otherwise the
+    /// node is rebuilt in a new allocation (once), and a clone still holding the old one
+    /// keeps seeing it unchanged.
+    pub(crate) fn update<R>(
+        &mut self,
+        data: Option<Option<&[u8]>>,
+        f: impl FnOnce(&mut NodeEdit) -> R,
+    ) -> R {
+        let unique = self.is_unique();
+        let children = if unique {
+            // Taken out of the header: put back or moved into the new node below.
+            let mut taken = None;
+            self.0.with_arc_mut(|a| {
+                if let Some(inner) = triomphe::Arc::get_mut(a) {
+                    taken = inner.header_mut().children.take();
+                }
+            });
+            taken
+        } else {
+            self.head().children.clone()
+        };
+        let mut e = NodeEdit {
+            stat: self.stat(),
+            acl: self.head().acl,
+            children,
+        };
+        let r = f(&mut e);
+        let null = data.map_or(self.data_is_null(), |d| d.is_none());
+        let flags = stat_codec::flags(&e.stat, null);
+        let same_shape = stat_codec::len(flags) == stat_codec::len(self.flags())
+            && data.is_none_or(|d| d.map_or(0, <[u8]>::len) == self.data().len());
+        if unique && same_shape {
+            let data_at = self.name_at() + self.head().name_len as usize;
+            self.0.with_arc_mut(|a| {
+                if let Some(inner) = triomphe::Arc::get_mut(a) {
+                    let h = inner.header_mut();
+                    h.acl = e.acl;
+                    h.children = e.children.take();
+                    let s = inner.slice_mut();
+                    stat_codec::encode(&e.stat, flags, &mut s[..stat_codec::len(flags)]);
+                    if let Some(Some(d)) = data {
+                        s[data_at..].copy_from_slice(d);
+                    }
+                }
+            });
+        } else {
+            let data = data.unwrap_or_else(|| self.data_opt());
+            let node = Node::build(
+                self.name_bytes(),
+                self.parent_key(),
+                data,
+                e.acl,
+                &e.stat,
+                e.children.take(),
+            );
+            *self = node;
         }
-        self.0.with_arc_mut(|a| {
-            let inner = triomphe::Arc::get_mut(a).expect("a node is unique after the copy");
-            f(inner.header_mut())
-        })
+        r
     }
 
-    /// Replaces the data (in place when the length is the same and nothing shares the
-    /// node, else in a new allocation).
-    pub(crate) fn set_data(&mut self, data: Option<&[u8]>) {
-        let same_shape = data.is_some() != self.data_is_null()
-            && data.map_or(0, <[u8]>::len) == self.data().len();
-        if same_shape && self.is_unique() {
-            let plen = self.path_len();
-            if let Some(d) = data {
-                self.0.with_arc_mut(|a| {
-                    if let Some(inner) = triomphe::Arc::get_mut(a) {
-                        inner.slice_mut()[plen..].copy_from_slice(d);
-                    }
-                });
-            }
+    /// Sets the parent's slot key (a snapshot load links nodes; a probe-run move
+    /// follows a parent that moved).
+    pub(crate) fn set_parent(&mut self, parent: u64) {
+        if !self.is_unique() {
+            let h = self.head();
+            *self = Node::build(
+                self.name_bytes(),
+                parent,
+                self.data_opt(),
+                h.acl,
+                &self.stat(),
+                h.children.clone(),
+            );
             return;
         }
-        *self = self.rebuilt(data);
-    }
-
-    /// A copy of this node (own allocation) with `data`.
-    fn rebuilt(&self, data: Option<&[u8]>) -> Node {
-        let h = self.head();
-        Node::new(
-            self.path(),
-            data,
-            h.acl(),
-            h.stat.clone(),
-            h.children.clone(),
-        )
+        self.0.with_arc_mut(|a| {
+            if let Some(inner) = triomphe::Arc::get_mut(a) {
+                inner.header_mut().parent = parent;
+            }
+        });
     }
 }
 
@@ -290,6 +507,17 @@ impl PathHasher {
     pub(crate) fn home(&self, path: &str) -> u64 {
         self.hasher.hash_one(path) & self.mask
     }
+}
+
+/// Splits a full path into its parent's path and its name: `/a/b` -> (`/a`, `b`), `/a`
+/// -> (`/`, `a`); `None` for `/` and for strings without a `/`.
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
+    let i = path.rfind('/')?;
+    if path == "/" {
+        return None;
+    }
+    let parent = if i == 0 { "/" } else { &path[..i] };
+    Some((parent, &path[i + 1..]))
 }
 
 /// The path index: slot key -> node (see the module doc). Cloning is O(1).
@@ -330,8 +558,9 @@ impl NodeMap {
     }
 
     /// A map of nodes already given their slots: `entries` sorted by slot key, no key
-    /// twice, each node at its home slot or after it with every slot in between taken
-    /// (`TreeBuilder::finish` makes them so). O(n).
+    /// twice, each node at its home slot or after it with every slot in between taken,
+    /// every parent key pointing at the parent's slot (`TreeBuilder::finish` makes them
+    /// so). O(n).
     pub(crate) fn from_sorted(hasher: PathHasher, entries: Vec<(u64, Node)>) -> NodeMap {
         NodeMap {
             map: SlotMap::from_sorted(entries),
@@ -357,13 +586,54 @@ impl NodeMap {
         self.hasher.home(path)
     }
 
+    /// Whether `n`'s names up to the root spell `path`.
+    fn is_at(&self, n: &Node, path: &str) -> bool {
+        let mut n = n;
+        let mut path = path;
+        loop {
+            let Some((parent, name)) = split_path(path) else {
+                return path == "/" && n.is_root();
+            };
+            if n.is_root() || n.name_bytes() != name.as_bytes() {
+                return false;
+            }
+            match self.map.get(n.parent_key()) {
+                Some(p) => n = p,
+                None => return false,
+            }
+            path = parent;
+        }
+    }
+
+    /// The full path of a node in this map (built by walking up its parents).
+    pub(crate) fn path_of(&self, n: &Node) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        let mut n = n;
+        while !n.is_root() && names.len() <= self.map.len() {
+            names.push(n.name());
+            match self.map.get(n.parent_key()) {
+                Some(p) => n = p,
+                None => break,
+            }
+        }
+        if names.is_empty() {
+            return "/".to_owned();
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        path
+    }
+
     /// `Ok(slot)` of `path`, or `Err(first free slot of its probe run)`.
     fn find(&self, path: &str) -> Result<u64, u64> {
         let mut k = self.home(path);
         loop {
             match self.map.get(k) {
                 None => return Err(k),
-                Some(n) if n.path_bytes() == path.as_bytes() => return Ok(k),
+                Some(n) if self.is_at(n, path) => return Ok(k),
                 Some(_) => k = k.wrapping_add(1),
             }
         }
@@ -397,77 +667,70 @@ impl NodeMap {
     }
 
     /// Every node, in slot order.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &Node> {
         self.map.values()
     }
 
-    /// Adds a node under its path: its slot key, or the node back when the path is
+    /// Adds a node at `path` (its name must be `path`'s last component and its parent
+    /// key the slot of `path`'s parent): its slot key, or the node back when the path is
     /// taken. Does not link it to its parent.
-    pub(crate) fn insert_new(&mut self, node: Node) -> Result<u64, Node> {
-        // One descent in the common case: insert at the home slot and put back what was
-        // there (rare: the same path, or another path with the same hash).
-        let mut k = self.home(node.path());
-        let mut node = node;
-        loop {
-            match self.map.insert(k, node) {
-                None => return Ok(k),
-                Some(old) => {
-                    let same =
-                        old.path_bytes() == self.map.get(k).map_or(&[][..], Node::path_bytes);
-                    let back = self.map.insert(k, old);
-                    node = back.expect("the slot was just filled");
-                    if same {
-                        return Err(node);
-                    }
-                    k = k.wrapping_add(1);
-                }
+    pub(crate) fn insert_new(&mut self, path: &str, node: Node) -> Result<u64, Node> {
+        debug_assert!(split_path(path).map_or(node.is_root(), |(_, name)| node.name() == name));
+        match self.find(path) {
+            Ok(_) => Err(node),
+            Err(k) => {
+                self.map.insert(k, node);
+                Ok(k)
             }
         }
     }
 
     /// Removes a node: its slot key and the node. Nodes later in its probe run move
-    /// back (their parents' children sets follow). Does not unlink it from its parent.
+    /// back (their parents' children sets and their children's parent keys follow).
+    /// Does not unlink it from its parent.
     pub(crate) fn remove(&mut self, path: &str) -> Option<(u64, Node)> {
         let key = self.find(path).ok()?;
         let node = self.map.remove(key)?;
-        let mut moves = Vec::new();
         let mut hole = key;
         let mut j = key.wrapping_add(1);
         while let Some(n) = self.map.get(j) {
-            let home = self.home(n.path());
+            // Probe runs longer than one slot need two paths with the same 64-bit hash:
+            // building the path here is rare.
+            let home = self.home(&self.path_of(n));
             // `n` may fill the hole when its home is not in (hole, j] (cyclically).
             if j.wrapping_sub(home) >= j.wrapping_sub(hole) {
                 if let Some(moved) = self.map.remove(j) {
                     self.map.insert(hole, moved);
-                    moves.push((j, hole));
+                    self.relink(j, hole);
                 }
                 hole = j;
             }
             j = j.wrapping_add(1);
         }
-        // Parents are looked up once every run is whole again.
-        for (from, to) in moves {
-            if let Some(moved) = self.map.get(to).cloned() {
-                self.relink(&moved, from, to);
-            }
-        }
         Some((key, node))
     }
 
-    /// A node moved from slot `from` to `to`: its parent's children set follows.
-    fn relink(&mut self, moved: &Node, from: u64, to: u64) {
-        let path = moved.path();
-        if path == "/" {
+    /// The node at slot `from` moved to `to` (and nothing else moved since): its
+    /// parent's children set and its children's parent keys follow.
+    fn relink(&mut self, from: u64, to: u64) {
+        let Some(moved) = self.map.get(to).cloned() else {
             return;
+        };
+        if !moved.is_root() {
+            if let Some(p) = self.map.get_mut(moved.parent_key()) {
+                p.update(None, |e| {
+                    let c = e.children_mut();
+                    if c.remove(from).is_some() {
+                        c.insert(to, ());
+                    }
+                });
+            }
         }
-        let parent = rzk_proto::path::parent(path);
-        if let Some(p) = self.get_mut(parent) {
-            p.edit(|h| {
-                let c = h.children_mut();
-                if c.remove(from).is_some() {
-                    c.insert(to, ());
-                }
-            });
+        for child in moved.child_keys() {
+            if let Some(c) = self.map.get_mut(child) {
+                c.set_parent(to);
+            }
         }
     }
 }
@@ -476,27 +739,131 @@ impl NodeMap {
 mod tests {
     use super::*;
 
-    /// The layout docs/STORAGE.md §10 counts on: an 80-byte header, so that a node with
-    /// a ~45-byte path and 100 bytes of data fits a 256-byte allocator chunk.
+    fn stat(czxid: i64, ctime: i64) -> StatPersisted {
+        StatPersisted {
+            czxid,
+            mzxid: czxid,
+            ctime,
+            mtime: ctime,
+            pzxid: czxid,
+            ..Default::default()
+        }
+    }
+
+    /// The layout docs/STORAGE.md §10 counts on: a 24-byte header and a 17-byte stat for
+    /// a node never changed, so that a node with a ~11-byte name and 100 bytes of data
+    /// fits jemalloc's 192-byte size class (8 count + 24 + 8 length + 17 + 11 + 100 =
+    /// 168).
     #[test]
-    fn header_stays_80_bytes_and_data_round_trips() {
-        assert_eq!(std::mem::size_of::<Head>(), 80);
+    fn layout_is_compact_and_fields_round_trip() {
+        assert_eq!(std::mem::size_of::<Head>(), 24);
         assert_eq!(std::mem::size_of::<Node>(), 8);
-        let mut n = Node::new("/a/b", Some(b"xyz"), 7, StatPersisted::default(), None);
+        let fresh = stat(0x1_0000_0005, 1_700_000_000_000);
+        let n = Node::new("c12-3-45678", 9, Some(&[7u8; 100]), 3, &fresh, None);
+        assert_eq!(n.0.slice.len(), 17 + 11 + 100);
         assert_eq!(
-            (n.path(), n.name(), n.data(), n.acl()),
-            ("/a/b", "b", &b"xyz"[..], 7)
+            (n.name(), n.parent_key(), n.data(), n.acl(), n.stat()),
+            ("c12-3-45678", 9, &[7u8; 100][..], 3, fresh.clone())
         );
+        assert!(!n.is_root() && !n.data_is_null());
+        let root = Node::new("", 0, None, -1, &StatPersisted::default(), None);
+        assert!(root.is_root() && root.data_is_null() && root.data_value().is_null());
+    }
+
+    /// Every combination of stat fields that differ from a fresh node's round-trips,
+    /// with and without null data, and takes the length its flags say.
+    #[test]
+    fn every_stat_shape_round_trips() {
+        for mask in 0u32..128 {
+            let mut s = stat(-5, 1234);
+            let on = |b: u32| mask & (1 << b) != 0;
+            if on(0) {
+                s.mzxid = i64::MAX;
+            }
+            if on(1) {
+                s.pzxid = 77;
+            }
+            if on(2) {
+                s.mtime = -1;
+            }
+            if on(3) {
+                s.version = -1;
+            }
+            if on(4) {
+                s.cversion = i32::MIN;
+            }
+            if on(5) {
+                s.aversion = 9;
+            }
+            if on(6) {
+                s.ephemeral_owner = 0x8000_0000_0000_0001u64 as i64;
+            }
+            for null in [false, true] {
+                let f = stat_codec::flags(&s, null);
+                assert_eq!(f & 0x7f, mask as u8);
+                let mut buf = vec![0u8; stat_codec::len(f)];
+                stat_codec::encode(&s, f, &mut buf);
+                assert_eq!(stat_codec::decode(&buf), s);
+                let data: Option<&[u8]> = if null { None } else { Some(b"xy") };
+                let n = Node::new("n", 1, data, 0, &s, None);
+                assert_eq!((n.stat(), n.data_opt(), n.name()), (s.clone(), data, "n"));
+            }
+        }
+        assert_eq!(
+            stat_codec::len(0x7f),
+            stat_codec::MAX,
+            "every field present"
+        );
+    }
+
+    #[test]
+    fn updates_in_place_or_rebuilt_leave_clones_unchanged() {
+        let mut n = Node::new("b", 4, Some(b"xyz"), 7, &stat(10, 20), None);
         let shared = n.clone();
-        n.set_data(None);
-        n.edit(|h| h.stat.version = 3);
+        // shared: rebuilt, the clone keeps the old contents
+        n.update(Some(None), |e| e.stat.version = 3);
         assert!(n.data_is_null() && n.data_value().is_null());
         assert_eq!(n.stat().version, 3);
-        // the clone (a snapshot's view) kept the old contents
         assert_eq!((shared.data(), shared.stat().version), (&b"xyz"[..], 0));
-        let big = vec![5u8; 4000];
-        n.set_data(Some(&big));
-        assert_eq!(&*n.data_value(), &big[..]);
+        // unique, same shape: in place
+        let before = n.0.heap_ptr();
+        n.update(None, |e| {
+            e.stat.version = 4;
+            e.add_child(11);
+            e.add_child(12);
+            assert!(e.set_acl(5));
+            assert!(!e.set_acl(i64::from(i32::MAX) + 1));
+        });
+        assert_eq!(n.0.heap_ptr(), before);
+        assert_eq!((n.stat().version, n.acl(), n.num_children()), (4, 5, 2));
+        // a stat that grows and new data: rebuilt, children and name kept
+        n.update(Some(Some(&[5u8; 4000])), |e| {
+            e.stat.mzxid = 99;
+            e.remove_child(11);
+        });
+        assert_eq!(&*n.data_value(), &[5u8; 4000][..]);
+        assert_eq!(
+            (
+                n.name(),
+                n.parent_key(),
+                n.stat().mzxid,
+                n.child_keys().collect::<Vec<_>>()
+            ),
+            ("b", 4, 99, vec![12])
+        );
+        n.update(None, |e| e.remove_child(12));
+        assert!(!n.has_children());
+        n.set_parent(8);
+        assert_eq!(n.parent_key(), 8);
         assert!(!Node::acl_fits(i64::from(i32::MAX) + 1));
+    }
+
+    #[test]
+    fn split_path_gives_parent_and_name() {
+        assert_eq!(split_path("/a"), Some(("/", "a")));
+        assert_eq!(split_path("/a/b/c"), Some(("/a/b", "c")));
+        assert_eq!(split_path("/a/"), Some(("/a", "")));
+        assert_eq!(split_path("/"), None);
+        assert_eq!(split_path("abc"), None);
     }
 }

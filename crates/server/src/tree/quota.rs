@@ -279,7 +279,7 @@ impl DataTree {
                 }
                 continue;
             }
-            stack.extend(self.child_paths(n));
+            stack.extend(self.child_paths(&p, n));
         }
         roots.sort();
         for root in roots {
@@ -291,14 +291,14 @@ impl DataTree {
     /// Count and bytes of `path` and everything beneath it.
     fn subtree_usage(&self, path: &str) -> (i64, i64) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![path.to_owned()];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
+        let Some(top) = self.nodes.get(path) else {
+            return (0, 0);
+        };
+        let mut stack = vec![top];
+        while let Some(n) = stack.pop() {
             count += 1;
             bytes += n.data().len() as i64;
-            stack.extend(self.child_paths(n));
+            stack.extend(n.child_keys().filter_map(|k| self.nodes.get_key(k)));
         }
         (count, bytes)
     }
@@ -341,9 +341,9 @@ impl DataTree {
         let Some(n) = self.nodes.get_mut(stat_path) else {
             return false;
         };
-        n.set_data(Some(stats.to_string().as_bytes()));
+        n.update(Some(Some(stats.to_string().as_bytes())), |_| ());
         debug_assert_eq!(
-            super::digest::node_digest(stat_path, n.data(), n.stat()),
+            super::digest::node_digest(stat_path, n.data(), &n.stat()),
             0,
             "quota stats nodes must not count in the digest"
         );
@@ -362,7 +362,7 @@ impl DataTree {
                 continue;
             };
             if n.has_children() {
-                stack.extend(self.child_paths(n));
+                stack.extend(self.child_paths(&p, n));
                 continue;
             }
             let limits = p.ends_with(&format!("/{LIMIT_NODE}"));

@@ -217,6 +217,7 @@ impl<V: Clone> SlotMap<V> {
     }
 
     /// Every value, in key order.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }

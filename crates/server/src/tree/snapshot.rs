@@ -3,7 +3,7 @@
 //! owns the file format.
 
 use super::node::PathHasher;
-use super::{digest, java_len, AclCache, Children, DataTree, Node, NodeMap};
+use super::{digest, java_len, split_path, AclCache, Children, DataTree, Node, NodeMap};
 use rzk_proto::records::{Acl, StatPersisted};
 use rzk_proto::{Data, Zxid};
 use std::collections::HashMap;
@@ -41,23 +41,35 @@ impl DataTree {
         let Some(root) = self.nodes.get("/") else {
             return;
         };
-        // Nodes hold their full paths: the walk builds no strings.
-        let mut stack: Vec<&Node> = vec![root];
-        while let Some(n) = stack.pop() {
-            let path = n.path();
-            let shown = if path == "/" { "" } else { path };
-            f(shown, n.data_opt(), n.acl(), n.stat());
+        // Nodes hold their names: `path` is the path of the node visited last and
+        // `ends[d]` the length of its ancestor's at depth d (the root's is `""`).
+        let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
+        let mut path = String::new();
+        let mut ends: Vec<usize> = Vec::new();
+        while let Some((n, depth)) = stack.pop() {
+            ends.truncate(depth);
+            path.truncate(ends.last().copied().unwrap_or(0));
+            if depth > 0 {
+                path.push('/');
+                path.push_str(n.name());
+            }
+            ends.push(path.len());
+            f(&path, n.data_opt(), n.acl(), &n.stat());
             if !n.has_children() {
                 continue;
             }
+            let from = stack.len();
             if sorted || n.num_children() <= NAME_ORDER_MAX {
-                // Reversed so that children come out in name order.
-                stack.extend(self.sorted_children(n).into_iter().rev());
+                stack.extend(self.sorted_children(n).into_iter().map(|c| (c, depth + 1)));
             } else {
-                let from = stack.len();
-                stack.extend(n.child_keys().filter_map(|k| self.nodes.get_key(k)));
-                stack[from..].reverse();
+                stack.extend(
+                    n.child_keys()
+                        .filter_map(|k| self.nodes.get_key(k))
+                        .map(|c| (c, depth + 1)),
+                );
             }
+            // Reversed so that children come out in the order listed.
+            stack[from..].reverse();
         }
     }
 
@@ -91,21 +103,24 @@ pub enum BuildError {
     Duplicate(String),
     #[error("snapshot has more than {} nodes", u32::MAX - 1)]
     TooManyNodes,
+    #[error("node path {0:?} is not a valid path")]
+    BadPath(String),
 }
 
 /// A snapshot node made ready for [`TreeBuilder::add_prepared`] by [`NodePrep::prepare`],
 /// which may run on another thread (the snapshot reading thread does): the node's one
-/// allocation and its home slot in the path index. (Its digest is computed by the
-/// builder: the reading thread is the busier one.)
+/// allocation, its full path and its home slot in the path index. (Its digest is
+/// computed by the builder: the reading thread is the busier one.)
 pub struct PreparedNode {
     node: Node,
+    path: Box<str>,
     home: u64,
 }
 
 impl PreparedNode {
     /// Whether this is the root (`/`, stored as `""`).
     pub fn is_root(&self) -> bool {
-        self.node.path() == "/"
+        self.node.is_root()
     }
 }
 
@@ -131,9 +146,16 @@ impl NodePrep {
         if !Node::acl_fits(acl) {
             return Err(BuildError::UnknownAcl(path.to_owned(), acl));
         }
+        let name = match split_path(path) {
+            Some((_, name)) if !name.is_empty() => name,
+            None if path == "/" => "",
+            _ => return Err(BuildError::BadPath(path.to_owned())),
+        };
         Ok(PreparedNode {
             home: self.hasher.home(path),
-            node: Node::new(path, data, acl, stat.clone(), None),
+            // The parent's slot is set by `TreeBuilder::finish`.
+            node: Node::new(name, 0, data, acl, stat, None),
+            path: Box::from(path),
         })
     }
 }
@@ -160,8 +182,11 @@ pub struct TreeBuilder {
     entries: Vec<Node>,
     homes: Vec<u64>,
     parents: Vec<u32>,
-    /// Positions of nodes whose subtrees may still grow, outermost first.
-    open: Vec<u32>,
+    /// Nodes whose subtrees may still grow, outermost first: position and length of
+    /// its path, a prefix of `last_path`.
+    open: Vec<(u32, usize)>,
+    /// The path of the node added last.
+    last_path: String,
     /// Path -> position, once the nodes stopped coming in pre-order.
     by_path: Option<HashMap<Box<str>, u32>>,
     /// ACL index -> nodes using it (added to the cache's counts by `finish`).
@@ -200,6 +225,7 @@ impl Default for TreeBuilder {
             homes: Vec::new(),
             parents: Vec::new(),
             open: Vec::new(),
+            last_path: String::new(),
             by_path: None,
             acl_refs: HashMap::new(),
             acl_run: (0, 0),
@@ -245,8 +271,8 @@ impl TreeBuilder {
 
     /// Adds a node prepared by this builder's [`TreeBuilder::preparer`].
     pub fn add_prepared(&mut self, p: PreparedNode) -> Result<(), BuildError> {
-        let PreparedNode { node, home } = p;
-        let path = node.path();
+        let PreparedNode { node, path, home } = p;
+        let path = &*path;
         let acl = node.acl();
         if !self.tree.acls.contains(acl) {
             return Err(BuildError::UnknownAcl(path.to_owned(), acl));
@@ -256,46 +282,47 @@ impl TreeBuilder {
             .filter(|&i| i != NO_PARENT)
             .ok_or(BuildError::TooManyNodes)?;
         // The open nodes that are not ancestors of this one are complete.
-        while let Some(&o) = self.open.last() {
-            if is_ancestor(self.entries[o as usize].path_bytes(), path.as_bytes()) {
+        while let Some(&(_, len)) = self.open.last() {
+            if is_ancestor(&self.last_path.as_bytes()[..len], path.as_bytes()) {
                 break;
             }
             self.open.pop();
         }
-        let parent = if path == "/" {
-            self.saw_root = true;
-            NO_PARENT
-        } else {
-            let want = rzk_proto::path::parent(path);
-            match self.open.last() {
-                Some(&o) if self.entries[o as usize].path_bytes() == want.as_bytes() => o,
+        let parent = match split_path(path) {
+            None => {
+                self.saw_root = true;
+                NO_PARENT
+            }
+            Some((want, _)) => match self.open.last() {
+                Some(&(o, len)) if &self.last_path[..len] == want => o,
                 _ => {
                     // Not pre-order: find the parent by its path.
-                    let entries = &self.entries;
-                    let by_path = self.by_path.get_or_insert_with(|| {
-                        entries
-                            .iter()
-                            .enumerate()
-                            .map(|(i, n)| (Box::from(n.path()), i as u32))
-                            .collect()
-                    });
-                    *by_path
-                        .get(want)
+                    if self.by_path.is_none() {
+                        let m = (0..self.entries.len())
+                            .map(|i| (Box::from(self.entry_path(i)), i as u32))
+                            .collect();
+                        self.by_path = Some(m);
+                    }
+                    *self
+                        .by_path
+                        .as_ref()
+                        .and_then(|m| m.get(want))
                         .ok_or_else(|| BuildError::Orphan(path.to_owned()))?
                 }
-            }
+            },
         };
         if let Some(m) = self.by_path.as_mut() {
             m.entry(Box::from(path)).or_insert(pos);
         }
-        let owner = node.stat().ephemeral_owner;
-        if owner != 0 {
-            self.tree.index_owner(&super::Name::from(path), owner);
+        let stat = node.stat();
+        if stat.ephemeral_owner != 0 {
+            self.tree
+                .index_owner(&super::Name::from(path), stat.ephemeral_owner);
         }
         let t = &mut self.tree;
         t.digest = t
             .digest
-            .wrapping_add(digest::node_digest(path, node.data(), node.stat()));
+            .wrapping_add(digest::node_digest(path, node.data(), &stat));
         t.data_size += java_len(path) + node.data().len() as u64;
         // Runs of one ACL index are counted before they go to the map.
         match &mut self.acl_run {
@@ -307,11 +334,32 @@ impl TreeBuilder {
                 *run = (acl, 1);
             }
         }
-        self.open.push(pos);
+        self.open.push((pos, path.len()));
+        self.last_path.clear();
+        self.last_path.push_str(path);
         self.entries.push(node);
         self.homes.push(home);
         self.parents.push(parent);
         Ok(())
+    }
+
+    /// The full path of the entry at `pos` (from the names of its ancestors' entries).
+    fn entry_path(&self, pos: usize) -> String {
+        let mut names = Vec::new();
+        let mut i = pos;
+        while self.parents[i] != NO_PARENT && names.len() < self.parents.len() {
+            names.push(self.entries[i].name());
+            i = self.parents[i] as usize;
+        }
+        if names.is_empty() {
+            return "/".to_owned();
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        path
     }
 
     /// Slot keys for every entry (by position): home slots in order, the next free one
@@ -352,14 +400,13 @@ impl TreeBuilder {
         for j in 0..order.len() {
             let (home, i) = order[j];
             if j > 0 && order[j - 1].0 == home {
-                let path = self.entries[i as usize].path_bytes();
+                // Same hash (rare): compare the paths.
+                let path = self.entry_path(i as usize);
                 if order[group..j]
                     .iter()
-                    .any(|&(_, o)| self.entries[o as usize].path_bytes() == path)
+                    .any(|&(_, o)| self.entry_path(o as usize) == path)
                 {
-                    return Err(BuildError::Duplicate(
-                        self.entries[i as usize].path().to_owned(),
-                    ));
+                    return Err(BuildError::Duplicate(path));
                 }
             } else {
                 group = j;
@@ -391,12 +438,25 @@ impl TreeBuilder {
                 keys[i as usize] = k;
             }
         } else {
-            // A probe run wraps around (practically never): insert one by one.
+            // A probe run wraps around (practically never): insert one by one, parents
+            // first (a parent's position is below its children's).
             let mut map = NodeMap::with_hasher(self.tree.nodes.hasher());
-            for (i, node) in self.entries.iter().enumerate() {
+            for i in 0..n {
+                let mut node = self.entries[i].clone();
+                if let Some(&p) = self.parents.get(i).filter(|&&p| p != NO_PARENT) {
+                    node.set_parent(keys[p as usize]);
+                }
+                let path = self.entry_path(i);
                 keys[i] = map
-                    .insert_new(node.clone())
-                    .map_err(|n| BuildError::Duplicate(n.path().to_owned()))?;
+                    .insert_new(&path, node)
+                    .map_err(|_| BuildError::Duplicate(path))?;
+            }
+        }
+        // Parents' slot keys (the entries are not shared: set in place).
+        for i in 0..n {
+            let p = self.parents[i];
+            if p != NO_PARENT {
+                self.entries[i].set_parent(keys[p as usize]);
             }
         }
         // Children sets: the children's keys grouped by parent (counting sort).
@@ -424,7 +484,7 @@ impl TreeBuilder {
             }
             kids.sort_unstable();
             let set = Children::from_sorted(kids.iter().map(|k| (*k, ())).collect());
-            self.entries[p].edit(|h| h.set_children(set));
+            self.entries[p].update(None, |e| e.set_children(set));
         }
         // The index, from the nodes sorted by key.
         let hasher = self.tree.nodes.hasher();

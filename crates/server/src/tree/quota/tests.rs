@@ -221,7 +221,12 @@ fn loading_a_tree_rebuilds_roots_and_recounts_stats() {
     for (idx, acl) in t.tree.acl_entries() {
         b.add_acl(idx, acl);
     }
-    let mut paths: Vec<String> = t.tree.nodes.values().map(|n| n.path().to_owned()).collect();
+    let mut paths: Vec<String> = t
+        .tree
+        .nodes
+        .values()
+        .map(|n| t.tree.nodes.path_of(n))
+        .collect();
     paths.sort();
     for p in paths {
         let n = t.tree.nodes.get(p.as_str()).unwrap();
