@@ -255,11 +255,16 @@ fn finish(r: Result<(), DumpError>) -> ExitCode {
 /// Corruption before the end is an error (after the records before it were printed).
 pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     let mut r = LogFileReader::open(path)?;
-    writeln!(
-        out,
-        "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
-        r.header.dbid, r.header.version
-    )?;
+    // A file that ended at offset 0 (shorter than a header, or a zeroed header) has no
+    // header to show: only its torn tail is reported.
+    let headerless = matches!(r.end(), Some(FileEnd::Torn(t)) if t.offset == 0);
+    if !headerless {
+        writeln!(
+            out,
+            "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
+            r.header.dbid, r.header.version
+        )?;
+    }
     let mut n = 0u64;
     while let Some(e) = r.next_entry()? {
         writeln!(out, "{}", record_line(&e.record))?;
@@ -572,6 +577,30 @@ mod tests {
         );
         assert!(s.contains("multi [create /multi1 'm1'"), "{s}");
         assert!(s.ends_with("EOF reached after 8 txns.\n"), "{s}");
+    }
+
+    /// A file too short for its header shows no (made-up) header line, only the torn
+    /// tail; a file with a header and nothing else shows the header.
+    #[test]
+    fn a_log_shorter_than_its_header_reports_only_the_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("log.1");
+        std::fs::write(&short, b"ZKLG\0\0\0").unwrap();
+        let mut out = Vec::new();
+        run_log_dump(&short, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "Torn tail at byte offset 0 after 0 txns: file shorter than its header \
+             (recovery truncates it)\n"
+        );
+        let head_only = dir.path().join("log.2");
+        let full = std::fs::read(fixture("log.f")).unwrap();
+        std::fs::write(&head_only, &full[..16]).unwrap();
+        let mut out = Vec::new();
+        run_log_dump(&head_only, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("ZooKeeper Transactional Log File with dbid 0"), "{s}");
     }
 
     #[test]
