@@ -600,7 +600,10 @@ mod tests {
         let mut out = Vec::new();
         run_log_dump(&head_only, &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();
-        assert!(s.starts_with("ZooKeeper Transactional Log File with dbid 0"), "{s}");
+        assert!(
+            s.starts_with("ZooKeeper Transactional Log File with dbid 0"),
+            "{s}"
+        );
     }
 
     #[test]

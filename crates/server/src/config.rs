@@ -1012,7 +1012,13 @@ fn parse_hex_version(k: &str, v: &str) -> Result<Zxid, ConfigError> {
         .filter(|_| !digits.starts_with('+'))
         .and_then(|n| i64::try_from(n).ok())
         .map(Zxid)
-        .ok_or_else(|| invalid(k, v, "expected a hexadecimal version from 0 to 7fffffffffffffff"))
+        .ok_or_else(|| {
+            invalid(
+                k,
+                v,
+                "expected a hexadecimal version from 0 to 7fffffffffffffff",
+            )
+        })
 }
 
 /// One `server.N` line (`k` = `server.N`, `v` = its value) as ZooKeeper's

@@ -251,9 +251,9 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
         let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
-        let Some(parent_key) = self.nodes.key_of(parent) else {
+        if !self.nodes.contains_key(parent) {
             return Err(ErrorCode::NoNode);
-        };
+        }
         if child.is_empty() {
             // Only the root has no name (prep refuses such paths; a txn log might not).
             return Err(ErrorCode::BadArguments);
@@ -278,7 +278,6 @@ impl DataTree {
         let new_digest = node_digest(path, data, &stat);
         let node = Node::new(
             child,
-            parent_key,
             data.as_option().map(|b| &b[..]),
             acl_idx,
             &stat,
@@ -385,11 +384,12 @@ impl DataTree {
         }
         // As ZooKeeper: the parent's pzxid moves even when the child is already gone
         // (a replay over a fuzzy snapshot), so the child is only looked up afterwards.
-        let key = self.nodes.key_of(path);
+        // Out of the index first: a lookup finds a node through its parent's children.
+        let removed = self.nodes.remove(path);
         let parent_acl_idx = self
             .modify(parent, None, |p| {
-                if let Some(key) = key {
-                    p.remove_child(key);
+                if let Some((key, _)) = &removed {
+                    p.remove_child(*key);
                 }
                 if zxid.0 > p.stat.pzxid {
                     p.stat.pzxid = zxid.0;
@@ -397,7 +397,7 @@ impl DataTree {
             })
             .ok_or(ErrorCode::NoNode)?
             .0;
-        let (_, node) = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        let (_, node) = removed.ok_or(ErrorCode::NoNode)?;
         self.digest = self
             .digest
             .wrapping_sub(node_digest(path, node.data(), &node.stat()));

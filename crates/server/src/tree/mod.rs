@@ -202,17 +202,12 @@ impl DataTree {
     /// Adds an empty node whose parent exists (a built-in one) and links it.
     fn insert_builtin(&mut self, path: &str, acl: i64, stat: &StatPersisted) {
         let (parent, name) = split_path(path).unwrap_or(("/", ""));
-        let parent_key = if name.is_empty() {
-            0
-        } else {
-            self.nodes.key_of(parent).unwrap_or(0)
-        };
-        self.insert_node(
-            path,
-            Node::new(name, parent_key, Some(&[]), acl, stat, None),
-        );
-        if !name.is_empty() {
-            self.link_child(parent, path);
+        let key = self.insert_node(path, Node::new(name, Some(&[]), acl, stat, None));
+        if let (Some(key), false) = (key, name.is_empty()) {
+            // Linked without a stat change, as ZooKeeper's built-in nodes.
+            if let Some(p) = self.nodes.get_mut(parent) {
+                p.update(None, |e| e.add_child(key));
+            }
         }
     }
 
@@ -274,16 +269,6 @@ impl DataTree {
         self.digest = self.digest.wrapping_add(d);
         self.data_size += size;
         Some(key)
-    }
-
-    /// Adds `child` (an existing node) to `parent`'s children set (no stat change).
-    pub(crate) fn link_child(&mut self, parent: &str, child: &str) {
-        let Some(key) = self.nodes.key_of(child) else {
-            return;
-        };
-        if let Some(p) = self.nodes.get_mut(parent) {
-            p.update(None, |e| e.add_child(key));
-        }
     }
 
     /// The full paths of the children of `n`, the node at `path` (any order).

@@ -1,9 +1,9 @@
 //! The compact znode and the path index (docs/STORAGE.md §10).
 //!
 //! A [`Node`] is ONE allocation: a reference count, a fixed header ([`Head`]: the
-//! parent's slot key, the children set, the ACL index and the name length) and one byte
-//! slice holding the node's stat in a variable-length form ([`stat_codec`]), its
-//! *name* (the last path component; empty for the root) and its data. The handle is a
+//! children set, the ACL index and the name length) and one byte slice holding the
+//! node's stat in a variable-length form ([`stat_codec`]), its *name* (the last path
+//! component; empty for the root) and its data. The handle is a
 //! thin pointer (8 bytes) and clones share the allocation, so a tree clone taken for a
 //! background snapshot shares every node; the applier copies a node only when it
 //! changes one a clone still holds.
@@ -11,11 +11,13 @@
 //! The [`NodeMap`] finds nodes by a 64-bit hash of their full path: a persistent map
 //! (`slots::SlotMap`: a directory of small sorted buckets) from *slot key* to node. A
 //! path's slot is its hash, or the next free one after it when another path already
-//! holds that hash (linear probing; a removal shifts the rest of the probe run back, so
-//! lookups stop at the first empty slot). A node found at a slot is the path's only when
-//! its chain of names up to the root (through the parents' slot keys) spells the path.
-//! A parent's children set holds its children's slot keys (8 bytes each), in a
-//! `SlotMap` too.
+//! holds that hash (linear probing; a removal inside a probe run leaves a tombstone, so
+//! nodes never move and lookups stop at the first empty slot). A parent's children set
+//! holds its children's slot keys (8 bytes each), in a `SlotMap` too. A lookup goes down
+//! from the root: a path's node is the one in its probe run that has its name *and*
+//! is in its parent's children set (siblings have different names), so the node keeps
+//! no parent pointer. The path hash is chained (a component's hash mixes its parent's),
+//! so the hashes of every prefix cost one pass over the path.
 //!
 //! ZooKeeper's equivalent: `DataTree.nodes` (a hash map from full path to `DataNode`,
 //! each holding its data array, stat, ACL index and a `HashSet` of child names).
@@ -172,11 +174,9 @@ mod stat_codec {
     }
 }
 
-/// The fixed part of a node (24 bytes).
+/// The fixed part of a node (16 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
-    /// Slot key of the parent in the [`NodeMap`] (0 for the root, which has none).
-    parent: u64,
     /// `None` for a node that never had children (most znodes: leaves).
     children: Option<Box<Children>>,
     /// ACL cache index (ZooKeeper's is a `long`; rzk's cache hands out small ones and a
@@ -254,7 +254,6 @@ impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("name", &self.name())
-            .field("parent", &self.parent_key())
             .field("data_len", &self.data().len())
             .field("null", &self.data_is_null())
             .field("acl", &self.acl())
@@ -270,13 +269,11 @@ impl Node {
         i32::try_from(acl).is_ok()
     }
 
-    /// A new node named `name` (empty only for the root) under the node at slot
-    /// `parent`. `acl` must fit (checked by [`Node::acl_fits`]; out-of-range values are
+    /// A new node named `name` (empty only for the root). `acl` must fit (checked by [`Node::acl_fits`]; out-of-range values are
     /// stored as the open ACL, -1, which callers prevent). Names are shorter than 4 GiB
     /// (the request size limit is far below).
     pub(crate) fn new(
         name: &str,
-        parent: u64,
         data: Option<&[u8]>,
         acl: i64,
         stat: &StatPersisted,
@@ -284,7 +281,6 @@ impl Node {
     ) -> Node {
         Node::build(
             name.as_bytes(),
-            parent,
             data,
             i32::try_from(acl).unwrap_or(-1),
             stat,
@@ -294,7 +290,6 @@ impl Node {
 
     fn build(
         name: &[u8],
-        parent: u64,
         data: Option<&[u8]>,
         acl: i32,
         stat: &StatPersisted,
@@ -303,7 +298,6 @@ impl Node {
         let flags = stat_codec::flags(stat, data.is_none());
         let slen = stat_codec::len(flags);
         let head = Head {
-            parent,
             children,
             acl,
             name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
@@ -353,9 +347,12 @@ impl Node {
         self.head().name_len == 0
     }
 
-    /// The parent's slot key (meaningless for the root).
-    pub(crate) fn parent_key(&self) -> u64 {
-        self.head().parent
+    /// Whether the node at slot `key` is one of this node's children.
+    pub(crate) fn has_child(&self, key: u64) -> bool {
+        self.head()
+            .children
+            .as_ref()
+            .is_some_and(|c| c.get(key).is_some())
     }
 
     /// The data; null reads as empty.
@@ -458,43 +455,16 @@ impl Node {
             });
         } else {
             let data = data.unwrap_or_else(|| self.data_opt());
-            let node = Node::build(
-                self.name_bytes(),
-                self.parent_key(),
-                data,
-                e.acl,
-                &e.stat,
-                e.children.take(),
-            );
+            let node = Node::build(self.name_bytes(), data, e.acl, &e.stat, e.children.take());
             *self = node;
         }
         r
     }
-
-    /// Sets the parent's slot key (a snapshot load links nodes; a probe-run move
-    /// follows a parent that moved).
-    pub(crate) fn set_parent(&mut self, parent: u64) {
-        if !self.is_unique() {
-            let h = self.head();
-            *self = Node::build(
-                self.name_bytes(),
-                parent,
-                self.data_opt(),
-                h.acl,
-                &self.stat(),
-                h.children.clone(),
-            );
-            return;
-        }
-        self.0.with_arc_mut(|a| {
-            if let Some(inner) = triomphe::Arc::get_mut(a) {
-                inner.header_mut().parent = parent;
-            }
-        });
-    }
 }
 
-/// The hash function of a path index: a path's home slot.
+/// The hash function of a path index: a path's home slot. Chained: the hash of `/a/b`
+/// is a hash of (the hash of `/a`, `b`), so a lookup that goes down a path hashes each
+/// component once.
 #[derive(Clone)]
 pub(crate) struct PathHasher {
     hasher: foldhash::fast::RandomState,
@@ -502,10 +472,35 @@ pub(crate) struct PathHasher {
     mask: u64,
 }
 
+/// What the root's chained hash starts from.
+const ROOT_SEED: u64 = 0x2f;
+
 impl PathHasher {
-    /// The home slot of `path`.
-    pub(crate) fn home(&self, path: &str) -> u64 {
-        self.hasher.hash_one(path) & self.mask
+    /// The chained hash of `/`.
+    fn root(&self) -> u64 {
+        self.hasher.hash_one(ROOT_SEED)
+    }
+
+    /// The chained hash of the child `name` of the path hashed to `parent`.
+    fn child(&self, parent: u64, name: &str) -> u64 {
+        self.hasher.hash_one((parent, name))
+    }
+
+    /// The slot a chained hash starts probing at.
+    fn slot(&self, chained: u64) -> u64 {
+        chained & self.mask
+    }
+
+    /// The home slot of `path` (`None` for a string that is not `/` and does not start
+    /// with `/`: no node has such a path).
+    pub(crate) fn home(&self, path: &str) -> Option<u64> {
+        let mut h = self.root();
+        if path != "/" {
+            for name in path.strip_prefix('/')?.split('/') {
+                h = self.child(h, name);
+            }
+        }
+        Some(self.slot(h))
     }
 }
 
@@ -520,17 +515,37 @@ pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
     Some((parent, &path[i + 1..]))
 }
 
+/// A slot of the path index: a node, or the tombstone of one removed from inside a
+/// probe run (lookups go past it; an insert may reuse it).
+#[derive(Clone)]
+pub(crate) enum Slot {
+    Live(Node),
+    Tomb,
+}
+
+impl Slot {
+    fn live(&self) -> Option<&Node> {
+        match self {
+            Slot::Live(n) => Some(n),
+            Slot::Tomb => None,
+        }
+    }
+}
+
 /// The path index: slot key -> node (see the module doc). Cloning is O(1).
 #[derive(Clone)]
 pub(crate) struct NodeMap {
-    map: SlotMap<Node>,
+    map: SlotMap<Slot>,
     hasher: PathHasher,
+    /// Nodes (not tombstones) in the map.
+    live: usize,
 }
 
 impl fmt::Debug for NodeMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeMap")
-            .field("len", &self.map.len())
+            .field("len", &self.live)
+            .field("tombstones", &(self.map.len() - self.live))
             .finish()
     }
 }
@@ -554,17 +569,25 @@ impl NodeMap {
         NodeMap {
             map: SlotMap::new(),
             hasher,
+            live: 0,
         }
     }
 
     /// A map of nodes already given their slots: `entries` sorted by slot key, no key
-    /// twice, each node at its home slot or after it with every slot in between taken,
-    /// every parent key pointing at the parent's slot (`TreeBuilder::finish` makes them
-    /// so). O(n).
+    /// twice, each node reachable from its home slot through taken slots, each parent's
+    /// children set holding its children's slots (`TreeBuilder::finish` makes them so).
+    /// O(n).
     pub(crate) fn from_sorted(hasher: PathHasher, entries: Vec<(u64, Node)>) -> NodeMap {
+        let live = entries.len();
         NodeMap {
-            map: SlotMap::from_sorted(entries),
+            map: SlotMap::from_sorted(
+                entries
+                    .into_iter()
+                    .map(|(k, n)| (k, Slot::Live(n)))
+                    .collect(),
+            ),
             hasher,
+            live,
         }
     }
 
@@ -582,155 +605,105 @@ impl NodeMap {
         })
     }
 
-    fn home(&self, path: &str) -> u64 {
-        self.hasher.home(path)
-    }
-
-    /// Whether `n`'s names up to the root spell `path`.
-    fn is_at(&self, n: &Node, path: &str) -> bool {
-        let mut n = n;
-        let mut path = path;
+    /// The first slot from `from` on (probing) whose node satisfies `is`.
+    fn probe(&self, from: u64, is: impl Fn(&Node, u64) -> bool) -> Option<u64> {
+        let mut k = from;
         loop {
-            let Some((parent, name)) = split_path(path) else {
-                return path == "/" && n.is_root();
-            };
-            if n.is_root() || n.name_bytes() != name.as_bytes() {
-                return false;
-            }
-            match self.map.get(n.parent_key()) {
-                Some(p) => n = p,
-                None => return false,
-            }
-            path = parent;
-        }
-    }
-
-    /// The full path of a node in this map (built by walking up its parents).
-    pub(crate) fn path_of(&self, n: &Node) -> String {
-        let mut names: Vec<&str> = Vec::new();
-        let mut n = n;
-        while !n.is_root() && names.len() <= self.map.len() {
-            names.push(n.name());
-            match self.map.get(n.parent_key()) {
-                Some(p) => n = p,
-                None => break,
-            }
-        }
-        if names.is_empty() {
-            return "/".to_owned();
-        }
-        let mut path = String::new();
-        for name in names.iter().rev() {
-            path.push('/');
-            path.push_str(name);
-        }
-        path
-    }
-
-    /// `Ok(slot)` of `path`, or `Err(first free slot of its probe run)`.
-    fn find(&self, path: &str) -> Result<u64, u64> {
-        let mut k = self.home(path);
-        loop {
-            match self.map.get(k) {
-                None => return Err(k),
-                Some(n) if self.is_at(n, path) => return Ok(k),
-                Some(_) => k = k.wrapping_add(1),
+            match self.map.get(k)? {
+                Slot::Live(n) if is(n, k) => return Some(k),
+                _ => k = k.wrapping_add(1),
             }
         }
     }
 
-    /// The slot key of `path`.
-    pub(crate) fn key_of(&self, path: &str) -> Option<u64> {
-        self.find(path).ok()
+    /// The slot of the node at `path`, found by going down from the root.
+    fn lookup(&self, path: &str) -> Option<u64> {
+        let h = &self.hasher;
+        let mut chained = h.root();
+        let mut key = self.probe(h.slot(chained), |n, _| n.is_root())?;
+        if path == "/" {
+            return Some(key);
+        }
+        for name in path.strip_prefix('/')?.split('/') {
+            if name.is_empty() {
+                return None;
+            }
+            let parent = self.get_key(key)?;
+            chained = h.child(chained, name);
+            key = self.probe(h.slot(chained), |n, k| {
+                n.name_bytes() == name.as_bytes() && parent.has_child(k)
+            })?;
+        }
+        Some(key)
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
-        self.map.get(self.find(path).ok()?)
+        self.get_key(self.lookup(path)?)
     }
 
     pub(crate) fn get_key(&self, key: u64) -> Option<&Node> {
-        self.map.get(key)
+        self.map.get(key)?.live()
     }
 
     /// The node for changing (the map's path to it is copied if a clone shares it).
     pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
-        let k = self.find(path).ok()?;
-        self.map.get_mut(k)
+        let k = self.lookup(path)?;
+        match self.map.get_mut(k)? {
+            Slot::Live(n) => Some(n),
+            Slot::Tomb => None,
+        }
     }
 
     pub(crate) fn contains_key(&self, path: &str) -> bool {
-        self.find(path).is_ok()
+        self.lookup(path).is_some()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.live
     }
 
-    /// Every node, in slot order.
-    #[cfg(test)]
-    pub(crate) fn values(&self) -> impl Iterator<Item = &Node> {
-        self.map.values()
-    }
-
-    /// Adds a node at `path` (its name must be `path`'s last component and its parent
-    /// key the slot of `path`'s parent): its slot key, or the node back when the path is
-    /// taken. Does not link it to its parent.
+    /// Adds a node at `path` (its name must be `path`'s last component): its slot key,
+    /// or the node back when the path is taken or is not a path. The caller links it to
+    /// its parent (until then, lookups do not find it).
     pub(crate) fn insert_new(&mut self, path: &str, node: Node) -> Result<u64, Node> {
         debug_assert!(split_path(path).map_or(node.is_root(), |(_, name)| node.name() == name));
-        match self.find(path) {
-            Ok(_) => Err(node),
-            Err(k) => {
-                self.map.insert(k, node);
-                Ok(k)
-            }
+        if self.lookup(path).is_some() {
+            return Err(node);
         }
-    }
-
-    /// Removes a node: its slot key and the node. Nodes later in its probe run move
-    /// back (their parents' children sets and their children's parent keys follow).
-    /// Does not unlink it from its parent.
-    pub(crate) fn remove(&mut self, path: &str) -> Option<(u64, Node)> {
-        let key = self.find(path).ok()?;
-        let node = self.map.remove(key)?;
-        let mut hole = key;
-        let mut j = key.wrapping_add(1);
-        while let Some(n) = self.map.get(j) {
-            // Probe runs longer than one slot need two paths with the same 64-bit hash:
-            // building the path here is rare.
-            let home = self.home(&self.path_of(n));
-            // `n` may fill the hole when its home is not in (hole, j] (cyclically).
-            if j.wrapping_sub(home) >= j.wrapping_sub(hole) {
-                if let Some(moved) = self.map.remove(j) {
-                    self.map.insert(hole, moved);
-                    self.relink(j, hole);
-                }
-                hole = j;
-            }
-            j = j.wrapping_add(1);
-        }
-        Some((key, node))
-    }
-
-    /// The node at slot `from` moved to `to` (and nothing else moved since): its
-    /// parent's children set and its children's parent keys follow.
-    fn relink(&mut self, from: u64, to: u64) {
-        let Some(moved) = self.map.get(to).cloned() else {
-            return;
+        let Some(mut k) = self.hasher.home(path) else {
+            return Err(node);
         };
-        if !moved.is_root() {
-            if let Some(p) = self.map.get_mut(moved.parent_key()) {
-                p.update(None, |e| {
-                    let c = e.children_mut();
-                    if c.remove(from).is_some() {
-                        c.insert(to, ());
-                    }
-                });
-            }
+        // The first tombstone or empty slot of the probe run (the path is not in it).
+        while let Some(Slot::Live(_)) = self.map.get(k) {
+            k = k.wrapping_add(1);
         }
-        for child in moved.child_keys() {
-            if let Some(c) = self.map.get_mut(child) {
-                c.set_parent(to);
+        self.map.insert(k, Slot::Live(node));
+        self.live += 1;
+        Ok(k)
+    }
+
+    /// Removes a node: its slot key and the node. Other nodes do not move: inside a
+    /// probe run the slot becomes a tombstone. Does not unlink it from its parent.
+    pub(crate) fn remove(&mut self, path: &str) -> Option<(u64, Node)> {
+        let key = self.lookup(path)?;
+        let old = if self.map.get(key.wrapping_add(1)).is_some() {
+            self.map.insert(key, Slot::Tomb)
+        } else {
+            // The run ends here: the tombstones just before it are not needed either.
+            let old = self.map.remove(key);
+            let mut j = key.wrapping_sub(1);
+            while let Some(Slot::Tomb) = self.map.get(j) {
+                self.map.remove(j);
+                j = j.wrapping_sub(1);
             }
+            old
+        };
+        match old {
+            Some(Slot::Live(n)) => {
+                self.live -= 1;
+                Some((key, n))
+            }
+            _ => None,
         }
     }
 }
@@ -750,23 +723,24 @@ mod tests {
         }
     }
 
-    /// The layout docs/STORAGE.md §10 counts on: a 24-byte header and a 17-byte stat for
-    /// a node never changed, so that a node with a ~11-byte name and 100 bytes of data
-    /// fits jemalloc's 192-byte size class (8 count + 24 + 8 length + 17 + 11 + 100 =
-    /// 168).
+    /// The layout docs/STORAGE.md §10 counts on: a 16-byte header and a 17-byte stat for
+    /// a node never changed, so that a node with an 11-byte name and 100 bytes of data
+    /// fits jemalloc's 160-byte size class (8 count + 16 + 8 length + 17 + 11 + 100 =
+    /// 160).
     #[test]
     fn layout_is_compact_and_fields_round_trip() {
-        assert_eq!(std::mem::size_of::<Head>(), 24);
+        assert_eq!(std::mem::size_of::<Head>(), 16);
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
         assert_eq!(std::mem::size_of::<Node>(), 8);
         let fresh = stat(0x1_0000_0005, 1_700_000_000_000);
-        let n = Node::new("c12-3-45678", 9, Some(&[7u8; 100]), 3, &fresh, None);
+        let n = Node::new("c12-3-45678", Some(&[7u8; 100]), 3, &fresh, None);
         assert_eq!(n.0.slice.len(), 17 + 11 + 100);
         assert_eq!(
-            (n.name(), n.parent_key(), n.data(), n.acl(), n.stat()),
-            ("c12-3-45678", 9, &[7u8; 100][..], 3, fresh.clone())
+            (n.name(), n.data(), n.acl(), n.stat()),
+            ("c12-3-45678", &[7u8; 100][..], 3, fresh.clone())
         );
         assert!(!n.is_root() && !n.data_is_null());
-        let root = Node::new("", 0, None, -1, &StatPersisted::default(), None);
+        let root = Node::new("", None, -1, &StatPersisted::default(), None);
         assert!(root.is_root() && root.data_is_null() && root.data_value().is_null());
     }
 
@@ -805,7 +779,7 @@ mod tests {
                 stat_codec::encode(&s, f, &mut buf);
                 assert_eq!(stat_codec::decode(&buf), s);
                 let data: Option<&[u8]> = if null { None } else { Some(b"xy") };
-                let n = Node::new("n", 1, data, 0, &s, None);
+                let n = Node::new("n", data, 0, &s, None);
                 assert_eq!((n.stat(), n.data_opt(), n.name()), (s.clone(), data, "n"));
             }
         }
@@ -818,7 +792,7 @@ mod tests {
 
     #[test]
     fn updates_in_place_or_rebuilt_leave_clones_unchanged() {
-        let mut n = Node::new("b", 4, Some(b"xyz"), 7, &stat(10, 20), None);
+        let mut n = Node::new("b", Some(b"xyz"), 7, &stat(10, 20), None);
         let shared = n.clone();
         // shared: rebuilt, the clone keeps the old contents
         n.update(Some(None), |e| e.stat.version = 3);
@@ -843,18 +817,11 @@ mod tests {
         });
         assert_eq!(&*n.data_value(), &[5u8; 4000][..]);
         assert_eq!(
-            (
-                n.name(),
-                n.parent_key(),
-                n.stat().mzxid,
-                n.child_keys().collect::<Vec<_>>()
-            ),
-            ("b", 4, 99, vec![12])
+            (n.name(), n.stat().mzxid, n.child_keys().collect::<Vec<_>>()),
+            ("b", 99, vec![12])
         );
         n.update(None, |e| e.remove_child(12));
-        assert!(!n.has_children());
-        n.set_parent(8);
-        assert_eq!(n.parent_key(), 8);
+        assert!(!n.has_children() && !n.has_child(12));
         assert!(!Node::acl_fits(i64::from(i32::MAX) + 1));
     }
 

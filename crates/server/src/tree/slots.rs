@@ -215,12 +215,6 @@ impl<V: Clone> SlotMap<V> {
     pub(crate) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.iter().map(|(k, _)| k)
     }
-
-    /// Every value, in key order.
-    #[cfg(test)]
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
-        self.iter().map(|(_, v)| v)
-    }
 }
 
 impl<V> std::fmt::Debug for SlotMap<V> {

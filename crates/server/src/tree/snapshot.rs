@@ -152,9 +152,11 @@ impl NodePrep {
             _ => return Err(BuildError::BadPath(path.to_owned())),
         };
         Ok(PreparedNode {
-            home: self.hasher.home(path),
-            // The parent's slot is set by `TreeBuilder::finish`.
-            node: Node::new(name, 0, data, acl, stat, None),
+            home: self
+                .hasher
+                .home(path)
+                .ok_or_else(|| BuildError::BadPath(path.to_owned()))?,
+            node: Node::new(name, data, acl, stat, None),
             path: Box::from(path),
         })
     }
@@ -362,11 +364,12 @@ impl TreeBuilder {
         path
     }
 
-    /// Slot keys for every entry (by position): home slots in order, the next free one
-    /// after a taken one (linear probing, as `NodeMap::insert_new` would give). `None`
-    /// when a probe run would wrap past the last key (then the caller inserts one by
-    /// one). Finds duplicate paths (same path, same home).
-    fn assign_slots(&self) -> Result<Option<Vec<(u64, u32)>>, BuildError> {
+    /// Slot keys for every entry: (slot, position) sorted by slot. Home slots in order,
+    /// the next free one after a taken one (linear probing, as `NodeMap::insert_new`
+    /// would give); a probe run that would go past the last key continues from key 0
+    /// (practically never: it needs a hash within a few keys of 2^64). Finds duplicate
+    /// paths (same path, same home).
+    fn assign_slots(&self) -> Result<Vec<(u64, u32)>, BuildError> {
         // Sorted by home slot: distributed by the top bits (counting sort), then each
         // small range sorted.
         let n = self.homes.len();
@@ -397,6 +400,7 @@ impl TreeBuilder {
         }
         let mut prev: Option<u64> = None;
         let mut group = 0;
+        let mut wrapped: Vec<usize> = Vec::new();
         for j in 0..order.len() {
             let (home, i) = order[j];
             if j > 0 && order[j - 1].0 == home {
@@ -414,14 +418,36 @@ impl TreeBuilder {
             let key = match prev {
                 Some(p) if p >= home => match p.checked_add(1) {
                     Some(k) => k,
-                    None => return Ok(None),
+                    None => {
+                        wrapped.push(j);
+                        continue;
+                    }
                 },
                 _ => home,
             };
             order[j].0 = key;
             prev = Some(key);
         }
-        Ok(Some(order))
+        if !wrapped.is_empty() {
+            // Every key from these nodes' homes to the last is taken: they go to the
+            // first free keys from 0 on, which keeps them reachable by probing.
+            let taken: std::collections::HashSet<u64> = order
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !wrapped.contains(j))
+                .map(|(_, &(k, _))| k)
+                .collect();
+            let mut k = 0u64;
+            for &j in &wrapped {
+                while taken.contains(&k) {
+                    k += 1;
+                }
+                order[j].0 = k;
+                k += 1;
+            }
+            order.sort_unstable();
+        }
+        Ok(order)
     }
 
     /// The tree, with `last_zxid` as its last applied zxid (the snapshot's name zxid).
@@ -430,34 +456,11 @@ impl TreeBuilder {
             return Err(BuildError::NoRoot);
         }
         let n = self.entries.len();
-        let slots = self.assign_slots()?;
+        let mut sorted = self.assign_slots()?;
         // Slot key by position.
         let mut keys = vec![0u64; n];
-        if let Some(order) = &slots {
-            for &(k, i) in order {
-                keys[i as usize] = k;
-            }
-        } else {
-            // A probe run wraps around (practically never): insert one by one, parents
-            // first (a parent's position is below its children's).
-            let mut map = NodeMap::with_hasher(self.tree.nodes.hasher());
-            for i in 0..n {
-                let mut node = self.entries[i].clone();
-                if let Some(&p) = self.parents.get(i).filter(|&&p| p != NO_PARENT) {
-                    node.set_parent(keys[p as usize]);
-                }
-                let path = self.entry_path(i);
-                keys[i] = map
-                    .insert_new(&path, node)
-                    .map_err(|_| BuildError::Duplicate(path))?;
-            }
-        }
-        // Parents' slot keys (the entries are not shared: set in place).
-        for i in 0..n {
-            let p = self.parents[i];
-            if p != NO_PARENT {
-                self.entries[i].set_parent(keys[p as usize]);
-            }
+        for &(k, i) in &sorted {
+            keys[i as usize] = k;
         }
         // Children sets: the children's keys grouped by parent (counting sort).
         let mut start = vec![0u32; n + 1];
@@ -489,18 +492,6 @@ impl TreeBuilder {
         // The index, from the nodes sorted by key.
         let hasher = self.tree.nodes.hasher();
         let mut nodes: Vec<Option<Node>> = self.entries.into_iter().map(Some).collect();
-        let mut sorted: Vec<(u64, u32)> = match slots {
-            Some(order) => order,
-            None => {
-                let mut v: Vec<(u64, u32)> = keys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| (*k, i as u32))
-                    .collect();
-                v.sort_unstable();
-                v
-            }
-        };
         let list: Vec<(u64, Node)> = sorted
             .drain(..)
             .filter_map(|(k, i)| nodes[i as usize].take().map(|n| (k, n)))

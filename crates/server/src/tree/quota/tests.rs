@@ -223,9 +223,15 @@ fn loading_a_tree_rebuilds_roots_and_recounts_stats() {
     }
     let mut paths: Vec<String> = t
         .tree
-        .nodes
-        .values()
-        .map(|n| t.tree.nodes.path_of(n))
+        .snapshot_nodes()
+        .into_iter()
+        .map(|n| {
+            if n.path.is_empty() {
+                "/".to_owned()
+            } else {
+                n.path
+            }
+        })
         .collect();
     paths.sort();
     for p in paths {
