@@ -470,6 +470,8 @@ pub(crate) struct PathHasher {
     hasher: foldhash::fast::RandomState,
     /// All ones; tests narrow it to force collisions.
     mask: u64,
+    /// Zero; tests set high bits to force probe runs past the last key.
+    fill: u64,
 }
 
 /// What the root's chained hash starts from.
@@ -488,7 +490,7 @@ impl PathHasher {
 
     /// The slot a chained hash starts probing at.
     fn slot(&self, chained: u64) -> u64 {
-        chained & self.mask
+        (chained & self.mask) | self.fill
     }
 
     /// The home slot of `path` (`None` for a string that is not `/` and does not start
@@ -561,6 +563,7 @@ impl NodeMap {
         NodeMap::with_hasher(PathHasher {
             hasher: foldhash::fast::RandomState::default(),
             mask: u64::MAX,
+            fill: 0,
         })
     }
 
@@ -596,12 +599,15 @@ impl NodeMap {
         self.hasher.clone()
     }
 
-    /// A map whose hashes keep only the bits of `mask` (tests: forces probe runs).
+    /// A map whose home slots keep only the bits of `mask` and have those of `fill` set
+    /// (tests: forces probe runs, and runs that go past the last key with `fill` near
+    /// `u64::MAX`).
     #[cfg(test)]
-    pub(crate) fn with_hash_mask(mask: u64) -> NodeMap {
+    pub(crate) fn with_hash_bits(mask: u64, fill: u64) -> NodeMap {
         NodeMap::with_hasher(PathHasher {
             hasher: foldhash::fast::RandomState::default(),
             mask,
+            fill,
         })
     }
 

@@ -241,12 +241,12 @@ impl TreeBuilder {
         TreeBuilder::default()
     }
 
-    /// A builder whose path index keeps only the hash bits of `mask` (tests: forces
-    /// probe runs).
+    /// A builder whose path index's home slots keep only the bits of `mask` and have
+    /// those of `fill` set (tests: `NodeMap::with_hash_bits`).
     #[cfg(test)]
-    pub(crate) fn with_hash_mask(mask: u64) -> TreeBuilder {
+    pub(crate) fn with_hash_bits(mask: u64, fill: u64) -> TreeBuilder {
         let mut b = TreeBuilder::new();
-        b.tree.nodes = NodeMap::with_hash_mask(mask);
+        b.tree.nodes = NodeMap::with_hash_bits(mask, fill);
         b
     }
 

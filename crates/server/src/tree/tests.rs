@@ -399,13 +399,20 @@ fn config_node_set_outside_txns() {
 }
 
 /// Slot probing (tree/node.rs): with hashes cut to 3 bits, almost every path collides
-/// and removals shift long probe runs back. Random creates and deletes must leave the
+/// and removals leave tombstones in long probe runs. Random creates and deletes must leave the
 /// same tree (paths, data, stats, children in name order, digest) as a tree whose paths
 /// never collide, and a clone taken midway must keep its own contents.
 #[test]
 fn colliding_path_hashes_keep_the_tree_exact() {
+    // 8 home slots at the bottom of the key space, then at the top (runs go on from 0)
+    for fill in [0, u64::MAX - 0x7] {
+        colliding_path_hashes_keep_the_tree_exact_with(node::NodeMap::with_hash_bits(0x7, fill));
+    }
+}
+
+fn colliding_path_hashes_keep_the_tree_exact_with(index: node::NodeMap) {
     let mut plain = DataTree::new();
-    let mut coll = DataTree::new_in(node::NodeMap::with_hash_mask(0x7));
+    let mut coll = DataTree::new_in(index);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         rng ^= rng << 13;
@@ -468,8 +475,10 @@ fn a_tree_built_from_a_snapshot_with_colliding_hashes_keeps_working() {
         let path = format!("{}/n{i}", if parent == "/" { "" } else { parent });
         plain.apply(&rec(10 + i, 5, create(&path, false, -1)));
     }
-    for mask in [0x7, 0, u64::MAX] {
-        let mut b = TreeBuilder::with_hash_mask(mask);
+    // (mask, fill): 8 home slots; 1; all; 8 at the top of the key space, so that the
+    // probe runs go on from key 0
+    for (mask, fill) in [(0x7, 0), (0, 0), (u64::MAX, 0), (0x7, u64::MAX - 0x7)] {
+        let mut b = TreeBuilder::with_hash_bits(mask, fill);
         for (idx, acl) in plain.acl_entries() {
             b.add_acl(idx, acl);
         }
@@ -490,7 +499,7 @@ fn a_tree_built_from_a_snapshot_with_colliding_hashes_keeps_working() {
         assert_eq!(
             built.snapshot_nodes(),
             plain.snapshot_nodes(),
-            "mask {mask:x}"
+            "mask {mask:x} fill {fill:x}"
         );
         assert_eq!(built.digest(), plain.digest());
         assert_eq!(built.node_count(), plain.node_count());
@@ -506,7 +515,7 @@ fn a_tree_built_from_a_snapshot_with_colliding_hashes_keeps_working() {
             assert_eq!(
                 copy.apply(&rec(1000 + i, 5, txn.clone())),
                 built.apply(&rec(1000 + i, 5, txn)),
-                "mask {mask:x}, {i}"
+                "mask {mask:x} fill {fill:x}, {i}"
             );
         }
         assert_eq!(built.snapshot_nodes(), copy.snapshot_nodes());
