@@ -24,6 +24,9 @@
 #                 the same way) in the same run, and print rzk/baseline ratios: how a
 #                 change moved rzk, next to Apache ZooKeeper measured in the same run
 #   OPS may include "mixed" (READ_RATIO of gets, default 0.9, the rest sets)
+#   SERVER_CPUS=0  CLIENT_CPUS=1   pin the servers and the bench client to these CPUs
+#                 (taskset -c): on a small machine the load generator otherwise takes
+#                 cores from the server under test (both servers get the same CPUs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,6 +42,9 @@ ZK_PORT="${ZK_PORT:-24182}"
 BASE_PORT="${BASE_PORT:-24183}"
 READ_RATIO="${READ_RATIO:-0.9}"
 BASELINE="${RZK_BASELINE:-}"
+SERVER_PIN=(); CLIENT_PIN=()
+if [ -n "${SERVER_CPUS:-}" ]; then SERVER_PIN=(taskset -c "$SERVER_CPUS"); fi
+if [ -n "${CLIENT_CPUS:-}" ]; then CLIENT_PIN=(taskset -c "$CLIENT_CPUS"); fi
 WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/rzk-bench-compare.XXXXXX")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="${RZK_BIN:-$TARGET/release/rzk}"
@@ -78,7 +84,7 @@ forceSync=$FORCE_SYNC
 4lw.commands.whitelist=*
 admin.enableServer=false
 CFG
-    "$bin" server -c "$WORK/$name/zoo.cfg" >"$WORK/$name/server.log" 2>&1 &
+    "${SERVER_PIN[@]}" "$bin" server -c "$WORK/$name/zoo.cfg" >"$WORK/$name/server.log" 2>&1 &
     STARTED+=("$!")
     local pid="$!"
     for _ in $(seq 100); do
@@ -99,7 +105,7 @@ if [ -n "$BASELINE" ]; then
 fi
 
 # --- Apache ZooKeeper -------------------------------------------------------
-ZK_PID="$("$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
+ZK_PID="$("${SERVER_PIN[@]}" "$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
 STARTED+=("$ZK_PID")
 PID[zk]="$ZK_PID"
 
@@ -122,7 +128,7 @@ for op in $OPS; do
             echo "$a $b" >"$cpu_file"
         ) &
         sampler=$!
-        line="$("$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
+        line="$("${CLIENT_PIN[@]}" "$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
             --op "$op" --read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --path "/rzk-bench-compare" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
         if [ -z "$line" ]; then
@@ -148,7 +154,7 @@ for op in $OPS; do
     printf "%-7s %12s %12s %7s | %9s %9s %7s | %9s %9s %7s\n" "$op" "${ro:--}" "${zo:--}" "$(ratio "$ro" "$zo")" \
         "${r50:--}" "${z50:--}" "$(ratio "$r50" "$z50")" "${r99:--}" "${z99:--}" "$(ratio "$r99" "$z99")"
 done
-echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
+echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk${SERVER_CPUS:+; servers on CPUs $SERVER_CPUS}${CLIENT_CPUS:+, client on CPUs $CLIENT_CPUS})"
 echo
 echo "server CPU per operation (utime + stime over the measured window / ops, microseconds):"
 printf "%-7s %10s %10s %7s%s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")"

@@ -135,9 +135,9 @@ fn get_data(
     path: &str,
     watch: bool,
 ) -> Result<(rzk_proto::Data, Stat), ErrorCode> {
-    let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
+    let (acl, data, stat) = tree.get_data_with_acl(path).ok_or(ErrorCode::NoNode)?;
     require(&acl, auth, perms::READ)?;
-    let r = tree.get_data(path).ok_or(ErrorCode::NoNode)?;
+    let r = (data, stat);
     crate::metrics::hooks::read_stat(path, r.0.as_option().map_or(0, |b| b.len()));
     if watch {
         watches.add_data_watch(conn, path);
@@ -153,9 +153,9 @@ fn get_children(
     path: &str,
     watch: bool,
 ) -> Result<(Vec<String>, Stat), ErrorCode> {
-    let acl = tree.acl(path).ok_or(ErrorCode::NoNode)?;
+    let (acl, children, stat) = tree.get_children_with_acl(path).ok_or(ErrorCode::NoNode)?;
     require(&acl, auth, perms::READ)?;
-    let r = tree.get_children(path).ok_or(ErrorCode::NoNode)?;
+    let r = (children, stat);
     crate::metrics::hooks::read_stat(path, r.0.iter().map(String::len).sum());
     if watch {
         watches.add_child_watch(conn, path);

@@ -402,8 +402,22 @@ impl DataTree {
             .map(|n| (n.data_value(), self.client_stat(n)))
     }
 
+    /// A node's ACL (for the caller's permission check), data and stat, with one
+    /// lookup; `None` when it does not exist.
+    pub fn get_data_with_acl(&self, path: &str) -> Option<(Arc<Vec<Acl>>, Data, Stat)> {
+        self.node(path)
+            .map(|n| (self.acls.get(n.acl()), n.data_value(), self.client_stat(n)))
+    }
+
     /// Children names (sorted) and the node's stat.
     pub fn get_children(&self, path: &str) -> Option<(Vec<String>, Stat)> {
+        self.get_children_with_acl(path)
+            .map(|(_, names, stat)| (names, stat))
+    }
+
+    /// A node's ACL (for the caller's permission check), children names (sorted) and
+    /// stat, with one lookup.
+    pub fn get_children_with_acl(&self, path: &str) -> Option<(Arc<Vec<Acl>>, Vec<String>, Stat)> {
         self.node(path).map(|n| {
             let mut names: Vec<String> = n
                 .child_keys()
@@ -411,7 +425,7 @@ impl DataTree {
                 .map(|c| String::from(c.name()))
                 .collect();
             names.sort_unstable();
-            (names, self.client_stat(n))
+            (self.acls.get(n.acl()), names, self.client_stat(n))
         })
     }
 

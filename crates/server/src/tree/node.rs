@@ -541,6 +541,8 @@ pub(crate) struct NodeMap {
     hasher: PathHasher,
     /// Nodes (not tombstones) in the map.
     live: usize,
+    /// The root's slot (nodes never move, and the root is never removed).
+    root: Option<u64>,
 }
 
 impl fmt::Debug for NodeMap {
@@ -573,6 +575,7 @@ impl NodeMap {
             map: SlotMap::new(),
             hasher,
             live: 0,
+            root: None,
         }
     }
 
@@ -582,6 +585,7 @@ impl NodeMap {
     /// O(n).
     pub(crate) fn from_sorted(hasher: PathHasher, entries: Vec<(u64, Node)>) -> NodeMap {
         let live = entries.len();
+        let root = entries.iter().find(|(_, n)| n.is_root()).map(|(k, _)| *k);
         NodeMap {
             map: SlotMap::from_sorted(
                 entries
@@ -591,6 +595,7 @@ impl NodeMap {
             ),
             hasher,
             live,
+            root,
         }
     }
 
@@ -626,7 +631,8 @@ impl NodeMap {
     fn lookup(&self, path: &str) -> Option<u64> {
         let h = &self.hasher;
         let mut chained = h.root();
-        let mut key = self.probe(h.slot(chained), |n, _| n.is_root())?;
+        let mut key = self.root?;
+        debug_assert_eq!(self.probe(h.slot(chained), |n, _| n.is_root()), Some(key));
         if path == "/" {
             return Some(key);
         }
@@ -683,6 +689,9 @@ impl NodeMap {
         while let Some(Slot::Live(_)) = self.map.get(k) {
             k = k.wrapping_add(1);
         }
+        if node.is_root() {
+            self.root = Some(k);
+        }
         self.map.insert(k, Slot::Live(node));
         self.live += 1;
         Ok(k)
@@ -707,6 +716,9 @@ impl NodeMap {
         match old {
             Some(Slot::Live(n)) => {
                 self.live -= 1;
+                if n.is_root() {
+                    self.root = None;
+                }
                 Some((key, n))
             }
             _ => None,
