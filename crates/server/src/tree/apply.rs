@@ -398,6 +398,9 @@ impl DataTree {
             .ok_or(ErrorCode::NoNode)?
             .0;
         let (_, node) = removed.ok_or(ErrorCode::NoNode)?;
+        if node.has_children() {
+            self.drop_orphans(path, &node);
+        }
         self.digest = self
             .digest
             .wrapping_sub(node_digest(path, node.data(), &node.stat()));
@@ -419,6 +422,33 @@ impl DataTree {
             acl: self.acls.get(parent_acl_idx),
         });
         Ok(())
+    }
+
+    /// The descendants of `node` (just deleted from `path` with children still under
+    /// it: a replay over a fuzzy snapshot, which ZooKeeper allows) leave the index, the
+    /// digest, the data size, the ACL counts and the owner indexes now: lookups go
+    /// through parents, so nothing could find them again. ZooKeeper keeps them in its
+    /// map until the log re-creates or deletes their paths, which ends in the same tree
+    /// and digest. No watch events, as in ZooKeeper; quota counts are left as they are.
+    fn drop_orphans(&mut self, path: &str, node: &Node) {
+        let mut stack: Vec<(String, u64)> =
+            node.child_keys().map(|k| (path.to_owned(), k)).collect();
+        while let Some((parent, key)) = stack.pop() {
+            let Some((_, child)) = self.nodes.remove_key(key) else {
+                continue;
+            };
+            let child_path = super::child_path(&parent, child.name());
+            let stat = child.stat();
+            self.digest = self
+                .digest
+                .wrapping_sub(node_digest(&child_path, child.data(), &stat));
+            self.data_size = self
+                .data_size
+                .wrapping_sub(super::java_len(&child_path) + child.data().len() as u64);
+            self.acls.remove_usage(child.acl());
+            self.unindex_owner(&child_path, stat.ephemeral_owner);
+            stack.extend(child.child_keys().map(|k| (child_path.clone(), k)));
+        }
     }
 
     fn set_data(

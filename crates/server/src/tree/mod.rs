@@ -199,9 +199,13 @@ impl DataTree {
         t
     }
 
-    /// Adds an empty node whose parent exists (a built-in one) and links it.
+    /// Adds an empty built-in node and links it; a missing parent (a tree loaded from a
+    /// snapshot without `/zookeeper`) is added first, open to anyone.
     fn insert_builtin(&mut self, path: &str, acl: i64, stat: &StatPersisted) {
         let (parent, name) = split_path(path).unwrap_or(("/", ""));
+        if !name.is_empty() && !self.nodes.contains_key(parent) {
+            self.insert_builtin(parent, OPEN_ACL_INDEX, &StatPersisted::default());
+        }
         let key = self.insert_node(path, Node::new(name, Some(&[]), acl, stat, None));
         if let (Some(key), false) = (key, name.is_empty()) {
             // Linked without a stat change, as ZooKeeper's built-in nodes.

@@ -701,6 +701,12 @@ impl NodeMap {
     /// probe run the slot becomes a tombstone. Does not unlink it from its parent.
     pub(crate) fn remove(&mut self, path: &str) -> Option<(u64, Node)> {
         let key = self.lookup(path)?;
+        self.remove_key(key)
+    }
+
+    /// Removes the node at slot `key` (as [`NodeMap::remove`]).
+    pub(crate) fn remove_key(&mut self, key: u64) -> Option<(u64, Node)> {
+        self.get_key(key)?;
         let old = if self.map.get(key.wrapping_add(1)).is_some() {
             self.map.insert(key, Slot::Tomb)
         } else {

@@ -400,10 +400,11 @@ impl TreeBuilder {
         }
         let mut prev: Option<u64> = None;
         let mut group = 0;
+        let mut group_home: Option<u64> = None;
         let mut wrapped: Vec<usize> = Vec::new();
         for j in 0..order.len() {
             let (home, i) = order[j];
-            if j > 0 && order[j - 1].0 == home {
+            if group_home == Some(home) {
                 // Same hash (rare): compare the paths.
                 let path = self.entry_path(i as usize);
                 if order[group..j]
@@ -414,6 +415,7 @@ impl TreeBuilder {
                 }
             } else {
                 group = j;
+                group_home = Some(home);
             }
             let key = match prev {
                 Some(p) if p >= home => match p.checked_add(1) {
@@ -591,5 +593,26 @@ mod tests {
             b.add_node(SnapshotNode { acl: big, ..node("") }),
             Err(BuildError::UnknownAcl(_, i)) if i == big
         ));
+    }
+
+    /// Duplicate paths are found however their home slots collide: three nodes with
+    /// one home, and a duplicate after nodes that pushed each other along a probe run.
+    #[test]
+    fn duplicates_in_a_probe_run_are_found() {
+        let mut b = TreeBuilder::with_hash_bits(0, 0);
+        for p in ["", "/a", "/a"] {
+            b.add_node(node(p)).expect("node");
+        }
+        assert!(matches!(b.finish(Zxid(7)), Err(BuildError::Duplicate(p)) if p == "/a"));
+        for mask in [0x1u64, 0x3, 0x7] {
+            let mut b = TreeBuilder::with_hash_bits(mask, 0);
+            for p in ["", "/a", "/b", "/c", "/d", "/a"] {
+                b.add_node(node(p)).expect("node");
+            }
+            assert!(
+                matches!(b.finish(Zxid(7)), Err(BuildError::Duplicate(p)) if p == "/a"),
+                "mask {mask:x}"
+            );
+        }
     }
 }

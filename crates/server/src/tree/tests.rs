@@ -525,3 +525,63 @@ fn a_tree_built_from_a_snapshot_with_colliding_hashes_keeps_working() {
         assert_eq!(built.recompute_digest(), copy.digest());
     }
 }
+
+/// A replay over a fuzzy snapshot may delete a node that still has children (the
+/// snapshot already holds a child the log creates later). Lookups go through parents, so
+/// the children leave the tree with it; re-creating the paths then gives the tree and
+/// the digest ZooKeeper ends with (its `nodes.put` replaces the orphans).
+#[test]
+fn deleting_a_node_with_children_drops_them_and_a_recreate_matches_zookeeper() {
+    let mut t = DataTree::new();
+    t.apply(&rec(1, 5, create("/a", false, -1)));
+    t.apply(&rec(2, 5, create("/a/b", false, -1)));
+    t.apply(&rec(3, 5, create("/a/b/c", true, -1)));
+    let count = t.node_count();
+    let r = t.apply(&rec(4, 5, Txn::Delete(DeleteTxn { path: "/a".into() })));
+    assert_eq!(r.reply, TxnReply::Deleted);
+    assert_eq!(t.node_count(), count - 3);
+    assert_eq!(t.digest(), t.recompute_digest());
+    assert!(t.ephemerals(SessionId(5)).is_empty(), "owner index follows");
+    t.apply(&rec(5, 5, create("/a", false, -1)));
+    t.apply(&rec(6, 5, create("/a/b", false, -1)));
+    assert_eq!(
+        t.get_children("/a").map(|c| c.0),
+        Some(vec!["b".to_string()])
+    );
+    assert_eq!(t.digest(), t.recompute_digest());
+    assert_eq!(t.node_count(), count - 1);
+    let r = t.apply(&rec(
+        7,
+        5,
+        Txn::Delete(DeleteTxn {
+            path: "/a/b".into(),
+        }),
+    ));
+    assert_eq!(r.reply, TxnReply::Deleted);
+    assert_eq!(t.digest(), t.recompute_digest());
+}
+
+/// A tree loaded from a snapshot without `/zookeeper` gets it (and `/zookeeper/config`)
+/// when the membership is written, once: later writes replace the data.
+#[test]
+fn config_node_on_a_tree_without_zookeeper_node_is_added_once() {
+    let mut b = TreeBuilder::new();
+    b.add_node(SnapshotNode {
+        path: String::new(),
+        data: Data::from(Some(Bytes::new())),
+        acl: -1,
+        stat: StatPersisted::default(),
+    })
+    .expect("root");
+    let mut t = b.finish(Zxid(1)).expect("tree");
+    let before = t.node_count();
+    t.set_config_node("server.1=a:1:2", 1, 5);
+    t.set_config_node("server.1=a:1:3", 2, 6);
+    assert_eq!(t.node_count(), before + 2);
+    assert_eq!(&*t.config_node_data(), b"server.1=a:1:3");
+    assert_eq!(
+        t.get_children("/zookeeper").map(|c| c.0),
+        Some(vec!["config".to_string()])
+    );
+    assert_eq!(t.digest(), t.recompute_digest());
+}
