@@ -14,8 +14,9 @@
 #
 # Environment (defaults):
 #   OPS="create set get"  SESSIONS=32  INFLIGHT=8  VALUE_SIZE=100
-#   DURATION=10  WARMUP=2  FORCE_SYNC=yes  RZK_BASE=43000  ZK_BASE=43500
+#   DURATION=10  WARMUP=2  FORCE_SYNC=yes  RZK_BASE=25000  ZK_BASE=25500 (ports below Linux's ephemeral range)
 #   BENCH_DIR=/tmp  KEEP=1 (keep data dirs and logs)  CARGO_TARGET_DIR
+#   RZK_BIN=/path/to/rzk   the rzk under test (default: build this checkout --release)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,11 +27,11 @@ VALUE_SIZE="${VALUE_SIZE:-100}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 FORCE_SYNC="${FORCE_SYNC:-yes}"
-RZK_BASE="${RZK_BASE:-43000}"
-ZK_BASE="${ZK_BASE:-43500}"
+RZK_BASE="${RZK_BASE:-25000}"
+ZK_BASE="${ZK_BASE:-25500}"
 WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/rzk-bench-ensemble.XXXXXX")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/rzk"
+BIN="${RZK_BIN:-$TARGET/release/rzk}"
 
 STARTED=()
 cleanup() {
@@ -43,8 +44,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building rzk --release ..." >&2
-(cd "$ROOT" && cargo build --release -p rzk >&2)
+if [ -z "${RZK_BIN:-}" ]; then
+    echo "building rzk --release ..." >&2
+    (cd "$ROOT" && cargo build --release -p rzk >&2)
+fi
 
 four() { timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && cat <&3' _ "$1" "$2" 2>/dev/null || true; }
 mode() { four "$1" srvr | awk -F': ' '/^Mode:/ { print $2 }'; }
