@@ -12,11 +12,11 @@
 //! only the paths it changes while the clone is alive.
 //!
 //! Memory per znode (docs/STORAGE.md §10): a znode is one allocation holding its stat
-//! (variable length), ACL index, name, parent's slot key and data ([`node::Node`]); the
-//! path index is keyed by a 64-bit hash of the full path and a parent's children set
-//! holds its children's slot keys ([`node::NodeMap`]). The node holds no cached digest (it is a pure function of path,
-//! data and stat, computed when the node is added, changed or removed; the tree digest
-//! stays a running sum).
+//! (variable length), ACL index, name and data ([`node::Node`]); the path index is keyed
+//! by a chained 64-bit hash of the full path, a parent's children set holds its
+//! children's slot keys, and a lookup goes down from the root ([`node::NodeMap`]). The
+//! node holds no cached digest (it is a pure function of path, data and stat, computed
+//! when the node is added, changed or removed; the tree digest stays a running sum).
 
 mod acl_cache;
 mod apply;
