@@ -27,6 +27,16 @@ fn split(path: &str) -> Option<(&str, &str)> {
     Some((parent, &path[i + 1..]))
 }
 
+/// What [`DataTree::modify`] reports about the node it changed.
+pub(super) struct Modified {
+    /// ACL cache index, after the change.
+    pub(super) acl: i64,
+    /// The client stat, after the change.
+    pub(super) stat: Stat,
+    /// Data length before the change.
+    pub(super) old_len: usize,
+}
+
 fn code_of(err: i32) -> ErrorCode {
     ErrorCode::from_i32(err).unwrap_or(ErrorCode::SystemError)
 }
@@ -198,27 +208,31 @@ impl DataTree {
 
     /// Runs `f` on a node's header and, when `data` is `Some`, replaces its data
     /// (`Some(None)`: null), keeping the digest and data size in step; returns the node's
-    /// ACL index and client stat afterwards. The node is copied first if a clone (a
-    /// snapshot being written) still shares it.
+    /// ACL index and client stat afterwards, and its data length before. The node is
+    /// copied first if a clone (a snapshot being written) still shares it.
     pub(super) fn modify(
         &mut self,
         path: &str,
         data: Option<Option<&[u8]>>,
         f: impl FnOnce(&mut NodeEdit),
-    ) -> Option<(i64, Stat)> {
+    ) -> Option<Modified> {
         let n = self.nodes.get_mut(path)?;
-        let old_len = n.data().len() as u64;
+        let old_len = n.data().len();
         let old_digest = node_digest(path, n.data(), &n.stat());
         n.update(data, f);
         let d = node_digest(path, n.data(), &n.stat());
-        let (acl, stat, new_len) = (
-            n.acl(),
-            client_stat(n, self.extended_types),
-            n.data().len() as u64,
-        );
+        let done = Modified {
+            acl: n.acl(),
+            stat: client_stat(n, self.extended_types),
+            old_len,
+        };
+        let new_len = n.data().len() as u64;
         self.digest = self.digest.wrapping_sub(old_digest).wrapping_add(d);
-        self.data_size = self.data_size.wrapping_sub(old_len).wrapping_add(new_len);
-        Some((acl, stat))
+        self.data_size = self
+            .data_size
+            .wrapping_sub(old_len as u64)
+            .wrapping_add(new_len);
+        Some(done)
     }
 
     fn raise_cversion(&mut self, path: &str, cversion: i32, zxid: Zxid) {
@@ -315,7 +329,7 @@ impl DataTree {
                 }
                 p.add_child(key);
             })
-            .map_or(super::OPEN_ACL_INDEX, |(acl, _)| acl);
+            .map_or(super::OPEN_ACL_INDEX, |m| m.acl);
         if owner != 0 {
             self.index_owner(&Name::from(path), owner);
         }
@@ -396,20 +410,13 @@ impl DataTree {
                 }
             })
             .ok_or(ErrorCode::NoNode)?
-            .0;
+            .acl;
         let (_, node) = removed.ok_or(ErrorCode::NoNode)?;
         if node.has_children() {
             self.drop_orphans(path, &node);
         }
-        self.digest = self
-            .digest
-            .wrapping_sub(node_digest(path, node.data(), &node.stat()));
-        self.data_size = self
-            .data_size
-            .wrapping_sub(super::java_len(path) + node.data().len() as u64);
         let acl = self.acls.get(node.acl());
-        self.acls.remove_usage(node.acl());
-        self.unindex_owner(path, node.stat().ephemeral_owner);
+        self.forget(path, &node);
         self.quota_deleted(path, parent, child, node.data().len());
         changes.push(Change {
             path: path.to_owned(),
@@ -438,17 +445,23 @@ impl DataTree {
                 continue;
             };
             let child_path = super::child_path(&parent, child.name());
-            let stat = child.stat();
-            self.digest = self
-                .digest
-                .wrapping_sub(node_digest(&child_path, child.data(), &stat));
-            self.data_size = self
-                .data_size
-                .wrapping_sub(super::java_len(&child_path) + child.data().len() as u64);
-            self.acls.remove_usage(child.acl());
-            self.unindex_owner(&child_path, stat.ephemeral_owner);
+            self.forget(&child_path, &child);
             stack.extend(child.child_keys().map(|k| (child_path.clone(), k)));
         }
+    }
+
+    /// A node taken out of the index at `path` leaves the digest, the data size, its
+    /// ACL's use count and the owner indexes.
+    fn forget(&mut self, path: &str, node: &Node) {
+        let stat = node.stat();
+        self.digest = self
+            .digest
+            .wrapping_sub(node_digest(path, node.data(), &stat));
+        self.data_size = self
+            .data_size
+            .wrapping_sub(super::java_len(path) + node.data().len() as u64);
+        self.acls.remove_usage(node.acl());
+        self.unindex_owner(path, stat.ephemeral_owner);
     }
 
     fn set_data(
@@ -460,25 +473,20 @@ impl DataTree {
         time: i64,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
-        let old_len = self
-            .nodes
-            .get(path)
-            .map(|n| n.data().len())
-            .ok_or(ErrorCode::NoNode)?;
-        let (acl_idx, stat) = self
+        let m = self
             .modify(path, Some(data.as_option().map(|b| &b[..])), |n| {
                 n.stat.mtime = time;
                 n.stat.mzxid = zxid.0;
                 n.stat.version = version;
             })
             .ok_or(ErrorCode::NoNode)?;
-        self.quota_data_changed(path, old_len, data.len());
+        self.quota_data_changed(path, m.old_len, data.len());
         changes.push(Change {
             path: path.to_owned(),
             event_type: event::NODE_DATA_CHANGED,
-            acl: self.acls.get(acl_idx),
+            acl: self.acls.get(m.acl),
         });
-        Ok(stat)
+        Ok(m.stat)
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
@@ -489,13 +497,13 @@ impl DataTree {
             .ok_or(ErrorCode::NoNode)?;
         self.acls.remove_usage(old);
         let idx = self.acls.add(acl);
-        let (_, stat) = self
+        let m = self
             .modify(path, None, |n| {
                 n.stat.aversion = version;
                 n.set_acl(idx);
             })
             .ok_or(ErrorCode::NoNode)?;
-        Ok(stat)
+        Ok(m.stat)
     }
 
     /// Deletes a closed session's ephemerals: the txn's list first, then any the tree

@@ -243,7 +243,7 @@ impl DataTree {
                 n.stat.mzxid = version;
                 n.stat.version = -1;
             })
-            .map_or(OPEN_ACL_INDEX, |(acl, _)| acl);
+            .map_or(OPEN_ACL_INDEX, |m| m.acl);
         Change {
             path: path.to_owned(),
             event_type: rzk_proto::opcode::event::NODE_DATA_CHANGED,
@@ -402,8 +402,8 @@ impl DataTree {
     }
 
     pub fn get_data(&self, path: &str) -> Option<(Data, Stat)> {
-        self.node(path)
-            .map(|n| (n.data_value(), self.client_stat(n)))
+        self.get_data_with_acl(path)
+            .map(|(_, data, stat)| (data, stat))
     }
 
     /// A node's ACL (for the caller's permission check), data and stat, with one

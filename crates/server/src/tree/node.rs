@@ -124,14 +124,13 @@ mod stat_codec {
     pub(super) fn decode(b: &[u8]) -> StatPersisted {
         let flags = b[0];
         let mut at = 1;
-        let mut wide = || {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(&b[at..at + 8]);
-            at += 8;
-            i64::from_le_bytes(v)
+        let mut take = |n: usize| {
+            at += n;
+            &b[at - n..at]
         };
-        let czxid = wide();
-        let ctime = wide();
+        let wide = |bytes: &[u8]| i64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        let czxid = wide(take(8));
+        let ctime = wide(take(8));
         let mut s = StatPersisted {
             czxid,
             mzxid: czxid,
@@ -143,32 +142,25 @@ mod stat_codec {
             ephemeral_owner: 0,
             pzxid: czxid,
         };
-        if flags & MZXID != 0 {
-            s.mzxid = wide();
+        // In `encode`'s order.
+        for (bit, field) in [
+            (MZXID, &mut s.mzxid),
+            (PZXID, &mut s.pzxid),
+            (MTIME, &mut s.mtime),
+            (OWNER, &mut s.ephemeral_owner),
+        ] {
+            if flags & bit != 0 {
+                *field = wide(take(8));
+            }
         }
-        if flags & PZXID != 0 {
-            s.pzxid = wide();
-        }
-        if flags & MTIME != 0 {
-            s.mtime = wide();
-        }
-        if flags & OWNER != 0 {
-            s.ephemeral_owner = wide();
-        }
-        let mut narrow = || {
-            let mut v = [0u8; 4];
-            v.copy_from_slice(&b[at..at + 4]);
-            at += 4;
-            i32::from_le_bytes(v)
-        };
-        if flags & VERSION != 0 {
-            s.version = narrow();
-        }
-        if flags & CVERSION != 0 {
-            s.cversion = narrow();
-        }
-        if flags & AVERSION != 0 {
-            s.aversion = narrow();
+        for (bit, field) in [
+            (VERSION, &mut s.version),
+            (CVERSION, &mut s.cversion),
+            (AVERSION, &mut s.aversion),
+        ] {
+            if flags & bit != 0 {
+                *field = i32::from_le_bytes(take(4).try_into().unwrap_or_default());
+            }
         }
         s
     }
