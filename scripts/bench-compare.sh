@@ -24,6 +24,10 @@
 #                 the same way) in the same run, and print rzk/baseline ratios: how a
 #                 change moved rzk, next to Apache ZooKeeper measured in the same run
 #   OPS may include "mixed" (READ_RATIO of gets, default 0.9, the rest sets)
+#   SETTLE_MAX=30  before each run, wait up to this many seconds for every server to be
+#                 idle (< 5 % of a CPU for a second): a JVM still compiling after it
+#                 started, or collecting after a run, would otherwise take the CPU
+#                 of the next server's measured window
 #   SERVER_CPUS=0  CLIENT_CPUS=1   pin the servers and the bench client to these CPUs
 #                 (taskset -c): on a small machine the load generator otherwise takes
 #                 cores from the server under test (both servers get the same CPUs)
@@ -116,10 +120,27 @@ field() { # field NAME "RESULT k=v ..."
 # CPU ticks (utime + stime) of a process, every thread.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo ""; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# Waits (up to SETTLE_MAX seconds) until every started server is idle: under 5 % of a
+# CPU over one second. A JVM keeps compiling and collecting for seconds after it
+# answers, and after a run; with pinned CPUs that work would land in the next
+# server's measured window.
+settle() {
+    local tries=0 a b t used=0
+    while [ "$tries" -lt "${SETTLE_MAX:-30}" ]; do
+        a=0; for pid in "${PID[@]}"; do t="$(cpu_ticks "$pid")"; a=$((a + ${t:-0})); done
+        sleep 1
+        b=0; for pid in "${PID[@]}"; do t="$(cpu_ticks "$pid")"; b=$((b + ${t:-0})); done
+        used=$(((b - a) * TICK_US / 10000))
+        [ "$used" -lt 5 ] && return 0
+        tries=$((tries + 1))
+    done
+    echo "servers still busy after ${SETTLE_MAX:-30} s (${used} % of a CPU); measuring anyway" >&2
+}
 declare -A RES CPU
 for op in $OPS; do
     for target in $TARGETS; do
         port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
+        settle
         echo "== $op against $target (127.0.0.1:$port)" >&2
         cpu_file="$WORK/cpu-$op-$target"
         (

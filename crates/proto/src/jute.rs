@@ -114,8 +114,10 @@ pub trait Jute: Sized {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
     fn write(&self, w: &mut Vec<u8>);
 
+    /// The record's bytes. The buffer starts at 64 bytes, so small records (headers,
+    /// stats, short paths) are written without growing it.
     fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(64);
         self.write(&mut v);
         v
     }
@@ -171,7 +173,10 @@ impl Jute for String {
                 // Like Java's reader: malformed UTF-8 (e.g. CESU-8 surrogates) becomes
                 // U+FFFD rather than an error, so path rules then reject it as ZooKeeper does.
                 let b = r.take(n)?;
-                Ok(String::from_utf8_lossy(b).into_owned())
+                Ok(match std::str::from_utf8(b) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(b).into_owned(),
+                })
             }
         }
     }

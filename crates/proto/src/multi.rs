@@ -223,7 +223,15 @@ impl Jute for MultiResponse {
     }
 
     fn write(&self, w: &mut Vec<u8>) {
-        for res in &self.results {
+        MultiResponse::write_results(&self.results, w);
+    }
+}
+
+impl MultiResponse {
+    /// Writes a multi response made of `results` (the same bytes as
+    /// `MultiResponse { results }.write(w)`, without owning them).
+    pub fn write_results(results: &[OpResult], w: &mut Vec<u8>) {
+        for res in results {
             res.header().write(w);
             match res {
                 OpResult::Create(p) => p.write(w),

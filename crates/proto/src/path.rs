@@ -50,16 +50,36 @@ fn validate_plain(path: &str) -> Result<(), PathError> {
     if path.ends_with('/') {
         return Err(bad(path, "path must not end with / character"));
     }
-    for comp in path[1..].split('/') {
+    // One pass over the bytes; each component is checked when its end is found, in the
+    // order the per-component rules had. ASCII (nearly all names) is checked a byte at
+    // a time: of ASCII, only NUL, the controls and DEL are forbidden; a component with
+    // other characters is checked per character at its end.
+    let bytes = path.as_bytes();
+    let mut start = 1;
+    let mut ascii = true;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            Some(&b) if b != b'/' => {
+                if b < 0x20 || b == 0x7f {
+                    return Err(bad(path, "invalid character"));
+                }
+                ascii &= b < 0x80;
+                continue;
+            }
+            _ => {}
+        }
+        let comp = &path[start..i];
         if comp.is_empty() {
             return Err(bad(path, "empty node name specified"));
         }
         if comp == "." || comp == ".." {
             return Err(bad(path, "relative paths not allowed"));
         }
-        if comp.chars().any(forbidden_char) {
+        if !ascii && comp.chars().any(forbidden_char) {
             return Err(bad(path, "invalid character"));
         }
+        start = i + 1;
+        ascii = true;
     }
     Ok(())
 }
@@ -112,6 +132,80 @@ mod tests {
         // The last characters of the BMP that Java accepts.
         assert!(validate("/a/\u{FFEF}\u{F900}", false).is_ok());
         assert!(validate("/a//", true).is_err());
+    }
+
+    /// The byte-at-a-time check of ASCII names refuses exactly what the per-character
+    /// rule refuses, for every ASCII character, alone or next to a non-ASCII one.
+    #[test]
+    fn ascii_names_follow_the_character_rule() {
+        for b in 0u8..0x80 {
+            let c = b as char;
+            if c == '/' {
+                continue;
+            }
+            for name in [format!("a{c}"), format!("\u{e9}{c}")] {
+                let path = format!("/x/{name}");
+                assert_eq!(
+                    validate(&path, false).is_err(),
+                    forbidden_char(c) || name == "." || name == "..",
+                    "{path:?}"
+                );
+            }
+        }
+    }
+
+    /// The one-pass check gives the per-component rules' answer, reason included, for
+    /// every path of up to five pieces from an alphabet of separators, dots, controls
+    /// and ASCII, BMP and non-BMP characters.
+    #[test]
+    fn one_pass_check_matches_the_component_rules() {
+        fn by_components(path: &str) -> Result<(), &'static str> {
+            if path.len() == 1 {
+                return Ok(());
+            }
+            if path.ends_with('/') {
+                return Err("path must not end with / character");
+            }
+            for comp in path[1..].split('/') {
+                if comp.is_empty() {
+                    return Err("empty node name specified");
+                }
+                if comp == "." || comp == ".." {
+                    return Err("relative paths not allowed");
+                }
+                if comp.chars().any(forbidden_char) {
+                    return Err("invalid character");
+                }
+            }
+            Ok(())
+        }
+        let alphabet = [
+            "a",
+            "/",
+            ".",
+            "\u{1}",
+            "\u{7f}",
+            "\u{e9}",
+            "\u{fff0}",
+            "\u{10000}",
+        ];
+        let mut paths = vec!["/".to_owned()];
+        let mut frontier = paths.clone();
+        for _ in 0..5 {
+            let next: Vec<String> = frontier
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            paths.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for path in &paths {
+            assert_eq!(
+                validate_plain(path).map_err(|e| e.reason),
+                by_components(path),
+                "{path:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::shared::Shared;
 use crate::node::Event;
 use crate::prep::WriteRequest;
-use crate::reply::{notification_frame, reply_frame, write_reply_body};
+use crate::reply::{notification_frame, reply_frame, write_reply_frame};
 use crate::tree::store::TreeWriter;
 use crate::tree::ApplyResult;
 use rzk_proto::opcode::perms;
@@ -307,10 +307,7 @@ fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, resul
             );
         }
         JobKind::Write(req) => {
-            let frame = match write_reply_body(req.op_code(), result) {
-                Ok(body) => reply_frame(job.xid, zxid, 0, &body),
-                Err(code) => reply_frame(job.xid, zxid, code.code(), &[]),
-            };
+            let frame = write_reply_frame(job.xid, zxid, req.op_code(), result);
             shared.clients.send_to(
                 conn,
                 ConnMsg::Done {

@@ -173,8 +173,9 @@ impl ConnEntry {
 /// All live connections.
 #[derive(Debug, Default)]
 pub struct ConnRegistry {
-    pub conns: HashMap<ConnId, ConnEntry>,
-    pub by_session: HashMap<SessionId, ConnId>,
+    /// Looked up per reply and per notification (foldhash: ids are not attacker-chosen).
+    pub conns: HashMap<ConnId, ConnEntry, foldhash::fast::RandomState>,
+    pub by_session: HashMap<SessionId, ConnId, foldhash::fast::RandomState>,
     pub per_ip: HashMap<IpAddr, u32>,
 }
 
@@ -207,11 +208,12 @@ impl Clients {
 
     /// Sends a message to a connection, if it is still registered; `false` if it is gone.
     pub fn send_to(&self, conn: ConnId, msg: ConnMsg) -> bool {
-        let tx = self.registry().conns.get(&conn).map(|c| c.tx.clone());
-        match tx {
-            Some(tx) => tx.send(msg).is_ok(),
-            None => false,
-        }
+        // The channel is unbounded: sending never waits, so it happens under the lock
+        // (no sender clone per message).
+        self.registry()
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.tx.send(msg).is_ok())
     }
 
     /// The connection currently bound to a session.

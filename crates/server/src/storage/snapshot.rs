@@ -200,7 +200,7 @@ pub struct SnapshotWriter {
     writeback_mark: u64,
     /// File offset up to which writeback was started.
     writeback_offset: u64,
-    adler: adler::Adler32,
+    adler: simd_adler32::Adler32,
     scratch: Vec<u8>,
     stage: Stage,
     tmp: PathBuf,
@@ -241,7 +241,7 @@ impl SnapshotWriter {
             emitted: 0,
             writeback_mark: 0,
             writeback_offset: 0,
-            adler: adler::Adler32::new(),
+            adler: simd_adler32::Adler32::new(),
             scratch: Vec::with_capacity(4096),
             stage: Stage::Sessions,
             tmp,
@@ -265,7 +265,7 @@ impl SnapshotWriter {
     }
 
     fn emit(&mut self) -> Result<(), SnapshotError> {
-        self.adler.write_slice(&self.scratch);
+        self.adler.write(&self.scratch);
         let res = match self.out.as_mut() {
             Some(o) => o.write_all(&self.scratch),
             None => Err(io::Error::other("snapshot writer already finished")),
@@ -383,7 +383,7 @@ impl SnapshotWriter {
     }
 
     fn seal(&mut self) -> Result<(), SnapshotError> {
-        let v = self.adler.checksum() as i64;
+        let v = self.adler.finish() as i64;
         v.write(&mut self.scratch);
         self.scratch.extend_from_slice(&SEAL_TAIL);
         self.emit()
@@ -454,7 +454,7 @@ struct AdlerRead {
     end: usize,
     /// `buf[..summed]` is already in `adler`.
     summed: usize,
-    adler: adler::Adler32,
+    adler: simd_adler32::Adler32,
     /// Bytes consumed from the stream.
     pos: u64,
 }
@@ -467,21 +467,21 @@ impl AdlerRead {
             at: 0,
             end: 0,
             summed: 0,
-            adler: adler::Adler32::new(),
+            adler: simd_adler32::Adler32::new(),
             pos: 0,
         }
     }
 
     /// Adds the consumed bytes not yet in the checksum.
     fn sum(&mut self) {
-        self.adler.write_slice(&self.buf[self.summed..self.at]);
+        self.adler.write(&self.buf[self.summed..self.at]);
         self.summed = self.at;
     }
 
     /// The checksum of everything consumed so far.
     fn checksum(&mut self) -> u32 {
         self.sum();
-        self.adler.checksum()
+        self.adler.finish()
     }
 
     /// Reads the next chunk of the stream into the (fully consumed) buffer; `false` at
@@ -885,7 +885,7 @@ struct Trailer<'a> {
     b: &'a [u8],
     i: usize,
     base: u64,
-    adler: adler::Adler32,
+    adler: simd_adler32::Adler32,
     path: &'a Path,
 }
 
@@ -905,7 +905,7 @@ impl Trailer<'_> {
             return Err(self.err(self.pos(), "unexpected end of file in trailer".into()));
         }
         let s = &self.b[self.i..self.i + n];
-        self.adler.write_slice(s);
+        self.adler.write(s);
         self.i += n;
         Ok(s)
     }
@@ -929,7 +929,7 @@ impl Trailer<'_> {
         String::from_utf8(s.to_vec()).map_err(|_| self.err(at, "string is not utf-8".into()))
     }
     fn seal(&mut self) -> Result<(), SnapshotError> {
-        let expected = self.adler.checksum() as i64;
+        let expected = self.adler.finish() as i64;
         let at = self.pos();
         let val = self.i64()?;
         let _ = self.string()?;

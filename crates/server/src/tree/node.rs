@@ -628,7 +628,14 @@ impl NodeMap {
         if path == "/" {
             return Some(key);
         }
-        for name in path.strip_prefix('/')?.split('/') {
+        // Components found with a byte scan: names are short, and `str::split`'s
+        // searcher cost more than the rest of a lookup's step.
+        let mut rest = path.strip_prefix('/')?;
+        loop {
+            let (name, next) = match rest.bytes().position(|b| b == b'/') {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
             if name.is_empty() {
                 return None;
             }
@@ -637,8 +644,11 @@ impl NodeMap {
             key = self.probe(h.slot(chained), |n, k| {
                 n.name_bytes() == name.as_bytes() && parent.has_child(k)
             })?;
+            match next {
+                Some(r) => rest = r,
+                None => return Some(key),
+            }
         }
-        Some(key)
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {

@@ -39,8 +39,12 @@ impl QuorumVerifier {
 
     /// True when the distinct voters among `sids` are a strict majority of all voters.
     pub fn has_quorum<I: IntoIterator<Item = ServerId>>(&self, sids: I) -> bool {
-        let set: BTreeSet<ServerId> = sids.into_iter().filter(|s| self.is_voter(*s)).collect();
-        set.len() * 2 > self.voters.len()
+        // Without allocating for the usual ensembles (called per proposal on commit).
+        let mut seen: smallvec::SmallVec<[ServerId; 16]> =
+            sids.into_iter().filter(|s| self.is_voter(*s)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len() * 2 > self.voters.len()
     }
 }
 

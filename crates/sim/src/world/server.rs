@@ -4,7 +4,7 @@
 //! * REAL server code: `request::decode` of each client frame, `prep::Prep::prepare` on
 //!   the leader (checks, versions, the predicted digest), `TxnRecord` encode/decode as
 //!   the proposal payload, `DataTree::apply` of every committed txn, the watch registry
-//!   (`WatchManager::trigger`, `read::read` registering watches), `reply::write_reply_body`
+//!   (`WatchManager::trigger`, `read::read` registering watches), `reply::write_reply_frame`
 //!   / `reply_frame` / `notification_frame`, `read::read` for reads, and the session's
 //!   reply order `net::order::ReplyOrder` (the same queue `net::conn` uses).
 //! * MODELLED here: the glue around them that the runtime runs on threads/tokio —
@@ -36,7 +36,7 @@ use rzk_proto::{ErrorCode, Jute, OpCode, Reader, ServerId, SessionId, Zxid};
 use rzk_server::auth::AuthInfo;
 use rzk_server::net::order::{Released, ReplyOrder, Slot};
 use rzk_server::prep::{Prep, WriteRequest};
-use rzk_server::reply::{notification_frame, reply_frame, write_reply_body};
+use rzk_server::reply::{notification_frame, reply_frame, write_reply_frame};
 use rzk_server::request::{self, ReadRequest, Request};
 use rzk_server::session::SessionTracker;
 use rzk_server::tree::DataTree;
@@ -1069,10 +1069,7 @@ impl World {
                 }
             } else if let Some(sc) = app.conns.get_mut(&conn) {
                 // As node::apply::reply_to_origin: the body for the request's opcode.
-                let frame = match write_reply_body(op, &result) {
-                    Ok(body) => reply_frame(rec.header.cxid, result.zxid, 0, &body),
-                    Err(code) => reply_frame(rec.header.cxid, result.zxid, code.code(), &[]),
-                };
+                let frame = write_reply_frame(rec.header.cxid, result.zxid, op, &result);
                 let r = sc.order.mark_done(frame, false);
                 if r != rzk_server::net::order::MarkDone::Stored {
                     problems.push(format!("server {sid}: reply for {key:?} filed as {r:?}"));
