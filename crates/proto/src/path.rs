@@ -50,11 +50,28 @@ fn validate_plain(path: &str) -> Result<(), PathError> {
     if path.ends_with('/') {
         return Err(bad(path, "path must not end with / character"));
     }
+    // Printable ASCII (nearly every path; checked in one vectorised pass) can only
+    // break the component rules: find its separators and check each component.
+    let bytes = path.as_bytes();
+    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        let mut start = 1;
+        for i in 1..=bytes.len() {
+            if i < bytes.len() && bytes[i] != b'/' {
+                continue;
+            }
+            match &bytes[start..i] {
+                b"" => return Err(bad(path, "empty node name specified")),
+                b"." | b".." => return Err(bad(path, "relative paths not allowed")),
+                _ => {}
+            }
+            start = i + 1;
+        }
+        return Ok(());
+    }
     // One pass over the bytes; each component is checked when its end is found, in the
     // order the per-component rules had. ASCII (nearly all names) is checked a byte at
     // a time: of ASCII, only NUL, the controls and DEL are forbidden; a component with
     // other characters is checked per character at its end.
-    let bytes = path.as_bytes();
     let mut start = 1;
     let mut ascii = true;
     for i in 1..=bytes.len() {

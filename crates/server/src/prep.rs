@@ -18,6 +18,7 @@ use rzk_proto::records::{
 };
 use rzk_proto::txn::*;
 use rzk_proto::{Data, ErrorCode, OpCode, SessionId, Zxid};
+use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -101,13 +102,14 @@ struct Pending {
 struct InFlight {
     zxid: Zxid,
     digest_delta: i64,
-    paths: Vec<String>,
+    /// The paths it changed; one path's text is shared with its overlay key.
+    paths: SmallVec<[Arc<str>; 2]>,
 }
 
 /// Changes made while preparing one txn (undone if it fails).
 #[derive(Debug, Default)]
 struct Scratch {
-    undo: Vec<(String, Option<Pending>)>,
+    undo: SmallVec<[(Arc<str>, Option<Pending>); 2]>,
     delta: i64,
 }
 
@@ -121,7 +123,7 @@ pub struct Prep {
     /// left out since (ZooKeeper's `RateLogger`).
     quota_warned_ms: Option<i64>,
     quota_warnings_dropped: u64,
-    overlay: HashMap<String, Pending, foldhash::fast::RandomState>,
+    overlay: HashMap<Arc<str>, Pending, foldhash::fast::RandomState>,
     in_flight: VecDeque<InFlight>,
     pending_delta: i64,
     /// Test-only injected bug (the simulator's): a failing multi does not roll back
@@ -277,8 +279,8 @@ impl Prep {
             };
             self.pending_delta = self.pending_delta.wrapping_sub(t.digest_delta);
             for p in t.paths {
-                if self.overlay.get(&p).is_some_and(|e| e.zxid <= zxid) {
-                    self.overlay.remove(&p);
+                if self.overlay.get(&*p).is_some_and(|e| e.zxid <= zxid) {
+                    self.overlay.remove(&*p);
                 }
             }
         }
@@ -357,8 +359,7 @@ impl Prep {
                 Txn::error(code)
             }
         };
-        let mut paths = Vec::with_capacity(s.undo.len());
-        paths.extend(s.undo.into_iter().map(|(p, _)| p));
+        let paths: SmallVec<[Arc<str>; 2]> = s.undo.into_iter().map(|(p, _)| p).collect();
         if !paths.is_empty() || s.delta != 0 {
             self.pending_delta = self.pending_delta.wrapping_add(s.delta);
             self.in_flight.push_back(InFlight {
@@ -381,7 +382,7 @@ impl Prep {
         while let Some((path, prev)) = s.undo.pop() {
             match prev {
                 Some(p) => self.overlay.insert(path, p),
-                None => self.overlay.remove(&path),
+                None => self.overlay.remove(&*path),
             };
         }
         s.delta = 0;
@@ -440,8 +441,9 @@ impl Prep {
         debug_assert_eq!(old, self.old_digest(tree, path), "stale record of {path}");
         let new = node.as_ref().map_or(0, |n| n.digest);
         s.delta = s.delta.wrapping_add(new.wrapping_sub(old));
-        let prev = self.overlay.insert(path.to_owned(), Pending { zxid, node });
-        s.undo.push((path.to_owned(), prev));
+        let key: Arc<str> = Arc::from(path);
+        let prev = self.overlay.insert(key.clone(), Pending { zxid, node });
+        s.undo.push((key, prev));
     }
 
     fn prep_one(
@@ -769,15 +771,15 @@ impl Prep {
         for (path, p) in &self.overlay {
             match &p.node {
                 None => {
-                    es.remove(path);
+                    es.remove(&**path);
                 }
                 Some(n)
                     if n.stat.ephemeral_owner == c.session.0 && c.session != SessionId::NONE =>
                 {
-                    es.insert(path.clone());
+                    es.insert(path.to_string());
                 }
                 Some(_) => {
-                    es.remove(path);
+                    es.remove(&**path);
                 }
             }
         }

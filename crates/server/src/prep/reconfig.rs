@@ -65,7 +65,7 @@ impl Prep {
         self.in_flight.push_back(super::InFlight {
             zxid,
             digest_delta: s.delta,
-            paths: vec![CONFIG_NODE.to_owned()],
+            paths: smallvec::smallvec![std::sync::Arc::from(CONFIG_NODE)],
         });
         let txn = Txn::Reconfig(SetDataTxn {
             path: CONFIG_NODE.to_owned(),
