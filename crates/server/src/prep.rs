@@ -19,6 +19,7 @@ use rzk_proto::records::{
 use rzk_proto::txn::*;
 use rzk_proto::{Data, ErrorCode, OpCode, SessionId, Zxid};
 use smallvec::SmallVec;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -279,8 +280,12 @@ impl Prep {
             };
             self.pending_delta = self.pending_delta.wrapping_sub(t.digest_delta);
             for p in t.paths {
-                if self.overlay.get(&*p).is_some_and(|e| e.zxid <= zxid) {
-                    self.overlay.remove(&*p);
+                // One hash of the path: the entry is found once, removed if no later
+                // txn changed it again.
+                if let Entry::Occupied(e) = self.overlay.entry(p) {
+                    if e.get().zxid <= zxid {
+                        e.remove();
+                    }
                 }
             }
         }
@@ -571,11 +576,18 @@ impl Prep {
         }
         self.check_quota(c, &path, None, data.len())?;
         let new_cversion = parent.stat.cversion.wrapping_add(1);
+        // The record shares the parent's ACL when it is the same list (usually: the
+        // open ACL), so the list is copied once, into the txn, not twice.
+        let node_acl = if *parent.acl == acl {
+            parent.acl.clone()
+        } else {
+            Arc::new(acl.clone())
+        };
         let (txn, owner) = if op == OpCode::CreateContainer.code() {
             let t = Txn::CreateContainer(CreateContainerTxn {
                 path: path.clone(),
                 data: data.clone(),
-                acl: acl.clone(),
+                acl,
                 parent_cversion: new_cversion,
             });
             (t, ephemeral::CONTAINER_OWNER)
@@ -583,7 +595,7 @@ impl Prep {
             let t = Txn::CreateTtl(CreateTtlTxn {
                 path: path.clone(),
                 data: data.clone(),
-                acl: acl.clone(),
+                acl,
                 parent_cversion: new_cversion,
                 ttl: ttl_ms,
             });
@@ -600,7 +612,7 @@ impl Prep {
                 CreateTxn {
                     path: path.clone(),
                     data: data.clone(),
-                    acl: acl.clone(),
+                    acl,
                     ephemeral: mode.is_ephemeral(),
                     parent_cversion: new_cversion,
                 },
@@ -616,7 +628,7 @@ impl Prep {
         self.put_known(c.tree, s, c.zxid, parent_path, Some(p), parent_old);
         let mut node = PNode {
             data: data.clone(),
-            acl: Arc::new(acl),
+            acl: node_acl,
             stat: StatPersisted {
                 czxid: c.zxid.0,
                 mzxid: c.zxid.0,

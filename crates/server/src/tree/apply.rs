@@ -216,7 +216,20 @@ impl DataTree {
         data: Option<Option<&[u8]>>,
         f: impl FnOnce(&mut NodeEdit),
     ) -> Option<Modified> {
-        let n = self.nodes.get_mut(path)?;
+        let key = self.nodes.lookup_chained(path)?.0;
+        self.modify_key(key, path, data, f)
+    }
+
+    /// [`DataTree::modify`] of the node at slot `key`, whose path is `path` (for its
+    /// digest), for a caller that already found it.
+    fn modify_key(
+        &mut self,
+        key: u64,
+        path: &str,
+        data: Option<Option<&[u8]>>,
+        f: impl FnOnce(&mut NodeEdit),
+    ) -> Option<Modified> {
+        let n = self.nodes.get_key_mut(key)?;
         let old_len = n.data().len();
         let old_digest = node_digest(path, n.data(), &n.stat());
         n.update(data, f);
@@ -265,9 +278,11 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<Stat, ErrorCode> {
         let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
-        if !self.nodes.contains_key(parent) {
+        // The parent is found once: the child goes in next to it and its stat changes
+        // through the same slot.
+        let Some(parent_at) = self.nodes.lookup_chained(parent) else {
             return Err(ErrorCode::NoNode);
-        }
+        };
         if child.is_empty() {
             // Only the root has no name (prep refuses such paths; a txn log might not).
             return Err(ErrorCode::BadArguments);
@@ -298,7 +313,7 @@ impl DataTree {
             None,
         );
         let out = self.client_stat(&node);
-        let key = match self.nodes.insert_new(path, node) {
+        let key = match self.nodes.insert_child(parent_at, child, node) {
             Ok(key) => key,
             Err(_) => {
                 // As ZooKeeper: a replayed create over an existing node installs its ACL.
@@ -316,7 +331,7 @@ impl DataTree {
         self.digest = self.digest.wrapping_add(new_digest);
         self.data_size += super::java_len(path) + data.len() as u64;
         let parent_acl_idx = self
-            .modify(parent, None, |p| {
+            .modify_key(parent_at.0, parent, None, |p| {
                 let cur = p.stat.cversion;
                 let new = if parent_cversion == -1 {
                     cur.wrapping_add(1)
@@ -393,15 +408,17 @@ impl DataTree {
             return Err(ErrorCode::BadArguments);
         }
         let (parent, child) = split(path).ok_or(ErrorCode::NoNode)?;
-        if !self.nodes.contains_key(parent) {
+        // The parent is found once: the child goes in next to it and its stat changes
+        // through the same slot.
+        let Some(parent_at) = self.nodes.lookup_chained(parent) else {
             return Err(ErrorCode::NoNode);
-        }
+        };
         // As ZooKeeper: the parent's pzxid moves even when the child is already gone
         // (a replay over a fuzzy snapshot), so the child is only looked up afterwards.
         // Out of the index first: a lookup finds a node through its parent's children.
         let removed = self.nodes.remove(path);
         let parent_acl_idx = self
-            .modify(parent, None, |p| {
+            .modify_key(parent_at.0, parent, None, |p| {
                 if let Some((key, _)) = &removed {
                     p.remove_child(*key);
                 }

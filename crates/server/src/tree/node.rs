@@ -621,12 +621,18 @@ impl NodeMap {
 
     /// The slot of the node at `path`, found by going down from the root.
     fn lookup(&self, path: &str) -> Option<u64> {
+        self.lookup_chained(path).map(|(key, _)| key)
+    }
+
+    /// The slot of the node at `path` and the chained hash of `path` (what
+    /// [`NodeMap::insert_child`] needs to add a child without walking down again).
+    pub(crate) fn lookup_chained(&self, path: &str) -> Option<(u64, u64)> {
         let h = &self.hasher;
         let mut chained = h.root();
         let mut key = self.root?;
         debug_assert_eq!(self.probe(h.slot(chained), |n, _| n.is_root()), Some(key));
         if path == "/" {
-            return Some(key);
+            return Some((key, chained));
         }
         // Components found with a byte scan: names are short, and `str::split`'s
         // searcher cost more than the rest of a lookup's step.
@@ -646,7 +652,7 @@ impl NodeMap {
             })?;
             match next {
                 Some(r) => rest = r,
-                None => return Some(key),
+                None => return Some((key, chained)),
             }
         }
     }
@@ -662,10 +668,7 @@ impl NodeMap {
     /// The node for changing (the map's path to it is copied if a clone shares it).
     pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let k = self.lookup(path)?;
-        match self.map.get_mut(k)? {
-            Slot::Live(n) => Some(n),
-            Slot::Tomb => None,
-        }
+        self.get_key_mut(k)
     }
 
     pub(crate) fn contains_key(&self, path: &str) -> bool {
@@ -697,6 +700,49 @@ impl NodeMap {
         self.map.insert(k, Slot::Live(node));
         self.live += 1;
         Ok(k)
+    }
+
+    /// Adds `node`, named `name`, as a child of the node `parent` (its slot and chained
+    /// hash, from [`NodeMap::lookup_chained`]): its slot key, or the node back when the
+    /// parent is gone or already has a child of that name. As [`NodeMap::insert_new`]
+    /// for the parent's path joined with `name`, without walking down to the parent
+    /// again. The caller links it to its parent.
+    pub(crate) fn insert_child(
+        &mut self,
+        parent: (u64, u64),
+        name: &str,
+        node: Node,
+    ) -> Result<u64, Node> {
+        debug_assert_eq!(node.name(), name);
+        let (parent_key, parent_chained) = parent;
+        let home = self.hasher.slot(self.hasher.child(parent_chained, name));
+        let Some(p) = self.get_key(parent_key) else {
+            return Err(node);
+        };
+        if self
+            .probe(home, |n, k| {
+                n.name_bytes() == name.as_bytes() && p.has_child(k)
+            })
+            .is_some()
+        {
+            return Err(node);
+        }
+        // The first tombstone or empty slot of the probe run.
+        let mut k = home;
+        while let Some(Slot::Live(_)) = self.map.get(k) {
+            k = k.wrapping_add(1);
+        }
+        self.map.insert(k, Slot::Live(node));
+        self.live += 1;
+        Ok(k)
+    }
+
+    /// The node at slot `key` for changing (as [`NodeMap::get_mut`]).
+    pub(crate) fn get_key_mut(&mut self, key: u64) -> Option<&mut Node> {
+        match self.map.get_mut(key)? {
+            Slot::Live(n) => Some(n),
+            Slot::Tomb => None,
+        }
     }
 
     /// Removes a node: its slot key and the node. Other nodes do not move: inside a
