@@ -234,4 +234,89 @@ mod tests {
         assert_eq!(join("/", "x"), "/x");
         assert_eq!(join("/a", "x"), "/a/x");
     }
+
+    /// Review (session 13): random longer paths over a wider alphabet, validate() in
+    /// both modes, reason included, against the old per-component code.
+    #[test]
+    fn random_paths_match_the_component_rules() {
+        fn old(path: &str) -> Result<(), &'static str> {
+            if path.is_empty() {
+                return Err("path length must be > 0");
+            }
+            if !path.starts_with('/') {
+                return Err("path must start with / character");
+            }
+            if path.len() == 1 {
+                return Ok(());
+            }
+            if path.ends_with('/') {
+                return Err("path must not end with / character");
+            }
+            for comp in path[1..].split('/') {
+                if comp.is_empty() {
+                    return Err("empty node name specified");
+                }
+                if comp == "." || comp == ".." {
+                    return Err("relative paths not allowed");
+                }
+                if comp.chars().any(forbidden_char) {
+                    return Err("invalid character");
+                }
+            }
+            Ok(())
+        }
+        let alphabet = [
+            "a",
+            "/",
+            "/",
+            ".",
+            "..",
+            "\0",
+            "\u{1f}",
+            " ",
+            "~",
+            "\u{7f}",
+            "\u{80}",
+            "\u{85}",
+            "\u{9f}",
+            "\u{a0}",
+            "\u{e9}",
+            "\u{d7ff}",
+            "\u{f8ff}",
+            "\u{f900}",
+            "\u{fffd}",
+            "\u{ffef}",
+            "\u{fff0}",
+            "\u{ffff}",
+            "\u{10000}",
+            "\u{10ffff}",
+            "zz",
+        ];
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..300_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let len = (rng % 12) as usize;
+            let mut r = rng >> 4;
+            let mut path = String::new();
+            if r % 8 != 0 {
+                path.push('/');
+            }
+            for _ in 0..len {
+                r = r.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15;
+                path.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(
+                validate(&path, false).map_err(|e| e.reason),
+                old(&path),
+                "{path:?}"
+            );
+            assert_eq!(
+                validate(&path, true).map_err(|e| e.reason),
+                old(&format!("{path}1")),
+                "seq {path:?}"
+            );
+        }
+    }
 }

@@ -399,3 +399,34 @@ mod tests {
         assert_eq!(adler32(&long), (b << 16) | a);
     }
 }
+
+#[cfg(test)]
+mod review_adler {
+    /// Review (session 13): simd-adler32 fed in pieces of many sizes (as the snapshot
+    /// writer and reader feed it) equals the definition, including all-0xff input
+    /// (largest sums, where a missed modular reduction would show).
+    #[test]
+    fn adler32_in_any_chunking_matches_the_definition() {
+        for fillb in [None, Some(0xffu8)] {
+            let data: Vec<u8> = (0..400_000u32)
+                .map(|i| fillb.unwrap_or((i.wrapping_mul(2_654_435_761) >> 13) as u8))
+                .collect();
+            let (mut a, mut b) = (1u32, 0u32);
+            for &x in &data {
+                a = (a + x as u32) % 65521;
+                b = (b + a) % 65521;
+            }
+            let want = (b << 16) | a;
+            assert_eq!(super::adler32(&data), want);
+            for step in [
+                1usize, 3, 15, 16, 31, 32, 33, 63, 64, 65, 4095, 5552, 5553, 65536,
+            ] {
+                let mut h = simd_adler32::Adler32::new();
+                for c in data.chunks(step) {
+                    h.write(c);
+                }
+                assert_eq!(h.finish(), want, "step {step}");
+            }
+        }
+    }
+}

@@ -585,3 +585,63 @@ fn config_node_on_a_tree_without_zookeeper_node_is_added_once() {
     );
     assert_eq!(t.digest(), t.recompute_digest());
 }
+
+/// Review (session 13): insert_child with every node in ONE probe run (mask 0), same
+/// names under different parents, a node named like its parent, odd paths (empty
+/// names, "//", trailing "/", non-ASCII, long), replayed creates over existing nodes
+/// and deletes of missing children: the colliding tree answers as the plain one.
+#[test]
+fn one_probe_run_index_matches_the_plain_tree() {
+    for fill in [0, u64::MAX, u64::MAX - 1] {
+        let mut plain = DataTree::new();
+        let mut coll = DataTree::new_in(node::NodeMap::with_hash_bits(0, fill));
+        let mut rng: u64 = 0x1234_5678_9abc_def1 ^ fill;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let long = "L".repeat(3000);
+        let parents = ["/", "/a", "/a/a", "/b", "/a/b", "/\u{e9}", "//", "/a/"];
+        for zxid in 1..=4000i64 {
+            let r = next();
+            let parent = parents[(r % parents.len() as u64) as usize];
+            let names = ["a", "b", "c", "\u{e9}", "", "x\u{10000}", long.as_str()];
+            let name = names[((r >> 8) % names.len() as u64) as usize];
+            let path = if parent == "/" {
+                format!("/{name}")
+            } else {
+                format!("{parent}/{name}")
+            };
+            let txn = match (r >> 20) % 6 {
+                0..=2 => create(
+                    &path,
+                    (r >> 30) % 3 == 0,
+                    if (r >> 33) % 2 == 0 { -1 } else { 7 },
+                ),
+                3 => Txn::Delete(DeleteTxn { path: path.clone() }),
+                4 => create(parent, false, -1),
+                _ => Txn::SetData(SetDataTxn {
+                    path: path.clone(),
+                    data: Bytes::from(vec![b'd'; ((r >> 28) % 600) as usize]).into(),
+                    version: 1,
+                }),
+            };
+            let a = plain.apply(&rec(zxid, 5, txn.clone()));
+            let b = coll.apply(&rec(zxid, 5, txn));
+            assert_eq!(a, b, "zxid {zxid} {path:?}");
+        }
+        assert_eq!(plain.snapshot_nodes(), coll.snapshot_nodes());
+        assert_eq!(plain.digest(), coll.digest());
+        assert_eq!(coll.digest(), coll.recompute_digest());
+        assert_eq!(plain.digest(), plain.recompute_digest());
+        for p in ["/", "/a", "/a/a", "/b", "/a/b", "/\u{e9}"] {
+            assert_eq!(plain.get_children(p), coll.get_children(p), "{p}");
+        }
+        for n in coll.snapshot_nodes() {
+            let p = if n.path.is_empty() { "/" } else { &n.path };
+            assert!(coll.exists(p), "{p}");
+        }
+    }
+}
