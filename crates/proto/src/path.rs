@@ -300,7 +300,7 @@ mod tests {
             let len = (rng % 12) as usize;
             let mut r = rng >> 4;
             let mut path = String::new();
-            if r % 8 != 0 {
+            if !r.is_multiple_of(8) {
                 path.push('/');
             }
             for _ in 0..len {

@@ -401,7 +401,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod review_adler {
+mod adler_chunks {
     /// Review (session 13): simd-adler32 fed in pieces of many sizes (as the snapshot
     /// writer and reader feed it) equals the definition, including all-0xff input
     /// (largest sums, where a missed modular reduction would show).
