@@ -59,11 +59,7 @@ fn validate_plain(path: &str) -> Result<(), PathError> {
             if i < bytes.len() && bytes[i] != b'/' {
                 continue;
             }
-            match &bytes[start..i] {
-                b"" => return Err(bad(path, "empty node name specified")),
-                b"." | b".." => return Err(bad(path, "relative paths not allowed")),
-                _ => {}
-            }
+            check_component(path, &path[start..i], true)?;
             start = i + 1;
         }
         return Ok(());
@@ -85,18 +81,26 @@ fn validate_plain(path: &str) -> Result<(), PathError> {
             }
             _ => {}
         }
-        let comp = &path[start..i];
-        if comp.is_empty() {
-            return Err(bad(path, "empty node name specified"));
-        }
-        if comp == "." || comp == ".." {
-            return Err(bad(path, "relative paths not allowed"));
-        }
-        if !ascii && comp.chars().any(forbidden_char) {
-            return Err(bad(path, "invalid character"));
-        }
+        check_component(path, &path[start..i], ascii)?;
         start = i + 1;
         ascii = true;
+    }
+    Ok(())
+}
+
+/// The rules for one component `comp` of `path`, in their order: not empty, not `.` or
+/// `..`, and (unless it is known to be ASCII, whose bytes the caller checked) no
+/// forbidden character.
+#[inline]
+fn check_component(path: &str, comp: &str, ascii: bool) -> Result<(), PathError> {
+    if comp.is_empty() {
+        return Err(bad(path, "empty node name specified"));
+    }
+    if comp == "." || comp == ".." {
+        return Err(bad(path, "relative paths not allowed"));
+    }
+    if !ascii && comp.chars().any(forbidden_char) {
+        return Err(bad(path, "invalid character"));
     }
     Ok(())
 }
@@ -129,6 +133,35 @@ pub fn join(parent: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-component rules, as written before the one-pass check: the reference
+    /// the tests compare [`validate_plain`] with.
+    fn by_components(path: &str) -> Result<(), &'static str> {
+        if path.is_empty() {
+            return Err("path length must be > 0");
+        }
+        if !path.starts_with('/') {
+            return Err("path must start with / character");
+        }
+        if path.len() == 1 {
+            return Ok(());
+        }
+        if path.ends_with('/') {
+            return Err("path must not end with / character");
+        }
+        for comp in path[1..].split('/') {
+            if comp.is_empty() {
+                return Err("empty node name specified");
+            }
+            if comp == "." || comp == ".." {
+                return Err("relative paths not allowed");
+            }
+            if comp.chars().any(forbidden_char) {
+                return Err("invalid character");
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn valid_and_invalid() {
@@ -176,26 +209,6 @@ mod tests {
     /// and ASCII, BMP and non-BMP characters.
     #[test]
     fn one_pass_check_matches_the_component_rules() {
-        fn by_components(path: &str) -> Result<(), &'static str> {
-            if path.len() == 1 {
-                return Ok(());
-            }
-            if path.ends_with('/') {
-                return Err("path must not end with / character");
-            }
-            for comp in path[1..].split('/') {
-                if comp.is_empty() {
-                    return Err("empty node name specified");
-                }
-                if comp == "." || comp == ".." {
-                    return Err("relative paths not allowed");
-                }
-                if comp.chars().any(forbidden_char) {
-                    return Err("invalid character");
-                }
-            }
-            Ok(())
-        }
         let alphabet = [
             "a",
             "/",
@@ -235,36 +248,10 @@ mod tests {
         assert_eq!(join("/a", "x"), "/a/x");
     }
 
-    /// Review (session 13): random longer paths over a wider alphabet, validate() in
-    /// both modes, reason included, against the old per-component code.
+    /// Random longer paths over a wider alphabet, validate() in both modes, reason
+    /// included, against the per-component rules.
     #[test]
     fn random_paths_match_the_component_rules() {
-        fn old(path: &str) -> Result<(), &'static str> {
-            if path.is_empty() {
-                return Err("path length must be > 0");
-            }
-            if !path.starts_with('/') {
-                return Err("path must start with / character");
-            }
-            if path.len() == 1 {
-                return Ok(());
-            }
-            if path.ends_with('/') {
-                return Err("path must not end with / character");
-            }
-            for comp in path[1..].split('/') {
-                if comp.is_empty() {
-                    return Err("empty node name specified");
-                }
-                if comp == "." || comp == ".." {
-                    return Err("relative paths not allowed");
-                }
-                if comp.chars().any(forbidden_char) {
-                    return Err("invalid character");
-                }
-            }
-            Ok(())
-        }
         let alphabet = [
             "a",
             "/",
@@ -309,12 +296,12 @@ mod tests {
             }
             assert_eq!(
                 validate(&path, false).map_err(|e| e.reason),
-                old(&path),
+                by_components(&path),
                 "{path:?}"
             );
             assert_eq!(
                 validate(&path, true).map_err(|e| e.reason),
-                old(&format!("{path}1")),
+                by_components(&format!("{path}1")),
                 "seq {path:?}"
             );
         }
