@@ -75,6 +75,8 @@ async fn mixed_json_progress_and_cleanup(kind: Kind) {
                 "2.6",
                 "--warmup",
                 "0",
+                "--threads",
+                "3",
                 "--json",
             ],
         )

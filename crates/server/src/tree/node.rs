@@ -510,10 +510,13 @@ pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
 }
 
 /// A slot of the path index: a node, or the tombstone of one removed from inside a
-/// probe run (lookups go past it; an insert may reuse it).
-#[derive(Clone)]
+/// probe run (lookups go past it; an insert may reuse it). The default is a tombstone:
+/// `SlotMap` moves nodes between buckets by taking them (`mem::take`) out of a bucket
+/// no clone shares.
+#[derive(Clone, Default)]
 pub(crate) enum Slot {
     Live(Node),
+    #[default]
     Tomb,
 }
 

@@ -44,7 +44,7 @@ impl<V> Default for SlotMap<V> {
     }
 }
 
-impl<V: Clone> SlotMap<V> {
+impl<V: Clone + Default> SlotMap<V> {
     pub(crate) fn new() -> SlotMap<V> {
         SlotMap::default()
     }
@@ -71,48 +71,64 @@ impl<V: Clone> SlotMap<V> {
         Some(&b[i].1)
     }
 
-    /// The bucket of `key` for changing: the directory and the bucket are copied first
-    /// when a clone shares them.
-    fn bucket_mut(&mut self, key: u64) -> &mut Bucket<V> {
+    /// The directory entry of `key` for changing: the directory is copied first when a
+    /// clone shares it (the buckets are not: see [`SlotMap::spliced`] and `get_mut`).
+    fn slot_mut(&mut self, key: u64) -> &mut Bucket<V> {
         let i = self.bucket_of(key);
-        let dir = Arc::make_mut(&mut self.dir);
-        let slot = &mut dir[i];
-        if let Some(b) = slot {
-            if Arc::get_mut(b).is_none() {
-                *b = Arc::from(&b[..]);
+        &mut Arc::make_mut(&mut self.dir)[i]
+    }
+
+    /// `b[..i]`, then `entry`, then `b[i + skip..]`, as a new bucket (one allocation).
+    /// When no clone shares `b` its values are moved out (`mem::take` leaves
+    /// `V::default()` behind, for the path index a tombstone: no node's reference count
+    /// moves, and dropping the old bucket drops only defaults); when one does, they are
+    /// cloned and `b` is left as it was.
+    fn spliced(
+        b: &mut Arc<[(u64, V)]>,
+        i: usize,
+        entry: Option<(u64, V)>,
+        skip: usize,
+    ) -> Arc<[(u64, V)]> {
+        debug_assert!(i + skip <= b.len());
+        match Arc::get_mut(b) {
+            Some(m) => {
+                let (head, tail) = m.split_at_mut(i);
+                let take = |e: &mut (u64, V)| (e.0, std::mem::take(&mut e.1));
+                head.iter_mut()
+                    .map(take)
+                    .chain(entry)
+                    .chain(tail[skip..].iter_mut().map(take))
+                    .collect()
             }
+            None => b[..i]
+                .iter()
+                .cloned()
+                .chain(entry)
+                .chain(b[i + skip..].iter().cloned())
+                .collect(),
         }
-        slot
     }
 
     pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         // Look first, so that a miss copies nothing.
         self.get(key)?;
-        let b = self.bucket_mut(key).as_mut()?;
-        let b = Arc::get_mut(b)?;
+        let b = Arc::make_mut(self.slot_mut(key).as_mut()?);
         let i = b.binary_search_by_key(&key, |e| e.0).ok()?;
         Some(&mut b[i].1)
     }
 
     /// Inserts or replaces; the old value.
     pub(crate) fn insert(&mut self, key: u64, value: V) -> Option<V> {
-        let slot = self.bucket_mut(key);
+        let slot = self.slot_mut(key);
         let old = match slot {
             None => {
                 *slot = Some(Arc::from([(key, value)]));
                 None
             }
             Some(b) => match b.binary_search_by_key(&key, |e| e.0) {
-                Ok(i) => {
-                    let m = Arc::get_mut(b).expect("the bucket is unique after bucket_mut");
-                    Some(std::mem::replace(&mut m[i].1, value))
-                }
+                Ok(i) => Some(std::mem::replace(&mut Arc::make_mut(b)[i].1, value)),
                 Err(i) => {
-                    let mut v = Vec::with_capacity(b.len() + 1);
-                    v.extend_from_slice(&b[..i]);
-                    v.push((key, value));
-                    v.extend_from_slice(&b[i..]);
-                    *b = Arc::from(v);
+                    *b = Self::spliced(b, i, Some((key, value)), 0);
                     None
                 }
             },
@@ -128,17 +144,17 @@ impl<V: Clone> SlotMap<V> {
 
     pub(crate) fn remove(&mut self, key: u64) -> Option<V> {
         self.get(key)?;
-        let slot = self.bucket_mut(key);
-        let b = slot.as_ref()?;
+        let slot = self.slot_mut(key);
+        let b = slot.as_mut()?;
         let i = b.binary_search_by_key(&key, |e| e.0).ok()?;
-        let old = b[i].1.clone();
+        let old = match Arc::get_mut(b) {
+            Some(m) => std::mem::take(&mut m[i].1),
+            None => b[i].1.clone(),
+        };
         if b.len() == 1 {
             *slot = None;
         } else {
-            let mut v = Vec::with_capacity(b.len() - 1);
-            v.extend_from_slice(&b[..i]);
-            v.extend_from_slice(&b[i + 1..]);
-            *slot = Some(Arc::from(v));
+            *b = Self::spliced(b, i, None, 1);
         }
         self.len -= 1;
         Some(old)
@@ -149,7 +165,8 @@ impl<V: Clone> SlotMap<V> {
         let depth = self.depth + 1;
         let mut dir: Vec<Bucket<V>> = Vec::with_capacity(1 << depth);
         let bit = 1u64 << (64 - depth);
-        for b in self.dir.iter() {
+        // Unshared buckets are moved into their halves, shared ones cloned.
+        for b in Arc::make_mut(&mut self.dir).iter_mut() {
             match b {
                 None => {
                     dir.push(None);
@@ -157,8 +174,10 @@ impl<V: Clone> SlotMap<V> {
                 }
                 Some(b) => {
                     let split = b.partition_point(|e| e.0 & bit == 0);
-                    dir.push((split > 0).then(|| Arc::from(&b[..split])));
-                    dir.push((split < b.len()).then(|| Arc::from(&b[split..])));
+                    let len = b.len();
+                    let high = (split < len).then(|| Self::spliced(b, 0, None, split));
+                    dir.push((split > 0).then(|| Self::spliced(b, split, None, len - split)));
+                    dir.push(high);
                 }
             }
         }
@@ -310,6 +329,53 @@ mod tests {
                 r.insert(key(i), i);
             }
             same(&m, &r);
+        }
+    }
+
+    /// Values moved out of unshared buckets (insert, remove, growth) are neither lost,
+    /// duplicated nor taken from a clone: every value's reference count equals the maps
+    /// holding it, and a clone taken midway keeps its values (not the defaults a move
+    /// leaves behind).
+    #[test]
+    fn moves_keep_every_value_once_and_leave_clones_alone() {
+        type V = Option<Arc<u64>>;
+        let values: Vec<Arc<u64>> = (0..4000u64).map(|i| Arc::new(i + 1)).collect();
+        let mut m: SlotMap<V> = SlotMap::new();
+        let mut r: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut snap: Option<(SlotMap<V>, BTreeMap<u64, u64>)> = None;
+        for i in 0..4000u64 {
+            let v = &values[i as usize];
+            m.insert(key(i), Some(v.clone()));
+            r.insert(key(i), **v);
+            if i % 3 == 0 {
+                let gone = m.remove(key(i / 2)).map(|v| v.map(|v| *v));
+                assert_eq!(gone, r.remove(&key(i / 2)).map(Some));
+            }
+            if i % 11 == 0 {
+                let old = m.insert(key(i / 4), Some(values[(i / 5) as usize].clone()));
+                let want = r.insert(key(i / 4), *values[(i / 5) as usize]);
+                assert_eq!(old.map(|v| v.map(|v| *v)), want.map(Some));
+            }
+            if i == 2500 {
+                snap = Some((m.clone(), r.clone()));
+            }
+        }
+        let check = |m: &SlotMap<V>, r: &BTreeMap<u64, u64>| {
+            assert_eq!(m.len(), r.len());
+            for (k, v) in r {
+                assert_eq!(m.get(*k).and_then(|v| v.as_deref()), Some(v), "key {k}");
+            }
+        };
+        check(&m, &r);
+        let (s, sr) = snap.expect("taken");
+        check(&s, &sr);
+        for (i, v) in values.iter().enumerate() {
+            let held = [&m, &s]
+                .iter()
+                .flat_map(|m| m.iter())
+                .filter(|(_, x)| x.as_ref().is_some_and(|x| Arc::ptr_eq(x, v)))
+                .count();
+            assert_eq!(Arc::strong_count(v), 1 + held, "value {i}");
         }
     }
 }
