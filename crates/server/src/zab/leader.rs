@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rzk_proto::quorum::payload::{decode_int, encode_int, LearnerInfo};
 use rzk_proto::quorum::{PacketType, QuorumPacket, LEARNER_PROTOCOL_VERSION};
 use rzk_proto::{ServerId, Zxid};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tracing::{debug, info, warn};
 
 /// Most proposals a leader keeps outstanding (un-committed) before refusing new ones.
@@ -102,10 +102,10 @@ pub struct Leader {
     newleader_acks: BTreeSet<ServerId>,
     phase_deadline: u64,
     learners: BTreeMap<ServerId, Handler>,
-    /// Proposals not yet committed and the voters that acked them.
-    /// Proposals not yet committed, with the voters that have them on disk (a short
-    /// list: cheaper than a set per proposal on the write path).
-    outstanding: BTreeMap<Zxid, Acks>,
+    /// Proposals not yet committed, in zxid order (proposals are made in increasing
+    /// zxid order and commit from the front), with the voters that have them on disk (a
+    /// short list: cheaper than a set per proposal on the write path).
+    outstanding: VecDeque<(Zxid, Acks)>,
     last_proposed: Zxid,
     history_end: Zxid,
     tick: u64,
@@ -132,7 +132,7 @@ impl Leader {
             newleader_acks: BTreeSet::new(),
             phase_deadline: core.now + core.cfg.init_limit * core.tick_ms(),
             learners: BTreeMap::new(),
-            outstanding: BTreeMap::new(),
+            outstanding: VecDeque::new(),
             last_proposed: core.log.last(),
             history_end: core.log.last(),
             tick: 0,
@@ -536,7 +536,7 @@ impl Leader {
             }
             (PacketType::Ack, HState::AwaitEstablish | HState::Broadcast) => {
                 if zxid.counter() != 0 && !observer {
-                    if let Some(acks) = self.outstanding.get_mut(&zxid) {
+                    if let Some(acks) = self.outstanding_mut(zxid) {
                         if !acks.contains(&from) {
                             acks.push(from);
                         }
@@ -682,7 +682,11 @@ impl Leader {
             }
         }
         self.last_proposed = zxid;
-        self.outstanding.insert(zxid, Acks::new());
+        debug_assert!(
+            self.outstanding.back().is_none_or(|(last, _)| *last < zxid),
+            "proposal {zxid} not after the outstanding ones"
+        );
+        self.outstanding.push_back((zxid, Acks::new()));
         let targets: Vec<ServerId> = self
             .learners
             .iter()
@@ -700,10 +704,19 @@ impl Leader {
         }
     }
 
+    /// The acks of outstanding proposal `zxid`, if it is outstanding.
+    fn outstanding_mut(&mut self, zxid: Zxid) -> Option<&mut Acks> {
+        let i = self
+            .outstanding
+            .binary_search_by_key(&zxid, |(z, _)| *z)
+            .ok()?;
+        self.outstanding.get_mut(i).map(|(_, acks)| acks)
+    }
+
     pub fn on_persisted(&mut self, core: &mut Core) {
         let me = core.cfg.my_id;
         let upto = core.log.persisted();
-        for (_, acks) in self.outstanding.range_mut(..=upto) {
+        for (_, acks) in self.outstanding.iter_mut().take_while(|(z, _)| *z <= upto) {
             if !acks.contains(&me) {
                 acks.push(me);
             }
@@ -719,7 +732,7 @@ impl Leader {
         // then commit them in one step.
         let mut upto = None;
         let mut reconfig_acks = None;
-        while let Some((&zxid, acks)) = self.outstanding.first_key_value() {
+        while let Some(&(zxid, ref acks)) = self.outstanding.front() {
             let new_quorum = match &self.reconfig {
                 Some(r) if zxid >= r.zxid => r.qv.has_quorum(acks.iter().copied()),
                 _ => true,
@@ -732,7 +745,7 @@ impl Leader {
             if self.reconfig.as_ref().is_some_and(|r| r.zxid == zxid) {
                 reconfig_acks = Some(acks.clone());
             }
-            self.outstanding.pop_first();
+            self.outstanding.pop_front();
             upto = Some(zxid);
         }
         let Some(upto) = upto else {
