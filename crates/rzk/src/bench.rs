@@ -191,20 +191,36 @@ impl LoadThreads {
             threads: Vec::with_capacity(n),
         };
         for i in 0..n {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start a load runtime: {e}"))?;
-            lt.handles.push(rt.handle().clone());
+            // The runtime is built, run and dropped on its own thread: a runtime dropped
+            // here (inside the caller's `block_on`, e.g. when the thread cannot be
+            // spawned) would panic ("Cannot drop a runtime in a context where blocking is
+            // not allowed").
+            let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             lt.stops.push(stop_tx);
             let t = std::thread::Builder::new()
                 .name(format!("rzk-bench-{i}"))
                 .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ =
+                                handle_tx.send(Err(format!("cannot start a load runtime: {e}")));
+                            return;
+                        }
+                    };
+                    let _ = handle_tx.send(Ok(rt.handle().clone()));
                     let _ = rt.block_on(stop_rx);
                 })
                 .map_err(|e| format!("cannot start a load thread: {e}"))?;
             lt.threads.push(t);
+            let handle = handle_rx
+                .recv()
+                .map_err(|_| "a load thread ended at its start".to_owned())??;
+            lt.handles.push(handle);
         }
         Ok(lt)
     }
@@ -226,10 +242,13 @@ impl Drop for LoadThreads {
 
 /// `--threads 0`: the CPUs this process may run on (its affinity mask), at least 1.
 fn load_thread_count(a: &Args) -> usize {
-    if a.threads > 0 {
-        return a.threads;
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    let n = if a.threads > 0 {
+        a.threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    // A thread without a session would only idle (and hold two histograms).
+    n.min(a.sessions).max(1)
 }
 
 fn new_hist() -> Result<Histogram<u64>, String> {
@@ -515,13 +534,7 @@ async fn measure(
             a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, load.handles.len(), a.hosts
         );
     }
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(a.warmup);
-    let until = measure_from + Duration::from_secs_f64(a.duration);
-    let counters = Arc::new(Counters::default());
-    let budget =
-        (a.op == BenchOp::Create && a.count > 0).then(|| Arc::new(AtomicU64::new(a.count)));
-    let ticker = (!a.quiet).then(|| tokio::spawn(progress(counters.clone(), start, measure_from)));
+    // Before the clock starts: allocating them takes time out of the measured span.
     let hists: Vec<SharedHists> = (0..load.handles.len())
         .map(|_| {
             Ok(Arc::new(std::sync::Mutex::new(Hists {
@@ -530,6 +543,13 @@ async fn measure(
             })))
         })
         .collect::<Result<_, String>>()?;
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let until = measure_from + Duration::from_secs_f64(a.duration);
+    let counters = Arc::new(Counters::default());
+    let budget =
+        (a.op == BenchOp::Create && a.count > 0).then(|| Arc::new(AtomicU64::new(a.count)));
+    let ticker = (!a.quiet).then(|| tokio::spawn(progress(counters.clone(), start, measure_from)));
     let mut tasks = Vec::new();
     for (s, zk) in clients.iter().enumerate() {
         for k in 0..a.inflight {
@@ -732,5 +752,24 @@ mod arg_tests {
         }
         let ok = Cli::try_parse_from(["bench", "--sessions", "4", "--duration", "0.5"]).unwrap();
         assert_eq!((ok.args.sessions, ok.args.duration), (4, 0.5));
+    }
+
+    /// No load thread without a session: `--threads` (and its CPU-count default) is
+    /// capped at `--sessions`.
+    #[test]
+    fn load_threads_are_capped_at_sessions() {
+        let args = |argv: &[&str]| {
+            let argv = std::iter::once("bench").chain(argv.iter().copied());
+            Cli::try_parse_from(argv).unwrap().args
+        };
+        assert_eq!(
+            super::load_thread_count(&args(&["--sessions", "2", "--threads", "8"])),
+            2
+        );
+        assert_eq!(
+            super::load_thread_count(&args(&["--sessions", "8", "--threads", "3"])),
+            3
+        );
+        assert_eq!(super::load_thread_count(&args(&["--sessions", "1"])), 1);
     }
 }

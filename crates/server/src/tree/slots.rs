@@ -362,9 +362,11 @@ mod tests {
         }
         let check = |m: &SlotMap<V>, r: &BTreeMap<u64, u64>| {
             assert_eq!(m.len(), r.len());
-            for (k, v) in r {
-                assert_eq!(m.get(*k).and_then(|v| v.as_deref()), Some(v), "key {k}");
-            }
+            // The whole map, so a default left behind by a move would show.
+            let got: Vec<(u64, Option<u64>)> =
+                m.iter().map(|(k, v)| (k, v.as_deref().copied())).collect();
+            let want: Vec<(u64, Option<u64>)> = r.iter().map(|(k, v)| (*k, Some(*v))).collect();
+            assert_eq!(got, want);
         };
         check(&m, &r);
         let (s, sr) = snap.expect("taken");
@@ -377,5 +379,87 @@ mod tests {
                 .count();
             assert_eq!(Arc::strong_count(v), 1 + held, "value {i}");
         }
+    }
+
+    /// After every change the map holds exactly the reference's entries (no default a
+    /// move left behind shows as an entry, `len` counts what `iter` yields), and clones
+    /// taken at every growth boundary (the directory shared while it doubles), and every
+    /// few hundred changes, keep exactly their entries whatever the map does later,
+    /// `get_mut` included.
+    #[test]
+    fn no_default_shows_and_clones_survive_growth_and_get_mut() {
+        type V = Option<Arc<u64>>;
+        fn exact(m: &SlotMap<V>, r: &BTreeMap<u64, u64>, what: &str) {
+            let got: Vec<(u64, Option<u64>)> =
+                m.iter().map(|(k, v)| (k, v.as_deref().copied())).collect();
+            let want: Vec<(u64, Option<u64>)> = r.iter().map(|(k, v)| (*k, Some(*v))).collect();
+            assert_eq!(got, want, "{what}");
+            assert_eq!(m.len(), want.len(), "{what}: len");
+        }
+        let mut m: SlotMap<V> = SlotMap::new();
+        let mut r: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut clones: Vec<(SlotMap<V>, BTreeMap<u64, u64>)> = Vec::new();
+        for i in 0..6000u64 {
+            // a clone right before the insert that doubles the directory
+            if m.len() == MAX_AVG << m.depth || i % 397 == 0 {
+                clones.push((m.clone(), r.clone()));
+            }
+            let depth = m.depth;
+            let old = m.insert(key(i), Some(Arc::new(i)));
+            assert_eq!(old.map(|v| v.map(|v| *v)), r.insert(key(i), i).map(Some));
+            if m.depth != depth {
+                exact(&m, &r, "right after growth");
+            }
+            if i % 3 == 0 {
+                let k = key(i / 2);
+                let gone = m.remove(k).map(|v| v.map(|v| *v));
+                assert_eq!(gone, r.remove(&k).map(Some), "remove {i}");
+                // removing again finds nothing (no default left under the key)
+                assert!(
+                    m.remove(k).is_none() && m.get(k).is_none(),
+                    "removed key {i} still there"
+                );
+            }
+            if i % 5 == 0 {
+                let k = key(i / 3);
+                match m.get_mut(k) {
+                    Some(v) => {
+                        *v = Some(Arc::new(i + 1_000_000));
+                        assert!(
+                            r.insert(k, i + 1_000_000).is_some(),
+                            "get_mut found a removed key"
+                        );
+                    }
+                    None => assert!(!r.contains_key(&k), "get_mut missed key {k}"),
+                }
+            }
+            if i % 101 == 0 {
+                exact(&m, &r, "periodic");
+            }
+        }
+        exact(&m, &r, "end");
+        assert!(
+            clones.len() > 15 && m.depth >= 7,
+            "{} clones, depth {}",
+            clones.len(),
+            m.depth
+        );
+        for (n, (c, cr)) in clones.iter().enumerate() {
+            exact(c, cr, &format!("clone {n}"));
+        }
+        // and the clones still work as maps of their own
+        let (mut c, mut cr) = clones.swap_remove(3);
+        for i in 0..3000u64 {
+            c.insert(key(i + 50_000), Some(Arc::new(i)));
+            cr.insert(key(i + 50_000), i);
+            if i % 2 == 0 {
+                assert_eq!(
+                    c.remove(key(i)).map(|v| v.map(|v| *v)),
+                    cr.remove(&key(i)).map(Some)
+                );
+            }
+        }
+        exact(&c, &cr, "changed clone");
+        exact(&m, &r, "map after its clone changed");
     }
 }
