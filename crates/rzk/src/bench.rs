@@ -8,7 +8,8 @@
 //! the requests the slots issue while a reply batch is handled leave in one socket write.
 //! On a multi-threaded runtime each request went out in a `sendto` of its own (a slot on
 //! one worker woke the connection task on another), which cost the client ~8 us of CPU per
-//! request against ~3.5 us now, on the same cores as the server it measures. Latencies after the warm-up go into hdrhistograms. Prints ops/s
+//! request against ~3 us now, on the same cores as the server it measures. Latencies
+//! after the warm-up go into hdrhistograms, one pair per load thread. Prints ops/s
 //! and p50/p90/p99/p99.9 (for `--op mixed` also reads and writes apart), then one
 //! machine-readable `RESULT key=value ...` line, or with `--json` one JSON object instead.
 //! A progress line (ops/s, errors) goes to stderr every second. Creates its data under
@@ -173,12 +174,19 @@ struct Counters {
 
 /// The load threads: `n` OS threads named `rzk-bench-N`, each driving one
 /// single-threaded tokio runtime until dropped. Session `i` lives on thread `i % n` (its
-/// connection task is spawned where it connected) and its slots are spawned there too.
+/// connection task is spawned where it connected), its slots are spawned there too and
+/// record into that thread's histograms.
 struct LoadThreads {
-    handles: Vec<tokio::runtime::Handle>,
+    each: Vec<LoadThread>,
     /// Dropping a sender ends its thread's `block_on`.
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// One load thread: its runtime and the latencies its slots measured.
+struct LoadThread {
+    handle: tokio::runtime::Handle,
+    hists: SharedHists,
 }
 
 impl LoadThreads {
@@ -186,7 +194,7 @@ impl LoadThreads {
     fn start(n: usize) -> Result<LoadThreads, String> {
         debug_assert!(n >= 1);
         let mut lt = LoadThreads {
-            handles: Vec::with_capacity(n),
+            each: Vec::with_capacity(n),
             stops: Vec::with_capacity(n),
             threads: Vec::with_capacity(n),
         };
@@ -220,14 +228,18 @@ impl LoadThreads {
             let handle = handle_rx
                 .recv()
                 .map_err(|_| "a load thread ended at its start".to_owned())??;
-            lt.handles.push(handle);
+            let hists = Arc::new(std::sync::Mutex::new(Hists {
+                reads: new_hist()?,
+                writes: new_hist()?,
+            }));
+            lt.each.push(LoadThread { handle, hists });
         }
         Ok(lt)
     }
 
-    /// The runtime of session `i`.
-    fn of(&self, i: usize) -> &tokio::runtime::Handle {
-        &self.handles[i % self.handles.len()]
+    /// The load thread of session `i`.
+    fn of(&self, i: usize) -> &LoadThread {
+        &self.each[i % self.each.len()]
     }
 }
 
@@ -451,6 +463,7 @@ async fn connect_all(a: &Args, load: &LoadThreads) -> Result<Vec<Client>, String
         }
         let connected = load
             .of(i)
+            .handle
             .spawn(async move { b.connect().await })
             .await
             .map_err(|e| format!("load thread: {e}"))?;
@@ -531,18 +544,9 @@ async fn measure(
     if !a.json {
         println!(
             "rzk bench: op={:?} sessions={} inflight={} value={}B warmup={}s duration={}s threads={} hosts={}",
-            a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, load.handles.len(), a.hosts
+            a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, load.each.len(), a.hosts
         );
     }
-    // Before the clock starts: allocating them takes time out of the measured span.
-    let hists: Vec<SharedHists> = (0..load.handles.len())
-        .map(|_| {
-            Ok(Arc::new(std::sync::Mutex::new(Hists {
-                reads: new_hist()?,
-                writes: new_hist()?,
-            })))
-        })
-        .collect::<Result<_, String>>()?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
     let until = measure_from + Duration::from_secs_f64(a.duration);
@@ -564,11 +568,9 @@ async fn measure(
                 until,
                 budget: budget.clone(),
             };
-            let h = hists[s % hists.len()].clone();
-            tasks.push(
-                load.of(s)
-                    .spawn(slot(zk.clone(), plan, counters.clone(), h)),
-            );
+            let lt = load.of(s);
+            let run = slot(zk.clone(), plan, counters.clone(), lt.hists.clone());
+            tasks.push(lt.handle.spawn(run));
         }
     }
     let (mut reads, mut writes) = (new_hist()?, new_hist()?);
@@ -583,8 +585,8 @@ async fn measure(
             Err(e) => failure = Some(e),
         }
     }
-    for h in &hists {
-        let h = h.lock().map_err(|_| "a slot panicked".to_owned())?;
+    for lt in &load.each {
+        let h = lt.hists.lock().map_err(|_| "a slot panicked".to_owned())?;
         reads.add(&h.reads).map_err(|e| e.to_string())?;
         writes.add(&h.writes).map_err(|e| e.to_string())?;
     }

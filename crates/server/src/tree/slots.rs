@@ -332,6 +332,16 @@ mod tests {
         }
     }
 
+    /// The whole map equals `r` (so a default left behind by a move would show as an
+    /// entry) and `len` counts what `iter` yields.
+    fn exact(m: &SlotMap<Option<Arc<u64>>>, r: &BTreeMap<u64, u64>, what: &str) {
+        let got: Vec<(u64, Option<u64>)> =
+            m.iter().map(|(k, v)| (k, v.as_deref().copied())).collect();
+        let want: Vec<(u64, Option<u64>)> = r.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        assert_eq!(got, want, "{what}");
+        assert_eq!(m.len(), want.len(), "{what}: len");
+    }
+
     /// Values moved out of unshared buckets (insert, remove, growth) are neither lost,
     /// duplicated nor taken from a clone: every value's reference count equals the maps
     /// holding it, and a clone taken midway keeps its values (not the defaults a move
@@ -360,17 +370,9 @@ mod tests {
                 snap = Some((m.clone(), r.clone()));
             }
         }
-        let check = |m: &SlotMap<V>, r: &BTreeMap<u64, u64>| {
-            assert_eq!(m.len(), r.len());
-            // The whole map, so a default left behind by a move would show.
-            let got: Vec<(u64, Option<u64>)> =
-                m.iter().map(|(k, v)| (k, v.as_deref().copied())).collect();
-            let want: Vec<(u64, Option<u64>)> = r.iter().map(|(k, v)| (*k, Some(*v))).collect();
-            assert_eq!(got, want);
-        };
-        check(&m, &r);
+        exact(&m, &r, "map");
         let (s, sr) = snap.expect("taken");
-        check(&s, &sr);
+        exact(&s, &sr, "clone");
         for (i, v) in values.iter().enumerate() {
             let held = [&m, &s]
                 .iter()
@@ -389,13 +391,6 @@ mod tests {
     #[test]
     fn no_default_shows_and_clones_survive_growth_and_get_mut() {
         type V = Option<Arc<u64>>;
-        fn exact(m: &SlotMap<V>, r: &BTreeMap<u64, u64>, what: &str) {
-            let got: Vec<(u64, Option<u64>)> =
-                m.iter().map(|(k, v)| (k, v.as_deref().copied())).collect();
-            let want: Vec<(u64, Option<u64>)> = r.iter().map(|(k, v)| (*k, Some(*v))).collect();
-            assert_eq!(got, want, "{what}");
-            assert_eq!(m.len(), want.len(), "{what}: len");
-        }
         let mut m: SlotMap<V> = SlotMap::new();
         let mut r: BTreeMap<u64, u64> = BTreeMap::new();
         let mut clones: Vec<(SlotMap<V>, BTreeMap<u64, u64>)> = Vec::new();
