@@ -70,6 +70,10 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Jobs taken from the client queue per wake-up before the driver looks at other events.
 const JOBS_PER_WAKE: usize = 64;
 
+/// Events (packets from peers, fsyncs, links) taken per wake-up before the driver
+/// looks at the client queue again.
+const EVENTS_PER_WAKE: usize = 64;
+
 /// A leader's proposal waiting for its commit.
 #[derive(Debug)]
 struct Proposed {
@@ -84,6 +88,44 @@ struct Link {
     id: LinkId,
     tx: LinkTx,
     reader: tokio::task::AbortHandle,
+    /// Packets for this link produced during the current wake-up of the driver, handed
+    /// to the writer task as one `Outbound::Packets` (`Link::flush`) before the driver
+    /// waits again or queues anything else on the link: one wake-up of the writer and
+    /// one socket write per wake-up of the driver instead of one per packet.
+    pending: Vec<QuorumPacket>,
+}
+
+impl Link {
+    fn new(id: LinkId, tx: LinkTx, reader: tokio::task::AbortHandle) -> Link {
+        Link {
+            id,
+            tx,
+            reader,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Queues the packets gathered since the last flush on the writer, in order.
+    fn flush(&mut self) {
+        match self.pending.len() {
+            0 => {}
+            1 => {
+                if let Some(p) = self.pending.pop() {
+                    let _ = self.tx.send(Outbound::Packet(p));
+                }
+            }
+            _ => {
+                let batch = std::mem::take(&mut self.pending);
+                let _ = self.tx.send(Outbound::Packets(batch));
+            }
+        }
+    }
+
+    /// Queues `o` after everything gathered so far.
+    fn send_now(&mut self, o: Outbound) {
+        self.flush();
+        let _ = self.tx.send(o);
+    }
 }
 
 /// A client request for the leader's prep.
@@ -370,12 +412,25 @@ impl Driver {
                 return;
             }
             let can_take = self.held.len() < MAX_HELD;
+            self.flush_links();
             tokio::select! {
                 biased;
                 ev = events.recv() => match ev {
                     Some(e) => {
                         self.clock.refresh();
                         self.on_event(e);
+                        // Take what else is waiting too: the learners' ACKs and the
+                        // local fsync of one batch then leave as one COMMIT write per
+                        // link (see `Link::pending`).
+                        for _ in 1..EVENTS_PER_WAKE {
+                            if self.stop {
+                                break;
+                            }
+                            match events.try_recv() {
+                                Ok(e) => self.on_event(e),
+                                Err(_) => break,
+                            }
+                        }
                     }
                     None => break,
                 },
@@ -408,7 +463,8 @@ impl Driver {
             self.flush_persist();
         }
         tracing::info!("quorum driver stopping");
-        for (_, l) in self.links.drain() {
+        for (_, mut l) in self.links.drain() {
+            l.flush();
             l.reader.abort();
         }
         self.flush_persist();
@@ -513,8 +569,18 @@ impl Driver {
     }
 
     fn close_link(&mut self, peer: ServerId) {
-        if let Some(l) = self.links.remove(&peer) {
+        if let Some(mut l) = self.links.remove(&peer) {
+            // What the core sent before closing still goes out (the writer drains its
+            // queue once the sender is gone).
+            l.flush();
             l.reader.abort();
+        }
+    }
+
+    /// Hands every link's gathered packets to its writer (before the driver waits).
+    fn flush_links(&mut self) {
+        for l in self.links.values_mut() {
+            l.flush();
         }
     }
 
@@ -540,9 +606,9 @@ impl Driver {
                     to,
                     msg: Message::Quorum(p),
                 } => {
-                    if let Some(l) = self.links.get(&to) {
+                    if let Some(l) = self.links.get_mut(&to) {
                         crate::metrics::hooks::quorum_packet_sent(p.ty);
-                        let _ = l.tx.send(Outbound::Packet(p));
+                        l.pending.push(p);
                     }
                 }
                 Output::Connect { to } => self.connect(to),
@@ -559,9 +625,9 @@ impl Driver {
                 Output::PersistEpoch { kind, epoch } => self.send_disk(DiskOp::Epoch(kind, epoch)),
                 Output::Truncate { to } => self.send_disk(DiskOp::Truncate(to)),
                 Output::SendSnapshot { to, zxid } => {
-                    if let Some(l) = self.links.get(&to) {
+                    if let Some(l) = self.links.get_mut(&to) {
                         let (tx, rx) = oneshot::channel();
-                        let _ = l.tx.send(Outbound::Snap { zxid, body: rx });
+                        l.send_now(Outbound::Snap { zxid, body: rx });
                         crate::metrics::metrics().snap_count.inc();
                         tracing::info!(learner = %to, zxid = %zxid, "sending a snapshot");
                         self.send_applier(ApplyMsg::Snapshot { zxid, tx });
@@ -653,14 +719,9 @@ impl Driver {
             self.shared.config.extended_types_enabled,
             self.quorum_tls.clone(),
         ));
-        self.links.insert(
-            to,
-            Link {
-                id,
-                tx,
-                reader: h.abort_handle(),
-            },
-        );
+        if let Some(mut old) = self.links.insert(to, Link::new(id, tx, h.abort_handle())) {
+            old.flush();
+        }
     }
 
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
@@ -1161,14 +1222,8 @@ impl Driver {
                 tx,
                 reader,
             } => {
-                if let Some(old) = self.links.insert(
-                    sid,
-                    Link {
-                        id: link,
-                        tx,
-                        reader,
-                    },
-                ) {
+                if let Some(mut old) = self.links.insert(sid, Link::new(link, tx, reader)) {
+                    old.flush();
                     old.reader.abort();
                 }
             }
@@ -1200,8 +1255,8 @@ impl Driver {
 
     fn on_tick(&mut self) {
         if self.role == Role::Leading && crate::metrics::hooks::marker_due() {
-            for l in self.links.values() {
-                let _ = l.tx.send(Outbound::Marker(Instant::now()));
+            for l in self.links.values_mut() {
+                l.send_now(Outbound::Marker(Instant::now()));
             }
         }
         let now = self.now_ms();
@@ -1293,5 +1348,52 @@ impl Driver {
         if !touches.is_empty() {
             self.step(Input::SessionTouches(Bytes::from(encode_touches(&touches))));
         }
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    fn commit(zxid: i64) -> QuorumPacket {
+        QuorumPacket::new(PacketType::Commit, zxid)
+    }
+
+    fn zxids(o: &Outbound) -> Vec<i64> {
+        match o {
+            Outbound::Packet(p) => vec![p.zxid],
+            Outbound::Packets(ps) => ps.iter().map(|p| p.zxid).collect(),
+            Outbound::Marker(_) => vec![-1],
+            Outbound::Snap { zxid, .. } => vec![-2 - zxid.0],
+        }
+    }
+
+    /// A link hands over what it gathered before anything queued after it, and a flush
+    /// of nothing queues nothing.
+    #[tokio::test]
+    async fn gathered_packets_go_out_before_what_follows_them() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async {}).abort_handle();
+        let mut link = Link::new(1, tx, reader);
+        link.flush();
+        assert!(rx.try_recv().is_err());
+        link.pending.push(commit(1));
+        link.pending.push(commit(2));
+        link.send_now(Outbound::Marker(Instant::now()));
+        link.pending.push(commit(3));
+        link.flush();
+        link.flush();
+        let (_body_tx, body) = oneshot::channel();
+        link.pending.push(commit(4));
+        link.send_now(Outbound::Snap {
+            zxid: Zxid(9),
+            body,
+        });
+        let mut got = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            got.push(zxids(&o));
+        }
+        assert_eq!(got, vec![vec![1, 2], vec![-1], vec![3], vec![4], vec![-11]]);
+        assert!(link.pending.is_empty());
     }
 }
