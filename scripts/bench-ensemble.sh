@@ -9,8 +9,11 @@
 # data directories on the same disk and the same forceSync setting, waits for each
 # ensemble to have a leader and two followers, runs `rzk bench` for each op against
 # each ensemble with a connect string listing all three members, and prints a table of
-# ops/s and latency percentiles with rzk/zk ratios. Only the processes this script
-# started are stopped (by PID).
+# ops/s and latency percentiles with rzk/zk ratios, and the CPU each ensemble used per
+# operation: utime + stime of its three server processes (every thread), sampled from
+# /proc/<pid>/stat when the measured window starts and ends (WARMUP and WARMUP +
+# DURATION seconds into the bench), divided by the operations the bench counted. Only
+# the processes this script started are stopped (by PID).
 #
 # Environment (defaults):
 #   OPS="create set get"  SESSIONS=32  INFLIGHT=8  VALUE_SIZE=100
@@ -67,6 +70,7 @@ servers() { # servers BASE -> server.N lines
 
 # --- rzk ensemble ------------------------------------------------------------
 RZK_PORTS=()
+RZK_PIDS=()
 for i in 1 2 3; do
     d="$WORK/rzk$i"; mkdir -p "$d/data"; echo "$i" > "$d/data/myid"
     port=$((RZK_BASE + i)); RZK_PORTS+=("$port")
@@ -79,17 +83,20 @@ for i in 1 2 3; do
     } > "$d/zoo.cfg"
     "$BIN" server -c "$d/zoo.cfg" >"$d/server.log" 2>&1 &
     STARTED+=("$!")
+    RZK_PIDS+=("$!")
 done
 wait_ensemble "${RZK_PORTS[@]}"
 
 # --- Apache ZooKeeper ensemble ------------------------------------------------
 ZK_PORTS=()
+ZK_PIDS=()
 mapfile -t ZK_SERVERS < <(servers "$ZK_BASE")
 for i in 1 2 3; do
     d="$WORK/zk$i"; mkdir -p "$d/data"; echo "$i" > "$d/data/myid"
     port=$((ZK_BASE + i)); ZK_PORTS+=("$port")
     pid="$("$ROOT/scripts/start-apache-zk.sh" "$port" "$d" "forceSync=$FORCE_SYNC" "${ZK_SERVERS[@]}" | tail -1)"
     STARTED+=("$pid")
+    ZK_PIDS+=("$pid")
 done
 wait_ensemble "${ZK_PORTS[@]}"
 
@@ -98,11 +105,22 @@ RZK_HOSTS="$(hosts "${RZK_PORTS[@]}")"
 ZK_HOSTS="$(hosts "${ZK_PORTS[@]}")"
 
 field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-declare -A RES
+# CPU ticks (utime + stime, every thread) of the given processes, summed.
+cpu_ticks() { local sum=0 t; for pid in "$@"; do t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"; sum=$((sum + ${t:-0})); done; echo "$sum"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+declare -A RES CPU
 for op in $OPS; do
     for target in rzk zk; do
         h="$RZK_HOSTS"; [ "$target" = zk ] && h="$ZK_HOSTS"
+        pids=("${RZK_PIDS[@]}"); [ "$target" = zk ] && pids=("${ZK_PIDS[@]}")
         echo "== $op against $target ensemble ($h)" >&2
+        cpu_file="$WORK/cpu-$op-$target"
+        (
+            sleep "$WARMUP"; a="$(cpu_ticks "${pids[@]}")"
+            sleep "$DURATION"; b="$(cpu_ticks "${pids[@]}")"
+            echo "$a $b" >"$cpu_file"
+        ) &
+        sampler=$!
         "$BIN" bench --hosts "$h" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
             --op "$op" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
             --path "/rzk-bench-ensemble" >"$WORK/bench-$op-$target.out" 2>"$WORK/bench-$op-$target.err" || true
@@ -113,6 +131,10 @@ for op in $OPS; do
             tail -5 "$WORK/bench-$op-$target.err" >&2
         fi
         RES[$op,$target]="$line"
+        wait "$sampler" || true
+        # the ensemble's CPU microseconds per operation in the measured window
+        CPU[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
+            NF == 2 && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
     done
 done
 
@@ -139,4 +161,11 @@ for op in $OPS; do
 done
 [ "$bad" -eq 0 ] && echo "errors=0 in every result line" || echo "WARNING: a result line is missing or has errors != 0"
 echo "(3-node ensembles; sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk)"
+echo
+echo "ensemble CPU per operation (utime + stime of the three servers over the measured window / ops, microseconds):"
+printf "%-7s %10s %10s %7s\n" op rzk_us/op zk_us/op ratio
+for op in $OPS; do
+    rc="${CPU[$op,rzk]:-}"; zc="${CPU[$op,zk]:-}"
+    printf "%-7s %10s %10s %7s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")"
+done
 exit "$bad"
