@@ -423,7 +423,7 @@ impl Driver {
                         // local fsync of one batch then leave as one COMMIT write per
                         // link (see `Link::pending`).
                         for _ in 1..EVENTS_PER_WAKE {
-                            if self.stop {
+                            if self.stop || self.shared.lifecycle.is_halted() {
                                 break;
                             }
                             match events.try_recv() {
@@ -707,7 +707,7 @@ impl Driver {
             self.shared.quorum.set_role(Role::Observing, Some(to));
         }
         let id = learner_net::next_link_id();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = learner_net::link_channel();
         let h = self.rt.spawn(learner_net::connect(
             to,
             addr,
@@ -1229,7 +1229,10 @@ impl Driver {
             }
             Event::LinkClosed { peer, link } => {
                 if self.links.get(&peer).map(|l| l.id) == Some(link) {
-                    self.links.remove(&peer);
+                    if let Some(mut l) = self.links.remove(&peer) {
+                        // (The writer may still be up when only the reader ended.)
+                        l.flush();
+                    }
                     self.step(Input::Disconnected { peer });
                 }
             }
@@ -1372,11 +1375,11 @@ mod link_tests {
     /// of nothing queues nothing.
     #[tokio::test]
     async fn gathered_packets_go_out_before_what_follows_them() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = learner_net::link_channel();
         let reader = tokio::spawn(async {}).abort_handle();
         let mut link = Link::new(1, tx, reader);
         link.flush();
-        assert!(rx.try_recv().is_err());
+        assert!(rx.try_recv().is_none());
         link.pending.push(commit(1));
         link.pending.push(commit(2));
         link.send_now(Outbound::Marker(Instant::now()));
@@ -1390,7 +1393,7 @@ mod link_tests {
             body,
         });
         let mut got = Vec::new();
-        while let Ok(o) = rx.try_recv() {
+        while let Some(o) = rx.try_recv() {
             got.push(zxids(&o));
         }
         assert_eq!(got, vec![vec![1, 2], vec![-1], vec![3], vec![4], vec![-11]]);

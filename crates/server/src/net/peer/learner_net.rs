@@ -14,7 +14,7 @@ use crate::tls::QuorumTls;
 use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
 use rzk_proto::{Jute, ServerId, Zxid};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
@@ -44,7 +44,74 @@ pub enum Outbound {
     Marker(std::time::Instant),
 }
 
-pub type LinkTx = mpsc::UnboundedSender<Outbound>;
+impl Outbound {
+    /// Quorum packets this item puts on the wire (a SNAP counts as one; a marker none).
+    fn packets(&self) -> usize {
+        match self {
+            Outbound::Packet(_) | Outbound::Snap { .. } => 1,
+            Outbound::Packets(ps) => ps.len(),
+            Outbound::Marker(_) => 0,
+        }
+    }
+}
+
+/// The sending side of a link's queue. It counts the packets queued and not yet
+/// written (shared with the writer's [`LinkRx`]), so the leader's writer can report how
+/// many packets wait behind each one it sends (`learner_handler_qp_size`, as
+/// ZooKeeper's `LearnerHandler` samples its queue) although a batch is one queue item.
+#[derive(Debug, Clone)]
+pub struct LinkTx {
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LinkTx {
+    /// Queues `o` behind everything queued before. Errors (giving `o` back) once the
+    /// writer has stopped.
+    pub fn send(&self, o: Outbound) -> Result<(), mpsc::error::SendError<Outbound>> {
+        let n = o.packets();
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        self.tx.send(o).inspect_err(|_| {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+        })
+    }
+}
+
+/// The writer's side of a link's queue (see [`LinkTx`]).
+#[derive(Debug)]
+pub struct LinkRx {
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LinkRx {
+    /// The next queued item, if one is waiting (tests look at what a sender queued).
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
+        self.rx.try_recv().ok()
+    }
+
+    /// One packet taken off the queue: how many are still queued behind it.
+    fn took_packet(&self) -> usize {
+        self.queued
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1)
+    }
+}
+
+/// A link's queue: the driver (or observer master) sends, `write_loop` writes. Unbounded,
+/// see [`Outbound`].
+pub fn link_channel() -> (LinkTx, LinkRx) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        LinkTx {
+            tx,
+            queued: queued.clone(),
+        },
+        LinkRx { rx, queued },
+    )
+}
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
@@ -54,15 +121,11 @@ pub fn next_link_id() -> LinkId {
 
 /// Writes queued packets until the queue closes or the socket fails. `learner`: the
 /// leader's link to that learner (its queue is measured).
-pub(crate) async fn write_loop(
-    wr: PeerWrite,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    learner: Option<ServerId>,
-) {
+pub(crate) async fn write_loop(wr: PeerWrite, mut link: LinkRx, learner: Option<ServerId>) {
     let mut wr = BufWriter::with_capacity(LINK_BUFFER, wr);
     let mut buf = Vec::with_capacity(4096);
     let qp = learner.map(crate::metrics::hooks::LearnerQueue::new);
-    while let Some(o) = rx.recv().await {
+    while let Some(o) = link.rx.recv().await {
         let r = match o {
             Outbound::Marker(at) => {
                 if let Some(q) = &qp {
@@ -72,24 +135,35 @@ pub(crate) async fn write_loop(
                 Ok(())
             }
             Outbound::Packet(p) => {
+                let behind = link.took_packet();
                 if let Some(q) = &qp {
-                    q.sent(rx.len());
+                    q.sent(behind);
                 }
                 buf.clear();
                 p.write(&mut buf);
                 wr.write_all(&buf).await
             }
             Outbound::Packets(ps) => {
-                if let Some(q) = &qp {
-                    q.sent(rx.len() + ps.len().saturating_sub(1));
-                }
-                buf.clear();
+                // One packet at a time through the BufWriter, which merges them: a sync's
+                // DIFF is one batch of up to hundreds of txns, and `buf` keeps its
+                // capacity for the life of the link.
+                let mut r = Ok(());
                 for p in &ps {
+                    let behind = link.took_packet();
+                    if let Some(q) = &qp {
+                        q.sent(behind);
+                    }
+                    buf.clear();
                     p.write(&mut buf);
+                    r = wr.write_all(&buf).await;
+                    if r.is_err() {
+                        break;
+                    }
                 }
-                wr.write_all(&buf).await
+                r
             }
             Outbound::Snap { zxid, body } => {
+                link.took_packet();
                 buf.clear();
                 QuorumPacket::new(PacketType::Snap, zxid.0).write(&mut buf);
                 match wr.write_all(&buf).await {
@@ -108,7 +182,7 @@ pub(crate) async fn write_loop(
             tracing::debug!("quorum link write failed: {e}");
             break;
         }
-        if rx.is_empty() && wr.flush().await.is_err() {
+        if link.rx.is_empty() && wr.flush().await.is_err() {
             break;
         }
     }
@@ -166,7 +240,7 @@ pub async fn connect(
     addr: SocketAddr,
     host: String,
     link: LinkId,
-    rx: mpsc::UnboundedReceiver<Outbound>,
+    rx: LinkRx,
     events: mpsc::UnboundedSender<Event>,
     timeout: Duration,
     extended_types: bool,
@@ -252,7 +326,7 @@ pub async fn accept_loop(
                 }
             };
             let link = next_link_id();
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = link_channel();
             let (go_tx, go_rx) = oneshot::channel::<()>();
             let ev2 = events.clone();
             let reader = tokio::spawn(async move {
@@ -303,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn batches_and_single_packets_leave_in_queue_order() {
         let (near, mut far) = tokio::io::duplex(1 << 16);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = link_channel();
         let writer = tokio::spawn(write_loop(Box::new(near), rx, None));
         let queued = [
             Outbound::Packet(commit(1)),
@@ -324,5 +398,38 @@ mod tests {
             commit(z).write(&mut expected);
         }
         assert_eq!(got, expected);
+    }
+
+    /// `learner_handler_qp_size` gets one sample per packet sent (as ZooKeeper's
+    /// `LearnerHandler.sendPackets`), each the number of packets still queued behind it,
+    /// whether the packets were queued one by one or in batches.
+    #[tokio::test]
+    async fn queue_size_metric_counts_each_packet_of_a_batch() {
+        let sid = ServerId(971_113);
+        let (near, mut far) = tokio::io::duplex(1 << 16);
+        let (tx, rx) = link_channel();
+        assert!(tx
+            .send(Outbound::Packets(vec![commit(1), commit(2), commit(3)]))
+            .is_ok());
+        assert!(tx
+            .send(Outbound::Packets(vec![commit(4), commit(5)]))
+            .is_ok());
+        drop(tx);
+        let writer = tokio::spawn(write_loop(Box::new(near), rx, Some(sid)));
+        assert!(writer.await.is_ok());
+        let mut got = Vec::new();
+        assert!(far.read_to_end(&mut got).await.is_ok());
+        let snap = crate::metrics::metrics()
+            .learner_handler_qp_size
+            .snapshot()
+            .into_iter()
+            .find(|(k, _)| k == &sid.0.to_string())
+            .map(|(_, s)| s);
+        let Some(snap) = snap else {
+            panic!("no learner_handler_qp_size entry for {sid}");
+        };
+        // Five packets sent (one sample each), with 4, 3, 2, 1 and 0 packets behind them.
+        assert_eq!(snap.count, 5, "one sample per packet");
+        assert_eq!(snap.sum, 10, "packets (not queue items) behind each");
     }
 }

@@ -4,7 +4,7 @@
 //! ordered packet stream: the writer is the quorum links' (`learner_net::write_loop`,
 //! SNAP streaming included); the reader feeds the driver. Never interprets packets.
 
-use crate::net::peer::learner_net::{next_link_id, write_loop, LinkTx};
+use crate::net::peer::learner_net::{link_channel, next_link_id, write_loop, LinkTx};
 use crate::net::peer::stream;
 use crate::net::peer::wire;
 use crate::node::Event;
@@ -87,7 +87,7 @@ pub async fn listen(
                 }
             };
             let id = next_link_id();
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = link_channel();
             let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
             let writer = tokio::spawn(write_loop(s.wr, rx, None));
             if events
