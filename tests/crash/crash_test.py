@@ -14,6 +14,7 @@ Writes that were in flight at the kill may or may not be present (at most once).
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -153,7 +154,12 @@ def main():
             failures += bool(errors)
     finally:
         server.stop()
-    print(f"crash test: {args.kills} kills, {total_acked} acknowledged writes checked, workdir {workdir}")
+    if failures:
+        where = f"workdir kept: {workdir}"
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        where = "workdir removed"
+    print(f"crash test: {args.kills} kills, {total_acked} acknowledged writes checked, {where}")
     print(f"{args.kills - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use rzk_client::{open_acl_unsafe, Client, CreateMode};
-use rzk_testkit::server::{fresh_dir, TestServer};
+use rzk_testkit::server::{scratch_dir, ScratchDir, TestServer};
 use serde_json::Value;
 
 struct Out {
@@ -56,11 +56,12 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// A fresh directory with a copy of `src` named `name`.
-fn copy_to_scratch(src: &Path, name: &str) -> PathBuf {
-    let dst = fresh_dir().join(name);
+/// A fresh directory (removed when the test passes) with a copy of `src` named `name`.
+fn copy_to_scratch(src: &Path, name: &str) -> (ScratchDir, PathBuf) {
+    let dir = scratch_dir();
+    let dst = dir.join(name);
     fs::copy(src, &dst).expect("copy");
-    dst
+    (dir, dst)
 }
 
 /// The `(path, dsize)` pairs of a SnapshotFormatter -json tree, sorted (children order
@@ -167,7 +168,7 @@ fn check_files(snapshot: &Path, log: &Path, min_txns: usize) {
     assert!(zxids.windows(2).all(|w| w[0] < w[1]), "{zxids:?}");
 
     // chop at the second record's zxid: two records kept, byte-identical prefix.
-    let work = copy_to_scratch(log, "log.x");
+    let (_work_dir, work) = copy_to_scratch(log, "log.x");
     let at = zxids[1];
     let out = ok(&["log", "chop", "--zxid", &format!("0x{at:x}"), s(&work)]);
     assert!(out.contains("has 2 records"), "{out}");
@@ -262,7 +263,7 @@ fn check_files(snapshot: &Path, log: &Path, min_txns: usize) {
         )
         .expect("zk json");
         assert_eq!(tree_nodes(&theirs), nodes, "SnapshotFormatter -json");
-        let zk_in = copy_to_scratch(log, "log.zk");
+        let (_zk_dir, zk_in) = copy_to_scratch(log, "log.zk");
         zk_tool(
             zk_in.parent().expect("dir"),
             "org.apache.zookeeper.server.persistence.TxnLogToolkit",

@@ -19,7 +19,7 @@ use rzk_server::storage::log_reader::LogIterator;
 use rzk_server::storage::recovery::StartState;
 use rzk_server::storage::{open, OpenError};
 use rzk_testkit::raw::RawClient;
-use rzk_testkit::server::{fresh_dir, test_config, TestEnsemble, TestServer};
+use rzk_testkit::server::{scratch_dir, test_config, ScratchDir, TestEnsemble, TestServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::ephemeral_create;
@@ -42,10 +42,10 @@ fn both(dir: &Path) -> [(&'static str, Config); 2] {
 }
 
 /// One voter and a member of three, each on its own fresh data directory.
-fn each_in_fresh_dir() -> Vec<(&'static str, std::path::PathBuf, Config)> {
+fn each_in_scratch_dir() -> Vec<(&'static str, ScratchDir, Config)> {
     (0..2)
         .map(|i| {
-            let d = fresh_dir();
+            let d = scratch_dir();
             let (name, cfg) = both(&d).into_iter().nth(i).expect("two configurations");
             (name, d, cfg)
         })
@@ -67,7 +67,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn unfinished_snapshots_are_removed() {
-    for (name, d, cfg) in each_in_fresh_dir() {
+    for (name, d, cfg) in each_in_scratch_dir() {
         let v2 = files::ensure_version_dir(&d).unwrap();
         std::fs::write(v2.join("snapshot.5.tmp"), b"half a snapshot").unwrap();
         open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -80,7 +80,7 @@ fn unfinished_snapshots_are_removed() {
 
 #[test]
 fn a_new_database_snapshot_follows_the_compression_setting() {
-    for (name, d, cfg) in each_in_fresh_dir() {
+    for (name, d, cfg) in each_in_scratch_dir() {
         let cfg = with(cfg, "zookeeper.snapshot.compression.method", "gz");
         let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.report.state, StartState::NewEmpty, "{name}");
@@ -95,11 +95,11 @@ fn a_new_database_snapshot_follows_the_compression_setting() {
 
 #[test]
 fn db_autocreate_off_makes_an_empty_directory_untrusted() {
-    for (name, _d, cfg) in each_in_fresh_dir() {
+    for (name, _d, cfg) in each_in_scratch_dir() {
         let off = with(cfg.clone(), "zookeeper.db.autocreate", "false");
         let r = open(&off).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.report.state, StartState::Untrusted, "{name}");
-        let d2 = fresh_dir();
+        let d2 = scratch_dir();
         let on = in_dir(cfg, &d2);
         assert_eq!(
             open(&on).unwrap().report.state,
@@ -111,7 +111,7 @@ fn db_autocreate_off_makes_an_empty_directory_untrusted() {
 
 #[test]
 fn datadir_autocreate_off_refuses_a_missing_version_directory() {
-    for (name, d, cfg) in each_in_fresh_dir() {
+    for (name, d, cfg) in each_in_scratch_dir() {
         let off = with(cfg, "zookeeper.datadir.autocreate", "false");
         let err = open(&off).expect_err(name).to_string();
         assert!(
@@ -131,9 +131,9 @@ fn datadir_autocreate_off_refuses_a_missing_version_directory() {
 
 /// A data directory holding logs but no snapshot (written by one voter, then the
 /// snapshots removed).
-fn logs_without_snapshot() -> std::path::PathBuf {
-    let d = fresh_dir();
-    let mut server = TestServer::builder().data_dir(&d).start();
+fn logs_without_snapshot() -> ScratchDir {
+    let d = scratch_dir();
+    let mut server = TestServer::builder().data_dir(d.path()).start();
     runtime().block_on(async {
         let mut c = RawClient::connect(server.addr(), 5000).await;
         for i in 0..5 {
@@ -286,7 +286,7 @@ fn digest_disabled_writes_snapshots_without_a_digest_trailer() {
     // block from the snapshots written: a new database's `snapshot.0` here.
     for (name, _) in both(Path::new("/")) {
         for (enabled, want) in [("true", Some(0)), ("false", None)] {
-            let d = fresh_dir();
+            let d = scratch_dir();
             let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
             let cfg = with(cfg, "zookeeper.digest.enabled", enabled);
             let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -303,7 +303,7 @@ fn digest_disabled_writes_snapshots_without_a_digest_trailer() {
 /// A data directory holding one complete snapshot (its digest at its own zxid, 1) of a
 /// tree with `/orphan`; with `tamper`, the node's data is changed after the digest was
 /// taken (same name, same trailer).
-fn snapshot_dir(tamper: bool) -> std::path::PathBuf {
+fn snapshot_dir(tamper: bool) -> ScratchDir {
     use rzk_proto::SessionId;
     use rzk_server::storage::db::{save_snapshot, SnapshotOptions};
     use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
@@ -311,7 +311,7 @@ fn snapshot_dir(tamper: bool) -> std::path::PathBuf {
     const OWNER: i64 = 0x0100_0000_dead_0002;
     let mut tree = DataTree::new();
     tree.apply(&ephemeral_create(OWNER, "/orphan"));
-    let d = fresh_dir();
+    let d = scratch_dir();
     let snap = save_snapshot(
         &tree,
         &[(SessionId(OWNER), 30_000)],

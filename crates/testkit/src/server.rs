@@ -10,7 +10,8 @@
 //! - [`hosts_or_start`]: `RZK_TEST_HOSTS` for suites that can also run against an external
 //!   server (rzk or Apache ZooKeeper), else one in-process server per test binary. A plain
 //!   `cargo test` never skips a test for want of a server.
-//! - [`fresh_dir`], [`free_ports`], [`four_letter`].
+//! - [`fresh_dir`] (kept), [`scratch_dir`] (removed unless the test fails), [`free_ports`],
+//!   [`four_letter`].
 //!
 //! Every server runs on a tokio runtime of its own, owned by a host thread, so the
 //! blocking methods here may be called from synchronous tests and from any async test
@@ -57,6 +58,47 @@ pub fn fresh_dir() -> PathBuf {
         .tempdir()
         .expect("create a temp dir")
         .keep()
+}
+
+/// A new empty directory `rzk-test-*` under the system temp dir that is removed when
+/// dropped, unless the thread is panicking (then its path is printed and it is kept for
+/// the failed test's files). Derefs to its path.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+/// A new [`ScratchDir`]. Panics if it cannot be created.
+pub fn scratch_dir() -> ScratchDir {
+    ScratchDir(fresh_dir())
+}
+
+impl ScratchDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for ScratchDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("scratch dir kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// The ports [`free_ports`] hands out: below Linux's ephemeral range (32768-60999 by
