@@ -93,11 +93,17 @@ impl std::ops::Deref for ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("scratch dir kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        remove_unless_panicking(&self.0, "scratch dir");
+    }
+}
+
+/// Removes `dir` with everything in it, unless the thread is panicking (a test failing):
+/// then prints `<what> kept: <dir>` so its files can be inspected.
+fn remove_unless_panicking(dir: &std::path::Path, what: &str) {
+    if std::thread::panicking() {
+        eprintln!("{what} kept: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -523,15 +529,8 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.crash();
         if self.owns_dir {
-            if std::thread::panicking() {
-                eprintln!(
-                    "test server {}: data dir kept: {}",
-                    self.addr,
-                    self.config.data_dir.display()
-                );
-            } else {
-                let _ = std::fs::remove_dir_all(&self.config.data_dir);
-            }
+            let what = format!("test server {}: data dir", self.addr);
+            remove_unless_panicking(&self.config.data_dir, &what);
         }
     }
 }

@@ -128,6 +128,14 @@ impl Link {
     }
 }
 
+/// A link that goes away (closed, replaced, the driver stopping) still hands over what
+/// the core sent on it: its writer drains the queue once the sender is gone.
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// A client request for the leader's prep.
 #[derive(Debug)]
 enum Work {
@@ -409,6 +417,10 @@ impl Driver {
         while !self.stop {
             if self.shared.lifecycle.is_halted() {
                 tracing::info!("server abandoned without shutdown: the driver stops at once");
+                // Abandoned: what was gathered never leaves (the links drop empty).
+                for l in self.links.values_mut() {
+                    l.pending.clear();
+                }
                 return;
             }
             let can_take = self.held.len() < MAX_HELD;
@@ -463,8 +475,7 @@ impl Driver {
             self.flush_persist();
         }
         tracing::info!("quorum driver stopping");
-        for (_, mut l) in self.links.drain() {
-            l.flush();
+        for (_, l) in self.links.drain() {
             l.reader.abort();
         }
         self.flush_persist();
@@ -569,10 +580,7 @@ impl Driver {
     }
 
     fn close_link(&mut self, peer: ServerId) {
-        if let Some(mut l) = self.links.remove(&peer) {
-            // What the core sent before closing still goes out (the writer drains its
-            // queue once the sender is gone).
-            l.flush();
+        if let Some(l) = self.links.remove(&peer) {
             l.reader.abort();
         }
     }
@@ -719,9 +727,7 @@ impl Driver {
             self.shared.config.extended_types_enabled,
             self.quorum_tls.clone(),
         ));
-        if let Some(mut old) = self.links.insert(to, Link::new(id, tx, h.abort_handle())) {
-            old.flush();
-        }
+        self.links.insert(to, Link::new(id, tx, h.abort_handle()));
     }
 
     fn on_commit(&mut self, zxid: Zxid, payload: &Bytes) {
@@ -1222,17 +1228,13 @@ impl Driver {
                 tx,
                 reader,
             } => {
-                if let Some(mut old) = self.links.insert(sid, Link::new(link, tx, reader)) {
-                    old.flush();
+                if let Some(old) = self.links.insert(sid, Link::new(link, tx, reader)) {
                     old.reader.abort();
                 }
             }
             Event::LinkClosed { peer, link } => {
                 if self.links.get(&peer).map(|l| l.id) == Some(link) {
-                    if let Some(mut l) = self.links.remove(&peer) {
-                        // (The writer may still be up when only the reader ended.)
-                        l.flush();
-                    }
+                    self.links.remove(&peer);
                     self.step(Input::Disconnected { peer });
                 }
             }
@@ -1398,5 +1400,20 @@ mod link_tests {
         }
         assert_eq!(got, vec![vec![1, 2], vec![-1], vec![3], vec![4], vec![-11]]);
         assert!(link.pending.is_empty());
+    }
+
+    /// A link dropped (closed, replaced, the driver stopping) still queues what it had
+    /// gathered, which its writer writes before it ends.
+    #[tokio::test]
+    async fn a_dropped_link_hands_over_what_it_gathered() {
+        let (tx, mut rx) = learner_net::link_channel();
+        let reader = tokio::spawn(async {}).abort_handle();
+        let mut link = Link::new(1, tx, reader);
+        link.pending.push(commit(5));
+        link.pending.push(commit(6));
+        drop(link);
+        let got = rx.try_recv().map(|o| zxids(&o));
+        assert_eq!(got, Some(vec![5, 6]));
+        assert!(rx.try_recv().is_none());
     }
 }

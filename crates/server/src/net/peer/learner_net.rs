@@ -135,32 +135,17 @@ pub(crate) async fn write_loop(wr: PeerWrite, mut link: LinkRx, learner: Option<
                 Ok(())
             }
             Outbound::Packet(p) => {
-                let behind = link.took_packet();
-                if let Some(q) = &qp {
-                    q.sent(behind);
-                }
-                buf.clear();
-                p.write(&mut buf);
-                wr.write_all(&buf).await
+                write_packets(
+                    &mut wr,
+                    &mut buf,
+                    &link,
+                    qp.as_ref(),
+                    std::slice::from_ref(&p),
+                )
+                .await
             }
             Outbound::Packets(ps) => {
-                // One packet at a time through the BufWriter, which merges them: a sync's
-                // DIFF is one batch of up to hundreds of txns, and `buf` keeps its
-                // capacity for the life of the link.
-                let mut r = Ok(());
-                for p in &ps {
-                    let behind = link.took_packet();
-                    if let Some(q) = &qp {
-                        q.sent(behind);
-                    }
-                    buf.clear();
-                    p.write(&mut buf);
-                    r = wr.write_all(&buf).await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
+                write_packets(&mut wr, &mut buf, &link, qp.as_ref(), &ps).await
             }
             Outbound::Snap { zxid, body } => {
                 link.took_packet();
@@ -188,6 +173,29 @@ pub(crate) async fn write_loop(wr: PeerWrite, mut link: LinkRx, learner: Option<
     }
     let _ = wr.flush().await;
     let _ = wr.shutdown().await;
+}
+
+/// Writes `ps` in order, one packet at a time through the `BufWriter`, which merges them
+/// (a sync's DIFF is one batch of up to hundreds of txns; `buf`, the scratch space of
+/// one packet, keeps its capacity for the life of the link), sampling the queue behind
+/// each packet for the leader's metric.
+async fn write_packets(
+    wr: &mut BufWriter<PeerWrite>,
+    buf: &mut Vec<u8>,
+    link: &LinkRx,
+    qp: Option<&crate::metrics::hooks::LearnerQueue>,
+    ps: &[QuorumPacket],
+) -> std::io::Result<()> {
+    for p in ps {
+        let behind = link.took_packet();
+        if let Some(q) = qp {
+            q.sent(behind);
+        }
+        buf.clear();
+        p.write(buf);
+        wr.write_all(buf).await?;
+    }
+    Ok(())
 }
 
 /// Reads packets from `peer` until the stream ends; reports the end as `LinkClosed`.
