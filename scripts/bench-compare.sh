@@ -10,7 +10,9 @@
 # a table of ops/s and latency percentiles with rzk/zk ratios, and each server's CPU
 # time per operation (utime + stime of the server process, all threads, from
 # /proc/<pid>/stat, sampled when the measured window starts and ends: WARMUP and
-# WARMUP + DURATION seconds after the bench starts; 10 ms ticks).
+# WARMUP + DURATION seconds after the bench starts; 10 ms ticks), and the bench
+# client's own CPU per operation over the same window (unpinned, the client and the
+# server share the cores, so a cheaper server leaves more of them to the client).
 # Only the two servers this script started are stopped (by PID).
 #
 # Environment (defaults):
@@ -136,31 +138,39 @@ settle() {
     done
     echo "servers still busy after ${SETTLE_MAX:-30} s (${used} % of a CPU); measuring anyway" >&2
 }
-declare -A RES CPU
+declare -A RES CPU CLI
 for op in $OPS; do
     for target in $TARGETS; do
         port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
         settle
         echo "== $op against $target (127.0.0.1:$port)" >&2
         cpu_file="$WORK/cpu-$op-$target"
+        out_file="$WORK/bench-$op-$target.out"
+        "${CLIENT_PIN[@]}" "$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
+            --op "$op" --read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+            --path "/rzk-bench-compare" >"$out_file" 2>"$WORK/bench-$op-$target.err" &
+        bench_pid=$!
+        # The server's and the bench client's CPU over the same measured window.
         (
-            sleep "$WARMUP"; a="$(cpu_ticks "${PID[$target]}")"
-            sleep "$DURATION"; b="$(cpu_ticks "${PID[$target]}")"
-            echo "$a $b" >"$cpu_file"
+            sleep "$WARMUP"; a="$(cpu_ticks "${PID[$target]}")"; c="$(cpu_ticks "$bench_pid")"
+            sleep "$DURATION"; b="$(cpu_ticks "${PID[$target]}")"; d="$(cpu_ticks "$bench_pid")"
+            echo "$a $b $c $d" >"$cpu_file"
         ) &
         sampler=$!
-        line="$("${CLIENT_PIN[@]}" "$BIN" bench --hosts "127.0.0.1:$port" --sessions "$SESSIONS" --inflight "$INFLIGHT" \
-            --op "$op" --read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
-            --path "/rzk-bench-compare" 2>"$WORK/bench-$op-$target.err" | tee /dev/stderr | grep '^RESULT' | tail -1 || true)"
+        wait "$bench_pid" || true
+        cat "$out_file" >&2
+        line="$(grep '^RESULT' "$out_file" | tail -1 || true)"
         if [ -z "$line" ]; then
             echo "bench $op against $target failed:" >&2
             tail -5 "$WORK/bench-$op-$target.err" >&2
         fi
         RES[$op,$target]="$line"
         wait "$sampler" || true
-        # server CPU microseconds per operation in the measured window
+        # server and client CPU microseconds per operation in the measured window
         CPU[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
-            NF == 2 && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
+            NF >= 2 && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
+        CLI[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
+            NF == 4 && ops > 0 { printf "%.1f", ($4 - $3) * t / ops }' "$cpu_file" 2>/dev/null || true)"
     done
 done
 
@@ -177,12 +187,14 @@ for op in $OPS; do
 done
 echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk${SERVER_CPUS:+; servers on CPUs $SERVER_CPUS}${CLIENT_CPUS:+, client on CPUs $CLIENT_CPUS})"
 echo
-echo "server CPU per operation (utime + stime over the measured window / ops, microseconds):"
-printf "%-7s %10s %10s %7s%s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")"
+echo "server CPU per operation (utime + stime over the measured window / ops, microseconds);"
+echo "client: the bench process's CPU per operation in the same window (one client for both servers):"
+printf "%-7s %10s %10s %7s%s | %10s %10s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")" \
+    client_rzk client_zk
 for op in $OPS; do
     rc="${CPU[$op,rzk]:-}"; zc="${CPU[$op,zk]:-}"; bc="${CPU[$op,base]:-}"
-    printf "%-7s %10s %10s %7s%s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")" \
-        "$([ -n "$BASELINE" ] && printf "  %10s" "${bc:--}")"
+    printf "%-7s %10s %10s %7s%s | %10s %10s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")" \
+        "$([ -n "$BASELINE" ] && printf "  %10s" "${bc:--}")" "${CLI[$op,rzk]:--}" "${CLI[$op,zk]:--}"
 done
 if [ -n "$BASELINE" ]; then
     echo
