@@ -11,8 +11,9 @@
 # time per operation (utime + stime of the server process, all threads, from
 # /proc/<pid>/stat, sampled when the measured window starts and ends: WARMUP and
 # WARMUP + DURATION seconds after the bench starts; 10 ms ticks), and the bench
-# client's own CPU per operation over the same window (unpinned, the client and the
-# server share the cores, so a cheaper server leaves more of them to the client).
+# client's own CPU per operation over the same window (unless CLIENT_CPUS pins them
+# apart, the client and the server share the cores, so a cheaper server leaves more of
+# them to the client).
 # Only the two servers this script started are stopped (by PID).
 #
 # Environment (defaults):
@@ -56,7 +57,13 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="${RZK_BIN:-$TARGET/release/rzk}"
 
 STARTED=()
+# The bench and its CPU sampler of the run in progress (background jobs of a script
+# ignore SIGINT, so an interrupted run must end them here).
+RUNNING=()
 cleanup() {
+    for pid in "${RUNNING[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
     for pid in "${STARTED[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -151,12 +158,14 @@ for op in $OPS; do
             --path "/rzk-bench-compare" >"$out_file" 2>"$WORK/bench-$op-$target.err" &
         bench_pid=$!
         # The server's and the bench client's CPU over the same measured window.
+        # A process gone before a sample gives "-" (that column then prints "-").
         (
             sleep "$WARMUP"; a="$(cpu_ticks "${PID[$target]}")"; c="$(cpu_ticks "$bench_pid")"
             sleep "$DURATION"; b="$(cpu_ticks "${PID[$target]}")"; d="$(cpu_ticks "$bench_pid")"
-            echo "$a $b $c $d" >"$cpu_file"
+            echo "${a:--} ${b:--} ${c:--} ${d:--}" >"$cpu_file"
         ) &
         sampler=$!
+        RUNNING=("$bench_pid" "$sampler")
         wait "$bench_pid" || true
         cat "$out_file" >&2
         line="$(grep '^RESULT' "$out_file" | tail -1 || true)"
@@ -166,11 +175,12 @@ for op in $OPS; do
         fi
         RES[$op,$target]="$line"
         wait "$sampler" || true
+        RUNNING=()
         # server and client CPU microseconds per operation in the measured window
         CPU[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
-            NF >= 2 && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
+            NF == 4 && $1 != "-" && $2 != "-" && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
         CLI[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
-            NF == 4 && ops > 0 { printf "%.1f", ($4 - $3) * t / ops }' "$cpu_file" 2>/dev/null || true)"
+            NF == 4 && $3 != "-" && $4 != "-" && ops > 0 { printf "%.1f", ($4 - $3) * t / ops }' "$cpu_file" 2>/dev/null || true)"
     done
 done
 
@@ -188,13 +198,14 @@ done
 echo "(sessions=$SESSIONS inflight=$INFLIGHT value=${VALUE_SIZE}B duration=${DURATION}s forceSync=$FORCE_SYNC; ratio = rzk/zk${SERVER_CPUS:+; servers on CPUs $SERVER_CPUS}${CLIENT_CPUS:+, client on CPUs $CLIENT_CPUS})"
 echo
 echo "server CPU per operation (utime + stime over the measured window / ops, microseconds);"
-echo "client: the bench process's CPU per operation in the same window (one client for both servers):"
-printf "%-7s %10s %10s %7s%s | %10s %10s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")" \
-    client_rzk client_zk
+echo "client: the bench process's CPU per operation in the same window (the same client against each server):"
+printf "%-7s %10s %10s %7s%s | %10s %10s%s\n" op rzk_us/op zk_us/op ratio "$([ -n "$BASELINE" ] && echo "  base_us/op")" \
+    client_rzk client_zk "$([ -n "$BASELINE" ] && printf " %11s" client_base)"
 for op in $OPS; do
     rc="${CPU[$op,rzk]:-}"; zc="${CPU[$op,zk]:-}"; bc="${CPU[$op,base]:-}"
-    printf "%-7s %10s %10s %7s%s | %10s %10s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")" \
-        "$([ -n "$BASELINE" ] && printf "  %10s" "${bc:--}")" "${CLI[$op,rzk]:--}" "${CLI[$op,zk]:--}"
+    printf "%-7s %10s %10s %7s%s | %10s %10s%s\n" "$op" "${rc:--}" "${zc:--}" "$(ratio "$rc" "$zc")" \
+        "$([ -n "$BASELINE" ] && printf "  %10s" "${bc:--}")" "${CLI[$op,rzk]:--}" "${CLI[$op,zk]:--}" \
+        "$([ -n "$BASELINE" ] && printf " %11s" "${CLI[$op,base]:--}")"
 done
 if [ -n "$BASELINE" ]; then
     echo
