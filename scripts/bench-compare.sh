@@ -129,6 +129,12 @@ field() { # field NAME "RESULT k=v ..."
 # CPU ticks (utime + stime) of a process, every thread.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo ""; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# CPU microseconds per op from a sampler's line "server_start server_end client_start
+# client_end" (ticks, "-" for a process gone): the pair starting at field $2, over $3 ops.
+us_per_op() {
+    awk -v f="$2" -v t="$TICK_US" -v ops="$3" '
+        NF == 4 && $f != "-" && $(f + 1) != "-" && ops > 0 { printf "%.1f", ($(f + 1) - $f) * t / ops }' "$1" 2>/dev/null || true
+}
 # Waits (up to SETTLE_MAX seconds) until every started server is idle: under 5 % of a
 # CPU over one second. A JVM keeps compiling and collecting for seconds after it
 # answers, and after a run; with pinned CPUs that work would land in the next
@@ -177,10 +183,9 @@ for op in $OPS; do
         wait "$sampler" || true
         RUNNING=()
         # server and client CPU microseconds per operation in the measured window
-        CPU[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
-            NF == 4 && $1 != "-" && $2 != "-" && ops > 0 { printf "%.1f", ($2 - $1) * t / ops }' "$cpu_file" 2>/dev/null || true)"
-        CLI[$op,$target]="$(awk -v t="$TICK_US" -v ops="$(field ops "$line")" '
-            NF == 4 && $3 != "-" && $4 != "-" && ops > 0 { printf "%.1f", ($4 - $3) * t / ops }' "$cpu_file" 2>/dev/null || true)"
+        ops="$(field ops "$line")"
+        CPU[$op,$target]="$(us_per_op "$cpu_file" 1 "$ops")"
+        CLI[$op,$target]="$(us_per_op "$cpu_file" 3 "$ops")"
     done
 done
 

@@ -280,10 +280,15 @@ type SharedHists = Arc<std::sync::Mutex<Hists>>;
 
 struct SlotResult {
     errors: u64,
-    /// The sequence numbers of the znodes it created: `create_prefix` + number (paths
-    /// are built again for cleanup, after the clock stopped: a `String` kept per create
-    /// cost the client a reallocation of a growing list in the measured window).
+    /// The sequence numbers of the znodes it created ([`create_path`] gives their paths
+    /// again for cleanup, after the clock stopped: a `String` kept per create cost the
+    /// client a reallocation of a growing list in the measured window).
     created: Vec<u64>,
+}
+
+/// The path of a create slot's `n`th znode: its `create_prefix` followed by `n`.
+fn create_path(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n}")
 }
 
 async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<bool, Error> {
@@ -344,7 +349,7 @@ async fn slot(
             }
         }
         let r = if p.op == BenchOp::Create {
-            let path = format!("{}{n}", p.create_prefix);
+            let path = create_path(&p.create_prefix, n);
             let r = zk
                 .create(&path, &p.value, &open_acl_unsafe(), CreateMode::Persistent)
                 .await;
@@ -586,7 +591,7 @@ async fn measure(
                 errors += r.errors;
                 created
                     .leaves
-                    .extend(r.created.iter().map(|n| format!("{prefix}{n}")));
+                    .extend(r.created.iter().map(|&n| create_path(&prefix, n)));
             }
             Err(e) => failure = Some(e),
         }

@@ -85,14 +85,12 @@ impl<V: Clone + Default> SlotMap<V> {
         let below = key.checked_shl(depth).unwrap_or(0);
         let mut i = ((u128::from(below) * n as u128) >> 64) as usize;
         debug_assert!(i < n.max(1));
-        if i < n && b[i].0 < key {
-            while i < n && b[i].0 < key {
-                i += 1;
-            }
-        } else {
-            while i > 0 && b[i - 1].0 >= key {
-                i -= 1;
-            }
+        // Up past smaller keys, or else down past keys not smaller (at most one moves).
+        while i < n && b[i].0 < key {
+            i += 1;
+        }
+        while i > 0 && b[i - 1].0 >= key {
+            i -= 1;
         }
         debug_assert_eq!(i, b.partition_point(|e| e.0 < key), "interpolated position");
         if i < n && b[i].0 == key {
