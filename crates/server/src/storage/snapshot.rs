@@ -9,6 +9,7 @@
 //! snapshot name never refers to a partial file. This module never decides which
 //! snapshot to load (recovery.rs) nor which to delete (purge.rs).
 
+use super::direct_file::DirectFile;
 use super::files::{self, Compression, FileHeader, ZxidFile, FILE_HEADER_LEN, SNAP_MAGIC};
 use bytes::Bytes;
 use flate2::read::GzDecoder;
@@ -16,8 +17,8 @@ use flate2::write::GzEncoder;
 use rzk_proto::jute::Jute;
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::{Data, Zxid};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of the seal string `ustring "/"`.
@@ -124,8 +125,8 @@ pub struct SnapshotFile {
 // ---------------------------------------------------------------- writing
 
 enum Sink {
-    Plain(BufWriter<File>),
-    Gz(GzEncoder<BufWriter<File>>),
+    Plain(DirectFile),
+    Gz(GzEncoder<DirectFile>),
 }
 
 impl Write for Sink {
@@ -145,19 +146,20 @@ impl Write for Sink {
 
 impl Sink {
     /// The file under the buffers.
-    fn file(&self) -> &File {
+    fn file(&self) -> &DirectFile {
         match self {
-            Sink::Plain(w) => w.get_ref(),
-            Sink::Gz(w) => w.get_ref().get_ref(),
+            Sink::Plain(w) => w,
+            Sink::Gz(w) => w.get_ref(),
         }
     }
 
+    /// Writes what is buffered and returns the file, not yet synced.
     fn into_file(self) -> io::Result<File> {
-        let bw = match self {
+        match self {
             Sink::Plain(w) => w,
             Sink::Gz(w) => w.finish()?,
-        };
-        bw.into_inner().map_err(|e| e.into_error())
+        }
+        .finish()
     }
 }
 
@@ -183,9 +185,28 @@ pub fn write_buffer(data: Option<&[u8]>, out: &mut Vec<u8>) {
 /// (see [`SnapshotWriter`]).
 pub const WRITEBACK_EVERY: u64 = 8 << 20;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to write through the page cache (the fallback where `O_DIRECT`
+    /// is refused) on a file system that allows `O_DIRECT`.
+    static BUFFERED_FOR_TEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Opens a snapshot's `.tmp` file for writing: `O_DIRECT` where allowed.
+fn open_output(tmp: &Path) -> io::Result<DirectFile> {
+    #[cfg(test)]
+    if BUFFERED_FOR_TEST.get() {
+        return Ok(DirectFile::buffered(File::create(tmp)?));
+    }
+    DirectFile::create(tmp)
+}
+
 /// Streaming snapshot writer: `create`, `sessions`, `acl_cache`, `node`..., `finish`.
 ///
-/// Every [`WRITEBACK_EVERY`] bytes it asks the kernel to start writing back what it has
+/// The file is written with `O_DIRECT` where the file system allows it
+/// ([`DirectFile`]): no page-cache copy, and no more than one 1 MiB write of the
+/// snapshot queued in front of a log fsync. Otherwise, every [`WRITEBACK_EVERY`] bytes
+/// it asks the kernel to start writing back what it has
 /// written so far (`posix_fadvise(DONTNEED)`, which on Linux starts asynchronous
 /// writeback of the range and drops its clean pages from the page cache), so the final
 /// fsync finds a few MiB dirty instead of the whole file: a 200 MiB flush at the end
@@ -222,16 +243,10 @@ impl SnapshotWriter {
         if compression == Compression::Snappy {
             return Err(SnapshotError::Unsupported { file: dest });
         }
-        let f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|source| SnapshotError::Io {
-                file: tmp.clone(),
-                source,
-            })?;
-        let bw = BufWriter::with_capacity(256 * 1024, f);
+        let bw = open_output(&tmp).map_err(|source| SnapshotError::Io {
+            file: tmp.clone(),
+            source,
+        })?;
         let out = match compression {
             Compression::Gzip => Sink::Gz(GzEncoder::new(bw, flate2::Compression::default())),
             _ => Sink::Plain(bw),
@@ -272,7 +287,9 @@ impl SnapshotWriter {
         };
         self.emitted += self.scratch.len() as u64;
         self.scratch.clear();
-        if self.emitted - self.writeback_mark >= WRITEBACK_EVERY {
+        if self.emitted - self.writeback_mark >= WRITEBACK_EVERY
+            && self.out.as_ref().is_some_and(|o| !o.file().is_direct())
+        {
             self.writeback_mark = self.emitted;
             self.start_writeback();
         }
@@ -289,7 +306,7 @@ impl SnapshotWriter {
         let Some(out) = self.out.as_ref() else {
             return;
         };
-        let mut file = out.file();
+        let mut file = out.file().file();
         let Ok(end) = io::Seek::stream_position(&mut file) else {
             return;
         };
@@ -1046,7 +1063,7 @@ mod tests {
     /// A snapshot larger than [`WRITEBACK_EVERY`] (so the writer starts writeback several
     /// times while writing) reads back equal, plain and gzipped.
     #[test]
-    fn a_snapshot_written_with_background_writeback_reads_back_equal() {
+    fn a_snapshot_written_directly_or_with_background_writeback_reads_back_equal() {
         let dir = std::env::temp_dir().join(format!("rzk-snap-writeback-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -1081,13 +1098,19 @@ mod tests {
             nodes,
             trailer: SnapshotTrailer::default(),
         };
-        for (zxid, compression) in [(1, Compression::None), (2, Compression::Gzip)] {
-            let path = write_snapshot(&dir, Zxid(zxid), compression, &c).unwrap();
-            assert!(fs::metadata(&path).unwrap().len() > WRITEBACK_EVERY);
-            let back = read_snapshot(&path).unwrap();
-            assert_eq!(back.sessions, c.sessions);
-            assert_eq!(back.nodes, c.nodes, "{compression:?}");
+        let cases = [(1, Compression::None), (2, Compression::Gzip)];
+        for buffered in [false, true] {
+            BUFFERED_FOR_TEST.set(buffered);
+            for (zxid, compression) in cases {
+                let zxid = Zxid(zxid + if buffered { 10 } else { 0 });
+                let path = write_snapshot(&dir, zxid, compression, &c).unwrap();
+                assert!(fs::metadata(&path).unwrap().len() > WRITEBACK_EVERY);
+                let back = read_snapshot(&path).unwrap();
+                assert_eq!(back.sessions, c.sessions);
+                assert_eq!(back.nodes, c.nodes, "{compression:?}, buffered {buffered}");
+            }
         }
+        BUFFERED_FOR_TEST.set(false);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
