@@ -5,8 +5,7 @@
 //! allocated cache pages (`copy_folio_from_iter_atomic` was ~60 % of the snapshot
 //! thread's CPU in a `perf record` of a server under setData 32x8 with back-to-back
 //! snapshots, see docs/STORAGE.md, "Snapshots written without the page cache"), and
-//! writeback of those pages later
-//! competes with the transaction log's fsyncs. With `O_DIRECT` the disk reads the
+//! writeback of those pages later competes with the transaction log's fsyncs. With `O_DIRECT` the disk reads the
 //! bytes from one reused, block-aligned buffer of [`CHUNK`] bytes: no copy, no cache
 //! pages, and each write reaches the device before the next is made, so the disk
 //! queue holds at most one chunk of snapshot in front of a log fsync.
