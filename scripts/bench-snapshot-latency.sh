@@ -12,6 +12,7 @@
 # Environment (defaults):
 #   FROM_KEPT (required)  TARGETS=rzk,zk  SNAP_COUNT=100000  DURATION=30  WARMUP=2
 #   REPEAT=2  SESSIONS=32  INFLIGHT=8  VALUE_SIZE=100  RZK_PORT=24711  ZK_PORT=24712
+#   RATE=0 (offered setData/s, `rzk bench --rate`; 0: as fast as each server answers)
 #   ZK_HEAP=-Xmx1000m  BENCH_DIR=/tmp  KEEP=1 (keep the copies)
 #   RZK_BIN=/path/to/rzk  (default: build this checkout --release)   PY (the test venv)
 set -euo pipefail
@@ -39,5 +40,6 @@ fi
     --targets "${TARGETS:-rzk,zk}" --snap-count "${SNAP_COUNT:-100000}" \
     --duration "${DURATION:-30}" --warmup "${WARMUP:-2}" --repeat "${REPEAT:-2}" \
     --sessions "${SESSIONS:-32}" --inflight "${INFLIGHT:-8}" --value-size "${VALUE_SIZE:-100}" \
+    --rate "${RATE:-0}" \
     --rzk-port "${RZK_PORT:-24711}" --zk-port "${ZK_PORT:-24712}" --zk-heap="${ZK_HEAP:--Xmx1000m}" \
     ${KEEP:+--keep}

@@ -17,7 +17,9 @@ disk, both with forceSync=yes, and for each mode in turn (--repeat times, altern
    cnt_snapshottime >= 1: ZooKeeper writes it before serving, rzk in the background after
    the replayed txns are applied), then --settle seconds;
 3. run `rzk bench --op set` (--sessions x --inflight, --value-size bytes, --warmup then
-   --duration seconds) and read its p50/p99/p99.9/max and ops/s; the number of snapshots
+   --duration seconds; with --rate, at that offered rate instead of as fast as the server
+   answers, so both servers take the same load and snapshot equally often) and read its
+   p50/p99/p99.9/max and ops/s; the number of snapshots
    written during the run is the change of mntr cnt_snapshottime (rzk also reports the
    longest clone of the tree under its read lock, mntr rzk_snapshot_pause_max_us);
 4. stop it (SIGTERM, by PID).
@@ -49,7 +51,8 @@ def run_bench(args, port):
     cmd = [args.rzk, "bench", "--hosts", f"127.0.0.1:{port}", "--op", "set",
            "--sessions", str(args.sessions), "--inflight", str(args.inflight),
            "--value-size", str(args.value_size), "--warmup", str(args.warmup),
-           "--duration", str(args.duration), "--json", "--quiet", "--path", "/snapshot-latency"]
+           "--duration", str(args.duration), "--json", "--quiet", "--path", "/snapshot-latency",
+           "--rate", str(args.rate)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"rzk bench failed: {r.stderr[-2000:]}")
@@ -114,6 +117,9 @@ def main():
     ap.add_argument("--sessions", type=int, default=32)
     ap.add_argument("--inflight", type=int, default=8)
     ap.add_argument("--value-size", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="offered setData/s (rzk bench --rate); 0: closed loop, as fast as "
+                         "each server answers")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=2)
@@ -147,7 +153,8 @@ def main():
         print(f"  {t} {mode} p99.9 per run (ms): " + ", ".join(f"{r['p999_ms']:.2f}" for r in rows)
               + "; snapshots per run: " + ", ".join(str(r["snapshots"]) for r in rows))
     print(f"(medians of {args.repeat} runs of {args.duration}s after {args.warmup}s warm-up; "
-          f"setData {args.sessions}x{args.inflight}, {args.value_size}B, forceSync=yes; "
+          f"setData {args.sessions}x{args.inflight}, {args.value_size}B, forceSync=yes, "
+          f"rate {'%g/s' % args.rate if args.rate else 'unlimited'}; "
           f"snap: snapCount={args.snap_count}, nosnap: snapCount={args.no_snap_count}; "
           f"ZooKeeper JVM {args.zk_heap})")
     print(" ".join(line))

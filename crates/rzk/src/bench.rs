@@ -90,6 +90,16 @@ pub struct Args {
     /// No per-second progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Offered load in requests per second over all sessions; 0: closed loop (each slot
+    /// sends its next request as soon as the previous one is answered). With a rate,
+    /// slot i of the S = sessions x inflight slots sends its requests at
+    /// `start + (i + j * S) / rate` (j = 0, 1, ...), and a request sent behind its
+    /// scheduled time (the slot was still waiting for its previous reply) is timed from
+    /// that scheduled time, so a stall is charged to every request it delayed
+    /// (coordinated omission). Requests on schedule are timed from when they are sent
+    /// (the runtime's timers wake a slot up to ~1 ms late).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    pub rate: f64,
     /// Load threads (each one single-threaded runtime driving its share of the sessions).
     /// 0: as many as CPUs this process may run on (`taskset` counts).
     #[arg(long, default_value_t = 0, value_parser = whole::<usize>)]
@@ -120,6 +130,14 @@ fn seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         _ => Err("not a number of seconds (expected 0 or more, e.g. 10 or 0.5)".to_owned()),
+    }
+}
+
+/// Requests per second: 0 (no limit) or more, fractions allowed.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err("not a rate (expected requests per second, 0 or more, e.g. 20000)".to_owned()),
     }
 }
 
@@ -314,6 +332,8 @@ struct SlotPlan {
     until: Instant,
     /// `--count`: creates left to claim (shared by all slots); `None`: no limit.
     budget: Option<Arc<AtomicU64>>,
+    /// `--rate`: this slot's first send time and the time between its sends.
+    schedule: Option<(Instant, Duration)>,
 }
 
 /// One closed-loop slot. On a session-ending error it stops early and still returns
@@ -330,8 +350,23 @@ async fn slot(
     };
     let mut rng = XorShift(p.seed | 1);
     let mut n = 0u64;
+    let mut sends = 0u32;
     loop {
-        let start = Instant::now();
+        let mut start = Instant::now();
+        if let Some((first, every)) = p.schedule {
+            let due = first + every * sends;
+            sends += 1;
+            if due >= p.until {
+                break;
+            }
+            if due > start {
+                tokio::time::sleep_until(due.into()).await;
+                start = Instant::now();
+            } else {
+                // Behind schedule: timed from when it should have been sent.
+                start = due;
+            }
+        }
         if start >= p.until {
             break;
         }
@@ -551,8 +586,9 @@ async fn measure(
     }
     if !a.json {
         println!(
-            "rzk bench: op={:?} sessions={} inflight={} value={}B warmup={}s duration={}s threads={} hosts={}",
-            a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, load.each.len(), a.hosts
+            "rzk bench: op={:?} sessions={} inflight={} value={}B warmup={}s duration={}s threads={} rate={} hosts={}",
+            a.op, a.sessions, a.inflight, a.value_size, a.warmup, a.duration, load.each.len(),
+            if a.rate > 0.0 { format!("{}/s", a.rate) } else { "unlimited".to_owned() }, a.hosts
         );
     }
     let start = Instant::now();
@@ -575,6 +611,14 @@ async fn measure(
                 measure_from,
                 until,
                 budget: budget.clone(),
+                schedule: (a.rate > 0.0).then(|| {
+                    let slots = (a.sessions * a.inflight) as f64;
+                    let i = (s * a.inflight + k) as f64;
+                    (
+                        start + Duration::from_secs_f64(i / a.rate),
+                        Duration::from_secs_f64(slots / a.rate),
+                    )
+                }),
             };
             let lt = load.of(s);
             let prefix = plan.create_prefix.clone();
@@ -640,6 +684,7 @@ fn report(
             "op": format!("{:?}", a.op).to_lowercase(),
             "hosts": a.hosts, "sessions": a.sessions, "inflight": a.inflight,
             "value_size": a.value_size, "warmup_s": a.warmup, "duration_s": a.duration,
+            "rate": a.rate,
             "ops": ops, "ops_per_sec": (rate * 10.0).round() / 10.0, "errors": errors,
             "latency": all.json(),
         });

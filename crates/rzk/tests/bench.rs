@@ -194,6 +194,41 @@ async fn bench_create_result_line_and_foreign_parent_kept() {
     }
 }
 
+/// `--rate 100` for 2 s over 4 slots sends at most the 200 scheduled requests (plus
+/// one per slot at the edge), where a closed loop sends thousands; the JSON reports
+/// the rate asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_rate_limits_the_requests_sent() {
+    let server = tokio::task::block_in_place(|| Server::by_kind(Kind::Rzk));
+    let a = server.addr();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(
+            &a,
+            &[
+                "--rate",
+                "100",
+                "--duration",
+                "2",
+                "--warmup",
+                "0",
+                "--json",
+                "--quiet",
+            ],
+        )
+    })
+    .await
+    .expect("bench task");
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(v["rate"], 100.0);
+    let ops = v["ops"].as_u64().expect("ops");
+    assert!((1..=204).contains(&ops), "{v}");
+    let bad = bench(&server.addr(), &["--rate=-1"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("not a rate"), "{}", bad.stderr);
+}
+
 #[test]
 fn bench_against_dead_server_fails_within_connect_timeout() {
     // a port that was free a moment ago: nothing listens there
