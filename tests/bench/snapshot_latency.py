@@ -12,7 +12,8 @@ disk, both with forceSync=yes, and for each mode in turn (--repeat times, altern
 * `nosnap`: snapCount=--no-snap-count (so high that no snapshot is due during the run);
 
 1. copy a data directory holding ~1M znodes (kept by scripts/bench-memory.sh with KEEP=1:
-   <kept>/rzk/data and <kept>/zk/data; cp keeps the logs' preallocation sparse);
+   <kept>/rzk/data and <kept>/zk/data; cp keeps the logs' preallocation sparse), and
+   sync, so the copy's writeback does not land in the measured run;
 2. start the server on it and wait until its start-up snapshot is written (mntr
    cnt_snapshottime >= 1: ZooKeeper writes it before serving, rzk in the background after
    the replayed txns are applied), then --settle seconds;
@@ -72,6 +73,9 @@ def one(args, target, mode, run, log):
     else:
         srv, src = bm.Zk(args.zk_port, work, args, extra), args.zk_data
     subprocess.run(["cp", "-a", "--sparse=always", src, srv.data], check=True)
+    # The copy leaves GiBs of dirty pages; written back during the run they stalled both
+    # servers' log fsyncs for up to a second (seen with --rate as p99 of 0.6-1.1 s).
+    os.sync()
     try:
         took = srv.start(bm.MARKER, args.start_limit)
         deadline = time.monotonic() + args.start_limit
