@@ -97,7 +97,9 @@ pub struct Args {
     /// scheduled time (the slot was still waiting for its previous reply) is timed from
     /// that scheduled time, so a stall is charged to every request it delayed
     /// (coordinated omission). Requests on schedule are timed from when they are sent
-    /// (the runtime's timers wake a slot up to ~1 ms late).
+    /// (the runtime's timers wake a slot up to ~1 ms late). The run ends at
+    /// `--duration` whatever is still scheduled: ops/s below the rate means the server
+    /// fell behind.
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     pub rate: f64,
     /// Load threads (each one single-threaded runtime driving its share of the sessions).
@@ -353,10 +355,21 @@ async fn slot(
     let mut sends = 0u32;
     loop {
         let mut start = Instant::now();
+        if start >= p.until {
+            // Real time, not the schedule: a slot that fell behind does not drain its
+            // backlog past --duration (what it did not send is simply not counted).
+            break;
+        }
         if let Some((first, every)) = p.schedule {
-            let due = first + every * sends;
-            sends += 1;
+            let due = every
+                .checked_mul(sends)
+                .and_then(|d| first.checked_add(d))
+                .unwrap_or(p.until);
+            sends = sends.saturating_add(1);
             if due >= p.until {
+                // The offered load runs until --duration, not until this slot's last
+                // send: the run's measured span (and so its ops/s) is the whole of it.
+                tokio::time::sleep_until(p.until.into()).await;
                 break;
             }
             if due > start {
@@ -614,9 +627,14 @@ async fn measure(
                 schedule: (a.rate > 0.0).then(|| {
                     let slots = (a.sessions * a.inflight) as f64;
                     let i = (s * a.inflight + k) as f64;
+                    // Rates so low that a slot's first send is beyond any clock
+                    // simply never send.
                     (
-                        start + Duration::from_secs_f64(i / a.rate),
-                        Duration::from_secs_f64(slots / a.rate),
+                        Duration::try_from_secs_f64(i / a.rate)
+                            .ok()
+                            .and_then(|d| start.checked_add(d))
+                            .unwrap_or(until),
+                        Duration::try_from_secs_f64(slots / a.rate).unwrap_or(Duration::MAX),
                     )
                 }),
             };
