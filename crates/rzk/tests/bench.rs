@@ -200,87 +200,55 @@ async fn bench_create_result_line_and_foreign_parent_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_rate_limits_the_requests_sent() {
     let server = tokio::task::block_in_place(|| Server::by_kind(Kind::Rzk));
-    let a = server.addr();
-    let out = tokio::task::spawn_blocking(move || {
-        bench(
-            &a,
-            &[
-                "--rate",
-                "100",
-                "--duration",
-                "2",
-                "--warmup",
-                "0",
-                "--json",
-                "--quiet",
-            ],
-        )
-    })
-    .await
-    .expect("bench task");
-    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
-    let v: serde_json::Value =
-        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    let v = rated_run(&server.addr(), "100", "2").await;
     assert_eq!(v["rate"], 100.0);
     let ops = v["ops"].as_u64().expect("ops");
     assert!((1..=204).contains(&ops), "{v}");
     // A rate the server cannot keep up with: the run still ends at --duration (a slot
     // that fell behind once drained its whole backlog, for minutes) and reports what
     // was answered, not the rate asked for.
-    let a = server.addr();
     let t0 = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        bench(
-            &a,
-            &[
-                "--rate",
-                "1e7",
-                "--duration",
-                "1",
-                "--warmup",
-                "0",
-                "--json",
-                "--quiet",
-            ],
-        )
-    })
-    .await
-    .expect("bench task");
-    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let v = rated_run(&server.addr(), "1e7", "1").await;
     assert!(
         t0.elapsed() < Duration::from_secs(20),
         "took {:?}",
         t0.elapsed()
     );
-    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
     assert!(v["ops_per_sec"].as_f64().expect("ops/s") < 1e7, "{v}");
     // A rate so low that no slot's first send falls in the run: nothing sent, no
     // panic, and cleanup still ran (checked below through the server's tree).
-    let a = server.addr();
-    let out = tokio::task::spawn_blocking(move || {
-        bench(
-            &a,
-            &[
-                "--rate",
-                "1e-19",
-                "--duration",
-                "1",
-                "--warmup",
-                "0",
-                "--json",
-                "--quiet",
-            ],
-        )
-    })
-    .await
-    .expect("bench task");
-    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    rated_run(&server.addr(), "1e-19", "1").await;
     let zk = connect(&server.addr()).await;
     assert_eq!(zk.exists("/rzk-bench").await.expect("exists"), None);
     let _ = zk.close().await;
     let bad = bench(&server.addr(), &["--rate=-1"]);
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("not a rate"), "{}", bad.stderr);
+}
+
+/// `rzk bench --rate RATE --duration SECS --warmup 0 --json --quiet` against `addr`
+/// (off the async workers); it must exit 0. Returns its JSON result.
+async fn rated_run(addr: &str, rate: &'static str, secs: &'static str) -> serde_json::Value {
+    let a = addr.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        bench(
+            &a,
+            &[
+                "--rate",
+                rate,
+                "--duration",
+                secs,
+                "--warmup",
+                "0",
+                "--json",
+                "--quiet",
+            ],
+        )
+    })
+    .await
+    .expect("bench task");
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
 #[test]

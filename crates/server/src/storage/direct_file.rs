@@ -5,10 +5,11 @@
 //! allocated cache pages (`copy_folio_from_iter_atomic` was ~60 % of the snapshot
 //! thread's CPU in a `perf record` of a server under setData 32x8 with back-to-back
 //! snapshots, see docs/STORAGE.md, "Snapshots written without the page cache"), and
-//! writeback of those pages later competes with the transaction log's fsyncs. With `O_DIRECT` the disk reads the
-//! bytes from one reused, block-aligned buffer of [`CHUNK`] bytes: no copy, no cache
-//! pages, and each write reaches the device before the next is made, so the disk
-//! queue holds at most one chunk of snapshot in front of a log fsync.
+//! writeback of those pages later competes with the transaction log's fsyncs. With
+//! `O_DIRECT` the disk reads the bytes from one reused, block-aligned buffer of
+//! [`CHUNK`] bytes: no copy, no cache pages, and each write reaches the device before
+//! the next is made, so the disk queue holds at most one chunk of snapshot in front of
+//! a log fsync.
 //!
 //! `O_DIRECT` needs the buffer, the file offset and the length aligned to the
 //! device's logical block (512 B or 4 KiB; [`ALIGN`] covers both). Whole chunks are
@@ -148,21 +149,12 @@ impl DirectFile {
     /// through the page cache) and returns the file, not yet synced: the caller
     /// fsyncs it.
     pub fn finish(mut self) -> io::Result<File> {
-        let whole = if self.direct {
-            self.len / ALIGN * ALIGN
-        } else {
-            self.len
-        };
-        if whole > 0 {
-            self.write_out(whole)?;
-        }
+        self.flush()?;
         if self.direct {
             self.set_direct(false)?;
         }
-        if whole < self.len {
-            let tail = self.start + whole..self.start + self.len;
-            self.file.write_all(&self.buf[tail])?;
-        }
+        let tail = self.start..self.start + self.len;
+        self.file.write_all(&self.buf[tail])?;
         self.len = 0;
         Ok(self.file)
     }
