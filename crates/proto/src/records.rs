@@ -46,6 +46,11 @@ record! {
     }
 }
 
+impl Stat {
+    /// Bytes of an encoded [`Stat`] (ZooKeeper's `Stat` record: 6 longs and 5 ints).
+    pub const SIZE: usize = 68;
+}
+
 record! {
     /// The stat as stored in snapshots (no dataLength / numChildren; cversion counts creations).
     pub struct StatPersisted {
@@ -195,6 +200,7 @@ mod tests {
     #[test]
     fn stat_is_68_bytes() {
         assert_eq!(Stat::default().to_bytes().len(), 68);
+        assert_eq!(Stat::SIZE, 68);
     }
 
     #[test]

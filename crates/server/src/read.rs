@@ -19,6 +19,43 @@ pub fn read(
     session: SessionId,
     req: &ReadRequest,
 ) -> Result<Vec<u8>, ErrorCode> {
+    let mut body = Vec::new();
+    read_into(&mut body, tree, watches, conn, auth, session, req)?;
+    Ok(body)
+}
+
+/// Answers a read with its whole reply frame (length prefix, header with `xid` and the
+/// tree's last zxid, body), built in one buffer: what a connection sends. A refused
+/// read is a header-only frame with the error code, as with [`read`].
+pub fn read_frame(
+    xid: i32,
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    conn: ConnId,
+    auth: &AuthInfo,
+    session: SessionId,
+    req: &ReadRequest,
+) -> Vec<u8> {
+    crate::reply::frame_with(xid, tree.last_zxid(), READ_FRAME_CAPACITY, |w| {
+        read_into(w, tree, watches, conn, auth, session, req)
+    })
+}
+
+/// Room a read's reply frame starts with: a getData of up to ~400 bytes of data, or an
+/// exists, in one allocation (a larger body reserves what it needs once).
+const READ_FRAME_CAPACITY: usize = 512;
+
+/// Appends the reply body of `req` to `w` (which may already hold a frame's head), or
+/// returns the error code; on an error `w` may hold part of a body.
+fn read_into(
+    w: &mut Vec<u8>,
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    conn: ConnId,
+    auth: &AuthInfo,
+    session: SessionId,
+    req: &ReadRequest,
+) -> Result<(), ErrorCode> {
     match req {
         ReadRequest::Exists(r) => {
             if r.path.contains('\0') {
@@ -31,19 +68,26 @@ pub fn read(
             }
             let stat = tree.stat(&r.path).ok_or(ErrorCode::NoNode)?;
             crate::metrics::hooks::read_stat(&r.path, 0);
-            Ok(ExistsResponse { stat }.to_bytes())
+            ExistsResponse { stat }.write(w);
+            Ok(())
         }
         ReadRequest::GetData(r) => {
             let (data, stat) = get_data(tree, watches, conn, auth, &r.path, r.watch)?;
-            Ok(GetDataResponse { data, stat }.to_bytes())
+            // One reservation for the whole body: the data's length prefix and bytes,
+            // then the stat.
+            w.reserve(4 + data.len() + Stat::SIZE);
+            GetDataResponse { data, stat }.write(w);
+            Ok(())
         }
         ReadRequest::GetChildren(r) => {
             let (children, _) = get_children(tree, watches, conn, auth, &r.path, r.watch)?;
-            Ok(GetChildrenResponse { children }.to_bytes())
+            GetChildrenResponse { children }.write(w);
+            Ok(())
         }
         ReadRequest::GetChildren2(r) => {
             let (children, stat) = get_children(tree, watches, conn, auth, &r.path, r.watch)?;
-            Ok(GetChildren2Response { children, stat }.to_bytes())
+            GetChildren2Response { children, stat }.write(w);
+            Ok(())
         }
         ReadRequest::GetAcl(r) => {
             let (acl, stat) = tree.get_acl(&r.path).ok_or(ErrorCode::NoNode)?;
@@ -53,13 +97,15 @@ pub fn read(
             } else {
                 auth::redact_acl(&acl)
             };
-            Ok(GetAclResponse { acl, stat }.to_bytes())
+            GetAclResponse { acl, stat }.write(w);
+            Ok(())
         }
         ReadRequest::GetAllChildrenNumber(r) => {
             let acl = tree.acl(&r.path).ok_or(ErrorCode::NoNode)?;
             require(&acl, auth, perms::READ)?;
             let total_number = tree.all_children_number(&r.path).ok_or(ErrorCode::NoNode)?;
-            Ok(GetAllChildrenNumberResponse { total_number }.to_bytes())
+            GetAllChildrenNumberResponse { total_number }.write(w);
+            Ok(())
         }
         ReadRequest::GetEphemerals(r) => {
             let prefix = r.prefix_path.trim();
@@ -71,12 +117,16 @@ pub fn read(
                     .filter(|p| p.starts_with(r.prefix_path.as_str()))
                     .collect()
             };
-            Ok(GetEphemeralsResponse { ephemerals }.to_bytes())
+            GetEphemeralsResponse { ephemerals }.write(w);
+            Ok(())
         }
-        ReadRequest::WhoAmI => Ok(WhoAmIResponse {
-            client_info: auth.client_infos(),
+        ReadRequest::WhoAmI => {
+            WhoAmIResponse {
+                client_info: auth.client_infos(),
+            }
+            .write(w);
+            Ok(())
         }
-        .to_bytes()),
         ReadRequest::MultiRead(m) => {
             // The watch flag of a getChildren / getData inside multiRead is ignored: no
             // watch is set (ZooKeeper 3.8 and 3.9 alike; docs/COMPATIBILITY.md).
@@ -93,19 +143,19 @@ pub fn read(
                 };
                 results.push(res.unwrap_or_else(OpResult::error));
             }
-            Ok(MultiResponse { results }.to_bytes())
+            MultiResponse { results }.write(w);
+            Ok(())
         }
         ReadRequest::CheckWatches(r) => watches
             .check_watches(conn, &r.path, r.watcher_type)
-            .map(|()| Vec::new())
             .map_err(bad_type),
         ReadRequest::RemoveWatches(r) => watches
             .remove_watches(conn, &r.path, r.watcher_type)
-            .map(|()| Vec::new())
             .map_err(bad_type),
         ReadRequest::AddWatch(r) => {
             watches.add_watch(conn, &r.path, r.mode).map_err(bad_type)?;
-            Ok(ErrorResponse { err: 0 }.to_bytes())
+            ErrorResponse { err: 0 }.write(w);
+            Ok(())
         }
     }
 }

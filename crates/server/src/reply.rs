@@ -20,11 +20,25 @@ pub fn write_reply_body(op: i32, result: &ApplyResult) -> Result<Vec<u8>, ErrorC
 /// header alone with its error code. Built in one buffer, sized for a stat-carrying
 /// body, so the common replies take one allocation.
 pub fn write_reply_frame(xid: i32, zxid: Zxid, op: i32, result: &ApplyResult) -> Vec<u8> {
-    let mut out = Vec::with_capacity(FRAME_HEAD + BODY_CAPACITY);
+    frame_with(xid, zxid, FRAME_HEAD + BODY_CAPACITY, |w| {
+        write_body(op, result, w)
+    })
+}
+
+/// A reply frame built in one buffer of `capacity` bytes to start with: the length
+/// prefix, the header with err 0, then what `body` appends; if `body` returns an error
+/// code instead, the header-only frame with that code.
+pub fn frame_with(
+    xid: i32,
+    zxid: Zxid,
+    capacity: usize,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), ErrorCode>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     let mut refused = None;
     crate::net::frame::encode_frame(&mut out, |w| {
         header(xid, zxid, 0).write(w);
-        if let Err(code) = write_body(op, result, w) {
+        if let Err(code) = body(w) {
             refused = Some(code);
         }
     });

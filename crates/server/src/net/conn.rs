@@ -351,12 +351,14 @@ impl Conn {
     }
 
     /// The client showed it is alive: its session's expiry moves on.
+    /// Touches the session at `self.batch_at` (the read's arrival time, already read).
     fn touch_session(&self) {
         let shared = &self.shared;
+        let now = shared.ms_at(self.batch_at);
         if self.local_session {
-            let _ = shared.local_sessions().touch(self.session, shared.now_ms());
+            let _ = shared.local_sessions().touch(self.session, now);
         } else {
-            let _ = shared.sessions().touch(self.session, shared.now_ms());
+            let _ = shared.sessions().touch(self.session, now);
         }
     }
 
@@ -1109,16 +1111,13 @@ impl Conn {
                 let (frame, close) = {
                     let tree = shared.tree();
                     let close = self.drain_msgs(&mut notes);
-                    let res = {
+                    let frame = {
                         let mut w = shared.watches();
-                        read::read(&tree, &mut w, self.id, &self.auth, self.session, &rq)
+                        read::read_frame(xid, &tree, &mut w, self.id, &self.auth, self.session, &rq)
                     };
-                    let zxid = tree.last_zxid();
-                    let frame = match res {
-                        Ok(body) => reply_frame(xid, zxid, 0, &body),
-                        Err(code) => reply_frame(xid, zxid, code.code(), &[]),
-                    };
-                    self.stats.last_zxid.store(zxid.0, Ordering::Relaxed);
+                    self.stats
+                        .last_zxid
+                        .store(tree.last_zxid().0, Ordering::Relaxed);
                     (frame, close)
                 };
                 for n in &notes {

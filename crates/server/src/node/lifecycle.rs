@@ -97,7 +97,13 @@ impl Default for Clock {
 impl Clock {
     /// Milliseconds on the server's monotonic clock (session expiry).
     pub fn now_ms(&self) -> i64 {
-        self.started.elapsed().as_millis() as i64
+        self.ms_at(Instant::now())
+    }
+
+    /// `at` on the same clock as [`Clock::now_ms`], for a caller that has already read
+    /// the time (no second clock reading).
+    pub fn ms_at(&self, at: Instant) -> i64 {
+        at.saturating_duration_since(self.started).as_millis() as i64
     }
 
     /// Wall-clock ms when the server started (session id seed).

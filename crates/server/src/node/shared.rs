@@ -120,4 +120,9 @@ impl Shared {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// `at` in [`Shared::now_ms`]'s milliseconds, without reading the clock again.
+    pub fn ms_at(&self, at: std::time::Instant) -> i64 {
+        self.clock.ms_at(at)
+    }
 }

@@ -314,3 +314,68 @@ fn get_data_of_null_node_replies_null_buffer() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `read_frame` (what a connection sends) is the length prefix, the header at the
+/// tree's last zxid and `read`'s body, or the header alone with `read`'s error code,
+/// for bodies below, at and above the frame's first allocation (the 512-byte start and
+/// a value that makes the body reserve more).
+#[test]
+fn read_frames_are_header_and_body_in_one_buffer() {
+    let mut t = setup();
+    let mut p = Prep::new(false);
+    for (i, len) in [0usize, 1, 400, 420, 512, 5000].into_iter().enumerate() {
+        let path = format!("/v{i}");
+        let req = WriteRequest::Create {
+            op: 1,
+            req: CreateRequest {
+                path: path.clone(),
+                data: Bytes::from(vec![b'x'; len]).into(),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        };
+        let rec = p.prepare(
+            &t,
+            S,
+            1,
+            &req,
+            &anon(),
+            rzk_proto::Zxid(100 + i as i64),
+            1000,
+        );
+        t.apply(&rec);
+    }
+    let zxid = t.last_zxid();
+    let mut requests: Vec<ReadRequest> = (0..6)
+        .map(|i| {
+            ReadRequest::GetData(GetDataRequest {
+                path: format!("/v{i}"),
+                watch: false,
+            })
+        })
+        .collect();
+    for path in ["/missing", "/sec", "/pub"] {
+        requests.push(ReadRequest::GetData(GetDataRequest {
+            path: path.into(),
+            watch: false,
+        }));
+        requests.push(ReadRequest::GetChildren2(GetChildren2Request {
+            path: path.into(),
+            watch: false,
+        }));
+    }
+    for (xid, rq) in requests.iter().enumerate() {
+        let xid = xid as i32 + 1;
+        let mut w = WatchManager::new();
+        let expected = match read(&t, &mut w, 1, &anon(), S, rq) {
+            Ok(body) => crate::reply::reply_frame(xid, zxid, 0, &body),
+            Err(code) => crate::reply::reply_frame(xid, zxid, code.code(), &[]),
+        };
+        let frame = read_frame(xid, &t, &mut w, 1, &anon(), S, rq);
+        assert_eq!(frame, expected, "{rq:?}");
+    }
+    // The 5000-byte value's frame: prefix 4 + header 16 + length 4 + data + stat.
+    let mut w = WatchManager::new();
+    let big = read_frame(9, &t, &mut w, 1, &anon(), S, &requests[5]);
+    assert_eq!(big.len(), 4 + 16 + 4 + 5000 + Stat::SIZE);
+}

@@ -611,12 +611,12 @@ impl NodeMap {
         })
     }
 
-    /// The first slot from `from` on (probing) whose node satisfies `is`.
-    fn probe(&self, from: u64, is: impl Fn(&Node, u64) -> bool) -> Option<u64> {
+    /// The first slot from `from` on (probing) whose node satisfies `is`, with that node.
+    fn probe(&self, from: u64, is: impl Fn(&Node, u64) -> bool) -> Option<(u64, &Node)> {
         let mut k = from;
         loop {
             match self.map.get(k)? {
-                Slot::Live(n) if is(n, k) => return Some(k),
+                Slot::Live(n) if is(n, k) => return Some((k, n)),
                 _ => k = k.wrapping_add(1),
             }
         }
@@ -633,13 +633,20 @@ impl NodeMap {
         let h = &self.hasher;
         let mut chained = h.root();
         let mut key = self.root?;
-        debug_assert_eq!(self.probe(h.slot(chained), |n, _| n.is_root()), Some(key));
+        debug_assert_eq!(
+            self.probe(h.slot(chained), |n, _| n.is_root())
+                .map(|(k, _)| k),
+            Some(key)
+        );
         if path == "/" {
             return Some((key, chained));
         }
         // Components found with a byte scan: names are short, and `str::split`'s
         // searcher cost more than the rest of a lookup's step.
         let mut rest = path.strip_prefix('/')?;
+        // Each step's node is the next step's parent: one map lookup per component
+        // saved (callgrind: 6 slot searches per two-component lookup before, 4 now).
+        let mut parent = self.get_key(key)?;
         loop {
             let (name, next) = match rest.bytes().position(|b| b == b'/') {
                 Some(i) => (&rest[..i], Some(&rest[i + 1..])),
@@ -648,9 +655,8 @@ impl NodeMap {
             if name.is_empty() {
                 return None;
             }
-            let parent = self.get_key(key)?;
             chained = h.child(chained, name);
-            key = self.probe(h.slot(chained), |n, k| {
+            (key, parent) = self.probe(h.slot(chained), |n, k| {
                 n.name_bytes() == name.as_bytes() && parent.has_child(k)
             })?;
             match next {

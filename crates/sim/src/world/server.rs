@@ -4,8 +4,8 @@
 //! * REAL server code: `request::decode` of each client frame, `prep::Prep::prepare` on
 //!   the leader (checks, versions, the predicted digest), `TxnRecord` encode/decode as
 //!   the proposal payload, `DataTree::apply` of every committed txn, the watch registry
-//!   (`WatchManager::trigger`, `read::read` registering watches), `reply::write_reply_frame`
-//!   / `reply_frame` / `notification_frame`, `read::read` for reads, and the session's
+//!   (`WatchManager::trigger`, `read::read_frame` registering watches and answering reads),
+//!   `reply::write_reply_frame` / `notification_frame`, and the session's
 //!   reply order `net::order::ReplyOrder` (the same queue `net::conn` uses).
 //! * MODELLED here: the glue around them that the runtime runs on threads/tokio —
 //!   forwarding a learner's request to its leader (a delayed message; lost ⇒ the
@@ -36,7 +36,7 @@ use rzk_proto::{ErrorCode, Jute, OpCode, Reader, ServerId, SessionId, Zxid};
 use rzk_server::auth::AuthInfo;
 use rzk_server::net::order::{Released, ReplyOrder, Slot};
 use rzk_server::prep::{Prep, WriteRequest};
-use rzk_server::reply::{notification_frame, reply_frame, write_reply_frame};
+use rzk_server::reply::{notification_frame, write_reply_frame};
 use rzk_server::request::{self, ReadRequest, Request};
 use rzk_server::session::SessionTracker;
 use rzk_server::tree::DataTree;
@@ -1191,18 +1191,15 @@ impl World {
                     Slot::Pipeline { done: None, .. } => break,
                     Slot::Local { xid, what, .. } => {
                         let auth = AuthInfo::for_ip("127.0.0.1");
-                        let zxid = app.tree.last_zxid();
-                        match rzk_server::read::read(
+                        rzk_server::read::read_frame(
+                            xid,
                             &app.tree,
                             &mut app.watches,
                             conn,
                             &auth,
                             SessionId(session),
                             &what,
-                        ) {
-                            Ok(body) => reply_frame(xid, zxid, 0, &body),
-                            Err(code) => reply_frame(xid, zxid, code.code(), &[]),
-                        }
+                        )
                     }
                 };
                 self.client_frame(client, sid, conn, &frame);
