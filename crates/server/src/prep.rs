@@ -144,7 +144,7 @@ fn header(session: SessionId, cxid: i32, zxid: Zxid, time: i64, txn: &Txn) -> Tx
 
 /// Parent key of a path (`/` for top-level nodes); `None` without a `/`.
 fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/')? {
+    match crate::tree::last_slash(path)? {
         0 => Some("/"),
         i => Some(&path[..i]),
     }

@@ -16,11 +16,17 @@ const PERSISTENT: u8 = 2;
 const RECURSIVE: u8 = 4;
 const ALL_MODES: u8 = STANDARD | PERSISTENT | RECURSIVE;
 
+/// Hash maps of the watch tables: foldhash, seeded per process as the path index's
+/// (`tree/node.rs`), instead of SipHash, which cost ~60 instructions per lookup and
+/// a create or setData looks up its path and its parent in both tables.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// One table: path -> connection -> mode bits.
 #[derive(Debug, Default)]
 struct Table {
-    by_path: HashMap<String, HashMap<ConnId, u8>>,
-    by_conn: HashMap<ConnId, HashSet<String>>,
+    by_path: Map<String, Map<ConnId, u8>>,
+    by_conn: Map<ConnId, Set<String>>,
     /// Number of (path, conn) entries with the recursive bit.
     recursive: usize,
 }
@@ -127,7 +133,7 @@ impl Table {
     }
 
     fn count(&self) -> usize {
-        self.by_path.values().map(HashMap::len).sum()
+        self.by_path.values().map(Map::len).sum()
     }
 }
 

@@ -22,7 +22,7 @@ enum Sub {
 
 /// Splits a txn path into (parent key, child name); `None` if it has no `/`.
 fn split(path: &str) -> Option<(&str, &str)> {
-    let i = path.rfind('/')?;
+    let i = super::last_slash(path)?;
     let parent = if i == 0 { "/" } else { &path[..i] };
     Some((parent, &path[i + 1..]))
 }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 /// A full znode path in the owner and quota indexes.
 pub(crate) type Name = Arc<str>;
-pub(crate) use node::{split_path, Children, Node, NodeEdit, NodeMap};
+pub(crate) use node::{last_slash, split_path, Children, Node, NodeEdit, NodeMap};
 
 /// The full path of the child `name` of the node at `parent`.
 pub(crate) fn child_path(parent: &str, name: &str) -> String {
