@@ -731,6 +731,10 @@ fn report(
             ));
         }
     }
+    if a.rate > 0.0 {
+        // The offered load of an open-loop run (requests per second asked for).
+        line.push_str(&format!(" rate={}", a.rate));
+    }
     println!("{line}");
 }
 

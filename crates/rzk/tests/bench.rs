@@ -221,6 +221,30 @@ async fn bench_rate_limits_the_requests_sent() {
     let zk = connect(&server.addr()).await;
     assert_eq!(zk.exists("/rzk-bench").await.expect("exists"), None);
     let _ = zk.close().await;
+    // The text result names the offered rate (closed-loop runs print no `rate=`).
+    let a = server.addr();
+    let text = tokio::task::spawn_blocking(move || {
+        bench(
+            &a,
+            &[
+                "--rate",
+                "50",
+                "--duration",
+                "1",
+                "--warmup",
+                "0",
+                "--quiet",
+            ],
+        )
+    })
+    .await
+    .expect("bench task");
+    let result = text.stdout.lines().find(|l| l.starts_with("RESULT "));
+    assert!(
+        result.is_some_and(|l| l.ends_with(" rate=50")),
+        "{}",
+        text.stdout
+    );
     let bad = bench(&server.addr(), &["--rate=-1"]);
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("not a rate"), "{}", bad.stderr);
