@@ -173,3 +173,64 @@ async fn resume_session_from_another_client() {
     assert_eq!(bad.unwrap_err(), Error::SessionExpired);
     b.close().await.unwrap();
 }
+
+/// A session with nothing to send stays alive on its pings: with a 1 s session timeout
+/// (ping every 333 ms, connection given up after 666 ms of silence), three idle
+/// seconds pass without the state ever leaving Connected, on the same session.
+#[tokio::test]
+async fn idle_session_is_kept_by_pings() {
+    let server = rzk_testkit::server::TestServer::builder().start();
+    let proxy = Proxy::start(&first_host(&server.hosts())).await;
+    let zk = Client::builder(&proxy.addr)
+        .session_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let sid = zk.session_id();
+    let mut states = zk.state_watcher();
+    assert_eq!(*states.borrow_and_update(), SessionState::Connected);
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while states.changed().await.is_ok() {
+            seen.push(*states.borrow_and_update());
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(zk.state(), SessionState::Connected);
+    assert_eq!(zk.session_id(), sid);
+    zk.exists("/").await.expect("the session still answers");
+    zk.close().await.unwrap();
+    let seen = timeout(WAIT, watcher)
+        .await
+        .expect("watcher")
+        .expect("join");
+    assert_eq!(seen.first(), Some(&SessionState::Closed), "{seen:?}");
+}
+
+/// A server that keeps the connection open but sends nothing is given up on within
+/// the read timeout (two thirds of the session timeout), and the client connects
+/// again once the server is heard.
+#[tokio::test]
+async fn silent_server_is_detected_by_the_read_timeout() {
+    let server = rzk_testkit::server::TestServer::builder().start();
+    let proxy = Proxy::start(&first_host(&server.hosts())).await;
+    let zk = Client::builder(&proxy.addr)
+        .session_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(zk.state(), SessionState::Connected);
+    proxy.mute(true);
+    let mut states = zk.state_watcher();
+    timeout(WAIT, states.wait_for(|s| *s == SessionState::Disconnected))
+        .await
+        .unwrap_or_else(|_| panic!("a silent server was never given up on: {:?}", zk.state()))
+        .expect("state channel");
+    proxy.mute(false);
+    timeout(WAIT, states.wait_for(|s| *s != SessionState::Disconnected))
+        .await
+        .expect("heard again")
+        .expect("state channel");
+    let _ = zk.close().await;
+}

@@ -345,9 +345,20 @@ impl SessionTask {
         self.watches.notify_state(*self.state_tx.borrow());
         let read_timeout = Duration::from_millis((self.negotiated_ms.max(1) as u64) * 2 / 3);
         let ping_every = (read_timeout / 2).min(MAX_PING_INTERVAL);
+        // One timer for the connection's life, moved to the next ping or deadline each
+        // turn: a new `sleep_until` per turn registered an entry in tokio's timer wheel
+        // and removed it again for every batch of replies (two locked wheel updates per
+        // request at one request in flight), where moving a registered timer later is
+        // one atomic update.
+        let wake = tokio::time::sleep_until(conn.last_send + ping_every);
+        tokio::pin!(wake);
         loop {
             let ping_at = conn.last_send + ping_every;
             let dead_at = conn.last_recv + read_timeout;
+            let wake_at = ping_at.min(dead_at);
+            if wake.deadline() != wake_at {
+                wake.as_mut().reset(wake_at);
+            }
             let accept = !self.rx_closed
                 && !self.closing
                 && conn.outbuf.len() < MAX_OUTBUF
@@ -394,7 +405,7 @@ impl SessionTask {
                     }
                     conn.last_send = Instant::now();
                 },
-                _ = sleep_until(ping_at.min(dead_at)) => {
+                () = &mut wake => {
                     let now = Instant::now();
                     if now >= dead_at {
                         return Exit::Lost(format!("nothing received for {} ms", read_timeout.as_millis()));

@@ -1,15 +1,18 @@
-//! A tiny TCP proxy for fault injection: cut every live connection, refuse new ones.
+//! A tiny TCP proxy for fault injection: cut every live connection, refuse new ones,
+//! or keep connections open but drop what the server sends (a server gone silent).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub struct Proxy {
     pub addr: String,
     blocked: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
 }
 
@@ -19,11 +22,13 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr").to_string();
         let blocked = Arc::new(AtomicBool::new(false));
+        let muted = Arc::new(AtomicBool::new(false));
         let (generation, gen_rx) = watch::channel(0u64);
         let target = target.to_string();
         let b = blocked.clone();
+        let m = muted.clone();
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if b.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -31,12 +36,32 @@ impl Proxy {
                 let target = target.clone();
                 let mut gen_rx = gen_rx.clone();
                 gen_rx.mark_unchanged();
+                let muted = m.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                    let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
                     };
+                    let (mut from_client, mut to_client) = inbound.into_split();
+                    let (mut from_server, mut to_server) = outbound.into_split();
+                    let up = tokio::io::copy(&mut from_client, &mut to_server);
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from_server.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if !muted.load(Ordering::SeqCst)
+                                && to_client.write_all(&buf[..n]).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    };
+                    // Either side closing (or a cut) ends both directions.
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up => {}
+                        () = down => {}
                         _ = gen_rx.changed() => {}
                     }
                 });
@@ -45,6 +70,7 @@ impl Proxy {
         Proxy {
             addr,
             blocked,
+            muted,
             generation,
         }
     }
@@ -57,5 +83,11 @@ impl Proxy {
     /// While blocked, new connections are accepted and closed at once.
     pub fn block(&self, yes: bool) {
         self.blocked.store(yes, Ordering::SeqCst);
+    }
+
+    /// While muted, live and new connections stay open and what the client sends
+    /// still reaches the server, but nothing the server sends reaches the client.
+    pub fn mute(&self, yes: bool) {
+        self.muted.store(yes, Ordering::SeqCst);
     }
 }
