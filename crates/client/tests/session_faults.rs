@@ -174,11 +174,9 @@ async fn resume_session_from_another_client() {
     b.close().await.unwrap();
 }
 
-/// A session with nothing to send stays alive on its pings: with a 1 s session timeout
-/// (ping every 333 ms, connection given up after 666 ms of silence), three idle
-/// seconds pass without the state ever leaving Connected, on the same session.
-#[tokio::test]
-async fn idle_session_is_kept_by_pings() {
+/// A fresh in-process server (tickTime 100 ms), a proxy in front of it, and a client
+/// connected through the proxy with a 1 s session timeout.
+async fn one_second_session() -> (rzk_testkit::server::TestServer, Proxy, Client) {
     let server = rzk_testkit::server::TestServer::builder().start();
     let proxy = Proxy::start(&first_host(&server.hosts())).await;
     let zk = Client::builder(&proxy.addr)
@@ -186,6 +184,15 @@ async fn idle_session_is_kept_by_pings() {
         .connect()
         .await
         .unwrap();
+    (server, proxy, zk)
+}
+
+/// A session with nothing to send stays alive on its pings: with a 1 s session timeout
+/// (ping every 333 ms, connection given up after 666 ms of silence), three idle
+/// seconds pass without the state ever leaving Connected, on the same session.
+#[tokio::test]
+async fn idle_session_is_kept_by_pings() {
+    let (_server, _proxy, zk) = one_second_session().await;
     let sid = zk.session_id();
     let mut states = zk.state_watcher();
     assert_eq!(*states.borrow_and_update(), SessionState::Connected);
@@ -213,13 +220,7 @@ async fn idle_session_is_kept_by_pings() {
 /// again once the server is heard.
 #[tokio::test]
 async fn silent_server_is_detected_by_the_read_timeout() {
-    let server = rzk_testkit::server::TestServer::builder().start();
-    let proxy = Proxy::start(&first_host(&server.hosts())).await;
-    let zk = Client::builder(&proxy.addr)
-        .session_timeout(Duration::from_secs(1))
-        .connect()
-        .await
-        .unwrap();
+    let (_server, proxy, zk) = one_second_session().await;
     assert_eq!(zk.state(), SessionState::Connected);
     proxy.mute(true);
     let mut states = zk.state_watcher();
