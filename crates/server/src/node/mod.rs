@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod looking;
 pub mod peers;
+pub mod sched;
 pub mod server;
 pub mod shared;
 pub mod snapshots;
