@@ -251,7 +251,8 @@ impl QuorumRuntime {
         let thread = std::thread::Builder::new()
             .name("rzk-quorum".into())
             .spawn(move || {
-                super::sched::batch_policy_for_current_thread();
+                // Only timing depends on it; a refusal is logged there.
+                let _ = super::sched::batch_policy_for_current_thread();
                 let local = match tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .build()

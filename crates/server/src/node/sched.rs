@@ -15,40 +15,76 @@
 /// 4.6-4.9 ms. The disk and apply threads keep the default policy: they are woken
 /// once per group commit, and a delay there holds every reply of the group.
 ///
-/// A failure (a seccomp profile, a non-Linux system) only changes timing; it is logged
-/// at debug level. ZooKeeper leaves its threads in the default policy.
-pub fn batch_policy_for_current_thread() {
+/// Only a thread in the default policy (`SCHED_OTHER`) is moved: a server an operator
+/// started under `chrt` or systemd's `CPUSchedulingPolicy=` keeps that policy.
+///
+/// Returns whether the thread was moved. A failure (a seccomp profile) only changes
+/// timing: it is logged at debug level and returned. On systems other than Linux
+/// nothing is done (`Ok(false)`). ZooKeeper leaves its threads in the default policy.
+///
+/// # Errors
+/// The `sched_setscheduler` error.
+pub fn batch_policy_for_current_thread() -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
+        // SAFETY: pid 0 names the calling thread; the call reads no memory.
+        if unsafe { libc::sched_getscheduler(0) } != libc::SCHED_OTHER {
+            return Ok(false);
+        }
         let param = libc::sched_param { sched_priority: 0 };
         // SAFETY: pid 0 names the calling thread; `param` is a valid sched_param that
         // lives for the call, which only reads it.
         let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
         if r != 0 {
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "cannot put the thread in SCHED_BATCH"
-            );
+            let e = std::io::Error::last_os_error();
+            tracing::debug!(error = %e, "cannot put the thread in SCHED_BATCH");
+            return Err(e);
         }
+        Ok(true)
     }
+    #[cfg(not(target_os = "linux"))]
+    Ok(false)
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
+    fn policy() -> i32 {
+        // SAFETY: pid 0 names the calling thread; the call reads no memory.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
     #[test]
     fn the_calling_thread_and_only_it_goes_to_sched_batch() {
-        // SAFETY: pid 0 names the calling thread; the call reads no memory.
-        let caller = unsafe { libc::sched_getscheduler(0) };
+        let caller = policy();
         std::thread::spawn(|| {
-            batch_policy_for_current_thread();
-            // SAFETY: as above.
-            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
+            // A spawned thread inherits its creator's policy.
+            let before = policy();
+            match batch_policy_for_current_thread() {
+                Ok(true) => assert_eq!(policy(), libc::SCHED_BATCH),
+                Ok(false) => assert_ne!(before, libc::SCHED_OTHER),
+                // A sandbox that refuses the call: the thread is as it was.
+                Err(_) => assert_eq!(policy(), before),
+            }
         })
         .join()
         .unwrap();
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::sched_getscheduler(0) }, caller);
+        assert_eq!(policy(), caller);
+    }
+
+    #[test]
+    fn a_policy_chosen_by_the_operator_is_kept() {
+        std::thread::spawn(|| {
+            // SCHED_IDLE needs no privilege (as `chrt -i 0` would set it).
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: as in `batch_policy_for_current_thread`.
+            let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+            assert!(!batch_policy_for_current_thread().unwrap());
+            assert_eq!(policy(), libc::SCHED_IDLE);
+        })
+        .join()
+        .unwrap();
     }
 }

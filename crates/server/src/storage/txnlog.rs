@@ -101,36 +101,63 @@ struct OpenLog {
     /// `written..filled` (when `filled > written`) holds written zeros, the padding
     /// after it is a hole. Never above `size`.
     filled: u64,
+    /// A zero fill of this file failed (a full disk): no more are tried.
+    zero_fill_failed: bool,
 }
 
 impl OpenLog {
-    /// Writes zeros ahead of the records (`end`: where the records will end) when they
-    /// come within [`ZERO_FILL_LOW_WATER`] of the zeros already written, up to
-    /// [`ZERO_FILL_STEP`] bytes past `end`, never past the padded size.
+    /// Writes zeros ahead of the records (`end`: where the records of the batch about
+    /// to be written will end) when they come within [`ZERO_FILL_LOW_WATER`] of the
+    /// zeros already written, up to [`ZERO_FILL_STEP`] bytes past `end`, never past the
+    /// padded size. Skipped for a batch larger than [`ZERO_FILL_LOW_WATER`] (its own
+    /// records land in new blocks anyway, and large values would have every byte
+    /// written twice).
     ///
     /// Why: ZooKeeper's padding makes the log a sparse file, so the first write into
     /// each block allocates it and the next fdatasync must also write the inode and
     /// extent metadata (a second synchronous I/O; on ext4 without a journal
     /// `ext4_write_inode` waits for it). With the blocks written in advance, an
     /// fdatasync writes the records' pages and flushes the disk's cache only (on the
-    /// development VM, 4-5 KB appends each followed by an fdatasync: mean 150 µs
-    /// against 230 µs; `docs/STORAGE.md`). The file's size and bytes are those of
+    /// development VM, 5,000-byte appends each followed by an fdatasync: mean 152-161
+    /// µs against 230 µs; docs/STORAGE.md). The file's size and bytes are those of
     /// ZooKeeper's padding: the zeros were already there, as a hole.
-    fn zero_fill_ahead(&mut self, end: u64) -> io::Result<()> {
+    ///
+    /// Best effort: ZooKeeper's padding needs no free space, so neither does this. A
+    /// failed write (a full disk) is logged once, the zeros it wrote are released
+    /// (`fallocate` punching a hole, which keeps the size) and the file is not
+    /// zero-filled again; a full disk then fails the records' own write, as before.
+    fn zero_fill_ahead(&mut self, end: u64, batch: u64) {
         debug_assert!(self.written <= end);
         debug_assert!(self.filled <= self.size.max(FILE_HEADER_LEN as u64));
-        if end + ZERO_FILL_LOW_WATER <= self.filled {
-            return Ok(());
+        if self.zero_fill_failed
+            || batch > ZERO_FILL_LOW_WATER
+            || end + ZERO_FILL_LOW_WATER <= self.filled
+        {
+            return;
         }
         let from = self.filled.max(end);
         let to = (from + ZERO_FILL_STEP).min(self.size);
-        if to > from {
-            debug_assert!(to - from <= ZERO_FILL_STEP);
-            self.file
-                .write_all_at(&ZEROS[..(to - from) as usize], from)?;
-            self.filled = to;
+        if to <= from {
+            return;
         }
-        Ok(())
+        debug_assert!(to - from <= ZERO_FILL_STEP);
+        match self.file.write_all_at(&ZEROS[..(to - from) as usize], from) {
+            Ok(()) => self.filled = to,
+            Err(e) => {
+                self.zero_fill_failed = true;
+                tracing::warn!(
+                    file = %self.path.display(),
+                    offset = from,
+                    error = %e,
+                    "cannot write the log's padding ahead of its records; it stays a hole (as ZooKeeper leaves it)"
+                );
+                let punch =
+                    rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+                if let Err(e) = rustix::fs::fallocate(&self.file, punch, from, to - from) {
+                    tracing::debug!(error = %e, "cannot release the partly written padding");
+                }
+            }
+        }
     }
 }
 
@@ -256,6 +283,7 @@ impl FileTxnLog {
             written: FILE_HEADER_LEN as u64,
             size: FILE_HEADER_LEN as u64,
             filled: FILE_HEADER_LEN as u64,
+            zero_fill_failed: false,
         });
         Ok(())
     }
@@ -267,7 +295,8 @@ impl FileTxnLog {
         if let Some(cur) = self.current.as_mut() {
             if self.cfg.force_sync {
                 // Only a log that is fdatasynced gains from written padding.
-                cur.zero_fill_ahead(cur.written + self.buf.len() as u64)?;
+                let batch = self.buf.len() as u64;
+                cur.zero_fill_ahead(cur.written + batch, batch);
             }
             #[cfg(feature = "failpoints")]
             super::failpoints::write_all_at(&cur.file, &self.buf, cur.written)?;
@@ -396,10 +425,36 @@ mod tests {
     /// The padding ahead of the records is written zeros, not a hole (so an fdatasync
     /// does not allocate blocks), the file keeps ZooKeeper's padded size and bytes, and
     /// records written across several zero-fill steps read back in order.
+    /// Whether `dir`'s filesystem reports the allocation these tests look at: a file
+    /// grown by `set_len` is a hole, and written zeros take blocks. (ZFS or btrfs with
+    /// compression store zero blocks as holes; some filesystems have no holes.)
+    fn allocation_is_visible(dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let sparse = dir.join("probe-sparse");
+        let f = File::create(&sparse).unwrap();
+        f.set_len(4 * ZERO_FILL_STEP).unwrap();
+        f.sync_all().unwrap();
+        let holes = f.metadata().unwrap().blocks() * 512 < ZERO_FILL_STEP;
+        let zeros = dir.join("probe-zeros");
+        let f = File::create(&zeros).unwrap();
+        f.write_all_at(&ZEROS, 0).unwrap();
+        f.sync_all().unwrap();
+        let kept = f.metadata().unwrap().blocks() * 512 >= ZERO_FILL_STEP;
+        std::fs::remove_file(sparse).unwrap();
+        std::fs::remove_file(zeros).unwrap();
+        if !(holes && kept) {
+            eprintln!("skipped: this filesystem does not show holes and written zeros apart");
+        }
+        holes && kept
+    }
+
     #[test]
     fn padding_ahead_of_the_records_is_written_zeros() {
         use std::os::unix::fs::MetadataExt;
         let d = tempfile::tempdir().unwrap();
+        if !allocation_is_visible(d.path()) {
+            return;
+        }
         let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
         log.append_record(&rec(1)).unwrap();
         log.sync_all().unwrap();
@@ -449,6 +504,9 @@ mod tests {
     fn padding_is_not_written_without_force_sync() {
         use std::os::unix::fs::MetadataExt;
         let d = tempfile::tempdir().unwrap();
+        if !allocation_is_visible(d.path()) {
+            return;
+        }
         let cfg = TxnLogConfig {
             force_sync: false,
             ..TxnLogConfig::default()
@@ -458,6 +516,53 @@ mod tests {
         log.sync_all().unwrap();
         let meta = std::fs::metadata(d.path().join("version-2/log.1")).unwrap();
         assert!(meta.blocks() * 512 < ZERO_FILL_STEP);
+    }
+
+    /// A batch larger than the low-water mark gets no zero fill: its records land in
+    /// new blocks anyway, and large values would be written twice.
+    #[test]
+    fn a_large_batch_is_not_zero_filled() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        if !allocation_is_visible(d.path()) {
+            return;
+        }
+        let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
+        let big = vec![7u8; ZERO_FILL_LOW_WATER as usize + 1];
+        log.append_encoded(Zxid(1), &big).unwrap();
+        log.sync_all().unwrap();
+        let meta = std::fs::metadata(d.path().join("version-2/log.1")).unwrap();
+        let records = 16 + (RECORD_OVERHEAD + big.len()) as u64;
+        assert!(
+            meta.blocks() * 512 < records + ZERO_FILL_STEP / 2,
+            "{} bytes allocated for {records} bytes of records",
+            meta.blocks() * 512
+        );
+    }
+
+    /// A zero fill that cannot be written (here: a read-only file handle; in life, a
+    /// full disk) is not an error of the log: the padding stays a hole, no further fill
+    /// is tried, and the records are written as before.
+    #[test]
+    fn a_failed_zero_fill_is_not_an_error_of_the_log() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("log.1");
+        std::fs::write(&path, [0u8; 16]).unwrap();
+        let file = OpenOptions::new().read(true).open(&path).unwrap();
+        let mut log = OpenLog {
+            file,
+            path: path.clone(),
+            written: 16,
+            size: 16 + DEFAULT_PREALLOC_SIZE,
+            filled: 16,
+            zero_fill_failed: false,
+        };
+        log.zero_fill_ahead(100, 84);
+        assert!(log.zero_fill_failed);
+        assert_eq!(log.filled, 16);
+        // Not tried again: `filled` stays where it was even for a later batch.
+        log.zero_fill_ahead(200, 100);
+        assert_eq!(log.filled, 16);
     }
 
     #[test]
