@@ -27,8 +27,8 @@ pub const RECORD_OVERHEAD: usize = 8 + 4 + 1;
 /// `zookeeper.fsync.warningthresholdms` default.
 pub const FSYNC_WARN_MS: u128 = 1000;
 /// The padding ahead of the records is written with zeros this many bytes at a time
-/// (see [`FileTxnLog::sync_all`]), so that each fdatasync finds its records' blocks
-/// already allocated and on disk.
+/// (`OpenLog::zero_fill_ahead`, before a group commit's records are written), so that
+/// each fdatasync finds its records' blocks already allocated and on disk.
 pub const ZERO_FILL_STEP: u64 = 1024 * 1024;
 /// A new zero-fill step is written when the records come within this many bytes of
 /// the end of the zeros already written.
@@ -422,9 +422,6 @@ mod tests {
         assert_eq!(bytes[28 + payload.len()], END_OF_RECORD);
     }
 
-    /// The padding ahead of the records is written zeros, not a hole (so an fdatasync
-    /// does not allocate blocks), the file keeps ZooKeeper's padded size and bytes, and
-    /// records written across several zero-fill steps read back in order.
     /// Whether `dir`'s filesystem reports the allocation these tests look at: a file
     /// grown by `set_len` is a hole, and written zeros take blocks. (ZFS or btrfs with
     /// compression store zero blocks as holes; some filesystems have no holes.)
@@ -448,6 +445,9 @@ mod tests {
         holes && kept
     }
 
+    /// The padding ahead of the records is written zeros, not a hole (so an fdatasync
+    /// does not allocate blocks), the file keeps ZooKeeper's padded size and bytes, and
+    /// records written across several zero-fill steps read back in order.
     #[test]
     fn padding_ahead_of_the_records_is_written_zeros() {
         use std::os::unix::fs::MetadataExt;
