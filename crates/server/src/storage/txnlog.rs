@@ -426,17 +426,16 @@ mod tests {
     /// grown by `set_len` is a hole, and written zeros take blocks. (ZFS or btrfs with
     /// compression store zero blocks as holes; some filesystems have no holes.)
     fn allocation_is_visible(dir: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let sparse = dir.join("probe-sparse");
         let f = File::create(&sparse).unwrap();
         f.set_len(4 * ZERO_FILL_STEP).unwrap();
         f.sync_all().unwrap();
-        let holes = f.metadata().unwrap().blocks() * 512 < ZERO_FILL_STEP;
+        let holes = allocated(&sparse) < ZERO_FILL_STEP;
         let zeros = dir.join("probe-zeros");
         let f = File::create(&zeros).unwrap();
         f.write_all_at(&ZEROS, 0).unwrap();
         f.sync_all().unwrap();
-        let kept = f.metadata().unwrap().blocks() * 512 >= ZERO_FILL_STEP;
+        let kept = allocated(&zeros) >= ZERO_FILL_STEP;
         std::fs::remove_file(sparse).unwrap();
         std::fs::remove_file(zeros).unwrap();
         if !(holes && kept) {
@@ -445,30 +444,42 @@ mod tests {
         holes && kept
     }
 
+    /// A temporary directory whose filesystem shows allocation ([`allocation_is_visible`]),
+    /// or `None` (the test is skipped).
+    fn dir_showing_allocation() -> Option<tempfile::TempDir> {
+        let d = tempfile::tempdir().unwrap();
+        allocation_is_visible(d.path()).then_some(d)
+    }
+
+    /// Bytes allocated to `path` (`st_blocks` counts 512-byte units).
+    fn allocated(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().blocks() * 512
+    }
+
     /// The padding ahead of the records is written zeros, not a hole (so an fdatasync
     /// does not allocate blocks), the file keeps ZooKeeper's padded size and bytes, and
     /// records written across several zero-fill steps read back in order.
     #[test]
     fn padding_ahead_of_the_records_is_written_zeros() {
-        use std::os::unix::fs::MetadataExt;
-        let d = tempfile::tempdir().unwrap();
-        if !allocation_is_visible(d.path()) {
+        let Some(d) = dir_showing_allocation() else {
             return;
-        }
+        };
         let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
         log.append_record(&rec(1)).unwrap();
         log.sync_all().unwrap();
         let p = d.path().join("version-2/log.1");
-        let meta = std::fs::metadata(&p).unwrap();
-        assert_eq!(meta.len(), 16 + DEFAULT_PREALLOC_SIZE);
-        // st_blocks counts 512-byte units: the first step is allocated, the rest of
-        // the 64 MiB padding is not.
-        assert!(
-            meta.blocks() * 512 >= ZERO_FILL_STEP,
-            "only {} bytes allocated",
-            meta.blocks() * 512
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            16 + DEFAULT_PREALLOC_SIZE
         );
-        assert!(meta.blocks() * 512 < DEFAULT_PREALLOC_SIZE / 2);
+        // The first step is allocated, the rest of the 64 MiB padding is not.
+        assert!(
+            allocated(&p) >= ZERO_FILL_STEP,
+            "only {} bytes allocated",
+            allocated(&p)
+        );
+        assert!(allocated(&p) < DEFAULT_PREALLOC_SIZE / 2);
 
         // ~3.5 steps of records, synced in small groups as the disk thread does.
         let per_record = (RECORD_OVERHEAD + 36) as u64;
@@ -481,9 +492,11 @@ mod tests {
         }
         log.sync_all().unwrap();
         let end = 16 + n as u64 * per_record;
-        let meta = std::fs::metadata(&p).unwrap();
-        assert_eq!(meta.len(), 16 + DEFAULT_PREALLOC_SIZE);
-        assert!(meta.blocks() * 512 >= end + ZERO_FILL_LOW_WATER);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            16 + DEFAULT_PREALLOC_SIZE
+        );
+        assert!(allocated(&p) >= end + ZERO_FILL_LOW_WATER);
         let bytes = std::fs::read(&p).unwrap();
         assert!(bytes[end as usize..].iter().all(|&b| b == 0));
         let mut r = crate::storage::log_reader::LogFileReader::open(&p).unwrap();
@@ -502,11 +515,9 @@ mod tests {
     /// nothing).
     #[test]
     fn padding_is_not_written_without_force_sync() {
-        use std::os::unix::fs::MetadataExt;
-        let d = tempfile::tempdir().unwrap();
-        if !allocation_is_visible(d.path()) {
+        let Some(d) = dir_showing_allocation() else {
             return;
-        }
+        };
         let cfg = TxnLogConfig {
             force_sync: false,
             ..TxnLogConfig::default()
@@ -514,29 +525,26 @@ mod tests {
         let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
         log.append_record(&rec(1)).unwrap();
         log.sync_all().unwrap();
-        let meta = std::fs::metadata(d.path().join("version-2/log.1")).unwrap();
-        assert!(meta.blocks() * 512 < ZERO_FILL_STEP);
+        assert!(allocated(&d.path().join("version-2/log.1")) < ZERO_FILL_STEP);
     }
 
     /// A batch larger than the low-water mark gets no zero fill: its records land in
     /// new blocks anyway, and large values would be written twice.
     #[test]
     fn a_large_batch_is_not_zero_filled() {
-        use std::os::unix::fs::MetadataExt;
-        let d = tempfile::tempdir().unwrap();
-        if !allocation_is_visible(d.path()) {
+        let Some(d) = dir_showing_allocation() else {
             return;
-        }
+        };
         let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
         let big = vec![7u8; ZERO_FILL_LOW_WATER as usize + 1];
         log.append_encoded(Zxid(1), &big).unwrap();
         log.sync_all().unwrap();
-        let meta = std::fs::metadata(d.path().join("version-2/log.1")).unwrap();
+        let p = d.path().join("version-2/log.1");
         let records = 16 + (RECORD_OVERHEAD + big.len()) as u64;
         assert!(
-            meta.blocks() * 512 < records + ZERO_FILL_STEP / 2,
+            allocated(&p) < records + ZERO_FILL_STEP / 2,
             "{} bytes allocated for {records} bytes of records",
-            meta.blocks() * 512
+            allocated(&p)
         );
     }
 
