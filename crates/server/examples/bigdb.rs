@@ -170,7 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let t = Instant::now();
-    let path = save_snapshot(&tree, &[], &dir, SnapshotOptions::default())?;
+    let path = save_snapshot(tree.clone(), &[], &dir, SnapshotOptions::default())?;
     println!(
         "snapshot {} ({} MiB) written in {:.1} s",
         path.display(),

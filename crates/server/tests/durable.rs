@@ -336,7 +336,7 @@ async fn orphan_ephemerals_are_closed_through_the_write_path() {
         tree.stat("/orphan").map(|s| s.ephemeral_owner),
         Some(ORPHAN)
     );
-    save_snapshot(&tree, &[], d.path(), SnapshotOptions::default()).expect("snapshot");
+    save_snapshot(tree.clone(), &[], d.path(), SnapshotOptions::default()).expect("snapshot");
 
     let mut server = TestServer::builder().data_dir(d.path()).start();
     let shared = server.server().shared().clone();

@@ -114,7 +114,7 @@ fn saved_snapshot_loads_back_identically_plain_and_gz() {
             compression,
             digest_disabled: false,
         };
-        let p = save_snapshot(&db.tree, &sessions, out.path(), opts).unwrap();
+        let p = save_snapshot(db.tree.clone(), &sessions, out.path(), opts).unwrap();
         assert!(p.ends_with(if compression == Compression::Gzip {
             "snapshot.16.gz"
         } else {
@@ -158,7 +158,7 @@ fn null_data_survives_a_snapshot() {
         });
     }
     let out = tempfile::tempdir().unwrap();
-    let p = save_snapshot(&tree, &[], out.path(), opts).unwrap();
+    let p = save_snapshot(tree.clone(), &[], out.path(), opts).unwrap();
     let bytes = fs::read(&p).unwrap();
     let null_node: Vec<u8> = [&5i32.to_be_bytes()[..], b"/null", &(-1i32).to_be_bytes()].concat();
     assert!(
@@ -208,7 +208,7 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
             });
         }
         let out = tempfile::tempdir().unwrap();
-        let p = save_snapshot(&tree, &[], out.path(), opts).unwrap();
+        let p = save_snapshot(tree.clone(), &[], out.path(), opts).unwrap();
         // the intact file loads
         let back = load(out.path(), true).unwrap();
         assert_same_tree(&tree, &back.tree);
@@ -312,7 +312,7 @@ fn export_rzk_data_dir_for_apache_zookeeper() {
         if i == 10 {
             log.roll().unwrap();
             save_snapshot(
-                &tree,
+                tree.clone(),
                 &[(SessionId(SESSION), 30000)],
                 &d,
                 SnapshotOptions::default(),

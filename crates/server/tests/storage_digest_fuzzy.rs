@@ -222,7 +222,13 @@ fn changed_node_in_a_complete_snapshot_is_exactly_one_mismatch() {
     let sessions: Vec<(rzk_proto::SessionId, i32)> =
         db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
     let out = tempfile::tempdir().unwrap();
-    let snap = save_snapshot(&db.tree, &sessions, out.path(), SnapshotOptions::default()).unwrap();
+    let snap = save_snapshot(
+        db.tree.clone(),
+        &sessions,
+        out.path(),
+        SnapshotOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         read_snapshot(&snap).unwrap().trailer.digest.unwrap().zxid.0,
         LAST

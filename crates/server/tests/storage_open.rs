@@ -248,7 +248,7 @@ fn three_voters_close_orphan_sessions_through_the_write_path() {
     tree.apply(&ephemeral_create(ORPHAN, "/orphan"));
     let cfgs = TestEnsemble::builder(3).build_configs();
     for c in &cfgs {
-        save_snapshot(&tree, &[], &c.data_dir, SnapshotOptions::default()).unwrap();
+        save_snapshot(tree.clone(), &[], &c.data_dir, SnapshotOptions::default()).unwrap();
     }
     let mut ensemble = TestEnsemble::start_with(cfgs);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -313,7 +313,7 @@ fn snapshot_dir(tamper: bool) -> ScratchDir {
     tree.apply(&ephemeral_create(OWNER, "/orphan"));
     let d = scratch_dir();
     let snap = save_snapshot(
-        &tree,
+        tree.clone(),
         &[(SessionId(OWNER), 30_000)],
         &d,
         SnapshotOptions::default(),

@@ -335,7 +335,7 @@ impl Writer {
     ) -> Result<(), DiskError> {
         self.close_log()?;
         let path = db::save_snapshot(
-            tree,
+            tree.clone(),
             sessions,
             &self.settings.data_dir,
             SnapshotOptions::default(),

@@ -175,7 +175,7 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
         clone_ms = pause.as_secs_f64() * 1000.0,
         "creating snapshot (tree cloned under the read lock)"
     );
-    match save_snapshot(&tree, &sessions, data_dir, opts) {
+    match save_snapshot(tree, &sessions, data_dir, opts) {
         Ok(path) => {
             shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
             crate::metrics::hooks::snapshot_written(&path, started.elapsed());
@@ -189,8 +189,6 @@ fn take_snapshot(shared: &Shared, data_dir: &std::path::Path, opts: SnapshotOpti
             tracing::warn!(error = %e, "snapshot failed (the transaction log still has every txn)")
         }
     }
-    // The clone's unshared parts are freed here, off the lock.
-    drop(tree);
 }
 
 #[cfg(test)]

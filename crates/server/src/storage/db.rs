@@ -40,9 +40,12 @@ pub struct SnapshotOptions {
 
 /// Writes `tree` and `sessions` as `<data_dir>/version-2/snapshot.<hex tree.last_zxid()>`
 /// (atomically: `.tmp`, fsync, rename). To snapshot without blocking writes, clone the
-/// tree under the read lock and call this on another thread. Returns the file's path.
+/// tree under the read lock (O(1)) and call this on another thread. Takes the tree by
+/// value: it keeps only the nodes, in order, once it has them
+/// ([`DataTree::into_snapshot_order`]), so that the live tree's writer stops copying the
+/// index buckets the clone shared. Returns the file's path.
 pub fn save_snapshot(
-    tree: &DataTree,
+    tree: DataTree,
     sessions: &[(SessionId, i32)],
     data_dir: &Path,
     opts: SnapshotOptions,
@@ -51,14 +54,22 @@ pub fn save_snapshot(
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let zxid = tree.last_zxid();
+    let started = std::time::Instant::now();
+    let order = tree.into_snapshot_order();
+    tracing::debug!(
+        nodes = order.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "snapshot: nodes collected, tree released"
+    );
+    let zxid = order.last_zxid();
+    let digest = order.digest();
     let mut w = SnapshotWriter::create(&dir, zxid, opts.compression)?;
     let mut sorted: Vec<(i64, i32)> = sessions.iter().map(|(id, to)| (id.0, *to)).collect();
     sorted.sort_unstable();
     w.sessions(&sorted)?;
-    w.acl_cache(&tree.acl_entries())?;
+    w.acl_cache(order.acl_entries())?;
     let mut first_err = None;
-    tree.for_each_snapshot_node(|path, data, acl, stat| {
+    order.for_each(|path, data, acl, stat| {
         if first_err.is_none() {
             if let Err(e) = w.node_bytes(path, data, acl, stat) {
                 first_err = Some(e);
@@ -76,7 +87,7 @@ pub fn save_snapshot(
         Some(ZxidDigest {
             zxid,
             version: super::snapshot::DIGEST_VERSION,
-            digest: tree.digest(),
+            digest,
         })
     };
     let path = w.finish(digest)?;

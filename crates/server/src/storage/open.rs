@@ -307,7 +307,7 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
             if report.state == StartState::Untrusted {
                 tracing::warn!("no snapshot and no logs, and db.autocreate is off: starting with an untrusted empty database");
             }
-            db::save_snapshot(&tree, &[], &settings.data_dir, settings.snapshot)
+            db::save_snapshot(tree.clone(), &[], &settings.data_dir, settings.snapshot)
                 .map_err(|e| recovery_failed(e.to_string()))?;
         }
     }

@@ -606,6 +606,12 @@ impl NodeMap {
         self.hasher.clone()
     }
 
+    /// Whether a clone shares the index's directory or any of its buckets.
+    #[cfg(test)]
+    pub(crate) fn index_is_shared(&self) -> bool {
+        self.map.is_shared()
+    }
+
     /// A map whose home slots keep only the bits of `mask` and have those of `fill` set
     /// (tests: forces probe runs, and runs that go past the last key with `fill` near
     /// `u64::MAX`).

@@ -266,6 +266,13 @@ impl<V: Clone + Default> SlotMap<V> {
     pub(crate) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.iter().map(|(k, _)| k)
     }
+
+    /// Whether a clone shares the directory or any bucket (a change would copy them).
+    #[cfg(test)]
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.dir) > 1
+            || self.dir.iter().flatten().any(|b| Arc::strong_count(b) > 1)
+    }
 }
 
 impl<V> std::fmt::Debug for SlotMap<V> {

@@ -38,23 +38,20 @@ impl DataTree {
 
     /// The pre-order walk; siblings in name order when `sorted`.
     fn walk(&self, sorted: bool, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
+        let mut path = PreOrderPath::default();
+        self.walk_nodes(sorted, |n, depth| {
+            f(path.enter(depth, n), n.data_opt(), n.acl(), &n.stat())
+        });
+    }
+
+    /// The pre-order walk's nodes with their depths (the root's is 0).
+    fn walk_nodes(&self, sorted: bool, mut f: impl FnMut(&Node, usize)) {
         let Some(root) = self.nodes.get("/") else {
             return;
         };
-        // Nodes hold their names: `path` is the path of the node visited last and
-        // `ends[d]` the length of its ancestor's at depth d (the root's is `""`).
         let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
-        let mut path = String::new();
-        let mut ends: Vec<usize> = Vec::new();
         while let Some((n, depth)) = stack.pop() {
-            ends.truncate(depth);
-            path.truncate(ends.last().copied().unwrap_or(0));
-            if depth > 0 {
-                path.push('/');
-                path.push_str(n.name());
-            }
-            ends.push(path.len());
-            f(&path, n.data_opt(), n.acl(), &n.stat());
+            f(n, depth);
             if !n.has_children() {
                 continue;
             }
@@ -73,6 +70,33 @@ impl DataTree {
         }
     }
 
+    /// Turns the tree into its nodes in snapshot order ([`DataTree::for_each_snapshot_node`]'s),
+    /// with what else a snapshot holds (last zxid, digest, ACL cache), and drops the rest:
+    /// the path index and the children sets.
+    ///
+    /// Why: a snapshot writer works on a clone of the live tree, and while the clone holds
+    /// the index's buckets, every bucket the applier changes is copied instead of changed
+    /// in place; when the clone goes, the old copies leave holes all over the allocator's
+    /// slabs that an idle server keeps (~15 MiB at 1 M znodes: docs/STORAGE.md §10).
+    /// Collecting the nodes takes a fraction of the time writing them does, so the index
+    /// is shared for that fraction only; [`SnapshotOrder::for_each`] then releases each
+    /// node as soon as it is written. Costs 12 bytes per znode while it lives.
+    pub fn into_snapshot_order(self) -> SnapshotOrder {
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut depths = Vec::with_capacity(self.nodes.len());
+        self.walk_nodes(false, |n, depth| {
+            nodes.push(n.clone());
+            depths.push(u32::try_from(depth).unwrap_or(u32::MAX));
+        });
+        SnapshotOrder {
+            nodes,
+            depths,
+            last_zxid: self.last_zxid,
+            digest: self.digest,
+            acl_entries: self.acls.entries(),
+        }
+    }
+
     /// All nodes pre-order as [`DataTree::for_each_snapshot_node`] visits them, but
     /// siblings in name order, so that trees with the same content give the same list
     /// (tests compare them).
@@ -87,6 +111,88 @@ impl DataTree {
             })
         });
         v
+    }
+}
+
+/// A tree's nodes in snapshot order, detached from its indexes
+/// ([`DataTree::into_snapshot_order`]).
+pub struct SnapshotOrder {
+    /// Pre-order, siblings as [`DataTree::for_each_snapshot_node`] orders them.
+    nodes: Vec<Node>,
+    /// `depths[i]`: how many ancestors `nodes[i]` has (the root: 0).
+    depths: Vec<u32>,
+    last_zxid: Zxid,
+    digest: i64,
+    acl_entries: Vec<(i64, Vec<Acl>)>,
+}
+
+impl SnapshotOrder {
+    /// Zxid of the last txn the tree had applied.
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// The tree's digest (`DataTree::digest`).
+    pub fn digest(&self) -> i64 {
+        self.digest
+    }
+
+    /// The ACL cache entries (index, list), sorted by index.
+    pub fn acl_entries(&self) -> &[(i64, Vec<Acl>)] {
+        &self.acl_entries
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there is no node (not even a root).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Visits the nodes as [`DataTree::for_each_snapshot_node`] does (path with the root as
+    /// `""`, data or `None` when null, ACL index, stat), releasing each after its visit.
+    pub fn for_each(self, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
+        debug_assert_eq!(self.nodes.len(), self.depths.len());
+        let mut path = PreOrderPath::default();
+        for (n, depth) in self.nodes.into_iter().zip(self.depths) {
+            f(
+                path.enter(depth as usize, &n),
+                n.data_opt(),
+                n.acl(),
+                &n.stat(),
+            );
+        }
+    }
+}
+
+/// The full paths of a pre-order walk, built from each node's name and depth in one
+/// reused buffer (nodes hold their names, not their paths).
+#[derive(Default)]
+struct PreOrderPath {
+    /// The path of the node entered last (the root's is `""`).
+    path: String,
+    /// `ends[d]`: the length of its ancestor's path at depth `d`.
+    ends: Vec<usize>,
+}
+
+impl PreOrderPath {
+    /// The path of `n`, the next node of the walk, at `depth`.
+    fn enter(&mut self, depth: usize, n: &Node) -> &str {
+        debug_assert!(
+            depth <= self.ends.len(),
+            "a pre-order walk goes down one level at a time"
+        );
+        self.ends.truncate(depth);
+        self.path.truncate(self.ends.last().copied().unwrap_or(0));
+        if depth > 0 {
+            self.path.push('/');
+            self.path.push_str(n.name());
+        }
+        self.ends.push(self.path.len());
+        &self.path
     }
 }
 

@@ -645,3 +645,88 @@ fn one_probe_run_index_matches_the_plain_tree() {
         }
     }
 }
+
+type Visit = (String, Option<Vec<u8>>, i64, StatPersisted);
+
+fn visit_into(v: &mut Vec<Visit>) -> impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted) + '_ {
+    |path, data, acl, stat| v.push((path.to_owned(), data.map(<[u8]>::to_vec), acl, stat.clone()))
+}
+
+/// A snapshot's detached order visits what the tree's walk visits, at the moment it was
+/// taken, while the live tree changes; and it leaves the live tree's index unshared (so
+/// the writer changes buckets in place instead of copying them for the snapshot).
+#[test]
+fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
+    let mut t = DataTree::new();
+    let mut zxid = 0;
+    let mut next = || {
+        zxid += 1;
+        zxid
+    };
+    for p in ["/w", "/d", "/d/e", "/d/e/f", "/d/g"] {
+        t.apply(&rec(next(), 5, create(p, false, -1)));
+    }
+    // more children than NAME_ORDER_MAX: index order; and a null-data node
+    for i in 0..(snapshot::NAME_ORDER_MAX as i64 * 3) {
+        t.apply(&rec(next(), 5, create(&format!("/w/c{i}"), false, -1)));
+    }
+    t.apply(&rec(
+        next(),
+        5,
+        Txn::Create(
+            1,
+            CreateTxn {
+                path: "/d/e/f/null".into(),
+                data: Data::NULL,
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: -1,
+            },
+        ),
+    ));
+    let mut before = Vec::new();
+    t.for_each_snapshot_node(visit_into(&mut before));
+    let (digest, last) = (t.digest(), t.last_zxid());
+
+    let clone = t.clone();
+    assert!(t.nodes.index_is_shared(), "a clone shares the index");
+    let order = clone.into_snapshot_order();
+    assert!(
+        !t.nodes.index_is_shared(),
+        "the order holds no part of the index"
+    );
+    assert_eq!(
+        (order.len(), order.digest(), order.last_zxid()),
+        (before.len(), digest, last)
+    );
+    assert_eq!(order.acl_entries(), &t.acl_entries()[..]);
+
+    // the live tree changes: data, a create, a delete
+    t.apply(&rec(
+        next(),
+        5,
+        Txn::SetData(SetDataTxn {
+            path: "/w/c3".into(),
+            data: Bytes::from_static(b"changed").into(),
+            version: -1,
+        }),
+    ));
+    t.apply(&rec(next(), 5, create("/w/new", false, -1)));
+    t.apply(&rec(
+        next(),
+        5,
+        Txn::Delete(DeleteTxn {
+            path: "/d/g".into(),
+        }),
+    ));
+    let mut after = Vec::new();
+    t.for_each_snapshot_node(visit_into(&mut after));
+    assert_ne!(after, before);
+
+    let mut visited = Vec::new();
+    order.for_each(visit_into(&mut visited));
+    assert_eq!(visited, before, "the order is the tree as it was");
+    assert!(visited
+        .iter()
+        .any(|v| v.0 == "/d/e/f/null" && v.1.is_none()));
+}
