@@ -328,6 +328,26 @@ impl Node {
         &self.0.slice[at..at + self.head().name_len as usize]
     }
 
+    /// Asks the CPU to start loading the first `lines` 64-byte cache lines of the node's
+    /// allocation (its header is in the first), so that a walk can have several nodes on
+    /// their way from memory at once instead of waiting for each in turn. A hint: it
+    /// reads nothing the program can see, and does nothing on other architectures.
+    #[inline]
+    pub(crate) fn prefetch(&self, lines: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.0.ptr().cast::<i8>();
+            for line in 0..lines {
+                // SAFETY: a prefetch never faults and has no effect on the program's
+                // state, whatever the address; `wrapping_add` makes no claim about it.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64)) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = lines;
+    }
+
     /// The child name: the last component of the path (empty for the root).
     pub(crate) fn name(&self) -> &str {
         // Built from a `&str` in `new`; never fails.

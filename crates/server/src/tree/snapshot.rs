@@ -19,6 +19,14 @@ pub struct SnapshotNode {
     pub stat: StatPersisted,
 }
 
+/// How many nodes ahead of the one visited the walks ask the CPU to load
+/// ([`Node::prefetch`]): a large tree's nodes are rarely in the cache, and each visit
+/// would otherwise wait for its node's memory in turn.
+const PREFETCH_AHEAD: usize = 8;
+/// Cache lines of a node loaded ahead when its stat, name and data are all read (a node
+/// of 100 B of data spans three).
+const PREFETCH_LINES: usize = 3;
+
 /// Largest children set the snapshot walk writes in name order (larger ones go in the
 /// path index's order).
 pub const NAME_ORDER_MAX: usize = 16;
@@ -51,6 +59,10 @@ impl DataTree {
         };
         let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
         while let Some((n, depth)) = stack.pop() {
+            // The node popped PREFETCH_AHEAD turns from now (unless children come first).
+            if let Some(i) = stack.len().checked_sub(PREFETCH_AHEAD) {
+                stack[i].0.prefetch(1);
+            }
             f(n, depth);
             if !n.has_children() {
                 continue;
@@ -157,7 +169,12 @@ impl SnapshotOrder {
     pub fn for_each(self, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         debug_assert_eq!(self.nodes.len(), self.depths.len());
         let mut path = PreOrderPath::default();
-        for (n, depth) in self.nodes.into_iter().zip(self.depths) {
+        let mut nodes = self.nodes.into_iter();
+        for depth in self.depths {
+            let Some(n) = nodes.next() else { break };
+            if let Some(ahead) = nodes.as_slice().get(PREFETCH_AHEAD) {
+                ahead.prefetch(PREFETCH_LINES);
+            }
             f(
                 path.enter(depth as usize, &n),
                 n.data_opt(),
