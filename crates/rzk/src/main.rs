@@ -27,6 +27,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8; 43] = b"background_thread:true,dirty_decay_ms:1000\0";
 
+#[cfg(feature = "jemalloc-stats")]
+mod alloc_stats;
 mod bench;
 mod dump;
 mod logging;
@@ -74,6 +76,8 @@ fn main() -> ExitCode {
     if !shell_quiet {
         logging::init();
     }
+    #[cfg(feature = "jemalloc-stats")]
+    alloc_stats::start();
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Log(args) => dump::run_log(args),
