@@ -29,7 +29,7 @@ def main():
     unused_total = 0.0
     for meta, b in zip(j["arenas"]["bin"], merged["bins"]):
         size = meta["size"]
-        if b["curregs"] * size < min_bytes:
+        if b["curslabs"] == 0 or b["curregs"] * size < min_bytes:
             continue
         regions = b["curslabs"] * meta["nregs"]
         unused = (regions - b["curregs"]) * size / MIB

@@ -76,10 +76,12 @@ fn main() -> ExitCode {
     if !shell_quiet {
         logging::init();
     }
-    #[cfg(feature = "jemalloc-stats")]
-    alloc_stats::start();
     match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => {
+            #[cfg(feature = "jemalloc-stats")]
+            alloc_stats::start();
+            server::run(args)
+        }
         Command::Log(args) => dump::run_log(args),
         Command::Snapshot(args) => dump::run_snapshot(args),
         Command::Shell(args) => shell::main(args),

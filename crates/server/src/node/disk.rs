@@ -192,7 +192,7 @@ impl Writer {
                     zxid,
                     tree,
                     sessions,
-                } => self.install(zxid, &tree, &sessions),
+                } => self.install(zxid, *tree, &sessions),
                 DiskOp::Snapshot => self.snapshot_now(),
                 DiskOp::Stop => break,
             };
@@ -330,12 +330,12 @@ impl Writer {
     fn install(
         &mut self,
         zxid: Zxid,
-        tree: &DataTree,
+        tree: DataTree,
         sessions: &[(SessionId, i32)],
     ) -> Result<(), DiskError> {
         self.close_log()?;
         let path = db::save_snapshot(
-            tree.clone(),
+            tree,
             sessions,
             &self.settings.data_dir,
             SnapshotOptions::default(),

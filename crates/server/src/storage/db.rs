@@ -42,8 +42,9 @@ pub struct SnapshotOptions {
 /// (atomically: `.tmp`, fsync, rename). To snapshot without blocking writes, clone the
 /// tree under the read lock (O(1)) and call this on another thread. Takes the tree by
 /// value: it keeps only the nodes, in order, once it has them
-/// ([`DataTree::into_snapshot_order`]), so that the live tree's writer stops copying the
-/// index buckets the clone shared. Returns the file's path.
+/// (`DataTree::into_snapshot_order`), so that when `tree` is a clone nothing else holds,
+/// the live tree's writer stops copying the index buckets the clone shared. Returns the
+/// file's path.
 pub fn save_snapshot(
     tree: DataTree,
     sessions: &[(SessionId, i32)],
@@ -59,7 +60,7 @@ pub fn save_snapshot(
     tracing::debug!(
         nodes = order.len(),
         ms = started.elapsed().as_secs_f64() * 1000.0,
-        "snapshot: nodes collected, tree released"
+        "snapshot: nodes collected, path index released"
     );
     let zxid = order.last_zxid();
     let digest = order.digest();

@@ -29,7 +29,7 @@ mod snapshot;
 pub mod store;
 
 pub use acl_cache::{AclCache, OPEN_ACL_INDEX};
-pub use snapshot::{BuildError, NodePrep, PreparedNode, SnapshotNode, SnapshotOrder, TreeBuilder};
+pub use snapshot::{BuildError, NodePrep, PreparedNode, SnapshotNode, TreeBuilder};
 
 use rzk_proto::multi::OpResult;
 use rzk_proto::records::{Acl, Stat, StatPersisted};

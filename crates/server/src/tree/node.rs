@@ -339,8 +339,9 @@ impl Node {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let p = self.0.ptr().cast::<i8>();
             for line in 0..lines {
-                // SAFETY: a prefetch never faults and has no effect on the program's
-                // state, whatever the address; `wrapping_add` makes no claim about it.
+                // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a
+                // prefetch never faults and has no effect on the program's state, whatever
+                // the address; `wrapping_add` makes no claim about the address either.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64)) };
             }
         }
@@ -414,7 +415,7 @@ impl Node {
         self.head().children.iter().flat_map(|c| c.keys())
     }
 
-    fn is_unique(&self) -> bool {
+    pub(super) fn is_unique(&self) -> bool {
         ThinArc::strong_count(&self.0) == 1
     }
 

@@ -47,13 +47,14 @@ impl DataTree {
     /// The pre-order walk; siblings in name order when `sorted`.
     fn walk(&self, sorted: bool, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         let mut path = PreOrderPath::default();
-        self.walk_nodes(sorted, |n, depth| {
-            f(path.enter(depth, n), n.data_opt(), n.acl(), &n.stat())
+        self.walk_nodes(sorted, PREFETCH_LINES, |n, depth| {
+            path.visit(depth, n, &mut f)
         });
     }
 
-    /// The pre-order walk's nodes with their depths (the root's is 0).
-    fn walk_nodes(&self, sorted: bool, mut f: impl FnMut(&Node, usize)) {
+    /// The pre-order walk's nodes with their depths (the root's is 0), prefetching the
+    /// first `lines` cache lines of the nodes ahead (what `f` reads of them).
+    fn walk_nodes(&self, sorted: bool, lines: usize, mut f: impl FnMut(&Node, usize)) {
         let Some(root) = self.nodes.get("/") else {
             return;
         };
@@ -61,7 +62,7 @@ impl DataTree {
         while let Some((n, depth)) = stack.pop() {
             // The node popped PREFETCH_AHEAD turns from now (unless children come first).
             if let Some(i) = stack.len().checked_sub(PREFETCH_AHEAD) {
-                stack[i].0.prefetch(1);
+                stack[i].0.prefetch(lines);
             }
             f(n, depth);
             if !n.has_children() {
@@ -84,21 +85,26 @@ impl DataTree {
 
     /// Turns the tree into its nodes in snapshot order ([`DataTree::for_each_snapshot_node`]'s),
     /// with what else a snapshot holds (last zxid, digest, ACL cache), and drops the rest:
-    /// the path index and the children sets.
+    /// the path index goes now; each node's children set (in the node) goes with the node
+    /// once it is written.
     ///
     /// Why: a snapshot writer works on a clone of the live tree, and while the clone holds
     /// the index's buckets, every bucket the applier changes is copied instead of changed
     /// in place; when the clone goes, the old copies leave holes all over the allocator's
     /// slabs that an idle server keeps (~15 MiB at 1 M znodes: docs/STORAGE.md §10).
     /// Collecting the nodes takes a fraction of the time writing them does, so the index
-    /// is shared for that fraction only; [`SnapshotOrder::for_each`] then releases each
-    /// node as soon as it is written. Costs 12 bytes per znode while it lives.
-    pub fn into_snapshot_order(self) -> SnapshotOrder {
+    /// is shared for that fraction only (when `self` was the only clone);
+    /// [`SnapshotOrder::for_each`] then releases each node as soon as it is written.
+    /// Costs 12 bytes per znode while it lives.
+    pub(crate) fn into_snapshot_order(self) -> SnapshotOrder {
         let mut nodes = Vec::with_capacity(self.nodes.len());
         let mut depths = Vec::with_capacity(self.nodes.len());
-        self.walk_nodes(false, |n, depth| {
+        // Only the header is read here (the reference count, and whether it has children).
+        self.walk_nodes(false, 1, |n, depth| {
             nodes.push(n.clone());
-            depths.push(u32::try_from(depth).unwrap_or(u32::MAX));
+            // A depth beyond u32 would take 4 G nodes in one path: not reachable.
+            debug_assert!(u32::try_from(depth).is_ok());
+            depths.push(depth as u32);
         });
         SnapshotOrder {
             nodes,
@@ -126,9 +132,9 @@ impl DataTree {
     }
 }
 
-/// A tree's nodes in snapshot order, detached from its indexes
+/// A tree's nodes in snapshot order, detached from its path index
 /// ([`DataTree::into_snapshot_order`]).
-pub struct SnapshotOrder {
+pub(crate) struct SnapshotOrder {
     /// Pre-order, siblings as [`DataTree::for_each_snapshot_node`] orders them.
     nodes: Vec<Node>,
     /// `depths[i]`: how many ancestors `nodes[i]` has (the root: 0).
@@ -140,47 +146,38 @@ pub struct SnapshotOrder {
 
 impl SnapshotOrder {
     /// Zxid of the last txn the tree had applied.
-    pub fn last_zxid(&self) -> Zxid {
+    pub(crate) fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }
 
     /// The tree's digest (`DataTree::digest`).
-    pub fn digest(&self) -> i64 {
+    pub(crate) fn digest(&self) -> i64 {
         self.digest
     }
 
     /// The ACL cache entries (index, list), sorted by index.
-    pub fn acl_entries(&self) -> &[(i64, Vec<Acl>)] {
+    pub(crate) fn acl_entries(&self) -> &[(i64, Vec<Acl>)] {
         &self.acl_entries
     }
 
     /// Number of nodes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Whether there is no node (not even a root).
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 
     /// Visits the nodes as [`DataTree::for_each_snapshot_node`] does (path with the root as
     /// `""`, data or `None` when null, ACL index, stat), releasing each after its visit.
-    pub fn for_each(self, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
+    pub(crate) fn for_each(self, mut f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         debug_assert_eq!(self.nodes.len(), self.depths.len());
         let mut path = PreOrderPath::default();
         let mut nodes = self.nodes.into_iter();
         for depth in self.depths {
-            let Some(n) = nodes.next() else { break };
+            // The node visited PREFETCH_AHEAD turns from now.
             if let Some(ahead) = nodes.as_slice().get(PREFETCH_AHEAD) {
                 ahead.prefetch(PREFETCH_LINES);
             }
-            f(
-                path.enter(depth as usize, &n),
-                n.data_opt(),
-                n.acl(),
-                &n.stat(),
-            );
+            let Some(n) = nodes.next() else { break };
+            path.visit(depth as usize, &n, &mut f);
         }
     }
 }
@@ -210,6 +207,17 @@ impl PreOrderPath {
         }
         self.ends.push(self.path.len());
         &self.path
+    }
+
+    /// Enters `n` and calls `f` as the snapshot walks do: its path (the root's `""`), its
+    /// data (`None` when null), ACL index and stat.
+    fn visit(
+        &mut self,
+        depth: usize,
+        n: &Node,
+        f: &mut impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted),
+    ) {
+        f(self.enter(depth, n), n.data_opt(), n.acl(), &n.stat())
     }
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use bytes::Bytes;
 use rzk_proto::opcode::event;
+use rzk_proto::records::Id;
 use rzk_proto::txn::*;
 
 fn rec(zxid: i64, client: i64, txn: Txn) -> TxnRecord {
@@ -684,9 +685,29 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
             },
         ),
     ));
+    // a node with its own ACL (an ACL cache entry besides the open one)
+    let own_acl = vec![Acl {
+        perms: 31,
+        id: Id::new("digest", "u:x"),
+    }];
+    t.apply(&rec(
+        next(),
+        5,
+        Txn::Create(
+            1,
+            CreateTxn {
+                path: "/d/own".into(),
+                data: Bytes::from_static(b"o").into(),
+                acl: own_acl,
+                ephemeral: false,
+                parent_cversion: -1,
+            },
+        ),
+    ));
     let mut before = Vec::new();
     t.for_each_snapshot_node(visit_into(&mut before));
-    let (digest, last) = (t.digest(), t.last_zxid());
+    let (digest, last, acls) = (t.digest(), t.last_zxid(), t.acl_entries());
+    assert!(!acls.is_empty());
 
     let clone = t.clone();
     assert!(t.nodes.index_is_shared(), "a clone shares the index");
@@ -699,7 +720,7 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
         (order.len(), order.digest(), order.last_zxid()),
         (before.len(), digest, last)
     );
-    assert_eq!(order.acl_entries(), &t.acl_entries()[..]);
+    assert_eq!(order.acl_entries(), &acls[..]);
 
     // the live tree changes: data, a create, a delete
     t.apply(&rec(
@@ -719,6 +740,21 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
             path: "/d/g".into(),
         }),
     ));
+    t.apply(&rec(
+        next(),
+        5,
+        Txn::SetAcl(SetAclTxn {
+            path: "/d/own".into(),
+            acl: vec![Acl {
+                perms: 1,
+                id: Id::new("digest", "v:y"),
+            }],
+            version: -1,
+        }),
+    ));
+    assert_ne!(t.acl_entries(), acls);
+    let untouched = |t: &DataTree| t.nodes.get("/w/c5").map(Node::is_unique);
+    assert_eq!(untouched(&t), Some(false), "the order holds the node");
     let mut after = Vec::new();
     t.for_each_snapshot_node(visit_into(&mut after));
     assert_ne!(after, before);
@@ -729,4 +765,5 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
     assert!(visited
         .iter()
         .any(|v| v.0 == "/d/e/f/null" && v.1.is_none()));
+    assert_eq!(untouched(&t), Some(true), "written nodes are released");
 }
