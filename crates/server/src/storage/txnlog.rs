@@ -474,12 +474,9 @@ mod tests {
             16 + DEFAULT_PREALLOC_SIZE
         );
         // The first step is allocated, the rest of the 64 MiB padding is not.
-        assert!(
-            allocated(&p) >= ZERO_FILL_STEP,
-            "only {} bytes allocated",
-            allocated(&p)
-        );
-        assert!(allocated(&p) < DEFAULT_PREALLOC_SIZE / 2);
+        let first = allocated(&p);
+        assert!(first >= ZERO_FILL_STEP, "only {first} bytes allocated");
+        assert!(first < DEFAULT_PREALLOC_SIZE / 2);
 
         // ~3.5 steps of records, synced in small groups as the disk thread does.
         let per_record = (RECORD_OVERHEAD + 36) as u64;
@@ -541,10 +538,10 @@ mod tests {
         log.sync_all().unwrap();
         let p = d.path().join("version-2/log.1");
         let records = 16 + (RECORD_OVERHEAD + big.len()) as u64;
+        let a = allocated(&p);
         assert!(
-            allocated(&p) < records + ZERO_FILL_STEP / 2,
-            "{} bytes allocated for {records} bytes of records",
-            allocated(&p)
+            a < records + ZERO_FILL_STEP / 2,
+            "{a} bytes allocated for {records} bytes of records"
         );
     }
 

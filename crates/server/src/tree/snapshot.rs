@@ -19,6 +19,19 @@ pub struct SnapshotNode {
     pub stat: StatPersisted,
 }
 
+impl SnapshotNode {
+    /// An owned copy of what a snapshot walk visits ([`DataTree::for_each_snapshot_node`]'s
+    /// arguments: path, data or `None` when null, ACL index, stat).
+    pub fn copied(path: &str, data: Option<&[u8]>, acl: i64, stat: &StatPersisted) -> SnapshotNode {
+        SnapshotNode {
+            path: path.to_owned(),
+            data: Data::from(data.map(bytes::Bytes::copy_from_slice)),
+            acl,
+            stat: stat.clone(),
+        }
+    }
+}
+
 /// How many nodes ahead of the one visited the walks ask the CPU to load
 /// ([`Node::prefetch`]): a large tree's nodes are rarely in the cache, and each visit
 /// would otherwise wait for its node's memory in turn.
@@ -121,12 +134,7 @@ impl DataTree {
     pub fn snapshot_nodes(&self) -> Vec<SnapshotNode> {
         let mut v = Vec::with_capacity(self.nodes.len());
         self.walk(true, |path, data, acl, stat| {
-            v.push(SnapshotNode {
-                path: path.to_owned(),
-                data: Data::from(data.map(bytes::Bytes::copy_from_slice)),
-                acl,
-                stat: stat.clone(),
-            })
+            v.push(SnapshotNode::copied(path, data, acl, stat))
         });
         v
     }

@@ -486,12 +486,7 @@ fn a_tree_built_from_a_snapshot_with_colliding_hashes_keeps_working() {
         // the walk's order (pre-order, siblings in index order)
         let mut nodes = Vec::new();
         plain.for_each_snapshot_node(|path, data, acl, stat| {
-            nodes.push(SnapshotNode {
-                path: path.to_owned(),
-                data: Data::from(data.map(Bytes::copy_from_slice)),
-                acl,
-                stat: stat.clone(),
-            })
+            nodes.push(SnapshotNode::copied(path, data, acl, stat))
         });
         for n in nodes {
             b.add_node(n).expect("node");
@@ -647,10 +642,11 @@ fn one_probe_run_index_matches_the_plain_tree() {
     }
 }
 
-type Visit = (String, Option<Vec<u8>>, i64, StatPersisted);
-
-fn visit_into(v: &mut Vec<Visit>) -> impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted) + '_ {
-    |path, data, acl, stat| v.push((path.to_owned(), data.map(<[u8]>::to_vec), acl, stat.clone()))
+/// A snapshot walk's visitor that keeps an owned copy of each node it is shown.
+fn visit_into(
+    v: &mut Vec<SnapshotNode>,
+) -> impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted) + '_ {
+    |path, data, acl, stat| v.push(SnapshotNode::copied(path, data, acl, stat))
 }
 
 /// A snapshot's detached order visits what the tree's walk visits, at the moment it was
@@ -764,6 +760,6 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
     assert_eq!(visited, before, "the order is the tree as it was");
     assert!(visited
         .iter()
-        .any(|v| v.0 == "/d/e/f/null" && v.1.is_none()));
+        .any(|v| v.path == "/d/e/f/null" && v.data.is_null()));
     assert_eq!(untouched(&t), Some(true), "written nodes are released");
 }
