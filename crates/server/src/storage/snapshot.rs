@@ -209,9 +209,9 @@ fn open_output(tmp: &Path) -> io::Result<DirectFile> {
 /// Streaming snapshot writer: `create`, `sessions`, `acl_cache`, `node`..., `finish`.
 ///
 /// The file is written with `O_DIRECT` where the file system allows it
-/// ([`DirectFile`]): no page-cache copy, and no more than one 1 MiB write of the
-/// snapshot queued in front of a log fsync. Otherwise, every [`WRITEBACK_EVERY`] bytes
-/// it asks the kernel to start writing back what it has
+/// ([`DirectFile`]): no page-cache copy, and no more than one write of the snapshot
+/// (`direct_file::CHUNK`, 256 KiB) queued in front of a log fsync. Otherwise, every
+/// [`WRITEBACK_EVERY`] bytes it asks the kernel to start writing back what it has
 /// written so far (`posix_fadvise(DONTNEED)`, which on Linux starts asynchronous
 /// writeback of the range and drops its clean pages from the page cache), so the final
 /// fsync finds a few MiB dirty instead of the whole file: a 200 MiB flush at the end

@@ -106,26 +106,30 @@ struct OpenLog {
     filled: u64,
     /// A zero fill of this file failed (a full disk): no more are tried.
     zero_fill_failed: bool,
-    /// Bytes from the start already dropped from the page cache
+    /// End of the bytes last dropped from the page cache
     /// ([`OpenLog::release_synced`]); a multiple of the page size.
     released: u64,
 }
 
 impl OpenLog {
     /// Drops the file's pages below `upto` (rounded down to a page) from the page cache,
-    /// once at least [`RELEASE_STEP`] bytes are due (`all`: whatever is left, for a file
-    /// rolled away). Only for bytes an fdatasync has written: the pages are clean, so
-    /// `posix_fadvise(DONTNEED)` frees them at once and starts no I/O.
+    /// once at least [`RELEASE_STEP`] bytes are due (`all`: the whole file, padding
+    /// included, for a file rolled away or closed). Only for bytes an fdatasync has
+    /// written: the pages are clean, so `posix_fadvise(DONTNEED)` frees them at once and
+    /// starts no I/O. Each call covers the file from offset 0: the kernel drops only
+    /// whole folios inside the range, and a large folio that straddled the previous
+    /// step's end is inside this one (looking again at ranges already dropped finds
+    /// nothing to do).
     ///
     /// Why: once synced, the log is only read again at a restart or by a learner's DIFF
     /// from disk, yet every record stayed cached; a busy server filled the page cache
     /// with gigabytes of it. Each new page then came from memory never touched before,
     /// and on the development VM (whose memory the host backs on first touch) the
     /// writes that took those pages — the zero fill ahead, on the write path — slowed
-    /// down: setData at 32x8 fell from ~278 k/s to ~235 k/s (p99 1.9 to 4.3 ms) after
-    /// ~70 log files, and did not when the old logs were deleted (docs/TESTING.md,
-    /// session 21). Freed pages are reused for the next writes instead. ZooKeeper
-    /// leaves its log in the page cache.
+    /// down: setData at 32x8 fell from 269-288 k/s to 240-259 k/s (p99 1.9 to 4.2-4.3
+    /// ms) after ~70 log files, and did not when the old logs were deleted
+    /// (docs/TESTING.md, session 21). Freed pages are reused for the next writes
+    /// instead. ZooKeeper leaves its log in the page cache.
     ///
     /// Best effort: an error is ignored (the pages stay cached).
     fn release_synced(&mut self, upto: u64, all: bool) {
@@ -134,14 +138,12 @@ impl OpenLog {
         if !all && (to <= self.released || to - self.released < RELEASE_STEP) {
             return;
         }
-        // A rolled file is never written again: all of it goes, padding included (a
-        // large folio reaching past the records would otherwise stay).
         let len = if all {
             None
         } else {
-            std::num::NonZeroU64::new(to - self.released)
+            std::num::NonZeroU64::new(to)
         };
-        let _ = rustix::fs::fadvise(&self.file, self.released, len, rustix::fs::Advice::DontNeed);
+        let _ = rustix::fs::fadvise(&self.file, 0, len, rustix::fs::Advice::DontNeed);
         self.released = to;
     }
 
@@ -398,7 +400,11 @@ impl FileTxnLog {
     /// Writes and syncs everything, then closes the files.
     pub fn close(mut self) -> io::Result<()> {
         self.sync_all()?;
-        self.current = None;
+        if let Some(mut cur) = self.current.take() {
+            if self.cfg.force_sync {
+                cur.release_synced(cur.written, true);
+            }
+        }
         Ok(())
     }
 }
@@ -550,14 +556,17 @@ mod tests {
         ));
     }
 
-    /// Pages of `path` in the page cache, per 4 KiB page of its first `len` bytes
+    /// Pages of `path` in the page cache, per page of its first `len` bytes
     /// (`mincore(2)` of a read-only mapping).
     fn resident_pages(path: &Path, len: u64) -> Vec<bool> {
         use std::os::fd::AsRawFd;
         let f = File::open(path).unwrap();
         let len = len as usize;
+        // SAFETY: sysconf reads no memory of this process.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        assert!(page > 0);
         // SAFETY: a fresh shared read-only mapping of an open file, `len` bytes (> 0,
-        // within the file); it is only passed to mincore and unmapped below.
+        // within the file); it is never read, only passed to mincore and unmapped below.
         let addr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -569,9 +578,9 @@ mod tests {
             )
         };
         assert_ne!(addr, libc::MAP_FAILED);
-        let mut vec = vec![0u8; len.div_ceil(4096)];
+        let mut vec = vec![0u8; len.div_ceil(page)];
         // SAFETY: `addr` is the page-aligned mapping of `len` bytes made above; `vec`
-        // has one byte per page of it.
+        // has one byte per page of it (`page` is the system's page size).
         let r = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
         assert_eq!(r, 0);
         // SAFETY: unmaps exactly the mapping made above, which nothing uses any more.
@@ -597,7 +606,8 @@ mod tests {
 
     /// Once fdatasynced, a log's records leave the page cache in steps (the pages the
     /// writes take next are reused ones), the whole of a rolled file does, nothing
-    /// unsynced does (`forceSync=no`), and every record still reads back.
+    /// unsynced does (`forceSync=no`), and every record still reads back. Groups end at
+    /// uneven offsets (every 37 records), so steps end inside pages and folios.
     #[test]
     fn synced_log_pages_leave_the_page_cache() {
         let d = tempfile::tempdir().unwrap();
@@ -615,18 +625,21 @@ mod tests {
             let mut log = FileTxnLog::open(&dir, cfg).unwrap();
             for z in 1..=n {
                 log.append_record(&rec(z)).unwrap();
-                if z % 50 == 0 {
+                if z % 37 == 0 {
                     log.sync_all().unwrap();
                 }
             }
             log.sync_all().unwrap();
+            let released = log.current.as_ref().map_or(0, |c| c.released);
             let p = dir.join("version-2/log.1");
             let end = 16 + n as u64 * per_record;
             let cached = resident_pages(&p, end);
             let first_mib = &cached[..(RELEASE_STEP / 4096) as usize];
             if force_sync {
+                assert!(released >= 2 * RELEASE_STEP, "released only {released}");
                 assert!(first_mib.iter().all(|r| !r), "synced pages still cached");
             } else {
+                assert_eq!(released, 0, "released without fdatasync");
                 assert!(first_mib.iter().all(|r| *r), "unsynced pages were dropped");
             }
             // A rolled file leaves whole at the next sync.
@@ -639,6 +652,11 @@ mod tests {
                 !force_sync,
                 "rolled file, forceSync={force_sync}"
             );
+            // And a closed one at the close.
+            let p2 = dir.join(format!("version-2/log.{:x}", n + 1));
+            log.close().unwrap();
+            let cached = resident_pages(&p2, 16 + per_record);
+            assert_eq!(cached.iter().any(|r| *r), !force_sync, "closed file");
             let mut r = crate::storage::log_reader::LogFileReader::open(&p).unwrap();
             let mut zxids = Vec::new();
             while let Some(e) = r.next_entry().unwrap() {
