@@ -310,6 +310,20 @@ def case_listing(ctx):
         assert http(port, "/commands/ruok")[0] == 404, "the default URL answers although moved"
 
 
+LEARNER_KEY = re.compile(r"^(avg|min|max|cnt|sum|p50|p95|p99|p999)_(\d+)_learner_handler_qp_")
+
+
+def by_learner_rank(m):
+    """A leader's per-learner summaries are named after the learner's server id
+    (`<stat>_<sid>_learner_handler_qp_*`). The rzk and ZooKeeper ensembles may elect
+    different members (which two start first is a race), so the ids are replaced by
+    their rank among the leader's learners before the key sets are compared."""
+    sids = sorted({int(x.group(2)) for k in m if (x := LEARNER_KEY.match(k))})
+    rank = {str(s): f"learner{i}" for i, s in enumerate(sids)}
+    return {LEARNER_KEY.sub(lambda x: f"{x.group(1)}_{rank[x.group(2)]}_learner_handler_qp_", k): v
+            for k, v in m.items()}
+
+
 def shapes(ctx, rz_port, zk_port, url, where):
     problems = []
     names = [n for n in ctx.names if n not in RESETS] + [n for n in ctx.names if n in RESETS]
@@ -327,6 +341,7 @@ def shapes(ctx, rz_port, zk_port, url, where):
             # Per-namespace summaries are named after the namespaces written or read so
             # far (e.g. zk_avg_app_write_per_namespace): traffic decides those names.
             zk = {k: v for k, v in zk.items() if not k.endswith("_per_namespace")}
+            zk, rz = by_learner_rank(zk), by_learner_rank(rz)
         compare(zk, rz, f"{where} {name}", problems)
     assert not problems, "\n".join(problems)
 
