@@ -112,6 +112,19 @@ struct OpenLog {
 }
 
 impl OpenLog {
+    /// fdatasyncs the file (with the failpoints build's hooks around it), then releases
+    /// what that made durable from the page cache ([`OpenLog::release_synced`]; `whole`:
+    /// a file that is written no more).
+    fn sync(&mut self, whole: bool) -> io::Result<()> {
+        #[cfg(feature = "failpoints")]
+        super::failpoints::before_fsync()?;
+        self.file.sync_data()?;
+        #[cfg(feature = "failpoints")]
+        super::failpoints::after_fsync(&self.path, self.written)?;
+        self.release_synced(self.written, whole);
+        Ok(())
+    }
+
     /// Drops the file's pages below `upto` (rounded down to a page) from the page cache,
     /// once at least [`RELEASE_STEP`] bytes are due (`all`: the whole file, padding
     /// included, for a file rolled away or closed). Only for bytes an fdatasync has
@@ -357,20 +370,10 @@ impl FileTxnLog {
         if self.cfg.force_sync {
             let start = Instant::now();
             for f in &mut self.to_sync {
-                #[cfg(feature = "failpoints")]
-                super::failpoints::before_fsync()?;
-                f.file.sync_data()?;
-                #[cfg(feature = "failpoints")]
-                super::failpoints::after_fsync(&f.path, f.written)?;
-                f.release_synced(f.written, true);
+                f.sync(true)?;
             }
             if let Some(cur) = &mut self.current {
-                #[cfg(feature = "failpoints")]
-                super::failpoints::before_fsync()?;
-                cur.file.sync_data()?;
-                #[cfg(feature = "failpoints")]
-                super::failpoints::after_fsync(&cur.path, cur.written)?;
-                cur.release_synced(cur.written, false);
+                cur.sync(false)?;
             }
             let ms = start.elapsed().as_millis();
             if ms > FSYNC_WARN_MS {
@@ -399,13 +402,9 @@ impl FileTxnLog {
 
     /// Writes and syncs everything, then closes the files.
     pub fn close(mut self) -> io::Result<()> {
-        self.sync_all()?;
-        if let Some(mut cur) = self.current.take() {
-            if self.cfg.force_sync {
-                cur.release_synced(cur.written, true);
-            }
-        }
-        Ok(())
+        // Closed as a rolled file is: synced, then released whole.
+        self.roll()?;
+        self.sync_all()
     }
 }
 
