@@ -3,7 +3,7 @@
 numbers, checked on real processes.
 
   tests/logs/logs_test.py --rzk target/debug/rzk [--apache scripts/start-apache-zk.sh]
-      [--cases help,filter,peers,startup,config,numbers] [--keep]
+      [--cases help,filter,peers,startup,config,numbers,fullstderr] [--keep]
 
 Cases:
   help     `rzk --help` and `rzk server --help` document RUST_LOG and RZK_LOG
@@ -18,6 +18,9 @@ Cases:
            next restart loads the snapshot and says how many znodes (srvr's Node count,
            which counts the root twice as ZooKeeper's does, minus one)
   config   a bad zoo.cfg value and an unusable TLS setting are each reported exactly once
+  fullstderr  stderr on a full disk (/dev/full) at RUST_LOG=debug: the server keeps serving
+           sessions (log lines are dropped, no panic); a bad zoo.cfg still exits non-zero
+           without a panic
   numbers  stat/srvr `Latency min/avg/max` and mntr `zk_avg_latency` print the average as
            ZooKeeper 3.8 does (at most 4 decimals), cons prints integers, a four-letter
            word counts as a packet received and its answer as one sent; also against
@@ -305,8 +308,43 @@ def case_numbers(ctx):
         check_numbers(port + 1, "apache")
 
 
+def case_fullstderr(ctx):
+    """stderr on a full disk (/dev/full: every write fails with ENOSPC) must not take the
+    server or its sessions down: a failed log line is dropped. At DEBUG every session,
+    request and fsync logs, so each path that logs is crossed."""
+    port = PORT + 50
+    d = ctx.dir("fullstderr")
+    cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port)
+    with open("/dev/full", "wb") as full:
+        popen = subprocess.Popen([ctx.rzk, "server", "--config", cfg], stdout=full,
+                                 stderr=full, stdin=subprocess.DEVNULL,
+                                 env=zkproc.environ(dict(DEFAULT_ENV, RUST_LOG="debug")))
+    p = zkproc.Proc(popen.pid, popen)
+    ctx.procs.append(p)
+    zkproc.wait_serving(port, p, 30, "server logging to /dev/full")
+    for round_ in range(3):
+        zk = KazooClient(f"127.0.0.1:{port}")
+        zk.start(timeout=10)
+        zk.ensure_path("/full")
+        for r in [zk.create_async(f"/full/r{round_}-", b"v", sequence=True)
+                  for _ in range(200)]:
+            r.get(timeout=30)
+        assert len(zk.get_children("/full")) == 200 * (round_ + 1)
+        zk.stop()
+        zk.close()
+    assert p.alive(), "the server exited while stderr was full"
+    # A start-up failure is still an exit with the failure's code, not a panic (101).
+    bad = zkproc.write_config(os.path.join(d, "bad.cfg"), port + 1, "tickTime=abc")
+    with open("/dev/full", "wb") as full:
+        code = subprocess.run([ctx.rzk, "server", "--config", bad], stdout=full, stderr=full,
+                              stdin=subprocess.DEVNULL, timeout=30,
+                              env=zkproc.environ(DEFAULT_ENV)).returncode
+    assert code not in (0, 101), f"bad config with stderr full: exit {code}"
+
+
 CASES = {"help": case_help, "filter": case_filter, "peers": case_peers,
-         "startup": case_startup, "config": case_config, "numbers": case_numbers}
+         "startup": case_startup, "config": case_config, "numbers": case_numbers,
+         "fullstderr": case_fullstderr}
 
 
 def main():

@@ -69,6 +69,10 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A failed write of a log line (stderr on a full disk, a closed pipe) is dropped:
+        // the fallback would print to the same stderr, and Rust's `eprintln!` panics
+        // when that fails, which on a `rzk-net` worker took sessions down.
+        .log_internal_errors(false)
         .init();
     if let (Some(e), Some(var)) = (bad, choice.source) {
         tracing::warn!(

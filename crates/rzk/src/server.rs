@@ -71,7 +71,9 @@ fn fatal(msg: &str) {
     if tracing::enabled!(tracing::Level::ERROR) {
         tracing::error!("{msg}");
     } else {
-        eprintln!("rzk server: {msg}");
+        // Not `eprintln!`: it panics when stderr cannot be written (a full disk).
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "rzk server: {msg}");
     }
 }
 
