@@ -1,5 +1,6 @@
 //! Damaged data directories: torn last records are truncated (every earlier record
-//! kept), corruption before the end is an error naming file and offset, an invalid
+//! kept), corruption before the end is an error naming file and offset (also a damaged
+//! last record of a log that later logs follow), an invalid
 //! newest snapshot falls back to an older one only when the logs cover the gap.
 
 use bytes::Bytes;
@@ -226,6 +227,72 @@ fn bad_checksum_in_last_record_followed_by_padding_is_torn() {
     assert_eq!(txns, (1..N).collect::<Vec<_>>());
     assert_eq!(torn, 1);
     assert_eq!(fs::metadata(&log).unwrap().len(), last.0);
+}
+
+/// A damaged last record of a log that is not the last one with records: later files
+/// hold txns, so it is no torn write (a crash tears only the end of the log) and
+/// skipping it would lose its txns: an error naming the file, the offset and the later
+/// file, nothing truncated. If the later file holds no record (a crash right after the
+/// roll created it), it is a torn tail as in the last file.
+#[test]
+fn damaged_last_record_of_an_earlier_log_is_an_error_not_a_torn_tail() {
+    for later_has_records in [true, false] {
+        let d = tempfile::tempdir().unwrap();
+        let v2 = d.path().join("version-2");
+        fs::create_dir_all(&v2).unwrap();
+        write_snapshot(&v2, 0);
+        let cfg = TxnLogConfig {
+            prealloc_size: 4096,
+            force_sync: false,
+            size_limit: None,
+        };
+        let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
+        for z in 1..=N {
+            log.append_record(&rec(z)).unwrap();
+            if z == 6 {
+                log.sync_all().unwrap();
+                log.roll().unwrap();
+            }
+        }
+        log.close().unwrap();
+        let first = v2.join("log.1");
+        let later = v2.join("log.7");
+        let spans: Vec<(u64, u64)> = LogIterator::open(&v2, rzk_proto::Zxid(0))
+            .unwrap()
+            .take(6)
+            .map(|e| {
+                let e = e.unwrap();
+                (e.offset, e.end_offset)
+            })
+            .collect();
+        let last = spans[5];
+        let mut bytes = fs::read(&first).unwrap();
+        bytes[(last.0 + 20) as usize] ^= 1;
+        fs::write(&first, &bytes).unwrap();
+        if !later_has_records {
+            fs::write(&later, &fs::read(&later).unwrap()[..16]).unwrap();
+        }
+        match recover_dir(d.path()) {
+            Err(RecoveryError::Log(e @ LogReadError::DamagedBeforeLaterRecords { .. })) => {
+                assert!(later_has_records, "{e}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("log.1")
+                        && msg.contains(&format!("offset {}", last.0))
+                        && msg.contains("log.7"),
+                    "{msg}"
+                );
+                assert_eq!(fs::read(&first).unwrap(), bytes, "nothing truncated");
+            }
+            Ok((txns, torn)) => {
+                assert!(!later_has_records, "skipped txn 6: {txns:?}");
+                assert_eq!(txns, (1..=5).collect::<Vec<_>>());
+                assert_eq!(torn, 1);
+                assert_eq!(fs::metadata(&first).unwrap().len(), last.0);
+            }
+            other => panic!("later_has_records {later_has_records}: {other:?}"),
+        }
+    }
 }
 
 #[test]

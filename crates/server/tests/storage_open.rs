@@ -3,7 +3,10 @@
 //! member of three alike: unfinished `snapshot.*.tmp` files are removed,
 //! `snapshot.trust.empty` and `db.autocreate` decide what an empty or snapshot-less
 //! directory means, `datadir.autocreate=false` refuses a missing `version-2` directory
-//! (ZooKeeper's DatadirException), a new database's `snapshot.0` follows `snapshot.compression.method`,
+//! (ZooKeeper's DatadirException), logs left in `dataDir` when `dataLogDir` points
+//! elsewhere (or snapshots in `dataLogDir`) are refused as ZooKeeper's content checks
+//! refuse them, epoch files older than the log (a restored copy) stop start-up, a new
+//! database's `snapshot.0` follows `snapshot.compression.method`,
 //! the log rolls at `txnLogSizeLimitInKb`, orphan sessions are closed through the write
 //! path, and error transactions carry a digest. `digest.enabled=false` drops the digest
 //! trailer of the snapshots written, a snapshot not matching its digest trailer is
@@ -161,6 +164,80 @@ fn trust_empty_snapshot_decides_whether_logs_without_a_snapshot_load() {
             r.durable.log.len() >= 6,
             "{name}: the logged txns go to the core ({} txns)",
             r.durable.log.len()
+        );
+    }
+}
+
+#[test]
+fn logs_left_in_data_dir_when_data_log_dir_is_added_are_refused() {
+    for (name, _) in both(Path::new("/")) {
+        // Written with dataLogDir = dataDir: logs and snapshots side by side.
+        let d = logs_without_snapshot();
+        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+        let mut moved = cfg.clone();
+        moved.data_log_dir = d.path().join("newlogs");
+        let err = open(&moved).expect_err("logs in dataDir with dataLogDir elsewhere");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("transaction log file") && msg.contains("dataLogDir"),
+            "{name}: {msg}"
+        );
+        // A snapshot in the log directory is refused the same way.
+        let snaps = scratch_dir();
+        let v2 = files::version_dir(snaps.path());
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(v2.join("snapshot.5"), b"x").unwrap();
+        let mut swapped = cfg.clone();
+        swapped.data_dir = scratch_dir().path().to_path_buf();
+        swapped.data_log_dir = snaps.path().to_path_buf();
+        let err = open(&swapped).expect_err("a snapshot in dataLogDir");
+        assert!(err.to_string().contains("snapshot file"), "{name}: {err}");
+        // The same directory under a second name (a symlink) is one directory.
+        let link = scratch_dir();
+        let alias = link.path().join("alias");
+        std::os::unix::fs::symlink(d.path(), &alias).unwrap();
+        let mut aliased = with(cfg, "zookeeper.snapshot.trust.empty", "true");
+        aliased.data_log_dir = alias;
+        open(&aliased).unwrap_or_else(|e| panic!("{name}: symlinked dataLogDir: {e}"));
+    }
+}
+
+#[test]
+fn epoch_files_older_than_the_log_are_refused() {
+    use rzk_server::storage::epoch_file;
+    use rzk_server::zab::EpochKind;
+    for (name, _) in both(Path::new("/")) {
+        let d = logs_without_snapshot();
+        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+        let cfg = with(cfg, "zookeeper.snapshot.trust.empty", "true");
+        let v2 = files::version_dir(&d);
+        let logged = open(&cfg).unwrap().durable.log.last().unwrap().zxid.epoch();
+        assert!(logged >= 1, "{name}: logged epoch {logged}");
+        // Epoch files of an older copy: both behind the log.
+        epoch_file::write(&v2, EpochKind::Current, logged - 1).unwrap();
+        epoch_file::write(&v2, EpochKind::Accepted, logged - 1).unwrap();
+        let err = open(&cfg).expect_err("acceptedEpoch older than the log");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("acceptedEpoch") && msg.contains("older than the last logged zxid"),
+            "{name}: {msg}"
+        );
+        // currentEpoch alone behind (proposals logged during sync before NEWLEADER):
+        // accepted with the older epoch kept.
+        epoch_file::write(&v2, EpochKind::Accepted, logged).unwrap();
+        let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (r.durable.accepted_epoch, r.durable.current_epoch),
+            (logged, logged - 1)
+        );
+        // Both removed: rebuilt from the last zxid.
+        for k in [EpochKind::Current, EpochKind::Accepted] {
+            std::fs::remove_file(v2.join(epoch_file::file_name(k))).unwrap();
+        }
+        let r = open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (r.durable.accepted_epoch, r.durable.current_epoch),
+            (logged, logged)
         );
     }
 }

@@ -99,6 +99,21 @@ pub enum LogReadError {
         fault: RecordFault,
         next_valid: u64,
     },
+    /// A damaged record ends a log file, but a later file holds records: not a write
+    /// torn by a crash (that can only end the log), so the txns in the damaged region
+    /// would be skipped. ZooKeeper refuses too (its CRC check).
+    #[error(
+        "transaction log {} is damaged at byte offset {offset} ({fault}), but the later log {} holds txn {zxid}: the damaged record is not a torn write at the end of the log, and skipping it would lose the txns it held; restore the file, or cut the log there with `rzk log` knowing what is lost",
+        file.display(),
+        later.display()
+    )]
+    DamagedBeforeLaterRecords {
+        file: PathBuf,
+        offset: u64,
+        fault: RecordFault,
+        later: PathBuf,
+        zxid: Zxid,
+    },
 }
 
 /// One record read from a log.
@@ -453,6 +468,9 @@ pub struct LogIterator {
     cur: Option<LogFileReader>,
     start_zxid: Zxid,
     torn: Vec<TornTail>,
+    /// A torn tail of a file that was not the last: an error if a record at or above
+    /// `start_zxid` follows in a later file.
+    torn_before: Option<TornTail>,
     failed: bool,
 }
 
@@ -468,6 +486,7 @@ impl LogIterator {
             cur: None,
             start_zxid,
             torn: Vec::new(),
+            torn_before: None,
             failed: false,
         })
     }
@@ -501,10 +520,24 @@ impl LogIterator {
             };
             match cur.next_entry()? {
                 Some(e) if e.record.header.zxid < self.start_zxid.0 => continue,
-                Some(e) => return Ok(Some(e)),
+                Some(e) => {
+                    if let Some(t) = self.torn_before.take() {
+                        return Err(LogReadError::DamagedBeforeLaterRecords {
+                            file: t.file,
+                            offset: t.offset,
+                            fault: t.fault,
+                            later: cur.path().to_path_buf(),
+                            zxid: Zxid(e.record.header.zxid),
+                        });
+                    }
+                    return Ok(Some(e));
+                }
                 None => {
                     if let Some(FileEnd::Torn(t)) = cur.end() {
                         self.torn.push(t.clone());
+                        if self.torn_before.is_none() {
+                            self.torn_before = Some(t.clone());
+                        }
                     }
                     if self.next_file >= self.files.len() {
                         return Ok(None);

@@ -344,12 +344,24 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
     let accepted = match rd(EpochKind::Accepted)? {
         Some(e) => e,
         None => {
-            tracing::info!(epoch = current, "acceptedEpoch not found; creating it");
-            epoch_file::write(&dir, EpochKind::Accepted, current)
+            let e = current.max(last.epoch());
+            tracing::info!(epoch = e, "acceptedEpoch not found; creating it");
+            epoch_file::write(&dir, EpochKind::Accepted, e)
                 .map_err(|e| OpenError::Epoch(e.to_string()))?;
-            current
+            e
         }
     };
+    if last.epoch() > accepted {
+        // A member accepts an epoch (writes acceptedEpoch) before it logs any txn of it,
+        // so this is not a crash window: the files belong to older data (a restored
+        // backup). Going on would let the next election pick an epoch at or below the
+        // logged one and reuse logged zxids and log file names.
+        return Err(OpenError::Epoch(format!(
+            "{}: acceptedEpoch {accepted} is older than the last logged zxid {last} (epoch {}): the epoch files do not belong to this data (restored from an older copy?); restore the ones that do, or remove both acceptedEpoch and currentEpoch to have them rebuilt from the last zxid",
+            dir.join(epoch_file::ACCEPTED_EPOCH_FILE).display(),
+            last.epoch()
+        )));
+    }
     if accepted < current {
         return Err(OpenError::Epoch(format!(
             "acceptedEpoch {accepted} is less than currentEpoch {current}"

@@ -115,6 +115,16 @@ pub enum RecoveryError {
     LogsWithoutSnapshot { snap_dir: PathBuf, log_dir: PathBuf },
     #[error("missing data directory {}, automatic data directory creation is disabled (zookeeper.datadir.autocreate is false): create it by hand", dir.display())]
     MissingDataDir { dir: PathBuf },
+    /// A log in the snapshot directory or a snapshot in the log directory while
+    /// `dataLogDir` differs from `dataDir` (ZooKeeper refuses the same).
+    #[error("{kind} file {} is in the {dir_key} directory, but {other_key} is {}: check that dataDir and dataLogDir are right, and move the {kind} files to where they belong before starting (reading only one of the directories would lose the txns in the other)", found.display(), other.display())]
+    MisplacedFiles {
+        found: PathBuf,
+        kind: &'static str,
+        dir_key: &'static str,
+        other_key: &'static str,
+        other: PathBuf,
+    },
     #[error(transparent)]
     Log(#[from] LogReadError),
     #[error(transparent)]
@@ -325,6 +335,50 @@ fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), St
 
 /// Recovers the database (see the module docs). `data_dir` holds `version-2/snapshot.*`,
 /// `data_log_dir` holds `version-2/log.*` (often the same directory).
+/// With `dataLogDir` set apart from `dataDir`, the snapshot directory must hold no log
+/// files and the log directory no snapshots (ZooKeeper's `FileTxnSnapLog` checks, its
+/// `SnapDirContentCheckException` / `LogDirContentCheckException`): logs left in
+/// `dataDir` after `dataLogDir` was added would otherwise be ignored and every txn after
+/// the newest snapshot lost without a word. The same directory reached by two spellings
+/// (a symlink) is one directory and passes.
+fn check_dirs_hold_their_own_files(snap_dir: &Path, log_dir: &Path) -> Result<(), RecoveryError> {
+    if snap_dir == log_dir {
+        return Ok(());
+    }
+    if let (Ok(a), Ok(b)) = (snap_dir.canonicalize(), log_dir.canonicalize()) {
+        if a == b {
+            return Ok(());
+        }
+    }
+    if let Some(f) = files::list_logs(snap_dir)
+        .map_err(io_at(snap_dir))?
+        .into_iter()
+        .next()
+    {
+        return Err(RecoveryError::MisplacedFiles {
+            found: f.path,
+            kind: "transaction log",
+            dir_key: "dataDir",
+            other_key: "dataLogDir",
+            other: log_dir.to_path_buf(),
+        });
+    }
+    if let Some((f, _)) = files::list_snapshots(log_dir)
+        .map_err(io_at(log_dir))?
+        .into_iter()
+        .next()
+    {
+        return Err(RecoveryError::MisplacedFiles {
+            found: f.path,
+            kind: "snapshot",
+            dir_key: "dataLogDir",
+            other_key: "dataDir",
+            other: snap_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 pub fn recover(
     data_dir: &Path,
     data_log_dir: &Path,
@@ -340,6 +394,7 @@ pub fn recover(
             }
         }
     }
+    check_dirs_hold_their_own_files(&snap_dir, &log_dir)?;
     let candidates = snapshot::find_valid_snapshots(&snap_dir, MAX_SNAPSHOT_CANDIDATES)
         .map_err(io_at(&snap_dir))?;
     let mut report = RecoveryReport {

@@ -322,6 +322,7 @@ impl FileTxnLog {
 
     fn start_file(&mut self, zxid: Zxid) -> io::Result<()> {
         let path = self.dir.join(files::log_name(zxid));
+        refuse_to_overwrite_records(&path)?;
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -418,6 +419,39 @@ impl Drop for FileTxnLog {
     }
 }
 
+/// A new log file may replace a file of the same name only if that file holds no
+/// record (a header, zeros: a crash right after the file was created). A record there
+/// means the zxid was logged before: overwriting would lose it, so this is an error
+/// naming the file (the disk thread then stops the server).
+fn refuse_to_overwrite_records(path: &std::path::Path) -> io::Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
+    // The first record's checksum (8 bytes) and length (4) follow the header.
+    let mut first = [0u8; 12];
+    let mut got = 0;
+    while got < first.len() {
+        match file.read_at(&mut first[got..], (FILE_HEADER_LEN + got) as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+    if first.iter().any(|b| *b != 0) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{}: a new transaction log would overwrite this file, which holds logged records (the log and the epoch files disagree?)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +469,35 @@ mod tests {
             txn: Txn::CreateSession(CreateSessionTxn { timeout_ms: 30000 }),
             digest: None,
         }
+    }
+
+    #[test]
+    fn a_new_file_never_overwrites_logged_records() {
+        let d = tempfile::tempdir().unwrap();
+        let mut log = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
+        log.append_record(&rec(0x1_0000_0001)).unwrap();
+        log.sync_all().unwrap();
+        log.close().unwrap();
+        let p = d.path().join("version-2/log.100000001");
+        let before = std::fs::read(&p).unwrap();
+        // A log reopened whose first txn has a logged zxid (epoch files older than
+        // the log): an error naming the file, and the file untouched.
+        let mut again = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
+        let err = again
+            .append_record(&rec(0x1_0000_0001))
+            .and_then(|_| again.sync_all())
+            .expect_err("overwrote a logged record");
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert!(err.to_string().contains("log.100000001"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        // A file holding only its header (a crash right after it was created) is
+        // replaced.
+        let q = d.path().join("version-2/log.200000001");
+        std::fs::write(&q, FileHeader::txn_log().to_bytes()).unwrap();
+        let mut fresh = FileTxnLog::open(d.path(), TxnLogConfig::default()).unwrap();
+        fresh.append_record(&rec(0x2_0000_0001)).unwrap();
+        fresh.sync_all().unwrap();
+        assert!(std::fs::metadata(&q).unwrap().len() > FILE_HEADER_LEN as u64);
     }
 
     #[test]
