@@ -197,8 +197,14 @@ impl Writer {
                 DiskOp::Stop => break,
             };
             if let Err(e) = r {
+                // A log error is an io::Error without a path: name the directories.
+                let e = format!(
+                    "{e} (dataLogDir {}, dataDir {})",
+                    self.settings.data_log_dir.display(),
+                    self.settings.data_dir.display()
+                );
                 tracing::error!("disk queue failed: {e}; the server stops");
-                let _ = self.events.send(Event::DiskFailed(e.to_string()));
+                let _ = self.events.send(Event::DiskFailed(e));
                 return;
             }
         }
