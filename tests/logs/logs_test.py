@@ -3,7 +3,7 @@
 numbers, checked on real processes.
 
   tests/logs/logs_test.py --rzk target/debug/rzk [--apache scripts/start-apache-zk.sh]
-      [--cases help,filter,peers,startup,config,numbers,fullstderr] [--keep]
+      [--cases help,filter,peers,startup,config,numbers,fullstderr,unreadable] [--keep]
 
 Cases:
   help     `rzk --help` and `rzk server --help` document RUST_LOG and RZK_LOG
@@ -21,6 +21,8 @@ Cases:
   fullstderr  stderr on a full disk (/dev/full) at RUST_LOG=debug: the server keeps serving
            sessions (log lines are dropped, no panic); a bad zoo.cfg still exits non-zero
            without a panic
+  unreadable  every snapshot unreadable (mode 000, server run as nobody) and the logs
+           gone: start-up stops naming the file instead of serving an empty tree
   numbers  stat/srvr `Latency min/avg/max` and mntr `zk_avg_latency` print the average as
            ZooKeeper 3.8 does (at most 4 decimals), cons prints integers, a four-letter
            word counts as a packet received and its answer as one sent; also against
@@ -342,9 +344,70 @@ def case_fullstderr(ctx):
     assert code not in (0, 101), f"bad config with stderr full: exit {code}"
 
 
+def case_unreadable(ctx):
+    """A snapshot the server cannot read (mode 000, server not root) stops start-up with
+    an error naming the file; it is not skipped as invalid, which with the logs gone
+    would have started an empty database."""
+    port = PORT + 60
+    uid = 65534  # nobody: root reads any file, so the server runs as another user
+    d = ctx.dir("unreadable")
+    os.chmod(ctx.root, 0o711)
+    os.chmod(d, 0o777)
+    cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port)
+    p = zkproc.start_rzk(ctx.rzk, cfg, port, log=os.path.join(d, "first.log"),
+                         env=DEFAULT_ENV)
+    ctx.procs.append(p)
+    zkproc.wait_serving(port, p, 30, "unreadable: first start")
+    zk = KazooClient(f"127.0.0.1:{port}")
+    zk.start(timeout=10)
+    zk.create("/kept", b"v")
+    zk.stop()
+    zk.close()
+    p.stop()
+    ctx.procs.remove(p)
+    # Restart once so a snapshot holds /kept, then drop the logs: the snapshots are all.
+    p = zkproc.start_rzk(ctx.rzk, cfg, port, log=os.path.join(d, "second.log"),
+                         env=DEFAULT_ENV)
+    ctx.procs.append(p)
+    zkproc.wait_serving(port, p, 30, "unreadable: second start")
+    zkproc.wait_until(lambda: "snapshot finished" in read(os.path.join(d, "second.log")),
+                      30, "the snapshot after the replay")
+    p.stop()
+    ctx.procs.remove(p)
+    v2 = os.path.join(d, "data", "version-2")
+    for f in os.listdir(v2):
+        if f.startswith("log."):
+            os.remove(os.path.join(v2, f))
+    for dirpath, _, filenames in os.walk(d):
+        os.chown(dirpath, uid, uid)
+        for f in filenames:
+            os.chown(os.path.join(dirpath, f), uid, uid)
+    snaps = sorted(f for f in os.listdir(v2) if f.startswith("snapshot."))
+    assert snaps, os.listdir(v2)
+    for f in snaps:
+        os.chmod(os.path.join(v2, f), 0)
+    wrapper = zkproc.as_user(os.path.join(d, "as-nobody"), ctx.rzk, uid)
+    code, text = zkproc.run_rzk(wrapper, cfg, port, timeout=30,
+                                log=os.path.join(d, "third.log"), env=DEFAULT_ENV)
+    assert code not in (None, 0), f"served with every snapshot unreadable (exit {code}):\n{text}"
+    assert "cannot read snapshot" in text and "Permission denied" in text, text
+    assert "snapshot.trust.empty" not in text, text
+    # Readable again: the data is all there.
+    for f in snaps:
+        os.chmod(os.path.join(v2, f), 0o644)
+    p = zkproc.start_rzk(wrapper, cfg, port, log=os.path.join(d, "fourth.log"), env=DEFAULT_ENV)
+    ctx.procs.append(p)
+    zkproc.wait_serving(port, p, 30, "unreadable: readable again")
+    zk = KazooClient(f"127.0.0.1:{port}")
+    zk.start(timeout=10)
+    assert zk.get("/kept")[0] == b"v"
+    zk.stop()
+    zk.close()
+
+
 CASES = {"help": case_help, "filter": case_filter, "peers": case_peers,
          "startup": case_startup, "config": case_config, "numbers": case_numbers,
-         "fullstderr": case_fullstderr}
+         "fullstderr": case_fullstderr, "unreadable": case_unreadable}
 
 
 def main():

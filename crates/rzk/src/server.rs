@@ -123,8 +123,12 @@ pub fn run(args: Args) -> ExitCode {
                     fatal(why);
                     return ExitCode::from(2);
                 }
-                if matches!(e, ServerError::Open(_)) {
-                    fatal(&format!("{e}; refusing to start rather than lose data: repair or move the named file (see `rzk log dump`)"));
+                if let ServerError::Open(open) = &e {
+                    let hint = match open {
+                        rzk_server::storage::OpenError::Epoch(_) => "",
+                        _ => " (see `rzk log dump`)",
+                    };
+                    fatal(&format!("{e}; refusing to start rather than lose data: repair or move the named file{hint}"));
                     return ExitCode::from(3);
                 }
                 fatal(&e.to_string());

@@ -1013,8 +1013,13 @@ pub fn find_valid_snapshots(version_dir: &Path, n: usize) -> io::Result<Vec<Snap
             Ok(false) => {
                 tracing::info!(file = %path.display(), "invalid snapshot (quick check failed), skipping")
             }
+            // A snapshot that cannot be opened or read (permissions, EIO) is not an
+            // invalid one: skipping it could start an older or an empty database.
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "cannot check snapshot, skipping")
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read snapshot {}: {e}", path.display()),
+                ))
             }
         }
     }
