@@ -281,6 +281,20 @@ async fn auth_and_sasl() {
     c.send(-4, 100, &ok.to_bytes()).await;
     let (h, _) = c.reply(-4).await;
     assert_eq!((h.zxid, h.err), (0, 0));
+    // Sent with an ordinary xid, auth and setWatches are answered with that xid, as
+    // ZooKeeper 3.8 answers them (its reply header echoes the request's xid).
+    c.send(5, 100, &ok.to_bytes()).await;
+    let (h, _) = c.reply(5).await;
+    assert_eq!((h.zxid, h.err), (0, 0));
+    let sw = SetWatches {
+        relative_zxid: 0,
+        data_watches: vec!["/a".into()],
+        exist_watches: vec![],
+        child_watches: vec![],
+    };
+    c.send(7, 101, &sw.to_bytes()).await;
+    let (h, _) = c.reply(7).await;
+    assert_eq!(h.err, 0);
     // SASL without a SASL server: OK with a null token.
     let (h, body) = c
         .call(
@@ -299,8 +313,8 @@ async fn auth_and_sasl() {
         scheme: "nope".into(),
         auth: Bytes::new(),
     };
-    c.send(-4, 100, &bad.to_bytes()).await;
-    let (h, _) = c.reply(-4).await;
+    c.send(9, 100, &bad.to_bytes()).await;
+    let (h, _) = c.reply(9).await;
     assert_eq!(h.err, -115);
     assert!(c.is_closed().await);
     server.stop();

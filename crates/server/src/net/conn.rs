@@ -1143,8 +1143,7 @@ impl Conn {
                 for ev in &events {
                     self.send_frame(&notification_frame(ev)).await?;
                 }
-                self.send_frame(&reply_frame(xid::SET_WATCHES, zxid, 0, &[]))
-                    .await?;
+                self.send_frame(&reply_frame(xid, zxid, 0, &[])).await?;
                 match close {
                     Some(why) => Err(ConnError::Closed(why)),
                     None => Ok(()),
@@ -1172,15 +1171,14 @@ impl Conn {
                         }
                         tracing::info!(addr = %self.addr, session = %format_args!("0x{:x}", self.session), "auth success for scheme {}", a.scheme);
                         shared.audit.auth(self.session, &self.auth, true);
-                        self.send_frame(&reply_frame(xid::AUTH, Zxid::ZERO, 0, &[]))
-                            .await
+                        self.send_frame(&reply_frame(xid, Zxid::ZERO, 0, &[])).await
                     }
                     Err(_) => {
                         shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(addr = %self.addr, "authentication failed for scheme {}", a.scheme);
                         shared.audit.auth(self.session, &self.auth, false);
                         self.send_frame(&reply_frame(
-                            xid::AUTH,
+                            xid,
                             Zxid::ZERO,
                             ErrorCode::AuthFailed.code(),
                             &[],
