@@ -76,6 +76,13 @@ impl<'a> Reader<'a> {
         T::read(self)
     }
 
+    /// Whether the next field's length prefix is -1 (a null string, buffer or vector).
+    /// Nothing is consumed. ZooKeeper decodes null apart from empty, and some requests
+    /// fail on it where an empty value would be served (see `rzk_server::request`).
+    pub fn next_is_null(&self) -> bool {
+        self.rest().get(..4) == Some(&[0xff; 4][..])
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let s = self.take(N)?;
         let mut a = [0u8; N];
@@ -197,16 +204,17 @@ impl Jute for Bytes {
     }
 }
 
-/// `vector<T>`: null decodes to empty. Counts are bounded by the bytes left, so a
-/// hostile count cannot make us allocate more than the frame holds.
+/// `vector<T>`: null decodes to empty, and so does any other negative count (Java's
+/// archive reads elements while the count left is positive). Counts are bounded by the
+/// bytes left, so a hostile count cannot make us allocate more than the frame holds.
 impl<T: Jute> Jute for Vec<T> {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let offset = r.pos;
         let n = i32::read(r)?;
-        if n == -1 {
+        if n < 0 {
             return Ok(Vec::new());
         }
-        if n < 0 || n as usize > r.remaining() {
+        if n as usize > r.remaining() {
             return Err(DecodeError::BadLength {
                 offset,
                 len: n as i64,
@@ -256,6 +264,21 @@ mod tests {
         let b = [0xff, 0xff, 0xff, 0xff];
         assert_eq!(String::from_bytes(&b).unwrap(), "");
         assert!(Bytes::from_bytes(&b).unwrap().is_empty());
+        assert!(Reader::new(&b).next_is_null());
+        assert!(!Reader::new(&[0, 0, 0, 0]).next_is_null());
+        assert!(!Reader::new(&[0xff, 0xff]).next_is_null());
+    }
+
+    #[test]
+    fn negative_vector_counts_decode_empty() {
+        // As Java's archive: -1 is null, any other negative count holds no element.
+        for n in [-1i32, -5, i32::MIN] {
+            let mut b = n.to_be_bytes().to_vec();
+            b.extend_from_slice(&7i64.to_be_bytes());
+            let mut r = Reader::new(&b);
+            assert_eq!(Vec::<i64>::read(&mut r).unwrap(), Vec::<i64>::new());
+            assert_eq!(r.position(), 4, "count {n}");
+        }
     }
 
     #[test]

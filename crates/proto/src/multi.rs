@@ -102,6 +102,11 @@ impl Jute for MultiRequest {
             if h.done {
                 break;
             }
+            // Every op's record starts with its path; ZooKeeper fails the whole multi
+            // (MARSHALLINGERROR) on a null one.
+            if r.next_is_null() {
+                return Err(DecodeError::Invalid("null path in a multi op"));
+            }
             let op = match OpCode::from_i32(h.op) {
                 Some(OpCode::Create | OpCode::Create2 | OpCode::CreateContainer) => {
                     MultiOp::Create(h.op, r.read()?)

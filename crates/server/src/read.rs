@@ -103,7 +103,11 @@ fn read_into(
         ReadRequest::GetAllChildrenNumber(r) => {
             let acl = tree.acl(&r.path).ok_or(ErrorCode::NoNode)?;
             require(&acl, auth, perms::READ)?;
-            let total_number = tree.all_children_number(&r.path).ok_or(ErrorCode::NoNode)?;
+            let mut total_number = tree.all_children_number(&r.path).ok_or(ErrorCode::NoNode)?;
+            if r.path.is_empty() {
+                // ZooKeeper counts the paths under "" + "/", which takes in "/" itself.
+                total_number += 1;
+            }
             GetAllChildrenNumberResponse { total_number }.write(w);
             Ok(())
         }

@@ -85,6 +85,47 @@ fn rd<T: Jute>(body: &[u8], max: usize, bad: fn() -> RequestError) -> Result<T, 
     })
 }
 
+/// Whether the body's first field, the path for every request that carries one, is
+/// null (length -1). ZooKeeper serves an empty path as the root for reads, but a null
+/// one fails where its handler first uses the path, answered MARSHALLINGERROR.
+fn null_path(body: &[u8]) -> bool {
+    Reader::new(body).next_is_null()
+}
+
+/// Whether a setWatches (101: three lists) or setWatches2 (105: five) body holds a
+/// null list or a null path in a list; ZooKeeper answers that MARSHALLINGERROR. A body
+/// that does not decode is left to the decoder.
+fn null_watch_path(body: &[u8], lists: usize) -> bool {
+    let mut r = Reader::new(body);
+    if r.take(8).is_err() {
+        return false;
+    }
+    for _ in 0..lists {
+        if r.next_is_null() {
+            return true;
+        }
+        let Ok(n) = r.read::<i32>() else {
+            return false;
+        };
+        for _ in 0..n.max(0) {
+            if r.next_is_null() {
+                return true;
+            }
+            if r.read::<String>().is_err() {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+/// Whether an auth packet's credentials are null (not empty): ZooKeeper answers
+/// AUTHFAILED and closes, where empty digest credentials are taken.
+fn null_auth(body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    r.read::<i32>().is_ok() && r.read::<String>().is_ok() && r.next_is_null()
+}
+
 /// ZooKeeper refuses a whole multi whose create names unknown flags, or TTL flags under
 /// create/create2/createContainer (rzk_proto::multi::effective_create_op).
 fn valid_multi_op(op: &MultiOp) -> bool {
@@ -104,6 +145,31 @@ pub fn decode(
         return Err(E::unimplemented());
     };
     let m = max_buffer;
+    // (A multi's body starts with an op header, not a path: its ops' null paths are
+    // refused by its decoder.)
+    if null_path(body) {
+        match op {
+            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::Delete => {
+                return Err(E::bad_write())
+            }
+            OpCode::Exists
+            | OpCode::GetData
+            | OpCode::GetChildren
+            | OpCode::GetChildren2
+            | OpCode::GetAcl
+            | OpCode::GetAllChildrenNumber
+            | OpCode::CheckWatches => return Err(E::bad_read()),
+            // ZooKeeper closes the connection on a null SASL token, without a reply.
+            OpCode::Sasl => {
+                return Err(RequestError {
+                    reply: None,
+                    close: true,
+                    log_error_txn: false,
+                })
+            }
+            _ => {}
+        }
+    }
     match op {
         OpCode::Ping => Ok(Request::Ping),
         OpCode::Create | OpCode::Create2 | OpCode::CreateContainer => w(WriteRequest::Create {
@@ -147,11 +213,21 @@ pub fn decode(
         OpCode::RemoveWatches => r(ReadRequest::RemoveWatches(rd(body, m, E::bad_read)?)),
         OpCode::AddWatch => r(ReadRequest::AddWatch(rd(body, m, E::bad_read)?)),
         OpCode::Sync => Ok(Request::Sync(rd::<SyncRequest>(body, m, E::bad_read)?.path)),
+        OpCode::Auth if null_auth(body) => Err(RequestError {
+            reply: Some(ErrorCode::AuthFailed),
+            close: true,
+            log_error_txn: false,
+        }),
         OpCode::Auth => Ok(Request::Auth(rd(body, m, || RequestError {
             reply: None,
             close: true,
             log_error_txn: false,
         })?)),
+        OpCode::SetWatches | OpCode::SetWatches2
+            if null_watch_path(body, if op == OpCode::SetWatches { 3 } else { 5 }) =>
+        {
+            Err(E::bad_read())
+        }
         OpCode::SetWatches => {
             let sw: SetWatches = rd(body, m, E::bad_read)?;
             Ok(Request::SetWatches(SetWatches2 {
@@ -227,6 +303,70 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn null_fields_are_not_empty_ones() {
+        let null = (-1i32).to_be_bytes();
+        let body = |rest: &[u8]| [&null[..], rest].concat();
+        // a null path: MARSHALLINGERROR (a write logs an error txn); "" stays served
+        let e = decode(&hdr(3), &body(&[0]), MAX).unwrap_err();
+        assert_eq!(
+            (e.reply, e.log_error_txn),
+            (Some(ErrorCode::MarshallingError), false)
+        );
+        let e = decode(&hdr(2), &body(&null), MAX).unwrap_err();
+        assert_eq!(
+            (e.reply, e.log_error_txn),
+            (Some(ErrorCode::MarshallingError), true)
+        );
+        assert!(decode(&hdr(3), &[0, 0, 0, 0, 0], MAX).is_ok());
+        // setData checks its path first (BADARGUMENTS later, in prep)
+        assert!(decode(&hdr(5), &body(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), MAX).is_ok());
+        // an empty multi is its terminator, which starts with -1 too
+        let empty = MultiRequest::default().to_bytes();
+        assert_eq!(&empty[..4], &null);
+        assert!(decode(&hdr(14), &empty, MAX).is_ok());
+        assert!(decode(&hdr(22), &empty, MAX).is_ok());
+        let in_multi = [
+            &[0, 0, 0, 2, 0, 0xff, 0xff, 0xff, 0xff][..],
+            &null,
+            &null,
+            &empty,
+        ]
+        .concat();
+        assert!(decode(&hdr(14), &in_multi, MAX).unwrap_err().log_error_txn);
+        // a null SASL token closes with no reply; null digest credentials fail auth
+        let e = decode(&hdr(102), &null, MAX).unwrap_err();
+        assert_eq!((e.reply, e.close), (None, true));
+        let auth = [&[0, 0, 0, 0, 0, 0, 0, 6][..], b"digest", &null].concat();
+        let e = decode(&hdr(100), &auth, MAX).unwrap_err();
+        assert_eq!((e.reply, e.close), (Some(ErrorCode::AuthFailed), true));
+        let auth = [&[0, 0, 0, 0, 0, 0, 0, 6][..], b"digest", &[0, 0, 0, 0]].concat();
+        assert!(matches!(
+            decode(&hdr(100), &auth, MAX),
+            Ok(Request::Auth(_))
+        ));
+        // setWatches: a null list or a null path in one is MARSHALLINGERROR, a count
+        // below -1 an empty list
+        let zxid = [0u8; 8];
+        let sw = |lists: &[&[u8]]| [&zxid[..], &lists.concat()].concat();
+        let neg = (-5i32).to_be_bytes();
+        assert!(decode(&hdr(101), &sw(&[&neg, &neg, &neg]), MAX).is_ok());
+        assert!(decode(&hdr(101), &sw(&[&[0; 4], &[0; 4], &null]), MAX).is_err());
+        assert!(decode(
+            &hdr(101),
+            &sw(&[&[0, 0, 0, 1], &null, &[0; 4], &[0; 4]]),
+            MAX
+        )
+        .is_err());
+        assert!(decode(&hdr(105), &sw(&[&neg, &neg, &neg, &neg, &neg]), MAX).is_ok());
+        assert!(decode(
+            &hdr(105),
+            &sw(&[&[0; 4], &[0; 4], &[0; 4], &[0; 4], &null]),
+            MAX
+        )
+        .is_err());
     }
 
     #[test]

@@ -278,3 +278,23 @@ def test_auth_failed_raw(zk_hosts):
     rep = s.call(zkraw.OP_AUTH, body, xid=zkraw.AUTH_XID)
     assert (rep.xid, rep.zxid, rep.err) == (-4, 0, 0)
     s.close_session()
+
+
+def test_empty_and_null_digest_credentials_raw(zk_hosts):
+    """Empty digest credentials are taken (an id with an empty user); null ones
+    (length -1, which kazoo sends for "") are AUTHFAILED and the connection closes."""
+    s = zkraw.RawSession(zk_hosts, timeout_ms=4000)
+    body = zkraw.i32(0) + zkraw.ustring("digest") + zkraw.buffer(b"")
+    rep = s.call(zkraw.OP_AUTH, body, xid=zkraw.AUTH_XID)
+    assert (rep.xid, rep.err) == (-4, 0)
+    r = s.call(zkraw.OP_WHOAMI).reader()
+    ids = [(r.ustring(), r.ustring()) for _ in range(r.i32())]
+    assert sorted(ids) == [("digest", ""), ("ip", "127.0.0.1")]
+    s.close_session()
+    s = zkraw.RawSession(zk_hosts, timeout_ms=4000)
+    body = zkraw.i32(0) + zkraw.ustring("digest") + zkraw.i32(-1)
+    rep = s.call(zkraw.OP_AUTH, body, xid=zkraw.AUTH_XID)
+    assert (rep.xid, rep.err) == (-4, -115)
+    closed, _ = s.expect_closed(5)
+    s.close()
+    assert closed

@@ -248,3 +248,19 @@ def test_top_level_creates_keep_the_opcode(zk_hosts, make_client, base):
         assert zk.exists(base + "/c4") is not None
     finally:
         s.close_session()
+
+
+@pytest.mark.parametrize("expr", ["::1", "fe80::/10", "2001:db8::8a2e:370:7334/128"])
+def test_ipv6_ip_acls(zk_hosts, base, upstream_since, expr):
+    """An IPv6 ip ACL id: ZooKeeper 3.8 and 3.9 have only IPv4 in the ip provider
+    and answer INVALIDACL; upstream added IPv6 on purpose (ZOOKEEPER-4240, 2025),
+    and rzk accepts it. A v6 prefix longer than 128 bits is invalid everywhere."""
+    s = raw(zk_hosts)
+    try:
+        acl = [(31, "ip", expr)]
+        err = s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/v6", acl=acl)).err
+        assert err == (0 if upstream_since((3, 10, 0)) else -114)
+        bad = [(31, "ip", expr.split("/")[0] + "/129")]
+        assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/v6bad", acl=bad)).err == -114
+    finally:
+        s.close_session()

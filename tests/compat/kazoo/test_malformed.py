@@ -190,3 +190,125 @@ def test_many_bad_connections_then_healthy(zk_hosts, make_client, base):
     c.create(base + "/fine", b"1")
     assert c.get(base + "/fine")[0] == b"1"
     assert zkraw.four_letter(zk_hosts, "ruok") == "imok"
+
+
+NULL = zkraw.i32(-1)          # a null string, buffer or vector
+
+
+@pytest.mark.parametrize("opcode,rest,err", [
+    (zkraw.OP_CREATE, zkraw.buffer(b"x") + zkraw.acl_vector(zkraw.OPEN_ACL) + zkraw.i32(0), -5),
+    (zkraw.OP_CREATE2, zkraw.buffer(b"x") + zkraw.acl_vector(zkraw.OPEN_ACL) + zkraw.i32(0), -5),
+    (zkraw.OP_CREATECONTAINER, zkraw.buffer(b"x") + zkraw.acl_vector(zkraw.OPEN_ACL)
+     + zkraw.i32(4), -5),
+    (zkraw.OP_DELETE, zkraw.i32(-1), -5),
+    (zkraw.OP_EXISTS, zkraw.boolean(False), -5),
+    (zkraw.OP_GETDATA, zkraw.boolean(False), -5),
+    (zkraw.OP_GETCHILDREN, zkraw.boolean(False), -5),
+    (zkraw.OP_GETCHILDREN2, zkraw.boolean(False), -5),
+    (zkraw.OP_GETACL, b"", -5),
+    (zkraw.OP_GETALLCHILDRENNUMBER, b"", -5),
+    (zkraw.OP_CHECKWATCHES, zkraw.i32(1), -5),
+    # these check the path before using it, as they check ""
+    (zkraw.OP_SETDATA, zkraw.buffer(b"x") + zkraw.i32(-1), -8),
+    (zkraw.OP_SETACL, zkraw.acl_vector(zkraw.OPEN_ACL) + zkraw.i32(-1), -8),
+    (zkraw.OP_REMOVEWATCHES, zkraw.i32(1), -121),
+], ids=lambda v: str(v) if isinstance(v, int) else "")
+def test_null_path_is_not_the_root(zk_hosts, healthy, opcode, rest, err):
+    """A null path (length -1) is not "" (which reads serve as the root): the
+    request fails and the connection stays usable."""
+    s = fresh(zk_hosts)
+    try:
+        rep = s.call(opcode, NULL + rest)
+        assert (rep.err, rep.body) == (err, b"")
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+
+
+@pytest.mark.parametrize("opcode,op", [
+    (zkraw.OP_MULTI, zkraw.i32(zkraw.OP_CREATE) + zkraw.boolean(False) + zkraw.i32(-1)
+     + NULL + zkraw.buffer(b"x") + zkraw.acl_vector(zkraw.OPEN_ACL) + zkraw.i32(0)),
+    (zkraw.OP_MULTI, zkraw.i32(zkraw.OP_CHECK) + zkraw.boolean(False) + zkraw.i32(-1)
+     + NULL + zkraw.i32(-1)),
+    (zkraw.OP_MULTIREAD, zkraw.i32(zkraw.OP_GETDATA) + zkraw.boolean(False) + zkraw.i32(-1)
+     + NULL + zkraw.boolean(False)),
+], ids=["multi-create", "multi-check", "multiRead-getData"])
+def test_null_path_in_a_multi_fails_the_whole_multi(zk_hosts, zk, healthy, base, opcode, op):
+    s = fresh(zk_hosts)
+    end = zkraw.i32(-1) + zkraw.boolean(True) + zkraw.i32(-1)
+    first = zkraw.i32(zkraw.OP_CREATE) + zkraw.boolean(False) + zkraw.i32(-1) + \
+        zkraw.create_body(base + "/m")
+    if opcode == zkraw.OP_MULTIREAD:
+        first = zkraw.i32(zkraw.OP_GETDATA) + zkraw.boolean(False) + zkraw.i32(-1) + \
+            zkraw.path_watch_body("/")
+    try:
+        rep = s.call(opcode, first + op + end)
+        assert rep.err == -5
+        # (ZooKeeper sends an empty multi response after the header, rzk nothing:
+        # clients read no body from a reply with an error.)
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+    assert zk.exists(base + "/m") is None
+
+
+@pytest.mark.parametrize("count", [-5, -100, -2147483648])
+def test_negative_acl_count_is_an_empty_acl(zk_hosts, healthy, base, count):
+    """A vector count below -1 holds no element, as in Java's archive: an
+    empty ACL, INVALIDACL."""
+    s = fresh(zk_hosts)
+    try:
+        body = zkraw.ustring(base + "/n") + zkraw.buffer(b"x") + zkraw.i32(count) + zkraw.i32(0)
+        assert s.call(zkraw.OP_CREATE, body).err == -114
+        body = zkraw.ustring(base) + zkraw.i32(count) + zkraw.i32(-1)
+        assert s.call(zkraw.OP_SETACL, body).err == -114
+    finally:
+        s.close_session()
+
+
+@pytest.mark.parametrize("opcode,lists", [
+    (zkraw.OP_SETWATCHES, [-5, -5, -5]),
+    (zkraw.OP_SETWATCHES, [None, 0, 0]),
+    (zkraw.OP_SETWATCHES, [0, 0, None]),
+    (zkraw.OP_SETWATCHES, [["/", None], 0, 0]),
+    (zkraw.OP_SETWATCHES2, [-5, -5, -5, -5, -5]),
+    (zkraw.OP_SETWATCHES2, [0, 0, 0, 0, None]),
+    (zkraw.OP_SETWATCHES2, [None] * 5),
+], ids=["101-neg", "101-null-first", "101-null-last", "101-null-path", "105-neg",
+        "105-null-last", "105-all-null"])
+def test_set_watches_null_lists(zk_hosts, healthy, opcode, lists):
+    """A null list, or a null path in a list, is MARSHALLINGERROR; a count
+    below -1 is an empty list."""
+    def enc(v):
+        if v is None:
+            return NULL
+        if isinstance(v, int):
+            return zkraw.i32(v)
+        return zkraw.i32(len(v)) + b"".join(NULL if p is None else zkraw.ustring(p) for p in v)
+    s = fresh(zk_hosts)
+    try:
+        body = zkraw.i64(0) + b"".join(enc(v) for v in lists)
+        rep = s.call(opcode, body, xid=zkraw.SETWATCHES_XID)
+        bad = any(v is None or (isinstance(v, list) and None in v) for v in lists)
+        assert (rep.xid, rep.err) == (zkraw.SETWATCHES_XID, -5 if bad else 0)
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+
+
+def test_null_sasl_token_closes(zk_hosts, healthy):
+    s = fresh(zk_hosts)
+    s.send(102, NULL)
+    assert_closed_without_reply(s)
+
+
+def test_all_children_number_of_empty_path_counts_the_root(zk_hosts, zk, healthy, base):
+    """"" counts every path under "" + "/", the root itself included: one more than "/"."""
+    zk.create(base + "/c1")
+    s = fresh(zk_hosts)
+    try:
+        n = [s.call(zkraw.OP_GETALLCHILDRENNUMBER, zkraw.ustring(p)).reader().i32()
+             for p in ("", "/", "")]
+        assert n[0] == n[2] == n[1] + 1, n
+    finally:
+        s.close_session()
