@@ -6,7 +6,9 @@ Env ZK_EXPECT_MODE (default "standalone") is the expected Mode/server_state.
 
 import os
 import re
+import socket
 import struct
+import time
 
 import pytest
 
@@ -219,6 +221,23 @@ def test_stmk_sets_trace_mask(zk_hosts):
     finally:
         fl(zk_hosts, "stmk", struct.pack("!q", old))
     assert fl(zk_hosts, "gtmk") == str(old)
+
+
+def test_stmk_with_a_short_mask_closes_without_an_answer(zk_hosts):
+    """2 of the 8 mask bytes, and the connection held open: ZooKeeper closes at
+    once, rzk after waiting a second for the rest; neither answers nor changes the
+    mask."""
+    old = int(fl(zk_hosts, "gtmk"))
+    host, port = zkraw.parse_hosts(zk_hosts)[0]
+    s = socket.create_connection((host, port), timeout=10)
+    try:
+        s.sendall(b"stmk\0\0")
+        t0 = time.monotonic()
+        assert s.recv(100) == b""
+        assert time.monotonic() - t0 < 5
+    finally:
+        s.close()
+    assert int(fl(zk_hosts, "gtmk")) == old
 
 
 def test_unknown_word_just_closes(zk_hosts):

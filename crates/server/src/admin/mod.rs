@@ -45,6 +45,10 @@ pub fn full_version() -> String {
     )
 }
 
+/// How long `stmk` waits for its 8-byte mask after the word; then the connection
+/// closes with no answer, as ZooKeeper closes on a short mask.
+const STMK_MASK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs one four-letter word (already recognised) and returns its output. `rd` is the
 /// connection, for `stmk`'s 8-byte argument.
 pub async fn four_letter_word<R: AsyncRead + Unpin>(
@@ -87,14 +91,17 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
         }
         "gtmk" => trace_mask().to_string(),
         "stmk" => {
+            // ZooKeeper reads the mask from what has arrived with the word and closes
+            // without an answer when it is short; rzk waits for it a little (a mask
+            // sent in a later segment still counts) but not for ever.
             let mut b = [0u8; 8];
-            match rd.read_exact(&mut b).await {
-                Ok(_) => {
+            match tokio::time::timeout(STMK_MASK_WAIT, rd.read_exact(&mut b)).await {
+                Ok(Ok(_)) => {
                     let m = i64::from_be_bytes(b);
                     set_trace_mask(m);
                     m.to_string()
                 }
-                Err(_) => String::new(),
+                Ok(Err(_)) | Err(_) => String::new(),
             }
         }
         _ => String::new(),
