@@ -112,7 +112,8 @@ fn read_into(
             Ok(())
         }
         ReadRequest::GetEphemerals(r) => {
-            let prefix = r.prefix_path.trim();
+            // Java's String.trim: every char up to U+0020, and no other whitespace.
+            let prefix = r.prefix_path.trim_matches(|c: char| c <= ' ');
             let all = tree.ephemerals(session);
             let ephemerals = if prefix.is_empty() || prefix == "/" {
                 all

@@ -162,6 +162,26 @@ def test_get_ephemerals(zk, make_client, base):
     assert zkext.get_ephemerals(fresh, "/") == []
 
 
+@pytest.mark.parametrize("prefix,everything", [
+    ("", True), (" ", True), ("\t", True), ("\x01", True), ("\x1f", True),
+    ("\x01/", True), ("\x1c/\x1d", True), (" / ", True), ("/\x0b", True),
+    ("\x7f", False), ("\u00a0", False), ("\u00a0/", False), ("\u2003", False),
+    ("/\u3000", False), ("\u0085", False),
+], ids=repr)
+def test_get_ephemerals_blank_prefix_is_trimmed_as_java_does(zk_hosts, base, prefix, everything):
+    """A prefix that is blank or "/" once trimmed lists every ephemeral of the
+    session. Trimmed as Java's String.trim does: every char up to U+0020, and no
+    other whitespace (U+00A0, U+2003, U+3000, U+0085 stay and match nothing)."""
+    s = zkraw.RawSession(zk_hosts, timeout_ms=4000)
+    try:
+        assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/eb", flags=1)).err == 0
+        rep = s.call(zkraw.OP_GETEPHEMERALS, zkraw.ustring(prefix))
+        assert rep.err == 0
+        assert rep.reader().string_vector() == ([base + "/eb"] if everything else [])
+    finally:
+        s.close_session()
+
+
 # ------------------------------------------------------- getAllChildrenNumber
 
 def test_get_all_children_number(zk, base):
