@@ -165,10 +165,13 @@ def test_close_removes_ephemerals_immediately(zk, make_client, base):
 
 def test_expiry_by_silence_removes_ephemerals(zk_hosts, zk, base):
     """A client that stops talking (no pings, socket left open) is expired
-    after its session timeout; its ephemerals are deleted and watchers told."""
+    after its session timeout; its ephemerals are deleted and watchers told. The
+    expired session's own connection is closed with nothing sent on it, though it
+    watched its ephemeral too."""
     s = zkraw.RawSession(zk_hosts, timeout_ms=2 * TICK)   # minimum timeout
     timeout_s = s.negotiated_timeout / 1000.0
     assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/eph", flags=1)).err == 0
+    assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body(base + "/eph", True)).err == 0
     t0 = time.monotonic()
     ev = EventCollector()
     assert zk.exists(base + "/eph", watch=ev).ephemeralOwner == s.session_id
@@ -182,9 +185,10 @@ def test_expiry_by_silence_removes_ephemerals(zk_hosts, zk, base):
         assert [(e.type, e.path) for e in events] == [(EventType.DELETED, base + "/eph")]
         assert elapsed >= timeout_s * 0.9
         assert zk.exists(base + "/eph") is None
-        # the server closes the expired session's connection
-        closed, _ = s.expect_closed(3)
+        # the server closes the expired session's connection, sending nothing
+        closed, frames = s.expect_closed(3)
         assert closed
+        assert frames == [], frames
     finally:
         s.close()
     # resuming an expired session fails with timeout 0

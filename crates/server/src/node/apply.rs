@@ -236,6 +236,15 @@ pub(crate) fn apply_committed(
     if !result.changes.is_empty() {
         let mut watches = shared.watches();
         let conns = shared.clients.registry();
+        // A session closed by expiry (not by its own closeSession) is past its timeout:
+        // ZooKeeper has closed its silent connection by then, with its watches, so the
+        // deletion of its ephemerals notifies only the others. Its connection here (if
+        // any) is closed below; it gets none of these events first.
+        let expired_conn = match (closed_session, job.map(|j| j.origin)) {
+            (true, Some(Origin::Conn(_))) => None,
+            (true, _) => conns.by_session.get(&session).copied(),
+            _ => None,
+        };
         let events = watches.trigger(&result.changes, |conn, acl| {
             conns
                 .conns
@@ -244,6 +253,9 @@ pub(crate) fn apply_committed(
         });
         crate::metrics::hooks::watches_fired(&events);
         for (conn, ev) in events {
+            if Some(conn) == expired_conn {
+                continue;
+            }
             if let Some(c) = conns.conns.get(&conn) {
                 c.notify(notification_frame(&ev));
             }
