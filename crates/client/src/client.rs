@@ -254,6 +254,15 @@ impl Client {
         Duration::from_millis(ms.max(0) as u64)
     }
 
+    /// A time at or before which a server last heard from this session (the send time of
+    /// the latest request, ping or handshake whose answer arrived; `None` before the
+    /// first connection). The servers expire the session no earlier than one session
+    /// timeout after it, so a client cut off from them can tell when its session may
+    /// have ended without waiting to notice the disconnect.
+    pub fn heard_at(&self) -> Option<tokio::time::Instant> {
+        self.inner.shared.heard_at.lock().ok().and_then(|h| *h)
+    }
+
     /// The highest zxid seen in a reply.
     pub fn last_zxid(&self) -> i64 {
         self.inner.shared.last_zxid.load(Ordering::Relaxed)

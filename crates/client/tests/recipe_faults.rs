@@ -208,6 +208,47 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
     common::delete_all(&other, &root).await;
 }
 
+/// A holder cut off by a silent partition (no reset: it notices only when its reads time
+/// out, two thirds of the session timeout after the last packet) must be told it lost
+/// the lock no later than another client takes it. Its clock runs from when a server last
+/// heard from it, not from when it noticed; counting from the notice gave two holders
+/// for 1.4-2.5 s with a 4 s session (found by a break-it review).
+#[tokio::test]
+async fn a_partitioned_holder_is_told_before_another_client_takes_the_lock() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "partition").await;
+    let lock = format!("{root}/lock");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(4000)).await;
+    let m = Arc::new(Mutex::new(zk.clone(), &lock).unwrap());
+    m.acquire().await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    proxy.block(true);
+    proxy.freeze(true);
+    let holder = m.clone();
+    let lost = tokio::spawn(async move {
+        let reason = holder.lost().await;
+        (reason, tokio::time::Instant::now())
+    });
+    let contender = Mutex::new(other.clone(), &lock).unwrap();
+    let g = timeout(WAIT, contender.lock()).await.unwrap().unwrap();
+    let taken = tokio::time::Instant::now();
+    let (reason, told) = timeout(WAIT, lost).await.unwrap().unwrap();
+    assert_eq!(reason, LostReason::DisconnectedTooLong);
+    assert!(
+        told <= taken,
+        "two holders for {:?} (told {:?} after the partition, taken {:?})",
+        told - taken,
+        told - t0,
+        taken - t0
+    );
+    drop(g);
+    proxy.freeze(false);
+    proxy.block(false);
+    common::delete_all(&other, &root).await;
+}
+
 /// Several contenders behind proxies whose connections are cut again and again (each
 /// outage far shorter than the session timeout) take the lock in turn. Every round must
 /// complete, nobody may be inside together, and no lock node may be left behind.

@@ -272,8 +272,8 @@ pub enum LostReason {
     NodeDeleted,
     /// The session expired, was closed, or failed authentication.
     SessionEnded,
-    /// Disconnected for longer than the session timeout: the servers have almost
-    /// certainly expired the session.
+    /// Disconnected, and one session timeout has passed since a server last heard from
+    /// the session ([`Client::heard_at`]): the servers may have expired it.
     DisconnectedTooLong,
     /// Asked about a resource that is not held.
     NotHeld,
@@ -363,8 +363,13 @@ async fn monitor(
                         return Some(LostReason::SessionEnded);
                     }
                     if s == SessionState::Disconnected {
+                        // The session may be gone one session timeout after a server
+                        // last heard from us, not after we noticed the disconnect (that
+                        // takes up to two thirds of the timeout on a silent network):
+                        // counting from the notice let another client take the lock
+                        // before this holder was told.
                         let limit = client.session_timeout().max(Duration::from_millis(100));
-                        let until = Instant::now() + limit;
+                        let until = client.heard_at().unwrap_or_else(Instant::now) + limit;
                         let back = tokio::time::timeout_at(until, st.wait_for(|s| *s != SessionState::Disconnected)).await;
                         match back {
                             Err(_) => return Some(LostReason::DisconnectedTooLong),

@@ -72,11 +72,25 @@ pub(crate) struct Shared {
     pub password: Mutex<Vec<u8>>,
     pub counters: Counters,
     pub connected_host: Mutex<String>,
+    /// A time at or before which a server of the ensemble last heard from this session:
+    /// the send time of the latest request (ping, handshake) whose answer has arrived.
+    /// The servers expire the session no earlier than one session timeout after it.
+    /// `None` before the first connection.
+    pub heard_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Shared {
     pub fn session_id(&self) -> i64 {
         self.session_id.load(Ordering::Relaxed)
+    }
+
+    /// Records that a server heard from the session at or after `at` (keeps the latest).
+    pub fn heard(&self, at: tokio::time::Instant) {
+        if let Ok(mut h) = self.heard_at.lock() {
+            if h.is_none_or(|old| old < at) {
+                *h = Some(at);
+            }
+        }
     }
 }
 

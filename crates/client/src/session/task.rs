@@ -48,6 +48,8 @@ const MAX_BACKOFF_MS: u64 = 1000;
 
 struct Pending {
     xid: i32,
+    /// When the request was queued for the socket: the server received it later.
+    queued: Instant,
     op: OpCode,
     watch: Option<WatchReg>,
     reply: Option<oneshot::Sender<Result<Reply>>>,
@@ -65,6 +67,8 @@ struct Conn {
     outbuf: BytesMut,
     last_recv: Instant,
     last_send: Instant,
+    /// When each unanswered ping was queued (they are answered in order).
+    pings: VecDeque<Instant>,
 }
 
 enum Exit {
@@ -246,6 +250,7 @@ impl SessionTask {
         };
         let mut out = BytesMut::new();
         put_bare(&mut out, &req.to_bytes());
+        let handshake_sent = Instant::now();
         let mut inbuf = BytesMut::with_capacity(64 * 1024);
         let handshake = async {
             wr.write_all(&out).await.map_err(|e| fail("write", &e))?;
@@ -315,6 +320,8 @@ impl SessionTask {
         };
         tracing::debug!(%host, session = format_args!("0x{:x}", resp.session_id), timeout_ms = resp.timeout_ms, "connected");
         self.state_tx.send_replace(state);
+        // The server that answered took the handshake after it was sent.
+        self.shared.heard(handshake_sent);
         let now = Instant::now();
         Ok(Conn {
             rd,
@@ -323,6 +330,7 @@ impl SessionTask {
             outbuf: BytesMut::with_capacity(64 * 1024),
             last_recv: now,
             last_send: now,
+            pings: VecDeque::new(),
         })
     }
 
@@ -375,7 +383,7 @@ impl SessionTask {
                                 Err(e) => return Exit::Lost(e.to_string()),
                                 Ok(None) => break,
                                 Ok(Some(f)) => {
-                                    if let Some(exit) = self.on_frame(f) {
+                                    if let Some(exit) = self.on_frame(f, &mut conn.pings) {
                                         return exit;
                                     }
                                 }
@@ -412,6 +420,7 @@ impl SessionTask {
                     }
                     if now >= ping_at {
                         put_request(&mut conn.outbuf, xid::PING, OpCode::Ping.code(), &[]);
+                        conn.pings.push_back(now);
                         conn.last_send = now;
                     }
                 },
@@ -488,6 +497,7 @@ impl SessionTask {
         put_request(out, x, OpCode::CloseSession.code(), &[]);
         self.pending.push_back(Pending {
             xid: x,
+            queued: Instant::now(),
             op: OpCode::CloseSession,
             watch: None,
             reply: None,
@@ -512,6 +522,7 @@ impl SessionTask {
                 }
                 self.pending.push_back(Pending {
                     xid: x,
+                    queued: Instant::now(),
                     op: r.op,
                     watch: r.watch,
                     reply: Some(r.reply),
@@ -538,13 +549,18 @@ impl SessionTask {
         }
     }
 
-    fn on_frame(&mut self, frame: Bytes) -> Option<Exit> {
+    fn on_frame(&mut self, frame: Bytes, pings: &mut VecDeque<Instant>) -> Option<Exit> {
         let (hdr, body) = match split_reply(&frame) {
             Ok(x) => x,
             Err(e) => return Some(Exit::Lost(format!("malformed reply header: {e}"))),
         };
         match hdr.xid {
-            xid::PING => None,
+            xid::PING => {
+                if let Some(queued) = pings.pop_front() {
+                    self.shared.heard(queued);
+                }
+                None
+            }
             xid::AUTH => {
                 let waiter = self.pending_auth.pop_front().flatten();
                 if hdr.err == ErrorCode::AuthFailed.code() {
@@ -590,6 +606,7 @@ impl SessionTask {
                     self.pending.push_front(p);
                     return Some(Exit::Lost(err));
                 }
+                self.shared.heard(p.queued);
                 if hdr.zxid > 0 {
                     self.last_zxid = hdr.zxid;
                     self.shared.last_zxid.store(hdr.zxid, Ordering::Relaxed);

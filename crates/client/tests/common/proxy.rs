@@ -1,5 +1,6 @@
 //! A tiny TCP proxy for fault injection: cut every live connection, refuse new ones,
-//! or keep connections open but drop what the server sends (a server gone silent).
+//! keep connections open but drop what the server sends (a server gone silent), or drop
+//! everything both ways (a network partition: no reset, no close).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ pub struct Proxy {
     pub addr: String,
     blocked: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
 }
 
@@ -23,10 +25,12 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy addr").to_string();
         let blocked = Arc::new(AtomicBool::new(false));
         let muted = Arc::new(AtomicBool::new(false));
+        let frozen = Arc::new(AtomicBool::new(false));
         let (generation, gen_rx) = watch::channel(0u64);
         let target = target.to_string();
         let b = blocked.clone();
         let m = muted.clone();
+        let f = frozen.clone();
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if b.load(Ordering::SeqCst) {
@@ -37,13 +41,27 @@ impl Proxy {
                 let mut gen_rx = gen_rx.clone();
                 gen_rx.mark_unchanged();
                 let muted = m.clone();
+                let frozen = f.clone();
                 tokio::spawn(async move {
                     let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
                     };
                     let (mut from_client, mut to_client) = inbound.into_split();
                     let (mut from_server, mut to_server) = outbound.into_split();
-                    let up = tokio::io::copy(&mut from_client, &mut to_server);
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from_client.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if !frozen.load(Ordering::SeqCst)
+                                && to_server.write_all(&buf[..n]).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    };
                     let down = async {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
@@ -51,16 +69,16 @@ impl Proxy {
                                 Ok(0) | Err(_) => return,
                                 Ok(n) => n,
                             };
-                            if !muted.load(Ordering::SeqCst)
-                                && to_client.write_all(&buf[..n]).await.is_err()
-                            {
+                            let drop_it =
+                                muted.load(Ordering::SeqCst) || frozen.load(Ordering::SeqCst);
+                            if !drop_it && to_client.write_all(&buf[..n]).await.is_err() {
                                 return;
                             }
                         }
                     };
                     // Either side closing (or a cut) ends both directions.
                     tokio::select! {
-                        _ = up => {}
+                        () = up => {}
                         () = down => {}
                         _ = gen_rx.changed() => {}
                     }
@@ -71,6 +89,7 @@ impl Proxy {
             addr,
             blocked,
             muted,
+            frozen,
             generation,
         }
     }
@@ -89,5 +108,11 @@ impl Proxy {
     /// still reaches the server, but nothing the server sends reaches the client.
     pub fn mute(&self, yes: bool) {
         self.muted.store(yes, Ordering::SeqCst);
+    }
+
+    /// While frozen, live connections stay open but nothing passes either way (a
+    /// partition: neither side sees a reset or a close).
+    pub fn freeze(&self, yes: bool) {
+        self.frozen.store(yes, Ordering::SeqCst);
     }
 }
