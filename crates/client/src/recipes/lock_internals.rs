@@ -9,7 +9,8 @@
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, child_path, create_protected_sequential, delete_guaranteed, sort_children,
+    await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed,
+    sort_children, AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::EventType;
@@ -101,22 +102,36 @@ impl LockCore {
         deadline: Option<Instant>,
         skip_wait: bool,
     ) -> Result<Option<String>> {
-        let ours =
-            create_protected_sequential(&self.client, &self.base, self.lock_name(), &self.data)
-                .await?;
-        match self.wait_for_turn(&ours, deadline, skip_wait).await {
-            Ok(true) => Ok(Some(ours)),
-            Ok(false) => {
-                delete_guaranteed(&self.client, &ours).await?;
-                Ok(None)
+        // Until this attempt ends by itself, dropping its future deletes its node.
+        let mut abandon = AbandonGuard::new(&self.client, &self.base);
+        let created = create_protected_sequential_with(
+            &self.client,
+            &self.base,
+            abandon.prefix(),
+            self.lock_name(),
+            &self.data,
+        )
+        .await;
+        let ours = match created {
+            Ok(p) => p,
+            Err(e) => {
+                abandon.disarm(); // the create cleaned up after itself
+                return Err(e);
             }
+        };
+        abandon.created(&ours);
+        let result = match self.wait_for_turn(&ours, deadline, skip_wait).await {
+            Ok(true) => Ok(Some(ours)),
+            Ok(false) => delete_guaranteed(&self.client, &ours).await.map(|()| None),
             Err(e) => {
                 if let Err(de) = delete_guaranteed(&self.client, &ours).await {
                     tracing::warn!(node = %ours, error = %de, "could not delete lock node after failure");
                 }
                 Err(e)
             }
-        }
+        };
+        abandon.disarm();
+        result
     }
 
     async fn wait_for_turn(

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::lock_internals::{LockCore, LockKind};
 use super::release::Releaser;
-use super::util::{delete_guaranteed, spawn_lost_monitor, wait_lost, LostReason};
+use super::util::{delete_guaranteed, lock_until, spawn_lost_monitor, wait_lost, LostReason};
 use crate::error::{Error, Result};
 use crate::Client;
 
@@ -146,7 +146,9 @@ impl Mutex {
 
     /// Takes one acquisition; returns the held node, or `None` on timeout.
     async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
-        let mut held = self.held.lock().await;
+        let Some(mut held) = lock_until(&self.held, deadline).await else {
+            return Ok(None);
+        };
         if let Some(h) = held.as_mut() {
             if h.lost.borrow().is_none() {
                 h.count += 1;
@@ -159,7 +161,13 @@ impl Mutex {
             delete_guaranteed(&self.core.client, &old).await?;
         }
         let skip_wait = match &self.writer {
-            Some(w) => w.is_acquired().await,
+            // The write lock's value busy past our deadline is acquiring, not holding.
+            Some(w) => match deadline {
+                None => w.is_acquired().await,
+                Some(d) => tokio::time::timeout_at(d, w.is_acquired())
+                    .await
+                    .unwrap_or(false),
+            },
             None => false,
         };
         match self.core.attempt(deadline, skip_wait).await? {

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, create_protected_sequential, delete_guaranteed,
-    spawn_lost_monitor, wait_lost, LostReason,
+    await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed, lock_until,
+    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -130,28 +130,28 @@ impl SemaphoreMutex {
     }
 
     async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
-        let mut held = self.held.lock().await;
+        let Some(mut held) = lock_until(&self.held, deadline).await else {
+            return Ok(None);
+        };
         if held.is_some() {
             return Err(Error::Recipe(
                 "SemaphoreMutex is not re-entrant and is already held".into(),
             ));
         }
-        let got_lock = match deadline {
-            None => {
-                self.lock.acquire().await?;
-                true
-            }
+        // The internal lock as a guard: an acquire abandoned while it holds the lock
+        // (its future dropped) gives it back.
+        let internal = match deadline {
+            None => self.lock.lock().await?,
             Some(d) => {
-                self.lock
-                    .try_acquire(d.saturating_duration_since(Instant::now()))
-                    .await?
+                let wait = d.saturating_duration_since(Instant::now());
+                match self.lock.try_lock(wait).await? {
+                    Some(g) => g,
+                    None => return Ok(None),
+                }
             }
         };
-        if !got_lock {
-            return Ok(None);
-        }
         let result = self.take_lease(deadline).await;
-        let released = self.lock.release().await;
+        let released = internal.release().await;
         let node = result?;
         released?;
         Ok(match node {
@@ -168,7 +168,35 @@ impl SemaphoreMutex {
     }
 
     async fn take_lease(&self, deadline: Option<Instant>) -> Result<Option<String>> {
-        let ours = create_protected_sequential(&self.client, &self.leases, LEASE_NAME, b"").await?;
+        // Until the wait ends by itself, dropping its future deletes the lease node.
+        let mut abandon = AbandonGuard::new(&self.client, &self.leases);
+        let created = create_protected_sequential_with(
+            &self.client,
+            &self.leases,
+            abandon.prefix(),
+            LEASE_NAME,
+            b"",
+        )
+        .await;
+        let ours = match created {
+            Ok(p) => p,
+            Err(e) => {
+                abandon.disarm(); // the create cleaned up after itself
+                return Err(e);
+            }
+        };
+        abandon.created(&ours);
+        let result = self.wait_for_lease(ours, deadline).await;
+        abandon.disarm();
+        result
+    }
+
+    /// Waits until `ours` is one of at most one lease; deletes it on timeout and errors.
+    async fn wait_for_lease(
+        &self,
+        ours: String,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>> {
         let name = rzk_proto::path::basename(&ours).to_owned();
         loop {
             let (children, w) = match self.client.get_children_w(&self.leases).await {

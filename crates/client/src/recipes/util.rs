@@ -156,7 +156,19 @@ pub async fn create_protected_sequential(
     name: &str,
     data: &[u8],
 ) -> Result<String> {
-    let prefix = protected_prefix();
+    create_protected_sequential_with(client, parent, &protected_prefix(), name, data).await
+}
+
+/// [`create_protected_sequential`] with the protected `prefix` chosen by the caller (an
+/// [`AbandonGuard`]'s, so that a create cut short by a dropped future can be found).
+pub(crate) async fn create_protected_sequential_with(
+    client: &Client,
+    parent: &str,
+    prefix: &str,
+    name: &str,
+    data: &[u8],
+) -> Result<String> {
+    let prefix = prefix.to_owned();
     let path = child_path(parent, &format!("{prefix}{name}"));
     let mut maybe_created = false;
     let mut last_err = Error::ConnectionLoss;
@@ -207,6 +219,120 @@ pub async fn create_protected_sequential(
         });
     }
     Err(last_err)
+}
+
+/// Locks a recipe value's state, giving up at `deadline` (`None`: as long as it takes).
+/// Another task of the same value may hold it for the whole of its own acquire; a
+/// `try_lock` must still return by its deadline.
+pub(crate) async fn lock_until<T>(
+    m: &tokio::sync::Mutex<T>,
+    deadline: Option<Instant>,
+) -> Option<tokio::sync::MutexGuard<'_, T>> {
+    match deadline {
+        None => Some(m.lock().await),
+        Some(d) => tokio::time::timeout_at(d, m.lock()).await.ok(),
+    }
+}
+
+/// Cleans up after an acquire whose future is dropped before it finishes (a `timeout`
+/// or `select!` around `lock()`): the protected node it created, or may have created
+/// (the create was sent but its reply not read), is deleted in the background. Without
+/// it the node stays until the session ends, and once it reaches the head of the queue
+/// it holds the lock for nobody. Curator has no such case (a Java call cannot be
+/// abandoned half-way).
+///
+/// Disarm it once the acquire has ended by itself: holding (the node is the caller's
+/// now), or having deleted its node.
+pub(crate) struct AbandonGuard {
+    client: Client,
+    parent: String,
+    prefix: String,
+    node: Option<String>,
+    armed: bool,
+}
+
+impl AbandonGuard {
+    /// A guard for a protected create under `parent`, with a fresh protected prefix.
+    pub(crate) fn new(client: &Client, parent: &str) -> AbandonGuard {
+        AbandonGuard {
+            client: client.clone(),
+            parent: parent.to_owned(),
+            prefix: protected_prefix(),
+            node: None,
+            armed: true,
+        }
+    }
+
+    /// The protected prefix the create must use.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The create succeeded: `node` is the one to delete if the acquire is abandoned.
+    pub(crate) fn created(&mut self, node: &str) {
+        self.node = Some(node.to_owned());
+    }
+
+    /// The acquire ended by itself; nothing to clean up.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Outside a runtime nothing can be sent; the session ends with the runtime.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let c = self.client.clone();
+        let (parent, prefix, node) = (
+            std::mem::take(&mut self.parent),
+            std::mem::take(&mut self.prefix),
+            self.node.take(),
+        );
+        rt.spawn(async move {
+            let node = match node {
+                Some(n) => Some(n),
+                // Queued after the create on the same session, so it sees the create's
+                // result (per-session order).
+                None => find_protected_across_reconnects(&c, &parent, &prefix).await,
+            };
+            if let Some(n) = node {
+                tracing::debug!(node = %n, "acquire abandoned: deleting its node");
+                if let Err(e) = delete_guaranteed(&c, &n).await {
+                    tracing::warn!(node = %n, error = %e, "could not delete the node of an abandoned acquire");
+                }
+            }
+        });
+    }
+}
+
+/// [`find_protected`], waiting for reconnects; `None` when not found, or when the
+/// session ended (its ephemeral nodes go with it) or stays away.
+async fn find_protected_across_reconnects(
+    client: &Client,
+    parent: &str,
+    prefix: &str,
+) -> Option<String> {
+    for _ in 0..PROTECTED_CREATE_TRIES {
+        match find_protected(client, parent, prefix).await {
+            Ok(found) => return found,
+            Err(Error::ConnectionLoss) => {
+                if await_reconnect(client, None).await.is_err() {
+                    return None;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%parent, error = %e, "cannot look for the node of an abandoned acquire");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Deletes a node, treating "already gone" as success.

@@ -1,0 +1,184 @@
+//! Acquires abandoned half-way: a `lock()` future dropped while it waits (a `timeout` or
+//! `select!` around it) or right after its create was sent must leave no node behind,
+//! and a `try_lock` must return by its deadline even while another task of the same
+//! value is acquiring. Found by a break-it review of the recipes: the dropped waiter's
+//! node stayed until its session ended and, at the head of the queue, held the lock for
+//! nobody.
+//!
+//! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test recipe_cancel`
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rzk_client::recipes::*;
+use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
+use tokio::time::{timeout, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn children(zk: &Client, path: &str) -> Vec<String> {
+    zk.get_children(path).await.unwrap_or_default()
+}
+
+/// Waits until `path` has `n` children (the abandoned acquire's delete runs in the
+/// background); returns them.
+async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
+    let until = Instant::now() + WAIT;
+    loop {
+        let c = children(zk, path).await;
+        if c.len() == n || Instant::now() >= until {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_waiter_dropped_by_a_timeout_leaves_no_node_and_the_lock_moves_on() {
+    let hosts = hosts_or_start();
+    let (a, b, c) = (
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+    );
+    let root = common::test_root(&a, "cancelwait").await;
+    let lock = format!("{root}/lock");
+    let held = Mutex::new(a.clone(), &lock).unwrap().lock().await;
+    let holder = held.unwrap();
+    let waiter = Mutex::new(b.clone(), &lock).unwrap();
+    assert!(timeout(Duration::from_millis(300), waiter.lock())
+        .await
+        .is_err());
+    assert_eq!(
+        settle(&a, &lock, 1).await.len(),
+        1,
+        "the waiter's node stayed"
+    );
+    holder.release().await.unwrap();
+    let third = Mutex::new(c.clone(), &lock).unwrap();
+    let got = third.try_lock(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        got.is_some(),
+        "the lock stayed with the dropped waiter's node"
+    );
+    drop(got);
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn an_acquire_dropped_after_its_create_was_sent_leaves_no_node() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "cancelcreate").await;
+    let lock = format!("{root}/lock");
+    // The lock's parent exists, so the first request of an acquire is its create.
+    a.create(&lock, b"", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let m = Mutex::new(b.clone(), &lock).unwrap();
+    let mut left = 0;
+    for _ in 0..20 {
+        let mut f = Box::pin(m.lock());
+        // One poll queues the create; then the future is dropped.
+        assert!(futures::poll!(f.as_mut()).is_pending());
+        tokio::task::yield_now().await;
+        drop(f);
+        let c = settle(&a, &lock, 0).await;
+        if !c.is_empty() {
+            left += 1;
+            for n in c {
+                let _ = a.delete(&format!("{lock}/{n}"), None).await;
+            }
+        }
+    }
+    assert_eq!(left, 0, "dropped acquires left nodes in {left} of 20 tries");
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn a_semaphore_waiter_dropped_by_a_timeout_leaves_nothing_behind() {
+    let hosts = hosts_or_start();
+    let (a, b, c) = (
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+    );
+    let root = common::test_root(&a, "semcancel").await;
+    let sem = format!("{root}/sem");
+    let holder = SemaphoreMutex::new(a.clone(), &sem)
+        .unwrap()
+        .lock()
+        .await
+        .unwrap();
+    let waiter = SemaphoreMutex::new(b.clone(), &sem).unwrap();
+    assert!(timeout(Duration::from_millis(300), waiter.lock())
+        .await
+        .is_err());
+    assert!(settle(&a, &format!("{sem}/locks"), 0).await.is_empty());
+    assert_eq!(settle(&a, &format!("{sem}/leases"), 1).await.len(), 1);
+    holder.release().await.unwrap();
+    let third = SemaphoreMutex::new(c.clone(), &sem).unwrap();
+    let got = third.try_lock(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        got.is_some(),
+        "the semaphore stayed with the dropped waiter"
+    );
+    drop(got);
+    common::delete_all(&a, &root).await;
+}
+
+#[tokio::test]
+async fn try_lock_returns_by_its_deadline_while_the_same_value_is_acquiring() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "trydeadline").await;
+    let lock = format!("{root}/lock");
+    let holder = Mutex::new(a.clone(), &lock).unwrap().lock().await.unwrap();
+    let m = Arc::new(Mutex::new(b.clone(), &lock).unwrap());
+    let pending = {
+        let m = m.clone();
+        tokio::spawn(async move { m.acquire().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = Instant::now();
+    let got = m.try_lock(Duration::from_millis(300)).await.unwrap();
+    let took = t0.elapsed();
+    assert!(got.is_none());
+    assert!(
+        took < Duration::from_secs(2),
+        "try_lock(300 ms) took {took:?}"
+    );
+    let sem = SemaphoreMutex::new(b.clone(), &format!("{root}/sem")).unwrap();
+    let sem_holder = SemaphoreMutex::new(a.clone(), &format!("{root}/sem"))
+        .unwrap()
+        .lock()
+        .await
+        .unwrap();
+    let sem = Arc::new(sem);
+    let sem_pending = {
+        let s = sem.clone();
+        tokio::spawn(async move { s.acquire().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = Instant::now();
+    assert!(sem
+        .try_lock(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "semaphore try_lock(300 ms) took {took:?}"
+    );
+    holder.release().await.unwrap();
+    sem_holder.release().await.unwrap();
+    timeout(WAIT, pending).await.unwrap().unwrap().unwrap();
+    timeout(WAIT, sem_pending).await.unwrap().unwrap().unwrap();
+    m.release().await.unwrap();
+    sem.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
