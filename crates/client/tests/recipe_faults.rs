@@ -208,6 +208,49 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
     common::delete_all(&other, &root).await;
 }
 
+/// A `try_lock` whose connection goes down before its deadline returns near the
+/// deadline: the delete of its node waits for the reconnect in the background (it used
+/// to wait in the call, up to twice the session timeout: 13 s for a 1 s `try_lock` with
+/// a 6 s session). The node is gone once the client is back.
+#[tokio::test]
+async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "trydown").await;
+    let lock = format!("{root}/lock");
+    let holder = Mutex::new(other.clone(), &lock)
+        .unwrap()
+        .lock()
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let m = Mutex::new(zk.clone(), &lock).unwrap();
+    let t0 = tokio::time::Instant::now();
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.block(true);
+        proxy.cut();
+    };
+    let (got, ()) = tokio::join!(m.try_lock(Duration::from_secs(1)), cut);
+    let took = t0.elapsed();
+    assert!(matches!(got, Ok(None)), "{got:?}");
+    assert!(took < Duration::from_secs(3), "try_lock(1 s) took {took:?}");
+    proxy.block(false);
+    wait_state(&zk, SessionState::Connected).await;
+    let until = tokio::time::Instant::now() + WAIT;
+    while lock_nodes(&other, &lock).await.len() > 1 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        lock_nodes(&other, &lock).await.len(),
+        1,
+        "the node was not deleted"
+    );
+    holder.release().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
 /// A holder cut off by a silent partition (no reset: it notices only when its reads time
 /// out, two thirds of the session timeout after the last packet) must be told it lost
 /// the lock no later than another client takes it. Its clock runs from when a server last

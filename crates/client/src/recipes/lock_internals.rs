@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::util::{
     await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed,
-    sort_children, AbandonGuard,
+    sort_children, AbandonGuard, DEADLINE_DELETE_GRACE,
 };
 use crate::error::{Error, Result};
 use crate::types::EventType;
@@ -122,7 +122,14 @@ impl LockCore {
         abandon.created(&ours);
         let result = match self.wait_for_turn(&ours, deadline, skip_wait).await {
             Ok(true) => Ok(Some(ours)),
-            Ok(false) => delete_guaranteed(&self.client, &ours).await.map(|()| None),
+            Ok(false) => {
+                let deleted = delete_guaranteed(&self.client, &ours);
+                match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
+                    Ok(r) => r.map(|()| None),
+                    // Disconnected: `abandon`, still armed, deletes it in the background.
+                    Err(_) => return Ok(None),
+                }
+            }
             Err(e) => {
                 if let Err(de) = delete_guaranteed(&self.client, &ours).await {
                     tracing::warn!(node = %ours, error = %de, "could not delete lock node after failure");

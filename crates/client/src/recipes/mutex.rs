@@ -91,7 +91,8 @@ impl Mutex {
     }
 
     /// Like [`Mutex::lock`], but waits at most `wait`; `Ok(None)` if the lock was not
-    /// acquired in time (our lock node is then already deleted).
+    /// acquired in time (our lock node is then already deleted; when the session is
+    /// disconnected at the deadline, it is deleted in the background once it reconnects).
     ///
     /// Curator: `InterProcessMutex.acquire(time, unit)`.
     ///

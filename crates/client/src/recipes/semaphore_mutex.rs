@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::release::Releaser;
 use super::util::{
     await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed, lock_until,
-    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason,
+    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -186,12 +186,25 @@ impl SemaphoreMutex {
             }
         };
         abandon.created(&ours);
-        let result = self.wait_for_lease(ours, deadline).await;
+        let result = self.wait_for_lease(ours.clone(), deadline).await;
+        if let Ok(None) = result {
+            let deleted = delete_guaranteed(&self.client, &ours);
+            match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    abandon.disarm();
+                    return Err(e);
+                }
+                // Disconnected: `abandon`, still armed, deletes it in the background.
+                Err(_) => return Ok(None),
+            }
+        }
         abandon.disarm();
         result
     }
 
-    /// Waits until `ours` is one of at most one lease; deletes it on timeout and errors.
+    /// Waits until `ours` is one of at most one lease (`Ok(None)`: the deadline passed,
+    /// and the caller deletes it); deletes it on errors.
     async fn wait_for_lease(
         &self,
         ours: String,
@@ -223,10 +236,8 @@ impl SemaphoreMutex {
                 None => w.await,
                 Some(d) => match tokio::time::timeout_at(d, w).await {
                     Ok(ev) => ev,
-                    Err(_) => {
-                        delete_guaranteed(&self.client, &ours).await?;
-                        return Ok(None);
-                    }
+                    // Deleted by the caller (`take_lease`), within a bound.
+                    Err(_) => return Ok(None),
                 },
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {

@@ -221,6 +221,11 @@ pub(crate) async fn create_protected_sequential_with(
     Err(last_err)
 }
 
+/// How long a `try_lock` that ran out of time waits for the delete of its node. Longer
+/// means the session is disconnected: the node is then deleted in the background once
+/// it reconnects (a `try_lock` must return near its deadline, not wait out a reconnect).
+pub(crate) const DEADLINE_DELETE_GRACE: Duration = Duration::from_millis(500);
+
 /// Locks a recipe value's state, giving up at `deadline` (`None`: as long as it takes).
 /// Another task of the same value may hold it for the whole of its own acquire; a
 /// `try_lock` must still return by its deadline.
