@@ -445,12 +445,11 @@ impl SnapshotWriter {
         // Past this point `Drop` no longer sees an unfinished file: a failure here
         // removes the `.tmp` itself (a full disk at the last flush or the fsync left it
         // behind until the next start).
-        let durable = out.into_file().and_then(|f| f.sync_all());
-        if let Err(e) = durable {
-            let _ = fs::remove_file(&self.tmp);
-            return Err(io_tmp(e));
-        }
-        if let Err(e) = fs::rename(&self.tmp, &self.dest) {
+        let placed = out
+            .into_file()
+            .and_then(|f| f.sync_all())
+            .and_then(|()| fs::rename(&self.tmp, &self.dest));
+        if let Err(e) = placed {
             let _ = fs::remove_file(&self.tmp);
             return Err(io_tmp(e));
         }
