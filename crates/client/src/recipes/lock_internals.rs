@@ -8,10 +8,7 @@
 
 use tokio::time::Instant;
 
-use super::util::{
-    await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed,
-    sort_children, AbandonGuard, DEADLINE_DELETE_GRACE,
-};
+use super::util::{await_reconnect, child_path, delete_guaranteed, sort_children, AbandonGuard};
 use crate::error::{Error, Result};
 use crate::types::EventType;
 use crate::Client;
@@ -103,42 +100,22 @@ impl LockCore {
         skip_wait: bool,
     ) -> Result<Option<String>> {
         // Until this attempt ends by itself, dropping its future deletes its node.
-        let mut abandon = AbandonGuard::new(&self.client, &self.base);
-        let created = create_protected_sequential_with(
-            &self.client,
-            &self.base,
-            abandon.prefix(),
-            self.lock_name(),
-            &self.data,
-        )
-        .await;
-        let ours = match created {
-            Ok(p) => p,
-            Err(e) => {
-                abandon.disarm(); // the create cleaned up after itself
-                return Err(e);
+        let (abandon, ours) =
+            AbandonGuard::create(&self.client, &self.base, self.lock_name(), &self.data).await?;
+        match self.wait_for_turn(&ours, deadline, skip_wait).await {
+            Ok(true) => {
+                abandon.disarm();
+                Ok(Some(ours))
             }
-        };
-        abandon.created(&ours);
-        let result = match self.wait_for_turn(&ours, deadline, skip_wait).await {
-            Ok(true) => Ok(Some(ours)),
-            Ok(false) => {
-                let deleted = delete_guaranteed(&self.client, &ours);
-                match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
-                    Ok(r) => r.map(|()| None),
-                    // Disconnected: `abandon`, still armed, deletes it in the background.
-                    Err(_) => return Ok(None),
-                }
-            }
+            Ok(false) => abandon.give_up().await.map(|()| None),
             Err(e) => {
                 if let Err(de) = delete_guaranteed(&self.client, &ours).await {
                     tracing::warn!(node = %ours, error = %de, "could not delete lock node after failure");
                 }
+                abandon.disarm();
                 Err(e)
             }
-        };
-        abandon.disarm();
-        result
+        }
     }
 
     async fn wait_for_turn(

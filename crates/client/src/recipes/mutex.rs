@@ -20,7 +20,9 @@ use tokio::time::Instant;
 
 use super::lock_internals::{LockCore, LockKind};
 use super::release::Releaser;
-use super::util::{delete_guaranteed, lock_until, spawn_lost_monitor, wait_lost, LostReason};
+use super::util::{
+    delete_guaranteed, delete_within_grace, lock_until, spawn_lost_monitor, wait_lost, LostReason,
+};
 use crate::error::{Error, Result};
 use crate::Client;
 
@@ -112,6 +114,7 @@ impl Mutex {
             node,
             releaser: Releaser::current(),
             done: false,
+            deleting: None,
         }
     }
 
@@ -159,7 +162,10 @@ impl Mutex {
             // survived: remove it so the new attempt does not queue behind it.
             let old = h.node.clone();
             *held = None;
-            delete_guaranteed(&self.core.client, &old).await?;
+            match deadline {
+                None => delete_guaranteed(&self.core.client, &old).await?,
+                Some(_) => delete_within_grace(&self.core.client, &old).await?,
+            }
         }
         let skip_wait = match &self.writer {
             // The write lock's value busy past our deadline is acquiring, not holding.
@@ -278,6 +284,8 @@ pub struct MutexGuard {
     node: String,
     releaser: Releaser,
     done: bool,
+    /// The node an unfinished [`MutexGuard::release`] is deleting.
+    deleting: Option<String>,
 }
 
 impl MutexGuard {
@@ -295,9 +303,10 @@ impl MutexGuard {
     /// from the delete (e.g. [`Error::NoAuth`]). Connection loss is not an error: the
     /// delete then continues in the background.
     pub async fn release(mut self) -> Result<()> {
-        self.done = true;
         let last = {
+            // Dropped while waiting here: `Drop` gives the acquisition back.
             let mut held = self.held.lock().await;
+            self.done = true;
             let current = held.as_ref().is_some_and(|h| h.node == self.node);
             if !current {
                 return Err(Error::Recipe(format!(
@@ -308,7 +317,13 @@ impl MutexGuard {
             give_back(&mut held, &self.node)
         };
         match last {
-            Some(node) => delete_guaranteed(&self.client, &node).await,
+            Some(node) => {
+                // Dropped while deleting: `Drop` finishes the delete in the background.
+                self.deleting = Some(node.clone());
+                let r = delete_guaranteed(&self.client, &node).await;
+                self.deleting = None;
+                r
+            }
             None => Ok(()),
         }
     }
@@ -316,6 +331,11 @@ impl MutexGuard {
 
 impl Drop for MutexGuard {
     fn drop(&mut self) {
+        if let Some(node) = self.deleting.take() {
+            self.releaser
+                .delete("mutex guard", self.client.clone(), node);
+            return;
+        }
         if self.done {
             return;
         }

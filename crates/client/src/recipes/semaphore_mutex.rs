@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, create_protected_sequential_with, delete_guaranteed, lock_until,
-    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
+    await_reconnect, child_path, delete_guaranteed, lock_until, spawn_lost_monitor, wait_lost,
+    AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -150,13 +150,23 @@ impl SemaphoreMutex {
                 }
             }
         };
-        let result = self.take_lease(deadline).await;
-        let released = internal.release().await;
-        let node = result?;
+        let taken = self.take_lease(deadline).await;
+        // Until the lease is recorded below, its guard deletes it if this future is
+        // dropped (also while the internal lock is given back) or an error returns.
+        let released = match deadline {
+            None => internal.release().await,
+            // A release that cannot finish at once (disconnected) goes on in the
+            // background: try_lock returns near its deadline.
+            Some(_) => tokio::time::timeout(DEADLINE_DELETE_GRACE, internal.release())
+                .await
+                .unwrap_or(Ok(())),
+        };
+        let taken = taken?;
         released?;
-        Ok(match node {
+        Ok(match taken {
             None => None,
-            Some(node) => {
+            Some((lease, node)) => {
+                lease.disarm();
                 let lost = spawn_lost_monitor(self.client.clone(), node.clone());
                 *held = Some(Lease {
                     node: node.clone(),
@@ -167,77 +177,52 @@ impl SemaphoreMutex {
         })
     }
 
-    async fn take_lease(&self, deadline: Option<Instant>) -> Result<Option<String>> {
+    /// Takes a lease node and waits until it is one of at most one; `Ok(None)` when the
+    /// deadline passed (the node is then deleted). A lease comes with its still armed
+    /// guard: the caller disarms it once the lease is recorded.
+    async fn take_lease(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<(AbandonGuard, String)>> {
         // Until the wait ends by itself, dropping its future deletes the lease node.
-        let mut abandon = AbandonGuard::new(&self.client, &self.leases);
-        let created = create_protected_sequential_with(
-            &self.client,
-            &self.leases,
-            abandon.prefix(),
-            LEASE_NAME,
-            b"",
-        )
-        .await;
-        let ours = match created {
-            Ok(p) => p,
+        let (abandon, ours) =
+            AbandonGuard::create(&self.client, &self.leases, LEASE_NAME, b"").await?;
+        match self.wait_for_lease(&ours, deadline).await {
+            Ok(true) => Ok(Some((abandon, ours))),
+            Ok(false) => abandon.give_up().await.map(|()| None),
             Err(e) => {
-                abandon.disarm(); // the create cleaned up after itself
-                return Err(e);
-            }
-        };
-        abandon.created(&ours);
-        let result = self.wait_for_lease(ours.clone(), deadline).await;
-        if let Ok(None) = result {
-            let deleted = delete_guaranteed(&self.client, &ours);
-            match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    abandon.disarm();
-                    return Err(e);
+                if let Err(de) = abandon.give_up().await {
+                    tracing::warn!(node = %ours, error = %de, "could not delete lease node after failure");
                 }
-                // Disconnected: `abandon`, still armed, deletes it in the background.
-                Err(_) => return Ok(None),
+                Err(e)
             }
         }
-        abandon.disarm();
-        result
     }
 
-    /// Waits until `ours` is one of at most one lease (`Ok(None)`: the deadline passed,
-    /// and the caller deletes it); deletes it on errors.
-    async fn wait_for_lease(
-        &self,
-        ours: String,
-        deadline: Option<Instant>,
-    ) -> Result<Option<String>> {
-        let name = rzk_proto::path::basename(&ours).to_owned();
+    /// Waits until `ours` is one of at most one lease (`Ok(false)`: the deadline passed).
+    /// Leaves the node to the caller in every case.
+    async fn wait_for_lease(&self, ours: &str, deadline: Option<Instant>) -> Result<bool> {
+        let name = rzk_proto::path::basename(ours).to_owned();
         loop {
             let (children, w) = match self.client.get_children_w(&self.leases).await {
                 Ok(x) => x,
-                Err(Error::ConnectionLoss) => match await_reconnect(&self.client, deadline).await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        let _ = delete_guaranteed(&self.client, &ours).await;
-                        return Err(e);
-                    }
-                },
-                Err(e) => {
-                    let _ = delete_guaranteed(&self.client, &ours).await;
-                    return Err(e);
+                Err(Error::ConnectionLoss) => {
+                    await_reconnect(&self.client, deadline).await?;
+                    continue;
                 }
+                Err(e) => return Err(e),
             };
             if !children.contains(&name) {
                 return Err(Error::Recipe(format!("lease node {ours} vanished")));
             }
             if children.len() <= 1 {
-                return Ok(Some(ours));
+                return Ok(true);
             }
             let ev = match deadline {
                 None => w.await,
                 Some(d) => match tokio::time::timeout_at(d, w).await {
                     Ok(ev) => ev,
-                    // Deleted by the caller (`take_lease`), within a bound.
-                    Err(_) => return Ok(None),
+                    Err(_) => return Ok(false),
                 },
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {

@@ -161,7 +161,7 @@ pub async fn create_protected_sequential(
 
 /// [`create_protected_sequential`] with the protected `prefix` chosen by the caller (an
 /// [`AbandonGuard`]'s, so that a create cut short by a dropped future can be found).
-pub(crate) async fn create_protected_sequential_with(
+async fn create_protected_sequential_with(
     client: &Client,
     parent: &str,
     prefix: &str,
@@ -226,6 +226,23 @@ pub(crate) async fn create_protected_sequential_with(
 /// it reconnects (a `try_lock` must return near its deadline, not wait out a reconnect).
 pub(crate) const DEADLINE_DELETE_GRACE: Duration = Duration::from_millis(500);
 
+/// [`delete_guaranteed`], waiting at most [`DEADLINE_DELETE_GRACE`]; a delete that
+/// needs longer (the session is disconnected) goes on in the background.
+pub(crate) async fn delete_within_grace(client: &Client, node: &str) -> Result<()> {
+    match tokio::time::timeout(DEADLINE_DELETE_GRACE, delete_guaranteed(client, node)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let (c, n) = (client.clone(), node.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = delete_guaranteed(&c, &n).await {
+                    tracing::warn!(node = %n, error = %e, "background delete failed");
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
 /// Locks a recipe value's state, giving up at `deadline` (`None`: as long as it takes).
 /// Another task of the same value may hold it for the whole of its own acquire; a
 /// `try_lock` must still return by its deadline.
@@ -257,30 +274,55 @@ pub(crate) struct AbandonGuard {
 }
 
 impl AbandonGuard {
-    /// A guard for a protected create under `parent`, with a fresh protected prefix.
-    pub(crate) fn new(client: &Client, parent: &str) -> AbandonGuard {
-        AbandonGuard {
+    /// Creates a protected ephemeral-sequential `parent/..<name>NNNNNNNNNN`
+    /// ([`create_protected_sequential`]) under a guard: until the guard is disarmed or
+    /// given up, dropping it (with the acquire's future) deletes the node, or the node
+    /// the create may have made. On error the create has cleaned up after itself.
+    pub(crate) async fn create(
+        client: &Client,
+        parent: &str,
+        name: &str,
+        data: &[u8],
+    ) -> Result<(AbandonGuard, String)> {
+        let mut guard = AbandonGuard {
             client: client.clone(),
             parent: parent.to_owned(),
             prefix: protected_prefix(),
             node: None,
             armed: true,
+        };
+        match create_protected_sequential_with(client, parent, &guard.prefix, name, data).await {
+            Ok(node) => {
+                guard.node = Some(node.clone());
+                Ok((guard, node))
+            }
+            Err(e) => {
+                guard.disarm();
+                Err(e)
+            }
         }
     }
 
-    /// The protected prefix the create must use.
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The create succeeded: `node` is the one to delete if the acquire is abandoned.
-    pub(crate) fn created(&mut self, node: &str) {
-        self.node = Some(node.to_owned());
-    }
-
-    /// The acquire ended by itself; nothing to clean up.
+    /// The acquire ended by itself (it holds, or deleted its node); nothing to clean up.
     pub(crate) fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// The acquire gives up (its deadline passed, or an error): deletes the node,
+    /// waiting at most [`DEADLINE_DELETE_GRACE`]; a delete that needs longer (the
+    /// session is disconnected) goes on in the background, as for an abandoned acquire.
+    pub(crate) async fn give_up(self) -> Result<()> {
+        let Some(node) = self.node.clone() else {
+            return Ok(());
+        };
+        let deleted = delete_guaranteed(&self.client, &node);
+        match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
+            Ok(r) => {
+                self.disarm();
+                r
+            }
+            Err(_) => Ok(()), // dropped armed: deleted in the background
+        }
     }
 }
 
@@ -324,7 +366,13 @@ async fn find_protected_across_reconnects(
     prefix: &str,
 ) -> Option<String> {
     for _ in 0..PROTECTED_CREATE_TRIES {
-        match find_protected(client, parent, prefix).await {
+        // The create may have gone through another server: catch up with the leader
+        // before looking (a sync failing on connection loss fails the lookup too).
+        let looked = match client.sync(parent).await {
+            Ok(_) => find_protected(client, parent, prefix).await,
+            Err(e) => Err(e),
+        };
+        match looked {
             Ok(found) => return found,
             Err(Error::ConnectionLoss) => {
                 if await_reconnect(client, None).await.is_err() {
@@ -501,7 +549,15 @@ async fn monitor(
                         // before this holder was told.
                         let limit = client.session_timeout().max(Duration::from_millis(100));
                         let until = client.heard_at().unwrap_or_else(Instant::now) + limit;
-                        let back = tokio::time::timeout_at(until, st.wait_for(|s| *s != SessionState::Disconnected)).await;
+                        // A read-only server is not the quorum: the session may still
+                        // expire there (and a read-only server never touches it).
+                        let back = tokio::time::timeout_at(
+                            until,
+                            st.wait_for(|s| {
+                                !matches!(s, SessionState::Disconnected | SessionState::ConnectedReadOnly)
+                            }),
+                        )
+                        .await;
                         match back {
                             Err(_) => return Some(LostReason::DisconnectedTooLong),
                             Ok(Err(_)) => return Some(LostReason::SessionEnded),

@@ -320,8 +320,11 @@ impl SessionTask {
         };
         tracing::debug!(%host, session = format_args!("0x{:x}", resp.session_id), timeout_ms = resp.timeout_ms, "connected");
         self.state_tx.send_replace(state);
-        // The server that answered took the handshake after it was sent.
-        self.shared.heard(handshake_sent);
+        // The server that answered took the handshake after it was sent (a read-only
+        // server is not the quorum, which is what expires sessions: not counted).
+        if state != SessionState::ConnectedReadOnly {
+            self.shared.heard(handshake_sent);
+        }
         let now = Instant::now();
         Ok(Conn {
             rd,
@@ -549,6 +552,14 @@ impl SessionTask {
         }
     }
 
+    /// A server answered a request queued at `queued` ([`Shared::heard`]); answers of a
+    /// read-only server do not count (it is not the quorum that expires sessions).
+    fn heard(&self, queued: Instant) {
+        if *self.state_tx.borrow() != SessionState::ConnectedReadOnly {
+            self.shared.heard(queued);
+        }
+    }
+
     fn on_frame(&mut self, frame: Bytes, pings: &mut VecDeque<Instant>) -> Option<Exit> {
         let (hdr, body) = match split_reply(&frame) {
             Ok(x) => x,
@@ -557,7 +568,7 @@ impl SessionTask {
         match hdr.xid {
             xid::PING => {
                 if let Some(queued) = pings.pop_front() {
-                    self.shared.heard(queued);
+                    self.heard(queued);
                 }
                 None
             }
@@ -606,7 +617,7 @@ impl SessionTask {
                     self.pending.push_front(p);
                     return Some(Exit::Lost(err));
                 }
-                self.shared.heard(p.queued);
+                self.heard(p.queued);
                 if hdr.zxid > 0 {
                     self.last_zxid = hdr.zxid;
                     self.shared.last_zxid.store(hdr.zxid, Ordering::Relaxed);
