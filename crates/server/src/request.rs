@@ -119,11 +119,13 @@ fn null_watch_path(body: &[u8], lists: usize) -> bool {
     false
 }
 
-/// Whether an auth packet's credentials are null (not empty): ZooKeeper answers
-/// AUTHFAILED and closes, where empty digest credentials are taken.
-fn null_auth(body: &[u8]) -> bool {
+/// Whether an auth packet carries null (not empty) digest credentials: ZooKeeper's
+/// digest provider fails on them (AUTHFAILED, and the connection closes), where it takes
+/// empty ones. The ip and x509 providers never read the credentials, so null is fine
+/// there (kazoo sends `add_auth("x509", "")` as null).
+fn null_digest_auth(body: &[u8]) -> bool {
     let mut r = Reader::new(body);
-    r.read::<i32>().is_ok() && r.read::<String>().is_ok() && r.next_is_null()
+    r.read::<i32>().is_ok() && r.read::<String>().is_ok_and(|s| s == "digest") && r.next_is_null()
 }
 
 /// ZooKeeper refuses a whole multi whose create names unknown flags, or TTL flags under
@@ -213,7 +215,7 @@ pub fn decode(
         OpCode::RemoveWatches => r(ReadRequest::RemoveWatches(rd(body, m, E::bad_read)?)),
         OpCode::AddWatch => r(ReadRequest::AddWatch(rd(body, m, E::bad_read)?)),
         OpCode::Sync => Ok(Request::Sync(rd::<SyncRequest>(body, m, E::bad_read)?.path)),
-        OpCode::Auth if null_auth(body) => Err(RequestError {
+        OpCode::Auth if null_digest_auth(body) => Err(RequestError {
             reply: Some(ErrorCode::AuthFailed),
             close: true,
             log_error_txn: false,
@@ -342,6 +344,14 @@ mod tests {
         let auth = [&[0, 0, 0, 0, 0, 0, 0, 6][..], b"digest", &null].concat();
         let e = decode(&hdr(100), &auth, MAX).unwrap_err();
         assert_eq!((e.reply, e.close), (Some(ErrorCode::AuthFailed), true));
+        for scheme in [&b"x509"[..], b"ip"] {
+            let len = (scheme.len() as i32).to_be_bytes();
+            let auth = [&[0, 0, 0, 0][..], &len, scheme, &null].concat();
+            assert!(matches!(
+                decode(&hdr(100), &auth, MAX),
+                Ok(Request::Auth(_))
+            ));
+        }
         let auth = [&[0, 0, 0, 0, 0, 0, 0, 6][..], b"digest", &[0, 0, 0, 0]].concat();
         assert!(matches!(
             decode(&hdr(100), &auth, MAX),

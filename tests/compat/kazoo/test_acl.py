@@ -282,7 +282,8 @@ def test_auth_failed_raw(zk_hosts):
 
 def test_empty_and_null_digest_credentials_raw(zk_hosts):
     """Empty digest credentials are taken (an id with an empty user); null ones
-    (length -1, which kazoo sends for "") are AUTHFAILED and the connection closes."""
+    (length -1, which kazoo sends for "") are AUTHFAILED and the connection closes.
+    Other providers never read the credentials (x509 is covered by tests/tls)."""
     s = zkraw.RawSession(zk_hosts, timeout_ms=4000)
     body = zkraw.i32(0) + zkraw.ustring("digest") + zkraw.buffer(b"")
     rep = s.call(zkraw.OP_AUTH, body, xid=zkraw.AUTH_XID)
@@ -298,3 +299,10 @@ def test_empty_and_null_digest_credentials_raw(zk_hosts):
     closed, _ = s.expect_closed(5)
     s.close()
     assert closed
+    # the ip provider never reads the credentials: null ones are fine there
+    s = zkraw.RawSession(zk_hosts, timeout_ms=4000)
+    body = zkraw.i32(0) + zkraw.ustring("ip") + zkraw.i32(-1)
+    rep = s.call(zkraw.OP_AUTH, body, xid=zkraw.AUTH_XID)
+    assert (rep.xid, rep.err) == (-4, 0)
+    assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    s.close_session()
