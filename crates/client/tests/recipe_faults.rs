@@ -208,6 +208,22 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
     common::delete_all(&other, &root).await;
 }
 
+/// Runs `attempt` while `proxy` goes down (refuses and cuts) 500 ms in; its result and
+/// how long it took.
+async fn cut_after_500_ms<T>(
+    proxy: &Proxy,
+    attempt: impl std::future::Future<Output = T>,
+) -> (T, Duration) {
+    let t0 = tokio::time::Instant::now();
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.block(true);
+        proxy.cut();
+    };
+    let (got, ()) = tokio::join!(attempt, cut);
+    (got, t0.elapsed())
+}
+
 /// A `try_lock` whose connection goes down before its deadline returns near the
 /// deadline: the delete of its node waits for the reconnect in the background (it used
 /// to wait in the call, up to twice the session timeout: 13 s for a 1 s `try_lock` with
@@ -226,14 +242,7 @@ async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
     let proxy = Proxy::start(&first_host(&hosts)).await;
     let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
     let m = Mutex::new(zk.clone(), &lock).unwrap();
-    let t0 = tokio::time::Instant::now();
-    let cut = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        proxy.block(true);
-        proxy.cut();
-    };
-    let (got, ()) = tokio::join!(m.try_lock(Duration::from_secs(1)), cut);
-    let took = t0.elapsed();
+    let (got, took) = cut_after_500_ms(&proxy, m.try_lock(Duration::from_secs(1))).await;
     assert!(matches!(got, Ok(None)), "{got:?}");
     assert!(took < Duration::from_secs(3), "try_lock(1 s) took {took:?}");
     proxy.block(false);
@@ -260,14 +269,7 @@ async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
     let proxy = Proxy::start(&first_host(&hosts)).await;
     let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
     let s = SemaphoreMutex::new(zk.clone(), &sem).unwrap();
-    let t0 = tokio::time::Instant::now();
-    let cut = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        proxy.block(true);
-        proxy.cut();
-    };
-    let (got, ()) = tokio::join!(s.try_lock(Duration::from_secs(1)), cut);
-    let took = t0.elapsed();
+    let (got, took) = cut_after_500_ms(&proxy, s.try_lock(Duration::from_secs(1))).await;
     assert!(matches!(got, Ok(None)), "{got:?}");
     assert!(
         took < Duration::from_secs(3),

@@ -315,14 +315,10 @@ impl AbandonGuard {
         let Some(node) = self.node.clone() else {
             return Ok(());
         };
-        let deleted = delete_guaranteed(&self.client, &node);
-        match tokio::time::timeout(DEADLINE_DELETE_GRACE, deleted).await {
-            Ok(r) => {
-                self.disarm();
-                r
-            }
-            Err(_) => Ok(()), // dropped armed: deleted in the background
-        }
+        // Dropped here (with its future), the guard deletes the node itself.
+        let r = delete_within_grace(&self.client, &node).await;
+        self.disarm();
+        r
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -16,6 +17,21 @@ pub struct Proxy {
     muted: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
+}
+
+/// Copies `from` to `to` until either side closes, dropping what arrives while
+/// `drop_it()` says so.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, drop_it: impl Fn() -> bool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !drop_it() && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -46,36 +62,12 @@ impl Proxy {
                     let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
                     };
-                    let (mut from_client, mut to_client) = inbound.into_split();
-                    let (mut from_server, mut to_server) = outbound.into_split();
-                    let up = async {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            let n = match from_client.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if !frozen.load(Ordering::SeqCst)
-                                && to_server.write_all(&buf[..n]).await.is_err()
-                            {
-                                return;
-                            }
-                        }
-                    };
-                    let down = async {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            let n = match from_server.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            let drop_it =
-                                muted.load(Ordering::SeqCst) || frozen.load(Ordering::SeqCst);
-                            if !drop_it && to_client.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
+                    let (from_client, to_client) = inbound.into_split();
+                    let (from_server, to_server) = outbound.into_split();
+                    let up = pump(from_client, to_server, || frozen.load(Ordering::SeqCst));
+                    let down = pump(from_server, to_client, || {
+                        muted.load(Ordering::SeqCst) || frozen.load(Ordering::SeqCst)
+                    });
                     // Either side closing (or a cut) ends both directions.
                     tokio::select! {
                         () = up => {}
