@@ -33,7 +33,9 @@ pub enum Request {
     Auth(AuthPacket),
     /// setWatches (101) normalized to setWatches2 (105).
     SetWatches(SetWatches2),
-    Sync(String),
+    /// `sync`: its path, `None` when null (ZooKeeper reads no path for it: it only
+    /// echoes it back).
+    Sync(Option<String>),
     CloseSession,
     Sasl(GetSaslRequest),
     Reconfig(ReconfigRequest),
@@ -214,7 +216,10 @@ pub fn decode(
         OpCode::CheckWatches => r(ReadRequest::CheckWatches(rd(body, m, E::bad_read)?)),
         OpCode::RemoveWatches => r(ReadRequest::RemoveWatches(rd(body, m, E::bad_read)?)),
         OpCode::AddWatch => r(ReadRequest::AddWatch(rd(body, m, E::bad_read)?)),
-        OpCode::Sync => Ok(Request::Sync(rd::<SyncRequest>(body, m, E::bad_read)?.path)),
+        OpCode::Sync if null_path(body) => Ok(Request::Sync(None)),
+        OpCode::Sync => Ok(Request::Sync(Some(
+            rd::<SyncRequest>(body, m, E::bad_read)?.path,
+        ))),
         OpCode::Auth if null_digest_auth(body) => Err(RequestError {
             reply: Some(ErrorCode::AuthFailed),
             close: true,
@@ -338,6 +343,15 @@ mod tests {
         ]
         .concat();
         assert!(decode(&hdr(14), &in_multi, MAX).unwrap_err().log_error_txn);
+        // sync reads no path: a null one is kept null (echoed so), "" stays ""
+        assert!(matches!(
+            decode(&hdr(9), &null, MAX),
+            Ok(Request::Sync(None))
+        ));
+        assert!(matches!(
+            decode(&hdr(9), &[0, 0, 0, 0], MAX),
+            Ok(Request::Sync(Some(p))) if p.is_empty()
+        ));
         // a null SASL token closes with no reply; null digest credentials fail auth
         let e = decode(&hdr(102), &null, MAX).unwrap_err();
         assert_eq!((e.reply, e.close), (None, true));

@@ -252,6 +252,20 @@ def test_null_path_in_a_multi_fails_the_whole_multi(zk_hosts, zk, healthy, base,
     assert zk.exists(base + "/m") is None
 
 
+@pytest.mark.parametrize("path", [None, "", "/", "/no/such/node", "not a path"])
+def test_sync_echoes_its_path_null_included(zk_hosts, healthy, path):
+    """sync reads no path: it answers OK and echoes what it was sent, a null path
+    as null (length -1), not as ""."""
+    s = fresh(zk_hosts)
+    try:
+        body = NULL if path is None else zkraw.ustring(path)
+        rep = s.call(zkraw.OP_SYNC, body)
+        assert (rep.err, rep.body) == (0, body)
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+
+
 @pytest.mark.parametrize("count", [-5, -100, -2147483648])
 def test_negative_acl_count_is_an_empty_acl(zk_hosts, healthy, base, count):
     """A vector count below -1 holds no element, as in Java's archive: an

@@ -675,7 +675,7 @@ impl Conn {
                 tracing::warn!(addr = %self.addr, "the previous connection of session 0x{sid:x} did not end in {SUPERSEDED_WAIT:?}; re-attaching anyway");
             }
         }
-        self.handshake_job(sid, JobKind::Sync("/".to_owned()))
+        self.handshake_job(sid, JobKind::Sync(Some("/".to_owned())))
             .await
             .map(|_| ())
     }

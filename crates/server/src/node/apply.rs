@@ -186,7 +186,11 @@ fn install(shared: &Shared, writer: &mut TreeWriter, snap: ReceivedSnapshot) {
 pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
     if let (Origin::Conn(conn), JobKind::Sync(path)) = (job.origin, &job.kind) {
         let zxid = shared.tree().last_zxid();
-        let body = SyncResponse { path: path.clone() }.to_bytes();
+        let body = match path {
+            Some(path) => SyncResponse { path: path.clone() }.to_bytes(),
+            // A null path is echoed as null (length -1), as ZooKeeper does.
+            None => (-1i32).to_be_bytes().to_vec(),
+        };
         shared.clients.send_to(
             conn,
             ConnMsg::Done {

@@ -1012,7 +1012,12 @@ impl Driver {
                 p
             }
             JobKind::Sync(path) => {
-                let p = forward::sync_packet(job.session, job.xid, path, &job.auth);
+                let p = forward::sync_packet(
+                    job.session,
+                    job.xid,
+                    path.as_deref().unwrap_or(""),
+                    &job.auth,
+                );
                 self.learner_syncs.push_back(LearnerSync::Local(job));
                 p
             }

@@ -31,8 +31,9 @@ pub enum JobKind {
     /// The reconfig request (opcode 16): prepared by the leader's
     /// [`crate::prep::Prep::prepare_reconfig`], forwarded there by learners.
     Reconfig(ReconfigRequest),
-    /// `sync`: replies once every earlier job has been applied; no txn.
-    Sync(String),
+    /// `sync`: replies once every earlier job has been applied; no txn. The path is
+    /// echoed in the reply, `None` for a null one (as ZooKeeper echoes null).
+    Sync(Option<String>),
     /// Stops the pipeline after every earlier job (server shutdown).
     Stop,
 }
