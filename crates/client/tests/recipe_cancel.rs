@@ -1,7 +1,7 @@
 //! Acquires abandoned half-way: a `lock()` future dropped while it waits (a `timeout` or
 //! `select!` around it) or right after its create was sent must leave no node behind,
-//! and a `try_lock` must return by its deadline even while another task of the same
-//! value is acquiring. Found by a break-it review of the recipes: the dropped waiter's
+//! and a `try_lock` (and `is_acquired`) must return by its deadline even while another
+//! task of the same value is acquiring. Found by a break-it review of the recipes: the dropped waiter's
 //! node stayed until its session ended and, at the head of the queue, held the lock for
 //! nobody.
 //!
@@ -152,6 +152,17 @@ async fn try_lock_returns_by_its_deadline_while_the_same_value_is_acquiring() {
         took < Duration::from_secs(2),
         "try_lock(300 ms) took {took:?}"
     );
+    // The value's state answers at once while the other task still waits (it used to
+    // wait behind that task's whole acquire).
+    let quick = Duration::from_secs(1);
+    assert!(!timeout(quick, m.is_acquired())
+        .await
+        .expect("is_acquired waited"));
+    assert_eq!(timeout(quick, m.node()).await.expect("node waited"), None);
+    assert_eq!(
+        timeout(quick, m.lost()).await.expect("lost waited"),
+        LostReason::NotHeld
+    );
     let sem = SemaphoreMutex::new(b.clone(), &format!("{root}/sem")).unwrap();
     let sem_holder = SemaphoreMutex::new(a.clone(), &format!("{root}/sem"))
         .unwrap()
@@ -178,6 +189,7 @@ async fn try_lock_returns_by_its_deadline_while_the_same_value_is_acquiring() {
     holder.release().await.unwrap();
     sem_holder.release().await.unwrap();
     timeout(WAIT, pending).await.unwrap().unwrap().unwrap();
+    assert!(m.is_acquired().await);
     timeout(WAIT, sem_pending).await.unwrap().unwrap().unwrap();
     m.release().await.unwrap();
     sem.release().await.unwrap();

@@ -12,7 +12,7 @@
 //! leave the lock node behind until the session ends. [`Mutex::acquire`] /
 //! [`Mutex::release`] are the Curator-shaped pair without a guard.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{watch, Mutex as AsyncMutex};
@@ -39,7 +39,12 @@ pub(crate) struct Held {
 #[derive(Debug)]
 pub struct Mutex {
     core: LockCore,
-    held: Arc<AsyncMutex<Option<Held>>>,
+    /// This value's hold. A std mutex never held across an `.await`: `is_acquired`,
+    /// `node`, `lost` and a guard's drop never wait for an acquire in progress.
+    held: Arc<StdMutex<Option<Held>>>,
+    /// Taken for the whole of an acquire attempt (one attempt of this value at a time;
+    /// the others then join the hold it got, as re-entrant acquires).
+    attempt: AsyncMutex<()>,
     /// For a read lock: the write lock of the same `ReadWriteLock` (its holder may read).
     pub(crate) writer: Option<std::sync::Arc<Mutex>>,
 }
@@ -58,7 +63,8 @@ impl Mutex {
     pub(crate) fn with_kind(client: Client, path: &str, kind: LockKind) -> Result<Mutex> {
         Ok(Mutex {
             core: LockCore::new(client, path, kind)?,
-            held: Arc::new(AsyncMutex::new(None)),
+            held: Arc::new(StdMutex::new(None)),
+            attempt: AsyncMutex::new(()),
             writer: None,
         })
     }
@@ -150,37 +156,36 @@ impl Mutex {
 
     /// Takes one acquisition; returns the held node, or `None` on timeout.
     async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
-        let Some(mut held) = lock_until(&self.held, deadline).await else {
+        if let Some(node) = self.reenter() {
+            return Ok(Some(node));
+        }
+        let Some(_attempt) = lock_until(&self.attempt, deadline).await else {
             return Ok(None);
         };
-        if let Some(h) = held.as_mut() {
-            if h.lost.borrow().is_none() {
-                h.count += 1;
-                return Ok(Some(h.node.clone()));
-            }
-            // The previous hold was lost; its node may still exist if the session
-            // survived: remove it so the new attempt does not queue behind it.
-            let old = h.node.clone();
-            *held = None;
+        // Another task of this value may have taken the lock while we waited.
+        if let Some(node) = self.reenter() {
+            return Ok(Some(node));
+        }
+        // The previous hold was lost; its node may still exist if the session
+        // survived: remove it so the new attempt does not queue behind it.
+        let old = self.state().take().map(|h| h.node);
+        if let Some(old) = old {
             match deadline {
                 None => delete_guaranteed(&self.core.client, &old).await?,
                 Some(_) => delete_within_grace(&self.core.client, &old).await?,
             }
         }
+        // A read lock whose write lock this value holds may read at once.
         let skip_wait = match &self.writer {
-            // The write lock's value busy past our deadline is acquiring, not holding.
-            Some(w) => match deadline {
-                None => w.is_acquired().await,
-                Some(d) => tokio::time::timeout_at(d, w.is_acquired())
-                    .await
-                    .unwrap_or(false),
-            },
+            Some(w) => w.is_acquired().await,
             None => false,
         };
         match self.core.attempt(deadline, skip_wait).await? {
             None => Ok(None),
             Some(node) => {
                 let lost = spawn_lost_monitor(self.core.client.clone(), node.clone());
+                let mut held = self.state();
+                debug_assert!(held.is_none(), "a hold appeared during our attempt");
                 *held = Some(Held {
                     node: node.clone(),
                     count: 1,
@@ -205,42 +210,57 @@ impl Mutex {
     /// [`Error::Recipe`] if this value does not hold the lock; a server error from the
     /// delete (e.g. [`Error::NoAuth`]).
     pub async fn release(&self) -> Result<()> {
-        let mut held = self.held.lock().await;
-        let Some(h) = held.as_ref() else {
-            return Err(Error::Recipe("release of a lock that is not held".into()));
+        let last = {
+            let mut held = self.state();
+            let Some(h) = held.as_ref() else {
+                return Err(Error::Recipe("release of a lock that is not held".into()));
+            };
+            let node = h.node.clone();
+            give_back(&mut held, &node)
         };
-        let node = h.node.clone();
-        let last = give_back(&mut held, &node);
-        // Not held from here on: `is_acquired`, `node` and `lost` must not wait for a
+        // Not held from here on: `is_acquired`, `node` and `lost` do not wait for a
         // delete that may span a reconnect (up to twice the session timeout).
-        drop(held);
         match last {
             Some(node) => delete_guaranteed(&self.core.client, &node).await,
             None => Ok(()),
         }
     }
 
-    /// True while this value holds the lock and no loss was detected.
+    /// True while this value holds the lock and no loss was detected. Answers at once,
+    /// also while another task of this value is waiting to acquire (false then).
     ///
     /// Curator: `InterProcessMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
-        matches!(&*self.held.lock().await, Some(h) if h.lost.borrow().is_none())
+        matches!(&*self.state(), Some(h) if h.lost.borrow().is_none())
     }
 
     /// The path of our lock node while held (also after a detected loss, until the next
-    /// acquire or the last release).
+    /// acquire or the last release). Answers at once, as [`Mutex::is_acquired`].
     pub async fn node(&self) -> Option<String> {
-        self.held.lock().await.as_ref().map(|h| h.node.clone())
+        self.state().as_ref().map(|h| h.node.clone())
     }
 
     /// Resolves when the held lock is lost (at once with [`LostReason::NotHeld`] if not
     /// held). Curator reports this through a `ConnectionStateListener`.
     pub async fn lost(&self) -> LostReason {
-        let rx = match &*self.held.lock().await {
+        let rx = match &*self.state() {
             Some(h) => h.lost.clone(),
             None => return LostReason::NotHeld,
         };
         wait_lost(rx).await
+    }
+
+    /// This value's hold, locked for a moment (never across an `.await`).
+    fn state(&self) -> StdMutexGuard<'_, Option<Held>> {
+        lock_state(&self.held)
+    }
+
+    /// One more acquisition of a live hold of this value: its node.
+    fn reenter(&self) -> Option<String> {
+        let mut held = self.state();
+        let h = held.as_mut().filter(|h| h.lost.borrow().is_none())?;
+        h.count += 1;
+        Some(h.node.clone())
     }
 
     /// Current contenders' node paths in lock order (first = holder); empty if the lock
@@ -253,6 +273,12 @@ impl Mutex {
     pub async fn participant_nodes(&self) -> Result<Vec<String>> {
         self.core.participant_nodes().await
     }
+}
+
+/// [`Mutex`]'s hold state, locked for a moment.
+fn lock_state(held: &StdMutex<Option<Held>>) -> StdMutexGuard<'_, Option<Held>> {
+    // Nothing panics while holding it, and a hold's fields stay valid if something did.
+    held.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Takes one acquisition of the hold on `node` back. Returns the node to delete when it
@@ -280,7 +306,7 @@ fn give_back(held: &mut Option<Held>, node: &str) -> Option<String> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard {
     client: Client,
-    held: Arc<AsyncMutex<Option<Held>>>,
+    held: Arc<StdMutex<Option<Held>>>,
     node: String,
     releaser: Releaser,
     done: bool,
@@ -304,8 +330,7 @@ impl MutexGuard {
     /// delete then continues in the background.
     pub async fn release(mut self) -> Result<()> {
         let last = {
-            // Dropped while waiting here: `Drop` gives the acquisition back.
-            let mut held = self.held.lock().await;
+            let mut held = lock_state(&self.held);
             self.done = true;
             let current = held.as_ref().is_some_and(|h| h.node == self.node);
             if !current {
@@ -339,26 +364,12 @@ impl Drop for MutexGuard {
         if self.done {
             return;
         }
-        // Usually nobody holds the state lock: give the acquisition back at once, so a
-        // following `lock` on the same `Mutex` sees the right count.
-        if let Ok(mut held) = self.held.try_lock() {
-            if let Some(node) = give_back(&mut held, &self.node) {
-                self.releaser
-                    .delete("mutex guard", self.client.clone(), node);
-            }
-            return;
+        // Given back at once, so a following `lock` on the same `Mutex` sees the right
+        // count; only the delete runs in the background.
+        let last = give_back(&mut lock_state(&self.held), &self.node);
+        if let Some(node) = last {
+            self.releaser
+                .delete("mutex guard", self.client.clone(), node);
         }
-        let (held, client, node, releaser) = (
-            self.held.clone(),
-            self.client.clone(),
-            self.node.clone(),
-            self.releaser.clone(),
-        );
-        self.releaser.spawn("mutex guard", async move {
-            let last = give_back(&mut *held.lock().await, &node);
-            if let Some(node) = last {
-                releaser.delete("mutex guard", client, node);
-            }
-        });
     }
 }
