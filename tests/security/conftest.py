@@ -106,15 +106,17 @@ class Server:
 
 def rzk_env():
     """What every rzk of the suite runs with on top of the inherited environment (as for
-    zkproc.environ): debug logs, and no SERVER_JVMFLAGS of the caller's."""
-    return {"RZK_LOG": "debug", "SERVER_JVMFLAGS": None}
+    zkproc.environ): debug logs, and no SERVER_JVMFLAGS or JVMFLAGS of the caller's."""
+    return {"RZK_LOG": "debug", "SERVER_JVMFLAGS": None, "JVMFLAGS": None}
 
 
-def start_server(kind, name, settings, jaas=None, sysprops=()):
+def start_server(kind, name, settings, jaas=None, sysprops=(), jvmflags=None):
     """Starts a server of `kind` ("rzk" or "apache") with zoo.cfg `settings` ("k=v"), the
     JAAS file text `jaas` (given as -Djava.security.auth.login.config to ZooKeeper, as the
     zoo.cfg key java.security.auth.login.config to rzk) and JVM system properties
-    `sysprops` ("zookeeper.x=v": -D for ZooKeeper, zoo.cfg keys for rzk)."""
+    `sysprops` ("zookeeper.x=v": -D for ZooKeeper, zoo.cfg keys for rzk). `jvmflags`:
+    the environment variable JVMFLAGS for both (zkServer.sh hands it to ZooKeeper's JVM;
+    scripts/start-apache-zk.sh does the same)."""
     port = next(_ports)
     d = workdir(f"{kind}-{name}")
     settings = list(settings)
@@ -123,14 +125,18 @@ def start_server(kind, name, settings, jaas=None, sysprops=()):
             settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
         settings += list(sysprops)
         cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
-        proc = zkproc.start_rzk(RZK, cfg, port, env=rzk_env())
+        env = rzk_env()
+        if jvmflags is not None:
+            env["JVMFLAGS"] = jvmflags
+        proc = zkproc.start_rzk(RZK, cfg, port, env=env)
         zkproc.wait_serving(port, proc, what="rzk " + name)
     else:
         args = list(settings)
         if jaas is not None:
             args.append("-Djava.security.auth.login.config=" + write_jaas(d, jaas))
         args += ["-D" + s for s in sysprops]
-        proc = zkproc.start_apache(APACHE, port, d, *args)
+        env = None if jvmflags is None else {"JVMFLAGS": "-Xmx256m " + jvmflags}
+        proc = zkproc.start_apache(APACHE, port, d, *args, env=env)
         zkproc.wait_serving(port, proc, what="apache " + name)
     return Server(kind, port, proc, d)
 
@@ -174,11 +180,11 @@ def expect_refused_start(c, *errors):
         c.exists("/")
 
 
-def server_fixture(name, settings, jaas=None, sysprops=()):
+def server_fixture(name, settings, jaas=None, sysprops=(), jvmflags=None):
     """A module-scoped fixture parametrized over KINDS."""
     @pytest.fixture(scope="module", params=KINDS)
     def fixture(request):
-        s = start_server(request.param, name, settings, jaas, sysprops)
+        s = start_server(request.param, name, settings, jaas, sysprops, jvmflags)
         yield s
         s.stop()
     return fixture

@@ -28,6 +28,14 @@ digest_enforced = server_fixture(
     jaas=JAAS_SERVER,
 )
 
+# The same enforcement given only as JVM flags in JVMFLAGS, which ZooKeeper's zkServer.sh
+# hands to the server's JVM after SERVER_JVMFLAGS: rzk used to read SERVER_JVMFLAGS only,
+# and served unauthenticated sessions here (found by a break-it review).
+digest_enforced_by_jvmflags = server_fixture(
+    "enforce-jvmflags", [],
+    jvmflags="-Dzookeeper.enforce.auth.enabled=true -Dzookeeper.enforce.auth.schemes=digest",
+)
+
 
 def client(server, user=None, password=None, auth=None):
     opts = None
@@ -109,5 +117,14 @@ def test_sasl_acl_invalid_without_provider(digest_enforced):
             c.create("/noprov-" + uuid.uuid4().hex[:8], acl=[make_acl("sasl", "bob", all=True)])
         # whoami: the sasl id is held, with no user name (no provider for the scheme).
         assert ("sasl", "") in zkext.who_am_i(c)
+    finally:
+        close(c)
+
+
+def test_enforcement_from_jvmflags(digest_enforced_by_jvmflags):
+    assert_refused(client(digest_enforced_by_jvmflags))
+    c = client(digest_enforced_by_jvmflags, auth=[("digest", "alice:pw")])
+    try:
+        c.create("/jvmflags-" + uuid.uuid4().hex, b"x")
     finally:
         close(c)

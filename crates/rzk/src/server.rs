@@ -30,14 +30,11 @@ pub struct Args {
     data_dir: Option<PathBuf>,
 }
 
-/// The environment variable whose `-Dname=value` flags rzk reads as system properties,
-/// as ZooKeeper's zkServer.sh passes them to its JVM (docs/CONFIG.md §1).
-const JVM_FLAGS_ENV: &str = "SERVER_JVMFLAGS";
-
 fn load_config(args: &Args) -> Result<Config, String> {
-    let system = std::env::var(JVM_FLAGS_ENV)
-        .map(|f| rzk_server::config::jvm_flag_properties(&f))
-        .unwrap_or_default();
+    // The `-Dname=value` flags of SERVER_JVMFLAGS and JVMFLAGS, read as system
+    // properties, as ZooKeeper's zkServer.sh passes both to its JVM (docs/CONFIG.md §1).
+    let system =
+        rzk_server::config::jvm_flag_properties(&rzk_server::config::server_jvm_flags_from_env());
     let mut cfg = match args.config.as_ref().or(args.config_file.as_ref()) {
         Some(p) => {
             let c = Config::load_with(p, &system).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -48,7 +45,7 @@ fn load_config(args: &Args) -> Result<Config, String> {
             tracing::info!(
                 "no --config given: using built-in defaults (127.0.0.1, clientPort 2181, dataDir ./rzk-data; --port/--data-dir override)"
             );
-            Config::defaults_with(&system).map_err(|e| format!("{JVM_FLAGS_ENV}: {e}"))?
+            Config::defaults_with(&system).map_err(|e| format!("SERVER_JVMFLAGS/JVMFLAGS: {e}"))?
         }
     };
     cfg.log_notes();

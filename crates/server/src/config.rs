@@ -28,7 +28,7 @@ pub const DEFAULT_CLIENT_PORT: u16 = 2181;
 /// ZooKeeper's default tickTime when the key is absent.
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
 /// ZooKeeper's default per-IP connection limit.
-pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
+pub const DEFAULT_MAX_CLIENT_CNXNS: i32 = 60;
 /// `jute.maxbuffer` default (0xfffff).
 pub const DEFAULT_JUTE_MAX_BUFFER: usize = rzk_proto::jute::DEFAULT_MAX_BUFFER;
 /// `znode.container.checkIntervalMs` default.
@@ -148,8 +148,23 @@ impl fmt::Debug for Properties {
     }
 }
 
-/// The system properties of JVM flags (`-Dname=value` in `SERVER_JVMFLAGS`, as
-/// ZooKeeper's zkServer.sh passes them) that a ZooKeeper server reads: `zookeeper.*`,
+/// The environment variables whose `-Dname=value` flags a ZooKeeper server's JVM gets:
+/// zkServer.sh runs `java $SERVER_JVMFLAGS $JVMFLAGS ...` (so on a duplicate the
+/// `JVMFLAGS` one, later on the command line, wins). docs/CONFIG.md §1.
+pub const SERVER_JVM_FLAG_ENVS: [&str; 2] = ["SERVER_JVMFLAGS", "JVMFLAGS"];
+
+/// The server's JVM flags from the environment ([`SERVER_JVM_FLAG_ENVS`], in order),
+/// as one string for [`jvm_flag_properties`].
+pub fn server_jvm_flags_from_env() -> String {
+    SERVER_JVM_FLAG_ENVS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The system properties of JVM flags (`-Dname=value` in `SERVER_JVMFLAGS` and
+/// `JVMFLAGS`, as ZooKeeper's zkServer.sh passes them) that a ZooKeeper server reads: `zookeeper.*`,
 /// `java.security.auth.login.config`, `jute.maxbuffer`, `znode.container.*` and
 /// `readonlymode.enabled`. Other flags (heap size, logging, ...) are dropped.
 pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
@@ -241,8 +256,8 @@ pub struct Config {
     pub sync_limit: Option<u32>,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
-    /// Per client IP; 0 = unlimited.
-    pub max_client_cnxns: u32,
+    /// Connections per client IP; 0 or less = unlimited (ZooKeeper's int, shown as given).
+    pub max_client_cnxns: i32,
     pub client_port_listen_backlog: i32,
     pub jute_max_buffer: usize,
     pub four_letter_whitelist: FourLetterWhitelist,
@@ -287,6 +302,11 @@ pub struct Config {
     /// Keys not parsed into the fields above (ZooKeeper would turn them into system
     /// properties): those storage/settings.rs and tls/ read, and unknown ones.
     pub unknown: Properties,
+    /// The system properties given as JVM flags ([`jvm_flag_properties`]), each with
+    /// the value in force: zoo.cfg's where it sets the same key (with or without the
+    /// `zookeeper.` prefix), as in ZooKeeper, where zoo.cfg keys become system
+    /// properties over the `-D` ones. The AdminServer's `system_properties` shows them.
+    pub jvm_properties: Vec<(String, String)>,
     /// Authentication: providers, enforce.auth, super users, the SASL server.
     pub auth: AuthSettings,
     /// What start-up should tell the operator ([`Config::log_notes`]).
@@ -335,6 +355,7 @@ impl Default for Config {
             dynamic_config_file: None,
             my_id: None,
             unknown: Properties::default(),
+            jvm_properties: Vec::new(),
             auth: AuthSettings::default(),
             notes: Vec::new(),
             admin: Default::default(),
@@ -539,11 +560,21 @@ impl Config {
         text: &str,
         system: &[(String, String)],
     ) -> Result<Config, ConfigError> {
+        let file = parse_properties(text);
+        let bare = |k: &str| k.strip_prefix("zookeeper.").unwrap_or(k).to_owned();
+        let jvm_properties = system
+            .iter()
+            .map(|(k, v)| {
+                let in_file = file.iter().rev().find(|(f, _)| bare(f) == bare(k));
+                (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
+            })
+            .collect();
         let mut props = system.to_vec();
-        props.extend(parse_properties(text));
+        props.extend(file);
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
+            jvm_properties,
             ..Config::default()
         };
         let mut refusals: Vec<Refusal> = Vec::new();
@@ -612,10 +643,7 @@ impl Config {
             match bare {
                 // As ZooKeeper: 0 leaves the client port unset.
                 "clientPort" => client_port = Some(parse_port(k, v)?).filter(|p| *p != 0),
-                "clientPortAddress" => {
-                    cfg.client_port_address =
-                        Some(v.parse().map_err(|_| invalid(k, v, "not an IP address"))?)
-                }
+                "clientPortAddress" => cfg.client_port_address = Some(resolve_host(k, v)?),
                 "dataDir" => data_dir = Some(PathBuf::from(v)),
                 "dataLogDir" => data_log_dir = Some(PathBuf::from(v)),
                 "tickTime" => {
@@ -629,6 +657,7 @@ impl Config {
                 "syncLimit" => cfg.sync_limit = Some(parse_num(k, v)?),
                 "minSessionTimeout" => min_to = Some(parse_num(k, v)?),
                 "maxSessionTimeout" => max_to = Some(parse_num(k, v)?),
+                // As ZooKeeper: 0 or less is no limit (and `conf` shows it as given).
                 "maxClientCnxns" => cfg.max_client_cnxns = parse_num(k, v)?,
                 "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
                 "jute.maxbuffer" => {
@@ -643,7 +672,8 @@ impl Config {
                 }
                 "DigestAuthenticationProvider.superDigest" => {
                     if !v.contains(':') {
-                        return Err(invalid(k, v, "expected super:<base64 sha1>"));
+                        // Not echoed: a password pasted here by mistake stays out of logs.
+                        return Err(invalid(k, keys::REDACTED, "expected user:<base64 sha1>"));
                     }
                     cfg.super_digest = Some(v.to_owned());
                 }
@@ -672,7 +702,11 @@ impl Config {
                     }
                     cfg.autopurge_snap_retain_count = u32::try_from(n.max(3)).unwrap_or(u32::MAX);
                 }
-                "autopurge.purgeInterval" => cfg.autopurge_purge_interval_hours = parse_num(k, v)?,
+                // As ZooKeeper: 0 or less leaves the purge off.
+                "autopurge.purgeInterval" => {
+                    cfg.autopurge_purge_interval_hours =
+                        parse_num::<i32>(k, v)?.max(0).unsigned_abs()
+                }
                 "standaloneEnabled" => cfg.standalone_enabled = parse_bool(k, v)?,
                 "reconfigEnabled" => cfg.reconfig_enabled = parse_bool(k, v)?,
                 "readonlymode.enabled" => {
@@ -765,6 +799,16 @@ impl Config {
             }
             if self.sync_limit.is_none() {
                 return Err(ConfigError::Inconsistent("syncLimit is not set".into()));
+            }
+            if !self
+                .servers
+                .values()
+                .any(|s| s.role == PeerRole::Participant)
+            {
+                // ZooKeeper exits ("Invalid config"); an ensemble of observers never serves.
+                return Err(ConfigError::Inconsistent(
+                    "the server.N lines name no participant: an ensemble needs at least one voting member".into(),
+                ));
             }
         } else if !self.servers.is_empty() {
             tracing::error!(
@@ -1023,15 +1067,44 @@ fn parse_hex_version(k: &str, v: &str) -> Result<Zxid, ConfigError> {
 
 /// One `server.N` line (`k` = `server.N`, `v` = its value) as ZooKeeper's
 /// `QuorumServer(id, addressStr)` reads it; also used for a reconfig's joining servers.
+/// An address key's value (`clientPortAddress`, `secureClientPortAddress`): an IP, or a
+/// host name resolved now, as ZooKeeper's `InetSocketAddress(host, port)` does (its
+/// first IPv4 address, else its first address).
+pub fn resolve_host(key: &str, v: &str) -> Result<IpAddr, ConfigError> {
+    if let Ok(ip) = v.parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<IpAddr> = (v, 0)
+        .to_socket_addrs()
+        .map_err(|e| {
+            invalid(
+                key,
+                v,
+                format!("not an IP address, and the host name does not resolve: {e}"),
+            )
+        })?
+        .map(|a| a.ip())
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| invalid(key, v, "the host name resolves to no address"))
+}
+
 pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
     let id = k["server.".len()..]
         .parse::<u64>()
         .ok()
         .and_then(|n| ServerId::try_from(n).ok())
         .ok_or_else(|| invalid(k, v, "server id must be a decimal number"))?;
+    // The value as a whole is trimmed (parse_properties), its parts are not: ZooKeeper
+    // refuses `host:2888:3888; 2181` (Integer.parseInt(" 2181")).
     let (addr, client) = match v.split_once(';') {
-        Some((a, c)) => (a.trim(), Some(c.trim())),
-        None => (v.trim(), None),
+        Some((a, c)) => (a, Some(c)),
+        None => (v, None),
     };
     // IPv6 host in brackets.
     let (host, rest) = if let Some(stripped) = addr.strip_prefix('[') {
@@ -1519,5 +1592,71 @@ mod tests {
         assert!(!c.client_port_given);
         assert!(err("clientPort=0\nclientPortAddress=127.0.0.1")
             .contains("clientPortAddress is set but clientPort is not set"));
+    }
+
+    /// Found by a break-it review of zoo.cfg handling against ZooKeeper 3.8.
+    #[test]
+    fn values_zookeeper_takes_and_refuses_as_it_does() {
+        let ok = |text: &str| Config::from_properties(&format!("dataDir=/d\n{text}\n"));
+        // 0 or less is no limit / no purge, as in ZooKeeper (rzk used to refuse -1).
+        let c = ok("maxClientCnxns=-1\nautopurge.purgeInterval=-1").unwrap();
+        assert_eq!(
+            (c.max_client_cnxns, c.autopurge_purge_interval_hours),
+            (-1, 0)
+        );
+        assert!(ok("maxClientCnxns=-2147483649").is_err());
+        // A host name is resolved, as InetSocketAddress does.
+        let c = ok("clientPort=2181\nclientPortAddress=localhost").unwrap();
+        assert!(c.client_addr().ip().is_loopback());
+        assert!(ok("clientPort=2181\nclientPortAddress=no-such-host.invalid").is_err());
+        // Only the value as a whole is trimmed: ZooKeeper refuses a space inside.
+        let quorum = "initLimit=5\nsyncLimit=2\nserver.2=127.0.0.1:2890:2891\n";
+        assert!(ok(&format!("{quorum}server.1=127.0.0.1:2888:2889;2181")).is_ok());
+        for line in [
+            "server.1=127.0.0.1:2888:2889; 2181",
+            "server.1=127.0.0.1:2888:2889 ;2181",
+            "server.1=127.0.0.1: 2888:2889",
+        ] {
+            assert!(ok(&format!("{quorum}{line}")).is_err(), "{line}");
+        }
+        // An ensemble of observers only never serves: ZooKeeper exits, so does rzk.
+        let e = ok("standaloneEnabled=false\ninitLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:2889:observer;2181")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no participant"), "{e}");
+        // A malformed superDigest is not echoed (it may be a pasted password).
+        let e = ok("DigestAuthenticationProvider.superDigest=hunter2")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    /// The JVM flags' system properties carry the value in force: zoo.cfg's where it
+    /// sets the same key, as ZooKeeper's zoo.cfg keys override `-D` flags.
+    #[test]
+    fn jvm_properties_hold_the_value_in_force() {
+        let flags = jvm_flag_properties(
+            "-Xmx1g -Dzookeeper.DigestAuthenticationProvider.superDigest=super:FLAG= -Dzookeeper.forceSync=no -Dzookeeper.snapCount=5000",
+        );
+        let c = Config::from_properties_with(
+            "dataDir=/d\nDigestAuthenticationProvider.superDigest=super:FILE=\nzookeeper.forceSync=yes\n",
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.super_digest.as_deref(), Some("super:FILE="));
+        assert!(c.force_sync);
+        assert_eq!(
+            c.jvm_properties,
+            [
+                (
+                    "zookeeper.DigestAuthenticationProvider.superDigest".to_owned(),
+                    "super:FILE=".to_owned()
+                ),
+                ("zookeeper.forceSync".to_owned(), "yes".to_owned()),
+                ("zookeeper.snapCount".to_owned(), "5000".to_owned()),
+            ]
+        );
+        // Both variables, SERVER_JVMFLAGS first (zkServer.sh's order).
+        assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
     }
 }

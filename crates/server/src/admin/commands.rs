@@ -438,7 +438,7 @@ fn observers(status: Status<'_>, _: &Args) -> Map<String, Value> {
 }
 
 /// rzk is not a JVM: what stands for its system properties are this process's
-/// platform facts, the `-D` flags of `SERVER_JVMFLAGS`, and the configuration keys
+/// platform facts, the `-D` flags of `SERVER_JVMFLAGS` and `JVMFLAGS`, and the configuration keys
 /// ZooKeeper would have turned into `zookeeper.*` properties. Secrets are redacted.
 fn system_properties(status: Status<'_>, _: &Args) -> Map<String, Value> {
     let mut props: std::collections::BTreeMap<String, String> = Default::default();
@@ -458,16 +458,25 @@ fn system_properties(status: Status<'_>, _: &Args) -> Map<String, Value> {
     props.insert("file.separator".into(), "/".into());
     props.insert("path.separator".into(), ":".into());
     props.insert("line.separator".into(), "\n".into());
-    for (k, v) in status.config().unknown.iter() {
-        let name = if k.starts_with("zookeeper.") {
-            k.clone()
+    let cfg = status.config();
+    // The flags first: a zoo.cfg key ZooKeeper turns into a system property overrides
+    // a `-D` flag of the same name (`jvm_properties` already hold the values in force).
+    props.extend(cfg.jvm_properties.iter().cloned());
+    let zk_name = |k: &str| {
+        if k.starts_with("zookeeper.") {
+            k.to_owned()
         } else {
             format!("zookeeper.{k}")
-        };
-        props.insert(name, v.clone());
+        }
+    };
+    for (k, v) in cfg.unknown.iter() {
+        props.insert(zk_name(k), v.clone());
     }
-    if let Ok(flags) = std::env::var("SERVER_JVMFLAGS") {
-        props.extend(crate::config::jvm_flag_properties(&flags));
+    if let Some(d) = &cfg.super_digest {
+        props.insert(
+            zk_name("DigestAuthenticationProvider.superDigest"),
+            d.clone(),
+        );
     }
     props
         .into_iter()

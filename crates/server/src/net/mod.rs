@@ -107,7 +107,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         {
             let mut reg = shared.clients.registry();
             let n = reg.per_ip.entry(addr.ip()).or_insert(0);
-            if max > 0 && *n >= max {
+            if u32::try_from(max).is_ok_and(|max| max > 0 && *n >= max) {
                 tracing::warn!("too many connections from {} - max is {max}", addr.ip());
                 crate::metrics::metrics().connection_rejected.inc();
                 drop(stream);

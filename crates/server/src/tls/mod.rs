@@ -586,11 +586,15 @@ impl ClientTlsPlan {
         };
         let secure_ip = match property(cfg, "secureClientPortAddress") {
             None => None,
-            Some(v) => Some(v.trim().parse::<IpAddr>().map_err(|_| TlsError::Invalid {
-                key: "secureClientPortAddress".into(),
-                value: v.to_owned(),
-                reason: "not an IP address".into(),
-            })?),
+            Some(v) => Some(
+                crate::config::resolve_host("secureClientPortAddress", v.trim()).map_err(|e| {
+                    TlsError::Invalid {
+                        key: "secureClientPortAddress".into(),
+                        value: v.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
         };
         if secure_ip.is_some() && secure_port.is_none() {
             return Err(TlsError::Missing {
