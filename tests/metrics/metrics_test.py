@@ -377,6 +377,17 @@ def check_keyset_ensemble(s):
                     raise AssertionError(f"leader {k} is {ours.get(k)}")
             if ours.get("zk_learners") != "3" or ours.get("zk_synced_followers") != "2":
                 raise AssertionError(f"leader learners {ours.get('zk_learners')}, synced {ours.get('zk_synced_followers')}")
+            # srvr's line on a leader carries the same sizes as mntr (rzk printed
+            # -1/-1/-1 for good; found by a break-it review), on both servers.
+            for port in zk_ports + rzk_ports:
+                if zkproc.mode(port) != "leader":
+                    continue
+                m = mntr(port)
+                want = "/".join(m[f"zk_{k}_proposal_size"] for k in ("last", "min", "max"))
+                have = [l.split(": ", 1)[1] for l in zkproc.four(port, "srvr").splitlines()
+                        if l.startswith("Proposal sizes last/min/max")]
+                if have != [want] or want.startswith("-1"):
+                    raise AssertionError(f"leader {port} srvr proposal sizes {have}, mntr {want}")
             qp = [k for k in ours if re.match(r"^zk_cnt_\d+_learner_handler_qp_(size|time_ms)$", k)]
             if len(qp) != 6 or any(numeric(ours, k) <= 0 for k in qp):
                 raise AssertionError(f"leader learner queue metrics: {[(k, ours[k]) for k in qp]}")

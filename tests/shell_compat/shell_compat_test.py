@@ -69,7 +69,19 @@ CASES = [
     # ConnectionLoss at once (the Closed event at quit is racy in zkCli here too: CI saw
     # it missing, so it is not compared, as in every case).
     ("dead server", ["ls /", "get /x", "printwatches"], "dead"),
+    # Found by a break-it review (rzk created a plain container for `-s -c`, refused a
+    # lower-case watch mode, printed a missing path under `ls -R`, had messages of its own).
+    ("create flag checks", ["create -s -c /c26", "create -c -e /c26", "create -e -t 1000 /c26",
+                            "create -c -t 1000 /c26", "create -t 0 /c26", "create -t -1 /c26",
+                            "create -t abc /c26", "create -t 1099511627776 /c26", "stat /c26"]),
+    ("addWatch mode in any case", ["create /c27 a", "addWatch -m BOGUS /c27",
+                                   "addWatch -m persistent /c27", "set /c27 b"]),
+    ("removewatches without a watcher", ["create /c28", "removewatches /c28 -a"]),
+    ("ls -R of a missing node", ["ls -R /c29"]),
 ]
+
+# One-shot commands (`-server h:p cmd args`): output and exit status compared.
+ONE_SHOT = ["redo 1", "redo 0", "quit", "listquota /c30", "ls -R /c30", "create -s -c /c30"]
 
 BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
 LOG = re.compile(r"^(\d{4}-\d\d-\d\d[ T]|SLF4J:|log4j:)")
@@ -133,6 +145,15 @@ def run(cmd, lines, server):
     r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=60,
                        env={**os.environ, "RUST_LOG": ""})
     return normalise(r.stdout, server), normalise(r.stderr, server)
+
+
+def run_once(cmd, command, server):
+    """One-shot: (exit status, stdout, stderr), without connect and close events (a
+    one-shot zkCli may exit before its event thread prints them)."""
+    r = subprocess.run(cmd + command.split(), capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": ""})
+    out = without_last_close(without_connects(normalise(r.stdout, server)))
+    return r.returncode, out, normalise(r.stderr, server)
 
 
 def tty_session(rzk, server, home, keys):
@@ -269,6 +290,14 @@ def main():
                 for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
                     if m != t:
                         print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
+        for cmd in ONE_SHOT:
+            mine = run_once([a.rzk, "shell", "-server", rs], cmd, rs)
+            theirs = run_once([ZKCLI, "-server", as_], cmd, as_)
+            if mine == theirs:
+                identical += 1
+                print(f"ok    one-shot {cmd}")
+            else:
+                print(f"DIFF  one-shot {cmd}\n  rzk shell: {mine}\n  zkCli:     {theirs}")
         mine = server_goes_away([a.rzk, "shell"], a.rzk, 22612, tmp)
         theirs = server_goes_away([ZKCLI], a.rzk, 22613, tmp)
         saw = "WatchedEvent state:Disconnected type:None path:null" in mine[0]
@@ -285,7 +314,7 @@ def main():
             print("ok    a server that never answers fails within -timeout")
         else:
             print(f"DIFF  a server that never answers\n  rzk shell: {mine} {took:.2f} s\n  zkCli:     {theirs}")
-        total = len(CASES) + 2
+        total = len(CASES) + len(ONE_SHOT) + 2
         print(f"cases run: {total}, cases identical: {identical}")
         tty_run, tty_ok = tty_checks(a.rzk, rs, tmp)
         print(f"tty checks run: {tty_run}, passed: {tty_ok}")

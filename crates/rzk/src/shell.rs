@@ -78,6 +78,9 @@ pub struct Args {
 
 const DEFAULT_SERVER: &str = "localhost:2181";
 const HISTORY_FILE: &str = ".rzk_shell_history";
+/// The largest TTL a znode can have, in milliseconds: 40 bits of the ephemeral owner
+/// field (ZooKeeper's `EphemeralType.TTL` maximum, 0xFF_FFFF_FFFF).
+const MAX_TTL_MS: i64 = 0xFF_FFFF_FFFF;
 
 struct Options {
     server: String,
@@ -345,9 +348,14 @@ pub async fn run(args: Args) -> ExitCode {
         }
     }
     if !opts.command.is_empty() {
-        let code = match sh.dispatch(&opts.command).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(f) => sh.report(f),
+        // `quit` as the one command: zkCli closes the session and exits 0, silently.
+        let code = if opts.command[0] == "quit" {
+            ExitCode::SUCCESS
+        } else {
+            match sh.dispatch(&opts.command).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => sh.report(f),
+            }
         };
         if let Some(c) = sh.client.take() {
             let _ = c.close().await;
@@ -736,7 +744,10 @@ impl Shell {
     async fn redo(&mut self, arg: &str) -> Result<(), Failure> {
         let n =
             parse_java_int(arg).ok_or_else(|| format!("Command index is not a number: {arg}"))?;
-        let current = self.history.len() - 1;
+        // The `redo` line itself is the last entry; a one-shot command records none.
+        let Some(current) = self.history.len().checked_sub(1) else {
+            return Err("Command index out of range".into());
+        };
         if n < 0 || n as usize >= current {
             return Err("Command index out of range".into());
         }
@@ -828,11 +839,12 @@ impl Shell {
                 if f.set.contains(&'R') {
                     let mut stack = vec![path.clone()];
                     while let Some(p) = stack.pop() {
-                        outln!("{p}");
+                        // Listed before printed: a missing path prints only the error.
                         let mut kids = zk
                             .get_children(&p)
                             .await
                             .map_err(|e| error_message(&e, &p))?;
+                        outln!("{p}");
                         kids.sort();
                         for k in kids.into_iter().rev() {
                             stack.push(rzk_proto::path::join(&p, &k));
@@ -934,25 +946,40 @@ impl Shell {
                     f.set.contains(&'e'),
                     f.set.contains(&'c'),
                 );
+                // zkCli's checks, in its order and with its messages.
+                if c && (e || s) {
+                    return Err("-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.".into());
+                }
                 let ttl = f
                     .values
                     .get(&'t')
                     .map(|t| {
-                        t.parse::<u64>()
-                            .map_err(|_| format!("ttl must be a number: {t}"))
+                        t.parse::<i64>()
+                            .map_err(|_| "-t argument must be a long value".to_owned())
                     })
                     .transpose()?;
-                let mode = match (s, e, c, ttl.is_some()) {
-                    (_, true, true, _) | (_, true, _, true) | (_, _, true, true) => {
-                        return Err("-c, -e and -t are mutually exclusive".into())
+                if ttl.is_some() && e {
+                    return Err("TTLs cannot be used with Ephemeral znodes".into());
+                }
+                if ttl.is_some() && c {
+                    return Err("TTLs cannot be used with Container znodes".into());
+                }
+                let ttl = match ttl {
+                    Some(t) if !(1..=MAX_TTL_MS).contains(&t) => {
+                        return Err(format!(
+                            "ttl must be positive and cannot be larger than: {MAX_TTL_MS}"
+                        ))
                     }
-                    (false, false, false, false) => CreateMode::Persistent,
-                    (true, false, false, false) => CreateMode::PersistentSequential,
-                    (false, true, _, _) => CreateMode::Ephemeral,
+                    t => t.map(i64::unsigned_abs),
+                };
+                let mode = match (s, e, c, ttl.is_some()) {
                     (true, true, _, _) => CreateMode::EphemeralSequential,
-                    (_, _, true, _) => CreateMode::Container,
-                    (false, _, _, true) => CreateMode::PersistentWithTtl,
-                    (true, _, _, true) => CreateMode::PersistentSequentialWithTtl,
+                    (false, true, _, _) => CreateMode::Ephemeral,
+                    (true, false, _, true) => CreateMode::PersistentSequentialWithTtl,
+                    (true, false, _, false) => CreateMode::PersistentSequential,
+                    (false, false, true, _) => CreateMode::Container,
+                    (false, false, false, true) => CreateMode::PersistentWithTtl,
+                    (false, false, false, false) => CreateMode::Persistent,
                 };
                 // Without a data argument the node gets null data, as with zkCli.
                 let data = f.rest.get(1).map(|d| d.as_bytes());
@@ -1076,6 +1103,14 @@ impl Shell {
                 if args.is_empty() {
                     return Err("addauth scheme auth".into());
                 }
+                // zkCli sends null credentials when none are given, which the digest
+                // provider fails (AUTHFAILED, the session ends). rzk-client sends bytes
+                // only, and empty ones would be taken as the empty user: refused here.
+                if args[0] == "digest" && args.len() < 2 {
+                    return Err(
+                        "addauth digest needs user:password (nothing was sent; zkCli would send none and the server would fail the session with AuthFailed)".into(),
+                    );
+                }
                 let auth = args.get(1).cloned().unwrap_or_default();
                 self.client()?
                     .add_auth(&args[0], auth.as_bytes())
@@ -1113,11 +1148,13 @@ impl Shell {
             }
             "addWatch" => {
                 let f = flags(args, "m:")?;
-                let path = path_of(&f, "addWatch [-m mode] path")?;
-                let mode = match f.values.get(&'m').map(String::as_str) {
+                const ADD_WATCH_USAGE: &str = "addWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE";
+                let path = path_of(&f, ADD_WATCH_USAGE)?;
+                // As zkCli: the mode in any case; an unknown one gets the usage line.
+                let mode = match f.values.get(&'m').map(|m| m.to_uppercase()).as_deref() {
                     None | Some("PERSISTENT_RECURSIVE") => AddWatchMode::PersistentRecursive,
                     Some("PERSISTENT") => AddWatchMode::Persistent,
-                    Some(m) => return Err(format!("Unsupported mode: {m}")),
+                    Some(_) => return Err(ADD_WATCH_USAGE.into()),
                 };
                 let mut s = self
                     .client()?
@@ -1126,7 +1163,12 @@ impl Shell {
                     .map_err(|e| error_message(&e, &path))?;
                 tokio::spawn(async move {
                     while let Some(ev) = s.next().await {
-                        print_event(&ev);
+                        // State changes are printed once, by the session's own printer:
+                        // zkCli's persistent watch is its default watcher, and Java
+                        // delivers a state change once per watcher object.
+                        if ev.event_type != EventType::None {
+                            print_event(&ev);
+                        }
                     }
                 });
                 Ok(())
@@ -1145,7 +1187,7 @@ impl Shell {
                     .remove_watches(&path, kind)
                     .await
                     .map_err(|e| match e {
-                        Error::NoWatcher => format!("No watcher found for path: {path}"),
+                        Error::NoWatcher => format!("KeeperErrorCode = No such watcher for {path}"),
                         e => error_message(&e, &path),
                     })
             }

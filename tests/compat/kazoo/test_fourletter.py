@@ -66,6 +66,24 @@ def test_srvr(zk_hosts, zk, base):
     assert f["Mode"] == EXPECT_MODE
 
 
+def test_outstanding_returns_to_zero_after_clients_vanish(zk_hosts, zk, base):
+    """Requests still in flight when their connection is reset get no reply; they must
+    leave the Outstanding count all the same (rzk's stayed raised for good; found by a
+    break-it review)."""
+    for _ in range(3):
+        s = zkraw.RawSession(zk_hosts)
+        for _ in range(200):
+            s.send(zkraw.OP_CREATE, zkraw.create_body(base + "/o-", b"a" * 1000, flags=2))
+        s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sock.close()
+
+    def settled():
+        srvr = parse_srvr(fl(zk_hosts, "srvr"))["Outstanding"]
+        mntr = parse_mntr(fl(zk_hosts, "mntr"))["zk_outstanding_requests"]
+        return (srvr, mntr) == ("0", "0")
+    assert wait_until(settled, timeout=10)
+
+
 def test_srvr_zxid_and_node_count_track_the_tree(zk_hosts, zk, base):
     # Node count counts "/" twice: it is (all nodes below /) + 2.
     for _ in range(5):

@@ -225,7 +225,9 @@ pub async fn listquota(zk: &Client, args: &[String]) -> Result<(), String> {
                 lines.push(format!("Output {label} for {path} {st}"));
             }
             Err(Error::NoNode) => {
-                return Err(format!("quota for {path} does not exist."));
+                // zkCli reports it and counts the command as done (exit status 0).
+                eprintln!("quota for {path} does not exist.");
+                return Ok(());
             }
             Err(e) => return Err(zk_err(e, &p)),
         }

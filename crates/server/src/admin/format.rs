@@ -35,7 +35,8 @@ pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     let _ = writeln!(s, "Mode: {}", d.mode);
     let _ = writeln!(s, "Node count: {}", d.node_count);
     if d.mode == "leader" {
-        let _ = writeln!(s, "Proposal sizes last/min/max: -1/-1/-1");
+        let (last, min, max) = crate::metrics::hooks::PROPOSAL_SIZES.get();
+        let _ = writeln!(s, "Proposal sizes last/min/max: {last}/{min}/{max}");
     }
     s
 }

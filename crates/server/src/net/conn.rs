@@ -181,6 +181,7 @@ pub async fn serve(
         read_only: false,
         local_session: false,
         batch_at: Instant::now(),
+        counted: std::cell::Cell::new(0),
     };
     // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
     // is dropped at once, even while its task is blocked writing to a client that does
@@ -255,9 +256,49 @@ struct Conn {
     /// When the frames being admitted were read (one read may carry many pipelined
     /// requests; they share this arrival time for latency statistics).
     batch_at: Instant,
+    /// Requests this connection added to the server's outstanding count
+    /// (`Shared::stats`, `srvr`'s Outstanding) and has not answered yet; what is left
+    /// when the connection ends is taken back then (a closed connection's requests get
+    /// no reply, and used to stay counted for good).
+    counted: std::cell::Cell<i64>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let left = self.counted.get();
+        if left > 0 {
+            self.shared
+                .stats
+                .outstanding
+                .fetch_sub(left, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Conn {
+    /// One more request in the server's outstanding count (taken back by
+    /// [`Conn::uncount_request`], or when the connection ends).
+    fn count_request(&self) {
+        self.counted.set(self.counted.get() + 1);
+        self.shared
+            .stats
+            .outstanding
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A counted request was answered.
+    fn uncount_request(&self) {
+        let n = self.counted.get();
+        debug_assert!(n > 0, "more requests answered than counted");
+        if n > 0 {
+            self.counted.set(n - 1);
+            self.shared
+                .stats
+                .outstanding
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     async fn run(&mut self, mut rd: ClientRead) -> Result<(), ConnError> {
         let mut frames = FrameReader::new(self.shared.config.jute_max_buffer);
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
@@ -409,10 +450,7 @@ impl Conn {
             .last_response_ms
             .store(at_wall_ms, Ordering::Relaxed);
         self.shared.stats.record_latency(ms);
-        self.shared
-            .stats
-            .outstanding
-            .fetch_sub(1, Ordering::Relaxed);
+        self.uncount_request();
     }
 
     async fn send_connect_response(&mut self, resp: ConnectResponse) -> Result<(), ConnError> {
@@ -468,7 +506,7 @@ impl Conn {
         if req.session_id == 0 {
             let sid = shared.sessions().next_session_id();
             self.bind_session(sid, timeout);
-            shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+            self.count_request();
             let answer = self
                 .handshake_job(
                     sid,
@@ -477,7 +515,7 @@ impl Conn {
                     }),
                 )
                 .await?;
-            shared.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+            self.uncount_request();
             if let ConnMsg::SessionCreated(Err(code)) = answer {
                 tracing::warn!("createSession failed: {code}");
                 self.send_connect_response(invalid).await?;
@@ -890,7 +928,7 @@ impl Conn {
             .read()
             .map_err(|e| ConnError::Malformed("RequestHeader", e))?;
         let body = r.rest();
-        shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.count_request();
         crate::metrics::hooks::request_op(hdr.op);
         if hdr.xid != xid::PING {
             self.stats
