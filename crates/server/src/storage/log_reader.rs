@@ -13,7 +13,7 @@ use rzk_proto::txn::TxnRecord;
 use rzk_proto::Zxid;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -138,6 +138,8 @@ pub struct LogFileReader {
     accept_bad_checksums: bool,
     /// `(stored, computed)` checksums of the last returned record when they differed.
     last_bad_checksum: Option<(i64, u32)>,
+    /// The file's modification time when opened: a later one means a writer is at work.
+    opened_mtime: Option<std::time::SystemTime>,
     pub header: FileHeader,
 }
 
@@ -150,7 +152,8 @@ impl LogFileReader {
             source,
         };
         let file = File::open(path).map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
+        let meta = file.metadata().map_err(io_err)?;
+        let len = meta.len();
         let reader = BufReader::with_capacity(READ_BUF, file.try_clone().map_err(io_err)?);
         let mut r = LogFileReader {
             path: path.to_path_buf(),
@@ -161,6 +164,7 @@ impl LogFileReader {
             end: None,
             accept_bad_checksums: false,
             last_bad_checksum: None,
+            opened_mtime: meta.modified().ok(),
             header: FileHeader::txn_log(),
         };
         if len < FILE_HEADER_LEN as u64 {
@@ -245,11 +249,44 @@ impl LogFileReader {
                 Ok(None)
             }
             Err(fault) => {
+                if let Some(entry) = self.read_again(off)? {
+                    self.pos = entry.end_offset;
+                    return Ok(Some(entry));
+                }
                 let tail = self.classify(off, fault)?;
                 self.end = Some(FileEnd::Torn(tail));
                 Ok(None)
             }
         }
+    }
+
+    /// Reads the record at `off` again, a few times a moment apart, after it read as
+    /// damaged: a server may be appending to this file (`rzk log dump` of a live log),
+    /// and a record it was writing (or zeros it has just overwritten) can read as
+    /// damage once. `None` when it still does not read as a record. Once at once;
+    /// then, only if the file was modified after it was opened, a few times a moment
+    /// apart (a file nobody writes, the usual case, costs one read).
+    fn read_again(&mut self, off: u64) -> Result<Option<LogEntry>, LogReadError> {
+        for pause_ms in [0, 1, 5, 25] {
+            if pause_ms > 0 {
+                let modified = self.file.metadata().and_then(|m| m.modified()).ok();
+                if modified.is_none() || modified == self.opened_mtime {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+            }
+            self.reader
+                .seek(SeekFrom::Start(off))
+                .map_err(|e| self.io(e))?;
+            if let Ok(Some(entry)) = self.read_record(off)? {
+                return Ok(Some(entry));
+            }
+        }
+        // Leave the stream where classification expects it (it reads by offset).
+        self.reader
+            .seek(SeekFrom::Start(off))
+            .map_err(|e| self.io(e))?;
+        Ok(None)
     }
 
     /// Reads the record at `off` (the stream is positioned there). Outer error = IO,
