@@ -112,6 +112,14 @@ pub enum DumpError {
     Out(#[from] io::Error),
     #[error("writing JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Records that decode but whose stored checksum is wrong: all were listed (marked
+    /// `CRC ERROR`), and the dump fails with the first one's offset.
+    #[error("transaction log {} has {count} record(s) with a bad CRC, the first at byte offset {first}; `rzk log recover` writes a copy with the checksums recomputed", file.display())]
+    BadChecksums {
+        file: std::path::PathBuf,
+        count: u64,
+        first: u64,
+    },
 }
 
 /// What `rzk snapshot dump` prints besides the default listing.
@@ -252,9 +260,14 @@ fn finish(r: Result<(), DumpError>) -> ExitCode {
 }
 
 /// Lists a log file's records, then how it ends (EOF / zero padding, or a torn tail).
-/// Corruption before the end is an error (after the records before it were printed).
+/// A record that decodes but fails its CRC is listed marked `CRC ERROR` (as
+/// TxnLogToolkit's dump does) and the dump goes on, then fails naming the first one;
+/// other corruption before the end is an error (after the records before it were
+/// printed).
 pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     let mut r = LogFileReader::open(path)?;
+    r.accept_bad_checksums();
+    let mut bad: Option<(u64, u64)> = None;
     // A file that ended at offset 0 (shorter than a header, or a zeroed header) has no
     // header to show: only its torn tail is reported.
     let headerless = matches!(r.end(), Some(FileEnd::Torn(t)) if t.offset == 0);
@@ -267,6 +280,15 @@ pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     }
     let mut n = 0u64;
     while let Some(e) = r.next_entry()? {
+        if let Some((stored, computed)) = r.last_bad_checksum() {
+            write!(
+                out,
+                "CRC ERROR at byte offset {} (stored adler32 0x{stored:x}, computed 0x{computed:x}) - ",
+                e.offset
+            )?;
+            let (count, first) = bad.unwrap_or((0, e.offset));
+            bad = Some((count + 1, first));
+        }
         writeln!(out, "{}", record_line(&e.record))?;
         n += 1;
     }
@@ -278,7 +300,14 @@ pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
         )?,
         _ => writeln!(out, "EOF reached after {n} txns.")?,
     }
-    Ok(())
+    match bad {
+        Some((count, first)) => Err(DumpError::BadChecksums {
+            file: path.to_path_buf(),
+            count,
+            first,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// One TxnLogToolkit-style line.

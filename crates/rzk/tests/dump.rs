@@ -195,9 +195,9 @@ fn check_files(snapshot: &Path, log: &Path, min_txns: usize) {
     assert_eq!(o.code, Some(2));
     assert!(o.stderr.contains("0x1f"), "{}", o.stderr);
 
-    // recover: break the CRC of the first record (valid records follow, so the reader
-    // calls it corruption, naming the offset); recover fixes it and the result reads
-    // like the original.
+    // A broken CRC of the first record: dump lists every record, that one marked (as
+    // TxnLogToolkit -d), and fails naming the offset; recover fixes it and the result
+    // reads like the original.
     let mut bad = orig.clone();
     bad[16 + 7] ^= 0xff;
     let bad_path = work.with_file_name("log.bad");
@@ -210,6 +210,21 @@ fn check_files(snapshot: &Path, log: &Path, min_txns: usize) {
             && o.stderr.contains("CRC"),
         "{}",
         o.stderr
+    );
+    let clean = ok(&["log", "dump", s(log)]);
+    let first = clean.lines().nth(1).expect("a record line");
+    assert!(
+        o.stdout
+            .contains("CRC ERROR at byte offset 16 (stored adler32 0x")
+            && o.stdout.contains(first),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        o.stdout.lines().count(),
+        clean.lines().count(),
+        "{}",
+        o.stdout
     );
     let out = ok(&["log", "recover", s(&bad_path)]);
     assert!(out.contains("CRC FIXED at byte offset 16"), "{out}");

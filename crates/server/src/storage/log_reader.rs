@@ -329,13 +329,17 @@ impl LogFileReader {
             return Ok(Err(RecordFault::MissingEndMarker(marker)));
         }
         let computed = adler32(&payload);
-        if stored != computed as i64 {
-            if !self.accept_bad_checksums || TxnRecord::decode(&payload).is_err() {
-                return Ok(Err(RecordFault::BadChecksum { stored, computed }));
-            }
+        let bad_checksum = stored != computed as i64;
+        if bad_checksum && !self.accept_bad_checksums {
+            return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+        }
+        let decoded = TxnRecord::decode(&payload);
+        if bad_checksum && decoded.is_ok() {
             self.last_bad_checksum = Some((stored, computed));
         }
-        match TxnRecord::decode(&payload) {
+        // (A record whose checksum is wrong and whose body does not decode either is
+        // reported as undecodable: a new checksum would not make it a record.)
+        match decoded {
             Ok(record) => Ok(Ok(Some(LogEntry {
                 offset: off,
                 end_offset: off + RECORD_OVERHEAD as u64 + len as u64,

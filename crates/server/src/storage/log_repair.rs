@@ -196,6 +196,19 @@ pub struct RecoverOutcome {
 pub fn recover_checksums(src: &Path, dst: &Path) -> Result<RecoverOutcome, RepairError> {
     let mut r = LogFileReader::open(src)?;
     r.accept_bad_checksums();
+    if let Some(FileEnd::Torn(t)) = r.end() {
+        // Ended at open: no header to copy (a file shorter than one, or all zeros).
+        return Err(RepairError::Io {
+            file: src.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "nothing to recover: {} at byte offset {}",
+                    t.fault, t.offset
+                ),
+            ),
+        });
+    }
     let mut raw = fs::File::open(src).map_err(io_at(src))?;
     let mut header = [0u8; FILE_HEADER_LEN];
     io::Read::read_exact(&mut raw, &mut header).map_err(io_at(src))?;
@@ -248,6 +261,21 @@ mod tests {
         let p = dir.path().join("log.f");
         fs::write(&p, bytes).expect("write");
         (dir, p)
+    }
+
+    /// A file shorter than its header: an error naming the file and offset 0 (it was a
+    /// bare "failed to fill whole buffer"; found by a review).
+    #[test]
+    fn recover_of_a_file_shorter_than_its_header_names_the_offset() {
+        let (dir, src) = scratch(&zk_log()[..6]);
+        let e = recover_checksums(&src, &dir.path().join("out"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("log.f") && e.contains("shorter than its header at byte offset 0"),
+            "{e}"
+        );
+        assert!(!dir.path().join("out").exists());
     }
 
     #[test]

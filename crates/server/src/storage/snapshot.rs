@@ -577,6 +577,8 @@ pub struct SnapshotReader {
     path: PathBuf,
     stage: Stage,
     nodes_done: bool,
+    /// Nodes read so far: only the first (the root) has the empty path.
+    nodes_read: u64,
     pub header: FileHeader,
 }
 
@@ -609,6 +611,7 @@ impl SnapshotReader {
             path: path.to_path_buf(),
             stage: Stage::Sessions,
             nodes_done: false,
+            nodes_read: 0,
             header: FileHeader::snapshot(),
         };
         let mut h = [0u8; FILE_HEADER_LEN];
@@ -776,6 +779,7 @@ impl SnapshotReader {
             self.nodes_done = true;
             return Ok(None);
         }
+        self.check_node_path(at, &path)?;
         let data = Data::from(self.bytes()?.map(Bytes::from));
         let acl = self.i64()?;
         let mut st = [0u8; STAT_PERSISTED_LEN];
@@ -831,6 +835,7 @@ impl SnapshotReader {
             self.nodes_done = true;
             return Ok(false);
         }
+        self.check_node_path(at, &buf.path)?;
         buf.null_data = !self.bytes_into(&mut buf.data)?;
         buf.acl = self.i64()?;
         let mut st = [0u8; STAT_PERSISTED_LEN];
@@ -839,6 +844,21 @@ impl SnapshotReader {
         buf.stat = StatPersisted::from_bytes(&st)
             .map_err(|e| self.corrupt(st_at, format!("bad stat: {e}")))?;
         Ok(true)
+    }
+
+    /// The root comes first with the empty path; every later node's path starts with
+    /// `/` (ZooKeeper fails on another one looking for its parent). Stops a reader of a
+    /// zero-filled or garbage file at its second node instead of at its end.
+    fn check_node_path(&mut self, at: u64, path: &str) -> Result<(), SnapshotError> {
+        let first = self.nodes_read == 0;
+        self.nodes_read += 1;
+        if first || path.starts_with('/') {
+            return Ok(());
+        }
+        Err(self.corrupt(
+            at,
+            format!("node path {path:?} is not absolute (only the first node, the root, has an empty path)"),
+        ))
     }
 
     fn check_seal(&mut self) -> Result<(), SnapshotError> {
@@ -1131,6 +1151,41 @@ mod tests {
             }
         }
         BUFFERED_FOR_TEST.set(false);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A snapshot header followed by zeros (or garbage) stops at its second node, whose
+    /// path is empty again, instead of reading every zero "node" to the end of the file
+    /// (found by a review: 200 MB of zeros took 537 MB and 1.35 s to refuse).
+    #[test]
+    fn a_second_node_without_an_absolute_path_is_corrupt() {
+        let dir = std::env::temp_dir().join(format!("rzk-snap-zeros-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let root = |path: &str| SnapNode {
+            path: path.to_owned(),
+            data: Data::empty(),
+            acl: -1,
+            stat: StatPersisted::default(),
+        };
+        let c = SnapshotContents {
+            sessions: vec![],
+            acls: vec![],
+            nodes: vec![root(""), root("/a")],
+            trailer: SnapshotTrailer::default(),
+        };
+        let good = write_snapshot(&dir, Zxid(1), Compression::None, &c).unwrap();
+        assert_eq!(read_snapshot(&good).unwrap().nodes, c.nodes);
+        // The header and empty session and ACL lists, then zeros.
+        let mut bytes = fs::read(&good).unwrap()[..FILE_HEADER_LEN + 8].to_vec();
+        bytes.resize(bytes.len() + (1 << 20), 0);
+        let zeros = dir.join("snapshot.2");
+        fs::write(&zeros, &bytes).unwrap();
+        let e = read_snapshot(&zeros).unwrap_err().to_string();
+        assert!(
+            e.contains("is not absolute") && e.contains("offset 100"),
+            "{e}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
