@@ -90,6 +90,8 @@ fi
 if start_apache 21811; then
   stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 bash scripts/built-tests.sh rzk-client -- --test-threads=2
   stage fifo-apache "$FIFO" --hosts 127.0.0.1:21811 "${FIFO_ARGS[@]}"
+  # Rust's zookeeper-client crate: the compat-rzk stage runs it against rzk.
+  stage zookeeper-client-apache env ZK_HOSTS=127.0.0.1:21811 bash tests/compat/zookeeper_client/run.sh
 else
   failed=$((failed + 1)); failures+=("start-apache")
 fi

@@ -2,7 +2,8 @@
 # Run every client-compatibility suite against the server at $ZK_HOSTS
 # (default 127.0.0.1:2181). Does not start or stop any server.
 #
-#   suites: kazoo (pytest), curator (Java), zkcli (Java CLI), cli_mt (C CLI)
+#   suites: kazoo (pytest), curator (Java), zkcli (Java CLI), cli_mt (C CLI),
+#           zookeeper_client (Rust's zookeeper-client crate)
 #   usage:  ZK_HOSTS=127.0.0.1:2181 tests/compat/run-all.sh [suite ...]
 #
 # Prints one summary line per suite and, last, "N passed, M failed" (counting
@@ -15,7 +16,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 export ZK_HOSTS="${ZK_HOSTS:-127.0.0.1:2181}"
 PYTEST="${PYTEST:-$ROOT/.venv-tests/bin/pytest}"
 
-ALL=(kazoo curator zkcli cli_mt)
+ALL=(kazoo curator zkcli cli_mt zookeeper_client)
 if [ $# -gt 0 ]; then SUITES=("$@"); else SUITES=("${ALL[@]}"); fi
 
 run_suite() {
@@ -33,6 +34,7 @@ run_suite() {
         curator) timeout -k 10 400 bash "$HERE/curator/run.sh" ;;
         zkcli)   timeout -k 10 300 bash "$HERE/zkcli/run.sh" ;;
         cli_mt)  timeout -k 10 300 bash "$HERE/cli_mt/run.sh" ;;
+        zookeeper_client) timeout -k 10 600 bash "$HERE/zookeeper_client/run.sh" ;;
         *) echo "unknown suite '$1' (known: ${ALL[*]})"; return 2 ;;
     esac
 }
