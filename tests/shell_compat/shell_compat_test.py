@@ -78,6 +78,10 @@ CASES = [
                                    "addWatch -m persistent /c27", "set /c27 b"]),
     ("removewatches without a watcher", ["create /c28", "removewatches /c28 -a"]),
     ("ls -R of a missing node", ["ls -R /c29"]),
+    ("invalid path strings", ["get /c31//x", "get /c31/.", "get /c31/..", "get /c31/..x/./y",
+                              "create /c31/a😀", "create /c31//x d"], "offline"),
+    ("setquota takes one option of its group", ["create /c32", "setquota -N 7 -B 200 /c32",
+                                                "setquota /c32", "setquota -n 5", "listquota /c32"]),
 ]
 
 # One-shot commands (`-server h:p cmd args`): output and exit status compared.

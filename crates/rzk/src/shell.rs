@@ -485,6 +485,41 @@ pub fn parse_acl(s: &str) -> Result<Vec<Acl>, String> {
 }
 
 /// zkCli's message for an error on `path`.
+/// The first fault of a path that starts with `/`, has more than that and does not end
+/// with `/`, found as zkCli's path check finds it (a scan of UTF-16 code units): its
+/// reason and the code unit's index, for zkCli's `Invalid path string "..." caused by
+/// <reason> @<index>`. `None` for the whole-path faults (empty, relative, trailing `/`),
+/// whose messages have no index.
+fn java_path_fault(path: &str) -> Option<(&'static str, usize)> {
+    let u: Vec<u16> = path.encode_utf16().collect();
+    if u.len() < 2 || u[0] != u16::from(b'/') || u[u.len() - 1] == u16::from(b'/') {
+        return None;
+    }
+    let (slash, dot) = (u16::from(b'/'), u16::from(b'.'));
+    let ends_name = |i: usize| i + 1 == u.len() || u[i + 1] == slash;
+    for i in 1..u.len() {
+        let (c, last) = (u[i], u[i - 1]);
+        if c == 0 {
+            return Some(("null character not allowed", i));
+        }
+        if c == slash && last == slash {
+            return Some(("empty node name specified", i));
+        }
+        if c == dot && last == dot {
+            if i >= 2 && u[i - 2] == slash && ends_name(i) {
+                return Some(("relative paths not allowed", i));
+            }
+        } else if c == dot {
+            if last == slash && ends_name(i) {
+                return Some(("relative paths not allowed", i));
+            }
+        } else if matches!(c, 0x01..=0x1f | 0x7f..=0x9f | 0xd800..=0xf8ff | 0xfff0..=0xffff) {
+            return Some(("invalid character", i));
+        }
+    }
+    None
+}
+
 pub fn error_message(e: &Error, path: &str) -> String {
     match e {
         Error::NoNode => format!("Node does not exist: {path}"),
@@ -494,14 +529,22 @@ pub fn error_message(e: &Error, path: &str) -> String {
         Error::NoAuth => format!("Insufficient permission : {path}"),
         Error::BadArguments => format!("Arguments are not valid : {path}"),
         Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
-        Error::InvalidPath(p) => {
-            // ZooKeeper's PathUtils capitalises the messages that begin with "Path".
-            let r = p.reason.to_string();
-            match r.strip_prefix("path ") {
-                Some(rest) => format!("Path {rest}"),
-                None => r,
+        Error::InvalidPath(p) => match java_path_fault(&p.path) {
+            Some((reason, at)) => {
+                format!(
+                    "Invalid path string \"{}\" caused by {reason} @{at}",
+                    p.path
+                )
             }
-        }
+            None => {
+                // ZooKeeper's PathUtils capitalises the messages that begin with "Path".
+                let r = p.reason.to_string();
+                match r.strip_prefix("path ") {
+                    Some(rest) => format!("Path {rest}"),
+                    None => r,
+                }
+            }
+        },
         Error::Unimplemented => format!("KeeperErrorCode = Unimplemented for {path}"),
         Error::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
         Error::SessionExpired => format!("KeeperErrorCode = Session expired for {path}"),
@@ -1317,6 +1360,29 @@ async fn delete_all(zk: &Client, path: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::java_path_fault;
+
+    #[test]
+    fn path_faults_are_found_where_zkcli_finds_them() {
+        let cases = [
+            ("/p//x", Some(("empty node name specified", 3))),
+            ("/p/.", Some(("relative paths not allowed", 3))),
+            ("/p/..", Some(("relative paths not allowed", 4))),
+            ("/a/..b/./c", Some(("relative paths not allowed", 7))),
+            ("/a\u{0}", Some(("null character not allowed", 2))),
+            ("/a\u{7f}", Some(("invalid character", 2))),
+            // U+1F600 is two UTF-16 code units; the first is the fault.
+            ("/ab\u{1F600}", Some(("invalid character", 3))),
+            ("/a/..b", None),
+            ("/p/", None),
+            ("p", None),
+            ("/", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(java_path_fault(path), want, "{path:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

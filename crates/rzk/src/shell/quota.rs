@@ -57,6 +57,17 @@ fn requested_limits(f: &Flags) -> Result<StatsTrack, String> {
 /// `setquota -n|-b|-N|-B val path`.
 pub async fn setquota(zk: &Client, args: &[String]) -> Result<(), String> {
     let f = flags(args, "n:b:N:B:")?;
+    // zkCli's four options are one required group of which only one may be given; its
+    // option parser's messages.
+    let mut given = args
+        .iter()
+        .filter_map(|a| a.strip_prefix('-').and_then(|o| o.chars().next()))
+        .filter(|c| OPTIONS.iter().any(|(o, _)| o == c));
+    match (given.next(), given.next()) {
+        (None, _) => return Err("org.apache.commons.cli.MissingOptionException: Missing required option: [-n num soft quota, -b bytes soft quota, -N num hard quota, -B bytes hard quota]".into()),
+        (Some(first), Some(second)) => return Err(format!("org.apache.commons.cli.AlreadySelectedException: The option '{second}' was specified but an option from this group has already been selected: '{first}'")),
+        _ => {}
+    }
     let path = f.rest.first().ok_or(SETQUOTA_USAGE)?.clone();
     if path.starts_with(QUOTA_ROOT) {
         return Err(format!("cannot set a quota under the path: {QUOTA_ROOT}"));
