@@ -80,6 +80,10 @@ CASES = [
     ("ls -R of a missing node", ["ls -R /c29"]),
     ("invalid path strings", ["get /c31//x", "get /c31/.", "get /c31/..", "get /c31/..x/./y",
                               "create /c31/a😀", "create /c31//x d"], "offline"),
+    ("unknown ACL permission letters are skipped", ["create /c33 d world:anyone:bogus",
+                                                     "getAcl /c33", "create /c34 d world:anyone:rxw",
+                                                     "getAcl /c34", "setAcl /c34 world:anyone:rq",
+                                                     "getAcl /c34"]),
     ("setquota takes one option of its group", ["create /c32", "setquota -N 7 -B 200 /c32",
                                                 "setquota /c32", "setquota -n 5", "listquota /c32"]),
 ]

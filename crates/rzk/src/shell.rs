@@ -449,6 +449,8 @@ fn perms_string(p: i32) -> String {
     s
 }
 
+/// zkCli's permission letters; as zkCli, an unknown letter is reported on stderr and
+/// skipped (the entry keeps the letters it knows, possibly none).
 fn parse_perms(s: &str) -> Result<i32, String> {
     let mut p = 0;
     for c in s.chars() {
@@ -458,7 +460,10 @@ fn parse_perms(s: &str) -> Result<i32, String> {
             'r' => perms::READ,
             'w' => perms::WRITE,
             'a' => perms::ADMIN,
-            _ => return Err(format!("Unknown perm type: {c}")),
+            _ => {
+                eprintln!("Unknown perm type: {c}");
+                0
+            }
         };
     }
     Ok(p)
@@ -484,7 +489,6 @@ pub fn parse_acl(s: &str) -> Result<Vec<Acl>, String> {
     Ok(out)
 }
 
-/// zkCli's message for an error on `path`.
 /// The first fault of a path that starts with `/`, has more than that and does not end
 /// with `/`, found as zkCli's path check finds it (a scan of UTF-16 code units): its
 /// reason and the code unit's index, for zkCli's `Invalid path string "..." caused by
@@ -520,6 +524,7 @@ fn java_path_fault(path: &str) -> Option<(&'static str, usize)> {
     None
 }
 
+/// zkCli's message for an error on `path`.
 pub fn error_message(e: &Error, path: &str) -> String {
     match e {
         Error::NoNode => format!("Node does not exist: {path}"),
