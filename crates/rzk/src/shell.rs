@@ -534,6 +534,9 @@ pub fn error_message(e: &Error, path: &str) -> String {
         Error::NoAuth => format!("Insufficient permission : {path}"),
         Error::BadArguments => format!("Arguments are not valid : {path}"),
         Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
+        Error::InvalidAcl => {
+            format!("KeeperErrorCode = InvalidACL for {path}\nAcl is not valid : {path}")
+        }
         Error::InvalidPath(p) => match java_path_fault(&p.path) {
             Some((reason, at)) => {
                 format!(
@@ -1084,9 +1087,15 @@ impl Shell {
                         .await
                         .map_err(|e| error_message(&e, &path));
                 }
-                delete_all(zk, &path)
-                    .await
-                    .map_err(|e| error_message(&e, &path))
+                match delete_all(zk, &path).await {
+                    Ok(true) => Ok(()),
+                    // As zkCli: reported, and the command counts as done (exit 0).
+                    Ok(false) => {
+                        eprintln!("Failed to delete some node(s) in the subtree!");
+                        Ok(())
+                    }
+                    Err(e) => Err(error_message(&e, &path)),
+                }
             }
             "getAcl" => {
                 let f = flags(args, "s")?;
@@ -1343,7 +1352,9 @@ fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
 }
 
 /// Deletes a subtree, children first.
-async fn delete_all(zk: &Client, path: &str) -> Result<(), Error> {
+/// `deleteall`: lists the subtree (an error there is the command's error), then deletes
+/// it bottom-up; `false` when a delete failed (zkCli reports that without the error).
+async fn delete_all(zk: &Client, path: &str) -> Result<bool, Error> {
     let mut order = Vec::new();
     let mut stack = vec![path.to_owned()];
     while let Some(p) = stack.pop() {
@@ -1357,10 +1368,10 @@ async fn delete_all(zk: &Client, path: &str) -> Result<(), Error> {
     for p in order.into_iter().rev() {
         match zk.delete(&p, None).await {
             Ok(()) | Err(Error::NoNode) => {}
-            Err(e) => return Err(e),
+            Err(_) => return Ok(false),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
