@@ -28,6 +28,8 @@ Cases, each on its own server per implementation:
             - maxcnxns: 5 sessions from 127.0.0.1, the 6th connection from 127.0.0.1 is
               closed without a ConnectResponse, one from 127.0.0.2 is served, and after
               one of the 5 closes 127.0.0.1 is served again;
+            - maxtotal (maxCnxns=8): 8 sessions from 127.0.0.2-3, a 9th connection from
+              127.0.0.4 is closed without a ConnectResponse, and served after one closes;
   queues    a server with maxClientCnxns=0:
             - writes: W sessions (default 8; --full 20) each pipeline 1,000 setData at
               once, more than rzk's write queue (WRITE_QUEUE_CAPACITY 4096, node/jobs.rs)
@@ -587,6 +589,23 @@ async def case_maxcnxns(port, res):
     check(again == "session", f"after one closed: {again}")
 
 
+async def case_maxtotal(port, res):
+    """maxCnxns=8: connections of the port in all, whatever their address."""
+    eight = [await Session.open("127.0.0.1", port, local=f"127.0.0.{2 + i % 2}")
+             for i in range(8)]
+    ninth, _ = await raw_connect_outcome(port, "127.0.0.4")
+    await eight[0].close()
+    await asyncio.sleep(1.0)
+    again, w = await raw_connect_outcome(port, "127.0.0.4")
+    res["maxtotal"] = {"8 from 127.0.0.2-3": "session", "9th": ninth, "after one closed": again}
+    if w:
+        w.close()
+    for s in eight[1:]:
+        await s.close()
+    check(ninth == "closed", f"9th connection over maxCnxns=8: {ninth}, expected closed")
+    check(again == "session", f"after one closed: {again}")
+
+
 async def case_slowclient(impl, port, pid, log, flood_mb, res):
     flooder = await Session.open("127.0.0.1", port, local="127.0.0.4")
     name = "n" * 12000
@@ -760,6 +779,8 @@ async def case_limits(impl, port, pid, log, args, res):
     check(out == ZK_MAXBUFFER_OUTCOMES,
           f"{impl}: maxbuffer outcomes {out} differ from ZooKeeper 3.8's {ZK_MAXBUFFER_OUTCOMES}")
     await case_maxcnxns(port, res)
+    await asyncio.sleep(1.0)
+    await case_maxtotal(port, res)
 
 
 async def case_writes(impl, port, pid, n_sessions, per_session, res):
@@ -822,7 +843,7 @@ def run_case(servers, impl, case, args, results):
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_sessions(impl, base, p.pid, args.sessions, args.watch_nodes, res))
     elif case == "limits":
-        p, log = servers.start(impl, base + 10, "limits", "maxClientCnxns=5")
+        p, log = servers.start(impl, base + 10, "limits", "maxClientCnxns=5", "maxCnxns=8")
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_limits(impl, base + 10, p.pid, log, args, res))
     else:
@@ -852,7 +873,7 @@ def table(results):
         ("sessions", "rss_idle_mb", "RSS idle (MB)"), ("sessions", "rss_sessions_mb", "RSS sessions (MB)"),
         ("sessions", "rss_watches_mb", "RSS + watches (MB)"), ("sessions", "rss_peak_mb", "RSS peak (MB)"),
         ("sessions", "rss_after_storm_mb", "RSS after storm (MB)"), ("sessions", "rss_closed_mb", "RSS closed (MB)"),
-        ("limits", "maxbuffer", "maxbuffer outcomes"), ("limits", "maxcnxns", "maxClientCnxns=5"),
+        ("limits", "maxbuffer", "maxbuffer outcomes"), ("limits", "maxcnxns", "maxClientCnxns=5"), ("limits", "maxtotal", "maxCnxns=8"),
         ("queues", "writes", "pipelined writes (1,000 per session)"),
         ("queues", "pipeline", "pipelined reads not read"),
         ("queues", "slowclient", "slow client"),

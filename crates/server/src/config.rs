@@ -259,6 +259,9 @@ pub struct Config {
     /// Connections per client IP; 0 or less = unlimited (ZooKeeper's int, shown as given).
     pub max_client_cnxns: i32,
     pub client_port_listen_backlog: i32,
+    /// Connections per client port in all (`maxCnxns`); 0 or less = unlimited, the
+    /// default (ZooKeeper's `ServerCnxnFactory.maxCnxns`).
+    pub max_cnxns: i32,
     pub jute_max_buffer: usize,
     pub four_letter_whitelist: FourLetterWhitelist,
     /// `super:<base64 sha1>` digest id that grants super.
@@ -333,6 +336,7 @@ impl Default for Config {
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
             client_port_listen_backlog: -1,
+            max_cnxns: 0,
             jute_max_buffer: DEFAULT_JUTE_MAX_BUFFER,
             four_letter_whitelist: FourLetterWhitelist::default(),
             super_digest: None,
@@ -660,6 +664,7 @@ impl Config {
                 // As ZooKeeper: 0 or less is no limit (and `conf` shows it as given).
                 "maxClientCnxns" => cfg.max_client_cnxns = parse_num(k, v)?,
                 "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
+                "maxCnxns" => cfg.max_cnxns = parse_num(k, v)?,
                 "jute.maxbuffer" => {
                     let n: usize = parse_num(k, v)?;
                     if n == 0 {

@@ -136,6 +136,7 @@ fn read_into(
             // The watch flag of a getChildren / getData inside multiRead is ignored: no
             // watch is set (ZooKeeper 3.8 and 3.9 alike; docs/COMPATIBILITY.md).
             let mut results = Vec::with_capacity(m.ops.len());
+            let mut reply_bytes = 0usize;
             for op in &m.ops {
                 let res = match op {
                     MultiOp::GetChildren(r) => {
@@ -146,7 +147,20 @@ fn read_into(
                         .map(|(d, s)| OpResult::GetData(d, s)),
                     _ => Err(ErrorCode::MarshallingError),
                 };
-                results.push(res.unwrap_or_else(OpResult::error));
+                let res = res.unwrap_or_else(OpResult::error);
+                reply_bytes += reply_size(&res);
+                if reply_bytes > MAX_MULTI_READ_REPLY {
+                    // A small request can ask for the same large node thousands of
+                    // times: refused before the reply is built (ZooKeeper builds it and
+                    // runs out of memory).
+                    tracing::warn!(
+                        conn,
+                        ops = m.ops.len(),
+                        "multiRead reply over {MAX_MULTI_READ_REPLY} bytes: refused"
+                    );
+                    return Err(ErrorCode::BadArguments);
+                }
+                results.push(res);
             }
             MultiResponse { results }.write(w);
             Ok(())
@@ -162,6 +176,21 @@ fn read_into(
             ErrorResponse { err: 0 }.write(w);
             Ok(())
         }
+    }
+}
+
+/// The largest multiRead reply body rzk builds, in bytes (64 MiB); a larger one is
+/// answered BADARGUMENTS (docs/COMPATIBILITY.md).
+pub const MAX_MULTI_READ_REPLY: usize = 64 << 20;
+
+/// About the bytes `res` takes in a multi reply (its variable part, plus the fixed part
+/// rounded up).
+fn reply_size(res: &OpResult) -> usize {
+    const FIXED: usize = 128;
+    match res {
+        OpResult::GetData(d, _) => FIXED + d.len(),
+        OpResult::GetChildren(c) => FIXED + c.iter().map(|n| 4 + n.len()).sum::<usize>(),
+        _ => FIXED,
     }
 }
 

@@ -134,6 +134,7 @@ const TABLE: &[Entry] = &[
     imp("minSessionTimeout"),
     imp("maxSessionTimeout"),
     imp("maxClientCnxns"),
+    imp("maxCnxns"),
     imp("jute.maxbuffer"),
     sec("4lw.commands.whitelist"),
     imp("extendedTypesEnabled"),
@@ -220,7 +221,6 @@ const TABLE: &[Entry] = &[
     ),
     // --- Accepted without effect -----------------------------------------------------
     none("globalOutstandingLimit", THROTTLE),
-    none("maxCnxns", THROTTLE),
     none(
         "commitLogCount",
         "fixed at 500 committed proposals kept for learner sync",

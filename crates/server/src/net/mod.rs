@@ -106,13 +106,27 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         let id = shared.clients.next_conn_id();
         {
             let mut reg = shared.clients.registry();
-            let n = reg.per_ip.entry(addr.ip()).or_insert(0);
-            if u32::try_from(max).is_ok_and(|max| max > 0 && *n >= max) {
+            let n = reg.per_ip.get(&addr.ip()).copied().unwrap_or(0);
+            if u32::try_from(max).is_ok_and(|max| max > 0 && n >= max) {
                 tracing::warn!("too many connections from {} - max is {max}", addr.ip());
                 crate::metrics::metrics().connection_rejected.inc();
                 drop(stream);
                 continue;
             }
+            let secure = matches!(kind, PortKind::Secure(_));
+            let total = shared.config.max_cnxns;
+            if total > 0 {
+                // maxCnxns: all connections of this port (plain or secure), as
+                // ZooKeeper counts per connection factory.
+                let open = reg.conns.values().filter(|c| c.secure == secure).count();
+                if open >= total.unsigned_abs() as usize {
+                    tracing::warn!("too many connections - max is {total}");
+                    crate::metrics::metrics().connection_rejected.inc();
+                    drop(stream);
+                    continue;
+                }
+            }
+            let n = reg.per_ip.entry(addr.ip()).or_insert(0);
             *n += 1;
             reg.conns.insert(
                 id,
@@ -124,7 +138,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                     auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
                     stats: stats.clone(),
                     established_ms: crate::node::lifecycle::wall_ms(),
-                    secure: matches!(kind, PortKind::Secure(_)),
+                    secure,
                     alive,
                 },
             );

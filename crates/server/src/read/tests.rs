@@ -379,3 +379,47 @@ fn read_frames_are_header_and_body_in_one_buffer() {
     let big = read_frame(9, &t, &mut w, 1, &anon(), S, &requests[5]);
     assert_eq!(big.len(), 4 + 16 + 4 + 5000 + Stat::SIZE);
 }
+
+/// A multiRead that repeats a getData of a large node is refused once its reply would
+/// pass [`MAX_MULTI_READ_REPLY`], before the reply is built (found by a review: an 80 KB
+/// request made an 1.8 GB reply and the server died allocating it).
+#[test]
+fn a_multiread_reply_is_bounded() {
+    let mut t = setup();
+    let mut p = Prep::new(false);
+    let req = WriteRequest::Create {
+        op: 1,
+        req: CreateRequest {
+            path: "/big".into(),
+            data: Bytes::from(vec![b'x'; 1 << 20]).into(),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    };
+    let rec = p.prepare(&t, S, 1, &req, &anon(), rzk_proto::Zxid(100), 1000);
+    t.apply(&rec);
+    let multi = |n: usize| {
+        ReadRequest::MultiRead(rzk_proto::multi::MultiRequest {
+            ops: (0..n)
+                .map(|_| {
+                    MultiOp::GetData(GetDataRequest {
+                        path: "/big".into(),
+                        watch: false,
+                    })
+                })
+                .collect(),
+        })
+    };
+    let mut w = WatchManager::new();
+    let fits = MAX_MULTI_READ_REPLY / ((1 << 20) + 128);
+    let body = read(&t, &mut w, 1, &anon(), S, &multi(fits)).unwrap();
+    assert!(body.len() > (fits << 20) && body.len() <= MAX_MULTI_READ_REPLY);
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &multi(fits + 1)),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        read(&t, &mut w, 1, &anon(), S, &multi(60_000)),
+        Err(ErrorCode::BadArguments)
+    );
+}
