@@ -253,7 +253,10 @@ def enforced(args, kind, port):
         zkproc.wait_serving(port, timeout=60)
         c = client(port)
         c.create("/app", b"12345")
-        shell(args, port, "setquota", "-N", "3", "-B", "20", "-n", "2", "/app")
+        # One limit per setquota, as zkCli takes them (each keeps the others).
+        for opt, val in (("-N", "3"), ("-B", "20"), ("-n", "2")):
+            out, err = shell(args, port, "setquota", opt, val, "/app")
+            check(f"{tag} setquota {opt} {val}", (out, err), ("", ""))
         check(f"{tag} limits text", data(c, LIMITS),
               "count=2,bytes=-1=;byteHardLimit=20;countHardLimit=3")
         c.create("/app/a", b"1")

@@ -89,7 +89,11 @@ CASES = [
     # wait for them; rzk shell always prints it.)
     ("invalid ACLs", ["create /c35 d digest:a:b", "create /c35 d ip:1.2.3:r", "get /c35"]),
     ("setquota takes one option of its group", ["create /c32", "setquota -N 7 -B 200 /c32",
-                                                "setquota /c32", "setquota -n 5", "listquota /c32"]),
+                                                "setquota /c32", "setquota -n 5", "listquota /c32",
+                                                "setquota -n 5 -n 6 /c32", "listquota /c32"]),
+    ("ls -R lists each node's children before their subtrees",
+     ["create /c36", "create /c36/b", "create /c36/a", "create /c36/a/x", "create /c36/b/y",
+      "create /c36/a/x/z", "ls -R /c36"]),
 ]
 
 # One-shot commands (`-server h:p cmd args`): output and exit status compared.

@@ -888,19 +888,15 @@ impl Shell {
                 let path = path_of(&f, "ls [-s] [-w] [-R] path")?;
                 let zk = self.client()?;
                 if f.set.contains(&'R') {
-                    let mut stack = vec![path.clone()];
-                    while let Some(p) = stack.pop() {
-                        // Listed before printed: a missing path prints only the error.
-                        let mut kids = zk
-                            .get_children(&p)
-                            .await
-                            .map_err(|e| error_message(&e, &p))?;
-                        outln!("{p}");
-                        kids.sort();
-                        for k in kids.into_iter().rev() {
-                            stack.push(rzk_proto::path::join(&p, &k));
-                        }
-                    }
+                    // As zkCli (ZKUtil's subtree visit): the path (its error is the
+                    // command's), then each node's sorted children before their own
+                    // subtrees; a node gone meanwhile is skipped.
+                    let kids = zk
+                        .get_children(&path)
+                        .await
+                        .map_err(|e| error_message(&e, &path))?;
+                    outln!("{path}");
+                    list_subtree(zk, &path, kids).await;
                     return Ok(());
                 }
                 let (mut kids, stat) = if f.set.contains(&'w') {
@@ -1352,6 +1348,31 @@ fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
 }
 
 /// Deletes a subtree, children first.
+/// `ls -R` below `path` (whose children are `kids`): the children, sorted, then each
+/// child's subtree. A node deleted meanwhile, or any error below `path`, ends only its
+/// own subtree, as in zkCli.
+fn list_subtree<'a>(
+    zk: &'a Client,
+    path: &'a str,
+    mut kids: Vec<String>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+    Box::pin(async move {
+        kids.sort();
+        let kids: Vec<String> = kids
+            .iter()
+            .map(|k| rzk_proto::path::join(path, k))
+            .collect();
+        for k in &kids {
+            outln!("{k}");
+        }
+        for k in &kids {
+            if let Ok(grandkids) = zk.get_children(k).await {
+                list_subtree(zk, k, grandkids).await;
+            }
+        }
+    })
+}
+
 /// `deleteall`: lists the subtree (an error there is the command's error), then deletes
 /// it bottom-up; `false` when a delete failed (zkCli reports that without the error).
 async fn delete_all(zk: &Client, path: &str) -> Result<bool, Error> {

@@ -1149,7 +1149,8 @@ pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, Config
     if quorum_port == election_port {
         return Err(invalid(k, v, "quorum and election ports must differ"));
     }
-    let role = match parts.get(2).map(|s| s.to_ascii_lowercase()) {
+    // The role alone is trimmed, as ZooKeeper's QuorumServer does (`:observer ;2181`).
+    let role = match parts.get(2).map(|s| s.trim().to_ascii_lowercase()) {
         None => PeerRole::Participant,
         Some(r) if r == "participant" => PeerRole::Participant,
         Some(r) if r == "observer" => PeerRole::Observer,
@@ -1617,6 +1618,10 @@ mod tests {
         // Only the value as a whole is trimmed: ZooKeeper refuses a space inside.
         let quorum = "initLimit=5\nsyncLimit=2\nserver.2=127.0.0.1:2890:2891\n";
         assert!(ok(&format!("{quorum}server.1=127.0.0.1:2888:2889;2181")).is_ok());
+        assert!(ok(&format!(
+            "{quorum}server.1=127.0.0.1:2888:2889:participant ;2181"
+        ))
+        .is_ok());
         for line in [
             "server.1=127.0.0.1:2888:2889; 2181",
             "server.1=127.0.0.1:2888:2889 ;2181",

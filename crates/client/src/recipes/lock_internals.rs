@@ -93,11 +93,13 @@ impl LockCore {
 
     /// Creates our node and waits until it holds the lock or `deadline` passes.
     /// Returns our node's path, or `None` on timeout (our node is then deleted).
-    /// `skip_wait` makes the attempt hold at once (a read lock taken by the write holder).
+    /// `skip_wait`, asked each time our node would have to wait (after the children
+    /// were listed, as Curator checks), makes the attempt hold at once (a read lock
+    /// taken while this process holds the write lock).
     pub async fn attempt(
         &self,
         deadline: Option<Instant>,
-        skip_wait: bool,
+        skip_wait: &(dyn Fn() -> bool + Sync),
     ) -> Result<Option<String>> {
         // Until this attempt ends by itself, dropping its future deletes its node.
         let (abandon, ours) =
@@ -122,7 +124,7 @@ impl LockCore {
         &self,
         ours: &str,
         deadline: Option<Instant>,
-        skip_wait: bool,
+        skip_wait: &(dyn Fn() -> bool + Sync),
     ) -> Result<bool> {
         let name = rzk_proto::path::basename(ours).to_owned();
         loop {
@@ -143,7 +145,7 @@ impl LockCore {
             let decision = self.decide(&children, &name)?;
             let watch_path = match decision {
                 Decision::Holds => return Ok(true),
-                Decision::Watch(_) if skip_wait => return Ok(true),
+                Decision::Watch(_) if skip_wait() => return Ok(true),
                 Decision::Watch(p) => child_path(&self.base, &p),
             };
             let w = match self.client.get_data_w(&watch_path).await {

@@ -175,12 +175,11 @@ impl Mutex {
                 Some(_) => delete_within_grace(&self.core.client, &old).await?,
             }
         }
-        // A read lock whose write lock this value holds may read at once.
-        let skip_wait = match &self.writer {
-            Some(w) => w.is_acquired().await,
-            None => false,
-        };
-        match self.core.attempt(deadline, skip_wait).await? {
+        // A read lock whose write lock this value holds may read at once: asked when the
+        // read would have to wait, not before its node exists (the write lock may be
+        // released in between, and another client's writer take it).
+        let writer_held = || self.writer.as_ref().is_some_and(|w| w.holds_now());
+        match self.core.attempt(deadline, &writer_held).await? {
             None => Ok(None),
             Some(node) => {
                 let lost = spawn_lost_monitor(self.core.client.clone(), node.clone());
@@ -231,7 +230,7 @@ impl Mutex {
     ///
     /// Curator: `InterProcessMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
-        matches!(&*self.state(), Some(h) if h.lost.borrow().is_none())
+        self.holds_now()
     }
 
     /// The path of our lock node while held (also after a detected loss, until the next
@@ -248,6 +247,11 @@ impl Mutex {
             None => return LostReason::NotHeld,
         };
         wait_lost(rx).await
+    }
+
+    /// [`Mutex::is_acquired`] without the `async`.
+    fn holds_now(&self) -> bool {
+        matches!(&*self.state(), Some(h) if h.lost.borrow().is_none())
     }
 
     /// This value's hold, locked for a moment (never across an `.await`).

@@ -116,7 +116,8 @@ pub fn flags(args: &[String], spec: &str) -> Result<Flags, String> {
             Some((c, Kind::Switch)) => f.set.push(c),
             Some((c, Kind::Value)) => match tokens.get(i) {
                 Some(v) if !(v.starts_with('-') && known(spec, v).is_some()) => {
-                    f.values.insert(c, v.clone());
+                    // commons-cli's getOptionValue answers the first of repeated values.
+                    f.values.entry(c).or_insert_with(|| v.clone());
                     i += 1;
                 }
                 _ => {

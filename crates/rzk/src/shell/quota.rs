@@ -59,10 +59,15 @@ pub async fn setquota(zk: &Client, args: &[String]) -> Result<(), String> {
     let f = flags(args, "n:b:N:B:")?;
     // zkCli's four options are one required group of which only one may be given; its
     // option parser's messages.
-    let mut given = args
-        .iter()
-        .filter_map(|a| a.strip_prefix('-').and_then(|o| o.chars().next()))
-        .filter(|c| OPTIONS.iter().any(|(o, _)| o == c));
+    // (The same option again is no second choice of the group.)
+    let mut given = Vec::new();
+    for (o, _) in OPTIONS {
+        if f.values.contains_key(&o) {
+            given.push((args.iter().position(|a| a.starts_with(&format!("-{o}"))), o));
+        }
+    }
+    given.sort();
+    let mut given = given.into_iter().map(|(_, o)| o);
     match (given.next(), given.next()) {
         (None, _) => return Err("org.apache.commons.cli.MissingOptionException: Missing required option: [-n num soft quota, -b bytes soft quota, -N num hard quota, -B bytes hard quota]".into()),
         (Some(first), Some(second)) => return Err(format!("org.apache.commons.cli.AlreadySelectedException: The option '{second}' was specified but an option from this group has already been selected: '{first}'")),

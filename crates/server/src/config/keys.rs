@@ -665,7 +665,12 @@ const TLS_NAMES: &[&str] = &[
 /// `secret` (any case). Such values never appear in logs, errors or admin output.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("password") || k.contains("passwd") || k.contains("secret")
+    // superDigest: an unsalted SHA-1 of the super password, open to an offline guess
+    // (ZooKeeper shows it in its AdminServer; rzk does not).
+    k.contains("password")
+        || k.contains("passwd")
+        || k.contains("secret")
+        || k.contains("superdigest")
 }
 
 /// What may be shown of `value` of `key`: the value itself, or `********` for a secret.
@@ -794,6 +799,9 @@ mod tests {
         assert!(is_secret_key("ssl.keyStore.password"));
         assert!(is_secret_key("SASLAuthenticationProvider.superPassword"));
         assert!(is_secret_key("my.Secret.thing"));
+        assert!(is_secret_key(
+            "zookeeper.DigestAuthenticationProvider.superDigest"
+        ));
         assert!(!is_secret_key("tickTime"));
         assert_eq!(shown("a.password", "pw"), REDACTED);
         assert_eq!(shown("tickTime", "2000"), "2000");

@@ -158,13 +158,15 @@ fn proposed_at(zxid: Zxid) -> Option<i64> {
 /// Leader: a txn of `bytes` bytes proposed as `zxid` at `at`.
 #[inline]
 pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
+    // srvr's proposal sizes do not depend on the metrics provider (ZooKeeper's
+    // ProposalStats neither).
+    PROPOSAL_SIZES.record(bytes);
     if !super::enabled() {
         return;
     }
     let m = metrics();
     m.proposal_count.inc();
     m.prep_processor_request_queued.inc();
-    PROPOSAL_SIZES.record(bytes);
     let r = &*PROPOSALS;
     let i = slot(zxid);
     r.at_us[i].store(us_at(at), Ordering::Relaxed);
