@@ -519,7 +519,7 @@ def case_secure(ctx):
     tls = [f"ssl.keyStore.location={d}/server-keystore.pem", f"ssl.trustStore.location={d}/ca.pem",
            "ssl.clientAuth=none", "secureClientPortAddress=127.0.0.1"]
     ctx.start_rzk("rzk-tls", RZK_TLS, f"secureClientPort={RZK_TLS + 1}",
-                  f"admin.serverPort={RZK_TLS + 2}", *tls)
+                  f"admin.serverPort={RZK_TLS + 2}", f"serverCnxnFactory={NETTY}", *tls)
     ctx.start_zk("zk-tls", ZK_TLS, f"secureClientPort={ZK_TLS + 1}",
                  f"admin.serverPort={ZK_TLS + 2}", f"serverCnxnFactory={NETTY}", *tls)
     answers = {}

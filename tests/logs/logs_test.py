@@ -249,12 +249,13 @@ def case_config(ctx):
     code, out = run("bad-number", "tickTime=abc")
     assert code == 2, out
     assert out.count("tickTime") == 1, f"tickTime named {out.count('tickTime')} times:\n{out}"
-    code, out = run("bad-tls", "secureClientPort=22531")
+    netty = "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
+    code, out = run("bad-tls", "secureClientPort=22531", netty)
     assert code == 2, out
     n = out.count("ssl.keyStore.location")
     assert n == 1, f"the TLS error is printed {n} times:\n{out}"
     quiet = zkproc.write_config(os.path.join(d, "bad-tls-quiet.cfg"), PORT + 30,
-                                "secureClientPort=22531")
+                                "secureClientPort=22531", netty)
     r = subprocess.run([ctx.rzk, "server", "--config", quiet],
                        capture_output=True, text=True, timeout=30,
                        env={**os.environ, "RUST_LOG": "off"})

@@ -16,6 +16,12 @@ Checks, in order (each prints PASS or raises):
   3. provider-settings: an unknown metricsProvider.className stops start-up naming the
      key, so does a taken metrics port; exportJvmInfo=false drops the process metrics; with NullMetricsProvider rzk
      records nothing and its mntr has the keys ZooKeeper's has then (version, state).
+  2b. byte-counts: fresh standalone servers, the same short session (connect, writes,
+     reads, a watch notification, close) and a four-letter word: the change of
+     zk_connection_request_count, zk_bytes_received_count, zk_response_bytes,
+     zk_watch_bytes and the last client response size is the same on both (sizes
+     without the length prefix; the connect response, pings and 4lw not counted as
+     responses; the ConnectRequest and a 4lw's 4 bytes counted as received).
   4. keyset-ensemble: a ZooKeeper ensemble and an rzk ensemble (3 voters + 1 observer
      each) get the same workload through every member; for the leader, a follower and
      the observer, every key ZooKeeper prints, rzk prints (learner ids normalised);
@@ -48,6 +54,7 @@ from zkproc import four  # noqa: E402
 
 PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
 ZK_SA, RZK_SA, RZK_BAD, ZK_NULL = 22300, 22301, 22302, 22303
+ZK_BYTES, RZK_BYTES = 22304, 22305
 PROM_PORT, PROM_PORT2 = 22398, 22397
 ADMIN_PORT = 22396
 ZK_ENS, RZK_ENS = 22310, 22320          # client ports base + 1..4
@@ -282,6 +289,50 @@ def check_values_move(s):
           f"3 scrapes under load; {len(types)} metric families")
 
 
+BYTE_KEYS = ["zk_connection_request_count", "zk_bytes_received_count", "zk_response_bytes",
+             "zk_watch_bytes", "zk_last_client_response_size"]
+
+
+def byte_workload(port):
+    """One session whose every request and reply has the same bytes on both servers."""
+    zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=30)
+    zk.start(timeout=30)
+    try:
+        zk.create("/bytes", b"x" * 10)
+        zk.set("/bytes", b"y" * 20)
+        fired = threading.Event()
+        zk.get("/bytes", watch=lambda e: fired.set())
+        zk.exists("/bytes/missing")
+        zk.set("/bytes", b"z")
+        assert fired.wait(10), "no notification"
+        zk.get_children("/bytes")
+        zk.delete("/bytes")
+    finally:
+        zk.stop()
+        zk.close()
+    assert four(port, "ruok") == "imok"
+
+
+def check_byte_counts(s):
+    zk = s.apache_server("zk-bytes", ZK_BYTES)
+    rzk, _ = s.rzk_server("rzk-bytes", RZK_BYTES)
+    zkproc.wait_serving(ZK_BYTES, zk, what="ZooKeeper")
+    zkproc.wait_serving(RZK_BYTES, rzk, what="rzk")
+    moved = {}
+    for name, port in (("zk", ZK_BYTES), ("rzk", RZK_BYTES)):
+        before = mntr(port)
+        byte_workload(port)
+        after = mntr(port)
+        moved[name] = {k: numeric(after, k) - (0 if k.startswith("zk_last") else
+                                                numeric(before, k)) for k in BYTE_KEYS}
+    if moved["zk"] != moved["rzk"]:
+        raise AssertionError(f"byte counts differ: ZooKeeper {moved['zk']}, rzk {moved['rzk']}")
+    assert moved["rzk"]["zk_connection_request_count"] == 1, moved
+    print(f"PASS byte-counts: {moved['rzk']} on both")
+    zk.stop()
+    rzk.stop()
+
+
 def check_provider_settings(s):
     p, cfg = s.rzk_server("rzk-bad", RZK_BAD, "metricsProvider.className=com.example.NoSuchProvider")
     if not p.wait_exit(30):
@@ -411,6 +462,7 @@ def main():
     try:
         check_keyset_standalone(s)
         check_values_move(s)
+        check_byte_counts(s)
         check_provider_settings(s)
         check_keyset_ensemble(s)
         ok = True

@@ -385,6 +385,28 @@ def run_kind(env, kind, base):
              x509_without_tls)
     env.stop_all()
 
+    def swapped_formats():
+        # keytool -keystore x.jks writes PKCS12 (Java 9+), and Java opens a store declared
+        # JKS that holds PKCS12 and the reverse: ZooKeeper serves these stores.
+        shutil.copy(env.cert("server.p12"), env.cert("server-p12-named.jks"))
+        shutil.copy(env.cert("trust.jks"), env.cert("trust-jks-named.p12"))
+        env.start(kind, "swapped", base + 6, [
+            f"secureClientPort={base + 7}", "secureClientPortAddress=127.0.0.1",
+            f"serverCnxnFactory={NETTY}",
+            f"ssl.keyStore.location={env.cert('server-p12-named.jks')}",
+            f"ssl.keyStore.password={certs.PASSWORD}",
+            f"ssl.trustStore.location={env.cert('trust-jks-named.p12')}",
+            f"ssl.trustStore.password={certs.PASSWORD}", "ssl.clientAuth=need"])
+        assert env.refused(base + 7), "a client without a certificate was served (need)"
+        z = env.kazoo(base + 7, "client")
+        z.create("/swapped", b"s")
+        assert z.get("/swapped")[0] == b"s"
+        z.stop()
+        z.close()
+    env.case(f"{kind}: a PKCS12 store named .jks and a JKS store named .p12 are served",
+             swapped_formats)
+    env.stop_all()
+
 
 def rzk_refusals(env, base):
     """rzk stops start-up (exit 2) naming the key for TLS settings it cannot honour."""
@@ -399,6 +421,7 @@ def rzk_refusals(env, base):
         def one(key=key, extra=extra):
             d = os.path.join(env.tmp, f"bad-{key}")
             settings = [f"secureClientPort={base + 1}", "secureClientPortAddress=127.0.0.1",
+                        f"serverCnxnFactory={NETTY}",
                         f"ssl.keyStore.location={env.cert('server.p12')}",
                         f"ssl.keyStore.password={certs.PASSWORD}",
                         f"ssl.trustStore.location={env.cert('ca.pem')}"] + extra
@@ -421,6 +444,7 @@ def rzk_tls_only(env, base):
         with open(cfg, "w") as f:
             f.write(f"dataDir={d}/data\nsecureClientPort={base + 1}\n"
                     "secureClientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+                    f"serverCnxnFactory={NETTY}\n"
                     f"ssl.keyStore.location={env.cert('server-keystore.pem')}\n"
                     f"ssl.trustStore.location={env.cert('ca.pem')}\nssl.clientAuth=none\n")
         zkproc.check_free(2181)

@@ -99,6 +99,10 @@ async fn mutual_tls_and_the_x509_identity() {
     let pki = Pki::new();
     let server = pki.server(&[
         ("secureClientPort", "0".to_owned()),
+        (
+            "serverCnxnFactory",
+            "org.apache.zookeeper.server.NettyServerCnxnFactory".to_owned(),
+        ),
         ("secureClientPortAddress", "127.0.0.1".to_owned()),
         ("ssl.clientAuth", "need".to_owned()),
     ]);

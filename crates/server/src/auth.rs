@@ -20,10 +20,40 @@ use sha1::{Digest, Sha1};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
+/// Java's `String.hashCode` (over UTF-16 code units, wrapping).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
+}
+
+/// The bin of `id` in a `ConcurrentHashMap` of `bins` bins (a power of two): jute's
+/// `Id.hashCode` (17, then 37 * result + each field's hash), spread as the map does
+/// (`h ^ h >>> 16`, sign bit cleared).
+fn java_set_bin(id: &Id, bins: usize) -> usize {
+    debug_assert!(bins.is_power_of_two());
+    let h = 17i32
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.scheme))
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.id)) as u32;
+    ((h ^ (h >> 16)) & 0x7fff_ffff) as usize & (bins - 1)
+}
+
+/// The bins of a `ConcurrentHashMap` created empty holding `n` entries: 16, doubled
+/// each time the count reaches three quarters of the bins.
+fn java_set_bins(n: usize) -> usize {
+    let mut bins = 16;
+    while n >= bins - bins / 4 {
+        bins *= 2;
+    }
+    bins
+}
+
 /// What a connection has authenticated as. `ip:<addr>` is always present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthInfo {
-    /// In the order ZooKeeper adds them (ip first).
+    /// In the order ZooKeeper lists them ([`AuthInfo::push`]): whoAmI answers in it and
+    /// an `auth` ACL expands in it.
     pub ids: Vec<Id>,
     /// Holds `super:` (superDigest or a SASL super user): passes every ACL check.
     pub is_super: bool,
@@ -72,17 +102,20 @@ impl AuthInfo {
         }
     }
 
+    /// Adds `id` unless held. ZooKeeper keeps a connection's ids in a set backed by a
+    /// `ConcurrentHashMap`, so it lists them by hash bin (of the jute `Id.hashCode`, in a
+    /// table of 16 bins that doubles from 12 ids on), and in the order added within a
+    /// bin: whoami after `addauth digest carol:pw` and `bob:pw` says digest bob, digest
+    /// carol, ip on the Debian oracle; with the x509 super user, x509, super, ip. (Past
+    /// 11 ids a real table's resize may order a shared bin otherwise.)
     fn push(&mut self, id: Id) {
         if self.ids.contains(&id) {
             return;
         }
-        // ZooKeeper 3.8 lists the first authenticated id before the connection's own
-        // `ip` id, later ones after it (whoami on the Debian oracle: digest:bob, ip, digest:carol).
-        if self.ids.len() == 1 && self.ids[0].scheme == "ip" {
-            self.ids.insert(0, id);
-        } else {
-            self.ids.push(id);
-        }
+        self.ids.push(id);
+        let bins = java_set_bins(self.ids.len());
+        // Stable: ids of one bin stay in the order they were added.
+        self.ids.sort_by_key(|i| java_set_bin(i, bins));
     }
 
     /// Handles an auth packet (`digest` or `ip`). `super_digest` is
@@ -436,19 +469,39 @@ mod tests {
             &s,
             ADMIN
         ));
-        // ZooKeeper's whoami order: first authenticated id, the ip id, later ids.
+        // ZooKeeper's whoami order (its ids' hash bins), whichever was added first.
         a.add_auth("digest", b"carol:pw", None).unwrap();
         let infos: Vec<(String, String)> = a
             .client_infos()
             .into_iter()
             .map(|i| (i.auth_scheme, i.user))
             .collect();
-        let want = [("digest", "bob"), ("ip", "127.0.0.1"), ("digest", "carol")];
+        let want = [("digest", "bob"), ("digest", "carol"), ("ip", "127.0.0.1")];
         let want: Vec<(String, String)> = want
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         assert_eq!(infos, want);
+    }
+
+    #[test]
+    fn ids_are_listed_in_the_order_of_zookeepers_hash_set() {
+        // Seen on ZooKeeper 3.8 (whoami with the x509 super user's certificate).
+        let mut a = AuthInfo::for_ip("127.0.0.21");
+        a.add_x509("CN=admin,O=rzk", true);
+        let schemes: Vec<&str> = a.ids.iter().map(|i| i.scheme.as_str()).collect();
+        assert_eq!(schemes, ["x509", "super", "ip"]);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_set_bins(11), 16);
+        assert_eq!(java_set_bins(12), 32);
+        // Many ids: every one is kept, each once.
+        let mut m = AuthInfo::for_ip("127.0.0.1");
+        for i in 0..40 {
+            m.add_auth("digest", format!("u{i}:pw").as_bytes(), None)
+                .unwrap();
+        }
+        assert_eq!(m.ids.len(), 41);
     }
 
     #[test]

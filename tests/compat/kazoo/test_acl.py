@@ -1,6 +1,8 @@
 """ACLs: world, digest (add_auth), auth, ip schemes; NoAuth/InvalidACL;
 getACL/setACL with versions; redaction of digest ids for non-admins."""
 
+import uuid
+
 import pytest
 from kazoo.exceptions import (AuthFailedError, BadVersionError,
                               InvalidACLError, NoAuthError, NoNodeError)
@@ -167,6 +169,20 @@ def test_who_am_i_reports_ids(zk, make_client):
     # order is the server's; compare as sets
     assert sorted(zkext.who_am_i(c)) == sorted([("ip", "127.0.0.1"), ("digest", "bob"),
                                                 ("digest", "alice")])
+
+
+def test_who_am_i_and_auth_acls_list_ids_in_zookeepers_order(zk, make_client):
+    # ZooKeeper keeps a connection's ids in a hash set: it lists them by hash, not in the
+    # order they were added (carol first here).
+    c = make_client()
+    c.add_auth("digest", "carol:pw")
+    c.add_auth("digest", "bob:pw")
+    assert zkext.who_am_i(c) == [("digest", "bob"), ("digest", "carol"), ("ip", "127.0.0.1")]
+    path = "/who-order-" + uuid.uuid4().hex
+    c.create(path, b"", acl=[ACL(31, Id("auth", ""))])
+    acl, _ = c.get_acls(path)
+    assert [a.id.id.split(":")[0] for a in acl] == ["bob", "carol"], acl
+    c.delete(path)
 
 
 @pytest.mark.parametrize("acl", [

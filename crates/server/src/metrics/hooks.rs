@@ -325,7 +325,9 @@ pub fn request_op(op: i32) {
     super::ops::count(op);
 }
 
-/// A client request frame of `payload` bytes arrived (its 4-byte length prefix added).
+/// A client request frame of `payload` bytes arrived, the ConnectRequest included (its
+/// 4-byte length prefix added), or a four-letter word (`payload` 0: its 4 bytes), as
+/// ZooKeeper's `ServerCnxn.packetReceived` counts `bytes_received_count`.
 #[inline]
 pub fn request_received(payload: usize) {
     if !super::enabled() {
@@ -334,17 +336,27 @@ pub fn request_received(payload: usize) {
     metrics().bytes_received_count.add(payload as u64 + 4);
 }
 
-/// A frame written to a client: a notification (xid -1) counts in `watch_bytes`,
-/// anything else is a reply (sizes, `response_bytes`).
+/// A frame written to a client after the handshake (the ConnectResponse is not one, as
+/// in ZooKeeper, which writes it outside `ServerCnxn.serialize`). Sizes are header plus
+/// body, without the 4-byte length prefix (ZooKeeper's `packetLength`). Every frame's
+/// size goes to the client response sizes; a notification (xid -1) counts in
+/// `watch_bytes`; a reply counts in `response_bytes` unless it answers a ping (xid -2)
+/// or an auth packet (xid -4), which ZooKeeper answers outside its final request
+/// processor.
 #[inline]
 pub fn frame_sent(frame: &[u8]) {
     if !super::enabled() {
         return;
     }
-    if frame.get(4..8) == Some(&[0xff; 4]) {
-        metrics().watch_bytes.add(frame.len() as u64);
-    } else {
-        super::reply_sent(frame.len());
+    let size = frame.len().saturating_sub(crate::net::frame::LEN_PREFIX);
+    super::response_sizes().record(size);
+    match frame
+        .get(4..8)
+        .map(|x| i32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+    {
+        Some(rzk_proto::opcode::xid::NOTIFICATION) => metrics().watch_bytes.add(size as u64),
+        Some(rzk_proto::opcode::xid::PING | rzk_proto::opcode::xid::AUTH) => {}
+        _ => metrics().response_bytes.add(size as u64),
     }
 }
 

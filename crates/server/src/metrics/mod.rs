@@ -92,13 +92,6 @@ pub fn response_sizes() -> &'static ByteSizes {
     &RESPONSE_SIZES
 }
 
-/// Records one reply frame sent to a client: its size and `response_bytes`.
-#[inline]
-pub fn reply_sent(bytes: usize) {
-    RESPONSE_SIZES.record(bytes);
-    METRICS.response_bytes.add(bytes as u64);
-}
-
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Whether the registry records (false with ZooKeeper's NullMetricsProvider: the hooks

@@ -324,6 +324,7 @@ impl Conn {
                 // `Received`, mntr `zk_packets_received`, the word's own `recved=1` in
                 // `stat`) and its answer as a packet sent.
                 self.count_received();
+                crate::metrics::hooks::request_received(0);
                 self.stats.four_letter_word.store(true, Ordering::Relaxed);
                 frames.consume(frame::LEN_PREFIX);
                 // Bytes after the word (`stmk`'s argument) may already be buffered.
@@ -340,6 +341,11 @@ impl Conn {
             }
         };
         self.count_received();
+        crate::metrics::hooks::request_received(connect.len());
+        // ZooKeeper counts connection requests where it reads a ConnectRequest
+        // (`processConnectRequest`), not at accept: four-letter words and failed TLS
+        // handshakes are not counted.
+        crate::metrics::metrics().connection_request_count.inc();
         let req = ConnectRequest::from_bytes(&connect)
             .map_err(|e| ConnError::Malformed("ConnectRequest", e))?;
         self.handshake(req).await?;
@@ -456,7 +462,14 @@ impl Conn {
     async fn send_connect_response(&mut self, resp: ConnectResponse) -> Result<(), ConnError> {
         let mut out = Vec::new();
         frame::encode_frame(&mut out, |w| resp.write(w));
-        self.send_frame(&out).await?;
+        // Not through send_frame: ZooKeeper leaves the ConnectResponse out of the
+        // response sizes and bytes.
+        self.wr.write_all(&out).await?;
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
         self.wr.flush().await?;
         Ok(())
     }

@@ -98,7 +98,6 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
                 continue;
             }
         };
-        crate::metrics::metrics().connection_request_count.inc();
         let max = shared.config.max_client_cnxns;
         let (tx, rx) = mpsc::unbounded_channel();
         let (alive_tx, alive) = tokio::sync::watch::channel(());

@@ -137,6 +137,11 @@ pub struct TlsSettings {
     pub handshake_detection_timeout: Duration,
 }
 
+/// ZooKeeper's Netty connection factory, the one that serves TLS (`serverCnxnFactory`).
+pub const NETTY_FACTORY: &str = "org.apache.zookeeper.server.NettyServerCnxnFactory";
+/// ZooKeeper's default connection factory (NIO), which has no TLS.
+pub const NIO_FACTORY: &str = "org.apache.zookeeper.server.NIOServerCnxnFactory";
+
 /// Looks up a property as zoo.cfg may spell it: bare, or with the `zookeeper.` prefix
 /// ZooKeeper gives system properties.
 pub fn property<'a>(cfg: &'a Config, bare: &str) -> Option<&'a str> {
@@ -609,16 +614,27 @@ impl ClientTlsPlan {
             )
         });
         let port_unification = bool_property(cfg, "client.portUnification", false)?;
-        if let Some(f) = property(cfg, "serverCnxnFactory") {
-            let f = f.trim();
-            if f != "org.apache.zookeeper.server.NettyServerCnxnFactory"
-                && f != "org.apache.zookeeper.server.NIOServerCnxnFactory"
-            {
+        let factory = property(cfg, "serverCnxnFactory").map(str::trim);
+        if let Some(f) = factory {
+            if f != NETTY_FACTORY && f != NIO_FACTORY {
                 return Err(TlsError::Unsupported {
                     key: "serverCnxnFactory".into(),
                     reason: format!("{f} is not one of ZooKeeper's connection factories"),
                 });
             }
+        }
+        // ZooKeeper's default factory is the NIO one, whose TLS setup throws
+        // UnsupportedOperationException("SSL isn't supported in NIOServerCnxn") and stops
+        // the server: a secure client port needs the Netty factory named.
+        if secure_addr.is_some() && factory != Some(NETTY_FACTORY) {
+            return Err(TlsError::Missing {
+                key: "serverCnxnFactory".into(),
+                reason: format!(
+                    "secureClientPort needs serverCnxnFactory={NETTY_FACTORY}, as in \
+                     ZooKeeper, whose {} has no TLS",
+                    factory.unwrap_or("default NIO factory")
+                ),
+            });
         }
         let tls = if secure_addr.is_some() || port_unification {
             let s = TlsSettings::from_config(cfg, CLIENT_PREFIX)?;
@@ -1040,7 +1056,25 @@ mod tests {
     fn client_plan() {
         let p = ClientTlsPlan::from_config(&cfg("clientPort=1\n")).unwrap();
         assert!(p.tls.is_none() && p.secure_addr.is_none() && p.plain_port);
-        let e = ClientTlsPlan::from_config(&cfg("secureClientPort=2281\n")).unwrap_err();
+        let netty = format!("serverCnxnFactory={NETTY_FACTORY}\n");
+        let e = ClientTlsPlan::from_config(&cfg(&format!("secureClientPort=2281\n{netty}")))
+            .unwrap_err();
+        assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
+        // ZooKeeper's default (NIO) factory has no TLS: named or not, refused.
+        for f in [
+            "",
+            "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory\n",
+        ] {
+            let e = ClientTlsPlan::from_config(&cfg(&format!("secureClientPort=2281\n{f}")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("serverCnxnFactory") && e.contains(NETTY_FACTORY),
+                "{e}"
+            );
+        }
+        // Port unification alone does not need it (ZooKeeper's NIO factory ignores it).
+        let e = ClientTlsPlan::from_config(&cfg("client.portUnification=true\n")).unwrap_err();
         assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
         let e = ClientTlsPlan::from_config(&cfg("secureClientPort=x\n")).unwrap_err();
         assert!(e.to_string().contains("secureClientPort"), "{e}");

@@ -97,6 +97,23 @@ fn read(path: &Path) -> Result<Vec<u8>, StoreError> {
     })
 }
 
+/// The first four bytes of a JKS store (`0xFEEDFEED`).
+const JKS_MAGIC: [u8; 4] = [0xFE, 0xED, 0xFE, 0xED];
+
+/// The format a JKS or PKCS12 store is read as: the one its bytes show, whatever its
+/// declared type or extension says. Java (9 and later) opens a store declared `JKS` that
+/// holds PKCS12 and the reverse (`keystore.type.compat`), and `keytool -keystore x.jks`
+/// writes PKCS12 by default, so ZooKeeper serves such stores. A store starting with
+/// [`JKS_MAGIC`] is JKS, one starting with a DER SEQUENCE (`0x30`) is PKCS12; PEM and
+/// BCFKS are taken as declared.
+fn binary_format(data: &[u8], declared: StoreType) -> StoreType {
+    match declared {
+        StoreType::Jks | StoreType::Pkcs12 if data.starts_with(&JKS_MAGIC) => StoreType::Jks,
+        StoreType::Jks | StoreType::Pkcs12 if data.first() == Some(&0x30) => StoreType::Pkcs12,
+        other => other,
+    }
+}
+
 /// Loads the first private key and its chain from a key store.
 pub fn load_key_store(
     path: &Path,
@@ -104,7 +121,7 @@ pub fn load_key_store(
     ty: StoreType,
 ) -> Result<KeyMaterial, StoreError> {
     let data = read(path)?;
-    match ty {
+    match binary_format(&data, ty) {
         StoreType::Pem => pem_key_store(path, &data, password),
         StoreType::Pkcs12 => {
             let ks = p12_keystore::KeyStore::from_pkcs12(
@@ -162,7 +179,7 @@ pub fn load_trust_store(
     ty: StoreType,
 ) -> Result<Vec<CertificateDer<'static>>, StoreError> {
     let data = read(path)?;
-    let certs: Vec<CertificateDer<'static>> = match ty {
+    let certs: Vec<CertificateDer<'static>> = match binary_format(&data, ty) {
         StoreType::Pem => CertificateDer::pem_slice_iter(&data)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad(path, format!("bad PEM: {e}")))?,
@@ -276,6 +293,19 @@ mod tests {
         assert_eq!(StoreType::from_file_name("noext"), None);
         assert_eq!(StoreType::from_property("pkcs12"), Some(StoreType::Pkcs12));
         assert_eq!(StoreType::from_property("pfx"), None);
+    }
+
+    #[test]
+    fn jks_and_pkcs12_are_read_as_their_bytes_show() {
+        let jks = [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2];
+        let p12 = [0x30, 0x82, 0x0a, 0x1b];
+        for declared in [StoreType::Jks, StoreType::Pkcs12] {
+            assert_eq!(binary_format(&jks, declared), StoreType::Jks);
+            assert_eq!(binary_format(&p12, declared), StoreType::Pkcs12);
+            assert_eq!(binary_format(b"junk", declared), declared);
+        }
+        assert_eq!(binary_format(&p12, StoreType::Pem), StoreType::Pem);
+        assert_eq!(binary_format(&jks, StoreType::Bcfks), StoreType::Bcfks);
     }
 
     #[test]
