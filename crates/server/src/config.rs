@@ -798,6 +798,24 @@ impl Config {
     /// The checks that need the membership: the quorum keys a distributed configuration
     /// requires, ZooKeeper's complaint about a lone voter.
     fn check_membership(&self) -> Result<(), ConfigError> {
+        let voters = self
+            .servers
+            .values()
+            .filter(|s| s.role == PeerRole::Participant)
+            .count();
+        // ZooKeeper's QuorumPeerConfig refuses both (exit 2), with or without server.N
+        // lines or a dynamic file: a member whose dynamic file lost its lines must not
+        // come back as a server of its own on the ensemble's data.
+        if voters == 0 && !self.standalone_enabled {
+            return Err(ConfigError::Inconsistent(
+                "standaloneEnabled = false then number of participants should be >0".into(),
+            ));
+        }
+        if voters == 0 && !self.servers.is_empty() {
+            return Err(ConfigError::Inconsistent(
+                "Observers w/o participants is an invalid configuration".into(),
+            ));
+        }
         if self.is_distributed() {
             if self.init_limit.is_none() {
                 return Err(ConfigError::Inconsistent("initLimit is not set".into()));
@@ -805,16 +823,7 @@ impl Config {
             if self.sync_limit.is_none() {
                 return Err(ConfigError::Inconsistent("syncLimit is not set".into()));
             }
-            if !self
-                .servers
-                .values()
-                .any(|s| s.role == PeerRole::Participant)
-            {
-                // ZooKeeper exits ("Invalid config"); an ensemble of observers never serves.
-                return Err(ConfigError::Inconsistent(
-                    "the server.N lines name no participant: an ensemble needs at least one voting member".into(),
-                ));
-            }
+            debug_assert!(voters > 0, "refused above");
         } else if !self.servers.is_empty() {
             tracing::error!(
                 "server.N lines present but fewer than 2 voting members and standaloneEnabled=true: running standalone"
@@ -1629,11 +1638,32 @@ mod tests {
         ] {
             assert!(ok(&format!("{quorum}{line}")).is_err(), "{line}");
         }
-        // An ensemble of observers only never serves: ZooKeeper exits, so does rzk.
+        // An ensemble of observers only never serves: ZooKeeper exits, so does rzk; with
+        // standaloneEnabled=false, no participant at all is refused too (no server.N).
         let e = ok("standaloneEnabled=false\ninitLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:2889:observer;2181")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no participant"), "{e}");
+        assert!(e.contains("number of participants should be >0"), "{e}");
+        let e = ok("standaloneEnabled=false").unwrap_err().to_string();
+        assert!(e.contains("number of participants should be >0"), "{e}");
+        let e = ok("server.1=127.0.0.1:2888:2889:observer;2181")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Observers w/o participants"), "{e}");
+        // A member whose dynamic file is empty (or only comments) does not start alone.
+        let dir = tempfile::tempdir().unwrap();
+        let dynamic = dir.path().join("zoo.cfg.dynamic.100000000");
+        for text in ["", "# nothing left\n"] {
+            std::fs::write(&dynamic, text).unwrap();
+            let mut c = ok(&format!(
+                "standaloneEnabled=false\nreconfigEnabled=true\ninitLimit=5\nsyncLimit=2\n\
+                 dynamicConfigFile={}",
+                dynamic.display()
+            ))
+            .unwrap();
+            let e = c.load_dynamic().unwrap_err().to_string();
+            assert!(e.contains("number of participants should be >0"), "{e}");
+        }
         // A malformed superDigest is not echoed (it may be a pasted password).
         let e = ok("DigestAuthenticationProvider.superDigest=hunter2")
             .unwrap_err()

@@ -704,8 +704,8 @@ impl Driver {
             tracing::error!(leader = %to, "elected leader is not in the configuration");
             return;
         };
-        let mut addr = peer.quorum;
-        let mut host = crate::net::peer::election_net::host_of(&peer.election_text);
+        let mut addr = peer.quorum_target();
+        let mut host = peer.host();
         if let Some((master, a)) = self.om_learner_master(to) {
             tracing::info!(leader = %to, %master, addr = %a, "observing through observer master {master}");
             if let Some(m) = self.peers.members.get(&master) {

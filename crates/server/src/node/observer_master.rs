@@ -277,7 +277,10 @@ impl Driver {
     /// (`None`) when the rotation reaches the leader's slot — the leader runs no observer
     /// master, so an rzk observer falls back to it instead of failing there. Each call
     /// moves one slot on. Returns the learner master's sid and address.
-    pub(super) fn om_learner_master(&mut self, to: ServerId) -> Option<(ServerId, SocketAddr)> {
+    pub(super) fn om_learner_master(
+        &mut self,
+        to: ServerId,
+    ) -> Option<(ServerId, crate::node::peers::DialTarget)> {
         let port = self.om.port?;
         if self.role != Role::Observing {
             return None;
@@ -307,7 +310,12 @@ impl Driver {
                 continue;
             }
             let peer = self.peers.members.get(&sid)?;
-            return Some((sid, SocketAddr::new(peer.quorum.ip(), port)));
+            let target = if peer.resolved {
+                crate::node::peers::DialTarget::Addr(SocketAddr::new(peer.quorum.ip(), port))
+            } else {
+                crate::node::peers::DialTarget::Unresolved(peer.host(), port)
+            };
+            return Some((sid, target));
         }
         None
     }

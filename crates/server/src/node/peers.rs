@@ -1,8 +1,10 @@
 //! The ensemble as configured: each member's election and quorum addresses, this
 //! server's id, and the `ZabConfig` the core is started with.
 //!
-//! Owns only the translation of `server.N` lines; resolves host names once at start-up.
-//! Never opens sockets.
+//! Owns only the translation of `server.N` lines; resolves host names at start-up. A
+//! member other than this server whose host does not resolve yet is kept (as ZooKeeper
+//! keeps an unresolved `QuorumServer`): its dialers resolve it again before each attempt
+//! ([`Peer::resolved`]). Never opens sockets.
 
 use crate::config::{Config, PeerRole, QuorumServer};
 use crate::node::QuorumError;
@@ -21,21 +23,111 @@ pub struct Peer {
     /// `host:port` of the election address as written in the config (sent in the
     /// election connection header).
     pub election_text: String,
+    /// Whether `election` and `quorum` hold the host's addresses. When the host did not
+    /// resolve they hold the unspecified address with the line's ports and must not be
+    /// dialled: [`Peer::election_target`] and [`Peer::quorum_target`] resolve again.
+    pub resolved: bool,
+}
+
+/// Where to dial a member: its address, or, when its host did not resolve when the
+/// membership was read, `host:port` to resolve at the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialTarget {
+    Addr(SocketAddr),
+    Unresolved(String, u16),
+}
+
+impl DialTarget {
+    /// The address to dial now.
+    ///
+    /// # Errors
+    /// The resolver's error, or `NotFound` when the host has no address.
+    pub async fn resolve(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            DialTarget::Addr(a) => Ok(*a),
+            DialTarget::Unresolved(host, port) => tokio::net::lookup_host((host.as_str(), *port))
+                .await?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{host}:{port} resolves to nothing"),
+                    )
+                }),
+        }
+    }
+}
+
+impl DialTarget {
+    /// The address, or for an unresolved host the unspecified address with its port
+    /// (for the table of unreachable peers; never dialled).
+    pub fn placeholder(&self) -> SocketAddr {
+        match self {
+            DialTarget::Addr(a) => *a,
+            DialTarget::Unresolved(_, port) => SocketAddr::from(([0, 0, 0, 0], *port)),
+        }
+    }
+}
+
+impl std::fmt::Display for DialTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialTarget::Addr(a) => write!(f, "{a}"),
+            DialTarget::Unresolved(h, p) => write!(f, "{h}:{p} (unresolved)"),
+        }
+    }
 }
 
 impl Peer {
-    /// The addresses of one `server.N` line (host names resolved now).
-    ///
-    /// # Errors
-    /// [`QuorumError::Config`] when a host does not resolve.
-    pub fn from_server(sid: ServerId, s: &QuorumServer) -> Result<Peer, QuorumError> {
-        Ok(Peer {
+    /// The addresses of one `server.N` line, host names resolved now. A host that does
+    /// not resolve gives a peer with [`Peer::resolved`] false (logged at WARN), as
+    /// ZooKeeper starts with a member whose name is not in DNS yet.
+    pub fn from_server(sid: ServerId, s: &QuorumServer) -> Peer {
+        let both = resolve(&s.host, s.election_port)
+            .and_then(|e| resolve(&s.host, s.quorum_port).map(|q| (e, q)));
+        let (election, quorum, resolved) = match both {
+            Ok((e, q)) => (e, q, true),
+            Err(e) => {
+                tracing::warn!(%sid, "{e}; it is resolved again at each connection attempt");
+                let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                (
+                    SocketAddr::new(any, s.election_port),
+                    SocketAddr::new(any, s.quorum_port),
+                    false,
+                )
+            }
+        };
+        Peer {
             sid,
-            election: resolve(&s.host, s.election_port)?,
-            quorum: resolve(&s.host, s.quorum_port)?,
+            election,
+            quorum,
             observer: s.role == PeerRole::Observer,
             election_text: format!("{}:{}", s.host, s.election_port),
-        })
+            resolved,
+        }
+    }
+
+    /// The host as its `server.N` line names it.
+    pub fn host(&self) -> String {
+        crate::net::peer::election_net::host_of(&self.election_text)
+    }
+
+    /// Where to dial the election port.
+    pub fn election_target(&self) -> DialTarget {
+        if self.resolved {
+            DialTarget::Addr(self.election)
+        } else {
+            DialTarget::Unresolved(self.host(), self.election.port())
+        }
+    }
+
+    /// Where to dial the quorum port.
+    pub fn quorum_target(&self) -> DialTarget {
+        if self.resolved {
+            DialTarget::Addr(self.quorum)
+        } else {
+            DialTarget::Unresolved(self.host(), self.quorum.port())
+        }
     }
 }
 
@@ -75,7 +167,13 @@ impl Peers {
         let mut members = BTreeMap::new();
         for (&sid, s) in &cfg.servers {
             debug_assert_eq!(sid, s.id, "server.N line filed under another id");
-            members.insert(sid, Peer::from_server(sid, s)?);
+            let p = Peer::from_server(sid, s);
+            if sid == me && !p.resolved {
+                // This server binds its own ports: they must resolve now.
+                resolve(&s.host, s.election_port)?;
+                resolve(&s.host, s.quorum_port)?;
+            }
+            members.insert(sid, p);
         }
         Ok(Peers { me, members })
     }
@@ -92,6 +190,7 @@ impl Peers {
                 quorum: none,
                 observer: false,
                 election_text: String::new(),
+                resolved: true,
             },
         );
         Peers { me, members }

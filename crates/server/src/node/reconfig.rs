@@ -180,13 +180,7 @@ impl Driver {
         };
         for s in m.servers.values() {
             let sid = s.id;
-            let peer = match Peer::from_server(sid, s) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(%sid, "new member unreachable: {e}");
-                    continue;
-                }
-            };
+            let peer = Peer::from_server(sid, s);
             if let Some(e) = &self.election {
                 e.add_peer(&peer);
             }

@@ -12,14 +12,13 @@
 use crate::net::peer::reachability::{DialFailure, DownPeer, Reachability};
 use crate::net::peer::stream::{self, PeerRead, PeerStream, PeerWrite};
 use crate::net::peer::wire::election_frame;
-use crate::node::peers::Peers;
+use crate::node::peers::{DialTarget, Peers};
 use crate::node::Event;
 use crate::tls::QuorumTls;
 use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
 use rzk_proto::quorum::Notification;
 use rzk_proto::ServerId;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -70,7 +69,7 @@ impl Registry {
 
     /// Starts a worker for `sid` at `addr` (`addr_text` as its `server.N` line or its
     /// connection header writes it) unless one runs; returns its hand-over queue.
-    fn ensure(&self, sid: ServerId, addr: SocketAddr, addr_text: &str) -> mpsc::Sender<Incoming> {
+    fn ensure(&self, sid: ServerId, addr: DialTarget, addr_text: &str) -> mpsc::Sender<Incoming> {
         let mut peers = self.peers();
         if let Some(h) = peers.get(&sid) {
             return h.kick.clone();
@@ -137,7 +136,7 @@ impl ElectionNet {
             peers: std::sync::Mutex::new(HashMap::new()),
         });
         for p in peers.members.values().filter(|p| p.sid != me) {
-            reg.ensure(p.sid, p.election, &p.election_text);
+            reg.ensure(p.sid, p.election_target(), &p.election_text);
         }
         rt.spawn(accept_loop(me, listener, reg.clone(), tls));
         ElectionNet { me, reg }
@@ -148,7 +147,7 @@ impl ElectionNet {
     pub fn add_peer(&self, peer: &crate::node::peers::Peer) {
         if peer.sid != self.me {
             self.reg
-                .ensure(peer.sid, peer.election, &peer.election_text);
+                .ensure(peer.sid, peer.election_target(), &peer.election_text);
         }
     }
 
@@ -173,7 +172,8 @@ impl ElectionNet {
 struct Worker {
     me: ServerId,
     peer: ServerId,
-    addr: SocketAddr,
+    /// Resolved again at each attempt when the host did not resolve before.
+    addr: DialTarget,
     /// The election address as its `server.N` line writes it (for messages).
     addr_text: String,
     /// The peer's host as its `server.N` line names it (certificates are checked
@@ -248,14 +248,21 @@ impl Worker {
 
     /// Opens a connection: kept only when our sid is the larger one.
     async fn dial(&self, gen: u64, closed: &mpsc::UnboundedSender<u64>) -> Option<Live> {
-        let mut s =
-            match stream::dial(self.addr, &self.host, CONNECT_TIMEOUT, self.tls.as_deref()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    self.dial_failed(&e);
-                    return None;
-                }
-            };
+        let addr = match self.addr.resolve().await {
+            Ok(a) => a,
+            Err(e) => {
+                self.dial_failed(&e);
+                return None;
+            }
+        };
+        let mut s = match stream::dial(addr, &self.host, CONNECT_TIMEOUT, self.tls.as_deref()).await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.dial_failed(&e);
+                return None;
+            }
+        };
         self.reached();
         let hdr = InitialMessage::new(self.me.0, &self.my_addr).encode();
         if s.wr.write_all(&hdr).await.is_err() || s.wr.flush().await.is_err() {
@@ -276,7 +283,7 @@ impl Worker {
         let (peer, addr) = (self.peer, &self.addr_text);
         match self
             .reach
-            .dial_failed(self.peer, self.addr, &reason, Instant::now())
+            .dial_failed(self.peer, self.addr.placeholder(), &reason, Instant::now())
         {
             DialFailure::New => tracing::warn!(
                 "cannot open channel to server {peer} at election address {addr}: {reason}"
@@ -446,7 +453,7 @@ async fn accept_loop(
                         return;
                     };
                     tracing::info!(%sid, address = %text, "election connection from a server outside the membership");
-                    reg.ensure(sid, at, &text)
+                    reg.ensure(sid, DialTarget::Addr(at), &text)
                 }
                 None => return,
             };

@@ -13,7 +13,6 @@ use crate::node::{Event, LinkId};
 use crate::tls::QuorumTls;
 use rzk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket};
 use rzk_proto::{Jute, ServerId, Zxid};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,7 +244,7 @@ async fn read_loop(
 #[allow(clippy::too_many_arguments)]
 pub async fn connect(
     peer: ServerId,
-    addr: SocketAddr,
+    target: crate::node::peers::DialTarget,
     host: String,
     link: LinkId,
     rx: LinkRx,
@@ -254,6 +253,14 @@ pub async fn connect(
     extended_types: bool,
     tls: Option<Arc<QuorumTls>>,
 ) {
+    let addr = match target.resolve().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(%peer, %target, "cannot resolve the quorum address of leader {peer} ({target}): {e}");
+            let _ = events.send(Event::LinkClosed { peer, link });
+            return;
+        }
+    };
     let s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
