@@ -32,6 +32,9 @@ Cases, in order:
      rzk's members restart from the rewritten zoo.cfg (no clientPort in it);
   2b. in-progress: with both followers SIGSTOPped a reconfig stays proposed
      (zoo.cfg.dynamic.next on the leader), a second one gets RECONFIGINPROGRESS;
+  2d. remove-leader (after grow-shrink): the leader removed through a follower; the
+     client gets the new membership (rzk; ZooKeeper may answer ConnectionLoss, its reply
+     racing the close), the two left elect and serve;
   2c. next-restart (not in the default run, ~7 s on ZooKeeper): the followers stopped, a
      reconfig proposed, all three killed -9 and restarted from their files: the old
      leader reads its zoo.cfg.dynamic.next and completes the reconfig.
@@ -630,6 +633,42 @@ def case_grow_shrink(ens, leader, followers):
           f"all on members 1-3, equal data ({znodes} znodes)")
 
 
+def case_remove_leader(ens, leader, followers):
+    """Removing the leader through a follower: the client gets the new membership (rzk
+    answers the committed reconfig before the follower, losing its leader, closes its
+    connections; ZooKeeper 3.8 sometimes loses the reply: ConnectionLoss is taken there)."""
+    print(f"[{ens.kind}] 2d. remove the leader {leader} through follower {followers[0]}")
+    su = ens.client(followers[0], superuser=True)
+    try:
+        _, _, v0, _ = config_of(su)
+        try:
+            data, stat = su.reconfig(None, str(leader), None, from_config=v0)
+        except ke.ConnectionLoss:
+            assert ens.kind == "zk", "rzk lost the reply of the committed reconfig"
+            print("  ZooKeeper: ConnectionLoss (its reply races the close)")
+            data = None
+        remaining = set(followers)
+        if data is not None:
+            text = data.decode()
+            assert f"server.{leader}=" not in text, text
+            v1 = stat.mzxid
+            assert v1 > v0 and f"version={v1:x}" in text, (hex(v1), text)
+            wait_config(ens, sorted(remaining), remaining, v1, timeout=60)
+        zkproc.wait_settled([ens.client_port(i) for i in followers], timeout=60,
+                            where=ens.kind)
+        c = ens.client(followers[1])
+        try:
+            c.create("/after-leader-removed", b"x")
+        finally:
+            c.stop()
+            c.close()
+        print(f"  ok: the membership without {leader}"
+              + (" answered" if data is not None else ""))
+    finally:
+        su.stop()
+        su.close()
+
+
 def case_grow_from_one(ens):
     """standaloneEnabled=false: a single voter (6) grows to three, one server at a time,
     each joining with a dynamicConfigFile of the current membership plus itself (so two
@@ -668,7 +707,7 @@ def case_grow_from_one(ens):
 
 
 CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
-         "remove-add", "grow-shrink"]
+         "remove-add", "grow-shrink", "remove-leader"]
 # Not in the default run (CI), to keep the stage short: --cases ...,next-restart,...
 EXTRA_CASES = ["next-restart"]
 
@@ -696,7 +735,8 @@ def run(kind, args, root, files):
             case_grow_from_one(ens)
         if "observer-master" in cases:
             case_observer_master(ens)
-        if not set(cases) & {"errors", "in-progress", "next-restart", "remove-add", "grow-shrink"}:
+        if not set(cases) & {"errors", "in-progress", "next-restart", "remove-add", "grow-shrink",
+                             "remove-leader"}:
             return
         parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True),
                  (1, 2, 3))
@@ -714,6 +754,8 @@ def run(kind, args, root, files):
             case_remove_add(ens, leader, followers)
         if "grow-shrink" in cases:
             case_grow_shrink(ens, leader, followers)
+        if "remove-leader" in cases:
+            case_remove_leader(ens, leader, followers)
     finally:
         ens.stop_all()
         print(f"[{kind}] {','.join(cases)}: done in {time.time() - t0:.1f} s")

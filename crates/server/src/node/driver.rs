@@ -815,11 +815,18 @@ impl Driver {
         self.prep_caught_up = false;
         self.announce_pending = false;
         self.shared.quorum.set_serving(false);
-        let n = self.shared.clients.close_all("this server lost its leader");
-        tracing::info!(
-            clients = n,
-            "not serving clients any more; connections closed"
-        );
+        // Through the applier, after the commits gathered so far: their clients get the
+        // replies before the close.
+        const WHY: &str = "this server lost its leader";
+        if self.applier.is_some() {
+            self.send_applier(ApplyMsg::CloseClients(WHY));
+        } else {
+            let n = self.shared.clients.close_all(WHY);
+            tracing::info!(
+                clients = n,
+                "not serving clients any more; connections closed"
+            );
+        }
         self.proposed.clear();
         self.remote_pending.clear();
         self.learner_syncs.clear();
