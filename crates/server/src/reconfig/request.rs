@@ -221,8 +221,34 @@ fn parse_spec(id: ServerId, spec: &str) -> Result<QuorumServer, RefusedReconfig>
             "server.{id}: several addresses are not supported"
         )));
     }
+    if let Some(p) = port_out_of_range(spec) {
+        // ZooKeeper: `new InetSocketAddress(host, port)` throws an unchecked
+        // IllegalArgumentException, which its prep answers as a marshalling error.
+        return Err(RefusedReconfig::Malformed(format!(
+            "server.{id}: port {p} out of range"
+        )));
+    }
     parse_server_line(&format!("server.{id}"), spec)
         .map_err(|e| RefusedReconfig::BadArguments(e.to_string()))
+}
+
+/// A quorum, election or client port of `spec` that is a Java int outside 0..=65535.
+fn port_out_of_range(spec: &str) -> Option<i64> {
+    let (addr, client) = match spec.split_once(';') {
+        Some((a, c)) => (a, Some(c)),
+        None => (spec, None),
+    };
+    let rest = match addr.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, r)| r),
+        None => addr.split_once(':').map_or("", |(_, r)| r),
+    };
+    let server_ports = rest.trim_start_matches(':').split(':').take(2);
+    let client_port = client.map(|c| c.rsplit_once(':').map_or(c, |(_, p)| p));
+    server_ports
+        .chain(client_port)
+        .filter_map(|p| p.parse::<i32>().ok())
+        .map(i64::from)
+        .find(|p| !(0..=65535).contains(p))
 }
 
 /// The incremental change: `leaving` ids removed, then each `joining` entry added or

@@ -207,6 +207,23 @@ fn refusals_in_zookeepers_order() {
     // Arguments before quorum and ACL.
     assert_eq!(h.code("", "x", "", -1), ErrorCode::MarshallingError);
     assert_eq!(h.code("server.4", "", "", -1), ErrorCode::BadArguments);
+    // A port outside 0..=65535: ZooKeeper's InetSocketAddress throws, a marshalling
+    // error; a port that is no number is a ConfigException there, BADARGUMENTS.
+    for spec in [
+        "server.6=127.0.0.46:99999:24106:participant;24006",
+        "server.6=127.0.0.46:24006:24106:participant;127.0.0.46:70000",
+        "server.6=[::1]:24006:-5;24007",
+    ] {
+        assert_eq!(
+            h.code(spec, "", "", -1),
+            ErrorCode::MarshallingError,
+            "{spec}"
+        );
+    }
+    assert_eq!(
+        h.code("server.6=127.0.0.46:x:24106;24006", "", "", -1),
+        ErrorCode::BadArguments
+    );
     assert_eq!(
         h.code("server.4=127.0.0.1:24004:24104", "", "", -1),
         ErrorCode::BadArguments,
