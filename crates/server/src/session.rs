@@ -199,13 +199,18 @@ impl SessionTracker {
     }
 
     /// Checks password and liveness for a reconnect; on success the session takes the
-    /// newly negotiated timeout and is touched.
+    /// newly negotiated timeout and is touched. `owner`: this tracker decides the
+    /// session's liveness (the leader, a standalone or read-only server, a local
+    /// session's server); then a session past its deadline that the expiry sweep has not
+    /// reached yet is refused as expired ([`SessionTracker::touch_live`]). A learner's
+    /// table is not the judge (the leader is asked), so it passes `false`.
     pub fn revalidate(
         &mut self,
         id: SessionId,
         passwd: &[u8],
         timeout_ms: i32,
         now_ms: i64,
+        owner: bool,
     ) -> Result<(), SessionError> {
         if passwd != password(id) {
             return Err(SessionError::BadPassword);
@@ -213,9 +218,24 @@ impl SessionTracker {
         match self.sessions.get_mut(&id) {
             None => return Err(SessionError::Unknown),
             Some(s) if s.closing => return Err(SessionError::Closing),
+            Some(s) if owner && s.expires_at <= now_ms => return Err(SessionError::Closing),
             Some(s) => s.timeout_ms = timeout_ms,
         }
         self.touch(id, now_ms)
+    }
+
+    /// [`SessionTracker::touch`] for a session that must still be within its deadline:
+    /// one whose deadline has passed is not brought back, even before the expiry sweep
+    /// reaches it. After a stall (a stopped or starved process) a client's reconnect,
+    /// queued meanwhile, may be read before the sweep runs: touching the session then
+    /// would revive a session its client has given up on (Curator already reported it
+    /// LOST and made a new one) and keep its ephemerals and locks for another timeout.
+    pub fn touch_live(&mut self, id: SessionId, now_ms: i64) -> Result<(), SessionError> {
+        match self.sessions.get(&id) {
+            None => Err(SessionError::Unknown),
+            Some(s) if s.closing || s.expires_at <= now_ms => Err(SessionError::Closing),
+            Some(_) => self.touch(id, now_ms),
+        }
     }
 
     /// A new leadership term: sessions left closing by an earlier term (expired, but
@@ -576,17 +596,31 @@ mod tests {
         let mut t = SessionTracker::new(ServerId(1), 2000, 0);
         let id = t.next_session_id();
         t.add(id, 4000, 0);
-        assert_eq!(t.revalidate(id, &password(id), 6000, 100), Ok(()));
+        assert_eq!(t.revalidate(id, &password(id), 6000, 100, true), Ok(()));
         assert_eq!(t.get(id).unwrap().timeout_ms, 6000);
         assert_eq!(t.get(id).unwrap().expires_at, 8000);
         assert_eq!(
-            t.revalidate(id, &[0u8; 16], 4000, 100),
+            t.revalidate(id, &[0u8; 16], 4000, 100, true),
             Err(SessionError::BadPassword)
         );
         let other = SessionId(id.0 + 1);
         assert_eq!(
-            t.revalidate(other, &password(other), 4000, 100),
+            t.revalidate(other, &password(other), 4000, 100, true),
             Err(SessionError::Unknown)
         );
+        // Past its deadline (8000) and not swept yet: the owner refuses it, and does not
+        // move its deadline; a learner's table (not the judge) still touches it.
+        assert_eq!(
+            t.revalidate(id, &password(id), 6000, 8000, true),
+            Err(SessionError::Closing)
+        );
+        assert_eq!(t.touch_live(id, 8500), Err(SessionError::Closing));
+        assert_eq!(t.get(id).unwrap().expires_at, 8000);
+        assert_eq!(t.take_expired(8000), vec![id]);
+        let mut l = SessionTracker::new(ServerId(1), 2000, 0);
+        let id = l.next_session_id();
+        l.add(id, 4000, 0);
+        assert_eq!(l.revalidate(id, &password(id), 4000, 9000, false), Ok(()));
+        assert_eq!(l.touch_live(id, 9001), Ok(()));
     }
 }

@@ -553,11 +553,17 @@ impl Conn {
             let mut r = if local {
                 shared
                     .local_sessions()
-                    .revalidate(sid, &req.passwd, timeout, shared.now_ms())
+                    .revalidate(sid, &req.passwd, timeout, shared.now_ms(), true)
             } else {
+                // The leader (or a standalone server) judges liveness itself; a learner
+                // asks the leader below.
+                let owner = !matches!(
+                    shared.quorum.role(),
+                    crate::zab::Role::Following | crate::zab::Role::Observing
+                );
                 shared
                     .sessions()
-                    .revalidate(sid, &req.passwd, timeout, shared.now_ms())
+                    .revalidate(sid, &req.passwd, timeout, shared.now_ms(), owner)
             };
             // A learner asks the leader, which owns session liveness (REVALIDATE), also
             // about a session it does not know yet (its createSession may not have been
@@ -637,7 +643,7 @@ impl Conn {
             self.unbind_others(sid);
             let r = shared
                 .local_sessions()
-                .revalidate(sid, &req.passwd, timeout, now);
+                .revalidate(sid, &req.passwd, timeout, now, true);
             if let Err(e) = r {
                 tracing::info!(addr = %self.addr, "invalid read-only session 0x{sid:x} for client: {e}");
                 self.send_connect_response(ConnectResponse {

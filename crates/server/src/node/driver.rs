@@ -948,7 +948,7 @@ impl Driver {
                     let now = self.shared.now_ms();
                     self.shared
                         .sessions()
-                        .touch(SessionId(session), now)
+                        .touch_live(SessionId(session), now)
                         .is_ok()
                 };
                 let reply = QuorumPacket::with_data(
