@@ -26,7 +26,8 @@ admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), th
               initial_configuration and system_properties show it as ********
   idle        a connection that sends nothing is closed after admin.idleTimeout (both)
   notserving  a lone ensemble member answers ruok with ZooKeeper's "not currently serving"
-              error and still answers monitor (both)
+              error and still answers monitor; its four-letter words answer as
+              ZooKeeper's (not serving; isro null) (both)
   secure      a TLS client of secureClientPort is listed under secure_connections, a plain
               one under connections, with the keys ZooKeeper gives them (both)
   busyport    an admin port already in use: a standalone server does not start, an ensemble
@@ -286,6 +287,18 @@ def case_notserving(ctx):
     assert answers["zk"] == {"command": "ruok", "error":
                              "This ZooKeeper instance is not currently serving requests"}, answers
     assert answers["rzk"] == answers["zk"], answers
+    # Four-letter words on the lone members: those that need a running server say so
+    # (hash without the newline, isro "null"); ruok still answers imok.
+    words = ["conf", "cons", "crst", "dump", "dirs", "mntr", "srst", "wchs", "wchc", "wchp",
+             "hash", "isro", "srvr", "stat", "ruok"]
+    fours = {kind: {w: zkproc.four(base + 2, w) for w in words}
+             for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS))}
+    assert fours["zk"]["mntr"] == "This ZooKeeper instance is not currently serving requests\n", fours
+    assert fours["zk"]["isro"] == "null", fours
+    assert fours["rzk"] == fours["zk"], {w: (fours["rzk"][w], fours["zk"][w]) for w in words
+                                         if fours["rzk"][w] != fours["zk"][w]}
+    z = {kind: cmd(base + 12, "zabstate") for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS))}
+    assert z["rzk"] == z["zk"], z
     # monitor needs no serving server: rzk answers it while looking. (ZooKeeper 3.8 fails
     # it with HTTP 500, a NullPointerException without a running server;
     # docs/COMPATIBILITY.md.)
@@ -388,6 +401,23 @@ def case_ensemble_shapes(ctx):
         assert int(z["last_zxid"], 16) == zxid, (kind, z, zxid)
         assert (z["zab_epoch"], z["zab_counter"]) == (zxid >> 32, zxid & 0xFFFFFFFF), (kind, z)
         assert "proposal_stats" in cmd(ports[kind]["leader"], "server_stats"), kind
+    # dump's session part on a follower: ZooKeeper's learner tracker lists global sessions
+    # with their timeouts (not expiry buckets), the session made through it included.
+    layouts = {}
+    for kind, base in (("rzk", RZK_ENS), ("zk", ZK_ENS)):
+        client_port = ports[kind]["follower"] - 10
+        z = KazooClient(hosts=f"127.0.0.1:{client_port}", timeout=10)
+        z.start(timeout=30)
+        try:
+            text = zkproc.four(client_port, "dump")
+            part = text.split("ephemeral nodes dump:")[0].splitlines()
+            sid = f"0x{z.client_id[0]:x}\t10000ms"
+            assert sid in part, (kind, sid, part)
+            layouts[kind] = [part[0], part[1].split("(")[0]]
+        finally:
+            z.stop()
+            z.close()
+    assert layouts["rzk"] == layouts["zk"] == ["SessionTracker dump:", "Global Sessions"], layouts
 
 
 def case_aliases(ctx):

@@ -181,6 +181,8 @@ def run(args, kind):
         assert "READ-ONLY mode; serving only read-only clients" in srvr, srvr
         mntr = zkproc.four(p1, "mntr")
         assert zkproc.field(mntr, "zk_server_state") == "read-only", mntr
+        # A read-only server is no quorum server: no peer state or quorum size rows.
+        assert "zk_peer_state" not in mntr and "zk_quorum_size" not in mntr, mntr
         ro = ens.admin_get("is_read_only")
         assert ro.get("read_only") is True, ro
         ok(f"{kind}: read-only mode {took:.1f}s after the partition: isro ro, srvr/mntr "

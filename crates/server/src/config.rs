@@ -310,6 +310,9 @@ pub struct Config {
     /// `zookeeper.` prefix), as in ZooKeeper, where zoo.cfg keys become system
     /// properties over the `-D` ones. The AdminServer's `system_properties` shows them.
     pub jvm_properties: Vec<(String, String)>,
+    /// zoo.cfg's own keys and values, in file order (no JVM flag): the AdminServer's
+    /// `system_properties` shows those ZooKeeper turns into `zookeeper.<key>`.
+    pub file_properties: Vec<(String, String)>,
     /// Authentication: providers, enforce.auth, super users, the SASL server.
     pub auth: AuthSettings,
     /// What start-up should tell the operator ([`Config::log_notes`]).
@@ -360,6 +363,7 @@ impl Default for Config {
             my_id: None,
             unknown: Properties::default(),
             jvm_properties: Vec::new(),
+            file_properties: Vec::new(),
             auth: AuthSettings::default(),
             notes: Vec::new(),
             admin: Default::default(),
@@ -574,11 +578,12 @@ impl Config {
             })
             .collect();
         let mut props = system.to_vec();
-        props.extend(file);
+        props.extend(file.iter().cloned());
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
             jvm_properties,
+            file_properties: file,
             ..Config::default()
         };
         let mut refusals: Vec<Refusal> = Vec::new();

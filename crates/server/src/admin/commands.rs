@@ -462,21 +462,14 @@ fn system_properties(status: Status<'_>, _: &Args) -> Map<String, Value> {
     // The flags first: a zoo.cfg key ZooKeeper turns into a system property overrides
     // a `-D` flag of the same name (`jvm_properties` already hold the values in force).
     props.extend(cfg.jvm_properties.iter().cloned());
-    let zk_name = |k: &str| {
-        if k.starts_with("zookeeper.") {
-            k.to_owned()
-        } else {
-            format!("zookeeper.{k}")
+    // Then what QuorumPeerConfig does with every zoo.cfg key it does not parse itself:
+    // System.setProperty("zookeeper." + key) (server.N lines too, unless a dynamic
+    // file holds the membership).
+    let dynamic = cfg.dynamic_config_file.is_some();
+    for (k, v) in &cfg.file_properties {
+        if !(is_quorum_peer_config_key(k) || dynamic && k.starts_with("server.")) {
+            props.insert(format!("zookeeper.{k}"), v.clone());
         }
-    };
-    for (k, v) in cfg.unknown.iter() {
-        props.insert(zk_name(k), v.clone());
-    }
-    if let Some(d) = &cfg.super_digest {
-        props.insert(
-            zk_name("DigestAuthenticationProvider.superDigest"),
-            d.clone(),
-        );
     }
     props
         .into_iter()
@@ -485,6 +478,62 @@ fn system_properties(status: Status<'_>, _: &Args) -> Map<String, Value> {
             (k, Value::from(v))
         })
         .collect()
+}
+
+/// The zoo.cfg keys ZooKeeper 3.8's `QuorumPeerConfig.parseProperties` takes itself
+/// (every other key becomes the system property `zookeeper.<key>`).
+fn is_quorum_peer_config_key(k: &str) -> bool {
+    const KEYS: &[&str] = &[
+        "dataDir",
+        "dataLogDir",
+        "clientPort",
+        "localSessionsEnabled",
+        "localSessionsUpgradingEnabled",
+        "clientPortAddress",
+        "secureClientPort",
+        "secureClientPortAddress",
+        "observerMasterPort",
+        "clientPortListenBacklog",
+        "tickTime",
+        "maxClientCnxns",
+        "minSessionTimeout",
+        "maxSessionTimeout",
+        "initLimit",
+        "syncLimit",
+        "connectToLearnerMasterLimit",
+        "electionAlg",
+        "quorumListenOnAllIPs",
+        "peerType",
+        "syncEnabled",
+        "dynamicConfigFile",
+        "autopurge.snapRetainCount",
+        "autopurge.purgeInterval",
+        "standaloneEnabled",
+        "reconfigEnabled",
+        "sslQuorum",
+        "portUnification",
+        "sslQuorumReloadCertFiles",
+        "quorum.auth.enableSasl",
+        "quorum.auth.serverRequireSasl",
+        "quorum.auth.learnerRequireSasl",
+        "quorum.auth.learner.saslLoginContext",
+        "quorum.auth.server.saslLoginContext",
+        "quorum.auth.kerberos.servicePrincipal",
+        "quorum.cnxn.threads.size",
+        "jvm.pause.monitor",
+        "jvm.pause.info-threshold.ms",
+        "jvm.pause.warn-threshold.ms",
+        "jvm.pause.sleep.time.ms",
+        "metricsProvider.className",
+        "multiAddress.enabled",
+        "multiAddress.reachabilityCheckTimeoutMs",
+        "multiAddress.reachabilityCheckEnabled",
+        "version",
+    ];
+    KEYS.contains(&k)
+        || k.starts_with("metricsProvider.")
+        || k.starts_with("group.")
+        || k.starts_with("weight.")
 }
 
 fn host_port(host: &str, port: u16) -> String {
@@ -578,17 +627,14 @@ fn multi_address(host: &str, port: u16) -> Value {
 fn zabstate(status: Status<'_>, _: &Args) -> Map<String, Value> {
     let cfg = status.config();
     let me: Option<&QuorumServer> = cfg.my_id.and_then(|id| cfg.servers.get(&id));
-    let (true, Some(me)) = (cfg.is_distributed(), me) else {
+    // ZooKeeper 3.8.0 answers in full only with a quorum server running (a serving
+    // leader, follower or observer); looking, synchronising or read-only, it has none.
+    let serving = status.is_serving() && !status.is_read_only();
+    let (true, true, Some(me)) = (cfg.is_distributed(), serving, me) else {
         return obj(json!({ "voting": false, "zabstate": "" }));
     };
     let zxid = data::server_summary(status).last_zxid.0;
-    // ZooKeeper's ZabState: election while looking, broadcast while serving, and
-    // discovery/synchronization in between (rzk does not tell those two apart).
-    let state = match (status.mode(), status.is_serving()) {
-        ("looking" | "read-only", _) => "election",
-        (_, true) => "broadcast",
-        (_, false) => "synchronization",
-    };
+    let state = "broadcast";
     obj(json!({
         "myid": cfg.server_id().0,
         "is_leader": status.mode() == "leader",

@@ -142,8 +142,18 @@ pub fn environment() -> Vec<(&'static str, String)> {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let home = std::env::var("HOME").unwrap_or_default();
+    // Java takes user.name and user.home from the password database entry of the
+    // process's uid, not from the environment.
+    let entry = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| passwd_entry(&t, rustix::process::getuid().as_raw()));
+    let (user, home) = match entry {
+        Some((u, h)) => (u, h),
+        None => (
+            std::env::var("USER").unwrap_or_else(|_| "?".into()),
+            std::env::var("HOME").unwrap_or_default(),
+        ),
+    };
     let tmp = std::env::temp_dir().display().to_string();
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -159,8 +169,8 @@ pub fn environment() -> Vec<(&'static str, String)> {
         ("java.library.path", String::new()),
         ("java.io.tmpdir", tmp),
         ("java.compiler", "<NA>".into()),
-        ("os.name", std::env::consts::OS.into()),
-        ("os.arch", std::env::consts::ARCH.into()),
+        ("os.name", java_os_name().into()),
+        ("os.arch", java_os_arch().into()),
         ("os.version", os_release()),
         ("user.name", user),
         ("user.home", home),
@@ -169,6 +179,34 @@ pub fn environment() -> Vec<(&'static str, String)> {
         ("os.memory.max", format!("{}MB", total / 1024)),
         ("os.memory.total", format!("{}MB", total / 1024)),
     ]
+}
+
+/// The name and home directory of `uid` in `/etc/passwd` text (`name:pw:uid:gid:gecos:home:shell`).
+fn passwd_entry(text: &str, uid: u32) -> Option<(String, String)> {
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
+            .then(|| (f[0].to_owned(), f[5].to_owned()))
+    })
+}
+
+/// Java's `os.name` for this platform (`Linux`, not Rust's `linux`).
+fn java_os_name() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Mac OS X",
+        "freebsd" => "FreeBSD",
+        other => other,
+    }
+}
+
+/// Java's `os.arch` for this platform (`amd64` for x86_64).
+fn java_os_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "x86",
+        other => other,
+    }
 }
 
 /// The kernel release (`os.version`).
@@ -246,4 +284,24 @@ pub fn watchers_by_path(status: Status<'_>) -> Vec<(String, Vec<SessionId>)> {
 pub fn digest(status: Status<'_>) -> (Zxid, i64) {
     let t = status.tree();
     (t.last_zxid(), t.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_values_as_java_prints_them() {
+        let text = "root:x:0:0:root:/root:/bin/bash\nzk:x:107:112::/var/lib/zookeeper:/bin/false\n";
+        assert_eq!(
+            passwd_entry(text, 107),
+            Some(("zk".to_owned(), "/var/lib/zookeeper".to_owned()))
+        );
+        assert_eq!(passwd_entry(text, 0).map(|e| e.0), Some("root".to_owned()));
+        assert_eq!(passwd_entry(text, 5), None);
+        assert_eq!(passwd_entry("broken:line\n", 0), None);
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            assert_eq!((java_os_name(), java_os_arch()), ("Linux", "amd64"));
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 pub fn server_stats(status: Status<'_>, clients: bool) -> String {
     let mut s = String::new();
     if !status.is_serving() {
-        return "This ZooKeeper instance is not currently serving requests\n".to_owned();
+        return format!("{}\n", super::NOT_SERVING);
     }
     let d = data::server_summary(status);
     let _ = writeln!(s, "Zookeeper version: {}", d.version);
@@ -169,26 +169,46 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// `dump`: session expiry buckets, ephemerals by session, connections.
-pub fn dump(status: Status<'_>) -> String {
-    let d = data::dump(status);
-    let mut s = String::from("SessionTracker dump:\n");
-    let n_sessions: usize = d.expiry_buckets.iter().map(|(_, ids)| ids.len()).sum();
-    let _ = writeln!(
-        s,
-        "Session Sets ({})/({}):",
-        d.expiry_buckets.len(),
-        n_sessions
-    );
-    for (at, ids) in d.expiry_buckets {
+/// A bucketed session tracker as ZooKeeper's `SessionTrackerImpl.dumpSessions` prints it.
+fn session_sets(s: &mut String, status: Status<'_>, buckets: &[(i64, Vec<rzk_proto::SessionId>)]) {
+    let n_sessions: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+    let _ = writeln!(s, "Session Sets ({})/({}):", buckets.len(), n_sessions);
+    for (at, ids) in buckets {
         let _ = writeln!(
             s,
             "{} expire at {}:",
             ids.len(),
-            java_date(status.to_wall_ms(at))
+            java_date(status.to_wall_ms(*at))
         );
         for id in ids {
             let _ = writeln!(s, "\t0x{id:x}");
         }
+    }
+}
+
+pub fn dump(status: Status<'_>) -> String {
+    let d = data::dump(status);
+    let mut s = String::from("SessionTracker dump:\n");
+    // ZooKeeper's session trackers: a learner (and a read-only server) keeps its local
+    // sessions in buckets and the global ones as ids with timeouts; the leader (and a
+    // standalone server) keeps buckets, the local ones first when local sessions are on.
+    let learner = matches!(status.mode(), "follower" | "observer" | "read-only");
+    let local = status.config().local_sessions_enabled || status.mode() == "read-only";
+    if local {
+        s.push_str("Local ");
+        session_sets(&mut s, status, &status.local_session_buckets());
+    }
+    if learner {
+        let global = status.session_timeouts();
+        let _ = writeln!(s, "Global Sessions({}):", global.len());
+        for (id, timeout) in global {
+            let _ = writeln!(s, "0x{id:x}\t{timeout}ms");
+        }
+    } else {
+        if local {
+            s.push_str("Global ");
+        }
+        session_sets(&mut s, status, &d.expiry_buckets);
     }
     s.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(s, "Sessions with Ephemerals ({}):", d.ephemerals.len());

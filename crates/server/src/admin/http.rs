@@ -192,8 +192,10 @@ impl axum::serve::Listener for IdleListener {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     let mut s = TimeoutStream::new(stream);
-                    s.set_read_timeout(Some(self.idle));
-                    s.set_write_timeout(Some(self.idle));
+                    // Zero: admin.idleTimeout was 0 or less, no timeout (as Jetty).
+                    let idle = (!self.idle.is_zero()).then_some(self.idle);
+                    s.set_read_timeout(idle);
+                    s.set_write_timeout(idle);
                     return (Box::pin(s), addr);
                 }
                 Err(e) => {

@@ -214,10 +214,11 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
 }
 
 /// The rows of an ensemble member's role (ZooKeeper's `QuorumPeer`, `Leader` and
-/// `Observer` gauges); none for a standalone server.
+/// `Observer` gauges); none for a standalone server, nor in read-only mode (ZooKeeper's
+/// read-only server is no quorum server and registers none of them).
 fn role_rows(status: Status<'_>, r: &mut MntrRows) {
     let mode = status.mode();
-    if mode == "standalone" {
+    if mode == "standalone" || mode == "read-only" {
         return;
     }
     let phase = match (mode, status.is_serving()) {

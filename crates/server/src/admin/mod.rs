@@ -49,6 +49,9 @@ pub fn full_version() -> String {
 /// closes with no answer, as ZooKeeper closes on a short mask.
 const STMK_MASK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What ZooKeeper's four-letter commands answer while no server runs.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
 /// Runs one four-letter word (already recognised) and returns its output. `rd` is the
 /// connection, for `stmk`'s 8-byte argument.
 pub async fn four_letter_word<R: AsyncRead + Unpin>(
@@ -66,6 +69,18 @@ pub async fn four_letter_word<R: AsyncRead + Unpin>(
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
     tracing::info!("processing four-letter word {cmd}");
+    // ZooKeeper's commands that need a running server answer this instead while none
+    // runs (an ensemble member without a leader): `hash` without the newline, `isro`
+    // "null"; ruok, envi, gtmk and stmk answer as usual, srvr and stat say it themselves.
+    if !status.is_serving() {
+        match cmd {
+            "conf" | "cons" | "crst" | "dump" | "dirs" | "mntr" | "srst" | "wchs" | "wchc"
+            | "wchp" => return format!("{NOT_SERVING}\n"),
+            "hash" => return NOT_SERVING.to_owned(),
+            "isro" => return "null".to_owned(),
+            _ => {}
+        }
+    }
     match cmd {
         "ruok" => "imok".to_owned(),
         "isro" => if status.is_read_only() { "ro" } else { "rw" }.to_owned(),

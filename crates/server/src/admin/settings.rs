@@ -66,6 +66,15 @@ impl AdminSettings {
         };
         // Boolean.parseBoolean of the property, "true" when absent.
         let enabled = get("admin.enableServer").is_none_or(|(_, v)| keys::java_true(&v));
+        if !enabled {
+            // ZooKeeper reads the other admin.* keys only to start the AdminServer: with
+            // it off, a value it could not use does not stop the server.
+            return Ok(AdminSettings {
+                enabled: false,
+                initial_config: redacted_text(text),
+                ..AdminSettings::default()
+            });
+        }
         let port = match get("admin.serverPort") {
             Some((k, v)) => v
                 .parse::<u16>()
@@ -87,10 +96,13 @@ impl AdminSettings {
             },
             None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         };
+        // Zero or less: connections never time out (Jetty's idle timeout).
         let idle_ms = match get("admin.idleTimeout") {
             Some((k, v)) => v
-                .parse::<u64>()
-                .map_err(|_| invalid(k, v, "not a number of milliseconds"))?,
+                .parse::<i64>()
+                .map_err(|_| invalid(k, v, "not a number of milliseconds"))?
+                .max(0)
+                .unsigned_abs(),
             None => DEFAULT_IDLE_TIMEOUT_MS,
         };
         let command_url = match get("admin.commandURL") {
@@ -206,12 +218,22 @@ mod tests {
         for (k, v) in [
             ("admin.serverPort", "80a"),
             ("admin.serverAddress", "no such host.invalid"),
-            ("admin.idleTimeout", "-1"),
+            ("admin.idleTimeout", "soon"),
             ("admin.commandURL", "commands"),
         ] {
             let e = AdminSettings::from_properties(&props(&[(k, v)]), "").unwrap_err();
             assert!(e.to_string().contains(k), "{e}");
+            // With the AdminServer off ZooKeeper never reads them: neither does rzk.
+            let off = AdminSettings::from_properties(
+                &props(&[(k, v), ("admin.enableServer", "false")]),
+                "",
+            )
+            .unwrap();
+            assert!(!off.enabled);
         }
+        // A negative idle timeout is none (ZooKeeper's Jetty serves with it).
+        let s = AdminSettings::from_properties(&props(&[("admin.idleTimeout", "-5")]), "").unwrap();
+        assert_eq!(s.idle_timeout, Duration::ZERO);
     }
 
     #[test]

@@ -1161,6 +1161,8 @@ impl Conn {
         match what {
             Local::Ping => {
                 let zxid = shared.tree().last_zxid();
+                // ZooKeeper's `cons` lzxid is the zxid of the last reply, pings included.
+                self.stats.last_zxid.store(zxid.0, Ordering::Relaxed);
                 self.send_frame(&reply_frame(xid::PING, zxid, 0, &[])).await
             }
             Local::Read(rq) => {
@@ -1194,6 +1196,7 @@ impl Conn {
                     let events = shared.watches().set_watches(self.id, &sw, &tree);
                     (events, tree.last_zxid(), close)
                 };
+                self.stats.last_zxid.store(zxid.0, Ordering::Relaxed);
                 for n in &notes {
                     self.send_frame(n).await?;
                 }

@@ -98,6 +98,18 @@ impl<'a> Status<'a> {
         self.shared.sessions().buckets()
     }
 
+    /// The local sessions' expiry buckets (localSessionsEnabled, read-only mode).
+    pub fn local_session_buckets(&self) -> Vec<(i64, Vec<SessionId>)> {
+        self.shared.local_sessions().buckets()
+    }
+
+    /// Every global session with its timeout (ms), by id.
+    pub fn session_timeouts(&self) -> Vec<(SessionId, i32)> {
+        let mut v = self.shared.sessions().timeouts();
+        v.sort_unstable();
+        v
+    }
+
     /// Number of watches (all kinds).
     pub fn watch_count(&self) -> usize {
         self.shared.watches().watch_count()
