@@ -148,6 +148,25 @@ impl fmt::Debug for Properties {
     }
 }
 
+/// Properties in order (JVM flags), as (name, value); `Debug` redacts secrets' values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PropertyList(pub Vec<(String, String)>);
+
+impl Deref for PropertyList {
+    type Target = Vec<(String, String)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PropertyList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, v)| (k, keys::shown(k, v))))
+            .finish()
+    }
+}
+
 /// The environment variables whose `-Dname=value` flags a ZooKeeper server's JVM gets:
 /// zkServer.sh runs `java $SERVER_JVMFLAGS $JVMFLAGS ...` (so on a duplicate the
 /// `JVMFLAGS` one, later on the command line, wins). docs/CONFIG.md §1.
@@ -309,10 +328,11 @@ pub struct Config {
     /// the value in force: zoo.cfg's where it sets the same key (with or without the
     /// `zookeeper.` prefix), as in ZooKeeper, where zoo.cfg keys become system
     /// properties over the `-D` ones. The AdminServer's `system_properties` shows them.
-    pub jvm_properties: Vec<(String, String)>,
-    /// zoo.cfg's own keys and values, in file order (no JVM flag): the AdminServer's
-    /// `system_properties` shows those ZooKeeper turns into `zookeeper.<key>`.
-    pub file_properties: Vec<(String, String)>,
+    pub jvm_properties: PropertyList,
+    /// zoo.cfg's own keys and values (the last of a repeated key, as Java's
+    /// `Properties`; no JVM flag): the AdminServer's `system_properties` shows those
+    /// ZooKeeper turns into `zookeeper.<key>`. Debug output hides secrets.
+    pub file_properties: Properties,
     /// Authentication: providers, enforce.auth, super users, the SASL server.
     pub auth: AuthSettings,
     /// What start-up should tell the operator ([`Config::log_notes`]).
@@ -362,8 +382,8 @@ impl Default for Config {
             dynamic_config_file: None,
             my_id: None,
             unknown: Properties::default(),
-            jvm_properties: Vec::new(),
-            file_properties: Vec::new(),
+            jvm_properties: PropertyList::default(),
+            file_properties: Properties::default(),
             auth: AuthSettings::default(),
             notes: Vec::new(),
             admin: Default::default(),
@@ -570,20 +590,22 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let file = parse_properties(text);
         let bare = |k: &str| k.strip_prefix("zookeeper.").unwrap_or(k).to_owned();
-        let jvm_properties = system
-            .iter()
-            .map(|(k, v)| {
-                let in_file = file.iter().rev().find(|(f, _)| bare(f) == bare(k));
-                (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
-            })
-            .collect();
+        let jvm_properties = PropertyList(
+            system
+                .iter()
+                .map(|(k, v)| {
+                    let in_file = file.iter().rev().find(|(f, _)| bare(f) == bare(k));
+                    (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
+                })
+                .collect(),
+        );
         let mut props = system.to_vec();
         props.extend(file.iter().cloned());
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
             jvm_properties,
-            file_properties: file,
+            file_properties: Properties(file.into_iter().collect()),
             ..Config::default()
         };
         let mut refusals: Vec<Refusal> = Vec::new();
@@ -1679,6 +1701,21 @@ mod tests {
     /// The JVM flags' system properties carry the value in force: zoo.cfg's where it
     /// sets the same key, as ZooKeeper's zoo.cfg keys override `-D` flags.
     #[test]
+    fn secrets_of_flags_and_file_stay_out_of_debug() {
+        let c = Config::from_properties_with(
+            "dataDir=/d\nssl.trustStore.password=filepw-1\n",
+            &[(
+                "zookeeper.ssl.keyStore.password".to_owned(),
+                "flagpw-2".to_owned(),
+            )],
+        )
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("filepw-1") && !d.contains("flagpw-2"), "{d}");
+        assert_eq!(c.file_properties["ssl.trustStore.password"], "filepw-1");
+    }
+
+    #[test]
     fn jvm_properties_hold_the_value_in_force() {
         let flags = jvm_flag_properties(
             "-Xmx1g -Dzookeeper.DigestAuthenticationProvider.superDigest=super:FLAG= -Dzookeeper.forceSync=no -Dzookeeper.snapCount=5000",
@@ -1691,7 +1728,7 @@ mod tests {
         assert_eq!(c.super_digest.as_deref(), Some("super:FILE="));
         assert!(c.force_sync);
         assert_eq!(
-            c.jvm_properties,
+            *c.jvm_properties,
             [
                 (
                     "zookeeper.DigestAuthenticationProvider.superDigest".to_owned(),

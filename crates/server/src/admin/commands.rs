@@ -466,7 +466,7 @@ fn system_properties(status: Status<'_>, _: &Args) -> Map<String, Value> {
     // System.setProperty("zookeeper." + key) (server.N lines too, unless a dynamic
     // file holds the membership).
     let dynamic = cfg.dynamic_config_file.is_some();
-    for (k, v) in &cfg.file_properties {
+    for (k, v) in cfg.file_properties.iter() {
         if !(is_quorum_peer_config_key(k) || dynamic && k.starts_with("server.")) {
             props.insert(format!("zookeeper.{k}"), v.clone());
         }
