@@ -146,6 +146,10 @@ async fn port_unification_serves_tls_and_plaintext() {
     let pki = Pki::new();
     let server = pki.server(&[
         ("client.portUnification", "true".to_owned()),
+        (
+            "serverCnxnFactory",
+            "org.apache.zookeeper.server.NettyServerCnxnFactory".to_owned(),
+        ),
         ("ssl.clientAuth", "want".to_owned()),
     ]);
     let hosts = server.hosts();

@@ -232,9 +232,8 @@ impl SessionTracker {
     /// LOST and made a new one) and keep its ephemerals and locks for another timeout.
     pub fn touch_live(&mut self, id: SessionId, now_ms: i64) -> Result<(), SessionError> {
         match self.sessions.get(&id) {
-            None => Err(SessionError::Unknown),
-            Some(s) if s.closing || s.expires_at <= now_ms => Err(SessionError::Closing),
-            Some(_) => self.touch(id, now_ms),
+            Some(s) if !s.closing && s.expires_at <= now_ms => Err(SessionError::Closing),
+            _ => self.touch(id, now_ms),
         }
     }
 

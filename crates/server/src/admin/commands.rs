@@ -528,7 +528,6 @@ fn is_quorum_peer_config_key(k: &str) -> bool {
         "multiAddress.enabled",
         "multiAddress.reachabilityCheckTimeoutMs",
         "multiAddress.reachabilityCheckEnabled",
-        "version",
     ];
     KEYS.contains(&k)
         || k.starts_with("metricsProvider.")

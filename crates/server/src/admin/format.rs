@@ -192,14 +192,17 @@ pub fn dump(status: Status<'_>) -> String {
     // ZooKeeper's session trackers: a learner (and a read-only server) keeps its local
     // sessions in buckets and the global ones as ids with timeouts; the leader (and a
     // standalone server) keeps buckets, the local ones first when local sessions are on.
+    // (ZooKeeper keeps a local tracker only with local sessions on in an ensemble; its
+    // read-only server without one lists the read-only sessions as global ones.)
     let learner = matches!(status.mode(), "follower" | "observer" | "read-only");
-    let local = status.config().local_sessions_enabled || status.mode() == "read-only";
+    let cfg = status.config();
+    let local = cfg.local_sessions_enabled && cfg.is_distributed();
     if local {
         s.push_str("Local ");
         session_sets(&mut s, status, &status.local_session_buckets());
     }
     if learner {
-        let global = status.session_timeouts();
+        let global = status.session_timeouts(!local && status.mode() == "read-only");
         let _ = writeln!(s, "Global Sessions({}):", global.len());
         for (id, timeout) in global {
             let _ = writeln!(s, "0x{id:x}\t{timeout}ms");

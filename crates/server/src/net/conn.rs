@@ -342,10 +342,6 @@ impl Conn {
         };
         self.count_received();
         crate::metrics::hooks::request_received(connect.len());
-        // ZooKeeper counts connection requests where it reads a ConnectRequest
-        // (`processConnectRequest`), not at accept: four-letter words and failed TLS
-        // handshakes are not counted.
-        crate::metrics::metrics().connection_request_count.inc();
         let req = ConnectRequest::from_bytes(&connect)
             .map_err(|e| ConnError::Malformed("ConnectRequest", e))?;
         self.handshake(req).await?;
@@ -399,13 +395,22 @@ impl Conn {
 
     /// The client showed it is alive: its session's expiry moves on.
     /// Touches the session at `self.batch_at` (the read's arrival time, already read).
+    /// Where this server judges the session (the leader, a standalone or read-only
+    /// server, a local session), a session past its deadline is not revived: a request
+    /// read after a stall leaves it to the expiry sweep
+    /// ([`crate::session::SessionTracker::touch_live`]).
     fn touch_session(&self) {
         let shared = &self.shared;
         let now = shared.ms_at(self.batch_at);
         if self.local_session {
-            let _ = shared.local_sessions().touch(self.session, now);
-        } else {
+            let _ = shared.local_sessions().touch_live(self.session, now);
+        } else if matches!(
+            shared.quorum.role(),
+            crate::zab::Role::Following | crate::zab::Role::Observing
+        ) {
             let _ = shared.sessions().touch(self.session, now);
+        } else {
+            let _ = shared.sessions().touch_live(self.session, now);
         }
     }
 
@@ -476,6 +481,14 @@ impl Conn {
 
     async fn handshake(&mut self, req: ConnectRequest) -> Result<(), ConnError> {
         let shared = self.shared.clone();
+        // ZooKeeper counts connection requests where a running server reads a
+        // ConnectRequest (`processConnectRequest`), not at accept: four-letter words,
+        // failed TLS handshakes and requests to a member that does not serve are not
+        // counted.
+        let serving = shared.quorum.is_serving() || shared.quorum.is_read_only();
+        if serving {
+            crate::metrics::metrics().connection_request_count.inc();
+        }
         if !shared.quorum.is_serving() && shared.quorum.is_read_only() {
             return self.handshake_read_only(req).await;
         }

@@ -41,10 +41,12 @@ pub enum ApplyMsg {
     /// text and version) into `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader`
     /// → `initConfigInZKDatabase`; no client is connected then, so no watch fires).
     ConfigNode(String, Zxid),
-    /// Close every client connection (the server stops serving), after answering the
-    /// commits sent before: a client whose write committed just before the leader went
-    /// away (a reconfig that removed it) gets its reply, then the close.
-    CloseClients(&'static str),
+    /// Close these client connections (those open when the server stopped serving, or
+    /// one whose request came after), after answering the commits sent before: a client
+    /// whose write committed just before the leader went away (a reconfig that removed
+    /// it) gets its reply, then the close. Connections opened later (a new term) are
+    /// not touched.
+    CloseConns(Vec<crate::watch::ConnId>, &'static str),
     /// Serialize the database (which must be at `zxid`) for a learner's SNAP.
     Snapshot {
         zxid: Zxid,
@@ -122,12 +124,9 @@ fn run(
                     }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
-                ApplyMsg::CloseClients(why) => {
-                    let n = shared.clients.close_all(why);
-                    tracing::info!(
-                        clients = n,
-                        "not serving clients any more; connections closed"
-                    );
+                ApplyMsg::CloseConns(ids, why) => {
+                    let n = shared.clients.close_some(&ids, why);
+                    tracing::debug!(clients = n, "connections closed: {why}");
                 }
                 ApplyMsg::Install(snap) => {
                     last_applied = Some(snap.tree.last_zxid());

@@ -223,6 +223,24 @@ impl Clients {
 
     /// Asks every client connection to close (`why` is logged by each); returns how
     /// many were asked. The registry lock is not held while sending.
+    /// The ids of the connections open now.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.registry().conns.keys().copied().collect()
+    }
+
+    /// Tells the connections `ids` (those still open) to close; returns how many were
+    /// told.
+    pub fn close_some(&self, ids: &[ConnId], why: &'static str) -> usize {
+        let reg = self.registry();
+        ids.iter()
+            .filter(|id| {
+                reg.conns
+                    .get(id)
+                    .is_some_and(|c| c.tx.send(ConnMsg::Close(why)).is_ok())
+            })
+            .count()
+    }
+
     pub fn close_all(&self, why: &'static str) -> usize {
         let txs: Vec<_> = self
             .registry()

@@ -688,8 +688,10 @@ impl Driver {
                     if let Ok(ts) = decode_touches(&data) {
                         let now = self.shared.now_ms();
                         let mut s = self.shared.sessions();
+                        // A learner's report read after a stall must not revive a
+                        // session past its deadline (the sweep expires it).
                         for t in ts {
-                            let _ = s.touch(SessionId(t.session_id), now);
+                            let _ = s.touch_live(SessionId(t.session_id), now);
                         }
                     }
                 }
@@ -819,7 +821,12 @@ impl Driver {
         // replies before the close.
         const WHY: &str = "this server lost its leader";
         if self.applier.is_some() {
-            self.send_applier(ApplyMsg::CloseClients(WHY));
+            let ids = self.shared.clients.conn_ids();
+            tracing::info!(
+                clients = ids.len(),
+                "not serving clients any more; connections closed"
+            );
+            self.send_applier(ApplyMsg::CloseConns(ids, WHY));
         } else {
             let n = self.shared.clients.close_all(WHY);
             tracing::info!(
@@ -994,9 +1001,14 @@ impl Driver {
         }
         if !self.serving {
             if let Origin::Conn(c) = job.origin {
-                self.shared
-                    .clients
-                    .send_to(c, ConnMsg::Close("this server is not serving"));
+                // Through the applier, so that a reply it still has to pass on (an
+                // earlier write of this connection, committed) goes out first.
+                const WHY: &str = "this server is not serving";
+                if self.applier.is_some() {
+                    self.send_applier(ApplyMsg::CloseConns(vec![c], WHY));
+                } else {
+                    self.shared.clients.send_to(c, ConnMsg::Close(WHY));
+                }
             }
             return;
         }

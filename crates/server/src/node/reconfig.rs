@@ -181,6 +181,14 @@ impl Driver {
         for s in m.servers.values() {
             let sid = s.id;
             let peer = Peer::from_server(sid, s);
+            if sid == self.peers.me && !peer.resolved {
+                // This server's own addresses are bound: keep the resolved ones rather
+                // than a placeholder (the observer-master port would bind 0.0.0.0).
+                tracing::warn!(
+                    "my own host in the new membership does not resolve; keeping my addresses"
+                );
+                continue;
+            }
             if let Some(e) = &self.election {
                 e.add_peer(&peer);
             }

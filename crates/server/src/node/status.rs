@@ -103,9 +103,13 @@ impl<'a> Status<'a> {
         self.shared.local_sessions().buckets()
     }
 
-    /// Every global session with its timeout (ms), by id.
-    pub fn session_timeouts(&self) -> Vec<(SessionId, i32)> {
+    /// Every global session with its timeout (ms), by id; with `and_local` the local
+    /// ones too (read-only sessions where no local session tracker is kept).
+    pub fn session_timeouts(&self, and_local: bool) -> Vec<(SessionId, i32)> {
         let mut v = self.shared.sessions().timeouts();
+        if and_local {
+            v.extend(self.shared.local_sessions().timeouts());
+        }
         v.sort_unstable();
         v
     }

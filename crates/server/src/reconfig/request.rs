@@ -242,7 +242,12 @@ fn port_out_of_range(spec: &str) -> Option<i64> {
         Some(v6) => v6.split_once(']').map_or("", |(_, r)| r),
         None => addr.split_once(':').map_or("", |(_, r)| r),
     };
-    let server_ports = rest.trim_start_matches(':').split(':').take(2);
+    let fields: Vec<&str> = rest.trim_start_matches(':').split(':').collect();
+    if fields.len() < 2 {
+        // Too few parts: ZooKeeper's ConfigException (BADARGUMENTS) comes first.
+        return None;
+    }
+    let server_ports = fields.into_iter().take(2);
     let client_port = client.map(|c| c.rsplit_once(':').map_or(c, |(_, p)| p));
     server_ports
         .chain(client_port)

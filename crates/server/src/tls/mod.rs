@@ -636,6 +636,16 @@ impl ClientTlsPlan {
                 ),
             });
         }
+        // Only ZooKeeper's Netty factory reads client.portUnification; its default NIO
+        // factory serves the client port in plaintext whatever the key says.
+        let port_unification = if port_unification && factory != Some(NETTY_FACTORY) {
+            tracing::warn!(
+                "client.portUnification=true is ignored without serverCnxnFactory={NETTY_FACTORY} (as ZooKeeper's NIO factory ignores it)"
+            );
+            false
+        } else {
+            port_unification
+        };
         let tls = if secure_addr.is_some() || port_unification {
             let s = TlsSettings::from_config(cfg, CLIENT_PREFIX)?;
             let server = s.server_config()?;
@@ -1073,8 +1083,12 @@ mod tests {
                 "{e}"
             );
         }
-        // Port unification alone does not need it (ZooKeeper's NIO factory ignores it).
-        let e = ClientTlsPlan::from_config(&cfg("client.portUnification=true\n")).unwrap_err();
+        // Port unification needs it too, or is ignored (ZooKeeper's NIO factory ignores
+        // it): no TLS keys are then needed.
+        let p = ClientTlsPlan::from_config(&cfg("client.portUnification=true\n")).unwrap();
+        assert!(!p.port_unification && p.tls.is_none());
+        let e = ClientTlsPlan::from_config(&cfg(&format!("client.portUnification=true\n{netty}")))
+            .unwrap_err();
         assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
         let e = ClientTlsPlan::from_config(&cfg("secureClientPort=x\n")).unwrap_err();
         assert!(e.to_string().contains("secureClientPort"), "{e}");

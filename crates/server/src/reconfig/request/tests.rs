@@ -225,6 +225,11 @@ fn refusals_in_zookeepers_order() {
         ErrorCode::BadArguments
     );
     assert_eq!(
+        h.code("server.6=127.0.0.46:99999", "", "", -1),
+        ErrorCode::BadArguments,
+        "too few parts is found first"
+    );
+    assert_eq!(
         h.code("server.4=127.0.0.1:24004:24104", "", "", -1),
         ErrorCode::BadArguments,
         "a joiner needs a client port"
