@@ -166,28 +166,11 @@ fn client_ip(auth: &AuthInfo) -> Option<String> {
         .map(|i| i.id.clone())
 }
 
-/// The name of the user running the server (ZooKeeper: the JVM's `user.name`, from the
-/// password database): `USER` / `LOGNAME`, else the owner of this process looked up in
-/// `/etc/passwd`, else `<NA>` as ZooKeeper's `Login.SYSTEM_USER` default.
+/// The name of the user running the server: ZooKeeper's `Login.SYSTEM_USER` is the JVM's
+/// `user.name`, the password database's name for the process's uid, as `envi` reports it
+/// ([`crate::admin::data::java_user`]).
 fn system_user() -> String {
-    if let Some(u) = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    {
-        return u;
-    }
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid());
-    let passwd = std::fs::read_to_string("/etc/passwd");
-    if let (Ok(uid), Ok(passwd)) = (uid, passwd) {
-        for line in passwd.lines() {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() > 2 && f[2].parse::<u32>() == Ok(uid) {
-                return f[0].to_owned();
-            }
-        }
-    }
-    "<NA>".to_owned()
+    crate::admin::data::java_user().0
 }
 
 /// Who submitted an applied txn, as the audit log names them.

@@ -142,18 +142,7 @@ pub fn environment() -> Vec<(&'static str, String)> {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    // Java takes user.name and user.home from the password database entry of the
-    // process's uid, not from the environment.
-    let entry = std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|t| passwd_entry(&t, rustix::process::getuid().as_raw()));
-    let (user, home) = match entry {
-        Some((u, h)) => (u, h),
-        None => (
-            std::env::var("USER").unwrap_or_else(|_| "?".into()),
-            std::env::var("HOME").unwrap_or_default(),
-        ),
-    };
+    let (user, home) = java_user();
     let tmp = std::env::temp_dir().display().to_string();
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -179,6 +168,20 @@ pub fn environment() -> Vec<(&'static str, String)> {
         ("os.memory.max", format!("{}MB", total / 1024)),
         ("os.memory.total", format!("{}MB", total / 1024)),
     ]
+}
+
+/// Java's `user.name` and `user.home`: the password database entry of the process's
+/// uid (not the environment); `$USER` / `$HOME` only when `/etc/passwd` has none.
+pub fn java_user() -> (String, String) {
+    let entry = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| passwd_entry(&t, rustix::process::getuid().as_raw()));
+    entry.unwrap_or_else(|| {
+        (
+            std::env::var("USER").unwrap_or_else(|_| "?".into()),
+            std::env::var("HOME").unwrap_or_default(),
+        )
+    })
 }
 
 /// The name and home directory of `uid` in `/etc/passwd` text (`name:pw:uid:gid:gecos:home:shell`).
