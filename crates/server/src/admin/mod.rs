@@ -49,8 +49,9 @@ pub fn full_version() -> String {
 /// closes with no answer, as ZooKeeper closes on a short mask.
 const STMK_MASK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What ZooKeeper's four-letter commands answer while no server runs.
-pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+/// What ZooKeeper's four-letter commands answer while no server runs (the AdminServer's
+/// error text, the same words).
+pub use commands::NOT_SERVING;
 
 /// Runs one four-letter word (already recognised) and returns its output. `rd` is the
 /// connection, for `stmk`'s 8-byte argument.

@@ -404,10 +404,7 @@ impl Conn {
         let now = shared.ms_at(self.batch_at);
         if self.local_session {
             let _ = shared.local_sessions().touch_live(self.session, now);
-        } else if matches!(
-            shared.quorum.role(),
-            crate::zab::Role::Following | crate::zab::Role::Observing
-        ) {
+        } else if shared.quorum.is_learner() {
             let _ = shared.sessions().touch(self.session, now);
         } else {
             let _ = shared.sessions().touch_live(self.session, now);
@@ -570,10 +567,7 @@ impl Conn {
             } else {
                 // The leader (or a standalone server) judges liveness itself; a learner
                 // asks the leader below.
-                let owner = !matches!(
-                    shared.quorum.role(),
-                    crate::zab::Role::Following | crate::zab::Role::Observing
-                );
+                let owner = !shared.quorum.is_learner();
                 shared
                     .sessions()
                     .revalidate(sid, &req.passwd, timeout, shared.now_ms(), owner)

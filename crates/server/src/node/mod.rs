@@ -199,6 +199,12 @@ impl QuorumStatus {
         }
     }
 
+    /// Whether this server is a follower or an observer: the leader, not this server's
+    /// session table, judges whether a global session is alive.
+    pub fn is_learner(&self) -> bool {
+        matches!(self.role(), Role::Following | Role::Observing)
+    }
+
     /// The leader's sid, if known.
     pub fn leader(&self) -> Option<ServerId> {
         let l = self.leader.load(Ordering::Relaxed);
@@ -234,7 +240,7 @@ impl QuorumStatus {
     /// (leader lost, or none in [`REVALIDATE_TIMEOUT`]) is `NoAnswer`, never "invalid": the
     /// session may well be alive, so the client must try another server.
     pub async fn revalidate(&self, session: SessionId, timeout_ms: i32) -> SessionCheck {
-        if !matches!(self.role(), Role::Following | Role::Observing) {
+        if !self.is_learner() {
             return SessionCheck::Local;
         }
         let Some(tx) = self
