@@ -322,9 +322,29 @@ impl WatchManager {
         }
     }
 
-    /// Total watches (data + child entries), as `mntr`'s zk_watch_count.
+    /// Total watches (data + child entries), as `mntr`'s zk_watch_count. ZooKeeper 3.8
+    /// keeps a persistent-recursive watch in both of its tables, so one counts twice
+    /// there unless the child table already has that connection on that path; rzk keeps
+    /// it in the data table only and counts it as ZooKeeper does.
     pub fn watch_count(&self) -> usize {
-        self.data.count() + self.child.count()
+        let recursive_twice: usize = if self.data.recursive == 0 {
+            0
+        } else {
+            self.data
+                .by_path
+                .iter()
+                .map(|(path, conns)| {
+                    let child = self.child.by_path.get(path);
+                    conns
+                        .iter()
+                        .filter(|&(c, bits)| {
+                            bits & RECURSIVE != 0 && !child.is_some_and(|m| m.contains_key(c))
+                        })
+                        .count()
+                })
+                .sum()
+        };
+        self.data.count() + self.child.count() + recursive_twice
     }
 
     /// `wchs` totals: (connections with watches, watched paths, watches). Like
@@ -427,6 +447,32 @@ mod tests {
     }
 
     #[test]
+    fn watch_count_counts_a_recursive_watch_in_both_tables() {
+        // ZooKeeper 3.8's zk_watch_count after the same registrations (seen with mntr):
+        // a recursive watch is an entry of its data and its child table, merged with a
+        // getChildren watch of the same connection on the same path.
+        let mut w = WatchManager::new();
+        w.add_watch(1, "/r", add_watch_mode::PERSISTENT_RECURSIVE)
+            .unwrap();
+        assert_eq!(w.watch_count(), 2);
+        w.add_data_watch(1, "/r");
+        assert_eq!(w.watch_count(), 2, "same connection, same path: merged");
+        w.add_child_watch(1, "/r");
+        assert_eq!(w.watch_count(), 2);
+        w.add_watch(2, "/r", add_watch_mode::PERSISTENT).unwrap();
+        assert_eq!(
+            w.watch_count(),
+            4,
+            "a persistent watch is in both tables too"
+        );
+        w.add_watch(2, "/s", add_watch_mode::PERSISTENT_RECURSIVE)
+            .unwrap();
+        assert_eq!(w.watch_count(), 6);
+        w.remove_conn(1);
+        assert_eq!(w.watch_count(), 4);
+    }
+
+    #[test]
     fn persistent_and_recursive() {
         let mut w = WatchManager::new();
         w.add_watch(1, "/p", add_watch_mode::PERSISTENT).unwrap();
@@ -525,7 +571,11 @@ mod tests {
             assert_eq!(w.check_watches(1, "/r", t), Err(ErrorCode::NoWatcher));
             assert_eq!(w.remove_watches(1, "/r", t), Err(ErrorCode::NoWatcher));
         }
-        assert_eq!(w.watch_count(), 1, "nothing was removed");
+        assert_eq!(
+            w.watch_count(),
+            2,
+            "nothing was removed (counted as in ZooKeeper's two tables)"
+        );
         assert_eq!(
             w.check_watches(1, "/r", watcher_type::PERSISTENT_RECURSIVE),
             Ok(())

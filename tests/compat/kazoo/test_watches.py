@@ -395,3 +395,38 @@ def test_add_watch_reply_body(zk_hosts, base):
         assert rep.body == zkraw.i32(0)      # ErrorResponse{err=0}
     finally:
         s.close_session()
+
+
+def _watch_count(zk_hosts):
+    for line in zkraw.four_letter(zk_hosts, "mntr").splitlines():
+        key, _, value = line.partition("\t")
+        if key == "zk_watch_count":
+            return int(value)
+    raise AssertionError("mntr has no zk_watch_count")
+
+
+def test_mntr_watch_count_counts_watches_as_zookeeper(zk_hosts, zk, base):
+    """zk_watch_count is the entries of ZooKeeper 3.8's data and child tables: a
+    persistent or recursive watch is in both (2), merged with a one-shot watch of the
+    same session on the same path; found by a break-it review (rzk counted a recursive
+    watch once)."""
+    zk.create(base + "/r", b"")
+    zk.create(base + "/p", b"")
+    a = zkraw.RawSession(zk_hosts, timeout_ms=6000)
+    b = zkraw.RawSession(zk_hosts, timeout_ms=6000)
+    try:
+        start = _watch_count(zk_hosts)
+        steps = [
+            (a, zkraw.OP_ADDWATCH, zkraw.ustring(base + "/r") + zkraw.i32(1), 2),
+            (a, zkraw.OP_GETDATA, zkraw.path_watch_body(base + "/r", True), 2),
+            (a, zkraw.OP_GETCHILDREN, zkraw.path_watch_body(base + "/r", True), 2),
+            (b, zkraw.OP_ADDWATCH, zkraw.ustring(base + "/r") + zkraw.i32(0), 4),
+            (b, zkraw.OP_ADDWATCH, zkraw.ustring(base + "/p") + zkraw.i32(1), 6),
+            (b, zkraw.OP_EXISTS, zkraw.path_watch_body(base + "/p/none", True), 7),
+        ]
+        for session, op, body, want in steps:
+            assert session.call(op, body).err in (0, -101)  # exists: NONODE
+            assert _watch_count(zk_hosts) - start == want, (op, want)
+    finally:
+        a.close()
+        b.close()

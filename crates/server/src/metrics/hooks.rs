@@ -7,7 +7,7 @@
 use super::{metrics, ByteSizes};
 use crate::zab::Role;
 use rzk_proto::Zxid;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -41,6 +41,25 @@ static CLOCKS: Clocks = Clocks {
     leading_since: AtomicI64::new(NONE),
 };
 
+/// A member of a configured ensemble (its writes go through the quorum pipeline), not a
+/// standalone server. ZooKeeper's standalone server has no commit processor and no
+/// leader, so its commit, proposal and quorum metrics stay 0; rzk's standalone server
+/// commits through the same driver as a leader of one, and leaves them at 0 too.
+static QUORUM: AtomicBool = AtomicBool::new(false);
+
+/// This server's role, as last reported to [`role_changed`] (threads other than the
+/// driver's read it: the applier, the log writer).
+static ROLE: AtomicU8 = AtomicU8::new(0);
+
+fn role() -> Role {
+    match ROLE.load(Ordering::Relaxed) {
+        1 => Role::Following,
+        2 => Role::Leading,
+        3 => Role::Observing,
+        _ => Role::Looking,
+    }
+}
+
 static PENDING_SYNCS: AtomicI64 = AtomicI64::new(0);
 
 /// Leader: how many learners' syncs wait for a commit (published every tick).
@@ -63,6 +82,14 @@ fn since_ms(at: i64, now: i64) -> i64 {
 /// An ensemble member's role changed (`distributed`: a configured ensemble; a
 /// standalone server's self-election is not an election).
 pub fn role_changed(role: Role, distributed: bool) {
+    QUORUM.store(distributed, Ordering::Relaxed);
+    let code = match role {
+        Role::Looking => 0,
+        Role::Following => 1,
+        Role::Leading => 2,
+        Role::Observing => 3,
+    };
+    ROLE.store(code, Ordering::Relaxed);
     let now = now_us();
     let m = metrics();
     if role == Role::Looking {
@@ -74,11 +101,21 @@ pub fn role_changed(role: Role, distributed: bool) {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
+            // Not serving until the new term broadcasts (ZooKeeper's QuorumPeer starts
+            // this clock on every pass of its main loop, the first one included).
+            let _ = CLOCKS.unavailable_since.compare_exchange(
+                NONE,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
         return;
     }
     let started = CLOCKS.looking_since.swap(NONE, Ordering::Relaxed);
-    if started != NONE {
+    // ZooKeeper's Leader and Follower record the election's time; an observer does
+    // not (it looks for a leader without voting).
+    if started != NONE && matches!(role, Role::Leading | Role::Following) {
         m.election_time.add(since_ms(started, now));
     }
     if matches!(role, Role::Following | Role::Observing) {
@@ -103,7 +140,8 @@ pub fn serving_changed(on: bool, role: Role) {
     let down = CLOCKS.unavailable_since.swap(NONE, Ordering::Relaxed);
     if down != NONE {
         m.unavailable_time.add(since_ms(down, now));
-        if role != Role::Leading {
+        // ZooKeeper's QuorumPeer.setZabState: the leader's own time without service.
+        if role == Role::Leading {
             m.leader_unavailable_time.add(since_ms(down, now));
         }
     }
@@ -126,20 +164,22 @@ pub fn leader_uptime_ms() -> i64 {
     }
 }
 
-/// Recent proposals: when each was made, by zxid modulo the ring's size. Only the
-/// driver thread writes; readers tolerate a slot overwritten by a newer proposal (the
-/// zxid check then fails and nothing is recorded).
+/// Recent proposals: each one's txn time (the header's wall-clock ms, set by the leader
+/// that prepared it), by zxid modulo the ring's size. Only the driver thread writes;
+/// readers tolerate a slot overwritten by a newer proposal (the zxid check then fails and
+/// nothing is recorded). ZooKeeper's latencies of the quorum pipeline are all "wall clock
+/// now less the txn's time" (`Request.logLatency`), so they are measured the same way.
 const RING: usize = 4096;
 
 struct ProposalRing {
     zxid: Box<[AtomicI64]>,
-    at_us: Box<[AtomicI64]>,
+    time_ms: Box<[AtomicI64]>,
     last_persisted: AtomicI64,
 }
 
 static PROPOSALS: LazyLock<ProposalRing> = LazyLock::new(|| ProposalRing {
     zxid: (0..RING).map(|_| AtomicI64::new(NONE)).collect(),
-    at_us: (0..RING).map(|_| AtomicI64::new(0)).collect(),
+    time_ms: (0..RING).map(|_| AtomicI64::new(0)).collect(),
     last_persisted: AtomicI64::new(0),
 });
 
@@ -148,16 +188,38 @@ fn slot(zxid: Zxid) -> usize {
     (zxid.0 as u64 % RING as u64) as usize
 }
 
-/// When `zxid` was proposed, if it is still in the ring.
-fn proposed_at(zxid: Zxid) -> Option<i64> {
+fn note_proposal(zxid: Zxid, time_ms: i64) {
     let r = &*PROPOSALS;
     let i = slot(zxid);
-    (r.zxid[i].load(Ordering::Relaxed) == zxid.0).then(|| r.at_us[i].load(Ordering::Relaxed))
+    r.time_ms[i].store(time_ms, Ordering::Relaxed);
+    r.zxid[i].store(zxid.0, Ordering::Relaxed);
 }
 
-/// Leader: a txn of `bytes` bytes proposed as `zxid` at `at`.
+/// The txn time of proposal `zxid`, if it is still in the ring.
+fn proposal_time(zxid: Zxid) -> Option<i64> {
+    let r = &*PROPOSALS;
+    let i = slot(zxid);
+    (r.zxid[i].load(Ordering::Relaxed) == zxid.0).then(|| r.time_ms[i].load(Ordering::Relaxed))
+}
+
+/// `now_ms - txn_ms` into `sink` when not negative (clocks of two servers may disagree;
+/// ZooKeeper drops negative samples too).
+fn latency_since_txn(sink: &super::summary::Summary, now_ms: i64, txn_ms: i64) {
+    let ms = now_ms - txn_ms;
+    if ms >= 0 {
+        sink.add(ms);
+    }
+}
+
+/// The txn time in an encoded txn record (its header: client id, cxid, zxid, then time).
+fn record_time(payload: &[u8]) -> Option<i64> {
+    let b = payload.get(20..28)?;
+    Some(i64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// Leader: a txn of `bytes` bytes and txn time `time_ms` proposed as `zxid`.
 #[inline]
-pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
+pub fn proposed(zxid: Zxid, bytes: usize, time_ms: i64) {
     // srvr's proposal sizes do not depend on the metrics provider (ZooKeeper's
     // ProposalStats neither).
     PROPOSAL_SIZES.record(bytes);
@@ -165,19 +227,23 @@ pub fn proposed(zxid: Zxid, bytes: usize, at: Instant) {
         return;
     }
     let m = metrics();
-    m.proposal_count.inc();
     m.prep_processor_request_queued.inc();
-    let r = &*PROPOSALS;
-    let i = slot(zxid);
-    r.at_us[i].store(us_at(at), Ordering::Relaxed);
-    r.zxid[i].store(zxid.0, Ordering::Relaxed);
+    if !QUORUM.load(Ordering::Relaxed) {
+        return;
+    }
+    m.proposal_count.inc();
+    note_proposal(zxid, time_ms);
 }
 
-/// The log holds everything up to `up_to`: proposal latency of the leader's proposals
-/// (proposed to persisted locally), as of `now`.
-pub fn persisted(up_to: Zxid, now: Instant) {
+/// The log holds everything up to `up_to`: the ACK of each txn since the last call is
+/// created now (`proposal_ack_creation_latency`, on the leader and followers: observers
+/// do not ACK).
+pub fn persisted(up_to: Zxid) {
     let up_to = up_to.0;
-    if !super::enabled() {
+    if !super::enabled()
+        || !QUORUM.load(Ordering::Relaxed)
+        || !matches!(role(), Role::Leading | Role::Following)
+    {
         return;
     }
     let r = &*PROPOSALS;
@@ -185,41 +251,35 @@ pub fn persisted(up_to: Zxid, now: Instant) {
     let from = last
         .saturating_add(1)
         .max(up_to.saturating_sub(RING as i64 - 1));
-    let now = us_at(now);
+    let now = crate::node::lifecycle::wall_ms();
     for z in from..=up_to {
-        if let Some(at) = proposed_at(Zxid(z)) {
-            metrics().proposal_latency.add(since_ms(at, now));
+        if let Some(t) = proposal_time(Zxid(z)) {
+            latency_since_txn(&metrics().proposal_ack_creation_latency, now, t);
         }
     }
 }
 
-/// A txn committed: on the leader (`leading`) commit counts and the time from proposal
-/// to commit; on a learner the COMMIT received and the propagation time from the txn's
-/// timestamp (`txn_time_ms`, wall clock of the leader). `now` and `wall_ms` give the
-/// time (read once per batch by the caller).
+/// A txn committed in an ensemble: on the leader (`leading`) commit counts and the time
+/// from its txn time to a quorum of ACKs, on a learner the COMMIT (or INFORM) received
+/// and the time from its txn time (`txn_time_ms`) to now (`commit_propagation_latency`);
+/// either way the commit queued for applying (ZooKeeper's `CommitProcessor.commit`).
+/// `wall_ms` gives the wall clock (read once per batch by the caller). Nothing on a
+/// standalone server (no commit processor in ZooKeeper's).
 #[inline]
-pub fn committed(
-    zxid: Zxid,
-    leading: bool,
-    txn_time_ms: i64,
-    now: Instant,
-    wall_ms: impl FnOnce() -> i64,
-) {
-    if !super::enabled() {
+pub fn committed(zxid: Zxid, leading: bool, txn_time_ms: i64, wall_ms: impl FnOnce() -> i64) {
+    if !super::enabled() || !QUORUM.load(Ordering::Relaxed) {
         return;
     }
     let m = metrics();
     m.request_commit_queued.inc();
     if leading {
         m.commit_count.inc();
-        if let Some(at) = proposed_at(zxid) {
-            let ms = since_ms(at, us_at(now));
-            m.quorum_ack_latency.add(ms);
-            m.commit_propagation_latency.add(ms);
+        if let Some(t) = proposal_time(zxid) {
+            latency_since_txn(&m.quorum_ack_latency, wall_ms(), t);
         }
     } else {
         m.learner_commit_received_count.inc();
-        m.propagation_latency.add(wall_ms() - txn_time_ms);
+        latency_since_txn(&m.commit_propagation_latency, wall_ms(), txn_time_ms);
     }
 }
 
@@ -240,7 +300,11 @@ pub fn log_synced(txns: usize, woke: Instant, synced_from: Instant) {
     m.sync_processor_batch_size.add(txns as i64);
     m.sync_processor_queue_size.add(txns as i64);
     m.sync_processor_request_queued.add(txns as u64);
-    m.sync_processor_queue_and_flush_time_ms.add_ms(total);
+    // An observer's sync processor hands nothing on (ZooKeeper's has no next processor
+    // there, and records this time only for requests it passes on).
+    if role() != Role::Observing {
+        m.sync_processor_queue_and_flush_time_ms.add_ms(total);
+    }
 }
 
 /// Leader: a quorum packet queued for a learner (counts DIFF syncs).
@@ -254,14 +318,22 @@ pub fn quorum_packet_sent(ty: rzk_proto::quorum::PacketType) {
     }
 }
 
-/// The core asked for `n` txns to be logged; on a learner each is a proposal received.
+/// The core asked for `txns` to be logged; on a follower each is a PROPOSAL received
+/// (`learner_proposal_received_count`, `proposal_latency`: from its txn time to now).
+/// Observers receive INFORMs, which ZooKeeper does not count here.
 #[inline]
-pub fn txns_to_log(n: usize, leading: bool) {
-    if !super::enabled() {
+pub fn txns_to_log(txns: &[crate::zab::Txn], role: Role) {
+    if !super::enabled() || role != Role::Following {
         return;
     }
-    if !leading {
-        metrics().learner_proposal_received_count.add(n as u64);
+    let m = metrics();
+    m.learner_proposal_received_count.add(txns.len() as u64);
+    let now = crate::node::lifecycle::wall_ms();
+    for t in txns {
+        if let Some(time) = record_time(&t.payload) {
+            note_proposal(t.zxid, time);
+            latency_since_txn(&m.proposal_latency, now, time);
+        }
     }
 }
 
@@ -298,18 +370,31 @@ pub fn watches_fired(events: &[(crate::watch::ConnId, rzk_proto::records::Watche
 }
 
 /// The applier applied one committed txn from `started` to `ended` (`local`: a client of
-/// this server waits for it).
+/// this server waits for it); `txn_time_ms` is the txn header's time (the wall clock of
+/// the server that prepared it). `propagation_latency` (wall clock now less the txn's
+/// time, when not negative) is counted on every server, as ZooKeeper's final request
+/// processor counts it; the commit processor's times only in an ensemble, where a
+/// leader's writes are all its own (ZooKeeper's leader runs the learners' forwarded
+/// requests through its own commit processor).
 #[inline]
-pub fn applied(started: Instant, ended: Instant, local: bool) {
+pub fn applied(started: Instant, ended: Instant, local: bool, txn_time_ms: i64) {
     if !super::enabled() {
         return;
     }
     let m = metrics();
+    latency_since_txn(
+        &m.propagation_latency,
+        crate::node::lifecycle::wall_ms(),
+        txn_time_ms,
+    );
+    if !QUORUM.load(Ordering::Relaxed) {
+        return;
+    }
     let d = ended.saturating_duration_since(started);
     m.commit_process_time.add_ms(d);
     m.write_final_proc_time_ms.add_ms(d);
     m.write_commitproc_time_ms.add_ms(d);
-    if local {
+    if local || role() == Role::Leading {
         m.local_write_committed_time_ms.add_ms(d);
     } else {
         m.server_write_committed_time_ms.add_ms(d);

@@ -166,9 +166,9 @@ server_metrics! {
         response_packet_get_children_cache_hits,
         /// Txns handed to the log writer.
         sync_processor_request_queued,
-        /// Outstanding changes the leader's prep recorded.
+        /// 0: rzk's prep keeps no list of outstanding change records.
         outstanding_changes_queued,
-        /// Committed txns queued for the applier.
+        /// Committed txns queued for the applier (in an ensemble).
         request_commit_queued,
         /// 0: rzk has no ensemble authentication provider.
         ensemble_auth_skip,
@@ -184,7 +184,8 @@ server_metrics! {
         socket_closing_time,
         /// ms the leader's driver spent preparing and proposing one write.
         proposal_process_time,
-        /// ms between losing a leader and following a new one (learners).
+        /// ms the leader did not serve before its term began (from LOOKING; ZooKeeper's
+        /// `QuorumPeer.setZabState` records it on the leader only).
         leader_unavailable_time,
         /// Watches fired by one NodeCreated event.
         node_created_watch_count,
@@ -233,7 +234,7 @@ server_metrics! {
         pending_session_queue_size,
         /// 0 samples: rzk has no commit-processor worker pool.
         time_waiting_empty_pool_in_commit_processor_read_ms,
-        /// ms to apply one committed txn to the tree.
+        /// ms to apply one committed txn to the tree (in an ensemble).
         commit_process_time,
         /// ms to load the database at start-up (snapshot and log).
         dbinittime,
@@ -277,38 +278,40 @@ server_metrics! {
         read_commitproc_time_ms,
         /// ms from receiving a write request to sending its reply.
         updatelatency,
-        /// ms from a local write's commit to its reply.
+        /// ms from a local write's commit to its reply (in an ensemble; every write on
+        /// the leader).
         local_write_committed_time_ms,
         /// 0 samples: rzk has no request throttle.
         request_throttle_queue_time_ms,
         /// ms from receiving a read request (or ping) to sending its reply.
         readlatency,
-        /// ms from proposing a txn to a quorum of ACKs (leader).
+        /// ms from a txn's time to a quorum of ACKs (leader).
         quorum_ack_latency,
         /// 0 samples: rzk has no observer masters.
         om_commit_process_time_ms,
         /// 0 samples: rzk answers reads outside the commit path.
         read_final_proc_time_ms,
-        /// ms from proposing a txn to sending its COMMIT (leader).
+        /// ms from a txn's time to its COMMIT or INFORM received (learners).
         commit_propagation_latency,
         /// 0 samples: rzk has no dead-watcher queue.
         dead_watchers_cleaner_latency,
-        /// ms to apply one committed txn and queue its reply.
+        /// ms to apply one committed txn and queue its reply (in an ensemble).
         write_final_proc_time_ms,
-        /// 0 samples: rzk does not time ACK creation separately.
+        /// ms from a txn's time to its ACK, once logged (leader and followers).
         proposal_ack_creation_latency,
-        /// ms from proposing a txn to its local persistence (leader).
+        /// ms from a txn's time to its PROPOSAL received (followers).
         proposal_latency,
         /// 0 samples: rzk has no observer masters.
         om_proposal_process_time_ms,
         /// ms from a txn reaching the log writer to its fsync.
         sync_processor_queue_and_flush_time_ms,
-        /// ms from the leader's proposal to the learner's commit (learners; from the
-        /// txn's timestamp, so it includes clock skew between hosts).
+        /// ms from a txn's time to applying it (every server; the txn's time is the
+        /// preparing leader's wall clock, so it includes clock skew between hosts).
         propagation_latency,
-        /// ms from a commit to applying a txn written through another server.
+        /// ms from a commit to applying a txn written through another server
+        /// (learners).
         server_write_committed_time_ms,
-        /// ms a txn waited before the log writer took it.
+        /// 0 samples: rzk does not record each txn's wait before the log writer.
         sync_processor_queue_time_ms,
         /// ms to fsync one group of txns.
         sync_processor_queue_flush_time_ms,

@@ -277,7 +277,7 @@ pub(crate) fn apply_committed(
     }
     drop(tree);
     let ended = std::time::Instant::now();
-    crate::metrics::hooks::applied(started, ended, job.is_some());
+    crate::metrics::hooks::applied(started, ended, job.is_some(), rec.header.time);
     if shared.audit.is_enabled() {
         audit(shared, job, rec, &result);
     }

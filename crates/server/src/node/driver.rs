@@ -624,7 +624,7 @@ impl Driver {
                 Output::Connect { to } => self.connect(to),
                 Output::Disconnect { peer } => self.close_link(peer),
                 Output::PersistTxns(mut ts) => {
-                    crate::metrics::hooks::txns_to_log(ts.len(), self.role == Role::Leading);
+                    crate::metrics::hooks::txns_to_log(&ts, self.role);
                     self.note_proposed(&ts);
                     if self.to_persist.capacity() == 0 && ts.len() < JOBS_PER_WAKE {
                         // A leader proposes one txn per step: room for a wake-up's worth.
@@ -738,7 +738,7 @@ impl Driver {
         self.om_commit(zxid, payload);
         if zxid <= self.committed_on_sync {
             // The disk thread already handed it to the applier (see `flush_persist`).
-            crate::metrics::hooks::committed(zxid, true, 0, self.clock.mono, || 0);
+            crate::metrics::hooks::committed(zxid, true, 0, || 0);
             self.release_leader_syncs(zxid);
             return;
         }
@@ -773,13 +773,9 @@ impl Driver {
                 .remove(&(SessionId(rec.header.client_id), rec.header.cxid))
         };
         let clock = &mut self.clock;
-        crate::metrics::hooks::committed(
-            zxid,
-            self.role == Role::Leading,
-            rec.header.time,
-            clock.mono,
-            || clock.wall_ms(),
-        );
+        crate::metrics::hooks::committed(zxid, self.role == Role::Leading, rec.header.time, || {
+            clock.wall_ms()
+        });
         self.commits.push((rec, job));
         self.release_leader_syncs(zxid);
     }
@@ -1213,13 +1209,14 @@ impl Driver {
             return;
         };
         let payload = Bytes::from(rec.encode());
+        let time_ms = rec.header.time;
         debug_assert!(self.proposed.back().is_none_or(|p| p.zxid < zxid));
         self.proposed.push_back(Proposed {
             zxid,
             rec,
             job: origin,
         });
-        crate::metrics::hooks::proposed(zxid, payload.len(), self.clock.mono);
+        crate::metrics::hooks::proposed(zxid, payload.len(), time_ms);
         self.step(Input::Propose { zxid, payload });
     }
 
@@ -1265,7 +1262,7 @@ impl Driver {
                 }
             }
             Event::Persisted(z) => {
-                crate::metrics::hooks::persisted(z, self.clock.mono);
+                crate::metrics::hooks::persisted(z);
                 self.step(Input::Persisted { up_to: z })
             }
             Event::EpochPersisted(kind, epoch) => self.step(Input::EpochPersisted { kind, epoch }),

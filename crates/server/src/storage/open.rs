@@ -221,15 +221,20 @@ impl RecoverySink for SnapshotOnly {
 /// ZooKeeper's start-up metrics: `dbinittime` (snapshot and log read),
 /// `startup_snap_load_time`, `startup_txns_loaded` (txns after the snapshot) and
 /// `startup_txns_load_time` (reading them; they are applied once the core knows they are
-/// committed).
+/// committed). A new data directory (no snapshot, no txn) has no log replay to count, as
+/// ZooKeeper's `FileTxnSnapLog.restore` returns before it then (ZooKeeper always has a
+/// snapshot after its first start; rzk does not write one at start-up, so a log alone
+/// counts).
 fn startup_metrics(sink: &SnapshotOnly) {
     let m = crate::metrics::metrics();
     let snap_at = sink.snapshot_at.unwrap_or(sink.started);
     m.dbinittime.add_ms(sink.started.elapsed());
     m.startup_snap_load_time
         .add_ms(snap_at.duration_since(sink.started));
-    m.startup_txns_load_time.add_ms(snap_at.elapsed());
-    m.startup_txns_loaded.add(sink.log.len() as i64);
+    if sink.snapshot_at.is_some() || !sink.log.is_empty() {
+        m.startup_txns_load_time.add_ms(snap_at.elapsed());
+        m.startup_txns_loaded.add(sink.log.len() as i64);
+    }
 }
 
 /// Writes `cfg`'s membership into `/zookeeper/config` with the wall clock as mtime
