@@ -616,6 +616,12 @@ impl Config {
         let mut min_to: Option<i32> = None;
         let mut max_to: Option<i32> = None;
         let dynamic_file_given = props.iter().any(|(k, _)| k == "dynamicConfigFile");
+        // ZooKeeper loads `audit.impl.class` only when auditing is on (as audit.rs reads
+        // `audit.enable`): a class rzk cannot load is refused only then.
+        let audit_on = ["audit.enable", "zookeeper.audit.enable"]
+            .iter()
+            .find_map(|name| props.iter().rev().find(|(k, _)| k == name))
+            .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"));
         for (key, value) in &props {
             let (k, v) = (key.as_str(), value.as_str());
             // Keys ZooKeeper reads as `zookeeper.<key>` system properties may be given
@@ -623,6 +629,13 @@ impl Config {
             let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
             if !k.starts_with("server.") {
                 match keys::classify(bare, v) {
+                    Some(KeyClass::Refused(_)) if bare == "audit.impl.class" && !audit_on => {
+                        cfg.note(
+                            NoteLevel::Info,
+                            k,
+                            format!("{k} is ignored: audit.enable is not true"),
+                        );
+                    }
                     Some(KeyClass::Refused(reason)) => {
                         // A reason may quote the value (a class name); never a secret's.
                         let reason = if keys::is_secret_key(k) && !v.is_empty() {
@@ -1409,7 +1422,7 @@ mod tests {
         assert_eq!(c.unknown["my.db.password"], "hunter2");
 
         let e = Config::from_properties(
-            "dataDir=/d\naudit.impl.class=com.example.Audit\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
+            "dataDir=/d\naudit.enable=true\naudit.impl.class=com.example.Audit\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
         )
         .unwrap_err();
         let ConfigError::Refused(r) = &e else {
@@ -1740,5 +1753,23 @@ mod tests {
         );
         // Both variables, SERVER_JVMFLAGS first (zkServer.sh's order).
         assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
+    }
+
+    /// ZooKeeper loads audit.impl.class only with audit.enable=true: a leftover class
+    /// name (3.6's Log4jAuditLogger) in a config with auditing off starts (found by a
+    /// break-it review: rzk refused to start).
+    #[test]
+    fn audit_logger_class_is_checked_only_when_auditing() {
+        let off = "dataDir=/d\naudit.impl.class=org.apache.zookeeper.audit.Log4jAuditLogger\n";
+        let c = Config::from_properties(off).unwrap();
+        assert!(c
+            .notes
+            .iter()
+            .any(|n| n.key == "audit.impl.class" && n.message.contains("ignored")));
+        let on = format!("{off}audit.enable=true\n");
+        let Err(ConfigError::Refused(r)) = Config::from_properties(&on) else {
+            panic!("a class rzk cannot load with auditing on is refused")
+        };
+        assert_eq!(r[0].key, "audit.impl.class");
     }
 }

@@ -198,7 +198,9 @@ impl Prep {
             .iter()
             .find_map(|k| cfg.unknown.get(*k))
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        if enforce {
+        // Said once per process: a prep is made again for each term.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if enforce && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
             tracing::info!("zookeeper.enforceQuota = true: hard quota limits are enforced");
         }
         Prep::new(cfg.extended_types_enabled).with_enforce_quota(enforce)
@@ -213,7 +215,8 @@ impl Prep {
     /// The quota check of a create (`old_len == None`) or setData, against the committed
     /// tree as ZooKeeper checks it: every crossed limit is logged at WARN (at most once
     /// a second of txn time, with the count of those left out); a crossed hard limit
-    /// refuses the write with QUOTAEXCEEDED when `enforceQuota` is on.
+    /// refuses the write with QUOTAEXCEEDED when `enforceQuota` is on, and a limits or
+    /// stats node that does not parse refuses it with MARSHALLINGERROR then.
     fn check_quota(
         &mut self,
         c: &Ctx<'_>,
@@ -221,7 +224,17 @@ impl Prep {
         old_len: Option<usize>,
         new_len: usize,
     ) -> Result<(), ErrorCode> {
-        let crossed = c.tree.check_quota(path, old_len, new_len);
+        let crossed = match c.tree.check_quota(path, old_len, new_len) {
+            Ok(crossed) => crossed,
+            // ZooKeeper's prep reads these nodes only when it enforces quotas, and a
+            // parse error there fails the write (MARSHALLINGERROR); rzk does not stop
+            // warning-only writes for them.
+            Err(e) if self.enforce_quota => {
+                tracing::error!(path, quota_node = %e.path, "cannot read quota node: {}", e.why);
+                return Err(ErrorCode::MarshallingError);
+            }
+            Err(_) => return Ok(()),
+        };
         let mut refused = false;
         for e in &crossed {
             let now = c.time;

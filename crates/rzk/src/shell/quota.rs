@@ -258,6 +258,17 @@ pub async fn listquota(zk: &Client, args: &[String]) -> Result<(), String> {
 /// quota directories it leaves empty); with flags only those limits become -1.
 pub async fn delquota(zk: &Client, args: &[String]) -> Result<(), String> {
     let f = flags(args, "nbNB")?;
+    // As setquota's, delquota's options are one group of which zkCli takes one (not
+    // required here: none deletes the whole quota).
+    let mut given: Vec<char> = Vec::new();
+    for c in &f.set {
+        if !given.contains(c) {
+            given.push(*c);
+        }
+    }
+    if let [first, second, ..] = given[..] {
+        return Err(format!("org.apache.commons.cli.AlreadySelectedException: The option '{second}' was specified but an option from this group has already been selected: '{first}'"));
+    }
     let path = f.rest.first().ok_or(DELQUOTA_USAGE)?.clone();
     let dir = format!("{QUOTA_ROOT}{path}");
     let limits_path = limit_path(&path);

@@ -867,3 +867,26 @@ fn hard_quota_limits_refuse_writes_only_when_enforced() {
         assert_eq!(created_path(&h.create("/free", 0)), "/free");
     }
 }
+
+/// With `enforceQuota`, a limits node ZooKeeper cannot parse fails writes under its quota
+/// root with MARSHALLINGERROR (its prep's parse throws); without it the write passes.
+/// Found by a break-it review (rzk served and counted them).
+#[test]
+fn unreadable_quota_limits_fail_writes_when_enforced() {
+    for enforce in [false, true] {
+        let mut h = H::new();
+        h.prep = Prep::new(false).with_enforce_quota(enforce);
+        h.create("/q", 0);
+        setquota(&mut h, b"count= 1,bytes=-1");
+        let created = h.create("/q/a", 0);
+        let set = h.write(S1, set_data_req("/q", b"xyz", -1)).reply;
+        if enforce {
+            assert_eq!(created, err(ErrorCode::MarshallingError));
+            assert_eq!(set, err(ErrorCode::MarshallingError));
+        } else {
+            assert_eq!(created_path(&created), "/q/a");
+            assert!(matches!(set, TxnReply::SetData(_)));
+        }
+        assert_eq!(created_path(&h.create("/free", 0)), "/free");
+    }
+}

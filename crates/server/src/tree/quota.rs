@@ -156,6 +156,14 @@ pub struct QuotaUsage {
     pub bytes_usage: i64,
 }
 
+/// A quota node the check needed but could not read (`path`; `why`: the parse error).
+/// ZooKeeper's prep throws then, and the write fails with MARSHALLINGERROR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaNodeUnreadable {
+    pub path: String,
+    pub why: String,
+}
+
 /// What a write would do to a quota, when it goes over a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaExcess {
@@ -397,37 +405,46 @@ impl DataTree {
     /// `new_len` bytes, against the committed tree (ZooKeeper's
     /// `ZooKeeperServer.checkQuota`): the limits the write would cross, count before
     /// bytes. Each compares against the hard limit when one is set, else the soft one;
-    /// as in ZooKeeper, nothing after a crossed hard limit is looked at.
+    /// as in ZooKeeper, nothing after a crossed hard limit is looked at. Errors: the
+    /// quota root's limits node, or its stats node when a limit applies, does not parse.
     pub fn check_quota(
         &self,
         path: &str,
         old_len: Option<usize>,
         new_len: usize,
-    ) -> Vec<QuotaExcess> {
+    ) -> Result<Vec<QuotaExcess>, QuotaNodeUnreadable> {
         let mut out = Vec::new();
         let Some(root) = self.quota_root_of(path) else {
-            return out;
+            return Ok(out);
         };
         let (count_diff, bytes_diff) = match old_len {
             None => (1i64, new_len as i64),
             Some(old) => (0, new_len as i64 - old as i64),
         };
-        let parsed = |p: String| {
-            self.nodes
-                .get(p.as_str())
-                .and_then(|n| StatsTrack::from_bytes(n.data()).ok())
+        // A missing node is no limit (ZooKeeper logs it and goes on); one whose text
+        // does not parse stops the check.
+        let parsed = |p: String| match self.nodes.get(p.as_str()) {
+            None => Ok(None),
+            Some(n) => {
+                StatsTrack::from_bytes(n.data())
+                    .map(Some)
+                    .map_err(|e| QuotaNodeUnreadable {
+                        path: p,
+                        why: e.to_string(),
+                    })
+            }
         };
-        let Some(limits) = parsed(limit_path(&root)) else {
-            return out;
+        let Some(limits) = parsed(limit_path(&root))? else {
+            return Ok(out);
         };
         let check_count =
             count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
         let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
         if !check_count && !check_bytes {
-            return out;
+            return Ok(out);
         }
-        let Some(current) = parsed(stat_path(&root)) else {
-            return out;
+        let Some(current) = parsed(stat_path(&root))? else {
+            return Ok(out);
         };
         let checks = [
             (
@@ -464,7 +481,7 @@ impl DataTree {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -256,16 +256,49 @@ fn loading_a_tree_rebuilds_roots_and_recounts_stats() {
     assert_eq!(loaded.digest(), t.tree.digest());
 }
 
+impl DataTree {
+    fn check_quota_ok(
+        &self,
+        path: &str,
+        old_len: Option<usize>,
+        new_len: usize,
+    ) -> Vec<QuotaExcess> {
+        match self.check_quota(path, old_len, new_len) {
+            Ok(v) => v,
+            Err(e) => panic!("quota nodes unreadable: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn check_quota_names_a_quota_node_it_cannot_read() {
+    let mut t = T::new();
+    t.create("/f", "");
+    t.setquota("/f", "count= 1,bytes=-1");
+    let e = t.tree.check_quota("/f/a", None, 0).unwrap_err();
+    assert_eq!(e.path, limit_path("/f"));
+    // a stats node is read only when a limit applies
+    let mut t = T::new();
+    t.create("/g", "");
+    t.setquota("/g", "count=5,bytes=-1");
+    t.set(&stat_path("/g"), "garbage");
+    assert_eq!(
+        t.tree.check_quota("/g/a", None, 0).unwrap_err().path,
+        stat_path("/g")
+    );
+    assert_eq!(t.tree.check_quota("/g", Some(0), 0).map(|v| v.len()), Ok(0));
+}
+
 #[test]
 fn check_quota_reports_soft_and_hard_limits_as_zookeeper() {
     let mut t = T::new();
     t.create("/q", "1234");
     t.setquota("/q", "count=2,bytes=-1=;byteHardLimit=10;countHardLimit=-1");
     assert_eq!(t.data(&stat_path("/q")), "count=1,bytes=4");
-    assert!(t.tree.check_quota("/q/a", None, 3).is_empty());
+    assert!(t.tree.check_quota_ok("/q/a", None, 3).is_empty());
     t.create("/q/a", "123");
     // a third node crosses the soft count limit only
-    let e = t.tree.check_quota("/q/b", None, 0);
+    let e = t.tree.check_quota_ok("/q/b", None, 0);
     assert_eq!(e.len(), 1);
     assert!(!e[0].hard);
     assert_eq!(
@@ -273,20 +306,20 @@ fn check_quota_reports_soft_and_hard_limits_as_zookeeper() {
         "Quota exceeded: /q [current count=3, softCountLimit=2]"
     );
     // 7 + 4 bytes > hard 10
-    let e = t.tree.check_quota("/q/b", None, 4);
+    let e = t.tree.check_quota_ok("/q/b", None, 4);
     assert_eq!(e.last().map(|x| (x.hard, x.what)), Some((true, BYTES)));
     assert_eq!(
         e.last().unwrap().to_string(),
         "Quota exceeded: /q [current bytes=11, hardByteLimit=10]"
     );
     // setData: only the difference counts
-    assert!(t.tree.check_quota("/q/a", Some(3), 6).is_empty());
+    assert!(t.tree.check_quota_ok("/q/a", Some(3), 6).is_empty());
     assert!(t
         .tree
-        .check_quota("/q/a", Some(3), 7)
+        .check_quota_ok("/q/a", Some(3), 7)
         .iter()
         .any(|x| x.hard));
-    assert!(t.tree.check_quota("/elsewhere", None, 1000).is_empty());
+    assert!(t.tree.check_quota_ok("/elsewhere", None, 1000).is_empty());
     let _ = ErrorCode::QuotaExceeded;
 }
 
