@@ -1063,7 +1063,9 @@ impl World {
 /// format (`storage::txnlog::frame_record`) followed by the damaged tail a crash left,
 /// read back through start-up's reader (`storage::log_reader::LogFileReader`). It must
 /// return exactly the synced records — never the damaged one — and end Torn at the
-/// damage (Clean without one), never refuse the file. Uses a scratch file (the reader
+/// damage (Clean without one), or, when the damaged record is whole with a wrong
+/// checksum, refuse it naming its offset (as ZooKeeper does; the operator cuts it and
+/// the restart goes on); never refuse a synced record. Uses a scratch file (the reader
 /// reads files only); its contents are deterministic, so a seed still replays the same.
 fn read_back_log(
     sid: ServerId,
@@ -1072,7 +1074,7 @@ fn read_back_log(
     accept_bad_checksums: bool,
 ) -> Result<(), String> {
     use rzk_server::storage::files::FileHeader;
-    use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
+    use rzk_server::storage::log_reader::{FileEnd, LogFileReader, LogReadError};
     let mut bytes = FileHeader::txn_log().to_bytes().to_vec();
     for t in log {
         rzk_server::storage::txnlog::frame_record(&t.payload, &mut bytes);
@@ -1092,11 +1094,26 @@ fn read_back_log(
     std::fs::write(&path, &bytes).map_err(io)?;
     let result = (|| {
         let mut r = LogFileReader::open(&path).map_err(|e| e.to_string())?;
+        let mut refused = false;
         if accept_bad_checksums {
             r.accept_bad_checksums();
         }
         let mut got = 0usize;
-        while let Some(entry) = r.next_entry().map_err(|e| e.to_string())? {
+        loop {
+            let entry = match r.next_entry() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                // A whole damaged record (length and end marker intact, checksum wrong)
+                // stops start-up as ZooKeeper's CRC check does; the operator cuts it
+                // (`rzk log chop`), and the restart goes on from the synced records.
+                Err(LogReadError::BadChecksum { offset, .. })
+                    if damaged.is_some() && offset == tail_at && got == log.len() =>
+                {
+                    refused = true;
+                    break;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             let want = log.get(got).map(|t| TxnRecord::decode(&t.payload));
             match want {
                 Some(Ok(w)) if w == entry.record => {}
@@ -1113,6 +1130,9 @@ fn read_back_log(
         }
         if got != log.len() {
             return Err(format!("{got} of {} synced records read back", log.len()));
+        }
+        if refused {
+            return Ok(());
         }
         match (r.end(), damaged) {
             (Some(FileEnd::Clean), None) => Ok(()),

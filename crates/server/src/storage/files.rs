@@ -102,10 +102,14 @@ pub fn zxid_from_name(name: &str, prefix: &str) -> Option<Zxid> {
         return None;
     }
     let hex = parts.next()?;
-    if hex.is_empty() || hex.len() > 16 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let v = u64::from_str_radix(hex, 16).ok()?;
+    let digits = hex.trim_start_matches('0');
+    if digits.len() > 16 {
+        return None;
+    }
+    let v = u64::from_str_radix(if digits.is_empty() { "0" } else { digits }, 16).ok()?;
     i64::try_from(v).ok().map(Zxid)
 }
 
@@ -148,10 +152,27 @@ pub struct ZxidFile {
 
 /// Log files `log.<hex>` in `version_dir`, ascending by zxid. A missing directory is empty.
 pub fn list_logs(version_dir: &Path) -> io::Result<Vec<ZxidFile>> {
-    list(version_dir, |name| {
-        let z = zxid_from_name(name, LOG_PREFIX)?;
-        (name == log_name(z)).then_some(z)
-    })
+    list(version_dir, |name| named_zxid(name, LOG_PREFIX, ""))
+}
+
+/// The zxid of a name that is exactly `prefix.<hex><suffix>`, the hex in either case and
+/// with any leading zeros (ZooKeeper reads it with `Long.parseLong(hex, 16)`, so
+/// `log.11E` and `log.011e` are its log of zxid 0x11e; rzk writes lower case without
+/// zeros). Names with anything else after the hex (`log.5.tmp`) are not data files here.
+fn named_zxid(name: &str, prefix: &str, suffix: &str) -> Option<Zxid> {
+    let hex = name
+        .strip_prefix(prefix)?
+        .strip_prefix('.')?
+        .strip_suffix(suffix)?;
+    if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let digits = hex.trim_start_matches('0');
+    if digits.len() > 16 {
+        return None;
+    }
+    let v = u64::from_str_radix(if digits.is_empty() { "0" } else { digits }, 16).ok()?;
+    i64::try_from(v).ok().map(Zxid)
 }
 
 /// Snapshot files `snapshot.<hex>[.gz|.snappy]` in `version_dir`, ascending by zxid.
@@ -162,7 +183,7 @@ pub fn list_snapshots(version_dir: &Path) -> io::Result<Vec<(ZxidFile, Compressi
         let name = file_name(&f.path);
         let comp = [Compression::None, Compression::Gzip, Compression::Snappy]
             .into_iter()
-            .find(|c| name == snapshot_name(f.zxid, *c));
+            .find(|c| named_zxid(&name, SNAPSHOT_PREFIX, c.extension()) == Some(f.zxid));
         if let Some(c) = comp {
             out.push((f, c));
         }
@@ -231,6 +252,41 @@ mod tests {
         );
         // The raw bits, as Long.toHexString: a negative value is its two's complement.
         assert_eq!(log_name(Zxid(-1)), "log.ffffffffffffffff");
+    }
+
+    /// ZooKeeper reads `log.11E` and `log.011e` as its log of zxid 0x11e; rzk ignored
+    /// them, and started without their txns (found by a break-it review).
+    #[test]
+    fn data_files_named_in_upper_case_or_with_leading_zeros_are_listed() {
+        let d = tempfile::tempdir().unwrap();
+        for name in [
+            "log.1",
+            "log.011E",
+            "log.5.tmp",
+            "log.",
+            "log.x1",
+            "snapshot.A0",
+            "snapshot.0b.gz",
+            "snapshot.c.tmp",
+        ] {
+            fs::write(d.path().join(name), b"").unwrap();
+        }
+        let logs: Vec<i64> = list_logs(d.path())
+            .unwrap()
+            .iter()
+            .map(|f| f.zxid.0)
+            .collect();
+        assert_eq!(logs, [0x1, 0x11e]);
+        let snaps: Vec<(i64, Compression)> = list_snapshots(d.path())
+            .unwrap()
+            .iter()
+            .map(|(f, c)| (f.zxid.0, *c))
+            .collect();
+        assert_eq!(snaps, [(0xb, Compression::Gzip), (0xa0, Compression::None)]);
+        assert_eq!(
+            named_zxid("log.00000000000000000011e", LOG_PREFIX, ""),
+            Some(Zxid(0x11e))
+        );
     }
 
     #[test]

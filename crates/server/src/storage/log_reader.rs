@@ -99,6 +99,17 @@ pub enum LogReadError {
         fault: RecordFault,
         next_valid: u64,
     },
+    /// A whole record (length and end marker intact) whose checksum does not match.
+    #[error(
+        "transaction log {} has a complete record at byte offset {offset} whose checksum does not match (stored {stored}, computed {computed}): not a write torn by a crash, so it is not cut; ZooKeeper refuses it too (CRC check failed). Inspect it with `rzk log dump`; `rzk log recover` keeps it with a new checksum, `rzk log chop` cuts the log before it",
+        file.display()
+    )]
+    BadChecksum {
+        file: PathBuf,
+        offset: u64,
+        stored: i64,
+        computed: u32,
+    },
     /// A damaged record ends a log file, but a later file holds records: not a write
     /// torn by a crash (that can only end the log), so the txns in the damaged region
     /// would be skipped. ZooKeeper refuses too (its CRC check).
@@ -378,8 +389,19 @@ impl LogFileReader {
         Ok(None)
     }
 
-    /// Torn tail unless a valid record starts somewhere after `off` in this file.
+    /// Torn tail unless a valid record starts somewhere after `off` in this file, or the
+    /// damaged record is whole (its length and end marker intact) and only its checksum
+    /// is wrong: a crash does not write that, and ZooKeeper refuses it ("CRC check
+    /// failed"), so it is not cut as a torn write (which would drop a committed txn).
     fn classify(&self, off: u64, fault: RecordFault) -> Result<TornTail, LogReadError> {
+        if let RecordFault::BadChecksum { stored, computed } = fault {
+            return Err(LogReadError::BadChecksum {
+                file: self.path.clone(),
+                offset: off,
+                stored,
+                computed,
+            });
+        }
         let Some(last) = self.last_nonzero(off + 1)? else {
             return Ok(self.torn(off, fault));
         };
