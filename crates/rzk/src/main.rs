@@ -32,6 +32,7 @@ mod alloc_stats;
 mod bench;
 mod dump;
 mod logging;
+mod purge;
 mod server;
 mod shell;
 
@@ -60,6 +61,8 @@ enum Command {
     Shell(shell::Args),
     /// Closed-loop load generator over the client protocol.
     Bench(bench::Args),
+    /// Remove old snapshots and logs, keeping the newest -n (PurgeTxnLog, zkCleanup.sh).
+    Purge(purge::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => dump::run_snapshot(args),
         Command::Shell(args) => shell::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Purge(args) => purge::run(args),
     }
 }
 

@@ -363,3 +363,81 @@ async fn dump_tools_on_files_written_by_rzk() {
     // "héllo wörld" in base64
     assert!(text.contains("  data = aMOpbGxvIHfDtnJsZA==\n"), "{text}");
 }
+
+/// A version-2 directory of valid snapshots and logs (copies of the fixtures under
+/// other zxids) for the purge tool.
+fn purge_dir() -> ScratchDir {
+    let dir = scratch_dir();
+    let v2 = dir.join("version-2");
+    fs::create_dir_all(&v2).expect("mkdir");
+    for z in ["1", "5", "9", "e", "20"] {
+        fs::copy(zk38("snapshot.e"), v2.join(format!("snapshot.{z}"))).expect("copy");
+    }
+    for z in ["1", "6", "10", "21"] {
+        fs::copy(zk38("log.f"), v2.join(format!("log.{z}"))).expect("copy");
+    }
+    dir
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join("version-2"))
+        .expect("version-2")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `rzk purge` keeps the -n newest snapshots and the logs they need (PurgeTxnLog's
+/// rule, the server's autopurge); with RZK_TEST_ORACLE=1, PurgeTxnLog on a copy keeps
+/// the same files.
+#[test]
+fn purge_keeps_what_purge_txn_log_keeps() {
+    let dir = purge_dir();
+    let dry = ok(&["purge", "--dry-run", s(&dir), "-n", "3"]);
+    assert_eq!(
+        dry.lines()
+            .filter(|l| l.starts_with("Would remove file: "))
+            .count(),
+        3,
+        "{dry}"
+    );
+    assert_eq!(listing(&dir).len(), 9, "a dry run removes nothing");
+    let out = ok(&["purge", s(&dir), "-n", "3"]);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("Removing file: "))
+            .count(),
+        3,
+        "{out}"
+    );
+    let kept = listing(&dir);
+    assert_eq!(
+        kept,
+        [
+            "log.10",
+            "log.21",
+            "log.6",
+            "snapshot.20",
+            "snapshot.9",
+            "snapshot.e"
+        ]
+    );
+    let few = rzk(&["purge", s(&dir), "-n", "2"]);
+    assert_ne!(few.code, Some(0));
+    assert!(
+        few.stderr.contains("greater than or equal to 3"),
+        "{}",
+        few.stderr
+    );
+    if common::oracle_enabled() {
+        let theirs = purge_dir();
+        zk_tool(
+            &theirs,
+            "org.apache.zookeeper.server.PurgeTxnLog",
+            &[s(&theirs), "-n", "3"],
+        );
+        assert_eq!(listing(&theirs), kept, "PurgeTxnLog");
+    }
+}
