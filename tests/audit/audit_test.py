@@ -5,7 +5,8 @@
 
 The same client script (kazoo, digest-authenticated as bob) runs against each server:
 createSession, create (persistent, sequential, ephemeral, a failing one), setData,
-setAcl, a multi, a failing multi, delete, closeSession with an ephemeral. The audit
+setAcl, a refused reconfig, a multi, a failing multi, delete, closeSession with an
+ephemeral. The audit
 lines (ZooKeeper: logger org.apache.zookeeper.audit.Slf4jAuditLogger; rzk: the `audit`
 log target) must be equal once the session id is normalised, except the lines rzk adds
 (createSession, closeSession, addAuth, see docs/COMPATIBILITY.md), which are checked on
@@ -59,6 +60,12 @@ def workload(port):
     c.set_acls("/a", [make_acl("world", "anyone", all=True),
                       make_acl("ip", "10.0.0.1", read=True, admin=True)])
     c.create("/e", b"", ephemeral=True)
+    try:
+        # refused (reconfigEnabled is off): audited as a failed reconfig (rzk wrote
+        # no line; found by a break-it review)
+        c.reconfig(joining=None, leaving="3", new_members=None)
+    except Exception:  # noqa: BLE001 - kazoo's error class for RECONFIGDISABLED varies
+        pass
     t = c.transaction()
     t.create("/m", b"")
     t.set_data("/m", b"v")

@@ -37,6 +37,7 @@ pub mod op {
     pub const DELETE: &str = "delete";
     pub const SET_DATA: &str = "setData";
     pub const SET_ACL: &str = "setAcl";
+    pub const RECONFIG: &str = "reconfig";
     pub const MULTI: &str = "multiOperation";
     pub const EPHEMERAL_DELETED: &str = "ephemeralZNodeDeletionOnSessionCloseOrExpire";
     /// rzk's addition.
@@ -183,6 +184,10 @@ pub enum Submitter<'a> {
     },
     /// This server itself (session expiry, reaper): on the leader only.
     Server { request: &'a WriteRequest },
+    /// A client connected to this server asked for a reconfig (ZooKeeper's
+    /// `AuditHelper` logs `reconfig`, with `/zookeeper/config` as the znode when it
+    /// succeeded).
+    Reconfig { auth: &'a AuthInfo },
     /// Another server's client or write: only the deletions of ephemerals are logged.
     Elsewhere,
 }
@@ -326,8 +331,24 @@ impl Audit {
                 });
             }
         }
+        if let Submitter::Reconfig { auth } = who {
+            let ok = !matches!(rec.txn, Txn::Error(_))
+                && !matches!(&result.reply, TxnReply::Error(c) if *c != ErrorCode::Ok);
+            out.push(AuditEvent {
+                session: Some(session),
+                user: users(auth),
+                ip: client_ip(auth),
+                operation: op::RECONFIG,
+                znode: ok.then(|| crate::reconfig::CONFIG_NODE.to_owned()),
+                znode_type: None,
+                acl: None,
+                result: Outcome::of(ok),
+            });
+            return out;
+        }
         let (auth, request) = match who {
             Submitter::Client { auth, request } => (Some(auth), request),
+            Submitter::Reconfig { .. } => return out,
             Submitter::Server { request } => (None, request),
             Submitter::Elsewhere => return out,
         };

@@ -308,6 +308,7 @@ fn audit(shared: &Shared, job: Option<&Job>, rec: &TxnRecord, result: &ApplyResu
             request,
         },
         Some((Origin::Internal, JobKind::Write(request), _)) => Submitter::Server { request },
+        Some((Origin::Conn(_), JobKind::Reconfig(_), j)) => Submitter::Reconfig { auth: &j.auth },
         _ => Submitter::Elsewhere,
     };
     shared.audit.applied(who, rec, result);
