@@ -362,8 +362,7 @@ pub async fn run(args: Args) -> ExitCode {
         }
         return code;
     }
-    sh.interactive_loop().await;
-    ExitCode::SUCCESS
+    sh.interactive_loop().await
 }
 
 fn state_word(s: SessionState) -> &'static str {
@@ -690,7 +689,10 @@ impl Shell {
         format!("[zk: {}({st}) {}] ", self.server, self.history.len())
     }
 
-    async fn interactive_loop(&mut self) {
+    /// Reads and runs lines until `quit` or the end of input; the exit status is the
+    /// last command's, as zkCli's (its `exitCode` is set by every command it runs), so a
+    /// script piped into the shell fails when its last command failed.
+    async fn interactive_loop(&mut self) -> ExitCode {
         // Tab lists the candidates, as zkCli's JLine completer does.
         let config = rustyline::Config::builder()
             .completion_type(rustyline::CompletionType::List)
@@ -703,7 +705,7 @@ impl Shell {
             Ok(rl) => rl,
             Err(e) => {
                 eprintln!("cannot start line editor: {e}");
-                return;
+                return ExitCode::FAILURE;
             }
         };
         let mut commands: Vec<&'static str> = COMMANDS.to_vec();
@@ -716,6 +718,7 @@ impl Shell {
         if let Some(h) = &hist {
             let _ = rl.load_history(h);
         }
+        let mut code = ExitCode::SUCCESS;
         loop {
             let prompt = self.prompt();
             let line = match tokio::task::block_in_place(|| rl.readline(&prompt)) {
@@ -727,33 +730,36 @@ impl Shell {
                 continue;
             }
             let _ = rl.add_history_entry(line.as_str());
-            if !self.execute_line(line).await {
-                break;
+            match self.execute_line(line).await {
+                Some(c) => code = c,
+                None => break,
             }
         }
         if let Some(h) = &hist {
             let _ = rl.save_history(h);
         }
         self.close().await;
+        code
     }
 
-    /// Runs one interactive line (zkCli's `executeLine`); false after `quit`.
-    async fn execute_line(&mut self, line: String) -> bool {
+    /// Runs one interactive line (zkCli's `executeLine`): its exit status, `None` for
+    /// `quit`.
+    async fn execute_line(&mut self, line: String) -> Option<ExitCode> {
         let words = tokenize::split(&line);
         self.history.push(line);
         if words.is_empty() {
             // zkCli: a line of blanks is a command with no name.
             outln!("{USAGE}");
             eprintln!("No command entered");
-            return true;
+            return Some(ExitCode::FAILURE);
         }
         if words[0] == "quit" {
-            return false;
+            return None;
         }
-        if let Err(f) = self.dispatch(&words).await {
-            self.report(f);
-        }
-        true
+        Some(match self.dispatch(&words).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => self.report(f),
+        })
     }
 
     /// Prints a failure as zkCli does; the exit status for a one-shot command.

@@ -492,3 +492,17 @@ fn a_closed_stdout_pipe_ends_the_shell_quietly() {
     assert_eq!(status.code(), Some(0), "stderr: {err}");
     assert!(!err.contains("panicked"), "stderr: {err}");
 }
+
+/// Lines piped into the shell exit with the last command's status, as zkCli's (its
+/// `exitCode` follows every command; `quit` and the end of input exit with it): a
+/// script whose last command failed fails (rzk exited 0; a break-it review).
+#[test]
+fn piped_lines_exit_with_the_last_commands_status() {
+    let s = common::rzk_server();
+    let o = interactive(&s, "create /pz\nget /pz-missing\n");
+    assert_eq!(o.code, 1, "{:?}", o.stderr);
+    let o = interactive(&s, "get /pz-missing\ncreate /pz2\n");
+    assert_eq!(o.code, 0, "{:?}", o.stderr);
+    let o = interactive(&s, "get /pz-missing\nquit\n");
+    assert_eq!(o.code, 1, "quit keeps the last status: {:?}", o.stderr);
+}
