@@ -160,7 +160,7 @@ def run(cmd, lines, server):
     text = "".join(l.replace("{server}", server) + "\n" for l in lines) + "quit\n"
     r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=60,
                        env={**os.environ, "RUST_LOG": ""})
-    return normalise(r.stdout, server), normalise(r.stderr, server)
+    return normalise(r.stdout, server), normalise(r.stderr, server), r.returncode
 
 
 def run_once(cmd, command, server):
@@ -291,18 +291,22 @@ def main():
         zkproc.check_free(22619)
         for name, lines, *where in CASES:
             mine_at, theirs_at = (dead, dead) if where == ["dead"] else (rs, as_)
-            mine = run([a.rzk, "shell", "-server", mine_at], lines, mine_at)
-            theirs = run([ZKCLI, "-server", theirs_at], lines, theirs_at)
+            *mine, mine_code = run([a.rzk, "shell", "-server", mine_at], lines, mine_at)
+            *theirs, theirs_code = run([ZKCLI, "-server", theirs_at], lines, theirs_at)
             if where == ["offline"]:
                 mine = tuple(without_connects(x) for x in mine)
                 theirs = tuple(without_connects(x) for x in theirs)
             mine = tuple(without_last_close(x) for x in mine)
             theirs = tuple(without_last_close(x) for x in theirs)
-            if mine == theirs:
+            # (the exit status too: `quit` exits with the last command's, as the end of
+            # the input does)
+            if mine == theirs and mine_code == theirs_code:
                 identical += 1
                 print(f"ok    {name}")
             else:
                 print(f"DIFF  {name}")
+                if mine_code != theirs_code:
+                    print(f"  exit status rzk shell: {mine_code}, zkCli: {theirs_code}")
                 for label, m, t in (("stdout", mine[0], theirs[0]), ("stderr", mine[1], theirs[1])):
                     if m != t:
                         print(f"  {label} rzk shell: {m}\n  {label} zkCli:     {t}")
