@@ -36,7 +36,10 @@ pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFil
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(EpochFileError::Io { path, source }),
     };
-    let t = text.trim();
+    // ZooKeeper reads the first line (`readLine`: without its \n or \r\n) and parses it
+    // with `Long.parseLong`, which takes no blanks: " 1" stops it, so it stops rzk.
+    let first = text.split('\n').next().unwrap_or("");
+    let t = first.strip_suffix('\r').unwrap_or(first);
     match t.parse::<i64>() {
         Ok(v) if (0..=i64::from(u32::MAX)).contains(&v) => Ok(Some(v as u32)),
         _ => Err(EpochFileError::Parse {
@@ -84,5 +87,18 @@ mod tests {
         assert!(!d.path().join("currentEpoch.tmp").exists());
         fs::write(d.path().join("acceptedEpoch"), "x").unwrap();
         assert!(read(d.path(), EpochKind::Accepted).is_err());
+        // as ZooKeeper's readLine + Long.parseLong (a break-it review: rzk trimmed)
+        for (text, want) in [("3\n", Some(3)), ("3\r\n", Some(3)), ("3\nx", Some(3))] {
+            fs::write(d.path().join("acceptedEpoch"), text).unwrap();
+            assert_eq!(
+                read(d.path(), EpochKind::Accepted).unwrap(),
+                want,
+                "{text:?}"
+            );
+        }
+        for text in [" 3", "3 ", "", "\n3"] {
+            fs::write(d.path().join("acceptedEpoch"), text).unwrap();
+            assert!(read(d.path(), EpochKind::Accepted).is_err(), "{text:?}");
+        }
     }
 }
