@@ -16,15 +16,16 @@ pub struct Args {
     /// The snapshot directory (zoo.cfg's dataDir), when it is not `data_log_dir`.
     snap_dir: Option<PathBuf>,
     /// How many of the newest snapshots to keep, with the logs they need (3 or more).
-    #[arg(short = 'n', value_parser = parse_count)]
-    count: usize,
+    #[arg(short = 'n', allow_hyphen_values = true)]
+    count: String,
     /// Print what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
 }
 
+/// The count as PurgeTxnLog reads it (a Java `int`, at least 3), or its message.
 fn parse_count(s: &str) -> Result<usize, String> {
-    let n: i64 = s
+    let n: i32 = s
         .parse()
         .map_err(|_| format!("'{s}' can not be parsed to integer."))?;
     if n < 3 {
@@ -33,9 +34,17 @@ fn parse_count(s: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|e| e.to_string())
 }
 
-/// Runs the purge; exit 0, or 1 when a directory is missing or cannot be read, or a file
-/// could not be removed.
+/// Runs the purge; exit 0, or 1 when the count is not a number of at least 3, a
+/// directory is missing, cannot be read or holds the other kind's files, or a file could
+/// not be removed.
 pub fn run(args: Args) -> ExitCode {
+    let count = match parse_count(&args.count) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("{why}");
+            return ExitCode::from(1);
+        }
+    };
     let snap_dir = args.snap_dir.as_deref().unwrap_or(&args.data_log_dir);
     for dir in [&args.data_log_dir, &snap_dir.to_path_buf()] {
         if !dir.exists() {
@@ -43,7 +52,13 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let plan = match purge::plan(snap_dir, &args.data_log_dir, args.count) {
+    // Logs among the snapshots, or snapshots among the logs: the directories are given
+    // the wrong way round or mixed up; PurgeTxnLog refuses them too.
+    if let Err(e) = rzk_server::storage::recovery::check_data_dirs(snap_dir, &args.data_log_dir) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    let plan = match purge::plan(snap_dir, &args.data_log_dir, count) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("cannot read the data directories: {e}");
@@ -99,5 +114,8 @@ mod tests {
             .unwrap_err()
             .contains("greater than or equal to 3"));
         assert!(parse_count("x").unwrap_err().contains("can not be parsed"));
+        assert!(parse_count("99999999999")
+            .unwrap_err()
+            .contains("can not be parsed"));
     }
 }

@@ -425,12 +425,25 @@ fn purge_keeps_what_purge_txn_log_keeps() {
         ]
     );
     let few = rzk(&["purge", s(&dir), "-n", "2"]);
-    assert_ne!(few.code, Some(0));
+    assert_eq!(few.code, Some(1));
     assert!(
         few.stderr.contains("greater than or equal to 3"),
         "{}",
         few.stderr
     );
+    // Snapshots given as the log directory (the arguments swapped, or mixed up
+    // directories): refused, nothing removed, as PurgeTxnLog refuses them (rzk purged
+    // the wrong files or nothing, and exited 0; a review).
+    let logs = purge_dir();
+    let before = listing(&logs);
+    let mixed = rzk(&["purge", s(&dir), s(&logs), "-n", "3"]);
+    assert_eq!(mixed.code, Some(1), "{}", mixed.stderr);
+    assert!(
+        mixed.stderr.contains("is in the dataDir directory"),
+        "{}",
+        mixed.stderr
+    );
+    assert_eq!((listing(&dir), listing(&logs)), (kept.clone(), before));
     if common::oracle_enabled() {
         let theirs = purge_dir();
         zk_tool(

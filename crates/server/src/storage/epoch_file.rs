@@ -36,10 +36,9 @@ pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFil
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(EpochFileError::Io { path, source }),
     };
-    // ZooKeeper reads the first line (`readLine`: without its \n or \r\n) and parses it
+    // ZooKeeper reads the first line (`readLine`: up to \n, \r or \r\n) and parses it
     // with `Long.parseLong`, which takes no blanks: " 1" stops it, so it stops rzk.
-    let first = text.split('\n').next().unwrap_or("");
-    let t = first.strip_suffix('\r').unwrap_or(first);
+    let t = text.split(['\n', '\r']).next().unwrap_or("");
     match t.parse::<i64>() {
         Ok(v) if (0..=i64::from(u32::MAX)).contains(&v) => Ok(Some(v as u32)),
         _ => Err(EpochFileError::Parse {
@@ -88,7 +87,12 @@ mod tests {
         fs::write(d.path().join("acceptedEpoch"), "x").unwrap();
         assert!(read(d.path(), EpochKind::Accepted).is_err());
         // as ZooKeeper's readLine + Long.parseLong (a break-it review: rzk trimmed)
-        for (text, want) in [("3\n", Some(3)), ("3\r\n", Some(3)), ("3\nx", Some(3))] {
+        for (text, want) in [
+            ("3\n", Some(3)),
+            ("3\r\n", Some(3)),
+            ("3\nx", Some(3)),
+            ("3\rx", Some(3)),
+        ] {
             fs::write(d.path().join("acceptedEpoch"), text).unwrap();
             assert_eq!(
                 read(d.path(), EpochKind::Accepted).unwrap(),

@@ -112,7 +112,8 @@ pub enum LogReadError {
     },
     /// A damaged record ends a log file, but a later file holds records: not a write
     /// torn by a crash (that can only end the log), so the txns in the damaged region
-    /// would be skipped. ZooKeeper refuses too (its CRC check).
+    /// would be skipped. (ZooKeeper refuses a wrong CRC there too; a record cut short or
+    /// without its end marker makes it skip the rest of that file silently.)
     #[error(
         "transaction log {} is damaged at byte offset {offset} ({fault}), but the later log {} holds txn {zxid}: the damaged record is not a torn write at the end of the log, and skipping it would lose the txns it held; restore the file, or cut the log there with `rzk log` knowing what is lost",
         file.display(),

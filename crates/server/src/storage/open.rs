@@ -327,7 +327,17 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
         path: settings.data_dir.clone(),
         source,
     })?;
-    let rd = |k| epoch_file::read(&dir, k).map_err(|e| OpenError::Epoch(e.to_string()));
+    // A standalone ZooKeeper never reads the epoch files; rzk's standalone server (a
+    // leader of one, with epochs) rebuilds one it cannot read, where a quorum member
+    // stops as ZooKeeper's QuorumPeer does.
+    let standalone = !cfg.is_distributed();
+    let rd = |k| match epoch_file::read(&dir, k) {
+        Err(e @ epoch_file::EpochFileError::Parse { .. }) if standalone => {
+            tracing::warn!("{e}; rebuilding it (a standalone server)");
+            Ok(None)
+        }
+        r => r.map_err(|e| OpenError::Epoch(e.to_string())),
+    };
     let current = match rd(EpochKind::Current)? {
         Some(e) => e,
         None => {

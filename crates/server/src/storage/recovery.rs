@@ -341,6 +341,16 @@ fn load_snapshot(f: &SnapshotFile, sink: &mut dyn RecoverySink) -> Result<(), St
 /// `dataDir` after `dataLogDir` was added would otherwise be ignored and every txn after
 /// the newest snapshot lost without a word. The same directory reached by two spellings
 /// (a symlink) is one directory and passes.
+/// The same check for the parents of the `version-2` directories (`dataDir`,
+/// `dataLogDir`), for tools that act on them (`rzk purge`, as ZooKeeper's
+/// `PurgeTxnLog` refuses such directories).
+pub fn check_data_dirs(data_dir: &Path, data_log_dir: &Path) -> Result<(), RecoveryError> {
+    check_dirs_hold_their_own_files(
+        &files::version_dir(data_dir),
+        &files::version_dir(data_log_dir),
+    )
+}
+
 fn check_dirs_hold_their_own_files(snap_dir: &Path, log_dir: &Path) -> Result<(), RecoveryError> {
     if snap_dir == log_dir {
         return Ok(());
