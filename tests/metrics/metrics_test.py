@@ -76,9 +76,12 @@ ZERO_PATTERN_KNOWN = [(re.compile(rx), why) for rx, why in [
     (r"^zk_cnt_connection_token_deficit$", "no connection token bucket"),
     (r"^zk_cnt_sync_processor_queue_time_ms$", "no per-request wait before the log writer is recorded"),
     (r"^zk_outstanding_changes_(queued|removed)$", "prep keeps no list of change records"),
-    (r"^zk_cnt_snapshottime$", "rzk writes no snapshot at start-up"),
     (r"^zk_cnt_jvm_pause_time_ms$", "rzk's pause monitor records every wake-up"),
+    (r"^zk_cnt_snapshottime$", "start-up snapshots: rzk writes one for a new database only, "
+     "ZooKeeper's standalone server and leader at every start"),
     (r"^zk_cnt_fsynctime$", "the oracle runs with forceSync=no, rzk with the default"),
+    (r"^zk_connection_drop_count$",
+     "timing: which side of a closing connection (a four-letter word's) closes first"),
     (r"^zk_cnt_(commit_commit|read_commit|write_commit)_proc_(req_queued|issued)$",
      "no commit-processor worker pool"),
     (r"^zk_cnt_(read_commitproc|read_final_proc)_time_ms$", "reads are answered outside the commit path"),
@@ -394,6 +397,8 @@ def check_provider_settings(s):
     os.remove(os.path.join(os.path.dirname(cfg), "server.log"))
     # A taken metrics port stops start-up (ZooKeeper's provider fails to start then too).
     with socket.socket() as taken:
+        # (a previous run's connections may still be in TIME_WAIT on the port)
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", PROM_PORT2))
         taken.listen(1)
         p, cfg = s.rzk_server("rzk-busy", RZK_BAD, f"metricsProvider.className={PROMETHEUS}",
