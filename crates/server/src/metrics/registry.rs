@@ -242,7 +242,7 @@ server_metrics! {
         inflight_diff_count,
         /// 0 samples: rzk does not use Netty.
         netty_queued_buffer_capacity,
-        /// ms from LOOKING to a decided role.
+        /// ms from LOOKING to a decided role (voters: an observer does not elect).
         election_time,
         /// 0 samples: rzk has no commit-processor worker pool.
         commit_commit_proc_req_queued,
