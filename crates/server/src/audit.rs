@@ -331,9 +331,10 @@ impl Audit {
                 });
             }
         }
+        let failed_txn = matches!(rec.txn, Txn::Error(_));
+        let ok = !matches!(&result.reply, TxnReply::Error(c) if *c != ErrorCode::Ok);
         if let Submitter::Reconfig { auth } = who {
-            let ok = !matches!(rec.txn, Txn::Error(_))
-                && !matches!(&result.reply, TxnReply::Error(c) if *c != ErrorCode::Ok);
+            let ok = ok && !failed_txn;
             out.push(AuditEvent {
                 session: Some(session),
                 user: users(auth),
@@ -366,8 +367,6 @@ impl Audit {
             acl,
             result: Outcome::of(ok),
         };
-        let failed_txn = matches!(rec.txn, Txn::Error(_));
-        let ok = !matches!(&result.reply, TxnReply::Error(c) if *c != ErrorCode::Ok);
         match request {
             WriteRequest::CreateSession { .. } if auth.is_some() => {
                 out.push(line(

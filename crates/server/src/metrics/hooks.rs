@@ -49,15 +49,10 @@ static QUORUM: AtomicBool = AtomicBool::new(false);
 
 /// This server's role, as last reported to [`role_changed`] (threads other than the
 /// driver's read it: the applier, the log writer).
-static ROLE: AtomicU8 = AtomicU8::new(0);
+static ROLE: AtomicU8 = AtomicU8::new(Role::Looking.code());
 
 fn role() -> Role {
-    match ROLE.load(Ordering::Relaxed) {
-        1 => Role::Following,
-        2 => Role::Leading,
-        3 => Role::Observing,
-        _ => Role::Looking,
-    }
+    Role::from_code(ROLE.load(Ordering::Relaxed))
 }
 
 static PENDING_SYNCS: AtomicI64 = AtomicI64::new(0);
@@ -83,13 +78,7 @@ fn since_ms(at: i64, now: i64) -> i64 {
 /// standalone server's self-election is not an election).
 pub fn role_changed(role: Role, distributed: bool) {
     QUORUM.store(distributed, Ordering::Relaxed);
-    let code = match role {
-        Role::Looking => 0,
-        Role::Following => 1,
-        Role::Leading => 2,
-        Role::Observing => 3,
-    };
-    ROLE.store(code, Ordering::Relaxed);
+    ROLE.store(role.code(), Ordering::Relaxed);
     let now = now_us();
     let m = metrics();
     if role == Role::Looking {

@@ -122,18 +122,13 @@ pub struct QuorumStatus {
     revalidate: Mutex<Option<mpsc::UnboundedSender<Revalidation>>>,
 }
 
-const ROLE_LOOKING: u8 = 0;
-const ROLE_FOLLOWING: u8 = 1;
-const ROLE_LEADING: u8 = 2;
-const ROLE_OBSERVING: u8 = 3;
-
 impl Default for QuorumStatus {
     /// Not serving until the runtime says so (a single voter: right after it elected
     /// itself and applied its log).
     fn default() -> Self {
         QuorumStatus {
             distributed: AtomicBool::new(false),
-            role: AtomicU8::new(ROLE_LOOKING),
+            role: AtomicU8::new(Role::Looking.code()),
             serving: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
             leader: AtomicI64::new(-1),
@@ -178,25 +173,14 @@ impl QuorumStatus {
     }
 
     pub fn set_role(&self, role: Role, leader: Option<ServerId>) {
-        let r = match role {
-            Role::Looking => ROLE_LOOKING,
-            Role::Following => ROLE_FOLLOWING,
-            Role::Leading => ROLE_LEADING,
-            Role::Observing => ROLE_OBSERVING,
-        };
-        self.role.store(r, Ordering::Relaxed);
+        self.role.store(role.code(), Ordering::Relaxed);
         self.leader
             .store(leader.map_or(-1, |l| l.0), Ordering::Relaxed);
         crate::metrics::hooks::role_changed(role, self.is_distributed());
     }
 
     pub fn role(&self) -> Role {
-        match self.role.load(Ordering::Relaxed) {
-            ROLE_FOLLOWING => Role::Following,
-            ROLE_LEADING => Role::Leading,
-            ROLE_OBSERVING => Role::Observing,
-            _ => Role::Looking,
-        }
+        Role::from_code(self.role.load(Ordering::Relaxed))
     }
 
     /// Whether this server is a follower or an observer: the leader, not this server's

@@ -101,7 +101,12 @@ pub fn zxid_from_name(name: &str, prefix: &str) -> Option<Zxid> {
     if parts.next()? != prefix {
         return None;
     }
-    let hex = parts.next()?;
+    hex_zxid(parts.next()?)
+}
+
+/// A name's hex zxid as `Long.parseLong(hex, 16)` reads it: either case, any leading
+/// zeros, at most `i64::MAX`; no sign, no blanks.
+fn hex_zxid(hex: &str) -> Option<Zxid> {
     if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -160,19 +165,11 @@ pub fn list_logs(version_dir: &Path) -> io::Result<Vec<ZxidFile>> {
 /// `log.11E` and `log.011e` are its log of zxid 0x11e; rzk writes lower case without
 /// zeros). Names with anything else after the hex (`log.5.tmp`) are not data files here.
 fn named_zxid(name: &str, prefix: &str, suffix: &str) -> Option<Zxid> {
-    let hex = name
-        .strip_prefix(prefix)?
-        .strip_prefix('.')?
-        .strip_suffix(suffix)?;
-    if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let digits = hex.trim_start_matches('0');
-    if digits.len() > 16 {
-        return None;
-    }
-    let v = u64::from_str_radix(if digits.is_empty() { "0" } else { digits }, 16).ok()?;
-    i64::try_from(v).ok().map(Zxid)
+    hex_zxid(
+        name.strip_prefix(prefix)?
+            .strip_prefix('.')?
+            .strip_suffix(suffix)?,
+    )
 }
 
 /// Snapshot files `snapshot.<hex>[.gz|.snappy]` in `version_dir`, ascending by zxid.

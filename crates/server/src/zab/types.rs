@@ -37,6 +37,29 @@ pub enum Role {
     Observing,
 }
 
+impl Role {
+    /// The role as one byte, for an atomic that threads other than the driver's read
+    /// ([`Role::from_code`] reads it back; anything unknown is `Looking`).
+    pub const fn code(self) -> u8 {
+        match self {
+            Role::Looking => 0,
+            Role::Following => 1,
+            Role::Leading => 2,
+            Role::Observing => 3,
+        }
+    }
+
+    /// The role of a [`Role::code`].
+    pub const fn from_code(code: u8) -> Role {
+        match code {
+            1 => Role::Following,
+            2 => Role::Leading,
+            3 => Role::Observing,
+            _ => Role::Looking,
+        }
+    }
+}
+
 /// A membership installed by a reconfig txn (ZooKeeper's `QuorumVerifier` of the txn's
 /// `/zookeeper/config` text), as the core needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
