@@ -30,6 +30,7 @@ debian_pkgs=(
     libcurator-recipes-java
     libslf4j-java
     libnetty-java
+    libsnappy-java
     openssl
     make
     gcc

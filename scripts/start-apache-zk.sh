@@ -55,6 +55,10 @@ for j in netty-buffer netty-codec netty-common netty-handler netty-resolver \
         CP="$CP:/usr/share/java/$j.jar"
     fi
 done
+# snappy snapshots (zookeeper.snapshot.compression.method=snappy) need snappy-java.
+if [ -e /usr/share/java/snappy-java.jar ]; then
+    CP="$CP:/usr/share/java/snappy-java.jar"
+fi
 # The (optional) Jetty AdminServer also needs the servlet API, which is not in
 # zookeeper.jar's manifest.
 if [ -e /usr/share/java/servlet-api.jar ]; then

@@ -11,6 +11,11 @@ dataDir and must serve the same dump; the ephemeral node must belong to the same
 and vanish once that session expires. Then the writer starts again on the reader's files
 (its start-up snapshot and log) and must serve what the reader served last. Null node
 data (length -1) must stay null throughout.
+
+Each direction runs once per snapshot compression (`--compressions`, default
+none,gz,snappy: ZooKeeper's `zookeeper.snapshot.compression.method`) with snapCount=10 on
+both servers, so both write snapshots of the tree mid-run; a compressed run also requires
+that each server left a compressed snapshot past zxid 0 for the other to read.
 """
 import argparse
 import os
@@ -28,13 +33,16 @@ import zkproc  # noqa: E402
 PORT = 21960
 
 
-def start(kind, args, datadir):
+def start(kind, args, datadir, compression):
+    settings = ["snapCount=10"]
+    if compression != "none":
+        settings.append(f"zookeeper.snapshot.compression.method={compression}")
     if kind == "rzk":
         # The same dataDir scripts/start-apache-zk.sh gives Apache ZooKeeper: <datadir>/data.
-        cfg = zkproc.write_config(os.path.join(datadir, "rzk.cfg"), PORT)
+        cfg = zkproc.write_config(os.path.join(datadir, "rzk.cfg"), PORT, *settings)
         proc = zkproc.start_rzk(args.rzk, cfg, PORT, log=os.path.join(datadir, "rzk.log"))
     else:
-        proc = zkproc.start_apache(args.apache, PORT, datadir, "forceSync=yes")
+        proc = zkproc.start_apache(args.apache, PORT, datadir, "forceSync=yes", *settings)
     zkproc.wait_serving(PORT, proc, what=f"{kind} on {datadir}")
     return proc
 
@@ -88,9 +96,18 @@ def dump(c, path="/"):
     return out
 
 
-def direction(writer, reader, args, base):
-    datadir = os.path.join(base, f"{writer}-to-{reader}")
-    proc = start(writer, args, datadir)
+def compressed_snapshots(datadir, compression):
+    """Names of the snapshots past zxid 0 with `compression`'s extension."""
+    version = os.path.join(datadir, "data", "version-2")
+    ext = "." + compression
+    return {n for n in os.listdir(version)
+            if n.startswith("snapshot.") and n.endswith(ext)
+            and n[len("snapshot."):-len(ext)] not in ("0", "")}
+
+
+def direction(writer, reader, compression, args, base):
+    datadir = os.path.join(base, f"{writer}-to-{reader}-{compression}")
+    proc = start(writer, args, datadir, compression)
     c = connect()
     populate(c)
     eph = connect(timeout=6.0, auth=False)
@@ -103,8 +120,13 @@ def direction(writer, reader, args, base):
         eph.stop()
     except Exception:
         pass
-    proc = start(reader, args, datadir)
     errors = []
+    written = set()
+    if compression != "none":
+        written = compressed_snapshots(datadir, compression)
+        if not written:
+            errors.append(f"{writer} wrote no {compression} snapshot past zxid 0")
+    proc = start(reader, args, datadir, compression)
     try:
         c = connect()
         after = dump(c)
@@ -124,7 +146,9 @@ def direction(writer, reader, args, base):
         c.stop()
         # Back to the writer on the reader's files (its start-up snapshot, its log).
         proc.kill9()
-        proc = start(writer, args, datadir)
+        if compression != "none" and not compressed_snapshots(datadir, compression) - written:
+            errors.append(f"{reader} wrote no {compression} snapshot past zxid 0")
+        proc = start(writer, args, datadir, compression)
         c = connect()
         back = dump(c)
         c.stop()
@@ -133,7 +157,8 @@ def direction(writer, reader, args, base):
                 errors.append(f"{p}: {reader} served {final.get(p)}, {writer} then serves {back.get(p)}")
     finally:
         proc.kill9()
-    print(f"{writer} -> {reader}: {len(before)} znodes compared: {'ok' if not errors else 'FAIL'}")
+    print(f"{writer} -> {reader} ({compression} snapshots): {len(before)} znodes compared: "
+          f"{'ok' if not errors else 'FAIL'}")
     for e in errors:
         print("   " + e)
     return not errors
@@ -144,9 +169,12 @@ def main():
     ap.add_argument("--rzk", required=True)
     ap.add_argument("--apache", required=True)
     ap.add_argument("--directions", default="apache:rzk,rzk:apache")
+    ap.add_argument("--compressions", default="none,gz,snappy")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="rzk-interchange-")
-    results = [direction(w, r, args, base) for w, r in (d.split(":") for d in args.directions.split(","))]
+    results = [direction(w, r, comp, args, base)
+               for comp in args.compressions.split(",")
+               for w, r in (d.split(":") for d in args.directions.split(","))]
     ok = sum(results)
     print(f"{ok} passed, {len(results) - ok} failed")
     sys.exit(0 if all(results) else 1)

@@ -84,7 +84,7 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, Subcommand)]
 enum SnapshotCmd {
-    /// Print the sessions and nodes of a snapshot file (snapshot.<zxid>[.gz]).
+    /// Print the sessions and nodes of a snapshot file (snapshot.<zxid>[.gz|.snappy]).
     Dump {
         /// The snapshot file (`dataDir/version-2/snapshot.<zxid>`, or `.gz`).
         file: PathBuf,

@@ -103,23 +103,19 @@ fn zookeeper_data_dir_loads_into_the_tree() {
 }
 
 #[test]
-fn saved_snapshot_loads_back_identically_plain_and_gz() {
+fn saved_snapshot_loads_back_identically_plain_gz_and_snappy() {
     let d = tempfile::tempdir().unwrap();
     copy_fixture(d.path());
     let db = load(d.path(), true).unwrap();
     let sessions: Vec<(SessionId, i32)> = db.sessions.iter().map(|(k, v)| (*k, *v)).collect();
-    for compression in [Compression::None, Compression::Gzip] {
+    for compression in [Compression::None, Compression::Gzip, Compression::Snappy] {
         let out = tempfile::tempdir().unwrap();
         let opts = SnapshotOptions {
             compression,
             digest_disabled: false,
         };
         let p = save_snapshot(db.tree.clone(), &sessions, out.path(), opts).unwrap();
-        assert!(p.ends_with(if compression == Compression::Gzip {
-            "snapshot.16.gz"
-        } else {
-            "snapshot.16"
-        }));
+        assert!(p.ends_with(format!("snapshot.16{}", compression.extension())));
         let back = load(out.path(), true).unwrap();
         assert_same_tree(&db.tree, &back.tree);
         assert_eq!(back.sessions, db.sessions);
@@ -173,11 +169,13 @@ fn null_data_survives_a_snapshot() {
 }
 
 /// A snapshot whose bytes changed where parsing cannot notice (inside node data, in a
-/// snapshot large enough to span several read buffers, plain and gz) is refused at its
-/// seal: the error names the file, the byte offset and the checksums.
+/// snapshot large enough to span several read buffers, plain, gz and snappy) is refused
+/// at its seal: the error names the file, the byte offset and the checksums.
 #[test]
 fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
-    for compression in [Compression::None, Compression::Gzip] {
+    use rzk_server::storage::snappy::{SnappyReader, SnappyWriter};
+    use std::io::{Read, Write};
+    for compression in [Compression::None, Compression::Gzip, Compression::Snappy] {
         let d = tempfile::tempdir().unwrap();
         let opts = SnapshotOptions {
             compression,
@@ -214,11 +212,19 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
         assert_same_tree(&tree, &back.tree);
         // flip a byte of one value, past the first 256 KiB read buffer
         let mut plain = fs::read(&p).unwrap();
-        if compression == Compression::Gzip {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&plain[..]), &mut v)
-                .unwrap();
-            plain = v;
+        let mut v = Vec::new();
+        match compression {
+            Compression::Gzip => {
+                flate2::read::GzDecoder::new(&plain[..])
+                    .read_to_end(&mut v)
+                    .unwrap();
+                plain = v;
+            }
+            Compression::Snappy => {
+                SnappyReader::new(&plain[..]).read_to_end(&mut v).unwrap();
+                plain = v;
+            }
+            Compression::None => {}
         }
         // the last value written (siblings' order depends on the index's hash seed)
         let at = plain
@@ -227,12 +233,18 @@ fn a_flipped_byte_in_node_data_is_refused_with_file_and_offset() {
             .expect("values in the snapshot");
         assert!(at > 256 * 1024, "{at}");
         plain[at + 100] ^= 0x01;
-        let damaged = if compression == Compression::Gzip {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            std::io::Write::write_all(&mut e, &plain).unwrap();
-            e.finish().unwrap()
-        } else {
-            plain
+        let damaged = match compression {
+            Compression::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&plain).unwrap();
+                e.finish().unwrap()
+            }
+            Compression::Snappy => {
+                let mut e = SnappyWriter::new(Vec::new()).unwrap();
+                e.write_all(&plain).unwrap();
+                e.finish().unwrap()
+            }
+            Compression::None => plain,
         };
         fs::write(&p, damaged).unwrap();
         let err = load(out.path(), true)

@@ -124,7 +124,7 @@ pub enum Compression {
     #[default]
     None,
     Gzip,
-    /// Recognised in names only: rzk cannot read or write snappy snapshots.
+    /// snappy-java's stream format (storage/snappy.rs).
     Snappy,
 }
 

@@ -17,6 +17,7 @@ pub mod purge;
 pub mod recovery;
 pub mod settings;
 pub mod snap_policy;
+pub mod snappy;
 pub mod snapshot;
 pub mod txnlog;
 

@@ -38,20 +38,14 @@ pub fn datadir_autocreate(cfg: &Config) -> bool {
     prop_bool(cfg, "datadir.autocreate", true)
 }
 
-/// `snapshot.compression.method` for the snapshots written: `gz`, else uncompressed
-/// (ZooKeeper's default for an empty or unknown name; `snappy` and unknown names are
-/// warned about).
+/// `snapshot.compression.method` for the snapshots written: `gz`, `snappy` (in
+/// snappy-java's stream format, storage/snappy.rs), else uncompressed (ZooKeeper's
+/// default for an empty or unknown name; an unknown name is warned about).
 fn compression(cfg: &Config) -> Compression {
     let Some(method) = prop(cfg, "snapshot.compression.method") else {
         return Compression::default();
     };
     match Compression::from_method(method) {
-        Compression::Snappy => {
-            tracing::warn!(
-                "snappy snapshot compression is not supported; writing uncompressed snapshots"
-            );
-            Compression::None
-        }
         Compression::None if !method.trim().is_empty() => {
             tracing::warn!(
                 property = "snapshot.compression.method",

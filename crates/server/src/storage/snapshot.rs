@@ -1,4 +1,4 @@
-//! Snapshot files `<dataDir>/version-2/snapshot.<hex zxid>[.gz]` in ZooKeeper's format:
+//! Snapshot files `<dataDir>/version-2/snapshot.<hex zxid>[.gz|.snappy]` in ZooKeeper's format:
 //! header `ZKSN`/2/-1, sessions, ACL cache, nodes in pre-order (root written as ""),
 //! the "/" terminator and the running-Adler-32 seals (plus the digest block; the 3.9
 //! lastProcessedZxid block is read but not written, as 3.8 does).
@@ -11,6 +11,7 @@
 
 use super::direct_file::DirectFile;
 use super::files::{self, Compression, FileHeader, ZxidFile, FILE_HEADER_LEN, SNAP_MAGIC};
+use super::snappy::{self, SnappyReader, SnappyWriter};
 use bytes::Bytes;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -36,8 +37,6 @@ const STAT_PERSISTED_LEN: usize = 60;
 /// Snapshots ZooKeeper considers at startup.
 pub const MAX_SNAPSHOT_CANDIDATES: usize = 100;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// xerial snappy-java stream header, which ZooKeeper's snappy snapshots start with.
-const SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -51,8 +50,6 @@ pub enum SnapshotError {
     },
     #[error("snapshot {}: {what}", file.display())]
     Usage { file: PathBuf, what: &'static str },
-    #[error("snapshot {}: snappy compression is not supported by rzk", file.display())]
-    Unsupported { file: PathBuf },
 }
 
 /// One node as stored: path ("" for the root), data, ACL cache index, stat.
@@ -127,6 +124,8 @@ pub struct SnapshotFile {
 enum Sink {
     Plain(DirectFile),
     Gz(GzEncoder<DirectFile>),
+    /// Boxed: the Snappy encoder's hash table is 2 KiB.
+    Snappy(Box<SnappyWriter<DirectFile>>),
 }
 
 impl Write for Sink {
@@ -134,12 +133,14 @@ impl Write for Sink {
         match self {
             Sink::Plain(w) => w.write(b),
             Sink::Gz(w) => w.write(b),
+            Sink::Snappy(w) => w.write(b),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Plain(w) => w.flush(),
             Sink::Gz(w) => w.flush(),
+            Sink::Snappy(w) => w.flush(),
         }
     }
 }
@@ -150,6 +151,7 @@ impl Sink {
         match self {
             Sink::Plain(w) => w,
             Sink::Gz(w) => w.get_ref(),
+            Sink::Snappy(w) => w.get_ref(),
         }
     }
 
@@ -158,6 +160,7 @@ impl Sink {
         match self {
             Sink::Plain(w) => w,
             Sink::Gz(w) => w.finish()?,
+            Sink::Snappy(w) => w.finish()?,
         }
         .finish()
     }
@@ -235,7 +238,7 @@ pub struct SnapshotWriter {
 }
 
 impl SnapshotWriter {
-    /// Starts `<version_dir>/snapshot.<hex zxid>[.gz]` (written as `<name>.tmp` until
+    /// Starts `<version_dir>/snapshot.<hex zxid>[.gz|.snappy]` (written as `<name>.tmp` until
     /// [`SnapshotWriter::finish`]) and writes the file header.
     pub fn create(
         version_dir: &Path,
@@ -245,16 +248,15 @@ impl SnapshotWriter {
         let name = files::snapshot_name(zxid, compression);
         let dest = version_dir.join(&name);
         let tmp = version_dir.join(format!("{name}.tmp"));
-        if compression == Compression::Snappy {
-            return Err(SnapshotError::Unsupported { file: dest });
-        }
-        let bw = open_output(&tmp).map_err(|source| SnapshotError::Io {
+        let io_err = |source| SnapshotError::Io {
             file: tmp.clone(),
             source,
-        })?;
+        };
+        let bw = open_output(&tmp).map_err(io_err)?;
         let out = match compression {
             Compression::Gzip => Sink::Gz(GzEncoder::new(bw, flate2::Compression::default())),
-            _ => Sink::Plain(bw),
+            Compression::Snappy => Sink::Snappy(Box::new(SnappyWriter::new(bw).map_err(io_err)?)),
+            Compression::None => Sink::Plain(bw),
         };
         let mut w = SnapshotWriter {
             out: Some(out),
@@ -583,7 +585,7 @@ pub struct SnapshotReader {
 }
 
 impl SnapshotReader {
-    /// Opens a snapshot (gz by extension) and checks the magic.
+    /// Opens a snapshot (gz or snappy by extension) and checks the magic.
     pub fn open(path: &Path) -> Result<SnapshotReader, SnapshotError> {
         let name = files::file_name(path);
         let compression = if name.ends_with(".gz") {
@@ -600,11 +602,7 @@ impl SnapshotReader {
         let inner: Box<dyn Read + Send> = match compression {
             Compression::None => Box::new(f),
             Compression::Gzip => Box::new(GzDecoder::new(BufReader::new(f))),
-            Compression::Snappy => {
-                return Err(SnapshotError::Unsupported {
-                    file: path.to_path_buf(),
-                })
-            }
+            Compression::Snappy => Box::new(SnappyReader::new(BufReader::new(f))),
         };
         let mut s = SnapshotReader {
             r: AdlerRead::new(inner),
@@ -1017,7 +1015,7 @@ pub fn is_valid_snapshot(path: &Path, compression: Compression) -> io::Result<bo
         }
         Compression::Snappy => {
             let mut b = [0u8; 8];
-            Ok(f.read_exact(&mut b).is_ok() && b == SNAPPY_MAGIC)
+            Ok(f.read_exact(&mut b).is_ok() && b == snappy::MAGIC)
         }
     }
 }
@@ -1101,7 +1099,7 @@ mod tests {
     use super::*;
 
     /// A snapshot larger than [`WRITEBACK_EVERY`] (so the writer starts writeback several
-    /// times while writing) reads back equal, plain and gzipped.
+    /// times while writing) reads back equal, plain, gzipped and in snappy-java's stream.
     #[test]
     fn a_snapshot_written_directly_or_with_background_writeback_reads_back_equal() {
         let dir = std::env::temp_dir().join(format!("rzk-snap-writeback-{}", std::process::id()));
@@ -1138,7 +1136,11 @@ mod tests {
             nodes,
             trailer: SnapshotTrailer::default(),
         };
-        let cases = [(1, Compression::None), (2, Compression::Gzip)];
+        let cases = [
+            (1, Compression::None),
+            (2, Compression::Gzip),
+            (3, Compression::Snappy),
+        ];
         for buffered in [false, true] {
             BUFFERED_FOR_TEST.set(buffered);
             for (zxid, compression) in cases {
