@@ -70,6 +70,19 @@ impl RequestError {
             log_error_txn: true,
         }
     }
+    /// A deleteContainer sent by a client (or forwarded by a learner): answered
+    /// BADARGUMENTS as an error txn, whatever its body. Only the server's own reaper
+    /// deletes containers (node/timers.rs submits its requests directly, never through
+    /// this decoder), and it checks no ACL: a client's request must not reach it.
+    /// ZooKeeper's prep reads this request's path from the whole request buffer, headers
+    /// included, so for a client's request the path never validates (BadArgumentsException).
+    fn delete_container_from_client() -> RequestError {
+        RequestError {
+            reply: Some(ErrorCode::BadArguments),
+            close: false,
+            log_error_txn: true,
+        }
+    }
     /// A malformed read: answered MARSHALLINGERROR.
     fn bad_read() -> RequestError {
         RequestError {
@@ -184,11 +197,7 @@ pub fn decode(
         OpCode::Delete => w(WriteRequest::Delete(rd(body, m, E::bad_write)?)),
         OpCode::SetData => w(WriteRequest::SetData(rd(body, m, E::bad_write)?)),
         OpCode::SetAcl => w(WriteRequest::SetAcl(rd(body, m, E::bad_write)?)),
-        OpCode::DeleteContainer => {
-            // The reaper's body is the raw path bytes, not a jute record.
-            let path = std::str::from_utf8(body).map_err(|_| E::bad_write())?;
-            w(WriteRequest::DeleteContainer(path.to_owned()))
-        }
+        OpCode::DeleteContainer => Err(E::delete_container_from_client()),
         OpCode::Multi => {
             let req: MultiRequest = rd(body, m, E::bad_write)?;
             if req.ops.iter().any(|o| o.is_read() || !valid_multi_op(o)) {
@@ -295,10 +304,21 @@ mod tests {
             decode(&hdr(107), &[], MAX),
             Ok(Request::Read(ReadRequest::WhoAmI))
         );
-        assert_eq!(
-            decode(&hdr(20), b"/c", MAX),
-            Ok(Request::Write(WriteRequest::DeleteContainer("/c".into())))
-        );
+        // deleteContainer is the server's own reaper's: from a client (or a learner) it
+        // is refused whatever the body, raw path or jute string (found by a review: any
+        // client could delete any empty node this way, ACLs unchecked).
+        let mut jute_path = Vec::new();
+        "/c".to_owned().write(&mut jute_path);
+        for body in [&b"/c"[..], &jute_path, &[]] {
+            assert_eq!(
+                decode(&hdr(20), body, MAX),
+                Err(RequestError {
+                    reply: Some(ErrorCode::BadArguments),
+                    close: false,
+                    log_error_txn: true,
+                })
+            );
+        }
         let sw = SetWatches {
             relative_zxid: 5,
             data_watches: vec!["/d".into()],

@@ -326,3 +326,27 @@ def test_all_children_number_of_empty_path_counts_the_root(zk_hosts, zk, healthy
         assert n[0] == n[2] == n[1] + 1, n
     finally:
         s.close_session()
+
+
+def test_delete_container_from_a_client_is_refused(zk_hosts, zk, healthy, base):
+    """deleteContainer (20) is the server's own reaper's request and checks no ACL. From a
+    client ZooKeeper answers BADARGUMENTS whatever the body (its prep reads the path from
+    the whole request buffer, headers included) and deletes nothing; rzk deleted any empty
+    node this way, ACLs unchecked (found by a review)."""
+    from kazoo.security import make_digest_acl
+    locked = [make_digest_acl("alice", "secret", all=True)]
+    zk.create(base + "/locked", b"", acl=locked)
+    zk.create(base + "/plain", b"")
+    s = fresh(zk_hosts)
+    assert s.call(zkraw.OP_CREATECONTAINER, zkraw.create_body(base + "/box")).err == 0
+    try:
+        for path in (base + "/locked", base + "/plain", base + "/box", base + "/missing"):
+            for body in (path.encode(), zkraw.ustring(path)):
+                rep = s.call(zkraw.OP_DELETE_CONTAINER, body)
+                assert (rep.err, rep.body) == (-8, b""), (path, body)
+        # the connection stays open
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+    for name in ("locked", "plain", "box"):
+        assert zk.exists(base + "/" + name) is not None, name
