@@ -310,12 +310,7 @@ impl Driver {
                 continue;
             }
             let peer = self.peers.members.get(&sid)?;
-            let target = if peer.resolved {
-                crate::node::peers::DialTarget::Addr(SocketAddr::new(peer.quorum.ip(), port))
-            } else {
-                crate::node::peers::DialTarget::Unresolved(peer.host(), port)
-            };
-            return Some((sid, target));
+            return Some((sid, peer.target(peer.quorum.ip(), port)));
         }
         None
     }

@@ -4,7 +4,10 @@
 //! Owns only the translation of `server.N` lines; resolves host names at start-up. A
 //! member other than this server whose host does not resolve yet is kept (as ZooKeeper
 //! keeps an unresolved `QuorumServer`): its dialers resolve it again before each attempt
-//! ([`Peer::resolved`]). Never opens sockets.
+//! ([`Peer::resolved`]). A member named by a host name is resolved again before each
+//! dial too, so one that comes back on a new address is reached there (ZooKeeper's
+//! `recreateSocketAddresses` before every election dial and learner connect). Never
+//! opens sockets.
 
 use crate::config::{Config, PeerRole, QuorumServer};
 use crate::node::QuorumError;
@@ -33,8 +36,17 @@ pub struct Peer {
 /// membership was read, `host:port` to resolve at the attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
+    /// An address (the `server.N` line names an IP, or a peer's address as it connected).
     Addr(SocketAddr),
+    /// A host name that did not resolve when the membership was read.
     Unresolved(String, u16),
+    /// A host name, resolved again at each attempt; `last` is where it last resolved to,
+    /// dialled when the lookup fails (ZooKeeper keeps the old address then).
+    Named {
+        host: String,
+        port: u16,
+        last: SocketAddr,
+    },
 }
 
 impl DialTarget {
@@ -54,6 +66,15 @@ impl DialTarget {
                         format!("{host}:{port} resolves to nothing"),
                     )
                 }),
+            DialTarget::Named { host, port, last } => {
+                match tokio::net::lookup_host((host.as_str(), *port)).await {
+                    Ok(mut addrs) => Ok(addrs.next().unwrap_or(*last)),
+                    Err(e) => {
+                        tracing::debug!(%host, error = %e, "lookup failed; dialling {last}");
+                        Ok(*last)
+                    }
+                }
+            }
         }
     }
 }
@@ -65,6 +86,7 @@ impl DialTarget {
         match self {
             DialTarget::Addr(a) => *a,
             DialTarget::Unresolved(_, port) => SocketAddr::from(([0, 0, 0, 0], *port)),
+            DialTarget::Named { last, .. } => *last,
         }
     }
 }
@@ -74,6 +96,7 @@ impl std::fmt::Display for DialTarget {
         match self {
             DialTarget::Addr(a) => write!(f, "{a}"),
             DialTarget::Unresolved(h, p) => write!(f, "{h}:{p} (unresolved)"),
+            DialTarget::Named { host, last, .. } => write!(f, "{host}/{last}"),
         }
     }
 }
@@ -114,19 +137,33 @@ impl Peer {
 
     /// Where to dial the election port.
     pub fn election_target(&self) -> DialTarget {
-        if self.resolved {
-            DialTarget::Addr(self.election)
-        } else {
-            DialTarget::Unresolved(self.host(), self.election.port())
-        }
+        self.target(self.election.ip(), self.election.port())
     }
 
     /// Where to dial the quorum port.
     pub fn quorum_target(&self) -> DialTarget {
-        if self.resolved {
-            DialTarget::Addr(self.quorum)
+        self.target(self.quorum.ip(), self.quorum.port())
+    }
+
+    /// Where to dial `port` of this member (whose host resolved to `ip`, if it did): the
+    /// address when the line names an IP, else the host name to resolve at the attempt.
+    pub fn target(&self, ip: std::net::IpAddr, port: u16) -> DialTarget {
+        let host = self.host();
+        if !self.resolved {
+            DialTarget::Unresolved(host, port)
+        } else if host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+        {
+            DialTarget::Addr(SocketAddr::new(ip, port))
         } else {
-            DialTarget::Unresolved(self.host(), self.quorum.port())
+            DialTarget::Named {
+                host,
+                port,
+                last: SocketAddr::new(ip, port),
+            }
         }
     }
 }
@@ -228,5 +265,57 @@ impl Peers {
         z.config_text = crate::reconfig::membership_text(&cfg.servers, cfg.config_version);
         z.config_version = cfg.config_version;
         z
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn line(host: &str) -> QuorumServer {
+        QuorumServer {
+            id: ServerId(2),
+            host: host.to_owned(),
+            quorum_port: 2888,
+            election_port: 3888,
+            role: PeerRole::Participant,
+            client_addr: None,
+        }
+    }
+
+    /// A member named by a host name is resolved again at each dial, so one that comes
+    /// back on another address is reached there; an IP is dialled as it is.
+    #[tokio::test]
+    async fn a_host_name_is_resolved_again_at_each_dial() {
+        let ip = Peer::from_server(ServerId(2), &line("127.0.0.1"));
+        assert_eq!(
+            ip.election_target(),
+            DialTarget::Addr("127.0.0.1:3888".parse().unwrap())
+        );
+        let named = Peer::from_server(ServerId(2), &line("localhost"));
+        let DialTarget::Named { host, port, last } = named.quorum_target() else {
+            panic!("{:?}", named.quorum_target());
+        };
+        assert_eq!((host.as_str(), port), ("localhost", 2888));
+        assert!(last.ip().is_loopback());
+        // Where the name pointed before (another address) is not where it is dialled now.
+        let moved = DialTarget::Named {
+            host: "localhost".into(),
+            port: 2888,
+            last: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 99)), 2888),
+        };
+        let now = moved.resolve().await.unwrap();
+        assert!(
+            now.ip().is_loopback() && now.ip() != moved.placeholder().ip(),
+            "{now}"
+        );
+        // A name that stops resolving is dialled where it last resolved to.
+        let gone = DialTarget::Named {
+            host: "no-such-host.invalid".into(),
+            port: 2888,
+            last: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 99)), 2888),
+        };
+        assert_eq!(gone.resolve().await.unwrap(), gone.placeholder());
     }
 }
