@@ -146,8 +146,8 @@ pub fn acl_string(acl: &[Acl]) -> String {
 /// ZooKeeper's `AuthUtil.getUsers`: the user name of every id whose scheme has a
 /// provider (digest ids lose their hash), comma-separated; `None` when there is none.
 pub fn users(auth: &AuthInfo) -> Option<String> {
-    let names: Vec<&str> = auth
-        .ids
+    let ids = auth.id_list();
+    let names: Vec<&str> = ids
         .iter()
         .filter(|i| i.scheme != "super")
         .map(|i| match i.scheme.as_str() {
@@ -161,10 +161,7 @@ pub fn users(auth: &AuthInfo) -> Option<String> {
 
 /// The client's address as its `ip` id carries it.
 fn client_ip(auth: &AuthInfo) -> Option<String> {
-    auth.ids
-        .iter()
-        .find(|i| i.scheme == "ip")
-        .map(|i| i.id.clone())
+    auth.ids().find(|i| i.scheme == "ip").map(|i| i.id.clone())
 }
 
 /// The name of the user running the server: ZooKeeper's `Login.SYSTEM_USER` is the JVM's
@@ -268,6 +265,9 @@ impl Audit {
     /// An auth packet's (or SASL exchange's) outcome on a client connection (rzk's
     /// `addAuth` line; `auth` is the connection's identity afterwards).
     pub fn auth(&self, session: SessionId, auth: &AuthInfo, ok: bool) {
+        if !self.enabled {
+            return;
+        }
         self.log(&AuditEvent {
             session: Some(session),
             user: users(auth),

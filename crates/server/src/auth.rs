@@ -52,9 +52,13 @@ fn java_set_bins(n: usize) -> usize {
 /// What a connection has authenticated as. `ip:<addr>` is always present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthInfo {
-    /// In the order ZooKeeper lists them ([`AuthInfo::push`]): whoAmI answers in it and
-    /// an `auth` ACL expands in it.
-    pub ids: Vec<Id>,
+    /// The ids in the order they were added, each once. Persistent (a clone shares
+    /// it), as the connection registry holds a copy that each addauth replaces: a
+    /// session that adds many ids costs O(log n) per add, not a copy of all it holds (a
+    /// review found 16,000 addauths on one session kept a core busy for 28 s).
+    added: imbl::Vector<Id>,
+    /// `added` as (scheme, id), for the duplicate check.
+    seen: imbl::OrdSet<(String, String)>,
     /// Holds `super:` (superDigest or a SASL super user): passes every ACL check.
     pub is_super: bool,
     /// The schemes the server has providers for (how `ids` are matched against ACLs).
@@ -70,21 +74,13 @@ impl AuthInfo {
 
     /// A connection from `addr` to a server with `providers`.
     pub fn for_connection(addr: &str, providers: Arc<Providers>) -> AuthInfo {
-        AuthInfo {
-            ids: vec![Id::new("ip", addr)],
-            is_super: false,
-            providers,
-        }
+        AuthInfo::holding([Id::new("ip", addr)], false, providers)
     }
 
     /// The ids a forwarded request carried (`super` among them grants super).
     pub fn from_ids(ids: Vec<Id>) -> AuthInfo {
         let is_super = ids.iter().any(|i| i.scheme == "super");
-        AuthInfo {
-            ids,
-            is_super,
-            providers: Arc::default(),
-        }
+        AuthInfo::holding(ids, is_super, Arc::default())
     }
 
     /// The same ids judged by `providers` (the leader's, for a forwarded request).
@@ -95,11 +91,39 @@ impl AuthInfo {
 
     /// The server's own identity (internal requests such as container deletes).
     pub fn superuser() -> AuthInfo {
-        AuthInfo {
-            ids: vec![Id::new("super", "")],
-            is_super: true,
-            providers: Arc::default(),
+        AuthInfo::holding([Id::new("super", "")], true, Arc::default())
+    }
+
+    fn holding(
+        ids: impl IntoIterator<Item = Id>,
+        is_super: bool,
+        providers: Arc<Providers>,
+    ) -> AuthInfo {
+        let mut a = AuthInfo {
+            added: imbl::Vector::new(),
+            seen: imbl::OrdSet::new(),
+            is_super,
+            providers,
+        };
+        for id in ids {
+            a.push(id);
         }
+        a
+    }
+
+    /// The ids, each once, in no particular order (for matching ACLs).
+    pub fn ids(&self) -> impl Iterator<Item = &Id> + '_ {
+        self.added.iter()
+    }
+
+    /// The ids in the order ZooKeeper lists them (see [`AuthInfo::push`]): whoAmI
+    /// answers in it, an `auth` ACL expands in it, a forwarded request carries it.
+    pub fn id_list(&self) -> Vec<Id> {
+        let bins = java_set_bins(self.added.len());
+        let mut v: Vec<Id> = self.added.iter().cloned().collect();
+        // Stable: ids of one bin stay in the order they were added.
+        v.sort_by_cached_key(|i| java_set_bin(i, bins));
+        v
     }
 
     /// Adds `id` unless held. ZooKeeper keeps a connection's ids in a set backed by a
@@ -107,15 +131,18 @@ impl AuthInfo {
     /// table of 16 bins that doubles from 12 ids on), and in the order added within a
     /// bin: whoami after `addauth digest carol:pw` and `bob:pw` says digest bob, digest
     /// carol, ip on the Debian oracle; with the x509 super user, x509, super, ip. (Past
-    /// 11 ids a real table's resize may order a shared bin otherwise.)
+    /// 11 ids a real table's resize may order a shared bin otherwise.) Two ids in one
+    /// bin of the final table shared a bin at every smaller size too, so that order is
+    /// a stable sort of the ids as added by their final bin ([`AuthInfo::id_list`]).
     fn push(&mut self, id: Id) {
-        if self.ids.contains(&id) {
+        if self
+            .seen
+            .insert((id.scheme.clone(), id.id.clone()))
+            .is_some()
+        {
             return;
         }
-        self.ids.push(id);
-        let bins = java_set_bins(self.ids.len());
-        // Stable: ids of one bin stay in the order they were added.
-        self.ids.sort_by_key(|i| java_set_bin(i, bins));
+        self.added.push_back(id);
     }
 
     /// Handles an auth packet (`digest` or `ip`). `super_digest` is
@@ -170,14 +197,14 @@ impl AuthInfo {
 
     /// Whether this connection holds an id of one of `schemes` (enforce.auth).
     pub fn has_scheme(&self, schemes: &[String]) -> bool {
-        self.ids.iter().any(|i| schemes.contains(&i.scheme))
+        self.ids().any(|i| schemes.contains(&i.scheme))
     }
 
     /// whoAmI's answer: (scheme, user) per id; digest users without the hash; the user
     /// is empty for a scheme without a provider (as ZooKeeper's `AuthUtil`).
     pub fn client_infos(&self) -> Vec<ClientInfo> {
-        self.ids
-            .iter()
+        self.id_list()
+            .into_iter()
             .map(|id| ClientInfo {
                 auth_scheme: id.scheme.clone(),
                 user: match id.scheme.as_str() {
@@ -299,7 +326,7 @@ pub fn ip_matches(addr: &str, expr: &str) -> bool {
 
 /// Whether `auth` may do `perm` on a node with `acl` (ZooKeeper's checkACL).
 pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
-    if acl.is_empty() || auth.is_super || auth.ids.iter().any(|i| i.scheme == "super") {
+    if acl.is_empty() || auth.is_super || auth.ids().any(|i| i.scheme == "super") {
         return true;
     }
     for a in acl {
@@ -311,7 +338,7 @@ pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
             return true;
         }
         let p = &auth.providers;
-        let matched = auth.ids.iter().any(|mine| {
+        let matched = auth.ids().any(|mine| {
             mine.scheme == id.scheme
                 && match id.scheme.as_str() {
                     "digest" => p.digest && mine.id == id.id,
@@ -373,7 +400,7 @@ pub fn fix_acl(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             "world" if id.id == "anyone" => out.push(a.clone()),
             "auth" => {
                 let mut any = false;
-                for mine in &auth.ids {
+                for mine in auth.id_list() {
                     // The providers that report themselves "authenticated".
                     let authenticated = match mine.scheme.as_str() {
                         "digest" => auth.providers.digest,
@@ -442,18 +469,18 @@ mod tests {
         a.add_auth("digest", b"bob:secret", None).unwrap();
         assert!(!a.is_super);
         assert_eq!(
-            a.ids[0],
+            a.id_list()[0],
             Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")
         );
         a.add_auth("digest", b"bob:secret", None).unwrap();
-        assert_eq!(a.ids.len(), 2, "no duplicate ids");
+        assert_eq!(a.ids().count(), 2, "no duplicate ids");
         let mut e = AuthInfo::for_ip("127.0.0.1");
         e.add_auth("digest", b"", None).unwrap();
         assert!(
-            e.ids
-                .contains(&Id::new("digest", ":2jmj7l5rSw0yVb/vlWAYkK/YBwk=")),
+            e.ids()
+                .any(|i| *i == Id::new("digest", ":2jmj7l5rSw0yVb/vlWAYkK/YBwk=")),
             "empty credentials are an id with an empty user: {:?}",
-            e.ids
+            e.id_list()
         );
 
         assert_eq!(
@@ -489,7 +516,7 @@ mod tests {
         // Seen on ZooKeeper 3.8 (whoami with the x509 super user's certificate).
         let mut a = AuthInfo::for_ip("127.0.0.21");
         a.add_x509("CN=admin,O=rzk", true);
-        let schemes: Vec<&str> = a.ids.iter().map(|i| i.scheme.as_str()).collect();
+        let schemes: Vec<String> = a.id_list().into_iter().map(|i| i.scheme).collect();
         assert_eq!(schemes, ["x509", "super", "ip"]);
         assert_eq!(java_string_hash("hello"), 99_162_322);
         assert_eq!(java_string_hash(""), 0);
@@ -501,7 +528,35 @@ mod tests {
             m.add_auth("digest", format!("u{i}:pw").as_bytes(), None)
                 .unwrap();
         }
-        assert_eq!(m.ids.len(), 41);
+        assert_eq!(m.ids().count(), 41);
+    }
+
+    /// The table lists ids exactly as re-sorting the whole list by bin after each add
+    /// did (the rule ZooKeeper's order was checked against), for any number of ids.
+    #[test]
+    fn the_table_lists_ids_as_a_stable_sort_by_bin_after_each_add() {
+        let mut reference: Vec<Id> = vec![Id::new("ip", "10.0.0.1")];
+        let mut a = AuthInfo::for_ip("10.0.0.1");
+        let mut x = 0x2545_f491_u32;
+        for i in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Some repeats, several schemes.
+            let id = match x % 4 {
+                0 => Id::new("digest", &format!("u{}:h", x % 97)),
+                1 => Id::new("sasl", &format!("user{i}")),
+                2 => Id::new("x509", &format!("CN=n{}", x % 13)),
+                _ => Id::new("super", ""),
+            };
+            if !reference.contains(&id) {
+                reference.push(id.clone());
+                let bins = java_set_bins(reference.len());
+                reference.sort_by_key(|i| java_set_bin(i, bins));
+            }
+            a.push(id);
+            assert_eq!(a.id_list(), reference, "after {i} adds");
+        }
     }
 
     #[test]

@@ -1093,7 +1093,7 @@ impl Conn {
     /// scheme, as ZooKeeper does: SESSIONCLOSEDREQUIRESASLAUTH, then the connection is
     /// closed (the session itself lives on until it expires).
     async fn refuse_unauthenticated(&mut self, xid: i32) -> Result<(), ConnError> {
-        let schemes: Vec<&str> = self.auth.ids.iter().map(|i| i.scheme.as_str()).collect();
+        let schemes: Vec<&str> = self.auth.ids().map(|i| i.scheme.as_str()).collect();
         tracing::warn!(
             addr = %self.addr,
             session = %format_args!("0x{:x}", self.session),

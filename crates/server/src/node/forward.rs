@@ -44,7 +44,7 @@ fn packet(session: SessionId, cxid: i32, op: i32, body: Vec<u8>, auth: &AuthInfo
         ty: PacketType::Request,
         zxid: -1,
         data: Some(Bytes::from(f.encode())),
-        authinfo: Some(auth.ids.clone()),
+        authinfo: Some(auth.id_list()),
     }
 }
 
