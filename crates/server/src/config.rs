@@ -309,6 +309,9 @@ pub struct Config {
     pub local_sessions_upgrading_enabled: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
+    /// `znode.container.maxNeverUsedIntervalMs`: a container that never had a child is
+    /// deleted once unmodified for longer than this (ms); 0 (the default) never.
+    pub container_max_never_used_ms: i64,
     pub servers: BTreeMap<ServerId, QuorumServer>,
     /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
     /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
@@ -377,6 +380,7 @@ impl Default for Config {
             local_sessions_upgrading_enabled: false,
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
+            container_max_never_used_ms: 0,
             servers: BTreeMap::new(),
             config_version: Zxid::ZERO,
             dynamic_config_file: None,
@@ -775,6 +779,9 @@ impl Config {
                     }
                     cfg.container_max_per_minute = n;
                 }
+                "znode.container.maxNeverUsedIntervalMs" => {
+                    cfg.container_max_never_used_ms = parse_num(k, v)?;
+                }
                 "electionAlg" => {
                     if v != "3" {
                         return Err(invalid(k, v, "only electionAlg=3 is supported"));
@@ -1047,7 +1054,8 @@ fn unit_of(key: &str) -> &'static str {
         "tickTime"
         | "minSessionTimeout"
         | "maxSessionTimeout"
-        | "znode.container.checkIntervalMs" => "milliseconds",
+        | "znode.container.checkIntervalMs"
+        | "znode.container.maxNeverUsedIntervalMs" => "milliseconds",
         "initLimit" | "syncLimit" => "ticks",
         "maxClientCnxns" | "clientPortListenBacklog" => "connections",
         "jute.maxbuffer" => "bytes",

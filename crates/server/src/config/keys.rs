@@ -155,6 +155,7 @@ const TABLE: &[Entry] = &[
     imp("electionAlg"),
     imp("znode.container.checkIntervalMs"),
     imp("znode.container.maxPerMinute"),
+    imp("znode.container.maxNeverUsedIntervalMs"),
     // --- Implemented: storage/settings.rs ---------------------------------------------
     imp("txnLogSizeLimitInKb"),
     imp("snapSizeLimitInKb"),
@@ -348,7 +349,6 @@ const TABLE: &[Entry] = &[
     none("commitProcessor.numWorkerThreads", TUNING),
     none("commitProcessor.maxReadBatchSize", TUNING),
     none("commitProcessor.maxCommitBatchSize", TUNING),
-    none("znode.container.maxNeverUsedIntervalMs", TUNING),
     none("messageTracker.BufferSize", TUNING),
     none("messageTracker.Enabled", TUNING),
     // The AdminServer (admin/settings.rs reads these from Config::unknown).

@@ -35,10 +35,12 @@ pub async fn reaper(shared: Arc<Shared>) {
             _ = stop.wait_for(|v| *v) => return,
             _ = tokio::time::sleep(Duration::from_millis(interval)) => {}
         }
-        let candidates =
-            shared
-                .tree()
-                .reaper_candidates(wall_ms(), shared.config.extended_types_enabled, limit);
+        let candidates = shared.tree().reaper_candidates(
+            wall_ms(),
+            shared.config.extended_types_enabled,
+            shared.config.container_max_never_used_ms,
+            limit,
+        );
         for path in candidates {
             tracing::debug!("reaper: deleting {path}");
             let job = internal(

@@ -583,12 +583,24 @@ fn ttl_nodes() {
     let stored = h.tree.stat_persisted("/t").unwrap();
     assert_eq!(stored.ephemeral_owner as u64, 0xff00_0000_0000_03e8);
     let mtime = stored.mtime;
-    assert!(h.tree.reaper_candidates(mtime + 1000, true, 10).is_empty());
-    assert_eq!(h.tree.reaper_candidates(mtime + 1001, true, 10), vec!["/t"]);
-    assert!(h.tree.reaper_candidates(mtime + 1001, false, 10).is_empty());
+    assert!(h
+        .tree
+        .reaper_candidates(mtime + 1000, true, 0, 10)
+        .is_empty());
+    assert_eq!(
+        h.tree.reaper_candidates(mtime + 1001, true, 0, 10),
+        vec!["/t"]
+    );
+    assert!(h
+        .tree
+        .reaper_candidates(mtime + 1001, false, 0, 10)
+        .is_empty());
     // a TTL node may have children
     assert!(matches!(h.create("/t/c", 0), TxnReply::Created { .. }));
-    assert!(h.tree.reaper_candidates(mtime + 5000, true, 10).is_empty());
+    assert!(h
+        .tree
+        .reaper_candidates(mtime + 5000, true, 0, 10)
+        .is_empty());
     // opcode 21 with a non-TTL mode and negative ttl: a plain create2
     let r = h.write(
         S1,
@@ -612,8 +624,18 @@ fn containers() {
     };
     assert_eq!(stat.ephemeral_owner, 0);
     assert!(
-        h.tree.reaper_candidates(i64::MAX, false, 10).is_empty(),
+        h.tree.reaper_candidates(i64::MAX, false, 0, 10).is_empty(),
         "never used"
+    );
+    // znode.container.maxNeverUsedIntervalMs: reaped once unmodified for longer.
+    let m = stat.mtime;
+    assert!(h
+        .tree
+        .reaper_candidates(m + 1000, false, 1000, 10)
+        .is_empty());
+    assert_eq!(
+        h.tree.reaper_candidates(m + 1001, false, 1000, 10),
+        vec!["/c"]
     );
     h.create("/c/x", 0);
     let dc = |p: &str| WriteRequest::DeleteContainer(p.into());
@@ -631,13 +653,13 @@ fn containers() {
         err(ErrorCode::BadVersion)
     );
     h.delete("/c/x", -1);
-    assert_eq!(h.tree.reaper_candidates(0, false, 10), vec!["/c"]);
+    assert_eq!(h.tree.reaper_candidates(0, false, 0, 10), vec!["/c"]);
     let r = h.write(SessionId::NONE, dc("/c"));
     assert_eq!(r.reply, TxnReply::Deleted);
-    assert!(h.tree.reaper_candidates(0, false, 10).is_empty());
+    assert!(h.tree.reaper_candidates(0, false, 0, 10).is_empty());
     // flag 4 on opcode 1/15 gives an ordinary persistent node
     h.create("/notc", 4);
-    assert!(h.tree.reaper_candidates(0, false, 10).is_empty());
+    assert!(h.tree.reaper_candidates(0, false, 0, 10).is_empty());
 }
 
 #[test]

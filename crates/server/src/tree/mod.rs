@@ -339,14 +339,27 @@ impl DataTree {
         self.ephemerals.values().map(imbl::OrdSet::len).sum()
     }
 
-    /// Containers without children that had children once (stored cversion > 0) and,
-    /// when TTLs are enabled, childless TTL nodes whose `now - mtime > ttl`. Sorted, at
-    /// most `limit`.
-    pub fn reaper_candidates(&self, now_ms: i64, ttl_enabled: bool, limit: usize) -> Vec<String> {
+    /// Containers due for deletion and, when TTLs are enabled, childless TTL nodes whose
+    /// `now - mtime > ttl`. Sorted, at most `limit`.
+    ///
+    /// A container without children is due once it has had a child (cversion > 0), or,
+    /// when `never_used_ms` (`znode.container.maxNeverUsedIntervalMs`) is not 0, once
+    /// more than that many ms passed since it was last modified (ZooKeeper's
+    /// `ContainerManager.getCandidates`).
+    pub fn reaper_candidates(
+        &self,
+        now_ms: i64,
+        ttl_enabled: bool,
+        never_used_ms: i64,
+        limit: usize,
+    ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for p in &self.containers {
             if let Some(n) = self.nodes.get(p) {
-                if !n.has_children() && n.stat().cversion > 0 {
+                let st = n.stat();
+                let due = st.cversion > 0
+                    || (never_used_ms != 0 && now_ms.saturating_sub(st.mtime) > never_used_ms);
+                if !n.has_children() && due {
                     out.push(String::from(&**p));
                 }
             }

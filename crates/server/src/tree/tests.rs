@@ -129,7 +129,7 @@ fn observe(t: &DataTree) -> impl PartialEq + std::fmt::Debug {
         t.approximate_data_size(),
         t.ephemeral_sessions(),
         t.ephemerals(SessionId(5)),
-        t.reaper_candidates(i64::MAX, true, 100),
+        t.reaper_candidates(i64::MAX, true, 0, 100),
         t.get_children("/p0"),
     )
 }
