@@ -541,7 +541,7 @@ impl Client {
     ///
     /// Java: `ZooKeeper.exists(path, false)`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
         self.exists_inner(path, None).await
@@ -552,7 +552,7 @@ impl Client {
     ///
     /// Java: `ZooKeeper.exists(path, watcher)`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn exists_w(&self, path: &str) -> Result<(Option<Stat>, OneshotWatch)> {
         let sp = self.server_path(path)?;
@@ -745,7 +745,7 @@ impl Client {
     ///
     /// Java: `ZooKeeper.getEphemerals(prefixPath)`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
         let req = GetEphemeralsRequest {
@@ -766,7 +766,7 @@ impl Client {
     ///
     /// Java: `ZooKeeper.sync(path, cb, ctx)`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn sync(&self, path: &str) -> Result<String> {
         let req = SyncRequest {
@@ -829,7 +829,7 @@ impl Client {
     ///
     /// Java: `ZooKeeper.whoAmI()`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
         let r = self.call(OpCode::WhoAmI, Vec::new(), None).await?;
@@ -840,9 +840,14 @@ impl Client {
     /// descendants (`PersistentRecursive`); events arrive on the returned stream until the
     /// watch is removed or the session ends.
     ///
+    /// On Apache ZooKeeper 3.8 servers a session's watches of different kinds on one
+    /// path replace each other (ZOOKEEPER-4466, fixed in 3.9; rzk behaves as 3.9): after
+    /// `get_children_w` and then `add_watch(.., PersistentRecursive)` on a path, the
+    /// one-shot watch never fires and no child event arrives. Do not mix them there.
+    ///
     /// Java: `ZooKeeper.addWatch(path, watcher, mode)`.
     ///
-    ///
+    /// # Errors
     /// The errors listed on [`Client`] too.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<WatchStream> {
         let sp = self.server_path(path)?;

@@ -140,7 +140,8 @@ impl WatchedEvent {
 pub enum AddWatchMode {
     /// Data and child events on the node itself; not removed when triggered.
     Persistent,
-    /// Data events on the node and all descendants; not removed when triggered.
+    /// Created, deleted and data-changed events on the node and all its descendants
+    /// (no child events); not removed when triggered.
     PersistentRecursive,
 }
 
@@ -166,10 +167,12 @@ pub enum WatcherType {
     Data,
     /// Watches of every kind.
     Any,
-    /// Persistent watches (`add_watch` with [`AddWatchMode::Persistent`]).
+    /// Persistent watches (`add_watch` with [`AddWatchMode::Persistent`]). Servers of
+    /// ZooKeeper 3.9 and rzk only: Apache ZooKeeper 3.8 answers MARSHALLINGERROR and
+    /// keeps the watch (use [`WatcherType::Any`] there).
     Persistent,
     /// Persistent recursive watches (`add_watch` with
-    /// [`AddWatchMode::PersistentRecursive`]).
+    /// [`AddWatchMode::PersistentRecursive`]). As [`WatcherType::Persistent`]: 3.9 and rzk.
     PersistentRecursive,
 }
 
