@@ -165,6 +165,9 @@ stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache s
 # rejoin without election), 3 + an observer, 5 nodes, and the pipelined-order checker on
 # leader, followers, observer and sessions moving between members.
 stage ensemble "$PY" tests/ensemble/ensemble_test.py --rzk "$RZK"
+# A member named by host name moves to a new address (each member in a mount namespace of
+# its own with the test's hosts file: needs root; ports 22741-22760, 127.0.0.81-91, ~10 s).
+stage rehost timeout -k 10 180 "$PY" tests/ensemble/rehost_test.py --rzk "$RZK"
 
 # Fault suite (tests/faults, ports 25000-25029, member addresses 127.0.0.11-13, ~45 s): the
 # checker's unit tests, then a 3-node rzk ensemble under kill -9 of the leader and an
