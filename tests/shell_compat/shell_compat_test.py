@@ -91,6 +91,14 @@ CASES = [
     ("setquota takes one option of its group", ["create /c32", "setquota -N 7 -B 200 /c32",
                                                 "setquota /c32", "setquota -n 5", "listquota /c32",
                                                 "setquota -n 5 -n 6 /c32", "listquota /c32"]),
+    # (found by a review: rzk shell printed an extra "KeeperErrorCode = InvalidACL" line,
+    # sent an empty list, and walked -R breadth-first, stopping at the first refusal)
+    ("setAcl with malformed or refused ACLs", [
+        "create /c37 d", "create /c37/a d", "create /c37/a/b d",
+        "setAcl /c37/a digest:bob", "setAcl /c37/a digest:bob:", "setAcl /c37/a ip:1.2.3.4/40:r",
+        "setAcl /c37/a foo:bar:r", 'setAcl /c37/a ""', "setAcl /c37/a world:anyone:r,bad",
+        "getAcl /c37/a", "setAcl /c37/a/b world:anyone:",
+        "setAcl -R /c37 world:anyone:cdrwa", "getAcl /c37", "getAcl /c37/a"]),
     ("ls -R lists each node's children before their subtrees",
      ["create /c36", "create /c36/b", "create /c36/a", "create /c36/a/x", "create /c36/b/y",
       "create /c36/a/x/z", "ls -R /c36"]),

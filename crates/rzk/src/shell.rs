@@ -22,6 +22,17 @@ macro_rules! outln {
     }};
 }
 
+/// `print!` for the shell's output (no newline), as `outln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout();
+        if let Err(e) = write!(o, $($arg)*).and_then(|()| o.flush()) {
+            $crate::shell::stdout_failed(e);
+        }
+    }};
+}
+
 /// Ends the process after a failed write to stdout (see `outln!`).
 pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -552,12 +563,50 @@ pub fn error_message(e: &Error, path: &str) -> String {
                 }
             }
         },
-        Error::Unimplemented => format!("KeeperErrorCode = Unimplemented for {path}"),
-        Error::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
-        Error::SessionExpired => format!("KeeperErrorCode = Session expired for {path}"),
-        Error::Timeout => format!("KeeperErrorCode = OperationTimeout for {path}"),
-        other => format!("KeeperErrorCode = {other} for {path}"),
+        other => keeper_message(other, Some(path)),
     }
+}
+
+/// Java's `KeeperException.getMessage()`: `KeeperErrorCode = <code> for <path>` (without
+/// ` for ...` when the exception has no path), the code as `getCodeMessage` names it.
+pub fn keeper_message(e: &Error, path: Option<&str>) -> String {
+    let code = match e {
+        Error::NoNode => "NoNode",
+        Error::NoAuth => "NoAuth",
+        Error::BadVersion => "BadVersion",
+        Error::InvalidAcl => "InvalidACL",
+        Error::NodeExists => "NodeExists",
+        Error::NotEmpty => "Directory not empty",
+        Error::BadArguments => "BadArguments",
+        Error::NoChildrenForEphemerals => "NoChildrenForEphemerals",
+        Error::Unimplemented => "Unimplemented",
+        Error::ConnectionLoss => "ConnectionLoss",
+        Error::SessionExpired => "Session expired",
+        Error::Timeout => "OperationTimeout",
+        Error::MarshallingError => "MarshallingError",
+        Error::AuthFailed => "AuthFailed",
+        Error::NotReadOnly => "Not a read-only call",
+        Error::QuotaExceeded => "Quota has exceeded",
+        other => return format!("KeeperErrorCode = {other}{}", for_path(path)),
+    };
+    format!("KeeperErrorCode = {code}{}", for_path(path))
+}
+
+fn for_path(path: Option<&str>) -> String {
+    path.map(|p| format!(" for {p}")).unwrap_or_default()
+}
+
+/// zkCli's `AclParser.parse`: each malformed entry of a comma-separated ACL is reported
+/// (on stderr) and left out; the others are kept.
+fn parse_acl_entries(s: &str) -> Vec<Acl> {
+    let mut good = Vec::new();
+    for part in s.split(',') {
+        match parse_acl(part) {
+            Ok(mut v) => good.append(&mut v),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+    good
 }
 
 const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
@@ -1040,13 +1089,7 @@ impl Shell {
                     // zkCli reports each malformed entry, keeps the others and lets the
                     // create fail when none is left.
                     Some(a) => {
-                        let mut good = Vec::new();
-                        for part in a.split(',') {
-                            match parse_acl(part) {
-                                Ok(mut v) => good.append(&mut v),
-                                Err(e) => eprintln!("{e}"),
-                            }
-                        }
+                        let good = parse_acl_entries(a);
                         if good.is_empty() {
                             return Err(
                                 "KeeperErrorCode = InvalidACL\nAcl is not valid : null".into()
@@ -1127,34 +1170,50 @@ impl Shell {
                     return Err("setAcl [-s] [-v version] [-R] path acl".into());
                 }
                 let version = parse_version(&f)?;
-                let acl = parse_acl(&f.rest[1])?;
+                // zkCli keeps the well-formed entries; the Java client refuses an empty
+                // list before sending (InvalidACLException without a path).
+                let acl = parse_acl_entries(&f.rest[1]);
                 let zk = self.client()?;
                 let path = f.rest[0].clone();
-                let mut targets = vec![path.clone()];
-                if f.set.contains(&'R') {
-                    let mut i = 0;
-                    while i < targets.len() {
-                        let p = targets[i].clone();
-                        for k in zk
-                            .get_children(&p)
-                            .await
-                            .map_err(|e| error_message(&e, &p))?
-                        {
-                            targets.push(rzk_proto::path::join(&p, &k));
-                        }
-                        i += 1;
+                if !f.set.contains(&'R') {
+                    if acl.is_empty() {
+                        return Err("Acl is not valid : null".into());
                     }
+                    let stat = zk
+                        .set_acl(&path, &acl, version)
+                        .await
+                        .map_err(|e| match e {
+                            // zkCli prints only its wrapper's line here (create prints
+                            // the exception's message too).
+                            Error::InvalidAcl => format!("Acl is not valid : {path}"),
+                            e => error_message(&e, &path),
+                        })?;
+                    if f.set.contains(&'s') {
+                        outln!("{}", format_stat(&stat));
+                    }
+                    return Ok(());
                 }
-                let mut last = None;
-                for t in &targets {
-                    last = Some(
-                        zk.set_acl(t, &acl, version)
-                            .await
-                            .map_err(|e| error_message(&e, t))?,
-                    );
-                }
-                if let (true, Some(s)) = (f.set.contains(&'s'), last) {
-                    outln!("{}", format_stat(&s));
+                // -R: zkCli's ZKUtil.visitSubTreeDFS. Each node's setACL comes before
+                // its children are listed; a failed setACL prints the exception's
+                // message (no newline) and the walk goes on; a node gone meanwhile is
+                // skipped; any other error listing children ends the command.
+                let mut stack = vec![path];
+                while let Some(p) = stack.pop() {
+                    if acl.is_empty() {
+                        out!("KeeperErrorCode = InvalidACL");
+                    } else if let Err(e) = zk.set_acl(&p, &acl, version).await {
+                        out!("{}", keeper_message(&e, Some(&p)));
+                    }
+                    match zk.get_children(&p).await {
+                        Ok(mut kids) => {
+                            kids.sort();
+                            for k in kids.iter().rev() {
+                                stack.push(rzk_proto::path::join(&p, k));
+                            }
+                        }
+                        Err(Error::NoNode) => {}
+                        Err(e) => return Err(error_message(&e, &p)),
+                    }
                 }
                 Ok(())
             }
@@ -1171,10 +1230,13 @@ impl Shell {
                     );
                 }
                 let auth = args.get(1).cloned().unwrap_or_default();
-                self.client()?
-                    .add_auth(&args[0], auth.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())
+                // zkCli's addauth only queues the packet and prints nothing: a refusal
+                // shows as the AuthFailed event (printed by the watcher) and the session
+                // ends.
+                match self.client()?.add_auth(&args[0], auth.as_bytes()).await {
+                    Ok(()) | Err(Error::AuthFailed) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
             }
             "sync" => {
                 let path = args.first().ok_or("sync path")?;
@@ -1254,7 +1316,9 @@ impl Shell {
             "listquota" => quota::listquota(self.client()?, args).await,
             "delquota" => quota::delquota(self.client()?, args).await,
             "whoami" => {
-                let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
+                // Java's whoAmI does not look at the reply's error: zkCli prints the
+                // heading and no ids when the request fails (e.g. after AuthFailed).
+                let who = self.client()?.whoami().await.unwrap_or_default();
                 outln!("Auth scheme: User");
                 for c in who {
                     outln!("{}: {}", c.auth_scheme, c.user);
