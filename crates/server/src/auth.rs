@@ -326,7 +326,9 @@ pub fn ip_matches(addr: &str, expr: &str) -> bool {
 
 /// Whether `auth` may do `perm` on a node with `acl` (ZooKeeper's checkACL).
 pub fn check_perm(acl: &[Acl], auth: &AuthInfo, perm: i32) -> bool {
-    if acl.is_empty() || auth.is_super || auth.ids().any(|i| i.scheme == "super") {
+    // Every way a `super` id is added sets `is_super` too.
+    debug_assert!(auth.is_super || !auth.ids().any(|i| i.scheme == "super"));
+    if acl.is_empty() || auth.is_super {
         return true;
     }
     for a in acl {
