@@ -4,9 +4,10 @@
   rehost_test.py --rzk target/release/rzk
 
 Three rzk members whose `server.N` lines name hosts zk1, zk2 and zk3. Each runs in its own
-mount namespace (`unshare -m`, needs root) where a hosts file of this test is bind-mounted
-over /etc/hosts, so the test changes what the names resolve to without touching the
-machine's own /etc/hosts (the file is rewritten in place: every member sees the change).
+mount namespace (`unshare -m`, needs root) where its own hosts file of this test is
+bind-mounted over /etc/hosts, so the test changes what the names resolve to without
+touching the machine's own /etc/hosts (the files are rewritten in place: the members see
+the change).
 
 1. zk1, zk2, zk3 on 127.0.0.81-83: one leader, two followers.
 2. Member 1 stops; zk1 now resolves to 127.0.0.91; member 1 starts there (it binds its
@@ -16,6 +17,10 @@ machine's own /etc/hosts (the file is rewritten in place: every member sees the 
    a connection) makes members 2 and 3 dial it, so they must resolve zk1 again (ZooKeeper
    3.8's `recreateSocketAddresses` before each dial). A member that resolved names only
    at start-up dials 127.0.0.81 forever and member 1 never leaves LOOKING.
+4. Member 1 stops again and zk1 stops resolving for members 2 and 3 (its line leaves
+   their hosts files). Member 1 starts again on 127.0.0.91 and must serve within 30 s:
+   2 and 3 dial where zk1 last resolved (127.0.0.91), not its start-up address, as
+   ZooKeeper keeps a member's last good address when a lookup fails.
 
 Ports: clients 22741-22743 on 127.0.0.1, quorum 22750 and election 22760 on each member's
 own address. Only the servers this test started are stopped (by PID).
@@ -38,7 +43,7 @@ QUORUM, ELECTION = 22750, 22760
 
 
 def write_hosts(path, addrs):
-    # In place (same inode): the bind mounts see the new text.
+    # In place (same inode): the bind mount sees the new text.
     with open(path, "r+") as f:
         f.seek(0)
         f.truncate()
@@ -53,18 +58,21 @@ def main():
     args = ap.parse_args()
     rzk = os.path.abspath(args.rzk)
     base = tempfile.mkdtemp(prefix="rzk-rehost-")
-    hosts = os.path.join(base, "hosts")
-    open(hosts, "w").close()
+    hosts = {i: os.path.join(base, f"hosts{i}") for i in (1, 2, 3)}
     addrs = {1: "127.0.0.81", 2: "127.0.0.82", 3: "127.0.0.83"}
-    write_hosts(hosts, addrs)
-    # rzk in a mount namespace of its own with the test's hosts file; exec keeps the PID.
-    wrapper = os.path.join(base, "rzk-ns")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\n"
-                f"exec unshare -m sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$@\"' "
-                f"'{hosts}' '{rzk}' \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    probe = subprocess.run([wrapper, "--version"], capture_output=True, text=True)
+    for h in hosts.values():
+        open(h, "w").close()
+        write_hosts(h, addrs)
+    # rzk in a mount namespace of its own with member i's hosts file; exec keeps the PID.
+    wrapper = {}
+    for i, h in hosts.items():
+        wrapper[i] = os.path.join(base, f"rzk-ns{i}")
+        with open(wrapper[i], "w") as f:
+            f.write("#!/bin/sh\n"
+                    f"exec unshare -m sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$@\"' "
+                    f"'{h}' '{rzk}' \"$@\"\n")
+        os.chmod(wrapper[i], 0o755)
+    probe = subprocess.run([wrapper[1], "--version"], capture_output=True, text=True)
     if probe.returncode != 0:
         print(f"FAIL: cannot run rzk in a mount namespace of its own (root and unshare(1) "
               f"are needed): {probe.stderr.strip()}")
@@ -80,7 +88,7 @@ def main():
         os.makedirs(d, exist_ok=True)
         cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port[i], *settings,
                                   servers=servers, myid=i)
-        procs[i] = zkproc.start_rzk(wrapper, cfg, port[i])
+        procs[i] = zkproc.start_rzk(wrapper[i], cfg, port[i])
 
     ok = False
     try:
@@ -91,7 +99,8 @@ def main():
 
         procs[1].stop()
         addrs[1] = "127.0.0.91"
-        write_hosts(hosts, addrs)
+        for h in hosts.values():
+            write_hosts(h, addrs)
         start(1)
         t0 = time.time()
         leader = zkproc.wait_settled(list(port.values()), timeout=30,
@@ -110,6 +119,17 @@ def main():
         moved.stop()
         assert data == b"written-through-3", data
         print("member 1 serves the znode written through member 3")
+
+        procs[1].stop()
+        for i in (2, 3):
+            write_hosts(hosts[i], {k: a for k, a in addrs.items() if k != 1})
+        start(1)
+        t0 = time.time()
+        zkproc.wait_settled(list(port.values()), timeout=30,
+                            where=f" after zk1 stopped resolving for 2 and 3; logs in {base}")
+        print(f"zk1 no longer resolves for members 2 and 3: member 1 serving as "
+              f"{zkproc.mode(port[1])} after {time.time() - t0:.1f} s (dialled where it "
+              f"last resolved)")
         ok = True
     except AssertionError as e:
         print(f"FAIL: {e}")

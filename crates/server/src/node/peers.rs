@@ -40,8 +40,10 @@ pub enum DialTarget {
     Addr(SocketAddr),
     /// A host name that did not resolve when the membership was read.
     Unresolved(String, u16),
-    /// A host name, resolved again at each attempt; `last` is where it last resolved to,
-    /// dialled when the lookup fails (ZooKeeper keeps the old address then).
+    /// A host name, resolved again at each attempt. When the lookup fails, the address
+    /// the name last resolved to in this process is dialled ([`last_resolved`]), else
+    /// `last`, where it resolved when the membership was read (ZooKeeper keeps a
+    /// member's last good address when a lookup fails).
     Named {
         host: String,
         port: u16,
@@ -67,16 +69,37 @@ impl DialTarget {
                     )
                 }),
             DialTarget::Named { host, port, last } => {
-                match tokio::net::lookup_host((host.as_str(), *port)).await {
-                    Ok(mut addrs) => Ok(addrs.next().unwrap_or(*last)),
-                    Err(e) => {
-                        tracing::debug!(%host, error = %e, "lookup failed; dialling {last}");
-                        Ok(*last)
+                let found = tokio::net::lookup_host((host.as_str(), *port))
+                    .await
+                    .map(|mut addrs| addrs.next());
+                let mut known = last_resolved()
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match found {
+                    Ok(Some(a)) => {
+                        known.insert(host.clone(), a.ip());
+                        Ok(a)
+                    }
+                    Ok(None) | Err(_) => {
+                        let ip = known.get(host).copied().unwrap_or(last.ip());
+                        let a = SocketAddr::new(ip, *port);
+                        tracing::debug!(%host, "lookup failed; dialling {a}, where it last resolved");
+                        Ok(a)
                     }
                 }
             }
         }
     }
+}
+
+/// The address each host name of a member last resolved to in this process (for
+/// [`DialTarget::Named`] when a later lookup fails).
+fn last_resolved() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::net::IpAddr>>
+{
+    static LAST: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::net::IpAddr>>,
+    > = std::sync::OnceLock::new();
+    LAST.get_or_init(Default::default)
 }
 
 impl DialTarget {
@@ -86,7 +109,12 @@ impl DialTarget {
         match self {
             DialTarget::Addr(a) => *a,
             DialTarget::Unresolved(_, port) => SocketAddr::from(([0, 0, 0, 0], *port)),
-            DialTarget::Named { last, .. } => *last,
+            DialTarget::Named { host, port, last } => {
+                let known = last_resolved()
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                SocketAddr::new(known.get(host).copied().unwrap_or(last.ip()), *port)
+            }
         }
     }
 }
@@ -307,15 +335,31 @@ mod tests {
         };
         let now = moved.resolve().await.unwrap();
         assert!(
-            now.ip().is_loopback() && now.ip() != moved.placeholder().ip(),
+            now.ip().is_loopback() && now.ip() != Ipv4Addr::new(127, 0, 0, 99),
             "{now}"
         );
-        // A name that stops resolving is dialled where it last resolved to.
+        assert_eq!(moved.placeholder(), now, "reported where it last resolved");
+        // A name that never resolved in this process is dialled where it resolved when
+        // the membership was read.
         let gone = DialTarget::Named {
             host: "no-such-host.invalid".into(),
             port: 2888,
             last: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 99)), 2888),
         };
-        assert_eq!(gone.resolve().await.unwrap(), gone.placeholder());
+        assert_eq!(
+            gone.resolve().await.unwrap(),
+            "127.0.0.99:2888".parse().unwrap()
+        );
+        // One that resolved since (to .98) and then stops resolving is dialled at .98,
+        // not at its start-up address (found by a review).
+        last_resolved().lock().unwrap().insert(
+            "no-such-host.invalid".into(),
+            Ipv4Addr::new(127, 0, 0, 98).into(),
+        );
+        assert_eq!(
+            gone.resolve().await.unwrap(),
+            "127.0.0.98:2888".parse().unwrap()
+        );
+        assert_eq!(gone.placeholder(), "127.0.0.98:2888".parse().unwrap());
     }
 }
