@@ -727,19 +727,51 @@ impl Config {
                     cfg.super_digest = Some(v.to_owned());
                 }
                 "extendedTypesEnabled" => cfg.extended_types_enabled = parse_bool(k, v)?,
-                "forceSync" => cfg.force_sync = parse_yes_no(k, v)?,
-                "snapCount" => {
-                    let n: u64 = parse_num(k, v)?;
-                    if n < 2 {
+                // ZooKeeper's FileTxnLog: fsync is off for exactly "no", on for anything
+                // else ("false" and "NO" included); it never refuses a value.
+                "forceSync" => {
+                    cfg.force_sync = v != "no";
+                    if v != "no" && v != "yes" {
                         cfg.note(
                             NoteLevel::Warn,
                             k,
-                            format!("{k} should be 2 or more; {n} reset to 2 (as ZooKeeper does)"),
+                            format!(
+                                "{k}={v}: only \"no\" turns fsync off (as in ZooKeeper); the transaction log is fsynced"
+                            ),
                         );
                     }
-                    cfg.snap_count = n.max(2);
                 }
-                "preAllocSize" => cfg.pre_alloc_size_kb = parse_num(k, v)?,
+                // ZooKeeper: Integer.getInteger (a value it cannot decode keeps the
+                // default), then at least 2.
+                "snapCount" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) => {
+                        if n < 2 {
+                            cfg.note(
+                                NoteLevel::Warn,
+                                k,
+                                format!(
+                                    "{k} should be 2 or more; {n} reset to 2 (as ZooKeeper does)"
+                                ),
+                            );
+                        }
+                        cfg.snap_count = u64::try_from(n.max(2)).unwrap_or(DEFAULT_SNAP_COUNT);
+                    }
+                    None => cfg.note(
+                        NoteLevel::Warn,
+                        k,
+                        format!("{k}={v} is not a number; the default {DEFAULT_SNAP_COUNT} is used (as ZooKeeper does)"),
+                    ),
+                },
+                // ZooKeeper: Long.parseLong, a value it cannot parse is warned about and
+                // the default kept.
+                "preAllocSize" => match v.parse::<u64>() {
+                    Ok(n) => cfg.pre_alloc_size_kb = n,
+                    Err(_) => cfg.note(
+                        NoteLevel::Warn,
+                        k,
+                        format!("{k}={v} is not a valid value; the default {DEFAULT_PRE_ALLOC_SIZE_KB} KB is used (as ZooKeeper does)"),
+                    ),
+                },
                 "autopurge.snapRetainCount" => {
                     let n: i64 = parse_num(k, v)?;
                     if n < 3 {
@@ -779,9 +811,16 @@ impl Config {
                     }
                     cfg.container_max_per_minute = n;
                 }
-                "znode.container.maxNeverUsedIntervalMs" => {
-                    cfg.container_max_never_used_ms = parse_num(k, v)?;
-                }
+                // ZooKeeper: Long.getLong (Long.decode: 0x.., #.., 0.. octal; a value it
+                // cannot decode keeps the default 0).
+                "znode.container.maxNeverUsedIntervalMs" => match java_decode(v) {
+                    Some(n) => cfg.container_max_never_used_ms = n,
+                    None => cfg.note(
+                        NoteLevel::Warn,
+                        k,
+                        format!("{k}={v} is not a number; 0 (never) is used (as ZooKeeper does)"),
+                    ),
+                },
                 "electionAlg" => {
                     if v != "3" {
                         return Err(invalid(k, v, "only electionAlg=3 is supported"));
@@ -1101,13 +1140,30 @@ fn parse_bool(k: &str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
-/// ZooKeeper's forceSync: "no" disables, anything else enables; accept true/false too.
-fn parse_yes_no(k: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Ok(true),
-        "no" | "false" => Ok(false),
-        _ => Err(invalid(k, v, "expected yes or no")),
+/// Java's `Long.decode`, which `Long.getLong` and (within `int` range) `Integer.getInteger`
+/// use: an optional sign, then `0x`/`0X`/`#` for hexadecimal, a leading `0` for octal,
+/// else decimal; `None` where Java throws NumberFormatException.
+pub fn java_decode(v: &str) -> Option<i64> {
+    let (neg, rest) = match v.as_bytes().first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let (radix, digits) = if let Some(d) = rest.strip_prefix("0x").or(rest.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = rest.strip_prefix('#') {
+        (16, d)
+    } else if rest.len() > 1 && rest.starts_with('0') {
+        (8, &rest[1..])
+    } else {
+        (10, rest)
+    };
+    if digits.is_empty() || digits.starts_with(['-', '+']) {
+        return None;
     }
+    // Through i128 so that the most negative value parses as Java's does.
+    let n = i128::from_str_radix(digits, radix).ok()?;
+    i64::try_from(if neg { -n } else { n }).ok()
 }
 
 /// A membership version as ZooKeeper's `Long.parseLong(v, 16)` (non-negative only).
@@ -1630,20 +1686,12 @@ mod tests {
             err("initLimit=-1"),
             "initLimit=-1: not a whole number (expected ticks from 0 to 4294967295)"
         );
-        assert_eq!(
-            err("forceSync=maybe"),
-            "forceSync=maybe: expected yes or no"
-        );
         let e = err("server.1=127.0.0.1:2888:x\ninitLimit=5\nsyncLimit=2");
         assert_eq!(
             e,
             "server.1=127.0.0.1:2888:x: election port \"x\" is not a port number (expected 1-65535)"
         );
-        for e in [
-            err("maxClientCnxns=many"),
-            err("snapCount=1e6"),
-            err("jute.maxbuffer=4M"),
-        ] {
+        for e in [err("maxClientCnxns=many"), err("jute.maxbuffer=4M")] {
             assert!(
                 !e.contains("u32") && !e.contains("usize") && !e.contains("u64"),
                 "{e}"
@@ -1651,6 +1699,54 @@ mod tests {
             assert!(e.contains("not a whole number (expected"), "{e}");
         }
         // ZooKeeper reads clientPort=0 as "not set".
+        let c = Config::from_properties("dataDir=/d\nclientPort=0\n").unwrap();
+        assert!(!c.client_port_given);
+        // The storage and container properties ZooKeeper reads as system properties
+        // never refuse: fsync is off only for exactly "no" (found by a review: rzk took
+        // forceSync=false as off, where ZooKeeper keeps fsyncing); an undecodable number
+        // keeps the default (with a warning).
+        let c = |text: &str| Config::from_properties(&format!("dataDir=/d\n{text}\n")).unwrap();
+        for (v, on) in [
+            ("no", false),
+            ("yes", true),
+            ("false", true),
+            ("NO", true),
+            ("maybe", true),
+        ] {
+            assert_eq!(c(&format!("forceSync={v}")).force_sync, on, "{v}");
+        }
+        assert!(c("forceSync=false")
+            .notes
+            .iter()
+            .any(|n| n.key == "forceSync"));
+        assert_eq!(c("snapCount=1e6").snap_count, DEFAULT_SNAP_COUNT);
+        assert_eq!(c("snapCount=-5").snap_count, 2);
+        assert_eq!(c("snapCount=0x10").snap_count, 16);
+        assert_eq!(
+            c("preAllocSize=abc").pre_alloc_size_kb,
+            DEFAULT_PRE_ALLOC_SIZE_KB
+        );
+        let never = |v: &str| {
+            c(&format!("znode.container.maxNeverUsedIntervalMs={v}")).container_max_never_used_ms
+        };
+        assert_eq!(
+            [
+                never("3000"),
+                never("0x7D0"),
+                never("#10"),
+                never("010"),
+                never("-1"),
+                never("abc"),
+                never("")
+            ],
+            [3000, 2000, 16, 8, -1, 0, 0]
+        );
+        assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(java_decode("9223372036854775808"), None);
+        assert_eq!(java_decode("0x-5"), None);
+        assert_eq!(java_decode("+"), None);
+        assert_eq!(java_decode("0"), Some(0));
+        assert_eq!(java_decode("08"), None);
         let c = Config::from_properties("dataDir=/d\nclientPort=0\n").unwrap();
         assert!(!c.client_port_given);
         assert!(err("clientPort=0\nclientPortAddress=127.0.0.1")
