@@ -99,13 +99,18 @@ CASES = [
         "setAcl /c37/a foo:bar:r", 'setAcl /c37/a ""', "setAcl /c37/a world:anyone:r,bad",
         "getAcl /c37/a", "setAcl /c37/a/b world:anyone:",
         "setAcl -R /c37 world:anyone:cdrwa", "getAcl /c37", "getAcl /c37/a"]),
+    ("setAcl -R sets a node's children before walking into them, refusals inline",
+     ["create /c38", "create /c38/b", "create /c38/a", "create /c38/a/x", "create /c38/b/y",
+      "setAcl -R /c38 ip:999.1.1.1:r", "setAcl -R /c38/nope world:anyone:cdrwa",
+      "setAcl -R /c38 world:anyone:cdra", "getAcl /c38/b/y"]),
     ("ls -R lists each node's children before their subtrees",
      ["create /c36", "create /c36/b", "create /c36/a", "create /c36/a/x", "create /c36/b/y",
       "create /c36/a/x/z", "ls -R /c36"]),
 ]
 
 # One-shot commands (`-server h:p cmd args`): output and exit status compared.
-ONE_SHOT = ["redo 1", "redo 0", "quit", "listquota /c30", "ls -R /c30", "create -s -c /c30"]
+ONE_SHOT = ["redo 1", "redo 0", "quit", "listquota /c30", "ls -R /c30", "create -s -c /c30",
+            "setAcl -R /c30 world:anyone:cdrwa"]
 
 BANNER = {"Welcome to ZooKeeper!", "JLine support is disabled", "JLine support is enabled"}
 LOG = re.compile(r"^(\d{4}-\d\d-\d\d[ T]|SLF4J:|log4j:)")

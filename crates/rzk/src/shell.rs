@@ -1193,27 +1193,41 @@ impl Shell {
                     }
                     return Ok(());
                 }
-                // -R: zkCli's ZKUtil.visitSubTreeDFS. Each node's setACL comes before
-                // its children are listed; a failed setACL prints the exception's
-                // message (no newline) and the walk goes on; a node gone meanwhile is
-                // skipped; any other error listing children ends the command.
+                // -R: zkCli's ZKUtil.visitSubTreeDFS. It reads the node first (an
+                // error ends the command), sets its ACL, then for each node: lists its
+                // children (sorted), sets each child's ACL, and only then walks into
+                // each child in turn. A failed setACL prints the exception's message
+                // (no newline) and the walk goes on; a node gone meanwhile is skipped;
+                // any other error listing children ends the command.
+                zk.get_data(&path)
+                    .await
+                    .map_err(|e| error_message(&e, &path))?;
+                let set_one = |p: String| {
+                    let zk = zk.clone();
+                    let acl = &acl;
+                    async move {
+                        if acl.is_empty() {
+                            out!("KeeperErrorCode = InvalidACL");
+                        } else if let Err(e) = zk.set_acl(&p, acl, version).await {
+                            out!("{}", keeper_message(&e, Some(&p)));
+                        }
+                    }
+                };
+                set_one(path.clone()).await;
                 let mut stack = vec![path];
                 while let Some(p) = stack.pop() {
-                    if acl.is_empty() {
-                        out!("KeeperErrorCode = InvalidACL");
-                    } else if let Err(e) = zk.set_acl(&p, &acl, version).await {
-                        out!("{}", keeper_message(&e, Some(&p)));
-                    }
-                    match zk.get_children(&p).await {
-                        Ok(mut kids) => {
-                            kids.sort();
-                            for k in kids.iter().rev() {
-                                stack.push(rzk_proto::path::join(&p, k));
-                            }
-                        }
-                        Err(Error::NoNode) => {}
+                    let mut kids = match zk.get_children(&p).await {
+                        Ok(kids) => kids,
+                        Err(Error::NoNode) => continue,
                         Err(e) => return Err(error_message(&e, &p)),
+                    };
+                    kids.sort();
+                    let kids: Vec<String> =
+                        kids.iter().map(|k| rzk_proto::path::join(&p, k)).collect();
+                    for k in &kids {
+                        set_one(k.clone()).await;
                     }
+                    stack.extend(kids.into_iter().rev());
                 }
                 Ok(())
             }
