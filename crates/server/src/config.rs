@@ -295,6 +295,10 @@ pub struct Config {
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval_hours: u32,
     pub standalone_enabled: bool,
+    /// `quorumListenOnAllIPs`: the election, quorum and observer-master ports listen on
+    /// every address (the wildcard of the member's own address family) instead of the
+    /// member's own `server.N` address.
+    pub quorum_listen_on_all_ips: bool,
     pub reconfig_enabled: bool,
     /// `readonlymode.enabled` (ZooKeeper: the JVM system property, `-D` only): a member
     /// cut off from its quorum serves read-only clients (`crate::readonly`). As Java's
@@ -374,6 +378,7 @@ impl Default for Config {
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval_hours: 0,
             standalone_enabled: true,
+            quorum_listen_on_all_ips: false,
             reconfig_enabled: false,
             read_only_mode_enabled: false,
             local_sessions_enabled: false,
@@ -789,6 +794,7 @@ impl Config {
                         parse_num::<i32>(k, v)?.max(0).unsigned_abs()
                 }
                 "standaloneEnabled" => cfg.standalone_enabled = parse_bool(k, v)?,
+                "quorumListenOnAllIPs" => cfg.quorum_listen_on_all_ips = parse_bool(k, v)?,
                 "reconfigEnabled" => cfg.reconfig_enabled = parse_bool(k, v)?,
                 "readonlymode.enabled" => {
                     cfg.read_only_mode_enabled = v.eq_ignore_ascii_case("true")

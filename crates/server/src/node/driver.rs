@@ -201,8 +201,9 @@ impl QuorumRuntime {
         let election = if !shared.config.is_distributed() {
             None
         } else {
-            let election_listener = bind(me.election).await?;
-            let quorum_listener = bind(me.quorum).await?;
+            let all = shared.config.quorum_listen_on_all_ips;
+            let election_listener = bind(crate::node::peers::listen_addr(me.election, all)).await?;
+            let quorum_listener = bind(crate::node::peers::listen_addr(me.quorum, all)).await?;
             rt.spawn(learner_net::accept_loop(
                 quorum_listener,
                 events_tx.clone(),

@@ -94,7 +94,10 @@ impl Driver {
         let Some(me) = self.peers.members.get(&self.peers.me) else {
             return;
         };
-        let addr = SocketAddr::new(me.quorum.ip(), port);
+        let addr = crate::node::peers::listen_addr(
+            SocketAddr::new(me.quorum.ip(), port),
+            self.shared.config.quorum_listen_on_all_ips,
+        );
         let cfg = &self.shared.config;
         let timing = OmTiming {
             tick_ms: u64::from(cfg.tick_time_ms.max(1)),

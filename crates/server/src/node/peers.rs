@@ -92,6 +92,20 @@ impl DialTarget {
     }
 }
 
+/// Where this member listens for `addr` (one of its own peer addresses): `addr`, or with
+/// `quorumListenOnAllIPs` the wildcard address of its family with the same port
+/// (ZooKeeper binds `new InetSocketAddress(port)` then).
+pub fn listen_addr(addr: SocketAddr, all_ips: bool) -> SocketAddr {
+    if !all_ips {
+        return addr;
+    }
+    let any = match addr {
+        SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(any, addr.port())
+}
+
 /// The address each host name of a member last resolved to in this process (for
 /// [`DialTarget::Named`] when a later lookup fails).
 fn last_resolved() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::net::IpAddr>>
@@ -310,6 +324,15 @@ mod tests {
             role: PeerRole::Participant,
             client_addr: None,
         }
+    }
+
+    #[test]
+    fn quorum_listen_on_all_ips_binds_the_wildcard() {
+        let v4: SocketAddr = "10.255.255.1:2888".parse().unwrap();
+        assert_eq!(listen_addr(v4, false), v4);
+        assert_eq!(listen_addr(v4, true), "0.0.0.0:2888".parse().unwrap());
+        let v6: SocketAddr = "[fd00::1]:3888".parse().unwrap();
+        assert_eq!(listen_addr(v6, true), "[::]:3888".parse().unwrap());
     }
 
     /// A member named by a host name is resolved again at each dial, so one that comes
