@@ -529,7 +529,8 @@ def case_busyport(ctx):
     # Standalone: the server does not start.
     p = ctx.start_rzk("rzk-busy", RZK_PORT + 90, f"admin.serverPort={BUSY}", wait=False)
     assert p.wait_exit(20), "rzk started although its admin port is busy"
-    assert p.popen.returncode != 0
+    # ZooKeeper's ExitCode.ERROR_STARTING_ADMIN_SERVER.
+    assert p.popen.returncode == 4, p.popen.returncode
     assert "AdminServer" in ctx.log("rzk-busy"), ctx.log("rzk-busy")[-2000:]
     try:
         ctx.start_zk("zk-busy", ZK_PORT + 90, f"admin.serverPort={BUSY}")

@@ -117,8 +117,9 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => {
                 if let ServerError::Open(rzk_server::storage::OpenError::MissingDataDir(why)) = &e
                 {
+                    // ZooKeeper's ExitCode.UNABLE_TO_ACCESS_DATADIR.
                     fatal(why);
-                    return ExitCode::from(2);
+                    return ExitCode::from(3);
                 }
                 if let ServerError::Open(open) = &e {
                     let hint = match open {
@@ -129,13 +130,18 @@ pub fn run(args: Args) -> ExitCode {
                     return ExitCode::from(3);
                 }
                 fatal(&e.to_string());
-                if matches!(
-                    e,
-                    ServerError::Tls(_) | ServerError::Quorum(QuorumError::Config(_))
-                ) {
-                    // A TLS key rzk cannot honour, or server.N lines it cannot use, are
-                    // an invalid configuration.
-                    return ExitCode::from(2);
+                match e {
+                    // A TLS key rzk cannot honour, server.N lines it cannot use, or a bad
+                    // metricsProvider.* value are an invalid configuration (ZooKeeper's
+                    // ExitCode.INVALID_INVOCATION).
+                    ServerError::Tls(_)
+                    | ServerError::Quorum(QuorumError::Config(_))
+                    | ServerError::Metrics(rzk_server::metrics::prometheus::MetricsError::Config(
+                        _,
+                    )) => return ExitCode::from(2),
+                    // ZooKeeper's ExitCode.ERROR_STARTING_ADMIN_SERVER.
+                    ServerError::Admin(_) => return ExitCode::from(4),
+                    _ => {}
                 }
                 return ExitCode::FAILURE;
             }
