@@ -188,12 +188,11 @@ impl<R: Read> SnappyReader<R> {
         if h[..8] != MAGIC {
             return Err(self.invalid(at, "no snappy-java stream header"));
         }
-        let compatible = i32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-        if compatible > VERSION {
-            return Err(self.invalid(
-                at,
-                &format!("stream needs snappy-java format version {compatible}"),
-            ));
+        // snappy-java's reader checks the format version only (at least 1), not the
+        // compatible-version field.
+        let version = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        if version < VERSION {
+            return Err(self.invalid(at, &format!("snappy-java format version {version}")));
         }
         Ok(())
     }
@@ -224,7 +223,9 @@ impl<R: Read> SnappyReader<R> {
                 .filter(|&n| n <= MAX_BLOCK_LEN)
                 .ok_or_else(|| self.invalid(at, &format!("block length {n} out of range")))?;
             if n == 0 {
-                continue;
+                // snappy-java fails on an empty block (PARSING_ERROR), so ZooKeeper
+                // falls back to an older snapshot: so does rzk.
+                return Err(self.invalid(at, "empty block"));
             }
             let mut compressed = std::mem::take(&mut self.compressed);
             compressed.resize(n, 0);
@@ -372,9 +373,21 @@ mod tests {
         }
         let e = unpack(&bad).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
-        // A newer format than this reader knows.
-        let mut bad = packed;
-        bad[12..16].copy_from_slice(&2i32.to_be_bytes());
+        // An empty block, as snappy-java refuses it.
+        let mut bad = packed[..HEADER_LEN].to_vec();
+        bad.extend_from_slice(&0i32.to_be_bytes());
+        bad.extend_from_slice(&packed[HEADER_LEN..]);
+        assert!(unpack(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("empty block"));
+        // The format version must be at least 1; the compatible-version field is not
+        // checked (as snappy-java).
+        let mut bad = packed.clone();
+        bad[8..12].copy_from_slice(&0i32.to_be_bytes());
         assert!(unpack(&bad).is_err());
+        let mut newer = packed;
+        newer[12..16].copy_from_slice(&2i32.to_be_bytes());
+        assert_eq!(unpack(&newer).unwrap(), sample(100_000));
     }
 }

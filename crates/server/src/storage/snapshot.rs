@@ -645,7 +645,13 @@ impl SnapshotReader {
         let at = self.r.pos;
         self.r.read_exact(b).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                self.corrupt(at, "unexpected end of file".into())
+                // A compressed file's reader says where its own stream ended (offset
+                // `at` counts uncompressed bytes).
+                let what = match e.get_ref() {
+                    Some(inner) => format!("unexpected end of file ({inner})"),
+                    None => "unexpected end of file".into(),
+                };
+                self.corrupt(at, what)
             } else {
                 SnapshotError::Io {
                     file: self.path.clone(),
