@@ -13,7 +13,7 @@ use crate::config::{Config, PeerRole, QuorumServer};
 use crate::node::QuorumError;
 use crate::zab::ZabConfig;
 use rzk_proto::ServerId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// One member's addresses.
@@ -41,7 +41,7 @@ pub enum DialTarget {
     /// A host name that did not resolve when the membership was read.
     Unresolved(String, u16),
     /// A host name, resolved again at each attempt. When the lookup fails, the address
-    /// the name last resolved to in this process is dialled ([`last_resolved`]), else
+    /// the name last resolved to in this process is dialled, else
     /// `last`, where it resolved when the membership was read (ZooKeeper keeps a
     /// member's last good address when a lookup fails).
     Named {
@@ -59,37 +59,40 @@ impl DialTarget {
     pub async fn resolve(&self) -> std::io::Result<SocketAddr> {
         match self {
             DialTarget::Addr(a) => Ok(*a),
-            DialTarget::Unresolved(host, port) => tokio::net::lookup_host((host.as_str(), *port))
-                .await?
-                .next()
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("{host}:{port} resolves to nothing"),
-                    )
-                }),
-            DialTarget::Named { host, port, last } => {
-                let found = tokio::net::lookup_host((host.as_str(), *port))
-                    .await
-                    .map(|mut addrs| addrs.next());
-                let mut known = last_resolved()
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match found {
-                    Ok(Some(a)) => {
-                        known.insert(host.clone(), a.ip());
-                        Ok(a)
-                    }
-                    Ok(None) | Err(_) => {
-                        let ip = known.get(host).copied().unwrap_or(last.ip());
-                        let a = SocketAddr::new(ip, *port);
-                        tracing::debug!(%host, "lookup failed; dialling {a}, where it last resolved");
-                        Ok(a)
-                    }
+            DialTarget::Unresolved(host, port) => match lookup(host, *port).await {
+                Ok(a) => Ok(a),
+                Err(e) => known_ip(host).map(|ip| SocketAddr::new(ip, *port)).ok_or(e),
+            },
+            DialTarget::Named { host, port, last } => match lookup(host, *port).await {
+                Ok(a) => Ok(a),
+                Err(e) => {
+                    let a = SocketAddr::new(known_ip(host).unwrap_or(last.ip()), *port);
+                    tracing::debug!(%host, error = %e, "lookup failed; dialling {a}, where it last resolved");
+                    Ok(a)
                 }
-            }
+            },
         }
     }
+}
+
+/// Resolves `host` now (its first address) and records where it resolved.
+async fn lookup(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    let a = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host}:{port} resolves to nothing"),
+            )
+        })?;
+    last_resolved().insert(host.to_owned(), a.ip());
+    Ok(a)
+}
+
+/// Where `host` last resolved in this process, if it ever did.
+fn known_ip(host: &str) -> Option<std::net::IpAddr> {
+    last_resolved().get(host).copied()
 }
 
 /// Where this member listens for `addr` (one of its own peer addresses): `addr`, or with
@@ -106,14 +109,14 @@ pub fn listen_addr(addr: SocketAddr, all_ips: bool) -> SocketAddr {
     SocketAddr::new(any, addr.port())
 }
 
-/// The address each host name of a member last resolved to in this process (for
-/// [`DialTarget::Named`] when a later lookup fails).
-fn last_resolved() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::net::IpAddr>>
-{
-    static LAST: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, std::net::IpAddr>>,
-    > = std::sync::OnceLock::new();
+/// Where each member's host name last resolved in this process (for a dial whose lookup
+/// fails), locked.
+fn last_resolved() -> std::sync::MutexGuard<'static, HashMap<String, std::net::IpAddr>> {
+    static LAST: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::net::IpAddr>>> =
+        std::sync::OnceLock::new();
     LAST.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl DialTarget {
@@ -124,10 +127,7 @@ impl DialTarget {
             DialTarget::Addr(a) => *a,
             DialTarget::Unresolved(_, port) => SocketAddr::from(([0, 0, 0, 0], *port)),
             DialTarget::Named { host, port, last } => {
-                let known = last_resolved()
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                SocketAddr::new(known.get(host).copied().unwrap_or(last.ip()), *port)
+                SocketAddr::new(known_ip(host).unwrap_or(last.ip()), *port)
             }
         }
     }
@@ -375,7 +375,7 @@ mod tests {
         );
         // One that resolved since (to .98) and then stops resolving is dialled at .98,
         // not at its start-up address (found by a review).
-        last_resolved().lock().unwrap().insert(
+        last_resolved().insert(
             "no-such-host.invalid".into(),
             Ipv4Addr::new(127, 0, 0, 98).into(),
         );
