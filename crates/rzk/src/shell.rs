@@ -584,7 +584,6 @@ pub fn keeper_message(e: &Error, path: Option<&str>) -> String {
         Error::SessionExpired => "Session expired",
         Error::Timeout => "OperationTimeout",
         Error::MarshallingError => "MarshallingError",
-        Error::AuthFailed => "AuthFailed",
         Error::NotReadOnly => "Not a read-only call",
         Error::QuotaExceeded => "Quota has exceeded",
         other => return format!("KeeperErrorCode = {other}{}", for_path(path)),
@@ -1330,9 +1329,7 @@ impl Shell {
             "listquota" => quota::listquota(self.client()?, args).await,
             "delquota" => quota::delquota(self.client()?, args).await,
             "whoami" => {
-                // Java's whoAmI does not look at the reply's error: zkCli prints the
-                // heading and no ids when the request fails (e.g. after AuthFailed).
-                let who = self.client()?.whoami().await.unwrap_or_default();
+                let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
                 outln!("Auth scheme: User");
                 for c in who {
                     outln!("{}: {}", c.auth_scheme, c.user);
