@@ -1394,28 +1394,10 @@ fn client_config(text: &str) -> String {
     format!("{version} {}", hosts.join(","))
 }
 
-/// Java's `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with a sign.
+/// Java's `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with a sign
+/// (the server's `Long.decode`, within `int` range).
 fn parse_java_int(s: &str) -> Option<i32> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, digits) = if let Some(h) = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-        .or_else(|| body.strip_prefix('#'))
-    {
-        (16, h)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
-    if digits.is_empty() || digits.starts_with(['-', '+']) {
-        return None;
-    }
-    let v = i64::from_str_radix(digits, radix).ok()?;
-    i32::try_from(if neg { -v } else { v }).ok()
+    rzk_server::config::java_decode(s).and_then(|v| i32::try_from(v).ok())
 }
 
 fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
