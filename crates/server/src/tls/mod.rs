@@ -33,6 +33,11 @@ pub const DEFAULT_PROTOCOL: &str = "TLSv1.2";
 pub const DEFAULT_HANDSHAKE_DETECTION_TIMEOUT: Duration = Duration::from_millis(5000);
 /// How long a TLS handshake may take once it started.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest an accepting quorum port waits for the `server.N` host names to resolve
+/// again when a TLS peer's certificate matched none of the names known
+/// ([`QuorumTls::names_for_peer_now`]).
+pub const PEER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first byte of a TLS record carrying a handshake message.
 pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -684,10 +689,39 @@ pub struct QuorumTls {
     /// `ssl.quorum.hostnameVerification`: an accepting server also checks that a TLS
     /// peer's certificate names the peer's address (ZooKeeper verifies both ends).
     pub verify_peer_names: bool,
-    /// The host names of the `server.N` lines by the addresses they resolve to: a peer's
-    /// certificate may name its host instead of its address (ZooKeeper also tries the
-    /// peer's host name).
+    /// The host names of the `server.N` lines by the addresses they resolved to at
+    /// start-up: a peer's certificate may name its host instead of its address
+    /// (ZooKeeper also tries the peer's host name).
     pub peer_hosts: Vec<(IpAddr, String)>,
+    /// The `server.N` lines' host names (not addresses) with their quorum ports, looked
+    /// up again when a peer's certificate matches neither its address nor
+    /// `peer_hosts` ([`QuorumTls::names_for_peer_now`]): a member that came back on a new
+    /// address (ZooKeeper asks the resolver for the connecting address's name each time).
+    pub peer_host_names: Vec<(String, u16)>,
+}
+
+/// Those of `hosts` (host name, port) that resolve to `ip` now, as certificate names: a
+/// fresh lookup of each, at most [`PEER_LOOKUP_TIMEOUT`] for all (a warning when that
+/// runs out). Names that fail to resolve are left out.
+pub async fn names_resolving_to(hosts: &[(String, u16)], ip: IpAddr) -> Vec<ServerName<'static>> {
+    let mut v = Vec::new();
+    let lookups = async {
+        for (host, port) in hosts {
+            let Ok(mut addrs) = tokio::net::lookup_host((host.as_str(), *port)).await else {
+                continue;
+            };
+            if addrs.any(|a| a.ip() == ip) {
+                v.extend(name_for(host));
+            }
+        }
+    };
+    if tokio::time::timeout(PEER_LOOKUP_TIMEOUT, lookups)
+        .await
+        .is_err()
+    {
+        tracing::warn!("looking up the server.N host names for a peer at {ip} timed out");
+    }
+    v
 }
 
 /// The name a certificate is checked against for `host` (an IP address or a DNS name).
@@ -718,6 +752,13 @@ impl QuorumTls {
                 .filter_map(|(_, h)| name_for(h)),
         );
         v
+    }
+
+    /// The `server.N` host names that resolve to `ip` now ([`names_resolving_to`] over
+    /// `peer_host_names`): what [`QuorumTls::names_for_peer`] misses for a member whose
+    /// address changed after start-up.
+    pub async fn names_for_peer_now(&self, ip: IpAddr) -> Vec<ServerName<'static>> {
+        names_resolving_to(&self.peer_host_names, ip).await
     }
 
     /// A tokio acceptor for peers.
@@ -757,6 +798,12 @@ impl QuorumTls {
                         .unwrap_or_default()
                 })
                 .collect(),
+            peer_host_names: cfg
+                .servers
+                .values()
+                .filter(|q| q.host.parse::<IpAddr>().is_err())
+                .map(|q| (q.host.clone(), q.quorum_port))
+                .collect(),
         }))
     }
 }
@@ -791,6 +838,21 @@ mod tests {
 
     fn cfg(text: &str) -> Config {
         Config::from_properties(&format!("dataDir=/tmp/x\n{text}")).unwrap()
+    }
+
+    /// The accepting side's fresh lookup: a `server.N` host name counts for a peer when
+    /// it resolves to the peer's address at the time of the check.
+    #[tokio::test]
+    async fn names_resolving_to_looks_up_now() {
+        let hosts = vec![
+            ("localhost".to_owned(), 2888),
+            ("127.0.0.3".to_owned(), 2888),
+        ];
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let names = names_resolving_to(&hosts, local).await;
+        assert_eq!(names, vec![ServerName::try_from("localhost").unwrap()]);
+        let elsewhere: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(names_resolving_to(&hosts, elsewhere).await.is_empty());
     }
 
     #[test]

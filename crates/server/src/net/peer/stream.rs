@@ -110,10 +110,15 @@ pub async fn accept(
             .ok_or_else(|| refused("peer sent no certificate".into()))?;
         let cert = webpki::EndEntityCert::try_from(leaf)
             .map_err(|e| refused(format!("peer certificate unreadable: {e}")))?;
-        let names = t.names_for_peer(addr.ip());
-        if !names
-            .iter()
-            .any(|n| cert.verify_is_valid_for_subject_name(n).is_ok())
+        let valid_for = |names: &[ServerName<'static>]| {
+            names
+                .iter()
+                .any(|n| cert.verify_is_valid_for_subject_name(n).is_ok())
+        };
+        // The start-up names first; then the host names as they resolve now (a member
+        // that came back on a new address).
+        if !valid_for(&t.names_for_peer(addr.ip()))
+            && !valid_for(&t.names_for_peer_now(addr.ip()).await)
         {
             return Err(refused(format!(
                 "peer certificate names neither {} nor a server.N host at that address",
