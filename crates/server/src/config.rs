@@ -316,6 +316,9 @@ pub struct Config {
     /// `znode.container.maxNeverUsedIntervalMs`: a container that never had a child is
     /// deleted once unmodified for longer than this (ms); 0 (the default) never.
     pub container_max_never_used_ms: i64,
+    /// `jvm.pause.*`: ZooKeeper's JvmPauseMonitor settings, for rzk's pause monitor
+    /// (`crate::metrics::pause`).
+    pub pause_monitor: PauseMonitorSettings,
     pub servers: BTreeMap<ServerId, QuorumServer>,
     /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
     /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
@@ -386,6 +389,7 @@ impl Default for Config {
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             container_max_never_used_ms: 0,
+            pause_monitor: PauseMonitorSettings::default(),
             servers: BTreeMap::new(),
             config_version: Zxid::ZERO,
             dynamic_config_file: None,
@@ -827,6 +831,11 @@ impl Config {
                         format!("{k}={v} is not a number; 0 (never) is used (as ZooKeeper does)"),
                     ),
                 },
+                // ZooKeeper: parseBoolean for the switch, Long.parseLong for the rest.
+                "jvm.pause.monitor" => cfg.pause_monitor.enabled = parse_bool(k, v)?,
+                "jvm.pause.sleep.time.ms" => cfg.pause_monitor.sleep_ms = parse_num(k, v)?,
+                "jvm.pause.info-threshold.ms" => cfg.pause_monitor.info_ms = parse_num(k, v)?,
+                "jvm.pause.warn-threshold.ms" => cfg.pause_monitor.warn_ms = parse_num(k, v)?,
                 "electionAlg" => {
                     if v != "3" {
                         return Err(invalid(k, v, "only electionAlg=3 is supported"));
@@ -1100,7 +1109,10 @@ fn unit_of(key: &str) -> &'static str {
         | "minSessionTimeout"
         | "maxSessionTimeout"
         | "znode.container.checkIntervalMs"
-        | "znode.container.maxNeverUsedIntervalMs" => "milliseconds",
+        | "znode.container.maxNeverUsedIntervalMs"
+        | "jvm.pause.sleep.time.ms"
+        | "jvm.pause.info-threshold.ms"
+        | "jvm.pause.warn-threshold.ms" => "milliseconds",
         "initLimit" | "syncLimit" => "ticks",
         "maxClientCnxns" | "clientPortListenBacklog" => "connections",
         "jute.maxbuffer" => "bytes",
@@ -1136,6 +1148,32 @@ fn parse_port(k: &str, v: &str) -> Result<u16, ConfigError> {
     v.trim()
         .parse()
         .map_err(|_| invalid(k, v, "not a port number (expected 1-65535)"))
+}
+
+/// ZooKeeper's JvmPauseMonitor settings (`jvm.pause.*` in zoo.cfg): whether the monitor
+/// runs, how long it sleeps between checks, and the pauses it logs at INFO and WARN.
+/// Times in milliseconds; defaults as ZooKeeper's: off, 500, 1,000, 10,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PauseMonitorSettings {
+    /// `jvm.pause.monitor`.
+    pub enabled: bool,
+    /// `jvm.pause.sleep.time.ms`.
+    pub sleep_ms: i64,
+    /// `jvm.pause.info-threshold.ms`: a longer pause is logged at INFO.
+    pub info_ms: i64,
+    /// `jvm.pause.warn-threshold.ms`: a longer pause is logged at WARN.
+    pub warn_ms: i64,
+}
+
+impl Default for PauseMonitorSettings {
+    fn default() -> Self {
+        PauseMonitorSettings {
+            enabled: false,
+            sleep_ms: 500,
+            info_ms: 1000,
+            warn_ms: 10_000,
+        }
+    }
 }
 
 fn parse_bool(k: &str, v: &str) -> Result<bool, ConfigError> {
@@ -1753,6 +1791,26 @@ mod tests {
         assert_eq!(java_decode("+"), None);
         assert_eq!(java_decode("0"), Some(0));
         assert_eq!(java_decode("08"), None);
+        // jvm.pause.*: off by default; ZooKeeper's parseBoolean and Long.parseLong.
+        assert_eq!(c("").pause_monitor, PauseMonitorSettings::default());
+        let p = c("jvm.pause.monitor=TRUE\njvm.pause.sleep.time.ms=+200\n\
+                   jvm.pause.info-threshold.ms=50\njvm.pause.warn-threshold.ms=900")
+        .pause_monitor;
+        assert_eq!(
+            p,
+            PauseMonitorSettings {
+                enabled: true,
+                sleep_ms: 200,
+                info_ms: 50,
+                warn_ms: 900
+            }
+        );
+        assert!(err("jvm.pause.monitor=yes").contains("jvm.pause.monitor"));
+        let e = err("jvm.pause.warn-threshold.ms=10s");
+        assert!(
+            e.contains("jvm.pause.warn-threshold.ms") && e.contains("milliseconds"),
+            "{e}"
+        );
         let c = Config::from_properties("dataDir=/d\nclientPort=0\n").unwrap();
         assert!(!c.client_port_given);
         assert!(err("clientPort=0\nclientPortAddress=127.0.0.1")

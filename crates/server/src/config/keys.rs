@@ -375,11 +375,10 @@ const TABLE: &[Entry] = &[
         rule: Rule::NoEffect(METRICS_TUNING),
         security: false,
     },
-    Entry {
-        name: Name::Prefix("jvm.pause."),
-        rule: Rule::NoEffect(JVM),
-        security: false,
-    },
+    imp("jvm.pause.monitor"),
+    imp("jvm.pause.sleep.time.ms"),
+    imp("jvm.pause.info-threshold.ms"),
+    imp("jvm.pause.warn-threshold.ms"),
     none(
         "oraclePath",
         "rzk has no quorum oracle for two-voter ensembles",

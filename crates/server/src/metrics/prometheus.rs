@@ -213,7 +213,6 @@ pub fn scrape(status: Status<'_>, process_info: bool) -> String {
 /// binds at once (a taken port stops start-up) and serves on the current runtime until
 /// the returned task is aborted.
 pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, MetricsError> {
-    super::pause::start();
     let settings = MetricsSettings::from_properties(&shared.config.unknown)?;
     super::set_enabled(settings.provider != super::settings::Provider::Null);
     let Some(addr) = settings.prometheus else {

@@ -162,6 +162,9 @@ impl Server {
         };
         let mut tasks = vec![tokio::spawn(timers::reaper(shared.clone()))];
         tasks.extend(crate::metrics::prometheus::start(shared.clone()).await?);
+        if shared.config.pause_monitor.enabled {
+            crate::metrics::pause::start(shared.config.pause_monitor);
+        }
         if let Some((l, _)) = plain {
             tasks.push(tokio::spawn(accept_loop(shared.clone(), l, plain_kind)));
         }
