@@ -77,6 +77,26 @@ pub fn round_to_next_interval(t: i64, interval: i64) -> i64 {
     (t / interval + 1) * interval
 }
 
+/// Where the leader last saw a session attached, ZooKeeper's session "owner": a write
+/// (or forwarded request) of the session from anywhere else comes from a connection the
+/// client has left, and is refused with SESSIONMOVED (the connection it came on is then
+/// closed), so that it cannot be applied after what the client sent since on its new
+/// connection.
+///
+/// Set by the leader when a client attaches there (`ThisServer`) or a learner's
+/// REVALIDATE for it succeeds (`Learner`), and by the first request checked while unset;
+/// cleared at each new leadership term (ZooKeeper's new leader starts without owners).
+/// ZooKeeper's owners: `ServerCnxn.me` for every connection on the leader, the
+/// `LearnerHandler` of the learner that forwarded the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOwner {
+    /// A client connection of this server (the leader, or a standalone server).
+    ThisServer,
+    /// The learner that forwards the session's requests (observers relayed by an
+    /// observer master: that follower).
+    Learner(ServerId),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     pub id: SessionId,
@@ -85,6 +105,9 @@ pub struct SessionInfo {
     pub expires_at: i64,
     /// Set once expiry (or close) has been decided; no longer touchable.
     pub closing: bool,
+    /// Where the leader last saw the session attached ([`SessionOwner`]); `None` until
+    /// then, and on a learner.
+    pub owner: Option<SessionOwner>,
 }
 
 /// Why a session could not be resumed/touched.
@@ -167,9 +190,42 @@ impl SessionTracker {
                 timeout_ms,
                 expires_at,
                 closing: false,
+                owner: None,
             },
         );
         self.buckets.entry(expires_at).or_default().insert(id);
+    }
+
+    /// Records where the session is now attached (a reconnect on the leader, a learner's
+    /// successful REVALIDATE). Nothing for an unknown or closing session.
+    pub fn set_owner(&mut self, id: SessionId, owner: SessionOwner) {
+        if let Some(s) = self.sessions.get_mut(&id).filter(|s| !s.closing) {
+            s.owner = Some(owner);
+        }
+    }
+
+    /// ZooKeeper's `checkSession` owner test for a request of `id` that came from
+    /// `from`: false when the session is attached elsewhere (SESSIONMOVED). An unset
+    /// owner becomes `from`. A session this table does not hold (a local session of a
+    /// learner) passes: its liveness is judged elsewhere.
+    pub fn check_owner(&mut self, id: SessionId, from: SessionOwner) -> bool {
+        match self.sessions.get_mut(&id) {
+            Some(s) => match s.owner {
+                None => {
+                    s.owner = Some(from);
+                    true
+                }
+                Some(o) => o == from,
+            },
+            None => true,
+        }
+    }
+
+    /// Forgets every session's owner (a new leadership term: learners attach again).
+    pub fn clear_owners(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.owner = None;
+        }
     }
 
     fn bucket_for(&self, now_ms: i64, timeout_ms: i32) -> i64 {
@@ -199,10 +255,11 @@ impl SessionTracker {
     }
 
     /// Checks password and liveness for a reconnect; on success the session takes the
-    /// newly negotiated timeout and is touched. `owner`: this tracker decides the
+    /// newly negotiated timeout and is touched. `judge`: this tracker decides the
     /// session's liveness (the leader, a standalone or read-only server, a local
     /// session's server); then a session past its deadline that the expiry sweep has not
-    /// reached yet is refused as expired ([`SessionTracker::touch_live`]). A learner's
+    /// reached yet is refused as expired ([`SessionTracker::touch_live`]), and a session
+    /// re-attached is owned by this server ([`SessionOwner::ThisServer`]). A learner's
     /// table is not the judge (the leader is asked), so it passes `false`.
     pub fn revalidate(
         &mut self,
@@ -210,7 +267,7 @@ impl SessionTracker {
         passwd: &[u8],
         timeout_ms: i32,
         now_ms: i64,
-        owner: bool,
+        judge: bool,
     ) -> Result<(), SessionError> {
         if passwd != password(id) {
             return Err(SessionError::BadPassword);
@@ -218,8 +275,13 @@ impl SessionTracker {
         match self.sessions.get_mut(&id) {
             None => return Err(SessionError::Unknown),
             Some(s) if s.closing => return Err(SessionError::Closing),
-            Some(s) if owner && s.expires_at <= now_ms => return Err(SessionError::Closing),
-            Some(s) => s.timeout_ms = timeout_ms,
+            Some(s) if judge && s.expires_at <= now_ms => return Err(SessionError::Closing),
+            Some(s) => {
+                s.timeout_ms = timeout_ms;
+                if judge {
+                    s.owner = Some(SessionOwner::ThisServer);
+                }
+            }
         }
         self.touch(id, now_ms)
     }
@@ -621,5 +683,43 @@ mod tests {
         l.add(id, 4000, 0);
         assert_eq!(l.revalidate(id, &password(id), 4000, 9000, false), Ok(()));
         assert_eq!(l.touch_live(id, 9001), Ok(()));
+    }
+
+    /// ZooKeeper's session owner: where the leader last saw the session attached; a
+    /// request from anywhere else is refused (SESSIONMOVED).
+    #[test]
+    fn owner_follows_the_session_and_refuses_old_connections() {
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
+        let id = SessionId(0x40);
+        t.add(id, 4000, 0);
+        assert_eq!(t.get(id).unwrap().owner, None);
+        // The first request sets the owner (created through learner 2).
+        assert!(t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        assert!(t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        assert!(!t.check_owner(id, SessionOwner::ThisServer));
+        // Learner 3 revalidated it: learner 2's requests come from a connection left.
+        t.set_owner(id, SessionOwner::Learner(ServerId(3)));
+        assert!(!t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        assert!(t.check_owner(id, SessionOwner::Learner(ServerId(3))));
+        // Re-attached on this server (the judge of liveness): owned here.
+        assert_eq!(t.revalidate(id, &password(id), 4000, 100, true), Ok(()));
+        assert!(!t.check_owner(id, SessionOwner::Learner(ServerId(3))));
+        assert!(t.check_owner(id, SessionOwner::ThisServer));
+        // A learner's table (not the judge) records no owner.
+        let mut l = SessionTracker::new(ServerId(2), 100, 0);
+        l.add(id, 4000, 0);
+        assert_eq!(l.revalidate(id, &password(id), 4000, 100, false), Ok(()));
+        assert_eq!(l.get(id).unwrap().owner, None);
+        // A new term forgets every owner; an unknown session is not judged here.
+        t.clear_owners();
+        assert!(t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        assert!(t.check_owner(SessionId(0x41), SessionOwner::ThisServer));
+        // A closing session keeps its owner.
+        t.set_closing(id);
+        t.set_owner(id, SessionOwner::ThisServer);
+        assert_eq!(
+            t.get(id).unwrap().owner,
+            Some(SessionOwner::Learner(ServerId(2)))
+        );
     }
 }

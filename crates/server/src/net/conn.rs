@@ -565,12 +565,13 @@ impl Conn {
                     .local_sessions()
                     .revalidate(sid, &req.passwd, timeout, shared.now_ms(), true)
             } else {
-                // The leader (or a standalone server) judges liveness itself; a learner
-                // asks the leader below.
-                let owner = !shared.quorum.is_learner();
+                // The leader (or a standalone server) judges liveness itself, and the
+                // session is then attached here (its owner); a learner asks the leader
+                // below.
+                let judge = !shared.quorum.is_learner();
                 shared
                     .sessions()
-                    .revalidate(sid, &req.passwd, timeout, shared.now_ms(), owner)
+                    .revalidate(sid, &req.passwd, timeout, shared.now_ms(), judge)
             };
             // A learner asks the leader, which owns session liveness (REVALIDATE), also
             // about a session it does not know yet (its createSession may not have been

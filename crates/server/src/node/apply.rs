@@ -314,8 +314,34 @@ fn audit(shared: &Shared, job: Option<&Job>, rec: &TxnRecord, result: &ApplyResu
     shared.audit.applied(who, rec, result);
 }
 
+/// Whether an applied txn tells its client that the session moved (SESSIONMOVED, as
+/// the txn's error or as one of a multi's results): the request came on a connection
+/// the session has left, which is closed without an answer (as ZooKeeper's final
+/// request processor treats it: a connection-level error, so that nothing more sent on
+/// that connection can be applied after what the client sent on its new one).
+fn session_moved(result: &ApplyResult) -> bool {
+    let moved = rzk_proto::ErrorCode::SessionMoved;
+    match &result.reply {
+        crate::tree::TxnReply::Error(c) => *c == moved,
+        crate::tree::TxnReply::Multi(results) => results
+            .iter()
+            .any(|r| matches!(r, rzk_proto::multi::OpResult::Error(c) if *c == moved.code())),
+        _ => false,
+    }
+}
+
 fn reply_to_origin(shared: &Shared, conn: crate::watch::ConnId, job: &Job, result: &ApplyResult) {
     let zxid = result.zxid;
+    if matches!(job.kind, JobKind::Write(_) | JobKind::Reconfig(_)) && session_moved(result) {
+        tracing::info!(
+            "session 0x{:x} moved to another server: closing the connection its request came on",
+            job.session
+        );
+        shared
+            .clients
+            .send_to(conn, ConnMsg::Close("session moved to another server"));
+        return;
+    }
     match &job.kind {
         JobKind::Write(WriteRequest::CreateSession { .. }) => {
             let r = match &result.reply {

@@ -35,6 +35,7 @@ use crate::node::peers::Peers;
 use crate::node::shared::Shared;
 use crate::node::{Event, LinkId, QuorumError, Revalidation};
 use crate::prep::{Prep, WriteRequest};
+use crate::session::SessionOwner;
 use crate::storage::StorageSettings;
 use crate::tree::store::TreeWriter;
 use crate::watch::ConnId;
@@ -850,6 +851,7 @@ impl Driver {
             let now = self.shared.now_ms();
             {
                 let mut s = self.shared.sessions();
+                s.clear_owners();
                 let reopened = s.reopen_closing(now);
                 if reopened > 0 {
                     tracing::info!(reopened, "sessions left closing by an earlier term");
@@ -950,10 +952,14 @@ impl Driver {
                 };
                 let valid = {
                     let now = self.shared.now_ms();
-                    self.shared
-                        .sessions()
-                        .touch_live(SessionId(session), now)
-                        .is_ok()
+                    let mut sessions = self.shared.sessions();
+                    let valid = sessions.touch_live(SessionId(session), now).is_ok();
+                    if valid {
+                        // The session is attached at that learner now (ZooKeeper's
+                        // setOwner to the learner's handler).
+                        sessions.set_owner(SessionId(session), SessionOwner::Learner(from));
+                    }
+                    valid
                 };
                 let reply = QuorumPacket::with_data(
                     PacketType::Revalidate,
@@ -1107,11 +1113,23 @@ impl Driver {
         match w {
             Work::Local(job) => match &job.kind {
                 JobKind::Write(req) => {
-                    let rec = self.prepare(job.session, job.xid, Ok(req), &job.auth);
+                    let rec = self.prepare(
+                        job.session,
+                        job.xid,
+                        Ok(req),
+                        &job.auth,
+                        SessionOwner::ThisServer,
+                    );
                     self.propose(rec, Some(job));
                 }
                 JobKind::ErrorTxn(code) => {
-                    let rec = self.prepare(job.session, job.xid, Err(*code), &job.auth);
+                    let rec = self.prepare(
+                        job.session,
+                        job.xid,
+                        Err(*code),
+                        &job.auth,
+                        SessionOwner::ThisServer,
+                    );
                     self.propose(rec, Some(job));
                 }
                 JobKind::Reconfig(req) => {
@@ -1142,11 +1160,13 @@ impl Driver {
                 auth,
             } => match req {
                 Forwarded::Write(r) => {
-                    let rec = self.prepare(session, cxid, Ok(&r), &auth);
+                    let rec =
+                        self.prepare(session, cxid, Ok(&r), &auth, SessionOwner::Learner(from));
                     self.propose(rec, None);
                 }
                 Forwarded::Error(code) => {
-                    let rec = self.prepare(session, cxid, Err(code), &auth);
+                    let rec =
+                        self.prepare(session, cxid, Err(code), &auth, SessionOwner::Learner(from));
                     self.propose(rec, None);
                 }
                 Forwarded::Reconfig(r) => {
@@ -1167,6 +1187,7 @@ impl Driver {
         cxid: i32,
         req: Result<&WriteRequest, ErrorCode>,
         auth: &AuthInfo,
+        from: SessionOwner,
     ) -> Option<(Zxid, TxnRecord)> {
         let Some(zxid) = self.zab.next_zxid() else {
             tracing::error!("asked to propose without a zxid");
@@ -1178,11 +1199,22 @@ impl Driver {
         let started = self.clock.mono;
         let now = self.clock.wall_ms();
         // checkSession: a write of an expired / closed session (on its way when the
-        // session expired) must not run after the closeSession.
+        // session expired) must not run after the closeSession; one that comes from a
+        // connection the session has left (attached elsewhere since) must not run after
+        // what the client sent on its new connection: SESSIONMOVED, and the connection
+        // it came on is closed when the error txn is answered. As in ZooKeeper,
+        // closeSession is not checked (the expiry sweep sends it from nowhere).
         let req = match req {
             Ok(WriteRequest::CreateSession { .. } | WriteRequest::CloseSession) => req,
-            Ok(_) if self.shared.sessions().refuses_writes(session) => {
-                Err(ErrorCode::SessionExpired)
+            Ok(_) => {
+                let mut sessions = self.shared.sessions();
+                if sessions.refuses_writes(session) {
+                    Err(ErrorCode::SessionExpired)
+                } else if !sessions.check_owner(session, from) {
+                    Err(ErrorCode::SessionMoved)
+                } else {
+                    req
+                }
             }
             other => other,
         };
