@@ -20,7 +20,9 @@ Cases, each on its own server per implementation:
             every event exactly once (nothing more within 1 s); an unrelated session's
             getData keeps being answered during the storm (latency reported); every
             session still answers an exists afterwards.
-  limits    a server with maxClientCnxns=5:
+  limits    a server with maxClientCnxns=5, maxCnxns=8, nio.sessionlessCnxnTimeout=1500:
+            - sessionless: a connection that sends nothing is closed within 3 timeouts; a
+              ruok sent one byte every 0.6 s (longer in all than the timeout) is answered;
             - maxbuffer: setData frames of exactly jute.maxbuffer (0xfffff) bytes, one
               byte more, and a 1 MiB value; the outcome (ok / error code / connection
               closed) must be the same as ZooKeeper 3.8's (below); the largest value
@@ -775,12 +777,52 @@ async def case_pipeline(impl, port, pid, n, res):
 
 
 async def case_limits(impl, port, pid, log, args, res):
+    # First: the other checks leave connections open (maxClientCnxns, maxCnxns).
+    await case_sessionless(port, res)
     out = await case_maxbuffer(port, res)
     check(out == ZK_MAXBUFFER_OUTCOMES,
           f"{impl}: maxbuffer outcomes {out} differ from ZooKeeper 3.8's {ZK_MAXBUFFER_OUTCOMES}")
     await case_maxcnxns(port, res)
     await asyncio.sleep(1.0)
     await case_maxtotal(port, res)
+
+
+# nio.sessionlessCnxnTimeout of the limits servers (ZooKeeper reads the zoo.cfg key as the
+# system property zookeeper.nio.sessionlessCnxnTimeout).
+SESSIONLESS_MS = 1500
+
+
+async def case_sessionless(port, res):
+    """A connection silent for longer than nio.sessionlessCnxnTimeout before its first
+    request is closed; one whose first request trickles in (a four-letter word, one byte
+    every 0.6 s: 2.4 s in all, more than the timeout, no gap as long) is answered: each
+    byte received starts the time again (ZooKeeper's connection expiry queue is touched
+    on every read; rzk had a fixed 10 s deadline for the whole first request, and no key)."""
+    # From an address the other limits checks leave no connection on (maxClientCnxns).
+    reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                   local_addr=("127.0.0.6", 0))
+    t0 = time.monotonic()
+    data = await asyncio.wait_for(reader.read(1), 30)
+    silent_s = time.monotonic() - t0
+    writer.close()
+    check(data == b"" and silent_s < SESSIONLESS_MS / 1000 * 3,
+          f"sessionless: a silent connection closed after {silent_s:.1f} s ({data!r}); "
+          f"nio.sessionlessCnxnTimeout={SESSIONLESS_MS} ms")
+    # From an address the other limits checks leave no connection on (maxClientCnxns).
+    reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                   local_addr=("127.0.0.6", 0))
+    t0 = time.monotonic()
+    for b in b"ruok":
+        await asyncio.sleep(0.6)
+        writer.write(bytes([b]))
+        await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    check(answer == b"imok", f"sessionless: a trickled ruok got {answer!r} "
+          f"after {time.monotonic() - t0:.1f} s")
+    res["sessionless_closed_s"] = round(silent_s, 1)
+    print(f"  sessionless: silent connection closed after {silent_s:.1f} s; "
+          f"ruok trickled over 2.4 s answered")
 
 
 async def case_writes(impl, port, pid, n_sessions, per_session, res):
@@ -843,7 +885,8 @@ def run_case(servers, impl, case, args, results):
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_sessions(impl, base, p.pid, args.sessions, args.watch_nodes, res))
     elif case == "limits":
-        p, log = servers.start(impl, base + 10, "limits", "maxClientCnxns=5", "maxCnxns=8")
+        p, log = servers.start(impl, base + 10, "limits", "maxClientCnxns=5", "maxCnxns=8",
+                               f"nio.sessionlessCnxnTimeout={SESSIONLESS_MS}")
         res["rss_idle_mb"] = mb(rss_kb(p.pid))
         asyncio.run(case_limits(impl, base + 10, p.pid, log, args, res))
     else:

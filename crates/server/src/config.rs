@@ -316,6 +316,10 @@ pub struct Config {
     /// `znode.container.maxNeverUsedIntervalMs`: a container that never had a child is
     /// deleted once unmodified for longer than this (ms); 0 (the default) never.
     pub container_max_never_used_ms: i64,
+    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms, default 10,000): how long a new
+    /// connection may stay silent before its first request (ConnectRequest or
+    /// four-letter word) is complete; each byte received starts the time again.
+    pub sessionless_cnxn_timeout_ms: u32,
     /// `jvm.pause.*`: ZooKeeper's JvmPauseMonitor settings, for rzk's pause monitor
     /// (`crate::metrics::pause`).
     pub pause_monitor: PauseMonitorSettings,
@@ -390,6 +394,7 @@ impl Default for Config {
             container_max_per_minute: DEFAULT_CONTAINER_MAX_PER_MINUTE,
             container_max_never_used_ms: 0,
             pause_monitor: PauseMonitorSettings::default(),
+            sessionless_cnxn_timeout_ms: 10_000,
             servers: BTreeMap::new(),
             config_version: Zxid::ZERO,
             dynamic_config_file: None,
@@ -718,13 +723,29 @@ impl Config {
                 "maxClientCnxns" => cfg.max_client_cnxns = parse_num(k, v)?,
                 "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
                 "maxCnxns" => cfg.max_cnxns = parse_num(k, v)?,
-                "jute.maxbuffer" => {
-                    let n: usize = parse_num(k, v)?;
-                    if n == 0 {
-                        return Err(invalid(k, v, "must be positive"));
+                // ZooKeeper: Integer.getInteger (Integer.decode: 0x.., #.., 0.. octal; a
+                // value it cannot decode, or beyond int, keeps the default 0xfffff).
+                // Zero or less would start a server that refuses every frame: refused.
+                "jute.maxbuffer" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) if n <= 0 => {
+                        return Err(invalid(
+                            k,
+                            v,
+                            "must be positive (ZooKeeper would refuse every request)",
+                        ))
                     }
-                    cfg.jute_max_buffer = n;
-                }
+                    Some(n) => cfg.jute_max_buffer = n.unsigned_abs() as usize,
+                    None => {
+                        cfg.jute_max_buffer = DEFAULT_JUTE_MAX_BUFFER;
+                        cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!(
+                                "{k}={v} is not a Java int; the default {DEFAULT_JUTE_MAX_BUFFER} bytes is used (as ZooKeeper does)"
+                            ),
+                        )
+                    }
+                },
                 "4lw.commands.whitelist" => {
                     cfg.four_letter_whitelist = FourLetterWhitelist::parse(v)
                 }
@@ -831,6 +852,20 @@ impl Config {
                         format!("{k}={v} is not a number; 0 (never) is used (as ZooKeeper does)"),
                     ),
                 },
+                // ZooKeeper: Integer.getInteger (what it cannot decode keeps the default);
+                // zero or less stops its start-up (its connection expiry queue divides
+                // by it).
+                "nio.sessionlessCnxnTimeout" => {
+                    match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                        Some(n) if n <= 0 => return Err(invalid(k, v, "must be positive")),
+                        Some(n) => cfg.sessionless_cnxn_timeout_ms = n.unsigned_abs(),
+                        None => cfg.note(
+                            NoteLevel::Warn,
+                            k,
+                            format!("{k}={v} is not a Java int; 10000 ms is used (as ZooKeeper does)"),
+                        ),
+                    }
+                }
                 // ZooKeeper: parseBoolean for the switch, Long.parseLong for the rest.
                 "jvm.pause.monitor" => cfg.pause_monitor.enabled = parse_bool(k, v)?,
                 "jvm.pause.sleep.time.ms" => cfg.pause_monitor.sleep_ms = parse_num(k, v)?,
@@ -1110,6 +1145,7 @@ fn unit_of(key: &str) -> &'static str {
         | "maxSessionTimeout"
         | "znode.container.checkIntervalMs"
         | "znode.container.maxNeverUsedIntervalMs"
+        | "nio.sessionlessCnxnTimeout"
         | "jvm.pause.sleep.time.ms"
         | "jvm.pause.info-threshold.ms"
         | "jvm.pause.warn-threshold.ms" => "milliseconds",
@@ -1735,7 +1771,7 @@ mod tests {
             e,
             "server.1=127.0.0.1:2888:x: election port \"x\" is not a port number (expected 1-65535)"
         );
-        for e in [err("maxClientCnxns=many"), err("jute.maxbuffer=4M")] {
+        for e in [err("maxClientCnxns=many"), err("initLimit=4M")] {
             assert!(
                 !e.contains("u32") && !e.contains("usize") && !e.contains("u64"),
                 "{e}"
@@ -1791,6 +1827,43 @@ mod tests {
         assert_eq!(java_decode("+"), None);
         assert_eq!(java_decode("0"), Some(0));
         assert_eq!(java_decode("08"), None);
+        // jute.maxbuffer as ZooKeeper's Integer.getInteger: Integer.decode's forms; what it
+        // cannot decode (or beyond int) keeps the default (found by a review: rzk refused
+        // 0x100000 and took 2^31 as a 2 GiB frame limit).
+        let max = |v: &str| c(&format!("jute.maxbuffer={v}")).jute_max_buffer;
+        assert_eq!(
+            [
+                max("4194304"),
+                max("0x100000"),
+                max("#10"),
+                max("010"),
+                max("4M"),
+                max("2147483648"),
+                max("2147483647")
+            ],
+            [4194304, 0x100000, 16, 8, 0xfffff, 0xfffff, 2147483647]
+        );
+        assert!(c("jute.maxbuffer=4M")
+            .notes
+            .iter()
+            .any(|n| n.key == "jute.maxbuffer"));
+        for v in ["0", "-1", "0x0"] {
+            assert!(
+                err(&format!("jute.maxbuffer={v}")).contains("must be positive"),
+                "{v}"
+            );
+        }
+        // zookeeper.nio.sessionlessCnxnTimeout (with or without the prefix).
+        assert_eq!(c("").sessionless_cnxn_timeout_ms, 10_000);
+        assert_eq!(
+            c("zookeeper.nio.sessionlessCnxnTimeout=30000").sessionless_cnxn_timeout_ms,
+            30_000
+        );
+        assert_eq!(
+            c("nio.sessionlessCnxnTimeout=x").sessionless_cnxn_timeout_ms,
+            10_000
+        );
+        assert!(err("nio.sessionlessCnxnTimeout=0").contains("must be positive"));
         // jvm.pause.*: off by default; ZooKeeper's parseBoolean and Long.parseLong.
         assert_eq!(c("").pause_monitor, PauseMonitorSettings::default());
         let p = c("jvm.pause.monitor=TRUE\njvm.pause.sleep.time.ms=+200\n\

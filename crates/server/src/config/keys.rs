@@ -344,6 +344,7 @@ const TABLE: &[Entry] = &[
         "skipACL",
         "ACLs are always checked (the safe side of this switch)",
     ),
+    imp("nio.sessionlessCnxnTimeout"),
     none("nio.numSelectorThreads", TUNING),
     none("nio.numWorkerThreads", TUNING),
     none("commitProcessor.numWorkerThreads", TUNING),

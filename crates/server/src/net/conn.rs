@@ -46,9 +46,6 @@ pub const WRITE_BUFFER: usize = 16 * 1024;
 pub const MAX_OUTSTANDING_PER_CONN: usize = 1000;
 /// Longest a re-attaching session waits for its previous connection to end.
 pub const SUPERSEDED_WAIT: Duration = Duration::from_secs(5);
-/// A connection must complete its handshake within this time (ZooKeeper's
-/// sessionless connection timeout).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -301,22 +298,24 @@ impl Conn {
 
     async fn run(&mut self, mut rd: ClientRead) -> Result<(), ConnError> {
         let mut frames = FrameReader::new(self.shared.config.jute_max_buffer);
-        let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-            loop {
-                match frames.first_word()? {
-                    Some(FirstWord::FourLetter(w)) => return Ok::<_, FrameError>(Err(w)),
-                    Some(FirstWord::Length(_)) => {
-                        if let Some(p) = frames.next_frame()? {
-                            return Ok(Ok(p));
-                        }
+        // ZooKeeper's sessionless connection timeout: the first request must complete
+        // with no silence longer than this (each read starts it again, as each read
+        // touches ZooKeeper's connection expiry queue).
+        let idle = Duration::from_millis(u64::from(self.shared.config.sessionless_cnxn_timeout_ms));
+        let first = loop {
+            match frames.first_word()? {
+                Some(FirstWord::FourLetter(w)) => break Err(w),
+                Some(FirstWord::Length(_)) => {
+                    if let Some(p) = frames.next_frame()? {
+                        break Ok(p);
                     }
-                    None => {}
                 }
-                frames.fill(&mut rd).await?;
+                None => {}
             }
-        })
-        .await
-        .map_err(|_| ConnError::HandshakeTimeout)??;
+            tokio::time::timeout(idle, frames.fill(&mut rd))
+                .await
+                .map_err(|_| ConnError::HandshakeTimeout)??;
+        };
         let connect = match first {
             Ok(payload) => payload,
             Err(word) => {

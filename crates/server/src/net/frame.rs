@@ -109,6 +109,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 /// of a client arrive together and are parsed from one read).
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Most a frame's announced length makes the buffer grow ahead of the bytes that have
+/// arrived; the rest grows as they come.
+pub const RESERVE_AHEAD: usize = 1024 * 1024;
+
 /// A read buffer larger than this is given back once it holds no unread bytes (it grew
 /// for one large frame; an idle connection should not keep it).
 pub const KEEP_BUFFER: usize = 64 * 1024;
@@ -180,8 +184,10 @@ impl FrameReader {
         let len = check_len(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), self.max)?;
         let have = self.buf.len() - LEN_PREFIX;
         if have < len {
-            // Room for the rest of this frame, so the next fills complete it.
-            self.buf.reserve(len - have);
+            // Room for the rest of this frame (at most RESERVE_AHEAD more than has
+            // arrived), so the next fills complete it: a length prefix alone does not
+            // make the server allocate up to jute.maxbuffer per connection.
+            self.buf.reserve((len - have).min(RESERVE_AHEAD));
             return Ok(None);
         }
         self.buf.advance(LEN_PREFIX);
@@ -332,5 +338,31 @@ mod tests {
         drop(frame);
         assert!(fr.next_frame().unwrap().is_none());
         assert!(fr.buf.capacity() <= KEEP_BUFFER);
+    }
+
+    /// A length prefix alone does not allocate the frame: the buffer grows at most
+    /// RESERVE_AHEAD beyond the bytes that arrived, and a large frame still completes.
+    #[tokio::test]
+    async fn frame_reader_grows_with_the_bytes_not_the_announced_length() {
+        let big = 8 * RESERVE_AHEAD;
+        let mut fr = FrameReader::new(1 << 30);
+        let len = i32::try_from(big).unwrap();
+        let mut src: &[u8] = &len.to_be_bytes();
+        fr.fill(&mut src).await.unwrap();
+        assert!(fr.next_frame().unwrap().is_none());
+        assert!(
+            fr.buf.capacity() <= RESERVE_AHEAD + READ_CHUNK,
+            "{}",
+            fr.buf.capacity()
+        );
+        let body = vec![9u8; big];
+        let mut src: &[u8] = &body;
+        let frame = loop {
+            if let Some(f) = fr.next_frame().unwrap() {
+                break f;
+            }
+            fr.fill(&mut src).await.unwrap();
+        };
+        assert_eq!(frame.len(), big);
     }
 }
