@@ -1133,7 +1133,13 @@ impl Driver {
                     self.propose(rec, Some(job));
                 }
                 JobKind::Reconfig(req) => {
-                    let rec = self.prepare_reconfig(job.session, job.xid, req, &job.auth);
+                    let rec = self.prepare_reconfig(
+                        job.session,
+                        job.xid,
+                        req,
+                        &job.auth,
+                        SessionOwner::ThisServer,
+                    );
                     self.propose(rec, Some(job));
                 }
                 JobKind::Sync(_) => {
@@ -1170,7 +1176,13 @@ impl Driver {
                     self.propose(rec, None);
                 }
                 Forwarded::Reconfig(r) => {
-                    let rec = self.prepare_reconfig(session, cxid, &r, &auth);
+                    let rec = self.prepare_reconfig(
+                        session,
+                        cxid,
+                        &r,
+                        &auth,
+                        SessionOwner::Learner(from),
+                    );
                     self.propose(rec, None);
                 }
                 Forwarded::Sync => self.step(Input::SyncRequest { from }),
@@ -1206,16 +1218,10 @@ impl Driver {
         // closeSession is not checked (the expiry sweep sends it from nowhere).
         let req = match req {
             Ok(WriteRequest::CreateSession { .. } | WriteRequest::CloseSession) => req,
-            Ok(_) => {
-                let mut sessions = self.shared.sessions();
-                if sessions.refuses_writes(session) {
-                    Err(ErrorCode::SessionExpired)
-                } else if !sessions.check_owner(session, from) {
-                    Err(ErrorCode::SessionMoved)
-                } else {
-                    req
-                }
-            }
+            Ok(_) => match self.session_refusal(session, from) {
+                Some(code) => Err(code),
+                None => req,
+            },
             other => other,
         };
         let tree = self.shared.tree();
@@ -1234,6 +1240,24 @@ impl Driver {
         );
         self.clock.mono = ended;
         Some((zxid, rec))
+    }
+
+    /// ZooKeeper's `checkSession` for a write (or reconfig) of `session` that came from
+    /// `from`: SESSIONEXPIRED when the session is closing or closed, SESSIONMOVED when it
+    /// is attached elsewhere ([`crate::session::SessionTracker::check_owner`]).
+    pub(super) fn session_refusal(
+        &self,
+        session: SessionId,
+        from: SessionOwner,
+    ) -> Option<ErrorCode> {
+        let mut sessions = self.shared.sessions();
+        if sessions.refuses_writes(session) {
+            Some(ErrorCode::SessionExpired)
+        } else if !sessions.check_owner(session, from) {
+            Some(ErrorCode::SessionMoved)
+        } else {
+            None
+        }
     }
 
     /// Proposes a prepared txn; `origin` is the local job waiting for it.

@@ -15,6 +15,7 @@ use crate::config::{parse_properties, parse_server_line, Config};
 use crate::node::peers::Peer;
 use crate::reconfig::files;
 use crate::reconfig::request::{LeaderView, Membership};
+use crate::session::SessionOwner;
 use crate::zab::types::NewConfig;
 use crate::zab::{ServerId, Txn};
 use rzk_proto::records::ReconfigRequest;
@@ -135,8 +136,18 @@ impl Driver {
         cxid: i32,
         req: &ReconfigRequest,
         auth: &AuthInfo,
+        from: SessionOwner,
     ) -> Option<(Zxid, TxnRecord)> {
         let zxid = self.zab.next_zxid()?;
+        if let Some(code) = self.session_refusal(session, from) {
+            let now = crate::node::lifecycle::wall_ms();
+            let tree = self.shared.tree();
+            return Some((
+                zxid,
+                self.prep
+                    .error_record(&tree, session, cxid, zxid, now, code),
+            ));
+        }
         let synced: BTreeSet<ServerId> = self.zab.synced_learners().into_iter().collect();
         let view = LeaderView {
             reconfig_enabled: self.shared.config.reconfig_enabled,
