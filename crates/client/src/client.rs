@@ -256,9 +256,12 @@ impl Client {
 
     /// A time at or before which a server last heard from this session (the send time of
     /// the latest request, ping or handshake whose answer arrived; `None` before the
-    /// first connection). The servers expire the session no earlier than one session
-    /// timeout after it, so a client cut off from them can tell when its session may
-    /// have ended without waiting to notice the disconnect.
+    /// first connection), so a client cut off from the servers can tell when its session
+    /// may have ended without waiting to notice the disconnect. Not a whole session
+    /// timeout after it: the leader decides expiry, and a follower relays its clients'
+    /// activity only with its answer to the leader's next ping (every half tick), so
+    /// with the follower stalled the leader may expire the session from two thirds of a
+    /// timeout after this time (the recipes count a third: `recipes::LostReason`).
     pub fn heard_at(&self) -> Option<tokio::time::Instant> {
         self.inner.shared.heard_at.lock().ok().and_then(|h| *h)
     }

@@ -408,3 +408,37 @@ async fn flapping_connections_never_break_exclusion_or_leak_nodes() {
     assert!(left.is_empty(), "lock nodes left behind: {left:?}");
     common::delete_all(&admin, &root).await;
 }
+
+/// A lock on a path that does not exist yet, whose first create's answer is lost: that
+/// create failed for want of the parent, so after the reconnect the search for its
+/// protected node finds no parent either. That must count as "not created" (Curator's
+/// `findProtectedNodeInForeground`), then the parents are made and the create retried;
+/// it failed the acquire with NONODE (found by a break-it review of the recipes under
+/// faults; every recipe's protected create shares the path).
+#[tokio::test]
+async fn lost_create_answer_on_a_missing_lock_path_recovers() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "lostcreate").await;
+    let lock = format!("{root}/absent/lock");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let m = Arc::new(Mutex::new(zk.clone(), &lock).unwrap());
+    proxy.mute(true);
+    let attempt = {
+        let m = m.clone();
+        tokio::spawn(async move { m.acquire().await })
+    };
+    // The create reaches the server (and fails there: no parent); its answer is dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.mute(false);
+    let got = timeout(WAIT, attempt).await.unwrap().unwrap();
+    assert_eq!(got, Ok(()));
+    assert!(m.is_acquired().await);
+    assert_eq!(lock_nodes(&other, &lock).await.len(), 1);
+    m.release().await.unwrap();
+    assert!(lock_nodes(&other, &lock).await.is_empty());
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}

@@ -3,6 +3,22 @@
 //! Node names follow Apache Curator (`_c_<uuid>-lock-<seq>`, `__READ__`/`__WRIT__`,
 //! `latch-`, `lease-`, `queue-`) so Rust and Java processes interoperate on the same paths.
 //! Recipes never retry forever and never leave their own nodes behind on error or timeout.
+//!
+//! # Locks and time
+//!
+//! A holder learns that it may have lost a lock or leadership from `lost()`
+//! ([`LostReason`]). Without fencing no ZooKeeper lock excludes two holders at every
+//! instant: the leader expires a session on its own clock, and a holder cut off from the
+//! servers can only estimate when. rzk's recipes count from [`crate::Client::heard_at`]:
+//! when the connection breaks, a third of the session timeout after it; when the
+//! servers go silent, as soon as the client notices (two thirds of the timeout after
+//! the last answer, as Curator's SUSPENDED). The leader may expire a session two thirds
+//! of a timeout after `heard_at` at the earliest (a follower relays its clients'
+//! activity only with its next ping answer, so what it heard just before it stalled can
+//! be lost): in that worst case a silent holder is told at the moment its session may
+//! first expire, and another client needs a commit and a notification more before it
+//! takes the lock. Guard what the lock protects with the lock node's version or zxid
+//! when that matters.
 
 mod barrier;
 mod counter;

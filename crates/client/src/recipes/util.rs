@@ -111,13 +111,18 @@ pub fn child_path(parent: &str, name: &str) -> String {
 }
 
 /// Finds a child created with a protected prefix (recovery after CONNECTIONLOSS on create).
+/// A missing parent means no such child (as Curator's `findProtectedNodeInForeground`):
+/// the create whose answer was lost may have failed for want of the parent, which the
+/// caller then creates.
 pub async fn find_protected(client: &Client, parent: &str, prefix: &str) -> Result<Option<String>> {
-    Ok(client
-        .get_children(parent)
-        .await?
-        .into_iter()
-        .find(|c| c.starts_with(prefix))
-        .map(|c| child_path(parent, &c)))
+    match client.get_children(parent).await {
+        Ok(children) => Ok(children
+            .into_iter()
+            .find(|c| c.starts_with(prefix))
+            .map(|c| child_path(parent, &c))),
+        Err(Error::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Attempts at a protected create before giving up on repeated connection loss.
@@ -447,8 +452,9 @@ pub enum LostReason {
     NodeDeleted,
     /// The session expired, was closed, or failed authentication.
     SessionEnded,
-    /// Disconnected, and one session timeout has passed since a server last heard from
-    /// the session ([`Client::heard_at`]): the servers may have expired it.
+    /// Disconnected, and a third of the session timeout has passed since a server last
+    /// heard from the session ([`Client::heard_at`]): the leader may expire it from two
+    /// thirds of a timeout after that (a session on a follower that stalled).
     DisconnectedTooLong,
     /// Asked about a resource that is not held.
     NotHeld,
@@ -538,12 +544,23 @@ async fn monitor(
                         return Some(LostReason::SessionEnded);
                     }
                     if s == SessionState::Disconnected {
-                        // The session may be gone one session timeout after a server
-                        // last heard from us, not after we noticed the disconnect (that
-                        // takes up to two thirds of the timeout on a silent network):
-                        // counting from the notice let another client take the lock
-                        // before this holder was told.
-                        let limit = client.session_timeout().max(Duration::from_millis(100));
+                        // Count from when a server last heard from us, not from when we
+                        // noticed the disconnect (that takes two thirds of the timeout
+                        // after the last answer on a silent network). And not a whole
+                        // timeout: the leader judges the session, and a follower relays
+                        // its clients' activity only with its answer to the leader's
+                        // next ping (every half tick), so what a follower heard just
+                        // before it stalled may never reach the leader, whose last touch
+                        // can then be the client's previous ping, a third of a timeout
+                        // earlier: it may expire the session from two thirds of a
+                        // timeout after `heard_at`. A whole timeout let another client
+                        // take the lock up to 650 ms before this holder was told (found
+                        // by a break-it review, against rzk and ZooKeeper alike). With a
+                        // third, a broken connection is reported a third of a timeout
+                        // after `heard_at`, a silent one when it is noticed (as Curator's
+                        // SUSPENDED): in the worst case that is when the leader may
+                        // first expire the session (the recipes module, "Locks and time").
+                        let limit = (client.session_timeout() / 3).max(Duration::from_millis(100));
                         let until = client.heard_at().unwrap_or_else(Instant::now) + limit;
                         // A read-only server is not the quorum: the session may still
                         // expire there (and a read-only server never touches it).

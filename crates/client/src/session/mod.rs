@@ -74,8 +74,8 @@ pub(crate) struct Shared {
     pub connected_host: Mutex<String>,
     /// A time at or before which a server of the ensemble last heard from this session:
     /// the send time of the latest request (ping, handshake) whose answer has arrived.
-    /// The servers expire the session no earlier than one session timeout after it.
-    /// `None` before the first connection.
+    /// The leader may expire the session from two thirds of a timeout after it
+    /// ([`crate::Client::heard_at`]). `None` before the first connection.
     pub heard_at: Mutex<Option<tokio::time::Instant>>,
 }
 
