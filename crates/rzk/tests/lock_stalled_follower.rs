@@ -72,7 +72,7 @@ fn start_ensemble(dir: &Path) -> Ensemble {
         })
         .collect();
     let mut members = Vec::new();
-    for i in 0..MEMBERS {
+    for (i, &client_port) in ports.iter().enumerate().take(MEMBERS) {
         let d = dir.join(format!("m{}", i + 1));
         let data = d.join("data");
         std::fs::create_dir_all(&data).expect("data dir");
@@ -85,7 +85,7 @@ fn start_ensemble(dir: &Path) -> Ensemble {
                  clientPortAddress=127.0.0.1\nminSessionTimeout=1000\nmaxSessionTimeout=20000\n\
                  4lw.commands.whitelist=*\nadmin.enableServer=false\n{servers}",
                 data.display(),
-                ports[i]
+                client_port
             ),
         )
         .expect("zoo.cfg");
@@ -99,7 +99,7 @@ fn start_ensemble(dir: &Path) -> Ensemble {
             .expect("start rzk server");
         members.push(Member {
             child,
-            client: SocketAddr::from(([127, 0, 0, 1], ports[i])),
+            client: SocketAddr::from(([127, 0, 0, 1], client_port)),
         });
     }
     Ensemble(members)
