@@ -519,7 +519,26 @@ impl Leader {
             (PacketType::AckEpoch, HState::AwaitAckEpoch) => self.on_ack_epoch(core, from, p),
             (PacketType::Ack, HState::Syncing) => {
                 if zxid != Zxid::new(self.epoch, 0) {
-                    self.drop_learner(core, from, "first ACK is not for NEWLEADER");
+                    // Not the NEWLEADER ACK: ZooKeeper's learner logs the proposals of
+                    // its sync when NEWLEADER arrives, and its log thread may ACK them
+                    // before its main thread ACKs NEWLEADER (Learner.syncWithLeader; a
+                    // ZooKeeper leader carries on). An ACK of a proposal still
+                    // outstanding counts (the learner has it on disk); any other is
+                    // ignored, and the NEWLEADER ACK is still awaited.
+                    debug!(
+                        leader = %core.cfg.my_id,
+                        learner = %from,
+                        zxid = %format_args!("{:#x}", zxid.0),
+                        "ACK before the NEWLEADER ACK"
+                    );
+                    if zxid.epoch() == self.epoch && zxid.counter() != 0 && !observer {
+                        if let Some(acks) = self.outstanding_mut(zxid) {
+                            if !acks.contains(&from) {
+                                acks.push(from);
+                            }
+                        }
+                        self.try_commit(core);
+                    }
                     return LeaderNext::Stay;
                 }
                 if let Some(h) = self.learners.get_mut(&from) {

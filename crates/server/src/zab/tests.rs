@@ -803,6 +803,71 @@ fn sync_sends_no_commit_between_newleader_and_uptodate() {
     }
 }
 
+#[test]
+fn sync_a_proposal_ack_before_the_newleader_ack_does_not_drop_the_learner() {
+    // ZooKeeper's learner logs the proposals of its sync when NEWLEADER arrives, and its
+    // log thread may ACK one before its main thread ACKs NEWLEADER
+    // (Learner.syncWithLeader); a ZooKeeper leader carries on. rzk's leader dropped it
+    // ("first ACK is not for NEWLEADER"), aborting the sync of a ZooKeeper follower under
+    // write load (found by the mixed-ensemble crash review). The proposals stay
+    // outstanding (the other follower's disk is held), so they are sent in the sync.
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S2, 0, 0, Vec::new());
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(3000);
+    let l = c.leader().expect("a leader");
+    let f = if l == S2 { S3 } else { S2 };
+    c.nodes.get_mut(&f).unwrap().hold_disk = true;
+    let zs = c.write(3);
+    c.start(S1, 0, 0, Vec::new());
+    let mut injected = false;
+    let mut delivered = 0;
+    while let Some((from, to, w)) = c.queue.pop_front() {
+        let msg = match w {
+            Wire::Msg(m) => m,
+            Wire::Snap(z, state) => {
+                c.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
+                Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
+            }
+        };
+        let newleader_ack = matches!(&msg, Message::Quorum(p)
+            if p.ty == PacketType::Ack && Zxid(p.zxid).counter() == 0);
+        if from == S1 && to == l && newleader_ack && !injected {
+            injected = true;
+            let early = Message::Quorum(QuorumPacket::new(PacketType::Ack, zs[0].0));
+            c.trace.push((S1, l, early.clone()));
+            c.input(
+                l,
+                Input::Message {
+                    from: S1,
+                    msg: early,
+                },
+            );
+        }
+        c.trace.push((from, to, msg.clone()));
+        c.input(to, Input::Message { from, msg });
+        delivered += 1;
+        assert!(delivered < 100_000, "message storm");
+    }
+    assert!(injected, "S1 never acknowledged NEWLEADER");
+    c.advance(3000);
+    let to1 = packets_to(&c, S1);
+    let count = |ty| to1.iter().filter(|(t, _)| *t == ty).count();
+    assert_eq!(
+        (count(PacketType::NewLeader), count(PacketType::UpToDate)),
+        (1, 1),
+        "S1 was dropped and synced again: {to1:?}"
+    );
+    assert!(c.nodes[&S1].zab.is_serving());
+    for z in &zs {
+        assert!(
+            c.applied_zxids(l).contains(z),
+            "{z} committed with S1's ACKs"
+        );
+        assert!(c.applied_zxids(S1).contains(z), "S1 applied {z}");
+    }
+}
+
 // ---------------------------------------------------------------- failover timing
 
 impl Cluster {
