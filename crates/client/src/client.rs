@@ -261,7 +261,7 @@ impl Client {
     /// timeout after it: the leader decides expiry, and a follower relays its clients'
     /// activity only with its answer to the leader's next ping (every half tick), so
     /// with the follower stalled the leader may expire the session from two thirds of a
-    /// timeout after this time (the recipes count a third: `recipes::LostReason`).
+    /// timeout after this time (the recipes count half: `recipes::LostReason`).
     pub fn heard_at(&self) -> Option<tokio::time::Instant> {
         self.inner.shared.heard_at.lock().ok().and_then(|h| *h)
     }

@@ -10,9 +10,10 @@
 //! ([`LostReason`]). Without fencing no ZooKeeper lock excludes two holders at every
 //! instant: the leader expires a session on its own clock, and a holder cut off from the
 //! servers can only estimate when. rzk's recipes count from [`crate::Client::heard_at`]:
-//! when the connection breaks, a third of the session timeout after it; when the
-//! servers go silent, as soon as the client notices (two thirds of the timeout after
-//! the last answer, as Curator's SUSPENDED). The leader may expire a session two thirds
+//! when the connection breaks, half the session timeout after it (a holder whose
+//! connection breaks just before a ping has a sixth of the timeout to reconnect before
+//! it is told); when the servers go silent, as soon as the client notices (two thirds
+//! of the timeout after the last answer, as Curator's SUSPENDED). The leader may expire a session two thirds
 //! of a timeout after `heard_at` at the earliest (a follower relays its clients'
 //! activity only with its next ping answer, so what it heard just before it stalled can
 //! be lost): in that worst case a silent holder is told at the moment its session may

@@ -452,7 +452,7 @@ pub enum LostReason {
     NodeDeleted,
     /// The session expired, was closed, or failed authentication.
     SessionEnded,
-    /// Disconnected, and a third of the session timeout has passed since a server last
+    /// Disconnected, and half the session timeout has passed since a server last
     /// heard from the session ([`Client::heard_at`]): the leader may expire it from two
     /// thirds of a timeout after that (a session on a follower that stalled).
     DisconnectedTooLong,
@@ -555,12 +555,16 @@ async fn monitor(
                         // earlier: it may expire the session from two thirds of a
                         // timeout after `heard_at`. A whole timeout let another client
                         // take the lock up to 650 ms before this holder was told (found
-                        // by a break-it review, against rzk and ZooKeeper alike). With a
-                        // third, a broken connection is reported a third of a timeout
-                        // after `heard_at`, a silent one when it is noticed (as Curator's
-                        // SUSPENDED): in the worst case that is when the leader may
-                        // first expire the session (the recipes module, "Locks and time").
-                        let limit = (client.session_timeout() / 3).max(Duration::from_millis(100));
+                        // by a break-it review, against rzk and ZooKeeper alike). Half a
+                        // timeout keeps a sixth of one before that earliest expiry, and
+                        // leaves a broken connection at least a sixth of one to come
+                        // back (`heard_at` is up to a third old when the client is idle:
+                        // its pings go every third), so a quick failover does not take
+                        // every idle holder's lock. A silent connection is reported when
+                        // it is noticed (as Curator's SUSPENDED): in the worst case that
+                        // is when the leader may first expire the session (the recipes
+                        // module, "Locks and time").
+                        let limit = (client.session_timeout() / 2).max(Duration::from_millis(100));
                         let until = client.heard_at().unwrap_or_else(Instant::now) + limit;
                         // A read-only server is not the quorum: the session may still
                         // expire there (and a read-only server never touches it).

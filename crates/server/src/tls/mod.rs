@@ -690,38 +690,60 @@ pub struct QuorumTls {
     /// peer's certificate names the peer's address (ZooKeeper verifies both ends).
     pub verify_peer_names: bool,
     /// The host names of the `server.N` lines by the addresses they resolved to at
-    /// start-up: a peer's certificate may name its host instead of its address
-    /// (ZooKeeper also tries the peer's host name).
+    /// start-up: where a name that no longer resolves is looked for
+    /// ([`QuorumTls::names_for_peer_now`]).
     pub peer_hosts: Vec<(IpAddr, String)>,
     /// The `server.N` lines' host names (not addresses) with their quorum ports, looked
-    /// up again when a peer's certificate matches neither its address nor
-    /// `peer_hosts` ([`QuorumTls::names_for_peer_now`]): a member that came back on a new
-    /// address (ZooKeeper asks the resolver for the connecting address's name each time).
+    /// up when a peer's certificate does not name its address
+    /// ([`QuorumTls::names_for_peer_now`]): a member that came back on a new address is
+    /// accepted there (ZooKeeper asks the resolver for the connecting address's name
+    /// each time).
     pub peer_host_names: Vec<(String, u16)>,
 }
 
-/// Those of `hosts` (host name, port) that resolve to `ip` now, as certificate names: a
-/// fresh lookup of each, at most [`PEER_LOOKUP_TIMEOUT`] for all (a warning when that
-/// runs out). Names that fail to resolve are left out.
-pub async fn names_resolving_to(hosts: &[(String, u16)], ip: IpAddr) -> Vec<ServerName<'static>> {
-    let mut v = Vec::new();
-    let lookups = async {
-        for (host, port) in hosts {
-            let Ok(mut addrs) = tokio::net::lookup_host((host.as_str(), *port)).await else {
-                continue;
-            };
-            if addrs.any(|a| a.ip() == ip) {
-                v.extend(name_for(host));
+/// Those of `hosts` (host name, port) that resolve to `ip` now, as certificate names:
+/// fresh lookups of all of them at once, at most [`PEER_LOOKUP_TIMEOUT`] (a warning when
+/// that runs out). A name that resolves elsewhere does not count, even if it resolved to
+/// `ip` before; one whose lookup fails or does not finish in time counts when `last`
+/// (address, host name: where names resolved before) has it at `ip`, as ZooKeeper keeps
+/// a member's last good address.
+pub async fn names_resolving_to(
+    hosts: &[(String, u16)],
+    ip: IpAddr,
+    last: &[(IpAddr, String)],
+) -> Vec<ServerName<'static>> {
+    let mut lookups = tokio::task::JoinSet::new();
+    for (host, port) in hosts {
+        let (host, port) = (host.clone(), *port);
+        lookups.spawn(async move {
+            let found = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map(|mut addrs| addrs.any(|a| a.ip() == ip));
+            (host, found)
+        });
+    }
+    let mut answered: Vec<(String, bool)> = Vec::new();
+    let collect = async {
+        while let Some(done) = lookups.join_next().await {
+            if let Ok((host, Ok(found))) = done {
+                answered.push((host, found));
             }
         }
     };
-    if tokio::time::timeout(PEER_LOOKUP_TIMEOUT, lookups)
+    if tokio::time::timeout(PEER_LOOKUP_TIMEOUT, collect)
         .await
         .is_err()
     {
         tracing::warn!("looking up the server.N host names for a peer at {ip} timed out");
     }
-    v
+    hosts
+        .iter()
+        .filter(|(host, _)| match answered.iter().find(|(h, _)| h == host) {
+            Some((_, found)) => *found,
+            None => last.iter().any(|(a, h)| *a == ip && h == host),
+        })
+        .filter_map(|(host, _)| name_for(host))
+        .collect()
 }
 
 /// The name a certificate is checked against for `host` (an IP address or a DNS name).
@@ -741,24 +763,13 @@ impl ClientTls {
 }
 
 impl QuorumTls {
-    /// The names a peer connecting from `ip` may carry in its certificate: the address,
-    /// then the `server.N` host names that resolve to it.
-    pub fn names_for_peer(&self, ip: IpAddr) -> Vec<ServerName<'static>> {
-        let mut v = vec![ServerName::IpAddress(ip.into())];
-        v.extend(
-            self.peer_hosts
-                .iter()
-                .filter(|(a, _)| *a == ip)
-                .filter_map(|(_, h)| name_for(h)),
-        );
-        v
-    }
-
-    /// The `server.N` host names that resolve to `ip` now ([`names_resolving_to`] over
-    /// `peer_host_names`): what [`QuorumTls::names_for_peer`] misses for a member whose
-    /// address changed after start-up.
+    /// The `server.N` host names a peer connecting from `ip` may carry in its
+    /// certificate instead of its address: those that resolve to `ip` now
+    /// ([`names_resolving_to`] over `peer_host_names`, falling back to `peer_hosts` for a
+    /// name that does not resolve), so a member that came back on a new address is
+    /// accepted there and no longer at its old one.
     pub async fn names_for_peer_now(&self, ip: IpAddr) -> Vec<ServerName<'static>> {
-        names_resolving_to(&self.peer_host_names, ip).await
+        names_resolving_to(&self.peer_host_names, ip, &self.peer_hosts).await
     }
 
     /// A tokio acceptor for peers.
@@ -849,10 +860,23 @@ mod tests {
             ("127.0.0.3".to_owned(), 2888),
         ];
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let names = names_resolving_to(&hosts, local).await;
-        assert_eq!(names, vec![ServerName::try_from("localhost").unwrap()]);
+        let localhost = ServerName::try_from("localhost").unwrap();
+        let names = names_resolving_to(&hosts, local, &[]).await;
+        assert_eq!(names, vec![localhost.clone()]);
         let elsewhere: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(names_resolving_to(&hosts, elsewhere).await.is_empty());
+        assert!(names_resolving_to(&hosts, elsewhere, &[]).await.is_empty());
+        // Where a name resolved before does not count once it resolves elsewhere...
+        let before = vec![(elsewhere, "localhost".to_owned())];
+        assert!(names_resolving_to(&hosts, elsewhere, &before)
+            .await
+            .is_empty());
+        // ...but does for a name that no longer resolves at all.
+        let gone = vec![("no-such-host.invalid".to_owned(), 2888)];
+        let before = vec![(elsewhere, "no-such-host.invalid".to_owned())];
+        assert_eq!(
+            names_resolving_to(&gone, elsewhere, &before).await,
+            vec![ServerName::try_from("no-such-host.invalid").unwrap()]
+        );
     }
 
     #[test]

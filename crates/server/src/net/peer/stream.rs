@@ -115,9 +115,9 @@ pub async fn accept(
                 .iter()
                 .any(|n| cert.verify_is_valid_for_subject_name(n).is_ok())
         };
-        // The start-up names first; then the host names as they resolve now (a member
-        // that came back on a new address).
-        if !valid_for(&t.names_for_peer(addr.ip()))
+        // The address first; then the server.N host names that resolve to it now (a
+        // member that came back on a new address is accepted there, not at its old one).
+        if !valid_for(&[ServerName::IpAddress(addr.ip().into())])
             && !valid_for(&t.names_for_peer_now(addr.ip()).await)
         {
             return Err(refused(format!(
