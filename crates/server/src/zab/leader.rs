@@ -500,6 +500,20 @@ impl Leader {
         self.reports.remove(&sid);
     }
 
+    /// A voter's ACK of proposal `zxid` (counter not 0): counted once if the proposal is
+    /// still outstanding, then whatever has a quorum is committed.
+    fn count_ack(&mut self, core: &mut Core, from: ServerId, zxid: Zxid) {
+        if zxid.counter() == 0 {
+            return;
+        }
+        if let Some(acks) = self.outstanding_mut(zxid) {
+            if !acks.contains(&from) {
+                acks.push(from);
+            }
+        }
+        self.try_commit(core);
+    }
+
     pub fn on_packet(&mut self, core: &mut Core, from: ServerId, p: QuorumPacket) -> LeaderNext {
         match p.ty {
             PacketType::FollowerInfo | PacketType::ObserverInfo => {
@@ -531,13 +545,8 @@ impl Leader {
                         zxid = %format_args!("{:#x}", zxid.0),
                         "ACK before the NEWLEADER ACK"
                     );
-                    if zxid.epoch() == self.epoch && zxid.counter() != 0 && !observer {
-                        if let Some(acks) = self.outstanding_mut(zxid) {
-                            if !acks.contains(&from) {
-                                acks.push(from);
-                            }
-                        }
-                        self.try_commit(core);
+                    if zxid.epoch() == self.epoch && !observer {
+                        self.count_ack(core, from, zxid);
                     }
                     return LeaderNext::Stay;
                 }
@@ -554,13 +563,8 @@ impl Leader {
                 }
             }
             (PacketType::Ack, HState::AwaitEstablish | HState::Broadcast) => {
-                if zxid.counter() != 0 && !observer {
-                    if let Some(acks) = self.outstanding_mut(zxid) {
-                        if !acks.contains(&from) {
-                            acks.push(from);
-                        }
-                    }
-                    self.try_commit(core);
+                if !observer {
+                    self.count_ack(core, from, zxid);
                 }
             }
             (PacketType::Ping, _) => {
