@@ -71,21 +71,10 @@ class Ensemble:
 
     def start(self):
         settings = ["tickTime=500", "initLimit=10", "syncLimit=5"]
-        if self.kind == "apache":
-            starts = {}
-            for i in IDS:
-                d = os.path.join(self.base, f"n{i}")
-                zkproc.write_myid(os.path.join(d, "data"), i)
-                starts[i] = zkproc.ApacheStart(self.args.apache, self.port[i], d, *settings,
-                                               *self.servers)
-            for i, s in starts.items():
-                self.procs[i] = s.wait(timeout=120)
-        else:
-            for i in IDS:
-                d = os.path.join(self.base, f"n{i}")
-                cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port[i], *settings,
-                                          servers=self.servers, myid=i)
-                self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port[i])
+        for i in IDS:
+            self.procs[i] = zkproc.start_member(self.kind, self.args,
+                                                os.path.join(self.base, f"n{i}"), self.port[i],
+                                                i, settings, self.servers)
         leader_port = zkproc.wait_settled(list(self.port.values()), timeout=90,
                                           where=f"; see {self.base}")
         leader = next(i for i in IDS if self.port[i] == leader_port)

@@ -201,16 +201,42 @@ impl Cluster {
             if !self.nodes.contains_key(&to) {
                 continue;
             }
-            let msg = match w {
-                Wire::Msg(m) => m,
-                Wire::Snap(z, state) => {
-                    self.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
-                    Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
-                }
-            };
-            self.trace.push((from, to, msg.clone()));
-            self.input(to, Input::Message { from, msg });
+            let msg = self.open(to, w);
+            self.deliver(from, to, msg);
         }
+    }
+
+    /// What `w`, on its way to `to`, is as a message (a snapshot lands in `to`'s inbox).
+    fn open(&mut self, to: ServerId, w: Wire) -> Message {
+        match w {
+            Wire::Msg(m) => m,
+            Wire::Snap(z, state) => {
+                self.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
+                Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
+            }
+        }
+    }
+
+    /// Hands `msg` from `from` to `to`, recording it in the trace.
+    fn deliver(&mut self, from: ServerId, to: ServerId, msg: Message) {
+        self.trace.push((from, to, msg.clone()));
+        self.input(to, Input::Message { from, msg });
+    }
+
+    /// S2 and S3 elect a leader; the other follower's disk is held, so three writes stay
+    /// outstanding (their quorum needs S1); then S1 starts and joins. Returns the cluster,
+    /// the leader, the held follower and the writes' zxids; nothing is delivered yet.
+    fn joining_while_proposals_outstanding() -> (Cluster, ServerId, ServerId, Vec<Zxid>) {
+        let mut c = Cluster::new(&[S1, S2, S3], &[]);
+        c.start(S2, 0, 0, Vec::new());
+        c.start(S3, 0, 0, Vec::new());
+        c.advance(3000);
+        let l = c.leader().expect("a leader");
+        let f = if l == S2 { S3 } else { S2 };
+        c.nodes.get_mut(&f).unwrap().hold_disk = true;
+        let zs = c.write(3);
+        c.start(S1, 0, 0, Vec::new());
+        (c, l, f, zs)
     }
 
     fn advance(&mut self, ms: u64) {
@@ -755,30 +781,15 @@ fn sync_sends_no_commit_between_newleader_and_uptodate() {
     // (ZOOKEEPER-4394); the leader holds them until right after UPTODATE. Every point at
     // which the other follower's ACKs can arrive is tried.
     for release_after in 0..40 {
-        let mut c = Cluster::new(&[S1, S2, S3], &[]);
-        c.start(S2, 0, 0, Vec::new());
-        c.start(S3, 0, 0, Vec::new());
-        c.advance(3000);
-        let l = c.leader().expect("a leader");
-        let f = if l == S2 { S3 } else { S2 };
-        c.nodes.get_mut(&f).unwrap().hold_disk = true;
-        let zs = c.write(3);
-        c.start(S1, 0, 0, Vec::new());
+        let (mut c, l, f, zs) = Cluster::joining_while_proposals_outstanding();
         let mut delivered = 0;
         while let Some((from, to, w)) = c.queue.pop_front() {
             if delivered == release_after {
                 c.release_disk(f);
             }
             delivered += 1;
-            let msg = match w {
-                Wire::Msg(m) => m,
-                Wire::Snap(z, state) => {
-                    c.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
-                    Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
-                }
-            };
-            c.trace.push((from, to, msg.clone()));
-            c.input(to, Input::Message { from, msg });
+            let msg = c.open(to, w);
+            c.deliver(from, to, msg);
             assert!(delivered < 100_000, "message storm");
         }
         c.release_disk(f);
@@ -811,41 +822,19 @@ fn sync_a_proposal_ack_before_the_newleader_ack_does_not_drop_the_learner() {
     // ("first ACK is not for NEWLEADER"), aborting the sync of a ZooKeeper follower under
     // write load (found by the mixed-ensemble crash review). The proposals stay
     // outstanding (the other follower's disk is held), so they are sent in the sync.
-    let mut c = Cluster::new(&[S1, S2, S3], &[]);
-    c.start(S2, 0, 0, Vec::new());
-    c.start(S3, 0, 0, Vec::new());
-    c.advance(3000);
-    let l = c.leader().expect("a leader");
-    let f = if l == S2 { S3 } else { S2 };
-    c.nodes.get_mut(&f).unwrap().hold_disk = true;
-    let zs = c.write(3);
-    c.start(S1, 0, 0, Vec::new());
+    let (mut c, l, _held, zs) = Cluster::joining_while_proposals_outstanding();
     let mut injected = false;
     let mut delivered = 0;
     while let Some((from, to, w)) = c.queue.pop_front() {
-        let msg = match w {
-            Wire::Msg(m) => m,
-            Wire::Snap(z, state) => {
-                c.nodes.get_mut(&to).unwrap().snapshot_inbox = Some(state);
-                Message::Quorum(QuorumPacket::new(PacketType::Snap, z.0))
-            }
-        };
+        let msg = c.open(to, w);
         let newleader_ack = matches!(&msg, Message::Quorum(p)
             if p.ty == PacketType::Ack && Zxid(p.zxid).counter() == 0);
         if from == S1 && to == l && newleader_ack && !injected {
             injected = true;
             let early = Message::Quorum(QuorumPacket::new(PacketType::Ack, zs[0].0));
-            c.trace.push((S1, l, early.clone()));
-            c.input(
-                l,
-                Input::Message {
-                    from: S1,
-                    msg: early,
-                },
-            );
+            c.deliver(S1, l, early);
         }
-        c.trace.push((from, to, msg.clone()));
-        c.input(to, Input::Message { from, msg });
+        c.deliver(from, to, msg);
         delivered += 1;
         assert!(delivered < 100_000, "message storm");
     }
