@@ -171,6 +171,9 @@ stage rehost timeout -k 10 180 "$PY" tests/ensemble/rehost_test.py --rzk "$RZK"
 # SESSIONMOVED: writes sent on a connection the session has left are refused and that
 # connection closed, rzk and Apache ZooKeeper ensembles (ports 22801-22833, ~15 s).
 stage session-moved timeout -k 10 300 "$PY" tests/ensemble/session_moved_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+# A follower stopped past its clients' session timeouts closes their connections instead of
+# answering the requests queued meanwhile from its old tree (ports 22841-22873, ~70 s).
+stage stalled-member timeout -k 10 300 "$PY" tests/ensemble/stalled_member_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Fault suite (tests/faults, ports 25000-25029, member addresses 127.0.0.11-13, ~45 s): the
 # checker's unit tests, then a 3-node rzk ensemble under kill -9 of the leader and an

@@ -46,7 +46,6 @@ from zkraw import (OP_CREATE, OP_DELETE, OP_EXISTS, OP_GETDATA, OP_MULTI, OP_SET
                    ustring)
 
 BASE = 22800
-IDS = (1, 2, 3)
 NONODE, SESSIONMOVED = -101, -118
 EPHEMERAL = 1
 
@@ -60,31 +59,6 @@ def multi_body(ops):
     for opcode, body in ops:
         out += i32(opcode) + boolean(False) + i32(-1) + body
     return out + i32(-1) + boolean(True) + i32(-1)
-
-
-class Ensemble:
-    def __init__(self, args, kind, base):
-        self.args, self.kind, self.base = args, kind, base
-        self.port = {i: BASE + i for i in IDS}
-        self.servers = zkproc.server_lines(IDS, BASE + 20, BASE + 30)
-        self.procs = {}
-
-    def start(self):
-        settings = ["tickTime=500", "initLimit=10", "syncLimit=5"]
-        for i in IDS:
-            self.procs[i] = zkproc.start_member(self.kind, self.args,
-                                                os.path.join(self.base, f"n{i}"), self.port[i],
-                                                i, settings, self.servers)
-        leader_port = zkproc.wait_settled(list(self.port.values()), timeout=90,
-                                          where=f"; see {self.base}")
-        leader = next(i for i in IDS if self.port[i] == leader_port)
-        return leader, [i for i in IDS if i != leader]
-
-    def stop_all(self):
-        for i in list(self.procs):
-            p = self.procs.pop(i)
-            p.signal(signal.SIGCONT)
-            p.kill9()
 
 
 def addr(port):
@@ -116,7 +90,8 @@ def expect_old_closed(old, what):
 
 def run(args, kind):
     base = tempfile.mkdtemp(prefix=f"rzk-moved-{kind}-")
-    ens = Ensemble(args, kind, base)
+    ens = zkproc.Ensemble(args, kind, base, BASE,
+                          ["tickTime=500", "initLimit=10", "syncLimit=5"])
     sessions = []
 
     def session(i, **kw):

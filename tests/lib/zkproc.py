@@ -245,6 +245,40 @@ def start_member(kind, args, d, port, myid, settings, servers, apache_extra=()):
     return start_apache(args.apache, port, d, *settings, *apache_extra, *servers)
 
 
+class Ensemble:
+    """Three members (ids 1-3) of `kind` on 127.0.0.1: client ports `port_base`+id,
+    quorum `port_base`+20+id, election `port_base`+30+id; each member's files under
+    `<data_base>/n<id>`; the same `settings` (key=value) for every member."""
+
+    IDS = (1, 2, 3)
+
+    def __init__(self, args, kind, data_base, port_base, settings):
+        self.args, self.kind, self.base = args, kind, data_base
+        self.settings = list(settings)
+        self.port = {i: port_base + i for i in self.IDS}
+        self.servers = server_lines(self.IDS, port_base + 20, port_base + 30)
+        self.procs = {}
+
+    def start(self):
+        """Starts the members and waits until one leads and all serve; returns (leader
+        id, [follower ids])."""
+        for i in self.IDS:
+            self.procs[i] = start_member(self.kind, self.args,
+                                         os.path.join(self.base, f"n{i}"), self.port[i],
+                                         i, self.settings, self.servers)
+        leader_port = wait_settled(list(self.port.values()), timeout=90,
+                                   where=f"; see {self.base}")
+        leader = next(i for i in self.IDS if self.port[i] == leader_port)
+        return leader, [i for i in self.IDS if i != leader]
+
+    def stop_all(self):
+        """Resumes (SIGCONT) and kills every member still running."""
+        for i in list(self.procs):
+            p = self.procs.pop(i)
+            p.signal(signal.SIGCONT)
+            p.kill9()
+
+
 class ApacheStart:
     """scripts/start-apache-zk.sh (`script`) running in the background for 127.0.0.1:`port`,
     so that several members start at once (a member of an ensemble waits for the others

@@ -178,6 +178,8 @@ pub async fn serve(
         read_only: false,
         local_session: false,
         batch_at: Instant::now(),
+        last_io: Instant::now(),
+        idle_limit: None,
         counted: std::cell::Cell::new(0),
     };
     // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
@@ -253,6 +255,12 @@ struct Conn {
     /// When the frames being admitted were read (one read may carry many pipelined
     /// requests; they share this arrival time for latency statistics).
     batch_at: Instant,
+    /// When the client's bytes were last read or a reply last written.
+    last_io: Instant,
+    /// The session's negotiated timeout, once the handshake bound one: a connection
+    /// with nothing outstanding that reads nothing for longer is closed when it next
+    /// reads (see [`Conn::idle_past_timeout`]).
+    idle_limit: Option<std::time::Duration>,
     /// Requests this connection added to the server's outstanding count
     /// (`Shared::stats`, `srvr`'s Outstanding) and has not answered yet; what is left
     /// when the connection ends is taken back then (a closed connection's requests get
@@ -365,7 +373,14 @@ impl Conn {
                 if fresh {
                     // One read: one arrival time and one session touch for its frames.
                     fresh = false;
-                    self.batch_at = Instant::now();
+                    let now = Instant::now();
+                    if self.idle_past_timeout(now) {
+                        return Err(ConnError::Closed(
+                            "no I/O for longer than the session timeout",
+                        ));
+                    }
+                    self.batch_at = now;
+                    self.last_io = now;
                     self.touch_session();
                 }
                 self.on_frame(&payload).await?;
@@ -390,6 +405,22 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Whether a read at `now` comes after the connection sat idle (nothing outstanding,
+    /// nothing read or written) for longer than its session's timeout. ZooKeeper's NIO
+    /// connection factory closes such a connection (its connection expiry queue, on the
+    /// `zookeeper.nio.sessionlessCnxnTimeout` grid), so that a server that was stopped
+    /// (SIGSTOP, a VM paused) past its clients' timeouts does not answer the requests
+    /// queued meanwhile from a tree that may be long out of date: the client's session
+    /// may have expired and its ephemerals be gone at the leader. A live client sends
+    /// a ping at least every third of its timeout, so only a stalled server or client
+    /// gets here. rzk judges at the next read, exactly at the timeout.
+    fn idle_past_timeout(&self, now: Instant) -> bool {
+        self.order.is_empty()
+            && self
+                .idle_limit
+                .is_some_and(|limit| now.saturating_duration_since(self.last_io) > limit)
     }
 
     /// The client showed it is alive: its session's expiry moves on.
@@ -791,6 +822,11 @@ impl Conn {
     /// Binds this connection to `sid`; any other connection bound to it is closed.
     fn bind_session(&mut self, sid: SessionId, timeout: i32) {
         self.session = sid;
+        self.idle_limit = u64::try_from(timeout)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis);
+        self.last_io = Instant::now();
         let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.insert(sid, self.id) {
             if old != self.id {
@@ -1035,6 +1071,7 @@ impl Conn {
             };
             let at =
                 *clock.get_or_insert_with(|| (Instant::now(), crate::node::lifecycle::wall_ms()));
+            self.last_io = at.0;
             match slot {
                 Slot::Pipeline {
                     done: Some(frame),
