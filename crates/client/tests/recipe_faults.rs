@@ -442,3 +442,126 @@ async fn lost_create_answer_on_a_missing_lock_path_recovers() {
     zk.close().await.unwrap();
     common::delete_all(&other, &root).await;
 }
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A consumer whose claim create is applied but whose answer is lost still gets the item
+/// (found by a break-it review: the claim was taken for another consumer's, so the item
+/// stayed claimed and undelivered for the rest of the session).
+#[tokio::test]
+async fn lost_queue_claim_answer_still_delivers_the_item() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "lostclaim").await;
+    let path = format!("{root}/q");
+    DistributedQueue::new(other.clone(), &path)
+        .unwrap()
+        .put(b"item-1")
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let q = DistributedQueue::new(zk.clone(), &path).unwrap();
+    proxy.mute_on(|b| contains(b, b"/locks/queue-"));
+    let take = tokio::spawn(async move { q.try_take().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.mute(false);
+    let item = timeout(WAIT, take).await.unwrap().unwrap();
+    let item = item.expect("try_take").expect("the item");
+    assert_eq!(item.data, b"item-1");
+    item.ack().await.unwrap();
+    assert!(lock_nodes(&other, &path).await.iter().all(|n| n == "locks"));
+    assert!(lock_nodes(&other, &format!("{path}/locks"))
+        .await
+        .is_empty());
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
+/// A participant whose node create is applied but whose answer is lost enters all the
+/// same, and the group leaves cleanly (before: enter failed with CONNECTIONLOSS while
+/// its node counted for the others, whose leave then waited for it).
+#[tokio::test]
+async fn double_barrier_enter_with_a_lost_create_answer_still_enters() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "dblost").await;
+    let path = format!("{root}/b");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let a = Arc::new(DoubleBarrier::new(zk.clone(), &path, 2).unwrap());
+    let b = DoubleBarrier::new(other.clone(), &path, 2).unwrap();
+    let ours = format!("{path}/");
+    proxy.mute_on(move |bytes| contains(bytes, ours.as_bytes()) && !contains(bytes, b"/ready"));
+    let entering = {
+        let a = a.clone();
+        tokio::spawn(async move { a.enter(Some(Duration::from_secs(15))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.mute(false);
+    assert_eq!(b.enter(Some(WAIT)).await, Ok(true));
+    assert_eq!(timeout(WAIT, entering).await.unwrap().unwrap(), Ok(true));
+    let leaving = {
+        let a = a.clone();
+        tokio::spawn(async move { a.leave(Some(Duration::from_secs(10))).await })
+    };
+    assert_eq!(b.leave(Some(Duration::from_secs(10))).await, Ok(true));
+    assert_eq!(timeout(WAIT, leaving).await.unwrap().unwrap(), Ok(true));
+    assert!(lock_nodes(&other, &path).await.is_empty());
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
+/// A leave that times out takes its node and the ready flag away (as Curator's), so the
+/// next round's enter waits for its whole group (before: the lowest participant's node
+/// and `ready` stayed, and a lone participant of the next round passed enter at once).
+#[tokio::test]
+async fn double_barrier_leave_timeout_lowers_the_ready_flag() {
+    let hosts = hosts_or_start();
+    let zk1 = common::connect(&hosts).await;
+    let zk2 = common::connect(&hosts).await;
+    let root = common::test_root(&zk1, "dbleave").await;
+    let path = format!("{root}/b");
+    let p1 = Arc::new(DoubleBarrier::new(zk1.clone(), &path, 2).unwrap());
+    let p2 = DoubleBarrier::new(zk2.clone(), &path, 2).unwrap();
+    let entering = {
+        let p1 = p1.clone();
+        tokio::spawn(async move { p1.enter(Some(WAIT)).await })
+    };
+    assert_eq!(p2.enter(Some(WAIT)).await, Ok(true));
+    assert_eq!(timeout(WAIT, entering).await.unwrap().unwrap(), Ok(true));
+    // The lowest participant waits for the others in leave: it is the one that times out.
+    let mut members = lock_nodes(&zk1, &path).await;
+    members.retain(|n| n != "ready");
+    members.sort();
+    let lowest_owner = zk1
+        .exists(&format!("{path}/{}", members[0]))
+        .await
+        .unwrap()
+        .expect("lowest member node")
+        .ephemeral_owner;
+    let (lowest, rest) = if lowest_owner == zk1.session_id() {
+        (p1.as_ref(), &p2)
+    } else {
+        (&p2, p1.as_ref())
+    };
+    assert_eq!(
+        lowest.leave(Some(Duration::from_millis(500))).await,
+        Ok(false)
+    );
+    assert_eq!(zk1.exists(&format!("{path}/ready")).await, Ok(None));
+    assert_eq!(rest.leave(Some(WAIT)).await, Ok(true));
+    // The next round: one participant alone must not pass.
+    let next = DoubleBarrier::new(zk1.clone(), &path, 2).unwrap();
+    assert_eq!(
+        next.enter(Some(Duration::from_millis(500))).await,
+        Ok(false)
+    );
+    assert!(lock_nodes(&zk1, &path).await.is_empty());
+    zk2.close().await.unwrap();
+    common::delete_all(&zk1, &root).await;
+}

@@ -4,12 +4,21 @@
 //! Layout: `<path>/<uuid>` ephemeral per participant, `<path>/ready` created by whoever
 //! completes the group. Leaving follows the classic recipe: the lowest node waits for the
 //! highest to go, everyone else deletes its node and waits for the lowest to go.
+//!
+//! A participant that gives up (a timeout, or an error it returns) takes its node away
+//! first, so it is never counted as entered by the others; a `leave` that ends, on time
+//! or not, lowers the ready flag as Curator's does, so the next round's `enter` waits
+//! for its own group. A create whose answer was lost is made again after the reconnect
+//! (the node's name is ours alone, so finding it there means the first one happened).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::util::{child_path, create_under_container, delete_quietly, ensure_path};
+use super::util::{
+    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
+    ensure_path,
+};
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatchedEvent};
 use crate::{Client, OneshotWatch};
@@ -81,14 +90,39 @@ impl DoubleBarrier {
     pub async fn enter(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| Instant::now() + d);
         ensure_path(&self.client, &self.path).await?;
-        let (ready, mut w) = self.client.exists_w(&self.ready).await?;
-        match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await {
-            Ok(_) | Err(Error::NodeExists) => {}
-            Err(e) => return Err(e),
+        let (ready, w) = self.client.exists_w(&self.ready).await?;
+        loop {
+            match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await
+            {
+                Ok(_) | Err(Error::NodeExists) => break,
+                Err(Error::ConnectionLoss) => {
+                    if let Err(e) = await_reconnect(&self.client, deadline).await {
+                        return self.give_up(e).await;
+                    }
+                }
+                Err(e) => return self.give_up(e).await,
+            }
         }
         if ready.is_some() {
             return Ok(true);
         }
+        match self.await_group(w, deadline).await {
+            Err(e) => self.give_up(e).await,
+            r => r,
+        }
+    }
+
+    /// Returns `e` after taking our node away (it may exist: a create's answer may have
+    /// been lost), retrying across reconnects while the session lives: a participant
+    /// told it did not enter must not count as one that did.
+    async fn give_up<T>(&self, e: Error) -> Result<T> {
+        let _ = delete_guaranteed(&self.client, &self.ours).await;
+        Err(e)
+    }
+
+    /// After our node is in: waits until `member_count` participants are (creating the
+    /// ready flag when we complete the group); `Ok(false)` at `deadline`, our node removed.
+    async fn await_group(&self, mut w: OneshotWatch, deadline: Option<Instant>) -> Result<bool> {
         loop {
             if self.members().await?.len() >= self.member_count {
                 match create_under_container(&self.client, &self.ready, b"", CreateMode::Persistent)
@@ -154,6 +188,10 @@ impl DoubleBarrier {
                 continue;
             }
             if wait_event(w, deadline).await?.is_none() {
+                // As Curator's: our node goes (so nobody waits for it), and the ready
+                // flag too (or the next round's enter would pass before its group is in).
+                delete_quietly(&self.client, &self.ours).await?;
+                delete_quietly(&self.client, &self.ready).await?;
                 return Ok(false);
             }
         }

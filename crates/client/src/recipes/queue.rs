@@ -5,10 +5,16 @@
 //! [`QueueItem::ack`] (delete item, then claim) after processing. If the consumer's
 //! session ends first the claim vanishes and another consumer gets the item again:
 //! at-least-once, never silently lost. Items are handed out in sequence order.
+//!
+//! A claim whose create answer was lost (CONNECTIONLOSS) is created again after the
+//! reconnect; finding it there already with our session as its ephemeral owner means
+//! the first create happened, and the item is ours. (Curator's queue skips such a claim
+//! as another consumer's, so the item stays claimed, undelivered, for the rest of the
+//! consumer's session: found by a break-it review, matching Curator 5.4.)
 
 use super::util::{
-    child_path, create_under_container, delete_guaranteed, delete_quietly, ensure_path,
-    REAPED_RETRIES,
+    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
+    ensure_path, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType};
@@ -93,16 +99,35 @@ impl DistributedQueue {
         Ok((c, w))
     }
 
+    /// Creates the claim node `claim`: `true` when this session holds it (created now, or
+    /// by an earlier create of ours whose answer was lost), `false` when another
+    /// consumer does.
+    async fn claim(&self, claim: &str) -> Result<bool> {
+        let mut tries = 0;
+        loop {
+            // The locks container may have been reaped since we ensured it.
+            let created =
+                create_under_container(&self.client, claim, b"", CreateMode::Ephemeral).await;
+            match created {
+                Ok(_) => return Ok(true),
+                Err(Error::NodeExists) => match self.client.exists(claim).await? {
+                    Some(stat) => return Ok(stat.ephemeral_owner == self.client.session_id()),
+                    // Released meanwhile: try again, a few times.
+                    None if tries < REAPED_RETRIES => tries += 1,
+                    None => return Ok(false),
+                },
+                // The create may have happened: ask again once reconnected.
+                Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn claim_first(&self, items: &[String]) -> Result<Option<QueueItem>> {
         for name in items {
             let claim = child_path(&self.locks, name);
-            // The locks container may have been reaped since we ensured it.
-            let created =
-                create_under_container(&self.client, &claim, b"", CreateMode::Ephemeral).await;
-            match created {
-                Ok(_) => {}
-                Err(Error::NodeExists) => continue,
-                Err(e) => return Err(e),
+            if !self.claim(&claim).await? {
+                continue;
             }
             let path = child_path(&self.path, name);
             match self.client.get_data(&path).await {
@@ -142,7 +167,14 @@ impl DistributedQueue {
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn take(&self) -> Result<QueueItem> {
         loop {
-            let (items, w) = self.items(true).await?;
+            // A short disconnection does not end the wait.
+            let (items, w) = match self.items(true).await {
+                Err(Error::ConnectionLoss) => {
+                    await_reconnect(&self.client, None).await?;
+                    continue;
+                }
+                r => r?,
+            };
             if let Some(it) = self.claim_first(&items).await? {
                 return Ok(it);
             }
