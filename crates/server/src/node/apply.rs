@@ -39,7 +39,8 @@ pub enum ApplyMsg {
     Install(Box<ReceivedSnapshot>),
     /// A learner has synchronised with its leader: write the membership in force (its
     /// text and version) into `/zookeeper/config` (ZooKeeper's `Learner.syncWithLeader`
-    /// → `initConfigInZKDatabase`; no client is connected then, so no watch fires).
+    /// → `initConfigInZKDatabase`; no client is connected then, so no watch fires). Ends
+    /// a SNAP sync's pause of txn digest checks (`DataTree::end_snap_sync`).
     ConfigNode(String, Zxid),
     /// Close these client connections (those open when the server stopped serving, or
     /// one whose request came after), after answering the commits sent before: a client
@@ -133,7 +134,9 @@ fn run(
                     install(shared, writer, *snap)
                 }
                 ApplyMsg::ConfigNode(text, version) => {
-                    crate::storage::open::write_config_node(&mut writer.write(), &text, version)
+                    let mut tree = writer.write();
+                    tree.end_snap_sync();
+                    crate::storage::open::write_config_node(&mut tree, &text, version)
                 }
                 ApplyMsg::Snapshot { zxid, tx } => {
                     let bytes = {

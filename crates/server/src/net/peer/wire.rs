@@ -239,6 +239,7 @@ pub async fn read_snapshot<R: AsyncRead + Unpin>(
         .finish(zxid)
         .map_err(|e| WireError::Snapshot(e.to_string()))?;
     tree.set_extended_types(extended_types);
+    tree.begin_snap_sync();
     tracing::info!(
         "received the leader's snapshot at zxid {zxid}: {} znodes, {} sessions in {} ms",
         progress.items(),
