@@ -19,6 +19,7 @@ that each server left a compressed snapshot past zxid 0 for the other to read.
 """
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -177,6 +178,10 @@ def main():
                for w, r in (d.split(":") for d in args.directions.split(","))]
     ok = sum(results)
     print(f"{ok} passed, {len(results) - ok} failed")
+    if all(results):
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        print(f"data dirs kept in {base}")
     sys.exit(0 if all(results) else 1)
 
 
