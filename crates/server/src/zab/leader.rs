@@ -630,6 +630,20 @@ impl Leader {
             self.check_epoch_quorum(core);
         } else if self.phase != Phase::AcceptedPersisting {
             if !observer && accepted > self.epoch {
+                // A server that is no voter (in force or pending) cannot have taken part in
+                // an election, so its epoch says nothing about this leader: it is sent away
+                // instead of costing the ensemble an election (a non-member repeating this
+                // kept the leader stepping down; ZooKeeper raises epochs only in discovery).
+                let pending_voter = core
+                    .pending_config()
+                    .is_some_and(|c| c.voters.contains(&from));
+                if !core.qv.is_voter(from) && !pending_voter {
+                    warn!(leader = %core.cfg.my_id, %from, accepted, epoch = self.epoch,
+                        "a non-voter announced a newer accepted epoch; disconnecting it");
+                    self.drop_learner(core, from, "non-voter with a newer accepted epoch");
+                    core.out.push(Output::Disconnect { peer: from });
+                    return LeaderNext::Stay;
+                }
                 // The learner promised a newer candidate (one that may have died in
                 // discovery) to ignore this epoch. ZooKeeper's leader answers with its own
                 // epoch anyway and the learner loops LOOKING -> FOLLOWERINFO for as long as

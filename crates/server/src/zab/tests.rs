@@ -988,6 +988,50 @@ fn failover_a_learner_sync_before_the_first_write_of_the_epoch_is_answered_at_on
 mod reconfig;
 
 #[test]
+fn discovery_a_non_voter_with_a_newer_accepted_epoch_does_not_unseat_the_leader() {
+    // Break-it review: a server in no membership sending FOLLOWERINFO with a high epoch
+    // every 20 ms made an established leader step down each time (writes fell 100x).
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start_all_fresh();
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    let epoch = c.nodes[&l].established[0];
+    let stranger = ServerId(99);
+    for k in 0..5 {
+        let info = rzk_proto::quorum::payload::LearnerInfo {
+            server_id: stranger.0,
+            protocol_version: rzk_proto::quorum::LEARNER_PROTOCOL_VERSION,
+            config_version: 0,
+        };
+        let p = QuorumPacket::with_data(
+            PacketType::FollowerInfo,
+            Zxid::new(epoch + 100 + k, 0).0,
+            info.encode(),
+        );
+        let out = c.nodes.get_mut(&l).unwrap().zab.step(Input::Message {
+            from: stranger,
+            msg: Message::Quorum(p),
+        });
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Disconnect { peer } if *peer == stranger)),
+            "the stranger is disconnected: {out:?}"
+        );
+        c.handle(l, out);
+        c.advance(200);
+        assert_eq!(c.leader(), Some(l), "the leader keeps leading");
+    }
+    assert_eq!(c.nodes[&l].established, vec![epoch], "no new epoch");
+    let zs = c.write(3);
+    c.advance(500);
+    for s in [S1, S2, S3] {
+        for z in &zs {
+            assert!(c.applied_zxids(s).contains(z), "{s} lost {z}");
+        }
+    }
+}
+
+#[test]
 fn discovery_a_learner_that_accepted_a_newer_epoch_is_taken_back_by_a_new_election() {
     // Simulator seed 212081: members accepted epoch 3 from a candidate that died in
     // discovery while the leader of epoch 2 kept its quorum. Such a learner refuses the
