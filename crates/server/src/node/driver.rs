@@ -1281,10 +1281,14 @@ impl Driver {
 
     fn on_event(&mut self, e: Event) {
         match e {
-            Event::Notification { from, n } => self.step(Input::Message {
-                from,
-                msg: Message::Election(n),
-            }),
+            Event::Notification { from, slot } => {
+                if let Some(n) = slot.take() {
+                    self.step(Input::Message {
+                        from,
+                        msg: Message::Election(n),
+                    })
+                }
+            }
             Event::Packet {
                 from,
                 link,

@@ -38,10 +38,10 @@ pub mod timers;
 pub use server::{Server, ServerError};
 
 use crate::zab::{EpochKind, Role};
-use rzk_proto::quorum::{Notification, QuorumPacket};
+use rzk_proto::quorum::QuorumPacket;
 use rzk_proto::{ServerId, SessionId, Zxid};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -76,8 +76,13 @@ pub type LinkId = u64;
 /// Everything the driver thread reacts to (besides client jobs and its timer).
 #[derive(Debug)]
 pub enum Event {
-    /// An election notification from `from`.
-    Notification { from: ServerId, n: Notification },
+    /// An election notification from `from` waits in `slot` (the newest one the
+    /// connection read; the driver takes it, and may find it already taken by an earlier
+    /// event for the same slot).
+    Notification {
+        from: ServerId,
+        slot: Arc<crate::net::peer::election_net::NotificationSlot>,
+    },
     /// A quorum packet on link `link` (with the database that followed a SNAP).
     Packet {
         from: ServerId,

@@ -7,7 +7,8 @@
 //! that hears from a smaller sid closes and dials back.
 //!
 //! Owns the election sockets and their tasks. Never interprets votes: decoded
-//! notifications go to the driver as [`Event::Notification`].
+//! notifications go to the driver as [`Event::Notification`], at most one waiting per
+//! connection ([`NotificationSlot`]).
 
 use crate::net::peer::reachability::{DialFailure, DownPeer, Reachability};
 use crate::net::peer::stream::{self, PeerRead, PeerStream, PeerWrite};
@@ -356,7 +357,29 @@ async fn send(live: Option<Live>, msg: Latest) -> Option<Live> {
     }
 }
 
+/// The newest election notification a connection has read and the driver has not yet
+/// taken. A newer one from the same peer replaces it, so a peer that sends faster than
+/// the driver reads costs one notification of memory, not a queue (ZooKeeper bounds its
+/// receive queue at 100 and drops the oldest). Each notification a peer sends supersedes
+/// its previous one: it carries the peer's whole current vote and state.
+#[derive(Debug, Default)]
+pub struct NotificationSlot(std::sync::Mutex<Option<Notification>>);
+
+impl NotificationSlot {
+    /// Stores `n`; true when the slot was empty (the driver needs a new event).
+    fn put(&self, n: Notification) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.replace(n).is_none()
+    }
+
+    /// The waiting notification, if any (the slot is then empty).
+    pub fn take(&self) -> Option<Notification> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 async fn read_loop(peer: ServerId, mut rd: PeerRead, events: mpsc::UnboundedSender<Event>) {
+    let slot = Arc::new(NotificationSlot::default());
     loop {
         let n = match rd.read_i32().await {
             Ok(n) => n,
@@ -372,7 +395,14 @@ async fn read_loop(peer: ServerId, mut rd: PeerRead, events: mpsc::UnboundedSend
         }
         match Notification::decode(&b) {
             Ok(n) => {
-                if events.send(Event::Notification { from: peer, n }).is_err() {
+                if slot.put(n)
+                    && events
+                        .send(Event::Notification {
+                            from: peer,
+                            slot: slot.clone(),
+                        })
+                        .is_err()
+                {
                     return;
                 }
             }
@@ -466,5 +496,71 @@ async fn accept_loop(
                 let _ = k.send(Incoming::Stream(s)).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rzk_proto::quorum::election::ServerState;
+
+    fn notification(election_epoch: i64) -> Notification {
+        Notification {
+            state: ServerState::Looking,
+            leader: 3,
+            zxid: 0,
+            election_epoch,
+            peer_epoch: 0,
+            version: 2,
+            config: "x".repeat(64 * 1024),
+        }
+    }
+
+    /// A peer that sends much faster than the driver reads leaves one event and one
+    /// notification waiting, the newest (break-it review: a flood of 512 KiB
+    /// notifications grew a LOOKING member to 3.2 GB through an unbounded queue).
+    #[tokio::test]
+    async fn a_flooding_peer_leaves_one_waiting_notification_the_newest() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(ServerId(3), Box::new(rx), events_tx));
+        for e in 1..=500 {
+            tx.write_all(&election_frame(&notification(e).encode()))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        reader.await.unwrap();
+        let mut got = Vec::new();
+        while let Ok(Event::Notification { from, slot }) = events.try_recv() {
+            assert_eq!(from, ServerId(3));
+            if let Some(n) = slot.take() {
+                got.push(n.election_epoch);
+            }
+        }
+        assert_eq!(got, vec![500], "only the newest notification waits");
+    }
+
+    /// The driver taking the waiting notification lets the next one raise a new event.
+    #[tokio::test]
+    async fn a_taken_slot_is_refilled_with_a_new_event() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(ServerId(3), Box::new(rx), events_tx));
+        let mut got = Vec::new();
+        for e in 1..=3 {
+            tx.write_all(&election_frame(&notification(e).encode()))
+                .await
+                .unwrap();
+            match events.recv().await {
+                Some(Event::Notification { slot, .. }) => {
+                    got.extend(slot.take().map(|n| n.election_epoch))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        drop(tx);
+        reader.await.unwrap();
+        assert_eq!(got, vec![1, 2, 3]);
     }
 }
