@@ -256,7 +256,13 @@ pub fn decode(
             }))
         }
         OpCode::SetWatches2 => Ok(Request::SetWatches(rd(body, m, E::bad_read)?)),
-        OpCode::Sasl => Ok(Request::Sasl(rd(body, m, E::bad_read)?)),
+        // A SASL token that does not decode fails ZooKeeper's processSasl with an
+        // IOException, which closes the connection without a reply.
+        OpCode::Sasl => Ok(Request::Sasl(rd(body, m, || RequestError {
+            reply: None,
+            close: true,
+            log_error_txn: false,
+        })?)),
         OpCode::CloseSession => Ok(Request::CloseSession),
         OpCode::Reconfig => Ok(Request::Reconfig(rd(body, m, E::bad_write)?)),
         OpCode::Check | OpCode::Notification | OpCode::CreateSession | OpCode::Error => {
@@ -428,6 +434,9 @@ mod tests {
             (e.reply, e.close, e.log_error_txn),
             (Some(ErrorCode::MarshallingError), false, true)
         );
+        // a SASL token that does not decode: closed without a reply, as ZooKeeper
+        let e = decode(&hdr(102), &[0, 0], MAX).unwrap_err();
+        assert_eq!((e.reply, e.close), (None, true));
         let e = decode(&hdr(4), &[0, 0], MAX).unwrap_err();
         assert_eq!(
             (e.reply, e.log_error_txn),

@@ -316,6 +316,15 @@ def test_null_sasl_token_closes(zk_hosts, healthy):
     assert_closed_without_reply(s)
 
 
+@pytest.mark.parametrize("body", [b"", b"\x00\x00", zkraw.i32(64) + b"short"])
+def test_undecodable_sasl_token_closes(zk_hosts, healthy, body):
+    """A token that does not decode (none, a cut length, a length past the end) fails
+    ZooKeeper's processSasl with an IOException: closed without a reply."""
+    s = fresh(zk_hosts)
+    s.send(102, body)
+    assert_closed_without_reply(s)
+
+
 def test_all_children_number_of_empty_path_counts_the_root(zk_hosts, zk, healthy, base):
     """"" counts every path under "" + "/", the root itself included: one more than "/"."""
     zk.create(base + "/c1")
