@@ -481,6 +481,44 @@ async fn lost_queue_claim_answer_still_delivers_the_item() {
     common::delete_all(&other, &root).await;
 }
 
+/// A consumer waiting in take() rides out a connection loss while it lists the queue:
+/// the lost getChildren answer is retried after the reconnection, and an item put later
+/// is delivered (the session-29 change to take(); before it the wait ended with
+/// CONNECTIONLOSS).
+#[tokio::test]
+async fn queue_take_rides_out_a_connection_loss_while_listing() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "takeloss").await;
+    let path = format!("{root}/q");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let q = DistributedQueue::new(zk.clone(), &path).unwrap();
+    let listing = path.clone();
+    // getChildren / getChildren2 of the queue itself (not of its locks).
+    proxy.mute_on(move |b| {
+        b.len() >= 12
+            && matches!(i32::from_be_bytes([b[8], b[9], b[10], b[11]]), 8 | 12)
+            && contains(b, listing.as_bytes())
+            && !contains(b, b"/locks")
+    });
+    let take = tokio::spawn(async move { q.take().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.mute(false);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    DistributedQueue::new(other.clone(), &path)
+        .unwrap()
+        .put(b"late")
+        .await
+        .unwrap();
+    let item = timeout(WAIT, take).await.unwrap().unwrap().expect("take");
+    assert_eq!(item.data, b"late");
+    item.ack().await.unwrap();
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}
+
 /// A participant whose node create is applied but whose answer is lost enters all the
 /// same, and the group leaves cleanly (before: enter failed with CONNECTIONLOSS while
 /// its node counted for the others, whose leave then waited for it).
