@@ -142,6 +142,31 @@ def test_writes_pipelined_after_close_session_do_not_run(zk_hosts, zk, base):
     assert zk.get(base + "/before")[0] == b""
 
 
+@pytest.mark.parametrize("round_", range(3))
+def test_writes_pipelined_before_close_session_all_run(zk_hosts, zk, base, round_):
+    """Writes, then closeSession, in one send without waiting for replies (an async
+    client's writes followed by close()): every write runs and is answered OK before
+    closeSession's reply, then the connection closes (break-it review: rzk marked the
+    session closing when it queued the close, and refused the writes still queued
+    before it with SESSIONEXPIRED)."""
+    s = zkraw.RawSession(zk_hosts, timeout_ms=30000)
+    assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/before")).err == 0
+    frames = []
+    for i in range(20):
+        frames.append(zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_CREATE)
+                      + zkraw.create_body(f"{base}/p{i}"))
+    frames.append(zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_SETDATA)
+                  + zkraw.ustring(base + "/before") + zkraw.buffer(b"set") + zkraw.i32(-1))
+    frames.append(zkraw.i32(s.next_xid()) + zkraw.i32(zkraw.OP_CLOSE))
+    s.send_raw(b"".join(zkraw.i32(len(f)) + f for f in frames))
+    closed, replies = s.expect_closed(10)
+    s.close()
+    assert closed
+    assert [r.err for r in replies] == [0] * len(frames), replies
+    assert len(zk.get_children(base)) == 21
+    assert zk.get(base + "/before")[0] == b"set"
+
+
 def test_close_removes_ephemerals_immediately(zk, make_client, base):
     a = make_client()
     a.create(base + "/e1", ephemeral=True)

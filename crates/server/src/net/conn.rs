@@ -939,9 +939,6 @@ impl Conn {
             self.order.push_local(xid, Local::Unauthenticated, received);
             return Ok(());
         }
-        if matches!(kind, JobKind::Write(WriteRequest::CloseSession)) {
-            self.shared.sessions().set_closing(self.session);
-        }
         let job = Job {
             origin: Origin::Conn(self.id),
             session: self.session,

@@ -1217,7 +1217,16 @@ impl Driver {
         // it came on is closed when the error txn is answered. As in ZooKeeper,
         // closeSession is not checked (the expiry sweep sends it from nowhere).
         let req = match req {
-            Ok(WriteRequest::CreateSession { .. } | WriteRequest::CloseSession) => req,
+            Ok(WriteRequest::CloseSession) => {
+                // ZooKeeper's prep marks the session closing here, in request order:
+                // writes the client sent before its closeSession were prepared already
+                // and run; only what comes after is refused. (Marked when the
+                // connection queued it, the writes still queued before it were refused
+                // with SESSIONEXPIRED: break-it review.)
+                self.shared.sessions().set_closing(session);
+                req
+            }
+            Ok(WriteRequest::CreateSession { .. }) => req,
             Ok(_) => match self.session_refusal(session, from) {
                 Some(code) => Err(code),
                 None => req,
