@@ -902,8 +902,13 @@ impl Config {
             data_dir.ok_or_else(|| ConfigError::Inconsistent("dataDir is not set".into()))?;
         cfg.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
         cfg.data_dir = data_dir;
-        cfg.min_session_timeout_ms = min_to.unwrap_or(2 * cfg.tick_time_ms as i32);
-        cfg.max_session_timeout_ms = max_to.unwrap_or(20 * cfg.tick_time_ms as i32);
+        // -1 (or no key) means the default, as ZooKeeper's QuorumPeerConfig reads them.
+        cfg.min_session_timeout_ms = min_to
+            .filter(|&v| v != -1)
+            .unwrap_or(2 * cfg.tick_time_ms as i32);
+        cfg.max_session_timeout_ms = max_to
+            .filter(|&v| v != -1)
+            .unwrap_or(20 * cfg.tick_time_ms as i32);
         if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
             return Err(ConfigError::Inconsistent(
                 "minSessionTimeout must not be larger than maxSessionTimeout".into(),
@@ -1529,6 +1534,17 @@ mod tests {
         let e = Config::from_properties("dataDir=/d\nminSessionTimeout=10\nmaxSessionTimeout=5\n")
             .unwrap_err();
         assert!(e.to_string().contains("minSessionTimeout"), "{e}");
+        // -1 is the default (2 and 20 ticks), as in ZooKeeper; other values are literal.
+        let c = Config::from_properties(
+            "dataDir=/d\ntickTime=2000\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (4000, 40000)
+        );
+        let c = Config::from_properties("dataDir=/d\nminSessionTimeout=-1\nmaxSessionTimeout=0\n");
+        assert!(c.is_err(), "-1 min becomes 6000 > 0");
         assert!(
             Config::from_properties("dataDir=/d\n4lw.commands.whitelist=*\n")
                 .unwrap()
