@@ -15,8 +15,8 @@ raises):
      global session; its id carries myid 1 in the top byte;
   2. A writes and reads persistent nodes (forwarded writes work for a local session);
   3. A's ephemeral create fails with EPHEMERALONLOCALSESSION (-120) on member 1 (upgrading
-     off); a multi holding one fails as well (rzk: -120 for the request; ZooKeeper 3.8:
-     the multi's create op SESSIONEXPIRED), and no node is created;
+     off); a multi holding one is a failed multi (rzk: its create op -120; ZooKeeper 3.8
+     through a learner: SESSIONEXPIRED), and no node is created;
   4. a client B on member 2 (upgrading on) creates an ephemeral: it works, the node's
      ephemeralOwner is B's session id, the session became global (one createSession txn:
      zk_global_sessions 1 on every member, member 2's zk_local_sessions back to 0);
@@ -39,7 +39,8 @@ import tempfile
 import time
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import EphemeralOnLocalSessionError, SessionExpiredError
+from kazoo.exceptions import (EphemeralOnLocalSessionError, RolledBackError,
+                              RuntimeInconsistency, SessionExpiredError)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import zkproc  # noqa: E402
@@ -143,17 +144,14 @@ def run(args, kind):
             raise AssertionError("ephemeral create on a local session succeeded")
         except EphemeralOnLocalSessionError:
             pass
-        # A multi holding an ephemeral create is refused too, but not alike: rzk answers
-        # the request with EPHEMERALONLOCALSESSION, as the plain create; ZooKeeper 3.8
-        # forwards it anyway and answers a multi whose create op failed with
-        # SESSIONEXPIRED (docs/COMPATIBILITY.md).
-        try:
-            r = multi_ephemeral(a)
-            assert kind == "apache" and [type(x) for x in r] == [SessionExpiredError], r
-        except EphemeralOnLocalSessionError:
-            assert kind == "rzk"
+        # A multi holding an ephemeral create is a failed multi on both, but through a
+        # learner ZooKeeper 3.8's leader fails the create with SESSIONEXPIRED where rzk
+        # gives EPHEMERALONLOCALSESSION (docs/COMPATIBILITY.md).
+        want = EphemeralOnLocalSessionError if kind == "rzk" else SessionExpiredError
+        r = multi_ephemeral(a)
+        assert [type(x) for x in r] == [RolledBackError, want, RuntimeInconsistency], r
         a.sync("/ls")
-        assert a.exists("/ls/e") is None and a.exists("/ls/m") is None
+        assert all(a.exists(f"/ls/{n}") is None for n in ("e", "m0", "m", "m2"))
         ok(f"{kind}: ephemeral create on a local session -> EPHEMERALONLOCALSESSION, a multi "
            f"with one refused too (upgrading off); no node created")
 
@@ -222,8 +220,49 @@ def run(args, kind):
 
 def multi_ephemeral(c):
     t = c.transaction()
+    t.create("/ls/m0", b"")
     t.create("/ls/m", b"", ephemeral=True)
+    t.create("/ls/m2", b"")
     return t.commit()
+
+
+def run_single(args, kind):
+    """One voter (standaloneEnabled=false) holding a local session as leader: a multi with
+    an ephemeral create is a failed multi whose create op is EPHEMERALONLOCALSESSION on
+    both servers (break-it review: rzk refused the whole request)."""
+    base = tempfile.mkdtemp(prefix=f"rzk-localsess1-{kind}-")
+    port = BASE + 40
+    settings = ["tickTime=1000", "initLimit=10", "syncLimit=5", "standaloneEnabled=false",
+                "localSessionsEnabled=true", "localSessionsUpgradingEnabled=false",
+                *zkproc.server_lines([1], BASE + 40, BASE + 45)]
+    d = os.path.join(base, "n1")
+    if kind == "apache":
+        zkproc.write_myid(os.path.join(d, "data"), 1)
+        proc = zkproc.start_apache(args.apache, port, d, *settings)
+    else:
+        cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings, myid=1)
+        proc = zkproc.start_rzk(args.rzk, cfg, port)
+    c = None
+    try:
+        zkproc.wait_settled([port], timeout=60, where=f"; see {base}")
+        c = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
+        c.start(timeout=30)
+        c.ensure_path("/ls")
+        r = multi_ephemeral(c)
+        want = [RolledBackError, EphemeralOnLocalSessionError, RuntimeInconsistency]
+        assert [type(x) for x in r] == want, r
+        assert all(c.exists(f"/ls/{n}") is None for n in ("m0", "m", "m2"))
+        ok(f"{kind}: a multi with an ephemeral create on a local session held by the leader "
+           f"-> failed multi (0, EPHEMERALONLOCALSESSION, RUNTIMEINCONSISTENCY)")
+        shutil.rmtree(base, ignore_errors=True)
+    except BaseException:
+        print(f"data and logs kept in {base}", flush=True)
+        raise
+    finally:
+        if c is not None:
+            c.stop()
+            c.close()
+        proc.kill9()
 
 
 def main():
@@ -235,6 +274,7 @@ def main():
     for kind in [k for k in args.kinds.split(",") if k]:
         t0 = time.monotonic()
         run(args, kind)
+        run_single(args, kind)
         print(f"{kind}: all local-session steps passed in {time.monotonic() - t0:.0f}s",
               flush=True)
 

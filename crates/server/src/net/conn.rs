@@ -74,6 +74,9 @@ enum Local {
     /// closeSession of a local session (read-only mode, `localSessionsEnabled`): the
     /// session is forgotten here, with no txn, then the connection closes.
     CloseLocalSession,
+    /// A multi refused before it reaches the pipeline, answered as a failed multi (err
+    /// 0, these per-op results).
+    FailedMulti(Vec<rzk_proto::multi::OpResult>),
     Error {
         code: Option<ErrorCode>,
         close: bool,
@@ -894,6 +897,10 @@ impl Conn {
             if let JobKind::Write(w) = &kind {
                 if crate::session::local::needs_global_session(w) {
                     if !self.shared.config.local_sessions_upgrading_enabled {
+                        if let Some(results) = crate::session::local::local_multi_refusal(w) {
+                            self.local(xid, Local::FailedMulti(results));
+                            return Ok(());
+                        }
                         self.local(
                             xid,
                             Local::Error {
@@ -1297,6 +1304,12 @@ impl Conn {
                 let zxid = shared.tree().last_zxid();
                 self.send_frame(&reply_frame(xid, zxid, 0, &[])).await?;
                 Err(ConnError::Closed("session closed"))
+            }
+            Local::FailedMulti(results) => {
+                let mut body = Vec::new();
+                rzk_proto::multi::MultiResponse::write_results(&results, &mut body);
+                let zxid = shared.tree().last_zxid();
+                self.send_frame(&reply_frame(xid, zxid, 0, &body)).await
             }
             Local::Error { code, close } => {
                 if let Some(code) = code {

@@ -49,6 +49,37 @@ pub fn needs_global_session(req: &WriteRequest) -> bool {
     }
 }
 
+/// The per-op results ZooKeeper gives a multi of a local session that holds an ephemeral
+/// create when upgrading is off: its prep fails the first ephemeral create with
+/// EPHEMERALONLOCALSESSION, so the ops before it are rolled back (0), that op fails and
+/// the ops after it are RUNTIMEINCONSISTENCY (ZooKeeper's `validateCreateRequest` with the
+/// exception `checkUpgradeSession` set). `None` when `req` is not such a multi. (An op
+/// before the ephemeral create that would fail on its own is reported 0 here, where
+/// ZooKeeper's prep would report its error: documented in docs/COMPATIBILITY.md.)
+pub fn local_multi_refusal(req: &WriteRequest) -> Option<Vec<rzk_proto::multi::OpResult>> {
+    use rzk_proto::multi::OpResult;
+    let WriteRequest::Multi(m) = req else {
+        return None;
+    };
+    let at = m.ops.iter().position(|o| match o {
+        MultiOp::Create(op, c) => ephemeral_create(*op, c.flags),
+        _ => false,
+    })?;
+    Some(
+        (0..m.ops.len())
+            .map(|i| match i.cmp(&at) {
+                std::cmp::Ordering::Less => OpResult::error(rzk_proto::ErrorCode::Ok),
+                std::cmp::Ordering::Equal => {
+                    OpResult::error(rzk_proto::ErrorCode::EphemeralOnLocalSession)
+                }
+                std::cmp::Ordering::Greater => {
+                    OpResult::error(rzk_proto::ErrorCode::RuntimeInconsistency)
+                }
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +118,33 @@ mod tests {
         assert!(needs_global_session(&multi(1)));
         assert!(!needs_global_session(&multi(0)));
         assert!(!needs_global_session(&WriteRequest::CloseSession));
+    }
+
+    #[test]
+    fn a_multi_fails_at_its_first_ephemeral_create() {
+        use rzk_proto::multi::OpResult;
+        use rzk_proto::ErrorCode as E;
+        let op = |flags| MultiOp::Create(OpCode::Create.code(), create(flags));
+        let m = WriteRequest::Multi(MultiRequest {
+            ops: vec![op(0), op(1), op(3), op(0)],
+        });
+        assert_eq!(
+            local_multi_refusal(&m),
+            Some(vec![
+                OpResult::error(E::Ok),
+                OpResult::error(E::EphemeralOnLocalSession),
+                OpResult::error(E::RuntimeInconsistency),
+                OpResult::error(E::RuntimeInconsistency),
+            ])
+        );
+        let plain = WriteRequest::Multi(MultiRequest {
+            ops: vec![op(0), op(2)],
+        });
+        assert_eq!(local_multi_refusal(&plain), None);
+        let create = WriteRequest::Create {
+            op: OpCode::Create.code(),
+            req: create(1),
+        };
+        assert_eq!(local_multi_refusal(&create), None);
     }
 }
