@@ -235,6 +235,7 @@ def check_keyset_standalone(s):
     zero_pattern(oracle, ours, "standalone")
     print(f"PASS keyset-standalone: ZooKeeper {n_want} keys, rzk {n_have}, missing 0; "
           f"the same counters 0 on both (known exceptions: {len(ZERO_PATTERN_KNOWN)})")
+    check_connection_drops(s)
     zk.stop()
 
 
@@ -364,6 +365,29 @@ def byte_workload(port):
         zk.stop()
         zk.close()
     assert four(port, "ruok") == "imok"
+
+
+def check_connection_drops(_s):
+    """zk_connection_drop_count counts clients that close their side (ZooKeeper's
+    handleFailedRead): three sessions whose sockets are closed without a closeSession
+    add at least three on both servers (break-it review: rzk's stayed 0)."""
+    for port in (ZK_SA, RZK_SA):
+        before = numeric(mntr(port), "zk_connection_drop_count")
+        for _ in range(3):
+            body = bytes(4) + bytes(8) + (10000).to_bytes(4, "big") + bytes(8) \
+                + (16).to_bytes(4, "big") + bytes(16)
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            c.sendall(len(body).to_bytes(4, "big") + body)
+            c.recv(64)  # the ConnectResponse (a session was made)
+            c.close()
+        deadline = time.time() + 5
+        while numeric(mntr(port), "zk_connection_drop_count") < before + 3:
+            if time.time() > deadline:
+                raise AssertionError(f"port {port}: zk_connection_drop_count {before} -> "
+                                     f"{numeric(mntr(port), 'zk_connection_drop_count')} "
+                                     f"after 3 client closes")
+            time.sleep(0.1)
+    print("PASS connection drops counted on both servers")
 
 
 def check_byte_counts(s):

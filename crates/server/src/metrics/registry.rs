@@ -110,7 +110,9 @@ server_metrics! {
         dead_watchers_queued,
         /// 0: rzk has no request throttle.
         stale_requests,
-        /// 0: rzk never drops connections at random (connection_drop_probability 0).
+        /// Client connections that ended with the client closing its side (ZooKeeper's
+        /// `handleFailedRead`: an end of stream read from the client), and connections
+        /// closed because their client stopped reading its watch notifications.
         connection_drop_count,
         /// PROPOSAL packets received from the leader (learners).
         learner_proposal_received_count,

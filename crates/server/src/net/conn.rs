@@ -197,6 +197,8 @@ pub async fn serve(
     match &result {
         Ok(()) => tracing::debug!(%addr, conn = id, "connection closed"),
         Err(ConnError::Frame(FrameError::Eof)) => {
+            // ZooKeeper's handleFailedRead: every end of stream read from a client.
+            crate::metrics::metrics().connection_drop_count.inc();
             tracing::debug!(%addr, conn = id, session = %format_args!("0x{:x}", conn.session), "client closed the connection")
         }
         Err(e) => {
