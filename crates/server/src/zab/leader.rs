@@ -112,6 +112,9 @@ pub struct Leader {
     next_half_tick: u64,
     odd_half: bool,
     pending_syncs: Vec<(Zxid, ServerId)>,
+    /// Non-voters already warned about for announcing a newer accepted epoch (each is
+    /// warned about once per term; a repeating one would flood the log).
+    warned_strangers: BTreeSet<ServerId>,
     /// The outstanding reconfig: from it on, every proposal needs a quorum of the old AND
     /// of the new membership (ZooKeeper's `qvAcksetPairs`).
     reconfig: Option<PendingReconfig>,
@@ -139,6 +142,7 @@ impl Leader {
             next_half_tick: core.now + core.tick_ms() / 2,
             odd_half: false,
             pending_syncs: Vec::new(),
+            warned_strangers: BTreeSet::new(),
             reconfig: None,
             not_designated: false,
         };
@@ -612,6 +616,31 @@ impl Leader {
             core.out.push(Output::Disconnect { peer: from });
             return LeaderNext::Stay;
         }
+        let accepted = Zxid(p.zxid).epoch();
+        if !observer
+            && accepted > self.epoch
+            && !matches!(self.phase, Phase::Discovering | Phase::AcceptedPersisting)
+        {
+            // A server that is no voter (in force or pending) cannot have taken part in
+            // an election, so its epoch says nothing about this leader: it is sent away
+            // instead of costing the ensemble an election (a non-member repeating this
+            // kept the leader stepping down; ZooKeeper raises epochs only in discovery).
+            let pending_voter = core
+                .pending_config()
+                .is_some_and(|c| c.voters.contains(&from));
+            if !core.qv.is_voter(from) && !pending_voter {
+                if self.warned_strangers.insert(from) {
+                    warn!(leader = %core.cfg.my_id, %from, accepted, epoch = self.epoch,
+                        "a non-voter announced a newer accepted epoch; disconnecting it (warned once per term)");
+                } else {
+                    debug!(leader = %core.cfg.my_id, %from, accepted,
+                        "a non-voter announced a newer accepted epoch; disconnecting it");
+                }
+                self.learners.remove(&from);
+                core.out.push(Output::Disconnect { peer: from });
+                return LeaderNext::Stay;
+            }
+        }
         // A new connection from this learner replaces any older one.
         self.learners.insert(
             from,
@@ -622,7 +651,6 @@ impl Leader {
                 held_commits: Vec::new(),
             },
         );
-        let accepted = Zxid(p.zxid).epoch();
         if self.phase == Phase::Discovering {
             if !observer {
                 self.reports.insert(from, accepted);
@@ -630,20 +658,6 @@ impl Leader {
             self.check_epoch_quorum(core);
         } else if self.phase != Phase::AcceptedPersisting {
             if !observer && accepted > self.epoch {
-                // A server that is no voter (in force or pending) cannot have taken part in
-                // an election, so its epoch says nothing about this leader: it is sent away
-                // instead of costing the ensemble an election (a non-member repeating this
-                // kept the leader stepping down; ZooKeeper raises epochs only in discovery).
-                let pending_voter = core
-                    .pending_config()
-                    .is_some_and(|c| c.voters.contains(&from));
-                if !core.qv.is_voter(from) && !pending_voter {
-                    warn!(leader = %core.cfg.my_id, %from, accepted, epoch = self.epoch,
-                        "a non-voter announced a newer accepted epoch; disconnecting it");
-                    self.drop_learner(core, from, "non-voter with a newer accepted epoch");
-                    core.out.push(Output::Disconnect { peer: from });
-                    return LeaderNext::Stay;
-                }
                 // The learner promised a newer candidate (one that may have died in
                 // discovery) to ignore this epoch. ZooKeeper's leader answers with its own
                 // epoch anyway and the learner loops LOOKING -> FOLLOWERINFO for as long as
