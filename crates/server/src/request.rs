@@ -143,6 +143,85 @@ fn null_digest_auth(body: &[u8]) -> bool {
     r.read::<i32>().is_ok() && r.read::<String>().is_ok_and(|s| s == "digest") && r.next_is_null()
 }
 
+/// Whether the ACL list at the reader's position holds an entry with a null id under
+/// the `world`, `digest` or `ip` scheme: ZooKeeper's ACL check dereferences that id and
+/// fails with a null pointer, which its prep turns into MARSHALLINGERROR (for a multi,
+/// of the whole multi). A null id under other schemes, a null scheme or a null list is
+/// INVALIDACL on both servers (left to the decoder and the ACL check). `None` when the
+/// list does not decode (also left to the decoder).
+fn null_acl_id_in_list(r: &mut Reader<'_>) -> Option<bool> {
+    let n: i32 = r.read().ok()?;
+    let mut found = false;
+    for _ in 0..n.max(0) {
+        r.read::<i32>().ok()?;
+        let scheme = r.buffer().ok()?;
+        let id = r.buffer().ok()?;
+        if id.is_none() && matches!(scheme, Some(b"world" | b"digest" | b"ip")) {
+            found = true;
+        }
+    }
+    Some(found)
+}
+
+/// [`null_acl_id_in_list`] for a create-type body (path, data, ACL list, ...).
+fn null_acl_id_in_create(r: &mut Reader<'_>) -> Option<bool> {
+    r.buffer().ok()?;
+    r.buffer().ok()?;
+    null_acl_id_in_list(r)
+}
+
+/// Whether a create, setACL or multi body holds an ACL entry that ZooKeeper fails with
+/// MARSHALLINGERROR ([`null_acl_id_in_list`]).
+fn null_acl_id(op: OpCode, body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    match op {
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => {
+            null_acl_id_in_create(&mut r) == Some(true)
+        }
+        OpCode::SetAcl => r.buffer().is_ok() && null_acl_id_in_list(&mut r) == Some(true),
+        OpCode::Multi => null_acl_id_in_multi(&mut r).unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// [`null_acl_id`] over a multi's ops; `None` at an op it does not know (left to the
+/// decoder).
+fn null_acl_id_in_multi(r: &mut Reader<'_>) -> Option<bool> {
+    loop {
+        let ty: i32 = r.read().ok()?;
+        let done: bool = r.read().ok()?;
+        r.read::<i32>().ok()?;
+        if done {
+            return Some(false);
+        }
+        match OpCode::from_i32(ty)? {
+            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer => {
+                if null_acl_id_in_create(r)? {
+                    return Some(true);
+                }
+                r.read::<i32>().ok()?;
+            }
+            OpCode::CreateTtl => {
+                if null_acl_id_in_create(r)? {
+                    return Some(true);
+                }
+                r.read::<i32>().ok()?;
+                r.read::<i64>().ok()?;
+            }
+            OpCode::Delete | OpCode::Check => {
+                r.buffer().ok()?;
+                r.read::<i32>().ok()?;
+            }
+            OpCode::SetData => {
+                r.buffer().ok()?;
+                r.buffer().ok()?;
+                r.read::<i32>().ok()?;
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// ZooKeeper refuses a whole multi whose create names unknown flags, or TTL flags under
 /// create/create2/createContainer (rzk_proto::multi::effective_create_op).
 fn valid_multi_op(op: &MultiOp) -> bool {
@@ -186,6 +265,9 @@ pub fn decode(
             }
             _ => {}
         }
+    }
+    if null_acl_id(op, body) {
+        return Err(E::bad_write());
     }
     match op {
         OpCode::Ping => Ok(Request::Ping),
@@ -433,6 +515,50 @@ mod tests {
         assert_eq!(
             (e.reply, e.close, e.log_error_txn),
             (Some(ErrorCode::MarshallingError), false, true)
+        );
+        // an ACL entry with a null id under world / digest / ip: MARSHALLINGERROR (an
+        // error txn) for create, setACL and a multi's create; under auth: left to the ACL
+        // check (INVALIDACL)
+        let acl = |scheme: &[u8]| {
+            let mut b = 1i32.to_be_bytes().to_vec();
+            b.extend_from_slice(&31i32.to_be_bytes());
+            b.extend_from_slice(&(scheme.len() as i32).to_be_bytes());
+            b.extend_from_slice(scheme);
+            b.extend_from_slice(&(-1i32).to_be_bytes());
+            b
+        };
+        let create = |scheme: &[u8]| {
+            let mut b = "/a".to_owned().to_bytes();
+            b.extend_from_slice(&1i32.to_be_bytes());
+            b.push(b'x');
+            b.extend_from_slice(&acl(scheme));
+            b.extend_from_slice(&0i32.to_be_bytes());
+            b
+        };
+        for op in [1, 15, 19] {
+            let e = decode(&hdr(op), &create(b"world"), MAX).unwrap_err();
+            assert_eq!(
+                (e.reply, e.log_error_txn),
+                (Some(ErrorCode::MarshallingError), true)
+            );
+            assert!(decode(&hdr(op), &create(b"auth"), MAX).is_ok(), "op {op}");
+        }
+        let mut set_acl = "/a".to_owned().to_bytes();
+        set_acl.extend_from_slice(&acl(b"digest"));
+        set_acl.extend_from_slice(&(-1i32).to_be_bytes());
+        assert!(decode(&hdr(7), &set_acl, MAX).unwrap_err().log_error_txn);
+        let mut multi = Vec::new();
+        multi.extend_from_slice(&1i32.to_be_bytes());
+        multi.push(0);
+        multi.extend_from_slice(&(-1i32).to_be_bytes());
+        multi.extend_from_slice(&create(b"ip"));
+        multi.extend_from_slice(&(-1i32).to_be_bytes());
+        multi.push(1);
+        multi.extend_from_slice(&(-1i32).to_be_bytes());
+        let e = decode(&hdr(14), &multi, MAX).unwrap_err();
+        assert_eq!(
+            (e.reply, e.log_error_txn),
+            (Some(ErrorCode::MarshallingError), true)
         );
         // a SASL token that does not decode: closed without a reply, as ZooKeeper
         let e = decode(&hdr(102), &[0, 0], MAX).unwrap_err();

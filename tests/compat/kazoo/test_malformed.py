@@ -37,7 +37,9 @@ def test_unknown_opcode_unimplemented_then_close(zk_hosts, healthy, opcode):
     s.close()
     assert len(frames) == 1, frames
     rep = frames[0]
-    assert (rep.xid, rep.err, rep.body) == (xid, -6, b"")
+    # zxid -1: ZooKeeper answers from its UnimplementedRequestProcessor with the
+    # request's zxid, which nothing has set (data-model review: rzk sent its last zxid)
+    assert (rep.xid, rep.zxid, rep.err, rep.body) == (xid, -1, -6, b"")
     assert closed
 
 
@@ -223,6 +225,51 @@ def test_null_path_is_not_the_root(zk_hosts, healthy, opcode, rest, err):
         assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
     finally:
         s.close_session()
+
+
+def null_id_acl(scheme):
+    """An ACL list of one entry, all permissions, `scheme` and a null id."""
+    return zkraw.i32(1) + zkraw.i32(31) + zkraw.ustring(scheme) + NULL
+
+
+@pytest.mark.parametrize("scheme,err", [
+    ("world", -5), ("digest", -5), ("ip", -5),     # ZooKeeper's ACL check fails on null
+    ("auth", -114), ("x509", -114), ("nosuch", -114),
+])
+@pytest.mark.parametrize("where", ["create", "setACL", "multi"])
+def test_null_acl_id(zk_hosts, zk, healthy, base, scheme, err, where):
+    """An ACL entry with a null id (data-model review: rzk answered INVALIDACL for all):
+    MARSHALLINGERROR under world, digest and ip (ZooKeeper's check dereferences the id;
+    a multi fails as a whole), INVALIDACL under other schemes."""
+    s = fresh(zk_hosts)
+    path = f"{base}/n-{where}-{scheme}"
+    create = zkraw.ustring(path) + zkraw.buffer(b"x") + null_id_acl(scheme) + zkraw.i32(0)
+    try:
+        if where == "create":
+            rep = s.call(zkraw.OP_CREATE, create)
+            assert (rep.err, rep.body) == (err, b"")
+        elif where == "setACL":
+            zk.create(path)
+            rep = s.call(zkraw.OP_SETACL, zkraw.ustring(path) + null_id_acl(scheme) + zkraw.i32(-1))
+            assert (rep.err, rep.body) == (err, b"")
+            assert zk.get_acls(path)[1].version == 0
+        else:
+            op = zkraw.i32(zkraw.OP_CREATE) + zkraw.boolean(False) + zkraw.i32(-1)
+            end = zkraw.i32(-1) + zkraw.boolean(True) + zkraw.i32(-1)
+            rep = s.call(zkraw.OP_MULTI, op + zkraw.create_body(base + "/m") + op + create + end)
+            if err == -5:
+                assert rep.err == -5
+            else:  # a failed multi: the first create rolled back, the second INVALIDACL
+                r = zkraw.Reader(rep.body)
+                assert rep.err == 0
+                assert [(r.i32(), r.boolean(), r.i32(), r.i32()) for _ in range(2)] == \
+                    [(-1, False, 0, 0), (-1, False, -114, -114)], rep.body
+            assert zk.exists(base + "/m") is None
+        assert s.call(zkraw.OP_EXISTS, zkraw.path_watch_body("/")).err == 0
+    finally:
+        s.close_session()
+    if where != "setACL":
+        assert zk.exists(path) is None
 
 
 @pytest.mark.parametrize("opcode,op", [

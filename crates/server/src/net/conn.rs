@@ -1315,7 +1315,14 @@ impl Conn {
             }
             Local::Error { code, close } => {
                 if let Some(code) = code {
-                    let zxid = shared.tree().last_zxid();
+                    // An unknown opcode is answered with zxid -1, as ZooKeeper's
+                    // UnimplementedRequestProcessor (the request's zxid, never set);
+                    // every other refusal with the last zxid.
+                    let zxid = if code == ErrorCode::Unimplemented {
+                        Zxid(-1)
+                    } else {
+                        shared.tree().last_zxid()
+                    };
                     self.send_frame(&reply_frame(xid, zxid, code.code(), &[]))
                         .await?;
                 }
