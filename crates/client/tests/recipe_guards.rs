@@ -226,3 +226,56 @@ async fn dropped_leader_latch_and_leadership_hand_over() {
     assert!(e1.participants().await.unwrap().is_empty());
     common::delete_all(&a, &root).await;
 }
+
+/// Tasks sharing one `Arc<Mutex>` exclude each other: re-entrance is per task, as
+/// Curator's is per thread (new-user review: three tasks on one value all held it at
+/// once). Each task counts itself in and out of the critical section; at most one may
+/// be inside, and each still re-enters the hold it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_sharing_one_mutex_exclude_each_other() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-shared").await;
+    let m = Arc::new(Mutex::new(a.clone(), &format!("{root}/lock")).unwrap());
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (m, inside, most) = (m.clone(), inside.clone(), most.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let g = m.lock().await.unwrap();
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // re-entrant within the task: same node, a second guard
+                let again = m.lock().await.unwrap();
+                assert_eq!(again.node(), g.node());
+                drop(again);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                g.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("every task gets its turns")
+            .unwrap();
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "two tasks held the lock at once"
+    );
+    assert!(m.participant_nodes().await.unwrap().is_empty());
+    // a waiting task gives up at its deadline while another task holds
+    let g = m.lock().await.unwrap();
+    let m2 = m.clone();
+    let waited = tokio::spawn(async move { m2.try_lock(SHORT).await.unwrap().is_none() });
+    assert!(waited.await.unwrap(), "try_lock in another task times out");
+    g.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}

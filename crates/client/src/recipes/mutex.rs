@@ -2,9 +2,13 @@
 //!
 //! Each attempt creates `<path>/_c_<uuid>-lock-<seq>` (ephemeral sequential, protected) and
 //! watches only its predecessor, so a release wakes exactly one waiter. Re-entrant per
-//! `Mutex` value: `acquire` on a value that already holds the lock only bumps a count.
+//! task, as Curator's is per thread: `acquire` in the task that holds this value's lock
+//! only bumps a count; another task acquiring through the same value (an
+//! `Arc<Mutex>` shared by several tasks) waits until that hold is given back, so tasks
+//! sharing one value exclude each other as processes do. (Outside any task, e.g. in
+//! `block_on`, all callers count as one owner.)
 //! The holder can learn it lost the lock ([`Mutex::lost`]): node deleted, session ended,
-//! or disconnected longer than the session timeout. Never assume the lock is still held
+//! or disconnected for half the session timeout or longer ([`LostReason`]). Never assume the lock is still held
 //! after `lost()` fired.
 //!
 //! [`Mutex::lock`] and [`Mutex::try_lock`] return a [`MutexGuard`] that gives back its
@@ -15,7 +19,7 @@
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{watch, Mutex as AsyncMutex};
+use tokio::sync::{watch, Mutex as AsyncMutex, Notify};
 use tokio::time::Instant;
 
 use super::lock_internals::{LockCore, LockKind};
@@ -31,6 +35,8 @@ pub(crate) struct Held {
     pub node: String,
     pub count: usize,
     pub lost: watch::Receiver<Option<LostReason>>,
+    /// The task that took the hold (`None`: outside any task): only it re-enters.
+    pub owner: Option<tokio::task::Id>,
 }
 
 /// A distributed re-entrant mutex (Curator's `InterProcessMutex`). Take it with
@@ -42,8 +48,10 @@ pub struct Mutex {
     /// This value's hold. A std mutex never held across an `.await`: `is_acquired`,
     /// `node`, `lost` and a guard's drop never wait for an acquire in progress.
     held: Arc<StdMutex<Option<Held>>>,
-    /// Taken for the whole of an acquire attempt (one attempt of this value at a time;
-    /// the others then join the hold it got, as re-entrant acquires).
+    /// Told when a hold of this value ends (its last acquisition given back).
+    released: Arc<Notify>,
+    /// Taken for the whole of an acquire attempt, waiting for another task's hold of
+    /// this value included (one attempt of this value at a time).
     attempt: AsyncMutex<()>,
     /// For a read lock: the write lock of the same `ReadWriteLock` (its holder may read).
     pub(crate) writer: Option<std::sync::Arc<Mutex>>,
@@ -64,6 +72,7 @@ impl Mutex {
         Ok(Mutex {
             core: LockCore::new(client, path, kind)?,
             held: Arc::new(StdMutex::new(None)),
+            released: Arc::new(Notify::new()),
             attempt: AsyncMutex::new(()),
             writer: None,
         })
@@ -81,9 +90,10 @@ impl Mutex {
     /// lock across code that may return early: the lock node is deleted (in the
     /// background, with guaranteed-delete semantics) as soon as the guard goes away.
     ///
-    /// Re-entrant: a second `lock` on a value that already holds the lock returns a
-    /// second guard; the node is deleted when the last guard (and the last
-    /// [`Mutex::acquire`]) has been given back.
+    /// Re-entrant per task: a second `lock` in the task that holds this value's lock
+    /// returns a second guard; the node is deleted when the last guard (and the last
+    /// [`Mutex::acquire`]) has been given back. Another task locking the same value waits
+    /// until then, as another client would.
     ///
     /// Curator: `InterProcessMutex.acquire()` followed by `release()` in a `finally`.
     ///
@@ -117,6 +127,7 @@ impl Mutex {
         MutexGuard {
             client: self.core.client.clone(),
             held: self.held.clone(),
+            released: self.released.clone(),
             node,
             releaser: Releaser::current(),
             done: false,
@@ -162,9 +173,42 @@ impl Mutex {
         let Some(_attempt) = lock_until(&self.attempt, deadline).await else {
             return Ok(None);
         };
-        // Another task of this value may have taken the lock while we waited.
-        if let Some(node) = self.reenter() {
-            return Ok(Some(node));
+        // Another task's hold of this value: wait until it is given back (or lost).
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let lost = match &*self.state() {
+                Some(h) if h.lost.borrow().is_none() => {
+                    if h.owner == tokio::task::try_id() {
+                        None
+                    } else {
+                        Some(h.lost.clone())
+                    }
+                }
+                _ => break,
+            };
+            let Some(mut lost) = lost else {
+                // Ours (taken by this task while it waited for the attempt lock).
+                if let Some(node) = self.reenter() {
+                    return Ok(Some(node));
+                }
+                continue;
+            };
+            let wait = async {
+                tokio::select! {
+                    _ = released.as_mut() => {}
+                    _ = lost.changed() => {}
+                }
+            };
+            match deadline {
+                None => wait.await,
+                Some(d) => {
+                    if tokio::time::timeout_at(d, wait).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
         }
         // The previous hold was lost; its node may still exist if the session
         // survived: remove it so the new attempt does not queue behind it.
@@ -189,6 +233,7 @@ impl Mutex {
                     node: node.clone(),
                     count: 1,
                     lost,
+                    owner: tokio::task::try_id(),
                 });
                 Ok(Some(node))
             }
@@ -215,7 +260,7 @@ impl Mutex {
                 return Err(Error::Recipe("release of a lock that is not held".into()));
             };
             let node = h.node.clone();
-            give_back(&mut held, &node)
+            give_back(&mut held, &node, &self.released)
         };
         // Not held from here on: `is_acquired`, `node` and `lost` do not wait for a
         // delete that may span a reconnect (up to twice the session timeout).
@@ -259,10 +304,12 @@ impl Mutex {
         lock_state(&self.held)
     }
 
-    /// One more acquisition of a live hold of this value: its node.
+    /// One more acquisition of a live hold this task took: its node.
     fn reenter(&self) -> Option<String> {
         let mut held = self.state();
-        let h = held.as_mut().filter(|h| h.lost.borrow().is_none())?;
+        let h = held
+            .as_mut()
+            .filter(|h| h.lost.borrow().is_none() && h.owner == tokio::task::try_id())?;
         h.count += 1;
         Some(h.node.clone())
     }
@@ -287,14 +334,16 @@ fn lock_state(held: &StdMutex<Option<Held>>) -> StdMutexGuard<'_, Option<Held>> 
 
 /// Takes one acquisition of the hold on `node` back. Returns the node to delete when it
 /// was the last one; nothing when more acquisitions remain or when that hold is already
-/// gone (released, or lost and replaced by a newer hold).
-fn give_back(held: &mut Option<Held>, node: &str) -> Option<String> {
+/// gone (released, or lost and replaced by a newer hold). The end of a hold is told to
+/// `released` (tasks of the same value waiting for it).
+fn give_back(held: &mut Option<Held>, node: &str, released: &Notify) -> Option<String> {
     let h = held.as_mut().filter(|h| h.node == node)?;
     h.count = h.count.saturating_sub(1);
     if h.count > 0 {
         return None;
     }
     *held = None;
+    released.notify_waiters();
     Some(node.to_owned())
 }
 
@@ -305,12 +354,15 @@ fn give_back(held: &mut Option<Held>, node: &str) -> Option<String> {
 /// is deleted in the background on the runtime the guard was created on, retried across
 /// reconnects like Curator's `delete().guaranteed()`. Errors of that background delete
 /// can only be logged: await [`MutexGuard::release`] to see them. The guard does not
-/// borrow the [`Mutex`] and may be moved to other tasks.
+/// borrow the [`Mutex`] and may be moved to other tasks; the hold stays the task's that
+/// took it, so the task it moved to must not `lock` the same value while it keeps the
+/// guard (it would wait for itself).
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard {
     client: Client,
     held: Arc<StdMutex<Option<Held>>>,
+    released: Arc<Notify>,
     node: String,
     releaser: Releaser,
     done: bool,
@@ -343,7 +395,7 @@ impl MutexGuard {
                     self.node
                 )));
             }
-            give_back(&mut held, &self.node)
+            give_back(&mut held, &self.node, &self.released)
         };
         match last {
             Some(node) => {
@@ -370,7 +422,7 @@ impl Drop for MutexGuard {
         }
         // Given back at once, so a following `lock` on the same `Mutex` sees the right
         // count; only the delete runs in the background.
-        let last = give_back(&mut lock_state(&self.held), &self.node);
+        let last = give_back(&mut lock_state(&self.held), &self.node, &self.released);
         if let Some(node) = last {
             self.releaser
                 .delete("mutex guard", self.client.clone(), node);
