@@ -206,7 +206,7 @@ impl Client {
         let r =
             tokio::time::timeout(wait, rx.wait_for(|s| s.is_connected() || s.is_terminal())).await;
         match r {
-            Err(_) => Err(Error::ConnectionLoss),
+            Err(_) => Err(Error::Timeout),
             Ok(Err(_)) => Err(Error::Closed),
             Ok(Ok(s)) => match *s {
                 s if s.is_connected() => Ok(()),
@@ -1049,8 +1049,11 @@ impl Client {
     /// Java: `ZooKeeper.close()`.
     ///
     /// # Errors
-    /// An error the server returned for the close request. A session whose server cannot
-    /// be reached expires on the server after its timeout.
+    /// An error the server returned for the close request; [`Error::ConnectionLoss`] when
+    /// no server answered it (disconnected, or a silent server): the client is closed
+    /// all the same, but the session, with its ephemeral nodes and the locks they hold,
+    /// lives on the server until it expires there (its session timeout). The Java client
+    /// closes the same way without saying so.
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if self

@@ -177,6 +177,9 @@ async fn resume_session_from_another_client() {
         .connect()
         .await;
     assert_eq!(bad.unwrap_err(), Error::SessionExpired);
+    // As ZooKeeper, the server closed b's connection before it checked the bad
+    // password; b reconnects, then its close is answered.
+    b.wait_connected(WAIT).await.unwrap();
     b.close().await.unwrap();
 }
 
@@ -240,4 +243,85 @@ async fn silent_server_is_detected_by_the_read_timeout() {
         .expect("heard again")
         .expect("state channel");
     let _ = zk.close().await;
+}
+
+/// No server answering: connect and wait_connected end with `Error::Timeout`, as their
+/// docs say (new-user review: they answered CONNECTIONLOSS), and the client is usable
+/// once a server answers.
+#[tokio::test]
+async fn connect_without_a_server_times_out_with_timeout() {
+    let hosts = hosts_or_start();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    proxy.block(true);
+    let addr = proxy.addr.clone();
+    let r = Client::builder(&addr)
+        .session_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_millis(800))
+        .connect()
+        .await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    let c = Client::builder(&addr)
+        .session_timeout(Duration::from_secs(10))
+        .start()
+        .unwrap();
+    let r = c.wait_connected(Duration::from_millis(800)).await;
+    assert_eq!(r, Err(Error::Timeout));
+    proxy.block(false);
+    c.wait_connected(WAIT).await.unwrap();
+    c.exists("/").await.unwrap();
+    c.close().await.unwrap();
+}
+
+/// close() says whether the server closed the session: Ok when it answered (the
+/// ephemeral is gone at once), CONNECTIONLOSS when it could not (disconnected, or a
+/// silent server), the ephemeral then still there until the session expires (new-user
+/// review: close() answered Ok either way).
+#[tokio::test]
+async fn close_reports_whether_the_server_closed_the_session() {
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "close-report").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let open = |name: &'static str| {
+        let (addr, root) = (proxy.addr.clone(), root.clone());
+        async move {
+            let zk = Client::builder(&addr)
+                .session_timeout(Duration::from_secs(6))
+                .connect()
+                .await
+                .unwrap();
+            let eph = format!("{root}/{name}");
+            zk.create(&eph, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+                .await
+                .unwrap();
+            (zk, eph)
+        }
+    };
+    // answered
+    let (zk, eph) = open("answered").await;
+    zk.close().await.unwrap();
+    assert!(direct.exists(&eph).await.unwrap().is_none());
+    // disconnected: refused connections
+    let (zk, eph) = open("disconnected").await;
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    assert_eq!(zk.close().await, Err(Error::ConnectionLoss));
+    assert!(
+        direct.exists(&eph).await.unwrap().is_some(),
+        "lives until expiry"
+    );
+    proxy.block(false);
+    // a silent server: the close request is never answered
+    let (zk, eph) = open("silent").await;
+    proxy.freeze(true);
+    let r = timeout(WAIT, zk.close()).await.expect("close ends");
+    assert_eq!(r, Err(Error::ConnectionLoss));
+    assert!(
+        direct.exists(&eph).await.unwrap().is_some(),
+        "lives until expiry"
+    );
+    proxy.freeze(false);
+    assert_eq!(zk.exists("/").await, Err(Error::Closed));
+    common::delete_all(&direct, &root).await;
 }

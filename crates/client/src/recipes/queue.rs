@@ -33,8 +33,11 @@ pub struct DistributedQueue {
     locks: String,
 }
 
-/// A claimed item. Call [`QueueItem::ack`] once processed.
+/// A claimed item. Call [`QueueItem::ack`] once processed, or [`QueueItem::abandon`] to
+/// hand it back. Dropping it does neither: the claim (an ephemeral node) keeps the item
+/// from every other consumer until this session ends.
 #[derive(Debug)]
+#[must_use = "a dropped item stays claimed until the session ends: ack or abandon it"]
 pub struct QueueItem {
     client: Client,
     /// The item's node path.

@@ -147,7 +147,10 @@ pub async fn await_reconnect(client: &Client, deadline: Option<Instant>) -> Resu
     if let Some(d) = deadline {
         wait = wait.min(d.saturating_duration_since(Instant::now()));
     }
-    client.wait_connected(wait).await
+    match client.wait_connected(wait).await {
+        Err(Error::Timeout) => Err(Error::ConnectionLoss),
+        r => r,
+    }
 }
 
 /// Creates a protected ephemeral-sequential node `parent/_c_<uuid>-<name>NNNNNNNNNN`,

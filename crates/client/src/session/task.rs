@@ -101,6 +101,9 @@ pub(crate) struct SessionTask {
     pending: VecDeque<Pending>,
     pending_auth: VecDeque<Option<oneshot::Sender<Result<()>>>>,
     close_waiters: Vec<oneshot::Sender<Result<()>>>,
+    /// The server answered our closeSession (the session is closed there, ephemerals
+    /// deleted); otherwise a close ends only this client.
+    close_answered: bool,
     closing: bool,
 }
 
@@ -132,6 +135,7 @@ impl SessionTask {
             pending: VecDeque::new(),
             pending_auth: VecDeque::new(),
             close_waiters: Vec::new(),
+            close_answered: false,
             closing: false,
         }
     }
@@ -623,6 +627,7 @@ impl SessionTask {
                     self.shared.last_zxid.store(hdr.zxid, Ordering::Relaxed);
                 }
                 if p.op == OpCode::CloseSession {
+                    self.close_answered = true;
                     if let Some(tx) = p.reply {
                         let _ = tx.send(Ok(Reply { body }));
                     }
@@ -669,7 +674,13 @@ impl SessionTask {
                 false
             }
             Command::Close { reply } => {
-                let _ = reply.send(Ok(()));
+                // Disconnected: closed here only; the session lives on the server until
+                // it expires. After the session ended: nothing left to close.
+                let r = match err {
+                    Error::ConnectionLoss => Err(Error::ConnectionLoss),
+                    _ => Ok(()),
+                };
+                let _ = reply.send(r);
                 true
             }
         }
@@ -722,8 +733,16 @@ impl SessionTask {
         for w in self.pending_auth.drain(..).flatten() {
             let _ = w.send(Err(err.clone()));
         }
+        // A close the server did not answer (silent or unreachable server) closed only
+        // this client: CONNECTIONLOSS tells the caller its session (and its ephemeral
+        // nodes) lives on until the server expires it.
+        let closed_here_only = state == SessionState::Closed && !self.close_answered;
         for w in self.close_waiters.drain(..) {
-            let _ = w.send(Ok(()));
+            let _ = w.send(if closed_here_only {
+                Err(Error::ConnectionLoss)
+            } else {
+                Ok(())
+            });
         }
         self.watches.fail_all(state);
         self.rx.close();
