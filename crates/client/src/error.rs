@@ -49,7 +49,7 @@ macro_rules! keeper_errors {
                 /// Why that op failed.
                 error: Box<Error>,
                 /// The server's result for every op (errors, and `RuntimeInconsistency`
-                /// for ops rolled back).
+                /// for ops rolled back); the type is [`crate::multi::WireOpResult`].
                 results: Vec<WireOpResult>,
             },
             /// A client-side deadline passed (e.g. the initial connect or a lock acquire).

@@ -3,7 +3,12 @@
 //! Owns the translation between user-facing ops (client paths) and the wire
 //! `MultiOp`/`OpResult` records (server paths, chroot applied). No IO.
 
-use rzk_proto::multi::{MultiOp, OpResult as WireOpResult};
+/// The per-op results of a failed multi as the server sent them ([`crate::Error::Multi`]
+/// `results`): `Error(code)` for each op (0 for the ops rolled back before the failing
+/// one, RUNTIMEINCONSISTENCY (-2) after it).
+pub use rzk_proto::multi::OpResult as WireOpResult;
+
+use rzk_proto::multi::MultiOp;
 use rzk_proto::records::*;
 use rzk_proto::{Data, OpCode};
 

@@ -40,6 +40,12 @@ impl Future for OneshotWatch {
 
 /// A persistent (optionally recursive) watch: a stream of events. It ends after the
 /// watch is removed or the session ends (the last item is then the removal or session event).
+///
+/// Connection changes come through too, as the Java client's default watcher sees them:
+/// an event with `event_type` [`crate::EventType::None`], an empty path and the new state
+/// (`Disconnected`, then `Connected` once the session is back and the watch registered
+/// again); node events have a path. Dropping the stream does not remove the watch on
+/// the server: call [`crate::Client::remove_watches`] for that.
 #[derive(Debug)]
 pub struct WatchStream {
     rx: mpsc::Receiver<WatchedEvent>,
