@@ -279,3 +279,40 @@ async fn tasks_sharing_one_mutex_exclude_each_other() {
     g.release().await.unwrap();
     common::delete_all(&a, &root).await;
 }
+
+/// A ReadWriteLock value shared by tasks: only the task holding the write lock may read
+/// through it (downgrade); another task's read waits for the writer (before session 30
+/// any task of the value read at once while the write lock was held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_read_write_lock_lets_only_the_writer_task_downgrade() {
+    use std::sync::Arc;
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-rw-shared").await;
+    let rw = Arc::new(ReadWriteLock::new(a.clone(), &format!("{root}/rw")).unwrap());
+    let w = rw.write_lock().lock().await.unwrap();
+    // the writer's own task downgrades at once
+    let r = rw.read_lock().try_lock(PROMPT).await.unwrap();
+    assert!(r.is_some(), "the writer task reads");
+    drop(r);
+    // another task of the same value waits for the writer
+    let rw2 = rw.clone();
+    let other =
+        tokio::spawn(async move { rw2.read_lock().try_lock(SHORT).await.unwrap().is_some() });
+    assert!(
+        !other.await.unwrap(),
+        "another task read while the write lock was held"
+    );
+    let rw3 = rw.clone();
+    let later = tokio::spawn(async move {
+        let g = rw3.read_lock().try_lock(PROMPT * 3).await.unwrap();
+        g.is_some()
+    });
+    tokio::time::sleep(SHORT).await;
+    w.release().await.unwrap();
+    assert!(
+        later.await.unwrap(),
+        "the reader gets in once the writer released"
+    );
+    common::delete_all(&a, &root).await;
+}

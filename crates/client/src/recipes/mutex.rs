@@ -222,7 +222,9 @@ impl Mutex {
         // A read lock whose write lock this value holds may read at once: asked when the
         // read would have to wait, not before its node exists (the write lock may be
         // released in between, and another client's writer take it).
-        let writer_held = || self.writer.as_ref().is_some_and(|w| w.holds_now());
+        // Only the task holding the write lock may read through it: another task sharing
+        // this lock value must wait for the writer like any other reader.
+        let writer_held = || self.writer.as_ref().is_some_and(|w| w.held_by_this_task());
         match self.core.attempt(deadline, &writer_held).await? {
             None => Ok(None),
             Some(node) => {
@@ -292,6 +294,12 @@ impl Mutex {
             None => return LostReason::NotHeld,
         };
         wait_lost(rx).await
+    }
+
+    /// A live hold taken by the calling task (the one that may re-enter it).
+    fn held_by_this_task(&self) -> bool {
+        matches!(&*self.state(),
+            Some(h) if h.lost.borrow().is_none() && h.owner == tokio::task::try_id())
     }
 
     /// [`Mutex::is_acquired`] without the `async`.

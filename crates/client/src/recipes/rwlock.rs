@@ -4,7 +4,11 @@
 //! the same path and sorted by sequence. A writer holds when it is first; a reader holds
 //! when no writer is ahead of it and otherwise watches the first writer ahead. Readers
 //! arriving after a waiting writer queue behind it, so writers are not starved. The
-//! write-lock holder may also take the read lock (downgrade), as in Curator.
+//! write-lock holder may also take the read lock (downgrade), as in Curator: the task
+//! that holds it, as Curator's thread. Both sides are re-entrant per task
+//! ([`super::Mutex`]): tasks sharing one `ReadWriteLock` value take turns even for
+//! reads, so give each concurrent reader its own value (they are cheap: no node exists
+//! until a lock is taken).
 
 use std::sync::Arc;
 
