@@ -194,6 +194,29 @@ pub fn open_acl_unsafe() -> Vec<Acl> {
     Acl::open_unsafe()
 }
 
+/// ACL permission bits (Java `ZooDefs.Perms`): `READ`, `WRITE`, `CREATE`, `DELETE`,
+/// `ADMIN` and `ALL`, or-ed into [`Acl`]'s `perms`.
+pub use rzk_proto::opcode::perms;
+
+/// The id of a `digest` ACL for `user` with `password`: `user:base64(sha1(user:password))`
+/// (Java `DigestAuthenticationProvider.generateDigest`). A client that ran
+/// `add_auth("digest", b"user:password")` matches it.
+///
+/// ```
+/// use rzk_client::{digest_acl_id, perms, Acl};
+/// let acl = Acl::new(perms::READ | perms::WRITE, "digest", &digest_acl_id("alice", "pw"));
+/// assert!(acl.id.id.starts_with("alice:"));
+/// ```
+pub fn digest_acl_id(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let hash = sha1::Sha1::digest(format!("{user}:{password}").as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
 /// `[READ, world:anyone]`: anyone may read (Java `ZooDefs.Ids.READ_ACL_UNSAFE`).
 pub fn read_acl_unsafe() -> Vec<Acl> {
     vec![Acl::new(rzk_proto::opcode::perms::READ, "world", "anyone")]

@@ -359,6 +359,15 @@ async fn digest_auth_acl_and_whoami() {
     let (acl, _) = zk.get_acl(&p).await.unwrap();
     assert_eq!(acl[0].id.scheme, "digest");
     assert_eq!(acl[0].id.id, "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
+    // the helper computes the id the server derived from bob's credentials
+    assert_eq!(digest_acl_id("bob", "secret"), acl[0].id.id);
+    let q = format!("{root}/for-bob");
+    let bob_reads = Acl::new(perms::READ, "digest", &digest_acl_id("bob", "secret"));
+    zk.create(&q, b"r", &[bob_reads], CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(zk.get_data(&q).await.unwrap().0, b"r");
+    assert_eq!(zk.set_data(&q, b"w", None).await, Err(Error::NoAuth));
     let anon = common::connect(&hosts).await;
     assert_eq!(anon.get_data(&p).await, Err(Error::NoAuth));
     anon.add_auth("digest", b"bob:secret").await.unwrap();
