@@ -69,15 +69,22 @@ impl Op {
             ttl: None,
         }
     }
-    /// Creates `path` with a TTL of `ttl_ms` milliseconds (a TTL `mode`). Java:
-    /// `Op.create(path, data, acl, createMode, ttl)`.
-    pub fn create_ttl(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode, ttl_ms: i64) -> Op {
+    /// Creates `path` with a TTL (a TTL `mode`), sent in whole milliseconds as
+    /// [`crate::Client::create_ttl`] sends it. Java: `Op.create(path, data, acl,
+    /// createMode, ttl)`.
+    pub fn create_ttl(
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: std::time::Duration,
+    ) -> Op {
         Op::Create {
             path: path.into(),
             data: data.to_vec(),
             acl: acl.to_vec(),
             mode,
-            ttl: Some(ttl_ms),
+            ttl: Some(ttl.as_millis().min(i64::MAX as u128) as i64),
         }
     }
     /// Deletes `path` at data version `version` (`None` matches any version). Java:

@@ -155,7 +155,25 @@ async fn container_and_ttl_modes() {
         )
         .await
     {
-        Ok((p, _)) => assert_eq!(p, format!("{root}/t")),
+        Ok((p, _)) => {
+            assert_eq!(p, format!("{root}/t"));
+            // the same in a multi, the TTL given as a Duration too
+            let res = zk
+                .multi(&[Op::create_ttl(
+                    &format!("{root}/t2"),
+                    b"m",
+                    &open_acl_unsafe(),
+                    CreateMode::PersistentSequentialWithTtl,
+                    Duration::from_secs(60),
+                )])
+                .await
+                .unwrap();
+            let OpResult::Create { path, .. } = &res[0] else {
+                panic!("{res:?}")
+            };
+            assert!(path.starts_with(&format!("{root}/t2")), "{path}");
+            assert_eq!(zk.get_data(path).await.unwrap().0, b"m");
+        }
         Err(Error::Unimplemented) => eprintln!("server has TTL nodes disabled"),
         Err(e) => panic!("create_ttl: {e}"),
     }
