@@ -177,8 +177,21 @@ async fn resume_session_from_another_client() {
         .connect()
         .await;
     assert_eq!(bad.unwrap_err(), Error::SessionExpired);
-    // As ZooKeeper, the server closed b's connection before it checked the bad
-    // password; b reconnects, then its close is answered.
+    // As ZooKeeper, the server drops b's connection when the bad attach arrives (before
+    // it checks the password): b reconnects, then its close is answered.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while b
+        .counters()
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     b.wait_connected(WAIT).await.unwrap();
     b.close().await.unwrap();
 }
