@@ -487,6 +487,47 @@ async fn a_pipelined_read_sees_exactly_the_writes_sent_before_it() {
     server.stop();
 }
 
+/// Replies and notifications reach a connection in zxid order when the applier answers
+/// a group of commits together (`node/apply.rs` `Answers`): setData /x then setData /w,
+/// pipelined on a connection that watches /w. Both are committed in one group, so the
+/// reply to the first is still held back when the second fires the watch; it must be
+/// handed over before the notification: /x's reply, the event, /w's reply (ZooKeeper
+/// answers each txn before it applies the next).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_held_for_its_group_still_comes_before_a_later_txns_notification() {
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 5000).await;
+    assert_eq!(c.create("/x", b"0", 0).await.0, 0);
+    assert_eq!(c.create("/w", b"0", 0).await.0, 0);
+    let set = |path: &str| {
+        SetDataRequest {
+            path: path.into(),
+            data: Bytes::from_static(b"v").into(),
+            version: -1,
+        }
+        .to_bytes()
+    };
+    for round in 0..300 {
+        c.get_data("/w", true).await.unwrap();
+        let base = 10_000 + 2 * round;
+        let mut bytes = Vec::new();
+        for (xid, body) in [(base, set("/x")), (base + 1, set("/w"))] {
+            let mut f = RequestHeader { xid, op: 5 }.to_bytes();
+            f.extend_from_slice(&body);
+            bytes.extend_from_slice(&frame(&f));
+        }
+        c.send_bytes(&bytes).await;
+        let mut xids = Vec::new();
+        while xids.last() != Some(&(base + 1)) {
+            let (h, _) = c.recv().await.unwrap();
+            assert_eq!(h.err, 0, "round {round}");
+            xids.push(h.xid);
+        }
+        assert_eq!(xids, vec![base, -1, base + 1], "round {round}");
+    }
+    server.stop();
+}
+
 /// Per-session order across connections: writes a session pipelined on a connection that
 /// then died must not take effect after a read the session makes on its next connection
 /// (ZooKeeper orders a session's requests by session). The old connection's creates that

@@ -992,7 +992,7 @@ impl World {
         self.app_close_all(sid, "server left the serving state");
     }
 
-    /// A committed txn reaches this node's tree (`node::apply::apply_committed`).
+    /// A committed txn reaches this node's tree (`node::apply::apply_locked`).
     pub(super) fn app_commit(&mut self, sid: ServerId, zxid: Zxid, payload: &[u8]) {
         let rec = match TxnRecord::decode(payload) {
             Ok(r) => r,
@@ -1011,7 +1011,7 @@ impl World {
         let result = app.tree.apply(&rec);
         let digest = app.tree.digest();
         let mut problems = Vec::new();
-        // Session bookkeeping follows the committed txn (`node::apply::apply_committed`).
+        // Session bookkeeping follows the committed txn (`node::apply::apply_locked`).
         let session = rec.header.client_id;
         let mut expired_conn = None;
         match &rec.txn {
