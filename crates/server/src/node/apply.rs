@@ -112,19 +112,23 @@ fn run(
                 ApplyMsg::Commits(batch) => {
                     // Each txn is timed from the end of the one before (one clock
                     // reading per txn).
+                    for (rec, _) in &batch {
+                        let zxid = Zxid(rec.header.zxid);
+                        debug_assert!(
+                            last_applied.is_none_or(|l| zxid > l),
+                            "apply out of zxid order: {zxid} after {}",
+                            last_applied.unwrap_or_default()
+                        );
+                        last_applied = Some(zxid);
+                        applied = Some(zxid);
+                    }
+                    let mut rest = &batch[..];
                     let mut since = std::time::Instant::now();
-                    for chunk in batch.chunks(APPLY_PER_LOCK) {
-                        for (rec, _) in chunk {
-                            let zxid = Zxid(rec.header.zxid);
-                            debug_assert!(
-                                last_applied.is_none_or(|l| zxid > l),
-                                "apply out of zxid order: {zxid} after {}",
-                                last_applied.unwrap_or_default()
-                            );
-                            last_applied = Some(zxid);
-                            applied = Some(zxid);
-                        }
-                        since = apply_chunk(shared, writer, chunk, since);
+                    while !rest.is_empty() {
+                        let (done, ended) = apply_chunk(shared, writer, rest, since);
+                        debug_assert!(done > 0);
+                        rest = &rest[done..];
+                        since = ended;
                     }
                 }
                 ApplyMsg::Reply(job) => reply(shared, &job),
@@ -223,41 +227,54 @@ pub(crate) fn answer_sync(shared: &Shared, job: &Job) {
 /// in between every txn of a group, and each time it found the lock taken it slept on
 /// it (a futex wait and two context switches); the replies also left one at a time,
 /// each waking a connection. Held for a chunk, the driver waits at most one chunk and
-/// the chunk's replies reach the connections together. Measured (docs/TESTING.md, session 31; create,
-/// 32 sessions x 8 in flight, three alternated runs): server CPU 8.6-8.7 against
-/// 9.3-9.8 µs per create. The cap bounds how long a read (or prep) waits behind
-/// applying: 64 creates take ~130 µs.
+/// the chunk's replies reach the connections together. Measured (docs/TESTING.md,
+/// session 31; create, 32 sessions x 8 in flight, three alternated runs): server CPU
+/// 8.7-8.9 against 8.9-10.3 µs per create. With [`APPLY_LOCK_HOLD`] this bounds how
+/// long a read, a ping or prep waits behind applying (128 creates take ~250 µs).
 const APPLY_PER_LOCK: usize = 128;
 
-/// Applies a chunk of committed txns (zxid order) under one hold of the write lock
-/// ([`apply_locked`] for each: tree, session table, watches, reply), then records their
-/// metrics and audit lines with the lock released. `started` is when the first one's
-/// applying began (each txn is timed from the end of the one before); returns when the
-/// last one was done.
+/// A chunk ends early once its txns have held the write lock this long (heavy txns,
+/// e.g. expiries that delete many ephemerals and fire many watches): readers then get
+/// in before the rest. The txn that crosses the limit is still applied in the chunk.
+const APPLY_LOCK_HOLD: std::time::Duration = std::time::Duration::from_micros(250);
+
+/// Applies the first committed txns of `commits` (zxid order) under one hold of the
+/// write lock ([`apply_locked`] for each: tree, session table, watches, reply): at most
+/// [`APPLY_PER_LOCK`], fewer once [`APPLY_LOCK_HOLD`] has passed; then, with the lock
+/// released, records their metrics and audit lines and hands their replies over.
+/// `started` is when the first one's applying began (each txn is timed from the end of
+/// the one before). Returns how many it applied (at least one when `commits` is not
+/// empty) and when the last one was done.
 fn apply_chunk(
     shared: &Shared,
     writer: &mut TreeWriter,
-    chunk: &[(TxnRecord, Option<Job>)],
+    commits: &[(TxnRecord, Option<Job>)],
     started: std::time::Instant,
-) -> std::time::Instant {
-    debug_assert!(chunk.len() <= APPLY_PER_LOCK);
-    let mut results = Vec::with_capacity(chunk.len());
+) -> (usize, std::time::Instant) {
+    let mut results = Vec::with_capacity(commits.len().min(APPLY_PER_LOCK));
     let mut answers = Answers::default();
     let mut since = started;
     {
         let mut tree = writer.write();
-        for (rec, job) in chunk {
+        let locked_at = std::time::Instant::now();
+        for (rec, job) in commits.iter().take(APPLY_PER_LOCK) {
             let result = apply_locked(shared, &mut tree, job.as_ref(), rec, &mut answers);
             let ended = std::time::Instant::now();
             results.push((result, since, ended));
             since = ended;
+            if ended.saturating_duration_since(locked_at) >= APPLY_LOCK_HOLD {
+                break;
+            }
         }
     }
-    answers.deliver(shared);
-    for ((rec, job), (result, from, to)) in chunk.iter().zip(results) {
-        after_applied(shared, job.as_ref(), rec, &result, from, to);
+    let done = results.len();
+    // Metrics and audit lines before the replies leave, as ZooKeeper's final request
+    // processor writes its audit line before it sends the response.
+    for ((rec, job), (result, from, to)) in commits.iter().zip(&results) {
+        after_applied(shared, job.as_ref(), rec, result, *from, *to);
     }
-    since
+    answers.deliver(shared);
+    (done, since)
 }
 
 /// The answers of a chunk's txns (replies, and closes of connections whose session
