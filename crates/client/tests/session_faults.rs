@@ -18,6 +18,20 @@ fn first_host(hosts: &str) -> String {
     hosts.split(',').next().unwrap_or(hosts).to_string()
 }
 
+/// A client connected to `addr` with `session_timeout`, and the ephemeral node `path`
+/// it created.
+async fn with_ephemeral(addr: &str, session_timeout: Duration, path: String) -> (Client, String) {
+    let zk = Client::builder(addr)
+        .session_timeout(session_timeout)
+        .connect()
+        .await
+        .unwrap();
+    zk.create(&path, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    (zk, path)
+}
+
 async fn wait_state(zk: &Client, want: SessionState) {
     let mut rx = zk.state_watcher();
     timeout(WAIT, rx.wait_for(|s| *s == want))
@@ -123,15 +137,12 @@ async fn expiry_is_reported_and_terminal() {
     let direct = common::connect(&hosts).await;
     let root = common::test_root(&direct, "expiry").await;
     let proxy = Proxy::start(&first_host(&hosts)).await;
-    let zk = Client::builder(&proxy.addr)
-        .session_timeout(Duration::from_millis(4000))
-        .connect()
-        .await
-        .unwrap();
-    let eph = format!("{root}/eph");
-    zk.create(&eph, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
-        .await
-        .unwrap();
+    let (zk, eph) = with_ephemeral(
+        &proxy.addr,
+        Duration::from_millis(4000),
+        format!("{root}/eph"),
+    )
+    .await;
     let (_, _, w) = zk.get_data_w(&root).await.unwrap();
     let (_, eph_gone) = direct.exists_w(&eph).await.unwrap();
     proxy.block(true);
@@ -295,20 +306,12 @@ async fn close_reports_whether_the_server_closed_the_session() {
     let direct = common::connect(&hosts).await;
     let root = common::test_root(&direct, "close-report").await;
     let proxy = Proxy::start(&first_host(&hosts)).await;
-    let open = |name: &'static str| {
-        let (addr, root) = (proxy.addr.clone(), root.clone());
-        async move {
-            let zk = Client::builder(&addr)
-                .session_timeout(Duration::from_secs(6))
-                .connect()
-                .await
-                .unwrap();
-            let eph = format!("{root}/{name}");
-            zk.create(&eph, b"", &open_acl_unsafe(), CreateMode::Ephemeral)
-                .await
-                .unwrap();
-            (zk, eph)
-        }
+    let open = |name: &str| {
+        with_ephemeral(
+            &proxy.addr,
+            Duration::from_secs(6),
+            format!("{root}/{name}"),
+        )
     };
     // answered
     let (zk, eph) = open("answered").await;

@@ -300,31 +300,15 @@ impl Answers {
     /// Hands `conn`'s held answers (oldest first) to `entry`, its registry entry, before
     /// a notification is queued on it.
     fn release_for(&mut self, conn: ConnId, entry: &crate::node::clients::ConnEntry) {
-        if !self.held.iter().any(|(c, _)| *c == conn) {
-            return;
+        for (_, m) in self.held.extract_if(.., |(c, _)| *c == conn) {
+            let _ = entry.tx.send(m);
         }
-        let mut rest = Vec::with_capacity(self.held.len());
-        for (c, m) in self.held.drain(..) {
-            if c == conn {
-                let _ = entry.tx.send(m);
-            } else {
-                rest.push((c, m));
-            }
-        }
-        self.held = rest;
     }
 
-    /// Hands every held answer to its connection (those gone are dropped), under one
-    /// hold of the connection registry.
+    /// Hands every held answer to its connection ([`crate::node::clients::Clients::send_each`]).
     fn deliver(self, shared: &Shared) {
-        if self.held.is_empty() {
-            return;
-        }
-        let conns = shared.clients.registry();
-        for (conn, msg) in self.held {
-            if let Some(c) = conns.conns.get(&conn) {
-                let _ = c.tx.send(msg);
-            }
+        if !self.held.is_empty() {
+            shared.clients.send_each(self.held);
         }
     }
 }

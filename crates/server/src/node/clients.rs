@@ -231,13 +231,17 @@ impl Clients {
     /// Tells the connections `ids` (those still open) to close; returns how many were
     /// told.
     pub fn close_some(&self, ids: &[ConnId], why: &'static str) -> usize {
+        self.send_each(ids.iter().map(|&id| (id, ConnMsg::Close(why))))
+    }
+
+    /// Sends each message to its connection, in the order given, under one hold of the
+    /// registry; returns how many reached a registered connection (messages to
+    /// connections gone are dropped).
+    pub fn send_each(&self, msgs: impl IntoIterator<Item = (ConnId, ConnMsg)>) -> usize {
         let reg = self.registry();
-        ids.iter()
-            .filter(|id| {
-                reg.conns
-                    .get(id)
-                    .is_some_and(|c| c.tx.send(ConnMsg::Close(why)).is_ok())
-            })
+        msgs.into_iter()
+            .filter_map(|(id, msg)| reg.conns.get(&id).map(|c| c.tx.send(msg).is_ok()))
+            .filter(|&sent| sent)
             .count()
     }
 
