@@ -40,6 +40,13 @@ pub enum BenchOp {
     Mixed,
 }
 
+/// The write of `--op mixed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriteOp {
+    Set,
+    Create,
+}
+
 /// `rzk bench --hosts H --sessions N --inflight K --op create|set|get|mixed ...`
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -55,9 +62,13 @@ pub struct Args {
     /// Operation mix.
     #[arg(long, value_enum, default_value_t = BenchOp::Set)]
     pub op: BenchOp,
-    /// For `--op mixed`: fraction of reads (get) vs writes (set).
+    /// For `--op mixed`: fraction of reads (get) vs writes (`--write-op`).
     #[arg(long, default_value_t = 0.9, value_parser = fraction)]
     pub read_ratio: f64,
+    /// For `--op mixed`: what a write is: `set` (setData of the session's key) or
+    /// `create` (a new znode, as `--op create` makes them).
+    #[arg(long, value_enum, default_value_t = WriteOp::Set)]
+    pub write_op: WriteOp,
     /// Value size in bytes.
     #[arg(long, default_value_t = 100, value_parser = whole::<usize>)]
     pub value_size: usize,
@@ -329,6 +340,8 @@ struct SlotPlan {
     create_prefix: String,
     value: Arc<Vec<u8>>,
     read_ratio: f64,
+    /// For `BenchOp::Mixed`: what its writes are (`Set` otherwise).
+    write_op: WriteOp,
     seed: u64,
     measure_from: Instant,
     until: Instant,
@@ -396,7 +409,8 @@ async fn slot(
                 break;
             }
         }
-        let r = if p.op == BenchOp::Create {
+        let creates = p.op == BenchOp::Create || (!is_read && p.write_op == WriteOp::Create);
+        let r = if creates {
             let path = create_path(&p.create_prefix, n);
             let r = zk
                 .create(&path, &p.value, &open_acl_unsafe(), CreateMode::Persistent)
@@ -620,6 +634,11 @@ async fn measure(
                 create_prefix: format!("{base}/c{s}-{k}-"),
                 value: value.clone(),
                 read_ratio: a.read_ratio,
+                write_op: if a.op == BenchOp::Mixed {
+                    a.write_op
+                } else {
+                    WriteOp::Set
+                },
                 seed: (s as u64) << 32 | k as u64,
                 measure_from,
                 until,
@@ -707,6 +726,7 @@ fn report(
             "latency": all.json(),
         });
         if split {
+            v["write_op"] = format!("{:?}", a.write_op).to_lowercase().into();
             v["read_latency"] = reads.json();
             v["write_latency"] = writes.json();
         }
@@ -724,6 +744,7 @@ fn report(
         a.op, a.sessions, a.inflight, a.value_size, ops, rate, all.p50, all.p90, all.p99, all.p999, all.max, errors
     );
     if split {
+        line.push_str(&format!(" write_op={:?}", a.write_op));
         for (k, l) in [("read", reads), ("write", writes)] {
             line.push_str(&format!(
                 " {k}_ops={} {k}_p50_us={} {k}_p99_us={} {k}_p999_us={}",

@@ -59,34 +59,37 @@ async fn connect(addr: &str) -> Client {
         .expect("connect")
 }
 
-async fn mixed_json_progress_and_cleanup(kind: Kind) {
+async fn mixed_json_progress_and_cleanup(kind: Kind, write_op: &'static str) {
     let server = tokio::task::block_in_place(|| Server::by_kind(kind));
     let addr = server.addr();
     let a = addr.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        bench(
-            &a,
-            &[
-                "--op",
-                "mixed",
-                "--read-ratio",
-                "0.5",
-                "--duration",
-                "2.6",
-                "--warmup",
-                "0",
-                "--threads",
-                "3",
-                "--json",
-            ],
-        )
-    })
-    .await
-    .expect("bench task");
+    let mut args = vec![
+        "--op",
+        "mixed",
+        "--write-op",
+        write_op,
+        "--read-ratio",
+        "0.5",
+        "--duration",
+        "2.6",
+        "--warmup",
+        "0",
+        "--threads",
+        "3",
+        "--json",
+    ];
+    if write_op == "create" {
+        // Left in place to be counted.
+        args.push("--no-cleanup");
+    }
+    let out = tokio::task::spawn_blocking(move || bench(&a, &args))
+        .await
+        .expect("bench task");
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
     let v: serde_json::Value =
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
     assert_eq!(v["op"], "mixed");
+    assert_eq!(v["write_op"], write_op);
     let ops = v["ops"].as_u64().expect("ops");
     let reads = v["read_latency"]["ops"].as_u64().expect("read ops");
     let writes = v["write_latency"]["ops"].as_u64().expect("write ops");
@@ -106,7 +109,20 @@ async fn mixed_json_progress_and_cleanup(kind: Kind) {
     assert!(progress.len() >= 2, "progress lines: {}", out.stderr);
     assert!(!out.stdout.contains("RESULT"), "--json prints only JSON");
     let zk = connect(&addr).await;
-    assert_eq!(zk.exists("/rzk-bench").await.expect("exists"), None);
+    if write_op == "create" {
+        // Every write was a create of its own znode, beside the sessions' keys.
+        assert_eq!(v["errors"].as_u64(), Some(0), "{v}");
+        let runs = zk.get_children("/rzk-bench").await.expect("runs");
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let made = zk
+            .get_children(&format!("/rzk-bench/{}", runs[0]))
+            .await
+            .expect("children");
+        let creates = made.iter().filter(|c| c.starts_with('c')).count();
+        assert_eq!(creates as u64, writes, "{v}");
+    } else {
+        assert_eq!(zk.exists("/rzk-bench").await.expect("exists"), None);
+    }
     let _ = zk.close().await;
 }
 
@@ -183,7 +199,8 @@ async fn create_under_existing_path_keeps_it(kind: Kind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_mixed_json_progress_and_cleanup() {
     for k in kinds() {
-        mixed_json_progress_and_cleanup(k).await;
+        mixed_json_progress_and_cleanup(k, "set").await;
+        mixed_json_progress_and_cleanup(k, "create").await;
     }
 }
 

@@ -49,10 +49,10 @@ pub enum DiskOp {
         txns: Vec<Txn>,
         commit_on_sync: Vec<(TxnRecord, Option<Job>)>,
     },
-    /// Pass this answer (a sync's) to the applier after the commits of every txn
-    /// queued before it: a leader committing on fsync keeps a session's answers in
-    /// order this way.
-    ReplyAfter(Box<Job>),
+    /// Pass this message (a sync's answer, or closes of connections) to the applier
+    /// after the commits of every txn queued before it: a leader committing on fsync
+    /// keeps each session's answers in order this way (`Driver::after_commits`).
+    AfterCommits(ApplyMsg),
     Epoch(EpochKind, u32),
     Truncate(Zxid),
     /// Write the received database as `snapshot.<zxid>` and discard the whole log.
@@ -182,9 +182,9 @@ impl Writer {
                     }
                     self.append(&txns, commit_on_sync)
                 }
-                DiskOp::ReplyAfter(job) => self
+                DiskOp::AfterCommits(m) => self
                     .applier
-                    .send(ApplyMsg::Reply(job))
+                    .send(m)
                     .map_err(|_| DiskError::Log(std::io::Error::other("the apply thread stopped"))),
                 DiskOp::Epoch(kind, epoch) => self.epoch(kind, epoch),
                 DiskOp::Truncate(to) => self.truncate(to),

@@ -572,6 +572,34 @@ impl Driver {
         self.send_to_applier(m);
     }
 
+    /// Hands `m` to the applier behind every commit already on its way there. A leader
+    /// that commits on fsync ([`Driver::commits_on_sync`]) sends its commits through the
+    /// disk thread, so `m` takes that road too ([`DiskOp::AfterCommits`]): sent straight
+    /// to the applier it could overtake them (a close before an earlier write's reply,
+    /// a sync's answer before the write it follows) or be overtaken by the next write's
+    /// commit. Otherwise the commits gathered so far go first ([`Driver::send_applier`]).
+    fn after_commits(&mut self, m: ApplyMsg) {
+        if self.commits_on_sync() {
+            self.flush_persist();
+            self.send_to_disk(DiskOp::AfterCommits(m));
+        } else {
+            self.send_applier(m);
+        }
+    }
+
+    /// Closes client connections after the replies to their writes that committed before
+    /// ([`Driver::after_commits`]; once the applier has been stopped, at shutdown, at
+    /// once).
+    fn close_after_commits(&mut self, conns: Vec<ConnId>, why: &'static str) {
+        if self.applier.is_some() {
+            self.after_commits(ApplyMsg::CloseConns(conns, why));
+        } else {
+            for c in conns {
+                self.shared.clients.send_to(c, ConnMsg::Close(why));
+            }
+        }
+    }
+
     fn send_to_applier(&mut self, m: ApplyMsg) {
         if let Some(a) = &self.applier {
             if a.tx.send(m).is_err() {
@@ -676,12 +704,8 @@ impl Driver {
                         .iter_mut()
                         .find(|p| p.zxid == zxid)
                         .and_then(|p| p.job.take());
-                    if let Some(job) = job {
-                        if let Origin::Conn(c) = job.origin {
-                            self.shared
-                                .clients
-                                .send_to(c, ConnMsg::Close("proposal rejected"));
-                        }
+                    if let Some(Origin::Conn(c)) = job.map(|j| j.origin) {
+                        self.close_after_commits(vec![c], "proposal rejected");
                     }
                 }
                 Output::Deliver { from, packet } => self.on_deliver(from, packet),
@@ -815,23 +839,14 @@ impl Driver {
         self.prep_caught_up = false;
         self.announce_pending = false;
         self.shared.quorum.set_serving(false);
-        // Through the applier, after the commits gathered so far: their clients get the
-        // replies before the close.
-        const WHY: &str = "this server lost its leader";
-        if self.applier.is_some() {
-            let ids = self.shared.clients.conn_ids();
-            tracing::info!(
-                clients = ids.len(),
-                "not serving clients any more; connections closed"
-            );
-            self.send_applier(ApplyMsg::CloseConns(ids, WHY));
-        } else {
-            let n = self.shared.clients.close_all(WHY);
-            tracing::info!(
-                clients = n,
-                "not serving clients any more; connections closed"
-            );
-        }
+        // After the commits on their way to the applier: their clients get the replies
+        // before the close.
+        let ids = self.shared.clients.conn_ids();
+        tracing::info!(
+            clients = ids.len(),
+            "not serving clients any more; connections closed"
+        );
+        self.close_after_commits(ids, "this server lost its leader");
         self.proposed.clear();
         self.remote_pending.clear();
         self.learner_syncs.clear();
@@ -1004,14 +1019,8 @@ impl Driver {
         }
         if !self.serving {
             if let Origin::Conn(c) = job.origin {
-                // Through the applier, so that a reply it still has to pass on (an
-                // earlier write of this connection, committed) goes out first.
-                const WHY: &str = "this server is not serving";
-                if self.applier.is_some() {
-                    self.send_applier(ApplyMsg::CloseConns(vec![c], WHY));
-                } else {
-                    self.shared.clients.send_to(c, ConnMsg::Close(WHY));
-                }
+                // After the replies of this connection's earlier writes that committed.
+                self.close_after_commits(vec![c], "this server is not serving");
             }
             return;
         }
@@ -1147,11 +1156,7 @@ impl Driver {
                     if self.zab.last_committed() >= last {
                         self.send_applier(ApplyMsg::Reply(Box::new(job)));
                     } else if self.commits_on_sync() {
-                        // The txns before it reach the applier from the disk thread:
-                        // the answer must follow them on the same road, or it could
-                        // overtake them, or be overtaken by the next write's commit.
-                        self.flush_persist();
-                        self.send_to_disk(DiskOp::ReplyAfter(Box::new(job)));
+                        self.after_commits(ApplyMsg::Reply(Box::new(job)));
                     } else {
                         self.leader_syncs.push_back((last, job));
                     }
