@@ -37,6 +37,15 @@ struct Args {
     /// checksum (must be caught). Implies --server.
     #[arg(long)]
     fault_bad_checksums: bool,
+    /// Whole-server mode's injected bug: a notification does not first hand over its
+    /// connection's held replies, so it can overtake an earlier write's reply (must be
+    /// caught). Implies --server.
+    #[arg(long)]
+    fault_notify_overtakes: bool,
+    /// Whole-server mode without apply chunks: each txn's answers go out as it is
+    /// applied (replays seeds recorded before chunks were modelled).
+    #[arg(long)]
+    unchunked: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -65,6 +74,7 @@ fn main() {
     let (mut replies, mut reads) = (0u64, 0u64);
     let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
     let (mut multis, mut multis_failed, mut torn) = (0u64, 0u64, 0u64);
+    let (mut early, mut behind) = (0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
@@ -101,6 +111,8 @@ fn main() {
                 multis += r.multis;
                 multis_failed += r.multis_failed;
                 torn += r.torn_tails;
+                early += r.released_early;
+                behind += r.reads_behind_chunk;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -113,7 +125,7 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
@@ -135,7 +147,13 @@ fn main() {
                         " --fault-bad-checksums"
                     } else {
                         ""
-                    }
+                    },
+                    if args.fault_notify_overtakes {
+                        " --fault-notify-overtakes"
+                    } else {
+                        ""
+                    },
+                    if args.unchunked { " --unchunked" } else { "" }
                 );
                 failed.push(seed);
             }
@@ -154,6 +172,9 @@ fn main() {
         );
         println!("{multis} multi replies checked ({multis_failed} failed as a whole)");
         println!("{torn} crashes left a torn or flipped record at the end of the log");
+        println!(
+            "{early} held answers released before a later txn's notification, {behind} reads waited for an apply chunk's end"
+        );
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -174,6 +195,8 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.fault_closed_writes = args.fault_closed_writes;
     o.fault_multi_no_rollback = args.fault_multi;
     o.fault_accept_bad_checksums = args.fault_bad_checksums;
+    o.fault_notify_overtakes = args.fault_notify_overtakes;
+    o.chunked_apply = !args.unchunked;
     o
 }
 
@@ -184,4 +207,5 @@ fn o_server(args: &Args) -> bool {
         || args.fault_closed_writes
         || args.fault_multi
         || args.fault_bad_checksums
+        || args.fault_notify_overtakes
 }

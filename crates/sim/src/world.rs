@@ -58,6 +58,15 @@ pub struct SimOptions {
     /// whose only fault is their checksum (`LogFileReader::accept_bad_checksums`, the
     /// TxnLogToolkit's recovery mode): a damaged record must then be caught.
     pub fault_accept_bad_checksums: bool,
+    /// Whole-server mode's injected bug: a notification does not first hand over its
+    /// connection's held answers (`node::apply::Answers::release_for` skipped), so it
+    /// can overtake an earlier write's reply; the checker must catch it.
+    pub fault_notify_overtakes: bool,
+    /// Whole-server mode: commits are applied in chunks whose answers are held until the
+    /// chunk ends, as `node/apply.rs` does (`apply_chunk`, `Answers`), with seeded chunk
+    /// ends. Off: each txn's answers go out as it is applied (the trajectories of seeds
+    /// recorded before session 32).
+    pub chunked_apply: bool,
 }
 
 impl SimOptions {
@@ -76,6 +85,8 @@ impl SimOptions {
             fault_closed_writes: false,
             fault_multi_no_rollback: false,
             fault_accept_bad_checksums: false,
+            fault_notify_overtakes: false,
+            chunked_apply: true,
         }
     }
 }
@@ -108,6 +119,10 @@ pub struct SimReport {
     pub multis_failed: u64,
     /// Whole-server mode: crashes that left a torn or flipped record at the log's end.
     pub torn_tails: u64,
+    /// Whole-server mode with chunked apply: held answers handed over before a later
+    /// txn's notification on their connection, and reads that waited for a chunk's end.
+    pub released_early: u64,
+    pub reads_behind_chunk: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -149,6 +164,11 @@ enum Event {
     },
     Restart {
         node: ServerId,
+    },
+    /// Whole-server mode, chunked apply: the apply chunk of incarnation `inc` ends.
+    ApplyChunkEnd {
+        node: ServerId,
+        inc: u64,
     },
     /// Whole-server mode: a crash in the middle of a log write (incarnation `inc`).
     CrashMidWrite {
@@ -278,13 +298,7 @@ impl World {
                 ..SimReport::default()
             },
             trace: VecDeque::new(),
-            srv: opts.server.then(|| {
-                server::ServerSim::new(
-                    opts.fault_reads_overtake,
-                    opts.fault_closed_writes,
-                    opts.fault_multi_no_rollback,
-                )
-            }),
+            srv: opts.server.then(|| server::ServerSim::new(&opts)),
             cfgs,
             opts,
         }
@@ -374,6 +388,7 @@ impl World {
             self.report.expired_told,
         ) = self.app_session_summary();
         (self.report.multis, self.report.multis_failed) = self.app_multi_summary();
+        (self.report.released_early, self.report.reads_behind_chunk) = self.app_chunk_summary();
         Ok(self.report.clone())
     }
 
@@ -413,6 +428,7 @@ impl World {
                 }
             }
             Event::DiskDone { node, inc } => self.on_disk_done(node, inc),
+            Event::ApplyChunkEnd { node, inc } => self.app_chunk_end(node, inc),
             Event::Forward {
                 from,
                 from_inc,
@@ -529,6 +545,9 @@ impl World {
                 }
                 Output::Deliver { .. } | Output::Activate { .. } => {}
             }
+        }
+        if self.srv.is_some() {
+            self.app_after_commits(sid);
         }
     }
 
@@ -784,6 +803,9 @@ impl World {
             .any(|o| matches!(o, DiskOp::Snapshot(..)));
         if self.srv.is_some() {
             self.app_commit(sid, t.zxid, &t.payload);
+            if self.srv.as_mut().is_some_and(|s| s.chunk_ends()) {
+                self.app_release(sid, None);
+            }
         }
         if !installing && self.rng.gen_bool(0.05) {
             if let Some(n) = self.nodes.get_mut(&sid) {

@@ -235,6 +235,12 @@ impl<L, P, T> ReplyOrder<L, P, T> {
         MarkDone::NoneOutstanding
     }
 
+    /// Whether the front request is one answered on the connection (a read, a ping...):
+    /// it waits for nothing but the tree's read lock.
+    pub fn front_is_local(&self) -> bool {
+        matches!(self.pending.front(), Some(Slot::Local { .. }))
+    }
+
     /// The next request that can be answered now, in the session's order: the front
     /// slot if it is local or its reply is in; `None` while the front waits for the
     /// write path.
@@ -287,11 +293,12 @@ mod tests {
         assert_eq!(o.len(), 4);
         assert!(o.pop_answerable().is_none());
         assert!(o.next_released().is_none());
+        assert!(!o.front_is_local(), "a write is at the front");
         assert_eq!(o.mark_done(frame(1), false), MarkDone::Stored);
-        let got: Vec<i32> = std::iter::from_fn(|| o.pop_answerable())
-            .map(|s| xid_of(&s))
-            .collect();
-        assert_eq!(got, vec![1, 2]);
+        assert_eq!(o.pop_answerable().map(|s| xid_of(&s)), Some(1));
+        assert!(o.front_is_local(), "the read is at the front now");
+        assert_eq!(o.pop_answerable().map(|s| xid_of(&s)), Some(2));
+        assert!(!o.front_is_local());
         let r = o.next_released().expect("set released after the read");
         assert_eq!((r.xid, r.kind), (3, "set"));
         o.push_pipeline(3, false, ());

@@ -41,7 +41,7 @@ use rzk_server::request::{self, ReadRequest, Request};
 use rzk_server::session::SessionTracker;
 use rzk_server::tree::DataTree;
 use rzk_server::watch::{ConnId, WatchManager};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// The znodes the clients work on.
 const PATHS: [&str; 3] = ["/a", "/b", "/c"];
@@ -88,6 +88,28 @@ pub(super) struct App {
     /// Connections waiting for their createSession to be applied.
     handshakes: HashMap<i64, ConnId>,
     next_conn: ConnId,
+    /// The answers of the apply chunk under way, oldest first, not yet handed to their
+    /// connections (`node::apply::Answers`): released at the chunk's end
+    /// ([`World::app_release`]), or one connection's before a notification on it.
+    held: Vec<(ConnId, Held)>,
+    /// An apply chunk is under way: the real applier holds the tree's write lock, so a
+    /// connection's read at the front of its queue waits (`net::conn` `answer_local`
+    /// takes the read lock); such connections are answered at the chunk's end.
+    chunk_open: bool,
+    reads_blocked: BTreeSet<ConnId>,
+    /// An `Event::ApplyChunkEnd` is scheduled for this incarnation.
+    chunk_end_scheduled: bool,
+}
+
+/// One answer of an apply chunk (`node::apply::Answers` holds the `ConnMsg`s).
+#[derive(Debug)]
+enum Held {
+    /// A write's reply frame, for this client.
+    Reply(Vec<u8>),
+    /// The createSession of this client was applied (its connect response).
+    Created(usize),
+    /// The connection closes (its session expired).
+    Close(&'static str),
 }
 
 impl App {
@@ -103,6 +125,10 @@ impl App {
             waiting: HashMap::new(),
             handshakes: HashMap::new(),
             next_conn: 1,
+            held: Vec::new(),
+            chunk_open: false,
+            reads_blocked: BTreeSet::new(),
+            chunk_end_scheduled: false,
         }
     }
 }
@@ -212,6 +238,9 @@ struct ClientModel {
     stalled: Vec<(i32, Request)>,
     /// The client stays away (disconnected) until then.
     away_until: u64,
+    /// Writes of this client applied on its server whose replies it has not had yet:
+    /// zxid -> xid. A notification fired by a later txn must not arrive before them.
+    applied_unanswered: BTreeMap<i64, i32>,
 }
 
 /// State of one znode: (version, data, ephemeral owner), or absent.
@@ -243,6 +272,14 @@ pub(super) struct ServerSim {
     pub fault_closed_writes: bool,
     /// Injected bug: `Prep::set_fault_multi_no_rollback` on every server.
     pub fault_multi: bool,
+    /// Injected bug: a notification does not first release its connection's held
+    /// answers (`node::apply::Answers::release_for` skipped).
+    pub fault_notify_overtakes: bool,
+    /// Where apply chunks end (xorshift state, seeded; apart from the world's generator,
+    /// so that without chunks a seed draws what it drew before they were modelled).
+    chunk_rng: u64,
+    /// `SimOptions::chunked_apply`.
+    chunked: bool,
     pub multis: u64,
     pub multis_failed: u64,
     pub expiries: u64,
@@ -253,18 +290,50 @@ pub(super) struct ServerSim {
     pub reads_checked: u64,
     pub notifications: u64,
     pub sessions: u64,
+    /// See `SimReport::released_early` / `reads_behind_chunk`.
+    pub released_early: u64,
+    pub reads_behind_chunk: u64,
     pub reconnects: u64,
 }
 
 impl ServerSim {
-    pub fn new(fault_overtake: bool, fault_closed_writes: bool, fault_multi: bool) -> ServerSim {
+    pub fn new(o: &super::SimOptions) -> ServerSim {
         ServerSim {
             clients: (0..CLIENTS).map(|_| ClientModel::default()).collect(),
-            fault_overtake,
-            fault_closed_writes,
-            fault_multi,
+            fault_overtake: o.fault_reads_overtake,
+            fault_closed_writes: o.fault_closed_writes,
+            fault_multi: o.fault_multi_no_rollback,
+            fault_notify_overtakes: o.fault_notify_overtakes,
+            chunk_rng: o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            chunked: o.chunked_apply,
             ..ServerSim::default()
         }
+    }
+
+    /// How long an open chunk lasts past the input that applied its commits: 0 (it ends
+    /// at once) half the time, else 1 or 2 ms.
+    pub(super) fn chunk_delay_ms(&mut self) -> u64 {
+        match self.next_chunk_draw() % 4 {
+            0 | 1 => 0,
+            2 => 1,
+            _ => 2,
+        }
+    }
+
+    fn next_chunk_draw(&mut self) -> u64 {
+        let mut x = self.chunk_rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.chunk_rng = x;
+        x
+    }
+
+    /// Does the apply chunk end after this txn? One in four does (the real applier's
+    /// chunks end at 128 txns or 250 µs of applying, or when the commits run out);
+    /// every one without `chunked`.
+    pub(super) fn chunk_ends(&mut self) -> bool {
+        !self.chunked || self.next_chunk_draw().is_multiple_of(4)
     }
 
     /// The session table of a server whose tree is at `zxid` (what a snapshot at that
@@ -443,6 +512,7 @@ impl World {
                 Some(app) => {
                     app.waiting.clear();
                     app.handshakes.clear();
+                    app.held.clear();
                     let v: Vec<(ConnId, usize)> =
                         app.conns.iter().map(|(c, s)| (*c, s.client)).collect();
                     for (c, _) in &v {
@@ -481,6 +551,7 @@ impl World {
         }
         c.conn = None;
         c.outstanding.clear();
+        c.applied_unanswered.clear();
         c.watches.clear();
         c.stalled.clear();
         c.stalled_until = 0;
@@ -989,6 +1060,8 @@ impl World {
         if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
             app.prep.reset();
         }
+        // Like `Driver::close_after_commits`: the answers of what was applied first.
+        self.app_release(sid, None);
         self.app_close_all(sid, "server left the serving state");
     }
 
@@ -1007,6 +1080,7 @@ impl World {
         let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
             return;
         };
+        app.chunk_open = true;
         let before: Vec<ZState> = PATHS.iter().map(|p| zstate(&app.tree, p)).collect();
         let result = app.tree.apply(&rec);
         let digest = app.tree.digest();
@@ -1060,25 +1134,25 @@ impl World {
             })
             .collect();
         let key = (rec.header.client_id, rec.header.cxid);
-        let mut created = None;
+        // This txn's answer, held until its chunk ends (`node::apply::Answers`).
         let mut answer = None;
         if let Some((conn, op)) = app.waiting.remove(&key) {
             if let Txn::CreateSession(_) = rec.txn {
                 if app.handshakes.remove(&rec.header.client_id) == Some(conn) {
-                    created = app.conns.get(&conn).map(|sc| (sc.client, conn));
+                    answer = app
+                        .conns
+                        .get(&conn)
+                        .map(|sc| (conn, sc.client, Held::Created(sc.client)));
                 }
-            } else if let Some(sc) = app.conns.get_mut(&conn) {
+            } else if let Some(sc) = app.conns.get(&conn) {
                 // As node::apply::reply_to_origin: the body for the request's opcode.
                 let frame = write_reply_frame(rec.header.cxid, result.zxid, op, &result);
-                let r = sc.order.mark_done(frame, false);
-                if r != rzk_server::net::order::MarkDone::Stored {
-                    problems.push(format!("server {sid}: reply for {key:?} filed as {r:?}"));
-                }
-                answer = Some(conn);
+                answer = Some((conn, sc.client, Held::Reply(frame)));
             }
         }
-        // Acknowledged writes must survive.
-        if answer.is_some() {
+        // Acknowledged writes must survive (applied is committed: a reply still held
+        // when its server crashes does not make the write any less durable).
+        if matches!(answer, Some((_, _, Held::Reply(_)))) {
             self.acked.push((zxid, hash_bytes(payload)));
         }
         let srv = self.srv.as_mut().expect("server mode");
@@ -1150,21 +1224,164 @@ impl World {
         for p in problems {
             self.checker.report(p);
         }
+        let overtake = self.srv().fault_notify_overtakes;
         for (client, conn, f) in frames.drain(..) {
+            // The connection's held answers (earlier txns of this chunk) go first.
+            if !overtake {
+                self.app_release(sid, Some(conn));
+            }
+            self.notification_after_replies(client, sid, conn, zxid.0);
             self.client_frame(client, sid, conn, &f);
         }
-        if let Some((client, conn)) = created {
-            let c = &mut self.srv().clients[client];
-            if c.conn.map(|(s, _, cid)| (s, cid)) == Some((sid, conn)) {
-                c.handshaking = false;
-                self.srv().sessions += 1;
+        let mut held = Vec::new();
+        if let Some((conn, client, h)) = answer {
+            if let Held::Reply(_) = h {
+                let c = &mut self.srv().clients[client];
+                if c.conn.map(|(s, _, cid)| (s, cid)) == Some((sid, conn)) {
+                    c.applied_unanswered.insert(zxid.0, rec.header.cxid);
+                }
             }
-        }
-        if let Some(conn) = answer {
-            self.advance(sid, conn);
+            held.push((conn, h));
         }
         if let Some(conn) = expired_conn {
-            self.close_conn(sid, conn, "session expired");
+            held.push((conn, Held::Close("session expired")));
+        }
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            app.held.extend(held);
+        }
+    }
+
+    /// A node handled one input and applied the commits it produced. Without chunks the
+    /// chunk ends now. With them it ends now, or 1-2 ms later (an applier that lags
+    /// behind: later commits join the chunk, reads wait for its end).
+    pub(super) fn app_after_commits(&mut self, sid: ServerId) {
+        let chunked = self.srv().chunked;
+        let Some(n) = self.nodes.get_mut(&sid) else {
+            return;
+        };
+        let inc = n.inc;
+        let Some(app) = n.app.as_mut() else {
+            return;
+        };
+        if !app.chunk_open || app.chunk_end_scheduled {
+            return;
+        }
+        let delay = if chunked {
+            self.srv().chunk_delay_ms()
+        } else {
+            0
+        };
+        if delay == 0 {
+            self.app_release(sid, None);
+            return;
+        }
+        if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+            app.chunk_end_scheduled = true;
+        }
+        let at = self.now + delay;
+        self.schedule(at, super::Event::ApplyChunkEnd { node: sid, inc });
+    }
+
+    /// `Event::ApplyChunkEnd`.
+    pub(super) fn app_chunk_end(&mut self, sid: ServerId, inc: u64) {
+        let Some(app) = self
+            .nodes
+            .get_mut(&sid)
+            .filter(|n| n.inc == inc)
+            .and_then(|n| n.app.as_mut())
+        else {
+            return;
+        };
+        app.chunk_end_scheduled = false;
+        self.app_release(sid, None);
+    }
+
+    /// The end of an apply chunk (`only`: `None`), or a notification about to be queued
+    /// on connection `only`: hands the held answers (all, or that connection's) to their
+    /// connections, oldest first — a reply is filed in the session's reply order and
+    /// answered from its front (`net::conn`), a close closes. Taken one at a time: what
+    /// an answer sets off (the session's next requests) may apply nothing before it
+    /// returns, but must not see the rest as already released.
+    pub(super) fn app_release(&mut self, sid: ServerId, only: Option<ConnId>) {
+        if only.is_none() {
+            if let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+                app.chunk_open = false;
+            }
+        }
+        loop {
+            let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+                return;
+            };
+            let Some(i) = app
+                .held
+                .iter()
+                .position(|(c, _)| only.is_none_or(|o| o == *c))
+            else {
+                break;
+            };
+            let (conn, h) = app.held.remove(i);
+            if only.is_some() {
+                self.srv().released_early += 1;
+            }
+            let Some(app) = self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) else {
+                return;
+            };
+            match h {
+                Held::Reply(frame) => {
+                    let Some(sc) = app.conns.get_mut(&conn) else {
+                        continue;
+                    };
+                    let r = sc.order.mark_done(frame, false);
+                    if r != rzk_server::net::order::MarkDone::Stored {
+                        self.checker.report(format!(
+                            "server {sid}: a held reply on connection {conn} filed as {r:?}"
+                        ));
+                    }
+                    self.advance(sid, conn);
+                }
+                Held::Created(client) => {
+                    let c = &mut self.srv().clients[client];
+                    if c.conn.map(|(s, _, cid)| (s, cid)) == Some((sid, conn)) {
+                        c.handshaking = false;
+                        self.srv().sessions += 1;
+                    }
+                }
+                Held::Close(why) => self.close_conn(sid, conn, why),
+            }
+        }
+        if only.is_none() {
+            // The write lock is released: the reads that waited for it are answered.
+            let blocked = match self.nodes.get_mut(&sid).and_then(|n| n.app.as_mut()) {
+                Some(app) => std::mem::take(&mut app.reads_blocked),
+                None => return,
+            };
+            for conn in blocked {
+                self.advance(sid, conn);
+            }
+        }
+    }
+
+    /// A notification fired by the txn at `zxid` reaches `client`: every write of its
+    /// that this server applied before must have been answered first (ZooKeeper sends
+    /// a write's reply as it applies it, before any later txn can fire a watch).
+    fn notification_after_replies(
+        &mut self,
+        client: usize,
+        sid: ServerId,
+        conn: ConnId,
+        zxid: i64,
+    ) {
+        let c = &self.srv().clients[client];
+        if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
+            return;
+        }
+        if let Some((w, xid)) = c.applied_unanswered.range(..zxid).next() {
+            let p = format!(
+                "client {client}: a notification fired at {} arrived before the reply of its xid {xid}, applied at {} — a reply was overtaken",
+                hex(zxid),
+                hex(*w)
+            );
+            self.checker.report(p);
         }
     }
 
@@ -1179,6 +1396,13 @@ impl World {
                 let Some(sc) = app.conns.get_mut(&conn) else {
                     return;
                 };
+                if app.chunk_open && sc.order.front_is_local() {
+                    // Waits for the applier's write lock (the chunk's end).
+                    if app.reads_blocked.insert(conn) {
+                        self.srv().reads_behind_chunk += 1;
+                    }
+                    return;
+                }
                 let Some(slot) = sc.order.pop_answerable() else {
                     break;
                 };
@@ -1294,6 +1518,7 @@ impl World {
         }
         srv.replies += 1;
         let c = &mut srv.clients[client];
+        c.applied_unanswered.retain(|_, x| *x != hdr.xid);
         let Some(sent) = c.outstanding.pop_front() else {
             self.checker.report(format!(
                 "client {client}: reply xid {} with nothing outstanding",
@@ -1609,6 +1834,12 @@ impl World {
         self.srv
             .as_ref()
             .map_or((0, 0, 0), |s| (s.expiries, s.ephemerals, s.expired_told))
+    }
+
+    pub(super) fn app_chunk_summary(&self) -> (u64, u64) {
+        self.srv
+            .as_ref()
+            .map_or((0, 0), |s| (s.released_early, s.reads_behind_chunk))
     }
 
     pub(super) fn app_summary(&self) -> (u64, u64, u64, u64) {
