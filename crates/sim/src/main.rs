@@ -46,6 +46,10 @@ struct Args {
     /// applied (replays seeds recorded before chunks were modelled).
     #[arg(long)]
     unchunked: bool,
+    /// Whole-server mode without clients' closeSession (with --unchunked: seeds as
+    /// recorded before session 32).
+    #[arg(long)]
+    no_client_close: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -75,6 +79,7 @@ fn main() {
     let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
     let (mut multis, mut multis_failed, mut torn) = (0u64, 0u64, 0u64);
     let (mut early, mut behind) = (0u64, 0u64);
+    let (mut closes, mut closed) = (0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
@@ -113,6 +118,8 @@ fn main() {
                 torn += r.torn_tails;
                 early += r.released_early;
                 behind += r.reads_behind_chunk;
+                closes += r.closes_sent;
+                closed += r.closes_done;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -125,7 +132,7 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
@@ -153,7 +160,12 @@ fn main() {
                     } else {
                         ""
                     },
-                    if args.unchunked { " --unchunked" } else { "" }
+                    if args.unchunked { " --unchunked" } else { "" },
+                    if args.no_client_close {
+                        " --no-client-close"
+                    } else {
+                        ""
+                    }
                 );
                 failed.push(seed);
             }
@@ -175,6 +187,7 @@ fn main() {
         println!(
             "{early} held answers released before a later txn's notification, {behind} reads waited for an apply chunk's end"
         );
+        println!("{closes} closeSession requests sent by clients, {closed} answered OK");
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -197,6 +210,7 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.fault_accept_bad_checksums = args.fault_bad_checksums;
     o.fault_notify_overtakes = args.fault_notify_overtakes;
     o.chunked_apply = !args.unchunked;
+    o.client_closes = !args.no_client_close;
     o
 }
 

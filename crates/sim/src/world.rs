@@ -67,6 +67,10 @@ pub struct SimOptions {
     /// ends. Off: each txn's answers go out as it is applied (the trajectories of seeds
     /// recorded before session 32).
     pub chunked_apply: bool,
+    /// Whole-server mode: clients sometimes end their session with closeSession (after
+    /// whatever they have outstanding) and start a new one. Off: as seeds recorded
+    /// before session 32.
+    pub client_closes: bool,
 }
 
 impl SimOptions {
@@ -87,6 +91,7 @@ impl SimOptions {
             fault_accept_bad_checksums: false,
             fault_notify_overtakes: false,
             chunked_apply: true,
+            client_closes: true,
         }
     }
 }
@@ -123,6 +128,9 @@ pub struct SimReport {
     /// txn's notification on their connection, and reads that waited for a chunk's end.
     pub released_early: u64,
     pub reads_behind_chunk: u64,
+    /// Whole-server mode: closeSession requests clients sent, and those answered OK.
+    pub closes_sent: u64,
+    pub closes_done: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -389,6 +397,7 @@ impl World {
         ) = self.app_session_summary();
         (self.report.multis, self.report.multis_failed) = self.app_multi_summary();
         (self.report.released_early, self.report.reads_behind_chunk) = self.app_chunk_summary();
+        (self.report.closes_sent, self.report.closes_done) = self.app_close_summary();
         Ok(self.report.clone())
     }
 

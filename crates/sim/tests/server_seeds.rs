@@ -17,12 +17,15 @@ fn server(seed: u64, fault: bool) -> SimOptions {
     o
 }
 
-/// [`server`] without apply chunks (`SimOptions::chunked_apply`): the seeds below that
-/// name a scenario were recorded before chunks were modelled, and chunks change what a
-/// seed does (replies, and so the clients' next requests, come later).
-fn unchunked(seed: u64) -> SimOptions {
+/// [`server`] as seeds were recorded before session 32: without apply chunks
+/// (`SimOptions::chunked_apply`) and without clients' closeSession
+/// (`SimOptions::client_closes`). The seeds below that name a scenario were found that
+/// way, and both change what a seed does (replies come later, clients start new
+/// sessions).
+fn as_recorded(seed: u64) -> SimOptions {
     let mut o = server(seed, false);
     o.chunked_apply = false;
+    o.client_closes = false;
     o
 }
 
@@ -33,6 +36,7 @@ fn server_seeds_keep_every_client_guarantee() {
     let (mut expiries, mut ephemerals, mut told) = (0, 0, 0);
     let (mut multis, mut multis_failed, mut torn) = (0, 0, 0);
     let (mut early, mut behind) = (0, 0);
+    let (mut closes, mut closed) = (0, 0);
     for seed in 0..SEEDS {
         match run_seed(server(seed, false)) {
             Ok(r) => {
@@ -47,6 +51,8 @@ fn server_seeds_keep_every_client_guarantee() {
                 torn += r.torn_tails;
                 early += r.released_early;
                 behind += r.reads_behind_chunk;
+                closes += r.closes_sent;
+                closed += r.closes_done;
             }
             Err(f) => failed.push(format!(
                 "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",
@@ -74,6 +80,11 @@ fn server_seeds_keep_every_client_guarantee() {
     // first, and make reads wait for the chunk's end.
     assert!(early > SEEDS, "held answers released early: {early}");
     assert!(behind > SEEDS, "reads behind a chunk: {behind}");
+    // ...and clients end sessions with closeSession, most of them answered.
+    assert!(
+        closes > 2 * SEEDS && closed > closes / 2,
+        "closeSession sent: {closes}, answered OK: {closed}"
+    );
 }
 
 #[test]
@@ -112,7 +123,7 @@ fn checker_catches_a_restart_that_reads_a_damaged_record() {
     // their checksum (`LogFileReader::accept_bad_checksums`), so a flipped unsynced
     // record comes back as a txn.
     for seed in [2, 4, 7] {
-        let mut o = unchunked(seed);
+        let mut o = as_recorded(seed);
         o.fault_accept_bad_checksums = true;
         match run_seed(o) {
             Ok(_) => panic!("seed {seed}: the damaged record was not caught"),
@@ -122,7 +133,7 @@ fn checker_catches_a_restart_that_reads_a_damaged_record() {
                 f.violation
             ),
         }
-        if let Err(f) = run_seed(unchunked(seed)) {
+        if let Err(f) = run_seed(as_recorded(seed)) {
             panic!("seed {seed} fails without the fault too: {}", f.violation);
         }
     }
@@ -156,7 +167,7 @@ const CLOSED_WRITE_SEEDS: [u64; 3] = [10, 19, 20];
 #[test]
 fn checker_catches_writes_of_expired_sessions() {
     for seed in CLOSED_WRITE_SEEDS {
-        let mut o = unchunked(seed);
+        let mut o = as_recorded(seed);
         o.fault_closed_writes = true;
         match run_seed(o) {
             Ok(_) => panic!("seed {seed}: the injected session bug was not caught"),
@@ -166,7 +177,7 @@ fn checker_catches_writes_of_expired_sessions() {
                 f.violation
             ),
         }
-        if let Err(f) = run_seed(unchunked(seed)) {
+        if let Err(f) = run_seed(as_recorded(seed)) {
             panic!("seed {seed} fails without the fault too: {}", f.violation);
         }
     }
@@ -221,7 +232,7 @@ fn a_server_seed_replays_identically() {
     );
 }
 
-/// Seeds that once failed, kept as regressions (run [`unchunked`], as recorded).
+/// Seeds that once failed, kept as regressions (run [`as_recorded`]).
 ///
 /// * 31130: a new leader whose committed point lagged its log SNAPped a learner at that
 ///   point; the learner refused a SNAP older than its own committed state and went back
@@ -235,9 +246,9 @@ fn a_server_seed_replays_identically() {
 #[test]
 fn once_failing_server_seeds_pass() {
     for seed in [31130, 81539, 212081] {
-        if let Err(f) = run_seed(unchunked(seed)) {
+        if let Err(f) = run_seed(as_recorded(seed)) {
             panic!(
-                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --unchunked --seed {seed})",
+                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --unchunked --no-client-close --seed {seed})",
                 f.violation
             );
         }

@@ -163,6 +163,8 @@ enum Op {
         path: String,
     },
     Multi(Vec<MOp>),
+    /// closeSession: the client ends its session (no request after it).
+    Close,
 }
 
 /// One operation of a multi.
@@ -241,6 +243,9 @@ struct ClientModel {
     /// Writes of this client applied on its server whose replies it has not had yet:
     /// zxid -> xid. A notification fired by a later txn must not arrive before them.
     applied_unanswered: BTreeMap<i64, i32>,
+    /// The client sent closeSession: it sends nothing more on this session, and gives
+    /// the session up once answered or disconnected.
+    closing: bool,
 }
 
 /// State of one znode: (version, data, ephemeral owner), or absent.
@@ -275,11 +280,17 @@ pub(super) struct ServerSim {
     /// Injected bug: a notification does not first release its connection's held
     /// answers (`node::apply::Answers::release_for` skipped).
     pub fault_notify_overtakes: bool,
-    /// Where apply chunks end (xorshift state, seeded; apart from the world's generator,
-    /// so that without chunks a seed draws what it drew before they were modelled).
+    /// Draws for what was modelled after seeds were first recorded (apply chunks, client
+    /// closeSession): xorshift state, seeded, apart from the world's generator, so that
+    /// with those off a seed draws what it drew before.
     chunk_rng: u64,
     /// `SimOptions::chunked_apply`.
     chunked: bool,
+    /// `SimOptions::client_closes`.
+    client_closes: bool,
+    /// closeSession requests clients sent, and those answered OK.
+    pub closes_sent: u64,
+    pub closes_done: u64,
     pub multis: u64,
     pub multis_failed: u64,
     pub expiries: u64,
@@ -306,6 +317,7 @@ impl ServerSim {
             fault_notify_overtakes: o.fault_notify_overtakes,
             chunk_rng: o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             chunked: o.chunked_apply,
+            client_closes: o.client_closes,
             ..ServerSim::default()
         }
     }
@@ -318,6 +330,11 @@ impl ServerSim {
             2 => 1,
             _ => 2,
         }
+    }
+
+    /// Does a client close its session this tick? About once in 300 ticks (6 s).
+    fn closes_now(&mut self) -> bool {
+        self.client_closes && self.next_chunk_draw().is_multiple_of(300)
     }
 
     fn next_chunk_draw(&mut self) -> u64 {
@@ -560,6 +577,12 @@ impl World {
             c.session = None;
             c.handshaking = false;
         }
+        if c.closing {
+            // Closed or not, the session is given up (it expires if the close was lost).
+            c.session = None;
+            c.closing = false;
+            c.versions.clear();
+        }
         self.log(|| format!("client {client}: disconnected from {sid} ({why})"));
     }
 
@@ -595,9 +618,14 @@ impl World {
                         continue;
                     }
                     let c = &self.srv().clients[client];
-                    if c.handshaking || !sending {
+                    if c.handshaking || c.closing || !sending {
                         continue;
                     }
+                    if self.srv().closes_now() {
+                        self.client_close(client, sid, conn);
+                        continue;
+                    }
+                    let c = &self.srv().clients[client];
                     let to = u64::try_from(c.timeout_ms).unwrap_or(1000).max(8);
                     let flowing = c.stalled_until <= now;
                     if self.chaos && flowing && self.rng.gen_bool(0.012) {
@@ -757,6 +785,39 @@ impl World {
         }
     }
 
+    /// The client ends its session: closeSession after whatever it has outstanding
+    /// (`net::conn` submits it as a write whose reply closes the connection).
+    fn client_close(&mut self, client: usize, sid: ServerId, conn: ConnId) {
+        let c = &mut self.srv().clients[client];
+        let xid = c.next_xid;
+        c.next_xid += 1;
+        c.closing = true;
+        c.outstanding.push_back(Sent { xid, op: Op::Close });
+        self.srv().closes_sent += 1;
+        let session = self.srv().clients[client].session.unwrap_or(0);
+        self.log(|| format!("client {client}: closeSession of 0x{session:x} (xid {xid})"));
+        let hdr = RequestHeader {
+            xid,
+            op: OpCode::CloseSession.code(),
+        };
+        let req = match request::decode(&hdr, &[], MAX_BUFFER) {
+            Ok(r) => r,
+            Err(e) => {
+                self.checker.report(format!(
+                    "client {client}: the server refused closeSession: {e}"
+                ));
+                return;
+            }
+        };
+        let now = self.now;
+        let c = &mut self.srv().clients[client];
+        if c.stalled_until > now {
+            c.stalled.push((xid, req));
+            return;
+        }
+        self.conn_request(sid, conn, xid, req);
+    }
+
     fn client_send(&mut self, client: usize, sid: ServerId, conn: ConnId) {
         let path = PATHS[self.rng.gen_range(0..PATHS.len())].to_owned();
         let c = &mut self.srv.as_mut().expect("server mode").clients[client];
@@ -810,6 +871,7 @@ impl World {
         };
         // The client's bytes, decoded by the server's own decoder.
         let (opcode, body) = match &op {
+            Op::Close => (OpCode::CloseSession, Vec::new()),
             Op::Create {
                 path,
                 data,
@@ -922,10 +984,15 @@ impl World {
         let Some(sc) = app.conns.get_mut(&conn) else {
             return;
         };
+        let req = match req {
+            Request::CloseSession => Request::Write(WriteRequest::CloseSession),
+            other => other,
+        };
         match req {
             Request::Write(w) => {
                 if sc.order.must_hold_pipeline() {
-                    sc.order.hold_pipeline(xid, w, false, ());
+                    let close = matches!(w, WriteRequest::CloseSession);
+                    sc.order.hold_pipeline(xid, w, close, ());
                 } else {
                     let session = sc.session;
                     self.send_job(
@@ -959,7 +1026,8 @@ impl World {
         };
         if slot {
             if let Some(sc) = app.conns.get_mut(&conn) {
-                sc.order.push_pipeline(job.cxid, false, ());
+                let close = matches!(job.req, WriteRequest::CloseSession);
+                sc.order.push_pipeline(job.cxid, close, ());
             }
         }
         app.waiting
@@ -1408,14 +1476,16 @@ impl World {
                 };
                 let client = sc.client;
                 let session = sc.session;
-                let frame = match slot {
+                let (frame, close) = match slot {
                     Slot::Pipeline {
-                        done: Some(frame), ..
-                    } => frame,
+                        done: Some(frame),
+                        close,
+                        ..
+                    } => (frame, close),
                     Slot::Pipeline { done: None, .. } => break,
                     Slot::Local { xid, what, .. } => {
                         let auth = AuthInfo::for_ip("127.0.0.1");
-                        rzk_server::read::read_frame(
+                        let f = rzk_server::read::read_frame(
                             xid,
                             &app.tree,
                             &mut app.watches,
@@ -1423,10 +1493,16 @@ impl World {
                             &auth,
                             SessionId(session),
                             &what,
-                        )
+                        );
+                        (f, false)
                     }
                 };
                 self.client_frame(client, sid, conn, &frame);
+                if close {
+                    // `net::conn`: the connection closes after a closeSession's reply.
+                    self.close_conn(sid, conn, "session closed");
+                    return;
+                }
             }
             // release_held
             let Some(sc) = self
@@ -1565,7 +1641,7 @@ impl World {
         }
         let write = matches!(
             sent.op,
-            Op::Create { .. } | Op::Set { .. } | Op::Delete { .. } | Op::Multi(_)
+            Op::Create { .. } | Op::Set { .. } | Op::Delete { .. } | Op::Multi(_) | Op::Close
         );
         let expired = err == ErrorCode::SessionExpired.code() && write;
         if expired {
@@ -1578,8 +1654,20 @@ impl World {
                 ));
             }
         }
+        let mut closed_by_client = false;
         match (&sent.op, sent.xid == hdr.xid && !expired) {
             (_, false) => {}
+            (Op::Close, true) => {
+                // Answered at the zxid of this session's closeSession.
+                closed_by_client = true;
+                if !ok || srv.closed.get(&session) != Some(&z) {
+                    problems.push(format!(
+                        "client {client}: closeSession of 0x{session:x} answered (err {err}) at {}, but the session's closeSession committed at {:?}",
+                        hex(z),
+                        srv.closed.get(&session).map(|c| hex(*c))
+                    ));
+                }
+            }
             (Op::Multi(ops), true) => {
                 let got = if ok {
                     MultiResponse::from_bytes(body).map(|r| r.results)
@@ -1782,6 +1870,13 @@ impl World {
             None => {}
         }
         let c = &mut srv.clients[client];
+        if closed_by_client {
+            // The session is over; the connection closes (`client_disconnected`).
+            c.session = None;
+            c.watches.clear();
+            srv.closes_done += 1;
+        }
+        let c = &mut srv.clients[client];
         if let Some((p, v)) = seen_version {
             c.versions.insert(p, v);
         }
@@ -1834,6 +1929,12 @@ impl World {
         self.srv
             .as_ref()
             .map_or((0, 0, 0), |s| (s.expiries, s.ephemerals, s.expired_told))
+    }
+
+    pub(super) fn app_close_summary(&self) -> (u64, u64) {
+        self.srv
+            .as_ref()
+            .map_or((0, 0), |s| (s.closes_sent, s.closes_done))
     }
 
     pub(super) fn app_chunk_summary(&self) -> (u64, u64) {
