@@ -50,6 +50,14 @@ struct Args {
     /// recorded before session 32).
     #[arg(long)]
     no_client_close: bool,
+    /// Whole-server mode without SetWatches: clients forget their watches on a
+    /// disconnect.
+    #[arg(long)]
+    no_set_watches: bool,
+    /// Whole-server mode as seeds were recorded before session 32: --unchunked
+    /// --no-client-close --no-set-watches.
+    #[arg(long)]
+    as_recorded: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -79,7 +87,7 @@ fn main() {
     let (mut expiries, mut ephemerals, mut told) = (0u64, 0u64, 0u64);
     let (mut multis, mut multis_failed, mut torn) = (0u64, 0u64, 0u64);
     let (mut early, mut behind) = (0u64, 0u64);
-    let (mut closes, mut closed) = (0u64, 0u64);
+    let (mut closes, mut closed, mut set_watches) = (0u64, 0u64, 0u64);
     let mut failed = Vec::new();
     let (mut committed, mut acked, mut crashes, mut partitions) = (0usize, 0usize, 0u32, 0u32);
     for &seed in &seeds {
@@ -120,6 +128,7 @@ fn main() {
                 behind += r.reads_behind_chunk;
                 closes += r.closes_sent;
                 closed += r.closes_done;
+                set_watches += r.set_watches_sent;
                 if args.seed.is_some() {
                     println!("seed {seed}: ok {r:?}");
                 }
@@ -132,7 +141,7 @@ fn main() {
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
                 println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}{}",
+                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}{}{}{}",
                     if args.fault { " --fault" } else { "" },
                     if args.server { " --server" } else { "" },
                     if args.fault_overtake {
@@ -165,6 +174,16 @@ fn main() {
                         " --no-client-close"
                     } else {
                         ""
+                    },
+                    if args.no_set_watches {
+                        " --no-set-watches"
+                    } else {
+                        ""
+                    },
+                    if args.as_recorded {
+                        " --as-recorded"
+                    } else {
+                        ""
                     }
                 );
                 failed.push(seed);
@@ -187,7 +206,7 @@ fn main() {
         println!(
             "{early} held answers released before a later txn's notification, {behind} reads waited for an apply chunk's end"
         );
-        println!("{closes} closeSession requests sent by clients, {closed} answered OK");
+        println!("{closes} closeSession requests sent by clients, {closed} answered OK; {set_watches} SetWatches on reconnects");
     }
     println!(
         "{:.1} s, {:.1} seeds/s",
@@ -209,8 +228,9 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.fault_multi_no_rollback = args.fault_multi;
     o.fault_accept_bad_checksums = args.fault_bad_checksums;
     o.fault_notify_overtakes = args.fault_notify_overtakes;
-    o.chunked_apply = !args.unchunked;
-    o.client_closes = !args.no_client_close;
+    o.chunked_apply = !(args.unchunked || args.as_recorded);
+    o.client_closes = !(args.no_client_close || args.as_recorded);
+    o.client_set_watches = !(args.no_set_watches || args.as_recorded);
     o
 }
 

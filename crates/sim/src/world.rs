@@ -71,6 +71,10 @@ pub struct SimOptions {
     /// whatever they have outstanding) and start a new one. Off: as seeds recorded
     /// before session 32.
     pub client_closes: bool,
+    /// Whole-server mode: a client back on its session re-registers its watches with
+    /// SetWatches (keeping them across reconnects). Off: watches are forgotten on a
+    /// disconnect, as seeds recorded before session 32.
+    pub client_set_watches: bool,
 }
 
 impl SimOptions {
@@ -92,6 +96,7 @@ impl SimOptions {
             fault_notify_overtakes: false,
             chunked_apply: true,
             client_closes: true,
+            client_set_watches: true,
         }
     }
 }
@@ -131,6 +136,8 @@ pub struct SimReport {
     /// Whole-server mode: closeSession requests clients sent, and those answered OK.
     pub closes_sent: u64,
     pub closes_done: u64,
+    /// Whole-server mode: SetWatches sent on reconnects.
+    pub set_watches_sent: u64,
 }
 
 /// A failing run: the violation and the trace tail (empty unless tracing).
@@ -398,6 +405,7 @@ impl World {
         (self.report.multis, self.report.multis_failed) = self.app_multi_summary();
         (self.report.released_early, self.report.reads_behind_chunk) = self.app_chunk_summary();
         (self.report.closes_sent, self.report.closes_done) = self.app_close_summary();
+        self.report.set_watches_sent = self.srv.as_ref().map_or(0, |s| s.set_watches_sent);
         Ok(self.report.clone())
     }
 

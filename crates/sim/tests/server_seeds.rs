@@ -17,15 +17,16 @@ fn server(seed: u64, fault: bool) -> SimOptions {
     o
 }
 
-/// [`server`] as seeds were recorded before session 32: without apply chunks
-/// (`SimOptions::chunked_apply`) and without clients' closeSession
-/// (`SimOptions::client_closes`). The seeds below that name a scenario were found that
-/// way, and both change what a seed does (replies come later, clients start new
-/// sessions).
+/// [`server`] as seeds were recorded before session 32 (`--as-recorded`): without apply
+/// chunks (`SimOptions::chunked_apply`), clients' closeSession
+/// (`SimOptions::client_closes`) and SetWatches (`SimOptions::client_set_watches`). The
+/// seeds below that name a scenario were found that way, and each changes what a seed
+/// does (replies come later, clients start new sessions, keep their watches).
 fn as_recorded(seed: u64) -> SimOptions {
     let mut o = server(seed, false);
     o.chunked_apply = false;
     o.client_closes = false;
+    o.client_set_watches = false;
     o
 }
 
@@ -36,7 +37,7 @@ fn server_seeds_keep_every_client_guarantee() {
     let (mut expiries, mut ephemerals, mut told) = (0, 0, 0);
     let (mut multis, mut multis_failed, mut torn) = (0, 0, 0);
     let (mut early, mut behind) = (0, 0);
-    let (mut closes, mut closed) = (0, 0);
+    let (mut closes, mut closed, mut set_watches) = (0, 0, 0);
     for seed in 0..SEEDS {
         match run_seed(server(seed, false)) {
             Ok(r) => {
@@ -53,6 +54,7 @@ fn server_seeds_keep_every_client_guarantee() {
                 behind += r.reads_behind_chunk;
                 closes += r.closes_sent;
                 closed += r.closes_done;
+                set_watches += r.set_watches_sent;
             }
             Err(f) => failed.push(format!(
                 "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --seed {seed})",
@@ -85,6 +87,8 @@ fn server_seeds_keep_every_client_guarantee() {
         closes > 2 * SEEDS && closed > closes / 2,
         "closeSession sent: {closes}, answered OK: {closed}"
     );
+    // ...and clients back on their sessions re-register watches.
+    assert!(set_watches > SEEDS, "SetWatches sent: {set_watches}");
 }
 
 #[test]
@@ -248,7 +252,7 @@ fn once_failing_server_seeds_pass() {
     for seed in [31130, 81539, 212081] {
         if let Err(f) = run_seed(as_recorded(seed)) {
             panic!(
-                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --unchunked --no-client-close --seed {seed})",
+                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --server --as-recorded --seed {seed})",
                 f.violation
             );
         }

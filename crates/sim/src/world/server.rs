@@ -29,14 +29,14 @@ use rzk_proto::quorum::SessionTouch;
 use rzk_proto::records::{
     Acl, CheckVersionRequest, CreateRequest, DeleteRequest, ExistsRequest, ExistsResponse,
     GetDataRequest, GetDataResponse, ReplyHeader, RequestHeader, SetDataRequest, SetDataResponse,
-    WatcherEvent,
+    SetWatches, SetWatches2, WatcherEvent,
 };
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::{ErrorCode, Jute, OpCode, Reader, ServerId, SessionId, Zxid};
 use rzk_server::auth::AuthInfo;
 use rzk_server::net::order::{Released, ReplyOrder, Slot};
 use rzk_server::prep::{Prep, WriteRequest};
-use rzk_server::reply::{notification_frame, write_reply_frame};
+use rzk_server::reply::{notification_frame, reply_frame, write_reply_frame};
 use rzk_server::request::{self, ReadRequest, Request};
 use rzk_server::session::SessionTracker;
 use rzk_server::tree::DataTree;
@@ -70,7 +70,7 @@ pub(super) struct ForwardJob {
 struct SConn {
     client: usize,
     session: i64,
-    order: ReplyOrder<ReadRequest, WriteRequest, ()>,
+    order: ReplyOrder<LocalReq, WriteRequest, ()>,
     /// Session timeout the connection negotiated (for touches).
     timeout_ms: i32,
 }
@@ -133,6 +133,15 @@ impl App {
     }
 }
 
+/// A request answered on its connection from the local tree (`net::conn`'s `Local`).
+#[derive(Debug)]
+enum LocalReq {
+    Read(ReadRequest),
+    /// Re-registers a reconnecting client's watches; events for what changed after its
+    /// last zxid come first (`WatchManager::set_watches`, `Conn::answer_local`).
+    SetWatches(SetWatches2),
+}
+
 /// A request a client sent, as it remembers it.
 #[derive(Debug, Clone)]
 struct Sent {
@@ -165,6 +174,8 @@ enum Op {
     Multi(Vec<MOp>),
     /// closeSession: the client ends its session (no request after it).
     Close,
+    /// SetWatches after a reconnect (xid -8): the client's armed data watches.
+    SetWatches,
 }
 
 /// One operation of a multi.
@@ -288,6 +299,10 @@ pub(super) struct ServerSim {
     chunked: bool,
     /// `SimOptions::client_closes`.
     client_closes: bool,
+    /// `SimOptions::client_set_watches`.
+    client_set_watches: bool,
+    /// SetWatches requests sent on reconnects.
+    pub set_watches_sent: u64,
     /// closeSession requests clients sent, and those answered OK.
     pub closes_sent: u64,
     pub closes_done: u64,
@@ -318,6 +333,7 @@ impl ServerSim {
             chunk_rng: o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             chunked: o.chunked_apply,
             client_closes: o.client_closes,
+            client_set_watches: o.client_set_watches,
             ..ServerSim::default()
         }
     }
@@ -562,6 +578,8 @@ impl World {
     }
 
     fn client_disconnected(&mut self, client: usize, sid: ServerId, conn: ConnId, why: &str) {
+        // With SetWatches the client re-registers its watches on the next connection.
+        let keep_watches = self.srv().client_set_watches;
         let c = &mut self.srv().clients[client];
         if c.conn.map(|(s, _, cid)| (s, cid)) != Some((sid, conn)) {
             return;
@@ -569,19 +587,23 @@ impl World {
         c.conn = None;
         c.outstanding.clear();
         c.applied_unanswered.clear();
-        c.watches.clear();
+        if !keep_watches {
+            c.watches.clear();
+        }
         c.stalled.clear();
         c.stalled_until = 0;
         if c.handshaking {
             // The createSession's outcome is unknown: start over with a new session.
             c.session = None;
             c.handshaking = false;
+            c.watches.clear();
         }
         if c.closing {
             // Closed or not, the session is given up (it expires if the close was lost).
             c.session = None;
             c.closing = false;
             c.versions.clear();
+            c.watches.clear();
         }
         self.log(|| format!("client {client}: disconnected from {sid} ({why})"));
     }
@@ -723,6 +745,8 @@ impl World {
                 let c = &mut srv.clients[client];
                 c.session = None;
                 c.versions.clear();
+                // An expired session's watches are gone with it.
+                c.watches.clear();
                 self.log(|| {
                     format!("client {client}: session 0x{s:x} expired (told on reconnect to {sid})")
                 });
@@ -782,6 +806,41 @@ impl World {
                 },
                 false,
             );
+        } else {
+            self.client_set_watches(client, sid, conn);
+        }
+    }
+
+    /// A client back on its session re-registers its armed data watches before anything
+    /// else (ZooKeeper's client sends SetWatches, xid -8, with the last zxid it saw).
+    fn client_set_watches(&mut self, client: usize, sid: ServerId, conn: ConnId) {
+        if !self.srv().client_set_watches {
+            return;
+        }
+        let c = &mut self.srv().clients[client];
+        if c.watches.is_empty() {
+            return;
+        }
+        let sw = SetWatches {
+            relative_zxid: c.last_zxid,
+            data_watches: c.watches.keys().cloned().collect(),
+            exist_watches: Vec::new(),
+            child_watches: Vec::new(),
+        };
+        c.outstanding.push_back(Sent {
+            xid: special_xid::SET_WATCHES,
+            op: Op::SetWatches,
+        });
+        self.srv().set_watches_sent += 1;
+        let hdr = RequestHeader {
+            xid: special_xid::SET_WATCHES,
+            op: OpCode::SetWatches.code(),
+        };
+        match request::decode(&hdr, &sw.to_bytes(), MAX_BUFFER) {
+            Ok(req) => self.conn_request(sid, conn, special_xid::SET_WATCHES, req),
+            Err(e) => self.checker.report(format!(
+                "client {client}: the server refused SetWatches: {e}"
+            )),
         }
     }
 
@@ -872,6 +931,7 @@ impl World {
         // The client's bytes, decoded by the server's own decoder.
         let (opcode, body) = match &op {
             Op::Close => (OpCode::CloseSession, Vec::new()),
+            Op::SetWatches => (OpCode::SetWatches, Vec::new()),
             Op::Create {
                 path,
                 data,
@@ -1007,7 +1067,8 @@ impl World {
                     );
                 }
             }
-            Request::Read(r) => sc.order.local(xid, r, ()),
+            Request::Read(r) => sc.order.local(xid, LocalReq::Read(r), ()),
+            Request::SetWatches(sw) => sc.order.local(xid, LocalReq::SetWatches(sw), ()),
             other => {
                 self.checker
                     .report(format!("sim sent an unexpected request {other:?}"));
@@ -1483,7 +1544,11 @@ impl World {
                         ..
                     } => (frame, close),
                     Slot::Pipeline { done: None, .. } => break,
-                    Slot::Local { xid, what, .. } => {
+                    Slot::Local {
+                        xid,
+                        what: LocalReq::Read(what),
+                        ..
+                    } => {
                         let auth = AuthInfo::for_ip("127.0.0.1");
                         let f = rzk_server::read::read_frame(
                             xid,
@@ -1495,6 +1560,19 @@ impl World {
                             &what,
                         );
                         (f, false)
+                    }
+                    Slot::Local {
+                        xid,
+                        what: LocalReq::SetWatches(sw),
+                        ..
+                    } => {
+                        // As `Conn::answer_local`: the events, then the reply.
+                        let events = app.watches.set_watches(conn, &sw, &app.tree);
+                        let zxid = app.tree.last_zxid();
+                        for ev in &events {
+                            self.client_frame(client, sid, conn, &notification_frame(ev));
+                        }
+                        (reply_frame(xid, zxid, 0, &[]), false)
                     }
                 };
                 self.client_frame(client, sid, conn, &frame);
@@ -1657,6 +1735,13 @@ impl World {
         let mut closed_by_client = false;
         match (&sent.op, sent.xid == hdr.xid && !expired) {
             (_, false) => {}
+            (Op::SetWatches, true) => {
+                // The events for what changed came first (the watch rule below checks
+                // that none is missing); the reply is OK.
+                if !ok {
+                    problems.push(format!("client {client}: SetWatches answered err {err}"));
+                }
+            }
             (Op::Close, true) => {
                 // Answered at the zxid of this session's closeSession.
                 closed_by_client = true;
