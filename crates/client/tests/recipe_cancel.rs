@@ -186,6 +186,21 @@ async fn try_lock_returns_by_its_deadline_while_the_same_value_is_acquiring() {
         took < Duration::from_secs(2),
         "semaphore try_lock(300 ms) took {took:?}"
     );
+    // The semaphore's state answers at once too (a break-it review found is_acquired and
+    // lost waiting behind the other task's whole acquire).
+    assert!(!timeout(quick, sem.is_acquired())
+        .await
+        .expect("semaphore is_acquired waited"));
+    assert_eq!(
+        timeout(quick, sem.lost())
+            .await
+            .expect("semaphore lost waited"),
+        LostReason::NotHeld
+    );
+    assert!(timeout(quick, sem.release())
+        .await
+        .expect("semaphore release waited")
+        .is_err());
     holder.release().await.unwrap();
     sem_holder.release().await.unwrap();
     timeout(WAIT, pending).await.unwrap().unwrap().unwrap();
@@ -231,4 +246,111 @@ async fn a_semaphore_lock_dropped_at_any_point_leaves_nothing_behind() {
     }
     assert!(left.is_empty(), "left behind: {left:?}");
     common::delete_all(&a, &root).await;
+}
+
+/// A zero wait still takes a free lock (Curator's `acquire(0, unit)` looks once), and
+/// refuses a held one at once, leaving no node behind.
+#[tokio::test]
+async fn a_zero_wait_takes_a_free_lock() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "zerowait").await;
+    let lock = format!("{root}/lock");
+    let m = Mutex::new(a.clone(), &lock).unwrap();
+    let g = m.try_lock(Duration::ZERO).await.unwrap();
+    assert!(g.is_some(), "a free Mutex refused a zero wait");
+    let other = Mutex::new(b.clone(), &lock).unwrap();
+    assert!(other.try_lock(Duration::ZERO).await.unwrap().is_none());
+    assert_eq!(settle(&a, &lock, 1).await.len(), 1);
+    drop(g);
+    let sem_path = format!("{root}/sem");
+    let sem = SemaphoreMutex::new(a.clone(), &sem_path).unwrap();
+    let held = sem.try_lock(Duration::ZERO).await.unwrap();
+    assert!(held.is_some(), "a free SemaphoreMutex refused a zero wait");
+    let sem2 = SemaphoreMutex::new(b.clone(), &sem_path).unwrap();
+    assert!(sem2.try_lock(Duration::ZERO).await.unwrap().is_none());
+    drop(held);
+    let rw = ReadWriteLock::new(a.clone(), &format!("{root}/rw")).unwrap();
+    let r = rw.read_lock().try_lock(Duration::ZERO).await.unwrap();
+    assert!(r.is_some(), "a free read lock refused a zero wait");
+    drop(r);
+    let w = rw.write_lock().try_lock(Duration::ZERO).await.unwrap();
+    assert!(w.is_some(), "a free write lock refused a zero wait");
+    drop(w);
+    common::delete_all(&a, &root).await;
+}
+
+/// A `LeaderLatch::start` dropped after its create was sent leaves no latch node (one
+/// left behind would lead for nobody until its session ends; a break-it review saw 8 of
+/// 200 timed-out starts do that).
+#[tokio::test]
+async fn a_latch_start_dropped_after_its_create_was_sent_leaves_no_node() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "latchcancel").await;
+    let path = format!("{root}/latch");
+    a.create(&path, b"", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut left = 0;
+    for _ in 0..20 {
+        let mut f = Box::pin(LeaderLatch::start(b.clone(), &path, "gone"));
+        // One poll queues the create; then the future is dropped.
+        assert!(futures::poll!(f.as_mut()).is_pending());
+        tokio::task::yield_now().await;
+        drop(f);
+        let c = settle(&b, &path, 0).await;
+        if !c.is_empty() {
+            left += 1;
+            for n in c {
+                let _ = a.delete(&format!("{path}/{n}"), None).await;
+            }
+        }
+    }
+    assert_eq!(left, 0, "dropped starts left nodes in {left} of 20 tries");
+    // The election still works: a new participant leads.
+    let l = LeaderLatch::start(a.clone(), &path, "next").await.unwrap();
+    assert!(l.await_leadership(WAIT).await.unwrap());
+    l.close().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+/// A leader whose latch node is deleted (by an operator, or anyone with the rights) stops
+/// leading at once and the next participant takes over: never two leaders. Closing or
+/// dropping a latch leaves its watchers reading `false`.
+#[tokio::test]
+async fn a_latch_leader_whose_node_is_deleted_steps_down() {
+    let hosts = hosts_or_start();
+    let (a, b, admin) = (
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+        common::connect(&hosts).await,
+    );
+    let root = common::test_root(&admin, "latchdeleted").await;
+    let path = format!("{root}/latch");
+    let l1 = LeaderLatch::start(a.clone(), &path, "one").await.unwrap();
+    assert!(l1.await_leadership(WAIT).await.unwrap());
+    let l2 = LeaderLatch::start(b.clone(), &path, "two").await.unwrap();
+    let mut w1 = l1.leadership_watcher();
+    admin.delete(l1.node(), None).await.unwrap();
+    timeout(WAIT, w1.wait_for(|l| !*l))
+        .await
+        .expect("the deleted leader kept leading")
+        .ok();
+    assert!(!l1.has_leadership());
+    assert!(l2.await_leadership(WAIT).await.unwrap());
+    assert!(!l1.has_leadership(), "two leaders");
+    assert_eq!(l2.participants().await.unwrap(), ["two"]);
+    // Closing publishes false to the watchers.
+    let w2 = l2.leadership_watcher();
+    assert!(*w2.borrow());
+    l2.close().await.unwrap();
+    assert!(!*w2.borrow(), "a closed latch's watcher still reads true");
+    let l3 = LeaderLatch::start(a.clone(), &path, "three").await.unwrap();
+    assert!(l3.await_leadership(WAIT).await.unwrap());
+    let w3 = l3.leadership_watcher();
+    drop(l3);
+    assert!(!*w3.borrow(), "a dropped latch's watcher still reads true");
+    drop(l1);
+    common::delete_all(&admin, &root).await;
 }

@@ -282,6 +282,46 @@ async fn leader_latch_and_election() {
     common::delete_all(&admin, &root).await;
 }
 
+/// Consumers that share one client (one session) must not take the same item: each
+/// claim is told apart by its token, not by its session (a break-it review saw 100
+/// items delivered 297 times to 4 tasks on one client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_consumers_sharing_a_client_take_each_item_once() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "queue-shared").await;
+    let q = DistributedQueue::new(a.clone(), &format!("{root}/q")).unwrap();
+    const ITEMS: usize = 60;
+    for i in 0..ITEMS {
+        q.put(format!("m{i}").as_bytes()).await.unwrap();
+    }
+    let mut consumers = Vec::new();
+    for _ in 0..4 {
+        let q = q.clone();
+        consumers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(it) = q.try_take().await.unwrap() {
+                got.push(String::from_utf8(it.data.clone()).unwrap());
+                // Hold the claim a little, so that the others run into it.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                it.ack().await.unwrap();
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for c in consumers {
+        all.extend(timeout(WAIT * 3, c).await.unwrap().unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(n, all.len(), "items delivered more than once");
+    assert_eq!(all.len(), ITEMS, "items lost");
+    assert!(q.is_empty().await.unwrap());
+    common::delete_all(&a, &root).await;
+}
+
 #[tokio::test]
 async fn queue_is_ordered_and_at_least_once() {
     let hosts = hosts_or_start();

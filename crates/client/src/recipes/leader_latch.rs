@@ -4,7 +4,10 @@
 //!
 //! Leadership is published on a `watch` channel. It is dropped as soon as the connection
 //! is lost (as Curator does on SUSPENDED) and re-evaluated after reconnecting; it ends for
-//! good when the session ends. Never report leadership while disconnected.
+//! good when the session ends, when the latch is closed or dropped (receivers then read
+//! `false`), or when our latch node is deleted by someone else (the leader watches its own
+//! node: Curator's leader does not, and keeps believing it leads while the next
+//! participant takes over). Never report leadership while disconnected.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::release::Releaser;
-use super::util::{child_path, create_protected_sequential, delete_guaranteed, sort_children};
+use super::util::{child_path, delete_guaranteed, sort_children, AbandonGuard};
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState};
 use crate::Client;
@@ -32,6 +35,8 @@ pub struct LeaderLatch {
     path: String,
     node: String,
     leader: watch::Receiver<bool>,
+    /// The sending side, kept to publish `false` when the latch is closed or dropped.
+    leader_tx: watch::Sender<bool>,
     task: JoinHandle<()>,
     releaser: Releaser,
     closed: bool,
@@ -43,19 +48,32 @@ impl LeaderLatch {
     ///
     /// Curator: `new LeaderLatch(client, path, id).start()`.
     ///
+    /// Cancel-safe: a `start` dropped before it returns (a `timeout` around it) deletes
+    /// the latch node it made or may have made, in the background; left behind, that node
+    /// would lead for nobody until the session ends.
+    ///
     /// # Errors
     /// [`Error::InvalidPath`] for an invalid `path`; errors of creating the latch node
     /// (e.g. NOAUTH, or session errors).
     pub async fn start(client: Client, path: &str, id: &str) -> Result<LeaderLatch> {
         rzk_proto::path::validate(path, false)?;
-        let node = create_protected_sequential(&client, path, LATCH_NAME, id.as_bytes()).await?;
+        let (abandon, node) =
+            AbandonGuard::create(&client, path, LATCH_NAME, id.as_bytes()).await?;
+        // From here on nothing awaits: the latch (and its Drop) owns the node.
+        abandon.disarm();
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(run(client.clone(), path.to_owned(), node.clone(), tx));
+        let task = tokio::spawn(run(
+            client.clone(),
+            path.to_owned(),
+            node.clone(),
+            tx.clone(),
+        ));
         Ok(LeaderLatch {
             client,
             path: path.to_owned(),
             node,
             leader: rx,
+            leader_tx: tx,
             task,
             releaser: Releaser::current(),
             closed: false,
@@ -126,6 +144,7 @@ impl LeaderLatch {
     pub async fn close(mut self) -> Result<()> {
         self.closed = true;
         self.task.abort();
+        self.leader_tx.send_replace(false);
         delete_guaranteed(&self.client, &self.node).await
     }
 }
@@ -136,6 +155,7 @@ impl Drop for LeaderLatch {
             return;
         }
         self.task.abort();
+        self.leader_tx.send_replace(false);
         self.releaser
             .delete("leader latch", self.client.clone(), self.node.clone());
     }
@@ -147,11 +167,11 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
     loop {
         let step = check(&client, &path, &name).await;
         let w = match step {
-            Ok(None) => {
+            Ok(Step::Leads(w)) => {
                 tx.send_replace(true);
-                None
+                Some(w)
             }
-            Ok(Some(w)) => {
+            Ok(Step::Waits(w)) => {
                 tx.send_replace(false);
                 Some(w)
             }
@@ -185,6 +205,13 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
                             tx.send_replace(false);
                             return;
                         }
+                        // Our own node deleted while we led: at once, not after the
+                        // next listing (which then finds it gone and leaves).
+                        if ev.event_type == EventType::NodeDeleted
+                            && ev.path == node
+                        {
+                            tx.send_replace(false);
+                        }
                     }
                     break;
                 }
@@ -203,8 +230,10 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
     }
 }
 
-/// `Ok(None)` when we lead, `Ok(Some(watch))` on our predecessor otherwise.
-async fn check(client: &Client, path: &str, name: &str) -> Result<Option<crate::OneshotWatch>> {
+/// `Ok(Step::Leads(watch))` when we lead (the watch is on our own node, to learn if it is
+/// deleted), `Ok(Step::Waits(watch))` on our predecessor otherwise; [`Error::NoNode`]
+/// when our node is gone.
+async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
     loop {
         let mut children = client.get_children(path).await?;
         sort_children(&mut children, &[LATCH_NAME]);
@@ -213,15 +242,25 @@ async fn check(client: &Client, path: &str, name: &str) -> Result<Option<crate::
             .position(|c| c == name)
             .ok_or(Error::NoNode)?;
         if idx == 0 {
-            return Ok(None);
+            // Deleted between the listing and the watch: NoNode, out of the election.
+            let (_, _, w) = client.get_data_w(&child_path(path, name)).await?;
+            return Ok(Step::Leads(w));
         }
         match client
             .get_data_w(&child_path(path, &children[idx - 1]))
             .await
         {
-            Ok((_, _, w)) => return Ok(Some(w)),
+            Ok((_, _, w)) => return Ok(Step::Waits(w)),
             Err(Error::NoNode) => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Where a participant stands ([`check`]).
+enum Step {
+    /// It leads; the watch is on its own node.
+    Leads(crate::OneshotWatch),
+    /// It waits; the watch is on its predecessor.
+    Waits(crate::OneshotWatch),
 }

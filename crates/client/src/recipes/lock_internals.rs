@@ -127,25 +127,29 @@ impl LockCore {
         skip_wait: &(dyn Fn() -> bool + Sync),
     ) -> Result<bool> {
         let name = rzk_proto::path::basename(ours).to_owned();
+        let passed = || deadline.is_some_and(|d| Instant::now() >= d);
         loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
-            }
             // CONNECTIONLOSS is not the end of the attempt: our node lives as long as the
             // session, so wait for the reconnect and look again (Curator's retry loop).
             let mut children = match self.client.get_children(&self.base).await {
                 Ok(c) => c,
                 Err(Error::ConnectionLoss) => {
                     self.reconnect_or_give_up(deadline).await?;
+                    if passed() {
+                        return Ok(false);
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             self.sort(&mut children);
             let decision = self.decide(&children, &name)?;
+            // The deadline is looked at only when we would have to wait: a zero wait
+            // still takes a free lock (Curator's `acquire(0, unit)` looks once).
             let watch_path = match decision {
                 Decision::Holds => return Ok(true),
                 Decision::Watch(_) if skip_wait() => return Ok(true),
+                Decision::Watch(_) if passed() => return Ok(false),
                 Decision::Watch(p) => child_path(&self.base, &p),
             };
             let w = match self.client.get_data_w(&watch_path).await {
@@ -153,6 +157,9 @@ impl LockCore {
                 Err(Error::NoNode) => continue,
                 Err(Error::ConnectionLoss) => {
                     self.reconnect_or_give_up(deadline).await?;
+                    if passed() {
+                        return Ok(false);
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),

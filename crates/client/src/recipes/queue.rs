@@ -6,11 +6,15 @@
 //! session ends first the claim vanishes and another consumer gets the item again:
 //! at-least-once, never silently lost. Items are handed out in sequence order.
 //!
-//! A claim whose create answer was lost (CONNECTIONLOSS) is created again after the
-//! reconnect; finding it there already with our session as its ephemeral owner means
-//! the first create happened, and the item is ours. (Curator's queue skips such a claim
-//! as another consumer's, so the item stays claimed, undelivered, for the rest of the
-//! consumer's session: found by a break-it review, matching Curator 5.4.)
+//! A claim holds a token (a fresh UUID) of the `take` that made it. A claim whose create
+//! answer was lost (CONNECTIONLOSS) is created again after the reconnect; finding it
+//! there already with our token means the first create happened, and the item is ours.
+//! (Curator's queue skips such a claim as another consumer's, so the item stays claimed,
+//! undelivered, for the rest of the consumer's session: found by a break-it review,
+//! matching Curator 5.4.) The token, not the claim's ephemeral owner, decides: consumers
+//! sharing one `Client` share its session, and each must see the others' claims as
+//! taken (a second break-it review found items delivered up to 4 times to 4 tasks on
+//! one client when the owner decided).
 
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
@@ -102,22 +106,29 @@ impl DistributedQueue {
         Ok((c, w))
     }
 
-    /// Creates the claim node `claim`: `true` when this session holds it (created now, or
-    /// by an earlier create of ours whose answer was lost), `false` when another
-    /// consumer does.
+    /// Creates the claim node `claim` holding a fresh token: `true` when this call holds
+    /// it (created now, or by its own earlier create whose answer was lost), `false` when
+    /// another consumer does (another session, or another task on this one).
     async fn claim(&self, claim: &str) -> Result<bool> {
+        let token = uuid::Uuid::new_v4().to_string();
         let mut tries = 0;
         loop {
             // The locks container may have been reaped since we ensured it.
-            let created =
-                create_under_container(&self.client, claim, b"", CreateMode::Ephemeral).await;
+            let created = create_under_container(
+                &self.client,
+                claim,
+                token.as_bytes(),
+                CreateMode::Ephemeral,
+            )
+            .await;
             match created {
                 Ok(_) => return Ok(true),
-                Err(Error::NodeExists) => match self.client.exists(claim).await? {
-                    Some(stat) => return Ok(stat.ephemeral_owner == self.client.session_id()),
+                Err(Error::NodeExists) => match self.client.get_data(claim).await {
+                    Ok((data, _)) => return Ok(data == token.as_bytes()),
                     // Released meanwhile: try again, a few times.
-                    None if tries < REAPED_RETRIES => tries += 1,
-                    None => return Ok(false),
+                    Err(Error::NoNode) if tries < REAPED_RETRIES => tries += 1,
+                    Err(Error::NoNode) => return Ok(false),
+                    Err(e) => return Err(e),
                 },
                 // The create may have happened: ask again once reconnected.
                 Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,

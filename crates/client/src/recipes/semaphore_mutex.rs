@@ -41,6 +41,9 @@ pub struct SemaphoreMutex {
     leases: String,
     lock: Mutex,
     held: Arc<AsyncMutex<Option<Lease>>>,
+    /// One acquire at a time on this value. Apart from `held`, which is only locked
+    /// briefly, so `is_acquired`, `lost` and `release` answer while an acquire waits.
+    acquiring: AsyncMutex<()>,
 }
 
 impl SemaphoreMutex {
@@ -57,6 +60,7 @@ impl SemaphoreMutex {
             leases: child_path(path, "leases"),
             client,
             held: Arc::new(AsyncMutex::new(None)),
+            acquiring: AsyncMutex::new(()),
         })
     }
 
@@ -130,10 +134,10 @@ impl SemaphoreMutex {
     }
 
     async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
-        let Some(mut held) = lock_until(&self.held, deadline).await else {
+        let Some(_acquiring) = lock_until(&self.acquiring, deadline).await else {
             return Ok(None);
         };
-        if held.is_some() {
+        if self.held.lock().await.is_some() {
             return Err(Error::Recipe(
                 "SemaphoreMutex is not re-entrant and is already held".into(),
             ));
@@ -166,6 +170,9 @@ impl SemaphoreMutex {
         Ok(match taken {
             None => None,
             Some((lease, node)) => {
+                // Locked before the guard is disarmed: a future dropped while it waits
+                // for `held` still deletes the lease.
+                let mut held = self.held.lock().await;
                 lease.disarm();
                 let lost = spawn_lost_monitor(self.client.clone(), node.clone());
                 *held = Some(Lease {
