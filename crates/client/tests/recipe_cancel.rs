@@ -354,3 +354,34 @@ async fn a_latch_leader_whose_node_is_deleted_steps_down() {
     drop(l1);
     common::delete_all(&admin, &root).await;
 }
+
+/// A `DoubleBarrier::enter` dropped part-way (a timeout swept across it) leaves no member
+/// node: one left behind would count as a participant that never entered.
+#[tokio::test]
+async fn a_double_barrier_enter_dropped_part_way_leaves_no_member() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "barriercancel").await;
+    let path = format!("{root}/barrier");
+    let mut left = 0;
+    for i in 0..20u64 {
+        let db = DoubleBarrier::new(b.clone(), &path, 2).unwrap();
+        let cut = Duration::from_micros(150 * i);
+        let r = timeout(cut, db.enter(None)).await;
+        assert!(r.is_err(), "a 2-member barrier completed with one member");
+        // Listed through b: its session sees its own requests first.
+        let members: Vec<String> = settle(&b, &path, 0)
+            .await
+            .into_iter()
+            .filter(|n| n != "ready")
+            .collect();
+        if !members.is_empty() {
+            left += 1;
+            for n in members {
+                let _ = a.delete(&format!("{path}/{n}"), None).await;
+            }
+        }
+    }
+    assert_eq!(left, 0, "dropped enters left members in {left} of 20 tries");
+    common::delete_all(&a, &root).await;
+}

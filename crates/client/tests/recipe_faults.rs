@@ -609,3 +609,38 @@ async fn double_barrier_leave_timeout_lowers_the_ready_flag() {
     zk2.close().await.unwrap();
     common::delete_all(&zk1, &root).await;
 }
+
+/// A barrier wait rides out a short disconnection (a break-it review saw it return
+/// CONNECTIONLOSS at once on any disconnect, where the docs promised it only when the
+/// connection stays away), and still sees the barrier removed.
+#[tokio::test]
+async fn barrier_wait_rides_out_a_disconnection() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "barrierloss").await;
+    let path = format!("{root}/b");
+    let setter = Barrier::new(other.clone(), &path).unwrap();
+    setter.set().await.unwrap();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let waiter = Barrier::new(zk.clone(), &path).unwrap();
+    // Disconnected, and kept so for a while (new connections are closed at once) ...
+    proxy.block(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... when the wait starts: its first look fails with CONNECTIONLOSS.
+    let waiting = tokio::spawn(async move { waiter.wait(None).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "the wait ended with the connection");
+    proxy.block(false);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the wait ended before the barrier went"
+    );
+    setter.remove().await.unwrap();
+    let r = timeout(WAIT, waiting).await.unwrap().unwrap();
+    assert!(r.expect("wait failed"), "the wait timed out");
+    zk.close().await.unwrap();
+    common::delete_all(&other, &root).await;
+}

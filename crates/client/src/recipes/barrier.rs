@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::util::{create_under_container, delete_quietly, ensure_path};
+use super::util::{await_reconnect, create_under_container, delete_quietly, ensure_path};
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType};
 use crate::Client;
@@ -67,7 +67,23 @@ impl Barrier {
     pub async fn wait(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| tokio::time::Instant::now() + d);
         loop {
-            let (stat, w) = self.client.exists_w(&self.path).await?;
+            let (stat, w) = match self.client.exists_w(&self.path).await {
+                Ok(x) => x,
+                // A short disconnection does not end the wait; one that outlasts `max`
+                // is its timeout.
+                Err(Error::ConnectionLoss) => {
+                    match await_reconnect(&self.client, deadline).await {
+                        Err(Error::ConnectionLoss)
+                            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) =>
+                        {
+                            return Ok(false)
+                        }
+                        r => r?,
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if stat.is_none() {
                 return Ok(true);
             }

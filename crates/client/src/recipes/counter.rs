@@ -124,7 +124,9 @@ impl SharedCounter {
     /// Curator: a `trySetCount` loop (as `DistributedAtomicInteger.add`).
     ///
     /// # Errors
-    /// As [`SharedCounter::get`].
+    /// As [`SharedCounter::get`]; an [`Error::ConnectionLoss`] from the compare-and-set
+    /// means the connection was lost before its answer: the add may or may not have
+    /// happened (as with Curator), so adding again may count twice.
     pub async fn add(&self, delta: i32) -> Result<i32> {
         loop {
             let cur = self.get().await?;

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path,
+    ensure_path, AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatchedEvent};
@@ -84,11 +84,22 @@ impl DoubleBarrier {
     ///
     /// Curator: `DistributedDoubleBarrier.enter(maxWait, unit)`.
     ///
+    /// Cancel-safe: an `enter` dropped before it returns (a `timeout` around it) takes our
+    /// node away in the background; left behind, it would count as a participant that
+    /// never entered.
+    ///
     /// # Errors
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn enter(&self, max: Option<Duration>) -> Result<bool> {
-        let deadline = max.map(|d| Instant::now() + d);
+        let abandon = AbandonGuard::for_node(&self.client, &self.ours);
+        let r = self.enter_until(max.map(|d| Instant::now() + d)).await;
+        // Ended by itself: entered (the node stays), or the node was taken away.
+        abandon.disarm();
+        r
+    }
+
+    async fn enter_until(&self, deadline: Option<Instant>) -> Result<bool> {
         ensure_path(&self.client, &self.path).await?;
         let (ready, w) = self.client.exists_w(&self.ready).await?;
         loop {

@@ -6,7 +6,10 @@
 //! only bumps a count; another task acquiring through the same value (an
 //! `Arc<Mutex>` shared by several tasks) waits until that hold is given back, so tasks
 //! sharing one value exclude each other as processes do. (Outside any task, e.g. in
-//! `block_on`, all callers count as one owner.)
+//! `block_on`, all callers count as one owner.) So concurrency inside one task is one
+//! owner: several `lock()` futures of one value polled together in one task (`join_all`,
+//! `select!`, `FuturesUnordered`) all get the lock at once. Give each contender a task of
+//! its own (`tokio::spawn`).
 //! The holder can learn it lost the lock ([`Mutex::lost`]): node deleted, session ended,
 //! or disconnected for half the session timeout or longer ([`LostReason`]). Never assume the lock is still held
 //! after `lost()` fired.

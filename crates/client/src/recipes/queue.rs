@@ -72,8 +72,10 @@ impl DistributedQueue {
     /// Curator: `DistributedQueue.put(item)`.
     ///
     /// # Errors
-    /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
-    /// connection stays away) and server errors such as [`Error::NoAuth`].
+    /// [`Error::ConnectionLoss`] when the connection is lost before the answer: the item
+    /// may or may not have been added (as with Curator), so putting it again may queue it
+    /// twice. Other session errors ([`Error::SessionExpired`]) and server errors such as
+    /// [`Error::NoAuth`].
     pub async fn put(&self, data: &[u8]) -> Result<String> {
         let item = child_path(&self.path, QUEUE_ITEM_NAME);
         create_under_container(&self.client, &item, data, CreateMode::PersistentSequential).await

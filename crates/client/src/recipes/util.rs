@@ -311,6 +311,18 @@ impl AbandonGuard {
         }
     }
 
+    /// A guard for a node of a known path (not protected-sequential): dropped armed, it
+    /// deletes `node` in the background (nothing if it was never created).
+    pub(crate) fn for_node(client: &Client, node: &str) -> AbandonGuard {
+        AbandonGuard {
+            client: client.clone(),
+            parent: String::new(),
+            prefix: String::new(),
+            node: Some(node.to_owned()),
+            armed: true,
+        }
+    }
+
     /// The acquire ended by itself (it holds, or deleted its node); nothing to clean up.
     pub(crate) fn disarm(mut self) {
         self.armed = false;
