@@ -322,6 +322,33 @@ async fn queue_consumers_sharing_a_client_take_each_item_once() {
     common::delete_all(&a, &root).await;
 }
 
+/// A claimed item dropped without `ack` or `abandon` (an early return, a panic) is handed
+/// back: another consumer gets it at once, not when the first one's session ends.
+#[tokio::test]
+async fn a_dropped_queue_item_is_handed_back() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "queue-drop").await;
+    let p = format!("{root}/q");
+    let qa = DistributedQueue::new(a.clone(), &p).unwrap();
+    let qb = DistributedQueue::new(b.clone(), &p).unwrap();
+    qa.put(b"only").await.unwrap();
+    let it = qa.take().await.unwrap();
+    assert!(
+        qb.try_take().await.unwrap().is_none(),
+        "claimed item taken twice"
+    );
+    drop(it);
+    let again = timeout(WAIT, qb.take())
+        .await
+        .expect("the dropped item stayed claimed")
+        .unwrap();
+    assert_eq!(again.data, b"only");
+    again.ack().await.unwrap();
+    assert!(qa.is_empty().await.unwrap());
+    common::delete_all(&a, &root).await;
+}
+
 #[tokio::test]
 async fn queue_is_ordered_and_at_least_once() {
     let hosts = hosts_or_start();

@@ -16,6 +16,7 @@
 //! taken (a second break-it review found items delivered up to 4 times to 4 tasks on
 //! one client when the owner decided).
 
+use super::release::Releaser;
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
     ensure_path, REAPED_RETRIES,
@@ -38,10 +39,12 @@ pub struct DistributedQueue {
 }
 
 /// A claimed item. Call [`QueueItem::ack`] once processed, or [`QueueItem::abandon`] to
-/// hand it back. Dropping it does neither: the claim (an ephemeral node) keeps the item
-/// from every other consumer until this session ends.
+/// hand it back. Dropping it without either (an early return, a panic, a cancelled
+/// `ack`) hands it back too: the claim is deleted in the background, on the runtime the
+/// item was taken on, and the item is delivered again (at-least-once). Curator has no
+/// such object (its consumer callback either returns or throws).
 #[derive(Debug)]
-#[must_use = "a dropped item stays claimed until the session ends: ack or abandon it"]
+#[must_use = "a dropped item is handed back unprocessed: ack it once processed"]
 pub struct QueueItem {
     client: Client,
     /// The item's node path.
@@ -49,6 +52,9 @@ pub struct QueueItem {
     /// The item's data.
     pub data: Vec<u8>,
     claim: String,
+    releaser: Releaser,
+    /// `ack` or `abandon` ran to the end: nothing left for `Drop`.
+    done: bool,
 }
 
 impl DistributedQueue {
@@ -153,6 +159,8 @@ impl DistributedQueue {
                         path,
                         data,
                         claim,
+                        releaser: Releaser::current(),
+                        done: false,
                     }))
                 }
                 Err(Error::NoNode) => delete_guaranteed(&self.client, &claim).await?,
@@ -229,14 +237,30 @@ impl QueueItem {
     /// Marks the item processed: deletes it, then our claim. If the item cannot be
     /// deleted the claim is still dropped, so the item is delivered again (at-least-once)
     /// instead of staying claimed for the rest of the session.
-    pub async fn ack(self) -> Result<()> {
+    pub async fn ack(mut self) -> Result<()> {
         let deleted = delete_quietly(&self.client, &self.path).await;
         let unclaimed = delete_guaranteed(&self.client, &self.claim).await;
+        self.done = true;
         deleted.and(unclaimed)
     }
 
     /// Gives the item back unprocessed.
-    pub async fn abandon(self) -> Result<()> {
-        delete_guaranteed(&self.client, &self.claim).await
+    pub async fn abandon(mut self) -> Result<()> {
+        let r = delete_guaranteed(&self.client, &self.claim).await;
+        self.done = true;
+        r
+    }
+}
+
+impl Drop for QueueItem {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.releaser.delete(
+            "queue item claim",
+            self.client.clone(),
+            std::mem::take(&mut self.claim),
+        );
     }
 }
