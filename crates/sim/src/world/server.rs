@@ -832,16 +832,15 @@ impl World {
             op: Op::SetWatches,
         });
         self.srv().set_watches_sent += 1;
-        let hdr = RequestHeader {
-            xid: special_xid::SET_WATCHES,
-            op: OpCode::SetWatches.code(),
-        };
-        match request::decode(&hdr, &sw.to_bytes(), MAX_BUFFER) {
-            Ok(req) => self.conn_request(sid, conn, special_xid::SET_WATCHES, req),
-            Err(e) => self.checker.report(format!(
-                "client {client}: the server refused SetWatches: {e}"
-            )),
-        }
+        let body = sw.to_bytes();
+        self.client_transmit(
+            client,
+            sid,
+            conn,
+            special_xid::SET_WATCHES,
+            OpCode::SetWatches,
+            &body,
+        );
     }
 
     /// The client ends its session: closeSession after whatever it has outstanding
@@ -855,15 +854,29 @@ impl World {
         self.srv().closes_sent += 1;
         let session = self.srv().clients[client].session.unwrap_or(0);
         self.log(|| format!("client {client}: closeSession of 0x{session:x} (xid {xid})"));
+        self.client_transmit(client, sid, conn, xid, OpCode::CloseSession, &[]);
+    }
+
+    /// The request's bytes leave the client: decoded by the server's own decoder, then
+    /// admitted on its connection (or queued while the client's stream is stalled).
+    fn client_transmit(
+        &mut self,
+        client: usize,
+        sid: ServerId,
+        conn: ConnId,
+        xid: i32,
+        opcode: OpCode,
+        body: &[u8],
+    ) {
         let hdr = RequestHeader {
             xid,
-            op: OpCode::CloseSession.code(),
+            op: opcode.code(),
         };
-        let req = match request::decode(&hdr, &[], MAX_BUFFER) {
+        let req = match request::decode(&hdr, body, MAX_BUFFER) {
             Ok(r) => r,
             Err(e) => {
                 self.checker.report(format!(
-                    "client {client}: the server refused closeSession: {e}"
+                    "client {client}: the server refused request {xid} ({opcode:?}): {e}"
                 ));
                 return;
             }
@@ -1014,26 +1027,7 @@ impl World {
             ),
         };
         c.outstanding.push_back(Sent { xid, op });
-        let hdr = RequestHeader {
-            xid,
-            op: opcode.code(),
-        };
-        let req = match request::decode(&hdr, &body, MAX_BUFFER) {
-            Ok(r) => r,
-            Err(e) => {
-                self.checker.report(format!(
-                    "client {client}: the server refused request {xid}: {e}"
-                ));
-                return;
-            }
-        };
-        let now = self.now;
-        let c = &mut self.srv().clients[client];
-        if c.stalled_until > now {
-            c.stalled.push((xid, req));
-            return;
-        }
-        self.conn_request(sid, conn, xid, req);
+        self.client_transmit(client, sid, conn, xid, opcode, &body);
     }
 
     /// `net::conn::on_frame` + `submit` / `local`, then `advance`.
