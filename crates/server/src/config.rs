@@ -37,6 +37,16 @@ pub const DEFAULT_CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
 pub const DEFAULT_CONTAINER_MAX_PER_MINUTE: u32 = 10_000;
 /// `snapCount` default.
 pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
+/// Largest `preAllocSize` taken, KiB: 16 TiB, the most an ext4 file can grow to (a larger
+/// padding fails the first log write).
+const MAX_PRE_ALLOC_SIZE_KB: u64 = 1 << 34;
+
+/// A session timeout bound that is `ticks` ticks (ZooKeeper's default min 2, max 20), at
+/// most `i32::MAX` ms (ZooKeeper's int product would wrap negative).
+fn session_default(tick_ms: u32, ticks: u32) -> i32 {
+    i32::try_from(tick_ms.saturating_mul(ticks)).unwrap_or(i32::MAX)
+}
+
 /// `preAllocSize` default, KiB.
 pub const DEFAULT_PRE_ALLOC_SIZE_KB: u64 = 65_536;
 
@@ -709,9 +719,14 @@ impl Config {
                 "dataDir" => data_dir = Some(PathBuf::from(v)),
                 "dataLogDir" => data_log_dir = Some(PathBuf::from(v)),
                 "tickTime" => {
+                    // ZooKeeper reads it as an int: larger values do not start it.
+                    const RANGE: &str = "tickTime must be from 1 to 2147483647 milliseconds";
+                    if v.trim().starts_with('-') {
+                        return Err(invalid(k, v, RANGE));
+                    }
                     let t: u32 = parse_num(k, v)?;
-                    if t == 0 {
-                        return Err(invalid(k, v, "tickTime must not be 0"));
+                    if t == 0 || i32::try_from(t).is_err() {
+                        return Err(invalid(k, v, RANGE));
                     }
                     cfg.tick_time_ms = t;
                 }
@@ -795,6 +810,13 @@ impl Config {
                 // ZooKeeper: Long.parseLong, a value it cannot parse is warned about and
                 // the default kept.
                 "preAllocSize" => match v.parse::<u64>() {
+                    Ok(n) if n > MAX_PRE_ALLOC_SIZE_KB => {
+                        return Err(invalid(
+                            k,
+                            v,
+                            "more kilobytes than a log file can grow to (16 TiB)",
+                        ))
+                    }
                     Ok(n) => cfg.pre_alloc_size_kb = n,
                     Err(_) => cfg.note(
                         NoteLevel::Warn,
@@ -905,10 +927,10 @@ impl Config {
         // -1 (or no key) means the default, as ZooKeeper's QuorumPeerConfig reads them.
         cfg.min_session_timeout_ms = min_to
             .filter(|&v| v != -1)
-            .unwrap_or(2 * cfg.tick_time_ms as i32);
+            .unwrap_or(session_default(cfg.tick_time_ms, 2));
         cfg.max_session_timeout_ms = max_to
             .filter(|&v| v != -1)
-            .unwrap_or(20 * cfg.tick_time_ms as i32);
+            .unwrap_or(session_default(cfg.tick_time_ms, 20));
         if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
             return Err(ConfigError::Inconsistent(
                 "minSessionTimeout must not be larger than maxSessionTimeout".into(),
@@ -1529,6 +1551,23 @@ mod tests {
         assert!(e.to_string().contains("tickTime"), "{e}");
         let e = Config::from_properties("dataDir=/d\ntickTime=0\n").unwrap_err();
         assert!(e.to_string().contains("tickTime"), "{e}");
+        // ZooKeeper's int: larger values and negative ones are refused, naming the key
+        // (2147483648 used to start with session timeouts of 0..0 ms).
+        for bad in ["-5", "2147483648", "4294967295"] {
+            let e = Config::from_properties(&format!("dataDir=/d\ntickTime={bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("tickTime"), "{bad}: {e}");
+        }
+        // The largest int tick gives the largest timeouts, not wrapped ones.
+        let c = Config::from_properties("dataDir=/d\ntickTime=2147483647\n").unwrap();
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (i32::MAX, i32::MAX)
+        );
+        // A padding larger than a file can be stops start-up, naming the key (it used to
+        // kill the server at its first write).
+        let e =
+            Config::from_properties("dataDir=/d\npreAllocSize=9223372036854775807\n").unwrap_err();
+        assert!(e.to_string().contains("preAllocSize"), "{e}");
         let e = Config::from_properties("clientPort=1\n").unwrap_err();
         assert!(e.to_string().contains("dataDir"), "{e}");
         let e = Config::from_properties("dataDir=/d\nminSessionTimeout=10\nmaxSessionTimeout=5\n")

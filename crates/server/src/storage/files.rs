@@ -205,11 +205,27 @@ fn list(dir: &Path, parse: impl Fn(&str) -> Option<Zxid>) -> io::Result<Vec<Zxid
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(zxid) = parse(name) {
-            if ent.file_type()?.is_file() {
-                out.push(ZxidFile {
-                    path: ent.path(),
-                    zxid,
-                });
+            // Links are followed, as ZooKeeper does. Anything else under a data file's
+            // name (a directory, a link to nothing) is refused, naming it: skipping it
+            // would serve without the txns it should hold.
+            let path = ent.path();
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.push(ZxidFile { path, zxid }),
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} has a data file's name but is not a regular file",
+                            path.display()
+                        ),
+                    ))
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("{}: {e} (a link to nothing?)", path.display()),
+                    ))
+                }
             }
         }
     }

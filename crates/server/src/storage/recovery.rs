@@ -136,6 +136,16 @@ pub enum RecoveryError {
         offset: u64,
         msg: String,
     },
+    /// Txns of one epoch missing between two that were read (a log file removed, or cut
+    /// on a record boundary): serving would lose them silently. ZooKeeper 3.8 loads such
+    /// a directory and serves without them.
+    #[error("transaction log gap: txn {zxid} in {} at byte offset {offset} follows {previous}, so the txns between are missing (a log file removed or cut?): restore them, or move this server's data directory away so that it starts empty and takes the data from the ensemble", file.display())]
+    Gap {
+        zxid: Zxid,
+        previous: Zxid,
+        file: PathBuf,
+        offset: u64,
+    },
     #[error("snapshot {} is invalid and the transaction logs end at {last_zxid}, before its zxid {snapshot_zxid}: recovering from the older snapshot would lose data", skipped.display())]
     LogsDoNotCoverSkipped {
         skipped: PathBuf,
@@ -524,7 +534,15 @@ fn replay(
         if zxid <= prev && prev != Zxid::ZERO {
             tracing::error!(zxid = %zxid, highest = %prev, "transaction log goes backwards");
         } else if zxid != prev.next() && zxid.counter() != 1 && prev > Zxid::ZERO {
-            tracing::warn!(zxid = %zxid, previous = %prev, "gap in the transaction log");
+            // Every member logs every committed txn of an epoch, from its counter 1: a
+            // hole is lost data. (A new epoch's first txn can follow any txn of an older
+            // one: its last txns may have been truncated as never committed.)
+            return Err(RecoveryError::Gap {
+                zxid,
+                previous: prev,
+                file: it.current_file().map(Path::to_path_buf).unwrap_or_default(),
+                offset: entry.offset,
+            });
         }
         sink.txn(&entry.record)
             .map_err(|msg| RecoveryError::Apply {
