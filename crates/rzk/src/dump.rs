@@ -120,6 +120,28 @@ pub enum DumpError {
         count: u64,
         first: u64,
     },
+    /// The last record is partial (a crash mid-write; start-up cuts it): listed, then the
+    /// dump fails, as TxnLogToolkit's ("Last transaction was partial", status 1).
+    #[error("transaction log {} ends in a partial record at byte offset {offset}, after {txns} txns: {fault} (a crash mid-write; the server's start-up cuts it)", file.display())]
+    TornTail {
+        file: std::path::PathBuf,
+        offset: u64,
+        txns: u64,
+        fault: String,
+    },
+}
+
+/// [`DumpError::TornTail`] when the log `path` ended torn after `txns` records.
+fn torn_tail(path: &Path, end: Option<&FileEnd>, txns: u64) -> Result<(), DumpError> {
+    match end {
+        Some(FileEnd::Torn(t)) => Err(DumpError::TornTail {
+            file: path.to_path_buf(),
+            offset: t.offset,
+            txns,
+            fault: t.fault.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What `rzk snapshot dump` prints besides the default listing.
@@ -225,11 +247,14 @@ pub fn run_log_recover(
 /// then `{"end":...}` (`eof`, or `torn` with offset and fault).
 pub fn run_log_dump_json(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     let mut r = LogFileReader::open(path)?;
-    let header = serde_json::json!({"header": {
-        "file": path.display().to_string(), "magic": "ZKLG",
-        "version": r.header.version, "dbid": r.header.dbid,
-    }});
-    writeln!(out, "{header}")?;
+    // A file that ended at offset 0 has no header to show (none is made up).
+    if !matches!(r.end(), Some(FileEnd::Torn(t)) if t.offset == 0) {
+        let header = serde_json::json!({"header": {
+            "file": path.display().to_string(), "magic": "ZKLG",
+            "version": r.header.version, "dbid": r.header.dbid,
+        }});
+        writeln!(out, "{header}")?;
+    }
     let mut n = 0u64;
     while let Some(e) = r.next_entry()? {
         let mut v = json::record(&e.record);
@@ -244,7 +269,7 @@ pub fn run_log_dump_json(path: &Path, out: &mut dyn Write) -> Result<(), DumpErr
         _ => serde_json::json!({"end": {"kind": "eof", "txns": n}}),
     };
     writeln!(out, "{end}")?;
-    Ok(())
+    torn_tail(path, r.end(), n)
 }
 
 fn finish(r: Result<(), DumpError>) -> ExitCode {
@@ -306,7 +331,7 @@ pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
             count,
             first,
         }),
-        None => Ok(()),
+        None => torn_tail(path, r.end(), n),
     }
 }
 
@@ -616,13 +641,31 @@ mod tests {
         let short = dir.path().join("log.1");
         std::fs::write(&short, b"ZKLG\0\0\0").unwrap();
         let mut out = Vec::new();
-        run_log_dump(&short, &mut out).unwrap();
+        // Listed, then a failure naming the file (TxnLogToolkit exits 1 on a partial
+        // last record).
+        let e = run_log_dump(&short, &mut out).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DumpError::TornTail {
+                    offset: 0,
+                    txns: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("log.1"), "{e}");
         let s = String::from_utf8(out).unwrap();
         assert_eq!(
             s,
             "Torn tail at byte offset 0 after 0 txns: file shorter than its header \
              (recovery truncates it)\n"
         );
+        let mut out = Vec::new();
+        assert!(run_log_dump_json(&short, &mut out).is_err());
+        let s = String::from_utf8(out).unwrap();
+        assert!(!s.contains("{\"header\""), "a made-up header: {s}");
         let head_only = dir.path().join("log.2");
         let full = std::fs::read(fixture("log.f")).unwrap();
         std::fs::write(&head_only, &full[..16]).unwrap();
