@@ -36,6 +36,22 @@ async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
     }
 }
 
+/// After an operation of `viewer`'s session was dropped part-way: whether it left nodes
+/// under `path` (a barrier's `ready` flag aside), which `owner` then deletes for the next
+/// try. Listed through `viewer`: its session sees its own requests first (per-session
+/// order).
+async fn left_behind(viewer: &Client, owner: &Client, path: &str) -> bool {
+    let left: Vec<String> = settle(viewer, path, 0)
+        .await
+        .into_iter()
+        .filter(|n| n != "ready")
+        .collect();
+    for n in &left {
+        let _ = owner.delete(&format!("{path}/{n}"), None).await;
+    }
+    !left.is_empty()
+}
+
 #[tokio::test]
 async fn a_waiter_dropped_by_a_timeout_leaves_no_node_and_the_lock_moves_on() {
     let hosts = hosts_or_start();
@@ -86,14 +102,7 @@ async fn an_acquire_dropped_after_its_create_was_sent_leaves_no_node() {
         assert!(futures::poll!(f.as_mut()).is_pending());
         tokio::task::yield_now().await;
         drop(f);
-        // Listed through b: its session sees its own create first (per-session order).
-        let c = settle(&b, &lock, 0).await;
-        if !c.is_empty() {
-            left += 1;
-            for n in c {
-                let _ = a.delete(&format!("{lock}/{n}"), None).await;
-            }
-        }
+        left += usize::from(left_behind(&b, &a, &lock).await);
     }
     assert_eq!(left, 0, "dropped acquires left nodes in {left} of 20 tries");
     common::delete_all(&a, &root).await;
@@ -299,13 +308,7 @@ async fn a_latch_start_dropped_after_its_create_was_sent_leaves_no_node() {
         assert!(futures::poll!(f.as_mut()).is_pending());
         tokio::task::yield_now().await;
         drop(f);
-        let c = settle(&b, &path, 0).await;
-        if !c.is_empty() {
-            left += 1;
-            for n in c {
-                let _ = a.delete(&format!("{path}/{n}"), None).await;
-            }
-        }
+        left += usize::from(left_behind(&b, &a, &path).await);
     }
     assert_eq!(left, 0, "dropped starts left nodes in {left} of 20 tries");
     // The election still works: a new participant leads.
@@ -369,18 +372,7 @@ async fn a_double_barrier_enter_dropped_part_way_leaves_no_member() {
         let cut = Duration::from_micros(150 * i);
         let r = timeout(cut, db.enter(None)).await;
         assert!(r.is_err(), "a 2-member barrier completed with one member");
-        // Listed through b: its session sees its own requests first.
-        let members: Vec<String> = settle(&b, &path, 0)
-            .await
-            .into_iter()
-            .filter(|n| n != "ready")
-            .collect();
-        if !members.is_empty() {
-            left += 1;
-            for n in members {
-                let _ = a.delete(&format!("{path}/{n}"), None).await;
-            }
-        }
+        left += usize::from(left_behind(&b, &a, &path).await);
     }
     assert_eq!(left, 0, "dropped enters left members in {left} of 20 tries");
     common::delete_all(&a, &root).await;

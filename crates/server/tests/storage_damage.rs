@@ -268,23 +268,7 @@ fn bad_checksum_in_a_whole_last_record_stops_start_up_without_cutting() {
 fn damaged_last_record_of_an_earlier_log_is_an_error_not_a_torn_tail() {
     for later_has_records in [true, false] {
         let d = tempfile::tempdir().unwrap();
-        let v2 = d.path().join("version-2");
-        fs::create_dir_all(&v2).unwrap();
-        write_snapshot(&v2, 0);
-        let cfg = TxnLogConfig {
-            prealloc_size: 4096,
-            force_sync: false,
-            size_limit: None,
-        };
-        let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
-        for z in 1..=N {
-            log.append_record(&rec(z)).unwrap();
-            if z == 6 {
-                log.sync_all().unwrap();
-                log.roll().unwrap();
-            }
-        }
-        log.close().unwrap();
+        let v2 = make_rolled_logs(d.path(), &[6]);
         let first = v2.join("log.1");
         let later = v2.join("log.7");
         let spans: Vec<(u64, u64)> = LogIterator::open(&v2, rzk_proto::Zxid(0))
@@ -538,8 +522,9 @@ fn a_log_read_while_it_is_written_is_not_corrupt() {
     assert!(reads > 1, "the reader never overlapped the writer");
 }
 
-/// dataDir with snapshot.0 and three logs: log.1 (1..=4), log.5 (5..=8), log.9 (9..=N).
-fn make_three_logs(dir: &Path) -> PathBuf {
+/// dataDir with snapshot.0 and txns 1..=N in logs rolled after each zxid of
+/// `roll_after` (4 KiB of padding each); returns `version-2`.
+fn make_rolled_logs(dir: &Path, roll_after: &[i64]) -> PathBuf {
     let v2 = dir.join("version-2");
     fs::create_dir_all(&v2).unwrap();
     write_snapshot(&v2, 0);
@@ -551,13 +536,18 @@ fn make_three_logs(dir: &Path) -> PathBuf {
     let mut log = FileTxnLog::open(dir, cfg).unwrap();
     for z in 1..=N {
         log.append_record(&rec(z)).unwrap();
-        if z == 4 || z == 8 {
+        if roll_after.contains(&z) {
             log.sync_all().unwrap();
             log.roll().unwrap();
         }
     }
     log.close().unwrap();
     v2
+}
+
+/// Three logs: log.1 (1..=4), log.5 (5..=8), log.9 (9..=N).
+fn make_three_logs(dir: &Path) -> PathBuf {
+    make_rolled_logs(dir, &[4, 8])
 }
 
 /// Txns missing between two logs (the middle log removed, or cut on a record boundary,

@@ -140,52 +140,23 @@ fn main() {
                     }
                 }
                 println!("seed {seed} FAILED: {}", f.violation);
-                println!(
-                    "  replay: cargo run -p rzk-sim -- --seed {seed}{}{}{}{}{}{}{}{}{}{}{}",
-                    if args.fault { " --fault" } else { "" },
-                    if args.server { " --server" } else { "" },
-                    if args.fault_overtake {
-                        " --fault-overtake"
-                    } else {
-                        ""
-                    },
-                    if args.fault_closed_writes {
-                        " --fault-closed-writes"
-                    } else {
-                        ""
-                    },
-                    if args.fault_multi {
-                        " --fault-multi"
-                    } else {
-                        ""
-                    },
-                    if args.fault_bad_checksums {
-                        " --fault-bad-checksums"
-                    } else {
-                        ""
-                    },
-                    if args.fault_notify_overtakes {
-                        " --fault-notify-overtakes"
-                    } else {
-                        ""
-                    },
-                    if args.unchunked { " --unchunked" } else { "" },
-                    if args.no_client_close {
-                        " --no-client-close"
-                    } else {
-                        ""
-                    },
-                    if args.no_set_watches {
-                        " --no-set-watches"
-                    } else {
-                        ""
-                    },
-                    if args.as_recorded {
-                        " --as-recorded"
-                    } else {
-                        ""
-                    }
-                );
+                let flags: String = [
+                    (args.fault, " --fault"),
+                    (args.server, " --server"),
+                    (args.fault_overtake, " --fault-overtake"),
+                    (args.fault_closed_writes, " --fault-closed-writes"),
+                    (args.fault_multi, " --fault-multi"),
+                    (args.fault_bad_checksums, " --fault-bad-checksums"),
+                    (args.fault_notify_overtakes, " --fault-notify-overtakes"),
+                    (args.unchunked, " --unchunked"),
+                    (args.no_client_close, " --no-client-close"),
+                    (args.no_set_watches, " --no-set-watches"),
+                    (args.as_recorded, " --as-recorded"),
+                ]
+                .into_iter()
+                .filter_map(|(on, flag)| on.then_some(flag))
+                .collect();
+                println!("  replay: cargo run -p rzk-sim -- --seed {seed}{flags}");
                 failed.push(seed);
             }
         }

@@ -209,6 +209,10 @@ fn list(dir: &Path, parse: impl Fn(&str) -> Option<Zxid>) -> io::Result<Vec<Zxid
             // name (a directory, a link to nothing) is refused, naming it: skipping it
             // would serve without the txns it should hold.
             let path = ent.path();
+            if ent.file_type()?.is_file() {
+                out.push(ZxidFile { path, zxid });
+                continue;
+            }
             match fs::metadata(&path) {
                 Ok(m) if m.is_file() => out.push(ZxidFile { path, zxid }),
                 Ok(_) => {
