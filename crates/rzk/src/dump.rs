@@ -15,7 +15,7 @@ use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::Data;
 use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
 use rzk_server::storage::log_repair::{self, RepairError};
-use rzk_server::storage::snapshot::{SnapNode, SnapshotReader, SnapshotTrailer};
+use rzk_server::storage::snapshot::{NodeBuf, SnapshotReader, SnapshotTrailer};
 use rzk_server::tree::digest::{node_digest, DIGEST_VERSION};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -246,7 +246,7 @@ pub fn run_log_recover(
 /// `rzk log dump --json`: JSON Lines, `{"header":...}`, one `{"txn":...}` per record,
 /// then `{"end":...}` (`eof`, or `torn` with offset and fault).
 pub fn run_log_dump_json(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
-    let mut r = LogFileReader::open(path)?;
+    let mut r = LogFileReader::open_spooled(path)?;
     // A file that ended at offset 0 has no header to show (none is made up).
     if !matches!(r.end(), Some(FileEnd::Torn(t)) if t.offset == 0) {
         let header = serde_json::json!({"header": {
@@ -290,7 +290,7 @@ fn finish(r: Result<(), DumpError>) -> ExitCode {
 /// other corruption before the end is an error (after the records before it were
 /// printed).
 pub fn run_log_dump(path: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
-    let mut r = LogFileReader::open(path)?;
+    let mut r = LogFileReader::open_spooled(path)?;
     r.accept_bad_checksums();
     let mut bad: Option<(u64, u64)> = None;
     // A file that ended at offset 0 (shorter than a header, or a zeroed header) has no
@@ -481,20 +481,78 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
-/// The tree digest recomputed from a snapshot's nodes (as the server computes it).
-pub fn recompute_digest(nodes: &[SnapNode]) -> i64 {
-    nodes.iter().fold(0i64, |acc, n| {
-        let path = if n.path.is_empty() { "/" } else { &n.path };
-        acc.wrapping_add(node_digest(path, &n.data, &n.stat))
-    })
+/// The parent path of a stored node path (`""`, the root's stored path, for `/a`).
+fn parent_of(path: &str) -> &str {
+    path.rfind('/').map(|j| &path[..j]).unwrap_or("")
 }
 
-fn digest_report(
-    nodes: &[SnapNode],
-    trailer: &SnapshotTrailer,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let computed = recompute_digest(nodes);
+/// A node's stored path as shown (`/` for the root's `""`).
+fn shown_path(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
+/// What the first pass over a snapshot learns: everything the listing prints before or
+/// after the nodes, with no node kept.
+struct SnapshotScan {
+    acl_entries: u64,
+    nodes: u64,
+    /// Ephemeral nodes per owning session.
+    ephemerals: BTreeMap<i64, u64>,
+    /// The tree digest recomputed from the nodes (as the server computes it).
+    digest: i64,
+    /// Every node came right after its parent's subtree began (ZooKeeper's and rzk's
+    /// order): the JSON tree can then be written as the nodes come.
+    preorder: bool,
+    trailer: SnapshotTrailer,
+}
+
+/// Reads a whole snapshot once, verifying every seal, holding one node at a time.
+fn scan_snapshot(path: &Path) -> Result<SnapshotScan, DumpError> {
+    let mut r = SnapshotReader::open(path)?;
+    r.sessions_each(|_, _| {})?;
+    let acl_entries = r.acl_cache_each(|_, _| {})?;
+    let mut scan = SnapshotScan {
+        acl_entries,
+        nodes: 0,
+        ephemerals: BTreeMap::new(),
+        digest: 0,
+        preorder: true,
+        trailer: SnapshotTrailer::default(),
+    };
+    let mut n = NodeBuf::default();
+    // The open ancestors of the node just read (pre-order check).
+    let mut open: Vec<String> = Vec::new();
+    while r.next_node_into(&mut n)? {
+        scan.nodes += 1;
+        if n.stat.ephemeral_owner > 0 {
+            *scan.ephemerals.entry(n.stat.ephemeral_owner).or_default() += 1;
+        }
+        let data = n.data().unwrap_or(&[]);
+        scan.digest = scan
+            .digest
+            .wrapping_add(node_digest(shown_path(n.path()), data, &n.stat));
+        if scan.preorder {
+            if n.path().is_empty() {
+                open.clear();
+            } else {
+                let parent = parent_of(n.path());
+                while open.last().is_some_and(|p| p != parent) {
+                    open.pop();
+                }
+                scan.preorder = !open.is_empty();
+            }
+            open.push(n.path().to_owned());
+        }
+    }
+    scan.trailer = r.finish()?;
+    Ok(scan)
+}
+
+fn digest_report(computed: i64, trailer: &SnapshotTrailer, out: &mut dyn Write) -> io::Result<()> {
     match trailer.digest {
         Some(d) if d.zxid.0 != 0 && d.version == DIGEST_VERSION => {
             let verdict = if d.digest == computed {
@@ -515,40 +573,62 @@ fn digest_report(
     }
 }
 
+/// Opens a snapshot and reads past its sessions and ACL cache to the nodes.
+fn open_at_nodes(path: &Path) -> Result<SnapshotReader, DumpError> {
+    let mut r = SnapshotReader::open(path)?;
+    r.sessions_each(|_, _| {})?;
+    r.acl_cache_each(|_, _| {})?;
+    Ok(r)
+}
+
 /// Lists a snapshot (SnapshotFormatter): every node with its stat and data length (or
 /// data, `-d`), the sessions with their ephemeral counts, the ACL cache and the trailer;
-/// or with `json` only SnapshotFormatter -json's tree. Seals are verified.
+/// or with `json` only SnapshotFormatter -json's tree.
+///
+/// Streams: the file is read once to verify every seal and count what the listing needs
+/// before the nodes (nothing is printed for a damaged file), then again to print, and
+/// the text listing reads its start a third time for the sessions and ACL cache, which it
+/// prints after the nodes. One node is held at a time, so memory does not grow with the
+/// file (SnapshotFormatter holds the whole tree; a 1.2 MB gzip bomb made this dump hold
+/// 1.3 GB when it did too).
 pub fn run_snapshot_dump_with(
     path: &Path,
     opts: SnapshotDumpOptions,
     out: &mut dyn Write,
 ) -> Result<(), DumpError> {
-    let mut r = SnapshotReader::open(path)?;
-    let sessions = r.sessions()?;
-    let acl_cache = r.acl_cache()?;
-    let mut eph: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut nodes = Vec::new();
-    while let Some(n) = r.next_node()? {
-        nodes.push(n);
-    }
-    let trailer = r.finish()?;
+    let scan = scan_snapshot(path)?;
     if opts.json {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        serde_json::to_writer(&mut *out, &json::snapshot_tree(&nodes, now))?;
-        writeln!(out)?;
+        let mut r = open_at_nodes(path)?;
+        let mut n = NodeBuf::default();
+        if scan.preorder {
+            let mut tree = json::TreeWriter::new(&mut *out, now)?;
+            while r.next_node_into(&mut n)? {
+                tree.node(n.path(), n.data().map_or(0, <[u8]>::len))?;
+            }
+            tree.finish()?;
+        } else {
+            // Not in pre-order (no ZooKeeper or rzk writes that): the tree is built from
+            // every node's path and data length.
+            let mut nodes = Vec::new();
+            while r.next_node_into(&mut n)? {
+                nodes.push((n.path().to_owned(), n.data().map_or(0, <[u8]>::len)));
+            }
+            serde_json::to_writer(&mut *out, &json::snapshot_tree(&nodes, now))?;
+            writeln!(out)?;
+        }
         return Ok(());
     }
-    writeln!(out, "ZNode Details (count={}):", nodes.len())?;
-    for n in &nodes {
+    writeln!(out, "ZNode Details (count={}):", scan.nodes)?;
+    let mut r = open_at_nodes(path)?;
+    let mut n = NodeBuf::default();
+    while r.next_node_into(&mut n)? {
         let s = &n.stat;
-        if s.ephemeral_owner > 0 {
-            *eph.entry(s.ephemeral_owner).or_default() += 1;
-        }
         writeln!(out, "----")?;
-        writeln!(out, "{}", if n.path.is_empty() { "/" } else { &n.path })?;
+        writeln!(out, "{}", shown_path(n.path()))?;
         writeln!(out, "  cZxid = 0x{:x}", s.czxid)?;
         writeln!(out, "  ctime = {}", format_time(s.ctime))?;
         writeln!(out, "  mZxid = 0x{:x}", s.mzxid)?;
@@ -559,30 +639,38 @@ pub fn run_snapshot_dump_with(
         writeln!(out, "  aclVersion = {}", s.aversion)?;
         writeln!(out, "  ephemeralOwner = 0x{:x}", s.ephemeral_owner)?;
         writeln!(out, "  acl = {}", n.acl)?;
+        let data = n.data().unwrap_or(&[]);
         if opts.data {
-            let b64 =
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &n.data[..]);
+            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, data);
             writeln!(out, "  data = {b64}")?;
         } else {
-            writeln!(out, "  dataLength = {}", n.data.len())?;
+            writeln!(out, "  dataLength = {}", data.len())?;
         }
     }
+    drop(r);
+    // Sessions and the ACL cache come before the nodes in the file but after them in
+    // the listing: read again, printed as they come.
+    let mut r = SnapshotReader::open(path)?;
+    let mut res: io::Result<()> = Ok(());
     writeln!(out, "----")?;
     writeln!(out, "Session Details (sid, timeout, ephemeralCount):")?;
-    for (sid, to) in &sessions {
-        writeln!(
-            out,
-            "0x{sid:x}, {to}, {}",
-            eph.get(sid).copied().unwrap_or(0)
-        )?;
-    }
+    r.sessions_each(|sid, to| {
+        if res.is_ok() {
+            let eph = scan.ephemerals.get(&sid).copied().unwrap_or(0);
+            res = writeln!(out, "0x{sid:x}, {to}, {eph}");
+        }
+    })?;
+    std::mem::replace(&mut res, Ok(()))?;
     writeln!(out, "----")?;
-    writeln!(out, "ACL cache ({} entries):", acl_cache.len())?;
-    for (idx, a) in &acl_cache {
-        writeln!(out, "{idx}: {}", acls(a))?;
-    }
+    writeln!(out, "ACL cache ({} entries):", scan.acl_entries)?;
+    r.acl_cache_each(|idx, a| {
+        if res.is_ok() {
+            res = writeln!(out, "{idx}: {}", acls(&a));
+        }
+    })?;
+    res?;
     writeln!(out, "----")?;
-    match trailer.digest {
+    match scan.trailer.digest {
         Some(d) => writeln!(
             out,
             "Digest: zxid 0x{:x} version {} value {}",
@@ -590,11 +678,11 @@ pub fn run_snapshot_dump_with(
         )?,
         None => writeln!(out, "Digest: none")?,
     }
-    if let Some(z) = trailer.last_processed_zxid {
+    if let Some(z) = scan.trailer.last_processed_zxid {
         writeln!(out, "Last processed zxid: 0x{:x}", z.0)?;
     }
     if opts.digest {
-        digest_report(&nodes, &trailer, out)?;
+        digest_report(scan.digest, &scan.trailer, out)?;
     }
     Ok(())
 }

@@ -454,3 +454,235 @@ fn purge_keeps_what_purge_txn_log_keeps() {
         assert_eq!(listing(&theirs), kept, "PurgeTxnLog");
     }
 }
+
+/// `bytes` gzipped by the `gzip` tool, as one member.
+fn gzip_member(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = bytes.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("gzip output");
+    feeder.join().expect("feeder").expect("write to gzip");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A `.gz` snapshot made of two gzip members (the snapshot's bytes split in the middle
+/// of a node, each half gzipped, the two files concatenated) is one stream, as
+/// java.util.zip.GZIPInputStream reads it for ZooKeeper (SnapshotFormatter prints it;
+/// rzk refused it, "unexpected end of file" at the first member's end). A damaged `.gz`
+/// snapshot's offset is said to count decompressed bytes.
+#[test]
+fn a_gzip_snapshot_of_several_members_is_one_stream() {
+    let plain = fs::read(zk38("snapshot.e")).expect("fixture");
+    let dir = scratch_dir();
+    let gz = dir.join("snapshot.e.gz");
+    let half = plain.len() / 2;
+    let mut members = gzip_member(&plain[..half]);
+    members.extend(gzip_member(&plain[half..]));
+    fs::write(&gz, &members).expect("write");
+    let ours = ok(&["snapshot", "dump", s(&gz)]);
+    assert_eq!(ours, ok(&["snapshot", "dump", s(&zk38("snapshot.e"))]));
+    if common::oracle_enabled() {
+        let theirs = zk_tool(
+            &dir,
+            "org.apache.zookeeper.server.SnapshotFormatter",
+            &[s(&gz)],
+        );
+        assert!(theirs.starts_with("ZNode Details"), "{theirs}");
+    }
+    // Cut short (the first member alone): the offset counts decompressed bytes, and
+    // the message says so and how far into the file the decompressor got.
+    let cut = dir.join("snapshot.f.gz");
+    let first = gzip_member(&plain[..half]);
+    fs::write(&cut, &first).expect("write");
+    let o = rzk(&["snapshot", "dump", s(&cut)]);
+    assert_eq!(o.code, Some(1), "{}", o.stdout);
+    // The offset is where the field cut short begins.
+    let offset: usize = o
+        .stderr
+        .split("at byte offset ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", o.stderr));
+    assert!(offset <= half, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("snapshot.f.gz")
+            && o.stderr.contains(&format!(
+                "at byte offset {offset} of the decompressed gzip stream (the decompressor had read {} bytes of the file)",
+                first.len()
+            )),
+        "{}",
+        o.stderr
+    );
+}
+
+/// The highest resident set size of a running `rzk ARGS`, in KiB (`VmHWM`, read until
+/// it exits), and its exit code.
+fn peak_rss_kib(args: &[&str]) -> (u64, Option<i32>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run rzk");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(st) = fs::read_to_string(&status) {
+            if let Some(kib) = st
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(code) = child.try_wait().expect("wait") {
+            return (peak, code.code());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A small `.gz` snapshot that decompresses to 384 MiB (48 nodes of 8 MiB of zeros:
+/// a gzip bomb, here a valid one) is listed holding one node at a time. The dump held
+/// every node until the end (a 1.2 MB bomb took 1.3 GB before it failed).
+#[test]
+fn a_gzip_bomb_snapshot_is_dumped_in_bounded_memory() {
+    use rzk_proto::records::StatPersisted;
+    use rzk_proto::{Data, Zxid};
+    use rzk_server::storage::files::Compression;
+    use rzk_server::storage::snapshot::{
+        write_snapshot, SnapNode, SnapshotContents, SnapshotTrailer,
+    };
+    let dir = scratch_dir();
+    let zeros = Data::from(bytes::Bytes::from(vec![0u8; 8 << 20]));
+    let mut nodes = vec![SnapNode {
+        path: String::new(),
+        data: Data::empty(),
+        acl: -1,
+        stat: StatPersisted::default(),
+    }];
+    for i in 0..48 {
+        nodes.push(SnapNode {
+            path: format!("/n{i}"),
+            data: zeros.clone(),
+            acl: -1,
+            stat: StatPersisted::default(),
+        });
+    }
+    let c = SnapshotContents {
+        sessions: vec![],
+        acls: vec![],
+        nodes,
+        trailer: SnapshotTrailer::default(),
+    };
+    let gz = write_snapshot(&dir, Zxid(1), Compression::Gzip, &c).expect("write");
+    assert!(fs::metadata(&gz).expect("size").len() < 2 << 20);
+    drop(c);
+    for args in [
+        &["snapshot", "dump", s(&gz)][..],
+        &["snapshot", "dump", "-d", "--digest", s(&gz)],
+        &["snapshot", "dump", "--json", s(&gz)],
+    ] {
+        let (kib, code) = peak_rss_kib(args);
+        assert_eq!(code, Some(0), "{args:?}");
+        // One 8 MiB node (and the base64 of one with -d), not 384 MiB of them.
+        assert!(kib < 96 * 1024, "{args:?}: peak RSS {kib} KiB");
+    }
+}
+
+/// `rzk log dump` of a pipe reads it to its end (it went by the file's size, 0 for a
+/// pipe, and reported a torn tail at offset 0): the same listing as the file, for
+/// `/dev/stdin` and a FIFO. The tools that write a copy refuse a pipe naming it.
+#[test]
+fn log_dump_reads_a_pipe_to_its_end() {
+    use std::io::Write;
+    let log = zk38("log.f");
+    let bytes = fs::read(&log).expect("fixture");
+    let from_pipe = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rzk");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = bytes.clone();
+        let feeder = std::thread::spawn(move || {
+            // A refusal may close the pipe before everything is written.
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("output");
+        feeder.join().expect("feeder");
+        Out {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    for json in [false, true] {
+        let mut args = vec!["log", "dump"];
+        if json {
+            args.push("--json");
+        }
+        let want = ok(&[&args[..], &[s(&log)]].concat());
+        let o = from_pipe(&[&args[..], &["/dev/stdin"]].concat());
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+        let want = want.replace(s(&log), "/dev/stdin");
+        assert_eq!(o.stdout, want);
+    }
+    // A FIFO.
+    let dir = scratch_dir();
+    let fifo = dir.join("log.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        let bytes = bytes.clone();
+        std::thread::spawn(move || fs::write(&fifo, &bytes))
+    };
+    let o = rzk(&["log", "dump", s(&fifo)]);
+    writer.join().expect("writer").expect("write the fifo");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stdout.ends_with("EOF reached after 8 txns.\n"),
+        "{}",
+        o.stdout
+    );
+    // A character device that is no log is not copied on after its header (/dev/zero
+    // would never end): its header is reported.
+    let o = rzk(&["log", "dump", "/dev/zero"]);
+    assert_eq!(o.code, Some(1));
+    assert!(
+        o.stderr.contains("/dev/zero") && o.stderr.contains("offset 0"),
+        "{}",
+        o.stderr
+    );
+    // chop reads the log by path: a pipe is refused, naming it.
+    let o = from_pipe(&[
+        "log",
+        "chop",
+        "-z",
+        "0x10",
+        "/dev/stdin",
+        "-o",
+        s(&dir.join("c")),
+    ]);
+    assert_eq!(o.code, Some(1));
+    assert!(
+        o.stderr
+            .contains("/dev/stdin is a pipe (FIFO), not a regular file"),
+        "{}",
+        o.stderr
+    );
+}

@@ -5,9 +5,9 @@ use base64::Engine;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::Data;
-use rzk_server::storage::snapshot::SnapNode;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::io::{self, Write};
 
 /// First inode number of `SnapshotFormatter -json` (its counter starts there).
 const FIRST_INO: u64 = 1001;
@@ -106,19 +106,128 @@ fn body(t: &Txn, m: &mut Map<String, Value>) {
     }
 }
 
+/// One node of `SnapshotFormatter -json`'s tree: `{name, asize, dsize, dev, ino}`.
+fn tree_entry(path: &str, size: usize, ino: u64) -> Value {
+    let name = match path.rfind('/') {
+        _ if path.is_empty() => "/",
+        Some(j) => &path[j + 1..],
+        None => path,
+    };
+    json!({"name": name, "asize": size, "dsize": size, "dev": 0, "ino": ino})
+}
+
+/// The document's head: `1, 0, {progname, progver, timestamp}`.
+fn doc_head(timestamp_ms: i64) -> Value {
+    json!({"progname": "rzk snapshot dump", "progver": "0.01", "timestamp": timestamp_ms})
+}
+
+/// Writes [`snapshot_tree`]'s document as the nodes come, for nodes in pre-order (each
+/// after its parent and its parent's earlier subtrees): only the open ancestors are
+/// kept. The output is the same bytes `serde_json` writes for the whole document.
+pub struct TreeWriter<'a> {
+    out: &'a mut dyn Write,
+    /// Open ancestors: path, and the node's entry while it is not yet known whether it
+    /// has children (written as `[entry,` by its first child, or alone when it ends).
+    open: Vec<(String, Option<String>)>,
+    /// A `,` goes before the next item of the current array.
+    comma: bool,
+    ino: u64,
+    any: bool,
+}
+
+impl<'a> TreeWriter<'a> {
+    /// Starts the document.
+    pub fn new(out: &'a mut dyn Write, timestamp_ms: i64) -> io::Result<TreeWriter<'a>> {
+        write!(out, "[1,0,{},", doc_head(timestamp_ms))?;
+        Ok(TreeWriter {
+            out,
+            open: Vec::new(),
+            comma: false,
+            ino: FIRST_INO,
+            any: false,
+        })
+    }
+
+    fn item(&mut self, s: &str) -> io::Result<()> {
+        if self.comma {
+            self.out.write_all(b",")?;
+        }
+        self.out.write_all(s.as_bytes())?;
+        self.comma = true;
+        Ok(())
+    }
+
+    /// Closes the innermost open node.
+    fn close(&mut self) -> io::Result<()> {
+        match self.open.pop() {
+            Some((_, Some(entry))) => self.item(&entry),
+            Some((_, None)) => {
+                self.out.write_all(b"]")?;
+                self.comma = true;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The next node (stored path, `""` for the root; data length). A node whose parent
+    /// is not open is left out, as [`snapshot_tree`] leaves out nodes it cannot reach
+    /// from the root (the caller checks the order first).
+    pub fn node(&mut self, path: &str, size: usize) -> io::Result<()> {
+        if path.is_empty() {
+            if self.any {
+                return Ok(());
+            }
+        } else {
+            let parent = path.rfind('/').map(|j| &path[..j]).unwrap_or("");
+            while self.open.last().is_some_and(|(p, _)| p != parent) {
+                self.close()?;
+            }
+            let Some((_, pending)) = self.open.last_mut() else {
+                return Ok(());
+            };
+            if let Some(entry) = pending.take() {
+                if self.comma {
+                    self.out.write_all(b",")?;
+                }
+                write!(self.out, "[{entry}")?;
+                self.comma = true;
+            }
+        }
+        self.any = true;
+        let entry = tree_entry(path, size, self.ino).to_string();
+        self.ino += 1;
+        self.open.push((path.to_owned(), Some(entry)));
+        Ok(())
+    }
+
+    /// Closes every open node and the document.
+    pub fn finish(mut self) -> io::Result<()> {
+        while !self.open.is_empty() {
+            self.close()?;
+        }
+        if !self.any {
+            self.out.write_all(b"[]")?;
+        }
+        self.out.write_all(b"]\n")
+    }
+}
+
 /// `SnapshotFormatter -json`'s document: `[1, 0, {progname, progver, timestamp}, TREE]`,
 /// where a node is `{name, asize, dsize, dev, ino}` (sizes = data length, `ino` counting
 /// from 1001 in dump order) and a node with children is the array `[node, child...]`.
 /// Children are listed in the snapshot's order (ZooKeeper lists its in-memory order).
-pub fn snapshot_tree(nodes: &[SnapNode], timestamp_ms: i64) -> Value {
+/// `nodes` are `(stored path, data length)`; for nodes in any parents-first order
+/// ([`TreeWriter`] streams pre-order ones).
+pub fn snapshot_tree(nodes: &[(String, usize)], timestamp_ms: i64) -> Value {
     let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut root = None;
-    for (i, n) in nodes.iter().enumerate() {
-        if n.path.is_empty() {
+    for (i, (path, _)) in nodes.iter().enumerate() {
+        if path.is_empty() {
             root = Some(i);
             continue;
         }
-        let parent = n.path.rfind('/').map(|j| &n.path[..j]).unwrap_or("");
+        let parent = path.rfind('/').map(|j| &path[..j]).unwrap_or("");
         children.entry(parent).or_default().push(i);
     }
     let mut ino = FIRST_INO;
@@ -126,30 +235,19 @@ pub fn snapshot_tree(nodes: &[SnapNode], timestamp_ms: i64) -> Value {
         Some(r) => tree_node(nodes, &children, r, &mut ino),
         None => Value::Array(Vec::new()),
     };
-    json!([
-        1,
-        0,
-        {"progname": "rzk snapshot dump", "progver": "0.01", "timestamp": timestamp_ms},
-        tree
-    ])
+    json!([1, 0, doc_head(timestamp_ms), tree])
 }
 
 fn tree_node(
-    nodes: &[SnapNode],
+    nodes: &[(String, usize)],
     children: &HashMap<&str, Vec<usize>>,
     i: usize,
     ino: &mut u64,
 ) -> Value {
-    let n = &nodes[i];
-    let name = match n.path.rfind('/') {
-        _ if n.path.is_empty() => "/",
-        Some(j) => &n.path[j + 1..],
-        None => n.path.as_str(),
-    };
-    let size = n.data.len();
-    let me = json!({"name": name, "asize": size, "dsize": size, "dev": 0, "ino": *ino});
+    let (path, size) = &nodes[i];
+    let me = tree_entry(path, *size, *ino);
     *ino += 1;
-    match children.get(n.path.as_str()) {
+    match children.get(path.as_str()) {
         Some(kids) if !kids.is_empty() => {
             let mut v = vec![me];
             for &k in kids {
@@ -158,5 +256,44 @@ fn tree_node(
             Value::Array(v)
         }
         _ => me,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed tree is the bytes of the whole document written at once.
+    #[test]
+    fn streamed_tree_equals_the_whole_document() {
+        let cases: Vec<Vec<&str>> = vec![
+            vec![],
+            vec![""],
+            vec!["", "/a"],
+            vec!["", "/a", "/a/b", "/a/b/c", "/a/d", "/e", "/e/f", "/g"],
+            vec![
+                "",
+                "/zookeeper",
+                "/zookeeper/quota",
+                "/zookeeper/config",
+                "/x",
+                "/x/y",
+            ],
+        ];
+        for paths in cases {
+            let nodes: Vec<(String, usize)> = paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.to_string(), i * 3))
+                .collect();
+            let whole = format!("{}\n", snapshot_tree(&nodes, 42));
+            let mut out = Vec::new();
+            let mut w = TreeWriter::new(&mut out, 42).unwrap();
+            for (p, n) in &nodes {
+                w.node(p, *n).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "{paths:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use rzk_proto::txn::TxnRecord;
 use rzk_proto::Zxid;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -87,6 +87,13 @@ pub enum FileEnd {
 pub enum LogReadError {
     #[error("transaction log {}: {source}", file.display())]
     Io { file: PathBuf, source: io::Error },
+    /// The path is not a regular file ([`LogFileReader::open`]).
+    #[error("transaction log {} is {kind}, not a regular file: a log is read by its size and by offset (`rzk log dump` reads a pipe or device to its end first; for the other tools copy it to a file)", file.display())]
+    NotAFile { file: PathBuf, kind: &'static str },
+    /// Copying a pipe or device into a temporary file failed
+    /// ([`LogFileReader::open_spooled`]).
+    #[error("transaction log {}: copying it to a temporary file in $TMPDIR: {source}", file.display())]
+    Spool { file: PathBuf, source: io::Error },
     #[error("transaction log {} has invalid magic number 0x{magic:08x}", file.display())]
     BadMagic { file: PathBuf, magic: i32 },
     #[error(
@@ -128,6 +135,56 @@ pub enum LogReadError {
     },
 }
 
+/// What kind of file `meta` describes, for [`LogReadError::NotAFile`].
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a pipe (FIFO)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// A read-write file with no name, in the temporary directory: `O_TMPFILE` where the
+/// file system has it, else a new name removed at once.
+fn anonymous_temp_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        if let Ok(fd) = rustix::fs::open(&dir, flags, Mode::from_raw_mode(0o600)) {
+            return Ok(File::from(fd));
+        }
+    }
+    for i in 0..100u32 {
+        let name = dir.join(format!(".rzk-log-spool-{}-{i}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&name)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&name)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
 /// One record read from a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
@@ -157,13 +214,79 @@ pub struct LogFileReader {
 
 impl LogFileReader {
     /// Opens a log and checks its header. A file too short for a header, or an all-zero
-    /// file, opens as already ended with a torn tail at offset 0.
+    /// file, opens as already ended with a torn tail at offset 0. Anything but a regular
+    /// file (a directory, a pipe, a character device) is refused
+    /// ([`LogReadError::NotAFile`]): the reader goes by the file's size and reads ahead
+    /// of a damaged record by offset; [`LogFileReader::open_spooled`] takes such input.
     pub fn open(path: &Path) -> Result<LogFileReader, LogReadError> {
         let io_err = |source| LogReadError::Io {
             file: path.to_path_buf(),
             source,
         };
         let file = File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(LogReadError::NotAFile {
+                file: path.to_path_buf(),
+                kind: file_kind(&meta),
+            });
+        }
+        Self::from_file(path, file)
+    }
+
+    /// [`LogFileReader::open`] for input that may also be a pipe, a FIFO or a character
+    /// device (`rzk log dump /dev/stdin < log.1`, `zcat log.1.gz | rzk log dump
+    /// /dev/stdin`): such input is first copied to its end into an unlinked temporary
+    /// file (in `$TMPDIR`, gone when the reader is), which is then read as the log;
+    /// offsets are the input's. Input whose first 16 bytes are not a log header is not
+    /// copied past them (`/dev/zero` would never end). A directory is still refused.
+    /// For the tools only: the server reads regular files.
+    pub fn open_spooled(path: &Path) -> Result<LogFileReader, LogReadError> {
+        let io_err = |source| LogReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
+        let mut input = File::open(path).map_err(io_err)?;
+        let meta = input.metadata().map_err(io_err)?;
+        if meta.is_file() {
+            return Self::from_file(path, input);
+        }
+        if meta.is_dir() {
+            return Err(LogReadError::NotAFile {
+                file: path.to_path_buf(),
+                kind: file_kind(&meta),
+            });
+        }
+        let mut spool = anonymous_temp_file().map_err(|source| LogReadError::Spool {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let spool_err = |source| LogReadError::Spool {
+            file: path.to_path_buf(),
+            source,
+        };
+        // The header first: input that is no log (`/dev/zero`, `/dev/urandom`) is not
+        // copied on, as it may never end; the reader then reports its header.
+        let mut head = Vec::with_capacity(FILE_HEADER_LEN);
+        (&mut input)
+            .take(FILE_HEADER_LEN as u64)
+            .read_to_end(&mut head)
+            .map_err(io_err)?;
+        spool.write_all(&head).map_err(spool_err)?;
+        if head.len() == FILE_HEADER_LEN && head[..4] == TXNLOG_MAGIC.to_be_bytes() {
+            io::copy(&mut input, &mut spool).map_err(spool_err)?;
+        }
+        spool.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        Self::from_file(path, spool)
+    }
+
+    /// Reads the log in `file` (a regular file positioned at its start), naming it
+    /// `path`.
+    fn from_file(path: &Path, file: File) -> Result<LogFileReader, LogReadError> {
+        let io_err = |source| LogReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
         let meta = file.metadata().map_err(io_err)?;
         let len = meta.len();
         let reader = BufReader::with_capacity(READ_BUF, file.try_clone().map_err(io_err)?);
@@ -364,7 +487,7 @@ impl LogFileReader {
     /// Offset of the last non-zero byte at or after `from`, if any. Reads only the
     /// file's data regions: the holes of a sparse preallocation read as zeros.
     fn last_nonzero(&self, from: u64) -> Result<Option<u64>, LogReadError> {
-        let regions = data_regions(&self.path, from, self.len).map_err(|e| self.io(e))?;
+        let regions = data_regions(&self.file, from, self.len).map_err(|e| self.io(e))?;
         for (start, end) in regions.into_iter().rev() {
             if let Some(at) = self.last_nonzero_in(start, end)? {
                 return Ok(Some(at));
@@ -432,20 +555,40 @@ impl LogFileReader {
     }
 }
 
-/// The byte ranges of `path` within `from..len` that may hold data, in file order:
-/// everything but its holes (`lseek` `SEEK_DATA` / `SEEK_HOLE` on a handle of its own,
-/// so no reader's offset moves). A log's preallocation is a hole (it is made by writing
-/// its last byte), so a clean end costs a few kilobytes of reading instead of up to
-/// `preAllocSize`. Where holes cannot be asked for, the whole range.
-fn data_regions(path: &Path, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
+/// The byte ranges of `f` within `from..len` that may hold data, in file order:
+/// everything but its holes (`lseek` `SEEK_DATA` / `SEEK_HOLE`; the file offset, which
+/// the reader's duplicate of the handle shares, is put back). A log's preallocation is
+/// a hole (it is made by writing its last byte), so a clean end costs a few kilobytes
+/// of reading instead of up to `preAllocSize`. Where holes cannot be asked for, the
+/// whole range.
+fn data_regions(f: &File, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
     #[cfg(target_os = "linux")]
     {
+        let was = rustix::fs::seek(f, rustix::fs::SeekFrom::Current(0))?;
+        let regions = data_regions_moving_offset(f, from, len);
+        rustix::fs::seek(f, rustix::fs::SeekFrom::Start(was))?;
+        regions
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = f;
+        Ok(if from < len {
+            vec![(from, len)]
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+/// [`data_regions`], leaving the file offset anywhere.
+#[cfg(target_os = "linux")]
+fn data_regions_moving_offset(f: &File, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    {
         use rustix::fs::{seek, SeekFrom};
-        let f = File::open(path)?;
         let mut out = Vec::new();
         let mut pos = from;
         while pos < len {
-            let data = match seek(&f, SeekFrom::Data(pos)) {
+            let data = match seek(f, SeekFrom::Data(pos)) {
                 Ok(d) => d,
                 // No data after `pos`.
                 Err(rustix::io::Errno::NXIO) => break,
@@ -455,7 +598,7 @@ fn data_regions(path: &Path, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>>
             if data >= len {
                 break;
             }
-            let hole = seek(&f, SeekFrom::Hole(data)).map_or(len, |h| h.min(len));
+            let hole = seek(f, SeekFrom::Hole(data)).map_or(len, |h| h.min(len));
             if hole <= data {
                 return Ok(vec![(from, len)]);
             }
@@ -463,15 +606,6 @@ fn data_regions(path: &Path, from: u64, len: u64) -> io::Result<Vec<(u64, u64)>>
             pos = hole;
         }
         Ok(out)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = path;
-        Ok(if from < len {
-            vec![(from, len)]
-        } else {
-            Vec::new()
-        })
     }
 }
 

@@ -13,14 +13,16 @@ use super::direct_file::DirectFile;
 use super::files::{self, Compression, FileHeader, ZxidFile, FILE_HEADER_LEN, SNAP_MAGIC};
 use super::snappy::{self, SnappyReader, SnappyWriter};
 use bytes::Bytes;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use rzk_proto::jute::Jute;
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::{Data, Zxid};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Bytes of the seal string `ustring "/"`.
 pub const SEAL_TAIL: [u8; 5] = [0, 0, 0, 1, b'/'];
@@ -38,18 +40,48 @@ const STAT_PERSISTED_LEN: usize = 60;
 pub const MAX_SNAPSHOT_CANDIDATES: usize = 100;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// Errors reading or writing a snapshot; each names the file (and, for damage, the
+/// offset).
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// The file could not be opened, read or written.
     #[error("snapshot {}: {source}", file.display())]
     Io { file: PathBuf, source: io::Error },
-    #[error("snapshot {} is invalid at byte offset {offset}: {what}", file.display())]
+    /// The contents are damaged at `offset`. For a compressed file (`.gz`, `.snappy`)
+    /// `offset` counts bytes of the decompressed stream, and `compressed` says how far
+    /// into the file itself the decompressor had read.
+    #[error("snapshot {} is invalid at byte offset {offset}{}: {what}", file.display(), compressed_note(compressed))]
     Corrupt {
         file: PathBuf,
         offset: u64,
         what: String,
+        compressed: Option<CompressedPos>,
     },
+    /// The writer or reader was called out of order.
     #[error("snapshot {}: {what}", file.display())]
     Usage { file: PathBuf, what: &'static str },
+}
+
+/// Where a decompressor stood in a compressed snapshot file when damage was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressedPos {
+    /// `gzip` or `snappy`.
+    pub format: &'static str,
+    /// Bytes of the file the decompressor had consumed (it reads ahead of the damaged
+    /// byte by up to a block).
+    pub file_bytes_read: u64,
+}
+
+/// The part of [`SnapshotError::Corrupt`]'s message saying which stream the offset
+/// counts.
+fn compressed_note(c: &Option<CompressedPos>) -> String {
+    match c {
+        None => String::new(),
+        Some(c) => format!(
+            " of the decompressed {} stream (the decompressor had read {} bytes of the file)",
+            c.format, c.file_bytes_read
+        ),
+    }
 }
 
 /// One node as stored: path ("" for the root), data, ACL cache index, stat.
@@ -572,10 +604,88 @@ impl AdlerRead {
     }
 }
 
+/// The file under a decompressor, counting the bytes the decompressor consumes (for
+/// error messages: a compressed file's offsets otherwise count decompressed bytes).
+struct CountingRead {
+    inner: BufReader<File>,
+    consumed: Arc<AtomicU64>,
+}
+
+impl Read for CountingRead {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl BufRead for CountingRead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n);
+    }
+}
+
+/// Every gzip member of a `.gz` snapshot, one after the other, as
+/// java.util.zip.GZIPInputStream (ZooKeeper's SnapStream) reads them: a file made by
+/// concatenating gzip files, or by a tool that writes several members, is one stream.
+/// After a member, bytes that do not start another (no gzip magic) end the stream and
+/// are ignored with a warning, as GZIPInputStream ignores them (flate2's
+/// `MultiGzDecoder` fails on them).
+struct GzMembers {
+    member: Option<GzDecoder<CountingRead>>,
+    path: PathBuf,
+}
+
+impl GzMembers {
+    fn new(r: CountingRead, path: &Path) -> GzMembers {
+        GzMembers {
+            member: Some(GzDecoder::new(r)),
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Read for GzMembers {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(m) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = m.read(b)?;
+            if n > 0 || b.is_empty() {
+                return Ok(n);
+            }
+            // This member ended (its CRC and length checked): another may follow.
+            let Some(m) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut r = m.into_inner();
+            let next = r.fill_buf()?;
+            // The buffer may hold only the first byte of the next header.
+            let starts_member = next.first() == Some(&GZIP_MAGIC[0])
+                && next.get(1).is_none_or(|b| *b == GZIP_MAGIC[1]);
+            if starts_member {
+                self.member = Some(GzDecoder::new(r));
+            } else {
+                if !next.is_empty() {
+                    tracing::warn!(file = %self.path.display(), at = r.consumed.load(Ordering::Relaxed), "ignoring bytes after the last gzip member (not a gzip header), as ZooKeeper does");
+                }
+                return Ok(0);
+            }
+        }
+    }
+}
+
 /// Streaming snapshot reader: `open`, `sessions`, `acl_cache`, `next_node`... until
 /// `None`, then `finish` (verifies the seals).
 pub struct SnapshotReader {
     r: AdlerRead,
+    /// For a compressed file: its format and the file bytes its decompressor consumed.
+    compressed: Option<(&'static str, Arc<AtomicU64>)>,
     path: PathBuf,
     stage: Stage,
     nodes_done: bool,
@@ -599,13 +709,19 @@ impl SnapshotReader {
             file: path.to_path_buf(),
             source,
         })?;
-        let inner: Box<dyn Read + Send> = match compression {
-            Compression::None => Box::new(f),
-            Compression::Gzip => Box::new(GzDecoder::new(BufReader::new(f))),
-            Compression::Snappy => Box::new(SnappyReader::new(BufReader::new(f))),
+        let consumed = Arc::new(AtomicU64::new(0));
+        let counted = CountingRead {
+            inner: BufReader::new(f),
+            consumed: consumed.clone(),
+        };
+        let (inner, compressed): (Box<dyn Read + Send>, _) = match compression {
+            Compression::None => (Box::new(counted.inner), None),
+            Compression::Gzip => (Box::new(GzMembers::new(counted, path)), Some("gzip")),
+            Compression::Snappy => (Box::new(SnappyReader::new(counted)), Some("snappy")),
         };
         let mut s = SnapshotReader {
             r: AdlerRead::new(inner),
+            compressed: compressed.map(|format| (format, consumed)),
             path: path.to_path_buf(),
             stage: Stage::Sessions,
             nodes_done: false,
@@ -633,11 +749,20 @@ impl SnapshotReader {
         self.r.pos
     }
 
+    /// For a compressed file: how far into the file the decompressor has read.
+    fn compressed_pos(&self) -> Option<CompressedPos> {
+        self.compressed.as_ref().map(|(format, n)| CompressedPos {
+            format,
+            file_bytes_read: n.load(Ordering::Relaxed),
+        })
+    }
+
     fn corrupt(&self, offset: u64, what: String) -> SnapshotError {
         SnapshotError::Corrupt {
             file: self.path.clone(),
             offset,
             what,
+            compressed: self.compressed_pos(),
         }
     }
 
@@ -684,15 +809,28 @@ impl SnapshotReader {
             return Err(self.corrupt(at, format!("bad length {n}")));
         }
         let n = n as usize;
-        // Read straight into the vector, growing it by at most 1 MiB at a time so that a
-        // corrupt length cannot allocate more than the file holds (plus 1 MiB).
-        let mut v = Vec::with_capacity(n.min(1024 * 1024));
+        let mut v = Vec::new();
+        self.fill_field(&mut v, n)?;
+        Ok(Some(v))
+    }
+
+    /// Reads `n` bytes into the empty `v`. A length read from the file sizes nothing by
+    /// itself: `v` grows as the bytes arrive, 1 MiB at a time, its capacity doubling but
+    /// never past `n`, so a corrupt length costs at most what the file holds plus 1 MiB,
+    /// and a whole field no more than its length.
+    fn fill_field(&mut self, v: &mut Vec<u8>, n: usize) -> Result<(), SnapshotError> {
+        const STEP: usize = 1024 * 1024;
         while v.len() < n {
             let from = v.len();
-            v.resize(from + (n - from).min(1024 * 1024), 0);
+            let to = from + (n - from).min(STEP);
+            if to > v.capacity() {
+                let want = v.capacity().saturating_mul(2).clamp(to, n);
+                v.reserve_exact(want - from);
+            }
+            v.resize(to, 0);
             self.fill(&mut v[from..])?;
         }
-        Ok(Some(v))
+        Ok(())
     }
 
     fn string(&mut self) -> Result<Option<String>, SnapshotError> {
@@ -726,26 +864,43 @@ impl SnapshotReader {
 
     /// The session table.
     pub fn sessions(&mut self) -> Result<Vec<(i64, i32)>, SnapshotError> {
+        let mut v = Vec::new();
+        self.sessions_each(|id, to| v.push((id, to)))?;
+        Ok(v)
+    }
+
+    /// The session table one `(session id, timeout ms)` at a time, keeping none of it
+    /// (a count read from the file sizes nothing). Returns how many there were.
+    pub fn sessions_each(&mut self, mut f: impl FnMut(i64, i32)) -> Result<u64, SnapshotError> {
         self.expect(Stage::Sessions, "sessions are read first, once")?;
         let n = self.count("session")?;
-        let mut v = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             let id = self.i64()?;
             let to = self.i32()?;
-            v.push((id, to));
+            f(id, to);
         }
         self.stage = Stage::Acls;
-        Ok(v)
+        Ok(n as u64)
     }
 
     /// The ACL cache.
     pub fn acl_cache(&mut self) -> Result<Vec<(i64, Vec<Acl>)>, SnapshotError> {
+        let mut v = Vec::new();
+        self.acl_cache_each(|idx, acls| v.push((idx, acls)))?;
+        Ok(v)
+    }
+
+    /// The ACL cache one `(index, list)` at a time, keeping none of it but the list being
+    /// read. Returns how many entries there were.
+    pub fn acl_cache_each(
+        &mut self,
+        mut f: impl FnMut(i64, Vec<Acl>),
+    ) -> Result<u64, SnapshotError> {
         self.expect(
             Stage::Acls,
             "the ACL cache is read after the sessions, once",
         )?;
         let n = self.count("ACL cache entry")?;
-        let mut v = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             let idx = self.i64()?;
             let at = self.r.pos;
@@ -763,10 +918,10 @@ impl SnapshotReader {
                     id: Id { scheme, id },
                 });
             }
-            v.push((idx, acls));
+            f(idx, acls);
         }
         self.stage = Stage::Nodes;
-        Ok(v)
+        Ok(n as u64)
     }
 
     /// The next node in stored (pre-) order, `None` after the "/" terminator.
@@ -812,12 +967,7 @@ impl SnapshotReader {
             return Err(self.corrupt(at, format!("bad length {n}")));
         }
         let n = n as usize;
-        // Grown by at most 1 MiB at a time, as in `bytes`.
-        while v.len() < n {
-            let from = v.len();
-            v.resize(from + (n - from).min(1024 * 1024), 0);
-            self.fill(&mut v[from..])?;
-        }
+        self.fill_field(v, n)?;
         Ok(true)
     }
 
@@ -894,12 +1044,14 @@ impl SnapshotReader {
                 source,
             })?
             .ok_or_else(|| self.corrupt(start, "unexpected data after the node list".into()))?;
+        let compressed = self.compressed_pos();
         let mut t = Trailer {
             b: &rest,
             i: 0,
             base: start,
             adler: self.r.adler,
             path: &self.path,
+            compressed,
         };
         let mut out = SnapshotTrailer::default();
         if rest.is_empty() {
@@ -943,6 +1095,7 @@ struct Trailer<'a> {
     base: u64,
     adler: simd_adler32::Adler32,
     path: &'a Path,
+    compressed: Option<CompressedPos>,
 }
 
 impl Trailer<'_> {
@@ -954,6 +1107,7 @@ impl Trailer<'_> {
             file: self.path.to_path_buf(),
             offset,
             what,
+            compressed: self.compressed,
         }
     }
     fn take(&mut self, n: usize) -> Result<&[u8], SnapshotError> {
@@ -1160,6 +1314,111 @@ mod tests {
         }
         BUFFERED_FOR_TEST.set(false);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A `.gz` snapshot of several gzip members (concatenated gzip files) is one stream,
+    /// as java.util.zip.GZIPInputStream reads it for ZooKeeper's SnapStream: it loads
+    /// (start-up reads snapshots with this reader too). It was refused at the end of the
+    /// first member. Cut after the first member, the error's offset is said to count
+    /// decompressed bytes.
+    #[test]
+    fn a_gzip_snapshot_of_several_members_reads_as_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SnapshotContents {
+            sessions: vec![(0x100, 30000), (0x101, 4000)],
+            acls: vec![],
+            nodes: (0..50)
+                .map(|i| SnapNode {
+                    path: if i == 0 {
+                        String::new()
+                    } else {
+                        format!("/n{i}")
+                    },
+                    data: Data::from(Bytes::from(format!("value {i}").into_bytes())),
+                    acl: -1,
+                    stat: StatPersisted::default(),
+                })
+                .collect(),
+            trailer: SnapshotTrailer {
+                digest: Some(ZxidDigest::EMPTY),
+                last_processed_zxid: None,
+            },
+        };
+        let plain =
+            fs::read(write_snapshot(dir.path(), Zxid(7), Compression::None, &c).unwrap()).unwrap();
+        let member = |b: &[u8]| {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let gz = dir.path().join("snapshot.8.gz");
+        let third = plain.len() / 3;
+        let mut bytes = member(&plain[..third]);
+        bytes.extend(member(&plain[third..2 * third]));
+        bytes.extend(member(&plain[2 * third..]));
+        fs::write(&gz, &bytes).unwrap();
+        assert!(is_valid_snapshot(&gz, Compression::Gzip).unwrap());
+        assert_eq!(read_snapshot(&gz).unwrap(), c);
+        // Bytes after the last member that are no gzip header are ignored, as
+        // GZIPInputStream ignores them (SnapshotFormatter prints such a file).
+        bytes.extend_from_slice(b"not gzip");
+        fs::write(&gz, &bytes).unwrap();
+        assert_eq!(read_snapshot(&gz).unwrap(), c);
+        let cut = dir.path().join("snapshot.9.gz");
+        let first = member(&plain[..third]);
+        fs::write(&cut, &first).unwrap();
+        let e = read_snapshot(&cut).unwrap_err();
+        let SnapshotError::Corrupt {
+            offset, compressed, ..
+        } = &e
+        else {
+            panic!("{e}");
+        };
+        assert_eq!(
+            *compressed,
+            Some(CompressedPos {
+                format: "gzip",
+                file_bytes_read: first.len() as u64
+            })
+        );
+        assert!(*offset <= third as u64, "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!(
+                "snapshot.9.gz is invalid at byte offset {offset} of the decompressed gzip stream (the decompressor had read {} bytes of the file)",
+                first.len()
+            )),
+            "{msg}"
+        );
+    }
+
+    /// A length field read from the file sizes nothing before its bytes are there: a
+    /// field claiming 255 MiB in a file of a few hundred bytes fails at the end of the
+    /// file, with a buffer of at most 1 MiB.
+    #[test]
+    fn a_corrupt_field_length_allocates_only_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SnapshotContents {
+            nodes: vec![SnapNode {
+                path: String::new(),
+                data: Data::from(Bytes::from_static(b"abc")),
+                acl: -1,
+                stat: StatPersisted::default(),
+            }],
+            ..Default::default()
+        };
+        let path = write_snapshot(dir.path(), Zxid(1), Compression::None, &c).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        // header 16, sessions 4, ACLs 4, root path length 4: the data length at 28.
+        bytes[28..32].copy_from_slice(&(255i32 << 20).to_be_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let mut r = SnapshotReader::open(&path).unwrap();
+        r.sessions().unwrap();
+        r.acl_cache().unwrap();
+        let mut buf = NodeBuf::default();
+        let e = r.next_node_into(&mut buf).unwrap_err().to_string();
+        assert!(e.contains("unexpected end of file"), "{e}");
+        assert!(buf.data.capacity() <= 1 << 20, "{}", buf.data.capacity());
     }
 
     /// A snapshot header followed by zeros (or garbage) stops at its second node, whose
