@@ -888,6 +888,41 @@ impl Client {
         Ok(())
     }
 
+    /// Removes this session's watch of `kind` (`Data` or `Children`) on `path` from the
+    /// server once nothing of this client waits on it any more: a recipe waiter that gave
+    /// up (and dropped its [`OneshotWatch`]) calls it so the server does not keep a watch
+    /// for nobody until the node changes (Curator's waiters call `removeWatches`). Nothing
+    /// is sent while another live [`OneshotWatch`], a persistent watch, or a request in
+    /// flight of this client uses a watch of that kind on `path`: the server holds one
+    /// watch per session and path, shared by all of them.
+    ///
+    /// `Ok` also when the server had no such watch (it fired meanwhile) and on connection
+    /// loss (a watch nobody waits on is not set again after the reconnect).
+    ///
+    /// # Errors
+    /// Session errors and server errors other than NOWATCHER.
+    pub(crate) async fn remove_unused_watch(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let sp = self.server_path(path)?;
+        let req = RemoveWatchesRequest {
+            path: sp.clone(),
+            watcher_type: kind.code(),
+        };
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::RemoveUnusedWatch(Request {
+            op: OpCode::RemoveWatches,
+            body: req.to_bytes(),
+            watch: Some(WatchReg::Remove(sp, kind)),
+            reply: tx,
+        });
+        if self.inner.tx.send(cmd).await.is_err() {
+            return Err(self.ended_error());
+        }
+        match rx.await.map_err(|_| self.ended_error())? {
+            Ok(_) | Err(Error::NoWatcher) | Err(Error::ConnectionLoss) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Asks the server whether this session has a watch of `kind` on `path`.
     ///
     /// Java: `ZooKeeper.checkWatches` (the opcode behind `removeWatches`' check).

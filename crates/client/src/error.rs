@@ -64,6 +64,25 @@ macro_rules! keeper_errors {
             /// A recipe found the tree in a state it cannot work with.
             #[error("recipe error: {0}")]
             Recipe(String),
+            /// A [`crate::recipes::SharedCounter`] node holds data that is not a counter
+            /// (a counter is exactly 4 bytes, a big-endian `i32`).
+            #[error("node {path} holds {len} bytes of data, not a 4-byte counter")]
+            NotACounter {
+                /// The counter node.
+                path: String,
+                /// How many bytes of data it holds.
+                len: usize,
+            },
+            /// A recipe's release (a lock, lease, latch or claim node) could not delete its
+            /// node: the session has been disconnected for a whole session timeout since a
+            /// server last heard from it, so the servers have expired it (or will within
+            /// a tick), and its ephemeral node with it. Should the session come back after
+            /// all, the delete goes on in the background.
+            #[error("could not delete {node}: disconnected for a whole session timeout, so the session has expired (or will within a server tick) and the node goes with it; the delete goes on in the background should the session come back")]
+            DisconnectedPastSessionTimeout {
+                /// The node the release was deleting.
+                node: String,
+            },
         }
 
         impl Error {
@@ -88,7 +107,8 @@ macro_rules! keeper_errors {
                     Error::Decode(_) => ErrorCode::MarshallingError.code(),
                     Error::Multi { error, .. } => error.code(),
                     Error::Timeout => ErrorCode::OperationTimeout.code(),
-                    Error::Recipe(_) => ErrorCode::SystemError.code(),
+                    Error::Recipe(_) | Error::NotACounter { .. } => ErrorCode::SystemError.code(),
+                    Error::DisconnectedPastSessionTimeout { .. } => ErrorCode::SessionExpired.code(),
                 }
             }
         }

@@ -80,6 +80,22 @@ pub(crate) enum WatchReg {
     Remove(String, WatcherType),
 }
 
+impl WatchReg {
+    /// True if this registration sets a watch that a removeWatches of `kind` on `path`
+    /// could remove. Persistent watches count for every kind: on ZooKeeper 3.8 a
+    /// session's watches of different kinds on one path replace each other.
+    pub(crate) fn sets(&self, path: &str, kind: WatcherType) -> bool {
+        let data = matches!(kind, WatcherType::Data | WatcherType::Any);
+        let child = matches!(kind, WatcherType::Children | WatcherType::Any);
+        match self {
+            WatchReg::Data(p, _) | WatchReg::Exists(p, _) => data && p == path,
+            WatchReg::Child(p, _) => child && p == path,
+            WatchReg::Persistent(p, _, _) => p == path,
+            WatchReg::Remove(..) => false,
+        }
+    }
+}
+
 pub(crate) fn oneshot_pair() -> (oneshot::Sender<WatchedEvent>, OneshotWatch) {
     let (tx, rx) = oneshot::channel();
     (tx, OneshotWatch { rx })
@@ -187,6 +203,23 @@ impl WatchRegistry {
             }
         }
         n
+    }
+
+    /// True if a receiver still waits on a watch of `kind` on `path` (server path) that a
+    /// removeWatches of that kind would remove; persistent watches on `path` count for
+    /// every kind (as [`WatchReg::sets`]).
+    pub fn in_use(&self, path: &str, kind: WatcherType) -> bool {
+        fn live<T>(m: &HashMap<String, Vec<T>>, path: &str, open: impl Fn(&T) -> bool) -> bool {
+            m.get(path).is_some_and(|v| v.iter().any(open))
+        }
+        let once = |tx: &oneshot::Sender<WatchedEvent>| !tx.is_closed();
+        let persist = |tx: &mpsc::Sender<WatchedEvent>| !tx.is_closed();
+        let data = matches!(kind, WatcherType::Data | WatcherType::Any);
+        let child = matches!(kind, WatcherType::Children | WatcherType::Any);
+        (data && (live(&self.data, path, once) || live(&self.exist, path, once)))
+            || (child && live(&self.child, path, once))
+            || live(&self.persistent, path, persist)
+            || live(&self.recursive, path, persist)
     }
 
     /// Removes local watches of a type on a path, telling their receivers.

@@ -644,3 +644,61 @@ async fn barrier_wait_rides_out_a_disconnection() {
     zk.close().await.unwrap();
     common::delete_all(&other, &root).await;
 }
+
+/// Releasing a lock and closing a leader latch on a connection that stays down answer
+/// after about one session timeout (counted from when a server last heard from the
+/// session: it has then expired, or will within a tick, and its ephemeral nodes with
+/// it) with an error that says so. Each reconnect wait used to be twice the session
+/// timeout, and the call then answered `Ok` for a delete that had not happened.
+#[tokio::test]
+async fn release_on_a_dead_connection_answers_within_a_session_timeout() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "deadrelease").await;
+    let lock = format!("{root}/lock");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(4000)).await;
+    let session = zk.session_timeout();
+    let guard = Mutex::new(zk.clone(), &lock).unwrap().lock().await.unwrap();
+    let node = guard.node().to_owned();
+    let latch = LeaderLatch::start(zk.clone(), &format!("{root}/latch"), "a")
+        .await
+        .unwrap();
+    let latch_node = latch.node().to_owned();
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    let t0 = tokio::time::Instant::now();
+    let (released, closed) = timeout(WAIT, async { tokio::join!(guard.release(), latch.close()) })
+        .await
+        .expect("release and close return");
+    let took = t0.elapsed();
+    assert_eq!(
+        released,
+        Err(Error::DisconnectedPastSessionTimeout { node: node.clone() })
+    );
+    assert_eq!(
+        closed,
+        Err(Error::DisconnectedPastSessionTimeout {
+            node: latch_node.clone()
+        })
+    );
+    assert!(
+        took <= session + session / 4,
+        "release took {took:?} with a {session:?} session"
+    );
+    // The session expires on the servers, and the nodes go with it.
+    for n in [&node, &latch_node] {
+        let until = tokio::time::Instant::now() + WAIT;
+        while other.exists(n).await.unwrap().is_some() {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{n} outlived the session"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    proxy.block(false);
+    wait_state(&zk, SessionState::Expired).await;
+    common::delete_all(&other, &root).await;
+}

@@ -554,3 +554,50 @@ async fn recipes_survive_their_container_being_reaped_between_calls() {
     assert!(reaped.load(Ordering::Relaxed) >= ROUNDS);
     common::delete_all(&a, &root).await;
 }
+
+/// `SharedCounter::new` on a node that holds something other than a 4-byte counter fails
+/// there, naming the node and the length (it used to succeed, the failure showing only
+/// at the first `get`); the node's data is left as it was. A counter node deleted and
+/// rewritten with other data later is refused by `get` with the same error.
+#[tokio::test]
+async fn shared_counter_refuses_a_node_that_is_not_a_counter() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "badcounter").await;
+    for bad in [&b""[..], b"abc", b"12345678"] {
+        let path = format!("{root}/c{}", bad.len());
+        a.create(&path, bad, &open_acl_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        match SharedCounter::new(a.clone(), &path, 5).await {
+            Err(Error::NotACounter { path: p, len }) => {
+                assert_eq!((p.as_str(), len), (path.as_str(), bad.len()));
+            }
+            other => panic!("{} bytes: {other:?}", bad.len()),
+        }
+        assert_eq!(a.get_data(&path).await.unwrap().0, bad);
+    }
+    let path = format!("{root}/good");
+    let ctr = SharedCounter::new(a.clone(), &path, 5).await.unwrap();
+    assert_eq!(ctr.get().await.unwrap().value, 5);
+    assert_eq!(
+        SharedCounter::new(a.clone(), &path, 9)
+            .await
+            .unwrap()
+            .get()
+            .await
+            .unwrap()
+            .value,
+        5
+    );
+    a.set_data(&path, b"xy", None).await.unwrap();
+    assert_eq!(
+        ctr.get().await,
+        Err(Error::NotACounter {
+            path: path.clone(),
+            len: 2
+        })
+    );
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+}

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use super::util::{await_reconnect, create_under_container, delete_quietly, ensure_path};
+use super::util::{
+    await_reconnect, create_under_container, delete_quietly, ensure_path, forget_watch,
+};
 use crate::error::{Error, Result};
-use crate::types::{CreateMode, EventType};
+use crate::types::{CreateMode, EventType, WatcherType};
 use crate::Client;
 
 /// A barrier on one node: while it exists, [`Barrier::wait`] blocks (Curator's
@@ -89,10 +91,16 @@ impl Barrier {
             }
             let ev = match deadline {
                 None => w.await,
-                Some(d) => match tokio::time::timeout_at(d, w).await {
-                    Ok(ev) => ev,
-                    Err(_) => return Ok(false),
-                },
+                Some(d) => {
+                    let waited = tokio::time::timeout_at(d, w).await;
+                    match waited {
+                        Ok(ev) => ev,
+                        Err(_) => {
+                            forget_watch(&self.client, &self.path, WatcherType::Data).await;
+                            return Ok(false);
+                        }
+                    }
+                }
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);

@@ -23,19 +23,28 @@ pub struct SharedCounter {
     path: String,
 }
 
-fn decode(d: &[u8]) -> Result<i32> {
-    let b: [u8; 4] = d
-        .try_into()
-        .map_err(|_| Error::Recipe(format!("counter node holds {} bytes, not 4", d.len())))?;
+/// The counter in `d`, the data of the node at `path`: exactly 4 bytes, big-endian.
+fn decode(path: &str, d: &[u8]) -> Result<i32> {
+    let b: [u8; 4] = d.try_into().map_err(|_| Error::NotACounter {
+        path: path.to_owned(),
+        len: d.len(),
+    })?;
     Ok(i32::from_be_bytes(b))
 }
 
 impl SharedCounter {
     /// Opens the counter at `path`, creating it (and missing parents) with `seed` if absent.
+    /// A node that already exists must hold a counter: exactly 4 bytes.
     ///
-    /// Curator: `new SharedCount(client, path, seedValue).start()`.
+    /// Curator: `new SharedCount(client, path, seedValue).start()`. Curator's start does
+    /// not look at an existing node's data: it reads the first 4 bytes whenever the value
+    /// is asked for, so shorter data fails only then (a buffer underflow from
+    /// `getCount()`) and longer data is silently cut to its first 4 bytes. rzk refuses
+    /// both here, before the counter is used: `SharedCount` always writes 4 bytes, so
+    /// any other length is some other node's data, and counting on it would overwrite it.
     ///
     /// # Errors
+    /// [`Error::NotACounter`] if the node exists and does not hold exactly 4 bytes;
     /// [`Error::InvalidPath`]; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn new(client: Client, path: &str, seed: i32) -> Result<SharedCounter> {
@@ -44,7 +53,17 @@ impl SharedCounter {
         match create_under_container(&client, path, &seed.to_be_bytes(), CreateMode::Persistent)
             .await
         {
-            Ok(_) | Err(Error::NodeExists) => {}
+            Ok(_) => {}
+            Err(Error::NodeExists) => {
+                // Deleted since: the first `get` says so, as for a counter deleted later.
+                match client.get_data(path).await {
+                    Ok((d, _)) => {
+                        decode(path, &d)?;
+                    }
+                    Err(Error::NoNode) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         }
         Ok(SharedCounter {
@@ -58,13 +77,13 @@ impl SharedCounter {
     /// Curator: `SharedCount.getVersionedValue()`.
     ///
     /// # Errors
-    /// [`Error::Recipe`] if the node does not hold 4 bytes; [`Error::NoNode`] if it was
+    /// [`Error::NotACounter`] if the node no longer holds 4 bytes (someone else wrote it); [`Error::NoNode`] if it was
     /// deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn get(&self) -> Result<VersionedValue> {
         let (d, st) = self.client.get_data(&self.path).await?;
         Ok(VersionedValue {
-            value: decode(&d)?,
+            value: decode(&self.path, &d)?,
             version: st.version,
         })
     }
@@ -78,7 +97,7 @@ impl SharedCounter {
         let (d, st, w) = self.client.get_data_w(&self.path).await?;
         Ok((
             VersionedValue {
-                value: decode(&d)?,
+                value: decode(&self.path, &d)?,
                 version: st.version,
             },
             w,

@@ -17,10 +17,10 @@ use tokio::time::Instant;
 
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path, AbandonGuard,
+    ensure_path, forget_watch, AbandonGuard,
 };
 use crate::error::{Error, Result};
-use crate::types::{CreateMode, EventType, WatchedEvent};
+use crate::types::{CreateMode, EventType, WatchedEvent, WatcherType};
 use crate::{Client, OneshotWatch};
 
 const READY_NODE: &str = "ready";
@@ -35,13 +35,26 @@ pub struct DoubleBarrier {
     member_count: usize,
 }
 
-async fn wait_event(w: OneshotWatch, deadline: Option<Instant>) -> Result<Option<WatchedEvent>> {
+/// Waits for `w`, the exists watch on `path`; `Ok(None)` at `deadline`, the watch then
+/// removed from the server ([`forget_watch`]).
+async fn wait_event(
+    client: &Client,
+    path: &str,
+    w: OneshotWatch,
+    deadline: Option<Instant>,
+) -> Result<Option<WatchedEvent>> {
     let ev = match deadline {
         None => w.await,
-        Some(d) => match tokio::time::timeout_at(d, w).await {
-            Ok(ev) => ev,
-            Err(_) => return Ok(None),
-        },
+        Some(d) => {
+            let waited = tokio::time::timeout_at(d, w).await;
+            match waited {
+                Ok(ev) => ev,
+                Err(_) => {
+                    forget_watch(client, path, WatcherType::Data).await;
+                    return Ok(None);
+                }
+            }
+        }
     };
     if ev.event_type == EventType::None && ev.state.is_terminal() {
         return Err(Error::SessionExpired);
@@ -143,7 +156,7 @@ impl DoubleBarrier {
                     Err(e) => return Err(e),
                 }
             }
-            match wait_event(w, deadline).await? {
+            match wait_event(&self.client, &self.ready, w, deadline).await? {
                 None => {
                     delete_quietly(&self.client, &self.ours).await?;
                     return Ok(false);
@@ -191,14 +204,15 @@ impl DoubleBarrier {
                 }
                 lowest.clone()
             };
-            let (stat, w) = self
-                .client
-                .exists_w(&child_path(&self.path, &watch_name))
-                .await?;
+            let watched = child_path(&self.path, &watch_name);
+            let (stat, w) = self.client.exists_w(&watched).await?;
             if stat.is_none() {
                 continue;
             }
-            if wait_event(w, deadline).await?.is_none() {
+            if wait_event(&self.client, &watched, w, deadline)
+                .await?
+                .is_none()
+            {
                 // As Curator's: our node goes (so nobody waits for it), and the ready
                 // flag too (or the next round's enter would pass before its group is in).
                 delete_quietly(&self.client, &self.ours).await?;

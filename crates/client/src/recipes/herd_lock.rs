@@ -72,7 +72,8 @@ impl HerdLock {
     /// Releases the lock (guaranteed delete of our node).
     ///
     /// # Errors
-    /// [`Error::Recipe`] if not held; server errors of the delete.
+    /// [`Error::Recipe`] if not held; server errors of the delete;
+    /// [`Error::DisconnectedPastSessionTimeout`] after a session timeout of disconnection.
     pub async fn release(&self) -> Result<()> {
         match self.node.lock().await.take() {
             Some(n) => delete_guaranteed(&self.client, &n).await,

@@ -139,8 +139,11 @@ impl LeaderLatch {
     /// Curator: `LeaderLatch.close()`.
     ///
     /// # Errors
-    /// Server errors of the delete (e.g. [`Error::NoAuth`]). Connection loss is not an
-    /// error: the delete continues in the background.
+    /// Server errors of the delete (e.g. [`Error::NoAuth`]). A short connection loss is
+    /// not an error (the delete waits for the reconnect);
+    /// [`Error::DisconnectedPastSessionTimeout`] once the session has been disconnected
+    /// for a session timeout (the node goes with the expired session; the delete
+    /// continues in the background).
     pub async fn close(mut self) -> Result<()> {
         self.closed = true;
         self.task.abort();

@@ -8,9 +8,11 @@
 
 use tokio::time::Instant;
 
-use super::util::{await_reconnect, child_path, delete_guaranteed, sort_children, AbandonGuard};
+use super::util::{
+    await_reconnect, child_path, delete_guaranteed, forget_watch, sort_children, AbandonGuard,
+};
 use crate::error::{Error, Result};
-use crate::types::EventType;
+use crate::types::{EventType, WatcherType};
 use crate::Client;
 
 /// Curator's lock node name for `InterProcessMutex`.
@@ -166,10 +168,16 @@ impl LockCore {
             };
             let ev = match deadline {
                 None => w.await,
-                Some(d) => match tokio::time::timeout_at(d, w).await {
-                    Ok(ev) => ev,
-                    Err(_) => return Ok(false),
-                },
+                Some(d) => {
+                    let waited = tokio::time::timeout_at(d, w).await;
+                    match waited {
+                        Ok(ev) => ev,
+                        Err(_) => {
+                            forget_watch(&self.client, &watch_path, WatcherType::Data).await;
+                            return Ok(false);
+                        }
+                    }
+                }
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);

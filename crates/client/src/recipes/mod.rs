@@ -2,7 +2,9 @@
 //!
 //! Node names follow Apache Curator (`_c_<uuid>-lock-<seq>`, `__READ__`/`__WRIT__`,
 //! `latch-`, `lease-`, `queue-`) so Rust and Java processes interoperate on the same paths.
-//! Recipes never retry forever and never leave their own nodes behind on error or timeout.
+//! Recipes never retry forever and never leave their own nodes behind on error or timeout;
+//! a waiter that gives up takes its one-shot watch off the server too, unless another
+//! waiter of the same client shares it (`Client::remove_unused_watch`).
 //!
 //! # Locks and time
 //!

@@ -249,7 +249,9 @@ impl Mutex {
     /// the count reaches zero. After the last release this value no longer holds the
     /// lock, whatever is returned: the deletion survives connection loss (Curator's
     /// guaranteed delete; it continues in the background if the session stays
-    /// disconnected), so only errors such as NOAUTH are reported. Do not mix with guards
+    /// disconnected), so only errors such as NOAUTH are reported, and
+    /// [`Error::DisconnectedPastSessionTimeout`] when the session has been disconnected
+    /// for a session timeout (its node goes with the expired session). Do not mix with guards
     /// of the same hold: each acquisition is given back exactly once, by `release` or by
     /// its guard.
     ///
@@ -257,7 +259,7 @@ impl Mutex {
     ///
     /// # Errors
     /// [`Error::Recipe`] if this value does not hold the lock; a server error from the
-    /// delete (e.g. [`Error::NoAuth`]).
+    /// delete (e.g. [`Error::NoAuth`]); [`Error::DisconnectedPastSessionTimeout`].
     pub async fn release(&self) -> Result<()> {
         let last = {
             let mut held = self.state();
@@ -268,7 +270,7 @@ impl Mutex {
             give_back(&mut held, &node, &self.released)
         };
         // Not held from here on: `is_acquired`, `node` and `lost` do not wait for a
-        // delete that may span a reconnect (up to twice the session timeout).
+        // delete that may span a reconnect (up to a session timeout).
         match last {
             Some(node) => delete_guaranteed(&self.core.client, &node).await,
             None => Ok(()),
@@ -393,8 +395,10 @@ impl MutexGuard {
     /// # Errors
     /// [`Error::Recipe`] if the hold this guard belonged to is already gone (given back
     /// with [`Mutex::release`], or lost and replaced by a newer acquire); a server error
-    /// from the delete (e.g. [`Error::NoAuth`]). Connection loss is not an error: the
-    /// delete then continues in the background.
+    /// from the delete (e.g. [`Error::NoAuth`]). A short connection loss is not an
+    /// error (the delete waits for the reconnect); [`Error::DisconnectedPastSessionTimeout`]
+    /// once the session has been disconnected for a session timeout (the node goes with
+    /// the expired session; the delete continues in the background).
     pub async fn release(mut self) -> Result<()> {
         let last = {
             let mut held = lock_state(&self.held);

@@ -19,10 +19,10 @@
 use super::release::Releaser;
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path, REAPED_RETRIES,
+    ensure_path, forget_watch, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
-use crate::types::{CreateMode, EventType};
+use crate::types::{CreateMode, EventType, WatcherType};
 use crate::Client;
 
 /// Curator's queue item prefix.
@@ -200,6 +200,11 @@ impl DistributedQueue {
                 r => r?,
             };
             if let Some(it) = self.claim_first(&items).await? {
+                // The children watch set with the listing is not needed any more.
+                if w.is_some() {
+                    drop(w);
+                    forget_watch(&self.client, &self.path, WatcherType::Children).await;
+                }
                 return Ok(it);
             }
             if let Some(w) = w {

@@ -17,12 +17,12 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, delete_guaranteed, lock_until, spawn_lost_monitor, wait_lost,
-    AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
+    await_reconnect, child_path, delete_guaranteed, forget_watch, lock_until, spawn_lost_monitor,
+    wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
-use crate::types::EventType;
+use crate::types::{EventType, WatcherType};
 use crate::Client;
 
 /// Curator's lease node name.
@@ -227,10 +227,16 @@ impl SemaphoreMutex {
             }
             let ev = match deadline {
                 None => w.await,
-                Some(d) => match tokio::time::timeout_at(d, w).await {
-                    Ok(ev) => ev,
-                    Err(_) => return Ok(false),
-                },
+                Some(d) => {
+                    let waited = tokio::time::timeout_at(d, w).await;
+                    match waited {
+                        Ok(ev) => ev,
+                        Err(_) => {
+                            forget_watch(&self.client, &self.leases, WatcherType::Children).await;
+                            return Ok(false);
+                        }
+                    }
+                }
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);
@@ -239,12 +245,14 @@ impl SemaphoreMutex {
     }
 
     /// Deletes the lease taken with [`SemaphoreMutex::acquire`] (guaranteed delete: it
-    /// continues in the background if the connection is lost).
+    /// waits for a reconnect, and continues in the background after a session timeout
+    /// of disconnection, returning [`Error::DisconnectedPastSessionTimeout`]).
     ///
     /// Curator: `InterProcessSemaphoreMutex.release()`.
     ///
     /// # Errors
-    /// [`Error::Recipe`] if the lease is not held; server errors of the delete (NOAUTH).
+    /// [`Error::Recipe`] if the lease is not held; server errors of the delete (NOAUTH);
+    /// [`Error::DisconnectedPastSessionTimeout`].
     pub async fn release(&self) -> Result<()> {
         let lease = self.held.lock().await.take();
         match lease {
@@ -306,7 +314,8 @@ impl SemaphoreGuard {
     /// # Errors
     /// [`Error::Recipe`] if the lease was already given back with
     /// [`SemaphoreMutex::release`]; server errors of the delete (e.g. [`Error::NoAuth`]).
-    /// Connection loss is not an error: the delete continues in the background.
+    /// A short connection loss is not an error; [`Error::DisconnectedPastSessionTimeout`]
+    /// after a session timeout of disconnection (the delete continues in the background).
     pub async fn release(mut self) -> Result<()> {
         self.done = true;
         if !forget(&mut *self.held.lock().await, &self.node) {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType, SessionState};
+use crate::types::{open_acl_unsafe, CreateMode, EventType, SessionState, WatcherType};
 use crate::Client;
 
 /// Curator's protected-name prefix (`CreateBuilderImpl.PROTECTED_PREFIX`).
@@ -251,6 +251,28 @@ pub(crate) async fn delete_within_grace(client: &Client, node: &str) -> Result<(
     }
 }
 
+/// After a waiter gave up on the one-shot watch it set on `path` (it dropped the
+/// [`crate::OneshotWatch`] first): removes that watch from the server, unless another
+/// waiter of this client still uses a watch of `kind` there
+/// ([`Client::remove_unused_watch`]), as Curator's waiters call `removeWatches`.
+/// Without it the server keeps the watch until the node changes, which for a lock held
+/// for hours is hours, one more per give-up on another path. Waits at most
+/// [`DEADLINE_DELETE_GRACE`] (the remove goes on without us); failures are only logged:
+/// the waiter has given up either way.
+pub(crate) async fn forget_watch(client: &Client, path: &str, kind: WatcherType) {
+    match tokio::time::timeout(
+        DEADLINE_DELETE_GRACE,
+        client.remove_unused_watch(path, kind),
+    )
+    .await
+    {
+        Ok(Ok(())) | Err(_) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(%path, error = %e, "could not remove the watch of a waiter that gave up")
+        }
+    }
+}
+
 /// Locks a recipe value's state, giving up at `deadline` (`None`: as long as it takes).
 /// Another task of the same value may hold it for the whole of its own acquire; a
 /// `try_lock` must still return by its deadline.
@@ -413,12 +435,16 @@ pub async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
 }
 
 /// One round of [`delete_guaranteed`]: retries across reconnects for up to
-/// [`reconnect_wait`] of disconnection. A session that ended counts as success (its
-/// ephemeral nodes are gone or going with it).
-async fn delete_across_reconnects(client: &Client, path: &str) -> Result<()> {
+/// [`reconnect_wait`] of disconnection, or until `until` says when to stop waiting. A
+/// session that ended counts as success (its ephemeral nodes are gone or going with it).
+async fn delete_across_reconnects(
+    client: &Client,
+    path: &str,
+    until: &(dyn Fn() -> Option<Instant> + Sync),
+) -> Result<()> {
     loop {
         match delete_quietly(client, path).await {
-            Err(Error::ConnectionLoss) => match await_reconnect(client, None).await {
+            Err(Error::ConnectionLoss) => match await_reconnect(client, until()).await {
                 Ok(()) => {}
                 Err(e) if e.is_session_terminal() => return Ok(()),
                 Err(e) => return Err(e),
@@ -429,21 +455,37 @@ async fn delete_across_reconnects(client: &Client, path: &str) -> Result<()> {
     }
 }
 
+/// When the servers may have expired the session if it stays disconnected: a session
+/// timeout after a server last heard from it ([`Client::heard_at`]; now when it never
+/// did). The leader ends the session within a tick after that.
+fn session_gone_by(client: &Client) -> Instant {
+    client.heard_at().unwrap_or_else(Instant::now) + client.session_timeout()
+}
+
 /// Deletes one of our ephemeral nodes (a lock, lease or latch node) like Curator's
 /// `delete().guaranteed()`: connection loss never leaves it behind while the session
-/// lives. Retries across reconnects; if the session stays disconnected longer than its
-/// timeout the delete continues in the background (until it succeeds, the session ends,
-/// or [`GUARANTEED_DELETE_MAX`]) and `Ok` is returned. Other errors (e.g. NOAUTH) are
-/// returned as they are.
+/// lives. Retries across reconnects until a session timeout has passed since a server
+/// last heard from the session ([`Client::heard_at`]): the session has then expired
+/// (or will within a server tick), taking the node with it, and
+/// [`Error::DisconnectedPastSessionTimeout`] is returned while the delete continues
+/// in the background (until it succeeds, the session ends, or
+/// [`GUARANTEED_DELETE_MAX`]) in case the session comes back after all (a server
+/// restarted from its data restores sessions with a fresh timeout). A session that
+/// ended counts as success. Other errors (e.g. NOAUTH) are returned as they are.
+///
+/// Each wait for a reconnect used to be bounded by [`reconnect_wait`] alone (twice the
+/// session timeout), so a release on a dead connection took that long and then
+/// answered `Ok` for a delete that had not happened.
 pub async fn delete_guaranteed(client: &Client, path: &str) -> Result<()> {
-    match delete_across_reconnects(client, path).await {
+    let until = || Some(session_gone_by(client));
+    match delete_across_reconnects(client, path, &until).await {
         Err(Error::ConnectionLoss) => {
-            tracing::warn!(node = %path, "delete failed on connection loss; retrying in the background");
+            tracing::warn!(node = %path, "delete failed: disconnected for a session timeout; retrying in the background");
             let (c, p) = (client.clone(), path.to_owned());
             tokio::spawn(async move {
                 let until = Instant::now() + GUARANTEED_DELETE_MAX;
                 while Instant::now() < until {
-                    match delete_across_reconnects(&c, &p).await {
+                    match delete_across_reconnects(&c, &p, &|| None).await {
                         Err(Error::ConnectionLoss) => {}
                         Ok(()) => return,
                         Err(e) => {
@@ -454,7 +496,9 @@ pub async fn delete_guaranteed(client: &Client, path: &str) -> Result<()> {
                 }
                 tracing::warn!(node = %p, "background delete gave up");
             });
-            Ok(())
+            Err(Error::DisconnectedPastSessionTimeout {
+                node: path.to_owned(),
+            })
         }
         r => r,
     }

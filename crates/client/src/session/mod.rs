@@ -40,6 +40,10 @@ pub(crate) struct Request {
 
 pub(crate) enum Command {
     Request(Request),
+    /// A removeWatches request (its `watch` is a [`WatchReg::Remove`]) sent only if no
+    /// live receiver and no pending request of this session uses a watch of that kind on
+    /// that path; otherwise answered at once with an empty reply, nothing sent.
+    RemoveUnusedWatch(Request),
     AddAuth {
         scheme: String,
         auth: Bytes,

@@ -535,6 +535,23 @@ impl SessionTask {
                     reply: Some(r.reply),
                 });
             }
+            Command::RemoveUnusedWatch(r) => {
+                let in_use = match &r.watch {
+                    Some(WatchReg::Remove(path, kind)) => {
+                        self.watches.in_use(path, *kind)
+                            || self
+                                .pending
+                                .iter()
+                                .any(|p| p.watch.as_ref().is_some_and(|w| w.sets(path, *kind)))
+                    }
+                    _ => false,
+                };
+                if in_use && !self.closing {
+                    let _ = r.reply.send(Ok(Reply { body: Bytes::new() }));
+                } else {
+                    self.on_command(Command::Request(r), out);
+                }
+            }
             Command::AddAuth {
                 scheme,
                 auth,
@@ -665,7 +682,7 @@ impl SessionTask {
 
     fn fail_command(c: Command, err: &Error) -> bool {
         match c {
-            Command::Request(r) => {
+            Command::Request(r) | Command::RemoveUnusedWatch(r) => {
                 let _ = r.reply.send(Err(err.clone()));
                 false
             }

@@ -1,0 +1,170 @@
+//! Waiters that give up take their one-shot watch off the server (Curator's waiters call
+//! `removeWatches`): after a timed-out `try_lock`, barrier wait or double-barrier enter,
+//! and after `take` claimed an item, the session holds no watch on the path it watched
+//! (asked with checkWatches, which answers for the asking session only), unless another
+//! waiter of the same client still waits on it, whose watch must stay and still fire.
+//! Against `RZK_TEST_HOSTS` when set, otherwise an in-process rzk server.
+//!
+//! Holders here are plain ephemeral nodes with Curator's names, not recipe holders:
+//! ZooKeeper 3.8 answers checkWatches "yes" for a path that any session watches, and a
+//! recipe holder's loss monitor watches its own node.
+//!
+//! Run: `RZK_TEST_HOSTS=127.0.0.1:2181 cargo test -p rzk-client --test recipe_watches`
+
+mod common;
+
+use std::time::Duration;
+
+use rzk_client::recipes::*;
+use rzk_client::*;
+use rzk_testkit::server::hosts_or_start;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+const GIVE_UP: Duration = Duration::from_millis(200);
+
+/// A lock holder of another client that sets no watch: an ephemeral-sequential node
+/// named as Curator's (`_c_<uuid>-<name>NNNNNNNNNN`) under `lock`.
+async fn plain_holder(zk: &Client, lock: &str, name: &str) -> String {
+    zk.create(lock, b"", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let node = format!("{lock}/_c_{}-{name}", uuid::Uuid::new_v4());
+    zk.create(
+        &node,
+        b"",
+        &open_acl_unsafe(),
+        CreateMode::EphemeralSequential,
+    )
+    .await
+    .unwrap()
+}
+
+/// True if `zk`'s session has a watch of `kind` on `path` on the server.
+async fn watched(zk: &Client, path: &str, kind: WatcherType) -> bool {
+    match zk.check_watches(path, kind).await {
+        Ok(()) => true,
+        Err(Error::NoWatcher) => false,
+        Err(e) => panic!("check_watches({path}): {e}"),
+    }
+}
+
+#[tokio::test]
+async fn timed_out_try_locks_leave_no_watch_on_the_holder() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "trywatch").await;
+    let lock = format!("{root}/lock");
+    let holder = plain_holder(&a, &lock, LOCK_NAME).await;
+    let m = Mutex::new(b.clone(), &lock).unwrap();
+    for _ in 0..3 {
+        assert!(m.try_lock(GIVE_UP).await.unwrap().is_none());
+    }
+    assert!(
+        !watched(&b, &holder, WatcherType::Data).await,
+        "timed-out try_locks left their watch on the holder's node"
+    );
+    a.delete(&holder, None).await.unwrap();
+    // The lock still works for the client that gave up.
+    let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
+    g.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_give_up_keeps_the_watch_another_waiter_of_the_client_shares() {
+    // Two readers of one client wait on the same writer node: the server holds one watch
+    // for both. The one that gives up must not take it from the one still waiting.
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "sharedwatch").await;
+    let lock = format!("{root}/rw");
+    let writer = plain_holder(&a, &lock, WRITE_LOCK_NAME).await;
+    let patient = ReadWriteLock::new(b.clone(), &lock).unwrap();
+    let waiting = tokio::spawn(async move {
+        let g = patient.read_lock().lock().await;
+        (patient, g)
+    });
+    // Wait until the patient reader's node is in and its watch set.
+    let until = tokio::time::Instant::now() + WAIT;
+    while !watched(&b, &writer, WatcherType::Data).await {
+        assert!(tokio::time::Instant::now() < until, "reader never watched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A plain watch of the same client on the same node is not disturbed either (a
+    // removeWatches would end it with a DataWatchRemoved event).
+    let (_, mut mine) = b.exists_w(&writer).await.unwrap();
+    let hasty = ReadWriteLock::new(b.clone(), &lock).unwrap();
+    assert!(hasty.read_lock().try_lock(GIVE_UP).await.unwrap().is_none());
+    assert!(
+        watched(&b, &writer, WatcherType::Data).await,
+        "the watch a waiting reader needs was removed"
+    );
+    if let Ok(ev) = timeout(Duration::from_millis(200), &mut mine).await {
+        panic!("another watch of the client on the node ended: {ev:?}");
+    }
+    a.delete(&writer, None).await.unwrap();
+    assert_eq!(
+        timeout(WAIT, mine).await.unwrap().event_type,
+        EventType::NodeDeleted
+    );
+    let (_patient, g) = timeout(WAIT, waiting)
+        .await
+        .expect("the waiting reader was never woken")
+        .unwrap();
+    g.unwrap().release().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn timed_out_barrier_waits_leave_no_watch() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "barrierwatch").await;
+    let path = format!("{root}/barrier");
+    Barrier::new(a.clone(), &path).unwrap().set().await.unwrap();
+    let waiter = Barrier::new(b.clone(), &path).unwrap();
+    assert!(!waiter.wait(Some(GIVE_UP)).await.unwrap());
+    assert!(
+        !watched(&b, &path, WatcherType::Data).await,
+        "a timed-out barrier wait left its watch"
+    );
+
+    // A double barrier whose group never completes: the enter that gives up leaves no
+    // watch on the ready flag.
+    let dpath = format!("{root}/double");
+    let d = DoubleBarrier::new(b.clone(), &dpath, 2).unwrap();
+    assert!(!d.enter(Some(GIVE_UP)).await.unwrap());
+    assert!(
+        !watched(&b, &format!("{dpath}/ready"), WatcherType::Data).await,
+        "a timed-out double barrier enter left its watch"
+    );
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn take_leaves_no_children_watch_on_the_queue() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "queuewatch").await;
+    let path = format!("{root}/queue");
+    let q = DistributedQueue::new(a.clone(), &path).unwrap();
+    q.put(b"one").await.unwrap();
+    let item = timeout(WAIT, q.take()).await.unwrap().unwrap();
+    assert!(
+        !watched(&a, &path, WatcherType::Children).await,
+        "take left its children watch on the queue"
+    );
+    item.ack().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+}
