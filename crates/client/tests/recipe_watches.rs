@@ -1,7 +1,8 @@
 //! Waiters that give up take their one-shot watch off the server (Curator's waiters call
 //! `removeWatches`): after a timed-out `try_lock`, barrier wait or double-barrier enter,
 //! and after `take` claimed an item, the session holds no watch on the path it watched
-//! (asked with checkWatches, which answers for the asking session only), unless another
+//! (asked with checkWatches, which answers for the asking session only), nor soon after
+//! a wait whose future was dropped part-way, unless another
 //! waiter of the same client still waits on it, whose watch must stay and still fire.
 //! Against `RZK_TEST_HOSTS` when set, otherwise an in-process rzk server.
 //!
@@ -117,6 +118,52 @@ async fn a_give_up_keeps_the_watch_another_waiter_of_the_client_shares() {
         .expect("the waiting reader was never woken")
         .unwrap();
     g.unwrap().release().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Polls until `zk`'s session holds no watch of `kind` on `path` (a dropped waiter takes
+/// its watch off in the background); false if one is still there after `WAIT`.
+async fn watch_goes(zk: &Client, path: &str, kind: WatcherType) -> bool {
+    let until = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < until {
+        if !watched(zk, path, kind).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn waits_dropped_part_way_leave_no_watch() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "dropwatch").await;
+    // A lock() with no deadline, abandoned by a timeout around it.
+    let lock = format!("{root}/lock");
+    let holder = plain_holder(&a, &lock, LOCK_NAME).await;
+    let m = Mutex::new(b.clone(), &lock).unwrap();
+    assert!(timeout(GIVE_UP, m.lock()).await.is_err());
+    assert!(
+        watch_goes(&b, &holder, WatcherType::Data).await,
+        "an abandoned lock() left its watch on the holder's node"
+    );
+    // A Barrier::wait without a deadline, abandoned the same way.
+    let path = format!("{root}/barrier");
+    Barrier::new(a.clone(), &path).unwrap().set().await.unwrap();
+    let waiter = Barrier::new(b.clone(), &path).unwrap();
+    assert!(timeout(GIVE_UP, waiter.wait(None)).await.is_err());
+    assert!(
+        watch_goes(&b, &path, WatcherType::Data).await,
+        "an abandoned barrier wait left its watch"
+    );
+    // The client that abandoned still takes the lock once it is free.
+    a.delete(&holder, None).await.unwrap();
+    let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
+    g.release().await.unwrap();
     common::delete_all(&a, &root).await;
     a.close().await.unwrap();
     b.close().await.unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::util::{
-    await_reconnect, create_under_container, delete_quietly, ensure_path, forget_watch,
+    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -89,18 +89,10 @@ impl Barrier {
             if stat.is_none() {
                 return Ok(true);
             }
-            let ev = match deadline {
-                None => w.await,
-                Some(d) => {
-                    let waited = tokio::time::timeout_at(d, w).await;
-                    match waited {
-                        Ok(ev) => ev,
-                        Err(_) => {
-                            forget_watch(&self.client, &self.path, WatcherType::Data).await;
-                            return Ok(false);
-                        }
-                    }
-                }
+            let Some(ev) =
+                await_watch(&self.client, &self.path, WatcherType::Data, w, deadline).await
+            else {
+                return Ok(false);
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path, forget_watch, AbandonGuard,
+    await_reconnect, await_watch, child_path, create_under_container, delete_guaranteed,
+    delete_quietly, ensure_path, AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatchedEvent, WatcherType};
@@ -36,25 +36,15 @@ pub struct DoubleBarrier {
 }
 
 /// Waits for `w`, the exists watch on `path`; `Ok(None)` at `deadline`, the watch then
-/// removed from the server ([`forget_watch`]).
+/// removed from the server ([`await_watch`]).
 async fn wait_event(
     client: &Client,
     path: &str,
     w: OneshotWatch,
     deadline: Option<Instant>,
 ) -> Result<Option<WatchedEvent>> {
-    let ev = match deadline {
-        None => w.await,
-        Some(d) => {
-            let waited = tokio::time::timeout_at(d, w).await;
-            match waited {
-                Ok(ev) => ev,
-                Err(_) => {
-                    forget_watch(client, path, WatcherType::Data).await;
-                    return Ok(None);
-                }
-            }
-        }
+    let Some(ev) = await_watch(client, path, WatcherType::Data, w, deadline).await else {
+        return Ok(None);
     };
     if ev.event_type == EventType::None && ev.state.is_terminal() {
         return Err(Error::SessionExpired);

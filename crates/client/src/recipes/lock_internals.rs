@@ -9,7 +9,7 @@
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, child_path, delete_guaranteed, forget_watch, sort_children, AbandonGuard,
+    await_reconnect, await_watch, child_path, delete_guaranteed, sort_children, AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::{EventType, WatcherType};
@@ -166,18 +166,10 @@ impl LockCore {
                 }
                 Err(e) => return Err(e),
             };
-            let ev = match deadline {
-                None => w.await,
-                Some(d) => {
-                    let waited = tokio::time::timeout_at(d, w).await;
-                    match waited {
-                        Ok(ev) => ev,
-                        Err(_) => {
-                            forget_watch(&self.client, &watch_path, WatcherType::Data).await;
-                            return Ok(false);
-                        }
-                    }
-                }
+            let Some(ev) =
+                await_watch(&self.client, &watch_path, WatcherType::Data, w, deadline).await
+            else {
+                return Ok(false);
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, delete_guaranteed, forget_watch, lock_until, spawn_lost_monitor,
+    await_reconnect, await_watch, child_path, delete_guaranteed, lock_until, spawn_lost_monitor,
     wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
@@ -225,18 +225,16 @@ impl SemaphoreMutex {
             if children.len() <= 1 {
                 return Ok(true);
             }
-            let ev = match deadline {
-                None => w.await,
-                Some(d) => {
-                    let waited = tokio::time::timeout_at(d, w).await;
-                    match waited {
-                        Ok(ev) => ev,
-                        Err(_) => {
-                            forget_watch(&self.client, &self.leases, WatcherType::Children).await;
-                            return Ok(false);
-                        }
-                    }
-                }
+            let Some(ev) = await_watch(
+                &self.client,
+                &self.leases,
+                WatcherType::Children,
+                w,
+                deadline,
+            )
+            .await
+            else {
+                return Ok(false);
             };
             if ev.event_type == EventType::None && ev.state.is_terminal() {
                 return Err(Error::SessionExpired);

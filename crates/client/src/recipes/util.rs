@@ -10,8 +10,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::types::{open_acl_unsafe, CreateMode, EventType, SessionState, WatcherType};
-use crate::Client;
+use crate::types::{
+    open_acl_unsafe, CreateMode, EventType, SessionState, WatchedEvent, WatcherType,
+};
+use crate::{Client, OneshotWatch};
 
 /// Curator's protected-name prefix (`CreateBuilderImpl.PROTECTED_PREFIX`).
 pub const PROTECTED_PREFIX: &str = "_c_";
@@ -270,6 +272,64 @@ pub(crate) async fn forget_watch(client: &Client, path: &str, kind: WatcherType)
         Ok(Err(e)) => {
             tracing::debug!(%path, error = %e, "could not remove the watch of a waiter that gave up")
         }
+    }
+}
+
+/// Waits for a waiter's one-shot watch `w`, a watch of `kind` on `path`, until
+/// `deadline` (`None`: as long as it takes). Returns the event, or `None` once the
+/// deadline passed, the watch then taken off the server ([`forget_watch`]). If the wait
+/// is abandoned instead (its future dropped: a `timeout` or `select!` around an
+/// acquire), the watch is taken off in the background, so a cancelled waiter leaves no
+/// watch behind either.
+pub(crate) async fn await_watch(
+    client: &Client,
+    path: &str,
+    kind: WatcherType,
+    w: OneshotWatch,
+    deadline: Option<Instant>,
+) -> Option<WatchedEvent> {
+    let mut pending = PendingWatch {
+        w: Some(w),
+        client,
+        path,
+        kind,
+    };
+    let w = pending.w.as_mut()?;
+    let fired = match deadline {
+        None => Some(w.await),
+        Some(d) => tokio::time::timeout_at(d, w).await.ok(),
+    };
+    // Fired (nothing left on the server) or given up (removed below): either way the
+    // guard has nothing to do any more.
+    pending.w = None;
+    if fired.is_none() {
+        forget_watch(client, path, kind).await;
+    }
+    fired
+}
+
+/// [`await_watch`]'s watch while it is waited on: dropped with it still inside (the wait
+/// abandoned), it closes the receiver first (so the session task sees no local user of
+/// the watch) and then removes the watch in the background.
+struct PendingWatch<'a> {
+    w: Option<OneshotWatch>,
+    client: &'a Client,
+    path: &'a str,
+    kind: WatcherType,
+}
+
+impl Drop for PendingWatch<'_> {
+    fn drop(&mut self) {
+        let Some(w) = self.w.take() else {
+            return;
+        };
+        drop(w);
+        // Outside a runtime nothing can be sent; the session ends with the runtime.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (client, path, kind) = (self.client.clone(), self.path.to_owned(), self.kind);
+        rt.spawn(async move { forget_watch(&client, &path, kind).await });
     }
 }
 
