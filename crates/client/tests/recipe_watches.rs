@@ -170,6 +170,34 @@ async fn waits_dropped_part_way_leave_no_watch() {
 }
 
 #[tokio::test]
+async fn a_closed_waiting_latch_leaves_no_watch_on_its_predecessor() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "latchwatch").await;
+    let path = format!("{root}/latch");
+    let leader = plain_holder(&a, &path, LATCH_NAME).await;
+    let latch = LeaderLatch::start(b.clone(), &path, "b").await.unwrap();
+    // The latch's task sets its watch on the leader's node in the background.
+    let until = tokio::time::Instant::now() + WAIT;
+    while !watched(&b, &leader, WatcherType::Data).await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the waiting latch never watched its predecessor"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    latch.close().await.unwrap();
+    assert!(
+        watch_goes(&b, &leader, WatcherType::Data).await,
+        "a closed latch left its watch on its predecessor"
+    );
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn timed_out_barrier_waits_leave_no_watch() {
     let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;

@@ -15,9 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::release::Releaser;
-use super::util::{child_path, delete_guaranteed, sort_children, AbandonGuard};
+use super::util::{await_watch, child_path, delete_guaranteed, sort_children, AbandonGuard};
 use crate::error::{Error, Result};
-use crate::types::{EventType, SessionState};
+use crate::types::{EventType, SessionState, WatcherType};
 use crate::Client;
 
 /// Curator's latch node name.
@@ -169,14 +169,14 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
     let mut st = client.state_watcher();
     loop {
         let step = check(&client, &path, &name).await;
-        let w = match step {
+        let (w, predecessor) = match step {
             Ok(Step::Leads(w)) => {
                 tx.send_replace(true);
-                Some(w)
+                (Some(w), None)
             }
-            Ok(Step::Waits(w)) => {
+            Ok(Step::Waits(w, p)) => {
                 tx.send_replace(false);
-                Some(w)
+                (Some(w), Some(p))
             }
             Err(Error::NoNode) => {
                 tracing::warn!(%node, "latch node vanished; leaving the election");
@@ -189,14 +189,19 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
             }
             Err(_) => {
                 tx.send_replace(false);
-                None
+                (None, None)
             }
         };
-        // Wait for the predecessor to go, or for a connection change.
+        // Wait for the predecessor to go, or for a connection change. A wait on the
+        // predecessor that ends otherwise (a reconnect, or close/drop aborting this task)
+        // takes its watch off the server ([`await_watch`]); the leader's watch on its
+        // own node goes when close deletes the node.
+        let wc = client.clone();
         let wf = async move {
-            match w {
-                Some(w) => Some(w.await),
-                None => std::future::pending().await,
+            match (w, predecessor) {
+                (Some(w), Some(p)) => await_watch(&wc, &p, WatcherType::Data, w, None).await,
+                (Some(w), None) => Some(w.await),
+                (None, _) => std::future::pending().await,
             }
         };
         tokio::pin!(wf);
@@ -234,7 +239,7 @@ async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>
 }
 
 /// `Ok(Step::Leads(watch))` when we lead (the watch is on our own node, to learn if it is
-/// deleted), `Ok(Step::Waits(watch))` on our predecessor otherwise; [`Error::NoNode`]
+/// deleted), `Ok(Step::Waits(watch, predecessor))` on our predecessor otherwise; [`Error::NoNode`]
 /// when our node is gone.
 async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
     loop {
@@ -249,11 +254,9 @@ async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
             let (_, _, w) = client.get_data_w(&child_path(path, name)).await?;
             return Ok(Step::Leads(w));
         }
-        match client
-            .get_data_w(&child_path(path, &children[idx - 1]))
-            .await
-        {
-            Ok((_, _, w)) => return Ok(Step::Waits(w)),
+        let predecessor = child_path(path, &children[idx - 1]);
+        match client.get_data_w(&predecessor).await {
+            Ok((_, _, w)) => return Ok(Step::Waits(w, predecessor)),
             Err(Error::NoNode) => continue,
             Err(e) => return Err(e),
         }
@@ -264,6 +267,6 @@ async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
 enum Step {
     /// It leads; the watch is on its own node.
     Leads(crate::OneshotWatch),
-    /// It waits; the watch is on its predecessor.
-    Waits(crate::OneshotWatch),
+    /// It waits; the watch is on its predecessor (the full path).
+    Waits(crate::OneshotWatch, String),
 }
