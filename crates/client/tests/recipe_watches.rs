@@ -198,6 +198,35 @@ async fn a_closed_waiting_latch_leaves_no_watch_on_its_predecessor() {
 }
 
 #[tokio::test]
+async fn a_take_that_fails_after_its_listing_leaves_no_watch() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "takefailwatch").await;
+    let path = format!("{root}/queue");
+    let q = DistributedQueue::new(a.clone(), &path).unwrap();
+    let item = q.put(b"secret").await.unwrap();
+    // Only a digest user may read the item: b lists and claims it, then its read of the
+    // item fails with NOAUTH.
+    a.add_auth("digest", b"owner:pw").await.unwrap();
+    let owner_only = Acl::new(perms::ALL, "digest", &digest_acl_id("owner", "pw"));
+    a.set_acl(&item, &[owner_only], None).await.unwrap();
+    let taker = DistributedQueue::new(b.clone(), &path).unwrap();
+    assert!(matches!(
+        timeout(WAIT, taker.take()).await.unwrap(),
+        Err(Error::NoAuth)
+    ));
+    assert!(
+        !watched(&b, &path, WatcherType::Children).await,
+        "a take that failed left its children watch on the queue"
+    );
+    a.set_acl(&item, &open_acl_unsafe(), None).await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn timed_out_barrier_waits_leave_no_watch() {
     let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;

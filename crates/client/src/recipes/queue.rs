@@ -199,13 +199,14 @@ impl DistributedQueue {
                 }
                 r => r?,
             };
-            if let Some(it) = self.claim_first(&items).await? {
-                // The children watch set with the listing is not needed any more.
+            if let Some(taken) = self.claim_first(&items).await.transpose() {
+                // Claimed, or failed: the children watch set with the listing is not
+                // needed any more.
                 if w.is_some() {
                     drop(w);
                     forget_watch(&self.client, &self.path, WatcherType::Children).await;
                 }
-                return Ok(it);
+                return taken;
             }
             if let Some(w) = w {
                 // Claimed items still present wake us only when they are acked; poll
