@@ -13,12 +13,14 @@ use rzk_proto::opcode::OpCode;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::Data;
-use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
+use rzk_server::storage::files::{FILE_HEADER_LEN, SNAP_MAGIC};
+use rzk_server::storage::log_reader::{anonymous_temp_file, FileEnd, LogFileReader};
 use rzk_server::storage::log_repair::{self, RepairError};
 use rzk_server::storage::snapshot::{NodeBuf, SnapshotReader, SnapshotTrailer};
 use rzk_server::tree::digest::{node_digest, DIGEST_VERSION};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -108,6 +110,13 @@ pub enum DumpError {
     Snapshot(#[from] rzk_server::storage::snapshot::SnapshotError),
     #[error(transparent)]
     Repair(#[from] RepairError),
+    /// A snapshot that is a pipe or device could not be read, or copied to a temporary
+    /// file in $TMPDIR for the dump's several passes.
+    #[error("snapshot {}: copying it to a temporary file in $TMPDIR: {source}", file.display())]
+    SnapshotSpool {
+        file: std::path::PathBuf,
+        source: io::Error,
+    },
     #[error("writing output: {0}")]
     Out(#[from] io::Error),
     #[error("writing JSON: {0}")]
@@ -510,9 +519,66 @@ struct SnapshotScan {
     trailer: SnapshotTrailer,
 }
 
+/// A snapshot opened once for all of the dump's passes: each reads this same file from
+/// its start. Reopening the path could find another file renamed over it meanwhile (the
+/// counts of the first pass then describing nodes the second does not print), and a
+/// pipe or FIFO has nothing left for a second pass (or, reopened, blocks for a writer).
+/// A pipe, FIFO or device is copied to an unlinked temporary file first, as
+/// [`LogFileReader::open_spooled`] does for a log.
+struct SnapshotInput {
+    file: File,
+    path: PathBuf,
+}
+
+impl SnapshotInput {
+    fn open(path: &Path) -> Result<SnapshotInput, DumpError> {
+        let spool_err = |source| DumpError::SnapshotSpool {
+            file: path.to_path_buf(),
+            source,
+        };
+        let io_err = |source| rzk_server::storage::snapshot::SnapshotError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() && !meta.is_dir() {
+            let mut spool = anonymous_temp_file().map_err(spool_err)?;
+            // The magic first: input that is no (uncompressed) snapshot, such as
+            // `/dev/zero`, is not copied on, as it may never end; the reader then
+            // reports its magic.
+            let mut head = Vec::with_capacity(FILE_HEADER_LEN);
+            (&mut file)
+                .take(FILE_HEADER_LEN as u64)
+                .read_to_end(&mut head)
+                .map_err(spool_err)?;
+            spool.write_all(&head).map_err(spool_err)?;
+            if head.len() == FILE_HEADER_LEN && head[..4] == SNAP_MAGIC.to_be_bytes() {
+                io::copy(&mut file, &mut spool).map_err(spool_err)?;
+            }
+            file = spool;
+        }
+        Ok(SnapshotInput {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A reader at the start of the snapshot.
+    fn reader(&self) -> Result<SnapshotReader, DumpError> {
+        let io_err = |source| rzk_server::storage::snapshot::SnapshotError::Io {
+            file: self.path.clone(),
+            source,
+        };
+        let mut f = self.file.try_clone().map_err(io_err)?;
+        f.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        Ok(SnapshotReader::from_file(f, &self.path)?)
+    }
+}
+
 /// Reads a whole snapshot once, verifying every seal, holding one node at a time.
-fn scan_snapshot(path: &Path) -> Result<SnapshotScan, DumpError> {
-    let mut r = SnapshotReader::open(path)?;
+fn scan_snapshot(input: &SnapshotInput) -> Result<SnapshotScan, DumpError> {
+    let mut r = input.reader()?;
     r.sessions_each(|_, _| {})?;
     let acl_entries = r.acl_cache_each(|_, _| {})?;
     let mut scan = SnapshotScan {
@@ -574,8 +640,8 @@ fn digest_report(computed: i64, trailer: &SnapshotTrailer, out: &mut dyn Write) 
 }
 
 /// Opens a snapshot and reads past its sessions and ACL cache to the nodes.
-fn open_at_nodes(path: &Path) -> Result<SnapshotReader, DumpError> {
-    let mut r = SnapshotReader::open(path)?;
+fn open_at_nodes(input: &SnapshotInput) -> Result<SnapshotReader, DumpError> {
+    let mut r = input.reader()?;
     r.sessions_each(|_, _| {})?;
     r.acl_cache_each(|_, _| {})?;
     Ok(r)
@@ -596,13 +662,14 @@ pub fn run_snapshot_dump_with(
     opts: SnapshotDumpOptions,
     out: &mut dyn Write,
 ) -> Result<(), DumpError> {
-    let scan = scan_snapshot(path)?;
+    let input = SnapshotInput::open(path)?;
+    let scan = scan_snapshot(&input)?;
     if opts.json {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let mut r = open_at_nodes(path)?;
+        let mut r = open_at_nodes(&input)?;
         let mut n = NodeBuf::default();
         if scan.preorder {
             let mut tree = json::TreeWriter::new(&mut *out, now)?;
@@ -623,7 +690,7 @@ pub fn run_snapshot_dump_with(
         return Ok(());
     }
     writeln!(out, "ZNode Details (count={}):", scan.nodes)?;
-    let mut r = open_at_nodes(path)?;
+    let mut r = open_at_nodes(&input)?;
     let mut n = NodeBuf::default();
     while r.next_node_into(&mut n)? {
         let s = &n.stat;
@@ -650,7 +717,7 @@ pub fn run_snapshot_dump_with(
     drop(r);
     // Sessions and the ACL cache come before the nodes in the file but after them in
     // the listing: read again, printed as they come.
-    let mut r = SnapshotReader::open(path)?;
+    let mut r = input.reader()?;
     let mut res: io::Result<()> = Ok(());
     writeln!(out, "----")?;
     writeln!(out, "Session Details (sid, timeout, ephemeralCount):")?;

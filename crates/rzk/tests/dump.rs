@@ -603,6 +603,53 @@ fn a_gzip_bomb_snapshot_is_dumped_in_bounded_memory() {
 /// `rzk log dump` of a pipe reads it to its end (it went by the file's size, 0 for a
 /// pipe, and reported a torn tail at offset 0): the same listing as the file, for
 /// `/dev/stdin` and a FIFO. The tools that write a copy refuse a pipe naming it.
+/// `rzk snapshot dump` reads its input several times (verify and count, print, then the
+/// sessions): a pipe was read to its end by the first pass and the second found
+/// nothing ("snapshot /dev/stdin is invalid at byte offset 0"); a named FIFO reopened
+/// would wait for another writer. The input is opened once (a pipe copied to a
+/// temporary file) and every pass reads that.
+#[test]
+fn snapshot_dump_reads_a_pipe_once() {
+    use std::io::Write;
+    let snap = zk38("snapshot.e");
+    let bytes = fs::read(&snap).expect("fixture");
+    for json in [false, true] {
+        let mut args = vec!["snapshot", "dump"];
+        if json {
+            args.push("--json");
+        }
+        let want = ok(&[&args[..], &[s(&snap)]].concat());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
+            .args([&args[..], &["/dev/stdin"]].concat())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rzk");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = bytes.clone();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("output");
+        feeder.join().expect("feeder");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if json {
+            // The JSON tree carries the time of the dump.
+            let strip = |t: &str| t.split_once("},").map(|(_, tree)| tree.to_owned());
+            assert_eq!(strip(&stdout), strip(&want));
+        } else {
+            assert_eq!(stdout, want);
+        }
+    }
+    // Input that is no snapshot and never ends is not copied on.
+    let o = rzk(&["snapshot", "dump", "/dev/zero"]);
+    assert_eq!(o.code, Some(1), "{}", o.stdout);
+    assert!(o.stderr.contains("magic"), "{}", o.stderr);
+}
+
 #[test]
 fn log_dump_reads_a_pipe_to_its_end() {
     use std::io::Write;

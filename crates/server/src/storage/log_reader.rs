@@ -156,7 +156,10 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
 
 /// A read-write file with no name, in the temporary directory: `O_TMPFILE` where the
 /// file system has it, else a new name removed at once.
-fn anonymous_temp_file() -> io::Result<File> {
+/// A new read-write temporary file in `std::env::temp_dir()` that no name leads to
+/// (`O_TMPFILE` on Linux, else created and unlinked at once): its space is freed when
+/// the last handle closes. For the tools that copy a pipe or device before reading it.
+pub fn anonymous_temp_file() -> io::Result<File> {
     let dir = std::env::temp_dir();
     #[cfg(target_os = "linux")]
     {

@@ -635,8 +635,15 @@ impl BufRead for CountingRead {
 /// After a member, bytes that do not start another (no gzip magic) end the stream and
 /// are ignored with a warning, as GZIPInputStream ignores them (flate2's
 /// `MultiGzDecoder` fails on them).
+///
+/// Bytes that start like a gzip header (`0x1f`, or `0x1f 0x8b`) but are no valid one
+/// (cut short, a bad method or flags) end the stream the same way: GZIPInputStream's
+/// `readTrailer` ignores any IOException reading the next member's header. Damage
+/// after a valid header (a member cut short) is an error, as it is there.
 struct GzMembers {
     member: Option<GzDecoder<CountingRead>>,
+    /// The current member is not the first: a header error ends the stream.
+    later: bool,
     path: PathBuf,
 }
 
@@ -644,6 +651,7 @@ impl GzMembers {
     fn new(r: CountingRead, path: &Path) -> GzMembers {
         GzMembers {
             member: Some(GzDecoder::new(r)),
+            later: false,
             path: path.to_path_buf(),
         }
     }
@@ -655,7 +663,15 @@ impl Read for GzMembers {
             let Some(m) = self.member.as_mut() else {
                 return Ok(0);
             };
-            let n = m.read(b)?;
+            let n = match m.read(b) {
+                Ok(n) => n,
+                Err(e) if self.later && m.header().is_none() => {
+                    tracing::warn!(file = %self.path.display(), error = %e, "ignoring bytes after the last gzip member (no valid gzip header), as ZooKeeper does");
+                    self.member = None;
+                    return Ok(0);
+                }
+                Err(e) => return Err(e),
+            };
             if n > 0 || b.is_empty() {
                 return Ok(n);
             }
@@ -670,6 +686,7 @@ impl Read for GzMembers {
                 && next.get(1).is_none_or(|b| *b == GZIP_MAGIC[1]);
             if starts_member {
                 self.member = Some(GzDecoder::new(r));
+                self.later = true;
             } else {
                 if !next.is_empty() {
                     tracing::warn!(file = %self.path.display(), at = r.consumed.load(Ordering::Relaxed), "ignoring bytes after the last gzip member (not a gzip header), as ZooKeeper does");
@@ -697,6 +714,18 @@ pub struct SnapshotReader {
 impl SnapshotReader {
     /// Opens a snapshot (gz or snappy by extension) and checks the magic.
     pub fn open(path: &Path) -> Result<SnapshotReader, SnapshotError> {
+        let f = File::open(path).map_err(|source| SnapshotError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_file(f, path)
+    }
+
+    /// Reads the snapshot in `f` from its current offset, naming it `path` (whose
+    /// extension says the compression), and checks the magic. For a reader that must
+    /// read one file several times (`rzk snapshot dump`): reopening the path could find
+    /// another file there, or nothing more of a pipe.
+    pub fn from_file(f: File, path: &Path) -> Result<SnapshotReader, SnapshotError> {
         let name = files::file_name(path);
         let compression = if name.ends_with(".gz") {
             Compression::Gzip
@@ -705,10 +734,6 @@ impl SnapshotReader {
         } else {
             Compression::None
         };
-        let f = File::open(path).map_err(|source| SnapshotError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
         let consumed = Arc::new(AtomicU64::new(0));
         let counted = CountingRead {
             inner: BufReader::new(f),
@@ -1364,6 +1389,33 @@ mod tests {
         bytes.extend_from_slice(b"not gzip");
         fs::write(&gz, &bytes).unwrap();
         assert_eq!(read_snapshot(&gz).unwrap(), c);
+        // So are bytes that begin like a gzip header but are none (GZIPInputStream's
+        // readTrailer ignores an IOException reading the next header); they were
+        // refused ("invalid gzip header", "unexpected end of file").
+        let members = bytes.len() - b"not gzip".len();
+        let junk: [&[u8]; 5] = [
+            &[0x1f],
+            &[0x1f, 0x8b],
+            &[0x1f, 0x8b, 0x08, 0x00],
+            &[0x1f, 0x8b, 0x07, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3],
+            &[0x1f, 0x8b, 0x08, 0xe0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3],
+        ];
+        for j in junk {
+            bytes.truncate(members);
+            bytes.extend_from_slice(j);
+            fs::write(&gz, &bytes).unwrap();
+            assert_eq!(
+                read_snapshot(&gz).map_err(|e| format!("{j:x?}: {e}")),
+                Ok(c.clone())
+            );
+        }
+        // A member whose header is valid but whose deflate data is cut short is damage.
+        let mut last = member(b"more");
+        last.truncate(last.len() - 9);
+        bytes.truncate(members);
+        bytes.extend_from_slice(&last);
+        fs::write(&gz, &bytes).unwrap();
+        assert!(read_snapshot(&gz).is_err());
         let cut = dir.path().join("snapshot.9.gz");
         let first = member(&plain[..third]);
         fs::write(&cut, &first).unwrap();
