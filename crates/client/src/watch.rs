@@ -81,16 +81,19 @@ pub(crate) enum WatchReg {
 }
 
 impl WatchReg {
-    /// True if this registration sets a watch that a removeWatches of `kind` on `path`
-    /// could remove. Persistent watches count for every kind: on ZooKeeper 3.8 a
-    /// session's watches of different kinds on one path replace each other.
+    /// True if this registration sets a watch, for a receiver still waiting, that a
+    /// removeWatches of `kind` on `path` could remove. Persistent watches count for
+    /// every kind: on ZooKeeper 3.8 a session's watches of different kinds on one path
+    /// replace each other. A registration whose receiver is gone (its waiter gave up
+    /// while the request was in flight) does not count: a removeWatches sent after it
+    /// reaches the server after it and takes that watch off too.
     pub(crate) fn sets(&self, path: &str, kind: WatcherType) -> bool {
         let data = matches!(kind, WatcherType::Data | WatcherType::Any);
         let child = matches!(kind, WatcherType::Children | WatcherType::Any);
         match self {
-            WatchReg::Data(p, _) | WatchReg::Exists(p, _) => data && p == path,
-            WatchReg::Child(p, _) => child && p == path,
-            WatchReg::Persistent(p, _, _) => p == path,
+            WatchReg::Data(p, tx) | WatchReg::Exists(p, tx) => data && p == path && !tx.is_closed(),
+            WatchReg::Child(p, tx) => child && p == path && !tx.is_closed(),
+            WatchReg::Persistent(p, _, tx) => p == path && !tx.is_closed(),
             WatchReg::Remove(..) => false,
         }
     }
@@ -371,6 +374,24 @@ mod tests {
         r.fail_all(SessionState::Expired);
         assert_eq!(dw.await.state, SessionState::Expired);
         assert_eq!(ps.next().await.unwrap().state, SessionState::Expired);
+    }
+
+    /// A watch request whose waiter gave up while it was in flight keeps no watch in
+    /// use: the waiter's removeWatches (sent after it) is not held back by it, and the
+    /// server kept the watch until the node changed.
+    #[test]
+    fn a_registration_nobody_waits_for_sets_no_watch_in_use() {
+        let (d, dw) = oneshot_pair();
+        let reg = WatchReg::Data("/a".into(), d);
+        assert!(reg.sets("/a", WatcherType::Data));
+        assert!(!reg.sets("/a", WatcherType::Children));
+        drop(dw);
+        assert!(!reg.sets("/a", WatcherType::Data));
+        let (p, ps) = stream_pair();
+        let reg = WatchReg::Persistent("/a".into(), true, p);
+        assert!(reg.sets("/a", WatcherType::Children));
+        drop(ps);
+        assert!(!reg.sets("/a", WatcherType::Children));
     }
 
     #[tokio::test]
