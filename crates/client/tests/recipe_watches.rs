@@ -24,6 +24,23 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(20);
 const GIVE_UP: Duration = Duration::from_millis(200);
 
+/// Two clients of the server under test (`a` sets things up, `b` waits and gives up)
+/// and a fresh test root named `name`.
+async fn two_clients(name: &str) -> (Client, Client, String) {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, name).await;
+    (a, b, root)
+}
+
+/// Deletes the test root and closes both clients.
+async fn finish(a: Client, b: Client, root: &str) {
+    common::delete_all(&a, root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
 /// A lock holder of another client that sets no watch: an ephemeral-sequential node
 /// named as Curator's (`_c_<uuid>-<name>NNNNNNNNNN`) under `lock`.
 async fn plain_holder(zk: &Client, lock: &str, name: &str) -> String {
@@ -52,10 +69,7 @@ async fn watched(zk: &Client, path: &str, kind: WatcherType) -> bool {
 
 #[tokio::test]
 async fn timed_out_try_locks_leave_no_watch_on_the_holder() {
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "trywatch").await;
+    let (a, b, root) = two_clients("trywatch").await;
     let lock = format!("{root}/lock");
     let holder = plain_holder(&a, &lock, LOCK_NAME).await;
     let m = Mutex::new(b.clone(), &lock).unwrap();
@@ -70,19 +84,14 @@ async fn timed_out_try_locks_leave_no_watch_on_the_holder() {
     // The lock still works for the client that gave up.
     let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
     g.release().await.unwrap();
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 #[tokio::test]
 async fn a_give_up_keeps_the_watch_another_waiter_of_the_client_shares() {
     // Two readers of one client wait on the same writer node: the server holds one watch
     // for both. The one that gives up must not take it from the one still waiting.
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "sharedwatch").await;
+    let (a, b, root) = two_clients("sharedwatch").await;
     let lock = format!("{root}/rw");
     let writer = plain_holder(&a, &lock, WRITE_LOCK_NAME).await;
     let patient = ReadWriteLock::new(b.clone(), &lock).unwrap();
@@ -118,9 +127,7 @@ async fn a_give_up_keeps_the_watch_another_waiter_of_the_client_shares() {
         .expect("the waiting reader was never woken")
         .unwrap();
     g.unwrap().release().await.unwrap();
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 /// Polls until `zk`'s session holds no watch of `kind` on `path` (a dropped waiter takes
@@ -138,10 +145,7 @@ async fn watch_goes(zk: &Client, path: &str, kind: WatcherType) -> bool {
 
 #[tokio::test]
 async fn waits_dropped_part_way_leave_no_watch() {
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "dropwatch").await;
+    let (a, b, root) = two_clients("dropwatch").await;
     // A lock() with no deadline, abandoned by a timeout around it.
     let lock = format!("{root}/lock");
     let holder = plain_holder(&a, &lock, LOCK_NAME).await;
@@ -164,17 +168,12 @@ async fn waits_dropped_part_way_leave_no_watch() {
     a.delete(&holder, None).await.unwrap();
     let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
     g.release().await.unwrap();
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 #[tokio::test]
 async fn a_closed_waiting_latch_leaves_no_watch_on_its_predecessor() {
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "latchwatch").await;
+    let (a, b, root) = two_clients("latchwatch").await;
     let path = format!("{root}/latch");
     let leader = plain_holder(&a, &path, LATCH_NAME).await;
     let latch = LeaderLatch::start(b.clone(), &path, "b").await.unwrap();
@@ -192,17 +191,12 @@ async fn a_closed_waiting_latch_leaves_no_watch_on_its_predecessor() {
         watch_goes(&b, &leader, WatcherType::Data).await,
         "a closed latch left its watch on its predecessor"
     );
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 #[tokio::test]
 async fn a_take_that_fails_after_its_listing_leaves_no_watch() {
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "takefailwatch").await;
+    let (a, b, root) = two_clients("takefailwatch").await;
     let path = format!("{root}/queue");
     let q = DistributedQueue::new(a.clone(), &path).unwrap();
     let item = q.put(b"secret").await.unwrap();
@@ -221,17 +215,12 @@ async fn a_take_that_fails_after_its_listing_leaves_no_watch() {
         "a take that failed left its children watch on the queue"
     );
     a.set_acl(&item, &open_acl_unsafe(), None).await.unwrap();
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 #[tokio::test]
 async fn timed_out_barrier_waits_leave_no_watch() {
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let b = common::connect(&hosts).await;
-    let root = common::test_root(&a, "barrierwatch").await;
+    let (a, b, root) = two_clients("barrierwatch").await;
     let path = format!("{root}/barrier");
     Barrier::new(a.clone(), &path).unwrap().set().await.unwrap();
     let waiter = Barrier::new(b.clone(), &path).unwrap();
@@ -250,9 +239,7 @@ async fn timed_out_barrier_waits_leave_no_watch() {
         !watched(&b, &format!("{dpath}/ready"), WatcherType::Data).await,
         "a timed-out double barrier enter left its watch"
     );
-    common::delete_all(&a, &root).await;
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+    finish(a, b, &root).await;
 }
 
 #[tokio::test]

@@ -46,6 +46,31 @@ fn ok(args: &[&str]) -> String {
     o.stdout
 }
 
+/// Runs `rzk args` with `input` written to its stdin (a pipe) from another thread.
+fn rzk_fed(args: &[&str], input: &[u8]) -> Out {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rzk");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        // A refusal may close the pipe before everything is written.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("output");
+    feeder.join().expect("feeder");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 fn zk38(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../server/tests/fixtures/zk38/version-2")
@@ -610,7 +635,6 @@ fn a_gzip_bomb_snapshot_is_dumped_in_bounded_memory() {
 /// temporary file) and every pass reads that.
 #[test]
 fn snapshot_dump_reads_a_pipe_once() {
-    use std::io::Write;
     let snap = zk38("snapshot.e");
     let bytes = fs::read(&snap).expect("fixture");
     for json in [false, true] {
@@ -619,23 +643,9 @@ fn snapshot_dump_reads_a_pipe_once() {
             args.push("--json");
         }
         let want = ok(&[&args[..], &[s(&snap)]].concat());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
-            .args([&args[..], &["/dev/stdin"]].concat())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run rzk");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let input = bytes.clone();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().expect("output");
-        feeder.join().expect("feeder");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{stderr}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let out = rzk_fed(&[&args[..], &["/dev/stdin"]].concat(), &bytes);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let stdout = out.stdout;
         if json {
             // The JSON tree carries the time of the dump.
             let strip = |t: &str| t.split_once("},").map(|(_, tree)| tree.to_owned());
@@ -652,31 +662,9 @@ fn snapshot_dump_reads_a_pipe_once() {
 
 #[test]
 fn log_dump_reads_a_pipe_to_its_end() {
-    use std::io::Write;
     let log = zk38("log.f");
     let bytes = fs::read(&log).expect("fixture");
-    let from_pipe = |args: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rzk"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run rzk");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let input = bytes.clone();
-        let feeder = std::thread::spawn(move || {
-            // A refusal may close the pipe before everything is written.
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().expect("output");
-        feeder.join().expect("feeder");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
+    let from_pipe = |args: &[&str]| rzk_fed(args, &bytes);
     for json in [false, true] {
         let mut args = vec!["log", "dump"];
         if json {
