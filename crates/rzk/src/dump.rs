@@ -13,14 +13,14 @@ use rzk_proto::opcode::OpCode;
 use rzk_proto::records::Acl;
 use rzk_proto::txn::{Txn, TxnRecord};
 use rzk_proto::Data;
-use rzk_server::storage::files::{FILE_HEADER_LEN, SNAP_MAGIC};
-use rzk_server::storage::log_reader::{anonymous_temp_file, FileEnd, LogFileReader};
+use rzk_server::storage::files::SNAP_MAGIC;
+use rzk_server::storage::log_reader::{FileEnd, LogFileReader};
 use rzk_server::storage::log_repair::{self, RepairError};
 use rzk_server::storage::snapshot::{NodeBuf, SnapshotReader, SnapshotTrailer};
 use rzk_server::tree::digest::{node_digest, DIGEST_VERSION};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -543,19 +543,10 @@ impl SnapshotInput {
         let mut file = File::open(path).map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
         if !meta.is_file() && !meta.is_dir() {
-            let mut spool = anonymous_temp_file().map_err(spool_err)?;
-            // The magic first: input that is no (uncompressed) snapshot, such as
-            // `/dev/zero`, is not copied on, as it may never end; the reader then
-            // reports its magic.
-            let mut head = Vec::with_capacity(FILE_HEADER_LEN);
-            (&mut file)
-                .take(FILE_HEADER_LEN as u64)
-                .read_to_end(&mut head)
-                .map_err(spool_err)?;
-            spool.write_all(&head).map_err(spool_err)?;
-            if head.len() == FILE_HEADER_LEN && head[..4] == SNAP_MAGIC.to_be_bytes() {
-                io::copy(&mut file, &mut spool).map_err(spool_err)?;
-            }
+            // Input that is no (uncompressed) snapshot, such as `/dev/zero`, is not
+            // copied past its header; the reader then reports its magic.
+            let spool =
+                rzk_server::storage::spool::spool(&mut file, SNAP_MAGIC).map_err(spool_err)?;
             file = spool;
         }
         Ok(SnapshotInput {

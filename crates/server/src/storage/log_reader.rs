@@ -13,7 +13,7 @@ use rzk_proto::txn::TxnRecord;
 use rzk_proto::Zxid;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -154,40 +154,6 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-/// A read-write file with no name, in the temporary directory: `O_TMPFILE` where the
-/// file system has it, else a new name removed at once.
-/// A new read-write temporary file in `std::env::temp_dir()` that no name leads to
-/// (`O_TMPFILE` on Linux, else created and unlinked at once): its space is freed when
-/// the last handle closes. For the tools that copy a pipe or device before reading it.
-pub fn anonymous_temp_file() -> io::Result<File> {
-    let dir = std::env::temp_dir();
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        if let Ok(fd) = rustix::fs::open(&dir, flags, Mode::from_raw_mode(0o600)) {
-            return Ok(File::from(fd));
-        }
-    }
-    for i in 0..100u32 {
-        let name = dir.join(format!(".rzk-log-spool-{}-{i}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&name)
-        {
-            Ok(f) => {
-                std::fs::remove_file(&name)?;
-                return Ok(f);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary file name"))
-}
-
 /// One record read from a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
@@ -260,26 +226,12 @@ impl LogFileReader {
                 kind: file_kind(&meta),
             });
         }
-        let mut spool = anonymous_temp_file().map_err(|source| LogReadError::Spool {
-            file: path.to_path_buf(),
-            source,
+        let spool = super::spool::spool(&mut input, TXNLOG_MAGIC).map_err(|source| {
+            LogReadError::Spool {
+                file: path.to_path_buf(),
+                source,
+            }
         })?;
-        let spool_err = |source| LogReadError::Spool {
-            file: path.to_path_buf(),
-            source,
-        };
-        // The header first: input that is no log (`/dev/zero`, `/dev/urandom`) is not
-        // copied on, as it may never end; the reader then reports its header.
-        let mut head = Vec::with_capacity(FILE_HEADER_LEN);
-        (&mut input)
-            .take(FILE_HEADER_LEN as u64)
-            .read_to_end(&mut head)
-            .map_err(io_err)?;
-        spool.write_all(&head).map_err(spool_err)?;
-        if head.len() == FILE_HEADER_LEN && head[..4] == TXNLOG_MAGIC.to_be_bytes() {
-            io::copy(&mut input, &mut spool).map_err(spool_err)?;
-        }
-        spool.seek(SeekFrom::Start(0)).map_err(io_err)?;
         Self::from_file(path, spool)
     }
 

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod snap_policy;
 pub mod snappy;
 pub mod snapshot;
+pub mod spool;
 pub mod txnlog;
 
 pub use open::{open, OpenError, Recovered, Replayed};
