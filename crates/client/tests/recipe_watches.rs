@@ -2,7 +2,8 @@
 //! `removeWatches`): after a timed-out `try_lock`, barrier wait or double-barrier enter,
 //! and after `take` claimed an item, the session holds no watch on the path it watched
 //! (asked with checkWatches, which answers for the asking session only), nor soon after
-//! a wait whose future was dropped part-way, unless another
+//! a wait whose future was dropped part-way (also while the request setting its watch
+//! was in flight: a proxy holds its answer back), unless another
 //! waiter of the same client still waits on it, whose watch must stay and still fire.
 //! Against `RZK_TEST_HOSTS` when set, otherwise an in-process rzk server.
 //!
@@ -15,6 +16,8 @@
 mod common;
 
 use std::time::Duration;
+
+use common::proxy::Proxy;
 
 use rzk_client::recipes::*;
 use rzk_client::*;
@@ -163,6 +166,68 @@ async fn waits_dropped_part_way_leave_no_watch() {
     assert!(
         watch_goes(&b, &path, WatcherType::Data).await,
         "an abandoned barrier wait left its watch"
+    );
+    // The client that abandoned still takes the lock once it is free.
+    a.delete(&holder, None).await.unwrap();
+    let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
+    g.release().await.unwrap();
+    finish(a, b, &root).await;
+}
+
+/// True if `bytes` (what the client sent) hold a request with opcode `op` on `path` that
+/// sets a watch: `op`, then `path` as a length-prefixed string, then the watch flag 1
+/// (the layout of exists, getData and getChildren2 requests).
+fn watch_request(bytes: &[u8], op: i32, path: &str) -> bool {
+    let mut body = op.to_be_bytes().to_vec();
+    body.extend_from_slice(&(path.len() as i32).to_be_bytes());
+    body.extend_from_slice(path.as_bytes());
+    body.push(1);
+    bytes.windows(body.len()).any(|w| w == body.as_slice())
+}
+
+/// Runs `wait` until the proxy holds back the answer to the watch-setting request that
+/// `sets` recognises, then drops it (as a `select!` around it would), and lets the
+/// answer through: the server has then set the watch for a waiter that is gone.
+async fn drop_while_watch_is_set<F: std::future::Future>(
+    proxy: &Proxy,
+    sets: impl Fn(&[u8]) -> bool + Send + 'static,
+    wait: F,
+) {
+    proxy.hold_on(sets);
+    tokio::select! {
+        _ = wait => panic!("the wait ended before its watch request was sent"),
+        () = proxy.holding() => {}
+        () = tokio::time::sleep(WAIT) => panic!("the watch request was never sent"),
+    }
+    proxy.release();
+}
+
+#[tokio::test]
+async fn waits_dropped_while_their_watch_request_is_in_flight_leave_no_watch() {
+    let hosts = hosts_or_start();
+    let proxy = Proxy::start(hosts.split(',').next().unwrap_or(&hosts)).await;
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&proxy.addr).await;
+    let root = common::test_root(&a, "inflightwatch").await;
+    // A lock() dropped while its getData(watch) on the holder is unanswered.
+    let lock = format!("{root}/lock");
+    let holder = plain_holder(&a, &lock, LOCK_NAME).await;
+    let m = Mutex::new(b.clone(), &lock).unwrap();
+    let h = holder.clone();
+    drop_while_watch_is_set(&proxy, move |b| watch_request(b, 4, &h), m.lock()).await;
+    assert!(
+        watch_goes(&b, &holder, WatcherType::Data).await,
+        "a lock() dropped while its watch request was in flight left its watch"
+    );
+    // A Barrier::wait dropped while its exists(watch) is unanswered.
+    let path = format!("{root}/barrier");
+    Barrier::new(a.clone(), &path).unwrap().set().await.unwrap();
+    let waiter = Barrier::new(b.clone(), &path).unwrap();
+    let p = path.clone();
+    drop_while_watch_is_set(&proxy, move |b| watch_request(b, 3, &p), waiter.wait(None)).await;
+    assert!(
+        watch_goes(&b, &path, WatcherType::Data).await,
+        "a barrier wait dropped while its watch request was in flight left its watch"
     );
     // The client that abandoned still takes the lock once it is free.
     a.delete(&holder, None).await.unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::util::{
-    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path,
+    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path, set_watch,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -69,7 +69,9 @@ impl Barrier {
     pub async fn wait(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| tokio::time::Instant::now() + d);
         loop {
-            let (stat, w) = match self.client.exists_w(&self.path).await {
+            let set = self.client.exists_w(&self.path);
+            let (stat, w) = match set_watch(&self.client, &self.path, WatcherType::Data, set).await
+            {
                 Ok(x) => x,
                 // A short disconnection does not end the wait; one that outlasts `max`
                 // is its timeout.

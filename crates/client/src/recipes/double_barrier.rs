@@ -16,12 +16,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, await_watch, child_path, create_under_container, delete_guaranteed,
-    delete_quietly, ensure_path, AbandonGuard,
+    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
+    ensure_path, set_watch, AbandonGuard, HeldWatch,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatchedEvent, WatcherType};
-use crate::{Client, OneshotWatch};
+use crate::Client;
 
 const READY_NODE: &str = "ready";
 
@@ -35,15 +35,10 @@ pub struct DoubleBarrier {
     member_count: usize,
 }
 
-/// Waits for `w`, the exists watch on `path`; `Ok(None)` at `deadline`, the watch then
-/// removed from the server ([`await_watch`]).
-async fn wait_event(
-    client: &Client,
-    path: &str,
-    w: OneshotWatch,
-    deadline: Option<Instant>,
-) -> Result<Option<WatchedEvent>> {
-    let Some(ev) = await_watch(client, path, WatcherType::Data, w, deadline).await else {
+/// Waits for `w`, an exists watch; `Ok(None)` at `deadline`, the watch then removed from
+/// the server ([`HeldWatch::wait`]).
+async fn wait_event(w: HeldWatch<'_>, deadline: Option<Instant>) -> Result<Option<WatchedEvent>> {
+    let Some(ev) = w.wait(deadline).await else {
         return Ok(None);
     };
     if ev.event_type == EventType::None && ev.state.is_terminal() {
@@ -104,7 +99,11 @@ impl DoubleBarrier {
 
     async fn enter_until(&self, deadline: Option<Instant>) -> Result<bool> {
         ensure_path(&self.client, &self.path).await?;
-        let (ready, w) = self.client.exists_w(&self.ready).await?;
+        // The watch on the ready flag is guarded from its request on: an enter dropped
+        // (or failing) before its wait takes it off the server too.
+        let set = self.client.exists_w(&self.ready);
+        let (ready, w) = set_watch(&self.client, &self.ready, WatcherType::Data, set).await?;
+        let w = HeldWatch::new(&self.client, &self.ready, WatcherType::Data, w);
         loop {
             match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await
             {
@@ -118,6 +117,7 @@ impl DoubleBarrier {
             }
         }
         if ready.is_some() {
+            w.keep();
             return Ok(true);
         }
         match self.await_group(w, deadline).await {
@@ -136,17 +136,25 @@ impl DoubleBarrier {
 
     /// After our node is in: waits until `member_count` participants are (creating the
     /// ready flag when we complete the group); `Ok(false)` at `deadline`, our node removed.
-    async fn await_group(&self, mut w: OneshotWatch, deadline: Option<Instant>) -> Result<bool> {
+    async fn await_group<'a>(
+        &'a self,
+        mut w: HeldWatch<'a>,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
         loop {
             if self.members().await?.len() >= self.member_count {
                 match create_under_container(&self.client, &self.ready, b"", CreateMode::Persistent)
                     .await
                 {
-                    Ok(_) | Err(Error::NodeExists) => return Ok(true),
+                    // The flag's creation fired the watch.
+                    Ok(_) | Err(Error::NodeExists) => {
+                        w.keep();
+                        return Ok(true);
+                    }
                     Err(e) => return Err(e),
                 }
             }
-            match wait_event(&self.client, &self.ready, w, deadline).await? {
+            match wait_event(w, deadline).await? {
                 None => {
                     delete_quietly(&self.client, &self.ours).await?;
                     return Ok(false);
@@ -154,11 +162,12 @@ impl DoubleBarrier {
                 Some(ev) if ev.event_type == EventType::NodeCreated => return Ok(true),
                 Some(_) => {}
             }
-            let (ready, w2) = self.client.exists_w(&self.ready).await?;
+            let set = self.client.exists_w(&self.ready);
+            let (ready, w2) = set_watch(&self.client, &self.ready, WatcherType::Data, set).await?;
             if ready.is_some() {
                 return Ok(true);
             }
-            w = w2;
+            w = HeldWatch::new(&self.client, &self.ready, WatcherType::Data, w2);
         }
     }
 
@@ -195,14 +204,15 @@ impl DoubleBarrier {
                 lowest.clone()
             };
             let watched = child_path(&self.path, &watch_name);
-            let (stat, w) = self.client.exists_w(&watched).await?;
+            let set = self.client.exists_w(&watched);
+            let (stat, w) = set_watch(&self.client, &watched, WatcherType::Data, set).await?;
+            let w = HeldWatch::new(&self.client, &watched, WatcherType::Data, w);
             if stat.is_none() {
+                // Gone already: the exists left a watch for its creation, which never
+                // comes (the name was a participant's uuid); `w` takes it off as it drops.
                 continue;
             }
-            if wait_event(&self.client, &watched, w, deadline)
-                .await?
-                .is_none()
-            {
+            if wait_event(w, deadline).await?.is_none() {
                 // As Curator's: our node goes (so nobody waits for it), and the ready
                 // flag too (or the next round's enter would pass before its group is in).
                 delete_quietly(&self.client, &self.ours).await?;

@@ -15,7 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::release::Releaser;
-use super::util::{await_watch, child_path, delete_guaranteed, sort_children, AbandonGuard};
+use super::util::{
+    await_watch, child_path, delete_guaranteed, set_watch, sort_children, AbandonGuard,
+};
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState, WatcherType};
 use crate::Client;
@@ -255,7 +257,9 @@ async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
             return Ok(Step::Leads(w));
         }
         let predecessor = child_path(path, &children[idx - 1]);
-        match client.get_data_w(&predecessor).await {
+        // Guarded: close aborts this task, maybe while the request is in flight.
+        let set = client.get_data_w(&predecessor);
+        match set_watch(client, &predecessor, WatcherType::Data, set).await {
             Ok((_, _, w)) => return Ok(Step::Waits(w, predecessor)),
             Err(Error::NoNode) => continue,
             Err(e) => return Err(e),

@@ -9,7 +9,8 @@
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, await_watch, child_path, delete_guaranteed, sort_children, AbandonGuard,
+    await_reconnect, await_watch, child_path, delete_guaranteed, set_watch, sort_children,
+    AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::{EventType, WatcherType};
@@ -154,7 +155,8 @@ impl LockCore {
                 Decision::Watch(_) if passed() => return Ok(false),
                 Decision::Watch(p) => child_path(&self.base, &p),
             };
-            let w = match self.client.get_data_w(&watch_path).await {
+            let set = self.client.get_data_w(&watch_path);
+            let w = match set_watch(&self.client, &watch_path, WatcherType::Data, set).await {
                 Ok((_, _, w)) => w,
                 Err(Error::NoNode) => continue,
                 Err(Error::ConnectionLoss) => {

@@ -4,7 +4,8 @@
 //! `latch-`, `lease-`, `queue-`) so Rust and Java processes interoperate on the same paths.
 //! Recipes never retry forever and never leave their own nodes behind on error or timeout;
 //! a waiter that gives up takes its one-shot watch off the server too, unless another
-//! waiter of the same client shares it (`Client::remove_unused_watch`).
+//! waiter of the same client shares it (`Client::remove_unused_watch`), also when its
+//! future is dropped while the request setting the watch is still unanswered.
 //!
 //! # Locks and time
 //!

@@ -19,7 +19,7 @@
 use super::release::Releaser;
 use super::util::{
     await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path, forget_watch, REAPED_RETRIES,
+    ensure_path, forget_watch, set_watch, HeldWatch, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -94,8 +94,8 @@ impl DistributedQueue {
         let (mut c, w) = loop {
             ensure_path(&self.client, &self.locks).await?;
             let r = if watch {
-                self.client
-                    .get_children_w(&self.path)
+                let set = self.client.get_children_w(&self.path);
+                set_watch(&self.client, &self.path, WatcherType::Children, set)
                     .await
                     .map(|(c, w)| (c, Some(w)))
             } else {
@@ -190,6 +190,9 @@ impl DistributedQueue {
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn take(&self) -> Result<QueueItem> {
+        // The children watch of the previous listing, still guarded (a `take` dropped or
+        // failing takes it off the server) until the next listing sets it again.
+        let mut held: Option<HeldWatch<'_>> = None;
         loop {
             // A short disconnection does not end the wait.
             let (items, w) = match self.items(true).await {
@@ -199,24 +202,30 @@ impl DistributedQueue {
                 }
                 r => r?,
             };
+            // The server holds one children watch per session and path: the listing
+            // just answered set the watch the previous one held.
+            if let Some(h) = held.take() {
+                h.keep();
+            }
+            let w = w.map(|w| HeldWatch::new(&self.client, &self.path, WatcherType::Children, w));
             if let Some(taken) = self.claim_first(&items).await.transpose() {
                 // Claimed, or failed: the children watch set with the listing is not
                 // needed any more.
-                if w.is_some() {
-                    drop(w);
+                if let Some(w) = w {
+                    w.keep();
                     forget_watch(&self.client, &self.path, WatcherType::Children).await;
                 }
                 return taken;
             }
-            if let Some(w) = w {
+            if let Some(mut w) = w {
                 // Claimed items still present wake us only when they are acked; poll
                 // occasionally too, in case a claimant dies (its claim vanishes silently).
-                let ev = tokio::time::timeout(std::time::Duration::from_secs(1), w).await;
-                if let Ok(ev) = ev {
+                if let Some(ev) = w.fired_within(std::time::Duration::from_secs(1)).await {
                     if ev.event_type == EventType::None && ev.state.is_terminal() {
                         return Err(Error::SessionExpired);
                     }
                 }
+                held = Some(w);
             }
         }
     }

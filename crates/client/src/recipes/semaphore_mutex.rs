@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, await_watch, child_path, delete_guaranteed, lock_until, spawn_lost_monitor,
-    wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
+    await_reconnect, await_watch, child_path, delete_guaranteed, lock_until, set_watch,
+    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -211,14 +211,16 @@ impl SemaphoreMutex {
     async fn wait_for_lease(&self, ours: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = rzk_proto::path::basename(ours).to_owned();
         loop {
-            let (children, w) = match self.client.get_children_w(&self.leases).await {
-                Ok(x) => x,
-                Err(Error::ConnectionLoss) => {
-                    await_reconnect(&self.client, deadline).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let set = self.client.get_children_w(&self.leases);
+            let (children, w) =
+                match set_watch(&self.client, &self.leases, WatcherType::Children, set).await {
+                    Ok(x) => x,
+                    Err(Error::ConnectionLoss) => {
+                        await_reconnect(&self.client, deadline).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             if !children.contains(&name) {
                 return Err(Error::Recipe(format!("lease node {ours} vanished")));
             }

@@ -275,12 +275,81 @@ pub(crate) async fn forget_watch(client: &Client, path: &str, kind: WatcherType)
     }
 }
 
+/// Sends `req`, a request that sets a waiter's one-shot watch of `kind` on `path` (an
+/// exists / getData / getChildren with a watch), under a guard: if the caller's future
+/// is dropped while the request is in flight (a `timeout` or `select!` around an
+/// acquire), the server still registers the watch when it answers, for a receiver that
+/// is gone. The guard then drops the request (closing that receiver) and asks, in the
+/// background, for the watch to be taken off ([`forget_watch`]). The removeWatches is
+/// queued behind the request on the same session, so the server answers the request,
+/// setting the watch, before it removes it; the session task sends it unless another
+/// live waiter of this client uses the watch ([`Client::remove_unused_watch`]: the
+/// dropped request's own registration does not count). A request still waiting for
+/// room in the command queue was never sent: the remove then finds nothing to remove.
+///
+/// Returns the request's answer; from then on the caller guards the watch itself
+/// ([`await_watch`], [`HeldWatch`]), with no await in between.
+pub(crate) async fn set_watch<T, F>(
+    client: &Client,
+    path: &str,
+    kind: WatcherType,
+    req: F,
+) -> F::Output
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let mut guard = InFlightWatch {
+        req: Some(Box::pin(req)),
+        client,
+        path,
+        kind,
+    };
+    let r = match guard.req.as_mut() {
+        Some(req) => req.await,
+        None => Err(Error::Recipe("watch request already answered".into())),
+    };
+    // Answered: a watch it set is the caller's (an error sets none, or the connection
+    // it was set on is gone, and the server drops a connection's watches with it).
+    guard.req = None;
+    r
+}
+
+/// [`set_watch`]'s request while it is in flight: dropped with it still inside (the
+/// wait abandoned before the answer), it drops the request first (so the receiver of
+/// the watch it registers is closed) and then removes the watch in the background.
+struct InFlightWatch<'a, F> {
+    req: Option<std::pin::Pin<Box<F>>>,
+    client: &'a Client,
+    path: &'a str,
+    kind: WatcherType,
+}
+
+impl<F> Drop for InFlightWatch<'_, F> {
+    fn drop(&mut self) {
+        let Some(req) = self.req.take() else {
+            return;
+        };
+        drop(req);
+        forget_in_background(self.client, self.path, self.kind);
+    }
+}
+
+/// Spawns [`forget_watch`] (nothing outside a runtime: the session ends with it).
+fn forget_in_background(client: &Client, path: &str, kind: WatcherType) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (client, path) = (client.clone(), path.to_owned());
+    rt.spawn(async move { forget_watch(&client, &path, kind).await });
+}
+
 /// Waits for a waiter's one-shot watch `w`, a watch of `kind` on `path`, until
 /// `deadline` (`None`: as long as it takes). Returns the event, or `None` once the
 /// deadline passed, the watch then taken off the server ([`forget_watch`]). If the wait
 /// is abandoned instead (its future dropped: a `timeout` or `select!` around an
 /// acquire), the watch is taken off in the background, so a cancelled waiter leaves no
-/// watch behind either.
+/// watch behind either. Set `w` with [`set_watch`], which covers the request that sets
+/// it the same way.
 pub(crate) async fn await_watch(
     client: &Client,
     path: &str,
@@ -288,48 +357,78 @@ pub(crate) async fn await_watch(
     w: OneshotWatch,
     deadline: Option<Instant>,
 ) -> Option<WatchedEvent> {
-    let mut pending = PendingWatch {
-        w: Some(w),
-        client,
-        path,
-        kind,
-    };
-    let w = pending.w.as_mut()?;
-    let fired = match deadline {
-        None => Some(w.await),
-        Some(d) => tokio::time::timeout_at(d, w).await.ok(),
-    };
-    // Fired (nothing left on the server) or given up (removed below): either way the
-    // guard has nothing to do any more.
-    pending.w = None;
-    if fired.is_none() {
-        forget_watch(client, path, kind).await;
-    }
-    fired
+    HeldWatch::new(client, path, kind, w).wait(deadline).await
 }
 
-/// [`await_watch`]'s watch while it is waited on: dropped with it still inside (the wait
-/// abandoned), it closes the receiver first (so the session task sees no local user of
-/// the watch) and then removes the watch in the background.
-struct PendingWatch<'a> {
+/// A waiter's one-shot watch while it is held: dropped with the watch still inside (the
+/// wait abandoned), it closes the receiver first (so the session task sees no local user
+/// of the watch) and then removes the watch in the background ([`forget_watch`]). For a
+/// watch held across other requests before its wait ([`await_watch`] when there are
+/// none).
+pub(crate) struct HeldWatch<'a> {
     w: Option<OneshotWatch>,
     client: &'a Client,
     path: &'a str,
     kind: WatcherType,
 }
 
-impl Drop for PendingWatch<'_> {
+impl<'a> HeldWatch<'a> {
+    /// Guards `w`, a watch of `kind` on `path` that [`set_watch`] set.
+    pub(crate) fn new(
+        client: &'a Client,
+        path: &'a str,
+        kind: WatcherType,
+        w: OneshotWatch,
+    ) -> Self {
+        HeldWatch {
+            w: Some(w),
+            client,
+            path,
+            kind,
+        }
+    }
+
+    /// [`await_watch`] for the held watch.
+    pub(crate) async fn wait(mut self, deadline: Option<Instant>) -> Option<WatchedEvent> {
+        let w = self.w.as_mut()?;
+        let fired = match deadline {
+            None => Some(w.await),
+            Some(d) => tokio::time::timeout_at(d, w).await.ok(),
+        };
+        // Fired (nothing left on the server) or given up (removed below): either way the
+        // guard has nothing to do any more.
+        self.w = None;
+        if fired.is_none() {
+            forget_watch(self.client, self.path, self.kind).await;
+        }
+        fired
+    }
+
+    /// Waits for the watch at most `d`: `Some(event)` when it fired, `None` when it did
+    /// not (the watch is still held and guarded).
+    pub(crate) async fn fired_within(&mut self, d: Duration) -> Option<WatchedEvent> {
+        let w = self.w.as_mut()?;
+        let ev = tokio::time::timeout(d, w).await.ok();
+        if ev.is_some() {
+            self.w = None;
+        }
+        ev
+    }
+
+    /// Lets go of the watch without removing it from the server: it fired, or a request
+    /// answered since has set the same watch again for a new receiver.
+    pub(crate) fn keep(mut self) {
+        self.w = None;
+    }
+}
+
+impl Drop for HeldWatch<'_> {
     fn drop(&mut self) {
         let Some(w) = self.w.take() else {
             return;
         };
         drop(w);
-        // Outside a runtime nothing can be sent; the session ends with the runtime.
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (client, path, kind) = (self.client.clone(), self.path.to_owned(), self.kind);
-        rt.spawn(async move { forget_watch(&client, &path, kind).await });
+        forget_in_background(self.client, self.path, self.kind);
     }
 }
 

@@ -1,7 +1,8 @@
 //! A tiny TCP proxy for fault injection: cut every live connection, refuse new ones,
 //! keep connections open but drop what the server sends (a server gone silent), or drop
 //! everything both ways (a network partition: no reset, no close), or go silent once the
-//! client sends a chosen request (its answer is lost).
+//! client sends a chosen request (its answer is lost), or hold back what the server sends
+//! once the client sends a chosen request (its answer is delayed until released).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,8 @@ pub struct Proxy {
     muted: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
     trigger: Trigger,
+    hold: Arc<watch::Sender<bool>>,
+    hold_trigger: Trigger,
     generation: watch::Sender<u64>,
 }
 
@@ -45,6 +48,51 @@ async fn pump(
     }
 }
 
+/// Copies what the server sends to the client as [`pump`], keeping it back while `hold`
+/// is true and writing what was kept, in order, once it turns false.
+async fn pump_down(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    drop_it: impl Fn() -> bool,
+    mut hold: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut kept = Vec::new();
+    loop {
+        tokio::select! {
+            r = from.read(&mut buf) => {
+                let n = match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if drop_it() {
+                    continue;
+                }
+                if *hold.borrow() {
+                    kept.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                kept.extend_from_slice(&buf[..n]);
+                if to.write_all(&kept).await.is_err() {
+                    return;
+                }
+                kept.clear();
+            }
+            ch = hold.changed() => {
+                if ch.is_err() {
+                    return;
+                }
+                if !*hold.borrow_and_update() && !kept.is_empty() {
+                    if to.write_all(&kept).await.is_err() {
+                        return;
+                    }
+                    kept.clear();
+                }
+            }
+        }
+    }
+}
+
 impl Proxy {
     /// Listens on an ephemeral loopback port and forwards to `target`.
     pub async fn start(target: &str) -> Proxy {
@@ -54,12 +102,15 @@ impl Proxy {
         let muted = Arc::new(AtomicBool::new(false));
         let frozen = Arc::new(AtomicBool::new(false));
         let trigger: Trigger = Arc::default();
+        let hold = Arc::new(watch::channel(false).0);
+        let hold_trigger: Trigger = Arc::default();
         let (generation, gen_rx) = watch::channel(0u64);
         let target = target.to_string();
         let b = blocked.clone();
         let m = muted.clone();
         let f = frozen.clone();
         let t = trigger.clone();
+        let (h, ht) = (hold.clone(), hold_trigger.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if b.load(Ordering::SeqCst) {
@@ -72,6 +123,8 @@ impl Proxy {
                 let muted = m.clone();
                 let frozen = f.clone();
                 let trigger = t.clone();
+                let hold = h.clone();
+                let hold_trigger = ht.clone();
                 tokio::spawn(async move {
                     let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
@@ -88,13 +141,18 @@ impl Proxy {
                                 *t = None;
                                 muted.store(true, Ordering::SeqCst);
                             }
+                            let mut t = hold_trigger.lock().unwrap_or_else(|e| e.into_inner());
+                            if t.as_ref().is_some_and(|f| f(bytes)) {
+                                *t = None;
+                                hold.send_replace(true);
+                            }
                         },
                     );
-                    let down = pump(
+                    let down = pump_down(
                         from_server,
                         to_client,
                         || muted.load(Ordering::SeqCst) || frozen.load(Ordering::SeqCst),
-                        |_| {},
+                        hold.subscribe(),
                     );
                     // Either side closing (or a cut) ends both directions.
                     tokio::select! {
@@ -111,8 +169,28 @@ impl Proxy {
             muted,
             frozen,
             trigger,
+            hold,
+            hold_trigger,
             generation,
         }
+    }
+
+    /// Holds back what the server sends (kept, not dropped) as soon as the client sends
+    /// bytes for which `matches` is true, before the server can answer them: that
+    /// request's answer arrives only after [`Proxy::release`]. Once.
+    pub fn hold_on(&self, matches: impl Fn(&[u8]) -> bool + Send + 'static) {
+        *self.hold_trigger.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(matches));
+    }
+
+    /// Resolves once a [`Proxy::hold_on`] matched and the proxy holds back the server.
+    pub async fn holding(&self) {
+        let mut rx = self.hold.subscribe();
+        let _ = rx.wait_for(|h| *h).await;
+    }
+
+    /// Lets what was held back through, in order, and stops holding.
+    pub fn release(&self) {
+        self.hold.send_replace(false);
     }
 
     /// Mutes (as [`Proxy::mute`]) as soon as the client sends bytes for which `matches` is
