@@ -763,3 +763,84 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
         .any(|v| v.path == "/d/e/f/null" && v.data.is_null()));
     assert_eq!(untouched(&t), Some(true), "written nodes are released");
 }
+
+/// The snapshot walk takes a large children set in the order of the nodes' addresses
+/// (one direction through memory), a small one in name order; both pre-order.
+#[test]
+fn the_snapshot_walk_takes_large_sibling_sets_in_memory_order() {
+    let mut t = DataTree::new();
+    let mut zxid = 0;
+    let mut next = || {
+        zxid += 1;
+        zxid
+    };
+    t.apply(&rec(next(), 5, create("/big", false, -1)));
+    t.apply(&rec(next(), 5, create("/small", false, -1)));
+    let big = snapshot::NAME_ORDER_MAX as i64 * 20;
+    for i in 0..big {
+        t.apply(&rec(next(), 5, create(&format!("/big/c{i}"), false, -1)));
+    }
+    // Replacing some nodes' data reallocates them: their addresses are no longer in
+    // creation order.
+    for i in (0..big).step_by(3) {
+        t.apply(&rec(
+            next(),
+            5,
+            Txn::SetData(SetDataTxn {
+                path: format!("/big/c{i}"),
+                data: Bytes::from(vec![b'x'; 40 + i as usize]).into(),
+                version: -1,
+            }),
+        ));
+    }
+    for i in (0..snapshot::NAME_ORDER_MAX).rev() {
+        t.apply(&rec(
+            next(),
+            5,
+            create(&format!("/small/s{i:02}"), false, -1),
+        ));
+    }
+    // (parent's name, name, address) of each node below the root, in walk order.
+    let mut visited: Vec<(String, String, usize)> = Vec::new();
+    let mut parent = String::new();
+    t.walk_nodes(false, 1, |n, depth| match depth {
+        0 => {}
+        1 => {
+            parent = n.name().to_owned();
+            visited.push((String::new(), parent.clone(), n.addr()));
+        }
+        _ => visited.push((parent.clone(), n.name().to_owned(), n.addr())),
+    });
+    let kids = |of: &str| -> Vec<(usize, &str, usize)> {
+        visited
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _, _))| p == of)
+            .map(|(i, (_, name, a))| (i, name.as_str(), *a))
+            .collect()
+    };
+    let at = |name: &str| {
+        visited
+            .iter()
+            .position(|(p, n, _)| p.is_empty() && n == name)
+    };
+
+    let big_kids = kids("big");
+    assert_eq!(big_kids.len(), big as usize);
+    assert!(
+        big_kids.windows(2).all(|w| w[0].2 < w[1].2),
+        "a large set is walked by address"
+    );
+    let small_kids = kids("small");
+    let names: Vec<&str> = small_kids.iter().map(|k| k.1).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names.len(), snapshot::NAME_ORDER_MAX);
+    assert_eq!(names, sorted, "a small set is walked by name");
+    // Pre-order: each set follows its parent, all in one run.
+    for (set, parent) in [(&big_kids, "big"), (&small_kids, "small")] {
+        let first = set.first().map(|k| k.0);
+        assert_eq!(at(parent).map(|i| i + 1), first);
+        assert!(set.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    }
+}
