@@ -715,6 +715,14 @@ impl NodeMap {
         self.map.get(key)?.live()
     }
 
+    /// [`NodeMap::get_key`] for keys asked in ascending order (a children set's
+    /// [`Node::child_keys`]), each search going on from the last: the returned closure
+    /// reads each index bucket once.
+    pub(crate) fn sorted_get_key<'a>(&'a self) -> impl FnMut(u64) -> Option<&'a Node> + 'a {
+        let mut look = self.map.sorted_lookup();
+        move |key| look.get(key)?.live()
+    }
+
     /// The node for changing (the map's path to it is copied if a clone shares it).
     pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let k = self.lookup(path)?;

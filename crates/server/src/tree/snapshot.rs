@@ -95,7 +95,7 @@ impl DataTree {
                 by_addr.reserve(n.num_children());
                 by_addr.extend(
                     n.child_keys()
-                        .filter_map(|k| self.nodes.get_key(k))
+                        .filter_map(self.nodes.sorted_get_key())
                         .map(|c| (c.addr(), c)),
                 );
                 radsort::sort_by_key(&mut by_addr, |e| e.0);
