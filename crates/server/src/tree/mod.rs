@@ -278,7 +278,7 @@ impl DataTree {
     /// The full paths of the children of `n`, the node at `path` (any order).
     pub(crate) fn child_paths(&self, path: &str, n: &Node) -> Vec<String> {
         n.child_keys()
-            .filter_map(|k| self.nodes.get_key(k))
+            .filter_map(self.nodes.sorted_get_key())
             .map(|c| child_path(path, c.name()))
             .collect()
     }
@@ -287,7 +287,7 @@ impl DataTree {
     pub(crate) fn sorted_children<'a>(&'a self, n: &'a Node) -> Vec<&'a Node> {
         let mut v: Vec<&Node> = n
             .child_keys()
-            .filter_map(|k| self.nodes.get_key(k))
+            .filter_map(self.nodes.sorted_get_key())
             .collect();
         v.sort_unstable_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
         v
@@ -438,7 +438,7 @@ impl DataTree {
         self.node(path).map(|n| {
             let mut names: Vec<String> = n
                 .child_keys()
-                .filter_map(|k| self.nodes.get_key(k))
+                .filter_map(self.nodes.sorted_get_key())
                 .map(|c| String::from(c.name()))
                 .collect();
             names.sort_unstable();

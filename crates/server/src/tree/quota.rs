@@ -306,7 +306,7 @@ impl DataTree {
         while let Some(n) = stack.pop() {
             count += 1;
             bytes += n.data().len() as i64;
-            stack.extend(n.child_keys().filter_map(|k| self.nodes.get_key(k)));
+            stack.extend(n.child_keys().filter_map(self.nodes.sorted_get_key()));
         }
         (count, bytes)
     }
