@@ -185,9 +185,10 @@ fn watch_request(bytes: &[u8], op: i32, path: &str) -> bool {
     bytes.windows(body.len()).any(|w| w == body.as_slice())
 }
 
-/// Runs `wait` until the proxy holds back the answer to the watch-setting request that
-/// `sets` recognises, then drops it (as a `select!` around it would), and lets the
-/// answer through: the server has then set the watch for a waiter that is gone.
+/// Runs `wait` until the proxy holds back the answer to the request that `sets`
+/// recognises (a watch-setting one, or one sent after it), then drops it (as a
+/// `select!` around it would), and lets the answer through: the server has then set the
+/// watch for a waiter that is gone.
 async fn drop_while_watch_is_set<F: std::future::Future>(
     proxy: &Proxy,
     sets: impl Fn(&[u8]) -> bool + Send + 'static,
@@ -228,6 +229,29 @@ async fn waits_dropped_while_their_watch_request_is_in_flight_leave_no_watch() {
     assert!(
         watch_goes(&b, &path, WatcherType::Data).await,
         "a barrier wait dropped while its watch request was in flight left its watch"
+    );
+    // A DoubleBarrier::enter dropped while its exists(watch) on the ready flag is
+    // unanswered.
+    let dpath = format!("{root}/double");
+    let ready = format!("{dpath}/ready");
+    let d = DoubleBarrier::new(b.clone(), &dpath, 2).unwrap();
+    let r = ready.clone();
+    drop_while_watch_is_set(&proxy, move |b| watch_request(b, 3, &r), d.enter(None)).await;
+    assert!(
+        watch_goes(&b, &ready, WatcherType::Data).await,
+        "a double barrier enter dropped while its watch request was in flight left its watch"
+    );
+    // The same enter dropped later: its watch is set, its participant node's create
+    // (create2, opcode 15: a uuid name under the barrier) unanswered.
+    let d = DoubleBarrier::new(b.clone(), &dpath, 2).unwrap();
+    let mut create = 15i32.to_be_bytes().to_vec();
+    create.extend_from_slice(&((dpath.len() + 1 + 36) as i32).to_be_bytes());
+    create.extend_from_slice(format!("{dpath}/").as_bytes());
+    let creates_ours = move |b: &[u8]| b.windows(create.len()).any(|w| w == create.as_slice());
+    drop_while_watch_is_set(&proxy, creates_ours, d.enter(None)).await;
+    assert!(
+        watch_goes(&b, &ready, WatcherType::Data).await,
+        "a double barrier enter dropped while creating its node left its watch"
     );
     // The client that abandoned still takes the lock once it is free.
     a.delete(&holder, None).await.unwrap();
