@@ -349,13 +349,6 @@ impl Node {
         let _ = lines;
     }
 
-    /// The address of the node's allocation: walks that may visit siblings in any
-    /// order visit them by address, so that memory is read in one direction.
-    #[inline]
-    pub(crate) fn addr(&self) -> usize {
-        self.0.ptr() as usize
-    }
-
     /// The child name: the last component of the path (empty for the root).
     pub(crate) fn name(&self) -> &str {
         // Built from a `&str` in `new`; never fails.

@@ -40,21 +40,21 @@ const PREFETCH_AHEAD: usize = 8;
 /// of 100 B of data spans three).
 const PREFETCH_LINES: usize = 3;
 
-/// Largest children set the snapshot walk writes in name order (larger ones go in
-/// memory order: [`DataTree::for_each_snapshot_node`]).
+/// Largest children set the snapshot walk writes in name order (larger ones go in the
+/// path index's order).
 pub const NAME_ORDER_MAX: usize = 16;
 
 impl DataTree {
     /// Visits every node pre-order (parents before children), root as `""`; the data
-    /// is `None` when null. Siblings come in the order of their nodes' addresses in
-    /// memory, as ZooKeeper writes them in its child `HashSet`'s order (any order loads):
-    /// a large tree's nodes are rarely in the cache, and a walk through them in one
-    /// direction lets the CPU's prefetcher fetch ahead, where the path index's (hash)
-    /// order reads them at random (a snapshot of 1 M znodes under one parent took ~15 %
-    /// less CPU: docs/TESTING.md §8, session 34). Children sets of at most
-    /// [`NAME_ORDER_MAX`] nodes are written in name order: the sort is cheap, and a small
-    /// tree's snapshot is then the same bytes in every process (a new database's
-    /// `snapshot.0` equals ZooKeeper's, whatever the allocator did).
+    /// is `None` when null. Siblings come in the path index's order (by slot key, which
+    /// depends on the index's per-process hash seed), as ZooKeeper writes them in its
+    /// child `HashSet`'s order: walking a parent's children in key order reads the index
+    /// sequentially, where name order would cost a sort and random reads. Children sets of
+    /// at most [`NAME_ORDER_MAX`] nodes are written in name order: the sort is cheap, and
+    /// a small tree's snapshot is then the same bytes in every process (a new database's
+    /// `snapshot.0` equals ZooKeeper's, whatever the hash seed). (Memory order, radix-sorted
+    /// by node address, took a fifth less snapshot CPU but cost creates 3-4 % of their
+    /// throughput: docs/TESTING.md §8, session 34.)
     pub fn for_each_snapshot_node(&self, f: impl FnMut(&str, Option<&[u8]>, i64, &StatPersisted)) {
         self.walk(false, f)
     }
@@ -69,12 +69,11 @@ impl DataTree {
 
     /// The pre-order walk's nodes with their depths (the root's is 0), prefetching the
     /// first `lines` cache lines of the nodes ahead (what `f` reads of them).
-    pub(super) fn walk_nodes(&self, sorted: bool, lines: usize, mut f: impl FnMut(&Node, usize)) {
+    fn walk_nodes(&self, sorted: bool, lines: usize, mut f: impl FnMut(&Node, usize)) {
         let Some(root) = self.nodes.get("/") else {
             return;
         };
         let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
-        let mut by_addr: Vec<(usize, &Node)> = Vec::new();
         while let Some((n, depth)) = stack.pop() {
             // The node popped PREFETCH_AHEAD turns from now (unless children come first).
             if let Some(i) = stack.len().checked_sub(PREFETCH_AHEAD) {
@@ -88,18 +87,12 @@ impl DataTree {
             if sorted || n.num_children() <= NAME_ORDER_MAX {
                 stack.extend(self.sorted_children(n).into_iter().map(|c| (c, depth + 1)));
             } else {
-                // In memory order (see `for_each_snapshot_node`): the walk that clones
-                // them and the writer that reads them then go through memory in one
-                // direction, where the index's order is random. Radix-sorted: a
-                // comparison sort of a million children costs more than it saves.
-                by_addr.reserve(n.num_children());
-                by_addr.extend(
+                // One index cursor for the whole set: its keys come in order.
+                stack.extend(
                     n.child_keys()
                         .filter_map(self.nodes.sorted_get_key())
-                        .map(|c| (c.addr(), c)),
+                        .map(|c| (c, depth + 1)),
                 );
-                radsort::sort_by_key(&mut by_addr, |e| e.0);
-                stack.extend(by_addr.drain(..).map(|(_, c)| (c, depth + 1)));
             }
             // Reversed so that children come out in the order listed.
             stack[from..].reverse();
