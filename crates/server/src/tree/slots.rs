@@ -618,4 +618,64 @@ mod tests {
         exact(&c, &cr, "changed clone");
         exact(&m, &r, "map after its clone changed");
     }
+
+    /// A key from one of a few narrow spots of the key space (a run at the bottom, one
+    /// at the top whose neighbours wrap, one that a bucket holds past the halving size,
+    /// and uniform keys), as probing and skewed hashes make them.
+    fn spot_key(spot: u8, off: u64) -> u64 {
+        match spot % 4 {
+            0 => off % 600,
+            1 => u64::MAX - off % 600,
+            2 => (1 << 62) + 2 * (off % 400),
+            _ => key(off),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Through random inserts and removals (growth, emptied buckets, skewed runs),
+        /// a sorted lookup over any ascending set of keys (present ones, their removed
+        /// or absent neighbours, a random subset) answers as `get`, and the keys are
+        /// iterated in strictly ascending order.
+        #[test]
+        fn a_sorted_lookup_answers_as_get_through_changes(
+            ops in proptest::collection::vec((0u8..4, 0u64..4000, 0u8..5), 1..2500),
+            asked in proptest::collection::vec((0u8..4, 0u64..4000), 0..300),
+            every in 1usize..5,
+        ) {
+            let mut m = SlotMap::new();
+            let mut r = BTreeMap::new();
+            let mut snap = None;
+            for (n, &(spot, off, op)) in ops.iter().enumerate() {
+                let k = spot_key(spot, off);
+                if op == 0 {
+                    proptest::prop_assert_eq!(m.remove(k), r.remove(&k));
+                } else {
+                    proptest::prop_assert_eq!(m.insert(k, off), r.insert(k, off));
+                }
+                if n == ops.len() / 2 {
+                    // A clone shares the buckets: later changes copy them.
+                    snap = Some(m.clone());
+                }
+            }
+            let keys: Vec<u64> = m.keys().collect();
+            proptest::prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys in order");
+            proptest::prop_assert_eq!(keys.len(), m.len());
+            for map in std::iter::once(&m).chain(snap.as_ref()) {
+                let mut want: Vec<u64> = map
+                    .keys()
+                    .flat_map(|k| [k.wrapping_sub(1), k, k.wrapping_add(1)])
+                    .chain(asked.iter().map(|&(s, o)| spot_key(s, o)))
+                    .chain([0, u64::MAX])
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                let mut look = map.sorted_lookup();
+                for &k in want.iter().step_by(every) {
+                    proptest::prop_assert_eq!(look.get(k), map.get(k), "{:#x}", k);
+                }
+            }
+        }
+    }
 }

@@ -763,3 +763,144 @@ fn a_snapshot_order_keeps_the_nodes_and_releases_the_index() {
         .any(|v| v.path == "/d/e/f/null" && v.data.is_null()));
     assert_eq!(untouched(&t), Some(true), "written nodes are released");
 }
+
+/// Checks every children set of `t` against the path index: its keys come strictly
+/// ascending (what the sorted cursor needs), each is a live node of the index (no
+/// tombstone, nothing missing), the sorted cursor finds the same nodes as `get_key`
+/// (also when asked the neighbouring keys, tombstones and other parents' children, in
+/// between), and getChildren lists them all.
+fn children_sets_match_the_index(t: &DataTree, what: &str) {
+    let mut paths = vec!["/".to_owned()];
+    while let Some(path) = paths.pop() {
+        let n = t.nodes.get(&path).expect("a listed path is found");
+        let keys: Vec<u64> = n.child_keys().collect();
+        assert_eq!(keys.len(), n.num_children(), "{what}: {path}");
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "{what}: {path}: children keys out of order"
+        );
+        let by_get: Vec<&Node> = keys
+            .iter()
+            .map(|&k| t.nodes.get_key(k).expect("a child key is a live node"))
+            .collect();
+        let mut cursor = t.nodes.sorted_get_key();
+        let by_cursor: Vec<&Node> = keys.iter().filter_map(|&k| cursor(k)).collect();
+        assert_eq!(
+            by_cursor.len(),
+            by_get.len(),
+            "{what}: {path}: cursor missed a child"
+        );
+        assert!(by_cursor
+            .iter()
+            .zip(&by_get)
+            .all(|(a, b)| std::ptr::eq(*a, *b)));
+        // Neighbours in between (other nodes, tombstones, free keys).
+        let mut asked: Vec<u64> = keys
+            .iter()
+            .flat_map(|&k| [k.wrapping_sub(1), k, k.wrapping_add(1)])
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let mut cursor = t.nodes.sorted_get_key();
+        for k in asked {
+            let (a, b) = (cursor(k), t.nodes.get_key(k));
+            assert!(
+                a.map(|n| n as *const Node) == b.map(|n| n as *const Node),
+                "{what}: {path}: key {k:#x}"
+            );
+        }
+        let mut names: Vec<String> = by_get.iter().map(|c| c.name().to_owned()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            t.get_children(&path).map(|c| c.0),
+            Some(names.clone()),
+            "{what}"
+        );
+        for name in names {
+            paths.push(if path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{path}/{name}")
+            });
+        }
+    }
+}
+
+/// Index shapes for [`children_cursor_finds_every_child`]: (mask, fill) of the home
+/// slots (none; 8 slots at the bottom, at the top (runs wrap to key 0); one slot; one
+/// slot at the very top; 16 x 64 slots spread over the directory's buckets).
+const HASH_SHAPES: [(u64, u64); 6] = [
+    (u64::MAX, 0),
+    (0x7, 0),
+    (0x7, u64::MAX - 0x7),
+    (0, 0),
+    (0, u64::MAX),
+    (0xf000_0000_0000_003f, 0),
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random creates and deletes (large sibling sets whose children sets and index grow
+    /// and shrink; colliding hashes: long probe runs with tombstones), then a snapshot
+    /// load of the result and more changes to the loaded tree: at each stage every
+    /// children set is strictly ascending and the sorted cursor finds every child
+    /// (`children_sets_match_the_index`), and the tree (its snapshot walk, which takes
+    /// large sets through the cursor) is the one a tree without collisions has.
+    #[test]
+    fn children_cursor_finds_every_child(
+        shape in 0usize..HASH_SHAPES.len(),
+        ops in proptest::collection::vec((0u8..5, 0u16..300, 0u8..4), 1..1500),
+        more in proptest::collection::vec((0u8..5, 0u16..300, 0u8..4), 1..400),
+    ) {
+        let (mask, fill) = HASH_SHAPES[shape];
+        let txn = |&(parent, name, op): &(u8, u16, u8)| {
+            let parent = ["", "/big", "/big/n1", "/p", "/big/n2"][parent as usize];
+            let path = format!("{parent}/n{name}");
+            match op {
+                0 => Txn::Delete(DeleteTxn { path }),
+                1 => create(["/big", "/p", "/big/n1", "/big/n2"][name as usize % 4], false, -1),
+                _ => create(&path, false, -1),
+            }
+        };
+        let mut plain = DataTree::new();
+        let mut coll = DataTree::new_in(node::NodeMap::with_hash_bits(mask, fill));
+        let mut zxid = 0i64;
+        for op in &ops {
+            zxid += 1;
+            let t = txn(op);
+            proptest::prop_assert_eq!(
+                plain.apply(&rec(zxid, 5, t.clone())),
+                coll.apply(&rec(zxid, 5, t))
+            );
+        }
+        children_sets_match_the_index(&coll, "changed");
+        proptest::prop_assert_eq!(coll.snapshot_nodes(), plain.snapshot_nodes());
+
+        let mut b = TreeBuilder::with_hash_bits(mask, fill);
+        for (idx, acl) in coll.acl_entries() {
+            b.add_acl(idx, acl);
+        }
+        let mut nodes = Vec::new();
+        coll.for_each_snapshot_node(|path, data, acl, stat| {
+            nodes.push(SnapshotNode::copied(path, data, acl, stat))
+        });
+        for n in nodes {
+            b.add_node(n).expect("node");
+        }
+        let mut built = b.finish(coll.last_zxid()).expect("tree");
+        children_sets_match_the_index(&built, "loaded");
+        proptest::prop_assert_eq!(built.snapshot_nodes(), plain.snapshot_nodes());
+        for op in &more {
+            zxid += 1;
+            let t = txn(op);
+            proptest::prop_assert_eq!(
+                plain.apply(&rec(zxid, 5, t.clone())),
+                built.apply(&rec(zxid, 5, t))
+            );
+        }
+        children_sets_match_the_index(&built, "loaded, then changed");
+        proptest::prop_assert_eq!(built.snapshot_nodes(), plain.snapshot_nodes());
+        proptest::prop_assert_eq!(built.digest(), plain.digest());
+    }
+}
