@@ -348,3 +348,143 @@ async fn take_leaves_no_children_watch_on_the_queue() {
     common::delete_all(&a, &root).await;
     a.close().await.unwrap();
 }
+
+/// Cuts `proxy`'s connections and waits until `zk` has noticed and connected again.
+async fn cut_and_reconnect(proxy: &Proxy, zk: &Client) {
+    let mut st = zk.state_watcher();
+    st.mark_unchanged();
+    proxy.cut();
+    timeout(WAIT, st.wait_for(|s| *s == SessionState::Disconnected))
+        .await
+        .expect("the cut was never noticed")
+        .unwrap();
+    zk.wait_connected(WAIT).await.unwrap();
+}
+
+/// Waits until `zk`'s session watches `path` (kind `kind`): a waiter set its watch.
+async fn until_watched(zk: &Client, path: &str, kind: WatcherType) {
+    let until = tokio::time::Instant::now() + WAIT;
+    while !watched(zk, path, kind).await {
+        assert!(tokio::time::Instant::now() < until, "{path} never watched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two readers of one client wait on the same writer node: the server holds one watch
+/// for both. The second one, dropped while its getData(watch) is in flight, must not
+/// take the watch from the first, which still wakes when the writer goes; and neither
+/// when the connection is then lost (the watch is set again on the new connection for
+/// the reader still waiting, and not for the one that is gone).
+#[tokio::test]
+async fn a_wait_dropped_in_flight_keeps_the_watch_another_waiter_shares() {
+    let hosts = hosts_or_start();
+    let proxy = Proxy::start(hosts.split(',').next().unwrap_or(&hosts)).await;
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&proxy.addr).await;
+    let root = common::test_root(&a, "inflightshared").await;
+    let lock = format!("{root}/rw");
+    let writer = plain_holder(&a, &lock, WRITE_LOCK_NAME).await;
+    let patient = ReadWriteLock::new(b.clone(), &lock).unwrap();
+    let waiting = tokio::spawn(async move {
+        let g = patient.read_lock().lock().await;
+        (patient, g)
+    });
+    until_watched(&b, &writer, WatcherType::Data).await;
+    // A plain watch of the same client on the node ends (DataWatchRemoved) if the
+    // watch is removed; the waiting reader would set its own again when woken so.
+    let (_, mut mine) = b.exists_w(&writer).await.unwrap();
+    for cut in [false, true] {
+        let hasty = ReadWriteLock::new(b.clone(), &lock).unwrap();
+        let w = writer.clone();
+        drop_while_watch_is_set(
+            &proxy,
+            move |b| watch_request(b, 4, &w),
+            hasty.read_lock().lock(),
+        )
+        .await;
+        if cut {
+            // The answer (held, then let through) and the connection lost at once.
+            cut_and_reconnect(&proxy, &b).await;
+        }
+        // The dropped wait's clean-up (a removeWatches unless the watch is in use) has
+        // had its time: it waits at most 500 ms.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(
+            watched(&b, &writer, WatcherType::Data).await,
+            "the watch a waiting reader needs was removed (cut: {cut})"
+        );
+        if let Ok(ev) = timeout(Duration::from_millis(100), &mut mine).await {
+            panic!("the client's watch on the node ended (cut: {cut}): {ev:?}");
+        }
+    }
+    a.delete(&writer, None).await.unwrap();
+    assert_eq!(
+        timeout(WAIT, mine).await.unwrap().event_type,
+        EventType::NodeDeleted
+    );
+    let (_patient, g) = timeout(WAIT, waiting)
+        .await
+        .expect("the waiting reader was never woken")
+        .unwrap();
+    g.unwrap().release().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// A lock() dropped while its getData(watch) is in flight, its connection then lost
+/// before the answer (or with the answer in): after the reconnect the session holds no
+/// watch on the holder, and the client still takes the lock once it is free.
+#[tokio::test]
+async fn a_wait_dropped_in_flight_leaves_no_watch_across_a_reconnect() {
+    let hosts = hosts_or_start();
+    let proxy = Proxy::start(hosts.split(',').next().unwrap_or(&hosts)).await;
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&proxy.addr).await;
+    let root = common::test_root(&a, "inflightcut").await;
+    let lock = format!("{root}/lock");
+    let holder = plain_holder(&a, &lock, LOCK_NAME).await;
+    let m = Mutex::new(b.clone(), &lock).unwrap();
+    for cut_before_release in [true, false] {
+        let h = holder.clone();
+        proxy.hold_on(move |b| watch_request(b, 4, &h));
+        {
+            let mut wait = Box::pin(m.lock());
+            tokio::select! {
+                _ = &mut wait => panic!("the lock() ended before its watch request was sent"),
+                () = proxy.holding() => {}
+                () = tokio::time::sleep(WAIT) => panic!("the watch request was never sent"),
+            }
+            if cut_before_release {
+                // Lost with the request in flight, then dropped.
+                let mut st = b.state_watcher();
+                st.mark_unchanged();
+                proxy.cut();
+                proxy.release();
+                timeout(WAIT, st.wait_for(|s| *s == SessionState::Disconnected))
+                    .await
+                    .expect("the cut was never noticed")
+                    .unwrap();
+                drop(wait);
+            } else {
+                // Dropped, its answer let through, then the connection lost.
+                drop(wait);
+                proxy.release();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cut_and_reconnect(&proxy, &b).await;
+            }
+        }
+        b.wait_connected(WAIT).await.unwrap();
+        assert!(
+            watch_goes(&b, &holder, WatcherType::Data).await,
+            "a lock() dropped in flight left its watch across a reconnect \
+             (cut before release: {cut_before_release})"
+        );
+    }
+    a.delete(&holder, None).await.unwrap();
+    let g = timeout(WAIT, m.lock()).await.unwrap().unwrap();
+    g.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
