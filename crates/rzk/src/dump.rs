@@ -110,8 +110,9 @@ pub enum DumpError {
     Snapshot(#[from] rzk_server::storage::snapshot::SnapshotError),
     #[error(transparent)]
     Repair(#[from] RepairError),
-    /// A snapshot that is a pipe or device could not be read, or copied to a temporary
-    /// file in $TMPDIR for the dump's several passes.
+    /// A snapshot that is a pipe or device could not be copied to a temporary file in
+    /// $TMPDIR for the dump's several passes (the temporary file failed; a read error
+    /// of the input is [`DumpError::Snapshot`]).
     #[error("snapshot {}: copying it to a temporary file in $TMPDIR: {source}", file.display())]
     SnapshotSpool {
         file: std::path::PathBuf,
@@ -530,12 +531,26 @@ struct SnapshotInput {
     path: PathBuf,
 }
 
-impl SnapshotInput {
-    fn open(path: &Path) -> Result<SnapshotInput, DumpError> {
-        let spool_err = |source| DumpError::SnapshotSpool {
+/// `input` (a pipe or device opened from `path`) copied into a temporary file for
+/// [`SnapshotInput`]. A read error is the snapshot's (`SnapshotError::Io`); only the
+/// temporary file's own is [`DumpError::SnapshotSpool`].
+fn spool_snapshot(path: &Path, input: &mut File) -> Result<File, DumpError> {
+    use rzk_server::storage::spool::{spool, SpoolError};
+    spool(input, SNAP_MAGIC).map_err(|e| match e {
+        SpoolError::Input(source) => rzk_server::storage::snapshot::SnapshotError::Io {
             file: path.to_path_buf(),
             source,
-        };
+        }
+        .into(),
+        SpoolError::Temp(source) => DumpError::SnapshotSpool {
+            file: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+impl SnapshotInput {
+    fn open(path: &Path) -> Result<SnapshotInput, DumpError> {
         let io_err = |source| rzk_server::storage::snapshot::SnapshotError::Io {
             file: path.to_path_buf(),
             source,
@@ -545,9 +560,7 @@ impl SnapshotInput {
         if !meta.is_file() && !meta.is_dir() {
             // Input that is no (uncompressed) snapshot, such as `/dev/zero`, is not
             // copied past its header; the reader then reports its magic.
-            let spool =
-                rzk_server::storage::spool::spool(&mut file, SNAP_MAGIC).map_err(spool_err)?;
-            file = spool;
+            file = spool_snapshot(path, &mut file)?;
         }
         Ok(SnapshotInput {
             file,
@@ -748,6 +761,24 @@ pub fn run_snapshot_dump_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A snapshot that cannot be read while it is copied (here a file open for writing
+    /// only, as a failing device) is reported as the snapshot's read error, not as a
+    /// problem with the temporary file in `$TMPDIR`.
+    #[test]
+    fn a_spooled_snapshots_read_error_is_the_snapshots() {
+        let named = tempfile::NamedTempFile::new().expect("temp file");
+        let mut write_only = std::fs::OpenOptions::new()
+            .write(true)
+            .open(named.path())
+            .expect("open for writing");
+        match spool_snapshot(named.path(), &mut write_only) {
+            Err(DumpError::Snapshot(rzk_server::storage::snapshot::SnapshotError::Io {
+                ..
+            })) => {}
+            other => panic!("want the snapshot's read error, got {other:?}"),
+        }
+    }
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -154,6 +154,22 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// [`super::spool::spool`] for [`LogFileReader::open_spooled`]: `input` (opened from
+/// `path`) copied into a temporary file. A read error is the log's
+/// ([`LogReadError::Io`]); only the temporary file's own is [`LogReadError::Spool`].
+fn spool_input(path: &Path, input: &mut File) -> Result<File, LogReadError> {
+    super::spool::spool(input, TXNLOG_MAGIC).map_err(|e| match e {
+        super::spool::SpoolError::Input(source) => LogReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        },
+        super::spool::SpoolError::Temp(source) => LogReadError::Spool {
+            file: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
 /// One record read from a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
@@ -226,12 +242,7 @@ impl LogFileReader {
                 kind: file_kind(&meta),
             });
         }
-        let spool = super::spool::spool(&mut input, TXNLOG_MAGIC).map_err(|source| {
-            LogReadError::Spool {
-                file: path.to_path_buf(),
-                source,
-            }
-        })?;
+        let spool = spool_input(path, &mut input)?;
         Self::from_file(path, spool)
     }
 
@@ -716,6 +727,27 @@ impl Iterator for LogIterator {
                 self.failed = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log that cannot be read while it is copied (here a file open for writing
+    /// only, as a failing device) is reported as the log's read error, not as a
+    /// problem with the temporary file in `$TMPDIR`.
+    #[test]
+    fn a_spooled_logs_read_error_is_the_logs() {
+        let named = tempfile::NamedTempFile::new().expect("temp file");
+        let mut write_only = std::fs::OpenOptions::new()
+            .write(true)
+            .open(named.path())
+            .expect("open for writing");
+        match spool_input(named.path(), &mut write_only) {
+            Err(LogReadError::Io { .. }) => {}
+            other => panic!("want the log's read error, got {other:?}"),
         }
     }
 }

@@ -8,24 +8,49 @@ use super::files::FILE_HEADER_LEN;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+/// Why [`spool`] failed: the input could not be read, or the temporary file could not
+/// be made or written. Kept apart so that a tool reports a failing device or pipe as
+/// such, not as a problem with `$TMPDIR`.
+#[derive(Debug)]
+pub enum SpoolError {
+    /// Reading `input` failed.
+    Input(io::Error),
+    /// Creating, writing or rewinding the temporary file failed (a full `$TMPDIR`).
+    Temp(io::Error),
+}
+
 /// Copies `input` (a pipe, FIFO or device, at its start) into a new nameless temporary
 /// file and returns that file positioned at its start.
 ///
 /// Only input whose first four bytes are `magic` (big-endian, as the file headers store
 /// it) is copied to its end: anything else (`/dev/zero`, `/dev/urandom`, a snapshot
-/// given to the log tool) stops after the 16 bytes of a file header ([`FILE_HEADER_LEN`]), as it may never end, and
-/// the caller's reader then reports the header it finds.
+/// given to the log tool) stops after the 16 bytes of a file header ([`FILE_HEADER_LEN`]),
+/// as it may never end, and the caller's reader then reports the header it finds.
 ///
-/// Errors: reading `input` or writing the temporary file (a full `$TMPDIR`).
-pub fn spool(input: &mut File, magic: i32) -> io::Result<File> {
-    let mut spool = tempfile::tempfile()?;
+/// Errors: reading `input` ([`SpoolError::Input`]) or the temporary file
+/// ([`SpoolError::Temp`]).
+pub fn spool(input: &mut File, magic: i32) -> Result<File, SpoolError> {
+    let mut spool = tempfile::tempfile().map_err(SpoolError::Temp)?;
     let mut head = Vec::with_capacity(FILE_HEADER_LEN);
-    input.take(FILE_HEADER_LEN as u64).read_to_end(&mut head)?;
-    spool.write_all(&head)?;
+    input
+        .take(FILE_HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(SpoolError::Input)?;
+    spool.write_all(&head).map_err(SpoolError::Temp)?;
     if head.len() == FILE_HEADER_LEN && head[..4] == magic.to_be_bytes() {
-        io::copy(input, &mut spool)?;
+        // `io::copy` would not tell a read error from a write error.
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(SpoolError::Input(e)),
+            };
+            spool.write_all(&buf[..n]).map_err(SpoolError::Temp)?;
+        }
     }
-    spool.seek(SeekFrom::Start(0))?;
+    spool.seek(SeekFrom::Start(0)).map_err(SpoolError::Temp)?;
     Ok(spool)
 }
 
@@ -60,6 +85,22 @@ mod tests {
         let mut got = Vec::new();
         out.read_to_end(&mut got).expect("read spool");
         assert_eq!(got, vec![0u8; FILE_HEADER_LEN]);
+    }
+
+    /// Input that cannot be read (here a file open for writing only: `EBADF`, as a
+    /// failing device's `EIO`) is reported as the input's error, not the temporary
+    /// file's.
+    #[test]
+    fn an_unreadable_input_is_the_inputs_error() {
+        let named = tempfile::NamedTempFile::new().expect("temp file");
+        let mut write_only = std::fs::OpenOptions::new()
+            .write(true)
+            .open(named.path())
+            .expect("open for writing");
+        match spool(&mut write_only, 0x5a4b_5346) {
+            Err(SpoolError::Input(_)) => {}
+            other => panic!("want an input error, got {other:?}"),
+        }
     }
 
     #[test]
