@@ -11,11 +11,13 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 /// Why [`spool`] failed: the input could not be read, or the temporary file could not
 /// be made or written. Kept apart so that a tool reports a failing device or pipe as
 /// such, not as a problem with `$TMPDIR`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// Reading `input` failed.
+    #[error("reading the input: {0}")]
     Input(io::Error),
     /// Creating, writing or rewinding the temporary file failed (a full `$TMPDIR`).
+    #[error("copying it to a temporary file in $TMPDIR: {0}")]
     Temp(io::Error),
 }
 
