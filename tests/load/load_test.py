@@ -62,6 +62,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -342,6 +343,7 @@ class Servers:
         self.args = args
         self.root = tempfile.mkdtemp(prefix="rzk-load-")
         self.procs = []
+        self.logs = []
 
     def start(self, impl, port, name, *settings):
         d = os.path.join(self.root, f"{impl}-{name}")
@@ -356,11 +358,30 @@ class Servers:
             p = zkproc.start_apache(self.args.apache, port, d, *settings)
             log = os.path.join(d, "zookeeper.log")
         self.procs.append(p)
+        self.logs.append(log)
         zkproc.wait_serving(port, p if impl == "rzk" else None, what=f"{impl} {name}")
         return p, log
 
     def stop(self, p):
         p.stop()
+
+    def show_last_log(self):
+        """Prints the warnings and errors, then the last lines, of the newest server log
+        (the test deletes its directory afterwards unless --keep)."""
+        if not self.logs:
+            return
+        try:
+            lines = open(self.logs[-1], errors="replace").read().splitlines()
+        except OSError as e:
+            print(f"  (no server log: {e})")
+            return
+        bad = [ln for ln in lines if re.search(r"WARN|ERROR|panick|closing connection", ln)]
+        print(f"  server log {self.logs[-1]}: {len(lines)} lines, {len(bad)} warnings, errors or closes; the last of those:")
+        for ln in bad[-40:]:
+            print("    " + ln[:400])
+        print("  its last lines:")
+        for ln in lines[-20:]:
+            print("    " + ln[:400])
 
     def cleanup(self):
         for p in self.procs:
@@ -982,6 +1003,7 @@ def main():
                     traceback.print_exc()
                     for p in list(servers.procs):
                         p.stop()
+                    servers.show_last_log()
     finally:
         servers.cleanup()
     table(results)
