@@ -101,6 +101,12 @@ pub fn run(args: Args) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rzk-net")
+        // Connection threads in SCHED_BATCH: a client's request that wakes one does not
+        // preempt the applier, disk or driver thread mid-batch (docs/ARCHITECTURE.md,
+        // "Threads and locks"). A failure only changes timing (logged at debug level).
+        .on_thread_start(|| {
+            let _ = rzk_server::node::sched::batch_policy_for_current_thread();
+        })
         .build()
     {
         Ok(rt) => rt,

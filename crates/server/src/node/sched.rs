@@ -12,8 +12,22 @@
 /// and takes those jobs in one turn. Measured (docs/TESTING.md, session 19; create,
 /// 64 sessions x 1 in flight, server on one CPU, `chrt -b` on the driver thread,
 /// three alternated runs): 46-49 k/s against 38-40 k/s, p99 3.6-4.3 ms against
-/// 4.6-4.9 ms. The disk and apply threads keep the default policy: they are woken
-/// once per group commit, and a delay there holds every reply of the group.
+/// 4.6-4.9 ms.
+///
+/// Also used for the connection threads (`rzk-net`, tokio's workers and blocking
+/// threads: `rzk server`'s runtime calls it in `on_thread_start`). A client request
+/// arriving, or the applier handing over replies, wakes them many times per group
+/// commit; under the default policy each of those wake-ups preempts the disk, apply or
+/// driver thread in the middle of its batch. Measured (docs/TESTING.md §8, session 35;
+/// create, 32 sessions x 8 in flight, unpinned, four alternated pairs): 131-135 k/s
+/// against 121-129 k/s at 9.1-9.7 against 9.5-10.4 µs of server CPU per create;
+/// `scripts/bench-compare.sh` in one run: creates 1.11x, setData 1.04x, getData 0.99x
+/// the build without it.
+///
+/// The disk and apply threads keep the default policy: they are woken once per group
+/// commit, and a delay there holds every reply of the group. Threads inherit their
+/// creator's policy, so those two are started from a thread in the default policy
+/// (the server's start-up, not a runtime worker).
 ///
 /// Only a thread in the default policy (`SCHED_OTHER`) is moved: a server an operator
 /// started under `chrt` or systemd's `CPUSchedulingPolicy=` keeps that policy.
