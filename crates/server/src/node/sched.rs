@@ -27,7 +27,9 @@
 /// The disk and apply threads keep the default policy: they are woken once per group
 /// commit, and a delay there holds every reply of the group. Threads inherit their
 /// creator's policy, so those two are started from a thread in the default policy
-/// (the server's start-up, not a runtime worker).
+/// (the server's start-up, not a runtime worker). Nor does a batch thread's wake-up
+/// preempt the snapshot thread, so the snapshot's collecting, which never blocks,
+/// yields the CPU every few thousand nodes (`tree/snapshot.rs`, session 36).
 ///
 /// Only a thread in the default policy (`SCHED_OTHER`) is moved: a server an operator
 /// started under `chrt` or systemd's `CPUSchedulingPolicy=` keeps that policy.
