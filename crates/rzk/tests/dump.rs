@@ -573,9 +573,9 @@ fn peak_rss_kib(args: &[&str]) -> (u64, Option<i32>) {
                 .any(|l| l.strip_prefix("Name:").map(str::trim) == Some("rzk"));
             if let Some(kib) = st
                 .lines()
-                .filter(|_| exec_done)
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .filter(|_| exec_done)
             {
                 peak = peak.max(kib);
             }

@@ -41,10 +41,11 @@ const PREFETCH_AHEAD: usize = 8;
 const PREFETCH_LINES: usize = 3;
 
 /// Nodes collected between two `sched_yield`s of [`DataTree::into_snapshot_order`]
-/// (under a millisecond of a large tree's collecting). The collecting never blocks, and a woken
-/// connection thread (`SCHED_BATCH`: `node/sched.rs`) does not preempt the snapshot
-/// thread: without the yields it waited for the scheduler tick (4 ms at 250 Hz) when
-/// the snapshot thread held its CPU. (The writing blocks on each `O_DIRECT` chunk.)
+/// (under a millisecond of a large tree's collecting). The collecting never blocks,
+/// and a woken connection thread (`SCHED_BATCH`: `node/sched.rs`) does not preempt the
+/// snapshot thread: without the yields it waited for the scheduler tick (4 ms at 250
+/// Hz) when the snapshot thread held its CPU. (The writing blocks on each `O_DIRECT`
+/// chunk.)
 const COLLECT_YIELD_EVERY: usize = 4096;
 
 /// Largest children set the snapshot walk writes in name order (larger ones go in the
