@@ -75,13 +75,14 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
     rm -rf "$VENV"
     "$PY" -m venv "$VENV"
 fi
-# pure-sasl: kazoo's SASL (DIGEST-MD5) support, used by tests/security.
-if ! "$VENV/bin/python" -c 'import kazoo, pytest, puresasl' >/dev/null 2>&1; then
-    echo "install-test-deps: installing kazoo + pytest + pure-sasl into $VENV"
+# pure-sasl: kazoo's SASL (DIGEST-MD5) support, used by tests/security. objgraph: imported
+# by kazoo's own test module test_cache (tests/compat/kazoo_suite_test.py runs it).
+if ! "$VENV/bin/python" -c 'import kazoo, pytest, puresasl, objgraph' >/dev/null 2>&1; then
+    echo "install-test-deps: installing kazoo + pytest + pure-sasl + objgraph into $VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'kazoo>=2.9' 'pytest>=7' \
-        'pure-sasl>=0.6'
+        'pure-sasl>=0.6' 'objgraph>=3.5'
 else
-    echo "install-test-deps: kazoo + pytest + pure-sasl already present in $VENV"
+    echo "install-test-deps: kazoo + pytest + pure-sasl + objgraph already present in $VENV"
 fi
 
 # Sanity check: everything the suites use is where we expect it.

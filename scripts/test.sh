@@ -199,11 +199,11 @@ stage reconfig timeout -k 10 120 "$PY" tests/reconfig/config_node_test.py --rzk 
 # ~30 s): every case against a ZooKeeper 3.8 ensemble and against rzk (disabled, errors,
 # remove/add a follower, 3 -> 5 -> 3 under write load).
 stage reconfig-request timeout -k 10 120 "$PY" tests/reconfig/reconfig_request_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
-# kazoo's own TestReconfig (its test_client.py, unchanged) against a 3-voter rzk ensemble
-# and a 3-voter ZooKeeper 3.8 ensemble (tests/reconfig/kazoo_reconfig_test.py, ports
-# 24161-24283, ~12 s both).
-stage kazoo-reconfig timeout -k 10 120 bash -c '"$0" tests/reconfig/kazoo_reconfig_test.py --impl rzk --rzk "$1" && "$0" tests/reconfig/kazoo_reconfig_test.py --impl zk --apache scripts/start-apache-zk.sh' "$PY" "$RZK"
-
+# kazoo's own test suite (the kazoo.tests modules, unchanged, under pytest: client API,
+# recipes, watchers, connection handling, read-only mode, reconfig, ACLs; 306 tests)
+# against a 3-voter rzk ensemble and a 3-voter ZooKeeper 3.8 ensemble at once
+# (tests/compat/kazoo_suite_test.py, ports 25701-25773, ~100 s).
+stage kazoo-suite timeout -k 10 600 bash tests/compat/kazoo_suite.sh "$RZK" "$PY"
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
 echo "$passed passed, $failed failed"
