@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """kazoo's own test suite (the `kazoo.tests` modules installed with kazoo, unchanged) run
-against a 3-voter ensemble this script starts, rzk or Apache ZooKeeper 3.8 (`--impl`),
-in place of the ensemble kazoo's harness would start from a ZooKeeper installation.
+against a 3-voter ensemble this script starts, rzk or Apache ZooKeeper 3.8 (`--impl`), or
+both in one ensemble (`--impl mixed`), in place of the ensemble kazoo's harness would
+start from a ZooKeeper installation.
 
 The ensemble is configured as kazoo's harness configures its own: 4lw.commands.whitelist=*,
 reconfigEnabled=true, read-only mode on (-Dreadonlymode.enabled=true), local sessions off
@@ -14,13 +15,14 @@ same data directory and ports.
 The tests run under pytest, as kazoo runs them. Tests not run here are in `NOT_RUN`, skips
 kazoo's tests make themselves that are expected here in `EXPECTED_SKIPS`, each with the
 reason; every other test must pass, on both servers. Ports (127.0.0.1): clients
-25701-25703, quorum 25711-25713, election 25721-25723 (zk: +50), so both runs can go at
-once (tests/compat/kazoo_suite.sh). Only processes this script started are signalled, by
+25701-25703, quorum 25711-25713, election 25721-25723 (zk: +50, mixed: +100), so the runs
+can go at once (tests/compat/kazoo_suite.sh). Only processes this script started are signalled, by
 PID.
 
     tests/compat/kazoo_suite_test.py --impl rzk --rzk target/debug/rzk
     tests/compat/kazoo_suite_test.py --impl zk --apache scripts/start-apache-zk.sh
     tests/compat/kazoo_suite_test.py --impl rzk --modules test_lock test_queue
+    tests/compat/kazoo_suite_test.py --impl mixed --mixed-zk 1 3 --rzk ... --apache ...
 """
 import argparse
 import os
@@ -97,7 +99,7 @@ class Member:
                 f"-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}",
                 *self.servers)
         cfg = zkproc.write_config(
-            os.path.join(self.dir, "zoo.cfg"), self.port, *self.settings, *local,
+            os.path.join(self.dir, "zoo.cfg"), self.port, *self.settings, *local, "forceSync=no",
             f"DigestAuthenticationProvider.superDigest={SUPER_DIGEST}",
             servers=self.servers, myid=self.myid)
         # rzk reads JVM system properties as zkServer.sh passes them.
@@ -174,18 +176,19 @@ class Cluster(list):
 
 
 def start_cluster(args, root):
-    base = PORT_BASE + (50 if args.impl == "zk" else 0)
+    base = PORT_BASE + {"rzk": 0, "zk": 50, "mixed": 100}[args.impl]
     ids = (1, 2, 3)
     servers = zkproc.server_lines(ids, base + 10, base + 20)
     settings = ["tickTime=500", "initLimit=10", "syncLimit=5", "reconfigEnabled=true",
                 "4lw.commands.whitelist=*"]
-    if args.impl == "rzk":
-        settings.append("forceSync=no")
     cluster = Cluster()
     for i in ids:
         d = os.path.join(root, f"s{i}")
         os.makedirs(d)
-        cluster.append(Member(args.impl, args, i, d, base + i, settings, servers))
+        impl = args.impl
+        if impl == "mixed":
+            impl = "zk" if i in args.mixed_zk else "rzk"
+        cluster.append(Member(impl, args, i, d, base + i, settings, servers))
     cluster.start()
     return cluster
 
@@ -210,7 +213,10 @@ class Outcomes:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--impl", choices=["zk", "rzk"], default="rzk")
+    ap.add_argument("--impl", choices=["zk", "rzk", "mixed"], default="rzk",
+                    help="mixed: members in --mixed-zk are ZooKeeper 3.8, the others rzk")
+    ap.add_argument("--mixed-zk", type=int, nargs="*", default=[2],
+                    help="with --impl mixed: the ids (1-3) of the ZooKeeper members")
     ap.add_argument("--rzk", default="target/debug/rzk")
     ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
     ap.add_argument("--modules", nargs="*", default=MODULES)
