@@ -36,20 +36,32 @@ async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
     }
 }
 
-/// After an operation of `viewer`'s session was dropped part-way: whether it left nodes
-/// under `path` (a barrier's `ready` flag aside), which `owner` then deletes for the next
-/// try. Listed through `viewer`: its session sees its own requests first (per-session
-/// order).
-async fn left_behind(viewer: &Client, owner: &Client, path: &str) -> bool {
-    let left: Vec<String> = settle(viewer, path, 0)
-        .await
-        .into_iter()
-        .filter(|n| n != "ready")
-        .collect();
+/// The children `viewer` still sees under `dir` once the background deletes of a dropped
+/// operation had time to run (none are expected); `owner` deletes them for the next try.
+/// Listed through `viewer`: its session sees its own requests first (per-session order).
+async fn leftovers(viewer: &Client, owner: &Client, dir: &str) -> Vec<String> {
+    let left = settle(viewer, dir, 0).await;
     for n in &left {
-        let _ = owner.delete(&format!("{path}/{n}"), None).await;
+        let _ = owner.delete(&format!("{dir}/{n}"), None).await;
     }
-    !left.is_empty()
+    left
+}
+
+/// After an operation of `viewer`'s session was dropped part-way: whether it left nodes
+/// under `path` (a barrier's `ready` flag aside), deleted through `owner` (see
+/// [`leftovers`]).
+async fn left_behind(viewer: &Client, owner: &Client, path: &str) -> bool {
+    leftovers(viewer, owner, path)
+        .await
+        .iter()
+        .any(|n| n != "ready")
+}
+
+/// Timeouts for a sweep over an operation that takes `whole` when not cut: 120 cuts, from
+/// nothing to 1.2 times `whole`.
+fn sweep(whole: Duration) -> impl Iterator<Item = Duration> {
+    let us = whole.as_micros() as u64 + 1;
+    (0..120u64).map(move |i| Duration::from_micros(i * us / 100))
 }
 
 #[tokio::test]
@@ -234,23 +246,17 @@ async fn a_semaphore_lock_dropped_at_any_point_leaves_nothing_behind() {
     let s = SemaphoreMutex::new(b.clone(), &sem).unwrap();
     let t0 = Instant::now();
     s.lock().await.unwrap().release().await.unwrap();
-    let whole = t0.elapsed().as_micros() as u64 + 1;
     let mut left = Vec::new();
-    for i in 0..120u64 {
-        let cut = Duration::from_micros(i * whole / 100);
+    for cut in sweep(t0.elapsed()) {
         if let Ok(g) = timeout(cut, s.lock()).await {
             g.unwrap().release().await.unwrap();
         }
-        // Listed through b, whose session sees its own creates first.
-        let (l, le) = (settle(&b, &locks, 0).await, settle(&b, &leases, 0).await);
+        let (l, le) = (
+            leftovers(&b, &a, &locks).await,
+            leftovers(&b, &a, &leases).await,
+        );
         if !l.is_empty() || !le.is_empty() {
-            left.push((cut, l.clone(), le.clone()));
-            for n in l {
-                let _ = a.delete(&format!("{locks}/{n}"), None).await;
-            }
-            for n in le {
-                let _ = a.delete(&format!("{leases}/{n}"), None).await;
-            }
+            left.push((cut, l, le));
         }
     }
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -375,5 +381,41 @@ async fn a_double_barrier_enter_dropped_part_way_leaves_no_member() {
         left += usize::from(left_behind(&b, &a, &path).await);
     }
     assert_eq!(left, 0, "dropped enters left members in {left} of 20 tries");
+    common::delete_all(&a, &root).await;
+}
+
+/// A queue `take` dropped at any point (a sweep of timeouts over its whole length) leaves
+/// no claim behind, and the item is still there for the next consumer. Found by a review
+/// of the queue: a `take` dropped after its claim's create was sent (or while it read the
+/// claimed item) left the item claimed for nobody until the session ended.
+#[tokio::test]
+async fn a_queue_take_dropped_at_any_point_leaves_no_claim() {
+    let hosts = hosts_or_start();
+    let (a, b) = (common::connect(&hosts).await, common::connect(&hosts).await);
+    let root = common::test_root(&a, "queuesweep").await;
+    let path = format!("{root}/queue");
+    let locks = format!("{path}/locks");
+    let q = DistributedQueue::new(b.clone(), &path).unwrap();
+    q.put(b"item").await.unwrap();
+    let t0 = Instant::now();
+    q.take().await.unwrap().abandon().await.unwrap();
+    let mut left = Vec::new();
+    for cut in sweep(t0.elapsed()) {
+        if let Ok(item) = timeout(cut, q.take()).await {
+            item.unwrap().abandon().await.unwrap();
+        }
+        let l = leftovers(&b, &a, &locks).await;
+        if !l.is_empty() {
+            left.push((cut, l));
+        }
+    }
+    assert!(left.is_empty(), "claims left behind: {left:?}");
+    let other = DistributedQueue::new(a.clone(), &path).unwrap();
+    let item = timeout(WAIT, other.take())
+        .await
+        .expect("the item stayed claimed")
+        .unwrap();
+    assert_eq!(item.data, b"item");
+    item.ack().await.unwrap();
     common::delete_all(&a, &root).await;
 }

@@ -57,6 +57,77 @@ pub struct QueueItem {
     done: bool,
 }
 
+/// A claim a `take` made, or may have made, before it has become a [`QueueItem`]: dropped
+/// armed (the `take` was dropped part-way, or failed), it deletes the claim in the
+/// background if the claim holds its token, so the item is not left claimed for nobody
+/// until the session ends. Curator has no such case (a Java call cannot be abandoned
+/// half-way).
+struct ClaimGuard {
+    client: Client,
+    claim: String,
+    token: String,
+    releaser: Releaser,
+    armed: bool,
+}
+
+impl ClaimGuard {
+    /// The claim is a [`QueueItem`]'s now, or was deleted, or is another consumer's.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (client, claim, token) = (
+            self.client.clone(),
+            std::mem::take(&mut self.claim),
+            std::mem::take(&mut self.token),
+        );
+        self.releaser.spawn("abandoned queue claim", async move {
+            release_if_ours(&client, &claim, token.as_bytes()).await;
+        });
+    }
+}
+
+/// Deletes `claim` if it holds `token` (at that version: never another consumer's claim).
+/// Queued behind the create on the same session, the read sees that create's result (per-
+/// session order); after a reconnect, a sync first (the create may have gone through
+/// another server).
+async fn release_if_ours(client: &Client, claim: &str, token: &[u8]) {
+    for _ in 0..REAPED_RETRIES {
+        match client.get_data(claim).await {
+            Ok((data, stat)) if data == token => {
+                match client.delete(claim, Some(stat.version)).await {
+                    Ok(()) | Err(Error::NoNode | Error::BadVersion) => return,
+                    Err(Error::ConnectionLoss) => {}
+                    Err(e) => {
+                        tracing::warn!(%claim, error = %e, "could not delete the claim of an abandoned take");
+                        return;
+                    }
+                }
+            }
+            // Not ours, or gone.
+            Ok(_) | Err(Error::NoNode) => return,
+            Err(Error::ConnectionLoss) => {}
+            // The session ended (its claims with it), or an error the caller cannot see.
+            Err(e) => {
+                tracing::debug!(%claim, error = %e, "cannot look at the claim of an abandoned take");
+                return;
+            }
+        }
+        if await_reconnect(client, None).await.is_err() {
+            return;
+        }
+        if let Some(parent) = claim.rsplit_once('/').map(|(p, _)| p) {
+            let _ = client.sync(parent).await;
+        }
+    }
+}
+
 impl DistributedQueue {
     /// A queue under `path`; nodes are created on first use.
     ///
@@ -114,28 +185,43 @@ impl DistributedQueue {
         Ok((c, w))
     }
 
-    /// Creates the claim node `claim` holding a fresh token: `true` when this call holds
-    /// it (created now, or by its own earlier create whose answer was lost), `false` when
-    /// another consumer does (another session, or another task on this one).
-    async fn claim(&self, claim: &str) -> Result<bool> {
-        let token = uuid::Uuid::new_v4().to_string();
+    /// Creates the claim node `claim` holding a fresh token: a guard of the claim when
+    /// this call holds it (created now, or by its own earlier create whose answer was
+    /// lost), `None` when another consumer does (another session, or another task on
+    /// this one). Dropped part-way (its future with it) or failing, the call leaves the
+    /// claim it made, or may have made, to an armed [`ClaimGuard`], which deletes it.
+    async fn claim(&self, claim: &str) -> Result<Option<ClaimGuard>> {
+        let guard = ClaimGuard {
+            client: self.client.clone(),
+            claim: claim.to_owned(),
+            token: uuid::Uuid::new_v4().to_string(),
+            releaser: Releaser::current(),
+            armed: true,
+        };
         let mut tries = 0;
         loop {
             // The locks container may have been reaped since we ensured it.
             let created = create_under_container(
                 &self.client,
                 claim,
-                token.as_bytes(),
+                guard.token.as_bytes(),
                 CreateMode::Ephemeral,
             )
             .await;
             match created {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Some(guard)),
                 Err(Error::NodeExists) => match self.client.get_data(claim).await {
-                    Ok((data, _)) => return Ok(data == token.as_bytes()),
+                    Ok((data, _)) if data == guard.token.as_bytes() => return Ok(Some(guard)),
+                    Ok(_) => {
+                        guard.disarm();
+                        return Ok(None);
+                    }
                     // Released meanwhile: try again, a few times.
                     Err(Error::NoNode) if tries < REAPED_RETRIES => tries += 1,
-                    Err(Error::NoNode) => return Ok(false),
+                    Err(Error::NoNode) => {
+                        guard.disarm();
+                        return Ok(None);
+                    }
                     Err(e) => return Err(e),
                 },
                 // The create may have happened: ask again once reconnected.
@@ -148,12 +234,13 @@ impl DistributedQueue {
     async fn claim_first(&self, items: &[String]) -> Result<Option<QueueItem>> {
         for name in items {
             let claim = child_path(&self.locks, name);
-            if !self.claim(&claim).await? {
+            let Some(guard) = self.claim(&claim).await? else {
                 continue;
-            }
+            };
             let path = child_path(&self.path, name);
             match self.client.get_data(&path).await {
                 Ok((data, _)) => {
+                    guard.disarm();
                     return Ok(Some(QueueItem {
                         client: self.client.clone(),
                         path,
@@ -161,11 +248,15 @@ impl DistributedQueue {
                         claim,
                         releaser: Releaser::current(),
                         done: false,
-                    }))
+                    }));
                 }
-                Err(Error::NoNode) => delete_guaranteed(&self.client, &claim).await?,
+                Err(Error::NoNode) => {
+                    delete_guaranteed(&self.client, &claim).await?;
+                    guard.disarm();
+                }
                 Err(e) => {
                     let _ = delete_guaranteed(&self.client, &claim).await;
+                    guard.disarm();
                     return Err(e);
                 }
             }
@@ -183,8 +274,12 @@ impl DistributedQueue {
         self.claim_first(&items).await
     }
 
-    /// Waits for an item and claims it. Not cancel-safe: do not drop this future mid-way
-    /// (use [`DistributedQueue::try_take`] for polling with a timeout).
+    /// Waits for an item and claims it.
+    ///
+    /// Cancel-safe: dropped at any point (a `timeout` or `select!` around it), it leaves
+    /// neither a claim (one it made, or may have made, is deleted in the background, so
+    /// the item goes to the next taker) nor its children watch. The same holds for
+    /// [`DistributedQueue::try_take`].
     ///
     /// # Errors
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
