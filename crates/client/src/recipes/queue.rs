@@ -18,8 +18,8 @@
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
-    ensure_path, forget_watch, set_watch, HeldWatch, REAPED_RETRIES,
+    await_reconnect, child_path, create_under_container, delete_quietly, ensure_path, forget_watch,
+    set_watch, HeldWatch, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -52,6 +52,10 @@ pub struct QueueItem {
     /// The item's data.
     pub data: Vec<u8>,
     claim: String,
+    /// The token in our claim: the claim is released only while it holds it, so a
+    /// release repeated after a lost answer (or after a cancelled `ack`/`abandon`) never
+    /// deletes the next consumer's claim.
+    token: String,
     releaser: Releaser,
     /// `ack` or `abandon` ran to the end: nothing left for `Drop`.
     done: bool,
@@ -71,9 +75,15 @@ struct ClaimGuard {
 }
 
 impl ClaimGuard {
-    /// The claim is a [`QueueItem`]'s now, or was deleted, or is another consumer's.
+    /// The claim was deleted, or is another consumer's.
     fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// The claim becomes a [`QueueItem`]'s, with its token.
+    fn take_token(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.token)
     }
 }
 
@@ -88,43 +98,55 @@ impl Drop for ClaimGuard {
             std::mem::take(&mut self.token),
         );
         self.releaser.spawn("abandoned queue claim", async move {
-            release_if_ours(&client, &claim, token.as_bytes()).await;
+            release_in_background(&client, &claim, &token, "abandoned take").await;
         });
     }
 }
 
-/// Deletes `claim` if it holds `token` (at that version: never another consumer's claim).
+/// Deletes `claim` if it holds `token`, at the version read: never another consumer's
+/// claim, even when this is a second try after a lost answer or a cancelled release.
 /// Queued behind the create on the same session, the read sees that create's result (per-
-/// session order); after a reconnect, a sync first (the create may have gone through
-/// another server).
-async fn release_if_ours(client: &Client, claim: &str, token: &[u8]) {
-    for _ in 0..REAPED_RETRIES {
-        match client.get_data(claim).await {
+/// session order); after a reconnect, a sync first (the create or delete may have gone
+/// through another server). `Ok` when the claim is gone or not ours.
+///
+/// # Errors
+/// [`Error::ConnectionLoss`] when the connection stays away over several reconnects,
+/// [`Error::SessionExpired`] (the claim, ephemeral, went with the session) and server
+/// errors such as [`Error::NoAuth`].
+async fn release_if_ours(client: &Client, claim: &str, token: &[u8]) -> Result<()> {
+    let mut losses = 0;
+    loop {
+        let failed = match client.get_data(claim).await {
             Ok((data, stat)) if data == token => {
                 match client.delete(claim, Some(stat.version)).await {
-                    Ok(()) | Err(Error::NoNode | Error::BadVersion) => return,
-                    Err(Error::ConnectionLoss) => {}
-                    Err(e) => {
-                        tracing::warn!(%claim, error = %e, "could not delete the claim of an abandoned take");
-                        return;
-                    }
+                    Ok(()) | Err(Error::NoNode | Error::BadVersion) => return Ok(()),
+                    Err(e) => e,
                 }
             }
             // Not ours, or gone.
-            Ok(_) | Err(Error::NoNode) => return,
-            Err(Error::ConnectionLoss) => {}
-            // The session ended (its claims with it), or an error the caller cannot see.
-            Err(e) => {
-                tracing::debug!(%claim, error = %e, "cannot look at the claim of an abandoned take");
-                return;
-            }
+            Ok(_) | Err(Error::NoNode) => return Ok(()),
+            Err(e) => e,
+        };
+        if !matches!(failed, Error::ConnectionLoss) || losses >= REAPED_RETRIES {
+            return Err(failed);
         }
-        if await_reconnect(client, None).await.is_err() {
-            return;
-        }
-        if let Some(parent) = claim.rsplit_once('/').map(|(p, _)| p) {
+        losses += 1;
+        await_reconnect(client, None).await?;
+        if let Some((parent, _)) = claim.rsplit_once('/') {
             let _ = client.sync(parent).await;
         }
+    }
+}
+
+/// [`release_if_ours`] from a background task, logging what its caller can no longer see.
+async fn release_in_background(client: &Client, claim: &str, token: &str, what: &str) {
+    match release_if_ours(client, claim, token.as_bytes()).await {
+        Ok(()) => {}
+        // The session ended: its claims went with it.
+        Err(e @ (Error::SessionExpired | Error::Closed)) => {
+            tracing::debug!(%claim, error = %e, "queue claim of {what}: session gone");
+        }
+        Err(e) => tracing::warn!(%claim, error = %e, "could not release the queue claim of {what}"),
     }
 }
 
@@ -238,24 +260,33 @@ impl DistributedQueue {
                 continue;
             };
             let path = child_path(&self.path, name);
-            match self.client.get_data(&path).await {
+            // A short disconnection does not fail the take: the claim, ephemeral, stays.
+            let read = loop {
+                match self.client.get_data(&path).await {
+                    Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,
+                    r => break r,
+                }
+            };
+            match read {
                 Ok((data, _)) => {
-                    guard.disarm();
+                    let token = guard.take_token();
                     return Ok(Some(QueueItem {
                         client: self.client.clone(),
                         path,
                         data,
                         claim,
+                        token,
                         releaser: Releaser::current(),
                         done: false,
                     }));
                 }
+                // The item was taken and acked meanwhile: drop our claim, try the next.
                 Err(Error::NoNode) => {
-                    delete_guaranteed(&self.client, &claim).await?;
+                    release_if_ours(&self.client, &claim, guard.token.as_bytes()).await?;
                     guard.disarm();
                 }
                 Err(e) => {
-                    let _ = delete_guaranteed(&self.client, &claim).await;
+                    let _ = release_if_ours(&self.client, &claim, guard.token.as_bytes()).await;
                     guard.disarm();
                     return Err(e);
                 }
@@ -347,16 +378,27 @@ impl QueueItem {
     /// Marks the item processed: deletes it, then our claim. If the item cannot be
     /// deleted the claim is still dropped, so the item is delivered again (at-least-once)
     /// instead of staying claimed for the rest of the session.
+    ///
+    /// Cancel-safe, as is [`QueueItem::abandon`]: dropped part-way, the item is handed
+    /// back as a dropped item is. The claim is deleted only while it holds this item's
+    /// token, so a release repeated (after a lost answer, or from `Drop` after a cancelled
+    /// `ack`) never deletes the claim of the consumer that took the item next.
+    ///
+    /// # Errors
+    /// As [`DistributedQueue::take`]; the item was delivered, and may be again.
     pub async fn ack(mut self) -> Result<()> {
         let deleted = delete_quietly(&self.client, &self.path).await;
-        let unclaimed = delete_guaranteed(&self.client, &self.claim).await;
+        let unclaimed = release_if_ours(&self.client, &self.claim, self.token.as_bytes()).await;
         self.done = true;
         deleted.and(unclaimed)
     }
 
     /// Gives the item back unprocessed.
+    ///
+    /// # Errors
+    /// As [`DistributedQueue::take`].
     pub async fn abandon(mut self) -> Result<()> {
-        let r = delete_guaranteed(&self.client, &self.claim).await;
+        let r = release_if_ours(&self.client, &self.claim, self.token.as_bytes()).await;
         self.done = true;
         r
     }
@@ -367,10 +409,13 @@ impl Drop for QueueItem {
         if self.done {
             return;
         }
-        self.releaser.delete(
-            "queue item claim",
+        let (client, claim, token) = (
             self.client.clone(),
             std::mem::take(&mut self.claim),
+            std::mem::take(&mut self.token),
         );
+        self.releaser.spawn("queue item claim", async move {
+            release_in_background(&client, &claim, &token, "a dropped item").await;
+        });
     }
 }
