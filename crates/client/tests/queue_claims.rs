@@ -60,107 +60,23 @@ async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
     }
 }
 
-/// After B took the item A let go of: B's claim is the only one, and a third consumer
-/// gets nothing while B holds the item. Cleans up.
-async fn only_b_holds(
-    b: &Client,
-    c: &Client,
+/// Two direct sessions (B, C), a queue with one item under a fresh root, and A, a session
+/// through a proxy.
+struct Scene {
+    b: Client,
+    c: Client,
     a: Client,
-    path: &str,
-    root: &str,
-    item_b: QueueItem,
-) {
-    let claims = kids(b, &format!("{path}/locks")).await;
-    let item_c = DistributedQueue::new(c.clone(), path)
-        .unwrap()
-        .try_take()
-        .await
-        .unwrap();
-    let double = item_c.is_some();
-    if let Some(i) = item_c {
-        i.abandon().await.unwrap();
-    }
-    item_b.ack().await.unwrap();
-    a.close().await.ok();
-    common::delete_all(b, root).await;
-    assert!(
-        !double && claims.len() == 1,
-        "A's release removed B's claim (claims {claims:?}); C got the item while B held it: {double}"
-    );
+    proxy: Proxy,
+    root: String,
+    path: String,
 }
 
-/// A's `abandon` loses the answer of its claim delete (the delete reaches the server);
-/// B takes the item; A reconnects and tries again: B's claim must stay.
-#[tokio::test]
-async fn abandon_with_lost_delete_answer_does_not_delete_the_next_claim() {
+/// The scene, with the item taken by A.
+async fn scene(name: &str) -> (Scene, QueueItem) {
     let hosts = hosts_or_start();
     let b = common::connect(&hosts).await;
     let c = common::connect(&hosts).await;
-    let root = common::test_root(&b, "qclaims-lost").await;
-    let path = format!("{root}/q");
-    let locks = format!("{path}/locks");
-    DistributedQueue::new(b.clone(), &path)
-        .unwrap()
-        .put(b"x")
-        .await
-        .unwrap();
-    let proxy = Proxy::start(&first_host(&hosts)).await;
-    let a = via_proxy(&proxy, Duration::from_secs(6)).await;
-    let qa = DistributedQueue::new(a.clone(), &path).unwrap();
-    let item_a = qa.take().await.unwrap();
-    // Lose the answer of A's claim delete (the delete itself reaches the server).
-    proxy.mute_on(claim_delete);
-    let abandon = tokio::spawn(async move { item_a.abandon().await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // B takes the item now that A's claim is gone.
-    let qb = DistributedQueue::new(b.clone(), &path).unwrap();
-    let item_b = timeout(WAIT, qb.take()).await.expect("B take").unwrap();
-    assert_eq!(kids(&b, &locks).await.len(), 1, "B's claim");
-    // A reconnects; its delete is retried.
-    proxy.cut();
-    proxy.mute(false);
-    timeout(WAIT, abandon).await.unwrap().unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    only_b_holds(&b, &c, a, &path, &root, item_b).await;
-}
-
-/// The same with the item dropped (its release runs in the background).
-#[tokio::test]
-async fn dropped_item_with_lost_delete_answer_does_not_delete_the_next_claim() {
-    let hosts = hosts_or_start();
-    let b = common::connect(&hosts).await;
-    let c = common::connect(&hosts).await;
-    let root = common::test_root(&b, "qclaims-drop").await;
-    let path = format!("{root}/q");
-    DistributedQueue::new(b.clone(), &path)
-        .unwrap()
-        .put(b"x")
-        .await
-        .unwrap();
-    let proxy = Proxy::start(&first_host(&hosts)).await;
-    let a = via_proxy(&proxy, Duration::from_secs(6)).await;
-    let qa = DistributedQueue::new(a.clone(), &path).unwrap();
-    let item_a = qa.take().await.unwrap();
-    proxy.mute_on(claim_delete);
-    drop(item_a);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let qb = DistributedQueue::new(b.clone(), &path).unwrap();
-    let item_b = timeout(WAIT, qb.take()).await.expect("B take").unwrap();
-    proxy.cut();
-    proxy.mute(false);
-    // The background release reconnects and looks again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    only_b_holds(&b, &c, a, &path, &root, item_b).await;
-}
-
-/// A's `abandon` is cancelled (a timeout around it) while the answer to its claim delete
-/// is held back, after B took the item: `Drop` releases again, and must leave B's claim.
-#[tokio::test]
-async fn a_cancelled_abandon_leaves_the_next_consumers_claim() {
-    let hosts = hosts_or_start();
-    let b = common::connect(&hosts).await;
-    let c = common::connect(&hosts).await;
-    let root = common::test_root(&b, "qclaims-cancel").await;
+    let root = common::test_root(&b, name).await;
     let path = format!("{root}/q");
     DistributedQueue::new(b.clone(), &path)
         .unwrap()
@@ -174,26 +90,101 @@ async fn a_cancelled_abandon_leaves_the_next_consumers_claim() {
         .take()
         .await
         .unwrap();
-    // Hold back (not lose) the answers from the server once A sends its claim delete.
-    proxy.hold_on(claim_delete);
-    let abandon = tokio::spawn(async move { item_a.abandon().await });
-    proxy.holding().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // A's claim is gone on the server: B claims the item.
-    let item_b = timeout(
+    let s = Scene {
+        b,
+        c,
+        a,
+        proxy,
+        root,
+        path,
+    };
+    (s, item_a)
+}
+
+/// B takes the item (A's claim is gone on the server by now).
+async fn b_takes(s: &Scene) -> QueueItem {
+    timeout(
         WAIT,
-        DistributedQueue::new(b.clone(), &path).unwrap().take(),
+        DistributedQueue::new(s.b.clone(), &s.path).unwrap().take(),
     )
     .await
     .expect("B take")
-    .unwrap();
-    // A's abandon is cancelled (e.g. a timeout around it) before its answer arrives.
+    .unwrap()
+}
+
+/// After B took the item A let go of: B's claim is the only one, and a third consumer
+/// gets nothing while B holds the item. Cleans up.
+async fn only_b_holds(s: Scene, item_b: QueueItem) {
+    let claims = kids(&s.b, &format!("{}/locks", s.path)).await;
+    let item_c = DistributedQueue::new(s.c.clone(), &s.path)
+        .unwrap()
+        .try_take()
+        .await
+        .unwrap();
+    let double = item_c.is_some();
+    if let Some(i) = item_c {
+        i.abandon().await.unwrap();
+    }
+    item_b.ack().await.unwrap();
+    s.a.close().await.ok();
+    common::delete_all(&s.b, &s.root).await;
+    assert!(
+        !double && claims.len() == 1,
+        "A's release removed B's claim (claims {claims:?}); C got the item while B held it: {double}"
+    );
+}
+
+/// A's `abandon` loses the answer of its claim delete (the delete reaches the server);
+/// B takes the item; A reconnects and tries again: B's claim must stay.
+#[tokio::test]
+async fn abandon_with_lost_delete_answer_does_not_delete_the_next_claim() {
+    let (s, item_a) = scene("qclaims-lost").await;
+    // Lose the answer of A's claim delete (the delete itself reaches the server).
+    s.proxy.mute_on(claim_delete);
+    let abandon = tokio::spawn(async move { item_a.abandon().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let item_b = b_takes(&s).await;
+    // A reconnects; its delete is retried.
+    s.proxy.cut();
+    s.proxy.mute(false);
+    timeout(WAIT, abandon).await.unwrap().unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    only_b_holds(s, item_b).await;
+}
+
+/// The same with the item dropped (its release runs in the background).
+#[tokio::test]
+async fn dropped_item_with_lost_delete_answer_does_not_delete_the_next_claim() {
+    let (s, item_a) = scene("qclaims-drop").await;
+    s.proxy.mute_on(claim_delete);
+    drop(item_a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let item_b = b_takes(&s).await;
+    s.proxy.cut();
+    s.proxy.mute(false);
+    // The background release reconnects and looks again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    only_b_holds(s, item_b).await;
+}
+
+/// A's `abandon` is cancelled (a timeout around it) while the answer to its claim delete
+/// is held back, after B took the item: `Drop` releases again, and must leave B's claim.
+#[tokio::test]
+async fn a_cancelled_abandon_leaves_the_next_consumers_claim() {
+    let (s, item_a) = scene("qclaims-cancel").await;
+    // Hold back (not lose) the answers from the server once A sends its claim delete.
+    s.proxy.hold_on(claim_delete);
+    let abandon = tokio::spawn(async move { item_a.abandon().await });
+    s.proxy.holding().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let item_b = b_takes(&s).await;
+    // A's abandon is cancelled before its answer arrives.
     abandon.abort();
     let _ = abandon.await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    proxy.release();
+    s.proxy.release();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    only_b_holds(&b, &c, a, &path, &root, item_b).await;
+    only_b_holds(s, item_b).await;
 }
 
 /// The answer to the take's read of the item it claimed is lost (connection muted, then
