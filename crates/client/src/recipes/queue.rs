@@ -51,21 +51,18 @@ pub struct QueueItem {
     pub path: String,
     /// The item's data.
     pub data: Vec<u8>,
-    claim: String,
-    /// The token in our claim: the claim is released only while it holds it, so a
-    /// release repeated after a lost answer (or after a cancelled `ack`/`abandon`) never
-    /// deletes the next consumer's claim.
-    token: String,
-    releaser: Releaser,
-    /// `ack` or `abandon` ran to the end: nothing left for `Drop`.
-    done: bool,
+    /// Our claim, released only while it holds our token (so a release repeated after a
+    /// lost answer, or from `Drop` after a cancelled `ack`/`abandon`, never deletes the
+    /// next consumer's claim); dropped armed, it releases in the background.
+    claim: ClaimGuard,
 }
 
-/// A claim a `take` made, or may have made, before it has become a [`QueueItem`]: dropped
-/// armed (the `take` was dropped part-way, or failed), it deletes the claim in the
-/// background if the claim holds its token, so the item is not left claimed for nobody
-/// until the session ends. Curator has no such case (a Java call cannot be abandoned
-/// half-way).
+/// A claim a `take` made, or may have made, and then the claim of a [`QueueItem`]: dropped
+/// armed (the `take` was dropped part-way or failed, or the item was dropped without
+/// `ack`/`abandon`), it deletes the claim in the background if the claim holds its token,
+/// so the item is not left claimed for nobody until the session ends. Curator has no such
+/// case (a Java call cannot be abandoned half-way).
+#[derive(Debug)]
 struct ClaimGuard {
     client: Client,
     claim: String,
@@ -80,10 +77,12 @@ impl ClaimGuard {
         self.armed = false;
     }
 
-    /// The claim becomes a [`QueueItem`]'s, with its token.
-    fn take_token(mut self) -> String {
+    /// Releases the claim now ([`release_if_ours`]); a release dropped part-way is
+    /// finished by `Drop`.
+    async fn release(mut self) -> Result<()> {
+        let r = release_if_ours(&self.client, &self.claim, self.token.as_bytes()).await;
         self.armed = false;
-        std::mem::take(&mut self.token)
+        r
     }
 }
 
@@ -98,7 +97,7 @@ impl Drop for ClaimGuard {
             std::mem::take(&mut self.token),
         );
         self.releaser.spawn("abandoned queue claim", async move {
-            release_in_background(&client, &claim, &token, "abandoned take").await;
+            release_in_background(&client, &claim, &token).await;
         });
     }
 }
@@ -139,14 +138,14 @@ async fn release_if_ours(client: &Client, claim: &str, token: &[u8]) -> Result<(
 }
 
 /// [`release_if_ours`] from a background task, logging what its caller can no longer see.
-async fn release_in_background(client: &Client, claim: &str, token: &str, what: &str) {
+async fn release_in_background(client: &Client, claim: &str, token: &str) {
     match release_if_ours(client, claim, token.as_bytes()).await {
         Ok(()) => {}
         // The session ended: its claims went with it.
         Err(e @ (Error::SessionExpired | Error::Closed)) => {
-            tracing::debug!(%claim, error = %e, "queue claim of {what}: session gone");
+            tracing::debug!(%claim, error = %e, "queue claim not released: session gone");
         }
-        Err(e) => tracing::warn!(%claim, error = %e, "could not release the queue claim of {what}"),
+        Err(e) => tracing::warn!(%claim, error = %e, "could not release a dropped queue claim"),
     }
 }
 
@@ -269,25 +268,21 @@ impl DistributedQueue {
             };
             match read {
                 Ok((data, _)) => {
-                    let token = guard.take_token();
                     return Ok(Some(QueueItem {
                         client: self.client.clone(),
                         path,
                         data,
-                        claim,
-                        token,
-                        releaser: Releaser::current(),
-                        done: false,
+                        claim: guard,
                     }));
                 }
                 // The item was taken and acked meanwhile: drop our claim, try the next.
                 Err(Error::NoNode) => {
+                    // A failed release leaves the guard armed: `Drop` tries again.
                     release_if_ours(&self.client, &claim, guard.token.as_bytes()).await?;
                     guard.disarm();
                 }
                 Err(e) => {
-                    let _ = release_if_ours(&self.client, &claim, guard.token.as_bytes()).await;
-                    guard.disarm();
+                    let _ = guard.release().await;
                     return Err(e);
                 }
             }
@@ -386,10 +381,9 @@ impl QueueItem {
     ///
     /// # Errors
     /// As [`DistributedQueue::take`]; the item was delivered, and may be again.
-    pub async fn ack(mut self) -> Result<()> {
+    pub async fn ack(self) -> Result<()> {
         let deleted = delete_quietly(&self.client, &self.path).await;
-        let unclaimed = release_if_ours(&self.client, &self.claim, self.token.as_bytes()).await;
-        self.done = true;
+        let unclaimed = self.claim.release().await;
         deleted.and(unclaimed)
     }
 
@@ -397,25 +391,7 @@ impl QueueItem {
     ///
     /// # Errors
     /// As [`DistributedQueue::take`].
-    pub async fn abandon(mut self) -> Result<()> {
-        let r = release_if_ours(&self.client, &self.claim, self.token.as_bytes()).await;
-        self.done = true;
-        r
-    }
-}
-
-impl Drop for QueueItem {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let (client, claim, token) = (
-            self.client.clone(),
-            std::mem::take(&mut self.claim),
-            std::mem::take(&mut self.token),
-        );
-        self.releaser.spawn("queue item claim", async move {
-            release_in_background(&client, &claim, &token, "a dropped item").await;
-        });
+    pub async fn abandon(self) -> Result<()> {
+        self.claim.release().await
     }
 }
