@@ -12,20 +12,13 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::Proxy;
+use common::{children as kids, contains, first_host, settle, via_proxy};
 use rzk_client::recipes::*;
 use rzk_client::*;
 use rzk_testkit::server::hosts_or_start;
-use tokio::time::{timeout, Instant};
+use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn first_host(hosts: &str) -> String {
-    hosts.split(',').next().unwrap_or(hosts).to_string()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 /// The opcode of a request frame (length, xid, type).
 fn opcode(b: &[u8]) -> Option<i32> {
@@ -35,29 +28,6 @@ fn opcode(b: &[u8]) -> Option<i32> {
 /// A claim delete (opcode 2) of a queue item.
 fn claim_delete(b: &[u8]) -> bool {
     opcode(b) == Some(2) && contains(b, b"/locks/queue-")
-}
-
-async fn via_proxy(proxy: &Proxy, session_timeout: Duration) -> Client {
-    Client::builder(&proxy.addr)
-        .session_timeout(session_timeout)
-        .connect()
-        .await
-        .expect("connect through proxy")
-}
-
-async fn kids(zk: &Client, path: &str) -> Vec<String> {
-    zk.get_children(path).await.unwrap_or_default()
-}
-
-async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
-    let until = Instant::now() + WAIT;
-    loop {
-        let c = kids(zk, path).await;
-        if c.len() == n || Instant::now() >= until {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Two direct sessions (B, C), a queue with one item under a fresh root, and A, a session

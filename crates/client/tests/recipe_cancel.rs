@@ -12,29 +12,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::settle;
 use rzk_client::recipes::*;
 use rzk_client::*;
 use rzk_testkit::server::hosts_or_start;
 use tokio::time::{timeout, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn children(zk: &Client, path: &str) -> Vec<String> {
-    zk.get_children(path).await.unwrap_or_default()
-}
-
-/// Waits until `path` has `n` children (the abandoned acquire's delete runs in the
-/// background); returns them.
-async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
-    let until = Instant::now() + WAIT;
-    loop {
-        let c = children(zk, path).await;
-        if c.len() == n || Instant::now() >= until {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// The children `viewer` still sees under `dir` once the background deletes of a dropped
 /// operation had time to run (none are expected); `owner` deletes them for the next try.

@@ -11,16 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::proxy::Proxy;
+use common::{contains, first_host, via_proxy};
 use rzk_client::recipes::*;
 use rzk_client::*;
 use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn first_host(hosts: &str) -> String {
-    hosts.split(',').next().unwrap_or(hosts).to_string()
-}
 
 async fn wait_state(zk: &Client, want: SessionState) {
     let mut rx = zk.state_watcher();
@@ -37,14 +34,6 @@ async fn lock_nodes(zk: &Client, lock: &str) -> Vec<String> {
         Err(Error::NoNode) => Vec::new(),
         Err(e) => panic!("get_children({lock}): {e}"),
     }
-}
-
-async fn via_proxy(proxy: &Proxy, session_timeout: Duration) -> Client {
-    Client::builder(&proxy.addr)
-        .session_timeout(session_timeout)
-        .connect()
-        .await
-        .expect("connect through proxy")
 }
 
 #[tokio::test]
@@ -447,10 +436,6 @@ async fn lost_create_answer_on_a_missing_lock_path_recovers() {
     assert!(lock_nodes(&other, &lock).await.is_empty());
     zk.close().await.unwrap();
     common::delete_all(&other, &root).await;
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A consumer whose claim create is applied but whose answer is lost still gets the item

@@ -7,16 +7,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::first_host;
 use common::proxy::Proxy;
 use rzk_client::*;
 use rzk_testkit::server::hosts_or_start;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn first_host(hosts: &str) -> String {
-    hosts.split(',').next().unwrap_or(hosts).to_string()
-}
 
 /// A client connected to `addr` with `session_timeout`, and the ephemeral node `path`
 /// it created.

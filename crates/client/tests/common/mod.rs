@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use rzk_client::{open_acl_unsafe, Client, CreateMode};
 
+use proxy::Proxy;
+
 /// Connects to `hosts` (10 s session timeout); panics if it cannot.
 pub async fn connect(hosts: &str) -> Client {
     Client::connect(hosts, Duration::from_secs(10))
@@ -40,5 +42,42 @@ pub async fn delete_all(zk: &Client, path: &str) {
     }
     for p in order.into_iter().rev() {
         let _ = zk.delete(&p, None).await;
+    }
+}
+
+/// The first host of a connect string (the proxies front one server).
+pub fn first_host(hosts: &str) -> String {
+    hosts.split(',').next().unwrap_or(hosts).to_string()
+}
+
+/// Whether `needle` occurs in `haystack` (to pick request frames by path).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A client connected through `proxy` with `session_timeout`; panics if it cannot.
+pub async fn via_proxy(proxy: &Proxy, session_timeout: Duration) -> Client {
+    Client::builder(&proxy.addr)
+        .session_timeout(session_timeout)
+        .connect()
+        .await
+        .expect("connect through proxy")
+}
+
+/// The children of `path`; none when it is gone (a reaped container) or unreadable.
+pub async fn children(zk: &Client, path: &str) -> Vec<String> {
+    zk.get_children(path).await.unwrap_or_default()
+}
+
+/// Waits up to 20 s until `path` has `n` children (background deletes of an abandoned
+/// operation take a moment); returns them.
+pub async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = children(zk, path).await;
+        if c.len() == n || tokio::time::Instant::now() >= until {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
