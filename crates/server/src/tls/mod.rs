@@ -190,9 +190,15 @@ fn version_by_name(name: &str) -> Option<Vec<&'static rustls::SupportedProtocolV
 fn suite_by_name(provider: &CryptoProvider, name: &str) -> Option<rustls::SupportedCipherSuite> {
     let name = name.trim();
     provider.cipher_suites.iter().copied().find(|s| {
-        let ours = s.suite().as_str().unwrap_or("");
+        let Some(ours) = s.suite().as_str() else {
+            return false;
+        };
         // rustls prints TLS 1.3 suites as TLS13_*; Java as TLS_*.
-        ours == name || ours.strip_prefix("TLS13_") == name.strip_prefix("TLS_")
+        ours == name
+            || matches!(
+                (ours.strip_prefix("TLS13_"), name.strip_prefix("TLS_")),
+                (Some(a), Some(b)) if a == b
+            )
     })
 }
 
@@ -306,6 +312,13 @@ impl TlsSettings {
                     })?;
                     out.push(s);
                 }
+                if out.is_empty() {
+                    return Err(TlsError::Invalid {
+                        key: key("ciphersuites"),
+                        value: list.clone(),
+                        reason: "names no cipher suite".into(),
+                    });
+                }
                 out
             }
             None => {
@@ -324,6 +337,19 @@ impl TlsSettings {
                 out
             }
         };
+        if !cipher_suites
+            .iter()
+            .any(|c| versions.iter().any(|v| v.version == c.version().version))
+        {
+            return Err(TlsError::Invalid {
+                key: key("ciphersuites"),
+                value: get("ciphersuites").unwrap_or_default(),
+                reason: format!(
+                    "no suite is usable with the enabled protocols ({}protocol / {}enabledProtocols)",
+                    prefix, prefix
+                ),
+            });
+        }
         let client_auth = match get("clientAuth").map(|v| v.trim().to_ascii_lowercase()) {
             None => ClientAuth::Need,
             Some(v) if v.is_empty() || v == "need" => ClientAuth::Need,
@@ -396,7 +422,9 @@ impl TlsSettings {
     }
 
     /// The trust anchors: the trust store, or the system's certificates when unset (as
-    /// ZooKeeper falls back to the JVM's default trust store).
+    /// ZooKeeper falls back to the JVM's default trust store). Not used for client
+    /// certificates on the client port, where no trust store means none is trusted
+    /// ([`TlsSettings::server_config`]).
     pub fn roots(&self) -> Result<RootCertStore, TlsError> {
         let mut roots = RootCertStore::empty();
         match &self.trust_store {
@@ -442,6 +470,28 @@ impl TlsSettings {
             .map_err(|e| self.rustls_err(e))?;
         let builder = match self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
+            // The client port without a trust store: ZooKeeper's x509 provider has no
+            // trust manager then and refuses every client certificate ("No trust
+            // manager available to authenticate session"), so no certificate becomes an
+            // identity. The system's CA bundle must not stand in for it here.
+            auth if self.prefix == CLIENT_PREFIX && self.trust_store.is_none() => {
+                tracing::warn!(
+                    "{}trustStore.location is not set: no client certificate is trusted{}",
+                    self.prefix,
+                    if auth == ClientAuth::Need {
+                        format!(
+                            " and {}clientAuth=need refuses every TLS client",
+                            self.prefix
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                builder.with_client_cert_verifier(Arc::new(NoTrustedClientCerts {
+                    mandatory: auth == ClientAuth::Need,
+                    provider: provider.clone(),
+                }))
+            }
             auth => {
                 let roots = Arc::new(self.roots()?);
                 let mut vb = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
@@ -499,6 +549,72 @@ impl TlsSettings {
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(cfg))
+    }
+}
+
+/// The client port's verifier when no trust store is set: asks for a certificate as
+/// `clientAuth` says (required when `mandatory`) and refuses every certificate presented,
+/// so a handshake with one fails and one without succeeds only when not `mandatory`.
+/// ZooKeeper's equivalent: `X509AuthenticationProvider` without a trust manager, which
+/// fails the authentication of every connection that presented a certificate.
+#[derive(Debug)]
+struct NoTrustedClientCerts {
+    mandatory: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for NoTrustedClientCerts {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -912,6 +1028,24 @@ mod tests {
                 "ssl.ciphersuites",
             ),
             ("ssl.clientAuth=maybe\n", "ssl.clientAuth"),
+            // Names rustls does not have, with or without a TLS_ prefix, and no names.
+            ("ssl.ciphersuites=FOO\n", "ssl.ciphersuites"),
+            (
+                "ssl.ciphersuites=SSL_RSA_WITH_3DES_EDE_CBC_SHA\n",
+                "ssl.ciphersuites",
+            ),
+            ("ssl.ciphersuites=TLS_FOO\n", "ssl.ciphersuites"),
+            ("ssl.ciphersuites=\n", "ssl.ciphersuites"),
+            ("ssl.ciphersuites= , \n", "ssl.ciphersuites"),
+            // Only TLS 1.3 suites for the default TLSv1.2, and the other way round.
+            (
+                "ssl.ciphersuites=TLS_AES_128_GCM_SHA256\n",
+                "ssl.ciphersuites",
+            ),
+            (
+                "ssl.protocol=TLSv1.3\nssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n",
+                "ssl.ciphersuites",
+            ),
             ("ssl.crl=true\n", "ssl.crl"),
             ("ssl.hostnameVerification=yes\n", "ssl.hostnameVerification"),
         ] {
