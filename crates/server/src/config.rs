@@ -618,17 +618,40 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let file = parse_properties(text);
         let bare = |k: &str| k.strip_prefix("zookeeper.").unwrap_or(k).to_owned();
+        // Precedence, lowest first (each later setting of a key replaces an earlier one):
+        // zoo.cfg keys spelt as system properties (`zookeeper.X`: rzk reads them as X;
+        // ZooKeeper stores them as the property `zookeeper.zookeeper.X`, which nothing
+        // reads), then the JVM flags' `-D` properties, then zoo.cfg's own keys (ZooKeeper
+        // sets `zookeeper.X` from zoo.cfg's X over a `-D`). So where ZooKeeper has a
+        // value, rzk takes the same one; a `zookeeper.X` line only fills a gap.
+        let (file_sysprops, file_own): (Vec<_>, Vec<_>) = file
+            .iter()
+            .cloned()
+            .partition(|(k, _)| k.starts_with("zookeeper."));
         let jvm_properties = PropertyList(
             system
                 .iter()
                 .map(|(k, v)| {
-                    let in_file = file.iter().rev().find(|(f, _)| bare(f) == bare(k));
+                    let in_file = file_own.iter().rev().find(|(f, _)| *f == bare(k));
                     (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
                 })
                 .collect(),
         );
-        let mut props = system.to_vec();
-        props.extend(file.iter().cloned());
+        let mut props = file_sysprops.clone();
+        props.extend(system.iter().cloned());
+        props.extend(file_own.iter().cloned());
+        let shadowed: Vec<(String, String)> = file_sysprops
+            .iter()
+            .filter_map(|(k, v)| {
+                let b = bare(k);
+                let wins = props
+                    .iter()
+                    .rev()
+                    .find(|(o, _)| bare(o) == b)
+                    .filter(|(_, ov)| ov != v)?;
+                Some((k.clone(), wins.0.clone()))
+            })
+            .collect();
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
@@ -636,6 +659,20 @@ impl Config {
             file_properties: Properties(file.into_iter().collect()),
             ..Config::default()
         };
+        for (k, winner) in shadowed {
+            let from = if file_own.iter().any(|(o, _)| *o == winner) {
+                "zoo.cfg"
+            } else {
+                "the JVM flags"
+            };
+            cfg.note(
+                NoteLevel::Warn,
+                &k,
+                format!(
+                    "{k} in zoo.cfg is overridden by {winner} from {from} (ZooKeeper ignores a zoo.cfg key spelt zookeeper.*)"
+                ),
+            );
+        }
         let mut refusals: Vec<Refusal> = Vec::new();
         let mut auth = AuthKeys::default();
         let mut client_port: Option<u16> = None;
@@ -2008,7 +2045,8 @@ mod tests {
     }
 
     /// The JVM flags' system properties carry the value in force: zoo.cfg's where it
-    /// sets the same key, as ZooKeeper's zoo.cfg keys override `-D` flags.
+    /// sets the same key, as ZooKeeper's zoo.cfg keys override `-D` flags; a zoo.cfg key
+    /// spelt `zookeeper.X` does not (ZooKeeper ignores it).
     #[test]
     fn secrets_of_flags_and_file_stay_out_of_debug() {
         let c = Config::from_properties_with(
@@ -2035,7 +2073,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.super_digest.as_deref(), Some("super:FILE="));
-        assert!(c.force_sync);
+        assert!(
+            !c.force_sync,
+            "zoo.cfg's zookeeper.forceSync=yes beat -D...=no"
+        );
+        assert!(c
+            .notes
+            .iter()
+            .any(|n| n.key == "zookeeper.forceSync" && n.message.contains("overridden")));
         assert_eq!(
             *c.jvm_properties,
             [
@@ -2043,12 +2088,87 @@ mod tests {
                     "zookeeper.DigestAuthenticationProvider.superDigest".to_owned(),
                     "super:FILE=".to_owned()
                 ),
-                ("zookeeper.forceSync".to_owned(), "yes".to_owned()),
+                ("zookeeper.forceSync".to_owned(), "no".to_owned()),
                 ("zookeeper.snapCount".to_owned(), "5000".to_owned()),
             ]
         );
         // Both variables, SERVER_JVMFLAGS first (zkServer.sh's order).
         assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
+    }
+
+    /// A zoo.cfg key spelt as a system property (`zookeeper.X`) never overrides X from
+    /// zoo.cfg or from a `-D` flag: ZooKeeper ignores such a line, so the value in force
+    /// is the other one (found by a break-it review: a later
+    /// `zookeeper.sessionRequireClientSASLAuth=false` turned off the enforcement
+    /// `sessionRequireClientSASLAuth=true` or a `-D` flag asked for). Alone, it counts.
+    #[test]
+    fn a_key_spelt_as_a_system_property_only_fills_a_gap() {
+        let sasl = "dataDir=/d\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        let enforced = |c: &Config| c.auth.enforce_schemes == Some(vec!["sasl".to_owned()]);
+        let flag = |k: &str, v: &str| vec![(format!("zookeeper.{k}"), v.to_owned())];
+        let c = Config::from_properties(&format!(
+            "{sasl}sessionRequireClientSASLAuth=true\nzookeeper.sessionRequireClientSASLAuth=false\n"
+        ))
+        .unwrap();
+        assert!(enforced(&c));
+        assert!(c
+            .notes
+            .iter()
+            .any(|n| n.key == "zookeeper.sessionRequireClientSASLAuth"
+                && n.message
+                    .contains("overridden by sessionRequireClientSASLAuth")));
+        let c = Config::from_properties_with(
+            &format!("{sasl}zookeeper.sessionRequireClientSASLAuth=false\n"),
+            &flag("sessionRequireClientSASLAuth", "true"),
+        )
+        .unwrap();
+        assert!(enforced(&c));
+        let c = Config::from_properties_with(
+            "dataDir=/d\nzookeeper.ssl.clientAuth=none\n",
+            &flag("ssl.clientAuth", "need"),
+        )
+        .unwrap();
+        assert_eq!(crate::tls::property(&c, "ssl.clientAuth"), Some("need"));
+        // zoo.cfg's own key still beats the flag, as in ZooKeeper.
+        let c = Config::from_properties_with(
+            "dataDir=/d\nssl.clientAuth=want\n",
+            &flag("ssl.clientAuth", "need"),
+        )
+        .unwrap();
+        assert_eq!(crate::tls::property(&c, "ssl.clientAuth"), Some("want"));
+        // Alone, the system-property spelling is read.
+        let c = Config::from_properties(&format!(
+            "{sasl}zookeeper.sessionRequireClientSASLAuth=true\n"
+        ))
+        .unwrap();
+        assert!(enforced(&c));
+    }
+
+    /// An enforcement switch that is neither true nor false stops start-up: ZooKeeper
+    /// reads `yes` as false and enforces nothing.
+    #[test]
+    fn enforcement_switches_must_be_true_or_false() {
+        let sasl = "dataDir=/d\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        for line in [
+            "sessionRequireClientSASLAuth=yes",
+            "enforce.auth.enabled=1\nenforce.auth.schemes=sasl",
+        ] {
+            let e = Config::from_properties(&format!("{sasl}{line}\n"))
+                .unwrap_err()
+                .to_string();
+            let key = line.split('=').next().unwrap();
+            assert!(
+                e.contains(key) && e.contains("true or false"),
+                "{line}: {e}"
+            );
+        }
+        for line in [
+            "sessionRequireClientSASLAuth=FALSE",
+            "enforce.auth.enabled=false",
+        ] {
+            let c = Config::from_properties(&format!("{sasl}{line}\n")).unwrap();
+            assert_eq!(c.auth.enforce_schemes, None, "{line}");
+        }
     }
 
     /// ZooKeeper loads audit.impl.class only with audit.enable=true: a leftover class

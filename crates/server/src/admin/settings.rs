@@ -125,37 +125,52 @@ impl AdminSettings {
 }
 
 /// `text` (a properties file) with the value of every secret-named key replaced by
-/// `********`; comments and every other line kept as written. Keys end at `=`, `:` or
-/// whitespace as in Java properties; a secret's continuation lines are dropped; and any
-/// secret value the properties parser reads that still appears is masked too.
+/// `********`; every other line kept as written. Each logical line (a line ending in an
+/// odd number of backslashes continues on the next) is read as Java properties read it,
+/// escapes included (`\u0077` in a key is a `w`), and a secret one is written back as
+/// `key=********` without its continuation lines. A comment holding a secret's value is
+/// replaced by `# ********`; other lines are never changed, so what is masked says
+/// nothing about the secret (a `tickTime` equal to a password stays as written).
 pub fn redacted_text(text: &str) -> String {
+    let secrets: Vec<String> = crate::config::parse_properties(text)
+        .into_iter()
+        .filter(|(k, v)| keys::is_secret_key(k) && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect();
+    let content_of = |line: &str| line.trim_end_matches(['\n', '\r']).len();
+    let continues =
+        |content: &str| content.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
     let mut out = String::with_capacity(text.len());
-    let mut skipping = false;
-    for line in text.split_inclusive('\n') {
-        let content = line.trim_end_matches(['\n', '\r']);
-        let continues = content.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
-        if skipping {
-            skipping = continues;
+    let mut lines = text.split_inclusive('\n');
+    while let Some(first) = lines.next() {
+        let content = &first[..content_of(first)];
+        let body = content.trim_start();
+        let lead = &content[..content.len() - body.len()];
+        if body.starts_with('#') || body.starts_with('!') {
+            if secrets.iter().any(|v| body.contains(v.as_str())) {
+                out.push_str(&format!(
+                    "{lead}# {}{}",
+                    keys::REDACTED,
+                    &first[content.len()..]
+                ));
+            } else {
+                out.push_str(first);
+            }
             continue;
         }
-        let body = content.trim_start();
-        let key_end = body
-            .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
-            .unwrap_or(body.len());
-        let key = &body[..key_end];
-        let comment = body.starts_with('#') || body.starts_with('!');
-        if !comment && !key.is_empty() && keys::is_secret_key(key) {
-            let lead = &content[..content.len() - body.len()];
-            let nl = &line[content.len()..];
-            out.push_str(&format!("{lead}{key}={}{nl}", keys::REDACTED));
-            skipping = continues;
-        } else {
-            out.push_str(line);
+        let mut logical = first.to_owned();
+        let mut more = continues(content);
+        while more {
+            let Some(next) = lines.next() else { break };
+            logical.push_str(next);
+            more = continues(&next[..content_of(next)]);
         }
-    }
-    for (k, v) in crate::config::parse_properties(text) {
-        if keys::is_secret_key(&k) && !v.is_empty() {
-            out = out.replace(&v, keys::REDACTED);
+        match crate::config::parse_properties(&logical).into_iter().next() {
+            Some((key, _)) if keys::is_secret_key(&key) => {
+                let nl = &logical[content_of(&logical)..];
+                out.push_str(&format!("{lead}{key}={}{nl}", keys::REDACTED));
+            }
+            _ => out.push_str(&logical),
         }
     }
     out
@@ -245,6 +260,22 @@ mod tests {
             assert!(!r.contains(s), "{s} in {r}");
         }
         assert!(r.ends_with("x.secret=********\ny=2\n"), "{r}");
+    }
+
+    /// Keys written with escapes or split over lines are secrets too, and a password
+    /// equal to another setting's value is not revealed by masking that value (found by
+    /// a break-it review: both leaked).
+    #[test]
+    fn initial_config_reads_keys_as_java_does_and_masks_only_secrets() {
+        let t = "tickTime=2000\nssl.keyStore.pass\\u0077ord=t\\u0065stpass\nssl.trustStore.pass\\\n   word=pw-split\nSASLAuthenticationProvider.superPassword=2000\n# old: pw-split\n#plain\n";
+        let r = redacted_text(t);
+        for s in ["t\\u0065stpass", "testpass", "pw-split"] {
+            assert!(!r.contains(s), "{s} in {r}");
+        }
+        assert_eq!(
+            r,
+            "tickTime=2000\nssl.keyStore.password=********\nssl.trustStore.password=********\nSASLAuthenticationProvider.superPassword=********\n# ********\n#plain\n"
+        );
     }
 
     #[test]

@@ -88,6 +88,16 @@ pub enum AuthConfigError {
     /// `enforce.auth.enabled=true` without schemes.
     #[error("enforce.auth.enabled is true but enforce.auth.schemes is not set")]
     EnforceWithoutSchemes,
+    /// An enforcement switch set to something other than true or false. ZooKeeper reads
+    /// such a value as false (`Boolean.parseBoolean`) and enforces nothing; rzk refuses
+    /// to guess which was meant.
+    #[error("{key}={value}: expected true or false (ZooKeeper would read it as false and enforce no authentication)")]
+    NotABoolean {
+        /// The key as given.
+        key: &'static str,
+        /// The value as given (a switch, never a secret).
+        value: String,
+    },
     /// An enforced scheme no provider serves.
     #[error("enforce.auth.schemes: authentication scheme {0} is not available")]
     SchemeUnavailable(String),
@@ -223,6 +233,19 @@ impl AuthKeys {
             // ZooKeeper 3.8 answers an x509 ACL with InvalidACL (tests/tls/tls_test.py).
             x509: has(X509_PROVIDER) || self.secure_client_port,
         };
+        for (key, v) in [
+            ("sessionRequireClientSASLAuth", &self.require_sasl),
+            ("enforce.auth.enabled", &self.enforce_enabled),
+        ] {
+            if let Some(v) = v {
+                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                    return Err(AuthConfigError::NotABoolean {
+                        key,
+                        value: v.clone(),
+                    });
+                }
+            }
+        }
         let enforce = if self.require_sasl.as_deref().is_some_and(java_true) {
             Some(vec!["sasl".to_owned()])
         } else if self.enforce_enabled.as_deref().is_some_and(java_true) {
