@@ -178,12 +178,11 @@ impl Jute for String {
             None => Ok(String::new()),
             Some(n) => {
                 // Like Java's reader: malformed UTF-8 (e.g. CESU-8 surrogates) becomes
-                // U+FFFD rather than an error, so path rules then reject it as ZooKeeper does.
+                // U+FFFD rather than an error, as many as Java makes of it, so path
+                // rules then reject it as ZooKeeper does and other strings read back
+                // the same.
                 let b = r.take(n)?;
-                Ok(match std::str::from_utf8(b) {
-                    Ok(s) => s.to_owned(),
-                    Err(_) => String::from_utf8_lossy(b).into_owned(),
-                })
+                Ok(crate::java_utf8::decode_owned(b))
             }
         }
     }

@@ -7,6 +7,7 @@
 pub mod data;
 pub mod error;
 pub mod ids;
+pub mod java_utf8;
 pub mod jute;
 pub mod multi;
 pub mod opcode;

@@ -160,7 +160,8 @@ impl AuthInfo {
             // ZooKeeper 3.8; null ones are refused when the request is decoded
             // (`request::decode`), and clients such as kazoo send "" as null.
             "digest" if self.providers.digest => {
-                let text = String::from_utf8_lossy(auth);
+                // As ZooKeeper's `new String(authData)` (UTF-8) reads it.
+                let text = rzk_proto::java_utf8::decode(auth);
                 let id = digest_id(&text);
                 if super_digest == Some(id.as_str()) {
                     self.push(Id::new("super", ""));

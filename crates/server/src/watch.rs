@@ -77,11 +77,11 @@ impl Table {
             if m.is_empty() {
                 self.by_path.remove(path);
             }
+            // A connection whose last watch fired or was removed keeps its (empty)
+            // entry until it closes, as ZooKeeper's `watch2Paths` does: `wchs` counts
+            // it and `wchc` lists its session without paths.
             if let Some(paths) = self.by_conn.get_mut(&conn) {
                 paths.remove(path);
-                if paths.is_empty() {
-                    self.by_conn.remove(&conn);
-                }
             }
         }
         true
@@ -424,6 +424,26 @@ mod tests {
         assert_eq!(w.watch_count(), 0);
     }
 
+    /// As ZooKeeper's `watch2Paths`: a connection whose one-shot watches all fired (or
+    /// were removed) is still counted by `wchs` and listed by `wchc`, without paths,
+    /// until it closes (found by the differential tester: rzk answered 0 connections).
+    #[test]
+    fn a_connection_stays_in_the_summary_until_it_closes() {
+        let mut w = WatchManager::new();
+        w.add_data_watch(1, "/a");
+        w.add_data_watch(2, "/b");
+        assert_eq!(w.summary(), (2, 2, 2));
+        fire(&mut w, &[ch("/a", event::NODE_DATA_CHANGED)]);
+        assert_eq!(w.remove_watches(2, "/b", watcher_type::DATA), Ok(()));
+        assert_eq!(w.summary(), (2, 0, 0));
+        assert_eq!(w.dump_by_conn(), vec![(1, vec![]), (2, vec![])]);
+        assert!(w.dump_by_path().is_empty());
+        w.remove_conn(1);
+        w.remove_conn(2);
+        assert_eq!(w.summary(), (0, 0, 0));
+        assert!(w.dump_by_conn().is_empty());
+    }
+
     #[test]
     fn delete_fires_data_then_child_once_per_connection() {
         let mut w = WatchManager::new();
@@ -551,11 +571,13 @@ mod tests {
             "the persistent watch is still there"
         );
         assert_eq!(w.remove_watches(1, "/a", watcher_type::PERSISTENT), Ok(()));
-        assert_eq!(w.summary(), (0, 0, 0));
+        // The connection is still counted (without paths) until it closes.
+        assert_eq!(w.summary(), (1, 0, 0));
         w.add_child_watch(1, "/a");
         assert_eq!(w.check_watches(1, "/a", watcher_type::CHILDREN), Ok(()));
-        assert_eq!(w.summary(), (0, 0, 0), "wchs lists the data table only");
+        assert_eq!(w.summary(), (1, 0, 0), "wchs lists the data table only");
         w.remove_conn(1);
+        assert_eq!(w.summary(), (0, 0, 0));
         assert_eq!(w.watch_count(), 0);
         assert_eq!(w.check_watches(1, "/a", 9), Err(ErrorCode::BadArguments));
     }

@@ -208,6 +208,28 @@ def test_watch_words(zk_hosts, zk, make_client, base):
     assert wait_until(lambda: sid not in fl(zk_hosts, "wchc").splitlines(), 5)
 
 
+def test_watch_words_keep_a_connection_whose_watches_fired(zk_hosts, zk, make_client, base):
+    """A connection whose last watch fired is still listed by wchc (its session line,
+    no paths) and counted by wchs until it closes: ZooKeeper keeps its empty entry
+    (found by the differential tester; rzk used to drop it)."""
+    c = make_client()
+    c.create(base + "/f")
+    ev = EventCollector()
+    c.get(base + "/f", watch=ev)
+    zk.set(base + "/f", b"x")
+    assert len(ev.wait(1)) == 1
+    sid = "0x%x" % c.client_id[0]
+    lines = fl(zk_hosts, "wchc").splitlines()
+    assert sid in lines, lines
+    i = lines.index(sid)
+    assert i + 1 == len(lines) or not lines[i + 1].startswith("\t"), lines
+    m = re.fullmatch(r"(\d+) connections watching (\d+) paths\nTotal watches:(\d+)\n",
+                     fl(zk_hosts, "wchs"))
+    assert m and int(m.group(1)) >= 1, m
+    c.stop()
+    assert wait_until(lambda: sid not in fl(zk_hosts, "wchc").splitlines(), 5)
+
+
 def test_misc_words(zk_hosts):
     assert re.fullmatch(r"datadir_size: \d+\nlogdir_size: \d+\n", fl(zk_hosts, "dirs"))
     assert fl(zk_hosts, "isro") == "rw"
