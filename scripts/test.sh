@@ -82,6 +82,10 @@ if start_rzk 21810; then
   stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 bash scripts/built-tests.sh rzk-client -- --test-threads=2
   stage interop-curator-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/interop/run.sh
   stage fifo-rzk "$FIFO" --hosts 127.0.0.1:21810 "${FIFO_ARGS[@]}"
+  # The same seeded random ops through the raw protocol against a fresh rzk and a fresh
+  # ZooKeeper 3.8, every reply, notification and 4lw table compared (ports 27001-27002).
+  stage differential timeout -k 10 300 "$PY" tests/compat/differential/diff_test.py \
+      --seeds 0-59 --ops 150 --rzk "$RZK" --workdir "$TMP/differential"
 else
   failed=$((failed + 1)); failures+=("start-rzk")
 fi

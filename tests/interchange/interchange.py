@@ -98,10 +98,12 @@ def dump(c, path="/"):
 
 
 def compressed_snapshots(datadir, compression):
-    """Names of the snapshots past zxid 0 with `compression`'s extension."""
+    """The snapshots past zxid 0 with `compression`'s extension, as (name, mtime) pairs:
+    a server that starts on a snapshot taken at the last zxid writes its start-up
+    snapshot under the same name, so a new file is told apart by its time too."""
     version = os.path.join(datadir, "data", "version-2")
     ext = "." + compression
-    return {n for n in os.listdir(version)
+    return {(n, os.stat(os.path.join(version, n)).st_mtime_ns) for n in os.listdir(version)
             if n.startswith("snapshot.") and n.endswith(ext)
             and n[len("snapshot."):-len(ext)] not in ("0", "")}
 
