@@ -114,7 +114,8 @@ def start_server(kind, name, settings, jaas=None, sysprops=(), jvmflags=None):
     """Starts a server of `kind` ("rzk" or "apache") with zoo.cfg `settings` ("k=v"), the
     JAAS file text `jaas` (given as -Djava.security.auth.login.config to ZooKeeper, as the
     zoo.cfg key java.security.auth.login.config to rzk) and JVM system properties
-    `sysprops` ("zookeeper.x=v": -D for ZooKeeper, zoo.cfg keys for rzk). `jvmflags`:
+    `sysprops` ("zookeeper.x=v": -D flags in JVMFLAGS for both; a zoo.cfg line spelt
+    zookeeper.x is ignored by ZooKeeper, and refused by rzk for a security key). `jvmflags`:
     the environment variable JVMFLAGS for both (zkServer.sh hands it to ZooKeeper's JVM;
     scripts/start-apache-zk.sh does the same)."""
     port = next(_ports)
@@ -123,11 +124,11 @@ def start_server(kind, name, settings, jaas=None, sysprops=(), jvmflags=None):
     if kind == "rzk":
         if jaas is not None:
             settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
-        settings += list(sysprops)
         cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings)
         env = rzk_env()
-        if jvmflags is not None:
-            env["JVMFLAGS"] = jvmflags
+        flags = ([jvmflags] if jvmflags is not None else []) + ["-D" + p for p in sysprops]
+        if flags:
+            env["JVMFLAGS"] = " ".join(flags)
         proc = zkproc.start_rzk(RZK, cfg, port, env=env)
         zkproc.wait_serving(port, proc, what="rzk " + name)
     else:

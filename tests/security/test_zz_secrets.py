@@ -23,7 +23,7 @@ FOUR_LETTER = ["conf", "envi", "cons", "stat", "srvr", "mntr", "dump", "wchs", "
 def rzk():
     s = start_server("rzk", "secrets", [
         "authProvider.1=" + SASL_PROVIDER,
-        "zookeeper.SASLAuthenticationProvider.superPassword=" + SUPER_SASL_PW,
+        "SASLAuthenticationProvider.superPassword=" + SUPER_SASL_PW,
         "my.app.secret=" + EXTRA_SECRET,
         "app.dbPassword=" + EXTRA_SECRET,
         "DigestAuthenticationProvider.superDigest=" + digest_of("super:" + SUPER_DIGEST_PW),

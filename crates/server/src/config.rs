@@ -628,6 +628,18 @@ impl Config {
             .iter()
             .cloned()
             .partition(|(k, _)| k.starts_with("zookeeper."));
+        // A security setting spelt that way is refused below: rzk would grant or enforce
+        // what ZooKeeper does not.
+        let (refused_sysprops, file_sysprops): (Vec<_>, Vec<_>) = file_sysprops
+            .into_iter()
+            .partition(|(k, _)| keys::is_security_key(&bare(k)));
+        // `-D` flags ZooKeeper never reads: keys its QuorumPeerConfig takes from zoo.cfg
+        // only (`-Dzookeeper.portUnification=true` must not open a TLS quorum port to
+        // plaintext peers).
+        let (flags, flags_ignored): (Vec<_>, Vec<_>) = system
+            .iter()
+            .cloned()
+            .partition(|(k, _)| !keys::is_zoo_cfg_only(&bare(k)));
         let jvm_properties = PropertyList(
             system
                 .iter()
@@ -638,7 +650,7 @@ impl Config {
                 .collect(),
         );
         let mut props = file_sysprops.clone();
-        props.extend(system.iter().cloned());
+        props.extend(flags.iter().cloned());
         props.extend(file_own.iter().cloned());
         let shadowed: Vec<(String, String)> = file_sysprops
             .iter()
@@ -673,7 +685,26 @@ impl Config {
                 ),
             );
         }
-        let mut refusals: Vec<Refusal> = Vec::new();
+        for (k, _) in &flags_ignored {
+            cfg.note(
+                NoteLevel::Warn,
+                k,
+                format!(
+                    "-D{k} is ignored: ZooKeeper reads {} only from zoo.cfg",
+                    bare(k)
+                ),
+            );
+        }
+        let mut refusals: Vec<Refusal> = refused_sysprops
+            .iter()
+            .map(|(k, _)| Refusal {
+                key: k.clone(),
+                reason: format!(
+                    "ZooKeeper ignores a zoo.cfg key spelt zookeeper.* (it would set the property zookeeper.{k}), so rzk refuses this security setting rather than apply it: write {} in zoo.cfg, or -D{k} in SERVER_JVMFLAGS",
+                    bare(k)
+                ),
+            })
+            .collect();
         let mut auth = AuthKeys::default();
         let mut client_port: Option<u16> = None;
         let mut data_dir: Option<PathBuf> = None;
@@ -1438,12 +1469,31 @@ pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, Config
 /// kept; callers apply them in order so the last one wins). Handles `=`, `:` or
 /// whitespace separators, `#`/`!` comments, backslash line continuation and the
 /// escapes `\t \n \r \f \uXXXX`. Keys and values are trimmed as ZooKeeper does.
+/// `text`'s lines as Java's `Properties` reads them, each with its terminator: a line
+/// ends at `\r\n`, a lone `\r` or `\n` (`str::lines` knows no lone `\r`).
+pub fn physical_lines(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = match rest.find(['\r', '\n']) {
+            None => rest.len(),
+            Some(i) if rest[i..].starts_with("\r\n") => i + 2,
+            Some(i) => i + 1,
+        };
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {
     // Join logical lines.
     let mut logical: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut continuing = false;
-    for raw in text.lines() {
+    for raw in physical_lines(text).map(|l| l.trim_end_matches(['\r', '\n'])) {
         let line = if continuing {
             raw.trim_start()
         } else {
@@ -1572,7 +1622,7 @@ mod tests {
     #[test]
     fn keys_and_errors() {
         let c = Config::from_properties(
-            "dataDir=/d\ntickTime=2000\n4lw.commands.whitelist=ruok, stat\nzookeeper.DigestAuthenticationProvider.superDigest=super:abc=\nfoo.bar=1\nznode.container.checkIntervalMs=500\nforceSync=no\nclientPortAddress=127.0.0.1\nclientPort=1\n",
+            "dataDir=/d\ntickTime=2000\n4lw.commands.whitelist=ruok, stat\nDigestAuthenticationProvider.superDigest=super:abc=\nfoo.bar=1\nznode.container.checkIntervalMs=500\nforceSync=no\nclientPortAddress=127.0.0.1\nclientPort=1\n",
         )
         .unwrap();
         assert!(c.four_letter_whitelist.allows("ruok"));
@@ -1693,9 +1743,19 @@ mod tests {
                 )
             ]
         );
-        let c = Config::from_properties_with("dataDir=/d\nsuperUser=bob\n", &sys).unwrap();
-        assert!(c.auth.is_sasl_super_user("admin") && c.auth.is_sasl_super_user("bob"));
+        let c = Config::from_properties_with("dataDir=/d\n", &sys).unwrap();
+        assert!(c.auth.is_sasl_super_user("admin"));
         assert_eq!(c.auth.jaas_file.as_deref(), Some(Path::new("/j")));
+        // zoo.cfg's superUser replaces the flag's, as in ZooKeeper: they do not add up
+        // (found by a break-it review: both were super users).
+        let c = Config::from_properties_with("dataDir=/d\nsuperUser=bob\n", &sys).unwrap();
+        assert!(!c.auth.is_sasl_super_user("admin") && c.auth.is_sasl_super_user("bob"));
+        let c = Config::from_properties(
+            "dataDir=/d\nsuperUser=alice\nsuperUser=bob\nsuperUser.2=carol\n",
+        )
+        .unwrap();
+        assert!(!c.auth.is_sasl_super_user("alice"));
+        assert!(c.auth.is_sasl_super_user("bob") && c.auth.is_sasl_super_user("carol"));
     }
 
     #[test]
@@ -2096,52 +2156,113 @@ mod tests {
         assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
     }
 
-    /// A zoo.cfg key spelt as a system property (`zookeeper.X`) never overrides X from
-    /// zoo.cfg or from a `-D` flag: ZooKeeper ignores such a line, so the value in force
-    /// is the other one (found by a break-it review: a later
-    /// `zookeeper.sessionRequireClientSASLAuth=false` turned off the enforcement
-    /// `sessionRequireClientSASLAuth=true` or a `-D` flag asked for). Alone, it counts.
+    /// A zoo.cfg key spelt as a system property (`zookeeper.X`), which ZooKeeper ignores,
+    /// never overrides X from zoo.cfg or from a `-D` flag; a security one is refused (found
+    /// by break-it reviews: a later `zookeeper.sessionRequireClientSASLAuth=false` turned
+    /// off the enforcement `sessionRequireClientSASLAuth=true` asked for, and a lone
+    /// `zookeeper.ssl.trustStore.location` made client certificates identities where
+    /// ZooKeeper trusts none). Other keys spelt that way fill a gap.
     #[test]
     fn a_key_spelt_as_a_system_property_only_fills_a_gap() {
         let sasl = "dataDir=/d\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
-        let enforced = |c: &Config| c.auth.enforce_schemes == Some(vec!["sasl".to_owned()]);
+        for line in [
+            "sessionRequireClientSASLAuth=true\nzookeeper.sessionRequireClientSASLAuth=false",
+            "zookeeper.sessionRequireClientSASLAuth=true",
+            "zookeeper.ssl.trustStore.location=/t.p12",
+            "zookeeper.superUser=eve",
+            "zookeeper.DigestAuthenticationProvider.superDigest=super:abc=",
+            "zookeeper.enforce.auth.enabled=yes",
+        ] {
+            let Err(ConfigError::Refused(r)) = Config::from_properties(&format!("{sasl}{line}\n"))
+            else {
+                panic!("{line}: not refused")
+            };
+            let key = line.lines().last().unwrap().split('=').next().unwrap();
+            assert_eq!(r[0].key, key, "{line}");
+            assert!(r[0].reason.contains("ignores"), "{line}: {}", r[0].reason);
+        }
+        // A flag is read; zoo.cfg's own key beats it, as in ZooKeeper.
         let flag = |k: &str, v: &str| vec![(format!("zookeeper.{k}"), v.to_owned())];
-        let c = Config::from_properties(&format!(
-            "{sasl}sessionRequireClientSASLAuth=true\nzookeeper.sessionRequireClientSASLAuth=false\n"
-        ))
-        .unwrap();
-        assert!(enforced(&c));
-        assert!(c
-            .notes
-            .iter()
-            .any(|n| n.key == "zookeeper.sessionRequireClientSASLAuth"
-                && n.message
-                    .contains("overridden by sessionRequireClientSASLAuth")));
-        let c = Config::from_properties_with(
-            &format!("{sasl}zookeeper.sessionRequireClientSASLAuth=false\n"),
-            &flag("sessionRequireClientSASLAuth", "true"),
-        )
-        .unwrap();
-        assert!(enforced(&c));
-        let c = Config::from_properties_with(
-            "dataDir=/d\nzookeeper.ssl.clientAuth=none\n",
-            &flag("ssl.clientAuth", "need"),
-        )
-        .unwrap();
-        assert_eq!(crate::tls::property(&c, "ssl.clientAuth"), Some("need"));
-        // zoo.cfg's own key still beats the flag, as in ZooKeeper.
         let c = Config::from_properties_with(
             "dataDir=/d\nssl.clientAuth=want\n",
             &flag("ssl.clientAuth", "need"),
         )
         .unwrap();
         assert_eq!(crate::tls::property(&c, "ssl.clientAuth"), Some("want"));
-        // Alone, the system-property spelling is read.
-        let c = Config::from_properties(&format!(
-            "{sasl}zookeeper.sessionRequireClientSASLAuth=true\n"
-        ))
+        let c =
+            Config::from_properties_with("dataDir=/d\n", &flag("ssl.clientAuth", "need")).unwrap();
+        assert_eq!(crate::tls::property(&c, "ssl.clientAuth"), Some("need"));
+        // Not a security key: fills a gap, loses to a flag or the bare key.
+        let c = Config::from_properties("dataDir=/d\nzookeeper.forceSync=no\n").unwrap();
+        assert!(!c.force_sync);
+        let c =
+            Config::from_properties("dataDir=/d\nforceSync=yes\nzookeeper.forceSync=no\n").unwrap();
+        assert!(c.force_sync);
+        assert!(c.notes.iter().any(
+            |n| n.key == "zookeeper.forceSync" && n.message.contains("overridden by forceSync")
+        ));
+    }
+
+    /// `-D` flags for keys ZooKeeper reads only from zoo.cfg are ignored, with a warning
+    /// (found by a break-it review: `-Dzookeeper.portUnification=true` made a TLS quorum
+    /// accept plaintext peers; ZooKeeper ignores the flag).
+    #[test]
+    fn flags_for_zoo_cfg_only_keys_are_ignored() {
+        let flags = jvm_flag_properties(
+            "-Dzookeeper.portUnification=true -Dzookeeper.sslQuorum=true -Dzookeeper.tickTime=5 -Dzookeeper.snapCount=7",
+        );
+        let c = Config::from_properties_with("dataDir=/d\n", &flags).unwrap();
+        assert_ne!(c.tick_time_ms, 5);
+        assert_eq!(crate::tls::property(&c, "portUnification"), None);
+        assert_eq!(crate::tls::property(&c, "sslQuorum"), None);
+        for k in [
+            "zookeeper.portUnification",
+            "zookeeper.sslQuorum",
+            "zookeeper.tickTime",
+        ] {
+            assert!(
+                c.notes
+                    .iter()
+                    .any(|n| n.key == k && n.message.contains("only from zoo.cfg")),
+                "{k}"
+            );
+        }
+        assert!(!c.notes.iter().any(|n| n.key == "zookeeper.snapCount"));
+    }
+
+    /// `authProvider.N` lines of one N replace each other (ZooKeeper: the last system
+    /// property of that name): a shadowed digest provider does not come back after
+    /// `DigestAuthenticationProvider.enabled=false` (found by a break-it review).
+    #[test]
+    fn auth_providers_of_one_key_replace_each_other() {
+        let c = Config::from_properties(
+            "dataDir=/d\nDigestAuthenticationProvider.enabled=false\nauthProvider.1=org.apache.zookeeper.server.auth.DigestAuthenticationProvider\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+        )
         .unwrap();
-        assert!(enforced(&c));
+        assert!(!c.auth.providers.digest && c.auth.providers.sasl);
+        // An empty switch reads as false, as in ZooKeeper.
+        let c = Config::from_properties(
+            "dataDir=/d\nenforce.auth.enabled=\nsessionRequireClientSASLAuth=\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.enforce_schemes, None);
+    }
+
+    /// A lone CR ends a line, as in Java's `Properties` (found by a break-it review:
+    /// `note=x\rsuperUser=bob` made bob a super user on ZooKeeper, not on rzk).
+    #[test]
+    fn a_lone_cr_ends_a_line() {
+        assert_eq!(
+            parse_properties("note=x\rsuperUser=bob\r\na=1\n\rb=2"),
+            [
+                ("note".to_owned(), "x".to_owned()),
+                ("superUser".to_owned(), "bob".to_owned()),
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "2".to_owned()),
+            ]
+        );
+        let c = Config::from_properties("dataDir=/d\rsuperUser=bob\r").unwrap();
+        assert!(c.auth.is_sasl_super_user("bob"));
     }
 
     /// An enforcement switch that is neither true nor false stops start-up: ZooKeeper

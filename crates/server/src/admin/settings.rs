@@ -125,37 +125,22 @@ impl AdminSettings {
 }
 
 /// `text` (a properties file) with the value of every secret-named key replaced by
-/// `********`; every other line kept as written. Each logical line (a line ending in an
-/// odd number of backslashes continues on the next) is read as Java properties read it,
-/// escapes included (`\u0077` in a key is a `w`), and a secret one is written back as
-/// `key=********` without its continuation lines. A comment holding a secret's value is
-/// replaced by `# ********`; other lines are never changed, so what is masked says
-/// nothing about the secret (a `tickTime` equal to a password stays as written).
+/// `********`, comments left out, and every other line kept as written. Lines end as Java
+/// properties end them (`\r\n`, `\r` or `\n`); each logical line (one ending in an odd
+/// number of backslashes continues on the next) is read as Java reads it, escapes
+/// included (`\u0077` in a key is a `w`), and a secret one is written back as
+/// `key=********` without its continuation lines. Comments are dropped rather than
+/// searched for secrets: masking only those holding a secret would tell which ones do.
 pub fn redacted_text(text: &str) -> String {
-    let secrets: Vec<String> = crate::config::parse_properties(text)
-        .into_iter()
-        .filter(|(k, v)| keys::is_secret_key(k) && !v.is_empty())
-        .map(|(_, v)| v)
-        .collect();
     let content_of = |line: &str| line.trim_end_matches(['\n', '\r']).len();
     let continues =
         |content: &str| content.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1;
     let mut out = String::with_capacity(text.len());
-    let mut lines = text.split_inclusive('\n');
+    let mut lines = crate::config::physical_lines(text);
     while let Some(first) = lines.next() {
         let content = &first[..content_of(first)];
         let body = content.trim_start();
-        let lead = &content[..content.len() - body.len()];
         if body.starts_with('#') || body.starts_with('!') {
-            if secrets.iter().any(|v| body.contains(v.as_str())) {
-                out.push_str(&format!(
-                    "{lead}# {}{}",
-                    keys::REDACTED,
-                    &first[content.len()..]
-                ));
-            } else {
-                out.push_str(first);
-            }
             continue;
         }
         let mut logical = first.to_owned();
@@ -167,6 +152,7 @@ pub fn redacted_text(text: &str) -> String {
         }
         match crate::config::parse_properties(&logical).into_iter().next() {
             Some((key, _)) if keys::is_secret_key(&key) => {
+                let lead = &content[..content.len() - body.len()];
                 let nl = &logical[content_of(&logical)..];
                 out.push_str(&format!("{lead}{key}={}{nl}", keys::REDACTED));
             }
@@ -267,15 +253,18 @@ mod tests {
     /// a break-it review: both leaked).
     #[test]
     fn initial_config_reads_keys_as_java_does_and_masks_only_secrets() {
-        let t = "tickTime=2000\nssl.keyStore.pass\\u0077ord=t\\u0065stpass\nssl.trustStore.pass\\\n   word=pw-split\nSASLAuthenticationProvider.superPassword=2000\n# old: pw-split\n#plain\n";
+        let t = "tickTime=2000\nssl.keyStore.pass\\u0077ord=t\\u0065stpass\nssl.trustStore.pass\\\n   word=pw-split\nSASLAuthenticationProvider.superPassword=2000\n# old: pw-split\n#plain\n# each tick\n";
         let r = redacted_text(t);
         for s in ["t\\u0065stpass", "testpass", "pw-split"] {
             assert!(!r.contains(s), "{s} in {r}");
         }
         assert_eq!(
             r,
-            "tickTime=2000\nssl.keyStore.password=********\nssl.trustStore.password=********\nSASLAuthenticationProvider.superPassword=********\n# ********\n#plain\n"
+            "tickTime=2000\nssl.keyStore.password=********\nssl.trustStore.password=********\nSASLAuthenticationProvider.superPassword=********\n"
         );
+        // A lone CR ends a line, as in Java: the secret after it is a key of its own.
+        let r = redacted_text("a=1\rb.password=hunterR3\r# c\rx.secret=s4\n");
+        assert_eq!(r, "a=1\rb.password=********\rx.secret=********\n");
     }
 
     #[test]
@@ -283,7 +272,10 @@ mod tests {
         let t = "# c\ntickTime=2000\nssl.keyStore.password=hunter2\n  my.secret : s3\nx=1";
         let r = redacted_text(t);
         assert!(!r.contains("hunter2") && !r.contains("s3"), "{r}");
-        assert!(r.starts_with("# c\ntickTime=2000\nssl.keyStore.password=********\n"));
+        assert!(
+            r.starts_with("tickTime=2000\nssl.keyStore.password=********\n"),
+            "{r}"
+        );
         assert!(r.ends_with("  my.secret=********\nx=1"), "{r}");
     }
 }

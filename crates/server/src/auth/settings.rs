@@ -175,7 +175,11 @@ pub struct AuthSettings {
 #[derive(Debug, Default)]
 pub struct AuthKeys {
     digest_enabled: Option<String>,
-    provider_classes: Vec<String>,
+    /// `authProvider.N` by key: a later line of one key replaces the earlier one, as a
+    /// system property does in ZooKeeper (they do not add up).
+    provider_classes: std::collections::BTreeMap<String, String>,
+    /// `superUser` / `superUser.*` by key, the same way.
+    super_users: std::collections::BTreeMap<String, String>,
     enforce_enabled: Option<String>,
     enforce_schemes: Option<String>,
     require_sasl: Option<String>,
@@ -208,9 +212,12 @@ impl AuthKeys {
                 self.settings.super_password = Some(Secret::new(value))
             }
             "allowSaslFailedClients" => self.settings.allow_sasl_failed_clients = java_true(v),
-            "superUser" => self.settings.super_users.push(value.to_owned()),
-            _ if bare.starts_with("superUser.") => self.settings.super_users.push(value.to_owned()),
-            _ if bare.starts_with("authProvider.") => self.provider_classes.push(v.to_owned()),
+            _ if bare == "superUser" || bare.starts_with("superUser.") => {
+                self.super_users.insert(bare.to_owned(), value.to_owned());
+            }
+            _ if bare.starts_with("authProvider.") => {
+                self.provider_classes.insert(bare.to_owned(), v.to_owned());
+            }
             _ => return false,
         }
         true
@@ -218,10 +225,13 @@ impl AuthKeys {
 
     /// The settings, checked as ZooKeeper's `AuthenticationHelper` checks them: an
     /// enforced scheme must have a provider.
-    pub fn finish(self) -> Result<AuthSettings, AuthConfigError> {
+    pub fn finish(mut self) -> Result<AuthSettings, AuthConfigError> {
         use crate::config::keys::{DIGEST_PROVIDER, SASL_PROVIDER, X509_PROVIDER};
         let mut s = self.settings;
-        let has = |class: &str| self.provider_classes.iter().any(|c| c == class);
+        s.super_users = std::mem::take(&mut self.super_users)
+            .into_values()
+            .collect();
+        let has = |class: &str| self.provider_classes.values().any(|c| c == class);
         // An explicit authProvider entry registers the provider even when the digest
         // switch is off, as in ZooKeeper.
         let digest = self.digest_enabled.as_deref().is_none_or(java_true) || has(DIGEST_PROVIDER);
@@ -237,11 +247,12 @@ impl AuthKeys {
             ("sessionRequireClientSASLAuth", &self.require_sasl),
             ("enforce.auth.enabled", &self.enforce_enabled),
         ] {
-            if let Some(v) = v {
+            // Empty reads as false in both (templates leave the value out).
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
                     return Err(AuthConfigError::NotABoolean {
                         key,
-                        value: v.clone(),
+                        value: v.to_owned(),
                     });
                 }
             }

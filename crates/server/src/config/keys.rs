@@ -434,6 +434,65 @@ const TABLE: &[Entry] = &[
 // unconfigured), certificate reloading, foreign connection factories.
 // ----------------------------------------------------------------------------------
 
+/// Whether ZooKeeper reads `bare` only from zoo.cfg (its `QuorumPeerConfig` parses it
+/// there, so a `-Dzookeeper.<bare>` system property is never read): `dataDir`,
+/// `clientPort`, `sslQuorum`, `portUnification`, `quorum.auth.*`, `server.N`, ...
+pub fn is_zoo_cfg_only(bare: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "autopurge.purgeInterval",
+        "autopurge.snapRetainCount",
+        "clientPort",
+        "clientPortAddress",
+        "clientPortListenBacklog",
+        "connectToLearnerMasterLimit",
+        "dataDir",
+        "dataLogDir",
+        "dynamicConfigFile",
+        "electionAlg",
+        "initLimit",
+        "localSessionsEnabled",
+        "localSessionsUpgradingEnabled",
+        "maxClientCnxns",
+        "maxSessionTimeout",
+        "minSessionTimeout",
+        "multiAddress.enabled",
+        "multiAddress.reachabilityCheckEnabled",
+        "multiAddress.reachabilityCheckTimeoutMs",
+        "observerMasterPort",
+        "oraclePath",
+        "peerType",
+        "portUnification",
+        "quorum.cnxn.threads.size",
+        "quorumListenOnAllIPs",
+        "reconfigEnabled",
+        "secureClientPort",
+        "secureClientPortAddress",
+        "sslQuorum",
+        "sslQuorumReloadCertFiles",
+        "standaloneEnabled",
+        "syncEnabled",
+        "syncLimit",
+        "tickTime",
+    ];
+    EXACT.contains(&bare)
+        || [
+            "server.",
+            "group",
+            "weight",
+            "metricsProvider.",
+            "quorum.auth.",
+            "jvm.pause.",
+        ]
+        .iter()
+        .any(|p| bare.starts_with(p))
+}
+
+/// Whether `bare` is security-relevant: a TLS key, an authentication or SASL key, a
+/// secret, or a key refused because it asks for protection rzk lacks.
+pub fn is_security_key(bare: &str) -> bool {
+    is_tls_key(bare) || is_secret_key(bare) || entry_of(bare).is_some_and(|e| e.security)
+}
+
 /// Whether `bare` belongs to the TLS group.
 pub fn is_tls_key(bare: &str) -> bool {
     bare.starts_with("ssl.")

@@ -1004,7 +1004,7 @@ mod tests {
         assert_eq!(s.versions.len(), 1);
         assert_eq!(s.key_store.as_ref().unwrap().ty, StoreType::Pkcs12);
         let s = TlsSettings::from_config(
-            &cfg("zookeeper.ssl.quorum.clientAuth=WANT\nssl.quorum.keyStore.location=/k\nssl.quorum.keyStore.type=jks\nssl.quorum.keyStore.password=sekrit\n"),
+            &cfg("ssl.quorum.clientAuth=WANT\nssl.quorum.keyStore.location=/k\nssl.quorum.keyStore.type=jks\nssl.quorum.keyStore.password=sekrit\n"),
             QUORUM_PREFIX,
         )
         .unwrap();
