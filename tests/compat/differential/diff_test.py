@@ -1201,8 +1201,9 @@ class Runner(object):
 
     def compare_state(self, sides, opi, op, what):
         # A closed connection's watches go away asynchronously (after the close reply, or
-        # after the server dropped it): poll up to 2 s for both servers to settle.
-        deadline = time.time() + 2.0
+        # after the server dropped it): poll up to 10 s for both servers to settle (a
+        # matching state ends the wait at once; a loaded CI machine can be slow).
+        deadline = time.time() + 10.0
         while True:
             st = {k: server_state(sd.server, sd.ctx) for k, sd in sides.items()}
             if st["rzk"] == st["zk"] or time.time() > deadline:
