@@ -168,7 +168,13 @@ async fn semaphore_guard_dropped_by_question_mark_releases_the_lease() {
     assert!(matches!(s2.lock().await, Err(Error::Recipe(_))));
     lease.release().await.unwrap();
     let leases = format!("{path}/leases");
-    assert!(a.get_children(&leases).await.unwrap().is_empty());
+    // Empty, or already gone: the leases parent is a container, which the server's
+    // reaper may delete once its last lease is released (a CI run saw NoNode here).
+    match a.get_children(&leases).await {
+        Ok(left) => assert!(left.is_empty(), "{left:?}"),
+        Err(Error::NoNode) => {}
+        Err(e) => panic!("{e}"),
+    }
     let again = s1.try_lock(PROMPT).await.unwrap().expect("free again");
     drop(again);
     let lease = s2
