@@ -652,18 +652,6 @@ impl Config {
         let mut props = file_sysprops.clone();
         props.extend(flags.iter().cloned());
         props.extend(file_own.iter().cloned());
-        let shadowed: Vec<(String, String)> = file_sysprops
-            .iter()
-            .filter_map(|(k, v)| {
-                let b = bare(k);
-                let wins = props
-                    .iter()
-                    .rev()
-                    .find(|(o, _)| bare(o) == b)
-                    .filter(|(_, ov)| ov != v)?;
-                Some((k.clone(), wins.0.clone()))
-            })
-            .collect();
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
@@ -671,15 +659,25 @@ impl Config {
             file_properties: Properties(file.into_iter().collect()),
             ..Config::default()
         };
-        for (k, winner) in shadowed {
-            let from = if file_own.iter().any(|(o, _)| *o == winner) {
+        // A `zookeeper.X` line that another setting of X replaces: named in a warning.
+        for (k, v) in &file_sysprops {
+            let b = bare(k);
+            let Some((winner, _)) = props
+                .iter()
+                .rev()
+                .find(|(o, _)| bare(o) == b)
+                .filter(|(_, ov)| ov != v)
+            else {
+                continue;
+            };
+            let from = if file_own.iter().any(|(o, _)| o == winner) {
                 "zoo.cfg"
             } else {
                 "the JVM flags"
             };
             cfg.note(
                 NoteLevel::Warn,
-                &k,
+                k,
                 format!(
                     "{k} in zoo.cfg is overridden by {winner} from {from} (ZooKeeper ignores a zoo.cfg key spelt zookeeper.*)"
                 ),
