@@ -34,6 +34,12 @@
 #   SERVER_CPUS=0  CLIENT_CPUS=1   pin the servers and the bench client to these CPUs
 #                 (taskset -c): on a small machine the load generator otherwise takes
 #                 cores from the server under test (both servers get the same CPUs)
+#   CEILING=1     also run the same load against crates/rzk/examples/null_server.rs (a
+#                 server that answers every request at once and stores nothing; built
+#                 here, or NULL_BIN=/path), on NULL_PORT (default 24184), and print the
+#                 ceiling table: what the client and loopback TCP alone allow on this
+#                 machine, each server's ops/s as a fraction of it, and ceiling/zk, the
+#                 highest rzk/zk ratio any server could show in this run
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,6 +53,7 @@ FORCE_SYNC="${FORCE_SYNC:-yes}"
 RZK_PORT="${RZK_PORT:-24181}"
 ZK_PORT="${ZK_PORT:-24182}"
 BASE_PORT="${BASE_PORT:-24183}"
+NULL_PORT="${NULL_PORT:-24184}"
 READ_RATIO="${READ_RATIO:-0.9}"
 BASELINE="${RZK_BASELINE:-}"
 SERVER_PIN=(); CLIENT_PIN=()
@@ -79,6 +86,11 @@ if [ -z "${RZK_BIN:-}" ]; then
     echo "building rzk --release ..." >&2
     (cd "$ROOT" && cargo build --release -p rzk >&2)
 fi
+if [ -n "${CEILING:-}" ] && [ -z "${NULL_BIN:-}" ]; then
+    echo "building the null server (examples/null_server.rs) --release ..." >&2
+    (cd "$ROOT" && cargo build --release -p rzk --example null_server >&2)
+fi
+NULL_BIN="${NULL_BIN:-$TARGET/release/examples/null_server}"
 
 # --- rzk server(s) ----------------------------------------------------------
 ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
@@ -115,6 +127,15 @@ if [ -n "$BASELINE" ]; then
     start_rzk base "$BASELINE" "$BASE_PORT"
     PID[base]="${STARTED[-1]}"
     TARGETS="rzk base zk"
+fi
+
+if [ -n "${CEILING:-}" ]; then
+    "${SERVER_PIN[@]}" "$NULL_BIN" "$NULL_PORT" >"$WORK/null.log" 2>&1 &
+    STARTED+=("$!")
+    PID[null]="$!"
+    for _ in $(seq 50); do ready "$NULL_PORT" && break; sleep 0.1; done
+    ready "$NULL_PORT" || { echo "null server not answering on $NULL_PORT" >&2; cat "$WORK/null.log" >&2; exit 1; }
+    TARGETS="$TARGETS null"
 fi
 
 # --- Apache ZooKeeper -------------------------------------------------------
@@ -155,6 +176,7 @@ declare -A RES CPU CLI
 for op in $OPS; do
     for target in $TARGETS; do
         port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
+        [ "$target" = null ] && port=$NULL_PORT
         settle
         echo "== $op against $target (127.0.0.1:$port)" >&2
         cpu_file="$WORK/cpu-$op-$target"
@@ -222,5 +244,17 @@ if [ -n "$BASELINE" ]; then
         r99="$(field p99_us "$r")"; b99="$(field p99_us "$b")"
         printf "%-7s %12s %12s %7s | %9s %9s %7s | %12s %7s\n" "$op" "${ro:--}" "${bo:--}" "$(ratio "$ro" "$bo")" \
             "${r99:--}" "${b99:--}" "$(ratio "$r99" "$b99")" "${zo:--}" "$(ratio "$bo" "$zo")"
+    done
+fi
+if [ -n "${CEILING:-}" ]; then
+    echo
+    echo "ceiling: the same load against the null server (answers at once, stores nothing), same run;"
+    echo "ceiling/zk is the highest rzk/zk ratio any server could show here:"
+    printf "%-7s %12s %10s | %9s %9s | %10s\n" op null_ops/s null_us/op rzk/null zk/null ceiling/zk
+    for op in $OPS; do
+        r="${RES[$op,rzk]}"; n="${RES[$op,null]}"; z="${RES[$op,zk]}"
+        ro="$(field ops_per_sec "$r")"; no="$(field ops_per_sec "$n")"; zo="$(field ops_per_sec "$z")"
+        printf "%-7s %12s %10s | %9s %9s | %10s\n" "$op" "${no:--}" "${CPU[$op,null]:--}" "$(ratio "$ro" "$no")" \
+            "$(ratio "$zo" "$no")" "$(ratio "$no" "$zo")"
     done
 fi

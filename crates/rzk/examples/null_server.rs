@@ -1,0 +1,193 @@
+//! A ZooKeeper-protocol server that does nothing: it accepts a session, answers every
+//! request at once with success and an empty result, stores nothing and syncs nothing.
+//!
+//! What it is for: the throughput ceiling of a benchmark on this machine. `rzk bench`
+//! against it measures what the client and the kernel's loopback TCP alone allow, on the
+//! same cores a real server would share with the client; no server can answer faster.
+//! `scripts/bench-compare.sh` runs it with `CEILING=1` and prints each server's ops/s
+//! as a fraction of this ceiling, and the highest rzk/ZooKeeper ratio the run allows.
+//!
+//! Usage: `null_server PORT` (listens on 127.0.0.1:PORT until killed).
+//!
+//! What it answers (enough for `rzk bench --op create|set|get|mixed`, its set-up and
+//! clean-up, and `rzk shell ls`): the connect request with a session (ids counting up
+//! from 1, a zero password, the requested timeout); create (1, 15, 19, 21) with the
+//! requested path (and a zero stat for 15, 19, 21); exists, setData with a zero stat;
+//! getData with empty data; getChildren (8, 12) with no children; sync with its path;
+//! delete and ping with the header alone; closeSession with the header, then it closes
+//! the connection. Anything else gets ZooKeeper's UNIMPLEMENTED (-6). A frame that is
+//! not ZooKeeper's (a bad length, a body too short for its opcode) closes the
+//! connection, as ZooKeeper does.
+
+use bytes::{Buf, BytesMut};
+use rzk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, Stat};
+use rzk_proto::{Jute, OpCode, Reader};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The largest frame accepted (ZooKeeper's `jute.maxbuffer` default plus headers).
+const MAX_FRAME: usize = 1024 * 1024 + 1024;
+/// ZooKeeper's UNIMPLEMENTED error code.
+const UNIMPLEMENTED: i32 = -6;
+
+/// Why a connection was closed before its client closed it.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame length {0} is outside 0..={MAX_FRAME}")]
+    FrameLength(i32),
+    #[error("undecodable frame: {0}")]
+    Decode(#[from] rzk_proto::DecodeError),
+}
+
+/// Appends one length-prefixed frame made of `parts` to `out`.
+fn frame(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Answers one request frame (`body`: after the length) into `out`. Returns false
+/// when the connection should close after `out` is written (closeSession).
+fn answer(body: &[u8], out: &mut Vec<u8>) -> Result<bool, ConnError> {
+    let mut r = Reader::new(body);
+    let xid: i32 = r.read()?;
+    let opcode: i32 = r.read()?;
+    let op = OpCode::from_i32(opcode);
+    let ok = |err| ReplyHeader { xid, zxid: 0, err };
+    let mut open = true;
+    frame(out, |w| match op {
+        Some(OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl)
+        | Some(OpCode::Sync) => match r.read::<String>() {
+            Ok(path) => {
+                ok(0).write(w);
+                path.write(w);
+                if !matches!(op, Some(OpCode::Create | OpCode::Sync)) {
+                    Stat::default().write(w);
+                }
+            }
+            Err(_) => open = false,
+        },
+        Some(OpCode::Exists | OpCode::SetData) => {
+            ok(0).write(w);
+            Stat::default().write(w);
+        }
+        Some(OpCode::GetData) => {
+            ok(0).write(w);
+            0i32.write(w);
+            Stat::default().write(w);
+        }
+        Some(OpCode::GetChildren) => {
+            ok(0).write(w);
+            0i32.write(w);
+        }
+        Some(OpCode::GetChildren2) => {
+            ok(0).write(w);
+            0i32.write(w);
+            Stat::default().write(w);
+        }
+        Some(OpCode::Delete | OpCode::Ping) => ok(0).write(w),
+        Some(OpCode::CloseSession) => {
+            ok(0).write(w);
+            open = false;
+        }
+        _ => ok(UNIMPLEMENTED).write(w),
+    });
+    Ok(open)
+}
+
+/// Serves one connection until the client closes it, sends closeSession, or sends a
+/// frame that is not ZooKeeper's.
+async fn serve(mut sock: TcpStream, next_session: Arc<AtomicI64>) -> Result<(), ConnError> {
+    sock.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut connected = false;
+    loop {
+        if sock.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let mut open = true;
+        while open && buf.len() >= 4 {
+            let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            let size = usize::try_from(len)
+                .ok()
+                .filter(|&n| n <= MAX_FRAME)
+                .ok_or(ConnError::FrameLength(len))?;
+            if buf.len() < 4 + size {
+                break;
+            }
+            buf.advance(4);
+            let body = buf.split_to(size);
+            if connected {
+                open = answer(&body, &mut out)?;
+            } else {
+                let req = ConnectRequest::from_bytes(&body)?;
+                let session_id = next_session.fetch_add(1, Ordering::Relaxed);
+                frame(&mut out, |w| {
+                    ConnectResponse {
+                        protocol_version: 0,
+                        timeout_ms: req.timeout_ms,
+                        session_id,
+                        passwd: vec![0u8; 16].into(),
+                        read_only: Some(false),
+                    }
+                    .write(w)
+                });
+                connected = true;
+            }
+        }
+        if !out.is_empty() {
+            sock.write_all(&out).await?;
+            out.clear();
+        }
+        if !open {
+            return Ok(());
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let Some(port) = std::env::args().nth(1).and_then(|p| p.parse::<u16>().ok()) else {
+        eprintln!("usage: null_server PORT");
+        return std::process::ExitCode::from(2);
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("null_server: runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("null_server: bind 127.0.0.1:{port}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let next_session = Arc::new(AtomicI64::new(1));
+        loop {
+            match listener.accept().await {
+                Ok((sock, peer)) => {
+                    let next = next_session.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = serve(sock, next).await {
+                            eprintln!("null_server: {peer}: {e}");
+                        }
+                    });
+                }
+                Err(e) => eprintln!("null_server: accept: {e}"),
+            }
+        }
+    })
+}
