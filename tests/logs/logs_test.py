@@ -249,6 +249,14 @@ def case_config(ctx):
     code, out = run("bad-number", "tickTime=abc")
     assert code == 2, out
     assert out.count("tickTime") == 1, f"tickTime named {out.count('tickTime')} times:\n{out}"
+    # A dataDir that is a regular file: exit 3 (ZooKeeper's UNABLE_TO_ACCESS_DATADIR, as
+    # its "Unable to create data directory"), naming the directory, not its myid.
+    afile = os.path.join(d, "afile")
+    with open(afile, "w") as f:
+        f.write("not a directory\n")
+    code, out = run("datadir-file", f"dataDir={afile}")
+    assert code == 3, f"exit {code}:\n{out}"
+    assert "data directory" in out and afile in out and "myid" not in out, out
     netty = "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
     code, out = run("bad-tls", "secureClientPort=22531", netty)
     assert code == 2, out

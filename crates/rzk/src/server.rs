@@ -87,8 +87,12 @@ pub fn run(args: Args) -> ExitCode {
     if rzk_server::storage::settings::datadir_autocreate(&cfg) {
         for dir in [&cfg.data_dir, &cfg.data_log_dir] {
             if let Err(e) = std::fs::create_dir_all(dir) {
-                fatal(&format!("cannot create {}: {e}", dir.display()));
-                return ExitCode::from(2);
+                // ZooKeeper's ExitCode.UNABLE_TO_ACCESS_DATADIR, as for a missing one.
+                fatal(&format!(
+                    "unable to access the data directory {}: cannot create it: {e}",
+                    dir.display()
+                ));
+                return ExitCode::from(3);
             }
         }
     }

@@ -547,7 +547,14 @@ impl Config {
                     })?;
                 self.my_id = Some(id);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dataDir that is a file: ZooKeeper reads myid only in an ensemble (and
+            // then says it is missing); standalone, storage refuses the dataDir itself.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 if self.is_distributed() {
                     return Err(ConfigError::Inconsistent(format!(
                         "{} file is missing",
@@ -786,18 +793,14 @@ impl Config {
                 "dataLogDir" => data_log_dir = Some(PathBuf::from(v)),
                 "tickTime" => {
                     // ZooKeeper reads it as an int: larger values do not start it.
-                    const RANGE: &str = "tickTime must be from 1 to 2147483647 milliseconds";
-                    if v.trim().starts_with('-') {
-                        return Err(invalid(k, v, RANGE));
+                    const RANGE: &str = "must be from 1 to 2147483647 milliseconds";
+                    match v.trim().parse::<i32>() {
+                        Ok(t) if t > 0 => cfg.tick_time_ms = t.unsigned_abs(),
+                        _ => return Err(invalid(k, v, RANGE)),
                     }
-                    let t: u32 = parse_num(k, v)?;
-                    if t == 0 || i32::try_from(t).is_err() {
-                        return Err(invalid(k, v, RANGE));
-                    }
-                    cfg.tick_time_ms = t;
                 }
-                "initLimit" => cfg.init_limit = Some(parse_num(k, v)?),
-                "syncLimit" => cfg.sync_limit = Some(parse_num(k, v)?),
+                "initLimit" => cfg.init_limit = parse_limit(k, v)?,
+                "syncLimit" => cfg.sync_limit = parse_limit(k, v)?,
                 "minSessionTimeout" => min_to = Some(parse_num(k, v)?),
                 "maxSessionTimeout" => max_to = Some(parse_num(k, v)?),
                 // As ZooKeeper: 0 or less is no limit (and `conf` shows it as given).
@@ -1270,6 +1273,21 @@ fn parse_num<T: WholeNumber>(k: &str, v: &str) -> Result<T, ConfigError> {
             format!("not a whole number (expected{unit} from {min} to {max})"),
         )
     })
+}
+
+/// `initLimit` / `syncLimit`: ticks, read as ZooKeeper reads them (a Java int, so
+/// beyond 2147483647 does not start it; 0 is "not set", which a quorum refuses).
+/// Negative values, which ZooKeeper takes and then fails on when a learner connects,
+/// are refused here.
+fn parse_limit(k: &str, v: &str) -> Result<Option<u32>, ConfigError> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(Some(n.unsigned_abs()).filter(|n| *n > 0)),
+        _ => Err(invalid(
+            k,
+            v,
+            "must be from 1 to 2147483647 ticks (0: not set)",
+        )),
+    }
 }
 
 /// A TCP port (0 allowed: ZooKeeper reads `clientPort=0` as "not set").
@@ -1910,18 +1928,40 @@ mod tests {
         );
         assert_eq!(
             err("tickTime=2s"),
-            "tickTime=2s: not a whole number (expected milliseconds from 0 to 4294967295)"
+            "tickTime=2s: must be from 1 to 2147483647 milliseconds"
         );
         assert_eq!(
             err("initLimit=-1"),
-            "initLimit=-1: not a whole number (expected ticks from 0 to 4294967295)"
+            "initLimit=-1: must be from 1 to 2147483647 ticks (0: not set)"
         );
+        // ZooKeeper reads them as Java ints: a larger value does not start it.
+        for kv in [
+            "initLimit=3000000000",
+            "syncLimit=2147483648",
+            "syncLimit=abc",
+        ] {
+            assert!(
+                err(kv).contains("must be from 1 to 2147483647 ticks"),
+                "{kv}"
+            );
+        }
+        // 0 is "not set", which a quorum refuses (as ZooKeeper's "initLimit is not set").
+        let quorum = "dataDir=/d\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888\n";
+        for (kv, want) in [
+            ("initLimit=0\nsyncLimit=2", "initLimit is not set"),
+            ("initLimit=5\nsyncLimit=0", "syncLimit is not set"),
+        ] {
+            let e = Config::from_properties(&format!("{quorum}{kv}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{kv}: {e}");
+        }
         let e = err("server.1=127.0.0.1:2888:x\ninitLimit=5\nsyncLimit=2");
         assert_eq!(
             e,
             "server.1=127.0.0.1:2888:x: election port \"x\" is not a port number (expected 1-65535)"
         );
-        for e in [err("maxClientCnxns=many"), err("initLimit=4M")] {
+        for e in [err("maxClientCnxns=many"), err("maxCnxns=4M")] {
             assert!(
                 !e.contains("u32") && !e.contains("usize") && !e.contains("u64"),
                 "{e}"
