@@ -311,6 +311,23 @@ def enforced(args, kind, port):
             log = s.log("n")
             check(f"{tag} rzk warns of the crossed hard limit",
                   "Quota exceeded: /app [current count=4, hardCountLimit=3]" in log, True)
+            # Warnings are rate-limited per quota root and limit: one root's crossing
+            # does not hold back another's within the same second (a new-operator review:
+            # /wb's was left out as "similar" to /wa's).
+            for r in ("/wa", "/wb"):
+                c.create(r, b"")
+                c.create(f"/zookeeper/quota{r}/zookeeper_limits", b"count=1,bytes=-1",
+                         makepath=True)
+                c.create(f"/zookeeper/quota{r}/zookeeper_stats", b"count=1,bytes=0")
+            c.create("/wa/1", b"")
+            c.create("/wb/1", b"")
+            want = [f"Quota exceeded: {r} [current count=2, softCountLimit=1]" for r in ("/wa", "/wb")]
+            deadline = time.time() + 5
+            while not all(w in s.log("n") for w in want) and time.time() < deadline:
+                time.sleep(0.1)
+            log = s.log("n")
+            check(f"{tag} each quota root's crossing is logged", [w in log for w in want],
+                  [True, True])
         # A limits node the server cannot parse fails the writes under its root
         # (MARSHALLINGERROR, from ZooKeeper's prep; rzk served them: a break-it review).
         # Last: ZooKeeper's mntr stops at such a node.

@@ -115,15 +115,20 @@ struct Scratch {
 }
 
 /// The leader's prep state.
+/// Quota roots and limits whose warnings are rate-limited apart before the quiet ones
+/// are forgotten (see `Prep::quota_warned`).
+const MAX_QUOTA_WARN_KEYS: usize = 1024;
+
 #[derive(Debug)]
 pub struct Prep {
     ttl_enabled: bool,
     /// `zookeeper.enforceQuota`: hard quota limits refuse writes (QUOTAEXCEEDED).
     enforce_quota: bool,
-    /// Rate limit of the quota warnings: txn time of the last one, and how many were
-    /// left out since (ZooKeeper's `RateLogger`).
-    quota_warned_ms: Option<i64>,
-    quota_warnings_dropped: u64,
+    /// Rate limit of the quota warnings, per quota root and limit: txn time of the last
+    /// warning, and how many like it were left out since. ZooKeeper's `RateLogger`
+    /// holds back only repeats of the same message, so one namespace's warnings never
+    /// hide another's.
+    quota_warned: HashMap<(String, &'static str, bool), (i64, u64), foldhash::fast::RandomState>,
     overlay: HashMap<Arc<str>, Pending, foldhash::fast::RandomState>,
     in_flight: VecDeque<InFlight>,
     pending_delta: i64,
@@ -174,8 +179,7 @@ impl Prep {
         Prep {
             ttl_enabled,
             enforce_quota: false,
-            quota_warned_ms: None,
-            quota_warnings_dropped: 0,
+            quota_warned: HashMap::default(),
             overlay: HashMap::default(),
             in_flight: VecDeque::new(),
             pending_delta: 0,
@@ -238,24 +242,31 @@ impl Prep {
         let mut refused = false;
         for e in &crossed {
             let now = c.time;
-            if self
-                .quota_warned_ms
-                .is_none_or(|t| now.saturating_sub(t) >= 1000)
-            {
-                let dropped = std::mem::take(&mut self.quota_warnings_dropped);
-                self.quota_warned_ms = Some(now);
-                tracing::warn!(
-                    path,
-                    enforced = e.hard && self.enforce_quota,
-                    "{e}{}",
-                    if dropped > 0 {
-                        format!(" ({dropped} similar warnings left out)")
-                    } else {
-                        String::new()
-                    }
-                );
-            } else {
-                self.quota_warnings_dropped += 1;
+            if self.quota_warned.len() >= MAX_QUOTA_WARN_KEYS {
+                // Many quota roots over their limits at once: forget those quiet for a
+                // second (their next crossing is logged at once, as after a second).
+                self.quota_warned
+                    .retain(|_, (t, _)| now.saturating_sub(*t) < 1000);
+            }
+            let key = (e.root.clone(), e.what, e.hard);
+            match self.quota_warned.get_mut(&key) {
+                Some((t, dropped)) if now.saturating_sub(*t) < 1000 => *dropped += 1,
+                _ => {
+                    let dropped = self
+                        .quota_warned
+                        .insert(key, (now, 0))
+                        .map_or(0, |(_, d)| d);
+                    tracing::warn!(
+                        path,
+                        enforced = e.hard && self.enforce_quota,
+                        "{e}{}",
+                        if dropped > 0 {
+                            format!(" ({dropped} like it left out)")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
             }
             refused |= e.hard && self.enforce_quota;
         }
