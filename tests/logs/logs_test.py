@@ -257,6 +257,22 @@ def case_config(ctx):
     code, out = run("datadir-file", f"dataDir={afile}")
     assert code == 3, f"exit {code}:\n{out}"
     assert "data directory" in out and afile in out and "myid" not in out, out
+    # A second server on a data directory in use: exit 3 naming it, and the first one's
+    # data untouched (ZooKeeper starts both, which interleave their logs in it).
+    first, first_log = ctx.start("datadir-owner", PORT + 31)
+    zkproc.wait_serving(PORT + 31, first, 30, "the data directory's first server")
+    owned = os.path.join(ctx.dir("datadir-owner"), "data")
+    files = sorted(os.listdir(os.path.join(owned, "version-2")))
+    code, out = run("datadir-second", f"dataDir={owned}")
+    assert code == 3, f"exit {code}:\n{out}"
+    assert "in use by another rzk server" in out and owned in out, out
+    assert first.alive(), read(first_log)
+    assert sorted(os.listdir(os.path.join(owned, "version-2"))) == files, \
+        "the refused server wrote into the data directory"
+    first.stop()
+    ctx.procs.remove(first)
+    code, out = run("datadir-after", f"dataDir={owned}")
+    assert code is None, f"exit {code} once the first server stopped:\n{out}"
     netty = "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
     code, out = run("bad-tls", "secureClientPort=22531", netty)
     assert code == 2, out

@@ -131,6 +131,12 @@ pub fn run(args: Args) -> ExitCode {
                     fatal(why);
                     return ExitCode::from(3);
                 }
+                if let ServerError::DataDirInUse(_) = &e {
+                    // As a data directory rzk cannot use: ZooKeeper's
+                    // ExitCode.UNABLE_TO_ACCESS_DATADIR.
+                    fatal(&e.to_string());
+                    return ExitCode::from(3);
+                }
                 if let ServerError::Open(open) = &e {
                     let hint = match open {
                         rzk_server::storage::OpenError::Epoch(_) => "",

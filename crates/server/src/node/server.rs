@@ -42,6 +42,9 @@ pub enum ServerError {
     Quorum(#[from] QuorumError),
     #[error(transparent)]
     Open(#[from] crate::storage::OpenError),
+    /// Another rzk server holds the data directory (`storage/dir_lock.rs`).
+    #[error(transparent)]
+    DataDirInUse(#[from] crate::storage::dir_lock::DirLockError),
     /// The Prometheus endpoint (`metricsProvider.*`) cannot start.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::prometheus::MetricsError),
@@ -67,6 +70,8 @@ pub struct Server {
     runtime: Option<QuorumRuntime>,
     /// The AdminServer (`admin.enableServer`), if it runs.
     admin: Option<AdminServer>,
+    /// This server's lock on its data directories, released when it is dropped.
+    _dir_lock: crate::storage::dir_lock::DataDirLock,
 }
 
 impl Server {
@@ -83,6 +88,9 @@ impl Server {
         // TLS settings first: a bad key or store stops start-up before anything opens.
         let tls_plan = ClientTlsPlan::from_config(&config)?;
         crate::tls::QuorumTls::from_config(&config)?;
+        // One server per data directory: taken before storage removes unfinished
+        // snapshots or reads a log another server may be writing.
+        let dir_lock = crate::storage::dir_lock::lock(&[&config.data_dir, &config.data_log_dir])?;
         let crate::storage::Recovered {
             tree,
             sessions,
@@ -195,6 +203,7 @@ impl Server {
             autopurge,
             runtime: Some(rt),
             admin,
+            _dir_lock: dir_lock,
         })
     }
 

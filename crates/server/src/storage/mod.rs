@@ -4,6 +4,7 @@
 //! calls [`txnlog::FileTxnLog::sync_all`].
 
 pub mod db;
+pub mod dir_lock;
 pub mod direct_file;
 pub mod epoch_file;
 #[cfg(feature = "failpoints")]
