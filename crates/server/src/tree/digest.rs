@@ -9,6 +9,10 @@ use rzk_proto::Zxid;
 
 /// Digest version written in `TxnDigest` and snapshots.
 pub const DIGEST_VERSION: i32 = 2;
+/// Digest mismatches logged one by one before they are thinned out.
+const MISMATCHES_LOGGED: u64 = 10;
+/// After the first [`MISMATCHES_LOGGED`], one mismatch in this many is logged.
+const MISMATCHES_LOGGED_EVERY: u64 = 1000;
 
 /// The digest a snapshot's trailer records: the tree digest at `zxid`, taken after the
 /// nodes were written.
@@ -153,16 +157,36 @@ impl DataTree {
         }
     }
 
+    /// Logs a mismatch: the first [`MISMATCHES_LOGGED`], then one in
+    /// [`MISMATCHES_LOGGED_EVERY`] with the count so far (a history whose digests all
+    /// differ, such as two servers' logs in one directory, would otherwise log a line
+    /// per txn; ZooKeeper rate-limits its "Digests are not matching" line too). Counted
+    /// rather than timed: the tree reads no clock.
     fn report_digest_mismatch(&mut self, zxid: Zxid, expected: i64, of: &'static str) {
         self.digest_check.mismatches += 1;
-        tracing::warn!(
-            %zxid,
-            expected,
-            actual = self.digest,
-            of,
-            "tree digest mismatch"
-        );
+        let n = self.digest_check.mismatches;
+        if mismatch_logged(n) {
+            tracing::warn!(
+                %zxid,
+                expected,
+                actual = self.digest,
+                of,
+                mismatches = n,
+                "tree digest mismatch{}",
+                if n == MISMATCHES_LOGGED {
+                    format!(" (from here on one in {MISMATCHES_LOGGED_EVERY} is logged)")
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
+}
+
+/// Whether the `n`th digest mismatch (from 1) is logged (see
+/// `DataTree::report_digest_mismatch`).
+fn mismatch_logged(n: u64) -> bool {
+    n <= MISMATCHES_LOGGED || n.is_multiple_of(MISMATCHES_LOGGED_EVERY)
 }
 
 /// The digest of one node. `path` is the client path (`/` is hashed as `""`); nodes
@@ -265,6 +289,15 @@ mod tests {
     fn wrong(mut r: TxnRecord) -> TxnRecord {
         r.digest.as_mut().unwrap().tree_digest += 1;
         r
+    }
+
+    /// A history whose every txn mismatches (two servers' logs merged in one data
+    /// directory, found by a new-operator review) logged one line per txn.
+    #[test]
+    fn digest_mismatches_are_thinned_out_after_the_first_ten() {
+        let logged: Vec<u64> = (1..=5000).filter(|n| mismatch_logged(*n)).collect();
+        assert_eq!(logged[..10], (1..=10).collect::<Vec<_>>()[..]);
+        assert_eq!(logged[10..], [1000, 2000, 3000, 4000, 5000]);
     }
 
     #[test]
