@@ -29,6 +29,8 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -278,6 +280,57 @@ def apache_sync_kind(ens, i, mark):
 
 # ---------------------------------------------------------------------------- variants
 
+def read_frame(s):
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            x = s.recv(n - len(b))
+            assert x, "connection closed"
+            b += x
+        return b
+    (n,) = struct.unpack(">i", exact(4))
+    return exact(n)
+
+
+def raw_call(s, xid, op, body):
+    """Sends one request; returns (reply zxid, err) of its reply."""
+    payload = struct.pack(">ii", xid, op) + body
+    s.sendall(struct.pack(">i", len(payload)) + payload)
+    _, zxid, err = struct.unpack(">iqi", read_frame(s)[:16])
+    return zxid, err
+
+
+def jute_str(v):
+    b = v.encode()
+    return struct.pack(">i", len(b)) + b
+
+
+def create_body(path):
+    return (jute_str(path) + struct.pack(">i", -1) + struct.pack(">ii", 1, 31)
+            + jute_str("world") + jute_str("anyone") + struct.pack(">i", 0))
+
+
+def malformed_through_all(e, tag):
+    """Through every member, a create, a create whose body ends inside its path, and a
+    create: the malformed one is answered MARSHALLINGERROR and takes the zxid between the
+    two others (the leader's prep logs it as an error txn, whichever member got it)."""
+    for i in sorted(e.procs):
+        s = socket.create_connection(("127.0.0.1", e.base + i), timeout=10)
+        try:
+            req = struct.pack(">iqiqi", 0, 0, 10000, 0, 16) + b"\0" * 16 + b"\0"
+            s.sendall(struct.pack(">i", len(req)) + req)
+            read_frame(s)
+            z0, err0 = raw_call(s, 1, 1, create_body(f"/mixed/{tag}-m{i}a"))
+            z1, err1 = raw_call(s, 2, 1, struct.pack(">i", 9) + b"/x")
+            z2, err2 = raw_call(s, 3, 1, create_body(f"/mixed/{tag}-m{i}b"))
+            assert (err0, err1, err2) == (0, -5, 0), (i, e.kinds[i], err0, err1, err2)
+            assert (z1 - z0, z2 - z1) == (1, 1), \
+                f"member {i} ({e.kinds[i]}): zxids {z0:#x} {z1:#x} {z2:#x}"
+            raw_call(s, 4, -11, b"")
+        finally:
+            s.close()
+
+
 def v_zk2rzk1(args, tmp):
     e = Ensemble(args, tmp, "zk2rzk1", args.base_port, {1: "apache", 2: "apache", 3: "rzk"})
     try:
@@ -287,8 +340,10 @@ def v_zk2rzk1(args, tmp):
         leader = e.settled()
         assert e.kinds[leader] == "rzk", f"expected rzk 3 to lead, {leader} leads"
         e.write_through_all("a")
+        malformed_through_all(e, "a")
         n = e.assert_equal_trees()
-        print(f"  rzk 3 leads ZooKeeper 1, 2: {n} znodes equal on all", flush=True)
+        print(f"  rzk 3 leads ZooKeeper 1, 2: {n} znodes equal on all; a malformed write "
+              "through each is one error txn", flush=True)
 
         # TRUNC: a proposal only the rzk leader has logged (its followers killed first).
         c = e.client([3], retry=False)  # the session needs the quorum
@@ -353,8 +408,10 @@ def v_zk1rzk2(args, tmp):
         assert e.settled() == leader
         assert e.kinds[leader] == "apache", f"expected ZooKeeper 3 to lead, {leader} leads"
         e.write_through_all("a")
+        malformed_through_all(e, "a")
         n = e.assert_equal_trees()
-        print(f"  ZooKeeper 3 leads rzk 1, 2: {n} znodes equal on all", flush=True)
+        print(f"  ZooKeeper 3 leads rzk 1, 2: {n} znodes equal on all; a malformed write "
+              "through each is one error txn", flush=True)
 
         # TRUNC of ZooKeeper from an rzk leader: a proposal only the ZooKeeper leader logged.
         c = e.client([3], retry=False)  # the session needs the quorum

@@ -316,6 +316,59 @@ fn three_voters_roll_their_logs_at_the_size_limit_and_digest_error_txns() {
     }
 }
 
+/// A malformed write sent to a follower (or an observer) goes to the leader as sent, whose
+/// prep fails it and logs an error txn on every member: it takes a zxid, as a ZooKeeper
+/// follower forwards every write unread. The follower answered such a write itself
+/// (MARSHALLINGERROR after a sync), so the ensemble's zxids moved differently from
+/// ZooKeeper's and its answer carried an older zxid.
+#[test]
+fn a_malformed_write_on_a_follower_is_an_error_txn_of_the_ensemble() {
+    use rzk_proto::{ErrorCode, Jute, OpCode};
+    let mut ensemble = TestEnsemble::builder(3).start();
+    let leader = ensemble.wait_serving();
+    let follower = ensemble
+        .members()
+        .map(|(id, _)| id)
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let addr = ensemble.member(follower).addr();
+    let zxids = runtime().block_on(async move {
+        let mut c = RawClient::connect(addr, 10_000).await;
+        let create = |path: &str| {
+            let mut b = Vec::new();
+            path.to_owned().write(&mut b);
+            b.extend_from_slice(&(-1i32).to_be_bytes()); // null data
+            b.extend_from_slice(&1i32.to_be_bytes()); // one ACL: world:anyone, all
+            31i32.write(&mut b);
+            "world".to_owned().write(&mut b);
+            "anyone".to_owned().write(&mut b);
+            0i32.write(&mut b);
+            b
+        };
+        let (before, _) = c.call(OpCode::Create.code(), &create("/before")).await;
+        assert_eq!(before.err, 0);
+        // A create whose body ends inside its path.
+        let (bad, _) = c
+            .call(OpCode::Create.code(), &[0, 0, 0, 9, b'/', b'x'])
+            .await;
+        assert_eq!(bad.err, ErrorCode::MarshallingError.code());
+        let (after, _) = c.call(OpCode::Create.code(), &create("/after")).await;
+        assert_eq!(after.err, 0);
+        (before.zxid, bad.zxid, after.zxid)
+    });
+    assert_eq!(
+        zxids.1,
+        zxids.0 + 1,
+        "the malformed write's zxid (before, bad, after): {zxids:?}"
+    );
+    assert_eq!(zxids.2, zxids.1 + 1, "(before, bad, after): {zxids:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    ensemble.stop();
+    for d in ensemble.members().map(|(_, s)| s.data_dir()) {
+        assert_eq!(error_txns(d).0, 1, "{}: error txns", d.display());
+    }
+}
+
 #[test]
 fn three_voters_close_orphan_sessions_through_the_write_path() {
     use rzk_server::storage::db::{save_snapshot, SnapshotOptions};

@@ -1037,7 +1037,12 @@ impl Conn {
                 tracing::debug!(conn = self.id, op = hdr.op, "request refused: {e}");
                 if e.log_error_txn {
                     let code = e.reply.unwrap_or(ErrorCode::MarshallingError);
-                    self.submit(hdr.xid, JobKind::ErrorTxn(code), e.close).await
+                    let kind = JobKind::ErrorTxn {
+                        code,
+                        op: hdr.op,
+                        body: Bytes::copy_from_slice(body),
+                    };
+                    self.submit(hdr.xid, kind, e.close).await
                 } else {
                     self.local(
                         hdr.xid,

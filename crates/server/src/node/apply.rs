@@ -177,7 +177,7 @@ fn reply(shared: &Shared, job: &Job) {
     };
     match &job.kind {
         JobKind::Sync(_) => answer_sync(shared, job),
-        JobKind::ErrorTxn(code) => {
+        JobKind::ErrorTxn { code, .. } => {
             let zxid = shared.tree().last_zxid();
             shared.clients.send_to(
                 conn,
@@ -474,10 +474,18 @@ fn reply_to_origin(tree: &DataTree, job: &Job, result: &ApplyResult) -> Option<C
             frame: write_reply_frame(job.xid, zxid, req.op_code(), result),
             close: false,
         },
-        JobKind::ErrorTxn(code) => ConnMsg::Done {
-            frame: reply_frame(job.xid, zxid, code.code(), &[]),
-            close: false,
-        },
+        JobKind::ErrorTxn { code, .. } => {
+            // The logged txn's code: a forwarded request was failed by the leader's prep
+            // (a ZooKeeper leader may name another error than this server's decoder).
+            let code = match &result.reply {
+                crate::tree::TxnReply::Error(c) => *c,
+                _ => *code,
+            };
+            ConnMsg::Done {
+                frame: reply_frame(job.xid, zxid, code.code(), &[]),
+                close: false,
+            }
+        }
         JobKind::Reconfig(_) => {
             // ZooKeeper answers with the new /zookeeper/config (GetDataResponse).
             let frame = match &result.reply {

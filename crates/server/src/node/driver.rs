@@ -1057,10 +1057,11 @@ impl Driver {
                 self.remote_pending.insert((job.session, job.xid), job);
                 p
             }
-            JobKind::ErrorTxn(_) => {
-                // Answered in order after a round trip through the leader.
-                let p = forward::sync_packet(job.session, job.xid, "/", &job.auth);
-                self.learner_syncs.push_back(LearnerSync::Local(job));
+            JobKind::ErrorTxn { op, body, .. } => {
+                // Forwarded as sent: the leader logs the error txn (a zxid, as on
+                // ZooKeeper) and the reply follows its commit, in the session's order.
+                let p = forward::raw_packet(job.session, job.xid, *op, body.clone(), &job.auth);
+                self.remote_pending.insert((job.session, job.xid), job);
                 p
             }
             JobKind::Stop => return,
@@ -1131,7 +1132,7 @@ impl Driver {
                     );
                     self.propose(rec, Some(job));
                 }
-                JobKind::ErrorTxn(code) => {
+                JobKind::ErrorTxn { code, .. } => {
                     let rec = self.prepare(
                         job.session,
                         job.xid,

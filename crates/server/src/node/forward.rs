@@ -34,18 +34,7 @@ pub fn encode_write(req: &WriteRequest) -> (i32, Vec<u8>) {
 }
 
 fn packet(session: SessionId, cxid: i32, op: i32, body: Vec<u8>, auth: &AuthInfo) -> QuorumPacket {
-    let f = ForwardedRequest {
-        session_id: session.0,
-        cxid,
-        op_type: op,
-        body: Bytes::from(body),
-    };
-    QuorumPacket {
-        ty: PacketType::Request,
-        zxid: -1,
-        data: Some(Bytes::from(f.encode())),
-        authinfo: Some(auth.id_list()),
-    }
+    raw_packet(session, cxid, op, Bytes::from(body), auth)
 }
 
 /// REQUEST for a client write.
@@ -57,6 +46,29 @@ pub fn write_packet(
 ) -> QuorumPacket {
     let (op, body) = encode_write(req);
     packet(session, cxid, op, body, auth)
+}
+
+/// REQUEST for a client request forwarded as it was sent (`op`, `body`): a malformed
+/// write, which the leader's prep fails and logs as an error txn.
+pub fn raw_packet(
+    session: SessionId,
+    cxid: i32,
+    op: i32,
+    body: Bytes,
+    auth: &AuthInfo,
+) -> QuorumPacket {
+    let f = ForwardedRequest {
+        session_id: session.0,
+        cxid,
+        op_type: op,
+        body,
+    };
+    QuorumPacket {
+        ty: PacketType::Request,
+        zxid: -1,
+        data: Some(Bytes::from(f.encode())),
+        authinfo: Some(auth.id_list()),
+    }
 }
 
 /// REQUEST for a client `sync` (also used as an ordering barrier).

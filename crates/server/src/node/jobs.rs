@@ -26,8 +26,15 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub enum JobKind {
     Write(WriteRequest),
-    /// A request refused before prep that ZooKeeper still logs as an error txn.
-    ErrorTxn(ErrorCode),
+    /// A request refused before prep that ZooKeeper still logs as an error txn (it
+    /// consumes a zxid). `op` and `body` are the request as the client sent it: a learner
+    /// forwards them to the leader, whose prep fails them the same way and logs the error
+    /// txn (as a ZooKeeper follower forwards every write without reading it).
+    ErrorTxn {
+        code: ErrorCode,
+        op: i32,
+        body: bytes::Bytes,
+    },
     /// The reconfig request (opcode 16): prepared by the leader's
     /// [`crate::prep::Prep::prepare_reconfig`], forwarded there by learners.
     Reconfig(ReconfigRequest),
