@@ -622,3 +622,57 @@ async fn frames_batched_in_one_write_or_split_over_many_are_answered_in_order() 
     }
     server.stop();
 }
+
+/// A session re-attaching while its old connection is stuck writing to a client that
+/// reads nothing (both socket buffers full) is answered at once, and the old connection
+/// is dropped, as ZooKeeper closes it. The old connection's task stayed blocked in its
+/// write: the re-attach waited `SUPERSEDED_WAIT` (5 s) for it, long enough for a client
+/// that times out its connect as Java's does (session timeout / number of hosts) to
+/// give up, and the old connection stayed registered (found by a break-it review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_reattaches_while_its_old_connection_is_stuck_writing() {
+    use rzk_server::net::conn::SUPERSEDED_WAIT;
+    let mut server = TestServer::start();
+    let addr = server.addr();
+    let mut w = RawClient::connect(addr, 10_000).await;
+    assert_eq!(w.create("/big", &vec![b'x'; 500_000], 0).await.0, 0);
+    let mut a = RawClient::connect(addr, 10_000).await;
+    assert_eq!(a.create("/mine", b"", 1).await.0, 0);
+    // 300 getData of 500 KB, never read: ~150 MB of replies the server cannot write.
+    let body = GetDataRequest {
+        path: "/big".into(),
+        watch: false,
+    }
+    .to_bytes();
+    for i in 0..300 {
+        a.send(1000 + i, rzk_proto::OpCode::GetData.code(), &body)
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let Ok(mut b) = RawClient::resume(addr, 10_000, a.session_id(), a.passwd()).await else {
+        panic!("resume refused");
+    };
+    let took = started.elapsed();
+    assert!(
+        took < SUPERSEDED_WAIT,
+        "the re-attach waited {took:?} for the stuck connection"
+    );
+    let st = b.exists("/mine", false).await.unwrap();
+    assert_eq!(st.ephemeral_owner, a.session_id());
+    // Only w's and b's connections remain registered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = server.server().shared().clients.registry().conns.len();
+        if n == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} connections registered: the stuck one was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(a);
+    server.stop();
+}

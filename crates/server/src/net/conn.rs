@@ -191,9 +191,17 @@ pub async fn serve(
     let stats = conn.stats.clone();
     let result = tokio::select! {
         r = conn.run(rd) => r,
-        _ = stats.overflow.notified() => Err(ConnError::Closed("too many watch notifications queued")),
+        _ = stats.stop_now.notified() => Err(ConnError::Closed(
+            if stats.superseded.load(Ordering::Relaxed) {
+                "its session re-attached on another connection"
+            } else {
+                "too many watch notifications queued"
+            }
+        )),
     };
-    let overflowed = stats.overflowed.load(Ordering::Relaxed);
+    // Dropped at once: nothing more is flushed to a client that may not read.
+    let overflowed =
+        stats.overflowed.load(Ordering::Relaxed) || stats.superseded.load(Ordering::Relaxed);
     match &result {
         Ok(()) => tracing::debug!(%addr, conn = id, "connection closed"),
         Err(ConnError::Frame(FrameError::Eof)) => {
@@ -815,9 +823,7 @@ impl Conn {
             if old != self.id {
                 reg.by_session.remove(&sid);
                 if let Some(e) = reg.conns.get_mut(&old) {
-                    e.session = None;
-                    let _ =
-                        e.tx.send(ConnMsg::Close("client reconnected on another connection"));
+                    e.supersede("client reconnected on another connection");
                     self.superseded.push(e.alive.clone());
                 }
             }
@@ -836,9 +842,7 @@ impl Conn {
         if let Some(old) = reg.by_session.insert(sid, self.id) {
             if old != self.id {
                 if let Some(e) = reg.conns.get_mut(&old) {
-                    e.session = None;
-                    let _ =
-                        e.tx.send(ConnMsg::Close("session moved to another connection"));
+                    e.supersede("session moved to another connection");
                     self.superseded.push(e.alive.clone());
                 }
             }

@@ -55,9 +55,13 @@ pub struct ConnStats {
     pub notify_bytes: AtomicU64,
     /// Set once the notification queue overflowed; the connection is being closed.
     pub overflowed: std::sync::atomic::AtomicBool,
-    /// Woken when the notification queue overflows: the connection's task stops at once,
-    /// even while it is blocked writing to a client that does not read.
-    pub overflow: tokio::sync::Notify,
+    /// Set once the connection's session re-attached on another connection; it is
+    /// being closed (see [`ConnEntry::supersede`]).
+    pub superseded: std::sync::atomic::AtomicBool,
+    /// Woken when the connection must end at once (its notification queue overflowed, or
+    /// its session moved to another connection): its task stops even while it is blocked
+    /// writing to a client that does not read, and nothing more is written to it.
+    pub stop_now: tokio::sync::Notify,
 }
 
 /// Most bytes of watch notifications queued for one connection (not yet written to its
@@ -140,6 +144,19 @@ pub struct ConnEntry {
 }
 
 impl ConnEntry {
+    /// Ends this connection at once because its session re-attached on another one
+    /// (ZooKeeper closes the old connection then): it is told why, and its task stops
+    /// even if it is blocked writing to a socket the client no longer reads, so the new
+    /// connection's re-attach does not wait for it. Nothing it had not handed to the
+    /// write path yet is sent after this.
+    pub fn supersede(&mut self, why: &'static str) {
+        self.session = None;
+        let _ = self.tx.send(ConnMsg::Close(why));
+        if !self.stats.superseded.swap(true, Ordering::Relaxed) {
+            self.stats.stop_now.notify_one();
+        }
+    }
+
     /// Queues a watch notification frame for this connection; `false` when it was dropped
     /// because the connection is closed or its queue is over [`MAX_QUEUED_NOTIFY_BYTES`]
     /// (then the connection is told to close at once).
@@ -158,7 +175,7 @@ impl ConnEntry {
                     "closing connection: over {MAX_QUEUED_NOTIFY_BYTES} bytes of watch notifications queued (the client does not read its socket)"
                 );
                 crate::metrics::metrics().connection_drop_count.inc();
-                self.stats.overflow.notify_one();
+                self.stats.stop_now.notify_one();
             }
             return false;
         }
@@ -306,7 +323,7 @@ mod tests {
         rt.block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(1),
-                e.stats.overflow.notified(),
+                e.stats.stop_now.notified(),
             )
             .await
             .expect("overflow wakes the connection's task");
