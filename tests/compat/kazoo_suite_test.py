@@ -67,6 +67,16 @@ NOT_RUN = {
                      "a ZooKeeper started with its keystores; client TLS is tests/tls",
 }
 
+# kazoo's tests that race the server (test name -> its module and the race). A failure of
+# one of these, and only these, is run once more against the same server; it must pass
+# then. Any other failure fails the run at once.
+RACY = {
+    "TestConnectionDrop.test_connection_dropped": (
+        "test_connection",
+        "a 1 MB set must still be unanswered when kazoo drops its own connection; a server "
+        "that answers first (seen against ZooKeeper 3.8 on a CI run) fails it"),
+}
+
 # Skips kazoo's tests make themselves that are expected here (test name -> what their
 # reason says): anything else skipped fails the run, so a test cannot go quiet.
 EXPECTED_SKIPS = {
@@ -243,6 +253,19 @@ def main():
         for o in out.outcome.values():
             counts[o] = counts.get(o, 0) + 1
         bad = sorted(n for n, o in out.outcome.items() if o == "failed")
+        if bad and all(n.split(".", 1)[-1] in RACY or n in RACY for n in bad):
+            for n in list(bad):
+                key = n if n in RACY else n.split(".", 1)[-1]
+                module, race = RACY[key]
+                again = Outcomes()
+                pytest.main(["-q", "-p", "no:cacheprovider", "-o", "log_level=WARNING",
+                             "-k", key.rsplit(".", 1)[-1], "--pyargs", f"kazoo.tests.{module}"],
+                            plugins=[again])
+                passed = bool(again.outcome) and all(o == "passed" for o in again.outcome.values())
+                print(f"[{args.impl}] {n} failed ({race}); run again: "
+                      + ("passed" if passed else "failed again"))
+                if passed:
+                    bad.remove(n)
         unexpected_skips = sorted(
             n for n, o in out.outcome.items() if o == "skipped"
             and EXPECTED_SKIPS.get(n.rsplit(".", 1)[-1], "\0") not in out.reason.get(n, ""))
