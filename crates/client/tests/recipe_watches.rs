@@ -307,6 +307,36 @@ async fn a_take_that_fails_after_its_listing_leaves_no_watch() {
     finish(a, b, &root).await;
 }
 
+/// A wait on a barrier that is not set (or no longer) returns at once and leaves no
+/// exists watch on the absent node: it stayed on the server until a barrier was set there
+/// again, one per wait.
+#[tokio::test]
+async fn a_wait_on_an_absent_barrier_leaves_no_watch() {
+    let (a, b, root) = two_clients("absentbarrier").await;
+    let path = format!("{root}/barrier");
+    let waiter = Barrier::new(b.clone(), &path).unwrap();
+    assert!(waiter.wait(None).await.unwrap());
+    assert!(
+        !watched(&b, &path, WatcherType::Data).await,
+        "a wait on an absent barrier left its exists watch"
+    );
+    // Removed while the wait is under way: the watch fired, nothing is left either.
+    Barrier::new(a.clone(), &path).unwrap().set().await.unwrap();
+    let wait = tokio::spawn({
+        let waiter = Barrier::new(b.clone(), &path).unwrap();
+        async move { waiter.wait(None).await }
+    });
+    until_watched(&b, &path, WatcherType::Data).await;
+    Barrier::new(a.clone(), &path)
+        .unwrap()
+        .remove()
+        .await
+        .unwrap();
+    assert!(wait.await.unwrap().unwrap());
+    assert!(!watched(&b, &path, WatcherType::Data).await);
+    finish(a, b, &root).await;
+}
+
 #[tokio::test]
 async fn timed_out_barrier_waits_leave_no_watch() {
     let (a, b, root) = two_clients("barrierwatch").await;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::util::{
-    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path, set_watch,
+    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path,
+    forget_watch, set_watch,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -89,6 +90,10 @@ impl Barrier {
                 Err(e) => return Err(e),
             };
             if stat.is_none() {
+                // The exists watch on the absent node would stay on the server until a
+                // barrier is set there again (Curator's waitOnBarrier leaves it).
+                drop(w);
+                forget_watch(&self.client, &self.path, WatcherType::Data).await;
                 return Ok(true);
             }
             let Some(ev) =
