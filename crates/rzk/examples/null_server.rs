@@ -43,7 +43,7 @@ enum ConnError {
     Decode(#[from] rzk_proto::DecodeError),
 }
 
-/// Appends one length-prefixed frame made of `parts` to `out`.
+/// Appends one length-prefixed frame to `out`, its body written by `write`.
 fn frame(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);

@@ -114,11 +114,11 @@ struct Scratch {
     delta: i64,
 }
 
-/// The leader's prep state.
 /// Quota roots and limits whose warnings are rate-limited apart before the quiet ones
 /// are forgotten (see `Prep::quota_warned`).
 const MAX_QUOTA_WARN_KEYS: usize = 1024;
 
+/// The leader's prep state.
 #[derive(Debug)]
 pub struct Prep {
     ttl_enabled: bool,

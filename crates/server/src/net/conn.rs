@@ -200,7 +200,7 @@ pub async fn serve(
         )),
     };
     // Dropped at once: nothing more is flushed to a client that may not read.
-    let overflowed =
+    let dropped =
         stats.overflowed.load(Ordering::Relaxed) || stats.superseded.load(Ordering::Relaxed);
     match &result {
         Ok(()) => tracing::debug!(%addr, conn = id, "connection closed"),
@@ -213,7 +213,7 @@ pub async fn serve(
             tracing::info!(%addr, conn = id, session = %format_args!("0x{:x}", conn.session), "closing connection: {e}")
         }
     }
-    if !overflowed {
+    if !dropped {
         let _ = conn.wr.flush().await;
         let _ = conn.wr.shutdown().await;
     }

@@ -177,17 +177,9 @@ fn reply(shared: &Shared, job: &Job) {
     };
     match &job.kind {
         JobKind::Sync(_) => answer_sync(shared, job),
-        JobKind::ErrorTxn { code, .. } => {
-            let zxid = shared.tree().last_zxid();
-            shared.clients.send_to(
-                conn,
-                ConnMsg::Done {
-                    frame: reply_frame(job.xid, zxid, code.code(), &[]),
-                    close: false,
-                },
-            );
-        }
-        _ => {}
+        // Every other job is answered with its txn (an error txn too, on a learner as
+        // well since it forwards malformed writes to the leader).
+        _ => debug_assert!(false, "only syncs are answered without a txn (conn {conn})"),
     }
 }
 
