@@ -10,9 +10,13 @@
   mixed    2 rzk voters and 1 Apache ZooKeeper 3.8 voter, all with sslQuorum=true: the
            ensemble settles, writes replicate to every member, the leader is killed and
            the rest elect a new one.
+  jvmtrust 2 rzk voters and 1 ZooKeeper voter with ssl.quorum.keyStore.* but no
+           ssl.quorum.trustStore.*: each trusts the JVM default trust store named by
+           -Djavax.net.ssl.trustStore (JVMFLAGS for rzk), as ZooKeeper's quorum does; the
+           ensemble forms, replicates and re-elects.
 
   tests/tls/quorum_tls_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
-      [--variants tls3,rolling,mixed] [--base-port 23600] [--keep]
+      [--variants tls3,rolling,mixed,names,jvmtrust] [--base-port 23600] [--keep]
 
 Prints one line per variant and "N passed, M failed"; exits 1 on a failure. Everything
 listens on 127.0.0.1; only processes started here are signalled.
@@ -50,17 +54,20 @@ class Ensemble:
     def port(self, i):
         return self.base + i
 
-    def start(self, i, settings):
+    def start(self, i, settings, jvm_flags=()):
+        """Starts member i with zoo.cfg `settings` and `-D` flags `jvm_flags` (JVMFLAGS
+        for rzk, java arguments for ZooKeeper)."""
         d = os.path.join(self.dir, f"s{i}")
         if self.kinds[i] == "rzk":
             cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port(i), *settings,
                                       servers=self.servers, myid=i)
-            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i))
+            env = {"JVMFLAGS": " ".join(jvm_flags)} if jvm_flags else None
+            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port(i), env=env)
         else:
             zkproc.write_myid(os.path.join(d, "data"), i)
             self.procs[i] = zkproc.start_apache(self.args.apache, self.port(i), d,
                                                 "initLimit=10", "syncLimit=5", *settings,
-                                                *self.servers)
+                                                *jvm_flags, *self.servers)
 
     def stop(self, i, kill=False):
         p = self.procs.pop(i)
@@ -235,14 +242,35 @@ def v_names(args, tmp, c):
         e.stop_all()
 
 
-VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed, "names": v_names}
+def v_jvmtrust(args, tmp, c):
+    e = Ensemble(args, tmp, "jvmtrust", args.base_port + 120,
+                 {1: "rzk", 2: "rzk", 3: "apache"})
+    settings = [s for s in quorum_tls(c) if ".trustStore." not in s]
+    flags = [f"-Djavax.net.ssl.trustStore={c}/trust.jks",
+             f"-Djavax.net.ssl.trustStorePassword={certs.PASSWORD}"]
+    try:
+        for i in (3, 1, 2):
+            e.start(i, settings, flags)
+        leader = e.settled(90)
+        e.replicated("/jvmtrust/a", b"1")
+        for i in (1, 2):
+            assert tls_handshake_ok(e.base + 20 + i, c), f"election port {i} not TLS"
+        e.stop(leader, kill=True)
+        e.settled(90)
+        e.replicated("/jvmtrust/b", b"2")
+    finally:
+        e.stop_all()
+
+
+VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed, "names": v_names,
+            "jvmtrust": v_jvmtrust}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
     ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
-    ap.add_argument("--variants", default="tls3,rolling,mixed,names")
+    ap.add_argument("--variants", default="tls3,rolling,mixed,names,jvmtrust")
     ap.add_argument("--base-port", type=int, default=23600)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()

@@ -194,8 +194,9 @@ pub fn server_jvm_flags_from_env() -> String {
 
 /// The system properties of JVM flags (`-Dname=value` in `SERVER_JVMFLAGS` and
 /// `JVMFLAGS`, as ZooKeeper's zkServer.sh passes them) that a ZooKeeper server reads: `zookeeper.*`,
-/// `java.security.auth.login.config`, `jute.maxbuffer`, `znode.container.*` and
-/// `readonlymode.enabled`. Other flags (heap size, logging, ...) are dropped.
+/// `java.security.auth.login.config`, `jute.maxbuffer`, `znode.container.*`,
+/// `readonlymode.enabled` and the JVM's default trust store
+/// ([`JVM_TRUST_STORE_PROPERTIES`]). Other flags (heap size, logging, ...) are dropped.
 pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
     flags
         .split_whitespace()
@@ -211,9 +212,23 @@ pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
                     k.as_str(),
                     "java.security.auth.login.config" | "jute.maxbuffer" | "readonlymode.enabled"
                 )
+                || JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str())
         })
         .collect()
 }
+
+/// The JVM's own properties for its default trust store (JSSE's `TrustStoreManager`):
+/// the store, its password and its type. ZooKeeper's quorum TLS falls back to that
+/// default trust store when `ssl.quorum.trustStore.location` is unset
+/// (`X509Util` passes no trust manager to `SSLContext.init`), so rzk reads them from
+/// the JVM flags (`tls::TlsSettings::from_config`). Only a `-D` flag sets them: a zoo.cfg
+/// line of the same name becomes `zookeeper.javax.net.ssl...` in ZooKeeper, which the
+/// JVM does not read.
+pub const JVM_TRUST_STORE_PROPERTIES: [&str; 3] = [
+    "javax.net.ssl.trustStore",
+    "javax.net.ssl.trustStorePassword",
+    "javax.net.ssl.trustStoreType",
+];
 
 /// Role of a `server.N` member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +469,16 @@ impl Config {
         Config::load_with(path, &[])
     }
 
+    /// The value in force of the system property `key` given as a JVM flag
+    /// ([`Config::jvm_properties`]; of repeated flags the last, as the JVM takes it).
+    pub fn jvm_property(&self, key: &str) -> Option<&str> {
+        self.jvm_properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// [`Config::load`] with system properties (e.g. [`jvm_flag_properties`]) that
     /// zoo.cfg's own keys override, as ZooKeeper's zoo.cfg overrides `-D` flags.
     pub fn load_with(path: &Path, system: &[(String, String)]) -> Result<Config, ConfigError> {
@@ -651,7 +676,12 @@ impl Config {
             system
                 .iter()
                 .map(|(k, v)| {
-                    let in_file = file_own.iter().rev().find(|(f, _)| *f == bare(k));
+                    // zoo.cfg cannot set a JVM property (ZooKeeper prefixes its keys).
+                    let in_file = file_own
+                        .iter()
+                        .rev()
+                        .filter(|_| !JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()))
+                        .find(|(f, _)| *f == bare(k));
                     (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
                 })
                 .collect(),
@@ -659,6 +689,9 @@ impl Config {
         let mut props = file_sysprops.clone();
         props.extend(flags.iter().cloned());
         props.extend(file_own.iter().cloned());
+        // The JVM's trust-store properties are read from the flags only
+        // (`jvm_properties`); they are no zoo.cfg keys.
+        props.retain(|(k, _)| !JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()));
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
@@ -687,6 +720,18 @@ impl Config {
                 k,
                 format!(
                     "{k} in zoo.cfg is overridden by {winner} from {from} (ZooKeeper ignores a zoo.cfg key spelt zookeeper.*)"
+                ),
+            );
+        }
+        for (k, _) in file_own
+            .iter()
+            .filter(|(k, _)| JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()))
+        {
+            cfg.note(
+                NoteLevel::Warn,
+                k,
+                format!(
+                    "{k} in zoo.cfg is not read: ZooKeeper makes it the property zookeeper.{k}, which its JVM does not read; pass -D{k} in SERVER_JVMFLAGS"
                 ),
             );
         }
@@ -2192,6 +2237,36 @@ mod tests {
         );
         // Both variables, SERVER_JVMFLAGS first (zkServer.sh's order).
         assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
+    }
+
+    /// The JVM's trust-store properties come from the flags only: the last flag wins, a
+    /// zoo.cfg line of the same name neither overrides it nor is read (a warning says
+    /// so), and neither is taken for an unknown key.
+    #[test]
+    fn jvm_trust_store_properties_come_from_the_flags_only() {
+        let flags = jvm_flag_properties(
+            "-Djavax.net.ssl.trustStore=/a.jks -Djavax.net.ssl.trustStore=/b.jks -Djavax.net.ssl.trustStorePassword=pw -Djavax.net.ssl.keyStore=/k.jks",
+        );
+        let c = Config::from_properties_with(
+            "dataDir=/d\njavax.net.ssl.trustStore=/file.jks\n",
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.jvm_property("javax.net.ssl.trustStore"), Some("/b.jks"));
+        assert_eq!(
+            c.jvm_property("javax.net.ssl.trustStorePassword"),
+            Some("pw")
+        );
+        assert_eq!(c.jvm_property("javax.net.ssl.keyStore"), None);
+        assert!(c.unknown.get("javax.net.ssl.trustStore").is_none());
+        let notes: Vec<_> = c
+            .notes
+            .iter()
+            .filter(|n| n.key.starts_with("javax."))
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].message.contains("not read"), "{notes:?}");
+        assert!(!format!("{:?}", c.jvm_properties).contains("pw"));
     }
 
     /// A zoo.cfg key spelt as a system property (`zookeeper.X`), which ZooKeeper ignores,

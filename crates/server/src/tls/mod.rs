@@ -156,6 +156,57 @@ pub fn property<'a>(cfg: &'a Config, bare: &str) -> Option<&'a str> {
         .map(|s| s.as_str())
 }
 
+/// The JVM's default trust store, named by the JVM flag `-Djavax.net.ssl.trustStore`
+/// (password `-Djavax.net.ssl.trustStorePassword`, default none; type
+/// `-Djavax.net.ssl.trustStoreType`, default the JVM's PKCS12, which also reads a JKS
+/// file). ZooKeeper's quorum TLS trusts that store when `ssl.quorum.trustStore.location`
+/// is unset (`X509Util` gives `SSLContext.init` no trust manager, so JSSE's default one
+/// is used). `Ok(None)` without the flag: [`TlsSettings::roots`] then takes the system's
+/// CAs, as the JVM falls back to its `cacerts`.
+///
+/// Errors (start-up stops, naming the key): the location `NONE` (a PKCS#11 token) and a
+/// type other than JKS or PKCS12 (the JVM has no PEM key store); an unreadable store
+/// fails later, when [`TlsSettings::roots`] loads it.
+fn jvm_default_trust_store(cfg: &Config) -> Result<Option<StoreSpec>, TlsError> {
+    let [loc_key, password_key, type_key] = crate::config::JVM_TRUST_STORE_PROPERTIES;
+    let Some(location) = cfg.jvm_property(loc_key).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    if location == "NONE" {
+        return Err(TlsError::Unsupported {
+            key: loc_key.to_owned(),
+            reason: "NONE (a PKCS#11 token, not a file) cannot be read by rzk".into(),
+        });
+    }
+    let ty = match cfg.jvm_property(type_key).filter(|t| !t.is_empty()) {
+        None => StoreType::Pkcs12,
+        Some(t) => match StoreType::from_property(t) {
+            Some(ty @ (StoreType::Jks | StoreType::Pkcs12)) => ty,
+            _ => {
+                return Err(TlsError::Invalid {
+                    key: type_key.to_owned(),
+                    value: t.to_owned(),
+                    reason: "rzk reads JKS and PKCS12 default trust stores".into(),
+                })
+            }
+        },
+    };
+    tracing::info!(
+        location,
+        "ssl.quorum.trustStore.location is not set: the quorum trusts the JVM flag's -D{loc_key}, as ZooKeeper's JVM does"
+    );
+    Ok(Some(StoreSpec {
+        location: PathBuf::from(location),
+        password: Password(
+            cfg.jvm_property(password_key)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        ty,
+        key: loc_key.to_owned(),
+    }))
+}
+
 fn parse_bool(key: &str, v: &str) -> Result<bool, TlsError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -275,7 +326,10 @@ impl TlsSettings {
             }))
         };
         let key_store = store("keyStore")?;
-        let trust_store = store("trustStore")?;
+        let trust_store = match store("trustStore")? {
+            None if prefix == QUORUM_PREFIX => jvm_default_trust_store(cfg)?,
+            set => set,
+        };
         let protocol = get("protocol").unwrap_or_else(|| DEFAULT_PROTOCOL.to_owned());
         let mut versions = version_by_name(&protocol).ok_or_else(|| TlsError::Invalid {
             key: key("protocol"),
@@ -1263,6 +1317,132 @@ mod tests {
         .client_config()
         .unwrap();
         assert!(handshake(server("none"), stranger).await.is_err());
+    }
+
+    /// `ca.pem` of `p` as a JKS and a PKCS12 trust store (`trust.jks`, `trust.p12`,
+    /// password `secret`), as keytool -importcert writes them.
+    fn trust_stores(p: &Pki) {
+        use rustls::pki_types::pem::PemObject;
+        let ca = CertificateDer::from_pem_file(p.path("ca.pem")).unwrap();
+        let mut jks = jks::KeyStore::new();
+        jks.set_trusted_certificate_entry(
+            "ca",
+            jks::TrustedCertificateEntry {
+                creation_time: std::time::SystemTime::now(),
+                certificate: jks::Certificate {
+                    cert_type: "X509".into(),
+                    content: ca.to_vec(),
+                },
+            },
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        jks.store(&mut out, b"secret").unwrap();
+        std::fs::write(p.path("trust.jks"), out).unwrap();
+        let mut p12 = p12_keystore::KeyStore::new();
+        p12.add_entry(
+            "ca",
+            p12_keystore::KeyStoreEntry::Certificate(
+                p12_keystore::Certificate::from_der(&ca).unwrap(),
+            ),
+        );
+        let der = p12
+            .writer("secret")
+            .encryption_iterations(16)
+            .mac_iterations(16)
+            .write()
+            .unwrap();
+        std::fs::write(p.path("trust.p12"), der).unwrap();
+    }
+
+    /// Quorum TLS without `ssl.quorum.trustStore.location` trusts the JVM's default
+    /// trust store when a `-Djavax.net.ssl.trustStore` flag names one, as ZooKeeper's
+    /// quorum does (its SSLContext gets JSSE's default trust manager); rzk once ignored
+    /// the flag and trusted only the system's CAs, so such a quorum never formed.
+    #[tokio::test]
+    async fn quorum_trusts_the_jvm_default_trust_store() {
+        let p = pki();
+        trust_stores(&p);
+        let zoo_cfg = format!(
+            "dataDir=/tmp/x\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.password=secret\n",
+            p.path("server.p12")
+        );
+        let quorum = |flags: &str, extra: &str| {
+            let system = crate::config::jvm_flag_properties(flags);
+            let c = Config::from_properties_with(&format!("{zoo_cfg}{extra}"), &system).unwrap();
+            TlsSettings::from_config(&c, QUORUM_PREFIX)
+        };
+        let peer_subject = "CN=server,O=Example\\, Inc";
+        for flags in [
+            format!("-Xmx1g -Djavax.net.ssl.trustStore={} -Djavax.net.ssl.trustStorePassword=secret", p.path("trust.jks")),
+            format!("-Djavax.net.ssl.trustStore={} -Djavax.net.ssl.trustStorePassword=secret", p.path("trust.p12")),
+            format!("-Djavax.net.ssl.trustStore={} -Djavax.net.ssl.trustStoreType=jks -Djavax.net.ssl.trustStorePassword=secret", p.path("trust.jks")),
+        ] {
+            let s = quorum(&flags, "").unwrap();
+            let who = handshake(s.server_config().unwrap(), s.client_config().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(who.as_deref(), Some(peer_subject), "{flags}");
+        }
+        // Without the flag the system's CAs stand in, and they do not hold the test CA.
+        let s = quorum("-Xmx1g", "").unwrap();
+        assert!(
+            handshake(s.server_config().unwrap(), s.client_config().unwrap())
+                .await
+                .is_err()
+        );
+        // A zoo.cfg line of the same name is not the JVM's property (ZooKeeper makes it
+        // zookeeper.javax.net.ssl.trustStore), and does not override the flag.
+        let trust = format!("javax.net.ssl.trustStore={}\n", p.path("trust.jks"));
+        let s = quorum("", &trust).unwrap();
+        assert!(s.trust_store.is_none());
+        let s = quorum(
+            &format!("-Djavax.net.ssl.trustStore={}", p.path("ca.pem")),
+            &trust,
+        )
+        .unwrap();
+        assert_eq!(
+            s.trust_store.as_ref().map(|t| t.location.clone()),
+            Some(PathBuf::from(p.path("ca.pem")))
+        );
+        // The client port never uses it.
+        let system = crate::config::jvm_flag_properties(&format!(
+            "-Djavax.net.ssl.trustStore={}",
+            p.path("trust.jks")
+        ));
+        let c = Config::from_properties_with("dataDir=/tmp/x\n", &system).unwrap();
+        assert!(TlsSettings::from_config(&c, CLIENT_PREFIX)
+            .unwrap()
+            .trust_store
+            .is_none());
+        // A wrong password stops start-up naming the key, never showing the password.
+        let e = quorum(
+            &format!(
+                "-Djavax.net.ssl.trustStore={} -Djavax.net.ssl.trustStorePassword=hunter2",
+                p.path("trust.jks")
+            ),
+            "",
+        )
+        .unwrap()
+        .client_config()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("javax.net.ssl.trustStore"), "{e}");
+        assert!(!e.contains("hunter2"), "password in the message: {e}");
+        // What the JVM's default trust manager reads and rzk cannot: refused by name.
+        for (flags, key) in [
+            (
+                "-Djavax.net.ssl.trustStore=NONE",
+                "javax.net.ssl.trustStore",
+            ),
+            (
+                "-Djavax.net.ssl.trustStore=/x.pem -Djavax.net.ssl.trustStoreType=PEM",
+                "javax.net.ssl.trustStoreType",
+            ),
+        ] {
+            let e = quorum(flags, "").unwrap_err().to_string();
+            assert!(e.contains(key), "{flags}: {e}");
+        }
     }
 
     #[test]
