@@ -323,3 +323,163 @@ async fn a_shared_read_write_lock_lets_only_the_writer_task_downgrade() {
     );
     common::delete_all(&a, &root).await;
 }
+
+/// Tasks sharing one `Arc<SemaphoreMutex>` exclude each other and wait for each other, as
+/// Curator's threads do (break-it review, session 40: another task's `try_lock` failed at
+/// once with "not re-entrant" while the first held the lease). The holding task itself
+/// still gets an error instead of waiting for itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_sharing_one_semaphore_mutex_wait_for_each_other() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-sem-shared").await;
+    let s = Arc::new(SemaphoreMutex::new(a.clone(), &format!("{root}/sem")).unwrap());
+    let held = s.lock().await.unwrap();
+    assert!(matches!(s.try_lock(SHORT).await, Err(Error::Recipe(_))));
+    let s2 = s.clone();
+    let other = tokio::spawn(async move {
+        let g = s2.try_lock(Duration::from_secs(20)).await?;
+        Ok::<_, Error>(g.map(|g| g.node().to_owned()))
+    });
+    tokio::time::sleep(SHORT).await;
+    assert!(
+        !other.is_finished(),
+        "the other task waits while the lease is held"
+    );
+    let first = held.node().to_owned();
+    held.release().await.unwrap();
+    let second = tokio::time::timeout(PROMPT, other)
+        .await
+        .expect("the other task gets the lease promptly after the release")
+        .unwrap()
+        .unwrap()
+        .expect("acquired");
+    assert_ne!(first, second);
+    // The guard of the other task's lease was dropped with the task: free again.
+    // Three tasks, three turns each: never two inside.
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (s, inside, most) = (s.clone(), inside.clone(), most.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let g = s.lock().await.unwrap();
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                g.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("every task gets its turns")
+            .unwrap();
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "two tasks held the lease at once"
+    );
+    common::delete_all(&a, &root).await;
+}
+
+/// A lease found lost no longer blocks its own value: the next acquire takes a new one
+/// (break-it review, session 40: after the lease node was deleted, or the lease was lost
+/// to a long disconnection, every acquire answered "already held" until `release`).
+#[tokio::test]
+async fn a_semaphore_mutex_acquires_again_after_its_lease_was_lost() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-sem-lost").await;
+    let s = SemaphoreMutex::new(a.clone(), &format!("{root}/sem")).unwrap();
+    s.acquire().await.unwrap();
+    let leases = b.get_children(&format!("{root}/sem/leases")).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    b.delete(&format!("{root}/sem/leases/{}", leases[0]), None)
+        .await
+        .unwrap();
+    let why = tokio::time::timeout(PROMPT, s.lost())
+        .await
+        .expect("the loss is seen");
+    assert_eq!(why, LostReason::NodeDeleted);
+    assert!(!s.is_acquired().await);
+    let g = s
+        .try_lock(PROMPT)
+        .await
+        .unwrap()
+        .expect("a new lease once the old one was lost");
+    assert!(s.is_acquired().await);
+    g.release().await.unwrap();
+    common::delete_all(&a, &root).await;
+}
+
+/// `await_leadership` answers `Closed` once the latch has left the election for good
+/// (break-it review, session 40: with its node deleted by another client it waited out
+/// its whole timeout and answered `Ok(false)`, against its documentation).
+#[tokio::test]
+async fn await_leadership_ends_when_the_latch_left_the_election() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-latch-gone").await;
+    let path = format!("{root}/latch");
+    // The leader's own node deleted from outside while a wait is on: the leader steps
+    // down at once (it watches its node) and the wait ends.
+    let first = LeaderLatch::start(a.clone(), &path, "first").await.unwrap();
+    assert!(first.await_leadership(PROMPT).await.unwrap());
+    let node = first.node().to_owned();
+    let delete = async {
+        tokio::time::sleep(SHORT).await;
+        b.delete(&node, None).await.unwrap();
+    };
+    let (r, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(
+            async {
+                // Leads now: the first call returns at once; the wait is the second.
+                assert!(first.await_leadership(PROMPT).await.unwrap());
+                tokio::time::sleep(2 * SHORT).await;
+                first.await_leadership(Duration::from_secs(60)).await
+            },
+            delete
+        )
+    })
+    .await
+    .expect("the wait ends when the latch leaves the election");
+    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    assert!(!first.has_leadership());
+    // A waiting participant whose node was deleted learns it at its predecessor's next
+    // change (as in Curator), and then its wait ends too instead of timing out.
+    let leader = LeaderLatch::start(a.clone(), &path, "leader")
+        .await
+        .unwrap();
+    assert!(leader.await_leadership(PROMPT).await.unwrap());
+    let waiter = LeaderLatch::start(a.clone(), &path, "waiter")
+        .await
+        .unwrap();
+    b.delete(waiter.node(), None).await.unwrap();
+    let (r, closed) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(waiter.await_leadership(Duration::from_secs(60)), async {
+            tokio::time::sleep(SHORT).await;
+            leader.close().await
+        })
+    })
+    .await
+    .expect("the waiter's wait ends once it finds its node gone");
+    closed.unwrap();
+    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    // Asked afterwards: at once.
+    assert!(matches!(
+        waiter.await_leadership(Duration::from_secs(60)).await,
+        Err(Error::Closed)
+    ));
+    drop(first);
+    drop(waiter);
+    common::delete_all(&a, &root).await;
+}

@@ -39,6 +39,9 @@ pub struct LeaderLatch {
     leader: watch::Receiver<bool>,
     /// The sending side, kept to publish `false` when the latch is closed or dropped.
     leader_tx: watch::Sender<bool>,
+    /// Closed when the watching task ends (its sender is the task's): the latch has
+    /// left the election for good.
+    task_alive: watch::Receiver<()>,
     task: JoinHandle<()>,
     releaser: Releaser,
     closed: bool,
@@ -64,11 +67,13 @@ impl LeaderLatch {
         // From here on nothing awaits: the latch (and its Drop) owns the node.
         abandon.disarm();
         let (tx, rx) = watch::channel(false);
+        let (alive_tx, task_alive) = watch::channel(());
         let task = tokio::spawn(run(
             client.clone(),
             path.to_owned(),
             node.clone(),
             tx.clone(),
+            alive_tx,
         ));
         Ok(LeaderLatch {
             client,
@@ -76,6 +81,7 @@ impl LeaderLatch {
             node,
             leader: rx,
             leader_tx: tx,
+            task_alive,
             task,
             releaser: Releaser::current(),
             closed: false,
@@ -99,15 +105,23 @@ impl LeaderLatch {
     /// Curator: `LeaderLatch.await(timeout, unit)`.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the latch's task ended (session ended or node deleted).
+    /// [`Error::Closed`] at once if the latch has left the election for good (its
+    /// session ended or its node was deleted: it will never lead), including while
+    /// this call waits.
     pub async fn await_leadership(&self, wait: Duration) -> Result<bool> {
         let mut rx = self.leader.clone();
-        let r = match tokio::time::timeout(wait, rx.wait_for(|l| *l)).await {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => Ok(false),
+        let mut alive = self.task_alive.clone();
+        let until_leads = async {
+            tokio::select! {
+                r = rx.wait_for(|l| *l) => r.map(|_| true).map_err(|_| Error::Closed),
+                // Never a value, only the end: the task dropped its sender.
+                _ = alive.changed() => Err(Error::Closed),
+            }
         };
-        r
+        match tokio::time::timeout(wait, until_leads).await {
+            Ok(r) => r,
+            Err(_) => Ok(false),
+        }
     }
 
     /// Our latch node.
@@ -166,7 +180,14 @@ impl Drop for LeaderLatch {
     }
 }
 
-async fn run(client: Client, path: String, node: String, tx: watch::Sender<bool>) {
+/// The watching task; `_alive` is dropped when it ends (returns or is aborted).
+async fn run(
+    client: Client,
+    path: String,
+    node: String,
+    tx: watch::Sender<bool>,
+    _alive: watch::Sender<()>,
+) {
     let name = rzk_proto::path::basename(&node).to_owned();
     let mut st = client.state_watcher();
     loop {

@@ -3,8 +3,16 @@
 //!
 //! Layout as Curator: `<path>/locks` is an internal [`Mutex`] serialising lease takers;
 //! `<path>/leases/_c_<uuid>-lease-<seq>` are the leases. A taker holds when the number of
-//! leases is at most one, otherwise waits for the leases' children to change. Acquiring
-//! again from the same value while it holds returns an error instead of deadlocking.
+//! leases is at most one, otherwise waits for the leases' children to change.
+//!
+//! One value shared by several tasks (an `Arc<SemaphoreMutex>`) excludes them as
+//! separate processes are excluded: another task's acquire waits until the lease is
+//! given back (or lost), as another thread waits in Curator. The task that holds the
+//! lease gets an error if it acquires again through the same value, where Curator's
+//! thread would wait for itself until its timeout. A lease found lost (node deleted,
+//! session ended, disconnected too long: [`SemaphoreMutex::lost`]) no longer counts as
+//! held: the next acquire deletes its node if the session still has it and takes a new
+//! lease.
 //!
 //! [`SemaphoreMutex::lock`] returns a [`SemaphoreGuard`] that deletes the lease when
 //! dropped, so an early return cannot leave the lease behind until the session ends.
@@ -12,13 +20,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Mutex as AsyncMutex};
+use tokio::sync::{watch, Mutex as AsyncMutex, Notify};
 use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, await_watch, child_path, delete_guaranteed, lock_until, set_watch,
-    spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
+    await_reconnect, await_watch, child_path, delete_guaranteed, delete_within_grace, lock_until,
+    set_watch, spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -32,6 +40,8 @@ pub const LEASE_NAME: &str = "lease-";
 struct Lease {
     node: String,
     lost: watch::Receiver<Option<LostReason>>,
+    /// The task that acquired it (`None` outside any task).
+    owner: Option<tokio::task::Id>,
 }
 
 /// A distributed lock that is not re-entrant (Curator's `InterProcessSemaphoreMutex`).
@@ -41,6 +51,9 @@ pub struct SemaphoreMutex {
     leases: String,
     lock: Mutex,
     held: Arc<AsyncMutex<Option<Lease>>>,
+    /// Signalled whenever the held lease is given back (release, guard), for an acquire
+    /// of another task waiting on this value.
+    released: Arc<Notify>,
     /// One acquire at a time on this value. Apart from `held`, which is only locked
     /// briefly, so `is_acquired`, `lost` and `release` answer while an acquire waits.
     acquiring: AsyncMutex<()>,
@@ -60,6 +73,7 @@ impl SemaphoreMutex {
             leases: child_path(path, "leases"),
             client,
             held: Arc::new(AsyncMutex::new(None)),
+            released: Arc::new(Notify::new()),
             acquiring: AsyncMutex::new(()),
         })
     }
@@ -70,8 +84,8 @@ impl SemaphoreMutex {
     /// Curator: `InterProcessSemaphoreMutex.acquire()` with `release()` in a `finally`.
     ///
     /// # Errors
-    /// [`Error::Recipe`] if this value already holds the lease (not re-entrant);
-    /// session errors such as [`Error::SessionExpired`] while waiting; server errors on
+    /// [`Error::Recipe`] if the calling task already holds the lease through this value
+    /// (not re-entrant; another task waits instead); session errors such as [`Error::SessionExpired`] while waiting; server errors on
     /// the lock path (e.g. NOAUTH). Our nodes are deleted on every error.
     pub async fn lock(&self) -> Result<SemaphoreGuard> {
         match self.acquire_inner(None).await? {
@@ -98,6 +112,7 @@ impl SemaphoreMutex {
         SemaphoreGuard {
             client: self.client.clone(),
             held: self.held.clone(),
+            released: self.released.clone(),
             node,
             releaser: Releaser::current(),
             done: false,
@@ -137,10 +152,47 @@ impl SemaphoreMutex {
         let Some(_acquiring) = lock_until(&self.acquiring, deadline).await else {
             return Ok(None);
         };
-        if self.held.lock().await.is_some() {
-            return Err(Error::Recipe(
-                "SemaphoreMutex is not re-entrant and is already held".into(),
-            ));
+        // Another task's lease through this value: wait until it is given back or
+        // lost. The calling task's own: an error (it would wait for itself).
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let mut lost = match &*self.held.lock().await {
+                Some(l) if l.lost.borrow().is_none() => {
+                    if l.owner == tokio::task::try_id() {
+                        return Err(Error::Recipe(
+                            "SemaphoreMutex is not re-entrant and this task already holds it"
+                                .into(),
+                        ));
+                    }
+                    l.lost.clone()
+                }
+                _ => break,
+            };
+            let wait = async {
+                tokio::select! {
+                    _ = released.as_mut() => {}
+                    _ = lost.changed() => {}
+                }
+            };
+            match deadline {
+                None => wait.await,
+                Some(d) => {
+                    if tokio::time::timeout_at(d, wait).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        // A lease that was lost: its node may still exist if the session survived (a
+        // long disconnection); delete it so it does not count against the new lease.
+        let old = self.held.lock().await.take().map(|l| l.node);
+        if let Some(old) = old {
+            match deadline {
+                None => delete_guaranteed(&self.client, &old).await?,
+                Some(_) => delete_within_grace(&self.client, &old).await?,
+            }
         }
         // The internal lock as a guard: an acquire abandoned while it holds the lock
         // (its future dropped) gives it back.
@@ -178,6 +230,7 @@ impl SemaphoreMutex {
                 *held = Some(Lease {
                     node: node.clone(),
                     lost,
+                    owner: tokio::task::try_id(),
                 });
                 Some(node)
             }
@@ -255,6 +308,7 @@ impl SemaphoreMutex {
     /// [`Error::DisconnectedPastSessionTimeout`].
     pub async fn release(&self) -> Result<()> {
         let lease = self.held.lock().await.take();
+        self.released.notify_waiters();
         match lease {
             Some(l) => delete_guaranteed(&self.client, &l.node).await,
             None => Err(Error::Recipe("release of a lock that is not held".into())),
@@ -288,6 +342,7 @@ impl SemaphoreMutex {
 pub struct SemaphoreGuard {
     client: Client,
     held: Arc<AsyncMutex<Option<Lease>>>,
+    released: Arc<Notify>,
     node: String,
     releaser: Releaser,
     done: bool,
@@ -324,6 +379,7 @@ impl SemaphoreGuard {
                 self.node
             )));
         }
+        self.released.notify_waiters();
         delete_guaranteed(&self.client, &self.node).await
     }
 }
@@ -335,19 +391,23 @@ impl Drop for SemaphoreGuard {
         }
         if let Ok(mut held) = self.held.try_lock() {
             if forget(&mut held, &self.node) {
+                drop(held);
+                self.released.notify_waiters();
                 self.releaser
                     .delete("semaphore guard", self.client.clone(), self.node.clone());
             }
             return;
         }
-        let (held, client, node, releaser) = (
+        let (held, released, client, node, releaser) = (
             self.held.clone(),
+            self.released.clone(),
             self.client.clone(),
             self.node.clone(),
             self.releaser.clone(),
         );
         self.releaser.spawn("semaphore guard", async move {
             if forget(&mut *held.lock().await, &node) {
+                released.notify_waiters();
                 releaser.delete("semaphore guard", client, node);
             }
         });
