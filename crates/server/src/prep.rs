@@ -417,6 +417,27 @@ impl Prep {
         s.delta = 0;
     }
 
+    /// The node at `path` as it will be after the outstanding txns, or ZooKeeper's error
+    /// for a path that names none: BadArguments for an invalid path, else NoNode (its
+    /// `validatePath` then `getRecordForPath`). A path that names a node is valid, so
+    /// the validation runs only when none is found (it was ~3 % of a setData's
+    /// instructions).
+    fn existing(&self, tree: &DataTree, path: &str) -> Result<PNode, ErrorCode> {
+        match self.record(tree, path) {
+            Some(node) => {
+                debug_assert!(
+                    valid_path(path).is_ok(),
+                    "a node at an invalid path {path:?}"
+                );
+                Ok(node)
+            }
+            None => {
+                valid_path(path)?;
+                Err(ErrorCode::NoNode)
+            }
+        }
+    }
+
     /// The node at `path` as it will be after the outstanding txns.
     fn record(&self, tree: &DataTree, path: &str) -> Option<PNode> {
         if let Some(p) = self.overlay.get(path) {
@@ -740,8 +761,7 @@ impl Prep {
         data: &Data,
         version: i32,
     ) -> Result<Txn, ErrorCode> {
-        valid_path(path)?;
-        let mut node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        let mut node = self.existing(c.tree, path)?;
         if !auth::check_perm(&node.acl, c.auth, perms::WRITE) {
             return Err(ErrorCode::NoAuth);
         }
@@ -789,8 +809,7 @@ impl Prep {
     }
 
     fn prep_check(&mut self, c: &Ctx<'_>, path: &str, version: i32) -> Result<Txn, ErrorCode> {
-        valid_path(path)?;
-        let node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
+        let node = self.existing(c.tree, path)?;
         if !auth::check_perm(&node.acl, c.auth, perms::READ) {
             return Err(ErrorCode::NoAuth);
         }

@@ -232,6 +232,12 @@ fn error_cases() {
     assert_eq!(r, err(ErrorCode::NoNode));
     let r = h.write(S1, set_data_req("/a/", b"x", -1)).reply;
     assert_eq!(r, err(ErrorCode::BadArguments));
+    // Validated only when no node is found (prep looks the node up first): an invalid
+    // path never names one, whatever its neighbours.
+    for p in ["/a/./b", "/a//b", "/a/b/..", "/a/b/.", "a/b", "/a\u{1}"] {
+        let r = h.write(S1, set_data_req(p, b"x", -1)).reply;
+        assert_eq!(r, err(ErrorCode::BadArguments), "{p}");
+    }
     assert_eq!(h.tree.digest(), before, "errors change nothing");
     // ...but consume a zxid each
     assert_eq!(h.tree.last_zxid(), rzk_proto::Zxid(h.zxid));
