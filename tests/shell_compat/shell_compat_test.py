@@ -106,6 +106,23 @@ CASES = [
     ("ls -R lists each node's children before their subtrees",
      ["create /c36", "create /c36/b", "create /c36/a", "create /c36/a/x", "create /c36/b/y",
       "create /c36/a/x/z", "ls -R /c36"]),
+    # Found by a break-it review (session 40): rzk shell printed a notification once per
+    # watch it had set (two data watches: two NodeDataChanged), deleted the subtree for a
+    # bad `-b`, ignored the old `cmd path watch` forms, warned about a trailing comma.
+    ("one event per notification", ["create /c39 a", "create /c39/k", "stat -w /c39",
+                                    "get -w /c39", "ls -w /c39", "set /c39 b",
+                                    "delete /c39/k"]),
+    ("a persistent watch and a one-shot watch: one event", ["create /c43 a", "addWatch /c43",
+                                                           "get -w /c43", "set /c43 b"]),
+    ("deleteall -b must be a number", ["create /c40", "create /c40/a", "deleteall /c40 -b x",
+                                       "ls /c40", "deleteall /c40 -b 99999999999", "ls /c40",
+                                       "deleteall /c40 -b 5", "ls /c40"]),
+    ("the old watch and version forms", ["create /c41 x", "get /c41 1", "ls /c41 1",
+                                         "stat /c41 1", "create /c41/k", "set /c41 y",
+                                         "delete /c41/k 5", "get -s /c41 1"]),
+    ("a trailing comma in an ACL list", ["create /c42 x world:anyone:r,", "getAcl /c42",
+                                         "setAcl /c42 world:anyone:rw,,", "getAcl /c42",
+                                         "setAcl /c42 ,", "getAcl /c42"]),
 ]
 
 # One-shot commands (`-server h:p cmd args`): output and exit status compared.
@@ -333,6 +350,35 @@ def main():
                 print(f"ok    one-shot {cmd}")
             else:
                 print(f"DIFF  one-shot {cmd}\n  rzk shell: {mine}\n  zkCli:     {theirs}")
+        # Bytes that are not UTF-8: in a piped script (zkCli's reader makes them U+FFFD;
+        # rzk shell once ended the script there, exit 0) and in a one-shot argument
+        # (rzk shell refused it, exit 2). A piped `addauth` must not reach a history file.
+        home = os.path.join(tmp, "home-piped")
+        os.makedirs(home, exist_ok=True)
+        script = (b"create /c44 \xff\xfeok\nget /c44\r\naddauth digest u:piped-secret\r"
+                  b"ls /c44\nget /c44/nope\n")
+        for label, mine_cmd, theirs_cmd in (
+                ("piped script with bytes that are not UTF-8",
+                 [a.rzk, "shell", "-server", rs], [ZKCLI, "-server", as_]),
+                ("one-shot argument with bytes that are not UTF-8",
+                 [a.rzk, "shell", "-server", rs, "create", b"/c45\xff".decode("utf-8", "surrogateescape")],
+                 [ZKCLI, "-server", as_, "create", b"/c45\xff".decode("utf-8", "surrogateescape")])):
+            res = []
+            for cmd, server in ((mine_cmd, rs), (theirs_cmd, as_)):
+                piped = label.startswith("piped")
+                r = subprocess.run(cmd, input=script if piped else None, capture_output=True,
+                                   timeout=60, stdin=None if piped else subprocess.DEVNULL,
+                                   env={**os.environ, "RUST_LOG": "", "HOME": home})
+                out = normalise(r.stdout.decode("utf-8", "replace"), server)
+                err = normalise(r.stderr.decode("utf-8", "replace"), server)
+                res.append((r.returncode, without_last_close(without_connects(out)), err))
+            history = os.path.exists(os.path.join(home, ".rzk_shell_history"))
+            if res[0] == res[1] and not history:
+                identical += 1
+                print(f"ok    {label}")
+            else:
+                print(f"DIFF  {label}\n  rzk shell: {res[0]}\n  zkCli:     {res[1]}"
+                      f"\n  history file written: {history}")
         mine = server_goes_away([a.rzk, "shell"], a.rzk, 22612, tmp)
         theirs = server_goes_away([ZKCLI], a.rzk, 22613, tmp)
         saw = "WatchedEvent state:Disconnected type:None path:null" in mine[0]
@@ -349,7 +395,7 @@ def main():
             print("ok    a server that never answers fails within -timeout")
         else:
             print(f"DIFF  a server that never answers\n  rzk shell: {mine} {took:.2f} s\n  zkCli:     {theirs}")
-        total = len(CASES) + len(ONE_SHOT) + 2
+        total = len(CASES) + len(ONE_SHOT) + 4
         print(f"cases run: {total}, cases identical: {identical}")
         tty_run, tty_ok = tty_checks(a.rzk, rs, tmp)
         print(f"tty checks run: {tty_run}, passed: {tty_ok}")

@@ -122,6 +122,13 @@ pub struct WatchedEvent {
     pub path: String,
     /// zxid of the transaction that fired the watch (3.9 servers), else -1.
     pub zxid: i64,
+    /// Which server notification this is: a number unique in this process, the same in
+    /// every copy of one notification delivered to several watches (a one-shot watch set
+    /// by `exists` and another by `get_data` on one path each get the deletion; Java's
+    /// client calls a `Watcher` object once per notification, so a caller that stands for
+    /// one watcher object, as zkCli's default watcher, keeps the first copy of each). 0
+    /// for events no notification carried: session state changes and local removals.
+    pub notification: u64,
 }
 
 impl WatchedEvent {
@@ -131,6 +138,7 @@ impl WatchedEvent {
             state,
             path: String::new(),
             zxid: -1,
+            notification: 0,
         }
     }
 }

@@ -109,6 +109,9 @@ pub(crate) fn stream_pair() -> (mpsc::Sender<WatchedEvent>, WatchStream) {
     (tx, WatchStream { rx })
 }
 
+/// Server notifications dispatched in this process, for [`WatchedEvent::notification`].
+static NOTIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 type Once = Vec<oneshot::Sender<WatchedEvent>>;
 type Persist = Vec<mpsc::Sender<WatchedEvent>>;
 
@@ -166,12 +169,16 @@ impl WatchRegistry {
             state: SessionState::Connected,
             path: strip_chroot(self.chroot.as_deref(), server_path),
             zxid,
+            notification: 0,
         }
     }
 
     /// Routes a server notification; returns how many receivers got it.
     pub fn dispatch(&mut self, t: EventType, path: &str, zxid: i64) -> usize {
-        let ev = self.event(t, path, zxid);
+        let ev = WatchedEvent {
+            notification: NOTIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            ..self.event(t, path, zxid)
+        };
         let mut once: Once = Vec::new();
         match t {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -374,6 +381,30 @@ mod tests {
         r.fail_all(SessionState::Expired);
         assert_eq!(dw.await.state, SessionState::Expired);
         assert_eq!(ps.next().await.unwrap().state, SessionState::Expired);
+    }
+
+    /// Every copy of one server notification carries the same number, another
+    /// notification another (zkCli's default watcher prints each notification once).
+    #[tokio::test]
+    async fn copies_of_one_notification_share_its_number() {
+        let mut r = WatchRegistry::new(None);
+        let (d, dw) = oneshot_pair();
+        let (e, ew) = oneshot_pair();
+        let (p, mut ps) = stream_pair();
+        r.register(WatchReg::Data("/a".into(), d), 0);
+        r.register(WatchReg::Exists("/a".into(), e), 0);
+        r.register(WatchReg::Persistent("/a".into(), false, p), 0);
+        assert_eq!(r.dispatch(EventType::NodeDataChanged, "/a", -1), 3);
+        let (a, b, c) = (dw.await, ew.await, ps.next().await.unwrap());
+        assert_ne!(a.notification, 0);
+        assert_eq!(
+            (a.notification, b.notification),
+            (c.notification, c.notification)
+        );
+        r.dispatch(EventType::NodeDataChanged, "/a", -1);
+        let next = ps.next().await.unwrap();
+        assert!(next.notification > a.notification);
+        assert_eq!(WatchedEvent::session(SessionState::Expired).notification, 0);
     }
 
     /// A watch request whose waiter gave up while it was in flight keeps no watch in

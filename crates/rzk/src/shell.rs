@@ -83,8 +83,9 @@ fn csv_escape(s: &str) -> String {
 #[command(disable_help_flag = true)]
 pub struct Args {
     /// zkCli-style options followed by an optional command, e.g. `-server 127.0.0.1:2181 ls /`.
+    /// Bytes that are not UTF-8 become U+FFFD, as the JVM decodes zkCli's arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    pub args: Vec<std::ffi::OsString>,
 }
 
 const DEFAULT_SERVER: &str = "localhost:2181";
@@ -308,7 +309,12 @@ impl From<&str> for Failure {
 
 /// Runs the shell (one command, or the interactive loop).
 pub async fn run(args: Args) -> ExitCode {
-    let opts = match parse_options(&args.args) {
+    let args: Vec<String> = args
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let opts = match parse_options(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
@@ -388,6 +394,57 @@ fn state_word(s: SessionState) -> &'static str {
 }
 
 use events::print_event;
+
+/// One line as Java's `BufferedReader.readLine` ends it (LF, CR or CRLF) into `out`,
+/// without the terminator; `Ok(false)` at the end of input with nothing read.
+/// `pending_cr`: the previous line ended with a CR, so a LF first is that line's end.
+fn read_java_line(
+    r: &mut impl std::io::BufRead,
+    out: &mut Vec<u8>,
+    pending_cr: &mut bool,
+) -> std::io::Result<bool> {
+    let mut any = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any);
+        }
+        if std::mem::take(pending_cr) && buf[0] == b'\n' {
+            r.consume(1);
+            continue;
+        }
+        any = true;
+        match buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                out.extend_from_slice(&buf[..i]);
+                *pending_cr = buf[i] == b'\r';
+                r.consume(i + 1);
+                return Ok(true);
+            }
+            None => {
+                let n = buf.len();
+                out.extend_from_slice(buf);
+                r.consume(n);
+            }
+        }
+    }
+}
+
+/// `ls`, `get` and `stat` options, with zkCli 3.8's old form `cmd path watch`: more than
+/// one argument left after the options makes it warn that the form is deprecated, put
+/// `-w` in place of the second word of the line (as zkCli rewrites its token array,
+/// whatever that word was) and parse again.
+fn old_watch_form(args: &[String], spec: &str, new_form: &str) -> Result<Flags, String> {
+    let f = flags(args, spec)?;
+    if f.rest.len() <= 1 {
+        return Ok(f);
+    }
+    let cmd = new_form.split(' ').next().unwrap_or_default();
+    eprintln!("'{cmd} path [watch]' has been deprecated. Please use '{new_form}' instead.");
+    let mut again = args.to_vec();
+    again[1] = "-w".to_owned();
+    flags(&again, spec)
+}
 
 fn spawn_print(w: rzk_client::OneshotWatch) {
     tokio::spawn(async move {
@@ -599,7 +656,16 @@ fn for_path(path: Option<&str>) -> String {
 /// (on stderr) and left out; the others are kept.
 fn parse_acl_entries(s: &str) -> Vec<Acl> {
     let mut good = Vec::new();
-    for part in s.split(',') {
+    // Java's `split(",")`: trailing empty entries are dropped (`world:anyone:r,` is one
+    // entry), an empty string is one empty entry.
+    let mut parts: Vec<&str> = s.split(',').collect();
+    while parts.len() > 1 && parts.last() == Some(&"") {
+        parts.pop();
+    }
+    if parts == [""] && !s.is_empty() {
+        parts.clear();
+    }
+    for part in parts {
         match parse_acl(part) {
             Ok(mut v) => good.append(&mut v),
             Err(e) => eprintln!("{e}"),
@@ -741,6 +807,10 @@ impl Shell {
     /// last command's, as zkCli's (its `exitCode` is set by every command it runs), so a
     /// script piped into the shell fails when its last command failed.
     async fn interactive_loop(&mut self) -> ExitCode {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return self.script_loop().await;
+        }
         // Tab lists the candidates, as zkCli's JLine completer does.
         let config = rustyline::Config::builder()
             .completion_type(rustyline::CompletionType::List)
@@ -777,7 +847,11 @@ impl Shell {
             if line.is_empty() {
                 continue;
             }
-            let _ = rl.add_history_entry(line.as_str());
+            // A credential typed with addauth stays in the session's `history`, never in
+            // the history file.
+            if !line.trim_start().starts_with("addauth") {
+                let _ = rl.add_history_entry(line.as_str());
+            }
             match self.execute_line(line).await {
                 Some(c) => code = c,
                 None => break,
@@ -785,6 +859,42 @@ impl Shell {
         }
         if let Some(h) = &hist {
             let _ = rl.save_history(h);
+        }
+        self.close().await;
+        code
+    }
+
+    /// Lines from a stdin that is no terminal (a script piped in), read as zkCli reads
+    /// them without JLine (`BufferedReader.readLine`): no prompt, no line editing, no
+    /// history file (a script's `addauth` must not land in it); a line ends at LF, CR or
+    /// CRLF; bytes that are not UTF-8 become U+FFFD instead of ending the script. The
+    /// exit status is the last command's.
+    async fn script_loop(&mut self) -> ExitCode {
+        let mut stdin = std::io::BufReader::new(std::io::stdin());
+        let mut code = ExitCode::SUCCESS;
+        let mut pending_cr = false;
+        loop {
+            let mut raw = Vec::new();
+            let read = tokio::task::block_in_place(|| {
+                read_java_line(&mut stdin, &mut raw, &mut pending_cr)
+            });
+            match read {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    eprintln!("cannot read standard input: {e}");
+                    code = ExitCode::FAILURE;
+                    break;
+                }
+            }
+            let line = String::from_utf8_lossy(&raw).into_owned();
+            if line.is_empty() {
+                continue;
+            }
+            match self.execute_line(line).await {
+                Some(c) => code = c,
+                None => break,
+            }
         }
         self.close().await;
         code
@@ -938,7 +1048,7 @@ impl Shell {
                 Ok(())
             }
             "ls" => {
-                let f = flags(args, "swR")?;
+                let f = old_watch_form(args, "swR", "ls [-w] path")?;
                 let path = path_of(&f, "ls [-s] [-w] [-R] path")?;
                 let zk = self.client()?;
                 if f.set.contains(&'R') {
@@ -973,7 +1083,7 @@ impl Shell {
                 Ok(())
             }
             "get" => {
-                let f = flags(args, "sw")?;
+                let f = old_watch_form(args, "sw", "get [-s] [-w] path")?;
                 let path = path_of(&f, "get [-s] [-w] path")?;
                 let zk = self.client()?;
                 let (data, stat) = if f.set.contains(&'w') {
@@ -999,7 +1109,7 @@ impl Shell {
                 Ok(())
             }
             "stat" => {
-                let f = flags(args, "w")?;
+                let f = old_watch_form(args, "w", "stat [-w] path")?;
                 let path = path_of(&f, "stat [-w] path")?;
                 let zk = self.client()?;
                 let stat = if f.set.contains(&'w') {
@@ -1123,6 +1233,18 @@ impl Shell {
                     "deleteall path [-b batch size]"
                 };
                 let path = path_of(&f, usage)?;
+                if cmd == "delete" && f.rest.len() > 1 {
+                    // zkCli 3.8: warned, and the old form's version is not used.
+                    eprintln!("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
+                }
+                if cmd == "deleteall" {
+                    // Checked before anything is deleted, as zkCli (Integer.parseInt);
+                    // rzk deletes one node at a time, so the size is not used.
+                    if let Some(b) = f.values.get(&'b') {
+                        b.parse::<i32>()
+                            .map_err(|_| "-b argument must be an int value".to_owned())?;
+                    }
+                }
                 let zk = self.client()?;
                 if cmd == "delete" {
                     let version = parse_version(&f)?;

@@ -5,6 +5,7 @@
 //! before it prints a command's output, so that a connection made while a command
 //! waited is reported before that command's result, as with zkCli.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -61,8 +62,36 @@ fn print_lines(state: &str, kind: &str, path: &str) {
     let _ = std::io::stdout().flush();
 }
 
-/// Prints one watch event as zkCli does.
+/// Notifications already printed ([`WatchedEvent::notification`]), the latest
+/// [`PRINTED_KEPT`].
+static PRINTED: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
+const PRINTED_KEPT: usize = 4096;
+
+/// Whether the event is the first copy of its notification seen here (events of no
+/// notification always are).
+fn first_copy(ev: &WatchedEvent) -> bool {
+    if ev.notification == 0 {
+        return true;
+    }
+    let Ok(mut printed) = PRINTED.lock() else {
+        return true;
+    };
+    if !printed.insert(ev.notification) {
+        return false;
+    }
+    while printed.len() > PRINTED_KEPT {
+        printed.pop_first();
+    }
+    true
+}
+
+/// Prints one watch event as zkCli does: once per server notification, however many of
+/// the shell's watches it fired (zkCli registers every watch with its one default
+/// watcher, which Java calls once per notification).
 pub fn print_event(ev: &WatchedEvent) {
+    if !first_copy(ev) {
+        return;
+    }
     flush();
     let path = if ev.event_type == EventType::None {
         "null"
