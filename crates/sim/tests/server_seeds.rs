@@ -126,7 +126,10 @@ fn checker_catches_a_restart_that_reads_a_damaged_record() {
     // Injected bug: restarts read their txn log accepting records whose only fault is
     // their checksum (`LogFileReader::accept_bad_checksums`), so a flipped unsynced
     // record comes back as a txn.
-    for seed in [2, 4, 7] {
+    // (Seed 4 stopped flipping a record that a restart reads once session 40's election
+    // changes (learner handshakes held while LOOKING, a leader not yet established
+    // stepping down for a quorum's better candidate) moved the schedules; seed 3 does.)
+    for seed in [2, 3, 7] {
         let mut o = as_recorded(seed);
         o.fault_accept_bad_checksums = true;
         match run_seed(o) {
@@ -166,7 +169,9 @@ fn checker_catches_a_multi_that_keeps_half_its_changes() {
 /// expired sessions: `SessionTracker::set_fault_accept_closed_writes`) lets a stalled
 /// client's write run after its session's closeSession — the bug rzk had before the
 /// leader's prep checked sessions (`node::driver::prepare`, ZooKeeper's checkSession).
-const CLOSED_WRITE_SEEDS: [u64; 3] = [10, 19, 20];
+/// (10 and 20 until session 40's election changes moved the schedules: found again
+/// with `rzk-sim --server --as-recorded --fault-closed-writes`.)
+const CLOSED_WRITE_SEEDS: [u64; 3] = [19, 50, 57];
 
 #[test]
 fn checker_catches_writes_of_expired_sessions() {

@@ -54,11 +54,34 @@ enum State {
     Leading(Leader),
 }
 
+/// Most learner handshakes held while LOOKING ([`Zab::early_learners`]); one per peer,
+/// so this only bounds a flood of unknown server ids.
+const MAX_EARLY_LEARNERS: usize = 256;
+
 /// One server's consensus state machine.
 #[derive(Debug)]
 pub struct Zab {
     core: Core,
     state: State,
+    /// FOLLOWERINFO / OBSERVERINFO packets of learners that connected while this server
+    /// was still LOOKING (the latest per peer), answered when the election ends: replayed
+    /// into the leader's discovery if this server leads, else their connections are
+    /// closed. A ZooKeeper learner whose election ended a few ms sooner dials the quorum
+    /// port, which rzk keeps bound; dropping its handshake sent it back to LOOKING in a
+    /// newer round, where it no longer counted this server's LEADING vote, and the new
+    /// leader waited out initLimit for a quorum (mixed-ensemble review, session 40).
+    /// ZooKeeper's leader binds its port only once LEADING, and its learners retry a
+    /// refused connection.
+    early_learners: Vec<(ServerId, rzk_proto::quorum::QuorumPacket)>,
+    /// While leading and not yet established: the latest LOOKING vote of each other
+    /// voter that names a candidate better than this server, in this election round or
+    /// a later one. When a quorum of voters vote for one such candidate, they are
+    /// electing it and will not follow this server: it steps down at once instead of
+    /// waiting out initLimit for a quorum (mixed-ensemble review, session 40: rzk ends
+    /// an election as soon as every live voter's vote is in, and a ZooKeeper voter still
+    /// in its 200 ms wait could switch to a restarted voter's better vote, leaving the
+    /// rzk leader alone in discovery for initLimit).
+    rival_votes: std::collections::BTreeMap<ServerId, Candidate>,
 }
 
 impl Zab {
@@ -94,6 +117,8 @@ impl Zab {
         let mut z = Zab {
             core,
             state: State::Looking(e),
+            early_learners: Vec::new(),
+            rival_votes: Default::default(),
         };
         let out = std::mem::take(&mut z.core.out);
         (z, out)
@@ -247,7 +272,7 @@ impl Zab {
                         self.go_looking_without(gone);
                     }
                 }
-                State::Looking(_) => {}
+                State::Looking(_) => self.early_learners.retain(|(s, _)| *s != peer),
             },
             Input::Propose { zxid, payload } => match &mut self.state {
                 State::Leading(l) => l.on_propose(&mut self.core, zxid, payload),
@@ -362,8 +387,52 @@ impl Zab {
                 if n.state == ServerState::Looking {
                     core.reply_vote(from);
                 }
+                if self.rivals_elect_another(from, &n) {
+                    self.go_looking();
+                }
             }
         }
+    }
+
+    /// Records a voter's notification while leading before the leader is established
+    /// ([`Zab::rival_votes`]); true when a quorum of other voters vote in a LOOKING
+    /// round for one candidate that beats this server.
+    fn rivals_elect_another(
+        &mut self,
+        from: ServerId,
+        n: &rzk_proto::quorum::Notification,
+    ) -> bool {
+        let State::Leading(l) = &self.state else {
+            return false;
+        };
+        if l.is_established() {
+            self.rival_votes.clear();
+            return false;
+        }
+        let core = &self.core;
+        let me = core.cfg.my_id;
+        let mine = core.vote.candidate();
+        let theirs = Vote::from_notification(n).candidate();
+        if n.state == ServerState::Looking
+            && n.election_epoch >= core.logical_clock
+            && theirs.leader != me
+            && election::beats(&core.qv, theirs, mine)
+        {
+            self.rival_votes.insert(from, theirs);
+        } else {
+            self.rival_votes.remove(&from);
+        }
+        let backers = self
+            .rival_votes
+            .iter()
+            .filter(|(_, c)| **c == theirs)
+            .map(|(s, _)| *s);
+        if self.rival_votes.get(&from) == Some(&theirs) && core.qv.has_quorum(backers) {
+            tracing::info!(sid = %me, candidate = %theirs.leader,
+                "a quorum of voters elects another leader; stepping down before establishing");
+            return true;
+        }
+        false
     }
 
     fn on_packet(&mut self, from: ServerId, p: rzk_proto::quorum::QuorumPacket) {
@@ -381,9 +450,16 @@ impl Zab {
                 }
             }
             State::Looking(_) => {
-                // Not leading: refuse learner connections (the runtime is not listening).
+                // Not leading yet: hold a learner's handshake until the election ends.
                 if matches!(p.ty, PacketType::FollowerInfo | PacketType::ObserverInfo) {
-                    self.core.out.push(Output::Disconnect { peer: from });
+                    if let Some(i) = self.early_learners.iter().position(|(s, _)| *s == from) {
+                        self.early_learners[i].1 = p;
+                    } else if self.early_learners.len() < MAX_EARLY_LEARNERS {
+                        debug!(sid = %self.core.cfg.my_id, %from, "learner handshake held until the election ends");
+                        self.early_learners.push((from, p));
+                    } else {
+                        self.core.out.push(Output::Disconnect { peer: from });
+                    }
                 } else {
                     debug!(sid = %self.core.cfg.my_id, %from, ty = ?p.ty, "quorum packet while LOOKING dropped");
                 }
@@ -392,6 +468,7 @@ impl Zab {
     }
 
     fn finish_election(&mut self, v: Vote) {
+        self.rival_votes.clear();
         let core = &mut self.core;
         let me = core.cfg.my_id;
         core.vote = Vote {
@@ -407,7 +484,23 @@ impl Zab {
             });
             let (l, _) = Leader::start(core);
             self.state = State::Leading(l);
+            for (from, p) in std::mem::take(&mut self.early_learners) {
+                match &mut self.state {
+                    State::Leading(l) => {
+                        if l.on_packet(&mut self.core, from, p) == LeaderNext::StepDown {
+                            self.go_looking();
+                        }
+                    }
+                    // A held handshake made the new leader step down (it names a newer
+                    // epoch): LOOKING again, so the rest are held again.
+                    _ => self.on_packet(from, p),
+                }
+            }
         } else {
+            for (from, _) in std::mem::take(&mut self.early_learners) {
+                self.core.out.push(Output::Disconnect { peer: from });
+            }
+            let core = &mut self.core;
             let (st, role) = if core.learns_as_observer() {
                 (ServerState::Observing, Role::Observing)
             } else {
@@ -430,6 +523,7 @@ impl Zab {
     /// Goes LOOKING; `gone` is a voter known not to answer (see
     /// [`Election::start_without`]).
     fn go_looking_without(&mut self, gone: Option<ServerId>) {
+        self.rival_votes.clear();
         if let State::Leading(l) = &mut self.state {
             l.shutdown(&mut self.core);
         }

@@ -40,6 +40,10 @@ struct Cluster {
     queue: VecDeque<(ServerId, ServerId, Wire)>,
     isolated: BTreeSet<ServerId>,
     trace: Vec<(ServerId, ServerId, Message)>,
+    /// (server, peer) of every `Output::Disconnect`.
+    disconnects: Vec<(ServerId, ServerId)>,
+    /// Messages sent to servers that were not started (dropped).
+    to_absent: Vec<(ServerId, ServerId, Message)>,
 }
 
 fn cfg(me: ServerId, voters: &[ServerId], observers: &[ServerId]) -> ZabConfig {
@@ -77,6 +81,8 @@ impl Cluster {
             queue: VecDeque::new(),
             isolated: BTreeSet::new(),
             trace: Vec::new(),
+            disconnects: Vec::new(),
+            to_absent: Vec::new(),
         }
     }
 
@@ -171,6 +177,7 @@ impl Cluster {
                     self.queue.push_back((sid, to, Wire::Snap(zxid, state)));
                 }
                 Output::Commit(t) => self.nodes.get_mut(&sid).unwrap().applied.push(t),
+                Output::Disconnect { peer } => self.disconnects.push((sid, peer)),
                 Output::Established { epoch, .. } => {
                     self.nodes.get_mut(&sid).unwrap().established.push(epoch)
                 }
@@ -199,6 +206,9 @@ impl Cluster {
                 continue;
             }
             if !self.nodes.contains_key(&to) {
+                if let Wire::Msg(m) = w {
+                    self.to_absent.push((from, to, m));
+                }
                 continue;
             }
             let msg = self.open(to, w);
@@ -1061,4 +1071,138 @@ fn discovery_a_learner_that_accepted_a_newer_epoch_is_taken_back_by_a_new_electi
             assert!(c.applied_zxids(s).contains(z), "{s} lost committed {z}");
         }
     }
+}
+
+/// A FOLLOWERINFO from `from` to `to`, as a learner with accepted epoch 0 sends it.
+fn early_follower_info(c: &mut Cluster, from: ServerId, to: ServerId) {
+    let info = rzk_proto::quorum::payload::LearnerInfo {
+        server_id: from.0,
+        protocol_version: rzk_proto::quorum::LEARNER_PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    let p = QuorumPacket::with_data(PacketType::FollowerInfo, Zxid::ZERO.0, info.encode());
+    c.input(
+        to,
+        Input::Message {
+            from,
+            msg: Message::Quorum(p),
+        },
+    );
+}
+
+#[test]
+fn a_learner_handshake_made_while_looking_is_answered_when_this_server_leads() {
+    // Mixed-ensemble review (session 40): a ZooKeeper learner whose election ended a few
+    // ms sooner dialled rzk's quorum port while rzk was still LOOKING; rzk closed the
+    // connection, the learner went LOOKING in a newer round, and the new leader waited
+    // out initLimit for a quorum. Now the handshake is held and replayed.
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(50);
+    early_follower_info(&mut c, S1, S3);
+    assert!(
+        c.disconnects.is_empty(),
+        "held, not refused: {:?}",
+        c.disconnects
+    );
+    c.start(S2, 0, 0, Vec::new());
+    c.advance(1000);
+    assert_eq!(c.nodes[&S3].zab.role(), Role::Leading);
+    assert!(
+        c.to_absent.iter().any(|(f, t, m)| *f == S3
+            && *t == S1
+            && matches!(m, Message::Quorum(p) if p.ty == PacketType::LeaderInfo)),
+        "the held FOLLOWERINFO of S1 got its LEADERINFO"
+    );
+    assert!(!c.disconnects.contains(&(S3, S1)), "{:?}", c.disconnects);
+}
+
+#[test]
+fn a_learner_handshake_made_while_looking_is_refused_when_this_server_follows() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, 0, 0, Vec::new());
+    c.advance(50);
+    early_follower_info(&mut c, S2, S1);
+    assert!(c.disconnects.is_empty());
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(1000);
+    assert_eq!(c.nodes[&S1].zab.role(), Role::Following);
+    assert!(c.disconnects.contains(&(S1, S2)), "{:?}", c.disconnects);
+    // A held handshake whose peer disconnected meanwhile is forgotten.
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S3, 0, 0, Vec::new());
+    c.advance(50);
+    early_follower_info(&mut c, S1, S3);
+    c.input(S3, Input::Disconnected { peer: S1 });
+    c.start(S2, 0, 0, Vec::new());
+    c.advance(1000);
+    assert_eq!(c.nodes[&S3].zab.role(), Role::Leading);
+    assert!(!c.to_absent.iter().any(|(f, t, m)| *f == S3
+        && *t == S1
+        && matches!(m, Message::Quorum(p) if p.ty == PacketType::LeaderInfo)));
+}
+
+/// A LOOKING vote of `from` for `leader` (fresh state: zxid 0, peer epoch 0) in round
+/// `round`, delivered to `to`.
+fn looking_vote(z: &mut Zab, from: ServerId, leader: ServerId, round: i64) -> Vec<Output> {
+    let v = Vote {
+        leader,
+        zxid: Zxid::ZERO,
+        election_epoch: round,
+        peer_epoch: 0,
+        state: rzk_proto::quorum::ServerState::Looking,
+        version: 2,
+    };
+    z.step(Input::Message {
+        from,
+        msg: Message::Election(v.notification(rzk_proto::quorum::ServerState::Looking, "")),
+    })
+}
+
+/// S2 elected with S1's vote while S3 was away: LEADING, not established.
+fn s2_leading_unestablished() -> Zab {
+    let d = Durable {
+        accepted_epoch: 0,
+        current_epoch: 0,
+        snapshot_zxid: Zxid::ZERO,
+        log: Vec::new(),
+    };
+    let (mut z, _) = Zab::new(cfg(S2, &[S1, S2, S3], &[]), d, 0);
+    looking_vote(&mut z, S1, S2, 1);
+    let mut now = 0;
+    while z.role() != Role::Leading && now < 2000 {
+        now += 50;
+        z.step(Input::Tick { now_ms: now });
+    }
+    assert_eq!(z.role(), Role::Leading);
+    assert!(!z.is_serving());
+    z
+}
+
+#[test]
+fn a_leader_not_yet_established_steps_down_when_a_quorum_elects_a_better_candidate() {
+    // Mixed-ensemble review (session 40): rzk ended its election as soon as every live
+    // voter's vote was in; a ZooKeeper voter still in its 200 ms wait switched to a
+    // restarted voter's better vote, and the rzk leader sat alone in discovery for
+    // initLimit. Now a quorum of other voters voting for one better candidate in this
+    // round makes it step down at once.
+    let mut z = s2_leading_unestablished();
+    looking_vote(&mut z, S3, S3, 1);
+    assert_eq!(z.role(), Role::Leading, "one voter is no quorum");
+    looking_vote(&mut z, S1, S3, 1);
+    assert_eq!(z.role(), Role::Looking, "S1 and S3 elect S3");
+    // Votes of an older round, or for a worse candidate, or not a quorum: it stays.
+    let mut z = s2_leading_unestablished();
+    looking_vote(&mut z, S3, S3, 0);
+    looking_vote(&mut z, S1, S3, 0);
+    assert_eq!(z.role(), Role::Leading, "stale round");
+    let mut z = s2_leading_unestablished();
+    looking_vote(&mut z, S3, S1, 1);
+    looking_vote(&mut z, S1, S1, 1);
+    assert_eq!(z.role(), Role::Leading, "S1 does not beat S2");
+    let mut z = s2_leading_unestablished();
+    looking_vote(&mut z, S3, S3, 1);
+    looking_vote(&mut z, S1, S2, 1);
+    looking_vote(&mut z, S3, S3, 1);
+    assert_eq!(z.role(), Role::Leading, "S1 changed back to S2");
 }
