@@ -94,7 +94,7 @@ pub enum LogReadError {
     /// ([`LogFileReader::open_spooled`]).
     #[error("transaction log {}: copying it to a temporary file in $TMPDIR: {source}", file.display())]
     Spool { file: PathBuf, source: io::Error },
-    #[error("transaction log {} has invalid magic number 0x{magic:08x}", file.display())]
+    #[error("transaction log {} has invalid magic number 0x{magic:08x} at byte offset 0 (ZooKeeper's logs start with ZKLG, 0x5a4b4c47)", file.display())]
     BadMagic { file: PathBuf, magic: i32 },
     #[error(
         "transaction log {} is corrupt at byte offset {offset}: {fault} (valid records follow at offset {next_valid})",

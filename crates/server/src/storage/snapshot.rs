@@ -793,22 +793,30 @@ impl SnapshotReader {
 
     fn fill(&mut self, b: &mut [u8]) -> Result<(), SnapshotError> {
         let at = self.r.pos;
-        self.r.read_exact(b).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                // A compressed file's reader says where its own stream ended (offset
-                // `at` counts uncompressed bytes).
-                let what = match e.get_ref() {
-                    Some(inner) => format!("unexpected end of file ({inner})"),
-                    None => "unexpected end of file".into(),
-                };
-                self.corrupt(at, what)
-            } else {
-                SnapshotError::Io {
-                    file: self.path.clone(),
-                    source: e,
-                }
+        self.r.read_exact(b).map_err(|e| self.read_error(at, e))
+    }
+
+    /// What a failed read at `at` (uncompressed offset) means: the end of the file or
+    /// damage reported by the decompressor (a bad header, a damaged block, a checksum)
+    /// is [`SnapshotError::Corrupt`] with both positions; the system's own errors are
+    /// [`SnapshotError::Io`].
+    fn read_error(&self, at: u64, e: io::Error) -> SnapshotError {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            // A compressed file's reader says where its own stream ended (offset
+            // `at` counts uncompressed bytes).
+            let what = match e.get_ref() {
+                Some(inner) => format!("unexpected end of file ({inner})"),
+                None => "unexpected end of file".into(),
+            };
+            self.corrupt(at, what)
+        } else if self.compressed.is_some() && e.raw_os_error().is_none() {
+            self.corrupt(at, format!("damaged compressed data: {e}"))
+        } else {
+            SnapshotError::Io {
+                file: self.path.clone(),
+                source: e,
             }
-        })
+        }
     }
 
     fn i32(&mut self) -> Result<i32, SnapshotError> {
@@ -1064,10 +1072,7 @@ impl SnapshotReader {
         let rest = self
             .r
             .rest(MAX_TRAILER_LEN)
-            .map_err(|source| SnapshotError::Io {
-                file: self.path.clone(),
-                source,
-            })?
+            .map_err(|e| self.read_error(start, e))?
             .ok_or_else(|| self.corrupt(start, "unexpected data after the node list".into()))?;
         let compressed = self.compressed_pos();
         let mut t = Trailer {
@@ -1442,6 +1447,28 @@ mod tests {
             )),
             "{msg}"
         );
+        // The decompressor's own complaints (a damaged header, deflate block or
+        // checksum) name both positions too; they were I/O errors without an offset.
+        let whole = member(&plain);
+        let mut damaged_at = Vec::new();
+        for (i, flip) in [
+            (3usize, 0xe0u8),
+            (whole.len() / 2, 0xff),
+            (whole.len() - 6, 0x01),
+        ] {
+            let mut b = whole.clone();
+            b[i] ^= flip;
+            fs::write(&cut, &b).unwrap();
+            match read_snapshot(&cut) {
+                Err(SnapshotError::Corrupt {
+                    compressed: Some(CompressedPos { format: "gzip", .. }),
+                    ..
+                }) => damaged_at.push(i),
+                Err(e @ SnapshotError::Io { .. }) => panic!("byte {i}: no offset: {e}"),
+                other => panic!("byte {i}: {other:?}"),
+            }
+        }
+        assert_eq!(damaged_at.len(), 3);
     }
 
     /// A length field read from the file sizes nothing before its bytes are there: a
