@@ -91,6 +91,32 @@ pub async fn setquota(zk: &Client, args: &[String]) -> Result<(), String> {
     }
     check_no_child_quota(zk, &path).await?;
     check_no_parent_quota(zk, &path).await?;
+    // As zkCli: `/zookeeper` and `/zookeeper/quota` are created when the quota root is
+    // missing, which happens under a chroot (`-server host:port/app`: the server's own
+    // quota root is outside it).
+    if zk
+        .exists(QUOTA_ROOT)
+        .await
+        .map_err(|e| zk_err(e, QUOTA_ROOT))?
+        .is_none()
+    {
+        for dir in ["/zookeeper", QUOTA_ROOT] {
+            match zk
+                .create_opt(
+                    dir,
+                    None,
+                    &rzk_client::open_acl_unsafe(),
+                    CreateMode::Persistent,
+                )
+                .await
+            {
+                // zkCli stops creating at the first NodeExists.
+                Ok(_) => {}
+                Err(Error::NodeExists) => break,
+                Err(e) => return Err(zk_err(e, dir)),
+            }
+        }
+    }
     // The quota subtree's directories, then limits and stats.
     let mut dir = String::from(QUOTA_ROOT);
     for part in path.split('/').skip(1) {
