@@ -501,6 +501,11 @@ impl Config {
             "dataDir={DEFAULT_DATA_DIR}\nclientPort={DEFAULT_CLIENT_PORT}\nclientPortAddress=127.0.0.1\n"
         );
         let mut cfg = Config::from_properties_with(&text, system)?;
+        // No AdminServer (0.0.0.0:8080 otherwise) unless a JVM flag asks for it: a
+        // server started without a configuration file is a local one (docs/CONFIG.md §10).
+        if cfg.jvm_property("zookeeper.admin.enableServer").is_none() {
+            cfg.admin.enabled = false;
+        }
         cfg.load_jaas()?;
         Ok(cfg)
     }
@@ -2237,6 +2242,25 @@ mod tests {
         );
         // Both variables, SERVER_JVMFLAGS first (zkServer.sh's order).
         assert_eq!(SERVER_JVM_FLAG_ENVS, ["SERVER_JVMFLAGS", "JVMFLAGS"]);
+    }
+
+    /// `rzk server` without a configuration file runs no AdminServer unless a JVM flag
+    /// asks for one (docs review, session 40: it listened on 0.0.0.0:8080, against the
+    /// documentation, as the defaults went through the zoo.cfg parser).
+    #[test]
+    fn no_admin_server_without_a_config_file_unless_asked() {
+        assert!(!Config::defaults_with(&[]).unwrap().admin.enabled);
+        let on = jvm_flag_properties("-Dzookeeper.admin.enableServer=true");
+        assert!(Config::defaults_with(&on).unwrap().admin.enabled);
+        let off = jvm_flag_properties("-Dzookeeper.admin.enableServer=false");
+        assert!(!Config::defaults_with(&off).unwrap().admin.enabled);
+        // With a file, ZooKeeper's default: on.
+        assert!(
+            Config::from_properties("dataDir=/d\n")
+                .unwrap()
+                .admin
+                .enabled
+        );
     }
 
     /// The JVM's trust-store properties come from the flags only: the last flag wins, a
