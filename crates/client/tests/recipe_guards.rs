@@ -348,6 +348,12 @@ async fn tasks_sharing_one_semaphore_mutex_wait_for_each_other() {
         !other.is_finished(),
         "the other task waits while the lease is held"
     );
+    // The holder's own second acquire is refused at once, not queued behind the other
+    // task's acquire (which waits for this very lease).
+    assert!(matches!(
+        tokio::time::timeout(PROMPT, s.lock()).await,
+        Ok(Err(Error::Recipe(_)))
+    ));
     let first = held.node().to_owned();
     held.release().await.unwrap();
     let second = tokio::time::timeout(PROMPT, other)

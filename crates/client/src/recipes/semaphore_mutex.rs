@@ -36,6 +36,10 @@ use crate::Client;
 /// Curator's lease node name.
 pub const LEASE_NAME: &str = "lease-";
 
+fn not_reentrant() -> Error {
+    Error::Recipe("SemaphoreMutex is not re-entrant and this task already holds it".into())
+}
+
 #[derive(Debug)]
 struct Lease {
     node: String,
@@ -149,6 +153,11 @@ impl SemaphoreMutex {
     }
 
     async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<String>> {
+        // The calling task's own lease: refused at once, also while another task's
+        // acquire waits for it (that acquire holds `acquiring`).
+        if self.held_by_this_task().await {
+            return Err(not_reentrant());
+        }
         let Some(_acquiring) = lock_until(&self.acquiring, deadline).await else {
             return Ok(None);
         };
@@ -161,10 +170,7 @@ impl SemaphoreMutex {
             let mut lost = match &*self.held.lock().await {
                 Some(l) if l.lost.borrow().is_none() => {
                     if l.owner == tokio::task::try_id() {
-                        return Err(Error::Recipe(
-                            "SemaphoreMutex is not re-entrant and this task already holds it"
-                                .into(),
-                        ));
+                        return Err(not_reentrant());
                     }
                     l.lost.clone()
                 }
@@ -235,6 +241,12 @@ impl SemaphoreMutex {
                 Some(node)
             }
         })
+    }
+
+    /// True while the calling task holds a lease of this value that was not lost.
+    async fn held_by_this_task(&self) -> bool {
+        matches!(&*self.held.lock().await,
+            Some(l) if l.lost.borrow().is_none() && l.owner == tokio::task::try_id())
     }
 
     /// Takes a lease node and waits until it is one of at most one; `Ok(None)` when the
