@@ -234,49 +234,71 @@ async fn dropped_leader_latch_and_leadership_hand_over() {
     common::delete_all(&a, &root).await;
 }
 
-/// Tasks sharing one `Arc<Mutex>` exclude each other: re-entrance is per task, as
-/// Curator's is per thread (new-user review: three tasks on one value all held it at
-/// once). Each task counts itself in and out of the critical section; at most one may
-/// be inside, and each still re-enters the hold it took.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_sharing_one_mutex_exclude_each_other() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    let hosts = hosts_or_start();
-    let a = common::connect(&hosts).await;
-    let root = common::test_root(&a, "guard-shared").await;
-    let m = Arc::new(Mutex::new(a.clone(), &format!("{root}/lock")).unwrap());
-    let inside = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..3 {
-        let (m, inside, most) = (m.clone(), inside.clone(), most.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..3 {
-                let g = m.lock().await.unwrap();
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                // re-entrant within the task: same node, a second guard
-                let again = m.lock().await.unwrap();
-                assert_eq!(again.node(), g.node());
-                drop(again);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                inside.fetch_sub(1, Ordering::SeqCst);
-                g.release().await.unwrap();
-            }
-        }));
+/// How many tasks are inside a critical section, and the most ever inside at once.
+#[derive(Default)]
+struct Occupancy {
+    inside: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Occupancy {
+    fn enter(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.inside.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
     }
+
+    fn leave(&self) {
+        self.inside
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Awaits every task of a turn-taking test (a minute each at most).
+async fn all_take_their_turns(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         tokio::time::timeout(Duration::from_secs(60), t)
             .await
             .expect("every task gets its turns")
             .unwrap();
     }
-    assert_eq!(
-        most.load(Ordering::SeqCst),
-        1,
-        "two tasks held the lock at once"
-    );
+}
+
+/// Tasks sharing one `Arc<Mutex>` exclude each other: re-entrance is per task, as
+/// Curator's is per thread (new-user review: three tasks on one value all held it at
+/// once). Each task counts itself in and out of the critical section; at most one may
+/// be inside, and each still re-enters the hold it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_sharing_one_mutex_exclude_each_other() {
+    use std::sync::Arc;
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-shared").await;
+    let m = Arc::new(Mutex::new(a.clone(), &format!("{root}/lock")).unwrap());
+    let occupancy = Arc::new(Occupancy::default());
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (m, occupancy) = (m.clone(), occupancy.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let g = m.lock().await.unwrap();
+                occupancy.enter();
+                // re-entrant within the task: same node, a second guard
+                let again = m.lock().await.unwrap();
+                assert_eq!(again.node(), g.node());
+                drop(again);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                occupancy.leave();
+                g.release().await.unwrap();
+            }
+        }));
+    }
+    all_take_their_turns(tasks).await;
+    assert_eq!(occupancy.most(), 1, "two tasks held the lock at once");
     assert!(m.participant_nodes().await.unwrap().is_empty());
     // a waiting task gives up at its deadline while another task holds
     let g = m.lock().await.unwrap();
@@ -330,7 +352,6 @@ async fn a_shared_read_write_lock_lets_only_the_writer_task_downgrade() {
 /// still gets an error instead of waiting for itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_sharing_one_semaphore_mutex_wait_for_each_other() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let hosts = hosts_or_start();
     let a = common::connect(&hosts).await;
@@ -365,33 +386,22 @@ async fn tasks_sharing_one_semaphore_mutex_wait_for_each_other() {
     assert_ne!(first, second);
     // The guard of the other task's lease was dropped with the task: free again.
     // Three tasks, three turns each: never two inside.
-    let inside = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
+    let occupancy = Arc::new(Occupancy::default());
     let mut tasks = Vec::new();
     for _ in 0..3 {
-        let (s, inside, most) = (s.clone(), inside.clone(), most.clone());
+        let (s, occupancy) = (s.clone(), occupancy.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..3 {
                 let g = s.lock().await.unwrap();
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
+                occupancy.enter();
                 tokio::time::sleep(Duration::from_millis(30)).await;
-                inside.fetch_sub(1, Ordering::SeqCst);
+                occupancy.leave();
                 g.release().await.unwrap();
             }
         }));
     }
-    for t in tasks {
-        tokio::time::timeout(Duration::from_secs(60), t)
-            .await
-            .expect("every task gets its turns")
-            .unwrap();
-    }
-    assert_eq!(
-        most.load(Ordering::SeqCst),
-        1,
-        "two tasks held the lease at once"
-    );
+    all_take_their_turns(tasks).await;
+    assert_eq!(occupancy.most(), 1, "two tasks held the lease at once");
     common::delete_all(&a, &root).await;
 }
 

@@ -657,15 +657,10 @@ fn for_path(path: Option<&str>) -> String {
 fn parse_acl_entries(s: &str) -> Vec<Acl> {
     let mut good = Vec::new();
     // Java's `split(",")`: trailing empty entries are dropped (`world:anyone:r,` is one
-    // entry), an empty string is one empty entry.
-    let mut parts: Vec<&str> = s.split(',').collect();
-    while parts.len() > 1 && parts.last() == Some(&"") {
-        parts.pop();
-    }
-    if parts == [""] && !s.is_empty() {
-        parts.clear();
-    }
-    for part in parts {
+    // entry, `,,` none), an empty string is one empty entry.
+    let trimmed = s.trim_end_matches(',');
+    let parts = (s.is_empty() || !trimmed.is_empty()).then(|| trimmed.split(','));
+    for part in parts.into_iter().flatten() {
         match parse_acl(part) {
             Ok(mut v) => good.append(&mut v),
             Err(e) => eprintln!("{e}"),

@@ -212,7 +212,7 @@ pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
                     k.as_str(),
                     "java.security.auth.login.config" | "jute.maxbuffer" | "readonlymode.enabled"
                 )
-                || JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str())
+                || is_jvm_own_property(k)
         })
         .collect()
 }
@@ -229,6 +229,12 @@ pub const JVM_TRUST_STORE_PROPERTIES: [&str; 3] = [
     "javax.net.ssl.trustStorePassword",
     "javax.net.ssl.trustStoreType",
 ];
+
+/// Whether `key` is one of the JVM's own properties rzk reads
+/// ([`JVM_TRUST_STORE_PROPERTIES`]): set by a `-D` flag only, never by zoo.cfg.
+fn is_jvm_own_property(key: &str) -> bool {
+    JVM_TRUST_STORE_PROPERTIES.contains(&key)
+}
 
 /// Role of a `server.N` member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -682,11 +688,9 @@ impl Config {
                 .iter()
                 .map(|(k, v)| {
                     // zoo.cfg cannot set a JVM property (ZooKeeper prefixes its keys).
-                    let in_file = file_own
-                        .iter()
-                        .rev()
-                        .filter(|_| !JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()))
-                        .find(|(f, _)| *f == bare(k));
+                    let in_file = (!is_jvm_own_property(k))
+                        .then(|| file_own.iter().rev().find(|(f, _)| *f == bare(k)))
+                        .flatten();
                     (k.clone(), in_file.map_or(v, |(_, fv)| fv).clone())
                 })
                 .collect(),
@@ -696,7 +700,7 @@ impl Config {
         props.extend(file_own.iter().cloned());
         // The JVM's trust-store properties are read from the flags only
         // (`jvm_properties`); they are no zoo.cfg keys.
-        props.retain(|(k, _)| !JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()));
+        props.retain(|(k, _)| !is_jvm_own_property(k));
         let mut cfg = Config {
             client_port_address: None,
             client_port_given: false,
@@ -728,10 +732,7 @@ impl Config {
                 ),
             );
         }
-        for (k, _) in file_own
-            .iter()
-            .filter(|(k, _)| JVM_TRUST_STORE_PROPERTIES.contains(&k.as_str()))
-        {
+        for (k, _) in file_own.iter().filter(|(k, _)| is_jvm_own_property(k)) {
             cfg.note(
                 NoteLevel::Warn,
                 k,

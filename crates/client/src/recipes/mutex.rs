@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use super::lock_internals::{LockCore, LockKind};
 use super::release::Releaser;
 use super::util::{
-    delete_guaranteed, delete_within_grace, lock_until, spawn_lost_monitor, wait_lost, LostReason,
+    delete_guaranteed, delete_lost_node, lock_until, spawn_lost_monitor, wait_given_back,
+    wait_lost, LostReason,
 };
 use crate::error::{Error, Result};
 use crate::Client;
@@ -198,29 +199,14 @@ impl Mutex {
                 }
                 continue;
             };
-            let wait = async {
-                tokio::select! {
-                    _ = released.as_mut() => {}
-                    _ = lost.changed() => {}
-                }
-            };
-            match deadline {
-                None => wait.await,
-                Some(d) => {
-                    if tokio::time::timeout_at(d, wait).await.is_err() {
-                        return Ok(None);
-                    }
-                }
+            if !wait_given_back(released.as_mut(), &mut lost, deadline).await {
+                return Ok(None);
             }
         }
-        // The previous hold was lost; its node may still exist if the session
-        // survived: remove it so the new attempt does not queue behind it.
+        // The previous hold was lost: its node goes before the new attempt.
         let old = self.state().take().map(|h| h.node);
         if let Some(old) = old {
-            match deadline {
-                None => delete_guaranteed(&self.core.client, &old).await?,
-                Some(_) => delete_within_grace(&self.core.client, &old).await?,
-            }
+            delete_lost_node(&self.core.client, &old, deadline).await?;
         }
         // A read lock whose write lock this value holds may read at once: asked when the
         // read would have to wait, not before its node exists (the write lock may be

@@ -25,8 +25,9 @@ use tokio::time::Instant;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, await_watch, child_path, delete_guaranteed, delete_within_grace, lock_until,
-    set_watch, spawn_lost_monitor, wait_lost, AbandonGuard, LostReason, DEADLINE_DELETE_GRACE,
+    await_reconnect, await_watch, child_path, delete_guaranteed, delete_lost_node, lock_until,
+    set_watch, spawn_lost_monitor, wait_given_back, wait_lost, AbandonGuard, LostReason,
+    DEADLINE_DELETE_GRACE,
 };
 use super::Mutex;
 use crate::error::{Error, Result};
@@ -176,29 +177,14 @@ impl SemaphoreMutex {
                 }
                 _ => break,
             };
-            let wait = async {
-                tokio::select! {
-                    _ = released.as_mut() => {}
-                    _ = lost.changed() => {}
-                }
-            };
-            match deadline {
-                None => wait.await,
-                Some(d) => {
-                    if tokio::time::timeout_at(d, wait).await.is_err() {
-                        return Ok(None);
-                    }
-                }
+            if !wait_given_back(released.as_mut(), &mut lost, deadline).await {
+                return Ok(None);
             }
         }
-        // A lease that was lost: its node may still exist if the session survived (a
-        // long disconnection); delete it so it does not count against the new lease.
+        // A lease that was lost: its node goes so it does not count against the new one.
         let old = self.held.lock().await.take().map(|l| l.node);
         if let Some(old) = old {
-            match deadline {
-                None => delete_guaranteed(&self.client, &old).await?,
-                Some(_) => delete_within_grace(&self.client, &old).await?,
-            }
+            delete_lost_node(&self.client, &old, deadline).await?;
         }
         // The internal lock as a guard: an acquire abandoned while it holds the lock
         // (its future dropped) gives it back.

@@ -435,6 +435,43 @@ impl Drop for HeldWatch<'_> {
 /// Locks a recipe value's state, giving up at `deadline` (`None`: as long as it takes).
 /// Another task of the same value may hold it for the whole of its own acquire; a
 /// `try_lock` must still return by its deadline.
+/// Waits until another task's hold of a shared recipe value is given back (`released`,
+/// enabled before the hold was looked at, fires) or found lost (`lost` changes); false
+/// if `deadline` passed first. Used by [`super::Mutex`] and [`super::SemaphoreMutex`].
+pub(crate) async fn wait_given_back(
+    released: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    lost: &mut watch::Receiver<Option<LostReason>>,
+    deadline: Option<Instant>,
+) -> bool {
+    let wait = async {
+        tokio::select! {
+            _ = released => {}
+            _ = lost.changed() => {}
+        }
+    };
+    match deadline {
+        None => {
+            wait.await;
+            true
+        }
+        Some(d) => tokio::time::timeout_at(d, wait).await.is_ok(),
+    }
+}
+
+/// Deletes the node of a hold found lost, which may still exist if the session survived
+/// (a long disconnection), so a new attempt does not queue behind it: a guaranteed
+/// delete without a deadline, one bounded by [`DEADLINE_DELETE_GRACE`] with one.
+pub(crate) async fn delete_lost_node(
+    client: &Client,
+    node: &str,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    match deadline {
+        None => delete_guaranteed(client, node).await,
+        Some(_) => delete_within_grace(client, node).await,
+    }
+}
+
 pub(crate) async fn lock_until<T>(
     m: &tokio::sync::Mutex<T>,
     deadline: Option<Instant>,

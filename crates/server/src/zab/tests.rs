@@ -1109,9 +1109,7 @@ fn a_learner_handshake_made_while_looking_is_answered_when_this_server_leads() {
     c.advance(1000);
     assert_eq!(c.nodes[&S3].zab.role(), Role::Leading);
     assert!(
-        c.to_absent.iter().any(|(f, t, m)| *f == S3
-            && *t == S1
-            && matches!(m, Message::Quorum(p) if p.ty == PacketType::LeaderInfo)),
+        leader_info_to_absent(&c, S3, S1),
         "the held FOLLOWERINFO of S1 got its LEADERINFO"
     );
     assert!(!c.disconnects.contains(&(S3, S1)), "{:?}", c.disconnects);
@@ -1137,9 +1135,14 @@ fn a_learner_handshake_made_while_looking_is_refused_when_this_server_follows() 
     c.start(S2, 0, 0, Vec::new());
     c.advance(1000);
     assert_eq!(c.nodes[&S3].zab.role(), Role::Leading);
-    assert!(!c.to_absent.iter().any(|(f, t, m)| *f == S3
-        && *t == S1
-        && matches!(m, Message::Quorum(p) if p.ty == PacketType::LeaderInfo)));
+    assert!(!leader_info_to_absent(&c, S3, S1));
+}
+
+/// Whether `from` sent a LEADERINFO to `to`, a server that was not started.
+fn leader_info_to_absent(c: &Cluster, from: ServerId, to: ServerId) -> bool {
+    c.to_absent.iter().any(|(f, t, m)| {
+        *f == from && *t == to && matches!(m, Message::Quorum(p) if p.ty == PacketType::LeaderInfo)
+    })
 }
 
 /// A LOOKING vote of `from` for `leader` (fresh state: zxid 0, peer epoch 0) in round
