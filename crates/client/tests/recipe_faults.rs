@@ -649,7 +649,7 @@ async fn release_on_a_dead_connection_answers_within_a_session_timeout() {
     let latch = LeaderLatch::start(zk.clone(), &format!("{root}/latch"), "a")
         .await
         .unwrap();
-    let latch_node = latch.node().to_owned();
+    let latch_node = latch.node().expect("a started latch has a node");
     proxy.block(true);
     proxy.cut();
     wait_state(&zk, SessionState::Disconnected).await;

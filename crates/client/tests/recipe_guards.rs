@@ -436,9 +436,76 @@ async fn a_semaphore_mutex_acquires_again_after_its_lease_was_lost() {
     common::delete_all(&a, &root).await;
 }
 
-/// `await_leadership` answers `Closed` once the latch has left the election for good
-/// (break-it review, session 40: with its node deleted by another client it waited out
-/// its whole timeout and answered `Ok(false)`, against its documentation).
+/// A latch whose node is deleted by someone else joins the election again with a new
+/// node, as Curator's `reset()` does: the leader steps down at once (it watches its own
+/// node) and the next participant leads; a waiting participant finds out at its
+/// predecessor's next change. Either way it leads again once it is first (before
+/// session 41 it left the election for good).
+#[tokio::test]
+async fn a_latch_whose_node_is_deleted_joins_the_election_again() {
+    let hosts = hosts_or_start();
+    let a = common::connect(&hosts).await;
+    let b = common::connect(&hosts).await;
+    let root = common::test_root(&a, "guard-latch-rejoin").await;
+    let path = format!("{root}/latch");
+    let first = LeaderLatch::start(a.clone(), &path, "first").await.unwrap();
+    assert!(first.await_leadership(PROMPT).await.unwrap());
+    let second = LeaderLatch::start(b.clone(), &path, "second")
+        .await
+        .unwrap();
+    let old = first.node().expect("a started latch has a node");
+    b.delete(&old, None).await.unwrap();
+    assert!(
+        second.await_leadership(PROMPT).await.unwrap(),
+        "the next participant leads once the leader's node is deleted"
+    );
+    assert!(!first.has_leadership(), "two leaders");
+    let rejoined = common::eventually(PROMPT, || async {
+        first.participants().await.unwrap() == vec!["second", "first"]
+    })
+    .await;
+    assert!(rejoined, "{:?}", first.participants().await);
+    let new = first.node().expect("rejoined with a node");
+    assert_ne!(new, old);
+    assert!(a.exists(&new).await.unwrap().is_some());
+    second.close().await.unwrap();
+    assert!(
+        first.await_leadership(PROMPT).await.unwrap(),
+        "the rejoined participant leads once it is first"
+    );
+
+    // A waiting participant's node deleted: it joins again at its predecessor's next
+    // change, behind the participants that are there, and leads when they are gone.
+    let waiter = LeaderLatch::start(b.clone(), &path, "waiter")
+        .await
+        .unwrap();
+    let gone = waiter.node().unwrap();
+    a.delete(&gone, None).await.unwrap();
+    let third = LeaderLatch::start(a.clone(), &path, "third").await.unwrap();
+    first.close().await.unwrap();
+    assert!(
+        third.await_leadership(PROMPT).await.unwrap(),
+        "third was next in line: the waiter's old node was gone"
+    );
+    assert!(!waiter.has_leadership());
+    let behind = common::eventually(PROMPT, || async {
+        third.participants().await.unwrap() == vec!["third", "waiter"]
+    })
+    .await;
+    assert!(behind, "{:?}", third.participants().await);
+    assert_ne!(waiter.node().unwrap(), gone);
+    third.close().await.unwrap();
+    assert!(waiter.await_leadership(PROMPT).await.unwrap());
+    waiter.close().await.unwrap();
+    assert!(a.get_children(&path).await.unwrap().is_empty());
+    common::delete_all(&a, &root).await;
+}
+
+/// `await_leadership` ends with `Closed` once the latch has left the election for good
+/// instead of waiting out its timeout (break-it review, session 40): here its node is
+/// deleted and the election's ACL no longer lets it create a new one, so it cannot join
+/// again (NOAUTH); when it may no longer list the election (NOAUTH); and after its
+/// session is closed.
 #[tokio::test]
 async fn await_leadership_ends_when_the_latch_left_the_election() {
     let hosts = hosts_or_start();
@@ -446,11 +513,15 @@ async fn await_leadership_ends_when_the_latch_left_the_election() {
     let b = common::connect(&hosts).await;
     let root = common::test_root(&a, "guard-latch-gone").await;
     let path = format!("{root}/latch");
-    // The leader's own node deleted from outside while a wait is on: the leader steps
-    // down at once (it watches its node) and the wait ends.
     let first = LeaderLatch::start(a.clone(), &path, "first").await.unwrap();
     assert!(first.await_leadership(PROMPT).await.unwrap());
-    let node = first.node().to_owned();
+    b.add_auth("digest", b"owner:pw").await.unwrap();
+    let owner_creates = [
+        Acl::new(perms::ALL, "digest", &digest_acl_id("owner", "pw")),
+        Acl::new(perms::READ, "world", "anyone"),
+    ];
+    b.set_acl(&path, &owner_creates, None).await.unwrap();
+    let node = first.node().unwrap();
     let delete = async {
         tokio::time::sleep(SHORT).await;
         b.delete(&node, None).await.unwrap();
@@ -470,31 +541,60 @@ async fn await_leadership_ends_when_the_latch_left_the_election() {
     .expect("the wait ends when the latch leaves the election");
     assert!(matches!(r, Err(Error::Closed)), "{r:?}");
     assert!(!first.has_leadership());
-    // A waiting participant whose node was deleted learns it at its predecessor's next
-    // change (as in Curator), and then its wait ends too instead of timing out.
-    let leader = LeaderLatch::start(a.clone(), &path, "leader")
+    assert_eq!(first.node(), None);
+    assert!(b.get_children(&path).await.unwrap().is_empty());
+    // Asked afterwards: at once.
+    assert!(matches!(
+        first.await_leadership(Duration::from_secs(60)).await,
+        Err(Error::Closed)
+    ));
+    b.set_acl(&path, &open_acl_unsafe(), None).await.unwrap();
+
+    // The election no longer readable: its node deleted, the latch cannot list the
+    // election to find out where it stands.
+    let unreadable = format!("{root}/unreadable");
+    let lister = LeaderLatch::start(a.clone(), &unreadable, "lister")
+        .await
+        .unwrap();
+    assert!(lister.await_leadership(PROMPT).await.unwrap());
+    let owner_only = Acl::new(perms::ALL, "digest", &digest_acl_id("owner", "pw"));
+    b.set_acl(&unreadable, &[owner_only], None).await.unwrap();
+    b.delete(&lister.node().unwrap(), None).await.unwrap();
+    let stepped_down = common::eventually(PROMPT, || async { !lister.has_leadership() }).await;
+    assert!(stepped_down, "the leader's node was deleted");
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        lister.await_leadership(Duration::from_secs(60)),
+    )
+    .await
+    .expect("the wait ends when the latch cannot list the election");
+    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    b.set_acl(&unreadable, &open_acl_unsafe(), None)
+        .await
+        .unwrap();
+    drop(lister);
+
+    // The session closed while a participant waits.
+    let c = common::connect(&hosts).await;
+    let leader = LeaderLatch::start(b.clone(), &path, "leader")
         .await
         .unwrap();
     assert!(leader.await_leadership(PROMPT).await.unwrap());
-    let waiter = LeaderLatch::start(a.clone(), &path, "waiter")
+    let waiter = LeaderLatch::start(c.clone(), &path, "waiter")
         .await
         .unwrap();
-    b.delete(waiter.node(), None).await.unwrap();
     let (r, closed) = tokio::time::timeout(Duration::from_secs(20), async {
         tokio::join!(waiter.await_leadership(Duration::from_secs(60)), async {
             tokio::time::sleep(SHORT).await;
-            leader.close().await
+            c.close().await
         })
     })
     .await
-    .expect("the waiter's wait ends once it finds its node gone");
+    .expect("the waiter's wait ends with its session");
     closed.unwrap();
     assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-    // Asked afterwards: at once.
-    assert!(matches!(
-        waiter.await_leadership(Duration::from_secs(60)).await,
-        Err(Error::Closed)
-    ));
+    assert_eq!(leader.participants().await.unwrap(), vec!["leader"]);
+    leader.close().await.unwrap();
     drop(first);
     drop(waiter);
     common::delete_all(&a, &root).await;

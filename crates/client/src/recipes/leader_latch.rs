@@ -4,11 +4,15 @@
 //!
 //! Leadership is published on a `watch` channel. It is dropped as soon as the connection
 //! is lost (as Curator does on SUSPENDED) and re-evaluated after reconnecting; it ends for
-//! good when the session ends, when the latch is closed or dropped (receivers then read
-//! `false`), or when our latch node is deleted by someone else (the leader watches its own
-//! node: Curator's leader does not, and keeps believing it leads while the next
-//! participant takes over). Never report leadership while disconnected.
+//! good when the session ends, or when the latch is closed or dropped (receivers then
+//! read `false`). A latch whose node is deleted by someone else joins the election again
+//! with a new node, as Curator's `reset()` does. The leader watches its own node, so it
+//! steps down as soon as that node is deleted (Curator's leader does not, and keeps
+//! believing it leads while the next participant takes over); a waiting participant
+//! finds its node gone at its predecessor's next change, as in Curator. Never report
+//! leadership while disconnected.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -16,7 +20,8 @@ use tokio::task::JoinHandle;
 
 use super::release::Releaser;
 use super::util::{
-    await_watch, child_path, delete_guaranteed, set_watch, sort_children, AbandonGuard,
+    await_reconnect, await_watch, child_path, delete_guaranteed, set_watch, sort_children,
+    AbandonGuard,
 };
 use crate::error::{Error, Result};
 use crate::types::{EventType, SessionState, WatcherType};
@@ -24,6 +29,34 @@ use crate::Client;
 
 /// Curator's latch node name.
 pub const LATCH_NAME: &str = "latch-";
+
+/// The latch node, shared by the latch and its watching task: the task replaces a node
+/// deleted by someone else, and close or drop takes the node to delete it.
+#[derive(Debug, Default)]
+struct Membership {
+    /// Our latch node's full path; `None` while a replacement is being created, and
+    /// once the latch is closed.
+    node: Option<String>,
+    /// Set by close or drop: a node the task creates from now on is deleted at once.
+    closed: bool,
+}
+
+/// A handle on [`Membership`]; a panic elsewhere never makes it unreadable.
+#[derive(Debug, Clone, Default)]
+struct SharedMembership(Arc<Mutex<Membership>>);
+
+impl SharedMembership {
+    fn lock(&self) -> MutexGuard<'_, Membership> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Close or drop: no node is kept from now on; returns the node to delete.
+    fn leave(&self) -> Option<String> {
+        let mut m = self.lock();
+        m.closed = true;
+        m.node.take()
+    }
+}
 
 /// A started leader latch (Curator's `LeaderLatch` after `start()`).
 ///
@@ -35,7 +68,7 @@ pub const LATCH_NAME: &str = "latch-";
 pub struct LeaderLatch {
     client: Client,
     path: String,
-    node: String,
+    member: SharedMembership,
     leader: watch::Receiver<bool>,
     /// The sending side, kept to publish `false` when the latch is closed or dropped.
     leader_tx: watch::Sender<bool>,
@@ -66,19 +99,25 @@ impl LeaderLatch {
             AbandonGuard::create(&client, path, LATCH_NAME, id.as_bytes()).await?;
         // From here on nothing awaits: the latch (and its Drop) owns the node.
         abandon.disarm();
+        let member = SharedMembership::default();
+        member.lock().node = Some(node);
         let (tx, rx) = watch::channel(false);
         let (alive_tx, task_alive) = watch::channel(());
         let task = tokio::spawn(run(
-            client.clone(),
-            path.to_owned(),
-            node.clone(),
+            Participant {
+                client: client.clone(),
+                path: path.to_owned(),
+                id: id.to_owned(),
+                member: member.clone(),
+                releaser: Releaser::current(),
+            },
             tx.clone(),
             alive_tx,
         ));
         Ok(LeaderLatch {
             client,
             path: path.to_owned(),
-            node,
+            member,
             leader: rx,
             leader_tx: tx,
             task_alive,
@@ -106,8 +145,9 @@ impl LeaderLatch {
     ///
     /// # Errors
     /// [`Error::Closed`] at once if the latch has left the election for good (its
-    /// session ended or its node was deleted: it will never lead), including while
-    /// this call waits.
+    /// session ended; or it may no longer list the election's node, or create a
+    /// replacement for its deleted node, e.g. NOAUTH: it will never lead), including
+    /// while this call waits.
     pub async fn await_leadership(&self, wait: Duration) -> Result<bool> {
         let mut rx = self.leader.clone();
         let mut alive = self.task_alive.clone();
@@ -124,9 +164,12 @@ impl LeaderLatch {
         }
     }
 
-    /// Our latch node.
-    pub fn node(&self) -> &str {
-        &self.node
+    /// Our latch node's full path: `None` while a replacement for a node deleted by
+    /// someone else is being created, or once the latch has left the election.
+    ///
+    /// Curator: `LeaderLatch.getOurPath()`.
+    pub fn node(&self) -> Option<String> {
+        self.member.lock().node.clone()
     }
 
     /// Participant ids (node data) in order; the first is the leader.
@@ -164,7 +207,10 @@ impl LeaderLatch {
         self.closed = true;
         self.task.abort();
         self.leader_tx.send_replace(false);
-        delete_guaranteed(&self.client, &self.node).await
+        match self.member.leave() {
+            Some(node) => delete_guaranteed(&self.client, &node).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -175,44 +221,104 @@ impl Drop for LeaderLatch {
         }
         self.task.abort();
         self.leader_tx.send_replace(false);
-        self.releaser
-            .delete("leader latch", self.client.clone(), self.node.clone());
+        if let Some(node) = self.member.leave() {
+            self.releaser
+                .delete("leader latch", self.client.clone(), node);
+        }
+    }
+}
+
+/// What the watching task needs to take part in the election.
+struct Participant {
+    client: Client,
+    path: String,
+    /// The participant id, the data of each latch node we create.
+    id: String,
+    member: SharedMembership,
+    releaser: Releaser,
+}
+
+impl Participant {
+    /// Our node was deleted by someone else: creates a new one (Curator's `reset()`).
+    /// `Err(Error::Closed)` if the latch was closed meanwhile (the new node is deleted
+    /// in the background); other errors are the create's, after waiting out connection
+    /// losses.
+    async fn rejoin(&self) -> Result<()> {
+        self.member.lock().node = None;
+        loop {
+            let created =
+                AbandonGuard::create(&self.client, &self.path, LATCH_NAME, self.id.as_bytes())
+                    .await;
+            match created {
+                Ok((abandon, node)) => {
+                    // Nothing awaits from here on: aborted, the task is at an await.
+                    abandon.disarm();
+                    let mut m = self.member.lock();
+                    if m.closed {
+                        drop(m);
+                        self.releaser
+                            .delete("leader latch", self.client.clone(), node);
+                        return Err(Error::Closed);
+                    }
+                    tracing::info!(%node, "latch node was deleted; joined the election again");
+                    m.node = Some(node);
+                    return Ok(());
+                }
+                Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
 /// The watching task; `_alive` is dropped when it ends (returns or is aborted).
-async fn run(
-    client: Client,
-    path: String,
-    node: String,
-    tx: watch::Sender<bool>,
-    _alive: watch::Sender<()>,
-) {
-    let name = rzk_proto::path::basename(&node).to_owned();
+async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>) {
+    let client = &p.client;
     let mut st = client.state_watcher();
     loop {
-        let step = check(&client, &path, &name).await;
+        let Some(node) = p.member.lock().node.clone() else {
+            return; // closed
+        };
+        let name = rzk_proto::path::basename(&node).to_owned();
+        let step = check(client, &p.path, &name).await;
         let (w, predecessor) = match step {
             Ok(Step::Leads(w)) => {
                 tx.send_replace(true);
                 (Some(w), None)
             }
-            Ok(Step::Waits(w, p)) => {
+            Ok(Step::Waits(w, pred)) => {
                 tx.send_replace(false);
-                (Some(w), Some(p))
+                (Some(w), Some(pred))
             }
             Err(Error::NoNode) => {
-                tracing::warn!(%node, "latch node vanished; leaving the election");
                 tx.send_replace(false);
-                return;
+                match p.rejoin().await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        if !matches!(e, Error::Closed) && !e.is_session_terminal() {
+                            tracing::warn!(%node, error = %e,
+                                "latch node was deleted and no new one could be created; leaving the election");
+                        }
+                        return;
+                    }
+                }
             }
             Err(e) if e.is_session_terminal() => {
                 tx.send_replace(false);
                 return;
             }
-            Err(_) => {
+            // Connection loss: re-evaluated once connected again.
+            Err(e) if e.is_retryable() => {
                 tx.send_replace(false);
                 (None, None)
+            }
+            // Anything else (NOAUTH on the election's node) would come back at every
+            // try: leave rather than wait silently (Curator's latch stops there too, but
+            // without telling `await`).
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "cannot list the election; leaving it");
+                tx.send_replace(false);
+                return;
             }
         };
         // Wait for the predecessor to go, or for a connection change. A wait on the
@@ -222,7 +328,7 @@ async fn run(
         let wc = client.clone();
         let wf = async move {
             match (w, predecessor) {
-                (Some(w), Some(p)) => await_watch(&wc, &p, WatcherType::Data, w, None).await,
+                (Some(w), Some(pred)) => await_watch(&wc, &pred, WatcherType::Data, w, None).await,
                 (Some(w), None) => Some(w.await),
                 (None, _) => std::future::pending().await,
             }
@@ -237,7 +343,7 @@ async fn run(
                             return;
                         }
                         // Our own node deleted while we led: at once, not after the
-                        // next listing (which then finds it gone and leaves).
+                        // next listing (which then finds it gone and joins again).
                         if ev.event_type == EventType::NodeDeleted
                             && ev.path == node
                         {
@@ -263,7 +369,7 @@ async fn run(
 
 /// `Ok(Step::Leads(watch))` when we lead (the watch is on our own node, to learn if it is
 /// deleted), `Ok(Step::Waits(watch, predecessor))` on our predecessor otherwise; [`Error::NoNode`]
-/// when our node is gone.
+/// when our node is gone (or the election's parent node).
 async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
     loop {
         let mut children = client.get_children(path).await?;
@@ -273,7 +379,7 @@ async fn check(client: &Client, path: &str, name: &str) -> Result<Step> {
             .position(|c| c == name)
             .ok_or(Error::NoNode)?;
         if idx == 0 {
-            // Deleted between the listing and the watch: NoNode, out of the election.
+            // Deleted between the listing and the watch: NoNode, to join again.
             let (_, _, w) = client.get_data_w(&child_path(path, name)).await?;
             return Ok(Step::Leads(w));
         }

@@ -81,3 +81,21 @@ pub async fn settle(zk: &Client, path: &str, n: usize) -> Vec<String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Polls `cond` every 20 ms until it holds (`true`) or `wait` passes (`false`).
+pub async fn eventually<F, Fut>(wait: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
