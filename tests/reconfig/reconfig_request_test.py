@@ -35,13 +35,19 @@ Cases, in order:
   2d. remove-leader (after grow-shrink): the leader removed through a follower; the
      client gets the new membership (rzk; ZooKeeper may answer ConnectionLoss, its reply
      racing the close), the two left elect and serve;
+  2e. promote-observer: observer 4 added by reconfig, a follower SIGSTOPped, observer
+     4's promotion to voter refused at once with NEWCONFIGNOQUORUM (observers do not
+     count as synced voters), writes go on; 4 removed again;
+  8. hierarchical (--impl mixed only, not in the default run): a ZooKeeper leader's
+     reconfig to group.N quorums; the rzk followers stop, naming the line, instead of
+     acknowledging it;
   2c. next-restart (not in the default run, ~7 s on ZooKeeper): the followers stopped, a
      reconfig proposed, all three killed -9 and restarted from their files: the old
      leader reads its zoo.cfg.dynamic.next and completes the reconfig.
 
 Ports (127.0.0.1, `--base` moves them all): zk clients 24201-24217, quorum
 24221-24233, election 24236-24248 (members 14-17: quorum/election on 127.0.0.2-5,
-observer master 24230); rzk the same +50. `--impl mixed` (not in CI): members 3 and 5 are ZooKeeper, the others
+observer master 24230); rzk the same +50. `--impl mixed` (in CI for `hierarchical` only): members 3 and 5 are ZooKeeper, the others
 rzk, on rzk's ports. Only processes this script started are signalled, by PID.
 
     tests/reconfig/reconfig_request_test.py --impl zk --apache scripts/start-apache-zk.sh
@@ -633,6 +639,92 @@ def case_grow_shrink(ens, leader, followers):
           f"all on members 1-3, equal data ({znodes} znodes)")
 
 
+def case_promote_observer(ens, leader, followers):
+    """An observer promoted to voter while a follower is down: the new voters' synced
+    quorum counts followers only (ZooKeeper's Leader.isQuorumSynced), so the request is
+    refused with NEWCONFIGNOQUORUM at once and the ensemble goes on serving. Found by a
+    break-it review (session 41): rzk counted the observer, proposed a reconfig that
+    needed the observer's ACK (observers never ACK), and no client could open a session
+    until the stopped follower came back."""
+    obs, stopped = 4, followers[1]
+    print(f"[{ens.kind}] 2e. promote observer {obs} while follower {stopped} is stopped")
+    ens.start(obs, [1, 2, 3, obs], ["reconfigEnabled=true"], dynamic=True, observers=(obs,))
+    zkproc.wait_serving(ens.client_port(obs), ens.procs[obs], timeout=60,
+                        what=f"{ens.kind} observer {obs}")
+    su = ens.client(leader, superuser=True)
+    try:
+        _, stat = su.reconfig(ens.line(obs, "observer"), None, None)
+        v = stat.mzxid
+        wait_config(ens, [1, 2, 3, obs], {1, 2, 3}, v, timeout=60)
+        ens.procs[stopped].signal(signal.SIGSTOP)
+        # The leader drops the stopped follower after syncLimit (5 ticks of 500 ms).
+        time.sleep(5)
+        t0 = time.time()
+        expect(ke.NewConfigNoQuorumError,
+               lambda: su.reconfig(ens.line(obs), None, None, from_config=v),
+               "an observer promoted with a follower down: no synced quorum")
+        took = time.time() - t0
+        assert took < 5, f"the refusal took {took:.1f} s"
+        su.create("/after-refused-promotion", b"x")
+        c = ens.client(obs)
+        try:
+            zkproc.wait_until(lambda: c.exists("/after-refused-promotion") is not None, 30,
+                              f"observer {obs} has the write made after the refusal")
+        finally:
+            c.stop()
+            c.close()
+        assert config_of(su)[2] == v, "the refused reconfig changed the configuration"
+    finally:
+        ens.procs[stopped].signal(signal.SIGCONT)
+    try:
+        _, stat = su.reconfig(None, str(obs), None, from_config=v)
+        wait_config(ens, [1, 2, 3], {1, 2, 3}, stat.mzxid, timeout=60)
+    finally:
+        su.stop()
+        su.close()
+        ens.stop(obs)
+    print(f"  ok: NEWCONFIGNOQUORUM in {took:.2f} s, writes went on, observer removed again")
+
+
+def case_hierarchical(ens):
+    """--impl mixed only: ZooKeeper member 3 leads (started first with rzk member 1, the
+    highest id of the two) and is asked for a reconfig to hierarchical quorums (one
+    group.1 of all three voters), which rzk does not implement. Its rzk followers stop,
+    naming the line, rather than acknowledge the proposal, so it never commits and no
+    rzk member goes on counting plain majorities. Found by a break-it review (session
+    41): rzk followers acked it, kept majority quorums, and elected a second leader
+    beside ZooKeeper's when the members were partitioned."""
+    assert ens.kind == "mixed", "hierarchical needs --impl mixed"
+    print(f"[{ens.kind}] 8. a ZooKeeper leader's reconfig to hierarchical quorums")
+    parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True), (1, 3))
+    zkproc.wait_settled([ens.client_port(i) for i in (1, 3)], timeout=60, where="1 and 3")
+    assert ens.impl(3) == "zk" and ens.leader([1, 3]) == 3, "ZooKeeper 3 should lead"
+    ens.start(2, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True)
+    zkproc.wait_settled([ens.client_port(i) for i in (1, 2, 3)], timeout=60, where="1-3")
+    su = ens.client(3, superuser=True)
+    try:
+        su.create("/before-hierarchical", b"x")
+
+        def dynamic_files(i):
+            return sorted(n for n in os.listdir(ens.dir(i)) if n.startswith("zoo.cfg.dynamic"))
+        before = {i: dynamic_files(i) for i in (1, 2)}
+        members = ",".join([ens.line(i) for i in (1, 2, 3)] + ["group.1=1:2:3"])
+        su.reconfig_async(None, None, members, -1)
+        for i in (1, 2):
+            assert ens.procs[i].wait_exit(30), f"rzk member {i} went on after the proposal"
+            with open(ens.log(i), errors="replace") as f:
+                log = f.read()
+            assert "group.1=1:2:3" in log and "hierarchical" in log, \
+                f"member {i}'s log does not name the line:\n{log[-2000:]}"
+            assert dynamic_files(i) == before[i], \
+                f"member {i} wrote {dynamic_files(i)} (had {before[i]})"
+    finally:
+        su.stop()
+        su.close()
+        ens.stop_all()
+    print("  ok: both rzk followers stopped naming group.1, nothing acknowledged")
+
+
 def case_remove_leader(ens, leader, followers):
     """Removing the leader through a follower: the client gets the new membership (rzk
     answers the committed reconfig before the follower, losing its leader, closes its
@@ -707,9 +799,10 @@ def case_grow_from_one(ens):
 
 
 CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
-         "remove-add", "grow-shrink", "remove-leader"]
+         "promote-observer", "remove-add", "grow-shrink", "remove-leader"]
 # Not in the default run (CI), to keep the stage short: --cases ...,next-restart,...
-EXTRA_CASES = ["next-restart"]
+# hierarchical: --impl mixed only (CI: its own stage).
+EXTRA_CASES = ["next-restart", "hierarchical"]
 
 
 def run(kind, args, root, files):
@@ -735,8 +828,10 @@ def run(kind, args, root, files):
             case_grow_from_one(ens)
         if "observer-master" in cases:
             case_observer_master(ens)
-        if not set(cases) & {"errors", "in-progress", "next-restart", "remove-add", "grow-shrink",
-                             "remove-leader"}:
+        if "hierarchical" in cases:
+            case_hierarchical(ens)
+        if not set(cases) & {"errors", "in-progress", "next-restart", "promote-observer",
+                             "remove-add", "grow-shrink", "remove-leader"}:
             return
         parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True),
                  (1, 2, 3))
@@ -750,6 +845,8 @@ def run(kind, args, root, files):
             case_in_progress(ens, leader, followers)
         if "next-restart" in cases:
             leader, followers = case_next_restart(ens, leader, followers)
+        if "promote-observer" in cases:
+            case_promote_observer(ens, leader, followers)
         if "remove-add" in cases:
             case_remove_add(ens, leader, followers)
         if "grow-shrink" in cases:

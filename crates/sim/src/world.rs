@@ -561,6 +561,10 @@ impl World {
                     }
                 }
                 Output::Deliver { .. } | Output::Activate { .. } => {}
+                Output::Unsupported { why } => {
+                    self.checker
+                        .report(format!("server {sid} stopped on a membership: {why}"));
+                }
             }
         }
         if self.srv.is_some() {

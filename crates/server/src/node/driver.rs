@@ -182,6 +182,8 @@ impl QuorumRuntime {
         let mut zcfg = peers.zab_config(&shared.config);
         zcfg.reconfig_of = reconfig::reconfig_of;
         zcfg.config_of_text = reconfig::config_of_text;
+        zcfg.unreadable_reconfig = reconfig::unreadable_reconfig;
+        zcfg.unreadable_config = reconfig::unreadable_config;
         zcfg.last_seen = last_seen
             .as_ref()
             .and_then(|m| reconfig::config_of_text(&m.text()));
@@ -710,6 +712,13 @@ impl Driver {
                 }
                 Output::Deliver { from, packet } => self.on_deliver(from, packet),
                 Output::Activate { config, leader } => self.on_activate(config, leader),
+                Output::Unsupported { why } => {
+                    tracing::error!(%why, "the ensemble's membership cannot be followed by this server; stopping");
+                    self.shared.lifecycle.fail(format!(
+                        "the leader asks for a membership rzk cannot put in force, so this \
+                         server stops rather than acknowledge it: {why}"
+                    ));
+                }
                 Output::SessionTouches { data, .. } => {
                     if let Ok(ts) = decode_touches(&data) {
                         let now = self.shared.now_ms();

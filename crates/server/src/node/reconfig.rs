@@ -21,7 +21,7 @@ use crate::zab::{ServerId, Txn};
 use rzk_proto::records::ReconfigRequest;
 use rzk_proto::txn::{Txn as TxnBody, TxnRecord};
 use rzk_proto::{SessionId, Zxid};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The membership in force and the newest one proposed (ZooKeeper's quorum verifier and
@@ -68,23 +68,63 @@ impl Members {
 /// membership, or whose version is not a zxid (above `i64::MAX`, where ZooKeeper's
 /// `Long.parseLong(v, 16)` fails too).
 pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
+    read_membership(text).ok()
+}
+
+/// [`parse_membership`], with why a text is refused: names the line (key and value)
+/// this server cannot put in force, e.g. ZooKeeper's hierarchical quorum lines
+/// `group.N` / `weight.N`, which rzk does not implement.
+pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
     let mut servers = BTreeMap::new();
     let mut version = Zxid::ZERO;
     for (k, v) in parse_properties(text) {
         if k == "version" {
-            let bits = u64::from_str_radix(v.trim(), 16).ok()?;
-            version = Zxid(i64::try_from(bits).ok()?);
+            let bits = u64::from_str_radix(v.trim(), 16)
+                .map_err(|_| format!("version={v}: not a hexadecimal zxid"))?;
+            version = Zxid(i64::try_from(bits).map_err(|_| format!("version={v}: out of range"))?);
         } else if let Some(n) = k.strip_prefix("server.") {
-            let s = parse_server_line(&k, &v).ok()?;
+            let s = parse_server_line(&k, &v).map_err(|e| e.to_string())?;
             if n.parse::<i64>().ok() != Some(s.id.0) {
-                return None;
+                return Err(format!("{k}={v}: not a server id rzk reads"));
             }
             servers.insert(s.id, s);
+        } else if k.starts_with("group.") || k.starts_with("weight.") {
+            return Err(format!(
+                "{k}={v}: hierarchical quorums (group.N / weight.N) are not supported by rzk"
+            ));
         } else {
-            return None;
+            return Err(format!("{k}={v}: not a membership line rzk reads"));
         }
     }
-    Some(Membership { servers, version })
+    Ok(Membership { servers, version })
+}
+
+/// `ZabConfig::unreadable_config`: why a membership text from the leader (NEWLEADER's)
+/// cannot be put in force by this server; `None` when it can (or is empty).
+pub(super) fn unreadable_config(text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        return None;
+    }
+    read_membership(text).err()
+}
+
+/// `ZabConfig::unreadable_reconfig`: why `t`, a `Reconfig` txn, carries a membership
+/// this server cannot put in force; `None` for any other txn and for a readable one.
+pub(super) fn unreadable_reconfig(t: &Txn) -> Option<String> {
+    if !is_reconfig_txn(t) {
+        return None;
+    }
+    let rec = match TxnRecord::decode(&t.payload) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("the reconfig txn does not decode: {e}")),
+    };
+    let TxnBody::Reconfig(s) = rec.txn else {
+        return None;
+    };
+    match std::str::from_utf8(&s.data) {
+        Ok(text) => read_membership(text).err(),
+        Err(_) => Some("the reconfig txn's membership is not UTF-8".into()),
+    }
 }
 
 /// Whether `t` is a `Reconfig` txn, told by its header's type alone (after clientId,
@@ -148,7 +188,9 @@ impl Driver {
                     .error_record(&tree, session, cxid, zxid, now, code),
             ));
         }
-        let synced: BTreeSet<ServerId> = self.zab.synced_learners().into_iter().collect();
+        // Followers only: an observer to be promoted does not ACK the reconfig's
+        // proposal, so counting it let a proposal out that could never commit.
+        let synced = self.zab.synced_followers();
         let view = LeaderView {
             reconfig_enabled: self.shared.config.reconfig_enabled,
             standalone_enabled: self.shared.config.standalone_enabled,
@@ -428,7 +470,40 @@ mod tests {
             (c.version, c.voters.len(), c.text.as_str()),
             (Zxid::new(1, 2), 1, text)
         );
-        assert!(reconfig_of(&txn(rec(TxnBody::SetData(set)))).is_none());
+        assert!(reconfig_of(&txn(rec(TxnBody::SetData(set.clone())))).is_none());
+        assert_eq!(
+            unreadable_reconfig(&txn(rec(TxnBody::SetData(set.clone())))),
+            None
+        );
+        assert_eq!(
+            unreadable_reconfig(&txn(rec(TxnBody::Reconfig(set.clone())))),
+            None
+        );
+        // A ZooKeeper leader's reconfig to hierarchical quorums: named, not followed.
+        let hier = SetDataTxn {
+            data: format!("{text}\ngroup.1=1\nweight.1=1").into_bytes().into(),
+            ..set
+        };
+        let hier = txn(rec(TxnBody::Reconfig(hier)));
+        assert!(reconfig_of(&hier).is_none());
+        let why = unreadable_reconfig(&hier).expect("unreadable");
+        assert!(why.starts_with("group.1=1: hierarchical"), "{why}");
+    }
+
+    #[test]
+    fn unreadable_membership_texts_are_named() {
+        let ok = "server.1=127.0.0.1:1:2:participant;3\nversion=100000002";
+        assert_eq!(unreadable_config(ok), None);
+        assert_eq!(unreadable_config(""), None);
+        let why = unreadable_config(&format!("{ok}\nweight.1=3")).expect("weight");
+        assert!(
+            why.contains("weight.1=3") && why.contains("hierarchical"),
+            "{why}"
+        );
+        let why = unreadable_config("server.1=127.0.0.1:1:2|127.0.0.2:1:2;3").expect("multi");
+        assert!(why.contains("server.1"), "{why}");
+        let why = unreadable_config(&format!("{ok}\nfoo=bar")).expect("unknown");
+        assert!(why.contains("foo=bar"), "{why}");
     }
 
     #[test]

@@ -530,7 +530,15 @@ impl Leader {
             debug!(leader = %core.cfg.my_id, %from, ty = ?p.ty, "packet from unknown learner");
             return LeaderNext::Stay;
         };
-        h.deadline_tick = h.deadline_tick.max(tick + core.cfg.sync_limit);
+        // Synced: syncLimit ticks from its last packet, as ZooKeeper's LearnerHandler
+        // sets after UPTODATE (a silent follower stops counting as synced, e.g. for a
+        // reconfig's quorum check, 2 x syncLimit half-ticks after it went quiet). While
+        // it syncs, the initLimit grace given at NEWLEADER stays.
+        h.deadline_tick = if h.state == HState::Broadcast {
+            tick + core.cfg.sync_limit
+        } else {
+            h.deadline_tick.max(tick + core.cfg.sync_limit)
+        };
         let (state, observer) = (h.state, h.observer);
         let zxid = Zxid(p.zxid);
         match (p.ty, state) {

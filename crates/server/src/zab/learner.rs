@@ -295,8 +295,17 @@ impl Learner {
                 if zxid.epoch() != self.new_epoch {
                     return self.fail(core, "NEWLEADER for another epoch");
                 }
-                self.newleader_config = std::str::from_utf8(p.data())
-                    .ok()
+                let text = std::str::from_utf8(p.data()).unwrap_or_default();
+                if let Some(why) = (core.cfg.unreadable_config)(text) {
+                    core.out.push(Output::Unsupported {
+                        why: format!("NEWLEADER of leader {}: {why}", self.leader),
+                    });
+                    return self.fail(
+                        core,
+                        "NEWLEADER with a membership this server cannot follow",
+                    );
+                }
+                self.newleader_config = Some(text)
                     .filter(|t| !t.is_empty())
                     .and_then(core.cfg.config_of_text)
                     .filter(|c| c.version > core.cfg.config_version);
@@ -314,7 +323,10 @@ impl Learner {
                     let was_voter = core.qv.is_voter(me);
                     info!(sid = %me, version = %c.version, "newer membership from NEWLEADER");
                     core.activate(&c, self.leader);
-                    if !core.qv.is_member(me) || core.qv.is_voter(me) != was_voter {
+                    if !core.qv.is_member(me)
+                        || core.qv.is_voter(me) != was_voter
+                        || core.learns_as_observer() != self.observer
+                    {
                         info!(sid = %me, "membership change at sync: back to election");
                         return LearnerNext::Looking;
                     }
@@ -364,8 +376,9 @@ impl Learner {
     /// After COMMITANDACTIVATE / INFORMANDACTIVATE of `zxid` (committed): puts the
     /// membership of that reconfig txn in force. `data` starts with the designated
     /// leader. Back to LOOKING, as ZooKeeper's `processReconfig` decides, when this
-    /// server left the membership, changed between voter and observer, or the
-    /// designated leader is not the one it follows.
+    /// server left the membership, changed between voter and observer, was added as an
+    /// observer while it follows (a non-member follows), or the designated leader is not
+    /// the one it follows.
     fn activate(&mut self, core: &mut Core, zxid: Zxid, data: &[u8]) -> LearnerNext {
         let Some(designated) = data
             .get(..8)
@@ -382,7 +395,15 @@ impl Learner {
         let was_voter = core.qv.is_voter(me);
         core.activate(&config, designated);
         let member = core.qv.is_member(me);
-        if !member || core.qv.is_voter(me) != was_voter || designated != self.leader {
+        // `learns_as_observer` against how this server joined: a non-member follows, and
+        // must rejoin as an observer once a reconfig adds it as one (ZooKeeper's
+        // `processReconfig` compares the learner type): as a follower it would ACK and
+        // count as a synced voter to be.
+        if !member
+            || core.qv.is_voter(me) != was_voter
+            || core.learns_as_observer() != self.observer
+            || designated != self.leader
+        {
             info!(sid = %me, member, %designated, "membership change: back to election");
             return LearnerNext::Looking;
         }
@@ -397,6 +418,12 @@ impl Learner {
             return have.payload == payload;
         }
         let txn = Txn { zxid, payload };
+        if let Some(why) = (core.cfg.unreadable_reconfig)(&txn) {
+            core.out.push(Output::Unsupported {
+                why: format!("reconfig txn {zxid} of leader {}: {why}", self.leader),
+            });
+            return false;
+        }
         if !core.log.append(txn.clone()) {
             return false;
         }

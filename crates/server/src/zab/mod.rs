@@ -30,6 +30,15 @@ pub mod sync;
 pub mod types;
 pub mod vote;
 
+/// The `version=<hex zxid>` line of a membership text, read without the rest of it.
+fn text_version(text: &str) -> Option<Zxid> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("version="))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .and_then(|b| i64::try_from(b).ok())
+        .map(Zxid)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -196,6 +205,17 @@ impl Zab {
         }
     }
 
+    /// Leader: the learners that joined as followers (FOLLOWERINFO, not OBSERVERINFO)
+    /// and finished their sync, the leader not included; empty on any other server. The
+    /// set a reconfig's new voters must hold a quorum of, with the leader (ZooKeeper's
+    /// `Leader.isQuorumSynced`, which counts its forwarding followers only).
+    pub fn synced_followers(&self) -> std::collections::BTreeSet<ServerId> {
+        match &self.state {
+            State::Leading(l) => l.synced_followers(),
+            _ => std::collections::BTreeSet::new(),
+        }
+    }
+
     pub fn accepted_epoch(&self) -> u32 {
         self.core.accepted_epoch
     }
@@ -354,6 +374,15 @@ impl Zab {
                     let leader = ServerId(n.leader);
                     core.activate(&c, leader);
                     self.go_looking();
+                    return;
+                }
+            } else if let Some(why) = (core.cfg.unreadable_config)(&n.config) {
+                if text_version(&n.config).is_some_and(|v| v > core.cfg.config_version) {
+                    // The ensemble moved on to a membership this server cannot count
+                    // quorums of: electing under the old one could split the ensemble.
+                    core.out.push(Output::Unsupported {
+                        why: format!("a newer membership in server {from}'s vote: {why}"),
+                    });
                     return;
                 }
             }

@@ -26,6 +26,8 @@ struct Node {
     hold_disk: bool,
     held: Vec<Output>,
     established: Vec<u32>,
+    /// `Output::Unsupported` reasons (a real runtime stops the server at the first).
+    unsupported: Vec<String>,
 }
 
 enum Wire {
@@ -108,6 +110,7 @@ impl Cluster {
                 hold_disk: false,
                 held: Vec::new(),
                 established: Vec::new(),
+                unsupported: Vec::new(),
             },
         );
         self.handle(sid, out);
@@ -180,6 +183,9 @@ impl Cluster {
                 Output::Disconnect { peer } => self.disconnects.push((sid, peer)),
                 Output::Established { epoch, .. } => {
                     self.nodes.get_mut(&sid).unwrap().established.push(epoch)
+                }
+                Output::Unsupported { why } => {
+                    self.nodes.get_mut(&sid).unwrap().unsupported.push(why)
                 }
                 o @ (Output::PersistTxns(_)
                 | Output::PersistEpoch { .. }

@@ -94,6 +94,20 @@ pub fn no_config_text(_: &str) -> Option<NewConfig> {
     None
 }
 
+/// Why a membership this server is asked to follow cannot be put in force (a reconfig
+/// txn's, or NEWLEADER's text), e.g. hierarchical quorum lines; `None` when it can be.
+/// A learner stops rather than acknowledge or follow such a membership
+/// ([`Output::Unsupported`]).
+pub type UnreadableReconfig = fn(&Txn) -> Option<String>;
+/// The same for a membership text (NEWLEADER's).
+pub type UnreadableConfig = fn(&str) -> Option<String>;
+
+/// An [`UnreadableReconfig`] / [`UnreadableConfig`] for runtimes that read every
+/// membership (or none).
+pub fn all_readable<T: ?Sized>(_: &T) -> Option<String> {
+    None
+}
+
 /// Static configuration of the core. Times are in milliseconds of the runtime's clock.
 #[derive(Debug, Clone)]
 pub struct ZabConfig {
@@ -125,6 +139,11 @@ pub struct ZabConfig {
     /// newer membership than its own from them (ZooKeeper's `FastLeaderElection`
     /// receiver calling `processReconfig` when `reconfigEnabled`).
     pub config_of_text: ConfigOfText,
+    /// Learners: a reconfig txn from the leader whose membership this server cannot put
+    /// in force; it is neither logged nor acknowledged ([`Output::Unsupported`]).
+    pub unreadable_reconfig: UnreadableReconfig,
+    /// Learners: the same for NEWLEADER's membership text.
+    pub unreadable_config: UnreadableConfig,
     /// `reconfigEnabled`: a leader whose membership still has version 0 (never set by a
     /// reconfig or a dynamic file) gives it the zxid of its new epoch, (epoch, 0), before
     /// it sends NEWLEADER, as ZooKeeper's leader does (ZOOKEEPER-1783). A server that
@@ -163,6 +182,8 @@ impl ZabConfig {
             config_version: Zxid::ZERO,
             reconfig_of: no_reconfig,
             config_of_text: no_config_text,
+            unreadable_reconfig: all_readable::<Txn>,
+            unreadable_config: all_readable::<str>,
             version_initial_membership: false,
             last_seen: None,
             fault_commit_without_quorum: false,
@@ -257,4 +278,10 @@ pub enum Output {
     /// designated leader of the new membership. The runtime writes the dynamic
     /// configuration file and reaches the new members.
     Activate { config: NewConfig, leader: ServerId },
+    /// Learner: the leader asks this server to follow a membership it cannot put in
+    /// force (`why` names the line, e.g. a hierarchical quorum's `group.N`). The txn or
+    /// NEWLEADER carrying it was not logged or acknowledged; the runtime stops the
+    /// server. Following it would count quorums other than the ensemble's (a split
+    /// brain), and refusing the ACK alone would leave this member stuck re-syncing.
+    Unsupported { why: String },
 }

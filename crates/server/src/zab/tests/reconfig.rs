@@ -327,3 +327,52 @@ fn a_server_restarted_between_ack_and_commit_completes_the_reconfig_from_its_nex
         "1 voter of {{1,2}} is no quorum"
     );
 }
+
+/// Test membership readability: `reconfig hier ...` payloads stand for a membership
+/// with hierarchical quorum lines, which rzk cannot put in force.
+fn test_unreadable(t: &Txn) -> Option<String> {
+    t.payload
+        .starts_with(b"reconfig hier")
+        .then(|| "group.1=1:2:3: hierarchical quorums are not supported".to_owned())
+}
+
+/// A reconfig to a membership a learner cannot put in force (found by a break-it
+/// review, session 41: a ZooKeeper leader's reconfig to hierarchical quorums was
+/// acknowledged by rzk followers, which then kept counting plain majorities and formed a
+/// second leader beside ZooKeeper's). The learners now neither log nor acknowledge it
+/// and ask the runtime to stop (`Output::Unsupported`), so it never commits.
+#[test]
+fn learners_stop_rather_than_acknowledge_a_membership_they_cannot_follow() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    with_reconfig(&mut c);
+    for s in [S1, S2] {
+        c.cfgs.get_mut(&s).unwrap().unreadable_reconfig = test_unreadable;
+    }
+    c.start_all_fresh();
+    c.advance(3000);
+    assert!(c.all_serving());
+    assert_eq!(c.leader(), Some(S3));
+    let before = c.write(1)[0];
+    c.advance(200);
+    let rz = propose(&mut c, "reconfig hier v=1,2,3");
+    c.advance(2000);
+    for s in [S1, S2] {
+        let n = &c.nodes[&s];
+        assert!(
+            n.unsupported.iter().any(|w| w.contains("group.1")),
+            "{s} did not stop: {:?}",
+            n.unsupported
+        );
+        assert!(n.log.iter().all(|t| t.zxid != rz), "{s} logged it");
+        assert!(c.applied_zxids(s).contains(&before));
+    }
+    let acks: Vec<_> = c
+        .packets(PacketType::Ack)
+        .into_iter()
+        .filter(|(_, _, p)| Zxid(p.zxid) == rz)
+        .collect();
+    assert!(acks.is_empty(), "acknowledged: {acks:?}");
+    for s in [S1, S2, S3] {
+        assert!(!c.applied_zxids(s).contains(&rz), "{s} committed it");
+    }
+}
