@@ -86,6 +86,10 @@ pub struct Election {
     finalize_at: Option<u64>,
     next_send_at: u64,
     interval: u64,
+    /// Observers: the round of each voter's last LOOKING vote. A voter whose round
+    /// changed is (re)electing: the observer asks again soon instead of at its
+    /// backed-off re-send (voters never write to an observer unasked).
+    voter_rounds: BTreeMap<ServerId, i64>,
 }
 
 impl Election {
@@ -111,6 +115,7 @@ impl Election {
             finalize_at: None,
             next_send_at: 0,
             interval: ctx.cfg.min_notification_ms,
+            voter_rounds: BTreeMap::new(),
         };
         e.send_notifications(ctx);
         e
@@ -234,8 +239,18 @@ impl Election {
         }
         match n.state {
             ServerState::Looking => {
-                if ctx.is_observer() {
-                    return None;
+                // An observer takes part as ZooKeeper's does: it adopts the best voter
+                // candidate of the newest round (its own vote is nobody), answers it at
+                // once, and ends its election when a quorum of voters agree, never
+                // counted itself. Ignoring these votes left it to its backed-off re-send.
+                if ctx.is_observer()
+                    && self.voter_rounds.insert(from, n.election_epoch) != Some(n.election_epoch)
+                {
+                    // A voter restarted or began a new round: back to the shortest
+                    // re-send interval until the voters have elected (ZooKeeper's
+                    // observer is back ~1 s after its voters recover from an outage).
+                    self.interval = ctx.cfg.min_notification_ms;
+                    self.next_send_at = ctx.now + self.interval;
                 }
                 if !ctx.qv.is_voter(nv.leader) {
                     return None;

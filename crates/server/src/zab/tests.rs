@@ -376,6 +376,80 @@ fn election_observer_does_not_vote_and_learns_the_leader() {
     }));
 }
 
+/// An observer looking for a leader reads the voters' LOOKING votes as ZooKeeper's
+/// does: it adopts the best candidate of the newest round and, once a quorum of voters
+/// agree on it, ends its election after the finalize wait, without waiting for its own
+/// backed-off re-send. Found by a review in session 41: an rzk observer ignored LOOKING
+/// votes (and each one pushed its re-send timer back), so behind ZooKeeper voters that
+/// recovered from a short outage it came back 6-12 s after them.
+#[test]
+fn observer_ends_its_election_on_a_quorum_of_looking_votes() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[S4]);
+    c.start(S4, 0, 0, Vec::new());
+    // Long enough for its re-send interval to have grown to several seconds.
+    c.advance(20_000);
+    assert_eq!(c.role(S4), Role::Looking);
+    // S1-S3 are not running: what S4 sends to them lands in `to_absent`.
+    let sent_before = c.to_absent.iter().filter(|(f, _, _)| *f == S4).count();
+    for from in [S1, S2, S3] {
+        let n = rzk_proto::quorum::Notification {
+            state: rzk_proto::quorum::ServerState::Looking,
+            leader: S3.0,
+            zxid: 0,
+            election_epoch: 5,
+            peer_epoch: 0,
+            version: 2,
+            config: String::new(),
+        };
+        c.queue
+            .push_back((from, S4, Wire::Msg(Message::Election(n))));
+    }
+    c.advance(300);
+    let sent = c.to_absent.iter().filter(|(f, _, _)| *f == S4).count() - sent_before;
+    assert!(sent > 0, "the observer did not answer a newer round");
+    assert!(
+        c.role(S4) == Role::Observing
+            || c.to_absent.iter().any(|(f, t, m)| *f == S4
+                && *t == S3
+                && matches!(m, Message::Quorum(p) if p.ty == PacketType::ObserverInfo)),
+        "the observer did not turn to the leader the voters agree on: {:?}",
+        c.role(S4)
+    );
+}
+
+/// A LOOKING vote of a round that changed (a voter restarted, its round counter starts
+/// again) sends a looking observer back to its shortest re-send interval: voters never
+/// write to an observer unasked, so it must ask again soon to learn their outcome.
+#[test]
+fn observer_asks_again_soon_when_a_voter_restarts_its_rounds() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[S4]);
+    c.start(S4, 0, 0, Vec::new());
+    let looking = |round: i64| {
+        Message::Election(rzk_proto::quorum::Notification {
+            state: rzk_proto::quorum::ServerState::Looking,
+            leader: S1.0,
+            zxid: 0,
+            election_epoch: round,
+            peer_epoch: 0,
+            version: 2,
+            config: String::new(),
+        })
+    };
+    // Round 5 from voter 1: adopted. Then nothing for 30 s: the interval grows.
+    c.queue.push_back((S1, S4, Wire::Msg(looking(5))));
+    c.advance(30_000);
+    assert_eq!(c.role(S4), Role::Looking);
+    let sent = |c: &Cluster| c.to_absent.iter().filter(|(f, _, _)| *f == S4).count();
+    let before = sent(&c);
+    // Voter 2 restarted: its round 1 is older than ours, so not adopted, but new.
+    c.queue.push_back((S2, S4, Wire::Msg(looking(1))));
+    c.advance(500);
+    assert!(
+        sent(&c) > before,
+        "the observer waits for its backed-off re-send"
+    );
+}
+
 #[test]
 fn election_needs_a_quorum() {
     let mut c = Cluster::new(&[S1, S2, S3], &[]);
