@@ -651,11 +651,23 @@ def case_promote_observer(ens, leader, followers):
     ens.start(obs, [1, 2, 3, obs], ["reconfigEnabled=true"], dynamic=True, observers=(obs,))
     zkproc.wait_serving(ens.client_port(obs), ens.procs[obs], timeout=60,
                         what=f"{ens.kind} observer {obs}")
+    def learners(_):
+        """The leader's mntr learner counts: (synced followers, non-voting, observers)."""
+        text = zkproc.four(ens.client_port(leader), "mntr")
+        return tuple(zkproc.field(text, f"zk_{k}") for k in
+                     ("synced_followers", "synced_non_voting_followers", "synced_observers"))
+    # Outside the membership, 4 follows without a vote (both servers).
+    zkproc.wait_until(lambda: learners(None) == ("3", "1", "0"), 30,
+                      f"{ens.kind} leader's mntr: 3 synced followers, 1 non-voting")
     su = ens.client(leader, superuser=True)
     try:
         _, stat = su.reconfig(ens.line(obs, "observer"), None, None)
         v = stat.mzxid
         wait_config(ens, [1, 2, 3, obs], {1, 2, 3}, v, timeout=60)
+        # Added as an observer, it rejoins as one.
+        zkproc.wait_until(lambda: learners(None) == ("2", "0", "1"), 30,
+                          f"{ens.kind} leader's mntr: 2 synced followers, 1 observer")
+        assert zkproc.mode(ens.client_port(obs)) == "observer", "4 is no observer"
         ens.procs[stopped].signal(signal.SIGSTOP)
         # The leader drops the stopped follower after syncLimit (5 ticks of 500 ms).
         time.sleep(5)

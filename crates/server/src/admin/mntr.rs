@@ -246,7 +246,7 @@ fn role_rows(status: Status<'_>, r: &mut MntrRows) {
             let (last, min, max) = hooks::PROPOSAL_SIZES.get();
             r.push("learners", followers + observers);
             r.push("synced_followers", synced);
-            r.push("synced_non_voting_followers", 0i64);
+            r.push("synced_non_voting_followers", status.synced_non_voting());
             r.push("synced_observers", observers);
             r.push("pending_syncs", hooks::pending_syncs());
             r.push("leader_uptime", hooks::leader_uptime_ms());

@@ -839,7 +839,9 @@ impl Driver {
             self.looking.stopped();
         }
         self.shared.quorum.set_role(role, leader);
-        self.shared.quorum.set_learners(0, 0, 0);
+        self.shared
+            .quorum
+            .set_learners(crate::zab::LearnerCounts::default());
         crate::readonly::on_role(&self.shared, role, Instant::now());
     }
 
@@ -1403,20 +1405,7 @@ impl Driver {
                     }));
                 }
                 crate::metrics::hooks::set_pending_syncs(self.zab.pending_syncs());
-                let synced = self.zab.synced_learners();
-                let followers = self
-                    .links
-                    .keys()
-                    .filter(|s| self.peers.members.get(s).is_some_and(|p| !p.observer))
-                    .count();
-                let observers = self.links.len() - followers;
-                let synced_f = synced
-                    .iter()
-                    .filter(|s| self.peers.members.get(s).is_some_and(|p| !p.observer))
-                    .count();
-                self.shared
-                    .quorum
-                    .set_learners(followers, synced_f, observers);
+                self.shared.quorum.set_learners(self.zab.learner_counts());
             }
             Role::Following | Role::Observing => {
                 self.om_tick();

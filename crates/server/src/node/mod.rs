@@ -123,6 +123,7 @@ pub struct QuorumStatus {
     leader: AtomicI64,
     followers: AtomicUsize,
     synced_followers: AtomicUsize,
+    synced_non_voting: AtomicUsize,
     observers: AtomicUsize,
     revalidate: Mutex<Option<mpsc::UnboundedSender<Revalidation>>>,
 }
@@ -139,6 +140,7 @@ impl Default for QuorumStatus {
             leader: AtomicI64::new(-1),
             followers: AtomicUsize::new(0),
             synced_followers: AtomicUsize::new(0),
+            synced_non_voting: AtomicUsize::new(0),
             observers: AtomicUsize::new(0),
             revalidate: Mutex::new(None),
         }
@@ -258,10 +260,15 @@ impl QuorumStatus {
         }
     }
 
-    pub fn set_learners(&self, followers: usize, synced: usize, observers: usize) {
-        self.followers.store(followers, Ordering::Relaxed);
-        self.synced_followers.store(synced, Ordering::Relaxed);
-        self.observers.store(observers, Ordering::Relaxed);
+    /// Leader: the learners connected to it by how they joined (`counts` from
+    /// `Zab::learner_counts`).
+    pub fn set_learners(&self, counts: crate::zab::LearnerCounts) {
+        self.followers.store(counts.followers, Ordering::Relaxed);
+        self.synced_followers
+            .store(counts.synced_followers, Ordering::Relaxed);
+        self.synced_non_voting
+            .store(counts.synced_non_voting, Ordering::Relaxed);
+        self.observers.store(counts.observers, Ordering::Relaxed);
     }
 
     /// (followers, synced followers, observers) connected to this leader.
@@ -271,6 +278,12 @@ impl QuorumStatus {
             self.synced_followers.load(Ordering::Relaxed),
             self.observers.load(Ordering::Relaxed),
         )
+    }
+
+    /// Synced followers outside the voters (ZooKeeper's `synced_non_voting_followers`:
+    /// servers outside the membership, which follow without a vote).
+    pub fn synced_non_voting(&self) -> usize {
+        self.synced_non_voting.load(Ordering::Relaxed)
     }
 }
 

@@ -222,7 +222,10 @@ impl Driver {
         let outs = m.on_tick(now);
         let synced = m.synced();
         self.om_run(outs);
-        self.shared.quorum.set_learners(0, 0, synced);
+        self.shared.quorum.set_learners(crate::zab::LearnerCounts {
+            observers: synced,
+            ..Default::default()
+        });
     }
 
     /// The leader's REVALIDATE answer: true when it was an observer's (relayed to it).

@@ -65,6 +65,12 @@ impl<'a> Status<'a> {
         self.shared.quorum.learners()
     }
 
+    /// Leader: synced followers outside the voters (`mntr`'s
+    /// `synced_non_voting_followers`).
+    pub fn synced_non_voting(&self) -> usize {
+        self.shared.quorum.synced_non_voting()
+    }
+
     /// The tree, read-locked: keep the guard short (writes wait for it).
     pub fn tree(&self) -> RwLockReadGuard<'a, DataTree> {
         self.shared.tree()

@@ -178,6 +178,18 @@ impl Leader {
             .collect()
     }
 
+    /// Its learners by how they joined (see `zab::LearnerCounts`).
+    pub fn learner_counts(&self, qv: &super::quorum::QuorumVerifier) -> super::LearnerCounts {
+        let synced = self.synced_followers();
+        let observers = self.learners.values().filter(|h| h.observer).count();
+        super::LearnerCounts {
+            followers: self.learners.len() - observers,
+            synced_non_voting: synced.iter().filter(|s| !qv.is_voter(**s)).count(),
+            synced_followers: synced.len(),
+            observers,
+        }
+    }
+
     pub fn synced_learners(&self) -> Vec<ServerId> {
         self.learners
             .iter()

@@ -30,6 +30,18 @@ pub mod sync;
 pub mod types;
 pub mod vote;
 
+/// A leader's learners by how they joined (FOLLOWERINFO or OBSERVERINFO), as
+/// ZooKeeper's `mntr` counts them: `followers` and `observers` connected,
+/// `synced_followers` done with their sync, `synced_non_voting` of those outside the
+/// voters (a server that follows without a vote: not in the membership yet, or removed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnerCounts {
+    pub followers: usize,
+    pub synced_followers: usize,
+    pub synced_non_voting: usize,
+    pub observers: usize,
+}
+
 /// The `version=<hex zxid>` line of a membership text, read without the rest of it.
 fn text_version(text: &str) -> Option<Zxid> {
     text.lines()
@@ -202,6 +214,14 @@ impl Zab {
         match &self.state {
             State::Leading(l) => l.synced_learners(),
             _ => Vec::new(),
+        }
+    }
+
+    /// Leader: its learners counted by how they joined; all zero on any other server.
+    pub fn learner_counts(&self) -> LearnerCounts {
+        match &self.state {
+            State::Leading(l) => l.learner_counts(&self.core.qv),
+            _ => LearnerCounts::default(),
         }
     }
 
