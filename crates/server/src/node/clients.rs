@@ -84,7 +84,10 @@ impl ConnStats {
     pub fn new() -> ConnStats {
         let s = ConnStats::default();
         s.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
-        s.last_cxid.store(-1, Ordering::Relaxed);
+        // A new connection's last cxid is 0, as a ZooKeeper connection's (a Java field
+        // never set before the first request: `cons` shows `lcxid=0x0` for a session
+        // that has only pinged); `reset` (srst) makes it -1, which `cons` leaves out.
+        s.last_cxid.store(0, Ordering::Relaxed);
         s.last_zxid.store(-1, Ordering::Relaxed);
         s.last_op.store(Self::NO_OP, Ordering::Relaxed);
         s
@@ -279,6 +282,15 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_cxid_starts_at_zero_and_resets_to_minus_one() {
+        let s = ConnStats::new();
+        assert_eq!(s.last_cxid.load(Ordering::Relaxed), 0);
+        s.last_cxid.store(5, Ordering::Relaxed);
+        s.reset();
+        assert_eq!(s.last_cxid.load(Ordering::Relaxed), -1);
+    }
 
     fn entry() -> (ConnEntry, mpsc::UnboundedReceiver<ConnMsg>) {
         let (tx, rx) = mpsc::unbounded_channel();
