@@ -229,6 +229,16 @@ def wait_config(ens, members, voters, version, timeout=30):
             c.close()
 
 
+def wait_has(ens, i, path, what):
+    """Member `i` serves `path` within 30 s (`what` names the write for the error)."""
+    c = ens.client(i)
+    try:
+        zkproc.wait_until(lambda: c.exists(path) is not None, 30, what)
+    finally:
+        c.stop()
+        c.close()
+
+
 def case_disabled(ens):
     print(f"[{ens.kind}] 1. reconfigEnabled=false")
     ens.start(9, [], ["reconfigEnabled=false"])
@@ -284,13 +294,8 @@ def case_remove_add(ens, leader, followers):
         assert v2 == stat.mzxid and v2 > v1
         allv = remaining | {gone}
         wait_config(ens, sorted(allv), allv, v2, timeout=60)
-        c = ens.client(gone)
-        try:
-            zkproc.wait_until(lambda: c.exists("/after-remove") is not None, 30,
-                              f"server {gone} has the write made while it was removed")
-        finally:
-            c.stop()
-            c.close()
+        wait_has(ens, gone, "/after-remove",
+                 f"server {gone} has the write made while it was removed")
         print(f"  ok: versions {v0:x} -> {v1:x} -> {v2:x}")
     finally:
         su.stop()
@@ -651,13 +656,13 @@ def case_promote_observer(ens, leader, followers):
     ens.start(obs, [1, 2, 3, obs], ["reconfigEnabled=true"], dynamic=True, observers=(obs,))
     zkproc.wait_serving(ens.client_port(obs), ens.procs[obs], timeout=60,
                         what=f"{ens.kind} observer {obs}")
-    def learners(_):
+    def learners():
         """The leader's mntr learner counts: (synced followers, non-voting, observers)."""
         text = zkproc.four(ens.client_port(leader), "mntr")
         return tuple(zkproc.field(text, f"zk_{k}") for k in
                      ("synced_followers", "synced_non_voting_followers", "synced_observers"))
     # Outside the membership, 4 follows without a vote (both servers).
-    zkproc.wait_until(lambda: learners(None) == ("3", "1", "0"), 30,
+    zkproc.wait_until(lambda: learners() == ("3", "1", "0"), 30,
                       f"{ens.kind} leader's mntr: 3 synced followers, 1 non-voting")
     su = ens.client(leader, superuser=True)
     try:
@@ -665,7 +670,7 @@ def case_promote_observer(ens, leader, followers):
         v = stat.mzxid
         wait_config(ens, [1, 2, 3, obs], {1, 2, 3}, v, timeout=60)
         # Added as an observer, it rejoins as one.
-        zkproc.wait_until(lambda: learners(None) == ("2", "0", "1"), 30,
+        zkproc.wait_until(lambda: learners() == ("2", "0", "1"), 30,
                           f"{ens.kind} leader's mntr: 2 synced followers, 1 observer")
         assert zkproc.mode(ens.client_port(obs)) == "observer", "4 is no observer"
         ens.procs[stopped].signal(signal.SIGSTOP)
@@ -678,13 +683,8 @@ def case_promote_observer(ens, leader, followers):
         took = time.time() - t0
         assert took < 5, f"the refusal took {took:.1f} s"
         su.create("/after-refused-promotion", b"x")
-        c = ens.client(obs)
-        try:
-            zkproc.wait_until(lambda: c.exists("/after-refused-promotion") is not None, 30,
-                              f"observer {obs} has the write made after the refusal")
-        finally:
-            c.stop()
-            c.close()
+        wait_has(ens, obs, "/after-refused-promotion",
+                 f"observer {obs} has the write made after the refusal")
         assert config_of(su)[2] == v, "the refused reconfig changed the configuration"
     finally:
         ens.procs[stopped].signal(signal.SIGCONT)

@@ -111,19 +111,9 @@ pub(super) fn unreadable_config(text: &str) -> Option<String> {
 /// `ZabConfig::unreadable_reconfig`: why `t`, a `Reconfig` txn, carries a membership
 /// this server cannot put in force; `None` for any other txn and for a readable one.
 pub(super) fn unreadable_reconfig(t: &Txn) -> Option<String> {
-    if !is_reconfig_txn(t) {
-        return None;
-    }
-    let rec = match TxnRecord::decode(&t.payload) {
-        Ok(r) => r,
-        Err(e) => return Some(format!("the reconfig txn does not decode: {e}")),
-    };
-    let TxnBody::Reconfig(s) = rec.txn else {
-        return None;
-    };
-    match std::str::from_utf8(&s.data) {
-        Ok(text) => read_membership(text).err(),
-        Err(_) => Some("the reconfig txn's membership is not UTF-8".into()),
+    match reconfig_text(t)? {
+        Ok(text) => read_membership(&text).err(),
+        Err(why) => Some(why),
     }
 }
 
@@ -136,18 +126,30 @@ pub(super) fn is_reconfig_txn(t: &Txn) -> bool {
         .is_some_and(|b| i32::from_be_bytes(b) == rzk_proto::OpCode::Reconfig.code())
 }
 
-/// The core's reading of a txn (`ZabConfig::reconfig_of`): a `Reconfig` txn installs
-/// the membership its `/zookeeper/config` text describes.
-pub(super) fn reconfig_of(t: &Txn) -> Option<NewConfig> {
-    // Called for every proposal: tell by the header's type before decoding anything.
+/// The membership text of `t` when it is a `Reconfig` txn (told by its header's type
+/// before decoding anything: called for every proposal): `None` for any other txn,
+/// `Err` naming why its text cannot be read.
+fn reconfig_text(t: &Txn) -> Option<Result<String, String>> {
     if !is_reconfig_txn(t) {
         return None;
     }
-    let rec = TxnRecord::decode(&t.payload).ok()?;
+    let rec = match TxnRecord::decode(&t.payload) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(format!("the reconfig txn does not decode: {e}"))),
+    };
     let TxnBody::Reconfig(s) = rec.txn else {
         return None;
     };
-    let text = String::from_utf8(s.data.to_vec()).ok()?;
+    Some(
+        String::from_utf8(s.data.to_vec())
+            .map_err(|_| "the reconfig txn's membership is not UTF-8".to_owned()),
+    )
+}
+
+/// The core's reading of a txn (`ZabConfig::reconfig_of`): a `Reconfig` txn installs
+/// the membership its `/zookeeper/config` text describes.
+pub(super) fn reconfig_of(t: &Txn) -> Option<NewConfig> {
+    let text = reconfig_text(t)?.ok()?;
     let c = config_of_text(&text);
     if c.is_none() {
         tracing::error!(zxid = %t.zxid, "a reconfig txn whose membership does not parse");
