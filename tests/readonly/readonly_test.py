@@ -57,6 +57,14 @@ IDS = (1, 2, 3)
 RO_FLAG = "-Dreadonlymode.enabled=true"
 
 
+READS_BEFORE = 60
+
+
+def received(port):
+    """srvr's `Received:` count."""
+    return int(zkproc.field(zkproc.four(port, "srvr"), "Received"))
+
+
 def ok(msg):
     print(f"PASS {msg}", flush=True)
 
@@ -162,7 +170,11 @@ def run(args, kind):
         clients.append(c)
         c.ensure_path("/ro/child")
         c.set("/ro", b"hello")
+        for _ in range(READS_BEFORE):
+            c.exists("/ro")
         c.stop()
+        before = received(p1)
+        assert before >= READS_BEFORE, f"srvr Received {before} after {READS_BEFORE} reads"
         assert zkproc.four(p1, "isro") == "rw", "isro before the partition"
         p3 = ens.port[3]
         assert "not in the whitelist" in zkproc.four(p3, "stat"), "member 3's whitelist"
@@ -179,6 +191,8 @@ def run(args, kind):
         assert zkproc.four(p1, "isro") == "ro"
         srvr = zkproc.four(p1, "srvr")
         assert "READ-ONLY mode; serving only read-only clients" in srvr, srvr
+        # A new role is a new server object in ZooKeeper, with counters from zero.
+        assert received(p1) < READS_BEFORE, f"srvr Received {received(p1)} kept (was {before})"
         mntr = zkproc.four(p1, "mntr")
         assert zkproc.field(mntr, "zk_server_state") == "read-only", mntr
         # A read-only server is no quorum server: no peer state or quorum size rows.
@@ -256,6 +270,9 @@ def run(args, kind):
         assert zkproc.four(p1, "isro") == "rw"
         zkproc.wait_until(lambda: c.client_state == KeeperState.CONNECTED, 60,
                           "the read-only kazoo client to reconnect read-write")
+        for _ in range(READS_BEFORE):
+            c.exists("/ro")
+        assert received(p1) < 2 * READS_BEFORE, f"srvr Received {received(p1)} kept"
         c.create("/ro/after", b"rw")
         assert c.get("/ro/after")[0] == b"rw"
         c.stop()

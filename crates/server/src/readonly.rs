@@ -99,6 +99,8 @@ pub fn on_tick(shared: &Shared, now: Instant) {
         return;
     }
     shared.quorum.set_read_only(true);
+    // ZooKeeper serves read-only clients from a new ReadOnlyZooKeeperServer.
+    shared.stats.new_role();
     tracing::info!(
         "read-only mode: no quorum after {:?} LOOKING; serving read-only clients",
         grace(cfg.tick_time_ms)

@@ -837,6 +837,7 @@ impl Driver {
             self.looking.started(Instant::now());
         } else {
             self.looking.stopped();
+            self.shared.stats.new_role();
         }
         self.shared.quorum.set_role(role, leader);
         self.shared

@@ -40,6 +40,22 @@ impl ServerStats {
         self.count.store(0, Ordering::Relaxed);
     }
 
+    /// A new role (leader, follower, observer, read-only): ZooKeeper builds a new
+    /// `ZooKeeperServer`, with a new `ServerStats`, each time its peer takes a role, so
+    /// `srvr`, `stat` and `mntr` count packets, latencies, failed authentications and
+    /// reply sizes from then on. The metrics registry is process-wide and kept (only
+    /// `srst` zeroes it), as are the log and snapshot counters, which are rzk's own.
+    pub fn new_role(&self) {
+        self.packets_received.store(0, Ordering::Relaxed);
+        self.packets_sent.store(0, Ordering::Relaxed);
+        self.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
+        self.max_latency_ms.store(0, Ordering::Relaxed);
+        self.total_latency_ms.store(0, Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+        self.auth_failed.store(0, Ordering::Relaxed);
+        crate::metrics::response_sizes().reset();
+    }
+
     pub fn record_latency(&self, ms: u64) {
         self.min_latency_ms.fetch_min(ms, Ordering::Relaxed);
         self.max_latency_ms.fetch_max(ms, Ordering::Relaxed);
