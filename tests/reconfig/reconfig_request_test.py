@@ -38,9 +38,10 @@ Cases, in order:
   2e. promote-observer: observer 4 added by reconfig, a follower SIGSTOPped, observer
      4's promotion to voter refused at once with NEWCONFIGNOQUORUM (observers do not
      count as synced voters), writes go on; 4 removed again;
-  8. hierarchical (--impl mixed only, not in the default run): a ZooKeeper leader's
-     reconfig to group.N quorums; the rzk followers stop, naming the line, instead of
-     acknowledging it;
+  8. hierarchical (not in the default run; CI: its own stage, rzk and mixed): a
+     reconfig to one group of the three voters with member 1 of weight 0; without
+     member 3, then 2, nobody serves (plain majorities would), member 1 never leads,
+     each comes back from its rewritten files;
   2c. next-restart (not in the default run, ~7 s on ZooKeeper): the followers stopped, a
      reconfig proposed, all three killed -9 and restarted from their files: the old
      leader reads its zoo.cfg.dynamic.next and completes the reconfig.
@@ -699,42 +700,62 @@ def case_promote_observer(ens, leader, followers):
 
 
 def case_hierarchical(ens):
-    """--impl mixed only: ZooKeeper member 3 leads (started first with rzk member 1, the
-    highest id of the two) and is asked for a reconfig to hierarchical quorums (one
-    group.1 of all three voters), which rzk does not implement. Its rzk followers stop,
-    naming the line, rather than acknowledge the proposal, so it never commits and no
-    rzk member goes on counting plain majorities. Found by a break-it review (session
-    41): rzk followers acked it, kept majority quorums, and elected a second leader
-    beside ZooKeeper's when the members were partitioned."""
-    assert ens.kind == "mixed", "hierarchical needs --impl mixed"
-    print(f"[{ens.kind}] 8. a ZooKeeper leader's reconfig to hierarchical quorums")
-    parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True), (1, 3))
-    zkproc.wait_settled([ens.client_port(i) for i in (1, 3)], timeout=60, where="1 and 3")
-    assert ens.impl(3) == "zk" and ens.leader([1, 3]) == 3, "ZooKeeper 3 should lead"
-    ens.start(2, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True)
-    zkproc.wait_settled([ens.client_port(i) for i in (1, 2, 3)], timeout=60, where="1-3")
-    su = ens.client(3, superuser=True)
+    """Hierarchical quorums (ZooKeeper's QuorumHierarchical), put in force by a
+    non-incremental reconfig: one group of the three voters, member 1 of weight 0. A
+    quorum is then members 2 and 3 (weight 2 of 2), never 1 with either of them (weight
+    1: no majority), and member 1 never leads. Killing 3, then 2, must leave the others
+    without a leader (plain majorities would elect one), and each comes back from its
+    rewritten files with the groups. Mixed: ZooKeeper member 3 leads first (highest id),
+    rzk member 2 leads while 3 is restarted, and the rzk followers must not ack their
+    way around the groups (session 41's review found rzk followers acking a reconfig to
+    groups while counting plain majorities: two leaders after a partition)."""
+    print(f"[{ens.kind}] 8. hierarchical quorums by reconfig; the weight-0 member never leads")
+    ids = (1, 2, 3)
+    parallel(lambda i: ens.start(i, list(ids), ["reconfigEnabled=true"], dynamic=True), ids)
+    zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60, where="1-3")
+    leader = ens.leader(ids)
+    su = ens.client(leader, superuser=True)
     try:
         su.create("/before-hierarchical", b"x")
-
-        def dynamic_files(i):
-            return sorted(n for n in os.listdir(ens.dir(i)) if n.startswith("zoo.cfg.dynamic"))
-        before = {i: dynamic_files(i) for i in (1, 2)}
-        members = ",".join([ens.line(i) for i in (1, 2, 3)] + ["group.1=1:2:3"])
-        su.reconfig_async(None, None, members, -1)
-        for i in (1, 2):
-            assert ens.procs[i].wait_exit(30), f"rzk member {i} went on after the proposal"
-            with open(ens.log(i), errors="replace") as f:
-                log = f.read()
-            assert "group.1=1:2:3" in log and "hierarchical" in log, \
-                f"member {i}'s log does not name the line:\n{log[-2000:]}"
-            assert dynamic_files(i) == before[i], \
-                f"member {i} wrote {dynamic_files(i)} (had {before[i]})"
+        members = ",".join([ens.line(i) for i in ids] + ["group.1=1:2:3", "weight.1=0"])
+        data, stat = su.reconfig(None, None, members, -1)
+        text = data.decode()
+        assert "group.1=1:2:3\nweight.1=0\nweight.2=1\nweight.3=1\nversion=" in text, text
     finally:
         su.stop()
         su.close()
-        ens.stop_all()
-    print("  ok: both rzk followers stopped naming group.1, nothing acknowledged")
+    wait_config(ens, list(ids), set(ids), stat.mzxid, timeout=60)
+
+    def serving(members):
+        return [i for i in members if zkproc.mode(ens.client_port(i)) is not None]
+
+    for victim in (3, 2):
+        others = [i for i in ids if i != victim]
+        ens.stop(victim)
+        zkproc.wait_until(lambda: not serving(others), 15,
+                          f"members {others} to stop serving without member {victim}")
+        t0 = time.time()
+        while time.time() - t0 < 4:
+            assert not serving(others), \
+                f"member(s) {serving(others)} serve without member {victim} (weight 1 of 2)"
+            time.sleep(0.2)
+        restart_from_files(ens, victim)
+        zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60,
+                            where=f"after member {victim} came back")
+        assert zkproc.mode(ens.client_port(1)) == "follower", "member 1 (weight 0) leads"
+        c = ens.client(1)
+        try:
+            assert c.exists("/before-hierarchical") is not None
+            c.create(f"/after-{victim}", b"y")
+            _, _, version, _ = config_of(c)
+            assert version == stat.mzxid, (hex(version), hex(stat.mzxid))
+        finally:
+            c.stop()
+            c.close()
+        print(f"  ok: without member {victim} nobody served for 4 s; back from its files, "
+              f"leader {ens.leader(ids)}, member 1 follows, writes go on")
+    ens.stop_all()
+    print("  ok: hierarchical quorums by reconfig on every member")
 
 
 def case_remove_leader(ens, leader, followers):
@@ -813,7 +834,7 @@ def case_grow_from_one(ens):
 CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
          "promote-observer", "remove-add", "grow-shrink", "remove-leader"]
 # Not in the default run (CI), to keep the stage short: --cases ...,next-restart,...
-# hierarchical: --impl mixed only (CI: its own stage).
+# hierarchical: its own CI stage.
 EXTRA_CASES = ["next-restart", "hierarchical"]
 
 

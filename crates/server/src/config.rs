@@ -355,6 +355,9 @@ pub struct Config {
     /// (`crate::metrics::pause`).
     pub pause_monitor: PauseMonitorSettings,
     pub servers: BTreeMap<ServerId, QuorumServer>,
+    /// Hierarchical quorums of the membership (`group.G=` / `weight.S=` lines next to the
+    /// `server.N` lines or in the dynamic file); `None` for plain majorities.
+    pub groups: Option<crate::reconfig::Groups>,
     /// Version of the membership, ZooKeeper's `QuorumVerifier.getVersion()`: the hex
     /// `version=` key next to the `server.N` lines in zoo.cfg, or the hex suffix of the
     /// dynamic file's name (`zoo.cfg.dynamic.100000000`); 0 without either. The zxid of
@@ -427,6 +430,7 @@ impl Default for Config {
             pause_monitor: PauseMonitorSettings::default(),
             sessionless_cnxn_timeout_ms: 10_000,
             servers: BTreeMap::new(),
+            groups: None,
             config_version: Zxid::ZERO,
             dynamic_config_file: None,
             my_id: None,
@@ -751,6 +755,7 @@ impl Config {
                 ),
             );
         }
+        let mut group_lines: Vec<(String, String)> = Vec::new();
         let mut refusals: Vec<Refusal> = refused_sysprops
             .iter()
             .map(|(k, _)| Refusal {
@@ -1020,7 +1025,7 @@ impl Config {
                 }
                 "dynamicConfigFile" => cfg.dynamic_config_file = Some(PathBuf::from(v)),
                 "version" => cfg.config_version = parse_hex_version(k, v)?,
-                _ if k.starts_with("server.") && dynamic_file_given => {
+                _ if (k.starts_with("server.") || is_group_key(k)) && dynamic_file_given => {
                     // As ZooKeeper's QuorumPeerConfig.
                     return Err(ConfigError::Inconsistent(format!(
                         "parameter: {k} must be in a separate dynamic config file"
@@ -1030,6 +1035,7 @@ impl Config {
                     let s = parse_server_line(k, v)?;
                     cfg.servers.insert(s.id, s);
                 }
+                _ if is_group_key(k) => group_lines.push((k.to_owned(), v.to_owned())),
                 _ => {
                     cfg.unknown.insert(k.to_owned(), v.to_owned());
                 }
@@ -1038,6 +1044,7 @@ impl Config {
         if !refusals.is_empty() {
             return Err(ConfigError::Refused(refusals));
         }
+        cfg.groups = read_groups_of(&group_lines, &cfg.servers)?;
         cfg.auth = auth.finish()?;
         cfg.admin = crate::admin::settings::AdminSettings::from_properties(&cfg.unknown, text)?;
         let data_dir =
@@ -1116,8 +1123,8 @@ impl Config {
     }
 
     /// Reads the membership from `dynamicConfigFile`, as ZooKeeper 3.8's
-    /// `QuorumPeerConfig.parse`: only `server.N` lines (`group`/`weight` are refused
-    /// with the rest of hierarchical quorums, any other key is "Unrecognised parameter"),
+    /// `QuorumPeerConfig.parse`: only `server.N` lines and the `group`/`weight` lines of
+    /// hierarchical quorums (any other key is "Unrecognised parameter"),
     /// no `version=` inside (the version is the hex suffix of the file name, 0 without
     /// one). Does nothing without `dynamicConfigFile`. A relative path is taken from the
     /// working directory, as ZooKeeper does.
@@ -1143,6 +1150,7 @@ impl Config {
     /// [`Config::load_dynamic`] on the file's text; `name` gives the version.
     pub fn load_dynamic_text(&mut self, text: &str, name: &str) -> Result<(), ConfigError> {
         let mut servers = BTreeMap::new();
+        let mut group_lines = Vec::new();
         for (k, v) in parse_properties(text) {
             if k == "version" {
                 return Err(ConfigError::Inconsistent(format!(
@@ -1151,17 +1159,15 @@ impl Config {
             } else if k.starts_with("server.") {
                 let s = parse_server_line(&k, &v)?;
                 servers.insert(s.id, s);
-            } else if k.starts_with("group") || k.starts_with("weight") {
-                return Err(ConfigError::Refused(vec![Refusal {
-                    key: k,
-                    reason: "hierarchical quorums are not supported; rzk would count votes by simple majority".into(),
-                }]));
+            } else if is_group_key(&k) {
+                group_lines.push((k, v));
             } else {
                 return Err(ConfigError::Inconsistent(format!(
                     "{name}: Unrecognised parameter: {k}"
                 )));
             }
         }
+        self.groups = read_groups_of(&group_lines, &servers)?;
         self.servers = servers;
         self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(Zxid::ZERO);
         Ok(())
@@ -1171,8 +1177,13 @@ impl Config {
     /// ([`crate::reconfig::membership_text`]); `None` when the server runs standalone
     /// (ZooKeeper's standalone server leaves the node empty).
     pub fn membership_text(&self) -> Option<String> {
-        self.is_distributed()
-            .then(|| crate::reconfig::membership_text(&self.servers, self.config_version))
+        self.is_distributed().then(|| {
+            crate::reconfig::membership_text(
+                &self.servers,
+                self.groups.as_ref(),
+                self.config_version,
+            )
+        })
     }
 
     /// Clamps a requested session timeout to [minSessionTimeout, maxSessionTimeout].
@@ -1555,6 +1566,25 @@ pub fn physical_lines(text: &str) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
+/// A hierarchical quorum key (`group.G`, `weight.S`): ZooKeeper takes any key that starts
+/// with `group` or `weight` for one.
+fn is_group_key(k: &str) -> bool {
+    k.starts_with("group") || k.starts_with("weight")
+}
+
+/// The hierarchical quorums of `lines` (`group*` / `weight*` keys) for `servers`.
+///
+/// # Errors
+/// [`ConfigError::Inconsistent`] naming the line or server, as ZooKeeper's
+/// `QuorumHierarchical` refuses it.
+fn read_groups_of(
+    lines: &[(String, String)],
+    servers: &BTreeMap<ServerId, QuorumServer>,
+) -> Result<Option<crate::reconfig::Groups>, ConfigError> {
+    let lines = lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    crate::reconfig::read_groups(lines, servers).map_err(ConfigError::Inconsistent)
+}
+
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {
     // Join logical lines.
     let mut logical: Vec<String> = Vec::new();
@@ -1929,6 +1959,54 @@ mod tests {
         assert_eq!(Config::load(&cfgp).unwrap().config_version, Zxid::ZERO);
         std::fs::remove_file(&plain).unwrap();
         assert!(Config::load(&cfgp).is_err());
+    }
+
+    #[test]
+    fn hierarchical_quorum_lines() {
+        let base = "dataDir=/d\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\n\
+                    server.3=c:1:2\nserver.4=d:1:2:observer\n";
+        let c = Config::from_properties(&format!("{base}group.1=1:2\ngroup.2=3\nweight.2=3\n"))
+            .unwrap();
+        let g = c.groups.as_ref().expect("groups");
+        assert_eq!(g.weights().get(&ServerId(2)), Some(&3));
+        assert_eq!(g.weights().get(&ServerId(1)), Some(&1));
+        assert!(
+            c.membership_text().unwrap().ends_with(
+                "server.4=d:1:2:observer\ngroup.1=1:2\ngroup.2=3\nweight.1=1\nweight.2=3\n\
+                 weight.3=1\nversion=0"
+            ),
+            "{:?}",
+            c.membership_text()
+        );
+        assert!(Config::from_properties(base).unwrap().groups.is_none());
+        // ZooKeeper's refusals, naming the server or the line.
+        let e = |extra: &str| {
+            Config::from_properties(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("group.1=1:2\n").contains("Server 3 is not in a group"));
+        assert!(e("group.1=1:2:3\ngroup.2=3\n").contains("Server 3 is in multiple groups"));
+        assert!(e("group.1=1:2:x\n").contains("group.1"));
+        assert!(e("weight.1=one\ngroup.1=1:2:3\n").contains("weight.1"));
+        // In a dynamic file, not beside dynamicConfigFile.
+        let e = e("dynamicConfigFile=/nonexistent\ngroup.1=1:2:3\n");
+        assert!(
+            e.contains("must be in a separate dynamic config file"),
+            "{e}"
+        );
+        let mut c = Config::from_properties("dataDir=/d\ninitLimit=5\nsyncLimit=2\n").unwrap();
+        c.load_dynamic_text(
+            "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ngroup.7=1:2:3\nweight.3=0\n",
+            "zoo.cfg.dynamic.100000000",
+        )
+        .unwrap();
+        assert_eq!(
+            c.groups
+                .as_ref()
+                .map(|g| g.weights().get(&ServerId(3)).copied()),
+            Some(Some(0))
+        );
     }
 
     #[test]

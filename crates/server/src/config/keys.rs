@@ -209,14 +209,17 @@ const TABLE: &[Entry] = &[
     sec("audit.enable"),
     check(Name::Exact("audit.impl.class"), audit_logger, true),
     imp("enforceQuota"),
-    refuse(
-        Name::Prefix("group."),
-        "hierarchical quorums are not supported; rzk would count votes by simple majority",
-    ),
-    refuse(
-        Name::Prefix("weight."),
-        "hierarchical quorums are not supported; rzk would count votes by simple majority",
-    ),
+    // --- Implemented: zab/quorum.rs (hierarchical quorums, read in config.rs) ----------
+    Entry {
+        name: Name::Prefix("group"),
+        rule: Rule::Implemented,
+        security: false,
+    },
+    Entry {
+        name: Name::Prefix("weight"),
+        rule: Rule::Implemented,
+        security: false,
+    },
     none(
         "ensembleAuthName",
         "read only by the EnsembleAuthenticationProvider, which rzk refuses as an authProvider",
@@ -836,7 +839,7 @@ mod tests {
         ));
         assert!(matches!(
             classify("group.1", "1:2:3"),
-            Some(KeyClass::Refused(_))
+            Some(KeyClass::Implemented)
         ));
         assert_eq!(classify("no.such.key", "1"), None);
     }

@@ -303,8 +303,10 @@ impl Peers {
         z.tick_ms = u64::from(cfg.tick_time_ms.max(1));
         z.init_limit = u64::from(cfg.init_limit.unwrap_or(10).max(1));
         z.sync_limit = u64::from(cfg.sync_limit.unwrap_or(5).max(1));
-        // ZooKeeper's QuorumMaj.toString(): what /zookeeper/config holds.
-        z.config_text = crate::reconfig::membership_text(&cfg.servers, cfg.config_version);
+        z.groups = cfg.groups.clone();
+        // ZooKeeper's QuorumVerifier.toString(): what /zookeeper/config holds.
+        z.config_text =
+            crate::reconfig::membership_text(&cfg.servers, cfg.groups.as_ref(), cfg.config_version);
         z.config_version = cfg.config_version;
         z
     }

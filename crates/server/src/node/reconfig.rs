@@ -38,6 +38,7 @@ impl Members {
     pub(super) fn from_config(cfg: &Config, last_seen: Option<Membership>) -> Members {
         let m = Membership {
             servers: cfg.servers.clone(),
+            groups: cfg.groups.clone(),
             version: cfg.config_version,
         };
         // `read_next_file` returns only a membership newer than the one in force.
@@ -63,8 +64,9 @@ impl Members {
     }
 }
 
-/// The membership a `/zookeeper/config` text describes (`server.N=` lines and
-/// `version=<hex>`), as ZooKeeper's `QuorumMaj(Properties)`; `None` for text that is no
+/// The membership a `/zookeeper/config` text describes (`server.N=` lines, `group.G=` /
+/// `weight.S=` lines and `version=<hex>`), as ZooKeeper's `QuorumMaj(Properties)` or
+/// `QuorumHierarchical(Properties)`; `None` for text that is no
 /// membership, or whose version is not a zxid (above `i64::MAX`, where ZooKeeper's
 /// `Long.parseLong(v, 16)` fails too).
 pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
@@ -72,11 +74,11 @@ pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
 }
 
 /// [`parse_membership`], with why a text is refused: names the line (key and value)
-/// this server cannot put in force, e.g. ZooKeeper's hierarchical quorum lines
-/// `group.N` / `weight.N`, which rzk does not implement.
+/// this server cannot put in force, e.g. a multi-address `server.N` line.
 pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
     let mut servers = BTreeMap::new();
     let mut version = Zxid::ZERO;
+    let mut group_lines = Vec::new();
     for (k, v) in parse_properties(text) {
         if k == "version" {
             let bits = u64::from_str_radix(v.trim(), 16)
@@ -88,15 +90,19 @@ pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
                 return Err(format!("{k}={v}: not a server id rzk reads"));
             }
             servers.insert(s.id, s);
-        } else if k.starts_with("group.") || k.starts_with("weight.") {
-            return Err(format!(
-                "{k}={v}: hierarchical quorums (group.N / weight.N) are not supported by rzk"
-            ));
+        } else if k.starts_with("group") || k.starts_with("weight") {
+            group_lines.push((k, v));
         } else {
             return Err(format!("{k}={v}: not a membership line rzk reads"));
         }
     }
-    Ok(Membership { servers, version })
+    let lines = group_lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let groups = crate::reconfig::read_groups(lines, &servers)?;
+    Ok(Membership {
+        servers,
+        groups,
+        version,
+    })
 }
 
 /// `ZabConfig::unreadable_config`: why a membership text from the leader (NEWLEADER's)
@@ -164,6 +170,7 @@ pub(super) fn config_of_text(text: &str) -> Option<NewConfig> {
     Some(NewConfig {
         voters: m.voters().into_iter().collect(),
         observers: m.observers().into_iter().collect(),
+        groups: m.groups,
         version: m.version,
         text: text.to_owned(),
     })
@@ -481,15 +488,23 @@ mod tests {
             unreadable_reconfig(&txn(rec(TxnBody::Reconfig(set.clone())))),
             None
         );
-        // A ZooKeeper leader's reconfig to hierarchical quorums: named, not followed.
+        // A ZooKeeper leader's reconfig to hierarchical quorums is read with its groups.
         let hier = SetDataTxn {
-            data: format!("{text}\ngroup.1=1\nweight.1=1").into_bytes().into(),
-            ..set
+            data: format!("{text}\ngroup.1=1\nweight.1=2").into_bytes().into(),
+            ..set.clone()
         };
         let hier = txn(rec(TxnBody::Reconfig(hier)));
-        assert!(reconfig_of(&hier).is_none());
-        let why = unreadable_reconfig(&hier).expect("unreadable");
-        assert!(why.starts_with("group.1=1: hierarchical"), "{why}");
+        let c = reconfig_of(&hier).expect("hierarchical");
+        let groups = c.groups.as_ref().expect("groups");
+        assert_eq!(groups.weights().get(&ServerId(1)), Some(&2));
+        assert_eq!(unreadable_reconfig(&hier), None);
+        // One whose groups leave a voter out is named, not followed.
+        let bad = SetDataTxn {
+            data: format!("{text}\ngroup.1=7").into_bytes().into(),
+            ..set
+        };
+        let why = unreadable_reconfig(&txn(rec(TxnBody::Reconfig(bad)))).expect("unreadable");
+        assert!(why.contains("Server 1 is not in a group"), "{why}");
     }
 
     #[test]
@@ -497,9 +512,15 @@ mod tests {
         let ok = "server.1=127.0.0.1:1:2:participant;3\nversion=100000002";
         assert_eq!(unreadable_config(ok), None);
         assert_eq!(unreadable_config(""), None);
+        assert_eq!(
+            unreadable_config(&format!("{ok}\ngroup.1=1\nweight.1=3")),
+            None
+        );
         let why = unreadable_config(&format!("{ok}\nweight.1=3")).expect("weight");
+        assert!(why.contains("Server 1 is not in a group"), "{why}");
+        let why = unreadable_config(&format!("{ok}\ngroup.1=1:x")).expect("group");
         assert!(
-            why.contains("weight.1=3") && why.contains("hierarchical"),
+            why.contains("group.1") && why.contains("not a number"),
             "{why}"
         );
         let why = unreadable_config("server.1=127.0.0.1:1:2|127.0.0.2:1:2;3").expect("multi");

@@ -7,7 +7,8 @@
 //! Never does IO; `config.rs` reads the files, `storage/open.rs` and `node/` put the text
 //! into the tree.
 //!
-//! The text is one `server.<id>=<spec>` line per member, each ended by `\n`, then
+//! The text is one `server.<id>=<spec>` line per member, each ended by `\n`, then for
+//! hierarchical quorums the `group.G=` and `weight.S=` lines ([`Groups`]), then
 //! `version=<lower-case hex, no 0x>` with no newline. `<spec>` is
 //! `host:quorumPort:electionPort:participant|observer`, followed by
 //! `;clientHost:clientPort` only when the member's `server.N` line names a client
@@ -25,6 +26,7 @@ pub mod files;
 pub mod request;
 
 use crate::config::{PeerRole, QuorumServer};
+pub use crate::zab::quorum::Groups;
 use rzk_proto::{ServerId, Zxid};
 use std::collections::BTreeMap;
 
@@ -61,7 +63,11 @@ fn bracketed(host: &str) -> String {
 /// The membership text of `servers` at `version` (ZooKeeper's `QuorumMaj.toString()`):
 /// what `/zookeeper/config` holds and `conf` prints after `membership: `. The version is
 /// written as the bits of the zxid in lower-case hex without `0x`.
-pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: Zxid) -> String {
+pub fn membership_text(
+    servers: &BTreeMap<ServerId, QuorumServer>,
+    groups: Option<&Groups>,
+    version: Zxid,
+) -> String {
     debug_assert!(
         servers.iter().all(|(id, s)| *id == s.id),
         "a member filed under another server's id"
@@ -72,8 +78,85 @@ pub fn membership_text(servers: &BTreeMap<ServerId, QuorumServer>, version: Zxid
             out.push_str(&format!("server.{id}={}\n", server_spec(s)));
         }
     }
+    if let Some(g) = groups {
+        out.push_str(&group_text(g));
+    }
     out.push_str(&format!("version={:x}", version.0));
     out
+}
+
+/// The `group.G` and `weight.S` lines of hierarchical quorums, as ZooKeeper's
+/// `QuorumHierarchical.toString()` writes them after the members: groups in the
+/// iteration order of a `HashMap<Long, String>` of group ids, each group's servers in
+/// that of the `HashMap` of all grouped servers, then the weights in that of the
+/// `HashMap` of weighted servers (participants without a `weight.S` line at 1).
+fn group_text(g: &Groups) -> String {
+    let lines = g.group_lines();
+    let grouped: BTreeMap<ServerId, i64> = lines
+        .iter()
+        .flat_map(|(gid, sids)| sids.iter().map(move |s| (*s, *gid)))
+        .collect();
+    let server_order = java_hash_map_order(grouped.keys().copied());
+    let mut out = String::new();
+    for gid in java_hash_map_order(lines.keys().map(|g| ServerId(*g))) {
+        let members: Vec<String> = server_order
+            .iter()
+            .filter(|s| grouped.get(s) == Some(&gid.0))
+            .map(|s| s.to_string())
+            .collect();
+        out.push_str(&format!("group.{gid}={}\n", members.join(":")));
+    }
+    let weights = g.weights();
+    for sid in java_hash_map_order(weights.keys().copied()) {
+        if let Some(w) = weights.get(&sid) {
+            out.push_str(&format!("weight.{sid}={w}\n"));
+        }
+    }
+    out
+}
+
+/// Reads the hierarchical quorum lines of a membership (ZooKeeper takes any key that
+/// starts with `group` or `weight` for one): `group.G=S:S:...` and `weight.S=w`, for
+/// the members `servers`; `None` when there are none (plain majorities).
+///
+/// # Errors
+/// Text naming the line: a group or server id or weight that is not a number, or a
+/// membership ZooKeeper's `QuorumHierarchical` refuses ([`Groups::new`]).
+pub fn read_groups<'a>(
+    lines: impl IntoIterator<Item = (&'a str, &'a str)>,
+    servers: &BTreeMap<ServerId, QuorumServer>,
+) -> Result<Option<Groups>, String> {
+    let mut groups: BTreeMap<i64, Vec<ServerId>> = BTreeMap::new();
+    let mut weights: BTreeMap<ServerId, i64> = BTreeMap::new();
+    let mut any = false;
+    let number = |k: &str, s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{k}: {s:?} is not a number"))
+    };
+    for (k, v) in lines {
+        let id = || number(k, k.split_once('.').map_or(k, |(_, n)| n));
+        if k.starts_with("group") {
+            let sids = v
+                .split(':')
+                .map(|s| number(k, s).map(ServerId))
+                .collect::<Result<Vec<_>, _>>()?;
+            // A later line of the same group replaces an earlier one, as in Properties.
+            groups.insert(id()?, sids);
+            any = true;
+        } else if k.starts_with("weight") {
+            weights.insert(ServerId(id()?), number(k, v)?);
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let participants = servers
+        .values()
+        .filter(|s| s.role == PeerRole::Participant)
+        .map(|s| s.id);
+    Groups::new(&groups, &weights, participants).map(Some)
 }
 
 /// The iteration order of a `java.util.HashMap<Long, _>` holding `ids` (default initial
@@ -148,13 +231,16 @@ mod tests {
             qs(3, "::1", PeerRole::Observer, Some(("0.0.0.0", 2183))),
         );
         assert_eq!(
-            membership_text(&m, Zxid::new(1, 0)),
+            membership_text(&m, None, Zxid::new(1, 0)),
             "server.1=127.0.0.1:2889:3889:participant\n\
              server.2=127.0.0.1:2890:3890:participant;127.0.0.1:2182\n\
              server.3=[::1]:2891:3891:observer;0.0.0.0:2183\n\
              version=100000000"
         );
-        assert_eq!(membership_text(&BTreeMap::new(), Zxid::ZERO), "version=0");
+        assert_eq!(
+            membership_text(&BTreeMap::new(), None, Zxid::ZERO),
+            "version=0"
+        );
     }
 
     #[test]

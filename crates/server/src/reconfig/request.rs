@@ -36,6 +36,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Membership {
     /// Every member by server id.
     pub servers: BTreeMap<ServerId, QuorumServer>,
+    /// Hierarchical quorums (`group.G` / `weight.S`); `None` for plain majorities.
+    pub groups: Option<super::Groups>,
     /// The version: the zxid of the reconfig txn that made it (0 or a file's version for
     /// a membership that came from configuration files). Never negative: every reader of
     /// a version (files, `/zookeeper/config` text) refuses one above `i64::MAX`.
@@ -63,7 +65,14 @@ impl Membership {
 
     /// The text `/zookeeper/config` holds for this membership.
     pub fn text(&self) -> String {
-        super::membership_text(&self.servers, self.version)
+        super::membership_text(&self.servers, self.groups.as_ref(), self.version)
+    }
+
+    /// The quorums of this membership.
+    pub fn quorum(&self) -> crate::zab::quorum::QuorumVerifier {
+        let voters: Vec<ServerId> = self.voters().into_iter().collect();
+        let observers: Vec<ServerId> = self.observers().into_iter().collect();
+        crate::zab::quorum::QuorumVerifier::with_groups(&voters, &observers, self.groups.as_ref())
     }
 }
 
@@ -169,8 +178,16 @@ pub fn prepare(
     }
     // jute decodes a null string as empty: an empty newMembers is taken as absent
     // (docs/COMPATIBILITY.md).
-    let servers = if req.new_members.is_empty() {
-        incremental(view.last_seen, &req.joining_servers, &req.leaving_servers)?
+    let (servers, groups) = if req.new_members.is_empty() {
+        if view.last_seen.groups.is_some() {
+            return Err(RefusedReconfig::BadArguments(
+                "Incremental reconfiguration requested but last configuration seen has a \
+                 non-majority quorum system"
+                    .into(),
+            ));
+        }
+        let servers = incremental(view.last_seen, &req.joining_servers, &req.leaving_servers)?;
+        (servers, None)
     } else {
         non_incremental(&req.new_members, view.standalone_enabled)?
     };
@@ -178,6 +195,7 @@ pub fn prepare(
     debug_assert!(zxid >= Zxid::ZERO, "negative zxid {zxid}");
     let next = Membership {
         servers,
+        groups,
         version: zxid,
     };
     let voters = next.voters();
@@ -187,11 +205,13 @@ pub fn prepare(
             "the new configuration must include at least {min} voters"
         )));
     }
+    // ZooKeeper's Leader.isQuorumSynced: the leader and its synced followers that vote
+    // in the new membership, counted by its quorums (groups and weights included).
     let synced = voters
         .iter()
-        .filter(|id| **id == view.my_id || view.synced_followers.contains(id))
-        .count();
-    if synced * 2 <= voters.len() {
+        .copied()
+        .filter(|id| *id == view.my_id || view.synced_followers.contains(id));
+    if !next.quorum().has_quorum(synced) {
         return Err(RefusedReconfig::NoQuorum);
     }
     if !check_perm(config_acl, auth, perms::WRITE) {
@@ -327,18 +347,18 @@ fn address_clash(a: &QuorumServer, b: &QuorumServer) -> Option<String> {
 }
 
 /// The non-incremental change: `newMembers` is the whole new membership, `server.N=`
-/// entries separated by `,` or newlines (ZooKeeper's `parseDynamicConfig`).
+/// entries (and for hierarchical quorums `group.G=` / `weight.S=` ones) separated by `,`
+/// or newlines (ZooKeeper's `parseDynamicConfig`).
 fn non_incremental(
     text: &str,
     standalone_enabled: bool,
-) -> Result<BTreeMap<ServerId, QuorumServer>, RefusedReconfig> {
+) -> Result<(BTreeMap<ServerId, QuorumServer>, Option<super::Groups>), RefusedReconfig> {
     let props = parse_properties(&text.replace(',', "\n"));
     let mut next = BTreeMap::new();
+    let is_group_line = |k: &str| k.starts_with("group") || k.starts_with("weight");
     for (k, v) in &props {
-        if k.starts_with("group") || k.starts_with("weight") {
-            return Err(RefusedReconfig::BadArguments(
-                "hierarchical quorums (group/weight) are not supported".into(),
-            ));
+        if is_group_line(k) {
+            continue;
         }
         if k == "version" {
             continue;
@@ -363,10 +383,23 @@ fn non_incremental(
         }
         _ => None,
     };
-    match refused {
-        Some(why) => Err(RefusedReconfig::Malformed(why.into())),
-        None => Ok(next),
+    if let Some(why) = refused {
+        return Err(RefusedReconfig::Malformed(why.into()));
     }
+    // ZooKeeper's QuorumHierarchical: a ConfigException (BADARGUMENTS) for a server in
+    // two groups or none; a number that does not parse fails unchecked (MARSHALLINGERROR).
+    let lines = props
+        .iter()
+        .filter(|(k, _)| is_group_line(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let groups = super::read_groups(lines, &next).map_err(|e| {
+        if e.contains("not a number") || e.contains("has no weight") {
+            RefusedReconfig::Malformed(e)
+        } else {
+            RefusedReconfig::BadArguments(e)
+        }
+    })?;
+    Ok((next, groups))
 }
 
 #[cfg(test)]

@@ -96,9 +96,10 @@ impl Core {
         {
             self.cfg.last_seen = None;
         }
-        self.qv = QuorumVerifier::new(&config.voters, &config.observers);
+        self.qv = config.quorum();
         self.cfg.voters = config.voters.clone();
         self.cfg.observers = config.observers.clone();
+        self.cfg.groups = config.groups.clone();
         self.cfg.config_text = config.text.clone();
         self.cfg.config_version = config.version;
         tracing::info!(

@@ -53,9 +53,10 @@ impl ElectionCtx<'_> {
     }
 }
 
-/// `totalOrderPredicate`: does `new` beat `cur`? Only voters can win.
+/// `totalOrderPredicate`: does `new` beat `cur`? Only voters can win, and with
+/// hierarchical quorums only voters of a weight other than 0.
 pub fn beats(qv: &QuorumVerifier, new: Candidate, cur: Candidate) -> bool {
-    qv.is_voter(new.leader) && new > cur
+    qv.is_voter(new.leader) && qv.weight(new.leader) != 0 && new > cur
 }
 
 /// What a LOOKING server knows of its election round, for operators (the runtime logs

@@ -433,7 +433,7 @@ impl Leader {
         // newLeaderProposal with both quorum verifiers).
         let pending = core.pending_config().cloned();
         if let Some(c) = &pending {
-            if !QuorumVerifier::new(&c.voters, &c.observers).has_quorum(acks()) {
+            if !c.quorum().has_quorum(acks()) {
                 return;
             }
         }
@@ -745,7 +745,7 @@ impl Leader {
                 core.note_last_seen(config.clone());
                 self.reconfig = Some(PendingReconfig {
                     zxid,
-                    qv: QuorumVerifier::new(&config.voters, &config.observers),
+                    qv: config.quorum(),
                     config,
                 });
             } else {

@@ -108,7 +108,7 @@ pub struct Zab {
 impl Zab {
     /// Starts a server from what the runtime recovered; it begins LOOKING.
     pub fn new(cfg: ZabConfig, durable: Durable, now_ms: u64) -> (Zab, Vec<Output>) {
-        let qv = QuorumVerifier::new(&cfg.voters, &cfg.observers);
+        let qv = QuorumVerifier::with_groups(&cfg.voters, &cfg.observers, cfg.groups.as_ref());
         let me = cfg.my_id;
         let mut core = Core {
             cfg,

@@ -1075,6 +1075,7 @@ fn failover_a_learner_sync_before_the_first_write_of_the_epoch_is_answered_at_on
     );
 }
 
+mod groups;
 mod reconfig;
 
 #[test]

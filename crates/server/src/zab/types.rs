@@ -68,12 +68,25 @@ pub struct NewConfig {
     pub voters: Vec<ServerId>,
     /// Observers.
     pub observers: Vec<ServerId>,
+    /// Hierarchical quorums (`group.G` / `weight.S` lines); `None` for plain majorities.
+    pub groups: Option<super::quorum::Groups>,
     /// The membership's version: the zxid of the reconfig txn (or of the files it came
     /// from, or the leader's `(epoch, 0)`: `ZabConfig::version_initial_membership`).
     pub version: Zxid,
     /// The membership text (what `/zookeeper/config` holds), carried in notifications
     /// and NEWLEADER once it is active.
     pub text: String,
+}
+
+impl NewConfig {
+    /// The quorums of this membership.
+    pub fn quorum(&self) -> super::quorum::QuorumVerifier {
+        super::quorum::QuorumVerifier::with_groups(
+            &self.voters,
+            &self.observers,
+            self.groups.as_ref(),
+        )
+    }
 }
 
 /// The runtime's reading of a txn: the membership it installs when it is a reconfig
@@ -95,7 +108,7 @@ pub fn no_config_text(_: &str) -> Option<NewConfig> {
 }
 
 /// Why a membership this server is asked to follow cannot be put in force (a reconfig
-/// txn's, or NEWLEADER's text), e.g. hierarchical quorum lines; `None` when it can be.
+/// txn's, or NEWLEADER's text), e.g. a multi-address line; `None` when it can be.
 /// A learner stops rather than acknowledge or follow such a membership
 /// ([`Output::Unsupported`]).
 pub type UnreadableReconfig = fn(&Txn) -> Option<String>;
@@ -116,6 +129,8 @@ pub struct ZabConfig {
     pub voters: Vec<ServerId>,
     /// Observers (`server.N=...:observer`), including this server if it is one.
     pub observers: Vec<ServerId>,
+    /// Hierarchical quorums (`group.G` / `weight.S` lines); `None` for plain majorities.
+    pub groups: Option<super::quorum::Groups>,
     pub tick_ms: u64,
     pub init_limit: u64,
     pub sync_limit: u64,
@@ -169,6 +184,7 @@ impl ZabConfig {
             my_id,
             voters,
             observers,
+            groups: None,
             tick_ms: 2000,
             init_limit: 10,
             sync_limit: 5,
@@ -279,7 +295,7 @@ pub enum Output {
     /// configuration file and reaches the new members.
     Activate { config: NewConfig, leader: ServerId },
     /// Learner: the leader asks this server to follow a membership it cannot put in
-    /// force (`why` names the line, e.g. a hierarchical quorum's `group.N`). The txn or
+    /// force (`why` names the line, e.g. a multi-address `server.N`). The txn or
     /// NEWLEADER carrying it was not logged or acknowledged; the runtime stops the
     /// server. Following it would count quorums other than the ensemble's (a split
     /// brain), and refusing the ACK alone would leave this member stuck re-syncing.

@@ -25,6 +25,7 @@ fn three() -> Membership {
                 )
             })
             .collect(),
+        groups: None,
         version: Zxid::new(1, 0),
     }
 }
@@ -152,10 +153,44 @@ fn non_incremental_members() {
         h.code("", "", "server.1=127.0.0.1:24001:24101,foo=bar", -1),
         ErrorCode::BadArguments
     );
+    // Hierarchical quorums: a grouped server without a weight fails unchecked in
+    // ZooKeeper (MARSHALLINGERROR), a voter in no group is its ConfigException.
     assert_eq!(
         h.code("", "", "server.1=127.0.0.1:24001:24101,group.1=1:2", -1),
+        ErrorCode::MarshallingError
+    );
+    let three_lines = "server.1=127.0.0.1:24001:24101,server.2=127.0.0.1:24002:24102,\
+                       server.3=127.0.0.1:24003:24103";
+    assert_eq!(
+        h.code("", "", &format!("{three_lines},group.1=1:2"), -1),
         ErrorCode::BadArguments
     );
+    let m = h
+        .run(
+            "",
+            "",
+            &format!("{three_lines},group.1=1:2,group.2=3,weight.2=0"),
+            -1,
+        )
+        .expect("hierarchical members");
+    let groups = m.groups.as_ref().expect("groups");
+    assert_eq!(groups.group_lines().len(), 2);
+    assert!(m
+        .text()
+        .contains("group.1=1:2\ngroup.2=3\nweight.1=1\nweight.2=0\nweight.3=1\n"));
+    // From a hierarchical membership, only a non-incremental reconfig is possible.
+    let mut hh = H::new();
+    hh.committed = m.version;
+    hh.last = m;
+    assert_eq!(hh.code("", "3", "", -1), ErrorCode::BadArguments);
+    // The synced quorum is counted by the new membership's groups: with server 3 alone
+    // in its group, the leader and follower 2 (a plain majority) are not enough.
+    let mut h2 = H::new();
+    h2.synced = ids(&[2]);
+    let grouped = format!("{three_lines},group.1=1:2,group.2=3");
+    assert_eq!(h2.code("", "", &grouped, -1), ErrorCode::NewConfigNoQuorum);
+    h2.synced = ids(&[2, 3]);
+    assert!(h2.run("", "", &grouped, -1).is_ok());
     assert_eq!(
         h.code("", "", "server.x=127.0.0.1:24001:24101", -1),
         ErrorCode::MarshallingError

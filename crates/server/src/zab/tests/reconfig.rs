@@ -24,6 +24,7 @@ fn test_reconfig_of(t: &Txn) -> Option<NewConfig> {
     Some(NewConfig {
         voters: ids("v="),
         observers: ids("o="),
+        groups: None,
         version: t.zxid,
         text: format!("{s} version={:x}", t.zxid.0),
     })
