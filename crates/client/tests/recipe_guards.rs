@@ -548,9 +548,15 @@ async fn await_leadership_ends_when_the_latch_left_the_election() {
     let (r, ()) = tokio::time::timeout(Duration::from_secs(20), async {
         tokio::join!(
             async {
-                // Leads now: the first call returns at once; the wait is the second.
+                // Leads now: the first call returns at once; the wait is the second,
+                // once the latch has seen its node go (before that it still leads, and
+                // a busy machine may deliver the deletion late).
                 assert!(first.await_leadership(PROMPT).await.unwrap());
-                tokio::time::sleep(2 * SHORT).await;
+                let noticed = common::eventually(Duration::from_secs(15), || async {
+                    !first.has_leadership()
+                })
+                .await;
+                assert!(noticed, "the latch did not see its node deleted");
                 first.await_leadership(Duration::from_secs(60)).await
             },
             delete
