@@ -58,6 +58,10 @@ struct Args {
     /// --no-client-close --no-set-watches.
     #[arg(long)]
     as_recorded: bool,
+    /// Hierarchical quorums: the voters in groups with weights (three layouts per
+    /// ensemble size, by seed; one has a voter of weight 0).
+    #[arg(long)]
+    groups: bool,
     /// Keep and print the event trace of a failing seed.
     #[arg(long)]
     trace: bool,
@@ -152,6 +156,7 @@ fn main() {
                     (args.no_client_close, " --no-client-close"),
                     (args.no_set_watches, " --no-set-watches"),
                     (args.as_recorded, " --as-recorded"),
+                    (args.groups, " --groups"),
                 ]
                 .into_iter()
                 .filter_map(|(on, flag)| on.then_some(flag))
@@ -202,6 +207,7 @@ fn options(args: &Args, seed: u64) -> SimOptions {
     o.chunked_apply = !(args.unchunked || args.as_recorded);
     o.client_closes = !(args.no_client_close || args.as_recorded);
     o.client_set_watches = !(args.no_set_watches || args.as_recorded);
+    o.groups = args.groups;
     o
 }
 

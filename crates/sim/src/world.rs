@@ -75,6 +75,36 @@ pub struct SimOptions {
     /// SetWatches (keeping them across reconnects). Off: watches are forgotten on a
     /// disconnect, as seeds recorded before session 32.
     pub client_set_watches: bool,
+    /// Hierarchical quorums (`group.G` / `weight.S`): the voters in groups with weights,
+    /// one of three layouts per ensemble size chosen by the seed ([`sim_groups`]).
+    pub groups: bool,
+}
+
+/// The hierarchical quorums of `--groups` for `voters` voters (ids 1..=voters), by
+/// `seed`: groups of unequal weight, one with a voter of weight 0 (never leader), and
+/// layouts where one crashed voter or a minority of the servers stops every quorum.
+/// Every group has some weight, so the whole ensemble is always a quorum.
+pub fn sim_groups(seed: u64, voters: usize) -> rzk_server::zab::quorum::Groups {
+    let s = |ids: &[i64]| ids.iter().copied().map(ServerId).collect::<Vec<_>>();
+    type Layout = (Vec<(i64, Vec<ServerId>)>, Vec<(i64, i64)>);
+    let (groups, weights): Layout = match (voters, (seed / 2) % 3) {
+        (3, 0) => (vec![(1, s(&[1, 2, 3]))], vec![(1, 0)]),
+        (3, 1) => (vec![(1, s(&[1, 2])), (2, s(&[3]))], vec![]),
+        (3, _) => (vec![(1, s(&[1])), (2, s(&[2, 3]))], vec![(2, 2)]),
+        (_, 0) => (vec![(1, s(&[1, 2, 3])), (2, s(&[4, 5]))], vec![]),
+        (_, 1) => (
+            vec![(1, s(&[1, 2])), (2, s(&[3, 4])), (3, s(&[5]))],
+            vec![(5, 2)],
+        ),
+        (_, _) => (vec![(1, s(&[1, 2, 3, 4, 5]))], vec![(1, 0), (3, 2), (5, 0)]),
+    };
+    let ids: Vec<ServerId> = (1..=voters as i64).map(ServerId).collect();
+    debug_assert!(groups
+        .iter()
+        .all(|(_, g)| g.iter().all(|s| ids.contains(s))));
+    let weights = weights.into_iter().map(|(s, w)| (ServerId(s), w)).collect();
+    rzk_server::zab::quorum::Groups::new(&groups.into_iter().collect(), &weights, ids)
+        .unwrap_or_else(|e| panic!("the simulator's groups for {voters} voters: {e}"))
 }
 
 impl SimOptions {
@@ -97,6 +127,7 @@ impl SimOptions {
             chunked_apply: true,
             client_closes: true,
             client_set_watches: true,
+            groups: false,
         }
     }
 }
@@ -282,8 +313,10 @@ impl World {
         let voters: Vec<ServerId> = (1..=v).map(ServerId).collect();
         let observers: Vec<ServerId> = (v + 1..=v + o).map(ServerId).collect();
         let mut cfgs = BTreeMap::new();
+        let groups = opts.groups.then(|| sim_groups(opts.seed, opts.voters));
         for &s in voters.iter().chain(&observers) {
             let mut c = ZabConfig::new(s, voters.clone(), observers.clone());
+            c.groups = groups.clone();
             c.tick_ms = TICK_MS;
             c.init_limit = 10;
             c.sync_limit = 5;
@@ -946,6 +979,9 @@ impl World {
     }
 
     fn on_tick(&mut self) {
+        if self.opts.groups {
+            self.check_leader_weight();
+        }
         let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
         for s in &ids {
             self.input(*s, Input::Tick { now_ms: self.now });
@@ -1058,6 +1094,22 @@ impl World {
         self.checker.proposed(sid, z, h);
         self.pending_writes.insert((sid, inc, z), h);
         self.input(sid, Input::Propose { zxid: z, payload });
+    }
+
+    /// `--groups`: a voter of weight 0 never leads (ZooKeeper's `totalOrderPredicate`).
+    fn check_leader_weight(&mut self) {
+        let groups = sim_groups(self.opts.seed, self.opts.voters);
+        let zero_leaders: Vec<ServerId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.zab.as_ref().is_some_and(|z| z.role() == Role::Leading))
+            .map(|(s, _)| *s)
+            .filter(|s| groups.weights().get(s) == Some(&0))
+            .collect();
+        if let Some(s) = zero_leaders.first() {
+            self.checker
+                .report(format!("server {s}, of weight 0, leads"));
+        }
     }
 
     fn check_quiescence(&mut self) {
