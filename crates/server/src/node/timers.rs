@@ -23,17 +23,26 @@ fn internal(session: SessionId, kind: JobKind) -> Job {
     }
 }
 
-/// Deletes empty containers and expired TTL nodes every `znode.container.checkIntervalMs`,
-/// at most `znode.container.maxPerMinute` per minute.
+/// Deletes empty containers and expired TTL nodes as ZooKeeper's `ContainerManager`
+/// does: a check every `znode.container.checkIntervalMs` (at a fixed rate: a check that
+/// ran long is followed by the next at once), and within a check one deletion, then a
+/// pause of `60000 / znode.container.maxPerMinute` ms before the next, so no more than
+/// `maxPerMinute` go out in any minute.
 pub async fn reaper(shared: Arc<Shared>) {
     let interval = shared.config.container_check_interval_ms.max(1);
     let per_minute = u64::from(shared.config.container_max_per_minute.max(1));
-    let limit = (per_minute * interval / 60_000).max(1) as usize;
+    let pause = Duration::from_millis(60_000 / per_minute);
+    // Candidates taken per check: what the pace lets out before the next check is due
+    // (the rest are found again by the next one).
+    let limit = (interval / pause.as_millis().max(1) as u64 + 1) as usize;
     let mut stop = shared.lifecycle.subscribe();
+    let period = Duration::from_millis(interval);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     loop {
         tokio::select! {
             _ = stop.wait_for(|v| *v) => return,
-            _ = tokio::time::sleep(Duration::from_millis(interval)) => {}
+            _ = ticks.tick() => {}
         }
         let candidates = shared.tree().reaper_candidates(
             wall_ms(),
@@ -42,6 +51,7 @@ pub async fn reaper(shared: Arc<Shared>) {
             limit,
         );
         for path in candidates {
+            let started = tokio::time::Instant::now();
             tracing::debug!("reaper: deleting {path}");
             let job = internal(
                 SessionId::NONE,
@@ -49,6 +59,10 @@ pub async fn reaper(shared: Arc<Shared>) {
             );
             if shared.jobs.send(job).await.is_err() {
                 return;
+            }
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                _ = tokio::time::sleep_until(started + pause) => {}
             }
         }
     }
