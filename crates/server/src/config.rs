@@ -313,6 +313,10 @@ pub struct Config {
     /// default (ZooKeeper's `ServerCnxnFactory.maxCnxns`).
     pub max_cnxns: i32,
     pub jute_max_buffer: usize,
+    /// Bytes of client requests the write pipeline holds at once
+    /// (`node::jobs::pipeline_budget`); `None`: `node::jobs::PIPELINE_BYTES`. Not a
+    /// zoo.cfg key: tests set it to reach the bound with small loads.
+    pub pipeline_bytes: Option<usize>,
     pub four_letter_whitelist: FourLetterWhitelist,
     /// `super:<base64 sha1>` digest id that grants super.
     pub super_digest: Option<String>,
@@ -409,6 +413,7 @@ impl Default for Config {
             client_port_listen_backlog: -1,
             max_cnxns: 0,
             jute_max_buffer: DEFAULT_JUTE_MAX_BUFFER,
+            pipeline_bytes: None,
             four_letter_whitelist: FourLetterWhitelist::default(),
             super_digest: None,
             auth_providers: BTreeMap::new(),

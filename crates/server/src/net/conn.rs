@@ -15,7 +15,7 @@ use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError, FrameReader};
 use crate::net::order::{MarkDone, Released, ReplyOrder, Slot};
 use crate::node::clients::{ConnMsg, ConnStats};
-use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::jobs::{Admitted, Job, JobKind, Origin};
 use crate::node::shared::Shared;
 use crate::node::status::Status;
 use crate::node::SessionCheck;
@@ -174,6 +174,7 @@ pub async fn serve(
         x509: stream.x509,
         sasl: None,
         order: ReplyOrder::new(),
+        frame_len: 0,
         wr,
         msgs,
         stats,
@@ -253,7 +254,11 @@ struct Conn {
     /// The session's reply order (`net::order`, shared with the simulator): admitted
     /// requests answered strictly from the front, and requests held because a pipeline
     /// request may not overtake a read of the same session.
-    order: ReplyOrder<Local, JobKind, Instant>,
+    /// Pipeline requests are held with their frame's length (the bytes they take from the
+    /// pipeline's budget once handed over).
+    order: ReplyOrder<Local, (JobKind, usize), Instant>,
+    /// The length of the frame being handled (`on_frame`).
+    frame_len: usize,
     wr: BufWriter<ClientWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     stats: Arc<ConnStats>,
@@ -758,6 +763,7 @@ impl Conn {
             kind: JobKind::Write(WriteRequest::CreateSession { timeout_ms }),
             auth: self.auth.clone(),
             received: Instant::now(),
+            admitted: Default::default(),
         };
         self.shared
             .jobs
@@ -800,6 +806,7 @@ impl Conn {
             kind,
             auth: self.auth.clone(),
             received: Instant::now(),
+            admitted: Default::default(),
         };
         self.shared
             .jobs
@@ -932,17 +939,21 @@ impl Conn {
             return Ok(());
         }
         let received = self.batch_at;
+        let bytes = self.frame_len;
         if self.order.must_hold_pipeline() {
-            self.order.hold_pipeline(xid, kind, close, received);
+            self.order
+                .hold_pipeline(xid, (kind, bytes), close, received);
             return Ok(());
         }
-        self.send_job(xid, kind, close, received).await
+        self.send_job(xid, (kind, bytes), close, received).await
     }
 
+    /// Hands a request of `bytes` (its frame) to the pipeline, once they fit in the
+    /// pipeline's byte budget: until then this connection reads nothing more.
     async fn send_job(
         &mut self,
         xid: i32,
-        kind: JobKind,
+        (kind, bytes): (JobKind, usize),
         close: bool,
         received: Instant,
     ) -> Result<(), ConnError> {
@@ -952,6 +963,12 @@ impl Conn {
             self.order.push_local(xid, Local::Unauthenticated, received);
             return Ok(());
         }
+        let admitted = Admitted::wait(
+            &self.shared.pipeline_bytes,
+            bytes,
+            self.shared.pipeline_budget,
+        )
+        .await;
         let job = Job {
             origin: Origin::Conn(self.id),
             session: self.session,
@@ -959,6 +976,7 @@ impl Conn {
             kind,
             auth: self.auth.clone(),
             received,
+            admitted,
         };
         self.shared
             .jobs
@@ -991,6 +1009,7 @@ impl Conn {
     }
 
     async fn on_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
+        self.frame_len = payload.len();
         self.count_received();
         crate::metrics::hooks::request_received(payload.len());
         let shared = self.shared.clone();

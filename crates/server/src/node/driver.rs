@@ -946,6 +946,7 @@ impl Driver {
                 kind: JobKind::Write(WriteRequest::CloseSession),
                 auth: Arc::default(),
                 received: Instant::now(),
+                admitted: Default::default(),
             }));
         }
         self.shared.quorum.set_serving(true);
@@ -1403,6 +1404,7 @@ impl Driver {
                         kind: JobKind::Write(WriteRequest::CloseSession),
                         auth: Arc::default(),
                         received: Instant::now(),
+                        admitted: Default::default(),
                     }));
                 }
                 crate::metrics::hooks::set_pending_syncs(self.zab.pending_syncs());

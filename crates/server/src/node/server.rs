@@ -254,6 +254,7 @@ impl Server {
             kind: JobKind::Stop,
             auth: Default::default(),
             received: Instant::now(),
+            admitted: Default::default(),
         };
         let _ = self.shared.jobs.send(stop).await;
         if let Some(q) = self.runtime.take() {

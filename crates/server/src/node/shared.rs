@@ -36,6 +36,10 @@ pub struct Shared {
     pub stats: ServerStats,
     /// Into the driver (`node/driver.rs`): client writes, syncs, internal writes.
     pub jobs: mpsc::Sender<Job>,
+    /// Bytes of client requests the pipeline may hold (`node::jobs::Admitted`).
+    pub pipeline_bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The size of [`Shared::pipeline_bytes`] (`node::jobs::pipeline_budget`).
+    pub pipeline_budget: usize,
     pub lifecycle: Lifecycle,
     pub clock: Clock,
     /// Ensemble role and serving state (a lone voter: leader, always serving).
@@ -76,6 +80,7 @@ impl Shared {
         let (tree, writer) = TreeStore::new(tree);
         let audit = crate::audit::Audit::from_config(&config);
         audit.server_started();
+        let pipeline_budget = crate::node::jobs::pipeline_budget(&config);
         let shared = Shared {
             config,
             tree,
@@ -86,6 +91,8 @@ impl Shared {
             clients: Clients::default(),
             stats: ServerStats::new(),
             jobs,
+            pipeline_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(pipeline_budget)),
+            pipeline_budget,
             lifecycle: Lifecycle::default(),
             clock,
             quorum: Default::default(),

@@ -20,6 +20,7 @@ fn internal(session: SessionId, kind: JobKind) -> Job {
         kind,
         auth: Default::default(),
         received: Instant::now(),
+        admitted: Default::default(),
     }
 }
 
