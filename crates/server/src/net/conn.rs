@@ -15,7 +15,7 @@ use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError, FrameReader};
 use crate::net::order::{MarkDone, Released, ReplyOrder, Slot};
 use crate::node::clients::{ConnMsg, ConnStats};
-use crate::node::jobs::{Admitted, Job, JobKind, Origin};
+use crate::node::jobs::{Job, JobKind, Origin};
 use crate::node::shared::Shared;
 use crate::node::status::Status;
 use crate::node::SessionCheck;
@@ -963,12 +963,7 @@ impl Conn {
             self.order.push_local(xid, Local::Unauthenticated, received);
             return Ok(());
         }
-        let admitted = Admitted::wait(
-            &self.shared.pipeline_bytes,
-            bytes,
-            self.shared.pipeline_budget,
-        )
-        .await;
+        let admitted = self.shared.pipeline_bytes.admit(bytes).await;
         let job = Job {
             origin: Origin::Conn(self.id),
             session: self.session,

@@ -36,10 +36,8 @@ pub struct Shared {
     pub stats: ServerStats,
     /// Into the driver (`node/driver.rs`): client writes, syncs, internal writes.
     pub jobs: mpsc::Sender<Job>,
-    /// Bytes of client requests the pipeline may hold (`node::jobs::Admitted`).
-    pub pipeline_bytes: std::sync::Arc<tokio::sync::Semaphore>,
-    /// The size of [`Shared::pipeline_bytes`] (`node::jobs::pipeline_budget`).
-    pub pipeline_budget: usize,
+    /// Bytes of client requests the pipeline may hold (`node::jobs::pipeline_budget`).
+    pub pipeline_bytes: std::sync::Arc<crate::node::jobs::ByteBudget>,
     pub lifecycle: Lifecycle,
     pub clock: Clock,
     /// Ensemble role and serving state (a lone voter: leader, always serving).
@@ -91,8 +89,9 @@ impl Shared {
             clients: Clients::default(),
             stats: ServerStats::new(),
             jobs,
-            pipeline_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(pipeline_budget)),
-            pipeline_budget,
+            pipeline_bytes: std::sync::Arc::new(crate::node::jobs::ByteBudget::new(
+                pipeline_budget,
+            )),
             lifecycle: Lifecycle::default(),
             clock,
             quorum: Default::default(),
