@@ -134,10 +134,14 @@ impl Op {
                             .ok_or_else(|| Error::InvalidArgument("TTL mode needs a ttl".into()))?,
                     })
                 } else {
+                    // A create op (type 1), as the Java client and kazoo send: ZooKeeper
+                    // 3.8.0 and 3.8.1 members cannot apply the create2 sub-txn a 3.8.2+
+                    // or rzk leader logs for a create2 op, and drop the rest of the multi
+                    // (docs/COMPATIBILITY.md, "Create variants inside multi").
                     let code = if mode.is_container() {
                         OpCode::CreateContainer
                     } else {
-                        OpCode::Create2
+                        OpCode::Create
                     };
                     MultiOp::Create(
                         code.code(),
@@ -183,7 +187,8 @@ pub enum OpResult {
     Create {
         /// The created path (with the sequence suffix for sequential modes).
         path: String,
-        /// The new node's stat, when the server answered with create2.
+        /// The new node's stat when the server answered a create2 result: for a TTL
+        /// node (createTTL); `None` for the other modes, which go as create ops.
         stat: Option<Stat>,
     },
     /// The node was deleted.
@@ -321,5 +326,34 @@ mod tests {
                 stat: None
             }]
         );
+    }
+
+    #[test]
+    fn creates_go_as_the_java_client_sends_them() {
+        // create (1) for the plain modes, so that ZooKeeper 3.8.0/3.8.1 members apply
+        // the whole multi; createContainer (19) and createTTL (21) by mode.
+        let code = |mode| match Op::create("/a", b"", &[], mode).to_wire(None).unwrap() {
+            MultiOp::Create(code, _) => code,
+            other => panic!("{other:?}"),
+        };
+        for mode in [
+            CreateMode::Persistent,
+            CreateMode::Ephemeral,
+            CreateMode::PersistentSequential,
+            CreateMode::EphemeralSequential,
+        ] {
+            assert_eq!(code(mode), OpCode::Create.code(), "{mode:?}");
+        }
+        assert_eq!(code(CreateMode::Container), OpCode::CreateContainer.code());
+        let ttl = Op::create_ttl(
+            "/t",
+            b"",
+            &[],
+            CreateMode::PersistentWithTtl,
+            std::time::Duration::from_secs(1),
+        )
+        .to_wire(None)
+        .unwrap();
+        assert!(matches!(ttl, MultiOp::CreateTtl(_)), "{ttl:?}");
     }
 }
