@@ -24,7 +24,6 @@ REFUSED = [
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
     ("authProvider.2", "com.example.CustomAuthenticationProvider"),
     ("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
-    ("group.1", "1:2:3"),
     ("enforce.auth.enable", "true"),  # misspelt security key: refused, not ignored
     ("zookeeper.sessionRequireClientSASLAuht", "true"),
 ]
