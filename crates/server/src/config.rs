@@ -760,7 +760,6 @@ impl Config {
                 ),
             );
         }
-        let mut group_lines: Vec<(String, String)> = Vec::new();
         let mut refusals: Vec<Refusal> = refused_sysprops
             .iter()
             .map(|(k, _)| Refusal {
@@ -1040,7 +1039,8 @@ impl Config {
                     let s = parse_server_line(k, v)?;
                     cfg.servers.insert(s.id, s);
                 }
-                _ if is_group_key(k) => group_lines.push((k.to_owned(), v.to_owned())),
+                // Read below from the untrimmed values (`group_lines_of`).
+                _ if is_group_key(k) => {}
                 _ => {
                     cfg.unknown.insert(k.to_owned(), v.to_owned());
                 }
@@ -1049,7 +1049,7 @@ impl Config {
         if !refusals.is_empty() {
             return Err(ConfigError::Refused(refusals));
         }
-        cfg.groups = read_groups_of(&group_lines, &cfg.servers)?;
+        cfg.groups = read_groups_of(&group_lines_of(text), &cfg.servers)?;
         cfg.auth = auth.finish()?;
         cfg.admin = crate::admin::settings::AdminSettings::from_properties(&cfg.unknown, text)?;
         let data_dir =
@@ -1155,7 +1155,6 @@ impl Config {
     /// [`Config::load_dynamic`] on the file's text; `name` gives the version.
     pub fn load_dynamic_text(&mut self, text: &str, name: &str) -> Result<(), ConfigError> {
         let mut servers = BTreeMap::new();
-        let mut group_lines = Vec::new();
         for (k, v) in parse_properties(text) {
             if k == "version" {
                 return Err(ConfigError::Inconsistent(format!(
@@ -1165,14 +1164,14 @@ impl Config {
                 let s = parse_server_line(&k, &v)?;
                 servers.insert(s.id, s);
             } else if is_group_key(&k) {
-                group_lines.push((k, v));
+                // Read below from the untrimmed values.
             } else {
                 return Err(ConfigError::Inconsistent(format!(
                     "{name}: Unrecognised parameter: {k}"
                 )));
             }
         }
-        self.groups = read_groups_of(&group_lines, &servers)?;
+        self.groups = read_groups_of(&group_lines_of(text), &servers)?;
         self.servers = servers;
         self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(Zxid::ZERO);
         Ok(())
@@ -1573,8 +1572,16 @@ pub fn physical_lines(text: &str) -> impl Iterator<Item = &str> + '_ {
 
 /// A hierarchical quorum key (`group.G`, `weight.S`): ZooKeeper takes any key that starts
 /// with `group` or `weight` for one.
-fn is_group_key(k: &str) -> bool {
+pub fn is_group_key(k: &str) -> bool {
     k.starts_with("group") || k.starts_with("weight")
+}
+
+/// The `group*` / `weight*` entries of a properties text, values untrimmed.
+pub fn group_lines_of(text: &str) -> Vec<(String, String)> {
+    parse_properties_untrimmed(text)
+        .into_iter()
+        .filter(|(k, _)| is_group_key(k))
+        .collect()
 }
 
 /// The hierarchical quorums of `lines` (`group*` / `weight*` keys) for `servers`.
@@ -1591,6 +1598,18 @@ fn read_groups_of(
 }
 
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    parse_properties_with(text, true)
+}
+
+/// [`parse_properties`] with each value as `java.util.Properties` holds it: leading
+/// whitespace gone, trailing whitespace kept (ZooKeeper trims most values itself, but
+/// hands the `group`/`weight` ones of hierarchical quorums to `Long.parseLong` as they
+/// are, which refuses a space).
+pub fn parse_properties_untrimmed(text: &str) -> Vec<(String, String)> {
+    parse_properties_with(text, false)
+}
+
+fn parse_properties_with(text: &str, trim_values: bool) -> Vec<(String, String)> {
     // Join logical lines.
     let mut logical: Vec<String> = Vec::new();
     let mut cur = String::new();
@@ -1622,9 +1641,10 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
         .iter()
         .map(|l| {
             let (k, v) = split_key_value(l);
+            let v = unescape(&v);
             (
                 unescape(&k).trim().to_owned(),
-                unescape(&v).trim().to_owned(),
+                if trim_values { v.trim().to_owned() } else { v },
             )
         })
         .collect()
@@ -1993,6 +2013,9 @@ mod tests {
         assert!(e("group.1=1:2\n").contains("Server 3 is not in a group"));
         assert!(e("group.1=1:2:3\ngroup.2=3\n").contains("Server 3 is in multiple groups"));
         assert!(e("group.1=1:2:x\n").contains("group.1"));
+        // Properties keeps a value's trailing space, which Long.parseLong refuses.
+        assert!(e("group.1=1:2:3 \n").contains("group.1"));
+        assert!(Config::from_properties(&format!("{base}group.1=1:2:3:\n")).is_ok());
         assert!(e("weight.1=one\ngroup.1=1:2:3\n").contains("weight.1"));
         // In a dynamic file, not beside dynamicConfigFile.
         let e = e("dynamicConfigFile=/nonexistent\ngroup.1=1:2:3\n");

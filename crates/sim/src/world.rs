@@ -103,7 +103,7 @@ pub fn sim_groups(seed: u64, voters: usize) -> rzk_server::zab::quorum::Groups {
         .iter()
         .all(|(_, g)| g.iter().all(|s| ids.contains(s))));
     let weights = weights.into_iter().map(|(s, w)| (ServerId(s), w)).collect();
-    rzk_server::zab::quorum::Groups::new(&groups.into_iter().collect(), &weights, ids)
+    rzk_server::zab::quorum::Groups::new(&groups, &weights, ids)
         .unwrap_or_else(|e| panic!("the simulator's groups for {voters} voters: {e}"))
 }
 

@@ -78,7 +78,6 @@ pub(crate) fn parse_membership(text: &str) -> Option<Membership> {
 pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
     let mut servers = BTreeMap::new();
     let mut version = Zxid::ZERO;
-    let mut group_lines = Vec::new();
     for (k, v) in parse_properties(text) {
         if k == "version" {
             let bits = u64::from_str_radix(v.trim(), 16)
@@ -90,12 +89,13 @@ pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
                 return Err(format!("{k}={v}: not a server id rzk reads"));
             }
             servers.insert(s.id, s);
-        } else if k.starts_with("group") || k.starts_with("weight") {
-            group_lines.push((k, v));
+        } else if crate::config::is_group_key(&k) {
+            // Read below from the untrimmed values.
         } else {
             return Err(format!("{k}={v}: not a membership line rzk reads"));
         }
     }
+    let group_lines = crate::config::group_lines_of(text);
     let lines = group_lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let groups = crate::reconfig::read_groups(lines, &servers)?;
     Ok(Membership {

@@ -115,9 +115,13 @@ fn group_text(g: &Groups) -> String {
     out
 }
 
-/// Reads the hierarchical quorum lines of a membership (ZooKeeper takes any key that
-/// starts with `group` or `weight` for one): `group.G=S:S:...` and `weight.S=w`, for
-/// the members `servers`; `None` when there are none (plain majorities).
+/// Reads the hierarchical quorum lines of a membership as ZooKeeper's
+/// `QuorumHierarchical(Properties)` does: any key that starts with `group` or `weight` is
+/// one (`lines`: key and value as `java.util.Properties` holds them, trailing whitespace
+/// kept; for one key the last value counts); the id after the key's first `.` and every
+/// number are `Long.parseLong`s (no space allowed); a group's value is split at `:` as
+/// Java's `String.split`, which drops trailing empty pieces (`1:2:3:` is three servers).
+/// `servers` are the members; `None` when there are no such lines (plain majorities).
 ///
 /// # Errors
 /// Text naming the line: a group or server id or weight that is not a number, or a
@@ -126,37 +130,48 @@ pub fn read_groups<'a>(
     lines: impl IntoIterator<Item = (&'a str, &'a str)>,
     servers: &BTreeMap<ServerId, QuorumServer>,
 ) -> Result<Option<Groups>, String> {
-    let mut groups: BTreeMap<i64, Vec<ServerId>> = BTreeMap::new();
-    let mut weights: BTreeMap<ServerId, i64> = BTreeMap::new();
-    let mut any = false;
+    // Properties: one value per key, the last.
+    let entries: BTreeMap<&str, &str> = lines.into_iter().collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
     let number = |k: &str, s: &str| {
-        s.trim()
-            .parse::<i64>()
+        s.parse::<i64>()
             .map_err(|_| format!("{k}: {s:?} is not a number"))
     };
-    for (k, v) in lines {
-        let id = || number(k, k.split_once('.').map_or(k, |(_, n)| n));
+    let mut groups: Vec<(i64, Vec<ServerId>)> = Vec::new();
+    let mut weights: BTreeMap<ServerId, i64> = BTreeMap::new();
+    for (k, v) in entries {
+        let id = number(k, k.split_once('.').map_or(k, |(_, n)| n))?;
         if k.starts_with("group") {
-            let sids = v
-                .split(':')
+            let sids = java_split(v, ':')
+                .into_iter()
                 .map(|s| number(k, s).map(ServerId))
                 .collect::<Result<Vec<_>, _>>()?;
-            // A later line of the same group replaces an earlier one, as in Properties.
-            groups.insert(id()?, sids);
-            any = true;
-        } else if k.starts_with("weight") {
-            weights.insert(ServerId(id()?), number(k, v)?);
-            any = true;
+            groups.push((id, sids));
+        } else {
+            weights.insert(ServerId(id), number(k, v)?);
         }
-    }
-    if !any {
-        return Ok(None);
     }
     let participants = servers
         .values()
         .filter(|s| s.role == PeerRole::Participant)
         .map(|s| s.id);
     Groups::new(&groups, &weights, participants).map(Some)
+}
+
+/// Java's `String.split(sep)` for a one-character separator: the pieces, trailing empty
+/// ones dropped (`"a:b:"` is `a`, `b`; `":"` is none), and the whole text when the
+/// separator does not occur (`""` is one empty piece).
+fn java_split(s: &str, sep: char) -> Vec<&str> {
+    if !s.contains(sep) {
+        return vec![s];
+    }
+    let mut pieces: Vec<&str> = s.split(sep).collect();
+    while pieces.last().is_some_and(|p| p.is_empty()) {
+        pieces.pop();
+    }
+    pieces
 }
 
 /// The iteration order of a `java.util.HashMap<Long, _>` holding `ids` (default initial
@@ -276,5 +291,45 @@ mod tests {
         assert_eq!(version_from_filename("zoo.cfg.dynamic"), None);
         assert_eq!(version_from_filename("dynamic"), None);
         assert_eq!(version_from_filename("x.ffffffffffffffff"), None);
+    }
+
+    #[test]
+    fn group_lines_read_as_zookeeper_reads_them() {
+        let servers: BTreeMap<ServerId, QuorumServer> = (1..=3)
+            .map(|i| {
+                let s = crate::config::parse_server_line(
+                    &format!("server.{i}"),
+                    &format!("127.0.0.1:{}:{}", 2000 + i, 3000 + i),
+                )
+                .expect("server line");
+                (s.id, s)
+            })
+            .collect();
+        let read = |lines: &[(&str, &str)]| read_groups(lines.iter().copied(), &servers);
+        // Java's split drops a trailing empty piece.
+        let g = read(&[("group.1", "1:2:3:")])
+            .expect("trailing colon")
+            .expect("groups");
+        assert_eq!(g.group_lines().get(&1).map(Vec::len), Some(3));
+        // Long.parseLong takes no space (Properties keeps a value's trailing whitespace).
+        for bad in ["1:2:3 ", "1: 2:3", " 1:2:3", "1::2:3"] {
+            assert!(read(&[("group.1", bad)]).is_err(), "{bad:?}");
+        }
+        assert!(read(&[("group.1", "1:2:3"), ("weight.1", "2 ")]).is_err());
+        assert!(read(&[("group.1", "1:2:3"), ("weight.1", "+2")]).is_ok());
+        // Two keys naming group 1 count as two groups, merged: nothing is ever a quorum
+        // of two groups when only one has members (as ZooKeeper, which never elects).
+        let g = read(&[("group.1", "1:2"), ("group.01", "3")])
+            .expect("two keys")
+            .expect("g");
+        let q = crate::zab::quorum::QuorumVerifier::with_groups(
+            &[ServerId(1), ServerId(2), ServerId(3)],
+            &[],
+            Some(&g),
+        );
+        assert!(!q.has_quorum([ServerId(1), ServerId(2), ServerId(3)]));
+        // One key given twice: the last value counts.
+        assert!(read(&[("group.1", "1"), ("group.1", "1:2:3")]).is_ok());
+        assert_eq!(read(&[]), Ok(None));
     }
 }

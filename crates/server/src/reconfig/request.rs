@@ -353,7 +353,8 @@ fn non_incremental(
     text: &str,
     standalone_enabled: bool,
 ) -> Result<(BTreeMap<ServerId, QuorumServer>, Option<super::Groups>), RefusedReconfig> {
-    let props = parse_properties(&text.replace(',', "\n"));
+    let text = text.replace(',', "\n");
+    let props = parse_properties(&text);
     let mut next = BTreeMap::new();
     let is_group_line = |k: &str| k.starts_with("group") || k.starts_with("weight");
     for (k, v) in &props {
@@ -388,10 +389,8 @@ fn non_incremental(
     }
     // ZooKeeper's QuorumHierarchical: a ConfigException (BADARGUMENTS) for a server in
     // two groups or none; a number that does not parse fails unchecked (MARSHALLINGERROR).
-    let lines = props
-        .iter()
-        .filter(|(k, _)| is_group_line(k))
-        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let group_lines = crate::config::group_lines_of(&text);
+    let lines = group_lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let groups = super::read_groups(lines, &next).map_err(|e| {
         if e.contains("not a number") || e.contains("has no weight") {
             RefusedReconfig::Malformed(e)

@@ -19,13 +19,15 @@ pub struct Groups {
     weight: BTreeMap<ServerId, i64>,
     /// The sum of its members' weights, per group.
     group_weight: BTreeMap<i64, i64>,
-    /// How many `group.G` lines there are (ZooKeeper's `numGroups`).
+    /// ZooKeeper's `numGroups`: how many `group` lines there are (two keys naming one
+    /// group id, `group.1` and `group.01`, count twice), less one per group of weight 0
+    /// (such a group can never hold a majority of its weight, so it is not waited for).
     groups: i64,
 }
 
 impl Groups {
-    /// Builds the groups of a membership from its `group.G` lines (`groups`: G → the
-    /// server ids of its value, in order) and `weight.S` lines (`weights`), for the
+    /// Builds the groups of a membership from its `group.G` lines (`groups`: one entry per
+    /// line, G and the server ids of its value) and `weight.S` lines (`weights`), for the
     /// membership's `participants`.
     ///
     /// # Errors
@@ -33,12 +35,13 @@ impl Groups {
     /// participant in none, or a grouped server with no weight (an observer; ZooKeeper
     /// fails on it with an unchecked exception).
     pub fn new(
-        groups: &BTreeMap<i64, Vec<ServerId>>,
+        groups: &[(i64, Vec<ServerId>)],
         weights: &BTreeMap<ServerId, i64>,
         participants: impl IntoIterator<Item = ServerId>,
     ) -> Result<Groups, String> {
         let mut group_of = BTreeMap::new();
-        for (&gid, sids) in groups {
+        for (gid, sids) in groups {
+            let gid = *gid;
             for &sid in sids {
                 if group_of.insert(sid, gid).is_some() {
                     return Err(format!("Server {sid} is in multiple groups"));
@@ -60,11 +63,12 @@ impl Groups {
             let total: &mut i64 = group_weight.entry(*gid).or_insert(0);
             *total = total.wrapping_add(w);
         }
+        let zero_weight = group_weight.values().filter(|w| **w == 0).count();
         Ok(Groups {
             group_of,
             weight,
             group_weight,
-            groups: groups.len() as i64,
+            groups: groups.len() as i64 - zero_weight as i64,
         })
     }
 
@@ -199,7 +203,7 @@ mod tests {
     }
 
     fn groups(lines: &[(i64, &[i64])], weights: &[(i64, i64)], voters: &[i64]) -> Groups {
-        let g = lines
+        let g: Vec<(i64, Vec<ServerId>)> = lines
             .iter()
             .map(|(gid, s)| (*gid, s.iter().copied().map(ServerId).collect()))
             .collect();
@@ -235,12 +239,22 @@ mod tests {
         assert!(!q.has_quorum(ids([3, 4])), "group 2 alone");
         assert!(!q.has_quorum(ids([])));
         assert_eq!((q.weight(ServerId(3)), q.weight(ServerId(4))), (0, 1));
+        // A group of weight 0 is not waited for (ZooKeeper's computeGroupWeight drops
+        // it from numGroups): group 1's majority alone is a quorum.
+        let g = groups(
+            &[(1, &[1, 2, 3]), (2, &[4, 5])],
+            &[(4, 0), (5, 0)],
+            &[1, 2, 3, 4, 5],
+        );
+        let q = QuorumVerifier::with_groups(&ids([1, 2, 3, 4, 5]), &[], Some(&g));
+        assert!(q.has_quorum(ids([1, 2])));
+        assert!(!q.has_quorum(ids([1, 4, 5])));
     }
 
     #[test]
     fn hierarchical_membership_errors_name_the_server() {
         let g = |lines: &[(i64, &[i64])], weights: &[(i64, i64)], voters: &[i64]| {
-            let l = lines
+            let l: Vec<(i64, Vec<ServerId>)> = lines
                 .iter()
                 .map(|(gid, s)| (*gid, s.iter().copied().map(ServerId).collect()))
                 .collect();

@@ -12,7 +12,7 @@ fn grouped(
     groups: &[(i64, &[ServerId])],
     weights: &[(ServerId, i64)],
 ) -> Cluster {
-    let lines = groups.iter().map(|(g, s)| (*g, s.to_vec())).collect();
+    let lines: Vec<(i64, Vec<ServerId>)> = groups.iter().map(|(g, s)| (*g, s.to_vec())).collect();
     let w = weights.iter().copied().collect();
     let g = Groups::new(&lines, &w, voters.iter().copied()).expect("groups");
     let mut c = Cluster::new(voters, &[]);
