@@ -81,22 +81,27 @@ pub struct SimOptions {
 }
 
 /// The hierarchical quorums of `--groups` for `voters` voters (ids 1..=voters), by
-/// `seed`: groups of unequal weight, one with a voter of weight 0 (never leader), and
-/// layouts where one crashed voter or a minority of the servers stops every quorum.
-/// Every group has some weight, so the whole ensemble is always a quorum.
+/// `seed`: groups of unequal weight, voters of weight 0 (never leader), a group of
+/// weight 0 (not counted among the groups), and layouts where one crashed voter or a
+/// minority of the servers stops every quorum. The whole ensemble is always a quorum.
 pub fn sim_groups(seed: u64, voters: usize) -> rzk_server::zab::quorum::Groups {
     let s = |ids: &[i64]| ids.iter().copied().map(ServerId).collect::<Vec<_>>();
     type Layout = (Vec<(i64, Vec<ServerId>)>, Vec<(i64, i64)>);
-    let (groups, weights): Layout = match (voters, (seed / 2) % 3) {
+    let (groups, weights): Layout = match (voters, (seed / 2) % 4) {
         (3, 0) => (vec![(1, s(&[1, 2, 3]))], vec![(1, 0)]),
         (3, 1) => (vec![(1, s(&[1, 2])), (2, s(&[3]))], vec![]),
-        (3, _) => (vec![(1, s(&[1])), (2, s(&[2, 3]))], vec![(2, 2)]),
+        (3, 2) => (vec![(1, s(&[1])), (2, s(&[2, 3]))], vec![(2, 2)]),
+        (3, _) => (vec![(1, s(&[1, 2])), (2, s(&[3]))], vec![(3, 0)]),
         (_, 0) => (vec![(1, s(&[1, 2, 3])), (2, s(&[4, 5]))], vec![]),
         (_, 1) => (
             vec![(1, s(&[1, 2])), (2, s(&[3, 4])), (3, s(&[5]))],
             vec![(5, 2)],
         ),
-        (_, _) => (vec![(1, s(&[1, 2, 3, 4, 5]))], vec![(1, 0), (3, 2), (5, 0)]),
+        (_, 2) => (vec![(1, s(&[1, 2, 3, 4, 5]))], vec![(1, 0), (3, 2), (5, 0)]),
+        (_, _) => (
+            vec![(1, s(&[1, 2, 3])), (2, s(&[4, 5]))],
+            vec![(4, 0), (5, 0)],
+        ),
     };
     let ids: Vec<ServerId> = (1..=voters as i64).map(ServerId).collect();
     debug_assert!(groups
