@@ -1039,7 +1039,7 @@ impl Config {
                     let s = parse_server_line(k, v)?;
                     cfg.servers.insert(s.id, s);
                 }
-                // Read below from the untrimmed values (`group_lines_of`).
+                // Read below from the untrimmed values (`read_groups_of`).
                 _ if is_group_key(k) => {}
                 _ => {
                     cfg.unknown.insert(k.to_owned(), v.to_owned());
@@ -1049,7 +1049,7 @@ impl Config {
         if !refusals.is_empty() {
             return Err(ConfigError::Refused(refusals));
         }
-        cfg.groups = read_groups_of(&group_lines_of(text), &cfg.servers)?;
+        cfg.groups = read_groups_of(text, &cfg.servers)?;
         cfg.auth = auth.finish()?;
         cfg.admin = crate::admin::settings::AdminSettings::from_properties(&cfg.unknown, text)?;
         let data_dir =
@@ -1171,7 +1171,7 @@ impl Config {
                 )));
             }
         }
-        self.groups = read_groups_of(&group_lines_of(text), &servers)?;
+        self.groups = read_groups_of(text, &servers)?;
         self.servers = servers;
         self.config_version = crate::reconfig::version_from_filename(name).unwrap_or(Zxid::ZERO);
         Ok(())
@@ -1576,25 +1576,18 @@ pub fn is_group_key(k: &str) -> bool {
     k.starts_with("group") || k.starts_with("weight")
 }
 
-/// The `group*` / `weight*` entries of a properties text, values untrimmed.
-pub fn group_lines_of(text: &str) -> Vec<(String, String)> {
-    parse_properties_untrimmed(text)
-        .into_iter()
-        .filter(|(k, _)| is_group_key(k))
-        .collect()
-}
-
-/// The hierarchical quorums of `lines` (`group*` / `weight*` keys) for `servers`.
+/// The hierarchical quorums of a properties text for `servers`
+/// ([`crate::reconfig::groups_of_text`]).
 ///
 /// # Errors
 /// [`ConfigError::Inconsistent`] naming the line or server, as ZooKeeper's
 /// `QuorumHierarchical` refuses it.
 fn read_groups_of(
-    lines: &[(String, String)],
+    text: &str,
     servers: &BTreeMap<ServerId, QuorumServer>,
 ) -> Result<Option<crate::reconfig::Groups>, ConfigError> {
-    let lines = lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    crate::reconfig::read_groups(lines, servers).map_err(ConfigError::Inconsistent)
+    crate::reconfig::groups_of_text(text, servers)
+        .map_err(|e| ConfigError::Inconsistent(e.to_string()))
 }
 
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {

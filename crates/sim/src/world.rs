@@ -1103,15 +1103,20 @@ impl World {
 
     /// `--groups`: a voter of weight 0 never leads (ZooKeeper's `totalOrderPredicate`).
     fn check_leader_weight(&mut self) {
-        let groups = sim_groups(self.opts.seed, self.opts.voters);
-        let zero_leaders: Vec<ServerId> = self
+        // The groups every node was configured with (`World::new`).
+        let weight_zero = |s: &ServerId| {
+            self.cfgs[s]
+                .groups
+                .as_ref()
+                .is_some_and(|g| g.weights().get(s) == Some(&0))
+        };
+        let zero_leader = self
             .nodes
             .iter()
             .filter(|(_, n)| n.zab.as_ref().is_some_and(|z| z.role() == Role::Leading))
             .map(|(s, _)| *s)
-            .filter(|s| groups.weights().get(s) == Some(&0))
-            .collect();
-        if let Some(s) = zero_leaders.first() {
+            .find(|s| weight_zero(s));
+        if let Some(s) = zero_leader {
             self.checker
                 .report(format!("server {s}, of weight 0, leads"));
         }

@@ -6,20 +6,27 @@ use rzk_sim::{run_seed, SimOptions};
 /// Seeds run by `cargo test` (debug build; a few seconds on 2 cores).
 const SEEDS: u64 = 200;
 
-#[test]
-fn two_hundred_seeds_keep_every_invariant() {
+/// Runs `seeds` with the options `opts` gives each; fails naming every failing seed and
+/// its replay command (`flags`: the rzk-sim flags of `opts`). Returns the txns committed.
+fn run_clean(seeds: std::ops::Range<u64>, flags: &str, opts: impl Fn(u64) -> SimOptions) -> usize {
     let mut failed = Vec::new();
     let mut committed = 0;
-    for seed in 0..SEEDS {
-        match run_seed(SimOptions::for_seed(seed)) {
+    for seed in seeds {
+        match run_seed(opts(seed)) {
             Ok(r) => committed += r.committed,
             Err(f) => failed.push(format!(
-                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --seed {seed})",
+                "seed {seed}: {} (replay: cargo run -p rzk-sim --{flags} --seed {seed})",
                 f.violation
             )),
         }
     }
     assert!(failed.is_empty(), "failing seeds:\n{}", failed.join("\n"));
+    committed
+}
+
+#[test]
+fn two_hundred_seeds_keep_every_invariant() {
+    let committed = run_clean(0..SEEDS, "", SimOptions::for_seed);
     assert!(
         committed > 10_000,
         "the runs must actually commit writes ({committed})"
@@ -72,20 +79,11 @@ fn a_seed_replays_identically() {
 fn seeds_with_hierarchical_quorums_keep_every_invariant() {
     // Groups with weights (`rzk_sim::sim_groups`): the same invariants, and no voter of
     // weight 0 ever leads (checked every tick).
-    let mut failed = Vec::new();
-    let mut committed = 0;
-    for seed in 0..120 {
+    let committed = run_clean(0..120, " --groups", |seed| {
         let mut o = SimOptions::for_seed(seed);
         o.groups = true;
-        match run_seed(o) {
-            Ok(r) => committed += r.committed,
-            Err(f) => failed.push(format!(
-                "seed {seed}: {} (replay: cargo run -p rzk-sim -- --groups --seed {seed})",
-                f.violation
-            )),
-        }
-    }
-    assert!(failed.is_empty(), "failing seeds:\n{}", failed.join("\n"));
+        o
+    });
     assert!(
         committed > 5_000,
         "the runs must commit writes ({committed})"

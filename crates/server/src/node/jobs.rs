@@ -24,14 +24,12 @@ pub const WRITE_QUEUE_CAPACITY: usize = 4096;
 pub const PIPELINE_BYTES: usize = 100 * 1024 * 1024;
 
 /// The pipeline's byte budget of `config`: [`PIPELINE_BYTES`] (or the test override
-/// `Config::pipeline_bytes`), at least two requests of `jute.maxbuffer`, at most
-/// `u32::MAX`.
+/// `Config::pipeline_bytes`), at least two requests of `jute.maxbuffer`.
 pub fn pipeline_budget(config: &crate::config::Config) -> usize {
     config
         .pipeline_bytes
         .unwrap_or(PIPELINE_BYTES)
         .max(config.jute_max_buffer.saturating_mul(2))
-        .min(u32::MAX as usize)
 }
 
 /// The pipeline's byte budget ([`PIPELINE_BYTES`]): bytes of client requests admitted
@@ -56,11 +54,6 @@ impl ByteBudget {
             waiting: AtomicUsize::new(0),
             room: tokio::sync::Notify::new(),
         }
-    }
-
-    /// The budget's size in bytes.
-    pub fn cap(&self) -> usize {
-        self.cap
     }
 
     /// Bytes admitted and not yet given back.

@@ -95,9 +95,7 @@ pub(crate) fn read_membership(text: &str) -> Result<Membership, String> {
             return Err(format!("{k}={v}: not a membership line rzk reads"));
         }
     }
-    let group_lines = crate::config::group_lines_of(text);
-    let lines = group_lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let groups = crate::reconfig::read_groups(lines, &servers)?;
+    let groups = crate::reconfig::groups_of_text(text, &servers).map_err(|e| e.to_string())?;
     Ok(Membership {
         servers,
         groups,

@@ -32,12 +32,7 @@ impl ServerStats {
     /// `srst`: ZooKeeper's `ServerStats.reset`, which also zeroes the metrics registry.
     pub fn reset(&self) {
         crate::metrics::reset();
-        self.packets_received.store(0, Ordering::Relaxed);
-        self.packets_sent.store(0, Ordering::Relaxed);
-        self.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
-        self.max_latency_ms.store(0, Ordering::Relaxed);
-        self.total_latency_ms.store(0, Ordering::Relaxed);
-        self.count.store(0, Ordering::Relaxed);
+        self.reset_requests_and_latency();
     }
 
     /// A new role (leader, follower, observer, read-only): ZooKeeper builds a new
@@ -46,14 +41,19 @@ impl ServerStats {
     /// reply sizes from then on. The metrics registry is process-wide and kept (only
     /// `srst` zeroes it), as are the log and snapshot counters, which are rzk's own.
     pub fn new_role(&self) {
+        self.reset_requests_and_latency();
+        self.auth_failed.store(0, Ordering::Relaxed);
+        crate::metrics::response_sizes().reset();
+    }
+
+    /// ZooKeeper's `resetRequestCounters` and `resetLatency`: packets and latencies.
+    fn reset_requests_and_latency(&self) {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.min_latency_ms.store(u64::MAX, Ordering::Relaxed);
         self.max_latency_ms.store(0, Ordering::Relaxed);
         self.total_latency_ms.store(0, Ordering::Relaxed);
         self.count.store(0, Ordering::Relaxed);
-        self.auth_failed.store(0, Ordering::Relaxed);
-        crate::metrics::response_sizes().reset();
     }
 
     pub fn record_latency(&self, ms: u64) {

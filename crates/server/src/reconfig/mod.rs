@@ -26,7 +26,7 @@ pub mod files;
 pub mod request;
 
 use crate::config::{PeerRole, QuorumServer};
-pub use crate::zab::quorum::Groups;
+pub use crate::zab::quorum::{Groups, GroupsError};
 use rzk_proto::{ServerId, Zxid};
 use std::collections::BTreeMap;
 
@@ -124,20 +124,22 @@ fn group_text(g: &Groups) -> String {
 /// `servers` are the members; `None` when there are no such lines (plain majorities).
 ///
 /// # Errors
-/// Text naming the line: a group or server id or weight that is not a number, or a
-/// membership ZooKeeper's `QuorumHierarchical` refuses ([`Groups::new`]).
+/// [`GroupsError`] naming the line or server: a group or server id or weight that is not
+/// a number, or a membership ZooKeeper's `QuorumHierarchical` refuses ([`Groups::new`]).
 pub fn read_groups<'a>(
     lines: impl IntoIterator<Item = (&'a str, &'a str)>,
     servers: &BTreeMap<ServerId, QuorumServer>,
-) -> Result<Option<Groups>, String> {
+) -> Result<Option<Groups>, GroupsError> {
     // Properties: one value per key, the last.
     let entries: BTreeMap<&str, &str> = lines.into_iter().collect();
     if entries.is_empty() {
         return Ok(None);
     }
     let number = |k: &str, s: &str| {
-        s.parse::<i64>()
-            .map_err(|_| format!("{k}: {s:?} is not a number"))
+        s.parse::<i64>().map_err(|_| GroupsError::NotANumber {
+            key: k.to_owned(),
+            value: s.to_owned(),
+        })
     };
     let mut groups: Vec<(i64, Vec<ServerId>)> = Vec::new();
     let mut weights: BTreeMap<ServerId, i64> = BTreeMap::new();
@@ -158,6 +160,24 @@ pub fn read_groups<'a>(
         .filter(|s| s.role == PeerRole::Participant)
         .map(|s| s.id);
     Groups::new(&groups, &weights, participants).map(Some)
+}
+
+/// The hierarchical quorums of a membership's properties text (zoo.cfg, a dynamic file,
+/// a reconfig's member list, `/zookeeper/config`): its `group*` / `weight*` entries with
+/// their values untrimmed, read by [`read_groups`] for the members `servers`.
+///
+/// # Errors
+/// As [`read_groups`].
+pub fn groups_of_text(
+    text: &str,
+    servers: &BTreeMap<ServerId, QuorumServer>,
+) -> Result<Option<Groups>, GroupsError> {
+    let entries = crate::config::parse_properties_untrimmed(text);
+    let lines = entries
+        .iter()
+        .filter(|(k, _)| crate::config::is_group_key(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    read_groups(lines, servers)
 }
 
 /// Java's `String.split(sep)` for a one-character separator: the pieces, trailing empty

@@ -356,9 +356,8 @@ fn non_incremental(
     let text = text.replace(',', "\n");
     let props = parse_properties(&text);
     let mut next = BTreeMap::new();
-    let is_group_line = |k: &str| k.starts_with("group") || k.starts_with("weight");
     for (k, v) in &props {
-        if is_group_line(k) {
+        if crate::config::is_group_key(k) {
             continue;
         }
         if k == "version" {
@@ -389,13 +388,11 @@ fn non_incremental(
     }
     // ZooKeeper's QuorumHierarchical: a ConfigException (BADARGUMENTS) for a server in
     // two groups or none; a number that does not parse fails unchecked (MARSHALLINGERROR).
-    let group_lines = crate::config::group_lines_of(&text);
-    let lines = group_lines.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let groups = super::read_groups(lines, &next).map_err(|e| {
-        if e.contains("not a number") || e.contains("has no weight") {
-            RefusedReconfig::Malformed(e)
+    let groups = super::groups_of_text(&text, &next).map_err(|e| {
+        if e.is_unchecked() {
+            RefusedReconfig::Malformed(e.to_string())
         } else {
-            RefusedReconfig::BadArguments(e)
+            RefusedReconfig::BadArguments(e.to_string())
         }
     })?;
     Ok((next, groups))

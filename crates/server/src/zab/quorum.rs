@@ -11,6 +11,35 @@ use std::collections::{BTreeMap, BTreeSet};
 /// weight is more than half of the group's weight; a voter of weight 0 never leads. The
 /// arithmetic is Java's `long` arithmetic, as ZooKeeper's, so that members of a mixed
 /// ensemble agree on every quorum.
+/// Why a membership's `group` / `weight` lines are refused, as ZooKeeper's
+/// `QuorumHierarchical` refuses them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupsError {
+    /// A server listed in two groups (ZooKeeper's ConfigException).
+    #[error("Server {0} is in multiple groups")]
+    MultipleGroups(ServerId),
+    /// A participant in no group (ZooKeeper's ConfigException).
+    #[error("Server {0} is not in a group")]
+    NotInAGroup(ServerId),
+    /// A grouped server without a weight, i.e. an observer (ZooKeeper fails unchecked).
+    #[error("Server {sid} of group {gid} has no weight")]
+    NoWeight { sid: ServerId, gid: i64 },
+    /// An id or weight `Long.parseLong` refuses (ZooKeeper fails unchecked).
+    #[error("{key}: {value:?} is not a number")]
+    NotANumber { key: String, value: String },
+}
+
+impl GroupsError {
+    /// Whether ZooKeeper fails on it with an unchecked exception rather than a
+    /// ConfigException (a reconfig request then gets MARSHALLINGERROR, not BADARGUMENTS).
+    pub fn is_unchecked(&self) -> bool {
+        matches!(
+            self,
+            GroupsError::NoWeight { .. } | GroupsError::NotANumber { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Groups {
     /// The group of each grouped server.
@@ -31,35 +60,35 @@ impl Groups {
     /// membership's `participants`.
     ///
     /// # Errors
-    /// ZooKeeper's refusals, as text naming the server: a server in two groups, a
-    /// participant in none, or a grouped server with no weight (an observer; ZooKeeper
-    /// fails on it with an unchecked exception).
+    /// ZooKeeper's refusals, naming the server ([`GroupsError`]): a server in two
+    /// groups, a participant in none, or a grouped server with no weight (an observer).
     pub fn new(
         groups: &[(i64, Vec<ServerId>)],
         weights: &BTreeMap<ServerId, i64>,
         participants: impl IntoIterator<Item = ServerId>,
-    ) -> Result<Groups, String> {
+    ) -> Result<Groups, GroupsError> {
         let mut group_of = BTreeMap::new();
         for (gid, sids) in groups {
             let gid = *gid;
             for &sid in sids {
                 if group_of.insert(sid, gid).is_some() {
-                    return Err(format!("Server {sid} is in multiple groups"));
+                    return Err(GroupsError::MultipleGroups(sid));
                 }
             }
         }
         let mut weight = weights.clone();
         for sid in participants {
             if !group_of.contains_key(&sid) {
-                return Err(format!("Server {sid} is not in a group"));
+                return Err(GroupsError::NotInAGroup(sid));
             }
             weight.entry(sid).or_insert(1);
         }
         let mut group_weight = BTreeMap::new();
         for (sid, gid) in &group_of {
-            let w = *weight
-                .get(sid)
-                .ok_or_else(|| format!("Server {sid} of group {gid} has no weight"))?;
+            let w = *weight.get(sid).ok_or(GroupsError::NoWeight {
+                sid: *sid,
+                gid: *gid,
+            })?;
             let total: &mut i64 = group_weight.entry(*gid).or_insert(0);
             *total = total.wrapping_add(w);
         }
@@ -259,7 +288,9 @@ mod tests {
                 .map(|(gid, s)| (*gid, s.iter().copied().map(ServerId).collect()))
                 .collect();
             let w = weights.iter().map(|(s, w)| (ServerId(*s), *w)).collect();
-            Groups::new(&l, &w, voters.iter().copied().map(ServerId)).err()
+            Groups::new(&l, &w, voters.iter().copied().map(ServerId))
+                .err()
+                .map(|e| e.to_string())
         };
         let e = g(&[(1, &[1, 2]), (2, &[2, 3])], &[], &[1, 2, 3]).expect("two groups");
         assert!(e.contains("Server 2 is in multiple groups"), "{e}");
