@@ -121,7 +121,8 @@ stage logs timeout -k 10 300 "$PY" tests/logs/logs_test.py --rzk "$RZK" --apache
 
 # The AdminServer over HTTP (tests/admin, ports 22200-22299): every command's JSON keys and
 # types, aliases, listing and errors against ZooKeeper 3.8 standalone, as leader and as
-# follower; values that move; secrets redacted; idle timeout; busy admin port.
+# follower; values that move; secrets redacted; idle timeout; busy admin port; HTTPS
+# (admin.forceHttps, admin.portUnification) on both.
 stage admin timeout -k 10 300 "$PY" tests/admin/admin_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # rzk shell vs zkCli 3.8 (tests/shell_compat, ports 22610-22619): the same interactive

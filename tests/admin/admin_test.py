@@ -2,6 +2,7 @@
 """The AdminServer over HTTP (issue 11), rzk against Apache ZooKeeper 3.8 as the oracle.
 
   tests/admin/admin_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh [--keep]
+                            [--cases https,idle,...]
 
 Starts one standalone rzk and one standalone ZooKeeper (admin.commandURL=/cmds,
 admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), then:
@@ -32,12 +33,19 @@ admin.idleTimeout=1000 on both) and a 3-voter ensemble of each (default URL), th
               one under connections, with the keys ZooKeeper gives them (both)
   busyport    an admin port already in use: a standalone server does not start, an ensemble
               member logs the error and serves clients (both)
+  https       admin.forceHttps with the ssl.quorum.* stores: commands answer over TLS (no
+              client certificate asked) with the same JSON and the Strict-Transport-Security
+              header, plain HTTP gets no answer; admin.portUnification: both answer, the
+              header only over TLS, insecure_admin_count counts the plain connections
+              (both); a client stuck in its handshake holds up no other; rzk without a
+              key store does not start, naming the key
 
 Ports 22200-22299 on 127.0.0.1. Prints one line per case and "N passed, M failed"; exits 1
 on a failure. Only processes started here are signalled.
 """
 import argparse
 import json
+import ssl
 import os
 import re
 import shutil
@@ -49,6 +57,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+from http.client import HTTPException
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -68,6 +77,12 @@ NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
 # Ensembles: member i (1..3) has client BASE+i, admin BASE+10+i, quorum BASE+20+i,
 # election BASE+30+i.
 RZK_ENS, ZK_ENS = 22210, 22250
+# HTTPS pairs (https case): client and admin ports of rzk then ZooKeeper, forceHttps and
+# portUnification; then an rzk that must refuse to start.
+HTTPS_FORCE = (22284, 22286)
+HTTPS_UNIFIED = (22291, 22293)
+HTTPS_NOKEY = 22295
+STS = "max-age=86400; includeSubDomains"
 # A port something else (our rzk standalone's AdminServer) already listens on.
 BUSY = RZK_ADMIN
 SECRET_CFG = "AdminCfgS3cret-h2"
@@ -94,11 +109,15 @@ NULL_IN_ZK = {"initial_configuration"}
 RESETS = ("connection_stat_reset", "stat_reset", "observer_connection_stat_reset")
 
 
-def http(port, path, method="GET", timeout=10):
-    """(status, body text) of one request to 127.0.0.1:`port`."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+def http(port, path, method="GET", timeout=10, tls=None, headers=None):
+    """(status, body text) of one request to 127.0.0.1:`port` (over TLS with the
+    ssl.SSLContext `tls`); `headers`, if a dict, gets the answer's headers."""
+    scheme = "https" if tls else "http"
+    req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}{path}", method=method)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls) as r:
+            if headers is not None:
+                headers.update({k.lower(): v for k, v in r.headers.items()})
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
@@ -570,12 +589,69 @@ def case_secure(ctx):
     assert not problems, "\n".join(problems)
 
 
+def https_answer(port, name, tls):
+    """(JSON answer, headers) of one command over TLS."""
+    headers = {}
+    status, body = http(port, f"/commands/{name}", tls=tls, headers=headers)
+    assert status == 200, f"{name} on :{port} over TLS: HTTP {status}"
+    return json.loads(body), headers
+
+
+def plain_answers(port):
+    """Whether a plain HTTP request to `port` gets an HTTP answer at all."""
+    try:
+        status, _ = http(port, "/commands/ruok", timeout=5)
+        return status == 200
+    except (urllib.error.URLError, OSError, HTTPException):
+        return False
+
+
+def case_https(ctx):
+    d = ctx.dir("certs-admin")
+    certs.make(d)
+    stores = [f"ssl.quorum.keyStore.location={d}/server-keystore.pem",
+              f"ssl.quorum.trustStore.location={d}/ca.pem"]
+    tls = ssl.create_default_context(cafile=f"{d}/ca.pem")
+    for mode, (rz, zk) in (("admin.forceHttps", HTTPS_FORCE),
+                           ("admin.portUnification", HTTPS_UNIFIED)):
+        ctx.start_rzk(f"rzk-{mode}", rz, f"admin.serverPort={rz + 1}", f"{mode}=true", *stores)
+        ctx.start_zk(f"zk-{mode}", zk, f"admin.serverPort={zk + 1}", f"{mode}=true", *stores)
+        answers = {}
+        for kind, port in (("rzk", rz + 1), ("zk", zk + 1)):
+            # A client stuck half-way into its handshake holds up nobody else.
+            stuck = socket.create_connection(("127.0.0.1", port), timeout=5)
+            stuck.sendall(b"\x16\x03\x01")
+            a, headers = https_answer(port, "ruok", tls)
+            stuck.close()
+            assert headers.get("strict-transport-security") == STS, (kind, mode, headers)
+            answers[kind] = a
+            before = https_answer(port, "monitor", tls)[0]["insecure_admin_count"]
+            if mode == "admin.forceHttps":
+                assert not plain_answers(port), f"{kind}: plain HTTP answered on {mode}"
+                expect = before
+            else:
+                for _ in range(3):
+                    headers = {}
+                    status, _ = http(port, "/commands/ruok", headers=headers)
+                    assert status == 200, (kind, status)
+                    assert "strict-transport-security" not in headers, (kind, headers)
+                expect = before + 3
+            after = https_answer(port, "monitor", tls)[0]["insecure_admin_count"]
+            assert after == expect, f"{kind} {mode}: insecure_admin_count {before} -> {after}"
+        assert answers["rzk"] == answers["zk"], answers
+    # No key store: ZooKeeper runs without its AdminServer; rzk refuses to start.
+    p = ctx.start_rzk("rzk-nokey", HTTPS_NOKEY, f"admin.serverPort={HTTPS_NOKEY + 1}",
+                      "admin.forceHttps=true", wait=False)
+    assert p.wait_exit(20), "rzk started with admin.forceHttps and no key store"
+    assert "ssl.quorum.keyStore.location" in ctx.log("rzk-nokey"), ctx.log("rzk-nokey")[-2000:]
+
+
 CASES = [
     ("notserving", case_notserving), ("listing", case_listing), ("shapes", case_shapes),
     ("aliases", case_aliases), ("errors", case_errors), ("moving", case_moving),
     ("monitor", case_monitor), ("secrets", case_secrets), ("idle", case_idle),
     ("secure", case_secure), ("ensemble-shapes", case_ensemble_shapes),
-    ("busyport", case_busyport),
+    ("busyport", case_busyport), ("https", case_https),
 ]
 
 
@@ -584,12 +660,19 @@ def main():
     ap.add_argument("--rzk", default="target/debug/rzk")
     ap.add_argument("--apache", default="scripts/start-apache-zk.sh")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     args = ap.parse_args()
+    wanted = [c for c in args.cases.split(",") if c]
+    unknown = set(wanted) - {name for name, _ in CASES}
+    if unknown:
+        ap.error(f"unknown cases: {sorted(unknown)}")
     ctx = Ctx(args)
     passed = failed = 0
     try:
         setup(ctx)
         for name, case in CASES:
+            if wanted and name not in wanted:
+                continue
             t0 = time.time()
             try:
                 case(ctx)

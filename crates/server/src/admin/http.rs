@@ -4,24 +4,32 @@
 //!
 //! Owns the listener and HTTP handling only; what a command answers is
 //! `commands.rs`'s. Connections idle for `admin.idleTimeout` are closed; the server
-//! stops when the node shuts down.
+//! stops when the node shuts down. With `admin.forceHttps` every connection is TLS; with
+//! `admin.portUnification` a connection whose first byte opens a TLS handshake is TLS
+//! and any other is plain HTTP (Jetty's `UnifiedConnectionFactory` in ZooKeeper). TLS
+//! handshakes run in tasks of their own, so a slow one holds up no other connection.
 
 use crate::admin::commands;
-use crate::admin::settings::AdminSettings;
+use crate::admin::settings::{AdminScheme, AdminSettings};
 use crate::node::shared::Shared;
 use crate::node::status::Status;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use axum::Router;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_io_timeout::TimeoutStream;
+use tokio_rustls::rustls::ServerConfig;
 
 /// Why the AdminServer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +51,13 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `settings.addr` and serves until the node begins shutting down.
+    /// Binds `settings.addr` and serves until the node begins shutting down. `tls` is
+    /// the HTTPS configuration (`crate::tls::admin_server_config`), needed unless
+    /// `settings.scheme` is [`AdminScheme::Http`]; without it the port serves plain HTTP.
     pub async fn start(
         shared: Arc<Shared>,
         settings: &AdminSettings,
+        tls: Option<Arc<ServerConfig>>,
     ) -> Result<AdminServer, AdminServerError> {
         let err = |source| AdminServerError {
             addr: settings.addr,
@@ -59,12 +70,25 @@ impl AdminServer {
             shared: shared.clone(),
             url: settings.command_url.clone(),
         });
-        let listener = IdleListener {
+        debug_assert!(tls.is_some() || settings.scheme == AdminScheme::Http);
+        let tls = match (settings.scheme, tls) {
+            (AdminScheme::Http, _) | (_, None) => None,
+            (AdminScheme::Https, Some(c)) => Some((tokio_rustls::TlsAcceptor::from(c), false)),
+            (AdminScheme::Unified, Some(c)) => Some((tokio_rustls::TlsAcceptor::from(c), true)),
+        };
+        let https = tls.is_some();
+        let (ready_tx, ready_rx) = mpsc::channel(READY_QUEUE);
+        let listener = AdminListener {
             inner: listener,
             idle: settings.idle_timeout,
+            tls,
+            ready_tx,
+            ready_rx,
+            handshakes: JoinSet::new(),
         };
         let mut stop = shared.lifecycle.subscribe();
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<Peer>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|v| *v).await;
@@ -75,10 +99,15 @@ impl AdminServer {
             }
         });
         tracing::info!(
-            "Started AdminServer on address {}, port {} and command URL {}",
+            "Started AdminServer on address {}, port {} and command URL {}{}",
             local_addr.ip(),
             local_addr.port(),
-            settings.command_url
+            settings.command_url,
+            match (https, settings.scheme) {
+                (false, _) => "",
+                (true, AdminScheme::Unified) => " (HTTPS and HTTP)",
+                (true, _) => " (HTTPS)",
+            }
         );
         Ok(AdminServer { local_addr, task })
     }
@@ -100,9 +129,32 @@ struct App {
     url: String,
 }
 
-/// Every request: the listing, a command, or 404 outside the command URL.
+/// The `Strict-Transport-Security` value of every HTTPS answer (Jetty's
+/// `SecureRequestCustomizer` as ZooKeeper sets it: a day, sub-domains included).
+const STS: &str = "max-age=86400; includeSubDomains";
+
+/// Every request: the listing, a command, or 404 outside the command URL; over TLS with
+/// the `Strict-Transport-Security` header ZooKeeper's AdminServer adds.
 async fn handle(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    method: Method,
+    uri: Uri,
+    query: Query<Vec<(String, String)>>,
+) -> Response {
+    let mut r = answer(app, method, uri, query);
+    if peer.tls {
+        r.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static(STS),
+        );
+    }
+    r
+}
+
+/// The answer to one request, whatever the connection.
+fn answer(
+    app: App,
     method: Method,
     uri: Uri,
     Query(query): Query<Vec<(String, String)>>,
@@ -175,40 +227,135 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The TCP listener whose connections close after `idle` without reads or writes
-/// (Jetty's connector idle timeout).
-struct IdleListener {
-    inner: TcpListener,
-    idle: Duration,
+/// How many finished TLS handshakes may wait for the serving loop to take them.
+const READY_QUEUE: usize = 64;
+
+/// An accepted connection as axum serves it: plain or TLS, over a socket that closes
+/// after the idle timeout.
+trait AdminIo: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> AdminIo for T {}
+
+type Io = Pin<Box<dyn AdminIo>>;
+
+/// What the handler knows of a connection (axum's connect info): whether it is TLS.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    tls: bool,
 }
 
-impl axum::serve::Listener for IdleListener {
-    type Io = Pin<Box<TimeoutStream<TcpStream>>>;
-    type Addr = SocketAddr;
+impl Connected<IncomingStream<'_, AdminListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, AdminListener>) -> Self {
+        *stream.remote_addr()
+    }
+}
+type IdleTcp = Pin<Box<TimeoutStream<TcpStream>>>;
+
+/// The AdminServer's listener: connections close after `idle` without reads or writes
+/// (Jetty's connector idle timeout). With `tls`, each connection's handshake (and, on a
+/// unified port, the look at its first byte) runs in a task of `handshakes`, which hands
+/// the finished stream back through `ready_*`; dropping the listener ends them.
+struct AdminListener {
+    inner: TcpListener,
+    idle: Duration,
+    /// The acceptor, and whether a connection that does not open with a TLS handshake is
+    /// served as plain HTTP (`admin.portUnification`).
+    tls: Option<(tokio_rustls::TlsAcceptor, bool)>,
+    ready_tx: mpsc::Sender<(Io, Peer)>,
+    ready_rx: mpsc::Receiver<(Io, Peer)>,
+    handshakes: JoinSet<()>,
+}
+
+impl AdminListener {
+    /// `stream` with the idle timeout on both directions (none when it is zero, as
+    /// Jetty's idle timeout of 0 or less).
+    fn idle_stream(&self, stream: TcpStream) -> IdleTcp {
+        let _ = stream.set_nodelay(true);
+        let mut s = TimeoutStream::new(stream);
+        let idle = (!self.idle.is_zero()).then_some(self.idle);
+        s.set_read_timeout(idle);
+        s.set_write_timeout(idle);
+        Box::pin(s)
+    }
+}
+
+/// A TLS connection's start, in its own task: on a unified port, whether it opens with a
+/// handshake (waiting at most `detect` for a first byte: a silent client is plain, as
+/// Jetty's read-ahead of one byte finds no data), then the handshake (at most
+/// [`crate::tls::HANDSHAKE_TIMEOUT`]). A failed handshake closes the connection.
+async fn start_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    accept_plain: bool,
+    detect: Duration,
+    stream: IdleTcp,
+    addr: SocketAddr,
+    ready: mpsc::Sender<(Io, Peer)>,
+) {
+    let tls = !accept_plain
+        || crate::tls::starts_with_tls(stream.as_ref().get_ref().get_ref(), detect).await;
+    let io: Io = if tls {
+        match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => Box::pin(s),
+            Ok(Err(e)) => {
+                tracing::debug!("AdminServer TLS handshake with {addr} failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("AdminServer TLS handshake with {addr} timed out");
+                return;
+            }
+        }
+    } else {
+        crate::metrics::metrics().insecure_admin_count.inc();
+        stream
+    };
+    // Fails only once the listener is gone (the AdminServer stopped).
+    let _ = ready.send((io, Peer { tls })).await;
+}
+
+impl axum::serve::Listener for AdminListener {
+    type Io = Io;
+    type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let mut s = TimeoutStream::new(stream);
-                    // Zero: admin.idleTimeout was 0 or less, no timeout (as Jetty).
-                    let idle = (!self.idle.is_zero()).then_some(self.idle);
-                    s.set_read_timeout(idle);
-                    s.set_write_timeout(idle);
-                    return (Box::pin(s), addr);
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::debug!("AdminServer accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+            tokio::select! {
+                accepted = self.inner.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let stream = self.idle_stream(stream);
+                        let Some((acceptor, accept_plain)) = &self.tls else {
+                            return (stream, Peer { tls: false });
+                        };
+                        // Jetty waits for the first byte as long as for any read.
+                        let detect = if self.idle.is_zero() {
+                            crate::tls::DEFAULT_HANDSHAKE_DETECTION_TIMEOUT
+                        } else {
+                            self.idle
+                        };
+                        self.handshakes.spawn(start_connection(
+                            acceptor.clone(),
+                            *accept_plain,
+                            detect,
+                            stream,
+                            addr,
+                            self.ready_tx.clone(),
+                        ));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::debug!("AdminServer accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(ready) = self.ready_rx.recv() => return ready,
+                Some(_) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {}
             }
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
+        self.inner.local_addr().map(|_| Peer {
+            tls: self.tls.is_some(),
+        })
     }
 }
 

@@ -27,9 +27,26 @@ pub struct AdminSettings {
     pub command_url: String,
     /// `admin.idleTimeout`: a connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// `admin.forceHttps` / `admin.portUnification`: plain HTTP, HTTPS only, or both on
+    /// one port.
+    pub scheme: AdminScheme,
     /// The configuration file as read at start-up, secret values replaced by
     /// `********` (the `initial_configuration` command).
     pub initial_config: String,
+}
+
+/// What the AdminServer's port speaks (ZooKeeper's `JettyAdminServer` connector choice).
+/// The HTTPS forms use the `ssl.quorum.*` key store, as ZooKeeper's does
+/// (`crate::tls::admin_server_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminScheme {
+    /// Plain HTTP (neither key true; ZooKeeper's default).
+    Http,
+    /// `admin.forceHttps=true`: TLS only (it wins over `admin.portUnification`).
+    Https,
+    /// `admin.portUnification=true`: TLS or plain HTTP, told apart by each
+    /// connection's first byte (a plain one counts in `insecure_admin_count`).
+    Unified,
 }
 
 impl Default for AdminSettings {
@@ -40,6 +57,7 @@ impl Default for AdminSettings {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT),
             command_url: DEFAULT_COMMAND_URL.to_owned(),
             idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+            scheme: AdminScheme::Http,
             initial_config: String::new(),
         }
     }
@@ -114,11 +132,21 @@ impl AdminSettings {
             }
             None => DEFAULT_COMMAND_URL.to_owned(),
         };
+        // Boolean.getBoolean of each, false when absent; forceHttps wins.
+        let on = |bare: &str| get(bare).is_some_and(|(_, v)| keys::java_true(&v));
+        let scheme = if on("admin.forceHttps") {
+            AdminScheme::Https
+        } else if on("admin.portUnification") {
+            AdminScheme::Unified
+        } else {
+            AdminScheme::Http
+        };
         Ok(AdminSettings {
             enabled,
             addr: SocketAddr::new(ip, port),
             command_url,
             idle_timeout: Duration::from_millis(idle_ms),
+            scheme,
             initial_config: redacted_text(text),
         })
     }
@@ -181,7 +209,31 @@ mod tests {
         assert_eq!(s.addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(s.command_url, "/commands");
         assert_eq!(s.idle_timeout, Duration::from_millis(30_000));
+        assert_eq!(s.scheme, AdminScheme::Http);
         assert!(!AdminSettings::default().enabled);
+    }
+
+    #[test]
+    fn https_keys_pick_the_scheme_as_jetty_admin_server() {
+        let scheme = |pairs: &[(&str, &str)]| {
+            AdminSettings::from_properties(&props(pairs), "")
+                .unwrap()
+                .scheme
+        };
+        assert_eq!(scheme(&[("admin.forceHttps", "TRUE")]), AdminScheme::Https);
+        assert_eq!(
+            scheme(&[("zookeeper.admin.portUnification", "true")]),
+            AdminScheme::Unified
+        );
+        assert_eq!(
+            scheme(&[
+                ("admin.portUnification", "true"),
+                ("admin.forceHttps", "true")
+            ]),
+            AdminScheme::Https
+        );
+        // Boolean.getBoolean: anything but "true" is false.
+        assert_eq!(scheme(&[("admin.forceHttps", "yes")]), AdminScheme::Http);
     }
 
     #[test]

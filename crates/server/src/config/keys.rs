@@ -109,8 +109,6 @@ const fn check(name: Name, f: fn(&str) -> KeyClass, security: bool) -> Entry {
 const TUNING: &str = "a tuning knob of ZooKeeper's Java internals; rzk has no equivalent";
 const THROTTLE: &str =
     "ZooKeeper's request/connection throttling is not implemented; rzk bounds each connection's outstanding requests and per-IP connections (maxClientCnxns)";
-const NO_ADMIN_HTTPS: &str =
-    "HTTPS on the AdminServer is not implemented in rzk: it serves plain HTTP only (bind admin.serverAddress to a trusted interface)";
 const METRICS_TUNING: &str =
     "a tuning knob of ZooKeeper's Prometheus provider's worker threads and summary rotation; rzk's summaries are lock-free and never rotate";
 const JVM: &str = "a JVM setting; rzk is not a JVM program";
@@ -362,8 +360,9 @@ const TABLE: &[Entry] = &[
     imp("admin.commandURL"),
     imp("admin.idleTimeout"),
     none("admin.httpVersion", "rzk's AdminServer speaks HTTP/1.1"),
-    refuse_true("admin.portUnification", NO_ADMIN_HTTPS),
-    refuse_true("admin.forceHttps", NO_ADMIN_HTTPS),
+    // HTTPS on the AdminServer with the ssl.quorum.* key store (tls::admin_server_config).
+    sec("admin.portUnification"),
+    sec("admin.forceHttps"),
     // Metrics (metrics/settings.rs reads these from Config::unknown); an unknown
     // provider class stops start-up.
     check(
@@ -829,10 +828,10 @@ mod tests {
             classify("admin.serverPort", "8080"),
             Some(KeyClass::Implemented)
         );
-        assert!(matches!(
+        assert_eq!(
             classify("admin.forceHttps", "true"),
-            Some(KeyClass::Refused(_))
-        ));
+            Some(KeyClass::Implemented)
+        );
         assert!(matches!(
             classify("admin.httpVersion", "11"),
             Some(KeyClass::NoEffect(_))

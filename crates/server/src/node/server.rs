@@ -88,6 +88,14 @@ impl Server {
         // TLS settings first: a bad key or store stops start-up before anything opens.
         let tls_plan = ClientTlsPlan::from_config(&config)?;
         crate::tls::QuorumTls::from_config(&config)?;
+        // HTTPS on the AdminServer (admin.forceHttps / admin.portUnification): a key store
+        // it cannot use stops start-up, ensemble member or not (ZooKeeper then runs
+        // without an AdminServer; rzk fails closed).
+        let admin_tls = match config.admin.scheme {
+            _ if !config.admin.enabled => None,
+            crate::admin::settings::AdminScheme::Http => None,
+            _ => Some(crate::tls::admin_server_config(&config)?),
+        };
         // One server per data directory: taken before storage removes unfinished
         // snapshots or reads a log another server may be writing.
         let dir_lock = crate::storage::dir_lock::lock(&[&config.data_dir, &config.data_log_dir])?;
@@ -111,7 +119,7 @@ impl Server {
             None
         };
         let (shared, writer, jobs_rx) = open_server(config, tree, &sessions);
-        let admin = start_admin(&shared).await?;
+        let admin = start_admin(&shared, admin_tls).await?;
         let secure = match tls_plan.secure_addr {
             Some(addr) => {
                 let l = bind(addr, shared.config.client_port_listen_backlog)
@@ -287,12 +295,15 @@ impl Drop for Server {
 /// bound stops a standalone server's start-up (ZooKeeper exits with "Unable to start
 /// AdminServer"); an ensemble member logs the error and serves clients without it, as
 /// ZooKeeper's QuorumPeer does.
-async fn start_admin(shared: &Arc<Shared>) -> Result<Option<AdminServer>, ServerError> {
+async fn start_admin(
+    shared: &Arc<Shared>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Option<AdminServer>, ServerError> {
     let settings = &shared.config.admin;
     if !settings.enabled {
         return Ok(None);
     }
-    match AdminServer::start(shared.clone(), settings).await {
+    match AdminServer::start(shared.clone(), settings, tls).await {
         Ok(a) => Ok(Some(a)),
         Err(e) if shared.config.is_distributed() => {
             tracing::error!("{e}; serving clients without the AdminServer");

@@ -989,6 +989,24 @@ impl QuorumTls {
     }
 }
 
+/// The AdminServer's TLS (`admin.forceHttps` / `admin.portUnification`), from the
+/// `ssl.quorum.*` key store as ZooKeeper's `JettyAdminServer` loads it. Like Jetty's
+/// default `SslContextFactory`, it asks for no client certificate and offers TLS 1.2 and
+/// 1.3 with rustls's default cipher suites, whatever `ssl.quorum.enabledProtocols` /
+/// `ciphersuites` say (those are the peer ports'). A trust store that is set must load
+/// (ZooKeeper loads it too, then never uses it). Errors name the key: no key store
+/// (`ssl.quorum.keyStore.location`), an unreadable store, a bad password.
+pub fn admin_server_config(cfg: &Config) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut s = TlsSettings::from_config(cfg, QUORUM_PREFIX)?;
+    if s.trust_store.is_some() {
+        s.roots()?;
+    }
+    s.client_auth = ClientAuth::None;
+    s.versions = vec![&rustls::version::TLS13, &rustls::version::TLS12];
+    s.cipher_suites = rustls::crypto::ring::default_provider().cipher_suites;
+    s.server_config()
+}
+
 /// Whether the connection's first byte opens a TLS handshake. Waits up to `timeout`
 /// for it; a silent peer counts as plaintext. Reads nothing from the socket.
 pub async fn starts_with_tls(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
