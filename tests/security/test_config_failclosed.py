@@ -16,7 +16,6 @@ from conftest import (APACHE, KEYSTORE_PW, KINDS, RZK, SASL_PROVIDER, _ports, rz
 REFUSED = [
     ("ssl.keyStore.passwrd", KEYSTORE_PW),  # not a TLS key tls/ reads
     ("ssl.quorum.keystore.location", "/etc/zk/keystore.jks"),
-    ("sslQuorumReloadCertFiles", "true"),
     ("kerberos.removeHostFromPrincipal", "true"),
     ("zookeeper.kerberos.canonicalizeHostNames", "false"),
     ("quorum.auth.enableSasl", "true"),
@@ -61,11 +60,11 @@ def test_unreadable_dynamic_config_file_stops_startup_naming_the_key():
 
 
 def test_all_refused_keys_named_once():
-    code, err = run_rzk(["sslQuorumReloadCertFiles=true",
+    code, err = run_rzk(["DigestAuthenticationProvider.digestAlg=MD2",
                          "kerberos.removeRealmFromPrincipal=true",
                          "quorum.auth.enableSasl=true"])
     assert code == 2
-    for k in ("sslQuorumReloadCertFiles", "kerberos.removeRealmFromPrincipal",
+    for k in ("DigestAuthenticationProvider.digestAlg", "kerberos.removeRealmFromPrincipal",
               "quorum.auth.enableSasl"):
         assert err.count(k) == 1, err
 

@@ -10,13 +10,17 @@
   mixed    2 rzk voters and 1 Apache ZooKeeper 3.8 voter, all with sslQuorum=true: the
            ensemble settles, writes replicate to every member, the leader is killed and
            the rest elect a new one.
+  reload   2 rzk voters and 1 ZooKeeper voter with sslQuorumReloadCertFiles=true, each with
+           its own PEM key store file, trusting two CAs: members 1 (rzk) and 3 (ZooKeeper)
+           get a key store from the other CA on disk; their election ports present it to
+           new connections; the leader is killed and the ensemble re-elects and replicates.
   jvmtrust 2 rzk voters and 1 ZooKeeper voter with ssl.quorum.keyStore.* but no
            ssl.quorum.trustStore.*: each trusts the JVM default trust store named by
            -Djavax.net.ssl.trustStore (JVMFLAGS for rzk), as ZooKeeper's quorum does; the
            ensemble forms, replicates and re-elects.
 
   tests/tls/quorum_tls_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
-      [--variants tls3,rolling,mixed,names,jvmtrust] [--base-port 23600] [--keep]
+      [--variants tls3,rolling,mixed,names,reload,jvmtrust] [--base-port 23600] [--keep]
 
 Prints one line per variant and "N passed, M failed"; exits 1 on a failure. Everything
 listens on 127.0.0.1; only processes started here are signalled.
@@ -262,15 +266,63 @@ def v_jvmtrust(args, tmp, c):
         e.stop_all()
 
 
+def served_cert(port, c):
+    """The certificate (DER) a mutual-TLS handshake with 127.0.0.1:`port` presents now."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(f"{c}/client.pem", f"{c}/client.key")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def v_reload(args, tmp, c):
+    e = Ensemble(args, tmp, "reload", args.base_port + 150,
+                 {1: "rzk", 2: "rzk", 3: "apache"})
+    both = f"{c}/both-cas.pem"
+    with open(both, "w") as out:
+        for f in ("ca.pem", "other-ca.pem"):
+            with open(f"{c}/{f}") as src:
+                out.write(src.read())
+    ks = {i: f"{c}/reload-ks-{i}.pem" for i in (1, 2, 3)}
+    try:
+        for i in (3, 1, 2):
+            shutil.copy(f"{c}/server-keystore.pem", ks[i])
+            e.start(i, [f"ssl.quorum.keyStore.location={ks[i]}",
+                        f"ssl.quorum.trustStore.location={both}",
+                        "sslQuorum=true", "sslQuorumReloadCertFiles=true"])
+        leader = e.settled(90)
+        e.replicated("/reload/a", b"1")
+        for i in (1, 3):
+            assert served_cert(e.base + 20 + i, c) == der(f"{c}/server.pem"), i
+            shutil.copy(f"{c}/rogue-keystore.pem", ks[i] + ".new")
+            os.replace(ks[i] + ".new", ks[i])
+        for i in (1, 3):
+            zkproc.wait_until(lambda i=i: served_cert(e.base + 20 + i, c) ==
+                              der(f"{c}/rogue.pem"), 30, f"member {i}'s replaced certificate")
+        assert served_cert(e.base + 22, c) == der(f"{c}/server.pem"), "member 2 changed"
+        e.stop(leader, kill=True)
+        e.settled(90)
+        e.replicated("/reload/b", b"2")
+    finally:
+        e.stop_all()
+
+
 VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed, "names": v_names,
-            "jvmtrust": v_jvmtrust}
+            "reload": v_reload, "jvmtrust": v_jvmtrust}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
     ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
-    ap.add_argument("--variants", default="tls3,rolling,mixed,names,jvmtrust")
+    ap.add_argument("--variants", default="tls3,rolling,mixed,names,reload,jvmtrust")
     ap.add_argument("--base-port", type=int, default=23600)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()

@@ -102,6 +102,7 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
         .tls
         .unwrap()
         .server
+        .get()
     };
     let client = |with_cert: bool| {
         let key = if with_cert {
@@ -143,7 +144,8 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
     .unwrap()
     .tls
     .unwrap()
-    .server;
+    .server
+    .get();
     assert_eq!(
         handshake(trusted, client(true)).await.unwrap().as_deref(),
         Some("CN=client")

@@ -565,6 +565,8 @@ pub fn tls_key(bare: &str, value: &str) -> KeyClass {
         | "client.portUnification"
         | "sslQuorum"
         | "portUnification"
+        | "sslQuorumReloadCertFiles"
+        | "client.certReload"
         | "X509AuthenticationProvider.superUser" => KeyClass::Implemented,
         "serverCnxnFactory" => match value.trim() {
             NETTY_FACTORY => KeyClass::Implemented,
@@ -575,11 +577,7 @@ pub fn tls_key(bare: &str, value: &str) -> KeyClass {
                 "{other} is not one of ZooKeeper's connection factories"
             )),
         },
-        "sslQuorumReloadCertFiles"
-        | "client.certReload"
-        | "netty.server.earlyDropSecureConnectionHandshakes"
-            if !java_true(value) =>
-        {
+        "netty.server.earlyDropSecureConnectionHandshakes" if !java_true(value) => {
             KeyClass::NoEffect("a TLS switch set to false")
         }
         "fips-mode" => KeyClass::NoEffect("rzk's TLS is configured by the ssl.* keys"),
@@ -786,10 +784,14 @@ mod tests {
             Some(KeyClass::Implemented)
         );
         assert_eq!(classify("sslQuorum", "true"), Some(KeyClass::Implemented));
-        assert!(matches!(
+        assert_eq!(
             classify("sslQuorumReloadCertFiles", "true"),
-            Some(KeyClass::Refused(_))
-        ));
+            Some(KeyClass::Implemented)
+        );
+        assert_eq!(
+            classify("client.certReload", "true"),
+            Some(KeyClass::Implemented)
+        );
         assert!(matches!(
             classify("ssl.keystore.location", "/x"),
             Some(KeyClass::Refused(_))
@@ -799,7 +801,7 @@ mod tests {
             Some(KeyClass::Implemented)
         );
         assert!(matches!(
-            classify("sslQuorumReloadCertFiles", "false"),
+            classify("netty.server.earlyDropSecureConnectionHandshakes", "false"),
             Some(KeyClass::NoEffect(_))
         ));
         assert!(matches!(

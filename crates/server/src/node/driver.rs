@@ -197,6 +197,9 @@ impl QuorumRuntime {
         let quorum_tls = crate::tls::QuorumTls::from_config(&shared.config)
             .map_err(|e| QuorumError::Config(e.to_string()))?
             .map(Arc::new);
+        if let Some(t) = &quorum_tls {
+            t.start_reloading();
+        }
         // A single voter elects itself and has nobody to talk to: no peer ports. With
         // `standaloneEnabled=false` (a configured ensemble that happens to have one
         // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers

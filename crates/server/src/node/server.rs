@@ -172,8 +172,11 @@ impl Server {
                 "elected itself and serving"
             );
         }
+        if let Some(t) = &tls_plan.tls {
+            t.start_reloading();
+        }
         let plain_kind = match (&tls_plan.tls, tls_plan.port_unification) {
-            (Some(t), true) => PortKind::Unified(Arc::new(t.clone())),
+            (Some(t), true) => PortKind::Unified(t.clone()),
             _ => PortKind::Plain,
         };
         let mut tasks = vec![tokio::spawn(timers::reaper(shared.clone()))];
@@ -189,7 +192,7 @@ impl Server {
             tasks.push(tokio::spawn(accept_loop(
                 shared.clone(),
                 l,
-                PortKind::Secure(Arc::new(t.clone())),
+                PortKind::Secure(t.clone()),
             )));
         }
         tracing::info!(

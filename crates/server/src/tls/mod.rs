@@ -9,6 +9,7 @@
 //! in [`Password`], which never prints. Never opens sockets.
 
 pub mod principal;
+pub mod reload;
 pub mod store;
 
 use crate::config::Config;
@@ -461,6 +462,16 @@ impl TlsSettings {
         }
     }
 
+    /// The key and trust store files these settings read (those that are set), for
+    /// [`reload::watch`].
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        [&self.key_store, &self.trust_store]
+            .into_iter()
+            .flatten()
+            .map(|s| s.location.clone())
+            .collect()
+    }
+
     /// The key store's key and chain; an error naming `*.keyStore.location` if unset.
     pub fn key_material(&self) -> Result<KeyMaterial, TlsError> {
         let spec = self.key_store.as_ref().ok_or_else(|| TlsError::Missing {
@@ -727,10 +738,13 @@ impl ServerCertVerifier for NoHostnameVerifier {
 }
 
 /// The client port's TLS: what `secureClientPort` and `client.portUnification` need.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ClientTls {
-    /// The rustls server configuration built from the `ssl.*` keys.
-    pub server: Arc<ServerConfig>,
+    /// The rustls server configuration built from the `ssl.*` keys (replaced when the
+    /// stores change, with `client.certReload`).
+    pub server: reload::Live<ServerConfig>,
+    /// The settings to build it again from, with `client.certReload=true`.
+    reload: Option<TlsSettings>,
     /// `ssl.handshakeDetectionTimeoutMillis`.
     pub detection_timeout: Duration,
     /// `X509AuthenticationProvider.superUser`: the subject that is granted `super`.
@@ -748,7 +762,7 @@ pub struct ClientTlsPlan {
     /// ZooKeeper, a TLS-only server has no plaintext port).
     pub plain_port: bool,
     /// The TLS context, when either of the above needs one.
-    pub tls: Option<ClientTls>,
+    pub tls: Option<Arc<ClientTls>>,
 }
 
 impl ClientTlsPlan {
@@ -824,12 +838,17 @@ impl ClientTlsPlan {
         let tls = if secure_addr.is_some() || port_unification {
             let s = TlsSettings::from_config(cfg, CLIENT_PREFIX)?;
             let server = s.server_config()?;
-            Some(ClientTls {
-                server,
+            // Boolean.getBoolean("zookeeper.client.certReload"), read by ZooKeeper's Netty
+            // factory (the only one with TLS).
+            let reload =
+                property(cfg, "client.certReload").is_some_and(crate::config::keys::java_true);
+            Some(Arc::new(ClientTls {
+                server: reload::Live::new(server),
+                reload: reload.then(|| s.clone()),
                 detection_timeout: s.handshake_detection_timeout,
                 super_user: property(cfg, "X509AuthenticationProvider.superUser")
                     .map(str::to_owned),
-            })
+            }))
         } else {
             None
         };
@@ -843,12 +862,15 @@ impl ClientTlsPlan {
 }
 
 /// The quorum and election ports' TLS (`sslQuorum`, `portUnification`, `ssl.quorum.*`).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct QuorumTls {
-    /// Accepts TLS peers.
-    pub server: Arc<ServerConfig>,
-    /// Dials peers over TLS.
-    pub client: Arc<ClientConfig>,
+    /// Accepts TLS peers (replaced when the stores change, with
+    /// `sslQuorumReloadCertFiles`).
+    pub server: reload::Live<ServerConfig>,
+    /// Dials peers over TLS (replaced with `server`).
+    pub client: reload::Live<ClientConfig>,
+    /// The settings to build both again from, with `sslQuorumReloadCertFiles=true`.
+    reload: Option<TlsSettings>,
     /// `sslQuorum`: dial peers over TLS.
     pub dial_tls: bool,
     /// `portUnification`: accept plaintext peers as well as TLS ones (detected per
@@ -926,9 +948,47 @@ pub fn name_for(host: &str) -> Option<ServerName<'static>> {
 }
 
 impl ClientTls {
-    /// A tokio acceptor for this configuration.
+    /// A tokio acceptor for a new connection (the current configuration).
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.server.clone())
+        tokio_rustls::TlsAcceptor::from(self.server.get())
+    }
+
+    /// With `client.certReload=true`, starts watching the `ssl.*` key and trust store
+    /// files on the current tokio runtime ([`reload::watch`]); the watcher ends with
+    /// the last holder of `self`. Nothing otherwise.
+    pub fn start_reloading(self: &Arc<Self>) {
+        let Some(s) = &self.reload else { return };
+        let files = s.store_files();
+        if files.is_empty() {
+            return;
+        }
+        reload::watch(
+            CLIENT_PREFIX,
+            files,
+            Arc::downgrade(self),
+            ServerSide(s.clone()),
+            |t: &ClientTls, c| t.server.set(c),
+        );
+    }
+}
+
+/// Builds a server configuration again ([`reload::Rebuild`]).
+struct ServerSide(TlsSettings);
+
+impl reload::Rebuild for ServerSide {
+    type Output = Arc<ServerConfig>;
+    fn rebuild(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        self.0.server_config()
+    }
+}
+
+/// Builds both sides again ([`reload::Rebuild`]).
+struct BothSides(TlsSettings);
+
+impl reload::Rebuild for BothSides {
+    type Output = (Arc<ServerConfig>, Arc<ClientConfig>);
+    fn rebuild(&self) -> Result<Self::Output, TlsError> {
+        Ok((self.0.server_config()?, self.0.client_config()?))
     }
 }
 
@@ -942,14 +1002,35 @@ impl QuorumTls {
         names_resolving_to(&self.peer_host_names, ip, &self.peer_hosts).await
     }
 
-    /// A tokio acceptor for peers.
+    /// A tokio acceptor for a peer (the current configuration).
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.server.clone())
+        tokio_rustls::TlsAcceptor::from(self.server.get())
     }
 
-    /// A tokio connector for dialling peers.
+    /// A tokio connector for dialling a peer (the current configuration).
     pub fn connector(&self) -> tokio_rustls::TlsConnector {
-        tokio_rustls::TlsConnector::from(self.client.clone())
+        tokio_rustls::TlsConnector::from(self.client.get())
+    }
+
+    /// With `sslQuorumReloadCertFiles=true`, starts watching the `ssl.quorum.*` key and
+    /// trust store files on the current tokio runtime ([`reload::watch`]); the watcher
+    /// ends with the last holder of `self`. Nothing otherwise.
+    pub fn start_reloading(self: &Arc<Self>) {
+        let Some(s) = &self.reload else { return };
+        let files = s.store_files();
+        if files.is_empty() {
+            return;
+        }
+        reload::watch(
+            QUORUM_PREFIX,
+            files,
+            Arc::downgrade(self),
+            BothSides(s.clone()),
+            |t: &QuorumTls, (server, client)| {
+                t.server.set(server);
+                t.client.set(client);
+            },
+        );
     }
 
     /// `None` when neither `sslQuorum` nor `portUnification` is on (plaintext peers only).
@@ -960,9 +1041,11 @@ impl QuorumTls {
             return Ok(None);
         }
         let s = TlsSettings::from_config(cfg, QUORUM_PREFIX)?;
+        let reload = bool_property(cfg, "sslQuorumReloadCertFiles", false)?;
         Ok(Some(QuorumTls {
-            server: s.server_config()?,
-            client: s.client_config()?,
+            server: reload::Live::new(s.server_config()?),
+            client: reload::Live::new(s.client_config()?),
+            reload: reload.then(|| s.clone()),
             dial_tls: ssl_quorum,
             accept_plain: unification || !ssl_quorum,
             detection_timeout: s.handshake_detection_timeout,
