@@ -22,7 +22,7 @@ REFUSED = [
     ("quorum.auth.kerberos.servicePrincipal", "zkquorum/localhost"),
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
     ("authProvider.2", "com.example.CustomAuthenticationProvider"),
-    ("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
+    ("DigestAuthenticationProvider.digestAlg", "MD2"),
     ("enforce.auth.enable", "true"),  # misspelt security key: refused, not ignored
     ("zookeeper.sessionRequireClientSASLAuht", "true"),
 ]

@@ -9,6 +9,7 @@
 
 pub use rzk_sasl::digest_md5;
 pub use rzk_sasl::jaas;
+pub mod digest_alg;
 pub mod sasl;
 pub mod settings;
 
@@ -16,7 +17,6 @@ use base64::Engine;
 use rzk_proto::records::{Acl, ClientInfo, Id};
 use rzk_proto::ErrorCode;
 use settings::Providers;
-use sha1::{Digest, Sha1};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -162,7 +162,7 @@ impl AuthInfo {
             "digest" if self.providers.digest => {
                 // As ZooKeeper's `new String(authData)` (UTF-8) reads it.
                 let text = rzk_proto::java_utf8::decode(auth);
-                let id = digest_id(&text);
+                let id = digest_id_with(self.providers.digest_alg, &text);
                 if super_digest == Some(id.as_str()) {
                     self.push(Id::new("super", ""));
                     self.is_super = true;
@@ -221,10 +221,17 @@ impl AuthInfo {
     }
 }
 
-/// `user:password` -> `user:base64(sha1(user:password))`.
+/// `user:password` -> `user:base64(sha1(user:password))` (ZooKeeper's default
+/// `digestAlg`).
 pub fn digest_id(user_password: &str) -> String {
+    digest_id_with(digest_alg::DigestAlg::Sha1, user_password)
+}
+
+/// `user:password` -> `user:base64(alg(user:password))` (ZooKeeper's
+/// `DigestAuthenticationProvider.generateDigest` under `digestAlg`).
+pub fn digest_id_with(alg: digest_alg::DigestAlg, user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
-    let hash = Sha1::digest(user_password.as_bytes());
+    let hash = alg.hash(user_password.as_bytes());
     format!(
         "{user}:{}",
         base64::engine::general_purpose::STANDARD.encode(hash)

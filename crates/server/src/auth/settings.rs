@@ -26,6 +26,8 @@ pub struct Providers {
     pub let_any_sasl_user_do_x: Option<String>,
     /// The `x509` scheme (`authProvider.N=...X509AuthenticationProvider`, with TLS).
     pub x509: bool,
+    /// `DigestAuthenticationProvider.digestAlg`: the hash of digest ids (default SHA1).
+    pub digest_alg: crate::auth::digest_alg::DigestAlg,
 }
 
 impl Default for Providers {
@@ -36,6 +38,7 @@ impl Default for Providers {
             sasl: false,
             let_any_sasl_user_do_x: None,
             x509: false,
+            digest_alg: Default::default(),
         }
     }
 }
@@ -98,6 +101,9 @@ pub enum AuthConfigError {
         /// The value as given (a switch, never a secret).
         value: String,
     },
+    /// `DigestAuthenticationProvider.digestAlg` names a hash rzk cannot compute.
+    #[error("DigestAuthenticationProvider.digestAlg={0}: not a digest algorithm rzk can compute (SHA1, SHA-224/256/384/512, SHA-512/224, SHA-512/256, SHA3-224/256/384/512, MD5)")]
+    DigestAlg(String),
     /// An enforced scheme no provider serves.
     #[error("enforce.auth.schemes: authentication scheme {0} is not available")]
     SchemeUnavailable(String),
@@ -175,6 +181,7 @@ pub struct AuthSettings {
 #[derive(Debug, Default)]
 pub struct AuthKeys {
     digest_enabled: Option<String>,
+    digest_alg: Option<String>,
     /// `authProvider.N` by key: a later line of one key replaces the earlier one, as a
     /// system property does in ZooKeeper (they do not add up).
     provider_classes: std::collections::BTreeMap<String, String>,
@@ -202,6 +209,7 @@ impl AuthKeys {
         }
         match bare {
             "DigestAuthenticationProvider.enabled" => self.digest_enabled = Some(v.to_owned()),
+            "DigestAuthenticationProvider.digestAlg" => self.digest_alg = Some(v.to_owned()),
             "enforce.auth.enabled" => self.enforce_enabled = Some(v.to_owned()),
             "enforce.auth.schemes" => self.enforce_schemes = Some(v.to_owned()),
             "sessionRequireClientSASLAuth" => self.require_sasl = Some(v.to_owned()),
@@ -242,6 +250,11 @@ impl AuthKeys {
             // Named by authProvider, or registered by the TLS client port. Without either
             // ZooKeeper 3.8 answers an x509 ACL with InvalidACL (tests/tls/tls_test.py).
             x509: has(X509_PROVIDER) || self.secure_client_port,
+            digest_alg: match self.digest_alg.as_deref() {
+                None => Default::default(),
+                Some(name) => crate::auth::digest_alg::DigestAlg::from_java_name(name)
+                    .ok_or_else(|| AuthConfigError::DigestAlg(name.to_owned()))?,
+            },
         };
         for (key, v) in [
             ("sessionRequireClientSASLAuth", &self.require_sasl),

@@ -634,12 +634,11 @@ fn metrics_provider(class: &str) -> KeyClass {
 }
 
 fn digest_alg(alg: &str) -> KeyClass {
-    let a = alg.trim().to_ascii_uppercase().replace('-', "");
-    if a == "SHA1" {
+    if crate::auth::digest_alg::DigestAlg::from_java_name(alg).is_some() {
         KeyClass::Implemented
     } else {
         KeyClass::Refused(format!(
-            "ACL digest algorithm {} is not supported: rzk computes digest ids with SHA1 only, so digest ACLs and superDigest would not match",
+            "ACL digest algorithm {} is not supported: rzk computes digest ids with SHA1, SHA-224/256/384/512, SHA-512/224, SHA-512/256, SHA3-224/256/384/512 or MD5",
             alg.trim()
         ))
     }
@@ -818,8 +817,12 @@ mod tests {
             ),
             Some(KeyClass::NoEffect(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             classify("DigestAuthenticationProvider.digestAlg", "SHA3-256"),
+            Some(KeyClass::Implemented)
+        );
+        assert!(matches!(
+            classify("DigestAuthenticationProvider.digestAlg", "MD2"),
             Some(KeyClass::Refused(_))
         ));
         assert_eq!(
