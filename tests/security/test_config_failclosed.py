@@ -18,7 +18,6 @@ REFUSED = [
     ("ssl.quorum.keystore.location", "/etc/zk/keystore.jks"),
     ("kerberos.removeHostFromPrincipal", "true"),
     ("zookeeper.kerberos.canonicalizeHostNames", "false"),
-    ("quorum.auth.enableSasl", "true"),
     ("quorum.auth.kerberos.servicePrincipal", "zkquorum/localhost"),
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
     ("authProvider.2", "com.example.CustomAuthenticationProvider"),
@@ -62,10 +61,10 @@ def test_unreadable_dynamic_config_file_stops_startup_naming_the_key():
 def test_all_refused_keys_named_once():
     code, err = run_rzk(["DigestAuthenticationProvider.digestAlg=MD2",
                          "kerberos.removeRealmFromPrincipal=true",
-                         "quorum.auth.enableSasl=true"])
+                         "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost"])
     assert code == 2
     for k in ("DigestAuthenticationProvider.digestAlg", "kerberos.removeRealmFromPrincipal",
-              "quorum.auth.enableSasl"):
+              "quorum.auth.kerberos.servicePrincipal"):
         assert err.count(k) == 1, err
 
 
@@ -171,3 +170,37 @@ def test_server_jvmflags_are_read(tmp_path):
     code, err = run_rzk(
         [], env={"SERVER_JVMFLAGS": "-Dzookeeper.kerberos.removeRealmFromPrincipal=true"})
     assert code == 2 and "zookeeper.kerberos.removeRealmFromPrincipal" in err, err
+
+
+@pytest.mark.parametrize("settings,named", [
+    (["quorum.auth.serverRequireSasl=true"], "quorum.auth.serverRequireSasl"),
+    (["quorum.auth.enableSasl=true", "quorum.auth.serverRequireSasl=true"],
+     "quorum.auth.learnerRequireSasl"),
+    (["quorum.auth.enableSasl=yes"], "quorum.auth.enableSasl"),
+])
+def test_quorum_sasl_settings_checked_as_zookeeper(settings, named):
+    """quorum.auth.*: ZooKeeper's consistency checks stop start-up, naming the key."""
+    code, err = run_rzk(settings)
+    assert code == 2, f"rzk started (or crashed); log:\n{err}"
+    assert named in err, err
+
+
+@pytest.mark.parametrize("jaas,named", [
+    (None, "java.security.auth.login.config"),
+    ("QuorumServer { org.apache.zookeeper.server.auth.DigestLoginModule required "
+     "user_p=\"pw\"; };", "QuorumLearner"),
+])
+def test_quorum_sasl_member_needs_its_jaas_sections(jaas, named):
+    """An ensemble member with quorum.auth.enableSasl=true and no usable JAAS sections
+    does not start (ZooKeeper's QuorumPeer fails to create its SASL login)."""
+    port = next(_ports)
+    d = workdir("rzk-qsasl")
+    settings = ["quorum.auth.enableSasl=true"]
+    if jaas is not None:
+        settings.append("java.security.auth.login.config=" + write_jaas(d, jaas))
+    cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings,
+                              servers=zkproc.server_lines((1, 2), port + 1, port + 3),
+                              myid=1)
+    code, err = zkproc.run_rzk(RZK, cfg, port, 20, env=rzk_env())
+    assert code == 2, f"rzk started (or crashed); log:\n{err}"
+    assert named in err and "pw" not in err.replace("password", ""), err

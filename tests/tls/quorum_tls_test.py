@@ -14,13 +14,18 @@
            its own PEM key store file, trusting two CAs: members 1 (rzk) and 3 (ZooKeeper)
            get a key store from the other CA on disk; their election ports present it to
            new connections; the leader is killed and the ensemble re-elects and replicates.
+  sasl     2 rzk voters and 1 ZooKeeper voter with quorum SASL (quorum.auth.enableSasl,
+           learnerRequireSasl, serverRequireSasl; DIGEST-MD5 from the JAAS sections
+           QuorumServer / QuorumLearner): the ensemble forms, replicates and re-elects; an
+           rzk member whose QuorumLearner password is wrong is kept out while the others
+           serve, and joins once restarted with the right one.
   jvmtrust 2 rzk voters and 1 ZooKeeper voter with ssl.quorum.keyStore.* but no
            ssl.quorum.trustStore.*: each trusts the JVM default trust store named by
            -Djavax.net.ssl.trustStore (JVMFLAGS for rzk), as ZooKeeper's quorum does; the
            ensemble forms, replicates and re-elects.
 
   tests/tls/quorum_tls_test.py --rzk target/debug/rzk --apache scripts/start-apache-zk.sh \
-      [--variants tls3,rolling,mixed,names,reload,jvmtrust] [--base-port 23600] [--keep]
+      [--variants tls3,rolling,mixed,names,reload,sasl,jvmtrust] [--base-port 23600] [--keep]
 
 Prints one line per variant and "N passed, M failed"; exits 1 on a failure. Everything
 listens on 127.0.0.1; only processes started here are signalled.
@@ -86,9 +91,10 @@ class Ensemble:
         leader_port = zkproc.wait_settled(ports, timeout=timeout, where=f" ({self.dir})")
         return leader_port - self.base
 
-    def replicated(self, path, value):
-        """Writes `path` through one member and waits until every running member has it."""
-        first = sorted(self.procs)[0]
+    def replicated(self, path, value, skip=()):
+        """Writes `path` through one member and waits until every running member (but
+        those in `skip`) has it."""
+        first = sorted(i for i in self.procs if i not in skip)[0]
         z = KazooClient(hosts=f"127.0.0.1:{self.port(first)}", timeout=10)
         z.start(timeout=20)
         try:
@@ -100,7 +106,7 @@ class Ensemble:
         finally:
             z.stop()
             z.close()
-        for i in sorted(self.procs):
+        for i in sorted(i for i in self.procs if i not in skip):
             c = KazooClient(hosts=f"127.0.0.1:{self.port(i)}", timeout=10)
             c.start(timeout=20)
             try:
@@ -314,15 +320,63 @@ def v_reload(args, tmp, c):
         e.stop_all()
 
 
+QUORUM_JAAS = """QuorumServer {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_zkpeer="%s";
+};
+QuorumLearner {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    username="zkpeer"
+    password="%s";
+};
+"""
+
+
+def v_sasl(args, tmp, c):
+    e = Ensemble(args, tmp, "sasl", args.base_port + 180, {1: "rzk", 2: "rzk", 3: "apache"})
+    jaas = {}
+    for name, learner_pw in (("good", "peer-pw-1"), ("bad", "not-the-pw")):
+        jaas[name] = os.path.join(tmp, f"quorum-jaas-{name}.conf")
+        with open(jaas[name], "w") as f:
+            f.write(QUORUM_JAAS % ("peer-pw-1", learner_pw))
+    settings = ["quorum.auth.enableSasl=true", "quorum.auth.learnerRequireSasl=true",
+                "quorum.auth.serverRequireSasl=true"]
+    flags = lambda name: [f"-Djava.security.auth.login.config={jaas[name]}"]  # noqa: E731
+    try:
+        for i in (3, 1, 2):
+            e.start(i, settings, flags("good"))
+        leader = e.settled(90)
+        e.replicated("/qsasl/a", b"1")
+        e.stop(leader, kill=True)
+        e.settled(90)
+        e.replicated("/qsasl/b", b"2")
+        e.start(leader, settings, flags("good"))
+        e.settled(90)
+        # An rzk follower with the wrong learner password: kept out, the rest serve.
+        out = next(i for i in (1, 2) if zkproc.mode(e.port(i)) == "follower")
+        e.stop(out)
+        e.start(out, settings, flags("bad"))
+        time.sleep(6)
+        assert zkproc.mode(e.port(out)) not in ("leader", "follower"), \
+            f"member {out} joined with a wrong quorum password"
+        e.replicated("/qsasl/c", b"3", skip=(out,))
+        e.stop(out)
+        e.start(out, settings, flags("good"))
+        e.settled(90)
+        e.replicated("/qsasl/d", b"4")
+    finally:
+        e.stop_all()
+
+
 VARIANTS = {"tls3": v_tls3, "rolling": v_rolling, "mixed": v_mixed, "names": v_names,
-            "reload": v_reload, "jvmtrust": v_jvmtrust}
+            "reload": v_reload, "sasl": v_sasl, "jvmtrust": v_jvmtrust}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rzk", default=os.path.join(ROOT, "target", "debug", "rzk"))
     ap.add_argument("--apache", default=os.path.join(ROOT, "scripts", "start-apache-zk.sh"))
-    ap.add_argument("--variants", default="tls3,rolling,mixed,names,reload,jvmtrust")
+    ap.add_argument("--variants", default="tls3,rolling,mixed,names,reload,sasl,jvmtrust")
     ap.add_argument("--base-port", type=int, default=23600)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()

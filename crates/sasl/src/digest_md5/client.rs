@@ -10,7 +10,9 @@
 use base64::Engine;
 use rand::RngCore;
 
-use super::{hash_bytes, parse_directives, put_quoted, put_token, same, DigestInput, DIGEST_URI};
+use super::{
+    hash_bytes, parse_directives, put_quoted, put_token, same, DigestInput, Service, CLIENT_PORT,
+};
 use crate::Secret;
 
 /// Why the client gave up. The messages never carry a secret.
@@ -68,6 +70,7 @@ pub struct DigestMd5Client {
     password: Secret,
     cnonce: String,
     state: State,
+    service: Service,
 }
 
 /// The challenge directives the client uses.
@@ -126,7 +129,15 @@ impl DigestMd5Client {
             password,
             cnonce,
             state: State::AwaitChallenge,
+            service: CLIENT_PORT,
         }
+    }
+
+    /// The same login for another exchange (the quorum's, [`super::QUORUM`]); the client
+    /// port's ([`CLIENT_PORT`]) by default.
+    pub fn for_service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
     }
 
     /// The user this client logs in as.
@@ -212,7 +223,7 @@ impl DigestMd5Client {
             authzid: None,
             nc: b"00000001",
             qop: b"auth",
-            digest_uri: DIGEST_URI.as_bytes(),
+            digest_uri: self.service.digest_uri.as_bytes(),
         };
         let mut out = Vec::new();
         if utf8 {
@@ -227,7 +238,7 @@ impl DigestMd5Client {
         put_quoted(&mut out, "nonce", &nonce);
         put_token(&mut out, "nc", b"00000001");
         put_quoted(&mut out, "cnonce", self.cnonce.as_bytes());
-        put_quoted(&mut out, "digest-uri", DIGEST_URI.as_bytes());
+        put_quoted(&mut out, "digest-uri", self.service.digest_uri.as_bytes());
         put_token(&mut out, "response", &input.response());
         put_token(&mut out, "qop", b"auth");
         Ok((out, input.rspauth()))

@@ -20,6 +20,30 @@ pub const REALM: &str = "zk-sasl-md5";
 pub const SERVICE: &str = "zookeeper";
 /// The digest-uri a client must use: `<service>/<server name>`.
 pub const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
+/// Where a DIGEST-MD5 exchange runs: the realm (ZooKeeper's server name, which Java's
+/// server offers as its realm) and the digest-uri `<protocol>/<server name>` both sides
+/// use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// The realm the server offers and accepts.
+    pub realm: &'static str,
+    /// The digest-uri the client sends and the server accepts.
+    pub digest_uri: &'static str,
+}
+
+/// The client port's exchange (`zookeeper/zk-sasl-md5`).
+pub const CLIENT_PORT: Service = Service {
+    realm: REALM,
+    digest_uri: DIGEST_URI,
+};
+
+/// The quorum's exchange between servers (ZooKeeper's `QuorumAuth`: protocol
+/// `zookeeper-quorum`, server name `zk-quorum-sasl-md5`).
+pub const QUORUM: Service = Service {
+    realm: "zk-quorum-sasl-md5",
+    digest_uri: "zookeeper-quorum/zk-quorum-sasl-md5",
+};
+
 /// Largest token (challenge or response) either side accepts.
 pub const MAX_TOKEN: usize = 4096;
 /// Kept for the server's callers: largest client response accepted.

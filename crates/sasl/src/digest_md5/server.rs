@@ -10,7 +10,7 @@
 use base64::Engine;
 use rand::RngCore;
 
-use super::{parse_directives, same, DigestInput, DIGEST_URI, REALM};
+use super::{parse_directives, same, DigestInput, Service, CLIENT_PORT};
 
 /// Why authentication failed. The messages may name the user, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +41,7 @@ pub enum DigestError {
     #[error("digest response asks for a quality of protection other than auth")]
     Qop,
     /// The client used another service or host.
-    #[error("digest response digest-uri is not {DIGEST_URI}")]
+    #[error("digest response digest-uri is not this service's")]
     DigestUri,
     /// `charset` other than utf-8.
     #[error("digest response charset is not utf-8")]
@@ -87,6 +87,7 @@ enum State {
 pub struct DigestMd5Server {
     state: State,
     nonce: String,
+    service: Service,
 }
 
 impl Default for DigestMd5Server {
@@ -108,12 +109,20 @@ impl DigestMd5Server {
         DigestMd5Server {
             state: State::Initial,
             nonce,
+            service: CLIENT_PORT,
         }
     }
 
     /// Whether authentication succeeded.
     pub fn is_complete(&self) -> bool {
         self.state == State::Complete
+    }
+
+    /// The same server for another exchange (the quorum's, [`super::QUORUM`]); the
+    /// client port's ([`CLIENT_PORT`]) by default.
+    pub fn for_service(mut self, service: Service) -> Self {
+        self.service = service;
+        self
     }
 
     /// Evaluates the client's token. `password_of` gives a user's password, `None` for
@@ -129,14 +138,15 @@ impl DigestMd5Server {
                     Err(DigestError::InitialResponse)
                 } else {
                     let nonce = self.nonce.clone();
+                    let realm = self.service.realm;
                     let challenge = format!(
-                        "realm=\"{REALM}\",nonce=\"{nonce}\",charset=utf-8,algorithm=md5-sess"
+                        "realm=\"{realm}\",nonce=\"{nonce}\",charset=utf-8,algorithm=md5-sess"
                     );
                     self.state = State::Challenged { nonce };
                     return Ok(Step::Challenge(challenge.into_bytes()));
                 }
             }
-            State::Challenged { nonce } => verify(token, &nonce, password_of),
+            State::Challenged { nonce } => verify(token, &nonce, self.service, password_of),
             State::Complete => {
                 self.state = State::Complete;
                 return Err(DigestError::AlreadyComplete);
@@ -201,6 +211,7 @@ fn utf8(v: Vec<u8>, what: &'static str) -> Result<String, DigestError> {
 fn verify<'p>(
     token: &[u8],
     nonce: &str,
+    service: Service,
     password_of: impl Fn(&str) -> Option<&'p str>,
 ) -> Result<Step, DigestError> {
     let r = parse(token)?;
@@ -214,7 +225,7 @@ fn verify<'p>(
         "username is not UTF-8",
     )?;
     let realm = utf8(r.realm.unwrap_or_default(), "realm is not UTF-8")?;
-    if realm != REALM {
+    if realm != service.realm {
         return Err(DigestError::Realm);
     }
     let got_nonce = r.nonce.ok_or(DigestError::Missing("nonce"))?;
@@ -231,7 +242,7 @@ fn verify<'p>(
         return Err(DigestError::Qop);
     }
     let uri = r.digest_uri.ok_or(DigestError::Missing("digest-uri"))?;
-    if !uri.eq_ignore_ascii_case(DIGEST_URI.as_bytes()) {
+    if !uri.eq_ignore_ascii_case(service.digest_uri.as_bytes()) {
         return Err(DigestError::DigestUri);
     }
     let response = r.response.ok_or(DigestError::Missing("response"))?;
@@ -262,6 +273,7 @@ fn verify<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest_md5::{DIGEST_URI, REALM};
 
     /// A client response for `user`/`password` to nonce `n`, as pure-sasl builds it.
     fn client(user: &str, password: &str, n: &str) -> Vec<u8> {

@@ -42,9 +42,6 @@ enum Rule {
     Implemented,
     NoEffect(&'static str),
     Refused(&'static str),
-    /// A boolean switch for a feature rzk lacks: `true` is refused with the first text,
-    /// `false` (or anything else ZooKeeper reads as false) has no effect.
-    RefusedIfTrue(&'static str),
     /// Decided by a function of the value.
     Check(fn(&str) -> KeyClass),
 }
@@ -90,14 +87,6 @@ const fn refuse(name: Name, why: &'static str) -> Entry {
     }
 }
 
-const fn refuse_true(name: &'static str, why: &'static str) -> Entry {
-    Entry {
-        name: Name::Exact(name),
-        rule: Rule::RefusedIfTrue(why),
-        security: true,
-    }
-}
-
 const fn check(name: Name, f: fn(&str) -> KeyClass, security: bool) -> Entry {
     Entry {
         name,
@@ -114,9 +103,6 @@ const METRICS_TUNING: &str =
 const JVM: &str = "a JVM setting; rzk is not a JVM program";
 const KERBEROS: &str =
     "Kerberos (GSSAPI) is not supported by rzk: it offers SASL DIGEST-MD5 only (docs/CONFIG.md §7)";
-const QUORUM_SASL: &str =
-    "quorum SASL authentication (server-to-server) is not implemented in rzk; peers are not authenticated";
-
 /// The table. The first entry whose name matches wins, so exact names come before the
 /// prefixes that would also match them.
 const TABLE: &[Entry] = &[
@@ -192,17 +178,12 @@ const TABLE: &[Entry] = &[
         Name::Exact("quorum.auth.kerberos.servicePrincipal"),
         KERBEROS,
     ),
-    refuse_true("quorum.auth.enableSasl", QUORUM_SASL),
-    refuse_true("quorum.auth.learnerRequireSasl", QUORUM_SASL),
-    refuse_true("quorum.auth.serverRequireSasl", QUORUM_SASL),
-    none(
-        "quorum.auth.learner.saslLoginContext",
-        "names a JAAS section used only with quorum.auth.enableSasl=true, which rzk refuses",
-    ),
-    none(
-        "quorum.auth.server.saslLoginContext",
-        "names a JAAS section used only with quorum.auth.enableSasl=true, which rzk refuses",
-    ),
+    // SASL DIGEST-MD5 between members (net/peer/quorum_sasl.rs).
+    sec("quorum.auth.enableSasl"),
+    sec("quorum.auth.learnerRequireSasl"),
+    sec("quorum.auth.serverRequireSasl"),
+    sec("quorum.auth.learner.saslLoginContext"),
+    sec("quorum.auth.server.saslLoginContext"),
     // --- Implemented: audit.rs (audit log), prep.rs (quota enforcement) ---------------
     sec("audit.enable"),
     check(Name::Exact("audit.impl.class"), audit_logger, true),
@@ -666,13 +647,6 @@ pub fn classify(bare: &str, value: &str) -> Option<KeyClass> {
         Rule::Implemented => KeyClass::Implemented,
         Rule::NoEffect(why) => KeyClass::NoEffect(why),
         Rule::Refused(why) => KeyClass::Refused(why.to_owned()),
-        Rule::RefusedIfTrue(why) => {
-            if java_true(value) {
-                KeyClass::Refused(why.to_owned())
-            } else {
-                KeyClass::NoEffect("a switch set to false")
-            }
-        }
         Rule::Check(f) => f(value),
     })
 }
@@ -766,14 +740,10 @@ mod tests {
             classify("kerberos.removeHostFromPrincipal", "true"),
             Some(KeyClass::Refused(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             classify("quorum.auth.enableSasl", "true"),
-            Some(KeyClass::Refused(_))
-        ));
-        assert!(matches!(
-            classify("quorum.auth.enableSasl", "false"),
-            Some(KeyClass::NoEffect(_))
-        ));
+            Some(KeyClass::Implemented)
+        );
         assert_eq!(
             classify("ssl.keyStore.location", "/x"),
             Some(KeyClass::Implemented)

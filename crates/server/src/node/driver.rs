@@ -200,6 +200,10 @@ impl QuorumRuntime {
         if let Some(t) = &quorum_tls {
             t.start_reloading();
         }
+        // SASL logins between members (quorum.auth.*).
+        let quorum_sasl = crate::net::peer::quorum_sasl::QuorumSasl::from_config(&shared.config)
+            .map_err(|e| QuorumError::Config(e.to_string()))?
+            .map(Arc::new);
         // A single voter elects itself and has nobody to talk to: no peer ports. With
         // `standaloneEnabled=false` (a configured ensemble that happens to have one
         // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers
@@ -215,6 +219,7 @@ impl QuorumRuntime {
                 events_tx.clone(),
                 Duration::from_millis(init_ms),
                 quorum_tls.clone(),
+                quorum_sasl.clone(),
             ));
             Some(ElectionNet::start(
                 &rt,
@@ -222,6 +227,7 @@ impl QuorumRuntime {
                 election_listener,
                 events_tx.clone(),
                 quorum_tls.clone(),
+                quorum_sasl.clone(),
             ))
         };
         let want_applied = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -302,6 +308,7 @@ impl QuorumRuntime {
                     revalidations: HashMap::new(),
                     init_ms,
                     quorum_tls,
+                    quorum_sasl,
                     announce_pending: false,
                     commits: Vec::new(),
                     to_persist: Vec::new(),
@@ -374,6 +381,8 @@ struct Driver {
     init_ms: u64,
     /// Quorum TLS for dialling the leader (`None`: plaintext).
     quorum_tls: Option<Arc<crate::tls::QuorumTls>>,
+    /// SASL logins with the leader and observers (`quorum.auth.*`; `None`: off).
+    quorum_sasl: Option<Arc<crate::net::peer::quorum_sasl::QuorumSasl>>,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
     /// Commits gathered while carrying out one batch of the core's outputs.
@@ -768,6 +777,7 @@ impl Driver {
             Duration::from_millis(self.init_ms.max(1000)),
             self.shared.config.extended_types_enabled,
             self.quorum_tls.clone(),
+            self.quorum_sasl.clone(),
         ));
         self.links.insert(to, Link::new(id, tx, h.abort_handle()));
     }

@@ -116,6 +116,7 @@ impl Driver {
             addr,
             self.events_tx.clone(),
             self.quorum_tls.clone(),
+            self.quorum_sasl.clone(),
         ));
         self.om.listener = Some(h.abort_handle());
         tracing::info!(sid = %self.peers.me, %addr, epoch, "starting the observer master");

@@ -88,6 +88,14 @@ impl Server {
         // TLS settings first: a bad key or store stops start-up before anything opens.
         let tls_plan = ClientTlsPlan::from_config(&config)?;
         crate::tls::QuorumTls::from_config(&config)?;
+        // quorum.auth.*: the switches are checked on any server (as ZooKeeper's config
+        // parser does), the JAAS sections only where there are peers to log in to.
+        let sasl = if config.is_distributed() {
+            crate::net::peer::quorum_sasl::QuorumSasl::from_config(&config).map(|_| ())
+        } else {
+            crate::net::peer::quorum_sasl::QuorumSasl::switches(&config).map(|_| ())
+        };
+        sasl.map_err(|e| ServerError::Quorum(QuorumError::Config(e.to_string())))?;
         // HTTPS on the AdminServer (admin.forceHttps / admin.portUnification): a key store
         // it cannot use stops start-up, ensemble member or not (ZooKeeper then runs
         // without an AdminServer; rzk fails closed).

@@ -10,6 +10,7 @@
 //! notifications go to the driver as [`Event::Notification`], at most one waiting per
 //! connection ([`NotificationSlot`]).
 
+use crate::net::peer::quorum_sasl::QuorumSasl;
 use crate::net::peer::reachability::{DialFailure, DownPeer, Reachability};
 use crate::net::peer::stream::{self, PeerRead, PeerStream, PeerWrite};
 use crate::net::peer::wire::election_frame;
@@ -56,6 +57,7 @@ struct Registry {
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
     reach: Reachability,
     rt: tokio::runtime::Handle,
     peers: std::sync::Mutex<HashMap<ServerId, PeerHandle>>,
@@ -94,6 +96,7 @@ impl Registry {
             my_addr: self.my_addr.clone(),
             events: self.events.clone(),
             tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
         };
         self.rt.spawn(w.run(latest_rx, irx));
         itx
@@ -114,13 +117,15 @@ impl std::fmt::Debug for ElectionNet {
 
 impl ElectionNet {
     /// Starts one worker per other member and the acceptor on `listener`; connections
-    /// are TLS as `tls` (quorum TLS) says.
+    /// are TLS as `tls` (quorum TLS) says, and open with a SASL login as `sasl`
+    /// (`quorum.auth.*`) says.
     pub fn start(
         rt: &tokio::runtime::Handle,
         peers: &Peers,
         listener: TcpListener,
         events: mpsc::UnboundedSender<Event>,
         tls: Option<Arc<QuorumTls>>,
+        sasl: Option<Arc<QuorumSasl>>,
     ) -> ElectionNet {
         let me = peers.me;
         let my_addr = peers
@@ -132,6 +137,7 @@ impl ElectionNet {
             my_addr,
             events,
             tls: tls.clone(),
+            sasl,
             reach: Reachability::default(),
             rt: rt.clone(),
             peers: std::sync::Mutex::new(HashMap::new()),
@@ -185,6 +191,7 @@ struct Worker {
     my_addr: String,
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
 }
 
 struct Live {
@@ -268,6 +275,14 @@ impl Worker {
         let hdr = InitialMessage::new(self.me.0, &self.my_addr).encode();
         if s.wr.write_all(&hdr).await.is_err() || s.wr.flush().await.is_err() {
             return None;
+        }
+        // ZooKeeper logs in before the sid rule, on a connection it is about to drop too.
+        if let Some(sasl) = &self.sasl {
+            let peer = format!("server {} at {}", self.peer, self.addr_text);
+            if let Err(e) = sasl.login(&mut s, &peer, CONNECT_TIMEOUT).await {
+                tracing::warn!("election connection closed: {e}");
+                return None;
+            }
         }
         if self.peer > self.me {
             // The larger sid keeps the connection: it will dial us.
@@ -467,6 +482,13 @@ async fn accept_loop(
                 }
             };
             let sid = ServerId(hdr.sid);
+            if let Some(sasl) = &reg.sasl {
+                let from = format!("server {sid} at {addr}");
+                if let Err(e) = sasl.check(&mut s, &from, CONNECT_TIMEOUT).await {
+                    tracing::warn!("election connection closed: {e}");
+                    return;
+                }
+            }
             let known = reg.peers().get(&sid).map(|h| h.kick.clone());
             let k = match known {
                 Some(k) => k,

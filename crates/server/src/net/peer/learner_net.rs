@@ -7,6 +7,7 @@
 //! reader reads the database right after the SNAP packet and hands it over with it.
 //! Never interprets packets beyond that.
 
+use crate::net::peer::quorum_sasl::QuorumSasl;
 use crate::net::peer::stream::{self, PeerRead, PeerWrite};
 use crate::net::peer::wire::{self, ReceivedSnapshot};
 use crate::node::{Event, LinkId};
@@ -252,6 +253,7 @@ pub async fn connect(
     timeout: Duration,
     extended_types: bool,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
 ) {
     let addr = match target.resolve().await {
         Ok(a) => a,
@@ -261,7 +263,7 @@ pub async fn connect(
             return;
         }
     };
-    let s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
+    let mut s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
             // Once per attempt; attempts follow elections, so this cannot flood.
@@ -270,6 +272,14 @@ pub async fn connect(
             return;
         }
     };
+    if let Some(sasl) = &sasl {
+        let to = format!("leader {peer} at {addr}");
+        if let Err(e) = sasl.login(&mut s, &to, timeout).await {
+            tracing::warn!("{e}");
+            let _ = events.send(Event::LinkClosed { peer, link });
+            return;
+        }
+    }
     let (rd, wr) = (s.rd, s.wr);
     let writer = tokio::spawn(write_loop(wr, rx, None));
     read_loop(
@@ -291,6 +301,7 @@ pub async fn accept_loop(
     events: mpsc::UnboundedSender<Event>,
     first_packet_timeout: Duration,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
 ) {
     loop {
         let (s, addr) = match listener.accept().await {
@@ -303,14 +314,22 @@ pub async fn accept_loop(
         };
         let events = events.clone();
         let tls = tls.clone();
+        let sasl = sasl.clone();
         tokio::spawn(async move {
-            let s = match stream::accept(s, addr, tls.as_deref()).await {
+            let mut s = match stream::accept(s, addr, tls.as_deref()).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%addr, "learner connection refused: {e}");
                     return;
                 }
             };
+            if let Some(sasl) = &sasl {
+                let from = format!("learner at {addr}");
+                if let Err(e) = sasl.check(&mut s, &from, first_packet_timeout).await {
+                    tracing::warn!("learner connection closed: {e}");
+                    return;
+                }
+            }
             let (rd, wr) = (s.rd, s.wr);
             let mut rd = BufReader::with_capacity(LINK_BUFFER, rd);
             let first = match tokio::time::timeout(first_packet_timeout, wire::read_packet(&mut rd))

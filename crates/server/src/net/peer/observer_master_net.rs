@@ -5,6 +5,7 @@
 //! SNAP streaming included); the reader feeds the driver. Never interprets packets.
 
 use crate::net::peer::learner_net::{link_channel, next_link_id, write_loop, LinkTx};
+use crate::net::peer::quorum_sasl::{QuorumSasl, LOGIN_TIMEOUT};
 use crate::net::peer::stream;
 use crate::net::peer::wire;
 use crate::node::Event;
@@ -48,6 +49,7 @@ pub async fn listen(
     addr: SocketAddr,
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
 ) {
     let mut tries = 0;
     let listener = loop {
@@ -78,14 +80,22 @@ pub async fn listen(
         };
         let events = events.clone();
         let tls = tls.clone();
+        let sasl = sasl.clone();
         tokio::spawn(async move {
-            let s = match stream::accept(s, peer, tls.as_deref()).await {
+            let mut s = match stream::accept(s, peer, tls.as_deref()).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%peer, "observer connection refused: {e}");
                     return;
                 }
             };
+            if let Some(sasl) = &sasl {
+                let from = format!("observer at {peer}");
+                if let Err(e) = sasl.check(&mut s, &from, LOGIN_TIMEOUT).await {
+                    tracing::warn!("observer connection closed: {e}");
+                    return;
+                }
+            }
             let id = next_link_id();
             let (tx, rx) = link_channel();
             let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
