@@ -122,7 +122,7 @@ impl ClientBuilder {
 }
 
 struct Inner {
-    tx: tokio::sync::mpsc::Sender<Command>,
+    tx: tokio::sync::mpsc::UnboundedSender<Command>,
     state: watch::Receiver<SessionState>,
     shared: Arc<Shared>,
     chroot: Option<String>,
@@ -307,7 +307,7 @@ impl Client {
             watch,
             reply: tx,
         };
-        if self.inner.tx.send(Command::Request(req)).await.is_err() {
+        if self.inner.tx.send(Command::Request(req)).is_err() {
             return Err(self.ended_error());
         }
         rx.await.map_err(|_| self.ended_error())?
@@ -822,7 +822,7 @@ impl Client {
             auth: Bytes::copy_from_slice(auth),
             reply: tx,
         };
-        if self.inner.tx.send(cmd).await.is_err() {
+        if self.inner.tx.send(cmd).is_err() {
             return Err(self.ended_error());
         }
         rx.await.map_err(|_| self.ended_error())?
@@ -914,7 +914,7 @@ impl Client {
             watch: Some(WatchReg::Remove(sp, kind)),
             reply: tx,
         });
-        if self.inner.tx.send(cmd).await.is_err() {
+        if self.inner.tx.send(cmd).is_err() {
             return Err(self.ended_error());
         }
         match rx.await.map_err(|_| self.ended_error())? {
@@ -1091,13 +1091,7 @@ impl Client {
     /// closes the same way without saying so.
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        if self
-            .inner
-            .tx
-            .send(Command::Close { reply: tx })
-            .await
-            .is_err()
-        {
+        if self.inner.tx.send(Command::Close { reply: tx }).is_err() {
             return Ok(());
         }
         rx.await.unwrap_or(Ok(()))

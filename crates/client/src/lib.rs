@@ -46,7 +46,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_SESSION_TIMEOUT};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use sasl::SaslOptions;
-pub use session::{Counters, COMMAND_QUEUE};
+pub use session::Counters;
 pub use tls::TlsOptions;
 pub use types::*;
 pub use watch::{OneshotWatch, WatchStream, WATCH_STREAM_CAPACITY};

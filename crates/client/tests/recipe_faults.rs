@@ -270,6 +270,62 @@ async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
     common::delete_all(&other, &root).await;
 }
 
+/// A `try_lock` called while the connection is already down returns near its deadline
+/// with `Ok(None)`: making its node waits for the reconnect no longer than the deadline
+/// (it waited twice the session timeout, 12 s for a 1 s `try_lock` with a 6 s session,
+/// for a mutex and a semaphore alike; found by a break-it review). A node the create may
+/// have made is deleted once the client is back.
+#[tokio::test]
+async fn try_lock_called_while_disconnected_keeps_its_deadline() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "trydisc").await;
+    for kind in ["mutex", "semaphore"] {
+        let lock = format!("{root}/{kind}");
+        let proxy = Proxy::start(&first_host(&hosts)).await;
+        let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+        proxy.block(true);
+        proxy.cut();
+        wait_state(&zk, SessionState::Disconnected).await;
+        let t0 = tokio::time::Instant::now();
+        let got = if kind == "mutex" {
+            let m = Mutex::new(zk.clone(), &lock).unwrap();
+            m.try_lock(Duration::from_secs(1))
+                .await
+                .map(|g| g.is_some())
+        } else {
+            let s = SemaphoreMutex::new(zk.clone(), &lock).unwrap();
+            s.try_lock(Duration::from_secs(1))
+                .await
+                .map(|g| g.is_some())
+        };
+        let took = t0.elapsed();
+        assert_eq!(got, Ok(false), "{kind}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{kind} try_lock(1 s) took {took:?}"
+        );
+        proxy.block(false);
+        wait_state(&zk, SessionState::Connected).await;
+        // A semaphore's nodes are its leases.
+        let nodes = if kind == "mutex" {
+            lock.clone()
+        } else {
+            format!("{lock}/leases")
+        };
+        let until = tokio::time::Instant::now() + WAIT;
+        while !lock_nodes(&other, &nodes).await.is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            lock_nodes(&other, &nodes).await.is_empty(),
+            "{kind}: a node was left"
+        );
+        zk.close().await.unwrap();
+    }
+    common::delete_all(&other, &root).await;
+}
+
 /// A holder cut off by a silent partition (no reset: it notices only when its reads time
 /// out, two thirds of the session timeout after the last packet) must be told it lost
 /// the lock no later than another client takes it. Its clock runs from when a server last

@@ -338,3 +338,165 @@ async fn close_reports_whether_the_server_closed_the_session() {
     assert_eq!(zk.exists("/").await, Err(Error::Closed));
     common::delete_all(&direct, &root).await;
 }
+
+/// Calls keep the order in which they were made across a reconnect. 3,000 sequential
+/// creates are started one task each, in order, on this one thread (50 between
+/// yields). After the 1,000th the server the session is on goes away and the other
+/// one's answer to the reconnect's handshake is held back until the 2,500th, so calls
+/// pile up (past any queue bound) while the session reconnects and more keep coming
+/// once it drains them.
+/// Every create that succeeded must have a sequence number above those of the creates
+/// started before it (ZooKeeper's FIFO client order). Failed ones (ConnectionLoss for
+/// those in flight at the cut) are left out.
+#[tokio::test]
+async fn calls_keep_their_order_across_a_reconnect() {
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "order").await;
+    let p1 = Proxy::start(&first_host(&hosts)).await;
+    let p2 = Proxy::start(&first_host(&hosts)).await;
+    let zk = Client::builder(&format!("{},{}", p1.addr, p2.addr))
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let (gone, other) = if zk.connected_host() == p1.addr {
+        (&p1, &p2)
+    } else {
+        (&p2, &p1)
+    };
+    let n = 3000u32;
+    let mut calls = Vec::new();
+    for i in 0..n {
+        if i == 1000 {
+            tokio::task::yield_now().await;
+            // The server the session is on goes away (a member killed), and the other
+            // one answers the reconnect's ConnectRequest (length 44 or 45, protocol
+            // version 0 where a request has its xid, never 0) only at the 2,500th.
+            other.hold_on(|b| {
+                b.len() >= 8
+                    && matches!(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), 44 | 45)
+                    && b[4..8] == [0, 0, 0, 0]
+            });
+            gone.block(true);
+            gone.cut();
+        }
+        if i == 2500 {
+            timeout(WAIT, other.holding()).await.expect("no reconnect");
+            other.release();
+        }
+        let zk = zk.clone();
+        let path = format!("{root}/s-");
+        calls.push(tokio::spawn(async move {
+            zk.create(
+                &path,
+                &i.to_be_bytes(),
+                &open_acl_unsafe(),
+                CreateMode::PersistentSequential,
+            )
+            .await
+        }));
+        if i % 50 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut made = Vec::new();
+    for (i, c) in calls.into_iter().enumerate() {
+        match c.await.unwrap() {
+            Ok(path) => made.push((i, path)),
+            Err(Error::ConnectionLoss) => {}
+            Err(e) => panic!("create {i}: {e:?}"),
+        }
+    }
+    // Those queued when a reconnect attempt fails get ConnectionLoss (as the Java
+    // client's); the 500 started after the session came back all succeed.
+    assert!(made.len() >= 500, "only {} creates succeeded", made.len());
+    for w in made.windows(2) {
+        assert!(
+            w[0].1 < w[1].1,
+            "create {} got {} but the later create {} got {}",
+            w[0].0,
+            w[0].1,
+            w[1].0,
+            w[1].1
+        );
+    }
+    zk.close().await.unwrap();
+    common::delete_all(&direct, &root).await;
+}
+
+/// A call takes its place in the session's order when it is first polled, however many
+/// calls are already waiting: calls first polled while the session reconnects (2,000,
+/// more than any queue bound) and polled again only later must still go before calls
+/// first polled after the session came back. With a bounded queue, a call that waited
+/// for room was given a slot when the session drained the queue but took it only at its
+/// next poll, after later calls that found the remaining room had gone ahead.
+#[tokio::test]
+async fn a_call_is_ordered_when_first_polled() {
+    use futures::future::BoxFuture;
+    use futures::FutureExt;
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "first-poll").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = Client::builder(&proxy.addr)
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    // The reconnect's ConnectRequest: length 44 or 45, then protocol version 0.
+    proxy.hold_on(|b| {
+        b.len() >= 8
+            && matches!(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), 44 | 45)
+            && b[4..8] == [0, 0, 0, 0]
+    });
+    proxy.cut();
+    timeout(WAIT, proxy.holding()).await.expect("no reconnect");
+    let call = |i: u32| -> BoxFuture<'static, Result<String>> {
+        let zk = zk.clone();
+        let path = format!("{root}/s-");
+        async move {
+            zk.create(
+                &path,
+                &i.to_be_bytes(),
+                &open_acl_unsafe(),
+                CreateMode::PersistentSequential,
+            )
+            .await
+        }
+        .boxed()
+    };
+    let mut calls: Vec<BoxFuture<'static, Result<String>>> = Vec::new();
+    for i in 0..2000 {
+        let mut c = call(i);
+        assert!(futures::poll!(&mut c).is_pending());
+        calls.push(c);
+    }
+    proxy.release();
+    wait_state(&zk, SessionState::Connected).await;
+    // Let the session drain what it holds; the calls above are not polled meanwhile.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 2000..3000 {
+        let mut c = call(i);
+        let _ = futures::poll!(&mut c);
+        calls.push(c);
+    }
+    let results = futures::future::join_all(calls).await;
+    let made: Vec<(usize, String)> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.unwrap_or_else(|e| panic!("create {i}: {e:?}"))))
+        .collect();
+    for w in made.windows(2) {
+        assert!(
+            w[0].1 < w[1].1,
+            "create {} got {} but the later create {} got {}",
+            w[0].0,
+            w[0].1,
+            w[1].0,
+            w[1].1
+        );
+    }
+    zk.close().await.unwrap();
+    common::delete_all(&direct, &root).await;
+}

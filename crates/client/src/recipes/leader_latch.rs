@@ -96,7 +96,7 @@ impl LeaderLatch {
     pub async fn start(client: Client, path: &str, id: &str) -> Result<LeaderLatch> {
         rzk_proto::path::validate(path, false)?;
         let (abandon, node) =
-            AbandonGuard::create(&client, path, LATCH_NAME, id.as_bytes()).await?;
+            AbandonGuard::create(&client, path, LATCH_NAME, id.as_bytes(), None).await?;
         // From here on nothing awaits: the latch (and its Drop) owns the node.
         abandon.disarm();
         let member = SharedMembership::default();
@@ -246,9 +246,14 @@ impl Participant {
     async fn rejoin(&self) -> Result<()> {
         self.member.lock().node = None;
         loop {
-            let created =
-                AbandonGuard::create(&self.client, &self.path, LATCH_NAME, self.id.as_bytes())
-                    .await;
+            let created = AbandonGuard::create(
+                &self.client,
+                &self.path,
+                LATCH_NAME,
+                self.id.as_bytes(),
+                None,
+            )
+            .await;
             match created {
                 Ok((abandon, node)) => {
                     // Nothing awaits from here on: aborted, the task is at an await.

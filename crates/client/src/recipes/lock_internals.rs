@@ -105,8 +105,23 @@ impl LockCore {
         skip_wait: &(dyn Fn() -> bool + Sync),
     ) -> Result<Option<String>> {
         // Until this attempt ends by itself, dropping its future deletes its node.
-        let (abandon, ours) =
-            AbandonGuard::create(&self.client, &self.base, self.lock_name(), &self.data).await?;
+        let created = AbandonGuard::create(
+            &self.client,
+            &self.base,
+            self.lock_name(),
+            &self.data,
+            deadline,
+        )
+        .await;
+        let (abandon, ours) = match created {
+            Ok(c) => c,
+            // Disconnected until the deadline before our node could be made: not
+            // acquired (a node the create may have made is deleted once reconnected).
+            Err(Error::ConnectionLoss) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
         match self.wait_for_turn(&ours, deadline, skip_wait).await {
             Ok(true) => {
                 abandon.disarm();

@@ -243,8 +243,16 @@ impl SemaphoreMutex {
         deadline: Option<Instant>,
     ) -> Result<Option<(AbandonGuard, String)>> {
         // Until the wait ends by itself, dropping its future deletes the lease node.
-        let (abandon, ours) =
-            AbandonGuard::create(&self.client, &self.leases, LEASE_NAME, b"").await?;
+        let created =
+            AbandonGuard::create(&self.client, &self.leases, LEASE_NAME, b"", deadline).await;
+        let (abandon, ours) = match created {
+            Ok(c) => c,
+            // Disconnected until the deadline before the lease node could be made.
+            Err(Error::ConnectionLoss) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
         match self.wait_for_lease(&ours, deadline).await {
             Ok(true) => Ok(Some((abandon, ours))),
             Ok(false) => abandon.give_up().await.map(|()| None),

@@ -166,17 +166,21 @@ pub async fn create_protected_sequential(
     name: &str,
     data: &[u8],
 ) -> Result<String> {
-    create_protected_sequential_with(client, parent, &protected_prefix(), name, data).await
+    create_protected_sequential_with(client, parent, &protected_prefix(), name, data, None).await
 }
 
 /// [`create_protected_sequential`] with the protected `prefix` chosen by the caller (an
-/// [`AbandonGuard`]'s, so that a create cut short by a dropped future can be found).
+/// [`AbandonGuard`]'s, so that a create cut short by a dropped future can be found),
+/// given up with CONNECTIONLOSS when a reconnect it waits for has not come by
+/// `deadline` (a `try_lock`'s; a request already sent still waits for its answer or for
+/// the connection to be declared lost).
 async fn create_protected_sequential_with(
     client: &Client,
     parent: &str,
     prefix: &str,
     name: &str,
     data: &[u8],
+    deadline: Option<Instant>,
 ) -> Result<String> {
     let prefix = prefix.to_owned();
     let path = child_path(parent, &format!("{prefix}{name}"));
@@ -188,31 +192,28 @@ async fn create_protected_sequential_with(
                 Ok(Some(p)) => return Ok(p),
                 Ok(None) => {}
                 Err(Error::ConnectionLoss) => {
-                    await_reconnect(client, None).await?;
+                    if let Err(e) = await_reconnect(client, deadline).await {
+                        last_err = e;
+                        break;
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
             }
         }
-        match client
-            .create(
-                &path,
-                data,
-                &open_acl_unsafe(),
-                CreateMode::EphemeralSequential,
-            )
-            .await
-        {
+        let acl = open_acl_unsafe();
+        let create = client.create(&path, data, &acl, CreateMode::EphemeralSequential);
+        match create.await {
             Ok(p) => return Ok(p),
             Err(Error::NoNode) => match ensure_path(client, parent).await {
                 Ok(()) => {}
-                Err(Error::ConnectionLoss) => await_reconnect(client, None).await?,
+                Err(Error::ConnectionLoss) => await_reconnect(client, deadline).await?,
                 Err(e) => return Err(e),
             },
             Err(Error::ConnectionLoss) => {
                 maybe_created = true;
                 last_err = Error::ConnectionLoss;
-                if let Err(e) = await_reconnect(client, None).await {
+                if let Err(e) = await_reconnect(client, deadline).await {
                     last_err = e;
                     break;
                 }
@@ -503,12 +504,14 @@ impl AbandonGuard {
     /// Creates a protected ephemeral-sequential `parent/..<name>NNNNNNNNNN`
     /// ([`create_protected_sequential`]) under a guard: until the guard is disarmed or
     /// given up, dropping it (with the acquire's future) deletes the node, or the node
-    /// the create may have made. On error the create has cleaned up after itself.
+    /// the create may have made. On error the create has cleaned up after itself. A
+    /// reconnect the create waits for ends at `deadline` with CONNECTIONLOSS.
     pub(crate) async fn create(
         client: &Client,
         parent: &str,
         name: &str,
         data: &[u8],
+        deadline: Option<Instant>,
     ) -> Result<(AbandonGuard, String)> {
         let mut guard = AbandonGuard {
             client: client.clone(),
@@ -517,7 +520,9 @@ impl AbandonGuard {
             node: None,
             armed: true,
         };
-        match create_protected_sequential_with(client, parent, &guard.prefix, name, data).await {
+        match create_protected_sequential_with(client, parent, &guard.prefix, name, data, deadline)
+            .await
+        {
             Ok(node) => {
                 guard.node = Some(node.clone());
                 Ok((guard, node))

@@ -2,8 +2,14 @@
 //!
 //! The task (`task.rs`) connects, handshakes, logs in with SASL (`sasl_login.rs`), re-authenticates and re-registers watches
 //! after reconnecting, pipelines requests (xid allocation, FIFO of pending replies), pings,
-//! and publishes the session state. Handles talk to it only through a bounded command
-//! channel ([`COMMAND_QUEUE`]). Nothing outside this module touches the socket.
+//! and publishes the session state. Handles talk to it only through a command channel,
+//! queued into when a call's future is first polled: calls reach the socket in that
+//! order, a reconnect included (ZooKeeper's FIFO client order). The channel is
+//! unbounded because a bounded one let a call that waited for room be overtaken by a
+//! later one that found it (`tests/session_faults.rs`); a request waiting there costs
+//! what it would cost in its caller's future, and the task stops taking commands while
+//! the socket's backlog or the unanswered requests are at their bounds. Nothing outside
+//! this module touches the socket.
 
 mod frame;
 mod sasl_login;
@@ -21,9 +27,6 @@ use crate::connect_string::ConnectString;
 use crate::error::Result;
 use crate::types::SessionState;
 use crate::watch::WatchReg;
-
-/// Commands a handle may queue before `send` waits.
-pub const COMMAND_QUEUE: usize = 1024;
 
 /// A reply body (after the reply header).
 #[derive(Debug)]
@@ -114,14 +117,14 @@ pub(crate) struct SessionConfig {
 
 /// Handles to a running session task.
 pub(crate) struct Started {
-    pub tx: mpsc::Sender<Command>,
+    pub tx: mpsc::UnboundedSender<Command>,
     pub state: watch::Receiver<SessionState>,
     pub shared: Arc<Shared>,
 }
 
 /// Spawns the session task on the current tokio runtime.
 pub(crate) fn start(cfg: SessionConfig) -> Started {
-    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (tx, rx) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = watch::channel(SessionState::Disconnected);
     let shared = Arc::new(Shared::default());
     let task = task::SessionTask::new(cfg, rx, state_tx, shared.clone());

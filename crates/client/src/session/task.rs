@@ -85,7 +85,7 @@ enum ConnectError {
 
 pub(crate) struct SessionTask {
     cfg: SessionConfig,
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::UnboundedReceiver<Command>,
     rx_closed: bool,
     state_tx: watch::Sender<SessionState>,
     shared: Arc<Shared>,
@@ -110,7 +110,7 @@ pub(crate) struct SessionTask {
 impl SessionTask {
     pub fn new(
         cfg: SessionConfig,
-        rx: mpsc::Receiver<Command>,
+        rx: mpsc::UnboundedReceiver<Command>,
         state_tx: watch::Sender<SessionState>,
         shared: Arc<Shared>,
     ) -> Self {
