@@ -326,6 +326,40 @@ async fn try_lock_called_while_disconnected_keeps_its_deadline() {
     common::delete_all(&other, &root).await;
 }
 
+/// A holder whose process stood still past its session timeout (here: its runtime's one
+/// thread blocked for 3 s with a 2 s session, as a SIGSTOP or a long GC pause would)
+/// hears from `is_acquired` / `has_leadership` at once that it may have lost the lock
+/// or the leadership, before its loss monitor had a chance to run: the server may have
+/// expired the session meanwhile (it answered true then; found by a break-it review).
+#[tokio::test]
+async fn a_holder_that_stood_still_is_not_told_it_still_holds() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "stoodstill").await;
+    let zk = Client::builder(&hosts)
+        .session_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let m = Mutex::new(zk.clone(), &format!("{root}/lock")).unwrap();
+    let g = m.lock().await.unwrap();
+    let latch = LeaderLatch::start(zk.clone(), &format!("{root}/latch"), "a")
+        .await
+        .unwrap();
+    assert!(latch.await_leadership(WAIT).await.unwrap());
+    assert!(m.is_acquired().await && latch.has_leadership());
+    // Nothing else runs on this thread meanwhile: no ping, no monitor.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!m.is_acquired().await, "is_acquired after standing still");
+    assert!(
+        !latch.has_leadership(),
+        "has_leadership after standing still"
+    );
+    drop(g);
+    drop(latch);
+    common::delete_all(&other, &root).await;
+}
+
 /// A holder cut off by a silent partition (no reset: it notices only when its reads time
 /// out, two thirds of the session timeout after the last packet) must be told it lost
 /// the lock no later than another client takes it. Its clock runs from when a server last

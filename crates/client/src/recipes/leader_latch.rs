@@ -127,11 +127,12 @@ impl LeaderLatch {
         })
     }
 
-    /// True while this participant is the leader and connected.
+    /// True while this participant is the leader and connected (and a server heard
+    /// from the session within half a session timeout).
     ///
     /// Curator: `LeaderLatch.hasLeadership()`.
     pub fn has_leadership(&self) -> bool {
-        *self.leader.borrow()
+        *self.leader.borrow() && !super::util::heard_too_long_ago(&self.client)
     }
 
     /// A receiver of leadership changes.

@@ -263,8 +263,10 @@ impl Mutex {
         }
     }
 
-    /// True while this value holds the lock and no loss was detected. Answers at once,
-    /// also while another task of this value is waiting to acquire (false then).
+    /// True while this value holds the lock, no loss was detected, and a server heard
+    /// from the session within half a session timeout (false at once after the process
+    /// was stopped that long, before the loss is reported). Answers at once, also while
+    /// another task of this value is waiting to acquire (false then).
     ///
     /// Curator: `InterProcessMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
@@ -296,6 +298,7 @@ impl Mutex {
     /// [`Mutex::is_acquired`] without the `async`.
     fn holds_now(&self) -> bool {
         matches!(&*self.state(), Some(h) if h.lost.borrow().is_none())
+            && !super::util::heard_too_long_ago(&self.core.client)
     }
 
     /// This value's hold, locked for a moment (never across an `.await`).

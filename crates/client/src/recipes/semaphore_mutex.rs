@@ -326,6 +326,7 @@ impl SemaphoreMutex {
     /// Curator: `InterProcessSemaphoreMutex.isAcquiredInThisProcess()`.
     pub async fn is_acquired(&self) -> bool {
         matches!(&*self.held.lock().await, Some(l) if l.lost.borrow().is_none())
+            && !super::util::heard_too_long_ago(&self.client)
     }
 
     /// Resolves when the held lease is lost (at once with `NotHeld` if not held).

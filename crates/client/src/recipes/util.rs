@@ -824,7 +824,7 @@ async fn monitor(
                         // it is noticed (as Curator's SUSPENDED): in the worst case that
                         // is when the leader may first expire the session (the recipes
                         // module, "Locks and time").
-                        let limit = (client.session_timeout() / 2).max(Duration::from_millis(100));
+                        let limit = hold_limit(client);
                         let until = client.heard_at().unwrap_or_else(Instant::now) + limit;
                         // A read-only server is not the quorum: the session may still
                         // expire there (and a read-only server never touches it).
@@ -851,6 +851,30 @@ async fn monitor(
             }
         }
     }
+}
+
+/// How long after a server last heard from a session its holds count as lost while it
+/// is not connected ([`monitor`]'s limit): half a session timeout (at least 100 ms).
+pub(crate) fn hold_limit(client: &Client) -> Duration {
+    (client.session_timeout() / 2).max(Duration::from_millis(100))
+}
+
+/// Whether the session's holds may be gone: a server last heard from it longer ago than
+/// [`hold_limit`] while it is not connected, or than two thirds of a session timeout
+/// (the earliest the leader may expire it, [`monitor`]) even while the state still says
+/// connected (a process that was stopped answers before its tasks noticed anything). An
+/// idle connected session is heard every third of a timeout, so this stays false while
+/// it is fine. `is_acquired` and `has_leadership` answer false then, before the loss
+/// monitor (which has to run first) reports it.
+pub(crate) fn heard_too_long_ago(client: &Client) -> bool {
+    let limit = if client.state().is_connected() {
+        client.session_timeout() * 2 / 3
+    } else {
+        hold_limit(client)
+    };
+    client
+        .heard_at()
+        .is_some_and(|at| Instant::now() >= at + limit)
 }
 
 /// Waits until `rx` reports a loss.
