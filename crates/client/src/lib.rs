@@ -1,7 +1,13 @@
 //! rzk-client: an async (tokio) ZooKeeper client and Curator-compatible recipes.
 //!
 //! One background task per session owns the socket (see `session`); [`Client`] handles
-//! send it requests. Errors are typed ([`Error`], one variant per ZooKeeper code). Watches
+//! send it requests. A request takes its place in the session's order when its future is
+//! first polled, and the server applies and answers a session's requests in that order,
+//! across reconnects too (ZooKeeper's FIFO client order; the Java client orders by call,
+//! which for an `async fn` is its first poll: to pipeline in a given order, poll the
+//! calls in that order, e.g. spawn them one after another on a current-thread runtime;
+//! `join_all` over many calls and work-stealing runtimes poll in no set order). Errors
+//! are typed ([`Error`], one variant per ZooKeeper code). Watches
 //! are futures ([`OneshotWatch`]) or streams ([`WatchStream`]). Recipes live in [`recipes`].
 //!
 //! ```no_run
