@@ -426,20 +426,29 @@ def run_kind(env, kind, base):
 
     def cert_reload():
         # client.certReload: a key store replaced on disk is served to new connections;
-        # a session opened before keeps working.
-        ks = env.cert(f"reload-{kind}.pem")
-        shutil.copy(env.cert("server-keystore.pem"), ks)
+        # a session opened before keeps working. The store is a PKCS12 file whose
+        # password comes from ssl.keyStore.passwordPath; the replacement has another
+        # password, written to that file first (read again at each reload, as ZooKeeper's
+        # X509Util does).
+        ks, pw = env.cert(f"reload-{kind}.p12"), env.cert(f"reload-{kind}.pw")
+        shutil.copy(env.cert("server.p12"), ks)
+        with open(pw, "w") as f:
+            f.write(certs.PASSWORD + "\n")
+        subprocess.run(["openssl", "pkcs12", "-export", "-in", env.cert("rogue.pem"),
+                        "-inkey", env.cert("rogue.key"), "-out", ks + ".rotated",
+                        "-passout", "pass:rotated-pw"], check=True, capture_output=True)
         env.start(kind, "reload", base + 8, [
             f"secureClientPort={base + 9}", "secureClientPortAddress=127.0.0.1",
             f"serverCnxnFactory={NETTY}", "client.certReload=true",
-            f"ssl.keyStore.location={ks}", f"ssl.trustStore.location={env.cert('ca.pem')}",
-            "ssl.clientAuth=none"])
+            f"ssl.keyStore.location={ks}", f"ssl.keyStore.passwordPath={pw}",
+            f"ssl.trustStore.location={env.cert('ca.pem')}", "ssl.clientAuth=none"])
         assert served_cert(base + 9) == der(env.cert("server.pem"))
         z = env.kazoo(base + 9)
         z.create("/reload", b"r")
-        tmp = ks + ".new"
-        shutil.copy(env.cert("rogue-keystore.pem"), tmp)
-        os.replace(tmp, ks)
+        with open(pw + ".new", "w") as f:
+            f.write("rotated-pw\n")
+        os.replace(pw + ".new", pw)
+        os.replace(ks + ".rotated", ks)
         zkproc.wait_until(lambda: served_cert(base + 9) == der(env.cert("rogue.pem")), 20,
                           "the replaced certificate on new connections")
         assert z.get("/reload")[0] == b"r", "the open session broke"

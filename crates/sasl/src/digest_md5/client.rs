@@ -266,7 +266,7 @@ mod tests {
             panic!("challenge expected")
         };
         let resp = c.step(&ch).unwrap().expect("a response");
-        let Step::Success { token, user } = s.step(&resp, pw)? else {
+        let Step::Success { token, user, .. } = s.step(&resp, pw)? else {
             panic!("success expected")
         };
         assert_eq!(c.step(&token), Ok(None));

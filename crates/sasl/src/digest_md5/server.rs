@@ -71,6 +71,8 @@ pub enum Step {
         token: Vec<u8>,
         /// The authentication id (user name).
         user: String,
+        /// The authorization id the client asked for (`authzid`), if it sent one.
+        authzid: Option<String>,
     },
 }
 
@@ -249,6 +251,10 @@ fn verify<'p>(
     let Some(password) = password_of(&user) else {
         return Err(DigestError::UnknownUser(user));
     };
+    let authzid_text = match r.authzid.as_deref() {
+        Some(a) => Some(utf8(a.to_vec(), "authzid is not UTF-8")?),
+        None => None,
+    };
     let authzid = r.authzid.as_deref();
     let input = DigestInput {
         user: &user,
@@ -267,7 +273,11 @@ fn verify<'p>(
     let rspauth = input.rspauth();
     let mut token = b"rspauth=".to_vec();
     token.extend_from_slice(&rspauth);
-    Ok(Step::Success { token, user })
+    Ok(Step::Success {
+        token,
+        user,
+        authzid: authzid_text,
+    })
 }
 
 #[cfg(test)]
@@ -314,7 +324,7 @@ mod tests {
             b"realm=\"zk-sasl-md5\",nonce=\"N0nce\",charset=utf-8,algorithm=md5-sess"
         );
         let step = s.step(&client("bob", "bobpw", "N0nce"), pw).unwrap();
-        let Step::Success { token, user } = step else {
+        let Step::Success { token, user, .. } = step else {
             panic!("success expected")
         };
         assert_eq!(user, "bob");

@@ -56,7 +56,7 @@ impl SaslServer {
         }
         match self.mech.step(token, |u| settings.sasl_password(u)) {
             Ok(Step::Challenge(c)) => SaslOutcome::Reply(Some(c)),
-            Ok(Step::Success { token, user }) => {
+            Ok(Step::Success { token, user, .. }) => {
                 let is_super = settings.is_sasl_super_user(&user);
                 SaslOutcome::Authenticated {
                     token,

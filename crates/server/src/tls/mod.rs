@@ -118,6 +118,19 @@ pub struct StoreSpec {
     pub ty: StoreType,
     /// The key naming the location (for messages).
     pub key: String,
+    /// `*.passwordPath` (with its key, for messages): read again when the stores are
+    /// reloaded ([`TlsSettings::refreshed`]), as ZooKeeper's `X509Util` does.
+    pub password_path: Option<(PathBuf, String)>,
+}
+
+/// The password in `path` (its first line's end stripped), as `*.passwordPath` gives it.
+fn read_password_file(path: &std::path::Path, key: &str) -> Result<Password, TlsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TlsError::Invalid {
+        key: key.to_owned(),
+        value: path.display().to_string(),
+        reason: format!("cannot read the password file: {e}"),
+    })?;
+    Ok(Password(text.trim_end_matches(['\r', '\n']).to_owned()))
 }
 
 /// The TLS settings under one prefix (`ssl.` or `ssl.quorum.`).
@@ -205,6 +218,7 @@ fn jvm_default_trust_store(cfg: &Config) -> Result<Option<StoreSpec>, TlsError> 
         ),
         ty,
         key: loc_key.to_owned(),
+        password_path: None,
     }))
 }
 
@@ -289,14 +303,12 @@ impl TlsSettings {
             let Some(location) = get(&format!("{what}.location")).filter(|l| !l.is_empty()) else {
                 return Ok(None);
             };
-            let mut password = get(&format!("{what}.password")).unwrap_or_default();
-            if let Some(p) = get(&format!("{what}.passwordPath")).filter(|p| !p.is_empty()) {
-                let text = std::fs::read_to_string(&p).map_err(|e| TlsError::Invalid {
-                    key: key(&format!("{what}.passwordPath")),
-                    value: p.clone(),
-                    reason: format!("cannot read the password file: {e}"),
-                })?;
-                password = text.trim_end_matches(['\r', '\n']).to_owned();
+            let mut password = Password(get(&format!("{what}.password")).unwrap_or_default());
+            let password_path = get(&format!("{what}.passwordPath"))
+                .filter(|p| !p.is_empty())
+                .map(|p| (PathBuf::from(p), key(&format!("{what}.passwordPath"))));
+            if let Some((p, k)) = &password_path {
+                password = read_password_file(p, k)?;
             }
             let type_key = key(&format!("{what}.type"));
             let ty = match get(&format!("{what}.type")).filter(|t| !t.is_empty()) {
@@ -321,9 +333,10 @@ impl TlsSettings {
             }
             Ok(Some(StoreSpec {
                 location: PathBuf::from(location),
-                password: Password(password),
+                password,
                 ty,
                 key: loc_key,
+                password_path,
             }))
         };
         let key_store = store("keyStore")?;
@@ -462,14 +475,29 @@ impl TlsSettings {
         }
     }
 
-    /// The key and trust store files these settings read (those that are set), for
-    /// [`reload::watch`].
+    /// The files these settings read (the key and trust stores and their password
+    /// files, those that are set), for [`reload::watch`].
     pub fn store_files(&self) -> Vec<PathBuf> {
-        [&self.key_store, &self.trust_store]
-            .into_iter()
-            .flatten()
-            .map(|s| s.location.clone())
-            .collect()
+        let mut files = Vec::new();
+        for s in [&self.key_store, &self.trust_store].into_iter().flatten() {
+            files.push(s.location.clone());
+            if let Some((p, _)) = &s.password_path {
+                files.push(p.clone());
+            }
+        }
+        files
+    }
+
+    /// The same settings with the passwords of `*.passwordPath` files read again (a
+    /// rotated store usually comes with a new password). Errors name the key.
+    pub fn refreshed(&self) -> Result<TlsSettings, TlsError> {
+        let mut s = self.clone();
+        for spec in [&mut s.key_store, &mut s.trust_store].into_iter().flatten() {
+            if let Some((p, k)) = &spec.password_path {
+                spec.password = read_password_file(p, k)?;
+            }
+        }
+        Ok(s)
     }
 
     /// The key store's key and chain; an error naming `*.keyStore.location` if unset.
@@ -978,7 +1006,7 @@ struct ServerSide(TlsSettings);
 impl reload::Rebuild for ServerSide {
     type Output = Arc<ServerConfig>;
     fn rebuild(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        self.0.server_config()
+        self.0.refreshed()?.server_config()
     }
 }
 
@@ -988,7 +1016,8 @@ struct BothSides(TlsSettings);
 impl reload::Rebuild for BothSides {
     type Output = (Arc<ServerConfig>, Arc<ClientConfig>);
     fn rebuild(&self) -> Result<Self::Output, TlsError> {
-        Ok((self.0.server_config()?, self.0.client_config()?))
+        let s = self.0.refreshed()?;
+        Ok((s.server_config()?, s.client_config()?))
     }
 }
 

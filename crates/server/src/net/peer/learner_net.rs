@@ -267,13 +267,13 @@ pub async fn connect(
         Ok(s) => s,
         Err(e) => {
             // Once per attempt; attempts follow elections, so this cannot flood.
-            tracing::warn!(%peer, %addr, "cannot connect to leader {peer} at quorum address {addr}: {e}");
+            tracing::warn!(%peer, %addr, "cannot connect to learner master {peer} (the leader, or an observer master) at {addr}: {e}");
             let _ = events.send(Event::LinkClosed { peer, link });
             return;
         }
     };
     if let Some(sasl) = &sasl {
-        let to = format!("leader {peer} at {addr}");
+        let to = format!("learner master {peer} at {addr}");
         if let Err(e) = sasl.login(&mut s, &to, timeout).await {
             tracing::warn!("{e}");
             let _ = events.send(Event::LinkClosed { peer, link });

@@ -106,6 +106,9 @@ pub struct QuorumSasl {
     login: jaas::DigestLogin,
     /// The server section's users.
     users: BTreeMap<String, Secret>,
+    /// The hosts of the `server.N` lines: a login whose authorization id names a host
+    /// (`user/host@realm`) must name one of them (ZooKeeper's `authzHosts`).
+    member_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for QuorumSasl {
@@ -240,6 +243,7 @@ impl QuorumSasl {
             server_require,
             login,
             users,
+            member_hosts: cfg.servers.values().map(|q| q.host.clone()).collect(),
         })
     }
 
@@ -324,7 +328,18 @@ impl QuorumSasl {
                     write_packet(&mut s.wr, Status::InProgress, &c).await?;
                     token = read_packet(&mut s.rd).await?.1;
                 }
-                Ok(Step::Success { token, user }) => {
+                Ok(Step::Success {
+                    token,
+                    user,
+                    authzid,
+                }) => {
+                    if !self.authorized(&user, authzid.as_deref()) {
+                        let _ = write_packet(&mut s.wr, Status::Error, &[]).await;
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            format!("{user:?} is not authorized to join the ensemble"),
+                        ));
+                    }
                     write_packet(&mut s.wr, Status::Success, &token).await?;
                     tracing::debug!(%from, %user, "quorum SASL login accepted");
                     return Ok(());
@@ -338,6 +353,24 @@ impl QuorumSasl {
                 }
             }
         }
+    }
+}
+
+impl QuorumSasl {
+    /// ZooKeeper's `SaslQuorumServerCallbackHandler` authorization: the authorization id
+    /// (the user's own when the client sent none) must be the user, and one of the form
+    /// `name/host@realm` must name a member's host.
+    fn authorized(&self, user: &str, authzid: Option<&str>) -> bool {
+        let authz = authzid.unwrap_or(user);
+        if authz != user {
+            return false;
+        }
+        // Java's `split("[/@]")`: trailing empty parts dropped.
+        let mut parts: Vec<&str> = authz.split(['/', '@']).collect();
+        while parts.last().is_some_and(|p| p.is_empty()) {
+            parts.pop();
+        }
+        parts.len() != 3 || self.member_hosts.iter().any(|h| h == parts[1])
     }
 }
 
@@ -427,7 +460,28 @@ mod tests {
                 password: Secret::new(pw),
             },
             users: [("test".to_owned(), Secret::new("secret"))].into(),
+            member_hosts: vec!["127.0.0.1".into()],
         }
+    }
+
+    #[test]
+    fn authorization_as_zookeeper_checks_it() {
+        let s = sasl(true, true, "x");
+        assert!(s.authorized("test", None));
+        assert!(s.authorized("test", Some("test")));
+        assert!(
+            !s.authorized("test", Some("other")),
+            "another authorization id"
+        );
+        assert!(s.authorized("zk/127.0.0.1@R", None));
+        assert!(
+            !s.authorized("zk/10.0.0.9@R", None),
+            "a host outside the ensemble"
+        );
+        assert!(
+            s.authorized("zk/10.0.0.9@", None),
+            "two parts once the empty one goes"
+        );
     }
 
     fn pair() -> (PeerStream, PeerStream) {
