@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs test executables of one package as `cargo test --workspace` built them:
 #   scripts/built-tests.sh PACKAGE [TEST-TARGET ...] [-- TEST-ARGS ...]
+# PACKAGE `!NAME` runs those of every package but NAME.
 # e.g. `scripts/built-tests.sh rzk-client -- --test-threads=2`, `scripts/built-tests.sh rzk dump bench`.
 # Why not `cargo test -p PACKAGE`: cargo unifies features over the packages selected, so
 # `-p rzk-client` alone rebuilds ~30 crates with another feature set (about 90 s of a CI
@@ -27,7 +28,7 @@ for line in sys.stdin:
     # directory is named as the package.
     url, _, frag = m["package_id"].partition("#")
     name = frag.split("@")[0] if "@" in frag else url.rstrip("/").rsplit("/", 1)[-1]
-    if name != pkg:
+    if (name == pkg[1:]) if pkg.startswith("!") else (name != pkg):
         continue
     if targets and m["target"]["name"] not in targets:
         continue
