@@ -339,6 +339,14 @@ async fn close_reports_whether_the_server_closed_the_session() {
     common::delete_all(&direct, &root).await;
 }
 
+/// Whether bytes a client sends open a ConnectRequest: length 44 or 45, then protocol
+/// version 0 (where a request has its xid, never 0).
+fn is_connect_request(b: &[u8]) -> bool {
+    b.len() >= 8
+        && matches!(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), 44 | 45)
+        && b[4..8] == [0, 0, 0, 0]
+}
+
 /// Calls keep the order in which they were made across a reconnect. 3,000 sequential
 /// creates are started one task each, in order, on this one thread (50 between
 /// yields). After the 1,000th the server the session is on goes away and the other
@@ -371,13 +379,8 @@ async fn calls_keep_their_order_across_a_reconnect() {
         if i == 1000 {
             tokio::task::yield_now().await;
             // The server the session is on goes away (a member killed), and the other
-            // one answers the reconnect's ConnectRequest (length 44 or 45, protocol
-            // version 0 where a request has its xid, never 0) only at the 2,500th.
-            other.hold_on(|b| {
-                b.len() >= 8
-                    && matches!(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), 44 | 45)
-                    && b[4..8] == [0, 0, 0, 0]
-            });
+            // one answers the reconnect's handshake only at the 2,500th.
+            other.hold_on(is_connect_request);
             gone.block(true);
             gone.cut();
         }
@@ -444,12 +447,7 @@ async fn a_call_is_ordered_when_first_polled() {
         .connect()
         .await
         .unwrap();
-    // The reconnect's ConnectRequest: length 44 or 45, then protocol version 0.
-    proxy.hold_on(|b| {
-        b.len() >= 8
-            && matches!(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), 44 | 45)
-            && b[4..8] == [0, 0, 0, 0]
-    });
+    proxy.hold_on(is_connect_request);
     proxy.cut();
     timeout(WAIT, proxy.holding()).await.expect("no reconnect");
     let call = |i: u32| -> BoxFuture<'static, Result<String>> {

@@ -985,18 +985,16 @@ impl ClientTls {
     /// files on the current tokio runtime ([`reload::watch`]); the watcher ends with
     /// the last holder of `self`. Nothing otherwise.
     pub fn start_reloading(self: &Arc<Self>) {
-        let Some(s) = &self.reload else { return };
-        let files = s.store_files();
-        if files.is_empty() {
-            return;
+        if let Some(s) = &self.reload {
+            let install = |t: &ClientTls, c| t.server.set(c);
+            reload::watch(
+                CLIENT_PREFIX,
+                s.store_files(),
+                Arc::downgrade(self),
+                ServerSide(s.clone()),
+                install,
+            );
         }
-        reload::watch(
-            CLIENT_PREFIX,
-            files,
-            Arc::downgrade(self),
-            ServerSide(s.clone()),
-            |t: &ClientTls, c| t.server.set(c),
-        );
     }
 }
 
@@ -1045,21 +1043,19 @@ impl QuorumTls {
     /// trust store files on the current tokio runtime ([`reload::watch`]); the watcher
     /// ends with the last holder of `self`. Nothing otherwise.
     pub fn start_reloading(self: &Arc<Self>) {
-        let Some(s) = &self.reload else { return };
-        let files = s.store_files();
-        if files.is_empty() {
-            return;
-        }
-        reload::watch(
-            QUORUM_PREFIX,
-            files,
-            Arc::downgrade(self),
-            BothSides(s.clone()),
-            |t: &QuorumTls, (server, client)| {
+        if let Some(s) = &self.reload {
+            let install = |t: &QuorumTls, (server, client)| {
                 t.server.set(server);
                 t.client.set(client);
-            },
-        );
+            };
+            reload::watch(
+                QUORUM_PREFIX,
+                s.store_files(),
+                Arc::downgrade(self),
+                BothSides(s.clone()),
+                install,
+            );
+        }
     }
 
     /// `None` when neither `sslQuorum` nor `portUnification` is on (plaintext peers only).
