@@ -373,41 +373,45 @@ impl AuthSettings {
                 section: section_name,
             });
         };
-        let mut users = BTreeMap::new();
-        for m in &section.modules {
-            let class = m.class.as_str();
-            if class.contains("Krb5LoginModule") || class.to_ascii_lowercase().contains("kerberos")
-            {
-                return Err(AuthConfigError::Module {
-                    section: section_name,
-                    path,
-                    reason: format!(
-                        "login module {class}: Kerberos (GSSAPI) is not supported by rzk; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
-                    ),
-                });
-            }
-            if class != DIGEST_LOGIN_MODULE {
-                return Err(AuthConfigError::Module {
-                    section: section_name,
-                    path,
-                    reason: format!(
-                        "login module {class} is not supported by rzk; only {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5) is"
-                    ),
-                });
-            }
-            for (k, v) in &m.options {
-                if let Some(user) = k.strip_prefix("user_") {
-                    users.insert(user.to_owned(), v.clone());
-                }
-            }
-        }
+        let users = digest_users(section).map_err(|reason| AuthConfigError::Module {
+            section: section_name,
+            path,
+            reason,
+        })?;
         let n = users.len();
         self.sasl = Some(Arc::new(SaslUsers { users }));
         Ok(JaasOutcome::Users(n))
     }
 }
 
-fn read_limited(path: &Path) -> std::io::Result<String> {
+/// The DIGEST-MD5 users of a JAAS server section: its `user_<name>="<password>"` options
+/// (the server section of the client port, or the quorum's `QuorumServer`). Errors say
+/// why a login module is refused (Kerberos, or any module but `DigestLoginModule`).
+pub(crate) fn digest_users(section: &jaas::Section) -> Result<BTreeMap<String, Secret>, String> {
+    let mut users = BTreeMap::new();
+    for m in &section.modules {
+        let class = m.class.as_str();
+        if class.contains("Krb5LoginModule") || class.to_ascii_lowercase().contains("kerberos") {
+            return Err(format!(
+                "login module {class}: Kerberos (GSSAPI) is not supported by rzk; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
+            ));
+        }
+        if class != DIGEST_LOGIN_MODULE {
+            return Err(format!(
+                "login module {class} is not supported by rzk; only {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5) is"
+            ));
+        }
+        for (k, v) in &m.options {
+            if let Some(user) = k.strip_prefix("user_") {
+                users.insert(user.to_owned(), v.clone());
+            }
+        }
+    }
+    Ok(users)
+}
+
+/// The JAAS file at `path`, at most [`MAX_JAAS_BYTES`] of it.
+pub(crate) fn read_limited(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let f = std::fs::File::open(path)?;
     let mut s = String::new();

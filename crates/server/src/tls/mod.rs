@@ -986,36 +986,17 @@ impl ClientTls {
     /// the last holder of `self`. Nothing otherwise.
     pub fn start_reloading(self: &Arc<Self>) {
         if let Some(s) = &self.reload {
+            let again = s.clone();
+            let rebuild = move || again.refreshed()?.server_config();
             let install = |t: &ClientTls, c| t.server.set(c);
             reload::watch(
                 CLIENT_PREFIX,
                 s.store_files(),
                 Arc::downgrade(self),
-                ServerSide(s.clone()),
+                rebuild,
                 install,
             );
         }
-    }
-}
-
-/// Builds a server configuration again ([`reload::Rebuild`]).
-struct ServerSide(TlsSettings);
-
-impl reload::Rebuild for ServerSide {
-    type Output = Arc<ServerConfig>;
-    fn rebuild(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        self.0.refreshed()?.server_config()
-    }
-}
-
-/// Builds both sides again ([`reload::Rebuild`]).
-struct BothSides(TlsSettings);
-
-impl reload::Rebuild for BothSides {
-    type Output = (Arc<ServerConfig>, Arc<ClientConfig>);
-    fn rebuild(&self) -> Result<Self::Output, TlsError> {
-        let s = self.0.refreshed()?;
-        Ok((s.server_config()?, s.client_config()?))
     }
 }
 
@@ -1048,11 +1029,16 @@ impl QuorumTls {
                 t.server.set(server);
                 t.client.set(client);
             };
+            let again = s.clone();
+            let rebuild = move || {
+                let s = again.refreshed()?;
+                Ok((s.server_config()?, s.client_config()?))
+            };
             reload::watch(
                 QUORUM_PREFIX,
                 s.store_files(),
                 Arc::downgrade(self),
-                BothSides(s.clone()),
+                rebuild,
                 install,
             );
         }

@@ -67,23 +67,24 @@ fn stamp(path: &PathBuf) -> Stamp {
     ))
 }
 
-/// Starts the watcher of `files` (the key and trust store locations) on the current
-/// tokio runtime. When any of them changes it calls `rebuild` (on a blocking thread) and
-/// hands the result to `install`; an error is logged with `what` (`ssl.` or
-/// `ssl.quorum.`) and the configuration in use stays. The task ends when `owner` is
-/// gone (the server that used the configurations has stopped) or the runtime stops.
-/// Nothing is started when `files` is empty.
+/// Starts the watcher of `files` (the key and trust stores and their password files) on
+/// the current tokio runtime. When any of them changes it calls `rebuild` (on a
+/// blocking thread: it reads the stores again, errors naming the key) and hands the
+/// result to `install`; an error is logged with `what` (`ssl.` or `ssl.quorum.`) and the
+/// configuration in use stays. The task ends when `owner` is gone (the server that used
+/// the configurations has stopped) or the runtime stops. Nothing is started when
+/// `files` is empty.
 ///
 /// Panics if called outside a tokio runtime.
-pub fn watch<O, B>(
+pub fn watch<O, T>(
     what: &'static str,
     files: Vec<PathBuf>,
     owner: Weak<O>,
-    rebuild: B,
-    install: fn(&O, B::Output),
+    rebuild: impl Fn() -> Result<T, TlsError> + Send + Sync + 'static,
+    install: impl Fn(&O, T) + Send + 'static,
 ) where
     O: Send + Sync + 'static,
-    B: Rebuild,
+    T: Send + 'static,
 {
     if files.is_empty() {
         return;
@@ -104,7 +105,7 @@ pub fn watch<O, B>(
             }
             seen = now;
             let r = rebuild.clone();
-            let built = match tokio::task::spawn_blocking(move || r.rebuild()).await {
+            let built = match tokio::task::spawn_blocking(move || r()).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("reloading the {what}* certificates failed: {e}");
@@ -125,14 +126,6 @@ pub fn watch<O, B>(
     });
 }
 
-/// Builds the configurations again from the settings read at start-up.
-pub trait Rebuild: Send + Sync + 'static {
-    /// What [`watch`]'s `install` receives.
-    type Output: Send + 'static;
-    /// Reads the stores again. Errors name the key, as at start-up.
-    fn rebuild(&self) -> Result<Self::Output, TlsError>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,12 +139,14 @@ mod tests {
         assert_eq!(*l.get(), 2);
     }
 
-    struct Counting(Arc<std::sync::atomic::AtomicUsize>, bool);
-    impl Rebuild for Counting {
-        type Output = usize;
-        fn rebuild(&self) -> Result<usize, TlsError> {
-            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            if self.1 {
+    /// A rebuild that counts its calls and fails when `fail`.
+    fn counting(
+        tried: Arc<std::sync::atomic::AtomicUsize>,
+        fail: bool,
+    ) -> impl Fn() -> Result<usize, TlsError> + Send + Sync + 'static {
+        move || {
+            let n = tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if fail {
                 return Err(TlsError::Missing {
                     key: "ssl.keyStore.location".into(),
                     reason: "test".into(),
@@ -167,12 +162,12 @@ mod tests {
         let f = dir.path().join("ks.pem");
         std::fs::write(&f, "a").unwrap();
         let owner = Arc::new(Live::new(Arc::new(0usize)));
-        let install: fn(&Live<usize>, usize) = |l, v| l.set(Arc::new(v));
+        let install = |l: &Live<usize>, v: usize| l.set(Arc::new(v));
         watch(
             "ssl.",
             vec![f.clone()],
             Arc::downgrade(&owner),
-            Counting(Default::default(), false),
+            counting(Default::default(), false),
             install,
         );
         tokio::time::sleep(POLL * 2).await;
@@ -190,7 +185,7 @@ mod tests {
             "ssl.",
             vec![f.clone()],
             Arc::downgrade(&failing),
-            Counting(tried.clone(), true),
+            counting(tried.clone(), true),
             install,
         );
         tokio::time::sleep(POLL * 2).await;

@@ -23,7 +23,7 @@
 use crate::config::Config;
 use crate::net::peer::stream::PeerStream;
 use rzk_sasl::digest_md5::{DigestMd5Client, DigestMd5Server, Step, QUORUM};
-use rzk_sasl::jaas::{self, DIGEST_LOGIN_MODULE};
+use rzk_sasl::jaas;
 use rzk_sasl::Secret;
 use std::collections::BTreeMap;
 use std::io;
@@ -121,16 +121,15 @@ impl std::fmt::Debug for QuorumSasl {
     }
 }
 
+/// A `quorum.auth.*` switch: `true` or `false` in any case (ZooKeeper's
+/// `QuorumPeerConfig.parseBoolean`), false when unset.
 fn switch(cfg: &Config, key: &'static str) -> Result<bool, QuorumSaslError> {
-    match crate::tls::property(cfg, key).map(str::trim) {
-        None => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(QuorumSaslError::NotABoolean {
-            key,
-            value: v.to_owned(),
-        }),
-    }
+    crate::tls::bool_property(cfg, key, false).map_err(|_| QuorumSaslError::NotABoolean {
+        key,
+        value: crate::tls::property(cfg, key)
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 impl QuorumSasl {
@@ -192,10 +191,11 @@ impl QuorumSasl {
                 server: server_section,
             });
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| QuorumSaslError::Jaas {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            crate::auth::settings::read_limited(&path).map_err(|e| QuorumSaslError::Jaas {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let file = jaas::parse(&text).map_err(|e| QuorumSaslError::Jaas {
             path: path.clone(),
             reason: e.to_string(),
@@ -220,24 +220,13 @@ impl QuorumSasl {
                 "no such section".into(),
             ));
         };
-        let mut users = BTreeMap::new();
-        for m in &server.modules {
-            if m.class != DIGEST_LOGIN_MODULE {
-                return Err(bad(
-                    &server_section,
-                    "quorum.auth.server.saslLoginContext",
-                    format!(
-                        "login module {} is not supported by rzk; only {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5) is",
-                        m.class
-                    ),
-                ));
-            }
-            for (k, v) in &m.options {
-                if let Some(user) = k.strip_prefix("user_") {
-                    users.insert(user.to_owned(), v.clone());
-                }
-            }
-        }
+        let users = crate::auth::settings::digest_users(server).map_err(|reason| {
+            bad(
+                &server_section,
+                "quorum.auth.server.saslLoginContext",
+                reason,
+            )
+        })?;
         Ok(QuorumSasl {
             learner_require,
             server_require,
