@@ -646,12 +646,42 @@ def case_https(ctx):
     assert "ssl.quorum.keyStore.location" in ctx.log("rzk-nokey"), ctx.log("rzk-nokey")[-2000:]
 
 
+def head_answer(port, header_len):
+    """Status line of the answer to a GET whose one extra header holds `header_len`
+    bytes, and whether the server closed the connection after it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET " + URL.encode() + b"/ruok HTTP/1.1\r\nHost: x\r\nX-Big: "
+                  + b"a" * header_len + b"\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        closed = "connection: close" in head.lower()
+        return head.split("\r\n", 1)[0], closed
+
+
+def case_bigheader(ctx):
+    # Jetty's 8 KiB request head: 4 KB is served, 9 KB and 200 KB get 431 and a close.
+    for port in (RZK_ADMIN, ZK_ADMIN):
+        status, _ = head_answer(port, 4000)
+        assert status.startswith("HTTP/1.1 200"), f":{port} 4 KB header: {status}"
+        for n in (9000, 200_000):
+            status, closed = head_answer(port, n)
+            assert status.startswith("HTTP/1.1 431"), f":{port} {n} B header: {status}"
+            assert closed, f":{port} {n} B header: connection kept"
+        # The server still answers afterwards.
+        assert cmd(port, "ruok", URL)["command"] == "ruok"
+
+
 CASES = [
     ("notserving", case_notserving), ("listing", case_listing), ("shapes", case_shapes),
     ("aliases", case_aliases), ("errors", case_errors), ("moving", case_moving),
     ("monitor", case_monitor), ("secrets", case_secrets), ("idle", case_idle),
     ("secure", case_secure), ("ensemble-shapes", case_ensemble_shapes),
-    ("busyport", case_busyport), ("https", case_https),
+    ("busyport", case_busyport), ("https", case_https), ("bigheader", case_bigheader),
 ]
 
 

@@ -14,22 +14,25 @@ use crate::admin::settings::{AdminScheme, AdminSettings};
 use crate::node::shared::Shared;
 use crate::node::status::Status;
 use axum::body::Body;
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Query, State};
+use axum::http::Request;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
+use axum::serve::Listener as _;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::rustls::ServerConfig;
+use tower_service::Service as _;
 
 /// Why the AdminServer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,18 +89,8 @@ impl AdminServer {
             ready_rx,
             handshakes: JoinSet::new(),
         };
-        let mut stop = shared.lifecycle.subscribe();
-        let task = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<Peer>();
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|v| *v).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!("AdminServer stopped: {e}");
-            }
-        });
+        let stop = shared.lifecycle.subscribe();
+        let task = tokio::spawn(serve(listener, app, stop));
         tracing::info!(
             "Started AdminServer on address {}, port {} and command URL {}{}",
             local_addr.ip(),
@@ -227,6 +220,40 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The most a request's line and headers may take, in bytes: Jetty's default
+/// `requestHeaderSize` in ZooKeeper's AdminServer. A longer head is answered `431
+/// Request Header Fields Too Large` and the connection closed, as Jetty does (hyper's
+/// read buffer limit, whose floor is this same 8 KiB).
+pub const MAX_REQUEST_HEAD: usize = 8192;
+
+/// Serves the listener's connections, each in a task of its own over HTTP/1.1, until
+/// `stop` turns true; the connections still open then are dropped with the task.
+async fn serve(mut listener: AdminListener, app: Router, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|v| *v) => return,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            app.call(req)
+        });
+        conns.spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(MAX_REQUEST_HEAD)
+                .serve_connection(TokioIo::new(io), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("AdminServer connection ended: {e}");
+            }
+        });
+    }
+}
+
 /// How many finished TLS handshakes may wait for the serving loop to take them.
 const READY_QUEUE: usize = 64;
 
@@ -243,11 +270,6 @@ struct Peer {
     tls: bool,
 }
 
-impl Connected<IncomingStream<'_, AdminListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, AdminListener>) -> Self {
-        *stream.remote_addr()
-    }
-}
 type IdleTcp = Pin<Box<TimeoutStream<TcpStream>>>;
 
 /// The AdminServer's listener: connections close after `idle` without reads or writes
