@@ -270,6 +270,21 @@ def case_errors(ens, leader, followers):
         expect(ke.NewConfigNoQuorumError, lambda: su.reconfig(joining, leaving, None),
                "no synced quorum in the new configuration")
         assert config_of(su)[2] == version, "a refused reconfig changed the configuration"
+        # Server ids are Long.parseLong's: -1 joins (a member that never connects; the
+        # three others are a synced quorum of the four) and leaves again, and a leaving
+        # id that is no member still makes a new version. A non-number is MARSHALLINGERROR.
+        negative = ens.line(7).replace("server.7=", "server.-1=")
+        data = su.reconfig(negative, None, None)[0].decode()
+        assert "server.-1=" in data, data
+        data = su.reconfig(None, "-1", None)[0].decode()
+        assert "server.-1=" not in data, data
+        before = config_of(su)[2]
+        su.reconfig(None, "-5", None)
+        assert config_of(su)[2] > before, "leaving=-5 made no new version"
+        expect(ke.MarshallingError, lambda: su.reconfig(None, "abc", None), "leaving=abc")
+        expect(ke.MarshallingError,
+               lambda: su.reconfig(ens.line(7).replace("server.7=", "server.x="), None, None),
+               "joining server.x")
     finally:
         for c in (plain, su):
             c.stop()

@@ -1470,10 +1470,14 @@ pub fn resolve_host(key: &str, v: &str) -> Result<IpAddr, ConfigError> {
 }
 
 pub(crate) fn parse_server_line(k: &str, v: &str) -> Result<QuorumServer, ConfigError> {
+    // Long.parseLong as ZooKeeper reads it: a sign allowed, so `server.-1` is a member
+    // (one that never connects unless its myid is -1, which rzk refuses: `load_my_id`).
+    // i64::MIN is ServerId::NONE, the no-server mark of votes.
     let id = k["server.".len()..]
-        .parse::<u64>()
+        .parse::<i64>()
         .ok()
-        .and_then(|n| ServerId::try_from(n).ok())
+        .map(ServerId)
+        .filter(|id| *id != ServerId::NONE)
         .ok_or_else(|| invalid(k, v, "server id must be a decimal number"))?;
     // The value as a whole is trimmed (parse_properties), its parts are not: ZooKeeper
     // refuses `host:2888:3888; 2181` (Integer.parseInt(" 2181")).
@@ -1897,11 +1901,14 @@ mod tests {
         assert!(e.to_string().contains("initLimit"), "{e}");
         let e = Config::from_properties("dataDir=/d\nserver.1=zk1:2888\n").unwrap_err();
         assert!(e.to_string().contains("server.1"), "{e}");
-        // Ids are ZooKeeper's long, never negative here: i64::MAX is the largest.
-        let big = Config::from_properties("dataDir=/d\nserver.9223372036854775807=a:1:2\n")
-            .expect("i64::MAX is an id");
+        // Ids are ZooKeeper's long: i64::MAX is the largest, -1 is an id too.
+        let big = Config::from_properties(
+            "dataDir=/d\ninitLimit=5\nsyncLimit=2\nserver.9223372036854775807=a:1:2\nserver.-1=b:1:2\n",
+        )
+        .expect("i64::MAX and -1 are ids");
         assert!(big.servers.contains_key(&ServerId(i64::MAX)));
-        for id in ["9223372036854775808", "-1"] {
+        assert!(big.servers.contains_key(&ServerId(-1)));
+        for id in ["9223372036854775808", "-9223372036854775808", "1x"] {
             let e =
                 Config::from_properties(&format!("dataDir=/d\nserver.{id}=a:1:2\n")).unwrap_err();
             assert!(e.to_string().contains("decimal number"), "{id}: {e}");

@@ -226,11 +226,14 @@ fn split_trimmed<'a>(s: &'a str, sep: &'a str) -> impl Iterator<Item = &'a str> 
 }
 
 /// `Long.parseLong` of a server id (a failure is an unchecked exception in ZooKeeper).
+/// Negative ids are ids, as in ZooKeeper (`joining=server.-1=...` adds a member,
+/// `leaving=-5` removes none and still makes a new version); only i64::MIN, rzk's
+/// [`ServerId::NONE`], is refused.
 fn parse_id(s: &str) -> Result<ServerId, RefusedReconfig> {
     s.parse::<i64>()
         .ok()
-        .filter(|n| *n >= 0)
         .map(ServerId)
+        .filter(|id| *id != ServerId::NONE)
         .ok_or_else(|| RefusedReconfig::Malformed(format!("server id {s:?} is not a number")))
 }
 
