@@ -6,6 +6,10 @@ pub struct Zxid(pub i64);
 
 impl Zxid {
     pub const ZERO: Zxid = Zxid(0);
+    /// The largest epoch a zxid can carry and stay positive (ZooKeeper's zxids are a
+    /// signed `long`: epoch 0x80000000 would make every zxid of it negative, below all
+    /// earlier ones).
+    pub const MAX_EPOCH: u32 = i32::MAX as u32;
 
     pub fn new(epoch: u32, counter: u32) -> Zxid {
         Zxid(((epoch as i64) << 32) | counter as i64)

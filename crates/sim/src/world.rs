@@ -603,6 +603,10 @@ impl World {
                     self.checker
                         .report(format!("server {sid} stopped on a membership: {why}"));
                 }
+                Output::EpochExhausted { why } => {
+                    self.checker
+                        .report(format!("server {sid} stopped, out of epochs: {why}"));
+                }
             }
         }
         if self.srv.is_some() {

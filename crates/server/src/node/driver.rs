@@ -731,6 +731,12 @@ impl Driver {
                          server stops rather than acknowledge it: {why}"
                     ));
                 }
+                Output::EpochExhausted { why } => {
+                    tracing::error!(%why, "no epoch left to lead with; stopping");
+                    self.shared.lifecycle.fail(format!(
+                        "no epoch left to lead with, so this server stops: {why}"
+                    ));
+                }
                 Output::SessionTouches { data, .. } => {
                     if let Ok(ts) = decode_touches(&data) {
                         let now = self.shared.now_ms();

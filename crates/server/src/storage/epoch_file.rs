@@ -6,6 +6,7 @@
 
 use crate::storage::files;
 use crate::zab::EpochKind;
+use rzk_proto::Zxid;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,10 @@ pub enum EpochFileError {
     Io { path: PathBuf, source: io::Error },
     #[error("{}: not an epoch number: {text:?}", path.display())]
     Parse { path: PathBuf, text: String },
+    /// A number above [`Zxid::MAX_EPOCH`]: no zxid of it (or of the next epoch) is
+    /// positive, so it cannot come from a ZooKeeper or rzk that ran.
+    #[error("{}: epoch {epoch} is beyond the largest a zxid can carry ({})", path.display(), Zxid::MAX_EPOCH)]
+    TooLarge { path: PathBuf, epoch: i64 },
 }
 
 /// Reads an epoch file; `Ok(None)` when it does not exist.
@@ -40,7 +45,8 @@ pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFil
     // with `Long.parseLong`, which takes no blanks: " 1" stops it, so it stops rzk.
     let t = text.split(['\n', '\r']).next().unwrap_or("");
     match t.parse::<i64>() {
-        Ok(v) if (0..=i64::from(u32::MAX)).contains(&v) => Ok(Some(v as u32)),
+        Ok(v) if (0..=i64::from(Zxid::MAX_EPOCH)).contains(&v) => Ok(Some(v as u32)),
+        Ok(epoch) if epoch > 0 => Err(EpochFileError::TooLarge { path, epoch }),
         _ => Err(EpochFileError::Parse {
             path,
             text: t.to_owned(),
@@ -103,6 +109,24 @@ mod tests {
         for text in [" 3", "3 ", "", "\n3"] {
             fs::write(d.path().join("acceptedEpoch"), text).unwrap();
             assert!(read(d.path(), EpochKind::Accepted).is_err(), "{text:?}");
+        }
+    }
+
+    /// An epoch whose zxids would be negative is no epoch (a break-it review: 4294967295
+    /// wrapped the next epoch to 0 and acknowledged writes were lost on restart).
+    #[test]
+    fn epochs_past_the_positive_zxids_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("acceptedEpoch"), "2147483647").unwrap();
+        assert_eq!(
+            read(d.path(), EpochKind::Accepted).unwrap(),
+            Some(Zxid::MAX_EPOCH)
+        );
+        for text in ["2147483648", "4294967294", "4294967295", "99999999999"] {
+            fs::write(d.path().join("acceptedEpoch"), text).unwrap();
+            let e = read(d.path(), EpochKind::Accepted).unwrap_err();
+            assert!(matches!(e, EpochFileError::TooLarge { .. }), "{text}: {e}");
+            assert!(e.to_string().contains("acceptedEpoch"), "{e}");
         }
     }
 }

@@ -332,7 +332,10 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
     // stops as ZooKeeper's QuorumPeer does.
     let standalone = !cfg.is_distributed();
     let rd = |k| match epoch_file::read(&dir, k) {
-        Err(e @ epoch_file::EpochFileError::Parse { .. }) if standalone => {
+        Err(
+            e @ (epoch_file::EpochFileError::Parse { .. }
+            | epoch_file::EpochFileError::TooLarge { .. }),
+        ) if standalone => {
             tracing::warn!("{e}; rebuilding it (a standalone server)");
             Ok(None)
         }

@@ -234,6 +234,17 @@ impl Leader {
             return;
         }
         let max = self.reports.values().copied().max().unwrap_or(0);
+        if max >= Zxid::MAX_EPOCH {
+            // ZooKeeper would wrap here (its epoch + 1 shifted out of the long) and reuse
+            // zxids below logged ones; stopping loses nothing acknowledged.
+            core.out.push(Output::EpochExhausted {
+                why: format!(
+                    "a quorum's largest acceptedEpoch is {max}: a new epoch would make \
+                     zxids past 0x7fffffffffffffff (negative), below every logged one"
+                ),
+            });
+            return;
+        }
         self.epoch = max + 1;
         self.phase = Phase::AcceptedPersisting;
         debug!(sid = %core.cfg.my_id, epoch = self.epoch, "new epoch chosen");

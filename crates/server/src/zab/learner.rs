@@ -187,6 +187,9 @@ impl Learner {
             (PacketType::LeaderInfo, Phase::Connecting) => {
                 self.retry_at = None;
                 let e = zxid.epoch();
+                if zxid < Zxid::ZERO || e > Zxid::MAX_EPOCH {
+                    return self.fail(core, "LEADERINFO of an epoch whose zxids are negative");
+                }
                 self.new_epoch = e;
                 if e > core.accepted_epoch {
                     self.phase = Phase::AcceptedPersisting;

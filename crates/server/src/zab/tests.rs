@@ -184,6 +184,9 @@ impl Cluster {
                 Output::Established { epoch, .. } => {
                     self.nodes.get_mut(&sid).unwrap().established.push(epoch)
                 }
+                Output::EpochExhausted { why } => {
+                    self.nodes.get_mut(&sid).unwrap().unsupported.push(why)
+                }
                 Output::Unsupported { why } => {
                     self.nodes.get_mut(&sid).unwrap().unsupported.push(why)
                 }
@@ -493,6 +496,35 @@ fn discovery_new_epoch_is_above_every_accepted_epoch() {
     for n in c.nodes.values() {
         assert_eq!((n.accepted, n.current), (8, 8));
     }
+}
+
+/// A quorum whose largest accepted epoch is the last one with positive zxids elects
+/// nobody into a next epoch: the would-be leader asks the runtime to stop instead of
+/// wrapping (a break-it review: epoch 0xffffffff + 1 wrapped to 0 and reused zxids).
+#[test]
+fn discovery_stops_rather_than_choose_an_epoch_of_negative_zxids() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    let last = Zxid::MAX_EPOCH;
+    c.start(S1, last, 1, history(&[(1, 2)]));
+    c.start(S2, 1, 1, history(&[(1, 2)]));
+    c.start(S3, 1, 1, history(&[(1, 2)]));
+    c.advance(3000);
+    assert!(c.nodes.values().all(|n| n.established.is_empty()));
+    assert!(c.nodes.values().all(|n| n.accepted <= last));
+    let stopped: Vec<&String> = c.nodes.values().flat_map(|n| &n.unsupported).collect();
+    assert!(!stopped.is_empty(), "nobody stopped");
+    assert!(
+        stopped.iter().all(|w| w.contains("2147483647")),
+        "{stopped:?}"
+    );
+    // One below the limit still elects, into the last epoch.
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    c.start(S1, last - 1, 1, history(&[(1, 2)]));
+    c.start(S2, 1, 1, history(&[(1, 2)]));
+    c.start(S3, 1, 1, history(&[(1, 2)]));
+    c.advance(3000);
+    let l = c.leader().unwrap();
+    assert_eq!(c.nodes[&l].established, vec![last]);
 }
 
 #[test]

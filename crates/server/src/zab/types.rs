@@ -300,4 +300,8 @@ pub enum Output {
     /// server. Following it would count quorums other than the ensemble's (a split
     /// brain), and refusing the ACK alone would leave this member stuck re-syncing.
     Unsupported { why: String },
+    /// Leader: the epochs its quorum accepted leave no next epoch whose zxids stay
+    /// positive ([`rzk_proto::Zxid::MAX_EPOCH`]); `why` says which. The runtime stops
+    /// the server (it could only reuse zxids below logged ones).
+    EpochExhausted { why: String },
 }
