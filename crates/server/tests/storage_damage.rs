@@ -220,6 +220,14 @@ fn flipped_byte_in_an_earlier_record_is_an_error_naming_file_and_offset() {
                     "{msg}"
                 );
             }
+            // a flip in the length field that makes it impossible
+            Err(RecoveryError::Log(e @ LogReadError::ImpossibleLength { .. })) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("log.1") && msg.contains(&format!("offset {rec_start}")),
+                    "flip at {off}: {msg}"
+                );
+            }
             other => panic!("flip at {off}: expected corruption error, got {other:?}"),
         }
         // nothing was truncated
@@ -257,6 +265,104 @@ fn bad_checksum_in_a_whole_last_record_stops_start_up_without_cutting() {
     assert_eq!(txns, (1..N).collect::<Vec<_>>());
     assert_eq!(torn, 1);
     assert_eq!(fs::metadata(&log).unwrap().len(), last.0);
+}
+
+/// A length field a torn write cannot leave in the last record (a torn write keeps each
+/// byte of the real length or a zero of the preallocation: never negative, never above
+/// `jute.maxbuffer` plus its extra): start-up stops naming file and offset, as
+/// ZooKeeper's "Unreasonable length", instead of cutting a whole record (a break-it
+/// review: -5 and 0x7fffffff were cut as torn, losing an acknowledged closeSession).
+/// A length of at most the real one, running past the end of the file, is still torn.
+#[test]
+fn impossible_length_in_the_last_record_stops_start_up_without_cutting() {
+    for len in [-5i32, -1, i32::MAX, 2 * 0xf_ffff + 1] {
+        let d = tempfile::tempdir().unwrap();
+        let (log, spans) = make_dir(d.path(), 4096);
+        let mut bytes = fs::read(&log).unwrap();
+        let last = spans[spans.len() - 1];
+        let at = (last.0 + 8) as usize;
+        bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        fs::write(&log, &bytes).unwrap();
+        match recover_dir(d.path()) {
+            Err(RecoveryError::Log(e @ LogReadError::ImpossibleLength { .. })) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("log.1") && msg.contains(&format!("offset {}", last.0)),
+                    "{msg}"
+                );
+            }
+            other => panic!("length {len}: expected an impossible-length error, got {other:?}"),
+        }
+        assert_eq!(
+            fs::read(&log).unwrap(),
+            bytes,
+            "length {len}: nothing truncated"
+        );
+    }
+    // jute.maxbuffer + its extra (2 x 0xfffff by default) is still a length a record
+    // may have: past the end of the file it is a torn tail.
+    let d = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(d.path(), 4096);
+    let mut bytes = fs::read(&log).unwrap();
+    let last = spans[spans.len() - 1];
+    let at = (last.0 + 8) as usize;
+    bytes[at..at + 4].copy_from_slice(&(2 * 0xf_ffffi32).to_be_bytes());
+    fs::write(&log, &bytes).unwrap();
+    let (txns, torn) = recover_dir(d.path()).unwrap();
+    assert_eq!(txns, (1..N).collect::<Vec<_>>());
+    assert_eq!(torn, 1);
+    // With a larger jute.maxbuffer the bound moves with it.
+    let d = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(d.path(), 4096);
+    let mut bytes = fs::read(&log).unwrap();
+    let last = spans[spans.len() - 1];
+    let at = (last.0 + 8) as usize;
+    bytes[at..at + 4].copy_from_slice(&0x300_0000i32.to_be_bytes());
+    fs::write(&log, &bytes).unwrap();
+    let opts = RecoveryOptions {
+        jute_max_buffer: 0x200_0000,
+        ..RecoveryOptions::default()
+    };
+    let mut sink = Txns::default();
+    let rep = recover(d.path(), d.path(), &opts, &mut sink).unwrap();
+    assert_eq!(rep.torn_tails.len(), 1);
+}
+
+/// A whole last record whose checksum is wrong and whose body no longer decodes is
+/// damage for every reader: the reader that accepts bad checksums (`rzk log dump`,
+/// `recover`) refuses it as start-up does instead of calling it a torn tail (a break-it
+/// review: the dump said "the server's start-up cuts it" and the server refused).
+#[test]
+fn an_undecodable_whole_record_is_not_torn_for_the_tools_either() {
+    use rzk_server::storage::log_reader::LogFileReader;
+    let d = tempfile::tempdir().unwrap();
+    let (log, spans) = make_dir(d.path(), 4096);
+    let mut bytes = fs::read(&log).unwrap();
+    let last = spans[spans.len() - 1];
+    // The txn type (after the header's clientId, cxid and zxid... at +12+20) set to an
+    // opcode no txn has: the body does not decode, and the checksum no longer matches.
+    let ty = (last.0 + 12 + 8 + 4 + 8 + 8) as usize;
+    bytes[ty..ty + 4].copy_from_slice(&9999i32.to_be_bytes());
+    fs::write(&log, &bytes).unwrap();
+    assert!(matches!(
+        recover_dir(d.path()),
+        Err(RecoveryError::Log(LogReadError::BadChecksum { .. }))
+    ));
+    let mut r = LogFileReader::open(&log).unwrap();
+    r.accept_bad_checksums();
+    let mut n = 0;
+    let err = loop {
+        match r.next_entry() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("read to the end: {:?}", r.end()),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(n, N - 1);
+    assert!(
+        matches!(err, LogReadError::BadChecksum { offset, .. } if offset == last.0),
+        "{err}"
+    );
 }
 
 /// A damaged last record of a log that is not the last one with records: later files

@@ -73,11 +73,17 @@ fn unfinished_snapshots_are_removed() {
     for (name, d, cfg) in each_in_scratch_dir() {
         let v2 = files::ensure_version_dir(&d).unwrap();
         std::fs::write(v2.join("snapshot.5.tmp"), b"half a snapshot").unwrap();
+        std::fs::write(v2.join("snapshot.6.gz.tmp"), b"half a snapshot").unwrap();
+        // Names rzk never writes a snapshot under stay (an operator's files).
+        std::fs::write(v2.join("snapshot.tmp"), b"mine").unwrap();
+        std::fs::write(v2.join("snapshot.x.tmp"), b"mine").unwrap();
         open(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            !v2.join("snapshot.5.tmp").exists(),
-            "{name}: .tmp left behind"
-        );
+        for gone in ["snapshot.5.tmp", "snapshot.6.gz.tmp"] {
+            assert!(!v2.join(gone).exists(), "{name}: {gone} left behind");
+        }
+        for kept in ["snapshot.tmp", "snapshot.x.tmp"] {
+            assert!(v2.join(kept).exists(), "{name}: {kept} removed");
+        }
     }
 }
 

@@ -25,6 +25,15 @@ const SCAN_CHUNK: usize = 1024 * 1024;
 /// reported as corruption without searching (conservative: it stops start-up).
 pub const MAX_DAMAGE_SCAN: u64 = 256 * 1024 * 1024;
 
+/// The largest record length a log may hold when `jute.maxbuffer` is `jute_max_buffer`:
+/// ZooKeeper's `BinaryInputArchive` reads up to `jute.maxbuffer` plus its extra size
+/// (`zookeeper.jute.maxbuffer.extrasize`, by default `jute.maxbuffer` again, never below
+/// 1024) and refuses a longer one ("Unreasonable length").
+pub fn max_record_len(jute_max_buffer: usize) -> u64 {
+    let max = jute_max_buffer as u64;
+    max + max.max(1024)
+}
+
 /// What is wrong with the record at some offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordFault {
@@ -34,7 +43,9 @@ pub enum RecordFault {
     ZeroHeader,
     /// End of file inside the record (checksum, length, payload or marker missing).
     Truncated,
-    /// A negative or impossible length field.
+    /// A negative length field, or one above [`max_record_len`]. A crash never writes
+    /// it: a torn write leaves each byte of the real length or a zero of the
+    /// preallocation, which reads as at most the real length.
     BadLength(i32),
     /// A zero length field with non-zero bytes after it (not padding).
     ZeroLength,
@@ -105,6 +116,17 @@ pub enum LogReadError {
         offset: u64,
         fault: RecordFault,
         next_valid: u64,
+    },
+    /// A length field a torn write cannot leave ([`RecordFault::BadLength`]).
+    #[error(
+        "transaction log {} has a record at byte offset {offset} whose length field is {len} (at most {max} is read): a crash cannot leave that, so it is not cut as a torn write; ZooKeeper refuses it too (Unreasonable length). Inspect it with `rzk log dump`; `rzk log chop` cuts the log before it",
+        file.display()
+    )]
+    ImpossibleLength {
+        file: PathBuf,
+        offset: u64,
+        len: i32,
+        max: u64,
     },
     /// A whole record (length and end marker intact) whose checksum does not match.
     #[error(
@@ -190,6 +212,8 @@ pub struct LogFileReader {
     end: Option<FileEnd>,
     /// Return records whose only fault is their checksum (for TxnLogToolkit's recover).
     accept_bad_checksums: bool,
+    /// Longer length fields are [`RecordFault::BadLength`] ([`max_record_len`]).
+    max_record_len: u64,
     /// `(stored, computed)` checksums of the last returned record when they differed.
     last_bad_checksum: Option<(i64, u32)>,
     /// The file's modification time when opened: a later one means a writer is at work.
@@ -265,6 +289,7 @@ impl LogFileReader {
             end: None,
             accept_bad_checksums: false,
             last_bad_checksum: None,
+            max_record_len: max_record_len(crate::config::DEFAULT_JUTE_MAX_BUFFER),
             opened_mtime: meta.modified().ok(),
             header: FileHeader::txn_log(),
         };
@@ -297,6 +322,10 @@ impl LogFileReader {
     /// wrong is returned instead of being treated as damage; see
     /// [`LogFileReader::last_bad_checksum`]. Used by `rzk log recover` (ZooKeeper's
     /// `TxnLogToolkit -r`), never by recovery at start-up.
+    pub fn set_max_record_len(&mut self, max: u64) {
+        self.max_record_len = max;
+    }
+
     pub fn accept_bad_checksums(&mut self) {
         self.accept_bad_checksums = true;
     }
@@ -414,7 +443,7 @@ impl LogFileReader {
                 Err(RecordFault::ZeroLength)
             });
         }
-        if len < 0 {
+        if len < 0 || len as u64 > self.max_record_len {
             return Ok(Err(RecordFault::BadLength(len)));
         }
         let need = len as u64 + 1;
@@ -435,11 +464,16 @@ impl LogFileReader {
             return Ok(Err(RecordFault::BadChecksum { stored, computed }));
         }
         let decoded = TxnRecord::decode(&payload);
-        if bad_checksum && decoded.is_ok() {
+        if bad_checksum {
+            if decoded.is_err() {
+                // Whole (length and end marker intact) with a wrong checksum: damage, not
+                // a torn write, whether or not its body decodes. As undecodable it would
+                // be cut as a torn tail by `rzk log dump` / `recover`, which accept bad
+                // checksums, where start-up refuses it (a break-it review).
+                return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+            }
             self.last_bad_checksum = Some((stored, computed));
         }
-        // (A record whose checksum is wrong and whose body does not decode either is
-        // reported as undecodable: a new checksum would not make it a record.)
         match decoded {
             Ok(record) => Ok(Ok(Some(LogEntry {
                 offset: off,
@@ -490,6 +524,14 @@ impl LogFileReader {
                 offset: off,
                 stored,
                 computed,
+            });
+        }
+        if let RecordFault::BadLength(len) = fault {
+            return Err(LogReadError::ImpossibleLength {
+                file: self.path.clone(),
+                offset: off,
+                len,
+                max: self.max_record_len,
             });
         }
         let Some(last) = self.last_nonzero(off + 1)? else {
@@ -636,6 +678,8 @@ pub struct LogIterator {
     /// `start_zxid` follows in a later file.
     torn_before: Option<TornTail>,
     failed: bool,
+    /// Given to each file's reader ([`LogFileReader::set_max_record_len`]).
+    max_record_len: u64,
 }
 
 impl LogIterator {
@@ -652,7 +696,13 @@ impl LogIterator {
             torn: Vec::new(),
             torn_before: None,
             failed: false,
+            max_record_len: max_record_len(crate::config::DEFAULT_JUTE_MAX_BUFFER),
         })
+    }
+
+    /// Reads records up to `max` bytes long ([`max_record_len`] of `jute.maxbuffer`).
+    pub fn set_max_record_len(&mut self, max: u64) {
+        self.max_record_len = max;
     }
 
     /// The files chosen, ascending.
@@ -677,7 +727,9 @@ impl LogIterator {
                     return Ok(None);
                 };
                 self.next_file += 1;
-                self.cur = Some(LogFileReader::open(&f.path)?);
+                let mut r = LogFileReader::open(&f.path)?;
+                r.set_max_record_len(self.max_record_len);
+                self.cur = Some(r);
             }
             let Some(cur) = self.cur.as_mut() else {
                 continue;

@@ -136,8 +136,10 @@ pub enum OpenError {
     Log { zxid: Zxid, reason: String },
 }
 
-/// Removes `snapshot.*.tmp` files: snapshots whose writer died before the rename
-/// (nothing reads them; nothing writes them while the server is not running).
+/// Removes `snapshot.<hex zxid>.tmp` files, the names rzk writes a snapshot under
+/// before its rename: snapshots whose writer died (nothing reads them; nothing writes
+/// them while the server is not running). Other names (an operator's `snapshot.tmp`, a
+/// directory) are left alone (a break-it review: every `snapshot.*.tmp` went).
 fn remove_unfinished_snapshots(data_dir: &std::path::Path) {
     let dir = files::version_dir(data_dir);
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -146,8 +148,12 @@ fn remove_unfinished_snapshots(data_dir: &std::path::Path) {
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with("snapshot.") && name.ends_with(".tmp") {
-            tracing::info!(file = %e.path().display(), "removing unfinished snapshot");
+        let unfinished = name
+            .strip_suffix(".tmp")
+            .and_then(|n| files::zxid_from_name(n, files::SNAPSHOT_PREFIX))
+            .is_some();
+        if unfinished && e.file_type().is_ok_and(|t| t.is_file()) {
+            tracing::warn!(file = %e.path().display(), "removing unfinished snapshot");
             if let Err(err) = std::fs::remove_file(e.path()) {
                 tracing::warn!(file = %e.path().display(), error = %err, "cannot remove unfinished snapshot");
             }

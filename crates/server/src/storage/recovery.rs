@@ -38,6 +38,9 @@ pub struct RecoveryOptions {
     /// dataLogDir) is created; when false, start-up is refused
     /// ([`RecoveryError::MissingDataDir`], ZooKeeper's `DatadirException`).
     pub datadir_autocreate: bool,
+    /// `jute.maxbuffer`: log records up to [`super::log_reader::max_record_len`] of it
+    /// are read; a longer length field stops start-up.
+    pub jute_max_buffer: usize,
 }
 
 impl Default for RecoveryOptions {
@@ -46,6 +49,7 @@ impl Default for RecoveryOptions {
             trust_empty_snapshot: false,
             db_autocreate: true,
             datadir_autocreate: true,
+            jute_max_buffer: crate::config::DEFAULT_JUTE_MAX_BUFFER,
         }
     }
 }
@@ -480,7 +484,7 @@ pub fn recover(
         }
     };
     report.last_zxid = snap_zxid;
-    replay(&log_dir, snap_zxid, sink, &mut report)?;
+    replay(&log_dir, snap_zxid, opts.jute_max_buffer, sink, &mut report)?;
     // A newer snapshot we could not use must be covered by the logs we replayed.
     let newest_on_disk = files::list_snapshots(&snap_dir)
         .map_err(io_at(&snap_dir))?
@@ -503,10 +507,12 @@ pub fn recover(
 fn replay(
     log_dir: &Path,
     snap_zxid: Zxid,
+    jute_max_buffer: usize,
     sink: &mut dyn RecoverySink,
     report: &mut RecoveryReport,
 ) -> Result<(), RecoveryError> {
     let mut it = LogIterator::open(log_dir, snap_zxid.next())?;
+    it.set_max_record_len(super::log_reader::max_record_len(jute_max_buffer));
     let mut prev = snap_zxid;
     let mut first = None;
     if !it.files().is_empty() {

@@ -100,6 +100,7 @@ impl StorageSettings {
                 trust_empty_snapshot: prop_bool(cfg, "snapshot.trust.empty", false),
                 db_autocreate: prop_bool(cfg, "db.autocreate", true),
                 datadir_autocreate: datadir_autocreate(cfg),
+                jute_max_buffer: cfg.jute_max_buffer,
             },
             snapshot: SnapshotOptions {
                 compression: compression(cfg),
