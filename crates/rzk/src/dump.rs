@@ -29,6 +29,10 @@ const DATA_PREVIEW: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
+    /// The server's `jute.maxbuffer` in bytes: records up to twice it are read (its
+    /// `zookeeper.jute.maxbuffer.extrasize` default), a longer length field is damage.
+    #[arg(long, global = true, default_value_t = rzk_server::config::DEFAULT_JUTE_MAX_BUFFER)]
+    jute_maxbuffer: usize,
     #[command(subcommand)]
     cmd: LogCmd,
 }
@@ -166,6 +170,9 @@ pub struct SnapshotDumpOptions {
 }
 
 pub fn run_log(args: LogArgs) -> ExitCode {
+    rzk_server::storage::log_reader::set_default_max_record_len(
+        rzk_server::storage::log_reader::max_record_len(args.jute_maxbuffer),
+    );
     let out = &mut io::stdout().lock();
     match args.cmd {
         LogCmd::Dump { file, json: false } => finish(run_log_dump(&file, out)),

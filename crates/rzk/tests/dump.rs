@@ -735,3 +735,41 @@ fn log_dump_reads_a_pipe_to_its_end() {
         o.stderr
     );
 }
+
+/// A last record whose length field no torn write leaves (above `jute.maxbuffer` plus
+/// its extra) is damage for `rzk log dump` as for start-up: exit 1 naming file and
+/// offset. With `--jute-maxbuffer` as large as the server's, the same length is a
+/// record cut short by the end of the file: a torn tail (still exit 1, after the
+/// records before it).
+#[test]
+fn log_dump_bounds_record_lengths_by_jute_maxbuffer() {
+    let src = zk38("log.1");
+    let entries = log_json(&src);
+    let last = entries
+        .iter()
+        .filter_map(|e| e.get("txn"))
+        .last()
+        .expect("a record");
+    let offset = last["offset"].as_u64().expect("offset") as usize;
+    let (_dir, log) = copy_to_scratch(&src, "log.1");
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[offset + 8..offset + 12].copy_from_slice(&0x0300_0000i32.to_be_bytes());
+    fs::write(&log, &bytes).expect("write");
+    let o = rzk(&["log", "dump", s(&log)]);
+    assert_eq!(o.code, Some(1), "{}", o.stdout);
+    assert!(
+        o.stderr.contains("length field is 50331648")
+            && o.stderr.contains(&format!("offset {offset}")),
+        "{}",
+        o.stderr
+    );
+    let o = rzk(&["log", "--jute-maxbuffer", "40000000", "dump", s(&log)]);
+    assert_eq!(o.code, Some(1), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains(&format!("Torn tail at byte offset {offset}")),
+        "{}\n{}",
+        o.stdout,
+        o.stderr
+    );
+}

@@ -34,6 +34,25 @@ pub fn max_record_len(jute_max_buffer: usize) -> u64 {
     max + max.max(1024)
 }
 
+/// The bound of readers opened without one ([`LogFileReader::set_max_record_len`]):
+/// [`max_record_len`] of the default `jute.maxbuffer` unless a tool set another
+/// ([`set_default_max_record_len`]; start-up gives its iterator its own).
+static DEFAULT_MAX_RECORD_LEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sets the record length bound of the readers opened from now on in this process
+/// without one of their own (`rzk log --jute-maxbuffer`, as ZooKeeper's tools read
+/// `-Djute.maxbuffer`).
+pub fn set_default_max_record_len(max: u64) {
+    DEFAULT_MAX_RECORD_LEN.store(max, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn default_max_record_len() -> u64 {
+    match DEFAULT_MAX_RECORD_LEN.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => max_record_len(crate::config::DEFAULT_JUTE_MAX_BUFFER),
+        n => n,
+    }
+}
+
 /// What is wrong with the record at some offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordFault {
@@ -289,7 +308,7 @@ impl LogFileReader {
             end: None,
             accept_bad_checksums: false,
             last_bad_checksum: None,
-            max_record_len: max_record_len(crate::config::DEFAULT_JUTE_MAX_BUFFER),
+            max_record_len: default_max_record_len(),
             opened_mtime: meta.modified().ok(),
             header: FileHeader::txn_log(),
         };
@@ -696,7 +715,7 @@ impl LogIterator {
             torn: Vec::new(),
             torn_before: None,
             failed: false,
-            max_record_len: max_record_len(crate::config::DEFAULT_JUTE_MAX_BUFFER),
+            max_record_len: default_max_record_len(),
         })
     }
 
