@@ -748,7 +748,7 @@ fn log_dump_bounds_record_lengths_by_jute_maxbuffer() {
     let last = entries
         .iter()
         .filter_map(|e| e.get("txn"))
-        .last()
+        .next_back()
         .expect("a record");
     let offset = last["offset"].as_u64().expect("offset") as usize;
     let (_dir, log) = copy_to_scratch(&src, "log.1");
