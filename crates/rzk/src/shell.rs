@@ -446,10 +446,14 @@ fn old_watch_form(args: &[String], spec: &str, new_form: &str) -> Result<Flags, 
     flags(&again, spec)
 }
 
+/// Prints the event that ends a one-shot watch. A session state change that ends it
+/// (expiry, close) is left to the session's own printer, which prints it once however
+/// many watches it ended: zkCli's watches are all its one default watcher, which Java
+/// tells of a state change once.
 fn spawn_print(w: rzk_client::OneshotWatch) {
     tokio::spawn(async move {
         let ev = w.await;
-        if ev.event_type != EventType::None || ev.state != SessionState::Closed {
+        if ev.event_type != EventType::None {
             print_event(&ev);
         }
     });
@@ -1047,16 +1051,27 @@ impl Shell {
                 let path = path_of(&f, "ls [-s] [-w] [-R] path")?;
                 let zk = self.client()?;
                 if f.set.contains(&'R') {
-                    // As zkCli (ZKUtil's subtree visit): the path (its error is the
-                    // command's), then each node's sorted children before their own
-                    // subtrees; a node gone meanwhile is skipped.
-                    let kids = zk
-                        .get_children(&path)
-                        .await
-                        .map_err(|e| error_message(&e, &path))?;
+                    // As zkCli (ZKUtil.visitSubTreeDFS): the path's data read (with
+                    // -w: a data watch), the path, then each node's sorted children
+                    // (with -w: a child watch on each node) before their own subtrees;
+                    // a node gone meanwhile is skipped, any other error ends the
+                    // listing as the command's error, naming that node.
+                    let watch = f.set.contains(&'w');
+                    if watch {
+                        let (_, _, w) = zk
+                            .get_data_opt_w(&path)
+                            .await
+                            .map_err(|e| error_message(&e, &path))?;
+                        spawn_print(w);
+                    } else {
+                        zk.get_data_opt(&path)
+                            .await
+                            .map_err(|e| error_message(&e, &path))?;
+                    }
                     outln!("{path}");
-                    list_subtree(zk, &path, kids).await;
-                    return Ok(());
+                    return list_subtree(zk, &path, watch)
+                        .await
+                        .map_err(|(e, at)| error_message(&e, &at));
                 }
                 let (mut kids, stat) = if f.set.contains(&'w') {
                     let (k, s, w) = zk
@@ -1232,14 +1247,13 @@ impl Shell {
                     // zkCli 3.8: warned, and the old form's version is not used.
                     eprintln!("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
                 }
-                if cmd == "deleteall" {
-                    // Checked before anything is deleted, as zkCli (Integer.parseInt);
-                    // rzk deletes one node at a time, so the size is not used.
-                    if let Some(b) = f.values.get(&'b') {
-                        b.parse::<i32>()
-                            .map_err(|_| "-b argument must be an int value".to_owned())?;
-                    }
-                }
+                // Checked before anything is deleted, as zkCli (Integer.parseInt).
+                let batch = match f.values.get(&'b') {
+                    Some(b) if cmd == "deleteall" => b
+                        .parse::<i32>()
+                        .map_err(|_| "-b argument must be an int value".to_owned())?,
+                    _ => 1000,
+                };
                 let zk = self.client()?;
                 if cmd == "delete" {
                     let version = parse_version(&f)?;
@@ -1248,14 +1262,14 @@ impl Shell {
                         .await
                         .map_err(|e| error_message(&e, &path));
                 }
-                match delete_all(zk, &path).await {
+                match delete_all(zk, &path, batch).await {
                     Ok(true) => Ok(()),
                     // As zkCli: reported, and the command counts as done (exit 0).
                     Ok(false) => {
                         eprintln!("Failed to delete some node(s) in the subtree!");
                         Ok(())
                     }
-                    Err(e) => Err(error_message(&e, &path)),
+                    Err((e, at)) => Err(error_message(&e, &at)),
                 }
             }
             "getAcl" => {
@@ -1531,12 +1545,28 @@ fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
 /// `ls -R` below `path` (whose children are `kids`): the children, sorted, then each
 /// child's subtree. A node deleted meanwhile, or any error below `path`, ends only its
 /// own subtree, as in zkCli.
+/// `ls -R` below `path`: its sorted children (each printed), then their subtrees. A
+/// node gone meanwhile is skipped; another error ends the walk with the node it was
+/// met at. With `watch`, each listing sets a child watch.
 fn list_subtree<'a>(
     zk: &'a Client,
     path: &'a str,
-    mut kids: Vec<String>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+    watch: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), (Error, String)>> + 'a>> {
     Box::pin(async move {
+        let listed = if watch {
+            zk.get_children_w(path).await.map(|(kids, w)| {
+                spawn_print(w);
+                kids
+            })
+        } else {
+            zk.get_children(path).await
+        };
+        let mut kids = match listed {
+            Ok(kids) => kids,
+            Err(Error::NoNode) => return Ok(()),
+            Err(e) => return Err((e, path.to_owned())),
+        };
         kids.sort();
         let kids: Vec<String> = kids
             .iter()
@@ -1546,33 +1576,71 @@ fn list_subtree<'a>(
             outln!("{k}");
         }
         for k in &kids {
-            if let Ok(grandkids) = zk.get_children(k).await {
-                list_subtree(zk, k, grandkids).await;
-            }
+            list_subtree(zk, k, watch).await?;
         }
+        Ok(())
     })
 }
 
-/// `deleteall`: lists the subtree (an error there is the command's error), then deletes
-/// it bottom-up; `false` when a delete failed (zkCli reports that without the error).
-async fn delete_all(zk: &Client, path: &str) -> Result<bool, Error> {
-    let mut order = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(p) = stack.pop() {
-        match zk.get_children(&p).await {
-            Ok(kids) => stack.extend(kids.iter().map(|k| rzk_proto::path::join(&p, k))),
-            Err(Error::NoNode) if p != path => {}
-            Err(e) => return Err(e),
-        }
-        order.push(p);
+/// How many `deleteall` batches may be in flight at once (zkCli's rate limit).
+/// A batch size of 0 or less makes one batch of the whole subtree, as zkCli 3.8.0 (the
+/// Debian build the compatibility tests run; 3.8.6 deletes one node at a time then).
+const DELETE_BATCHES_IN_FLIGHT: usize = 10;
+
+/// `deleteall` as ZooKeeper's `ZKUtil.deleteRecursive`: lists the subtree breadth
+/// first (an error there is the command's, with the node it was met at), then deletes
+/// it from the last listed node back to `path`. With `batch` > 0 the deletes go in
+/// multis of `batch` ops, each all or nothing, up to [`DELETE_BATCHES_IN_FLIGHT`] at
+/// once; once a finished batch failed no further batch is sent; `Ok(false)` when one
+/// failed (zkCli reports that without the error). With `batch` <= 0, one batch.
+async fn delete_all(zk: &Client, path: &str, batch: i32) -> Result<bool, (Error, String)> {
+    let mut tree = vec![path.to_owned()];
+    let mut next = 0;
+    while next < tree.len() {
+        let node = tree[next].clone();
+        next += 1;
+        let kids = zk
+            .get_children(&node)
+            .await
+            .map_err(|e| (e, node.clone()))?;
+        tree.extend(kids.iter().map(|k| rzk_proto::path::join(&node, k)));
     }
-    for p in order.into_iter().rev() {
-        match zk.delete(&p, None).await {
-            Ok(()) | Err(Error::NoNode) => {}
-            Err(_) => return Ok(false),
+    let batch = if batch <= 0 {
+        tree.len()
+    } else {
+        batch as usize
+    };
+    let mut failed = false;
+    let mut in_flight = tokio::task::JoinSet::new();
+    for ops in tree.rchunks(batch) {
+        // (Chunks from the end: the last listed nodes first, each chunk's ops in
+        // reverse listing order, as zkCli fills its batches; the root's batch last.)
+        let ops: Vec<rzk_client::Op> = ops
+            .iter()
+            .rev()
+            .map(|p| rzk_client::Op::delete(p, None))
+            .collect();
+        while in_flight.len() >= DELETE_BATCHES_IN_FLIGHT {
+            if let Some(done) = in_flight.join_next().await {
+                failed |= !matches!(done, Ok(Ok(_)));
+            }
         }
+        while let Some(done) = in_flight.try_join_next() {
+            failed |= !matches!(done, Ok(Ok(_)));
+        }
+        if failed {
+            break;
+        }
+        let zk = zk.clone();
+        in_flight.spawn(async move { zk.multi(&ops).await });
+        // Let the batch's request go out before the next is made (each is ordered
+        // when first polled).
+        tokio::task::yield_now().await;
     }
-    Ok(true)
+    while let Some(done) = in_flight.join_next().await {
+        failed |= !matches!(done, Ok(Ok(_)));
+    }
+    Ok(!failed)
 }
 
 #[cfg(test)]

@@ -74,12 +74,22 @@ pub async fn setquota(zk: &Client, args: &[String]) -> Result<(), String> {
         _ => {}
     }
     let path = f.rest.first().ok_or(SETQUOTA_USAGE)?.clone();
+    // zkCli prints these three to stderr and counts the command as done (exit 0 in a
+    // one-shot run), where its other failures are errors.
     if path.starts_with(QUOTA_ROOT) {
-        return Err(format!("cannot set a quota under the path: {QUOTA_ROOT}"));
+        eprintln!("cannot set a quota under the path: {QUOTA_ROOT}");
+        return Ok(());
     }
-    let quota = requested_limits(&f)?;
+    let quota = match requested_limits(&f) {
+        Ok(q) => q,
+        Err(why) => {
+            eprintln!("{why}");
+            return Ok(());
+        }
+    };
     if f.values.is_empty() {
-        return Err(SETQUOTA_USAGE.into());
+        eprintln!("{SETQUOTA_USAGE}");
+        return Ok(());
     }
     if zk
         .exists(&path)
