@@ -1545,6 +1545,9 @@ fn parse_version(f: &Flags) -> Result<Option<i32>, String> {
 /// `ls -R` below `path` (whose children are `kids`): the children, sorted, then each
 /// child's subtree. A node deleted meanwhile, or any error below `path`, ends only its
 /// own subtree, as in zkCli.
+/// The end of a subtree walk: the error and the node it was met at.
+type WalkResult = Result<(), (Error, String)>;
+
 /// `ls -R` below `path`: its sorted children (each printed), then their subtrees. A
 /// node gone meanwhile is skipped; another error ends the walk with the node it was
 /// met at. With `watch`, each listing sets a child watch.
@@ -1552,7 +1555,7 @@ fn list_subtree<'a>(
     zk: &'a Client,
     path: &'a str,
     watch: bool,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), (Error, String)>> + 'a>> {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = WalkResult> + 'a>> {
     Box::pin(async move {
         let listed = if watch {
             zk.get_children_w(path).await.map(|(kids, w)| {
