@@ -13,7 +13,7 @@ use bytes::Bytes;
 use rzk_proto::multi::{MultiRequest, MultiResponse};
 use rzk_proto::records::*;
 use rzk_proto::{Data, Jute, OpCode};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::connect_string::{prepend_chroot, strip_chroot, ConnectString};
 use crate::error::{Error, Result};
@@ -226,6 +226,21 @@ impl Client {
     /// the session events (`KeeperState`) a Java default watcher receives.
     pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
         self.inner.state.clone()
+    }
+
+    /// Every watch notification that reaches at least one of this client's watches, once
+    /// however many of them it fires, in the order the server sent them (Java: what one
+    /// default `Watcher` that every watch was registered with sees of node events; the
+    /// session's own state changes are in [`Client::state_watcher`]). Each watch still
+    /// gets its event; this is a copy for a caller that shows them all in order, as zkCli
+    /// does. A later call replaces the earlier receiver, whose stream then ends. Events of
+    /// notifications that reached no live watch (a dropped [`OneshotWatch`]) are not in it.
+    pub fn notifications(&self) -> mpsc::UnboundedReceiver<crate::WatchedEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut tap) = self.inner.shared.notification_tap.lock() {
+            *tap = Some(tx);
+        }
+        rx
     }
 
     /// The session id (0 before the first connection); Java: `ZooKeeper.getSessionId()`.

@@ -173,8 +173,9 @@ impl WatchRegistry {
         }
     }
 
-    /// Routes a server notification; returns how many receivers got it.
-    pub fn dispatch(&mut self, t: EventType, path: &str, zxid: i64) -> usize {
+    /// Routes a server notification; returns how many receivers got it and the event
+    /// they got.
+    pub fn dispatch(&mut self, t: EventType, path: &str, zxid: i64) -> (usize, WatchedEvent) {
         let ev = WatchedEvent {
             notification: NOTIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             ..self.event(t, path, zxid)
@@ -212,7 +213,7 @@ impl WatchRegistry {
                 p = rzk_proto::path::parent(p);
             }
         }
-        n
+        (n, ev)
     }
 
     /// True if a receiver still waits on a watch of `kind` on `path` (server path) that a
@@ -369,9 +370,9 @@ mod tests {
         r.register(WatchReg::Persistent("/app".into(), true, p), 0);
         let paths = r.paths();
         assert_eq!(paths.exist, vec!["/app/b".to_string()]);
-        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/app", 5), 1);
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/app", 5).0, 1);
         assert_eq!(cw.await.path, "/");
-        assert_eq!(r.dispatch(EventType::NodeCreated, "/app/b", 6), 2);
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/app/b", 6).0, 2);
         assert_eq!(ew.await.event_type, EventType::NodeCreated);
         let ev = ps.next().await.unwrap();
         assert_eq!(
@@ -394,7 +395,7 @@ mod tests {
         r.register(WatchReg::Data("/a".into(), d), 0);
         r.register(WatchReg::Exists("/a".into(), e), 0);
         r.register(WatchReg::Persistent("/a".into(), false, p), 0);
-        assert_eq!(r.dispatch(EventType::NodeDataChanged, "/a", -1), 3);
+        assert_eq!(r.dispatch(EventType::NodeDataChanged, "/a", -1).0, 3);
         let (a, b, c) = (dw.await, ew.await, ps.next().await.unwrap());
         assert_ne!(a.notification, 0);
         assert_eq!(

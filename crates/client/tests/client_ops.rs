@@ -510,3 +510,56 @@ async fn reconfig_refused_without_reconfig_enabled() {
     assert_eq!(data, data_w);
     assert_eq!(stat.data_length as usize, data.len());
 }
+
+/// `Client::notifications`: one copy of each notification that reached a watch, in the
+/// server's order, however many watches it fired and whatever order their own futures
+/// are polled in (zkCli printed two watches' events reversed: each was a task).
+#[tokio::test]
+async fn notifications_come_once_each_in_the_servers_order() {
+    let hosts = hosts_or_start();
+    let zk = common::connect(&hosts).await;
+    let root = common::test_root(&zk, "tap").await;
+    let mut tap = zk.notifications();
+    let p = format!("{root}/p");
+    zk.create(&p, b"", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut rec = zk
+        .add_watch(&root, AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    // Two one-shot watches on the same node: one notification, one copy in the tap.
+    let (_, _, w1) = zk.get_data_w(&p).await.unwrap();
+    let (_, w2) = zk.exists_w(&p).await.unwrap();
+    let q = format!("{p}/q");
+    zk.create(&q, b"", &open_acl_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    zk.set_data(&p, b"x", None).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let ev = timeout(Duration::from_secs(5), tap.recv())
+            .await
+            .expect("a notification")
+            .expect("the tap is open");
+        got.push((ev.event_type, ev.path));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (EventType::NodeCreated, q.clone()),
+            (EventType::NodeDataChanged, p.clone()),
+        ]
+    );
+    assert!(
+        timeout(Duration::from_millis(300), tap.recv())
+            .await
+            .is_err(),
+        "a notification copied twice"
+    );
+    // Every watch still got its own event.
+    assert_eq!(w1.await.event_type, EventType::NodeDataChanged);
+    assert_eq!(w2.await.event_type, EventType::NodeDataChanged);
+    assert_eq!(rec.next().await.unwrap().event_type, EventType::NodeCreated);
+    common::delete_all(&zk, &root).await;
+}

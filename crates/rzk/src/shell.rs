@@ -54,9 +54,7 @@ use options::{flags, Flags};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rzk_client::{
-    Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatcherType,
-};
+use rzk_client::{Acl, AddWatchMode, Client, CreateMode, Error, SessionState, Stat, WatcherType};
 use rzk_proto::opcode::perms;
 
 /// Jute's CSV escaping of a string field, as zkCli shows ids (`Id.toString()`).
@@ -240,6 +238,17 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 }
             }
             "-waitforconnection" => {}
+            "-client-configuration" | "--client-configuration" => {
+                // zkCli reads a ZKClientConfig file there (TLS key stores, SASL, socket
+                // class...). rzk shell does not: going on without what the file asks
+                // for could connect in the clear, so it stops and says what to give.
+                return Err(format!(
+                    "-client-configuration {} is not read by rzk shell: give TLS with \
+                     -tls-ca/-tls-cert/-tls-key and SASL with -sasl-user and \
+                     -sasl-password-file or -jaas (rzk shell --help)",
+                    args.get(i + 1).map_or("", String::as_str)
+                ));
+            }
             "-help" | "--help" | "-h" => {
                 o.help = true;
                 return Ok(o);
@@ -393,8 +402,6 @@ fn state_word(s: SessionState) -> &'static str {
     }
 }
 
-use events::print_event;
-
 /// One line as Java's `BufferedReader.readLine` ends it (LF, CR or CRLF) into `out`,
 /// without the terminator; `Ok(false)` at the end of input with nothing read.
 /// `pending_cr`: the previous line ended with a CR, so a LF first is that line's end.
@@ -446,16 +453,14 @@ fn old_watch_form(args: &[String], spec: &str, new_form: &str) -> Result<Flags, 
     flags(&again, spec)
 }
 
-/// Prints the event that ends a one-shot watch. A session state change that ends it
-/// (expiry, close) is left to the session's own printer, which prints it once however
-/// many watches it ended: zkCli's watches are all its one default watcher, which Java
-/// tells of a state change once.
+/// Keeps a one-shot watch alive until it fires (a dropped watch is removed from the
+/// server). Its event is printed by the session's notification printer
+/// (`events::print_notifications`, in the server's order), a state change that ends it
+/// (expiry, close) by the session's state printer, once however many watches it ended:
+/// zkCli's watches are all its one default watcher.
 fn spawn_print(w: rzk_client::OneshotWatch) {
     tokio::spawn(async move {
-        let ev = w.await;
-        if ev.event_type != EventType::None {
-            print_event(&ev);
-        }
+        let _ = w.await;
     });
 }
 
@@ -768,6 +773,8 @@ impl Shell {
             b = b.sasl(s.clone());
         }
         let c = b.start()?;
+        // Ends when the client's last handle is gone (the sender is the client's).
+        events::print_notifications(c.notifications());
         if self.interactive {
             self.printer = Some(events::track(c.state_watcher(), self.sasl.is_some()));
         }
@@ -1426,16 +1433,11 @@ impl Shell {
                     .add_watch(&path, mode)
                     .await
                     .map_err(|e| error_message(&e, &path))?;
-                tokio::spawn(async move {
-                    while let Some(ev) = s.next().await {
-                        // State changes are printed once, by the session's own printer:
-                        // zkCli's persistent watch is its default watcher, and Java
-                        // delivers a state change once per watcher object.
-                        if ev.event_type != EventType::None {
-                            print_event(&ev);
-                        }
-                    }
-                });
+                // Kept alive while the session lasts; its events are printed by the
+                // session's notification printer, state changes by its state printer
+                // (zkCli's persistent watch is its default watcher, which Java tells of
+                // each once).
+                tokio::spawn(async move { while s.next().await.is_some() {} });
                 Ok(())
             }
             "removewatches" => {
@@ -1709,6 +1711,25 @@ mod tests {
         let o = parse_options(&a).unwrap();
         assert_eq!(o.server, "h:1");
         assert_eq!(o.command, vec!["ls", "-s", "/"]);
+    }
+
+    /// zkCli reads a client configuration file (TLS, SASL); rzk shell refuses the option
+    /// rather than connect without what the file asks for.
+    #[test]
+    fn client_configuration_is_refused_by_name() {
+        let a: Vec<String> = [
+            "-server",
+            "h:1",
+            "-client-configuration",
+            "cc.properties",
+            "ls",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let e = parse_options(&a).err().expect("refused");
+        assert!(e.contains("-client-configuration cc.properties"), "{e}");
+        assert!(e.contains("-tls-ca"), "{e}");
     }
 
     #[test]

@@ -1173,8 +1173,9 @@ impl World {
 /// read back through start-up's reader (`storage::log_reader::LogFileReader`). It must
 /// return exactly the synced records — never the damaged one — and end Torn at the
 /// damage (Clean without one), or, when the damaged record is whole with a wrong
-/// checksum, refuse it naming its offset (as ZooKeeper does; the operator cuts it and
-/// the restart goes on); never refuse a synced record. Uses a scratch file (the reader
+/// checksum or its length field is one no torn write leaves, refuse it naming its
+/// offset (as ZooKeeper does; the operator cuts it and the restart goes on); never
+/// refuse a synced record. Uses a scratch file (the reader
 /// reads files only); its contents are deterministic, so a seed still replays the same.
 fn read_back_log(
     sid: ServerId,
@@ -1215,9 +1216,13 @@ fn read_back_log(
                 // A whole damaged record (length and end marker intact, checksum wrong)
                 // stops start-up as ZooKeeper's CRC check does; the operator cuts it
                 // (`rzk log chop`), and the restart goes on from the synced records.
-                Err(LogReadError::BadChecksum { offset, .. })
-                    if damaged.is_some() && offset == tail_at && got == log.len() =>
-                {
+                // So does a length field no torn write leaves (a flipped byte made it
+                // negative or larger than a record may be): ZooKeeper's "Unreasonable
+                // length".
+                Err(
+                    LogReadError::BadChecksum { offset, .. }
+                    | LogReadError::ImpossibleLength { offset, .. },
+                ) if damaged.is_some() && offset == tail_at && got == log.len() => {
                     refused = true;
                     break;
                 }

@@ -84,6 +84,9 @@ pub(crate) struct Shared {
     /// The leader may expire the session from two thirds of a timeout after it
     /// ([`crate::Client::heard_at`]). `None` before the first connection.
     pub heard_at: Mutex<Option<tokio::time::Instant>>,
+    /// Where every notification that reached one of this client's watches is copied,
+    /// once, in the order the server sent them ([`crate::Client::notifications`]).
+    pub notification_tap: Mutex<Option<tokio::sync::mpsc::UnboundedSender<crate::WatchedEvent>>>,
 }
 
 impl Shared {

@@ -623,10 +623,17 @@ impl SessionTask {
                 };
                 let c = &self.shared.counters;
                 c.notifications.fetch_add(1, Ordering::Relaxed);
-                let n =
+                let (n, event) =
                     self.watches
                         .dispatch(EventType::from_code(ev.event_type), &ev.path, hdr.zxid);
                 c.events_delivered.fetch_add(n as u64, Ordering::Relaxed);
+                if n > 0 {
+                    if let Ok(mut tap) = self.shared.notification_tap.lock() {
+                        if tap.as_ref().is_some_and(|t| t.send(event).is_err()) {
+                            *tap = None;
+                        }
+                    }
+                }
                 None
             }
             x => {

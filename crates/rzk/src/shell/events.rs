@@ -5,7 +5,7 @@
 //! before it prints a command's output, so that a connection made while a command
 //! waited is reported before that command's result, as with zkCli.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -85,48 +85,33 @@ fn first_copy(ev: &WatchedEvent) -> bool {
     true
 }
 
-/// Events handed to [`print_event`] and not printed yet, by notification number (the
-/// order the server sent them in).
-static PENDING: Mutex<BTreeMap<u64, WatchedEvent>> = Mutex::new(BTreeMap::new());
-
-/// How long an event waits for the events of earlier notifications before it is
-/// printed. Each of the shell's watches has a task of its own, which the runtime may
-/// run in any order (its last woken task first, typically): zkCli's one default
-/// watcher sees them in the order the server sent them.
+/// How long the printer of a session's end waits, so that the node events that came
+/// before it (its ephemerals' deletions) are printed first: they come through another
+/// task ([`print_notifications`]).
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Prints one watch event as zkCli does: once per server notification, however many of
 /// the shell's watches it fired (zkCli registers every watch with its one default
-/// watcher, which Java calls once per notification), in the order of the server's
-/// notifications ([`SETTLE`]).
+/// watcher, which Java calls once per notification).
 pub fn print_event(ev: &WatchedEvent) {
     if !first_copy(ev) {
         return;
     }
-    if ev.notification == 0 {
-        // No server notification (a local removal): nothing to wait for.
-        flush();
-        print_now(ev);
-        return;
-    }
-    if let Ok(mut p) = PENDING.lock() {
-        p.insert(ev.notification, ev.clone());
-    }
-    tokio::spawn(async {
-        tokio::time::sleep(SETTLE).await;
-        flush();
-    });
+    flush();
+    print_now(ev);
 }
 
-/// Prints the pending events, oldest notification first.
-fn print_pending() {
-    let events = match PENDING.lock() {
-        Ok(mut p) => std::mem::take(&mut *p),
-        Err(_) => return,
-    };
-    for ev in events.values() {
-        print_now(ev);
-    }
+/// Prints a session's node events as they come, in the order the server sent them
+/// (`Client::notifications`: one stream, where each watch's own future is woken in the
+/// runtime's order), until the session ends.
+pub fn print_notifications(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<WatchedEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            print_event(&ev);
+        }
+    })
 }
 
 fn print_now(ev: &WatchedEvent) {
@@ -142,10 +127,8 @@ fn print_now(ev: &WatchedEvent) {
     );
 }
 
-/// Prints the pending watch events, then the tracked session's state if it changed
-/// since last printed.
+/// Prints the tracked session's state if it changed since last printed.
 pub fn flush() {
-    print_pending();
     let Ok(mut guard) = TRACKED.lock() else {
         return;
     };
@@ -178,8 +161,9 @@ pub fn track(mut rx: watch::Receiver<SessionState>, sasl: bool) -> tokio::task::
         while rx.changed().await.is_ok() {
             if rx.borrow().is_terminal() {
                 // The events of notifications that came before the session ended (its
-                // ephemerals' deletions before Closed) are printed first. (Not for a
-                // connection: a command waiting for it prints its result right after.)
+                // ephemerals' deletions before Closed) are printed first ([`SETTLE`]).
+                // (Not for a connection: a command waiting for it prints its result
+                // right after.)
                 tokio::time::sleep(SETTLE).await;
             }
             flush();

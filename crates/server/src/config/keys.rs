@@ -10,7 +10,8 @@
 //! * [`KeyClass::Refused`]: security-relevant and not implemented: start-up stops with
 //!   an error naming the key (fail closed). A server that silently ran without the
 //!   protection the operator asked for would be worse than one that does not start.
-//! * TLS keys: [`tls_key`], one marked group, refused until TLS lands.
+//! * TLS keys: [`tls_key`], one marked group: implemented, but for the few settings
+//!   rzk cannot honour, which are refused.
 //!
 //! Anything else is unknown: a warning, with a did-you-mean for near misses
 //! ([`suggest`]); a near miss of a security-relevant key is refused instead.
@@ -527,9 +528,9 @@ pub const NIO_FACTORY: &str = "org.apache.zookeeper.server.NIOServerCnxnFactory"
 /// The TLS group's verdict (see the banner above). Client-port TLS (`secureClientPort`,
 /// `client.portUnification`, `ssl.*`; `tls::ClientTlsPlan`), the x509 provider and quorum
 /// TLS (`sslQuorum`, `portUnification`, `ssl.quorum.*`; `tls::QuorumTls`) are
-/// implemented. Reloading certificates is not: asking for it stops start-up.
+/// implemented, certificate reloading too. A Netty-only switch turned on is refused.
 pub fn tls_key(bare: &str, value: &str) -> KeyClass {
-    const WHY: &str = "rzk does not reload certificate files while running";
+    const WHY: &str = "a Netty-only TLS setting rzk's networking has no equivalent of";
     if let Some(sub) = bare.strip_prefix("ssl.") {
         let sub = sub.strip_prefix("quorum.").unwrap_or(sub);
         if TLS_SUBKEYS.contains(&sub) {
@@ -590,7 +591,7 @@ fn auth_provider(class: &str) -> KeyClass {
             KeyClass::Refused(KERBEROS.to_owned())
         }
         other => KeyClass::Refused(format!(
-            "authentication provider class {other} cannot be loaded: rzk loads no Java classes and has only the ip, digest and sasl providers built in"
+            "authentication provider class {other} cannot be loaded: rzk loads no Java classes and has only the ip, digest, sasl and x509 providers built in"
         )),
     }
 }
