@@ -195,7 +195,11 @@ impl TxnRecord {
     }
 
     pub fn decode(payload: &[u8]) -> Result<TxnRecord, DecodeError> {
-        let mut r = Reader::new(payload);
+        // The payload is already bounded (a log record's length, a quorum packet's
+        // size), so a field may take all of it: with a `jute.maxbuffer` above the
+        // default, a 3 MB znode's txn is a 3 MB field (a break-it review: such a txn was
+        // logged and then could not be read back, by start-up or `rzk log dump`).
+        let mut r = Reader::with_limit(payload, payload.len());
         let header: TxnHeader = r.read()?;
         let txn = Txn::read_body(header.txn_type, &mut r)?;
         let digest = if r.remaining() >= 12 {
@@ -214,6 +218,33 @@ impl TxnRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A txn whose data is larger than the default `jute.maxbuffer` (a server configured
+    /// with a larger one logs it) decodes: its payload bounds its fields.
+    #[test]
+    fn a_txn_larger_than_the_default_jute_maxbuffer_decodes() {
+        let data = vec![7u8; 3 * 1024 * 1024];
+        let r = rec(
+            Txn::Create(
+                1,
+                CreateTxn {
+                    path: "/big".into(),
+                    data: bytes::Bytes::from(data).into(),
+                    acl: vec![],
+                    ephemeral: false,
+                    parent_cversion: 1,
+                },
+            ),
+            true,
+        );
+        let payload = r.encode();
+        assert!(payload.len() > 2 * crate::jute::DEFAULT_MAX_BUFFER);
+        assert_eq!(TxnRecord::decode(&payload).expect("decodes"), r);
+        // A length beyond the payload still fails.
+        let mut cut = payload.clone();
+        cut.truncate(payload.len() - 100);
+        assert!(TxnRecord::decode(&cut).is_err());
+    }
 
     fn rec(txn: Txn, digest: bool) -> TxnRecord {
         TxnRecord {

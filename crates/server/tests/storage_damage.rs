@@ -328,6 +328,48 @@ fn impossible_length_in_the_last_record_stops_start_up_without_cutting() {
     assert_eq!(rep.torn_tails.len(), 1);
 }
 
+/// A record larger than the default `jute.maxbuffer` allows, written by a server with a
+/// larger one (a 3 MB znode): read back at start-up with that server's setting, refused
+/// naming file and offset with the default, as ZooKeeper's "Unreasonable length" (a
+/// break-it review: it could not be read back with any setting).
+#[test]
+fn a_record_above_the_default_jute_maxbuffer_reads_back_with_its_setting() {
+    let d = tempfile::tempdir().unwrap();
+    let v2 = d.path().join("version-2");
+    fs::create_dir_all(&v2).unwrap();
+    write_snapshot(&v2, 0);
+    let mut log = FileTxnLog::open(
+        d.path(),
+        TxnLogConfig {
+            prealloc_size: 4096,
+            force_sync: false,
+            size_limit: None,
+        },
+    )
+    .unwrap();
+    let mut big = rec(1);
+    if let Txn::Create(_, c) = &mut big.txn {
+        c.data = Bytes::from(vec![b'b'; 3 * 1024 * 1024]).into();
+    }
+    log.append_record(&big).unwrap();
+    log.append_record(&rec(2)).unwrap();
+    log.sync_all().unwrap();
+    log.close().unwrap();
+    let opts = RecoveryOptions {
+        jute_max_buffer: 4 * 1024 * 1024,
+        ..RecoveryOptions::default()
+    };
+    let mut sink = Txns::default();
+    recover(d.path(), d.path(), &opts, &mut sink).unwrap();
+    assert_eq!(sink.0, vec![1, 2]);
+    match recover_dir(d.path()) {
+        Err(RecoveryError::Log(e @ LogReadError::ImpossibleLength { .. })) => {
+            assert!(e.to_string().contains("log.1"), "{e}")
+        }
+        other => panic!("expected an impossible-length error, got {other:?}"),
+    }
+}
+
 /// A whole last record whose checksum is wrong and whose body no longer decodes is
 /// damage for every reader: the reader that accepts bad checksums (`rzk log dump`,
 /// `recover`) refuses it as start-up does instead of calling it a torn tail (a break-it

@@ -248,6 +248,47 @@ fn epoch_files_older_than_the_log_are_refused() {
     }
 }
 
+/// Epoch files at the edge of positive zxids (a break-it review): above 0x7fffffff a
+/// quorum member refuses them naming the file and a lone voter rebuilds them from its
+/// log; at 0x7fffffff itself, the last epoch, a lone voter whose log is older rebuilds
+/// them too (else no epoch would be left to lead with), a member keeps them.
+#[test]
+fn epoch_files_at_the_end_of_positive_zxids() {
+    use rzk_proto::Zxid;
+    use rzk_server::storage::epoch_file;
+    use rzk_server::zab::EpochKind;
+    for (name, _) in both(Path::new("/")) {
+        let d = logs_without_snapshot();
+        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+        let cfg = with(cfg, "zookeeper.snapshot.trust.empty", "true");
+        let v2 = files::version_dir(&d);
+        let logged = open(&cfg).unwrap().durable.log.last().unwrap().zxid.epoch();
+        let lone = name == "one voter";
+        for (epoch, refused_by_member) in [
+            (Zxid::MAX_EPOCH as u64 + 1, true),
+            (Zxid::MAX_EPOCH as u64, false),
+        ] {
+            for k in [EpochKind::Current, EpochKind::Accepted] {
+                std::fs::write(v2.join(epoch_file::file_name(k)), epoch.to_string()).unwrap();
+            }
+            match open(&cfg) {
+                Ok(r) if lone => assert_eq!(
+                    (r.durable.accepted_epoch, r.durable.current_epoch),
+                    (logged, logged),
+                    "{name}: epoch {epoch} rebuilt from the log"
+                ),
+                Ok(r) if !refused_by_member => {
+                    assert_eq!(r.durable.accepted_epoch as u64, epoch, "{name}")
+                }
+                Err(e) if !lone && refused_by_member => {
+                    assert!(e.to_string().contains("currentEpoch"), "{name}: {e}")
+                }
+                other => panic!("{name}: epoch {epoch}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}
+
 /// `zookeeper.txnLogSizeLimitInKb=8` (for member `_id`, or a lone voter).
 fn log_size_limit_8k(_id: u64, c: &mut Config) {
     c.unknown

@@ -345,6 +345,16 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
             tracing::warn!("{e}; rebuilding it (a standalone server)");
             Ok(None)
         }
+        // The last epoch with positive zxids leaves none to lead with; a standalone
+        // server rebuilds it from its log unless the log reached it too.
+        Ok(Some(e)) if standalone && e == Zxid::MAX_EPOCH && last.epoch() < e => {
+            tracing::warn!(
+                epoch = e,
+                "{}: the last epoch whose zxids are positive, below which the log ends; rebuilding it (a standalone server)",
+                epoch_file::file_name(k)
+            );
+            Ok(None)
+        }
         r => r.map_err(|e| OpenError::Epoch(e.to_string())),
     };
     let current = match rd(EpochKind::Current)? {
