@@ -144,6 +144,14 @@ CASES = [
     ("events in the server's order",
      ["create /c51", "addWatch /c51", "addWatch -m PERSISTENT /c51/p", "create /c51/p",
       "create /c51/p/q", "stat -w /c51/x", "ls -w /c51", "create /c51/x"]),
+    # (a second review: batches sent out of order left the root's batch NotEmpty, and
+    # watch removals were no longer printed)
+    ("deleteall over several batches",
+     ["create /c52", "create /c52/a", "create /c52/a/x", "create /c52/b", "create /c52/b/y",
+      "create /c52/c", "deleteall /c52 -b 2", "ls /c52"]),
+    ("removewatches prints the removals",
+     ["create /c53", "get -w /c53", "ls -w /c53", "removewatches /c53 -d",
+      "removewatches /c53 -c", "set /c53 x"]),
 ]
 
 # One-shot commands (`-server h:p cmd args`): output and exit status compared.

@@ -464,15 +464,23 @@ impl Client {
     /// Deletes the node at `path` if its data version is `version` (`None` matches any
     /// version).
     ///
-    /// Java: `ZooKeeper.delete(path, version)` (`-1` there is `None` here).
+    /// Java: `ZooKeeper.delete(path, version)` (`-1` there is `None` here). As there,
+    /// `/` is sent as `/` under a chroot too, so it fails as deleting the root does
+    /// instead of deleting the chroot's node.
     ///
     /// # Errors
-    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`] if it has children.
+    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::NotEmpty`] if it has children;
+    /// [`Error::BadArguments`] for `/`.
     ///
     /// The errors listed on [`Client`] too.
     pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let path = if path == "/" {
+            path.to_owned()
+        } else {
+            self.server_path(path)?
+        };
         let req = DeleteRequest {
-            path: self.server_path(path)?,
+            path,
             version: version_arg(version),
         };
         self.call(OpCode::Delete, req.to_bytes(), None).await?;

@@ -563,3 +563,19 @@ async fn notifications_come_once_each_in_the_servers_order() {
     assert_eq!(rec.next().await.unwrap().event_type, EventType::NodeCreated);
     common::delete_all(&zk, &root).await;
 }
+
+/// `delete("/")` under a chroot fails as deleting the root does (Java sends `/` without
+/// the chroot); it deleted the chroot's node (a review of rzk shell's `delete /`).
+#[tokio::test]
+async fn deleting_the_root_under_a_chroot_leaves_the_chroot() {
+    let hosts = hosts_or_start();
+    let zk = common::connect(&hosts).await;
+    let root = common::test_root(&zk, "chroot-root").await;
+    let chrooted = common::connect(&format!("{hosts}{root}")).await;
+    assert!(matches!(
+        chrooted.delete("/", None).await,
+        Err(Error::BadArguments)
+    ));
+    assert!(zk.exists(&root).await.unwrap().is_some());
+    common::delete_all(&zk, &root).await;
+}

@@ -54,7 +54,10 @@ use options::{flags, Flags};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rzk_client::{Acl, AddWatchMode, Client, CreateMode, Error, SessionState, Stat, WatcherType};
+use events::print_event;
+use rzk_client::{
+    Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatcherType,
+};
 use rzk_proto::opcode::perms;
 
 /// Jute's CSV escaping of a string field, as zkCli shows ids (`Id.toString()`).
@@ -460,7 +463,12 @@ fn old_watch_form(args: &[String], spec: &str, new_form: &str) -> Result<Flags, 
 /// zkCli's watches are all its one default watcher.
 fn spawn_print(w: rzk_client::OneshotWatch) {
     tokio::spawn(async move {
-        let _ = w.await;
+        let ev = w.await;
+        // A watch removed by `removewatches` (DataWatchRemoved, ...) is no server
+        // notification: only its own future hears of it.
+        if ev.notification == 0 && ev.event_type != EventType::None {
+            print_event(&ev);
+        }
     });
 }
 
@@ -1437,7 +1445,14 @@ impl Shell {
                 // session's notification printer, state changes by its state printer
                 // (zkCli's persistent watch is its default watcher, which Java tells of
                 // each once).
-                tokio::spawn(async move { while s.next().await.is_some() {} });
+                tokio::spawn(async move {
+                    while let Some(ev) = s.next().await {
+                        // Its removal (PersistentWatchRemoved) is no server notification.
+                        if ev.notification == 0 && ev.event_type != EventType::None {
+                            print_event(&ev);
+                        }
+                    }
+                });
                 Ok(())
             }
             "removewatches" => {
@@ -1636,11 +1651,25 @@ async fn delete_all(zk: &Client, path: &str, batch: i32) -> Result<bool, (Error,
         if failed {
             break;
         }
+        // The client orders a call when it is first polled: the batch's task polls it
+        // once and says so before the next batch is made, so the batches reach the
+        // server in the order they were made (the leaves' before the root's; a root
+        // batch sent first fails NotEmpty and leaves the tree).
         let zk = zk.clone();
-        in_flight.spawn(async move { zk.multi(&ops).await });
-        // Let the batch's request go out before the next is made (each is ordered
-        // when first polled).
-        tokio::task::yield_now().await;
+        let (queued_tx, queued) = tokio::sync::oneshot::channel();
+        in_flight.spawn(async move {
+            let mut call = std::pin::pin!(zk.multi(&ops));
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+            })
+            .await;
+            let _ = queued_tx.send(());
+            match first {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => call.await,
+            }
+        });
+        let _ = queued.await;
     }
     while let Some(done) = in_flight.join_next().await {
         failed |= !matches!(done, Ok(Ok(_)));

@@ -97,7 +97,9 @@ pub fn print_event(ev: &WatchedEvent) {
     if !first_copy(ev) {
         return;
     }
-    flush();
+    // A connection made before the event is printed before it; a session's end is
+    // left to its printer, which waits for the events that came before it.
+    flush_live();
     print_now(ev);
 }
 
@@ -129,16 +131,26 @@ fn print_now(ev: &WatchedEvent) {
 
 /// Prints the tracked session's state if it changed since last printed.
 pub fn flush() {
+    flush_state(true);
+}
+
+/// [`flush`], but a session's end (closed, expired, auth failed) is not printed.
+fn flush_live() {
+    flush_state(false);
+}
+
+fn flush_state(ended_too: bool) {
     let Ok(mut guard) = TRACKED.lock() else {
         return;
     };
     let Some(t) = guard.as_mut() else {
         return;
     };
-    let now = *t.rx.borrow_and_update();
-    if now == t.last {
+    let now = *t.rx.borrow();
+    if now == t.last || (!ended_too && now.is_terminal()) {
         return;
     }
+    t.rx.borrow_and_update();
     t.last = now;
     print_lines(keeper_state_name(now), "None", "null");
     if t.sasl && now.is_connected() {
