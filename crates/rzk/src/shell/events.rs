@@ -5,7 +5,6 @@
 //! before it prints a command's output, so that a connection made while a command
 //! waited is reported before that command's result, as with zkCli.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -62,41 +61,16 @@ fn print_lines(state: &str, kind: &str, path: &str) {
     let _ = std::io::stdout().flush();
 }
 
-/// Notifications already printed ([`WatchedEvent::notification`]), the latest
-/// [`PRINTED_KEPT`].
-static PRINTED: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
-const PRINTED_KEPT: usize = 4096;
-
-/// Whether the event is the first copy of its notification seen here (events of no
-/// notification always are).
-fn first_copy(ev: &WatchedEvent) -> bool {
-    if ev.notification == 0 {
-        return true;
-    }
-    let Ok(mut printed) = PRINTED.lock() else {
-        return true;
-    };
-    if !printed.insert(ev.notification) {
-        return false;
-    }
-    while printed.len() > PRINTED_KEPT {
-        printed.pop_first();
-    }
-    true
-}
-
 /// How long the printer of a session's end waits, so that the node events that came
 /// before it (its ephemerals' deletions) are printed first: they come through another
 /// task ([`print_notifications`]).
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Prints one watch event as zkCli does: once per server notification, however many of
-/// the shell's watches it fired (zkCli registers every watch with its one default
-/// watcher, which Java calls once per notification).
+/// Prints one watch event as zkCli does. Server notifications come here once each,
+/// however many of the shell's watches they fired ([`print_notifications`]: zkCli
+/// registers every watch with its one default watcher, which Java calls once per
+/// notification); local removals come from the removed watch's own future.
 pub fn print_event(ev: &WatchedEvent) {
-    if !first_copy(ev) {
-        return;
-    }
     // A connection made before the event is printed before it; a session's end is
     // left to its printer, which waits for the events that came before it.
     flush_live();
