@@ -137,6 +137,14 @@ pub struct SessionTracker {
     /// The last [`CLOSED_REMEMBERED`] sessions removed, oldest first, and as a set.
     closed: VecDeque<SessionId>,
     closed_set: HashSet<SessionId, Hasher>,
+    /// Sessions whose createSession this leader has prepared and not applied yet
+    /// ([`SessionTracker::proposed_create`]). ZooKeeper's leader tracks a session from
+    /// its prep (`PrepRequestProcessor`'s `trackSession`), so a learner's REVALIDATE
+    /// that reaches it between the commit and its own apply finds the session; a
+    /// follower may apply the commit, answer the client and see it re-attach elsewhere
+    /// first. Cleared at a change of leadership ([`SessionTracker::forget_proposed`]).
+    /// The owner a re-attach gave it meanwhile goes to the session when it is added.
+    proposed: HashMap<SessionId, Option<SessionOwner>, Hasher>,
     /// Test-only injected bug (the simulator's): writes of closing / closed sessions
     /// are not refused. Never set by the server.
     fault_accept_closed: bool,
@@ -152,6 +160,7 @@ impl SessionTracker {
             buckets: BTreeMap::new(),
             closed: VecDeque::new(),
             closed_set: HashSet::default(),
+            proposed: HashMap::default(),
             fault_accept_closed: false,
         }
     }
@@ -176,6 +185,7 @@ impl SessionTracker {
     /// closed.
     pub fn add(&mut self, id: SessionId, timeout_ms: i32, now_ms: i64) {
         self.forget_closed(id);
+        let owner = self.proposed.remove(&id).flatten();
         if let Some(old) = self.sessions.get(&id) {
             if !old.closing {
                 let _ = self.touch(id, now_ms);
@@ -190,17 +200,38 @@ impl SessionTracker {
                 timeout_ms,
                 expires_at,
                 closing: false,
-                owner: None,
+                owner,
             },
         );
         self.buckets.entry(expires_at).or_default().insert(id);
     }
 
+    /// The leader prepared a createSession for `id` (in request order): until the txn is
+    /// applied ([`SessionTracker::add`]) a re-attach judged by this tracker
+    /// ([`SessionTracker::revalidate`] with `judge`, [`SessionTracker::touch_live`])
+    /// accepts the session instead of answering that it expired. Nothing for a session
+    /// the table already holds.
+    pub fn proposed_create(&mut self, id: SessionId) {
+        if !self.sessions.contains_key(&id) {
+            self.proposed.insert(id, None);
+        }
+    }
+
+    /// Forgets the createSession proposals of [`SessionTracker::proposed_create`] (a
+    /// change of leadership: a proposal of the earlier term is applied, or lost, without
+    /// this server's prep).
+    pub fn forget_proposed(&mut self) {
+        self.proposed.clear();
+    }
+
     /// Records where the session is now attached (a reconnect on the leader, a learner's
-    /// successful REVALIDATE). Nothing for an unknown or closing session.
+    /// successful REVALIDATE). Nothing for an unknown or closing session; a session whose
+    /// createSession is proposed and not applied gets it when it is added.
     pub fn set_owner(&mut self, id: SessionId, owner: SessionOwner) {
         if let Some(s) = self.sessions.get_mut(&id).filter(|s| !s.closing) {
             s.owner = Some(owner);
+        } else if let Some(o) = self.proposed.get_mut(&id) {
+            *o = Some(owner);
         }
     }
 
@@ -273,7 +304,14 @@ impl SessionTracker {
             return Err(SessionError::BadPassword);
         }
         match self.sessions.get_mut(&id) {
-            None => return Err(SessionError::Unknown),
+            // Committed on the way here, not applied yet: live (the txn's timeout stands).
+            None => match self.proposed.get_mut(&id) {
+                Some(owner) if judge => {
+                    *owner = Some(SessionOwner::ThisServer);
+                    return Ok(());
+                }
+                _ => return Err(SessionError::Unknown),
+            },
             Some(s) if s.closing => return Err(SessionError::Closing),
             Some(s) if judge && s.expires_at <= now_ms => return Err(SessionError::Closing),
             Some(s) => {
@@ -295,6 +333,7 @@ impl SessionTracker {
     pub fn touch_live(&mut self, id: SessionId, now_ms: i64) -> Result<(), SessionError> {
         match self.sessions.get(&id) {
             Some(s) if !s.closing && s.expires_at <= now_ms => Err(SessionError::Closing),
+            None if self.proposed.contains_key(&id) => Ok(()),
             _ => self.touch(id, now_ms),
         }
     }
@@ -380,6 +419,7 @@ impl SessionTracker {
 
     /// Marks a session closing (client closeSession); it can no longer be touched.
     pub fn set_closing(&mut self, id: SessionId) {
+        self.proposed.remove(&id);
         if let Some(s) = self.sessions.get_mut(&id) {
             s.closing = true;
         }
@@ -720,6 +760,63 @@ mod tests {
         assert_eq!(
             t.get(id).unwrap().owner,
             Some(SessionOwner::Learner(ServerId(2)))
+        );
+    }
+
+    /// A session whose createSession the leader proposed but has not applied yet is live
+    /// for a re-attach it judges (a learner's REVALIDATE, a reconnect on the leader): a
+    /// follower may apply the commit first, answer the client and see it move on (a
+    /// break-it review saw 78 of 4,000 moves between followers told "expired").
+    #[test]
+    fn a_proposed_session_is_live_before_it_is_applied() {
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
+        let id = SessionId(0x40);
+        assert_eq!(t.touch_live(id, 10), Err(SessionError::Unknown));
+        t.proposed_create(id);
+        assert_eq!(t.touch_live(id, 10), Ok(()));
+        t.set_owner(id, SessionOwner::Learner(ServerId(3)));
+        // Not counted, not expirable, and a learner's table (not the judge) does not know it.
+        assert!(t.get(id).is_none());
+        assert_eq!(
+            t.revalidate(id, &password(id), 4000, 10, false),
+            Err(SessionError::Unknown)
+        );
+        assert_eq!(
+            t.revalidate(id, &[1u8; 16], 4000, 10, true),
+            Err(SessionError::BadPassword)
+        );
+        // Applied: tracked as any session, with the owner the re-attach gave it.
+        t.add(id, 4000, 20);
+        assert_eq!(
+            t.get(id).unwrap().owner,
+            Some(SessionOwner::Learner(ServerId(3)))
+        );
+        assert!(!t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        t.remove(id);
+        assert_eq!(t.touch_live(id, 30), Err(SessionError::Unknown));
+
+        // The leader re-attached it itself: owned here once applied.
+        let id = SessionId(0x41);
+        t.proposed_create(id);
+        assert_eq!(t.revalidate(id, &password(id), 4000, 40, true), Ok(()));
+        t.add(id, 4000, 50);
+        assert_eq!(t.get(id).unwrap().owner, Some(SessionOwner::ThisServer));
+
+        // A closeSession prepared before the create is applied ends it; a change of
+        // leadership forgets proposals (an earlier term's are applied or lost).
+        let (a, b) = (SessionId(0x42), SessionId(0x43));
+        t.proposed_create(a);
+        t.proposed_create(b);
+        t.set_closing(a);
+        assert_eq!(t.touch_live(a, 60), Err(SessionError::Unknown));
+        t.forget_proposed();
+        assert_eq!(t.touch_live(b, 60), Err(SessionError::Unknown));
+        // Nothing for a session already tracked.
+        t.proposed_create(SessionId(0x41));
+        t.remove(SessionId(0x41));
+        assert_eq!(
+            t.touch_live(SessionId(0x41), 70),
+            Err(SessionError::Unknown)
         );
     }
 }

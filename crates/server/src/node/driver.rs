@@ -878,6 +878,7 @@ impl Driver {
             "not serving clients any more; connections closed"
         );
         self.close_after_commits(ids, "this server lost its leader");
+        self.shared.sessions().forget_proposed();
         self.proposed.clear();
         self.remote_pending.clear();
         self.learner_syncs.clear();
@@ -898,6 +899,7 @@ impl Driver {
             {
                 let mut s = self.shared.sessions();
                 s.clear_owners();
+                s.forget_proposed();
                 let reopened = s.reopen_closing(now);
                 if reopened > 0 {
                     tracing::info!(reopened, "sessions left closing by an earlier term");
@@ -1264,7 +1266,13 @@ impl Driver {
                 self.shared.sessions().set_closing(session);
                 req
             }
-            Ok(WriteRequest::CreateSession { .. }) => req,
+            Ok(WriteRequest::CreateSession { .. }) => {
+                // ZooKeeper's prep tracks the session from here: a learner may apply the
+                // commit and see the client re-attach at another learner before this
+                // server's applier has added it (session review, session 45).
+                self.shared.sessions().proposed_create(session);
+                req
+            }
             Ok(_) => match self.session_refusal(session, from) {
                 Some(code) => Err(code),
                 None => req,
