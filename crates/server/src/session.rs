@@ -237,7 +237,8 @@ impl SessionTracker {
 
     /// ZooKeeper's `checkSession` owner test for a request of `id` that came from
     /// `from`: false when the session is attached elsewhere (SESSIONMOVED). An unset
-    /// owner becomes `from`. A session this table does not hold (a local session of a
+    /// owner becomes `from`; a session whose createSession is proposed and not applied is
+    /// judged the same way. Another session this table does not hold (a local session of a
     /// learner) passes: its liveness is judged elsewhere.
     pub fn check_owner(&mut self, id: SessionId, from: SessionOwner) -> bool {
         match self.sessions.get_mut(&id) {
@@ -248,7 +249,11 @@ impl SessionTracker {
                 }
                 Some(o) => o == from,
             },
-            None => true,
+            // Proposed, not applied yet: judged as the tracked session it is about to be.
+            None => match self.proposed.get_mut(&id) {
+                Some(owner) => *owner.get_or_insert(from) == from,
+                None => true,
+            },
         }
     }
 
@@ -785,6 +790,9 @@ mod tests {
             t.revalidate(id, &[1u8; 16], 4000, 10, true),
             Err(SessionError::BadPassword)
         );
+        // A write from where it was before (learner 2) is refused already.
+        assert!(!t.check_owner(id, SessionOwner::Learner(ServerId(2))));
+        assert!(t.check_owner(id, SessionOwner::Learner(ServerId(3))));
         // Applied: tracked as any session, with the owner the re-attach gave it.
         t.add(id, 4000, 20);
         assert_eq!(
@@ -798,6 +806,11 @@ mod tests {
         // The leader re-attached it itself: owned here once applied.
         let id = SessionId(0x41);
         t.proposed_create(id);
+        // No owner yet: the first write sets it, as for a tracked session.
+        let first = SessionId(0x44);
+        t.proposed_create(first);
+        assert!(t.check_owner(first, SessionOwner::Learner(ServerId(2))));
+        assert!(!t.check_owner(first, SessionOwner::ThisServer));
         assert_eq!(t.revalidate(id, &password(id), 4000, 40, true), Ok(()));
         t.add(id, 4000, 50);
         assert_eq!(t.get(id).unwrap().owner, Some(SessionOwner::ThisServer));
