@@ -25,6 +25,20 @@ the writes must not be applied, while `new` keeps working:
   2. follower -> leader: a setData on `old`.
   3. leader -> follower: a setData on `old` (the leader's own connection).
   4. follower -> follower: a multi (create + setData) on `old`.
+Then two cases of the same kind, rzk only (a member answering "expired" for a live
+session from state its leader role left behind or had not rebuilt yet; ZooKeeper builds a
+new session tracker for each role and loads its whole database before it leads, as the
+reviews of session 45 checked by hand):
+  5. an old leader's closing marks: the followers stopped past the session timeout, the
+     leader expires the session and proposes a closeSession that never commits; the
+     followers, restarted while the old leader is stopped, elect a new leader, the
+     session moves there and lives on; the old leader resumes and rejoins as a follower:
+     the session re-attaches at it (it was answered "expired" from its own marks).
+  6. a new leader still applying its log: member 3 (snapCount 10^8, the others 20,000)
+     leads a few seconds of setData load; a session is created; all three killed -9 and
+     restarted; the session re-attaches at a follower that serves while the leader still
+     replays its log tail: it must never be told it expired (the leader answered
+     REVALIDATE from its session table before replaying the createSession).
 Ports: clients 22801-22803 on 127.0.0.1, quorum 22821-22823, election 22831-22833. Only
 processes this script started are signalled (by PID); data under a temp dir, kept on
 failure.
@@ -33,6 +47,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "compat", "kazoo"))
 import zkproc  # noqa: E402
-from zkraw import (OP_CREATE, OP_DELETE, OP_EXISTS, OP_GETDATA, OP_MULTI, OP_SETDATA,  # noqa: E402
+from zkraw import (ConnectionClosed, OP_CREATE, OP_DELETE, OP_EXISTS, OP_GETDATA, OP_MULTI, OP_SETDATA,  # noqa: E402
                    OP_SYNC, RawSession, boolean, buffer, create_body, i32, path_watch_body,
                    ustring)
 
@@ -172,6 +187,119 @@ def run(args, kind):
             print(f"{kind}: data and logs kept in {base}")
 
 
+def restart(ens, i, settings=None):
+    """Starts member `i` of `ens` again on its data (rzk only: returns at once)."""
+    ens.procs[i] = zkproc.start_member(ens.kind, ens.args, os.path.join(ens.base, f"n{i}"),
+                                       ens.port[i], i, settings or ens.settings, ens.servers)
+
+
+def reattach(port, sid, pw, last_zxid=0):
+    """(session id, timeout) the member on `port` answers a re-attach of `sid` with, or
+    None when it closes the connection without an answer (not serving, or behind)."""
+    try:
+        s = RawSession(addr(port), timeout_ms=10000, session_id=sid, passwd=pw,
+                       last_zxid=last_zxid, io_timeout=5)
+    except (ConnectionClosed, OSError):
+        return None
+    out = (s.session_id, s.negotiated_timeout)
+    s.close()
+    return out
+
+
+def run_stale_closing(args):
+    """Case 5: an old leader's closing marks do not answer for the new leader."""
+    base = tempfile.mkdtemp(prefix="rzk-closing-")
+    ens = zkproc.Ensemble(args, "rzk", base, BASE,
+                          ["tickTime=500", "initLimit=10", "syncLimit=10"])
+    ok = False
+    try:
+        leader, followers = ens.start()
+        s = RawSession(addr(ens.port[followers[0]]), timeout_ms=2000)
+        sid, pw = s.session_id, s.passwd
+        s.close()
+        for f in followers:
+            ens.procs[f].signal(signal.SIGSTOP)
+        time.sleep(3.5)  # past the 2 s timeout: the leader expires the session
+        for f in followers:
+            ens.procs[f].kill9()
+        ens.procs[leader].signal(signal.SIGSTOP)
+        for f in followers:
+            restart(ens, f)
+        zkproc.wait_settled([ens.port[f] for f in followers], timeout=60)
+        # The session lives on at the new leader's ensemble (kept alive by pings).
+        live = RawSession(addr(ens.port[followers[0]]), timeout_ms=2000, session_id=sid,
+                          passwd=pw)
+        assert live.session_id == sid and live.negotiated_timeout > 0, "the move was refused"
+        ens.procs[leader].signal(signal.SIGCONT)
+        deadline = time.time() + 30
+        while zkproc.mode(ens.port[leader]) != "follower":
+            assert time.time() < deadline, "the old leader did not rejoin as a follower"
+            live.ping()
+            time.sleep(0.2)
+        live.ping()
+        answer = reattach(ens.port[leader], sid, pw)
+        assert answer is not None and answer[0] == sid and answer[1] > 0, (
+            f"the old leader, now a follower, refused the live session: {answer}")
+        print("PASS rzk: an old leader's closing marks: the live session re-attaches at it")
+        ok = True
+    finally:
+        ens.stop_all()
+        if ok:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"rzk: data and logs kept in {base}")
+
+
+def run_replaying_leader(args):
+    """Case 6: a new leader answers REVALIDATE once its log is applied."""
+    base = tempfile.mkdtemp(prefix="rzk-replay-")
+    common = ["tickTime=500", "initLimit=20", "syncLimit=10"]
+    ens = zkproc.Ensemble(args, "rzk", base, BASE, common + ["snapCount=20000"])
+    leader_settings = common + ["snapCount=100000000"]
+    ok = False
+    try:
+        for i in ens.IDS:
+            restart(ens, i, leader_settings if i == 3 else None)
+        leader_port = zkproc.wait_settled(list(ens.port.values()), timeout=90)
+        assert leader_port == ens.port[3], "member 3 (the highest id) should lead"
+        subprocess.run([args.rzk, "bench", "--hosts", addr(ens.port[1]), "--sessions", "8",
+                        "--inflight", "32", "--op", "set", "--value-size", "10",
+                        "--duration", "3", "--warmup", "0", "--quiet"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s = RawSession(addr(ens.port[1]), timeout_ms=10000)
+        sid, pw = s.session_id, s.passwd
+        last = s.call(OP_EXISTS, path_watch_body("/")).zxid
+        s.close()
+        for i in ens.IDS:
+            ens.procs[i].kill9()
+        restart(ens, 3, leader_settings)
+        time.sleep(0.3)
+        restart(ens, 1)
+        restart(ens, 2)
+        answers = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for f in (1, 2):
+                a = reattach(ens.port[f], sid, pw, last)
+                if a is not None:
+                    answers.append((f, a))
+            if any(a[0] == sid for _, a in answers):
+                break
+            time.sleep(0.005)
+        refused = [(f, a) for f, a in answers if a[0] != sid]
+        assert not refused, f"a follower answered the live session as expired: {refused[:3]}"
+        assert answers, "no follower answered within 60 s"
+        print(f"PASS rzk: a new leader still applying its log: the session re-attaches "
+              f"({len(answers)} answers, none expired)")
+        ok = True
+    finally:
+        ens.stop_all()
+        if ok:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"rzk: data and logs kept in {base}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", required=True)
@@ -184,6 +312,9 @@ def main():
         t0 = time.monotonic()
         try:
             run(args, kind)
+            if kind == "rzk":
+                run_stale_closing(args)
+                run_replaying_leader(args)
             print(f"{kind}: all session-moved cases passed in {time.monotonic() - t0:.0f} s")
         except AssertionError as e:
             failed += 1

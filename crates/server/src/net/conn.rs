@@ -608,23 +608,28 @@ impl Conn {
             self.unbind_others(sid);
             // A local session of this server is checked here only.
             let local = self.local_sessions_on() && shared.local_sessions().contains(sid);
+            // The leader (or a standalone server) judges liveness itself, and the
+            // session is then attached here (its owner); a learner asks the leader below.
+            let judge = !shared.quorum.is_learner();
             let mut r = if local {
                 shared
                     .local_sessions()
                     .revalidate(sid, &req.passwd, timeout, shared.now_ms(), true)
             } else {
-                // The leader (or a standalone server) judges liveness itself, and the
-                // session is then attached here (its owner); a learner asks the leader
-                // below.
-                let judge = !shared.quorum.is_learner();
                 shared
                     .sessions()
                     .revalidate(sid, &req.passwd, timeout, shared.now_ms(), judge)
             };
             // A learner asks the leader, which owns session liveness (REVALIDATE), also
             // about a session it does not know yet (its createSession may not have been
-            // applied here yet when the client's first server died).
-            if !local && matches!(r, Ok(()) | Err(SessionError::Unknown)) {
+            // applied here yet when the client's first server died) or holds as closing
+            // (a mark left by an earlier term: only the leader's answer counts).
+            let ask = match r {
+                Ok(()) | Err(SessionError::Unknown) => true,
+                Err(SessionError::Closing) => !judge,
+                Err(SessionError::BadPassword) => false,
+            };
+            if !local && ask {
                 match shared.quorum.revalidate(sid, timeout).await {
                     SessionCheck::Local => {}
                     SessionCheck::Valid => r = Ok(()),

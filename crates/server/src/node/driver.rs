@@ -148,6 +148,15 @@ enum Work {
         req: Forwarded,
         auth: AuthInfo,
     },
+    /// A learner's REVALIDATE of `session`: answered from the session table once it
+    /// holds the established history ([`Driver::can_prep`], as a forwarded write waits):
+    /// a new leader's applier may still be replaying its log, sessions created there
+    /// included, when its learners already serve. ZooKeeper's leader loads its whole
+    /// database before it leads.
+    Revalidate {
+        from: ServerId,
+        session: i64,
+    },
 }
 
 /// Handle of the running replicated runtime.
@@ -919,6 +928,18 @@ impl Driver {
             self.want_applied
                 .store(true, std::sync::atomic::Ordering::Release);
         } else {
+            // Closing marks are the leader's decisions (an expiry, a closeSession
+            // prepared): this server's own, made while it led, died with that term (its
+            // closeSessions were lost or are applied through the sync). As a learner it
+            // asks the leader about a re-attaching session, as ZooKeeper's new
+            // `LearnerSessionTracker` does.
+            let reopened = self.shared.sessions().reopen_closing(self.shared.now_ms());
+            if reopened > 0 {
+                tracing::info!(
+                    reopened,
+                    "sessions left closing by this server's leadership"
+                );
+            }
             // After the commits of the sync, before any client is let in.
             let (text, version) = self.members.in_force();
             self.send_applier(ApplyMsg::ConfigNode(text, version));
@@ -999,26 +1020,7 @@ impl Driver {
                 let Ok((session, _timeout)) = decode_revalidate(p.data()) else {
                     return;
                 };
-                let valid = {
-                    let now = self.shared.now_ms();
-                    let mut sessions = self.shared.sessions();
-                    let valid = sessions.touch_live(SessionId(session), now).is_ok();
-                    if valid {
-                        // The session is attached at that learner now (ZooKeeper's
-                        // setOwner to the learner's handler).
-                        sessions.set_owner(SessionId(session), SessionOwner::Learner(from));
-                    }
-                    valid
-                };
-                let reply = QuorumPacket::with_data(
-                    PacketType::Revalidate,
-                    -1,
-                    encode_revalidate_reply(session, valid),
-                );
-                self.step(Input::SendToLearner {
-                    to: from,
-                    packet: reply,
-                });
+                self.lead(Work::Revalidate { from, session });
             }
             (Role::Following | Role::Observing, PacketType::Revalidate) => {
                 self.om_revalidate_reply(&p);
@@ -1227,7 +1229,33 @@ impl Driver {
                 }
                 Forwarded::Sync => self.step(Input::SyncRequest { from }),
             },
+            Work::Revalidate { from, session } => self.answer_revalidate(from, session),
         }
+    }
+
+    /// Answers a learner's REVALIDATE: the session is valid if it is live (or its
+    /// createSession is proposed and not applied yet), and it is attached at that
+    /// learner from now on (ZooKeeper's `touchSession`, then `setOwner` to the learner's
+    /// handler).
+    fn answer_revalidate(&mut self, from: ServerId, session: i64) {
+        let valid = {
+            let now = self.shared.now_ms();
+            let mut sessions = self.shared.sessions();
+            let valid = sessions.touch_live(SessionId(session), now).is_ok();
+            if valid {
+                sessions.set_owner(SessionId(session), SessionOwner::Learner(from));
+            }
+            valid
+        };
+        let reply = QuorumPacket::with_data(
+            PacketType::Revalidate,
+            -1,
+            encode_revalidate_reply(session, valid),
+        );
+        self.step(Input::SendToLearner {
+            to: from,
+            packet: reply,
+        });
     }
 
     /// Prep: the request (or the error a connection already decided) as the txn of the
