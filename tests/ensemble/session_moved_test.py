@@ -39,7 +39,14 @@ reviews of session 45 checked by hand):
      restarted; the session re-attaches at a follower that serves while the leader still
      replays its log tail: it must never be told it expired (the leader answered
      REVALIDATE from its session table before replaying the createSession).
-Ports: clients 22801-22803 on 127.0.0.1, quorum 22821-22823, election 22831-22833. Only
+  7. a re-attach's REVALIDATE is not queued behind writes: 4 members, two followers
+     stopped (the leader keeps leading without a quorum for a while) and 12,000
+     pipelined setData at the leader (past its 10,000 outstanding proposals, so writes
+     wait); the session re-attaches at the running follower, the client gives up after
+     3 s and re-attaches at the leader; the followers resume: the session's write on the
+     leader connection must succeed (a REVALIDATE answered after the later re-attach
+     made the follower the owner: SESSIONMOVED, found by a review of session 45's own fix).
+Ports: clients 22801-22804 on 127.0.0.1, quorum 22821-22824, election 22831-22834. Only
 processes this script started are signalled (by PID); data under a temp dir, kept on
 failure.
 """
@@ -50,6 +57,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -193,12 +201,12 @@ def restart(ens, i, settings=None):
                                        ens.port[i], i, settings or ens.settings, ens.servers)
 
 
-def reattach(port, sid, pw, last_zxid=0):
+def reattach(port, sid, pw, last_zxid=0, io_timeout=5):
     """(session id, timeout) the member on `port` answers a re-attach of `sid` with, or
     None when it closes the connection without an answer (not serving, or behind)."""
     try:
         s = RawSession(addr(port), timeout_ms=10000, session_id=sid, passwd=pw,
-                       last_zxid=last_zxid, io_timeout=5)
+                       last_zxid=last_zxid, io_timeout=io_timeout)
     except (ConnectionClosed, OSError):
         return None
     out = (s.session_id, s.negotiated_timeout)
@@ -300,6 +308,66 @@ def run_replaying_leader(args):
             print(f"rzk: data and logs kept in {base}")
 
 
+class Ensemble4(zkproc.Ensemble):
+    IDS = (1, 2, 3, 4)
+
+
+def run_revalidate_order(args):
+    """Case 7: ownership follows the order of the re-attaches, not of a write backlog."""
+    base = tempfile.mkdtemp(prefix="rzk-reval-order-")
+    ens = Ensemble4(args, "rzk", base, BASE,
+                    ["tickTime=1000", "initLimit=10", "syncLimit=40", "maxSessionTimeout=60000"])
+    ok = False
+    conns = []
+    try:
+        leader, followers = ens.start()
+        b = RawSession(addr(ens.port[leader]))
+        conns.append(b)
+        for path in ("/order-x", "/order-y"):
+            assert b.call(OP_CREATE, create_body(path, b"0")).err == 0
+        mover = followers[2]
+        s = RawSession(addr(ens.port[mover]), timeout_ms=60000)
+        sid, pw = s.session_id, s.passwd
+        s.close()
+        writers = [RawSession(addr(ens.port[leader])) for _ in range(12)]
+        conns.extend(writers)
+        for f in followers[:2]:
+            ens.procs[f].signal(signal.SIGSTOP)
+        resume = threading.Timer(8.0, lambda: [ens.procs[f].signal(signal.SIGCONT)
+                                               for f in followers[:2]])
+        resume.start()
+        try:
+            body = i32(1) + i32(OP_SETDATA) + set_body("/order-x", b"y" * 10)
+            for w in writers:
+                w.sock.sendall((i32(len(body)) + body) * 1000)
+            time.sleep(1.0)
+            # The follower's REVALIDATE reaches the leader; the client gives up after 3 s
+            # and moves to the leader, which answers once its quorum is back.
+            reattach(ens.port[mover], sid, pw, io_timeout=3)
+            moved = RawSession(addr(ens.port[leader]), timeout_ms=60000, session_id=sid,
+                               passwd=pw, io_timeout=40)
+            conns.append(moved)
+        finally:
+            resume.join()
+        assert moved.session_id == sid and moved.negotiated_timeout > 0, "the move was refused"
+        try:
+            err = moved.call(OP_SETDATA, set_body("/order-y", b"from-the-leader")).err
+        except ConnectionClosed:
+            err = "no answer, connection closed (SESSIONMOVED)"
+        assert err == 0, f"the live session's write at the leader got {err}"
+        assert value(b, "/order-y") == b"from-the-leader"
+        print("PASS rzk: a re-attach's REVALIDATE is answered ahead of a write backlog")
+        ok = True
+    finally:
+        for c in conns:
+            c.close()
+        ens.stop_all()
+        if ok:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"rzk: data and logs kept in {base}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", required=True)
@@ -315,6 +383,7 @@ def main():
             if kind == "rzk":
                 run_stale_closing(args)
                 run_replaying_leader(args)
+                run_revalidate_order(args)
             print(f"{kind}: all session-moved cases passed in {time.monotonic() - t0:.0f} s")
         except AssertionError as e:
             failed += 1

@@ -148,15 +148,6 @@ enum Work {
         req: Forwarded,
         auth: AuthInfo,
     },
-    /// A learner's REVALIDATE of `session`: answered from the session table once it
-    /// holds the established history ([`Driver::can_prep`], as a forwarded write waits):
-    /// a new leader's applier may still be replaying its log, sessions created there
-    /// included, when its learners already serve. ZooKeeper's leader loads its whole
-    /// database before it leads.
-    Revalidate {
-        from: ServerId,
-        session: i64,
-    },
 }
 
 /// Handle of the running replicated runtime.
@@ -308,6 +299,7 @@ impl QuorumRuntime {
                     prep_ready_at: Zxid::ZERO,
                     prep_caught_up: false,
                     held: VecDeque::new(),
+                    revalidations_waiting: Vec::new(),
                     proposed: VecDeque::new(),
                     remote_pending: FastMap::default(),
                     learner_syncs: VecDeque::new(),
@@ -370,6 +362,9 @@ struct Driver {
     /// leading), so prep stops asking the tree's lock on every job.
     prep_caught_up: bool,
     held: VecDeque<Work>,
+    /// Leader: learners' REVALIDATEs (learner, session) that arrived before the tree
+    /// held the established history ([`Driver::caught_up`]).
+    revalidations_waiting: Vec<(ServerId, i64)>,
     /// Leader: its proposals not yet committed, in zxid order (commits come in the
     /// same order): the prepared record (no decode at commit) and the local client
     /// request it answers, if any.
@@ -893,6 +888,7 @@ impl Driver {
         self.learner_syncs.clear();
         self.leader_syncs.clear();
         self.held.clear();
+        self.revalidations_waiting.clear();
         self.touch_seen.clear();
         self.revalidations.clear();
         self.prep.reset();
@@ -1020,7 +1016,19 @@ impl Driver {
                 let Ok((session, _timeout)) = decode_revalidate(p.data()) else {
                     return;
                 };
-                self.lead(Work::Revalidate { from, session });
+                if self.caught_up() {
+                    self.answer_revalidate(from, session);
+                } else {
+                    // A new leader's applier may still be replaying its log (sessions
+                    // created there included) while its learners already serve:
+                    // answered once the tree holds the established history. ZooKeeper's
+                    // leader loads its whole database before it leads. Not queued
+                    // behind held writes: answered at once otherwise, so that a session's
+                    // owner follows the order its re-attaches came in.
+                    self.revalidations_waiting.push((from, session));
+                    self.want_applied
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
             }
             (Role::Following | Role::Observing, PacketType::Revalidate) => {
                 self.om_revalidate_reply(&p);
@@ -1125,13 +1133,7 @@ impl Driver {
     }
 
     fn can_prep(&mut self) -> bool {
-        if !(self.serving && self.role == Role::Leading && self.zab.next_zxid().is_some()) {
-            return false;
-        }
-        if !self.prep_caught_up {
-            self.prep_caught_up = self.shared.tree().last_zxid() >= self.prep_ready_at;
-        }
-        self.prep_caught_up
+        self.zab.next_zxid().is_some() && self.caught_up()
     }
 
     fn lead(&mut self, w: Work) {
@@ -1229,7 +1231,28 @@ impl Driver {
                 }
                 Forwarded::Sync => self.step(Input::SyncRequest { from }),
             },
-            Work::Revalidate { from, session } => self.answer_revalidate(from, session),
+        }
+    }
+
+    /// Leader: whether the tree holds the established history (prep may run, and the
+    /// session table answers for every session of that history).
+    fn caught_up(&mut self) -> bool {
+        if !(self.serving && self.role == Role::Leading) {
+            return false;
+        }
+        if !self.prep_caught_up {
+            self.prep_caught_up = self.shared.tree().last_zxid() >= self.prep_ready_at;
+        }
+        self.prep_caught_up
+    }
+
+    /// Answers the REVALIDATEs that waited for [`Driver::caught_up`], in arrival order.
+    fn answer_waiting_revalidations(&mut self) {
+        if self.revalidations_waiting.is_empty() || !self.caught_up() {
+            return;
+        }
+        for (from, session) in std::mem::take(&mut self.revalidations_waiting) {
+            self.answer_revalidate(from, session);
         }
     }
 
@@ -1419,7 +1442,8 @@ impl Driver {
         }
         self.announce_when_ready();
         self.drain_held();
-        if self.held.is_empty() && !self.announce_pending {
+        self.answer_waiting_revalidations();
+        if self.held.is_empty() && self.revalidations_waiting.is_empty() && !self.announce_pending {
             self.want_applied
                 .store(false, std::sync::atomic::Ordering::Release);
         }
@@ -1436,6 +1460,7 @@ impl Driver {
         // (A batch applied just before `want_applied` was set reported nothing.)
         self.announce_when_ready();
         self.drain_held();
+        self.answer_waiting_revalidations();
         self.report_looking();
         crate::readonly::on_tick(&self.shared, Instant::now());
         if !self.serving {
@@ -1472,6 +1497,7 @@ impl Driver {
             Role::Looking => {}
         }
         self.drain_held();
+        self.answer_waiting_revalidations();
     }
 
     /// While LOOKING in an ensemble, now and then: why (votes, unreachable peers).
