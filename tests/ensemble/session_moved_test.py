@@ -111,6 +111,18 @@ def expect_old_closed(old, what):
     return frames
 
 
+def finish(ens, base, ok, kind, conns=()):
+    """Closes `conns`, stops the ensemble, and removes its directory if the case passed
+    (kept, and named, otherwise)."""
+    for c in conns:
+        c.close()
+    ens.stop_all()
+    if ok:
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        print(f"{kind}: data and logs kept in {base}")
+
+
 def run(args, kind):
     base = tempfile.mkdtemp(prefix=f"rzk-moved-{kind}-")
     ens = zkproc.Ensemble(args, kind, base, BASE,
@@ -186,13 +198,7 @@ def run(args, kind):
         print(f"PASS {kind}: a multi on the old connection: closed, not applied")
         ok = True
     finally:
-        for s in sessions:
-            s.close()
-        ens.stop_all()
-        if ok:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            print(f"{kind}: data and logs kept in {base}")
+        finish(ens, base, ok, kind, sessions)
 
 
 def restart(ens, i, settings=None):
@@ -251,11 +257,7 @@ def run_stale_closing(args):
         print("PASS rzk: an old leader's closing marks: the live session re-attaches at it")
         ok = True
     finally:
-        ens.stop_all()
-        if ok:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            print(f"rzk: data and logs kept in {base}")
+        finish(ens, base, ok, "rzk")
 
 
 def run_replaying_leader(args):
@@ -301,11 +303,7 @@ def run_replaying_leader(args):
               f"({len(answers)} answers, none expired)")
         ok = True
     finally:
-        ens.stop_all()
-        if ok:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            print(f"rzk: data and logs kept in {base}")
+        finish(ens, base, ok, "rzk")
 
 
 class Ensemble4(zkproc.Ensemble):
@@ -359,13 +357,7 @@ def run_revalidate_order(args):
         print("PASS rzk: a re-attach's REVALIDATE is answered ahead of a write backlog")
         ok = True
     finally:
-        for c in conns:
-            c.close()
-        ens.stop_all()
-        if ok:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            print(f"rzk: data and logs kept in {base}")
+        finish(ens, base, ok, "rzk", conns)
 
 
 def main():
