@@ -208,16 +208,24 @@ fn logs_left_in_data_dir_when_data_log_dir_is_added_are_refused() {
     }
 }
 
+/// A data directory of logs without a snapshot, the configuration `name` of [`both`] for
+/// it (an empty snapshot trusted), its `version-2` folder and the epoch of its last
+/// logged zxid: what the epoch-file tests start from.
+fn logged_epoch_dir(name: &str) -> (ScratchDir, Config, std::path::PathBuf, u32) {
+    let d = logs_without_snapshot();
+    let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
+    let cfg = with(cfg, "zookeeper.snapshot.trust.empty", "true");
+    let v2 = files::version_dir(&d);
+    let logged = open(&cfg).unwrap().durable.log.last().unwrap().zxid.epoch();
+    (d, cfg, v2, logged)
+}
+
 #[test]
 fn epoch_files_older_than_the_log_are_refused() {
     use rzk_server::storage::epoch_file;
     use rzk_server::zab::EpochKind;
     for (name, _) in both(Path::new("/")) {
-        let d = logs_without_snapshot();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
-        let cfg = with(cfg, "zookeeper.snapshot.trust.empty", "true");
-        let v2 = files::version_dir(&d);
-        let logged = open(&cfg).unwrap().durable.log.last().unwrap().zxid.epoch();
+        let (_d, cfg, v2, logged) = logged_epoch_dir(name);
         assert!(logged >= 1, "{name}: logged epoch {logged}");
         // Epoch files of an older copy: both behind the log.
         epoch_file::write(&v2, EpochKind::Current, logged - 1).unwrap();
@@ -258,11 +266,7 @@ fn epoch_files_at_the_end_of_positive_zxids() {
     use rzk_server::storage::epoch_file;
     use rzk_server::zab::EpochKind;
     for (name, _) in both(Path::new("/")) {
-        let d = logs_without_snapshot();
-        let cfg = both(&d).into_iter().find(|(n, _)| *n == name).unwrap().1;
-        let cfg = with(cfg, "zookeeper.snapshot.trust.empty", "true");
-        let v2 = files::version_dir(&d);
-        let logged = open(&cfg).unwrap().durable.log.last().unwrap().zxid.epoch();
+        let (_d, cfg, v2, logged) = logged_epoch_dir(name);
         let lone = name == "one voter";
         for (epoch, refused_by_member) in [
             (Zxid::MAX_EPOCH as u64 + 1, true),

@@ -1149,12 +1149,15 @@ impl Driver {
         self.lead_now(w);
     }
 
+    /// Runs the held work prep can take now, then answers the REVALIDATEs that waited
+    /// for the tree to catch up.
     fn drain_held(&mut self) {
         while !self.held.is_empty() && self.can_prep() {
             if let Some(w) = self.held.pop_front() {
                 self.lead_now(w);
             }
         }
+        self.answer_waiting_revalidations();
     }
 
     fn lead_now(&mut self, w: Work) {
@@ -1442,7 +1445,6 @@ impl Driver {
         }
         self.announce_when_ready();
         self.drain_held();
-        self.answer_waiting_revalidations();
         if self.held.is_empty() && self.revalidations_waiting.is_empty() && !self.announce_pending {
             self.want_applied
                 .store(false, std::sync::atomic::Ordering::Release);
@@ -1460,7 +1462,6 @@ impl Driver {
         // (A batch applied just before `want_applied` was set reported nothing.)
         self.announce_when_ready();
         self.drain_held();
-        self.answer_waiting_revalidations();
         self.report_looking();
         crate::readonly::on_tick(&self.shared, Instant::now());
         if !self.serving {
@@ -1497,7 +1498,6 @@ impl Driver {
             Role::Looking => {}
         }
         self.drain_held();
-        self.answer_waiting_revalidations();
     }
 
     /// While LOOKING in an ensemble, now and then: why (votes, unreachable peers).
