@@ -12,15 +12,26 @@ export CARGO_TERM_COLOR=never
 passed=0
 failed=0
 failures=()
+# CPU_NOW: CPU seconds (user + system) of this shell's reaped children so far, from `times`
+# (which runs in this shell: in a pipeline or $(...) it would count a subshell's). Servers
+# a stage starts in the background count only once reaped.
+CPU_FILE=$(mktemp)
+cpu_now() {
+  times > "$CPU_FILE"
+  CPU_NOW=$(sed -n 2p "$CPU_FILE" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] }; printf "%d", t }')
+}
 stage() { # name, command...
   local name=$1; shift
   echo "=== stage: $name"
-  local t0=$SECONDS
+  local t0=$SECONDS c0 result=PASS
+  cpu_now; c0=$CPU_NOW
   if "$@"; then
-    passed=$((passed + 1)); echo "=== stage $name: PASS ($((SECONDS - t0)) s)"
+    passed=$((passed + 1))
   else
-    failed=$((failed + 1)); failures+=("$name"); echo "=== stage $name: FAIL ($((SECONDS - t0)) s)"
+    failed=$((failed + 1)); failures+=("$name"); result=FAIL
   fi
+  cpu_now
+  echo "=== stage $name: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s)"
 }
 
 bash scripts/install-test-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -50,7 +61,7 @@ FIFO_ARGS=(--sessions 16 --rounds "${FIFO_ROUNDS:-200}" --batch 12 --seed 11)
 
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP" "$CPU_FILE"; }
 trap cleanup EXIT
 
 start_rzk() { # port
