@@ -34,6 +34,34 @@ stage() { # name, command...
   echo "=== stage $name: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s)"
 }
 
+# together NAME FUNCTION [NAME FUNCTION ...]: stages that mostly wait (sleeps, timeouts,
+# other processes), run at once to save CI time. Each one's output goes to a file and
+# is printed whole, in the order given, once it has finished; each counts as a stage.
+# Its line gives the group's time and CPU (both shared), not the stage's own.
+together() {
+  local t0=$SECONDS c0 names=() pids=() i result
+  cpu_now; c0=$CPU_NOW
+  while [ $# -gt 1 ]; do
+    names+=("$1")
+    "$2" >"$TMP/stage-$1.log" 2>&1 &
+    pids+=($!)
+    shift 2
+  done
+  for i in "${!names[@]}"; do
+    result=PASS
+    wait "${pids[$i]}" || result=FAIL
+    echo "=== stage: ${names[$i]} (at once with: ${names[*]})"
+    cat "$TMP/stage-${names[$i]}.log"
+    if [ $result = PASS ]; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)); failures+=("${names[$i]}")
+    fi
+    cpu_now
+    echo "=== stage ${names[$i]}: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s; group)"
+  done
+}
+
 bash scripts/install-test-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
 command -v cargo >/dev/null || { echo "cargo not found"; exit 1; }
 
@@ -96,27 +124,34 @@ start_apache() { # port
   PIDS+=("$pid")
 }
 
-if start_rzk 21810; then
+rzk_up=false
+apache_up=false
+if start_rzk 21810; then rzk_up=true; else failed=$((failed + 1)); failures+=("start-rzk"); fi
+if start_apache 21811; then apache_up=true; else failed=$((failed + 1)); failures+=("start-apache"); fi
+
+if $rzk_up; then
   stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
-  stage client-rzk env RZK_TEST_HOSTS=127.0.0.1:21810 bash scripts/built-tests.sh rzk-client -- --test-threads=2
+fi
+# rzk-client's client and recipe tests against rzk and against Apache ZooKeeper 3.8
+# (Debian's), the oracle, both at once: they mostly wait (session expiries, faults).
+client_rzk() { env RZK_TEST_HOSTS=127.0.0.1:21810 bash scripts/built-tests.sh rzk-client -- --test-threads=2; }
+client_apache() { env RZK_TEST_HOSTS=127.0.0.1:21811 bash scripts/built-tests.sh rzk-client -- --test-threads=2; }
+clients=()
+$rzk_up && clients+=(client-rzk client_rzk)
+$apache_up && clients+=(client-apache client_apache)
+[ ${#clients[@]} -gt 0 ] && together "${clients[@]}"
+if $rzk_up; then
   stage interop-curator-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/interop/run.sh
   stage fifo-rzk "$FIFO" --hosts 127.0.0.1:21810 "${FIFO_ARGS[@]}"
   # The same seeded random ops through the raw protocol against a fresh rzk and a fresh
   # ZooKeeper 3.8, every reply, notification and 4lw table compared (ports 27001-27002).
   stage differential timeout -k 10 300 "$PY" tests/compat/differential/diff_test.py \
       --seeds 0-39 --ops 150 --rzk "$RZK" --workdir "$TMP/differential"
-else
-  failed=$((failed + 1)); failures+=("start-rzk")
 fi
-
-# The same client and recipe tests against Apache ZooKeeper 3.8 (Debian's), the oracle.
-if start_apache 21811; then
-  stage client-apache env RZK_TEST_HOSTS=127.0.0.1:21811 bash scripts/built-tests.sh rzk-client -- --test-threads=2
+if $apache_up; then
   stage fifo-apache "$FIFO" --hosts 127.0.0.1:21811 "${FIFO_ARGS[@]}"
   # Rust's zookeeper-client crate: the compat-rzk stage runs it against rzk.
   stage zookeeper-client-apache env ZK_HOSTS=127.0.0.1:21811 bash tests/compat/zookeeper_client/run.sh
-else
-  failed=$((failed + 1)); failures+=("start-apache")
 fi
 
 # Security (tests/security): SASL DIGEST-MD5, sasl ACLs, enforce.auth and super users
@@ -181,9 +216,9 @@ stage local-sessions timeout -k 10 60 "$PY" tests/local_sessions/local_sessions_
 # followers. The all-ZooKeeper oracle case (~45 s): --cases apache (docs/TESTING.md).
 stage observer-master timeout -k 10 120 "$PY" tests/observer_master/observer_master_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh --cases rzk,zkobs,rzkobs
 
-# Durability: kill -9 at random moments; data directories interchanged with ZooKeeper.
+# Durability: kill -9 at random moments (data directories interchanged with ZooKeeper: below,
+# beside stalled-member).
 stage crash-kill9 "$PY" tests/crash/crash_test.py --rzk "$RZK" --kills "${CRASH_KILLS:-25}" --port 21820
-stage interchange "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 # Replication as real processes: 3 nodes (election, kill -9, SIGSTOP, session failover,
 # rejoin without election), 3 + an observer, 5 nodes, and the pipelined-order checker on
@@ -197,7 +232,11 @@ stage rehost timeout -k 10 180 "$PY" tests/ensemble/rehost_test.py --rzk "$RZK"
 stage session-moved timeout -k 10 300 "$PY" tests/ensemble/session_moved_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 # A follower stopped past its clients' session timeouts closes their connections instead of
 # answering the requests queued meanwhile from its old tree (ports 22841-22873, ~70 s).
-stage stalled-member timeout -k 10 300 "$PY" tests/ensemble/stalled_member_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+interchange() { "$PY" tests/interchange/interchange.py --rzk "$RZK" --apache scripts/start-apache-zk.sh; }
+stalled_member() { timeout -k 10 300 "$PY" tests/ensemble/stalled_member_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh; }
+# Both mostly wait (session expiries, a member stopped past its clients' timeouts; their
+# own ports), so they run at once.
+together interchange interchange stalled-member stalled_member
 
 # Fault suite (tests/faults, ports 25000-25029, member addresses 127.0.0.11-13, ~45 s): the
 # checker's unit tests, then a 3-node rzk ensemble under kill -9 of the leader and an
