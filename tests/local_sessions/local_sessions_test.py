@@ -26,6 +26,9 @@ raises):
      fresh, and after its connection has been gone longer than its timeout the
      re-attach is answered "expired" and zk_local_sessions no longer counts it;
   7. B's close removes its ephemeral everywhere; A's close is local (zxid unchanged).
+Then a single voter holding a local session (a multi with an ephemeral create), and an
+ensemble whose leader (member 3) has localSessionsEnabled=false while members 1 and 2
+have it: member 1's local session's write is SESSIONEXPIRED (ports 24351-24373).
 Only processes this script started are signalled (by PID); data under a temp dir, kept
 on failure.
 """
@@ -265,6 +268,63 @@ def run_single(args, kind):
         proc.kill9()
 
 
+def run_leader_without_local(args, kind):
+    """Members 1 and 2 with localSessionsEnabled=true, member 3, the leader, without: a
+    local session's write that member 1 forwards reaches a leader that does not know the
+    session and may not take it for another member's local session, so it is refused
+    with SESSIONEXPIRED and nothing is written (ZooKeeper's LeaderSessionTracker; rzk's
+    leader let the write through: a review of session 45)."""
+    base = tempfile.mkdtemp(prefix=f"rzk-localsess3-{kind}-")
+    port = {i: BASE + 50 + i for i in IDS}
+    servers = zkproc.server_lines(IDS, BASE + 60, BASE + 70)
+    procs = {}
+    c = None
+    try:
+        for i in (3, 1, 2):  # 3 first: the leader of the first round
+            settings = ["tickTime=1000", "initLimit=10", "syncLimit=5",
+                        f"localSessionsEnabled={'false' if i == 3 else 'true'}"]
+            d = os.path.join(base, f"n{i}")
+            if kind == "apache":
+                zkproc.write_myid(os.path.join(d, "data"), i)
+                procs[i] = zkproc.start_apache(args.apache, port[i], d, *settings, *servers)
+            else:
+                cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port[i], *settings,
+                                          servers=servers, myid=i)
+                procs[i] = zkproc.start_rzk(args.rzk, cfg, port[i])
+            if i == 1:
+                zkproc.wait_settled([port[3], port[1]], timeout=90, where=f"; see {base}")
+        leader = zkproc.wait_settled(list(port.values()), timeout=90, where=f"; see {base}")
+        assert leader == port[3], f"member 3 should lead: {leader}"
+        c = KazooClient(hosts=f"127.0.0.1:{port[1]}", timeout=10.0)
+        c.start(timeout=30)
+        sid = c.client_id[0]
+        assert (sid >> 56) == 1, f"session 0x{sid:x} is not member 1's local session"
+        try:
+            c.create("/unknown-to-leader", b"x")
+            raise AssertionError("the leader took a write of a session it does not know")
+        except SessionExpiredError:
+            pass
+        probe = KazooClient(hosts=f"127.0.0.1:{port[3]}", timeout=10.0)
+        probe.start(timeout=30)
+        try:
+            assert probe.exists("/unknown-to-leader") is None, "the node was written"
+        finally:
+            probe.stop()
+            probe.close()
+        ok(f"{kind}: member 1's local session 0x{sid:x} writes through a leader without "
+           f"localSessionsEnabled -> SESSIONEXPIRED, nothing written")
+        shutil.rmtree(base, ignore_errors=True)
+    except BaseException:
+        print(f"data and logs kept in {base}", flush=True)
+        raise
+    finally:
+        if c is not None:
+            c.stop()
+            c.close()
+        for pr in procs.values():
+            pr.kill9()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rzk", default="target/debug/rzk")
@@ -275,6 +335,7 @@ def main():
         t0 = time.monotonic()
         run(args, kind)
         run_single(args, kind)
+        run_leader_without_local(args, kind)
         print(f"{kind}: all local-session steps passed in {time.monotonic() - t0:.0f}s",
               flush=True)
 

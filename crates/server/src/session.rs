@@ -145,6 +145,11 @@ pub struct SessionTracker {
     /// first. Cleared at a change of leadership ([`SessionTracker::forget_proposed`]).
     /// The owner a re-attach gave it meanwhile goes to the session when it is added.
     proposed: HashMap<SessionId, Option<SessionOwner>, Hasher>,
+    /// Proposed sessions whose closeSession was prepared before their createSession was
+    /// applied ([`SessionTracker::set_closing`]): [`SessionTracker::add`] adds them
+    /// closing, so nothing prepared after the closeSession runs for them (ZooKeeper's
+    /// prep marks the session it tracks closing). Cleared with `proposed`.
+    closed_before_applied: HashSet<SessionId, Hasher>,
     /// Test-only injected bug (the simulator's): writes of closing / closed sessions
     /// are not refused. Never set by the server.
     fault_accept_closed: bool,
@@ -161,6 +166,7 @@ impl SessionTracker {
             closed: VecDeque::new(),
             closed_set: HashSet::default(),
             proposed: HashMap::default(),
+            closed_before_applied: HashSet::default(),
             fault_accept_closed: false,
         }
     }
@@ -186,6 +192,7 @@ impl SessionTracker {
     pub fn add(&mut self, id: SessionId, timeout_ms: i32, now_ms: i64) {
         self.forget_closed(id);
         let owner = self.proposed.remove(&id).flatten();
+        let closing = self.closed_before_applied.remove(&id);
         if let Some(old) = self.sessions.get(&id) {
             if !old.closing {
                 let _ = self.touch(id, now_ms);
@@ -199,7 +206,7 @@ impl SessionTracker {
                 id,
                 timeout_ms,
                 expires_at,
-                closing: false,
+                closing,
                 owner,
             },
         );
@@ -222,6 +229,17 @@ impl SessionTracker {
     /// this server's prep).
     pub fn forget_proposed(&mut self) {
         self.proposed.clear();
+        self.closed_before_applied.clear();
+    }
+
+    /// Whether this table holds `id`: applied, or its createSession prepared here and
+    /// not applied yet ([`SessionTracker::proposed_create`]). A leader refuses a write
+    /// of a session it does not know (ZooKeeper's `LeaderSessionTracker.checkSession`;
+    /// `node::driver` decides when another member's local session may pass).
+    pub fn knows(&self, id: SessionId) -> bool {
+        self.sessions.contains_key(&id)
+            || self.proposed.contains_key(&id)
+            || self.closed_before_applied.contains(&id)
     }
 
     /// Records where the session is now attached (a reconnect on the leader, a learner's
@@ -422,9 +440,13 @@ impl SessionTracker {
         }
     }
 
-    /// Marks a session closing (client closeSession); it can no longer be touched.
+    /// Marks a session closing (client closeSession); it can no longer be touched. A
+    /// session whose createSession is proposed and not applied yet is added closing when
+    /// it is applied.
     pub fn set_closing(&mut self, id: SessionId) {
-        self.proposed.remove(&id);
+        if self.proposed.remove(&id).is_some() {
+            self.closed_before_applied.insert(id);
+        }
         if let Some(s) = self.sessions.get_mut(&id) {
             s.closing = true;
         }
@@ -433,6 +455,7 @@ impl SessionTracker {
     /// Forgets a session (closeSession applied); remembers it as closed for
     /// [`refuses_writes`](Self::refuses_writes).
     pub fn remove(&mut self, id: SessionId) -> Option<SessionInfo> {
+        self.closed_before_applied.remove(&id);
         let s = self.sessions.remove(&id)?;
         if self.closed_set.insert(id) {
             self.closed.push_back(id);
@@ -479,14 +502,18 @@ impl SessionTracker {
     /// the session is closing (expired or closed, its closeSession on its way) or was
     /// closed recently (one of the last 4096 removed). A write that was on its way when
     /// the session expired must not run after the closeSession: an ephemeral it creates
-    /// would never be deleted. Unknown sessions pass (a createSession not yet applied
-    /// here, another server's local session). Not for createSession / closeSession
+    /// would never be deleted. A session whose closeSession was prepared before its
+    /// createSession was applied is refused too. Sessions this table does not know pass
+    /// here: the leader's prep judges them with [`knows`](Self::knows) (another
+    /// member's local session may write). Not for createSession / closeSession
     /// (the expiry's own closeSession is issued for a closing session).
     pub fn refuses_writes(&self, id: SessionId) -> bool {
         if self.fault_accept_closed {
             return false;
         }
-        self.closed_set.contains(&id) || self.sessions.get(&id).is_some_and(|s| s.closing)
+        self.closed_set.contains(&id)
+            || self.closed_before_applied.contains(&id)
+            || self.sessions.get(&id).is_some_and(|s| s.closing)
     }
 
     /// Test-only switch (the simulator's injected bug): [`refuses_writes`] answers
@@ -831,5 +858,39 @@ mod tests {
             t.touch_live(SessionId(0x41), 70),
             Err(SessionError::Unknown)
         );
+    }
+
+    /// A closeSession prepared before its createSession is applied (a review of session
+    /// 45: the session came back open when the create applied, so a re-attach and writes
+    /// prepared after the close ran until the close applied, an ephemeral among them left
+    /// with no owner). It is refused from the close on and added closing.
+    #[test]
+    fn a_session_closed_before_its_create_is_applied_stays_closed() {
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
+        let id = SessionId(0x50);
+        assert!(!t.knows(id));
+        t.proposed_create(id);
+        assert!(t.knows(id) && !t.refuses_writes(id));
+        t.set_closing(id);
+        assert!(t.knows(id), "known: refused as closing, not as unknown");
+        assert!(t.refuses_writes(id));
+        assert_eq!(t.touch_live(id, 10), Err(SessionError::Unknown));
+        t.add(id, 4000, 20);
+        assert!(t.get(id).is_some_and(|s| s.closing));
+        assert!(t.refuses_writes(id));
+        assert!(t.touch_live(id, 30).is_err());
+        assert_eq!(
+            t.take_expired(1_000_000),
+            Vec::<SessionId>::new(),
+            "no second close"
+        );
+        t.remove(id);
+        assert!(t.refuses_writes(id) && !t.knows(id));
+        // A new term forgets it with the proposals.
+        let other = SessionId(0x51);
+        t.proposed_create(other);
+        t.set_closing(other);
+        t.forget_proposed();
+        assert!(!t.knows(other) && !t.refuses_writes(other));
     }
 }

@@ -1327,6 +1327,9 @@ impl Driver {
                 self.shared.sessions().proposed_create(session);
                 req
             }
+            // The server's own deletes of containers and TTL nodes (session 0): ZooKeeper's
+            // prep checks no session for deleteContainer, which no client may send.
+            Ok(WriteRequest::DeleteContainer(_)) => req,
             Ok(_) => match self.session_refusal(session, from) {
                 Some(code) => Err(code),
                 None => req,
@@ -1352,21 +1355,40 @@ impl Driver {
     }
 
     /// ZooKeeper's `checkSession` for a write (or reconfig) of `session` that came from
-    /// `from`: SESSIONEXPIRED when the session is closing or closed, SESSIONMOVED when it
-    /// is attached elsewhere ([`crate::session::SessionTracker::check_owner`]).
+    /// `from`: SESSIONEXPIRED when the session is closing or closed, or unknown here
+    /// (neither applied nor proposed) and not possibly another member's local session;
+    /// SESSIONMOVED when it is attached elsewhere
+    /// ([`crate::session::SessionTracker::check_owner`]).
     pub(super) fn session_refusal(
         &self,
         session: SessionId,
         from: SessionOwner,
     ) -> Option<ErrorCode> {
+        // Decided before the global table is locked (never both locks at once).
+        let unknown_may_write = self.unknown_session_may_write(session);
         let mut sessions = self.shared.sessions();
-        if sessions.refuses_writes(session) {
+        if sessions.refuses_writes(session) || (!unknown_may_write && !sessions.knows(session)) {
             Some(ErrorCode::SessionExpired)
         } else if !sessions.check_owner(session, from) {
             Some(ErrorCode::SessionMoved)
         } else {
             None
         }
+    }
+
+    /// Whether a write of `session` may pass when the global session table does not know
+    /// it, as ZooKeeper's `LeaderSessionTracker.checkSession` decides: only with
+    /// `localSessionsEnabled` (on an ensemble), for one of this server's local sessions
+    /// or a session whose id does not carry this server's id (`sessionId >> 56`, the
+    /// creating member's id: another member's local session). Otherwise SESSIONEXPIRED
+    /// (a session closed longer ago than the table remembers, a member whose local
+    /// sessions this leader does not have).
+    fn unknown_session_may_write(&self, session: SessionId) -> bool {
+        let config = &self.shared.config;
+        if !(config.local_sessions_enabled && self.shared.quorum.is_distributed()) {
+            return false;
+        }
+        session.0 >> 56 != config.server_id().0 || self.shared.local_sessions().contains(session)
     }
 
     /// Proposes a prepared txn; `origin` is the local job waiting for it.
