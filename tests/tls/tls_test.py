@@ -120,6 +120,20 @@ class Env:
             capture_output=True, text=True, timeout=60)
         return r.returncode, r.stdout + r.stderr
 
+    def with_client_configuration(self, tool, port, props, *cmd):
+        """zkCli (`tool` "zkcli") or rzk shell ("rzk") given only
+        `-client-configuration props` for TLS; returns (rc, output)."""
+        if tool == "zkcli":
+            argv = ["java", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    "-cp", JAVA_CP, "org.apache.zookeeper.ZooKeeperMain"]
+        else:
+            argv = [self.args.rzk, "shell"]
+        env = {k: v for k, v in os.environ.items() if k not in ("CLIENT_JVMFLAGS", "JVMFLAGS")}
+        r = subprocess.run([*argv, "-client-configuration", props, "-server",
+                            f"127.0.0.1:{port}", *cmd],
+                           capture_output=True, text=True, timeout=60, env=env)
+        return r.returncode, r.stdout + r.stderr
+
     def curator(self, port, keystore, truststore, path):
         """Curator (framework + a distributed counter recipe) over TLS: prints the
         counter's value after incrementing it three times."""
@@ -298,6 +312,31 @@ def run_kind(env, kind, base):
         rc, out = env.zkcli(secure, None, "trust.jks", "get", f"{p}/plain")
         assert "from plaintext" in out, out[-2000:]
     env.case(f"{kind}: zkCli over Netty TLS (JKS key store, PKCS12/JKS trust stores)", zkcli)
+
+    def client_configuration():
+        props = os.path.join(env.tmp, f"client-{kind}.properties")
+        with open(props, "w") as f:
+            f.write("# zkCli's -client-configuration file (ZKClientConfig)\n"
+                    "zookeeper.client.secure=true\n"
+                    "zookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty\n"
+                    f"zookeeper.ssl.keyStore.location={env.cert('client.jks')}\n"
+                    f"zookeeper.ssl.keyStore.password={certs.PASSWORD}\n"
+                    f"zookeeper.ssl.trustStore.location={env.cert('trust.p12')}\n"
+                    f"zookeeper.ssl.trustStore.password={certs.PASSWORD}\n")
+        for tool in ("zkcli", "rzk"):
+            rc, out = env.with_client_configuration(tool, secure, props, "getAcl", f"{p}/mine")
+            assert "cdrwa" in out and "client one" in out, (tool, out[-2000:])
+        # A setting rzk cannot honour stops rzk shell naming the key; a missing file exits 2
+        # (zkCli: 2 as well).
+        with open(props, "a") as f:
+            f.write("zookeeper.ssl.ocsp=true\n")
+        rc, out = env.with_client_configuration("rzk", secure, props, "ls", "/")
+        assert rc == 2 and "zookeeper.ssl.ocsp" in out and certs.PASSWORD not in out, out
+        for tool in ("zkcli", "rzk"):
+            rc, out = env.with_client_configuration(tool, secure, props + ".missing", "ls", "/")
+            assert rc == 2, (tool, rc, out[-2000:])
+    env.case(f"{kind}: -client-configuration (TLS from a ZKClientConfig file): zkCli and "
+             "rzk shell", client_configuration)
 
     def curator():
         rc, out = env.curator(secure, "client.p12", "trust.jks", f"{p}/counter")

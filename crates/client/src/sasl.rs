@@ -77,8 +77,24 @@ impl SaslOptions {
     /// section named by `zookeeper.sasl.clientconfig` (default `Client`) of that file,
     /// which must exist (ZooKeeper carries on without SASL there; rzk refuses to).
     pub fn from_jvm_flags(flags: &str) -> Result<Option<SaslOptions>> {
-        let props = jvm_properties(flags);
-        let last = |key: &str| props.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let props: Vec<(String, String)> = jvm_properties(flags)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        SaslOptions::from_properties(&props)
+    }
+
+    /// [`SaslOptions::from_jvm_flags`] of client properties given as (name, value) in
+    /// order, later ones winning: JVM flags followed by a `ZKClientConfig` file's keys
+    /// (zkCli's `-client-configuration`), which override them as in ZooKeeper.
+    pub fn from_properties(props: &[(String, String)]) -> Result<Option<SaslOptions>> {
+        let last = |key: &str| {
+            props
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         if last(CLIENT_SASL_PROPERTY).is_some_and(|v| v.eq_ignore_ascii_case("false")) {
             return Ok(None);
         }

@@ -3,8 +3,8 @@
 //! Owns argument parsing (`-server host:port[,...]`, `-timeout ms`, `-r`, and for TLS
 //! `-tls-ca FILE [-tls-cert FILE -tls-key FILE] [-tls-no-hostname-check]`, for SASL
 //! DIGEST-MD5 `-sasl-user USER -sasl-password-file FILE` or `-jaas FILE [-sasl-section
-//! NAME]`, else zkCli's `-Djava.security.auth.login.config=...` in `CLIENT_JVMFLAGS` /
-//! `JVMFLAGS`), the command
+//! NAME]`, else zkCli's client properties: `-D` flags in `CLIENT_JVMFLAGS` / `JVMFLAGS` and
+//! the file of `-client-configuration FILE`, see `shell/client_config.rs`), the command
 //! table, zkCli's output formats (`[a, b]` listings, `cZxid = 0x..` stat lines, `'world,'anyone`
 //! ACLs, `WATCHER::` events) and rustyline editing/history. With a command after the
 //! options it runs that one command and exits (status 1 on error). Never panics on
@@ -42,6 +42,7 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+mod client_config;
 mod complete;
 mod events;
 mod options;
@@ -101,6 +102,8 @@ struct Options {
     read_only: bool,
     tls: TlsArgs,
     sasl: SaslArgs,
+    /// zkCli's `-client-configuration FILE` (`shell/client_config.rs`).
+    client_config: Option<std::path::PathBuf>,
     /// `-h`/`-help`/`--help`: print the usage, connect to nothing.
     help: bool,
     command: Vec<String>,
@@ -116,9 +119,13 @@ struct SaslArgs {
 }
 
 impl SaslArgs {
-    /// The login: from the flags, else from `CLIENT_JVMFLAGS`/`JVMFLAGS` as zkCli reads
-    /// them; `None` for no SASL.
-    fn options(&self) -> Result<Option<rzk_client::SaslOptions>, Error> {
+    /// The login: from the flags, else from zkCli's client properties (`props`: the JVM
+    /// flags of `CLIENT_JVMFLAGS`/`JVMFLAGS` and `-client-configuration`); `None` for no
+    /// SASL.
+    fn options(
+        &self,
+        props: &client_config::ClientProperties,
+    ) -> Result<Option<rzk_client::SaslOptions>, Error> {
         use rzk_client::sasl::{SaslOptions, Secret, DEFAULT_CLIENT_SECTION};
         match (&self.user, &self.password_file, &self.jaas) {
             (Some(_), _, Some(_)) | (None, Some(_), Some(_)) => Err(Error::Sasl(
@@ -145,7 +152,7 @@ impl SaslArgs {
             (None, None, None) if self.section.is_some() => {
                 Err(Error::Sasl("-sasl-section needs -jaas".into()))
             }
-            (None, None, None) => SaslOptions::from_env(),
+            (None, None, None) => props.sasl(),
         }
     }
 }
@@ -192,6 +199,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         read_only: false,
         tls: TlsArgs::default(),
         sasl: SaslArgs::default(),
+        client_config: None,
         help: false,
         command: Vec::new(),
     };
@@ -242,15 +250,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "-waitforconnection" => {}
             "-client-configuration" | "--client-configuration" => {
-                // zkCli reads a ZKClientConfig file there (TLS key stores, SASL, socket
-                // class...). rzk shell does not: going on without what the file asks
-                // for could connect in the clear, so it stops and says what to give.
-                return Err(format!(
-                    "-client-configuration {} is not read by rzk shell: give TLS with \
-                     -tls-ca/-tls-cert/-tls-key and SASL with -sasl-user and \
-                     -sasl-password-file or -jaas (rzk shell --help)",
-                    args.get(i + 1).map_or("", String::as_str)
-                ));
+                i += 1;
+                o.client_config = Some(
+                    args.get(i)
+                        .ok_or("-client-configuration needs a file")?
+                        .into(),
+                );
             }
             "-help" | "--help" | "-h" => {
                 o.help = true;
@@ -338,14 +343,34 @@ pub async fn run(args: Args) -> ExitCode {
         outln!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let tls = match opts.tls.options() {
+    let props =
+        match client_config::ClientProperties::from_env_and_file(opts.client_config.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+    let tls = if props.secure() {
+        if opts.tls.ca.is_some() || opts.tls.cert.is_some() || opts.tls.key.is_some() {
+            eprintln!(
+                "-tls-ca/-tls-cert/-tls-key and zookeeper.client.secure=true exclude each \
+                 other: give TLS one way"
+            );
+            return ExitCode::from(2);
+        }
+        props.tls()
+    } else {
+        opts.tls.options().map_err(|e| e.to_string())
+    };
+    let tls = match tls {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let sasl = match opts.sasl.options() {
+    let sasl = match opts.sasl.options(&props) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -1742,23 +1767,28 @@ mod tests {
         assert_eq!(o.command, vec!["ls", "-s", "/"]);
     }
 
-    /// zkCli reads a client configuration file (TLS, SASL); rzk shell refuses the option
-    /// rather than connect without what the file asks for.
+    /// zkCli's `-client-configuration FILE` is taken (read in `run`, with the JVM flags:
+    /// `shell/client_config.rs`); without a file it is refused.
     #[test]
-    fn client_configuration_is_refused_by_name() {
-        let a: Vec<String> = [
+    fn client_configuration_option() {
+        let args = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+        let o = parse_options(&args(&[
             "-server",
             "h:1",
             "-client-configuration",
             "cc.properties",
             "ls",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let e = parse_options(&a).err().expect("refused");
-        assert!(e.contains("-client-configuration cc.properties"), "{e}");
-        assert!(e.contains("-tls-ca"), "{e}");
+        ]))
+        .expect("taken");
+        assert_eq!(
+            o.client_config.as_deref(),
+            Some(std::path::Path::new("cc.properties"))
+        );
+        assert_eq!(o.command, vec!["ls"]);
+        let e = parse_options(&args(&["-client-configuration"]))
+            .err()
+            .expect("no file");
+        assert!(e.contains("-client-configuration needs a file"), "{e}");
     }
 
     #[test]
@@ -1776,16 +1806,16 @@ mod tests {
             "whoami",
         ]))
         .unwrap();
-        let s = o.sasl.options().unwrap().unwrap();
+        let s = o.sasl.options(&Default::default()).unwrap().unwrap();
         assert_eq!(
             s,
             rzk_client::SaslOptions::digest("bob", rzk_client::sasl::Secret::new("s3cret"))
         );
         assert_eq!(o.command, vec!["whoami"]);
         let only_user = parse_options(&args(&["-sasl-user", "bob"])).unwrap();
-        assert!(only_user.sasl.options().is_err());
+        assert!(only_user.sasl.options(&Default::default()).is_err());
         let both = parse_options(&args(&["-sasl-user", "bob", "-jaas", "/x"])).unwrap();
-        assert!(both.sasl.options().is_err());
+        assert!(both.sasl.options(&Default::default()).is_err());
         let jaas = dir.join("jaas.conf");
         std::fs::write(
             &jaas,
@@ -1799,9 +1829,9 @@ mod tests {
             "Other",
         ]))
         .unwrap();
-        assert_eq!(o.sasl.options().unwrap().unwrap().user(), "al");
+        assert_eq!(o.sasl.options(&Default::default()).unwrap().unwrap().user(), "al");
         let o = parse_options(&args(&["-jaas", jaas.to_str().unwrap()])).unwrap();
-        assert!(o.sasl.options().is_err(), "no Client section");
+        assert!(o.sasl.options(&Default::default()).is_err(), "no Client section");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

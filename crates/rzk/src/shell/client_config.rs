@@ -1,0 +1,148 @@
+//! zkCli's client properties: the `-D` flags of `CLIENT_JVMFLAGS` / `JVMFLAGS` (what
+//! zkCli.sh hands its JVM), then the file of `-client-configuration FILE` (ZooKeeper's
+//! `ZKClientConfig` file, Java properties), whose keys override the flags' as in
+//! ZooKeeper. What rzk shell takes from them:
+//!
+//! * TLS when `zookeeper.client.secure=true`: `zookeeper.ssl.keyStore.*`,
+//!   `zookeeper.ssl.trustStore.*` (JKS, PKCS12, PEM), `zookeeper.ssl.hostnameVerification`,
+//!   `zookeeper.ssl.protocol`, `.enabledProtocols`, `.ciphersuites`, read by the server's
+//!   own translation of ZooKeeper's TLS keys (`rzk_server::tls::TlsSettings`), so a
+//!   setting rzk cannot honour (CRL / OCSP checks, a Java class) stops the shell naming
+//!   the key instead of connecting with less than was asked.
+//! * SASL DIGEST-MD5: `zookeeper.sasl.client` and `zookeeper.sasl.clientconfig` (the JAAS
+//!   section), the JAAS file named by `java.security.auth.login.config`
+//!   (`rzk_client::SaslOptions::from_properties`).
+//!
+//! Other client keys (`zookeeper.clientCnxnSocket`, request timeouts, Kerberos names)
+//! have no effect on rzk shell.
+
+use rzk_client::{SaslOptions, TlsOptions};
+use rzk_server::config::{parse_properties, Config};
+use rzk_server::tls::{TlsSettings, CLIENT_PREFIX};
+use std::path::Path;
+
+/// ZooKeeper's `zookeeper.client.secure` (`ZKClientConfig.SECURE_CLIENT`).
+const SECURE_CLIENT: &str = "zookeeper.client.secure";
+
+/// Client properties in order, later ones winning: (name, value).
+#[derive(Debug, Default)]
+pub struct ClientProperties(Vec<(String, String)>);
+
+impl ClientProperties {
+    /// The flags of `CLIENT_JVMFLAGS` and `JVMFLAGS`, then the keys of `file` (if any).
+    /// Errors: the file cannot be read (zkCli exits 2 on a missing one as well).
+    pub fn from_env_and_file(file: Option<&Path>) -> Result<ClientProperties, String> {
+        let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text = match file {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read client configuration {}: {e}", f.display()))?,
+            None => String::new(),
+        };
+        Ok(ClientProperties::from_parts(&flags, &text))
+    }
+
+    /// The `-D` flags of `flags`, then the Java properties of `file_text`.
+    pub fn from_parts(flags: &str, file_text: &str) -> ClientProperties {
+        let mut props = rzk_server::config::jvm_flag_properties(flags);
+        props.extend(parse_properties(file_text));
+        ClientProperties(props)
+    }
+
+    fn last(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `zookeeper.client.secure` asks for TLS (`true`/`false`, any case, as
+    /// Java's `Boolean.parseBoolean`, which takes anything else as false).
+    pub fn secure(&self) -> bool {
+        self.last(SECURE_CLIENT)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
+    /// The TLS configuration the properties ask for; `None` unless
+    /// `zookeeper.client.secure=true`. Errors name the key (as written in the file).
+    pub fn tls(&self) -> Result<Option<TlsOptions>, String> {
+        if !self.secure() {
+            return Ok(None);
+        }
+        let mut cfg = Config::default();
+        for (k, v) in &self.0 {
+            if k.starts_with("zookeeper.ssl.") || k.starts_with(CLIENT_PREFIX) {
+                cfg.unknown.insert(k.clone(), v.clone());
+            }
+        }
+        let named = |e: rzk_server::tls::TlsError| {
+            // The settings are read under their zoo.cfg names (`ssl.X`); a client
+            // configuration spells them `zookeeper.ssl.X`.
+            let text = e.to_string();
+            let text = text.replace(" ssl.", " zookeeper.ssl.");
+            format!("client TLS settings: {text}")
+        };
+        let settings = TlsSettings::from_config(&cfg, CLIENT_PREFIX).map_err(named)?;
+        let config = settings.client_config().map_err(named)?;
+        Ok(Some(TlsOptions::from_config(config)))
+    }
+
+    /// The SASL login the properties ask for, `None` for none.
+    pub fn sasl(&self) -> Result<Option<SaslOptions>, rzk_client::Error> {
+        SaslOptions::from_properties(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_overrides_the_flags() {
+        let p = ClientProperties::from_parts(
+            "-Xmx1g -Dzookeeper.client.secure=true -Dzookeeper.sasl.clientconfig=A",
+            "zookeeper.client.secure = false\n# comment\nzookeeper.sasl.clientconfig=B\n",
+        );
+        assert!(!p.secure());
+        assert_eq!(p.last("zookeeper.sasl.clientconfig"), Some("B"));
+        assert!(p.tls().expect("no TLS asked").is_none());
+        let p = ClientProperties::from_parts("", "zookeeper.client.secure=TRUE\n");
+        assert!(p.secure());
+    }
+
+    #[test]
+    fn a_setting_rzk_cannot_honour_is_refused_naming_the_key() {
+        let p = ClientProperties::from_parts(
+            "",
+            "zookeeper.client.secure=true\nzookeeper.ssl.crl=true\n",
+        );
+        let e = p.tls().expect_err("CRL checks are not done by rzk");
+        assert!(e.contains("zookeeper.ssl.crl"), "{e}");
+        let p = ClientProperties::from_parts(
+            "",
+            "zookeeper.client.secure=true\nzookeeper.ssl.trustStore.location=/nonexistent/t.jks\n\
+             zookeeper.ssl.trustStore.password=pw-3b7e\n",
+        );
+        let e = p.tls().expect_err("no trust store there");
+        assert!(e.contains("zookeeper.ssl.trustStore.location"), "{e}");
+        assert!(!e.contains("pw-3b7e"), "a password in an error: {e}");
+    }
+
+    #[test]
+    fn sasl_can_be_switched_off_by_the_file() {
+        let p = ClientProperties::from_parts(
+            "-Djava.security.auth.login.config=/nonexistent/jaas.conf",
+            "zookeeper.sasl.client=false\n",
+        );
+        assert!(p.sasl().expect("off").is_none());
+        let p = ClientProperties::from_parts(
+            "-Djava.security.auth.login.config=/nonexistent/jaas.conf",
+            "",
+        );
+        assert!(p.sasl().is_err(), "an unreadable JAAS file is an error");
+    }
+}
