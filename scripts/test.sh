@@ -20,18 +20,32 @@ cpu_now() {
   times > "$CPU_FILE"
   CPU_NOW=$(sed -n 2p "$CPU_FILE" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] }; printf "%d", t }')
 }
+# MACHINE_BUSY: jiffies (all CPUs) not idle nor waiting for IO so far, and MACHINE_ALL: all
+# jiffies, from /proc/stat: a stage's share of the machine's CPU that was busy, whoever
+# used it (servers a stage leaves to init included).
+machine_now() {
+  read -r _ u n s idle iow irq sirq steal _ < /proc/stat
+  MACHINE_BUSY=$((u + n + s + irq + sirq + steal))
+  MACHINE_ALL=$((MACHINE_BUSY + idle + iow))
+}
+busy_since() { # busy0 all0 -> "N %"
+  machine_now
+  local all=$((MACHINE_ALL - $2))
+  [ "$all" -gt 0 ] && echo "$(((MACHINE_BUSY - $1) * 100 / all)) %" || echo "- %"
+}
 stage() { # name, command...
   local name=$1; shift
   echo "=== stage: $name"
-  local t0=$SECONDS c0 result=PASS
+  local t0=$SECONDS c0 result=PASS b0 a0
   cpu_now; c0=$CPU_NOW
+  machine_now; b0=$MACHINE_BUSY; a0=$MACHINE_ALL
   if "$@"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failures+=("$name"); result=FAIL
   fi
   cpu_now
-  echo "=== stage $name: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s)"
+  echo "=== stage $name: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s, machine busy $(busy_since "$b0" "$a0"))"
 }
 
 # together NAME FUNCTION [NAME FUNCTION ...]: stages that mostly wait (sleeps, timeouts,
@@ -39,8 +53,9 @@ stage() { # name, command...
 # is printed whole, in the order given, once it has finished; each counts as a stage.
 # Its line gives the group's time and CPU (both shared), not the stage's own.
 together() {
-  local t0=$SECONDS c0 names=() pids=() i result
+  local t0=$SECONDS c0 names=() pids=() i result b0 a0
   cpu_now; c0=$CPU_NOW
+  machine_now; b0=$MACHINE_BUSY; a0=$MACHINE_ALL
   while [ $# -gt 1 ]; do
     names+=("$1")
     "$2" >"$TMP/stage-$1.log" 2>&1 &
@@ -58,7 +73,7 @@ together() {
       failed=$((failed + 1)); failures+=("${names[$i]}")
     fi
     cpu_now
-    echo "=== stage ${names[$i]}: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s; group)"
+    echo "=== stage ${names[$i]}: $result ($((SECONDS - t0)) s, cpu $((CPU_NOW - c0)) s, machine busy $(busy_since "$b0" "$a0"); group)"
   done
 }
 
