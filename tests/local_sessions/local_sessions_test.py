@@ -33,6 +33,7 @@ Only processes this script started are signalled (by PID); data under a temp dir
 on failure.
 """
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -229,27 +230,56 @@ def multi_ephemeral(c):
     return t.commit()
 
 
+def start_member(args, kind, d, port, myid, settings, servers=()):
+    """Starts member `myid` of `kind` in directory `d` on client port `port`."""
+    if kind == "apache":
+        zkproc.write_myid(os.path.join(d, "data"), myid)
+        return zkproc.start_apache(args.apache, port, d, *settings, *servers)
+    cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings,
+                              servers=list(servers), myid=myid)
+    return zkproc.start_rzk(args.rzk, cfg, port)
+
+
+@contextlib.contextmanager
+def scratch(prefix):
+    """Yields (base, procs, clients): a temporary directory, removed when the block
+    passes and kept (and named) when it fails, and lists whose server processes and
+    kazoo clients are stopped either way."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    procs, clients = [], []
+    try:
+        yield base, procs, clients
+        shutil.rmtree(base, ignore_errors=True)
+    except BaseException:
+        print(f"data and logs kept in {base}", flush=True)
+        raise
+    finally:
+        for c in clients:
+            c.stop()
+            c.close()
+        for pr in procs:
+            pr.kill9()
+
+
+def kazoo(port, clients):
+    c = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
+    clients.append(c)
+    c.start(timeout=30)
+    return c
+
+
 def run_single(args, kind):
     """One voter (standaloneEnabled=false) holding a local session as leader: a multi with
     an ephemeral create is a failed multi whose create op is EPHEMERALONLOCALSESSION on
     both servers (break-it review: rzk refused the whole request)."""
-    base = tempfile.mkdtemp(prefix=f"rzk-localsess1-{kind}-")
-    port = BASE + 40
-    settings = ["tickTime=1000", "initLimit=10", "syncLimit=5", "standaloneEnabled=false",
-                "localSessionsEnabled=true", "localSessionsUpgradingEnabled=false",
-                *zkproc.server_lines([1], BASE + 40, BASE + 45)]
-    d = os.path.join(base, "n1")
-    if kind == "apache":
-        zkproc.write_myid(os.path.join(d, "data"), 1)
-        proc = zkproc.start_apache(args.apache, port, d, *settings)
-    else:
-        cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *settings, myid=1)
-        proc = zkproc.start_rzk(args.rzk, cfg, port)
-    c = None
-    try:
+    with scratch(f"rzk-localsess1-{kind}-") as (base, procs, clients):
+        port = BASE + 40
+        settings = ["tickTime=1000", "initLimit=10", "syncLimit=5", "standaloneEnabled=false",
+                    "localSessionsEnabled=true", "localSessionsUpgradingEnabled=false"]
+        procs.append(start_member(args, kind, os.path.join(base, "n1"), port, 1, settings,
+                                  zkproc.server_lines([1], BASE + 40, BASE + 45)))
         zkproc.wait_settled([port], timeout=60, where=f"; see {base}")
-        c = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
-        c.start(timeout=30)
+        c = kazoo(port, clients)
         c.ensure_path("/ls")
         r = multi_ephemeral(c)
         want = [RolledBackError, EphemeralOnLocalSessionError, RuntimeInconsistency]
@@ -257,15 +287,6 @@ def run_single(args, kind):
         assert all(c.exists(f"/ls/{n}") is None for n in ("m0", "m", "m2"))
         ok(f"{kind}: a multi with an ephemeral create on a local session held by the leader "
            f"-> failed multi (0, EPHEMERALONLOCALSESSION, RUNTIMEINCONSISTENCY)")
-        shutil.rmtree(base, ignore_errors=True)
-    except BaseException:
-        print(f"data and logs kept in {base}", flush=True)
-        raise
-    finally:
-        if c is not None:
-            c.stop()
-            c.close()
-        proc.kill9()
 
 
 def run_leader_without_local(args, kind):
@@ -274,29 +295,19 @@ def run_leader_without_local(args, kind):
     session and may not take it for another member's local session, so it is refused
     with SESSIONEXPIRED and nothing is written (ZooKeeper's LeaderSessionTracker; rzk's
     leader let the write through: a review of session 45)."""
-    base = tempfile.mkdtemp(prefix=f"rzk-localsess3-{kind}-")
-    port = {i: BASE + 50 + i for i in IDS}
-    servers = zkproc.server_lines(IDS, BASE + 60, BASE + 70)
-    procs = {}
-    c = None
-    try:
+    with scratch(f"rzk-localsess3-{kind}-") as (base, procs, clients):
+        port = {i: BASE + 50 + i for i in IDS}
+        servers = zkproc.server_lines(IDS, BASE + 60, BASE + 70)
         for i in (3, 1, 2):  # 3 first: the leader of the first round
             settings = ["tickTime=1000", "initLimit=10", "syncLimit=5",
                         f"localSessionsEnabled={'false' if i == 3 else 'true'}"]
-            d = os.path.join(base, f"n{i}")
-            if kind == "apache":
-                zkproc.write_myid(os.path.join(d, "data"), i)
-                procs[i] = zkproc.start_apache(args.apache, port[i], d, *settings, *servers)
-            else:
-                cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), port[i], *settings,
-                                          servers=servers, myid=i)
-                procs[i] = zkproc.start_rzk(args.rzk, cfg, port[i])
+            procs.append(start_member(args, kind, os.path.join(base, f"n{i}"), port[i], i,
+                                      settings, servers))
             if i == 1:
                 zkproc.wait_settled([port[3], port[1]], timeout=90, where=f"; see {base}")
         leader = zkproc.wait_settled(list(port.values()), timeout=90, where=f"; see {base}")
         assert leader == port[3], f"member 3 should lead: {leader}"
-        c = KazooClient(hosts=f"127.0.0.1:{port[1]}", timeout=10.0)
-        c.start(timeout=30)
+        c = kazoo(port[1], clients)
         sid = c.client_id[0]
         assert (sid >> 56) == 1, f"session 0x{sid:x} is not member 1's local session"
         try:
@@ -304,25 +315,10 @@ def run_leader_without_local(args, kind):
             raise AssertionError("the leader took a write of a session it does not know")
         except SessionExpiredError:
             pass
-        probe = KazooClient(hosts=f"127.0.0.1:{port[3]}", timeout=10.0)
-        probe.start(timeout=30)
-        try:
-            assert probe.exists("/unknown-to-leader") is None, "the node was written"
-        finally:
-            probe.stop()
-            probe.close()
+        probe = kazoo(port[3], clients)
+        assert probe.exists("/unknown-to-leader") is None, "the node was written"
         ok(f"{kind}: member 1's local session 0x{sid:x} writes through a leader without "
            f"localSessionsEnabled -> SESSIONEXPIRED, nothing written")
-        shutil.rmtree(base, ignore_errors=True)
-    except BaseException:
-        print(f"data and logs kept in {base}", flush=True)
-        raise
-    finally:
-        if c is not None:
-            c.stop()
-            c.close()
-        for pr in procs.values():
-            pr.kill9()
 
 
 def main():
