@@ -25,7 +25,9 @@ raises):
   6. local expiry: a raw session C (timeout 2000 ms) on member 1 re-attaches there while
      fresh, and after its connection has been gone longer than its timeout the
      re-attach is answered "expired" and zk_local_sessions no longer counts it;
-  7. B's close removes its ephemeral everywhere; A's close is local (zxid unchanged).
+  7. B's close removes its ephemeral everywhere; A's close is local (zxid unchanged);
+  8. a local session on the leader pipelines a setData and an ephemeral create (which
+     upgrades it): both succeed, 10 rounds.
 Then a single voter holding a local session (a multi with an ephemeral create), and an
 ensemble whose leader (member 3) has localSessionsEnabled=false while members 1 and 2
 have it: member 1's local session's write is SESSIONEXPIRED (ports 24351-24373).
@@ -48,6 +50,9 @@ from kazoo.exceptions import (EphemeralOnLocalSessionError, RolledBackError,
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import zkproc  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat",
+                                "kazoo"))
+import zkraw  # noqa: E402
 
 BASE = 24300
 IDS = (1, 2, 3)
@@ -207,6 +212,26 @@ def run(args, kind):
         zkproc.wait_until(lambda: mntr_int(p[1], "zk_local_sessions") == 0, 10,
                           "A's local session to be gone")
         ok(f"{kind}: B's close removed its ephemeral; A's close was local (no txn)")
+
+        # 8. A local session on the leader (member 2 or 3: upgrading on) pipelines a
+        # setData and an ephemeral create: the upgrade must not leave the write ahead of
+        # it to a prep that no longer knows the session (rzk answered SESSIONEXPIRED in
+        # 50 of 50 rounds: session 46 break-it review).
+        assert leader != p[1], "member 1 (upgrading off) leads"
+        a = client(1)
+        a.ensure_path("/ls/up")
+        for n in range(10):
+            r = zkraw.RawSession(f"127.0.0.1:{leader}", timeout_ms=10000)
+            f1 = (zkraw.i32(1) + zkraw.i32(zkraw.OP_SETDATA) + zkraw.ustring("/ls/up")
+                  + zkraw.buffer(b"v") + zkraw.i32(-1))
+            f2 = (zkraw.i32(2) + zkraw.i32(zkraw.OP_CREATE)
+                  + zkraw.create_body(f"/ls/up/e{n}", b"", flags=1))
+            r.send_raw(zkraw.i32(len(f1)) + f1 + zkraw.i32(len(f2)) + f2)
+            errs = [r.read_reply(timeout=30).err for _ in range(2)]
+            assert errs == [0, 0], f"round {n}: setData, ephemeral create -> {errs}"
+            r.close_session()
+        ok(f"{kind}: a local session on the leader pipelining a write and an upgrading "
+           f"ephemeral create: both succeed (10 rounds)")
         ens.stop_all()
         shutil.rmtree(base, ignore_errors=True)
     except BaseException:

@@ -1829,9 +1829,15 @@ mod tests {
             "Other",
         ]))
         .unwrap();
-        assert_eq!(o.sasl.options(&Default::default()).unwrap().unwrap().user(), "al");
+        assert_eq!(
+            o.sasl.options(&Default::default()).unwrap().unwrap().user(),
+            "al"
+        );
         let o = parse_options(&args(&["-jaas", jaas.to_str().unwrap()])).unwrap();
-        assert!(o.sasl.options(&Default::default()).is_err(), "no Client section");
+        assert!(
+            o.sasl.options(&Default::default()).is_err(),
+            "no Client section"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -220,7 +220,9 @@ impl SessionTracker {
     /// the table already holds.
     pub fn proposed_create(&mut self, id: SessionId) {
         if !self.sessions.contains_key(&id) {
-            self.proposed.insert(id, None);
+            // Kept as it is when already proposed (a local session's upgrade registers
+            // it before its createSession reaches prep: `net::conn`).
+            self.proposed.entry(id).or_insert(None);
         }
     }
 
@@ -837,6 +839,10 @@ mod tests {
         let first = SessionId(0x44);
         t.proposed_create(first);
         assert!(t.check_owner(first, SessionOwner::Learner(ServerId(2))));
+        assert!(!t.check_owner(first, SessionOwner::ThisServer));
+        // Proposed again (an upgrade registered it, then its createSession's prep): the
+        // owner stays.
+        t.proposed_create(first);
         assert!(!t.check_owner(first, SessionOwner::ThisServer));
         assert_eq!(t.revalidate(id, &password(id), 4000, 40, true), Ok(()));
         t.add(id, 4000, 50);

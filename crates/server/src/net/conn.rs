@@ -745,6 +745,14 @@ impl Conn {
     /// waited for: the pipeline keeps the session's order.
     async fn upgrade_session(&mut self) -> Result<(), ConnError> {
         let sid = self.session;
+        if self.shared.quorum.role() == crate::zab::Role::Leading {
+            // The leader's prep must know the session from here on: writes of the session
+            // queued ahead of its createSession reach prep after it left the local table
+            // (ZooKeeper's LeaderSessionTracker moves it to the global tracker in one
+            // step). They were refused as SESSIONEXPIRED (session 46 break-it review: 50
+            // of 50 pipelined setData + ephemeral create on the leader).
+            self.shared.sessions().proposed_create(sid);
+        }
         let timeout_ms = {
             let mut local = self.shared.local_sessions();
             let t = local.get(sid).map(|s| s.timeout_ms);
