@@ -229,7 +229,10 @@ def run(args, kind):
             r.send_raw(zkraw.i32(len(f1)) + f1 + zkraw.i32(len(f2)) + f2)
             errs = [r.read_reply(timeout=30).err for _ in range(2)]
             assert errs == [0, 0], f"round {n}: setData, ephemeral create -> {errs}"
-            r.close_session()
+            # The close is not what this step checks: ZooKeeper 3.8 left it unanswered
+            # for 10 s once in CI, so the connection is closed without waiting for it.
+            r.send(zkraw.OP_CLOSE)
+            r.close()
         ok(f"{kind}: a local session on the leader pipelining a write and an upgrading "
            f"ephemeral create: both succeed (10 rounds)")
         ens.stop_all()
