@@ -102,33 +102,27 @@ class Ensemble:
         settings = ["tickTime=1000", "initLimit=10", "syncLimit=5",
                     "localSessionsEnabled=true",
                     f"localSessionsUpgradingEnabled={'false' if i == 1 else 'true'}"]
-        if self.kind == "apache":
-            zkproc.write_myid(os.path.join(d, "data"), i)
-            self.procs[i] = zkproc.start_apache(self.args.apache, self.port[i], d, *settings,
-                                                *self.servers)
-        else:
-            cfg = zkproc.write_config(os.path.join(d, "zoo.cfg"), self.port[i], *settings,
-                                      servers=self.servers, myid=i)
-            self.procs[i] = zkproc.start_rzk(self.args.rzk, cfg, self.port[i])
+        self.procs[i] = start_member(self.args, self.kind, d, self.port[i], i, settings,
+                                     self.servers)
 
     def stop_all(self):
         for i in list(self.procs):
             self.procs.pop(i).kill9()
 
+    def kill9(self):
+        """Stops every member (for `scratch`, which stops what it holds this way)."""
+        self.stop_all()
+
 
 def run(args, kind):
-    base = tempfile.mkdtemp(prefix=f"rzk-localsess-{kind}-")
-    ens = Ensemble(args, kind, base)
-    p = ens.port
-    clients = []
+    with scratch(f"rzk-localsess-{kind}-") as (base, procs, clients):
+        ens = Ensemble(args, kind, base)
+        procs.append(ens)
+        p = ens.port
 
-    def client(i):
-        c = KazooClient(hosts=f"127.0.0.1:{p[i]}", timeout=10.0)
-        c.start(timeout=30)
-        clients.append(c)
-        return c
+        def client(i):
+            return kazoo(p[i], clients)
 
-    try:
         for i in IDS:
             ens.start(i)
         leader = zkproc.wait_settled(list(p.values()), timeout=90, where=f"; see {base}")
@@ -235,19 +229,6 @@ def run(args, kind):
             r.close()
         ok(f"{kind}: a local session on the leader pipelining a write and an upgrading "
            f"ephemeral create: both succeed (10 rounds)")
-        ens.stop_all()
-        shutil.rmtree(base, ignore_errors=True)
-    except BaseException:
-        print(f"data and logs kept in {base}", flush=True)
-        raise
-    finally:
-        for c in clients:
-            try:
-                c.stop()
-                c.close()
-            except Exception:
-                pass
-        ens.stop_all()
 
 
 def multi_ephemeral(c):
@@ -275,18 +256,23 @@ def scratch(prefix):
     kazoo clients are stopped either way."""
     base = tempfile.mkdtemp(prefix=prefix)
     procs, clients = [], []
+    passed = False
     try:
         yield base, procs, clients
-        shutil.rmtree(base, ignore_errors=True)
-    except BaseException:
-        print(f"data and logs kept in {base}", flush=True)
-        raise
+        passed = True
     finally:
         for c in clients:
-            c.stop()
-            c.close()
+            try:  # a step may have stopped and closed it already
+                c.stop()
+                c.close()
+            except Exception:
+                pass
         for pr in procs:
             pr.kill9()
+        if passed:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"data and logs kept in {base}", flush=True)
 
 
 def kazoo(port, clients):
