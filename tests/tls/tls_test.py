@@ -175,13 +175,15 @@ class Env:
 
 def server_want(env, kind, plain, secure):
     """Plain and TLS ports side by side; PKCS12 key store and JKS trust store, types
-    inferred from the file names; clientAuth=want; the admin certificate is super."""
+    inferred from the file names; clientAuth=want; the admin certificate is super; TLS 1.2
+    only (ssl.protocol), so a client asking for TLSv1.3 must also offer 1.2."""
     return env.start(kind, "want", plain, [
         f"secureClientPort={secure}", "secureClientPortAddress=127.0.0.1",
         f"serverCnxnFactory={NETTY}",
         f"ssl.keyStore.location={env.cert('server.p12')}", f"ssl.keyStore.password={certs.PASSWORD}",
         f"ssl.trustStore.location={env.cert('trust.jks')}", f"ssl.trustStore.password={certs.PASSWORD}",
-        "ssl.clientAuth=want", f"X509AuthenticationProvider.superUser={env.names['admin']}"])
+        "ssl.clientAuth=want", f"X509AuthenticationProvider.superUser={env.names['admin']}",
+        "ssl.protocol=TLSv1.2"])
 
 
 def server_need(env, kind, port):
@@ -322,7 +324,10 @@ def run_kind(env, kind, base):
                     f"zookeeper.ssl.keyStore.location={env.cert('client.jks')}\n"
                     f"zookeeper.ssl.keyStore.password={certs.PASSWORD}\n"
                     f"zookeeper.ssl.trustStore.location={env.cert('trust.p12')}\n"
-                    f"zookeeper.ssl.trustStore.password={certs.PASSWORD}\n")
+                    f"zookeeper.ssl.trustStore.password={certs.PASSWORD}\n"
+                    # The highest version offered (Java's SSLContext protocol); the server
+                    # speaks only TLS 1.2.
+                    "zookeeper.ssl.protocol=TLSv1.3\n")
         for tool in ("zkcli", "rzk"):
             rc, out = env.with_client_configuration(tool, secure, props, "getAcl", f"{p}/mine")
             assert "cdrwa" in out and "client one" in out, (tool, out[-2000:])
@@ -332,6 +337,11 @@ def run_kind(env, kind, base):
             f.write("zookeeper.ssl.ocsp=true\n")
         rc, out = env.with_client_configuration("rzk", secure, props, "ls", "/")
         assert rc == 2 and "zookeeper.ssl.ocsp" in out and certs.PASSWORD not in out, out
+        # Java reads `secure=yes` as false and connects in plaintext; rzk shell refuses it.
+        with open(props, "a") as f:
+            f.write("zookeeper.client.secure=yes\n")
+        rc, out = env.with_client_configuration("rzk", secure, props, "ls", "/")
+        assert rc == 2 and "zookeeper.client.secure=yes" in out, out
         for tool in ("zkcli", "rzk"):
             rc, out = env.with_client_configuration(tool, secure, props + ".missing", "ls", "/")
             assert rc == 2, (tool, rc, out[-2000:])

@@ -73,7 +73,8 @@ impl SaslOptions {
     }
 
     /// What a Java client started with these JVM flags would log in as: `None` without
-    /// `java.security.auth.login.config` or with `zookeeper.sasl.client=false`; else the
+    /// `java.security.auth.login.config` or with `zookeeper.sasl.client=false`
+    /// ([`Error::Sasl`] for a value other than `true`/`false`, any case); else the
     /// section named by `zookeeper.sasl.clientconfig` (default `Client`) of that file,
     /// which must exist (ZooKeeper carries on without SASL there; rzk refuses to).
     pub fn from_jvm_flags(flags: &str) -> Result<Option<SaslOptions>> {
@@ -95,8 +96,17 @@ impl SaslOptions {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str())
         };
-        if last(CLIENT_SASL_PROPERTY).is_some_and(|v| v.eq_ignore_ascii_case("false")) {
-            return Ok(None);
+        match last(CLIENT_SASL_PROPERTY).map(str::trim) {
+            None => {}
+            Some(v) if v.eq_ignore_ascii_case("true") => {}
+            Some(v) if v.eq_ignore_ascii_case("false") => return Ok(None),
+            // Java's Boolean.valueOf reads `yes` or `1` as false and turns SASL off,
+            // which is not what such a value asks for: refused, naming the key.
+            Some(v) => {
+                return Err(Error::Sasl(format!(
+                    "{CLIENT_SASL_PROPERTY}={v}: expected true or false"
+                )))
+            }
         }
         let Some(file) = last(JAAS_CONFIG_PROPERTY) else {
             return Ok(None);

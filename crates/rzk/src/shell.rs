@@ -351,7 +351,14 @@ pub async fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let tls = if props.secure() {
+    let secure = match props.secure() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = if secure {
         if opts.tls.ca.is_some() || opts.tls.cert.is_some() || opts.tls.key.is_some() {
             eprintln!(
                 "-tls-ca/-tls-cert/-tls-key and zookeeper.client.secure=true exclude each \

@@ -16,6 +16,7 @@
 //! Other client keys (`zookeeper.clientCnxnSocket`, request timeouts, Kerberos names)
 //! have no effect on rzk shell.
 
+use rustls::version::TLS12;
 use rzk_client::{SaslOptions, TlsOptions};
 use rzk_server::config::{parse_properties, Config};
 use rzk_server::tls::{TlsSettings, CLIENT_PREFIX};
@@ -60,24 +61,23 @@ impl ClientProperties {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether `zookeeper.client.secure` asks for TLS (`true`/`false`, any case, as
-    /// Java's `Boolean.parseBoolean`, which takes anything else as false).
-    pub fn secure(&self) -> bool {
-        self.last(SECURE_CLIENT)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    /// Whether `zookeeper.client.secure` asks for TLS (`true`/`false`, any case; unset is
+    /// false). Errors: any other value. Java's `Boolean.parseBoolean` reads `yes` as false
+    /// and connects in plaintext, which is not what it asks for.
+    pub fn secure(&self) -> Result<bool, String> {
+        match self.last(SECURE_CLIENT).map(str::trim) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(format!("{SECURE_CLIENT}={v}: expected true or false")),
+        }
     }
 
     /// The TLS configuration the properties ask for; `None` unless
     /// `zookeeper.client.secure=true`. Errors name the key (as written in the file).
     pub fn tls(&self) -> Result<Option<TlsOptions>, String> {
-        if !self.secure() {
+        if !self.secure()? {
             return Ok(None);
-        }
-        let mut cfg = Config::default();
-        for (k, v) in &self.0 {
-            if k.starts_with("zookeeper.ssl.") || k.starts_with(CLIENT_PREFIX) {
-                cfg.unknown.insert(k.clone(), v.clone());
-            }
         }
         let named = |e: rzk_server::tls::TlsError| {
             // The settings are read under their zoo.cfg names (`ssl.X`); a client
@@ -86,9 +86,30 @@ impl ClientProperties {
             let text = text.replace(" ssl.", " zookeeper.ssl.");
             format!("client TLS settings: {text}")
         };
-        let settings = TlsSettings::from_config(&cfg, CLIENT_PREFIX).map_err(named)?;
+        let settings = self.settings().map_err(named)?;
         let config = settings.client_config().map_err(named)?;
         Ok(Some(TlsOptions::from_config(config)))
+    }
+
+    /// The `zookeeper.ssl.*` keys as TLS settings, whether or not TLS is asked for.
+    fn settings(&self) -> Result<TlsSettings, rzk_server::tls::TlsError> {
+        let mut cfg = Config::default();
+        for (k, v) in &self.0 {
+            if k.starts_with("zookeeper.ssl.") || k.starts_with(CLIENT_PREFIX) {
+                cfg.unknown.insert(k.clone(), v.clone());
+            }
+        }
+        let mut settings = TlsSettings::from_config(&cfg, CLIENT_PREFIX)?;
+        // ZooKeeper 3.8's client makes its engine from an SSLContext of
+        // `zookeeper.ssl.protocol` and sets no protocols on it, so the JVM offers that
+        // version and the ones below it: TLSv1.3 also talks to a TLS 1.2 server.
+        // (`enabledProtocols`, which the Java client ignores, still limits rzk shell.)
+        let listed = self.last("zookeeper.ssl.enabledProtocols").is_some()
+            || self.last("ssl.enabledProtocols").is_some();
+        if !listed && !settings.versions.iter().any(|v| v.version == TLS12.version) {
+            settings.versions.push(&TLS12);
+        }
+        Ok(settings)
     }
 
     /// The SASL login the properties ask for, `None` for none.
@@ -107,11 +128,15 @@ mod tests {
             "-Xmx1g -Dzookeeper.client.secure=true -Dzookeeper.sasl.clientconfig=A",
             "zookeeper.client.secure = false\n# comment\nzookeeper.sasl.clientconfig=B\n",
         );
-        assert!(!p.secure());
+        assert_eq!(p.secure(), Ok(false));
         assert_eq!(p.last("zookeeper.sasl.clientconfig"), Some("B"));
         assert!(p.tls().expect("no TLS asked").is_none());
         let p = ClientProperties::from_parts("", "zookeeper.client.secure=TRUE\n");
-        assert!(p.secure());
+        assert_eq!(p.secure(), Ok(true));
+        let p = ClientProperties::from_parts("", "zookeeper.client.secure=yes\n");
+        let e = p.secure().expect_err("not a boolean");
+        assert!(e.contains("zookeeper.client.secure=yes"), "{e}");
+        assert!(p.tls().is_err(), "no plaintext for a `yes`");
     }
 
     #[test]
@@ -133,6 +158,22 @@ mod tests {
     }
 
     #[test]
+    fn a_protocol_is_the_highest_offered_unless_protocols_are_listed() {
+        let versions = |text: &str| -> Vec<rustls::ProtocolVersion> {
+            let p = ClientProperties::from_parts("", text);
+            let s = p.settings().expect("valid settings");
+            s.versions.iter().map(|v| v.version).collect()
+        };
+        let (v12, v13) = (TLS12.version, rustls::version::TLS13.version);
+        let v = versions("zookeeper.ssl.protocol=TLSv1.3\n");
+        assert!(v.contains(&v13) && v.contains(&v12), "{v:?}");
+        assert_eq!(versions("zookeeper.ssl.protocol=TLSv1.2\n"), vec![v12]);
+        let v =
+            versions("zookeeper.ssl.protocol=TLSv1.3\nzookeeper.ssl.enabledProtocols=TLSv1.3\n");
+        assert_eq!(v, vec![v13]);
+    }
+
+    #[test]
     fn sasl_can_be_switched_off_by_the_file() {
         let p = ClientProperties::from_parts(
             "-Djava.security.auth.login.config=/nonexistent/jaas.conf",
@@ -144,5 +185,14 @@ mod tests {
             "",
         );
         assert!(p.sasl().is_err(), "an unreadable JAAS file is an error");
+        // Java reads `yes` as false (SASL off); rzk refuses it, naming the key.
+        let p = ClientProperties::from_parts(
+            "-Djava.security.auth.login.config=/nonexistent/jaas.conf",
+            "zookeeper.sasl.client=yes\n",
+        );
+        let e = p.sasl().expect_err("not a boolean").to_string();
+        assert!(e.contains("zookeeper.sasl.client=yes"), "{e}");
+        let p = ClientProperties::from_parts("", "zookeeper.sasl.client= TRUE\n");
+        assert!(p.sasl().expect("on, but no JAAS file named").is_none());
     }
 }
