@@ -31,6 +31,16 @@ impl Core {
         !self.qv.is_voter(self.cfg.my_id)
     }
 
+    /// A voter of the membership in force or of the pending one
+    /// ([`Core::pending_config`]): whose notifications an election counts (ZooKeeper's
+    /// `validVoter`).
+    pub fn is_election_voter(&self, sid: ServerId) -> bool {
+        self.qv.is_voter(sid)
+            || self
+                .pending_config()
+                .is_some_and(|c| c.voters.contains(&sid))
+    }
+
     /// Does this server learn as an observer (OBSERVERINFO, no ACKs)? Only a configured
     /// observer does. A server outside the membership (removed by a reconfig, or about
     /// to be added by one) follows without a vote, as ZooKeeper's does: its ACKs count

@@ -26,6 +26,11 @@ use tracing::debug;
 pub struct ElectionCtx<'a> {
     pub cfg: &'a ZabConfig,
     pub qv: &'a QuorumVerifier,
+    /// The last seen membership when it is newer than `qv` (a reconfig proposed and not
+    /// committed; `Core::pending_config`): its voters take part as well, and a vote wins
+    /// only with a quorum of each membership (ZooKeeper's `getVoteTracker` and
+    /// `getCurrentAndNextConfigVoters`).
+    pub pending: Option<QuorumVerifier>,
     pub now: u64,
     /// The election round (`logicalclock`); it outlives any one `Election`.
     pub logical_clock: &'a mut i64,
@@ -42,6 +47,45 @@ impl ElectionCtx<'_> {
 
     fn is_observer(&self) -> bool {
         !self.qv.is_voter(self.cfg.my_id)
+    }
+
+    /// A voter of the membership in force or of the pending one (ZooKeeper's
+    /// `validVoter`).
+    pub fn valid_voter(&self, sid: ServerId) -> bool {
+        self.qv.is_voter(sid) || self.pending.as_ref().is_some_and(|p| p.is_voter(sid))
+    }
+
+    /// The voters of both memberships, ascending, each once.
+    fn election_voters(&self) -> BTreeSet<ServerId> {
+        self.qv
+            .voters()
+            .chain(self.pending.iter().flat_map(|p| p.voters()))
+            .collect()
+    }
+
+    /// Whether the voters whose vote is the same as `target` hold a quorum of the
+    /// membership in force and, while one is pending, of that one too.
+    fn agree(&self, votes: &BTreeMap<ServerId, Vote>, target: &Vote) -> bool {
+        let agreeing = || {
+            votes
+                .iter()
+                .filter(|(_, v)| v.same_as(target))
+                .map(|(s, _)| *s)
+        };
+        self.qv.has_quorum(agreeing())
+            && self
+                .pending
+                .as_ref()
+                .is_none_or(|p| p.has_quorum(agreeing()))
+    }
+
+    /// [`beats`] under either membership: a candidate that is a voter of the pending
+    /// membership only may win too, as ZooKeeper's `validVoter` lets it (its weight is
+    /// then the pending membership's).
+    fn beats(&self, new: Candidate, cur: Candidate) -> bool {
+        beats(self.qv, new, cur)
+            || (!self.qv.is_voter(new.leader)
+                && self.pending.as_ref().is_some_and(|p| beats(p, new, cur)))
     }
 
     fn send_vote(&mut self, to: ServerId, v: &Vote) {
@@ -110,7 +154,7 @@ impl Election {
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
             gone: gone
-                .filter(|g| ctx.qv.is_voter(*g) && *g != ctx.me())
+                .filter(|g| ctx.valid_voter(*g) && *g != ctx.me())
                 .into_iter()
                 .collect(),
             finalize_at: None,
@@ -159,10 +203,14 @@ impl Election {
     fn send_notifications(&mut self, ctx: &mut ElectionCtx<'_>) {
         let v = self.proposal_vote(*ctx.logical_clock);
         let me = ctx.me();
-        if ctx.qv.is_voter(me) {
+        if ctx.valid_voter(me) {
             self.recvset.insert(me, v);
         }
-        let voters: Vec<ServerId> = ctx.qv.voters().filter(|s| *s != me).collect();
+        let voters: Vec<ServerId> = ctx
+            .election_voters()
+            .into_iter()
+            .filter(|s| *s != me)
+            .collect();
         for to in voters {
             ctx.send_vote(to, &v);
         }
@@ -175,15 +223,6 @@ impl Election {
         self.send_notifications(ctx);
     }
 
-    fn count_quorum(qv: &QuorumVerifier, votes: &BTreeMap<ServerId, Vote>, target: &Vote) -> bool {
-        qv.has_quorum(
-            votes
-                .iter()
-                .filter(|(_, v)| v.same_as(target))
-                .map(|(s, _)| *s),
-        )
-    }
-
     /// True when every voter is accounted for in this round: we have its notification of
     /// this round, or it is us, or it is known gone (see [`Election::start_without`]).
     /// Every vote we hold is then no better than our proposal (we adopt any better one
@@ -192,8 +231,10 @@ impl Election {
     /// on the wait: ZooKeeper's window is only a heuristic too, and a leader elected by a
     /// quorum all holding no later history than it is a correct leader; a late better
     /// candidate is truncated or synced by it.)
-    pub fn view_complete(&self, qv: &QuorumVerifier, me: ServerId) -> bool {
-        qv.voters()
+    pub fn view_complete(&self, ctx: &ElectionCtx<'_>) -> bool {
+        let me = ctx.me();
+        ctx.election_voters()
+            .into_iter()
             .all(|s| s == me || self.recvset.contains_key(&s) || self.gone.contains(&s))
     }
 
@@ -201,8 +242,8 @@ impl Election {
     /// nothing when we are the only voter or the view is complete, else `finalize_wait`.
     fn finalize_delay(&self, ctx: &ElectionCtx<'_>) -> u64 {
         let me = ctx.me();
-        let alone = ctx.qv.voters().all(|s| s == me);
-        if alone || self.view_complete(ctx.qv, me) {
+        let alone = ctx.election_voters().into_iter().all(|s| s == me);
+        if alone || self.view_complete(ctx) {
             0
         } else {
             ctx.cfg.finalize_wait_ms
@@ -235,7 +276,7 @@ impl Election {
         n: &Notification,
     ) -> Option<Vote> {
         let nv = Vote::from_notification(n);
-        if !ctx.qv.is_voter(nv.leader) && n.state != ServerState::Looking {
+        if !ctx.valid_voter(nv.leader) && n.state != ServerState::Looking {
             return None;
         }
         match n.state {
@@ -253,7 +294,7 @@ impl Election {
                     self.interval = ctx.cfg.min_notification_ms;
                     self.next_send_at = ctx.now + self.interval;
                 }
-                if !ctx.qv.is_voter(nv.leader) {
+                if !ctx.valid_voter(nv.leader) {
                     return None;
                 }
                 let cand = nv.candidate();
@@ -261,21 +302,17 @@ impl Election {
                     *ctx.logical_clock = n.election_epoch;
                     self.recvset.clear();
                     let init = ctx.initial;
-                    let best = if beats(ctx.qv, cand, init) {
-                        cand
-                    } else {
-                        init
-                    };
+                    let best = if ctx.beats(cand, init) { cand } else { init };
                     self.set_proposal(ctx, best);
                 } else if n.election_epoch < *ctx.logical_clock {
                     return None;
-                } else if beats(ctx.qv, cand, self.proposal) {
+                } else if ctx.beats(cand, self.proposal) {
                     self.set_proposal(ctx, cand);
                 }
                 self.recvset.insert(from, nv);
                 self.gone.remove(&from);
                 let target = self.proposal_vote(*ctx.logical_clock);
-                if Self::count_quorum(ctx.qv, &self.recvset, &target) {
+                if ctx.agree(&self.recvset, &target) {
                     let at = ctx.now + self.finalize_delay(ctx);
                     // A view that became complete shortens a window already running.
                     self.finalize_at = Some(self.finalize_at.map_or(at, |f| f.min(at)));
@@ -290,14 +327,14 @@ impl Election {
             ServerState::Following | ServerState::Leading => {
                 if n.election_epoch == *ctx.logical_clock {
                     self.recvset.insert(from, nv);
-                    if Self::count_quorum(ctx.qv, &self.recvset, &nv)
+                    if ctx.agree(&self.recvset, &nv)
                         && Self::check_leader(ctx, &self.recvset, nv.leader, n.election_epoch)
                     {
                         return Some(nv);
                     }
                 }
                 self.outofelection.insert(from, nv);
-                if Self::count_quorum(ctx.qv, &self.outofelection, &nv)
+                if ctx.agree(&self.outofelection, &nv)
                     && Self::check_leader(ctx, &self.outofelection, nv.leader, n.election_epoch)
                 {
                     *ctx.logical_clock = n.election_epoch;
@@ -315,7 +352,7 @@ impl Election {
             return None;
         }
         let target = self.proposal_vote(*ctx.logical_clock);
-        if Self::count_quorum(ctx.qv, &self.recvset, &target) {
+        if ctx.agree(&self.recvset, &target) {
             return Some(target);
         }
         self.finalize_at = None;
@@ -325,9 +362,9 @@ impl Election {
     /// Timer: finish after `finalize_wait`, re-send notifications with back-off.
     pub fn on_tick(&mut self, ctx: &mut ElectionCtx<'_>) -> Option<Vote> {
         let me = ctx.me();
-        if ctx.qv.is_voter(me) && self.finalize_at.is_none() {
+        if ctx.valid_voter(me) && self.finalize_at.is_none() {
             let target = self.proposal_vote(*ctx.logical_clock);
-            if Self::count_quorum(ctx.qv, &self.recvset, &target) {
+            if ctx.agree(&self.recvset, &target) {
                 // A lone voter, or one with a complete view, has nobody better to wait
                 // for: it finishes at once.
                 self.finalize_at = Some(ctx.now + self.finalize_delay(ctx));

@@ -974,15 +974,26 @@ impl Leader {
                     self.drop_learner(core, sid, "learner silent past its deadline");
                 }
                 if self.phase == Phase::Established {
-                    let synced = self
-                        .learners
-                        .iter()
-                        .filter(|(_, h)| h.forwarding() && !h.observer)
-                        .map(|(s, _)| *s)
-                        .chain([core.cfg.my_id]);
-                    if !core.qv.has_quorum(synced) {
+                    let synced = |observers: bool| {
+                        self.learners
+                            .iter()
+                            .filter(move |(_, h)| h.forwarding() && (observers || !h.observer))
+                            .map(|(s, _)| *s)
+                            .chain([core.cfg.my_id])
+                    };
+                    if !core.qv.has_quorum(synced(false)) {
                         warn!(sid = %core.cfg.my_id, "lost quorum of synced followers");
                         return LeaderNext::StepDown;
+                    }
+                    // While a reconfig is proposed and not committed, a quorum of its
+                    // membership as well (ZooKeeper's `syncedAckSet` holds both, and
+                    // counts an observer that the reconfig makes a voter).
+                    if let Some(p) = core.pending_config() {
+                        if !p.quorum().has_quorum(synced(true)) {
+                            warn!(sid = %core.cfg.my_id, version = %p.version,
+                                "lost quorum of synced followers of the proposed membership");
+                            return LeaderNext::StepDown;
+                        }
                     }
                 }
             }

@@ -408,7 +408,7 @@ impl Zab {
             }
         }
         let core = &mut self.core;
-        if !core.qv.is_voter(from) {
+        if !core.is_election_voter(from) {
             // A non-voter learns the leader from our answer: an observer, or a server
             // outside our membership (one about to be added by a reconfig), as
             // ZooKeeper's FastLeaderElection answers a sender outside its voting view.
@@ -594,6 +594,7 @@ fn election_ctx(core: &mut Core) -> ElectionCtx<'_> {
         initial: core.initial_vote(),
         cfg: &core.cfg,
         qv: &core.qv,
+        pending: core.pending_config().map(|c| c.quorum()),
         now: core.now,
         logical_clock: &mut core.logical_clock,
         out: &mut core.out,

@@ -285,6 +285,84 @@ fn a_reconfig_acked_but_not_committed_completes_under_the_next_leader() {
 }
 
 #[test]
+fn an_election_while_a_reconfig_is_pending_needs_a_quorum_of_both_memberships() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    c.write(2);
+    c.advance(200);
+    // {1,2,4,5}: 4 and 5 are not running. 1 and 2 log the proposal, 3 dies.
+    let rz = propose_then_leader_dies(&mut c, "reconfig v=1,2,4,5");
+    // {1,2} is a quorum of {1,2,3} but not of {1,2,4,5}: as ZooKeeper's getVoteTracker,
+    // nobody may take the lead (rzk used to elect 2, which then failed to establish).
+    for _ in 0..100 {
+        c.advance(50);
+        for s in [S1, S2] {
+            assert_eq!(
+                c.role(s),
+                Role::Looking,
+                "{s} left election without a quorum of the proposed membership"
+            );
+        }
+    }
+    // 4 starts (with the proposed membership, as a new server is started): its vote is
+    // counted by 1 and 2, {1,2,4} is a quorum of both, and 2's NEWLEADER completes the
+    // reconfig.
+    c.cfgs.insert(S4, cfg(S4, &[S1, S2, S4, S5], &[]));
+    with_reconfig(&mut c);
+    c.start(S4, 0, 0, Vec::new());
+    c.advance(5000);
+    assert_eq!(c.leader(), Some(S2));
+    for s in [S1, S2, S4] {
+        assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
+        assert_eq!(
+            c.nodes[&s].zab.membership(),
+            (rz, vec![S1, S2, S4, S5]),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn a_leader_steps_down_without_a_synced_quorum_of_the_proposed_membership() {
+    let mut c = Cluster::new(&[S1, S2, S3], &[]);
+    // 4 follows without a vote; a reconfig {3,4,5} is proposed and stays pending (the
+    // followers' disks are held: no ACKs). Then 4 dies: {1,2,3} is still a synced quorum
+    // of the membership in force but 3 alone is none of {3,4,5}, and ZooKeeper's leader
+    // gives up then ("Not sufficient followers synced").
+    c.cfgs.insert(S4, cfg(S4, &[S1, S2, S3, S4], &[]));
+    with_reconfig(&mut c);
+    for s in [S1, S2, S3] {
+        c.start(s, 0, 0, Vec::new());
+    }
+    c.advance(3000);
+    c.start(S4, 0, 0, Vec::new());
+    c.advance(3000);
+    assert_eq!(c.leader(), Some(S3));
+    assert_eq!(c.role(S4), Role::Following);
+    for s in [S1, S2, S4] {
+        c.nodes.get_mut(&s).expect("running").hold_disk = true;
+    }
+    let z = propose(&mut c, "reconfig v=3,4,5");
+    c.advance(1000);
+    assert!(
+        !c.applied_zxids(S3).contains(&z),
+        "nothing acked the reconfig"
+    );
+    assert_eq!(
+        c.role(S3),
+        Role::Leading,
+        "{{3,4}} is a synced quorum of {{3,4,5}}"
+    );
+    c.crash(S4);
+    c.advance(3000);
+    assert_ne!(
+        c.role(S3),
+        Role::Leading,
+        "3 led on without a synced quorum of {{3,4,5}}"
+    );
+}
+
+#[test]
 fn a_server_restarted_between_ack_and_commit_completes_the_reconfig_from_its_next_file() {
     let mut c = settled(&[S1, S2, S3], &[]);
     c.write(2);
