@@ -333,12 +333,18 @@ impl Learner {
                 core.commit_to(upto);
                 if let Some(c) = self.newleader_config.take() {
                     let me = core.cfg.my_id;
-                    let was_voter = core.qv.is_voter(me);
+                    let leader_was_voter = core.qv.is_voter(self.leader);
                     info!(sid = %me, version = %c.version, "newer membership from NEWLEADER");
                     core.activate(&c, self.leader);
-                    if !core.qv.is_member(me)
-                        || core.qv.is_voter(me) != was_voter
-                        || core.learns_as_observer() != self.observer
+                    // ZooKeeper's `processReconfig` at UPTODATE: elect again only when
+                    // the learner type changes (observer against participant; a server
+                    // outside the membership, or one that gained or lost its vote,
+                    // stays a participant) or the leader is no voter of both
+                    // memberships. Going back on a vote gained or lost left the new
+                    // leader without its quorum and cost a second election.
+                    if core.learns_as_observer() != self.observer
+                        || !leader_was_voter
+                        || !core.qv.is_voter(self.leader)
                     {
                         info!(sid = %me, "membership change at sync: back to election");
                         return LearnerNext::Looking;
@@ -389,9 +395,10 @@ impl Learner {
     /// After COMMITANDACTIVATE / INFORMANDACTIVATE of `zxid` (committed): puts the
     /// membership of that reconfig txn in force. `data` starts with the designated
     /// leader. Back to LOOKING, as ZooKeeper's `processReconfig` decides, when this
-    /// server left the membership, changed between voter and observer, was added as an
-    /// observer while it follows (a non-member follows), or the designated leader is not
-    /// the one it follows.
+    /// server's learner type changes (an observer made a voter or removed, a follower
+    /// made an observer; a follower that leaves the membership or gains or loses its
+    /// vote stays a participant and keeps following) or the designated leader is not the
+    /// one it follows.
     fn activate(&mut self, core: &mut Core, zxid: Zxid, data: &[u8]) -> LearnerNext {
         let Some(designated) = data
             .get(..8)
@@ -405,18 +412,13 @@ impl Learner {
             return LearnerNext::Stay;
         };
         let me = core.cfg.my_id;
-        let was_voter = core.qv.is_voter(me);
         core.activate(&config, designated);
         let member = core.qv.is_member(me);
         // `learns_as_observer` against how this server joined: a non-member follows, and
         // must rejoin as an observer once a reconfig adds it as one (ZooKeeper's
         // `processReconfig` compares the learner type): as a follower it would ACK and
         // count as a synced voter to be.
-        if !member
-            || core.qv.is_voter(me) != was_voter
-            || core.learns_as_observer() != self.observer
-            || designated != self.leader
-        {
+        if core.learns_as_observer() != self.observer || designated != self.leader {
             info!(sid = %me, member, %designated, "membership change: back to election");
             return LearnerNext::Looking;
         }

@@ -101,10 +101,17 @@ fn removed_server_that_missed_its_re_add_learns_it_from_notifications() {
 }
 
 #[test]
-fn removed_follower_leaves_and_the_rest_commit_with_the_new_quorum() {
+fn removed_follower_stays_without_a_vote_and_the_rest_commit_with_the_new_quorum() {
     let mut c = settled(&[S1, S2, S3], &[]);
     assert_eq!(c.leader(), Some(S3));
     c.write(2);
+    let joins = |c: &Cluster| {
+        c.packets(PacketType::FollowerInfo)
+            .iter()
+            .filter(|(from, _, _)| *from == S1)
+            .count()
+    };
+    let joined = joins(&c);
     let rz = propose(&mut c, "reconfig v=2,3");
     c.advance(200);
     // Followers get COMMITANDACTIVATE naming the designated leader, never a plain COMMIT.
@@ -119,17 +126,18 @@ fn removed_follower_leaves_and_the_rest_commit_with_the_new_quorum() {
         .packets(PacketType::Commit)
         .iter()
         .all(|(_, _, p)| Zxid(p.zxid) != rz));
-    // Every member applied the reconfig; the removed one went back to election.
+    // Every member applied the reconfig.
     for s in [S1, S2, S3] {
         assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
     }
-    // 1 is no member now: it leaves its leader and comes back as a non-voter (it
-    // follows without a vote, as ZooKeeper's removed server does), so it is still a
-    // replica but its ACKs count for no quorum.
+    // 1 is no member now: it keeps following without a vote (its learner type stays
+    // participant, as in ZooKeeper's processReconfig), so it is still a replica but its
+    // ACKs count for no quorum.
     c.advance(2000);
     assert_eq!(c.role(S1), Role::Following);
     assert_eq!(c.role(S2), Role::Following);
     assert_eq!(c.leader(), Some(S3));
+    assert_eq!(joins(&c), joined, "1 left its leader and joined again");
     // Writes go on with {2,3}, and need both of them now: without 2 nothing commits.
     let z = c.write(1)[0];
     c.advance(200);
@@ -310,7 +318,7 @@ fn an_election_while_a_reconfig_is_pending_needs_a_quorum_of_both_memberships() 
     c.cfgs.insert(S4, cfg(S4, &[S1, S2, S4, S5], &[]));
     with_reconfig(&mut c);
     c.start(S4, 0, 0, Vec::new());
-    c.advance(5000);
+    c.advance(1500);
     assert_eq!(c.leader(), Some(S2));
     for s in [S1, S2, S4] {
         assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
@@ -318,6 +326,28 @@ fn an_election_while_a_reconfig_is_pending_needs_a_quorum_of_both_memberships() 
             c.nodes[&s].zab.membership(),
             (rz, vec![S1, S2, S4, S5]),
             "{s}"
+        );
+    }
+    // 4 gained its vote at UPTODATE: it stays a participant and keeps following, as
+    // ZooKeeper's learners do (going back to election there left 2 without a quorum of
+    // {1,2,4,5} and took a second election).
+    for _ in 0..60 {
+        c.advance(50);
+        assert_eq!(c.leader(), Some(S2));
+        for s in [S1, S4] {
+            assert_eq!(
+                c.role(s),
+                Role::Following,
+                "{s} left its leader after the sync"
+            );
+        }
+    }
+    for (s, before) in [(S1, 1), (S2, 1), (S4, 0)] {
+        assert_eq!(
+            c.nodes[&s].established.len(),
+            before + 1,
+            "{s} went through one election after 4 started: epochs {:?}",
+            c.nodes[&s].established
         );
     }
 }
@@ -360,6 +390,42 @@ fn a_leader_steps_down_without_a_synced_quorum_of_the_proposed_membership() {
         Role::Leading,
         "3 led on without a synced quorum of {{3,4,5}}"
     );
+}
+
+#[test]
+fn a_follower_that_loses_its_vote_at_uptodate_keeps_following() {
+    let mut c = settled(&[S1, S2, S3, S4], &[]);
+    assert_eq!(c.leader(), Some(S4));
+    c.write(2);
+    c.advance(200);
+    // {2,3,4} (1 removed) is proposed and logged by 1, 2 and 3; the leader 4 dies before
+    // any ACK reaches it.
+    let rz = propose_then_leader_dies(&mut c, "reconfig v=2,3,4");
+    let joins = |c: &Cluster, s: ServerId| {
+        c.packets(PacketType::FollowerInfo)
+            .iter()
+            .filter(|(from, _, _)| *from == s)
+            .count()
+    };
+    let before: Vec<usize> = [S1, S2].iter().map(|s| joins(&c, *s)).collect();
+    // {1,2,3} is a quorum of both memberships and elects 3, a voter of both, whose
+    // NEWLEADER puts {2,3,4} in force at UPTODATE. 1 loses its vote there: as
+    // ZooKeeper's learner (its learner type stays participant, its leader is a voter of
+    // both) it keeps following; going back to election cost it a second one.
+    c.advance(3000);
+    assert_eq!(c.leader(), Some(S3));
+    for s in [S1, S2, S3] {
+        assert!(c.applied_zxids(s).contains(&rz), "{s} applied the reconfig");
+        assert_eq!(c.nodes[&s].zab.membership(), (rz, vec![S2, S3, S4]), "{s}");
+    }
+    for (i, s) in [S1, S2].into_iter().enumerate() {
+        assert_eq!(
+            joins(&c, s),
+            before[i] + 1,
+            "{s} joined the new leader more than once"
+        );
+    }
+    assert_eq!(c.role(S1), Role::Following);
 }
 
 #[test]
