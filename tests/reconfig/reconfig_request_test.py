@@ -811,6 +811,60 @@ def case_remove_leader(ens, leader, followers):
         su.close()
 
 
+def case_move_quorum_port(ens, leader, followers):
+    """The leader's quorum port moved by a reconfig (ZooKeeper's getDesignatedLeader then
+    designates another voter: learners of the new membership dial the new address),
+    then a follower restarted from its files must find the leader; then moved back."""
+    print(f"[{ens.kind}] 2f. move the quorum port of leader {leader}, restart a follower")
+    ids = sorted([leader, *followers])
+    o = OFFSET[ens.kind]
+    original = ens.line(leader)
+    moved = (f"server.{leader}={ens.host(leader)}:{BASE + o + 10 + leader}:"
+             f"{BASE + 35 + o + leader}:participant;127.0.0.1:{ens.client_port(leader)}")
+    for line in (moved, original):
+        asked = next(i for i in ids if i != ens.leader(ids))
+        su = ens.client(asked, superuser=True)
+        try:
+            data, stat = su.reconfig(line, None, None)
+            version = stat.mzxid
+        except ke.ConnectionLoss:
+            # The follower that took the request follows another leader at once: only
+            # a ZooKeeper one may lose the reply (as in remove-leader).
+            assert ens.impl(asked) == "zk", "rzk lost the reply of the committed reconfig"
+            data = None
+        finally:
+            su.stop()
+            su.close()
+        zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60, where=ens.kind)
+        if data is None:
+            c = ens.client(asked)
+            try:
+                data, stat = c.get("/zookeeper/config")
+            finally:
+                c.stop()
+                c.close()
+            version = int(data.decode().rsplit("version=", 1)[1], 16)
+        assert line in data.decode(), data
+        wait_config(ens, ids, set(ids), version, timeout=60)
+        zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60, where=ens.kind)
+        now = ens.leader(ids)
+        f = next(i for i in ids if i != now)
+        ens.stop(f)
+        restart_from_files(ens, f)
+        t = time.time()
+        zkproc.wait_settled([ens.client_port(i) for i in ids], timeout=60, where=ens.kind)
+        c = ens.client(f)
+        try:
+            c.create(f"/after-move-{version:x}", b"x")
+        finally:
+            c.stop()
+            c.close()
+        print(f"  ok: {'moved' if line == moved else 'back'}: leader {now}, restarted "
+              f"{f} serves after {time.time() - t:.1f} s")
+    leader = ens.leader(ids)
+    return leader, [i for i in ids if i != leader]
+
+
 def case_grow_from_one(ens):
     """standaloneEnabled=false: a single voter (6) grows to three, one server at a time,
     each joining with a dynamicConfigFile of the current membership plus itself (so two
@@ -849,7 +903,7 @@ def case_grow_from_one(ens):
 
 
 CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
-         "promote-observer", "remove-add", "grow-shrink", "remove-leader"]
+         "promote-observer", "remove-add", "grow-shrink", "move-quorum-port", "remove-leader"]
 # Not in the default run (CI), to keep the stage short: --cases ...,next-restart,...
 # hierarchical: its own CI stage.
 EXTRA_CASES = ["next-restart", "hierarchical"]
@@ -881,7 +935,8 @@ def run(kind, args, root, files):
         if "hierarchical" in cases:
             case_hierarchical(ens)
         if not set(cases) & {"errors", "in-progress", "next-restart", "promote-observer",
-                             "remove-add", "grow-shrink", "remove-leader"}:
+                             "remove-add", "grow-shrink", "move-quorum-port",
+                             "remove-leader"}:
             return
         parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True),
                  (1, 2, 3))
@@ -901,6 +956,8 @@ def run(kind, args, root, files):
             case_remove_add(ens, leader, followers)
         if "grow-shrink" in cases:
             case_grow_shrink(ens, leader, followers)
+        if "move-quorum-port" in cases:
+            leader, followers = case_move_quorum_port(ens, leader, followers)
         if "remove-leader" in cases:
             case_remove_leader(ens, leader, followers)
     finally:

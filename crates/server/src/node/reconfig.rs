@@ -249,6 +249,9 @@ impl Driver {
                 );
                 continue;
             }
+            if sid == self.peers.me {
+                self.listen_on_new_quorum_address(&peer);
+            }
             if let Some(e) = &self.election {
                 e.add_peer(&peer);
             }
@@ -274,6 +277,37 @@ impl Driver {
         self.members.committed = m.clone();
         if newest_seen {
             self.members.last_seen = m;
+        }
+    }
+
+    /// A membership that moves this server's quorum address: learners of it connect to
+    /// the new one (a leader binds its quorum address whenever it leads, in ZooKeeper),
+    /// so it is listened on as well from now on; the old one stays open for learners of
+    /// the old membership. A bind failure is logged: this server then cannot lead.
+    fn listen_on_new_quorum_address(&mut self, me: &Peer) {
+        let Some(old) = self.peers.members.get(&me.sid) else {
+            return;
+        };
+        if old.quorum == me.quorum || self.election.is_none() {
+            return;
+        }
+        let addr =
+            crate::node::peers::listen_addr(me.quorum, self.shared.config.quorum_listen_on_all_ips);
+        let _guard = self.rt.enter();
+        match crate::net::bind(addr, 0) {
+            Ok(listener) => {
+                tracing::info!(old = %old.quorum, new = %me.quorum,
+                    "my quorum address moved with the new membership; listening on it");
+                self.rt.spawn(crate::net::peer::learner_net::accept_loop(
+                    listener,
+                    self.events_tx.clone(),
+                    std::time::Duration::from_millis(self.init_ms),
+                    self.quorum_tls.clone(),
+                    self.quorum_sasl.clone(),
+                ));
+            }
+            Err(e) => tracing::error!(%addr,
+                "cannot listen on my new quorum address; learners cannot reach me there: {e}"),
         }
     }
 

@@ -454,13 +454,13 @@ impl Leader {
         if let Some(c) = pending {
             // ZooKeeper's Leader.lead after NEWLEADER: processReconfig of the last seen
             // membership, with the designated leader of getDesignatedLeader.
-            let designated = if c.voters.contains(&me) {
+            let designated = if c.voters.contains(&me) && core.keeps_quorum_address(&c) {
                 me
             } else {
                 self.newleader_acks
                     .iter()
                     .copied()
-                    .find(|s| c.voters.contains(s))
+                    .find(|s| *s != me && c.voters.contains(s))
                     .unwrap_or(me)
             };
             // `pending_config` is newer than the membership in force, and nothing since
@@ -835,12 +835,12 @@ impl Leader {
         };
         let newly = core.commit_to(upto);
         // The committed reconfig, with the leader of its membership (ZooKeeper's
-        // getDesignatedLeader: this leader if it is a voter in it, else a new voter that
-        // acked the reconfig).
+        // getDesignatedLeader: this leader if it is a voter in it at the same quorum
+        // address, else a new voter that acked the reconfig).
         let activation = match (reconfig_acks, &self.reconfig) {
             (Some(acks), Some(r)) => {
                 let me = core.cfg.my_id;
-                let designated = if r.qv.is_voter(me) {
+                let designated = if r.qv.is_voter(me) && core.keeps_quorum_address(&r.config) {
                     me
                 } else {
                     acks.iter()
