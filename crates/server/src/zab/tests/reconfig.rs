@@ -173,10 +173,10 @@ fn outstanding_reconfig_needs_a_quorum_of_the_new_membership_too() {
     assert!(c.packets(PacketType::CommitAndActivate).is_empty());
 }
 
-#[test]
-fn a_non_member_follows_and_becomes_a_voter() {
+/// {1,2,3} elected 3, then 4 started with the membership {1,2,3,4} (as ZooKeeper's docs
+/// say to start a server to be added) and follows without a vote.
+fn with_a_non_member_following() -> Cluster {
     let mut c = Cluster::new(&[S1, S2, S3], &[]);
-    // 4 starts with the target membership, as ZooKeeper's docs say for adding a server.
     c.cfgs.insert(S4, cfg(S4, &[S1, S2, S3, S4], &[]));
     with_reconfig(&mut c);
     for s in [S1, S2, S3] {
@@ -185,6 +185,12 @@ fn a_non_member_follows_and_becomes_a_voter() {
     c.advance(3000);
     c.start(S4, 0, 0, Vec::new());
     c.advance(3000);
+    c
+}
+
+#[test]
+fn a_non_member_follows_and_becomes_a_voter() {
+    let mut c = with_a_non_member_following();
     assert_eq!(
         c.role(S4),
         Role::Following,
@@ -354,19 +360,11 @@ fn an_election_while_a_reconfig_is_pending_needs_a_quorum_of_both_memberships() 
 
 #[test]
 fn a_leader_steps_down_without_a_synced_quorum_of_the_proposed_membership() {
-    let mut c = Cluster::new(&[S1, S2, S3], &[]);
     // 4 follows without a vote; a reconfig {3,4,5} is proposed and stays pending (the
     // followers' disks are held: no ACKs). Then 4 dies: {1,2,3} is still a synced quorum
     // of the membership in force but 3 alone is none of {3,4,5}, and ZooKeeper's leader
     // gives up then ("Not sufficient followers synced").
-    c.cfgs.insert(S4, cfg(S4, &[S1, S2, S3, S4], &[]));
-    with_reconfig(&mut c);
-    for s in [S1, S2, S3] {
-        c.start(s, 0, 0, Vec::new());
-    }
-    c.advance(3000);
-    c.start(S4, 0, 0, Vec::new());
-    c.advance(3000);
+    let mut c = with_a_non_member_following();
     assert_eq!(c.leader(), Some(S3));
     assert_eq!(c.role(S4), Role::Following);
     for s in [S1, S2, S4] {
