@@ -182,6 +182,7 @@ impl QuorumRuntime {
         let mut zcfg = peers.zab_config(&shared.config);
         zcfg.reconfig_of = reconfig::reconfig_of;
         zcfg.config_of_text = reconfig::config_of_text;
+        zcfg.quorum_address_of = reconfig::quorum_address_of;
         zcfg.unreadable_reconfig = reconfig::unreadable_reconfig;
         zcfg.unreadable_config = reconfig::unreadable_config;
         zcfg.last_seen = last_seen
@@ -208,12 +209,15 @@ impl QuorumRuntime {
         // `standaloneEnabled=false` (a configured ensemble that happens to have one
         // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers
         // that join it before a reconfig adds them follow it as non-voting learners.
+        let mut quorum_listening = Vec::new();
         let election = if !shared.config.is_distributed() {
             None
         } else {
             let all = shared.config.quorum_listen_on_all_ips;
             let election_listener = bind(crate::node::peers::listen_addr(me.election, all)).await?;
-            let quorum_listener = bind(crate::node::peers::listen_addr(me.quorum, all)).await?;
+            let quorum_addr = crate::node::peers::listen_addr(me.quorum, all);
+            let quorum_listener = bind(quorum_addr).await?;
+            quorum_listening.push(quorum_addr);
             rt.spawn(learner_net::accept_loop(
                 quorum_listener,
                 events_tx.clone(),
@@ -310,6 +314,7 @@ impl QuorumRuntime {
                     init_ms,
                     quorum_tls,
                     quorum_sasl,
+                    quorum_listening,
                     announce_pending: false,
                     commits: Vec::new(),
                     to_persist: Vec::new(),
@@ -387,6 +392,9 @@ struct Driver {
     quorum_tls: Option<Arc<crate::tls::QuorumTls>>,
     /// SASL logins with the leader and observers (`quorum.auth.*`; `None`: off).
     quorum_sasl: Option<Arc<crate::net::peer::quorum_sasl::QuorumSasl>>,
+    /// The quorum addresses learners are accepted on: this server's at start-up, and
+    /// each new one a reconfig gave it (`node/reconfig.rs`); empty for an ensemble of one.
+    quorum_listening: Vec<std::net::SocketAddr>,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
     /// Commits gathered while carrying out one batch of the core's outputs.

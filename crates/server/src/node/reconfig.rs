@@ -174,6 +174,14 @@ pub(super) fn config_of_text(text: &str) -> Option<NewConfig> {
     })
 }
 
+/// `ZabConfig::quorum_address_of`: server `id`'s quorum address in a membership text,
+/// as `host:port` with the host in lower case (the `server.N` line's own parser).
+pub(super) fn quorum_address_of(text: &str, id: ServerId) -> Option<String> {
+    let m = parse_membership(text)?;
+    let s = m.servers.get(&id)?;
+    Some(format!("{}:{}", s.host.to_ascii_lowercase(), s.quorum_port))
+}
+
 impl Driver {
     /// Leader: prep of a reconfig request as the txn of the next zxid (an error txn when
     /// it is refused). `None` if this server cannot propose.
@@ -285,18 +293,17 @@ impl Driver {
     /// so it is listened on as well from now on; the old one stays open for learners of
     /// the old membership. A bind failure is logged: this server then cannot lead.
     fn listen_on_new_quorum_address(&mut self, me: &Peer) {
-        let Some(old) = self.peers.members.get(&me.sid) else {
-            return;
-        };
-        if old.quorum == me.quorum || self.election.is_none() {
-            return;
-        }
         let addr =
             crate::node::peers::listen_addr(me.quorum, self.shared.config.quorum_listen_on_all_ips);
+        // An ensemble of one has no quorum port; an address moved back to is still open.
+        if self.quorum_listening.is_empty() || self.quorum_listening.contains(&addr) {
+            return;
+        }
         let _guard = self.rt.enter();
         match crate::net::bind(addr, 0) {
             Ok(listener) => {
-                tracing::info!(old = %old.quorum, new = %me.quorum,
+                self.quorum_listening.push(addr);
+                tracing::info!(%addr,
                     "my quorum address moved with the new membership; listening on it");
                 self.rt.spawn(crate::net::peer::learner_net::accept_loop(
                     listener,
@@ -462,6 +469,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_quorum_address_of_a_server_line() {
+        let text = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                    server.12=ZK12.example:2889:3889:observer;2182\nversion=100000000";
+        let of = super::quorum_address_of;
+        assert_eq!(
+            of(text, super::ServerId(1)).as_deref(),
+            Some("127.0.0.1:2888")
+        );
+        assert_eq!(
+            of(text, super::ServerId(12)).as_deref(),
+            Some("zk12.example:2889")
+        );
+        assert_eq!(of(text, super::ServerId(2)), None);
+    }
+
     use super::*;
 
     #[test]

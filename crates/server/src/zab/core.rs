@@ -32,16 +32,14 @@ impl Core {
     }
 
     /// Whether `new` gives this server the quorum address it has in the membership in
-    /// force (both texts' `server.<myid>=host:port:...` line; true when either has none).
-    /// ZooKeeper's `getDesignatedLeader` keeps the leader only if its quorum address is
-    /// unchanged: learners of the new membership connect to the new address.
+    /// force (read by the runtime, `ZabConfig::quorum_address_of`; true when either text
+    /// has no line for it). ZooKeeper's `getDesignatedLeader` keeps the leader only if
+    /// its quorum address is unchanged: learners of the new membership dial the new one.
     pub fn keeps_quorum_address(&self, new: &NewConfig) -> bool {
         let me = self.cfg.my_id;
-        match (
-            quorum_address_in(&self.cfg.config_text, me),
-            quorum_address_in(&new.text, me),
-        ) {
-            (Some(old), Some(new)) => old.eq_ignore_ascii_case(new),
+        let of = self.cfg.quorum_address_of;
+        match (of(&self.cfg.config_text, me), of(&new.text, me)) {
+            (Some(old), Some(new)) => old == new,
             _ => true,
         }
     }
@@ -165,40 +163,5 @@ impl Core {
 
     pub fn tick_ms(&self) -> u64 {
         self.cfg.tick_ms.max(1)
-    }
-}
-
-/// The quorum address (`host:port`, the text before the second `:` of the spec; an IPv6
-/// host in brackets) of `server.<id>=` in membership `text`, if that line is there.
-fn quorum_address_in(text: &str, id: ServerId) -> Option<&str> {
-    let key = format!("server.{}=", id.0);
-    let spec = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(key.as_str()))?
-        .trim();
-    let host_end = if spec.starts_with('[') {
-        spec.find(']')? + 1
-    } else {
-        spec.find(':')?
-    };
-    let port_len = spec[host_end..]
-        .strip_prefix(':')?
-        .find(':')
-        .unwrap_or(spec.len() - host_end - 1);
-    spec.get(..host_end + 1 + port_len)
-}
-
-#[cfg(test)]
-mod quorum_address_tests {
-    use super::*;
-
-    #[test]
-    fn the_quorum_address_of_a_server_line() {
-        let text = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
-                    server.12=[::1]:2889:3889:observer;2182\nversion=100000000";
-        assert_eq!(quorum_address_in(text, ServerId(1)), Some("127.0.0.1:2888"));
-        assert_eq!(quorum_address_in(text, ServerId(12)), Some("[::1]:2889"));
-        assert_eq!(quorum_address_in(text, ServerId(2)), None);
-        assert_eq!(quorum_address_in("server.3=h:1", ServerId(3)), Some("h:1"));
     }
 }

@@ -107,6 +107,15 @@ pub fn no_config_text(_: &str) -> Option<NewConfig> {
     None
 }
 
+/// The runtime's reading of server `id`'s quorum address (`host:port`, host in lower
+/// case) in a membership text; `None` when the text has no such line.
+pub type QuorumAddressOf = fn(&str, ServerId) -> Option<String>;
+
+/// A [`QuorumAddressOf`] for runtimes without reconfig: no text is read.
+pub fn no_quorum_address(_: &str, _: ServerId) -> Option<String> {
+    None
+}
+
 /// Why a membership this server is asked to follow cannot be put in force (a reconfig
 /// txn's, or NEWLEADER's text), e.g. a multi-address line; `None` when it can be.
 /// A learner stops rather than acknowledge or follow such a membership
@@ -154,6 +163,9 @@ pub struct ZabConfig {
     /// newer membership than its own from them (ZooKeeper's `FastLeaderElection`
     /// receiver calling `processReconfig` when `reconfigEnabled`).
     pub config_of_text: ConfigOfText,
+    /// Reads a member's quorum address in a membership text: a leader whose address a
+    /// committed reconfig moves is not its designated leader (`Core::keeps_quorum_address`).
+    pub quorum_address_of: QuorumAddressOf,
     /// Learners: a reconfig txn from the leader whose membership this server cannot put
     /// in force; it is neither logged nor acknowledged ([`Output::Unsupported`]).
     pub unreadable_reconfig: UnreadableReconfig,
@@ -198,6 +210,7 @@ impl ZabConfig {
             config_version: Zxid::ZERO,
             reconfig_of: no_reconfig,
             config_of_text: no_config_text,
+            quorum_address_of: no_quorum_address,
             unreadable_reconfig: all_readable::<Txn>,
             unreadable_config: all_readable::<str>,
             version_initial_membership: false,
