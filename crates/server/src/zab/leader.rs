@@ -5,6 +5,7 @@
 //! `Output`s and waits for the matching `Input`.
 
 use super::core::Core;
+use super::designate::designated_leader;
 use super::quorum::QuorumVerifier;
 use super::sync::{plan, SyncMode};
 use super::types::{EpochKind, NewConfig, Output, Txn};
@@ -118,9 +119,10 @@ pub struct Leader {
     /// The outstanding reconfig: from it on, every proposal needs a quorum of the old AND
     /// of the new membership (ZooKeeper's `qvAcksetPairs`).
     reconfig: Option<PendingReconfig>,
-    /// A committed reconfig designated another server as leader: propose nothing more and
-    /// step down at the next tick (ZooKeeper: `allowedToCommit = false`).
-    not_designated: bool,
+    /// A committed reconfig designated this other server as the leader of its membership:
+    /// propose and commit nothing more (ZooKeeper: `allowedToCommit = false`), step down
+    /// at the next tick and follow it ([`Leader::designated_elsewhere`]).
+    designated_elsewhere: Option<ServerId>,
 }
 
 impl Leader {
@@ -144,7 +146,7 @@ impl Leader {
             pending_syncs: Vec::new(),
             warned_strangers: BTreeSet::new(),
             reconfig: None,
-            not_designated: false,
+            designated_elsewhere: None,
         };
         info!(sid = %core.cfg.my_id, "leading: discovery");
         l.check_epoch_quorum(core);
@@ -213,10 +215,21 @@ impl Leader {
         self.phase == Phase::Established && self.last_proposed.counter() >= u32::MAX - 1
     }
 
+    /// The leader a committed reconfig named in this one's place, once it has: this
+    /// leader then proposes and commits nothing more and steps down to follow it.
+    pub fn designated_elsewhere(&self) -> Option<ServerId> {
+        self.designated_elsewhere
+    }
+
+    /// The zxid of the last proposal (the last of the history before the first).
+    pub fn last_proposed(&self) -> Zxid {
+        self.last_proposed
+    }
+
     /// The zxid the next proposal must carry, if this leader may propose.
     pub fn next_zxid(&self) -> Option<Zxid> {
         if self.phase != Phase::Established
-            || self.not_designated
+            || self.designated_elsewhere.is_some()
             || self.last_proposed.counter() >= u32::MAX - 1
             || self.outstanding.len() >= MAX_OUTSTANDING
         {
@@ -454,15 +467,10 @@ impl Leader {
         if let Some(c) = pending {
             // ZooKeeper's Leader.lead after NEWLEADER: processReconfig of the last seen
             // membership, with the designated leader of getDesignatedLeader.
-            let designated = if c.voters.contains(&me) && core.keeps_quorum_address(&c) {
-                me
-            } else {
-                self.newleader_acks
-                    .iter()
-                    .copied()
-                    .find(|s| *s != me && c.voters.contains(s))
-                    .unwrap_or(me)
-            };
+            let qv = c.quorum();
+            let acked: Vec<ServerId> = acks().collect();
+            let designated =
+                designated_leader(me, core.keeps_quorum_address(&c), &qv, &acked, [], &[&qv]);
             // `pending_config` is newer than the membership in force, and nothing since
             // (commits only) put another one in force.
             debug_assert!(
@@ -475,7 +483,7 @@ impl Leader {
                 "completing the reconfig proposed before this epoch");
             core.activate(&c, designated);
             if designated != me {
-                self.not_designated = true;
+                self.designated_elsewhere = Some(designated);
             }
         }
         core.out.push(Output::Established {
@@ -812,8 +820,14 @@ impl Leader {
         self.answer_syncs(core, core.log.committed());
         // Proposals commit in zxid order: take every leading one with a quorum of ACKs,
         // then commit them in one step.
+        if self.designated_elsewhere.is_some() {
+            // ZooKeeper's `allowedToCommit = false`: the designated leader commits the
+            // rest, so that it holds everything committed.
+            return;
+        }
+        let me = core.cfg.my_id;
         let mut upto = None;
-        let mut reconfig_acks = None;
+        let mut activation = None;
         while let Some(&(zxid, ref acks)) = self.outstanding.front() {
             let new_quorum = match &self.reconfig {
                 Some(r) if zxid >= r.zxid => r.qv.has_quorum(acks.iter().copied()),
@@ -824,34 +838,34 @@ impl Leader {
             if !ok {
                 break;
             }
-            if self.reconfig.as_ref().is_some_and(|r| r.zxid == zxid) {
-                reconfig_acks = Some(acks.clone());
-            }
+            let reconfig_acks = match &self.reconfig {
+                Some(r) if r.zxid == zxid => Some(acks.clone()),
+                _ => None,
+            };
             self.outstanding.pop_front();
             upto = Some(zxid);
+            if let (Some(acked), Some(r)) = (reconfig_acks, &self.reconfig) {
+                // The leader of the new membership (ZooKeeper's getDesignatedLeader,
+                // `zab/designate.rs`), judged by the proposals still outstanding after it.
+                let designated = designated_leader(
+                    me,
+                    core.keeps_quorum_address(&r.config),
+                    &r.qv,
+                    &acked,
+                    self.outstanding.iter().map(|(_, a)| a.as_slice()),
+                    &[&core.qv, &r.qv],
+                );
+                activation = Some((zxid, designated));
+                if designated != me {
+                    // Nothing after the reconfig commits here (`allowedToCommit`).
+                    break;
+                }
+            }
         }
         let Some(upto) = upto else {
             return;
         };
         let newly = core.commit_to(upto);
-        // The committed reconfig, with the leader of its membership (ZooKeeper's
-        // getDesignatedLeader: this leader if it is a voter in it at the same quorum
-        // address, else a new voter that acked the reconfig).
-        let activation = match (reconfig_acks, &self.reconfig) {
-            (Some(acks), Some(r)) => {
-                let me = core.cfg.my_id;
-                let designated = if r.qv.is_voter(me) && core.keeps_quorum_address(&r.config) {
-                    me
-                } else {
-                    acks.iter()
-                        .copied()
-                        .find(|s| *s != me && r.qv.is_voter(*s))
-                        .unwrap_or(me)
-                };
-                Some((r.zxid, designated))
-            }
-            _ => None,
-        };
         let targets: Vec<(ServerId, bool, bool)> = self
             .learners
             .iter()
@@ -889,10 +903,10 @@ impl Leader {
                 if let Some(r) = self.reconfig.take() {
                     core.activate(&r.config, designated);
                 }
-                if designated != core.cfg.my_id {
-                    warn!(leader = %core.cfg.my_id, %designated,
-                        "the new membership designates another leader; stepping down");
-                    self.not_designated = true;
+                if designated != me {
+                    warn!(leader = %me, %designated,
+                        "the new membership designates another leader; stepping down to follow it");
+                    self.designated_elsewhere = Some(designated);
                 }
             }
             // Right after the commit a sync waited for, and before any later commit: the
@@ -944,7 +958,7 @@ impl Leader {
             warn!(sid = %core.cfg.my_id, phase = ?self.phase, "leader timed out before establishing");
             return LeaderNext::StepDown;
         }
-        if self.not_designated {
+        if self.designated_elsewhere.is_some() {
             return LeaderNext::StepDown;
         }
         if self.counter_exhausted() && self.outstanding.is_empty() {

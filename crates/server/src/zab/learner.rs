@@ -42,6 +42,15 @@ pub enum LearnerNext {
     Stay,
     /// Give up on this leader and go back to election.
     Looking,
+    /// A committed reconfig (COMMITANDACTIVATE / INFORMANDACTIVATE of `zxid`) names
+    /// `leader` as the leader of the new membership, or changes this server's learner
+    /// type: leave this leader and go straight to `leader` in the new role, without an
+    /// election (ZooKeeper's `processReconfig` sets the reconfig flag, and
+    /// `updateServerState` then picks LEADING, FOLLOWING or OBSERVING).
+    Switch {
+        leader: ServerId,
+        zxid: Zxid,
+    },
 }
 
 #[derive(Debug)]
@@ -394,11 +403,12 @@ impl Learner {
 
     /// After COMMITANDACTIVATE / INFORMANDACTIVATE of `zxid` (committed): puts the
     /// membership of that reconfig txn in force. `data` starts with the designated
-    /// leader. Back to LOOKING, as ZooKeeper's `processReconfig` decides, when this
-    /// server's learner type changes (an observer made a voter or removed, a follower
-    /// made an observer; a follower that leaves the membership or gains or loses its
-    /// vote stays a participant and keeps following) or the designated leader is not the
-    /// one it follows.
+    /// leader. Straight to the designated leader in the new role
+    /// ([`LearnerNext::Switch`]), as ZooKeeper's `processReconfig` and
+    /// `updateServerState` decide, when this server's learner type changes (an observer
+    /// made a voter or removed, a follower made an observer; a follower that leaves the
+    /// membership or gains or loses its vote stays a participant and keeps following) or
+    /// the designated leader is not the one it follows.
     fn activate(&mut self, core: &mut Core, zxid: Zxid, data: &[u8]) -> LearnerNext {
         let Some(designated) = data
             .get(..8)
@@ -419,8 +429,12 @@ impl Learner {
         // `processReconfig` compares the learner type): as a follower it would ACK and
         // count as a synced voter to be.
         if core.learns_as_observer() != self.observer || designated != self.leader {
-            info!(sid = %me, member, %designated, "membership change: back to election");
-            return LearnerNext::Looking;
+            info!(sid = %me, member, %designated, observer = core.learns_as_observer(),
+                "membership change: to the designated leader in the new role");
+            return LearnerNext::Switch {
+                leader: designated,
+                zxid,
+            };
         }
         LearnerNext::Stay
     }

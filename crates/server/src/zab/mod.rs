@@ -20,6 +20,7 @@
 //! * on the leader, call [`Zab::next_zxid`] to build a txn, then `Input::Propose`.
 
 mod core;
+pub mod designate;
 pub mod election;
 pub mod leader;
 pub mod learner;
@@ -372,7 +373,7 @@ impl Zab {
             }
             State::Leading(l) => {
                 if l.on_tick(&mut self.core) == LeaderNext::StepDown {
-                    self.go_looking();
+                    self.leader_steps_down();
                 }
             }
         }
@@ -488,14 +489,20 @@ impl Zab {
         match &mut self.state {
             State::Leading(l) => {
                 if l.on_packet(&mut self.core, from, p) == LeaderNext::StepDown {
-                    self.go_looking();
+                    self.leader_steps_down();
                 }
             }
             State::Learning(l) => {
                 if matches!(p.ty, PacketType::FollowerInfo | PacketType::ObserverInfo) {
                     self.core.out.push(Output::Disconnect { peer: from });
-                } else if l.on_packet(&mut self.core, from, p) == LearnerNext::Looking {
-                    self.go_looking();
+                } else {
+                    match l.on_packet(&mut self.core, from, p) {
+                        LearnerNext::Stay => {}
+                        LearnerNext::Looking => self.go_looking(),
+                        LearnerNext::Switch { leader, zxid } => {
+                            self.switch_after_reconfig(leader, zxid)
+                        }
+                    }
                 }
             }
             State::Looking(_) => {
@@ -537,7 +544,7 @@ impl Zab {
                 match &mut self.state {
                     State::Leading(l) => {
                         if l.on_packet(&mut self.core, from, p) == LeaderNext::StepDown {
-                            self.go_looking();
+                            self.leader_steps_down();
                         }
                     }
                     // A held handshake made the new leader step down (it names a newer
@@ -567,6 +574,48 @@ impl Zab {
 
     fn go_looking(&mut self) {
         self.go_looking_without(None);
+    }
+
+    /// The leader stops leading: to the leader a committed reconfig designated in its
+    /// place ([`Leader::designated_elsewhere`]), else to election.
+    fn leader_steps_down(&mut self) {
+        if let State::Leading(l) = &self.state {
+            if let Some(designated) = l.designated_elsewhere() {
+                let zxid = l.last_proposed();
+                self.switch_after_reconfig(designated, zxid);
+                return;
+            }
+        }
+        self.go_looking();
+    }
+
+    /// After a committed reconfig that names `designated` the leader of the new
+    /// membership (or changes this server's learner type): leave the current role and
+    /// lead (when `designated` is this server), follow or observe `designated` at once,
+    /// without an election. ZooKeeper's `updateServerState` with the reconfig flag set;
+    /// the vote is its `updateVote`: `designated` and `zxid`, with election and peer epoch
+    /// -1 until the new term is established ([`Zab::refresh_reported_vote`] then reports
+    /// its epoch).
+    fn switch_after_reconfig(&mut self, designated: ServerId, zxid: Zxid) {
+        match &mut self.state {
+            State::Leading(l) => l.shutdown(&mut self.core),
+            State::Learning(l) => {
+                let old = l.leader;
+                self.core.out.push(Output::Disconnect { peer: old });
+            }
+            State::Looking(_) => {}
+        }
+        tracing::info!(sid = %self.core.cfg.my_id, %designated, %zxid,
+            "going straight to the leader the reconfig designated");
+        let v = Vote::looking(
+            Candidate {
+                leader: designated,
+                zxid,
+                epoch: -1,
+            },
+            -1,
+        );
+        self.finish_election(v);
     }
 
     /// Goes LOOKING; `gone` is a voter known not to answer (see

@@ -255,6 +255,108 @@ fn leader_outside_the_new_membership_designates_a_voter_and_steps_down() {
     assert!([S1, S2].contains(&l), "leader {l}");
 }
 
+/// Servers that sent a LOOKING notification among the first `from` trace entries on:
+/// who went through an election since.
+fn looking_since(c: &Cluster, from: usize) -> BTreeSet<ServerId> {
+    c.trace[from..]
+        .iter()
+        .filter_map(|(f, _, m)| match m {
+            Message::Election(n) if n.state == ServerState::Looking => Some(*f),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replaced_leader_hands_over_to_the_designated_one_without_an_election() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    let mark = c.trace.len();
+    let rz = propose(&mut c, "reconfig v=1,2");
+    c.advance(3000);
+    // Both 1 and 2 acked; ZooKeeper's getDesignatedLeader takes the first of them as a
+    // Java HashSet iterates: 1.
+    let cas = c.packets(PacketType::CommitAndActivate);
+    assert_eq!(&cas[0].2.data()[..8], &S1.0.to_be_bytes());
+    assert_eq!(c.leader(), Some(S1));
+    for s in [S2, S3] {
+        assert_eq!(c.role(s), Role::Following, "{s}");
+        assert_eq!(
+            c.nodes[&s].zab.leader(),
+            Some(S1),
+            "{s} follows the designated leader"
+        );
+        assert!(c.applied_zxids(s).contains(&rz));
+    }
+    assert!(
+        looking_since(&c, mark).is_empty(),
+        "no election: {:?} went LOOKING",
+        looking_since(&c, mark)
+    );
+    let z = c.write(1)[0];
+    c.advance(300);
+    for s in [S1, S2, S3] {
+        assert!(
+            c.applied_zxids(s).contains(&z),
+            "{s} applied a write of the new term"
+        );
+    }
+}
+
+#[test]
+fn a_replaced_leader_commits_nothing_after_the_reconfig_and_the_designated_one_does() {
+    let mut c = settled(&[S1, S2, S3], &[]);
+    assert_eq!(c.leader(), Some(S3));
+    // The reconfig and a write right behind it, both on their way before any ACK.
+    let rz = propose(&mut c, "reconfig v=1,2");
+    let w = c.write(1)[0];
+    c.advance(3000);
+    let commits_of_w = c
+        .packets(PacketType::Commit)
+        .into_iter()
+        .filter(|(f, _, p)| *f == S3 && p.zxid == w.0)
+        .count();
+    assert_eq!(
+        commits_of_w, 0,
+        "the replaced leader committed a proposal after the reconfig (allowedToCommit)"
+    );
+    assert_eq!(c.leader(), Some(S1));
+    for s in [S1, S2, S3] {
+        let applied = c.applied_zxids(s);
+        assert!(applied.contains(&rz), "{s}");
+        assert!(
+            applied.contains(&w),
+            "{s}: the designated leader, which acked it, commits the write"
+        );
+    }
+}
+
+#[test]
+fn a_follower_made_an_observer_observes_the_same_leader_without_an_election() {
+    let mut c = settled(&[S1, S2, S3, S4], &[]);
+    assert_eq!(c.leader(), Some(S4));
+    let mark = c.trace.len();
+    let rz = propose(&mut c, "reconfig v=2,3,4 o=1");
+    c.advance(3000);
+    assert_eq!(c.leader(), Some(S4), "the leader stays");
+    assert_eq!(c.role(S1), Role::Observing);
+    assert_eq!(c.nodes[&S1].zab.leader(), Some(S4));
+    assert!(c.all_serving());
+    assert!(c.applied_zxids(S1).contains(&rz));
+    assert!(
+        looking_since(&c, mark).is_empty(),
+        "no election: {:?} went LOOKING",
+        looking_since(&c, mark)
+    );
+    let infos: Vec<_> = c.trace[mark..]
+        .iter()
+        .filter(|(f, _, m)| {
+            *f == S1 && matches!(m, Message::Quorum(p) if p.ty == PacketType::ObserverInfo)
+        })
+        .collect();
+    assert_eq!(infos.len(), 1, "rejoined once, as an observer");
+}
+
 /// Proposes `payload` on the leader and lets only that go out: the followers log the
 /// PROPOSAL and ACK it; then the leader dies (kill -9) before any ACK reaches it, so
 /// nothing commits the reconfig. Returns the proposal's zxid.
