@@ -65,6 +65,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -865,6 +866,70 @@ def case_move_quorum_port(ens, leader, followers):
     return leader, [i for i in ids if i != leader]
 
 
+def port_open(port):
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_for(cond, what, timeout=15):
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, f"timed out: {what}"
+        time.sleep(0.1)
+
+
+def case_move_client_port(ens, leader, followers):
+    """A follower's client port moved by a reconfig (`;127.0.0.1:<new port>` in its
+    spec): ZooKeeper's member moves its listener at once (`processReconfig` ->
+    `cnxnFactory.reconfigure`): the new port serves, the old one refuses new
+    connections, a session connected before keeps its connection, and `conf` shows the
+    new clientPort. Then moved back."""
+    f = followers[0]
+    old = ens.client_port(f)
+    new = BASE + OFFSET[ens.kind] + 45 + f
+    print(f"[{ens.kind}] 2g. move the client port of follower {f}: {old} -> {new} and back")
+    ids = sorted([leader, *followers])
+    before = KazooClient(hosts=f"127.0.0.1:{old}", timeout=10)
+    before.start(timeout=30)
+    try:
+        before.create("/moved-client-before", b"x")
+        sid = before.client_id[0]
+        for (frm, to) in ((old, new), (new, old)):
+            line = ens.line(f).replace(f";127.0.0.1:{old}", f";127.0.0.1:{to}")
+            su = ens.client(leader, superuser=True)
+            try:
+                data, stat = su.reconfig(line, None, None)
+            finally:
+                su.stop()
+                su.close()
+            assert line in data.decode(), data
+            wait_config(ens, [leader], set(ids), stat.mzxid)
+            wait_for(lambda: port_open(to), f"{ens.impl(f)} member {f} listens on {to}")
+            wait_for(lambda: not port_open(frm), f"{ens.impl(f)} member {f} closes {frm}")
+            conf = zkproc.four(to, "conf")
+            assert f"clientPort={to}" in conf.splitlines(), conf
+            c = KazooClient(hosts=f"127.0.0.1:{to}", timeout=10)
+            c.start(timeout=30)
+            try:
+                c.create(f"/moved-client-{to}", b"x")
+            finally:
+                c.stop()
+                c.close()
+        # The session of before the moves kept its connection (and its id).
+        assert before.connected and before.client_id[0] == sid
+        assert before.exists(f"/moved-client-{new}") is not None
+        assert before.client_id[0] == sid, "the session's connection was dropped"
+    finally:
+        before.stop()
+        before.close()
+    print(f"  ok: {old} -> {new} -> {old}: the new port serves, the old one refuses, conf "
+          f"shows it, a session connected before kept its connection")
+
+
 def case_grow_from_one(ens):
     """standaloneEnabled=false: a single voter (6) grows to three, one server at a time,
     each joining with a dynamicConfigFile of the current membership plus itself (so two
@@ -903,7 +968,8 @@ def case_grow_from_one(ens):
 
 
 CASES = ["files", "disabled", "grow-from-one", "observer-master", "errors", "in-progress",
-         "promote-observer", "remove-add", "grow-shrink", "move-quorum-port", "remove-leader"]
+         "promote-observer", "remove-add", "grow-shrink", "move-quorum-port",
+         "move-client-port", "remove-leader"]
 # Not in the default run (CI), to keep the stage short: --cases ...,next-restart,...
 # hierarchical: its own CI stage.
 EXTRA_CASES = ["next-restart", "hierarchical"]
@@ -936,7 +1002,7 @@ def run(kind, args, root, files):
             case_hierarchical(ens)
         if not set(cases) & {"errors", "in-progress", "next-restart", "promote-observer",
                              "remove-add", "grow-shrink", "move-quorum-port",
-                             "remove-leader"}:
+                             "move-client-port", "remove-leader"}:
             return
         parallel(lambda i: ens.start(i, [1, 2, 3], ["reconfigEnabled=true"], dynamic=True),
                  (1, 2, 3))
@@ -958,6 +1024,8 @@ def run(kind, args, root, files):
             case_grow_shrink(ens, leader, followers)
         if "move-quorum-port" in cases:
             leader, followers = case_move_quorum_port(ens, leader, followers)
+        if "move-client-port" in cases:
+            case_move_client_port(ens, leader, followers)
         if "remove-leader" in cases:
             case_remove_leader(ens, leader, followers)
     finally:

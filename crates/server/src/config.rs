@@ -449,6 +449,22 @@ impl Default for Config {
     }
 }
 
+/// The address a `server.N` line's client part (`;[host:]port`, host as written, empty
+/// or `0.0.0.0` for every address) listens on: an IP as is, a host name resolved (the
+/// wildcard address when it does not resolve). ZooKeeper's `QuorumServer.clientAddr`.
+pub fn client_addr_of_line(host: &str, port: u16) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = h.parse::<IpAddr>().ok().or_else(|| {
+        (h, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .map(|a| a.ip())
+    });
+    SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+}
+
 impl Config {
     /// The address the client port listens on.
     pub fn client_addr(&self) -> SocketAddr {
@@ -645,16 +661,9 @@ impl Config {
         let Some((host, port)) = self.servers.get(&id).and_then(|s| s.client_addr.clone()) else {
             return;
         };
-        use std::net::ToSocketAddrs;
-        let ip = host.parse::<IpAddr>().ok().or_else(|| {
-            (host.as_str(), port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .map(|a| a.ip())
-        });
+        let addr = client_addr_of_line(&host, port);
         self.client_port = port;
-        self.client_port_address = ip.filter(|ip| !ip.is_unspecified());
+        self.client_port_address = Some(addr.ip()).filter(|ip| !ip.is_unspecified());
     }
 
     /// Parses zoo.cfg text (no file access; the JAAS file is read by

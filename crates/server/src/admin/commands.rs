@@ -172,7 +172,7 @@ fn configuration(status: Status<'_>, _: &Args) -> Map<String, Value> {
         ("serverId", "server_id"),
         ("clientPortListenBacklog", "client_port_listen_backlog"),
     ];
-    let lines: HashMap<String, String> = status.config().summary_lines().into_iter().collect();
+    let lines: HashMap<String, String> = status.summary_lines().into_iter().collect();
     let mut m = Map::new();
     for (conf_key, json_key) in FIELDS {
         let Some(v) = lines.get(*conf_key) else {

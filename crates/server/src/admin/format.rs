@@ -91,7 +91,7 @@ pub fn cons(status: Status<'_>) -> String {
 /// ever be listed.
 pub fn conf(status: Status<'_>) -> String {
     let mut s = String::new();
-    for (k, v) in status.config().summary_lines() {
+    for (k, v) in status.summary_lines() {
         let _ = writeln!(s, "{k}={}", crate::config::keys::shown(&k, &v));
     }
     // A quorum member ends with its membership, as ZooKeeper's

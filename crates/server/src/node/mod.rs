@@ -19,6 +19,7 @@
 //! to `zab/`), block the async runtime on disk IO, or hold a std lock across an `.await`.
 
 pub mod apply;
+pub mod client_port;
 pub mod clients;
 pub mod disk;
 pub mod driver;

@@ -259,6 +259,9 @@ impl Driver {
             }
             if sid == self.peers.me {
                 self.listen_on_new_quorum_address(&peer);
+                if let Some((host, port)) = &s.client_addr {
+                    self.move_client_port(crate::config::client_addr_of_line(host, *port));
+                }
             }
             if let Some(e) = &self.election {
                 e.add_peer(&peer);
@@ -316,6 +319,31 @@ impl Driver {
             Err(e) => tracing::error!(%addr,
                 "cannot listen on my new quorum address; learners cannot reach me there: {e}"),
         }
+    }
+
+    /// A membership that gives this server another client address: the client port
+    /// moves there at once and the connections already open stay (ZooKeeper's
+    /// `processReconfig` → `ServerCnxnFactory.reconfigure`; `node/client_port.rs`). Runs
+    /// on the connection runtime; a bind failure is logged.
+    fn move_client_port(&self, addr: std::net::SocketAddr) {
+        if self
+            .shared
+            .client_port
+            .local_addr()
+            .is_none_or(|now| now == addr)
+        {
+            return;
+        }
+        let shared = self.shared.clone();
+        self.rt.spawn(async move {
+            match shared.client_port.move_to(&shared, addr).await {
+                Ok(Some(old)) => tracing::info!(%addr, %old,
+                    "my client address moved with the new membership; listening on it"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(%addr,
+                    "cannot listen on my new client address: {e}"),
+            }
+        });
     }
 
     /// Txns about to be logged (proposed here, or a leader's PROPOSALs): a reconfig

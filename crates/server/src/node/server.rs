@@ -192,8 +192,11 @@ impl Server {
         if shared.config.pause_monitor.enabled {
             crate::metrics::pause::start(shared.config.pause_monitor);
         }
-        if let Some((l, _)) = plain {
-            tasks.push(tokio::spawn(accept_loop(shared.clone(), l, plain_kind)));
+        if let Some((l, addr)) = plain {
+            shared
+                .client_port
+                .start(&shared, l, plain_kind)
+                .map_err(|source| ServerError::Bind { addr, source })?;
         }
         if let (Some((l, a)), Some(t)) = (secure, &tls_plan.tls) {
             tracing::info!("secure client port {a} (TLS)");
@@ -227,7 +230,10 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.shared
+            .client_port
+            .local_addr()
+            .unwrap_or(self.local_addr)
     }
 
     /// The bound TLS client port (`secureClientPort`; useful when it was 0).
@@ -263,6 +269,7 @@ impl Server {
         for t in self.tasks.drain(..) {
             t.abort();
         }
+        self.shared.client_port.stop();
         if let Some(a) = self.admin.take() {
             a.stop();
         }
@@ -295,6 +302,7 @@ impl Drop for Server {
             for t in self.tasks.drain(..) {
                 t.abort();
             }
+            self.shared.client_port.stop();
             if let Some(a) = self.admin.take() {
                 a.stop();
             }

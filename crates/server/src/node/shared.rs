@@ -33,6 +33,8 @@ pub struct Shared {
     read_only: crate::readonly::ReadOnlyState,
     /// Live client connections.
     pub clients: Clients,
+    /// The plaintext client port's listener (a reconfig may move it).
+    pub client_port: super::client_port::ClientPort,
     pub stats: ServerStats,
     /// Into the driver (`node/driver.rs`): client writes, syncs, internal writes.
     pub jobs: mpsc::Sender<Job>,
@@ -87,6 +89,7 @@ impl Shared {
             local_sessions: Mutex::new(local_sessions),
             read_only: Default::default(),
             clients: Clients::default(),
+            client_port: Default::default(),
             stats: ServerStats::new(),
             jobs,
             pipeline_bytes: std::sync::Arc::new(crate::node::jobs::ByteBudget::new(

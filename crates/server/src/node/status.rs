@@ -29,6 +29,21 @@ impl<'a> Status<'a> {
         &self.shared.config
     }
 
+    /// `conf`'s rows ([`Config::summary_lines`]), with `clientPort` the port listened on
+    /// now: the bound one, and a reconfig may have moved it (ZooKeeper's `getClientPort`
+    /// asks its connection factory).
+    pub fn summary_lines(&self) -> Vec<(String, String)> {
+        let mut lines = self.shared.config.summary_lines();
+        if let Some(a) = self.shared.client_port.local_addr() {
+            for (k, v) in &mut lines {
+                if k == "clientPort" {
+                    *v = a.port().to_string();
+                }
+            }
+        }
+        lines
+    }
+
     /// Server-wide counters (latencies in ms).
     pub fn stats(&self) -> &'a ServerStats {
         &self.shared.stats

@@ -1,0 +1,208 @@
+//! The plaintext client port's listener, which a reconfig may move.
+//!
+//! ZooKeeper 3.8's `QuorumPeer.processReconfig` compares this server's client address in
+//! the new membership (the `;[host:]port` part of its `server.N` line) with the one its
+//! connection factory listens on and, when they differ, calls
+//! `ServerCnxnFactory.reconfigure`: the old listener is closed, the new address bound, and
+//! the connections already accepted stay open. [`ClientPort::move_to`] does the same.
+//! The TLS port (`secureClientPort`) is not part of the membership and never moves.
+
+use super::shared::Shared;
+use crate::net::{accept_loop, bind, PortKind};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The listener of `clientPort` (plain or port-unified), once the server started it.
+#[derive(Debug, Default)]
+pub struct ClientPort {
+    current: Mutex<Option<Listening>>,
+    /// Serialises moves (each awaits the old listener's close).
+    moving: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct Listening {
+    /// The bound address (its port is the real one when 0 was configured).
+    addr: SocketAddr,
+    kind: PortKind,
+    accepting: Option<JoinHandle<()>>,
+}
+
+impl ClientPort {
+    fn lock(&self) -> MutexGuard<'_, Option<Listening>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts accepting on `listener` (the server's start-up); returns its bound address.
+    /// Must run inside the connection runtime.
+    pub(crate) fn start(
+        &self,
+        shared: &Arc<Shared>,
+        listener: TcpListener,
+        kind: PortKind,
+    ) -> std::io::Result<SocketAddr> {
+        let addr = listener.local_addr()?;
+        let accepting = tokio::spawn(accept_loop(shared.clone(), listener, kind.clone()));
+        *self.lock() = Some(Listening {
+            addr,
+            kind,
+            accepting: Some(accepting),
+        });
+        Ok(addr)
+    }
+
+    /// The address the client port listens on now; `None` on a server without a
+    /// plaintext client port (TLS only) or before start-up.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.lock().as_ref().map(|l| l.addr)
+    }
+
+    /// Moves the listener to `addr` (a reconfig gave this server that client address):
+    /// binds it and accepts there, and closes the old listener. When `addr` is the same
+    /// port on another address of this host, which cannot be bound beside the old one,
+    /// the old one is closed first, as ZooKeeper's `reconfigure` does, and bound again if
+    /// `addr` still fails. Connections already accepted are not touched. Returns the
+    /// address left, or `None` when nothing moved (the same address, or no plaintext
+    /// port). Errors: `addr` could not be bound (logged by the caller; the server then
+    /// still listens on the old address, or on none if that could not be bound again).
+    pub(crate) async fn move_to(
+        &self,
+        shared: &Arc<Shared>,
+        addr: SocketAddr,
+    ) -> std::io::Result<Option<SocketAddr>> {
+        let _one_at_a_time = self.moving.lock().await;
+        let Some((old, kind)) = self.lock().as_ref().map(|l| (l.addr, l.kind.clone())) else {
+            return Ok(None);
+        };
+        if old == addr {
+            return Ok(None);
+        }
+        let backlog = shared.config.client_port_listen_backlog;
+        let listener = match bind(addr, backlog) {
+            Ok(l) => l,
+            // The same port on another address of this host (say, from 127.0.0.1 to
+            // the wildcard): only free once the old listener is closed.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() == old.port() => {
+                self.close().await;
+                match bind(addr, backlog) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        match bind(old, backlog) {
+                            Ok(back) => {
+                                self.start(shared, back, kind)?;
+                            }
+                            Err(_) => *self.lock() = None,
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let previous = self.lock().as_mut().and_then(|l| l.accepting.take());
+        self.start(shared, listener, kind)?;
+        if let Some(task) = previous {
+            task.abort();
+            let _ = task.await;
+        }
+        debug_assert_ne!(self.local_addr(), Some(old));
+        Ok(Some(old))
+    }
+
+    /// Stops accepting and waits until the listener is closed.
+    async fn close(&self) {
+        let task = self.lock().as_mut().and_then(|l| l.accepting.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops accepting (shutdown, or a server abandoned as crashed); the listener closes
+    /// once the runtime drops the task.
+    pub(crate) fn stop(&self) {
+        if let Some(task) = self.lock().as_ref().and_then(|l| l.accepting.as_ref()) {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::tree::DataTree;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn shared() -> Arc<Shared> {
+        let (jobs, _) = tokio::sync::mpsc::channel(1);
+        let (shared, _writer) = Shared::new(Config::default(), DataTree::new(), jobs);
+        Arc::new(shared)
+    }
+
+    fn refuses(a: SocketAddr) -> bool {
+        std::net::TcpStream::connect(a).is_err()
+    }
+
+    #[tokio::test]
+    async fn a_move_listens_on_the_new_address_and_closes_the_old_one() {
+        let shared = shared();
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let first = shared
+            .client_port
+            .start(&shared, l, PortKind::Plain)
+            .unwrap();
+        // A free port to move to.
+        let to = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let left = shared.client_port.move_to(&shared, to).await.unwrap();
+        assert_eq!(left, Some(first));
+        assert_eq!(shared.client_port.local_addr(), Some(to));
+        assert!(std::net::TcpStream::connect(to).is_ok());
+        assert!(refuses(first), "the old listener is closed");
+        // The same address again: nothing moves.
+        assert_eq!(shared.client_port.move_to(&shared, to).await.unwrap(), None);
+        shared.client_port.stop();
+    }
+
+    #[tokio::test]
+    async fn the_same_port_on_another_address_closes_the_old_listener_first() {
+        let shared = shared();
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let first = shared
+            .client_port
+            .start(&shared, l, PortKind::Plain)
+            .unwrap();
+        // The wildcard address cannot be bound beside 127.0.0.1 on the same port.
+        let wild = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), first.port());
+        let left = shared.client_port.move_to(&shared, wild).await.unwrap();
+        assert_eq!(left, Some(first));
+        assert_eq!(shared.client_port.local_addr(), Some(wild));
+        assert!(
+            std::net::TcpStream::connect(first).is_ok(),
+            "the wildcard covers it"
+        );
+        shared.client_port.stop();
+    }
+
+    #[tokio::test]
+    async fn an_address_that_cannot_be_bound_leaves_the_old_listener() {
+        let shared = shared();
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let first = shared
+            .client_port
+            .start(&shared, l, PortKind::Plain)
+            .unwrap();
+        // Held by another socket on its own address and port: EADDRINUSE, another port.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = taken.local_addr().unwrap();
+        assert!(shared.client_port.move_to(&shared, to).await.is_err());
+        assert_eq!(shared.client_port.local_addr(), Some(first));
+        assert!(std::net::TcpStream::connect(first).is_ok());
+        shared.client_port.stop();
+    }
+}
