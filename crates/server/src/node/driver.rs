@@ -1451,7 +1451,17 @@ impl Driver {
                 tx,
                 reader,
             } => {
-                if let Some(old) = self.links.insert(sid, Link::new(link, tx, reader)) {
+                if matches!(self.role, Role::Following | Role::Observing) {
+                    // A learner leads nobody: the connection is refused, as a ZooKeeper
+                    // follower does not even listen on its quorum port. Above all it
+                    // must not take the place of the link to this server's own leader
+                    // (links are kept by server id): the old leader connects to the
+                    // follower a reconfig designated before that one has read the
+                    // COMMITANDACTIVATE making it lead (`tests/quorum_links.rs`).
+                    tracing::debug!(%sid, link, "learner connection to a learner; closed");
+                    reader.abort();
+                    drop(tx);
+                } else if let Some(old) = self.links.insert(sid, Link::new(link, tx, reader)) {
                     old.reader.abort();
                 }
             }
