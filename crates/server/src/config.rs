@@ -644,26 +644,41 @@ impl Config {
                         format!("must be <= {max}"),
                     ));
                 }
-                self.client_addr_from_server_line(id);
+                self.client_addr_from_server_line(id)?;
             }
         }
         Ok(())
     }
 
-    /// Without `clientPort`, the client address of this server's `server.N` line (as
-    /// ZooKeeper's `QuorumPeerConfig.setupClientPort`): how a member listens after a
-    /// reconfig's zoo.cfg rewrite removed `clientPort`/`clientPortAddress`. A host that
-    /// is no IP address is resolved; unresolvable, the wildcard address.
-    fn client_addr_from_server_line(&mut self, id: ServerId) {
-        if self.client_port_given {
-            return;
-        }
+    /// The client address of this server's `server.N` line (`;[host:]port`), as
+    /// ZooKeeper's `QuorumPeerConfig.setupClientPort` takes it: without `clientPort` it is
+    /// how the member listens (after a reconfig's zoo.cfg rewrite removed
+    /// `clientPort`/`clientPortAddress`); with `clientPort` it must agree with it (the same
+    /// port on the wildcard address, else the same address) and then wins, so
+    /// `clientPort=2181` with `;127.0.0.1:2181` listens on 127.0.0.1 only. A host that is
+    /// no IP address is resolved; unresolvable, the wildcard address.
+    fn client_addr_from_server_line(&mut self, id: ServerId) -> Result<(), ConfigError> {
         let Some((host, port)) = self.servers.get(&id).and_then(|s| s.client_addr.clone()) else {
-            return;
+            return Ok(());
         };
-        let addr = client_addr_of_line(&host, port);
+        let line = client_addr_of_line(&host, port);
+        if self.client_port_given {
+            let given = self.client_addr();
+            let differs = if given.ip().is_unspecified() {
+                given.port() != line.port()
+            } else {
+                given != line
+            };
+            if differs {
+                return Err(ConfigError::Inconsistent(format!(
+                    "client address for this server (id = {id}) in clientPort/clientPortAddress \
+                     is {given}, different from the one in its server.{id} line: {line}"
+                )));
+            }
+        }
         self.client_port = port;
-        self.client_port_address = Some(addr.ip()).filter(|ip| !ip.is_unspecified());
+        self.client_port_address = Some(line.ip()).filter(|ip| !ip.is_unspecified());
+        Ok(())
     }
 
     /// Parses zoo.cfg text (no file access; the JAAS file is read by
@@ -1940,6 +1955,61 @@ mod tests {
         let c = Config::load(&cfgp).unwrap();
         assert_eq!(c.my_id, Some(ServerId(2)));
         assert_eq!(c.server_id(), ServerId(2));
+    }
+
+    /// A member's `clientPort` / `clientPortAddress` against the client part of its own
+    /// `server.N` line, as ZooKeeper's `QuorumPeerConfig.setupClientPort` checks them.
+    #[test]
+    fn client_port_and_the_server_lines_client_address() {
+        let load = |keys: &str, client: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("myid"), "1\n").unwrap();
+            let cfgp = dir.path().join("zoo.cfg");
+            std::fs::write(
+                &cfgp,
+                format!(
+                    "dataDir={}\ninitLimit=5\nsyncLimit=2\n{keys}\n\
+                     server.1=127.0.0.1:1:2:participant;{client}\nserver.2=b:1:2\n",
+                    dir.path().display()
+                ),
+            )
+            .unwrap();
+            Config::load(&cfgp).map(|c| c.client_addr().to_string())
+        };
+        // The line alone, and the line agreeing with clientPort: the line's address.
+        assert_eq!(load("", "127.0.0.1:2181").unwrap(), "127.0.0.1:2181");
+        assert_eq!(load("clientPort=2181", "2181").unwrap(), "0.0.0.0:2181");
+        assert_eq!(
+            load("clientPort=2181", "127.0.0.1:2181").unwrap(),
+            "127.0.0.1:2181",
+            "the wildcard clientPort takes the line's address (ZooKeeper binds that)"
+        );
+        assert_eq!(
+            load(
+                "clientPort=2181\nclientPortAddress=127.0.0.1",
+                "127.0.0.1:2181"
+            )
+            .unwrap(),
+            "127.0.0.1:2181"
+        );
+        // Disagreeing: refused, naming the keys and the line.
+        for (keys, client) in [
+            ("clientPort=2181", "2182"),
+            (
+                "clientPort=2181\nclientPortAddress=127.0.0.1",
+                "0.0.0.0:2181",
+            ),
+            (
+                "clientPort=2181\nclientPortAddress=127.0.0.1",
+                "127.0.0.2:2181",
+            ),
+        ] {
+            let e = load(keys, client).unwrap_err().to_string();
+            assert!(
+                e.contains("clientPort/clientPortAddress") && e.contains("server.1 line"),
+                "{keys} / {client}: {e}"
+            );
+        }
     }
 
     #[test]

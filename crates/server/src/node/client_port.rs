@@ -4,7 +4,11 @@
 //! the new membership (the `;[host:]port` part of its `server.N` line) with the one its
 //! connection factory listens on and, when they differ, calls
 //! `ServerCnxnFactory.reconfigure`: the old listener is closed, the new address bound, and
-//! the connections already accepted stay open. [`ClientPort::move_to`] does the same.
+//! the connections already accepted stay open. [`ClientPort::want`] and
+//! [`ClientPort::settle`] do the same: the driver records the address each membership
+//! put in force gives this server (the latest wins) and the connection runtime moves the
+//! listener there, also when that membership came before the listener was started (a
+//! restarted member learning a newer membership from its first election notification).
 //! The TLS port (`secureClientPort`) is not part of the membership and never moves.
 
 use super::shared::Shared;
@@ -18,6 +22,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Default)]
 pub struct ClientPort {
     current: Mutex<Option<Listening>>,
+    /// The client address of the latest membership put in force, if it named one.
+    wanted: Mutex<Option<SocketAddr>>,
     /// Serialises moves (each awaits the old listener's close).
     moving: tokio::sync::Mutex<()>,
 }
@@ -59,7 +65,30 @@ impl ClientPort {
         self.lock().as_ref().map(|l| l.addr)
     }
 
-    /// Moves the listener to `addr` (a reconfig gave this server that client address):
+    /// Records `addr` as the client address the membership in force gives this server;
+    /// [`ClientPort::settle`] moves the listener there. Called in membership order, so the
+    /// latest call wins however the settling tasks interleave.
+    pub(crate) fn want(&self, addr: SocketAddr) {
+        *self.wanted.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr);
+    }
+
+    /// Moves the listener to the address last [wanted](ClientPort::want), if it listens
+    /// elsewhere; nothing before the listener is started (the
+    /// server settles it right after starting it) or on a server without a plaintext
+    /// port. Returns `(old, new)` when it moved.
+    pub(crate) async fn settle(
+        &self,
+        shared: &Arc<Shared>,
+    ) -> std::io::Result<Option<(SocketAddr, SocketAddr)>> {
+        let _one_at_a_time = self.moving.lock().await;
+        let wanted = *self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(addr) = wanted else {
+            return Ok(None);
+        };
+        Ok(self.move_locked(shared, addr).await?.map(|old| (old, addr)))
+    }
+
+    /// Moves the listener to `addr` (with `moving` held):
     /// binds it and accepts there, and closes the old listener. When `addr` is the same
     /// port on another address of this host, which cannot be bound beside the old one,
     /// the old one is closed first, as ZooKeeper's `reconfigure` does, and bound again if
@@ -67,12 +96,11 @@ impl ClientPort {
     /// address left, or `None` when nothing moved (the same address, or no plaintext
     /// port). Errors: `addr` could not be bound (logged by the caller; the server then
     /// still listens on the old address, or on none if that could not be bound again).
-    pub(crate) async fn move_to(
+    async fn move_locked(
         &self,
         shared: &Arc<Shared>,
         addr: SocketAddr,
     ) -> std::io::Result<Option<SocketAddr>> {
-        let _one_at_a_time = self.moving.lock().await;
         let Some((old, kind)) = self.lock().as_ref().map(|l| (l.addr, l.kind.clone())) else {
             return Ok(None);
         };
@@ -129,6 +157,18 @@ impl ClientPort {
     }
 }
 
+/// [`ClientPort::settle`], logged: where the client port moved (`why`: what gave the
+/// address), or why it could not.
+pub(crate) async fn settle(shared: &Arc<Shared>, why: &str) {
+    match shared.client_port.settle(shared).await {
+        Ok(Some((old, addr))) => {
+            tracing::info!(%addr, %old, "my client address moved with {why}; listening on it")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("cannot listen on my new client address ({why}): {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +180,67 @@ mod tests {
         let (jobs, _) = tokio::sync::mpsc::channel(1);
         let (shared, _writer) = Shared::new(Config::default(), DataTree::new(), jobs);
         Arc::new(shared)
+    }
+
+    async fn move_to(
+        shared: &Arc<Shared>,
+        to: SocketAddr,
+    ) -> std::io::Result<Option<(SocketAddr, SocketAddr)>> {
+        shared.client_port.want(to);
+        shared.client_port.settle(shared).await
+    }
+
+    fn free_port() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_address_wanted_before_the_listener_started_is_moved_to_once_it_has() {
+        // A restarted member learns a newer membership from its first notifications,
+        // before the server has started accepting on the port of its old files.
+        let shared = shared();
+        let to = free_port();
+        shared.client_port.want(to);
+        assert_eq!(shared.client_port.settle(&shared).await.unwrap(), None);
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let first = shared
+            .client_port
+            .start(&shared, l, PortKind::Plain)
+            .unwrap();
+        let moved = shared.client_port.settle(&shared).await.unwrap();
+        assert_eq!(moved, Some((first, to)));
+        assert!(refuses(first));
+        shared.client_port.stop();
+    }
+
+    #[tokio::test]
+    async fn the_latest_wanted_address_wins_however_the_settling_runs() {
+        let shared = shared();
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let first = shared
+            .client_port
+            .start(&shared, l, PortKind::Plain)
+            .unwrap();
+        let (a, b) = (free_port(), free_port());
+        shared.client_port.want(a);
+        shared.client_port.want(b);
+        // Two settling tasks, the first one spawned for `a`: both end on `b`.
+        let (x, y) = tokio::join!(
+            shared.client_port.settle(&shared),
+            shared.client_port.settle(&shared)
+        );
+        assert_eq!(x.unwrap().or(y.unwrap()), Some((first, b)));
+        assert_eq!(shared.client_port.local_addr(), Some(b));
+        // Back to the first address, as a reconfig moving it back does.
+        shared.client_port.want(first);
+        assert_eq!(
+            shared.client_port.settle(&shared).await.unwrap(),
+            Some((b, first))
+        );
+        shared.client_port.stop();
     }
 
     fn refuses(a: SocketAddr) -> bool {
@@ -154,18 +255,14 @@ mod tests {
             .client_port
             .start(&shared, l, PortKind::Plain)
             .unwrap();
-        // A free port to move to.
-        let to = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let left = shared.client_port.move_to(&shared, to).await.unwrap();
-        assert_eq!(left, Some(first));
+        let to = free_port();
+        let moved = move_to(&shared, to).await.unwrap();
+        assert_eq!(moved, Some((first, to)));
         assert_eq!(shared.client_port.local_addr(), Some(to));
         assert!(std::net::TcpStream::connect(to).is_ok());
         assert!(refuses(first), "the old listener is closed");
         // The same address again: nothing moves.
-        assert_eq!(shared.client_port.move_to(&shared, to).await.unwrap(), None);
+        assert_eq!(move_to(&shared, to).await.unwrap(), None);
         shared.client_port.stop();
     }
 
@@ -179,8 +276,8 @@ mod tests {
             .unwrap();
         // The wildcard address cannot be bound beside 127.0.0.1 on the same port.
         let wild = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), first.port());
-        let left = shared.client_port.move_to(&shared, wild).await.unwrap();
-        assert_eq!(left, Some(first));
+        let moved = move_to(&shared, wild).await.unwrap();
+        assert_eq!(moved, Some((first, wild)));
         assert_eq!(shared.client_port.local_addr(), Some(wild));
         assert!(
             std::net::TcpStream::connect(first).is_ok(),
@@ -200,7 +297,7 @@ mod tests {
         // Held by another socket on its own address and port: EADDRINUSE, another port.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let to = taken.local_addr().unwrap();
-        assert!(shared.client_port.move_to(&shared, to).await.is_err());
+        assert!(move_to(&shared, to).await.is_err());
         assert_eq!(shared.client_port.local_addr(), Some(first));
         assert!(std::net::TcpStream::connect(first).is_ok());
         shared.client_port.stop();

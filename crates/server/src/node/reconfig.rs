@@ -326,23 +326,13 @@ impl Driver {
     /// `processReconfig` → `ServerCnxnFactory.reconfigure`; `node/client_port.rs`). Runs
     /// on the connection runtime; a bind failure is logged.
     fn move_client_port(&self, addr: std::net::SocketAddr) {
-        if self
-            .shared
-            .client_port
-            .local_addr()
-            .is_none_or(|now| now == addr)
-        {
+        self.shared.client_port.want(addr);
+        if self.shared.client_port.local_addr() == Some(addr) {
             return;
         }
         let shared = self.shared.clone();
         self.rt.spawn(async move {
-            match shared.client_port.move_to(&shared, addr).await {
-                Ok(Some(old)) => tracing::info!(%addr, %old,
-                    "my client address moved with the new membership; listening on it"),
-                Ok(None) => {}
-                Err(e) => tracing::error!(%addr,
-                    "cannot listen on my new client address: {e}"),
-            }
+            crate::node::client_port::settle(&shared, "the new membership").await
         });
     }
 

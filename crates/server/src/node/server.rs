@@ -197,6 +197,9 @@ impl Server {
                 .client_port
                 .start(&shared, l, plain_kind)
                 .map_err(|source| ServerError::Bind { addr, source })?;
+            // A membership put in force since the port was bound (a newer one from the
+            // first election notifications of a restarted member) may have moved it.
+            super::client_port::settle(&shared, "a membership learned at start-up").await;
         }
         if let (Some((l, a)), Some(t)) = (secure, &tls_plan.tls) {
             tracing::info!("secure client port {a} (TLS)");
