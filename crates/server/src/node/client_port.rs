@@ -190,6 +190,21 @@ mod tests {
         shared.client_port.settle(shared).await
     }
 
+    /// Starts the client port of `shared` on a free port of 127.0.0.1.
+    fn start(shared: &Arc<Shared>) -> SocketAddr {
+        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        shared
+            .client_port
+            .start(shared, l, PortKind::Plain)
+            .unwrap()
+    }
+
+    fn listening() -> (Arc<Shared>, SocketAddr) {
+        let shared = shared();
+        let first = start(&shared);
+        (shared, first)
+    }
+
     fn free_port() -> SocketAddr {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -205,11 +220,7 @@ mod tests {
         let to = free_port();
         shared.client_port.want(to);
         assert_eq!(shared.client_port.settle(&shared).await.unwrap(), None);
-        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
-        let first = shared
-            .client_port
-            .start(&shared, l, PortKind::Plain)
-            .unwrap();
+        let first = start(&shared);
         let moved = shared.client_port.settle(&shared).await.unwrap();
         assert_eq!(moved, Some((first, to)));
         assert!(refuses(first));
@@ -218,12 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_latest_wanted_address_wins_however_the_settling_runs() {
-        let shared = shared();
-        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
-        let first = shared
-            .client_port
-            .start(&shared, l, PortKind::Plain)
-            .unwrap();
+        let (shared, first) = listening();
         let (a, b) = (free_port(), free_port());
         shared.client_port.want(a);
         shared.client_port.want(b);
@@ -249,12 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_move_listens_on_the_new_address_and_closes_the_old_one() {
-        let shared = shared();
-        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
-        let first = shared
-            .client_port
-            .start(&shared, l, PortKind::Plain)
-            .unwrap();
+        let (shared, first) = listening();
         let to = free_port();
         let moved = move_to(&shared, to).await.unwrap();
         assert_eq!(moved, Some((first, to)));
@@ -268,12 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_port_on_another_address_closes_the_old_listener_first() {
-        let shared = shared();
-        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
-        let first = shared
-            .client_port
-            .start(&shared, l, PortKind::Plain)
-            .unwrap();
+        let (shared, first) = listening();
         // The wildcard address cannot be bound beside 127.0.0.1 on the same port.
         let wild = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), first.port());
         let moved = move_to(&shared, wild).await.unwrap();
@@ -288,12 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_that_cannot_be_bound_leaves_the_old_listener() {
-        let shared = shared();
-        let l = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
-        let first = shared
-            .client_port
-            .start(&shared, l, PortKind::Plain)
-            .unwrap();
+        let (shared, first) = listening();
         // Held by another socket on its own address and port: EADDRINUSE, another port.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let to = taken.local_addr().unwrap();
