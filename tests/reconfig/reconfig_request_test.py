@@ -875,13 +875,6 @@ def port_open(port):
         return False
 
 
-def wait_for(cond, what, timeout=15):
-    end = time.time() + timeout
-    while not cond():
-        assert time.time() < end, f"timed out: {what}"
-        time.sleep(0.1)
-
-
 def case_move_client_port(ens, leader, followers):
     """A follower's client port moved by a reconfig (`;127.0.0.1:<new port>` in its
     spec): ZooKeeper's member moves its listener at once (`processReconfig` ->
@@ -908,8 +901,10 @@ def case_move_client_port(ens, leader, followers):
                 su.close()
             assert line in data.decode(), data
             wait_config(ens, [leader], set(ids), stat.mzxid)
-            wait_for(lambda: port_open(to), f"{ens.impl(f)} member {f} listens on {to}")
-            wait_for(lambda: not port_open(frm), f"{ens.impl(f)} member {f} closes {frm}")
+            zkproc.wait_until(lambda: port_open(to), 15,
+                              f"{ens.impl(f)} member {f} listens on {to}")
+            zkproc.wait_until(lambda: not port_open(frm), 15,
+                              f"{ens.impl(f)} member {f} closes {frm}")
             conf = zkproc.four(to, "conf")
             assert f"clientPort={to}" in conf.splitlines(), conf
             c = KazooClient(hosts=f"127.0.0.1:{to}", timeout=10)

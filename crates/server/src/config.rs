@@ -449,14 +449,14 @@ impl Default for Config {
     }
 }
 
-/// The address a `server.N` line's client part (`;[host:]port`, host as written, empty
-/// or `0.0.0.0` for every address) listens on: an IP as is, a host name resolved (the
-/// wildcard address when it does not resolve). ZooKeeper's `QuorumServer.clientAddr`.
+/// The address a `server.N` line's client part (`;[host:]port`, host as parsed into
+/// [`QuorumServer::client_addr`]: without brackets, `0.0.0.0` for every address) listens
+/// on: an IP as is, a host name resolved (the wildcard address when it does not resolve).
+/// ZooKeeper's `QuorumServer.clientAddr`.
 pub fn client_addr_of_line(host: &str, port: u16) -> SocketAddr {
     use std::net::ToSocketAddrs;
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = h.parse::<IpAddr>().ok().or_else(|| {
-        (h, port)
+    let ip = host.parse::<IpAddr>().ok().or_else(|| {
+        (host, port)
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())

@@ -113,39 +113,44 @@ impl ClientPort {
             // The same port on another address of this host (say, from 127.0.0.1 to
             // the wildcard): only free once the old listener is closed.
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() == old.port() => {
-                self.close().await;
+                end(self.take_accepting()).await;
                 match bind(addr, backlog) {
                     Ok(l) => l,
                     Err(e) => {
-                        match bind(old, backlog) {
-                            Ok(back) => {
-                                self.start(shared, back, kind)?;
-                            }
-                            Err(_) => *self.lock() = None,
-                        }
+                        self.restore(shared, old, kind)?;
                         return Err(e);
                     }
                 }
             }
             Err(e) => return Err(e),
         };
-        let previous = self.lock().as_mut().and_then(|l| l.accepting.take());
+        let previous = self.take_accepting();
         self.start(shared, listener, kind)?;
-        if let Some(task) = previous {
-            task.abort();
-            let _ = task.await;
-        }
+        end(previous).await;
         debug_assert_ne!(self.local_addr(), Some(old));
         Ok(Some(old))
     }
 
-    /// Stops accepting and waits until the listener is closed.
-    async fn close(&self) {
-        let task = self.lock().as_mut().and_then(|l| l.accepting.take());
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
+    /// Listens on `old` again after a move that closed it failed: there if it is still
+    /// free, else on no address.
+    fn restore(
+        &self,
+        shared: &Arc<Shared>,
+        old: SocketAddr,
+        kind: PortKind,
+    ) -> std::io::Result<()> {
+        match bind(old, shared.config.client_port_listen_backlog) {
+            Ok(back) => {
+                self.start(shared, back, kind)?;
+            }
+            Err(_) => *self.lock() = None,
         }
+        Ok(())
+    }
+
+    /// The accepting task, taken out of the state (the caller ends it).
+    fn take_accepting(&self) -> Option<JoinHandle<()>> {
+        self.lock().as_mut().and_then(|l| l.accepting.take())
     }
 
     /// Stops accepting (shutdown, or a server abandoned as crashed); the listener closes
@@ -166,6 +171,14 @@ pub(crate) async fn settle(shared: &Arc<Shared>, why: &str) {
         }
         Ok(None) => {}
         Err(e) => tracing::error!("cannot listen on my new client address ({why}): {e}"),
+    }
+}
+
+/// Stops an accepting task and waits until its listener is closed.
+async fn end(task: Option<JoinHandle<()>>) {
+    if let Some(task) = task {
+        task.abort();
+        let _ = task.await;
     }
 }
 

@@ -818,13 +818,13 @@ impl Leader {
     fn try_commit(&mut self, core: &mut Core) {
         // A sync waiting for an already committed zxid is answered first.
         self.answer_syncs(core, core.log.committed());
-        // Proposals commit in zxid order: take every leading one with a quorum of ACKs,
-        // then commit them in one step.
         if self.designated_elsewhere.is_some() {
             // ZooKeeper's `allowedToCommit = false`: the designated leader commits the
             // rest, so that it holds everything committed.
             return;
         }
+        // Proposals commit in zxid order: take every leading one with a quorum of ACKs,
+        // then commit them in one step.
         let me = core.cfg.my_id;
         let mut upto = None;
         let mut activation = None;
@@ -838,23 +838,23 @@ impl Leader {
             if !ok {
                 break;
             }
-            let reconfig_acks = match &self.reconfig {
-                Some(r) if r.zxid == zxid => Some(acks.clone()),
+            // The leader of the new membership once its reconfig commits (ZooKeeper's
+            // getDesignatedLeader, `zab/designate.rs`), judged by the proposals still
+            // outstanding after it.
+            let designated = match &self.reconfig {
+                Some(r) if r.zxid == zxid => Some(designated_leader(
+                    me,
+                    core.keeps_quorum_address(&r.config),
+                    &r.qv,
+                    acks,
+                    self.outstanding.iter().skip(1).map(|(_, a)| a.as_slice()),
+                    &[&core.qv, &r.qv],
+                )),
                 _ => None,
             };
             self.outstanding.pop_front();
             upto = Some(zxid);
-            if let (Some(acked), Some(r)) = (reconfig_acks, &self.reconfig) {
-                // The leader of the new membership (ZooKeeper's getDesignatedLeader,
-                // `zab/designate.rs`), judged by the proposals still outstanding after it.
-                let designated = designated_leader(
-                    me,
-                    core.keeps_quorum_address(&r.config),
-                    &r.qv,
-                    &acked,
-                    self.outstanding.iter().map(|(_, a)| a.as_slice()),
-                    &[&core.qv, &r.qv],
-                );
+            if let Some(designated) = designated {
                 activation = Some((zxid, designated));
                 if designated != me {
                     // Nothing after the reconfig commits here (`allowedToCommit`).
