@@ -623,6 +623,105 @@ async fn frames_batched_in_one_write_or_split_over_many_are_answered_in_order() 
     server.stop();
 }
 
+/// Write replies the applier writes straight into the socket (`net::lane`) keep the
+/// session's order and every byte when the socket fills up: a client with a small
+/// receive buffer pipelines multis of 5,000 setData each, whose replies (~4.6 MB in all,
+/// three times their requests) are far more than the socket buffers hold, and reads
+/// nothing for a while, so replies are cut mid-frame, their rest left to the
+/// connection's task, and the later ones queued behind it; a read sent while they are
+/// stuck comes after all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_replies_cut_by_a_full_socket_keep_their_order_and_bytes() {
+    use rzk_proto::multi::{MultiOp, MultiRequest, MultiResponse, OpResult};
+    use rzk_proto::Reader;
+    use tokio::io::AsyncReadExt;
+    async fn read_reply(rd: &mut (impl tokio::io::AsyncRead + Unpin)) -> (ReplyHeader, Vec<u8>) {
+        let len = tokio::time::timeout(Duration::from_secs(30), rd.read_i32())
+            .await
+            .expect("a reply within 30 s")
+            .expect("read");
+        let mut f = vec![0u8; usize::try_from(len).expect("length")];
+        rd.read_exact(&mut f).await.expect("read");
+        let mut r = Reader::new(&f);
+        let h: ReplyHeader = r.read().expect("reply header");
+        (h, r.rest().to_vec())
+    }
+    let mut server = TestServer::start();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr()).await.unwrap();
+    let (mut rd, mut wr) = tcp.into_split();
+    let connect = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 30_000,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0; 16]),
+        read_only: Some(false),
+    };
+    wr.write_all(&frame(&connect.to_bytes())).await.unwrap();
+    let len = rd.read_i32().await.unwrap();
+    let mut resp = vec![0u8; usize::try_from(len).unwrap()];
+    rd.read_exact(&mut resp).await.unwrap();
+    assert!(ConnectResponse::from_bytes(&resp).unwrap().session_id != 0);
+
+    let (multis, per_multi) = (12, 5_000);
+    let mut wire = Vec::new();
+    let create = CreateRequest {
+        path: "/a".into(),
+        data: Bytes::new().into(),
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    };
+    rzk_testkit::raw::request_frame(&mut wire, 1, 1, &create);
+    let set = MultiOp::SetData(SetDataRequest {
+        path: "/a".into(),
+        data: Bytes::from_static(b"v").into(),
+        version: -1,
+    });
+    let multi = MultiRequest {
+        ops: vec![set; per_multi],
+    };
+    for k in 0..multis {
+        rzk_testkit::raw::request_frame(&mut wire, 2 + k, 14, &multi);
+    }
+    let mut last = Vec::new();
+    let get = GetDataRequest {
+        path: "/a".into(),
+        watch: false,
+    };
+    rzk_testkit::raw::request_frame(&mut last, 2 + multis, 4, &get);
+    let writer = tokio::spawn(async move {
+        wr.write_all(&wire).await.unwrap();
+        // The read comes while the multis' replies are stuck.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        wr.write_all(&last).await.unwrap();
+        wr
+    });
+    // Nothing is read meanwhile: the server's writes stall on the full socket.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(read_reply(&mut rd).await.0.xid, 1);
+    for k in 0..multis {
+        let (h, body) = read_reply(&mut rd).await;
+        assert_eq!((h.xid, h.err), (2 + k, 0), "multi {k}");
+        let results = MultiResponse::from_bytes(&body).unwrap().results;
+        assert_eq!(results.len(), per_multi, "multi {k}");
+        for (j, r) in results.iter().enumerate() {
+            let want = i32::try_from(k as usize * per_multi + j + 1).unwrap();
+            match r {
+                OpResult::SetData(stat) => assert_eq!(stat.version, want, "multi {k} op {j}"),
+                other => panic!("multi {k} op {j}: {other:?}"),
+            }
+        }
+    }
+    let (h, body) = read_reply(&mut rd).await;
+    assert_eq!((h.xid, h.err), (2 + multis, 0));
+    let got = GetDataResponse::from_bytes(&body).unwrap();
+    assert_eq!(got.stat.version, multis * i32::try_from(per_multi).unwrap());
+    drop(writer.await.unwrap());
+    server.stop();
+}
+
 /// A session re-attaching while its old connection is stuck writing to a client that
 /// reads nothing (both socket buffers full) is answered at once, and the old connection
 /// is dropped, as ZooKeeper closes it. The old connection's task stayed blocked in its

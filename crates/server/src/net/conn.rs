@@ -13,6 +13,7 @@
 
 use crate::admin;
 use crate::net::frame::{self, FirstWord, FrameError, FrameReader};
+use crate::net::lane::ReplyLane;
 use crate::net::order::{MarkDone, Released, ReplyOrder, Slot};
 use crate::node::clients::{ConnMsg, ConnStats};
 use crate::node::jobs::{Job, JobKind, Origin};
@@ -83,6 +84,12 @@ enum Local {
     },
 }
 
+/// What ended a connection's wait ([`Conn::main_loop`]).
+enum Woke {
+    Msg(Option<ConnMsg>),
+    Read(Result<usize, FrameError>),
+}
+
 /// The reading half of a client connection (plain TCP or TLS).
 pub type ClientRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The writing half of a client connection (plain TCP or TLS).
@@ -97,6 +104,9 @@ pub struct ClientStream {
     /// The subject of the client's certificate (TLS with a client certificate only),
     /// ZooKeeper's `x509` identity.
     pub x509: Option<X509Peer>,
+    /// A plaintext connection's socket descriptor, for its reply lane (`net::lane`;
+    /// open as long as `wr`); `None` for TLS.
+    pub socket: Option<std::os::fd::RawFd>,
 }
 
 /// A client authenticated by its TLS certificate.
@@ -111,12 +121,15 @@ pub struct X509Peer {
 impl ClientStream {
     /// A plaintext TCP connection.
     pub fn plain(stream: TcpStream) -> ClientStream {
+        use std::os::fd::AsRawFd;
         let _ = stream.set_nodelay(true);
+        let socket = Some(stream.as_raw_fd());
         let (rd, wr) = stream.into_split();
         ClientStream {
             rd: Box::new(rd),
             wr: Box::new(wr),
             x509: None,
+            socket,
         }
     }
 
@@ -130,6 +143,7 @@ impl ClientStream {
             rd: Box::new(rd),
             wr: Box::new(wr),
             x509,
+            socket: None,
         }
     }
 }
@@ -142,16 +156,23 @@ impl std::fmt::Debug for ClientStream {
     }
 }
 
-/// Serves one accepted connection (already registered under `id`) until it closes,
-/// then deregisters it.
+/// Serves one accepted connection (already registered under `id`, with `msgs` and
+/// `lane` the receiving side of its queue and its reply lane) until it closes, then
+/// deregisters it.
 pub async fn serve(
     shared: Arc<Shared>,
     stream: ClientStream,
     addr: SocketAddr,
     id: ConnId,
-    msgs: mpsc::UnboundedReceiver<ConnMsg>,
+    (msgs, lane): (mpsc::UnboundedReceiver<ConnMsg>, Arc<ReplyLane>),
     stats: Arc<ConnStats>,
 ) {
+    if let Some(socket) = stream.socket {
+        // SAFETY: `socket` is open while `stream.wr` (moved into `conn.wr` below) is:
+        // the lane is closed after `conn.run` ends and in `Conn::drop`, before `wr` is
+        // dropped.
+        unsafe { lane.attach(socket) };
+    }
     let rd = stream.rd;
     let wr = BufWriter::with_capacity(WRITE_BUFFER, stream.wr);
     let mut auth = crate::auth::AuthInfo::for_connection(
@@ -177,6 +198,7 @@ pub async fn serve(
         frame_len: 0,
         wr,
         msgs,
+        lane,
         stats,
         superseded: Vec::new(),
         read_only: false,
@@ -200,6 +222,8 @@ pub async fn serve(
             }
         )),
     };
+    // Nothing more is written directly; the lane's descriptor closes.
+    conn.lane.close();
     // Dropped at once: nothing more is flushed to a client that may not read.
     let dropped =
         stats.overflowed.load(Ordering::Relaxed) || stats.superseded.load(Ordering::Relaxed);
@@ -261,6 +285,9 @@ struct Conn {
     frame_len: usize,
     wr: BufWriter<ClientWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
+    /// Lets the applier write replies into the socket while this task waits
+    /// (`net::lane`); armed only in [`Conn::main_loop`]'s wait.
+    lane: Arc<ReplyLane>,
     stats: Arc<ConnStats>,
     /// Earlier connections of this session that this one closed (client reconnect),
     /// each as its `ConnEntry::alive`: the re-attach barrier waits until they ended.
@@ -288,6 +315,7 @@ struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.lane.close();
         let left = self.counted.get();
         if left > 0 {
             self.shared
@@ -411,18 +439,65 @@ impl Conn {
                 self.wr.flush().await?;
             }
             let can_read = self.order.len() < MAX_OUTSTANDING_PER_CONN;
-            tokio::select! {
+            let armed = can_read && self.arm_lane();
+            let woke = tokio::select! {
                 biased;
-                m = self.msgs.recv() => match m {
-                    Some(m) => self.on_msg(m).await?,
-                    None => return Err(ConnError::Closed("server stopping")),
-                },
-                r = frames.fill(rd), if can_read => {
+                m = self.msgs.recv() => Woke::Msg(m),
+                r = frames.fill(rd), if can_read => Woke::Read(r),
+            };
+            if armed {
+                self.reclaim_lane().await?;
+            }
+            match woke {
+                Woke::Msg(Some(m)) => self.on_msg(m).await?,
+                Woke::Msg(None) => return Err(ConnError::Closed("server stopping")),
+                Woke::Read(r) => {
                     r?;
                     fresh = true;
                 }
             }
         }
+    }
+
+    /// Arms the reply lane (`net::lane`) before the task waits, when all it waits for is
+    /// the replies of admitted writes: nothing buffered, nothing queued (checked under
+    /// the lane's lock), no read or held request. Returns whether it is armed.
+    fn arm_lane(&mut self) -> bool {
+        if !self.wr.buffer().is_empty() {
+            return false;
+        }
+        let Some(xids) = self.order.only_waiting_writes() else {
+            return false;
+        };
+        let msgs = &self.msgs;
+        self.lane.arm(xids, || msgs.is_empty())
+    }
+
+    /// Disarms the reply lane after a wait and answers, in the session's order, the
+    /// requests whose replies it wrote meanwhile (their latency, counts and the
+    /// connection's last I/O); the end of a reply it wrote only partly is written first.
+    async fn reclaim_lane(&mut self) -> Result<(), ConnError> {
+        let r = self.lane.reclaim();
+        if let Some(rest) = &r.rest {
+            self.wr.write_all(rest).await?;
+        }
+        if r.written == 0 {
+            return Ok(());
+        }
+        let at = r.at.unwrap_or_else(Instant::now);
+        let at = (at, crate::node::lifecycle::wall_ms());
+        self.last_io = at.0;
+        for _ in 0..r.written {
+            let Some((_, received)) = self.order.pop_written() else {
+                debug_assert!(false, "the lane wrote a reply the order did not expect");
+                break;
+            };
+            self.finish_request(received, true, at);
+        }
+        self.stats
+            .queued
+            .store(self.order.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether a read at `now` comes after the connection sat idle (nothing outstanding,
@@ -831,6 +906,8 @@ impl Conn {
                 Some(m @ (ConnMsg::SessionCreated(_) | ConnMsg::Done { .. })) => return Ok(m),
                 Some(ConnMsg::Close(why)) => return Err(ConnError::Closed(why)),
                 Some(ConnMsg::Notify(f)) => self.stats.notify_taken(f.len()),
+                // The lane is never armed during the handshake.
+                Some(ConnMsg::Wake) => {}
                 None => return Err(ConnError::Closed("server stopping")),
             }
         }
@@ -886,6 +963,7 @@ impl Conn {
             }
             ConnMsg::SessionCreated(_) => Ok(()),
             ConnMsg::Close(why) => Err(ConnError::Closed(why)),
+            ConnMsg::Wake => Ok(()),
         }
     }
 
@@ -1152,7 +1230,7 @@ impl Conn {
                     notes.push(f)
                 }
                 ConnMsg::Done { frame, close: c } => self.mark_done(frame, c),
-                ConnMsg::SessionCreated(_) => {}
+                ConnMsg::SessionCreated(_) | ConnMsg::Wake => {}
                 ConnMsg::Close(why) => close = Some(why),
             }
         }

@@ -9,10 +9,11 @@
 
 pub mod conn;
 pub mod frame;
+pub mod lane;
 pub mod order;
 pub mod peer;
 
-use crate::node::clients::{ConnEntry, ConnStats};
+use crate::node::clients::{ConnEntry, ConnStats, ConnTx};
 use crate::node::shared::Shared;
 use crate::tls::ClientTls;
 use conn::{ClientStream, X509Peer};
@@ -100,6 +101,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         };
         let max = shared.config.max_client_cnxns;
         let (tx, rx) = mpsc::unbounded_channel();
+        let lane = Arc::new(lane::ReplyLane::default());
         let (alive_tx, alive) = tokio::sync::watch::channel(());
         let stats = Arc::new(ConnStats::new());
         let id = shared.clients.next_conn_id();
@@ -130,7 +132,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
             reg.conns.insert(
                 id,
                 ConnEntry {
-                    tx,
+                    tx: ConnTx::new(tx, lane.clone()),
                     addr,
                     session: None,
                     session_timeout_ms: 0,
@@ -148,7 +150,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         tokio::spawn(async move {
             let _alive = alive_tx; // dropped when this connection's task ends
             match open_stream(stream, &kind).await {
-                Ok(s) => conn::serve(shared, s, addr, id, rx, stats).await,
+                Ok(s) => conn::serve(shared, s, addr, id, (rx, lane), stats).await,
                 Err(e) => {
                     crate::metrics::metrics().unsuccessful_handshake.inc();
                     shared

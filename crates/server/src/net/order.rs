@@ -235,6 +235,44 @@ impl<L, P, T> ReplyOrder<L, P, T> {
         MarkDone::NoneOutstanding
     }
 
+    /// The xids of the admitted requests when every one of them is a write-path
+    /// request still waiting for its reply that does not close the connection, and
+    /// nothing is held: then their replies may be written as they come, without the
+    /// queue (`net::lane`). `None` otherwise, or when nothing is admitted.
+    pub fn only_waiting_writes(&self) -> Option<impl Iterator<Item = i32> + '_> {
+        let only = !self.pending.is_empty()
+            && self.held.is_empty()
+            && self.locals_pending == 0
+            && self.pending.iter().all(|s| {
+                matches!(
+                    s,
+                    Slot::Pipeline {
+                        done: None,
+                        close: false,
+                        ..
+                    }
+                )
+            });
+        only.then(|| {
+            self.pending.iter().map(|s| match s {
+                Slot::Pipeline { xid, .. } | Slot::Local { xid, .. } => *xid,
+            })
+        })
+    }
+
+    /// Removes the oldest admitted request, a write-path request whose reply was
+    /// written without the queue (`net::lane`), and returns its xid and arrival.
+    /// `None` (and nothing removed) when the front is anything else.
+    pub fn pop_written(&mut self) -> Option<(i32, T)> {
+        if !matches!(self.pending.front()?, Slot::Pipeline { done: None, .. }) {
+            return None;
+        }
+        match self.pending.pop_front()? {
+            Slot::Pipeline { xid, received, .. } => Some((xid, received)),
+            Slot::Local { .. } => None,
+        }
+    }
+
     /// Whether the front request is one answered on the connection (a read, a ping...):
     /// it waits for nothing but the tree's read lock.
     pub fn front_is_local(&self) -> bool {
@@ -337,5 +375,44 @@ mod tests {
             .pop_answerable()
             .expect("the fault answers the read first");
         assert_eq!(xid_of(&s), 2);
+    }
+
+    #[test]
+    fn only_waiting_writes_may_be_answered_without_the_queue() {
+        let mut o: ReplyOrder<&str, &str, ()> = ReplyOrder::new();
+        let xids =
+            |o: &ReplyOrder<&str, &str, ()>| o.only_waiting_writes().map(|x| x.collect::<Vec<_>>());
+        assert_eq!(xids(&o), None, "nothing admitted");
+        o.push_pipeline(1, false, ());
+        o.push_pipeline(2, false, ());
+        assert_eq!(xids(&o), Some(vec![1, 2]));
+        // A reply already queued, a read, a closing request or a held request: no.
+        assert_eq!(o.mark_done(frame(1), false), MarkDone::Stored);
+        assert_eq!(xids(&o), None);
+        assert!(o.pop_answerable().is_some());
+        assert_eq!(xids(&o), Some(vec![2]));
+        o.local(3, "get", ());
+        assert_eq!(xids(&o), None);
+        o.hold_pipeline(4, "set", false, ());
+        assert_eq!(xids(&o), None);
+
+        let mut o: ReplyOrder<&str, &str, ()> = ReplyOrder::new();
+        o.push_pipeline(1, false, ());
+        o.push_pipeline(2, true, ());
+        assert_eq!(xids(&o), None, "closeSession waits for its task");
+    }
+
+    #[test]
+    fn a_written_reply_leaves_the_front_only() {
+        let mut o: ReplyOrder<&str, &str, u8> = ReplyOrder::new();
+        o.push_pipeline(1, false, 10);
+        o.push_pipeline(2, false, 20);
+        assert_eq!(o.pop_written(), Some((1, 10)));
+        assert_eq!(o.mark_done(frame(2), false), MarkDone::Stored);
+        assert_eq!(o.pop_written(), None, "its reply is queued, not written");
+        assert!(o.pop_answerable().is_some());
+        o.local(3, "get", 30);
+        assert_eq!(o.pop_written(), None, "a read is answered by the task");
+        assert_eq!(o.len(), 1);
     }
 }

@@ -300,7 +300,9 @@ impl Answers {
     /// Hands every held answer to its connection ([`crate::node::clients::Clients::send_each`]).
     fn deliver(self, shared: &Shared) {
         if !self.held.is_empty() {
-            shared.clients.send_each(self.held);
+            shared
+                .clients
+                .answer_each(self.held, &shared.stats.packets_sent);
         }
     }
 }

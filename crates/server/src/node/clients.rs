@@ -7,6 +7,7 @@
 //! connections) and is never held across an `.await` or while sending.
 
 use crate::auth::AuthInfo;
+use crate::net::lane::{ReplyLane, Written};
 use crate::watch::ConnId;
 use rzk_proto::{ErrorCode, SessionId};
 use std::collections::HashMap;
@@ -28,6 +29,35 @@ pub enum ConnMsg {
     /// Close now (session expired/closed elsewhere, moved to another connection,
     /// server shutting down).
     Close(&'static str),
+    /// Wakes the task: the applier wrote a reply only partly into the socket
+    /// (`net::lane`), and the task writes its rest when it reclaims the lane.
+    Wake,
+}
+
+/// The sending side of a connection's queue, and its reply lane (`net::lane`): every
+/// message queued disarms the lane first, so nothing written directly overtakes it.
+#[derive(Debug, Clone)]
+pub struct ConnTx {
+    chan: mpsc::UnboundedSender<ConnMsg>,
+    lane: Arc<ReplyLane>,
+}
+
+impl ConnTx {
+    /// A queue sender and the lane of the same connection.
+    pub fn new(chan: mpsc::UnboundedSender<ConnMsg>, lane: Arc<ReplyLane>) -> ConnTx {
+        ConnTx { chan, lane }
+    }
+
+    /// Queues `msg` for the connection's task (the lane disarmed first). Fails when the
+    /// task has ended.
+    pub fn send(&self, msg: ConnMsg) -> Result<(), mpsc::error::SendError<ConnMsg>> {
+        self.lane.disarm_then(|| self.chan.send(msg))
+    }
+
+    /// The connection's reply lane.
+    pub fn lane(&self) -> &Arc<ReplyLane> {
+        &self.lane
+    }
 }
 
 /// Per-connection counters (for `cons`/`stat`).
@@ -131,7 +161,7 @@ impl ConnStats {
 /// One live client connection.
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
-    pub tx: mpsc::UnboundedSender<ConnMsg>,
+    pub tx: ConnTx,
     pub addr: SocketAddr,
     pub session: Option<SessionId>,
     pub session_timeout_ms: i32,
@@ -154,10 +184,34 @@ impl ConnEntry {
     /// write path yet is sent after this.
     pub fn supersede(&mut self, why: &'static str) {
         self.session = None;
-        let _ = self.tx.send(ConnMsg::Close(why));
+        let _ = self.tx.send(ConnMsg::Close(why)); // disarms its reply lane too
         if !self.stats.superseded.swap(true, Ordering::Relaxed) {
             self.stats.stop_now.notify_one();
         }
+    }
+
+    /// Answers a request of this connection: a reply frame (not closing the connection)
+    /// is written straight into the socket when the connection's reply lane is armed
+    /// for it (`net::lane`), anything else is queued for its task. Returns whether it
+    /// reached the connection (`false`: its task has ended). A reply written here is
+    /// counted as sent (`packets_sent`: the server's count, `Stats::packets_sent`).
+    pub fn answer(&self, msg: ConnMsg, packets_sent: &AtomicU64) -> bool {
+        if let ConnMsg::Done {
+            frame,
+            close: false,
+        } = &msg
+        {
+            let written = self.tx.lane.write_reply(frame, || {
+                let _ = self.tx.chan.send(ConnMsg::Wake);
+            });
+            if written != Written::No {
+                crate::metrics::hooks::frame_sent(frame);
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                packets_sent.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        self.tx.send(msg).is_ok()
     }
 
     /// Queues a watch notification frame for this connection; `false` when it was dropped
@@ -178,6 +232,8 @@ impl ConnEntry {
                     "closing connection: over {MAX_QUEUED_NOTIFY_BYTES} bytes of watch notifications queued (the client does not read its socket)"
                 );
                 crate::metrics::metrics().connection_drop_count.inc();
+                // Nothing more is written to it, directly either.
+                self.tx.lane.disarm_then(|| ());
                 self.stats.stop_now.notify_one();
             }
             return false;
@@ -265,6 +321,23 @@ impl Clients {
             .count()
     }
 
+    /// Hands each answer to its connection ([`ConnEntry::answer`]: replies written
+    /// directly where the connection's lane allows), in the order given, under one hold
+    /// of the registry (writes into sockets never block). Answers to connections gone
+    /// are dropped.
+    pub fn answer_each(
+        &self,
+        msgs: impl IntoIterator<Item = (ConnId, ConnMsg)>,
+        packets_sent: &AtomicU64,
+    ) {
+        let reg = self.registry();
+        for (id, msg) in msgs {
+            if let Some(c) = reg.conns.get(&id) {
+                c.answer(msg, packets_sent);
+            }
+        }
+    }
+
     pub fn close_all(&self, why: &'static str) -> usize {
         let txs: Vec<_> = self
             .registry()
@@ -297,7 +370,7 @@ mod tests {
         let (_alive_tx, alive) = tokio::sync::watch::channel(());
         let addr: SocketAddr = ([127, 0, 0, 1], 1).into();
         let e = ConnEntry {
-            tx,
+            tx: ConnTx::new(tx, Arc::default()),
             addr,
             session: Some(SessionId(7)),
             session_timeout_ms: 30_000,

@@ -1,0 +1,283 @@
+//! The reply lane of a plaintext client connection: lets the applier write a write
+//! request's reply straight into the connection's socket, instead of handing it to the
+//! connection's task, which would wake only to copy it there.
+//!
+//! With one request in flight per session, a reply handed to the task costs a wake-up
+//! of a connection thread, a poll of the task and a `send` per request, and the reply
+//! waits until a connection thread gets a CPU (docs/TESTING.md, session 49). Written by
+//! the applier, it leaves as soon as its txn is applied, and the task wakes once per
+//! request (for the next one) instead of twice.
+//!
+//! The connection's task stays the owner of the session's reply order
+//! (`net::order::ReplyOrder`). It *arms* the lane only while it waits with nothing to do
+//! but wait for the replies of its admitted write requests: nothing buffered, nothing
+//! queued for it, no read, held request or closing request behind them. Armed, the lane
+//! holds the xids of those requests, oldest first; the applier may write exactly those
+//! replies, in that order, and only while the lane stays armed. Everything else still
+//! goes through the task's queue, and queuing anything for the task disarms the lane
+//! first, under the lane's lock (`node::clients::ConnTx`): so a reply written directly
+//! never overtakes a notification, a close or another reply queued before it, and the
+//! task, which disarms the lane ([`ReplyLane::reclaim`]) before it does anything after
+//! waking, never writes while the applier does. A reply only partly written (the socket
+//! buffer was full) disarms the lane and keeps its rest, and the task is woken: it
+//! writes the rest first thing when it reclaims the lane.
+//!
+//! The lane writes to the socket's descriptor with `MSG_DONTWAIT` (never blocks the
+//! applier) and `MSG_NOSIGNAL`. It borrows the descriptor (a duplicate would take a
+//! second descriptor per connection from the process's limit): the task closes the lane
+//! when the connection ends, before the socket is closed, and a write holds the lane's
+//! lock, so no write can reach a closed (or reused) descriptor. TLS connections have no
+//! lane. ZooKeeper's equivalent: none (its `NIOServerCnxn`
+//! queues every response for the selector thread); replies are the same bytes in the
+//! same order.
+
+use std::collections::VecDeque;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// See the module documentation. One per connection, shared by its task and its
+/// registry entry.
+#[derive(Debug, Default)]
+pub struct ReplyLane {
+    state: Mutex<LaneState>,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    /// The connection's socket (see [`ReplyLane::attach`]); `None` on TLS connections
+    /// and once the connection ended.
+    socket: Option<RawFd>,
+    /// Armed: the xids whose replies may be written directly, oldest first. Empty:
+    /// disarmed.
+    expect: VecDeque<i32>,
+    /// Replies written directly since the task last reclaimed the lane.
+    written: u32,
+    /// When the last of them was written.
+    written_at: Option<Instant>,
+    /// The unwritten end of the last of them, if the socket took only part of it.
+    rest: Option<Vec<u8>>,
+}
+
+/// What the lane did while it was armed ([`ReplyLane::reclaim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Replies written directly (their requests are answered), oldest first.
+    pub written: u32,
+    /// When the last one was written.
+    pub at: Option<Instant>,
+    /// The end of the last one, which the socket did not take: the task writes it
+    /// before anything else.
+    pub rest: Option<Vec<u8>>,
+}
+
+/// What [`ReplyLane::write_reply`] did with a reply frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The whole frame is in the socket.
+    Whole,
+    /// The socket took the first bytes; the lane keeps the rest for the connection's
+    /// task (see [`Reclaimed::rest`]) and is disarmed.
+    Part,
+    /// Nothing was written: the lane is not armed for this reply, or the socket took
+    /// nothing (full, or failed: the task finds out itself). Queue it for the task.
+    No,
+}
+
+impl ReplyLane {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives the lane the descriptor of the connection's plaintext socket.
+    ///
+    /// # Safety
+    /// `socket` must stay open until [`ReplyLane::close`] has returned: the caller
+    /// closes the lane before it drops the socket's last handle.
+    pub unsafe fn attach(&self, socket: RawFd) {
+        self.lock().socket = Some(socket);
+    }
+
+    /// Ends the lane for good: disarmed, and it forgets the socket. Called when the
+    /// connection's task ends, before the socket is closed; waits for a write in
+    /// progress.
+    pub fn close(&self) {
+        let mut s = self.lock();
+        s.expect.clear();
+        s.socket = None;
+    }
+
+    /// Arms the lane for the replies of `xids` (oldest first, not empty), unless
+    /// `queue_empty` (asked under the lane's lock) says something is queued for the task
+    /// or the lane has no socket. Returns whether it is armed.
+    pub fn arm(
+        &self,
+        xids: impl IntoIterator<Item = i32>,
+        queue_empty: impl FnOnce() -> bool,
+    ) -> bool {
+        let mut s = self.lock();
+        debug_assert!(
+            s.expect.is_empty() && s.written == 0,
+            "armed twice without a reclaim"
+        );
+        if s.socket.is_none() || !queue_empty() {
+            return false;
+        }
+        s.expect.extend(xids);
+        !s.expect.is_empty()
+    }
+
+    /// Disarms the lane and returns what was written while it was armed.
+    pub fn reclaim(&self) -> Reclaimed {
+        let mut s = self.lock();
+        s.expect.clear();
+        let r = Reclaimed {
+            written: s.written,
+            at: s.written_at,
+            rest: s.rest.take(),
+        };
+        s.written = 0;
+        s.written_at = None;
+        r
+    }
+
+    /// Runs `queue` (which queues a message for the connection's task) with the lane
+    /// disarmed first, under its lock: no reply is written directly after it.
+    pub fn disarm_then<R>(&self, queue: impl FnOnce() -> R) -> R {
+        let mut s = self.lock();
+        s.expect.clear();
+        queue()
+    }
+
+    /// Writes the reply frame `frame` (length prefix, reply header, body) into the
+    /// socket if the lane is armed for its xid. See [`Written`]. `wake` wakes the task
+    /// (queues a message for it) when the frame was only partly written; it runs under
+    /// the lane's lock, with the lane disarmed and the rest kept.
+    pub fn write_reply(&self, frame: &[u8], wake: impl FnOnce()) -> Written {
+        let xid = frame
+            .get(4..8)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes);
+        let mut s = self.lock();
+        if xid.is_none() || s.expect.front().copied() != xid {
+            // Not armed, or not for this reply (a fault in the write path's order,
+            // which the task's `mark_done` reports): the task gets it.
+            s.expect.clear();
+            return Written::No;
+        }
+        let Some(fd) = s.socket else {
+            s.expect.clear();
+            return Written::No;
+        };
+        // SAFETY: `attach`'s contract: the descriptor is open until `close`, which
+        // waits for this lock.
+        let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+        let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
+        match rustix::net::send(socket, frame, flags) {
+            Ok(n) if n == frame.len() => {
+                s.expect.pop_front();
+                s.written += 1;
+                s.written_at = Some(Instant::now());
+                Written::Whole
+            }
+            Ok(n) if n > 0 => {
+                s.expect.clear();
+                s.written += 1;
+                s.written_at = Some(Instant::now());
+                s.rest = Some(frame[n..].to_vec());
+                wake();
+                Written::Part
+            }
+            // Full (EAGAIN), or an error the task will meet on its own socket.
+            _ => {
+                s.expect.clear();
+                Written::No
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    fn frame(xid: i32, body: usize) -> Vec<u8> {
+        let mut f = ((12 + body) as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(&xid.to_be_bytes());
+        f.extend_from_slice(&[0u8; 8]);
+        f.extend(std::iter::repeat_n(7u8, body));
+        f
+    }
+
+    /// A connected pair: the lane writes into `server`'s socket, the test reads `client`.
+    fn pair() -> (ReplyLane, TcpStream, TcpStream) {
+        use std::os::fd::AsRawFd;
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (server, _) = l.accept().expect("accept");
+        server.set_nonblocking(true).expect("nonblocking");
+        let lane = ReplyLane::default();
+        // SAFETY: each test writes through the lane only while it holds `server`.
+        unsafe { lane.attach(server.as_raw_fd()) };
+        (lane, server, client)
+    }
+
+    #[test]
+    fn writes_only_the_armed_replies_in_order() {
+        let (lane, _server, mut client) = pair();
+        // Not armed: nothing is written.
+        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        assert!(lane.arm([1, 2], || true));
+        // Out of order: refused, and the lane is disarmed.
+        assert_eq!(lane.write_reply(&frame(2, 4), || {}), Written::No);
+        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        assert_eq!(lane.reclaim().written, 0);
+        assert!(lane.arm([1, 2], || true));
+        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::Whole);
+        assert_eq!(lane.write_reply(&frame(2, 4), || {}), Written::Whole);
+        // Past what it was armed for.
+        assert_eq!(lane.write_reply(&frame(3, 4), || {}), Written::No);
+        let r = lane.reclaim();
+        assert_eq!(r.written, 2);
+        assert!(r.at.is_some());
+        let mut got = vec![0u8; 2 * frame(1, 4).len()];
+        client.read_exact(&mut got).expect("read");
+        assert_eq!(got, [frame(1, 4), frame(2, 4)].concat());
+    }
+
+    #[test]
+    fn a_queued_message_or_a_close_disarms_it() {
+        let (lane, _server, _client) = pair();
+        // Something already queued for the task: not armed.
+        assert!(!lane.arm([1], || false));
+        assert!(lane.arm([1], || true));
+        lane.disarm_then(|| ());
+        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        lane.reclaim();
+        lane.close();
+        assert!(!lane.arm([1], || true));
+        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+    }
+
+    #[test]
+    fn a_full_socket_leaves_the_rest_to_the_task() {
+        let (lane, _server, mut client) = pair();
+        // Bigger than any loopback socket buffer: only a part fits.
+        let big = frame(9, 64 << 20);
+        assert!(lane.arm([9, 10], || true));
+        let mut woken = false;
+        assert_eq!(lane.write_reply(&big, || woken = true), Written::Part);
+        assert!(woken);
+        // Disarmed: the next reply goes to the task, behind the rest.
+        assert_eq!(lane.write_reply(&frame(10, 4), || {}), Written::No);
+        let r = lane.reclaim();
+        assert_eq!(r.written, 1);
+        let tail = r.rest.expect("the rest is kept for the task");
+        assert!(!tail.is_empty() && tail.len() < big.len());
+        let mut head = vec![0u8; big.len() - tail.len()];
+        client.read_exact(&mut head).expect("read");
+        assert_eq!(head[..], big[..head.len()]);
+    }
+}
