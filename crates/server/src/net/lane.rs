@@ -71,19 +71,6 @@ pub struct Reclaimed {
     pub rest: Option<Vec<u8>>,
 }
 
-/// What [`ReplyLane::write_reply`] did with a reply frame.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Written {
-    /// The whole frame is in the socket.
-    Whole,
-    /// The socket took the first bytes; the lane keeps the rest for the connection's
-    /// task (see [`Reclaimed::rest`]) and is disarmed.
-    Part,
-    /// Nothing was written: the lane is not armed for this reply, or the socket took
-    /// nothing (full, or failed: the task finds out itself). Queue it for the task.
-    No,
-}
-
 impl ReplyLane {
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -149,52 +136,88 @@ impl ReplyLane {
         queue()
     }
 
-    /// Writes the reply frame `frame` (length prefix, reply header, body) into the
-    /// socket if the lane is armed for its xid. See [`Written`]. `wake` wakes the task
-    /// (queues a message for it) when the frame was only partly written; it runs under
-    /// the lane's lock, with the lane disarmed and the rest kept.
-    pub fn write_reply(&self, frame: &[u8], wake: impl FnOnce()) -> Written {
-        let xid = frame
-            .get(4..8)
-            .and_then(|b| b.try_into().ok())
-            .map(i32::from_be_bytes);
+    /// Writes the reply frames `frames` (each: length prefix, reply header, body; one
+    /// connection's, oldest first) into the socket in one `sendmsg`, as far as the lane
+    /// is armed for their xids, in order. Returns how many of the first frames the lane
+    /// took: the caller queues the others for the task (the lane is then disarmed).
+    /// The last frame taken may have been cut by a full socket: the lane keeps its
+    /// rest for the task ([`Reclaimed::rest`]) and calls `wake` (which queues a message
+    /// to wake the task) under its lock. A frame not for the next armed xid (a fault in
+    /// the write path's order, which the task's `mark_done` reports), a full socket or
+    /// a failed write (the task meets the error on its own) leaves the frames to the
+    /// task.
+    pub fn write_replies(&self, frames: &[&[u8]], wake: impl FnOnce()) -> usize {
         let mut s = self.lock();
-        if xid.is_none() || s.expect.front().copied() != xid {
-            // Not armed, or not for this reply (a fault in the write path's order,
-            // which the task's `mark_done` reports): the task gets it.
-            s.expect.clear();
-            return Written::No;
-        }
         let Some(fd) = s.socket else {
             s.expect.clear();
-            return Written::No;
+            return 0;
         };
+        let eligible = frames
+            .iter()
+            .take(MAX_FRAMES_PER_WRITE)
+            .zip(&s.expect)
+            .take_while(|(f, want)| xid_of(f) == Some(**want))
+            .count();
+        if eligible == 0 {
+            s.expect.clear();
+            return 0;
+        }
+        let slices: Vec<std::io::IoSlice<'_>> = frames[..eligible]
+            .iter()
+            .map(|f| std::io::IoSlice::new(f))
+            .collect();
         // SAFETY: `attach`'s contract: the descriptor is open until `close`, which
         // waits for this lock.
         let socket = unsafe { BorrowedFd::borrow_raw(fd) };
         let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
-        match rustix::net::send(socket, frame, flags) {
-            Ok(n) if n == frame.len() => {
-                s.expect.pop_front();
-                s.written += 1;
-                s.written_at = Some(Instant::now());
-                Written::Whole
+        let sent = rustix::net::sendmsg(
+            socket,
+            &slices,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            flags,
+        );
+        // Full (EAGAIN), or an error the task will meet on its own socket.
+        let Ok(mut left) = sent else {
+            s.expect.clear();
+            return 0;
+        };
+        let mut taken = 0;
+        for f in &frames[..eligible] {
+            if left == 0 {
+                break;
             }
-            Ok(n) if n > 0 => {
-                s.expect.clear();
-                s.written += 1;
-                s.written_at = Some(Instant::now());
-                s.rest = Some(frame[n..].to_vec());
-                wake();
-                Written::Part
+            taken += 1;
+            if left < f.len() {
+                s.rest = Some(f[left..].to_vec());
+                break;
             }
-            // Full (EAGAIN), or an error the task will meet on its own socket.
-            _ => {
-                s.expect.clear();
-                Written::No
-            }
+            left -= f.len();
+            s.expect.pop_front();
         }
+        if taken > 0 {
+            s.written += u32::try_from(taken).unwrap_or(u32::MAX);
+            s.written_at = Some(Instant::now());
+        }
+        if s.rest.is_some() {
+            s.expect.clear();
+            wake();
+        } else if taken < frames.len() {
+            // The others go to the task, behind these.
+            s.expect.clear();
+        }
+        taken
     }
+}
+
+/// Most frames one `sendmsg` carries (below every system's `IOV_MAX`).
+const MAX_FRAMES_PER_WRITE: usize = 512;
+
+/// The xid of a reply frame (after its length prefix).
+fn xid_of(frame: &[u8]) -> Option<i32> {
+    frame
+        .get(4..8)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -224,27 +247,36 @@ mod tests {
         (lane, server, client)
     }
 
+    /// One frame, as `write_replies` takes them.
+    fn one(lane: &ReplyLane, f: &[u8]) -> usize {
+        lane.write_replies(&[f], || {})
+    }
+
     #[test]
     fn writes_only_the_armed_replies_in_order() {
         let (lane, _server, mut client) = pair();
         // Not armed: nothing is written.
-        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
-        assert!(lane.arm([1, 2], || true));
+        assert_eq!(one(&lane, &frame(1, 4)), 0);
+        assert!(lane.arm([1, 2, 3], || true));
         // Out of order: refused, and the lane is disarmed.
-        assert_eq!(lane.write_reply(&frame(2, 4), || {}), Written::No);
-        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        assert_eq!(one(&lane, &frame(2, 4)), 0);
+        assert_eq!(one(&lane, &frame(1, 4)), 0);
         assert_eq!(lane.reclaim().written, 0);
-        assert!(lane.arm([1, 2], || true));
-        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::Whole);
-        assert_eq!(lane.write_reply(&frame(2, 4), || {}), Written::Whole);
-        // Past what it was armed for.
-        assert_eq!(lane.write_reply(&frame(3, 4), || {}), Written::No);
+        assert!(lane.arm([1, 2, 3], || true));
+        assert_eq!(one(&lane, &frame(1, 4)), 1);
+        // Several at once, as far as they are armed for: 2 and 3, not 9.
+        let (f2, f3, f9) = (frame(2, 4), frame(3, 4), frame(9, 4));
+        assert_eq!(lane.write_replies(&[&f2, &f3, &f9], || {}), 2);
+        // Disarmed after a frame it did not take.
+        assert!(lane.reclaim().written == 3);
+        assert!(lane.arm([4], || true));
+        assert_eq!(one(&lane, &frame(5, 4)), 0);
+        assert_eq!(one(&lane, &frame(4, 4)), 0, "disarmed by the refused frame");
         let r = lane.reclaim();
-        assert_eq!(r.written, 2);
-        assert!(r.at.is_some());
-        let mut got = vec![0u8; 2 * frame(1, 4).len()];
+        assert_eq!(r.written, 0);
+        let mut got = vec![0u8; 3 * frame(1, 4).len()];
         client.read_exact(&mut got).expect("read");
-        assert_eq!(got, [frame(1, 4), frame(2, 4)].concat());
+        assert_eq!(got, [frame(1, 4), f2, f3].concat());
     }
 
     #[test]
@@ -254,30 +286,35 @@ mod tests {
         assert!(!lane.arm([1], || false));
         assert!(lane.arm([1], || true));
         lane.disarm_then(|| ());
-        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        assert_eq!(one(&lane, &frame(1, 4)), 0);
         lane.reclaim();
         lane.close();
         assert!(!lane.arm([1], || true));
-        assert_eq!(lane.write_reply(&frame(1, 4), || {}), Written::No);
+        assert_eq!(one(&lane, &frame(1, 4)), 0);
     }
 
     #[test]
     fn a_full_socket_leaves_the_rest_to_the_task() {
         let (lane, _server, mut client) = pair();
         // Bigger than any loopback socket buffer: only a part fits.
+        let small = frame(8, 4);
         let big = frame(9, 64 << 20);
-        assert!(lane.arm([9, 10], || true));
+        let after = frame(10, 4);
+        assert!(lane.arm([8, 9, 10], || true));
         let mut woken = false;
-        assert_eq!(lane.write_reply(&big, || woken = true), Written::Part);
+        assert_eq!(
+            lane.write_replies(&[&small, &big, &after], || woken = true),
+            2
+        );
         assert!(woken);
         // Disarmed: the next reply goes to the task, behind the rest.
-        assert_eq!(lane.write_reply(&frame(10, 4), || {}), Written::No);
+        assert_eq!(one(&lane, &after), 0);
         let r = lane.reclaim();
-        assert_eq!(r.written, 1);
+        assert_eq!(r.written, 2);
         let tail = r.rest.expect("the rest is kept for the task");
         assert!(!tail.is_empty() && tail.len() < big.len());
-        let mut head = vec![0u8; big.len() - tail.len()];
+        let mut head = vec![0u8; small.len() + big.len() - tail.len()];
         client.read_exact(&mut head).expect("read");
-        assert_eq!(head[..], big[..head.len()]);
+        assert_eq!(head, [&small[..], &big[..big.len() - tail.len()]].concat());
     }
 }

@@ -271,7 +271,7 @@ fn apply_chunk(
 
 /// The answers of a chunk's txns (replies, and closes of connections whose session
 /// expired or moved), held back until the chunk is applied and the write lock released,
-/// then handed to their connections together, in zxid order.
+/// then handed to their connections together, each connection's in zxid order.
 ///
 /// Per connection, everything still goes out in zxid order: a notification a later txn
 /// of the chunk fires on a connection first hands over that connection's held answers

@@ -7,7 +7,7 @@
 //! connections) and is never held across an `.await` or while sending.
 
 use crate::auth::AuthInfo;
-use crate::net::lane::{ReplyLane, Written};
+use crate::net::lane::ReplyLane;
 use crate::watch::ConnId;
 use rzk_proto::{ErrorCode, SessionId};
 use std::collections::HashMap;
@@ -190,28 +190,38 @@ impl ConnEntry {
         }
     }
 
-    /// Answers a request of this connection: a reply frame (not closing the connection)
-    /// is written straight into the socket when the connection's reply lane is armed
-    /// for it (`net::lane`), anything else is queued for its task. Returns whether it
-    /// reached the connection (`false`: its task has ended). A reply written here is
-    /// counted as sent (`packets_sent`: the server's count, `Stats::packets_sent`).
-    pub fn answer(&self, msg: ConnMsg, packets_sent: &AtomicU64) -> bool {
-        if let ConnMsg::Done {
-            frame,
-            close: false,
-        } = &msg
-        {
-            let written = self.tx.lane.write_reply(frame, || {
-                let _ = self.tx.chan.send(ConnMsg::Wake);
-            });
-            if written != Written::No {
-                crate::metrics::hooks::frame_sent(frame);
-                self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                packets_sent.fetch_add(1, Ordering::Relaxed);
-                return true;
+    /// Answers requests of this connection (`msgs`, oldest first): the leading reply
+    /// frames that do not close the connection are written straight into the socket,
+    /// in one write, as far as the connection's reply lane is armed for them
+    /// (`net::lane`); the rest is queued for its task. A reply written here is counted
+    /// as sent (`packets_sent`: the server's count, `Stats::packets_sent`).
+    pub fn answer(&self, msgs: impl IntoIterator<Item = ConnMsg>, packets_sent: &AtomicU64) {
+        let mut msgs = msgs.into_iter().peekable();
+        let mut replies: Vec<Vec<u8>> = Vec::new();
+        while let Some(ConnMsg::Done { close: false, .. }) = msgs.peek() {
+            if let Some(ConnMsg::Done { frame, .. }) = msgs.next() {
+                replies.push(frame);
             }
         }
-        self.tx.send(msg).is_ok()
+        let mut taken = 0;
+        if !replies.is_empty() {
+            let frames: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
+            taken = self.tx.lane.write_replies(&frames, || {
+                let _ = self.tx.chan.send(ConnMsg::Wake);
+            });
+            for f in &frames[..taken] {
+                crate::metrics::hooks::frame_sent(f);
+            }
+            self.stats.sent.fetch_add(taken as u64, Ordering::Relaxed);
+            packets_sent.fetch_add(taken as u64, Ordering::Relaxed);
+        }
+        let queued = replies.into_iter().skip(taken).map(|frame| ConnMsg::Done {
+            frame,
+            close: false,
+        });
+        for m in queued.chain(msgs) {
+            let _ = self.tx.send(m);
+        }
     }
 
     /// Queues a watch notification frame for this connection; `false` when it was dropped
@@ -321,19 +331,21 @@ impl Clients {
             .count()
     }
 
-    /// Hands each answer to its connection ([`ConnEntry::answer`]: replies written
-    /// directly where the connection's lane allows), in the order given, under one hold
-    /// of the registry (writes into sockets never block). Answers to connections gone
-    /// are dropped.
-    pub fn answer_each(
-        &self,
-        msgs: impl IntoIterator<Item = (ConnId, ConnMsg)>,
-        packets_sent: &AtomicU64,
-    ) {
+    /// Hands each answer to its connection, each connection's in the order given
+    /// ([`ConnEntry::answer`]: its replies written directly, in one write, where its
+    /// lane allows), under one hold of the registry (writes into sockets never block).
+    /// Connections are served one after the other; answers to connections gone are
+    /// dropped.
+    pub fn answer_each(&self, mut msgs: Vec<(ConnId, ConnMsg)>, packets_sent: &AtomicU64) {
+        // Stable: each connection's answers keep their order.
+        msgs.sort_by_key(|(id, _)| *id);
         let reg = self.registry();
-        for (id, msg) in msgs {
-            if let Some(c) = reg.conns.get(&id) {
-                c.answer(msg, packets_sent);
+        let mut msgs = msgs.into_iter().peekable();
+        while let Some(&(id, _)) = msgs.peek() {
+            let mine = std::iter::from_fn(|| msgs.next_if(|(c, _)| *c == id)).map(|(_, m)| m);
+            match reg.conns.get(&id) {
+                Some(c) => c.answer(mine, packets_sent),
+                None => mine.for_each(drop),
             }
         }
     }
