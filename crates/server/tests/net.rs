@@ -722,6 +722,44 @@ async fn write_replies_cut_by_a_full_socket_keep_their_order_and_bytes() {
     server.stop();
 }
 
+/// A write answered through the reply lane (`net::lane`: the applier writes the reply
+/// while the connection's task sleeps) is accounted for when its reply leaves, not when
+/// the client next sends something: the server's outstanding count, the connection's
+/// queue and its last zxid (ZooKeeper's lzxid is every response's) are up to date while
+/// the client sends nothing more (found by a break-it review: `Outstanding: 1` until the
+/// next ping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_answered_through_the_lane_is_accounted_when_its_reply_leaves() {
+    let mut server = TestServer::builder()
+        .configure(|c| {
+            c.four_letter_whitelist = rzk_server::config::FourLetterWhitelist::parse("srvr,cons")
+        })
+        .start();
+    let addr = server.addr();
+    let mut c = RawClient::connect(addr, 30_000).await;
+    assert_eq!(c.create("/s", b"", 0).await.0, 0);
+    let mut last = None;
+    for i in 0..5 {
+        last = Some(
+            c.set_data("/s", format!("{i}").as_bytes(), -1)
+                .await
+                .unwrap(),
+        );
+    }
+    let mzxid = last.unwrap().mzxid;
+    let session = format!("sid=0x{:x},", c.session_id());
+    let srvr = four_letter(addr, "srvr").unwrap();
+    assert!(srvr.contains("\nOutstanding: 0\n"), "{srvr}");
+    let cons = four_letter(addr, "cons").unwrap();
+    let line = cons
+        .lines()
+        .find(|l| l.contains(&session))
+        .unwrap_or_else(|| panic!("{cons}"));
+    assert!(line.contains("(queued=0,"), "{line}");
+    assert!(line.contains(&format!(",lzxid=0x{mzxid:x},")), "{line}");
+    server.stop();
+}
+
 /// A session re-attaching while its old connection is stuck writing to a client that
 /// reads nothing (both socket buffers full) is answered at once, and the old connection
 /// is dropped, as ZooKeeper closes it. The old connection's task stayed blocked in its

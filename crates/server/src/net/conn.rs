@@ -222,8 +222,8 @@ pub async fn serve(
             }
         )),
     };
-    // Nothing more is written directly; the lane's descriptor closes.
-    conn.lane.close();
+    // Nothing more is written directly.
+    conn.end_lane();
     // Dropped at once: nothing more is flushed to a client that may not read.
     let dropped =
         stats.overflowed.load(Ordering::Relaxed) || stats.superseded.load(Ordering::Relaxed);
@@ -315,7 +315,7 @@ struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.lane.close();
+        self.end_lane();
         let left = self.counted.get();
         if left > 0 {
             self.shared
@@ -335,6 +335,14 @@ impl Conn {
             .stats
             .outstanding
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` counted requests were answered and taken off the server's count by whoever
+    /// answered them (the applier, through the reply lane).
+    fn forget_counted(&self, n: u32) {
+        let left = self.counted.get();
+        debug_assert!(left >= i64::from(n), "more requests answered than counted");
+        self.counted.set(left.saturating_sub(i64::from(n)).max(0));
     }
 
     /// A counted request was answered.
@@ -459,6 +467,14 @@ impl Conn {
         }
     }
 
+    /// Closes the reply lane for good (the connection ends), taking what it answered
+    /// since the last wait off the outstanding count first.
+    fn end_lane(&mut self) {
+        let r = self.lane.reclaim();
+        self.forget_written(&r);
+        self.lane.close();
+    }
+
     /// Arms the reply lane (`net::lane`) before the task waits, when all it waits for is
     /// the replies of admitted writes: nothing buffered, nothing queued (checked under
     /// the lane's lock), no read or held request. Returns whether it is armed.
@@ -473,31 +489,37 @@ impl Conn {
         self.lane.arm(xids, || msgs.is_empty())
     }
 
-    /// Disarms the reply lane after a wait and answers, in the session's order, the
-    /// requests whose replies it wrote meanwhile (their latency, counts and the
-    /// connection's last I/O); the end of a reply it wrote only partly is written first.
+    /// Disarms the reply lane after a wait and takes the requests whose replies it
+    /// wrote meanwhile off the session's order (the writer accounted for them: sent,
+    /// latency, outstanding); the end of a reply it wrote only partly is written first.
     async fn reclaim_lane(&mut self) -> Result<(), ConnError> {
         let r = self.lane.reclaim();
         if let Some(rest) = &r.rest {
             self.wr.write_all(rest).await?;
         }
+        self.forget_written(&r);
+        Ok(())
+    }
+
+    /// Takes the requests the reply lane answered (`r`) off the session's order and
+    /// this connection's count of outstanding requests.
+    fn forget_written(&mut self, r: &crate::net::lane::Reclaimed) {
         if r.written == 0 {
-            return Ok(());
+            return;
         }
-        let at = r.at.unwrap_or_else(Instant::now);
-        let at = (at, crate::node::lifecycle::wall_ms());
-        self.last_io = at.0;
+        if let Some(at) = r.at {
+            self.last_io = at;
+        }
+        self.forget_counted(r.written);
         for _ in 0..r.written {
-            let Some((_, received)) = self.order.pop_written() else {
+            if self.order.pop_written().is_none() {
                 debug_assert!(false, "the lane wrote a reply the order did not expect");
                 break;
-            };
-            self.finish_request(received, true, at);
+            }
         }
         self.stats
             .queued
             .store(self.order.len() as u64, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Whether a read at `now` comes after the connection sat idle (nothing outstanding,
@@ -573,14 +595,8 @@ impl Conn {
     /// A request answered at `at` (monotonic, and `at_wall_ms` on the wall clock: one
     /// reading serves every reply written together); `write`: it went through the
     /// write pipeline.
-    fn finish_request(&self, received: Instant, write: bool, (at, at_wall_ms): (Instant, i64)) {
-        let ms = at.saturating_duration_since(received).as_millis() as u64;
-        crate::metrics::hooks::request_done(ms, write);
-        self.stats.record_latency(ms);
-        self.stats
-            .last_response_ms
-            .store(at_wall_ms, Ordering::Relaxed);
-        self.shared.stats.record_latency(ms);
+    fn finish_request(&self, received: Instant, write: bool, at: (Instant, i64)) {
+        self.stats.answered(&self.shared.stats, received, at, write);
         self.uncount_request();
     }
 
@@ -1200,6 +1216,7 @@ impl Conn {
                     ..
                 } => {
                     self.send_frame(&frame).await?;
+                    self.stats.reply_sent(&frame);
                     self.finish_request(received, true, at);
                     if close {
                         return Err(ConnError::Closed("session closed"));

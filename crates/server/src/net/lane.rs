@@ -48,9 +48,9 @@ struct LaneState {
     /// The connection's socket (see [`ReplyLane::attach`]); `None` on TLS connections
     /// and once the connection ended.
     socket: Option<RawFd>,
-    /// Armed: the xids whose replies may be written directly, oldest first. Empty:
-    /// disarmed.
-    expect: VecDeque<i32>,
+    /// Armed: the xids whose replies may be written directly, oldest first, each with
+    /// when its request arrived. Empty: disarmed.
+    expect: VecDeque<(i32, Instant)>,
     /// Replies written directly since the task last reclaimed the lane.
     written: u32,
     /// When the last of them was written.
@@ -94,12 +94,13 @@ impl ReplyLane {
         s.socket = None;
     }
 
-    /// Arms the lane for the replies of `xids` (oldest first, not empty), unless
-    /// `queue_empty` (asked under the lane's lock) says something is queued for the task
-    /// or the lane has no socket. Returns whether it is armed.
+    /// Arms the lane for the replies of `xids` (oldest first, not empty; each with when
+    /// its request arrived), unless `queue_empty` (asked under the lane's lock) says
+    /// something is queued for the task or the lane has no socket. Returns whether it
+    /// is armed.
     pub fn arm(
         &self,
-        xids: impl IntoIterator<Item = i32>,
+        xids: impl IntoIterator<Item = (i32, Instant)>,
         queue_empty: impl FnOnce() -> bool,
     ) -> bool {
         let mut s = self.lock();
@@ -145,8 +146,14 @@ impl ReplyLane {
     /// to wake the task) under its lock. A frame not for the next armed xid (a fault in
     /// the write path's order, which the task's `mark_done` reports), a full socket or
     /// a failed write (the task meets the error on its own) leaves the frames to the
-    /// task.
-    pub fn write_replies(&self, frames: &[&[u8]], wake: impl FnOnce()) -> usize {
+    /// task. `answered` is called, under the lane's lock, with each taken frame and when
+    /// its request arrived (so the request's latency is known when its reply leaves).
+    pub fn write_replies(
+        &self,
+        frames: &[&[u8]],
+        wake: impl FnOnce(),
+        mut answered: impl FnMut(&[u8], Instant),
+    ) -> usize {
         let mut s = self.lock();
         let Some(fd) = s.socket else {
             s.expect.clear();
@@ -156,7 +163,7 @@ impl ReplyLane {
             .iter()
             .take(MAX_FRAMES_PER_WRITE)
             .zip(&s.expect)
-            .take_while(|(f, want)| xid_of(f) == Some(**want))
+            .take_while(|(f, (want, _))| xid_of(f) == Some(*want))
             .count();
         if eligible == 0 {
             s.expect.clear();
@@ -189,10 +196,15 @@ impl ReplyLane {
             taken += 1;
             if left < f.len() {
                 s.rest = Some(f[left..].to_vec());
+                if let Some(&(_, received)) = s.expect.front() {
+                    answered(f, received);
+                }
                 break;
             }
             left -= f.len();
-            s.expect.pop_front();
+            if let Some((_, received)) = s.expect.pop_front() {
+                answered(f, received);
+            }
         }
         if taken > 0 {
             s.written += u32::try_from(taken).unwrap_or(u32::MAX);
@@ -247,9 +259,14 @@ mod tests {
         (lane, server, client)
     }
 
+    /// `xids` as `arm` takes them.
+    fn armed(xids: &[i32]) -> Vec<(i32, Instant)> {
+        xids.iter().map(|&x| (x, Instant::now())).collect()
+    }
+
     /// One frame, as `write_replies` takes them.
     fn one(lane: &ReplyLane, f: &[u8]) -> usize {
-        lane.write_replies(&[f], || {})
+        lane.write_replies(&[f], || {}, |_, _| {})
     }
 
     #[test]
@@ -257,19 +274,19 @@ mod tests {
         let (lane, _server, mut client) = pair();
         // Not armed: nothing is written.
         assert_eq!(one(&lane, &frame(1, 4)), 0);
-        assert!(lane.arm([1, 2, 3], || true));
+        assert!(lane.arm(armed(&[1, 2, 3]), || true));
         // Out of order: refused, and the lane is disarmed.
         assert_eq!(one(&lane, &frame(2, 4)), 0);
         assert_eq!(one(&lane, &frame(1, 4)), 0);
         assert_eq!(lane.reclaim().written, 0);
-        assert!(lane.arm([1, 2, 3], || true));
+        assert!(lane.arm(armed(&[1, 2, 3]), || true));
         assert_eq!(one(&lane, &frame(1, 4)), 1);
         // Several at once, as far as they are armed for: 2 and 3, not 9.
         let (f2, f3, f9) = (frame(2, 4), frame(3, 4), frame(9, 4));
-        assert_eq!(lane.write_replies(&[&f2, &f3, &f9], || {}), 2);
+        assert_eq!(lane.write_replies(&[&f2, &f3, &f9], || {}, |_, _| {}), 2);
         // Disarmed after a frame it did not take.
         assert!(lane.reclaim().written == 3);
-        assert!(lane.arm([4], || true));
+        assert!(lane.arm(armed(&[4]), || true));
         assert_eq!(one(&lane, &frame(5, 4)), 0);
         assert_eq!(one(&lane, &frame(4, 4)), 0, "disarmed by the refused frame");
         let r = lane.reclaim();
@@ -283,13 +300,13 @@ mod tests {
     fn a_queued_message_or_a_close_disarms_it() {
         let (lane, _server, _client) = pair();
         // Something already queued for the task: not armed.
-        assert!(!lane.arm([1], || false));
-        assert!(lane.arm([1], || true));
+        assert!(!lane.arm(armed(&[1]), || false));
+        assert!(lane.arm(armed(&[1]), || true));
         lane.disarm_then(|| ());
         assert_eq!(one(&lane, &frame(1, 4)), 0);
         lane.reclaim();
         lane.close();
-        assert!(!lane.arm([1], || true));
+        assert!(!lane.arm(armed(&[1]), || true));
         assert_eq!(one(&lane, &frame(1, 4)), 0);
     }
 
@@ -300,13 +317,19 @@ mod tests {
         let small = frame(8, 4);
         let big = frame(9, 64 << 20);
         let after = frame(10, 4);
-        assert!(lane.arm([8, 9, 10], || true));
+        assert!(lane.arm(armed(&[8, 9, 10]), || true));
         let mut woken = false;
+        let mut answered = Vec::new();
         assert_eq!(
-            lane.write_replies(&[&small, &big, &after], || woken = true),
+            lane.write_replies(
+                &[&small, &big, &after],
+                || woken = true,
+                |f, _| answered.push(xid_of(f))
+            ),
             2
         );
         assert!(woken);
+        assert_eq!(answered, [Some(8), Some(9)]);
         // Disarmed: the next reply goes to the task, behind the rest.
         assert_eq!(one(&lane, &after), 0);
         let r = lane.reclaim();

@@ -235,11 +235,14 @@ impl<L, P, T> ReplyOrder<L, P, T> {
         MarkDone::NoneOutstanding
     }
 
-    /// The xids of the admitted requests when every one of them is a write-path
-    /// request still waiting for its reply that does not close the connection, and
-    /// nothing is held: then their replies may be written as they come, without the
-    /// queue (`net::lane`). `None` otherwise, or when nothing is admitted.
-    pub fn only_waiting_writes(&self) -> Option<impl Iterator<Item = i32> + '_> {
+    /// The xids (and arrivals) of the admitted requests when every one of them is a
+    /// write-path request still waiting for its reply that does not close the
+    /// connection, and nothing is held: then their replies may be written as they come,
+    /// without the queue (`net::lane`). `None` otherwise, or when nothing is admitted.
+    pub fn only_waiting_writes(&self) -> Option<impl Iterator<Item = (i32, T)> + '_>
+    where
+        T: Copy,
+    {
         let only = !self.pending.is_empty()
             && self.held.is_empty()
             && self.locals_pending == 0
@@ -255,7 +258,9 @@ impl<L, P, T> ReplyOrder<L, P, T> {
             });
         only.then(|| {
             self.pending.iter().map(|s| match s {
-                Slot::Pipeline { xid, .. } | Slot::Local { xid, .. } => *xid,
+                Slot::Pipeline { xid, received, .. } | Slot::Local { xid, received, .. } => {
+                    (*xid, *received)
+                }
             })
         })
     }
@@ -380,8 +385,10 @@ mod tests {
     #[test]
     fn only_waiting_writes_may_be_answered_without_the_queue() {
         let mut o: ReplyOrder<&str, &str, ()> = ReplyOrder::new();
-        let xids =
-            |o: &ReplyOrder<&str, &str, ()>| o.only_waiting_writes().map(|x| x.collect::<Vec<_>>());
+        let xids = |o: &ReplyOrder<&str, &str, ()>| {
+            o.only_waiting_writes()
+                .map(|x| x.map(|(xid, ())| xid).collect::<Vec<_>>())
+        };
         assert_eq!(xids(&o), None, "nothing admitted");
         o.push_pipeline(1, false, ());
         o.push_pipeline(2, false, ());

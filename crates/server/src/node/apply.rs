@@ -300,9 +300,7 @@ impl Answers {
     /// Hands every held answer to its connection ([`crate::node::clients::Clients::send_each`]).
     fn deliver(self, shared: &Shared) {
         if !self.held.is_empty() {
-            shared
-                .clients
-                .answer_each(self.held, &shared.stats.packets_sent);
+            shared.clients.answer_each(self.held, &shared.stats);
         }
     }
 }

@@ -149,6 +149,34 @@ impl ConnStats {
         self.last_op.store(Self::NO_OP, Ordering::Relaxed);
     }
 
+    /// A request of this connection received at `received` was answered at `at`
+    /// (monotonic; `at_wall_ms` on the wall clock): its latency on this connection
+    /// (`cons`), on the server (`server`: `srvr`, `mntr`) and in the metrics, and the
+    /// last response time. `write`: it went through the write pipeline. ZooKeeper's
+    /// `ServerCnxn.updateStatsForResponse` (the outstanding count is the caller's).
+    pub fn answered(
+        &self,
+        server: &crate::node::stats::ServerStats,
+        received: std::time::Instant,
+        (at, at_wall_ms): (std::time::Instant, i64),
+        write: bool,
+    ) {
+        let ms = at.saturating_duration_since(received).as_millis() as u64;
+        crate::metrics::hooks::request_done(ms, write);
+        self.record_latency(ms);
+        self.last_response_ms.store(at_wall_ms, Ordering::Relaxed);
+        server.record_latency(ms);
+    }
+
+    /// A reply frame (length prefix, reply header, body) left: its zxid is the
+    /// connection's last (`cons`' lzxid, as ZooKeeper records every response's).
+    pub fn reply_sent(&self, frame: &[u8]) {
+        if let Some(z) = frame.get(8..16).and_then(|b| b.try_into().ok()) {
+            self.last_zxid
+                .store(i64::from_be_bytes(z), Ordering::Relaxed);
+        }
+    }
+
     pub fn record_latency(&self, ms: u64) {
         self.last_latency_ms.store(ms, Ordering::Relaxed);
         self.min_latency_ms.fetch_min(ms, Ordering::Relaxed);
@@ -193,9 +221,14 @@ impl ConnEntry {
     /// Answers requests of this connection (`msgs`, oldest first): the leading reply
     /// frames that do not close the connection are written straight into the socket,
     /// in one write, as far as the connection's reply lane is armed for them
-    /// (`net::lane`); the rest is queued for its task. A reply written here is counted
-    /// as sent (`packets_sent`: the server's count, `Stats::packets_sent`).
-    pub fn answer(&self, msgs: impl IntoIterator<Item = ConnMsg>, packets_sent: &AtomicU64) {
+    /// (`net::lane`); the rest is queued for its task. A request answered here is
+    /// accounted for here, as the task would when it writes a reply: sent, latency,
+    /// no longer outstanding (`server`: the server's counters).
+    pub fn answer(
+        &self,
+        msgs: impl IntoIterator<Item = ConnMsg>,
+        server: &crate::node::stats::ServerStats,
+    ) {
         let mut msgs = msgs.into_iter().peekable();
         let mut replies: Vec<Vec<u8>> = Vec::new();
         while let Some(ConnMsg::Done { close: false, .. }) = msgs.peek() {
@@ -206,14 +239,32 @@ impl ConnEntry {
         let mut taken = 0;
         if !replies.is_empty() {
             let frames: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
-            taken = self.tx.lane.write_replies(&frames, || {
-                let _ = self.tx.chan.send(ConnMsg::Wake);
-            });
-            for f in &frames[..taken] {
-                crate::metrics::hooks::frame_sent(f);
-            }
+            let mut clock = None;
+            taken = self.tx.lane.write_replies(
+                &frames,
+                || {
+                    let _ = self.tx.chan.send(ConnMsg::Wake);
+                },
+                |frame, received| {
+                    let at = *clock.get_or_insert_with(|| {
+                        (std::time::Instant::now(), crate::node::lifecycle::wall_ms())
+                    });
+                    crate::metrics::hooks::frame_sent(frame);
+                    self.stats.reply_sent(frame);
+                    self.stats.answered(server, received, at, true);
+                    server.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    let _ =
+                        self.stats
+                            .queued
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                                q.checked_sub(1)
+                            });
+                },
+            );
             self.stats.sent.fetch_add(taken as u64, Ordering::Relaxed);
-            packets_sent.fetch_add(taken as u64, Ordering::Relaxed);
+            server
+                .packets_sent
+                .fetch_add(taken as u64, Ordering::Relaxed);
         }
         let queued = replies.into_iter().skip(taken).map(|frame| ConnMsg::Done {
             frame,
@@ -336,7 +387,11 @@ impl Clients {
     /// lane allows), under one hold of the registry (writes into sockets never block).
     /// Connections are served one after the other; answers to connections gone are
     /// dropped.
-    pub fn answer_each(&self, mut msgs: Vec<(ConnId, ConnMsg)>, packets_sent: &AtomicU64) {
+    pub fn answer_each(
+        &self,
+        mut msgs: Vec<(ConnId, ConnMsg)>,
+        server: &crate::node::stats::ServerStats,
+    ) {
         // Stable: each connection's answers keep their order.
         msgs.sort_by_key(|(id, _)| *id);
         let reg = self.registry();
@@ -344,7 +399,7 @@ impl Clients {
         while let Some(&(id, _)) = msgs.peek() {
             let mine = std::iter::from_fn(|| msgs.next_if(|(c, _)| *c == id)).map(|(_, m)| m);
             match reg.conns.get(&id) {
-                Some(c) => c.answer(mine, packets_sent),
+                Some(c) => c.answer(mine, server),
                 None => mine.for_each(drop),
             }
         }
