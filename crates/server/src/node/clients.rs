@@ -53,11 +53,6 @@ impl ConnTx {
     pub fn send(&self, msg: ConnMsg) -> Result<(), mpsc::error::SendError<ConnMsg>> {
         self.lane.disarm_then(|| self.chan.send(msg))
     }
-
-    /// The connection's reply lane.
-    pub fn lane(&self) -> &Arc<ReplyLane> {
-        &self.lane
-    }
 }
 
 /// Per-connection counters (for `cons`/`stat`).
