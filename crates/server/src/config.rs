@@ -1939,20 +1939,23 @@ mod tests {
         }
     }
 
+    /// Loads a zoo.cfg of `lines` (after `dataDir`, which is a fresh directory holding
+    /// `myid`) as a member does.
+    fn load_member(myid: &str, lines: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("myid"), myid).unwrap();
+        let cfgp = dir.path().join("zoo.cfg");
+        std::fs::write(&cfgp, format!("dataDir={}\n{lines}", dir.path().display())).unwrap();
+        Config::load(&cfgp)
+    }
+
     #[test]
     fn myid_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
-        let cfgp = dir.path().join("zoo.cfg");
-        std::fs::write(
-            &cfgp,
-            format!(
-                "dataDir={}\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\n",
-                dir.path().display()
-            ),
+        let c = load_member(
+            "2\n",
+            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\n",
         )
         .unwrap();
-        let c = Config::load(&cfgp).unwrap();
         assert_eq!(c.my_id, Some(ServerId(2)));
         assert_eq!(c.server_id(), ServerId(2));
     }
@@ -1962,19 +1965,11 @@ mod tests {
     #[test]
     fn client_port_and_the_server_lines_client_address() {
         let load = |keys: &str, client: &str| {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("myid"), "1\n").unwrap();
-            let cfgp = dir.path().join("zoo.cfg");
-            std::fs::write(
-                &cfgp,
-                format!(
-                    "dataDir={}\ninitLimit=5\nsyncLimit=2\n{keys}\n\
-                     server.1=127.0.0.1:1:2:participant;{client}\nserver.2=b:1:2\n",
-                    dir.path().display()
-                ),
-            )
-            .unwrap();
-            Config::load(&cfgp).map(|c| c.client_addr().to_string())
+            let lines = format!(
+                "initLimit=5\nsyncLimit=2\n{keys}\n\
+                 server.1=127.0.0.1:1:2:participant;{client}\nserver.2=b:1:2\n"
+            );
+            load_member("1\n", &lines).map(|c| c.client_addr().to_string())
         };
         // The line alone, and the line agreeing with clientPort: the line's address.
         assert_eq!(load("", "127.0.0.1:2181").unwrap(), "127.0.0.1:2181");

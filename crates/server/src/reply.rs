@@ -93,6 +93,17 @@ pub fn reply_frame(xid: i32, zxid: Zxid, err: i32, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The xid of a reply frame (as [`reply_frame`] lays it out: length, xid, zxid, err,
+/// body); `None` for a frame too short to have one.
+pub fn frame_xid(frame: &[u8]) -> Option<i32> {
+    frame.get(4..8)?.try_into().ok().map(i32::from_be_bytes)
+}
+
+/// The zxid of a reply frame (see [`frame_xid`]).
+pub fn frame_zxid(frame: &[u8]) -> Option<i64> {
+    frame.get(8..16)?.try_into().ok().map(i64::from_be_bytes)
+}
+
 /// A watch notification frame (ZooKeeper 3.8 sends zxid -1).
 pub fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
     reply_frame(xid::NOTIFICATION, Zxid(-1), 0, &ev.to_bytes())

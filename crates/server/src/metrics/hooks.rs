@@ -424,10 +424,7 @@ pub fn frame_sent(frame: &[u8]) {
     }
     let size = frame.len().saturating_sub(crate::net::frame::LEN_PREFIX);
     super::response_sizes().record(size);
-    match frame
-        .get(4..8)
-        .map(|x| i32::from_be_bytes([x[0], x[1], x[2], x[3]]))
-    {
+    match crate::reply::frame_xid(frame) {
         Some(rzk_proto::opcode::xid::NOTIFICATION) => metrics().watch_bytes.add(size as u64),
         Some(rzk_proto::opcode::xid::PING | rzk_proto::opcode::xid::AUTH) => {}
         _ => metrics().response_bytes.add(size as u64),

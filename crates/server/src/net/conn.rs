@@ -566,12 +566,7 @@ impl Conn {
 
     async fn send_frame(&mut self, frame: &[u8]) -> Result<(), ConnError> {
         self.wr.write_all(frame).await?;
-        crate::metrics::hooks::frame_sent(frame);
-        self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .stats
-            .packets_sent
-            .fetch_add(1, Ordering::Relaxed);
+        self.stats.frame_sent(&self.shared.stats, frame);
         Ok(())
     }
 

@@ -148,9 +148,9 @@ impl ReplyLane {
     /// a failed write (the task meets the error on its own) leaves the frames to the
     /// task. `answered` is called, under the lane's lock, with each taken frame and when
     /// its request arrived (so the request's latency is known when its reply leaves).
-    pub fn write_replies(
+    pub fn write_replies<F: AsRef<[u8]>>(
         &self,
-        frames: &[&[u8]],
+        frames: &[F],
         wake: impl FnOnce(),
         mut answered: impl FnMut(&[u8], Instant),
     ) -> usize {
@@ -163,7 +163,7 @@ impl ReplyLane {
             .iter()
             .take(MAX_FRAMES_PER_WRITE)
             .zip(&s.expect)
-            .take_while(|(f, (want, _))| xid_of(f) == Some(*want))
+            .take_while(|(f, (want, _))| crate::reply::frame_xid(f.as_ref()) == Some(*want))
             .count();
         if eligible == 0 {
             s.expect.clear();
@@ -171,7 +171,7 @@ impl ReplyLane {
         }
         let slices: Vec<std::io::IoSlice<'_>> = frames[..eligible]
             .iter()
-            .map(|f| std::io::IoSlice::new(f))
+            .map(|f| std::io::IoSlice::new(f.as_ref()))
             .collect();
         // SAFETY: `attach`'s contract: the descriptor is open until `close`, which
         // waits for this lock.
@@ -190,6 +190,7 @@ impl ReplyLane {
         };
         let mut taken = 0;
         for f in &frames[..eligible] {
+            let f = f.as_ref();
             if left == 0 {
                 break;
             }
@@ -223,14 +224,6 @@ impl ReplyLane {
 
 /// Most frames one `sendmsg` carries (below every system's `IOV_MAX`).
 const MAX_FRAMES_PER_WRITE: usize = 512;
-
-/// The xid of a reply frame (after its length prefix).
-fn xid_of(frame: &[u8]) -> Option<i32> {
-    frame
-        .get(4..8)
-        .and_then(|b| b.try_into().ok())
-        .map(i32::from_be_bytes)
-}
 
 #[cfg(test)]
 mod tests {
@@ -324,7 +317,7 @@ mod tests {
             lane.write_replies(
                 &[&small, &big, &after],
                 || woken = true,
-                |f, _| answered.push(xid_of(f))
+                |f, _| answered.push(crate::reply::frame_xid(f))
             ),
             2
         );

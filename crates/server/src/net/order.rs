@@ -208,10 +208,7 @@ impl<L, P, T> ReplyOrder<L, P, T> {
     /// Stores the write path's reply `frame` (a reply header first: length, xid, ...) in
     /// the oldest unanswered pipeline slot; `close_now`: the connection closes after it.
     pub fn mark_done(&mut self, frame: Vec<u8>, close_now: bool) -> MarkDone {
-        let reply_xid = frame
-            .get(4..8)
-            .and_then(|b| b.try_into().ok())
-            .map(i32::from_be_bytes);
+        let reply_xid = crate::reply::frame_xid(&frame);
         for slot in self.pending.iter_mut() {
             if let Slot::Pipeline {
                 done, close, xid, ..

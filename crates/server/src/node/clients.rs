@@ -166,10 +166,17 @@ impl ConnStats {
     /// A reply frame (length prefix, reply header, body) left: its zxid is the
     /// connection's last (`cons`' lzxid, as ZooKeeper records every response's).
     pub fn reply_sent(&self, frame: &[u8]) {
-        if let Some(z) = frame.get(8..16).and_then(|b| b.try_into().ok()) {
-            self.last_zxid
-                .store(i64::from_be_bytes(z), Ordering::Relaxed);
+        if let Some(z) = crate::reply::frame_zxid(frame) {
+            self.last_zxid.store(z, Ordering::Relaxed);
         }
+    }
+
+    /// A frame (reply or notification) was written to this connection's socket:
+    /// counted on the connection, the server (`server`) and in the metrics.
+    pub fn frame_sent(&self, server: &crate::node::stats::ServerStats, frame: &[u8]) {
+        crate::metrics::hooks::frame_sent(frame);
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        server.packets_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_latency(&self, ms: u64) {
@@ -233,10 +240,9 @@ impl ConnEntry {
         }
         let mut taken = 0;
         if !replies.is_empty() {
-            let frames: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
             let mut clock = None;
             taken = self.tx.lane.write_replies(
-                &frames,
+                &replies,
                 || {
                     let _ = self.tx.chan.send(ConnMsg::Wake);
                 },
@@ -244,7 +250,7 @@ impl ConnEntry {
                     let at = *clock.get_or_insert_with(|| {
                         (std::time::Instant::now(), crate::node::lifecycle::wall_ms())
                     });
-                    crate::metrics::hooks::frame_sent(frame);
+                    self.stats.frame_sent(server, frame);
                     self.stats.reply_sent(frame);
                     self.stats.answered(server, received, at, true);
                     server.outstanding.fetch_sub(1, Ordering::Relaxed);
@@ -256,10 +262,6 @@ impl ConnEntry {
                             });
                 },
             );
-            self.stats.sent.fetch_add(taken as u64, Ordering::Relaxed);
-            server
-                .packets_sent
-                .fetch_add(taken as u64, Ordering::Relaxed);
         }
         let queued = replies.into_iter().skip(taken).map(|frame| ConnMsg::Done {
             frame,
