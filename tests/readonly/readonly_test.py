@@ -257,11 +257,16 @@ def run(args, kind):
         assert out.returncode == 0 and "hello" in out.stdout, out
         out = subprocess.run(shell[:2] + ["-r"] + shell[2:] + ["set", "/ro", "no"],
                              capture_output=True, text=True, timeout=30)
-        assert "not a read-only call" in (out.stdout + out.stderr).lower(), out
+        # zkCli's words (CliWrapperException), checked whole since a break-it review
+        # (session 50) found rzk shell printing "KeeperErrorCode = Not a read-only call for".
+        assert "Not a read-only call: /ro" in out.stderr.splitlines(), out
+        out = subprocess.run(shell[:2] + ["-r"] + shell[2:] + ["sync", "/ro"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "Sync has failed. rc=-119" in out.stdout.splitlines(), out
         out = subprocess.run(shell + ["get", "/ro"], capture_output=True, text=True, timeout=30)
         assert "hello" not in out.stdout, out
         ok(f"{kind}: rzk-client can_be_read_only (rzk shell -r): get served, set refused "
-           f"(Not a read-only call); without -r no session")
+           f"(Not a read-only call: /ro), sync fails as zkCli's (rc=-119); without -r no session")
 
         t1 = time.monotonic()
         for i in (2, 3):

@@ -55,7 +55,6 @@ use options::{flags, Flags};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use events::print_event;
 use rzk_client::{
     Acl, AddWatchMode, Client, CreateMode, Error, EventType, SessionState, Stat, WatcherType,
 };
@@ -340,7 +339,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     if opts.help {
         // Usage needs no server: print it before connecting.
-        outln!("{USAGE}");
+        outln!("{USAGE}\n{OPTIONS}");
         return ExitCode::SUCCESS;
     }
     let props =
@@ -499,7 +498,7 @@ fn spawn_print(w: rzk_client::OneshotWatch) {
         // A watch removed by `removewatches` (DataWatchRemoved, ...) is no server
         // notification: only its own future hears of it.
         if ev.notification == 0 && ev.event_type != EventType::None {
-            print_event(&ev);
+            events::print_removal(&ev);
         }
     });
 }
@@ -650,6 +649,14 @@ pub fn error_message(e: &Error, path: &str) -> String {
         Error::NoAuth => format!("Insufficient permission : {path}"),
         Error::BadArguments => format!("Arguments are not valid : {path}"),
         Error::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
+        Error::NotReadOnly => format!("Not a read-only call: {path}"),
+        Error::QuotaExceeded => format!("Quota has exceeded : {path}"),
+        Error::ReconfigInProgress => {
+            "Another reconfiguration is in progress -- concurrent reconfigs not supported (yet)"
+                .into()
+        }
+        // Debian's 3.8.0 build spells it so; upstream's source has "commmitted".
+        Error::NewConfigNoQuorum => "No quorum of new config is connected and up-to-date with the leader of last committed config - try invoking reconfiguration after new servers are connected and synced".into(),
         Error::InvalidAcl => {
             format!("KeeperErrorCode = InvalidACL for {path}\nAcl is not valid : {path}")
         }
@@ -674,31 +681,61 @@ pub fn error_message(e: &Error, path: &str) -> String {
 }
 
 /// Java's `KeeperException.getMessage()`: `KeeperErrorCode = <code> for <path>` (without
-/// ` for ...` when the exception has no path), the code as `getCodeMessage` names it.
+/// ` for ...` when the exception has no path or an empty one), the code as
+/// `getCodeMessage` names it (`Unknown error <CODE>` for the two codes it has no case
+/// for). Errors of rzk-client's own (closed, timed out, ...) keep its wording.
 pub fn keeper_message(e: &Error, path: Option<&str>) -> String {
     let code = match e {
+        Error::SystemError => "SystemError",
+        Error::RuntimeInconsistency => "RuntimeInconsistency",
+        Error::DataInconsistency => "DataInconsistency",
+        Error::ConnectionLoss => "ConnectionLoss",
+        Error::MarshallingError => "MarshallingError",
+        Error::NewConfigNoQuorum => "NewConfigNoQuorum",
+        Error::ReconfigInProgress => "ReconfigInProgress",
+        Error::Unimplemented => "Unimplemented",
+        Error::OperationTimeout | Error::Timeout => "OperationTimeout",
+        Error::BadArguments => "BadArguments",
+        Error::UnknownSession => "Unknown error UNKNOWNSESSION",
+        Error::ApiError => "APIError",
         Error::NoNode => "NoNode",
         Error::NoAuth => "NoAuth",
         Error::BadVersion => "BadVersion",
-        Error::InvalidAcl => "InvalidACL",
-        Error::NodeExists => "NodeExists",
-        Error::NotEmpty => "Directory not empty",
-        Error::BadArguments => "BadArguments",
         Error::NoChildrenForEphemerals => "NoChildrenForEphemerals",
-        Error::Unimplemented => "Unimplemented",
-        Error::ConnectionLoss => "ConnectionLoss",
+        Error::NodeExists => "NodeExists",
+        Error::InvalidAcl => "InvalidACL",
+        Error::AuthFailed => "AuthFailed",
+        Error::NotEmpty => "Directory not empty",
         Error::SessionExpired => "Session expired",
-        Error::Timeout => "OperationTimeout",
-        Error::MarshallingError => "MarshallingError",
+        Error::InvalidCallback => "Invalid callback",
+        Error::SessionMoved => "Session moved",
         Error::NotReadOnly => "Not a read-only call",
+        Error::EphemeralOnLocalSession => "Ephemeral node on local session",
+        Error::NoWatcher => "No such watcher",
+        Error::RequestTimeout => "Unknown error REQUESTTIMEOUT",
+        Error::ReconfigDisabled => "Reconfig is disabled",
+        Error::SessionClosedRequireSaslAuth => {
+            "Session closed because client failed to authenticate"
+        }
         Error::QuotaExceeded => "Quota has exceeded",
+        Error::ThrottledOp => "Op throttled due to high load",
         other => return format!("KeeperErrorCode = {other}{}", for_path(path)),
     };
     format!("KeeperErrorCode = {code}{}", for_path(path))
 }
 
 fn for_path(path: Option<&str>) -> String {
-    path.map(|p| format!(" for {p}")).unwrap_or_default()
+    match path {
+        Some(p) if !p.is_empty() => format!(" for {p}"),
+        _ => String::new(),
+    }
+}
+
+/// A znode's data as zkCli prints it: Java's `new String(data, UTF_8)`, which replaces
+/// malformed bytes with U+FFFD by Java's rules (one for each CESU-8 surrogate, where
+/// `String::from_utf8_lossy` gives one per byte).
+pub fn data_text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    rzk_proto::java_utf8::decode(data)
 }
 
 /// zkCli's `AclParser.parse`: each malformed entry of a comma-separated ACL is reported
@@ -718,7 +755,7 @@ fn parse_acl_entries(s: &str) -> Vec<Acl> {
     good
 }
 
-const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
+const USAGE: &str = "ZooKeeper -server host:port -client-configuration properties-file cmd args
 \taddWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE
 \taddauth scheme auth
 \tclose 
@@ -747,6 +784,16 @@ const USAGE: &str = "ZooKeeper -server host:port -timeout ms cmd args
 \tsync path
 \tversion 
 \twhoami ";
+
+/// The options `rzk shell --help` lists after zkCli's usage (zkCli's own, then rzk's).
+const OPTIONS: &str = "Options, before the command:
+\t-server host:port[,host:port...][/chroot]  the ensemble (default localhost:2181)
+\t-timeout ms  session timeout (default 30000)
+\t-r  accept a read-only server
+\t-waitforconnection  accepted (every command waits for the session anyway)
+\t-client-configuration file  ZooKeeper client properties (zookeeper.client.secure, zookeeper.ssl.*, zookeeper.sasl.*)
+\t-tls-ca file [-tls-cert file -tls-key file] [-tls-no-hostname-check]  TLS (rzk's own)
+\t-sasl-user user -sasl-password-file file | -jaas file [-sasl-section name]  SASL DIGEST-MD5 (rzk's own)";
 
 /// Commands the shell knows (zkCli's command table), for "Command not found".
 const COMMANDS: &[&str] = &[
@@ -1158,7 +1205,7 @@ impl Shell {
                 // zkCli prints "null" for null data and an empty line for empty data.
                 match data {
                     None => outln!("null"),
-                    Some(d) => outln!("{}", String::from_utf8_lossy(&d)),
+                    Some(d) => outln!("{}", data_text(&d)),
                 }
                 if f.set.contains(&'s') {
                     outln!("{}", format_stat(&stat));
@@ -1431,11 +1478,13 @@ impl Shell {
             }
             "sync" => {
                 let path = args.first().ok_or("sync path")?;
-                self.client()?
-                    .sync(path)
-                    .await
-                    .map_err(|e| error_message(&e, path))?;
-                outln!("Sync is OK");
+                // zkCli prints a server's or the connection's refusal as a result code,
+                // on stdout, and the command does not fail.
+                match self.client()?.sync(path).await {
+                    Ok(_) => outln!("Sync is OK"),
+                    Err(e @ Error::InvalidPath(_)) => return Err(error_message(&e, path)),
+                    Err(e) => outln!("Sync has failed. rc={}", e.code()),
+                }
                 Ok(())
             }
             "getEphemerals" => {
@@ -1481,7 +1530,7 @@ impl Shell {
                     while let Some(ev) = s.next().await {
                         // Its removal (PersistentWatchRemoved) is no server notification.
                         if ev.notification == 0 && ev.event_type != EventType::None {
-                            print_event(&ev);
+                            events::print_removal(&ev);
                         }
                     }
                 });
@@ -1497,6 +1546,7 @@ impl Shell {
                 } else {
                     WatcherType::Any
                 };
+                events::begin_removals();
                 self.client()?
                     .remove_watches(&path, kind)
                     .await
@@ -1531,7 +1581,7 @@ impl Shell {
                         .await
                         .map_err(|e| error_message(&e, "/zookeeper/config"))?
                 };
-                let text = String::from_utf8_lossy(&data).into_owned();
+                let text = data_text(&data).into_owned();
                 if f.set.contains(&'c') {
                     outln!("{}", client_config(&text));
                 } else {
@@ -1746,6 +1796,54 @@ mod tests {
         assert_eq!(parse_java_int("x"), None);
         assert_eq!(parse_java_int("--1"), None);
         assert_eq!(parse_java_int("99999999999"), None);
+    }
+
+    #[test]
+    fn messages_are_zkclis() {
+        // CliWrapperException's own words, then KeeperException's getMessage; an empty
+        // path is no path, as in Java.
+        let cases = [
+            (Error::QuotaExceeded, "/q/c", "Quota has exceeded : /q/c"),
+            (Error::NotReadOnly, "/rox", "Not a read-only call: /rox"),
+            (
+                Error::AuthFailed,
+                "/s4",
+                "KeeperErrorCode = AuthFailed for /s4",
+            ),
+            (
+                Error::EphemeralOnLocalSession,
+                "/e",
+                "KeeperErrorCode = Ephemeral node on local session for /e",
+            ),
+            (
+                Error::SessionMoved,
+                "/m",
+                "KeeperErrorCode = Session moved for /m",
+            ),
+            (
+                Error::ReconfigDisabled,
+                "",
+                "KeeperErrorCode = Reconfig is disabled",
+            ),
+        ];
+        for (e, path, want) in cases {
+            assert_eq!(error_message(&e, path), want);
+        }
+        assert!(error_message(&Error::NewConfigNoQuorum, "")
+            .contains("leader of last committed config - try"));
+        assert_eq!(
+            keeper_message(&Error::ConnectionLoss, None),
+            "KeeperErrorCode = ConnectionLoss"
+        );
+    }
+
+    #[test]
+    fn data_reads_as_java_decodes_it() {
+        // U+1F600 as a Java client writes it (CESU-8): one U+FFFD per surrogate, as zkCli
+        // prints it, where from_utf8_lossy gives six.
+        let cesu = [0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80];
+        assert_eq!(data_text(&cesu), "\u{FFFD}\u{FFFD}");
+        assert_eq!(data_text("héllo".as_bytes()), "héllo");
     }
 
     #[test]

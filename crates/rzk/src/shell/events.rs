@@ -66,6 +66,38 @@ fn print_lines(state: &str, kind: &str, path: &str) {
 /// task ([`print_notifications`]).
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// The watch removals (path, type) printed for the running `removewatches`. rzk-client
+/// tells each removed watch's own future; zkCli's watches are all its one default
+/// watcher, which Java tells once per type of watch removed from the path.
+static REMOVALS: Mutex<Vec<(String, EventType)>> = Mutex::new(Vec::new());
+
+/// Starts a `removewatches`: removals of the same path and type print again.
+pub fn begin_removals() {
+    if let Ok(mut r) = REMOVALS.lock() {
+        r.clear();
+    }
+}
+
+/// Prints a removal (DataWatchRemoved, ChildWatchRemoved, PersistentWatchRemoved) heard
+/// by one of the removed watches, unless another watch of the same path and type printed
+/// it already (see [`REMOVALS`]).
+pub fn print_removal(ev: &WatchedEvent) {
+    let first = match REMOVALS.lock() {
+        Ok(mut r) => {
+            let key = (ev.path.clone(), ev.event_type);
+            let new = !r.contains(&key);
+            if new {
+                r.push(key);
+            }
+            new
+        }
+        Err(_) => true,
+    };
+    if first {
+        print_event(ev);
+    }
+}
+
 /// Prints one watch event as zkCli does. Server notifications come here once each,
 /// however many of the shell's watches they fired ([`print_notifications`]: zkCli
 /// registers every watch with its one default watcher, which Java calls once per

@@ -3,7 +3,7 @@
 //! `-add LIST` / `-remove IDS` (incremental). The multi-letter options take their value
 //! from the next word; `--name` works as `-name`, as with Apache Commons CLI.
 
-use rzk_client::{Client, Error};
+use rzk_client::Client;
 
 use super::format_stat;
 use super::options::flags;
@@ -135,27 +135,6 @@ fn members_from_file(path: &str) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-/// zkCli's message for a failed reconfig (`CliWrapperException`; the path is empty).
-pub fn error_text(e: &Error) -> String {
-    match e {
-        Error::ReconfigInProgress => {
-            "Another reconfiguration is in progress -- concurrent reconfigs not supported (yet)"
-                .into()
-        }
-        Error::NewConfigNoQuorum => "No quorum of new config is connected and up-to-date with the leader of last commmitted config - try invoking reconfiguration after new servers are connected and synced".into(),
-        Error::NoAuth => "Insufficient permission : ".into(),
-        Error::BadArguments => "Arguments are not valid : ".into(),
-        Error::BadVersion => "version No is not valid : ".into(),
-        Error::ReconfigDisabled => {
-            "KeeperErrorCode = Reconfig is disabled".into()
-        }
-        Error::Unimplemented => "KeeperErrorCode = Unimplemented".into(),
-        Error::ConnectionLoss => "KeeperErrorCode = ConnectionLoss".into(),
-        Error::SessionExpired => "KeeperErrorCode = Session expired".into(),
-        other => format!("KeeperErrorCode = {other}"),
-    }
-}
-
 /// Runs `reconfig` and prints the committed configuration as zkCli does.
 pub async fn run(zk: &Client, args: &[String]) -> Result<(), String> {
     let a = parse(args)?;
@@ -167,7 +146,7 @@ pub async fn run(zk: &Client, args: &[String]) -> Result<(), String> {
             a.version,
         )
         .await
-        .map_err(|e| error_text(&e))?;
+        .map_err(|e| super::error_message(&e, ""))?;
     outln!(
         "Committed new configuration:\n{}",
         String::from_utf8_lossy(&data)
