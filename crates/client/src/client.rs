@@ -223,9 +223,13 @@ impl Client {
     }
 
     /// A receiver of session state changes (`changed().await`, `borrow()`); the equivalent of
-    /// the session events (`KeeperState`) a Java default watcher receives.
+    /// the session events (`KeeperState`) a Java default watcher receives. `changed()`
+    /// waits for the first change after this call: the state current now counts as seen
+    /// (as a receiver from tokio's `Sender::subscribe`).
     pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
-        self.inner.state.clone()
+        let mut rx = self.inner.state.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Every watch notification that reaches at least one of this client's watches, once

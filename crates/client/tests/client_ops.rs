@@ -579,3 +579,21 @@ async fn deleting_the_root_under_a_chroot_leaves_the_chroot() {
     assert!(zk.exists(&root).await.unwrap().is_some());
     common::delete_all(&zk, &root).await;
 }
+
+/// A state watcher taken while connected has no change pending: its `changed()` waits
+/// for the next change, as a receiver from tokio's `Sender::subscribe`. A break-it
+/// review (session 50) saw the first `changed()` return at once with the state still
+/// Connected (each watcher was a clone of a receiver that had never seen the connect).
+#[tokio::test]
+async fn a_new_state_watcher_waits_for_the_next_change() {
+    let hosts = hosts_or_start();
+    let zk = common::connect(&hosts).await;
+    zk.wait_connected(WAIT).await.unwrap();
+    let st = zk.state_watcher();
+    assert_eq!(*st.borrow(), SessionState::Connected);
+    assert!(
+        !st.has_changed().unwrap(),
+        "a change is pending on a new state watcher"
+    );
+    zk.close().await.unwrap();
+}

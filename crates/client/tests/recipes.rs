@@ -282,6 +282,56 @@ async fn leader_latch_and_election() {
     common::delete_all(&admin, &root).await;
 }
 
+/// A latch's leadership watcher wakes only when leadership changes (Curator's
+/// `setLeadership` tells its listeners only then). A break-it review (session 50) saw
+/// `true` sent again to the leader and `false` to the waiter for every change of the
+/// leader's node's data (the leader watches its own node, the waiter its predecessor),
+/// and twice at start.
+#[tokio::test]
+async fn leader_latch_watcher_wakes_only_on_a_change() {
+    let hosts = hosts_or_start();
+    let admin = common::connect(&hosts).await;
+    let root = common::test_root(&admin, "latch-changes").await;
+    let path = format!("{root}/latch");
+    let a = LeaderLatch::start(common::connect(&hosts).await, &path, "a")
+        .await
+        .unwrap();
+    assert!(a.await_leadership(WAIT).await.unwrap());
+    let b = LeaderLatch::start(common::connect(&hosts).await, &path, "b")
+        .await
+        .unwrap();
+    while a.participants().await.unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (mut wa, mut wb) = (a.leadership_watcher(), b.leadership_watcher());
+    wa.mark_unchanged();
+    wb.mark_unchanged();
+    let node = a.node().expect("the leader's node");
+    for i in 0..3 {
+        admin
+            .set_data(&node, format!("{i}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let quiet = Duration::from_millis(500);
+    assert!(
+        timeout(quiet, wa.changed()).await.is_err(),
+        "the leader was told again it leads: {}",
+        *wa.borrow()
+    );
+    assert!(
+        timeout(quiet, wb.changed()).await.is_err(),
+        "the waiter was told again it does not lead: {}",
+        *wb.borrow()
+    );
+    assert!(a.has_leadership() && !b.has_leadership());
+    // A real change still wakes both.
+    a.close().await.unwrap();
+    timeout(WAIT, wb.wait_for(|l| *l)).await.unwrap().unwrap();
+    b.close().await.unwrap();
+    common::delete_all(&admin, &root).await;
+}
+
 /// Consumers that share one client (one session) must not take the same item: each
 /// claim is told apart by its token, not by its session (a break-it review saw 100
 /// items delivered 297 times to 4 tasks on one client).

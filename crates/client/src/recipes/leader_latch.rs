@@ -207,7 +207,7 @@ impl LeaderLatch {
     pub async fn close(mut self) -> Result<()> {
         self.closed = true;
         self.task.abort();
-        self.leader_tx.send_replace(false);
+        set_leader(&self.leader_tx, false);
         match self.member.leave() {
             Some(node) => delete_guaranteed(&self.client, &node).await,
             None => Ok(()),
@@ -221,7 +221,7 @@ impl Drop for LeaderLatch {
             return;
         }
         self.task.abort();
-        self.leader_tx.send_replace(false);
+        set_leader(&self.leader_tx, false);
         if let Some(node) = self.member.leave() {
             self.releaser
                 .delete("leader latch", self.client.clone(), node);
@@ -277,6 +277,14 @@ impl Participant {
     }
 }
 
+/// Sets the leadership a [`LeaderLatch::leadership_watcher`] shows, waking its receivers
+/// only when it changes (Curator's `setLeadership` tells its listeners only then): a pass
+/// of the watching task that finds the latch where it was (a reconnect, a change of the
+/// leader's own node or of a predecessor's data) is no new leadership.
+fn set_leader(tx: &watch::Sender<bool>, leads: bool) {
+    tx.send_if_modified(|cur| std::mem::replace(cur, leads) != leads);
+}
+
 /// The watching task; `_alive` is dropped when it ends (returns or is aborted).
 async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>) {
     let client = &p.client;
@@ -289,15 +297,15 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
         let step = check(client, &p.path, &name).await;
         let (w, predecessor) = match step {
             Ok(Step::Leads(w)) => {
-                tx.send_replace(true);
+                set_leader(&tx, true);
                 (Some(w), None)
             }
             Ok(Step::Waits(w, pred)) => {
-                tx.send_replace(false);
+                set_leader(&tx, false);
                 (Some(w), Some(pred))
             }
             Err(Error::NoNode) => {
-                tx.send_replace(false);
+                set_leader(&tx, false);
                 match p.rejoin().await {
                     Ok(()) => continue,
                     Err(e) => {
@@ -310,12 +318,12 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
                 }
             }
             Err(e) if e.is_session_terminal() => {
-                tx.send_replace(false);
+                set_leader(&tx, false);
                 return;
             }
             // Connection loss: re-evaluated once connected again.
             Err(e) if e.is_retryable() => {
-                tx.send_replace(false);
+                set_leader(&tx, false);
                 (None, None)
             }
             // Anything else (NOAUTH on the election's node) would come back at every
@@ -323,7 +331,7 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
             // without telling `await`).
             Err(e) => {
                 tracing::warn!(%node, error = %e, "cannot list the election; leaving it");
-                tx.send_replace(false);
+                set_leader(&tx, false);
                 return;
             }
         };
@@ -345,7 +353,7 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
                 ev = &mut wf => {
                     if let Some(ev) = ev {
                         if ev.event_type == EventType::None && ev.state.is_terminal() {
-                            tx.send_replace(false);
+                            set_leader(&tx, false);
                             return;
                         }
                         // Our own node deleted while we led: at once, not after the
@@ -353,17 +361,17 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
                         if ev.event_type == EventType::NodeDeleted
                             && ev.path == node
                         {
-                            tx.send_replace(false);
+                            set_leader(&tx, false);
                         }
                     }
                     break;
                 }
                 ch = st.changed() => {
-                    if ch.is_err() { tx.send_replace(false); return; }
+                    if ch.is_err() { set_leader(&tx, false); return; }
                     let s = *st.borrow_and_update();
-                    if s.is_terminal() { tx.send_replace(false); return; }
+                    if s.is_terminal() { set_leader(&tx, false); return; }
                     if s == SessionState::Disconnected {
-                        tx.send_replace(false);
+                        set_leader(&tx, false);
                     } else if s.is_connected() {
                         break;
                     }
