@@ -102,7 +102,7 @@ def test_shell_creates_and_reads_a_sasl_node(server, path):
 def test_wrong_credentials_fail(server, user, pw):
     rc, out = shell(server, *as_user(user, pw), "ls", "/")
     assert rc != 0, out
-    assert "authentication failed" in out, out
+    assert "KeeperErrorCode = AuthFailed" in out, out
 
 
 def test_unknown_user_with_the_last_users_password(server):
@@ -116,7 +116,7 @@ def test_unknown_user_with_the_last_users_password(server):
     if server.kind == "apache":
         assert rc == 0 and "sasl: mallory" in out, out
     else:
-        assert rc != 0 and "authentication failed" in out, out
+        assert rc != 0 and "KeeperErrorCode = AuthFailed" in out, out
 
 
 def test_jaas_client_section_by_flag_and_by_client_jvmflags(server):
@@ -134,7 +134,7 @@ def test_jaas_client_section_by_flag_and_by_client_jvmflags(server):
     wrong = client_jaas("bob", "wrong-" + BOB_PW)
     rc, out = shell(server, "whoami", env_extra={
         "CLIENT_JVMFLAGS": f"-Djava.security.auth.login.config={wrong}"})
-    assert rc != 0 and "authentication failed" in out, out
+    assert rc != 0 and "KeeperErrorCode = AuthFailed" in out, out
 
 
 required = server_fixture(

@@ -1559,7 +1559,11 @@ impl Shell {
             "listquota" => quota::listquota(self.client()?, args).await,
             "delquota" => quota::delquota(self.client()?, args).await,
             "whoami" => {
-                let who = self.client()?.whoami().await.map_err(|e| e.to_string())?;
+                let who = self
+                    .client()?
+                    .whoami()
+                    .await
+                    .map_err(|e| keeper_message(&e, None))?;
                 outln!("Auth scheme: User");
                 for c in who {
                     outln!("{}: {}", c.auth_scheme, c.user);
