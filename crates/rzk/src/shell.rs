@@ -1473,7 +1473,7 @@ impl Shell {
                 // ends.
                 match self.client()?.add_auth(&args[0], auth.as_bytes()).await {
                     Ok(()) | Err(Error::AuthFailed) => Ok(()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(keeper_message(&e, None)),
                 }
             }
             "sync" => {
