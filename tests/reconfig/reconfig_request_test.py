@@ -292,6 +292,16 @@ def case_errors(ens, leader, followers):
             c.close()
 
 
+def check_quorum_size(ens, members, want):
+    """Every member's `mntr` zk_quorum_size is `want` (ZooKeeper: the voting members of
+    the quorum verifier in force)."""
+    for i in sorted(members):
+        rows = dict(line.split("\t", 1) for line in
+                    zkproc.four(ens.client_port(i), "mntr").splitlines() if "\t" in line)
+        got = rows.get("zk_quorum_size")
+        assert got == str(want), f"server {i}: zk_quorum_size {got}, want {want}"
+
+
 def case_remove_add(ens, leader, followers):
     print(f"[{ens.kind}] 3. remove follower {followers[1]}, add it back")
     gone = followers[1]
@@ -305,6 +315,8 @@ def case_remove_add(ens, leader, followers):
         assert f"server.{gone}=" not in text, text
         remaining = {leader, followers[0]}
         wait_config(ens, sorted(remaining), remaining, v1)
+        # mntr counts the voters in force (session 50: rzk's counted the start-up ones).
+        check_quorum_size(ens, remaining, 2)
         su.create("/after-remove", b"x")
         data, stat = su.reconfig(ens.line(gone), None, None, from_config=v1)
         v2 = int(data.decode().rsplit("version=", 1)[1], 16)
@@ -313,7 +325,8 @@ def case_remove_add(ens, leader, followers):
         wait_config(ens, sorted(allv), allv, v2, timeout=60)
         wait_has(ens, gone, "/after-remove",
                  f"server {gone} has the write made while it was removed")
-        print(f"  ok: versions {v0:x} -> {v1:x} -> {v2:x}")
+        check_quorum_size(ens, allv, 3)
+        print(f"  ok: versions {v0:x} -> {v1:x} -> {v2:x}, mntr zk_quorum_size 2 then 3")
     finally:
         su.stop()
         su.close()

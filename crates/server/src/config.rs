@@ -890,7 +890,16 @@ impl Config {
                 // As ZooKeeper: 0 or less is no limit (and `conf` shows it as given).
                 "maxClientCnxns" => cfg.max_client_cnxns = parse_num(k, v)?,
                 "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
-                "maxCnxns" => cfg.max_cnxns = parse_num(k, v)?,
+                // ZooKeeper reads it as the system property zookeeper.maxCnxns
+                // (Integer.getInteger: what it cannot decode keeps the default, 0).
+                "maxCnxns" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) => cfg.max_cnxns = n,
+                    None => cfg.note(
+                        NoteLevel::Warn,
+                        k,
+                        format!("{k}={v} is not a Java int; 0 (no limit) is used (as ZooKeeper does)"),
+                    ),
+                },
                 // ZooKeeper: Integer.getInteger (Integer.decode: 0x.., #.., 0.. octal; a
                 // value it cannot decode, or beyond int, keeps the default 0xfffff).
                 // Zero or less would start a server that refuses every frame: refused.
@@ -1053,6 +1062,29 @@ impl Config {
                 }
                 "dynamicConfigFile" => cfg.dynamic_config_file = Some(PathBuf::from(v)),
                 "version" => cfg.config_version = parse_hex_version(k, v)?,
+                // Keys rzk takes without effect (config/keys.rs) whose values ZooKeeper's
+                // QuorumPeerConfig still checks: a value it refuses stops its start-up,
+                // and rzk's (a break-it review, session 50, saw rzk start on them).
+                "syncEnabled"
+                | "multiAddress.enabled"
+                | "multiAddress.reachabilityCheckEnabled"
+                | "sslQuorumReloadCertFiles" => {
+                    parse_bool(k, v)?;
+                    cfg.unknown.insert(k.to_owned(), v.to_owned());
+                }
+                // Integer.parseInt.
+                "connectToLearnerMasterLimit"
+                | "quorum.cnxn.threads.size"
+                | "multiAddress.reachabilityCheckTimeoutMs" => {
+                    parse_num::<i32>(k, v)?;
+                    cfg.unknown.insert(k.to_owned(), v.to_owned());
+                }
+                "peerType" => {
+                    if !matches!(v.to_lowercase().as_str(), "observer" | "participant") {
+                        return Err(invalid(k, v, "Unrecognised peertype (observer or participant)"));
+                    }
+                    cfg.unknown.insert(k.to_owned(), v.to_owned());
+                }
                 _ if (k.starts_with("server.") || is_group_key(k)) && dynamic_file_given => {
                     // As ZooKeeper's QuorumPeerConfig.
                     return Err(ConfigError::Inconsistent(format!(
@@ -2192,13 +2224,50 @@ mod tests {
             e,
             "server.1=127.0.0.1:2888:x: election port \"x\" is not a port number (expected 1-65535)"
         );
-        for e in [err("maxClientCnxns=many"), err("maxCnxns=4M")] {
+        for e in [
+            err("maxClientCnxns=many"),
+            err("quorum.cnxn.threads.size=abc"),
+        ] {
             assert!(
                 !e.contains("u32") && !e.contains("usize") && !e.contains("u64"),
                 "{e}"
             );
             assert!(e.contains("not a whole number (expected"), "{e}");
         }
+        // Keys rzk takes without effect whose values ZooKeeper still checks (a break-it
+        // review, session 50): refused as ZooKeeper refuses them.
+        for kv in [
+            "syncEnabled=maybe",
+            "multiAddress.enabled=maybe",
+            "multiAddress.reachabilityCheckEnabled=1",
+            "sslQuorumReloadCertFiles=yes",
+            "connectToLearnerMasterLimit=abc",
+            "multiAddress.reachabilityCheckTimeoutMs=1s",
+            "peerType=bogus",
+        ] {
+            assert!(err(kv).starts_with(&format!("{kv}: ")), "{kv}: {}", err(kv));
+        }
+        for kv in [
+            "syncEnabled=TRUE",
+            "peerType=Observer",
+            "quorum.cnxn.threads.size=20",
+        ] {
+            assert!(
+                Config::from_properties(&format!("dataDir=/d\n{kv}\n")).is_ok(),
+                "{kv}"
+            );
+        }
+        // maxCnxns is ZooKeeper's system property zookeeper.maxCnxns (Integer.getInteger):
+        // an undecodable value keeps 0, with a warning, where rzk used to refuse it.
+        let c = Config::from_properties("dataDir=/d\nmaxCnxns=4M\n").unwrap();
+        assert_eq!(c.max_cnxns, 0);
+        assert!(
+            c.notes.iter().any(|n| n.message.contains("maxCnxns=4M")),
+            "{:?}",
+            c.notes
+        );
+        let c = Config::from_properties("dataDir=/d\nmaxCnxns=0x10\n").unwrap();
+        assert_eq!(c.max_cnxns, 16);
         // ZooKeeper reads clientPort=0 as "not set".
         let c = Config::from_properties("dataDir=/d\nclientPort=0\n").unwrap();
         assert!(!c.client_port_given);

@@ -322,8 +322,8 @@ fn leader(status: Status<'_>, _: &Args) -> Map<String, Value> {
     }
     let leader = status.leader();
     let ip = leader
-        .and_then(|id| cfg.servers.get(&id))
-        .map_or_else(String::new, |s| s.host.clone());
+        .and_then(|id| status.members().get(&id).map(|s| s.host.clone()))
+        .unwrap_or_default();
     obj(json!({
         "is_leader": status.mode() == "leader",
         "leader_id": leader.map_or(-1, |id| id.0),
@@ -549,11 +549,17 @@ fn my_client_address(cfg: &Config) -> String {
     host_port(&a.ip().to_string(), a.port())
 }
 
+/// ZooKeeper's `QuorumPeer.getVotingView()`: the participants in force (a reconfig
+/// changes them; observers are not in it).
 fn voting_view(status: Status<'_>, _: &Args) -> Map<String, Value> {
     let cfg = status.config();
     let mut view = Map::new();
     if cfg.is_distributed() {
-        for (id, s) in &cfg.servers {
+        let members = status.members();
+        let voters = members
+            .iter()
+            .filter(|(_, s)| s.role == PeerRole::Participant);
+        for (id, s) in voters {
             let client = if Some(*id) == cfg.my_id {
                 my_client_address(cfg)
             } else {
@@ -668,6 +674,53 @@ mod tests {
         assert_eq!(find("mntr").map(Command::primary), Some("monitor"));
         assert_eq!(find("config").map(Command::primary), Some("configuration"));
         assert!(find("MNTR").is_none());
+    }
+
+    /// `voting_view` and mntr's `quorum_size` show the participants in force: not the
+    /// observers, and after a reconfig its members, not the start-up ones (a break-it
+    /// review, session 50, saw the start-up members, observers included, after a
+    /// reconfig had removed one).
+    #[test]
+    fn voting_view_and_quorum_size_follow_the_membership_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("myid"), "1").unwrap();
+        let cfgp = dir.path().join("zoo.cfg");
+        let servers = "server.1=127.0.0.1:2001:3001:participant;127.0.0.1:4001\n\
+                       server.2=127.0.0.1:2002:3002:participant;127.0.0.1:4002\n\
+                       server.3=127.0.0.1:2003:3003:participant;127.0.0.1:4003\n\
+                       server.4=127.0.0.1:2004:3004:observer;127.0.0.1:4004\n";
+        std::fs::write(
+            &cfgp,
+            format!(
+                "dataDir={}\ninitLimit=5\nsyncLimit=2\n{servers}",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let config = crate::config::Config::load(&cfgp).unwrap();
+        let (jobs, _) = tokio::sync::mpsc::channel(1);
+        let (shared, mut writer) =
+            crate::node::shared::Shared::new(config, crate::tree::DataTree::new(), jobs);
+        let view = |shared| {
+            let v = voting_view(Status::of(shared), &Args::new());
+            let ids: Vec<String> = v["current_config"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            (ids, crate::admin::mntr::quorum_size(Status::of(shared)))
+        };
+        assert_eq!(view(&shared), (vec!["1".into(), "2".into(), "3".into()], 3));
+        // A reconfig removed server 2: /zookeeper/config holds the membership in force.
+        let in_force = servers.replace(
+            "server.2=127.0.0.1:2002:3002:participant;127.0.0.1:4002\n",
+            "",
+        );
+        crate::storage::open::write_config_node(
+            &mut writer.write(),
+            &format!("{in_force}version=100000002"),
+            rzk_proto::Zxid(0x1_0000_0002),
+        );
+        assert_eq!(view(&shared), (vec!["1".into(), "3".into()], 2));
     }
 
     #[test]

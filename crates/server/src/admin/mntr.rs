@@ -213,6 +213,16 @@ pub fn status_rows(status: Status<'_>) -> MntrRows {
     r
 }
 
+/// `quorum_size`: the voters in force, which a reconfig changes (ZooKeeper's
+/// `getQuorumVerifier().getVotingMembers().size()`).
+pub(crate) fn quorum_size(status: Status<'_>) -> usize {
+    status
+        .members()
+        .values()
+        .filter(|s| s.role == PeerRole::Participant)
+        .count()
+}
+
 /// The rows of an ensemble member's role (ZooKeeper's `QuorumPeer`, `Leader` and
 /// `Observer` gauges); none for a standalone server, nor in read-only mode (ZooKeeper's
 /// read-only server is no quorum server and registers none of them).
@@ -233,13 +243,7 @@ fn role_rows(status: Status<'_>, r: &mut MntrRows) {
         _ => "looking",
     };
     r.push("peer_state", format!("{state} - {phase}"));
-    let voters = status
-        .config()
-        .servers
-        .values()
-        .filter(|s| s.role == PeerRole::Participant)
-        .count();
-    r.push("quorum_size", voters);
+    r.push("quorum_size", quorum_size(status));
     match mode {
         "leader" => {
             let (followers, synced, observers) = status.learners();

@@ -41,6 +41,8 @@ use crate::tree::store::TreeWriter;
 use crate::watch::ConnId;
 use crate::zab::{Durable, Input, Message, Output, Role, ServerId, Txn, Zab};
 use bytes::Bytes;
+/// Read by the status view (`node/status.rs`) for the members in force.
+pub(crate) use reconfig::parse_membership;
 use rzk_proto::quorum::payload::{
     decode_revalidate, decode_revalidate_reply, decode_touches, encode_revalidate,
     encode_revalidate_reply, encode_touches,

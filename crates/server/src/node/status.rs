@@ -6,10 +6,11 @@
 use super::clients::ConnEntry;
 use super::shared::Shared;
 use super::stats::ServerStats;
-use crate::config::Config;
+use crate::config::{Config, QuorumServer};
 use crate::tree::DataTree;
 use crate::watch::ConnId;
-use rzk_proto::SessionId;
+use rzk_proto::{ServerId, SessionId};
+use std::collections::BTreeMap;
 use std::sync::RwLockReadGuard;
 
 /// A read-only view of one server, borrowed for the length of one command.
@@ -27,6 +28,21 @@ impl<'a> Status<'a> {
     /// The configuration the server runs with.
     pub fn config(&self) -> &'a Config {
         &self.shared.config
+    }
+
+    /// The members in force (participants and observers, by id): those of
+    /// `/zookeeper/config` once a reconfig changed them, else those read at start-up
+    /// (ZooKeeper's `getQuorumVerifier().getAllMembers()`, which a reconfig replaces).
+    /// A text this server cannot read (never one it put in force) gives the start-up
+    /// members too.
+    pub fn members(&self) -> BTreeMap<ServerId, QuorumServer> {
+        let text = self.tree().config_node_data().to_vec();
+        std::str::from_utf8(&text)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .and_then(super::driver::parse_membership)
+            .map(|m| m.servers)
+            .unwrap_or_else(|| self.shared.config.servers.clone())
     }
 
     /// `conf`'s rows ([`Config::summary_lines`]), with `clientPort` the port listened on
