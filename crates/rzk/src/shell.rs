@@ -1631,7 +1631,7 @@ fn client_config(text: &str) -> String {
 /// Java's `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with a sign
 /// (the server's `Long.decode`, within `int` range).
 fn parse_java_int(s: &str) -> Option<i32> {
-    rzk_server::config::java_decode(s).and_then(|v| i32::try_from(v).ok())
+    rzk_server::config::java_integer(s)
 }
 
 fn parse_version(f: &Flags) -> Result<Option<i32>, String> {

@@ -869,6 +869,7 @@ impl Config {
             if auth.take(bare, v) {
                 continue;
             }
+            check_value_without_effect(bare, k, v)?;
             match bare {
                 // As ZooKeeper: 0 leaves the client port unset.
                 "clientPort" => client_port = Some(parse_port(k, v)?).filter(|p| *p != 0),
@@ -892,7 +893,7 @@ impl Config {
                 "clientPortListenBacklog" => cfg.client_port_listen_backlog = parse_num(k, v)?,
                 // ZooKeeper reads it as the system property zookeeper.maxCnxns
                 // (Integer.getInteger: what it cannot decode keeps the default, 0).
-                "maxCnxns" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                "maxCnxns" => match java_integer(v) {
                     Some(n) => cfg.max_cnxns = n,
                     None => cfg.note(
                         NoteLevel::Warn,
@@ -903,7 +904,7 @@ impl Config {
                 // ZooKeeper: Integer.getInteger (Integer.decode: 0x.., #.., 0.. octal; a
                 // value it cannot decode, or beyond int, keeps the default 0xfffff).
                 // Zero or less would start a server that refuses every frame: refused.
-                "jute.maxbuffer" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                "jute.maxbuffer" => match java_integer(v) {
                     Some(n) if n <= 0 => {
                         return Err(invalid(
                             k,
@@ -950,7 +951,7 @@ impl Config {
                 }
                 // ZooKeeper: Integer.getInteger (a value it cannot decode keeps the
                 // default), then at least 2.
-                "snapCount" => match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                "snapCount" => match java_integer(v) {
                     Some(n) => {
                         if n < 2 {
                             cfg.note(
@@ -1040,7 +1041,7 @@ impl Config {
                 // zero or less stops its start-up (its connection expiry queue divides
                 // by it).
                 "nio.sessionlessCnxnTimeout" => {
-                    match java_decode(v).and_then(|n| i32::try_from(n).ok()) {
+                    match java_integer(v) {
                         Some(n) if n <= 0 => return Err(invalid(k, v, "must be positive")),
                         Some(n) => cfg.sessionless_cnxn_timeout_ms = n.unsigned_abs(),
                         None => cfg.note(
@@ -1062,29 +1063,6 @@ impl Config {
                 }
                 "dynamicConfigFile" => cfg.dynamic_config_file = Some(PathBuf::from(v)),
                 "version" => cfg.config_version = parse_hex_version(k, v)?,
-                // Keys rzk takes without effect (config/keys.rs) whose values ZooKeeper's
-                // QuorumPeerConfig still checks: a value it refuses stops its start-up,
-                // and rzk's (a break-it review, session 50, saw rzk start on them).
-                "syncEnabled"
-                | "multiAddress.enabled"
-                | "multiAddress.reachabilityCheckEnabled"
-                | "sslQuorumReloadCertFiles" => {
-                    parse_bool(k, v)?;
-                    cfg.unknown.insert(k.to_owned(), v.to_owned());
-                }
-                // Integer.parseInt.
-                "connectToLearnerMasterLimit"
-                | "quorum.cnxn.threads.size"
-                | "multiAddress.reachabilityCheckTimeoutMs" => {
-                    parse_num::<i32>(k, v)?;
-                    cfg.unknown.insert(k.to_owned(), v.to_owned());
-                }
-                "peerType" => {
-                    if !matches!(v.to_lowercase().as_str(), "observer" | "participant") {
-                        return Err(invalid(k, v, "Unrecognised peertype (observer or participant)"));
-                    }
-                    cfg.unknown.insert(k.to_owned(), v.to_owned());
-                }
                 _ if (k.starts_with("server.") || is_group_key(k)) && dynamic_file_given => {
                     // As ZooKeeper's QuorumPeerConfig.
                     return Err(ConfigError::Inconsistent(format!(
@@ -1445,12 +1423,38 @@ impl Default for PauseMonitorSettings {
     }
 }
 
+/// Keys rzk takes without effect (config/keys.rs) whose values ZooKeeper's
+/// QuorumPeerConfig still checks: a value it refuses stops its start-up, and rzk's (a
+/// break-it review, session 50, saw rzk start on them). Other keys pass.
+fn check_value_without_effect(bare: &str, k: &str, v: &str) -> Result<(), ConfigError> {
+    match bare {
+        "syncEnabled"
+        | "multiAddress.enabled"
+        | "multiAddress.reachabilityCheckEnabled"
+        | "sslQuorumReloadCertFiles" => parse_bool(k, v).map(drop),
+        // Integer.parseInt.
+        "connectToLearnerMasterLimit"
+        | "quorum.cnxn.threads.size"
+        | "multiAddress.reachabilityCheckTimeoutMs" => parse_num::<i32>(k, v).map(drop),
+        "peerType" if !matches!(v.to_lowercase().as_str(), "observer" | "participant") => Err(
+            invalid(k, v, "Unrecognised peertype (observer or participant)"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn parse_bool(k: &str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(invalid(k, v, "expected true or false")),
     }
+}
+
+/// What Java's `Integer.getInteger` reads from a system property: [`java_decode`] within
+/// `int` range; `None` where it keeps the property's default.
+pub fn java_integer(v: &str) -> Option<i32> {
+    java_decode(v).and_then(|n| i32::try_from(n).ok())
 }
 
 /// Java's `Long.decode`, which `Long.getLong` and (within `int` range) `Integer.getInteger`
