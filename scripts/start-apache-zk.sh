@@ -5,6 +5,8 @@
 #   usage: scripts/start-apache-zk.sh PORT DATADIR [extra settings...]
 #
 # Prints the server's PID on stdout once it answers `ruok` with `imok`.
+# PORT `none`: no clientPort (an ensemble member that serves no clients); the PID is
+# printed once the server logs that it entered leader election (LOOKING).
 # Stopping it is the caller's job:  kill "$PID"
 #
 # Extra settings:
@@ -77,7 +79,7 @@ ruok() {
         _ "$PORT" 2>/dev/null || true
 }
 
-if [ "$(ruok)" = "imok" ]; then
+if [ "$PORT" != none ] && [ "$(ruok)" = "imok" ]; then
     echo "start-apache-zk: something already answers ruok on 127.0.0.1:$PORT" >&2
     exit 1
 fi
@@ -102,8 +104,10 @@ JFLAGS=(
     echo "initLimit=10"
     echo "syncLimit=5"
     echo "dataDir=$DATADIR/data"
-    echo "clientPort=$PORT"
-    echo "clientPortAddress=127.0.0.1"
+    if [ "$PORT" != none ]; then
+        echo "clientPort=$PORT"
+        echo "clientPortAddress=127.0.0.1"
+    fi
     echo "maxClientCnxns=0"
     echo "4lw.commands.whitelist=*"
     echo "admin.enableServer=false"
@@ -148,7 +152,11 @@ while :; do
         tail -n 30 "$LOG" >&2
         exit 1
     fi
-    if [ "$(ruok)" = "imok" ]; then
+    if [ "$PORT" = none ]; then
+        if grep -q "LOOKING" "$LOG"; then
+            break
+        fi
+    elif [ "$(ruok)" = "imok" ]; then
         break
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then

@@ -89,13 +89,41 @@ def wait_settled(ports, observers=(), timeout=60, where=""):
 
 
 def check_free(port, host="127.0.0.1"):
-    """Raises RuntimeError when something already listens on host:`port` (not our server)."""
+    """Raises RuntimeError when something already listens on host:`port` (not our server);
+    nothing to check for `port` None (a server without a client port)."""
+    if port is None:
+        return
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             raise RuntimeError(f"something already listens on {host}:{port}; not our server") from None
+
+
+def listening_ports(pid):
+    """The TCP ports process `pid` listens on (IPv4 and IPv6): its socket inodes
+    (/proc/<pid>/fd) matched with the LISTEN rows of /proc/net/tcp{,6}."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 # ---------------------------------------------------------------- configuration
@@ -118,7 +146,8 @@ def write_myid(data_dir, myid):
 def write_config(path, port, *settings, servers=(), myid=None):
     """Writes the zoo.cfg `path` of a server on 127.0.0.1:`port` with dataDir
     <dirname(path)>/data (and its myid file when `myid` is given). `settings` ("key=value")
-    override the defaults below; `servers` are server.N lines. Returns `path`."""
+    override the defaults below; `servers` are server.N lines. `port` None: no clientPort
+    nor clientPortAddress. Returns `path`."""
     data = os.path.join(os.path.dirname(os.path.abspath(path)), "data")
     os.makedirs(data, exist_ok=True)
     if myid is not None:
@@ -128,6 +157,8 @@ def write_config(path, port, *settings, servers=(), myid=None):
            "4lw.commands.whitelist": "*", "maxClientCnxns": "0",
            # ZooKeeper's default would open an AdminServer on 0.0.0.0:8080 for each.
            "admin.enableServer": "false"}
+    if port is None:
+        del cfg["clientPort"], cfg["clientPortAddress"]
     cfg.update(s.split("=", 1) for s in settings)
     with open(path, "w") as f:
         f.write("".join(f"{k}={v}\n" for k, v in cfg.items()) + "".join(f"{s}\n" for s in servers))
@@ -287,7 +318,9 @@ class ApacheStart:
     def __init__(self, script, port, datadir, *settings, env=None):
         check_free(port)
         self.port = port
-        self.popen = subprocess.Popen([script, str(port), datadir, *settings],
+        # The script's "none": no client port (it then waits for the election's LOOKING).
+        arg = "none" if port is None else str(port)
+        self.popen = subprocess.Popen([script, arg, datadir, *settings],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=environ(env))
 

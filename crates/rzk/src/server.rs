@@ -51,6 +51,7 @@ fn load_config(args: &Args) -> Result<Config, String> {
     cfg.log_notes();
     if let Some(port) = args.port {
         cfg.client_port = port;
+        cfg.client_port_given = true;
     }
     if let Some(d) = &args.data_dir {
         if cfg.data_log_dir == cfg.data_dir {

@@ -298,6 +298,9 @@ pub struct Config {
     /// `clientPort` was set (or no file was read). With only `secureClientPort` set,
     /// ZooKeeper opens no plaintext port, and neither does rzk (`tls::ClientTlsPlan`).
     pub client_port_given: bool,
+    /// This server's `server.N` line has a client part (`;[host:]port`), which gave
+    /// [`Config::client_port`] (ZooKeeper's `QuorumPeerConfig.setupClientPort`).
+    pub client_port_in_line: bool,
     pub client_port_address: Option<IpAddr>,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
@@ -401,6 +404,7 @@ impl Default for Config {
             source: None,
             client_port: DEFAULT_CLIENT_PORT,
             client_port_given: true,
+            client_port_in_line: false,
             client_port_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             data_log_dir: PathBuf::from(DEFAULT_DATA_DIR),
@@ -466,7 +470,16 @@ pub fn client_addr_of_line(host: &str, port: u16) -> SocketAddr {
 }
 
 impl Config {
-    /// The address the client port listens on.
+    /// Whether this server has a plaintext client port: `clientPort` (not 0) or a client
+    /// part in its own `server.N` line. Without either, ZooKeeper 3.8 logs `clientPort is
+    /// not set` and opens no plaintext listener (with no `secureClientPort` either, it
+    /// serves no clients: a voter only); so does rzk.
+    pub fn has_plain_client_port(&self) -> bool {
+        self.client_port_given || self.client_port_in_line
+    }
+
+    /// The address the client port listens on (meaningful when
+    /// [`Config::has_plain_client_port`]).
     pub fn client_addr(&self) -> SocketAddr {
         let ip = self
             .client_port_address
@@ -678,6 +691,7 @@ impl Config {
         }
         self.client_port = port;
         self.client_port_address = Some(line.ip()).filter(|ip| !ip.is_unspecified());
+        self.client_port_in_line = true;
         Ok(())
     }
 
@@ -1234,7 +1248,15 @@ impl Config {
     /// Looks up a config value by its zoo.cfg name for reporting (`conf`).
     pub fn summary_lines(&self) -> Vec<(String, String)> {
         let mut v = vec![
-            ("clientPort".to_owned(), self.client_port.to_string()),
+            // As ZooKeeper's conf: -1 without a plaintext client port.
+            (
+                "clientPort".to_owned(),
+                if self.has_plain_client_port() {
+                    self.client_port.to_string()
+                } else {
+                    "-1".to_owned()
+                },
+            ),
             (
                 "secureClientPort".to_owned(),
                 // As ZooKeeper's conf: the TLS client port, -1 without one.
@@ -1994,6 +2016,49 @@ mod tests {
         .unwrap();
         assert_eq!(c.my_id, Some(ServerId(2)));
         assert_eq!(c.server_id(), ServerId(2));
+    }
+
+    /// A server has a plaintext client port only from `clientPort` (not 0) or its own
+    /// `server.N` line's client part; with neither, ZooKeeper 3.8 opens no client
+    /// listener and `conf` says `clientPort=-1` (rzk listened on 2181 until session 51).
+    #[test]
+    fn a_client_port_comes_from_client_port_or_the_own_server_line_only() {
+        let conf_port = |c: &Config| {
+            c.summary_lines()
+                .into_iter()
+                .find(|(k, _)| k == "clientPort")
+                .map(|(_, v)| v)
+        };
+        let none = Config::from_properties(
+            "dataDir=/d
+",
+        )
+        .unwrap();
+        assert!(!none.has_plain_client_port());
+        assert_eq!(conf_port(&none).as_deref(), Some("-1"));
+        let zero = Config::from_properties(
+            "dataDir=/d
+clientPort=0
+",
+        )
+        .unwrap();
+        assert!(!zero.has_plain_client_port());
+        let given = Config::from_properties(
+            "dataDir=/d
+clientPort=2182
+",
+        )
+        .unwrap();
+        assert!(given.has_plain_client_port());
+        assert_eq!(conf_port(&given).as_deref(), Some("2182"));
+        let quorum = "initLimit=5\nsyncLimit=2\nserver.2=b:1:2\n";
+        let in_line =
+            load_member("1\n", &format!("{quorum}server.1=127.0.0.1:1:2;2183\n")).unwrap();
+        assert!(in_line.has_plain_client_port());
+        assert_eq!(in_line.client_addr().port(), 2183);
+        let member = load_member("1\n", &format!("{quorum}server.1=127.0.0.1:1:2\n")).unwrap();
+        assert!(!member.has_plain_client_port());
+        assert!(Config::default().has_plain_client_port());
     }
 
     /// A member's `clientPort` / `clientPortAddress` against the client part of its own

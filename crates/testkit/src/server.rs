@@ -423,7 +423,9 @@ impl TestServer {
             let host = Host::spawn(name.clone()).expect("start the server's runtime thread");
             match host.run(Server::start(self.config.clone())) {
                 Ok(server) => {
-                    self.addr = server.local_addr();
+                    self.addr = server
+                        .local_addr()
+                        .expect("a test server's configuration has a client port");
                     self.config.client_port = self.addr.port();
                     self.running = Some(Running { server, host });
                     return Ok(());

@@ -61,7 +61,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    /// The client port bound at start-up (plain, else TLS); `None` without one.
+    local_addr: Option<SocketAddr>,
     /// The TLS client port (`secureClientPort`), if any.
     secure_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
@@ -140,10 +141,13 @@ impl Server {
             None => None,
         };
         let secure_addr = secure.as_ref().map(|(_, a)| *a);
-        // The plain port's address; the secure one's on a TLS-only server.
-        let Some(local_addr) = plain.as_ref().map(|(_, a)| *a).or(secure_addr) else {
-            return Err(ServerError::NotServing("no client port".into()));
-        };
+        // The plain port's address; the secure one's on a TLS-only server; none when no
+        // client port is configured (ZooKeeper 3.8 then runs without a client listener:
+        // an ensemble member that only votes).
+        let local_addr = plain.as_ref().map(|(_, a)| *a).or(secure_addr);
+        if local_addr.is_none() {
+            tracing::info!("clientPort is not set: no client port, this server serves no clients");
+        }
         let autopurge = AutoPurge::start(
             settings.data_dir.clone(),
             settings.data_log_dir.clone(),
@@ -210,7 +214,8 @@ impl Server {
             )));
         }
         tracing::info!(
-            "client port {local_addr} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
+            "client port {} ({} mode, tickTime {} ms, session timeouts {}..{} ms)",
+            local_addr.map_or_else(|| "none".to_owned(), |a| a.to_string()),
             if shared.config.is_distributed() {
                 "quorum"
             } else {
@@ -232,11 +237,11 @@ impl Server {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared
-            .client_port
-            .local_addr()
-            .unwrap_or(self.local_addr)
+    /// The address clients reach this server on: the plaintext client port as it
+    /// listens now (a reconfig may have moved it), else the TLS port; `None` when no
+    /// client port is configured (ZooKeeper's `getClientPort` is then -1).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared.client_port.local_addr().or(self.local_addr)
     }
 
     /// The bound TLS client port (`secureClientPort`; useful when it was 0).

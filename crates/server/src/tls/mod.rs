@@ -786,8 +786,9 @@ pub struct ClientTlsPlan {
     pub secure_addr: Option<SocketAddr>,
     /// `client.portUnification`: the plain client port also accepts TLS.
     pub port_unification: bool,
-    /// Whether `clientPort` is opened: not when only `secureClientPort` is set (as in
-    /// ZooKeeper, a TLS-only server has no plaintext port).
+    /// Whether `clientPort` is opened ([`Config::has_plain_client_port`]): not when only
+    /// `secureClientPort` is set (as in ZooKeeper, a TLS-only server has no plaintext
+    /// port), nor when no client port is configured at all.
     pub plain_port: bool,
     /// The TLS context, when either of the above needs one.
     pub tls: Option<Arc<ClientTls>>,
@@ -881,7 +882,7 @@ impl ClientTlsPlan {
             None
         };
         Ok(ClientTlsPlan {
-            plain_port: cfg.client_port_given || secure_addr.is_none(),
+            plain_port: cfg.has_plain_client_port(),
             secure_addr,
             port_unification,
             tls,
@@ -1578,6 +1579,9 @@ mod tests {
     fn client_plan() {
         let p = ClientTlsPlan::from_config(&cfg("clientPort=1\n")).unwrap();
         assert!(p.tls.is_none() && p.secure_addr.is_none() && p.plain_port);
+        // No client port at all: no listener, as ZooKeeper 3.8.
+        let p = ClientTlsPlan::from_config(&cfg("")).unwrap();
+        assert!(p.tls.is_none() && p.secure_addr.is_none() && !p.plain_port);
         let netty = format!("serverCnxnFactory={NETTY_FACTORY}\n");
         let e = ClientTlsPlan::from_config(&cfg(&format!("secureClientPort=2281\n{netty}")))
             .unwrap_err();
