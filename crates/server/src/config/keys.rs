@@ -299,8 +299,10 @@ const TABLE: &[Entry] = &[
     none("leader.maxTimeToWaitForEpoch", TUNING),
     none(
         "connectToLearnerMasterLimit",
-        "a learner tries its leader or learner master 5 times, 100 ms apart",
+        "a learner tries its leader or learner master 5 times within initLimit",
     ),
+    // node/driver.rs `leader_connect_retry` reads it from Config::unknown.
+    imp("leaderConnectDelayDuringRetryMs"),
     none("leaderServes", "the leader always serves clients"),
     none(
         "cnxTimeout",

@@ -211,22 +211,23 @@ impl QuorumRuntime {
         // `standaloneEnabled=false` (a configured ensemble that happens to have one
         // voter) the ports are open, as ZooKeeper's quorum peer opens them: servers
         // that join it before a reconfig adds them follow it as non-voting learners.
-        let mut quorum_listening = Vec::new();
+        // The quorum port is bound only while this server leads (`node/quorum_port.rs`).
+        let all = shared.config.quorum_listen_on_all_ips;
+        let quorum_port = super::quorum_port::QuorumPort::new(
+            shared
+                .config
+                .is_distributed()
+                .then(|| crate::node::peers::listen_addr(me.quorum, all)),
+            rt.clone(),
+            events_tx.clone(),
+            Duration::from_millis(init_ms),
+            quorum_tls.clone(),
+            quorum_sasl.clone(),
+        );
         let election = if !shared.config.is_distributed() {
             None
         } else {
-            let all = shared.config.quorum_listen_on_all_ips;
             let election_listener = bind(crate::node::peers::listen_addr(me.election, all)).await?;
-            let quorum_addr = crate::node::peers::listen_addr(me.quorum, all);
-            let quorum_listener = bind(quorum_addr).await?;
-            quorum_listening.push(quorum_addr);
-            rt.spawn(learner_net::accept_loop(
-                quorum_listener,
-                events_tx.clone(),
-                Duration::from_millis(init_ms),
-                quorum_tls.clone(),
-                quorum_sasl.clone(),
-            ));
             Some(ElectionNet::start(
                 &rt,
                 &peers,
@@ -316,7 +317,7 @@ impl QuorumRuntime {
                     init_ms,
                     quorum_tls,
                     quorum_sasl,
-                    quorum_listening,
+                    quorum_port,
                     announce_pending: false,
                     commits: Vec::new(),
                     to_persist: Vec::new(),
@@ -328,6 +329,7 @@ impl QuorumRuntime {
                     clock: WakeClock::new(),
                     stop: false,
                 };
+                d.set_quorum_port();
                 d.process(outs);
                 local.block_on(d.run(events_rx, jobs, reval_rx));
             })
@@ -394,9 +396,10 @@ struct Driver {
     quorum_tls: Option<Arc<crate::tls::QuorumTls>>,
     /// SASL logins with the leader and observers (`quorum.auth.*`; `None`: off).
     quorum_sasl: Option<Arc<crate::net::peer::quorum_sasl::QuorumSasl>>,
-    /// The quorum addresses learners are accepted on: this server's at start-up, and
-    /// each new one a reconfig gave it (`node/reconfig.rs`); empty for an ensemble of one.
-    quorum_listening: Vec<std::net::SocketAddr>,
+    /// The quorum addresses learners are accepted on while this server leads: its own
+    /// at start-up, and each new one a reconfig gave it (`node/reconfig.rs`); none for
+    /// an ensemble of one.
+    quorum_port: super::quorum_port::QuorumPort,
     /// Leader: established, but clients are let in only once the tree caught up.
     announce_pending: bool,
     /// Commits gathered while carrying out one batch of the core's outputs.
@@ -795,6 +798,7 @@ impl Driver {
             rx,
             self.events_tx.clone(),
             Duration::from_millis(self.init_ms.max(1000)),
+            leader_connect_retry(&self.shared.config),
             self.shared.config.extended_types_enabled,
             self.quorum_tls.clone(),
             self.quorum_sasl.clone(),
@@ -866,6 +870,7 @@ impl Driver {
             self.stop_serving();
         }
         self.role = role;
+        self.set_quorum_port();
         if role == Role::Looking {
             self.looking.started(Instant::now());
         } else {
@@ -877,6 +882,29 @@ impl Driver {
             .quorum
             .set_learners(crate::zab::LearnerCounts::default());
         crate::readonly::on_role(&self.shared, role, Instant::now());
+    }
+
+    /// Listens on the quorum port while this server leads or, as a voter, looks for a
+    /// leader; closes it as a follower or observer (`node/quorum_port.rs`). ZooKeeper
+    /// binds it only once LEADING; rzk's voter already listens while LOOKING, so a
+    /// learner that concluded the election first is not refused: its FOLLOWERINFO is
+    /// held until this election ends (`Zab::early_learners`, docs/QUORUM-PROTOCOL.md).
+    fn set_quorum_port(&mut self) {
+        let voter = self.zab.membership().1.contains(&self.peers.me);
+        let listen = match self.role {
+            Role::Leading => true,
+            Role::Looking => voter,
+            Role::Following | Role::Observing => false,
+        };
+        if listen {
+            self.quorum_port.open();
+        } else {
+            self.quorum_port.close();
+        }
+        debug_assert_eq!(
+            self.quorum_port.is_open(),
+            listen && !self.quorum_port.addrs().is_empty()
+        );
     }
 
     fn stop_serving(&mut self) {
@@ -1577,6 +1605,16 @@ impl Driver {
             self.step(Input::SessionTouches(Bytes::from(encode_touches(&touches))));
         }
     }
+}
+
+/// The pause between a learner's attempts to connect to its leader: ZooKeeper's
+/// `zookeeper.leaderConnectDelayDuringRetryMs` (`Integer.getInteger`, default 100 ms;
+/// zoo.cfg may set it bare, as ZooKeeper turns unknown keys into system properties).
+fn leader_connect_retry(cfg: &crate::config::Config) -> Duration {
+    let ms = crate::tls::property(cfg, "leaderConnectDelayDuringRetryMs")
+        .and_then(crate::config::java_integer)
+        .unwrap_or(100);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 #[cfg(test)]

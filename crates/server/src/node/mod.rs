@@ -13,6 +13,7 @@
 //!   tree, watches, replies to the originating connection;
 //! * `forward` — client requests as REQUEST packets and back;
 //! * `peers` — the ensemble's addresses from the `server.N` lines (or a solo voter);
+//! * `quorum_port` — the quorum port, listened on only while this server leads;
 //! * `timers` — the container/TTL reaper; `snapshots` — the background snapshot thread.
 //!
 //! Sockets to peers are in `net/peer/`. Must never: make protocol decisions (they belong
@@ -28,6 +29,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod looking;
 pub mod peers;
+pub mod quorum_port;
 pub mod sched;
 pub mod server;
 pub mod shared;

@@ -293,31 +293,15 @@ impl Driver {
 
     /// A membership that moves this server's quorum address: learners of it connect to
     /// the new one (a leader binds its quorum address whenever it leads, in ZooKeeper),
-    /// so it is listened on as well from now on; the old one stays open for learners of
-    /// the old membership. A bind failure is logged: this server then cannot lead.
+    /// so it is listened on as well from now on whenever the quorum port is open, at
+    /// once if it is open now; the old one stays for learners of the old membership
+    /// (`node/quorum_port.rs`).
     fn listen_on_new_quorum_address(&mut self, me: &Peer) {
         let addr =
             crate::node::peers::listen_addr(me.quorum, self.shared.config.quorum_listen_on_all_ips);
-        // An ensemble of one has no quorum port; an address moved back to is still open.
-        if self.quorum_listening.is_empty() || self.quorum_listening.contains(&addr) {
-            return;
-        }
-        let _guard = self.rt.enter();
-        match crate::net::bind(addr, 0) {
-            Ok(listener) => {
-                self.quorum_listening.push(addr);
-                tracing::info!(%addr,
-                    "my quorum address moved with the new membership; listening on it");
-                self.rt.spawn(crate::net::peer::learner_net::accept_loop(
-                    listener,
-                    self.events_tx.clone(),
-                    std::time::Duration::from_millis(self.init_ms),
-                    self.quorum_tls.clone(),
-                    self.quorum_sasl.clone(),
-                ));
-            }
-            Err(e) => tracing::error!(%addr,
-                "cannot listen on my new quorum address; learners cannot reach me there: {e}"),
+        if self.quorum_port.add(addr) {
+            tracing::info!(%addr, open = self.quorum_port.is_open(),
+                "my quorum address moved with the new membership; learners are accepted on it while I lead or look for a leader");
         }
     }
 

@@ -239,9 +239,15 @@ async fn read_loop(
     let _ = events.send(Event::LinkClosed { peer, link });
 }
 
-/// A learner's connection to the leader: connects (within `timeout`; over TLS with
-/// `sslQuorum`), then writes what the driver queued on `rx` and reads until the link
-/// ends. Runs as one task; aborting it closes the link.
+/// How many times a learner dials its leader before it gives up (ZooKeeper's
+/// `Learner.LeaderConnector`: five tries).
+pub const LEADER_CONNECT_TRIES: u32 = 5;
+
+/// A learner's connection to the leader: connects (over TLS with `sslQuorum`; up to
+/// [`LEADER_CONNECT_TRIES`] attempts `retry_every` apart, all within `timeout`, as
+/// ZooKeeper's learner retries a leader that has not bound its quorum port yet), then
+/// writes what the driver queued on `rx` and reads until the link ends. Runs as one
+/// task; aborting it closes the link.
 #[allow(clippy::too_many_arguments)]
 pub async fn connect(
     peer: ServerId,
@@ -251,6 +257,7 @@ pub async fn connect(
     rx: LinkRx,
     events: mpsc::UnboundedSender<Event>,
     timeout: Duration,
+    retry_every: Duration,
     extended_types: bool,
     tls: Option<Arc<QuorumTls>>,
     sasl: Option<Arc<QuorumSasl>>,
@@ -263,13 +270,32 @@ pub async fn connect(
             return;
         }
     };
-    let mut s = match stream::dial(addr, &host, timeout, tls.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => {
-            // Once per attempt; attempts follow elections, so this cannot flood.
-            tracing::warn!(%peer, %addr, "cannot connect to learner master {peer} (the leader, or an observer master) at {addr}: {e}");
-            let _ = events.send(Event::LinkClosed { peer, link });
-            return;
+    let started = tokio::time::Instant::now();
+    let mut tries = 0;
+    let mut s = loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match stream::dial(
+            addr,
+            &host,
+            left.max(Duration::from_millis(1)),
+            tls.as_deref(),
+        )
+        .await
+        {
+            Ok(s) => break s,
+            Err(e) => {
+                tries += 1;
+                let left = timeout.saturating_sub(started.elapsed());
+                if tries >= LEADER_CONNECT_TRIES || left <= retry_every {
+                    // Once per connection; connections follow elections, so this
+                    // cannot flood.
+                    tracing::warn!(%peer, %addr, tries, "cannot connect to learner master {peer} (the leader, or an observer master) at {addr}: {e}");
+                    let _ = events.send(Event::LinkClosed { peer, link });
+                    return;
+                }
+                tracing::debug!(%peer, %addr, tries, "connecting to learner master {peer} failed, retrying: {e}");
+                tokio::time::sleep(retry_every).await;
+            }
         }
     };
     if let Some(sasl) = &sasl {
@@ -465,5 +491,54 @@ mod tests {
         // Five packets sent (one sample each), with 4, 3, 2, 1 and 0 packets behind them.
         assert_eq!(snap.count, 5, "one sample per packet");
         assert_eq!(snap.sum, 10, "packets (not queue items) behind each");
+    }
+
+    /// A leader binds its quorum port only once elected, so a learner that ends the
+    /// election first is refused: it dials again, 5 times `retry_every` apart, as
+    /// ZooKeeper's learner does, and reaches the leader once it listens. Without a
+    /// listener it gives up after the fifth try with one `LinkClosed`.
+    #[tokio::test]
+    async fn a_learner_retries_a_leader_that_is_not_listening_yet() {
+        let free = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let dial = |addr, events| {
+            let (_tx, rx) = link_channel();
+            connect(
+                ServerId(7),
+                crate::node::peers::DialTarget::Addr(addr),
+                "127.0.0.1".into(),
+                next_link_id(),
+                rx,
+                events,
+                Duration::from_secs(5),
+                Duration::from_millis(100),
+                false,
+                None,
+                None,
+            )
+        };
+        // The leader binds 250 ms after the learner's first try.
+        let addr = free();
+        let (events, _rx) = mpsc::unbounded_channel();
+        let learner = tokio::spawn(dial(addr, events));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let leader = crate::net::bind(addr, 0).unwrap();
+        let accepted = tokio::time::timeout(Duration::from_secs(3), leader.accept()).await;
+        assert!(
+            matches!(accepted, Ok(Ok(_))),
+            "the learner did not dial again"
+        );
+        learner.abort();
+        // Nobody listens: five tries 100 ms apart, then the link is closed.
+        let addr = free();
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let started = std::time::Instant::now();
+        dial(addr, events).await;
+        let took = started.elapsed();
+        assert!(matches!(rx.try_recv(), Ok(Event::LinkClosed { .. })));
+        assert!(rx.try_recv().is_err(), "one LinkClosed");
+        assert!(took >= Duration::from_millis(400), "gave up after {took:?}");
     }
 }

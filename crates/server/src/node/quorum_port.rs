@@ -1,0 +1,230 @@
+//! The quorum port (the second port of a `server.N` line), listened on only while this
+//! server leads or, as a voter, looks for a leader.
+//!
+//! ZooKeeper 3.8 binds it in the `Leader` constructor and closes it in `Leader.shutdown`:
+//! a follower or observer has no quorum listener, and a port that cannot be bound stops
+//! the leadership, not the server. [`QuorumPort`] serves the driver
+//! (`Driver::set_quorum_port`), which also listens while LOOKING (a learner that ends
+//! the election first is then held, not refused). It keeps the addresses learners may
+//! dial (this server's at start-up, and each new one a reconfig gave it, since learners
+//! of the old membership still dial the old one) and, while open, one accepting task per
+//! address. A task binds its address itself, retrying while an earlier listener is
+//! being closed, so the driver never waits for a socket; learners that dial before it is
+//! bound retry (`net/peer/learner_net.rs` `connect`, ZooKeeper's
+//! `leaderConnectDelayDuringRetryMs`).
+
+use crate::net::peer::learner_net;
+use crate::net::peer::quorum_sasl::QuorumSasl;
+use crate::node::Event;
+use crate::tls::QuorumTls;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// How long an accepting task keeps trying to bind its address (an earlier listener may
+/// still be closing); then it logs an error and gives up, and learners cannot reach
+/// this server there (a leader's term then ends at its init limit).
+const BIND_FOR: Duration = Duration::from_secs(2);
+/// The pause between two bind attempts.
+const BIND_EVERY: Duration = Duration::from_millis(20);
+
+/// The quorum addresses and, while open, their accepting tasks.
+#[derive(Debug)]
+pub(crate) struct QuorumPort {
+    /// Addresses learners may dial, in the order they were added; empty for an ensemble
+    /// of one (no peer ports at all).
+    addrs: Vec<SocketAddr>,
+    /// While open: the accepting task of each address.
+    accepting: Vec<(SocketAddr, AbortHandle)>,
+    rt: Handle,
+    events: mpsc::UnboundedSender<Event>,
+    /// Deadline for a learner's first packet (initLimit x tickTime).
+    first_packet_timeout: Duration,
+    tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
+}
+
+impl QuorumPort {
+    /// The quorum port of a member whose start-up address is `addr` (`None` for an
+    /// ensemble of one, which never listens). Nothing is bound until [`QuorumPort::open`].
+    pub(crate) fn new(
+        addr: Option<SocketAddr>,
+        rt: Handle,
+        events: mpsc::UnboundedSender<Event>,
+        first_packet_timeout: Duration,
+        tls: Option<Arc<QuorumTls>>,
+        sasl: Option<Arc<QuorumSasl>>,
+    ) -> QuorumPort {
+        QuorumPort {
+            addrs: addr.into_iter().collect(),
+            accepting: Vec::new(),
+            rt,
+            events,
+            first_packet_timeout,
+            tls,
+            sasl,
+        }
+    }
+
+    /// The addresses learners may dial (listened on only while open).
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Whether the accepting tasks run.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.accepting.is_empty()
+    }
+
+    /// Accept learners on every address (those already accepting are left as they are).
+    pub(crate) fn open(&mut self) {
+        for addr in self.addrs.clone() {
+            self.open_one(addr);
+        }
+    }
+
+    /// Every accepting task ends and its listener closes (a follower or observer).
+    /// Links already accepted are the driver's to close.
+    pub(crate) fn close(&mut self) {
+        for (_, task) in self.accepting.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// A membership moved this server's quorum address to `addr`: learners of it dial
+    /// `addr` from now on (those of the old one still dial the old address). Accepted
+    /// at once while open. Returns false when `addr` was known already or this is an
+    /// ensemble of one.
+    pub(crate) fn add(&mut self, addr: SocketAddr) -> bool {
+        if self.addrs.is_empty() || self.addrs.contains(&addr) {
+            return false;
+        }
+        self.addrs.push(addr);
+        if self.is_open() {
+            self.open_one(addr);
+        }
+        true
+    }
+
+    fn open_one(&mut self, addr: SocketAddr) {
+        if self.accepting.iter().any(|(a, _)| *a == addr) {
+            return;
+        }
+        let events = self.events.clone();
+        let timeout = self.first_packet_timeout;
+        let (tls, sasl) = (self.tls.clone(), self.sasl.clone());
+        let task = self.rt.spawn(async move {
+            let Some(listener) = bind_retrying(addr).await else {
+                return;
+            };
+            tracing::info!(%addr, "accepting learners on my quorum address");
+            learner_net::accept_loop(listener, events, timeout, tls, sasl).await;
+        });
+        self.accepting.push((addr, task.abort_handle()));
+        debug_assert!(self.accepting.len() <= self.addrs.len());
+    }
+}
+
+/// Binds `addr`, retrying for [`BIND_FOR`]; `None` (logged) when it stays taken.
+async fn bind_retrying(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match crate::net::bind(addr, 0) {
+            Ok(l) => return Some(l),
+            Err(e) if started.elapsed() < BIND_FOR => {
+                tracing::debug!(%addr, "quorum address not free yet: {e}");
+                tokio::time::sleep(BIND_EVERY).await;
+            }
+            Err(e) => {
+                tracing::error!(%addr,
+                    "cannot listen on my quorum address; learners cannot reach me there: {e}");
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(addr: Option<SocketAddr>) -> QuorumPort {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        QuorumPort::new(
+            addr,
+            Handle::current(),
+            tx,
+            Duration::from_secs(1),
+            None,
+            None,
+        )
+    }
+
+    fn free_addr() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    async fn listening(addr: SocketAddr) -> bool {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+    }
+
+    async fn wait_for(addr: SocketAddr, want: bool) {
+        for _ in 0..200 {
+            if listening(addr).await == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{addr}: listening should be {want}");
+    }
+
+    /// Bound only while open; opened again, it binds again.
+    #[tokio::test]
+    async fn the_quorum_port_listens_only_while_open() {
+        let addr = free_addr();
+        let mut q = port(Some(addr));
+        assert!(!listening(addr).await, "bound before it was opened");
+        q.open();
+        assert!(q.is_open());
+        wait_for(addr, true).await;
+        q.close();
+        assert!(!q.is_open());
+        wait_for(addr, false).await;
+        q.open();
+        wait_for(addr, true).await;
+        q.close();
+        wait_for(addr, false).await;
+    }
+
+    /// A moved address is accepted on at once while open, and the old one stays for
+    /// learners of the old membership; closed, nothing is bound.
+    #[tokio::test]
+    async fn a_moved_quorum_address_is_listened_on_while_open() {
+        let (old, new, later) = (free_addr(), free_addr(), free_addr());
+        let mut q = port(Some(old));
+        q.open();
+        assert!(q.add(new));
+        assert!(!q.add(new), "an address is added once");
+        wait_for(old, true).await;
+        wait_for(new, true).await;
+        q.close();
+        assert!(q.add(later));
+        wait_for(old, false).await;
+        wait_for(new, false).await;
+        assert!(!listening(later).await);
+        assert_eq!(q.addrs(), &[old, new, later]);
+    }
+
+    /// An ensemble of one has no quorum port, whatever happens.
+    #[tokio::test]
+    async fn an_ensemble_of_one_never_listens() {
+        let mut q = port(None);
+        q.open();
+        assert!(!q.is_open());
+        assert!(!q.add(free_addr()));
+    }
+}
