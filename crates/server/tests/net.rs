@@ -623,6 +623,49 @@ async fn frames_batched_in_one_write_or_split_over_many_are_answered_in_order() 
     server.stop();
 }
 
+/// A client that pipelines more writes than a connection admits at once
+/// (`MAX_OUTSTANDING_PER_CONN`, 1,000) and then only reads gets every reply, without
+/// sending another byte. The requests over the limit wait in the connection's read
+/// buffer; once answers lower the count they must be taken from there. rzk instead
+/// waited for the socket with the reply lane armed, so nothing woke it: a batch stopped
+/// partway until the client's next ping (found by a review in session 51, with batches
+/// of 1,500 to 4,000 setData). Rounds of 3,000 setData, each reply awaited for at most
+/// `CLIENT_IO_TIMEOUT`, far longer than a round takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_pipelined_over_the_outstanding_limit_are_answered_without_another_byte() {
+    let mut server = TestServer::start();
+    let mut c = RawClient::connect(server.addr(), 30_000).await;
+    let (h, _) = c.create("/pipelined", b"", 0).await;
+    assert_eq!(h, 0);
+    let (rounds, per_round) = (8, 3_000);
+    let mut xid = 10;
+    for round in 0..rounds {
+        let mut wire = Vec::new();
+        let first = xid;
+        for _ in 0..per_round {
+            let set = SetDataRequest {
+                path: "/pipelined".into(),
+                data: Bytes::from_static(b"v").into(),
+                version: -1,
+            };
+            rzk_testkit::raw::request_frame(&mut wire, xid, 5, &set);
+            xid += 1;
+        }
+        c.send_bytes(&wire).await;
+        for want in first..xid {
+            let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, c.recv()).await;
+            let Ok(Ok((h, _))) = got else {
+                panic!(
+                    "round {round}: no reply {} of {per_round} within {CLIENT_IO_TIMEOUT:?}",
+                    want - first + 1
+                );
+            };
+            assert_eq!((h.xid, h.err), (want, 0), "round {round}");
+        }
+    }
+    server.stop();
+}
+
 /// Write replies the applier writes straight into the socket (`net::lane`) keep the
 /// session's order and every byte when the socket fills up: a client with a small
 /// receive buffer pipelines multis of 5,000 setData each, whose replies (~4.6 MB in all,

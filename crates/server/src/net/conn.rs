@@ -447,6 +447,15 @@ impl Conn {
                 self.wr.flush().await?;
             }
             let can_read = self.order.len() < MAX_OUTSTANDING_PER_CONN;
+            if can_read && frames.has_frame() {
+                // Frames read earlier wait behind the limit, which answers have since
+                // lowered: take them now. Waiting for the socket instead could wait
+                // for ever: the client may have sent all it will send until these are
+                // answered, and with the reply lane armed no reply wakes this task
+                // (a client pipelining over MAX_OUTSTANDING_PER_CONN writes stalled
+                // until its next ping; a review in session 51).
+                continue;
+            }
             let armed = can_read && self.arm_lane();
             let woke = tokio::select! {
                 biased;

@@ -174,6 +174,18 @@ impl FrameReader {
         self.buf.advance(n.min(self.buf.len()));
     }
 
+    /// Whether [`FrameReader::next_frame`] has something to hand out without reading:
+    /// a complete frame, or a length it refuses.
+    pub fn has_frame(&self) -> bool {
+        let Some(b) = self.buf.get(..LEN_PREFIX) else {
+            return false;
+        };
+        match check_len(i32::from_be_bytes([b[0], b[1], b[2], b[3]]), self.max) {
+            Ok(len) => self.buf.len() - LEN_PREFIX >= len,
+            Err(_) => true,
+        }
+    }
+
     /// The payload of the next complete frame, if one is buffered. A length over the
     /// limit (or negative) is an error: the connection must close.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
@@ -277,9 +289,14 @@ mod tests {
             let mut fr = FrameReader::new(1000);
             let mut got = Vec::new();
             loop {
-                while let Some(f) = fr.next_frame().unwrap() {
+                // has_frame says exactly whether next_frame hands one out.
+                while fr.has_frame() {
+                    let Some(f) = fr.next_frame().unwrap() else {
+                        panic!("has_frame without a frame (step {step})");
+                    };
                     got.push(f.to_vec());
                 }
+                assert!(fr.next_frame().unwrap().is_none(), "step {step}");
                 match fr.fill(&mut src).await {
                     Ok(_) => {}
                     Err(FrameError::Eof) => break,
@@ -296,6 +313,7 @@ mod tests {
         let mut fr = FrameReader::new(10);
         let mut src: &[u8] = &11i32.to_be_bytes();
         fr.fill(&mut src).await.unwrap();
+        assert!(fr.has_frame(), "a refused length is there to hand out");
         assert!(matches!(
             fr.next_frame(),
             Err(FrameError::BadLength { len: 11, .. })
