@@ -666,6 +666,70 @@ async fn writes_pipelined_over_the_outstanding_limit_are_answered_without_anothe
     server.stop();
 }
 
+/// One txn that fires more watch notifications than a connection's backlog limit
+/// (`MAX_QUEUED_NOTIFY_BYTES`, 8 MiB) on a watcher that reads: every one arrives and
+/// the connection stays. The closeSession of a session owning 20,000 ephemerals with
+/// 1,000-byte names fires ~20 MB of NodeDeleted at once on a persistent recursive
+/// watch of their parent (more than the socket buffers take as well). rzk closed that connection and dropped most of the events
+/// (found by a review in session 51 with 100,000 ephemerals; ZooKeeper delivers them
+/// all). A backlog over the limit still closes the connection at the next txn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_txn_firing_more_than_the_backlog_limit_reaches_a_reading_watcher() {
+    use rzk_proto::multi::{MultiOp, MultiRequest};
+    let mut server = TestServer::start();
+    let mut owner = RawClient::connect(server.addr(), 30_000).await;
+    assert_eq!(owner.create("/burst", b"", 0).await.0, 0);
+    let mut watcher = RawClient::connect(server.addr(), 30_000).await;
+    let add = AddWatchRequest {
+        path: "/burst".into(),
+        mode: 1, // persistent recursive
+    };
+    assert_eq!(watcher.call(106, &add.to_bytes()).await.0.err, 0);
+    let (multis, per_multi) = (40, 500);
+    let name = "n".repeat(1000);
+    for m in 0..multis {
+        let ops = (0..per_multi)
+            .map(|i| {
+                MultiOp::Create(
+                    1,
+                    CreateRequest {
+                        path: format!("/burst/{name}{m}-{i}"),
+                        data: Bytes::new().into(),
+                        acl: Acl::open_unsafe(),
+                        flags: 1, // ephemeral
+                    },
+                )
+            })
+            .collect();
+        let (h, _) = owner.call(14, &MultiRequest { ops }.to_bytes()).await;
+        assert_eq!(h.err, 0, "multi {m}");
+        // The watcher reads each multi's NodeCreated events as they come.
+        for created in 0..per_multi {
+            let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, watcher.recv()).await;
+            let Ok(Ok((h, _))) = got else {
+                panic!("multi {m}: NodeCreated {created} did not arrive");
+            };
+            assert_eq!(h.xid, -1);
+        }
+    }
+    let total = multis * per_multi;
+    owner.close_session().await;
+    let mut deleted = 0;
+    while deleted < total {
+        let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, watcher.recv()).await;
+        let Ok(Ok((h, body))) = got else {
+            panic!("NodeDeleted {deleted} of {total} did not arrive (connection closed?)");
+        };
+        assert_eq!(h.xid, -1);
+        let ev = WatcherEvent::from_bytes(&body).unwrap();
+        assert_eq!(ev.event_type, 2, "NodeDeleted");
+        deleted += 1;
+    }
+    // The connection stayed: a request is answered.
+    assert!(watcher.exists("/burst", false).await.is_ok());
+    server.stop();
+}
+
 /// Write replies the applier writes straight into the socket (`net::lane`) keep the
 /// session's order and every byte when the socket fills up: a client with a small
 /// receive buffer pipelines multis of 5,000 setData each, whose replies (~4.6 MB in all,

@@ -366,7 +366,7 @@ fn apply_locked(
             }
             if let Some(c) = conns.conns.get(&conn) {
                 answers.release_for(conn, c);
-                c.notify(notification_frame(&ev));
+                c.notify(notification_frame(&ev), result.zxid);
             }
         }
     }

@@ -9,7 +9,7 @@
 use crate::auth::AuthInfo;
 use crate::net::lane::ReplyLane;
 use crate::watch::ConnId;
-use rzk_proto::{ErrorCode, SessionId};
+use rzk_proto::{ErrorCode, SessionId, Zxid};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
@@ -80,6 +80,11 @@ pub struct ConnStats {
     pub notify_bytes: AtomicU64,
     /// Set once the notification queue overflowed; the connection is being closed.
     pub overflowed: std::sync::atomic::AtomicBool,
+    /// The zxid of the txn whose notifications were queued last ([`ConnEntry::notify`]).
+    pub burst_zxid: AtomicI64,
+    /// [`ConnStats::notify_bytes`] when that txn's first notification was queued: the
+    /// backlog the txn started from, which [`MAX_QUEUED_NOTIFY_BYTES`] bounds.
+    pub burst_base: AtomicU64,
     /// Set once the connection's session re-attached on another connection; it is
     /// being closed (see [`ConnEntry::supersede`]).
     pub superseded: std::sync::atomic::AtomicBool,
@@ -90,12 +95,16 @@ pub struct ConnStats {
 }
 
 /// Most bytes of watch notifications queued for one connection (not yet written to its
-/// socket buffer). A client that stops reading its socket while its watches keep firing
-/// would otherwise make the server buffer notifications without bound; when the next
-/// notification would go over this limit the connection is closed (the session lives on
-/// and the client re-registers its watches with SetWatches on reconnect). ZooKeeper 3.8
-/// queues outgoing packets without a limit (`NIOServerCnxn.outgoingBuffers`); see
-/// docs/COMPATIBILITY.md.
+/// socket buffer) that a txn may find when it fires its own. A client that stops
+/// reading its socket while its watches keep firing would otherwise make the server
+/// buffer notifications without bound; when a txn finds a backlog over this limit the
+/// connection is closed (the session lives on and the client re-registers its watches
+/// with SetWatches on reconnect). The notifications of one txn are always queued whole:
+/// a closeSession of 100,000 ephemerals fires ~9 MB at once on a watcher of their
+/// parent, which a client that reads normally then drains (found by a review in session
+/// 51: such a watcher was disconnected and lost most of the events). Their size is
+/// bounded by the tree the server holds anyway. ZooKeeper 3.8 queues outgoing packets
+/// without a limit (`NIOServerCnxn.outgoingBuffers`); see docs/COMPATIBILITY.md.
 pub const MAX_QUEUED_NOTIFY_BYTES: u64 = 8 * 1024 * 1024;
 
 impl ConnStats {
@@ -272,17 +281,21 @@ impl ConnEntry {
         }
     }
 
-    /// Queues a watch notification frame for this connection; `false` when it was dropped
-    /// because the connection is closed or its queue is over [`MAX_QUEUED_NOTIFY_BYTES`]
-    /// (then the connection is told to close at once).
-    pub fn notify(&self, frame: Vec<u8>) -> bool {
+    /// Queues a watch notification frame fired by the txn `zxid` for this connection;
+    /// `false` when it was dropped because the connection is closed or the txn found
+    /// more than [`MAX_QUEUED_NOTIFY_BYTES`] queued before its first notification (then
+    /// the connection is told to close at once). Called by the applier, one txn's
+    /// notifications after another's.
+    pub fn notify(&self, frame: Vec<u8>, zxid: Zxid) -> bool {
         let len = frame.len() as u64;
         if self.stats.overflowed.load(Ordering::Relaxed) {
             return false;
         }
-        let queued = self.stats.notify_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > MAX_QUEUED_NOTIFY_BYTES {
-            self.stats.notify_bytes.fetch_sub(len, Ordering::Relaxed);
+        if self.stats.burst_zxid.swap(zxid.0, Ordering::Relaxed) != zxid.0 {
+            let backlog = self.stats.notify_bytes.load(Ordering::Relaxed);
+            self.stats.burst_base.store(backlog, Ordering::Relaxed);
+        }
+        if self.stats.burst_base.load(Ordering::Relaxed) > MAX_QUEUED_NOTIFY_BYTES {
             if !self.stats.overflowed.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     addr = %self.addr,
@@ -296,6 +309,7 @@ impl ConnEntry {
             }
             return false;
         }
+        self.stats.notify_bytes.fetch_add(len, Ordering::Relaxed);
         if self.tx.send(ConnMsg::Notify(frame)).is_err() {
             self.stats.notify_bytes.fetch_sub(len, Ordering::Relaxed);
             return false;
@@ -447,23 +461,31 @@ mod tests {
         (e, rx)
     }
 
+    /// A backlog over the limit closes the connection when the next txn fires; the
+    /// notifications of one txn are queued whole, however many (a closeSession of
+    /// 100,000 ephemerals on a watcher of their parent).
     #[test]
     fn notifications_are_bounded_per_connection() {
         let (e, mut rx) = entry();
         let frame = vec![0u8; 64 * 1024];
         let fit = (MAX_QUEUED_NOTIFY_BYTES / frame.len() as u64) as usize;
-        for _ in 0..fit {
-            assert!(e.notify(frame.clone()));
+        // One txn's burst, twice the limit: all queued.
+        for _ in 0..2 * fit {
+            assert!(e.notify(frame.clone(), Zxid(1)));
         }
         assert!(!e.stats.overflowed.load(Ordering::Relaxed));
-        // The connection's task takes one: there is room for one more.
-        let Ok(ConnMsg::Notify(f)) = rx.try_recv() else {
-            panic!("no notification queued")
-        };
-        e.stats.notify_taken(f.len());
-        assert!(e.notify(frame.clone()));
-        // One over the limit: dropped, the connection is marked and woken to close.
-        assert!(!e.notify(frame.clone()));
+        // The connection's task drains it down to the limit: the next txn may fire.
+        for _ in 0..fit {
+            let Ok(ConnMsg::Notify(f)) = rx.try_recv() else {
+                panic!("no notification queued")
+            };
+            e.stats.notify_taken(f.len());
+        }
+        assert!(e.notify(frame.clone(), Zxid(2)));
+        assert!(e.notify(frame.clone(), Zxid(2)), "the rest of txn 2 too");
+        // Txn 3 finds more than the limit queued: dropped, the connection is marked
+        // and woken to close.
+        assert!(!e.notify(frame.clone(), Zxid(3)));
         assert!(e.stats.overflowed.load(Ordering::Relaxed));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -478,11 +500,11 @@ mod tests {
             .expect("overflow wakes the connection's task");
         });
         // Nothing more is queued once it overflowed, even small frames.
-        assert!(!e.notify(vec![0u8; 10]));
+        assert!(!e.notify(vec![0u8; 10], Zxid(4)));
         let mut queued = 0;
         while rx.try_recv().is_ok() {
             queued += 1;
         }
-        assert_eq!(queued, fit);
+        assert_eq!(queued, fit + 2);
     }
 }
