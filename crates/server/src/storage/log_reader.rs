@@ -693,9 +693,14 @@ pub struct LogIterator {
     cur: Option<LogFileReader>,
     start_zxid: Zxid,
     torn: Vec<TornTail>,
-    /// A torn tail of a file that was not the last: an error if a record at or above
-    /// `start_zxid` follows in a later file.
-    torn_before: Option<TornTail>,
+    /// A torn tail of a file that was not the last, with the zxid of that file's last
+    /// intact record: an error if a record at or above `start_zxid` follows in a later
+    /// file, unless that record is the very next zxid (the damage then held no txn: stray
+    /// bytes in the padding after the file's last record, which ZooKeeper reads as the
+    /// end of the file).
+    torn_before: Option<(TornTail, Option<i64>)>,
+    /// The zxid of the last record read from the current file.
+    last_in_file: Option<i64>,
     failed: bool,
     /// Given to each file's reader ([`LogFileReader::set_max_record_len`]).
     max_record_len: u64,
@@ -714,6 +719,7 @@ impl LogIterator {
             start_zxid,
             torn: Vec::new(),
             torn_before: None,
+            last_in_file: None,
             failed: false,
             max_record_len: default_max_record_len(),
         })
@@ -749,14 +755,27 @@ impl LogIterator {
                 let mut r = LogFileReader::open(&f.path)?;
                 r.set_max_record_len(self.max_record_len);
                 self.cur = Some(r);
+                self.last_in_file = None;
             }
             let Some(cur) = self.cur.as_mut() else {
                 continue;
             };
-            match cur.next_entry()? {
+            let entry = cur.next_entry()?;
+            if let Some(e) = &entry {
+                let zxid = e.record.header.zxid;
+                if let Some((_, Some(last))) = &self.torn_before {
+                    if last.checked_add(1) == Some(zxid) {
+                        // Nothing was lost in the damaged file: its tail is cut as a
+                        // torn one (it is in `torn`), and reading goes on.
+                        self.torn_before = None;
+                    }
+                }
+                self.last_in_file = Some(zxid);
+            }
+            match entry {
                 Some(e) if e.record.header.zxid < self.start_zxid.0 => continue,
                 Some(e) => {
-                    if let Some(t) = self.torn_before.take() {
+                    if let Some((t, _)) = self.torn_before.take() {
                         return Err(LogReadError::DamagedBeforeLaterRecords {
                             file: t.file,
                             offset: t.offset,
@@ -771,7 +790,7 @@ impl LogIterator {
                     if let Some(FileEnd::Torn(t)) = cur.end() {
                         self.torn.push(t.clone());
                         if self.torn_before.is_none() {
-                            self.torn_before = Some(t.clone());
+                            self.torn_before = Some((t.clone(), self.last_in_file));
                         }
                     }
                     if self.next_file >= self.files.len() {
