@@ -271,8 +271,16 @@ def case_config(ctx):
         "the refused server wrote into the data directory"
     first.stop()
     ctx.procs.remove(first)
+    # Backups named as ZooKeeper would still read them (it takes the zxid from the
+    # second dot-separated field): rzk reads only its own names, and says so.
+    for name in ("log.190.bak", "snapshot.18e.bak"):
+        with open(os.path.join(owned, "version-2", name), "wb") as f:
+            f.write(b"backup")
     code, out = run("datadir-after", f"dataDir={owned}")
     assert code is None, f"exit {code} once the first server stopped:\n{out}"
+    for name, what in (("log.190.bak", "transaction log"), ("snapshot.18e.bak", "snapshot")):
+        assert any(name in line and f"not a {what} name rzk reads" in line
+                   for line in out.splitlines()), f"no warning about {name}:\n{out}"
     netty = "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
     code, out = run("bad-tls", "secureClientPort=22531", netty)
     assert code == 2, out
@@ -428,6 +436,19 @@ def case_unreadable(ctx):
     assert zk.get("/kept")[0] == b"v"
     zk.stop()
     zk.close()
+    p.stop()
+    ctx.procs.remove(p)
+    # A data directory the server cannot write (here its owner changed; a read-only
+    # mount alike): exit 3 naming the directory, as ZooKeeper's "Cannot write to data
+    # directory", without the advice for damaged files (there is nothing to repair).
+    # rzk named a currentEpoch.tmp that does not exist, found by a review in session 51.
+    os.chown(v2, 0, 0)
+    os.chmod(v2, 0o755)
+    code, text = zkproc.run_rzk(wrapper, cfg, port, timeout=30,
+                                log=os.path.join(d, "fifth.log"), env=DEFAULT_ENV)
+    assert code == 3, f"exit {code} on a data directory it cannot write:\n{text}"
+    assert f"cannot write to the transaction log directory {v2}" in text, text
+    assert "repair or move" not in text and ".tmp" not in text, text
 
 
 CASES = {"help": case_help, "filter": case_filter, "peers": case_peers,

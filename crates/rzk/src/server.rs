@@ -132,6 +132,12 @@ pub fn run(args: Args) -> ExitCode {
                     fatal(why);
                     return ExitCode::from(3);
                 }
+                if let ServerError::Open(rzk_server::storage::OpenError::NotWritable { .. }) = &e {
+                    // Nothing damaged: ZooKeeper's DatadirException, exit code
+                    // UNABLE_TO_ACCESS_DATADIR.
+                    fatal(&e.to_string());
+                    return ExitCode::from(3);
+                }
                 if let ServerError::DataDirInUse(_) = &e {
                     // As a data directory rzk cannot use: ZooKeeper's
                     // ExitCode.UNABLE_TO_ACCESS_DATADIR.

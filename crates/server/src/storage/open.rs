@@ -127,6 +127,16 @@ pub enum OpenError {
     },
     #[error("epoch files: {0}")]
     Epoch(String),
+    /// A `version-2` directory this server cannot write (a read-only mount, its
+    /// permissions): ZooKeeper's `FileTxnSnapLog` refuses it the same way ("Cannot write
+    /// to data directory"), before anything is written. Not damage: nothing to repair.
+    #[error("cannot write to the {what} directory {}: {source}", dir.display())]
+    NotWritable {
+        /// `transaction log` (dataLogDir) or `snapshot` (dataDir).
+        what: &'static str,
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// `datadir.autocreate=false` and a `version-2` directory is missing (a setting,
     /// not damage: nothing was read).
     #[error("{0}")]
@@ -134,6 +144,37 @@ pub enum OpenError {
     /// A logged txn that recovery read but that does not decode (replay only).
     #[error("logged txn {zxid} does not decode: {reason}")]
     Log { zxid: Zxid, reason: String },
+}
+
+/// Warns about each file rzk does not read but ZooKeeper would: `log.<hex>.<anything>`
+/// and `snapshot.<hex>.<anything else than gz or snappy>` (a backup such as
+/// `log.190.bak`). ZooKeeper takes the zxid from the second dot-separated field of any
+/// such name, so it replays such a file as a log or loads it as a snapshot (and its
+/// purge counts it); rzk reads only the exact names it writes (docs/STORAGE.md).
+fn warn_loosely_named(data_log_dir: &std::path::Path, data_dir: &std::path::Path) {
+    let logs = files::version_dir(data_log_dir);
+    let read = files::list_logs(&logs).map(|l| l.into_iter().map(|f| f.path).collect());
+    warn_unread(&logs, files::LOG_PREFIX, "transaction log", read);
+    let snaps = files::version_dir(data_dir);
+    let read = files::list_snapshots(&snaps).map(|l| l.into_iter().map(|(f, _)| f.path).collect());
+    warn_unread(&snaps, files::SNAPSHOT_PREFIX, "snapshot", read);
+}
+
+/// [`warn_loosely_named`] for one kind: the `prefix.<hex>...` files of `version_dir`
+/// that are not among those `read`.
+fn warn_unread(
+    version_dir: &std::path::Path,
+    prefix: &str,
+    what: &str,
+    read: std::io::Result<Vec<std::path::PathBuf>>,
+) {
+    let (Ok(loose), Ok(read)) = (files::list_prefixed(version_dir, prefix), read) else {
+        return;
+    };
+    for f in loose.into_iter().filter(|f| !read.contains(&f.path)) {
+        tracing::warn!(file = %f.path.display(), zxid = %f.zxid,
+            "not read: not a {what} name rzk reads, though ZooKeeper would read it as its {what} of this zxid; rename or move it");
+    }
 }
 
 /// Removes `snapshot.<hex zxid>.tmp` files, the names rzk writes a snapshot under
@@ -292,6 +333,28 @@ pub fn open(cfg: &Config) -> Result<Recovered, OpenError> {
         e => recovery_failed(e.to_string()),
     })?;
     startup_metrics(&sink);
+    for (what, dir) in [
+        ("transaction log", &settings.data_log_dir),
+        ("snapshot", &settings.data_dir),
+    ] {
+        // The `version-2` directory, or where it is to be created on a fresh start.
+        let version = files::version_dir(dir);
+        let dir = if version.exists() {
+            version
+        } else if dir.exists() {
+            dir.clone()
+        } else {
+            continue;
+        };
+        if let Err(e) = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK) {
+            return Err(OpenError::NotWritable {
+                what,
+                dir,
+                source: e.into(),
+            });
+        }
+    }
+    warn_loosely_named(&settings.data_log_dir, &settings.data_dir);
     for (path, why) in &report.skipped_snapshots {
         tracing::warn!(file = %path.display(), reason = %why, "snapshot could not be used");
     }
