@@ -1000,7 +1000,24 @@ impl SnapshotReader {
             return Err(self.corrupt(at, format!("bad length {n}")));
         }
         let n = n as usize;
-        self.fill_field(v, n)?;
+        let start = self.r.pos;
+        self.fill_field(v, n).map_err(|e| match e {
+            // Where the field starts and how long it is: a large one (a znode's data)
+            // runs far past that offset (found by a review: a file cut inside a 500 KB
+            // value was reported at the value's start, as if the file ended there).
+            SnapshotError::Corrupt {
+                file,
+                what,
+                compressed,
+                ..
+            } if what.starts_with("unexpected end of file") => SnapshotError::Corrupt {
+                file,
+                offset: start,
+                what: format!("{what}: the {n}-byte field that starts here runs past it"),
+                compressed,
+            },
+            other => other,
+        })?;
         Ok(true)
     }
 
@@ -1497,6 +1514,10 @@ mod tests {
         let mut buf = NodeBuf::default();
         let e = r.next_node_into(&mut buf).unwrap_err().to_string();
         assert!(e.contains("unexpected end of file"), "{e}");
+        assert!(
+            e.contains("offset 32") && e.contains(&format!("the {}-byte field", 255 << 20)),
+            "the field's start and length: {e}"
+        );
         assert!(buf.data.capacity() <= 1 << 20, "{}", buf.data.capacity());
     }
 
