@@ -135,6 +135,10 @@ pub struct Prep {
     /// Test-only injected bug (the simulator's): a failing multi does not roll back
     /// the overlay changes of its earlier ops. Never set by the server.
     fault_multi_no_rollback: bool,
+    /// The largest closeSession body that lists its ephemerals' paths
+    /// (`jute.maxbuffer`); a longer list is logged as an empty one (see
+    /// [`Prep::prep_close_session`]).
+    max_close_paths_bytes: usize,
 }
 
 fn header(session: SessionId, cxid: i32, zxid: Zxid, time: i64, txn: &Txn) -> TxnHeader {
@@ -184,7 +188,14 @@ impl Prep {
             in_flight: VecDeque::new(),
             pending_delta: 0,
             fault_multi_no_rollback: false,
+            max_close_paths_bytes: crate::config::DEFAULT_JUTE_MAX_BUFFER,
         }
+    }
+
+    /// Sets the largest closeSession body that lists its paths (`jute.maxbuffer`).
+    pub fn with_max_close_paths_bytes(mut self, max: usize) -> Prep {
+        self.max_close_paths_bytes = max;
+        self
     }
 
     /// Test-only switch (the simulator's injected bug): a failing multi keeps its
@@ -207,7 +218,9 @@ impl Prep {
         if enforce && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
             tracing::info!("zookeeper.enforceQuota = true: hard quota limits are enforced");
         }
-        Prep::new(cfg.extended_types_enabled).with_enforce_quota(enforce)
+        Prep::new(cfg.extended_types_enabled)
+            .with_enforce_quota(enforce)
+            .with_max_close_paths_bytes(cfg.jute_max_buffer)
     }
 
     /// Sets whether hard quota limits refuse writes.
@@ -845,6 +858,28 @@ impl Prep {
                 }
             }
             self.put(c.tree, s, c.zxid, path, None);
+        }
+        // The body: a count, then each path with its length. A session owning so many
+        // ephemerals that the list passes jute.maxbuffer would make a log record that
+        // no server reads back (rzk and ZooKeeper refuse records over twice
+        // jute.maxbuffer: a closeSession of ~100,000 ephemerals left neither able to
+        // restart, seen by a review in session 51). Such a close is logged with an
+        // empty list: rzk and ZooKeeper then delete the ephemerals the session owns when
+        // it applies (the listed ones, then those left: `killSession`), the same nodes,
+        // since txns apply in order. (Not the body-less form of
+        // closeSessionTxn.enabled=false: a ZooKeeper follower with it enabled would
+        // read the digest after the header as the body.)
+        let body_len = 4 + es.iter().map(|p| 4 + p.len()).sum::<usize>();
+        if body_len > self.max_close_paths_bytes {
+            tracing::info!(
+                session = %format_args!("0x{:x}", c.session.0),
+                ephemerals = es.len(),
+                bytes = body_len,
+                "closeSession logged without its ephemerals' paths: the list passes jute.maxbuffer"
+            );
+            return Txn::CloseSession(Some(CloseSessionTxn {
+                paths_to_delete: Vec::new(),
+            }));
         }
         Txn::CloseSession(Some(CloseSessionTxn {
             paths_to_delete: es.into_iter().collect(),

@@ -509,6 +509,43 @@ fn multi_delete_then_create_same_path() {
     assert_eq!(h.stat("/r").version, 0);
 }
 
+/// A session whose ephemerals' paths pass jute.maxbuffer is closed by a txn with an
+/// empty list, so its log record stays readable; applied, it deletes the same nodes,
+/// in-flight ones included, as the listing form does.
+#[test]
+fn close_session_with_a_list_over_jute_maxbuffer_is_logged_without_paths() {
+    let run = |max: usize| {
+        let mut h = H::new();
+        h.prep = Prep::new(false).with_max_close_paths_bytes(max);
+        h.create("/p", 0);
+        for i in 0..5 {
+            h.create_as(S1, &format!("/p/e{i}"), 1, Acl::open_unsafe());
+        }
+        h.create_as(S2, "/p/other", 1, Acl::open_unsafe());
+        let pending = h.prepare(S1, create_req(1, "/p/late", 1, Acl::open_unsafe()));
+        let close = h.prepare(S1, WriteRequest::CloseSession);
+        h.apply(&pending);
+        let r = h.apply(&close);
+        assert_eq!(r.reply, TxnReply::SessionClosed);
+        assert_eq!(h.tree.get_children("/p").unwrap().0, vec!["other"]);
+        assert!(h.tree.ephemerals(S1).is_empty());
+        (close.txn, h.stat("/p"), h.tree.digest())
+    };
+    // 5 paths of 5 bytes and one of 7: a 4 + 5 x 9 + 11 = 60-byte body.
+    let (listed, stat_listed, digest_listed) = run(60);
+    assert!(
+        matches!(&listed, Txn::CloseSession(Some(t)) if t.paths_to_delete.len() == 6),
+        "{listed:?}"
+    );
+    let (bare, stat_bare, digest_bare) = run(59);
+    assert!(
+        matches!(&bare, Txn::CloseSession(Some(t)) if t.paths_to_delete.is_empty()),
+        "{bare:?}"
+    );
+    assert_eq!(stat_bare, stat_listed);
+    assert_eq!(digest_bare, digest_listed);
+}
+
 #[test]
 fn close_session_deletes_ephemerals_incl_in_flight() {
     let mut h = H::new();

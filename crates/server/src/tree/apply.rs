@@ -545,9 +545,12 @@ impl DataTree {
             for p in paths {
                 local.remove(p.as_str());
             }
-            if !local.is_empty() {
+            // An empty list is how a session with too many ephemerals to list is closed
+            // (`prep.rs` `prep_close_session`): those are expected here.
+            if !local.is_empty() && !paths.is_empty() {
                 tracing::warn!(
-                    ?local,
+                    count = local.len(),
+                    first = ?local.iter().next(),
                     %zxid,
                     "ephemerals not listed in closeSession txn"
                 );
