@@ -703,27 +703,50 @@ async fn one_txn_firing_more_than_the_backlog_limit_reaches_a_reading_watcher() 
             .collect();
         let (h, _) = owner.call(14, &MultiRequest { ops }.to_bytes()).await;
         assert_eq!(h.err, 0, "multi {m}");
-        // The watcher reads each multi's NodeCreated events as they come.
-        for created in 0..per_multi {
+        // The watcher reads each multi's NodeCreated events as they come, and pings
+        // as a client does (the test server's session timeouts are short).
+        watcher.send(-2, 11, &[]).await;
+        let (mut created, mut pinged) = (0, false);
+        while created < per_multi || !pinged {
             let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, watcher.recv()).await;
             let Ok(Ok((h, _))) = got else {
                 panic!("multi {m}: NodeCreated {created} did not arrive");
             };
+            if h.xid == -2 {
+                pinged = true;
+                continue;
+            }
             assert_eq!(h.xid, -1);
+            created += 1;
         }
     }
     let total = multis * per_multi;
     owner.close_session().await;
-    let mut deleted = 0;
+    let (mut deleted, mut pings, mut sent) = (0, 0, 0);
     while deleted < total {
+        if deleted / 1_000 >= sent {
+            watcher.send(-2, 11, &[]).await;
+            pings += 1;
+            sent += 1;
+        }
         let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, watcher.recv()).await;
         let Ok(Ok((h, body))) = got else {
             panic!("NodeDeleted {deleted} of {total} did not arrive (connection closed?)");
         };
+        if h.xid == -2 {
+            pings -= 1;
+            continue;
+        }
         assert_eq!(h.xid, -1);
         let ev = WatcherEvent::from_bytes(&body).unwrap();
         assert_eq!(ev.event_type, 2, "NodeDeleted");
         deleted += 1;
+    }
+    // The pings' replies still queued behind the events.
+    while pings > 0 {
+        let got = tokio::time::timeout(CLIENT_IO_TIMEOUT, watcher.recv()).await;
+        assert!(matches!(got, Ok(Ok((ref h, _))) if h.xid == -2), "{got:?}");
+        pings -= 1;
     }
     // The connection stayed: a request is answered.
     assert!(watcher.exists("/burst", false).await.is_ok());

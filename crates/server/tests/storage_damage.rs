@@ -503,6 +503,56 @@ fn stray_bytes_after_the_last_record_of_an_earlier_log_lose_nothing() {
     }
 }
 
+/// A tail torn by a crash at the end of an epoch's last log, then a log of the next
+/// epoch (the restart's): ZooKeeper serves it, reading the torn bytes as the end of
+/// that file; rzk refused it (a break-it review in session 51) and now cuts the tail.
+#[test]
+fn a_torn_tail_before_the_next_epochs_log_is_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let v2 = d.path().join("version-2");
+    fs::create_dir_all(&v2).unwrap();
+    write_snapshot(&v2, 0);
+    let cfg = TxnLogConfig {
+        prealloc_size: 4096,
+        force_sync: false,
+        size_limit: None,
+    };
+    let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
+    for z in 1..=6 {
+        log.append_record(&rec(z)).unwrap();
+    }
+    log.sync_all().unwrap();
+    log.roll().unwrap();
+    let next = (1i64 << 32) | 1;
+    for z in next..next + 3 {
+        log.append_record(&rec(z)).unwrap();
+    }
+    log.close().unwrap();
+    let first = v2.join("log.1");
+    let end = LogIterator::open(&v2, rzk_proto::Zxid(0))
+        .unwrap()
+        .take(6)
+        .last()
+        .unwrap()
+        .unwrap()
+        .end_offset;
+    let mut bytes = fs::read(&first).unwrap();
+    let at = end as usize + 40;
+    if bytes.len() < at + 100 {
+        bytes.resize(at + 100, 0);
+    }
+    bytes[at..at + 7].copy_from_slice(b"GARBAGE");
+    fs::write(&first, &bytes).unwrap();
+    match recover_dir(d.path()) {
+        Ok((txns, torn)) => {
+            let want: Vec<i64> = (1..=6).chain(next..next + 3).collect();
+            assert_eq!(txns, want);
+            assert_eq!(torn, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn zero_length_before_valid_data_is_corruption() {
     let d = tempfile::tempdir().unwrap();

@@ -82,9 +82,14 @@ pub struct ConnStats {
     pub overflowed: std::sync::atomic::AtomicBool,
     /// The zxid of the txn whose notifications were queued last ([`ConnEntry::notify`]).
     pub burst_zxid: AtomicI64,
-    /// [`ConnStats::notify_bytes`] when that txn's first notification was queued: the
-    /// backlog the txn started from, which [`MAX_QUEUED_NOTIFY_BYTES`] bounds.
-    pub burst_base: AtomicU64,
+    /// Whether that txn may queue its notifications: the backlog it found was at most
+    /// [`MAX_QUEUED_NOTIFY_BYTES`], or the connection's task took some of it since the
+    /// txn before (the client is reading, just behind a burst).
+    pub burst_ok: std::sync::atomic::AtomicBool,
+    /// Bytes of notifications the connection's task has taken, ever.
+    pub taken_bytes: AtomicU64,
+    /// [`ConnStats::taken_bytes`] when the last txn's first notification was queued.
+    pub taken_at_burst: AtomicU64,
     /// Set once the connection's session re-attached on another connection; it is
     /// being closed (see [`ConnEntry::supersede`]).
     pub superseded: std::sync::atomic::AtomicBool,
@@ -102,15 +107,23 @@ pub struct ConnStats {
 /// with SetWatches on reconnect). The notifications of one txn are always queued whole:
 /// a closeSession of 100,000 ephemerals fires ~9 MB at once on a watcher of their
 /// parent, which a client that reads normally then drains (found by a review in session
-/// 51: such a watcher was disconnected and lost most of the events). Their size is
-/// bounded by the tree the server holds anyway. ZooKeeper 3.8 queues outgoing packets
+/// 51: such a watcher was disconnected and lost most of the events), up to
+/// [`MAX_QUEUED_NOTIFY_BURST_BYTES`]. ZooKeeper 3.8 queues outgoing packets
 /// without a limit (`NIOServerCnxn.outgoingBuffers`); see docs/COMPATIBILITY.md.
 pub const MAX_QUEUED_NOTIFY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Most bytes of watch notifications queued for one connection at all, one txn's burst
+/// included: past it the connection is closed even mid-txn, so one txn cannot make the
+/// server hold more than this per connection (a break-it review of session 51: 30,000
+/// deletions under a 16 KB parent path, each event carrying the path, queued 480 MB for
+/// a watcher that did not read). 100,000 events of ordinary paths are ~9 MB.
+pub const MAX_QUEUED_NOTIFY_BURST_BYTES: u64 = 64 * 1024 * 1024;
 
 impl ConnStats {
     /// The connection's task took a notification frame of `len` bytes off its queue.
     pub fn notify_taken(&self, len: usize) {
         self.notify_bytes.fetch_sub(len as u64, Ordering::Relaxed);
+        self.taken_bytes.fetch_add(len as u64, Ordering::Relaxed);
     }
 }
 
@@ -282,20 +295,29 @@ impl ConnEntry {
     }
 
     /// Queues a watch notification frame fired by the txn `zxid` for this connection;
-    /// `false` when it was dropped because the connection is closed or the txn found
-    /// more than [`MAX_QUEUED_NOTIFY_BYTES`] queued before its first notification (then
-    /// the connection is told to close at once). Called by the applier, one txn's
+    /// `false` when it was dropped because the connection is closed, or the txn found
+    /// more than [`MAX_QUEUED_NOTIFY_BYTES`] queued before its first notification and
+    /// the task took none since the txn before (the client does not read), or the
+    /// backlog would pass [`MAX_QUEUED_NOTIFY_BURST_BYTES`] (then the connection is told
+    /// to close at once). Called by the applier, one txn's
     /// notifications after another's.
     pub fn notify(&self, frame: Vec<u8>, zxid: Zxid) -> bool {
         let len = frame.len() as u64;
         if self.stats.overflowed.load(Ordering::Relaxed) {
             return false;
         }
-        if self.stats.burst_zxid.swap(zxid.0, Ordering::Relaxed) != zxid.0 {
-            let backlog = self.stats.notify_bytes.load(Ordering::Relaxed);
-            self.stats.burst_base.store(backlog, Ordering::Relaxed);
+        let st = &self.stats;
+        if st.burst_zxid.swap(zxid.0, Ordering::Relaxed) != zxid.0 {
+            let backlog = st.notify_bytes.load(Ordering::Relaxed);
+            let taken = st.taken_bytes.load(Ordering::Relaxed);
+            let reading = st.taken_at_burst.swap(taken, Ordering::Relaxed) != taken;
+            st.burst_ok.store(
+                backlog <= MAX_QUEUED_NOTIFY_BYTES || reading,
+                Ordering::Relaxed,
+            );
         }
-        if self.stats.burst_base.load(Ordering::Relaxed) > MAX_QUEUED_NOTIFY_BYTES {
+        let backlog = st.notify_bytes.load(Ordering::Relaxed);
+        if !st.burst_ok.load(Ordering::Relaxed) || backlog + len > MAX_QUEUED_NOTIFY_BURST_BYTES {
             if !self.stats.overflowed.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     addr = %self.addr,
@@ -461,9 +483,46 @@ mod tests {
         (e, rx)
     }
 
+    /// One txn's burst is cut at [`MAX_QUEUED_NOTIFY_BURST_BYTES`]: the connection is
+    /// closed there.
+    #[test]
+    fn a_burst_is_bounded_too() {
+        let (e, _rx) = entry();
+        let frame = vec![0u8; 64 * 1024];
+        let fit = (MAX_QUEUED_NOTIFY_BURST_BYTES / frame.len() as u64) as usize;
+        for _ in 0..fit {
+            assert!(e.notify(frame.clone(), Zxid(1)));
+        }
+        assert!(!e.notify(frame.clone(), Zxid(1)));
+        assert!(e.stats.overflowed.load(Ordering::Relaxed));
+    }
+
+    /// A client still draining a burst when the next txn fires on it is not closed, as
+    /// long as its task took something since the txn before (a break-it review in
+    /// session 51: a create right after a 12 MB burst disconnected a reading watcher).
+    #[test]
+    fn a_reading_client_behind_a_burst_gets_the_next_txns_too() {
+        let (e, mut rx) = entry();
+        let frame = vec![0u8; 64 * 1024];
+        let fit = (MAX_QUEUED_NOTIFY_BYTES / frame.len() as u64) as usize;
+        for _ in 0..2 * fit {
+            assert!(e.notify(frame.clone(), Zxid(1)));
+        }
+        for z in 2..10 {
+            // The task takes one frame between txns: over the limit, but reading.
+            let Ok(ConnMsg::Notify(f)) = rx.try_recv() else {
+                panic!("no notification queued")
+            };
+            e.stats.notify_taken(f.len());
+            assert!(e.notify(frame.clone(), Zxid(z)), "txn {z}");
+        }
+        // Nothing taken since the last txn: the next one closes it.
+        assert!(!e.notify(frame.clone(), Zxid(10)));
+    }
+
     /// A backlog over the limit closes the connection when the next txn fires; the
-    /// notifications of one txn are queued whole, however many (a closeSession of
-    /// 100,000 ephemerals on a watcher of their parent).
+    /// notifications of one txn are queued whole up to the burst limit (a closeSession
+    /// of 100,000 ephemerals on a watcher of their parent).
     #[test]
     fn notifications_are_bounded_per_connection() {
         let (e, mut rx) = entry();

@@ -24,12 +24,17 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-/// How long an accepting task keeps trying to bind its address (an earlier listener may
-/// still be closing); then it logs an error and gives up, and learners cannot reach
-/// this server there (a leader's term then ends at its init limit).
+/// How long an accepting task tries to bind its address quietly (an earlier listener
+/// may still be closing); after that it logs an error once and keeps trying every
+/// [`BIND_SLOWLY`] while open: learners cannot reach this server there meanwhile (a
+/// leader's term then ends at its init limit), and it listens as soon as the port is
+/// free (ZooKeeper binds again at each leadership; a break-it review in session 51
+/// found a task that gave up for good, leaving a two-member quorum without a leader).
 const BIND_FOR: Duration = Duration::from_secs(2);
-/// The pause between two bind attempts.
+/// The pause between two bind attempts, at first.
 const BIND_EVERY: Duration = Duration::from_millis(20);
+/// The pause between two bind attempts once [`BIND_FOR`] has passed.
+const BIND_SLOWLY: Duration = Duration::from_millis(500);
 
 /// The quorum addresses and, while open, their accepting tasks.
 #[derive(Debug)]
@@ -128,20 +133,30 @@ impl QuorumPort {
     }
 }
 
-/// Binds `addr`, retrying for [`BIND_FOR`]; `None` (logged) when it stays taken.
+/// Binds `addr`, retrying until it is free (the task is aborted when the port closes);
+/// an error is logged once after [`BIND_FOR`].
 async fn bind_retrying(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
     let started = tokio::time::Instant::now();
+    let mut said = false;
     loop {
         match crate::net::bind(addr, 0) {
-            Ok(l) => return Some(l),
+            Ok(l) => {
+                if said {
+                    tracing::info!(%addr, "my quorum address is free again");
+                }
+                return Some(l);
+            }
             Err(e) if started.elapsed() < BIND_FOR => {
                 tracing::debug!(%addr, "quorum address not free yet: {e}");
                 tokio::time::sleep(BIND_EVERY).await;
             }
             Err(e) => {
-                tracing::error!(%addr,
-                    "cannot listen on my quorum address; learners cannot reach me there: {e}");
-                return None;
+                if !said {
+                    said = true;
+                    tracing::error!(%addr,
+                        "cannot listen on my quorum address; learners cannot reach me there until it is free: {e}");
+                }
+                tokio::time::sleep(BIND_SLOWLY).await;
             }
         }
     }
@@ -217,6 +232,26 @@ mod tests {
         wait_for(new, false).await;
         assert!(!listening(later).await);
         assert_eq!(q.addrs(), &[old, new, later]);
+    }
+
+    /// A port held by another process is listened on once it is free, however long
+    /// that takes (the accepting task keeps trying while open).
+    #[tokio::test]
+    async fn a_held_quorum_port_is_listened_on_once_free() {
+        let addr = free_addr();
+        let holder = std::net::TcpListener::bind(addr).unwrap();
+        let mut q = port(Some(addr));
+        q.open();
+        tokio::time::sleep(BIND_FOR + BIND_SLOWLY).await;
+        drop(holder);
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                q.close();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{addr} never listened on after it was freed");
     }
 
     /// An ensemble of one has no quorum port, whatever happens.
