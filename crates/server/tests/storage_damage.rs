@@ -475,20 +475,7 @@ fn stray_bytes_after_the_last_record_of_an_earlier_log_lose_nothing() {
         .map(|e| e.unwrap().record.header.zxid)
         .collect();
     assert!(all.len() > 6, "log.7 holds txns: {all:?}");
-    let end = LogIterator::open(&v2, rzk_proto::Zxid(0))
-        .unwrap()
-        .take(6)
-        .last()
-        .unwrap()
-        .unwrap()
-        .end_offset;
-    let mut bytes = fs::read(&first).unwrap();
-    let at = end as usize + 100;
-    if bytes.len() < at + 200 {
-        bytes.resize(at + 200, 0);
-    }
-    bytes[at..at + 7].copy_from_slice(b"GARBAGE");
-    fs::write(&first, &bytes).unwrap();
+    let end = stray_bytes_after_record_6(&v2, &first, 100);
     match recover_dir(d.path()) {
         Ok((txns, torn)) => {
             assert_eq!(txns, all, "every txn of both logs");
@@ -529,20 +516,7 @@ fn a_torn_tail_before_the_next_epochs_log_is_cut() {
     }
     log.close().unwrap();
     let first = v2.join("log.1");
-    let end = LogIterator::open(&v2, rzk_proto::Zxid(0))
-        .unwrap()
-        .take(6)
-        .last()
-        .unwrap()
-        .unwrap()
-        .end_offset;
-    let mut bytes = fs::read(&first).unwrap();
-    let at = end as usize + 40;
-    if bytes.len() < at + 100 {
-        bytes.resize(at + 100, 0);
-    }
-    bytes[at..at + 7].copy_from_slice(b"GARBAGE");
-    fs::write(&first, &bytes).unwrap();
+    stray_bytes_after_record_6(&v2, &first, 40);
     match recover_dir(d.path()) {
         Ok((txns, torn)) => {
             let want: Vec<i64> = (1..=6).chain(next..next + 3).collect();
@@ -786,6 +760,26 @@ fn make_rolled_logs(dir: &Path, roll_after: &[i64]) -> PathBuf {
     }
     log.close().unwrap();
     v2
+}
+
+/// Writes "GARBAGE" `gap` bytes after the 6th record of `log` (the last of that file,
+/// in the padding, which is grown if needed); returns where that record ends.
+fn stray_bytes_after_record_6(v2: &Path, log: &Path, gap: usize) -> u64 {
+    let end = LogIterator::open(v2, rzk_proto::Zxid(0))
+        .unwrap()
+        .take(6)
+        .last()
+        .unwrap()
+        .unwrap()
+        .end_offset;
+    let mut bytes = fs::read(log).unwrap();
+    let at = end as usize + gap;
+    if bytes.len() < at + 100 {
+        bytes.resize(at + 100, 0);
+    }
+    bytes[at..at + 7].copy_from_slice(b"GARBAGE");
+    fs::write(log, &bytes).unwrap();
+    end
 }
 
 /// Three logs: log.1 (1..=4), log.5 (5..=8), log.9 (9..=N).

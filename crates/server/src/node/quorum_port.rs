@@ -122,9 +122,7 @@ impl QuorumPort {
         let timeout = self.first_packet_timeout;
         let (tls, sasl) = (self.tls.clone(), self.sasl.clone());
         let task = self.rt.spawn(async move {
-            let Some(listener) = bind_retrying(addr).await else {
-                return;
-            };
+            let listener = bind_retrying(addr).await;
             tracing::info!(%addr, "accepting learners on my quorum address");
             learner_net::accept_loop(listener, events, timeout, tls, sasl).await;
         });
@@ -135,7 +133,7 @@ impl QuorumPort {
 
 /// Binds `addr`, retrying until it is free (the task is aborted when the port closes);
 /// an error is logged once after [`BIND_FOR`].
-async fn bind_retrying(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
+async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
     let started = tokio::time::Instant::now();
     let mut said = false;
     loop {
@@ -144,7 +142,7 @@ async fn bind_retrying(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
                 if said {
                     tracing::info!(%addr, "my quorum address is free again");
                 }
-                return Some(l);
+                return l;
             }
             Err(e) if started.elapsed() < BIND_FOR => {
                 tracing::debug!(%addr, "quorum address not free yet: {e}");
