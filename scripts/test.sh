@@ -182,7 +182,8 @@ if start_rzk 21810; then rzk_up=true; else failed=$((failed + 1)); failures+=("s
 if start_apache 21811; then apache_up=true; else failed=$((failed + 1)); failures+=("start-apache"); fi
 
 # Lane A: the stages on the shared servers (21810 rzk, 21811 ZooKeeper), then client-port
-# features on servers of their own (ports 22200-22699, 23400-23699, 24950-24996, 27001-27002).
+# features on servers of their own (ports 22200-22699, 23400-23699, 24950-24996, 26000-26001,
+# 27001-27002).
 lane_a() {
   if $rzk_up; then
     stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
@@ -253,6 +254,13 @@ lane_a() {
   # scraped under load (values move, summaries with quantile labels), metricsProvider.*
   # settings (an unknown provider class stops start-up).
   stage metrics timeout -k 10 300 "$PY" tests/metrics/metrics_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+
+  # Soak (tests/soak, ports 26000-26001, ~40 s): 16 rounds of 48 sessions churning
+  # (ephemerals, containers, TTL nodes, every kind of watch; closed, expired, re-attached)
+  # against rzk and ZooKeeper 3.8; after each round nothing of them may be left (ephemerals,
+  # watches, sessions, znodes, connections), threads and open files must not grow, nor
+  # rzk's RSS. The long run: scripts/soak.sh.
+  stage soak timeout -k 10 300 "$PY" tests/soak/soak_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
 
 }
 # Lane B: ensembles and whole-server behaviour (ports 21820, 21900, 22740-22999,

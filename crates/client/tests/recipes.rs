@@ -539,10 +539,14 @@ async fn herd_lock_excludes() {
 
 /// The server reaps an empty container at any moment (ZooKeeper's `ContainerManager`),
 /// including between a recipe's "ensure the parent exists" and its create beneath it.
-/// A reaper task here deletes every recipe's container parent whenever it is empty,
-/// while each recipe runs many rounds; every create beneath a container must recreate
-/// the parent and retry instead of failing with NoNode. (A DoubleBarrier entered just
-/// after the server reaped its container failed this way in CI against ZooKeeper.)
+/// A reaper task here deletes every recipe's container parent as soon as the server's
+/// would be allowed to (empty, and it has had a child: cversion > 0; ZooKeeper's
+/// `ContainerManager.getCandidates`), while each recipe runs many rounds; every create
+/// beneath a container must recreate the parent and retry instead of failing with
+/// NoNode. (A DoubleBarrier entered just after the server reaped its container failed
+/// this way in CI against ZooKeeper.) The reaper once deleted fresh containers too, a
+/// race no server runs: on two loaded cores it won all five of a create's retries
+/// (session 52's CI).
 #[tokio::test]
 async fn recipes_survive_their_container_being_reaped_between_calls() {
     const ROUNDS: usize = 40;
@@ -561,7 +565,13 @@ async fn recipes_survive_their_container_being_reaped_between_calls() {
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 for p in &containers {
-                    if c.delete(p, None).await.is_ok() {
+                    let Ok(Some(stat)) = c.exists(p).await else {
+                        continue;
+                    };
+                    if stat.cversion > 0
+                        && stat.num_children == 0
+                        && c.delete(p, Some(stat.version)).await.is_ok()
+                    {
                         reaped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
