@@ -208,6 +208,23 @@ pub fn scrape(status: Status<'_>, process_info: bool) -> String {
     out
 }
 
+/// When the configuration names the Prometheus provider, makes the summary sets keep
+/// a histogram for each member (its basic summaries export a median; without the
+/// endpoint they need none: `metrics::summary::SummarySet`). Called before anything is
+/// recorded (before the log is replayed), so every member has one. A configuration
+/// error is left to [`start`].
+pub fn prepare(config: &crate::config::Config) {
+    if let Ok(MetricsSettings {
+        prometheus: Some(_),
+        ..
+    }) = MetricsSettings::from_properties(&config.unknown)
+    {
+        for (_, set) in super::metrics().summary_sets() {
+            set.keep_quantiles();
+        }
+    }
+}
+
 /// Applies `metricsProvider.className` (the null provider turns recording off) and
 /// starts the endpoint if it names the Prometheus provider:
 /// binds at once (a taken port stops start-up) and serves on the current runtime until

@@ -88,6 +88,8 @@ enum Local {
 enum Woke {
     Msg(Option<ConnMsg>),
     Read(Result<usize, FrameError>),
+    /// [`Conn::idle_check`] fired.
+    IdleCheck,
 }
 
 /// The reading half of a client connection (plain TCP or TLS).
@@ -206,6 +208,7 @@ pub async fn serve(
         batch_at: Instant::now(),
         last_io: Instant::now(),
         idle_limit: None,
+        idle_check: None,
         counted: std::cell::Cell::new(0),
     };
     // A connection whose notification queue overflowed (node::clients::ConnEntry::notify)
@@ -245,15 +248,18 @@ pub async fn serve(
     deregister(&shared, id, addr);
 }
 
-/// Removes a connection from the registry and the watch tables.
+/// Removes a connection from the registry (its session binding and its slot in the
+/// per-IP count) and the watch tables. Idempotent: a second call finds nothing to
+/// remove.
 pub fn deregister(shared: &Shared, id: ConnId, addr: SocketAddr) {
     shared.watches().remove_conn(id);
     let mut reg = shared.clients.registry();
-    if let Some(entry) = reg.conns.remove(&id) {
-        if let Some(s) = entry.session {
-            if reg.by_session.get(&s) == Some(&id) {
-                reg.by_session.remove(&s);
-            }
+    let Some(entry) = reg.conns.remove(&id) else {
+        return;
+    };
+    if let Some(s) = entry.session {
+        if reg.by_session.get(&s) == Some(&id) {
+            reg.by_session.remove(&s);
         }
     }
     if let Some(n) = reg.per_ip.get_mut(&addr.ip()) {
@@ -261,6 +267,30 @@ pub fn deregister(shared: &Shared, id: ConnId, addr: SocketAddr) {
         if *n == 0 {
             reg.per_ip.remove(&addr.ip());
         }
+    }
+}
+
+/// Deregisters a connection ([`deregister`]) when dropped: held by the connection's
+/// task, so that a task that ends by a panic (tokio drops its future while unwinding)
+/// gives back its registry entry, per-IP slot and watches too. Without it they stayed
+/// for good, and enough of them locked the client's address out at `maxClientCnxns`
+/// (a code review, session 52).
+pub struct Registered {
+    shared: Arc<Shared>,
+    id: ConnId,
+    addr: SocketAddr,
+}
+
+impl Registered {
+    /// The guard of connection `id` from `addr`, registered in `shared.clients`.
+    pub fn new(shared: Arc<Shared>, id: ConnId, addr: SocketAddr) -> Registered {
+        Registered { shared, id, addr }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        deregister(&self.shared, self.id, self.addr);
     }
 }
 
@@ -304,8 +334,16 @@ struct Conn {
     last_io: Instant,
     /// The session's negotiated timeout, once the handshake bound one: a connection
     /// with nothing outstanding that reads nothing for longer is closed when it next
-    /// reads (see [`Conn::idle_past_timeout`]).
+    /// reads, or when [`Conn::idle_check`] fires (see [`Conn::idle_past_timeout`]).
     idle_limit: Option<std::time::Duration>,
+    /// Fires at the earliest moment the connection could be idle past
+    /// [`Conn::idle_limit`] (set with it): then the connection is closed if it is, or
+    /// the timer is moved to the next such moment. Without it a connection whose
+    /// client vanished without a FIN or RST (a partition, a NAT that forgot it) while
+    /// its session lived on elsewhere was kept, with its watches, registry entry and
+    /// per-IP slot, until that session ended (a code review, session 52). It is not
+    /// moved on every I/O: it fires about once per timeout while the client is active.
+    idle_check: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     /// Requests this connection added to the server's outstanding count
     /// (`Shared::stats`, `srvr`'s Outstanding) and has not answered yet; what is left
     /// when the connection ends is taken back then (a closed connection's requests get
@@ -457,10 +495,17 @@ impl Conn {
                 continue;
             }
             let armed = can_read && self.arm_lane();
+            let idle_check = self.idle_check.as_mut();
             let woke = tokio::select! {
                 biased;
                 m = self.msgs.recv() => Woke::Msg(m),
                 r = frames.fill(rd), if can_read => Woke::Read(r),
+                () = async {
+                    match idle_check {
+                        Some(timer) => timer.await,
+                        None => std::future::pending().await,
+                    }
+                } => Woke::IdleCheck,
             };
             if armed {
                 self.reclaim_lane().await?;
@@ -472,8 +517,32 @@ impl Conn {
                     r?;
                     fresh = true;
                 }
+                Woke::IdleCheck => self.on_idle_check(Instant::now())?,
             }
         }
+    }
+
+    /// [`Conn::idle_check`] fired at `now`: closes the connection if it sat idle past
+    /// its session's timeout (as ZooKeeper's NIO connection expiry does), else sets the
+    /// timer to the next moment it could be: the timeout after its last I/O, or after
+    /// now while requests are outstanding (they will be answered, which is I/O).
+    fn on_idle_check(&mut self, now: Instant) -> Result<(), ConnError> {
+        if self.idle_past_timeout(now) {
+            return Err(ConnError::Closed(
+                "no I/O for longer than the session timeout",
+            ));
+        }
+        if let (Some(limit), Some(timer)) = (self.idle_limit, self.idle_check.as_mut()) {
+            let from = if self.order.is_empty() {
+                self.last_io
+            } else {
+                now
+            };
+            // A moment strictly past the limit: `idle_past_timeout` wants more than it.
+            let at = from + limit + std::time::Duration::from_millis(1);
+            timer.as_mut().reset(tokio::time::Instant::from_std(at));
+        }
+        Ok(())
     }
 
     /// Closes the reply lane for good (the connection ends), taking what it answered
@@ -955,6 +1024,10 @@ impl Conn {
             .filter(|ms| *ms > 0)
             .map(std::time::Duration::from_millis);
         self.last_io = Instant::now();
+        self.idle_check = self.idle_limit.map(|limit| {
+            let at = self.last_io + limit + std::time::Duration::from_millis(1);
+            Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
+        });
         let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.insert(sid, self.id) {
             if old != self.id {
@@ -1468,5 +1541,68 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::clients::{ConnEntry, ConnTx};
+
+    /// A connection's task that panics (tokio drops its future while unwinding) gives
+    /// back what it registered: before [`Registered`], its registry entry, session
+    /// binding and per-IP slot stayed for good.
+    #[tokio::test]
+    async fn a_connection_task_that_panics_gives_back_its_registry_entry() {
+        let (jobs, _) = mpsc::channel(1);
+        let (shared, _writer) = Shared::new(
+            crate::config::Config::default(),
+            crate::tree::DataTree::new(),
+            jobs,
+        );
+        let shared = Arc::new(shared);
+        let addr: SocketAddr = "127.0.0.9:5000".parse().expect("an address");
+        let session = SessionId(7);
+        let id = shared.clients.next_conn_id();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (_alive_tx, alive) = watch::channel(());
+        {
+            // As the accept loop registers a connection, bound to a session.
+            let mut reg = shared.clients.registry();
+            *reg.per_ip.entry(addr.ip()).or_insert(0) += 1;
+            reg.conns.insert(
+                id,
+                ConnEntry {
+                    tx: ConnTx::new(tx, Arc::new(ReplyLane::default())),
+                    addr,
+                    session: Some(session),
+                    session_timeout_ms: 1_000,
+                    auth: crate::auth::AuthInfo::for_ip(&addr.ip().to_string()),
+                    stats: Arc::new(ConnStats::new()),
+                    established_ms: 0,
+                    secure: false,
+                    alive,
+                },
+            );
+            reg.by_session.insert(session, id);
+        }
+        let task = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                let _registered = Registered::new(shared, id, addr);
+                panic!("a fault in the connection's task");
+            }
+        });
+        assert!(task.await.is_err(), "the task panicked");
+        {
+            let reg = shared.clients.registry();
+            assert!(reg.conns.is_empty(), "registry entry left");
+            assert!(reg.by_session.is_empty(), "session binding left");
+            assert!(reg.per_ip.is_empty(), "per-IP slot left");
+        }
+        // Idempotent: another connection from the same address keeps its slot.
+        shared.clients.registry().per_ip.insert(addr.ip(), 1);
+        deregister(&shared, id, addr);
+        assert_eq!(shared.clients.registry().per_ip.get(&addr.ip()), Some(&1));
     }
 }

@@ -149,6 +149,8 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind
         let kind = kind.clone();
         tokio::spawn(async move {
             let _alive = alive_tx; // dropped when this connection's task ends
+                                   // Out of the registry however the task ends (a panic included).
+            let _registered = conn::Registered::new(shared.clone(), id, addr);
             match open_stream(stream, &kind).await {
                 Ok(s) => conn::serve(shared, s, addr, id, (rx, lane), stats).await,
                 Err(e) => {

@@ -155,6 +155,7 @@ impl Server {
             settings.autopurge_purge_interval_hours,
         )
         .map_err(ServerError::AutoPurge)?;
+        crate::metrics::prometheus::prepare(&shared.config);
         let rt = QuorumRuntime::start(shared.clone(), writer, jobs_rx, durable, settings)
             .await
             .map_err(ServerError::Quorum)?;
