@@ -219,10 +219,8 @@ mod tests {
     }
 
     fn free_port() -> SocketAddr {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+        let [a] = crate::node::free_addrs();
+        a
     }
 
     #[tokio::test]
@@ -243,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn the_latest_wanted_address_wins_however_the_settling_runs() {
         let (shared, first) = listening();
-        let (a, b) = (free_port(), free_port());
+        let [a, b] = crate::node::free_addrs();
         shared.client_port.want(a);
         shared.client_port.want(b);
         // Two settling tasks, the first one spawned for `a`: both end on `b`.

@@ -308,3 +308,13 @@ pub enum QuorumError {
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
+
+/// `N` distinct free addresses on 127.0.0.1, for unit tests: their listeners are held
+/// until all are chosen (taken one at a time, the system may hand out a port again once
+/// its listener is dropped: a CI run of `quorum_port`'s tests got the same port twice).
+#[cfg(test)]
+pub(crate) fn free_addrs<const N: usize>() -> [std::net::SocketAddr; N] {
+    let held: [std::net::TcpListener; N] =
+        std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"));
+    held.map(|l| l.local_addr().expect("a bound address"))
+}

@@ -177,8 +177,8 @@ mod tests {
     }
 
     fn free_addr() -> SocketAddr {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
+        let [a] = crate::node::free_addrs();
+        a
     }
 
     async fn listening(addr: SocketAddr) -> bool {
@@ -217,7 +217,7 @@ mod tests {
     /// learners of the old membership; closed, nothing is bound.
     #[tokio::test]
     async fn a_moved_quorum_address_is_listened_on_while_open() {
-        let (old, new, later) = (free_addr(), free_addr(), free_addr());
+        let [old, new, later] = crate::node::free_addrs();
         let mut q = port(Some(old));
         q.open();
         assert!(q.add(new));
