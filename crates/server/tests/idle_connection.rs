@@ -13,8 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rzk_testkit::raw::RawClient;
-use rzk_testkit::server::TestEnsemble;
+use std::net::SocketAddr;
+
+use rzk_proto::jute::Jute;
+use rzk_proto::records::ConnectRequest;
+use rzk_testkit::raw::{frame, RawClient};
+use rzk_testkit::server::{TestEnsemble, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TIMEOUT_MS: i32 = 1_000;
 
@@ -73,4 +79,212 @@ async fn a_silent_connection_is_closed_after_its_session_timeout_while_the_sessi
     let mut moved = pinger.await.expect("the pinger task ends");
     assert!(moved.exists("/", false).await.is_ok());
     let _ = moved.close_session().await;
+}
+
+/// A raw session on a socket with a 4 KiB receive buffer, so that large replies wait
+/// for the client to read them. Returns the stream after the handshake.
+async fn small_buffer_session(addr: SocketAddr, timeout_ms: i32) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut s = socket.connect(addr).await.expect("connect");
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms,
+        session_id: 0,
+        passwd: bytes::Bytes::from_static(&[0; 16]),
+        read_only: Some(false),
+    };
+    s.write_all(&frame(&req.to_bytes()))
+        .await
+        .expect("ConnectRequest");
+    let n = s.read_i32().await.expect("ConnectResponse length");
+    let mut resp = vec![0u8; usize::try_from(n).expect("a length")];
+    s.read_exact(&mut resp).await.expect("ConnectResponse");
+    s
+}
+
+/// A request frame: xid, opcode, body.
+fn request(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&xid.to_be_bytes());
+    b.extend_from_slice(&op.to_be_bytes());
+    b.extend_from_slice(body);
+    frame(&b)
+}
+
+/// getData / exists of `path` without a watch, as a frame.
+fn path_request(xid: i32, op: i32, path: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&i32::try_from(path.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(path.as_bytes());
+    body.push(0);
+    request(xid, op, &body)
+}
+
+const GET_DATA: i32 = 4;
+const EXISTS: i32 = 3;
+const PING: i32 = 11;
+const BIG: usize = 400 * 1024;
+const READS: i32 = 8;
+
+/// A standalone server holding `/big` (400 KiB).
+async fn server_with_big_node() -> TestServer {
+    let server = TestServer::start();
+    let mut setup = RawClient::connect(server.addr(), 10_000).await;
+    let (err, _) = setup.create("/big", &vec![7u8; BIG], 0).await;
+    assert_eq!(err, 0);
+    let _ = setup.close_session().await;
+    server
+}
+
+/// Reads whole frames from `buf`, returning (xid, err) of each reply that is not a ping's.
+fn take_replies(buf: &mut Vec<u8>) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    while buf.len() >= 4 {
+        let len =
+            usize::try_from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])).unwrap_or(0);
+        if buf.len() < 4 + len {
+            break;
+        }
+        let xid = i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let err = i32::from_be_bytes([buf[16], buf[17], buf[18], buf[19]]);
+        if xid > 0 {
+            out.push((xid, err));
+        }
+        buf.drain(..4 + len);
+    }
+    out
+}
+
+/// A client that reads its large replies slowly, pinging meanwhile, keeps its session
+/// and its connection, however many session timeouts the replies take: the bytes it
+/// takes touch its session (ZooKeeper reads its pings meanwhile). rzk's task waited in
+/// the write and read nothing, so the session expired (a break-it review, session 52:
+/// kazoo behind a 300 KB/s link lost its session and its ephemeral node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_large_replies_slowly_keeps_its_session() {
+    let server = server_with_big_node().await;
+    let s = small_buffer_session(server.addr(), TIMEOUT_MS).await;
+    let (mut rd, mut wr) = s.into_split();
+    let mut out = Vec::new();
+    for xid in 1..=READS {
+        out.extend_from_slice(&path_request(xid, GET_DATA, "/big"));
+    }
+    wr.write_all(&out).await.expect("the requests");
+    // A ping every 300 ms, as a client pings every third of its timeout.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pinger = tokio::spawn(async move {
+        let mut stopped = stopped;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return wr,
+                () = tokio::time::sleep(Duration::from_millis(300)) => {
+                    let _ = wr.write_all(&request(-2, PING, &[])).await;
+                }
+            }
+        }
+    });
+    // ~160 KB/s: 3.2 MB of replies take ~20 s, twenty session timeouts.
+    let mut buf = Vec::new();
+    let mut answered = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let start = Instant::now();
+    while answered.len() < READS as usize && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let n = rd.read(&mut chunk).await.unwrap_or(0);
+        assert!(
+            n > 0,
+            "the server closed the connection after {:?}, {} of {READS} replies read",
+            start.elapsed(),
+            answered.len()
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        answered.extend(take_replies(&mut buf));
+    }
+    let took = start.elapsed();
+    assert_eq!(
+        answered,
+        (1..=READS).map(|x| (x, 0)).collect::<Vec<_>>(),
+        "after {took:?}"
+    );
+    assert!(
+        took > Duration::from_millis(3_000),
+        "the replies took only {took:?}"
+    );
+    // The session lives and the connection serves.
+    let _ = stop.send(());
+    let mut wr = pinger.await.expect("the pinger");
+    wr.write_all(&path_request(100, EXISTS, "/big"))
+        .await
+        .expect("exists");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = Vec::new();
+    while last.is_empty() && Instant::now() < deadline {
+        let n = tokio::time::timeout(Duration::from_secs(5), rd.read(&mut chunk))
+            .await
+            .expect("an answer")
+            .unwrap_or(0);
+        assert!(n > 0, "the connection was closed after the replies");
+        buf.extend_from_slice(&chunk[..n]);
+        last = take_replies(&mut buf);
+    }
+    assert_eq!(last, vec![(100, 0)], "the session's exists");
+}
+
+/// A client that reads nothing of its replies (it vanished, or stopped) is closed once
+/// the server's writes have waited its session timeout, as ZooKeeper closes a
+/// connection without I/O for that long. rzk's task waited in the write for good, with
+/// the connection's registry entry, watches and `maxClientCnxns` slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_is_closed_after_its_session_timeout() {
+    let server = server_with_big_node().await;
+    let alive = |addr| {
+        let mntr = rzk_testkit::server::four_letter(addr, "mntr").expect("mntr");
+        mntr.lines()
+            .find_map(|l| l.strip_prefix("zk_num_alive_connections\t"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .expect("zk_num_alive_connections")
+    };
+    // Only the probe's own connection (the set-up session's is closing).
+    let settled = Instant::now();
+    while alive(server.addr()) > 1 {
+        assert!(
+            settled.elapsed() < Duration::from_secs(10),
+            "connections stay open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let base = 1;
+    let mut s = small_buffer_session(server.addr(), TIMEOUT_MS).await;
+    assert_eq!(
+        alive(server.addr()),
+        base + 1,
+        "the client's connection is counted"
+    );
+    let mut out = Vec::new();
+    for xid in 1..=READS {
+        out.extend_from_slice(&path_request(xid, GET_DATA, "/big"));
+    }
+    s.write_all(&out).await.expect("the requests");
+    let start = Instant::now();
+    let mut gone = false;
+    while start.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if alive(server.addr()) <= base {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "the connection of a client that reads nothing was still open {:?} later",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}",
+        start.elapsed()
+    );
+    drop(s);
 }

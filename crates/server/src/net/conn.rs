@@ -176,7 +176,10 @@ pub async fn serve(
         unsafe { lane.attach(socket) };
     }
     let rd = stream.rd;
-    let wr = BufWriter::with_capacity(WRITE_BUFFER, stream.wr);
+    let wr = BufWriter::with_capacity(
+        WRITE_BUFFER,
+        crate::net::watched_write::WatchedWrite::new(stream.wr, stream.socket),
+    );
     let mut auth = crate::auth::AuthInfo::for_connection(
         &addr.ip().to_string(),
         shared.config.auth.providers.clone(),
@@ -248,6 +251,21 @@ pub async fn serve(
     deregister(&shared, id, addr);
 }
 
+/// Touches `session` at `at` as a request read then would: in the local tracker for a
+/// local session, as a learner's touch (reported to the leader), or where this server
+/// judges it. Where this server judges the session, a session past its deadline is not
+/// revived ([`crate::session::SessionTracker::touch_live`]).
+fn touch(shared: &Shared, session: SessionId, local: bool, at: Instant) {
+    let now = shared.ms_at(at);
+    if local {
+        let _ = shared.local_sessions().touch_live(session, now);
+    } else if shared.quorum.is_learner() {
+        let _ = shared.sessions().touch(session, now);
+    } else {
+        let _ = shared.sessions().touch_live(session, now);
+    }
+}
+
 /// Removes a connection from the registry (its session binding and its slot in the
 /// per-IP count) and the watch tables. Idempotent: a second call finds nothing to
 /// remove.
@@ -313,7 +331,7 @@ struct Conn {
     order: ReplyOrder<Local, (JobKind, usize), Instant>,
     /// The length of the frame being handled (`on_frame`).
     frame_len: usize,
-    wr: BufWriter<ClientWrite>,
+    wr: BufWriter<crate::net::watched_write::WatchedWrite>,
     msgs: mpsc::UnboundedReceiver<ConnMsg>,
     /// Lets the applier write replies into the socket while this task waits
     /// (`net::lane`); armed only in [`Conn::main_loop`]'s wait.
@@ -532,12 +550,9 @@ impl Conn {
                 "no I/O for longer than the session timeout",
             ));
         }
+        let last = self.last_io.max(self.wr.get_ref().progress_at());
         if let (Some(limit), Some(timer)) = (self.idle_limit, self.idle_check.as_mut()) {
-            let from = if self.order.is_empty() {
-                self.last_io
-            } else {
-                now
-            };
+            let from = if self.order.is_empty() { last } else { now };
             // A moment strictly past the limit: `idle_past_timeout` wants more than it.
             let at = from + limit + std::time::Duration::from_millis(1);
             timer.as_mut().reset(tokio::time::Instant::from_std(at));
@@ -610,10 +625,12 @@ impl Conn {
     /// a ping at least every third of its timeout, so only a stalled server or client
     /// gets here. rzk judges at the next read, exactly at the timeout.
     fn idle_past_timeout(&self, now: Instant) -> bool {
+        // Bytes the client took from a long write count as I/O (`net::watched_write`).
+        let last = self.last_io.max(self.wr.get_ref().progress_at());
         self.order.is_empty()
             && self
                 .idle_limit
-                .is_some_and(|limit| now.saturating_duration_since(self.last_io) > limit)
+                .is_some_and(|limit| now.saturating_duration_since(last) > limit)
     }
 
     /// The client showed it is alive: its session's expiry moves on.
@@ -623,15 +640,26 @@ impl Conn {
     /// read after a stall leaves it to the expiry sweep
     /// ([`crate::session::SessionTracker::touch_live`]).
     fn touch_session(&self) {
-        let shared = &self.shared;
-        let now = shared.ms_at(self.batch_at);
-        if self.local_session {
-            let _ = shared.local_sessions().touch_live(self.session, now);
-        } else if shared.quorum.is_learner() {
-            let _ = shared.sessions().touch(self.session, now);
-        } else {
-            let _ = shared.sessions().touch_live(self.session, now);
-        }
+        touch(
+            &self.shared,
+            self.session,
+            self.local_session,
+            self.batch_at,
+        );
+    }
+
+    /// Lets the writer count the client's taking of bytes as liveness (a touch of the
+    /// session) and give up a write the client takes nothing of for the session's
+    /// timeout (`net::watched_write`). Set again when the session or its kind changes.
+    fn watch_writes(&mut self) {
+        let Some(limit) = self.idle_limit else {
+            return;
+        };
+        let (shared, session, local) = (self.shared.clone(), self.session, self.local_session);
+        self.wr.get_mut().watch(
+            limit,
+            Box::new(move |at| touch(&shared, session, local, at)),
+        );
     }
 
     fn count_received(&self) {
@@ -932,6 +960,7 @@ impl Conn {
                 .map_or(0, |e| e.session_timeout_ms)
         });
         self.local_session = false;
+        self.watch_writes();
         tracing::info!(addr = %self.addr, "upgrading local session 0x{sid:x} to a global session (timeout {timeout_ms} ms)");
         let job = Job {
             origin: Origin::Conn(self.id),
@@ -1028,6 +1057,7 @@ impl Conn {
             let at = self.last_io + limit + std::time::Duration::from_millis(1);
             Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
         });
+        self.watch_writes();
         let mut reg = self.shared.clients.registry();
         if let Some(old) = reg.by_session.insert(sid, self.id) {
             if old != self.id {

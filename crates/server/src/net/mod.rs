@@ -12,6 +12,7 @@ pub mod frame;
 pub mod lane;
 pub mod order;
 pub mod peer;
+pub mod watched_write;
 
 use crate::node::clients::{ConnEntry, ConnStats, ConnTx};
 use crate::node::shared::Shared;
