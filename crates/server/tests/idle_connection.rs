@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use rzk_proto::jute::Jute;
-use rzk_proto::records::ConnectRequest;
-use rzk_testkit::raw::{frame, RawClient};
+use rzk_proto::records::{ConnectRequest, ExistsRequest, GetDataRequest, RequestHeader};
+use rzk_proto::Jute;
+use rzk_proto::OpCode;
+use rzk_testkit::raw::{frame, request_frame, RawClient};
 use rzk_testkit::server::{TestEnsemble, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -104,27 +105,30 @@ async fn small_buffer_session(addr: SocketAddr, timeout_ms: i32) -> TcpStream {
     s
 }
 
-/// A request frame: xid, opcode, body.
-fn request(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&xid.to_be_bytes());
-    b.extend_from_slice(&op.to_be_bytes());
-    b.extend_from_slice(body);
-    frame(&b)
+/// getData (`exists`: false) or exists of `path` without a watch, as a frame.
+fn path_request(xid: i32, get_data: bool, path: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let path = path.to_owned();
+    if get_data {
+        let body = GetDataRequest { path, watch: false };
+        request_frame(&mut out, xid, OpCode::GetData.code(), &body);
+    } else {
+        let body = ExistsRequest { path, watch: false };
+        request_frame(&mut out, xid, OpCode::Exists.code(), &body);
+    }
+    out
 }
 
-/// getData / exists of `path` without a watch, as a frame.
-fn path_request(xid: i32, op: i32, path: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&i32::try_from(path.len()).unwrap_or(0).to_be_bytes());
-    body.extend_from_slice(path.as_bytes());
-    body.push(0);
-    request(xid, op, &body)
+fn ping() -> Vec<u8> {
+    frame(
+        &RequestHeader {
+            xid: -2,
+            op: OpCode::Ping.code(),
+        }
+        .to_bytes(),
+    )
 }
 
-const GET_DATA: i32 = 4;
-const EXISTS: i32 = 3;
-const PING: i32 = 11;
 const BIG: usize = 400 * 1024;
 const READS: i32 = 8;
 
@@ -169,7 +173,7 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
     let (mut rd, mut wr) = s.into_split();
     let mut out = Vec::new();
     for xid in 1..=READS {
-        out.extend_from_slice(&path_request(xid, GET_DATA, "/big"));
+        out.extend_from_slice(&path_request(xid, true, "/big"));
     }
     wr.write_all(&out).await.expect("the requests");
     // A ping every 300 ms, as a client pings every third of its timeout.
@@ -180,7 +184,7 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
             tokio::select! {
                 _ = &mut stopped => return wr,
                 () = tokio::time::sleep(Duration::from_millis(300)) => {
-                    let _ = wr.write_all(&request(-2, PING, &[])).await;
+                    let _ = wr.write_all(&ping()).await;
                 }
             }
         }
@@ -215,7 +219,7 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
     // The session lives and the connection serves.
     let _ = stop.send(());
     let mut wr = pinger.await.expect("the pinger");
-    wr.write_all(&path_request(100, EXISTS, "/big"))
+    wr.write_all(&path_request(100, false, "/big"))
         .await
         .expect("exists");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -264,7 +268,7 @@ async fn a_client_that_reads_nothing_is_closed_after_its_session_timeout() {
     );
     let mut out = Vec::new();
     for xid in 1..=READS {
-        out.extend_from_slice(&path_request(xid, GET_DATA, "/big"));
+        out.extend_from_slice(&path_request(xid, true, "/big"));
     }
     s.write_all(&out).await.expect("the requests");
     let start = Instant::now();

@@ -496,25 +496,8 @@ fn stray_bytes_after_the_last_record_of_an_earlier_log_lose_nothing() {
 #[test]
 fn a_torn_tail_before_the_next_epochs_log_is_cut() {
     let d = tempfile::tempdir().unwrap();
-    let v2 = d.path().join("version-2");
-    fs::create_dir_all(&v2).unwrap();
-    write_snapshot(&v2, 0);
-    let cfg = TxnLogConfig {
-        prealloc_size: 4096,
-        force_sync: false,
-        size_limit: None,
-    };
-    let mut log = FileTxnLog::open(d.path(), cfg).unwrap();
-    for z in 1..=6 {
-        log.append_record(&rec(z)).unwrap();
-    }
-    log.sync_all().unwrap();
-    log.roll().unwrap();
     let next = (1i64 << 32) | 1;
-    for z in next..next + 3 {
-        log.append_record(&rec(z)).unwrap();
-    }
-    log.close().unwrap();
+    let v2 = make_logs(d.path(), (1..=6).chain(next..next + 3), &[6]);
     let first = v2.join("log.1");
     stray_bytes_after_record_6(&v2, &first, 40);
     match recover_dir(d.path()) {
@@ -742,6 +725,12 @@ fn a_log_read_while_it_is_written_is_not_corrupt() {
 /// dataDir with snapshot.0 and txns 1..=N in logs rolled after each zxid of
 /// `roll_after` (4 KiB of padding each); returns `version-2`.
 fn make_rolled_logs(dir: &Path, roll_after: &[i64]) -> PathBuf {
+    make_logs(dir, 1..=N, roll_after)
+}
+
+/// dataDir with snapshot.0 and the txns `zxids` in logs rolled after each zxid of
+/// `roll_after` (4 KiB of padding each); returns `version-2`.
+fn make_logs(dir: &Path, zxids: impl IntoIterator<Item = i64>, roll_after: &[i64]) -> PathBuf {
     let v2 = dir.join("version-2");
     fs::create_dir_all(&v2).unwrap();
     write_snapshot(&v2, 0);
@@ -751,7 +740,7 @@ fn make_rolled_logs(dir: &Path, roll_after: &[i64]) -> PathBuf {
         size_limit: None,
     };
     let mut log = FileTxnLog::open(dir, cfg).unwrap();
-    for z in 1..=N {
+    for z in zxids {
         log.append_record(&rec(z)).unwrap();
         if roll_after.contains(&z) {
             log.sync_all().unwrap();

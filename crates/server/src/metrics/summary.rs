@@ -92,12 +92,16 @@ fn bucket_value(i: usize) -> f64 {
 impl Summary {
     /// An empty summary.
     pub fn new(detail: Detail) -> Summary {
+        Summary::with_buckets(detail, BUCKETS)
+    }
+
+    fn with_buckets(detail: Detail, n: usize) -> Summary {
         Summary {
             detail,
             sum: AtomicI64::new(0),
             min: AtomicI64::new(i64::MAX),
             max: AtomicI64::new(i64::MIN),
-            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            buckets: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -105,14 +109,8 @@ impl Summary {
     /// quantiles are all its min. About 100 bytes instead of 2.5 KiB, for the members of
     /// a basic [`SummarySet`] while nothing asks for their quantiles.
     pub fn without_quantiles(detail: Detail) -> Summary {
-        Summary {
-            detail,
-            sum: AtomicI64::new(0),
-            min: AtomicI64::new(i64::MAX),
-            max: AtomicI64::new(i64::MIN),
-            // One bucket: the count.
-            buckets: Box::new([AtomicU64::new(0)]),
-        }
+        // One bucket: the count.
+        Summary::with_buckets(detail, 1)
     }
 
     /// Its detail level.

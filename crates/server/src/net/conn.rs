@@ -550,7 +550,7 @@ impl Conn {
                 "no I/O for longer than the session timeout",
             ));
         }
-        let last = self.last_io.max(self.wr.get_ref().progress_at());
+        let last = self.last_activity();
         if let (Some(limit), Some(timer)) = (self.idle_limit, self.idle_check.as_mut()) {
             let from = if self.order.is_empty() { last } else { now };
             // A moment strictly past the limit: `idle_past_timeout` wants more than it.
@@ -625,12 +625,17 @@ impl Conn {
     /// a ping at least every third of its timeout, so only a stalled server or client
     /// gets here. rzk judges at the next read, exactly at the timeout.
     fn idle_past_timeout(&self, now: Instant) -> bool {
-        // Bytes the client took from a long write count as I/O (`net::watched_write`).
-        let last = self.last_io.max(self.wr.get_ref().progress_at());
+        let last = self.last_activity();
         self.order.is_empty()
             && self
                 .idle_limit
                 .is_some_and(|limit| now.saturating_duration_since(last) > limit)
+    }
+
+    /// The client's last I/O: a read, a reply written, or bytes it took from a long
+    /// write (`net::watched_write`).
+    fn last_activity(&self) -> Instant {
+        self.last_io.max(self.wr.get_ref().progress_at())
     }
 
     /// The client showed it is alive: its session's expiry moves on.
