@@ -27,8 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "compat", "kazoo"))
 import certs  # noqa: E402
 import zkproc  # noqa: E402
+import zkraw  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import AuthFailedError, InvalidACLError, NoAuthError  # noqa: E402
@@ -215,14 +217,16 @@ def sasl_settings(env, kind):
 
 def server_jks(env, kind, plain, secure):
     """JKS key store with an explicit type, PKCS12 trust store (keytool's), clientAuth=none;
-    SASL DIGEST-MD5 with user bob."""
+    SASL DIGEST-MD5 with user bob; tickTime 500 ms."""
     return env.start(kind, "jks", plain, sasl_settings(env, kind) + [
         f"secureClientPort={secure}", "secureClientPortAddress=127.0.0.1",
         f"serverCnxnFactory={NETTY}",
         f"ssl.keyStore.location={env.cert('server.jks')}", "ssl.keyStore.type=JKS",
         f"ssl.keyStore.password={certs.PASSWORD}",
         f"ssl.trustStore.location={env.cert('trust.p12')}", f"ssl.trustStore.password={certs.PASSWORD}",
-        "ssl.clientAuth=none"])
+        "ssl.clientAuth=none",
+        # sessions of 1-10 s, so that the slow-reader cases span several timeouts quickly
+        "tickTime=500"])
 
 
 def der(pem_path):
@@ -238,6 +242,101 @@ def served_cert(port):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw) as s:
             return s.getpeercert(binary_form=True)
+
+
+# 8 x 640 KiB: more than a socket's largest send buffer here (tcp_wmem's 4 MiB), so the
+# server's writes wait for the client.
+SLOW_NODE = 640 * 1024
+SLOW_READS = 8
+
+
+def tls_raw_session(env, port, timeout_ms):
+    """A raw session (zkraw) over TLS to 127.0.0.1:`port` (trusting ca.pem, no client
+    certificate) on a socket with a 4 KiB receive buffer, so that large replies wait in
+    the server for the client to read them."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", port))
+    ctx = ssl.create_default_context(cafile=env.cert("ca.pem"))
+    ctx.check_hostname = False
+    return zkraw.RawSession(None, timeout_ms, sock=ctx.wrap_socket(raw))
+
+
+def pipeline_slow_reads(s, path):
+    for _ in range(SLOW_READS):
+        s.send(zkraw.OP_GETDATA, zkraw.path_watch_body(path))
+
+
+def slow_tls_reader(env, port, path):
+    """A TLS client reading large replies at up to ~800 KB/s (several session timeouts in all)
+    and pinging every third of its timeout keeps its session: the bytes it takes, or
+    its pings, show it is alive (ZooKeeper reads the pings meanwhile; rzk counts the
+    progress of its writes)."""
+    s = tls_raw_session(env, port, 1000)
+    timeout = s.negotiated_timeout / 1000.0
+    assert timeout <= 1.5, s.negotiated_timeout
+    pipeline_slow_reads(s, path)
+    buf, replies = b"", []
+    start = last_ping = time.monotonic()
+    while len(replies) < SLOW_READS and time.monotonic() - start < 60:
+        time.sleep(0.01)
+        if time.monotonic() - last_ping > timeout / 3:
+            s.send(zkraw.OP_PING, b"", xid=zkraw.PING_XID)
+            last_ping = time.monotonic()
+        try:
+            chunk = s.sock.recv(4096)
+        except (ConnectionResetError, ssl.SSLError) as e:
+            raise AssertionError(f"closed after {time.monotonic() - start:.1f} s, "
+                                 f"{len(replies)} of {SLOW_READS} replies read: {e!r}")
+        assert chunk, (f"closed after {time.monotonic() - start:.1f} s, "
+                       f"{len(replies)} of {SLOW_READS} replies read")
+        buf += chunk
+        while len(buf) >= 4:
+            n = int.from_bytes(buf[:4], "big", signed=True)
+            if len(buf) < 4 + n:
+                break
+            xid, err = (int.from_bytes(buf[4:8], "big", signed=True),
+                        int.from_bytes(buf[16:20], "big", signed=True))
+            if xid > 0:
+                replies.append((xid, err, n - 16))
+            buf = buf[4 + n:]
+    took = time.monotonic() - start
+    assert [(x, e) for x, e, _ in replies] == [(x, 0) for x in range(1, SLOW_READS + 1)], \
+        (took, replies)
+    assert took > 2 * timeout, f"the replies took only {took:.1f} s"
+    # The session lives: the next request is answered after what is still buffered.
+    xid = s.send(zkraw.OP_EXISTS, zkraw.path_watch_body(path))
+    deadline = time.monotonic() + 5
+    while True:
+        rep = s.read_reply(deadline - time.monotonic())
+        if rep.xid == xid:
+            assert rep.err == 0, rep
+            break
+    s.close()
+
+
+def silent_tls_reader(env, port, path):
+    """A TLS client that reads none of its replies is closed once it has been silent
+    for about its session timeout (ZooKeeper: the session expires; rzk: the write that
+    waits for it is given up), not kept for good."""
+    s = tls_raw_session(env, port, 1000)
+    pipeline_slow_reads(s, path)
+    time.sleep(3 * s.negotiated_timeout / 1000.0)
+    # Whatever the server still sent, then the end of the stream.
+    s.sock.settimeout(3)
+    got = 0
+    while True:
+        try:
+            chunk = s.sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            break
+        except socket.timeout:
+            raise AssertionError(f"still open: {got} bytes read, then nothing for 3 s")
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
 
 
 def run_kind(env, kind, base):
@@ -391,6 +490,15 @@ def run_kind(env, kind, base):
         rc, out = env.zkcli(jsecure, None, "trust.p12", "get", "/jks")
         assert "j" in out.split(), out[-2000:]
     env.case(f"{kind}: JKS server store, clientAuth=none", jks)
+
+    def slow_readers():
+        z = env.kazoo(jsecure)
+        z.create("/slow", b"s" * SLOW_NODE)
+        z.stop()
+        slow_tls_reader(env, jsecure, "/slow")
+        silent_tls_reader(env, jsecure, "/slow")
+    env.case(f"{kind}: a TLS client reading large replies slowly keeps its session; one "
+             "reading nothing is closed", slow_readers)
 
     def shell_tls_sasl():
         pw = os.path.join(env.tmp, "bob.pw")

@@ -1,83 +1,19 @@
 //! rzk-client over TLS against an in-process rzk server (rzk_testkit): a secure client port
 //! with mutual TLS, the x509 identity a client certificate gives, a client without a
 //! certificate refused, and port unification (TLS and plaintext on one port).
-//! Certificates are made with rcgen.
+//! Certificates are made by `rzk_testkit::pki`.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rzk_client::{creator_all_acl, open_acl_unsafe, Client, CreateMode, Error, TlsOptions};
-use rzk_testkit::server::TestServer;
+use rzk_testkit::pki::Pki;
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca_key = rcgen::KeyPair::generate().expect("key");
-        let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
-        let ca = rcgen::Issuer::new(ca_params, ca_key);
-        let write =
-            |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("write");
-        write("ca.pem", ca_cert.pem());
-        for (name, cn) in [("server", "localhost"), ("client", "tls client")] {
-            let mut p =
-                rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                    .expect("params");
-            let mut dn = rcgen::DistinguishedName::new();
-            dn.push(rcgen::DnType::OrganizationName, "rzk");
-            dn.push(rcgen::DnType::CommonName, cn);
-            p.distinguished_name = dn;
-            let key = rcgen::KeyPair::generate().expect("key");
-            let cert = p.signed_by(&key, &ca).expect("sign");
-            write(&format!("{name}.pem"), cert.pem());
-            write(&format!("{name}.key"), key.serialize_pem());
-            write(
-                &format!("{name}-keystore.pem"),
-                format!("{}{}", key.serialize_pem(), cert.pem()),
-            );
-        }
-        Pki { dir }
-    }
-
-    fn path(&self, f: &str) -> PathBuf {
-        self.dir.path().join(f)
-    }
-
-    fn tls(&self, with_cert: bool) -> TlsOptions {
-        let (c, k) = (self.path("client.pem"), self.path("client.key"));
-        let pair = with_cert.then_some((c.as_path(), k.as_path()));
-        TlsOptions::from_pem_files(&self.path("ca.pem"), pair, true).expect("TLS options")
-    }
-
-    fn server(&self, extra: &[(&str, String)]) -> TestServer {
-        let ks = self.path("server-keystore.pem");
-        let ca = self.path("ca.pem");
-        let keys: Vec<(String, String)> = [
-            ("ssl.keyStore.location", path_str(&ks)),
-            ("ssl.trustStore.location", path_str(&ca)),
-        ]
-        .into_iter()
-        .chain(extra.iter().cloned())
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        TestServer::builder()
-            .configure(move |c| {
-                for (k, v) in keys {
-                    c.unknown.insert(k, v);
-                }
-            })
-            .start()
-    }
-}
-
-fn path_str(p: &Path) -> String {
-    p.display().to_string()
+/// rzk-client's TLS options from `pki`'s files: trusting `ca.pem`, with the client
+/// certificate or without.
+fn client_tls(pki: &Pki, with_cert: bool) -> TlsOptions {
+    let (c, k) = (pki.path("client.pem"), pki.path("client.key"));
+    let pair = with_cert.then_some((c.as_path(), k.as_path()));
+    TlsOptions::from_pem_files(&pki.path("ca.pem"), pair, true).expect("TLS options")
 }
 
 async fn connect(
@@ -109,9 +45,13 @@ async fn mutual_tls_and_the_x509_identity() {
     let secure = server.server().secure_addr().expect("a secure port");
     let hosts = secure.to_string();
 
-    let zk = connect(&hosts, Some(pki.tls(true)), Duration::from_secs(10))
-        .await
-        .expect("TLS client with a certificate");
+    let zk = connect(
+        &hosts,
+        Some(client_tls(&pki, true)),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("TLS client with a certificate");
     zk.create(
         "/tls-mine",
         b"v",
@@ -128,7 +68,12 @@ async fn mutual_tls_and_the_x509_identity() {
     zk.close().await.expect("close");
 
     // No certificate: clientAuth=need refuses the handshake, so no session.
-    let refused = connect(&hosts, Some(pki.tls(false)), Duration::from_secs(2)).await;
+    let refused = connect(
+        &hosts,
+        Some(client_tls(&pki, false)),
+        Duration::from_secs(2),
+    )
+    .await;
     assert!(matches!(refused, Err(Error::Timeout)), "{refused:?}");
     // Plaintext on the TLS port: no session either.
     let plain = connect(&hosts, None, Duration::from_secs(2)).await;
@@ -153,9 +98,13 @@ async fn port_unification_serves_tls_and_plaintext() {
         ("ssl.clientAuth", "want".to_owned()),
     ]);
     let hosts = server.hosts();
-    let tls = connect(&hosts, Some(pki.tls(false)), Duration::from_secs(10))
-        .await
-        .expect("TLS without a certificate (want)");
+    let tls = connect(
+        &hosts,
+        Some(client_tls(&pki, false)),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("TLS without a certificate (want)");
     tls.create("/unified", b"u", &open_acl_unsafe(), CreateMode::Persistent)
         .await
         .expect("create over TLS");

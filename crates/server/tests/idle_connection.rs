@@ -18,9 +18,10 @@ use std::net::SocketAddr;
 use rzk_proto::records::{ConnectRequest, ExistsRequest, GetDataRequest, RequestHeader};
 use rzk_proto::Jute;
 use rzk_proto::OpCode;
+use rzk_testkit::pki::Pki;
 use rzk_testkit::raw::{frame, request_frame, RawClient};
 use rzk_testkit::server::{TestEnsemble, TestServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const TIMEOUT_MS: i32 = 1_000;
@@ -82,12 +83,49 @@ async fn a_silent_connection_is_closed_after_its_session_timeout_while_the_sessi
     let _ = moved.close_session().await;
 }
 
-/// A raw session on a socket with a 4 KiB receive buffer, so that large replies wait
-/// for the client to read them. Returns the stream after the handshake.
-async fn small_buffer_session(addr: SocketAddr, timeout_ms: i32) -> TcpStream {
+/// A TCP connection to `addr` with a 4 KiB receive buffer, so that large replies wait
+/// for the client to read them.
+async fn small_buffer_socket(addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let mut s = socket.connect(addr).await.expect("connect");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// A raw session over [`small_buffer_socket`]: the stream after the handshake.
+async fn small_buffer_session(addr: SocketAddr, timeout_ms: i32) -> TcpStream {
+    let mut s = small_buffer_socket(addr).await;
+    handshake(&mut s, timeout_ms).await;
+    s
+}
+
+/// A raw session over TLS on [`small_buffer_socket`] (the server's certificate checked
+/// against `pki`'s CA): the stream after the handshake.
+async fn small_buffer_tls_session(
+    addr: SocketAddr,
+    pki: &Pki,
+    timeout_ms: i32,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let settings = rzk_server::config::Config::from_properties(&format!(
+        "dataDir=/tmp/rzk-unused\nssl.trustStore.location={}\n",
+        pki.path("ca.pem").display()
+    ))
+    .expect("a config");
+    let client =
+        rzk_server::tls::TlsSettings::from_config(&settings, rzk_server::tls::CLIENT_PREFIX)
+            .expect("TLS settings")
+            .client_config()
+            .expect("a client config");
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let mut s = tokio_rustls::TlsConnector::from(client)
+        .connect(name, small_buffer_socket(addr).await)
+        .await
+        .expect("the TLS handshake");
+    handshake(&mut s, timeout_ms).await;
+    s
+}
+
+/// Sends a ConnectRequest for a new session and reads the response.
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, timeout_ms: i32) {
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -99,10 +137,10 @@ async fn small_buffer_session(addr: SocketAddr, timeout_ms: i32) -> TcpStream {
     s.write_all(&frame(&req.to_bytes()))
         .await
         .expect("ConnectRequest");
+    s.flush().await.expect("ConnectRequest sent");
     let n = s.read_i32().await.expect("ConnectResponse length");
     let mut resp = vec![0u8; usize::try_from(n).expect("a length")];
     s.read_exact(&mut resp).await.expect("ConnectResponse");
-    s
 }
 
 /// getData (`exists`: false) or exists of `path` without a watch, as a frame.
@@ -132,13 +170,19 @@ fn ping() -> Vec<u8> {
 const BIG: usize = 400 * 1024;
 const READS: i32 = 8;
 
-/// A standalone server holding `/big` (400 KiB).
-async fn server_with_big_node() -> TestServer {
-    let server = TestServer::start();
+/// `server` once it holds `/big` (400 KiB).
+async fn with_big_node(server: TestServer) -> TestServer {
     let mut setup = RawClient::connect(server.addr(), 10_000).await;
     let (err, _) = setup.create("/big", &vec![7u8; BIG], 0).await;
     assert_eq!(err, 0);
     let _ = setup.close_session().await;
+    server
+}
+
+/// A standalone server with a TLS client port (beside its plaintext one), `pki`'s.
+fn tls_server(pki: &Pki) -> TestServer {
+    let server = pki.server(&Pki::secure_port());
+    assert!(server.server().secure_addr().is_some(), "a secure port");
     server
 }
 
@@ -168,14 +212,35 @@ fn take_replies(buf: &mut Vec<u8>) -> Vec<(i32, i32)> {
 /// kazoo behind a 300 KB/s link lost its session and its ephemeral node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_reading_large_replies_slowly_keeps_its_session() {
-    let server = server_with_big_node().await;
+    let server = with_big_node(TestServer::start()).await;
     let s = small_buffer_session(server.addr(), TIMEOUT_MS).await;
-    let (mut rd, mut wr) = s.into_split();
+    reads_large_replies_slowly(s).await;
+}
+
+/// The same over TLS: the socket under the TLS session is watched as a plaintext one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_reading_large_replies_slowly_keeps_its_session() {
+    let pki = Pki::new();
+    let server = with_big_node(tls_server(&pki)).await;
+    let secure = server.server().secure_addr().expect("a secure port");
+    let s = small_buffer_tls_session(secure, &pki, TIMEOUT_MS).await;
+    reads_large_replies_slowly(s).await;
+}
+
+/// Pipelines [`READS`] getData of `/big` on `s` (a session with [`TIMEOUT_MS`]), reads
+/// the replies at ~160 KB/s while pinging every 300 ms, then checks the session still
+/// answers.
+async fn reads_large_replies_slowly<S>(s: S)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(s);
     let mut out = Vec::new();
     for xid in 1..=READS {
         out.extend_from_slice(&path_request(xid, true, "/big"));
     }
     wr.write_all(&out).await.expect("the requests");
+    wr.flush().await.expect("the requests sent");
     // A ping every 300 ms, as a client pings every third of its timeout.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let pinger = tokio::spawn(async move {
@@ -185,6 +250,7 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
                 _ = &mut stopped => return wr,
                 () = tokio::time::sleep(Duration::from_millis(300)) => {
                     let _ = wr.write_all(&ping()).await;
+                    let _ = wr.flush().await;
                 }
             }
         }
@@ -222,6 +288,7 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
     wr.write_all(&path_request(100, false, "/big"))
         .await
         .expect("exists");
+    wr.flush().await.expect("exists sent");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut last = Vec::new();
     while last.is_empty() && Instant::now() < deadline {
@@ -242,7 +309,31 @@ async fn a_client_reading_large_replies_slowly_keeps_its_session() {
 /// the connection's registry entry, watches and `maxClientCnxns` slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reads_nothing_is_closed_after_its_session_timeout() {
-    let server = server_with_big_node().await;
+    let server = with_big_node(TestServer::start()).await;
+    let addr = server.addr();
+    reads_nothing(&server, || small_buffer_session(addr, TIMEOUT_MS)).await;
+}
+
+/// The same over TLS: a TLS session's write waits on its socket as a plaintext one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_that_reads_nothing_is_closed_after_its_session_timeout() {
+    let pki = Pki::new();
+    let server = with_big_node(tls_server(&pki)).await;
+    let secure = server.server().secure_addr().expect("a secure port");
+    reads_nothing(&server, || {
+        small_buffer_tls_session(secure, &pki, TIMEOUT_MS)
+    })
+    .await;
+}
+
+/// Opens a session with `open` (of [`TIMEOUT_MS`]), pipelines [`READS`] getData of
+/// `/big` and reads nothing: `server` (probed on its plaintext port) must close the
+/// connection within 15 s, and not before the timeout.
+async fn reads_nothing<S, F>(server: &TestServer, open: impl FnOnce() -> F)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: std::future::Future<Output = S>,
+{
     let alive = |addr| {
         let mntr = rzk_testkit::server::four_letter(addr, "mntr").expect("mntr");
         mntr.lines()
@@ -260,7 +351,7 @@ async fn a_client_that_reads_nothing_is_closed_after_its_session_timeout() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let base = 1;
-    let mut s = small_buffer_session(server.addr(), TIMEOUT_MS).await;
+    let mut s = open().await;
     assert_eq!(
         alive(server.addr()),
         base + 1,
@@ -271,6 +362,7 @@ async fn a_client_that_reads_nothing_is_closed_after_its_session_timeout() {
         out.extend_from_slice(&path_request(xid, true, "/big"));
     }
     s.write_all(&out).await.expect("the requests");
+    s.flush().await.expect("the requests sent");
     let start = Instant::now();
     let mut gone = false;
     while start.elapsed() < Duration::from_secs(15) {

@@ -9,44 +9,9 @@
 
 use rzk_server::config::Config;
 use rzk_server::tls::{ClientTlsPlan, TlsSettings, CLIENT_PREFIX};
+use rzk_testkit::pki::Pki;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn path(&self, f: &str) -> String {
-        self.dir.path().join(f).display().to_string()
-    }
-}
-
-/// A CA and, signed by it, a server leaf (IP SAN 127.0.0.1) and a client leaf, as PEM
-/// files holding the key and the certificate.
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca = rcgen::Issuer::new(ca_params, ca_key);
-    std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-    for name in ["server", "client"] {
-        let mut p = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let mut dn = rcgen::DistinguishedName::new();
-        dn.push(rcgen::DnType::CommonName, name);
-        p.distinguished_name = dn;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &ca).unwrap();
-        std::fs::write(
-            dir.path().join(format!("{name}.pem")),
-            format!("{}{}", key.serialize_pem(), cert.pem()),
-        )
-        .unwrap();
-    }
-    Pki { dir }
-}
 
 /// One handshake over an in-memory pipe and one echoed message; the server's view of
 /// the client's subject.
@@ -88,7 +53,7 @@ fn cfg(text: &str) -> Config {
 
 #[tokio::test]
 async fn without_a_trust_store_no_client_certificate_is_trusted() {
-    let p = pki();
+    let p = Pki::new();
     // The system bundle now holds the CA that signed the client's certificate.
     std::env::set_var("SSL_CERT_FILE", p.path("ca.pem"));
     let server = |auth: &str| {
@@ -96,7 +61,7 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
             "secureClientPort=2281\n\
              serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
              ssl.keyStore.location={}\nssl.clientAuth={auth}\n",
-            p.path("server.pem")
+            p.path("server-keystore.pem").display()
         )))
         .unwrap()
         .tls
@@ -106,14 +71,17 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
     };
     let client = |with_cert: bool| {
         let key = if with_cert {
-            format!("ssl.keyStore.location={}\n", p.path("client.pem"))
+            format!(
+                "ssl.keyStore.location={}\n",
+                p.path("client-keystore.pem").display()
+            )
         } else {
             String::new()
         };
         TlsSettings::from_config(
             &cfg(&format!(
                 "{key}ssl.trustStore.location={}\n",
-                p.path("ca.pem")
+                p.path("ca.pem").display()
             )),
             CLIENT_PREFIX,
         )
@@ -138,8 +106,8 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
         "secureClientPort=2281\n\
          serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
          ssl.keyStore.location={}\nssl.trustStore.location={}\nssl.clientAuth=need\n",
-        p.path("server.pem"),
-        p.path("ca.pem")
+        p.path("server-keystore.pem").display(),
+        p.path("ca.pem").display()
     )))
     .unwrap()
     .tls
@@ -148,6 +116,6 @@ async fn without_a_trust_store_no_client_certificate_is_trusted() {
     .get();
     assert_eq!(
         handshake(trusted, client(true)).await.unwrap().as_deref(),
-        Some("CN=client")
+        Some("CN=tls client,O=rzk")
     );
 }

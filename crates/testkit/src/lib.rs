@@ -9,10 +9,13 @@
 //! - [`fifo`]: the randomized per-session order checker (ZooKeeper's FIFO client order
 //!   guarantee): many sessions pipeline random reads, writes and watch registrations and
 //!   every reply and notification is compared with the session's own serial order.
+//! - [`pki`]: throw-away CA, server and client certificates, and a server with a TLS
+//!   client port using them.
 //!
 //! [`raw`] and [`fifo`] talk to a server through its client port only, so the same checks
 //! run against rzk (standalone or any ensemble member) and against Apache ZooKeeper.
 
 pub mod fifo;
+pub mod pki;
 pub mod raw;
 pub mod server;

@@ -211,10 +211,14 @@ class RawSession(object):
 
     def __init__(self, hosts, timeout_ms=10000, session_id=0,
                  passwd=b"\0" * 16, last_zxid=0, read_only=None,
-                 io_timeout=10.0, handshake=True):
-        host, port = parse_hosts(hosts)[0]
-        self.sock = socket.create_connection((host, port), timeout=io_timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                 io_timeout=10.0, handshake=True, sock=None):
+        """`sock`: an already connected socket (e.g. a TLS one) to speak over instead of
+        a new TCP connection to the first of `hosts`."""
+        if sock is None:
+            host, port = parse_hosts(hosts)[0]
+            sock = socket.create_connection((host, port), timeout=io_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
         self.io_timeout = io_timeout
         self.xid = 0
         self.events = []          # (type, state, path, zxid) received while waiting

@@ -109,6 +109,10 @@ pub struct ClientStream {
     /// A plaintext connection's socket descriptor, for its reply lane (`net::lane`;
     /// open as long as `wr`); `None` for TLS.
     pub socket: Option<std::os::fd::RawFd>,
+    /// The TCP socket under the stream, plaintext or TLS (open as long as `wr`): the
+    /// write watch looks at its queue of unacknowledged bytes
+    /// (`net::watched_write`). `None` for a stream without one (tests).
+    pub tcp: Option<std::os::fd::RawFd>,
 }
 
 /// A client authenticated by its TLS certificate.
@@ -132,10 +136,25 @@ impl ClientStream {
             wr: Box::new(wr),
             x509: None,
             socket,
+            tcp: socket,
         }
     }
 
-    /// Any other byte stream (a TLS session), with the client's certificate identity.
+    /// A TLS session over an accepted TCP connection, with the client's certificate
+    /// identity.
+    pub fn tls(
+        stream: tokio_rustls::server::TlsStream<TcpStream>,
+        x509: Option<X509Peer>,
+    ) -> ClientStream {
+        use std::os::fd::AsRawFd;
+        let tcp = Some(stream.get_ref().0.as_raw_fd());
+        let mut s = ClientStream::other(stream, x509);
+        s.tcp = tcp;
+        s
+    }
+
+    /// Any other byte stream, with the client's certificate identity; its writes are
+    /// watched only by what they accept (no socket to look at).
     pub fn other<S>(stream: S, x509: Option<X509Peer>) -> ClientStream
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
@@ -146,6 +165,7 @@ impl ClientStream {
             wr: Box::new(wr),
             x509,
             socket: None,
+            tcp: None,
         }
     }
 }
@@ -178,7 +198,7 @@ pub async fn serve(
     let rd = stream.rd;
     let wr = BufWriter::with_capacity(
         WRITE_BUFFER,
-        crate::net::watched_write::WatchedWrite::new(stream.wr, stream.socket),
+        crate::net::watched_write::WatchedWrite::new(stream.wr, stream.tcp),
     );
     let mut auth = crate::auth::AuthInfo::for_connection(
         &addr.ip().to_string(),

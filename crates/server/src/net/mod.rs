@@ -79,7 +79,7 @@ async fn open_stream(stream: TcpStream, kind: &PortKind) -> Result<ClientStream,
         super_user: tls.super_user.as_deref() == Some(subject.as_str()),
         subject,
     });
-    Ok(ClientStream::other(s, x509))
+    Ok(ClientStream::tls(s, x509))
 }
 
 /// Accepts client connections until shutdown; each gets its own task (`conn::serve`,

@@ -36,7 +36,7 @@ fn unacked(fd: std::os::fd::RawFd) -> Option<i64> {
     {
         let mut n: libc::c_int = 0;
         // SAFETY: `fd` is the connection's socket, open while this writer lives
-        // (`ClientStream::socket`); TIOCOUTQ (SIOCOUTQ) writes one int to `n`.
+        // (`ClientStream::tcp`); TIOCOUTQ (SIOCOUTQ) writes one int to `n`.
         let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
         (r == 0).then_some(i64::from(n))
     }
@@ -55,11 +55,13 @@ pub type Toucher = Box<dyn Fn(Instant) + Send>;
 /// gives up a write that waits longer than the session timeout (module docs).
 pub struct WatchedWrite {
     inner: ClientWrite,
-    /// The plaintext socket under `inner`: while a write waits, its queue of bytes the
-    /// client has not acknowledged shrinking is the client's progress (the socket
-    /// becomes writable again only once a good part of its buffer is free, seconds
-    /// later for a slow reader). `None` (TLS): only accepted writes count, and a write
-    /// is never given up.
+    /// The TCP socket under `inner` (plaintext, or under a TLS session): while a write
+    /// waits, its queue of bytes the client has not acknowledged shrinking is the
+    /// client's progress (the socket becomes writable again only once a good part of
+    /// its buffer is free, seconds later for a slow reader). A TLS session's write
+    /// waits exactly when that socket is full, so the same watch holds for it. `None`
+    /// (a stream with no socket, in tests): only accepted writes count, and a write is
+    /// never given up.
     socket: Option<std::os::fd::RawFd>,
     /// `unacked(socket)` when last looked at.
     queued: Option<i64>,
@@ -77,8 +79,8 @@ pub struct WatchedWrite {
 }
 
 impl WatchedWrite {
-    /// Watches nothing until [`WatchedWrite::watch`]. `socket`: the plaintext socket
-    /// under `inner` (see the field), open as long as `inner` is.
+    /// Watches nothing until [`WatchedWrite::watch`]. `socket`: the TCP socket under
+    /// `inner` (see the field), open as long as `inner` is.
     pub fn new(inner: ClientWrite, socket: Option<std::os::fd::RawFd>) -> WatchedWrite {
         let now = Instant::now();
         WatchedWrite {
