@@ -329,6 +329,9 @@ impl QuorumRuntime {
                     clock: WakeClock::new(),
                     stop: false,
                 };
+                // A membership proposed before the restart (`zoo.cfg.dynamic.next`).
+                let last_seen = d.members.last_seen().clone();
+                d.note_election_members(&last_seen);
                 d.set_quorum_port();
                 d.process(outs);
                 local.block_on(d.run(events_rx, jobs, reval_rx));

@@ -57,6 +57,11 @@ impl Members {
         (self.committed.text(), self.committed.version)
     }
 
+    /// The newest membership seen: the one proposed, else the one in force.
+    pub(super) fn last_seen(&self) -> &Membership {
+        &self.last_seen
+    }
+
     /// Leadership changed: a proposed reconfig this server made is no longer its to
     /// commit (a new leader commits it, and then it is activated, or it is gone).
     pub(super) fn forget_proposed(&mut self) {
@@ -230,6 +235,7 @@ impl Driver {
                 observers = ?m.observers(),
                 "reconfig proposed"
             );
+            self.note_election_members(&m);
             self.members.last_seen = m;
         }
         Some((zxid, rec))
@@ -291,6 +297,15 @@ impl Driver {
         }
     }
 
+    /// A proposed membership's servers keep their election workers from now on (one
+    /// that joins may connect before the membership is activated; a server outside
+    /// every membership keeps one only while connected: `net/peer/election_net.rs`).
+    pub(super) fn note_election_members(&self, m: &Membership) {
+        if let Some(e) = &self.election {
+            e.note_members(m.servers.keys().copied());
+        }
+    }
+
     /// A membership that moves this server's quorum address: learners of it connect to
     /// the new one (a leader binds its quorum address whenever it leads, in ZooKeeper),
     /// so it is listened on as well from now on whenever the quorum port is open, at
@@ -342,6 +357,7 @@ impl Driver {
                     "cannot write zoo.cfg.dynamic.next: {e}"
                 );
             }
+            self.note_election_members(&m);
             self.members.last_seen = m;
         }
     }
