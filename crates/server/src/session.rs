@@ -226,6 +226,20 @@ impl SessionTracker {
         }
     }
 
+    /// Withdraws the [`SessionTracker::proposed_create`] of `id` whose createSession
+    /// will not be proposed by this server after all (a local session's upgrade whose
+    /// job never reached this leader's prep: its connection ended first, or the driver
+    /// did not lead it). Nothing for a session applied since, or not proposed.
+    pub fn abandon_create(&mut self, id: SessionId) {
+        self.proposed.remove(&id);
+        debug_assert!(!self.proposed.contains_key(&id));
+    }
+
+    /// Proposals noted by [`SessionTracker::proposed_create`] and not applied yet.
+    pub fn proposed_creates(&self) -> usize {
+        self.proposed.len()
+    }
+
     /// Forgets the createSession proposals of [`SessionTracker::proposed_create`] (a
     /// change of leadership: a proposal of the earlier term is applied, or lost, without
     /// this server's prep).
@@ -801,6 +815,24 @@ mod tests {
     /// for a re-attach it judges (a learner's REVALIDATE, a reconnect on the leader): a
     /// follower may apply the commit first, answer the client and see it move on (a
     /// break-it review saw 78 of 4,000 moves between followers told "expired").
+    /// A withdrawn proposal (an upgrade that never reached prep) is forgotten; an
+    /// applied session is not touched by it.
+    #[test]
+    fn an_abandoned_create_is_forgotten() {
+        let mut t = SessionTracker::new(ServerId(1), 100, 0);
+        let (gone, applied) = (SessionId(0x40), SessionId(0x41));
+        t.proposed_create(gone);
+        t.proposed_create(applied);
+        t.add(applied, 4000, 0);
+        assert_eq!(t.proposed_creates(), 1);
+        t.abandon_create(gone);
+        t.abandon_create(applied);
+        assert_eq!(t.proposed_creates(), 0);
+        assert!(!t.knows(gone));
+        assert!(t.knows(applied));
+        assert_eq!(t.touch_live(gone, 10), Err(SessionError::Unknown));
+    }
+
     #[test]
     fn a_proposed_session_is_live_before_it_is_applied() {
         let mut t = SessionTracker::new(ServerId(1), 100, 0);

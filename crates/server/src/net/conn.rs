@@ -271,6 +271,60 @@ pub async fn serve(
     deregister(&shared, id, addr);
 }
 
+/// A local session's upgrade registered with the leader's session table
+/// ([`crate::session::SessionTracker::proposed_create`]) before its createSession job
+/// reaches prep. Dropped before the job is handed to the driver (the connection's task
+/// ended while the job queue was full, or the server is stopping), it withdraws the
+/// registration, which nothing else would remove before the next change of leadership.
+struct UpgradeRegistration {
+    shared: Arc<Shared>,
+    session: SessionId,
+    /// The job reached the driver: its prep or `Driver::on_job` owns the entry now.
+    handed_over: bool,
+}
+
+impl UpgradeRegistration {
+    fn new(shared: Arc<Shared>, session: SessionId) -> UpgradeRegistration {
+        shared.sessions().proposed_create(session);
+        UpgradeRegistration {
+            shared,
+            session,
+            handed_over: false,
+        }
+    }
+}
+
+impl Drop for UpgradeRegistration {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            tracing::debug!(session = %format_args!("0x{:x}", self.session), "session upgrade not handed to the leader's prep; registration withdrawn");
+            self.shared.sessions().abandon_create(self.session);
+        }
+    }
+}
+
+/// Hands a session upgrade's createSession `job` to the driver; `registered`, if this
+/// server registered it as the leader, is withdrawn unless the job gets there.
+async fn send_upgrade(
+    shared: &Shared,
+    job: Job,
+    registered: Option<UpgradeRegistration>,
+) -> Result<(), ConnError> {
+    debug_assert!(matches!(
+        job.kind,
+        JobKind::Write(WriteRequest::CreateSession { .. })
+    ));
+    shared
+        .jobs
+        .send(job)
+        .await
+        .map_err(|_| ConnError::Closed("server stopping"))?;
+    if let Some(mut r) = registered {
+        r.handed_over = true;
+    }
+    Ok(())
+}
+
 /// Touches `session` at `at` as a request read then would: in the local tracker for a
 /// local session, as a learner's touch (reported to the leader), or where this server
 /// judges it. Where this server judges the session, a session past its deadline is not
@@ -962,14 +1016,14 @@ impl Conn {
     /// waited for: the pipeline keeps the session's order.
     async fn upgrade_session(&mut self) -> Result<(), ConnError> {
         let sid = self.session;
-        if self.shared.quorum.role() == crate::zab::Role::Leading {
+        let registered = (self.shared.quorum.role() == crate::zab::Role::Leading).then(|| {
             // The leader's prep must know the session from here on: writes of the session
             // queued ahead of its createSession reach prep after it left the local table
             // (ZooKeeper's LeaderSessionTracker moves it to the global tracker in one
             // step). They were refused as SESSIONEXPIRED (session 46 break-it review: 50
             // of 50 pipelined setData + ephemeral create on the leader).
-            self.shared.sessions().proposed_create(sid);
-        }
+            UpgradeRegistration::new(self.shared.clone(), sid)
+        });
         let timeout_ms = {
             let mut local = self.shared.local_sessions();
             let t = local.get(sid).map(|s| s.timeout_ms);
@@ -996,11 +1050,7 @@ impl Conn {
             received: Instant::now(),
             admitted: Default::default(),
         };
-        self.shared
-            .jobs
-            .send(job)
-            .await
-            .map_err(|_| ConnError::Closed("server stopping"))
+        send_upgrade(&self.shared, job, registered).await
     }
 
     /// Passes a `sync` of `sid` through the write pipeline and waits for its answer: every
@@ -1659,5 +1709,74 @@ mod tests {
         shared.clients.registry().per_ip.insert(addr.ip(), 1);
         deregister(&shared, id, addr);
         assert_eq!(shared.clients.registry().per_ip.get(&addr.ip()), Some(&1));
+    }
+
+    fn upgrade_job(session: SessionId) -> Job {
+        Job {
+            origin: Origin::Conn(1),
+            session,
+            xid: 0,
+            kind: JobKind::Write(WriteRequest::CreateSession { timeout_ms: 4000 }),
+            auth: Arc::new(crate::auth::AuthInfo::for_ip("127.0.0.9")),
+            received: Instant::now(),
+            admitted: Default::default(),
+        }
+    }
+
+    /// A local session's upgrade on the leader registers its createSession with the
+    /// session table before the job reaches prep; when the job never gets there (the
+    /// connection's task ends while the job queue is full, or the server stops) the
+    /// registration goes with it (review: it stayed until the next change of
+    /// leadership). One that reached the driver stays for its prep.
+    #[tokio::test]
+    async fn an_upgrade_that_never_reaches_prep_leaves_no_proposal() {
+        let (jobs, mut queue) = mpsc::channel(1);
+        let (shared, _writer) = Shared::new(
+            crate::config::Config::default(),
+            crate::tree::DataTree::new(),
+            jobs,
+        );
+        let shared = Arc::new(shared);
+        // The driver is busy: the queue is full.
+        shared.jobs.try_send(upgrade_job(SessionId(0x50))).unwrap();
+        let mut waiting = Vec::new();
+        for n in 0..20 {
+            let sid = SessionId(0x51 + n);
+            let task = tokio::spawn({
+                let shared = shared.clone();
+                async move {
+                    let r = UpgradeRegistration::new(shared.clone(), sid);
+                    send_upgrade(&shared, upgrade_job(sid), Some(r)).await
+                }
+            });
+            waiting.push((sid, task));
+        }
+        while shared.sessions().proposed_creates() < 20 {
+            tokio::task::yield_now().await;
+        }
+        // Their connections end (superseded, overflowed) while they wait.
+        for (sid, task) in waiting {
+            task.abort();
+            assert!(task.await.is_err(), "0x{sid:x} was not waiting");
+            assert!(!shared.sessions().knows(sid), "0x{sid:x} still proposed");
+        }
+        assert_eq!(shared.sessions().proposed_creates(), 0);
+        // One handed over stays for prep.
+        assert!(queue.recv().await.is_some());
+        let sid = SessionId(0x70);
+        let r = UpgradeRegistration::new(shared.clone(), sid);
+        assert!(send_upgrade(&shared, upgrade_job(sid), Some(r))
+            .await
+            .is_ok());
+        assert!(shared.sessions().knows(sid));
+        // The server stopping: the job cannot be handed over.
+        drop(queue);
+        let sid = SessionId(0x71);
+        let r = UpgradeRegistration::new(shared.clone(), sid);
+        assert!(send_upgrade(&shared, upgrade_job(sid), Some(r))
+            .await
+            .is_err());
+        assert!(!shared.sessions().knows(sid));
+        assert_eq!(shared.sessions().proposed_creates(), 1);
     }
 }

@@ -329,6 +329,9 @@ impl QuorumRuntime {
                     clock: WakeClock::new(),
                     stop: false,
                 };
+                // A membership proposed before the restart (`zoo.cfg.dynamic.next`).
+                let last_seen = d.members.last_seen().clone();
+                d.note_election_members(&last_seen);
                 d.set_quorum_port();
                 d.process(outs);
                 local.block_on(d.run(events_rx, jobs, reval_rx));
@@ -1099,6 +1102,9 @@ impl Driver {
             self.stop = true;
             return;
         }
+        if !self.serving || self.role != Role::Leading {
+            self.not_led_here(&job);
+        }
         if !self.serving {
             if let Origin::Conn(c) = job.origin {
                 // After the replies of this connection's earlier writes that committed.
@@ -1110,6 +1116,16 @@ impl Driver {
             Role::Leading => self.lead(Work::Local(job)),
             Role::Following | Role::Observing => self.learner_job(job),
             Role::Looking => {}
+        }
+    }
+
+    /// A job this server's prep will not see (it is not leading, or not serving): a
+    /// createSession registered by its connection while this server led (a local
+    /// session's upgrade, `net::conn`) is withdrawn, else it would stay in the session
+    /// table's proposals until the next change of leadership.
+    fn not_led_here(&self, job: &Job) {
+        if matches!(job.kind, JobKind::Write(WriteRequest::CreateSession { .. })) {
+            self.shared.sessions().abandon_create(job.session);
         }
     }
 
@@ -1334,6 +1350,10 @@ impl Driver {
         from: SessionOwner,
     ) -> Option<(Zxid, TxnRecord)> {
         let Some(zxid) = self.zab.next_zxid() else {
+            if matches!(req, Ok(WriteRequest::CreateSession { .. })) {
+                // Registered by a local session's upgrade (`net::conn`), never proposed.
+                self.shared.sessions().abandon_create(session);
+            }
             tracing::error!("asked to propose without a zxid");
             return None;
         };

@@ -7,8 +7,9 @@
 //! (`Driver::set_quorum_port`), which also listens while LOOKING (a learner that ends
 //! the election first is then held, not refused). It keeps the addresses learners may
 //! dial (this server's at start-up, and each new one a reconfig gave it, since learners
-//! of the old membership still dial the old one) and, while open, one accepting task per
-//! address. A task binds its address itself, retrying while an earlier listener is
+//! of the old membership still dial the old one) until no membership names them any more
+//! ([`QuorumPort::retain`]: ZooKeeper's leader binds only the address of the membership
+//! in force), and, while open, one accepting task per address. A task binds its address itself, retrying while an earlier listener is
 //! being closed, so the driver never waits for a socket; learners that dial before it is
 //! bound retry (`net/peer/learner_net.rs` `connect`, ZooKeeper's
 //! `leaderConnectDelayDuringRetryMs`).
@@ -112,6 +113,29 @@ impl QuorumPort {
             self.open_one(addr);
         }
         true
+    }
+
+    /// Keeps only the addresses in `named` (this server's in the membership in force and
+    /// in a newer proposed one): an address no membership names any more is forgotten
+    /// and, while open, its listener closes (links accepted on it stay). Keeps every
+    /// address when none is named (a membership without this server, or an ensemble of
+    /// one). Returns the addresses forgotten.
+    pub(crate) fn retain(&mut self, named: &[SocketAddr]) -> Vec<SocketAddr> {
+        if !self.addrs.iter().any(|a| named.contains(a)) {
+            return Vec::new();
+        }
+        let (kept, gone): (Vec<_>, Vec<_>) = self.addrs.iter().partition(|a| named.contains(a));
+        self.addrs = kept;
+        self.accepting.retain(|(a, task)| {
+            let keep = named.contains(a);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        debug_assert!(!self.addrs.is_empty());
+        debug_assert!(self.accepting.iter().all(|(a, _)| self.addrs.contains(a)));
+        gone
     }
 
     fn open_one(&mut self, addr: SocketAddr) {
@@ -230,6 +254,34 @@ mod tests {
         wait_for(new, false).await;
         assert!(!listening(later).await);
         assert_eq!(q.addrs(), &[old, new, later]);
+    }
+
+    /// Addresses a reconfig moved away from are forgotten once no membership names
+    /// them: moved A -> B -> C -> A, the port listens on A alone and B and C are free
+    /// (review: every address this server ever had was kept and, while open,
+    /// listened on, for as long as it ran).
+    #[tokio::test]
+    async fn addresses_no_membership_names_are_dropped() {
+        let [a, b, c] = crate::node::free_addrs();
+        let mut q = port(Some(a));
+        q.open();
+        assert!(q.add(b));
+        assert_eq!(q.retain(&[b]), vec![a]);
+        assert!(q.add(c));
+        // A proposed membership still names b: it stays until that one is gone.
+        assert!(q.retain(&[c, b]).is_empty());
+        assert_eq!(q.addrs(), &[b, c]);
+        assert!(q.add(a));
+        assert_eq!(q.retain(&[a]), vec![b, c]);
+        assert_eq!(q.addrs(), &[a]);
+        wait_for(a, true).await;
+        wait_for(b, false).await;
+        wait_for(c, false).await;
+        // A membership without this server names none of its addresses: all stay.
+        assert!(q.retain(&[]).is_empty());
+        assert_eq!(q.addrs(), &[a]);
+        q.close();
+        wait_for(a, false).await;
     }
 
     /// A port held by another process is listened on once it is free, however long

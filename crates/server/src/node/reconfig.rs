@@ -57,6 +57,11 @@ impl Members {
         (self.committed.text(), self.committed.version)
     }
 
+    /// The newest membership seen: the one proposed, else the one in force.
+    pub(super) fn last_seen(&self) -> &Membership {
+        &self.last_seen
+    }
+
     /// Leadership changed: a proposed reconfig this server made is no longer its to
     /// commit (a new leader commits it, and then it is activated, or it is gone).
     pub(super) fn forget_proposed(&mut self) {
@@ -230,6 +235,7 @@ impl Driver {
                 observers = ?m.observers(),
                 "reconfig proposed"
             );
+            self.note_election_members(&m);
             self.members.last_seen = m;
         }
         Some((zxid, rec))
@@ -258,7 +264,7 @@ impl Driver {
                 continue;
             }
             if sid == self.peers.me {
-                self.listen_on_new_quorum_address(&peer);
+                self.listen_on_new_quorum_address(&peer, &m);
                 if let Some((host, port)) = &s.client_addr {
                     self.move_client_port(crate::config::client_addr_of_line(host, *port));
                 }
@@ -291,17 +297,40 @@ impl Driver {
         }
     }
 
+    /// A proposed membership's servers keep their election workers from now on (one
+    /// that joins may connect before the membership is activated; a server outside
+    /// every membership keeps one only while connected: `net/peer/election_net.rs`).
+    pub(super) fn note_election_members(&self, m: &Membership) {
+        if let Some(e) = &self.election {
+            e.note_members(m.servers.keys().copied());
+        }
+    }
+
     /// A membership that moves this server's quorum address: learners of it connect to
     /// the new one (a leader binds its quorum address whenever it leads, in ZooKeeper),
     /// so it is listened on as well from now on whenever the quorum port is open, at
-    /// once if it is open now; the old one stays for learners of the old membership
-    /// (`node/quorum_port.rs`).
-    fn listen_on_new_quorum_address(&mut self, me: &Peer) {
-        let addr =
-            crate::node::peers::listen_addr(me.quorum, self.shared.config.quorum_listen_on_all_ips);
+    /// once if it is open now. An old one stays while a newer proposed membership names
+    /// it, and is dropped otherwise (`node/quorum_port.rs`): ZooKeeper's leader binds
+    /// only the address of the membership in force. `m`: the membership activated.
+    fn listen_on_new_quorum_address(&mut self, me: &Peer, m: &Membership) {
+        let all = self.shared.config.quorum_listen_on_all_ips;
+        let addr = crate::node::peers::listen_addr(me.quorum, all);
         if self.quorum_port.add(addr) {
             tracing::info!(%addr, open = self.quorum_port.is_open(),
                 "my quorum address moved with the new membership; learners are accepted on it while I lead or look for a leader");
+        }
+        let mut named = vec![addr];
+        let proposed = &self.members.last_seen;
+        if proposed.version > m.version {
+            if let Some(s) = proposed.servers.get(&self.peers.me) {
+                let p = Peer::from_server(self.peers.me, s);
+                if p.resolved {
+                    named.push(crate::node::peers::listen_addr(p.quorum, all));
+                }
+            }
+        }
+        for old in self.quorum_port.retain(&named) {
+            tracing::info!(addr = %old, "no membership names this quorum address of mine any more; learners are no longer accepted on it");
         }
     }
 
@@ -342,6 +371,7 @@ impl Driver {
                     "cannot write zoo.cfg.dynamic.next: {e}"
                 );
             }
+            self.note_election_members(&m);
             self.members.last_seen = m;
         }
     }

@@ -9,6 +9,14 @@
 //! Owns the election sockets and their tasks. Never interprets votes: decoded
 //! notifications go to the driver as [`Event::Notification`], at most one waiting per
 //! connection ([`NotificationSlot`]).
+//!
+//! A worker runs per member of every membership this server has known (its start-up
+//! one, each activated or proposed one: [`ElectionNet::add_peer`],
+//! [`ElectionNet::note_members`]) for as long as the server runs. A server outside them
+//! that connects (one a reconfig may add, or anything that sends a valid header) gets a
+//! worker only while it has a connection: it ends when the connection does, as
+//! ZooKeeper's `SendWorker.finish` leaves `senderWorkerMap`, so ids announced by
+//! strangers do not pile up.
 
 use crate::net::peer::quorum_sasl::QuorumSasl;
 use crate::net::peer::reachability::{DialFailure, DownPeer, Reachability};
@@ -20,8 +28,8 @@ use crate::tls::QuorumTls;
 use rzk_proto::quorum::election::{InitialMessage, MAX_ADDRESS_LEN, MAX_FRAME_LEN};
 use rzk_proto::quorum::Notification;
 use rzk_proto::ServerId;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -44,14 +52,27 @@ enum Incoming {
 }
 
 struct PeerHandle {
+    /// Tells this worker from an earlier or later one of the same peer.
+    worker: u64,
     latest: watch::Sender<Latest>,
     /// Hand-overs from the acceptor to the peer's worker.
     kick: mpsc::Sender<Incoming>,
 }
 
+/// The workers by peer id, and the ids whose workers stay (members of a membership
+/// this server has known).
+#[derive(Default)]
+struct Workers {
+    handles: HashMap<ServerId, PeerHandle>,
+    members: HashSet<ServerId>,
+    /// The id of the last worker started.
+    last_worker: u64,
+}
+
 /// What every worker of one server shares; the registry of workers grows when a
 /// reconfig adds a member or a server not (yet) in the membership connects (ZooKeeper's
-/// QuorumCnxManager talks to any sid that introduces itself with its address).
+/// QuorumCnxManager talks to any sid that introduces itself with its address); a
+/// non-member's worker leaves it when its connection ends ([`Registry::retire`]).
 struct Registry {
     me: ServerId,
     my_addr: String,
@@ -60,11 +81,13 @@ struct Registry {
     sasl: Option<Arc<QuorumSasl>>,
     reach: Reachability,
     rt: tokio::runtime::Handle,
-    peers: std::sync::Mutex<HashMap<ServerId, PeerHandle>>,
+    peers: std::sync::Mutex<Workers>,
+    /// Handed to the workers, which remove themselves through it.
+    this: Weak<Registry>,
 }
 
 impl Registry {
-    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<ServerId, PeerHandle>> {
+    fn peers(&self) -> std::sync::MutexGuard<'_, Workers> {
         self.peers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -72,16 +95,29 @@ impl Registry {
 
     /// Starts a worker for `sid` at `addr` (`addr_text` as its `server.N` line or its
     /// connection header writes it) unless one runs; returns its hand-over queue.
-    fn ensure(&self, sid: ServerId, addr: DialTarget, addr_text: &str) -> mpsc::Sender<Incoming> {
+    /// `member`: `sid` is in a membership, so its worker stays once it runs.
+    fn ensure(
+        &self,
+        sid: ServerId,
+        addr: DialTarget,
+        addr_text: &str,
+        member: bool,
+    ) -> mpsc::Sender<Incoming> {
         let mut peers = self.peers();
-        if let Some(h) = peers.get(&sid) {
+        if member {
+            peers.members.insert(sid);
+        }
+        if let Some(h) = peers.handles.get(&sid) {
             return h.kick.clone();
         }
         let (latest, latest_rx) = watch::channel::<Latest>(None);
         let (itx, irx) = mpsc::channel(INCOMING_CAPACITY);
-        peers.insert(
+        peers.last_worker += 1;
+        let worker = peers.last_worker;
+        peers.handles.insert(
             sid,
             PeerHandle {
+                worker,
                 latest,
                 kick: itx.clone(),
             },
@@ -97,9 +133,51 @@ impl Registry {
             events: self.events.clone(),
             tls: self.tls.clone(),
             sasl: self.sasl.clone(),
+            reg: self.this.clone(),
+            id: worker,
         };
         self.rt.spawn(w.run(latest_rx, irx));
         itx
+    }
+
+    /// Worker `worker` of `sid`, whose hand-over queue is `kick`, has no connection: a
+    /// non-member's worker leaves the registry (true: it ends). Its queue is checked
+    /// under the registry's lock, so nothing handed over since is dropped unseen (the
+    /// worker closes the queue and passes on what reached it in between).
+    fn retire(&self, sid: ServerId, worker: u64, kick: &mpsc::Receiver<Incoming>) -> bool {
+        let mut peers = self.peers();
+        if peers.members.contains(&sid) || !kick.is_empty() {
+            return false;
+        }
+        let mine = peers.handles.get(&sid).is_some_and(|h| h.worker == worker);
+        debug_assert!(mine, "a worker of {sid} outside the registry");
+        if mine {
+            peers.handles.remove(&sid);
+        }
+        drop(peers);
+        // Its outage, if its dial-back failed, is no longer this server's concern.
+        self.reach.forget(sid);
+        true
+    }
+
+    /// Hands `i` from the server `sid` to its worker, started unless one runs; a
+    /// worker that ended meanwhile ([`Registry::retire`]) is replaced by a new one.
+    async fn hand_over(&self, sid: ServerId, addr: &DialTarget, addr_text: &str, i: Incoming) {
+        let mut i = i;
+        for _ in 0..2 {
+            let k = self.ensure(sid, addr.clone(), addr_text, false);
+            match k.send(i).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => i = back,
+            }
+        }
+        tracing::debug!(%sid, "election worker ended twice during a hand-over; connection dropped");
+    }
+
+    /// Workers running (members and connected non-members).
+    #[cfg(test)]
+    fn workers(&self) -> usize {
+        self.peers().handles.len()
     }
 }
 
@@ -132,7 +210,7 @@ impl ElectionNet {
             .mine()
             .map(|p| p.election_text.clone())
             .unwrap_or_default();
-        let reg = Arc::new(Registry {
+        let reg = Arc::new_cyclic(|this| Registry {
             me,
             my_addr,
             events,
@@ -140,10 +218,11 @@ impl ElectionNet {
             sasl,
             reach: Reachability::default(),
             rt: rt.clone(),
-            peers: std::sync::Mutex::new(HashMap::new()),
+            peers: std::sync::Mutex::new(Workers::default()),
+            this: this.clone(),
         });
         for p in peers.members.values().filter(|p| p.sid != me) {
-            reg.ensure(p.sid, p.election_target(), &p.election_text);
+            reg.ensure(p.sid, p.election_target(), &p.election_text, true);
         }
         rt.spawn(accept_loop(me, listener, reg.clone(), tls));
         ElectionNet { me, reg }
@@ -154,8 +233,18 @@ impl ElectionNet {
     pub fn add_peer(&self, peer: &crate::node::peers::Peer) {
         if peer.sid != self.me {
             self.reg
-                .ensure(peer.sid, peer.election_target(), &peer.election_text);
+                .ensure(peer.sid, peer.election_target(), &peer.election_text, true);
         }
+    }
+
+    /// The members of a proposed membership: a worker of theirs (one that connected
+    /// before the membership is activated) stays when its connection ends. Starts no
+    /// worker ([`ElectionNet::add_peer`] does, at activation).
+    pub fn note_members(&self, sids: impl IntoIterator<Item = ServerId>) {
+        let mut peers = self.reg.peers();
+        peers
+            .members
+            .extend(sids.into_iter().filter(|s| *s != self.me));
     }
 
     /// Peers whose election port could not be reached at the last attempt.
@@ -169,7 +258,7 @@ impl ElectionNet {
         if to == self.me {
             return;
         }
-        if let Some(h) = self.reg.peers().get(&to) {
+        if let Some(h) = self.reg.peers().handles.get(&to) {
             h.latest
                 .send_replace(Some(Arc::new(election_frame(&n.encode()))));
         }
@@ -192,6 +281,10 @@ struct Worker {
     events: mpsc::UnboundedSender<Event>,
     tls: Option<Arc<QuorumTls>>,
     sasl: Option<Arc<QuorumSasl>>,
+    /// Where a non-member's worker removes itself when its connection ends.
+    reg: Weak<Registry>,
+    /// This worker's id in the registry ([`PeerHandle::worker`]).
+    id: u64,
 }
 
 struct Live {
@@ -251,7 +344,30 @@ impl Worker {
                     }
                 }
             }
+            if live.is_none() && self.retired(&mut incoming).await {
+                return;
+            }
         }
+    }
+
+    /// Without a connection, a worker of a server outside every known membership ends
+    /// (true) and leaves the registry; hand-overs that reached it meanwhile go to a
+    /// new worker.
+    async fn retired(&self, incoming: &mut mpsc::Receiver<Incoming>) -> bool {
+        let Some(reg) = self.reg.upgrade() else {
+            return true;
+        };
+        if !reg.retire(self.peer, self.id, incoming) {
+            return false;
+        }
+        tracing::debug!(me = %self.me, peer = %self.peer,
+            "election worker of a server outside the membership ended with its connection");
+        incoming.close();
+        while let Ok(i) = incoming.try_recv() {
+            reg.hand_over(self.peer, &self.addr, &self.addr_text, i)
+                .await;
+        }
+        true
     }
 
     /// Opens a connection: kept only when our sid is the larger one.
@@ -445,6 +561,20 @@ async fn read_header<R: AsyncRead + Unpin>(s: &mut R) -> std::io::Result<Initial
     InitialMessage::decode(&raw).map_err(|e| bad(e.to_string()))
 }
 
+/// The election address a connection header names (its first, when it names several),
+/// resolved; `Err` with the text when it does not resolve.
+async fn header_address(hdr: &InitialMessage) -> Result<(std::net::SocketAddr, String), String> {
+    let text = hdr.address.split('|').next().unwrap_or_default().to_owned();
+    let resolved = tokio::net::lookup_host(text.clone())
+        .await
+        .ok()
+        .and_then(|mut a| a.next());
+    match resolved {
+        Some(at) => Ok((at, text)),
+        None => Err(text),
+    }
+}
+
 async fn accept_loop(
     me: ServerId,
     listener: TcpListener,
@@ -489,34 +619,37 @@ async fn accept_loop(
                     return;
                 }
             }
-            let known = reg.peers().get(&sid).map(|h| h.kick.clone());
-            let k = match known {
-                Some(k) => k,
-                None if sid != me => {
-                    // A server outside the membership (one a reconfig may add): reach
-                    // it at the election address its header names.
-                    let text = hdr.address.split('|').next().unwrap_or_default().to_owned();
-                    let resolved = tokio::net::lookup_host(text.clone())
-                        .await
-                        .ok()
-                        .and_then(|mut a| a.next());
-                    let Some(at) = resolved else {
-                        tracing::warn!(%addr, %sid, address = %text, "election connection from an unknown server without a usable address; closed");
-                        return;
-                    };
-                    tracing::info!(%sid, address = %text, "election connection from a server outside the membership");
-                    reg.ensure(sid, DialTarget::Addr(at), &text)
-                }
-                None => return,
-            };
             if sid == me {
                 tracing::warn!(%addr, "election connection from a server with my own id; closed");
-            } else if sid < me {
-                drop(s);
-                let _ = k.send(Incoming::DialBack).await;
-            } else {
-                let _ = k.send(Incoming::Stream(s)).await;
+                return;
             }
+            let i = if sid < me {
+                drop(s);
+                Incoming::DialBack
+            } else {
+                Incoming::Stream(s)
+            };
+            let known = reg.peers().handles.get(&sid).map(|h| h.kick.clone());
+            let i = match known {
+                Some(k) => match k.send(i).await {
+                    Ok(()) => return,
+                    // Its worker ended meanwhile (a non-member's, with its connection):
+                    // a new one takes it, at the address the header names.
+                    Err(mpsc::error::SendError(back)) => back,
+                },
+                None => i,
+            };
+            // A server outside the membership (one a reconfig may add): reach it at the
+            // election address its header names, while its connection lasts.
+            let (at, text) = match header_address(&hdr).await {
+                Ok(a) => a,
+                Err(text) => {
+                    tracing::warn!(%addr, %sid, address = %text, "election connection from an unknown server without a usable address; closed");
+                    return;
+                }
+            };
+            tracing::info!(%sid, address = %text, "election connection from a server outside the membership");
+            reg.hand_over(sid, &DialTarget::Addr(at), &text, i).await;
         });
     }
 }
@@ -561,6 +694,108 @@ mod tests {
             }
         }
         assert_eq!(got, vec![500], "only the newest notification waits");
+    }
+
+    /// An election network of server 50 whose only other member, 7, never answers.
+    async fn net_of_50() -> (ElectionNet, std::net::SocketAddr) {
+        let [dead] = crate::node::free_addrs();
+        let peer = |sid: i64, at: std::net::SocketAddr| crate::node::peers::Peer {
+            sid: ServerId(sid),
+            election: at,
+            quorum: at,
+            observer: false,
+            election_text: at.to_string(),
+            resolved: true,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let mut members = std::collections::BTreeMap::new();
+        members.insert(ServerId(50), peer(50, at));
+        members.insert(ServerId(7), peer(7, dead));
+        let peers = Peers {
+            me: ServerId(50),
+            members,
+        };
+        let (events, _) = mpsc::unbounded_channel();
+        let net = ElectionNet::start(
+            &tokio::runtime::Handle::current(),
+            &peers,
+            listener,
+            events,
+            None,
+            None,
+        );
+        (net, at)
+    }
+
+    /// Connects to `at` as server `sid` whose election address is `addr`.
+    async fn introduce(at: std::net::SocketAddr, sid: i64, addr: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(at).await.unwrap();
+        s.write_all(&InitialMessage::new(sid, addr).encode())
+            .await
+            .unwrap();
+        s
+    }
+
+    async fn workers_become(net: &ElectionNet, want: usize) -> usize {
+        for _ in 0..500 {
+            if net.reg.workers() == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        net.reg.workers()
+    }
+
+    /// Servers outside the membership that connect to the election port keep a worker
+    /// only while connected: 40 strangers with larger ids (whose connections we keep)
+    /// and 10 with smaller ids (whom we dial back, at an address that refuses) leave
+    /// the member's worker alone (review: every id a stranger announced kept a worker
+    /// and its queue for as long as the server ran). A connected stranger still gets
+    /// the notifications sent to it.
+    #[tokio::test]
+    async fn strangers_on_the_election_port_leave_no_worker_behind() {
+        let (net, at) = net_of_50().await;
+        assert_eq!(net.reg.workers(), 1, "member 7's worker");
+        let [refusing] = crate::node::free_addrs();
+        let mut larger = Vec::new();
+        for sid in 100..140 {
+            larger.push(introduce(at, sid, "127.0.0.1:1").await);
+        }
+        assert_eq!(
+            workers_become(&net, 41).await,
+            41,
+            "connected strangers are reachable"
+        );
+        net.send(ServerId(100), &notification(9));
+        let s = &mut larger[0];
+        let len = s.read_i32().await.unwrap();
+        let mut body = vec![0u8; len as usize];
+        s.read_exact(&mut body).await.unwrap();
+        assert_eq!(Notification::decode(&body).unwrap().election_epoch, 9);
+        drop(larger);
+        for sid in 1..11 {
+            drop(introduce(at, sid, &refusing.to_string()).await);
+        }
+        assert_eq!(workers_become(&net, 1).await, 1, "workers left behind");
+        let down: Vec<ServerId> = net.unreachable().iter().map(|d| d.sid).collect();
+        assert!(
+            down.iter().all(|s| *s == ServerId(7)),
+            "outages of strangers kept: {down:?}"
+        );
+    }
+
+    /// A server a proposed membership names keeps its worker when its connection ends
+    /// (it is reached again at the address it gave), as a member does.
+    #[tokio::test]
+    async fn a_proposed_member_keeps_its_worker() {
+        let (net, at) = net_of_50().await;
+        net.note_members([ServerId(60)]);
+        drop(introduce(at, 60, "127.0.0.1:1").await);
+        drop(introduce(at, 61, "127.0.0.1:1").await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(workers_become(&net, 2).await, 2, "members 7 and 60 only");
+        assert!(net.reg.peers().handles.contains_key(&ServerId(60)));
     }
 
     /// The driver taking the waiting notification lets the next one raise a new event.

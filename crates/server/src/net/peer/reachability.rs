@@ -115,6 +115,12 @@ impl Reachability {
             .map(|o| now.saturating_duration_since(o.since))
     }
 
+    /// Forgets `sid`'s outage, if any (its worker ended: a server outside the membership
+    /// that is no longer dialled).
+    pub fn forget(&self, sid: ServerId) {
+        self.table().remove(&sid);
+    }
+
     /// The peers unreachable at their last attempt, by id.
     pub fn down(&self, now: Instant) -> Vec<DownPeer> {
         self.table()
