@@ -811,10 +811,6 @@ mod tests {
         );
     }
 
-    /// A session whose createSession the leader proposed but has not applied yet is live
-    /// for a re-attach it judges (a learner's REVALIDATE, a reconnect on the leader): a
-    /// follower may apply the commit first, answer the client and see it move on (a
-    /// break-it review saw 78 of 4,000 moves between followers told "expired").
     /// A withdrawn proposal (an upgrade that never reached prep) is forgotten; an
     /// applied session is not touched by it.
     #[test]
@@ -833,6 +829,10 @@ mod tests {
         assert_eq!(t.touch_live(gone, 10), Err(SessionError::Unknown));
     }
 
+    /// A session whose createSession the leader proposed but has not applied yet is live
+    /// for a re-attach it judges (a learner's REVALIDATE, a reconnect on the leader): a
+    /// follower may apply the commit first, answer the client and see it move on (a
+    /// break-it review saw 78 of 4,000 moves between followers told "expired").
     #[test]
     fn a_proposed_session_is_live_before_it_is_applied() {
         let mut t = SessionTracker::new(ServerId(1), 100, 0);

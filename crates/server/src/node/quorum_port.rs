@@ -9,9 +9,9 @@
 //! dial (this server's at start-up, and each new one a reconfig gave it, since learners
 //! of the old membership still dial the old one) until no membership names them any more
 //! ([`QuorumPort::retain`]: ZooKeeper's leader binds only the address of the membership
-//! in force), and, while open, one accepting task per address. A task binds its address itself, retrying while an earlier listener is
-//! being closed, so the driver never waits for a socket; learners that dial before it is
-//! bound retry (`net/peer/learner_net.rs` `connect`, ZooKeeper's
+//! in force), and, while open, one accepting task per address. A task binds its address
+//! itself, retrying while an earlier listener is being closed, so the driver never waits
+//! for a socket; learners that dial before it is bound retry (`net/peer/learner_net.rs` `connect`, ZooKeeper's
 //! `leaderConnectDelayDuringRetryMs`).
 
 use crate::net::peer::learner_net;
