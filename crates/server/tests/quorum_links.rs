@@ -69,3 +69,139 @@ async fn a_learner_connection_to_a_follower_does_not_replace_its_leader_link() {
     }
     e.stop();
 }
+
+/// A FOLLOWERINFO in the name of a synced follower, sent to the leader's quorum port by
+/// anyone who can reach it, does not cut that follower off. ZooKeeper's leader keeps a
+/// `LearnerHandler` per connection, so the real follower never notices; rzk keys links by
+/// server id and let the new connection replace the follower's at once: one such packet
+/// sent the follower back to an election (its clients disconnected), and one per
+/// follower cost the leader its quorum (a break-it review, session 53). The connection
+/// now waits until the synced link closes (`node/driver.rs` `WaitingLink`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_info_naming_a_synced_follower_does_not_cut_it_off() {
+    let mut e = TestEnsemble::builder(3).start();
+    let leader = e.wait_serving();
+    let followers: Vec<u64> = e.ids().into_iter().filter(|i| *i != leader).collect();
+    let cfg = e.member(leader).config().clone();
+    let leader_quorum = cfg.servers[&ServerId(leader as i64)].quorum_port;
+    // Both followers synced before the spoofing starts.
+    let settled = Instant::now();
+    while followers.iter().any(|f| {
+        !four_letter(e.member(*f).addr(), "srvr")
+            .unwrap_or_default()
+            .contains("Mode: follower")
+    }) {
+        assert!(
+            settled.elapsed() < Duration::from_secs(10),
+            "followers not synced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A session on the first follower: a follower that leaves its leader closes it.
+    let mut r = RawClient::connect(e.member(followers[0]).addr(), 5000).await;
+    let spoof = |sid: u64| {
+        let info = LearnerInfo {
+            server_id: sid as i64,
+            protocol_version: LEARNER_PROTOCOL_VERSION,
+            config_version: 0,
+        };
+        let p = QuorumPacket::with_data(PacketType::FollowerInfo, 0, info.encode());
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", leader_quorum)).unwrap();
+        s.write_all(&p.to_bytes()).unwrap();
+        s
+    };
+    // Two seconds (well past syncLimit and initLimit: 5 and 10 ticks of 100 ms) of
+    // FOLLOWERINFOs naming each follower, the connections kept open; every member must
+    // keep its role throughout.
+    let mut fakes = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for f in &followers {
+            fakes.push(spoof(*f));
+        }
+        for (id, mode) in [
+            (leader, "Mode: leader"),
+            (followers[0], "Mode: follower"),
+            (followers[1], "Mode: follower"),
+        ] {
+            let srvr = four_letter(e.member(id).addr(), "srvr").unwrap_or_default();
+            assert!(
+                srvr.contains(mode),
+                "member {id} left its role after {} spoofed FOLLOWERINFOs: {srvr}",
+                fakes.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(fakes);
+    // The follower's session never lost its connection, and writes through it commit.
+    assert!(r.exists("/", false).await.is_ok());
+    assert_eq!(r.create("/after-the-spoofing", b"x", 0).await.0, 0);
+    e.stop();
+}
+
+/// A held learner connection (above) takes the place of the synced link once that link
+/// closes: the leader answers its FOLLOWERINFO then. And a real follower that comes
+/// back replaces a connection in its name that never synced, as before: it rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_learner_connection_takes_over_when_the_synced_link_closes() {
+    let mut e = TestEnsemble::builder(3).start();
+    let leader = e.wait_serving();
+    let follower = e.ids().into_iter().find(|i| *i != leader).unwrap();
+    let cfg = e.member(leader).config().clone();
+    let leader_quorum = cfg.servers[&ServerId(leader as i64)].quorum_port;
+    let settled = Instant::now();
+    while !four_letter(e.member(follower).addr(), "srvr")
+        .unwrap_or_default()
+        .contains("Mode: follower")
+    {
+        assert!(settled.elapsed() < Duration::from_secs(10), "not synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let info = LearnerInfo {
+        server_id: follower as i64,
+        protocol_version: LEARNER_PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    let p = QuorumPacket::with_data(PacketType::FollowerInfo, 0, info.encode());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", leader_quorum)).unwrap();
+    s.write_all(&p.to_bytes()).unwrap();
+    // Held: no answer while the follower's link is up.
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        s.read(&mut buf).is_err(),
+        "the leader answered a second connection in a synced follower's name"
+    );
+    // The follower stops: its link closes and the held connection gets LEADERINFO.
+    e.member_mut(follower).stop();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let n = s
+            .read(&mut buf)
+            .expect("LEADERINFO once the synced link closed");
+        assert!(n > 0, "the held connection was closed instead");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // A quorum packet starts with its type (no length prefix).
+    let ty = i32::from_be_bytes([got[0], got[1], got[2], got[3]]);
+    assert_eq!(ty, PacketType::LeaderInfo.code(), "first packet {got:?}");
+    // The real follower comes back while that connection (never synced) is open: it
+    // takes its place and follows again.
+    e.member_mut(follower).restart();
+    let back = Instant::now();
+    while !four_letter(e.member(follower).addr(), "srvr")
+        .unwrap_or_default()
+        .contains("Mode: follower")
+    {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the restarted follower did not rejoin"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(s);
+    e.stop();
+}

@@ -296,6 +296,7 @@ impl QuorumRuntime {
                     election,
                     events_tx,
                     links: HashMap::new(),
+                    waiting_links: HashMap::new(),
                     disk: Some(disk),
                     applier: Some(applier),
                     start,
@@ -353,6 +354,26 @@ impl QuorumRuntime {
     }
 }
 
+/// A learner connection that arrived while the same server's synced link is up: held,
+/// unanswered, until that link closes, then it takes its place; closed if it waits
+/// longer than initLimit ticks, or when this server stops leading.
+///
+/// Links are kept by server id. ZooKeeper's leader keeps both connections (a
+/// `LearnerHandler` each) until the older one fails; rzk let the new one replace the
+/// synced one at once, so a single FOLLOWERINFO naming a synced follower's id, from
+/// anyone who could reach the quorum port, cut that follower off, and one per follower
+/// cost the leader its quorum (a break-it review, session 53). A follower that really
+/// reconnects has closed its old connection first, so its new one waits at most until
+/// the leader notices (at once for a closed socket; the next ping's reset, or syncLimit
+/// ticks without a packet, for a half-open one).
+struct WaitingLink {
+    link: Link,
+    /// Its first packet (FOLLOWERINFO or OBSERVERINFO), handed to the core when the
+    /// link takes its place.
+    info: Option<QuorumPacket>,
+    until: Instant,
+}
+
 struct Driver {
     shared: Arc<Shared>,
     zab: Zab,
@@ -362,6 +383,9 @@ struct Driver {
     election: Option<ElectionNet>,
     events_tx: mpsc::UnboundedSender<Event>,
     links: HashMap<ServerId, Link>,
+    /// Leader: learner connections waiting for the same server's synced link to close
+    /// ([`WaitingLink`]).
+    waiting_links: HashMap<ServerId, WaitingLink>,
     disk: Option<DiskQueue>,
     applier: Option<Applier>,
     start: Instant,
@@ -462,6 +486,7 @@ impl Driver {
                 return;
             }
             let can_take = self.held.len() < MAX_HELD;
+            self.settle_waiting_links();
             self.flush_links();
             tokio::select! {
                 biased;
@@ -515,6 +540,9 @@ impl Driver {
         tracing::info!("quorum driver stopping");
         for (_, l) in self.links.drain() {
             l.reader.abort();
+        }
+        for (_, w) in self.waiting_links.drain() {
+            w.link.reader.abort();
         }
         self.flush_persist();
         if let Some(d) = self.disk.take() {
@@ -649,6 +677,73 @@ impl Driver {
         if let Some(l) = self.links.remove(&peer) {
             l.reader.abort();
         }
+    }
+
+    /// A learner connection for `sid` while its link `link` is up: held
+    /// ([`WaitingLink`]) when that link is synced with this leader, else it replaces it
+    /// (a learner still syncing, or any while this server looks for a leader).
+    fn learner_link(&mut self, sid: ServerId, link: Link) {
+        let synced = self.role == Role::Leading
+            && self.links.contains_key(&sid)
+            && self.zab.synced_learners().contains(&sid);
+        if !synced {
+            if let Some(old) = self.links.insert(sid, link) {
+                old.reader.abort();
+            }
+            return;
+        }
+        tracing::info!(%sid, link = link.id,
+            "learner connection from a server whose synced link is up; held until that link closes");
+        let init_ms =
+            self.peers_tick_ms() * u64::from(self.shared.config.init_limit.unwrap_or(10).max(1));
+        let until = Instant::now() + Duration::from_millis(init_ms);
+        let held = WaitingLink {
+            link,
+            info: None,
+            until,
+        };
+        if let Some(older) = self.waiting_links.insert(sid, held) {
+            older.link.reader.abort();
+        }
+    }
+
+    /// Waiting learner connections ([`WaitingLink`]) take the place of a link that
+    /// closed (their first packet goes to the core then), or are closed: past their
+    /// deadline, or when this server no longer leads.
+    fn settle_waiting_links(&mut self) {
+        if self.waiting_links.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let sids: Vec<ServerId> = self.waiting_links.keys().copied().collect();
+        for sid in sids {
+            let replaces = !self.links.contains_key(&sid);
+            let expired = self.waiting_links.get(&sid).is_some_and(|w| w.until <= now);
+            if self.role == Role::Leading && !replaces && !expired {
+                continue;
+            }
+            let Some(w) = self.waiting_links.remove(&sid) else {
+                continue;
+            };
+            if self.role != Role::Leading || !replaces {
+                tracing::info!(%sid, link = w.link.id, leading = self.role == Role::Leading,
+                    "held learner connection closed: the synced link stayed up, or this server stopped leading");
+                w.link.reader.abort();
+                continue;
+            }
+            tracing::info!(%sid, link = w.link.id, "held learner connection takes the place of the closed link");
+            self.links.insert(sid, w.link);
+            if let Some(p) = w.info {
+                self.step(Input::Message {
+                    from: sid,
+                    msg: Message::Quorum(p),
+                });
+            }
+        }
+        debug_assert!(self
+            .waiting_links
+            .keys()
+            .all(|sid| self.links.contains_key(sid)));
     }
 
     /// Hands every link's gathered packets to its writer (before the driver waits).
@@ -1485,6 +1580,13 @@ impl Driver {
                 snap,
             } => {
                 if self.links.get(&from).map(|l| l.id) != Some(link) {
+                    // A held connection's first packet waits with it (`WaitingLink`);
+                    // anything else from a link not in use is dropped.
+                    if let Some(w) = self.waiting_links.get_mut(&from) {
+                        if w.link.id == link && w.info.is_none() {
+                            w.info = Some(packet);
+                        }
+                    }
                     return;
                 }
                 if snap.is_some() {
@@ -1511,14 +1613,16 @@ impl Driver {
                     tracing::debug!(%sid, link, "learner connection to a learner; closed");
                     reader.abort();
                     drop(tx);
-                } else if let Some(old) = self.links.insert(sid, Link::new(link, tx, reader)) {
-                    old.reader.abort();
+                } else {
+                    self.learner_link(sid, Link::new(link, tx, reader));
                 }
             }
             Event::LinkClosed { peer, link } => {
                 if self.links.get(&peer).map(|l| l.id) == Some(link) {
                     self.links.remove(&peer);
                     self.step(Input::Disconnected { peer });
+                } else if self.waiting_links.get(&peer).map(|w| w.link.id) == Some(link) {
+                    self.waiting_links.remove(&peer);
                 }
             }
             Event::Persisted(z) => {

@@ -202,7 +202,6 @@ impl Zab {
         }
     }
 
-    /// Leader: learners in the broadcast phase (synced), for monitoring only.
     /// Leader: learners' syncs waiting for a commit (0 when not leading).
     pub fn pending_syncs(&self) -> usize {
         match &self.state {
@@ -211,6 +210,7 @@ impl Zab {
         }
     }
 
+    /// Leader: learners in the broadcast phase (synced); empty on any other server.
     pub fn synced_learners(&self) -> Vec<ServerId> {
         match &self.state {
             State::Leading(l) => l.synced_learners(),
