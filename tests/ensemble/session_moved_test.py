@@ -319,7 +319,10 @@ def run_revalidate_order(args):
     conns = []
     try:
         leader, followers = ens.start()
-        b = RawSession(addr(ens.port[leader]))
+        # Idle until the end (~10 s and more on a loaded machine): a timeout longer than
+        # that, or the leader closes its connection as idle (as ZooKeeper does) and
+        # expires it.
+        b = RawSession(addr(ens.port[leader]), timeout_ms=60000)
         conns.append(b)
         for path in ("/order-x", "/order-y"):
             assert b.call(OP_CREATE, create_body(path, b"0")).err == 0

@@ -41,6 +41,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
 const INCOMING_CAPACITY: usize = 8;
 /// Pause after a failed dial before the worker listens for work again.
 const DIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// At most this many servers outside every known membership hold an election
+/// connection at once; more are closed after their header. ZooKeeper has no such
+/// limit (two threads per connection); without one, anyone who can reach the election
+/// port could hold connections until this process runs out of file descriptors and
+/// stops accepting clients (a break-it review, session 53: ~20,000 connections). A
+/// reconfig adds a few servers at a time, each of which connects before it is a member.
+pub const MAX_STRANGERS: usize = 128;
 
 type Latest = Option<Arc<Vec<u8>>>;
 
@@ -84,6 +91,9 @@ struct Registry {
     peers: std::sync::Mutex<Workers>,
     /// Handed to the workers, which remove themselves through it.
     this: Weak<Registry>,
+    /// Connections refused at [`MAX_STRANGERS`] (the first is warned about, then every
+    /// 1,000th).
+    refused_strangers: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -174,6 +184,31 @@ impl Registry {
         tracing::debug!(%sid, "election worker ended twice during a hand-over; connection dropped");
     }
 
+    /// Servers outside every known membership with a worker (a connection).
+    fn strangers(&self) -> usize {
+        let peers = self.peers();
+        peers
+            .handles
+            .keys()
+            .filter(|sid| !peers.members.contains(sid))
+            .count()
+    }
+
+    /// Whether another server outside every membership may connect; logs a refusal.
+    fn admit_stranger(&self, sid: ServerId, addr: std::net::SocketAddr) -> bool {
+        if self.strangers() < MAX_STRANGERS {
+            return true;
+        }
+        let n = self
+            .refused_strangers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            tracing::warn!(%addr, %sid, refused = n + 1, limit = MAX_STRANGERS,
+                "election connection from a server outside the membership refused: too many such servers connected");
+        }
+        false
+    }
+
     /// Workers running (members and connected non-members).
     #[cfg(test)]
     fn workers(&self) -> usize {
@@ -220,6 +255,7 @@ impl ElectionNet {
             rt: rt.clone(),
             peers: std::sync::Mutex::new(Workers::default()),
             this: this.clone(),
+            refused_strangers: std::sync::atomic::AtomicU64::new(0),
         });
         for p in peers.members.values().filter(|p| p.sid != me) {
             reg.ensure(p.sid, p.election_target(), &p.election_text, true);
@@ -562,9 +598,13 @@ async fn read_header<R: AsyncRead + Unpin>(s: &mut R) -> std::io::Result<Initial
 }
 
 /// The election address a connection header names (its first, when it names several),
-/// resolved; `Err` with the text when it does not resolve.
+/// resolved; `Err` with the text when it does not resolve or holds a control character
+/// (it is logged, and a newline or an escape sequence would forge or hide log lines).
 async fn header_address(hdr: &InitialMessage) -> Result<(std::net::SocketAddr, String), String> {
     let text = hdr.address.split('|').next().unwrap_or_default().to_owned();
+    if text.chars().any(char::is_control) {
+        return Err(text);
+    }
     let resolved = tokio::net::lookup_host(text.clone())
         .await
         .ok()
@@ -641,10 +681,15 @@ async fn accept_loop(
             };
             // A server outside the membership (one a reconfig may add): reach it at the
             // election address its header names, while its connection lasts.
+            if !reg.admit_stranger(sid, addr) {
+                return;
+            }
             let (at, text) = match header_address(&hdr).await {
                 Ok(a) => a,
                 Err(text) => {
-                    tracing::warn!(%addr, %sid, address = %text, "election connection from an unknown server without a usable address; closed");
+                    // Debug-formatted: the text is the peer's, control characters and
+                    // all (a forged log line otherwise).
+                    tracing::warn!(%addr, %sid, address = ?text, "election connection from an unknown server without a usable address; closed");
                     return;
                 }
             };
@@ -796,6 +841,63 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(workers_become(&net, 2).await, 2, "members 7 and 60 only");
         assert!(net.reg.peers().handles.contains_key(&ServerId(60)));
+    }
+
+    /// At most [`MAX_STRANGERS`] servers outside the membership hold a connection at
+    /// once: the next one is closed after its header, and one is taken again once a
+    /// stranger leaves (review, session 53: ~20,000 held connections ran the process
+    /// out of file descriptors and it stopped accepting clients).
+    #[tokio::test]
+    async fn strangers_beyond_the_limit_are_closed() {
+        let (net, at) = net_of_50().await;
+        let mut held = Vec::new();
+        for sid in 0..MAX_STRANGERS as i64 {
+            held.push(introduce(at, 1_000 + sid, "127.0.0.1:1").await);
+        }
+        assert_eq!(
+            workers_become(&net, MAX_STRANGERS + 1).await,
+            MAX_STRANGERS + 1
+        );
+        let mut over = introduce(at, 5_000, "127.0.0.1:1").await;
+        assert!(
+            closed_soon(&mut over).await,
+            "a stranger beyond the limit was kept"
+        );
+        assert_eq!(net.reg.workers(), MAX_STRANGERS + 1);
+        drop(held.pop());
+        assert_eq!(workers_become(&net, MAX_STRANGERS).await, MAX_STRANGERS);
+        let _kept = introduce(at, 5_001, "127.0.0.1:1").await;
+        assert_eq!(
+            workers_become(&net, MAX_STRANGERS + 1).await,
+            MAX_STRANGERS + 1,
+            "a stranger within the limit again"
+        );
+    }
+
+    /// An address with a control character in a stranger's header is refused before
+    /// it is resolved or logged as text (a newline forged log lines).
+    #[tokio::test]
+    async fn a_header_address_with_control_characters_is_refused() {
+        let hdr = InitialMessage::new(9, "127.0.0.1:1\nINFO forged");
+        assert_eq!(
+            header_address(&hdr).await.err().as_deref(),
+            Some("127.0.0.1:1\nINFO forged")
+        );
+        let ok = InitialMessage::new(9, "127.0.0.1:1");
+        assert!(header_address(&ok).await.is_ok());
+    }
+
+    /// True when the peer closes `s` within 5 s (EOF or reset; data is ignored).
+    async fn closed_soon(s: &mut tokio::net::TcpStream) -> bool {
+        let mut buf = [0u8; 1024];
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(until, s.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
     }
 
     /// The driver taking the waiting notification lets the next one raise a new event.
