@@ -680,7 +680,9 @@ impl Leader {
                 return LeaderNext::Stay;
             }
         }
-        // A new connection from this learner replaces any older one.
+        // A new connection from this learner replaces any older one. (The runtime hands
+        // the core a second connection in a synced learner's name only once the first
+        // has closed: `node/driver.rs` `WaitingLink`.)
         self.learners.insert(
             from,
             Handler {
