@@ -91,6 +91,8 @@ struct Link {
     id: LinkId,
     tx: LinkTx,
     reader: tokio::task::AbortHandle,
+    /// A learner's link on the leader: the learner's IP address (`WaitingLink`).
+    from: Option<std::net::IpAddr>,
     /// Packets for this link produced during the current wake-up of the driver, handed
     /// to the writer task as one `Outbound::Packets` (`Link::flush`) before the driver
     /// waits again or queues anything else on the link: one wake-up of the writer and
@@ -104,6 +106,7 @@ impl Link {
             id,
             tx,
             reader,
+            from: None,
             pending: Vec::new(),
         }
     }
@@ -680,13 +683,37 @@ impl Driver {
     }
 
     /// A learner connection for `sid` while its link `link` is up: held
-    /// ([`WaitingLink`]) when that link is synced with this leader, else it replaces it
-    /// (a learner still syncing, or any while this server looks for a leader).
+    /// ([`WaitingLink`]) when that link is synced with this leader and the connection
+    /// does not come from the IP address the configuration gives `sid`; else it replaces
+    /// the link (a learner still syncing, any while this server looks for a leader, or
+    /// the server reconnecting from its own address: its old link is dead, maybe
+    /// half-open). So a connection in a server's name from elsewhere neither cuts the
+    /// server off nor, once synced, keeps it out (a break-it review, session 53: a
+    /// spoofer that completed the handshake kept a restarted follower out for as long as
+    /// it ran, and a follower whose old link was half-open rejoined only when the leader
+    /// dropped that link, after syncLimit ticks).
     fn learner_link(&mut self, sid: ServerId, link: Link) {
         let synced = self.role == Role::Leading
             && self.links.contains_key(&sid)
             && self.zab.synced_learners().contains(&sid);
-        if !synced {
+        let home = self
+            .peers
+            .members
+            .get(&sid)
+            .filter(|p| p.resolved)
+            .map(|p| p.quorum.ip());
+        let from_home = |l: Option<&Link>| home.is_some() && l.and_then(|l| l.from) == home;
+        let reclaims = synced && from_home(Some(&link));
+        if reclaims && !from_home(self.links.get(&sid)) {
+            tracing::warn!(%sid, link = link.id,
+                from = ?link.from, synced_from = ?self.links.get(&sid).and_then(|l| l.from),
+                "learner connection from the server's configured address replaces a synced link from another address");
+        } else if reclaims {
+            tracing::info!(%sid, link = link.id,
+                "learner connection from the server's configured address replaces its synced link (taken for a dead one)");
+        }
+        if !synced || reclaims {
+            // The core starts the learner anew at its FOLLOWERINFO.
             if let Some(old) = self.links.insert(sid, link) {
                 old.reader.abort();
             }
@@ -725,9 +752,15 @@ impl Driver {
             let Some(w) = self.waiting_links.remove(&sid) else {
                 continue;
             };
-            if self.role != Role::Leading || !replaces {
-                tracing::info!(%sid, link = w.link.id, leading = self.role == Role::Leading,
-                    "held learner connection closed: the synced link stayed up, or this server stopped leading");
+            if self.role != Role::Leading {
+                tracing::info!(%sid, link = w.link.id, "held learner connection closed: this server stopped leading");
+                w.link.reader.abort();
+                continue;
+            }
+            if !replaces {
+                tracing::warn!(%sid, link = w.link.id, from = ?w.link.from,
+                    synced_from = ?self.links.get(&sid).and_then(|l| l.from),
+                    "two connections claim this server id; the second was held for initLimit ticks while the first stayed synced and is closed (a duplicate myid, or someone else using the id: quorum authentication, quorum.auth.* or sslQuorum, stops that)");
                 w.link.reader.abort();
                 continue;
             }
@@ -1602,6 +1635,7 @@ impl Driver {
                 link,
                 tx,
                 reader,
+                from,
             } => {
                 if matches!(self.role, Role::Following | Role::Observing) {
                     // A learner leads nobody: the connection is refused, as a ZooKeeper
@@ -1614,7 +1648,9 @@ impl Driver {
                     reader.abort();
                     drop(tx);
                 } else {
-                    self.learner_link(sid, Link::new(link, tx, reader));
+                    let mut l = Link::new(link, tx, reader);
+                    l.from = Some(from.ip());
+                    self.learner_link(sid, l);
                 }
             }
             Event::LinkClosed { peer, link } => {

@@ -99,6 +99,8 @@ pub enum Event {
         link: LinkId,
         tx: crate::net::peer::learner_net::LinkTx,
         reader: tokio::task::AbortHandle,
+        /// The learner's address (the connection's remote end).
+        from: std::net::SocketAddr,
     },
     /// Link `link` with `peer` broke (or could not be opened).
     LinkClosed { peer: ServerId, link: LinkId },

@@ -402,6 +402,7 @@ pub async fn accept_loop(
                     link,
                     tx,
                     reader: reader.abort_handle(),
+                    from: addr,
                 })
                 .is_ok()
                 && events
