@@ -70,6 +70,36 @@ async fn a_learner_connection_to_a_follower_does_not_replace_its_leader_link() {
     e.stop();
 }
 
+/// Waits until `ok()` holds, checking every 20 ms; fails with `what()` after `within`.
+async fn wait_until<D: std::fmt::Display>(
+    mut ok: impl FnMut() -> bool,
+    within: Duration,
+    what: impl Fn() -> D,
+) {
+    let since = Instant::now();
+    while !ok() {
+        assert!(since.elapsed() < within, "{}", what());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `addr`'s `srvr` names the mode `mode` (`"Mode: follower"`), failing
+/// with `what` after `within`.
+async fn wait_for_mode(addr: std::net::SocketAddr, mode: &str, within: Duration, what: &str) {
+    let ok = || four_letter(addr, "srvr").unwrap_or_default().contains(mode);
+    wait_until(ok, within, || what).await;
+}
+
+/// A FOLLOWERINFO in server `sid`'s name, accepted epoch `epoch`, as sent on the wire.
+fn follower_info(sid: u64, epoch: i64) -> Vec<u8> {
+    let info = LearnerInfo {
+        server_id: sid as i64,
+        protocol_version: LEARNER_PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    QuorumPacket::with_data(PacketType::FollowerInfo, epoch << 32, info.encode()).to_bytes()
+}
+
 /// A FOLLOWERINFO in the name of a synced follower, sent to the leader's quorum port by
 /// anyone who can reach it, does not cut that follower off. ZooKeeper's leader keeps a
 /// `LearnerHandler` per connection, so the real follower never notices; rzk keys links by
@@ -85,29 +115,15 @@ async fn a_follower_info_naming_a_synced_follower_does_not_cut_it_off() {
     let cfg = e.member(leader).config().clone();
     let leader_quorum = cfg.servers[&ServerId(leader as i64)].quorum_port;
     // Both followers synced before the spoofing starts.
-    let settled = Instant::now();
-    while followers.iter().any(|f| {
-        !four_letter(e.member(*f).addr(), "srvr")
-            .unwrap_or_default()
-            .contains("Mode: follower")
-    }) {
-        assert!(
-            settled.elapsed() < Duration::from_secs(10),
-            "followers not synced"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for f in &followers {
+        let at = e.member(*f).addr();
+        wait_for_mode(at, "Mode: follower", Duration::from_secs(10), "not synced").await;
     }
     // A session on the first follower: a follower that leaves its leader closes it.
     let mut r = RawClient::connect(e.member(followers[0]).addr(), 5000).await;
     let spoof = |sid: u64| async move {
-        let info = LearnerInfo {
-            server_id: sid as i64,
-            protocol_version: LEARNER_PROTOCOL_VERSION,
-            config_version: 0,
-        };
-        let p = QuorumPacket::with_data(PacketType::FollowerInfo, 0, info.encode());
         let mut s = from_elsewhere(leader_quorum).await;
-        s.write_all(&p.to_bytes()).unwrap();
+        s.write_all(&follower_info(sid, 0)).unwrap();
         s
     };
     // Two seconds (well past syncLimit and initLimit: 5 and 10 ticks of 100 ms) of
@@ -150,22 +166,16 @@ async fn a_held_learner_connection_takes_over_when_the_synced_link_closes() {
     let follower = e.ids().into_iter().find(|i| *i != leader).unwrap();
     let cfg = e.member(leader).config().clone();
     let leader_quorum = cfg.servers[&ServerId(leader as i64)].quorum_port;
-    let settled = Instant::now();
-    while !four_letter(e.member(follower).addr(), "srvr")
-        .unwrap_or_default()
-        .contains("Mode: follower")
-    {
-        assert!(settled.elapsed() < Duration::from_secs(10), "not synced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let info = LearnerInfo {
-        server_id: follower as i64,
-        protocol_version: LEARNER_PROTOCOL_VERSION,
-        config_version: 0,
-    };
-    let p = QuorumPacket::with_data(PacketType::FollowerInfo, 0, info.encode());
+    let f_addr = e.member(follower).addr();
+    wait_for_mode(
+        f_addr,
+        "Mode: follower",
+        Duration::from_secs(10),
+        "not synced",
+    )
+    .await;
     let mut s = from_elsewhere(leader_quorum).await;
-    s.write_all(&p.to_bytes()).unwrap();
+    s.write_all(&follower_info(follower, 0)).unwrap();
     // Held: no answer while the follower's link is up.
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -191,17 +201,15 @@ async fn a_held_learner_connection_takes_over_when_the_synced_link_closes() {
     // The real follower comes back while that connection (never synced) is open: it
     // takes its place and follows again.
     e.member_mut(follower).restart();
-    let back = Instant::now();
-    while !four_letter(e.member(follower).addr(), "srvr")
-        .unwrap_or_default()
-        .contains("Mode: follower")
-    {
-        assert!(
-            back.elapsed() < Duration::from_secs(15),
-            "the restarted follower did not rejoin"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let f_addr = e.member(follower).addr();
+    let rejoin = Duration::from_secs(15);
+    wait_for_mode(
+        f_addr,
+        "Mode: follower",
+        rejoin,
+        "the restarted follower did not rejoin",
+    )
+    .await;
     drop(s);
     e.stop();
 }
@@ -232,22 +240,16 @@ async fn a_follower_info_from_the_followers_own_address_replaces_its_link() {
     let follower = e.ids().into_iter().find(|i| *i != leader).unwrap();
     let cfg = e.member(leader).config().clone();
     let leader_quorum = cfg.servers[&ServerId(leader as i64)].quorum_port;
-    let settled = Instant::now();
-    while !four_letter(e.member(follower).addr(), "srvr")
-        .unwrap_or_default()
-        .contains("Mode: follower")
-    {
-        assert!(settled.elapsed() < Duration::from_secs(10), "not synced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let info = LearnerInfo {
-        server_id: follower as i64,
-        protocol_version: LEARNER_PROTOCOL_VERSION,
-        config_version: 0,
-    };
-    let p = QuorumPacket::with_data(PacketType::FollowerInfo, 0, info.encode());
+    let f_addr = e.member(follower).addr();
+    wait_for_mode(
+        f_addr,
+        "Mode: follower",
+        Duration::from_secs(10),
+        "not synced",
+    )
+    .await;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", leader_quorum)).unwrap();
-    s.write_all(&p.to_bytes()).unwrap();
+    s.write_all(&follower_info(follower, 0)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 4];
     s.read_exact(&mut buf)
@@ -281,19 +283,8 @@ async fn synced_impostor(
     let (rd, mut wr) = s.into_split();
     let mut rd = tokio::io::BufReader::new(rd);
     let epoch = last >> 32;
-    let info = LearnerInfo {
-        server_id: sid as i64,
-        protocol_version: LEARNER_PROTOCOL_VERSION,
-        config_version: 0,
-    };
     let send = |p: QuorumPacket| p.to_bytes();
-    wr.write_all(&send(QuorumPacket::with_data(
-        PacketType::FollowerInfo,
-        epoch << 32,
-        info.encode(),
-    )))
-    .await
-    .unwrap();
+    wr.write_all(&follower_info(sid, epoch)).await.unwrap();
     loop {
         let p = read_packet(&mut rd).await.expect("the leader's handshake");
         match p.ty {
@@ -343,19 +334,15 @@ async fn a_synced_impostor_from_another_address_gives_way_to_the_real_follower()
     let leader_quorum = std::net::SocketAddr::from(([127, 0, 0, 1], quorum));
     let l_addr = e.member(leader).addr();
     let synced = |want: &str| mntr(l_addr, "zk_synced_followers").as_deref() == Some(want);
-    let settled = Instant::now();
-    while !synced("2") {
-        assert!(settled.elapsed() < Duration::from_secs(10), "not synced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(|| synced("2"), Duration::from_secs(10), || "not synced").await;
     e.member_mut(follower).stop();
-    while !synced("1") {
-        assert!(
-            settled.elapsed() < Duration::from_secs(20),
-            "the stopped follower still counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let gone = Duration::from_secs(10);
+    wait_until(
+        || synced("1"),
+        gone,
+        || "the stopped follower still counted",
+    )
+    .await;
     let zxid = four_letter(l_addr, "srvr")
         .unwrap()
         .lines()
@@ -363,27 +350,20 @@ async fn a_synced_impostor_from_another_address_gives_way_to_the_real_follower()
         .and_then(|z| i64::from_str_radix(z.trim(), 16).ok())
         .expect("the leader's zxid");
     let impostor = synced_impostor(leader_quorum, follower, zxid).await;
-    let since = Instant::now();
-    while !synced("2") {
-        assert!(
-            since.elapsed() < Duration::from_secs(5),
-            "the impostor is not counted as a synced follower: {:?}",
-            mntr(l_addr, "zk_synced_followers")
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        || synced("2"),
+        Duration::from_secs(5),
+        || {
+            let n = mntr(l_addr, "zk_synced_followers");
+            format!("the impostor is not counted as a synced follower: {n:?}")
+        },
+    )
+    .await;
     e.member_mut(follower).restart();
-    let back = Instant::now();
-    while !four_letter(e.member(follower).addr(), "srvr")
-        .unwrap_or_default()
-        .contains("Mode: follower")
-    {
-        assert!(
-            back.elapsed() < Duration::from_secs(10),
-            "the restarted follower was kept out by the impostor"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let f_addr = e.member(follower).addr();
+    let within = Duration::from_secs(10);
+    let kept_out = "the restarted follower was kept out by the impostor";
+    wait_for_mode(f_addr, "Mode: follower", within, kept_out).await;
     // The impostor's link was closed for it.
     tokio::time::timeout(Duration::from_secs(5), impostor)
         .await

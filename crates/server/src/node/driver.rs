@@ -721,9 +721,7 @@ impl Driver {
         }
         tracing::info!(%sid, link = link.id,
             "learner connection from a server whose synced link is up; held until that link closes");
-        let init_ms =
-            self.peers_tick_ms() * u64::from(self.shared.config.init_limit.unwrap_or(10).max(1));
-        let until = Instant::now() + Duration::from_millis(init_ms);
+        let until = Instant::now() + Duration::from_millis(self.init_ms);
         let held = WaitingLink {
             link,
             info: None,
@@ -741,23 +739,25 @@ impl Driver {
         if self.waiting_links.is_empty() {
             return;
         }
-        let now = Instant::now();
-        let sids: Vec<ServerId> = self.waiting_links.keys().copied().collect();
-        for sid in sids {
-            let replaces = !self.links.contains_key(&sid);
-            let expired = self.waiting_links.get(&sid).is_some_and(|w| w.until <= now);
-            if self.role == Role::Leading && !replaces && !expired {
-                continue;
+        if self.role != Role::Leading {
+            for (sid, w) in self.waiting_links.drain() {
+                tracing::info!(%sid, link = w.link.id, "held learner connection closed: this server stopped leading");
+                w.link.reader.abort();
             }
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<ServerId> = self
+            .waiting_links
+            .iter()
+            .filter(|(sid, w)| !self.links.contains_key(sid) || w.until <= now)
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sid in due {
             let Some(w) = self.waiting_links.remove(&sid) else {
                 continue;
             };
-            if self.role != Role::Leading {
-                tracing::info!(%sid, link = w.link.id, "held learner connection closed: this server stopped leading");
-                w.link.reader.abort();
-                continue;
-            }
-            if !replaces {
+            if self.links.contains_key(&sid) {
                 tracing::warn!(%sid, link = w.link.id, from = ?w.link.from,
                     synced_from = ?self.links.get(&sid).and_then(|l| l.from),
                     "two connections claim this server id; the second was held for initLimit ticks while the first stayed synced and is closed (a duplicate myid, or someone else using the id: quorum authentication, quorum.auth.* or sslQuorum, stops that)");
@@ -773,10 +773,6 @@ impl Driver {
                 });
             }
         }
-        debug_assert!(self
-            .waiting_links
-            .keys()
-            .all(|sid| self.links.contains_key(sid)));
     }
 
     /// Hands every link's gathered packets to its writer (before the driver waits).
