@@ -168,6 +168,8 @@ CFG
 }
 
 PY="$ROOT/.venv-tests/bin/python"
+# Python prints as it goes: a stage stopped by its timeout still shows how far it came.
+export PYTHONUNBUFFERED=1
 
 start_apache() { # port
   local dir="$TMP/apache-$1"
@@ -237,7 +239,7 @@ lane_a() {
   # rzk shell vs zkCli 3.8 (tests/shell_compat, ports 22610-22619): the same interactive
   # input through both (quoting cases first), each against its own server, output compared
   # case by case; prints "cases run: N, cases identical: M".
-  stage shell-compat timeout -k 10 120 "$PY" tests/shell_compat/shell_compat_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
+  stage shell-compat timeout -k 10 300 "$PY" tests/shell_compat/shell_compat_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
   # config/reconfig in rzk shell vs zkCli 3.8 (ports 24950-24996, ~20 s): one session of
   # each tool against a 3-node ZooKeeper ensemble (reconfigEnabled), then against rzk servers.
   stage reconfig-compat timeout -k 10 120 "$PY" tests/shell_compat/reconfig_test.py --rzk "$RZK" --apache scripts/start-apache-zk.sh
