@@ -350,6 +350,13 @@ finish_lane lane_a
 finish_lane lane_b
 finish_lane lane_clippy
 echo
+# Each failed stage's last lines again, at the very end (where a reader of only the tail
+# of this output looks).
+for f in "${failures[@]}"; do
+  echo "=== the end of failed stage $f"
+  awk -v s="=== stage: $f" -v e="=== stage $f:" '$0 == s || index($0, s " (") == 1 { on = 1 } on { print } index($0, e) == 1 { on = 0 }' \
+      "$TMP"/lane-*.log "$TMP"/stage-*.log 2>/dev/null | tail -n 60
+done
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
