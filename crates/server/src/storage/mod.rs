@@ -15,6 +15,7 @@ pub mod log_repair;
 pub mod open;
 pub mod progress;
 pub mod purge;
+pub mod read_ahead;
 pub mod recovery;
 pub mod settings;
 pub mod snap_policy;

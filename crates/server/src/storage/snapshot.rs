@@ -11,6 +11,7 @@
 
 use super::direct_file::DirectFile;
 use super::files::{self, Compression, FileHeader, ZxidFile, FILE_HEADER_LEN, SNAP_MAGIC};
+use super::read_ahead::ReadAhead;
 use super::snappy::{self, SnappyReader, SnappyWriter};
 use bytes::Bytes;
 use flate2::bufread::GzDecoder;
@@ -19,7 +20,7 @@ use rzk_proto::jute::Jute;
 use rzk_proto::records::{Acl, Id, StatPersisted};
 use rzk_proto::{Data, Zxid};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -607,7 +608,7 @@ impl AdlerRead {
 /// The file under a decompressor, counting the bytes the decompressor consumes (for
 /// error messages: a compressed file's offsets otherwise count decompressed bytes).
 struct CountingRead {
-    inner: BufReader<File>,
+    inner: ReadAhead,
     consumed: Arc<AtomicU64>,
 }
 
@@ -735,8 +736,12 @@ impl SnapshotReader {
             Compression::None
         };
         let consumed = Arc::new(AtomicU64::new(0));
+        let ahead = ReadAhead::new(f).map_err(|source| SnapshotError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
         let counted = CountingRead {
-            inner: BufReader::new(f),
+            inner: ahead,
             consumed: consumed.clone(),
         };
         let (inner, compressed): (Box<dyn Read + Send>, _) = match compression {
