@@ -11,10 +11,14 @@
 //! flight ahead of the parser; the disk reads them straight into those buffers (about
 //! 1 GB/s here with 1 MiB requests), so the parser finds them ready.
 //!
-//! `O_DIRECT` needs the buffer, the offset and the length aligned ([`ALIGN`]). It is
-//! used only for a regular file read from an aligned offset; a direct read refused with
-//! `EINVAL` turns it off for the rest of the file (the same chunk is read again through
-//! the page cache), as does a file system that refuses the flag. The kernel writes back
+//! A regular file is read with positioned reads (`pread`) from the offset it had when
+//! handed over, so its open file description (offset and flags), which the caller may
+//! share through a duplicate, is left as it was. `O_DIRECT` needs the buffer, the offset
+//! and the length aligned ([`ALIGN`]); the direct reads go through a second description
+//! of the file (`/proc/self/fd/N` opened with the flag), for a file read from an
+//! aligned offset. A direct read refused with `EINVAL` turns it off for the rest of the
+//! file (the same chunk is read again through the page cache), as does a file system
+//! that refuses the flag; a pipe is read with ordinary reads. The kernel writes back
 //! dirty cached pages of the range before a direct read, so a file just written through
 //! the page cache (a ZooKeeper snapshot) reads the same.
 //!
@@ -24,6 +28,7 @@ use super::direct_file::ALIGN;
 use rustix::fs::OFlags;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 /// Bytes per read request: 1 MiB, where this disk's direct reads reach their full rate
@@ -79,19 +84,28 @@ impl std::fmt::Debug for ReadAhead {
 
 impl ReadAhead {
     /// Starts reading `file` from its current offset on a new thread (named
-    /// `rzk-read-ahead`). Errors: only the thread's creation; read errors come through
-    /// `Read`.
+    /// `rzk-read-ahead`). A regular file is read with positioned reads from that
+    /// offset, so neither the offset nor the flags of `file`'s open file description
+    /// change (a caller may hold a duplicate of it: `rzk snapshot dump` reads one file
+    /// twice through `try_clone`); the direct reads go through a second description of
+    /// the same file (`/proc/self/fd/N` opened with `O_DIRECT`). Anything else (a pipe)
+    /// is read with ordinary reads. Errors: only the thread's creation; read errors
+    /// come through `Read`.
     pub fn new(file: File) -> io::Result<ReadAhead> {
-        let direct = wants_direct(&file) && set_direct(&file, true).is_ok();
+        let at = positioned_from(&file);
+        let direct = at
+            .filter(|a| a.is_multiple_of(ALIGN as u64))
+            .and_then(|_| open_direct(&file));
         let (full_tx, full) = mpsc::sync_channel(DEPTH);
         let (empty, empty_rx) = mpsc::sync_channel(DEPTH + 1);
         for _ in 0..DEPTH {
             // The receiver is alive: it is in this scope.
             let _ = empty.send(Chunk::new());
         }
+        let source = Source { file, direct, at };
         std::thread::Builder::new()
             .name("rzk-read-ahead".into())
-            .spawn(move || read_chunks(file, direct, &full_tx, &empty_rx))?;
+            .spawn(move || read_chunks(source, &full_tx, &empty_rx))?;
         Ok(ReadAhead {
             current: None,
             pos: 0,
@@ -103,50 +117,48 @@ impl ReadAhead {
     }
 }
 
-/// Direct reads need a regular file and an aligned offset.
-fn wants_direct(file: &File) -> bool {
-    let regular = file.metadata().is_ok_and(|m| m.is_file());
+/// The offset to read a regular file from with positioned reads; `None` for anything
+/// else (read as a stream).
+fn positioned_from(file: &File) -> Option<u64> {
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     let mut f = file;
-    regular
-        && f.stream_position()
-            .is_ok_and(|at| at.is_multiple_of(ALIGN as u64))
+    f.stream_position().ok()
 }
 
-fn set_direct(file: &File, on: bool) -> io::Result<()> {
-    let flags = rustix::fs::fcntl_getfl(file)?;
-    let flags = if on {
-        flags | OFlags::DIRECT
-    } else {
-        flags - OFlags::DIRECT
-    };
-    rustix::fs::fcntl_setfl(file, flags)?;
-    Ok(())
+/// A second open file description of `file` with `O_DIRECT`, or `None` where that is
+/// refused (no `/proc`, a file system without `O_DIRECT`).
+fn open_direct(file: &File) -> Option<File> {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::DIRECT.bits() as i32)
+        .open(format!("/proc/self/fd/{fd}"))
+        .map_err(
+            |e| tracing::debug!(error = %e, "O_DIRECT refused, reading through the page cache"),
+        )
+        .ok()
+}
+
+/// What the reading thread reads from.
+struct Source {
+    file: File,
+    /// The same file opened with `O_DIRECT`, while direct reads work.
+    direct: Option<File>,
+    /// The offset of the next positioned read; `None`: `file` is read as a stream.
+    at: Option<u64>,
 }
 
 /// The reading thread: fills each empty chunk it is given and passes it on, until the
 /// end of the file (a chunk with no bytes), an error, or the consumer is gone.
-fn read_chunks(
-    mut file: File,
-    mut direct: bool,
-    full: &SyncSender<io::Result<Chunk>>,
-    empty: &Receiver<Chunk>,
-) {
+fn read_chunks(mut src: Source, full: &SyncSender<io::Result<Chunk>>, empty: &Receiver<Chunk>) {
+    let mut ended = false;
     while let Ok(mut c) = empty.recv() {
         c.len = 0;
-        let r = loop {
-            match fill(&mut file, &mut c, direct) {
-                Err(e) if direct && e.kind() == io::ErrorKind::InvalidInput => {
-                    // Refused as a whole (alignment): nothing of this read moved the
-                    // offset, so the rest is read again through the page cache.
-                    tracing::debug!(error = %e, "O_DIRECT read refused, reading through the page cache");
-                    direct = false;
-                    if let Err(e) = set_direct(&file, false) {
-                        break Err(e);
-                    }
-                }
-                r => break r,
-            }
-        };
+        let r = if ended { Ok(()) } else { src.fill(&mut c) };
+        // Only the end of the file leaves a chunk short: the next one is the end.
+        ended = c.len < CHUNK;
         let end = matches!(r, Ok(()) if c.len == 0) || r.is_err();
         if full.send(r.map(|()| c)).is_err() || end {
             return;
@@ -154,12 +166,38 @@ fn read_chunks(
     }
 }
 
-/// Reads into `c` until it is full or the file ends. A direct read shorter than asked
-/// and not a whole number of blocks is the file's tail: the next read returns 0.
-fn fill(file: &mut File, c: &mut Chunk, direct: bool) -> io::Result<()> {
+impl Source {
+    /// Reads into `c` until it is full or the file ends.
+    fn fill(&mut self, c: &mut Chunk) -> io::Result<()> {
+        let Some(at) = self.at else {
+            return fill_stream(&mut self.file, c);
+        };
+        let r = loop {
+            let Some(d) = &self.direct else {
+                break fill_at(&self.file, c, at, false);
+            };
+            match fill_at(d, c, at, true) {
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    // Refused as a whole (alignment): nothing of that read arrived,
+                    // so the rest is read again through the page cache.
+                    tracing::debug!(error = %e, "O_DIRECT read refused, reading through the page cache");
+                    self.direct = None;
+                }
+                r => break r,
+            }
+        };
+        self.at = Some(at + c.len as u64);
+        r
+    }
+}
+
+/// Positioned reads into `c` from `at + c.len` until it is full or the file ends. A
+/// direct read shorter than asked and not a whole number of blocks is the file's tail.
+fn fill_at(file: &File, c: &mut Chunk, at: u64, direct: bool) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
     while c.len < CHUNK {
-        let at = c.start + c.len;
-        match file.read(&mut c.buf[at..c.start + CHUNK]) {
+        let off = c.start + c.len;
+        match file.read_at(&mut c.buf[off..c.start + CHUNK], at + c.len as u64) {
             Ok(0) => return Ok(()),
             Ok(n) => {
                 c.len += n;
@@ -167,6 +205,20 @@ fn fill(file: &mut File, c: &mut Chunk, direct: bool) -> io::Result<()> {
                     return Ok(());
                 }
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Ordinary reads into `c` until it is full or the stream ends.
+fn fill_stream(file: &mut File, c: &mut Chunk) -> io::Result<()> {
+    while c.len < CHUNK {
+        let off = c.start + c.len;
+        match file.read(&mut c.buf[off..c.start + CHUNK]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => c.len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -299,6 +351,40 @@ mod tests {
         let got = read_all(File::from(std::os::fd::OwnedFd::from(rd)), 10_000);
         writer.join().expect("join").expect("write");
         assert!(got == data);
+    }
+
+    /// `rzk snapshot dump` reads one file twice through duplicates of one descriptor
+    /// (`try_clone`, seek to 0, read): a reader dropped early must not move the shared
+    /// offset under the next one, and neither may set `O_DIRECT` on it. (The reader
+    /// once read with the shared offset and set the flag with `fcntl`: the dump tests
+    /// failed in CI with "unexpected end of file" at offset 0.)
+    #[test]
+    fn readers_of_duplicated_descriptors_do_not_disturb_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("shared");
+        let data = pattern(6 * CHUNK + 99);
+        File::create(&path)
+            .and_then(|mut f| f.write_all(&data))
+            .expect("write");
+        let file = File::open(&path).expect("open");
+        let flags = rustix::fs::fcntl_getfl(&file).expect("flags");
+        for round in 0..20 {
+            let mut early = ReadAhead::new(file.try_clone().expect("dup")).expect("thread");
+            let mut b = vec![0u8; 1000 + round];
+            early.read_exact(&mut b).expect("read");
+            assert!(b[..] == data[..b.len()]);
+            drop(early);
+            let mut dup = file.try_clone().expect("dup");
+            dup.seek(SeekFrom::Start(0)).expect("seek");
+            let got = read_all(dup, 65536);
+            assert!(
+                got == data,
+                "round {round}: the second pass read other bytes"
+            );
+        }
+        assert_eq!(rustix::fs::fcntl_getfl(&file).expect("flags"), flags);
+        let mut f = &file;
+        assert_eq!(f.stream_position().expect("offset"), 0);
     }
 
     /// Dropping the reader early ends its thread (it does not block on a full queue).
