@@ -18,7 +18,9 @@
 //! of the file (`/proc/self/fd/N` opened with the flag), for a file read from an
 //! aligned offset. A direct read refused with `EINVAL` turns it off for the rest of the
 //! file (the same chunk is read again through the page cache), as does a file system
-//! that refuses the flag; a pipe is read with ordinary reads. The kernel writes back
+//! that refuses the flag; a pipe is read with ordinary reads. A file the page cache
+//! already holds (probed with `RWF_NOWAIT` reads: a snapshot just copied into place, or
+//! written by ZooKeeper) is read from the cache, on the same thread, in the same chunks. The kernel writes back
 //! dirty cached pages of the range before a direct read, so a file just written through
 //! the page cache (a ZooKeeper snapshot) reads the same.
 //!
@@ -71,6 +73,8 @@ pub struct ReadAhead {
     done: bool,
     /// The reading thread's error, returned again to every later read.
     failed: Option<(io::ErrorKind, String)>,
+    /// The reads started with `O_DIRECT`.
+    direct: bool,
 }
 
 impl std::fmt::Debug for ReadAhead {
@@ -94,7 +98,7 @@ impl ReadAhead {
     pub fn new(file: File) -> io::Result<ReadAhead> {
         let at = positioned_from(&file);
         let direct = at
-            .filter(|a| a.is_multiple_of(ALIGN as u64))
+            .filter(|a| a.is_multiple_of(ALIGN as u64) && !looks_cached(&file, *a))
             .and_then(|_| open_direct(&file));
         let (full_tx, full) = mpsc::sync_channel(DEPTH);
         let (empty, empty_rx) = mpsc::sync_channel(DEPTH + 1);
@@ -102,6 +106,7 @@ impl ReadAhead {
             // The receiver is alive: it is in this scope.
             let _ = empty.send(Chunk::new());
         }
+        let started_direct = direct.is_some();
         let source = Source { file, direct, at };
         std::thread::Builder::new()
             .name("rzk-read-ahead".into())
@@ -113,7 +118,14 @@ impl ReadAhead {
             empty,
             done: false,
             failed: None,
+            direct: started_direct,
         })
+    }
+
+    /// True when the reads started with `O_DIRECT` (the file was not in the page cache
+    /// and its file system takes the flag).
+    pub fn started_direct(&self) -> bool {
+        self.direct
     }
 }
 
@@ -125,6 +137,25 @@ fn positioned_from(file: &File) -> Option<u64> {
     }
     let mut f = file;
     f.stream_position().ok()
+}
+
+/// True when the page cache holds the file at its start, middle and end (from `at`): a
+/// file just copied or written through the page cache (a ZooKeeper snapshot). Read
+/// from there, not from the disk (a direct read would also wait for dirty pages to be
+/// written back first). Asked with `RWF_NOWAIT` reads, which fail rather than wait for
+/// the disk.
+fn looks_cached(file: &File, at: u64) -> bool {
+    let len = file.metadata().map_or(0, |m| m.len());
+    if len <= at {
+        return true;
+    }
+    let last = len.saturating_sub(ALIGN as u64).max(at);
+    let mut probe = [0u8; 512];
+    [at, at + (len - at) / 2, last].iter().all(|&off| {
+        let mut bufs = [std::io::IoSliceMut::new(&mut probe)];
+        rustix::io::preadv2(file, &mut bufs, off, rustix::io::ReadWriteFlags::NOWAIT)
+            .is_ok_and(|n| n > 0)
+    })
 }
 
 /// A second open file description of `file` with `O_DIRECT`, or `None` where that is
@@ -289,7 +320,10 @@ mod tests {
     }
 
     fn read_all(file: File, step: usize) -> Vec<u8> {
-        let mut r = ReadAhead::new(file).expect("thread");
+        read_all_from(ReadAhead::new(file).expect("thread"), step)
+    }
+
+    fn read_all_from(mut r: ReadAhead, step: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; step];
         loop {
@@ -339,6 +373,50 @@ mod tests {
         }
     }
 
+    /// A file out of the page cache is read with `O_DIRECT` where its file system takes
+    /// it (every size around the chunk and block edges, aligned and unaligned offsets);
+    /// one in the cache is read from there.
+    #[test]
+    fn a_file_out_of_the_cache_is_read_directly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs_takes_direct = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(OFlags::DIRECT.bits() as i32)
+            .open(dir.path().join("probe"))
+            .is_ok();
+        for size in [1, ALIGN + 1, CHUNK, 2 * CHUNK + ALIGN + 3] {
+            let data = pattern(size);
+            let path = dir.path().join(format!("cold{size}"));
+            let f = File::create(&path).expect("create");
+            (&f).write_all(&data).expect("write");
+            f.sync_all().expect("fsync");
+            for skip in [0, ALIGN, 7] {
+                rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+                let mut r = File::open(&path).expect("open");
+                r.seek(SeekFrom::Start(skip as u64)).expect("seek");
+                let ahead = ReadAhead::new(r).expect("thread");
+                // (From the end on there is nothing to read: no direct reads.)
+                let direct = fs_takes_direct && skip % ALIGN == 0 && skip < size;
+                assert_eq!(ahead.started_direct(), direct, "size {size} skip {skip}");
+                let got = read_all_from(ahead, 10_000);
+                assert!(
+                    got == data[skip.min(size)..],
+                    "size {size} skip {skip}: bytes differ"
+                );
+            }
+            // Cached (read through the page cache once): read from there.
+            assert!(std::fs::read(&path).expect("read") == data);
+            let cached = ReadAhead::new(File::open(&path).expect("open")).expect("thread");
+            assert!(
+                !cached.started_direct(),
+                "size {size}: read directly although cached"
+            );
+            assert!(read_all_from(cached, 4096) == data);
+        }
+    }
+
     /// A pipe (no offset, not a regular file) reads through ordinary reads.
     #[test]
     fn reads_a_pipe() {
@@ -368,7 +446,12 @@ mod tests {
             .expect("write");
         let file = File::open(&path).expect("open");
         let flags = rustix::fs::fcntl_getfl(&file).expect("flags");
+        File::open(&path).and_then(|f| f.sync_all()).expect("fsync");
         for round in 0..20 {
+            // Out of the page cache in even rounds: direct reads where they work.
+            if round % 2 == 0 {
+                rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+            }
             let mut early = ReadAhead::new(file.try_clone().expect("dup")).expect("thread");
             let mut b = vec![0u8; 1000 + round];
             early.read_exact(&mut b).expect("read");
