@@ -31,12 +31,15 @@ use rustix::fs::OFlags;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 
 /// Bytes per read request: 1 MiB, where this disk's direct reads reach their full rate
 /// (~1 GB/s; 256 KiB requests ~0.7 GB/s).
 pub const CHUNK: usize = 1 << 20;
-/// Chunks read ahead of the consumer (and buffers in use: `DEPTH + 1` MiB in all).
+/// Buffers of [`CHUNK`] bytes per reader: the one the consumer reads from and up to
+/// `DEPTH - 1` read ahead of it.
 pub const DEPTH: usize = 4;
 
 /// One buffer: `CHUNK + ALIGN` bytes of which `buf[start..start + CHUNK]` is aligned.
@@ -62,7 +65,10 @@ impl Chunk {
 
 /// Reads a file ahead of its consumer (see the module doc). `Read` and `BufRead` give
 /// the file's bytes from its offset when [`ReadAhead::new`] took it; an error of the
-/// reading thread is returned once the bytes before it are consumed.
+/// reading thread is returned once the bytes before it are consumed
+/// ([`ReadAhead::offset`] then says where in the file it struck), and again to every
+/// later read. Dropped early, the reader's thread ends after its current read (over a
+/// pipe, that read waits for the writer).
 pub struct ReadAhead {
     current: Option<Chunk>,
     /// Bytes of `current` consumed.
@@ -71,8 +77,12 @@ pub struct ReadAhead {
     empty: SyncSender<Chunk>,
     /// The end of the file, or an error, was returned.
     done: bool,
-    /// The reading thread's error, returned again to every later read.
-    failed: Option<(io::ErrorKind, String)>,
+    /// The reading thread's error (kind, OS error code, text), returned again to
+    /// every later read.
+    failed: Option<(io::ErrorKind, Option<i32>, String)>,
+    /// The file offset just past the last byte consumed (shared: see
+    /// [`ReadAhead::offset`]).
+    offset: Arc<AtomicU64>,
     /// The reads started with `O_DIRECT`.
     direct: bool,
 }
@@ -107,6 +117,7 @@ impl ReadAhead {
             let _ = empty.send(Chunk::new());
         }
         let started_direct = direct.is_some();
+        let offset = Arc::new(AtomicU64::new(at.unwrap_or(0)));
         let source = Source { file, direct, at };
         std::thread::Builder::new()
             .name("rzk-read-ahead".into())
@@ -118,8 +129,15 @@ impl ReadAhead {
             empty,
             done: false,
             failed: None,
+            offset,
             direct: started_direct,
         })
+    }
+
+    /// A shared view of the file offset just past the last byte consumed (for a pipe:
+    /// bytes consumed). After a read error it is where the failed read started.
+    pub fn offset(&self) -> Arc<AtomicU64> {
+        self.offset.clone()
     }
 
     /// True when the reads started with `O_DIRECT` (the file was not in the page cache
@@ -139,15 +157,19 @@ fn positioned_from(file: &File) -> Option<u64> {
     f.stream_position().ok()
 }
 
-/// True when the page cache holds the file at its start, middle and end (from `at`): a
-/// file just copied or written through the page cache (a ZooKeeper snapshot). Read
-/// from there, not from the disk (a direct read would also wait for dirty pages to be
-/// written back first). Asked with `RWF_NOWAIT` reads, which fail rather than wait for
-/// the disk.
+/// True when the page cache holds most of the file from `at` on: a file just copied
+/// or written through the page cache (a ZooKeeper snapshot). Read from there, not from
+/// the disk (a direct read would also wait for dirty pages to be written back first).
+/// Asked with `mincore` over a mapping of the file, which does no I/O; where that
+/// fails, with `RWF_NOWAIT` reads at the start, middle and end (which may start the
+/// kernel's readahead there).
 fn looks_cached(file: &File, at: u64) -> bool {
     let len = file.metadata().map_or(0, |m| m.len());
     if len <= at {
         return true;
+    }
+    if let Some((resident, pages)) = resident_pages(file, len) {
+        return resident * 2 > pages;
     }
     let last = len.saturating_sub(ALIGN as u64).max(at);
     let mut probe = [0u8; 512];
@@ -156,6 +178,37 @@ fn looks_cached(file: &File, at: u64) -> bool {
         rustix::io::preadv2(file, &mut bufs, off, rustix::io::ReadWriteFlags::NOWAIT)
             .is_ok_and(|n| n > 0)
     })
+}
+
+/// Pages of the file's first `len` bytes in the page cache, and pages in all.
+fn resident_pages(file: &File, len: u64) -> Option<(usize, usize)> {
+    use std::os::fd::AsRawFd;
+    let len = usize::try_from(len).ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+    // SAFETY: a fresh read-only shared mapping of the open file, chosen by the kernel;
+    // it is never read through (mincore only looks at the page tables and the page
+    // cache), and unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return None;
+    }
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `map` is a mapping of `len` bytes, `vec` has one byte per page of it.
+    let r = unsafe { libc::mincore(map, len, vec.as_mut_ptr().cast()) };
+    // SAFETY: the mapping made above, not used after this.
+    unsafe { libc::munmap(map, len) };
+    (r == 0).then(|| (vec.iter().filter(|b| *b & 1 != 0).count(), pages))
 }
 
 /// A second open file description of `file` with `O_DIRECT`, or `None` where that is
@@ -185,12 +238,24 @@ struct Source {
 /// end of the file (a chunk with no bytes), an error, or the consumer is gone.
 fn read_chunks(mut src: Source, full: &SyncSender<io::Result<Chunk>>, empty: &Receiver<Chunk>) {
     let mut ended = false;
+    // An error that struck after part of a chunk was read: that part goes first.
+    let mut pending: Option<io::Error> = None;
     while let Ok(mut c) = empty.recv() {
         c.len = 0;
-        let r = if ended { Ok(()) } else { src.fill(&mut c) };
+        if let Some(e) = pending.take() {
+            let _ = full.send(Err(e));
+            return;
+        }
+        let r = match if ended { Ok(()) } else { src.fill(&mut c) } {
+            Err(e) if c.len > 0 => {
+                pending = Some(e);
+                Ok(())
+            }
+            r => r,
+        };
         // Only the end of the file leaves a chunk short: the next one is the end.
         ended = c.len < CHUNK;
-        let end = matches!(r, Ok(()) if c.len == 0) || r.is_err();
+        let end = matches!(r, Ok(()) if c.len == 0 && pending.is_none()) || r.is_err();
         if full.send(r.map(|()| c)).is_err() || end {
             return;
         }
@@ -259,8 +324,11 @@ fn fill_stream(file: &mut File, c: &mut Chunk) -> io::Result<()> {
 
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if let Some((kind, what)) = &self.failed {
-            return Err(io::Error::new(*kind, what.clone()));
+        if let Some((kind, code, what)) = &self.failed {
+            return Err(match code {
+                Some(c) => io::Error::from_raw_os_error(*c),
+                None => io::Error::new(*kind, what.clone()),
+            });
         }
         let drained = self.current.as_ref().is_none_or(|c| self.pos >= c.len);
         if drained && !self.done {
@@ -276,13 +344,13 @@ impl BufRead for ReadAhead {
                 }
                 Ok(Err(e)) => {
                     self.done = true;
-                    self.failed = Some((e.kind(), e.to_string()));
+                    self.failed = Some((e.kind(), e.raw_os_error(), e.to_string()));
                     return Err(e);
                 }
                 Err(_) => {
                     self.done = true;
                     let what = "the read-ahead thread ended early";
-                    self.failed = Some((io::ErrorKind::Other, what.into()));
+                    self.failed = Some((io::ErrorKind::Other, None, what.into()));
                     return Err(io::Error::other(what));
                 }
             }
@@ -296,7 +364,9 @@ impl BufRead for ReadAhead {
     fn consume(&mut self, n: usize) {
         let len = self.current.as_ref().map_or(0, |c| c.len);
         debug_assert!(self.pos + n <= len, "consumed more than fill_buf gave");
-        self.pos = (self.pos + n).min(len);
+        let n = n.min(len - self.pos);
+        self.pos += n;
+        self.offset.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -415,6 +485,56 @@ mod tests {
             );
             assert!(read_all_from(cached, 4096) == data);
         }
+    }
+
+    /// Asking whether a file is cached does not cache it: a file out of the cache is
+    /// still read directly on the fourth open (the first check, `RWF_NOWAIT` reads,
+    /// started the kernel's readahead at the probed spots, so from the third open on a
+    /// cold file looked cached; a break-it review in session 54).
+    #[test]
+    fn the_cache_check_does_not_warm_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cold");
+        let data = pattern(64 * CHUNK);
+        let f = File::create(&path).expect("create");
+        (&f).write_all(&data).expect("write");
+        f.sync_all().expect("fsync");
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+        let direct_works = open_direct(&f).is_some();
+        let starts: Vec<bool> = (0..6)
+            .map(|_| {
+                // The start-up's validity check reads the file's last bytes.
+                let mut tail = [0u8; 5];
+                let reading = File::open(&path).expect("open");
+                std::os::unix::fs::FileExt::read_exact_at(
+                    &reading,
+                    &mut tail,
+                    data.len() as u64 - 5,
+                )
+                .expect("tail");
+                let r = ReadAhead::new(File::open(&path).expect("open")).expect("thread");
+                r.started_direct()
+            })
+            .collect();
+        assert_eq!(starts, vec![direct_works; 6]);
+    }
+
+    /// [`ReadAhead::offset`] follows the bytes consumed, from the offset it started at.
+    #[test]
+    fn the_offset_follows_what_was_consumed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        File::create(&path)
+            .and_then(|mut f| f.write_all(&pattern(3 * CHUNK)))
+            .expect("write");
+        let mut f = File::open(&path).expect("open");
+        f.seek(SeekFrom::Start(100)).expect("seek");
+        let mut r = ReadAhead::new(f).expect("thread");
+        let offset = r.offset();
+        assert_eq!(offset.load(Ordering::Relaxed), 100);
+        let mut b = vec![0u8; CHUNK + 7];
+        r.read_exact(&mut b).expect("read");
+        assert_eq!(offset.load(Ordering::Relaxed), 100 + CHUNK as u64 + 7);
     }
 
     /// A pipe (no offset, not a regular file) reads through ordinary reads.

@@ -48,6 +48,14 @@ pub enum SnapshotError {
     /// The file could not be opened, read or written.
     #[error("snapshot {}: {source}", file.display())]
     Io { file: PathBuf, source: io::Error },
+    /// Reading the file failed (the disk's error, not damaged contents) at `offset`,
+    /// a byte offset of the file itself (compressed or not).
+    #[error("snapshot {}: read error at byte offset {offset} of the file: {source}", file.display())]
+    ReadFailed {
+        file: PathBuf,
+        offset: u64,
+        source: io::Error,
+    },
     /// The contents are damaged at `offset`. For a compressed file (`.gz`, `.snappy`)
     /// `offset` counts bytes of the decompressed stream, and `compressed` says how far
     /// into the file itself the decompressor had read.
@@ -702,6 +710,8 @@ impl Read for GzMembers {
 /// `None`, then `finish` (verifies the seals).
 pub struct SnapshotReader {
     r: AdlerRead,
+    /// The file offset just past the bytes read from it ([`ReadAhead::offset`]).
+    file_offset: Arc<AtomicU64>,
     /// For a compressed file: its format and the file bytes its decompressor consumed.
     compressed: Option<(&'static str, Arc<AtomicU64>)>,
     path: PathBuf,
@@ -740,6 +750,7 @@ impl SnapshotReader {
             file: path.to_path_buf(),
             source,
         })?;
+        let file_offset = ahead.offset();
         let counted = CountingRead {
             inner: ahead,
             consumed: consumed.clone(),
@@ -751,6 +762,7 @@ impl SnapshotReader {
         };
         let mut s = SnapshotReader {
             r: AdlerRead::new(inner),
+            file_offset,
             compressed: compressed.map(|format| (format, consumed)),
             path: path.to_path_buf(),
             stage: Stage::Sessions,
@@ -817,8 +829,9 @@ impl SnapshotReader {
         } else if self.compressed.is_some() && e.raw_os_error().is_none() {
             self.corrupt(at, format!("damaged compressed data: {e}"))
         } else {
-            SnapshotError::Io {
+            SnapshotError::ReadFailed {
                 file: self.path.clone(),
+                offset: self.file_offset.load(Ordering::Relaxed),
                 source: e,
             }
         }
