@@ -185,19 +185,20 @@ async fn resume_session_from_another_client() {
         .connect()
         .await;
     assert_eq!(bad.unwrap_err(), Error::SessionExpired);
-    // As ZooKeeper, the server drops b's connection when the bad attach arrives (before
-    // it checks the password): b reconnects, then its close is answered.
-    let deadline = tokio::time::Instant::now() + WAIT;
+    // The server may drop b's connection when the bad attach arrives (ZooKeeper closes
+    // the session's registered connection before it checks the password; rzk does the
+    // same): b then reconnects, and its close is answered either way. ZooKeeper does
+    // not always drop it: its map from session to connection can lose b's entry to the
+    // first connection's late close, and in one CI run (session 54) b was never dropped,
+    // so the drop is waited for (2 s at most) but not required.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while b
         .counters()
         .connects
         .load(std::sync::atomic::Ordering::Relaxed)
         < 2
+        && tokio::time::Instant::now() < deadline
     {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "b never reconnected"
-        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     b.wait_connected(WAIT).await.unwrap();
