@@ -42,6 +42,16 @@ pub const ALIGN: usize = 4096;
 /// docs/TESTING.md, session 21.
 pub const CHUNK: usize = 1 << 18;
 
+/// A zeroed buffer of `len + ALIGN` bytes and the offset in it where `len` bytes
+/// aligned to [`ALIGN`] start (for `O_DIRECT` reads and writes). The `Vec` must not be
+/// resized: its address, and so the alignment, must stay fixed.
+pub fn aligned_buffer(len: usize) -> (Vec<u8>, usize) {
+    let buf = vec![0u8; len + ALIGN];
+    let start = buf.as_ptr().align_offset(ALIGN);
+    debug_assert!(start < ALIGN);
+    (buf, start)
+}
+
 /// A file opened for writing with `O_DIRECT` when the file system allows it, written
 /// through one aligned buffer of [`CHUNK`] bytes. See the module doc.
 pub struct DirectFile {
@@ -93,9 +103,7 @@ impl DirectFile {
     }
 
     fn new(file: File, direct: bool) -> DirectFile {
-        let buf = vec![0u8; CHUNK + ALIGN];
-        let start = buf.as_ptr().align_offset(ALIGN);
-        debug_assert!(start < ALIGN);
+        let (buf, start) = aligned_buffer(CHUNK);
         DirectFile {
             file,
             buf,

@@ -26,7 +26,7 @@
 //!
 //! ZooKeeper reads snapshots through a `BufferedInputStream` (page cache).
 
-use super::direct_file::ALIGN;
+use super::direct_file::{aligned_buffer, ALIGN};
 use rustix::fs::OFlags;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek};
@@ -52,9 +52,7 @@ struct Chunk {
 
 impl Chunk {
     fn new() -> Chunk {
-        let buf = vec![0u8; CHUNK + ALIGN];
-        let start = buf.as_ptr().align_offset(ALIGN);
-        debug_assert!(start < ALIGN);
+        let (buf, start) = aligned_buffer(CHUNK);
         Chunk { buf, start, len: 0 }
     }
 
@@ -389,6 +387,12 @@ mod tests {
         (0..n).map(|i| (i * 7 + i / 4093) as u8).collect()
     }
 
+    fn write_file(path: &std::path::Path, data: &[u8]) {
+        File::create(path)
+            .and_then(|mut f| f.write_all(data))
+            .expect("write");
+    }
+
     fn read_all(file: File, step: usize) -> Vec<u8> {
         read_all_from(ReadAhead::new(file).expect("thread"), step)
     }
@@ -524,9 +528,7 @@ mod tests {
     fn the_offset_follows_what_was_consumed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f");
-        File::create(&path)
-            .and_then(|mut f| f.write_all(&pattern(3 * CHUNK)))
-            .expect("write");
+        write_file(&path, &pattern(3 * CHUNK));
         let mut f = File::open(&path).expect("open");
         f.seek(SeekFrom::Start(100)).expect("seek");
         let mut r = ReadAhead::new(f).expect("thread");
@@ -561,9 +563,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("shared");
         let data = pattern(6 * CHUNK + 99);
-        File::create(&path)
-            .and_then(|mut f| f.write_all(&data))
-            .expect("write");
+        write_file(&path, &data);
         let file = File::open(&path).expect("open");
         let flags = rustix::fs::fcntl_getfl(&file).expect("flags");
         File::open(&path).and_then(|f| f.sync_all()).expect("fsync");
@@ -595,9 +595,7 @@ mod tests {
     fn dropping_the_reader_early_is_fine() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("big");
-        File::create(&path)
-            .and_then(|mut f| f.write_all(&pattern(8 * CHUNK)))
-            .expect("write");
+        write_file(&path, &pattern(8 * CHUNK));
         let mut r = ReadAhead::new(File::open(&path).expect("open")).expect("thread");
         let mut b = [0u8; 10];
         r.read_exact(&mut b).expect("read");
