@@ -406,6 +406,38 @@ async fn a_partitioned_holder_is_told_before_another_client_takes_the_lock() {
     common::delete_all(&other, &root).await;
 }
 
+/// A loss monitor that first runs after the connection went (a holder whose process
+/// lost it between creating its node and the monitor task's first poll; CI hit this
+/// once with a server killed right after `acquire`) must still report the loss: it used
+/// to wait for a state change that never came while the server stayed away.
+#[tokio::test]
+async fn a_loss_monitor_started_while_disconnected_reports_the_loss() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "latemonitor").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(4000)).await;
+    let node = zk
+        .create(
+            &format!("{root}/held"),
+            b"",
+            &open_acl_unsafe(),
+            CreateMode::Ephemeral,
+        )
+        .await
+        .unwrap();
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&zk, SessionState::Disconnected).await;
+    let rx = util::spawn_lost_monitor(zk.clone(), node);
+    let reason = timeout(WAIT, util::wait_lost(rx))
+        .await
+        .expect("loss reported while the server stays away");
+    assert_eq!(reason, LostReason::DisconnectedTooLong);
+    proxy.block(false);
+    common::delete_all(&other, &root).await;
+}
+
 /// Several contenders behind proxies whose connections are cut again and again (each
 /// outage far shorter than the session timeout) take the lock in turn. Every round must
 /// complete, nobody may be inside together, and no lock node may be left behind.

@@ -768,6 +768,13 @@ async fn monitor(
     tx: &watch::Sender<Option<LostReason>>,
 ) -> Option<LostReason> {
     let mut st = client.state_watcher();
+    // The connection may have gone before this task first ran (the holder's process
+    // lost it between taking the node and spawning this monitor): no change would then
+    // ever come while the server stays away, and the loss would never be reported. A
+    // state other than connected read-write counts as just seen changed.
+    if *st.borrow() != SessionState::Connected {
+        st.mark_changed();
+    }
     loop {
         let w = match client.exists_w(node).await {
             Ok((Some(_), w)) => Some(w),
