@@ -152,30 +152,49 @@ fn flush_state(ended_too: bool) {
     let Some(t) = guard.as_mut() else {
         return;
     };
-    let now = *t.rx.borrow();
-    if now == t.last || (!ended_too && now.is_terminal()) {
-        return;
+    if let Some(now) = t.take_report(ended_too) {
+        print_lines(keeper_state_name(now), "None", "null");
+        if t.sasl && now.is_connected() {
+            print_lines("SaslAuthenticated", "None", "null");
+        }
     }
-    t.rx.borrow_and_update();
-    t.last = now;
-    print_lines(keeper_state_name(now), "None", "null");
-    if t.sasl && now.is_connected() {
-        print_lines("SaslAuthenticated", "None", "null");
+}
+
+impl Tracked {
+    /// A session just started: nothing reported yet. It counts as last seen
+    /// disconnected whatever its state is now, since it may have connected before it
+    /// was tracked (the connect raced the shell on a loaded machine; its SyncConnected
+    /// was then never printed).
+    fn new(rx: watch::Receiver<SessionState>, sasl: bool) -> Tracked {
+        Tracked {
+            rx,
+            last: SessionState::Disconnected,
+            sasl,
+        }
+    }
+
+    /// The state to report now, if it changed since last reported (a session's end only
+    /// with `ended_too`); marks it reported.
+    fn take_report(&mut self, ended_too: bool) -> Option<SessionState> {
+        let now = *self.rx.borrow();
+        if now == self.last || (!ended_too && now.is_terminal()) {
+            return None;
+        }
+        self.rx.borrow_and_update();
+        self.last = now;
+        Some(now)
     }
 }
 
 /// Reports the state changes of a new session (replacing the previous one) until it
-/// ends; `initial` is its state when it was started.
+/// ends, starting with its connection if it is already connected.
 pub fn track(mut rx: watch::Receiver<SessionState>, sasl: bool) -> tokio::task::JoinHandle<()> {
-    let initial = *rx.borrow_and_update();
+    rx.borrow_and_update();
     if let Ok(mut g) = TRACKED.lock() {
-        *g = Some(Tracked {
-            rx: rx.clone(),
-            last: initial,
-            sasl,
-        });
+        *g = Some(Tracked::new(rx.clone(), sasl));
     }
     tokio::spawn(async move {
+        flush_live();
         while rx.changed().await.is_ok() {
             if rx.borrow().is_terminal() {
                 // The events of notifications that came before the session ended (its
@@ -191,4 +210,31 @@ pub fn track(mut rx: watch::Receiver<SessionState>, sasl: bool) -> tokio::task::
         }
         flush();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session that connected before the shell tracked it still reports SyncConnected
+    /// once (CI saw zkCli print it and rzk shell not).
+    #[test]
+    fn a_session_connected_before_it_was_tracked_reports_its_connection() {
+        let (_tx, rx) = watch::channel(SessionState::Connected);
+        let mut t = Tracked::new(rx, false);
+        assert_eq!(t.take_report(false), Some(SessionState::Connected));
+        assert_eq!(t.take_report(false), None);
+    }
+
+    #[test]
+    fn a_new_session_reports_nothing_until_it_connects_and_its_end_only_when_asked() {
+        let (tx, rx) = watch::channel(SessionState::Disconnected);
+        let mut t = Tracked::new(rx, false);
+        assert_eq!(t.take_report(true), None);
+        tx.send_replace(SessionState::Connected);
+        assert_eq!(t.take_report(false), Some(SessionState::Connected));
+        tx.send_replace(SessionState::Closed);
+        assert_eq!(t.take_report(false), None);
+        assert_eq!(t.take_report(true), Some(SessionState::Closed));
+    }
 }
