@@ -297,7 +297,8 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
         let step = check(client, &p.path, &name).await;
         let (w, predecessor) = match step {
             Ok(Step::Leads(w)) => {
-                set_leader(&tx, true);
+                // Answered by a read-only server: not the quorum, never leadership.
+                set_leader(&tx, client.state() == SessionState::Connected);
                 (Some(w), None)
             }
             Ok(Step::Waits(w, pred)) => {
@@ -370,9 +371,9 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
                     if ch.is_err() { set_leader(&tx, false); return; }
                     let s = *st.borrow_and_update();
                     if s.is_terminal() { set_leader(&tx, false); return; }
-                    if s == SessionState::Disconnected {
+                    if matches!(s, SessionState::Disconnected | SessionState::ConnectedReadOnly) {
                         set_leader(&tx, false);
-                    } else if s.is_connected() {
+                    } else if s == SessionState::Connected {
                         break;
                     }
                 }

@@ -188,7 +188,7 @@ async fn create_protected_sequential_with(
     let mut last_err = Error::ConnectionLoss;
     for _ in 0..PROTECTED_CREATE_TRIES {
         if maybe_created {
-            match find_protected(client, parent, &prefix).await {
+            match find_protected_synced(client, parent, &prefix).await {
                 Ok(Some(p)) => return Ok(p),
                 Ok(None) => {}
                 Err(Error::ConnectionLoss) => {
@@ -224,12 +224,29 @@ async fn create_protected_sequential_with(
     if maybe_created {
         let (c, parent, prefix) = (client.clone(), parent.to_owned(), prefix.clone());
         tokio::spawn(async move {
-            if let Ok(Some(p)) = find_protected(&c, &parent, &prefix).await {
+            if let Ok(Some(p)) = find_protected_synced(&c, &parent, &prefix).await {
                 let _ = delete_guaranteed(&c, &p).await;
             }
         });
     }
     Err(last_err)
+}
+
+/// [`find_protected`] after a `sync` of `parent`: the create looked for may have gone
+/// through another server, which the one we reconnected to may not have caught up with
+/// (it accepted the session: the client never saw the create's zxid). Without the sync
+/// a lagging follower's listing missed our node, a second one was created, and the
+/// first sat ahead of it for the rest of the session (found by a break-it review).
+async fn find_protected_synced(
+    client: &Client,
+    parent: &str,
+    prefix: &str,
+) -> Result<Option<String>> {
+    match client.sync(parent).await {
+        Ok(_) => find_protected(client, parent, prefix).await,
+        Err(Error::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// How long a `try_lock` that ran out of time waits for the delete of its node. Longer
@@ -745,19 +762,32 @@ pub fn spawn_lost_monitor(client: Client, node: String) -> watch::Receiver<Optio
 /// Deletes `node` once the session is connected again; gives up when the session ends
 /// (the node goes with it) or after [`GUARANTEED_DELETE_MAX`].
 async fn delete_after_reconnect(client: &Client, node: &str) {
+    let until = Instant::now() + GUARANTEED_DELETE_MAX;
     let mut st = client.state_watcher();
-    let connected = match tokio::time::timeout(
-        GUARANTEED_DELETE_MAX,
-        st.wait_for(|s| s.is_connected() || s.is_terminal()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s.is_connected(),
-        _ => false,
-    };
-    if connected {
-        if let Err(e) = delete_guaranteed(client, node).await {
-            tracing::warn!(%node, error = %e, "could not delete the node of a lost lock");
+    loop {
+        // Read-write only: a read-only server answers the delete with NOTREADONLY.
+        let connected = match tokio::time::timeout_at(
+            until,
+            st.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
+        )
+        .await
+        {
+            Ok(Ok(s)) => *s == SessionState::Connected,
+            _ => false,
+        };
+        if !connected {
+            return;
+        }
+        match delete_guaranteed(client, node).await {
+            // Moved to a read-only server meanwhile: wait for read-write again.
+            Err(Error::NotReadOnly) if Instant::now() < until => {
+                let _ = tokio::time::timeout_at(until, st.changed()).await;
+            }
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "could not delete the node of a lost lock");
+                return;
+            }
+            Ok(()) => return,
         }
     }
 }
@@ -810,7 +840,7 @@ async fn monitor(
                     if s.is_terminal() {
                         return Some(LostReason::SessionEnded);
                     }
-                    if s == SessionState::Disconnected {
+                    if matches!(s, SessionState::Disconnected | SessionState::ConnectedReadOnly) {
                         // Count from when a server last heard from us, not from when we
                         // noticed the disconnect (that takes two thirds of the timeout
                         // after the last answer on a silent network). And not a whole
