@@ -23,6 +23,12 @@
 //! first expire, and another client needs a commit and a notification more before it
 //! takes the lock. Guard what the lock protects with the lock node's version or zxid
 //! when that matters.
+//!
+//! A session connected to a read-only server (`can_be_read_only`) counts as not
+//! connected for all of this: such a server is not the quorum, which may expire the
+//! session meanwhile. A holder there is told of the loss as if disconnected, a leader
+//! latch does not lead there, and the node of a lock reported lost is deleted once the
+//! session is read-write again.
 
 mod barrier;
 mod counter;
