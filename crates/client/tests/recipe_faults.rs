@@ -19,14 +19,6 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn wait_state(zk: &Client, want: SessionState) {
-    let mut rx = zk.state_watcher();
-    timeout(WAIT, rx.wait_for(|s| *s == want))
-        .await
-        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
-        .expect("state channel");
-}
-
 /// Children of a lock path; an empty container the server already removed has none.
 async fn lock_nodes(zk: &Client, lock: &str) -> Vec<String> {
     match zk.get_children(lock).await {
@@ -50,7 +42,7 @@ async fn short_connection_loss_keeps_a_held_lock() {
 
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     let contender = Mutex::new(other.clone(), &lock).unwrap();
     assert!(
         !contender
@@ -60,7 +52,7 @@ async fn short_connection_loss_keeps_a_held_lock() {
         "the lock node outlives a connection loss shorter than the session timeout"
     );
     proxy.block(false);
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     // Still held: no loss reported, same node, re-entrant acquire works.
     assert!(m.is_acquired().await);
     assert!(
@@ -98,7 +90,7 @@ async fn waiter_gets_the_lock_released_while_it_was_disconnected() {
     tokio::time::sleep(Duration::from_millis(100)).await; // the predecessor watch is set
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     // The release happens while the waiter cannot hear about it; setWatches on reconnect
     // must report the deletion of the watched predecessor.
     holder.release().await.unwrap();
@@ -176,7 +168,7 @@ async fn held_lock_is_lost_when_session_expires_even_after_reconnect() {
         EventType::NodeDeleted
     );
     proxy.block(false);
-    wait_state(&zk, SessionState::Expired).await;
+    common::wait_state(&zk, SessionState::Expired, WAIT).await;
     let reason = timeout(WAIT, m.lost()).await.unwrap();
     assert!(
         matches!(
@@ -235,7 +227,7 @@ async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
     assert!(matches!(got, Ok(None)), "{got:?}");
     assert!(took < Duration::from_secs(3), "try_lock(1 s) took {took:?}");
     proxy.block(false);
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     let until = tokio::time::Instant::now() + WAIT;
     while lock_nodes(&other, &lock).await.len() > 1 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -265,7 +257,7 @@ async fn try_lock_returns_near_its_deadline_when_the_connection_goes_down() {
         "semaphore try_lock(1 s) took {took:?}"
     );
     proxy.block(false);
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     holder.release().await.unwrap();
     common::delete_all(&other, &root).await;
 }
@@ -286,7 +278,7 @@ async fn try_lock_called_while_disconnected_keeps_its_deadline() {
         let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
         proxy.block(true);
         proxy.cut();
-        wait_state(&zk, SessionState::Disconnected).await;
+        common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
         let t0 = tokio::time::Instant::now();
         let got = if kind == "mutex" {
             let m = Mutex::new(zk.clone(), &lock).unwrap();
@@ -306,7 +298,7 @@ async fn try_lock_called_while_disconnected_keeps_its_deadline() {
             "{kind} try_lock(1 s) took {took:?}"
         );
         proxy.block(false);
-        wait_state(&zk, SessionState::Connected).await;
+        common::wait_state(&zk, SessionState::Connected, WAIT).await;
         // A semaphore's nodes are its leases.
         let nodes = if kind == "mutex" {
             lock.clone()
@@ -428,7 +420,7 @@ async fn a_loss_monitor_started_while_disconnected_reports_the_loss() {
         .unwrap();
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     let rx = util::spawn_lost_monitor(zk.clone(), node);
     let reason = timeout(WAIT, util::wait_lost(rx))
         .await
@@ -774,7 +766,7 @@ async fn release_on_a_dead_connection_answers_within_a_session_timeout() {
     let latch_node = latch.node().expect("a started latch has a node");
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     let t0 = tokio::time::Instant::now();
     let (released, closed) = timeout(WAIT, async { tokio::join!(guard.release(), latch.close()) })
         .await
@@ -806,6 +798,6 @@ async fn release_on_a_dead_connection_answers_within_a_session_timeout() {
         }
     }
     proxy.block(false);
-    wait_state(&zk, SessionState::Expired).await;
+    common::wait_state(&zk, SessionState::Expired, WAIT).await;
     common::delete_all(&other, &root).await;
 }

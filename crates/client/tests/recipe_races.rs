@@ -26,14 +26,6 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn wait_state(zk: &Client, want: SessionState) {
-    let mut rx = zk.state_watcher();
-    timeout(WAIT, rx.wait_for(|s| *s == want))
-        .await
-        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
-        .expect("state channel");
-}
-
 /// A listener that forwards to the real server, or (when `ro` is set) plays a read-only
 /// server: it accepts any session read-only, answers pings and setWatches, answers
 /// exists with a stat, and everything else with NOTREADONLY.
@@ -258,6 +250,28 @@ impl Switch {
     }
 }
 
+/// A client through `sw` that may connect to read-only servers.
+async fn read_only_capable(sw: &Switch, session_timeout: Duration) -> Client {
+    Client::builder(&sw.addr)
+        .session_timeout(session_timeout)
+        .can_be_read_only(true)
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// An ephemeral node `root/held` of `zk`'s session: what a holder's lock node stands for.
+async fn held_node(zk: &Client, root: &str) -> String {
+    zk.create(
+        &format!("{root}/held"),
+        b"",
+        &open_acl_unsafe(),
+        CreateMode::Ephemeral,
+    )
+    .await
+    .unwrap()
+}
+
 /// Control: a monitor already running when the connection moves to a read-only server
 /// sees Disconnected first and reports the loss half a session timeout later.
 #[tokio::test]
@@ -266,25 +280,12 @@ async fn ro_control_monitor_running_before_the_move_reports_the_loss() {
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "rocontrol").await;
     let sw = Switch::start(&first_host(&hosts)).await;
-    let zk = Client::builder(&sw.addr)
-        .session_timeout(Duration::from_millis(4000))
-        .can_be_read_only(true)
-        .connect()
-        .await
-        .unwrap();
-    let node = zk
-        .create(
-            &format!("{root}/held"),
-            b"",
-            &open_acl_unsafe(),
-            CreateMode::Ephemeral,
-        )
-        .await
-        .unwrap();
+    let zk = read_only_capable(&sw, Duration::from_millis(4000)).await;
+    let node = held_node(&zk, &root).await;
     let rx = util::spawn_lost_monitor(zk.clone(), node);
     tokio::time::sleep(Duration::from_millis(300)).await;
     sw.to_read_only();
-    wait_state(&zk, SessionState::ConnectedReadOnly).await;
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
     let reason = timeout(WAIT, util::wait_lost(rx))
         .await
         .expect("loss reported");
@@ -302,23 +303,10 @@ async fn ro_a_loss_monitor_started_on_a_read_only_server_reports_the_loss() {
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "romonitor").await;
     let sw = Switch::start(&first_host(&hosts)).await;
-    let zk = Client::builder(&sw.addr)
-        .session_timeout(Duration::from_millis(4000))
-        .can_be_read_only(true)
-        .connect()
-        .await
-        .unwrap();
-    let node = zk
-        .create(
-            &format!("{root}/held"),
-            b"",
-            &open_acl_unsafe(),
-            CreateMode::Ephemeral,
-        )
-        .await
-        .unwrap();
+    let zk = read_only_capable(&sw, Duration::from_millis(4000)).await;
+    let node = held_node(&zk, &root).await;
     sw.to_read_only();
-    wait_state(&zk, SessionState::ConnectedReadOnly).await;
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
     let rx = util::spawn_lost_monitor(zk.clone(), node.clone());
     let r = timeout(Duration::from_secs(12), util::wait_lost(rx)).await;
     // The real server has expired the session by now: the node is gone.
@@ -341,18 +329,13 @@ async fn ro_a_latch_on_a_read_only_server_does_not_lead() {
     let root = common::test_root(&other, "rolatch").await;
     let path = format!("{root}/latch");
     let sw = Switch::start(&first_host(&hosts)).await;
-    let zk = Client::builder(&sw.addr)
-        .session_timeout(Duration::from_millis(4000))
-        .can_be_read_only(true)
-        .connect()
-        .await
-        .unwrap();
+    let zk = read_only_capable(&sw, Duration::from_millis(4000)).await;
     let a = LeaderLatch::start(zk.clone(), &path, "a").await.unwrap();
     assert!(a.await_leadership(WAIT).await.unwrap());
     let b = LeaderLatch::start(other.clone(), &path, "b").await.unwrap();
     let children = other.get_children(&path).await.unwrap();
     sw.to_read_only_with(children);
-    wait_state(&zk, SessionState::ConnectedReadOnly).await;
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
     // The quorum expires a's session (4 s) and b takes over.
     let b_leads = b.await_leadership(Duration::from_secs(15)).await.unwrap();
     let a_shows = *a.leadership_watcher().borrow();
@@ -376,26 +359,13 @@ async fn ro_a_lost_node_is_deleted_even_if_the_first_reconnect_is_read_only() {
     let other = common::connect(&hosts).await;
     let root = common::test_root(&other, "rodelete").await;
     let sw = Switch::start(&first_host(&hosts)).await;
-    let zk = Client::builder(&sw.addr)
-        .session_timeout(Duration::from_secs(20))
-        .can_be_read_only(true)
-        .connect()
-        .await
-        .unwrap();
+    let zk = read_only_capable(&sw, Duration::from_secs(20)).await;
     assert_eq!(
         zk.session_timeout(),
         Duration::from_secs(20),
         "negotiated timeout"
     );
-    let node = zk
-        .create(
-            &format!("{root}/held"),
-            b"",
-            &open_acl_unsafe(),
-            CreateMode::Ephemeral,
-        )
-        .await
-        .unwrap();
+    let node = held_node(&zk, &root).await;
     let rx = util::spawn_lost_monitor(zk.clone(), node.clone());
     zk.exists("/").await.unwrap(); // heard_at = now
     sw.set(REFUSE);
@@ -405,11 +375,11 @@ async fn ro_a_lost_node_is_deleted_even_if_the_first_reconnect_is_read_only() {
     assert_eq!(reason, LostReason::DisconnectedTooLong);
     // ~10 s after the cut: the first reconnect meets a read-only server...
     sw.to_read_only_with(vec![]);
-    wait_state(&zk, SessionState::ConnectedReadOnly).await;
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // ...then the quorum again, well within the session timeout (session alive).
     sw.set(FORWARD);
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut exists = true;
     while tokio::time::Instant::now() < until {

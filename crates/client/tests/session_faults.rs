@@ -29,14 +29,6 @@ async fn with_ephemeral(addr: &str, session_timeout: Duration, path: String) -> 
     (zk, path)
 }
 
-async fn wait_state(zk: &Client, want: SessionState) {
-    let mut rx = zk.state_watcher();
-    timeout(WAIT, rx.wait_for(|s| *s == want))
-        .await
-        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
-        .expect("state channel");
-}
-
 #[tokio::test]
 async fn reconnect_keeps_session_watches_and_auth() {
     let hosts = hosts_or_start();
@@ -73,12 +65,12 @@ async fn reconnect_keeps_session_watches_and_auth() {
     p2.block(true);
     p1.cut();
     p2.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     assert_eq!(zk.get_data(&n).await, Err(Error::ConnectionLoss));
     direct.set_data(&n, b"1", None).await.unwrap();
     p2.block(false);
     p1.block(false);
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     assert_eq!(zk.session_id(), sid);
     assert!(
         zk.counters()
@@ -144,7 +136,7 @@ async fn expiry_is_reported_and_terminal() {
     let (_, eph_gone) = direct.exists_w(&eph).await.unwrap();
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     // The server expires the session and deletes its ephemeral.
     assert_eq!(
         timeout(Duration::from_secs(20), eph_gone)
@@ -154,7 +146,7 @@ async fn expiry_is_reported_and_terminal() {
         EventType::NodeDeleted
     );
     proxy.block(false);
-    wait_state(&zk, SessionState::Expired).await;
+    common::wait_state(&zk, SessionState::Expired, WAIT).await;
     let ev = timeout(WAIT, w).await.unwrap();
     assert_eq!(
         (ev.event_type, ev.state),
@@ -319,7 +311,7 @@ async fn close_reports_whether_the_server_closed_the_session() {
     let (zk, eph) = open("disconnected").await;
     proxy.block(true);
     proxy.cut();
-    wait_state(&zk, SessionState::Disconnected).await;
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
     assert_eq!(zk.close().await, Err(Error::ConnectionLoss));
     assert!(
         direct.exists(&eph).await.unwrap().is_some(),
@@ -472,7 +464,7 @@ async fn a_call_is_ordered_when_first_polled() {
         calls.push(c);
     }
     proxy.release();
-    wait_state(&zk, SessionState::Connected).await;
+    common::wait_state(&zk, SessionState::Connected, WAIT).await;
     // Let the session drain what it holds; the calls above are not polled meanwhile.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 2000..3000 {

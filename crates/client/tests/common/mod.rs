@@ -8,7 +8,7 @@ pub mod proxy;
 
 use std::time::Duration;
 
-use rzk_client::{open_acl_unsafe, Client, CreateMode};
+use rzk_client::{open_acl_unsafe, Client, CreateMode, SessionState};
 
 use proxy::Proxy;
 
@@ -17,6 +17,16 @@ pub async fn connect(hosts: &str) -> Client {
     Client::connect(hosts, Duration::from_secs(10))
         .await
         .unwrap_or_else(|e| panic!("connect to {hosts}: {e}"))
+}
+
+/// Waits up to `within` until the session's state is `want`; panics naming the state it
+/// is in otherwise.
+pub async fn wait_state(zk: &Client, want: SessionState, within: Duration) {
+    let mut rx = zk.state_watcher();
+    tokio::time::timeout(within, rx.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("state never became {want:?}, is {:?}", zk.state()))
+        .expect("state channel");
 }
 
 /// A fresh persistent node `/rzk-test-<name>-<uuid>` for one test.
