@@ -442,3 +442,102 @@ async fn stale_protected_lookup_after_a_lost_create_answer_leaves_a_node_ahead_o
         "acquire: {got:?}; lock nodes: {nodes:?}"
     );
 }
+
+/// Recipes count a read-only server as not connected (`recipes` module docs), so an
+/// acquire begun there, or retried after a reconnect that landed there, waits for a
+/// read-write server instead of failing with NOTREADONLY (it failed at once before
+/// session 56; Curator's recipes fail with `NotReadOnlyException`). Once the quorum is
+/// back the lock is taken, with exactly one node.
+#[tokio::test]
+async fn ro_an_acquire_on_a_read_only_server_waits_for_read_write() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "roacquire").await;
+    let lock = format!("{root}/mx");
+    let sw = Switch::start(&first_host(&hosts)).await;
+    let zk = read_only_capable(&sw, Duration::from_secs(10)).await;
+    sw.to_read_only_with(vec![]);
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
+    let m = Arc::new(Mutex::new(zk.clone(), &lock).unwrap());
+    let m2 = m.clone();
+    let acquire = tokio::spawn(async move { m2.try_acquire(Duration::from_secs(15)).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = acquire.is_finished();
+    sw.set(FORWARD);
+    let got = timeout(WAIT, acquire)
+        .await
+        .expect("acquire ended")
+        .unwrap();
+    let nodes = other.get_children(&lock).await.unwrap_or_default();
+    if matches!(got, Ok(true)) {
+        m.release().await.ok();
+    }
+    zk.close().await.ok();
+    common::delete_all(&other, &root).await;
+    assert!(
+        !early && matches!(got, Ok(true)) && nodes.len() == 1,
+        "ended on the read-only server: {early}; acquire: {got:?}; lock nodes: {nodes:?}"
+    );
+}
+
+/// The node of a lost lock whose delete is first refused by a read-only server is
+/// deleted by `delete_guaranteed` itself once read-write again (not only by the loss
+/// monitor's own retry).
+#[tokio::test]
+async fn ro_a_guaranteed_delete_refused_read_only_is_done_once_read_write() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "rogdelete").await;
+    let sw = Switch::start(&first_host(&hosts)).await;
+    let zk = read_only_capable(&sw, Duration::from_secs(10)).await;
+    let node = held_node(&zk, &root).await;
+    sw.to_read_only_with(vec![]);
+    common::wait_state(&zk, SessionState::ConnectedReadOnly, WAIT).await;
+    let (zk2, n2) = (zk.clone(), node.clone());
+    let del = tokio::spawn(async move { util::delete_guaranteed(&zk2, &n2).await });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let early = del.is_finished();
+    sw.set(FORWARD);
+    let r = timeout(WAIT, del).await.expect("delete ended").unwrap();
+    let left = other.exists(&node).await.unwrap().is_some();
+    zk.close().await.ok();
+    common::delete_all(&other, &root).await;
+    assert!(
+        !early && r.is_ok() && !left,
+        "ended on the read-only server: {early}; delete: {r:?}; node left: {left}"
+    );
+}
+
+/// `HerdLock` deletes its node when its wait fails (here: the parent's ACL lets it
+/// create and delete but not list, so the listing answers NOAUTH); before session 56
+/// the node stayed in every later waiter's way while the session lived.
+#[tokio::test]
+async fn herd_lock_deletes_its_node_when_its_listing_fails() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "herdacl").await;
+    let path = format!("{root}/herd");
+    let no_read = vec![Acl::new(
+        perms::CREATE | perms::DELETE | perms::ADMIN,
+        "world",
+        "anyone",
+    )];
+    other
+        .create(&path, b"", &no_read, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let zk = common::connect(&hosts).await;
+    let h = HerdLock::new(zk.clone(), &path).unwrap();
+    let got = timeout(WAIT, h.acquire()).await.expect("acquire ended");
+    other
+        .set_acl(&path, &open_acl_unsafe(), None)
+        .await
+        .unwrap();
+    let left = other.get_children(&path).await.unwrap();
+    zk.close().await.ok();
+    common::delete_all(&other, &root).await;
+    assert!(
+        matches!(got, Err(Error::NoAuth)) && left.is_empty(),
+        "acquire: {got:?}; nodes left: {left:?}"
+    );
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::util::{
-    await_reconnect, child_path, create_under_container, delete_guaranteed, delete_quietly,
+    await_read_write_after, child_path, create_under_container, delete_guaranteed, delete_quietly,
     ensure_path, set_watch, AbandonGuard, HeldWatch,
 };
 use crate::error::{Error, Result};
@@ -108,8 +108,8 @@ impl DoubleBarrier {
             match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await
             {
                 Ok(_) | Err(Error::NodeExists) => break,
-                Err(Error::ConnectionLoss) => {
-                    if let Err(e) = await_reconnect(&self.client, deadline).await {
+                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                    if let Err(e) = await_read_write_after(&self.client, e, deadline).await {
                         return self.give_up(e).await;
                     }
                 }

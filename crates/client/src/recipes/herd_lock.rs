@@ -8,7 +8,9 @@
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::util::{child_path, create_under_container, delete_guaranteed, ensure_path};
+use super::util::{
+    child_path, create_under_container, delete_guaranteed, ensure_path, AbandonGuard,
+};
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType};
 use crate::Client;
@@ -54,13 +56,37 @@ impl HerdLock {
             CreateMode::EphemeralSequential,
         )
         .await?;
-        let name = rzk_proto::path::basename(&ours).to_owned();
+        // Until the wait ends by itself, dropping its future deletes our node.
+        let abandon = AbandonGuard::for_node(&self.client, &ours);
+        match self.wait_first(&ours).await {
+            Ok(()) => {
+                abandon.disarm();
+                *node = Some(ours);
+                Ok(())
+            }
+            // Never leave the node in every later waiter's way.
+            Err(e) => {
+                if let Err(de) = delete_guaranteed(&self.client, &ours).await {
+                    tracing::warn!(node = %ours, error = %de, "could not delete herd lock node after failure");
+                }
+                abandon.disarm();
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until `ours` sorts first among the children, re-listing them all on every
+    /// change of the parent (the herd effect this type exists to show).
+    async fn wait_first(&self, ours: &str) -> Result<()> {
+        let name = rzk_proto::path::basename(ours);
         loop {
             let (mut children, w) = self.client.get_children_w(&self.path).await?;
             children.sort();
-            if children.first() == Some(&name) {
-                *node = Some(ours);
+            if children.first().map(String::as_str) == Some(name) {
                 return Ok(());
+            }
+            if !children.iter().any(|c| c == name) {
+                return Err(Error::Recipe(format!("herd lock node {ours} vanished")));
             }
             let ev = w.await;
             if ev.event_type == EventType::None && ev.state.is_terminal() {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, await_watch, child_path, delete_guaranteed, set_watch, sort_children,
+    await_read_write_after, await_watch, child_path, delete_guaranteed, set_watch, sort_children,
     AbandonGuard,
 };
 use crate::error::{Error, Result};
@@ -270,7 +270,9 @@ impl Participant {
                     m.node = Some(node);
                     return Ok(());
                 }
-                Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,
+                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                    await_read_write_after(&self.client, e, None).await?
+                }
                 Err(e) => return Err(e),
             }
         }

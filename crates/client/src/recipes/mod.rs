@@ -28,7 +28,10 @@
 //! connected for all of this: such a server is not the quorum, which may expire the
 //! session meanwhile. A holder there is told of the loss as if disconnected, a leader
 //! latch does not lead there, and the node of a lock reported lost is deleted once the
-//! session is read-write again.
+//! session is read-write again. A recipe's write refused there with NOTREADONLY (a
+//! create, delete or sync, also the first one of an acquire begun there) waits for a
+//! read-write server as after CONNECTIONLOSS, within the same bounds
+//! ([`util::await_reconnect`]); Curator's recipes fail at once instead.
 
 mod barrier;
 mod counter;

@@ -18,8 +18,8 @@
 
 use super::release::Releaser;
 use super::util::{
-    await_reconnect, child_path, create_under_container, delete_quietly, ensure_path, forget_watch,
-    set_watch, HeldWatch, REAPED_RETRIES,
+    await_read_write_after, await_reconnect, child_path, create_under_container, delete_quietly,
+    ensure_path, forget_watch, set_watch, HeldWatch, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -126,11 +126,12 @@ async fn release_if_ours(client: &Client, claim: &str, token: &[u8]) -> Result<(
             Ok(_) | Err(Error::NoNode) => return Ok(()),
             Err(e) => e,
         };
-        if !matches!(failed, Error::ConnectionLoss) || losses >= REAPED_RETRIES {
+        if !matches!(failed, Error::ConnectionLoss | Error::NotReadOnly) || losses >= REAPED_RETRIES
+        {
             return Err(failed);
         }
         losses += 1;
-        await_reconnect(client, None).await?;
+        await_read_write_after(client, failed, None).await?;
         if let Some((parent, _)) = claim.rsplit_once('/') {
             let _ = client.sync(parent).await;
         }
@@ -245,8 +246,11 @@ impl DistributedQueue {
                     }
                     Err(e) => return Err(e),
                 },
-                // The create may have happened: ask again once reconnected.
-                Err(Error::ConnectionLoss) => await_reconnect(&self.client, None).await?,
+                // The create may have happened: ask again once reconnected. Refused by
+                // a read-only server: ask again once read-write.
+                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                    await_read_write_after(&self.client, e, None).await?
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -141,17 +141,59 @@ pub fn reconnect_wait(client: &Client) -> Duration {
     (client.session_timeout() * 2).max(Duration::from_secs(1))
 }
 
-/// After CONNECTIONLOSS: waits until the session is connected again (`Ok`), or returns
-/// the error that ends the wait (session ended, or still disconnected after
-/// [`reconnect_wait`] / `deadline`, as CONNECTIONLOSS).
+/// After CONNECTIONLOSS (or NOTREADONLY): waits until the session is connected to a
+/// read-write server again (`Ok`), or returns the error that ends the wait (session
+/// ended, or not read-write after [`reconnect_wait`] / `deadline`, as CONNECTIONLOSS).
+///
+/// A read-only server (`can_be_read_only`) does not end the wait: it refuses every
+/// write a recipe needs (create, delete, sync) with NOTREADONLY and is not the quorum,
+/// which may expire the session meanwhile (the module's rule, [`crate::recipes`]).
+/// Curator's recipes instead fail at once with `NotReadOnlyException`.
 pub async fn await_reconnect(client: &Client, deadline: Option<Instant>) -> Result<()> {
     let mut wait = reconnect_wait(client);
     if let Some(d) = deadline {
         wait = wait.min(d.saturating_duration_since(Instant::now()));
     }
-    match client.wait_connected(wait).await {
-        Err(Error::Timeout) => Err(Error::ConnectionLoss),
-        r => r,
+    let mut st = client.state_watcher();
+    let r = tokio::time::timeout(
+        wait,
+        st.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
+    )
+    .await;
+    match r {
+        Err(_) => Err(Error::ConnectionLoss),
+        Ok(Err(_)) => Err(Error::Closed),
+        Ok(Ok(s)) => match *s {
+            SessionState::Connected => Ok(()),
+            SessionState::Expired => Err(Error::SessionExpired),
+            SessionState::AuthFailed => Err(Error::AuthFailed),
+            _ => Err(Error::Closed),
+        },
+    }
+}
+
+/// How long a retry after NOTREADONLY pauses when the session already shows read-write
+/// (the answer came from the read-only connection it has since left): a server that
+/// answered NOTREADONLY on a read-write connection would otherwise be asked in a loop.
+const NOT_READ_ONLY_PAUSE: Duration = Duration::from_millis(100);
+
+/// [`await_reconnect`] after `failed`, the error of a write a recipe will try again:
+/// CONNECTIONLOSS or NOTREADONLY (the session is on a read-only server). Any other
+/// error is returned as it is.
+pub(crate) async fn await_read_write_after(
+    client: &Client,
+    failed: Error,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    match failed {
+        Error::ConnectionLoss => await_reconnect(client, deadline).await,
+        Error::NotReadOnly => {
+            if client.state() == SessionState::Connected {
+                tokio::time::sleep(NOT_READ_ONLY_PAUSE).await;
+            }
+            await_reconnect(client, deadline).await
+        }
+        e => Err(e),
     }
 }
 
@@ -191,8 +233,9 @@ async fn create_protected_sequential_with(
             match find_protected_synced(client, parent, &prefix).await {
                 Ok(Some(p)) => return Ok(p),
                 Ok(None) => {}
-                Err(Error::ConnectionLoss) => {
-                    if let Err(e) = await_reconnect(client, deadline).await {
+                // The sync needs a read-write server too.
+                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                    if let Err(e) = await_read_write_after(client, e, deadline).await {
                         last_err = e;
                         break;
                     }
@@ -207,13 +250,23 @@ async fn create_protected_sequential_with(
             Ok(p) => return Ok(p),
             Err(Error::NoNode) => match ensure_path(client, parent).await {
                 Ok(()) => {}
-                Err(Error::ConnectionLoss) => await_reconnect(client, deadline).await?,
+                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                    await_read_write_after(client, e, deadline).await?
+                }
                 Err(e) => return Err(e),
             },
             Err(Error::ConnectionLoss) => {
                 maybe_created = true;
                 last_err = Error::ConnectionLoss;
                 if let Err(e) = await_reconnect(client, deadline).await {
+                    last_err = e;
+                    break;
+                }
+            }
+            // Refused by a read-only server: nothing was created; wait for read-write.
+            Err(Error::NotReadOnly) => {
+                last_err = Error::NotReadOnly;
+                if let Err(e) = await_read_write_after(client, Error::NotReadOnly, deadline).await {
                     last_err = e;
                     break;
                 }
@@ -630,8 +683,8 @@ async fn find_protected_across_reconnects(
         };
         match looked {
             Ok(found) => return found,
-            Err(Error::ConnectionLoss) => {
-                if await_reconnect(client, None).await.is_err() {
+            Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                if await_read_write_after(client, e, None).await.is_err() {
                     return None;
                 }
             }
@@ -662,11 +715,13 @@ async fn delete_across_reconnects(
 ) -> Result<()> {
     loop {
         match delete_quietly(client, path).await {
-            Err(Error::ConnectionLoss) => match await_reconnect(client, until()).await {
-                Ok(()) => {}
-                Err(e) if e.is_session_terminal() => return Ok(()),
-                Err(e) => return Err(e),
-            },
+            Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                match await_read_write_after(client, e, until()).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_session_terminal() => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) if e.is_session_terminal() => return Ok(()),
             r => return r,
         }
@@ -762,33 +817,23 @@ pub fn spawn_lost_monitor(client: Client, node: String) -> watch::Receiver<Optio
 /// Deletes `node` once the session is connected again; gives up when the session ends
 /// (the node goes with it) or after [`GUARANTEED_DELETE_MAX`].
 async fn delete_after_reconnect(client: &Client, node: &str) {
-    let until = Instant::now() + GUARANTEED_DELETE_MAX;
+    // Read-write only: a read-only server answers the delete with NOTREADONLY.
     let mut st = client.state_watcher();
-    loop {
-        // Read-write only: a read-only server answers the delete with NOTREADONLY.
-        let connected = match tokio::time::timeout_at(
-            until,
-            st.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
-        )
-        .await
-        {
-            Ok(Ok(s)) => *s == SessionState::Connected,
-            _ => false,
-        };
-        if !connected {
-            return;
-        }
-        match delete_guaranteed(client, node).await {
-            // Moved to a read-only server meanwhile: wait for read-write again.
-            Err(Error::NotReadOnly) if Instant::now() < until => {
-                let _ = tokio::time::timeout_at(until, st.changed()).await;
-            }
-            Err(e) => {
-                tracing::warn!(%node, error = %e, "could not delete the node of a lost lock");
-                return;
-            }
-            Ok(()) => return,
-        }
+    let connected = match tokio::time::timeout(
+        GUARANTEED_DELETE_MAX,
+        st.wait_for(|s| *s == SessionState::Connected || s.is_terminal()),
+    )
+    .await
+    {
+        Ok(Ok(s)) => *s == SessionState::Connected,
+        _ => false,
+    };
+    if !connected {
+        return;
+    }
+    // Moved to a read-only server meanwhile: the delete waits for read-write again.
+    if let Err(e) = delete_guaranteed(client, node).await {
+        tracing::warn!(%node, error = %e, "could not delete the node of a lost lock");
     }
 }
 
