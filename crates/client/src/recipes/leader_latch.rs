@@ -207,8 +207,11 @@ impl LeaderLatch {
     pub async fn close(mut self) -> Result<()> {
         self.closed = true;
         self.task.abort();
+        // Left first: a pass of the task still running on another worker can no longer
+        // publish leadership after the `false` below ([`publish_leads`]).
+        let node = self.member.leave();
         set_leader(&self.leader_tx, false);
-        match self.member.leave() {
+        match node {
             Some(node) => delete_guaranteed(&self.client, &node).await,
             None => Ok(()),
         }
@@ -221,8 +224,9 @@ impl Drop for LeaderLatch {
             return;
         }
         self.task.abort();
+        let node = self.member.leave();
         set_leader(&self.leader_tx, false);
-        if let Some(node) = self.member.leave() {
+        if let Some(node) = node {
             self.releaser
                 .delete("leader latch", self.client.clone(), node);
         }
@@ -287,6 +291,15 @@ fn set_leader(tx: &watch::Sender<bool>, leads: bool) {
     tx.send_if_modified(|cur| std::mem::replace(cur, leads) != leads);
 }
 
+/// [`set_leader`] from the watching task, unless the latch has been closed or dropped:
+/// checked and sent under the membership's lock, which close and drop take (to leave)
+/// before they publish `false`, so a pass that was running when the task was aborted
+/// cannot publish leadership after them.
+fn publish_leads(member: &SharedMembership, tx: &watch::Sender<bool>, leads: bool) {
+    let m = member.lock();
+    set_leader(tx, leads && !m.closed);
+}
+
 /// The watching task; `_alive` is dropped when it ends (returns or is aborted).
 async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>) {
     let client = &p.client;
@@ -300,7 +313,7 @@ async fn run(p: Participant, tx: watch::Sender<bool>, _alive: watch::Sender<()>)
         let (w, predecessor) = match step {
             Ok(Step::Leads(w)) => {
                 // Answered by a read-only server: not the quorum, never leadership.
-                set_leader(&tx, client.state() == SessionState::Connected);
+                publish_leads(&p.member, &tx, client.state() == SessionState::Connected);
                 (Some(w), None)
             }
             Ok(Step::Waits(w, pred)) => {
