@@ -1,7 +1,7 @@
 //! `SharedCounter`: Curator's `SharedCount` — a 32-bit integer stored big-endian in one
 //! node, changed only by versioned compare-and-set.
 
-use super::util::{create_under_container, ensure_path};
+use super::util::{across_reconnects, create_under_container, ensure_path};
 use crate::error::{Error, Result};
 use crate::types::CreateMode;
 use crate::{Client, OneshotWatch};
@@ -49,14 +49,20 @@ impl SharedCounter {
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn new(client: Client, path: &str, seed: i32) -> Result<SharedCounter> {
         rzk_proto::path::validate(path, false)?;
-        ensure_path(&client, rzk_proto::path::parent(path)).await?;
-        match create_under_container(&client, path, &seed.to_be_bytes(), CreateMode::Persistent)
-            .await
-        {
+        let parent = rzk_proto::path::parent(path);
+        across_reconnects(&client, None, || ensure_path(&client, parent)).await?;
+        // A create whose answer was lost is made again: NodeExists then (ours or not,
+        // the node is there) is read as for a counter that existed.
+        let seed = seed.to_be_bytes();
+        let created = across_reconnects(&client, None, || {
+            create_under_container(&client, path, &seed, CreateMode::Persistent)
+        })
+        .await;
+        match created {
             Ok(_) => {}
             Err(Error::NodeExists) => {
                 // Deleted since: the first `get` says so, as for a counter deleted later.
-                match client.get_data(path).await {
+                match across_reconnects(&client, None, || client.get_data(path)).await {
                     Ok((d, _)) => {
                         decode(path, &d)?;
                     }
@@ -81,7 +87,9 @@ impl SharedCounter {
     /// deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn get(&self) -> Result<VersionedValue> {
-        let (d, st) = self.client.get_data(&self.path).await?;
+        // A read's lost answer changed nothing: read again once reconnected.
+        let (d, st) =
+            across_reconnects(&self.client, None, || self.client.get_data(&self.path)).await?;
         Ok(VersionedValue {
             value: decode(&self.path, &d)?,
             version: st.version,
@@ -132,9 +140,13 @@ impl SharedCounter {
     /// [`Error::NoNode`] if the node was deleted; session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn set(&self, v: i32) -> Result<()> {
-        self.client
-            .set_data(&self.path, &v.to_be_bytes(), None)
-            .await?;
+        // Unconditional: setting `v` again after a lost answer is the same set (Curator's
+        // `setCount` runs in its retry loop too).
+        let bytes = v.to_be_bytes();
+        across_reconnects(&self.client, None, || {
+            self.client.set_data(&self.path, &bytes, None)
+        })
+        .await?;
         Ok(())
     }
 

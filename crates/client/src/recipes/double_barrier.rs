@@ -9,14 +9,18 @@
 //! first, so it is never counted as entered by the others; a `leave` that ends, on time
 //! or not, lowers the ready flag as Curator's does, so the next round's `enter` waits
 //! for its own group. A create whose answer was lost is made again after the reconnect
-//! (the node's name is ours alone, so finding it there means the first one happened).
+//! (the node's name is ours alone, so finding it there means the first one happened);
+//! every other step (listing, watch, the ready flag's create, deletes) is repeated
+//! after a short disconnection too, so CONNECTIONLOSS means the connection stayed away.
+//! A leaver waits only for the participants listed when its leave began: a node made
+//! after that is a later round's, whose participant waits in `enter` for this one.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::util::{
-    await_read_write_after, child_path, create_under_container, delete_guaranteed, delete_quietly,
+    across_reconnects, child_path, create_under_container, delete_guaranteed, delete_quietly,
     ensure_path, set_watch, AbandonGuard, HeldWatch,
 };
 use crate::error::{Error, Result};
@@ -66,15 +70,57 @@ impl DoubleBarrier {
         })
     }
 
-    async fn members(&self) -> Result<Vec<String>> {
-        let mut c = match self.client.get_children(&self.path).await {
-            Ok(c) => c,
-            Err(Error::NoNode) => Vec::new(),
+    /// The participants' node names, sorted (the ready flag left out); a step repeated
+    /// across reconnects until `deadline`.
+    async fn members(&self, deadline: Option<Instant>) -> Result<Vec<String>> {
+        Ok(self.members_with_stat(deadline).await?.0)
+    }
+
+    /// [`DoubleBarrier::members`] and the parent's `pzxid` (the zxid of the last create
+    /// or delete of a child): every node listed was created at or before it.
+    async fn members_with_stat(&self, deadline: Option<Instant>) -> Result<(Vec<String>, i64)> {
+        let listed = across_reconnects(&self.client, deadline, || {
+            self.client.get_children2(&self.path)
+        })
+        .await;
+        let (mut c, pzxid) = match listed {
+            Ok((c, st)) => (c, st.pzxid),
+            Err(Error::NoNode) => (Vec::new(), 0),
             Err(e) => return Err(e),
         };
         c.retain(|n| n != READY_NODE);
         c.sort();
-        Ok(c)
+        Ok((c, pzxid))
+    }
+
+    /// Sets an exists watch on `path` (guarded), repeated across reconnects.
+    async fn watch_exists<'a>(
+        &'a self,
+        path: &'a str,
+        deadline: Option<Instant>,
+    ) -> Result<(Option<crate::types::Stat>, HeldWatch<'a>)> {
+        let (stat, w) = across_reconnects(&self.client, deadline, || {
+            set_watch(
+                &self.client,
+                path,
+                WatcherType::Data,
+                self.client.exists_w(path),
+            )
+        })
+        .await?;
+        Ok((
+            stat,
+            HeldWatch::new(&self.client, path, WatcherType::Data, w),
+        ))
+    }
+
+    /// Deletes `path` (a node of ours, or the ready flag), NoNode counting as done,
+    /// repeated across reconnects.
+    async fn delete_quietly(&self, path: &str, deadline: Option<Instant>) -> Result<()> {
+        across_reconnects(&self.client, deadline, || {
+            delete_quietly(&self.client, path)
+        })
+        .await
     }
 
     /// Enters and waits until `member_count` participants have entered; `Ok(false)` if the
@@ -98,23 +144,24 @@ impl DoubleBarrier {
     }
 
     async fn enter_until(&self, deadline: Option<Instant>) -> Result<bool> {
-        ensure_path(&self.client, &self.path).await?;
+        // Every step rides out a short disconnection (each may be repeated after a lost
+        // answer); only a connection that stays away past `deadline` (or the reconnect
+        // wait) ends the enter with CONNECTIONLOSS.
+        across_reconnects(&self.client, deadline, || {
+            ensure_path(&self.client, &self.path)
+        })
+        .await?;
         // The watch on the ready flag is guarded from its request on: an enter dropped
         // (or failing) before its wait takes it off the server too.
-        let set = self.client.exists_w(&self.ready);
-        let (ready, w) = set_watch(&self.client, &self.ready, WatcherType::Data, set).await?;
-        let w = HeldWatch::new(&self.client, &self.ready, WatcherType::Data, w);
-        loop {
-            match create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral).await
-            {
-                Ok(_) | Err(Error::NodeExists) => break,
-                Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
-                    if let Err(e) = await_read_write_after(&self.client, e, deadline).await {
-                        return self.give_up(e).await;
-                    }
-                }
-                Err(e) => return self.give_up(e).await,
-            }
+        let (ready, w) = self.watch_exists(&self.ready, deadline).await?;
+        // The node's name is ours alone: NodeExists after a lost answer is our create.
+        let created = across_reconnects(&self.client, deadline, || {
+            create_under_container(&self.client, &self.ours, b"", CreateMode::Ephemeral)
+        })
+        .await;
+        match created {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) => return self.give_up(e).await,
         }
         if ready.is_some() {
             w.keep();
@@ -142,10 +189,14 @@ impl DoubleBarrier {
         deadline: Option<Instant>,
     ) -> Result<bool> {
         loop {
-            if self.members().await?.len() >= self.member_count {
-                match create_under_container(&self.client, &self.ready, b"", CreateMode::Persistent)
-                    .await
-                {
+            if self.members(deadline).await?.len() >= self.member_count {
+                // A lost answer is made again: NodeExists then, also if it was ours (the
+                // others may already have passed counting us).
+                let flagged = across_reconnects(&self.client, deadline, || {
+                    create_under_container(&self.client, &self.ready, b"", CreateMode::Persistent)
+                })
+                .await;
+                match flagged {
                     // The flag's creation fired the watch.
                     Ok(_) | Err(Error::NodeExists) => {
                         w.keep();
@@ -156,18 +207,18 @@ impl DoubleBarrier {
             }
             match wait_event(w, deadline).await? {
                 None => {
-                    delete_quietly(&self.client, &self.ours).await?;
+                    self.delete_quietly(&self.ours, None).await?;
                     return Ok(false);
                 }
                 Some(ev) if ev.event_type == EventType::NodeCreated => return Ok(true),
                 Some(_) => {}
             }
-            let set = self.client.exists_w(&self.ready);
-            let (ready, w2) = set_watch(&self.client, &self.ready, WatcherType::Data, set).await?;
+            let (ready, w2) = self.watch_exists(&self.ready, deadline).await?;
             if ready.is_some() {
+                w2.keep();
                 return Ok(true);
             }
-            w = HeldWatch::new(&self.client, &self.ready, WatcherType::Data, w2);
+            w = w2;
         }
     }
 
@@ -182,14 +233,23 @@ impl DoubleBarrier {
     pub async fn leave(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| Instant::now() + d);
         let our_name = rzk_proto::path::basename(&self.ours).to_owned();
+        // The participants we wait for are those listed when our leave began: a node
+        // created after that (`czxid` above the listing's `pzxid`) belongs to a later
+        // round, whose participant (one that left before us and entered again, maybe
+        // with the same value and so the same name) waits in `enter` for us. Waiting
+        // for it would deadlock both rounds (found by a break-it review in session 56).
+        let (first, listed_at) = self.members_with_stat(deadline).await?;
+        let mut ours_to_wait_for: Vec<String> = first;
         loop {
-            let members = self.members().await?;
+            let mut members = self.members(deadline).await?;
+            members.retain(|n| ours_to_wait_for.contains(n));
             let present = members.contains(&our_name);
             if members.is_empty() || (members.len() == 1 && present) {
-                delete_quietly(&self.client, &self.ours).await?;
-                // Last one out lowers the ready flag for the next round.
-                if self.members().await?.is_empty() {
-                    delete_quietly(&self.client, &self.ready).await?;
+                self.delete_quietly(&self.ours, deadline).await?;
+                // Last one out lowers the ready flag for the next round (not when a
+                // later round has begun: its flag is not ours to lower).
+                if self.members(deadline).await?.is_empty() {
+                    self.delete_quietly(&self.ready, deadline).await?;
                 }
                 return Ok(true);
             }
@@ -199,24 +259,28 @@ impl DoubleBarrier {
                 highest.clone()
             } else {
                 if present {
-                    delete_quietly(&self.client, &self.ours).await?;
+                    self.delete_quietly(&self.ours, deadline).await?;
                 }
                 lowest.clone()
             };
             let watched = child_path(&self.path, &watch_name);
-            let set = self.client.exists_w(&watched);
-            let (stat, w) = set_watch(&self.client, &watched, WatcherType::Data, set).await?;
-            let w = HeldWatch::new(&self.client, &watched, WatcherType::Data, w);
-            if stat.is_none() {
+            let (stat, w) = self.watch_exists(&watched, deadline).await?;
+            match stat {
                 // Gone already: the exists left a watch for its creation, which never
                 // comes (the name was a participant's uuid); `w` takes it off as it drops.
-                continue;
+                None => continue,
+                // Made again since our leave began (a later round's): not waited for.
+                Some(st) if st.czxid > listed_at => {
+                    ours_to_wait_for.retain(|n| *n != watch_name);
+                    continue;
+                }
+                Some(_) => {}
             }
             if wait_event(w, deadline).await?.is_none() {
                 // As Curator's: our node goes (so nobody waits for it), and the ready
                 // flag too (or the next round's enter would pass before its group is in).
-                delete_quietly(&self.client, &self.ours).await?;
-                delete_quietly(&self.client, &self.ready).await?;
+                self.delete_quietly(&self.ours, None).await?;
+                self.delete_quietly(&self.ready, None).await?;
                 return Ok(false);
             }
         }

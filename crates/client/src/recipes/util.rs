@@ -197,6 +197,31 @@ pub(crate) async fn await_read_write_after(
     }
 }
 
+/// Runs `op` until it answers something other than CONNECTIONLOSS or NOTREADONLY,
+/// waiting for a read-write server between tries ([`await_read_write_after`]): for
+/// steps a recipe may repeat after a lost answer (reads, watch sets, creates whose
+/// NodeExists the caller takes as done, deletes whose NoNode it takes as done), as
+/// Curator's retry loop repeats them. The error that ends a wait (the session ended, or
+/// no read-write server within [`reconnect_wait`] / `deadline`) is returned.
+pub(crate) async fn across_reconnects<T, F, Fut>(
+    client: &Client,
+    deadline: Option<Instant>,
+    mut op: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    loop {
+        match op().await {
+            Err(e @ (Error::ConnectionLoss | Error::NotReadOnly)) => {
+                await_read_write_after(client, e, deadline).await?
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Creates a protected ephemeral-sequential node `parent/_c_<uuid>-<name>NNNNNNNNNN`,
 /// creating parents as needed and recovering from connection loss the way Curator does:
 /// after a CONNECTIONLOSS the create may have happened, so our protected prefix is looked
