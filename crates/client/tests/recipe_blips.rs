@@ -465,3 +465,59 @@ async fn double_barrier_next_round_deadlocks_with_a_late_leaver() {
     zy.close().await.ok();
     common::delete_all(&admin, &root).await;
 }
+
+/// `Barrier::set` and `remove` whose answers are lost (the change applied on the
+/// server, CONNECTIONLOSS to the client) end `Ok` once reconnected: NodeExists and NoNode
+/// then mean done. `DistributedQueue::len` rides out a lost listing answer. Before
+/// session 56 each returned CONNECTIONLOSS at the first lost answer, which their docs
+/// promise only when the connection stays away.
+#[tokio::test]
+async fn barrier_set_remove_and_queue_len_ride_out_lost_answers() {
+    let hosts = hosts_or_start();
+    let other = common::connect(&hosts).await;
+    let root = common::test_root(&other, "blipbar").await;
+    let path = format!("{root}/bar");
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = via_proxy(&proxy, Duration::from_millis(6000)).await;
+    let bar = Arc::new(Barrier::new(zk.clone(), &path).unwrap());
+    // Each step: the answer to the request `mute_on` matches is lost, the connection cut.
+    async fn lost_answer<T: Send + 'static>(proxy: &Proxy, step: tokio::task::JoinHandle<T>) -> T {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        proxy.cut();
+        proxy.mute(false);
+        timeout(WAIT, step).await.expect("step ended").unwrap()
+    }
+    let p = path.clone();
+    proxy.mute_on(move |b| is_create(b) && contains(b, p.as_bytes()));
+    let set = {
+        let bar = bar.clone();
+        tokio::spawn(async move { bar.set().await })
+    };
+    let set = lost_answer(&proxy, set).await;
+    let raised = other.exists(&path).await.unwrap().is_some();
+    let p = path.clone();
+    proxy.mute_on(move |b| opcode(b) == Some(2) && contains(b, p.as_bytes()));
+    let remove = {
+        let bar = bar.clone();
+        tokio::spawn(async move { bar.remove().await })
+    };
+    let remove = lost_answer(&proxy, remove).await;
+    let lowered = other.exists(&path).await.unwrap().is_none();
+    let qpath = format!("{root}/q");
+    let q = Arc::new(DistributedQueue::new(zk.clone(), &qpath).unwrap());
+    q.put(b"x").await.unwrap();
+    let p = qpath.clone();
+    proxy.mute_on(move |b| matches!(opcode(b), Some(8 | 12)) && contains(b, p.as_bytes()));
+    let len = {
+        let q = q.clone();
+        tokio::spawn(async move { q.len().await })
+    };
+    let len = lost_answer(&proxy, len).await;
+    zk.close().await.ok();
+    common::delete_all(&other, &root).await;
+    assert_eq!(
+        (set, raised, remove, lowered, len),
+        (Ok(()), true, Ok(()), true, Ok(1)),
+        "set, raised, remove, lowered, len"
+    );
+}

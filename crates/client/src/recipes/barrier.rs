@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::util::{
-    await_reconnect, await_watch, create_under_container, delete_quietly, ensure_path,
-    forget_watch, set_watch,
+    across_reconnects, await_reconnect, await_watch, create_under_container, delete_quietly,
+    ensure_path, forget_watch, set_watch,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -42,8 +42,14 @@ impl Barrier {
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn set(&self) -> Result<()> {
-        ensure_path(&self.client, rzk_proto::path::parent(&self.path)).await?;
-        match create_under_container(&self.client, &self.path, b"", CreateMode::Persistent).await {
+        // Both steps are repeated after a lost answer (NodeExists then counts as raised).
+        let parent = rzk_proto::path::parent(&self.path);
+        across_reconnects(&self.client, None, || ensure_path(&self.client, parent)).await?;
+        let created = across_reconnects(&self.client, None, || {
+            create_under_container(&self.client, &self.path, b"", CreateMode::Persistent)
+        })
+        .await;
+        match created {
             Ok(_) | Err(Error::NodeExists) => Ok(()),
             Err(e) => Err(e),
         }
@@ -57,7 +63,11 @@ impl Barrier {
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn remove(&self) -> Result<()> {
-        delete_quietly(&self.client, &self.path).await
+        // Repeated after a lost answer (NoNode then counts as lowered).
+        across_reconnects(&self.client, None, || {
+            delete_quietly(&self.client, &self.path)
+        })
+        .await
     }
 
     /// Waits until the barrier is gone (`max: None` waits for ever); `Ok(false)` on timeout.

@@ -18,8 +18,8 @@
 
 use super::release::Releaser;
 use super::util::{
-    await_read_write_after, await_reconnect, child_path, create_under_container, delete_quietly,
-    ensure_path, forget_watch, set_watch, HeldWatch, REAPED_RETRIES,
+    across_reconnects, await_read_write_after, await_reconnect, child_path, create_under_container,
+    delete_quietly, ensure_path, forget_watch, set_watch, HeldWatch, REAPED_RETRIES,
 };
 use crate::error::{Error, Result};
 use crate::types::{CreateMode, EventType, WatcherType};
@@ -361,7 +361,9 @@ impl DistributedQueue {
     /// session errors ([`Error::SessionExpired`], [`Error::ConnectionLoss`] when the
     /// connection stays away) and server errors such as [`Error::NoAuth`].
     pub async fn len(&self) -> Result<usize> {
-        Ok(self.items(false).await?.0.len())
+        // A listing's lost answer changed nothing: list again once reconnected.
+        let (items, _) = across_reconnects(&self.client, None, || self.items(false)).await?;
+        Ok(items.len())
     }
 
     /// True if the queue holds no item (claimed or not).
