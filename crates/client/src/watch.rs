@@ -115,6 +115,33 @@ static NOTIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 type Once = Vec<oneshot::Sender<WatchedEvent>>;
 type Persist = Vec<mpsc::Sender<WatchedEvent>>;
 
+/// A watch receiver's sending side, which knows when its receiver is gone.
+trait WatchSender {
+    fn receiver_gone(&self) -> bool;
+}
+
+impl WatchSender for oneshot::Sender<WatchedEvent> {
+    fn receiver_gone(&self) -> bool {
+        self.is_closed()
+    }
+}
+
+impl WatchSender for mpsc::Sender<WatchedEvent> {
+    fn receiver_gone(&self) -> bool {
+        self.is_closed()
+    }
+}
+
+/// Adds `tx` to a path's senders, first dropping those whose receivers are gone: a
+/// waiter that sets the same watch again and again and drops each receiver before it
+/// fires (a queue's `take` re-listing an idle queue every second) would otherwise grow
+/// the list until the watch fires or the session reconnects (found by a review in
+/// session 56).
+fn push_live<S: WatchSender>(senders: &mut Vec<S>, tx: S) {
+    senders.retain(|s| !s.receiver_gone());
+    senders.push(tx);
+}
+
 /// Paths with watches, keyed by server path (chroot included).
 #[derive(Debug, Default)]
 pub(crate) struct WatchRegistry {
@@ -148,15 +175,17 @@ impl WatchRegistry {
     pub fn register(&mut self, reg: WatchReg, err: i32) {
         let no_node = rzk_proto::ErrorCode::NoNode.code();
         match reg {
-            WatchReg::Data(p, tx) if err == 0 => self.data.entry(p).or_default().push(tx),
-            WatchReg::Exists(p, tx) if err == 0 => self.data.entry(p).or_default().push(tx),
-            WatchReg::Exists(p, tx) if err == no_node => self.exist.entry(p).or_default().push(tx),
-            WatchReg::Child(p, tx) if err == 0 => self.child.entry(p).or_default().push(tx),
+            WatchReg::Data(p, tx) if err == 0 => push_live(self.data.entry(p).or_default(), tx),
+            WatchReg::Exists(p, tx) if err == 0 => push_live(self.data.entry(p).or_default(), tx),
+            WatchReg::Exists(p, tx) if err == no_node => {
+                push_live(self.exist.entry(p).or_default(), tx)
+            }
+            WatchReg::Child(p, tx) if err == 0 => push_live(self.child.entry(p).or_default(), tx),
             WatchReg::Persistent(p, false, tx) if err == 0 => {
-                self.persistent.entry(p).or_default().push(tx)
+                push_live(self.persistent.entry(p).or_default(), tx)
             }
             WatchReg::Persistent(p, true, tx) if err == 0 => {
-                self.recursive.entry(p).or_default().push(tx)
+                push_live(self.recursive.entry(p).or_default(), tx)
             }
             WatchReg::Remove(p, t) if err == 0 => self.remove_local(&p, t),
             _ => {}
@@ -424,6 +453,27 @@ mod tests {
         assert!(reg.sets("/a", WatcherType::Children));
         drop(ps);
         assert!(!reg.sets("/a", WatcherType::Children));
+    }
+
+    /// The same watch set again and again, each receiver dropped before it fires,
+    /// keeps one sender per path, not one per registration.
+    #[test]
+    fn repeated_registrations_whose_receivers_are_gone_do_not_pile_up() {
+        let mut r = WatchRegistry::new(None);
+        for _ in 0..1000 {
+            let (c, cw) = oneshot_pair();
+            r.register(WatchReg::Child("/q".into(), c), 0);
+            let (e, ew) = oneshot_pair();
+            r.register(WatchReg::Exists("/gone".into(), e), -101);
+            let (p, ps) = stream_pair();
+            r.register(WatchReg::Persistent("/p".into(), true, p), 0);
+            drop((cw, ew, ps));
+        }
+        let (c, _live) = oneshot_pair();
+        r.register(WatchReg::Child("/q".into(), c), 0);
+        assert_eq!(r.child["/q"].len(), 1);
+        assert_eq!(r.exist["/gone"].len(), 1);
+        assert_eq!(r.recursive["/p"].len(), 1);
     }
 
     #[tokio::test]
