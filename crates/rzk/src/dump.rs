@@ -122,6 +122,14 @@ pub enum DumpError {
         file: std::path::PathBuf,
         source: io::Error,
     },
+    /// The snapshot's nodes do not make a tree the server would load (it refuses the
+    /// snapshot with the same reason): no root, a node before its parent or without
+    /// one, a node twice, an ACL index not in the cache, a bad path.
+    #[error("snapshot {}: invalid data tree: {error}", file.display())]
+    Tree {
+        file: std::path::PathBuf,
+        error: rzk_server::tree::BuildError,
+    },
     #[error("writing output: {0}")]
     Out(#[from] io::Error),
     #[error("writing JSON: {0}")]
@@ -591,7 +599,8 @@ impl SnapshotInput {
 fn scan_snapshot(input: &SnapshotInput) -> Result<SnapshotScan, DumpError> {
     let mut r = input.reader()?;
     r.sessions_each(|_, _| {})?;
-    let acl_entries = r.acl_cache_each(|_, _| {})?;
+    let mut shape = TreeShape::default();
+    let acl_entries = r.acl_cache_each(|idx, _| shape.acl(idx))?;
     let mut scan = SnapshotScan {
         acl_entries,
         nodes: 0,
@@ -605,6 +614,12 @@ fn scan_snapshot(input: &SnapshotInput) -> Result<SnapshotScan, DumpError> {
     let mut open: Vec<String> = Vec::new();
     while r.next_node_into(&mut n)? {
         scan.nodes += 1;
+        shape
+            .node(n.path(), n.acl)
+            .map_err(|error| DumpError::Tree {
+                file: input.path.clone(),
+                error,
+            })?;
         if n.stat.ephemeral_owner > 0 {
             *scan.ephemerals.entry(n.stat.ephemeral_owner).or_default() += 1;
         }
@@ -626,7 +641,79 @@ fn scan_snapshot(input: &SnapshotInput) -> Result<SnapshotScan, DumpError> {
         }
     }
     scan.trailer = r.finish()?;
+    shape.finish().map_err(|error| DumpError::Tree {
+        file: input.path.clone(),
+        error,
+    })?;
     Ok(scan)
+}
+
+/// The server's checks of a snapshot's tree (`rzk_server::tree::TreeBuilder`: it
+/// refuses the snapshot for any of them), made while the dump streams the nodes: the
+/// dump must not list as fine, or print as a tree with parts left out, what the server
+/// will not load (SnapshotFormatter, which builds the tree, fails on it too). Paths are
+/// held as 128-bit hashes, 16 bytes a node, not as the paths themselves.
+#[derive(Default)]
+struct TreeShape {
+    acls: std::collections::HashSet<i64>,
+    paths: std::collections::HashSet<u128>,
+    saw_root: bool,
+}
+
+/// A 128-bit hash of a path (two independent 64-bit SipHashes): two of the paths of a
+/// snapshot collide with odds of about n² / 2^129.
+fn path_hash(path: &str) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let half = |seed: u8| {
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        h.write_u8(seed);
+        h.write(path.as_bytes());
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+impl TreeShape {
+    fn acl(&mut self, idx: i64) {
+        self.acls.insert(idx);
+    }
+
+    /// One node in file order (the root stored as `""`).
+    fn node(&mut self, path: &str, acl: i64) -> Result<(), rzk_server::tree::BuildError> {
+        use rzk_server::tree::BuildError;
+        // The root is stored as `""`; a `/` is the root too for the server.
+        let path = if path == "/" { "" } else { path };
+        let shown = shown_path(path);
+        if acl != rzk_server::tree::OPEN_ACL_INDEX && !self.acls.contains(&acl) {
+            return Err(BuildError::UnknownAcl(shown.to_owned(), acl));
+        }
+        if path.is_empty() {
+            self.saw_root = true;
+        } else {
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+            if !path.starts_with('/') || name.is_empty() {
+                return Err(BuildError::BadPath(shown.to_owned()));
+            }
+            // The server links a node to a parent it has already read.
+            if !self.paths.contains(&path_hash(parent)) {
+                return Err(BuildError::Orphan(shown.to_owned()));
+            }
+        }
+        if !self.paths.insert(path_hash(path)) {
+            return Err(BuildError::Duplicate(shown.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<(), rzk_server::tree::BuildError> {
+        if self.saw_root {
+            Ok(())
+        } else {
+            Err(rzk_server::tree::BuildError::NoRoot)
+        }
+    }
 }
 
 fn digest_report(computed: i64, trailer: &SnapshotTrailer, out: &mut dyn Write) -> io::Result<()> {
@@ -876,5 +963,86 @@ mod tests {
         assert!(s.contains("/app/eph\n  cZxid = 0x6\n"), "{s}");
         assert!(s.contains("0x1000007d3090000, 30000, 1\n"), "{s}");
         assert!(s.contains("Digest: zxid 0xe version 2"), "{s}");
+    }
+
+    /// A snapshot whose nodes the server would refuse to load (a review found the dump
+    /// listing them with exit 0, and `--json` printing an empty tree, or leaving out the
+    /// children of a missing node) fails every kind of dump with the server's reason.
+    #[test]
+    fn a_snapshot_the_server_refuses_fails_the_dump_with_its_reason() {
+        use rzk_proto::Zxid;
+        use rzk_server::storage::files::Compression;
+        use rzk_server::storage::snapshot::{read_snapshot, write_snapshot};
+        use rzk_server::tree::BuildError;
+        let base = read_snapshot(&fixture("snapshot.e")).unwrap();
+        let at = |p: &str| base.nodes.iter().position(|n| n.path == p).unwrap();
+        // What the server's tree builder says of `c` (the dump must say the same).
+        let server_says = |c: &rzk_server::storage::snapshot::SnapshotContents| {
+            let mut b = rzk_server::tree::TreeBuilder::new();
+            for (i, a) in &c.acls {
+                b.add_acl(*i, a.clone());
+            }
+            let added = c.nodes.iter().try_for_each(|n| {
+                b.add_node(rzk_server::tree::SnapshotNode::copied(
+                    &n.path,
+                    n.data.as_option().map(|d| &d[..]),
+                    n.acl,
+                    &n.stat,
+                ))
+            });
+            match added {
+                Err(e) => e,
+                Ok(()) => b.finish(Zxid(0xe)).err().expect("a refused tree"),
+            }
+        };
+        let mut cases = Vec::new();
+        let mut c = base.clone();
+        c.nodes.remove(at(""));
+        cases.push(("no root", c, BuildError::Orphan("/app".into())));
+        let mut c = base.clone();
+        c.nodes.clear();
+        cases.push(("no node", c, BuildError::NoRoot));
+        let mut c = base.clone();
+        c.nodes.remove(at("/app"));
+        cases.push((
+            "orphan",
+            c,
+            BuildError::Orphan("/app/seq-0000000002".into()),
+        ));
+        let mut c = base.clone();
+        let dup = c.nodes[at("/app")].clone();
+        c.nodes.push(dup);
+        cases.push(("twice", c, BuildError::Duplicate("/app".into())));
+        let mut c = base.clone();
+        let i = at("/app");
+        c.nodes[i].acl = 99;
+        cases.push(("acl", c, BuildError::UnknownAcl("/app".into(), 99)));
+        for (name, contents, want) in cases {
+            assert_eq!(server_says(&contents), want, "{name}: the server's reason");
+            let dir = tempfile::tempdir().unwrap();
+            let file = write_snapshot(dir.path(), Zxid(0xe), Compression::None, &contents).unwrap();
+            for json in [false, true] {
+                let opts = SnapshotDumpOptions {
+                    json,
+                    ..SnapshotDumpOptions::default()
+                };
+                let mut out = Vec::new();
+                match run_snapshot_dump_with(&file, opts, &mut out) {
+                    Err(DumpError::Tree { file: f, error }) => {
+                        assert_eq!((f, error), (file.clone(), want.clone()), "{name}")
+                    }
+                    other => panic!("{name} (json {json}): want the tree's error, got {other:?}"),
+                }
+                assert!(out.is_empty(), "{name}: printed before failing");
+            }
+        }
+        // The same nodes out of pre-order (parents still first) are a valid tree.
+        let mut c = base.clone();
+        let app = c.nodes.remove(at("/app"));
+        c.nodes.insert(1, app);
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_snapshot(dir.path(), Zxid(0xe), Compression::None, &c).unwrap();
+        let mut out = Vec::new();
+        run_snapshot_dump_with(&file, SnapshotDumpOptions::default(), &mut out).unwrap();
     }
 }
