@@ -992,7 +992,7 @@ mod tests {
             });
             match added {
                 Err(e) => e,
-                Ok(()) => b.finish(Zxid(0xe)).err().expect("a refused tree"),
+                Ok(()) => b.finish(Zxid(0xe)).map(|_| ()).expect_err("a refused tree"),
             }
         };
         let mut cases = Vec::new();
