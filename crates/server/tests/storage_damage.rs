@@ -364,7 +364,14 @@ fn a_record_above_the_default_jute_maxbuffer_reads_back_with_its_setting() {
     assert_eq!(sink.0, vec![1, 2]);
     match recover_dir(d.path()) {
         Err(RecoveryError::Log(e @ LogReadError::ImpossibleLength { .. })) => {
-            assert!(e.to_string().contains("log.1"), "{e}")
+            // The record is whole: the message must name the setting that reads it,
+            // not only the cut that would drop it (a review found only the cut).
+            let text = e.to_string();
+            assert!(text.contains("log.1"), "{text}");
+            assert!(
+                text.contains("jute.maxbuffer") && text.contains("--jute-maxbuffer"),
+                "{text}"
+            );
         }
         other => panic!("expected an impossible-length error, got {other:?}"),
     }

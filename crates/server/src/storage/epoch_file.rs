@@ -31,16 +31,45 @@ pub enum EpochFileError {
     /// positive, so it cannot come from a ZooKeeper or rzk that ran.
     #[error("{}: epoch {epoch} is beyond the largest a zxid can carry ({})", path.display(), Zxid::MAX_EPOCH)]
     TooLarge { path: PathBuf, epoch: i64 },
+    /// A pipe, device, socket or directory where the file should be: reading a FIFO
+    /// would wait for a writer for ever, a device would never end.
+    #[error("{} is {kind}, not a regular file: an epoch file holds one decimal number", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
 }
+
+/// How much of an epoch file is read: its first line is a number of at most 10 digits
+/// (ZooKeeper reads only that line too).
+const EPOCH_FILE_READ_MAX: u64 = 4096;
 
 /// Reads an epoch file; `Ok(None)` when it does not exist.
 pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = version_dir.join(file_name(kind));
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
+    // Non-blocking: opening a FIFO for reading would wait for a writer (start-up hung
+    // on one without a word, found by a review); the type is checked on the handle.
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path);
+    let f = match opened {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(EpochFileError::Io { path, source }),
     };
+    let meta = match f.metadata() {
+        Ok(m) => m,
+        Err(source) => return Err(EpochFileError::Io { path, source }),
+    };
+    if !meta.is_file() {
+        let kind = crate::storage::log_reader::file_kind(&meta);
+        return Err(EpochFileError::NotAFile { path, kind });
+    }
+    let mut bytes = Vec::new();
+    if let Err(source) = f.take(EPOCH_FILE_READ_MAX).read_to_end(&mut bytes) {
+        return Err(EpochFileError::Io { path, source });
+    }
+    let text = String::from_utf8_lossy(&bytes);
     // ZooKeeper reads the first line (`readLine`: up to \n, \r or \r\n) and parses it
     // with `Long.parseLong`, which takes no blanks: " 1" stops it, so it stops rzk.
     let t = text.split(['\n', '\r']).next().unwrap_or("");
@@ -110,6 +139,57 @@ mod tests {
             fs::write(d.path().join("acceptedEpoch"), text).unwrap();
             assert!(read(d.path(), EpochKind::Accepted).is_err(), "{text:?}");
         }
+        // A first line followed by anything, also bytes that are no UTF-8.
+        fs::write(d.path().join("acceptedEpoch"), b"5\n\xff\xfe").unwrap();
+        assert_eq!(read(d.path(), EpochKind::Accepted).unwrap(), Some(5));
+    }
+
+    /// A FIFO, a device or a directory in an epoch file's place is refused at once,
+    /// naming it (a review: start-up waited for ever on a FIFO, and read a link to
+    /// /dev/zero until memory ran out).
+    #[test]
+    fn an_epoch_file_that_is_no_regular_file_is_refused_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("acceptedEpoch");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let e = read(d.path(), EpochKind::Accepted).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EpochFileError::NotAFile {
+                    kind: "a pipe (FIFO)",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("acceptedEpoch"), "{e}");
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("currentEpoch")).unwrap();
+        let e = read(d.path(), EpochKind::Current).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EpochFileError::NotAFile {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        fs::remove_file(&fifo).unwrap();
+        fs::create_dir(&fifo).unwrap();
+        assert!(matches!(
+            read(d.path(), EpochKind::Accepted),
+            Err(EpochFileError::NotAFile {
+                kind: "a directory",
+                ..
+            })
+        ));
     }
 
     /// An epoch whose zxids would be negative is no epoch (a break-it review: 4294967295

@@ -72,6 +72,13 @@ pub enum RecordFault {
     MissingEndMarker(u8),
     /// The stored Adler-32 does not match the payload.
     BadChecksum { stored: i64, computed: u32 },
+    /// The stored Adler-32 does not match the payload, which is not a transaction
+    /// either (only [`LogFileReader::accept_bad_checksums`] readers look).
+    BadChecksumUndecodable {
+        stored: i64,
+        computed: u32,
+        error: String,
+    },
     /// Checksum fine but the payload is not a transaction.
     Undecodable(String),
 }
@@ -90,6 +97,14 @@ impl fmt::Display for RecordFault {
             RecordFault::BadChecksum { stored, computed } => write!(
                 f,
                 "CRC check failed: stored adler32 0x{stored:x}, computed 0x{computed:x}"
+            ),
+            RecordFault::BadChecksumUndecodable {
+                stored,
+                computed,
+                error,
+            } => write!(
+                f,
+                "CRC check failed: stored adler32 0x{stored:x}, computed 0x{computed:x}, and the body is no transaction ({error})"
             ),
             RecordFault::Undecodable(e) => write!(f, "undecodable transaction: {e}"),
         }
@@ -138,7 +153,7 @@ pub enum LogReadError {
     },
     /// A length field a torn write cannot leave ([`RecordFault::BadLength`]).
     #[error(
-        "transaction log {} has a record at byte offset {offset} whose length field is {len} (at most {max} is read): a crash cannot leave that, so it is not cut as a torn write; ZooKeeper refuses it too (Unreasonable length). Inspect it with `rzk log dump`; `rzk log chop` cuts the log before it",
+        "transaction log {} has a record at byte offset {offset} whose length field is {len} (at most {max} is read): a crash cannot leave that, so it is not cut as a torn write; ZooKeeper refuses it too (Unreasonable length). If the log was written with a larger `jute.maxbuffer` (records up to twice it are accepted), start with that value again (the tools: `rzk log --jute-maxbuffer N`); otherwise the record is damaged: restore the file from another member, or cut the log before it with `rzk log chop` (the txns from it on are lost)",
         file.display()
     )]
     ImpossibleLength {
@@ -148,15 +163,24 @@ pub enum LogReadError {
         max: u64,
     },
     /// A whole record (length and end marker intact) whose checksum does not match.
+    /// `undecodable`: its body is not a transaction either (seen by readers that
+    /// accept bad checksums: `rzk log recover` cannot keep such a record).
     #[error(
-        "transaction log {} has a complete record at byte offset {offset} whose checksum does not match (stored {stored}, computed {computed}): not a write torn by a crash, so it is not cut; ZooKeeper refuses it too (CRC check failed). Inspect it with `rzk log dump`; `rzk log recover` keeps it with a new checksum, `rzk log chop` cuts the log before it",
-        file.display()
+        "transaction log {} has a complete record at byte offset {offset} whose checksum does not match (stored {stored}, computed {computed}){}: not a write torn by a crash, so it is not cut; ZooKeeper refuses it too (CRC check failed). {}",
+        file.display(),
+        undecodable.as_ref().map(|e| format!(" and whose body is no transaction ({e})")).unwrap_or_default(),
+        if undecodable.is_some() {
+            "`rzk log recover` cannot keep it; restore the file from another member, or `rzk log chop` cuts the log before it (the txns from it on are lost)"
+        } else {
+            "Inspect it with `rzk log dump`; `rzk log recover` keeps it with a new checksum, `rzk log chop` cuts the log before it"
+        }
     )]
     BadChecksum {
         file: PathBuf,
         offset: u64,
         stored: i64,
         computed: u32,
+        undecodable: Option<String>,
     },
     /// A damaged record ends a log file, but a later file holds records: not a write
     /// torn by a crash (that can only end the log), so the txns in the damaged region
@@ -177,7 +201,7 @@ pub enum LogReadError {
 }
 
 /// What kind of file `meta` describes, for [`LogReadError::NotAFile`].
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+pub(crate) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_dir() {
@@ -484,12 +508,16 @@ impl LogFileReader {
         }
         let decoded = TxnRecord::decode(&payload);
         if bad_checksum {
-            if decoded.is_err() {
+            if let Err(e) = &decoded {
                 // Whole (length and end marker intact) with a wrong checksum: damage, not
                 // a torn write, whether or not its body decodes. As undecodable it would
                 // be cut as a torn tail by `rzk log dump` / `recover`, which accept bad
                 // checksums, where start-up refuses it (a break-it review).
-                return Ok(Err(RecordFault::BadChecksum { stored, computed }));
+                return Ok(Err(RecordFault::BadChecksumUndecodable {
+                    stored,
+                    computed,
+                    error: e.to_string(),
+                }));
             }
             self.last_bad_checksum = Some((stored, computed));
         }
@@ -537,13 +565,30 @@ impl LogFileReader {
     /// is wrong: a crash does not write that, and ZooKeeper refuses it ("CRC check
     /// failed"), so it is not cut as a torn write (which would drop a committed txn).
     fn classify(&self, off: u64, fault: RecordFault) -> Result<TornTail, LogReadError> {
-        if let RecordFault::BadChecksum { stored, computed } = fault {
-            return Err(LogReadError::BadChecksum {
-                file: self.path.clone(),
-                offset: off,
+        match fault {
+            RecordFault::BadChecksum { stored, computed } => {
+                return Err(LogReadError::BadChecksum {
+                    file: self.path.clone(),
+                    offset: off,
+                    stored,
+                    computed,
+                    undecodable: None,
+                })
+            }
+            RecordFault::BadChecksumUndecodable {
                 stored,
                 computed,
-            });
+                error,
+            } => {
+                return Err(LogReadError::BadChecksum {
+                    file: self.path.clone(),
+                    offset: off,
+                    stored,
+                    computed,
+                    undecodable: Some(error),
+                })
+            }
+            _ => {}
         }
         if let RecordFault::BadLength(len) = fault {
             return Err(LogReadError::ImpossibleLength {

@@ -278,6 +278,34 @@ mod tests {
         assert!(!dir.path().join("out").exists());
     }
 
+    /// A record whose checksum is wrong and whose body is no transaction (here its txn
+    /// type's high byte flipped) cannot be kept: recover refuses it, saying so, and
+    /// does not send the operator back to `rzk log recover` (a review found that hint).
+    #[test]
+    fn recover_refuses_an_undecodable_record_without_pointing_at_itself() {
+        let mut b = zk_log()[..RECORDS_END].to_vec();
+        b[16 + 12 + 28] ^= 0x04; // the first record's txn type, high byte
+        let (dir, src) = scratch(&b);
+        let e = recover_checksums(&src, &dir.path().join("out")).unwrap_err();
+        let RepairError::Read(LogReadError::BadChecksum {
+            offset,
+            undecodable: Some(_),
+            ..
+        }) = &e
+        else {
+            panic!("want a bad checksum on an undecodable record, got {e:?}");
+        };
+        assert_eq!(*offset, 16);
+        let text = e.to_string();
+        assert!(
+            text.contains("is no transaction")
+                && text.contains("cannot keep it")
+                && !text.contains("keeps it with a new checksum"),
+            "{text}"
+        );
+        assert!(!dir.path().join("out").exists());
+    }
+
     #[test]
     fn recover_fixes_crcs_and_leaves_a_torn_tail_out() {
         let orig = zk_log();

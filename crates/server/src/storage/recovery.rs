@@ -538,7 +538,16 @@ fn replay(
         let entry = entry?;
         let zxid = Zxid(entry.record.header.zxid);
         if zxid <= prev && prev != Zxid::ZERO {
-            tracing::error!(zxid = %zxid, highest = %prev, "transaction log goes backwards");
+            // Not written by ZooKeeper or rzk (each appends rising zxids); ZooKeeper
+            // logs it and goes on too. Named by file and offset: a gap reported at a
+            // later record of the same file may start here.
+            tracing::error!(
+                zxid = %zxid,
+                highest = %prev,
+                file = %it.current_file().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+                offset = entry.offset,
+                "transaction log goes backwards: this record's zxid is not above the previous one's"
+            );
         } else if zxid != prev.next() && zxid.counter() != 1 && prev > Zxid::ZERO {
             // Every member logs every committed txn of an epoch, from its counter 1: a
             // hole is lost data. (A new epoch's first txn can follow any txn of an older
