@@ -497,8 +497,10 @@ impl Client {
     /// Java: `ZooKeeper.setData(path, data, version)`.
     ///
     /// # Errors
-    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::BadArguments`] if the data is larger
-    /// than the server's `jute.maxbuffer`.
+    /// [`Error::NoNode`]; [`Error::BadVersion`]; [`Error::ConnectionLoss`] if the request
+    /// is larger than the server's `jute.maxbuffer`: the server closes the connection
+    /// without an answer (ZooKeeper does the same), the session reconnects, and nothing
+    /// was changed.
     /// The errors listed on [`Client`] too.
     pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
         self.set_data_opt(path, Some(data), version).await

@@ -112,7 +112,23 @@ struct InFlight {
 struct Scratch {
     undo: SmallVec<[(Arc<str>, Option<Pending>); 2]>,
     delta: i64,
+    /// Bytes the `auth` ids added to the request's ACLs ([`auth::fix_acl`]): the one way
+    /// a txn outgrows its request by more than a few bytes an op.
+    acl_growth: usize,
 }
+
+/// Bytes of an ACL list as jute writes it (count, then perms, scheme, id each).
+fn acl_bytes(acl: &[Acl]) -> usize {
+    4 + acl
+        .iter()
+        .map(|a| 12 + a.id.scheme.len() + a.id.id.len())
+        .sum::<usize>()
+}
+
+/// Bytes of a log record's payload around the txn body: the header (client id, cxid,
+/// zxid, time, type) and the digest (version, value); with room for a quorum packet's
+/// own fields, so a proposal fits a follower's read bound too.
+const RECORD_FRAME_BYTES: u64 = 32 + 12 + 64;
 
 /// Quota roots and limits whose warnings are rate-limited apart before the quiet ones
 /// are forgotten (see `Prep::quota_warned`).
@@ -139,6 +155,10 @@ pub struct Prep {
     /// (`jute.maxbuffer`); a longer list is logged as an empty one (see
     /// [`Prep::prep_close_session`]).
     max_close_paths_bytes: usize,
+    /// The longest log record any member reads back
+    /// ([`crate::storage::log_reader::max_record_len`] of `jute.maxbuffer`): a txn
+    /// longer than that would stop every member from restarting.
+    max_record_len: u64,
 }
 
 fn header(session: SessionId, cxid: i32, zxid: Zxid, time: i64, txn: &Txn) -> TxnHeader {
@@ -189,12 +209,17 @@ impl Prep {
             pending_delta: 0,
             fault_multi_no_rollback: false,
             max_close_paths_bytes: crate::config::DEFAULT_JUTE_MAX_BUFFER,
+            max_record_len: crate::storage::log_reader::max_record_len(
+                crate::config::DEFAULT_JUTE_MAX_BUFFER,
+            ),
         }
     }
 
-    /// Sets the largest closeSession body that lists its paths (`jute.maxbuffer`).
+    /// Sets the largest closeSession body that lists its paths, and the largest txn
+    /// ([`crate::storage::log_reader::max_record_len`]), from `jute.maxbuffer`.
     pub fn with_max_close_paths_bytes(mut self, max: usize) -> Prep {
         self.max_close_paths_bytes = max;
+        self.max_record_len = crate::storage::log_reader::max_record_len(max);
         self
     }
 
@@ -393,6 +418,10 @@ impl Prep {
             WriteRequest::Multi(m) => Ok(self.prep_multi(&ctx, m, &mut s)),
             other => self.prep_one(&ctx, other, &mut s),
         };
+        let result = match result {
+            Ok(t) if s.acl_growth > 0 => self.fits_a_log_record(t, session, cxid),
+            r => r,
+        };
         let txn = match result {
             Ok(t) => t,
             Err(code) => {
@@ -418,6 +447,29 @@ impl Prep {
                 tree_digest: tree.digest().wrapping_add(self.pending_delta),
             }),
         }
+    }
+
+    /// `txn` if its log record is no longer than every member reads back, else
+    /// BADARGUMENTS. Checked only when `auth` ids grew the request's ACLs: `addauth` of
+    /// large digest ids (each accepted) and one `create` with the ACL `auth::` made a
+    /// record of megabytes from a request of 47 bytes, which ZooKeeper 3.8 logs and then
+    /// cannot restart on ("Unreasonable length"; found by a break-it review in session
+    /// 56). Refused here, before anything is logged.
+    fn fits_a_log_record(&self, txn: Txn, session: SessionId, cxid: i32) -> Result<Txn, ErrorCode> {
+        let mut body = Vec::new();
+        txn.write_body(&mut body);
+        let len = body.len() as u64 + RECORD_FRAME_BYTES;
+        if len <= self.max_record_len {
+            return Ok(txn);
+        }
+        tracing::warn!(
+            %session,
+            cxid,
+            bytes = len,
+            max = self.max_record_len,
+            "write refused with BADARGUMENTS: the `auth` ids of the session grow its ACL past the largest log record a server reads back (jute.maxbuffer plus its extra size)"
+        );
+        Err(ErrorCode::BadArguments)
     }
 
     fn rollback(&mut self, s: &mut Scratch) {
@@ -613,7 +665,9 @@ impl Prep {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = parent_of(path).ok_or(ErrorCode::BadArguments)?;
+        let requested = acl;
         let acl = auth::fix_acl(acl, c.auth)?;
+        s.acl_growth += acl_bytes(&acl).saturating_sub(acl_bytes(requested));
         let parent = self.record(c.tree, parent_path).ok_or(ErrorCode::NoNode)?;
         if !auth::check_perm(&parent.acl, c.auth, perms::CREATE) {
             return Err(ErrorCode::NoAuth);
@@ -803,7 +857,9 @@ impl Prep {
         version: i32,
     ) -> Result<Txn, ErrorCode> {
         valid_path(path)?;
+        let requested = acl;
         let acl = auth::fix_acl(acl, c.auth)?;
+        s.acl_growth += acl_bytes(&acl).saturating_sub(acl_bytes(requested));
         let mut node = self.record(c.tree, path).ok_or(ErrorCode::NoNode)?;
         if !auth::check_perm(&node.acl, c.auth, perms::ADMIN) {
             return Err(ErrorCode::NoAuth);

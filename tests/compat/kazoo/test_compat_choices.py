@@ -264,3 +264,30 @@ def test_ipv6_ip_acls(zk_hosts, base, upstream_since, expr):
         assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/v6bad", acl=bad)).err == -114
     finally:
         s.close_session()
+
+
+def test_an_auth_acl_grown_past_the_log_record_bound_is_refused(zk_hosts, base, upstream_since):
+    """`addauth digest` takes any credentials, and an `auth` ACL expands to every id the
+    session added: three 900 KB user names and one 47-byte create made a 2.7 MB txn.
+    ZooKeeper 3.8 logs it and then cannot restart on its own log ("Unreasonable
+    length"); rzk refuses it with BADARGUMENTS before logging anything
+    (docs/COMPATIBILITY.md). The same ACL of small ids is taken by both."""
+    s = raw(zk_hosts)
+    try:
+        auth_acl = [(31, "auth", "")]
+        s.call(zkraw.OP_AUTH, zkraw.i32(0) + zkraw.ustring("digest") + zkraw.buffer(b"small:pw"),
+               xid=zkraw.AUTH_XID)
+        assert s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/a0", acl=auth_acl)).err == OK
+        for k in range(3):
+            cred = ("u%d" % k + "x" * 900000 + ":pw").encode()
+            r = s.call(zkraw.OP_AUTH, zkraw.i32(0) + zkraw.ustring("digest") + zkraw.buffer(cred),
+                       xid=zkraw.AUTH_XID, timeout=60)
+            assert r.err == OK
+        err = s.call(zkraw.OP_CREATE, zkraw.create_body(base + "/a1", acl=auth_acl),
+                     timeout=60).err
+        if upstream_since.is_rzk:
+            assert err == BADARGS
+        else:
+            assert err == OK  # logged: this server would not restart on it
+    finally:
+        s.close_session()

@@ -955,3 +955,74 @@ fn unreadable_quota_limits_fail_writes_when_enforced() {
         assert_eq!(created_path(&h.create("/free", 0)), "/free");
     }
 }
+
+/// A txn whose `auth` ACL grows it past the longest log record a server reads back is
+/// refused with BADARGUMENTS before it is logged (a break-it review: three `addauth` of
+/// 900 KB digest ids and one create with `auth::` made a 2.7 MB record, and neither rzk
+/// nor ZooKeeper 3.8 could restart on it). The same ACL within the bound is taken, in
+/// a create, a setACL and a multi; a multi whose creates grow it past the bound in sum
+/// is refused whole, its overlay changes undone.
+#[test]
+fn a_txn_grown_by_auth_ids_past_the_log_record_bound_is_refused() {
+    let mut h = H::new();
+    // jute.maxbuffer 4000: records up to 8000 bytes are read back.
+    h.prep = Prep::new(false).with_max_close_paths_bytes(4000);
+    let mut big = AuthInfo::for_ip("127.0.0.1");
+    // Each digest id is `user:<28 bytes>`: 1,500-byte user names, three of them.
+    for i in 0..3 {
+        let user = format!("u{i}{}", "x".repeat(1500));
+        big.add_auth("digest", format!("{user}:pw").as_bytes(), None)
+            .unwrap();
+    }
+    h.auth = big.clone();
+    let auth_acl = vec![Acl::new(perms::ALL, "auth", "")];
+    // ~4.6 KB of ACL: fits.
+    assert!(matches!(
+        h.create_as(S1, "/ok", 0, auth_acl.clone()),
+        TxnReply::Created { .. }
+    ));
+    assert_eq!(h.tree.get_acl("/ok").unwrap().0.len(), 3);
+    // Two creates with it in one multi: ~9.2 KB, past 8,000.
+    let mcreate_auth = |p: &str| {
+        MultiOp::Create(
+            1,
+            CreateRequest {
+                path: p.into(),
+                acl: auth_acl.clone(),
+                ..Default::default()
+            },
+        )
+    };
+    let r = h.write(S1, multi(vec![mcreate_auth("/m1"), mcreate_auth("/m2")]));
+    assert_eq!(r.reply, err(ErrorCode::BadArguments));
+    assert!(
+        h.tree.get_acl("/m1").is_none(),
+        "nothing of the multi applied"
+    );
+    // The prep forgot the refused multi's changes: /m1 can be created now.
+    assert!(matches!(
+        h.create_as(S1, "/m1", 0, auth_acl.clone()),
+        TxnReply::Created { .. }
+    ));
+    // A fourth id of 4 KB: one ACL past the bound, create and setACL refused.
+    big.add_auth(
+        "digest",
+        format!("v{}:pw", "y".repeat(4000)).as_bytes(),
+        None,
+    )
+    .unwrap();
+    h.auth = big;
+    let refused = h.prepare(S1, create_req(1, "/big", 0, auth_acl.clone()));
+    assert!(matches!(refused.txn, Txn::Error(_)), "{:?}", refused.txn);
+    assert_eq!(h.apply(&refused).reply, err(ErrorCode::BadArguments));
+    let r = h.write(
+        S1,
+        WriteRequest::SetAcl(SetAclRequest {
+            path: "/ok".into(),
+            acl: auth_acl,
+            version: -1,
+        }),
+    );
+    assert_eq!(r.reply, err(ErrorCode::BadArguments));
+    assert_eq!(h.tree.get_acl("/ok").unwrap().0.len(), 3);
+}
