@@ -521,3 +521,78 @@ async fn barrier_set_remove_and_queue_len_ride_out_lost_answers() {
         "set, raised, remove, lowered, len"
     );
 }
+
+/// A double barrier of 2 with a third participant that enters while the barrier is open
+/// (the ready flag is up: its `enter` returns at once, it is in this round). The lowest
+/// participant's leave, begun before the third's node was made, must wait for it too.
+/// The first fix of the late-leaver deadlock (`6136242`: wait only for nodes made before
+/// the leave began) returned here while the third was inside (found by a review).
+#[tokio::test]
+async fn double_barrier_leave_waits_for_a_participant_that_entered_while_open() {
+    let hosts = hosts_or_start();
+    let admin = common::connect(&hosts).await;
+    let root = common::test_root(&admin, "blipsame").await;
+    let path = format!("{root}/b");
+    let z1 = common::connect(&hosts).await;
+    let z2 = common::connect(&hosts).await;
+    let z3 = common::connect(&hosts).await;
+    let p1 = Arc::new(DoubleBarrier::new(z1.clone(), &path, 2).unwrap());
+    let p2 = Arc::new(DoubleBarrier::new(z2.clone(), &path, 2).unwrap());
+    let p3 = Arc::new(DoubleBarrier::new(z3.clone(), &path, 2).unwrap());
+    let e1 = {
+        let p1 = p1.clone();
+        tokio::spawn(async move { p1.enter(Some(WAIT)).await })
+    };
+    assert_eq!(p2.enter(Some(WAIT)).await, Ok(true));
+    assert_eq!(e1.await.unwrap(), Ok(true));
+    // Which of the two has the lowest node.
+    let mut members = common::children(&admin, &path).await;
+    members.retain(|n| n != "ready");
+    members.sort();
+    let lowest_owner = admin
+        .exists(&format!("{path}/{}", members[0]))
+        .await
+        .unwrap()
+        .unwrap()
+        .ephemeral_owner;
+    let (low, high) = if lowest_owner == z1.session_id() {
+        (p1.clone(), p2.clone())
+    } else {
+        (p2.clone(), p1.clone())
+    };
+    // The lowest leaves first: it waits for the highest.
+    let low_leave = {
+        let low = low.clone();
+        tokio::spawn(async move { low.leave(Some(WAIT)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!low_leave.is_finished(), "low waits for high");
+    // A third participant enters: the barrier is open (ready is there), it passes.
+    assert_eq!(
+        p3.enter(Some(WAIT)).await,
+        Ok(true),
+        "p3 entered this round"
+    );
+    // The highest of the first two leaves.
+    let high_leave = {
+        let high = high.clone();
+        tokio::spawn(async move { high.leave(Some(WAIT)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let low_done = low_leave.is_finished();
+    let inside = common::children(&admin, &path).await;
+    eprintln!("low leave finished: {low_done}; nodes now: {inside:?}");
+    // Let everything finish.
+    let r3 = p3.leave(Some(WAIT)).await;
+    let rl = timeout(WAIT, low_leave).await.unwrap().unwrap();
+    let rh = timeout(WAIT, high_leave).await.unwrap().unwrap();
+    eprintln!("leaves: low {rl:?}, high {rh:?}, p3 {r3:?}");
+    for z in [z1, z2, z3] {
+        z.close().await.ok();
+    }
+    common::delete_all(&admin, &root).await;
+    assert!(
+        !low_done,
+        "low's leave returned while p3 (entered, not left) was still inside: {inside:?}"
+    );
+}

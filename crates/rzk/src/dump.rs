@@ -686,7 +686,9 @@ impl TreeShape {
         // The root is stored as `""`; a `/` is the root too for the server.
         let path = if path == "/" { "" } else { path };
         let shown = shown_path(path);
-        if acl != rzk_server::tree::OPEN_ACL_INDEX && !self.acls.contains(&acl) {
+        // A node holds its ACL index in 32 bits (the server's `Node::acl_fits`).
+        let fits = i32::try_from(acl).is_ok();
+        if !fits || (acl != rzk_server::tree::OPEN_ACL_INDEX && !self.acls.contains(&acl)) {
             return Err(BuildError::UnknownAcl(shown.to_owned(), acl));
         }
         if path.is_empty() {
@@ -1017,6 +1019,13 @@ mod tests {
         let i = at("/app");
         c.nodes[i].acl = 99;
         cases.push(("acl", c, BuildError::UnknownAcl("/app".into(), 99)));
+        // In the cache, but no node can hold an index past 32 bits (a review of the
+        // first version of this check, which let it through).
+        let mut c = base.clone();
+        let wide = 1i64 << 31;
+        c.acls.push((wide, c.acls[0].1.clone()));
+        c.nodes[i].acl = wide;
+        cases.push(("wide acl", c, BuildError::UnknownAcl("/app".into(), wide)));
         for (name, contents, want) in cases {
             assert_eq!(server_says(&contents), want, "{name}: the server's reason");
             let dir = tempfile::tempdir().unwrap();

@@ -12,8 +12,9 @@
 //! (the node's name is ours alone, so finding it there means the first one happened);
 //! every other step (listing, watch, the ready flag's create, deletes) is repeated
 //! after a short disconnection too, so CONNECTIONLOSS means the connection stayed away.
-//! A leaver waits only for the participants listed when its leave began: a node made
-//! after that is a later round's, whose participant waits in `enter` for this one.
+//! A leaver whose node is gone waits, once the ready flag is down, only for nodes made
+//! before its leave began: a node made after that is the next round's, whose
+//! participant may wait in `enter` for this one.
 
 use std::time::Duration;
 
@@ -112,6 +113,13 @@ impl DoubleBarrier {
             stat,
             HeldWatch::new(&self.client, path, WatcherType::Data, w),
         ))
+    }
+
+    /// Whether the ready flag is down (repeated across reconnects).
+    async fn flag_is_down(&self, deadline: Option<Instant>) -> Result<bool> {
+        let flag =
+            across_reconnects(&self.client, deadline, || self.client.exists(&self.ready)).await?;
+        Ok(flag.is_none())
     }
 
     /// Deletes `path` (a node of ours, or the ready flag), NoNode counting as done,
@@ -233,16 +241,19 @@ impl DoubleBarrier {
     pub async fn leave(&self, max: Option<Duration>) -> Result<bool> {
         let deadline = max.map(|d| Instant::now() + d);
         let our_name = rzk_proto::path::basename(&self.ours).to_owned();
-        // The participants we wait for are those listed when our leave began: a node
-        // created after that (`czxid` above the listing's `pzxid`) belongs to a later
-        // round, whose participant (one that left before us and entered again, maybe
-        // with the same value and so the same name) waits in `enter` for us. Waiting
-        // for it would deadlock both rounds (found by a break-it review in session 56).
-        let (first, listed_at) = self.members_with_stat(deadline).await?;
-        let mut ours_to_wait_for: Vec<String> = first;
+        // Every node of our round is waited for, also one that entered after our leave
+        // began while the ready flag was still up (it passed `enter` at once). Once our
+        // node is gone and the flag is down, a node created after our first listing
+        // (`czxid` above its `pzxid`) belongs to the next round: its participant (one
+        // that left before us and entered again, maybe with the same value and so the
+        // same name) may wait in `enter` for us, and waiting for it would stall both
+        // rounds (found by a break-it review in session 56, and the first fix's
+        // same-round case by a second).
+        let (_, listed_at) = self.members_with_stat(deadline).await?;
+        let mut next_round: Vec<String> = Vec::new();
         loop {
             let mut members = self.members(deadline).await?;
-            members.retain(|n| ours_to_wait_for.contains(n));
+            members.retain(|n| !next_round.contains(n));
             let present = members.contains(&our_name);
             if members.is_empty() || (members.len() == 1 && present) {
                 self.delete_quietly(&self.ours, deadline).await?;
@@ -253,6 +264,9 @@ impl DoubleBarrier {
                 }
                 return Ok(true);
             }
+            // Looked at after the listing: a node listed while the flag was up is of
+            // our round, whatever the flag is now.
+            let flag_down = !present && self.flag_is_down(deadline).await?;
             let lowest = &members[0];
             let highest = &members[members.len() - 1];
             let watch_name = if present && *lowest == our_name {
@@ -269,9 +283,8 @@ impl DoubleBarrier {
                 // Gone already: the exists left a watch for its creation, which never
                 // comes (the name was a participant's uuid); `w` takes it off as it drops.
                 None => continue,
-                // Made again since our leave began (a later round's): not waited for.
-                Some(st) if st.czxid > listed_at => {
-                    ours_to_wait_for.retain(|n| *n != watch_name);
+                Some(st) if flag_down && st.czxid > listed_at => {
+                    next_round.push(watch_name);
                     continue;
                 }
                 Some(_) => {}

@@ -35,6 +35,10 @@ pub enum EpochFileError {
     /// would wait for a writer for ever, a device would never end.
     #[error("{} is {kind}, not a regular file: an epoch file holds one decimal number", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
+    /// A first line longer than [`EPOCH_FILE_READ_MAX`] bytes: no number rzk or
+    /// ZooKeeper writes (read in part, leading zeros would give another number).
+    #[error("{}: the first line is longer than {} bytes, not an epoch number", path.display(), EPOCH_FILE_READ_MAX)]
+    LineTooLong { path: PathBuf },
 }
 
 /// How much of an epoch file is read: its first line is a number of at most 10 digits
@@ -66,8 +70,16 @@ pub fn read(version_dir: &Path, kind: EpochKind) -> Result<Option<u32>, EpochFil
         return Err(EpochFileError::NotAFile { path, kind });
     }
     let mut bytes = Vec::new();
-    if let Err(source) = f.take(EPOCH_FILE_READ_MAX).read_to_end(&mut bytes) {
+    // One byte past the bound tells a longer first line from one that fits.
+    if let Err(source) = f.take(EPOCH_FILE_READ_MAX + 1).read_to_end(&mut bytes) {
         return Err(EpochFileError::Io { path, source });
+    }
+    let first_line_ends = bytes
+        .iter()
+        .take(EPOCH_FILE_READ_MAX as usize)
+        .any(|b| matches!(b, b'\n' | b'\r'));
+    if bytes.len() as u64 > EPOCH_FILE_READ_MAX && !first_line_ends {
+        return Err(EpochFileError::LineTooLong { path });
     }
     let text = String::from_utf8_lossy(&bytes);
     // ZooKeeper reads the first line (`readLine`: up to \n, \r or \r\n) and parses it
@@ -142,6 +154,16 @@ mod tests {
         // A first line followed by anything, also bytes that are no UTF-8.
         fs::write(d.path().join("acceptedEpoch"), b"5\n\xff\xfe").unwrap();
         assert_eq!(read(d.path(), EpochKind::Accepted).unwrap(), Some(5));
+        // Leading zeros up to the bound read whole; past it the line is refused, not
+        // read in part as another number (a review: 4,095 zeros and "12" gave 1).
+        let padded = |zeros: usize| format!("{}12\n", "0".repeat(zeros));
+        fs::write(d.path().join("acceptedEpoch"), padded(4000)).unwrap();
+        assert_eq!(read(d.path(), EpochKind::Accepted).unwrap(), Some(12));
+        fs::write(d.path().join("acceptedEpoch"), padded(4095)).unwrap();
+        assert!(matches!(
+            read(d.path(), EpochKind::Accepted),
+            Err(EpochFileError::LineTooLong { .. })
+        ));
     }
 
     /// A FIFO, a device or a directory in an epoch file's place is refused at once,
