@@ -842,6 +842,9 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::AuthFailed`]: the server refused; this ends the session (state `AuthFailed`).
+    /// [`Error::ConnectionLoss`]: not answered on this connection; the credentials are
+    /// kept all the same and sent with the next one (as Java's `addAuthInfo` keeps them
+    /// in any state), and giving them again does not send them twice.
     ///
     /// The errors listed on [`Client`] too.
     pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {

@@ -491,3 +491,31 @@ async fn a_call_is_ordered_when_first_polled() {
     zk.close().await.unwrap();
     common::delete_all(&direct, &root).await;
 }
+
+/// Credentials given while the session is reconnecting are kept for the connection that
+/// comes back, as the Java client's `addAuthInfo` keeps them in any state; before
+/// session 56 `add_auth` answered CONNECTIONLOSS and forgot them (found by a review).
+/// Given again after that CONNECTIONLOSS, they are not sent twice.
+#[tokio::test]
+async fn credentials_given_while_reconnecting_are_sent_when_connected() {
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "authlate").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = common::via_proxy(&proxy, Duration::from_secs(20)).await;
+    proxy.block(true);
+    proxy.cut();
+    common::wait_state(&zk, SessionState::Disconnected, Duration::from_secs(20)).await;
+    let first = zk.add_auth("digest", b"late:pw").await;
+    let again = zk.add_auth("digest", b"late:pw").await;
+    proxy.block(false);
+    common::wait_state(&zk, SessionState::Connected, Duration::from_secs(20)).await;
+    let who = zk.whoami().await.unwrap();
+    zk.close().await.ok();
+    common::delete_all(&direct, &root).await;
+    let lates = who.iter().filter(|c| c.user == "late").count();
+    assert_eq!(
+        lates, 1,
+        "add_auth while reconnecting ({first:?}, then {again:?}): whoami {who:?}"
+    );
+}

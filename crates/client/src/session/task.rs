@@ -557,7 +557,7 @@ impl SessionTask {
                 auth,
                 reply,
             } => {
-                self.auths.push((scheme.clone(), auth.clone()));
+                remember_auth(&mut self.auths, scheme.clone(), auth.clone());
                 let pkt = AuthPacket {
                     auth_type: 0,
                     scheme,
@@ -687,13 +687,24 @@ impl SessionTask {
         }
     }
 
-    fn fail_command(c: Command, err: &Error) -> bool {
+    /// Fails a command that cannot be sent. `keep_auth`: the session lives on (it is
+    /// reconnecting), so credentials given meanwhile are kept for the next connection,
+    /// as the Java client's `addAuthInfo` keeps them in any state; the caller still
+    /// hears CONNECTIONLOSS (the server has not checked them yet).
+    fn fail_command(c: Command, err: &Error, keep_auth: Option<&mut Vec<(String, Bytes)>>) -> bool {
         match c {
             Command::Request(r) | Command::RemoveUnusedWatch(r) => {
                 let _ = r.reply.send(Err(err.clone()));
                 false
             }
-            Command::AddAuth { reply, .. } => {
+            Command::AddAuth {
+                scheme,
+                auth,
+                reply,
+            } => {
+                if let Some(auths) = keep_auth {
+                    remember_auth(auths, scheme, auth);
+                }
                 let _ = reply.send(Err(err.clone()));
                 false
             }
@@ -716,7 +727,7 @@ impl SessionTask {
         loop {
             match self.rx.try_recv() {
                 Ok(c) => {
-                    if Self::fail_command(c, &Error::ConnectionLoss) {
+                    if Self::fail_command(c, &Error::ConnectionLoss, Some(&mut self.auths)) {
                         self.closing = true;
                     }
                 }
@@ -736,7 +747,7 @@ impl SessionTask {
                 _ = sleep_until(until) => return,
                 c = self.rx.recv() => match c {
                     None => { self.rx_closed = true; return; }
-                    Some(c) => if Self::fail_command(c, &Error::ConnectionLoss) { self.closing = true; return; },
+                    Some(c) => if Self::fail_command(c, &Error::ConnectionLoss, Some(&mut self.auths)) { self.closing = true; return; },
                 },
             }
         }
@@ -771,12 +782,20 @@ impl SessionTask {
         self.watches.fail_all(state);
         self.rx.close();
         while let Ok(c) = self.rx.try_recv() {
-            Self::fail_command(c, &err);
+            Self::fail_command(c, &err, None);
         }
         tracing::debug!(
             session = format_args!("0x{:x}", self.session_id),
             ?state,
             "session ended"
         );
+    }
+}
+
+/// Adds credentials to those sent at every (re)connect, once: the same credentials
+/// given again (a retry after a CONNECTIONLOSS that kept them) are not sent twice.
+fn remember_auth(auths: &mut Vec<(String, Bytes)>, scheme: String, auth: Bytes) {
+    if !auths.iter().any(|(s, a)| *s == scheme && *a == auth) {
+        auths.push((scheme, auth));
     }
 }
