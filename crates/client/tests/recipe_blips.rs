@@ -234,25 +234,8 @@ async fn semaphore_exclusion_under_flapping() {
             }));
         }
     }
-    let cutter = {
-        let (proxies, stop) = (proxies.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut i = 0usize;
-            while !stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(60 + (i % 7) as u64 * 13)).await;
-                proxies[i % proxies.len()].cut();
-                i += 1;
-            }
-            i
-        })
-    };
-    let mut errors = 0;
-    for t in tasks {
-        errors += timeout(Duration::from_secs(180), t)
-            .await
-            .expect("contenders finish")
-            .unwrap();
-    }
+    let cutter = common::spawn_cutter(proxies.clone(), stop.clone(), 60, 7, 13);
+    let errors = common::sum_failures(tasks, Duration::from_secs(180), "contenders").await;
     stop.store(true, Ordering::SeqCst);
     let cuts = cutter.await.unwrap();
     eprintln!("semaphore flapping: {cuts} cuts, {errors} failed acquires");
@@ -347,25 +330,8 @@ async fn queue_flapping_delivers_each_item_to_one_holder_at_a_time() {
             }));
         }
     }
-    let cutter = {
-        let (proxies, stop) = (proxies.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut i = 0usize;
-            while !stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(50 + (i % 7) as u64 * 11)).await;
-                proxies[i % proxies.len()].cut();
-                i += 1;
-            }
-            i
-        })
-    };
-    let mut errors = 0;
-    for t in tasks {
-        errors += timeout(Duration::from_secs(240), t)
-            .await
-            .expect("consumers finish")
-            .unwrap();
-    }
+    let cutter = common::spawn_cutter(proxies.clone(), stop.clone(), 50, 7, 11);
+    let errors = common::sum_failures(tasks, Duration::from_secs(240), "consumers").await;
     stop.store(true, Ordering::SeqCst);
     let cuts = cutter.await.unwrap();
     let acked = acked.lock().unwrap().clone();

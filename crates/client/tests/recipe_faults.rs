@@ -490,25 +490,8 @@ async fn flapping_connections_never_break_exclusion_or_leak_nodes() {
             errors
         }));
     }
-    let cutter = {
-        let (proxies, stop) = (proxies.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut i = 0usize;
-            while !stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(70 + (i % 5) as u64 * 17)).await;
-                proxies[i % proxies.len()].cut();
-                i += 1;
-            }
-            i
-        })
-    };
-    let mut errors = 0;
-    for t in tasks {
-        errors += timeout(Duration::from_secs(120), t)
-            .await
-            .expect("contenders finish")
-            .unwrap();
-    }
+    let cutter = common::spawn_cutter(proxies.clone(), stop.clone(), 70, 5, 17);
+    let errors = common::sum_failures(tasks, Duration::from_secs(120), "contenders").await;
     stop.store(true, Ordering::SeqCst);
     let cuts = cutter.await.unwrap();
     eprintln!("flapping: {cuts} cuts, {errors} failed acquires");

@@ -109,3 +109,44 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Cuts the connection of `proxies[i % n]` again and again until `stop` is set, pausing
+/// `base_ms + (i % spread) * step_ms` before the i-th cut (flapping connections);
+/// the task answers how many cuts it made.
+pub fn spawn_cutter(
+    proxies: Vec<std::sync::Arc<Proxy>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    base_ms: u64,
+    spread: usize,
+    step_ms: u64,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut i = 0usize;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(
+                base_ms + (i % spread) as u64 * step_ms,
+            ))
+            .await;
+            proxies[i % proxies.len()].cut();
+            i += 1;
+        }
+        i
+    })
+}
+
+/// Waits for every task (each within `within`, else panics naming `what`) and sums the
+/// failures they counted.
+pub async fn sum_failures(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    within: Duration,
+    what: &str,
+) -> usize {
+    let mut failures = 0;
+    for t in tasks {
+        failures += tokio::time::timeout(within, t)
+            .await
+            .unwrap_or_else(|_| panic!("{what} finish"))
+            .unwrap();
+    }
+    failures
+}
