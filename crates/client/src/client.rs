@@ -137,7 +137,10 @@ struct Inner {
 /// Every operation may fail with:
 /// * [`Error::InvalidPath`] / [`Error::InvalidArgument`]: rejected before sending;
 /// * [`Error::ConnectionLoss`]: the connection broke before the reply arrived (the
-///   operation may or may not have been applied; the session reconnects by itself);
+///   operation may or may not have been applied; the session reconnects by itself), or
+///   the call was made while disconnected and the next connect attempt failed too (a
+///   call made while the client waits between attempts is kept for the next one, as in
+///   the Java client);
 /// * [`Error::SessionExpired`], [`Error::AuthFailed`], [`Error::Closed`]: the session
 ///   has ended; every later call fails the same way;
 /// * [`Error::NoAuth`]: the node's ACL does not allow the operation for this session's

@@ -519,3 +519,89 @@ async fn credentials_given_while_reconnecting_are_sent_when_connected() {
         "add_auth while reconnecting ({first:?}, then {again:?}): whoami {who:?}"
     );
 }
+
+/// Waits until the client's next connect attempt through `proxy` (blocked) was refused,
+/// then a little more: the client is then in its reconnect backoff (50-1,000 ms, every
+/// host having failed once).
+async fn in_backoff(proxy: &Proxy) {
+    let n = proxy.refused();
+    timeout(WAIT, proxy.refused_past(n))
+        .await
+        .expect("no connect attempt reached the blocked proxy");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+/// A call made while the client waits between connect attempts is kept for the next
+/// attempt (as the Java client keeps its outgoing queue through that pause) and
+/// answered once it connects, in the order calls were made.
+#[tokio::test]
+async fn calls_made_during_the_reconnect_backoff_are_sent_when_connected() {
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "backoff").await;
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = common::via_proxy(&proxy, Duration::from_secs(20)).await;
+    proxy.block(true);
+    proxy.cut();
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
+    in_backoff(&proxy).await;
+    let a = format!("{root}/a");
+    let (za, zb) = (zk.clone(), zk.clone());
+    let (pa, pb) = (a.clone(), a.clone());
+    let first = tokio::spawn(async move {
+        za.create(&pa, b"", &open_acl_unsafe(), CreateMode::Persistent)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let second = tokio::spawn(async move { zb.set_data(&pb, b"x", None).await });
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    proxy.block(false);
+    let first = timeout(WAIT, first).await.expect("create hung").unwrap();
+    let second = timeout(WAIT, second).await.expect("setData hung").unwrap();
+    let read = direct.get_data(&a).await;
+    zk.close().await.ok();
+    common::delete_all(&direct, &root).await;
+    assert!(
+        first.is_ok() && second.is_ok(),
+        "calls made during the backoff: create {first:?}, then setData {second:?}"
+    );
+    assert_eq!(
+        read.unwrap().0,
+        b"x".to_vec(),
+        "setData applied after the create"
+    );
+}
+
+/// Calls kept through the backoff fail with CONNECTIONLOSS when the next attempt fails
+/// too, and when the client is closed during the backoff; none waits for ever.
+#[tokio::test]
+async fn calls_kept_through_the_backoff_fail_when_the_next_attempt_fails_or_on_close() {
+    let hosts = hosts_or_start();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = common::via_proxy(&proxy, Duration::from_secs(20)).await;
+    proxy.block(true);
+    proxy.cut();
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
+    in_backoff(&proxy).await;
+    let z = zk.clone();
+    let call = tokio::spawn(async move { z.exists("/").await });
+    let r = timeout(WAIT, call).await.expect("kept call hung").unwrap();
+    assert!(
+        matches!(r, Err(Error::ConnectionLoss)),
+        "a kept call whose next attempt failed: {r:?}"
+    );
+    in_backoff(&proxy).await;
+    let z = zk.clone();
+    let call = tokio::spawn(async move { z.exists("/").await });
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let closed = timeout(WAIT, zk.close()).await.expect("close hung");
+    let r = timeout(WAIT, call).await.expect("kept call hung").unwrap();
+    assert!(
+        matches!(r, Err(Error::ConnectionLoss)),
+        "a kept call when the client closed: {r:?}"
+    );
+    assert!(
+        matches!(closed, Err(Error::ConnectionLoss)),
+        "close while disconnected: {closed:?}"
+    );
+}

@@ -100,6 +100,11 @@ pub(crate) struct SessionTask {
     host_idx: usize,
     pending: VecDeque<Pending>,
     pending_auth: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    /// Commands taken from the channel during a reconnect backoff: sent first on the
+    /// next connection, or failed with CONNECTIONLOSS if that attempt fails (the Java
+    /// client's `outgoingQueue` keeps packets through `startConnect`'s sleep the same
+    /// way, and its `cleanup` fails them when an attempt fails).
+    held: VecDeque<Command>,
     close_waiters: Vec<oneshot::Sender<Result<()>>>,
     /// The server answered our closeSession (the session is closed there, ephemerals
     /// deleted); otherwise a close ends only this client.
@@ -134,6 +139,7 @@ impl SessionTask {
             host_idx: 0,
             pending: VecDeque::new(),
             pending_auth: VecDeque::new(),
+            held: VecDeque::new(),
             close_waiters: Vec::new(),
             close_answered: false,
             closing: false,
@@ -358,6 +364,10 @@ impl SessionTask {
         }
         self.put_set_watches(&mut conn.outbuf);
         self.watches.notify_state(*self.state_tx.borrow());
+        // Requests made during the backoff go first, in the order they were made.
+        while let Some(c) = self.held.pop_front() {
+            self.on_command(c, &mut conn.outbuf);
+        }
         let read_timeout = Duration::from_millis((self.negotiated_ms.max(1) as u64) * 2 / 3);
         let ping_every = (read_timeout / 2).min(MAX_PING_INTERVAL);
         // One timer for the connection's life, moved to the next ping or deadline each
@@ -724,6 +734,11 @@ impl SessionTask {
     /// After a failed connect attempt, fail queued requests with ConnectionLoss (as the
     /// Java client does). Returns true if a close was requested.
     fn fail_queued(&mut self) -> bool {
+        while let Some(c) = self.held.pop_front() {
+            if Self::fail_command(c, &Error::ConnectionLoss, Some(&mut self.auths)) {
+                self.closing = true;
+            }
+        }
         loop {
             match self.rx.try_recv() {
                 Ok(c) => {
@@ -740,6 +755,9 @@ impl SessionTask {
         }
     }
 
+    /// Waits `d` before the next connect attempt. Commands made meanwhile are held for
+    /// that attempt ([`SessionTask::held`]); a close ends the wait, failing what was held
+    /// with CONNECTIONLOSS (the session lives on the server until it expires).
     async fn backoff(&mut self, d: Duration) {
         let until = Instant::now() + d;
         loop {
@@ -747,7 +765,21 @@ impl SessionTask {
                 _ = sleep_until(until) => return,
                 c = self.rx.recv() => match c {
                     None => { self.rx_closed = true; return; }
-                    Some(c) => if Self::fail_command(c, &Error::ConnectionLoss, Some(&mut self.auths)) { self.closing = true; return; },
+                    Some(c @ Command::Close { .. }) => {
+                        for h in std::mem::take(&mut self.held) {
+                            Self::fail_command(h, &Error::ConnectionLoss, Some(&mut self.auths));
+                        }
+                        Self::fail_command(c, &Error::ConnectionLoss, None);
+                        self.closing = true;
+                        return;
+                    }
+                    Some(c) => {
+                        if self.held.len() >= MAX_PENDING {
+                            Self::fail_command(c, &Error::ConnectionLoss, Some(&mut self.auths));
+                        } else {
+                            self.held.push_back(c);
+                        }
+                    }
                 },
             }
         }
@@ -778,6 +810,9 @@ impl SessionTask {
             } else {
                 Ok(())
             });
+        }
+        for c in std::mem::take(&mut self.held) {
+            Self::fail_command(c, &err, None);
         }
         self.watches.fail_all(state);
         self.rx.close();

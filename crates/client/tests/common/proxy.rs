@@ -5,7 +5,7 @@
 //! once the client sends a chosen request (its answer is delayed until released).
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 pub struct Proxy {
     pub addr: String,
     blocked: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
     muted: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
     trigger: Trigger,
@@ -99,6 +100,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr").to_string();
         let blocked = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
         let muted = Arc::new(AtomicBool::new(false));
         let frozen = Arc::new(AtomicBool::new(false));
         let trigger: Trigger = Arc::default();
@@ -107,6 +109,7 @@ impl Proxy {
         let (generation, gen_rx) = watch::channel(0u64);
         let target = target.to_string();
         let b = blocked.clone();
+        let r = refused.clone();
         let m = muted.clone();
         let f = frozen.clone();
         let t = trigger.clone();
@@ -115,6 +118,7 @@ impl Proxy {
             while let Ok((inbound, _)) = listener.accept().await {
                 if b.load(Ordering::SeqCst) {
                     drop(inbound);
+                    r.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 let target = target.clone();
@@ -166,6 +170,7 @@ impl Proxy {
         Proxy {
             addr,
             blocked,
+            refused,
             muted,
             frozen,
             trigger,
@@ -208,6 +213,18 @@ impl Proxy {
     /// While blocked, new connections are accepted and closed at once.
     pub fn block(&self, yes: bool) {
         self.blocked.store(yes, Ordering::SeqCst);
+    }
+
+    /// How many connections were refused while blocked.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once more than `n` connections were refused.
+    pub async fn refused_past(&self, n: u64) {
+        while self.refused() <= n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// While muted, live and new connections stay open and what the client sends
