@@ -10,6 +10,7 @@ use crate::auth::check_perm;
 use crate::net::peer::wire::{encode_snapshot, ReceivedSnapshot};
 use crate::node::clients::ConnMsg;
 use crate::node::jobs::{Job, JobKind, Origin};
+use crate::node::lifecycle::CriticalThread;
 use crate::node::shared::Shared;
 use crate::node::Event;
 use crate::prep::WriteRequest;
@@ -77,7 +78,10 @@ impl Applier {
         let (tx, rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-apply".into())
-            .spawn(move || run(&shared, &mut writer, &rx, &events, &want_applied))?;
+            .spawn(move || {
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-apply");
+                run(&shared, &mut writer, &rx, &events, &want_applied)
+            })?;
         Ok(Applier {
             tx,
             thread: Some(thread),

@@ -16,6 +16,7 @@
 
 use crate::node::apply::ApplyMsg;
 use crate::node::jobs::Job;
+use crate::node::lifecycle::CriticalThread;
 use crate::node::shared::Shared;
 use crate::node::snapshots::Snapshotter;
 use crate::node::Event;
@@ -118,7 +119,11 @@ impl DiskQueue {
         };
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-disk".into())
-            .spawn(move || w.run(rx))?;
+            .spawn(move || {
+                let shared = w.shared.clone();
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-disk");
+                w.run(rx)
+            })?;
         Ok(DiskQueue {
             tx,
             thread: Some(thread),

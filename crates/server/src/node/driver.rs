@@ -29,7 +29,7 @@ use crate::net::peer::learner_net::{self, LinkTx, Outbound};
 use crate::net::peer::wire::ReceivedSnapshot;
 use crate::node::clients::ConnMsg;
 use crate::node::jobs::{Job, JobKind, Origin};
-use crate::node::lifecycle::WakeClock;
+use crate::node::lifecycle::{CriticalThread, WakeClock};
 use crate::node::looking::{self, LookingReport};
 use crate::node::peers::Peers;
 use crate::node::shared::Shared;
@@ -274,6 +274,7 @@ impl QuorumRuntime {
         let thread = std::thread::Builder::new()
             .name("rzk-quorum".into())
             .spawn(move || {
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum");
                 // Only timing depends on it; a refusal is logged there.
                 let _ = super::sched::batch_policy_for_current_thread();
                 let local = match tokio::runtime::Builder::new_current_thread()

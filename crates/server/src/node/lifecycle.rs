@@ -77,6 +77,39 @@ impl Lifecycle {
     }
 }
 
+/// Held by a thread the server cannot serve without (the quorum driver, the disk
+/// writer, the applier) for as long as it runs. If the thread unwinds from a panic, the
+/// guard's drop records a fatal error ([`Lifecycle::fail`]), so the server stops (the
+/// `rzk server` process exits with status 1, naming the thread) instead of living on
+/// without it, answering `ruok` and `srvr` while it refuses every session. ZooKeeper's
+/// critical threads (`ZooKeeperCriticalThread.handleException`) stop the server the
+/// same way.
+#[derive(Debug)]
+pub struct CriticalThread<'a> {
+    lifecycle: &'a Lifecycle,
+    name: &'static str,
+}
+
+impl<'a> CriticalThread<'a> {
+    /// Guards the current thread, called `name` in the fatal error.
+    pub fn new(lifecycle: &'a Lifecycle, name: &'static str) -> CriticalThread<'a> {
+        CriticalThread { lifecycle, name }
+    }
+}
+
+impl Drop for CriticalThread<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                thread = self.name,
+                "a critical thread panicked; stopping the server"
+            );
+            self.lifecycle
+                .fail(format!("the {} thread panicked", self.name));
+        }
+    }
+}
+
 /// The server's clocks: a monotonic one for session expiry and uptime (ms since start)
 /// and the wall-clock time it started, to print monotonic times as dates.
 #[derive(Debug)]
@@ -162,4 +195,38 @@ pub fn wall_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A guarded thread that panics fails the server (which then stops: `rzk server`
+    /// exits on a fatal error); one that returns does not.
+    #[test]
+    fn a_critical_thread_that_panics_fails_the_server() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let l = lifecycle.clone();
+        let ended = std::thread::spawn(move || {
+            let _critical = CriticalThread::new(&l, "rzk-quorum");
+        })
+        .join();
+        assert!(ended.is_ok());
+        assert_eq!(lifecycle.fatal_error(), None);
+        assert!(!lifecycle.is_shutting_down());
+        let l = lifecycle.clone();
+        let ended = std::thread::spawn(move || {
+            let _critical = CriticalThread::new(&l, "rzk-quorum-apply");
+            panic!("an invariant broke");
+        })
+        .join();
+        assert!(ended.is_err());
+        assert_eq!(
+            lifecycle.fatal_error().as_deref(),
+            Some("the rzk-quorum-apply thread panicked")
+        );
+        assert!(lifecycle.is_shutting_down());
+        assert!(*lifecycle.subscribe().borrow());
+    }
 }

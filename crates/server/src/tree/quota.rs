@@ -361,7 +361,8 @@ impl DataTree {
     /// Quota limits and usage summed by top-level namespace (`app` of `/app/x`), as
     /// ZooKeeper's `QuotaMetricsUtils` reports them (`zk_<ns>_quota_*_per_namespace`):
     /// every limits / stats node at a leaf of `/zookeeper/quota` counts, a hard limit
-    /// in place of the soft one when set.
+    /// in place of the soft one when set. Sums wrap as Java's `long` does (the nodes are
+    /// client-writable).
     pub fn quota_usage_by_namespace(&self) -> BTreeMap<String, QuotaUsage> {
         let mut out: BTreeMap<String, QuotaUsage> = BTreeMap::new();
         let mut stack = vec![String::from(QUOTA_ROOT)];
@@ -391,11 +392,15 @@ impl DataTree {
             let e = out.entry(ns.to_owned()).or_default();
             let pick = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
             if limits {
-                e.count_limit += pick(st.count_hard_limit(), st.count());
-                e.bytes_limit += pick(st.byte_hard_limit(), st.bytes());
+                e.count_limit = e
+                    .count_limit
+                    .wrapping_add(pick(st.count_hard_limit(), st.count()));
+                e.bytes_limit = e
+                    .bytes_limit
+                    .wrapping_add(pick(st.byte_hard_limit(), st.bytes()));
             } else {
-                e.count_usage += st.count();
-                e.bytes_usage += st.bytes();
+                e.count_usage = e.count_usage.wrapping_add(st.count());
+                e.bytes_usage = e.bytes_usage.wrapping_add(st.bytes());
             }
         }
         out
@@ -405,7 +410,9 @@ impl DataTree {
     /// `new_len` bytes, against the committed tree (ZooKeeper's
     /// `ZooKeeperServer.checkQuota`): the limits the write would cross, count before
     /// bytes. Each compares against the hard limit when one is set, else the soft one;
-    /// as in ZooKeeper, nothing after a crossed hard limit is looked at. Errors: the
+    /// as in ZooKeeper, nothing after a crossed hard limit is looked at. Sums wrap as
+    /// Java's `long` does (the stats node is a client-writable znode, so its values can
+    /// be anything). Errors: the
     /// quota root's limits node, or its stats node when a limit applies, does not parse.
     pub fn check_quota(
         &self,
@@ -450,14 +457,14 @@ impl DataTree {
             (
                 check_count,
                 COUNT,
-                current.count() + count_diff,
+                current.count().wrapping_add(count_diff),
                 limits.count(),
                 limits.count_hard_limit(),
             ),
             (
                 check_bytes,
                 BYTES,
-                current.bytes() + bytes_diff,
+                current.bytes().wrapping_add(bytes_diff),
                 limits.bytes(),
                 limits.byte_hard_limit(),
             ),

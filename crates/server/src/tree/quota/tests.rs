@@ -346,3 +346,42 @@ fn usage_by_namespace_as_zookeepers_mntr() {
         }
     );
 }
+
+/// The stats and limits nodes are znodes any client allowed to write them can set to
+/// anything: sums of their values wrap as Java's `long` does (ZooKeeper 3.8 answers a
+/// create under `count=9223372036854775807` with OK and stats `count=-9223372036854775808`)
+/// instead of panicking the quorum thread (debug builds checked the overflow; a
+/// break-it review, session 57).
+#[test]
+fn quota_sums_of_client_written_values_wrap_as_java() {
+    let mut t = T::new();
+    t.create("/ov", "");
+    t.setquota("/ov", "count=5,bytes=-1");
+    t.set(
+        &stat_path("/ov"),
+        "count=9223372036854775807,bytes=9223372036854775807",
+    );
+    assert!(t.tree.check_quota_ok("/ov/x", None, 3).is_empty());
+    assert!(t.tree.check_quota_ok("/ov", Some(0), 3).is_empty());
+    t.create("/ov/x", "abc");
+    assert_eq!(
+        t.data(&stat_path("/ov")),
+        "count=-9223372036854775808,bytes=-9223372036854775806"
+    );
+    t.create("/ov2", "");
+    t.create("/ov2/a", "");
+    t.create("/ov2/b", "");
+    t.setquota(
+        "/ov2/a",
+        "count=9223372036854775807,bytes=9223372036854775807",
+    );
+    t.setquota(
+        "/ov2/b",
+        "count=9223372036854775807,bytes=9223372036854775807",
+    );
+    t.set(&stat_path("/ov2/a"), "count=9223372036854775807,bytes=1");
+    t.set(&stat_path("/ov2/b"), "count=9223372036854775807,bytes=1");
+    let m = t.tree.quota_usage_by_namespace();
+    assert_eq!(m["ov2"].count_limit, -2);
+    assert_eq!(m["ov2"].count_usage, -2);
+}
