@@ -85,6 +85,8 @@ async fn open_stream(stream: TcpStream, kind: &PortKind) -> Result<ClientStream,
 /// Accepts client connections until shutdown; each gets its own task (`conn::serve`,
 /// after the TLS handshake when the port speaks TLS).
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: PortKind) {
+    let _critical =
+        crate::node::lifecycle::CriticalThread::new(&shared.lifecycle, "client port's accept loop");
     let mut stop = shared.lifecycle.subscribe();
     loop {
         let accepted = tokio::select! {

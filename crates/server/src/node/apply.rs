@@ -79,7 +79,7 @@ impl Applier {
         let thread = std::thread::Builder::new()
             .name("rzk-quorum-apply".into())
             .spawn(move || {
-                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-apply");
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-apply thread");
                 run(&shared, &mut writer, &rx, &events, &want_applied)
             })?;
         Ok(Applier {

@@ -121,7 +121,7 @@ impl DiskQueue {
             .name("rzk-quorum-disk".into())
             .spawn(move || {
                 let shared = w.shared.clone();
-                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-disk");
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum-disk thread");
                 w.run(rx)
             })?;
         Ok(DiskQueue {

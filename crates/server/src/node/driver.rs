@@ -274,7 +274,7 @@ impl QuorumRuntime {
         let thread = std::thread::Builder::new()
             .name("rzk-quorum".into())
             .spawn(move || {
-                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum");
+                let _critical = CriticalThread::new(&shared.lifecycle, "rzk-quorum thread");
                 // Only timing depends on it; a refusal is logged there.
                 let _ = super::sched::batch_policy_for_current_thread();
                 let local = match tokio::runtime::Builder::new_current_thread()

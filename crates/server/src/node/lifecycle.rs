@@ -77,11 +77,13 @@ impl Lifecycle {
     }
 }
 
-/// Held by a thread the server cannot serve without (the quorum driver, the disk
-/// writer, the applier) for as long as it runs. If the thread unwinds from a panic, the
-/// guard's drop records a fatal error ([`Lifecycle::fail`]), so the server stops (the
-/// `rzk server` process exits with status 1, naming the thread) instead of living on
-/// without it, answering `ruok` and `srvr` while it refuses every session. ZooKeeper's
+/// Held by a thread or task the server cannot serve without (the quorum driver, the
+/// disk writer, the applier; the client ports' accept loops, the container/TTL reaper)
+/// for as long as it runs. If it unwinds from a panic, the guard's drop records a fatal
+/// error ([`Lifecycle::fail`]), so the server stops (the `rzk server` process exits
+/// with status 1, naming it) instead of living on without it, e.g. answering `ruok` and
+/// `srvr` while it refuses every session. A connection's own task is not critical: a
+/// panic there ends that connection only. ZooKeeper's
 /// critical threads (`ZooKeeperCriticalThread.handleException`) stop the server the
 /// same way.
 #[derive(Debug)]
@@ -91,7 +93,8 @@ pub struct CriticalThread<'a> {
 }
 
 impl<'a> CriticalThread<'a> {
-    /// Guards the current thread, called `name` in the fatal error.
+    /// Guards the current thread or task, `name` in the fatal error ("the {name}
+    /// panicked", e.g. `"rzk-quorum thread"`).
     pub fn new(lifecycle: &'a Lifecycle, name: &'static str) -> CriticalThread<'a> {
         CriticalThread { lifecycle, name }
     }
@@ -100,12 +103,8 @@ impl<'a> CriticalThread<'a> {
 impl Drop for CriticalThread<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            tracing::error!(
-                thread = self.name,
-                "a critical thread panicked; stopping the server"
-            );
-            self.lifecycle
-                .fail(format!("the {} thread panicked", self.name));
+            tracing::error!("the {} panicked; stopping the server", self.name);
+            self.lifecycle.fail(format!("the {} panicked", self.name));
         }
     }
 }
@@ -209,7 +208,7 @@ mod tests {
         let lifecycle = Arc::new(Lifecycle::default());
         let l = lifecycle.clone();
         let ended = std::thread::spawn(move || {
-            let _critical = CriticalThread::new(&l, "rzk-quorum");
+            let _critical = CriticalThread::new(&l, "rzk-quorum thread");
         })
         .join();
         assert!(ended.is_ok());
@@ -217,7 +216,7 @@ mod tests {
         assert!(!lifecycle.is_shutting_down());
         let l = lifecycle.clone();
         let ended = std::thread::spawn(move || {
-            let _critical = CriticalThread::new(&l, "rzk-quorum-apply");
+            let _critical = CriticalThread::new(&l, "rzk-quorum-apply thread");
             panic!("an invariant broke");
         })
         .join();

@@ -30,6 +30,8 @@ fn internal(session: SessionId, kind: JobKind) -> Job {
 /// pause of `60000 / znode.container.maxPerMinute` ms before the next, so no more than
 /// `maxPerMinute` go out in any minute.
 pub async fn reaper(shared: Arc<Shared>) {
+    let _critical =
+        crate::node::lifecycle::CriticalThread::new(&shared.lifecycle, "container/TTL reaper");
     let interval = shared.config.container_check_interval_ms.max(1);
     let per_minute = u64::from(shared.config.container_max_per_minute.max(1));
     let pause = Duration::from_millis(60_000 / per_minute);
