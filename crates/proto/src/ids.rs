@@ -20,8 +20,11 @@ impl Zxid {
     pub fn counter(self) -> u32 {
         self.0 as u32
     }
+    /// The zxid after this one. Wraps at `i64::MAX` as Java's `long` does (a snapshot
+    /// file may be named `snapshot.7fffffffffffffff`; ZooKeeper reads the log after it
+    /// from the wrapped zxid), instead of panicking in a debug build.
     pub fn next(self) -> Zxid {
-        Zxid(self.0 + 1)
+        Zxid(self.0.wrapping_add(1))
     }
 }
 
@@ -99,6 +102,14 @@ mod tests {
         assert_eq!(z.0, 0x3_0000_0007);
         assert_eq!((z.epoch(), z.counter()), (3, 7));
         assert_eq!(z.to_string(), "0x300000007");
+    }
+
+    /// Java's `zxid + 1` wraps; so does [`Zxid::next`] (a snapshot named
+    /// `snapshot.7fffffffffffffff` panicked a debug build at start-up).
+    #[test]
+    fn zxid_next_wraps_as_java() {
+        assert_eq!(Zxid::new(3, 7).next(), Zxid::new(3, 8));
+        assert_eq!(Zxid(i64::MAX).next(), Zxid(i64::MIN));
     }
 
     #[test]

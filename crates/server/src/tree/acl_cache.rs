@@ -10,6 +10,10 @@ use std::sync::Arc;
 /// Index meaning `[ALL, world:anyone]`, never stored in the map.
 pub const OPEN_ACL_INDEX: i64 = -1;
 
+/// The widest index this cache gives out: a node holds its ACL index in 32 bits
+/// (`tree/node.rs`).
+pub const MAX_INDEX: i64 = i32::MAX as i64;
+
 #[derive(Debug, Clone)]
 struct Entry {
     acl: Arc<Vec<Acl>>,
@@ -61,8 +65,7 @@ impl AclCache {
         let idx = match self.by_bytes.get(key.as_slice()) {
             Some(i) => *i,
             None => {
-                self.last_index += 1;
-                let i = self.last_index;
+                let i = self.next_free_index();
                 self.by_bytes.insert(Arc::from(key), i);
                 self.by_index.insert(
                     i,
@@ -78,6 +81,27 @@ impl AclCache {
             e.refs += 1;
         }
         idx
+    }
+
+    /// The index for a new list: the one after the last given out, or, past
+    /// [`MAX_INDEX`] (a snapshot can name any index up to `i64::MAX`, e.g. one written by
+    /// ZooKeeper, whose nodes hold `long` indexes), the first free one from 1 on. Indexes
+    /// never appear in txns, only in this server's tree and snapshots, so starting again
+    /// from 1 is safe; a node could not hold a wider one.
+    fn next_free_index(&mut self) -> i64 {
+        let mut i = self.last_index;
+        loop {
+            i = if (1..MAX_INDEX).contains(&i) {
+                i + 1
+            } else {
+                1
+            };
+            if !self.by_index.contains_key(&i) {
+                self.last_index = i;
+                debug_assert!((1..=MAX_INDEX).contains(&i));
+                return i;
+            }
+        }
     }
 
     /// Adds a reference to an existing index (no-op for unknown / open).
@@ -191,6 +215,30 @@ mod tests {
         assert_eq!(*c.get(-1), Acl::open_unsafe());
         assert_eq!(*c.get(2), b);
         assert_eq!(c.entries().len(), 2);
+    }
+
+    /// A snapshot may name indexes a node cannot hold (ZooKeeper's are `long`), unused
+    /// and purged after the load; new lists still get indexes that fit, free ones, and
+    /// the next index never overflows (a debug build panicked at `i64::MAX`; a release
+    /// build handed out 2^31, which setACL then failed to store: a break-it review,
+    /// session 57).
+    #[test]
+    fn indexes_past_what_a_node_holds_start_again_at_the_first_free_one() {
+        for wide in [MAX_INDEX, MAX_INDEX + 1, i64::MAX] {
+            let mut c = AclCache::default();
+            let used = vec![Acl::new(1, "world", "anyone")];
+            c.insert_loaded(1, used.clone());
+            c.add_usage(1);
+            c.insert_loaded(wide, vec![Acl::new(31, "digest", "u:x")]);
+            c.purge_unused();
+            assert!(!c.contains(wide));
+            let fresh = vec![Acl::new(31, "digest", "v:y")];
+            let i = c.add(&fresh);
+            assert_eq!(i, 2, "after {wide}: the first free index");
+            assert_eq!(*c.get(i), fresh);
+            assert_eq!(*c.get(1), used);
+            assert_eq!(c.add(&Acl::open_unsafe()), 3);
+        }
     }
 
     #[test]

@@ -512,12 +512,20 @@ impl DataTree {
             .get(path)
             .map(Node::acl)
             .ok_or(ErrorCode::NoNode)?;
-        self.acls.remove_usage(old);
+        // The new list's reference first: dropping the old one first could free the
+        // old entry while the node still points at it.
         let idx = self.acls.add(acl);
+        if !Node::acl_fits(idx) {
+            // Not reachable: the cache hands out indexes a node can hold.
+            self.acls.remove_usage(idx);
+            return Err(ErrorCode::SystemError);
+        }
+        self.acls.remove_usage(old);
         let m = self
             .modify(path, None, |n| {
                 n.stat.aversion = version;
-                n.set_acl(idx);
+                let held = n.set_acl(idx);
+                debug_assert!(held, "ACL index {idx} checked to fit");
             })
             .ok_or(ErrorCode::NoNode)?;
         Ok(m.stat)

@@ -904,3 +904,73 @@ proptest::proptest! {
         proptest::prop_assert_eq!(built.digest(), plain.digest());
     }
 }
+
+/// A snapshot whose ACL map names an index wider than a node holds (unused, so purged
+/// at load) must not leave setACL or create unable to store a new list: in a release
+/// build the next index was 2^31, setACL answered OK and left its node pointing at the
+/// list it had just freed, i.e. with no ACL (anyone could then write it), and create
+/// failed with SYSTEMERROR (a break-it review, session 57).
+#[test]
+fn acl_changes_after_a_snapshot_with_a_wide_acl_index_keep_their_lists() {
+    use rzk_proto::opcode::perms;
+    let mut t = DataTree::new();
+    t.apply(&rec(
+        1,
+        0,
+        Txn::Create(
+            1,
+            CreateTxn {
+                path: "/d".into(),
+                data: Bytes::new().into(),
+                acl: vec![Acl::new(perms::ALL, "digest", "owner:x")],
+                ephemeral: false,
+                parent_cversion: 1,
+            },
+        ),
+    ));
+    let mut b = TreeBuilder::new();
+    for (i, acl) in t.acl_entries() {
+        b.add_acl(i, acl);
+    }
+    b.add_acl(
+        i64::from(i32::MAX),
+        vec![Acl::new(perms::ALL, "digest", "unused:x")],
+    );
+    for n in t.snapshot_nodes() {
+        b.add_node(n).unwrap();
+    }
+    let mut u = b.finish(t.last_zxid()).unwrap();
+    // A list the tree does not hold yet (DataTree::new has world:anyone READ).
+    let read_only = vec![Acl::new(perms::READ, "digest", "reader:x")];
+    let out = u.apply(&rec(
+        2,
+        0,
+        Txn::SetAcl(SetAclTxn {
+            path: "/d".into(),
+            acl: read_only.clone(),
+            version: 1,
+        }),
+    ));
+    assert!(matches!(out.reply, TxnReply::SetAcl(_)), "setACL: {out:?}");
+    assert_eq!(u.get_acl("/d").unwrap().0, read_only);
+    let out = u.apply(&rec(
+        3,
+        0,
+        Txn::Create(
+            1,
+            CreateTxn {
+                path: "/e".into(),
+                data: Bytes::new().into(),
+                acl: vec![Acl::new(perms::ALL, "digest", "v:y")],
+                ephemeral: false,
+                parent_cversion: 2,
+            },
+        ),
+    ));
+    assert!(
+        matches!(out.reply, TxnReply::Created { .. }),
+        "create: {out:?}"
+    );
+    assert_eq!(u.get_acl("/e").unwrap().0.len(), 1);
+    assert_eq!(u.get_acl("/d").unwrap().0, read_only);
+}

@@ -148,7 +148,9 @@ impl Election {
     /// voter heard from may finish at once instead of after `finalize_wait`. Should
     /// `gone` answer after all, its vote counts like any other.
     pub fn start_without(ctx: &mut ElectionCtx<'_>, gone: Option<ServerId>) -> Election {
-        *ctx.logical_clock += 1;
+        // Wraps as ZooKeeper's `AtomicLong` does: a notification may carry any round,
+        // `Long.MAX_VALUE` included, and we take the highest seen.
+        *ctx.logical_clock = ctx.logical_clock.wrapping_add(1);
         let mut e = Election {
             proposal: ctx.initial,
             recvset: BTreeMap::new(),

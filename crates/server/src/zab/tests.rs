@@ -1380,3 +1380,33 @@ fn a_leader_not_yet_established_steps_down_when_a_quorum_elects_a_better_candida
     looking_vote(&mut z, S3, S3, 1);
     assert_eq!(z.role(), Role::Leading, "S1 changed back to S2");
 }
+
+/// A notification may carry any round, `Long.MAX_VALUE` included (the election port is
+/// open unless quorum SASL is on): the next round wraps, as ZooKeeper's `AtomicLong`
+/// does, where a debug build's quorum thread panicked on the overflow (a break-it
+/// review, session 57).
+#[test]
+fn the_election_round_after_the_largest_wraps() {
+    let d = Durable {
+        accepted_epoch: 0,
+        current_epoch: 0,
+        snapshot_zxid: Zxid::ZERO,
+        log: Vec::new(),
+    };
+    let (mut z, _) = Zab::new(cfg(S2, &[S1, S2, S3], &[]), d, 0);
+    looking_vote(&mut z, S1, S2, i64::MAX);
+    let mut now = 0;
+    while z.role() != Role::Leading && now < 2000 {
+        now += 50;
+        z.step(Input::Tick { now_ms: now });
+    }
+    assert_eq!(z.role(), Role::Leading);
+    assert_eq!(z.core.logical_clock, i64::MAX);
+    // No follower comes within initLimit: a new round starts.
+    while z.role() == Role::Leading && now < 600_000 {
+        now += 50;
+        z.step(Input::Tick { now_ms: now });
+    }
+    assert_eq!(z.role(), Role::Looking);
+    assert_eq!(z.core.logical_clock, i64::MIN);
+}
