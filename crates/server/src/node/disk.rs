@@ -20,7 +20,7 @@ use crate::node::lifecycle::CriticalThread;
 use crate::node::shared::Shared;
 use crate::node::snapshots::Snapshotter;
 use crate::node::Event;
-use crate::storage::db::{self, SnapshotOptions};
+use crate::storage::db;
 use crate::storage::epoch_file;
 use crate::storage::files;
 use crate::storage::log_repair::{self, RepairError};
@@ -345,11 +345,13 @@ impl Writer {
         sessions: &[(SessionId, i32)],
     ) -> Result<(), DiskError> {
         self.close_log()?;
+        // The configured compression and digest setting, as for every other snapshot
+        // (ZooKeeper's learner writes it through the same `FileTxnSnapLog`).
         let path = db::save_snapshot(
             tree,
             sessions,
             &self.settings.data_dir,
-            SnapshotOptions::default(),
+            self.settings.snapshot,
         )?;
         let dir = self.version_dir(true)?;
         let logs = files::list_logs(&dir).map_err(|source| DiskError::Io {
