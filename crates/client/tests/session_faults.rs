@@ -531,6 +531,25 @@ async fn in_backoff(proxy: &Proxy) {
     tokio::time::sleep(Duration::from_millis(5)).await;
 }
 
+/// Tries `round` up to five times: each starts in a reconnect backoff with the proxy
+/// blocked and gets the refusal count at that moment; a round that returns `None` saw
+/// the client try again before it could unblock (a backoff shorter than the machine's
+/// stall), so its calls failed and it is run again.
+async fn in_some_backoff<T, F, Fut>(proxy: &Proxy, mut round: F) -> T
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..5 {
+        in_backoff(proxy).await;
+        let n = proxy.refused();
+        if let Some(t) = round(n).await {
+            return t;
+        }
+    }
+    panic!("five backoffs in a row ended before the test could act");
+}
+
 /// A call made while the client waits between connect attempts is kept for the next
 /// attempt (as the Java client keeps its outgoing queue through that pause) and
 /// answered once it connects, in the order calls were made.
@@ -544,20 +563,30 @@ async fn calls_made_during_the_reconnect_backoff_are_sent_when_connected() {
     proxy.block(true);
     proxy.cut();
     common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
-    in_backoff(&proxy).await;
     let a = format!("{root}/a");
-    let (za, zb) = (zk.clone(), zk.clone());
-    let (pa, pb) = (a.clone(), a.clone());
-    let first = tokio::spawn(async move {
-        za.create(&pa, b"", &open_acl_unsafe(), CreateMode::Persistent)
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    let second = tokio::spawn(async move { zb.set_data(&pb, b"x", None).await });
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    proxy.block(false);
-    let first = timeout(WAIT, first).await.expect("create hung").unwrap();
-    let second = timeout(WAIT, second).await.expect("setData hung").unwrap();
+    let (first, second) = in_some_backoff(&proxy, |n| {
+        let (za, zb) = (zk.clone(), zk.clone());
+        let (pa, pb) = (a.clone(), a.clone());
+        let proxy = &proxy;
+        async move {
+            let first = tokio::spawn(async move {
+                za.create(&pa, b"", &open_acl_unsafe(), CreateMode::Persistent)
+                    .await
+            });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let second = tokio::spawn(async move { zb.set_data(&pb, b"x", None).await });
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            if proxy.refused() != n {
+                let _ = (first.await, second.await);
+                return None;
+            }
+            proxy.block(false);
+            let first = timeout(WAIT, first).await.expect("create hung").unwrap();
+            let second = timeout(WAIT, second).await.expect("setData hung").unwrap();
+            Some((first, second))
+        }
+    })
+    .await;
     let read = direct.get_data(&a).await;
     zk.close().await.ok();
     common::delete_all(&direct, &root).await;
@@ -572,8 +601,59 @@ async fn calls_made_during_the_reconnect_backoff_are_sent_when_connected() {
     );
 }
 
-/// Calls kept through the backoff fail with CONNECTIONLOSS when the next attempt fails
-/// too, and when the client is closed during the backoff; none waits for ever.
+/// Credentials given during the backoff are sent before the calls made there, as the
+/// Java client sends every credential first when it connects: a read of a node only
+/// those credentials may read, made before the `add_auth`, succeeds.
+#[tokio::test]
+async fn credentials_given_during_the_backoff_go_before_its_calls() {
+    let hosts = hosts_or_start();
+    let direct = common::connect(&hosts).await;
+    let root = common::test_root(&direct, "backoffauth").await;
+    let secret = format!("{root}/secret");
+    let acl = vec![Acl::new(perms::ALL, "digest", &digest_acl_id("held", "pw"))];
+    direct
+        .create(&secret, b"s", &acl, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&first_host(&hosts)).await;
+    let zk = common::via_proxy(&proxy, Duration::from_secs(20)).await;
+    proxy.block(true);
+    proxy.cut();
+    common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
+    let (read, auth) = in_some_backoff(&proxy, |n| {
+        let (zr, za) = (zk.clone(), zk.clone());
+        let path = secret.clone();
+        let proxy = &proxy;
+        async move {
+            let read = tokio::spawn(async move { zr.get_data(&path).await });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let auth = tokio::spawn(async move { za.add_auth("digest", b"held:pw").await });
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            if proxy.refused() != n {
+                let _ = (read.await, auth.await);
+                return None;
+            }
+            proxy.block(false);
+            let read = timeout(WAIT, read).await.expect("read hung").unwrap();
+            let auth = timeout(WAIT, auth).await.expect("add_auth hung").unwrap();
+            Some((read, auth))
+        }
+    })
+    .await;
+    zk.close().await.ok();
+    let c = common::connect(&hosts).await;
+    c.add_auth("digest", b"held:pw").await.unwrap();
+    common::delete_all(&c, &root).await;
+    assert!(auth.is_ok(), "add_auth during the backoff: {auth:?}");
+    assert!(
+        read.is_ok(),
+        "a read made before add_auth during the backoff: {read:?}"
+    );
+}
+
+/// Calls kept through the backoff wait for the next attempt (they are not failed at
+/// once), fail with CONNECTIONLOSS when that attempt fails too, and fail when the
+/// client is closed during the backoff; none waits for ever.
 #[tokio::test]
 async fn calls_kept_through_the_backoff_fail_when_the_next_attempt_fails_or_on_close() {
     let hosts = hosts_or_start();
@@ -582,13 +662,32 @@ async fn calls_kept_through_the_backoff_fail_when_the_next_attempt_fails_or_on_c
     proxy.block(true);
     proxy.cut();
     common::wait_state(&zk, SessionState::Disconnected, WAIT).await;
-    in_backoff(&proxy).await;
-    let z = zk.clone();
-    let call = tokio::spawn(async move { z.exists("/").await });
-    let r = timeout(WAIT, call).await.expect("kept call hung").unwrap();
+    let (r, n) = in_some_backoff(&proxy, |n| {
+        let z = zk.clone();
+        let proxy = &proxy;
+        async move {
+            let call = tokio::spawn(async move { z.exists("/").await });
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if proxy.refused() != n {
+                let _ = call.await;
+                return None;
+            }
+            assert!(
+                !call.is_finished(),
+                "a call made during the backoff failed at once"
+            );
+            let r = timeout(WAIT, call).await.expect("kept call hung").unwrap();
+            Some((r, n))
+        }
+    })
+    .await;
     assert!(
         matches!(r, Err(Error::ConnectionLoss)),
         "a kept call whose next attempt failed: {r:?}"
+    );
+    assert!(
+        proxy.refused() > n,
+        "the kept call failed before the next attempt"
     );
     in_backoff(&proxy).await;
     let z = zk.clone();

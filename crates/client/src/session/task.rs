@@ -99,11 +99,14 @@ pub(crate) struct SessionTask {
     hosts: Vec<String>,
     host_idx: usize,
     pending: VecDeque<Pending>,
-    pending_auth: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    /// One entry per AUTH packet sent, in order: the callers waiting for its answer
+    /// (none for credentials replayed at a reconnect).
+    pending_auth: VecDeque<Vec<oneshot::Sender<Result<()>>>>,
     /// Commands taken from the channel during a reconnect backoff: sent first on the
-    /// next connection, or failed with CONNECTIONLOSS if that attempt fails (the Java
-    /// client's `outgoingQueue` keeps packets through `startConnect`'s sleep the same
-    /// way, and its `cleanup` fails them when an attempt fails).
+    /// next connection (credentials before calls, calls in the order made), or failed
+    /// with CONNECTIONLOSS if that attempt fails (the Java client's `outgoingQueue` keeps
+    /// packets through `startConnect`'s sleep the same way, and its `cleanup` fails them
+    /// when an attempt fails).
     held: VecDeque<Command>,
     close_waiters: Vec<oneshot::Sender<Result<()>>>,
     /// The server answered our closeSession (the session is closed there, ephemerals
@@ -348,7 +351,34 @@ impl SessionTask {
     }
 
     async fn serve(&mut self, mut conn: Conn) -> Exit {
+        // Credentials given during the backoff join the known ones, which go before any
+        // call (as Java's `primeConnection` puts every `authInfo` first); their callers
+        // hear the server's answer. The calls keep their order.
+        let mut auth_waiters = Vec::new();
+        let mut calls = VecDeque::new();
+        for c in std::mem::take(&mut self.held) {
+            match c {
+                Command::AddAuth {
+                    scheme,
+                    auth,
+                    reply,
+                } => {
+                    remember_auth(&mut self.auths, scheme.clone(), auth.clone());
+                    auth_waiters.push((scheme, auth, reply));
+                }
+                other => calls.push_back(other),
+            }
+        }
         for (scheme, auth) in self.auths.clone() {
+            let mut waiters = Vec::new();
+            let mut i = 0;
+            while i < auth_waiters.len() {
+                if auth_waiters[i].0 == scheme && auth_waiters[i].1 == auth {
+                    waiters.push(auth_waiters.swap_remove(i).2);
+                } else {
+                    i += 1;
+                }
+            }
             let pkt = AuthPacket {
                 auth_type: 0,
                 scheme,
@@ -360,12 +390,16 @@ impl SessionTask {
                 OpCode::Auth.code(),
                 &pkt.to_bytes(),
             );
-            self.pending_auth.push_back(None);
+            self.pending_auth.push_back(waiters);
         }
+        debug_assert!(
+            auth_waiters.is_empty(),
+            "every held credential was remembered"
+        );
         self.put_set_watches(&mut conn.outbuf);
         self.watches.notify_state(*self.state_tx.borrow());
-        // Requests made during the backoff go first, in the order they were made.
-        while let Some(c) = self.held.pop_front() {
+        // Calls made during the backoff go first, in the order they were made.
+        for c in calls {
             self.on_command(c, &mut conn.outbuf);
         }
         let read_timeout = Duration::from_millis((self.negotiated_ms.max(1) as u64) * 2 / 3);
@@ -574,7 +608,7 @@ impl SessionTask {
                     auth,
                 };
                 put_request(out, xid::AUTH, OpCode::Auth.code(), &pkt.to_bytes());
-                self.pending_auth.push_back(Some(reply));
+                self.pending_auth.push_back(vec![reply]);
             }
             Command::Close { reply } => {
                 self.close_waiters.push(reply);
@@ -604,14 +638,14 @@ impl SessionTask {
                 None
             }
             xid::AUTH => {
-                let waiter = self.pending_auth.pop_front().flatten();
+                let waiters = self.pending_auth.pop_front().unwrap_or_default();
                 if hdr.err == ErrorCode::AuthFailed.code() {
-                    if let Some(w) = waiter {
+                    for w in waiters {
                         let _ = w.send(Err(Error::AuthFailed));
                     }
                     return Some(Exit::Terminal(SessionState::AuthFailed));
                 }
-                if let Some(w) = waiter {
+                for w in waiters {
                     let _ = w.send(if hdr.err == 0 {
                         Ok(())
                     } else {

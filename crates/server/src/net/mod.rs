@@ -84,9 +84,16 @@ async fn open_stream(stream: TcpStream, kind: &PortKind) -> Result<ClientStream,
 
 /// Accepts client connections until shutdown; each gets its own task (`conn::serve`,
 /// after the TLS handshake when the port speaks TLS).
+/// A panic in it stops the server ([`crate::node::lifecycle::critical_task`]).
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: PortKind) {
-    let _critical =
-        crate::node::lifecycle::CriticalThread::new(&shared.lifecycle, "client port's accept loop");
+    let owner = shared.clone();
+    let work = accept_connections(shared, listener, kind);
+    crate::node::lifecycle::critical_task(&owner.lifecycle, "client port's accept loop", work)
+        .await;
+}
+
+/// [`accept_loop`]'s work.
+async fn accept_connections(shared: Arc<Shared>, listener: TcpListener, kind: PortKind) {
     let mut stop = shared.lifecycle.subscribe();
     loop {
         let accepted = tokio::select! {

@@ -2,8 +2,12 @@
 //! halted (dropped without shutdown: a crash in tests, no more IO), or failed (a fatal
 //! error such as an unwritable transaction log stopped it; the first reason is kept).
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
@@ -77,13 +81,14 @@ impl Lifecycle {
     }
 }
 
-/// Held by a thread or task the server cannot serve without (the quorum driver, the
-/// disk writer, the applier; the client ports' accept loops, the container/TTL reaper)
-/// for as long as it runs. If it unwinds from a panic, the guard's drop records a fatal
-/// error ([`Lifecycle::fail`]), so the server stops (the `rzk server` process exits
-/// with status 1, naming it) instead of living on without it, e.g. answering `ruok` and
-/// `srvr` while it refuses every session. A connection's own task is not critical: a
-/// panic there ends that connection only. ZooKeeper's
+/// Held by a thread the server cannot serve without (the quorum driver, the disk
+/// writer, the applier) for as long as it runs. If the thread unwinds from a panic, the
+/// guard's drop records a fatal error ([`Lifecycle::fail`]), so the server stops (the
+/// `rzk server` process exits with status 1, naming it) instead of living on without
+/// it, e.g. answering `ruok` and `srvr` while it refuses every session. For a tokio task
+/// use [`critical_task`]: a task's future may be dropped by another thread that is
+/// unwinding for its own reasons (a current-thread runtime dropped by a failing test).
+/// A connection's own task is not critical: a panic there ends that connection only. ZooKeeper's
 /// critical threads (`ZooKeeperCriticalThread.handleException`) stop the server the
 /// same way.
 #[derive(Debug)]
@@ -105,6 +110,44 @@ impl Drop for CriticalThread<'_> {
         if std::thread::panicking() {
             tracing::error!("the {} panicked; stopping the server", self.name);
             self.lifecycle.fail(format!("the {} panicked", self.name));
+        }
+    }
+}
+
+/// Runs `task`, a tokio task the server cannot serve without (a client port's accept
+/// loop, the container/TTL reaper): a panic inside it is caught where it happens and
+/// recorded as a fatal error naming it ("the {name} panicked"), as [`CriticalThread`]
+/// does for threads. Returns when `task` does (or at once after the panic).
+pub async fn critical_task(
+    lifecycle: &Lifecycle,
+    name: &'static str,
+    task: impl Future<Output = ()>,
+) {
+    if (CatchPanic {
+        inner: Box::pin(task),
+    })
+    .await
+    .is_err()
+    {
+        tracing::error!("the {name} panicked; stopping the server");
+        lifecycle.fail(format!("the {name} panicked"));
+    }
+}
+
+/// Polls `inner`, turning a panic in one of its polls into `Err`.
+struct CatchPanic<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future<Output = ()>> Future for CatchPanic<F> {
+    type Output = Result<(), ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
         }
     }
 }
@@ -227,5 +270,49 @@ mod tests {
         );
         assert!(lifecycle.is_shutting_down());
         assert!(*lifecycle.subscribe().borrow());
+    }
+
+    /// A critical task that panics fails the server; one that returns does not, nor one
+    /// whose runtime is dropped by a thread unwinding for its own reasons.
+    #[test]
+    fn a_critical_task_that_panics_fails_the_server() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let lifecycle = Lifecycle::default();
+        rt.block_on(critical_task(&lifecycle, "reaper", async {}));
+        assert_eq!(lifecycle.fatal_error(), None);
+        let lifecycle = Arc::new(Lifecycle::default());
+        let l = lifecycle.clone();
+        let ended = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let l2 = l.clone();
+            rt.spawn(async move {
+                critical_task(&l2, "accept loop", std::future::pending()).await;
+            });
+            rt.block_on(tokio::task::yield_now());
+            panic!("the test itself failed");
+        })
+        .join();
+        assert!(ended.is_err());
+        assert_eq!(
+            lifecycle.fatal_error(),
+            None,
+            "a pending task dropped by an unwinding thread"
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let lifecycle = Lifecycle::default();
+        rt.block_on(critical_task(&lifecycle, "accept loop", async {
+            tokio::task::yield_now().await;
+            panic!("an invariant broke");
+        }));
+        assert_eq!(
+            lifecycle.fatal_error().as_deref(),
+            Some("the accept loop panicked")
+        );
     }
 }

@@ -29,9 +29,15 @@ fn internal(session: SessionId, kind: JobKind) -> Job {
 /// ran long is followed by the next at once), and within a check one deletion, then a
 /// pause of `60000 / znode.container.maxPerMinute` ms before the next, so no more than
 /// `maxPerMinute` go out in any minute.
+/// A panic in it stops the server ([`crate::node::lifecycle::critical_task`]).
 pub async fn reaper(shared: Arc<Shared>) {
-    let _critical =
-        crate::node::lifecycle::CriticalThread::new(&shared.lifecycle, "container/TTL reaper");
+    let owner = shared.clone();
+    let work = reap(shared);
+    crate::node::lifecycle::critical_task(&owner.lifecycle, "container/TTL reaper", work).await;
+}
+
+/// [`reaper`]'s work.
+async fn reap(shared: Arc<Shared>) {
     let interval = shared.config.container_check_interval_ms.max(1);
     let per_minute = u64::from(shared.config.container_max_per_minute.max(1));
     let pause = Duration::from_millis(60_000 / per_minute);
