@@ -116,6 +116,11 @@ command -v cargo >/dev/null || { echo "cargo not found"; exit 1; }
 stage fmt cargo fmt --all -- --check
 # Its own target directory: cargo would otherwise hold the build directory's lock while
 # the other lanes run built tests.
+# Made here, before the lanes start: on a fresh clone the build lane's cargo creates
+# target/ (atomically, by renaming a temporary directory) while clippy's cargo creates
+# target/clippy inside it, and clippy's lost that race once ("No such file or directory
+# ... target/clippyXXXXXX", CI of 01c993d on a clean clone).
+mkdir -p "$ROOT/target/clippy"
 lane_clippy() {
   stage clippy chrt --idle 0 env CARGO_TARGET_DIR="$ROOT/target/clippy" \
       cargo clippy --workspace --all-targets -- -D warnings
