@@ -370,27 +370,13 @@ impl SessionTask {
             }
         }
         for (scheme, auth) in self.auths.clone() {
-            let mut waiters = Vec::new();
-            let mut i = 0;
-            while i < auth_waiters.len() {
-                if auth_waiters[i].0 == scheme && auth_waiters[i].1 == auth {
-                    waiters.push(auth_waiters.swap_remove(i).2);
-                } else {
-                    i += 1;
-                }
-            }
-            let pkt = AuthPacket {
-                auth_type: 0,
-                scheme,
-                auth,
-            };
-            put_request(
-                &mut conn.outbuf,
-                xid::AUTH,
-                OpCode::Auth.code(),
-                &pkt.to_bytes(),
-            );
-            self.pending_auth.push_back(waiters);
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut auth_waiters)
+                .into_iter()
+                .partition(|(s, a, _)| *s == scheme && *a == auth);
+            auth_waiters = rest;
+            put_auth(&mut conn.outbuf, scheme, auth);
+            self.pending_auth
+                .push_back(mine.into_iter().map(|(_, _, reply)| reply).collect());
         }
         debug_assert!(
             auth_waiters.is_empty(),
@@ -602,12 +588,7 @@ impl SessionTask {
                 reply,
             } => {
                 remember_auth(&mut self.auths, scheme.clone(), auth.clone());
-                let pkt = AuthPacket {
-                    auth_type: 0,
-                    scheme,
-                    auth,
-                };
-                put_request(out, xid::AUTH, OpCode::Auth.code(), &pkt.to_bytes());
+                put_auth(out, scheme, auth);
                 self.pending_auth.push_back(vec![reply]);
             }
             Command::Close { reply } => {
@@ -859,6 +840,17 @@ impl SessionTask {
             "session ended"
         );
     }
+}
+
+/// Queues an AUTH packet (`addauth scheme auth`); its answer comes back in order with
+/// xid [`xid::AUTH`], matched through `pending_auth`.
+fn put_auth(out: &mut BytesMut, scheme: String, auth: Bytes) {
+    let pkt = AuthPacket {
+        auth_type: 0,
+        scheme,
+        auth,
+    };
+    put_request(out, xid::AUTH, OpCode::Auth.code(), &pkt.to_bytes());
 }
 
 /// Adds credentials to those sent at every (re)connect, once: the same credentials

@@ -913,21 +913,21 @@ proptest::proptest! {
 #[test]
 fn acl_changes_after_a_snapshot_with_a_wide_acl_index_keep_their_lists() {
     use rzk_proto::opcode::perms;
-    let mut t = DataTree::new();
-    t.apply(&rec(
-        1,
-        0,
+    // A create of `path` whose ACL is `id`'s digest.
+    let create_with = |path: &str, id: &str, parent_cversion| {
         Txn::Create(
             1,
             CreateTxn {
-                path: "/d".into(),
+                path: path.into(),
                 data: Bytes::new().into(),
-                acl: vec![Acl::new(perms::ALL, "digest", "owner:x")],
+                acl: vec![Acl::new(perms::ALL, "digest", id)],
                 ephemeral: false,
-                parent_cversion: 1,
+                parent_cversion,
             },
-        ),
-    ));
+        )
+    };
+    let mut t = DataTree::new();
+    t.apply(&rec(1, 0, create_with("/d", "owner:x", 1)));
     let mut b = TreeBuilder::new();
     for (i, acl) in t.acl_entries() {
         b.add_acl(i, acl);
@@ -953,20 +953,7 @@ fn acl_changes_after_a_snapshot_with_a_wide_acl_index_keep_their_lists() {
     ));
     assert!(matches!(out.reply, TxnReply::SetAcl(_)), "setACL: {out:?}");
     assert_eq!(u.get_acl("/d").unwrap().0, read_only);
-    let out = u.apply(&rec(
-        3,
-        0,
-        Txn::Create(
-            1,
-            CreateTxn {
-                path: "/e".into(),
-                data: Bytes::new().into(),
-                acl: vec![Acl::new(perms::ALL, "digest", "v:y")],
-                ephemeral: false,
-                parent_cversion: 2,
-            },
-        ),
-    ));
+    let out = u.apply(&rec(3, 0, create_with("/e", "v:y", 2)));
     assert!(
         matches!(out.reply, TxnReply::Created { .. }),
         "create: {out:?}"

@@ -1335,6 +1335,12 @@ fn looking_vote(z: &mut Zab, from: ServerId, leader: ServerId, round: i64) -> Ve
 
 /// S2 elected with S1's vote while S3 was away: LEADING, not established.
 fn s2_leading_unestablished() -> Zab {
+    s2_leading_unestablished_in(1).0
+}
+
+/// [`s2_leading_unestablished`] with S1's vote in `round`; also the clock (ms) when S2
+/// took the lead.
+fn s2_leading_unestablished_in(round: i64) -> (Zab, u64) {
     let d = Durable {
         accepted_epoch: 0,
         current_epoch: 0,
@@ -1342,7 +1348,7 @@ fn s2_leading_unestablished() -> Zab {
         log: Vec::new(),
     };
     let (mut z, _) = Zab::new(cfg(S2, &[S1, S2, S3], &[]), d, 0);
-    looking_vote(&mut z, S1, S2, 1);
+    looking_vote(&mut z, S1, S2, round);
     let mut now = 0;
     while z.role() != Role::Leading && now < 2000 {
         now += 50;
@@ -1350,7 +1356,7 @@ fn s2_leading_unestablished() -> Zab {
     }
     assert_eq!(z.role(), Role::Leading);
     assert!(!z.is_serving());
-    z
+    (z, now)
 }
 
 #[test]
@@ -1387,20 +1393,7 @@ fn a_leader_not_yet_established_steps_down_when_a_quorum_elects_a_better_candida
 /// review, session 57).
 #[test]
 fn the_election_round_after_the_largest_wraps() {
-    let d = Durable {
-        accepted_epoch: 0,
-        current_epoch: 0,
-        snapshot_zxid: Zxid::ZERO,
-        log: Vec::new(),
-    };
-    let (mut z, _) = Zab::new(cfg(S2, &[S1, S2, S3], &[]), d, 0);
-    looking_vote(&mut z, S1, S2, i64::MAX);
-    let mut now = 0;
-    while z.role() != Role::Leading && now < 2000 {
-        now += 50;
-        z.step(Input::Tick { now_ms: now });
-    }
-    assert_eq!(z.role(), Role::Leading);
+    let (mut z, mut now) = s2_leading_unestablished_in(i64::MAX);
     assert_eq!(z.core.logical_clock, i64::MAX);
     // No follower comes within initLimit: a new round starts.
     while z.role() == Role::Leading && now < 600_000 {
