@@ -16,7 +16,7 @@ from conftest import (APACHE, KEYSTORE_PW, KINDS, RZK, SASL_PROVIDER, _ports, rz
 REFUSED = [
     ("ssl.keyStore.passwrd", KEYSTORE_PW),  # not a TLS key tls/ reads
     ("ssl.quorum.keystore.location", "/etc/zk/keystore.jks"),
-    ("kerberos.removeHostFromPrincipal", "true"),
+    ("kerberos.removeHostFromPrinciple", "true"),  # misspelt Kerberos key
     ("zookeeper.kerberos.canonicalizeHostNames", "false"),
     ("quorum.auth.kerberos.servicePrincipal", "zkquorum/localhost"),
     ("authProvider.1", "org.apache.zookeeper.server.auth.KerberosAuthenticationProvider"),
@@ -60,17 +60,18 @@ def test_unreadable_dynamic_config_file_stops_startup_naming_the_key():
 
 def test_all_refused_keys_named_once():
     code, err = run_rzk(["DigestAuthenticationProvider.digestAlg=MD2",
-                         "kerberos.removeRealmFromPrincipal=true",
+                         "kerberos.removeRealmFromPrinciple=true",
                          "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost"])
     assert code == 2
-    for k in ("DigestAuthenticationProvider.digestAlg", "kerberos.removeRealmFromPrincipal",
+    for k in ("DigestAuthenticationProvider.digestAlg", "kerberos.removeRealmFromPrinciple",
               "quorum.auth.kerberos.servicePrincipal"):
         assert err.count(k) == 1, err
 
 
 @pytest.mark.parametrize("jaas,what", [
+    # Kerberos runs (tests/kerberos); a login without the keys a server needs stops it.
     ("Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true "
-     "keyTab=\"/etc/zk.keytab\" principal=\"zookeeper/host@EXAMPLE.COM\"; };", "Kerberos"),
+     "keyTab=\"/etc/zk.keytab\" principal=\"zookeeper/host@EXAMPLE.COM\"; };", "storeKey=true"),
     ("Server { org.example.LdapLoginModule required url=\"ldap://x\"; };", "not supported"),
     ("Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_bob=\"x\"",
      "line"),
@@ -168,8 +169,8 @@ def test_server_jvmflags_are_read(tmp_path):
     assert "no authProvider" not in err, err
     # A refused property is refused from there too.
     code, err = run_rzk(
-        [], env={"SERVER_JVMFLAGS": "-Dzookeeper.kerberos.removeRealmFromPrincipal=true"})
-    assert code == 2 and "zookeeper.kerberos.removeRealmFromPrincipal" in err, err
+        [], env={"SERVER_JVMFLAGS": "-Dzookeeper.kerberos.removeRealmFromPrinciple=true"})
+    assert code == 2 and "zookeeper.kerberos.removeRealmFromPrinciple" in err, err
 
 
 @pytest.mark.parametrize("settings,named", [

@@ -565,14 +565,17 @@ impl Config {
                 key,
                 format!("the JAAS file has no '{section}' section: SASL authentication is off"),
             ),
-            JaasOutcome::Users(n) => {
-                self.note(
-                    NoteLevel::Info,
-                    key,
-                    format!(
-                        "SASL DIGEST-MD5 authentication on, {n} user(s) in the JAAS server section"
+            outcome @ (JaasOutcome::Users(_) | JaasOutcome::Kerberos(_)) => {
+                let what = match outcome {
+                    JaasOutcome::Kerberos(principal) => format!(
+                        "SASL GSSAPI (Kerberos) authentication on, accepting as {principal}"
                     ),
-                );
+                    _ => format!(
+                        "SASL DIGEST-MD5 authentication on, {} user(s) in the JAAS server section",
+                        self.auth.sasl.as_ref().map_or(0, |u| u.len())
+                    ),
+                };
+                self.note(NoteLevel::Info, key, what);
                 if !self.auth.providers.sasl {
                     self.note(
                         NoteLevel::Warn,
@@ -1909,7 +1912,7 @@ mod tests {
         assert_eq!(c.unknown["my.db.password"], "hunter2");
 
         let e = Config::from_properties(
-            "dataDir=/d\naudit.enable=true\naudit.impl.class=com.example.Audit\nkerberos.removeHostFromPrincipal=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
+            "dataDir=/d\naudit.enable=true\naudit.impl.class=com.example.Audit\nkerberos.removeHostFromPrinciple=true\nenforce.auth.enable=true\nauthProvider.secret=com.example.Hunter2Provider\n",
         )
         .unwrap_err();
         let ConfigError::Refused(r) = &e else {
@@ -1920,7 +1923,7 @@ mod tests {
             keys,
             [
                 "audit.impl.class",
-                "kerberos.removeHostFromPrincipal",
+                "kerberos.removeHostFromPrinciple",
                 "enforce.auth.enable",
                 "authProvider.secret"
             ]

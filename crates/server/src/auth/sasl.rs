@@ -1,11 +1,28 @@
 //! ZooKeeper's handling of a SetSASL request (opcode 102) on one connection: the
-//! DIGEST-MD5 exchange against the JAAS server section's users, the `sasl` id and super
-//! user it grants, and what a failure does (AUTHFAILED and close; -124 when SASL is
-//! required; nothing when `allowSaslFailedClients` lets the client stay).
+//! DIGEST-MD5 exchange against the JAAS server section's users, or the GSSAPI
+//! (Kerberos) exchange when that section logs in with `Krb5LoginModule`; the `sasl` id
+//! and super user it grants; and what a failure does (AUTHFAILED and close; -124 when
+//! SASL is required; nothing when `allowSaslFailedClients` lets the client stay).
 
 use super::digest_md5::{DigestError, DigestMd5Server, Step};
-use super::settings::AuthSettings;
+use super::settings::{AuthSettings, KerberosServer};
 use rzk_proto::ErrorCode;
+use rzk_sasl::gssapi::{self, AcceptCtx, GssapiError, GssapiServer};
+use std::sync::Arc;
+
+/// Why an exchange failed, for the log (never a token or a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaslError {
+    /// DIGEST-MD5 refused the client.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// GSSAPI refused the client, or the Kerberos library failed.
+    #[error("GSSAPI: {0}")]
+    Gssapi(#[from] GssapiError),
+    /// The client's principal is not a name ZooKeeper's `KerberosName` accepts.
+    #[error("GSSAPI: {0}")]
+    Name(#[from] gssapi::name::MalformedName),
+}
 
 /// What to answer a SASL token with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +33,9 @@ pub enum SaslOutcome {
     /// Authenticated: add `sasl:<user>` (and `super` when `is_super`), reply OK with
     /// `token`.
     Authenticated {
-        /// The server's last token (`rspauth`).
-        token: Vec<u8>,
+        /// The server's last token: DIGEST-MD5's `rspauth`; none (a null token) for
+        /// GSSAPI, which tells Java's client the exchange ended.
+        token: Option<Vec<u8>>,
         /// The authorization id.
         user: String,
         /// `zookeeper.superUser` names this user.
@@ -25,20 +43,31 @@ pub enum SaslOutcome {
     },
     /// Failed and the connection stays (`allowSaslFailedClients`): reply OK with a null
     /// token.
-    FailedKept(DigestError),
+    FailedKept(SaslError),
     /// Failed: reply with `code` (and a null token), then close the connection.
     Refused {
         /// AUTHFAILED, or SESSIONCLOSEDREQUIRESASLAUTH when SASL is required.
         code: ErrorCode,
         /// Why, for the log.
-        error: DigestError,
+        error: SaslError,
     },
 }
 
+/// The mechanism of one connection's exchange, chosen at its first token by the server
+/// section: GSSAPI when it has a Kerberos login, else DIGEST-MD5.
+#[derive(Debug, Default)]
+enum Mechanism {
+    /// Before the first token.
+    #[default]
+    Unstarted,
+    Digest(DigestMd5Server),
+    Gssapi(Arc<KerberosServer>, Box<GssapiServer<AcceptCtx>>),
+}
+
 /// One connection's SASL server; created on its first SASL request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SaslServer {
-    mech: DigestMd5Server,
+    mech: Mechanism,
 }
 
 impl SaslServer {
@@ -49,14 +78,18 @@ impl SaslServer {
 
     /// Evaluates the client's `token` under `settings`.
     pub fn evaluate(&mut self, settings: &AuthSettings, token: &[u8]) -> SaslOutcome {
-        if settings.sasl.is_none() {
+        if settings.sasl.is_none() && settings.kerberos.is_none() {
             // ZooKeeper without a JAAS server section has no SASL server on the
             // connection and answers OK with a null token.
             return SaslOutcome::Reply(None);
         }
-        match self.mech.step(token, |u| settings.sasl_password(u)) {
-            Ok(Step::Challenge(c)) => SaslOutcome::Reply(Some(c)),
-            Ok(Step::Success { token, user, .. }) => {
+        let step = match self.step(settings, token) {
+            Ok(step) => step,
+            Err(error) => return Self::failed(settings, error),
+        };
+        match step {
+            Stepped::Challenge(c) => SaslOutcome::Reply(Some(c)),
+            Stepped::Done { token, user } => {
                 let is_super = settings.is_sasl_super_user(&user);
                 SaslOutcome::Authenticated {
                     token,
@@ -64,23 +97,62 @@ impl SaslServer {
                     is_super,
                 }
             }
-            Err(error) => {
-                if settings.sasl_required() {
-                    SaslOutcome::Refused {
-                        code: ErrorCode::SessionClosedRequireSaslAuth,
-                        error,
-                    }
-                } else if settings.allow_sasl_failed_clients {
-                    SaslOutcome::FailedKept(error)
-                } else {
-                    SaslOutcome::Refused {
-                        code: ErrorCode::AuthFailed,
-                        error,
-                    }
+        }
+    }
+
+    fn step(&mut self, settings: &AuthSettings, token: &[u8]) -> Result<Stepped, SaslError> {
+        if matches!(self.mech, Mechanism::Unstarted) {
+            self.mech = match &settings.kerberos {
+                Some(k) => {
+                    let ctx = k.acceptor.start().map_err(GssapiError::from)?;
+                    Mechanism::Gssapi(k.clone(), Box::new(GssapiServer::new(ctx)))
                 }
+                None => Mechanism::Digest(DigestMd5Server::new()),
+            };
+        }
+        match &mut self.mech {
+            Mechanism::Unstarted => unreachable!("started above"),
+            Mechanism::Digest(mech) => match mech.step(token, |u| settings.sasl_password(u))? {
+                Step::Challenge(c) => Ok(Stepped::Challenge(c)),
+                Step::Success { token, user, .. } => Ok(Stepped::Done {
+                    token: Some(token),
+                    user,
+                }),
+            },
+            Mechanism::Gssapi(k, mech) => match mech.step(token)? {
+                gssapi::Step::Challenge(c) => Ok(Stepped::Challenge(c)),
+                gssapi::Step::Success { principal, authzid } => Ok(Stepped::Done {
+                    token: None,
+                    user: k.names.authorized_id(&principal, authzid.as_deref())?,
+                }),
+            },
+        }
+    }
+
+    fn failed(settings: &AuthSettings, error: SaslError) -> SaslOutcome {
+        if settings.sasl_required() {
+            SaslOutcome::Refused {
+                code: ErrorCode::SessionClosedRequireSaslAuth,
+                error,
+            }
+        } else if settings.allow_sasl_failed_clients {
+            SaslOutcome::FailedKept(error)
+        } else {
+            SaslOutcome::Refused {
+                code: ErrorCode::AuthFailed,
+                error,
             }
         }
     }
+}
+
+/// A step's result before the settings turn it into an outcome.
+enum Stepped {
+    Challenge(Vec<u8>),
+    Done {
+        token: Option<Vec<u8>>,
+        user: String,
+    },
 }
 
 #[cfg(test)]

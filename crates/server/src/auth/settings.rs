@@ -1,6 +1,7 @@
 //! Authentication settings from zoo.cfg / system properties: which schemes exist (as
 //! ZooKeeper's `ProviderRegistry` would have them), `enforce.auth`, the super users, and
-//! the SASL server (the JAAS `Server` section's DIGEST-MD5 users).
+//! the SASL server (the JAAS `Server` section's DIGEST-MD5 users, or its Kerberos
+//! principal and keytab).
 //!
 //! Parsed by `config.rs` (keys) and [`AuthSettings::load_jaas`] (the file). Holds
 //! passwords only as [`Secret`]s, whose `Debug` is redacted.
@@ -85,6 +86,71 @@ impl fmt::Debug for SaslUsers {
     }
 }
 
+/// The Kerberos SASL server: the acceptor's principal and keytab (the `Krb5LoginModule`
+/// options `principal` and `keyTab`) and how principals become `sasl` ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosServer {
+    /// Where the service's keys are.
+    pub acceptor: rzk_sasl::gssapi::Acceptor,
+    /// How an authenticated principal becomes a `sasl` id.
+    pub names: rzk_sasl::gssapi::NameRules,
+}
+
+/// The keys about Kerberos names, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KerberosKeys {
+    /// `zookeeper.kerberos.removeHostFromPrincipal` is exactly `true` (Java compares
+    /// with `"true".equals`).
+    pub remove_host: bool,
+    /// `zookeeper.kerberos.removeRealmFromPrincipal` is exactly `true`.
+    pub remove_realm: bool,
+    /// `zookeeper.security.auth_to_local`, when set.
+    pub auth_to_local: Option<String>,
+    /// `java.security.krb5.conf`, when set (else /etc/krb5.conf, as Java on Linux).
+    pub krb5_conf: Option<PathBuf>,
+    /// `java.security.krb5.realm`, when set.
+    pub krb5_realm: Option<String>,
+    /// `zookeeper.requireKerberosConfig` is `true`.
+    pub require_config: bool,
+}
+
+/// Java's krb5.conf when `java.security.krb5.conf` is not set.
+pub const DEFAULT_KRB5_CONF: &str = "/etc/krb5.conf";
+
+impl KerberosKeys {
+    /// The name rules these keys give. Errors: an `auth_to_local` other than `DEFAULT`
+    /// (rzk applies no other rule, and refuses rather than map names differently), or
+    /// `requireKerberosConfig` without a default realm.
+    fn rules(&self) -> Result<rzk_sasl::gssapi::NameRules, AuthConfigError> {
+        if let Some(r) = &self.auth_to_local {
+            if r.trim() != "DEFAULT" {
+                return Err(AuthConfigError::AuthToLocal(r.clone()));
+            }
+        }
+        let default_realm = match &self.krb5_realm {
+            Some(r) => Some(r.clone()),
+            None => {
+                let path = self
+                    .krb5_conf
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF));
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| rzk_sasl::gssapi::name::default_realm_of_krb5_conf(&t))
+            }
+        };
+        if default_realm.is_none() && self.require_config {
+            return Err(AuthConfigError::NoKerberosConfig);
+        }
+        Ok(rzk_sasl::gssapi::NameRules {
+            // As ZooKeeper's KerberosName when Java finds no default realm.
+            default_realm: default_realm.unwrap_or_default(),
+            remove_host: self.remove_host,
+            remove_realm: self.remove_realm,
+        })
+    }
+}
+
 /// Why the authentication settings are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
@@ -134,6 +200,22 @@ pub enum AuthConfigError {
     /// `sasl.serverconfig` set without a JAAS file.
     #[error("zookeeper.sasl.serverconfig is set but no JAAS file is configured (java.security.auth.login.config)")]
     SectionWithoutFile,
+    /// `zookeeper.security.auth_to_local` holds rules other than `DEFAULT`.
+    #[error("zookeeper.security.auth_to_local={0}: rzk applies only the DEFAULT rule to Kerberos names; remove the key or set it to DEFAULT")]
+    AuthToLocal(String),
+    /// `zookeeper.requireKerberosConfig=true` and no default realm was found.
+    #[error("zookeeper.requireKerberosConfig is true but no Kerberos default realm was found (java.security.krb5.realm, or default_realm in java.security.krb5.conf or /etc/krb5.conf)")]
+    NoKerberosConfig,
+    /// The Kerberos acceptor cannot be set up (library, keytab or principal).
+    #[error("JAAS section '{section}' in {path}: Kerberos: {reason}")]
+    Kerberos {
+        /// The section.
+        section: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never key material).
+        reason: String,
+    },
     /// A login module rzk cannot run.
     #[error("JAAS section '{section}' in {path}: {reason}")]
     Module {
@@ -168,6 +250,12 @@ pub struct AuthSettings {
     /// The DIGEST-MD5 users, once [`AuthSettings::load_jaas`] found the server section;
     /// `None` = no SASL server (SASL requests get an empty answer, as in ZooKeeper).
     pub sasl: Option<Arc<SaslUsers>>,
+    /// The Kerberos (GSSAPI) SASL server, once [`AuthSettings::load_jaas`] found a
+    /// `Krb5LoginModule` in the server section; it then takes the place of DIGEST-MD5,
+    /// as in ZooKeeper (whose server runs GSSAPI when its login has a principal).
+    pub kerberos: Option<Arc<KerberosServer>>,
+    /// Kerberos name settings read from the keys (used once a `Krb5LoginModule` is found).
+    pub kerberos_names: KerberosKeys,
     /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL users granted `super`.
     pub super_users: Vec<String>,
     /// `zookeeper.SASLAuthenticationProvider.superPassword`: the password of SASL user
@@ -220,6 +308,24 @@ impl AuthKeys {
                 self.settings.super_password = Some(Secret::new(value))
             }
             "allowSaslFailedClients" => self.settings.allow_sasl_failed_clients = java_true(v),
+            "kerberos.removeHostFromPrincipal" => {
+                self.settings.kerberos_names.remove_host = value == "true"
+            }
+            "kerberos.removeRealmFromPrincipal" => {
+                self.settings.kerberos_names.remove_realm = value == "true"
+            }
+            "security.auth_to_local" => {
+                self.settings.kerberos_names.auth_to_local = Some(value.to_owned())
+            }
+            "java.security.krb5.conf" => {
+                self.settings.kerberos_names.krb5_conf = Some(PathBuf::from(v))
+            }
+            "java.security.krb5.realm" => {
+                self.settings.kerberos_names.krb5_realm = Some(v.to_owned())
+            }
+            "requireKerberosConfig" => {
+                self.settings.kerberos_names.require_config = value == "true"
+            }
             _ if bare == "superUser" || bare.starts_with("superUser.") => {
                 self.super_users.insert(bare.to_owned(), value.to_owned());
             }
@@ -312,6 +418,8 @@ pub enum JaasOutcome {
     },
     /// The SASL server is on with this many users.
     Users(usize),
+    /// The SASL server runs GSSAPI (Kerberos) as this principal.
+    Kerberos(String),
 }
 
 impl AuthSettings {
@@ -373,6 +481,29 @@ impl AuthSettings {
                 section: section_name,
             });
         };
+        if let Some(krb5) = section
+            .modules
+            .iter()
+            .find(|m| is_kerberos_module(&m.class))
+        {
+            let fail = |reason: String| AuthConfigError::Kerberos {
+                section: section_name.clone(),
+                path: path.clone(),
+                reason,
+            };
+            let acceptor = kerberos_acceptor(krb5).map_err(fail)?;
+            let names = self.kerberos_names.rules()?;
+            acceptor.check().map_err(|e| {
+                fail(format!(
+                    "cannot use principal {} from keyTab {}: {e}",
+                    acceptor.principal,
+                    acceptor.keytab.display()
+                ))
+            })?;
+            let principal = acceptor.principal.clone();
+            self.kerberos = Some(Arc::new(KerberosServer { acceptor, names }));
+            return Ok(JaasOutcome::Kerberos(principal));
+        }
         let users = digest_users(section).map_err(|reason| AuthConfigError::Module {
             section: section_name,
             path,
@@ -384,6 +515,54 @@ impl AuthSettings {
     }
 }
 
+/// Whether a login module class is Kerberos'.
+fn is_kerberos_module(class: &str) -> bool {
+    class.contains("Krb5LoginModule")
+}
+
+/// The acceptor a server section's `Krb5LoginModule` describes. ZooKeeper's server logs
+/// in with the module and accepts as `<service>@<host>` split from its principal
+/// `service/host@REALM`; rzk reads the same keys from the keytab through the system's
+/// Kerberos library. Errors (text for [`AuthConfigError::Kerberos`]): the options a
+/// server needs (`useKeyTab=true`, `keyTab`, `storeKey=true`, a `principal` of that
+/// form) are missing, which ZooKeeper would find only at the first client.
+fn kerberos_acceptor(m: &jaas::LoginModule) -> Result<rzk_sasl::gssapi::Acceptor, String> {
+    let opt = |k: &str| {
+        m.options
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.expose().to_owned())
+    };
+    let is_true = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !is_true("useKeyTab") {
+        return Err("Krb5LoginModule needs useKeyTab=true: rzk reads the service's keys from keyTab (it has no ticket cache or password prompt for a server)".into());
+    }
+    if !is_true("storeKey") {
+        return Err(
+            "Krb5LoginModule needs storeKey=true: a server accepts with the keys it stores".into(),
+        );
+    }
+    let keytab = opt("keyTab")
+        .filter(|k| !k.is_empty())
+        .ok_or("Krb5LoginModule has no keyTab")?;
+    let principal = opt("principal")
+        .filter(|p| !p.is_empty())
+        .ok_or("Krb5LoginModule has no principal")?;
+    match principal.split_once('/') {
+        Some((service, rest)) if !service.is_empty() && rest.split_once('@').is_some_and(|(h, _)| !h.is_empty()) => {}
+        _ => {
+            return Err(format!(
+                "principal {principal} is not of the form service/host@REALM, which ZooKeeper's server needs"
+            ))
+        }
+    }
+    Ok(rzk_sasl::gssapi::Acceptor {
+        principal,
+        keytab: PathBuf::from(keytab),
+    })
+}
+
 /// The DIGEST-MD5 users of a JAAS server section: its `user_<name>="<password>"` options
 /// (the server section of the client port, or the quorum's `QuorumServer`). Errors say
 /// why a login module is refused (Kerberos, or any module but `DigestLoginModule`).
@@ -391,9 +570,9 @@ pub(crate) fn digest_users(section: &jaas::Section) -> Result<BTreeMap<String, S
     let mut users = BTreeMap::new();
     for m in &section.modules {
         let class = m.class.as_str();
-        if class.contains("Krb5LoginModule") || class.to_ascii_lowercase().contains("kerberos") {
+        if is_kerberos_module(class) {
             return Err(format!(
-                "login module {class}: Kerberos (GSSAPI) is not supported by rzk; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
+                "login module {class}: Kerberos (GSSAPI) is supported on the client port only, not between servers; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
             ));
         }
         if class != DIGEST_LOGIN_MODULE {
@@ -534,16 +713,26 @@ mod tests {
             Err(AuthConfigError::NoSection { .. })
         ));
 
-        // Kerberos refused, without quoting the file.
-        std::fs::write(
-            &p,
-            "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"zk/host@R\"; };",
-        )
-        .unwrap();
-        let mut s = keys(&[("java.security.auth.login.config", p.to_str().unwrap())]).unwrap();
-        let e = s.load_jaas().unwrap_err().to_string();
-        assert!(e.contains("Kerberos"), "{e}");
-        assert!(!e.contains("zk/host"), "{e}");
+        // Kerberos: the options a server needs are checked at start-up, and so is the
+        // keytab (here missing), each error naming what is wrong.
+        for (options, want) in [
+            ("keyTab=\"/k\" principal=\"zk/host@R\" storeKey=true", "useKeyTab=true"),
+            ("useKeyTab=true keyTab=\"/k\" principal=\"zk/host@R\"", "storeKey=true"),
+            ("useKeyTab=true storeKey=true principal=\"zk/host@R\"", "no keyTab"),
+            ("useKeyTab=true storeKey=true keyTab=\"/k\"", "no principal"),
+            ("useKeyTab=true storeKey=true keyTab=\"/k\" principal=\"zk@R\"", "service/host@REALM"),
+            ("useKeyTab=true storeKey=true keyTab=\"/nonexistent.keytab\" principal=\"zk/host@R\"", "/nonexistent.keytab"),
+        ] {
+            std::fs::write(
+                &p,
+                format!("Server {{ com.sun.security.auth.module.Krb5LoginModule required {options}; }};"),
+            )
+            .unwrap();
+            let mut s = keys(&[("java.security.auth.login.config", p.to_str().unwrap())]).unwrap();
+            let e = s.load_jaas().unwrap_err().to_string();
+            assert!(e.contains("Kerberos") && e.contains(want), "{options}: {e}");
+            assert!(s.kerberos.is_none());
+        }
 
         // No server section: no SASL server.
         std::fs::write(&p, "Client { x required; };").unwrap();
@@ -561,5 +750,46 @@ mod tests {
         )])
         .unwrap();
         assert!(matches!(s.load_jaas(), Err(AuthConfigError::JaasIo { .. })));
+    }
+
+    #[test]
+    fn kerberos_name_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("krb5.conf");
+        std::fs::write(&conf, "[libdefaults]\n default_realm = EXAMPLE.COM\n").unwrap();
+        let conf = conf.to_str().unwrap();
+        let s = keys(&[
+            ("java.security.krb5.conf", conf),
+            ("kerberos.removeHostFromPrincipal", "true"),
+            // Java compares with "true".equals: anything else is false.
+            ("kerberos.removeRealmFromPrincipal", "TRUE"),
+        ])
+        .unwrap();
+        let rules = s.kerberos_names.rules().unwrap();
+        assert_eq!(rules.default_realm, "EXAMPLE.COM");
+        assert!(rules.remove_host && !rules.remove_realm);
+        let s = keys(&[
+            ("java.security.krb5.conf", conf),
+            ("java.security.krb5.realm", "R2"),
+        ])
+        .unwrap();
+        assert_eq!(s.kerberos_names.rules().unwrap().default_realm, "R2");
+        let s = keys(&[("security.auth_to_local", " DEFAULT ")]).unwrap();
+        assert!(s.kerberos_names.rules().is_ok());
+        let s = keys(&[("security.auth_to_local", "RULE:[1:$1@$0](.*@X)s/@.*//")]).unwrap();
+        assert!(matches!(
+            s.kerberos_names.rules(),
+            Err(AuthConfigError::AuthToLocal(_))
+        ));
+        let nowhere = dir.path().join("none.conf");
+        let s = keys(&[
+            ("java.security.krb5.conf", nowhere.to_str().unwrap()),
+            ("requireKerberosConfig", "true"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            s.kerberos_names.rules(),
+            Err(AuthConfigError::NoKerberosConfig)
+        ));
     }
 }

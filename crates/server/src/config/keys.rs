@@ -103,7 +103,9 @@ const METRICS_TUNING: &str =
     "a tuning knob of ZooKeeper's Prometheus provider's worker threads and summary rotation; rzk's summaries are lock-free and never rotate";
 const JVM: &str = "a JVM setting; rzk is not a JVM program";
 const KERBEROS: &str =
-    "Kerberos (GSSAPI) is not supported by rzk: it offers SASL DIGEST-MD5 only (docs/CONFIG.md §7)";
+    "not a Kerberos setting rzk knows: it runs Kerberos (GSSAPI) on the client port from the JAAS server section, with kerberos.removeHostFromPrincipal and kerberos.removeRealmFromPrincipal (docs/CONFIG.md §7)";
+const QUORUM_KERBEROS: &str =
+    "Kerberos (GSSAPI) between servers is not supported by rzk: quorum SASL is DIGEST-MD5 only (docs/CONFIG.md §7)";
 /// The table. The first entry whose name matches wins, so exact names come before the
 /// prefixes that would also match them.
 const TABLE: &[Entry] = &[
@@ -173,11 +175,18 @@ const TABLE: &[Entry] = &[
     sec("enforce.auth.schemes"),
     sec("sessionRequireClientSASLAuth"),
     sec("java.security.auth.login.config"),
+    // Kerberos on the client port (auth/settings.rs, rzk-sasl's gssapi).
+    sec("kerberos.removeHostFromPrincipal"),
+    sec("kerberos.removeRealmFromPrincipal"),
+    sec("security.auth_to_local"),
+    sec("java.security.krb5.conf"),
+    sec("java.security.krb5.realm"),
+    sec("requireKerberosConfig"),
     // --- Refused: security-relevant, not implemented ----------------------------------
     refuse(Name::Prefix("kerberos."), KERBEROS),
     refuse(
         Name::Exact("quorum.auth.kerberos.servicePrincipal"),
-        KERBEROS,
+        QUORUM_KERBEROS,
     ),
     // SASL DIGEST-MD5 between members (net/peer/quorum_sasl.rs).
     sec("quorum.auth.enableSasl"),
@@ -589,9 +598,9 @@ fn auth_provider(class: &str) -> KeyClass {
     match class.trim() {
         DIGEST_PROVIDER | IP_PROVIDER | SASL_PROVIDER => KeyClass::Implemented,
         X509_PROVIDER => KeyClass::Implemented,
-        other if other.to_ascii_lowercase().contains("kerberos") => {
-            KeyClass::Refused(KERBEROS.to_owned())
-        }
+        other if other.to_ascii_lowercase().contains("kerberos") => KeyClass::Refused(format!(
+            "authentication provider class {other} cannot be loaded: Kerberos clients get sasl ids from {SASL_PROVIDER} (docs/CONFIG.md §7)"
+        )),
         other => KeyClass::Refused(format!(
             "authentication provider class {other} cannot be loaded: rzk loads no Java classes and has only the ip, digest, sasl and x509 providers built in"
         )),
@@ -641,9 +650,12 @@ pub fn classify(bare: &str, value: &str) -> Option<KeyClass> {
     if is_tls_key(bare) {
         return Some(tls_key(bare, value));
     }
-    // Anything that names Kerberos/GSSAPI asks for a login rzk cannot do.
+    // A key naming Kerberos/GSSAPI in its value asks for a login rzk does not do that
+    // way: its Kerberos server is set up from the JAAS server section only.
     if value.contains("GSSAPI") || value.contains("Krb5LoginModule") {
-        return Some(KeyClass::Refused(KERBEROS.to_owned()));
+        return Some(KeyClass::Refused(format!(
+            "{bare} names Kerberos: rzk sets up Kerberos (GSSAPI) only from the JAAS server section's Krb5LoginModule, on the client port (docs/CONFIG.md §7)"
+        )));
     }
     let e = entry_of(bare)?;
     Some(match e.rule {
@@ -739,8 +751,13 @@ mod tests {
             classify("authProvider.x509", X509_PROVIDER),
             Some(KeyClass::Implemented)
         );
-        assert!(matches!(
+        assert_eq!(
             classify("kerberos.removeHostFromPrincipal", "true"),
+            Some(KeyClass::Implemented)
+        );
+        // A misspelt Kerberos key is refused rather than ignored.
+        assert!(matches!(
+            classify("kerberos.removeHostFromPrinciple", "true"),
             Some(KeyClass::Refused(_))
         ));
         assert_eq!(

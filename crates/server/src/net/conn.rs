@@ -1489,7 +1489,7 @@ impl Conn {
                 let sup = if is_super { " (super user)" } else { "" };
                 tracing::info!(addr = %self.addr, %session, "SASL authentication succeeded: adding sasl:{user}{sup}");
                 shared.audit.auth(self.session, &self.auth, true);
-                (ErrorCode::Ok, Some(token), false)
+                (ErrorCode::Ok, token, false)
             }
             SaslOutcome::FailedKept(e) => {
                 shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
