@@ -38,6 +38,12 @@ debian_pkgs=(
     python3
     python3-venv
     python3-pip
+    # tests/kerberos: a throwaway MIT KDC (kdb5_util, krb5kdc; kadmin.local; kinit,
+    # klist) and the headers PyPI's `kerberos` (kazoo's GSSAPI) builds against.
+    krb5-kdc
+    krb5-admin-server
+    krb5-user
+    libkrb5-dev
 )
 if ! command -v javac >/dev/null 2>&1; then
     debian_pkgs+=(default-jdk-headless)
@@ -56,10 +62,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
         $SUDO apt-get update -q
     fi
-    if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    # Non-interactive: krb5-user would otherwise ask for a default realm.
+    if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; then
         # Stale lists can make an install fail: refresh once and retry.
         $SUDO apt-get update -q
-        $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     fi
 else
     echo "install-test-deps: Debian packages already installed"
@@ -83,6 +90,11 @@ if ! "$VENV/bin/python" -c 'import kazoo, pytest, puresasl, objgraph' >/dev/null
         'pure-sasl>=0.6' 'objgraph>=3.5'
 else
     echo "install-test-deps: kazoo + pytest + pure-sasl + objgraph already present in $VENV"
+fi
+# kerberos: pure-sasl's GSSAPI for kazoo (tests/kerberos), built against libkrb5-dev.
+if ! "$VENV/bin/python" -c 'import kerberos' >/dev/null 2>&1; then
+    echo "install-test-deps: installing kerberos (GSSAPI for pure-sasl) into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'kerberos>=1.3'
 fi
 
 # Sanity check: everything the suites use is where we expect it.

@@ -189,8 +189,8 @@ if start_rzk 21810; then rzk_up=true; else failed=$((failed + 1)); failures+=("s
 if start_apache 21811; then apache_up=true; else failed=$((failed + 1)); failures+=("start-apache"); fi
 
 # Lane A: the stages on the shared servers (21810 rzk, 21811 ZooKeeper), then client-port
-# features on servers of their own (ports 22200-22699, 23400-23699, 24950-24996, 26000-26001,
-# 27001-27002).
+# features on servers of their own (ports 22200-22699, 23000-23099, 23400-23699, 24950-24996,
+# 26000-26001, 27001-27002).
 lane_a() {
   if $rzk_up; then
     stage compat-rzk env ZK_HOSTS=127.0.0.1:21810 bash tests/compat/run-all.sh
@@ -222,6 +222,13 @@ lane_a() {
   # closed on keys rzk cannot honour; no test password in any rzk log or conf/envi output.
   stage security env RZK="$RZK" timeout -k 10 600 "$ROOT/.venv-tests/bin/pytest" -q \
       -p no:cacheprovider "$ROOT/tests/security"
+
+  # Kerberos (tests/kerberos, ports 23000-23099, ~40 s): SASL GSSAPI on the client port
+  # against rzk and Apache ZooKeeper 3.8 with a throwaway MIT KDC: Java's zkCli and kazoo
+  # log in with keytabs; sasl ids, removeHost/RealmFromPrincipal, superUser, stale keys on
+  # either side, required SASL.
+  stage kerberos timeout -k 10 300 "$PY" tests/kerberos/kerberos_test.py --rzk "$RZK" \
+      --apache scripts/start-apache-zk.sh --impl both --no-skips
 
   # TLS (tests/tls): client-port TLS with kazoo, zkCli, Curator and rzk shell against rzk
   # and Apache ZooKeeper (mutual TLS, x509 ACLs, port unification, key store formats;

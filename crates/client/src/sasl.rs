@@ -1,17 +1,28 @@
 //! SASL login for client connections, as ZooKeeper's Java client (`ZooKeeperSaslClient`)
-//! does it: DIGEST-MD5 right after each connection's handshake, before any other request,
-//! with the credentials of a JAAS `Client` section's `DigestLoginModule`.
+//! does it: right after each connection's handshake, before any other request, DIGEST-MD5
+//! with the credentials of a JAAS `Client` section's `DigestLoginModule`, or GSSAPI
+//! (Kerberos) when the section logs in with `Krb5LoginModule`.
 //!
 //! [`SaslOptions`] says who to log in as: given directly ([`SaslOptions::digest`]), read
 //! from a JAAS file ([`SaslOptions::from_jaas_file`]) or found the way zkCli finds it,
 //! from `-Djava.security.auth.login.config=...` in `CLIENT_JVMFLAGS` / `JVMFLAGS`
-//! ([`SaslOptions::from_env`]). The mechanism itself is `rzk_sasl`'s; the exchange on the
+//! ([`SaslOptions::from_env`]). The mechanisms are `rzk_sasl`'s (Kerberos through the
+//! system's GSS-API library, opened only when a login needs it); the exchange on the
 //! socket is the session task's. The password is a [`Secret`]: never printed, logged or
 //! put in an error.
+//!
+//! Kerberos asks for the service principal Java's client asks for
+//! (`SaslServerPrincipal`): `zookeeper.server.principal` when set, else
+//! `<zookeeper.sasl.client.username, default zookeeper>/<host>[@zookeeper.server.realm]`,
+//! the host being the server's address looked up in reverse when
+//! `zookeeper.sasl.client.canonicalize.hostname` is true (the default), else the host as
+//! written in the connect string; a principal without a realm gets the library's
+//! default realm.
 
 use std::path::{Path, PathBuf};
 
 use rzk_sasl::digest_md5::DigestMd5Client;
+use rzk_sasl::gssapi::{GssapiClient, InitCtx, Initiator};
 pub use rzk_sasl::Secret;
 
 use crate::error::{Error, Result};
@@ -24,12 +35,68 @@ pub const CLIENT_SECTION_PROPERTY: &str = "zookeeper.sasl.clientconfig";
 pub const CLIENT_SASL_PROPERTY: &str = "zookeeper.sasl.client";
 /// The client section ZooKeeper reads when none is named.
 pub const DEFAULT_CLIENT_SECTION: &str = "Client";
+/// The system property naming the server's whole principal (`zookeeper.server.principal`).
+pub const SERVER_PRINCIPAL_PROPERTY: &str = "zookeeper.server.principal";
+/// The system property naming the service part of it (`zookeeper.sasl.client.username`).
+pub const SERVICE_PROPERTY: &str = "zookeeper.sasl.client.username";
+/// The system property naming its realm (`zookeeper.server.realm`).
+pub const SERVER_REALM_PROPERTY: &str = "zookeeper.server.realm";
+/// The system property that turns the reverse lookup of the server's address off.
+pub const CANONICALIZE_PROPERTY: &str = "zookeeper.sasl.client.canonicalize.hostname";
+/// The service name when [`SERVICE_PROPERTY`] is not set.
+pub const DEFAULT_SERVICE: &str = "zookeeper";
 
-/// Who a session logs in as with SASL DIGEST-MD5.
+/// Who a session logs in as with SASL, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslOptions {
-    user: String,
-    password: Secret,
+    login: Login,
+    /// [`SERVICE_PROPERTY`].
+    service: String,
+    /// [`CANONICALIZE_PROPERTY`].
+    canonicalize: bool,
+    /// [`SERVER_PRINCIPAL_PROPERTY`].
+    server_principal: Option<String>,
+    /// [`SERVER_REALM_PROPERTY`].
+    server_realm: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Login {
+    Digest { user: String, password: Secret },
+    Kerberos(Initiator),
+}
+
+/// One connection's SASL mechanism, made by [`SaslOptions::mechanism`].
+#[derive(Debug)]
+pub(crate) enum ClientMechanism {
+    Digest(DigestMd5Client),
+    Gssapi(Box<GssapiClient<InitCtx>>, String),
+}
+
+impl ClientMechanism {
+    /// The first token.
+    pub(crate) fn initial_token(&mut self) -> std::result::Result<Vec<u8>, String> {
+        match self {
+            ClientMechanism::Digest(m) => Ok(m.initial_token()),
+            ClientMechanism::Gssapi(m, _) => m.initial_token().map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The answer to the server's `token`; `None` when the login is complete.
+    pub(crate) fn step(&mut self, token: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
+        match self {
+            ClientMechanism::Digest(m) => m.step(token).map_err(|e| e.to_string()),
+            ClientMechanism::Gssapi(m, _) => m.step(token).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Who logs in, for messages.
+    pub(crate) fn user(&self) -> &str {
+        match self {
+            ClientMechanism::Digest(m) => m.user(),
+            ClientMechanism::Gssapi(_, who) => who,
+        }
+    }
 }
 
 /// The `-Dname=value` system properties of JVM flags, in order (later ones win, as in a
@@ -43,33 +110,127 @@ fn jvm_properties(flags: &str) -> Vec<(&str, &str)> {
 }
 
 impl SaslOptions {
-    /// Logs in as `user` with `password`.
-    pub fn digest(user: impl Into<String>, password: Secret) -> SaslOptions {
+    fn with(login: Login) -> SaslOptions {
         SaslOptions {
-            user: user.into(),
-            password,
+            login,
+            service: DEFAULT_SERVICE.to_owned(),
+            canonicalize: true,
+            server_principal: None,
+            server_realm: None,
         }
     }
 
-    /// The user name.
-    pub fn user(&self) -> &str {
-        &self.user
+    /// Logs in as `user` with `password` (DIGEST-MD5).
+    pub fn digest(user: impl Into<String>, password: Secret) -> SaslOptions {
+        SaslOptions::with(Login::Digest {
+            user: user.into(),
+            password,
+        })
     }
 
-    /// The `username` and `password` of the `DigestLoginModule` in section `section` of
-    /// the JAAS file `path`.
+    /// Logs in with Kerberos (GSSAPI) from `initiator`'s keytab or ticket cache.
+    pub fn kerberos(initiator: Initiator) -> SaslOptions {
+        SaslOptions::with(Login::Kerberos(initiator))
+    }
+
+    /// The user name (DIGEST-MD5), or the Kerberos principal when configured.
+    pub fn user(&self) -> &str {
+        match &self.login {
+            Login::Digest { user, .. } => user,
+            Login::Kerberos(i) => i.principal().unwrap_or(""),
+        }
+    }
+
+    /// `DIGEST-MD5` or `GSSAPI`.
+    pub fn mechanism_name(&self) -> &'static str {
+        match self.login {
+            Login::Digest { .. } => "DIGEST-MD5",
+            Login::Kerberos(_) => "GSSAPI",
+        }
+    }
+
+    /// The login of section `section` of the JAAS file `path`: its `Krb5LoginModule`
+    /// (Kerberos) if it has one, else its `DigestLoginModule`'s `username` and
+    /// `password`.
     pub fn from_jaas_file(path: &Path, section: &str) -> Result<SaslOptions> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Sasl(format!("cannot read JAAS file {}: {e}", path.display())))?;
         let file = rzk_sasl::jaas::parse(&text)
             .map_err(|e| Error::Sasl(format!("JAAS file {}: {e}", path.display())))?;
+        let krb5 = file.section(section).and_then(|s| {
+            s.modules
+                .iter()
+                .find(|m| m.class.contains("Krb5LoginModule"))
+        });
+        if let Some(m) = krb5 {
+            return kerberos_login(m).map(SaslOptions::kerberos).map_err(|why| {
+                Error::Sasl(format!(
+                    "JAAS file {}, section {section}: {why}",
+                    path.display()
+                ))
+            });
+        }
         let login = file
             .digest_login(section)
             .map_err(|e| Error::Sasl(format!("JAAS file {}: {e}", path.display())))?;
-        Ok(SaslOptions {
-            user: login.username,
-            password: login.password,
-        })
+        Ok(SaslOptions::digest(login.username, login.password))
+    }
+
+    /// The service principal to ask a ticket for, for the server at `host` (as written
+    /// in the connect string, `host:port`) whose address is `ip` (see the module's
+    /// documentation).
+    pub async fn service_principal(&self, host: &str, ip: Option<std::net::IpAddr>) -> String {
+        if let Some(p) = &self.server_principal {
+            return p.clone();
+        }
+        let written = host
+            .rsplit_once(':')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let name = match (self.canonicalize, ip) {
+            (true, Some(ip)) => tokio::task::spawn_blocking(move || {
+                // Java's getCanonicalHostName: the address's name, else its text.
+                dns_lookup::lookup_addr(&ip).unwrap_or_else(|_| ip.to_string())
+            })
+            .await
+            .unwrap_or(written),
+            _ => written,
+        };
+        let mut p = format!("{}/{}", self.service, name.to_ascii_lowercase());
+        if let Some(r) = &self.server_realm {
+            p.push('@');
+            p.push_str(r);
+        }
+        p
+    }
+
+    /// A fresh mechanism for one connection's login to `host` at `ip`. Errors (text):
+    /// the Kerberos library or credentials cannot be had.
+    pub(crate) async fn mechanism(
+        &self,
+        host: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> std::result::Result<ClientMechanism, String> {
+        match &self.login {
+            Login::Digest { user, password } => Ok(ClientMechanism::Digest(DigestMd5Client::new(
+                user.clone(),
+                password.clone(),
+            ))),
+            Login::Kerberos(initiator) => {
+                let target = self.service_principal(host, ip).await;
+                let who = initiator.principal().unwrap_or("(ticket cache)").to_owned();
+                let ctx = initiator
+                    .start(&target)
+                    .map_err(|e| format!("Kerberos login of {who} for {target}: {e}"))?;
+                let authzid = initiator.principal().unwrap_or("").to_owned();
+                Ok(ClientMechanism::Gssapi(
+                    Box::new(GssapiClient::new(ctx, authzid)),
+                    who,
+                ))
+            }
+        }
     }
 
     /// What a Java client started with these JVM flags would log in as: `None` without
@@ -112,7 +273,16 @@ impl SaslOptions {
             return Ok(None);
         };
         let section = last(CLIENT_SECTION_PROPERTY).unwrap_or(DEFAULT_CLIENT_SECTION);
-        SaslOptions::from_jaas_file(&PathBuf::from(file), section).map(Some)
+        let mut o = SaslOptions::from_jaas_file(&PathBuf::from(file), section)?;
+        if let Some(s) = last(SERVICE_PROPERTY) {
+            o.service = s.to_owned();
+        }
+        // Java reads it with Boolean.parseBoolean: only `true` (any case) is true.
+        o.canonicalize =
+            last(CANONICALIZE_PROPERTY).is_none_or(|v| v.trim().eq_ignore_ascii_case("true"));
+        o.server_principal = last(SERVER_PRINCIPAL_PROPERTY).map(str::to_owned);
+        o.server_realm = last(SERVER_REALM_PROPERTY).map(str::to_owned);
+        Ok(Some(o))
     }
 
     /// [`SaslOptions::from_jvm_flags`] of `$CLIENT_JVMFLAGS $JVMFLAGS`, the flags zkCli.sh
@@ -125,11 +295,39 @@ impl SaslOptions {
             .join(" ");
         SaslOptions::from_jvm_flags(&flags)
     }
+}
 
-    /// A fresh mechanism for one connection's login.
-    pub(crate) fn mechanism(&self) -> DigestMd5Client {
-        DigestMd5Client::new(self.user.clone(), self.password.clone())
+/// The credentials a JAAS client section's `Krb5LoginModule` names: a keytab
+/// (`useKeyTab=true`, `keyTab`, `principal`) or a ticket cache (`useTicketCache=true`,
+/// optional `ticketCache` and `principal`); Java tries the cache first when both are on,
+/// rzk the keytab. Errors: neither is usable (Java would prompt for a password, which
+/// rzk does not).
+fn kerberos_login(m: &rzk_sasl::jaas::LoginModule) -> std::result::Result<Initiator, String> {
+    let opt = |k: &str| {
+        m.options
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.expose().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let on = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if on("useKeyTab") {
+        let keytab = opt("keyTab").ok_or("Krb5LoginModule has useKeyTab=true but no keyTab")?;
+        let principal =
+            opt("principal").ok_or("Krb5LoginModule has useKeyTab=true but no principal")?;
+        return Ok(Initiator::Keytab {
+            principal,
+            keytab: PathBuf::from(keytab),
+        });
     }
+    if on("useTicketCache") {
+        return Ok(Initiator::TicketCache {
+            principal: opt("principal"),
+            cache: opt("ticketCache"),
+        });
+    }
+    Err("Krb5LoginModule needs useKeyTab=true (with keyTab and principal) or useTicketCache=true: rzk does not prompt for a password".into())
 }
 
 #[cfg(test)]
@@ -162,7 +360,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(o.user(), "bob");
-        assert_eq!(o.password.expose(), "pw-1");
+        assert!(matches!(&o.login, Login::Digest { password, .. } if password.expose() == "pw-1"));
         assert!(!format!("{o:?}").contains("pw-1"));
         let o = SaslOptions::from_jvm_flags(&format!(
             "-D{JAAS_CONFIG_PROPERTY}={f} -D{CLIENT_SECTION_PROPERTY}=Other"

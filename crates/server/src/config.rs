@@ -195,8 +195,9 @@ pub fn server_jvm_flags_from_env() -> String {
 /// The system properties of JVM flags (`-Dname=value` in `SERVER_JVMFLAGS` and
 /// `JVMFLAGS`, as ZooKeeper's zkServer.sh passes them) that a ZooKeeper server reads: `zookeeper.*`,
 /// `java.security.auth.login.config`, `jute.maxbuffer`, `znode.container.*`,
-/// `readonlymode.enabled` and the JVM's default trust store
-/// ([`JVM_TRUST_STORE_PROPERTIES`]). Other flags (heap size, logging, ...) are dropped.
+/// `readonlymode.enabled`, the JVM's default trust store
+/// ([`JVM_TRUST_STORE_PROPERTIES`]) and Kerberos settings ([`JVM_KERBEROS_PROPERTIES`]).
+/// Other flags (heap size, logging, ...) are dropped.
 pub fn jvm_flag_properties(flags: &str) -> Vec<(String, String)> {
     flags
         .split_whitespace()
@@ -230,10 +231,17 @@ pub const JVM_TRUST_STORE_PROPERTIES: [&str; 3] = [
     "javax.net.ssl.trustStoreType",
 ];
 
+/// The JVM's own Kerberos properties a ZooKeeper server's Kerberos login reads: its
+/// krb5.conf and default realm (rzk: the default realm of Kerberos names, and the
+/// krb5.conf its Kerberos library reads, `KRB5_CONFIG`).
+pub const JVM_KERBEROS_PROPERTIES: [&str; 2] =
+    ["java.security.krb5.conf", "java.security.krb5.realm"];
+
 /// Whether `key` is one of the JVM's own properties rzk reads
-/// ([`JVM_TRUST_STORE_PROPERTIES`]): set by a `-D` flag only, never by zoo.cfg.
+/// ([`JVM_TRUST_STORE_PROPERTIES`], [`JVM_KERBEROS_PROPERTIES`]): set by a `-D` flag
+/// only, never by zoo.cfg.
 fn is_jvm_own_property(key: &str) -> bool {
-    JVM_TRUST_STORE_PROPERTIES.contains(&key)
+    JVM_TRUST_STORE_PROPERTIES.contains(&key) || JVM_KERBEROS_PROPERTIES.contains(&key)
 }
 
 /// Role of a `server.N` member.
@@ -567,9 +575,21 @@ impl Config {
             ),
             outcome @ (JaasOutcome::Users(_) | JaasOutcome::Kerberos(_)) => {
                 let what = match outcome {
-                    JaasOutcome::Kerberos(principal) => format!(
-                        "SASL GSSAPI (Kerberos) authentication on, accepting as {principal}"
-                    ),
+                    JaasOutcome::Kerberos(principal) => {
+                        let names = self
+                            .auth
+                            .kerberos
+                            .as_ref()
+                            .map(|k| k.names.clone())
+                            .unwrap_or_default();
+                        let kept = |removed: bool| if removed { "removed" } else { "kept" };
+                        format!(
+                            "SASL GSSAPI (Kerberos) authentication on, accepting as {principal}; sasl ids: default realm {:?}, host {}, realm {}",
+                            names.default_realm,
+                            kept(names.remove_host),
+                            kept(names.remove_realm)
+                        )
+                    }
                     _ => format!(
                         "SASL DIGEST-MD5 authentication on, {} user(s) in the JAAS server section",
                         self.auth.sasl.as_ref().map_or(0, |u| u.len())
@@ -1101,6 +1121,13 @@ impl Config {
             return Err(ConfigError::Refused(refusals));
         }
         cfg.groups = read_groups_of(text, &cfg.servers)?;
+        // The JVM's Kerberos properties come from the -D flags only (a zoo.cfg line of
+        // that name would be ZooKeeper's zookeeper.java.security..., which nothing reads).
+        for key in JVM_KERBEROS_PROPERTIES {
+            if let Some(v) = cfg.jvm_property(key).map(str::to_owned) {
+                auth.take(key, &v);
+            }
+        }
         cfg.auth = auth.finish()?;
         cfg.admin = crate::admin::settings::AdminSettings::from_properties(&cfg.unknown, text)?;
         let data_dir =

@@ -12,13 +12,14 @@ use bytes::BytesMut;
 use rzk_proto::opcode::xid;
 use rzk_proto::records::{GetSaslRequest, SetSaslResponse};
 use rzk_proto::{ErrorCode, Jute, OpCode};
-use rzk_sasl::digest_md5::DigestMd5Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::sasl::ClientMechanism;
 
 use super::frame::{put_request, split_reply, take_frame};
 use super::task::{ConnRead, ConnWrite};
 
-/// Most round trips a login may take (DIGEST-MD5 needs two).
+/// Most round trips a login may take (DIGEST-MD5 needs two, GSSAPI with Kerberos three).
 const MAX_ROUNDS: usize = 4;
 
 /// Why a login did not complete.
@@ -35,7 +36,7 @@ pub(crate) enum LoginError {
 /// Logs in with `mech` on a connection whose handshake is done; `alloc_xid` hands out
 /// the session's xids.
 pub(crate) async fn login(
-    mut mech: DigestMd5Client,
+    mut mech: ClientMechanism,
     rd: &mut ConnRead,
     wr: &mut ConnWrite,
     inbuf: &mut BytesMut,
@@ -43,7 +44,9 @@ pub(crate) async fn login(
 ) -> Result<(), LoginError> {
     let conn =
         |what: &str, e: &dyn std::fmt::Display| LoginError::Connection(format!("SASL {what}: {e}"));
-    let mut token = mech.initial_token();
+    let mut token = mech
+        .initial_token()
+        .map_err(|e| LoginError::Refused(format!("SASL login of {:?} failed: {e}", mech.user())))?;
     for _ in 0..MAX_ROUNDS {
         let x = alloc_xid();
         let mut out = BytesMut::new();

@@ -236,6 +236,7 @@ impl SessionTask {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
+        let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
         let (mut rd, mut wr): (ConnRead, ConnWrite) = match &self.cfg.tls {
             None => {
                 let (r, w) = stream.into_split();
@@ -301,7 +302,10 @@ impl SessionTask {
             *p = self.password.clone();
         }
         if let Some(sasl) = &self.cfg.sasl {
-            let mech = sasl.mechanism();
+            let mech = match sasl.mechanism(&host, peer_ip).await {
+                Ok(m) => m,
+                Err(why) => return Err(ConnectError::AuthFailed(why)),
+            };
             let mut next = self.next_xid;
             let alloc = || {
                 let x = next;
@@ -315,7 +319,7 @@ impl SessionTask {
                 Ok(Err(LoginError::Connection(why))) => return Err(fail("SASL login", &why)),
                 Ok(Err(LoginError::Refused(why))) => return Err(ConnectError::AuthFailed(why)),
                 Ok(Ok(())) => {
-                    tracing::debug!(%host, user = sasl.user(), "SASL DIGEST-MD5 login done");
+                    tracing::debug!(%host, user = sasl.user(), mechanism = sasl.mechanism_name(), "SASL login done");
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use super::ffi::{self, BufferDesc, GssLibrary, OidDesc, OidSetDesc, OmUint32};
 use std::ffi::{c_int, c_void, CString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A failed GSS-API call: which call, and the library's words for its status codes
 /// (e.g. "No key table entry found for zookeeper/host@REALM"). Never holds key material.
@@ -98,68 +98,204 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    /// Checks that the library opens and the keytab holds keys for the principal, as
-    /// start-up does. Errors: [`GssError`] naming the call and the library's reason.
+    /// Checks that the library opens and the keytab holds keys for the principal.
+    /// Errors: [`GssError`] naming the call and the library's reason.
     pub fn check(&self) -> Result<(), GssError> {
-        AcceptorCred::acquire(&self.principal, &self.keytab).map(drop)
+        self.cred().map(drop)
+    }
+
+    /// Logs in to the KDC with the keytab, as ZooKeeper's server does at start-up, and
+    /// accepts a ticket for itself: so a keytab whose keys the KDC no longer has (a
+    /// re-keyed principal) or an unreachable KDC is found at start-up, not at the first
+    /// client. Errors: [`GssError`] naming the call and the library's reason (e.g.
+    /// "Cannot contact any KDC", "Decrypt integrity check failed").
+    pub fn check_with_kdc(&self) -> Result<(), GssError> {
+        self.check()?;
+        let me = Initiator::Keytab {
+            principal: self.principal.clone(),
+            keytab: self.keytab.clone(),
+        };
+        let mut init = me.start(&self.principal)?;
+        let token = match init.init(&[])? {
+            Initiated::Continue(t) | Initiated::Established(t) => t,
+        };
+        self.start()?.accept(&token).map(drop)
+    }
+
+    fn cred(&self) -> Result<Cred, GssError> {
+        use std::os::unix::ffi::OsStrExt;
+        Cred::acquire(
+            Some((&self.principal, ffi::NT_KRB5_PRINCIPAL)),
+            ffi::C_ACCEPT,
+            &[("keytab", self.keytab.as_os_str().as_bytes())],
+        )
     }
 
     /// A new context to accept one client's security context with.
     pub fn start(&self) -> Result<AcceptCtx, GssError> {
         Ok(AcceptCtx {
-            cred: AcceptorCred::acquire(&self.principal, &self.keytab)?,
+            cred: self.cred()?,
             ctx: std::ptr::null_mut(),
             lib: library()?,
         })
     }
 }
 
-/// An acceptor credential (`gss_cred_id_t`), released on drop.
+/// Where a client's Kerberos credentials come from, as a JAAS `Client` section's
+/// `Krb5LoginModule` says: a keytab (`useKeyTab=true keyTab=... principal=...`), whose
+/// tickets go to a ticket cache of this process's memory, or a ticket cache
+/// (`useTicketCache=true`, `ticketCache=` or the default one, `KRB5CCNAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initiator {
+    /// Log in with the keys of `principal` in `keytab`.
+    Keytab {
+        /// The client principal, e.g. `zkcli@EXAMPLE.COM`.
+        principal: String,
+        /// The keytab holding its keys.
+        keytab: PathBuf,
+    },
+    /// Use the tickets of a ticket cache (`None`: the default one).
+    TicketCache {
+        /// The principal to use from it, if named.
+        principal: Option<String>,
+        /// The cache (`FILE:/tmp/krb5cc_0`, a path), if named.
+        cache: Option<String>,
+    },
+}
+
+impl Initiator {
+    /// The client's principal, when configured.
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            Initiator::Keytab { principal, .. } => Some(principal),
+            Initiator::TicketCache { principal, .. } => principal.as_deref(),
+        }
+    }
+
+    fn cred(&self) -> Result<Cred, GssError> {
+        use std::os::unix::ffi::OsStrExt;
+        match self {
+            Initiator::Keytab { principal, keytab } => {
+                // One memory cache per credential: the tickets got with the keytab stay
+                // in this process and never touch the user's own cache.
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cache = format!("MEMORY:rzk-{}-{n}", std::process::id());
+                Cred::acquire(
+                    Some((principal, ffi::NT_KRB5_PRINCIPAL)),
+                    ffi::C_INITIATE,
+                    &[
+                        ("client_keytab", keytab.as_os_str().as_bytes()),
+                        ("ccache", cache.as_bytes()),
+                    ],
+                )
+            }
+            Initiator::TicketCache { principal, cache } => {
+                let store: Vec<(&str, &[u8])> =
+                    cache.iter().map(|c| ("ccache", c.as_bytes())).collect();
+                Cred::acquire(
+                    principal.as_deref().map(|p| (p, ffi::NT_KRB5_PRINCIPAL)),
+                    ffi::C_INITIATE,
+                    &store,
+                )
+            }
+        }
+    }
+
+    /// A new context to establish with the service `target` (`service/host`, or a full
+    /// principal with `@REALM`; a name without a realm gets the host's realm from the
+    /// library's krb5.conf).
+    pub fn start(&self, target: &str) -> Result<InitCtx, GssError> {
+        let lib = library()?;
+        let cred = self.cred()?;
+        let target = Name::import(lib, target, ffi::NT_KRB5_PRINCIPAL)?;
+        Ok(InitCtx {
+            lib,
+            cred,
+            target,
+            ctx: std::ptr::null_mut(),
+        })
+    }
+}
+
+/// An imported name (`gss_name_t`), released on drop.
 #[derive(Debug)]
-struct AcceptorCred {
+struct Name {
+    lib: &'static GssLibrary,
+    handle: ffi::NameHandle,
+}
+
+// SAFETY: owned by one context at a time; MIT's names may move between threads.
+unsafe impl Send for Name {}
+
+impl Name {
+    fn import(lib: &'static GssLibrary, name: &str, kind: &'static [u8]) -> Result<Name, GssError> {
+        let mut buf = BufferDesc::borrowing(name.as_bytes());
+        let mut name_type = oid(kind);
+        let mut handle: ffi::NameHandle = std::ptr::null_mut();
+        let mut minor = 0;
+        // SAFETY: inputs are live locals; `handle` is owned by the result.
+        let major = unsafe { (lib.import_name)(&mut minor, &mut buf, &mut name_type, &mut handle) };
+        if major & ffi::S_ERROR_MASK != 0 {
+            return Err(GssError::status(lib, "gss_import_name", major, minor));
+        }
+        Ok(Name { lib, handle })
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let mut minor = 0;
+        // SAFETY: `handle` came from gss_import_name and is released once.
+        unsafe { (self.lib.release_name)(&mut minor, &mut self.handle) };
+    }
+}
+
+/// A credential (`gss_cred_id_t`), released on drop.
+#[derive(Debug)]
+struct Cred {
     lib: &'static GssLibrary,
     handle: ffi::CredHandle,
 }
 
-// SAFETY: a credential handle is used by one AcceptCtx at a time (it owns it); MIT's
+// SAFETY: a credential handle is used by one context at a time (it owns it); MIT's
 // library lets a handle move between threads.
-unsafe impl Send for AcceptorCred {}
+unsafe impl Send for Cred {}
 
-impl AcceptorCred {
-    fn acquire(principal: &str, keytab: &Path) -> Result<AcceptorCred, GssError> {
+impl Cred {
+    /// `gss_acquire_cred_from` for `name` (text and name type; `None`: the default),
+    /// `usage`, and the credential store's `(key, value)` pairs.
+    fn acquire(
+        name: Option<(&str, &'static [u8])>,
+        usage: c_int,
+        store: &[(&str, &[u8])],
+    ) -> Result<Cred, GssError> {
         let lib = library()?;
-        let mut name_buf = BufferDesc::borrowing(principal.as_bytes());
-        let mut name_type = oid(ffi::NT_KRB5_PRINCIPAL);
-        let mut name: ffi::NameHandle = std::ptr::null_mut();
-        let mut minor = 0;
-        // SAFETY: inputs are live locals; `name` is released below.
-        let major =
-            unsafe { (lib.import_name)(&mut minor, &mut name_buf, &mut name_type, &mut name) };
-        if major & ffi::S_ERROR_MASK != 0 {
-            return Err(GssError::status(lib, "gss_import_name", major, minor));
-        }
-        let result = Self::acquire_named(lib, name, keytab);
-        // SAFETY: `name` came from gss_import_name.
-        unsafe { (lib.release_name)(&mut minor, &mut name) };
-        result
-    }
-
-    fn acquire_named(
-        lib: &'static GssLibrary,
-        name: ffi::NameHandle,
-        keytab: &Path,
-    ) -> Result<AcceptorCred, GssError> {
-        use std::os::unix::ffi::OsStrExt;
-        let key = CString::new("keytab").map_err(|e| GssError::new("keytab", e.to_string()))?;
-        let value = CString::new(keytab.as_os_str().as_bytes())
-            .map_err(|_| GssError::new("keytab", "the keytab path holds a NUL byte"))?;
-        let mut element = ffi::KeyValueElement {
-            key: key.as_ptr(),
-            value: value.as_ptr(),
-        };
-        let store = ffi::KeyValueSet {
-            count: 1,
-            elements: &mut element,
+        let name = name
+            .map(|(n, kind)| Name::import(lib, n, kind))
+            .transpose()?;
+        let owned: Vec<(CString, CString)> = store
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    CString::new(*k)
+                        .map_err(|_| GssError::new("credential store", "a key holds a NUL byte"))?,
+                    CString::new(*v).map_err(|_| {
+                        GssError::new("credential store", "a value holds a NUL byte")
+                    })?,
+                ))
+            })
+            .collect::<Result<_, GssError>>()?;
+        let mut elements: Vec<ffi::KeyValueElement> = owned
+            .iter()
+            .map(|(k, v)| ffi::KeyValueElement {
+                key: k.as_ptr(),
+                value: v.as_ptr(),
+            })
+            .collect();
+        let set = ffi::KeyValueSet {
+            count: elements.len() as OmUint32,
+            elements: elements.as_mut_ptr(),
         };
         let mut mech = oid(ffi::MECH_KRB5);
         let mut mechs = OidSetDesc {
@@ -168,15 +304,16 @@ impl AcceptorCred {
         };
         let mut handle: ffi::CredHandle = std::ptr::null_mut();
         let mut minor = 0;
-        // SAFETY: every pointer is to a live local; `handle` is owned by the result.
+        // SAFETY: every pointer is to a live local (`owned` outlives the call);
+        // `handle` is owned by the result.
         let major = unsafe {
             (lib.acquire_cred_from)(
                 &mut minor,
-                name,
+                name.as_ref().map_or(std::ptr::null_mut(), |n| n.handle),
                 ffi::C_INDEFINITE,
                 &mut mechs,
-                ffi::C_ACCEPT,
-                &store,
+                usage,
+                &set,
                 &mut handle,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -185,11 +322,11 @@ impl AcceptorCred {
         if major & ffi::S_ERROR_MASK != 0 {
             return Err(GssError::status(lib, "gss_acquire_cred_from", major, minor));
         }
-        Ok(AcceptorCred { lib, handle })
+        Ok(Cred { lib, handle })
     }
 }
 
-impl Drop for AcceptorCred {
+impl Drop for Cred {
     fn drop(&mut self) {
         let mut minor = 0;
         // SAFETY: `handle` came from gss_acquire_cred_from and is released once.
@@ -227,7 +364,7 @@ pub trait SecurityContext: Send {
 #[derive(Debug)]
 pub struct AcceptCtx {
     lib: &'static GssLibrary,
-    cred: AcceptorCred,
+    cred: Cred,
     ctx: ffi::CtxHandle,
 }
 
@@ -300,51 +437,60 @@ impl SecurityContext for AcceptCtx {
     }
 
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError> {
-        let lib = self.lib;
-        let mut input = BufferDesc::borrowing(message);
-        let mut output = BufferDesc::empty();
-        let mut minor = 0;
-        // SAFETY: the context is established (the mechanism wraps only after that).
-        let major = unsafe {
-            (lib.wrap)(
-                &mut minor,
-                self.ctx,
-                0,
-                0,
-                &mut input,
-                std::ptr::null_mut(),
-                &mut output,
-            )
-        };
-        let out = take(lib, &mut output);
-        if major & ffi::S_ERROR_MASK != 0 {
-            return Err(GssError::status(lib, "gss_wrap", major, minor));
-        }
-        Ok(out)
+        wrap(self.lib, self.ctx, message)
     }
 
     fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
-        let lib = self.lib;
-        let mut input = BufferDesc::borrowing(token);
-        let mut output = BufferDesc::empty();
-        let mut minor = 0;
-        // SAFETY: as in `wrap`.
-        let major = unsafe {
-            (lib.unwrap)(
-                &mut minor,
-                self.ctx,
-                &mut input,
-                &mut output,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-        let out = take(lib, &mut output);
-        if major & ffi::S_ERROR_MASK != 0 {
-            return Err(GssError::status(lib, "gss_unwrap", major, minor));
-        }
-        Ok(out)
+        unwrap(self.lib, self.ctx, token)
     }
+}
+
+/// `gss_wrap` without confidentiality, QOP 0, on an established context.
+fn wrap(lib: &GssLibrary, ctx: ffi::CtxHandle, message: &[u8]) -> Result<Vec<u8>, GssError> {
+    let mut input = BufferDesc::borrowing(message);
+    let mut output = BufferDesc::empty();
+    let mut minor = 0;
+    // SAFETY: `ctx` is established (the mechanisms wrap only after that); `output` is
+    // taken below.
+    let major = unsafe {
+        (lib.wrap)(
+            &mut minor,
+            ctx,
+            0,
+            0,
+            &mut input,
+            std::ptr::null_mut(),
+            &mut output,
+        )
+    };
+    let out = take(lib, &mut output);
+    if major & ffi::S_ERROR_MASK != 0 {
+        return Err(GssError::status(lib, "gss_wrap", major, minor));
+    }
+    Ok(out)
+}
+
+/// `gss_unwrap` on an established context.
+fn unwrap(lib: &GssLibrary, ctx: ffi::CtxHandle, token: &[u8]) -> Result<Vec<u8>, GssError> {
+    let mut input = BufferDesc::borrowing(token);
+    let mut output = BufferDesc::empty();
+    let mut minor = 0;
+    // SAFETY: as in `wrap`.
+    let major = unsafe {
+        (lib.unwrap)(
+            &mut minor,
+            ctx,
+            &mut input,
+            &mut output,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    let out = take(lib, &mut output);
+    if major & ffi::S_ERROR_MASK != 0 {
+        return Err(GssError::status(lib, "gss_unwrap", major, minor));
+    }
+    Ok(out)
 }
 
 impl Drop for AcceptCtx {
@@ -352,6 +498,95 @@ impl Drop for AcceptCtx {
         if !self.ctx.is_null() {
             let mut minor = 0;
             // SAFETY: `ctx` came from gss_accept_sec_context and is deleted once.
+            unsafe {
+                (self.lib.delete_sec_context)(&mut minor, &mut self.ctx, std::ptr::null_mut())
+            };
+        }
+    }
+}
+
+/// What one initiate step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initiated {
+    /// Send this token; the acceptor's answer is needed.
+    Continue(Vec<u8>),
+    /// Established; send `token` if it is not empty.
+    Established(Vec<u8>),
+}
+
+/// The operations of an initiated security context the SASL client needs; a trait so the
+/// mechanism is tested without a KDC.
+pub trait InitiatorContext: Send {
+    /// One `gss_init_sec_context` step on the acceptor's token (empty at first).
+    fn init(&mut self, token: &[u8]) -> Result<Initiated, GssError>;
+    /// `gss_wrap` without confidentiality, QOP 0.
+    fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError>;
+    /// `gss_unwrap`.
+    fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError>;
+}
+
+/// One security context being initiated with a service, deleted on drop.
+#[derive(Debug)]
+pub struct InitCtx {
+    lib: &'static GssLibrary,
+    cred: Cred,
+    target: Name,
+    ctx: ffi::CtxHandle,
+}
+
+// SAFETY: as for AcceptCtx.
+unsafe impl Send for InitCtx {}
+
+impl InitiatorContext for InitCtx {
+    fn init(&mut self, token: &[u8]) -> Result<Initiated, GssError> {
+        let lib = self.lib;
+        let mut input = BufferDesc::borrowing(token);
+        let mut output = BufferDesc::empty();
+        let mut mech = oid(ffi::MECH_KRB5);
+        let mut minor = 0;
+        // SAFETY: `ctx` is null or a context this call made; `output` is taken below.
+        let major = unsafe {
+            (lib.init_sec_context)(
+                &mut minor,
+                self.cred.handle,
+                &mut self.ctx,
+                self.target.handle,
+                &mut mech,
+                ffi::C_MUTUAL_FLAG | ffi::C_CONF_FLAG | ffi::C_INTEG_FLAG,
+                0,
+                std::ptr::null_mut(),
+                &mut input,
+                std::ptr::null_mut(),
+                &mut output,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let out = take(lib, &mut output);
+        if major & ffi::S_ERROR_MASK != 0 {
+            return Err(GssError::status(lib, "gss_init_sec_context", major, minor));
+        }
+        if major & ffi::S_CONTINUE_NEEDED != 0 {
+            Ok(Initiated::Continue(out))
+        } else {
+            Ok(Initiated::Established(out))
+        }
+    }
+
+    fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError> {
+        wrap(self.lib, self.ctx, message)
+    }
+
+    fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
+        unwrap(self.lib, self.ctx, token)
+    }
+}
+
+impl Drop for InitCtx {
+    fn drop(&mut self) {
+        if !self.ctx.is_null() {
+            let mut minor = 0;
+            // SAFETY: `ctx` came from gss_init_sec_context and is deleted once.
             unsafe {
                 (self.lib.delete_sec_context)(&mut minor, &mut self.ctx, std::ptr::null_mut())
             };

@@ -97,8 +97,16 @@ pub const S_CONTINUE_NEEDED: OmUint32 = 1;
 pub const S_ERROR_MASK: OmUint32 = 0xffff_0000;
 /// `GSS_C_INDEFINITE`.
 pub const C_INDEFINITE: OmUint32 = 0xffff_ffff;
+/// `GSS_C_INITIATE` (a `gss_cred_usage_t`).
+pub const C_INITIATE: c_int = 1;
 /// `GSS_C_ACCEPT` (a `gss_cred_usage_t`).
 pub const C_ACCEPT: c_int = 2;
+/// `GSS_C_MUTUAL_FLAG`: the acceptor proves itself too.
+pub const C_MUTUAL_FLAG: OmUint32 = 2;
+/// `GSS_C_CONF_FLAG`.
+pub const C_CONF_FLAG: OmUint32 = 16;
+/// `GSS_C_INTEG_FLAG`.
+pub const C_INTEG_FLAG: OmUint32 = 32;
 /// `GSS_C_GSS_CODE` for `gss_display_status`.
 pub const C_GSS_CODE: c_int = 1;
 /// `GSS_C_MECH_CODE` for `gss_display_status`.
@@ -106,6 +114,9 @@ pub const C_MECH_CODE: c_int = 2;
 
 /// The Kerberos V5 mechanism, 1.2.840.113554.1.2.2 (RFC 1964).
 pub const MECH_KRB5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+/// Name type `GSS_C_NT_HOSTBASED_SERVICE`, 1.2.840.113554.1.2.1.4: `service@host`.
+pub const NT_HOSTBASED_SERVICE: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x01, 0x04];
 /// Name type `GSS_KRB5_NT_PRINCIPAL_NAME`, 1.2.840.113554.1.2.2.1: `primary/instance@REALM`.
 pub const NT_KRB5_PRINCIPAL: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01];
 
@@ -134,6 +145,21 @@ type AcceptSecContext = unsafe extern "C" fn(
     *mut OmUint32,
     *mut OmUint32,
     *mut CredHandle,
+) -> OmUint32;
+type InitSecContext = unsafe extern "C" fn(
+    *mut OmUint32,
+    CredHandle,
+    *mut CtxHandle,
+    NameHandle,
+    *mut OidDesc,
+    OmUint32,
+    OmUint32,
+    *mut c_void,
+    *mut BufferDesc,
+    *mut *mut OidDesc,
+    *mut BufferDesc,
+    *mut OmUint32,
+    *mut OmUint32,
 ) -> OmUint32;
 type DisplayName =
     unsafe extern "C" fn(*mut OmUint32, NameHandle, *mut BufferDesc, *mut *mut OidDesc) -> OmUint32;
@@ -176,6 +202,7 @@ pub struct GssLibrary {
     pub import_name: ImportName,
     pub acquire_cred_from: AcquireCredFrom,
     pub accept_sec_context: AcceptSecContext,
+    pub init_sec_context: InitSecContext,
     pub display_name: DisplayName,
     pub wrap: Wrap,
     pub unwrap: Unwrap,
@@ -236,6 +263,7 @@ impl GssLibrary {
             import_name: sym!(b"gss_import_name\0"),
             acquire_cred_from: sym!(b"gss_acquire_cred_from\0"),
             accept_sec_context: sym!(b"gss_accept_sec_context\0"),
+            init_sec_context: sym!(b"gss_init_sec_context\0"),
             display_name: sym!(b"gss_display_name\0"),
             wrap: sym!(b"gss_wrap\0"),
             unwrap: sym!(b"gss_unwrap\0"),

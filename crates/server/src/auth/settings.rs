@@ -493,7 +493,7 @@ impl AuthSettings {
             };
             let acceptor = kerberos_acceptor(krb5).map_err(fail)?;
             let names = self.kerberos_names.rules()?;
-            acceptor.check().map_err(|e| {
+            acceptor.check_with_kdc().map_err(|e| {
                 fail(format!(
                     "cannot use principal {} from keyTab {}: {e}",
                     acceptor.principal,

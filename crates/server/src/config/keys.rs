@@ -179,8 +179,6 @@ const TABLE: &[Entry] = &[
     sec("kerberos.removeHostFromPrincipal"),
     sec("kerberos.removeRealmFromPrincipal"),
     sec("security.auth_to_local"),
-    sec("java.security.krb5.conf"),
-    sec("java.security.krb5.realm"),
     sec("requireKerberosConfig"),
     // --- Refused: security-relevant, not implemented ----------------------------------
     refuse(Name::Prefix("kerberos."), KERBEROS),
