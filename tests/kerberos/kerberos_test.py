@@ -412,6 +412,26 @@ class Run:
                    " ".join(argv) + "\n<<<\n" + stdin + ">>>\n" + raw)
         return Cli(argv, rc, raw)
 
+    def rzk_shell(self, port, who, cmds):
+        """`rzk shell` (rzk-client) on 127.0.0.1:port running `cmds`, logging in as zkCli
+        would: the JAAS Client section of `who` and the krb5.conf in CLIENT_JVMFLAGS."""
+        flags = (f"-Djava.security.auth.login.config={self.client_jaas[who]} "
+                 f"-Djava.security.krb5.conf={self.kdc.krb5_conf}")
+        argv = [self.args.rzk, "shell", "-server", f"127.0.0.1:{port}"]
+        stdin = "".join(c + "\n" for c in [*cmds, "quit"])
+        try:
+            r = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=60,
+                               env=clean_env(CLIENT_JVMFLAGS=flags))
+            rc, raw = r.returncode, r.stdout
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout or b""
+            rc, raw = "timeout", out.decode(errors="replace") if isinstance(out, bytes) else out
+        n = next(self.cli_runs)
+        self.write(os.path.join(self.work, f"rzkshell-{n:02d}-{who}-{port}.out"),
+                   " ".join(argv) + f"\nCLIENT_JVMFLAGS={flags}\n<<<\n" + stdin + ">>>\n" + raw)
+        return Cli(argv, rc, raw)
+
     def kazoo(self, port, principal, script_body, extra_env=None):
         """Runs `script_body` (Python; `zk` is a started KazooClient logged in with GSSAPI as
         `principal`, zkext imported) in a child interpreter, with a ccache of its own filled
@@ -666,6 +686,20 @@ zk.stop(); zk.close()
     check("NOAUTH" in out, f"kazoo other read /e:\n{out}")
 
 
+def case_f_rzk_shell(run, base):
+    """rzk shell (rzk-client's GSSAPI login) against this server: the same identities and
+    ACL outcomes as zkCli's."""
+    n = run.rzk_shell(base, "zkcli", ["whoami", f"create /f x sasl:{ZKCLI_P}:cdrwa", "get /f"])
+    check(n.rc == 0, f"rzk shell as zkcli exited {n.rc}", n)
+    check(n.whoami() == {"ip: 127.0.0.1", f"sasl: {ZKCLI_P}"},
+          f"rzk shell as zkcli: whoami {sorted(n.whoami())}", n)
+    check(n.has("x"), "rzk shell as zkcli: get /f did not print its data", n)
+    n = run.rzk_shell(base, "hostcli", ["whoami", "get /f"])
+    check(n.whoami() == {"ip: 127.0.0.1", f"sasl: {HOSTCLI_P}"},
+          f"rzk shell as zkcli/localhost: whoami {sorted(n.whoami())}", n)
+    check(n.has("Insufficient permission : /f"), "rzk shell as zkcli/localhost read /f", n)
+
+
 def run_impl(args, impl, work):
     run = Run(args, impl, work)
     t0 = time.time()
@@ -710,6 +744,7 @@ def run_impl(args, impl, work):
              case_d_require_sasl(run, "enforce", ["zookeeper.enforce.auth.enabled=true",
                                                   "zookeeper.enforce.auth.schemes=sasl"])),
             ("e  kazoo GSSAPI (pure-sasl + kerberos)", lambda: case_e_kazoo(run, base)),
+            ("f  rzk shell GSSAPI (rzk-client)", lambda: case_f_rzk_shell(run, base)),
         ]
         if args.only:
             cases = [c for c in cases if args.only in c[0]]

@@ -272,6 +272,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Entry point for `main.rs`: builds a runtime and runs the shell.
 pub fn main(args: Args) -> ExitCode {
+    // A Kerberos login reads the krb5.conf `-Djava.security.krb5.conf` names, as Java's
+    // does: the system's Kerberos library takes it from KRB5_CONFIG. Set before any
+    // thread starts.
+    if let Some(conf) = client_config::ClientProperties::krb5_conf_from_env() {
+        std::env::set_var("KRB5_CONFIG", conf);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -46,6 +46,19 @@ impl ClientProperties {
         Ok(ClientProperties::from_parts(&flags, &text))
     }
 
+    /// The krb5.conf the JVM flags of `CLIENT_JVMFLAGS` / `JVMFLAGS` name
+    /// (`-Djava.security.krb5.conf`), which a Java client's Kerberos login reads.
+    pub fn krb5_conf_from_env() -> Option<String> {
+        let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .collect::<Vec<_>>()
+            .join(" ");
+        ClientProperties::from_parts(&flags, "")
+            .last("java.security.krb5.conf")
+            .map(str::to_owned)
+    }
+
     /// The `-D` flags of `flags`, then the Java properties of `file_text`.
     pub fn from_parts(flags: &str, file_text: &str) -> ClientProperties {
         let mut props = rzk_server::config::jvm_flag_properties(flags);
