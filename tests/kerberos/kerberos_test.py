@@ -299,6 +299,10 @@ class Run:
                                       jaas("Server", self.kt["server"], SERVICE))
         self.server_stale_jaas = self.write(os.path.join(kd, "server-stale-jaas.conf"),
                                             jaas("Server", self.kt["server-stale"], SERVICE))
+        # ZooKeeper's own JAAS examples leave the realm out of the server's principal.
+        self.server_norealm_jaas = self.write(
+            os.path.join(kd, "server-norealm-jaas.conf"),
+            jaas("Server", self.kt["server"], SERVICE.split("@")[0]))
         for who, p, kt in (("zkcli", ZKCLI_P, "zkcli"), ("other", OTHER_P, "other"),
                            ("hostcli", HOSTCLI_P, "hostcli"),
                            ("zkcli-stale", ZKCLI_P, "zkcli-stale")):
@@ -314,10 +318,10 @@ class Run:
 
     # ------------------------------------------------------------ servers
 
-    def server_flags(self, sysprops, jaas_file=None):
-        return ([f"-Djava.security.auth.login.config={jaas_file or self.server_jaas}",
-                 f"-Djava.security.krb5.conf={self.kdc.krb5_conf}",
-                 f"-Dzookeeper.authProvider.1={SASL_PROVIDER}"]
+    def server_flags(self, sysprops, jaas_file=None, krb5_flag=True):
+        return ([f"-Djava.security.auth.login.config={jaas_file or self.server_jaas}"]
+                + ([f"-Djava.security.krb5.conf={self.kdc.krb5_conf}"] if krb5_flag else [])
+                + [f"-Dzookeeper.authProvider.1={SASL_PROVIDER}"]
                 + ["-D" + p for p in sysprops])
 
     def start_server(self, name, sysprops=(), cfg=(), jaas_file=None):
@@ -342,22 +346,23 @@ class Run:
             raise Fail(f"{e}\n{self.server_log(d)}") from None
         return port
 
-    def refused_start(self, name, sysprops=(), cfg=(), jaas_file=None):
+    def refused_start(self, name, sysprops=(), cfg=(), jaas_file=None, krb5_flag=True,
+                      extra_env=None):
         """Starts a server that must not start; returns (its start-up error output)."""
         port = next(self.ports)
         d = os.path.join(self.work, f"{self.impl}-{name}")
-        flags = self.server_flags(sysprops, jaas_file)
+        flags = self.server_flags(sysprops, jaas_file, krb5_flag)
         if self.impl == "zk":
             try:
                 p = zkproc.start_apache(self.args.apache, port, d, *cfg, *flags,
-                                        env={k: None for k in KRB_ENV})
+                                        env={**{k: None for k in KRB_ENV}, **(extra_env or {})})
             except subprocess.CalledProcessError as e:
                 return e.stderr
             with self.procs_lock:
                 self.procs.append(p)
             raise Fail(f"zookeeper {name} started (pid {p.pid}); it should not")
         cfgfile = zkproc.write_config(os.path.join(d, "zoo.cfg"), port, *cfg)
-        env = {k: None for k in KRB_ENV}
+        env = {**{k: None for k in KRB_ENV}, **(extra_env or {})}
         env["SERVER_JVMFLAGS"] = " ".join(flags)
         code, log = zkproc.run_rzk(self.args.rzk, cfgfile, port, timeout=30, env=env)
         if code is None:
@@ -412,11 +417,11 @@ class Run:
                    " ".join(argv) + "\n<<<\n" + stdin + ">>>\n" + raw)
         return Cli(argv, rc, raw)
 
-    def rzk_shell(self, port, who, cmds):
+    def rzk_shell(self, port, who, cmds, extra_flags=""):
         """`rzk shell` (rzk-client) on 127.0.0.1:port running `cmds`, logging in as zkCli
         would: the JAAS Client section of `who` and the krb5.conf in CLIENT_JVMFLAGS."""
         flags = (f"-Djava.security.auth.login.config={self.client_jaas[who]} "
-                 f"-Djava.security.krb5.conf={self.kdc.krb5_conf}")
+                 f"-Djava.security.krb5.conf={self.kdc.krb5_conf} {extra_flags}").strip()
         argv = [self.args.rzk, "shell", "-server", f"127.0.0.1:{port}"]
         stdin = "".join(c + "\n" for c in [*cmds, "quit"])
         try:
@@ -609,6 +614,35 @@ def case_d_stale_server_keytab(run):
               f"rzk: want the Kerberos error naming principal and keyTab, got:\n{out[-3000:]}")
 
 
+def case_a_principal_without_realm(run):
+    """principal="zookeeper/localhost" (no realm, as ZooKeeper's JAAS examples write it):
+    the server starts and zkcli logs in with its usual id (review of session 58: rzk
+    refused this principal at start-up)."""
+    port = run.start_server("norealm", jaas_file=run.server_norealm_jaas)
+    c = run.zkcli(port, "zkcli", ["whoami"])
+    check(c.has(SASL_EVENT), "no SaslAuthenticated event", c)
+    check(c.whoami() == {"ip: 127.0.0.1", f"sasl: {ZKCLI_P}"},
+          f"whoami: want sasl: {ZKCLI_P}, got {sorted(c.whoami())}", c)
+
+
+def case_d_krb5_config_env(run):
+    """KRB5_CONFIG names the realm's krb5.conf, -Djava.security.krb5.conf does not: Java
+    never reads KRB5_CONFIG, so ZooKeeper's start-up login uses /etc/krb5.conf, cannot
+    find the realm's KDC and exits. rzk reads the same file as Java (and its name rules
+    the same default realm): it does not start either. (Review of session 58: rzk's
+    library read KRB5_CONFIG while its name rules read /etc/krb5.conf's other default
+    realm, so every client counted as foreign and could choose its id.)"""
+    if os.path.exists("/etc/krb5.conf"):
+        with open("/etc/krb5.conf") as f:
+            if REALM in f.read():
+                return f"SKIP: /etc/krb5.conf knows {REALM}"
+    out = run.refused_start("krb5-config-env", krb5_flag=False,
+                            extra_env={"KRB5_CONFIG": run.kdc.krb5_conf})
+    if run.impl == "rzk":
+        check("Kerberos" in out and SERVICE in out,
+              f"rzk: want the Kerberos start-up error, got:\n{out[-3000:]}")
+
+
 def case_d_require_sasl(run, label, sysprops):
     def body():
         port = run.start_server(label, sysprops)
@@ -698,6 +732,13 @@ def case_f_rzk_shell(run, base):
     check(n.whoami() == {"ip: 127.0.0.1", f"sasl: {HOSTCLI_P}"},
           f"rzk shell as zkcli/localhost: whoami {sorted(n.whoami())}", n)
     check(n.has("Insufficient permission : /f"), "rzk shell as zkcli/localhost read /f", n)
+    # Without canonicalization an address written as such is still looked up in reverse,
+    # as Java's getHostName does: the shell asks for zookeeper/localhost, as zkCli does
+    # (review of session 58: it asked for zookeeper/127.0.0.1 and failed).
+    n = run.rzk_shell(base, "zkcli", ["whoami"],
+                      "-Dzookeeper.sasl.client.canonicalize.hostname=false")
+    check(n.whoami() == {"ip: 127.0.0.1", f"sasl: {ZKCLI_P}"},
+          f"rzk shell without canonicalization: whoami {sorted(n.whoami())}", n)
 
 
 def run_impl(args, impl, work):
@@ -737,7 +778,10 @@ def run_impl(args, impl, work):
                     want_host=HOSTCLI_P)),
             ("c  zookeeper.superUser=zkcli@EXAMPLE.COM", lambda: case_c_super_user(run)),
             ("d1 stale client keytab", lambda: case_d_stale_client_keytab(run, base)),
+            ("a2 server principal without a realm", lambda: case_a_principal_without_realm(run)),
             ("d2 stale server keytab: no start", lambda: case_d_stale_server_keytab(run)),
+            ("d6 KRB5_CONFIG without -Djava.security.krb5.conf: no start",
+             lambda: case_d_krb5_config_env(run)),
             ("d3 sessionRequireClientSASLAuth=true, client without SASL",
              case_d_require_sasl(run, "requiresasl", ["zookeeper.sessionRequireClientSASLAuth=true"])),
             ("d4 enforce.auth.enabled + schemes=sasl, client without SASL",

@@ -15,9 +15,9 @@
 //! (`SaslServerPrincipal`): `zookeeper.server.principal` when set, else
 //! `<zookeeper.sasl.client.username, default zookeeper>/<host>[@zookeeper.server.realm]`,
 //! the host being the server's address looked up in reverse when
-//! `zookeeper.sasl.client.canonicalize.hostname` is true (the default), else the host as
-//! written in the connect string; a principal without a realm gets the library's
-//! default realm.
+//! `zookeeper.sasl.client.canonicalize.hostname` is true (the default) and it has a
+//! name, else the host as written in the connect string (an address written as such:
+//! its reverse name); a principal without a realm gets the library's default realm.
 
 use std::path::{Path, PathBuf};
 
@@ -189,14 +189,26 @@ impl SaslOptions {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
+        // Java's InetSocketAddress.getHostName: the name as written, or for an address
+        // written as such its reverse name (the address's text if it has none).
+        let reverse = |ip: std::net::IpAddr| async move {
+            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok())
+                .await
+                .ok()
+                .flatten()
+        };
+        let host_name = match written.parse::<std::net::IpAddr>() {
+            Ok(ip) => reverse(ip).await.unwrap_or(written),
+            Err(_) => written,
+        };
+        // canonicalize (the default): the connected address's canonical name, unless
+        // it has none (Java then keeps the host name rather than use a bare address).
         let name = match (self.canonicalize, ip) {
-            (true, Some(ip)) => tokio::task::spawn_blocking(move || {
-                // Java's getCanonicalHostName: the address's name, else its text.
-                dns_lookup::lookup_addr(&ip).unwrap_or_else(|_| ip.to_string())
-            })
-            .await
-            .unwrap_or(written),
-            _ => written,
+            (true, Some(ip)) => match reverse(ip).await {
+                Some(c) if c != ip.to_string() => c,
+                _ => host_name,
+            },
+            _ => host_name,
         };
         let mut p = format!("{}/{}", self.service, name.to_ascii_lowercase());
         if let Some(r) = &self.server_realm {

@@ -35,16 +35,19 @@ fn load_config(args: &Args) -> Result<Config, String> {
     // properties, as ZooKeeper's zkServer.sh passes both to its JVM (docs/CONFIG.md §1).
     let system =
         rzk_server::config::jvm_flag_properties(&rzk_server::config::server_jvm_flags_from_env());
-    // A Kerberos login reads the krb5.conf the JVM flags name, as Java's does: the
-    // system's Kerberos library takes it from KRB5_CONFIG. Set here, before the first
-    // Kerberos call and before any thread of ours starts.
-    if let Some((_, conf)) = system
+    // Kerberos reads one krb5.conf, as Java's does: the one the JVM flags name, else
+    // /etc/krb5.conf (Java never reads KRB5_CONFIG). The system's Kerberos library takes
+    // it from KRB5_CONFIG, set here before the first Kerberos call and before any
+    // thread of ours starts; the name rules read the default realm from the same file
+    // (auth/settings.rs), so the two cannot disagree about which realm is local.
+    let krb5_conf = system
         .iter()
         .rev()
         .find(|(k, _)| k == "java.security.krb5.conf")
-    {
-        std::env::set_var("KRB5_CONFIG", conf);
-    }
+        .map_or(rzk_server::auth::settings::DEFAULT_KRB5_CONF, |(_, c)| {
+            c.as_str()
+        });
+    std::env::set_var("KRB5_CONFIG", krb5_conf);
     let mut cfg = match args.config.as_ref().or(args.config_file.as_ref()) {
         Some(p) => {
             let c = Config::load_with(p, &system).map_err(|e| format!("{}: {e}", p.display()))?;

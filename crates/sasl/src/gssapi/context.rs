@@ -176,11 +176,14 @@ impl Initiator {
         use std::os::unix::ffi::OsStrExt;
         match self {
             Initiator::Keytab { principal, keytab } => {
-                // One memory cache per credential: the tickets got with the keytab stay
-                // in this process and never touch the user's own cache.
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let cache = format!("MEMORY:rzk-{}-{n}", std::process::id());
+                // A memory cache per principal and keytab: the tickets got with the
+                // keytab stay in this process (never in the user's own cache), and every
+                // reconnection reuses the one cache and its tickets (a memory cache lives
+                // as long as the process: one per connection would grow with each).
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (principal, keytab).hash(&mut h);
+                let cache = format!("MEMORY:rzk-{}-{:016x}", std::process::id(), h.finish());
                 Cred::acquire(
                     Some((principal, ffi::NT_KRB5_PRINCIPAL)),
                     ffi::C_INITIATE,

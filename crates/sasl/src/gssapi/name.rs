@@ -72,19 +72,18 @@ pub struct NameRules {
 }
 
 impl NameRules {
-    /// The `sasl` id of a client authenticated as `principal` that asked for `authzid`:
-    /// the short name, then `/instance` and `@realm` unless removed. When no rule
-    /// applies (a principal of another realm) ZooKeeper keeps the authorization id the
-    /// client asked for, or else the principal. Errors: a malformed principal, which
-    /// fails ZooKeeper's authorization as well.
-    pub fn authorized_id(
-        &self,
-        principal: &str,
-        authzid: Option<&str>,
-    ) -> Result<String, MalformedName> {
+    /// The `sasl` id of a client authenticated as `principal`: the short name, then
+    /// `/instance` and `@realm` unless removed. When no rule applies (a principal of
+    /// another realm) the id is the whole principal. ZooKeeper takes the authorization
+    /// id the client asked for there, any name at all, so a client of a trusted foreign
+    /// realm could make itself `zookeeper.superUser`; rzk never lets a client choose its
+    /// id (the authorization id it sends is not used; Java's clients send their own
+    /// principal). Errors: a malformed principal, which fails ZooKeeper's authorization
+    /// as well.
+    pub fn authorized_id(&self, principal: &str) -> Result<String, MalformedName> {
         let name = KerberosName::parse(principal)?;
         let Some(short) = name.short_name(&self.default_realm) else {
-            return Ok(authzid.unwrap_or(principal).to_owned());
+            return Ok(principal.to_owned());
         };
         let mut id = short.to_owned();
         if let (false, Some(host)) = (self.remove_host, &name.instance) {
@@ -152,7 +151,7 @@ mod tests {
             default_realm: "EXAMPLE.COM".into(),
             ..NameRules::default()
         };
-        let id = |r: &NameRules, p: &str| r.authorized_id(p, None).unwrap();
+        let id = |r: &NameRules, p: &str| r.authorized_id(p).unwrap();
         assert_eq!(id(&rules, "zkcli@EXAMPLE.COM"), "zkcli@EXAMPLE.COM");
         assert_eq!(id(&rules, "zkcli/h@EXAMPLE.COM"), "zkcli/h@EXAMPLE.COM");
         rules.remove_host = true;
@@ -161,15 +160,11 @@ mod tests {
         assert_eq!(id(&rules, "zkcli/h@EXAMPLE.COM"), "zkcli");
         rules.remove_host = false;
         assert_eq!(id(&rules, "zkcli/h@EXAMPLE.COM"), "zkcli/h");
-        // Another realm: no rule applies; the authorization id (or principal) stays.
+        // Another realm: no rule applies; the principal stays whole (ZooKeeper would
+        // take the authorization id the client asked for, which rzk never uses).
         assert_eq!(id(&rules, "zkcli/h@OTHER.ORG"), "zkcli/h@OTHER.ORG");
-        assert_eq!(
-            rules
-                .authorized_id("x@OTHER.ORG", Some("y@OTHER.ORG"))
-                .unwrap(),
-            "y@OTHER.ORG"
-        );
-        assert!(rules.authorized_id("a/b/c@EXAMPLE.COM", None).is_err());
+        assert_eq!(id(&rules, "admin@OTHER.ORG"), "admin@OTHER.ORG");
+        assert!(rules.authorized_id("a/b/c@EXAMPLE.COM").is_err());
     }
 
     #[test]

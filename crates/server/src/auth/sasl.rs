@@ -121,10 +121,17 @@ impl SaslServer {
             },
             Mechanism::Gssapi(k, mech) => match mech.step(token)? {
                 gssapi::Step::Challenge(c) => Ok(Stepped::Challenge(c)),
-                gssapi::Step::Success { principal, authzid } => Ok(Stepped::Done {
-                    token: None,
-                    user: k.names.authorized_id(&principal, authzid.as_deref())?,
-                }),
+                gssapi::Step::Success { principal, authzid } => {
+                    if authzid.as_deref().is_some_and(|a| a != principal) {
+                        // ZooKeeper would take it where no name rule applies; rzk never
+                        // lets a client choose its id (gssapi/name.rs).
+                        tracing::warn!(%principal, "GSSAPI client asked for another authorization id; it gets its principal's id");
+                    }
+                    Ok(Stepped::Done {
+                        token: None,
+                        user: k.names.authorized_id(&principal)?,
+                    })
+                }
             },
         }
     }

@@ -493,7 +493,16 @@ impl AuthSettings {
             };
             let acceptor = kerberos_acceptor(krb5).map_err(fail)?;
             let names = self.kerberos_names.rules()?;
-            acceptor.check_with_kdc().map_err(|e| {
+            // Krb5LoginModule's isInitiator (default true) logs in to the KDC at
+            // start-up; false only reads the keytab, and so does rzk then.
+            let initiator = kerberos_option(krb5, "isInitiator")
+                .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+            let checked = if initiator {
+                acceptor.check_with_kdc()
+            } else {
+                acceptor.check()
+            };
+            checked.map_err(|e| {
                 fail(format!(
                     "cannot use principal {} from keyTab {}: {e}",
                     acceptor.principal,
@@ -520,20 +529,24 @@ fn is_kerberos_module(class: &str) -> bool {
     class.contains("Krb5LoginModule")
 }
 
+/// The value of option `key` of a login module (the last one given).
+fn kerberos_option(m: &jaas::LoginModule, key: &str) -> Option<String> {
+    m.options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.expose().to_owned())
+}
+
 /// The acceptor a server section's `Krb5LoginModule` describes. ZooKeeper's server logs
 /// in with the module and accepts as `<service>@<host>` split from its principal
 /// `service/host@REALM`; rzk reads the same keys from the keytab through the system's
 /// Kerberos library. Errors (text for [`AuthConfigError::Kerberos`]): the options a
 /// server needs (`useKeyTab=true`, `keyTab`, `storeKey=true`, a `principal` of that
-/// form) are missing, which ZooKeeper would find only at the first client.
+/// form, the realm optional) are missing, which ZooKeeper would find only at the first
+/// client.
 fn kerberos_acceptor(m: &jaas::LoginModule) -> Result<rzk_sasl::gssapi::Acceptor, String> {
-    let opt = |k: &str| {
-        m.options
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.expose().to_owned())
-    };
+    let opt = |k: &str| kerberos_option(m, k);
     let is_true = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !is_true("useKeyTab") {
         return Err("Krb5LoginModule needs useKeyTab=true: rzk reads the service's keys from keyTab (it has no ticket cache or password prompt for a server)".into());
@@ -549,13 +562,16 @@ fn kerberos_acceptor(m: &jaas::LoginModule) -> Result<rzk_sasl::gssapi::Acceptor
     let principal = opt("principal")
         .filter(|p| !p.is_empty())
         .ok_or("Krb5LoginModule has no principal")?;
-    match principal.split_once('/') {
-        Some((service, rest)) if !service.is_empty() && rest.split_once('@').is_some_and(|(h, _)| !h.is_empty()) => {}
-        _ => {
-            return Err(format!(
-                "principal {principal} is not of the form service/host@REALM, which ZooKeeper's server needs"
-            ))
-        }
+    // service/host, with or without @REALM (without: the default realm, as Java's
+    // login completes it).
+    let host = principal
+        .split_once('/')
+        .filter(|(service, _)| !service.is_empty())
+        .map(|(_, rest)| rest.split_once('@').map_or(rest, |(h, _)| h));
+    if host.is_none_or(str::is_empty) {
+        return Err(format!(
+            "principal {principal} is not of the form service/host[@REALM], which ZooKeeper's server needs"
+        ));
     }
     Ok(rzk_sasl::gssapi::Acceptor {
         principal,
@@ -720,7 +736,8 @@ mod tests {
             ("useKeyTab=true keyTab=\"/k\" principal=\"zk/host@R\"", "storeKey=true"),
             ("useKeyTab=true storeKey=true principal=\"zk/host@R\"", "no keyTab"),
             ("useKeyTab=true storeKey=true keyTab=\"/k\"", "no principal"),
-            ("useKeyTab=true storeKey=true keyTab=\"/k\" principal=\"zk@R\"", "service/host@REALM"),
+            ("useKeyTab=true storeKey=true keyTab=\"/k\" principal=\"zk@R\"", "service/host[@REALM]"),
+            ("useKeyTab=true storeKey=true keyTab=\"/k\" principal=\"zk/@R\"", "service/host[@REALM]"),
             ("useKeyTab=true storeKey=true keyTab=\"/nonexistent.keytab\" principal=\"zk/host@R\"", "/nonexistent.keytab"),
         ] {
             std::fs::write(
