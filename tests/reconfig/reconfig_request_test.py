@@ -352,7 +352,9 @@ def case_in_progress(ens, leader, followers):
             ens.procs[f].signal(signal.SIGSTOP)
             stopped.append(f)
         first = a.reconfig_async(ens.line(followers[1]), None, None, -1)
-        zkproc.wait_until(lambda: os.path.exists(nxt), 5,
+        # 20 s, not a timing check: CI of 2561ee6 waited 5 s in vain once while a review
+        # helper loaded both cores with 40 client processes (it takes ~0.1 s alone).
+        zkproc.wait_until(lambda: os.path.exists(nxt), 20,
                           f"leader {leader} to write zoo.cfg.dynamic.next")
         with open(nxt) as fh:
             pending = fh.read()
@@ -512,7 +514,9 @@ def case_next_restart(ens, leader, followers):
         for f in followers:
             ens.procs[f].signal(signal.SIGSTOP)
         pending = a.reconfig_async(ens.line(followers[0]), None, None, -1)
-        zkproc.wait_until(lambda: os.path.exists(nxt), 5,
+        # 20 s, not a timing check: CI of 2561ee6 waited 5 s in vain once while a review
+        # helper loaded both cores with 40 client processes (it takes ~0.1 s alone).
+        zkproc.wait_until(lambda: os.path.exists(nxt), 20,
                           f"leader {leader} to write zoo.cfg.dynamic.next")
         time.sleep(0.5)  # the proposal reaches the leader's log (no fsync: page cache)
         with open(nxt) as fh:
