@@ -739,6 +739,12 @@ def case_f_rzk_shell(run, base):
                       "-Dzookeeper.sasl.client.canonicalize.hostname=false")
     check(n.whoami() == {"ip: 127.0.0.1", f"sasl: {ZKCLI_P}"},
           f"rzk shell without canonicalization: whoami {sorted(n.whoami())}", n)
+    # Its own login failing (a stale keytab) ends the session with AuthFailed and the
+    # reason printed (zkCli goes on without SASL instead: docs/COMPATIBILITY.md).
+    n = run.rzk_shell(base, "zkcli-stale", ["ls /"])
+    check(n.has(AUTHFAILED_EVENT), "rzk shell with a stale keytab: no AuthFailed event", n)
+    check(bool(n.grep("SASL authentication failed: ")),
+          "rzk shell with a stale keytab: the reason was not printed", n)
 
 
 def run_impl(args, impl, work):

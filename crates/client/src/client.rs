@@ -293,6 +293,19 @@ impl Client {
         self.inner.shared.last_zxid.load(Ordering::Relaxed)
     }
 
+    /// Why the session ended with [`crate::SessionState::AuthFailed`]: the server refused its
+    /// SASL login, or the client could not log in (a Kerberos ticket it could not get,
+    /// in the Kerberos library's words). `None` while no login failed. Never holds a
+    /// password or a token.
+    pub fn auth_failure(&self) -> Option<String> {
+        self.inner
+            .shared
+            .auth_failure
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+    }
+
     /// `host:port` of the current (or last) server.
     pub fn connected_host(&self) -> String {
         self.inner

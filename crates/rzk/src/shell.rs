@@ -869,7 +869,7 @@ impl Shell {
         // Ends when the client's last handle is gone (the sender is the client's).
         events::print_notifications(c.notifications());
         if self.interactive {
-            self.printer = Some(events::track(c.state_watcher(), self.sasl.is_some()));
+            self.printer = Some(events::track(&c, self.sasl.is_some()));
         }
         if let Ok(mut g) = self.shared.lock() {
             *g = Some(c.clone());

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     /// Where every notification that reached one of this client's watches is copied,
     /// once, in the order the server sent them ([`crate::Client::notifications`]).
     pub notification_tap: Mutex<Option<tokio::sync::mpsc::UnboundedSender<crate::WatchedEvent>>>,
+    /// Why the session ended with `AuthFailed` ([`crate::Client::auth_failure`]).
+    pub auth_failure: Mutex<Option<String>>,
 }
 
 impl Shared {

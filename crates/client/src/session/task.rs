@@ -190,6 +190,9 @@ impl SessionTask {
                         %why,
                         "authentication failed; the session is over"
                     );
+                    if let Ok(mut f) = self.shared.auth_failure.lock() {
+                        *f = Some(why.clone());
+                    }
                     self.finish(SessionState::AuthFailed);
                     return;
                 }

@@ -20,6 +20,8 @@ struct Tracked {
     rx: watch::Receiver<SessionState>,
     last: SessionState,
     sasl: bool,
+    /// The session's client, asked why a login failed.
+    client: Option<rzk_client::Client>,
 }
 
 static TRACKED: Mutex<Option<Tracked>> = Mutex::new(None);
@@ -153,6 +155,12 @@ fn flush_state(ended_too: bool) {
         return;
     };
     if let Some(now) = t.take_report(ended_too) {
+        if now == SessionState::AuthFailed {
+            // zkCli logs the SASL failure (its exception's text) before the event.
+            if let Some(why) = t.client.as_ref().and_then(|c| c.auth_failure()) {
+                let _ = writeln!(std::io::stderr(), "SASL authentication failed: {why}");
+            }
+        }
         print_lines(keeper_state_name(now), "None", "null");
         if t.sasl && now.is_connected() {
             print_lines("SaslAuthenticated", "None", "null");
@@ -165,11 +173,16 @@ impl Tracked {
     /// disconnected whatever its state is now, since it may have connected before it
     /// was tracked (the connect raced the shell on a loaded machine; its SyncConnected
     /// was then never printed).
-    fn new(rx: watch::Receiver<SessionState>, sasl: bool) -> Tracked {
+    fn new(
+        rx: watch::Receiver<SessionState>,
+        sasl: bool,
+        client: Option<rzk_client::Client>,
+    ) -> Tracked {
         Tracked {
             rx,
             last: SessionState::Disconnected,
             sasl,
+            client,
         }
     }
 
@@ -187,11 +200,13 @@ impl Tracked {
 }
 
 /// Reports the state changes of a new session (replacing the previous one) until it
-/// ends, starting with its connection if it is already connected.
-pub fn track(mut rx: watch::Receiver<SessionState>, sasl: bool) -> tokio::task::JoinHandle<()> {
+/// ends, starting with its connection if it is already connected; a failed login with
+/// `client`'s reason.
+pub fn track(client: &rzk_client::Client, sasl: bool) -> tokio::task::JoinHandle<()> {
+    let mut rx = client.state_watcher();
     rx.borrow_and_update();
     if let Ok(mut g) = TRACKED.lock() {
-        *g = Some(Tracked::new(rx.clone(), sasl));
+        *g = Some(Tracked::new(rx.clone(), sasl, Some(client.clone())));
     }
     tokio::spawn(async move {
         flush_live();
@@ -221,7 +236,7 @@ mod tests {
     #[test]
     fn a_session_connected_before_it_was_tracked_reports_its_connection() {
         let (_tx, rx) = watch::channel(SessionState::Connected);
-        let mut t = Tracked::new(rx, false);
+        let mut t = Tracked::new(rx, false, None);
         assert_eq!(t.take_report(false), Some(SessionState::Connected));
         assert_eq!(t.take_report(false), None);
     }
@@ -229,7 +244,7 @@ mod tests {
     #[test]
     fn a_new_session_reports_nothing_until_it_connects_and_its_end_only_when_asked() {
         let (tx, rx) = watch::channel(SessionState::Disconnected);
-        let mut t = Tracked::new(rx, false);
+        let mut t = Tracked::new(rx, false, None);
         assert_eq!(t.take_report(true), None);
         tx.send_replace(SessionState::Connected);
         assert_eq!(t.take_report(false), Some(SessionState::Connected));
