@@ -437,13 +437,14 @@ class Run:
                    " ".join(argv) + f"\nCLIENT_JVMFLAGS={flags}\n<<<\n" + stdin + ">>>\n" + raw)
         return Cli(argv, rc, raw)
 
-    def kazoo(self, port, principal, script_body, extra_env=None):
+    def kazoo(self, port, principal, script_body, extra_env=None, authzid=None):
         """Runs `script_body` (Python; `zk` is a started KazooClient logged in with GSSAPI as
         `principal`, zkext imported) in a child interpreter, with a ccache of its own filled
         from the principal's keytab by MIT's client-keytab support (KRB5_CLIENT_KTNAME).
         Returns (rc, output)."""
         who = {ZKCLI_P: "zkcli", OTHER_P: "other", HOSTCLI_P: "hostcli"}[principal]
         n = next(self.cli_runs)
+        authz = "" if authzid is None else f', "authorization_id": {authzid!r}'
         prog = textwrap.dedent(f"""\
             import sys, logging
             sys.path.insert(0, {os.path.join(ROOT, 'tests', 'compat', 'kazoo')!r})
@@ -455,7 +456,7 @@ class Run:
             zk = KazooClient(hosts="localhost:{port}", timeout=10,
                              connection_retry={{"max_tries": 0}}, command_retry={{"max_tries": 0}},
                              sasl_options={{"mechanism": "GSSAPI", "service": "zookeeper",
-                                            "principal": {principal!r}}})
+                                            "principal": {principal!r}{authz}}})
             """) + textwrap.dedent(script_body)
         env = clean_env(KRB5_CONFIG=self.kdc.krb5_conf,
                         KRB5CCNAME=f"FILE:{self.work}/kazoo-cc-{n}",
@@ -610,8 +611,11 @@ def case_d_stale_server_keytab(run):
     else:
         # rzk logs in to the KDC and accepts a ticket for itself at start-up; the error
         # names the section, the principal and the keytab.
-        check("Kerberos" in out and "keyTab" in out and SERVICE in out,
-              f"rzk: want the Kerberos error naming principal and keyTab, got:\n{out[-3000:]}")
+        # The KDC's reason, not just any start-up failure: the stale key cannot decrypt.
+        check("Kerberos" in out and "keyTab" in out and SERVICE in out
+              and "Decrypt integrity check failed" in out,
+              f"rzk: want the Kerberos error naming principal, keyTab and the stale key's "
+              f"decrypt failure, got:\n{out[-3000:]}")
 
 
 def case_a_principal_without_realm(run):
@@ -638,9 +642,14 @@ def case_d_krb5_config_env(run):
                 return f"SKIP: /etc/krb5.conf knows {REALM}"
     out = run.refused_start("krb5-config-env", krb5_flag=False,
                             extra_env={"KRB5_CONFIG": run.kdc.krb5_conf})
+    # Both for the reason that matters: the realm's KDC is unknown to /etc/krb5.conf.
     if run.impl == "rzk":
-        check("Kerberos" in out and SERVICE in out,
-              f"rzk: want the Kerberos start-up error, got:\n{out[-3000:]}")
+        check("Kerberos" in out and SERVICE in out
+              and f'Cannot find KDC for realm "{REALM}"' in out,
+              f"rzk: want the Kerberos start-up error (no KDC for {REALM}), got:\n{out[-3000:]}")
+    else:
+        check("LoginException: Cannot locate KDC" in out,
+              f"zookeeper: want its login's 'Cannot locate KDC', got:\n{out[-3000:]}")
 
 
 def case_d_require_sasl(run, label, sysprops):
@@ -718,6 +727,20 @@ zk.stop(); zk.close()
     check(rc == 0, f"kazoo as other failed (rc {rc}):\n{out}")
     check(f"WHOAMI [('ip', '127.0.0.1'), ('sasl', '{OTHER_P}')]" in out, f"kazoo other whoami:\n{out}")
     check("NOAUTH" in out, f"kazoo other read /e:\n{out}")
+    # Asking for zkcli's id as authorization id changes nothing: the id comes from the
+    # principal (ZooKeeper: in the default realm; rzk: always).
+    rc, out = run.kazoo(base, OTHER_P, KAZOO_WHO + """\
+try:
+    zk.get("/e")
+    print("READ")
+except NoAuthError:
+    print("NOAUTH")
+zk.stop(); zk.close()
+""", authzid=ZKCLI_P)
+    check(rc == 0, f"kazoo as other asking for zkcli's id failed (rc {rc}):\n{out}")
+    check(f"WHOAMI [('ip', '127.0.0.1'), ('sasl', '{OTHER_P}')]" in out,
+          f"kazoo other asking for zkcli's id: whoami\n{out}")
+    check("NOAUTH" in out, f"kazoo other asking for zkcli's id read /e:\n{out}")
 
 
 def case_f_rzk_shell(run, base):

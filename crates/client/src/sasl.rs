@@ -69,8 +69,18 @@ enum Login {
 /// One connection's SASL mechanism, made by [`SaslOptions::mechanism`].
 #[derive(Debug)]
 pub(crate) enum ClientMechanism {
+    /// DIGEST-MD5 with a user name and password.
     Digest(DigestMd5Client),
-    Gssapi(Box<GssapiClient<InitCtx>>, String),
+    /// Kerberos: the context already initiated (its first token made off the runtime,
+    /// as that is when the library asks the KDC for tickets).
+    Gssapi {
+        /// The exchange.
+        mech: Box<GssapiClient<InitCtx>>,
+        /// The principal, for messages.
+        who: String,
+        /// The first token, until sent.
+        first: Option<Vec<u8>>,
+    },
 }
 
 impl ClientMechanism {
@@ -78,15 +88,16 @@ impl ClientMechanism {
     pub(crate) fn initial_token(&mut self) -> std::result::Result<Vec<u8>, String> {
         match self {
             ClientMechanism::Digest(m) => Ok(m.initial_token()),
-            ClientMechanism::Gssapi(m, _) => m.initial_token().map_err(|e| e.to_string()),
+            ClientMechanism::Gssapi { first, .. } => Ok(first.take().unwrap_or_default()),
         }
     }
 
-    /// The answer to the server's `token`; `None` when the login is complete.
+    /// The answer to the server's `token`; `None` when the login is complete. The
+    /// Kerberos steps after the first are local (no KDC).
     pub(crate) fn step(&mut self, token: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
         match self {
             ClientMechanism::Digest(m) => m.step(token).map_err(|e| e.to_string()),
-            ClientMechanism::Gssapi(m, _) => m.step(token).map_err(|e| e.to_string()),
+            ClientMechanism::Gssapi { mech, .. } => mech.step(token).map_err(|e| e.to_string()),
         }
     }
 
@@ -94,7 +105,7 @@ impl ClientMechanism {
     pub(crate) fn user(&self) -> &str {
         match self {
             ClientMechanism::Digest(m) => m.user(),
-            ClientMechanism::Gssapi(_, who) => who,
+            ClientMechanism::Gssapi { who, .. } => who,
         }
     }
 }
@@ -157,11 +168,9 @@ impl SaslOptions {
             .map_err(|e| Error::Sasl(format!("cannot read JAAS file {}: {e}", path.display())))?;
         let file = rzk_sasl::jaas::parse(&text)
             .map_err(|e| Error::Sasl(format!("JAAS file {}: {e}", path.display())))?;
-        let krb5 = file.section(section).and_then(|s| {
-            s.modules
-                .iter()
-                .find(|m| m.class.contains("Krb5LoginModule"))
-        });
+        let krb5 = file
+            .section(section)
+            .and_then(|s| s.modules.iter().find(|m| m.is_kerberos()));
         if let Some(m) = krb5 {
             return kerberos_login(m).map(SaslOptions::kerberos).map_err(|why| {
                 Error::Sasl(format!(
@@ -233,14 +242,27 @@ impl SaslOptions {
             Login::Kerberos(initiator) => {
                 let target = self.service_principal(host, ip).await;
                 let who = initiator.principal().unwrap_or("(ticket cache)").to_owned();
-                let ctx = initiator
-                    .start(&target)
-                    .map_err(|e| format!("Kerberos login of {who} for {target}: {e}"))?;
                 let authzid = initiator.principal().unwrap_or("").to_owned();
-                Ok(ClientMechanism::Gssapi(
-                    Box::new(GssapiClient::new(ctx, authzid)),
+                let initiator = initiator.clone();
+                // The library talks to the KDC (and DNS) here, blocking: off the
+                // runtime's threads, so other sessions and pings go on meanwhile.
+                let made = tokio::task::spawn_blocking(move || {
+                    let ctx = initiator
+                        .start(&target)
+                        .map_err(|e| (target.clone(), e.to_string()))?;
+                    let mut mech = GssapiClient::new(ctx, authzid);
+                    let first = mech.initial_token().map_err(|e| (target, e.to_string()))?;
+                    Ok::<_, (String, String)>((mech, first))
+                })
+                .await
+                .map_err(|e| format!("Kerberos login of {who}: {e}"))?;
+                let (mech, first) = made
+                    .map_err(|(target, e)| format!("Kerberos login of {who} for {target}: {e}"))?;
+                Ok(ClientMechanism::Gssapi {
+                    mech: Box::new(mech),
                     who,
-                ))
+                    first: Some(first),
+                })
             }
         }
     }
@@ -299,14 +321,22 @@ impl SaslOptions {
 
     /// [`SaslOptions::from_jvm_flags`] of `$CLIENT_JVMFLAGS $JVMFLAGS`, the flags zkCli.sh
     /// hands its JVM.
+    ///
+    /// Kerberos: the system's Kerberos library reads `KRB5_CONFIG` (or /etc/krb5.conf),
+    /// not `-Djava.security.krb5.conf`; a program that wants the flag's file sets
+    /// `KRB5_CONFIG` to it before its threads start (as `rzk shell` does).
     pub fn from_env() -> Result<Option<SaslOptions>> {
-        let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"]
-            .iter()
-            .filter_map(|v| std::env::var(v).ok())
-            .collect::<Vec<_>>()
-            .join(" ");
-        SaslOptions::from_jvm_flags(&flags)
+        SaslOptions::from_jvm_flags(&client_jvm_flags_from_env())
     }
+}
+
+/// The JVM flags zkCli.sh hands its JVM: `$CLIENT_JVMFLAGS $JVMFLAGS`, as one string.
+pub fn client_jvm_flags_from_env() -> String {
+    ["CLIENT_JVMFLAGS", "JVMFLAGS"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The credentials a JAAS client section's `Krb5LoginModule` names: a keytab
@@ -315,14 +345,7 @@ impl SaslOptions {
 /// rzk the keytab. Errors: neither is usable (Java would prompt for a password, which
 /// rzk does not).
 fn kerberos_login(m: &rzk_sasl::jaas::LoginModule) -> std::result::Result<Initiator, String> {
-    let opt = |k: &str| {
-        m.options
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.expose().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+    let opt = |k: &str| m.option(k).filter(|v| !v.is_empty()).map(str::to_owned);
     let on = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if on("useKeyTab") {
         let keytab = opt("keyTab").ok_or("Krb5LoginModule has useKeyTab=true but no keyTab")?;

@@ -67,6 +67,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Kerberos reads one krb5.conf, as Java's does: the one `-Djava.security.krb5.conf`
+    // names (the server's or zkCli's JVM flags), else for the server /etc/krb5.conf
+    // (Java never reads KRB5_CONFIG). The system's Kerberos library takes it from
+    // KRB5_CONFIG, set here before any thread starts (logging, allocator statistics,
+    // runtimes) and before the first Kerberos call; the server's name rules read the
+    // default realm from the same file (rzk-server's auth/settings.rs).
+    let krb5_conf = match &cli.command {
+        Command::Server(_) => Some(server::krb5_conf()),
+        Command::Shell(_) => shell::krb5_conf(),
+        _ => None,
+    };
+    if let Some(conf) = krb5_conf {
+        std::env::set_var("KRB5_CONFIG", conf);
+    }
     // The shell is an interactive tool: it reports connection changes as zkCli's
     // `WATCHER::` lines, so it logs only when RUST_LOG/RZK_LOG ask for it.
     let shell_quiet = matches!(cli.command, Command::Shell(_))

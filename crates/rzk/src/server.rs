@@ -30,24 +30,27 @@ pub struct Args {
     data_dir: Option<PathBuf>,
 }
 
+/// The krb5.conf a ZooKeeper server's JVM would read: `-Djava.security.krb5.conf` from
+/// `SERVER_JVMFLAGS`/`JVMFLAGS`, else /etc/krb5.conf (main.rs hands it to the Kerberos
+/// library as KRB5_CONFIG).
+pub fn krb5_conf() -> String {
+    let system =
+        rzk_server::config::jvm_flag_properties(&rzk_server::config::server_jvm_flags_from_env());
+    system
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "java.security.krb5.conf")
+        .map_or_else(
+            || rzk_server::auth::settings::DEFAULT_KRB5_CONF.to_owned(),
+            |(_, c)| c,
+        )
+}
+
 fn load_config(args: &Args) -> Result<Config, String> {
     // The `-Dname=value` flags of SERVER_JVMFLAGS and JVMFLAGS, read as system
     // properties, as ZooKeeper's zkServer.sh passes both to its JVM (docs/CONFIG.md §1).
     let system =
         rzk_server::config::jvm_flag_properties(&rzk_server::config::server_jvm_flags_from_env());
-    // Kerberos reads one krb5.conf, as Java's does: the one the JVM flags name, else
-    // /etc/krb5.conf (Java never reads KRB5_CONFIG). The system's Kerberos library takes
-    // it from KRB5_CONFIG, set here before the first Kerberos call and before any
-    // thread of ours starts; the name rules read the default realm from the same file
-    // (auth/settings.rs), so the two cannot disagree about which realm is local.
-    let krb5_conf = system
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "java.security.krb5.conf")
-        .map_or(rzk_server::auth::settings::DEFAULT_KRB5_CONF, |(_, c)| {
-            c.as_str()
-        });
-    std::env::set_var("KRB5_CONFIG", krb5_conf);
     let mut cfg = match args.config.as_ref().or(args.config_file.as_ref()) {
         Some(p) => {
             let c = Config::load_with(p, &system).map_err(|e| format!("{}: {e}", p.display()))?;

@@ -270,14 +270,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// The krb5.conf zkCli's JVM flags name (`-Djava.security.krb5.conf` in
+/// `CLIENT_JVMFLAGS`/`JVMFLAGS`), if any: main.rs hands it to the Kerberos library as
+/// KRB5_CONFIG (else the library's own choice stands: KRB5_CONFIG or /etc/krb5.conf).
+pub fn krb5_conf() -> Option<String> {
+    client_config::ClientProperties::krb5_conf_from_env()
+}
+
 /// Entry point for `main.rs`: builds a runtime and runs the shell.
 pub fn main(args: Args) -> ExitCode {
-    // A Kerberos login reads the krb5.conf `-Djava.security.krb5.conf` names, as Java's
-    // does: the system's Kerberos library takes it from KRB5_CONFIG. Set before any
-    // thread starts.
-    if let Some(conf) = client_config::ClientProperties::krb5_conf_from_env() {
-        std::env::set_var("KRB5_CONFIG", conf);
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -26,6 +26,23 @@ pub struct LoginModule {
     pub options: Vec<(String, Secret)>,
 }
 
+impl LoginModule {
+    /// The value of option `key` (the last one if repeated), as given.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose())
+    }
+
+    /// Whether this is Kerberos' `Krb5LoginModule` (Java's
+    /// `com.sun.security.auth.module.Krb5LoginModule`, or a vendor's of that name).
+    pub fn is_kerberos(&self) -> bool {
+        self.class.contains("Krb5LoginModule")
+    }
+}
+
 /// One named section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {

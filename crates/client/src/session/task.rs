@@ -305,9 +305,11 @@ impl SessionTask {
             *p = self.password.clone();
         }
         if let Some(sasl) = &self.cfg.sasl {
-            let mech = match sasl.mechanism(&host, peer_ip).await {
-                Ok(m) => m,
-                Err(why) => return Err(ConnectError::AuthFailed(why)),
+            // Within the host's time: a Kerberos login may wait for DNS and the KDC.
+            let mech = match timeout(per_host, sasl.mechanism(&host, peer_ip)).await {
+                Err(e) => return Err(fail("SASL login", &e)),
+                Ok(Ok(m)) => m,
+                Ok(Err(why)) => return Err(ConnectError::AuthFailed(why)),
             };
             let mut next = self.next_xid;
             let alloc = || {

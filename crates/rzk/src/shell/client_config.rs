@@ -33,11 +33,7 @@ impl ClientProperties {
     /// The flags of `CLIENT_JVMFLAGS` and `JVMFLAGS`, then the keys of `file` (if any).
     /// Errors: the file cannot be read (zkCli exits 2 on a missing one as well).
     pub fn from_env_and_file(file: Option<&Path>) -> Result<ClientProperties, String> {
-        let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"]
-            .iter()
-            .filter_map(|v| std::env::var(v).ok())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let flags = rzk_client::sasl::client_jvm_flags_from_env();
         let text = match file {
             Some(f) => std::fs::read_to_string(f)
                 .map_err(|e| format!("cannot read client configuration {}: {e}", f.display()))?,
@@ -49,11 +45,7 @@ impl ClientProperties {
     /// The krb5.conf the JVM flags of `CLIENT_JVMFLAGS` / `JVMFLAGS` name
     /// (`-Djava.security.krb5.conf`), which a Java client's Kerberos login reads.
     pub fn krb5_conf_from_env() -> Option<String> {
-        let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"]
-            .iter()
-            .filter_map(|v| std::env::var(v).ok())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let flags = rzk_client::sasl::client_jvm_flags_from_env();
         ClientProperties::from_parts(&flags, "")
             .last("java.security.krb5.conf")
             .map(str::to_owned)

@@ -161,6 +161,11 @@ fn flush_state(ended_too: bool) {
                 let _ = writeln!(std::io::stderr(), "SASL authentication failed: {why}");
             }
         }
+        if now.is_terminal() {
+            // The session is over: let its client go (its notification printer ends
+            // when the last handle does).
+            t.client = None;
+        }
         print_lines(keeper_state_name(now), "None", "null");
         if t.sasl && now.is_connected() {
             print_lines("SaslAuthenticated", "None", "null");

@@ -135,8 +135,7 @@ impl Acceptor {
     pub fn start(&self) -> Result<AcceptCtx, GssError> {
         Ok(AcceptCtx {
             cred: self.cred()?,
-            ctx: std::ptr::null_mut(),
-            lib: library()?,
+            ctx: SecCtx::new(library()?),
         })
     }
 }
@@ -213,10 +212,9 @@ impl Initiator {
         let cred = self.cred()?;
         let target = Name::import(lib, target, ffi::NT_KRB5_PRINCIPAL)?;
         Ok(InitCtx {
-            lib,
             cred,
             target,
-            ctx: std::ptr::null_mut(),
+            ctx: SecCtx::new(lib),
         })
     }
 }
@@ -316,7 +314,13 @@ impl Cred {
                 ffi::C_INDEFINITE,
                 &mut mechs,
                 usage,
-                &set,
+                // No store at all (GSS_C_NO_CRED_STORE) rather than an empty one,
+                // which not every implementation accepts.
+                if set.count == 0 {
+                    std::ptr::null()
+                } else {
+                    &set
+                },
                 &mut handle,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -366,9 +370,8 @@ pub trait SecurityContext: Send {
 /// One security context being accepted (`gss_ctx_id_t`), deleted on drop.
 #[derive(Debug)]
 pub struct AcceptCtx {
-    lib: &'static GssLibrary,
     cred: Cred,
-    ctx: ffi::CtxHandle,
+    ctx: SecCtx,
 }
 
 // SAFETY: the context is used from one task at a time (`&mut self`); MIT's library lets
@@ -377,7 +380,7 @@ unsafe impl Send for AcceptCtx {}
 
 impl SecurityContext for AcceptCtx {
     fn accept(&mut self, token: &[u8]) -> Result<Accepted, GssError> {
-        let lib = self.lib;
+        let lib = self.ctx.lib;
         let mut input = BufferDesc::borrowing(token);
         let mut output = BufferDesc::empty();
         let mut src: ffi::NameHandle = std::ptr::null_mut();
@@ -386,7 +389,7 @@ impl SecurityContext for AcceptCtx {
         let major = unsafe {
             (lib.accept_sec_context)(
                 &mut minor,
-                &mut self.ctx,
+                &mut self.ctx.handle,
                 self.cred.handle,
                 &mut input,
                 std::ptr::null_mut(),
@@ -440,69 +443,89 @@ impl SecurityContext for AcceptCtx {
     }
 
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError> {
-        wrap(self.lib, self.ctx, message)
+        self.ctx.wrap(message)
     }
 
     fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
-        unwrap(self.lib, self.ctx, token)
+        self.ctx.unwrap(token)
     }
 }
 
-/// `gss_wrap` without confidentiality, QOP 0, on an established context.
-fn wrap(lib: &GssLibrary, ctx: ffi::CtxHandle, message: &[u8]) -> Result<Vec<u8>, GssError> {
-    let mut input = BufferDesc::borrowing(message);
-    let mut output = BufferDesc::empty();
-    let mut minor = 0;
-    // SAFETY: `ctx` is established (the mechanisms wrap only after that); `output` is
-    // taken below.
-    let major = unsafe {
-        (lib.wrap)(
-            &mut minor,
-            ctx,
-            0,
-            0,
-            &mut input,
-            std::ptr::null_mut(),
-            &mut output,
-        )
-    };
-    let out = take(lib, &mut output);
-    if major & ffi::S_ERROR_MASK != 0 {
-        return Err(GssError::status(lib, "gss_wrap", major, minor));
-    }
-    Ok(out)
+/// A security context handle (`gss_ctx_id_t`; null until the first step), deleted on
+/// drop: the part accepted and initiated contexts share.
+#[derive(Debug)]
+struct SecCtx {
+    lib: &'static GssLibrary,
+    handle: ffi::CtxHandle,
 }
 
-/// `gss_unwrap` on an established context.
-fn unwrap(lib: &GssLibrary, ctx: ffi::CtxHandle, token: &[u8]) -> Result<Vec<u8>, GssError> {
-    let mut input = BufferDesc::borrowing(token);
-    let mut output = BufferDesc::empty();
-    let mut minor = 0;
-    // SAFETY: as in `wrap`.
-    let major = unsafe {
-        (lib.unwrap)(
-            &mut minor,
-            ctx,
-            &mut input,
-            &mut output,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    };
-    let out = take(lib, &mut output);
-    if major & ffi::S_ERROR_MASK != 0 {
-        return Err(GssError::status(lib, "gss_unwrap", major, minor));
+impl SecCtx {
+    fn new(lib: &'static GssLibrary) -> SecCtx {
+        SecCtx {
+            lib,
+            handle: std::ptr::null_mut(),
+        }
     }
-    Ok(out)
+
+    /// `gss_wrap` without confidentiality, QOP 0, on the established context.
+    fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError> {
+        let lib = self.lib;
+        let mut input = BufferDesc::borrowing(message);
+        let mut output = BufferDesc::empty();
+        let mut minor = 0;
+        // SAFETY: the context is established (the mechanisms wrap only after that);
+        // `output` is taken below.
+        let major = unsafe {
+            (lib.wrap)(
+                &mut minor,
+                self.handle,
+                0,
+                0,
+                &mut input,
+                std::ptr::null_mut(),
+                &mut output,
+            )
+        };
+        let out = take(lib, &mut output);
+        if major & ffi::S_ERROR_MASK != 0 {
+            return Err(GssError::status(lib, "gss_wrap", major, minor));
+        }
+        Ok(out)
+    }
+
+    /// `gss_unwrap` on the established context.
+    fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
+        let lib = self.lib;
+        let mut input = BufferDesc::borrowing(token);
+        let mut output = BufferDesc::empty();
+        let mut minor = 0;
+        // SAFETY: as in `wrap`.
+        let major = unsafe {
+            (lib.unwrap)(
+                &mut minor,
+                self.handle,
+                &mut input,
+                &mut output,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let out = take(lib, &mut output);
+        if major & ffi::S_ERROR_MASK != 0 {
+            return Err(GssError::status(lib, "gss_unwrap", major, minor));
+        }
+        Ok(out)
+    }
 }
 
-impl Drop for AcceptCtx {
+impl Drop for SecCtx {
     fn drop(&mut self) {
-        if !self.ctx.is_null() {
+        if !self.handle.is_null() {
             let mut minor = 0;
-            // SAFETY: `ctx` came from gss_accept_sec_context and is deleted once.
+            // SAFETY: `handle` came from gss_accept_sec_context or gss_init_sec_context
+            // and is deleted once.
             unsafe {
-                (self.lib.delete_sec_context)(&mut minor, &mut self.ctx, std::ptr::null_mut())
+                (self.lib.delete_sec_context)(&mut minor, &mut self.handle, std::ptr::null_mut())
             };
         }
     }
@@ -531,10 +554,9 @@ pub trait InitiatorContext: Send {
 /// One security context being initiated with a service, deleted on drop.
 #[derive(Debug)]
 pub struct InitCtx {
-    lib: &'static GssLibrary,
     cred: Cred,
     target: Name,
-    ctx: ffi::CtxHandle,
+    ctx: SecCtx,
 }
 
 // SAFETY: as for AcceptCtx.
@@ -542,8 +564,14 @@ unsafe impl Send for InitCtx {}
 
 impl InitiatorContext for InitCtx {
     fn init(&mut self, token: &[u8]) -> Result<Initiated, GssError> {
-        let lib = self.lib;
+        let lib = self.ctx.lib;
+        // The first call has no input token: GSS_C_NO_BUFFER, not a zero-length one.
         let mut input = BufferDesc::borrowing(token);
+        let input_ptr: *mut BufferDesc = if self.ctx.handle.is_null() && token.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            &mut input
+        };
         let mut output = BufferDesc::empty();
         let mut mech = oid(ffi::MECH_KRB5);
         let mut minor = 0;
@@ -552,13 +580,13 @@ impl InitiatorContext for InitCtx {
             (lib.init_sec_context)(
                 &mut minor,
                 self.cred.handle,
-                &mut self.ctx,
+                &mut self.ctx.handle,
                 self.target.handle,
                 &mut mech,
                 ffi::C_MUTUAL_FLAG | ffi::C_CONF_FLAG | ffi::C_INTEG_FLAG,
                 0,
                 std::ptr::null_mut(),
-                &mut input,
+                input_ptr,
                 std::ptr::null_mut(),
                 &mut output,
                 std::ptr::null_mut(),
@@ -577,22 +605,10 @@ impl InitiatorContext for InitCtx {
     }
 
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError> {
-        wrap(self.lib, self.ctx, message)
+        self.ctx.wrap(message)
     }
 
     fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
-        unwrap(self.lib, self.ctx, token)
-    }
-}
-
-impl Drop for InitCtx {
-    fn drop(&mut self) {
-        if !self.ctx.is_null() {
-            let mut minor = 0;
-            // SAFETY: `ctx` came from gss_init_sec_context and is deleted once.
-            unsafe {
-                (self.lib.delete_sec_context)(&mut minor, &mut self.ctx, std::ptr::null_mut())
-            };
-        }
+        self.ctx.unwrap(token)
     }
 }

@@ -199,17 +199,29 @@ type DisplayStatus = unsafe extern "C" fn(
 pub struct GssLibrary {
     /// Kept open for the process's life: the pointers below point into it.
     _library: libloading::Library,
+    /// `gss_import_name`: a name from text and a name type.
     pub import_name: ImportName,
+    /// `gss_acquire_cred_from` (MIT): a credential, its keytab or cache given in a store.
     pub acquire_cred_from: AcquireCredFrom,
+    /// `gss_accept_sec_context`: one acceptor step.
     pub accept_sec_context: AcceptSecContext,
+    /// `gss_init_sec_context`: one initiator step.
     pub init_sec_context: InitSecContext,
+    /// `gss_display_name`: a name's text.
     pub display_name: DisplayName,
+    /// `gss_wrap`: protect a message with an established context.
     pub wrap: Wrap,
+    /// `gss_unwrap`: check and open a wrapped message.
     pub unwrap: Unwrap,
+    /// `gss_release_buffer`: free a buffer the library filled.
     pub release_buffer: ReleaseBuffer,
+    /// `gss_release_name`.
     pub release_name: ReleaseName,
+    /// `gss_release_cred`.
     pub release_cred: ReleaseCred,
+    /// `gss_delete_sec_context`.
     pub delete_sec_context: DeleteSecContext,
+    /// `gss_display_status`: the text of a major or minor status.
     pub display_status: DisplayStatus,
 }
 

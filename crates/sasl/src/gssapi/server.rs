@@ -37,6 +37,10 @@ pub enum GssapiError {
     /// The authorization id is not UTF-8.
     #[error("the client's authorization id is not UTF-8")]
     AuthzidNotUtf8,
+    /// A non-empty answer where the client had nothing to say (after the context's last
+    /// token).
+    #[error("the client sent {0} bytes where an empty answer was due")]
+    UnexpectedToken(usize),
     /// A token after the exchange ended, or after it failed.
     #[error("the exchange is over")]
     Over,
@@ -127,7 +131,11 @@ impl<C: SecurityContext> GssapiServer<C> {
                     Accepted::Established { peer, .. } => self.offer(ctx, peer),
                 }
             }
-            // The client's answer to the last context token carries nothing.
+            // The client's answer to the last context token carries nothing (Java's
+            // server refuses one that does).
+            State::Established { .. } if !token.is_empty() => {
+                Err(GssapiError::UnexpectedToken(token.len()))
+            }
             State::Established { ctx, peer } => self.offer(ctx, peer),
             State::Offered { mut ctx, peer } => {
                 let answer = ctx.unwrap(token)?;
@@ -254,6 +262,10 @@ mod tests {
         let mut s = fake(1, b"");
         assert!(matches!(s.step(b"bad"), Err(GssapiError::Gss(_))));
         assert_eq!(s.step(b"ap-req"), Err(GssapiError::Over));
+        let mut s = fake(1, b"ap-rep");
+        s.step(b"ap-req").unwrap();
+        assert_eq!(s.step(b"x"), Err(GssapiError::UnexpectedToken(1)));
+        assert!(s.is_over());
         for (answer, want) in [
             (b"W\x04\x00\x00\x00".as_slice(), GssapiError::BadLayer(4)),
             (b"W\x03\x00\x00\x00", GssapiError::BadLayer(3)),

@@ -481,11 +481,7 @@ impl AuthSettings {
                 section: section_name,
             });
         };
-        if let Some(krb5) = section
-            .modules
-            .iter()
-            .find(|m| is_kerberos_module(&m.class))
-        {
+        if let Some(krb5) = section.modules.iter().find(|m| m.is_kerberos()) {
             let fail = |reason: String| AuthConfigError::Kerberos {
                 section: section_name.clone(),
                 path: path.clone(),
@@ -495,7 +491,8 @@ impl AuthSettings {
             let names = self.kerberos_names.rules()?;
             // Krb5LoginModule's isInitiator (default true) logs in to the KDC at
             // start-up; false only reads the keytab, and so does rzk then.
-            let initiator = kerberos_option(krb5, "isInitiator")
+            let initiator = krb5
+                .option("isInitiator")
                 .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
             let checked = if initiator {
                 acceptor.check_with_kdc()
@@ -524,20 +521,6 @@ impl AuthSettings {
     }
 }
 
-/// Whether a login module class is Kerberos'.
-fn is_kerberos_module(class: &str) -> bool {
-    class.contains("Krb5LoginModule")
-}
-
-/// The value of option `key` of a login module (the last one given).
-fn kerberos_option(m: &jaas::LoginModule, key: &str) -> Option<String> {
-    m.options
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.expose().to_owned())
-}
-
 /// The acceptor a server section's `Krb5LoginModule` describes. ZooKeeper's server logs
 /// in with the module and accepts as `<service>@<host>` split from its principal
 /// `service/host@REALM`; rzk reads the same keys from the keytab through the system's
@@ -546,7 +529,7 @@ fn kerberos_option(m: &jaas::LoginModule, key: &str) -> Option<String> {
 /// form, the realm optional) are missing, which ZooKeeper would find only at the first
 /// client.
 fn kerberos_acceptor(m: &jaas::LoginModule) -> Result<rzk_sasl::gssapi::Acceptor, String> {
-    let opt = |k: &str| kerberos_option(m, k);
+    let opt = |k: &str| m.option(k).map(str::to_owned);
     let is_true = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !is_true("useKeyTab") {
         return Err("Krb5LoginModule needs useKeyTab=true: rzk reads the service's keys from keyTab (it has no ticket cache or password prompt for a server)".into());
@@ -586,7 +569,7 @@ pub(crate) fn digest_users(section: &jaas::Section) -> Result<BTreeMap<String, S
     let mut users = BTreeMap::new();
     for m in &section.modules {
         let class = m.class.as_str();
-        if is_kerberos_module(class) {
+        if m.is_kerberos() {
             return Err(format!(
                 "login module {class}: Kerberos (GSSAPI) is supported on the client port only, not between servers; use {DIGEST_LOGIN_MODULE} (SASL DIGEST-MD5)"
             ));
