@@ -417,13 +417,16 @@ class Run:
                    " ".join(argv) + "\n<<<\n" + stdin + ">>>\n" + raw)
         return Cli(argv, rc, raw)
 
-    def rzk_shell(self, port, who, cmds, extra_flags=""):
-        """`rzk shell` (rzk-client) on 127.0.0.1:port running `cmds`, logging in as zkCli
-        would: the JAAS Client section of `who` and the krb5.conf in CLIENT_JVMFLAGS."""
-        flags = (f"-Djava.security.auth.login.config={self.client_jaas[who]} "
+    def rzk_shell(self, port, who, cmds, extra_flags="", oneshot=False, jaas=None):
+        """`rzk shell` (rzk-client) on 127.0.0.1:port running `cmds` (interactively, or
+        the one command as arguments with `oneshot`), logging in as zkCli would: the JAAS
+        Client section of `who` (or the file `jaas`) and the krb5.conf in CLIENT_JVMFLAGS."""
+        flags = (f"-Djava.security.auth.login.config={jaas or self.client_jaas[who]} "
                  f"-Djava.security.krb5.conf={self.kdc.krb5_conf} {extra_flags}").strip()
         argv = [self.args.rzk, "shell", "-server", f"127.0.0.1:{port}"]
-        stdin = "".join(c + "\n" for c in [*cmds, "quit"])
+        if oneshot:
+            argv += cmds[0].split()
+        stdin = "" if oneshot else "".join(c + "\n" for c in [*cmds, "quit"])
         try:
             r = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, timeout=60,
@@ -645,7 +648,8 @@ def case_d_krb5_config_env(run):
     # Both for the reason that matters: the realm's KDC is unknown to /etc/krb5.conf.
     if run.impl == "rzk":
         check("Kerberos" in out and SERVICE in out
-              and f'Cannot find KDC for realm "{REALM}"' in out,
+              and f'Cannot find KDC for realm "{REALM}"' in out
+              and "Kerberos settings from /etc/krb5.conf" in out,
               f"rzk: want the Kerberos start-up error (no KDC for {REALM}), got:\n{out[-3000:]}")
     else:
         check("LoginException: Cannot locate KDC" in out,
@@ -768,6 +772,16 @@ def case_f_rzk_shell(run, base):
     check(n.has(AUTHFAILED_EVENT), "rzk shell with a stale keytab: no AuthFailed event", n)
     check(bool(n.grep("SASL authentication failed: ")),
           "rzk shell with a stale keytab: the reason was not printed", n)
+    # The same as a one-shot command (new-user review: only "AuthFailed" was printed).
+    n = run.rzk_shell(base, "zkcli-stale", ["ls /"], oneshot=True)
+    check(n.rc != 0 and bool(n.grep("SASL authentication failed: ")),
+          "one-shot rzk shell with a stale keytab: no reason printed", n)
+    # A keyTab that does not exist is named (the library would speak of a ccache).
+    missing = os.path.join(run.work, "missing-jaas.conf")
+    run.write(missing, jaas("Client", os.path.join(run.work, "no-such.keytab"), ZKCLI_P))
+    n = run.rzk_shell(base, "zkcli", ["ls /"], oneshot=True, jaas=missing)
+    check(n.rc != 0 and bool(n.grep("no-such.keytab")),
+          "rzk shell with a missing keyTab: the file was not named", n)
 
 
 def run_impl(args, impl, work):

@@ -349,6 +349,11 @@ fn kerberos_login(m: &rzk_sasl::jaas::LoginModule) -> std::result::Result<Initia
     let on = |k: &str| opt(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if on("useKeyTab") {
         let keytab = opt("keyTab").ok_or("Krb5LoginModule has useKeyTab=true but no keyTab")?;
+        // Checked here: the library's own error for a missing client keytab speaks of a
+        // credentials cache, which misleads.
+        if let Err(e) = std::fs::metadata(&keytab) {
+            return Err(format!("Krb5LoginModule keyTab {keytab}: {e}"));
+        }
         let principal =
             opt("principal").ok_or("Krb5LoginModule has useKeyTab=true but no principal")?;
         return Ok(Initiator::Keytab {

@@ -800,7 +800,7 @@ const OPTIONS: &str = "Options, before the command:
 \t-waitforconnection  accepted (every command waits for the session anyway)
 \t-client-configuration file  ZooKeeper client properties (zookeeper.client.secure, zookeeper.ssl.*, zookeeper.sasl.*)
 \t-tls-ca file [-tls-cert file -tls-key file] [-tls-no-hostname-check]  TLS (rzk's own)
-\t-sasl-user user -sasl-password-file file | -jaas file [-sasl-section name]  SASL DIGEST-MD5 (rzk's own)";
+\t-sasl-user user -sasl-password-file file | -jaas file [-sasl-section name]  SASL DIGEST-MD5, or Kerberos from a Krb5LoginModule section (rzk's own)";
 
 /// Commands the shell knows (zkCli's command table), for "Command not found".
 const COMMANDS: &[&str] = &[
@@ -1023,6 +1023,11 @@ impl Shell {
     /// Prints a failure as zkCli does; the exit status for a one-shot command.
     fn report(&self, f: Failure) -> ExitCode {
         events::flush();
+        // A one-shot command that failed because the login did shows why (the state
+        // printer does in the interactive shell).
+        if let Some(why) = self.client.as_ref().and_then(|c| c.auth_failure()) {
+            events::print_auth_failure(&why);
+        }
         match f {
             Failure::Message(m) => {
                 eprintln!("{m}");

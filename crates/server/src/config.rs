@@ -568,11 +568,20 @@ impl Config {
         let key = "java.security.auth.login.config";
         match self.auth.load_jaas()? {
             JaasOutcome::NoFile => {}
-            JaasOutcome::NoServerSection { section } => self.note(
-                NoteLevel::Info,
-                key,
-                format!("the JAAS file has no '{section}' section: SASL authentication is off"),
-            ),
+            JaasOutcome::NoServerSection { section } => {
+                // As ZooKeeper: no server section, no SASL. Loud when sasl ACLs were
+                // asked for, since every SASL login will then fail.
+                let level = if self.auth.providers.sasl {
+                    NoteLevel::Warn
+                } else {
+                    NoteLevel::Info
+                };
+                self.note(
+                    level,
+                    key,
+                    format!("the JAAS file has no '{section}' section: SASL authentication is off"),
+                )
+            }
             outcome @ (JaasOutcome::Users(_) | JaasOutcome::Kerberos(_)) => {
                 let what = match outcome {
                     JaasOutcome::Kerberos(principal) => {

@@ -26,6 +26,21 @@ struct Tracked {
 
 static TRACKED: Mutex<Option<Tracked>> = Mutex::new(None);
 
+/// The last login failure printed, so each is printed once (by the state printer or by
+/// a failed command, whichever comes first).
+static AUTH_FAILURE_PRINTED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Prints why a login failed (`SASL authentication failed: <why>`) on stderr, once.
+pub fn print_auth_failure(why: &str) {
+    let Ok(mut last) = AUTH_FAILURE_PRINTED.lock() else {
+        return;
+    };
+    if last.as_deref() != Some(why) {
+        let _ = writeln!(std::io::stderr(), "SASL authentication failed: {why}");
+        *last = Some(why.to_owned());
+    }
+}
+
 /// Turns event printing on or off (`printwatches on|off`).
 pub fn set_print_watches(on: bool) {
     PRINT_WATCHES.store(on, Ordering::Relaxed);
@@ -158,7 +173,7 @@ fn flush_state(ended_too: bool) {
         if now == SessionState::AuthFailed {
             // zkCli logs the SASL failure (its exception's text) before the event.
             if let Some(why) = t.client.as_ref().and_then(|c| c.auth_failure()) {
-                let _ = writeln!(std::io::stderr(), "SASL authentication failed: {why}");
+                print_auth_failure(&why);
             }
         }
         if now.is_terminal() {

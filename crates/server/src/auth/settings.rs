@@ -499,11 +499,17 @@ impl AuthSettings {
             } else {
                 acceptor.check()
             };
+            let krb5_conf = self
+                .kerberos_names
+                .krb5_conf
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF));
             checked.map_err(|e| {
                 fail(format!(
-                    "cannot use principal {} from keyTab {}: {e}",
+                    "cannot use principal {} from keyTab {}: {e} (Kerberos settings from {}: as Java, rzk reads -Djava.security.krb5.conf from SERVER_JVMFLAGS, else /etc/krb5.conf, never KRB5_CONFIG)",
                     acceptor.principal,
-                    acceptor.keytab.display()
+                    acceptor.keytab.display(),
+                    krb5_conf.display()
                 ))
             })?;
             let principal = acceptor.principal.clone();
