@@ -1071,6 +1071,18 @@ def main():
         files = {}
         for kind in (["zk", "rzk"] if args.impl == "both" else [args.impl]):
             run(kind, args, root, files)
+    except BaseException:
+        # What each member logged last, so a failure in CI can be read afterwards (CI of
+        # 91c316a: a mixed hierarchical ensemble that never settled, with no log to read).
+        for d, _, names in sorted(os.walk(root)):
+            for name in names:
+                if name in ("server.log", "zookeeper.log"):
+                    path = os.path.join(d, name)
+                    with open(path, errors="replace") as f:
+                        tail = f.readlines()[-40:]
+                    print(f"--- last lines of {os.path.relpath(path, root)} ---")
+                    print("".join(tail), end="")
+        raise
     finally:
         if args.keep:
             print(f"data kept in {root}")
