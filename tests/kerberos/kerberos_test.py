@@ -720,27 +720,21 @@ zk.stop(); zk.close()
     check(rc == 0, f"kazoo as zkcli failed (rc {rc}):\n{out}")
     check(f"WHOAMI [('ip', '127.0.0.1'), ('sasl', '{ZKCLI_P}')]" in out, f"kazoo zkcli whoami:\n{out}")
     check("GOT e-data" in out, f"kazoo zkcli get /e:\n{out}")
-    rc, out = run.kazoo(base, OTHER_P, KAZOO_WHO + """\
+    other_reads = KAZOO_WHO + """\
 try:
     zk.get("/e")
     print("READ")
 except NoAuthError:
     print("NOAUTH")
 zk.stop(); zk.close()
-""")
+"""
+    rc, out = run.kazoo(base, OTHER_P, other_reads)
     check(rc == 0, f"kazoo as other failed (rc {rc}):\n{out}")
     check(f"WHOAMI [('ip', '127.0.0.1'), ('sasl', '{OTHER_P}')]" in out, f"kazoo other whoami:\n{out}")
     check("NOAUTH" in out, f"kazoo other read /e:\n{out}")
     # Asking for zkcli's id as authorization id changes nothing: the id comes from the
     # principal (ZooKeeper: in the default realm; rzk: always).
-    rc, out = run.kazoo(base, OTHER_P, KAZOO_WHO + """\
-try:
-    zk.get("/e")
-    print("READ")
-except NoAuthError:
-    print("NOAUTH")
-zk.stop(); zk.close()
-""", authzid=ZKCLI_P)
+    rc, out = run.kazoo(base, OTHER_P, other_reads, authzid=ZKCLI_P)
     check(rc == 0, f"kazoo as other asking for zkcli's id failed (rc {rc}):\n{out}")
     check(f"WHOAMI [('ip', '127.0.0.1'), ('sasl', '{OTHER_P}')]" in out,
           f"kazoo other asking for zkcli's id: whoami\n{out}")

@@ -206,17 +206,21 @@ impl SaslOptions {
                 .ok()
                 .flatten()
         };
-        let host_name = match written.parse::<std::net::IpAddr>() {
-            Ok(ip) => reverse(ip).await.unwrap_or(written),
-            Err(_) => written,
+        let written_ip = written.parse::<std::net::IpAddr>().ok();
+        // The connected address is looked up once, for both uses below.
+        let peer_name = match ip {
+            Some(ip) if self.canonicalize || written_ip == Some(ip) => reverse(ip).await,
+            _ => None,
+        };
+        let host_name = match written_ip {
+            Some(w) if Some(w) == ip => peer_name.clone().unwrap_or(written),
+            Some(w) => reverse(w).await.unwrap_or(written),
+            None => written,
         };
         // canonicalize (the default): the connected address's canonical name, unless
         // it has none (Java then keeps the host name rather than use a bare address).
-        let name = match (self.canonicalize, ip) {
-            (true, Some(ip)) => match reverse(ip).await {
-                Some(c) if c != ip.to_string() => c,
-                _ => host_name,
-            },
+        let name = match (self.canonicalize, ip, peer_name) {
+            (true, Some(ip), Some(c)) if c != ip.to_string() => c,
             _ => host_name,
         };
         let mut p = format!("{}/{}", self.service, name.to_ascii_lowercase());

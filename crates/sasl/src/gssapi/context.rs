@@ -374,10 +374,6 @@ pub struct AcceptCtx {
     ctx: SecCtx,
 }
 
-// SAFETY: the context is used from one task at a time (`&mut self`); MIT's library lets
-// a context move between threads.
-unsafe impl Send for AcceptCtx {}
-
 impl SecurityContext for AcceptCtx {
     fn accept(&mut self, token: &[u8]) -> Result<Accepted, GssError> {
         let lib = self.ctx.lib;
@@ -458,6 +454,10 @@ struct SecCtx {
     lib: &'static GssLibrary,
     handle: ffi::CtxHandle,
 }
+
+// SAFETY: a context is used from one task at a time (its owner's `&mut self`); MIT's
+// library lets a context move between threads.
+unsafe impl Send for SecCtx {}
 
 impl SecCtx {
     fn new(lib: &'static GssLibrary) -> SecCtx {
@@ -558,9 +558,6 @@ pub struct InitCtx {
     target: Name,
     ctx: SecCtx,
 }
-
-// SAFETY: as for AcceptCtx.
-unsafe impl Send for InitCtx {}
 
 impl InitiatorContext for InitCtx {
     fn init(&mut self, token: &[u8]) -> Result<Initiated, GssError> {
