@@ -1470,10 +1470,23 @@ impl Conn {
     async fn answer_sasl(&mut self, xid: i32, token: &[u8]) -> Result<(), ConnError> {
         use crate::auth::sasl::{SaslOutcome, SaslServer};
         let shared = self.shared.clone();
-        let outcome = self
-            .sasl
-            .get_or_insert_with(SaslServer::new)
-            .evaluate(&shared.config.auth, token);
+        let mut server = self.sasl.take().unwrap_or_else(SaslServer::new);
+        let outcome = if shared.config.auth.kerberos.is_some() {
+            // A GSSAPI step reads the keytab and the replay cache and runs the
+            // library's crypto: blocking work, kept off the connection's runtime thread.
+            let (settings, token) = (shared.clone(), token.to_vec());
+            let (back, outcome) = tokio::task::spawn_blocking(move || {
+                let outcome = server.evaluate(&settings.config.auth, &token);
+                (server, outcome)
+            })
+            .await
+            .map_err(|_| ConnError::Closed("SASL step failed"))?;
+            server = back;
+            outcome
+        } else {
+            server.evaluate(&shared.config.auth, token)
+        };
+        self.sasl = Some(server);
         let session = format!("0x{:x}", self.session);
         let (code, reply, close) = match outcome {
             SaslOutcome::Reply(t) => (ErrorCode::Ok, t, false),
