@@ -1468,9 +1468,9 @@ impl Conn {
 
     /// A SetSASL request (ZooKeeper's `processSasl`).
     async fn answer_sasl(&mut self, xid: i32, token: &[u8]) -> Result<(), ConnError> {
-        use crate::auth::sasl::{SaslOutcome, SaslServer};
+        use crate::auth::sasl::SaslOutcome;
         let shared = self.shared.clone();
-        let mut server = self.sasl.take().unwrap_or_else(SaslServer::new);
+        let mut server = self.sasl.take().unwrap_or_default();
         let outcome = if shared.config.auth.kerberos.is_some() {
             // A GSSAPI step reads the keytab and the replay cache and runs the
             // library's crypto: blocking work, kept off the connection's runtime thread.
