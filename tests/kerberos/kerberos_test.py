@@ -318,18 +318,19 @@ class Run:
 
     # ------------------------------------------------------------ servers
 
-    def server_flags(self, sysprops, jaas_file=None, krb5_flag=True):
+    def server_flags(self, sysprops, jaas_file=None, krb5_flag=True, krb5_conf=None):
         return ([f"-Djava.security.auth.login.config={jaas_file or self.server_jaas}"]
-                + ([f"-Djava.security.krb5.conf={self.kdc.krb5_conf}"] if krb5_flag else [])
+                + ([f"-Djava.security.krb5.conf={krb5_conf or self.kdc.krb5_conf}"]
+                   if krb5_flag else [])
                 + [f"-Dzookeeper.authProvider.1={SASL_PROVIDER}"]
                 + ["-D" + p for p in sysprops])
 
-    def start_server(self, name, sysprops=(), cfg=(), jaas_file=None):
+    def start_server(self, name, sysprops=(), cfg=(), jaas_file=None, krb5_conf=None):
         """Starts a server of this implementation with the Kerberos JVM flags (+ `sysprops`,
         "name=value") and zoo.cfg lines `cfg`; returns its port once it serves."""
         port = next(self.ports)
         d = os.path.join(self.work, f"{self.impl}-{name}")
-        flags = self.server_flags(sysprops, jaas_file)
+        flags = self.server_flags(sysprops, jaas_file, krb5_conf=krb5_conf)
         if self.impl == "zk":
             p = zkproc.start_apache(self.args.apache, port, d, *cfg, *flags,
                                     env={k: None for k in KRB_ENV})
@@ -555,13 +556,40 @@ def expect_identity(run, port, who, principal, prefix, want):
     return f"{principal} -> sasl:{want}"
 
 
-def case_b(run, label, sysprops=(), cfg=(), want_host=None, want_plain=None, base=None):
+def case_b(run, label, sysprops=(), cfg=(), want_host=None, want_plain=None, base=None,
+           krb5_conf=None):
     def body():
-        port = base if base is not None else run.start_server(label, sysprops, cfg)
+        port = base if base is not None else run.start_server(
+            label, sysprops, cfg, krb5_conf=krb5_conf() if krb5_conf else None)
         notes = [expect_identity(run, port, "hostcli", HOSTCLI_P, f"b-{label}-h", want_host)]
         if want_plain is not None:
             notes.append(expect_identity(run, port, "zkcli", ZKCLI_P, f"b-{label}-p", want_plain))
     return body
+
+
+def krb5_conf_by_includes(run):
+    """The realm's krb5.conf split as distributions ship it: the main file only includes
+    (`includedir` for [libdefaults], `include` for the rest), and the included directory
+    also holds files both readers skip (a name with `~`, a hidden .conf), which sort first
+    and name another default realm. Returns the main file's path."""
+    with open(run.kdc.krb5_conf) as f:
+        text = f.read()
+    libdefaults, rest = text.split("[realms]", 1)
+    d = os.path.join(run.work, f"{run.impl}-krb5-includes")
+    confd = os.path.join(d, "krb5.conf.d")
+    os.makedirs(confd, exist_ok=True)
+    for skipped in ("a~", ".a.conf"):
+        with open(os.path.join(confd, skipped), "w") as f:
+            f.write("[libdefaults]\n  default_realm = WRONG.ORG\n")
+    with open(os.path.join(confd, "libdefaults.conf"), "w") as f:
+        f.write(libdefaults)
+    realms = os.path.join(d, "realms.conf")
+    with open(realms, "w") as f:
+        f.write("[realms]" + rest)
+    main = os.path.join(d, "krb5.conf")
+    with open(main, "w") as f:
+        f.write(f"# default_realm is in {confd}\nincludedir {confd}\ninclude {realms}\n")
+    return main
 
 
 def case_c_super_user(run):
@@ -813,6 +841,10 @@ def run_impl(args, impl, work):
              case_b(run, "unprefixed", ["kerberos.removeHostFromPrincipal=true",
                                         "kerberos.removeRealmFromPrincipal=true"],
                     want_host=HOSTCLI_P)),
+            ("b7 removeRealmFromPrincipal, default_realm in an included krb5.conf file",
+             case_b(run, "includes", ["zookeeper.kerberos.removeRealmFromPrincipal=true"],
+                    want_host="zkcli/localhost", want_plain="zkcli",
+                    krb5_conf=lambda: krb5_conf_by_includes(run))),
             ("c  zookeeper.superUser=zkcli@EXAMPLE.COM", lambda: case_c_super_user(run)),
             ("d1 stale client keytab", lambda: case_d_stale_client_keytab(run, base)),
             ("a2 server principal without a realm", lambda: case_a_principal_without_realm(run)),

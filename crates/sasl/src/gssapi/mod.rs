@@ -8,6 +8,8 @@
 //! - [`client`]: the client's side of it, as Java's `GssKrb5Client` (rzk-client).
 //! - [`name`]: the `sasl` id a principal gets (`auth_to_local` `DEFAULT`, and ZooKeeper's
 //!   `kerberos.removeHostFromPrincipal` / `removeRealmFromPrincipal`).
+//! - [`krb5_conf`]: the default realm those ids depend on, from krb5.conf (includes
+//!   followed, as Java and MIT's library follow them).
 //!
 //! Unlike the rest of this crate, [`context`] does IO: the Kerberos library reads the
 //! keytab (and its krb5.conf, `KRB5_CONFIG`) when a credential is acquired.
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod context;
 pub mod ffi;
+pub mod krb5_conf;
 pub mod name;
 pub mod server;
 

@@ -98,32 +98,6 @@ impl NameRules {
     }
 }
 
-/// The `default_realm` of a krb5.conf text's `[libdefaults]` section, as Java's
-/// Kerberos configuration reads it (the first one; `include` lines are not followed).
-pub fn default_realm_of_krb5_conf(text: &str) -> Option<String> {
-    let mut in_libdefaults = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if line.starts_with('[') {
-            in_libdefaults = line.trim_end_matches('*') == "[libdefaults]";
-            continue;
-        }
-        if !in_libdefaults {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim() == "default_realm" {
-                let v = v.trim();
-                return (!v.is_empty()).then(|| v.to_owned());
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,18 +139,5 @@ mod tests {
         assert_eq!(id(&rules, "zkcli/h@OTHER.ORG"), "zkcli/h@OTHER.ORG");
         assert_eq!(id(&rules, "admin@OTHER.ORG"), "admin@OTHER.ORG");
         assert!(rules.authorized_id("a/b/c@EXAMPLE.COM").is_err());
-    }
-
-    #[test]
-    fn default_realm_from_krb5_conf() {
-        let conf = "# c\n[logging]\n default_realm = NO\n[libdefaults]\n  dns_lookup_kdc = false\n  default_realm = EXAMPLE.COM\n[realms]\n";
-        assert_eq!(
-            default_realm_of_krb5_conf(conf).as_deref(),
-            Some("EXAMPLE.COM")
-        );
-        assert_eq!(
-            default_realm_of_krb5_conf("[realms]\n default_realm = X\n"),
-            None
-        );
     }
 }

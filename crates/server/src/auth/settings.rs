@@ -134,9 +134,15 @@ impl KerberosKeys {
                     .krb5_conf
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF));
-                std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| rzk_sasl::gssapi::name::default_realm_of_krb5_conf(&t))
+                // Includes followed, as Java's and the Kerberos library's readers do; a
+                // file that cannot be used leaves no default realm, as in Java.
+                match rzk_sasl::gssapi::krb5_conf::default_realm_of_file(&path) {
+                    Ok(realm) => realm,
+                    Err(e) => {
+                        tracing::warn!("no Kerberos default realm (every client keeps its whole principal as its id): {e}");
+                        None
+                    }
+                }
             }
         };
         if default_realm.is_none() && self.require_config {
