@@ -269,6 +269,72 @@ async fn bad_input_closes_only_that_connection() {
     server.stop();
 }
 
+/// Requests pipelined before a frame whose length the server refuses are answered, in
+/// order, before the connection closes; nothing after that length is read. (They were
+/// dropped with the connection; ZooKeeper answers them or not depending on timing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_before_a_refused_frame_length_are_answered_then_the_connection_closes() {
+    let mut server = TestServer::start();
+    for bad_len in [0x7fff_ffffi32, 0x10_0000, -1] {
+        let mut c = RawClient::connect(server.addr(), 5000).await;
+        let path = format!("/before-bad-length-{bad_len}");
+        let mut bytes = Vec::new();
+        rzk_testkit::raw::request_frame(
+            &mut bytes,
+            1,
+            1,
+            &CreateRequest {
+                path: path.clone(),
+                data: Bytes::from_static(b"x").into(),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        );
+        rzk_testkit::raw::request_frame(
+            &mut bytes,
+            2,
+            4,
+            &GetDataRequest {
+                path: path.clone(),
+                watch: false,
+            },
+        );
+        bytes.extend_from_slice(&bad_len.to_be_bytes());
+        // A create after the bad length: never read, never applied.
+        rzk_testkit::raw::request_frame(
+            &mut bytes,
+            3,
+            1,
+            &CreateRequest {
+                path: format!("{path}-after"),
+                data: Bytes::new().into(),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        );
+        c.send_bytes(&bytes).await;
+        let (h, _) = c.recv().await.expect("the create's reply");
+        assert_eq!((h.xid, h.err), (1, 0), "length {bad_len}");
+        let (h, body) = c.recv().await.expect("the getData's reply");
+        assert_eq!((h.xid, h.err), (2, 0), "length {bad_len}");
+        assert_eq!(
+            GetDataResponse::from_bytes(&body).unwrap().data.bytes(),
+            Bytes::from_static(b"x")
+        );
+        assert!(c.is_closed().await, "length {bad_len}: still open");
+        let mut check = RawClient::connect(server.addr(), 5000).await;
+        assert_eq!(check.exists(&path, false).await.map(|_| ()), Ok(()));
+        assert_eq!(
+            check
+                .exists(&format!("{path}-after"), false)
+                .await
+                .map(|_| ()),
+            Err(NONODE)
+        );
+    }
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_and_sasl() {
     let mut server = TestServer::start();

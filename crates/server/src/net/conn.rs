@@ -549,10 +549,19 @@ impl Conn {
         frames: &mut FrameReader,
     ) -> Result<(), ConnError> {
         let mut fresh = true;
+        // A frame whose length is negative or over `jute.maxbuffer` ends the
+        // connection, as in ZooKeeper; the requests read before it are answered first
+        // (nothing after it is read).
+        let mut refused: Option<FrameError> = None;
         loop {
-            while self.order.len() < MAX_OUTSTANDING_PER_CONN {
-                let Some(payload) = frames.next_frame()? else {
-                    break;
+            while refused.is_none() && self.order.len() < MAX_OUTSTANDING_PER_CONN {
+                let payload = match frames.next_frame() {
+                    Ok(Some(payload)) => payload,
+                    Ok(None) => break,
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
                 };
                 if fresh {
                     // One read: one arrival time and one session touch for its frames.
@@ -576,7 +585,11 @@ impl Conn {
             if self.msgs.is_empty() {
                 self.wr.flush().await?;
             }
-            let can_read = self.order.len() < MAX_OUTSTANDING_PER_CONN;
+            if let Some(e) = refused.take_if(|_| self.order.is_empty()) {
+                self.wr.flush().await?;
+                return Err(e.into());
+            }
+            let can_read = refused.is_none() && self.order.len() < MAX_OUTSTANDING_PER_CONN;
             if can_read && frames.has_frame() {
                 // Frames read earlier wait behind the limit, which answers have since
                 // lowered: take them now. Waiting for the socket instead could wait
