@@ -109,3 +109,44 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
     );
     server.shutdown().await;
 }
+
+/// A client that trickles its request head a byte at a time, each within the idle
+/// timeout, is still closed once the head has taken longer than that timeout (a review
+/// in session 59 held 800 such connections open, descriptors and all, for 40 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_trickled_past_the_idle_timeout_is_closed() {
+    let server = Server::start(config_with_admin(0, 600))
+        .await
+        .expect("server starts");
+    let admin = server.admin_addr().expect("AdminServer runs");
+    let s = TcpStream::connect(admin).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let t0 = Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let _ = rd.read_to_end(&mut out).await;
+        out
+    });
+    let head = b"GET /commands/ruok HTTP/1.1\r\nHost: test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for b in head.iter().cycle().take(50) {
+        if reader.is_finished() || wr.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("closed while trickling")
+        .expect("reader task");
+    let waited = t0.elapsed();
+    assert!(
+        waited < Duration::from_millis(7000),
+        "open for {waited:?} while trickling a head"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out).contains("imok"),
+        "the command ran: {}",
+        String::from_utf8_lossy(&out)
+    );
+    server.shutdown().await;
+}

@@ -230,6 +230,10 @@ pub const MAX_REQUEST_HEAD: usize = 8192;
 /// `stop` turns true; the connections still open then are dropped with the task.
 async fn serve(mut listener: AdminListener, app: Router, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    // A request's head must arrive whole within the idle timeout, not only byte by byte
+    // within it: a client trickling a header byte a second holds no connection (and
+    // descriptor) for ever. Jetty has no such bound; rzk's AdminServer is stricter.
+    let head_timeout = (!listener.idle.is_zero()).then_some(listener.idle);
     loop {
         let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -245,6 +249,8 @@ async fn serve(mut listener: AdminListener, app: Router, mut stop: watch::Receiv
         conns.spawn(async move {
             let served = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(MAX_REQUEST_HEAD)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(head_timeout)
                 .serve_connection(TokioIo::new(io), service)
                 .await;
             if let Err(e) = served {
