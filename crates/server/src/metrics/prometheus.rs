@@ -259,16 +259,91 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, Metric
             }
         }),
     );
-    Ok(Some(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!("the Prometheus endpoint stopped: {e}");
-        }
-    })))
+    Ok(Some(tokio::spawn(serve(listener, app, HEAD_TIMEOUT))))
+}
+
+/// How long a scrape's request head may take to arrive whole; a client trickling it
+/// holds no connection (and descriptor) longer.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves `app` on `listener` over HTTP/1.1, one task a connection, until aborted; a
+/// request head must arrive whole within `head_timeout`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    head_timeout: std::time::Duration,
+) {
+    loop {
+        let io = match listener.accept().await {
+            Ok((io, _)) => io,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before it was taken: the
+                // listener itself is fine; try again shortly rather than spin.
+                tracing::debug!("Prometheus endpoint: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(head_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("Prometheus endpoint: connection ended: {e}");
+            }
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scrape whose head trickles in a byte at a time is closed once the head took
+    /// longer than the bound; a prompt one is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trickled_request_head_is_closed_a_prompt_one_answered() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "ok" }));
+        let server = tokio::spawn(serve(listener, app, std::time::Duration::from_millis(400)));
+
+        let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
+        prompt
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        prompt.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.starts_with("HTTP/1.1 200") && out.ends_with("ok"),
+            "{out}"
+        );
+
+        let slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut rd, mut wr) = slow.into_split();
+        let reader = tokio::spawn(async move {
+            let mut out = Vec::new();
+            let _ = rd.read_to_end(&mut out).await;
+        });
+        let t0 = std::time::Instant::now();
+        for b in b"GET /metrics HTTP/1.1\r\nX: ".iter().cycle().take(60) {
+            if reader.is_finished() || wr.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            reader.is_finished(),
+            "open after {:?} of trickling",
+            t0.elapsed()
+        );
+        server.abort();
+    }
 
     #[test]
     fn counters_summaries_and_sets_in_the_text_format() {
