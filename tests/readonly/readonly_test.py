@@ -250,6 +250,35 @@ def run(args, kind):
         ok(f"{kind}: kazoo read_only=True CONNECTED_RO: reads served, "
            f"{'/'.join(refused)} -> NotReadOnlyCallError")
 
+        # Pipelined: reads and refused writes sent back to back are answered in request
+        # order (per-session FIFO). ZooKeeper 3.8 answers the writes' NOTREADONLY at once,
+        # ahead of earlier reads still in its pipeline (kazoo: "xids do not match"; a
+        # break-it review in session 59, docs/COMPATIBILITY.md), so rzk only.
+        if kind == "rzk":
+            p = KazooClient(hosts=f"127.0.0.1:{p1}", timeout=10.0, read_only=True)
+            clients.append(p)
+            p.start(timeout=20)
+            want, got = [], []
+            for round_ in range(20):
+                batch = [("ok", p.get_async("/ro")),
+                         ("refused", p.create_async(f"/ro/pipelined-{round_}", b"x")),
+                         ("ok", p.exists_async("/ro")),
+                         ("refused", p.set_async("/ro", b"no")),
+                         ("ok", p.get_children_async("/ro"))]
+                for expect, r in batch:
+                    want.append(expect)
+                    try:
+                        r.get(timeout=10)
+                        got.append("ok")
+                    except NotReadOnlyCallError:
+                        got.append("refused")
+            assert got == want, f"pipelined answers {got}"
+            assert p.client_state == KeeperState.CONNECTED_RO, p.client_state
+            assert p.get("/ro")[0] == b"hello" and p.exists("/ro/pipelined-0") is None
+            p.stop()
+            ok(f"{kind}: 20 pipelined batches of get, create, exists, set, getChildren: "
+               f"answered in order (reads ok, writes NotReadOnlyCallError), connection kept")
+
         # rzk-client (through `rzk shell -r`, its can_be_read_only option) as a second client.
         shell = [args.rzk, "shell", "-timeout", "5000", "-server", f"127.0.0.1:{p1}"]
         out = subprocess.run(shell[:2] + ["-r"] + shell[2:] + ["get", "/ro"],
