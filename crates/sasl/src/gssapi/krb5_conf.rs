@@ -2,93 +2,138 @@
 //! configuration: `[libdefaults] default_realm`, which decides whose principals lose
 //! their realm under the `DEFAULT` rule (`name.rs`).
 //!
-//! Read as Java's `sun.security.krb5.Config` and MIT's profile library read the file:
-//! comment lines start with `#` or `;`; `include FILE` (an absolute path) and
-//! `includedir DIR` put the named files' lines in place of the directive, `includedir`
-//! taking, in name order, the regular files whose names are only letters, digits, `-`
-//! and `_`, or end in `.conf` without a leading `.`; the first `default_realm` wins.
-//! A file that cannot be read (the main one or an included one) gives no default realm
-//! at all, as Java then has no Kerberos configuration: every client keeps its whole
-//! principal as its id, which grants nothing it was not granted by that name.
+//! Read as Java's `sun.security.krb5.Config` reads the file (ZooKeeper's
+//! `KerberosName` asks it), since the ids must be Java's:
+//! - Comment lines start with `#` or `;`. Before a file's first `[section]` line, the
+//!   directives `include FILE` and `includedir DIR` put other files' lines there (each
+//!   file again directives first), and any other line is ignored. After it every line
+//!   is content: an `include` there is not followed (it is a content error, as below).
+//! - `includedir` takes the entries that are not directories (links followed) whose
+//!   names are only letters, digits, `-` and `_`, or end in `.conf` without a leading
+//!   `.`, in the order the directory lists them (Java does not sort; MIT's library
+//!   does).
+//! - Content is `[name]` sections (names compared in lower case), `key = value` lines
+//!   (quotes around a value dropped), `key = {` ... `}` subsections. The first
+//!   `default_realm` directly in `[libdefaults]` wins (sections of the same name merge).
+//! - Any error — a file that cannot be read, a path not absolute, a file included twice,
+//!   a line that is neither of the above, unbalanced braces — leaves Java with no
+//!   Kerberos configuration at all, hence no default realm: every client then keeps its
+//!   whole principal as its id, which grants nothing that name was not granted.
+//!
+//! A main file that does not exist is no configuration either, without an error.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// How deep `include` may nest; deeper (a file including itself) counts as unreadable.
-const MAX_INCLUDE_DEPTH: usize = 16;
-
-/// Why a krb5.conf gave no lines: the file (main or included) and the reason.
+/// Why a krb5.conf gave Java no configuration: the file and line, and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum Krb5ConfError {
-    /// A file could not be read.
+    /// A file or directory could not be read.
     #[error("{}: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// `include` with a relative path (Java refuses it: "Not absolute path").
-    #[error("{}: include of a relative path {include:?}", path.display())]
-    RelativeInclude { path: PathBuf, include: String },
-    /// Includes nested deeper than [`MAX_INCLUDE_DEPTH`] (a loop).
-    #[error("{}: includes nested too deep (a loop?)", path.display())]
-    TooDeep { path: PathBuf },
+    /// An included path that is not absolute (Java: "Profile path not absolute").
+    #[error("{}: included path not absolute", path.display())]
+    NotAbsolute { path: PathBuf },
+    /// A file included a second time (Java: "Profile path included more than once").
+    #[error("{}: included more than once", path.display())]
+    IncludedTwice { path: PathBuf },
+    /// A line Java's parser refuses (Java: "Illegal config content", "Unmatched close
+    /// brace", "Not closed").
+    #[error("{}:{line}: {what}: {text:?}", path.display())]
+    Content {
+        path: PathBuf,
+        line: usize,
+        what: &'static str,
+        text: String,
+    },
+    /// The last section's braces are not closed.
+    #[error("a subsection is not closed at the end of the configuration")]
+    NotClosed,
 }
 
-/// The `default_realm` of the krb5.conf at `path`, includes followed. `Ok(None)`: the
-/// files hold none. Errors: [`Krb5ConfError`] naming the file that could not be used.
+/// A content line and where it came from.
+struct Line {
+    path: std::rc::Rc<PathBuf>,
+    line: usize,
+    text: String,
+}
+
+/// The `default_realm` of the krb5.conf at `path`, as Java finds it. `Ok(None)`: no such
+/// file, or no `default_realm` (or an empty one). Errors: [`Krb5ConfError`], naming the
+/// file (and line) that left Java without a configuration.
 pub fn default_realm_of_file(path: &Path) -> Result<Option<String>, Krb5ConfError> {
+    let path = std::path::absolute(path).map_err(|source| Krb5ConfError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !path.exists() {
+        return Ok(None);
+    }
     let mut lines = Vec::new();
-    collect_lines(path, 0, &mut lines)?;
-    Ok(default_realm_of_lines(lines.iter().map(String::as_str)))
+    collect_lines(&path, &mut lines, &mut HashSet::new())?;
+    default_realm_of_lines(&lines)
 }
 
-/// The `default_realm` of a krb5.conf text without includes (its `include` and
-/// `includedir` lines are skipped).
-pub fn default_realm_of_text(text: &str) -> Option<String> {
-    default_realm_of_lines(text.lines())
-}
-
-fn collect_lines(path: &Path, depth: usize, out: &mut Vec<String>) -> Result<(), Krb5ConfError> {
-    if depth > MAX_INCLUDE_DEPTH {
-        return Err(Krb5ConfError::TooDeep {
+/// Java's `readConfigFileLines`: `path`'s content lines, directives resolved.
+fn collect_lines(
+    path: &Path,
+    out: &mut Vec<Line>,
+    seen: &mut HashSet<PathBuf>,
+) -> Result<(), Krb5ConfError> {
+    if !path.is_absolute() {
+        return Err(Krb5ConfError::NotAbsolute {
             path: path.to_owned(),
         });
     }
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|source| Krb5ConfError::Read {
-            path: p.to_owned(),
-            source,
-        })
+    if !seen.insert(path.to_owned()) {
+        return Err(Krb5ConfError::IncludedTwice {
+            path: path.to_owned(),
+        });
+    }
+    let read_err = |p: &Path| {
+        let p = p.to_owned();
+        move |source| Krb5ConfError::Read { path: p, source }
     };
-    for line in read(path)?.lines() {
+    let text = std::fs::read_to_string(path).map_err(read_err(path))?;
+    let file = std::rc::Rc::new(path.to_owned());
+    let mut directives = true;
+    for (i, line) in text.lines().enumerate() {
         let t = line.trim();
-        if let Some(dir) = t.strip_prefix("includedir ") {
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if !directives {
+            out.push(Line {
+                path: file.clone(),
+                line: i + 1,
+                text: t.to_owned(),
+            });
+        } else if t.starts_with('[') {
+            directives = false;
+            out.push(Line {
+                path: file.clone(),
+                line: i + 1,
+                text: t.to_owned(),
+            });
+        } else if let Some(dir) = t.strip_prefix("includedir ") {
             let dir = Path::new(dir.trim());
-            let entries = std::fs::read_dir(dir).map_err(|source| Krb5ConfError::Read {
-                path: dir.to_owned(),
-                source,
-            })?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
-                .filter(|e| e.file_name().to_str().is_some_and(included_name))
-                .map(|e| e.path())
-                .collect();
-            files.sort();
-            for f in files {
-                collect_lines(&f, depth + 1, out)?;
+            for entry in std::fs::read_dir(dir).map_err(read_err(dir))? {
+                let entry = entry.map_err(read_err(dir))?;
+                let p = dir.join(entry.file_name());
+                if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+                    continue;
+                }
+                if entry.file_name().to_str().is_some_and(included_name) {
+                    collect_lines(&p, out, seen)?;
+                }
             }
         } else if let Some(file) = t.strip_prefix("include ") {
-            let file = file.trim();
-            if !Path::new(file).is_absolute() {
-                return Err(Krb5ConfError::RelativeInclude {
-                    path: path.to_owned(),
-                    include: file.to_owned(),
-                });
-            }
-            collect_lines(Path::new(file), depth + 1, out)?;
-        } else {
-            out.push(t.to_owned());
+            collect_lines(Path::new(file.trim()), out, seen)?;
         }
+        // Any other line before the first section: an unknown directive, ignored.
     }
     Ok(())
 }
@@ -102,109 +147,211 @@ fn included_name(name: &str) -> bool {
     plain || (!name.starts_with('.') && name.ends_with(".conf"))
 }
 
-fn default_realm_of_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut in_libdefaults = false;
-    for line in lines {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if line.starts_with('[') {
-            in_libdefaults = line.trim_end_matches('*') == "[libdefaults]";
-            continue;
-        }
-        if !in_libdefaults {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim() == "default_realm" {
-                let v = v.trim();
-                return (!v.is_empty()).then(|| v.to_owned());
+/// Java's `loadConfigFile` normalisation, then its `parseStanzaTable`, keeping only the
+/// first `default_realm` directly in the top-level `libdefaults` section.
+fn default_realm_of_lines(lines: &[Line]) -> Result<Option<String>, Krb5ConfError> {
+    let bad = |l: &Line, what: &'static str| Krb5ConfError::Content {
+        path: l.path.as_ref().clone(),
+        line: l.line,
+        what,
+        text: l.text.clone(),
+    };
+    // Normalised: `[name]` becomes `name = {` and is closed by `}` where the next
+    // section starts (or at the end); a line starting with `{` joins the one before.
+    let mut normalised: Vec<(&Line, String)> = Vec::new();
+    let mut previous: Option<(&Line, String)> = None;
+    for l in lines {
+        let t = l.text.as_str();
+        if let Some(title) = t.strip_prefix('[') {
+            let Some(title) = title.strip_suffix(']').map(str::trim) else {
+                return Err(bad(l, "illegal config content"));
+            };
+            if title.is_empty() {
+                return Err(bad(l, "illegal config content"));
             }
+            if let Some(p) = previous.take() {
+                normalised.push(p);
+                normalised.push((l, "}".to_owned()));
+            }
+            previous = Some((l, format!("{title} = {{")));
+        } else if let Some(rest) = t.strip_prefix('{') {
+            let Some((pl, mut text)) = previous.take() else {
+                return Err(bad(l, "the configuration starts with a brace"));
+            };
+            text.push_str(" {");
+            if rest.is_empty() {
+                previous = Some((pl, text));
+            } else {
+                normalised.push((pl, text));
+                previous = Some((l, rest.trim().to_owned()));
+            }
+        } else {
+            let Some(p) = previous.replace((l, t.to_owned())) else {
+                return Err(bad(l, "the configuration does not start with a section"));
+            };
+            normalised.push(p);
         }
     }
-    None
+    if let Some((l, text)) = previous {
+        normalised.push((l, text));
+        normalised.push((l, "}".to_owned()));
+    }
+    // Parsed: the path of (sub)sections the parser is in.
+    let mut at: Vec<String> = Vec::new();
+    let mut realm: Option<String> = None;
+    for (l, text) in normalised {
+        if text == "}" {
+            if at.pop().is_none() {
+                return Err(bad(l, "unmatched close brace"));
+            }
+            continue;
+        }
+        let Some((key, value)) = text.split_once('=') else {
+            return Err(bad(l, "illegal config content"));
+        };
+        let (key, value) = (key.trim(), unquote(value));
+        if value == "{" {
+            // Top-level names are case-insensitive (and same-named sections merge).
+            at.push(if at.is_empty() {
+                key.to_ascii_lowercase()
+            } else {
+                key.to_owned()
+            });
+        } else if at.len() == 1 && at[0] == "libdefaults" && key == "default_realm" {
+            realm.get_or_insert_with(|| value.to_owned());
+        }
+    }
+    if !at.is_empty() {
+        return Err(Krb5ConfError::NotClosed);
+    }
+    Ok(realm.filter(|r| !r.is_empty()))
+}
+
+/// Java's `unquote`: trimmed, and one pair of surrounding `"` or `'` dropped.
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    let quoted = s.len() >= 2
+        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')));
+    if quoted {
+        s[1..s.len() - 1].trim()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Writes `files` (name, text) into a fresh directory; returns it.
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let p = d.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text.replace("$D", d.path().to_str().unwrap())).unwrap();
+        }
+        d
+    }
+
+    fn realm(d: &tempfile::TempDir, main: &str) -> Result<Option<String>, Krb5ConfError> {
+        default_realm_of_file(&d.path().join(main))
+    }
+
     #[test]
-    fn default_realm_of_a_plain_text() {
-        let conf = "# c\n[logging]\n default_realm = NO\n[libdefaults]\n  dns_lookup_kdc = false\n  default_realm = EXAMPLE.COM\n[realms]\n";
-        assert_eq!(default_realm_of_text(conf).as_deref(), Some("EXAMPLE.COM"));
+    fn the_first_default_realm_directly_in_libdefaults() {
+        let d = dir_with(&[
+            (
+                "a.conf",
+                "# c\n[logging]\n default_realm = NO\n[LibDefaults]\n  rdns = false\n  x = {\n    default_realm = NESTED\n  }\n  default_realm = \"EXAMPLE.COM\"\n  default_realm = SECOND\n[realms]\n EXAMPLE.COM =\n {\n  kdc = k\n }\n",
+            ),
+            ("b.conf", "[libdefaults]\n dns_lookup_kdc = false\n"),
+            ("c.conf", "[libdefaults]\n default_realm =\n"),
+        ]);
+        assert_eq!(realm(&d, "a.conf").unwrap().as_deref(), Some("EXAMPLE.COM"));
+        assert_eq!(realm(&d, "b.conf").unwrap(), None);
+        assert_eq!(realm(&d, "c.conf").unwrap(), None, "an empty one is none");
         assert_eq!(
-            default_realm_of_text("[realms]\n default_realm = X\n"),
-            None
-        );
-        assert_eq!(
-            default_realm_of_text("[libdefaults]\n default_realm = A\n default_realm = B\n")
-                .as_deref(),
-            Some("A"),
-            "the first one wins"
+            realm(&d, "missing.conf").unwrap(),
+            None,
+            "no file, no configuration"
         );
     }
 
     #[test]
-    fn includes_are_followed_in_place() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("conf.d");
-        std::fs::create_dir(&dir).unwrap();
-        // Not read by includedir: a hidden .conf, a name with other characters, a
-        // directory. Each would win if it were read (it sorts first).
-        for skipped in [".a.conf", "a~", "a.bak"] {
-            std::fs::write(dir.join(skipped), "[libdefaults]\n default_realm = WRONG\n").unwrap();
-        }
-        std::fs::create_dir(dir.join("a-dir")).unwrap();
-        std::fs::write(dir.join("b_libdefaults"), "[libdefaults]\n rdns = false\n").unwrap();
-        std::fs::write(dir.join("c.conf"), "default_realm = EXAMPLE.COM\n").unwrap();
-        let realms = d.path().join("realms.conf");
-        std::fs::write(&realms, "[realms]\n EXAMPLE.COM = {\n }\n").unwrap();
-        let main = d.path().join("krb5.conf");
-        std::fs::write(
-            &main,
-            format!(
-                "include {}\nincludedir {}\n[domain_realm]\n",
-                realms.display(),
-                dir.display()
+    fn directives_before_the_first_section_are_followed() {
+        let d = dir_with(&[
+            // Not taken by includedir (each would win if it were: WRONG comes first).
+            (".d/.a.conf", "[libdefaults]\n default_realm = WRONG\n"),
+            (".d/a~", "[libdefaults]\n default_realm = WRONG\n"),
+            (".d/a.bak", "[libdefaults]\n default_realm = WRONG\n"),
+            (".d/a-dir/x.conf", "[libdefaults]\n default_realm = WRONG\n"),
+            (
+                ".d/b_libdefaults",
+                "[libdefaults]\n default_realm = EXAMPLE.COM\n",
             ),
-        )
-        .unwrap();
-        // c.conf's line continues b_libdefaults' section.
+            ("realms.conf", "[realms]\n EXAMPLE.COM = {\n }\n"),
+            (
+                "krb5.conf",
+                "module x\nincludedir $D/.d\ninclude $D/realms.conf\n[domain_realm]\n",
+            ),
+        ]);
+        std::os::unix::fs::symlink(d.path().join(".d/a-dir"), d.path().join(".d/a-link")).unwrap();
         assert_eq!(
-            default_realm_of_file(&main).unwrap().as_deref(),
+            realm(&d, "krb5.conf").unwrap().as_deref(),
             Some("EXAMPLE.COM")
         );
-        // Without following the includes there is none.
-        let text = std::fs::read_to_string(&main).unwrap();
-        assert_eq!(default_realm_of_text(&text), None);
     }
 
     #[test]
-    fn an_unusable_include_names_its_file() {
-        let d = tempfile::tempdir().unwrap();
-        let main = d.path().join("krb5.conf");
-        let missing = d.path().join("missing.conf");
-        std::fs::write(
-            &main,
-            format!(
-                "[libdefaults]\n default_realm = R\ninclude {}\n",
-                missing.display()
+    fn what_leaves_java_without_a_configuration() {
+        let d = dir_with(&[
+            // A bare line before an included file's first section is ignored, not
+            // taken into the section before it.
+            ("bare/lib.conf", "[libdefaults]\n rdns = false\n"),
+            ("bare/z.conf", "default_realm = EXAMPLE.COM\n"),
+            ("bare.conf", "includedir $D/bare\n"),
+            ("late.conf", "[libdefaults]\ninclude $D/lib.conf\n"),
+            ("lib.conf", "[libdefaults]\n default_realm = EXAMPLE.COM\n"),
+            ("missing.conf", "include $D/nothing.conf\n"),
+            ("relative.conf", "include lib.conf\n"),
+            ("twice.conf", "include $D/lib.conf\ninclude $D/lib.conf\n"),
+            ("self.conf", "include $D/self.conf\n"),
+            (
+                "star.conf",
+                "[libdefaults]*\n default_realm = EXAMPLE.COM\n",
             ),
-        )
-        .unwrap();
-        let e = default_realm_of_file(&main).unwrap_err();
-        assert!(e.to_string().contains("missing.conf"), "{e}");
-        std::fs::write(&main, "include relative.conf\n").unwrap();
-        assert!(matches!(
-            default_realm_of_file(&main),
-            Err(Krb5ConfError::RelativeInclude { .. })
-        ));
-        std::fs::write(&main, format!("include {}\n", main.display())).unwrap();
-        assert!(matches!(
-            default_realm_of_file(&main),
-            Err(Krb5ConfError::TooDeep { .. })
-        ));
+            (
+                "open.conf",
+                "[libdefaults]\n default_realm = EXAMPLE.COM\n x = {\n",
+            ),
+            (
+                "extra.conf",
+                "[libdefaults]\n default_realm = EXAMPLE.COM\n}\n}\n",
+            ),
+            (
+                "word.conf",
+                "[libdefaults]\n default_realm = EXAMPLE.COM\n oops\n",
+            ),
+        ]);
+        assert_eq!(
+            realm(&d, "lib.conf").unwrap().as_deref(),
+            Some("EXAMPLE.COM")
+        );
+        assert_eq!(realm(&d, "bare.conf").unwrap(), None);
+        for (file, want) in [
+            ("late.conf", "illegal config content"),
+            ("missing.conf", "nothing.conf"),
+            ("relative.conf", "not absolute"),
+            ("twice.conf", "more than once"),
+            ("self.conf", "more than once"),
+            ("star.conf", "star.conf:1: illegal config content"),
+            ("open.conf", "not closed"),
+            ("extra.conf", "unmatched close brace"),
+            ("word.conf", "word.conf:3: illegal config content"),
+        ] {
+            let e = realm(&d, file).expect_err(file).to_string();
+            assert!(e.contains(want), "{file}: {e}");
+        }
     }
 }
