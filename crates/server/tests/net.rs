@@ -335,6 +335,72 @@ async fn requests_before_a_refused_frame_length_are_answered_then_the_connection
     server.stop();
 }
 
+/// The replies owed before a refused frame length reach a client that reads them
+/// slowly and sent more bytes after that length: the server reads and drops those bytes
+/// before it closes (a close with unread input resets the connection, and the kernel
+/// then drops the replies still queued: a code review in session 59).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_before_a_refused_length_survive_the_close_for_a_slow_reader() {
+    use tokio::io::AsyncReadExt;
+    let mut server = TestServer::start();
+    let mut setup = RawClient::connect(server.addr(), 5000).await;
+    let data = vec![b'd'; 900_000];
+    assert_eq!(setup.create("/big", &data, 0).await.0, 0);
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(server.addr()).await.unwrap();
+    let connect = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 10_000,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0; 16]),
+        read_only: Some(false),
+    };
+    s.write_all(&frame(&connect.to_bytes())).await.unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.unwrap();
+    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut resp).await.unwrap();
+
+    let (mut rd, mut wr) = s.into_split();
+    let mut bytes = Vec::new();
+    rzk_testkit::raw::request_frame(
+        &mut bytes,
+        1,
+        4,
+        &GetDataRequest {
+            path: "/big".into(),
+            watch: false,
+        },
+    );
+    bytes.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+    bytes.extend_from_slice(&vec![0u8; 256 * 1024]);
+    // The server stops reading at the bad length: write from a task of its own.
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&bytes).await;
+        wr
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server did not close");
+    let _ = writer.await;
+    assert!(got.len() >= 4, "nothing read ({read:?})");
+    let n = i32::from_be_bytes(got[..4].try_into().unwrap()) as usize;
+    assert_eq!(
+        got.len(),
+        4 + n,
+        "the getData reply came cut short: {} of {} bytes ({read:?})",
+        got.len(),
+        4 + n
+    );
+    let body = GetDataResponse::from_bytes(&got[4 + 16..]).unwrap();
+    assert_eq!(body.data.bytes().len(), data.len());
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_and_sasl() {
     let mut server = TestServer::start();

@@ -240,23 +240,46 @@ async fn serve(mut listener: AdminListener, app: Router, mut stop: watch::Receiv
             _ = stop.wait_for(|v| *v) => return,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            app.call(req)
-        });
-        conns.spawn(async move {
-            let served = hyper::server::conn::http1::Builder::new()
-                .max_buf_size(MAX_REQUEST_HEAD)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(head_timeout)
-                .serve_connection(TokioIo::new(io), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("AdminServer connection ended: {e}");
-            }
-        });
+        conns.spawn(serve_http1(
+            io,
+            app.clone(),
+            Some(ConnectInfo(peer)),
+            head_timeout,
+            "AdminServer",
+        ));
+    }
+}
+
+/// Serves `app` on one connection over HTTP/1.1 (the AdminServer's and the Prometheus
+/// endpoint's way): request heads of at most [`MAX_REQUEST_HEAD`] bytes (431 above),
+/// each to arrive whole within `head_timeout` (none: no bound); `info` (axum's connect
+/// info) put in every request's extensions. `what` names the endpoint in the debug log
+/// line of a connection that ends with an error.
+pub(crate) async fn serve_http1<I, C>(
+    io: I,
+    app: Router,
+    info: Option<C>,
+    head_timeout: Option<Duration>,
+    what: &'static str,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: Clone + Send + Sync + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if let Some(info) = &info {
+            req.extensions_mut().insert(info.clone());
+        }
+        let mut app = app.clone();
+        app.call(req)
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("{what} connection ended: {e}");
     }
 }
 

@@ -266,35 +266,48 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<JoinHandle<()>>, Metric
 /// holds no connection (and descriptor) longer.
 const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Serves `app` on `listener` over HTTP/1.1, one task a connection, until aborted; a
-/// request head must arrive whole within `head_timeout`.
+/// Serves `app` on `listener` over HTTP/1.1, one task a connection, until aborted
+/// (which ends every connection: they are the future's); a request head must arrive
+/// whole within `head_timeout`.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     head_timeout: std::time::Duration,
 ) {
+    let mut conns = tokio::task::JoinSet::new();
     loop {
-        let io = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let io = match accepted {
             Ok((io, _)) => io,
+            // The client gave up before it was taken: nothing wrong here.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                // Out of descriptors, or a connection reset before it was taken: the
-                // listener itself is fine; try again shortly rather than spin.
-                tracing::debug!("Prometheus endpoint: accept failed: {e}");
+                // Out of descriptors, most likely: the listener itself is fine; try
+                // again shortly rather than spin.
+                tracing::warn!("Prometheus endpoint: accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(head_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("Prometheus endpoint: connection ended: {e}");
-            }
-        });
+        conns.spawn(crate::admin::http::serve_http1(
+            io,
+            app.clone(),
+            None::<()>,
+            Some(head_timeout),
+            "Prometheus endpoint",
+        ));
     }
 }
 
@@ -303,14 +316,17 @@ mod tests {
     use super::*;
 
     /// A scrape whose head trickles in a byte at a time is closed once the head took
-    /// longer than the bound; a prompt one is answered.
+    /// longer than the bound; a prompt one is answered; stopping the endpoint ends the
+    /// connections it has open.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_trickled_request_head_is_closed_a_prompt_one_answered() {
+        use std::time::Duration;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "ok" }));
-        let server = tokio::spawn(serve(listener, app, std::time::Duration::from_millis(400)));
+        let server = tokio::spawn(serve(listener, app, Duration::from_millis(400)));
+        let within = |d: u64| Duration::from_secs(d);
 
         let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
         prompt
@@ -318,7 +334,10 @@ mod tests {
             .await
             .unwrap();
         let mut out = String::new();
-        prompt.read_to_string(&mut out).await.unwrap();
+        tokio::time::timeout(within(10), prompt.read_to_string(&mut out))
+            .await
+            .expect("answered")
+            .unwrap();
         assert!(
             out.starts_with("HTTP/1.1 200") && out.ends_with("ok"),
             "{out}"
@@ -330,19 +349,34 @@ mod tests {
             let mut out = Vec::new();
             let _ = rd.read_to_end(&mut out).await;
         });
-        let t0 = std::time::Instant::now();
         for b in b"GET /metrics HTTP/1.1\r\nX: ".iter().cycle().take(60) {
             if reader.is_finished() || wr.write_all(&[*b]).await.is_err() {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            reader.is_finished(),
-            "open after {:?} of trickling",
-            t0.elapsed()
-        );
+        // Not closed within the 6 s of trickling: the wait below fails the test.
+        tokio::time::timeout(within(1), reader)
+            .await
+            .expect("closed while the head trickled")
+            .unwrap();
+
         server.abort();
+
+        // A connection mid-head (bound: a minute) ends when the endpoint stops.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "ok" }));
+        let server = tokio::spawn(serve(listener, app, Duration::from_secs(60)));
+        let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+        kept.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.abort();
+        let mut rest = Vec::new();
+        tokio::time::timeout(within(5), kept.read_to_end(&mut rest))
+            .await
+            .expect("closed when the endpoint stopped")
+            .ok();
     }
 
     #[test]

@@ -271,6 +271,31 @@ pub async fn serve(
     deregister(&shared, id, addr);
 }
 
+/// How long, and how many bytes, [`linger`] reads from a client it stopped reading.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// A lingering close: ends the sending side (its replies are all written), then reads
+/// and discards what the client still sends, until it closes too, for at most
+/// [`LINGER`] and [`LINGER_BYTES`]. Closing a socket with unread input makes the
+/// kernel reset the connection, which discards replies still on their way.
+async fn linger(wr: &mut (impl AsyncWrite + Unpin), rd: &mut ClientRead) {
+    if wr.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = vec![0u8; 16 * 1024];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match rd.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
 /// A local session's upgrade registered with the leader's session table
 /// ([`crate::session::SessionTracker::proposed_create`]) before its createSession job
 /// reaches prep. Dropped before the job is handed to the driver (the connection's task
@@ -587,6 +612,7 @@ impl Conn {
             }
             if let Some(e) = refused.take_if(|_| self.order.is_empty()) {
                 self.wr.flush().await?;
+                linger(&mut self.wr, rd).await;
                 return Err(e.into());
             }
             let can_read = refused.is_none() && self.order.len() < MAX_OUTSTANDING_PER_CONN;
@@ -1493,7 +1519,10 @@ impl Conn {
                 (server, outcome)
             })
             .await
-            .map_err(|_| ConnError::Closed("SASL step failed"))?;
+            .map_err(|e| {
+                tracing::error!(addr = %self.addr, "the GSSAPI step failed: {e}");
+                ConnError::Closed("SASL step failed")
+            })?;
             server = back;
             outcome
         } else {
