@@ -40,6 +40,14 @@
 #                 ceiling table: what the client and loopback TCP alone allow on this
 #                 machine, each server's ops/s as a fraction of it, and ceiling/zk, the
 #                 highest rzk/zk ratio any server could show in this run
+#   FLOOR=1       also run the write ops (create, set) against
+#                 crates/rzk/examples/fsync_floor.rs (the null server made durable: it
+#                 appends each write to a log and answers it after the fdatasync of its
+#                 group; built here, or FLOOR_BIN=/path), on FLOOR_PORT (default 24185),
+#                 and print the durable ceiling: what the client, loopback TCP and this
+#                 disk's flushes alone allow a server that fsyncs, each server's ops/s
+#                 as a fraction of it, and floor/zk, the highest rzk/zk ratio a
+#                 fsyncing server could show in this run (forceSync=yes only)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -54,6 +62,7 @@ RZK_PORT="${RZK_PORT:-24181}"
 ZK_PORT="${ZK_PORT:-24182}"
 BASE_PORT="${BASE_PORT:-24183}"
 NULL_PORT="${NULL_PORT:-24184}"
+FLOOR_PORT="${FLOOR_PORT:-24185}"
 READ_RATIO="${READ_RATIO:-0.9}"
 BASELINE="${RZK_BASELINE:-}"
 SERVER_PIN=(); CLIENT_PIN=()
@@ -91,6 +100,11 @@ if [ -n "${CEILING:-}" ] && [ -z "${NULL_BIN:-}" ]; then
     (cd "$ROOT" && cargo build --release -p rzk --example null_server >&2)
 fi
 NULL_BIN="${NULL_BIN:-$TARGET/release/examples/null_server}"
+if [ -n "${FLOOR:-}" ] && [ -z "${FLOOR_BIN:-}" ]; then
+    echo "building the fsync floor (examples/fsync_floor.rs) --release ..." >&2
+    (cd "$ROOT" && cargo build --release -p rzk --example fsync_floor >&2)
+fi
+FLOOR_BIN="${FLOOR_BIN:-$TARGET/release/examples/fsync_floor}"
 
 # --- rzk server(s) ----------------------------------------------------------
 ready() { "$BIN" shell -server "127.0.0.1:$1" ls / >/dev/null 2>&1; }
@@ -137,6 +151,16 @@ if [ -n "${CEILING:-}" ]; then
     ready "$NULL_PORT" || { echo "null server not answering on $NULL_PORT" >&2; cat "$WORK/null.log" >&2; exit 1; }
     TARGETS="$TARGETS null"
 fi
+if [ -n "${FLOOR:-}" ]; then
+    if [ "$FORCE_SYNC" != yes ]; then echo "FLOOR=1 needs FORCE_SYNC=yes" >&2; exit 2; fi
+    mkdir -p "$WORK/floor"
+    "${SERVER_PIN[@]}" "$FLOOR_BIN" "$FLOOR_PORT" "$WORK/floor" >"$WORK/floor.log" 2>&1 &
+    STARTED+=("$!")
+    PID[floor]="$!"
+    for _ in $(seq 50); do ready "$FLOOR_PORT" && break; sleep 0.1; done
+    ready "$FLOOR_PORT" || { echo "fsync floor not answering on $FLOOR_PORT" >&2; cat "$WORK/floor.log" >&2; exit 1; }
+    TARGETS="$TARGETS floor"
+fi
 
 # --- Apache ZooKeeper -------------------------------------------------------
 ZK_PID="$("${SERVER_PIN[@]}" "$ROOT/scripts/start-apache-zk.sh" "$ZK_PORT" "$WORK/zk" "forceSync=$FORCE_SYNC" | tail -1)"
@@ -177,6 +201,9 @@ for op in $OPS; do
     for target in $TARGETS; do
         port=$RZK_PORT; [ "$target" = zk ] && port=$ZK_PORT; [ "$target" = base ] && port=$BASE_PORT
         [ "$target" = null ] && port=$NULL_PORT
+        [ "$target" = floor ] && port=$FLOOR_PORT
+        # The floor answers reads before earlier writes: writes only.
+        [ "$target" = floor ] && [ "$op" != create ] && [ "$op" != set ] && continue
         settle
         echo "== $op against $target (127.0.0.1:$port)" >&2
         cpu_file="$WORK/cpu-$op-$target"
@@ -256,5 +283,19 @@ if [ -n "${CEILING:-}" ]; then
         ro="$(field ops_per_sec "$r")"; no="$(field ops_per_sec "$n")"; zo="$(field ops_per_sec "$z")"
         printf "%-7s %12s %10s | %9s %9s | %10s\n" "$op" "${no:--}" "${CPU[$op,null]:--}" "$(ratio "$ro" "$no")" \
             "$(ratio "$zo" "$no")" "$(ratio "$no" "$zo")"
+    done
+fi
+if [ -n "${FLOOR:-}" ]; then
+    echo
+    echo "durable ceiling: the same load against the fsync floor (appends each write, answers it after"
+    echo "its group's fdatasync, stores nothing else), same run; floor/zk is the highest rzk/zk ratio"
+    echo "a server that fsyncs could show here:"
+    printf "%-7s %12s %10s | %9s %9s | %10s\n" op floor_ops/s floor_us/op rzk/floor zk/floor floor/zk
+    for op in $OPS; do
+        [ "$op" = create ] || [ "$op" = set ] || continue
+        r="${RES[$op,rzk]}"; f="${RES[$op,floor]}"; z="${RES[$op,zk]}"
+        ro="$(field ops_per_sec "$r")"; fo="$(field ops_per_sec "$f")"; zo="$(field ops_per_sec "$z")"
+        printf "%-7s %12s %10s | %9s %9s | %10s\n" "$op" "${fo:--}" "${CPU[$op,floor]:--}" "$(ratio "$ro" "$fo")" \
+            "$(ratio "$zo" "$fo")" "$(ratio "$fo" "$zo")"
     done
 fi
