@@ -14,7 +14,7 @@
 # client's own CPU per operation over the same window (unless CLIENT_CPUS pins them
 # apart, the client and the server share the cores, so a cheaper server leaves more of
 # them to the client).
-# Only the two servers this script started are stopped (by PID).
+# Only the servers this script started are stopped (by PID).
 #
 # Environment (defaults):
 #   OPS="create set get"  SESSIONS=32  INFLIGHT=8  VALUE_SIZE=100
@@ -42,12 +42,13 @@
 #                 highest rzk/zk ratio any server could show in this run
 #   FLOOR=1       also run the write ops (create, set) against
 #                 crates/rzk/examples/fsync_floor.rs (the null server made durable: it
-#                 appends each write to a log and answers it after the fdatasync of its
-#                 group; built here, or FLOOR_BIN=/path), on FLOOR_PORT (default 24185),
-#                 and print the durable ceiling: what the client, loopback TCP and this
-#                 disk's flushes alone allow a server that fsyncs, each server's ops/s
-#                 as a fraction of it, and floor/zk, the highest rzk/zk ratio a
-#                 fsyncing server could show in this run (forceSync=yes only)
+#                 appends each write to a zero-filled log and answers it after the
+#                 fdatasync of its group, rzk's and ZooKeeper's commit policy, and keeps
+#                 nothing else; built here, or FLOOR_BIN=/path), on FLOOR_PORT (default
+#                 24185), and print the fsync floor table: its ops/s, each server's
+#                 ops/s as a fraction of it, and floor/zk, the rzk/zk ratio a server as
+#                 fast as this floor would show (a reference design, not a proven
+#                 bound; forceSync=yes only)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -63,6 +64,7 @@ ZK_PORT="${ZK_PORT:-24182}"
 BASE_PORT="${BASE_PORT:-24183}"
 NULL_PORT="${NULL_PORT:-24184}"
 FLOOR_PORT="${FLOOR_PORT:-24185}"
+if [ -n "${FLOOR:-}" ] && [ "$FORCE_SYNC" != yes ]; then echo "FLOOR=1 needs FORCE_SYNC=yes" >&2; exit 2; fi
 READ_RATIO="${READ_RATIO:-0.9}"
 BASELINE="${RZK_BASELINE:-}"
 SERVER_PIN=(); CLIENT_PIN=()
@@ -152,12 +154,16 @@ if [ -n "${CEILING:-}" ]; then
     TARGETS="$TARGETS null"
 fi
 if [ -n "${FLOOR:-}" ]; then
-    if [ "$FORCE_SYNC" != yes ]; then echo "FLOOR=1 needs FORCE_SYNC=yes" >&2; exit 2; fi
     mkdir -p "$WORK/floor"
     "${SERVER_PIN[@]}" "$FLOOR_BIN" "$FLOOR_PORT" "$WORK/floor" >"$WORK/floor.log" 2>&1 &
     STARTED+=("$!")
     PID[floor]="$!"
-    for _ in $(seq 50); do ready "$FLOOR_PORT" && break; sleep 0.1; done
+    # It zero-fills its log before it listens (a second or two).
+    for _ in $(seq 100); do
+        kill -0 "${PID[floor]}" 2>/dev/null || { echo "fsync floor exited:" >&2; cat "$WORK/floor.log" >&2; exit 1; }
+        ready "$FLOOR_PORT" && break
+        sleep 0.1
+    done
     ready "$FLOOR_PORT" || { echo "fsync floor not answering on $FLOOR_PORT" >&2; cat "$WORK/floor.log" >&2; exit 1; }
     TARGETS="$TARGETS floor"
 fi
@@ -287,9 +293,9 @@ if [ -n "${CEILING:-}" ]; then
 fi
 if [ -n "${FLOOR:-}" ]; then
     echo
-    echo "durable ceiling: the same load against the fsync floor (appends each write, answers it after"
-    echo "its group's fdatasync, stores nothing else), same run; floor/zk is the highest rzk/zk ratio"
-    echo "a server that fsyncs could show here:"
+    echo "fsync floor: the same load against examples/fsync_floor.rs (appends each write, answers it"
+    echo "after its group's fdatasync, keeps nothing else), same run; floor/zk is the rzk/zk ratio a"
+    echo "server as fast as this floor would show here (a reference design, not a proven bound):"
     printf "%-7s %12s %10s | %9s %9s | %10s\n" op floor_ops/s floor_us/op rzk/floor zk/floor floor/zk
     for op in $OPS; do
         [ "$op" = create ] || [ "$op" = set ] || continue

@@ -1,127 +1,92 @@
-//! The null server made durable: a ZooKeeper-protocol server that stores nothing but
-//! still does what any durable server must for a write — it appends each write request
-//! to a log file and answers it only once an `fdatasync` covers it (group commit: one
-//! thread syncs every write gathered while the previous sync ran), with no tree, no
-//! txns, no watches.
+//! The null server made durable: a ZooKeeper-protocol server that keeps nothing but
+//! does what a durable server must for a write — it appends the write request to a log
+//! file and answers it only once an `fdatasync` covers it — and nothing else (no tree,
+//! no txns, no watches).
 //!
-//! What it is for: the durable ceiling of a write benchmark on this machine (`rzk bench
-//! --op create|set` against it): what the client, loopback TCP and this disk's flush
-//! latency alone allow, on the cores a real server would share with the client.
-//! `scripts/bench-compare.sh` runs it with `FLOOR=1` beside rzk and ZooKeeper and
-//! prints each server's write rate as a fraction of it. Reads are answered at once, as
-//! the null server answers everything (`null_server.rs`, whose answers this copies).
+//! What it is for: a reference for write benchmarks on this machine (`rzk bench --op
+//! create|set` against it): one plain group-commit design at its leanest, with the
+//! commit policy rzk's and ZooKeeper's logs use (the sync thread takes every write that
+//! arrived while the previous `fdatasync` ran). It is not a proven lower bound: another
+//! design (a commit delay, overlapping syncs, a run-to-completion loop with asynchronous
+//! fsync) may do better. `scripts/bench-compare.sh` runs it with `FLOOR=1` beside rzk
+//! and ZooKeeper and prints each server's write rate as a fraction of it.
 //!
-//! Usage: `fsync_floor PORT DIR` (listens on 127.0.0.1:PORT until killed; the log is
-//! `DIR/fsync-floor.log`, preallocated to 512 MiB sparse, as ZooKeeper preallocates
-//! its logs; overwritten at each start).
+//! Usage: `fsync_floor PORT DIR` (listens on 127.0.0.1:PORT until killed). The log is
+//! `DIR/fsync-floor.log`, zero-filled to 256 MiB and synced before it listens (as rzk
+//! fills its log ahead, so a sync does not also allocate blocks); past that it grows.
+//! Every second with writes it prints to stderr the syncs, writes per sync and mean
+//! `fdatasync` time.
 //!
-//! Threads: connections on a two-worker tokio runtime (read, decode, answer reads at
-//! once, hand writes over); one sync thread (append, `fdatasync`, hand the answers back
-//! to their connections, which write them).
+//! Threads: connections on a two-worker tokio runtime (read, decode, answer anything
+//! but a write at once, hand writes over); one sync thread (append, `fdatasync`, then
+//! write each answer straight into its socket when nothing of that connection is
+//! waiting to be written, else hand it to the connection's task).
+//!
+//! What it does not do as ZooKeeper would: session creation and closeSession are not
+//! logged; closeSession closes the connection at once, and a session's writes still
+//! waiting for their sync then lose their answers; anything not a write (`sync`, reads)
+//! is answered at once, possibly before earlier writes of the session. `rzk bench
+//! --op create|set`, its set-up and its clean-up issue none of these out of turn.
 
+#[path = "common/answers.rs"]
+mod answers;
+
+use answers::{answer, frame, is_write, ConnError, MAX_FRAME};
 use bytes::{Buf, BytesMut};
-use rzk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, Stat};
-use rzk_proto::{Jute, OpCode, Reader};
+use rzk_proto::records::{ConnectRequest, ConnectResponse};
+use rzk_proto::Jute;
+use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// The largest frame accepted (ZooKeeper's `jute.maxbuffer` default plus headers).
-const MAX_FRAME: usize = 1024 * 1024 + 1024;
-/// ZooKeeper's UNIMPLEMENTED error code.
-const UNIMPLEMENTED: i32 = -6;
+/// How much of the log is zero-filled before the server listens.
+const FILLED: u64 = 256 * 1024 * 1024;
 
-/// Why a connection was closed before its client closed it.
-#[derive(Debug, thiserror::Error)]
-enum ConnError {
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("frame length {0} is outside 0..={MAX_FRAME}")]
-    FrameLength(i32),
-    #[error("undecodable frame: {0}")]
-    Decode(#[from] rzk_proto::DecodeError),
-}
-
-/// Appends one length-prefixed frame to `out`, its body written by `write`.
-fn frame(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    write(out);
-    let len = (out.len() - start - 4) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-}
-
-/// Answers one request frame (`body`: after the length) into `out`. Returns false
-/// when the connection should close after `out` is written (closeSession).
-fn answer(body: &[u8], out: &mut Vec<u8>) -> Result<bool, ConnError> {
-    let mut r = Reader::new(body);
-    let xid: i32 = r.read()?;
-    let opcode: i32 = r.read()?;
-    let op = OpCode::from_i32(opcode);
-    let ok = |err| ReplyHeader { xid, zxid: 0, err };
-    let mut open = true;
-    frame(out, |w| match op {
-        Some(OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl)
-        | Some(OpCode::Sync) => match r.read::<String>() {
-            Ok(path) => {
-                ok(0).write(w);
-                path.write(w);
-                if !matches!(op, Some(OpCode::Create | OpCode::Sync)) {
-                    Stat::default().write(w);
-                }
-            }
-            Err(_) => open = false,
-        },
-        Some(OpCode::Exists | OpCode::SetData) => {
-            ok(0).write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::GetData) => {
-            ok(0).write(w);
-            0i32.write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::GetChildren) => {
-            ok(0).write(w);
-            0i32.write(w);
-        }
-        Some(OpCode::GetChildren2) => {
-            ok(0).write(w);
-            0i32.write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::Delete | OpCode::Ping) => ok(0).write(w),
-        Some(OpCode::CloseSession) => {
-            ok(0).write(w);
-            open = false;
-        }
-        _ => ok(UNIMPLEMENTED).write(w),
-    });
-    Ok(open)
-}
-
-/// The opcodes that are writes here (create, delete, setData, create2, createContainer,
-/// createTTL), which wait for the log's sync.
-fn is_write(body: &[u8]) -> bool {
-    body.get(4..8)
-        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .is_some_and(|op| matches!(op, 1 | 2 | 5 | 15 | 19 | 21))
-}
-
-/// A connection's answers waiting to be written, and the wake-up of its task.
-struct Answers {
-    bytes: Mutex<Vec<u8>>,
+/// A connection as the sync thread sees it: its socket, its answers not yet written
+/// (the sync thread writes into the socket only while this is empty, so answers keep
+/// their order), and the wake-up of its task.
+struct Conn {
+    sock: Arc<TcpStream>,
+    unwritten: Mutex<Vec<u8>>,
     ready: Notify,
 }
 
-/// The writes gathered for the next sync: their bytes and their answers.
+impl Conn {
+    /// Writes `bytes` into the socket now if nothing is queued before them and the
+    /// socket takes them; queues the rest for the connection's task.
+    fn answer(&self, bytes: &[u8]) {
+        let mut queued = self
+            .unwritten
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut at = 0;
+        if queued.is_empty() {
+            while at < bytes.len() {
+                match self.sock.try_write(&bytes[at..]) {
+                    Ok(n) => at += n,
+                    Err(_) => break,
+                }
+            }
+        }
+        if at < bytes.len() {
+            queued.extend_from_slice(&bytes[at..]);
+            drop(queued);
+            self.ready.notify_one();
+        }
+    }
+}
+
+/// The writes gathered for the next sync: their bytes and their answers; `waiting`
+/// while the sync thread sleeps for work (only then does a connection wake it).
 #[derive(Default)]
 struct Group {
     bytes: Vec<u8>,
-    answers: Vec<(Arc<Answers>, Vec<u8>)>,
+    answers: Vec<(Arc<Conn>, Vec<u8>)>,
+    waiting: bool,
 }
 
 /// What the connections hand the sync thread.
@@ -131,17 +96,16 @@ struct Log {
 }
 
 /// Serves one connection until the client closes it, sends closeSession, or sends a
-/// frame that is not ZooKeeper's. Answers leave in request order as long as the client
-/// does not mix reads with writes still waiting for their sync (`rzk bench --op create`
-/// and `--op set` do not).
+/// frame that is not ZooKeeper's.
 async fn serve(
-    mut sock: TcpStream,
+    sock: TcpStream,
     next_session: Arc<AtomicI64>,
     log: Arc<Log>,
 ) -> Result<(), ConnError> {
     sock.set_nodelay(true)?;
-    let mine = Arc::new(Answers {
-        bytes: Mutex::new(Vec::new()),
+    let me = Arc::new(Conn {
+        sock: Arc::new(sock),
+        unwritten: Mutex::new(Vec::new()),
         ready: Notify::new(),
     });
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -149,11 +113,17 @@ async fn serve(
     let mut open = true;
     while open {
         tokio::select! {
-            read = sock.read_buf(&mut buf) => {
-                if read? == 0 {
-                    return Ok(());
+            readable = me.sock.readable() => {
+                readable?;
+                let mut scratch = [0u8; 16 * 1024];
+                match me.sock.try_read(&mut scratch) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => buf.extend_from_slice(&scratch[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e.into()),
                 }
                 let mut wrote = false;
+                let mut now = Vec::new();
                 while open && buf.len() >= 4 {
                     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
                     let size = usize::try_from(len)
@@ -168,8 +138,7 @@ async fn serve(
                     if !connected {
                         let req = ConnectRequest::from_bytes(&body)?;
                         let session_id = next_session.fetch_add(1, Ordering::Relaxed);
-                        let mut out = mine.bytes.lock().unwrap_or_else(PoisonError::into_inner);
-                        frame(&mut out, |w| {
+                        frame(&mut now, |w| {
                             ConnectResponse {
                                 protocol_version: 0,
                                 timeout_ms: req.timeout_ms,
@@ -187,52 +156,111 @@ async fn serve(
                     if is_write(&body) {
                         let mut next = log.next.lock().unwrap_or_else(PoisonError::into_inner);
                         next.bytes.extend_from_slice(&body);
-                        next.answers.push((mine.clone(), answer_bytes));
-                        wrote = true;
+                        next.answers.push((me.clone(), answer_bytes));
+                        wrote |= next.waiting;
                     } else {
-                        mine.bytes
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .extend_from_slice(&answer_bytes);
+                        now.extend_from_slice(&answer_bytes);
                     }
                 }
                 if wrote {
                     log.ready.notify_one();
                 }
+                if !now.is_empty() {
+                    me.unwritten
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend_from_slice(&now);
+                }
             }
-            () = mine.ready.notified() => {}
+            () = me.ready.notified() => {}
         }
-        let out = std::mem::take(&mut *mine.bytes.lock().unwrap_or_else(PoisonError::into_inner));
-        if !out.is_empty() {
-            sock.write_all(&out).await?;
-        }
+        flush(&me).await?;
     }
     Ok(())
 }
 
+/// Writes what is queued for the connection, in order, holding the queue so the sync
+/// thread cannot write past it.
+async fn flush(me: &Conn) -> Result<(), ConnError> {
+    loop {
+        {
+            let mut queued = me.unwritten.lock().unwrap_or_else(PoisonError::into_inner);
+            while !queued.is_empty() {
+                match me.sock.try_write(&queued) {
+                    Ok(n) => {
+                        queued.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if queued.is_empty() {
+                return Ok(());
+            }
+        }
+        me.sock.writable().await?;
+    }
+}
+
 /// The sync thread: takes every write gathered so far, appends it, `fdatasync`s, and
-/// hands each answer to its connection. Returns only on an I/O error.
+/// answers each. Returns only on an I/O error.
 fn sync_loop(log: &Log, file: &std::fs::File) -> std::io::Result<()> {
-    let mut at = 0u64;
+    let (mut at, mut grew) = (0u64, false);
+    let (mut syncs, mut writes, mut sync_time, mut since) =
+        (0u64, 0u64, Duration::ZERO, Instant::now());
     loop {
         let group = {
             let mut next = log.next.lock().unwrap_or_else(PoisonError::into_inner);
             while next.answers.is_empty() {
+                next.waiting = true;
                 next = log.ready.wait(next).unwrap_or_else(PoisonError::into_inner);
             }
+            next.waiting = false;
             std::mem::take(&mut *next)
         };
         file.write_all_at(&group.bytes, at)?;
         at += group.bytes.len() as u64;
+        if at > FILLED && !grew {
+            grew = true;
+            eprintln!(
+                "fsync_floor: past the zero-filled {} MiB: the log grows now",
+                FILLED >> 20
+            );
+        }
+        let t = Instant::now();
         file.sync_data()?;
+        sync_time += t.elapsed();
+        syncs += 1;
+        writes += group.answers.len() as u64;
         for (conn, answer_bytes) in group.answers {
-            conn.bytes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(&answer_bytes);
-            conn.ready.notify_one();
+            conn.answer(&answer_bytes);
+        }
+        if since.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "fsync_floor: {syncs} syncs/s, {:.1} writes per sync, fdatasync {:.0} us",
+                writes as f64 / syncs as f64,
+                sync_time.as_micros() as f64 / syncs as f64
+            );
+            (syncs, writes, sync_time, since) = (0, 0, Duration::ZERO, Instant::now());
         }
     }
+}
+
+/// Creates the log at `path`, zero-filled to [`FILLED`] and synced.
+fn zero_filled_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)?;
+    let zeros = vec![0u8; 1024 * 1024];
+    let mut at = 0;
+    while at < FILLED {
+        file.write_all_at(&zeros, at)?;
+        at += zeros.len() as u64;
+    }
+    file.sync_all()?;
+    Ok(file)
 }
 
 fn main() -> std::process::ExitCode {
@@ -245,13 +273,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     };
     let path = dir.join("fsync-floor.log");
-    let file = match std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_len(512 * 1024 * 1024).map(|()| f))
-    {
+    let file = match zero_filled_log(&path) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("fsync_floor: {}: {e}", path.display());

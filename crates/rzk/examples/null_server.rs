@@ -19,87 +19,18 @@
 //! not ZooKeeper's (a bad length, a body too short for its opcode) closes the
 //! connection, as ZooKeeper does.
 
+#[path = "common/answers.rs"]
+#[allow(dead_code)] // `is_write` is the fsync floor's.
+mod answers;
+
+use answers::{answer, frame, ConnError, MAX_FRAME};
 use bytes::{Buf, BytesMut};
-use rzk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, Stat};
-use rzk_proto::{Jute, OpCode, Reader};
+use rzk_proto::records::{ConnectRequest, ConnectResponse};
+use rzk_proto::Jute;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// The largest frame accepted (ZooKeeper's `jute.maxbuffer` default plus headers).
-const MAX_FRAME: usize = 1024 * 1024 + 1024;
-/// ZooKeeper's UNIMPLEMENTED error code.
-const UNIMPLEMENTED: i32 = -6;
-
-/// Why a connection was closed before its client closed it.
-#[derive(Debug, thiserror::Error)]
-enum ConnError {
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("frame length {0} is outside 0..={MAX_FRAME}")]
-    FrameLength(i32),
-    #[error("undecodable frame: {0}")]
-    Decode(#[from] rzk_proto::DecodeError),
-}
-
-/// Appends one length-prefixed frame to `out`, its body written by `write`.
-fn frame(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    write(out);
-    let len = (out.len() - start - 4) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-}
-
-/// Answers one request frame (`body`: after the length) into `out`. Returns false
-/// when the connection should close after `out` is written (closeSession).
-fn answer(body: &[u8], out: &mut Vec<u8>) -> Result<bool, ConnError> {
-    let mut r = Reader::new(body);
-    let xid: i32 = r.read()?;
-    let opcode: i32 = r.read()?;
-    let op = OpCode::from_i32(opcode);
-    let ok = |err| ReplyHeader { xid, zxid: 0, err };
-    let mut open = true;
-    frame(out, |w| match op {
-        Some(OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl)
-        | Some(OpCode::Sync) => match r.read::<String>() {
-            Ok(path) => {
-                ok(0).write(w);
-                path.write(w);
-                if !matches!(op, Some(OpCode::Create | OpCode::Sync)) {
-                    Stat::default().write(w);
-                }
-            }
-            Err(_) => open = false,
-        },
-        Some(OpCode::Exists | OpCode::SetData) => {
-            ok(0).write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::GetData) => {
-            ok(0).write(w);
-            0i32.write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::GetChildren) => {
-            ok(0).write(w);
-            0i32.write(w);
-        }
-        Some(OpCode::GetChildren2) => {
-            ok(0).write(w);
-            0i32.write(w);
-            Stat::default().write(w);
-        }
-        Some(OpCode::Delete | OpCode::Ping) => ok(0).write(w),
-        Some(OpCode::CloseSession) => {
-            ok(0).write(w);
-            open = false;
-        }
-        _ => ok(UNIMPLEMENTED).write(w),
-    });
-    Ok(open)
-}
 
 /// Serves one connection until the client closes it, sends closeSession, or sends a
 /// frame that is not ZooKeeper's.

@@ -31,22 +31,34 @@ pub enum Krb5ConfError {
     /// A file or directory could not be read.
     #[error("{}: {source}", path.display())]
     Read {
+        /// The file or directory.
         path: PathBuf,
+        /// The read's error.
         source: std::io::Error,
     },
     /// An included path that is not absolute (Java: "Profile path not absolute").
     #[error("{}: included path not absolute", path.display())]
-    NotAbsolute { path: PathBuf },
+    NotAbsolute {
+        /// The path as written.
+        path: PathBuf,
+    },
     /// A file included a second time (Java: "Profile path included more than once").
     #[error("{}: included more than once", path.display())]
-    IncludedTwice { path: PathBuf },
+    IncludedTwice {
+        /// The file.
+        path: PathBuf,
+    },
     /// A line Java's parser refuses (Java: "Illegal config content", "Unmatched close
     /// brace", "Not closed").
     #[error("{}:{line}: {what}: {text:?}", path.display())]
     Content {
+        /// The file the line is in.
         path: PathBuf,
+        /// Its line number, from 1.
         line: usize,
+        /// What is wrong with it.
         what: &'static str,
+        /// The line, trimmed.
         text: String,
     },
     /// The last section's braces are not closed.

@@ -271,8 +271,9 @@ pub async fn serve(
     deregister(&shared, id, addr);
 }
 
-/// How long, and how many bytes, [`linger`] reads from a client it stopped reading.
+/// How long [`linger`] reads from a client it stopped reading.
 const LINGER: Duration = Duration::from_secs(1);
+/// How many bytes [`linger`] reads and drops at most.
 const LINGER_BYTES: usize = 1 << 20;
 
 /// A lingering close: ends the sending side (its replies are all written), then reads
@@ -1520,7 +1521,7 @@ impl Conn {
             })
             .await
             .map_err(|e| {
-                tracing::error!(addr = %self.addr, "the GSSAPI step failed: {e}");
+                tracing::error!(addr = %self.addr, "the SASL step failed: {e}");
                 ConnError::Closed("SASL step failed")
             })?;
             server = back;
