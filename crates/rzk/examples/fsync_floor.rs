@@ -40,7 +40,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// How much of the log is zero-filled before the server listens.
@@ -291,38 +291,8 @@ fn main() -> std::process::ExitCode {
             std::process::exit(1);
         }
     });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_io()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fsync_floor: runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let listener = match TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("fsync_floor: bind 127.0.0.1:{port}: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        let next_session = Arc::new(AtomicI64::new(1));
-        loop {
-            match listener.accept().await {
-                Ok((sock, peer)) => {
-                    let (next, log) = (next_session.clone(), log.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(sock, next, log).await {
-                            eprintln!("fsync_floor: {peer}: {e}");
-                        }
-                    });
-                }
-                Err(e) => eprintln!("fsync_floor: accept: {e}"),
-            }
-        }
+    let next_session = Arc::new(AtomicI64::new(1));
+    answers::listen("fsync_floor", port, Some(2), move |sock| {
+        serve(sock, next_session.clone(), log.clone())
     })
 }

@@ -30,7 +30,7 @@ use rzk_proto::Jute;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Serves one connection until the client closes it, sends closeSession, or sends a
 /// frame that is not ZooKeeper's.
@@ -88,37 +88,8 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: null_server PORT");
         return std::process::ExitCode::from(2);
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("null_server: runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let listener = match TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("null_server: bind 127.0.0.1:{port}: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        let next_session = Arc::new(AtomicI64::new(1));
-        loop {
-            match listener.accept().await {
-                Ok((sock, peer)) => {
-                    let next = next_session.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(sock, next).await {
-                            eprintln!("null_server: {peer}: {e}");
-                        }
-                    });
-                }
-                Err(e) => eprintln!("null_server: accept: {e}"),
-            }
-        }
+    let next_session = Arc::new(AtomicI64::new(1));
+    answers::listen("null_server", port, None, move |sock| {
+        serve(sock, next_session.clone())
     })
 }

@@ -1,5 +1,5 @@
-//! The answers of the protocol servers that store nothing (`null_server.rs`,
-//! `fsync_floor.rs`): frames, the null answer of each request, and their errors.
+//! What the protocol servers that store nothing (`null_server.rs`, `fsync_floor.rs`)
+//! share: frames, the null answer of each request, their errors, and the listener.
 
 use rzk_proto::records::{ReplyHeader, Stat};
 use rzk_proto::{Jute, OpCode, Reader};
@@ -96,4 +96,53 @@ pub fn is_write(body: &[u8]) -> bool {
                 | OpCode::CreateTtl
         )
     )
+}
+
+/// Serves every connection accepted on 127.0.0.1:`port` with `serve`, on a tokio
+/// runtime of `workers` threads (`None`: tokio's default), until the process is killed.
+/// `name` starts its messages (a bind failure, a connection's error). Returns only on a
+/// failure to start.
+pub fn listen<F, Fut>(
+    name: &'static str,
+    port: u16,
+    workers: Option<usize>,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ConnError>> + Send + 'static,
+{
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let rt = match builder.enable_io().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{name}: bind 127.0.0.1:{port}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        loop {
+            match listener.accept().await {
+                Ok((sock, peer)) => {
+                    let conn = serve(sock);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            eprintln!("{name}: {peer}: {e}");
+                        }
+                    });
+                }
+                Err(e) => eprintln!("{name}: accept: {e}"),
+            }
+        }
+    })
 }
