@@ -31,13 +31,11 @@
 #[path = "common/answers.rs"]
 mod answers;
 
-use answers::{answer, frame, is_write, ConnError, MAX_FRAME};
-use bytes::{Buf, BytesMut};
-use rzk_proto::records::{ConnectRequest, ConnectResponse};
-use rzk_proto::Jute;
+use answers::{answer, connect_answer, is_write, next_frame, ConnError};
+use bytes::BytesMut;
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -124,30 +122,12 @@ async fn serve(
                 }
                 let mut wrote = false;
                 let mut now = Vec::new();
-                while open && buf.len() >= 4 {
-                    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                    let size = usize::try_from(len)
-                        .ok()
-                        .filter(|&n| n <= MAX_FRAME)
-                        .ok_or(ConnError::FrameLength(len))?;
-                    if buf.len() < 4 + size {
+                while open {
+                    let Some(body) = next_frame(&mut buf)? else {
                         break;
-                    }
-                    buf.advance(4);
-                    let body = buf.split_to(size);
+                    };
                     if !connected {
-                        let req = ConnectRequest::from_bytes(&body)?;
-                        let session_id = next_session.fetch_add(1, Ordering::Relaxed);
-                        frame(&mut now, |w| {
-                            ConnectResponse {
-                                protocol_version: 0,
-                                timeout_ms: req.timeout_ms,
-                                session_id,
-                                passwd: vec![0u8; 16].into(),
-                                read_only: Some(false),
-                            }
-                            .write(w)
-                        });
+                        connect_answer(&body, &next_session, &mut now)?;
                         connected = true;
                         continue;
                     }

@@ -23,11 +23,9 @@
 #[allow(dead_code)] // `is_write` is the fsync floor's.
 mod answers;
 
-use answers::{answer, frame, ConnError, MAX_FRAME};
-use bytes::{Buf, BytesMut};
-use rzk_proto::records::{ConnectRequest, ConnectResponse};
-use rzk_proto::Jute;
-use std::sync::atomic::{AtomicI64, Ordering};
+use answers::{answer, connect_answer, next_frame, ConnError};
+use bytes::BytesMut;
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,32 +42,14 @@ async fn serve(mut sock: TcpStream, next_session: Arc<AtomicI64>) -> Result<(), 
             return Ok(());
         }
         let mut open = true;
-        while open && buf.len() >= 4 {
-            let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            let size = usize::try_from(len)
-                .ok()
-                .filter(|&n| n <= MAX_FRAME)
-                .ok_or(ConnError::FrameLength(len))?;
-            if buf.len() < 4 + size {
+        while open {
+            let Some(body) = next_frame(&mut buf)? else {
                 break;
-            }
-            buf.advance(4);
-            let body = buf.split_to(size);
+            };
             if connected {
                 open = answer(&body, &mut out)?;
             } else {
-                let req = ConnectRequest::from_bytes(&body)?;
-                let session_id = next_session.fetch_add(1, Ordering::Relaxed);
-                frame(&mut out, |w| {
-                    ConnectResponse {
-                        protocol_version: 0,
-                        timeout_ms: req.timeout_ms,
-                        session_id,
-                        passwd: vec![0u8; 16].into(),
-                        read_only: Some(false),
-                    }
-                    .write(w)
-                });
+                connect_answer(&body, &next_session, &mut out)?;
                 connected = true;
             }
         }

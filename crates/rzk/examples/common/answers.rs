@@ -1,8 +1,10 @@
 //! What the protocol servers that store nothing (`null_server.rs`, `fsync_floor.rs`)
 //! share: frames, the null answer of each request, their errors, and the listener.
 
-use rzk_proto::records::{ReplyHeader, Stat};
+use bytes::{Buf, BytesMut};
+use rzk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, Stat};
 use rzk_proto::{Jute, OpCode, Reader};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The largest frame accepted (ZooKeeper's `jute.maxbuffer` default plus headers).
 pub const MAX_FRAME: usize = 1024 * 1024 + 1024;
@@ -76,6 +78,46 @@ pub fn answer(body: &[u8], out: &mut Vec<u8>) -> Result<bool, ConnError> {
         _ => ok(UNIMPLEMENTED).write(w),
     });
     Ok(open)
+}
+
+/// The next whole frame's body (after its length) taken off the front of `buf`, if one
+/// has arrived. Errors: a length that is negative or over [`MAX_FRAME`].
+pub fn next_frame(buf: &mut BytesMut) -> Result<Option<BytesMut>, ConnError> {
+    let Some(b) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let size = usize::try_from(len)
+        .ok()
+        .filter(|&n| n <= MAX_FRAME)
+        .ok_or(ConnError::FrameLength(len))?;
+    if buf.len() < 4 + size {
+        return Ok(None);
+    }
+    buf.advance(4);
+    Ok(Some(buf.split_to(size)))
+}
+
+/// Answers a ConnectRequest (`body`) into `out` with a new session (ids from
+/// `next_session`, a zero password, the requested timeout).
+pub fn connect_answer(
+    body: &[u8],
+    next_session: &AtomicI64,
+    out: &mut Vec<u8>,
+) -> Result<(), ConnError> {
+    let req = ConnectRequest::from_bytes(body)?;
+    let session_id = next_session.fetch_add(1, Ordering::Relaxed);
+    frame(out, |w| {
+        ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: req.timeout_ms,
+            session_id,
+            passwd: vec![0u8; 16].into(),
+            read_only: Some(false),
+        }
+        .write(w)
+    });
+    Ok(())
 }
 
 /// Whether `body` (a request frame after its length) is a write a durable server must
