@@ -118,6 +118,14 @@ pub struct KerberosKeys {
 pub const DEFAULT_KRB5_CONF: &str = "/etc/krb5.conf";
 
 impl KerberosKeys {
+    /// The krb5.conf Java would read: `-Djava.security.krb5.conf`, else
+    /// [`DEFAULT_KRB5_CONF`].
+    fn krb5_conf_path(&self) -> PathBuf {
+        self.krb5_conf
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF))
+    }
+
     /// The name rules these keys give. Errors: an `auth_to_local` other than `DEFAULT`
     /// (rzk applies no other rule, and refuses rather than map names differently), or
     /// `requireKerberosConfig` without a default realm.
@@ -130,10 +138,7 @@ impl KerberosKeys {
         let default_realm = match &self.krb5_realm {
             Some(r) => Some(r.clone()),
             None => {
-                let path = self
-                    .krb5_conf
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF));
+                let path = self.krb5_conf_path();
                 // Includes followed, as Java's and the Kerberos library's readers do; a
                 // file that cannot be used leaves no default realm, as in Java.
                 match rzk_sasl::gssapi::krb5_conf::default_realm_of_file(&path) {
@@ -505,11 +510,7 @@ impl AuthSettings {
             } else {
                 acceptor.check()
             };
-            let krb5_conf = self
-                .kerberos_names
-                .krb5_conf
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_KRB5_CONF));
+            let krb5_conf = self.kerberos_names.krb5_conf_path();
             checked.map_err(|e| {
                 fail(format!(
                     "cannot use principal {} from keyTab {}: {e} (Kerberos settings from {}: as Java, rzk reads -Djava.security.krb5.conf from SERVER_JVMFLAGS, else /etc/krb5.conf, never KRB5_CONFIG)",
